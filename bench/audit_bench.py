@@ -1,0 +1,218 @@
+"""Audit trail benchmarks (issue 9): chain forks under concurrent writers on PostgreSQL, and
+`governance audit verify`, the CSV export and the PDF audit report over a million events.
+
+`run(quick)` returns the figures; `python bench/audit_bench.py [--quick]` prints them. The
+million events are made by `generate` below, a bulk path for the benchmark only: it computes
+the same hashes with the writer's own `content_text` / `chain_hash` and signs checkpoints with
+the instance key, then inserts in large batches. The application itself still has one writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from governance import schema  # noqa: E402
+from governance.config import read_or_create_key  # noqa: E402
+from governance.db import make_engine  # noqa: E402
+from governance.models.types import canonical_json  # noqa: E402
+from governance.services.audit import (  # noqa: E402
+    chain_hash,
+    content_text,
+    format_time,
+    sign_checkpoint,
+)
+
+GOVERNANCE = str(Path(sys.executable).with_name("governance"))
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test_audit"
+EVENT_MIX = [("dataset:read", 40), ("auth:login", 15), ("agreement:approve", 2),
+             ("access_request:submit", 5), ("grant:create", 3), ("analysis:submit", 8),
+             ("output:produce", 6), ("audit:search", 3), ("auth:login_failed", 4),
+             ("dataset:download", 4), ("agreement:update", 10)]
+COLUMNS = ["age_band", "district", "offence_code", "name", "date_of_birth", "case_id"]
+IDENTIFIERS = {"name", "date_of_birth"}
+
+
+def _event(seq: int, moment: dt.datetime, rng: random.Random) -> tuple[Any, ...]:
+    """One plausible event as a row in `content_text` order (detail as canonical JSON)."""
+    kinds, weights = zip(*EVENT_MIX, strict=True)
+    event_type = rng.choices(kinds, weights)[0]
+    user = rng.randrange(1, 51)
+    outcome = "denied" if rng.random() < 0.04 else (
+        "allowed" if event_type == "dataset:read" else "success")
+    detail: dict[str, Any] = {"source": "bench"}
+    if event_type == "dataset:read":
+        columns = rng.sample(COLUMNS, 3)
+        detail = {"columns": sorted(columns), "row_count": rng.randrange(1, 5000),
+                  "direct_identifier_columns": sorted(IDENTIFIERS.intersection(columns)),
+                  "purpose": "recidivism study"}
+    return (f"user{user}@bench.example", user, rng.randrange(1, 21), 1,
+            "4.2" if outcome == "denied" else None, rng.randrange(1, 31),
+            canonical_json(detail), event_type, format_time(moment), outcome,
+            f"grant:{rng.randrange(1, 500)}", seq, str(rng.randrange(1, 10_000)), "dataset")
+
+
+def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = None,
+             days: int = 365, checkpoint_every: int = 1000) -> tuple[int, str]:
+    """Append `count` chained, checkpointed events after the current head; return the head."""
+    engine = make_engine(url)
+    rng = random.Random(20261123)
+    start = start or dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    step = dt.timedelta(days=days) / max(count, 1)
+    sqlite = url.startswith("sqlite")
+    mark = "?" if sqlite else "%s"  # the driver's parameter style; all values are bound
+    insert = ("INSERT INTO audit_event (actor_email, actor_id, agreement_id, "
+              "agreement_version, clause, dataset_id, detail, event_type, occurred_at, outcome, "
+              "rule, seq, target_id, target_type, prev_hash, hash) "
+              f"VALUES ({', '.join([mark] * 16)})")
+    with engine.begin() as connection:
+        head = connection.exec_driver_sql("SELECT seq, hash FROM audit_head").one()
+        seq, prev = head.seq, head.hash
+        raw: Any = connection.connection.dbapi_connection
+        cursor = raw.cursor()
+        batch: list[tuple[Any, ...]] = []
+        checkpoints: list[tuple[Any, ...]] = []
+        for i in range(count):
+            seq += 1
+            moment = start + step * i
+            row = _event(seq, moment, rng)
+            digest = chain_hash(prev, content_text(*row))
+            stored_time = moment.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else moment
+            batch.append((*row[:8], stored_time, *row[9:], prev, digest))
+            prev = digest
+            if seq % checkpoint_every == 0:
+                checkpoints.append((seq, digest, stored_time, hashlib.sha256(key).hexdigest()[:16],
+                                    sign_checkpoint(key, seq, digest)))
+            if len(batch) == 20_000:
+                cursor.executemany(insert, batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(insert, batch)
+        cursor.executemany(
+            "INSERT INTO audit_checkpoint (seq, head_hash, created_at, key_id, signature) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", checkpoints)
+        last_checkpoint = checkpoints[-1] if checkpoints else None
+        cursor.execute(
+            f"UPDATE audit_head SET seq = {mark}, hash = {mark}, last_checkpoint_seq = {mark}, "
+            f"last_checkpoint_at = {mark}",
+            (seq, prev, last_checkpoint[0] if last_checkpoint else 0,
+             last_checkpoint[2] if last_checkpoint else None))
+    engine.dispose()
+    return seq, prev
+
+
+def _timed_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command in a fresh child; return (seconds, its peak RSS in MB, stdout)."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "s = time.perf_counter() - t; "
+             "print(s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
+             "sys.stderr.write(p.stdout + p.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True,
+                          text=True, check=True)
+    seconds, max_rss_kb, code = done.stdout.split()
+    if code != "0":
+        raise RuntimeError(f"{' '.join(args)} failed ({code}): {done.stderr}")
+    return float(seconds), int(max_rss_kb) / 1024, done.stderr
+
+
+def _instance(tmp: Path, url: str) -> dict[str, str]:
+    env = dict(os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "instance"),
+               GOVERNANCE_DATABASE_URL=url)
+    subprocess.run([GOVERNANCE, "init"], env=env, check=True, capture_output=True)
+    return env
+
+
+def measure_million(tmp: Path, count: int) -> dict[str, float]:
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    env = _instance(tmp, url)
+    key = read_or_create_key(tmp / "instance" / "audit.key")
+    started = time.perf_counter()
+    generate(url, key, count)
+    print(f"generated {count} events in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    verify_s, _, out = _timed_child([GOVERNANCE, "audit", "verify"], env)
+    if "intact" not in out:
+        raise RuntimeError(out)
+    csv_s, csv_mb, _ = _timed_child(
+        [GOVERNANCE, "audit", "export", "--format", "csv", "--out", str(tmp / "a.csv")], env)
+    pdf_s, _, _ = _timed_child(
+        [GOVERNANCE, "audit", "export", "--format", "pdf", "--since", "2025-01-01",
+         "--until", "2026-01-01", "--out", str(tmp / "a.pdf")], env)
+    return {"audit_verify_1m_s": round(verify_s, 2), "csv_export_1m_s": round(csv_s, 2),
+            "csv_export_peak_mb": round(csv_mb, 1), "pdf_audit_report_1m_s": round(pdf_s, 2)}
+
+
+WRITER = """
+import sys
+from governance import create_app
+from governance.extensions import database
+from governance.models.audit import AuditType
+from governance.services import audit
+from governance.services.actors import System
+
+app = create_app()
+db = database(app)
+actor = System(f"bench-writer-{sys.argv[1]}")
+for i in range(int(sys.argv[2])):
+    with db.session() as session:
+        audit.record(session, AuditType.AUDIT_SEARCH, by=actor, detail={"i": i})
+        session.commit()
+db.dispose()
+"""
+
+
+def measure_forks(tmp: Path, url: str, writers: int, events: int) -> dict[str, float]:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    schema.upgrade(engine)
+    env = dict(os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "pg-instance"),
+               GOVERNANCE_DATABASE_URL=url)
+    # Creates the instance keys once, before the writers start side by side.
+    subprocess.run([GOVERNANCE, "init"], env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(events)], env=env)
+                 for n in range(writers)]
+    if any(p.wait() for p in processes):
+        raise RuntimeError("a writer failed")
+    seconds = time.perf_counter() - started
+    with engine.connect() as connection:
+        total, distinct_prev, max_seq = connection.exec_driver_sql(
+            "SELECT count(*), count(DISTINCT prev_hash), max(seq) FROM audit_event").one()
+    engine.dispose()
+    _, _, out = _timed_child([GOVERNANCE, "audit", "verify"], env)
+    forks = (total - distinct_prev) + (0 if "intact" in out else 1)
+    print(f"{writers} writers x {events} events: {total} events (max seq {max_seq}) in "
+          f"{seconds:.1f} s; {out.strip()}", file=sys.stderr)
+    if total != writers * events:
+        forks += 1
+    return {"audit_forks_postgres_4_writers": float(forks)}
+
+
+def run(quick: bool) -> dict[str, float]:
+    events = 1_000_000 if not quick else 20_000
+    per_writer = 10_000 if not quick else 200
+    url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as name:
+        tmp = Path(name)
+        results = measure_forks(tmp, url, 4, per_writer)
+        results.update(measure_million(tmp, events))
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv), indent=2))

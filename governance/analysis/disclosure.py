@@ -1,0 +1,254 @@
+"""Statistical disclosure control applied to every table the engine releases.
+
+This module owns the disclosure policy (the agreement's thresholds, with their defaults in one
+dataclass), the primary rules (threshold and nk-dominance), the orchestration of secondary
+suppression (see ``secondary.py``) and optional rounding, and the per-cell disclosure record
+that travels with every published value.
+
+Tables are handled in *long* form: one row per cell, one column per grouping dimension whose
+value is a level label or ``TOTAL_LABEL`` for a margin, plus additive measure columns
+(``count``; ``events`` for rates; ``value_sum``, ``abs_sum`` and ``top_n_sum`` for means).
+``tabulation.py`` builds such tables from person-level data or from a wide table of counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import AnalysisParameterError
+from .secondary import AdditiveTable, complementary_suppression
+
+TOTAL_LABEL = "Total"
+RULE_THRESHOLD = "threshold"
+RULE_DOMINANCE = "dominance"
+RULE_SECONDARY = "secondary"
+RULE_ROUNDING = "rounding"
+
+Measure = Literal["count", "rate", "mean"]
+
+
+@dataclass(frozen=True)
+class DisclosurePolicy:
+    """The agreement's output-checking thresholds. Defaults follow common SDC practice.
+
+    min_cell_size: smallest number of people (or events, or non-events) a published figure may
+        rest on; the crime-lab agreements forbid groups under 10 people.
+    dominance_n, dominance_k: nk-dominance rule for sums and means: a cell is unsafe when its
+        ``dominance_n`` largest contributors make up at least ``dominance_k`` of its total.
+    rounding_base: when set, every published count is rounded to a multiple of it.
+    zeros_are_disclosive: a zero count or zero events says "nobody in this group did X",
+        which is attribute disclosure, so by default zeros are suppressed like small counts.
+    protect_non_events: a rate of 98 out of 100 discloses that 2 people did *not* re-offend;
+        when true the non-event count (denominator minus numerator) must also meet the threshold.
+    """
+
+    min_cell_size: int = 10
+    dominance_n: int = 2
+    dominance_k: float = 0.9
+    rounding_base: int | None = None
+    zeros_are_disclosive: bool = True
+    protect_non_events: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_cell_size, bool) or not isinstance(self.min_cell_size, int):
+            raise AnalysisParameterError("min_cell_size", "must be an integer")
+        if self.min_cell_size < 1:
+            raise AnalysisParameterError("min_cell_size", "must be at least 1")
+        if not isinstance(self.dominance_n, int) or self.dominance_n < 1:
+            raise AnalysisParameterError("dominance_n", "must be a positive integer")
+        if not 0.0 < float(self.dominance_k) <= 1.0:
+            raise AnalysisParameterError("dominance_k", "must be in (0, 1]")
+        if self.rounding_base is not None and (
+            isinstance(self.rounding_base, bool)
+            or not isinstance(self.rounding_base, int)
+            or self.rounding_base < 2
+        ):
+            raise AnalysisParameterError("rounding_base", "must be None or an integer >= 2")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> DisclosurePolicy:
+        """Build the policy from an agreement's stored thresholds, rejecting unknown keys."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise AnalysisParameterError(unknown[0], "is not a disclosure policy setting")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ControlledCell:
+    """One published cell: its labels, its values (None when suppressed) and why."""
+
+    labels: dict[str, str]
+    values: dict[str, float | int | None]
+    suppressed: bool
+    rules: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": dict(self.labels),
+            "values": dict(self.values),
+            "disclosure": {"suppressed": self.suppressed, "rules": list(self.rules)},
+        }
+
+
+@dataclass(frozen=True)
+class ControlledTable:
+    """A table after disclosure control; margins carry ``TOTAL_LABEL`` in their labels."""
+
+    dimensions: list[str]
+    measure: str
+    cells: list[ControlledCell]
+    policy: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dimensions": list(self.dimensions),
+            "measure": self.measure,
+            "cells": [cell.to_dict() for cell in self.cells],
+            "policy": dict(self.policy),
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """Published values as a long DataFrame (NaN where suppressed) plus a ``rules`` column."""
+        rows = [
+            {
+                **cell.labels,
+                **cell.values,
+                "suppressed": cell.suppressed,
+                "rules": ",".join(cell.rules),
+            }
+            for cell in self.cells
+        ]
+        return pd.DataFrame(rows)
+
+    def cell(self, **labels: str) -> ControlledCell:
+        """Look a cell up by its labels (use ``TOTAL_LABEL`` for margins)."""
+        for candidate in self.cells:
+            if all(candidate.labels.get(key) == value for key, value in labels.items()):
+                return candidate
+        raise KeyError(labels)
+
+
+def threshold_failures(
+    cells: pd.DataFrame, measure: Measure, policy: DisclosurePolicy
+) -> np.ndarray:
+    """Cells where a count behind the published figure is below ``min_cell_size``."""
+    minimum = policy.min_cell_size
+
+    def small(values: np.ndarray) -> np.ndarray:
+        below = values < minimum
+        return below if policy.zeros_are_disclosive else below & (values != 0)
+
+    counts = cells["count"].to_numpy(dtype=float)
+    failing = small(counts)
+    if measure == "rate":
+        events = cells["events"].to_numpy(dtype=float)
+        failing |= small(events) & (counts > 0)
+        if policy.protect_non_events:
+            failing |= small(counts - events) & (counts > 0)
+    return np.asarray(failing, dtype=bool)
+
+
+def dominance_failures(cells: pd.DataFrame, policy: DisclosurePolicy) -> np.ndarray:
+    """nk-dominance: the ``dominance_n`` largest |contributions| are >= ``dominance_k`` of the
+    total |contribution|. A cell whose contributions are all zero is not dominated."""
+    abs_sum = cells["abs_sum"].to_numpy(dtype=float)
+    top = cells["top_n_sum"].to_numpy(dtype=float)
+    # A relative tolerance keeps the rule exact for shares that are k up to rounding error.
+    return np.asarray(
+        (abs_sum > 0) & (top >= policy.dominance_k * abs_sum * (1 - 1e-12)), dtype=bool
+    )
+
+
+def round_to_base(values: np.ndarray, base: int) -> np.ndarray:
+    """Round to the nearest multiple of ``base``, halves away from zero (e.g. 2.5 -> 5)."""
+    return np.asarray(np.floor(np.asarray(values, dtype=float) / base + 0.5) * base, dtype=float)
+
+
+def control_table(
+    cells: pd.DataFrame, dimensions: Sequence[str], measure: Measure, policy: DisclosurePolicy
+) -> ControlledTable:
+    """Apply primary, secondary and rounding rules to a long table that includes its margins."""
+    dims = list(dimensions)
+    cells = cells.reset_index(drop=True)
+    threshold = threshold_failures(cells, measure, policy)
+    dominance = (
+        dominance_failures(cells, policy) if measure == "mean" else np.zeros(len(cells), dtype=bool)
+    )
+    primary = threshold | dominance
+    counts = cells["count"].to_numpy(dtype=float)
+    additive = [AdditiveTable(counts, nonnegative=True)]
+    if measure == "rate":
+        events = cells["events"].to_numpy(dtype=float)
+        additive += [AdditiveTable(events, True), AdditiveTable(counts - events, True)]
+    if measure == "mean":
+        sums = cells["value_sum"].to_numpy(dtype=float)
+        nonnegative = bool(np.all(cells["abs_sum"].to_numpy(dtype=float) == np.abs(sums)))
+        additive.append(AdditiveTable(sums, nonnegative))
+    labels = cells[dims].astype(str) if dims else pd.DataFrame(index=cells.index)
+    suppressed = complementary_suppression(labels, dims, TOTAL_LABEL, primary, additive, counts)
+    secondary = suppressed & ~primary
+    return ControlledTable(
+        dimensions=dims,
+        measure=measure,
+        cells=_published_cells(cells, dims, measure, policy, threshold, dominance, secondary),
+        policy=policy.to_dict(),
+    )
+
+
+def _published_cells(
+    cells: pd.DataFrame,
+    dims: list[str],
+    measure: Measure,
+    policy: DisclosurePolicy,
+    threshold: np.ndarray,
+    dominance: np.ndarray,
+    secondary: np.ndarray,
+) -> list[ControlledCell]:
+    base = policy.rounding_base
+    records: list[ControlledCell] = []
+    for position, data in enumerate(cells.to_dict("records")):
+        labels = {dim: str(data[dim]) for dim in dims}
+        rules = [
+            name
+            for name, fired in (
+                (RULE_THRESHOLD, threshold[position]),
+                (RULE_DOMINANCE, dominance[position]),
+                (RULE_SECONDARY, secondary[position]),
+            )
+            if fired
+        ]
+        if rules:
+            records.append(ControlledCell(labels, _empty_values(measure), True, rules))
+            continue
+        count = float(data["count"])
+        values: dict[str, float | int | None] = {"count": int(count)}
+        # Rates and means are computed from unrounded counts so they stay unbiased;
+        # rounding protects the published counts themselves.
+        if measure == "rate":
+            events = float(data["events"])
+            values["events"] = int(events)
+            values["rate"] = events / count if count > 0 else None
+        elif measure == "mean":
+            values["mean"] = float(data["value_sum"]) / count if count > 0 else None
+        if base is not None:
+            for key in ("count", "events"):
+                if key in values and values[key] is not None:
+                    values[key] = int(round_to_base(np.array([values[key]]), base)[0])
+            rules.append(RULE_ROUNDING)
+        records.append(ControlledCell(labels, values, False, rules))
+    return records
+
+
+def _empty_values(measure: Measure) -> dict[str, float | int | None]:
+    keys = {"count": ["count"], "rate": ["count", "events", "rate"], "mean": ["count", "mean"]}
+    return dict.fromkeys(keys[measure])

@@ -1,0 +1,145 @@
+"""What every analysis kind shares: the run context, the kind interface and parameter readers.
+
+A kind declares the columns it will read (per source table) *before* any data is loaded, so
+the governance layer can check them against the agreement's grant; it validates parameters
+into a typed object, raising ``AnalysisParameterError`` naming the offending field; and it runs
+on DataFrames the caller loaded through its access-controlled door.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .disclosure import DisclosurePolicy
+from .errors import AnalysisParameterError, DataShapeError
+from .ledger import Population, check_output_columns, population_of, require_no_differencing
+from .results import AnalysisResult, Progress
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a run needs besides data and parameters, all taken from the agreement.
+
+    direct_identifiers / free_text_columns: columns no output may be grouped by.
+    released: populations of outputs already released under the agreement (differencing).
+    population_salt: salt for member hashes, kept secret by the caller.
+    """
+
+    policy: DisclosurePolicy
+    direct_identifiers: frozenset[str] = frozenset()
+    free_text_columns: frozenset[str] = frozenset()
+    released: tuple[Population, ...] = ()
+    population_salt: str = ""
+    progress: Progress | None = None
+    keep_population_keys: bool = False
+
+    def report(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(min(max(fraction, 0.0), 1.0), message)
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        check_output_columns(columns, self.direct_identifiers, self.free_text_columns)
+
+    def population(self, label: str, keys: Sequence[Any] | pd.Series) -> Population:
+        population = population_of(
+            label, keys, salt=self.population_salt, keep_keys=self.keep_population_keys
+        )
+        require_no_differencing(population, self.released, self.policy)
+        return population
+
+
+class AnalysisKind(ABC):
+    """One kind of analysis the engine offers."""
+
+    name: str = ""
+    label: str = ""
+
+    @abstractmethod
+    def validate(self, params: Mapping[str, Any]) -> Any:
+        """Typed, checked parameters (raise ``AnalysisParameterError`` on the first problem)."""
+
+    @abstractmethod
+    def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
+        """Columns read from each source table, for the caller's grant check."""
+
+    @abstractmethod
+    def run(
+        self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
+    ) -> AnalysisResult:
+        """Run on loaded data; every released number goes through disclosure control."""
+
+
+def read_str(params: Mapping[str, Any], field: str, default: str | None = None) -> str:
+    value = params.get(field, default)
+    if not isinstance(value, str) or not value:
+        raise AnalysisParameterError(field, "must be a non-empty string")
+    return value
+
+
+def read_optional_str(params: Mapping[str, Any], field: str) -> str | None:
+    value = params.get(field)
+    return None if value is None else read_str(params, field)
+
+
+def read_str_list(
+    params: Mapping[str, Any],
+    field: str,
+    minimum: int = 0,
+    maximum: int | None = None,
+    default: Sequence[str] | None = None,
+) -> list[str]:
+    value = params.get(field, default)
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise AnalysisParameterError(field, "must be a list of column names")
+    items = list(value)
+    if not all(isinstance(item, str) and item for item in items):
+        raise AnalysisParameterError(field, "every entry must be a non-empty string")
+    if len(set(items)) != len(items):
+        raise AnalysisParameterError(field, "entries must be distinct")
+    if len(items) < minimum or (maximum is not None and len(items) > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise AnalysisParameterError(field, f"must list {bound} entries")
+    return items
+
+
+def read_number(
+    params: Mapping[str, Any],
+    field: str,
+    default: float,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    value = params.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AnalysisParameterError(field, "must be a number")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise AnalysisParameterError(field, f"must lie between {minimum} and {maximum}")
+    return float(value)
+
+
+def require_table(
+    data: Mapping[str, pd.DataFrame], table: str, columns: Iterable[str]
+) -> pd.DataFrame:
+    if table not in data:
+        raise DataShapeError(table, "table was not provided")
+    frame = data[table]
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise DataShapeError(table, f"missing column(s): {', '.join(missing)}")
+    return frame
+
+
+def one_row_per_person(records: pd.DataFrame, person_key: str) -> tuple[pd.DataFrame, bool]:
+    """Keep each person's earliest record (by ``index_date`` when present) so every count is a
+    count of distinct people, which is what the threshold rule protects."""
+    if not records[person_key].duplicated().any():
+        return records, False
+    ordered = (
+        records.sort_values("index_date", kind="stable") if "index_date" in records else records
+    )
+    return ordered.drop_duplicates(person_key).sort_index(), True

@@ -1,0 +1,230 @@
+"""The two kinds that work on one person-level table: descriptive tables and rate comparison.
+
+Both read a ``records`` table (one row per person, or per person and index event, in which
+case each person's earliest record is used). A rate or mean may name a re-offending measure
+(``reoffended``, ``reoffences``, ``days_to_first_reoffence``) that the records lack: it is then
+derived from the ``offences`` table as reoffending.py defines, which needs ``person_id`` and
+``index_date`` in the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from .disclosure import TOTAL_LABEL, control_table
+from .errors import AnalysisParameterError
+from .kinds_base import (
+    AnalysisKind,
+    RunContext,
+    one_row_per_person,
+    read_optional_str,
+    read_str,
+    read_str_list,
+    require_table,
+)
+from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS, derive_outcomes
+from .results import (
+    COMPARISON_CAVEAT,
+    AnalysisResult,
+    ResultTable,
+    significance_sentence,
+    wilson_interval,
+)
+from .stats import two_proportion_test
+from .tabulation import aggregate_cells, control_counts, control_means, control_rates
+
+PERSON_KEY = "person_id"
+
+
+def _needs_offences(*columns: str | None) -> bool:
+    return any(column in OUTCOME_COLUMNS for column in columns if column is not None)
+
+
+def _columns(base: list[str], *measures: str | None) -> dict[str, list[str]]:
+    records = [PERSON_KEY, *base]
+    if _needs_offences(*measures):
+        records.append("index_date")
+        read = {"records": records, "offences": list(OFFENCE_COLUMNS)}
+    else:
+        read = {"records": records}
+    read["records"] += [m for m in measures if m is not None and m not in OUTCOME_COLUMNS]
+    read["records"] = list(dict.fromkeys(read["records"]))
+    return read
+
+
+def _load(
+    data: Mapping[str, pd.DataFrame],
+    read: dict[str, list[str]],
+    measures: list[str | None],
+    notes: list[str],
+) -> pd.DataFrame:
+    records = require_table(data, "records", read["records"])
+    records, reduced = one_row_per_person(records, PERSON_KEY)
+    if reduced:
+        notes.append("People with several records are counted once, at their earliest record.")
+    if _needs_offences(*measures):
+        offences = require_table(data, "offences", OFFENCE_COLUMNS)
+        records = pd.concat([records, derive_outcomes(records, offences)], axis=1)
+        notes.append(
+            "Re-offending measures: offences committed within 365 days of the index "
+            "date and proven within a further 182 days."
+        )
+    return records
+
+
+@dataclass(frozen=True)
+class DescriptiveParams:
+    group_by: list[str]
+    rate_of: str | None
+    mean_of: str | None
+
+
+class DescriptiveKind(AnalysisKind):
+    """Counts, rates and means by up to three grouping columns, under disclosure control."""
+
+    name = "descriptive"
+    label = "Descriptive tables"
+
+    def validate(self, params: Mapping[str, Any]) -> DescriptiveParams:
+        return DescriptiveParams(
+            group_by=read_str_list(params, "group_by", 1, 3),
+            rate_of=read_optional_str(params, "rate_of"),
+            mean_of=read_optional_str(params, "mean_of"),
+        )
+
+    def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
+        p = self.validate(params)
+        return _columns(p.group_by, p.rate_of, p.mean_of)
+
+    def run(
+        self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
+    ) -> AnalysisResult:
+        p = self.validate(params)
+        context.check_columns(p.group_by)
+        result = AnalysisResult(kind=self.name, parameters=asdict(p))
+        context.report(0.1, "loading records")
+        records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes)
+        population = context.population("records", records[PERSON_KEY])
+        result.populations.append(population)
+        policy = context.policy
+        context.report(0.4, "tabulating counts")
+        counts = control_counts(records, p.group_by, policy)
+        result.tables.append(ResultTable("counts", "Number of people", counts, population.label))
+        if p.rate_of is not None:
+            rates = control_rates(records, p.group_by, p.rate_of, policy)
+            result.tables.append(
+                ResultTable("rates", f"Rate of {p.rate_of}", rates, population.label)
+            )
+        if p.mean_of is not None:
+            valued = records[pd.to_numeric(records[p.mean_of], errors="coerce").notna()]
+            if len(valued) != len(records):
+                result.populations.append(
+                    context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
+                )
+            means = control_means(valued, p.group_by, p.mean_of, policy)
+            result.tables.append(
+                ResultTable("means", f"Mean of {p.mean_of}", means, result.populations[-1].label)
+            )
+        total = counts.cell(**dict.fromkeys(p.group_by, TOTAL_LABEL)).values["count"]
+        shown = "a suppressed number of" if total is None else f"{total}"
+        result.summary = (
+            f"Tables of {shown} people by {', '.join(p.group_by)}; cells resting "
+            f"on fewer than {policy.min_cell_size} people are suppressed."
+        )
+        result.caveats.append(COMPARISON_CAVEAT)
+        context.report(1.0, "done")
+        return result
+
+
+@dataclass(frozen=True)
+class RateComparisonParams:
+    group_column: str
+    group_a: str
+    group_b: str
+    outcome: str
+
+
+class RateComparisonKind(AnalysisKind):
+    """Rate of a 0/1 outcome in two groups, their difference, z-test and 95% CI."""
+
+    name = "rate_comparison"
+    label = "Comparison of two rates"
+
+    def validate(self, params: Mapping[str, Any]) -> RateComparisonParams:
+        p = RateComparisonParams(
+            group_column=read_str(params, "group_column"),
+            group_a=read_str(params, "group_a"),
+            group_b=read_str(params, "group_b"),
+            outcome=read_str(params, "outcome"),
+        )
+        if p.group_a == p.group_b:
+            raise AnalysisParameterError("group_b", "must differ from group_a")
+        return p
+
+    def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
+        p = self.validate(params)
+        return _columns([p.group_column], p.outcome)
+
+    def run(
+        self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
+    ) -> AnalysisResult:
+        p = self.validate(params)
+        context.check_columns([p.group_column])
+        result = AnalysisResult(kind=self.name, parameters=asdict(p))
+        records = _load(data, self.columns(params), [p.outcome], result.notes)
+        labels = records[p.group_column].astype("string")
+        chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
+        result.populations.append(context.population("compared groups", chosen[PERSON_KEY]))
+        cells = aggregate_cells(chosen, [p.group_column], event_column=p.outcome)
+        wanted = cells[p.group_column].isin([p.group_a, p.group_b, TOTAL_LABEL])
+        cells = _with_both_groups(cells[wanted], p)
+        table = control_table(cells, [p.group_column], "rate", context.policy)
+        result.tables.append(
+            ResultTable(
+                "rates", f"Rate of {p.outcome} by {p.group_column}", table, "compared groups"
+            )
+        )
+        first, second = (
+            table.cell(**{p.group_column: p.group_a}),
+            table.cell(**{p.group_column: p.group_b}),
+        )
+        if first.suppressed or second.suppressed:
+            result.withheld["test"] = (
+                "A group's numbers are suppressed by disclosure control, so "
+                "the difference and its test cannot be released."
+            )
+            result.summary = "The comparison cannot be released: " + result.withheld["test"]
+            return result
+        row = cells.set_index(p.group_column).loc[[p.group_a, p.group_b], ["events", "count"]]
+        (events_a, count_a), (events_b, count_b) = row.to_numpy(dtype=float).tolist()
+        test = two_proportion_test(events_a, count_a, events_b, count_b)
+        result.statistics["test"] = test.to_dict()
+        result.figures["rates"] = [
+            {"group": group, "rate": rate, "ci": list(wilson_interval(rate, size))}
+            for group, rate, size in (
+                (p.group_a, test.rate_1, count_a),
+                (p.group_b, test.rate_2, count_b),
+            )
+        ]
+        result.summary = (
+            f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {p.group_a} and "
+            f"{100 * test.rate_2:.1f}% for {p.group_b}, a difference of "
+            f"{100 * test.difference:.1f} percentage points (95% CI {100 * test.ci_low:.1f} to "
+            f"{100 * test.ci_high:.1f}). "
+            + significance_sentence(test.p_value, f"rate of {p.outcome}")
+        )
+        return result
+
+
+def _with_both_groups(cells: pd.DataFrame, p: RateComparisonParams) -> pd.DataFrame:
+    """Two-group table whose total is recomputed from the two groups only."""
+    groups = cells[cells[p.group_column] != TOTAL_LABEL].set_index(p.group_column)
+    groups = groups.reindex([p.group_a, p.group_b], fill_value=0.0)
+    total = (
+        groups.sum().to_frame().T.assign(**{p.group_column: TOTAL_LABEL}).set_index(p.group_column)
+    )
+    return pd.concat([groups, total]).reset_index()

@@ -1,0 +1,187 @@
+"""Disclosure-controlled tables for a matched comparison: outcomes, characteristics, balance.
+
+The number of people behind a comparison-group figure is the number of distinct comparison
+people with positive weight, so thresholds and dominance are checked on distinct people and
+their unweighted values; the published rate or mean of the comparison group is the *weighted*
+one (ATT weights), which is what the significance tests compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .balance import BalanceRow
+from .disclosure import (
+    TOTAL_LABEL,
+    ControlledCell,
+    ControlledTable,
+    DisclosurePolicy,
+    control_table,
+)
+from .results import wilson_interval
+from .stats import mean_interval, weighted_summary
+from .tabulation import cells_from_wide_counts
+
+TREATMENT, COMPARISON = "treatment", "comparison"
+
+
+def _cells(values_t: np.ndarray, values_c: np.ndarray, measure: str, top_n: int) -> pd.DataFrame:
+    rows = []
+    for label, values in ((TREATMENT, values_t), (COMPARISON, values_c), (TOTAL_LABEL, None)):
+        data = np.concatenate([values_t, values_c]) if values is None else values
+        magnitude = np.sort(np.abs(data))[::-1]
+        rows.append(
+            {
+                "group": label,
+                "count": float(len(data)),
+                "events": float(data.sum()),
+                "value_sum": float(data.sum()),
+                "abs_sum": float(magnitude.sum()),
+                "top_n_sum": float(magnitude[:top_n].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def group_table(
+    measure: str,
+    values_t: np.ndarray,
+    values_c: np.ndarray,
+    weights_c: np.ndarray,
+    policy: DisclosurePolicy,
+    scale: float = 1.0,
+) -> tuple[ControlledTable, dict[str, dict[str, float]]]:
+    """Treatment vs comparison table of a rate ("rate") or mean ("mean") under control.
+
+    Returns the controlled table (comparison values weighted; ``scale`` multiplies published
+    means, e.g. 100 for "per 100 people") and the unrounded published figures per group.
+    """
+    values_t = np.asarray(values_t, dtype=float)
+    values_c = np.asarray(values_c, dtype=float)
+    raw = control_table(
+        _cells(values_t, values_c, measure, policy.dominance_n),
+        ["group"],
+        "rate" if measure == "rate" else "mean",
+        policy,
+    )
+    summaries = {
+        TREATMENT: weighted_summary(values_t),
+        COMPARISON: weighted_summary(values_c, weights_c),
+    }
+    figures: dict[str, dict[str, float]] = {}
+    cells: list[ControlledCell] = []
+    for cell in raw.cells:
+        group = cell.labels["group"]
+        if cell.suppressed or group == TOTAL_LABEL:
+            values: dict[str, float | int | None] = {"count": cell.values["count"]}
+            cells.append(ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules)))
+            continue
+        summary = summaries[group]
+        if measure == "rate":
+            low, high = wilson_interval(summary.mean, summary.effective_n)
+        else:
+            interval = _mean_interval(
+                values_t if group == TREATMENT else values_c,
+                None if group == TREATMENT else weights_c,
+            )
+            low, high = interval
+        figure = {
+            "value": summary.mean * scale,
+            "ci_low": low * scale,
+            "ci_high": high * scale,
+            "effective_n": summary.effective_n,
+        }
+        figures[group] = figure
+        published: dict[str, float | int | None] = {"count": cell.values["count"], **figure}
+        cells.append(ControlledCell(cell.labels, published, False, list(cell.rules)))
+    return ControlledTable(["group"], measure, cells, policy.to_dict()), figures
+
+
+def _mean_interval(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
+    interval = mean_interval(values, weights)
+    if interval is None:
+        mean = float(np.average(values, weights=weights))
+        return mean, mean
+    return interval
+
+
+def characteristics_table(
+    covariate: str,
+    labels: pd.Series,
+    is_treated: np.ndarray,
+    weights: np.ndarray,
+    policy: DisclosurePolicy,
+) -> ControlledTable:
+    """Level x group counts of distinct people, with the comparison share weighted."""
+    used = weights > 0
+    frame = pd.DataFrame(
+        {
+            covariate: labels.astype("string").fillna("Missing").astype(str).to_numpy()[used],
+            "group": np.where(is_treated[used], TREATMENT, COMPARISON),
+            "weight": weights[used],
+        }
+    )
+    counts = frame.pivot_table(
+        index=covariate, columns="group", values="weight", aggfunc="size", fill_value=0
+    ).reindex(columns=[TREATMENT, COMPARISON], fill_value=0)
+    shares = frame.pivot_table(
+        index=covariate, columns="group", values="weight", aggfunc="sum", fill_value=0.0
+    ).reindex(columns=[TREATMENT, COMPARISON], fill_value=0.0)
+    shares = shares / shares.sum(axis=0)
+    counts.columns.name = "group"
+    long, dims = cells_from_wide_counts(counts)
+    raw = control_table(long, dims, "count", policy)
+    cells = []
+    for cell in raw.cells:
+        level, group = cell.labels[covariate], cell.labels["group"]
+        values = dict(cell.values)
+        if not cell.suppressed and level != TOTAL_LABEL and group != TOTAL_LABEL:
+            values["percent"] = 100 * float(shares.loc[level, group])
+        cells.append(ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules)))
+    return ControlledTable(dims, "count", cells, policy.to_dict())
+
+
+def _small(value: float, total: float, policy: DisclosurePolicy) -> bool:
+    for part in (value, total - value):
+        if part < policy.min_cell_size and (policy.zeros_are_disclosive or part > 0):
+            return True
+    return False
+
+
+def _dominated(values: np.ndarray, policy: DisclosurePolicy) -> bool:
+    magnitude = np.sort(np.abs(values))[::-1]
+    total = magnitude.sum()
+    return bool(total > 0 and magnitude[: policy.dominance_n].sum() >= policy.dominance_k * total)
+
+
+def balance_rows_published(
+    rows: list[BalanceRow],
+    matrix: np.ndarray,
+    treated_before: np.ndarray,
+    treated_after: np.ndarray,
+    controls_after: np.ndarray,
+    policy: DisclosurePolicy,
+) -> list[dict[str, Any]]:
+    """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
+    people behind a level are too few, or a numeric covariate is dominated by a few values."""
+    published = []
+    for position, row in enumerate(rows):
+        column = matrix[:, position]
+        groups = (column[treated_before], column[treated_after], column[controls_after])
+        if row.binary:
+            unsafe = any(_small(float(g.sum()), float(len(g)), policy) for g in groups)
+            rule = "threshold"
+        else:
+            unsafe = any(_dominated(g, policy) for g in groups)
+            rule = "dominance"
+        data = row.to_dict()
+        if unsafe:
+            for key in data:
+                if key not in ("term", "covariate", "binary"):
+                    data[key] = None
+        data["disclosure"] = {"suppressed": unsafe, "rules": [rule] if unsafe else []}
+        published.append(data)
+    return published

@@ -1,0 +1,137 @@
+"""The result object every analysis kind returns, and the JDL-style plain-language wording.
+
+A result is plain data: headline tables (each cell with its value and disclosure record),
+figure data derived only from published cells, notes, caveats, a summary paragraph and the
+populations behind each output for the differencing ledger. ``to_dict`` gives JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scipy import stats as scipy_stats
+
+from .disclosure import ControlledTable
+from .ledger import Population
+
+Progress = Callable[[float, str], None]
+
+NON_SIGNIFICANT_CAVEAT = (
+    "A result that is not statistically significant does not mean the intervention had no "
+    "effect: it means this analysis could not detect one with these numbers of people."
+)
+COMPARISON_CAVEAT = (
+    "These rates describe the people in this analysis only. They should not be compared with "
+    "national re-offending rates or with the results of other analyses."
+)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A named, titled, disclosure-controlled table and the population it describes."""
+
+    name: str
+    title: str
+    table: ControlledTable
+    population: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "population": self.population,
+            **self.table.to_dict(),
+        }
+
+
+@dataclass
+class AnalysisResult:
+    """What a kind's ``run`` returns; outcomes may be withheld with a stated reason."""
+
+    kind: str
+    parameters: dict[str, Any]
+    tables: list[ResultTable] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+    summary: str = ""
+    populations: list[Population] = field(default_factory=list)
+    withheld: dict[str, str] = field(default_factory=dict)
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> ResultTable:
+        for candidate in self.tables:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def to_dict(
+        self, include_member_hashes: bool = False, include_keys: bool = False
+    ) -> dict[str, Any]:
+        """JSON-ready result; member hashes and raw keys are for the caller's private ledger."""
+        return {
+            "kind": self.kind,
+            "parameters": self.parameters,
+            "tables": [table.to_dict() for table in self.tables],
+            "figures": self.figures,
+            "notes": list(self.notes),
+            "caveats": list(self.caveats),
+            "summary": self.summary,
+            "withheld": dict(self.withheld),
+            "statistics": self.statistics,
+            "populations": [
+                p.to_dict(include_member_hashes, include_keys) for p in self.populations
+            ],
+        }
+
+
+def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; ``n`` may be an effective (weighted) size."""
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def per_hundred(rate: float | None) -> str:
+    return "an unknown number" if rate is None else f"{round(100 * rate):d}"
+
+
+def format_p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def significance_sentence(p_value: float | None, measure: str, alpha: float = 0.05) -> str:
+    if p_value is None:
+        return f"No significance test could be computed for the {measure}."
+    if p_value < alpha:
+        return (
+            f"The difference in the {measure} is statistically significant at the "
+            f"{round(100 * alpha)}% level ({format_p(p_value)})."
+        )
+    return (
+        f"The difference in the {measure} is not statistically significant at the "
+        f"{round(100 * alpha)}% level ({format_p(p_value)}). {NON_SIGNIFICANT_CAVEAT}"
+    )
+
+
+def jdl_rate_sentence(
+    treated_rate: float | None,
+    comparison_rate: float | None,
+    what: str = "committed a proven re-offence within one year",
+) -> str:
+    """ "For every 100 typical people in the treatment group, X ..." in the JDL's wording."""
+    return (
+        f"For every 100 typical people in the treatment group, {per_hundred(treated_rate)} "
+        f"{what}, compared with {per_hundred(comparison_rate)} for every 100 typical people "
+        "in the comparison group."
+    )
+
+
+def all_published(tables: Sequence[ControlledTable]) -> bool:
+    """True when no cell of the given tables was suppressed."""
+    return all(not cell.suppressed for table in tables for cell in table.cells)

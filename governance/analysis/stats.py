@@ -1,0 +1,260 @@
+"""Significance tests and confidence intervals for comparing a cohort with a comparison group.
+
+Owned here: the two-proportion z-test (rates), Welch's t-test (means), and their weighted forms
+for matched comparison groups whose members carry matching weights. Every function takes plain
+numbers or arrays and returns a JSON-serialisable dataclass; undefined statistics are ``None``.
+
+Choices (see docs/analysis.md for formulas and references):
+* two proportions: z uses the pooled SE under H0 (p1 = p2), as in the usual textbook test and
+  statsmodels ``proportions_ztest``; the CI uses the unpooled (Wald) SE, because under the
+  alternative the two rates differ and the interval should not assume otherwise;
+* means: Welch's unequal-variance t with Welch-Satterthwaite degrees of freedom;
+* weights: weighted mean, the unbiased "reliability weights" variance and Kish's effective
+  sample size n_eff = (sum w)^2 / sum w^2, which stands in for n in every formula above.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+
+@dataclass(frozen=True)
+class WeightedSummary:
+    """Weighted mean, unbiased reliability-weights variance and Kish effective sample size."""
+
+    mean: float
+    variance: float | None
+    effective_n: float
+    sum_weights: float
+    n_units: int
+
+
+def weighted_summary(
+    values: Sequence[float] | np.ndarray, weights: Sequence[float] | np.ndarray | None = None
+) -> WeightedSummary:
+    """Summarise values with non-negative weights (all 1 when ``weights`` is None).
+
+    variance = sum w (x - m)^2 / (sum w - sum w^2 / sum w); with equal weights this is the
+    ordinary sample variance (n - 1 denominator), and it does not depend on the weights' scale.
+    """
+    x = np.asarray(values, dtype=float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    if x.shape != w.shape:
+        raise ValueError("values and weights must have the same length")
+    if np.any(w < 0) or not np.all(np.isfinite(w)) or not np.all(np.isfinite(x)):
+        raise ValueError("weights must be finite and non-negative; values finite")
+    keep = w > 0
+    x, w = x[keep], w[keep]
+    total = float(w.sum())
+    if total == 0:
+        raise ValueError("at least one positive weight is needed")
+    mean = float(np.dot(w, x) / total)
+    squares = float(np.dot(w, w))
+    effective_n = total * total / squares
+    denominator = total - squares / total
+    variance = float(np.dot(w, (x - mean) ** 2) / denominator) if denominator > 0 else None
+    return WeightedSummary(mean, variance, effective_n, total, int(x.size))
+
+
+@dataclass(frozen=True)
+class ProportionComparison:
+    """Rate in group 1 minus rate in group 2, with pooled-SE z-test and unpooled CI."""
+
+    events_1: float
+    n_1: float
+    rate_1: float
+    events_2: float
+    n_2: float
+    rate_2: float
+    difference: float
+    z: float | None
+    p_value: float | None
+    ci_low: float
+    ci_high: float
+    confidence: float
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value is not None and self.p_value < alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def two_proportion_test(
+    events_1: float, n_1: float, events_2: float, n_2: float, confidence: float = 0.95
+) -> ProportionComparison:
+    """Two-sided two-proportion z-test. Group sizes may be effective (non-integer) sizes.
+
+    z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2)), p = (x1 + x2) / (n1 + n2);
+    CI = (p1 - p2) +/- z_{1-a/2} sqrt(p1 (1 - p1) / n1 + p2 (1 - p2) / n2).
+    When both rates are 0 or both 1 the pooled SE is 0 and z, p are undefined (None).
+    """
+    _check_confidence(confidence)
+    if n_1 <= 0 or n_2 <= 0:
+        raise ValueError("both groups need a positive size")
+    if not (0 <= events_1 <= n_1 and 0 <= events_2 <= n_2):
+        raise ValueError("events must lie between 0 and the group size")
+    rate_1, rate_2 = events_1 / n_1, events_2 / n_2
+    difference = rate_1 - rate_2
+    pooled = (events_1 + events_2) / (n_1 + n_2)
+    pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / n_1 + 1 / n_2))
+    z = difference / pooled_se if pooled_se > 0 else None
+    p_value = float(2 * scipy_stats.norm.sf(abs(z))) if z is not None else None
+    unpooled_se = math.sqrt(rate_1 * (1 - rate_1) / n_1 + rate_2 * (1 - rate_2) / n_2)
+    half_width = float(scipy_stats.norm.ppf(0.5 + confidence / 2)) * unpooled_se
+    return ProportionComparison(
+        float(events_1),
+        float(n_1),
+        rate_1,
+        float(events_2),
+        float(n_2),
+        rate_2,
+        difference,
+        z,
+        p_value,
+        difference - half_width,
+        difference + half_width,
+        confidence,
+    )
+
+
+@dataclass(frozen=True)
+class MeanComparison:
+    """Mean of group 1 minus (weighted) mean of group 2, Welch t-test and CI."""
+
+    mean_1: float
+    n_1: float
+    mean_2: float
+    n_2: float
+    difference: float
+    standard_error: float | None
+    t: float | None
+    df: float | None
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value is not None and self.p_value < alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def welch_t_test(
+    values_1: Sequence[float] | np.ndarray,
+    values_2: Sequence[float] | np.ndarray,
+    weights_1: Sequence[float] | np.ndarray | None = None,
+    weights_2: Sequence[float] | np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> MeanComparison:
+    """Welch's unequal-variance t-test, optionally with weights on either group.
+
+    t = (m1 - m2) / sqrt(v1/n1 + v2/n2),
+    df = (v1/n1 + v2/n2)^2 / ((v1/n1)^2 / (n1 - 1) + (v2/n2)^2 / (n2 - 1)),
+    with weighted means m, reliability-weights variances v and Kish effective sizes n.
+    Undefined statistics (fewer than two units, or zero variance in both groups) are None.
+    """
+    _check_confidence(confidence)
+    first = weighted_summary(values_1, weights_1)
+    second = weighted_summary(values_2, weights_2)
+    return compare_summaries(first, second, confidence)
+
+
+def compare_summaries(
+    first: WeightedSummary, second: WeightedSummary, confidence: float = 0.95
+) -> MeanComparison:
+    """Welch comparison of two already-computed weighted summaries."""
+    difference = first.mean - second.mean
+    undefined = MeanComparison(
+        first.mean,
+        first.effective_n,
+        second.mean,
+        second.effective_n,
+        difference,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        confidence,
+    )
+    if first.variance is None or second.variance is None:
+        return undefined
+    part_1 = first.variance / first.effective_n
+    part_2 = second.variance / second.effective_n
+    variance = part_1 + part_2
+    if variance <= 0:
+        return undefined
+    standard_error = math.sqrt(variance)
+    t = difference / standard_error
+    # Written with shares of the total variance so tiny variances cannot underflow to 0/0.
+    share_1, share_2 = part_1 / variance, part_2 / variance
+    df = 1.0 / (share_1**2 / (first.effective_n - 1) + share_2**2 / (second.effective_n - 1))
+    p_value = float(2 * scipy_stats.t.sf(abs(t), df))
+    half_width = float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * standard_error
+    return MeanComparison(
+        first.mean,
+        first.effective_n,
+        second.mean,
+        second.effective_n,
+        difference,
+        standard_error,
+        t,
+        df,
+        p_value,
+        difference - half_width,
+        difference + half_width,
+        confidence,
+    )
+
+
+def mean_interval(
+    values: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> tuple[float, float] | None:
+    """t-interval for a (weighted) mean: m +/- t_{n_eff - 1} sqrt(v / n_eff); None if n_eff <= 1."""
+    _check_confidence(confidence)
+    summary = weighted_summary(values, weights)
+    if summary.variance is None or summary.effective_n <= 1:
+        return None
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, summary.effective_n - 1)) * math.sqrt(
+        summary.variance / summary.effective_n
+    )
+    return summary.mean - half, summary.mean + half
+
+
+def weighted_proportion_test(
+    events_1: Sequence[float] | np.ndarray,
+    events_2: Sequence[float] | np.ndarray,
+    weights_2: Sequence[float] | np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> ProportionComparison:
+    """Two-proportion test where group 2 carries matching weights.
+
+    Group 2's rate is its weighted mean of the 0/1 outcome and its size is its Kish effective
+    size; with all weights equal this is exactly ``two_proportion_test`` on the raw counts.
+    """
+    first = weighted_summary(events_1)
+    second = weighted_summary(events_2, weights_2)
+    return two_proportion_test(
+        first.mean * first.effective_n,
+        first.effective_n,
+        second.mean * second.effective_n,
+        second.effective_n,
+        confidence,
+    )
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be strictly between 0 and 1")

@@ -1,0 +1,60 @@
+"""The only importer of casbin: workflow permissions (`can`, `require`) and data decisions.
+
+Services call `require(by, Permission.X)` before acting; a failure is `PermissionDenied` (403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy, PolicyError, load_policy
+from governance.authz.permissions import Permission
+from governance.authz.roles import Role
+from governance.errors import PermissionDenied
+
+__all__ = ["Permission", "Policy", "PolicyError", "Role", "can", "current_policy",
+           "install_policy", "require"]
+
+_policy: Policy | None = None
+
+
+class Actor(Protocol):
+    @property
+    def role_set(self) -> frozenset[Role]: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+
+def install_policy(directory: Path = DEFAULT_POLICY_DIR) -> Policy:
+    """Load and validate the policy files; raises PolicyError so start-up fails closed."""
+    global _policy
+    _policy = load_policy(directory)
+    return _policy
+
+
+def current_policy() -> Policy:
+    if _policy is None:
+        return install_policy()
+    return _policy
+
+
+def can(user: Actor | None, permission: Permission) -> bool:
+    if user is None or not user.is_active:
+        return False
+    return permission in current_policy().permissions_of(user.role_set)
+
+
+def require(user: Actor | None, permission: Permission, message: str | None = None,
+            *, audit: Mapping[str, Any] | None = None) -> None:
+    """Raise PermissionDenied (403) unless the user's roles hold the permission.
+
+    `audit` describes the attempted action (event type, target...) so that the refusal is
+    recorded as a denied event of that type.
+    """
+    if not can(user, permission):
+        raise PermissionDenied(
+            message or f"You need the {permission.value} permission: {permission.description}",
+            audit={**(audit or {}), "rule": f"role-permission:{permission.value}"})

@@ -1,0 +1,160 @@
+"""Each process's view of the active grants, kept fresh by the policy epoch.
+
+Plain Casbin scans every policy line on every check, so its cost grows with the number of
+grants (about 90 ms per check at 100,000 lines here). This index hands Casbin only the lines
+that can match a request: those of one (user, agreement, column, action). Before every
+decision the epoch is read in the deciding transaction; if another process changed a grant
+since this process last looked, the changed grants are reloaded first. A grant revoked in one
+process therefore stops working in every process at its next decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.authz import identifiers as ids
+from governance.models.access import DataAction, Grant, GrantColumn, GrantStatus
+
+LineKey = tuple[str, str, str, str]
+PolicyLine = tuple[str, str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class GrantEntry:
+    id: int
+    user_id: int
+    agreement_id: int
+    agreement_version: int
+    dataset_id: int
+    purpose: str
+    valid_until: dt.datetime
+    actions: tuple[DataAction, ...]
+    columns: frozenset[str]
+
+    @property
+    def rule(self) -> str:
+        return ids.grant_rule(self.id)
+
+    def lines(self) -> Iterator[tuple[LineKey, PolicyLine]]:
+        sub, dom = ids.subject(self.user_id), ids.domain(self.agreement_id)
+        until = ids.time_token(self.valid_until)
+        purpose = ids.purpose_token(self.purpose)
+        for column in sorted(self.columns):
+            obj = ids.column_object(self.dataset_id, column)
+            for action in self.actions:
+                yield (sub, dom, obj, action.value), (
+                    sub, dom, obj, action.value, purpose, until, self.rule)
+
+
+def read_epoch(session: Session) -> int:
+    """The current policy epoch, read with the raw driver cursor: this runs before every
+    decision and the ORM's per-statement overhead would cost more than the decision."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT epoch FROM policy_epoch WHERE id = 1")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(row[0]) if row else 0
+
+
+class GrantIndex:
+    """Active grants of one database, by the (subject, domain, object, action) they match."""
+
+    def __init__(self) -> None:
+        self.epoch = -1
+        self._lines: dict[LineKey, tuple[PolicyLine, ...]] = {}
+        self._entries: dict[int, GrantEntry] = {}
+        self._by_scope: dict[tuple[int, int, int], frozenset[int]] = {}
+        self._lock = threading.Lock()
+
+    def ensure_fresh(self, session: Session) -> None:
+        current = read_epoch(session)
+        if current == self.epoch:
+            return
+        with self._lock:
+            if current != self.epoch:
+                self._apply(_load_changes(session, since=self.epoch))
+                self.epoch = current
+
+    def lines(self, key: LineKey) -> tuple[PolicyLine, ...]:
+        return self._lines.get(key, ())
+
+    def grants_for(self, user_id: int, agreement_id: int, dataset_id: int) -> list[GrantEntry]:
+        found = self._by_scope.get((user_id, agreement_id, dataset_id), frozenset())
+        return [self._entries[grant_id] for grant_id in sorted(found)]
+
+    def all_lines(self) -> list[PolicyLine]:
+        return [line for lines in self._lines.values() for line in lines]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _apply(self, changes: Iterable[tuple[int, GrantEntry | None]]) -> None:
+        for grant_id, entry in changes:
+            self._remove(grant_id)
+            if entry is not None:
+                self._add(entry)
+
+    def _add(self, entry: GrantEntry) -> None:
+        self._entries[entry.id] = entry
+        scope = (entry.user_id, entry.agreement_id, entry.dataset_id)
+        self._by_scope[scope] = self._by_scope.get(scope, frozenset()) | {entry.id}
+        for key, line in entry.lines():
+            # Replace the tuple rather than mutate it: readers in other threads may hold it.
+            self._lines[key] = (*self._lines.get(key, ()), line)
+
+    def _remove(self, grant_id: int) -> None:
+        entry = self._entries.pop(grant_id, None)
+        if entry is None:
+            return
+        scope = (entry.user_id, entry.agreement_id, entry.dataset_id)
+        remaining = self._by_scope.get(scope, frozenset()) - {grant_id}
+        if remaining:
+            self._by_scope[scope] = remaining
+        else:
+            self._by_scope.pop(scope, None)
+        for key, line in entry.lines():
+            kept = tuple(existing for existing in self._lines.get(key, ()) if existing != line)
+            if kept:
+                self._lines[key] = kept
+            else:
+                self._lines.pop(key, None)
+
+
+def _load_changes(session: Session, *, since: int) -> list[tuple[int, GrantEntry | None]]:
+    """Grants changed after `since` (all active grants on first load), with their columns."""
+    query = (
+        select(Grant.id, Grant.user_id, Grant.agreement_id, Grant.agreement_version,
+               Grant.dataset_id, Grant.purpose, Grant.valid_until, Grant.allow_download,
+               Grant.status, GrantColumn.column_name)
+        .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
+        .order_by(Grant.id)
+    )
+    query = query.where(Grant.status == GrantStatus.ACTIVE) if since < 0 \
+        else query.where(Grant.changed_epoch > since)
+    grouped: dict[int, tuple[Any, set[str]]] = {}
+    for row in session.execute(query):
+        _, columns = grouped.setdefault(row.id, (row, set()))
+        if row.column_name is not None:
+            columns.add(row.column_name)
+    changes: list[tuple[int, GrantEntry | None]] = []
+    for grant_id, (row, columns) in grouped.items():
+        if row.status != GrantStatus.ACTIVE:
+            changes.append((grant_id, None))
+            continue
+        changes.append((grant_id, GrantEntry(
+            id=grant_id, user_id=row.user_id, agreement_id=row.agreement_id,
+            agreement_version=row.agreement_version, dataset_id=row.dataset_id,
+            purpose=row.purpose, valid_until=row.valid_until,
+            actions=(DataAction.READ, DataAction.DOWNLOAD) if row.allow_download
+            else (DataAction.READ,),
+            columns=frozenset(columns))))
+    return changes

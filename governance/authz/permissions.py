@@ -1,0 +1,75 @@
+"""Every workflow permission, named once as `resource:action`, with what it lets a person do.
+
+The same strings appear in policies/roles.csv; a test fails if the two disagree. Access to
+dataset rows is not a static permission: it is decided per column from the stored grants.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    USER_MANAGE = "user:manage"
+    TRAINING_RECORD = "training:record"
+    ORGANIZATION_MANAGE = "organization:manage"
+    AGREEMENT_READ_ALL = "agreement:read_all"
+    AGREEMENT_DRAFT = "agreement:draft"
+    AGREEMENT_REVIEW = "agreement:review"
+    AGREEMENT_TERMINATE = "agreement:terminate"
+    AGREEMENT_CERTIFY_DESTRUCTION = "agreement:certify_destruction"
+    DATASET_MANAGE = "dataset:manage"
+    DATASET_INGEST = "dataset:ingest"
+    DATASET_READ = "dataset:read"
+    ACCESS_REQUEST_CREATE = "access_request:create"
+    ACCESS_REQUEST_REVIEW = "access_request:review"
+    ACCESS_REQUEST_APPROVE_IDENTIFIERS = "access_request:approve_identifiers"
+    GRANT_REVOKE = "grant:revoke"
+    GRANT_REVIEW = "grant:review"
+    GRANT_OVERSEE = "grant:oversee"
+    AUDIT_READ = "audit:read"
+    AUDIT_EXPORT = "audit:export"
+    AUDIT_VERIFY = "audit:verify"
+    ANALYSIS_RUN = "analysis:run"
+    OUTPUT_CHECK = "output:check"
+    OUTPUT_PREVIEW = "output:preview"
+    OUTPUT_PUBLISH = "output:publish"
+    OUTPUT_RESOLVE = "output:resolve"
+    TOKEN_CREATE = "token:create"  # noqa: S105  (a permission name, not a secret)
+
+    @property
+    def description(self) -> str:
+        return PERMISSION_DESCRIPTIONS[self]
+
+
+PERMISSION_DESCRIPTIONS = {
+    Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
+    Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
+    Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
+    Permission.AGREEMENT_READ_ALL: "See every agreement, not only one's own.",
+    Permission.AGREEMENT_DRAFT: "Draft, edit, submit and amend agreements.",
+    Permission.AGREEMENT_REVIEW: "Approve or return an agreement someone else drafted.",
+    Permission.AGREEMENT_TERMINATE: "Terminate an active agreement, with a reason.",
+    Permission.AGREEMENT_CERTIFY_DESTRUCTION:
+        "Certify that data was destroyed and close the agreement.",
+    Permission.DATASET_MANAGE: "Declare datasets, their schema and their stewards.",
+    Permission.DATASET_INGEST: "Upload a new version of a dataset one stewards.",
+    Permission.DATASET_READ: "Hold grants and read the granted columns of dataset rows.",
+    Permission.ACCESS_REQUEST_CREATE: "Ask for access to columns of a dataset.",
+    Permission.ACCESS_REQUEST_REVIEW: "Approve, narrow, deny or return requests as a data steward.",
+    Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS:
+        "Give the second approval that direct identifiers need.",
+    Permission.GRANT_REVOKE: "Revoke a grant before it ends.",
+    Permission.GRANT_REVIEW: "Confirm or narrow grants in the periodic access review.",
+    Permission.GRANT_OVERSEE: "See every grant and which are overdue for review.",
+    Permission.AUDIT_READ: "Search the audit trail.",
+    Permission.AUDIT_EXPORT: "Export the audit trail and audit reports.",
+    Permission.AUDIT_VERIFY: "Verify the audit chain and its signed checkpoints.",
+    Permission.ANALYSIS_RUN: "Run analyses inside an approved scope.",
+    Permission.OUTPUT_CHECK: "Check outputs for disclosure before they leave the project.",
+    Permission.OUTPUT_PREVIEW: "Preview outputs as the data provider's partner reviewer.",
+    Permission.OUTPUT_PUBLISH: "Publish cleared outputs on the public page.",
+    Permission.OUTPUT_RESOLVE: "Close a partner's answered flag once the preview window has "
+                               "ended without the partner's response.",
+    Permission.TOKEN_CREATE: "Create personal API tokens.",
+}

@@ -1,0 +1,65 @@
+"""Building the app for a command, and reporting domain errors as clean CLI failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from governance.config import ConfigError
+from governance.errors import DomainError
+from governance.services import audit
+from governance.services.actors import System
+
+P = ParamSpec("P")
+R = TypeVar("R")
+CLI_ACTOR = System("cli")
+
+
+def build_app() -> Flask:
+    from governance import create_app
+    from governance.authz import PolicyError
+
+    try:
+        return create_app()
+    except (ConfigError, PolicyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def command_session(app: Flask) -> Iterator[Session]:
+    """A session for one command; a refused action's refusal is still recorded."""
+    from governance.extensions import database
+
+    with app.app_context(), database(app).session() as session:
+        try:
+            yield session
+        except DomainError as error:
+            session.rollback()
+            if error.audit:
+                audit.record_refusal(session, error.audit, by=CLI_ACTOR)
+                session.commit()
+            raise click.ClickException(error.message) from error
+
+
+def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Show domain errors as one clear line and a non-zero exit, not a traceback."""
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except DomainError as error:
+            raise click.ClickException(error.message) from error
+    return wrapper
+
+
+def echo_table(rows: list[tuple[Any, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
+                                                                            strict=True)))

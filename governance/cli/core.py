@@ -1,0 +1,88 @@
+"""`init`, `create-user`, `demo` and `serve`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import func, select
+
+from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
+
+
+@click.command("init", help="Create instance/ and create or upgrade the database schema.")
+def init_command() -> None:
+    from governance import schema
+    from governance.extensions import database
+
+    app = build_app()
+    engine = database(app).engine
+    before = schema.current_revision(engine)
+    schema.upgrade(engine)
+    after = schema.current_revision(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"Database {url} is up to date (revision {after}).")
+    else:
+        click.echo(f"Database {url} upgraded from {before or 'empty'} to revision {after}.")
+
+
+@click.command("create-user", help="Create an account (asks for the password, or reads it "
+                                   "from standard input with --password-stdin).")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--org", "org_name", required=True, help="Organisation name (must exist).")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="Repeat for several roles.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_command(email: str, name: str, org_name: str, roles: tuple[str, ...],
+                        password_stdin: bool) -> None:
+    from governance.models.organization import Organization
+    from governance.services.users import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    app = build_app()
+    with command_session(app) as session:
+        org = session.scalars(select(Organization).where(Organization.name == org_name)).first()
+        if org is None:
+            raise click.ClickException(f"No organisation named {org_name!r}.")
+        user = create_user(session, email=email, name=name, organization_id=org.id, roles=roles,
+                           password=password,
+                           password_min_length=app.config["PASSWORD_MIN_LENGTH"], by=CLI_ACTOR)
+        session.commit()
+        click.echo(f"Created {user.email} ({', '.join(sorted(roles))}) in {org.name}.")
+
+
+@click.command("demo", help="Load the deterministic demo world into an empty database.")
+@click.option("--people", default=None, type=int,
+              help="Synthetic people in the administrative data (default: the demo's own).")
+def demo_command(people: int | None) -> None:
+    from governance.demo import DEMO_PASSWORD, load_demo
+    from governance.models.user import User
+
+    app = build_app()
+    with command_session(app) as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            click.echo("The database already has accounts; the demo world was not loaded.")
+            return
+        logins = load_demo(session, app=app, people=people)
+        session.commit()
+    click.echo("Demo world loaded. Log in at http://127.0.0.1:5000 with:")
+    echo_table([("E-MAIL", "ROLE", "ORGANISATION"), *logins])
+    click.echo(f"Every demo account's password is: {DEMO_PASSWORD}")
+
+
+@click.command("serve", help="Serve the application with gunicorn worker processes.")
+@click.option("--bind", default="127.0.0.1:5000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--timeout", default=120, show_default=True, type=int,
+              help="Seconds before a stuck worker is replaced.")
+def serve_command(bind: str, workers: int, timeout: int) -> None:
+    from governance.server import serve
+
+    build_app()  # fail fast, in this process, on bad settings or policy files
+    serve(bind=bind, workers=workers, timeout=timeout)
+
+
+COMMANDS = [init_command, create_user_command, demo_command, serve_command]

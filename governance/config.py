@@ -1,0 +1,203 @@
+"""Every setting the service reads, declared once with its default, type and meaning.
+
+Settings come from, in order: these defaults, `instance/config.py` (optional), environment
+variables prefixed `GOVERNANCE_`, then the test configuration. A misspelt or malformed setting
+stops start-up with a message naming it: a privacy service must not run on a setting it
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "GOVERNANCE_"
+# Variables that share the prefix but configure the test and CLI harness, not the app.
+HARNESS_VARIABLES = {"GOVERNANCE_TEST_DATABASE_URL", "GOVERNANCE_INSTANCE_PATH",
+                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_TEST_ANALYSIS_PAUSE"}
+
+
+class ConfigError(Exception):
+    """A setting is unknown or its value is invalid; start-up stops."""
+
+
+def _parse_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_positive_int(raw: object) -> int:
+    value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    if isinstance(value, bool) or value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _parse_text(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("expected text")
+    return raw
+
+
+def _parse_database_url(raw: object) -> str:
+    url = _parse_text(raw)
+    if url and not url.startswith(("sqlite:", "postgresql")):
+        raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+    return url
+
+
+def _parse_queue_url(raw: object) -> str:
+    url = _parse_text(raw)
+    if url and not url.startswith(("sqlite:", "redis:", "memory:")):
+        raise ValueError("expected sqlite:///PATH, redis://HOST:PORT/DB or memory:")
+    return url
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[object], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "", _parse_database_url,
+            "SQLAlchemy URL; empty means SQLite at instance/governance.db."),
+    Setting("SECRET_KEY", "", _parse_text,
+            "Signs sessions and CSRF tokens; empty means generated into instance/secret_key."),
+    Setting("SESSION_COOKIE_SECURE", False, _parse_bool,
+            "Send the session cookie over HTTPS only (set true behind TLS)."),
+    Setting("PASSWORD_MIN_LENGTH", 12, _parse_positive_int, "Shortest password accepted."),
+    Setting("LOCKOUT_THRESHOLD", 5, _parse_positive_int,
+            "Failed logins in a row that lock an account."),
+    Setting("LOCKOUT_MINUTES", 15, _parse_positive_int, "How long a locked account stays locked."),
+    Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
+    Setting("DATA_DIR", "", _parse_text,
+            "Where encrypted dataset files live; empty means instance/data."),
+    Setting("DATA_KEY_FILE", "", _parse_text,
+            "Key that encrypts dataset files at rest; empty means instance/data.key."),
+    Setting("AUDIT_KEY_FILE", "", _parse_text,
+            "Key that signs audit checkpoints; empty means instance/audit.key."),
+    Setting("AUDIT_CHECKPOINT_EVERY", 1000, _parse_positive_int,
+            "Sign a checkpoint of the audit chain at least every this many events."),
+    Setting("AUDIT_CHECKPOINT_MINUTES", 10, _parse_positive_int,
+            "... and at least this often while events are being written."),
+    Setting("QUEUE_URL", "", _parse_queue_url,
+            "Job queue: empty means SQLite at instance/queue.db; redis://... in production."),
+    Setting("ANALYSIS_MAX_ATTEMPTS", 3, _parse_positive_int,
+            "Times an analysis run is started before a run whose worker keeps dying is failed."),
+    Setting("ANALYSIS_HEARTBEAT_TIMEOUT", 120, _parse_positive_int,
+            "Seconds without a heartbeat after which a running analysis's worker is presumed "
+            "dead and the run is retried or failed."),
+    Setting("EXPIRY_CHECK_MINUTES", 60, _parse_positive_int,
+            "How often the server moves agreements and grants past their expiry."),
+    Setting("SMTP_HOST", "", _parse_text, "Mail server for notifications; empty disables mail."),
+    Setting("SMTP_PORT", 25, _parse_positive_int, "Mail server port."),
+    Setting("MAIL_SENDER", "governance@localhost", _parse_text, "From address of notifications."),
+    Setting("BASE_URL", "http://127.0.0.1:5000", _parse_text, "Public address used in e-mails."),
+    Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
+    Setting("POLICY_DIR", "", _parse_text,
+            "Folder holding the Casbin model and role rules; empty means policies/."),
+)
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+# Flask's own keys that tests and deployments may pass straight through.
+FLASK_KEYS = {"TESTING", "WTF_CSRF_ENABLED", "SERVER_NAME", "PREFERRED_URL_SCHEME"}
+
+
+def load_settings(instance_path: Path, test_config: Mapping[str, Any] | None,
+                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merge defaults, instance/config.py, GOVERNANCE_* variables and test overrides."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {s.name: s.default for s in SETTINGS}
+    config_file = instance_path / "config.py"
+    if config_file.exists():
+        values = runpy.run_path(str(config_file))
+        for key, value in values.items():
+            if key.isupper():
+                _check_known(key, f"{config_file}")
+                raw[key] = value
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key not in HARNESS_VARIABLES:
+            name = key[len(ENV_PREFIX):]
+            _check_known(name, f"environment variable {key}")
+            raw[name] = value
+    passthrough: dict[str, Any] = {}
+    for key, value in (test_config or {}).items():
+        if key in FLASK_KEYS:
+            passthrough[key] = value
+        else:
+            _check_known(key, "test configuration")
+            raw[key] = value
+    settings = {name: _parse(name, value) for name, value in raw.items()}
+    _fill_instance_defaults(settings, instance_path)
+    settings.update(passthrough)
+    return settings
+
+
+def _check_known(name: str, source: str) -> None:
+    if name not in SETTINGS_BY_NAME:
+        known = ", ".join(sorted(SETTINGS_BY_NAME))
+        raise ConfigError(f"Unknown setting {name!r} in {source}. Known settings: {known}.")
+
+
+def _parse(name: str, value: object) -> Any:
+    try:
+        return SETTINGS_BY_NAME[name].parse(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Invalid value for {name} ({value!r}): {exc}.") from exc
+
+
+def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> None:
+    """Point empty path settings into instance/ and create the secret key once."""
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = f"sqlite:///{instance_path / 'governance.db'}"
+    if not settings["DATA_DIR"]:
+        settings["DATA_DIR"] = str(instance_path / "data")
+    if not settings["DATA_KEY_FILE"]:
+        settings["DATA_KEY_FILE"] = str(instance_path / "data.key")
+    if not settings["AUDIT_KEY_FILE"]:
+        settings["AUDIT_KEY_FILE"] = str(instance_path / "audit.key")
+    if not settings["QUEUE_URL"]:
+        settings["QUEUE_URL"] = f"sqlite:///{instance_path / 'queue.db'}"
+    if not settings["POLICY_DIR"]:
+        settings["POLICY_DIR"] = str(PROJECT_ROOT / "policies")
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = read_or_create_key(instance_path / "secret_key").hex()
+
+
+def read_or_create_key(path: Path, size: int = 32) -> bytes:
+    """Read a key file, creating it (owner-only) on first use; never stored in the database."""
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) != size:
+            raise ConfigError(f"Key file {path} is {len(key)} bytes; expected {size}.")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key)
+    finally:
+        os.close(fd)
+    return key
+
+
+def project_instance_path() -> Path:
+    """`instance/` beside the package, unless GOVERNANCE_INSTANCE_PATH moves it."""
+    override = os.environ.get("GOVERNANCE_INSTANCE_PATH")
+    if override:
+        return Path(override).resolve()
+    return PROJECT_ROOT / "instance"

@@ -1,0 +1,57 @@
+"""The datastore: the only code that writes, decrypts or deletes stored dataset files.
+
+Files live in DATA_DIR (default instance/data) under unguessable names, as Parquet encrypted
+with AES-256-GCM (`crypto`) under the key in DATA_KEY_FILE (default instance/data.key, created
+owner-only on first use, never in the database or in git). A test scans the source tree and
+fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet with pandas, or
+names the DATA_DIR or DATA_KEY_FILE settings.
+
+Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
+`verify_version`, `destroy_version` (destruction) and `sweep_orphans` (a periodic job); for
+partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door again),
+`destroy_cohort`, and `population_salt` (the differencing ledger's secret salt).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from governance import periodic
+from governance.datastore.cohorts import (
+    COHORT_COLUMNS,
+    destroy_cohort,
+    population_salt,
+    read_cohort,
+    store_cohort,
+)
+from governance.datastore.crypto import DataIntegrityError, DatastoreError
+from governance.datastore.files import StoreConfig, config_of, sweep_orphans
+from governance.datastore.parquet import (
+    ARROW_TYPES,
+    UnreadableParquet,
+    UploadedParquet,
+    arrow_schema,
+)
+from governance.datastore.store import (
+    DataUnavailable,
+    destroy_version,
+    read_columns,
+    store_version,
+    verify_version,
+)
+from governance.services.actors import System
+
+__all__ = [
+    "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
+    "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema", "config_of",
+    "destroy_cohort", "destroy_version", "population_salt", "read_cohort", "read_columns",
+    "store_cohort", "store_version", "sweep_orphans", "verify_version",
+]
+
+
+@periodic.register("datastore-sweep")
+def sweep_job(session: Session, actor: System, now: dt.datetime) -> int:
+    """Remove data files that no committed, live version references (see files.py)."""
+    return len(sweep_orphans(session))

@@ -1,0 +1,75 @@
+"""Domain errors raised by the service layer; web/errors.py maps each to one HTTP status.
+
+The service layer never imports Flask: a permission problem is `PermissionDenied` (403), a state
+that forbids a transition is `InvalidTransition` (409), bad data is `ValidationFailed` (422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a user can cause; carries a message meant for that user.
+
+    `audit` holds the fields of the audit event that records the refusal (event type, target,
+    clause...). The refused action is rolled back, but the refusal itself is recorded and
+    committed by whoever handles the error (web/errors.py, the CLI, the worker).
+    """
+
+    status = 400
+
+    def __init__(self, message: str, *, audit: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.audit = dict(audit) if audit else None
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class PermissionDenied(DomainError):
+    status = 403
+
+    def __init__(self, message: str = "You do not have permission to do that.",
+                 *, clause: str | None = None, audit: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, audit=audit)
+        self.clause = clause
+
+
+class InvalidTransition(DomainError):
+    """The object's state forbids the action; names the actions the state allows."""
+
+    status = 409
+
+    def __init__(self, message: str, *, allowed: Iterable[str] = ()) -> None:
+        self.allowed = sorted(allowed)
+        if self.allowed:
+            message = f"{message} Allowed from this state: {', '.join(self.allowed)}."
+        else:
+            message = f"{message} No action is allowed from this state."
+        super().__init__(message)
+
+
+class Conflict(DomainError):
+    """The request clashes with what exists (a duplicate name, a stale edit)."""
+
+    status = 409
+
+
+class ValidationFailed(DomainError):
+    """Input is malformed or breaks a rule; `fields` maps each field to what is wrong."""
+
+    status = 422
+
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+
+class ServiceUnavailable(DomainError):
+    """A part the request needs (the database, the queue) is unreachable; retry later."""
+
+    status = 503

@@ -1,0 +1,21 @@
+"""Typed SQLAlchemy models, one module per noun; importing this package registers them all.
+
+Import names from their own modules (`governance.models.user`); this file only makes sure
+every table is on the metadata, for Alembic and for the relationship registry.
+"""
+
+from governance.models import (  # noqa: F401
+    access,
+    agreement,
+    agreement_parts,
+    analysis,
+    analysis_kind,
+    audit,
+    dataset,
+    destruction,
+    law,
+    organization,
+    output,
+    token,
+    user,
+)

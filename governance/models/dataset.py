@@ -1,0 +1,139 @@
+"""Datasets: who provides them, their declared schema with each column's classification, their
+stewards, and the stored versions of their data.
+
+Column classification drives protection: direct identifiers (name, date of birth, ID numbers)
+need a privacy officer's second approval before anyone is granted them and never appear in an
+output; quasi-identifiers (age, sex, race, postcode) and sensitive values (offence, diagnosis)
+are what disclosure control watches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.db import Base
+from governance.models.organization import Organization
+from governance.models.types import UTCDateTime, created_at, intpk, str200
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    CATEGORY = "category"
+
+
+class Classification(StrEnum):
+    DIRECT_IDENTIFIER = "direct_identifier"
+    QUASI_IDENTIFIER = "quasi_identifier"
+    SENSITIVE = "sensitive"
+    GENERAL = "general"
+    FREE_TEXT = "free_text"
+
+    @property
+    def label(self) -> str:
+        return CLASSIFICATION_LABELS[self]
+
+
+CLASSIFICATION_LABELS = {
+    Classification.DIRECT_IDENTIFIER: "Direct identifier",
+    Classification.QUASI_IDENTIFIER: "Quasi-identifier",
+    Classification.SENSITIVE: "Sensitive",
+    Classification.GENERAL: "General",
+    Classification.FREE_TEXT: "Free text",
+}
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+
+    id: Mapped[intpk]
+    name: Mapped[str200]
+    description: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    created_at: Mapped[created_at]
+
+    provider: Mapped[Organization] = relationship(lazy="joined")
+    columns: Mapped[list[DatasetColumn]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetColumn.position",
+        lazy="selectin")
+    stewards: Mapped[list[DatasetSteward]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    versions: Mapped[list[DatasetVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetVersion.number")
+
+    def column(self, name: str) -> DatasetColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def steward_ids(self) -> set[int]:
+        return {s.user_id for s in self.stewards}
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.id} {self.name!r}>"
+
+
+class DatasetColumn(Base):
+    __tablename__ = "dataset_column"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[ColumnType] = mapped_column(String(20))
+    classification: Mapped[Classification] = mapped_column(String(30))
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    dataset: Mapped[Dataset] = relationship(back_populates="columns")
+
+    @property
+    def is_direct_identifier(self) -> bool:
+        return self.classification == Classification.DIRECT_IDENTIFIER
+
+
+class DatasetSteward(Base):
+    """A data steward assigned to a dataset: approves who may read which of its columns."""
+
+    __tablename__ = "dataset_steward"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+
+
+class DatasetVersion(Base):
+    """One stored upload: an encrypted Parquet file under instance/, with its SHA-256."""
+
+    __tablename__ = "dataset_version"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    storage_name: Mapped[str] = mapped_column(String(200))
+    source_filename: Mapped[str] = mapped_column(String(255))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[created_at]
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None

@@ -1,0 +1,71 @@
+"""Production serving: gunicorn worker processes, plus the periodic jobs in the arbiter.
+
+Processes rather than threads: pycasbin's matcher is not safe when threads share an enforcer.
+Each worker builds its own app (no preloading), so each has its own connections and enforcers.
+The periodic jobs (expiring agreements and grants, sweeping files) run on a timer in one extra
+process started with `spawn`, so they run once per server, not once per worker.
+
+The arbiter itself never opens the database: gunicorn forks workers from it, and a database
+connection (SQLite's lock bookkeeping above all) must never be carried across fork().
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from governance import periodic
+
+log = logging.getLogger(__name__)
+
+
+class GovernanceServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from governance import create_app
+
+        return create_app()
+
+
+_scheduler: list[multiprocessing.process.BaseProcess] = []
+
+
+def _start_periodic_jobs(_arbiter: Any) -> None:
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(target=periodic.run_in_process, name="governance-periodic",
+                              daemon=True)
+    process.start()
+    _scheduler.append(process)
+
+
+def _stop_periodic_jobs(_arbiter: Any) -> None:
+    for process in _scheduler:
+        process.terminate()
+        process.join(timeout=10)
+
+
+def serve(*, bind: str, workers: int, timeout: int) -> None:
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "sync",
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "accesslog": "-",
+        "preload_app": False,
+        "when_ready": _start_periodic_jobs,
+        "on_exit": _stop_periodic_jobs,
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+    }
+    GovernanceServer(options).run()

@@ -1,0 +1,177 @@
+"""Accounts, roles, organisations and training records: each write with its audit event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.authz import Permission, Role
+from governance.errors import Conflict, NotFound, ValidationFailed
+from governance.models.audit import AuditType
+from governance.models.organization import Organization, OrganizationKind
+from governance.models.user import TrainingCourse, TrainingRecord, User, UserRole
+from governance.services import audit
+from governance.services.actors import Actor
+from governance.services.passwords import hash_password
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed(f"{raw!r} is not a valid e-mail address.",
+                               {"email": str(exc)}) from exc
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"There is no user {user_id}.")
+    return user
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())
+                           ).one_or_none()
+
+
+def create_organization(session: Session, *, name: str, kind: OrganizationKind,
+                        by: Actor) -> Organization:
+    authz.require(by, Permission.ORGANIZATION_MANAGE, audit={
+        "event_type": AuditType.ORGANIZATION_CREATE, "target_type": "organization"})
+    name = _clean_name(name, "name")
+    if session.scalars(select(Organization).where(Organization.name == name)).first():
+        raise Conflict(f"An organisation named {name!r} already exists.")
+    org = Organization(name=name, kind=OrganizationKind(kind))
+    session.add(org)
+    session.flush()
+    audit.record(session, AuditType.ORGANIZATION_CREATE, by=by, target_type="organization",
+                 target_id=org.id, detail={"name": name, "kind": str(kind)})
+    return org
+
+
+def create_user(session: Session, *, email: str, name: str, organization_id: int,
+                roles: Iterable[str], password: str, password_min_length: int,
+                by: Actor) -> User:
+    authz.require(by, Permission.USER_MANAGE, audit={
+        "event_type": AuditType.USER_CREATE, "target_type": "user"})
+    email = normalise_email(email)
+    if find_user_by_email(session, email) is not None:
+        raise Conflict(f"An account for {email} already exists.")
+    role_set = _parse_roles(roles)
+    org = _organization_for(session, organization_id, role_set)
+    user = User(email=email, name=_clean_name(name, "name"), organization_id=org.id,
+                password_hash=hash_password(password, min_length=password_min_length))
+    user.roles = [UserRole(role=r) for r in sorted(role_set)]
+    session.add(user)
+    session.flush()
+    audit.record(session, AuditType.USER_CREATE, by=by, target_type="user", target_id=user.id,
+                 detail={"email": email, "organization": org.name,
+                         "roles": sorted(r.value for r in role_set)})
+    return user
+
+
+def update_user(session: Session, *, user_id: int, name: str, organization_id: int,
+                roles: Iterable[str], by: Actor) -> User:
+    authz.require(by, Permission.USER_MANAGE, audit={
+        "event_type": AuditType.USER_UPDATE, "target_type": "user", "target_id": user_id})
+    user = get_user(session, user_id)
+    role_set = _parse_roles(roles)
+    org = _organization_for(session, organization_id, role_set)
+    before = {"name": user.name, "organization": user.organization.name,
+              "roles": sorted(r.value for r in user.role_set)}
+    if by.id == user.id and Role.ADMIN in user.role_set and Role.ADMIN not in role_set:
+        raise ValidationFailed("You cannot remove your own administrator role.",
+                               {"roles": "Ask another administrator."})
+    user.name = _clean_name(name, "name")
+    user.organization_id = org.id
+    current = {Role(ur.role): ur for ur in user.roles}
+    user.roles = [current.get(role) or UserRole(role=role) for role in sorted(role_set)]
+    session.flush()
+    after = {"name": user.name, "organization": org.name,
+             "roles": sorted(r.value for r in role_set)}
+    event = AuditType.USER_ROLES_CHANGE if before["roles"] != after["roles"] \
+        else AuditType.USER_UPDATE
+    audit.record(session, event, by=by, target_type="user", target_id=user.id,
+                 detail={"before": before, "after": after})
+    return user
+
+
+def set_active(session: Session, *, user_id: int, active: bool, by: Actor) -> User:
+    event = AuditType.USER_REACTIVATE if active else AuditType.USER_DEACTIVATE
+    authz.require(by, Permission.USER_MANAGE, audit={
+        "event_type": event, "target_type": "user", "target_id": user_id})
+    user = get_user(session, user_id)
+    if by.id == user.id and not active:
+        raise ValidationFailed("You cannot deactivate your own account.")
+    user.active = active
+    if active:
+        user.failed_login_count = 0
+        user.locked_until = None
+    audit.record(session, event, by=by, target_type="user", target_id=user.id,
+                 detail={"email": user.email})
+    return user
+
+
+def record_training(session: Session, *, user_id: int, course: str, completed_on: dt.date,
+                    expires_on: dt.date, by: Actor) -> TrainingRecord:
+    authz.require(by, Permission.TRAINING_RECORD, audit={
+        "event_type": AuditType.TRAINING_RECORD, "target_type": "user", "target_id": user_id})
+    user = get_user(session, user_id)
+    try:
+        course_enum = TrainingCourse(course)
+    except ValueError as exc:
+        raise ValidationFailed(f"Unknown training course {course!r}.",
+                               {"course": "Choose a course from the list."}) from exc
+    if expires_on <= completed_on:
+        raise ValidationFailed("The training must expire after it was completed.",
+                               {"expires_on": "Must be after the completion date."})
+    record = TrainingRecord(user_id=user.id, course=course_enum, completed_on=completed_on,
+                            expires_on=expires_on, recorded_by_id=by.id)
+    session.add(record)
+    session.flush()
+    audit.record(session, AuditType.TRAINING_RECORD, by=by, target_type="user",
+                 target_id=user.id, detail={"course": course_enum.value,
+                                            "completed_on": completed_on.isoformat(),
+                                            "expires_on": expires_on.isoformat()})
+    return record
+
+
+def _parse_roles(roles: Iterable[str]) -> set[Role]:
+    parsed: set[Role] = set()
+    for raw in roles:
+        try:
+            parsed.add(Role(raw))
+        except ValueError as exc:
+            raise ValidationFailed(f"Unknown role {raw!r}.",
+                                   {"roles": f"Known roles: {', '.join(Role)}."}) from exc
+    if not parsed:
+        raise ValidationFailed("A person needs at least one role.", {"roles": "Choose one."})
+    return parsed
+
+
+def _organization_for(session: Session, organization_id: int, roles: set[Role]) -> Organization:
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise ValidationFailed(f"There is no organisation {organization_id}.",
+                               {"organization_id": "Choose an organisation."})
+    # Partner reviewers speak for the agency that provided the data, never for the researchers.
+    if Role.PARTNER_REVIEWER in roles and org.kind != OrganizationKind.PROVIDER:
+        raise ValidationFailed("A partner reviewer must belong to a data-provider agency.",
+                               {"organization_id": "Choose the provider agency."})
+    return org
+
+
+def _clean_name(raw: str, field: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise ValidationFailed(f"The {field} is required.", {field: "Required."})
+    if len(name) > 200:
+        raise ValidationFailed(f"The {field} is longer than 200 characters.",
+                               {field: "At most 200 characters."})
+    return name

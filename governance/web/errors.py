@@ -1,0 +1,114 @@
+"""Maps domain errors to HTTP in one place, and records refusals in the audit trail.
+
+A refused action is rolled back; the refusal itself is then written and committed on its own,
+so a denied attempt is never lost even though nothing else it tried is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from governance.errors import DomainError, InvalidTransition, ValidationFailed
+from governance.extensions import db_session
+from governance.services import audit
+from governance.web.access import request_actor
+
+log = logging.getLogger(__name__)
+
+NEXT_STEPS = {
+    400: "Check what you sent and try again.",
+    401: "Log in and try again.",
+    403: "If you need this, ask a privacy officer or the data steward for access; the attempt "
+         "has been recorded.",
+    404: "Check the address, or go back to your dashboard.",
+    405: "Use the page's own buttons and forms.",
+    409: "Reload the page to see the current state; only the actions listed are possible now.",
+    413: "The upload is larger than this service accepts; split it or ask an administrator.",
+    422: "Correct the fields shown and send the form again; nothing was saved.",
+    500: "Something went wrong on our side; nothing was saved. Try again, and tell an "
+         "administrator if it keeps happening.",
+    503: "A part of the service is unreachable; nothing was saved and no data was read. "
+         "Try again in a minute.",
+}
+TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
+          405: "Method not allowed", 409: "Not possible in this state", 413: "Too large",
+          422: "Please correct the form", 500: "Internal error", 503: "Temporarily unavailable"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def error_response(status: int, message: str, **extra: Any) -> tuple[Response | str, int]:
+    if wants_json():
+        body: dict[str, Any] = {"error": TITLES.get(status, "Error"), "status": status,
+                                "message": message, **extra}
+        return jsonify(body), status
+    return render_template("errors/error.html", status=status,
+                           title=TITLES.get(status, "Error"), message=message,
+                           next_step=NEXT_STEPS.get(status, ""), extra=extra), status
+
+
+def _record_refusal(error: DomainError) -> None:
+    session = db_session()
+    session.rollback()
+    if not error.audit:
+        return
+    audit.record_refusal(session, error.audit, by=request_actor())
+    session.commit()
+
+
+def _domain_error(error: DomainError) -> tuple[Response | str, int]:
+    _record_refusal(error)
+    extra: dict[str, Any] = {}
+    if isinstance(error, InvalidTransition):
+        extra["allowed"] = error.allowed
+    if isinstance(error, ValidationFailed) and error.fields:
+        extra["fields"] = error.fields
+    return error_response(error.status, error.message, **extra)
+
+
+def _database_down(error: Exception) -> tuple[Response | str, int]:
+    log.warning("database unavailable: %s", error)
+    try:
+        db_session().rollback()
+    except DBAPIError:
+        log.warning("rollback failed while the database is unavailable")
+    return error_response(503, "The database cannot be reached right now.")
+
+
+def _http_error(error: HTTPException) -> tuple[Response | str, int] | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    message = error.description or TITLES.get(error.code, "Error")
+    return error_response(error.code, message)
+
+
+def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
+    return error_response(400, "This form was not sent from this site or it expired: "
+                               f"{error.description} Reload the page and send it again.")
+
+
+def _unexpected(error: Exception) -> tuple[Response | str, int]:
+    log.exception("unhandled error", exc_info=error)
+    try:
+        db_session().rollback()
+    except DBAPIError:
+        log.warning("rollback failed after an unhandled error")
+    return error_response(500, "An unexpected error occurred.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(HTTPException, _http_error)
+    if not app.config.get("TESTING"):
+        app.register_error_handler(Exception, _unexpected)

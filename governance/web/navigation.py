@@ -1,0 +1,69 @@
+"""The navigation each role sees, declared once, and template helpers.
+
+An entry appears only when its endpoint exists and the person holds its permission, so the
+menu never offers a page that would answer 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, url_for
+from flask_login import current_user
+
+from governance import authz
+from governance.authz import Permission
+from governance.authz.roles import DASHBOARD_ORDER, Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    permissions: tuple[Permission, ...] = ()  # any one of them shows the entry
+
+
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("Agreements", "agreements.index"),
+    NavItem("Datasets", "datasets.index"),
+    NavItem("Access requests", "access.requests"),
+    NavItem("Grants", "access.grants"),
+    NavItem("Analyses", "analyses.index", (Permission.ANALYSIS_RUN, Permission.OUTPUT_CHECK)),
+    NavItem("Outputs", "outputs.index"),
+    NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
+    NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
+    NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),
+    NavItem("API tokens", "tokens.index", (Permission.TOKEN_CREATE,)),
+)
+
+
+def dashboard_roles(roles: frozenset[Role]) -> list[Role]:
+    return [role for role in DASHBOARD_ORDER if role in roles]
+
+
+def visible_navigation() -> list[dict[str, str]]:
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    for item in NAVIGATION:
+        if item.endpoint not in current_app.view_functions:
+            continue
+        if item.permissions and not any(authz.can(current_user, p) for p in item.permissions):
+            continue
+        items.append({"label": item.label, "url": url_for(item.endpoint),
+                      "endpoint": item.endpoint})
+    return items
+
+
+def _template_helpers() -> dict[str, Any]:
+    def can(permission: str) -> bool:
+        return current_user.is_authenticated and authz.can(current_user, Permission(permission))
+
+    roles = dashboard_roles(current_user.role_set) if current_user.is_authenticated else []
+    return {"navigation": visible_navigation(), "can": can, "Permission": Permission,
+            "dashboard_roles": roles}
+
+
+def register(app: Flask) -> None:
+    app.context_processor(_template_helpers)

@@ -1,0 +1,13 @@
+"""Imports every service module that registers periodic jobs, dashboard task providers,
+agreement listeners or evidence-pack sections, so that they are registered wherever the
+application runs (server, scheduler, worker, commands and tests)."""
+
+import governance.datastore  # (the orphan-file sweep)
+import governance.services.access_queries  # (request and review tasks)
+import governance.services.agreement_schedule  # (activation, expiry, tasks)
+import governance.services.analysis_reaper  # (runs whose worker stopped are retried or failed)
+import governance.services.destruction_hooks  # (data destroyed when an agreement closes)
+import governance.services.evidence_sections  # (evidence-pack sections)
+import governance.services.grant_hooks  # (grants follow agreements; expiry)
+import governance.services.output_preview  # (preview windows closing)
+import governance.services.output_tasks  # noqa: F401  (output tasks on dashboards)

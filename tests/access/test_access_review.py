@@ -1,0 +1,95 @@
+"""The periodic access review: usage from the audit trail, confirm or narrow, export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.errors import PermissionDenied
+from governance.models.access import Grant, GrantReview
+from governance.models.agreement import Agreement
+from governance.models.types import utcnow
+from governance.services.access_review import grant_usage, grants_due_for_review, review_grant
+from tests.access.test_data_door import stored, view_url  # noqa: F401  (fixture)
+from tests.agreements.builders import Datasets
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+
+def test_usage_counts_columns_read_and_never_used(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get(view_url(agreement, stored, "columns=sex")).status_code == 200
+    grant = fresh(db).scalars(select(Grant)).one()
+    usage = grant_usage(db, grant, now=utcnow())
+    assert usage.used == ["sex"]
+    assert usage.unused == ["age_at_arrest"]
+
+
+def test_steward_narrows_to_what_is_used_and_reads_then_stop(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    grant = db.scalars(select(Grant)).one()
+    with pytest.raises(PermissionDenied):
+        review_grant(db, grant_id=grant.id, keep=["sex"], comment="", by=people.analyst,
+                     now=utcnow())
+    db.rollback()
+    review = review_grant(db, grant_id=grant.id, keep=["sex"], comment="Age never used.",
+                          by=people.steward, now=utcnow())
+    db.commit()
+    assert review.decision == "narrowed"
+    assert review.removed_columns == "age_at_arrest"
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get(view_url(agreement, stored, "columns=age_at_arrest")).status_code == 403
+
+
+def test_grants_not_reviewed_in_90_days_are_listed(
+        db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    later = utcnow() + dt.timedelta(days=91)
+    assert [g.id for g in grants_due_for_review(db, now=later)] == [
+        g.id for g in db.scalars(select(Grant))]
+    assert grants_due_for_review(db, now=utcnow()) == []
+
+
+def test_review_exports_as_csv_and_pdf(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    grant = db.scalars(select(Grant)).one()
+    review_grant(db, grant_id=grant.id, keep=grant.column_names, comment="=HYPERLINK(1)",
+                 by=people.steward, now=utcnow())
+    db.commit()
+    browser.login(people.steward.email, PASSWORD)
+    csv_text = browser.get("/access/reviews.csv").get_data(as_text=True)
+    assert "# audit chain head: seq=" in csv_text
+    assert "confirmed" in csv_text
+    assert "'=HYPERLINK(1)" in csv_text
+    pdf = browser.get("/access/reviews.pdf")
+    assert pdf.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Access review" in text
+    assert "confirmed" in text
+    assert fresh(db).scalars(select(GrantReview)).one().decision == "confirmed"
+    browser.post("/logout")
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get("/access/reviews.csv").status_code == 403
+
+
+def test_the_evidence_pack_lists_versions_and_grants(
+        db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    from governance.services.audit_evidence import providers
+
+    sections = {s.title: s for s in providers.sections(db, agreement.id)}
+    versions = sections["Versions and approvals"]
+    assert versions.rows[0][0] == 1
+    assert "privacy2@test.example" in versions.rows[0][5]
+    grants = sections["Grants (minimum necessary)"]
+    assert len(grants.rows) == 1
+    assert grants.rows[0][3] == "age_at_arrest, sex"

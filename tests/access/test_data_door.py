@@ -1,0 +1,168 @@
+"""The one door to the data: granted columns only, every read recorded, refusals leak nothing."""
+
+from __future__ import annotations
+
+import inspect
+
+import pandas as pd
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.datastore import crypto
+from governance.models.agreement import Agreement
+from governance.models.audit import AuditEvent, AuditType
+from governance.models.types import utcnow
+from governance.services import access_requests as requests
+from governance.services.ingestion import ingest_frame
+from tests.access.test_requests_and_grants import ask
+from tests.agreements.builders import Datasets
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, SETUP, People
+
+ROWS = pd.DataFrame({
+    "person_id": [f"P{i:04d}" for i in range(30)],
+    "name": [f"Person {i}" for i in range(30)],
+    "date_of_birth": ["1990-01-01"] * 30,
+    "sex": ["F", "M", "M"] * 10,
+    "age_at_arrest": [str(18 + i % 40) for i in range(30)],
+    "arrest_date": ["2025-01-01"] * 30,
+    "offence_category": ["theft", "assault", "SECRET-OFFENCE"] * 10,
+    "district": ["north", "south", "east"] * 10,
+})
+
+
+@pytest.fixture
+def stored(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> Datasets:
+    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
+                 by=SETUP)
+    db.commit()
+    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
+    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
+                             comment="", by=people.steward, now=utcnow())
+    db.commit()
+    return datasets
+
+
+def view_url(agreement: Agreement, datasets: Datasets, *extra: str) -> str:
+    query = "&".join((f"agreement={agreement.id}", f"dataset={datasets.arrests.id}",
+                      "purpose=descriptive", *extra))
+    return f"/data/view?{query}"
+
+
+def last_event(db: Session) -> AuditEvent:
+    event = fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    return event
+
+
+def test_analyst_sees_exactly_the_granted_columns_and_the_read_is_recorded(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    page = browser.get(view_url(agreement, stored))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert '<th scope="col">sex</th>' in html
+    assert '<th scope="col">age_at_arrest</th>' in html
+    assert "offence_category</th>" not in html
+    assert "SECRET-OFFENCE" not in html
+    assert "P0001" not in html
+    event = last_event(db)
+    assert event.event_type == AuditType.DATASET_READ
+    assert event.outcome == "allowed"
+    assert event.detail["columns"] == ["sex", "age_at_arrest"]
+    assert event.detail["row_count"] == 30
+    assert event.rule is not None
+    assert event.rule.startswith("grant:")
+    assert event.agreement_version == 1
+
+
+@pytest.mark.parametrize("extra", [
+    ("columns=sex", "columns=offence_category"),       # showing an ungranted column
+    ("columns=sex", "filter=offence_category:eq:theft"),  # filtering on one
+    ("columns=sex", "sort=offence_category"),             # sorting by one
+])
+def test_an_ungranted_column_is_refused_recorded_and_leaks_nothing(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets, extra: tuple[str, ...]) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    page = browser.get(view_url(agreement, stored, *extra))
+    assert page.status_code == 403
+    html = page.get_data(as_text=True)
+    assert "SECRET-OFFENCE" not in html
+    assert "theft" not in html.split("offence_category")[0]
+    assert "rows match" not in html
+    event = last_event(db)
+    assert event.event_type == AuditType.DATASET_READ
+    assert event.outcome == "denied"
+    assert event.clause == "access.columns"
+    assert "offence_category" in event.detail["columns"]
+
+
+def test_filtering_on_a_granted_column_counts_only_matching_rows(
+        browser: Browser, people: People, agreement: Agreement, stored: Datasets) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    page = browser.get(view_url(agreement, stored, "filter=sex:eq:F"))
+    assert page.status_code == 200
+    assert "10 rows match" in page.get_data(as_text=True)
+
+
+def test_someone_without_a_grant_is_refused(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:
+    browser.login(people.analyst2.email, PASSWORD)
+    page = browser.get(view_url(agreement, stored, "columns=sex"))
+    assert page.status_code == 403
+    assert last_event(db).clause == "access.grant"
+
+
+def test_download_is_a_separate_action_the_agreement_must_allow(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    response = browser.get(view_url(agreement, stored).replace("/view?", "/download?"))
+    assert response.status_code == 403
+    event = last_event(db)
+    assert event.event_type == AuditType.DATASET_DOWNLOAD
+    assert event.clause == "access.row_level_download"
+
+
+def test_only_the_door_decrypts_stored_files(
+        app: Flask, browser: Browser, people: People, agreement: Agreement,
+        stored: Datasets, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decryption of a stored file during reads comes through the data door."""
+    callers: list[list[str]] = []
+    original = crypto.DecryptingReader.__init__
+
+    def spy(self: object, *args: object, **kwargs: object) -> None:
+        callers.append([frame.filename for frame in inspect.stack()])
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy)
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get(view_url(agreement, stored)).status_code == 200
+    assert browser.get(view_url(agreement, stored, "columns=offence_category")).status_code \
+        == 403
+    assert callers, "the page read no data at all"
+    for stack in callers:
+        assert any(name.endswith("governance/services/data_access.py") for name in stack)
+
+
+def test_closing_the_agreement_destroys_data_no_other_agreement_covers(
+        db: Session, people: People, agreement: Agreement, stored: Datasets) -> None:
+    from governance.models.dataset import DatasetVersion
+    from governance.models.destruction import DestructionCertificate
+    from governance.services import agreements
+
+    now = utcnow()
+    agreements.terminate(db, agreement_id=agreement.id, reason="Project ended early.",
+                         by=people.privacy2, now=now)
+    agreements.certify_destruction(db, agreement_id=agreement.id, by=people.privacy, now=now,
+                                   statement="All copies deleted from the secure server.")
+    db.commit()
+    version = fresh(db).scalars(select(DatasetVersion)).one()
+    assert version.destroyed_at is not None
+    certificate = db.scalars(select(DestructionCertificate)).one()
+    assert certificate.agreement_id == agreement.id

@@ -1,0 +1,190 @@
+"""An active agreement changes only by amendment; the version in force stays in force until the
+amendment is approved; listeners run inside the transaction of every transition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.models.agreement import Agreement, AgreementStatus, VersionStatus
+from governance.models.audit import AuditEvent, AuditType
+from governance.models.types import utcnow
+from governance.services import agreements, audit
+from governance.services.actors import System
+from governance.services.agreement_events import (
+    AgreementEvent,
+    on_agreement_change,
+    remove_listener,
+)
+from governance.services.agreement_queries import in_force_version
+from governance.services.agreement_schedule import activate_due, expire_due
+from tests.agreements import builders
+from tests.agreements.builders import Datasets
+from tests.conftest import fresh
+from tests.support import People
+
+SCHEDULER = System("test-scheduler")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_on: AgreementEvent | None = None
+
+    def __call__(self, session: Session, **kwargs: Any) -> None:
+        assert session.in_transaction()
+        self.calls.append(kwargs)
+        if kwargs["event"] == self.fail_on:
+            raise RuntimeError("grant revocation failed")
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    listener = Recorder()
+    on_agreement_change(listener)
+    yield listener
+    remove_listener(listener)
+
+
+def amend(db: Session, people: People, datasets: Datasets, agreement: Agreement,
+          **overrides: Any) -> None:
+    agreements.start_amendment(db, agreement_id=agreement.id, reason="Narrow the scope",
+                               by=people.privacy, now=utcnow())
+    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
+                            terms=builders.terms(people, datasets, **overrides))
+    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
+    db.commit()
+
+
+def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
+        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    agreement = builders.approved(db, people, datasets)
+    amend(db, people, datasets, agreement,
+          columns={datasets.arrests.id: ["person_id", "sex"]},
+          personnel={people.analyst.id: "principal_investigator"}, min_cell_size=20)
+    in_force = in_force_version(fresh(db), agreement.id)
+    assert in_force is not None
+    assert in_force.number == 1
+    assert in_force.covers(datasets.arrests.id, ["age_at_arrest", "offence_category"])
+    assert in_force.is_personnel(people.analyst2.id)
+    assert in_force.min_cell_size == 10
+    assert agreement.status == AgreementStatus.ACTIVE
+
+    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
+    db.commit()
+    in_force = in_force_version(fresh(db), agreement.id)
+    assert in_force is not None
+    assert in_force.number == 2
+    assert not in_force.covers(datasets.arrests.id, ["age_at_arrest"])
+    assert not in_force.is_personnel(people.analyst2.id)
+    assert in_force.min_cell_size == 20
+    refreshed = db.get(Agreement, agreement.id)
+    assert refreshed is not None
+    assert [v.status for v in refreshed.versions] == [VersionStatus.SUPERSEDED,
+                                                      VersionStatus.APPROVED]
+
+    approval = db.scalars(select(AuditEvent).where(
+        AuditEvent.event_type == AuditType.AGREEMENT_APPROVE,
+        AuditEvent.agreement_version == 2)).one()
+    changed = {c["clause"]: c for c in approval.detail["changes"]}
+    assert set(changed) == {"scope.datasets", "personnel", "publication.min_cell_size"}
+    assert changed["publication.min_cell_size"]["before"].startswith("10 people")
+    assert changed["publication.min_cell_size"]["after"].startswith("20 people")
+    assert approval.detail["supersedes"] == 1
+
+    amended = [c for c in recorder.calls if c["event"] == AgreementEvent.AMENDED]
+    assert len(amended) == 1
+    assert amended[0]["previous_version"].number == 1
+    assert amended[0]["new_version"].number == 2
+    assert amended[0]["by"] == people.privacy2
+
+
+def test_an_amendment_cannot_move_the_effective_date(
+        db: Session, people: People, datasets: Datasets) -> None:
+    from governance.errors import ValidationFailed
+
+    agreement = builders.approved(db, people, datasets)
+    agreements.start_amendment(db, agreement_id=agreement.id, reason="x", by=people.privacy,
+                               now=utcnow())
+    with pytest.raises(ValidationFailed) as refusal:
+        agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
+                                terms=builders.terms(people, datasets,
+                                                     effective_date=builders.today()
+                                                     - dt.timedelta(days=3)))
+    assert "effective_date" in refusal.value.fields
+
+
+def test_discarding_an_amendment_keeps_the_version_in_force(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = builders.approved(db, people, datasets)
+    amend(db, people, datasets, agreement, title="Renamed")
+    agreements.return_to_draft(db, agreement_id=agreement.id, comment="Not now",
+                               by=people.privacy2, now=utcnow())
+    agreements.discard_amendment(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
+    db.commit()
+    fresh(db)
+    refreshed = db.get(Agreement, agreement.id)
+    assert refreshed is not None
+    assert refreshed.working_version is None
+    assert refreshed.versions[-1].status == VersionStatus.DISCARDED
+    assert refreshed.display_version.title == "Diversion programme evaluation"
+
+
+def test_listeners_hear_activation_expiry_termination_and_closing(
+        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    later = builders.approved(db, people, datasets,
+                              effective_date=builders.today() + dt.timedelta(days=5),
+                              expiry_date=builders.today() + dt.timedelta(days=9))
+    ended = builders.approved(db, people, datasets)
+    assert [c["event"] for c in recorder.calls] == [AgreementEvent.ACTIVATED]
+    day = dt.datetime.combine(builders.today() + dt.timedelta(days=5), dt.time(),
+                              tzinfo=dt.UTC)
+    assert activate_due(db, SCHEDULER, day) == 1
+    after_expiry = day + dt.timedelta(days=5)
+    assert expire_due(db, SCHEDULER, after_expiry) == 1
+    agreements.terminate(db, agreement_id=ended.id, reason="Ended early", by=people.privacy,
+                         now=utcnow())
+    agreements.certify_destruction(db, agreement_id=ended.id, statement="Wiped",
+                                   by=people.privacy, now=utcnow())
+    db.commit()
+    assert [(c["event"], c["agreement"].id) for c in recorder.calls] == [
+        (AgreementEvent.ACTIVATED, ended.id), (AgreementEvent.ACTIVATED, later.id),
+        (AgreementEvent.EXPIRED, later.id), (AgreementEvent.TERMINATED, ended.id),
+        (AgreementEvent.CLOSED, ended.id)]
+    expired = recorder.calls[2]
+    assert expired["previous_version"].number == 1
+    assert expired["new_version"] is None
+    assert expired["by"] == SCHEDULER
+    assert expired["now"] == after_expiry
+
+
+def test_a_failing_listener_rolls_the_transition_back(
+        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    agreement = builders.approved(db, people, datasets)
+    head = audit.chain_head(db)
+    recorder.fail_on = AgreementEvent.TERMINATED
+    with pytest.raises(RuntimeError, match="grant revocation failed"):
+        agreements.terminate(db, agreement_id=agreement.id, reason="Breach", by=people.privacy,
+                             now=utcnow())
+    db.rollback()
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]
+    assert audit.chain_head(db) == head
+
+
+def test_a_failing_listener_stops_the_expiry_job_committing(
+        app: Any, db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    from governance import periodic
+    from governance.extensions import database
+
+    agreement = builders.approved(db, people, datasets,
+                                  expiry_date=builders.today() + dt.timedelta(days=1))
+    recorder.fail_on = AgreementEvent.EXPIRED
+    with pytest.raises(RuntimeError):
+        periodic.run_due_jobs(database(app).sessions,
+                              now=utcnow() + dt.timedelta(days=3))
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]

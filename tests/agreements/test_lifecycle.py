@@ -1,0 +1,140 @@
+"""The whole lifecycle through the pages, as two privacy officers work it, on both databases:
+draft, submit, return with comments, revise, approve (active at once), amend, approve the
+amendment, expire on schedule, certify destruction; and termination."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.models.agreement import Agreement, AgreementStatus, VersionStatus
+from governance.models.audit import AuditEvent, AuditType
+from governance.services.agreement_queries import in_force_version
+from tests.agreements import builders
+from tests.agreements.builders import Datasets
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+
+def agreement_events(db: Session, agreement_id: int) -> list[tuple[str, int | None, str]]:
+    fresh(db)
+    return [(e.event_type, e.agreement_version, e.outcome) for e in db.scalars(
+        select(AuditEvent).where(AuditEvent.agreement_id == agreement_id)
+        .order_by(AuditEvent.seq))]
+
+
+def login(app: Flask, email: str) -> Browser:
+    browser = Browser(app.test_client())
+    browser.login(email, PASSWORD)
+    return browser
+
+
+def test_the_whole_lifecycle_through_the_pages(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    drafter = login(app, people.privacy.email)
+    reviewer = login(app, people.privacy2.email)
+
+    created = drafter.post("/agreements/new", builders.form(people, datasets))
+    assert created.status_code == 302
+    agreement = fresh(db).scalars(select(Agreement)).one()
+    assert agreement.reference == f"DUA-{builders.today().year}-001"
+    assert agreement.status == AgreementStatus.DRAFT
+    url = f"/agreements/{agreement.id}"
+
+    assert drafter.post(f"{url}/submit").status_code == 302
+    returned = reviewer.post(f"{url}/return", {"comment": "Drop age_at_arrest: not needed."})
+    assert returned.status_code == 302
+    page = drafter.get(url).get_data(as_text=True)
+    assert "Drop age_at_arrest: not needed." in page
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.DRAFT  # type: ignore[union-attr]
+
+    revised = drafter.post(f"{url}/edit", builders.form(
+        people, datasets, columns=[f"{datasets.arrests.id}:person_id",
+                                   f"{datasets.arrests.id}:sex"]))
+    assert revised.status_code == 302
+    assert drafter.post(f"{url}/submit").status_code == 302
+    approved = reviewer.post(f"{url}/approve", {"comment": "Minimum necessary now."})
+    assert approved.status_code == 302
+
+    agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
+    assert agreement.status == AgreementStatus.ACTIVE  # effective today: active at approval
+    version_1 = in_force_version(db, agreement.id)
+    assert version_1 is not None
+    assert version_1.number == 1
+    assert version_1.covered_columns(datasets.arrests.id) == {"person_id", "sex"}
+
+    assert drafter.post(f"{url}/amend", {"reason": "Add the district."}).status_code == 302
+    amended = drafter.post(f"{url}/edit", builders.form(
+        people, datasets, columns=[f"{datasets.arrests.id}:person_id",
+                                   f"{datasets.arrests.id}:sex",
+                                   f"{datasets.arrests.id}:district"]))
+    assert amended.status_code == 302
+    assert drafter.post(f"{url}/submit").status_code == 302
+    in_force = in_force_version(fresh(db), agreement.id)
+    assert in_force is not None
+    assert in_force.number == 1
+    assert reviewer.post(f"{url}/approve").status_code == 302
+    in_force = in_force_version(fresh(db), agreement.id)
+    assert in_force is not None
+    assert in_force.number == 2
+    assert "district" in in_force.covered_columns(datasets.arrests.id)
+
+    history = drafter.get(url).get_data(as_text=True)
+    assert "Version 2: approved" in history
+    assert "Version 1: superseded" in history
+
+    expiry = in_force.expiry_date
+    from governance.services.actors import System
+    from governance.services.agreement_schedule import expire_due
+
+    moment = dt.datetime.combine(expiry + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    assert expire_due(fresh(db), System("test-scheduler"), moment) == 1
+    db.commit()
+    assert reviewer.post(f"{url}/certify-destruction", {
+        "statement": "All extracts wiped (NIST 800-88), certificate DC-17."}).status_code == 302
+    agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
+    assert agreement.status == AgreementStatus.CLOSED
+    assert agreement.destruction_certified_by_id == people.privacy2.id
+    assert [v.status for v in agreement.versions] == [VersionStatus.SUPERSEDED,
+                                                      VersionStatus.APPROVED]
+
+    events = agreement_events(db, agreement.id)
+    assert [e[0] for e in events] == [
+        AuditType.AGREEMENT_CREATE, AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_RETURN,
+        AuditType.AGREEMENT_UPDATE, AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_APPROVE,
+        AuditType.AGREEMENT_ACTIVATE, AuditType.AGREEMENT_AMEND, AuditType.AGREEMENT_UPDATE,
+        AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_APPROVE, AuditType.AGREEMENT_EXPIRE,
+        # Closing destroys the data no other active agreement covers, with its certificate.
+        AuditType.AGREEMENT_CLOSE, AuditType.DATASET_CERTIFY_DESTRUCTION]
+    assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]
+    assert {e[2] for e in events} == {"success"}
+
+
+def test_terminating_an_active_agreement_needs_a_reason(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    agreement = builders.approved(db, people, datasets)
+    officer = login(app, people.privacy.email)
+    url = f"/agreements/{agreement.id}"
+    refused = officer.post(f"{url}/terminate", {"reason": "   "})
+    assert refused.status_code == 422
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]
+    assert officer.post(f"{url}/terminate", {
+        "reason": "The department withdrew its consent."}).status_code == 302
+    ended = fresh(db).get(Agreement, agreement.id)
+    assert ended is not None
+    assert ended.status == AgreementStatus.TERMINATED
+    assert ended.termination_reason == "The department withdrew its consent."
+    assert in_force_version(db, agreement.id) is None
+    assert "The department withdrew its consent." in officer.get(url).get_data(as_text=True)
+    assert agreement_events(db, agreement.id)[-1][0] == AuditType.AGREEMENT_TERMINATE
+
+
+def test_an_approved_agreement_waits_for_its_effective_date(
+        db: Session, people: People, datasets: Datasets) -> None:
+    start = builders.today() + dt.timedelta(days=10)
+    agreement = builders.approved(db, people, datasets, effective_date=start)
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
+    assert in_force_version(db, agreement.id) is None

@@ -1,0 +1,130 @@
+"""The analysis pages: run form, progress, released result, recorded downloads, who may see."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.models.analysis import AnalysisRun, CohortFile, RunStatus
+from governance.models.audit import AuditEvent, AuditType
+from tests.analyses.conftest import (
+    MATCHED_PARAMS,
+    World,
+    cohort_csv,
+    execute,
+    grant_matched,
+    grant_records,
+)
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+
+def last(db: Session, kind: AuditType) -> AuditEvent:
+    event = fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
+                              .order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    return event
+
+
+def test_descriptive_through_the_pages(app: Flask, browser: Browser, db: Session,
+                                       people: People, world: World) -> None:
+    grant_records(db, people, world, "descriptive")
+    browser.login(people.analyst.email, PASSWORD)
+    scope = browser.get(f"/analyses/new?agreement_id={world.agreement.id}")
+    assert scope.status_code == 200
+    assert 'value="descriptive"' in scope.get_data(as_text=True)
+    url = f"/analyses/new?agreement_id={world.agreement.id}&kind=descriptive"
+    assert "Group by" in browser.get(url).get_data(as_text=True)
+    posted = browser.post(url, {"records_dataset": world.events.id,
+                                "offences_dataset": world.offences.id,
+                                "group_by": "region, offence_category",
+                                "method": "nearest"})
+    assert posted.status_code == 302, posted.get_data(as_text=True)
+    run = fresh(db).scalars(select(AnalysisRun)).one()
+    page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="3">' in page
+    assert "queued" in page
+    execute(app, db, run.id)
+    page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page
+    assert "[suppressed]" in page
+    assert "threshold" in page
+    assert "<script" not in page
+    listing = browser.get("/analyses/").get_data(as_text=True)
+    assert f"#{run.id}" in listing
+    pdf = browser.get(f"/analyses/{run.id}/download/pdf")
+    assert pdf.status_code == 200
+    assert pdf.data.startswith(b"%PDF")
+    event = last(db, AuditType.ANALYSIS_DOWNLOAD)
+    assert event.detail == {"format": "pdf", "sha256": run.report_sha256 or
+                            db.get(AnalysisRun, run.id).report_sha256}
+    assert browser.get(f"/analyses/{run.id}/download/csv").data.startswith(b"# analysis run")
+
+
+def test_matched_comparison_with_a_cohort_upload_through_the_pages(
+        app: Flask, browser: Browser, db: Session, people: People, world: World) -> None:
+    grant_matched(db, people, world)
+    browser.login(people.analyst.email, PASSWORD)
+    uploaded = browser.post(f"/analyses/cohorts?agreement={world.agreement.id}",
+                            {"label": "Mentoring", "file": (io.BytesIO(cohort_csv(world.data)),
+                                                            "partner.csv")},
+                            content_type="multipart/form-data")
+    assert uploaded.status_code == 302, uploaded.get_data(as_text=True)
+    cohort = fresh(db).scalars(select(CohortFile)).one()
+    assert cohort.provider_id == people.probation.id
+    url = f"/analyses/new?agreement_id={world.agreement.id}&kind=matched_comparison"
+    posted = browser.post(url, {
+        "cohort_id": cohort.id, "index_events_dataset": world.events.id,
+        "offences_dataset": world.offences.id,
+        "covariates": ", ".join(["age_at_index", "sex", "prior_offences",
+                                 "prior_custodial_sentences", "index_disposal",
+                                 "offence_category", "ethnicity", "employed"]),
+        "categorical": ", ".join(MATCHED_PARAMS["categorical"]), "method": "nearest",
+        "neighbours": "3", "replace": "y", "caliper": "0.2", "max_abs_smd": "0.1",
+        "data_complete_until": "2022-12-31"})
+    assert posted.status_code == 302, posted.get_data(as_text=True)
+    run = execute(app, db, fresh(db).scalars(select(AnalysisRun)).one().id)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
+    assert "<svg" in page
+    assert "What happened to the people submitted" in page
+
+
+def test_others_cannot_see_a_run_and_the_refusal_is_recorded(
+        app: Flask, browser: Browser, db: Session, people: People, world: World) -> None:
+    grant_records(db, people, world, "descriptive")
+    from tests.analyses.conftest import submit
+
+    run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
+    browser.login(people.analyst2.email, PASSWORD)
+    assert browser.get(f"/analyses/{run.id}").status_code == 403
+    assert browser.get(f"/analyses/{run.id}/download/pdf").status_code == 403
+    assert last(db, AuditType.ANALYSIS_DOWNLOAD).outcome == "denied"
+    assert f"#{run.id}" not in browser.get("/analyses/").get_data(as_text=True)
+    browser.client.post("/logout", data={})
+    checker = Browser(app.test_client())
+    checker.login(people.checker.email, PASSWORD)
+    assert checker.get(f"/analyses/{run.id}").status_code == 200
+    assert f"#{run.id}" in checker.get("/analyses/").get_data(as_text=True)
+
+
+def test_a_refused_submission_through_the_page_is_recorded(
+        browser: Browser, db: Session, people: People, world: World) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    url = f"/analyses/new?agreement_id={world.agreement.id}&kind=descriptive"
+    refused = browser.post(url, {"records_dataset": world.events.id, "group_by": "sex",
+                                 "method": "nearest"})
+    assert refused.status_code == 403
+    event = last(db, AuditType.ANALYSIS_REFUSE)
+    assert event.clause == "access.grant"
+    assert event.actor_email == people.analyst.email
+    assert fresh(db).scalars(select(AnalysisRun)).all() == []
+
+
+def test_people_without_analysis_run_cannot_open_the_run_form(
+        browser: Browser, people: People) -> None:
+    browser.login(people.partner.email, PASSWORD)
+    assert browser.get("/analyses/new").status_code == 403

@@ -1,0 +1,409 @@
+"""Every route of the app, pages and API alike, for every role and for anonymous visitors,
+answers with the class of answer this table declares.
+
+The routes are read from the app's URL map: a new route without a line here fails the first
+test. Objects named in addresses belong to another research organisation's agreement (see
+tests/api/scenario.py), so the table says who may see or touch what is not theirs. Answers are
+classed, not matched exactly: `OK` means the request got past authorisation (it may still be
+a 409 or 422 because of the object's state or the data sent), `DENIED` is 403, `HIDDEN` 404,
+`LOGIN` a redirect to the login page and `UNAUTH` a 401. Lifecycle actions aim at a closed
+agreement, so a role allowed to act gets 409 there and nothing changes under later lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.models.agreement import Agreement
+from governance.models.audit import AuditEvent
+from governance.models.types import utcnow
+from governance.reports import pdf
+from governance.services import agreements
+from tests.agreements.builders import terms
+from tests.api.scenario import World, build_world
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+OK, DENIED, HIDDEN, LOGIN, UNAUTH = "ok", "403", "404", "login", "401"
+ROLES = ("admin", "privacy", "steward", "compliance", "analyst", "partner", "checker")
+EVERYONE = frozenset(ROLES)
+
+
+@dataclass
+class Objects:
+    """What the addresses name: another organisation's objects."""
+
+    world: World
+    closed: Agreement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world, name)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to call a route, and the answer each role gets: `OK` for the roles in `allowed`,
+    `others` for every other logged-in role unless `special` says otherwise."""
+
+    url: Callable[[Objects], str]
+    allowed: frozenset[str] = frozenset()
+    others: str = DENIED
+    special: Mapping[str, str] = field(default_factory=dict)
+    data: Callable[[Objects], dict[str, Any]] | None = None
+    upload: bool = False
+    anonymous: str | None = None  # default: LOGIN for pages, UNAUTH for the API
+
+    def expected(self, role: str, api: bool) -> str:
+        if role == "anonymous":
+            return self.anonymous or (UNAUTH if api else LOGIN)
+        if role in self.special:
+            return self.special[role]
+        return OK if role in self.allowed else self.others
+
+
+def roles(*keys: str) -> frozenset[str]:
+    return frozenset(keys)
+
+
+AUDITORS = roles("privacy", "compliance")
+CHECKERS = roles("privacy", "checker")  # output:check
+MANAGERS = roles("admin", "steward")  # dataset:manage
+A = "/api/v1"
+
+
+def closed(path: str) -> Callable[[Objects], str]:
+    return lambda o: f"/agreements/{o.closed.id}/{path}"
+
+
+def api_closed(path: str) -> Callable[[Objects], str]:
+    return lambda o: f"{A}/agreements/{o.closed.id}/{path}"
+
+
+def fixed(value: dict[str, Any]) -> Callable[[Objects], dict[str, Any]]:
+    return lambda _o: value
+
+
+def upload_file(_o: Objects) -> dict[str, Any]:
+    return {"file": (io.BytesIO(b"person_id,sex\nS1,F\n"), "supervision.csv")}
+
+
+TABLE: dict[tuple[str, str], Probe] = {
+    # public
+    ("static", "GET"): Probe(lambda o: "/static/app.css", EVERYONE, anonymous=OK),
+    ("auth.login", "GET"): Probe(lambda o: "/login", EVERYONE, anonymous=OK),
+    ("auth.login", "POST"): Probe(lambda o: "/login", EVERYONE, anonymous=OK),
+    ("api.openapi", "GET"): Probe(lambda o: f"{A}/openapi.json", EVERYONE, anonymous=OK),
+    # dashboards
+    ("dashboard.home", "GET"): Probe(lambda o: "/", EVERYONE),
+    ("dashboard.for_role", "GET"): Probe(lambda o: "/dashboard/analyst", roles("analyst")),
+    # people and organisations
+    ("admin.users", "GET"): Probe(lambda o: "/admin/users", roles("admin", "compliance")),
+    ("admin.new_user", "GET"): Probe(lambda o: "/admin/users/new", roles("admin")),
+    ("admin.new_user", "POST"): Probe(lambda o: "/admin/users/new", roles("admin")),
+    ("admin.user_detail", "GET"): Probe(lambda o: f"/admin/users/{o.outsider.id}",
+                                        roles("admin", "compliance")),
+    ("admin.user_detail", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}", roles("admin"),
+        data=lambda o: {"edit-name": "Outsider", "edit-organization_id":
+                        o.outsider.organization_id, "edit-roles": ["analyst"]}),
+    ("admin.set_active", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/active",
+                                        roles("admin")),
+    ("admin.add_training", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/training",
+                                          roles("admin", "compliance")),
+    ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
+    ("admin.organizations", "POST"): Probe(lambda o: "/admin/organizations", roles("admin"),
+                                           data=fixed({"name": "Matrix Agency",
+                                                       "kind": "provider"})),
+    # tokens
+    ("tokens.index", "GET"): Probe(lambda o: "/tokens/", EVERYONE),
+    ("tokens.create", "POST"): Probe(lambda o: "/tokens/", EVERYONE),
+    ("tokens.revoke", "POST"): Probe(
+        lambda o: f"/tokens/{o.token_ids['outsider']}/revoke", roles("admin")),
+    ("api.me", "GET"): Probe(lambda o: f"{A}/me", EVERYONE),
+    ("api.list_tokens", "GET"): Probe(lambda o: f"{A}/tokens", EVERYONE),
+    ("api.revoke_token", "POST"): Probe(
+        lambda o: f"{A}/tokens/{o.token_ids['outsider']}/revoke", roles("admin")),
+    # agreements: pages
+    ("agreements.index", "GET"): Probe(lambda o: "/agreements/", EVERYONE),
+    ("agreements.laws", "GET"): Probe(lambda o: "/agreements/laws", EVERYONE),
+    ("agreements.laws", "POST"): Probe(lambda o: "/agreements/laws", roles("privacy"),
+                                       data=fixed({"name": "Matrix State Act",
+                                                   "requirements": "Keep it safe."})),
+    ("agreements.new", "GET"): Probe(lambda o: "/agreements/new", roles("privacy")),
+    ("agreements.new", "POST"): Probe(lambda o: "/agreements/new", roles("privacy")),
+    ("agreements.detail", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}", AUDITORS),
+    ("agreements.pdf", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/pdf", AUDITORS),
+    ("agreements.edit", "GET"): Probe(closed("edit"), roles("privacy")),
+    ("agreements.edit", "POST"): Probe(closed("edit"), roles("privacy")),
+    ("agreements.submit", "POST"): Probe(closed("submit"), roles("privacy")),
+    ("agreements.return_to_draft", "POST"): Probe(closed("return"), roles("privacy")),
+    ("agreements.approve", "POST"): Probe(closed("approve"), roles("privacy")),
+    ("agreements.amend", "POST"): Probe(closed("amend"), roles("privacy")),
+    ("agreements.discard_amendment", "POST"): Probe(closed("discard-amendment"),
+                                                    roles("privacy")),
+    ("agreements.terminate", "POST"): Probe(closed("terminate"), roles("privacy")),
+    ("agreements.certify_destruction", "POST"): Probe(closed("certify-destruction"),
+                                                      roles("privacy")),
+    # agreements: API
+    ("api.list_agreements", "GET"): Probe(lambda o: f"{A}/agreements", EVERYONE),
+    ("api.get_agreement", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}", AUDITORS),
+    ("api.agreement_pdf", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}/pdf",
+                                        AUDITORS),
+    ("api.create_agreement", "POST"): Probe(
+        lambda o: f"{A}/agreements", roles("privacy"),
+        data=lambda o: {"provider_id": o.people.probation.id, "recipient_id": o.people.lab.id,
+                        "title": "Matrix", "purpose": "Matrix.",
+                        "effective_date": "2030-01-01", "expiry_date": "2030-12-31"}),
+    ("api.edit_agreement", "PATCH"): Probe(lambda o: f"{A}/agreements/{o.closed.id}",
+                                           roles("privacy"), data=fixed({"title": "x"})),
+    ("api.submit_agreement", "POST"): Probe(api_closed("submit"), roles("privacy")),
+    ("api.approve_agreement", "POST"): Probe(api_closed("approve"), roles("privacy")),
+    ("api.return_agreement", "POST"): Probe(api_closed("return"), roles("privacy"),
+                                            data=fixed({"comment": "x"})),
+    ("api.amend_agreement", "POST"): Probe(api_closed("amend"), roles("privacy"),
+                                           data=fixed({"reason": "x"})),
+    ("api.discard_amendment", "POST"): Probe(api_closed("discard-amendment"),
+                                             roles("privacy")),
+    ("api.terminate_agreement", "POST"): Probe(api_closed("terminate"), roles("privacy"),
+                                               data=fixed({"reason": "x"})),
+    ("api.certify_destruction", "POST"): Probe(api_closed("certify-destruction"),
+                                               roles("privacy"),
+                                               data=fixed({"statement": "x"})),
+    # datasets and rows
+    ("datasets.index", "GET"): Probe(lambda o: "/datasets/", EVERYONE),
+    ("datasets.new", "GET"): Probe(lambda o: "/datasets/new", MANAGERS),
+    ("datasets.new", "POST"): Probe(lambda o: "/datasets/new", MANAGERS),
+    ("datasets.detail", "GET"): Probe(lambda o: f"/datasets/{o.datasets.probation.id}",
+                                      EVERYONE - {"partner"}, others=HIDDEN),
+    ("datasets.edit_schema", "GET"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS),
+    ("datasets.edit_schema", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS),
+    ("datasets.add_steward", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/stewards", MANAGERS,
+        data=lambda o: {"user_id": o.people.analyst.id}),
+    ("datasets.remove_steward", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/stewards/{o.steward2.id}/remove",
+        MANAGERS),
+    ("datasets.upload", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/versions", special={"partner": HIDDEN},
+        data=upload_file, upload=True),
+    ("datasets.certificates", "GET"): Probe(lambda o: "/datasets/certificates", AUDITORS),
+    ("datasets.certificate_pdf", "GET"): Probe(
+        lambda o: f"/datasets/certificates/{o.certificate.id}.pdf", AUDITORS),
+    ("data.view", "GET"): Probe(
+        lambda o: f"/data/view?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
+                  "&purpose=descriptive"),
+    ("data.download", "GET"): Probe(
+        lambda o: f"/data/download?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
+                  "&purpose=descriptive"),
+    ("api.list_datasets", "GET"): Probe(lambda o: f"{A}/datasets", EVERYONE),
+    ("api.get_dataset", "GET"): Probe(lambda o: f"{A}/datasets/{o.datasets.probation.id}",
+                                      EVERYONE - {"partner"}, others=HIDDEN),
+    ("api.read_rows", "GET"): Probe(
+        lambda o: f"{A}/datasets/{o.datasets.probation.id}/rows?agreement={o.theirs.id}"
+                  "&purpose=descriptive"),
+    ("api.upload_version", "POST"): Probe(
+        lambda o: f"{A}/datasets/{o.datasets.probation.id}/versions",
+        special={"partner": HIDDEN}, data=upload_file, upload=True),
+    # access requests and grants: pages
+    ("access.requests_list", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
+    ("access.requests", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
+    ("access.new_request", "GET"): Probe(lambda o: "/access/requests/new", roles("analyst")),
+    ("access.new_request", "POST"): Probe(lambda o: "/access/requests/new", roles("analyst")),
+    ("access.request_detail", "GET"): Probe(
+        lambda o: f"/access/requests/{o.their_request.id}", AUDITORS, others=HIDDEN),
+    ("access.request_action", "POST"): Probe(
+        lambda o: f"/access/requests/{o.their_request.id}/withdraw"),
+    ("access.grants_list", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
+    ("access.grants", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
+    ("access.grant_detail", "GET"): Probe(lambda o: f"/access/grants/{o.their_grant.id}",
+                                          AUDITORS, others=HIDDEN),
+    ("access.revoke", "POST"): Probe(lambda o: f"/access/grants/{o.their_grant.id}/revoke",
+                                     roles("privacy"), data=fixed({"revoke-reason": "x"})),
+    ("access.review", "POST"): Probe(lambda o: f"/access/grants/{o.their_grant.id}/review",
+                                     data=fixed({"review-keep": ["sex"]})),
+    # access requests and grants: API
+    ("api.list_requests", "GET"): Probe(lambda o: f"{A}/access-requests", EVERYONE),
+    ("api.get_request", "GET"): Probe(lambda o: f"{A}/access-requests/{o.their_request.id}",
+                                      AUDITORS, others=HIDDEN),
+    ("api.create_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests",
+        data=lambda o: {"agreement_id": o.theirs.id, "dataset_id": o.datasets.probation.id,
+                        "columns": ["sex"], "purpose": "descriptive",
+                        "justification": "x", "end_date": "2030-01-01"}),
+    ("api.approve_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/approve",
+        data=fixed({"columns": ["sex"]})),
+    ("api.approve_identifiers", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers",
+        roles("privacy")),
+    ("api.deny_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/deny", data=fixed({"reason": "x"})),
+    ("api.return_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/return",
+        data=fixed({"comment": "x"})),
+    ("api.withdraw_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"),
+    ("api.list_grants", "GET"): Probe(lambda o: f"{A}/grants", EVERYONE),
+    ("api.get_grant", "GET"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}", AUDITORS,
+                                    others=HIDDEN),
+    ("api.revoke_grant", "POST"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}/revoke",
+                                        roles("privacy"), data=fixed({"reason": "x"})),
+    ("api.grant_review", "POST"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}/review",
+                                        data=fixed({"keep": ["sex"]})),
+    ("access.review_export", "GET"): Probe(lambda o: "/access/reviews.csv",
+                                           roles("privacy", "steward", "compliance")),
+    # analyses: the requester, output checkers and privacy officers see a run
+    ("analyses.index", "GET"): Probe(lambda o: "/analyses/", EVERYONE),
+    ("analyses.new", "GET"): Probe(lambda o: "/analyses/new", roles("analyst")),
+    ("analyses.new", "POST"): Probe(lambda o: "/analyses/new", roles("analyst")),
+    ("analyses.upload_cohort", "POST"): Probe(lambda o: "/analyses/cohorts", roles("analyst")),
+    ("analyses.run", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}", CHECKERS),
+    ("analyses.download", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}/download/pdf",
+                                        CHECKERS),
+    # outputs: checkers and privacy officers see every output; another organisation's team
+    # and other agencies' partners do not (403, recorded).
+    ("outputs.index", "GET"): Probe(lambda o: "/outputs/", EVERYONE),
+    ("outputs.detail", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}", CHECKERS),
+    ("outputs.check", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/check",
+                                     CHECKERS, data=fixed({"decision": "approve"})),
+    ("outputs.flag", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags",
+                                    data=fixed({"kind": "factual_error", "part": "x",
+                                                "comment": "x"})),
+    ("outputs.answer", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/answer"),
+    ("outputs.accept", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/accept"),
+    ("outputs.resolve", "POST"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")),
+    ("outputs.publish", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/publish",
+                                       roles("privacy")),
+    ("outputs.correct", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
+    ("outputs.correct", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
+    ("outputs.download", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/files/pdf",
+                                       CHECKERS),
+    # the public page: open to everyone, and an unpublished output does not exist there
+    ("public.index", "GET"): Probe(lambda o: "/published/", EVERYONE, anonymous=OK),
+    ("public.output", "GET"): Probe(lambda o: f"/published/{o.their_output.id}",
+                                    others=HIDDEN, anonymous=HIDDEN),
+    ("public.file", "GET"): Probe(lambda o: f"/published/{o.their_output.id}/report.pdf",
+                                  others=HIDDEN, anonymous=HIDDEN),
+    # audit
+    ("audit.search", "GET"): Probe(lambda o: "/audit/", AUDITORS),
+    ("audit.export", "GET"): Probe(lambda o: "/audit/export?format=csv", AUDITORS),
+    ("audit.evidence", "GET"): Probe(lambda o: f"/audit/evidence/{o.theirs.id}.csv", AUDITORS),
+    ("audit.verify", "POST"): Probe(lambda o: "/audit/verify", AUDITORS),
+    ("api.search_events", "GET"): Probe(lambda o: f"{A}/audit/events", AUDITORS),
+    ("api.export_events", "GET"): Probe(lambda o: f"{A}/audit/export?format=jsonl", AUDITORS),
+    ("api.chain_head", "GET"): Probe(lambda o: f"{A}/audit/head", AUDITORS),
+    # last: it ends the session (and sends everyone to the login page)
+    ("auth.logout", "POST"): Probe(lambda o: "/logout", others=LOGIN),
+}
+
+
+def url_map_routes(app: Flask) -> set[tuple[str, str]]:
+    return {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
+    # CSRF is its own test (tests/foundation); here every form reaches its view.
+    return {"TESTING": True, "DATABASE_URL": database_url, "WTF_CSRF_ENABLED": False}
+
+
+def test_every_route_in_the_url_map_has_a_line_in_the_table(app: Flask) -> None:
+    routes = url_map_routes(app)
+    missing = sorted(routes - set(TABLE))
+    stale = sorted(set(TABLE) - routes)
+    assert not missing, f"routes without a line in the access matrix: {missing}"
+    assert not stale, f"lines for routes that no longer exist: {stale}"
+
+
+@pytest.fixture
+def quick_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    content = b"%PDF-1.7 stand-in"
+    monkeypatch.setattr(pdf, "render_pdf", lambda *_a, **_k: pdf.RenderedPDF(
+        content=content, sha256=hashlib.sha256(content).hexdigest()))
+
+
+@pytest.fixture
+def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects:
+    world = build_world(db, app, people)
+    ended = agreements.create_agreement(
+        db, provider_id=people.police.id, recipient_id=world.outsider.organization_id,
+        terms=terms(people, world.datasets, title="Ended study",
+                    columns={world.datasets.arrests.id: ["sex"]},
+                    personnel={world.outsider.id: "principal_investigator"}),
+        by=people.privacy, now=utcnow())
+    agreements.submit(db, agreement_id=ended.id, by=people.privacy, now=utcnow())
+    agreements.approve(db, agreement_id=ended.id, by=people.privacy2, now=utcnow())
+    agreements.terminate(db, agreement_id=ended.id, reason="Ended.", by=people.privacy,
+                         now=utcnow())
+    agreements.certify_destruction(db, agreement_id=ended.id, statement="Destroyed.",
+                                   by=people.privacy, now=utcnow())
+    db.commit()
+    return Objects(world=world, closed=ended)
+
+
+def classify(status: int, location: str) -> str:
+    if status in {301, 302, 303} and "/login" in location:
+        return LOGIN
+    return {401: UNAUTH, 403: DENIED, 404: HIDDEN}.get(status, OK if status < 500 else
+                                                      str(status))
+
+
+def call(client: FlaskClient, method: str, probe: Probe, objects: Objects,
+         token: str | None, api: bool) -> str:
+    url = probe.url(objects)
+    data = probe.data(objects) if probe.data else None
+    kwargs: dict[str, Any] = {}
+    if api:
+        kwargs["headers"] = {"Authorization": f"Bearer {token}"} if token else {}
+        if data is not None and not probe.upload:
+            kwargs["json"] = data
+    if data is not None and (not api or probe.upload):
+        kwargs["data"] = data
+        if probe.upload:
+            kwargs["content_type"] = "multipart/form-data"
+    with client.open(url, method=method, **kwargs) as response:
+        return classify(response.status_code, response.headers.get("Location", ""))
+
+
+def newest_event(db: Session) -> AuditEvent | None:
+    return fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+
+
+def test_every_role_gets_the_declared_answer_on_every_route(app: Flask, objects: Objects,
+                                                            db: Session) -> None:
+    """...and every 403 of the API is recorded as a denied event of the token's holder."""
+    order = sorted(TABLE, key=lambda key: (key == ("auth.logout", "POST"), key))
+    wrong: list[str] = []
+    for role in (*ROLES, "anonymous"):
+        client = app.test_client()
+        token = email = None
+        if role != "anonymous":
+            email = getattr(objects.people, role).email
+            Browser(client).login(email, PASSWORD)
+            token = objects.tokens[role]
+        for endpoint, method in order:
+            probe = TABLE[(endpoint, method)]
+            api = endpoint.startswith("api.")
+            got = call(client, method, probe, objects, token, api)
+            expected = probe.expected(role, api)
+            if got != expected:
+                wrong.append(f"{role:10} {method:5} {endpoint}: expected {expected}, got {got}")
+            elif api and got == DENIED:
+                event = newest_event(db)
+                if event is None or (event.outcome, event.actor_email) != ("denied", email):
+                    wrong.append(f"{role:10} {method:5} {endpoint}: 403 not recorded")
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,126 @@
+"""The PDF audit report and the evidence pack: aggregated, verified, with the chain head."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.models.audit import AuditEvent, AuditType, Outcome
+from governance.services import audit, audit_evidence
+from governance.services.audit_evidence import EvidenceSection
+from tests.audit.conftest import HARFBUZZ, CliInvoker
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+pytestmark = pytest.mark.filterwarnings(HARFBUZZ)
+
+
+def pdf_text(data: bytes) -> str:
+    """The PDF's text with whitespace collapsed (table cells wrap across lines)."""
+    pages = PdfReader(io.BytesIO(data)).pages
+    return " ".join(" ".join((page.extract_text() or "") for page in pages).split())
+
+
+@pytest.fixture
+def activity(db: Session, people: People) -> None:
+    """Under agreement 9: an approval, reads with and without identifiers, a denial."""
+    audit.record(db, AuditType.AGREEMENT_APPROVE, by=people.privacy, agreement_id=9,
+                 agreement_version=2, target_type="agreement", target_id=9)
+    for identifiers in ([], ["full_name"], ["full_name", "date_of_birth"]):
+        audit.record(db, AuditType.DATASET_READ, by=people.analyst, outcome=Outcome.ALLOWED,
+                     agreement_id=9, agreement_version=2, dataset_id=4, rule="grant:3",
+                     detail={"columns": ["age_band", *identifiers], "row_count": 25,
+                             "direct_identifier_columns": identifiers})
+    audit.record(db, AuditType.DATASET_READ, by=people.analyst2, outcome=Outcome.DENIED,
+                 agreement_id=9, dataset_id=4, rule="no-grant", clause="4.2",
+                 detail={"columns": ["case_id"]})
+    audit.record(db, AuditType.DATASET_READ, by=people.analyst, agreement_id=10,
+                 dataset_id=5, outcome=Outcome.ALLOWED,
+                 detail={"columns": ["x"], "direct_identifier_columns": [], "row_count": 1})
+    db.commit()
+
+
+def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: None, db: Session,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "report.pdf"
+    result = cli("audit", "export", "--format", "pdf", "--since", "2000-01-01", "--out",
+                 str(out))
+    assert result.exit_code == 0, result.output
+    text = pdf_text(out.read_bytes())
+    head_seq, head_hash = audit.chain_head(fresh(db))
+    assert f"audit chain head: seq={head_seq}" in text
+    assert head_hash[:20] in text.replace(" ", "")
+    assert "Intact" in text
+    assert "Denied attempts" in text
+    assert "no-grant / 4.2" in text
+    assert "2 reads of dataset rows included direct-identifier columns" in text
+    assert "full_name, date_of_birth" in text
+    assert "Events by type" in text
+    assert "dataset:read" in text
+    report = fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.event_type == AuditType.AUDIT_REPORT)).one()
+    assert report.detail["filters"] == {"since": "2000-01-01T00:00:00Z"}
+
+
+def test_page_pdf_report(browser: Browser, people: People, activity: None) -> None:
+    browser.login(people.compliance.email, PASSWORD)
+    response = browser.get("/audit/export?format=pdf&dataset_id=4")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    text = pdf_text(response.data)
+    assert "dataset_id=4" in text
+    assert "Events by dataset Dataset Events dataset (#4) 4" in text
+    assert "Events by outcome Outcome Events allowed 3 denied 1" in text
+
+
+def test_cli_evidence_pack(cli: CliInvoker, activity: None, tmp_path: Path) -> None:
+    result = cli("audit", "evidence", "--agreement", "9", "--out", str(tmp_path / "pack"))
+    assert result.exit_code == 0, result.output
+    pdf = (tmp_path / "pack" / "agreement-9-evidence.pdf").read_bytes()
+    csv_text = (tmp_path / "pack" / "agreement-9-events.csv").read_text()
+    text = pdf_text(pdf)
+    assert "Evidence pack: agreement 9" in text
+    assert "Agreement history as recorded" in text
+    assert "agreement:approve" in text
+    assert "Reads of data under this agreement" in text
+    assert "full_name, date_of_birth" in text
+    lines = [line for line in csv_text.splitlines() if not line.startswith("#")]
+    assert len(lines) == 1 + 6  # header, the five events above and the pack's own export
+    assert csv_text.startswith("# audit chain head: seq=")
+
+
+def test_registered_sections_join_the_pack(browser: Browser, people: People, activity: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = audit_evidence.SectionRegistry(list(audit_evidence.providers.providers))
+    monkeypatch.setattr(audit_evidence, "providers", registry)
+
+    @registry.register("grants", order=30)
+    def grants(session: Session, agreement_id: int) -> list[EvidenceSection]:
+        return [EvidenceSection(title="Grants under this agreement", columns=("Grant", "Until"),
+                                rows=[(f"grant {agreement_id}-1", "2027-01-01")])]
+
+    browser.login(people.compliance.email, PASSWORD)
+    response = browser.get("/audit/evidence/9.pdf")
+    assert response.status_code == 200
+    text = pdf_text(response.data)
+    assert text.index("Events under this agreement by type") < \
+        text.index("Grants under this agreement") < text.index("Reads of data")
+    assert "grant 9-1" in text
+    csv_response = browser.get("/audit/evidence/9.csv")
+    assert csv_response.status_code == 200
+    assert csv_response.get_data(as_text=True).count("dataset:read") == 4
+
+
+def test_evidence_pack_needs_audit_export(browser: Browser, people: People,
+                                          db: Session) -> None:
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get("/audit/evidence/9.pdf").status_code == 403
+    denied = fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    assert denied.agreement_id == 9
+    assert denied.outcome == Outcome.DENIED

@@ -1,0 +1,185 @@
+"""Fixtures shared by every test: an app on SQLite and again on PostgreSQL, clients, people.
+
+Every test that asks for `app` (or anything built on it) runs twice: once on SQLite and once on
+PostgreSQL. The PostgreSQL run needs GOVERNANCE_TEST_DATABASE_URL (CI sets it); without it those
+runs are skipped with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from governance import create_app, schema
+from governance.db import Base, make_engine
+from governance.extensions import database
+from tests.support import People, make_people
+
+PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
+PG_SKIP_REASON = (
+    f"PostgreSQL run skipped: {PG_VARIABLE} is not set. Set it to "
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test (as CI does) to run every database "
+    "test on PostgreSQL too.")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if os.environ.get(PG_VARIABLE):
+        return f"database tests run on SQLite and on PostgreSQL ({PG_VARIABLE} is set)"
+    return PG_SKIP_REASON
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: migrating once keeps the suite fast."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get(PG_VARIABLE)
+    if not url:
+        pytest.skip(PG_SKIP_REASON)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    schema.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        # TRUNCATE is not a row DELETE, so the audit table's append-only triggers allow it.
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        connection.execute(text(
+            "INSERT INTO audit_head (id, seq, hash, last_checkpoint_seq) "
+            "VALUES (1, 0, :genesis, 0)"), {"genesis": "0" * 64})
+        connection.execute(text("INSERT INTO policy_epoch (id, epoch) VALUES (1, 0)"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "governance.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def instance_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
+    """Override in a test module to change settings; CSRF stays on, as in production."""
+    return {"TESTING": True, "DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], instance_path: Path) -> Iterator[Flask]:
+    application = create_app(app_config)
+    yield application
+    database(application).dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """The test's own session. It begins transactions DEFERRED (a read does not take SQLite's
+    write lock, which would stall the app's requests) and opens no app context (a test request
+    would reuse it and share `g` across requests). Call `fresh(db)` before reading what a
+    request wrote."""
+    engine = database(app).read_engine()
+    with Session(bind=engine, info=database(app).info, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def people(app: Flask, db: Session) -> People:
+    """One active, trained person per role, plus the research lab and two provider agencies."""
+    return make_people(db, app)
+
+
+def fresh(session: Session) -> Session:
+    """Leave any older snapshot and forget loaded objects, to read what requests committed."""
+    session.rollback()
+    session.expire_all()
+    return session
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path, follow_redirects=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that logs in and sends forms with their CSRF token, as a browser does."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, email: str, password: str) -> Any:
+        return self.client.post("/login", data={"email": email, "password": password,
+                                                "csrf_token": csrf_token(self.client)})
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        form = dict(data or {})
+        form.setdefault("csrf_token", csrf_token(self.client, "/login"))
+        return self.client.post(path, data=form, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """argon2's production cost (64 MiB, 3 passes) would dominate the suite's time."""
+    from argon2 import PasswordHasher
+
+    from governance.services import passwords
+
+    production = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = production

@@ -1,0 +1,193 @@
+"""E-mail notifications go through a local SMTP server, only after the transaction commits,
+never on rollback, and to the right people; a failing server never breaks the action."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.orm import Session
+
+from governance.models.agreement import Agreement
+from governance.models.output import OutputStatus
+from governance.models.user import User
+from governance.services import notify, output_preview, outputs
+from tests.outputs.builders import DAY, T0, check_twice, produce
+from tests.support import People
+
+
+@dataclass
+class Inbox:
+    """What the local SMTP server received: (recipient, subject, body) per message."""
+
+    messages: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        mail = message_from_bytes(envelope.content)
+        body = mail.get_payload(decode=True).decode()
+        for recipient in envelope.rcpt_tos:
+            self.messages.append((recipient, str(mail["Subject"]), body))
+        return "250 OK"
+
+    def to(self, *people: User) -> set[str]:
+        return {p.email for p in people}
+
+    def recipients(self, subject_part: str = "") -> set[str]:
+        return {to for to, subject, _ in self.messages if subject_part in subject}
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def app_config(database_url: str, inbox: tuple[Inbox, int]) -> dict[str, Any]:
+    return {"TESTING": True, "DATABASE_URL": database_url, "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": inbox[1], "MAIL_SENDER": "governance@lab.example",
+            "BASE_URL": "https://governance.lab.example"}
+
+
+@pytest.fixture
+def mail(inbox: tuple[Inbox, int]) -> Inbox:
+    return inbox[0]
+
+
+def test_checkers_are_told_after_commit_and_not_before(
+        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    mail.clear()
+    output = produce(db, people, agreement, commit=False)
+    assert len(notify.pending(db)) == 3
+    assert mail.messages == []                       # nothing leaves before the commit
+    db.commit()
+    assert mail.recipients() == mail.to(people.checker, people.privacy, people.privacy2)
+    _to, subject, body = mail.messages[0]
+    assert subject == f"[Data governance] Output to check: {output.reference}"
+    assert f"https://governance.lab.example/outputs/{output.id}" in body
+    assert "120" not in body
+    assert "1824" not in body
+
+
+def test_nothing_is_sent_when_the_transaction_rolls_back(
+        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    mail.clear()
+    produce(db, people, agreement, commit=False)
+    db.rollback()
+    assert notify.pending(db) == []
+    db.commit()
+    assert mail.messages == []
+
+
+def test_a_savepoint_does_not_send_before_the_outer_commit(
+        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    mail.clear()
+    with db.begin_nested():
+        produce(db, people, agreement, commit=False)
+    assert mail.messages == []
+    db.rollback()
+    assert mail.messages == []
+
+
+def test_partner_reviewers_of_the_provider_are_told_when_the_preview_opens(
+        db: Session, people: People, agreement: Agreement, mail: Inbox,
+        other_partner: User) -> None:
+    output = produce(db, people, agreement)
+    mail.clear()
+    check_twice(db, people, output)
+    assert mail.recipients("Output to preview") == mail.to(people.partner)
+    body = next(b for _to, s, b in mail.messages if "Output to preview" in s)
+    assert "identifiable information" in body
+    assert "incorrect factual statement" in body
+
+
+def test_the_analyst_is_told_of_flags_and_returns(db: Session, people: People,
+                                                  agreement: Agreement, mail: Inbox) -> None:
+    output = check_twice(db, people, produce(db, people, agreement))
+    mail.clear()
+    output_preview.raise_flag(db, output_id=output.id, kind="factual_error", part="summary",
+                              comment="Mr Smith of 4 High Street is in this cell.",
+                              by=people.partner, now=T0 + DAY)
+    db.commit()
+    assert mail.recipients() == mail.to(people.analyst)
+    assert "Smith" not in mail.messages[0][2]        # the comment stays on the page
+
+    returned = produce(db, people, agreement)
+    mail.clear()
+    outputs.check_output(db, output_id=returned.id, approve=False, reasons="Suppress more.",
+                         by=people.checker, now=T0)
+    db.commit()
+    assert mail.recipients("returned") == mail.to(people.analyst)
+
+
+def test_the_team_is_told_when_cleared_and_published(db: Session, people: People,
+                                                     agreement: Agreement,
+                                                     mail: Inbox) -> None:
+    from tests.outputs.builders import outputs_system
+
+    output = check_twice(db, people, produce(db, people, agreement))
+    mail.clear()
+    output_preview.close_due_previews(db, outputs_system(), T0 + 31 * DAY)
+    db.commit()
+    assert mail.recipients("cleared") == mail.to(people.analyst, people.analyst2)
+    mail.clear()
+    outputs.publish_output(db, output_id=output.id, by=people.privacy, now=T0 + 32 * DAY)
+    db.commit()
+    assert mail.recipients("published") == mail.to(people.analyst, people.analyst2)
+
+
+def test_a_failing_mail_server_never_breaks_the_action(
+        db: Session, people: People, agreement: Agreement,
+        caplog: pytest.LogCaptureFixture) -> None:
+    db.info["settings"] = {**db.info["settings"], "SMTP_PORT": free_port()}  # nobody listens
+    with caplog.at_level(logging.WARNING, logger="governance.services.notify"):
+        output = produce(db, people, agreement)
+    assert output.id is not None
+    db.rollback()
+    assert db.get(type(output), output.id).status == OutputStatus.PRODUCED  # type: ignore[union-attr]
+    assert any("could not send" in r.getMessage() for r in caplog.records)
+
+
+def test_without_smtp_host_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="governance.services.notify"):
+        sent = notify.send({"SMTP_HOST": ""}, [notify.Message("a@x.example", "Hi", "Body")])
+    assert sent == 0
+    assert any("SMTP_HOST is not set" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
+        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    from sqlalchemy import func, select, text
+    from sqlalchemy.exc import DBAPIError
+
+    from governance.models.output import Output
+
+    mail.clear()
+    db.rollback()
+    with db.begin():  # the next event's sequence number collides with an existing one
+        db.execute(text("UPDATE audit_head SET seq = seq - 1"))
+    with pytest.raises(DBAPIError):
+        produce(db, people, agreement)
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Output)) == 0
+    assert mail.messages == []
