@@ -37,6 +37,10 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python bench/run.py
 
+# The full reliability suite (load for 60 s per database); `make test` runs its short version.
+reliability: install-dev
+	GOVERNANCE_RELIABILITY=full $(BIN)/python -m pytest -m reliability tests/reliability
+
 check: install-dev
 	$(BIN)/ruff check governance tests
 	$(BIN)/mypy

@@ -8,17 +8,13 @@ console error, and forms are filled with the keyboard alone (see `keyboard.py`).
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 SKIP_REASON = ("Browser tests skipped: Debian's chromium is not installed at /usr/bin/chromium "
@@ -31,72 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
             if not CHROMIUM.exists():
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class LiveServer:
-    def __init__(self, database_url: str, instance: Path, log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
-               "GOVERNANCE_DATABASE_URL": database_url}
-        env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
-        self.log = log
-        self._log_file = log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "governance.cli", "serve", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", "2"],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
-        self._wait_until_up()
-
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.url}/login", timeout=2)  # noqa: S310
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the server did not start within 30 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
-
-
-class Worker:
-    """`governance worker`: runs analysis jobs from the same instance's queue."""
-
-    def __init__(self, database_url: str, instance: Path, log: Path) -> None:
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
-               "GOVERNANCE_DATABASE_URL": database_url}
-        env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
-        self._log_file = log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "governance.cli", "worker", "--workers", "1"],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
 
 
 @pytest.fixture

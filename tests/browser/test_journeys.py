@@ -179,7 +179,7 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
     from governance.authz import Role
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analysis_datasets
     from tests.analyses.conftest import cohort_csv, grant_matched, make_agreement, synthetic
-    from tests.browser.conftest import LiveServer, Worker
+    from tests.live import LiveServer, Worker
     from tests.support import add_person
 
     made = declare_analysis_datasets(db, provider_id=people.probation.id,
