@@ -64,6 +64,7 @@ class ReadWorld:
 
 
 def api_token(db: Session, user: User) -> str:
+    fresh(db)  # leave any older read snapshot: SQLite refuses to upgrade a stale one to write
     created = tokens.create_token(db, user_id=user.id, name="reliability", days=None, by=SETUP,
                                   now=utcnow())
     db.commit()
