@@ -395,6 +395,10 @@ MALFORMED_MULTIPART = [
 ]
 
 
+# werkzeug's multipart parser leaves the SpooledTemporaryFile of a part cut off by the end of
+# the body unclosed (in memory below 500 KB; the garbage collector frees it): an upstream
+# ResourceWarning, not a failure of ours, so it is not turned into an error here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED_MULTIPART)
 def test_malformed_uploads_are_a_4xx(app: Flask, db: Session, people: People, arrests: Dataset,
                                      body: bytes, content_type: str) -> None:
