@@ -7,6 +7,7 @@ Import the fixtures into a test module (`from tests.reliability.fixtures import 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -135,10 +136,8 @@ def governance_process(args: list[str], *, instance: Path, database_url: str, lo
 def kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process's own group (it and every child it started), then reap it."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     process.wait(timeout=30)
 
 

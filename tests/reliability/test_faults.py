@@ -10,6 +10,7 @@ last attempt (tests/analyses/test_worker.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +39,7 @@ from governance.authz import DEFAULT_POLICY_DIR
 from governance.extensions import database
 from governance.models.access import Grant, GrantStatus
 from governance.models.agreement import Agreement, AgreementStatus
+from governance.models.analysis import AnalysisRun, RunStatus
 from governance.models.audit import AuditType, Outcome
 from governance.models.dataset import DatasetVersion
 from governance.services import access_eligibility
@@ -51,6 +54,7 @@ from tests.reliability.fixtures import (
     children,
     count_events,
     governance_process,
+    kill_group,
     last_event,
     read_world,
     stored_files,
@@ -81,7 +85,7 @@ def _http_workers(master: int) -> list[int]:
 def _read(url: str, headers: dict[str, str]) -> tuple[int | None, int]:
     """(status, rows) of one API read; status None when the connection broke."""
     try:
-        request = urllib.request.Request(url, headers=headers)
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310
         with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
             return response.status, len(json.load(response)["items"])
     except urllib.error.HTTPError as error:
@@ -122,6 +126,63 @@ def test_a_killed_server_worker_loses_no_audit_event_and_the_server_keeps_servin
     answered = sum(1 for status, _ in results + after if status == 200)
     recorded = count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED) - before
     assert answered <= recorded <= len(results) + len(after)
+    assert_chain_intact(app)
+
+
+# --- the analysis worker killed mid-job --------------------------------------------------
+
+
+def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_reads(
+        app: Flask, db: Session, people: People, instance_path: Path, tmp_path: Path,
+        database_url: str) -> None:
+    """`governance worker` (consumer and worker process) SIGKILLed while a run is in flight,
+    after it read its tables; then a new `governance worker` starts. Proves: the new worker's
+    start-up reaper re-queues the stale run (`analysis:retry`) and runs it to success, so the
+    run is neither lost nor left `running`; the killed attempt's reads are still in the audit
+    trail (each read is committed with its event before the engine starts), so the retry
+    doubles the `dataset:read` events instead of hiding the first ones; the chain verifies.
+    The retry budget running out (`failed`) and a lost queue message are tested in
+    tests/analyses/test_worker.py."""
+    from tests.analyses.conftest import grant_records, submit
+    from tests.analyses.conftest import world as analysis_world
+
+    world = analysis_world.__wrapped__(db, people)  # type: ignore[attr-defined]
+    grant_records(db, people, world, "descriptive")
+    run = submit(db, people, world, "descriptive", {"group_by": ["sex"]})
+    env = {"GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": "2"}
+    first = governance_process(["worker", "--workers", "1"], instance=instance_path,
+                               database_url=database_url, log=tmp_path / "worker-1.log",
+                               env={**env, "GOVERNANCE_TEST_ANALYSIS_PAUSE": "120"})
+    second = None
+    try:
+        def status() -> tuple[str, int]:
+            current = fresh(db).get(AnalysisRun, run.id)
+            assert current is not None
+            return current.status, current.progress
+
+        wait_until(lambda: status()[0] == RunStatus.RUNNING and status()[1] > 0, 120,
+                   "the first worker to start the run")
+        reads_before_kill = count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED)
+        assert reads_before_kill >= 1
+        kill_group(first)
+        time.sleep(3)  # past the heartbeat timeout
+        assert status()[0] == RunStatus.RUNNING  # nobody has noticed yet
+        second = governance_process(["worker", "--workers", "1"], instance=instance_path,
+                                    database_url=database_url, log=tmp_path / "worker-2.log",
+                                    env=env)
+        wait_until(lambda: status()[0] not in {RunStatus.RUNNING, RunStatus.QUEUED}, 180,
+                   "the run to finish after the retry")
+    finally:
+        for process in (first, second):
+            if process is not None:
+                kill_group(process)
+    done = fresh(db).get(AnalysisRun, run.id)
+    assert done is not None
+    assert done.status == RunStatus.SUCCEEDED, (done.reason, (tmp_path / "worker-2.log")
+                                                .read_text()[-2000:])
+    assert done.attempts == 2
+    assert count_events(db, AuditType.ANALYSIS_RETRY) == 1
+    assert count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED) == 2 * reads_before_kill
     assert_chain_intact(app)
 
 
@@ -175,25 +236,20 @@ class Proxy:
             pass
         finally:
             for end in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         if self._listener is not None:
-            try:  # wakes the thread blocked in accept(); close() alone would not, on Linux
+            # shutdown() wakes the thread blocked in accept(); close() alone would not (Linux).
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             for sock in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self._sockets.clear()
 
@@ -277,7 +333,8 @@ def test_an_unreachable_database_is_a_clear_503_no_data_and_recovery(
         text = shown.get_data(as_text=True)
         assert "Temporarily unavailable" in text
         assert "no data was read" in text
-        assert "SECRET" not in text and "age_at_arrest" not in text
+        assert "SECRET" not in text
+        assert "age_at_arrest" not in text
     finally:
         outage.end()
 
@@ -467,7 +524,8 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     from governance.web import data_pages
 
     agreement = fresh(db).get(Agreement, read_world.agreement.id)
-    assert agreement is not None and agreement.current_version is not None
+    assert agreement is not None
+    assert agreement.current_version is not None
     end = access_eligibility.end_of_day(agreement.current_version.expiry_date)
     browser = Browser(app.test_client())
     browser.login(people.analyst.email, PASSWORD)
@@ -492,6 +550,7 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     assert fresh(db).get(Agreement, read_world.agreement.id).status == (  # type: ignore[union-attr]
         AgreementStatus.ACTIVE)
     grant = db.get(Grant, read_world.grant_id)
-    assert grant is not None and grant.status == GrantStatus.ACTIVE
+    assert grant is not None
+    assert grant.status == GrantStatus.ACTIVE
     assert grant.valid_until <= end
 
