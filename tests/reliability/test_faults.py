@@ -359,6 +359,7 @@ def test_a_connection_lost_before_the_commit_releases_no_rows(
     from governance.services import data_access
 
     served = create_app({"TESTING": True, "DATABASE_URL": outage.url})
+    outage.app = served  # disposed by the fixture
     api = served.test_client()
     original = data_access.read_rows
 
@@ -465,23 +466,21 @@ def test_a_failed_commit_after_the_file_was_stored_leaves_nothing(
 # --- damaged policy files at start-up ---------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["missing model", "garbled model", "missing roles",
-                                    "empty roles"])
+@pytest.mark.parametrize("damage", ["missing model", "garbled model", "empty roles"])
 def test_governance_serve_refuses_to_start_on_damaged_policy_files(
         app: Flask, database_url: str, instance_path: Path, tmp_path: Path,
         damage: str) -> None:
     """`governance serve` as a real process with a damaged POLICY_DIR. Proves: it exits
     non-zero within seconds, with a message naming the policy problem, and never answers a
-    request (so it cannot allow everything). create_app's own refusal is in
-    tests/foundation/test_policy_files.py."""
+    request (so it cannot allow everything). create_app's refusal of every kind of damage is
+    in tests/foundation/test_policy_files.py; these three are the kinds (absent, unparsable,
+    empty) a process start must survive."""
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
     if damage == "missing model":
         (policies / "model.conf").unlink()
     elif damage == "garbled model":
         (policies / "model.conf").write_text("[matchers]\nm = (((\n")
-    elif damage == "missing roles":
-        (policies / "roles.csv").unlink()
     else:
         (policies / "roles.csv").write_text("# nothing\n")
     log = tmp_path / "serve.log"

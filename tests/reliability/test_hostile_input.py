@@ -432,10 +432,10 @@ def test_malformed_uploads_are_a_4xx(app: Flask, db: Session, people: People, ar
 
 
 ODD_QUERIES = [
-    "page=99999999999999999999999", "page=-1", "page=0", "page=abc", "page=1e9",
-    "per_page=100000000", "per_page=-5", "sort=%FF%FE", "sort=name;DROP TABLE x",
-    "sort=__class__", "dir=sideways", "q=%00%FF", "status=%C0%AF", "user=%ED%A0%80",
-    "since=9999-99-99", "until=not-a-date", "event_type=%FF", "format=%FF",
+    "page=99999999999999999999999", "page=-1", "page=abc", "per_page=100000000",
+    "per_page=-5", "sort=%FF%FE", "sort=name;DROP TABLE x", "dir=sideways",
+    "q=%00%FF&status=%C0%AF&user=%ED%A0%80", "since=9999-99-99&until=not-a-date",
+    "event_type=%FF&format=%FF",
 ]
 
 
@@ -448,13 +448,13 @@ def _get_routes(app: Flask) -> list[str]:
     return sorted(set(paths))
 
 
-@pytest.mark.parametrize("role", ["admin", "compliance", "steward", "analyst"])
+@pytest.mark.parametrize("role", ["admin", "compliance", "analyst"])
 def test_absurd_query_strings_on_every_page_are_never_a_5xx(
         app: Flask, db: Session, people: People, read_world: ReadWorld, role: str) -> None:
     """Every GET route without path arguments, pages and API alike, with absurd page numbers
     and sizes, unknown sort keys and directions, invalid UTF-8 and NUL in the query string,
-    as four different roles. Proves: each answer is below 500 (a 4xx for what it refuses);
-    the API's 4xx answers are JSON with a message."""
+    as three roles that between them see every page. Proves: each answer is below 500 (a
+    4xx for what it refuses); the API's 4xx answers are JSON with a message."""
     token = api_token(db, getattr(people, role))
     browser = Browser(app.test_client())
     browser.login(getattr(people, role).email, PASSWORD)
