@@ -13,16 +13,25 @@ from governance.reports.tabular import iter_csv
 from governance.services import data_access
 from governance.services.row_filters import OPERATORS, parse_filters
 from governance.web.access import actor, login_required
+from governance.web.paging import MAX_PAGE
 
 bp = Blueprint("data", __name__, url_prefix="/data")
 
 
+#: Fix (issue 9, tests/reliability/test_hostile_input.py): ids past 64 bits overflowed the
+#: database driver (SQLite: OverflowError, a 500). Every id is a 32-bit integer column.
+MAX_ID = 2**31 - 1
+
+
 def _int_arg(name: str) -> int:
     try:
-        return int(request.args[name])
+        value = int(request.args[name])
     except (KeyError, ValueError) as exc:
         raise ValidationFailed(f"Say which {name} to read (a number).", {name: "Required."}) \
             from exc
+    if not 1 <= value <= MAX_ID:
+        raise ValidationFailed(f"There is no {name} {value}.", {name: "Unknown."})
+    return value
 
 
 def _scope() -> tuple[int, int, str, list[str]]:
@@ -54,6 +63,8 @@ def view() -> str:
         page_number = max(1, int(request.args.get("page", "1")))
     except ValueError as exc:
         raise ValidationFailed("page must be a whole number.") from exc
+    if page_number > MAX_PAGE:  # Fix (issue 9): an unbounded page overflowed the OFFSET.
+        raise ValidationFailed(f"page must be from 1 to {MAX_PAGE:,}.")
     sort = request.args.get("sort") or None
     page = data_access.read_rows(
         db, by=actor(), agreement_id=agreement_id, dataset_id=dataset_id, columns=shown,

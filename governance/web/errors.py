@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from governance.errors import DomainError, InvalidTransition, ValidationFailed
-from governance.extensions import db_session
+from governance.extensions import db_session, login_manager
 from governance.services import audit
 from governance.web.access import request_actor
 
@@ -81,6 +81,12 @@ def _database_down(error: Exception) -> tuple[Response | str, int]:
         db_session().rollback()
     except DBAPIError:
         log.warning("rollback failed while the database is unavailable")
+    # Fix (issue 9, tests/reliability/test_faults.py): the page must not touch the database
+    # again. base.html asks for `current_user`, whose loader queries the database (and the
+    # user's organisation is a lazy load), so rendering raised a second OperationalError and
+    # the person got a bare 500 instead of this 503. Render it as to a visitor who is not
+    # logged in; the login session itself is left alone.
+    g._login_user = login_manager.anonymous_user()
     return error_response(503, "The database cannot be reached right now.")
 
 

@@ -15,6 +15,10 @@ from governance.errors import ValidationFailed
 T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
 MAX_PER_PAGE = 200
+#: Fix (issue 9, tests/reliability/test_hostile_input.py): an unbounded ?page overflowed the
+#: database's OFFSET (SQLite: OverflowError; PostgreSQL: bigint out of range), a 500. The
+#: bound is the API's own (`page` is 1..1,000,000 there).
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ def page_arguments(default_sort: str, sorts: Mapping[str, Any],
         size = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", str(per_page)))))
     except ValueError as exc:
         raise ValidationFailed("page and per_page must be whole numbers.") from exc
+    if page > MAX_PAGE:
+        raise ValidationFailed(f"page must be from 1 to {MAX_PAGE:,}.",
+                               {"page": f"At most {MAX_PAGE:,}."})
     sort = request.args.get("sort", default_sort)
     if sort not in sorts:
         raise ValidationFailed(f"Cannot sort by {sort!r}.",
