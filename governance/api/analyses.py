@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -171,3 +172,19 @@ def submit_run(body: dict[str, Any]) -> ResponseReturnValue:
         now=utcnow())
     db.commit()
     return render(run), 201
+
+
+@operation("GET", "/analyses/<int:run_id>/file", tag=TAG,
+           summary="Download a finished run's report (PDF) or released figures (CSV)",
+           query=(Param("kind", s.enum(("pdf", "csv")), "Default: pdf."),),
+           errors=(403,),
+           answer=Answer(200, "The file.", media_types=("application/pdf", "text/csv")))
+def run_file(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    """For whoever may see the run; recorded (`analysis:download`) before it is sent. 404 if
+    the run has not succeeded."""
+    db = db_session()
+    content, media_type, filename = service.download(
+        db, run_id=run_id, what=query.get("kind", "pdf"), by=caller(), now=utcnow())
+    db.commit()  # recorded before the first byte leaves
+    return Response(content, mimetype=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})

@@ -274,6 +274,8 @@ TABLE: dict[tuple[str, str], Probe] = {
                                         CHECKERS),
     ("api.list_runs", "GET"): Probe(lambda o: f"{A}/analyses", EVERYONE),
     ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS),
+    ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file",
+                                   CHECKERS),
     ("api.submit_run", "POST"): Probe(
         lambda o: f"{A}/analyses",
         data=lambda o: {"agreement_id": o.theirs.id, "kind": "descriptive",

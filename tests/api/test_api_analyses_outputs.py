@@ -84,6 +84,12 @@ def test_an_analyst_submits_an_analysis_and_sees_it_queued_then_its_result(
     text = json.dumps(done)
     assert "P0001" not in text  # released figures, never rows
     assert "Person 1" not in text
+    report = analyst.get(f"/api/v1/analyses/{run['id']}/file")
+    assert (report.status_code, report.mimetype) == (200, "application/pdf")
+    event = last_event(db)
+    assert (event.event_type, event.actor_email) == (AuditType.ANALYSIS_DOWNLOAD,
+                                                     world.people.analyst.email)
+    assert event.detail == {"format": "pdf", "sha256": done["report_sha256"]}
 
 
 def test_a_submission_outside_the_grants_is_refused_and_recorded(

@@ -168,6 +168,11 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     checker("GET", f"/api/v1/analyses/{world.their_run.id}", 200)
     analyst("GET", f"/api/v1/analyses/{world.their_run.id}", 403)
     analyst("GET", "/api/v1/analyses/999999", 404)
+    for kind in ("pdf", "csv"):
+        answer = analyst.api.get(f"/api/v1/analyses/{world.my_run.id}/file?kind={kind}")
+        assert answer.status_code == 200
+        assert_conforms("GET", f"/api/v1/analyses/{world.my_run.id}/file", answer)
+    analyst("GET", f"/api/v1/analyses/{world.their_run.id}/file", 403)
     asked = analyst("POST", "/api/v1/access-requests", 201, json={
         "agreement_id": world.mine.id, "dataset_id": arrests, "columns": ["person_id", "sex"],
         "purpose": "descriptive", "justification": "Count people, not arrests.",
@@ -180,6 +185,7 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
             "title": "Arrests by sex"}
     queued = analyst("POST", "/api/v1/analyses", 201, json=body)
     assert (queued["status"], queued["result"]) == ("queued", None)
+    analyst("GET", f"/api/v1/analyses/{queued['id']}/file", 404)  # no report yet
     analyst("POST", "/api/v1/analyses", 422, json={**body, "parameters": {"group_by": []}})
     analyst("POST", "/api/v1/analyses", 422, json={**body, "colour": "red"})
     analyst("POST", "/api/v1/analyses", 403, json={
