@@ -298,7 +298,9 @@ def _uploaded_result(output: Output) -> dict[str, Any]:
         return dict(output.result)
     try:
         result = json.loads(file.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # A lone surrogate ("\ud800") parses but can be neither stored nor recorded.
+        json.dumps(result, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:
         raise ValidationFailed("The result file is not JSON.",
                                {"result": "Upload the result as UTF-8 JSON."}) from exc
     if not isinstance(result, dict):

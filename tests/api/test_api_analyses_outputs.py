@@ -5,8 +5,10 @@ refusal is recorded with the token's holder, and downloads are recorded before t
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -15,13 +17,15 @@ from sqlalchemy.orm import Session
 from governance.extensions import database
 from governance.models.analysis import AnalysisRun, RunStatus
 from governance.models.audit import AuditEvent, AuditType
+from governance.models.output import Output
 from governance.models.types import utcnow
 from governance.services import access_requests
 from governance.services.analysis_runner import execute_run
+from governance.services.output_content import csv_of
 from tests.agreements.builders import make_probation_partner
 from tests.api.scenario import Api, World
 from tests.conftest import fresh
-from tests.outputs.builders import check_twice, released
+from tests.outputs.builders import check_twice, released, report_pdf
 
 Clients = Callable[[str], Api]
 
@@ -248,3 +252,32 @@ def test_an_analyst_of_another_organisation_is_refused_and_lists_nothing(
         world.their_run.id]
     assert outsider.get("/api/v1/outputs/999999").status_code == 404
     assert outsider.get("/api/v1/analyses/999999").status_code == 404
+
+
+def test_a_correction_is_checked_like_the_pages_one(api: Clients, world: World,
+                                                    db: Session) -> None:
+    path = f"/api/v1/outputs/{world.my_output.id}/correct"
+    analyst = api("analyst")
+
+    def send(result: bytes) -> Any:
+        return analyst.client.post(path, headers=analyst._headers(), data={
+            "pdf": (io.BytesIO(report_pdf()), "report.pdf"),
+            "csv": (io.BytesIO(csv_of(world.my_output.result)), "figures.csv"),
+            "result": (io.BytesIO(result), "result.json"), "summary": "Corrected."},
+            content_type="multipart/form-data")
+
+    assert send(b'{"tables": [}').status_code == 422
+    assert send(b'{"tables": "\\ud800"}').get_json()["fields"] == {
+        "result": "Upload the result as UTF-8 JSON."}
+    unreleasable = send(json.dumps({"tables": [{"id": "t", "title": "Raw rows",
+                                                "dimensions": ["name"], "cells": [
+                                                    {"id": "t/1", "labels": {"name": "Ann"},
+                                                     "suppressed": False,
+                                                     "values": {"count": 2}}]}]}).encode())
+    assert unreleasable.status_code == 422
+    assert fresh(db).get(Output, world.my_output.id).revision == 1  # type: ignore[union-attr]
+    wrong_file = analyst.client.post(path, headers=analyst._headers(), data={
+        "pdf": (io.BytesIO(b"not a pdf"), "report.pdf"),
+        "csv": (io.BytesIO(b"a\n1\n"), "figures.csv"), "summary": "x"},
+        content_type="multipart/form-data")
+    assert wrong_file.status_code == 422
