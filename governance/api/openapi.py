@@ -14,15 +14,24 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
-from governance.api import access_requests, agreement_shapes, audit, datasets, grants, me
+from governance.api import (
+    access_requests,
+    agreement_shapes,
+    analyses,
+    audit,
+    datasets,
+    grants,
+    me,
+    outputs,
+)
 from governance.api import schema as s
 from governance.api.operations import MAX_JSON_BYTES, OPERATIONS, Answer, Operation, operation
 from governance.web.errors import TITLES
 
-# Each noun module that answers with JSON adds its shapes here (analyses and outputs too).
+# Each noun module that answers with JSON adds its shapes here.
 SHAPES: tuple[dict[str, s.Schema], ...] = (
     agreement_shapes.SCHEMAS, access_requests.SCHEMAS, grants.SCHEMAS, datasets.SCHEMAS,
-    audit.SCHEMAS, me.SCHEMAS)
+    analyses.SCHEMAS, outputs.SCHEMAS, audit.SCHEMAS, me.SCHEMAS)
 ERROR = s.shape({"error": s.string_out("A short title, e.g. Not allowed."),
                  "status": s.integer(400, 599), "message": s.string_out("What went wrong, "
                                                                         "for a person.")})

@@ -65,6 +65,8 @@ class World:
     certificate: DestructionCertificate
     their_output: Output            # produced under `theirs` by the outsider, not published
     their_run: AnalysisRun          # a finished run of the outsider's under `theirs`
+    my_output: Output               # produced under `mine` by the analyst, awaiting checks
+    my_run: AnalysisRun             # a finished run of the analyst's under `mine`
     tokens: dict[str, str]          # person key -> secret
     token_ids: dict[str, int]       # person key -> token id
 
@@ -135,6 +137,18 @@ def build_world(db: Session, app: Flask, people: People) -> World:
                             result={}, report_pdf=b"%PDF-1.7 test", report_sha256="0" * 64,
                             report_csv=b"a\n1\n", csv_sha256="0" * 64)
     db.add(their_run)
+    my_output = produce(db, people, mine, by=people.analyst, kind="descriptive",
+                        title="Arrests by sex", commit=False)
+    my_run = AnalysisRun(requested_by_id=people.analyst.id, agreement_id=mine.id,
+                         agreement_version=1, kind="descriptive", purpose="descriptive",
+                         title="Arrests by sex", parameters={"group_by": ["sex"]},
+                         datasets={"records": datasets.arrests.id}, status="succeeded",
+                         progress=1.0, progress_message="done", attempts=1, max_attempts=3,
+                         result={"kind": "descriptive", "tables": [], "summary": "Counts."},
+                         provenance={"engine_version": "test", "sources": {}},
+                         report_pdf=b"%PDF-1.7 test", report_sha256="1" * 64,
+                         report_csv=b"a\n1\n", csv_sha256="1" * 64)
+    db.add(my_run)
     certificate = DestructionCertificate(agreement_id=theirs.id, certified_by="test",
                                          certified_at=utcnow(), pdf=b"%PDF-1.7 test",
                                          pdf_sha256="0" * 64)
@@ -157,8 +171,7 @@ def build_world(db: Session, app: Flask, people: People) -> World:
                  mine=mine, theirs=theirs, my_request=my_request, my_pending=my_pending,
                  my_grant=my_grant, their_request=their_request, their_grant=their_grant,
                  certificate=certificate, their_output=their_output, their_run=their_run,
-                 tokens=secrets,
-                 token_ids=token_ids)
+                 my_output=my_output, my_run=my_run, tokens=secrets, token_ids=token_ids)
 
 
 class Api:

@@ -272,6 +272,15 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("analyses.run", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}", CHECKERS),
     ("analyses.download", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}/download/pdf",
                                         CHECKERS),
+    ("api.list_runs", "GET"): Probe(lambda o: f"{A}/analyses", EVERYONE),
+    ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS),
+    ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file",
+                                   CHECKERS),
+    ("api.submit_run", "POST"): Probe(
+        lambda o: f"{A}/analyses",
+        data=lambda o: {"agreement_id": o.theirs.id, "kind": "descriptive",
+                        "datasets": {"records": o.datasets.probation.id},
+                        "parameters": {"group_by": ["sex"]}}),
     # outputs: checkers and privacy officers see every output; another organisation's team
     # and other agencies' partners do not (403, recorded).
     ("outputs.index", "GET"): Probe(lambda o: "/outputs/", EVERYONE),
@@ -291,6 +300,30 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("outputs.correct", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
     ("outputs.download", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/files/pdf",
                                        CHECKERS),
+    # outputs: API. A check that reaches the service returns without reasons (422), so the
+    # output stays as the page lines above expect it.
+    ("api.list_outputs", "GET"): Probe(lambda o: f"{A}/outputs", EVERYONE),
+    ("api.get_output", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}", CHECKERS),
+    ("api.check_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/check",
+                                        CHECKERS, data=fixed({"decision": "return"})),
+    ("api.flag_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/flags",
+                                       data=fixed({"kind": "factual_error", "part": "x",
+                                                   "comment": "x"})),
+    ("api.answer_flag", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/answer",
+        data=fixed({"answer": "explained", "text": "x"})),
+    ("api.accept_answer", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/accept"),
+    ("api.resolve_flag", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy"),
+        data=fixed({"note": "x"})),
+    ("api.publish_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/publish",
+                                          roles("privacy")),
+    ("api.correct_output", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/correct", data=fixed({"summary": "x"}),
+        upload=True),
+    ("api.output_file", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/file",
+                                      CHECKERS),
     # the public page: open to everyone, and an unpublished output does not exist there
     ("public.index", "GET"): Probe(lambda o: "/published/", EVERYONE, anonymous=OK),
     ("public.output", "GET"): Probe(lambda o: f"/published/{o.their_output.id}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 
@@ -11,8 +12,10 @@ from openapi_spec_validator import validate
 
 from governance.api.openapi import document
 from governance.models.types import utcnow
+from governance.services.output_content import csv_of
 from tests.api.conformance import assert_conforms
 from tests.api.scenario import Api, World
+from tests.outputs.builders import report_pdf
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
@@ -147,3 +150,110 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api],
     anonymous = Recorder(Api(analyst.api.client, None))
     anonymous("GET", "/api/v1/me", 401)
     assert analyst.checked + privacy.checked + steward.checked >= 35
+
+
+def test_analysis_and_output_answers_match_their_declared_schemas(
+        api: Callable[[str], Api], world: World) -> None:
+    analyst, steward, checker = Recorder(api("analyst")), Recorder(api("steward")), \
+        Recorder(api("checker"))
+    privacy, partner = Recorder(api("privacy")), Recorder(api("partner"))
+    arrests, today = world.datasets.arrests.id, utcnow().date()
+
+    # analyses: lists, one run, a submission through the scope gate
+    analyst("GET", "/api/v1/analyses", 200)
+    analyst("GET", "/api/v1/analyses?status=succeeded&sort=id&dir=desc&per_page=5", 200)
+    analyst("GET", "/api/v1/analyses?status=nonsense", 422)
+    run = analyst("GET", f"/api/v1/analyses/{world.my_run.id}", 200)
+    assert run["result"] == {"kind": "descriptive", "tables": [], "summary": "Counts."}
+    checker("GET", f"/api/v1/analyses/{world.their_run.id}", 200)
+    analyst("GET", f"/api/v1/analyses/{world.their_run.id}", 403)
+    analyst("GET", "/api/v1/analyses/999999", 404)
+    for kind in ("pdf", "csv"):
+        answer = analyst.api.get(f"/api/v1/analyses/{world.my_run.id}/file?kind={kind}")
+        assert answer.status_code == 200
+        assert_conforms("GET", f"/api/v1/analyses/{world.my_run.id}/file", answer)
+    analyst("GET", f"/api/v1/analyses/{world.their_run.id}/file", 403)
+    asked = analyst("POST", "/api/v1/access-requests", 201, json={
+        "agreement_id": world.mine.id, "dataset_id": arrests, "columns": ["person_id", "sex"],
+        "purpose": "descriptive", "justification": "Count people, not arrests.",
+        "end_date": (today + dt.timedelta(days=30)).isoformat()})
+    steward("POST", f"/api/v1/access-requests/{asked['id']}/approve", 200,
+            json={"columns": ["person_id", "sex"]})
+    privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
+    body = {"agreement_id": world.mine.id, "kind": "descriptive",
+            "datasets": {"records": arrests}, "parameters": {"group_by": ["sex"]},
+            "title": "Arrests by sex"}
+    queued = analyst("POST", "/api/v1/analyses", 201, json=body)
+    assert (queued["status"], queued["result"]) == ("queued", None)
+    analyst("GET", f"/api/v1/analyses/{queued['id']}/file", 404)  # no report yet
+    analyst("POST", "/api/v1/analyses", 422, json={**body, "parameters": {"group_by": []}})
+    analyst("POST", "/api/v1/analyses", 422, json={**body, "colour": "red"})
+    analyst("POST", "/api/v1/analyses", 403, json={
+        **body, "agreement_id": world.theirs.id,
+        "datasets": {"records": world.datasets.probation.id}})
+    analyst("POST", "/api/v1/analyses", 404, json={**body, "agreement_id": 999999})
+    checker("POST", "/api/v1/analyses", 403, json=body)
+
+    # outputs: correction, two checks, the provider's preview, release, publication
+    out = f"/api/v1/outputs/{world.my_output.id}"
+    analyst("GET", "/api/v1/outputs?sort=title&dir=asc", 200)
+    analyst("GET", "/api/v1/outputs?status=nonsense", 422)
+    analyst("GET", out, 200)
+    analyst("GET", f"/api/v1/outputs/{world.their_output.id}", 403)
+    analyst("GET", "/api/v1/outputs/999999", 404)
+    analyst("GET", f"{out}/file", 403)  # not released yet
+    corrected = analyst.api.client.post(f"{out}/correct", headers=analyst.api._headers(), data={
+        "pdf": (io.BytesIO(report_pdf()), "report.pdf"),
+        "csv": (io.BytesIO(csv_of(world.my_output.result)), "figures.csv"),
+        "summary": "Arrests by sex, corrected wording."}, content_type="multipart/form-data")
+    assert corrected.status_code == 200, corrected.get_json()
+    assert_conforms("POST", f"{out}/correct", corrected)
+    assert corrected.get_json()["revision"] == 2
+    refused = checker.api.client.post(f"{out}/correct", headers=checker.api._headers(),
+                                      data={"summary": "x"}, content_type="multipart/form-data")
+    assert refused.status_code == 403
+    assert_conforms("POST", f"{out}/correct", refused)
+    analyst("POST", f"{out}/check", 403, json={"decision": "approve"})
+    checker("POST", f"{out}/check", 422, json={"decision": "maybe"})
+    checker("POST", f"{out}/check", 422, json={"decision": "return"})  # reasons required
+    checker("POST", f"{out}/check", 200, json={"decision": "approve"})
+    checker("POST", f"{out}/check", 403, json={"decision": "approve"})  # not twice
+    previewed = privacy("POST", f"{out}/check", 200, json={"decision": "approve",
+                                                           "reasons": "Counts of 10 or more."})
+    assert previewed["status"] == "in_preview"
+    partner("GET", "/api/v1/outputs", 200)
+    seen = partner("GET", out, 200)
+    assert (seen["disclosure"], seen["checks"], seen["actions"]) == (None, None,
+                                                                     ["flag", "file"])
+    partner("POST", f"{out}/flags", 422, json={"kind": "opinion", "part": "headline",
+                                                "comment": "We would rather not."})
+    analyst("POST", f"{out}/flags", 403, json={"kind": "factual_error", "part": "headline",
+                                                "comment": "x"})
+    flagged = partner("POST", f"{out}/flags", 201, json={
+        "kind": "factual_error", "part": "headline", "comment": "The total is 121."})
+    flag = flagged["flags"][0]["id"]
+    analyst("POST", f"{out}/flags/999999/answer", 404, json={"answer": "explained",
+                                                             "text": "x"})
+    analyst("POST", f"{out}/flags/{flag}/answer", 422, json={"answer": "corrected",
+                                                             "text": "Fixed."})
+    answered = analyst("POST", f"{out}/flags/{flag}/answer", 200, json={
+        "answer": "explained", "text": "One person was counted twice in the source."})
+    assert answered["flags"][0]["answer"] == "explained"
+    analyst("POST", f"{out}/flags/{flag}/answer", 409, json={"answer": "explained",
+                                                             "text": "Again."})
+    privacy("POST", f"{out}/flags/{flag}/resolve", 409, json={"note": "It suffices."})
+    analyst("POST", f"{out}/flags/{flag}/accept", 403)
+    released = partner("POST", f"{out}/flags/{flag}/accept", 200)
+    assert released["status"] == "released"
+    for kind in ("pdf", "csv"):
+        answer = analyst.api.get(f"{out}/file?kind={kind}")
+        assert answer.status_code == 200
+        assert_conforms("GET", f"{out}/file", answer)
+    analyst("GET", f"{out}/file?kind=docx", 422)
+    analyst("POST", f"{out}/publish", 403)
+    published = privacy("POST", f"{out}/publish", 200)
+    assert published["status"] == "published"
+    privacy("POST", f"{out}/publish", 409)
+    partner("POST", f"{out}/flags", 409, json={"kind": "factual_error", "part": "headline",
+                                               "comment": "Late."})
+    assert analyst.checked + checker.checked + privacy.checked + partner.checked >= 40
