@@ -69,12 +69,6 @@ def outputs_in_every_state(db: Session, people: People, agreement: Agreement,
     return made
 
 
-def _page(response: Any) -> str:
-    """The page without its CSRF tokens, which carry the second they were signed in."""
-    text: str = response.get_data(as_text=True)
-    return re.sub(r'(name="csrf[-_]token" (?:content|value)=")[^"]*', r"\1", text)
-
-
 def test_unpublished_outputs_are_unreachable(db: Session, client: FlaskClient, people: People,
                                              agreement: Agreement, datasets: Datasets) -> None:
     made = outputs_in_every_state(db, people, agreement, datasets)
