@@ -26,8 +26,8 @@ QUICK_DURATION_S = 3.0
 REPEATS = 3
 WORKERS = 4
 CLIENT_PROCESSES = 4
-THREADS = 6  # per client process: 24 concurrent clients
-ANALYSTS = 24
+THREADS = 4  # per client process: 16 concurrent clients
+ANALYSTS = 16
 ROWS = 10_000
 
 
