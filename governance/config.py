@@ -19,8 +19,11 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "GOVERNANCE_"
 # Variables that share the prefix but configure the test and CLI harness, not the app.
+# GOVERNANCE_RELIABILITY=full is set by `make reliability` for the test process (and the
+# servers it starts); without it here every app refused to start in that run.
 HARNESS_VARIABLES = {"GOVERNANCE_TEST_DATABASE_URL", "GOVERNANCE_INSTANCE_PATH",
-                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_TEST_ANALYSIS_PAUSE"}
+                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_TEST_ANALYSIS_PAUSE",
+                     "GOVERNANCE_RELIABILITY"}
 
 
 class ConfigError(Exception):

@@ -38,6 +38,7 @@ class GovernanceServer(BaseApplication):  # type: ignore[misc]
 
 
 _scheduler: list[multiprocessing.process.BaseProcess] = []
+STOP_TIMEOUT_S = 10.0
 
 
 def _start_periodic_jobs(_arbiter: Any) -> None:
@@ -51,7 +52,14 @@ def _start_periodic_jobs(_arbiter: Any) -> None:
 def _stop_periodic_jobs(_arbiter: Any) -> None:
     for process in _scheduler:
         process.terminate()
-        process.join(timeout=10)
+        process.join(timeout=STOP_TIMEOUT_S)
+        if process.is_alive():
+            # A scheduler that does not stop on SIGTERM would outlive the server and keep
+            # running jobs against the database (one was found ten minutes after its server
+            # had stopped: docs/decisions/reliability.md).
+            log.warning("the periodic jobs process %s did not stop; killing it", process.pid)
+            process.kill()
+            process.join(timeout=STOP_TIMEOUT_S)
 
 
 def serve(*, bind: str, workers: int, timeout: int) -> None:

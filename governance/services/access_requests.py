@@ -37,6 +37,22 @@ def get_request(session: Session, request_id: int) -> AccessRequest:
     return request
 
 
+def _for_change(session: Session, request_id: int) -> AccessRequest:
+    """The request, its row locked until the transaction ends, for a state change.
+
+    Two stewards approving the same request at once on PostgreSQL (READ COMMITTED) both read
+    it as waiting; without the lock both approvals committed and two grants were made (found
+    by the load test, tests/reliability/test_load.py). With it the second waits, reads the
+    committed state and is refused by `check_transition` (409). SQLite needs no row lock: its
+    transactions begin IMMEDIATE, one writer at a time.
+    """
+    request = session.get(AccessRequest, request_id, with_for_update=True,
+                          populate_existing=True)
+    if request is None:
+        raise NotFound(f"There is no access request {request_id}.")
+    return request
+
+
 def _audit_fields(request: AccessRequest) -> dict[str, Any]:
     return {"target_type": "access_request", "target_id": request.id,
             "agreement_id": request.agreement_id, "dataset_id": request.dataset_id}
@@ -82,7 +98,7 @@ def submit_request(session: Session, *, agreement_id: int, dataset_id: int,
 def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str],
                      purpose: str, justification: str, end_date: dt.date, download: bool,
                      by: User, now: dt.datetime) -> AccessRequest:
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     if request.requester_id != by.id:
         raise PermissionDenied("Only the person who asked can change a returned request.",
                                audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
@@ -108,7 +124,7 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
 
 def withdraw_request(session: Session, *, request_id: int, by: User,
                      now: dt.datetime) -> AccessRequest:
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     if request.requester_id != by.id:
         raise PermissionDenied("Only the person who asked can withdraw a request.",
                                audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
@@ -137,7 +153,7 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
                     comment: str, by: Actor, now: dt.datetime) -> AccessRequest:
     """Approve all or some of the requested columns; direct identifiers wait for a privacy
     officer, everything else becomes a grant now."""
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     dataset = _require_steward(session, request, by, AuditType.ACCESS_REQUEST_APPROVE)
     check_transition(request, Action.APPROVE)
     approved = set(columns)
@@ -176,7 +192,7 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
 def privacy_approve(session: Session, *, request_id: int, comment: str, by: Actor,
                     now: dt.datetime) -> AccessRequest:
     """The second approval that direct identifiers need, by someone other than the steward."""
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
                **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
@@ -205,7 +221,7 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
 
 def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
                  now: dt.datetime) -> AccessRequest:
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     second_approval = request.status == RequestStatus.AWAITING_PRIVACY_OFFICER
     if second_approval:
         refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **_audit_fields(request)}
@@ -232,7 +248,7 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
 
 def return_request(session: Session, *, request_id: int, comment: str, by: Actor,
                    now: dt.datetime) -> AccessRequest:
-    request = get_request(session, request_id)
+    request = _for_change(session, request_id)
     _require_steward(session, request, by, AuditType.ACCESS_REQUEST_RETURN)
     check_transition(request, Action.RETURN)
     request.status = RequestStatus.RETURNED

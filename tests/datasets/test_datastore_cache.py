@@ -1,0 +1,102 @@
+"""The per-process cache of verified, decoded columns (docs/decisions/reliability.md): a file
+is verified once, and any change to it, another key, or destruction is seen on the next read."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from governance import datastore
+from governance.datastore import DataIntegrityError, DataUnavailable, crypto
+from governance.datastore import store as store_module
+from governance.models.dataset import Dataset
+from tests.datasets.test_datastore import FRAME, store
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    store_module._cache.clear()
+    yield
+    store_module._cache.clear()
+
+
+def _count_hash_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    passes: list[int] = []
+    original = crypto.DecryptingReader.sha256
+
+    def counted(self: crypto.DecryptingReader) -> str:
+        passes.append(1)
+        return original(self)
+
+    monkeypatch.setattr(crypto.DecryptingReader, "sha256", counted)
+    return passes
+
+
+def test_a_file_is_verified_once_and_its_columns_kept(
+        db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    version = store(db, arrests)
+    passes = _count_hash_passes(monkeypatch)
+    for _ in range(3):
+        frame = datastore.read_columns(version, ["offence", "age"])
+        assert frame["age"].tolist() == [34, 19, 51]
+        assert frame["offence"].tolist() == FRAME["offence"].tolist()
+    assert datastore.read_columns(version, ["person_id"])["person_id"].tolist() == \
+        ["P1", "P2", "P3"]
+    assert len(passes) == 1
+
+
+def test_a_file_altered_after_it_was_cached_is_verified_again_and_refused(
+        app: Flask, db: Session, arrests: Dataset) -> None:
+    version = store(db, arrests)
+    assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
+    path = Path(app.config["DATA_DIR"]) / version.storage_name
+    time.sleep(0.02)  # past the filesystem clock's tick
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    path.write_bytes(bytes(content))
+    with pytest.raises(DataIntegrityError):
+        datastore.read_columns(version, ["age"])
+
+
+def test_another_file_moved_into_place_after_caching_is_refused(
+        app: Flask, db: Session, arrests: Dataset) -> None:
+    first, second = store(db, arrests), store(db, arrests)
+    datastore.read_columns(second, ["age"])
+    directory = Path(app.config["DATA_DIR"])
+    os.replace(directory / first.storage_name, directory / second.storage_name)
+    with pytest.raises(DataIntegrityError, match="failed authentication"):
+        datastore.read_columns(second, ["age"])
+
+
+def test_a_new_key_after_caching_is_refused(app: Flask, db: Session, arrests: Dataset) -> None:
+    version = store(db, arrests)
+    datastore.read_columns(version, ["age"])
+    Path(app.config["DATA_KEY_FILE"]).write_bytes(os.urandom(32))
+    with pytest.raises(DataIntegrityError, match="another key"):
+        datastore.read_columns(version, ["age"])
+
+
+def test_a_destroyed_version_is_not_served_from_the_cache(
+        db: Session, arrests: Dataset) -> None:
+    version = store(db, arrests)
+    datastore.read_columns(version, ["age"])
+    datastore.destroy_version(version)
+    db.commit()
+    with pytest.raises(DataUnavailable):
+        datastore.read_columns(version, ["age"])
+    assert store_module._cache._entries == {}
+
+
+def test_the_cache_keeps_within_its_budget(
+        db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module._cache, "budget", 1)
+    version = store(db, arrests)
+    assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
+    assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
+    assert store_module._cache._bytes == 0
