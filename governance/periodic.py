@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,8 +71,19 @@ def run_in_process() -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # If the server is killed outright (SIGKILL) nobody sends SIGTERM: notice being orphaned
+    # (our parent changes) and stop, rather than run the jobs on behind a dead server.
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True,
+                     name="orphan-watch").start()
     logging.basicConfig(level=logging.INFO)
     run_forever(stop)
+
+
+def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
+    while not stop.wait(2):
+        if os.getppid() != parent:
+            log.warning("the server process is gone; the periodic jobs stop")
+            stop.set()
 
 
 def run_forever(stop: threading.Event) -> None:

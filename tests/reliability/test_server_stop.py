@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 import time
 
 import pytest
 
-from governance import server
+from governance import periodic, server
 
 
 def _stubborn() -> None:
@@ -26,3 +27,11 @@ def test_a_scheduler_that_ignores_sigterm_is_killed(monkeypatch: pytest.MonkeyPa
     server._stop_periodic_jobs(None)
     assert not process.is_alive()
     assert process.exitcode == -signal.SIGKILL
+
+
+def test_a_scheduler_whose_server_was_killed_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGKILLed server sends no SIGTERM: the orphaned scheduler notices and stops itself."""
+    stop = threading.Event()
+    monkeypatch.setattr(periodic.os, "getppid", lambda: 1)  # re-parented to init
+    periodic._stop_when_orphaned(parent=4242, stop=stop)
+    assert stop.is_set()
