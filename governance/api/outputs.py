@@ -10,7 +10,6 @@ team, the populations nobody.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from governance.services import output_preview as preview
 from governance.services import outputs as service
 from governance.services.output_lifecycle import State
 from governance.services.output_queries import Abilities, abilities, get_visible, list_statement
+from governance.web.output_forms import uploaded_file, uploaded_result
 from governance.web.paging import paginate
 
 TAG = "Outputs"
@@ -272,8 +272,8 @@ def correct_output(output_id: int) -> ResponseReturnValue:
     """Its checks and its preview start again."""
     db, user = db_session(), caller()
     output = get_visible(db, output_id, by=user)
-    pdf, csv = _upload("pdf"), _upload("csv")  # missing: empty, so 403 and 409 come first
-    result = _uploaded_result(output)
+    pdf, csv = uploaded_file("pdf"), uploaded_file("csv")
+    result = uploaded_result(output)
     summary_text = request.form.get("summary", "")
     if len(summary_text) > 10000:
         raise ValidationFailed("The summary is too long.", {"summary": "at most 10000 "
@@ -282,31 +282,6 @@ def correct_output(output_id: int) -> ResponseReturnValue:
                            summary=summary_text, by=user, now=utcnow())
     db.commit()
     return render(_output(db, output_id))
-
-
-def _upload(name: str) -> bytes:
-    file = request.files.get(name)
-    if file is None or not file.filename:
-        return b""
-    data: bytes = file.read()
-    return data
-
-
-def _uploaded_result(output: Output) -> dict[str, Any]:
-    file = request.files.get("result")
-    if file is None or not file.filename:
-        return dict(output.result)
-    try:
-        result = json.loads(file.read().decode("utf-8"))
-        # A lone surrogate ("\ud800") parses but can be neither stored nor recorded.
-        json.dumps(result, ensure_ascii=False).encode("utf-8")
-    except (UnicodeError, ValueError, RecursionError) as exc:
-        raise ValidationFailed("The result file is not JSON.",
-                               {"result": "Upload the result as UTF-8 JSON."}) from exc
-    if not isinstance(result, dict):
-        raise ValidationFailed("The result file is not a JSON object.",
-                               {"result": "Upload the result as a JSON object."})
-    return result
 
 
 @operation("GET", "/outputs/<int:output_id>/file", tag=TAG,

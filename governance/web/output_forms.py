@@ -1,13 +1,19 @@
-"""The forms of the output pages. Choices are shown as selects, but the service decides what
+"""The forms of the output pages, and the reading of a correction's uploaded files (which the API
+shares). Choices are shown as selects, but the service decides what
 is valid (a flag kind other than the two, a part the output does not have), so a forged form
 gets the service's own explanation."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from flask import request
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from governance.models.output import AnswerKind, FlagKind
+from governance.errors import ValidationFailed
+from governance.models.output import AnswerKind, FlagKind, Output
 from governance.web.forms import Form, choices
 
 
@@ -39,3 +45,32 @@ class ResolveForm(Form):
 class CorrectForm(Form):
     summary = TextAreaField("Plain-language summary", validators=[Optional(),
                                                                    Length(max=10000)])
+
+
+def uploaded_file(name: str) -> bytes:
+    """The bytes of an uploaded file; empty when none was sent (the service then answers 403
+    and 409 before 422)."""
+    file = request.files.get(name)
+    if file is None or not file.filename:
+        return b""
+    data: bytes = file.read()
+    return data
+
+
+def uploaded_result(output: Output) -> dict[str, Any]:
+    """A corrected result JSON if one was uploaded, else the current result (a correction of
+    the wording or the PDF layout only). Shared by the correction page and the API."""
+    file = request.files.get("result")
+    if file is None or not file.filename:
+        return dict(output.result)
+    try:
+        result = json.loads(file.read().decode("utf-8"))
+        # A lone surrogate ("\ud800") parses but can be neither stored nor recorded.
+        json.dumps(result, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        raise ValidationFailed("The result file is not JSON.",
+                               {"result": "Upload the result as UTF-8 JSON."}) from exc
+    if not isinstance(result, dict):
+        raise ValidationFailed("The result file is not a JSON object.",
+                               {"result": "Upload the result as a JSON object."})
+    return result

@@ -4,7 +4,6 @@ commit."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,15 @@ from governance.services.output_content import table_view
 from governance.services.output_queries import abilities, get_visible, list_statement
 from governance.web.access import actor, login_required
 from governance.web.forms import choices, submitted
-from governance.web.output_forms import AnswerForm, CheckForm, CorrectForm, FlagForm, ResolveForm
+from governance.web.output_forms import (
+    AnswerForm,
+    CheckForm,
+    CorrectForm,
+    FlagForm,
+    ResolveForm,
+    uploaded_file,
+    uploaded_result,
+)
 from governance.web.paging import paginate
 
 bp = Blueprint("outputs", __name__, url_prefix="/outputs")
@@ -149,38 +156,13 @@ def correct(output_id: int) -> BaseResponse | str:
                 audit=refusal(AuditType.OUTPUT_CORRECT, output.id, output, "project-team"))
         return render_template("outputs/correct.html", output=output, form=form)
     # Missing files reach the service as empty: it answers 403 and 409 before 422.
-    pdf, csv = _upload("pdf"), _upload("csv")
-    result = _uploaded_result(output)
+    pdf, csv = uploaded_file("pdf"), uploaded_file("csv")
+    result = uploaded_result(output)
     service.correct_output(db, output_id=output_id, result=result, pdf=pdf, csv=csv,
                            summary=form.summary.data or "", by=user, now=utcnow())
     db.commit()
     flash("Corrected: the new revision goes back to the output checkers.", "success")
     return redirect(url_for("outputs.detail", output_id=output_id))
-
-
-def _upload(name: str) -> bytes:
-    file = request.files.get(name)
-    if file is None or not file.filename:
-        return b""
-    data: bytes = file.read()
-    return data
-
-
-def _uploaded_result(output: Output) -> dict[str, Any]:
-    """A corrected result JSON if one was uploaded, else the current result (a correction of
-    the wording or the PDF layout only)."""
-    file = request.files.get("result")
-    if file is None or not file.filename:
-        return dict(output.result)
-    try:
-        result = json.loads(file.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationFailed("The result file is not JSON.",
-                               {"result": "Upload the result as UTF-8 JSON."}) from exc
-    if not isinstance(result, dict):
-        raise ValidationFailed("The result file is not a JSON object.",
-                               {"result": "Upload the result as a JSON object."})
-    return result
 
 
 @bp.route("/<int:output_id>/files/<kind>")
