@@ -74,8 +74,12 @@ def run(quick: bool) -> dict[str, float]:
                 env.pop(name)
         setup_started = time.perf_counter()
         for command in (["init"], ["demo", "--people", str(people)]):
-            subprocess.run([sys.executable, "-c", "from governance.cli import main; main()",
-                            *command], env=env, cwd=ROOT, check=True, capture_output=True)
+            done = subprocess.run([sys.executable, "-c", "from governance.cli import main; "
+                                   "main()", *command], env=env, cwd=ROOT, capture_output=True,
+                                  text=True)
+            if done.returncode:
+                raise RuntimeError(f"governance {' '.join(command)} failed: "
+                                   f"{(done.stderr or done.stdout)[-2000:]}")
         setup = time.perf_counter() - setup_started
         child = subprocess.run([sys.executable, __file__, "--measure"], env=env, cwd=ROOT,
                                check=True, capture_output=True, text=True)

@@ -37,7 +37,9 @@ from governance.services.audit import (  # noqa: E402
 )
 
 GOVERNANCE = str(Path(sys.executable).with_name("governance"))
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test_audit"
+# Its own database on the CI/developer server (created when missing), so a benchmark never
+# wipes the test suite's `test` database.
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_audit"
 EVENT_MIX = [("dataset:read", 40), ("auth:login", 15), ("agreement:approve", 2),
              ("access_request:submit", 5), ("grant:create", 3), ("analysis:submit", 8),
              ("output:produce", 6), ("audit:search", 3), ("auth:login_failed", 4),
@@ -203,10 +205,27 @@ def measure_forks(tmp: Path, url: str, writers: int, events: int) -> dict[str, f
     return {"audit_forks_postgres_4_writers": float(forks)}
 
 
+def _ensure_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database if the server does not have it yet."""
+    from sqlalchemy import create_engine, make_url, text
+
+    target = make_url(url)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                        {"n": target.database}).first()
+            if exists is None:
+                connection.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    finally:
+        engine.dispose()
+
+
 def run(quick: bool) -> dict[str, float]:
     events = 1_000_000 if not quick else 20_000
     per_writer = 10_000 if not quick else 200
     url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    _ensure_database(url)
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as name:
         tmp = Path(name)
         results = measure_forks(tmp, url, 4, per_writer)

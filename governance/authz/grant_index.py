@@ -72,6 +72,7 @@ class GrantIndex:
         self.epoch = -1
         self._lines: dict[LineKey, tuple[PolicyLine, ...]] = {}
         self._entries: dict[int, GrantEntry] = {}
+        self._by_rule: dict[str, GrantEntry] = {}
         self._by_scope: dict[tuple[int, int, int], frozenset[int]] = {}
         self._lock = threading.Lock()
 
@@ -86,6 +87,10 @@ class GrantIndex:
 
     def lines(self, key: LineKey) -> tuple[PolicyLine, ...]:
         return self._lines.get(key, ())
+
+    def granted_by(self, rule: str) -> GrantEntry:
+        """The grant behind a rule a matched line named (the line came from this index)."""
+        return self._by_rule[rule]
 
     def grants_for(self, user_id: int, agreement_id: int, dataset_id: int) -> list[GrantEntry]:
         found = self._by_scope.get((user_id, agreement_id, dataset_id), frozenset())
@@ -105,6 +110,7 @@ class GrantIndex:
 
     def _add(self, entry: GrantEntry) -> None:
         self._entries[entry.id] = entry
+        self._by_rule[entry.rule] = entry
         scope = (entry.user_id, entry.agreement_id, entry.dataset_id)
         self._by_scope[scope] = self._by_scope.get(scope, frozenset()) | {entry.id}
         for key, line in entry.lines():
@@ -115,6 +121,7 @@ class GrantIndex:
         entry = self._entries.pop(grant_id, None)
         if entry is None:
             return
+        self._by_rule.pop(entry.rule, None)
         scope = (entry.user_id, entry.agreement_id, entry.dataset_id)
         remaining = self._by_scope.get(scope, frozenset()) - {grant_id}
         if remaining:

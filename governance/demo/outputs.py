@@ -67,9 +67,12 @@ def create_demo_outputs(session: Session, world: DemoWorld, *, app: Flask,
     people = world.people
     matched = _output_of(session, world.extra["demo_run_id"])
     _check(session, world, matched, now)
+    # Which parts a result has depends on the data (a demo of another size may have no notes).
+    part = next((p for p in matched.parts if p["id"] in ("notes", "caveats")), matched.parts[0])
     flag = output_preview.raise_flag(
-        session, output_id=matched.id, kind="factual_error", part="notes",
-        comment="The notes should say the programme began in 2016, not earlier.",
+        session, output_id=matched.id, kind="factual_error", part=part["id"],
+        comment=f"{part['label']}: the report should say the programme began in 2016, not "
+                "earlier.",
         by=people["police_reviewer"], now=now)
     output_preview.answer_flag(
         session, output_id=matched.id, flag_id=flag.id, answer="explained",
