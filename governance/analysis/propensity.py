@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 
 from .encoding import MISSING_LEVEL, EncodedCovariates, encode_covariates
 from .errors import DataShapeError, PropensityModelError
@@ -158,7 +157,7 @@ def _starting_values(design: np.ndarray, outcome: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             # Trouble on the sample is met again, and reported, by the full fit.
             warnings.simplefilter("ignore")
-            rough = sm.Logit(outcome[rows], design[rows], check_rank=False).fit(
+            rough = _logit()(outcome[rows], design[rows], check_rank=False).fit(
                 start_params=sample_start, method="newton", maxiter=50, disp=0
             )
     except Exception:
@@ -170,6 +169,14 @@ def _starting_values(design: np.ndarray, outcome: np.ndarray) -> np.ndarray:
     return params
 
 
+def _logit() -> Any:
+    """statsmodels' Logit, imported when a model is first fitted: statsmodels takes about a
+    second to import, which every CLI command and web worker would otherwise pay at start."""
+    from statsmodels.discrete.discrete_model import Logit
+
+    return Logit
+
+
 def _attempt(
     design: np.ndarray, outcome: np.ndarray, start: np.ndarray | None, max_iterations: int
 ) -> tuple[Any, list[str]]:
@@ -179,7 +186,7 @@ def _attempt(
         warnings.simplefilter("always")
         try:
             # Rank was checked already, so statsmodels' own (slow, QR-based) check is skipped.
-            model = sm.Logit(outcome, design, check_rank=False)
+            model = _logit()(outcome, design, check_rank=False)
             if start is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # only the final Newton fit must be clean
