@@ -6,12 +6,31 @@ like any other actor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from governance.cli import agreements, analyses, audit, core, datasets, tokens
 
 
-@click.group(help="Data use agreement and access governance service.")
+class _Main(click.Group):
+    """Database trouble is said in one line, not as a traceback: an operator who forgot
+    `governance init`, or whose database is down, is told what to do."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as error:
+            text = str(error.orig)
+            if "no such table" in text or "does not exist" in text:
+                raise click.ClickException(
+                    f"The database has no tables yet ({text}): run `governance init`.") \
+                    from error
+            raise click.ClickException(f"The database cannot be used: {text}") from error
+
+
+@click.group(cls=_Main, help="Data use agreement and access governance service.")
 def main() -> None:
     """Entry point of the console script."""
 
