@@ -46,6 +46,7 @@ def _for_change(session: Session, request_id: int) -> AccessRequest:
     committed state and is refused by `check_transition` (409). SQLite needs no row lock: its
     transactions begin IMMEDIATE, one writer at a time.
     """
+    audit.take_writer_lock(session)  # the head first, then the row: one lock order
     request = session.get(AccessRequest, request_id, with_for_update=True,
                           populate_existing=True)
     if request is None:

@@ -79,7 +79,8 @@ def authorise(by: Actor, action: Action, agreement_id: int | None,
 def start_transition(session: Session, action: Action, agreement_id: int,
                      by: Actor) -> Agreement:
     """Permission first (403), then existence (404), then the lifecycle table (409)."""
-    agreement = session.get(Agreement, agreement_id)
+    audit.take_writer_lock(session)
+    agreement = session.get(Agreement, agreement_id, populate_existing=True)
     shown = (agreement.working_version_number or agreement.current_version_number) \
         if agreement else None
     authorise(by, action, agreement_id, shown)

@@ -212,6 +212,19 @@ def record_refusal(session: Session, refusal: dict[str, Any], *,
     return seq
 
 
+def take_writer_lock(session: Session) -> None:
+    """Take the audit head's row lock now, before reading the state a change depends on.
+
+    Every change records an event, so it takes this lock before it commits anyway. Taking it
+    first makes two changes of the same object run one after the other on PostgreSQL (READ
+    COMMITTED): the second reads the state the first committed and is refused by the
+    lifecycle table, instead of both passing the check. It also keeps one lock order (the
+    head, then any row lock), so changes cannot deadlock. SQLite's BEGIN IMMEDIATE already
+    runs writers one at a time (and has no FOR UPDATE).
+    """
+    session.execute(select(AuditHead.id).where(AuditHead.id == HEAD_ID).with_for_update())
+
+
 def chain_head(session: Session) -> tuple[int, str]:
     """The current head (sequence number and hash), printed on every export and report."""
     row = session.execute(select(AuditHead.seq, AuditHead.hash)

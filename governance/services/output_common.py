@@ -81,7 +81,8 @@ def authorise(by: Actor, action: Action, output_id: int, output: Output | None) 
 def start(session: Session, action: Action, output_id: int, by: Actor) -> Output:
     """Permission first (403), then existence (404). Callers then check who they are for this
     output (403) and then the lifecycle table for the state (409)."""
-    output = session.get(Output, output_id)
+    audit.take_writer_lock(session)  # concurrent changes of one output run one at a time
+    output = session.get(Output, output_id, populate_existing=True)
     authorise(by, action, output_id, output)
     if output is None:
         raise NotFound(f"There is no output {output_id}.")
