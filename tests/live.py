@@ -21,6 +21,16 @@ def _free_port() -> int:
         return port
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within gunicorn's graceful time (30 s)."""
+    process.terminate()
+    try:
+        process.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class LiveServer:
     def __init__(self, database_url: str, instance: Path, log: Path, *, workers: int = 2,
                  env: dict[str, str] | None = None) -> None:
@@ -50,12 +60,7 @@ class LiveServer:
         raise RuntimeError("the server did not start within 30 s")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        _stop(self.process)
         self._log_file.close()
 
 
@@ -72,10 +77,5 @@ class Worker:
             env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        _stop(self.process)
         self._log_file.close()
