@@ -119,7 +119,12 @@ SETTINGS: tuple[Setting, ...] = (
             "attacker meets the throttle before the account locks."),
     Setting("RATELIMIT_STORAGE_URL", "memory://", _parse_rate_limit_storage,
             "Where login throttling counts attempts: memory:// (each server process counts "
-            "alone) or redis://HOST:PORT/DB (shared by every process and host: production)."),
+            "alone; see SERVER_PROCESSES) or redis://HOST:PORT/DB (shared by every process "
+            "and host: production)."),
+    Setting("SERVER_PROCESSES", 1, _parse_positive_int,
+            "Server processes answering requests; `governance serve` sets it to --workers. "
+            "With memory:// throttle storage each process counts alone, so each allows only "
+            "its share of the login limits."),
     Setting("PROXY_COUNT", 0, _parse_count,
             "Reverse proxies in front of the server whose X-Forwarded-For and "
             "X-Forwarded-Proto to trust; 0 uses the connecting address (no proxy)."),

@@ -49,12 +49,25 @@ def _minutes() -> int:
     return minutes
 
 
+def _share(limit: int) -> int:
+    """This process's share of a limit: memory storage counts in each process alone, so with
+    N server processes each allows a 1/N share and together they allow no more than the
+    limit (one attacker still meets the throttle before the lock under `governance serve
+    --workers 2`). Redis counts for all of them."""
+    processes: int = current_app.config["SERVER_PROCESSES"]
+    if not current_app.config["RATELIMIT_STORAGE_URL"].startswith("memory"):
+        processes = 1
+    return max(1, limit // processes)
+
+
 def _per_address() -> str:
-    return f"{current_app.config['LOGIN_FAILURES_PER_ADDRESS']} per {_minutes()} minutes"
+    failures = _share(current_app.config["LOGIN_FAILURES_PER_ADDRESS"])
+    return f"{failures} per {_minutes()} minutes"
 
 
 def _per_account() -> str:
-    return f"{max(1, current_app.config['LOCKOUT_THRESHOLD'] - 1)} per {_minutes()} minutes"
+    failures = _share(current_app.config["LOCKOUT_THRESHOLD"] - 1)
+    return f"{failures} per {_minutes()} minutes"
 
 
 def _attempted_email() -> str:

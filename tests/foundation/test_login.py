@@ -95,7 +95,8 @@ def test_failures_further_apart_than_the_lockout_period_do_not_add_up(
         browser: Browser, people: People, db: Session) -> None:
     fail_from(browser, "198.51.100.1", people.analyst.email, 4)
     user = fresh(db).get(User, people.analyst.id)
-    assert user is not None and user.failed_login_since is not None
+    assert user is not None
+    assert user.failed_login_since is not None
     user.failed_login_since -= dt.timedelta(minutes=15)
     db.commit()
     fail_from(browser, "198.51.100.2", people.analyst.email)

@@ -118,7 +118,8 @@ def test_an_administrator_resets_a_password_without_ever_knowing_it(
                                        "confirm_password": "different"}).status_code == 422
     done = Browser(person).post(link, {"new_password": NEW_PASSWORD,
                                        "confirm_password": NEW_PASSWORD})
-    assert done.status_code == 302 and "/login" in done.headers["Location"]
+    assert done.status_code == 302
+    assert "/login" in done.headers["Location"]
     assert not is_signed_in(analyst.client)
     assert can_log_in(app, people.analyst.email, NEW_PASSWORD)
     assert person.get(link).status_code == 404  # once only

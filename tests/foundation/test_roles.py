@@ -176,9 +176,12 @@ def test_the_compliance_manager_watches_every_role_change(
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     waiting, decided = text.split("<h2>Decided</h2>")
-    assert "analyst2@test.example" in waiting and "Output checker" in waiting
-    assert "Approve" not in waiting and "Reject" not in waiting
-    assert "grant privacy officer" in decided and admin2.email in decided
+    assert "analyst2@test.example" in waiting
+    assert "Output checker" in waiting
+    assert "Approve" not in waiting
+    assert "Reject" not in waiting
+    assert "grant privacy officer" in decided
+    assert admin2.email in decided
     assert "system:test-setup" in decided  # the accounts the host operator created
     assert signed_in(app, people.analyst2.email).get("/admin/role-changes").status_code == 403
 
@@ -232,3 +235,26 @@ def test_the_host_operator_creates_the_first_administrator(
         ("compliance_manager", "applied", "system:cli", "granted by the host operator")}
     for application in built:
         database(application).dispose()
+
+
+def test_a_new_account_asked_with_powerful_roles_only_holds_none_until_approved(
+        app: Flask, people: People, db: Session) -> None:
+    admin2 = second_admin(db, app, people)
+    admin = signed_in(app, people.admin.email)
+    assert admin.post("/admin/users/new", {
+        "email": "new.steward@test.example", "name": "New Steward",
+        "organization_id": people.lab.id, "roles": ["data_steward"],
+        "password": "a long enough password"}).status_code == 302
+    created = users.find_user_by_email(fresh(db), "new.steward@test.example")
+    assert created is not None
+    assert created.role_set == frozenset()
+    newcomer = Browser(app.test_client())
+    login_from(newcomer.client, "192.0.2.5", created.email, "a long enough password")
+    home = newcomer.get("/")
+    assert home.status_code == 403
+    assert "You hold no role yet" in home.get_data(as_text=True)
+    assert newcomer.get("/datasets/new").status_code == 403
+    change = fresh(db).scalars(select(RoleChange).where(
+        RoleChange.user_id == created.id)).one()
+    signed_in(app, admin2.email).post(f"/admin/role-changes/{change.id}/approve")
+    assert roles_of(db, created.id) == {"data_steward"}

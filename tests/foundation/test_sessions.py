@@ -104,9 +104,12 @@ def test_signing_out_everywhere_ends_every_session_of_the_person(
     phone = signed_in(app, people.analyst.email, "192.0.2.2")
     colleague = signed_in(app, people.analyst2.email)
     page = laptop.get("/account/").get_data(as_text=True)
-    assert "192.0.2.1" in page and "192.0.2.2" in page and "this browser" in page
+    assert "192.0.2.1" in page
+    assert "192.0.2.2" in page
+    assert "this browser" in page
     answer = Browser(laptop).post("/account/sign-out-everywhere")
-    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    assert answer.status_code == 302
+    assert "/login" in answer.headers["Location"]
     assert not is_signed_in(laptop)
     assert not is_signed_in(phone)
     assert is_signed_in(colleague)
@@ -127,7 +130,8 @@ def test_an_administrator_signs_someone_out_everywhere_and_nobody_else_can(
     assert is_signed_in(analyst)
     admin = signed_in(app, people.admin.email)
     detail = admin.get(f"/admin/users/{people.analyst.id}").get_data(as_text=True)
-    assert "192.0.2.10" in detail and "Sign Analyst out everywhere" in detail
+    assert "192.0.2.10" in detail
+    assert "Sign Analyst out everywhere" in detail
     assert Browser(admin).post(f"/admin/users/{people.analyst.id}/sign-out").status_code == 302
     assert not is_signed_in(analyst)
     assert is_signed_in(admin)

@@ -49,7 +49,10 @@ def app_config(database_url: str, smtp: tuple[Inbox, int], storage: str) -> dict
             **mail_settings(smtp)}
 
 
-def attempt(app: Flask, address: str, email: str, password: str = "a wrong guess") -> Any:
+WRONG = "a wrong guess"
+
+
+def attempt(app: Flask, address: str, email: str, password: str = WRONG) -> Any:
     return login_from(app.test_client(), address, email, password)
 
 
@@ -174,3 +177,51 @@ def test_a_lock_that_has_expired_needs_no_link(
     user.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     db.commit()
     assert attempt(app, VICTIM, people.analyst.email, PASSWORD).status_code == 302
+
+
+def test_with_memory_storage_each_server_process_allows_its_share(
+        app: Flask, people: People, storage: str) -> None:
+    shared = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"],
+                         "RATELIMIT_STORAGE_URL": storage, "SERVER_PROCESSES": 2})
+    try:
+        answers = [attempt(shared, ATTACKER, people.analyst.email).status_code
+                   for _ in range(5)]
+    finally:
+        database(shared).dispose()
+    if storage.startswith("memory"):
+        assert answers == [200, 200, 429, 429, 429]  # two processes: two failures each
+    else:
+        assert answers == [200, 200, 200, 200, 429]  # Redis counts for every process
+
+
+@pytest.mark.slow
+def test_a_served_site_with_two_workers_throttles_before_the_lock(
+        app: Flask, people: People, db: Session, storage: str, instance_path: Any,
+        tmp_path: Any) -> None:
+    """`make run` serves with two gunicorn workers and memory storage: one attacker still
+    meets the throttle before the account locks, whichever worker answers."""
+    if not storage.startswith("memory"):
+        pytest.skip("the served site's default storage is memory")
+    import re
+
+    import requests
+
+    from tests.live import LiveServer
+
+    server = LiveServer(app.config["DATABASE_URL"], instance_path, tmp_path / "server.log",
+                        workers=2)
+    try:
+        answers = []
+        for _ in range(10):
+            http = requests.Session()
+            form = http.get(f"{server.url}/login", timeout=30).text
+            token = re.search(r'name="csrf-token" content="([^"]+)"', form)
+            assert token is not None
+            answers.append(http.post(f"{server.url}/login", timeout=30, data={
+                "email": people.analyst.email, "password": WRONG,
+                "csrf_token": token.group(1)}, allow_redirects=False).status_code)
+    finally:
+        server.stop()
+    assert 429 in answers
+    assert answers.count(200) <= app.config["LOCKOUT_THRESHOLD"] - 1
+    assert analyst(db, people).locked_until is None

@@ -86,6 +86,6 @@ def test_unknown_locked_and_deactivated_accounts_cost_as_much_as_a_wrong_passwor
     reference = medians["wrong password"]
     ratios = {kind: round(value / reference, 2) for kind, value in medians.items()}
     report = ", ".join(f"{kind} {value * 1000:.0f} ms" for kind, value in medians.items())
-    print(f"median login times: {report}")  # noqa: T201  (shown with -s, for the record)
+    print(f"median login times: {report}")  # shown with -s, for the record
     assert all(LOWEST <= ratio <= HIGHEST for ratio in ratios.values()), \
         f"failed logins differ in cost: {report} (ratios to a wrong password: {ratios})"
