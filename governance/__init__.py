@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from governance.config import PROJECT_ROOT, load_settings, project_instance_path, read_or_create_key
+from governance.config import (
+    PROJECT_ROOT,
+    is_http_off_loopback,
+    load_settings,
+    project_instance_path,
+    read_or_create_key,
+    session_cookie_secure,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -18,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from pathlib import Path
 
     from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
 
     from governance import authz
     from governance.authz.grant_index import GrantIndex
@@ -32,15 +41,35 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance_path),
                 template_folder=str(PROJECT_ROOT / "templates"))
     app.config.update(settings)
+    secure = session_cookie_secure(settings)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"],
+        SESSION_COOKIE_SECURE=secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
         MAX_CONTENT_LENGTH=settings["MAX_UPLOAD_MB"] * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
+        # Login throttling (web/throttle.py). Should Redis be unreachable, counting goes on in
+        # memory rather than either refusing every login or throttling nobody.
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URL"],
+        RATELIMIT_STRATEGY="moving-window",
+        RATELIMIT_KEY_PREFIX="governance",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
+    if is_http_off_loopback(settings["BASE_URL"]):
+        logging.getLogger(__name__).warning(
+            "BASE_URL %s serves this site over plain HTTP to other machines: passwords and "
+            "session cookies would cross the network in clear (and the session cookie, sent "
+            "over HTTPS only, will not work). Serve it over HTTPS and set BASE_URL to https://.",
+            settings["BASE_URL"])
+    if settings["PROXY_COUNT"]:
+        # The client's own address (for throttling and the audit trail) and scheme, as the
+        # trusted proxies in front of us report them.
+        hops = settings["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     authz.install_policy(Path(settings["POLICY_DIR"]))
     audit_settings = AuditSettings(
         checkpoint_key=read_or_create_key(Path(settings["AUDIT_KEY_FILE"])),

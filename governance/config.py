@@ -8,6 +8,7 @@ silently ignored.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import runpy
 import secrets
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "GOVERNANCE_"
@@ -46,6 +48,27 @@ def _parse_positive_int(raw: object) -> int:
     if isinstance(value, bool) or value < 1:
         raise ValueError("expected a whole number of at least 1")
     return value
+
+
+def _parse_auto_bool(raw: object) -> bool | None:
+    """true, false, or auto (None): decided from another setting at start-up."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "auto"}):
+        return None
+    return _parse_bool(raw)
+
+
+def _parse_count(raw: object) -> int:
+    value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    if isinstance(value, bool) or value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
+def _parse_rate_limit_storage(raw: object) -> str:
+    url = _parse_text(raw)
+    if not url.startswith(("memory://", "redis://", "rediss://")):
+        raise ValueError("expected memory:// or redis://HOST:PORT/DB")
+    return url
 
 
 def _parse_text(raw: object) -> str:
@@ -81,12 +104,32 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL; empty means SQLite at instance/governance.db."),
     Setting("SECRET_KEY", "", _parse_text,
             "Signs sessions and CSRF tokens; empty means generated into instance/secret_key."),
-    Setting("SESSION_COOKIE_SECURE", False, _parse_bool,
-            "Send the session cookie over HTTPS only (set true behind TLS)."),
+    Setting("SESSION_COOKIE_SECURE", "auto", _parse_auto_bool,
+            "Send the session cookie over HTTPS only; auto: true unless BASE_URL is plain "
+            "HTTP on a loopback address (the local demo)."),
     Setting("PASSWORD_MIN_LENGTH", 12, _parse_positive_int, "Shortest password accepted."),
     Setting("LOCKOUT_THRESHOLD", 5, _parse_positive_int,
             "Failed logins in a row that lock an account."),
-    Setting("LOCKOUT_MINUTES", 15, _parse_positive_int, "How long a locked account stays locked."),
+    Setting("LOCKOUT_MINUTES", 15, _parse_positive_int,
+            "How long a locked account stays locked, and the period in which failures count."),
+    Setting("LOGIN_FAILURES_PER_ADDRESS", 20, _parse_positive_int,
+            "Failed logins from one client address, for any accounts, within LOCKOUT_MINUTES "
+            "before that address is refused (429) until the period has passed. From one "
+            "address, one account is refused after LOCKOUT_THRESHOLD - 1 failures, so an "
+            "attacker meets the throttle before the account locks."),
+    Setting("RATELIMIT_STORAGE_URL", "memory://", _parse_rate_limit_storage,
+            "Where login throttling counts attempts: memory:// (each server process counts "
+            "alone; see SERVER_PROCESSES) or redis://HOST:PORT/DB (shared by every process "
+            "and host: production)."),
+    Setting("SERVER_PROCESSES", 1, _parse_positive_int,
+            "Server processes answering requests; `governance serve` sets it to --workers. "
+            "With memory:// throttle storage each process counts alone, so each allows only "
+            "its share of the login limits."),
+    Setting("PROXY_COUNT", 0, _parse_count,
+            "Reverse proxies in front of the server whose X-Forwarded-For and "
+            "X-Forwarded-Proto to trust; 0 uses the connecting address (no proxy)."),
+    Setting("ACCOUNT_LINK_HOURS", 24, _parse_positive_int,
+            "How long an e-mailed password-reset or unlock link works (once)."),
     Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
     Setting("DATA_DIR", "", _parse_text,
             "Where encrypted dataset files live; empty means instance/data."),
@@ -179,6 +222,36 @@ def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> No
         settings["POLICY_DIR"] = str(PROJECT_ROOT / "policies")
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = read_or_create_key(instance_path / "secret_key").hex()
+
+
+def is_loopback_http(base_url: str) -> bool:
+    """Whether the site is served as plain HTTP on this machine only (the local demo)."""
+    parts = urlsplit(base_url)
+    return parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
+
+
+def is_http_off_loopback(base_url: str) -> bool:
+    """Whether the site is served as plain HTTP to other machines: passwords and session
+    cookies would cross the network in clear."""
+    parts = urlsplit(base_url)
+    return parts.scheme == "http" and not _is_loopback_host(parts.hostname or "")
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def session_cookie_secure(settings: Mapping[str, Any]) -> bool:
+    """SESSION_COOKIE_SECURE as set, or (auto) true unless BASE_URL is plain HTTP on loopback."""
+    chosen = settings["SESSION_COOKIE_SECURE"]
+    if chosen is None:
+        return not is_loopback_http(str(settings["BASE_URL"]))
+    return bool(chosen)
 
 
 def read_or_create_key(path: Path, size: int = 32) -> bytes:

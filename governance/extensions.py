@@ -2,20 +2,34 @@
 
 One session per request, opened on first use and closed at teardown; a view commits once,
 after the service call succeeded (Indico's rule: parse, check access, act, commit).
+
+A signed-in person is found through their server-side session (services/sessions.py): the
+cookie names the session by its secret, and a session that has ended, or whose person was
+deactivated, signs nobody in, whatever copies of the cookie exist.
 """
 
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from flask import session as cookie
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from governance.db import Database
+from governance.models.session import UserSession
 from governance.models.user import User
+from governance.services import sessions
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Limits are declared on the views they protect (web/throttle.py); storage and strategy come
+# from the app's configuration (RATELIMIT_STORAGE_URL).
+limiter = Limiter(key_func=get_remote_address)
+# The cookie's key for the server-side session's secret.
+SESSION_KEY = "sid"
 
 DB_KEY = "governance.db"
 
@@ -42,11 +56,17 @@ def _close_session(_exc: BaseException | None) -> None:
 def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
-    user = db_session().get(User, int(user_id))
-    # A deactivated account's existing session stops working on its very next request.
-    if user is None or not user.active:
+    record = sessions.find_active(db_session(), cookie.get(SESSION_KEY), user_id=int(user_id))
+    if record is None:
         return None
-    return user
+    g.user_session = record
+    return record.user
+
+
+def current_session() -> UserSession | None:
+    """The server-side session of this request's signed-in person, once they are loaded."""
+    record = g.get("user_session")
+    return record if isinstance(record, UserSession) else None
 
 
 def init_extensions(app: Flask, db: Database) -> None:
@@ -59,3 +79,4 @@ def init_extensions(app: Flask, db: Database) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     csrf.init_app(app)
+    limiter.init_app(app)

@@ -10,4 +10,5 @@ import governance.services.destruction_hooks  # (data destroyed when an agreemen
 import governance.services.evidence_sections  # (evidence-pack sections)
 import governance.services.grant_hooks  # (grants follow agreements; expiry)
 import governance.services.output_preview  # (preview windows closing)
-import governance.services.output_tasks  # noqa: F401  (output tasks on dashboards)
+import governance.services.output_tasks  # (output tasks on dashboards)
+import governance.services.role_changes  # noqa: F401  (role requests on admins' dashboards)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy, PolicyError, load_policy
-from governance.authz.permissions import Permission
+from governance.authz.permissions import APPROVAL_AND_AUDIT_POWERS, Permission
 from governance.authz.roles import Role
 from governance.errors import PermissionDenied
 
-__all__ = ["Permission", "Policy", "PolicyError", "Role", "can", "current_policy",
-           "install_policy", "require"]
+__all__ = ["Permission", "Policy", "PolicyError", "Role", "can", "carries_powers",
+           "current_policy", "install_policy", "require"]
 
 _policy: Policy | None = None
 
@@ -45,6 +45,12 @@ def can(user: Actor | None, permission: Permission) -> bool:
     if user is None or not user.is_active:
         return False
     return permission in current_policy().permissions_of(user.role_set)
+
+
+def carries_powers(role: Role) -> bool:
+    """Whether the role holds an approval or audit power (see APPROVAL_AND_AUDIT_POWERS), so
+    that granting it needs a second administrator."""
+    return bool(current_policy().permissions_of(frozenset({role})) & APPROVAL_AND_AUDIT_POWERS)
 
 
 def require(user: Actor | None, permission: Permission, message: str | None = None,

@@ -36,6 +36,10 @@ class Permission(StrEnum):
     OUTPUT_PUBLISH = "output:publish"
     OUTPUT_RESOLVE = "output:resolve"
     TOKEN_CREATE = "token:create"  # noqa: S105  (a permission name, not a secret)
+    SESSION_END_ANY = "session:end_any"
+    ACCOUNT_RESET = "account:reset"
+    ROLE_APPROVE = "role:approve"
+    ROLE_OVERSEE = "role:oversee"
 
     @property
     def description(self) -> str:
@@ -72,4 +76,26 @@ PERMISSION_DESCRIPTIONS = {
     Permission.OUTPUT_RESOLVE: "Close a partner's answered flag once the preview window has "
                                "ended without the partner's response.",
     Permission.TOKEN_CREATE: "Create personal API tokens.",
+    Permission.SESSION_END_ANY: "See anyone's signed-in sessions and sign them out everywhere.",
+    Permission.ACCOUNT_RESET: "Send a person a single-use password-reset link (without ever "
+                              "knowing the new password) and unlock a locked account.",
+    Permission.ROLE_APPROVE: "Approve or reject another administrator's request to grant a "
+                             "role that carries approval or audit powers.",
+    Permission.ROLE_OVERSEE: "See every role change, applied and waiting, with who asked and "
+                             "who approved.",
 }
+
+# The powers that let a person approve, check, oversee or audit other people's work, or decide
+# who holds such powers. A role whose permissions include any of them is granted only with a
+# second administrator's approval (services/role_changes.py); the list is of permissions, not
+# roles, so a policy change that gives a role such a power brings the rule with it.
+APPROVAL_AND_AUDIT_POWERS = frozenset({
+    Permission.USER_MANAGE, Permission.TRAINING_RECORD, Permission.ROLE_APPROVE,
+    Permission.ROLE_OVERSEE, Permission.SESSION_END_ANY, Permission.ACCOUNT_RESET,
+    Permission.AGREEMENT_REVIEW, Permission.AGREEMENT_TERMINATE,
+    Permission.AGREEMENT_CERTIFY_DESTRUCTION, Permission.DATASET_MANAGE,
+    Permission.ACCESS_REQUEST_REVIEW, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+    Permission.GRANT_REVOKE, Permission.GRANT_REVIEW, Permission.GRANT_OVERSEE,
+    Permission.AUDIT_READ, Permission.AUDIT_EXPORT, Permission.AUDIT_VERIFY,
+    Permission.OUTPUT_CHECK, Permission.OUTPUT_PUBLISH, Permission.OUTPUT_RESOLVE,
+})

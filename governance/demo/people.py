@@ -49,6 +49,8 @@ PEOPLE: tuple[tuple[str, str, str, str, tuple[Role, ...], tuple[TrainingCourse, 
      (Role.PARTNER_REVIEWER,), ()),
     ("probation_reviewer", "reviewer@probation.example", "Tom Becker", PROBATION,
      (Role.PARTNER_REVIEWER,), ()),
+    # A second administrator: roles with approval or audit powers need two.
+    ("admin2", "admin2@lab.example", "Grace Mwangi", LAB, (Role.ADMIN,), ()),
 )
 
 
@@ -79,4 +81,10 @@ def create_people(session: Session, *, password_min_length: int) -> DemoWorld:
                                   completed_on=completed,
                                   expires_on=completed + dt.timedelta(days=365), by=DEMO_ACTOR)
         world.people[key] = user
+    # Waiting on the second administrator's dashboard and the compliance manager's page.
+    analyst2 = world.people["analyst2"]
+    users.update_user(session, user_id=analyst2.id, name=analyst2.name,
+                      organization_id=analyst2.organization_id,
+                      roles=[Role.ANALYST.value, Role.OUTPUT_CHECKER.value],
+                      by=world.people["admin"])
     return world

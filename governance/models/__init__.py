@@ -6,6 +6,7 @@ every table is on the metadata, for Alembic and for the relationship registry.
 
 from governance.models import (  # noqa: F401
     access,
+    account_link,
     agreement,
     agreement_parts,
     analysis,
@@ -16,6 +17,8 @@ from governance.models import (  # noqa: F401
     law,
     organization,
     output,
+    role_change,
+    session,
     token,
     user,
 )

@@ -25,6 +25,9 @@ class User(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When the current run of failed logins began: failures count towards the lockout only
+    # within LOCKOUT_MINUTES of it (NIST SP 800-53 AC-7: consecutive failures in a period).
+    failed_login_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[created_at]

@@ -14,8 +14,11 @@ from governance.authz import Permission, Role
 from governance.errors import Conflict, NotFound, ValidationFailed
 from governance.models.audit import AuditType
 from governance.models.organization import Organization, OrganizationKind
-from governance.models.user import TrainingCourse, TrainingRecord, User, UserRole
-from governance.services import audit
+from governance.models.session import SessionEndReason
+from governance.models.token import ApiToken
+from governance.models.types import utcnow
+from governance.models.user import TrainingCourse, TrainingRecord, User
+from governance.services import account_links, audit, role_changes, sessions
 from governance.services.actors import Actor
 from governance.services.passwords import hash_password
 
@@ -58,6 +61,8 @@ def create_organization(session: Session, *, name: str, kind: OrganizationKind,
 def create_user(session: Session, *, email: str, name: str, organization_id: int,
                 roles: Iterable[str], password: str, password_min_length: int,
                 by: Actor) -> User:
+    """A new account. Roles with approval or audit powers wait for a second administrator
+    (role_changes.py) unless the host operator creates the account."""
     authz.require(by, Permission.USER_MANAGE, audit={
         "event_type": AuditType.USER_CREATE, "target_type": "user"})
     email = normalise_email(email)
@@ -67,17 +72,23 @@ def create_user(session: Session, *, email: str, name: str, organization_id: int
     org = _organization_for(session, organization_id, role_set)
     user = User(email=email, name=_clean_name(name, "name"), organization_id=org.id,
                 password_hash=hash_password(password, min_length=password_min_length))
-    user.roles = [UserRole(role=r) for r in sorted(role_set)]
+    user.roles = []
     session.add(user)
     session.flush()
+    now = utcnow()
+    outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now,
+                                        new_account=True)
     audit.record(session, AuditType.USER_CREATE, by=by, target_type="user", target_id=user.id,
-                 detail={"email": email, "organization": org.name,
-                         "roles": sorted(r.value for r in role_set)})
+                 now=now, detail={"email": email, "organization": org.name,
+                                  "roles": sorted(r.value for r in user.role_set),
+                                  "requested_roles": sorted(c.role for c in outcome.requested)})
     return user
 
 
 def update_user(session: Session, *, user_id: int, name: str, organization_id: int,
-                roles: Iterable[str], by: Actor) -> User:
+                roles: Iterable[str], by: Actor) -> role_changes.RoleOutcome:
+    """Name, organisation and roles; returns what happened to the roles (some may wait for a
+    second administrator)."""
     authz.require(by, Permission.USER_MANAGE, audit={
         "event_type": AuditType.USER_UPDATE, "target_type": "user", "target_id": user_id})
     user = get_user(session, user_id)
@@ -85,37 +96,64 @@ def update_user(session: Session, *, user_id: int, name: str, organization_id: i
     org = _organization_for(session, organization_id, role_set)
     before = {"name": user.name, "organization": user.organization.name,
               "roles": sorted(r.value for r in user.role_set)}
-    if by.id == user.id and Role.ADMIN in user.role_set and Role.ADMIN not in role_set:
-        raise ValidationFailed("You cannot remove your own administrator role.",
-                               {"roles": "Ask another administrator."})
+    now = utcnow()
+    outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now)
     user.name = _clean_name(name, "name")
     user.organization_id = org.id
-    current = {Role(ur.role): ur for ur in user.roles}
-    user.roles = [current.get(role) or UserRole(role=role) for role in sorted(role_set)]
     session.flush()
     after = {"name": user.name, "organization": org.name,
-             "roles": sorted(r.value for r in role_set)}
+             "roles": sorted(r.value for r in user.role_set)}
     event = AuditType.USER_ROLES_CHANGE if before["roles"] != after["roles"] \
         else AuditType.USER_UPDATE
-    audit.record(session, event, by=by, target_type="user", target_id=user.id,
-                 detail={"before": before, "after": after})
-    return user
+    if before != after or not outcome.requested:
+        audit.record(session, event, by=by, target_type="user", target_id=user.id, now=now,
+                     detail={"before": before, "after": after})
+    return outcome
 
 
 def set_active(session: Session, *, user_id: int, active: bool, by: Actor) -> User:
+    """Deactivating ends the person's sessions at once and revokes their API tokens for good
+    (reactivation brings neither back), closes their e-mailed links and pending role
+    requests."""
     event = AuditType.USER_REACTIVATE if active else AuditType.USER_DEACTIVATE
     authz.require(by, Permission.USER_MANAGE, audit={
         "event_type": event, "target_type": "user", "target_id": user_id})
     user = get_user(session, user_id)
     if by.id == user.id and not active:
         raise ValidationFailed("You cannot deactivate your own account.")
+    now = utcnow()
+    detail: dict[str, object] = {"email": user.email}
     user.active = active
     if active:
         user.failed_login_count = 0
+        user.failed_login_since = None
         user.locked_until = None
-    audit.record(session, event, by=by, target_type="user", target_id=user.id,
-                 detail={"email": user.email})
+    else:
+        detail["sessions_ended"] = sessions.end_sessions_of(
+            session, user_id=user.id, reason=SessionEndReason.DEACTIVATED, now=now)
+        detail["tokens_revoked"] = _revoke_tokens_of(session, user, by=by, now=now)
+        account_links.close_links_of(session, user_id=user.id, reason="deactivated", now=now)
+        detail["role_requests_cancelled"] = role_changes.cancel_pending_of(
+            session, user_id=user.id, by=by, now=now, reason="account deactivated")
+    audit.record(session, event, by=by, target_type="user", target_id=user.id, now=now,
+                 detail=detail)
     return user
+
+
+def _revoke_tokens_of(session: Session, user: User, *, by: Actor,
+                      now: dt.datetime) -> list[str]:
+    """Revoke every token of a person being deactivated, each recorded as revoked."""
+    live = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                  ApiToken.revoked_at.is_(None))).all()
+    for token in live:
+        token.revoked_at = now
+        token.revoked_by_id = by.id
+        audit.record(session, AuditType.TOKEN_REVOKE, by=by, target_type="api_token",
+                     target_id=token.id, now=now,
+                     detail={"user_id": user.id, "name": token.name, "prefix": token.prefix,
+                             "expired": token.expires_at <= now,
+                             "reason": "holder deactivated"})
+    return [token.prefix for token in live]
 
 
 def record_training(session: Session, *, user_id: int, course: str, completed_on: dt.date,

@@ -11,6 +11,7 @@ import governance.workflows  # noqa: F401  (registers dashboard task providers a
 from governance.errors import ValidationFailed
 from governance.web import (
     access_pages,
+    account,
     admin,
     agreements,
     analyses,
@@ -23,6 +24,7 @@ from governance.web import (
     navigation,
     outputs,
     public,
+    throttle,
     tokens,
 )
 
@@ -35,12 +37,14 @@ def register_web(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedInt
     for blueprint in (auth.bp, dashboard.bp, admin.bp, agreements.bp, datasets.bp,
                       audit.bp, access_pages.bp, data_pages.bp, analyses.bp, outputs.bp,
-                      public.bp, tokens.bp):
+                      public.bp, tokens.bp, account.bp):
         app.register_blueprint(blueprint)
     register_api(app)
     errors.register(app)
+    throttle.register(app)
     navigation.register(app)
     app.before_request(_refuse_nul_characters)
+    app.before_request(auth.keep_session_alive)
     app.after_request(_security_headers)
 
 

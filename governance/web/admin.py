@@ -1,4 +1,5 @@
-"""Administration pages: people, their roles and organisations, training records."""
+"""Administration pages: people, their roles and organisations, training records, their
+sessions, reset links and locks, and the role changes that need a second administrator."""
 
 from __future__ import annotations
 
@@ -21,9 +22,13 @@ from governance import authz
 from governance.authz import Permission, Role
 from governance.extensions import db_session
 from governance.models.organization import Organization, OrganizationKind
+from governance.models.role_change import RoleChange
+from governance.models.types import utcnow
 from governance.models.user import TrainingCourse, User
+from governance.services import credentials, role_changes, sessions
 from governance.services import users as user_service
-from governance.web.access import login_required
+from governance.services.auth import unlock
+from governance.web.access import actor, login_required
 from governance.web.forms import Form, choices, submitted
 from governance.web.paging import paginate
 
@@ -110,14 +115,97 @@ def user_detail(user_id: int) -> Response | str:
     if not form.is_submitted():
         form.roles.data = sorted(r.value for r in user.role_set)
     if submitted(form):
-        user_service.update_user(db, user_id=user.id, name=form.name.data,
-                          organization_id=form.organization_id.data, roles=form.roles.data,
-                          by=current_user)
+        outcome = user_service.update_user(
+            db, user_id=user.id, name=form.name.data, organization_id=form.organization_id.data,
+            roles=form.roles.data, by=current_user)
         db.commit()
         flash("Changes saved.", "success")
+        if outcome.requested:
+            flash("Waiting for a second administrator's approval: "
+                  + ", ".join(change.role_label for change in outcome.requested) + ".", "info")
         return redirect(url_for("admin.user_detail", user_id=user.id))
-    return render_template("admin/user_detail.html", user=user, form=form,
-                           training_form=TrainingForm(prefix="training"))
+    now = utcnow()
+    can_see_sessions = authz.can(current_user, Permission.SESSION_END_ANY)
+    return render_template(
+        "admin/user_detail.html", user=user, form=form,
+        training_form=TrainingForm(prefix="training"), now=now,
+        locked=user.locked_until is not None and user.locked_until > now,
+        pending=sorted(role_changes.pending_roles(db, user.id)),
+        sessions=sessions.sessions_of(db, user_id=user.id, by=actor(), limit=10)
+        if can_see_sessions else [])
+
+
+@bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
+@login_required
+def sign_out(user_id: int) -> Response:
+    db = db_session()
+    ended = sessions.sign_out_everywhere(db, user_id=user_id, by=actor(), now=utcnow())
+    db.commit()
+    flash(f"Signed out everywhere: {ended} session(s) ended.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/reset-link", methods=["POST"])
+@login_required
+def send_reset_link(user_id: int) -> Response:
+    db = db_session()
+    link = credentials.send_reset_link(db, user_id=user_id, by=actor(), now=utcnow())
+    db.commit()
+    flash(f"A single-use link to set a new password was e-mailed to {link.user.email}; it "
+          f"works until {link.expires_at:%Y-%m-%d %H:%M} UTC.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@login_required
+def unlock_user(user_id: int) -> Response:
+    db = db_session()
+    user = unlock(db, user_id=user_id, by=actor(), now=utcnow())
+    db.commit()
+    flash(f"{user.email} is unlocked.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+class RejectForm(Form):
+    note = StringField("Why", validators=[Length(max=500)])
+
+
+@bp.route("/role-changes")
+@login_required
+def role_changes_page() -> str:
+    db, user = db_session(), actor()
+    pending = role_changes.pending_changes(db, by=user)
+    page = paginate(db, role_changes.history_query(by=user), default_sort="decided",
+                    sorts={"decided": RoleChange.decided_at, "requested": RoleChange.requested_at},
+                    default_direction="desc")
+    return render_template("admin/role_changes.html", pending=pending, page=page,
+                           can_decide={c.id: role_changes.can_decide(user, c) for c in pending},
+                           reject_form=RejectForm(prefix="reject"))
+
+
+@bp.route("/role-changes/<int:change_id>/approve", methods=["POST"])
+@login_required
+def approve_role(change_id: int) -> Response:
+    db = db_session()
+    change = role_changes.approve(db, change_id=change_id, by=actor(), now=utcnow())
+    db.commit()
+    flash(f"{change.user.email} now holds the {change.role_label.lower()} role; their "
+          "sessions were signed out.", "success")
+    return redirect(url_for("admin.role_changes_page"))
+
+
+@bp.route("/role-changes/<int:change_id>/reject", methods=["POST"])
+@login_required
+def reject_role(change_id: int) -> Response:
+    form = RejectForm(prefix="reject")
+    submitted(form)
+    db = db_session()
+    change = role_changes.reject(db, change_id=change_id, by=actor(), now=utcnow(),
+                                 note=form.note.data or "")
+    db.commit()
+    flash(f"The request for {change.user.email} to hold the {change.role_label.lower()} role "
+          f"was {change.status}.", "success")
+    return redirect(url_for("admin.role_changes_page"))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])

@@ -1,4 +1,4 @@
-"""Logging in and out."""
+"""Logging in and out, and keeping the server-side session's `last seen` time."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from governance.extensions import db_session
+from governance.extensions import SESSION_KEY, current_session, db_session
 from governance.models.types import utcnow
+from governance.services import sessions
 from governance.services.auth import LockoutPolicy, LoginFailed, authenticate, record_logout
-from governance.web.access import login_required
+from governance.web import throttle
+from governance.web.access import actor, login_required
 from governance.web.forms import Form
 
 bp = Blueprint("auth", __name__)
@@ -43,7 +45,13 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def lockout_policy() -> LockoutPolicy:
+    return LockoutPolicy(threshold=current_app.config["LOCKOUT_THRESHOLD"],
+                         minutes=current_app.config["LOCKOUT_MINUTES"])
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@throttle.login_limits
 def login() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
@@ -51,18 +59,20 @@ def login() -> Response | str:
     error = None
     if form.validate_on_submit():
         db = db_session()
-        policy = LockoutPolicy(threshold=current_app.config["LOCKOUT_THRESHOLD"],
-                               minutes=current_app.config["LOCKOUT_MINUTES"])
         try:
-            user = authenticate(db, email=form.email.data, password=form.password.data,
-                                policy=policy, now=utcnow(), source=request.remote_addr or "web")
+            signed_in = authenticate(db, email=form.email.data, password=form.password.data,
+                                     policy=lockout_policy(), now=utcnow(),
+                                     source=throttle.client_address(),
+                                     user_agent=request.user_agent.string)
         except LoginFailed as failure:
             db.commit()  # keep the failure count and its audit event
+            throttle.note_failure()
             error = failure.message
         else:
             db.commit()
-            session.clear()
-            login_user(user)
+            session.clear()  # nothing from before the login survives it (session fixation)
+            login_user(signed_in.user)
+            session[SESSION_KEY] = signed_in.session_secret
             return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.home"))
     return render_template("auth/login.html", form=form, error=error)
 
@@ -71,9 +81,26 @@ def login() -> Response | str:
 @login_required
 def logout() -> Response:
     db = db_session()
-    record_logout(db, current_user._get_current_object())
+    record_logout(db, actor(), record=current_session(), now=utcnow(),
+                  source=throttle.client_address())
     db.commit()
-    logout_user()
-    session.clear()
+    end_browser_session()
     flash("You have logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+def end_browser_session() -> None:
+    logout_user()
+    session.clear()
+
+
+def keep_session_alive() -> None:
+    """Before each page: find the signed-in person's session (refusing an ended one) and note
+    when it was last used, at most once a minute, in a transaction of its own."""
+    if request.endpoint == "static" or request.path.startswith("/api/"):
+        return
+    if not current_user.is_authenticated:
+        return
+    record = current_session()
+    if record is not None and sessions.touch(record, utcnow()):
+        db_session().commit()

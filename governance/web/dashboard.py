@@ -22,7 +22,8 @@ bp = Blueprint("dashboard", __name__)
 def home() -> Response:
     roles = dashboard_roles(current_user.role_set)
     if not roles:
-        abort(403)
+        abort(403, "You hold no role yet: a role may be waiting for a second administrator's "
+                   "approval. Your account page works meanwhile.")
     return redirect(url_for("dashboard.for_role", role=roles[0].value))
 
 

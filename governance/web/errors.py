@@ -31,6 +31,7 @@ NEXT_STEPS = {
     409: "Reload the page to see the current state; only the actions listed are possible now.",
     413: "The upload is larger than this service accepts; split it or ask an administrator.",
     422: "Correct the fields shown and send the form again; nothing was saved.",
+    429: "Wait before trying again; the refusal has been recorded.",
     500: "Something went wrong on our side; nothing was saved. Try again, and tell an "
          "administrator if it keeps happening.",
     503: "A part of the service is unreachable; nothing was saved and no data was read. "
@@ -38,7 +39,8 @@ NEXT_STEPS = {
 }
 TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
           405: "Method not allowed", 409: "Not possible in this state", 413: "Too large",
-          422: "Please correct the form", 500: "Internal error", 503: "Temporarily unavailable"}
+          422: "Please correct the form", 429: "Too many attempts", 500: "Internal error",
+          503: "Temporarily unavailable"}
 
 
 def wants_json() -> bool:

@@ -34,6 +34,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
     NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),
+    NavItem("Role changes", "admin.role_changes_page",
+            (Permission.ROLE_OVERSEE, Permission.ROLE_APPROVE)),
     NavItem("API tokens", "tokens.index", (Permission.TOKEN_CREATE,)),
 )
 

@@ -44,7 +44,8 @@ class Page(Generic[T]):
 
 
 def page_arguments(default_sort: str, sorts: Mapping[str, Any],
-                   per_page: int = 25) -> tuple[int, int, str, str]:
+                   per_page: int = 25, default_direction: str = "asc"
+                   ) -> tuple[int, int, str, str]:
     """Read ?page, ?per_page, ?sort and ?dir, refusing values the table does not offer."""
     try:
         page = max(1, int(request.args.get("page", "1")))
@@ -58,15 +59,17 @@ def page_arguments(default_sort: str, sorts: Mapping[str, Any],
     if sort not in sorts:
         raise ValidationFailed(f"Cannot sort by {sort!r}.",
                                {"sort": f"One of: {', '.join(sorts)}."})
-    direction = request.args.get("dir", "asc")
+    direction = request.args.get("dir", default_direction)
     if direction not in {"asc", "desc"}:
         raise ValidationFailed("dir must be asc or desc.")
     return page, size, sort, direction
 
 
 def paginate(session: Session, statement: AnySelect, *, sorts: Mapping[str, Any],
-             default_sort: str, per_page: int = 25, scalars: bool = True) -> Page[Any]:
-    page, size, sort, direction = page_arguments(default_sort, sorts, per_page)
+             default_sort: str, per_page: int = 25, scalars: bool = True,
+             default_direction: str = "asc") -> Page[Any]:
+    page, size, sort, direction = page_arguments(default_sort, sorts, per_page,
+                                                 default_direction)
     column = sorts[sort]
     ordered = statement.order_by(column.desc() if direction == "desc" else column.asc())
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))

@@ -120,6 +120,31 @@ TABLE: dict[tuple[str, str], Probe] = {
                                         roles("admin")),
     ("admin.add_training", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/training",
                                           roles("admin", "compliance")),
+    ("admin.sign_out", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/sign-out",
+                                      roles("admin")),
+    ("admin.send_reset_link", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}/reset-link", roles("admin")),
+    ("admin.unlock_user", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/unlock",
+                                         roles("admin")),
+    # Role changes: row 2 is the set-up's grant of the privacy officer's role, already applied
+    # (so 409 for the administrators who may decide).
+    ("admin.role_changes_page", "GET"): Probe(lambda o: "/admin/role-changes",
+                                              roles("admin", "privacy", "compliance")),
+    ("admin.approve_role", "POST"): Probe(lambda o: "/admin/role-changes/2/approve",
+                                          roles("admin")),
+    ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject",
+                                         roles("admin")),
+    # your own account; the pages behind e-mailed links answer 404 to an unknown link
+    ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
+    ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
+    ("account.reset_password", "GET"): Probe(lambda o: "/reset/unknown", others=HIDDEN,
+                                             anonymous=HIDDEN),
+    ("account.reset_password", "POST"): Probe(lambda o: "/reset/unknown", others=HIDDEN,
+                                              anonymous=HIDDEN),
+    ("account.unlock", "GET"): Probe(lambda o: "/unlock/unknown", others=HIDDEN,
+                                     anonymous=HIDDEN),
+    ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN,
+                                      anonymous=HIDDEN),
     ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
     ("admin.organizations", "POST"): Probe(lambda o: "/admin/organizations", roles("admin"),
                                            data=fixed({"name": "Matrix Agency",
@@ -338,9 +363,14 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.search_events", "GET"): Probe(lambda o: f"{A}/audit/events", AUDITORS),
     ("api.export_events", "GET"): Probe(lambda o: f"{A}/audit/export?format=jsonl", AUDITORS),
     ("api.chain_head", "GET"): Probe(lambda o: f"{A}/audit/head", AUDITORS),
-    # last: it ends the session (and sends everyone to the login page)
+    # last: they end the session (and send everyone to the login page)
+    ("account.sign_out_everywhere", "POST"): Probe(lambda o: "/account/sign-out-everywhere",
+                                                   others=LOGIN),
     ("auth.logout", "POST"): Probe(lambda o: "/logout", others=LOGIN),
 }
+
+
+SESSION_ENDERS = {("account.sign_out_everywhere", "POST"), ("auth.logout", "POST")}
 
 
 def url_map_routes(app: Flask) -> set[tuple[str, str]]:
@@ -419,7 +449,7 @@ def newest_event(db: Session) -> AuditEvent | None:
 def test_every_role_gets_the_declared_answer_on_every_route(app: Flask, objects: Objects,
                                                             db: Session) -> None:
     """...and every 403 of the API is recorded as a denied event of the token's holder."""
-    order = sorted(TABLE, key=lambda key: (key == ("auth.logout", "POST"), key))
+    order = sorted(TABLE, key=lambda key: (key in SESSION_ENDERS, key))
     wrong: list[str] = []
     for role in (*ROLES, "anonymous"):
         client = app.test_client()

@@ -10,8 +10,9 @@ from flask import Flask
 from tests.conftest import Browser
 from tests.support import PASSWORD, People
 
+# The pages behind e-mailed links need no login: the link's secret is the credential.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "public.index", "public.output", "public.file",
-                    "api.openapi"}
+                    "api.openapi", "account.reset_password", "account.unlock"}
 
 
 def page_urls(app: Flask) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.models.audit import AuditEvent, AuditType
 from governance.models.user import User
 from governance.services import users
-from tests.conftest import Browser, fresh
+from tests.conftest import Browser, csrf_token, fresh
 from tests.support import PASSWORD, SETUP, People
 
 FAILURE_TEXT = "do not match an active account"
@@ -47,10 +47,23 @@ def test_wrong_password_and_unknown_user_get_the_same_message(
     assert audit_types(db)[-2:] == [AuditType.LOGIN_FAILED, AuditType.LOGIN_FAILED]
 
 
+def fail_from(browser: Browser, address: str, email: str, times: int = 1) -> list[int]:
+    """Failed logins as if from another machine (another client address)."""
+    statuses = []
+    for _ in range(times):
+        statuses.append(browser.client.post(
+            "/login", data={"email": email, "password": "wrong password here",
+                            "csrf_token": csrf_token(browser.client)},
+            environ_base={"REMOTE_ADDR": address}).status_code)
+    return statuses
+
+
 def test_five_failures_lock_the_account_for_fifteen_minutes(
         browser: Browser, people: People, db: Session) -> None:
-    for _ in range(5):
-        browser.login(people.analyst.email, "wrong password here")
+    # One address meets the throttle after four failures (tests/foundation/test_throttle.py);
+    # the fifth failure, from a second address, locks the account.
+    assert fail_from(browser, "198.51.100.1", people.analyst.email, 4) == [200] * 4
+    assert fail_from(browser, "198.51.100.2", people.analyst.email) == [200]
     assert AuditType.LOCKOUT in audit_types(db)
     locked = browser.login(people.analyst.email, PASSWORD)
     assert FAILURE_TEXT in locked.get_data(as_text=True)
@@ -63,8 +76,8 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(
 
 
 def test_lockout_expires(browser: Browser, people: People, db: Session) -> None:
-    for _ in range(5):
-        browser.login(people.analyst.email, "wrong password here")
+    fail_from(browser, "198.51.100.1", people.analyst.email, 4)
+    fail_from(browser, "198.51.100.2", people.analyst.email)
     user = db.get(User, people.analyst.id)
     assert user is not None
     user.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -72,10 +85,25 @@ def test_lockout_expires(browser: Browser, people: People, db: Session) -> None:
     assert browser.login(people.analyst.email, PASSWORD).status_code == 302
 
 
-def test_four_failures_do_not_lock(browser: Browser, people: People) -> None:
-    for _ in range(4):
-        browser.login(people.analyst.email, "wrong password here")
+def test_four_failures_do_not_lock(browser: Browser, people: People, db: Session) -> None:
+    fail_from(browser, "198.51.100.1", people.analyst.email, 4)
+    assert fresh(db).get(User, people.analyst.id).locked_until is None  # type: ignore[union-attr]
     assert browser.login(people.analyst.email, PASSWORD).status_code == 302
+
+
+def test_failures_further_apart_than_the_lockout_period_do_not_add_up(
+        browser: Browser, people: People, db: Session) -> None:
+    fail_from(browser, "198.51.100.1", people.analyst.email, 4)
+    user = fresh(db).get(User, people.analyst.id)
+    assert user is not None
+    assert user.failed_login_since is not None
+    user.failed_login_since -= dt.timedelta(minutes=15)
+    db.commit()
+    fail_from(browser, "198.51.100.2", people.analyst.email)
+    user = fresh(db).get(User, people.analyst.id)
+    assert user is not None
+    assert user.locked_until is None
+    assert user.failed_login_count == 1
 
 
 def test_deactivated_user_cannot_log_in(browser: Browser, people: People, db: Session) -> None:
@@ -123,8 +151,6 @@ def test_session_cookie_is_httponly_and_samesite(browser: Browser, people: Peopl
 
 
 def test_next_parameter_cannot_send_people_off_site(browser: Browser, people: People) -> None:
-    from tests.conftest import csrf_token
-
     response = browser.client.post(
         "/login?next=https://evil.example/", data={
             "email": people.analyst.email, "password": PASSWORD,
