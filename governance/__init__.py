@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from governance.config import PROJECT_ROOT, load_settings, project_instance_path, read_or_create_key
+from governance.config import PROJECT_ROOT, load_settings, private_dir, project_instance_path
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -19,7 +19,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask import Flask
 
-    from governance import authz
+    from governance import authz, keys
     from governance.authz.grant_index import GrantIndex
     from governance.db import Database
     from governance.extensions import init_extensions
@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from governance.web import register_web
 
     instance_path = project_instance_path()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_path)
     settings = load_settings(instance_path, test_config)
     app = Flask(__name__, instance_path=str(instance_path),
                 template_folder=str(PROJECT_ROOT / "templates"))
@@ -42,13 +42,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     authz.install_policy(Path(settings["POLICY_DIR"]))
+    # A missing or unreadable key stops start-up here (KeyFileError); `governance init`
+    # creates keys, nothing else does.
+    key_rings = keys.load_rings(settings)
     audit_settings = AuditSettings(
-        checkpoint_key=read_or_create_key(Path(settings["AUDIT_KEY_FILE"])),
+        checkpoint_key=key_rings.audit.current(),
         checkpoint_every=settings["AUDIT_CHECKPOINT_EVERY"],
         checkpoint_minutes=settings["AUDIT_CHECKPOINT_MINUTES"],
     )
     database = Database(settings["DATABASE_URL"], info={
-        "audit": audit_settings, "settings": settings,
+        "audit": audit_settings, "settings": settings, "keys": key_rings,
         # One grant index per database and process, shared by its sessions (see decision.py).
         "grant_index": GrantIndex()})
     init_extensions(app, database)
