@@ -51,7 +51,11 @@ def rotate_key(session: Session, *, purpose: KeyPurpose, by: Actor) -> Rotation:
     new_id = keys.stage_new_key(ring)
     rewrapped = 0
     if purpose == KeyPurpose.DATA:
-        rewrapped = datastore.rewrap_keys(session, to_key_id=new_id)
+        try:
+            rewrapped = datastore.rewrap_keys(session, to_key_id=new_id)
+        except datastore.DatastoreError as error:
+            raise InvalidTransition(f"A stored file's key cannot be re-wrapped, so the data "
+                                    f"key was not rotated: {error}") from error
     audit.record(session, AuditType.KEY_ROTATE, by=by, target_type="key", target_id=new_id,
                  detail={"purpose": str(purpose), "retired_key_id": ring.current_id,
                          "new_key_id": new_id, "file_keys_rewrapped": rewrapped})

@@ -189,6 +189,17 @@ def test_the_sweep_removes_old_orphans_only(app: Flask, db: Session, arrests: Da
         [version.storage_name, fresh_file.name])
 
 
+def test_the_sweep_covers_cohort_files_too(app: Flask, db: Session) -> None:
+    directory = Path(app.config["DATA_DIR"]) / "cohorts"
+    directory.mkdir(parents=True)
+    old = directory / ("c" * 32 + ".gde")
+    old.write_bytes(b"left by a crashed cohort upload")
+    long_ago = old.stat().st_mtime - ORPHAN_GRACE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    assert datastore.sweep_orphans(db) == [old.name]
+    assert not old.exists()
+
+
 def test_a_destroyed_version_cannot_be_read(app: Flask, db: Session, arrests: Dataset) -> None:
     version = store(db, arrests)
     assert datastore.destroy_version(version) is True
