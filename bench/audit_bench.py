@@ -28,7 +28,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from governance import schema  # noqa: E402
-from governance.config import read_or_create_key  # noqa: E402
 from governance.db import make_engine  # noqa: E402
 from governance.models.types import canonical_json  # noqa: E402
 from governance.services.audit import (  # noqa: E402
@@ -143,7 +142,7 @@ def _instance(tmp: Path, url: str) -> dict[str, str]:
 def measure_million(tmp: Path, count: int) -> dict[str, float]:
     url = f"sqlite:///{tmp / 'bench.db'}"
     env = _instance(tmp, url)
-    key = read_or_create_key(tmp / "instance" / "audit.key")
+    key = (tmp / "instance" / "audit.key").read_bytes()  # created by `governance init`
     started = time.perf_counter()
     generate(url, key, count)
     print(f"generated {count} events in {time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -26,9 +26,11 @@ USERS = 1000
 
 def _app(tmp: Path) -> Any:
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(tmp / "instance")
-    from governance import create_app, schema
+    from governance import create_app, keys, schema
     from governance.extensions import database
 
+    for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys
+        keys.create_key(purpose, tmp / "instance" / f"{purpose}.key")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"})
     schema.upgrade(database(app).engine)
     return app

@@ -41,7 +41,7 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
     from argon2 import PasswordHasher
     from sqlalchemy.orm import Session
 
-    from governance import create_app, schema
+    from governance import create_app, keys, schema
     from governance.extensions import database
     from governance.services import passwords
     from tests.reliability.load_world import GRANTED, build
@@ -49,6 +49,8 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
     # The world's people log in with nothing: the production argon2 cost only slows set-up.
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     url = url or f"sqlite:///{tmp / 'bench.db'}"
+    for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys
+        keys.create_key(purpose, instance / f"{purpose}.key")
     app = create_app({"DATABASE_URL": url})
     if not database(app).is_sqlite:
         with database(app).engine.begin() as connection:

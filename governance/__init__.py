@@ -10,8 +10,8 @@ from governance.config import (
     PROJECT_ROOT,
     is_http_off_loopback,
     load_settings,
+    private_dir,
     project_instance_path,
-    read_or_create_key,
     session_cookie_secure,
 )
 
@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from governance import authz
+    from governance import authz, keys
     from governance.authz.grant_index import GrantIndex
     from governance.db import Database
     from governance.extensions import init_extensions
@@ -36,7 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from governance.web import register_web
 
     instance_path = project_instance_path()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_path)
     settings = load_settings(instance_path, test_config)
     app = Flask(__name__, instance_path=str(instance_path),
                 template_folder=str(PROJECT_ROOT / "templates"))
@@ -71,13 +71,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = settings["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     authz.install_policy(Path(settings["POLICY_DIR"]))
+    # A missing or unreadable key stops start-up here (KeyFileError); `governance init`
+    # creates keys, nothing else does.
+    key_rings = keys.load_rings(settings)
     audit_settings = AuditSettings(
-        checkpoint_key=read_or_create_key(Path(settings["AUDIT_KEY_FILE"])),
+        checkpoint_key=key_rings.audit.current(),
         checkpoint_every=settings["AUDIT_CHECKPOINT_EVERY"],
         checkpoint_minutes=settings["AUDIT_CHECKPOINT_MINUTES"],
     )
     database = Database(settings["DATABASE_URL"], info={
-        "audit": audit_settings, "settings": settings,
+        "audit": audit_settings, "settings": settings, "keys": key_rings,
         # One grant index per database and process, shared by its sessions (see decision.py).
         "grant_index": GrantIndex()})
     init_extensions(app, database)

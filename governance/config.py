@@ -8,6 +8,7 @@ silently ignored.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import runpy
@@ -26,6 +27,11 @@ ENV_PREFIX = "GOVERNANCE_"
 HARNESS_VARIABLES = {"GOVERNANCE_TEST_DATABASE_URL", "GOVERNANCE_INSTANCE_PATH",
                      "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_TEST_ANALYSIS_PAUSE",
                      "GOVERNANCE_RELIABILITY"}
+
+
+SECRET_KEY_MIN_BYTES = 32
+# The settings naming each key ring's current key file (governance/keys.py).
+KEY_FILE_SETTINGS = {"audit": "AUDIT_KEY_FILE", "data": "DATA_KEY_FILE"}
 
 
 class ConfigError(Exception):
@@ -77,6 +83,18 @@ def _parse_text(raw: object) -> str:
     return raw
 
 
+def _parse_secret_key(raw: object) -> str:
+    secret = _parse_text(raw)
+    # 32 bytes is the strength of the generated key; a short configured secret lets anyone who
+    # guesses it forge sessions and CSRF tokens.
+    if secret and len(secret.encode()) < SECRET_KEY_MIN_BYTES:
+        raise ValueError(f"a configured SECRET_KEY must be at least {SECRET_KEY_MIN_BYTES} "
+                         f"bytes (it is {len(secret.encode())}); use e.g. `python -c 'import "
+                         "secrets; print(secrets.token_hex(32))'`, or leave it empty to use "
+                         "the generated instance/secret_key")
+    return secret
+
+
 def _parse_database_url(raw: object) -> str:
     url = _parse_text(raw)
     if url and not url.startswith(("sqlite:", "postgresql")):
@@ -97,13 +115,16 @@ class Setting:
     default: Any
     parse: Callable[[object], Any]
     help: str
+    # A secret's value is never repeated in an error message.
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", _parse_database_url,
             "SQLAlchemy URL; empty means SQLite at instance/governance.db."),
-    Setting("SECRET_KEY", "", _parse_text,
-            "Signs sessions and CSRF tokens; empty means generated into instance/secret_key."),
+    Setting("SECRET_KEY", "", _parse_secret_key,
+            "Signs sessions and CSRF tokens (at least 32 bytes); empty means generated into "
+            "instance/secret_key.", secret=True),
     Setting("SESSION_COOKIE_SECURE", "auto", _parse_auto_bool,
             "Send the session cookie over HTTPS only; auto: true unless BASE_URL is plain "
             "HTTP on a loopback address (the local demo)."),
@@ -131,12 +152,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCOUNT_LINK_HOURS", 24, _parse_positive_int,
             "How long an e-mailed password-reset or unlock link works (once)."),
     Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
+    Setting("MAX_UPLOAD_ROWS", 20_000_000, _parse_positive_int,
+            "Most rows one dataset upload may hold (a small compressed file can hold millions)."),
     Setting("DATA_DIR", "", _parse_text,
             "Where encrypted dataset files live; empty means instance/data."),
     Setting("DATA_KEY_FILE", "", _parse_text,
-            "Key that encrypts dataset files at rest; empty means instance/data.key."),
+            "Current master key wrapping each stored file's own key; empty means "
+            "instance/data.key. Created by `governance init`; retired keys sit in "
+            "<file>.retired/."),
     Setting("AUDIT_KEY_FILE", "", _parse_text,
-            "Key that signs audit checkpoints; empty means instance/audit.key."),
+            "Current key signing audit checkpoints; empty means instance/audit.key. Created by "
+            "`governance init`; retired keys sit in <file>.retired/."),
     Setting("AUDIT_CHECKPOINT_EVERY", 1000, _parse_positive_int,
             "Sign a checkpoint of the audit chain at least every this many events."),
     Setting("AUDIT_CHECKPOINT_MINUTES", 10, _parse_positive_int,
@@ -200,10 +226,13 @@ def _check_known(name: str, source: str) -> None:
 
 
 def _parse(name: str, value: object) -> Any:
+    setting = SETTINGS_BY_NAME[name]
     try:
-        return SETTINGS_BY_NAME[name].parse(value)
+        return setting.parse(value)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"Invalid value for {name} ({value!r}): {exc}.") from exc
+        shown = "" if setting.secret else f" ({value!r})"
+        raise ConfigError(f"Invalid value for {name}{shown}: {exc}.") \
+            from (None if setting.secret else exc)
 
 
 def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> None:
@@ -221,7 +250,7 @@ def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> No
     if not settings["POLICY_DIR"]:
         settings["POLICY_DIR"] = str(PROJECT_ROOT / "policies")
     if not settings["SECRET_KEY"]:
-        settings["SECRET_KEY"] = read_or_create_key(instance_path / "secret_key").hex()
+        settings["SECRET_KEY"] = _session_secret(instance_path / "secret_key").hex()
 
 
 def is_loopback_http(base_url: str) -> bool:
@@ -254,21 +283,45 @@ def session_cookie_secure(settings: Mapping[str, Any]) -> bool:
     return bool(chosen)
 
 
-def read_or_create_key(path: Path, size: int = 32) -> bytes:
-    """Read a key file, creating it (owner-only) on first use; never stored in the database."""
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) != size:
-            raise ConfigError(f"Key file {path} is {len(key)} bytes; expected {size}.")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(size)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key)
-    finally:
-        os.close(fd)
+def _session_secret(path: Path, size: int = 32) -> bytes:
+    """The generated session secret, created owner-only on first use.
+
+    Unlike the audit and data keys (governance/keys.py), this one may be created at start-up:
+    losing it costs nothing but everyone's sign-in, while nothing stored depends on it."""
+    if not path.exists():
+        private_dir(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            try:
+                os.write(fd, secrets.token_bytes(size))
+            finally:
+                os.close(fd)
+    key = path.read_bytes()
+    if len(key) != size:
+        raise ConfigError(f"The session secret file {path} holds {len(key)} bytes; expected "
+                          f"{size}. Delete it to have a new one made (everyone signs in again).")
     return key
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder (and missing parents) readable by its owner only; an existing folder
+    is left as it is."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty file readable by its owner only, unless it exists. SQLite gives its
+    -wal and -shm files the mode of the database file, so this covers them too."""
+    private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
 
 
 def project_instance_path() -> Path:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from governance.config import private_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,6 +40,11 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        # The database holds personal data and wrapped file keys: owner-only from the start
+        # (SQLite would create it, and its -wal and -shm files, readable by everyone).
+        private_file(Path(path))
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -24,6 +24,8 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from governance.config import private_file
+
 log = logging.getLogger(__name__)
 
 TASK_NAME = "analysis.execute"
@@ -37,8 +39,8 @@ _tasks: dict[int, dict[str, Any]] = {}
 def make_queue(url: str) -> Huey:
     """A huey instance for QUEUE_URL with the analysis tasks registered on it."""
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only, like every file in instance/ (SQLite's -wal and -shm files follow).
+        path = private_file(Path(url.removeprefix("sqlite:///")))
         # results=False: the run row holds every result; huey need not keep return values.
         queue: Huey = SqliteHuey(name="governance", filename=str(path), results=False,
                                  fsync=True)

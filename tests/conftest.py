@@ -20,9 +20,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance import create_app, schema
+from governance import create_app, keys, schema
 from governance.db import Base, make_engine
 from governance.extensions import database
+from governance.keys import KeyPurpose
 from tests.support import People, make_people
 
 PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
@@ -88,10 +89,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def instance_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An instance folder with its keys, created explicitly as `governance init` does (the
+    app refuses to start without them)."""
     path = tmp_path / "instance"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(path))
+    create_keys(path)
     return path
+
+
+def create_keys(instance: Path) -> None:
+    """The default key files of an instance folder, as `governance init` creates them."""
+    for purpose in KeyPurpose:
+        keys.create_key(purpose, instance / f"{purpose.value}.key")
 
 
 @pytest.fixture

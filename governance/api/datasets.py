@@ -182,7 +182,7 @@ def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
            errors=(403,), answer=Answer(201, "The stored version.", s.ref("DatasetVersion")))
 def upload_version(dataset_id: int) -> ResponseReturnValue:
     """Checked against the declared schema; a refused file is recorded with the reason and
-    nothing is stored. Larger than MAX_UPLOAD_MB: 413."""
+    nothing is stored. Larger than MAX_UPLOAD_MB: 413; more rows than MAX_UPLOAD_ROWS: 422."""
     db, user = db_session(), caller()
     dataset = service.get_visible_dataset(db, dataset_id, user=user)
     file = request.files.get("file")

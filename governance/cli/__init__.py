@@ -11,7 +11,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from governance.cli import agreements, analyses, audit, core, datasets, tokens
+from governance.cli import agreements, analyses, audit, core, datasets, keys, tokens
 
 
 class _Main(click.Group):
@@ -36,7 +36,7 @@ def main() -> None:
 
 
 for command in (*core.COMMANDS, *agreements.COMMANDS, *datasets.COMMANDS,
-                *analyses.COMMANDS):
+                *analyses.COMMANDS, *keys.COMMANDS):
     main.add_command(command)
 main.add_command(audit.audit_group)
 main.add_command(tokens.token_group)

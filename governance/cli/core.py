@@ -10,11 +10,26 @@ from sqlalchemy import func, select
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
 
 
-@click.command("init", help="Create instance/ and create or upgrade the database schema.")
+@click.command("init", help="Create instance/ (owner-only), the audit and data keys if they "
+                            "are absent (never replacing one), and create or upgrade the "
+                            "database schema.")
 def init_command() -> None:
-    from governance import schema
+    from governance import datastore, schema
+    from governance.cli.keys import create_missing_keys
+    from governance.config import ConfigError, load_settings, private_dir, project_instance_path
     from governance.extensions import database
 
+    instance = private_dir(project_instance_path())
+    if instance.stat().st_mode & 0o077:
+        # It holds the database, the keys and the data files: owner-only, as if created today.
+        instance.chmod(0o700)
+        click.echo(f"Made {instance} readable by its owner only.")
+    try:
+        settings = load_settings(instance, None)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+    for line in create_missing_keys(settings):
+        click.echo(line)
     app = build_app()
     engine = database(app).engine
     before = schema.current_revision(engine)
@@ -25,6 +40,11 @@ def init_command() -> None:
         click.echo(f"Database {url} is up to date (revision {after}).")
     else:
         click.echo(f"Database {url} upgraded from {before or 'empty'} to revision {after}.")
+    with command_session(app) as session:
+        legacy = len(datastore.legacy_rows(session))
+    if legacy:
+        click.echo(f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
+                   "`governance datastore rewrap` so that destroying them erases them.")
 
 
 @click.command("create-user", help="Create an account (asks for the password, or reads it "

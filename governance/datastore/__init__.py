@@ -1,15 +1,18 @@
 """The datastore: the only code that writes, decrypts or deletes stored dataset files.
 
 Files live in DATA_DIR (default instance/data) under unguessable names, as Parquet encrypted
-with AES-256-GCM (`crypto`) under the key in DATA_KEY_FILE (default instance/data.key, created
-owner-only on first use, never in the database or in git). A test scans the source tree and
-fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet with pandas, or
-names the DATA_DIR or DATA_KEY_FILE settings.
+with AES-256-GCM (`crypto`) under a random key of each file's own, kept in the file's database
+row wrapped by the data key ring (`envelope`; the ring's current key is DATA_KEY_FILE, default
+instance/data.key, created by `governance init`, never in the database or in git). A test scans
+the source tree and fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet
+with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 
 Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
-`verify_version`, `destroy_version` (destruction) and `sweep_orphans` (a periodic job); for
-partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door again),
-`destroy_cohort`, and `population_salt` (the differencing ledger's secret salt).
+`verify_version`, `destroy_version` and `key_fingerprint` (destruction) and `sweep_orphans` (a
+periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door
+again), `destroy_cohort`, `cohort_key_fingerprint`, and `population_salt` (the differencing
+ledger's secret salt); for key management (`rewrap`): `rewrap_keys`, `files_needing`,
+`legacy_rows`, `reencrypt_legacy`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from governance import periodic
 from governance.datastore.cohorts import (
     COHORT_COLUMNS,
+    cohort_key_fingerprint,
     destroy_cohort,
     population_salt,
     read_cohort,
@@ -34,9 +38,16 @@ from governance.datastore.parquet import (
     UploadedParquet,
     arrow_schema,
 )
+from governance.datastore.rewrap import (
+    files_needing,
+    legacy_rows,
+    reencrypt_legacy,
+    rewrap_keys,
+)
 from governance.datastore.store import (
     DataUnavailable,
     destroy_version,
+    key_fingerprint,
     read_columns,
     store_version,
     verify_version,
@@ -45,9 +56,11 @@ from governance.services.actors import System
 
 __all__ = [
     "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
-    "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema", "config_of",
-    "destroy_cohort", "destroy_version", "population_salt", "read_cohort", "read_columns",
-    "store_cohort", "store_version", "sweep_orphans", "verify_version",
+    "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema",
+    "cohort_key_fingerprint", "config_of", "destroy_cohort", "destroy_version", "files_needing",
+    "key_fingerprint", "legacy_rows", "population_salt", "read_cohort", "read_columns",
+    "reencrypt_legacy", "rewrap_keys", "store_cohort", "store_version", "sweep_orphans",
+    "verify_version",
 ]
 
 

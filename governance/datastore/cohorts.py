@@ -1,10 +1,11 @@
 """Partner cohort files: stored encrypted like dataset versions, read only through the door.
 
 A cohort file (name, date of birth, sex, intervention dates) identifies people, so it gets the
-same protection as a dataset version: Parquet encrypted with AES-256-GCM under the data key,
-every chunk bound to what it belongs to. Its binding uses `COHORT_DOMAIN` in place of a dataset
-id (no dataset has that id), so a cohort file can never pass for a dataset version or the
-reverse. Files live in DATA_DIR/cohorts/, which the dataset orphan sweep does not scan.
+same protection as a dataset version: Parquet encrypted with AES-256-GCM under a key of its
+own, wrapped by the data key in its row (envelope.py) and deleted when it is destroyed, every
+chunk bound to what it belongs to. Its binding uses `COHORT_DOMAIN` in place of a dataset id
+(no dataset has that id), so a cohort file can never pass for a dataset version or the
+reverse. Files live in DATA_DIR/cohorts/.
 
 `population_salt` derives, from the data key, the secret salt of the differencing ledger's
 member hashes: it never leaves the server and differs per agreement.
@@ -18,27 +19,20 @@ import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy.orm import Session, object_session
 
-from governance.datastore import files
-from governance.datastore.crypto import (
-    Binding,
-    DataIntegrityError,
-    DecryptingReader,
-    EncryptingWriter,
-)
+from governance.datastore import envelope, files
+from governance.datastore.crypto import Binding, DataIntegrityError, EncryptingWriter
 from governance.datastore.parquet import arrow_schema, read_table, write_parquet
-from governance.datastore.store import DataUnavailable
+from governance.datastore.store import DataUnavailable, open_file
 from governance.models.analysis import CohortFile
 from governance.models.dataset import ColumnType
 from governance.models.types import utcnow
 
 COHORT_DOMAIN = 2**63
-SUBDIRECTORY = "cohorts"
 
 
 @dataclass(frozen=True)
@@ -56,13 +50,8 @@ COHORT_COLUMNS = (
 )
 
 
-def _directory(session: Session) -> Path:
-    return files.config_of(session).data_dir / SUBDIRECTORY
-
-
-def _path(session: Session, storage_name: str) -> Path:
-    config = files.config_of(session)
-    return config.path_of(storage_name).parent / SUBDIRECTORY / storage_name
+def binding_of(cohort: CohortFile) -> Binding:
+    return Binding(COHORT_DOMAIN, cohort.id)
 
 
 def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -> CohortFile:
@@ -70,7 +59,6 @@ def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -
     (its id binds the file) and completed with the file's SHA-256 and row count. The file is
     removed again if the transaction does not commit."""
     config = files.config_of(session)
-    key = config.key()
     cohort.storage_name = files.new_storage_name()
     cohort.sha256 = ""
     cohort.row_count = 0
@@ -80,13 +68,15 @@ def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -
     table = pa.Table.from_pandas(
         frame.reindex(columns=[c.name for c in COHORT_COLUMNS]).astype("string"),
         schema=schema, preserve_index=False)
-    directory = _directory(session)
+    directory = config.cohort_dir
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    final = directory / cohort.storage_name
+    final = config.cohort_path_of(cohort.storage_name)
     partial = directory / f".{cohort.storage_name}{files.PARTIAL}"
+    file_key = envelope.new_file_key(config.ring, binding_of(cohort))
     try:
         with files.create_exclusive(partial) as out:
-            sink = EncryptingWriter(out, key, Binding(COHORT_DOMAIN, cohort.id))
+            sink = EncryptingWriter(out, file_key.key, binding_of(cohort),
+                                    file_id=file_key.file_id)
             rows = write_parquet(sink, schema, table.to_batches())
             sink.finish()
             out.flush()
@@ -100,6 +90,7 @@ def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -
     files.track_pending(session, final)
     cohort.sha256 = sink.sha256
     cohort.row_count = rows
+    file_key.record_on(cohort)
     return cohort
 
 
@@ -117,9 +108,9 @@ def read_cohort(cohort: CohortFile, columns: Sequence[str]) -> pd.DataFrame:
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise ValueError(f"a cohort file has no column(s) {', '.join(unknown)}")
-    path = _path(session, cohort.storage_name)
-    key = files.config_of(session).key()
-    with DecryptingReader(path, key, Binding(COHORT_DOMAIN, cohort.id)) as reader:
+    config = files.config_of(session)
+    with open_file(config, config.cohort_path_of(cohort.storage_name), cohort,
+                   binding_of(cohort)) as reader:
         digest = reader.sha256()
         if digest != cohort.sha256:
             raise DataIntegrityError(f"Cohort file {cohort.id} does not match its recorded "
@@ -130,19 +121,27 @@ def read_cohort(cohort: CohortFile, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def destroy_cohort(cohort: CohortFile, *, now: dt.datetime | None = None) -> bool:
-    """Delete the cohort's file and record when; True if there was a file to delete."""
+    """Delete the cohort's file key (which makes every copy of the file unreadable) and its
+    file, and record when; True if there was a file to delete. The caller records the
+    destruction, with `envelope.fingerprint(cohort)` taken before, in the same transaction."""
     session = object_session(cohort)
     if session is None:
         raise RuntimeError("destroy the cohort through a session")
-    path = _path(session, cohort.storage_name)
+    path = files.config_of(session).cohort_path_of(cohort.storage_name)
     existed = path.exists()
     path.unlink(missing_ok=True)
+    cohort.wrapped_key = None
     cohort.destroyed_at = now or utcnow()
     return existed
 
 
+def cohort_key_fingerprint(cohort: CohortFile) -> str | None:
+    """As `key_fingerprint` for dataset versions: names the cohort file's key, never shows it."""
+    return envelope.fingerprint(cohort)
+
+
 def population_salt(session: Session, agreement_id: int) -> str:
     """The secret salt of the member hashes kept in the agreement's differencing ledger."""
-    key = files.config_of(session).key()
+    key = files.config_of(session).ring.current()
     return hmac.new(key, f"population-ledger:{agreement_id}".encode(),
                     hashlib.sha256).hexdigest()

@@ -1,21 +1,24 @@
-"""The encrypted file format of stored dataset versions: AES-256-GCM in fixed-size chunks.
+"""The encrypted file format of stored files: AES-256-GCM in fixed-size chunks.
 
 A stored file is a header followed by chunks. Each chunk holds up to `CHUNK_SIZE` bytes of the
 Parquet file, encrypted with its own random 96-bit nonce; the associated data of every chunk
 binds it to the header (format, key id, a random file id), to the dataset id and version number
 it belongs to, to its index, and to whether it is the last chunk. So:
 
-* a file copied off the server is unreadable without the key, which lives outside the database
-  and outside git (DATA_KEY_FILE);
+* a file copied off the server is unreadable without its key: each file has its own random
+  key, kept only wrapped by the data key in the file's database row (`envelope`), and deleted
+  when the file is destroyed;
 * a file moved to another dataset or version, chunks reordered or spliced from another file,
-  a truncated or extended file, or a single flipped bit all fail authentication;
+  a truncated or extended file, or a single flipped bit all fail authentication; a file other
+  than the one recorded for its row (whose header file id differs) is refused;
 * reading a few columns decrypts only the chunks that hold them: memory is one chunk per cached
   slot plus what pyarrow asks for, never the whole file.
 
-Layout: header = MAGIC (8) | chunk size (4, big-endian) | key id (8) | file id (16);
+Layout (docs/decisions/datasets-storage.md describes it for an independent reader):
+header = MAGIC (8) | chunk size (4, big-endian) | key id (8) | file id (16);
 chunk = nonce (12) | ciphertext (same length as the plaintext) | GCM tag (16).
 Random nonces are safe here: at 1 MiB per chunk, the 2**32-message bound for one key is
-4 PiB of stored data.
+4 PiB of stored data. tests/datasets/vectors/ holds files written in this format.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ MAGIC = b"GOVDATA1"
 CHUNK_SIZE = 1 << 20
 NONCE_SIZE = 12
 TAG_SIZE = 16
+FILE_ID_SIZE = 16
 HEADER = struct.Struct(">8sI8s16s")
 AAD_TAIL = struct.Struct(">QQQB")
 CACHED_CHUNKS = 4
@@ -53,6 +57,32 @@ class DataIntegrityError(DatastoreError):
 def key_id(key: bytes) -> bytes:
     """A short, non-secret fingerprint of the key, so a wrong key is named as such."""
     return hashlib.sha256(b"governance data key id\0" + key).digest()[:8]
+
+
+@dataclass(frozen=True)
+class Header:
+    chunk_size: int
+    key_id: bytes
+    file_id: bytes
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """The header of a stored file, unauthenticated (every chunk authenticates it later)."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(HEADER.size)
+    except FileNotFoundError as exc:
+        raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
+    return _parse_header(raw)
+
+
+def _parse_header(raw: bytes) -> Header:
+    if len(raw) != HEADER.size:
+        raise DataIntegrityError("The stored file is truncated: its header is incomplete.")
+    magic, chunk_size, file_key_id, file_id = HEADER.unpack(raw)
+    if magic != MAGIC or not 0 < chunk_size <= 64 * CHUNK_SIZE:
+        raise DataIntegrityError("The stored file is not in the datastore's format.")
+    return Header(int(chunk_size), file_key_id, file_id)
 
 
 @dataclass(frozen=True)
@@ -74,13 +104,16 @@ class EncryptingWriter(io.RawIOBase):
     """
 
     def __init__(self, out: BinaryIO, key: bytes, binding: Binding,
-                 chunk_size: int = CHUNK_SIZE) -> None:
+                 chunk_size: int = CHUNK_SIZE, *, file_id: bytes | None = None) -> None:
         super().__init__()
         self._out = out
         self._aead = AESGCM(key)
         self._binding = binding
         self._chunk_size = chunk_size
-        self._header = HEADER.pack(MAGIC, chunk_size, key_id(key), secrets.token_bytes(16))
+        self.file_id = file_id or secrets.token_bytes(FILE_ID_SIZE)
+        if len(self.file_id) != FILE_ID_SIZE:
+            raise ValueError(f"a file id is {FILE_ID_SIZE} bytes")
+        self._header = HEADER.pack(MAGIC, chunk_size, key_id(key), self.file_id)
         self._buffer = bytearray()
         self._index = 0
         self._hash = hashlib.sha256()
@@ -132,33 +165,37 @@ class EncryptingWriter(io.RawIOBase):
 class DecryptingReader(io.RawIOBase):
     """A read-only, seekable view of a stored file's plaintext, decrypted chunk by chunk."""
 
-    def __init__(self, path: str | os.PathLike[str], key: bytes, binding: Binding) -> None:
+    def __init__(self, path: str | os.PathLike[str], key: bytes, binding: Binding, *,
+                 file_id: bytes | None = None) -> None:
+        """Open `path` with `key`; `file_id`, when given, is the id the file's header must
+        carry (the one recorded when it was stored)."""
         super().__init__()
         try:
             self._file = open(path, "rb")  # noqa: SIM115  (closed in close())
         except FileNotFoundError as exc:
             raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
         try:
-            self._open(key, binding)
+            self._open(key, binding, file_id)
         except BaseException:
             self._file.close()
             raise
 
-    def _open(self, key: bytes, binding: Binding) -> None:
+    def _open(self, key: bytes, binding: Binding, expected_file_id: bytes | None) -> None:
         header = self._file.read(HEADER.size)
-        if len(header) != HEADER.size:
-            raise DataIntegrityError("The stored file is truncated: its header is incomplete.")
-        magic, chunk_size, file_key_id, _file_id = HEADER.unpack(header)
-        if magic != MAGIC or not 0 < chunk_size <= 64 * CHUNK_SIZE:
-            raise DataIntegrityError("The stored file is not in the datastore's format.")
-        if file_key_id != key_id(key):
+        parsed = _parse_header(header)
+        if expected_file_id is not None and parsed.file_id != expected_file_id:
             raise DataIntegrityError(
-                f"The stored file was encrypted with another key (key id {file_key_id.hex()}); "
-                f"this server's DATA_KEY_FILE has key id {key_id(key).hex()}.")
+                f"The stored file is not the one recorded for it: its file id is "
+                f"{parsed.file_id.hex()}, the recorded one {expected_file_id.hex()} (a "
+                f"leftover or substituted file).")
+        if parsed.key_id != key_id(key):
+            raise DataIntegrityError(
+                f"The stored file was encrypted with another key (key id "
+                f"{parsed.key_id.hex()}), not the one it is read with ({key_id(key).hex()}).")
         self._header = header
         self._aead = AESGCM(key)
         self._binding = binding
-        self._chunk_size: int = int(chunk_size)
+        self._chunk_size: int = parsed.chunk_size
         body = os.fstat(self._file.fileno()).st_size - HEADER.size
         stride = NONCE_SIZE + self._chunk_size + TAG_SIZE
         self._chunks = max(1, -(-body // stride))

@@ -6,7 +6,10 @@ fsynced so the rename survives a power cut. Until the transaction that adds its 
 commits, the file is "pending" on that session: a rollback (or a session closed without
 commit) deletes it. A process killed between rename and commit leaves an orphan, which
 `sweep_orphans` removes once it is older than `ORPHAN_GRACE` (younger files may belong to an
-upload still in progress in another process).
+upload still in progress in another process). The sweep covers the cohort files' folder too.
+
+A file replaced by a new one (`governance datastore rewrap`) is "obsolete" on its session: it
+is deleted once the transaction that points the row at the new file commits.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from governance.config import read_or_create_key
+from governance.keys import KeyRing, rings_of
+from governance.models.analysis import CohortFile
 from governance.models.dataset import DatasetVersion
 
 log = logging.getLogger(__name__)
@@ -33,16 +37,15 @@ PARTIAL = ".partial"
 NAME_PATTERN = re.compile(r"^[0-9a-f]{32}\.gde$")
 ORPHAN_GRACE_SECONDS = 6 * 60 * 60
 PENDING_KEY = "datastore.pending"
+OBSOLETE_KEY = "datastore.obsolete"
+COHORT_SUBDIRECTORY = "cohorts"
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     data_dir: Path
-    key_file: Path
-
-    def key(self) -> bytes:
-        """The data key: read from DATA_KEY_FILE, created owner-only on first use."""
-        return read_or_create_key(self.key_file)
+    # The data key ring, loaded at start-up (governance/keys.py); its repr shows ids only.
+    ring: KeyRing
 
     def ensure_dir(self) -> Path:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -54,13 +57,20 @@ class StoreConfig:
             raise ValueError(f"{storage_name!r} is not a datastore file name")
         return self.data_dir / storage_name
 
+    @property
+    def cohort_dir(self) -> Path:
+        return self.data_dir / COHORT_SUBDIRECTORY
+
+    def cohort_path_of(self, storage_name: str) -> Path:
+        return self.path_of(storage_name).parent / COHORT_SUBDIRECTORY / storage_name
+
 
 def config_of(session: Session) -> StoreConfig:
     settings = session.info.get("settings")
     if not isinstance(settings, dict):
         raise RuntimeError("This session was not opened by governance.db.Database: the data "
                            "directory and key settings are missing.")
-    return StoreConfig(Path(settings["DATA_DIR"]), Path(settings["DATA_KEY_FILE"]))
+    return StoreConfig(Path(settings["DATA_DIR"]), rings_of(session).data)
 
 
 def new_storage_name() -> str:
@@ -102,35 +112,51 @@ def forget_pending(session: Session, path: Path) -> None:
         pending.remove(path)
 
 
+def remove_after_commit(session: Session, path: Path) -> None:
+    session.info.setdefault(OBSOLETE_KEY, []).append(path)
+
+
 @event.listens_for(Session, "after_commit")
 def _keep_committed(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
+    for path in session.info.pop(OBSOLETE_KEY, []):
+        log.info("removing %s: it was replaced", path.name)
+        remove_quietly(path)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _remove_uncommitted(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None:
         return
+    session.info.pop(OBSOLETE_KEY, None)
     for path in session.info.pop(PENDING_KEY, []):
         log.info("removing %s: its transaction did not commit", path.name)
         remove_quietly(path)
 
 
 def sweep_orphans(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS) -> list[str]:
-    """Delete files in DATA_DIR that no live version references; returns their names.
+    """Delete files in DATA_DIR (and its cohort folder) that no live row references; returns
+    their names.
 
     Age is judged by the real clock (not a simulated `--now`), because it protects uploads
-    that are being written right now. Files of destroyed versions are removed at once.
+    that are being written right now. Files of destroyed rows are removed at once.
     """
     config = config_of(session)
-    if not config.data_dir.is_dir():
-        return []
-    live: dict[str, bool] = {
-        name: destroyed is None for name, destroyed in session.execute(
-            select(DatasetVersion.storage_name, DatasetVersion.destroyed_at))}
-    cutoff = time.time() - grace_seconds
     removed = []
-    for entry in os.scandir(config.data_dir):
+    for directory, model in ((config.data_dir, DatasetVersion),
+                             (config.cohort_dir, CohortFile)):
+        if not directory.is_dir():
+            continue
+        live: dict[str, bool] = {
+            name: destroyed is None for name, destroyed in session.execute(
+                select(model.storage_name, model.destroyed_at))}
+        removed += _sweep(directory, live, time.time() - grace_seconds)
+    return removed
+
+
+def _sweep(directory: Path, live: dict[str, bool], cutoff: float) -> list[str]:
+    removed = []
+    for entry in os.scandir(directory):
         if not entry.is_file(follow_symlinks=False) or live.get(entry.name):
             continue
         known_destroyed = entry.name in live
@@ -139,5 +165,5 @@ def sweep_orphans(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS
             remove_quietly(Path(entry.path))
             removed.append(entry.name)
     if removed:
-        fsync_dir(config.data_dir)
+        fsync_dir(directory)
     return removed

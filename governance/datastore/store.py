@@ -3,7 +3,8 @@
 These are the only functions that write, decrypt or delete stored data. They check nothing
 about who is asking: `store_version` is called by the ingestion service after its permission
 checks, `read_columns` by the one door that decides and audits every read of dataset rows,
-`destroy_version` by the destruction service.
+`destroy_version` by the destruction service. Each version's file has its own key, wrapped in
+the version row (envelope.py); destroying the version deletes that key.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datastore import files
+from governance.datastore import envelope, files
 from governance.datastore.crypto import (
     Binding,
     DataIntegrityError,
@@ -64,12 +65,13 @@ def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLi
     leaves no file behind. The file is removed again if the transaction does not commit.
     """
     config = files.config_of(session)
-    key = config.key()
     # One upload at a time per dataset, so two uploads cannot both become version N.
     session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
     latest = session.scalar(select(func.max(DatasetVersion.number))
                             .where(DatasetVersion.dataset_id == dataset.id))
     number = (latest or 0) + 1
+    binding = Binding(dataset.id, number)
+    file_key = envelope.new_file_key(config.ring, binding)
     schema = arrow_schema(dataset.columns)
     storage_name = files.new_storage_name()
     final = config.path_of(storage_name)
@@ -77,7 +79,7 @@ def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLi
     config.ensure_dir()
     try:
         with files.create_exclusive(partial) as out:
-            sink = EncryptingWriter(out, key, Binding(dataset.id, number))
+            sink = EncryptingWriter(out, file_key.key, binding, file_id=file_key.file_id)
             rows = write_parquet(sink, schema, _batches(frame_or_table, schema))
             sink.finish()
             out.flush()
@@ -93,6 +95,7 @@ def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLi
         dataset_id=dataset.id, number=number, sha256=sink.sha256, row_count=rows,
         byte_size=sink.plaintext_size, storage_name=storage_name,
         source_filename=source_filename[:255], uploaded_by_id=by.id)
+    file_key.record_on(version)
     try:
         session.add(version)
         session.flush()
@@ -119,8 +122,18 @@ def _live_session(version: DatasetVersion) -> Session:
 
 def _open(version: DatasetVersion) -> DecryptingReader:
     config = files.config_of(_live_session(version))
-    return DecryptingReader(config.path_of(version.storage_name), config.key(),
-                            Binding(version.dataset_id, version.number))
+    return open_file(config, config.path_of(version.storage_name), version,
+                     Binding(version.dataset_id, version.number))
+
+
+def open_file(config: files.StoreConfig, path: Path, row: envelope.KeyedFile,
+              binding: Binding) -> DecryptingReader:
+    """Open a stored file with the key its row records (or, for a file from before per-file
+    keys, the data key its header names), checking it is the file recorded for the row."""
+    if envelope.is_legacy(row):
+        return DecryptingReader(path, envelope.legacy_key(config.ring, path), binding)
+    file_key = envelope.unwrap(config.ring, row, binding)
+    return DecryptingReader(path, file_key.key, binding, file_id=file_key.file_id)
 
 
 def _filter_columns(filters: Any) -> set[str]:
@@ -220,11 +233,12 @@ class _ColumnCache:
     decrypt and decode the columns again, on every request: about 7 of the 20 ms a read took
     (docs/decisions/reliability.md). A version's file never changes once stored, so a file is
     verified once and its decoded columns are kept, for as long as the file's signature —
-    device, inode, size, modification and change times, and the data key's fingerprint — is
-    the one seen when it was verified. Any write to the file, a file moved into its place or
-    another key changes the signature, and the next read verifies again (and fails as
-    before). Whether the version is destroyed is checked on the database row before the cache
-    is consulted, and destroying a version in this process drops its entry.
+    device, inode, size, modification and change times, and a fingerprint of the key material
+    recorded on the row (file id, wrapped key, wrapping key id) — is the one seen when it was
+    verified. Any write to the file, a file moved into its place, or a re-keyed or re-wrapped
+    row changes the signature, and the next read opens the file again (and fails where it
+    must). Whether the version is destroyed is checked on the database row before the cache is
+    consulted, and destroying a version in this process drops its entry.
     """
 
     def __init__(self, budget: int) -> None:
@@ -292,12 +306,19 @@ class _ColumnCache:
 _cache = _ColumnCache(CACHE_BYTES)
 
 
-def _signature(path: Path, key: bytes) -> FileSignature:
+def forget_cached(storage_name: str) -> None:
+    """Drop a file's cached columns (its row now points elsewhere or it was destroyed)."""
+    _cache.forget(storage_name)
+
+
+def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
     try:
         stat = path.stat()
     except FileNotFoundError as exc:
         raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
-    fingerprint = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+    material = "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode() \
+        + b"\0" + bytes(row.wrapped_key or b"")
+    fingerprint = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
     return (stat.st_dev ^ fingerprint, stat.st_ino, stat.st_size, stat.st_mtime_ns,
             stat.st_ctime_ns)
 
@@ -307,7 +328,7 @@ def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table,
     verified; otherwise verified and read from the file, and cached."""
     session = _live_session(version)
     config = files.config_of(session)
-    signature = _signature(config.path_of(version.storage_name), config.key())
+    signature = _signature(config.path_of(version.storage_name), version)
     key = (version.storage_name, version.sha256)
     entry = _cache.get(key, signature)
     wanted = None if entry is None else [c for c in columns if c in entry.present]
@@ -347,15 +368,24 @@ def verify_version(version: DatasetVersion) -> bool:
         return False
 
 
-def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
-    """Delete the stored file and record `destroyed_at`; True if a file was there to delete.
+def key_fingerprint(version: DatasetVersion) -> str | None:
+    """The fingerprint a destruction certificate gives for the version's file key: a hash of
+    the wrapped key and the id of the data key that wrapped it (never the key itself)."""
+    return envelope.fingerprint(version)
 
-    The file is simply unlinked. Overwriting it first would be theatre on journalling and
-    copy-on-write filesystems and on SSDs, which write the new bytes elsewhere; what makes a
-    deleted file's leftover blocks useless is that they were only ever ciphertext. The file
-    goes before the transaction commits: if the commit then fails, the version still looks
-    live but its data is gone (the failure errs towards destruction, and a retry records
-    it), rather than a committed certificate for data that still exists.
+
+def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
+    """Delete the version's file key and its file, and record `destroyed_at`; True if a file
+    was there to delete.
+
+    The wrapped file key is what erases the data: it leaves the row in the caller's
+    transaction (with its audit event), and every copy of the file, in backups and disk images
+    too, is ciphertext under a key that no longer exists. The file itself is simply unlinked:
+    overwriting it would be theatre on journalling and copy-on-write filesystems and on SSDs,
+    which write the new bytes elsewhere. The file goes before the transaction commits: if the
+    commit then fails, the version still looks live but its data is gone (the failure errs
+    towards destruction, and a retry records it), rather than a committed certificate for
+    data that still exists.
     """
     session = object_session(version)
     if session is None:
@@ -367,6 +397,7 @@ def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) 
     path.unlink(missing_ok=True)
     if config.data_dir.is_dir():
         files.fsync_dir(config.data_dir)
+    version.wrapped_key = None
     version.destroyed_at = now or utcnow()
     return existed
 

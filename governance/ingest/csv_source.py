@@ -175,6 +175,8 @@ class CsvUpload:
                     continue
                 records.append(record)
                 numbers.append(row)
+                if rows_seen + len(records) > self.limits.max_rows:
+                    raise self.limits.too_many_rows(row=row)
                 if len(records) >= self.limits.batch_rows:
                     rows_seen += len(records)
                     batch = self._check(records, numbers, checkers)

@@ -17,9 +17,13 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class IngestLimits:
-    """Limits every upload is held to; `max_bytes` comes from the MAX_UPLOAD_MB setting."""
+    """Limits every upload is held to; `max_bytes` and `max_rows` come from the MAX_UPLOAD_MB
+    and MAX_UPLOAD_ROWS settings."""
 
     max_bytes: int = 200 * MB
+    # Compressed Parquet holds millions of rows in kilobytes, so the size limit alone does not
+    # bound the work and storage an upload costs.
+    max_rows: int = 20_000_000
     max_columns: int = 2000
     max_field_bytes: int = 100 * 1024
     # A header longer than this is refused without parsing it (a million-column file).
@@ -32,11 +36,17 @@ class IngestLimits:
     @classmethod
     def from_settings(cls, settings: dict[str, object]) -> IngestLimits:
         megabytes = settings.get("MAX_UPLOAD_MB", 200)
-        return cls(max_bytes=int(str(megabytes)) * MB)
+        rows = settings.get("MAX_UPLOAD_ROWS", cls.max_rows)
+        return cls(max_bytes=int(str(megabytes)) * MB, max_rows=int(str(rows)))
 
     @property
     def max_upload_label(self) -> str:
         return f"{self.max_bytes / MB:g} MB"
+
+    def too_many_rows(self, *, row: int = 0) -> IngestionRefused:
+        return refuse("file", f"it has more than {self.max_rows:,} rows, the most one upload "
+                              "may hold; split it into several versions or ask an "
+                              "administrator", row=row)
 
 
 @dataclass(frozen=True, order=True)

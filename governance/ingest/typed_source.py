@@ -54,6 +54,8 @@ class TypedUpload:
                     for i, c in enumerate(self.columns)]
         first_row = 1
         for batch in batches:
+            if first_row - 1 + batch.num_rows > self.limits.max_rows:
+                raise self.limits.too_many_rows(row=self.limits.max_rows + 1)
             rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
             first_row += batch.num_rows
             arrays = []
@@ -83,6 +85,10 @@ def parquet_batches(source: IO[bytes], columns: Sequence[DeclaredColumn],
         raise refuse("file", f"it is not a Parquet file this service can read ({error})"
                      ) from error
     upload = TypedUpload(parquet.schema, columns, limits)
+    if parquet.num_rows > limits.max_rows:
+        # The footer says so: refused before a row is decompressed (and again while
+        # converting, which does not trust the footer).
+        raise limits.too_many_rows(row=limits.max_rows + 1)
     batches = parquet.iter_batches(upload.file_columns, limits.batch_rows)
     return _translated(upload.checked(batches))
 

@@ -121,6 +121,10 @@ class CohortFile(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_name: Mapped[str] = mapped_column(String(200))
+    # As on DatasetVersion: the file's header id, and its own key wrapped by the data key.
+    file_id: Mapped[str | None] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapping_key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[created_at]
     destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

@@ -66,6 +66,7 @@ class AuditType(StrEnum):
     DATASET_STEWARD_REMOVE = "dataset:steward_remove"
     DATASET_INGEST = "dataset:ingest"
     DATASET_DESTROY = "dataset:destroy"
+    DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
     DATASET_CERTIFY_DESTRUCTION = "dataset:certify_destruction"
     DATASET_READ = "dataset:read"
     DATASET_DOWNLOAD = "dataset:download"
@@ -87,6 +88,9 @@ class AuditType(StrEnum):
     AUDIT_EXPORT = "audit:export"
     AUDIT_REPORT = "audit:report"
     AUDIT_VERIFY = "audit:verify"
+
+    KEY_ROTATE = "key:rotate"
+    KEY_DISCARD = "key:discard"
 
     ANALYSIS_SUBMIT = "analysis:submit"
     ANALYSIS_REFUSE = "analysis:refuse"

@@ -12,7 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base
@@ -127,6 +136,15 @@ class DatasetVersion(Base):
     row_count: Mapped[int] = mapped_column(BigInteger)
     byte_size: Mapped[int] = mapped_column(BigInteger)
     storage_name: Mapped[str] = mapped_column(String(200))
+    # The random id in the stored file's header: a file other than the one written for this
+    # version (a leftover of a crashed upload, say) is refused even if it decrypts.
+    file_id: Mapped[str | None] = mapped_column(String(32))
+    # The file's own random key, wrapped by the data key `wrapping_key_id` (see
+    # datastore/envelope.py); deleted when the version is destroyed, which makes every copy of
+    # the file unreadable. Both null for files stored before per-file keys (`governance
+    # datastore rewrap` converts them).
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapping_key_id: Mapped[str | None] = mapped_column(String(16))
     source_filename: Mapped[str] = mapped_column(String(255))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[created_at]

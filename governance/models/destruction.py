@@ -55,5 +55,9 @@ class DestroyedVersion(Base):
     # False when the file was already gone (a retried destruction); the version is still
     # listed, because the certificate states that its data no longer exists.
     file_removed: Mapped[bool] = mapped_column(Boolean)
+    # SHA-256 of the destroyed wrapped file key and the id of the key that wrapped it: names
+    # the key that no longer exists (a database backup still holding it can be recognised),
+    # never the key. Null for a version stored before per-file keys.
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     certificate: Mapped[DestructionCertificate] = relationship(back_populates="items")

@@ -1,10 +1,12 @@
 """Destroying stored data when an agreement closes, and certifying it.
 
 The agreements workflow decides which datasets no other active agreement still covers and
-calls `destroy_uncovered` with them; this deletes every stored version of those datasets,
-records each deletion in the audit trail, and issues a certificate (a record and a PDF for the
-partner) listing the datasets, versions, SHA-256 hashes and row counts, the date and who
-certified it. The PDF's own SHA-256 is stored and audited, so a replaced PDF is detectable.
+calls `destroy_uncovered` with them; this destroys every stored version of those datasets
+(deleting each version's own file key, which makes every copy of its file unreadable, and the
+file), records each destruction in the audit trail, and issues a certificate (a record and a
+PDF for the partner) listing the datasets, versions, SHA-256 hashes, row counts and the
+fingerprints of the destroyed keys, the date and who certified it. The PDF's own SHA-256 is
+stored and audited, so a replaced PDF is detectable.
 """
 
 from __future__ import annotations
@@ -29,8 +31,14 @@ from governance.services import audit
 from governance.services.actors import Actor
 
 TEMPLATE = "reports/destruction_certificate.html"
-KEY_NOTE = ("While stored, every file was encrypted with AES-256-GCM under a key kept outside "
-            "the database; the SHA-256 values identify exactly which data was destroyed.")
+KEY_NOTE = ("While stored, each version was encrypted with AES-256-GCM under a random key of its "
+            "own, kept only in the service's database, itself encrypted under a master key held "
+            "outside the database. Destruction deleted each version's key: no copy of its file, "
+            "in a backup or on a disk, can be decrypted with the service's database from now "
+            "on. The key fingerprint identifies the deleted key without revealing it; a "
+            "database backup taken before this date still holds it, until the master key that "
+            "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
+            "data was destroyed.")
 
 
 def certifier_label(by: Actor) -> str:
@@ -65,7 +73,7 @@ def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor
         dataset_id=v.dataset_id, dataset_name=names[v.dataset_id][0],
         provider_name=names[v.dataset_id][1], version_id=v.id, version_number=v.number,
         sha256=v.sha256, row_count=v.row_count, stored_at=v.created_at, destroyed_at=now,
-        file_removed=False) for v in live]
+        file_removed=False, key_fingerprint=datastore.key_fingerprint(v)) for v in live]
     session.add(certificate)
     session.flush()
     # The PDF is rendered before any file is deleted: if rendering fails, nothing is lost.
@@ -79,6 +87,7 @@ def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor
                      target_id=version.id, now=now,
                      detail={"version": version.number, "sha256": version.sha256,
                              "rows": version.row_count, "file_removed": item.file_removed,
+                             "key_fingerprint": item.key_fingerprint,
                              "certificate_id": certificate.id})
     session.flush()
     audit.record(session, AuditType.DATASET_CERTIFY_DESTRUCTION, by=by,

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.datastore import destroy_cohort
+from governance.datastore import cohort_key_fingerprint, destroy_cohort
 from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
 from governance.models.analysis import CohortFile
 from governance.models.audit import AuditType
@@ -50,8 +50,9 @@ def destroy_on_close(session: Session, *, agreement: Agreement, event: Agreement
     # The partner's cohort files were shared for this agreement alone.
     for cohort in session.scalars(select(CohortFile).where(
             CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None))):
+        fingerprint = cohort_key_fingerprint(cohort)
         destroy_cohort(cohort, now=now)
         audit.record(session, AuditType.DATASET_DESTROY, by=by, agreement_id=agreement.id,
                      target_type="cohort_file", target_id=cohort.id, now=now,
                      detail={"label": cohort.label, "sha256": cohort.sha256,
-                             "rows": cohort.row_count})
+                             "rows": cohort.row_count, "key_fingerprint": fingerprint})

@@ -165,7 +165,8 @@ def detail(dataset_id: int) -> str:
         stewards=stewards, steward_form=steward_form, can_manage=can_manage,
         can_upload=(authz.can(user, Permission.DATASET_INGEST)
                     and user.id in dataset.steward_ids),
-        max_upload=ingestion.limits_of(db).max_upload_label)
+        max_upload=ingestion.limits_of(db).max_upload_label,
+        max_rows=f"{ingestion.limits_of(db).max_rows:,}")
 
 
 @bp.route("/<int:dataset_id>/versions", methods=["POST"])

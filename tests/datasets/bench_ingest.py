@@ -53,13 +53,15 @@ SCHEMA = [("person_id", "string", "direct_identifier"), ("first_name", "string",
 def main(rows: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(work / "instance")
-    from governance import create_app, datastore, schema
+    from governance import create_app, datastore, keys, schema
     from governance.extensions import database
     from governance.models.organization import OrganizationKind
     from governance.services import datasets, ingestion, users
     from governance.services.actors import System
 
     actor = System("bench")
+    for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys
+        keys.create_key(purpose, work / "instance" / f"{purpose}.key")
     app = create_app({"MAX_UPLOAD_MB": 1024})
     schema.upgrade(database(app).engine)
     csv_path = work / "arrests.csv"

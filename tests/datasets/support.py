@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,6 +14,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from governance.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
+from governance.models.analysis import CohortFile
 from governance.models.dataset import Classification as K
 from governance.models.dataset import ColumnType as T
 from governance.models.dataset import DatasetVersion
@@ -59,3 +64,55 @@ def version_count(db: Session, dataset_id: int) -> int:
     db.rollback()
     return db.scalar(select(func.count()).select_from(DatasetVersion)
                      .where(DatasetVersion.dataset_id == dataset_id)) or 0
+
+
+def decrypts_with_live_keys(app: Flask, db: Session, path: Path, binding: Binding,
+                            backup_row: dict[str, Any] | None = None) -> bool:
+    """Whether someone holding every live data key file, the live database and (if given) a
+    backup copy of the file's row can decrypt the file at `path`: the attacker of a
+    destruction, with a copy of the file from a backup or a disk image."""
+    key_file = Path(app.config["DATA_KEY_FILE"])
+    master_keys = [p.read_bytes() for p in [key_file, *key_file.parent.glob(
+        f"{key_file.name}.retired/*.key")] if p.exists()]
+    candidates = list(master_keys)  # files encrypted under the master key itself
+    rows: list[Any] = [dict(backup_row)] if backup_row else []
+    for model in (DatasetVersion, CohortFile):
+        rows += [{c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
+                 for row in db.scalars(select(model))]
+    for row in rows:
+        candidates += _unwrapped(row, binding, master_keys)
+    for key in candidates:
+        try:
+            with DecryptingReader(path, key, binding) as reader:
+                reader.sha256()
+            return True
+        except DataIntegrityError:
+            continue
+    return False
+
+
+def _unwrapped(row: dict[str, Any], binding: Binding, master_keys: list[bytes]) -> list[bytes]:
+    """The row's file key, unwrapped with any of the master keys that can."""
+    if not row.get("wrapped_key") or not row.get("file_id"):
+        return []
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from governance.datastore import envelope
+
+    found = []
+    for master in master_keys:
+        kek = _hkdf(master, f"governance/data/{envelope.WRAP_LABEL}".encode())
+        blob = bytes(row["wrapped_key"])
+        aad = (envelope.CONTEXT_LABEL + binding.dataset_id.to_bytes(8, "big")
+               + binding.version_number.to_bytes(8, "big") + bytes.fromhex(row["file_id"]))
+        try:
+            found.append(AESGCM(kek).decrypt(blob[:12], blob[12:], aad))
+        except InvalidTag:
+            continue
+    return found
+
+
+def _hkdf(key: bytes, info: bytes) -> bytes:
+    prk = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import datastore
+from governance import create_app, datastore
 from governance.datastore import DataIntegrityError, DataUnavailable
 from governance.datastore.files import ORPHAN_GRACE_SECONDS
+from governance.extensions import database
 from governance.models.dataset import Dataset, DatasetVersion
 from governance.services.datasets import create_dataset
 from governance.services.ingestion import ingest_frame
@@ -75,14 +78,20 @@ def test_a_stored_file_is_ciphertext_with_an_unguessable_owner_only_name(
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
-def test_a_stored_file_is_unreadable_with_another_key(app: Flask, db: Session,
-                                                      arrests: Dataset) -> None:
-    version = store(db, arrests)
+def test_a_stored_file_is_unreadable_with_another_data_key(
+        app: Flask, app_config: dict[str, Any], db: Session, arrests: Dataset) -> None:
+    store(db, arrests)
     key_file = Path(app.config["DATA_KEY_FILE"])
     key_file.write_bytes(os.urandom(32))
-    with pytest.raises(DataIntegrityError, match="another key"):
-        datastore.read_columns(version, ["age"])
-    assert datastore.verify_version(version) is False
+    restarted = create_app(app_config)
+    try:
+        with database(restarted).session() as session:
+            version = session.scalars(select(DatasetVersion)).one()
+            with pytest.raises(DataIntegrityError, match="restore it from your key backup"):
+                datastore.read_columns(version, ["age"])
+            assert datastore.verify_version(version) is False
+    finally:
+        database(restarted).dispose()
 
 
 def test_a_file_moved_to_another_dataset_or_version_fails_to_decrypt(
@@ -95,7 +104,7 @@ def test_a_file_moved_to_another_dataset_or_version_fails_to_decrypt(
     directory = Path(app.config["DATA_DIR"])
     for victim in (other_v1, arrests_v2):
         shutil.copy(directory / arrests_v1.storage_name, directory / victim.storage_name)
-        with pytest.raises(DataIntegrityError, match="failed authentication"):
+        with pytest.raises(DataIntegrityError, match="not the one recorded"):
             datastore.read_columns(victim, ["age"])
     assert datastore.read_columns(arrests_v1, ["age"])["age"].tolist() == [34, 19, 51]
 
@@ -178,6 +187,17 @@ def test_the_sweep_removes_old_orphans_only(app: Flask, db: Session, arrests: Da
     assert datastore.sweep_orphans(db) == [old.name]
     assert sorted(p.name for p in data_files(app)) == sorted(
         [version.storage_name, fresh_file.name])
+
+
+def test_the_sweep_covers_cohort_files_too(app: Flask, db: Session) -> None:
+    directory = Path(app.config["DATA_DIR"]) / "cohorts"
+    directory.mkdir(parents=True)
+    old = directory / ("c" * 32 + ".gde")
+    old.write_bytes(b"left by a crashed cohort upload")
+    long_ago = old.stat().st_mtime - ORPHAN_GRACE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    assert datastore.sweep_orphans(db) == [old.name]
+    assert not old.exists()
 
 
 def test_a_destroyed_version_cannot_be_read(app: Flask, db: Session, arrests: Dataset) -> None:

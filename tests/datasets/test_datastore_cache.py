@@ -1,5 +1,6 @@
 """The per-process cache of verified, decoded columns (docs/decisions/reliability.md): a file
-is verified once, and any change to it, another key, or destruction is seen on the next read."""
+is verified once, and any change to it, to its row's key, or destruction is seen on the next
+read."""
 
 from __future__ import annotations
 
@@ -70,15 +71,22 @@ def test_another_file_moved_into_place_after_caching_is_refused(
     datastore.read_columns(second, ["age"])
     directory = Path(app.config["DATA_DIR"])
     os.replace(directory / first.storage_name, directory / second.storage_name)
-    with pytest.raises(DataIntegrityError, match="failed authentication"):
+    with pytest.raises(DataIntegrityError, match="not the one recorded"):
         datastore.read_columns(second, ["age"])
 
 
-def test_a_new_key_after_caching_is_refused(app: Flask, db: Session, arrests: Dataset) -> None:
+def test_a_version_whose_key_changed_after_caching_is_not_served_from_the_cache(
+        db: Session, arrests: Dataset) -> None:
     version = store(db, arrests)
     datastore.read_columns(version, ["age"])
-    Path(app.config["DATA_KEY_FILE"]).write_bytes(os.urandom(32))
-    with pytest.raises(DataIntegrityError, match="another key"):
+    assert version.wrapped_key is not None
+    damaged = bytearray(version.wrapped_key)
+    damaged[-1] ^= 0x01
+    version.wrapped_key = bytes(damaged)
+    with pytest.raises(DataIntegrityError, match="does not unwrap"):
+        datastore.read_columns(version, ["age"])
+    version.wrapped_key = None
+    with pytest.raises(DataIntegrityError, match="destroyed"):
         datastore.read_columns(version, ["age"])
 
 

@@ -1,11 +1,10 @@
 """server-side sessions, single-use account links, role changes, the lockout's window
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-04
 
-Numbered 0013 with down_revision 0010: other branches add revisions in parallel; the lead
-re-chains them when merging. Existing signed cookies name no server-side session, so everyone
+Existing signed cookies name no server-side session, so everyone
 signs in again after the upgrade.
 """
 
@@ -15,7 +14,7 @@ import governance.models.types
 
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
