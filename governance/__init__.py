@@ -42,8 +42,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     authz.install_policy(Path(settings["POLICY_DIR"]))
-    audit_settings = AuditSettings(
-        checkpoint_key=read_or_create_key(Path(settings["AUDIT_KEY_FILE"])),
+    audit_settings = AuditSettings.from_key(
+        read_or_create_key(Path(settings["AUDIT_KEY_FILE"])),
         checkpoint_every=settings["AUDIT_CHECKPOINT_EVERY"],
         checkpoint_minutes=settings["AUDIT_CHECKPOINT_MINUTES"],
     )

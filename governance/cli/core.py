@@ -8,6 +8,7 @@ import click
 from sqlalchemy import func, select
 
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
+from governance.services import audit
 
 
 @click.command("init", help="Create instance/ and create or upgrade the database schema.")
@@ -25,6 +26,13 @@ def init_command() -> None:
         click.echo(f"Database {url} is up to date (revision {after}).")
     else:
         click.echo(f"Database {url} upgraded from {before or 'empty'} to revision {after}.")
+    # Sign the audit trail's format boundary at once, before anyone else can write.
+    with command_session(app) as session:
+        sealed = audit.seal(session)
+        session.commit()
+    if sealed is not None:
+        click.echo(f"Audit trail sealed in its new format at event {sealed}; older events keep "
+                   "verifying in theirs.")
 
 
 @click.command("create-user", help="Create an account (asks for the password, or reads it "
