@@ -13,10 +13,13 @@ catch a cut-off tail and a chain rewritten with freshly computed hashes.
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import pickle
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission
-from governance.db import make_engine
 from governance.errors import ValidationFailed
 from governance.models.audit import AuditType, Outcome
 from governance.services import audit
@@ -36,6 +38,7 @@ from governance.services.audit_walk import (
     Fault,
     Faulted,
     FaultKind,
+    Job,
     Stretch,
     Trail,
     Walk,
@@ -99,15 +102,15 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
             trail = Trail(keys=dict(settings.keys), checkpoints=checkpoints,
                           format_since=head.format_since, head_seq=head.seq)
-            walk = Walk(connection, trail)
+            walk = Walk(connection.connection.dbapi_connection, connection.dialect.name, trail,
+                        connection.dialect.loaded_dbapi.Error)
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
             if fault is None:
                 parts = min(workers, last // max(1, min_events_per_worker))
                 if parts < 1:
                     stretches = [walk.stretch(1, last, final=True)]
                 else:
-                    url = engine.url.render_as_string(hide_password=False)
-                    stretches = _walk_in_processes(url, trail, last, parts)
+                    stretches = _walk_in_processes(engine, trail, last, parts)
                 count, last_hash, fault = _join(walk, stretches)
             try:
                 if fault is None:
@@ -121,24 +124,46 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
                         head_hash=head.hash, fault=fault)
 
 
-def _walk_in_processes(url: str, trail: Trail, last: int, parts: int) -> list[Stretch]:
+def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> list[Stretch]:
+    """Walk `parts` contiguous stretches in as many worker processes at once. Each is a fresh
+    `python -m governance.services.audit_walk` (no inherited connections or threads, and none
+    of the app's imports) told its job, keys included, through its own standard input."""
     size = -(-last // parts)
     bounds = [(start, min(last, start + size - 1)) for start in range(1, last + 1, size)]
-    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-    with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
-        futures = [pool.submit(_walk_stretch, url, trail, start, end, end == last)
-                   for start, end in bounds]
-        return [future.result() for future in futures]
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    # Only the plain connection settings travel (SQLAlchemy adds its own adapter objects).
+    kwargs = {name: value for name, value in kwargs.items()
+              if isinstance(value, str | int | float | bool)}
+    with ExitStack() as stack:
+        workers = []
+        for start, end in bounds:
+            # A file, not a pipe, for error output: a long traceback cannot block the worker.
+            errors = stack.enter_context(tempfile.TemporaryFile())
+            process = stack.enter_context(subprocess.Popen(
+                [sys.executable, "-m", "governance.services.audit_walk"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors))
+            stack.callback(_stop, process)
+            stdin = cast(IO[bytes], process.stdin)  # opened with PIPE just above
+            stdin.write(pickle.dumps(Job(engine.dialect.name, list(args), kwargs, trail,
+                                         start, end, end == last)))
+            stdin.close()
+            workers.append((process, errors))
+        return [_result(process, errors) for process, errors in workers]
 
 
-def _walk_stretch(url: str, trail: Trail, start: int, end: int, final: bool) -> Stretch:
-    """Run in a worker process: walk one stretch on a connection of its own."""
-    engine = make_engine(url, read_only=True)
-    try:
-        with engine.connect() as connection, connection.begin():
-            return Walk(connection, trail).stretch(start, end, final=final)
-    finally:
-        engine.dispose()
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+def _result(process: subprocess.Popen[bytes], errors: IO[bytes]) -> Stretch:
+    output = cast(IO[bytes], process.stdout).read()
+    if process.wait() != 0:
+        errors.seek(0)
+        raise RuntimeError(f"An audit verification worker failed (exit {process.returncode}): "
+                           f"{errors.read().decode(errors='replace')[-2000:]}")
+    stretch: Stretch = pickle.loads(output)  # noqa: S301  (from our own worker process)
+    return stretch
 
 
 def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]:
