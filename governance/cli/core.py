@@ -27,9 +27,12 @@ def init_command() -> None:
     else:
         click.echo(f"Database {url} upgraded from {before or 'empty'} to revision {after}.")
     # Sign the audit trail's format boundary at once, before anyone else can write.
-    with command_session(app) as session:
-        sealed = audit.seal(session)
-        session.commit()
+    try:
+        with command_session(app) as session:
+            sealed = audit.seal(session)
+            session.commit()
+    finally:
+        database(app).dispose()
     if sealed is not None:
         click.echo(f"Audit trail sealed in its new format at event {sealed}; older events keep "
                    "verifying in theirs.")

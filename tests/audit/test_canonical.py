@@ -5,9 +5,8 @@ reports toolkit writes."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 import json
+from typing import Any
 
 import pytest
 import rfc8785
@@ -16,13 +15,13 @@ from hypothesis import strategies as st
 
 from governance.reports.tabular import iter_csv
 from governance.services.audit import canonical_content, content_text, format_time
+from governance.services.audit_export import csv_line, iter_csv_rows
 from governance.services.audit_format import (
     MAX_SAFE_INTEGER,
     canonical_detail,
     is_jcs_object,
     storable_text,
 )
-from governance.services.audit_export import csv_line, iter_csv_rows
 from governance.services.audit_query import EXPORT_COLUMNS
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
@@ -87,7 +86,6 @@ def test_only_the_canonical_text_of_a_detail_passes(detail: dict[str, Any]) -> N
     ('{"a":"\\\\u0041"}', True),  # a backslash, then u0041
     ('{"a":"\\u0041"}', False),  # an escape JCS does not write
     ('{"a":1.0}', False),  # JCS writes 1
-    ('{"a":1}', True),
     ('{"a":1e-7}', True),
     ('{"a":1E-7}', False),
     ('{"a":9007199254740991}', True),
