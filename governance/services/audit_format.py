@@ -172,6 +172,15 @@ def _json_key(key: Any) -> str:
 def _storable(value: Any, slow: list[bool]) -> Any:
     """A copy of `value` that RFC 8785 can write, with the deterministic escapes below; sets
     `slow[0]` when the C encoder would not write it as JCS does (a float, a high key)."""
+    kind = type(value)
+    if kind is str:  # the common exact types first: this runs for every event written
+        return value if value.isascii() else storable_text(value)
+    if kind is dict:
+        return {key: _storable(item, slow) for key, item in value.items()} \
+            if all(type(key) is str and key.isascii() for key in value) \
+            else _storable_mapping(value, slow)
+    if kind is list or kind is tuple:
+        return [_storable(item, slow) for item in value]
     if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
@@ -186,16 +195,20 @@ def _storable(value: Any, slow: list[bool]) -> Any:
         slow[0] = True
         return float(value)
     if isinstance(value, Mapping):
-        result: dict[str, Any] = {}
-        for key, item in value.items():
-            name = _json_key(key)
-            if not name.isascii() and _HIGH.search(name):
-                slow[0] = True
-            result[name] = _storable(item, slow)
-        return result
+        return _storable_mapping(value, slow)
     if isinstance(value, list | tuple):
         return [_storable(item, slow) for item in value]
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _storable_mapping(value: Mapping[Any, Any], slow: list[bool]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _json_key(key)
+        if not name.isascii() and _HIGH.search(name):
+            slow[0] = True
+        result[name] = _storable(item, slow)
+    return result
 
 
 def canonical_detail(detail: Mapping[str, Any]) -> str:

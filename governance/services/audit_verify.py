@@ -234,8 +234,10 @@ def _check_head_signature(head: Any, trail: Trail) -> None:
         unsealed = head.seq < trail.format_since
         raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
             "the chain head is not signed. "
-            + ("The trail was upgraded but not yet sealed in the new format: run "
-               "`governance init`." if unsealed else "The signed head was replaced."))))
+            + ("The trail was upgraded but never sealed in its new format: if this database "
+               "was upgraded just now, `governance init` seals it; otherwise it was rolled "
+               "back to before the upgrade, so first compare it with a head kept outside "
+               "(--expect-head)." if unsealed else "The signed head was replaced."))))
     key = trail.keys.get(head.key_id)
     if key is None:
         raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
