@@ -262,7 +262,7 @@ def _checkpoint_due(settings: AuditSettings, head: _Head, seq: int,
 
 def _needs_seal(head: _Head) -> bool:
     """Events of format 1 are stored and none of format 2 yet: the next event is the seal."""
-    return head.seq >= head.format_since - 1 >= 1 and head.seq < head.format_since
+    return head.seq >= 1 and head.format_since == head.seq + 1
 
 
 def _seal(connection: Connection, settings: AuditSettings, head: _Head,

@@ -38,11 +38,11 @@ from governance.services.audit_walk import (
     Fault,
     Faulted,
     FaultKind,
-    Job,
     Stretch,
     Trail,
     Walk,
 )
+from governance.services.audit_worker import Job
 
 __all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification",
            "verify_chain"]
@@ -126,8 +126,8 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
 
 def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> list[Stretch]:
     """Walk `parts` contiguous stretches in as many worker processes at once. Each is a fresh
-    `python -m governance.services.audit_walk` (no inherited connections or threads, and none
-    of the app's imports) told its job, keys included, through its own standard input."""
+    `python -m governance.services.audit_worker` (no inherited connections or threads, and
+    none of the app's imports) told its job, keys included, through its own standard input."""
     size = -(-last // parts)
     bounds = [(start, min(last, start + size - 1)) for start in range(1, last + 1, size)]
     args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -140,7 +140,7 @@ def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> l
             # A file, not a pipe, for error output: a long traceback cannot block the worker.
             errors = stack.enter_context(tempfile.TemporaryFile())
             process = stack.enter_context(subprocess.Popen(
-                [sys.executable, "-m", "governance.services.audit_walk"],
+                [sys.executable, "-m", "governance.services.audit_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors))
             stack.callback(_stop, process)
             stdin = cast(IO[bytes], process.stdin)  # opened with PIPE just above

@@ -10,15 +10,12 @@ from the format boundary on a checkpoint must stand wherever the cadence promise
 before it falls due. At the first fault the walk stops, and a few targeted look-ups classify it
 (see `FaultKind`).
 
-It imports neither SQLAlchemy nor the app: `python -m governance.services.audit_walk` is the
-worker process `audit_verify` starts for each stretch of a long chain, and it is ready in a
-tenth of a second instead of the second the app's imports take.
+It imports neither SQLAlchemy nor the app, so the worker processes that walk the stretches of
+a long chain (`audit_worker`) start in a tenth of a second.
 """
 
 from __future__ import annotations
 
-import pickle
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -339,8 +336,10 @@ def _next_due(checkpoint: Checkpoint, occurred: str) -> tuple[int, str]:
 
 
 def _malformed_time(seq: int, stored: Any) -> Fault:
+    found = "it lies outside the years 1970 to 9999 (a year BC, or infinity)" \
+        if stored is None else repr(stored)
     return Fault(FaultKind.MALFORMED, seq=seq, message=(
-        f"event {seq}'s time is not stored as the application stores it ({stored!r}): it was "
+        f"event {seq}'s time is not stored as the application stores it ({found}): it was "
         "edited, and it would sort, search and export as another time than the one signed."))
 
 
@@ -361,49 +360,3 @@ def _missing(expected: int, found: int) -> Fault:
             f"{expected - 1}."))
     return Fault(FaultKind.DELETED, seq=expected, message=(
         f"event {expected} is missing: event {found} follows event {expected - 1}."))
-
-
-@dataclass(frozen=True)
-class Job:
-    """One stretch for a worker process, with how to connect (the driver's own arguments)."""
-
-    dialect: str
-    connect_args: list[Any]
-    connect_kwargs: dict[str, Any]
-    trail: Trail
-    start: int
-    end: int
-    final: bool
-
-
-def run_job(job: Job) -> Stretch:
-    if job.dialect == "sqlite":
-        import sqlite3
-
-        connection: Any = sqlite3.connect(*job.connect_args, **job.connect_kwargs)
-        error: type[Exception] = sqlite3.Error
-    else:
-        import psycopg
-
-        connection, error = psycopg.connect(*job.connect_args, **job.connect_kwargs), \
-            psycopg.Error
-    try:
-        return Walk(connection, job.dialect, job.trail, error).stretch(
-            job.start, job.end, final=job.final)
-    finally:
-        connection.close()
-
-
-def main() -> None:
-    """The worker: a pickled `Job` on standard input, the pickled `Stretch` on standard output
-    (both pipes belong to the verifying process that started it)."""
-    job = pickle.load(sys.stdin.buffer)  # noqa: S301  (from our own parent process)
-    pickle.dump(run_job(job), sys.stdout.buffer)
-
-
-if __name__ == "__main__":
-    # Through the module's own name, so that what is pickled names
-    # governance.services.audit_walk, not __main__.
-    from governance.services.audit_walk import main as run
-
-    run()
