@@ -37,9 +37,9 @@ from governance.services.audit_format import (
     storable_text,
 )
 
-__all__ = ["GENESIS_HASH", "HEAD_ID", "AuditActor", "AuditSettings", "canonical_content",
-           "chain_hash", "chain_head", "content_text", "format_time", "record",
-           "record_refusal", "seal", "settings_of", "take_writer_lock"]
+__all__ = ["GENESIS_HASH", "HEAD_ID", "AuditActor", "AuditSettings", "HeadInconsistent",
+           "canonical_content", "chain_hash", "chain_head", "content_text", "format_time",
+           "record", "record_refusal", "seal", "settings_of", "take_writer_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +197,15 @@ _INSERT_CHECKPOINT = insert(AuditCheckpoint)
 _WRITE_HEAD = update(AuditHead).where(AuditHead.id == HEAD_ID)
 
 
+class HeadInconsistent(RuntimeError):
+    """The head row contradicts itself: it was edited outside the application."""
+
+
 def _read_head(connection: Connection) -> _Head:
     head = _Head(*connection.execute(_READ_HEAD).one())
     if not 1 <= head.format_since <= head.seq + 1:
         # Only an edit of the head row gets here; writing on would bury it under new events.
-        raise RuntimeError(f"The audit chain head is inconsistent (format_since="
+        raise HeadInconsistent(f"The audit chain head is inconsistent (format_since="
                            f"{head.format_since}, seq={head.seq}): run `governance audit "
                            f"verify`. Nothing is written until it is resolved.")
     return head

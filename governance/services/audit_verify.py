@@ -297,8 +297,8 @@ def run_verification(session: Session, engine: Engine, *, by: Actor,
     `audit:verify` event in `session`; the caller commits.
 
     A tampered trail may refuse the record itself (an event forged beyond the head takes the
-    next sequence number): the write is then logged as CRITICAL by `audit.record` and the
-    verification result still stands and is returned.
+    next sequence number; an edited head stops every write): the write is then logged as
+    CRITICAL by `audit.record` and the verification result still stands and is returned.
     """
     authz.require(by, Permission.AUDIT_VERIFY, audit={"event_type": AuditType.AUDIT_VERIFY,
                                                       "target_type": "audit_trail"})
@@ -315,7 +315,7 @@ def run_verification(session: Session, engine: Engine, *, by: Actor,
                                      "kind": str(fault.kind), "seq": fault.seq,
                                      "checkpoint": fault.checkpoint,
                                      "message": fault.message}})
-    except SQLAlchemyError:
+    except (SQLAlchemyError, audit.HeadInconsistent):
         if fault is None:
             raise
     return result

@@ -144,6 +144,16 @@ def test_an_edit_after_the_last_checkpoint_is_caught_by_the_signed_head(
     assert "signature does not match" in output
 
 
+def test_an_edited_format_boundary_stops_writes_and_fails_verification(
+        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People) -> None:
+    intruder("UPDATE audit_head SET format_since = 1000000")
+    output = assert_fails(cli, f"event {chain} (head)")
+    assert "format boundary (1000000) lies outside the trail" in output
+    with pytest.raises(audit.HeadInconsistent):
+        audit.record(fresh(db), AuditType.AUDIT_SEARCH, by=people.compliance)
+    db.rollback()
+
+
 def test_verification_accepts_a_cadence_changed_between_writers(
         app: Flask, db: Session, people: People) -> None:
     """Writers configured with another cadence (a restart with new settings, a CLI with its
