@@ -10,7 +10,6 @@ the instance key, then inserts in large batches. The application itself still ha
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -29,12 +28,15 @@ if str(REPO) not in sys.path:
 
 from governance import schema  # noqa: E402
 from governance.db import make_engine  # noqa: E402
-from governance.models.types import canonical_json  # noqa: E402
-from governance.services.audit import (  # noqa: E402
+from governance.services.audit_format import (  # noqa: E402
+    canonical_detail,
     chain_hash,
+    checkpoint_message,
     content_text,
+    fingerprint,
     format_time,
-    sign_checkpoint,
+    head_message,
+    sign,
 )
 
 GOVERNANCE = str(Path(sys.executable).with_name("governance"))
@@ -64,13 +66,16 @@ def _event(seq: int, moment: dt.datetime, rng: random.Random) -> tuple[Any, ...]
                   "purpose": "recidivism study"}
     return (f"user{user}@bench.example", user, rng.randrange(1, 21), 1,
             "4.2" if outcome == "denied" else None, rng.randrange(1, 31),
-            canonical_json(detail), event_type, format_time(moment), outcome,
+            canonical_detail(detail), event_type, format_time(moment), outcome,
             f"grant:{rng.randrange(1, 500)}", seq, str(rng.randrange(1, 10_000)), "dataset")
 
 
 def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = None,
-             days: int = 365, checkpoint_every: int = 1000) -> tuple[int, str]:
-    """Append `count` chained, checkpointed events after the current head; return the head."""
+             days: int = 365, checkpoint_every: int = 1000,
+             checkpoint_minutes: int = 10) -> tuple[int, str]:
+    """Append `count` chained events after the current head of a format-2 trail, with signed
+    checkpoints where the writer's rule puts them (every `checkpoint_every` events, and at the
+    first event `checkpoint_minutes` after the last one) and a signed head; return the head."""
     engine = make_engine(url)
     rng = random.Random(20261123)
     start = start or dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -81,9 +86,14 @@ def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = No
               "agreement_version, clause, dataset_id, detail, event_type, occurred_at, outcome, "
               "rule, seq, target_id, target_type, prev_hash, hash) "
               f"VALUES ({', '.join([mark] * 16)})")
+    key_id = fingerprint(key)
+    every, minutes = checkpoint_every, checkpoint_minutes
     with engine.begin() as connection:
-        head = connection.exec_driver_sql("SELECT seq, hash FROM audit_head").one()
-        seq, prev = head.seq, head.hash
+        head = connection.exec_driver_sql(
+            "SELECT seq, hash, last_checkpoint_seq, last_checkpoint_at, format_since "
+            "FROM audit_head").one()
+        seq, prev, since = head.seq, head.hash, head.format_since
+        last_seq, last_at = head.last_checkpoint_seq, None
         raw: Any = connection.connection.dbapi_connection
         cursor = raw.cursor()
         batch: list[tuple[Any, ...]] = []
@@ -96,23 +106,28 @@ def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = No
             stored_time = moment.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else moment
             batch.append((*row[:8], stored_time, *row[9:], prev, digest))
             prev = digest
-            if seq % checkpoint_every == 0:
-                checkpoints.append((seq, digest, stored_time, hashlib.sha256(key).hexdigest()[:16],
-                                    sign_checkpoint(key, seq, digest)))
+            if seq == since or last_at is None or seq - last_seq >= every \
+                    or moment - last_at >= dt.timedelta(minutes=minutes):
+                checkpoints.append((seq, digest, stored_time, key_id, sign(
+                    key, checkpoint_message(seq, digest, format_since=since, every=every,
+                                            minutes=minutes)), every, minutes))
+                last_seq, last_at = seq, moment
             if len(batch) == 20_000:
                 cursor.executemany(insert, batch)
                 batch.clear()
         if batch:
             cursor.executemany(insert, batch)
         cursor.executemany(
-            "INSERT INTO audit_checkpoint (seq, head_hash, created_at, key_id, signature) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", checkpoints)
+            "INSERT INTO audit_checkpoint (seq, head_hash, created_at, key_id, signature, "
+            f"cadence_events, cadence_minutes) VALUES ({', '.join([mark] * 7)})", checkpoints)
         last_checkpoint = checkpoints[-1] if checkpoints else None
         cursor.execute(
             f"UPDATE audit_head SET seq = {mark}, hash = {mark}, last_checkpoint_seq = {mark}, "
-            f"last_checkpoint_at = {mark}",
+            f"last_checkpoint_at = {mark}, cadence_events = {mark}, cadence_minutes = {mark}, "
+            f"key_id = {mark}, signature = {mark}",
             (seq, prev, last_checkpoint[0] if last_checkpoint else 0,
-             last_checkpoint[2] if last_checkpoint else None))
+             last_checkpoint[2] if last_checkpoint else None, every, minutes, key_id,
+             sign(key, head_message(seq, prev, format_since=since))))
     engine.dispose()
     return seq, prev
 

@@ -72,10 +72,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     authz.install_policy(Path(settings["POLICY_DIR"]))
     # A missing or unreadable key stops start-up here (KeyFileError); `governance init`
-    # creates keys, nothing else does.
+    # creates keys, nothing else does. Checkpoints signed by a retired audit key still verify.
     key_rings = keys.load_rings(settings)
     audit_settings = AuditSettings(
-        checkpoint_key=key_rings.audit.current(),
+        keys=key_rings.audit.keys,
+        current_key_id=key_rings.audit.current_id,
         checkpoint_every=settings["AUDIT_CHECKPOINT_EVERY"],
         checkpoint_minutes=settings["AUDIT_CHECKPOINT_MINUTES"],
     )

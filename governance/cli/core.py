@@ -8,6 +8,7 @@ import click
 from sqlalchemy import func, select
 
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
+from governance.services import audit
 
 
 @click.command("init", help="Create instance/ (owner-only), the audit and data keys if they "
@@ -40,8 +41,17 @@ def init_command() -> None:
         click.echo(f"Database {url} is up to date (revision {after}).")
     else:
         click.echo(f"Database {url} upgraded from {before or 'empty'} to revision {after}.")
-    with command_session(app) as session:
-        legacy = len(datastore.legacy_rows(session))
+    # Sign the audit trail's format boundary at once, before anyone else can write.
+    try:
+        with command_session(app) as session:
+            sealed = audit.seal(session)
+            session.commit()
+            legacy = len(datastore.legacy_rows(session))
+    finally:
+        database(app).dispose()
+    if sealed is not None:
+        click.echo(f"Audit trail sealed in its new format at event {sealed}; older events keep "
+                   "verifying in theirs.")
     if legacy:
         click.echo(f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
                    "`governance datastore rewrap` so that destroying them erases them.")

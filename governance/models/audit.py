@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base
@@ -88,6 +88,7 @@ class AuditType(StrEnum):
     AUDIT_EXPORT = "audit:export"
     AUDIT_REPORT = "audit:report"
     AUDIT_VERIFY = "audit:verify"
+    AUDIT_UPGRADE = "audit:upgrade"  # the trail's first event in a new format (see audit_format)
 
     KEY_ROTATE = "key:rotate"
     KEY_DISCARD = "key:discard"
@@ -160,7 +161,8 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """One row: the last event's position and hash. Writers lock it to append in turn."""
+    """One row: the last event's position and hash, signed on every write. Writers lock it to
+    append in turn."""
 
     __tablename__ = "audit_head"
 
@@ -169,10 +171,19 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
     last_checkpoint_seq: Mapped[int] = mapped_column(BigInteger)
     last_checkpoint_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The cadence the last checkpoint promised; a writer configured otherwise signs a new one.
+    cadence_events: Mapped[int | None] = mapped_column(Integer)
+    cadence_minutes: Mapped[int | None] = mapped_column(Integer)
+    # The first event written in the current format (events before it are format 1); a new
+    # head starts at 1. Bound into the head's and every checkpoint's signature.
+    format_since: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    signature: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditCheckpoint(Base):
-    """A signed (seq, head hash): catches a cut-off tail or a rewritten suffix."""
+    """A signed (seq, head hash): catches a cut-off tail or a rewritten suffix. Format-2
+    checkpoints also sign the cadence they promise (NULL on format-1 checkpoints)."""
 
     __tablename__ = "audit_checkpoint"
 
@@ -181,3 +192,5 @@ class AuditCheckpoint(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))
+    cadence_events: Mapped[int | None] = mapped_column(Integer)
+    cadence_minutes: Mapped[int | None] = mapped_column(Integer)

@@ -2,20 +2,24 @@
 
 HIPAA 164.312(b) and NIST SP 800-171 3.3.8 ask that audit records be protected from change;
 verification is how a compliance manager shows they were. Events are streamed in sequence
-order from a server-side cursor (constant memory, no ORM objects) and each hash is recomputed
-with the writer's own `content_text` and `chain_hash`. The first fault stops the walk and is
-classified (see `audit_walk.FaultKind`) with a few targeted look-ups, so the report names
-what happened to which event: a bare chain catches edits, insertions, deletions and
-reordering; the signed checkpoints (HMAC with a key kept outside the database) catch a cut-off
-tail and a suffix rewritten with freshly computed hashes.
+order from a server-side cursor (constant memory, no ORM objects), each row is parsed and its
+hash recomputed with the writer's own functions (see `audit_walk`). The first fault stops the
+walk and is classified, so the report names what happened to which event: a bare chain catches
+edits, insertions, deletions and reordering; the signed checkpoints (HMAC with keys kept outside
+the database), required at the cadence each promises, and the head, signed on every write,
+catch a cut-off tail and a chain rewritten with freshly computed hashes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import json
+import pickle
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,13 +27,22 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission
-from governance.db import make_engine
 from governance.errors import ValidationFailed
 from governance.models.audit import AuditType, Outcome
 from governance.services import audit
 from governance.services.actors import Actor
-from governance.services.audit import GENESIS_HASH, HEAD_ID, AuditSettings
-from governance.services.audit_walk import Checkpoint, Fault, Faulted, FaultKind, Stretch, Walk
+from governance.services.audit import HEAD_ID, AuditSettings
+from governance.services.audit_format import GENESIS_HASH, head_message, verify_signature
+from governance.services.audit_walk import (
+    Checkpoint,
+    Fault,
+    Faulted,
+    FaultKind,
+    Stretch,
+    Trail,
+    Walk,
+)
+from governance.services.audit_worker import Job
 
 __all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification",
            "verify_chain"]
@@ -67,34 +80,42 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
     """Check every event, every checkpoint and the head row.
 
     `expect_head` is a (seq, sha256) pair printed on an earlier export or report: the event at
-    that position must still carry that hash, which catches even a tail cut off together with
-    its checkpoints. With `workers` >= 1 a long chain is cut into contiguous stretches walked by
-    that many worker processes (each event's hash depends only on its own row, so stretches
-    verify independently) and the links between stretches are checked here; with 0, or a
-    chain shorter than `min_events_per_worker`, this process walks it.
+    that position must still carry that hash, which catches even a whole trail rolled back to
+    an earlier signed state. With `workers` >= 1 a long chain is cut into contiguous stretches
+    walked by that many worker processes (each event's hash depends only on its own row, so
+    stretches verify independently) and the links between stretches are checked here; with 0,
+    or a chain shorter than `min_events_per_worker`, this process walks it.
     """
     with engine.connect() as connection:
         if connection.dialect.name != "sqlite":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             head = connection.execute(text(
-                "SELECT seq, hash, last_checkpoint_seq FROM audit_head WHERE id = :id"),
+                "SELECT seq, hash, last_checkpoint_seq, cadence_events, cadence_minutes, "
+                "format_since, key_id, signature FROM audit_head WHERE id = :id"),
                 {"id": HEAD_ID}).one()
             checkpoints: dict[int, Checkpoint] = {
-                row[0]: (row[0], row[1], row[2], row[3]) for row in connection.execute(text(
-                    "SELECT seq, head_hash, key_id, signature FROM audit_checkpoint"))}
+                row[0]: (row[0], row[1], row[2], row[3], row[4], row[5])
+                for row in connection.execute(text(
+                    "SELECT seq, head_hash, key_id, signature, cadence_events, cadence_minutes "
+                    "FROM audit_checkpoint"))}
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
-            walk = Walk(connection, settings.checkpoint_key, settings.key_id, checkpoints)
-            parts = min(workers, last // max(1, min_events_per_worker))
-            if parts < 1:
-                stretches = [walk.stretch(1, last, final=True)]
-            else:
-                url = engine.url.render_as_string(hide_password=False)
-                stretches = _walk_in_processes(url, settings, checkpoints, last, parts)
-            count, last_hash, fault = _join(walk, stretches)
+            trail = Trail(keys=dict(settings.keys), checkpoints=checkpoints,
+                          format_since=head.format_since, head_seq=head.seq)
+            walk = Walk(connection.connection.dbapi_connection, connection.dialect.name, trail,
+                        connection.dialect.loaded_dbapi.Error)
+            count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
+            if fault is None:
+                parts = min(workers, last // max(1, min_events_per_worker))
+                if parts < 1:
+                    stretches = [walk.stretch(1, last, final=True)]
+                else:
+                    stretches = _walk_in_processes(engine, trail, last, parts)
+                count, last_hash, fault = _join(walk, stretches)
             try:
                 if fault is None:
-                    _check_end(count, last_hash, head, checkpoints)
+                    _check_end(count, last_hash, head, trail)
+                    _check_upgrade(connection, count, trail)
                 if fault is None and expect_head is not None:
                     _check_expected(connection, expect_head)
             except Faulted as faulted:
@@ -103,27 +124,46 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
                         head_hash=head.hash, fault=fault)
 
 
-def _walk_in_processes(url: str, settings: AuditSettings, checkpoints: dict[int, Checkpoint],
-                       last: int, parts: int) -> list[Stretch]:
+def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> list[Stretch]:
+    """Walk `parts` contiguous stretches in as many worker processes at once. Each is a fresh
+    `python -m governance.services.audit_worker` (no inherited connections or threads, and
+    none of the app's imports) told its job, keys included, through its own standard input."""
     size = -(-last // parts)
     bounds = [(start, min(last, start + size - 1)) for start in range(1, last + 1, size)]
-    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
-    with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
-        futures = [pool.submit(_walk_stretch, url, settings.checkpoint_key, settings.key_id,
-                               checkpoints, start, end, end == last)
-                   for start, end in bounds]
-        return [future.result() for future in futures]
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    # Only the plain connection settings travel (SQLAlchemy adds its own adapter objects).
+    kwargs = {name: value for name, value in kwargs.items()
+              if isinstance(value, str | int | float | bool)}
+    with ExitStack() as stack:
+        workers = []
+        for start, end in bounds:
+            # A file, not a pipe, for error output: a long traceback cannot block the worker.
+            errors = stack.enter_context(tempfile.TemporaryFile())
+            process = stack.enter_context(subprocess.Popen(
+                [sys.executable, "-m", "governance.services.audit_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors))
+            stack.callback(_stop, process)
+            stdin = cast(IO[bytes], process.stdin)  # opened with PIPE just above
+            stdin.write(pickle.dumps(Job(engine.dialect.name, list(args), kwargs, trail,
+                                         start, end, end == last)))
+            stdin.close()
+            workers.append((process, errors))
+        return [_result(process, errors) for process, errors in workers]
 
 
-def _walk_stretch(url: str, key: bytes, key_id: str, checkpoints: dict[int, Checkpoint],
-                  start: int, end: int, final: bool) -> Stretch:
-    """Run in a worker process: walk one stretch on a connection of its own."""
-    engine = make_engine(url, read_only=True)
-    try:
-        with engine.connect() as connection, connection.begin():
-            return Walk(connection, key, key_id, checkpoints).stretch(start, end, final=final)
-    finally:
-        engine.dispose()
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+def _result(process: subprocess.Popen[bytes], errors: IO[bytes]) -> Stretch:
+    output = cast(IO[bytes], process.stdout).read()
+    if process.wait() != 0:
+        errors.seek(0)
+        raise RuntimeError(f"An audit verification worker failed (exit {process.returncode}): "
+                           f"{errors.read().decode(errors='replace')[-2000:]}")
+    stretch: Stretch = pickle.loads(output)  # noqa: S301  (from our own worker process)
+    return stretch
 
 
 def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]:
@@ -144,7 +184,16 @@ def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]
     return count, prev, None
 
 
-def _check_end(count: int, last_hash: str, head: Any, checkpoints: dict[int, Checkpoint]) -> None:
+def _check_boundary(head: Any) -> Fault | None:
+    if type(head.format_since) is not int or not 1 <= head.format_since <= head.seq + 1:
+        return Fault(FaultKind.HEAD, seq=head.seq, message=(
+            f"the chain head's format boundary ({head.format_since}) lies outside the trail "
+            f"(events 1 to {head.seq}): the head row was edited."))
+    return None
+
+
+def _check_end(count: int, last_hash: str, head: Any, trail: Trail) -> None:
+    checkpoints = trail.checkpoints
     if head.seq > count:
         raise Faulted(Fault(FaultKind.TRUNCATED, seq=count + 1, message=(
             f"the trail ends at event {count} but its head says {head.seq}: events "
@@ -161,10 +210,72 @@ def _check_end(count: int, last_hash: str, head: Any, checkpoints: dict[int, Che
     if head.hash != last_hash:
         raise Faulted(Fault(FaultKind.HEAD, seq=count, message=(
             f"the chain head's hash does not match event {count}.")))
-    if head.last_checkpoint_seq and head.last_checkpoint_seq not in checkpoints:
-        raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=head.last_checkpoint_seq, message=(
-            f"checkpoint {head.last_checkpoint_seq}, the latest the head records, is missing: "
-            "checkpoints were deleted.")))
+    latest = max(checkpoints, default=0)
+    if head.last_checkpoint_seq != latest:
+        recorded = head.last_checkpoint_seq
+        raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=recorded or latest, message=(
+            f"checkpoint {recorded}, the latest the head records, is missing: checkpoints "
+            "were deleted." if recorded and recorded not in checkpoints else
+            f"the head records checkpoint {recorded} as the latest, but the latest stored is "
+            f"{latest}: the head or the checkpoints were edited.")))
+    if latest >= trail.format_since and (head.cadence_events, head.cadence_minutes) \
+            != checkpoints[latest][4:]:
+        raise Faulted(Fault(FaultKind.HEAD, seq=count, message=(
+            f"the cadence the head records differs from the one checkpoint {latest} signed: "
+            "the head row was edited.")))
+    if count:
+        _check_head_signature(head, trail)
+
+
+def _check_head_signature(head: Any, trail: Trail) -> None:
+    """The head is signed on every write: without the key, no event after the last checkpoint
+    can be edited, added or removed, and the head cannot be moved to another event."""
+    if head.signature is None:
+        unsealed = head.seq < trail.format_since
+        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
+            "the chain head is not signed. "
+            + ("The trail was upgraded but never sealed in its new format: if this database "
+               "was upgraded just now, `governance init` seals it; otherwise it was rolled "
+               "back to before the upgrade, so first compare it with a head kept outside "
+               "(--expect-head)." if unsealed else "The signed head was replaced."))))
+    key = trail.keys.get(head.key_id)
+    if key is None:
+        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
+            f"the chain head names key {head.key_id!r}, which is not among the known audit "
+            f"keys ({', '.join(sorted(trail.keys))}): it was forged, or the key that signed it "
+            "is missing from the key ring.")))
+    message = head_message(head.seq, head.hash, format_since=trail.format_since)
+    if not verify_signature(key, message, head.signature):
+        since = max(trail.checkpoints, default=0)
+        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
+            f"the chain head's signature does not match event {head.seq} and its hash: the "
+            f"trail was rewritten or cut after checkpoint {since} and the head recomputed "
+            "without the key.")))
+
+
+def _check_upgrade(connection: Connection, count: int, trail: Trail) -> None:
+    """The first event of format 2 after format-1 events is the `audit:upgrade` event, whose
+    signed checkpoint fixes the format boundary and how many format-1 checkpoints there were."""
+    since = trail.format_since
+    if since == 1 or count < since:
+        return
+    row = connection.execute(text(
+        "SELECT event_type, detail FROM audit_event WHERE seq = :seq"), {"seq": since}).one()
+    try:
+        recorded = json.loads(row.detail)
+        previous = recorded["previous_checkpoints"] if row.event_type == AuditType.AUDIT_UPGRADE \
+            else None
+    except (ValueError, TypeError, KeyError):
+        previous = None
+    if not isinstance(previous, int):
+        raise Faulted(Fault(FaultKind.HEAD, seq=since, message=(
+            f"event {since}, where the head says the current format begins, is not the "
+            "format upgrade: the format boundary was moved.")))
+    present = sum(1 for seq in trail.checkpoints if seq < since)
+    if present != previous:
+        raise Faulted(Fault(FaultKind.CHECKPOINT, seq=since, message=(
+            f"the format upgrade (event {since}) recorded {previous} earlier signed "
+            f"checkpoints, but {present} remain: format-1 checkpoints were deleted.")))
 
 
 def _check_expected(connection: Connection, expect_head: tuple[int, str]) -> None:
@@ -175,7 +286,9 @@ def _check_expected(connection: Connection, expect_head: tuple[int, str]) -> Non
         found = "is missing" if stored is None else f"has hash {stored}"
         raise Faulted(Fault(FaultKind.HEAD, seq=seq, message=(
             f"the head kept outside the system (seq={seq}, sha256={digest}) does not match: "
-            f"event {seq} {found}. Events up to it were changed or cut off.")))
+            f"event {seq} {found}. Events up to it were changed or cut off, or the whole "
+            "trail was rolled back to an earlier state.")))
+
 
 def run_verification(session: Session, engine: Engine, *, by: Actor,
                      expect_head: tuple[int, str] | None = None,
@@ -184,8 +297,8 @@ def run_verification(session: Session, engine: Engine, *, by: Actor,
     `audit:verify` event in `session`; the caller commits.
 
     A tampered trail may refuse the record itself (an event forged beyond the head takes the
-    next sequence number): the write is then logged as CRITICAL by `audit.record` and the
-    verification result still stands and is returned.
+    next sequence number; an edited head stops every write): the write is then logged as
+    CRITICAL by `audit.record` and the verification result still stands and is returned.
     """
     authz.require(by, Permission.AUDIT_VERIFY, audit={"event_type": AuditType.AUDIT_VERIFY,
                                                       "target_type": "audit_trail"})
@@ -202,7 +315,7 @@ def run_verification(session: Session, engine: Engine, *, by: Actor,
                                      "kind": str(fault.kind), "seq": fault.seq,
                                      "checkpoint": fault.checkpoint,
                                      "message": fault.message}})
-    except SQLAlchemyError:
+    except (SQLAlchemyError, audit.HeadInconsistent):
         if fault is None:
             raise
     return result

@@ -12,6 +12,7 @@ from governance.models.audit import AuditCheckpoint, AuditEvent, AuditType
 from governance.models.user import User
 from governance.services import audit, users
 from governance.services.audit import GENESIS_HASH, canonical_content, chain_hash
+from governance.services.audit_format import checkpoint_message, sign
 from tests.support import SETUP, People
 
 
@@ -83,8 +84,12 @@ def test_first_event_is_checkpointed_and_signed(db: Session, people: People) -> 
     assert checkpoint is not None
     assert checkpoint.seq == 1
     settings = audit.settings_of(db)
-    assert checkpoint.signature == audit.sign_checkpoint(settings.checkpoint_key,
-                                                         checkpoint.seq, checkpoint.head_hash)
+    assert checkpoint.key_id == settings.current_key_id
+    assert (checkpoint.cadence_events, checkpoint.cadence_minutes) == (
+        settings.checkpoint_every, settings.checkpoint_minutes)
+    assert checkpoint.signature == sign(settings.current_key, checkpoint_message(
+        checkpoint.seq, checkpoint.head_hash, format_since=1,
+        every=settings.checkpoint_every, minutes=settings.checkpoint_minutes))
 
 
 def test_checkpoint_every_n_events(app: Flask, db: Session, people: People) -> None:

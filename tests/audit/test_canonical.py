@@ -1,29 +1,39 @@
-"""One canonical content function: writer and verifier hash exactly the same text, and the
-fast CSV lines are byte for byte what the reports toolkit writes."""
+"""One canonical content function (RFC 8785): writer and verifier hash exactly the same text,
+only the canonical text of a detail passes, and the fast CSV lines are byte for byte what the
+reports toolkit writes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from governance.models.types import canonical_json
 from governance.reports.tabular import iter_csv
 from governance.services.audit import canonical_content, content_text, format_time
 from governance.services.audit_export import csv_line, iter_csv_rows
+from governance.services.audit_format import (
+    MAX_SAFE_INTEGER,
+    canonical_detail,
+    is_jcs_object,
+    storable_text,
+)
 from governance.services.audit_query import EXPORT_COLUMNS
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
 maybe_text = st.none() | texts
 maybe_int = st.none() | st.integers(min_value=-(2**40), max_value=2**40)
+safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | texts
+    st.none() | st.booleans() | safe_ints | texts
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
     max_leaves=8)
-moments = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1),
+moments = st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 1, 1),
                        timezones=st.just(dt.UTC))
 DANGEROUS = st.sampled_from(["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "\nx",
                              '=HYPERLINK("http://x","y")', "plain", "a,b", 'say "hi"', ""])
@@ -35,21 +45,89 @@ DANGEROUS = st.sampled_from(["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "
        kind=texts, moment=moments, outcome=texts, rule=maybe_text,
        seq=st.integers(min_value=1, max_value=2**50), target_id=maybe_text,
        target_type=maybe_text)
-def test_content_text_is_the_canonical_json_of_the_event(
+def test_content_text_is_the_rfc8785_json_of_the_event(
         email: str | None, actor: int | None, agreement: int | None, version: int | None,
         clause: str | None, dataset: int | None, detail: dict[str, Any], kind: str,
         moment: dt.datetime, outcome: str, rule: str | None, seq: int, target_id: str | None,
         target_type: str | None) -> None:
+    """What the hash covers is RFC 8785 (JCS) canonical JSON, as an independent verifier with
+    any JCS library reproduces it; the verifier's fast check agrees with the reference."""
     event = {"seq": seq, "occurred_at": moment, "event_type": kind, "outcome": outcome,
              "actor_id": actor, "actor_email": email, "agreement_id": agreement,
              "agreement_version": version, "dataset_id": dataset, "target_type": target_type,
              "target_id": target_id, "rule": rule, "clause": clause, "detail": detail}
-    expected = canonical_json({**event, "occurred_at": format_time(moment)})
+    expected = rfc8785.dumps({**event, "occurred_at": format_time(moment)}).decode()
     assert canonical_content(event) == expected
+    stored = canonical_detail(detail)
+    assert stored == rfc8785.dumps(detail).decode()
+    assert is_jcs_object(stored)
     # The verifier passes the stored detail text straight through.
-    assert content_text(email, actor, agreement, version, clause, dataset,
-                        canonical_json(detail), kind, format_time(moment), outcome, rule, seq,
-                        target_id, target_type) == expected
+    assert content_text(email, actor, agreement, version, clause, dataset, stored, kind,
+                        format_time(moment), outcome, rule, seq, target_id,
+                        target_type) == expected
+
+
+@given(st.dictionaries(texts, json_values, max_size=4))
+def test_only_the_canonical_text_of_a_detail_passes(detail: dict[str, Any]) -> None:
+    """Whatever else a JSON library might write for the same value is refused."""
+    canonical = canonical_detail(detail)
+    variants = {json.dumps(detail), json.dumps(detail, sort_keys=True),
+                json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
+                json.dumps(detail, sort_keys=True, separators=(",", ":"))} - {canonical}
+    for variant in variants:
+        assert not is_jcs_object(variant), variant
+
+
+@pytest.mark.parametrize(("stored", "canonical"), [
+    ('{"a":1}', True),
+    ('{"a": 1}', False),  # a space
+    ('{"b":1,"a":2}', False),  # unsorted
+    ('{"a":1,"a":2}', False),  # a duplicate key: parsers keep the first or the last
+    ('{"a":"\\\\u0041"}', True),  # a backslash, then u0041
+    ('{"a":"\\u0041"}', False),  # an escape JCS does not write
+    ('{"a":1.0}', False),  # JCS writes 1
+    ('{"a":1e-7}', True),
+    ('{"a":1E-7}', False),
+    ('{"a":9007199254740991}', True),
+    ('{"a":9007199254740992}', True),  # 2**53, a double
+    ('{"a":9007199254740993}', False),  # no double has this value
+    ('{"a":NaN}', False),
+    ('{"a":"\\ud800"}', False),  # a lone surrogate
+    ('{"\\ue000":1,"\\ud83d\\ude00":2}', False),  # escapes, not characters
+    ('{"😀":2,"":1}', True),  # JCS orders keys by UTF-16 code units
+    ('{"":1,"😀":2}', False),  # ... not by code points
+    ("[1]", False), ('"text"', False), ("{}", True), ("{} ", False), ("", False),
+    ("[" * 100_000, False),
+])
+def test_detail_canonical_form(stored: str, canonical: bool) -> None:
+    assert is_jcs_object(stored) is canonical
+
+
+def test_values_json_cannot_carry_are_escaped_deterministically() -> None:
+    """A record never fails for the text it records (a lone surrogate made every action that
+    recorded one fail): lone surrogates become U+FFFD, numbers beyond 2**53 their digits."""
+    detail = {"name": "bad\ud800text", "\udfff": 1, "big": 2**60, "nan": float("nan"),
+              "pair": "\ud83d\ude00", 7: "key", "float": 0.1}
+    text = canonical_detail(detail)
+    assert is_jcs_object(text)
+    assert json.loads(text) == {"name": "bad\ufffdtext", "\ufffd": 1, "big": str(2**60),
+                                "nan": "NaN", "pair": "\U0001f600", "7": "key", "float": 0.1}
+    assert storable_text("plain") == "plain"
+
+
+def test_a_whole_number_stored_as_text_never_hashes_like_the_number() -> None:
+    row = ["a@b", 5, None, None, None, None, "{}", "auth:login", "2026-01-01T00:00:00.000000Z",
+           "success", None, 1, None, None]
+    content_text(*row)
+    for position in (1, 11):
+        forged = list(row)
+        forged[position] = "5"
+        with pytest.raises(TypeError):
+            content_text(*forged)
+    forged = list(row)
+    forged[1] = 5.0
+    with pytest.raises(TypeError):
+        content_text(*forged)
 
 
 @given(st.lists(st.tuples(

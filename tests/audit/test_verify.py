@@ -21,6 +21,7 @@ from governance.services.audit_query import occurred_text
 from governance.services.audit_verify import FaultKind, verify_chain
 from tests.audit.conftest import CliInvoker
 from tests.conftest import fresh
+from tests.support import People
 
 Intruder = Callable[..., None]
 COLUMNS = ("actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, detail, "
@@ -165,9 +166,8 @@ def test_a_truncated_tail_with_a_forged_head_is_caught_by_a_checkpoint(
     assert f"FAILED at checkpoint {beyond} (truncated)" in output
 
 
-def test_a_truncation_that_also_removed_checkpoints_is_caught_by_a_kept_head(
+def test_a_truncation_that_also_removed_checkpoints_is_caught_by_the_signed_head(
         cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
-    kept = f"{chain}:{hash_of(db, chain)}"  # printed on an earlier export
     keep = chain - 8
     last_checkpoint = max(c for c in checkpoints(db) if c <= keep)
     new_head = hash_of(db, keep)
@@ -176,11 +176,32 @@ def test_a_truncation_that_also_removed_checkpoints_is_caught_by_a_kept_head(
     intruder("DELETE FROM audit_checkpoint WHERE seq > :keep", keep=keep)
     intruder("UPDATE audit_head SET seq = :keep, hash = :hash, last_checkpoint_seq = :cp",
              keep=keep, hash=new_head, cp=last_checkpoint)
+    code, output = verify(cli)
+    assert code == 1
+    assert f"FAILED at event {keep} (head)" in output
+    assert "signature does not match" in output
+
+
+def test_a_rollback_to_an_earlier_signed_head_is_caught_by_a_kept_head(
+        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People) -> None:
+    """Someone who copied the head row earlier can cut the trail back to it: every signature
+    still holds, so only a head kept outside the database tells (docs/security.md)."""
+    earlier = fresh(db).execute(text("SELECT * FROM audit_head")).mappings().one()
+    for i in range(8):
+        audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, detail={"later": i})
+    db.commit()
+    head_seq, head_hash = audit.chain_head(db)
+    kept = f"{head_seq}:{head_hash}"  # printed on an export after the rollback point
+    db.rollback()
+    intruder("DELETE FROM audit_event WHERE seq > :keep", keep=earlier["seq"])
+    intruder("DELETE FROM audit_checkpoint WHERE seq > :keep", keep=earlier["seq"])
+    columns = ", ".join(f"{name} = :{name}" for name in earlier)  # the table's own names
+    intruder(f"UPDATE audit_head SET {columns}", **earlier)  # noqa: S608
     assert verify(cli)[0] == 0  # the database alone can no longer tell
     code, output = verify(cli, "--expect-head", kept)
     assert code == 1
-    assert f"FAILED at event {chain} (head)" in output
-    assert f"event {chain} is missing" in output
+    assert f"FAILED at event {head_seq} (head)" in output
+    assert f"event {head_seq} is missing" in output
 
 
 def test_a_rewritten_suffix_is_caught_by_a_signed_checkpoint(

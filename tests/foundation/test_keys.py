@@ -28,7 +28,7 @@ from governance.config import ConfigError
 from governance.datastore import envelope, files
 from governance.extensions import database
 from governance.keys import KeyFileError, KeyNotAvailable, KeyPurpose, load_ring
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditType
+from governance.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditType
 from governance.models.dataset import Dataset, DatasetVersion
 from tests.conftest import fresh
 from tests.datasets.support import COLUMNS
@@ -231,6 +231,12 @@ def test_rotating_the_audit_key_keeps_the_old_one_by_id(
     # Each old checkpoint's key is found by the id the checkpoint names.
     for key_id in signed_with:
         assert keys.key_id(ring.keys[key_id]) == key_id
+    # After the rotation the whole trail still verifies, and new signatures use the new key.
+    verified = run(cli, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "intact" in verified.output
+    signed_now = set(fresh(db).scalars(select(AuditCheckpoint.key_id)))
+    assert ring.current_id in signed_now | set(db.scalars(select(AuditHead.key_id)))
 
 
 def test_a_retired_data_key_is_discarded_only_when_nothing_needs_it(

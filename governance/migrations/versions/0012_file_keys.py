@@ -1,7 +1,7 @@
 """per-file keys and file ids of stored files; the destroyed key's fingerprint
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04
 
 Each stored dataset version and cohort file gets its file id and its own wrapped key. Rows of
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
