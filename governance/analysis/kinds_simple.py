@@ -108,7 +108,7 @@ class DescriptiveKind(AnalysisKind):
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
         context.report(0.1, "loading records")
         records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes)
-        population = context.population("records", records[PERSON_KEY])
+        population = context.population("records", records[PERSON_KEY], essential=True)
         result.populations.append(population)
         policy = context.policy
         context.report(0.4, "tabulating counts")
@@ -117,18 +117,26 @@ class DescriptiveKind(AnalysisKind):
         if p.rate_of is not None:
             rates = control_rates(records, p.group_by, p.rate_of, policy)
             result.tables.append(
-                ResultTable("rates", f"Rate of {p.rate_of}", rates, population.label)
+                ResultTable(
+                    "rates",
+                    f"Rate of {p.rate_of}",
+                    rates,
+                    population.label,
+                    measures={"count": "count", "events": f"events:{p.rate_of}"},
+                )
             )
         if p.mean_of is not None:
             valued = records[pd.to_numeric(records[p.mean_of], errors="coerce").notna()]
+            label = population.label
             if len(valued) != len(records):
-                result.populations.append(
-                    context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
-                )
+                with_value = context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
+                result.populations.append(with_value)
+                label = with_value.label
             means = control_means(valued, p.group_by, p.mean_of, policy)
-            result.tables.append(
-                ResultTable("means", f"Mean of {p.mean_of}", means, result.populations[-1].label)
-            )
+            result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
+        context.report(0.7, "checking differencing and protection intervals")
+        context.control(result)
+        counts = result.table("counts").table
         total = counts.cell(**dict.fromkeys(p.group_by, TOTAL_LABEL)).values["count"]
         shown = "a suppressed number of" if total is None else f"{total}"
         result.summary = (
@@ -178,16 +186,23 @@ class RateComparisonKind(AnalysisKind):
         records = _load(data, self.columns(params), [p.outcome], result.notes)
         labels = records[p.group_column].astype("string")
         chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
-        result.populations.append(context.population("compared groups", chosen[PERSON_KEY]))
+        result.populations.append(
+            context.population("compared groups", chosen[PERSON_KEY], essential=True)
+        )
         cells = aggregate_cells(chosen, [p.group_column], event_column=p.outcome)
         wanted = cells[p.group_column].isin([p.group_a, p.group_b, TOTAL_LABEL])
         cells = _with_both_groups(cells[wanted], p)
-        table = control_table(cells, [p.group_column], "rate", context.policy)
         result.tables.append(
             ResultTable(
-                "rates", f"Rate of {p.outcome} by {p.group_column}", table, "compared groups"
+                "rates",
+                f"Rate of {p.outcome} by {p.group_column}",
+                control_table(cells, [p.group_column], "rate", context.policy),
+                "compared groups",
+                measures={"count": "count", "events": f"events:{p.outcome}"},
             )
         )
+        context.control(result)
+        table = result.table("rates").table
         first, second = (
             table.cell(**{p.group_column: p.group_a}),
             table.cell(**{p.group_column: p.group_b}),

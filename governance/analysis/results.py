@@ -31,20 +31,40 @@ COMPARISON_CAVEAT = (
 
 @dataclass(frozen=True)
 class ResultTable:
-    """A named, titled, disclosure-controlled table and the population it describes."""
+    """A named, titled, disclosure-controlled table and the population it describes.
+
+    ``measures`` says which count of people each additive value is (value key -> quantity):
+    ``count`` is the number of people in the cell, ``events:<outcome>`` the number with the
+    outcome. Tables over one population that name the same quantity for the same labels
+    describe the same people, which is how the protection intervals link tables within an
+    output and across releases. ``intervals`` names the method of each interval it shows.
+    """
 
     name: str
     title: str
     table: ControlledTable
     population: str | None = None
+    measures: dict[str, str] | None = None
+    intervals: dict[str, str] | None = None
+
+    def quantities(self) -> dict[str, str]:
+        if self.measures is not None:
+            return dict(self.measures)
+        if self.table.measure == "rate":
+            return {"count": "count", "events": f"events:{self.name}"}
+        return {"count": "count"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "title": self.title,
             "population": self.population,
+            "measures": self.quantities(),
             **self.table.to_dict(),
         }
+        if self.intervals:
+            data["intervals"] = dict(self.intervals)
+        return data
 
 
 @dataclass

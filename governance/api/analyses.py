@@ -85,7 +85,11 @@ PARAMETERS = s.obj({
                           "data_complete_until": s.nullable(s.text(20)),
                           "index_event_rule": WORD},
                          description="matched_comparison: eligibility and follow-up."),
-    "max_abs_smd": s.number(0, 5), "day_first": s.boolean(),
+    "max_abs_smd": s.number(0, 5, description=(
+        "matched_comparison: the balance threshold; at most the agreement's "
+        "analysis.balance.max_abs_smd (422 naming the clause otherwise), which applies when "
+        "this is left out.")),
+    "day_first": s.boolean(),
 }, description="The analysis's parameters, as the run form sends them; which apply depends on "
                "the kind, and the engine refuses the rest (422 naming the field).")
 

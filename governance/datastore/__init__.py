@@ -9,7 +9,7 @@ names the DATA_DIR or DATA_KEY_FILE settings.
 Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
 `verify_version`, `destroy_version` (destruction) and `sweep_orphans` (a periodic job); for
 partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door again),
-`destroy_cohort`, and `population_salt` (the differencing ledger's secret salt).
+`destroy_cohort`, and `ledger_key` (the differencing ledger's key).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from governance import periodic
 from governance.datastore.cohorts import (
     COHORT_COLUMNS,
     destroy_cohort,
-    population_salt,
+    ledger_key,
     read_cohort,
     store_cohort,
 )
@@ -46,7 +46,7 @@ from governance.services.actors import System
 __all__ = [
     "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
     "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema", "config_of",
-    "destroy_cohort", "destroy_version", "population_salt", "read_cohort", "read_columns",
+    "destroy_cohort", "destroy_version", "ledger_key", "read_cohort", "read_columns",
     "store_cohort", "store_version", "sweep_orphans", "verify_version",
 ]
 

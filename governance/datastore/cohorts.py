@@ -6,15 +6,13 @@ every chunk bound to what it belongs to. Its binding uses `COHORT_DOMAIN` in pla
 id (no dataset has that id), so a cohort file can never pass for a dataset version or the
 reverse. Files live in DATA_DIR/cohorts/, which the dataset orphan sweep does not scan.
 
-`population_salt` derives, from the data key, the secret salt of the differencing ledger's
-member hashes: it never leaves the server and differs per agreement.
+`ledger_key` derives, from the data key, the one service-wide key of the differencing ledger's
+member hashes (HKDF-SHA256 with its own label, 256 bits): it never leaves the server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session, object_session
 
 from governance.datastore import files
@@ -141,8 +141,12 @@ def destroy_cohort(cohort: CohortFile, *, now: dt.datetime | None = None) -> boo
     return existed
 
 
-def population_salt(session: Session, agreement_id: int) -> str:
-    """The secret salt of the member hashes kept in the agreement's differencing ledger."""
-    key = files.config_of(session).key()
-    return hmac.new(key, f"population-ledger:{agreement_id}".encode(),
-                    hashlib.sha256).hexdigest()
+LEDGER_KEY_LABEL = b"governance differencing ledger v1"
+
+
+def ledger_key(session: Session) -> bytes:
+    """The differencing ledger's key: HKDF-SHA256 of the data key under its own label, full
+    256-bit output, so the ledger never shares a key with file encryption. One small function
+    so it can move to the key ring's ``derive(label)`` unchanged in meaning."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=LEDGER_KEY_LABEL).derive(files.config_of(session).key())

@@ -53,9 +53,9 @@ class RunForm(Form):
     replace = BooleanField("Match with replacement")
     caliper = DecimalField("Caliper (SD of the logit of the propensity score; empty for none)",
                            default=0.2, places=3, validators=[Optional(), NumberRange(0, 5)])
-    max_abs_smd = DecimalField("Largest acceptable |standardised mean difference|",
-                               default=0.1, places=3, validators=[Optional(),
-                                                                  NumberRange(0, 5)])
+    max_abs_smd = DecimalField("Largest acceptable |standardised mean difference| (empty for "
+                               "the agreement's; you may only ask for less)",
+                               places=3, validators=[Optional(), NumberRange(0, 5)])
     data_complete_until = StringField("Offence records complete until (YYYY-MM-DD)",
                                       validators=[Optional(), Length(max=10)])
     cohort_id = SelectField("Partner cohort file", coerce=int, validators=[Optional()])
@@ -87,9 +87,9 @@ def parameters_from(form: RunForm, kind: str) -> tuple[dict[str, Any], dict[str,
         params: dict[str, Any] = {
             "covariates": _names(form.covariates.data) or list(DEFAULT_COVARIATES),
             "categorical": _names(form.categorical.data), "matching": matching,
-            "eligibility": {k: v for k, v in eligibility.items() if v is not None},
-            "max_abs_smd": float(form.max_abs_smd.data if form.max_abs_smd.data is not None
-                                 else 0.1)}
+            "eligibility": {k: v for k, v in eligibility.items() if v is not None}}
+        if form.max_abs_smd.data is not None:
+            params["max_abs_smd"] = float(form.max_abs_smd.data)
         tables = {"index_events": form.index_events_dataset.data,
                   "offences": form.offences_dataset.data}
     elif kind == "rate_comparison":
