@@ -42,6 +42,8 @@ class RunContext:
         populations), for the differencing check and the protection intervals.
     ledger_key: the caller's secret key for member hashes; without one, a random key makes the
         populations comparable within this run only.
+    value_labels: what the stored codes of a column mean (column -> code -> label), declared
+        with the dataset: summaries name groups by them, tables show them beside the codes.
     """
 
     policy: DisclosurePolicy
@@ -51,6 +53,7 @@ class RunContext:
     ledger_key: bytes = field(default_factory=_random_key, repr=False)
     progress: Progress | None = None
     keep_population_keys: bool = False
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.released, ReleasedPopulations) and isinstance(
@@ -61,6 +64,10 @@ class RunContext:
     @property
     def ledger(self) -> ReleaseLedger:
         return cast(ReleaseLedger, self.released)
+
+    def label(self, column: str, code: str) -> str:
+        """The declared label of a code of ``column``, else the code itself."""
+        return self.value_labels.get(column, {}).get(str(code), str(code))
 
     def report(self, fraction: float, message: str) -> None:
         if self.progress is not None:

@@ -27,15 +27,22 @@ from .kinds_base import (
     require_table,
 )
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS, derive_outcomes
-from .results import (
-    COMPARISON_CAVEAT,
-    AnalysisResult,
-    ResultTable,
-    significance_sentence,
+from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significance_sentence
+from .stats import (
+    CI_WILSON,
+    PROPORTION_INTERVALS,
+    interval_label,
+    two_proportion_test,
+    welch_t_test,
     wilson_interval,
 )
-from .stats import two_proportion_test
-from .tabulation import aggregate_cells, control_counts, control_means, control_rates
+from .tabulation import (
+    MISSING_LABEL,
+    aggregate_cells,
+    control_counts,
+    control_means,
+    control_rates,
+)
 
 PERSON_KEY = "person_id"
 
@@ -84,7 +91,8 @@ class DescriptiveParams:
 
 
 class DescriptiveKind(AnalysisKind):
-    """Counts, rates and means by up to three grouping columns, under disclosure control."""
+    """Counts, rates and means by up to three grouping columns, under disclosure control; with
+    one grouping column of exactly two groups, the two means are compared by Welch's test."""
 
     name = "descriptive"
     label = "Descriptive tables"
@@ -125,6 +133,7 @@ class DescriptiveKind(AnalysisKind):
                     measures={"count": "count", "events": f"events:{p.rate_of}"},
                 )
             )
+        valued = records
         if p.mean_of is not None:
             valued = records[pd.to_numeric(records[p.mean_of], errors="coerce").notna()]
             label = population.label
@@ -143,9 +152,53 @@ class DescriptiveKind(AnalysisKind):
             f"Tables of {shown} people by {', '.join(p.group_by)}; cells resting "
             f"on fewer than {policy.min_cell_size} people are suppressed."
         )
+        if p.mean_of is not None and len(p.group_by) == 1:
+            self._compare_two_means(result, valued, p.group_by[0], p.mean_of, context)
         result.caveats.append(COMPARISON_CAVEAT)
         context.report(1.0, "done")
         return result
+
+    @staticmethod
+    def _compare_two_means(
+        result: AnalysisResult,
+        valued: pd.DataFrame,
+        column: str,
+        measure: str,
+        context: RunContext,
+    ) -> None:
+        """Welch's test between the two groups of a two-group table of means, released only
+        when both groups' means are."""
+        try:
+            means = result.table("means").table
+        except KeyError:
+            return
+        groups = [c for c in means.cells if c.labels[column] != TOTAL_LABEL]
+        if len(groups) != 2 or any(cell.suppressed for cell in groups):
+            if len(groups) == 2:
+                result.withheld["welch"] = (
+                    "A group's mean is suppressed by disclosure control, so the difference "
+                    "and its test cannot be released."
+                )
+            return
+        codes = [cell.labels[column] for cell in groups]
+        labels = valued[column].astype("string").fillna(MISSING_LABEL)
+        values = pd.to_numeric(valued[measure], errors="coerce").to_numpy(dtype=float)
+        first, second = (values[(labels == code).to_numpy()] for code in codes)
+        test = welch_t_test(first, second)
+        result.statistics["welch"] = {
+            "groups": codes,
+            "labels": [context.label(column, code) for code in codes],
+            **test.to_dict(),
+        }
+        if test.ci_low is None or test.ci_high is None:
+            return
+        names = [context.label(column, code) for code in codes]
+        result.summary += (
+            f" The mean of {measure} was {test.mean_1:.1f} for {names[0]} and "
+            f"{test.mean_2:.1f} for {names[1]}, a difference of {test.difference:.2f} "
+            f"({interval_label(test.ci_method)} {test.ci_low:.2f} to {test.ci_high:.2f}). "
+            + significance_sentence(test.p_value, f"mean of {measure}")
+        )
 
 
 @dataclass(frozen=True)
@@ -154,20 +207,28 @@ class RateComparisonParams:
     group_a: str
     group_b: str
     outcome: str
+    interval: str = "wald"
 
 
 class RateComparisonKind(AnalysisKind):
-    """Rate of a 0/1 outcome in two groups, their difference, z-test and 95% CI."""
+    """Rate of a 0/1 outcome in two groups, their difference, z-test and 95% CI (Wald,
+    unpooled by default; Newcombe's hybrid score interval on request)."""
 
     name = "rate_comparison"
     label = "Comparison of two rates"
 
     def validate(self, params: Mapping[str, Any]) -> RateComparisonParams:
+        interval = params.get("interval", "wald")
+        if interval not in PROPORTION_INTERVALS:
+            raise AnalysisParameterError(
+                "interval", f"must be one of {', '.join(PROPORTION_INTERVALS)}"
+            )
         p = RateComparisonParams(
             group_column=read_str(params, "group_column"),
             group_a=read_str(params, "group_a"),
             group_b=read_str(params, "group_b"),
             outcome=read_str(params, "outcome"),
+            interval=interval,
         )
         if p.group_a == p.group_b:
             raise AnalysisParameterError("group_b", "must differ from group_a")
@@ -216,20 +277,28 @@ class RateComparisonKind(AnalysisKind):
             return result
         row = cells.set_index(p.group_column).loc[[p.group_a, p.group_b], ["events", "count"]]
         (events_a, count_a), (events_b, count_b) = row.to_numpy(dtype=float).tolist()
-        test = two_proportion_test(events_a, count_a, events_b, count_b)
+        test = two_proportion_test(events_a, count_a, events_b, count_b, interval=p.interval)
         result.statistics["test"] = test.to_dict()
         result.figures["rates"] = [
-            {"group": group, "rate": rate, "ci": list(wilson_interval(rate, size))}
+            {
+                "group": group,
+                "label": context.label(p.group_column, group),
+                "rate": rate,
+                "ci": list(wilson_interval(rate, size)),
+                "ci_method": CI_WILSON,
+            }
             for group, rate, size in (
                 (p.group_a, test.rate_1, count_a),
                 (p.group_b, test.rate_2, count_b),
             )
         ]
+        name_a = context.label(p.group_column, p.group_a)
+        name_b = context.label(p.group_column, p.group_b)
         result.summary = (
-            f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {p.group_a} and "
-            f"{100 * test.rate_2:.1f}% for {p.group_b}, a difference of "
-            f"{100 * test.difference:.1f} percentage points (95% CI {100 * test.ci_low:.1f} to "
-            f"{100 * test.ci_high:.1f}). "
+            f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {name_a} and "
+            f"{100 * test.rate_2:.1f}% for {name_b}, a difference of "
+            f"{100 * test.difference:.1f} percentage points ({interval_label(test.ci_method)} "
+            f"{100 * test.ci_low:.1f} to {100 * test.ci_high:.1f}). "
             + significance_sentence(test.p_value, f"rate of {p.outcome}")
         )
         return result

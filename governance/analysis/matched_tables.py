@@ -21,8 +21,7 @@ from .disclosure import (
     DisclosurePolicy,
     control_table,
 )
-from .results import wilson_interval
-from .stats import mean_interval, weighted_summary
+from .stats import mean_interval, weighted_summary, wilson_interval
 from .tabulation import cells_from_wide_counts
 
 TREATMENT, COMPARISON = "treatment", "comparison"

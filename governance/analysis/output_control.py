@@ -52,6 +52,7 @@ def control_output(result: AnalysisResult, context: RunContext) -> None:
     width = context.policy.interval_width
     for population in kept:
         _protect_population(result, population, context, width)
+    result.tables = [_with_value_labels(table, context) for table in result.tables]
 
 
 WITHIN_OUTPUT = (
@@ -95,6 +96,21 @@ def _protect_population(
             result.tables[position] = replace(
                 table, table=_suppressed(table.table, link.newly_suppressed)
             )
+
+
+def _with_value_labels(table: ResultTable, context: RunContext) -> ResultTable:
+    """Attach the declared labels of the codes this table shows (for its readers; the cell
+    labels stay the codes, which is what links tables across releases)."""
+    labels: dict[str, dict[str, str]] = {}
+    for dimension in table.table.dimensions:
+        declared = context.value_labels.get(dimension)
+        if not declared:
+            continue
+        shown = {cell.labels[dimension] for cell in table.table.cells}
+        found = {code: label for code, label in declared.items() if code in shown}
+        if found:
+            labels[dimension] = found
+    return replace(table, value_labels=labels) if labels else table
 
 
 def _linked(table: ResultTable) -> LinkedTable:

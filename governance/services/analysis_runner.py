@@ -206,6 +206,7 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
         context = RunContext(
             policy=policy_of(version), direct_identifiers=identifiers,
             free_text_columns=free_text, released=ledger, ledger_key=key,
+            value_labels=scope.value_labels(),
             progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m))
         try:
             result = run_analysis(run.kind, tables, parameters, context)

@@ -76,6 +76,17 @@ class Scope:
         return frozenset(identifiers), frozenset(free_text)
 
 
+    def value_labels(self) -> dict[str, dict[str, str]]:
+        """Declared value labels of the columns read (column -> code -> label); where two
+        datasets label one column name, the dataset read first wins."""
+        labels: dict[str, dict[str, str]] = {}
+        for dataset in self.dataset_rows.values():
+            for column in dataset.columns:
+                if column.value_labels and column.name not in labels:
+                    labels[column.name] = dict(column.value_labels)
+        return labels
+
+
 class _Gate:
     def __init__(self, *, agreement_id: int, kind: str, by: User, now: dt.datetime,
                  stage: str, run_id: int | None) -> None:

@@ -96,11 +96,6 @@ def cell(run: AnalysisRun, table: str, **labels: str) -> dict[str, Any]:
     return next(c for c in found["cells"] if c["labels"] == labels)
 
 
-@pytest.fixture
-def survey(db: Session, people: People) -> Dataset:
-    return declare(db, people)
-
-
 def test_two_agreements_over_the_same_people_cannot_difference_them(
         app: Flask, db: Session, people: People, survey: Dataset) -> None:
     """Agreement A releases counts by sex over 300 people; three people later leave the
@@ -115,7 +110,8 @@ def test_two_agreements_over_the_same_people_cannot_difference_them(
     second = run(app, db, second_agreement, survey, people.analyst2, "descriptive",
                  {"group_by": ["sex"]})
     assert second.status == RunStatus.REFUSED, second.result
-    assert second.result is None and second.report_csv is None
+    assert second.result is None
+    assert second.report_csv is None
     assert second.clause == "publication.min_cell_size"
     assert f"run {first.id}" not in second.reason
     assert "at least 10 people" in second.reason
@@ -254,6 +250,8 @@ def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
     assert status == RunStatus.REFUSED
     db.expire_all()
     refused = db.get(AnalysisRun, slow.id)
-    assert refused is not None and refused.result is None
-    assert refused.conflicts and refused.conflicts[0]["only_in_new"] == 3
+    assert refused is not None
+    assert refused.result is None
+    assert refused.conflicts
+    assert refused.conflicts[0]["only_in_new"] == 3
     assert len(db.scalars(select(ReleasedPopulation)).all()) == 1

@@ -105,7 +105,8 @@ def test_hashes_under_another_key_never_match():
     the governance layer refuses loudly instead (tests/analyses/test_ledger_service.py)."""
     base = population_of("cohort", range(100), KEY)
     minus_three = population_of("cohort-3", range(3, 100), b"z" * 32)
-    assert base.members is not None and minus_three.members is not None
+    assert base.members is not None
+    assert minus_three.members is not None
     assert common_members(base.members, minus_three.members) == 0
 
 
@@ -139,7 +140,8 @@ def test_conflicts_match_a_set_computation(first, second, minimum):
     """The hashed comparison counts exactly the people in one population and not the other."""
     new = population_of("new", sorted(first), KEY)
     old = population_of("old", sorted(second), KEY)
-    assert new.members is not None and old.members is not None
+    assert new.members is not None
+    assert old.members is not None
     assert common_members(new.members, old.members) == len(first & second)
     difference = len(first ^ second)
     found = differencing_conflicts(new, [old], minimum)
@@ -154,4 +156,5 @@ def test_conflicts_match_a_set_computation(first, second, minimum):
 def test_hashing_a_large_population_is_vectorised_enough():
     population = population_of("register", np.arange(200_000), KEY)
     assert population.size == 200_000
-    assert population.members is not None and len(population.members) == 200_000
+    assert population.members is not None
+    assert len(population.members) == 200_000

@@ -137,7 +137,8 @@ def test_a_cell_of_one_is_no_longer_pinned_between_zero_and_two():
                            for _ in range(int(table.loc[r, c]))], columns=["r", "c"])
     before = joint_ranges(people, [{"dimensions": ["r", "c"],
                                     "cells": [cell.to_dict() for cell in controlled.cells]}])
-    assert hidden and min(high - low for *_, low, high in before) < WIDTH
+    assert hidden
+    assert min(high - low for *_, low, high in before) < WIDTH
     linked = LinkedTable(["r", "c"], {"count": "count"}, [c.labels for c in controlled.cells],
                          [dict(c.raw) for c in controlled.cells],
                          np.array([c.suppressed for c in controlled.cells]), True)
