@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .att import ATTResult, OutcomeSpec, compare_outcomes, estimate_att
+from .att import ATTResult, MatchStructure, OutcomeSpec, compare_outcomes, estimate_att
 from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
 from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
@@ -33,6 +33,7 @@ from .matched_tables import (
     interval_labels,
 )
 from .matching import MatchingOptions
+from .matching_variance import VARIANCE_NEIGHBOURS
 from .normalise import parse_dates
 from .reoffending import (
     OFFENCE_COLUMNS,
@@ -214,14 +215,15 @@ class MatchedComparisonKind(AnalysisKind):
         withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
         figures: dict[str, dict[str, dict[str, float]]] = {}
         if withheld is None:
-            matched = sample[used].reset_index(drop=True)
-            matched = pd.concat(
-                [
-                    matched,
-                    derive_outcomes(matched, offences, rules.follow_up_days, rules.waiting_days),
-                ],
-                axis=1,
-            )
+            # Outcomes are derived for the matched people and, for the variance, their
+            # nearest neighbours of the same group by score: never for the whole register.
+            needed = used | _neighbourhood(att.score, is_treated, used)
+            subset = sample[needed]
+            derived = derive_outcomes(subset, offences, rules.follow_up_days, rules.waiting_days)
+            outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
+            outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
+            full = pd.concat([sample, outcomes], axis=1)
+            matched = full[used].reset_index(drop=True)
             tables, figures = outcome_tables(matched, weights[used], context.policy)
             result.tables += tables
         context.report(0.85, "checking differencing and protection intervals")
@@ -236,9 +238,8 @@ class MatchedComparisonKind(AnalysisKind):
             result.withheld["outcomes"] = withheld
             result.summary = withheld
         else:
-            estimates = compare_outcomes(
-                matched, OUTCOMES, matched["treated"].to_numpy() == 1, weights[used]
-            )
+            structure = MatchStructure(att.score, att.assignment, p.matching.variance)
+            estimates = compare_outcomes(full, OUTCOMES, is_treated, weights, structure)
             describe_outcomes(result, figures, estimates)
         above = [
             row.term
@@ -357,6 +358,20 @@ class MatchedComparisonKind(AnalysisKind):
                     intervals=None if covariate in levels else interval_labels("mean"),
                 )
             )
+
+
+def _neighbourhood(scores: np.ndarray, is_treated: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Rows among the nearest same-group neighbours (by score) of the used rows, enough for the
+    within-group variance estimates of matching_variance.py."""
+    found = np.zeros(len(scores), dtype=bool)
+    reach = 2 * VARIANCE_NEIGHBOURS + 2
+    for group in (is_treated, ~is_treated):
+        rows = np.flatnonzero(group)
+        order = rows[np.argsort(scores[rows], kind="stable")]
+        slots = np.flatnonzero(used[order])
+        near = (slots[:, None] + np.arange(-reach, reach + 1)[None, :]).ravel()
+        found[order[near[(near >= 0) & (near < len(order))]]] = True
+    return found
 
 
 def _follow_characteristics(row: dict[str, Any], result: AnalysisResult) -> dict[str, Any]:
