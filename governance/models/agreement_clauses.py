@@ -124,9 +124,10 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "Permitted: named personnel may download row-level data.",
             "Not permitted: row-level data never leaves the secure environment."),
         "publication.protection_width": (
-            f"{version.protection_width or version.min_cell_size} people: no suppressed count "
-            "can be worked out from the released figures to within fewer"
-            + ("." if version.protection_width else " (the minimum cell size).")),
+            f"{version.protection_width} people" if version.protection_width
+            else "The minimum cell size") + (
+            ": no suppressed count can be worked out from the released figures to within "
+            "fewer people."),
         "analysis.balance.max_abs_smd": (
             f"{version.max_abs_smd:g}: the outcomes of a matched comparison are released only "
             "if no covariate's absolute standardised mean difference after matching exceeds "

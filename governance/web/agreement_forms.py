@@ -70,7 +70,7 @@ class TermsForm(Form):
                                     validators=[Optional()])
     max_abs_smd = FloatField("Most imbalance a matched comparison may release outcomes with "
                              "(max |SMD| after matching)", default=DEFAULT_MAX_ABS_SMD,
-                             validators=[InputRequired()])
+                             validators=[Optional()])
     two_checkers_required = BooleanField("Two independent output checkers", default=True)
     preview_window_days = IntegerField("Partner preview window (days)",
                                        default=DEFAULT_PREVIEW_WINDOW_DAYS,
@@ -163,7 +163,9 @@ def terms_from(form: TermsForm) -> TermsInput:
         two_checkers_required=bool(form.two_checkers_required.data),
         dominance_threshold=form.dominance_threshold.data,
         rounding_base=int(rounding) if rounding else None,
-        protection_width=form.protection_width.data, max_abs_smd=form.max_abs_smd.data,
+        protection_width=form.protection_width.data,
+        max_abs_smd=DEFAULT_MAX_ABS_SMD if form.max_abs_smd.data is None
+        else form.max_abs_smd.data,
         row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
         destruction_days=form.destruction_days.data, personnel=posted_personnel())
