@@ -3,8 +3,10 @@
 ``estimate_att`` is the dataset-agnostic entry point (LaLonde's NSW data, the JDL cohort, any
 DataFrame with a 0/1 treatment column): fit the propensity model, match, measure balance, and
 compare each outcome between matched treated units and their weighted matched controls.
-The ATT is mean(treated) - weighted mean(controls); its test is the weighted Welch t-test
-(continuous outcomes) or the weighted two-proportion z-test (binary outcomes) from stats.py.
+The ATT is mean(treated) - weighted mean(controls); its standard error is Abadie and Imbens's
+(2006) matching variance by default (matching_variance.py), or, with ``variance="welch"``, the
+weighted Welch t-test (continuous outcomes) or weighted two-proportion z-test (binary outcomes)
+from stats.py, which ignore the pairs and the reuse of controls.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .balance import BalanceRow, balance_table
 from .encoding import EncodedCovariates, encode_covariates
 from .errors import AnalysisParameterError, DataShapeError
 from .matching import MatchAssignment, MatchingOptions, match_scores
+from .matching_variance import abadie_imbens
 from .propensity import PropensityModel, fit_propensity
 from .stats import weighted_proportion_test, weighted_summary, welch_t_test
 
@@ -76,6 +79,8 @@ class ATTResult:
     n_treated: int
     n_control: int
     unmatched: dict[str, int] = field(default_factory=dict)
+    # The matching score of every row (the logit or the propensity, as matched on).
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_treated_matched(self) -> int:
@@ -141,7 +146,8 @@ def estimate_att(
         options.smd_denominator,
     )
     report(0.85, "comparing outcomes")
-    results = compare_outcomes(data, outcomes, is_treated, weights)
+    structure = MatchStructure(score, assignment, options.variance)
+    results = compare_outcomes(data, outcomes, is_treated, weights, structure)
     report(1.0, "done")
     return ATTResult(
         options=options,
@@ -154,20 +160,45 @@ def estimate_att(
         n_treated=int(is_treated.sum()),
         n_control=int((~is_treated).sum()),
         unmatched=dict(Counter(r for r in assignment.unmatched_reason if r is not None)),
+        score=np.asarray(score),
     )
 
 
+@dataclass(frozen=True)
+class MatchStructure:
+    """What the Abadie-Imbens variance needs beyond the weights: the score matched on (one per
+    row), the assignment, and which variance was asked for."""
+
+    score: np.ndarray
+    assignment: MatchAssignment
+    variance: str = "abadie_imbens"
+
+
 def compare_outcomes(
-    data: pd.DataFrame, specs: Sequence[OutcomeSpec], is_treated: np.ndarray, weights: np.ndarray
+    data: pd.DataFrame,
+    specs: Sequence[OutcomeSpec],
+    is_treated: np.ndarray,
+    weights: np.ndarray,
+    structure: MatchStructure | None = None,
 ) -> list[OutcomeEstimate]:
     """Compare each outcome between treated (weight 1 if matched) and weighted controls;
-    rows with weight 0 (unmatched treated, unused controls) are ignored."""
+    rows with weight 0 (unmatched treated, unused controls) are ignored. With ``structure``
+    (rows as given to matching) the test uses the Abadie-Imbens variance unless it asks for
+    Welch; outcome values may then be missing outside the matched people and their nearest
+    same-group neighbours."""
     flags = np.asarray(is_treated, dtype=bool)
-    return [_compare_outcome(data, spec, flags, np.asarray(weights, dtype=float)) for spec in specs]
+    return [
+        _compare_outcome(data, spec, flags, np.asarray(weights, dtype=float), structure)
+        for spec in specs
+    ]
 
 
 def _compare_outcome(
-    data: pd.DataFrame, spec: OutcomeSpec, is_treated: np.ndarray, weights: np.ndarray
+    data: pd.DataFrame,
+    spec: OutcomeSpec,
+    is_treated: np.ndarray,
+    weights: np.ndarray,
+    structure: MatchStructure | None = None,
 ) -> OutcomeEstimate:
     for column in (spec.column, spec.among):
         if column is not None and column not in data.columns:
@@ -184,6 +215,25 @@ def _compare_outcome(
             name, spec.kind, int(treated.sum()), int(control.sum()), 0.0, None, None, None, None
         )
     control_summary = weighted_summary(values[control], weights[control])
+    if structure is not None and structure.variance == "abadie_imbens":
+        among = None
+        if spec.among is not None:
+            among = pd.to_numeric(data[spec.among], errors="coerce").fillna(0).to_numpy() == 1
+        matched = abadie_imbens(
+            values, is_treated, weights, structure.score, structure.assignment, among
+        )
+        if matched is not None:
+            return OutcomeEstimate(
+                outcome=name,
+                kind=spec.kind,
+                treated_n=int(treated.sum()),
+                control_n=int(control.sum()),
+                control_effective_n=control_summary.effective_n,
+                treated_mean=matched.treated_mean,
+                control_mean=matched.control_mean,
+                att=matched.difference,
+                test=matched.to_dict(),
+            )
     if spec.kind == "binary":
         test: Any = weighted_proportion_test(values[treated], values[control], weights[control])
         treated_mean, control_mean = test.rate_1, test.rate_2

@@ -45,6 +45,9 @@ class DisclosurePolicy:
         which is attribute disclosure, so by default zeros are suppressed like small counts.
     protect_non_events: a rate of 98 out of 100 discloses that 2 people did *not* re-offend;
         when true the non-event count (denominator minus numerator) must also meet the threshold.
+    protection_width: a suppressed count must not be recoverable from everything released
+        about its population to within fewer than this many people (the width of its feasible
+        interval); None means the minimum cell size.
     """
 
     min_cell_size: int = 10
@@ -53,6 +56,7 @@ class DisclosurePolicy:
     rounding_base: int | None = None
     zeros_are_disclosive: bool = True
     protect_non_events: bool = True
+    protection_width: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.min_cell_size, bool) or not isinstance(self.min_cell_size, int):
@@ -69,6 +73,17 @@ class DisclosurePolicy:
             or self.rounding_base < 2
         ):
             raise AnalysisParameterError("rounding_base", "must be None or an integer >= 2")
+        if self.protection_width is not None and (
+            isinstance(self.protection_width, bool)
+            or not isinstance(self.protection_width, int)
+            or self.protection_width < 1
+        ):
+            raise AnalysisParameterError("protection_width", "must be None or a positive integer")
+
+    @property
+    def interval_width(self) -> int:
+        """The protection interval in force: the agreement's width, else the minimum cell size."""
+        return self.min_cell_size if self.protection_width is None else self.protection_width
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DisclosurePolicy:
@@ -85,12 +100,15 @@ class DisclosurePolicy:
 
 @dataclass(frozen=True)
 class ControlledCell:
-    """One published cell: its labels, its values (None when suppressed) and why."""
+    """One published cell: its labels, its values (None when suppressed) and why. ``raw``
+    keeps the true additive values (count, events) for the output-level checks; it is never
+    published (``to_dict`` leaves it out)."""
 
     labels: dict[str, str]
     values: dict[str, float | int | None]
     suppressed: bool
     rules: list[str] = field(default_factory=list)
+    raw: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +236,7 @@ def _published_cells(
     records: list[ControlledCell] = []
     for position, data in enumerate(cells.to_dict("records")):
         labels = {dim: str(data[dim]) for dim in dims}
+        raw = {key: float(data[key]) for key in ("count", "events") if key in data}
         rules = [
             name
             for name, fired in (
@@ -228,7 +247,7 @@ def _published_cells(
             if fired
         ]
         if rules:
-            records.append(ControlledCell(labels, _empty_values(measure), True, rules))
+            records.append(ControlledCell(labels, _empty_values(measure), True, rules, raw))
             continue
         count = float(data["count"])
         values: dict[str, float | int | None] = {"count": int(count)}
@@ -245,7 +264,7 @@ def _published_cells(
                 if key in values and values[key] is not None:
                     values[key] = int(round_to_base(np.array([values[key]]), base)[0])
             rules.append(RULE_ROUNDING)
-        records.append(ControlledCell(labels, values, False, rules))
+        records.append(ControlledCell(labels, values, False, rules, raw))
     return records
 
 

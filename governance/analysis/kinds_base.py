@@ -8,17 +8,29 @@ on DataFrames the caller loaded through its access-controlled door.
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pandas as pd
 
 from .disclosure import DisclosurePolicy
 from .errors import AnalysisParameterError, DataShapeError
-from .ledger import Population, check_output_columns, population_of, require_no_differencing
+from .ledger import (
+    Population,
+    ReleasedPopulations,
+    ReleaseLedger,
+    check_output_columns,
+    population_of,
+)
+from .output_control import control_output
 from .results import AnalysisResult, Progress
+
+
+def _random_key() -> bytes:
+    return secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
@@ -26,17 +38,36 @@ class RunContext:
     """Everything a run needs besides data and parameters, all taken from the agreement.
 
     direct_identifiers / free_text_columns: columns no output may be grouped by.
-    released: populations of outputs already released under the agreement (differencing).
-    population_salt: salt for member hashes, kept secret by the caller.
+    released: earlier releases of the same people (a ``ReleaseLedger``, or a sequence of
+        populations), for the differencing check and the protection intervals.
+    ledger_key: the caller's secret key for member hashes; without one, a random key makes the
+        populations comparable within this run only.
+    value_labels: what the stored codes of a column mean (column -> code -> label), declared
+        with the dataset: summaries name groups by them, tables show them beside the codes.
     """
 
     policy: DisclosurePolicy
     direct_identifiers: frozenset[str] = frozenset()
     free_text_columns: frozenset[str] = frozenset()
-    released: tuple[Population, ...] = ()
-    population_salt: str = ""
+    released: ReleaseLedger | Sequence[Population] = ()
+    ledger_key: bytes = field(default_factory=_random_key, repr=False)
     progress: Progress | None = None
     keep_population_keys: bool = False
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.released, ReleasedPopulations) and isinstance(
+            self.released, Sequence
+        ):
+            object.__setattr__(self, "released", ReleasedPopulations(tuple(self.released)))
+
+    @property
+    def ledger(self) -> ReleaseLedger:
+        return cast(ReleaseLedger, self.released)
+
+    def label(self, column: str, code: str) -> str:
+        """The declared label of a code of ``column``, else the code itself."""
+        return self.value_labels.get(column, {}).get(str(code), str(code))
 
     def report(self, fraction: float, message: str) -> None:
         if self.progress is not None:
@@ -45,19 +76,39 @@ class RunContext:
     def check_columns(self, columns: Iterable[str]) -> None:
         check_output_columns(columns, self.direct_identifiers, self.free_text_columns)
 
-    def population(self, label: str, keys: Sequence[Any] | pd.Series) -> Population:
-        population = population_of(
-            label, keys, salt=self.population_salt, keep_keys=self.keep_population_keys
+    def population(
+        self,
+        label: str,
+        keys: Sequence[Any] | pd.Series,
+        *,
+        essential: bool = False,
+        compare_within_output: bool = True,
+    ) -> Population:
+        """Fingerprint a population of this output; ``control`` checks it."""
+        return population_of(
+            label,
+            keys,
+            self.ledger_key,
+            keep_keys=self.keep_population_keys,
+            with_legacy_digest=self.ledger.wants_legacy_digest,
+            compare_within_output=compare_within_output,
+            essential=essential,
         )
-        require_no_differencing(population, self.released, self.policy)
-        return population
+
+    def control(self, result: AnalysisResult) -> None:
+        """Differencing within the output and against earlier releases, then protection
+        intervals: call once every table is built, before deriving anything from them."""
+        control_output(result, self)
 
 
 class AnalysisKind(ABC):
-    """One kind of analysis the engine offers."""
+    """One kind of analysis the engine offers. ``person_table`` is the source table whose
+    person keys the output's populations are made of (the caller keeps one differencing
+    ledger per dataset of people)."""
 
     name: str = ""
     label: str = ""
+    person_table: str = "records"
 
     @abstractmethod
     def validate(self, params: Mapping[str, Any]) -> Any:

@@ -12,20 +12,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .att import OutcomeSpec, compare_outcomes, estimate_att
-from .balance import imbalanced_terms
+from .att import ATTResult, MatchStructure, OutcomeSpec, compare_outcomes, estimate_att
+from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
 from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
 from .linkage import link_cohort
-from .matched_summary import describe_outcomes, flow_table
-from .matched_tables import balance_rows_published, characteristics_table, group_table
+from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outcome_tables
+from .matched_tables import (
+    COMPARISON,
+    TREATMENT,
+    balance_rows_published,
+    characteristics_table,
+    group_table,
+    interval_labels,
+)
 from .matching import MatchingOptions
+from .matching_variance import VARIANCE_NEIGHBOURS
 from .normalise import parse_dates
 from .reoffending import (
     OFFENCE_COLUMNS,
@@ -47,6 +55,8 @@ DEFAULT_COVARIATES = (
     "ethnicity",
     "employed",
 )
+# Below the balance gate (0.1 by default) residual imbalance is still worth a reader's notice.
+CAVEAT_SMD = 0.05
 IDENTITY_COLUMNS = ("person_id", "name", "date_of_birth", "sex", "index_date", "offence_category")
 COHORT_COLUMNS = ("name", "date_of_birth", "sex", "intervention_start", "intervention_end")
 OUTCOMES = (
@@ -101,6 +111,7 @@ class MatchedComparisonKind(AnalysisKind):
 
     name = "matched_comparison"
     label = "Matched comparison of re-offending (Justice Data Lab method)"
+    person_table = "index_events"
 
     def validate(self, params: Mapping[str, Any]) -> MatchedParams:
         covariates = read_str_list(params, "covariates", 1, default=DEFAULT_COVARIATES)
@@ -180,9 +191,18 @@ class MatchedComparisonKind(AnalysisKind):
         treated_keys = sample.loc[used & is_treated, "person_id"]
         control_keys = sample.loc[used & ~is_treated, "person_id"]
         result.populations += [
-            context.population("linked cohort", linkage.linked["person_id"]),
-            context.population("treatment group", treated_keys),
-            context.population("comparison group", control_keys),
+            # The cohort flow counts what happened to the people submitted; the treatment
+            # group is one of its cells, so the difference between the two populations is the
+            # flow's other cells, which cell suppression protects. It is checked against
+            # earlier releases, not against the treatment group.
+            context.population(
+                "linked cohort", linkage.linked["person_id"], compare_within_output=False
+            ),
+            context.population("treatment group", treated_keys, essential=True),
+            context.population("comparison group", control_keys, essential=True),
+            context.population(
+                MATCHED_GROUPS, pd.concat([treated_keys, control_keys]), essential=True
+            ),
         ]
         context.report(0.75, "computing outcomes and disclosure-controlled tables")
         result.tables.append(flow_table(flow, context.policy))
@@ -191,48 +211,48 @@ class MatchedComparisonKind(AnalysisKind):
             "caliper_width": att.assignment.caliper_width,
         }
         self._characteristics(result, sample, p, att.encoded.levels, is_treated, weights, context)
-        balance = balance_rows_published(
-            att.balance,
-            att.encoded.matrix,
-            is_treated,
-            used & is_treated,
-            used & ~is_treated,
-            context.policy,
-        )
+        unbalanced = imbalanced_terms(att.balance, p.max_abs_smd)
+        withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
+        figures: dict[str, dict[str, dict[str, float]]] = {}
+        if withheld is None:
+            # Outcomes are derived for the matched people and, for the variance, their
+            # nearest neighbours of the same group by score: never for the whole register.
+            needed = used | _neighbourhood(att.score, is_treated, used)
+            subset = sample[needed]
+            derived = derive_outcomes(subset, offences, rules.follow_up_days, rules.waiting_days)
+            outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
+            outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
+            full = pd.concat([sample, outcomes], axis=1)
+            matched = full[used].reset_index(drop=True)
+            tables, figures = outcome_tables(matched, weights[used], context.policy)
+            result.tables += tables
+        context.report(0.85, "checking differencing and protection intervals")
+        context.control(result)
+        balance = self._balance(result, att, sample, is_treated, used, p, context)
         result.figures["balance"] = [
             {k: row[k] for k in ("term", "smd_before", "smd_after", "disclosure")}
             for row in balance
         ]
         result.statistics["balance"] = balance
-        unbalanced = imbalanced_terms(att.balance, p.max_abs_smd)
-        if att.n_treated_matched < rules.min_cohort_size:
-            # The cohort-size rule applies to the people actually compared, not only submitted.
-            result.withheld["outcomes"] = (
-                f"Fewer than {rules.min_cohort_size} people in the cohort have a comparison "
-                "person within the caliper, so outcomes are withheld; a wider caliper or "
-                "matching with replacement may help."
-            )
-            result.summary = result.withheld["outcomes"]
-        elif unbalanced:
-            result.withheld["outcomes"] = (
-                f"Matching did not balance the groups: the absolute standardised mean difference "
-                f"after matching exceeds {p.max_abs_smd} for {', '.join(unbalanced)}. Outcomes "
-                "are withheld because the comparison would not be like for like."
-            )
-            result.summary = result.withheld["outcomes"]
+        if withheld is not None:
+            result.withheld["outcomes"] = withheld
+            result.summary = withheld
         else:
-            matched = sample[used].reset_index(drop=True)
-            matched = pd.concat(
-                [
-                    matched,
-                    derive_outcomes(matched, offences, rules.follow_up_days, rules.waiting_days),
-                ],
-                axis=1,
+            structure = MatchStructure(att.score, att.assignment, p.matching.variance)
+            estimates = compare_outcomes(full, OUTCOMES, is_treated, weights, structure)
+            describe_outcomes(result, figures, estimates)
+        above = [
+            row.term
+            for row in att.balance
+            if row.smd_after is not None and abs(row.smd_after) > CAVEAT_SMD
+        ]
+        if above:
+            result.caveats.append(
+                f"Some imbalance remains after matching: the absolute standardised mean "
+                f"difference is above {CAVEAT_SMD} for {', '.join(above)}. Differences in "
+                "these characteristics, not the intervention, may explain part of any "
+                "difference in outcomes."
             )
-            estimates = compare_outcomes(
-                matched, OUTCOMES, matched["treated"].to_numpy() == 1, weights[used]
-            )
-            describe_outcomes(result, matched, weights[used], estimates, context.policy)
         result.caveats.append(COMPARISON_CAVEAT)
         if att.unmatched:
             result.notes.append(
@@ -241,6 +261,68 @@ class MatchedComparisonKind(AnalysisKind):
             )
         context.report(1.0, "done")
         return result
+
+    @staticmethod
+    def _outcomes_withheld(n_matched: int, unbalanced: list[str], p: MatchedParams) -> str | None:
+        rules = p.eligibility
+        if n_matched < rules.min_cohort_size:
+            # The cohort-size rule applies to the people actually compared, not only submitted.
+            return (
+                f"Fewer than {rules.min_cohort_size} people in the cohort have a comparison "
+                "person within the caliper, so outcomes are withheld; a wider caliper or "
+                "matching with replacement may help."
+            )
+        if unbalanced:
+            return (
+                f"Matching did not balance the groups: the absolute standardised mean difference "
+                f"after matching exceeds {p.max_abs_smd} for {', '.join(unbalanced)}. Outcomes "
+                "are withheld because the comparison would not be like for like."
+            )
+        return None
+
+    @staticmethod
+    def _balance(
+        result: AnalysisResult,
+        att: ATTResult,
+        sample: pd.DataFrame,
+        is_treated: np.ndarray,
+        used: np.ndarray,
+        p: MatchedParams,
+        context: RunContext,
+    ) -> list[dict[str, Any]]:
+        """Balance rows as released. When only a few treated people (1 to min_cell_size - 1)
+        found no comparison person, the "before" figures are computed over the matched treated
+        people (the population made equal), so that before and after cannot be subtracted to
+        describe those few; a row is withheld when the characteristics cell behind it is."""
+        rows, encoded = att.balance, att.encoded
+        keep = np.ones(len(sample), dtype=bool)
+        unmatched = int(is_treated.sum()) - att.n_treated_matched
+        if 0 < unmatched < context.policy.min_cell_size:
+            keep = ~is_treated | used
+            subset = replace(encoded, matrix=encoded.matrix[keep])
+            weights = att.weights.to_numpy()[keep]
+            flags = is_treated[keep]
+            rows = balance_table(
+                subset,
+                flags.astype(int),
+                weights[flags],
+                weights[~flags],
+                p.matching.smd_denominator,
+            )
+            result.notes.append(
+                "Balance before matching is shown for the matched treatment group: the few "
+                "treated people without a comparison person are left out of it, so that the "
+                "figures before and after matching cannot be subtracted to describe them."
+            )
+        published = balance_rows_published(
+            rows,
+            encoded.matrix[keep],
+            is_treated[keep],
+            (used & is_treated)[keep],
+            (used & ~is_treated)[keep],
+            context.policy,
+        )
+        return [_follow_characteristics(row, result) for row in published]
 
     @staticmethod
     def _characteristics(
@@ -272,6 +354,44 @@ class MatchedComparisonKind(AnalysisKind):
                     f"characteristics_{covariate}",
                     f"{covariate}: treatment vs matched comparison group",
                     table,
-                    "treatment group",
+                    MATCHED_GROUPS,
+                    intervals=None if covariate in levels else interval_labels("mean"),
                 )
             )
+
+
+def _neighbourhood(scores: np.ndarray, is_treated: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Rows among the nearest same-group neighbours (by score) of the used rows, enough for the
+    within-group variance estimates of matching_variance.py."""
+    found = np.zeros(len(scores), dtype=bool)
+    reach = 2 * VARIANCE_NEIGHBOURS + 2
+    for group in (is_treated, ~is_treated):
+        rows = np.flatnonzero(group)
+        order = rows[np.argsort(scores[rows], kind="stable")]
+        slots = np.flatnonzero(used[order])
+        near = (slots[:, None] + np.arange(-reach, reach + 1)[None, :]).ravel()
+        found[order[near[(near >= 0) & (near < len(order))]]] = True
+    return found
+
+
+def _follow_characteristics(row: dict[str, Any], result: AnalysisResult) -> dict[str, Any]:
+    """Withhold a balance row whose characteristics cell is suppressed: the row's means, times
+    the released group sizes, would give the suppressed count back."""
+    if row["disclosure"]["suppressed"]:
+        return row
+    try:
+        table = result.table(f"characteristics_{row['covariate']}").table
+    except KeyError:
+        return row
+    level = row["term"].split("=", 1)[1] if row["binary"] and "=" in row["term"] else None
+    hidden = any(
+        cell.suppressed
+        for cell in table.cells
+        if cell.labels.get("group") in (TREATMENT, COMPARISON)
+        and (level is None or cell.labels.get(row["covariate"]) == level)
+    )
+    if not hidden:
+        return row
+    data = {k: (v if k in ("term", "covariate", "binary") else None) for k, v in row.items()}
+    data["disclosure"] = {"suppressed": True, "rules": ["secondary"]}
+    return data

@@ -27,15 +27,22 @@ from .kinds_base import (
     require_table,
 )
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS, derive_outcomes
-from .results import (
-    COMPARISON_CAVEAT,
-    AnalysisResult,
-    ResultTable,
-    significance_sentence,
+from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significance_sentence
+from .stats import (
+    CI_WILSON,
+    PROPORTION_INTERVALS,
+    interval_label,
+    two_proportion_test,
+    welch_t_test,
     wilson_interval,
 )
-from .stats import two_proportion_test
-from .tabulation import aggregate_cells, control_counts, control_means, control_rates
+from .tabulation import (
+    MISSING_LABEL,
+    aggregate_cells,
+    control_counts,
+    control_means,
+    control_rates,
+)
 
 PERSON_KEY = "person_id"
 
@@ -84,7 +91,8 @@ class DescriptiveParams:
 
 
 class DescriptiveKind(AnalysisKind):
-    """Counts, rates and means by up to three grouping columns, under disclosure control."""
+    """Counts, rates and means by up to three grouping columns, under disclosure control; with
+    one grouping column of exactly two groups, the two means are compared by Welch's test."""
 
     name = "descriptive"
     label = "Descriptive tables"
@@ -108,7 +116,7 @@ class DescriptiveKind(AnalysisKind):
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
         context.report(0.1, "loading records")
         records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes)
-        population = context.population("records", records[PERSON_KEY])
+        population = context.population("records", records[PERSON_KEY], essential=True)
         result.populations.append(population)
         policy = context.policy
         context.report(0.4, "tabulating counts")
@@ -117,27 +125,80 @@ class DescriptiveKind(AnalysisKind):
         if p.rate_of is not None:
             rates = control_rates(records, p.group_by, p.rate_of, policy)
             result.tables.append(
-                ResultTable("rates", f"Rate of {p.rate_of}", rates, population.label)
+                ResultTable(
+                    "rates",
+                    f"Rate of {p.rate_of}",
+                    rates,
+                    population.label,
+                    measures={"count": "count", "events": f"events:{p.rate_of}"},
+                )
             )
+        valued = records
         if p.mean_of is not None:
             valued = records[pd.to_numeric(records[p.mean_of], errors="coerce").notna()]
+            label = population.label
             if len(valued) != len(records):
-                result.populations.append(
-                    context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
-                )
+                with_value = context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
+                result.populations.append(with_value)
+                label = with_value.label
             means = control_means(valued, p.group_by, p.mean_of, policy)
-            result.tables.append(
-                ResultTable("means", f"Mean of {p.mean_of}", means, result.populations[-1].label)
-            )
+            result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
+        context.report(0.7, "checking differencing and protection intervals")
+        context.control(result)
+        counts = result.table("counts").table
         total = counts.cell(**dict.fromkeys(p.group_by, TOTAL_LABEL)).values["count"]
         shown = "a suppressed number of" if total is None else f"{total}"
         result.summary = (
             f"Tables of {shown} people by {', '.join(p.group_by)}; cells resting "
             f"on fewer than {policy.min_cell_size} people are suppressed."
         )
+        if p.mean_of is not None and len(p.group_by) == 1:
+            self._compare_two_means(result, valued, p.group_by[0], p.mean_of, context)
         result.caveats.append(COMPARISON_CAVEAT)
         context.report(1.0, "done")
         return result
+
+    @staticmethod
+    def _compare_two_means(
+        result: AnalysisResult,
+        valued: pd.DataFrame,
+        column: str,
+        measure: str,
+        context: RunContext,
+    ) -> None:
+        """Welch's test between the two groups of a two-group table of means, released only
+        when both groups' means are."""
+        try:
+            means = result.table("means").table
+        except KeyError:
+            return
+        groups = [c for c in means.cells if c.labels[column] != TOTAL_LABEL]
+        if len(groups) != 2 or any(cell.suppressed for cell in groups):
+            if len(groups) == 2:
+                result.withheld["welch"] = (
+                    "A group's mean is suppressed by disclosure control, so the difference "
+                    "and its test cannot be released."
+                )
+            return
+        codes = [cell.labels[column] for cell in groups]
+        labels = valued[column].astype("string").fillna(MISSING_LABEL)
+        values = pd.to_numeric(valued[measure], errors="coerce").to_numpy(dtype=float)
+        first, second = (values[(labels == code).to_numpy()] for code in codes)
+        test = welch_t_test(first, second)
+        result.statistics["welch"] = {
+            "groups": codes,
+            "labels": [context.label(column, code) for code in codes],
+            **test.to_dict(),
+        }
+        if test.ci_low is None or test.ci_high is None:
+            return
+        names = [context.label(column, code) for code in codes]
+        result.summary += (
+            f" The mean of {measure} was {test.mean_1:.1f} for {names[0]} and "
+            f"{test.mean_2:.1f} for {names[1]}, a difference of {test.difference:.2f} "
+            f"({interval_label(test.ci_method)} {test.ci_low:.2f} to {test.ci_high:.2f}). "
+            + significance_sentence(test.p_value, f"mean of {measure}")
+        )
 
 
 @dataclass(frozen=True)
@@ -146,20 +207,28 @@ class RateComparisonParams:
     group_a: str
     group_b: str
     outcome: str
+    interval: str = "wald"
 
 
 class RateComparisonKind(AnalysisKind):
-    """Rate of a 0/1 outcome in two groups, their difference, z-test and 95% CI."""
+    """Rate of a 0/1 outcome in two groups, their difference, z-test and 95% CI (Wald,
+    unpooled by default; Newcombe's hybrid score interval on request)."""
 
     name = "rate_comparison"
     label = "Comparison of two rates"
 
     def validate(self, params: Mapping[str, Any]) -> RateComparisonParams:
+        interval = params.get("interval", "wald")
+        if interval not in PROPORTION_INTERVALS:
+            raise AnalysisParameterError(
+                "interval", f"must be one of {', '.join(PROPORTION_INTERVALS)}"
+            )
         p = RateComparisonParams(
             group_column=read_str(params, "group_column"),
             group_a=read_str(params, "group_a"),
             group_b=read_str(params, "group_b"),
             outcome=read_str(params, "outcome"),
+            interval=interval,
         )
         if p.group_a == p.group_b:
             raise AnalysisParameterError("group_b", "must differ from group_a")
@@ -178,16 +247,23 @@ class RateComparisonKind(AnalysisKind):
         records = _load(data, self.columns(params), [p.outcome], result.notes)
         labels = records[p.group_column].astype("string")
         chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
-        result.populations.append(context.population("compared groups", chosen[PERSON_KEY]))
+        result.populations.append(
+            context.population("compared groups", chosen[PERSON_KEY], essential=True)
+        )
         cells = aggregate_cells(chosen, [p.group_column], event_column=p.outcome)
         wanted = cells[p.group_column].isin([p.group_a, p.group_b, TOTAL_LABEL])
         cells = _with_both_groups(cells[wanted], p)
-        table = control_table(cells, [p.group_column], "rate", context.policy)
         result.tables.append(
             ResultTable(
-                "rates", f"Rate of {p.outcome} by {p.group_column}", table, "compared groups"
+                "rates",
+                f"Rate of {p.outcome} by {p.group_column}",
+                control_table(cells, [p.group_column], "rate", context.policy),
+                "compared groups",
+                measures={"count": "count", "events": f"events:{p.outcome}"},
             )
         )
+        context.control(result)
+        table = result.table("rates").table
         first, second = (
             table.cell(**{p.group_column: p.group_a}),
             table.cell(**{p.group_column: p.group_b}),
@@ -201,20 +277,28 @@ class RateComparisonKind(AnalysisKind):
             return result
         row = cells.set_index(p.group_column).loc[[p.group_a, p.group_b], ["events", "count"]]
         (events_a, count_a), (events_b, count_b) = row.to_numpy(dtype=float).tolist()
-        test = two_proportion_test(events_a, count_a, events_b, count_b)
+        test = two_proportion_test(events_a, count_a, events_b, count_b, interval=p.interval)
         result.statistics["test"] = test.to_dict()
         result.figures["rates"] = [
-            {"group": group, "rate": rate, "ci": list(wilson_interval(rate, size))}
+            {
+                "group": group,
+                "label": context.label(p.group_column, group),
+                "rate": rate,
+                "ci": list(wilson_interval(rate, size)),
+                "ci_method": CI_WILSON,
+            }
             for group, rate, size in (
                 (p.group_a, test.rate_1, count_a),
                 (p.group_b, test.rate_2, count_b),
             )
         ]
+        name_a = context.label(p.group_column, p.group_a)
+        name_b = context.label(p.group_column, p.group_b)
         result.summary = (
-            f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {p.group_a} and "
-            f"{100 * test.rate_2:.1f}% for {p.group_b}, a difference of "
-            f"{100 * test.difference:.1f} percentage points (95% CI {100 * test.ci_low:.1f} to "
-            f"{100 * test.ci_high:.1f}). "
+            f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {name_a} and "
+            f"{100 * test.rate_2:.1f}% for {name_b}, a difference of "
+            f"{100 * test.difference:.1f} percentage points ({interval_label(test.ci_method)} "
+            f"{100 * test.ci_low:.1f} to {100 * test.ci_high:.1f}). "
             + significance_sentence(test.p_value, f"rate of {p.outcome}")
         )
         return result

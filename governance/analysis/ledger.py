@@ -1,28 +1,43 @@
-"""Output-level disclosure checks: identifying columns and differencing between releases.
+"""Output-level disclosure checks: identifying columns and differencing between populations.
 
-Cell rules cannot catch two risks that span a whole output:
+Cell rules cannot catch two risks that span whole outputs:
 * an output grouped by a direct identifier (name, reference number) or by free text publishes
   identities or arbitrary personal detail, whatever its counts;
-* two outputs over populations that differ by a handful of people disclose that handful by
-  subtraction ("differencing"), even when each output is safe on its own.
+* two tables over populations that differ by a handful of people disclose that handful by
+  subtraction ("differencing"), even when each table is safe on its own. The two tables may be
+  in one output (counts over everyone, means over those with a value) or in two releases,
+  under any agreement, by any analyst, from any version of the dataset.
 
-The governance layer keeps, per agreement, the population of every released output (its size,
-a digest, and privately the salted member hashes); this module fingerprints populations and
-flags a new output whose population differs from a released one by 1..min_cell_size-1 people.
+A population is fingerprinted without its person keys in the clear: every key is hashed with
+keyed BLAKE2b-256 (RFC 7693's keyed mode, a MAC) under the caller's ledger key, and the
+population keeps the sorted 32-byte hashes and a digest of them. Equal digests mean equal
+populations under one key; the symmetric difference of two populations is counted exactly on
+the hashes. Anyone without the key can neither test a guessed person nor link populations.
+
+The caller supplies earlier releases through a ``ReleaseLedger`` (``ReleasedPopulations`` is
+the in-memory one), which hands over only populations whose size is within reach of the new
+one: two populations whose sizes differ by at least the threshold cannot conflict.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from .disclosure import DisclosurePolicy
 from .errors import AnalysisRefused
+
+MEMBER_HASH_BYTES = 32
+SCHEME = "blake2b-256"
+# Populations recorded before the keyed ledger: size and an unkeyed digest of the sorted keys.
+LEGACY_SCHEME = "legacy-digest"
+_PERSON = b"gov-ledger-v1"
+_FINGERPRINT_PERSON = b"gov-ledger-fp"
 
 
 def check_output_columns(
@@ -40,21 +55,58 @@ def check_output_columns(
             raise AnalysisRefused("free_text", f"output would be grouped by free-text {column!r}")
 
 
+def key_fingerprint(key: bytes) -> str:
+    """A short, non-secret name of a ledger key (64 bits), recorded with every ledger row so a
+    replaced key is noticed instead of silently comparing hashes that can never match."""
+    return hashlib.blake2b(
+        b"fingerprint", key=key, digest_size=8, person=_FINGERPRINT_PERSON
+    ).hexdigest()
+
+
+def hash_members(keys: Sequence[str], key: bytes) -> np.ndarray:
+    """Sorted keyed BLAKE2b-256 hashes of the (distinct, text) person keys, as an ``S32``
+    array. About a microsecond per person: a million-person register takes a second."""
+    if not 16 <= len(key) <= 64:
+        raise ValueError("the ledger key must be 16 to 64 bytes")
+    hashed = [
+        hashlib.blake2b(k.encode("utf-8"), key=key, digest_size=32, person=_PERSON).digest()
+        for k in keys
+    ]
+    members = np.array(hashed, dtype=f"S{MEMBER_HASH_BYTES}")
+    members.sort()
+    return members
+
+
+def legacy_digest(sorted_keys: Sequence[str]) -> str:
+    """The digest rows written before the keyed ledger carry (SHA-256 of the sorted keys)."""
+    return hashlib.sha256("\n".join(sorted_keys).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Population:
-    """The people behind one output. ``member_hashes`` and ``keys`` (the sorted raw person keys,
-    only when asked for) are for the caller's private ledger, never for publication."""
+    """The people behind one or more tables. ``members`` (sorted keyed hashes) and ``keys``
+    (sorted raw keys, only when asked for) are for the caller's private ledger, never for
+    publication. ``release`` is the caller's opaque reference to an earlier release; a
+    population with ``compare_within_output`` false is checked against earlier releases only
+    (see the matched comparison's linked cohort). An ``essential`` population is what the
+    output is about: a conflict with an earlier release refuses the whole run, where other
+    populations only have their tables withheld."""
 
     label: str
     size: int
     digest: str
-    member_hashes: frozenset[str] | None = None
-    keys: tuple[str, ...] | None = None
+    members: np.ndarray | None = field(default=None, repr=False, compare=False)
+    keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    legacy_digest: str | None = field(default=None, repr=False, compare=False)
+    scheme: str = SCHEME
+    release: str | None = None
+    compare_within_output: bool = True
+    essential: bool = False
 
     def to_dict(self, include_members: bool = False, include_keys: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {"label": self.label, "size": self.size, "digest": self.digest}
-        if include_members and self.member_hashes is not None:
-            result["member_hashes"] = sorted(self.member_hashes)
+        if include_members and self.members is not None:
+            result["member_hashes"] = [value.hex() for value in self.members.tolist()]
         if include_keys and self.keys is not None:
             result["keys"] = list(self.keys)
         return result
@@ -63,40 +115,40 @@ class Population:
 def population_of(
     label: str,
     person_keys: Sequence[Any] | pd.Series | np.ndarray,
-    salt: str = "",
-    with_members: bool = True,
+    key: bytes,
+    *,
     keep_keys: bool = False,
+    with_legacy_digest: bool = False,
+    compare_within_output: bool = True,
+    essential: bool = False,
 ) -> Population:
-    """Fingerprint a population: size, SHA-256 of its sorted distinct keys, salted member hashes.
+    """Fingerprint a population: size, keyed member hashes and their digest.
 
-    Keys are compared as text. The digest is stable whatever the order of the keys or their
-    duplicates, so the same people always give the same digest. Member hashes let the ledger
-    compute exact set differences without storing raw person keys: each is a 64-bit keyed
-    SipHash-2-4 (pandas' vectorised ``hash_array``) under a key derived from ``salt``, written
-    as 16 hex digits; vectorised because outputs over a whole register hold a million people.
+    Keys are compared as text, so the same people give the same digest whatever the order or
+    duplicates of their keys. The digest is SHA-256 over the sorted member hashes, so it is
+    keyed too: without the key it cannot confirm a guessed set of people.
     """
     text = pd.Series(person_keys).dropna().astype(str).unique()
     keys = np.sort(np.asarray(text, dtype=object)).tolist()
-    digest = hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()
-    members = None
-    if with_members:
-        hash_key = hashlib.sha256(salt.encode("utf-8")).hexdigest()[:16]
-        hashed = pd.util.hash_array(np.asarray(keys, dtype=object), hash_key=hash_key)
-        members = frozenset(f"{value:016x}" for value in hashed.tolist())
+    members = hash_members(keys, key)
     return Population(
         label=label,
         size=len(keys),
-        digest=digest,
-        member_hashes=members,
+        digest=hashlib.sha256(members.tobytes()).hexdigest(),
+        members=members,
         keys=tuple(keys) if keep_keys else None,
+        legacy_digest=legacy_digest(keys) if with_legacy_digest else None,
+        compare_within_output=compare_within_output,
+        essential=essential,
     )
 
 
 @dataclass(frozen=True)
 class DifferencingConflict:
-    """A released population the new one differs from by too few people."""
+    """An earlier population the new one differs from by too few people."""
 
     released_label: str
+    release: str | None
     only_in_new: int | None
     only_in_released: int | None
     exact: bool
@@ -104,48 +156,119 @@ class DifferencingConflict:
     def to_dict(self) -> dict[str, Any]:
         return {
             "released_label": self.released_label,
+            "release": self.release,
             "only_in_new": self.only_in_new,
             "only_in_released": self.only_in_released,
             "exact": self.exact,
         }
 
 
+def common_members(first: np.ndarray, second: np.ndarray) -> int:
+    """How many hashes two sorted, duplicate-free hash arrays share."""
+    if not len(first) or not len(second):
+        return 0
+    small, large = (first, second) if len(first) <= len(second) else (second, first)
+    position = np.minimum(np.searchsorted(large, small), len(large) - 1)
+    return int(np.count_nonzero(large[position] == small))
+
+
 def differencing_conflicts(
-    new: Population, released: Iterable[Population], policy: DisclosurePolicy
+    new: Population, earlier: Iterable[Population], minimum: int
 ) -> list[DifferencingConflict]:
-    """Released populations whose difference from ``new`` is 1..min_cell_size-1 people.
+    """Earlier populations whose difference from ``new`` is 1..minimum-1 people.
 
     With member hashes on both sides the difference is the symmetric difference (people in
-    exactly one of the two populations): subtracting two outputs reveals the statistics of a
-    group no larger than that. Without them only sizes and digests are known: identical digests
-    mean identical populations (no risk); otherwise the size gap is a lower bound on the
-    symmetric difference, and a gap of 1..min_cell_size-1, or a same-size population with a
-    different digest, is flagged as a possible conflict (``exact`` false) for a human to review.
+    exactly one of the two populations): subtracting two tables reveals the statistics of a
+    group no larger than that. Rows from before the keyed ledger have only a size and an
+    unkeyed digest: an identical population (same digest) is no risk; otherwise a size gap of
+    0..minimum-1 is flagged as a possible conflict (``exact`` false), because the symmetric
+    difference cannot be counted.
     """
-    minimum = policy.min_cell_size
     conflicts: list[DifferencingConflict] = []
-    for earlier in released:
-        if earlier.digest == new.digest:
+    for other in earlier:
+        if abs(new.size - other.size) >= minimum:
             continue
-        if earlier.member_hashes is not None and new.member_hashes is not None:
-            only_new = len(new.member_hashes - earlier.member_hashes)
-            only_old = len(earlier.member_hashes - new.member_hashes)
+        if other.members is not None and new.members is not None:
+            if other.digest == new.digest:
+                continue
+            shared = common_members(new.members, other.members)
+            only_new, only_old = new.size - shared, other.size - shared
             if 0 < only_new + only_old < minimum:
-                conflicts.append(DifferencingConflict(earlier.label, only_new, only_old, True))
-        elif abs(new.size - earlier.size) < minimum:
-            conflicts.append(DifferencingConflict(earlier.label, None, None, False))
+                conflicts.append(
+                    DifferencingConflict(other.label, other.release, only_new, only_old, True)
+                )
+        elif new.legacy_digest is None or new.legacy_digest != other.digest:
+            conflicts.append(DifferencingConflict(other.label, other.release, None, None, False))
     return conflicts
 
 
-def require_no_differencing(
-    new: Population, released: Iterable[Population], policy: DisclosurePolicy
-) -> None:
-    """Raise ``AnalysisRefused`` when ``differencing_conflicts`` finds anything."""
-    conflicts = differencing_conflicts(new, released, policy)
-    if conflicts:
-        names = ", ".join(conflict.released_label for conflict in conflicts)
-        raise AnalysisRefused(
+DIFFERENCING_HINT = (
+    "To go ahead, analyse exactly the same people as the earlier release, or a population that "
+    "differs from it by at least {minimum} people (for example a wider or narrower grouping, "
+    "another outcome column without missing values, or a cohort file that adds or removes at "
+    "least {minimum} people)."
+)
+
+
+class DifferencingRefused(AnalysisRefused):
+    """A release refused because its population is too close to an earlier one. ``conflicts``
+    name the earlier releases for the caller, who shows them only to people allowed to see
+    them; the message itself never names them."""
+
+    def __init__(
+        self, population: Population, conflicts: list[DifferencingConflict], minimum: int
+    ) -> None:
+        kind = "an earlier release" if len(conflicts) == 1 else f"{len(conflicts)} earlier releases"
+        exact = all(conflict.exact for conflict in conflicts)
+        how = "fewer than" if exact else "possibly fewer than"
+        super().__init__(
             "differencing",
-            f"population {new.label!r} differs from earlier output(s) {names} by fewer than "
-            f"{policy.min_cell_size} people",
+            f"the population {population.label!r} ({population.size:,} people) differs from "
+            f"{kind} of the same people by {how} {minimum} people, so subtracting one from "
+            "the other could describe those people; nothing was released. "
+            + DIFFERENCING_HINT.format(minimum=minimum),
         )
+        self.population = population
+        self.conflicts = conflicts
+
+
+def require_no_differencing(
+    new: Population, earlier: Iterable[Population], policy: DisclosurePolicy
+) -> None:
+    """Raise ``DifferencingRefused`` when ``differencing_conflicts`` finds anything."""
+    conflicts = differencing_conflicts(new, earlier, policy.min_cell_size)
+    if conflicts:
+        raise DifferencingRefused(new, conflicts, policy.min_cell_size)
+
+
+class ReleaseLedger(Protocol):
+    """What the engine needs from the caller's record of earlier releases."""
+
+    @property
+    def wants_legacy_digest(self) -> bool:
+        """True when some earlier population has only a legacy (unkeyed) digest."""
+
+    def near(self, size: int, minimum: int) -> Iterable[Population]:
+        """Earlier populations whose size is within ``minimum - 1`` of ``size``."""
+
+    def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
+        """Released tables (as ``ResultTable.to_dict``) over exactly this population."""
+
+
+@dataclass(frozen=True)
+class ReleasedPopulations:
+    """An in-memory ``ReleaseLedger``: earlier populations and, by population digest, the
+    tables released over them."""
+
+    populations: tuple[Population, ...] = ()
+    tables: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def wants_legacy_digest(self) -> bool:
+        return any(p.members is None for p in self.populations)
+
+    def near(self, size: int, minimum: int) -> Iterable[Population]:
+        return [p for p in self.populations if abs(p.size - size) < minimum]
+
+    def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
+        return list(self.tables.get(population.digest, ()))

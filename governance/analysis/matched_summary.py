@@ -13,7 +13,7 @@ import pandas as pd
 
 from .att import OutcomeEstimate
 from .disclosure import TOTAL_LABEL, ControlledTable, DisclosurePolicy
-from .matched_tables import COMPARISON, TREATMENT, group_table
+from .matched_tables import COMPARISON, TREATMENT, group_table, interval_labels
 from .results import AnalysisResult, ResultTable, jdl_rate_sentence, significance_sentence
 from .tabulation import control_count_table
 
@@ -54,49 +54,55 @@ def _released(table: ControlledTable) -> bool:
     return all(not cell.suppressed for cell in groups)
 
 
-def describe_outcomes(
-    result: AnalysisResult,
-    matched: pd.DataFrame,
-    weights: np.ndarray,
-    estimates: list[OutcomeEstimate],
-    policy: DisclosurePolicy,
-) -> None:
-    """Add outcome tables, statistics, figures and the summary to ``result``."""
+MATCHED_GROUPS = "treatment and comparison groups"
+OUTCOME_SPECS = (
+    # name, title, measure, column, among re-offenders only, scale, test label, quantities
+    (
+        "reoffending_rate",
+        "One-year proven re-offending rate",
+        "rate",
+        "reoffended",
+        False,
+        1.0,
+        "one-year proven re-offending rate",
+        {"count": "count", "events": "events:reoffended"},
+    ),
+    (
+        "reoffence_frequency",
+        "Proven re-offences per 100 people",
+        "mean",
+        "reoffences",
+        False,
+        100.0,
+        "frequency of proven re-offending",
+        {"count": "count"},
+    ),
+    # The number behind the time to re-offence is the number of re-offenders: the same people
+    # as the re-offending rate's events, which links the two tables for the protection check.
+    (
+        "time_to_reoffence",
+        "Days to first proven re-offence (re-offenders only)",
+        "mean",
+        "days_to_first_reoffence",
+        True,
+        1.0,
+        "time to first proven re-offence",
+        {"count": "events:reoffended"},
+    ),
+)
+
+
+def outcome_tables(
+    matched: pd.DataFrame, weights: np.ndarray, policy: DisclosurePolicy
+) -> tuple[list[ResultTable], dict[str, dict[str, dict[str, float]]]]:
+    """The outcome tables (over the treatment and comparison groups) and, per table, the
+    figures each group would show if its cell is released."""
     treated = matched["treated"].to_numpy() == 1
     reoffended = matched["reoffended"].to_numpy() == 1
-    by_name = {estimate.outcome: estimate for estimate in estimates}
-    specs = [
-        (
-            "reoffending_rate",
-            "One-year proven re-offending rate",
-            "rate",
-            "reoffended",
-            np.ones(len(matched), bool),
-            1.0,
-            "one-year proven re-offending rate",
-        ),
-        (
-            "reoffence_frequency",
-            "Proven re-offences per 100 people",
-            "mean",
-            "reoffences",
-            np.ones(len(matched), bool),
-            100.0,
-            "frequency of proven re-offending",
-        ),
-        (
-            "time_to_reoffence",
-            "Days to first proven re-offence (re-offenders only)",
-            "mean",
-            "days_to_first_reoffence",
-            reoffended,
-            1.0,
-            "time to first proven re-offence",
-        ),
-    ]
+    tables: list[ResultTable] = []
     figures: dict[str, dict[str, dict[str, float]]] = {}
-    sentences: list[str] = []
-    for name, title, measure, column, rows, scale, label in specs:
+    for name, title, measure, column, among, scale, _, quantities in OUTCOME_SPECS:
+        rows = reoffended if among else np.ones(len(matched), bool)
         values = matched[column].to_numpy(dtype=float)
         table, figure = group_table(
             measure,
@@ -106,17 +112,40 @@ def describe_outcomes(
             policy,
             scale,
         )
-        result.tables.append(ResultTable(name, title, table, "treatment group"))
+        tables.append(
+            ResultTable(
+                name,
+                title,
+                table,
+                MATCHED_GROUPS,
+                measures=dict(quantities),
+                intervals=interval_labels(measure),
+            )
+        )
+        figures[name] = figure
+    return tables, figures
+
+
+def describe_outcomes(
+    result: AnalysisResult,
+    figures: dict[str, dict[str, dict[str, float]]],
+    estimates: list[OutcomeEstimate],
+) -> None:
+    """Statistics, figures and the summary, from the outcome tables as finally released."""
+    by_name = {estimate.outcome: estimate for estimate in estimates}
+    released_figures: dict[str, dict[str, dict[str, float]]] = {}
+    sentences: list[str] = []
+    for name, *_, label, _ in OUTCOME_SPECS:
         estimate = by_name[label]
-        if not _released(table) or estimate.test is None:
+        if not _released(result.table(name).table) or estimate.test is None:
             result.withheld[name] = (
                 "Too few people behind one of the groups' figures to release this comparison."
             )
             continue
-        figures[name] = figure
-        result.statistics[name] = {**estimate.to_dict(), "scale": scale}
-        sentences.append(_sentence(name, figure, estimate))
-    result.figures["outcomes"] = figures
+        released_figures[name] = figures[name]
+        result.statistics[name] = {**estimate.to_dict(), "scale": OUTCOME_SCALES[name]}
+        sentences.append(_sentence(name, figures[name], estimate))
+    result.figures["outcomes"] = released_figures
     counts = [
         c for c in result.table("reoffending_rate").table.cells if c.labels["group"] != TOTAL_LABEL
     ]
@@ -125,6 +154,9 @@ def describe_outcomes(
         f"The treatment group has {_shown(size.get(TREATMENT))} people and the matched "
         f"comparison group {_shown(size.get(COMPARISON))} people. " + " ".join(sentences)
     ).strip()
+
+
+OUTCOME_SCALES = {spec[0]: spec[5] for spec in OUTCOME_SPECS}
 
 
 def _shown(count: float | int | None) -> str:

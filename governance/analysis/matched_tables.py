@@ -21,8 +21,7 @@ from .disclosure import (
     DisclosurePolicy,
     control_table,
 )
-from .results import wilson_interval
-from .stats import mean_interval, weighted_summary
+from .stats import mean_interval, weighted_summary, wilson_interval
 from .tabulation import cells_from_wide_counts
 
 TREATMENT, COMPARISON = "treatment", "comparison"
@@ -77,7 +76,11 @@ def group_table(
         group = cell.labels["group"]
         if cell.suppressed or group == TOTAL_LABEL:
             values: dict[str, float | int | None] = {"count": cell.values["count"]}
-            cells.append(ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules)))
+            if cell.suppressed and group != TOTAL_LABEL:
+                values.update(dict.fromkeys(("value", "ci_low", "ci_high", "effective_n")))
+            cells.append(
+                ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules), cell.raw)
+            )
             continue
         summary = summaries[group]
         if measure == "rate":
@@ -96,8 +99,18 @@ def group_table(
         }
         figures[group] = figure
         published: dict[str, float | int | None] = {"count": cell.values["count"], **figure}
-        cells.append(ControlledCell(cell.labels, published, False, list(cell.rules)))
+        cells.append(ControlledCell(cell.labels, published, False, list(cell.rules), cell.raw))
     return ControlledTable(["group"], measure, cells, policy.to_dict()), figures
+
+
+INTERVAL_METHODS = {"rate": "Wilson", "mean": "t"}
+
+
+def interval_labels(measure: str, confidence: float = 0.95) -> dict[str, str]:
+    """How the group tables' interval columns are named wherever they are shown."""
+    method = INTERVAL_METHODS[measure]
+    level = f"{round(100 * confidence)}% CI ({method})"
+    return {"ci_low": f"{level}, lower", "ci_high": f"{level}, upper"}
 
 
 def _mean_interval(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
@@ -140,7 +153,9 @@ def characteristics_table(
         values = dict(cell.values)
         if not cell.suppressed and level != TOTAL_LABEL and group != TOTAL_LABEL:
             values["percent"] = 100 * float(shares.loc[level, group])
-        cells.append(ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules)))
+        cells.append(
+            ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules), cell.raw)
+        )
     return ControlledTable(dims, "count", cells, policy.to_dict())
 
 

@@ -28,6 +28,7 @@ METHODS = ("nearest", "radius")
 ORDERS = ("largest", "smallest", "data", "random")
 DISTANCES = ("logit", "propensity")
 SD_CHOICES = ("pooled", "all")
+VARIANCES = ("abadie_imbens", "welch")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class MatchingOptions:
     distance: "logit" (linear predictor) or "propensity" (the probability, as MatchIt does).
     order: greedy order of treated units: "largest", "smallest", "data" or "random".
     smd_denominator: "pooled" (Austin 2009) or "treated" (MatchIt's ATT default).
+    variance: standard errors of the ATT: "abadie_imbens" (Abadie & Imbens 2006, counting the
+        reuse of controls and the matched pairs; see matching_variance.py) or "welch" (the
+        weighted Welch / two-proportion tests, which ignore both).
     """
 
     method: str = "nearest"
@@ -56,6 +60,7 @@ class MatchingOptions:
     order: str = "largest"
     random_seed: int = 0
     smd_denominator: str = "pooled"
+    variance: str = "abadie_imbens"
 
     def __post_init__(self) -> None:
         choices = {
@@ -64,6 +69,7 @@ class MatchingOptions:
             "distance": DISTANCES,
             "caliper_sd": SD_CHOICES,
             "smd_denominator": ("pooled", "treated"),
+            "variance": VARIANCES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -99,6 +105,13 @@ class MatchAssignment:
     pair_treated: np.ndarray
     pair_control: np.ndarray
     caliper_width: float | None
+    # Per control: the sum over the treated it serves of 1 / (that treated's controls)^2; the
+    # Abadie-Imbens variance needs it beside the weight (the sum of 1 / controls).
+    control_square_shares: np.ndarray
+    # Radius matching keeps no pairs: each treated unit's controls are the window
+    # [low, high) of the controls sorted by score (``control_order``).
+    radius_windows: tuple[np.ndarray, np.ndarray] | None
+    control_order: np.ndarray
 
 
 def caliper_width(
@@ -123,9 +136,10 @@ def match_scores(
     width = caliper_width(treated, control, options)
     by_score = np.argsort(control, kind="stable")
     sorted_scores = control[by_score]
+    windows: tuple[np.ndarray, np.ndarray] | None = None
     if options.method == "radius":
         assert width is not None
-        weights_sorted, counts = _radius(treated, sorted_scores, width)
+        weights_sorted, squares_sorted, counts, windows = _radius(treated, sorted_scores, width)
         pairs = (np.array([], dtype=int), np.array([], dtype=int))
     else:
         if options.replace:
@@ -141,13 +155,20 @@ def match_scores(
         weights_sorted = np.bincount(
             pair_c, weights=1.0 / counts[pair_t], minlength=len(control)
         ).astype(float)
+        squares_sorted = np.bincount(
+            pair_c, weights=1.0 / counts[pair_t] ** 2, minlength=len(control)
+        ).astype(float)
         pairs = (pair_t, by_score[pair_c])
     weights = np.zeros(len(control))
     weights[by_score] = weights_sorted
+    squares = np.zeros(len(control))
+    squares[by_score] = squares_sorted
     reasons: list[str | None] = [None] * len(treated)
     for position in np.flatnonzero(counts == 0):
         reasons[int(position)] = _unmatched_reason(float(treated[position]), sorted_scores, width)
-    return MatchAssignment(weights, counts > 0, reasons, counts, pairs[0], pairs[1], width)
+    return MatchAssignment(
+        weights, counts > 0, reasons, counts, pairs[0], pairs[1], width, squares, windows, by_score
+    )
 
 
 def _unmatched_reason(score: float, sorted_scores: np.ndarray, width: float | None) -> str:
@@ -258,13 +279,17 @@ def _greedy_without_replacement(
 
 def _radius(
     treated: np.ndarray, sorted_scores: np.ndarray, width: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """All controls within the caliper, each treated unit sharing weight 1 among its controls."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """All controls within the caliper, each treated unit sharing weight 1 among its controls:
+    the controls' weights and square shares (by difference arrays), counts and windows."""
     low = np.searchsorted(sorted_scores, treated - width, "left")
     high = np.searchsorted(sorted_scores, treated + width, "right")
     counts = high - low
     share = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
-    steps = np.zeros(len(sorted_scores) + 1)
-    np.add.at(steps, low, share)
-    np.add.at(steps, high, -share)
-    return np.cumsum(steps)[:-1], counts
+    sums = []
+    for part in (share, share * share):
+        steps = np.zeros(len(sorted_scores) + 1)
+        np.add.at(steps, low, part)
+        np.add.at(steps, high, -part)
+        sums.append(np.cumsum(steps)[:-1])
+    return sums[0], sums[1], counts, (low, high)

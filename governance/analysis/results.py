@@ -7,12 +7,9 @@ populations behind each output for the differencing ledger. ``to_dict`` gives JS
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from scipy import stats as scipy_stats
 
 from .disclosure import ControlledTable
 from .ledger import Population
@@ -31,20 +28,43 @@ COMPARISON_CAVEAT = (
 
 @dataclass(frozen=True)
 class ResultTable:
-    """A named, titled, disclosure-controlled table and the population it describes."""
+    """A named, titled, disclosure-controlled table and the population it describes.
+
+    ``measures`` says which count of people each additive value is (value key -> quantity):
+    ``count`` is the number of people in the cell, ``events:<outcome>`` the number with the
+    outcome. Tables over one population that name the same quantity for the same labels
+    describe the same people, which is how the protection intervals link tables within an
+    output and across releases. ``intervals`` names the method of each interval it shows.
+    """
 
     name: str
     title: str
     table: ControlledTable
     population: str | None = None
+    measures: dict[str, str] | None = None
+    intervals: dict[str, str] | None = None
+    value_labels: dict[str, dict[str, str]] | None = None
+
+    def quantities(self) -> dict[str, str]:
+        if self.measures is not None:
+            return dict(self.measures)
+        if self.table.measure == "rate":
+            return {"count": "count", "events": f"events:{self.name}"}
+        return {"count": "count"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "title": self.title,
             "population": self.population,
+            "measures": self.quantities(),
             **self.table.to_dict(),
         }
+        if self.intervals:
+            data["intervals"] = dict(self.intervals)
+        if self.value_labels:
+            data["value_labels"] = {k: dict(v) for k, v in self.value_labels.items()}
+        return data
 
 
 @dataclass
@@ -86,15 +106,6 @@ class AnalysisResult:
                 p.to_dict(include_member_hashes, include_keys) for p in self.populations
             ],
         }
-
-
-def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; ``n`` may be an effective (weighted) size."""
-    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
-    denominator = 1 + z * z / n
-    centre = (rate + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def per_hundred(rate: float | None) -> str:

@@ -6,8 +6,10 @@ numbers or arrays and returns a JSON-serialisable dataclass; undefined statistic
 
 Choices (see docs/analysis.md for formulas and references):
 * two proportions: z uses the pooled SE under H0 (p1 = p2), as in the usual textbook test and
-  statsmodels ``proportions_ztest``; the CI uses the unpooled (Wald) SE, because under the
-  alternative the two rates differ and the interval should not assume otherwise;
+  statsmodels ``proportions_ztest``; the CI uses the unpooled (Wald) SE by default, because
+  under the alternative the two rates differ and the interval should not assume otherwise, or
+  Newcombe's hybrid score interval (Newcombe 1998, method 10), which keeps its coverage with
+  small groups and rates near 0 or 1;
 * means: Welch's unequal-variance t with Welch-Satterthwaite degrees of freedom;
 * weights: weighted mean, the unbiased "reliability weights" variance and Kish's effective
   sample size n_eff = (sum w)^2 / sum w^2, which stands in for n in every formula above.
@@ -16,7 +18,7 @@ Choices (see docs/analysis.md for formulas and references):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -62,9 +64,43 @@ def weighted_summary(
     return WeightedSummary(mean, variance, effective_n, total, int(x.size))
 
 
+CI_WALD = "Wald, unpooled"
+CI_NEWCOMBE = "Newcombe hybrid score"
+CI_WILSON = "Wilson"
+CI_WELCH = "Welch t"
+PROPORTION_INTERVALS = {"wald": CI_WALD, "newcombe": CI_NEWCOMBE}
+
+
+def interval_label(method: str, confidence: float = 0.95) -> str:
+    """How an interval is named wherever it is shown: "95% CI (Wald, unpooled)"."""
+    return f"{round(100 * confidence):g}% CI ({method})"
+
+
+def statistic_label(prefix: str, key: str, container: Mapping[str, Any]) -> str:
+    """A statistic's name for people; an interval's bounds name the interval's method
+    ("test: 95% CI (Wald, unpooled), lower")."""
+    method = container.get("ci_method")
+    if key in ("ci_low", "ci_high") and isinstance(method, str):
+        confidence = container.get("confidence", 0.95)
+        level = interval_label(method, float(confidence))
+        bound = "lower" if key == "ci_low" else "upper"
+        return f"{prefix.rstrip('.').replace('_', ' ')}: {level}, {bound}".lstrip(": ")
+    return f"{prefix}{key}".replace("_", " ")
+
+
+def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; ``n`` may be an effective (weighted) size."""
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 @dataclass(frozen=True)
 class ProportionComparison:
-    """Rate in group 1 minus rate in group 2, with pooled-SE z-test and unpooled CI."""
+    """Rate in group 1 minus rate in group 2, with pooled-SE z-test and a CI named by
+    ``ci_method``."""
 
     events_1: float
     n_1: float
@@ -78,6 +114,7 @@ class ProportionComparison:
     ci_low: float
     ci_high: float
     confidence: float
+    ci_method: str = CI_WALD
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha
@@ -87,15 +124,24 @@ class ProportionComparison:
 
 
 def two_proportion_test(
-    events_1: float, n_1: float, events_2: float, n_2: float, confidence: float = 0.95
+    events_1: float,
+    n_1: float,
+    events_2: float,
+    n_2: float,
+    confidence: float = 0.95,
+    interval: str = "wald",
 ) -> ProportionComparison:
     """Two-sided two-proportion z-test. Group sizes may be effective (non-integer) sizes.
 
     z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2)), p = (x1 + x2) / (n1 + n2);
-    CI = (p1 - p2) +/- z_{1-a/2} sqrt(p1 (1 - p1) / n1 + p2 (1 - p2) / n2).
+    "wald": CI = (p1 - p2) +/- z_{1-a/2} sqrt(p1 (1 - p1) / n1 + p2 (1 - p2) / n2);
+    "newcombe": with (l_i, u_i) the Wilson interval of p_i, CI = (d - sqrt((p1 - l1)^2 +
+    (u2 - p2)^2), d + sqrt((u1 - p1)^2 + (p2 - l2)^2)) (Newcombe 1998, method 10).
     When both rates are 0 or both 1 the pooled SE is 0 and z, p are undefined (None).
     """
     _check_confidence(confidence)
+    if interval not in PROPORTION_INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(PROPORTION_INTERVALS)}")
     if n_1 <= 0 or n_2 <= 0:
         raise ValueError("both groups need a positive size")
     if not (0 <= events_1 <= n_1 and 0 <= events_2 <= n_2):
@@ -106,8 +152,15 @@ def two_proportion_test(
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / n_1 + 1 / n_2))
     z = difference / pooled_se if pooled_se > 0 else None
     p_value = float(2 * scipy_stats.norm.sf(abs(z))) if z is not None else None
-    unpooled_se = math.sqrt(rate_1 * (1 - rate_1) / n_1 + rate_2 * (1 - rate_2) / n_2)
-    half_width = float(scipy_stats.norm.ppf(0.5 + confidence / 2)) * unpooled_se
+    if interval == "newcombe":
+        low_1, high_1 = wilson_interval(rate_1, n_1, confidence)
+        low_2, high_2 = wilson_interval(rate_2, n_2, confidence)
+        ci_low = difference - math.sqrt((rate_1 - low_1) ** 2 + (high_2 - rate_2) ** 2)
+        ci_high = difference + math.sqrt((high_1 - rate_1) ** 2 + (rate_2 - low_2) ** 2)
+    else:
+        unpooled_se = math.sqrt(rate_1 * (1 - rate_1) / n_1 + rate_2 * (1 - rate_2) / n_2)
+        half_width = float(scipy_stats.norm.ppf(0.5 + confidence / 2)) * unpooled_se
+        ci_low, ci_high = difference - half_width, difference + half_width
     return ProportionComparison(
         float(events_1),
         float(n_1),
@@ -118,9 +171,10 @@ def two_proportion_test(
         difference,
         z,
         p_value,
-        difference - half_width,
-        difference + half_width,
+        ci_low,
+        ci_high,
         confidence,
+        PROPORTION_INTERVALS[interval],
     )
 
 
@@ -140,6 +194,7 @@ class MeanComparison:
     ci_low: float | None
     ci_high: float | None
     confidence: float
+    ci_method: str = CI_WELCH
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha

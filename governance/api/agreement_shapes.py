@@ -59,6 +59,8 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "two_checkers_required": s.boolean(),
     "dominance_threshold": s.number(0, 1, description="Greater than 0, at most 1."),
     "rounding_base": {"type": ["integer", "null"], "enum": [None, 5]},
+    "protection_width": s.nullable(s.integer(1, 1_000_000)),
+    "max_abs_smd": s.number(0, 1, description="Greater than 0, at most 1 (JDL: 0.1)."),
     "row_level_download": s.boolean(),
     "min_age": s.nullable(s.integer(0, 120)),
     "excluded_offence_categories": s.array(s.text(100), max_items=50),
@@ -73,7 +75,8 @@ NEW_AGREEMENT = s.obj({"provider_id": s.identifier(), "recipient_id": s.identifi
 TERMS_CHANGE = s.obj(TERMS_FIELDS, description="Only the terms sent change.")
 TERMS_OUT = s.shape({
     **{name: s.loose(_schema) for name, _schema in TERMS_FIELDS.items()
-       if name not in {"columns", "personnel", "signatories", "rounding_base", "min_age"}},
+       if name not in {"columns", "personnel", "signatories", "rounding_base", "min_age",
+                       "protection_width"}},
     "columns": {"type": "array", "items": s.shape({"dataset_id": s.identifier(),
                                                    "columns": {"type": "array",
                                                                "items": s.string_out()}})},
@@ -84,6 +87,7 @@ TERMS_OUT = s.shape({
         "email": s.string_out()})},
     "rounding_base": {"type": ["integer", "null"]},
     "min_age": {"type": ["integer", "null"]},
+    "protection_width": {"type": ["integer", "null"]},
 })
 SUMMARY_FIELDS: dict[str, s.Schema] = {
     "id": s.identifier(), "reference": s.string_out("DUA-YEAR-NNN"),

@@ -71,11 +71,13 @@ PARAMETERS = s.obj({
     "group_column": s.text(120, description="rate_comparison: the column of the two groups."),
     "group_a": s.text(120), "group_b": s.text(120),
     "outcome": s.text(120, description="rate_comparison: a 0/1 column, or reoffended."),
+    "interval": s.text(20, description="rate_comparison: wald (default) or newcombe."),
     "covariates": NAMES, "categorical": NAMES,
     "matching": s.obj({"method": WORD, "neighbours": s.integer(0, 1000),
                        "replace": s.boolean(), "caliper": s.nullable(s.number(0, 100)),
                        "caliper_sd": WORD, "distance": WORD, "order": WORD,
-                       "random_seed": s.integer(0), "smd_denominator": WORD},
+                       "random_seed": s.integer(0), "smd_denominator": WORD,
+                       "variance": WORD},
                       description="matched_comparison: how to match."),
     "eligibility": s.obj({"min_age": s.integer(0, 150), "min_cohort_size": s.integer(0),
                           "follow_up_days": s.integer(0, 100_000),
@@ -85,7 +87,11 @@ PARAMETERS = s.obj({
                           "data_complete_until": s.nullable(s.text(20)),
                           "index_event_rule": WORD},
                          description="matched_comparison: eligibility and follow-up."),
-    "max_abs_smd": s.number(0, 5), "day_first": s.boolean(),
+    "max_abs_smd": s.number(0, 5, description=(
+        "matched_comparison: the balance threshold; at most the agreement's "
+        "analysis.balance.max_abs_smd (422 naming the clause otherwise), which applies when "
+        "this is left out.")),
+    "day_first": s.boolean(),
 }, description="The analysis's parameters, as the run form sends them; which apply depends on "
                "the kind, and the engine refuses the rest (422 naming the field).")
 

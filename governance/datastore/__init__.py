@@ -10,9 +10,8 @@ with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
 `verify_version`, `destroy_version` and `key_fingerprint` (destruction) and `sweep_orphans` (a
 periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door
-again), `destroy_cohort`, `cohort_key_fingerprint`, and `population_salt` (the differencing
-ledger's secret salt); for key management (`rewrap`): `rewrap_keys`, `files_needing`,
-`legacy_rows`, `reencrypt_legacy`.
+again), `destroy_cohort` and `cohort_key_fingerprint`; for key management (`rewrap`): `rewrap_keys`,
+`files_needing`, `legacy_rows`, `reencrypt_legacy`.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from governance.datastore.cohorts import (
     COHORT_COLUMNS,
     cohort_key_fingerprint,
     destroy_cohort,
-    population_salt,
     read_cohort,
     store_cohort,
 )
@@ -58,7 +56,7 @@ __all__ = [
     "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
     "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema",
     "cohort_key_fingerprint", "config_of", "destroy_cohort", "destroy_version", "files_needing",
-    "key_fingerprint", "legacy_rows", "population_salt", "read_cohort", "read_columns",
+    "key_fingerprint", "legacy_rows", "read_cohort", "read_columns",
     "reencrypt_legacy", "rewrap_keys", "store_cohort", "store_version", "sweep_orphans",
     "verify_version",
 ]

@@ -6,16 +6,11 @@ own, wrapped by the data key in its row (envelope.py) and deleted when it is des
 chunk bound to what it belongs to. Its binding uses `COHORT_DOMAIN` in place of a dataset id
 (no dataset has that id), so a cohort file can never pass for a dataset version or the
 reverse. Files live in DATA_DIR/cohorts/.
-
-`population_salt` derives, from the data key, the secret salt of the differencing ledger's
-member hashes: it never leaves the server and differs per agreement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,9 +134,3 @@ def cohort_key_fingerprint(cohort: CohortFile) -> str | None:
     """As `key_fingerprint` for dataset versions: names the cohort file's key, never shows it."""
     return envelope.fingerprint(cohort)
 
-
-def population_salt(session: Session, agreement_id: int) -> str:
-    """The secret salt of the member hashes kept in the agreement's differencing ledger."""
-    key = files.config_of(session).ring.current()
-    return hmac.new(key, f"population-ledger:{agreement_id}".encode(),
-                    hashlib.sha256).hexdigest()

@@ -35,6 +35,7 @@ DEFAULT_MIN_CELL_SIZE = 10          # no published group of fewer than 10 people
 DEFAULT_MIN_COHORT_SIZE = 60        # JDL: matched comparisons need a cohort of at least 60
 DEFAULT_PREVIEW_WINDOW_DAYS = 30
 DEFAULT_DOMINANCE_THRESHOLD = 0.9
+DEFAULT_MAX_ABS_SMD = 0.1           # JDL: outcomes only when every |SMD| after matching <= 0.1
 DEFAULT_MIN_AGE = 14                # JDL: too few offenders under 14 for robust, safe analysis
 DEFAULT_DESTRUCTION_DAYS = 30
 ROUNDING_BASES = (None, 5)
@@ -165,6 +166,11 @@ class AgreementVersion(Base):
     two_checkers_required: Mapped[bool] = mapped_column(Boolean)
     dominance_threshold: Mapped[float] = mapped_column(Float)
     rounding_base: Mapped[int | None] = mapped_column(Integer)
+    # None: a suppressed count must not be recoverable to within fewer than min_cell_size.
+    protection_width: Mapped[int | None] = mapped_column(Integer)
+    # The most imbalance (max |SMD| after matching) a matched comparison may release outcomes
+    # with; an analyst may ask for less, never more.
+    max_abs_smd: Mapped[float] = mapped_column(Float, default=DEFAULT_MAX_ABS_SMD)
     row_level_download: Mapped[bool] = mapped_column(Boolean)
     min_age: Mapped[int | None] = mapped_column(Integer)
     excluded_offence_categories: Mapped[list[str]] = mapped_column(JSONText())

@@ -43,10 +43,12 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("publication.min_cohort_size", "Minimum cohort size for matched comparisons"),
     ("publication.dominance_threshold", "Dominance threshold"),
     ("publication.rounding_base", "Rounding of published counts"),
+    ("publication.protection_width", "Protection interval of suppressed counts"),
     ("publication.two_checkers_required", "Output checking"),
     ("publication.preview_window_days", "Partner preview window"),
     ("publication.preview_scope", "Scope of the partner preview"),
     ("access.row_level_download", "Row-level download"),
+    ("analysis.balance.max_abs_smd", "Balance required of matched comparisons"),
     ("analysis.eligibility.min_age", "Minimum age of people analysed"),
     ("analysis.eligibility.excluded_offence_categories", "Offence categories excluded"),
     ("retention.destruction_days", "Retention and destruction"),
@@ -121,6 +123,15 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             version.row_level_download,
             "Permitted: named personnel may download row-level data.",
             "Not permitted: row-level data never leaves the secure environment."),
+        "publication.protection_width": (
+            f"{version.protection_width} people" if version.protection_width
+            else "The minimum cell size") + (
+            ": no suppressed count can be worked out from the released figures to within "
+            "fewer people."),
+        "analysis.balance.max_abs_smd": (
+            f"{version.max_abs_smd:g}: the outcomes of a matched comparison are released only "
+            "if no covariate's absolute standardised mean difference after matching exceeds "
+            "it; an analyst may ask for less, never more."),
         "analysis.eligibility.min_age": f"{version.min_age} years"
         if version.min_age is not None else "No minimum",
         "analysis.eligibility.excluded_offence_categories":

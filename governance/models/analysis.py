@@ -6,8 +6,9 @@ scope: the queue message only carries its id, so the row is the source of truth 
 worker that stops beating is noticed by the reaper), and, once done, the disclosure-controlled
 result, its provenance and the rendered report. Nothing but released figures is stored here.
 
-The ledger keeps, per agreement, the populations behind each produced output (size, digest and
-the salted 64-bit member hashes the engine's differencing check needs), never raw person keys.
+The ledger keeps, per dataset whose people they are, the populations behind each produced
+output, whichever agreement or analyst produced it (size, digest and the engine's keyed 256-bit
+member hashes, with the fingerprint of the key), never raw person keys.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class AnalysisRun(Base):
     worker_id: Mapped[str | None] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(Text, default="")
     clause: Mapped[str | None] = mapped_column(String(80))
+    # A differencing refusal's earlier releases ({"ledger_id", "run_id", "label", ...}): shown
+    # only to people who may see each of those runs; the reason above never names them.
+    conflicts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText())
 
     # The released, disclosure-controlled result only (no member hashes, no keys).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONText())
@@ -130,19 +134,29 @@ class CohortFile(Base):
 
 
 class ReleasedPopulation(Base):
-    """One population behind a produced output, for the differencing check of later outputs
-    under the same agreement. Member hashes are the engine's salted 64-bit hashes, packed as
-    8 big-endian bytes each (sorted), so a million people take 8 MB and no raw key is kept."""
+    """One population behind a produced output, for the differencing check of every later
+    output over the same dataset's people, under any agreement. Member hashes are the engine's
+    keyed 256-bit hashes (``scheme`` "blake2b-256"), packed 32 bytes each, sorted, under the
+    ledger key named by ``key_fingerprint``; no raw key is kept. Rows from before the keyed
+    ledger (``scheme`` "legacy-digest") keep only their size and digest and are compared
+    conservatively (docs/decisions/analysis-ledger.md)."""
 
     __tablename__ = "released_population"
-    __table_args__ = (Index("ix_released_population_agreement", "agreement_id", "run_id"),)
+    __table_args__ = (
+        Index("ix_released_population_agreement", "agreement_id", "run_id"),
+        Index("ix_released_population_dataset", "dataset_id", "size"),
+    )
 
     id: Mapped[intpk]
+    # The agreement the release was made under (provenance); the ledger is per dataset.
     agreement_id: Mapped[int] = mapped_column(Integer)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
     run_id: Mapped[int] = mapped_column(ForeignKey("analysis_run.id"))
     output_id: Mapped[int | None] = mapped_column(Integer)
     label: Mapped[str200]
     size: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64))
-    member_hashes: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    scheme: Mapped[str] = mapped_column(String(20))
+    key_fingerprint: Mapped[str | None] = mapped_column(String(16))
+    member_hashes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[created_at]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base
 from governance.models.organization import Organization
-from governance.models.types import UTCDateTime, created_at, intpk, str200
+from governance.models.types import JSONText, UTCDateTime, created_at, intpk, str200
 
 
 class ColumnType(StrEnum):
@@ -105,6 +105,9 @@ class DatasetColumn(Base):
     classification: Mapped[Classification] = mapped_column(String(30))
     required: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # What each stored code means ("1" -> "with financial aid"), declared with the schema:
+    # outputs and summaries name groups by these labels, never by their codes.
+    value_labels: Mapped[dict[str, str] | None] = mapped_column(JSONText())
 
     dataset: Mapped[Dataset] = relationship(back_populates="columns")
 

@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from governance.analysis.stats import statistic_label
 from governance.config import PROJECT_ROOT
 from governance.reports import charts, pdf, tabular
 from governance.reports.statcharts import Estimate
@@ -78,6 +79,17 @@ def _number(key: str, value: Any, suppressed: bool = True) -> str:
     return str(value)
 
 
+def label_of(table: Mapping[str, Any], dimension: str, code: str) -> str:
+    """A cell label with its declared value label beside the code: "those with aid (1)"."""
+    label = (table.get("value_labels") or {}).get(dimension, {}).get(code)
+    return f"{label} ({code})" if label else code
+
+
+def value_name(table: Mapping[str, Any], key: str) -> str:
+    """A value column's name; interval bounds say their method ("95% CI (Wilson), lower")."""
+    return str((table.get("intervals") or {}).get(key, key))
+
+
 def table_view(table: Mapping[str, Any], limit: int | None = None) -> TableView:
     """A controlled table as header and formatted rows; suppressed cells are marked."""
     dims = list(table.get("dimensions", []))
@@ -92,14 +104,15 @@ def table_view(table: Mapping[str, Any], limit: int | None = None) -> TableView:
         rules.update(fired)
         if limit is not None and len(rows) >= limit:
             continue
-        rows.append([str(cell["labels"].get(d, "")) for d in dims]
+        rows.append([label_of(table, d, str(cell["labels"].get(d, ""))) for d in dims]
                     + [_number(k, cell["values"].get(k), bool(disclosure.get("suppressed")))
                        for k in keys]
                     + [", ".join(fired) or "none"])
         marks.append(bool(disclosure.get("suppressed")))
     return TableView(name=str(table.get("name", "")), title=str(table.get("title", "")),
                      population=table.get("population"),
-                     header=dims + keys + ["Disclosure rules"], rows=rows, suppressed=marks,
+                     header=dims + [value_name(table, k) for k in keys] + ["Disclosure rules"],
+                     rows=rows, suppressed=marks,
                      hidden_rows=len(cells) - len(rows), rule_counts=dict(rules))
 
 
@@ -121,12 +134,15 @@ def result_charts(result: Mapping[str, Any]) -> dict[str, Markup]:
             made[name] = charts.interval_plot(
                 [Estimate(GROUP_LABELS[g], groups[g]["value"], groups[g]["ci_low"],
                           groups[g]["ci_high"]) for g in GROUP_LABELS],
-                title=title, value_label=label, percent=percent)
+                title=f"{title}: 95% CI ({'Wilson' if percent else 't'})", value_label=label,
+                percent=percent)
     if figures.get("rates"):
+        method = figures["rates"][0].get("ci_method", "Wilson")
         made["rates"] = charts.interval_plot(
-            [Estimate(str(r["group"]), r["rate"], r["ci"][0], r["ci"][1])
+            [Estimate(str(r.get("label", r["group"])), r["rate"], r["ci"][0], r["ci"][1])
              for r in figures["rates"]],
-            title="Rates with 95% confidence intervals", value_label="Rate", percent=True)
+            title=f"Rates with 95% confidence intervals ({method})", value_label="Rate",
+            percent=True)
     balance = [(str(r["term"]), r["smd_before"], r["smd_after"])
                for r in figures.get("balance", [])
                if r.get("smd_before") is not None and r.get("smd_after") is not None]
@@ -165,15 +181,25 @@ def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
+def _lookup(value: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    for part in [p for p in path.split(".") if p]:
+        inner = value.get(part)
+        if not isinstance(inner, Mapping):
+            return {}
+        value = inner
+    return value
+
+
 def csv_rows(result: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
     """One row per released value: table, cell labels, statistic, value, suppressed, rules."""
     for table in result.get("tables", []):
         for cell in table["cells"]:
-            labels = "; ".join(f"{k}={v}" for k, v in cell["labels"].items())
+            labels = "; ".join(f"{k}={label_of(table, k, str(v))}"
+                               for k, v in cell["labels"].items())
             disclosure = cell["disclosure"]
             for key, value in cell["values"].items():
-                yield (table["name"], labels, key, value, disclosure["suppressed"],
-                       ",".join(disclosure["rules"]))
+                yield (table["name"], labels, value_name(table, key), value,
+                       disclosure["suppressed"], ",".join(disclosure["rules"]))
     for name, value in result.get("statistics", {}).items():
         if isinstance(value, list):
             for row in value:
@@ -183,9 +209,15 @@ def csv_rows(result: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
                                                  if k not in ("term", "disclosure")}):
                     yield (name, label, key, inner, suppressed,
                            ",".join(row.get("disclosure", {}).get("rules", [])))
-        else:
+        elif isinstance(value, Mapping):
             for key, inner in _flatten("", value):
-                yield ("statistics", name, key, inner, False, "")
+                parent = key.rsplit(".", 1)[0] if "." in key else ""
+                container = _lookup(value, parent)
+                leaf = key.rsplit(".", 1)[-1]
+                prefix = f"{name}.{parent}." if parent else f"{name}."
+                shown = statistic_label(prefix, leaf, container) \
+                    if leaf in ("ci_low", "ci_high") else key
+                yield ("statistics", name, shown, inner, False, "")
 
 
 def render_csv(result: Mapping[str, Any], provenance: Mapping[str, Any], run_id: int) -> bytes:

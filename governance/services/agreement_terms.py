@@ -16,6 +16,7 @@ from governance.errors import ValidationFailed
 from governance.models.agreement import (
     DEFAULT_DESTRUCTION_DAYS,
     DEFAULT_DOMINANCE_THRESHOLD,
+    DEFAULT_MAX_ABS_SMD,
     DEFAULT_MIN_AGE,
     DEFAULT_MIN_CELL_SIZE,
     DEFAULT_MIN_COHORT_SIZE,
@@ -63,6 +64,8 @@ class TermsInput:
     two_checkers_required: bool = True
     dominance_threshold: float = DEFAULT_DOMINANCE_THRESHOLD
     rounding_base: int | None = None
+    protection_width: int | None = None
+    max_abs_smd: float = DEFAULT_MAX_ABS_SMD
     row_level_download: bool = False
     min_age: int | None = DEFAULT_MIN_AGE
     excluded_offence_categories: list[str] = field(default_factory=list)
@@ -86,7 +89,8 @@ class TermsInput:
             preview_window_days=version.preview_window_days,
             two_checkers_required=version.two_checkers_required,
             dominance_threshold=version.dominance_threshold,
-            rounding_base=version.rounding_base, row_level_download=version.row_level_download,
+            rounding_base=version.rounding_base, protection_width=version.protection_width,
+            max_abs_smd=version.max_abs_smd, row_level_download=version.row_level_download,
             min_age=version.min_age,
             excluded_offence_categories=list(version.excluded_offence_categories),
             destruction_days=version.destruction_days,
@@ -145,6 +149,10 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["preview_window_days"] = "At most 365 days."
     if not 0 < terms.dominance_threshold <= 1:
         errors["dominance_threshold"] = "A share greater than 0 and at most 1 (e.g. 0.9)."
+    if terms.protection_width is not None and not 1 <= terms.protection_width <= 1_000_000:
+        errors["protection_width"] = "At least 1 person, or empty for the minimum cell size."
+    if not 0 < terms.max_abs_smd <= 1:
+        errors["max_abs_smd"] = "Greater than 0 and at most 1 (the JDL uses 0.1)."
     if terms.min_age is not None and not 0 <= terms.min_age <= 120:
         errors["min_age"] = "An age from 0 to 120, or empty for no minimum."
     if terms.destruction_days < 0:
@@ -263,6 +271,8 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.two_checkers_required = terms.two_checkers_required
     version.dominance_threshold = terms.dominance_threshold
     version.rounding_base = terms.rounding_base
+    version.protection_width = terms.protection_width
+    version.max_abs_smd = terms.max_abs_smd
     version.row_level_download = terms.row_level_download
     version.min_age = terms.min_age
     version.excluded_offence_categories = list(terms.excluded_offence_categories)

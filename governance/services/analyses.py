@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from governance import authz, jobs
 from governance.authz import Permission
 from governance.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.models.agreement import Agreement
 from governance.models.analysis import AnalysisRun, RunStatus
 from governance.models.analysis_kind import AnalysisKind
 from governance.models.audit import AuditType
@@ -87,6 +88,26 @@ def visible_run(session: Session, run_id: int, user: User) -> AnalysisRun:
                               "target_type": "analysis_run", "target_id": run_id,
                               "agreement_id": run.agreement_id, "rule": "run-requester"})
     return run
+
+
+def conflicts_seen_by(session: Session, run: AnalysisRun,
+                      user: User) -> list[dict[str, Any] | None]:
+    """The earlier releases a differencing refusal conflicts with, as this person may see
+    them: named (run, agreement, population, size) when they may see that earlier run (its
+    requester, output checkers, privacy officers), otherwise None: only that one exists."""
+    shown: list[dict[str, Any] | None] = []
+    for record in run.conflicts or []:
+        earlier = session.get(AnalysisRun, record.get("run_id"))
+        if earlier is None or not (earlier.requested_by_id == user.id or oversees(user)):
+            shown.append(None)
+            continue
+        agreement = session.get(Agreement, earlier.agreement_id)
+        shown.append({"run_id": earlier.id, "title": earlier.title,
+                      "agreement": agreement.reference if agreement else "",
+                      "label": record.get("label"), "size": record.get("size"),
+                      "only_in_new": record.get("only_in_new"),
+                      "only_in_released": record.get("only_in_released")})
+    return shown
 
 
 def download(session: Session, *, run_id: int, what: str, by: User,

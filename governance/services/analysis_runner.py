@@ -31,9 +31,11 @@ from governance.analysis import (
     AnalysisRefused,
     DisclosurePolicy,
     EligibilityRules,
+    Population,
     RunContext,
     run_analysis,
 )
+from governance.analysis.ledger import DifferencingRefused
 from governance.db import Database
 from governance.errors import DomainError
 from governance.models.agreement import AgreementVersion
@@ -58,6 +60,7 @@ Clock = Callable[[], dt.datetime]
 # Test harness only: seconds to pause at the first progress report, so a test can kill the
 # worker while a run is in flight (see tests/analyses/test_worker.py).
 PAUSE_VARIABLE = "GOVERNANCE_TEST_ANALYSIS_PAUSE"
+CLAUSE_DIFFERENCING = REFUSAL_CLAUSES["differencing"]
 
 
 def heartbeat_timeout(database: Database) -> int:
@@ -189,28 +192,26 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
                 audit.record_refusal(session, error.audit, by=user)
             return _finish(session, run_id, worker_id, clock(), RunStatus.REFUSED,
                            error.message, refusal_clause(error))
-        released = analysis_ledger.released_populations(session, run.agreement_id)
-        salt = analysis_ledger.salt_for(session, run.agreement_id)
-        session.commit()
         version = scope.version
+        key = analysis_ledger.ledger_key(session)
+        try:
+            ledger = analysis_ledger.DatasetLedger.open(
+                session, database.session,
+                analysis_ledger.person_dataset(run.kind, scope.datasets), key)
+        except analysis_ledger.LedgerKeyChanged as changed:
+            return _refuse_key_changed(session, run, user, worker_id, clock(), changed)
+        session.commit()
         parameters = effective_parameters(run.kind, run.parameters, version)
         identifiers, free_text = scope.protected_columns()
         context = RunContext(
             policy=policy_of(version), direct_identifiers=identifiers,
-            free_text_columns=free_text, released=released, population_salt=salt,
+            free_text_columns=free_text, released=ledger, ledger_key=key,
+            value_labels=scope.value_labels(),
             progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m))
         try:
             result = run_analysis(run.kind, tables, parameters, context)
         except AnalysisRefused as refused:
-            clause = REFUSAL_CLAUSES.get(refused.reason, "publication.aggregate_only")
-            audit.record(session, AuditType.ANALYSIS_REFUSE, by=user, outcome=Outcome.DENIED,
-                         agreement_id=run.agreement_id, agreement_version=version.number,
-                         target_type="analysis_run", target_id=run.id, clause=clause,
-                         now=clock(), detail={"kind": run.kind, "stage": "engine",
-                                              "reason": refused.reason,
-                                              "message": refused.message})
-            return _finish(session, run_id, worker_id, clock(), RunStatus.REFUSED,
-                           refused.message, clause)
+            return _refuse(session, run, user, worker_id, clock(), refused)
         except AnalysisError as error:
             message = getattr(error, "message", str(error))
             return _fail(session, run, user, worker_id, clock(), message)
@@ -232,7 +233,43 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
         provenance["outputs"] = {"pdf_sha256": report.pdf_sha256,
                                  "csv_sha256": report.csv_sha256}
         return _complete(session, run_id, user, worker_id, clock(), released_result,
-                         provenance, report, result.populations)
+                         provenance, report, result.populations, ledger,
+                         context.policy.min_cell_size)
+
+
+def _refuse(session: Session, run: AnalysisRun, user: User, worker_id: str, now: dt.datetime,
+            refused: AnalysisRefused) -> RunStatus | None:
+    """An engine refusal: recorded with its clause; a differencing refusal keeps the earlier
+    releases it conflicts with on the run, for the people allowed to see them (the reason the
+    analyst reads never names them)."""
+    clause = REFUSAL_CLAUSES.get(refused.reason, "publication.aggregate_only")
+    conflicts = (analysis_ledger.conflict_records(session, refused.conflicts)
+                 if isinstance(refused, DifferencingRefused) else None)
+    detail: dict[str, Any] = {"kind": run.kind, "stage": "engine", "reason": refused.reason,
+                              "message": refused.message}
+    if conflicts is not None:
+        detail["conflicts"] = conflicts
+    audit.record(session, AuditType.ANALYSIS_REFUSE, by=user, outcome=Outcome.DENIED,
+                 agreement_id=run.agreement_id, agreement_version=run.agreement_version,
+                 target_type="analysis_run", target_id=run.id, clause=clause, now=now,
+                 detail=detail)
+    return _finish(session, run.id, worker_id, now, RunStatus.REFUSED, refused.message, clause,
+                   conflicts)
+
+
+def _refuse_key_changed(session: Session, run: AnalysisRun, user: User, worker_id: str,
+                        now: dt.datetime,
+                        changed: analysis_ledger.LedgerKeyChanged) -> RunStatus | None:
+    """Loudly: a ledger key that changed would otherwise switch the differencing check off."""
+    log.critical("analysis run %s refused: %s", run.id, changed.message)
+    session.rollback()
+    audit.record(session, AuditType.ANALYSIS_REFUSE, by=user, outcome=Outcome.DENIED,
+                 agreement_id=run.agreement_id, agreement_version=run.agreement_version,
+                 target_type="analysis_run", target_id=run.id, clause=CLAUSE_DIFFERENCING,
+                 now=now, detail={"kind": run.kind, "stage": "ledger",
+                                  "reason": "ledger_key_changed", "message": changed.message})
+    return _finish(session, run.id, worker_id, now, RunStatus.REFUSED, changed.message,
+                   CLAUSE_DIFFERENCING)
 
 
 def _load(session: Session, scope: Scope, run: AnalysisRun, user: User,
@@ -281,10 +318,13 @@ def policy_of(version: AgreementVersion) -> DisclosurePolicy:
 
 def effective_parameters(kind: str, parameters: dict[str, Any],
                          version: AgreementVersion) -> dict[str, Any]:
-    """The analyst's parameters with the agreement's eligibility terms applied (the stricter
-    of the two wins): minimum cohort size and age, and excluded offence categories."""
+    """The analyst's parameters with the agreement's terms applied (the stricter of the two
+    wins): minimum cohort size and age, excluded offence categories, and the balance threshold
+    (the agreement's when the analyst did not ask for a stricter one)."""
     if kind != "matched_comparison":
         return dict(parameters)
+    asked = parameters.get("max_abs_smd")
+    balance = version.max_abs_smd if asked is None else min(float(asked), version.max_abs_smd)
     eligibility = dict(parameters.get("eligibility") or {})
     defaults = EligibilityRules()
     eligibility["min_cohort_size"] = max(
@@ -297,18 +337,19 @@ def effective_parameters(kind: str, parameters: dict[str, Any],
                                defaults.excluded_offence_categories)
     eligibility["excluded_offence_categories"] = sorted(
         set(excluded) | set(version.excluded_offence_categories))
-    return {**parameters, "eligibility": eligibility}
+    return {**parameters, "eligibility": eligibility, "max_abs_smd": balance}
 
 
 def _finish(session: Session, run_id: int, worker_id: str, now: dt.datetime,
-            status: RunStatus, reason: str, clause: str | None) -> RunStatus | None:
+            status: RunStatus, reason: str, clause: str | None,
+            conflicts: list[dict[str, Any]] | None = None) -> RunStatus | None:
     """Mark the run ended unless the reaper took it from this worker meanwhile."""
     changed = session.execute(
         update(AnalysisRun)
         .where(AnalysisRun.id == run_id, AnalysisRun.status == RunStatus.RUNNING,
                AnalysisRun.worker_id == worker_id)
         .values(status=status, reason=reason, clause=clause, finished_at=now,
-                heartbeat_at=now)
+                heartbeat_at=now, conflicts=conflicts)
         .execution_options(synchronize_session=False))
     session.commit()
     return status if changed.rowcount == 1 else None  # type: ignore[attr-defined]
@@ -333,7 +374,12 @@ def _finish_failed(database: Database, run_id: int, worker_id: str, now: dt.date
 
 def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt.datetime,
               result: dict[str, Any], provenance: dict[str, Any],
-              report: analysis_report.RenderedRun, populations: list[Any]) -> RunStatus | None:
+              report: analysis_report.RenderedRun, populations: list[Population],
+              ledger: analysis_ledger.DatasetLedger, minimum: int) -> RunStatus | None:
+    # One writer at a time from here: a run over the same people that finished while this one
+    # was in the engine is in the ledger now, and this run is checked against it before its
+    # own populations are recorded.
+    audit.take_writer_lock(session)
     run = _get(session, run_id)
     session.refresh(run)
     if run.status != RunStatus.RUNNING or run.worker_id != worker_id:
@@ -341,6 +387,14 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
         log.warning("analysis run %s was taken from worker %s; its result is dropped",
                     run_id, worker_id)
         return None
+    try:
+        newer = ledger.newer_conflicts(session, populations, minimum)
+    except analysis_ledger.LedgerKeyChanged as changed:
+        return _refuse_key_changed(session, run, user, worker_id, now, changed)
+    if newer:
+        population, conflicts = newer[0]
+        return _refuse(session, run, user, worker_id, now,
+                       DifferencingRefused(population, conflicts, minimum))
     run.status = RunStatus.SUCCEEDED
     run.result = result
     run.provenance = provenance
@@ -348,7 +402,8 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
     run.report_csv, run.csv_sha256 = report.csv, report.csv_sha256
     run.progress, run.progress_message = 1.0, "done"
     run.finished_at = run.heartbeat_at = now
-    ledger = analysis_ledger.record_populations(session, run=run, populations=populations)
+    ledger_rows = analysis_ledger.record_populations(
+        session, run=run, dataset_id=ledger.dataset_id, key=ledger.key, populations=populations)
     audit.record(session, AuditType.ANALYSIS_COMPLETE, by=user, agreement_id=run.agreement_id,
                  agreement_version=run.agreement_version, target_type="analysis_run",
                  target_id=run.id, clause="scope.permitted_uses", now=now,
@@ -359,8 +414,9 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
                          "outputs": provenance["outputs"],
                          "withheld": sorted(result.get("withheld", {})),
                          "populations": [{"label": p.label, "size": p.size, "digest": p.digest}
-                                         for p in ledger]})
-    _hand_off(session, run=run, result=result, report=report, ledger=ledger, by=user, now=now)
+                                         for p in ledger_rows]})
+    _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user,
+              now=now)
     session.commit()
     return RunStatus.SUCCEEDED
 

@@ -5,7 +5,8 @@ expired, a grant revoked or a cohort file withdrawn in between stops the run):
 1. the person may run analyses (`analysis:run`);
 2. the agreement is active (its version in force governs the run);
 3. the kind is one of the agreement's permitted uses (`scope.permitted_uses`);
-4. the parameters are valid for the kind (422 naming the field);
+4. the parameters are valid for the kind (422 naming the field), and do not loosen a term of
+   the agreement (a balance threshold above `analysis.balance.max_abs_smd` is 422 naming it);
 5. every column the kind will read, in each source table, is granted to this person for this
    purpose (the purpose is the kind), decided by Casbin over their grants like any other read;
 6. a partner cohort file, if the kind reads one, belongs to the agreement's provider.
@@ -44,6 +45,7 @@ from governance.services.agreement_queries import in_force_version
 COHORT_TABLE = "cohort"
 CLAUSE_PROVIDER = "parties.provider"
 CLAUSE_USES = "scope.permitted_uses"
+CLAUSE_BALANCE = "analysis.balance.max_abs_smd"
 
 
 @dataclass
@@ -72,6 +74,17 @@ class Scope:
                 elif column.classification == Classification.FREE_TEXT:
                     free_text.add(column.name)
         return frozenset(identifiers), frozenset(free_text)
+
+
+    def value_labels(self) -> dict[str, dict[str, str]]:
+        """Declared value labels of the columns read (column -> code -> label); where two
+        datasets label one column name, the dataset read first wins."""
+        labels: dict[str, dict[str, str]] = {}
+        for dataset in self.dataset_rows.values():
+            for column in dataset.columns:
+                if column.value_labels and column.name not in labels:
+                    labels[column.name] = dict(column.value_labels)
+        return labels
 
 
 class _Gate:
@@ -131,6 +144,7 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
     except AnalysisParameterError as error:
         raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
                            {error.field: error.message}) from None
+    _check_balance_ceiling(gate, version, params)
     scope = Scope(agreement=agreement, version=version, kind=kind, parameters=params,
                   columns=needed, datasets={}, cohort=None)
     for table, columns in needed.items():
@@ -139,6 +153,21 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
             continue
         _check_table(session, gate, scope, table, columns, datasets, by, now)
     return scope
+
+
+def _check_balance_ceiling(gate: _Gate, version: AgreementVersion,
+                           params: Mapping[str, Any]) -> None:
+    """The agreement sets the most imbalance a matched comparison may release outcomes with;
+    an analyst may only ask for less (the balance gate is what restrains the analyst)."""
+    asked = params.get("max_abs_smd")
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool) \
+            and asked > version.max_abs_smd:
+        limit = f"{version.max_abs_smd:g}"
+        raise gate.invalid(
+            f"The balance threshold {asked:g} is above the agreement's {limit} "
+            f"(clause {CLAUSE_BALANCE}): choose {limit} or less.",
+            {"max_abs_smd": f"At most {limit} under this agreement ({CLAUSE_BALANCE})."},
+            CLAUSE_BALANCE)
 
 
 def _check_table(session: Session, gate: _Gate, scope: Scope, table: str, columns: list[str],

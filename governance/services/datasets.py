@@ -36,7 +36,9 @@ from governance.services.actors import Actor
 
 MAX_NAME = 120
 SCHEMA_CHANGES_AFTER_DATA = ("add optional columns at the end", "change descriptions",
-                             "change classifications")
+                             "change classifications", "change value labels")
+MAX_VALUE_LABELS = 1000
+MAX_LABEL = 200
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,12 @@ class ColumnSpec:
     classification: Classification
     required: bool = True
     description: str = ""
+    value_labels: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": str(self.type),
                 "classification": str(self.classification), "required": self.required,
-                "description": self.description}
+                "description": self.description, "value_labels": self.value_labels}
 
 
 def parse_columns(raw: Iterable[object]) -> list[ColumnSpec]:
@@ -71,7 +74,8 @@ def parse_columns(raw: Iterable[object]) -> list[ColumnSpec]:
                 classification=Classification(
                     str(item.get("classification", "")).strip().lower()),
                 required=_flag(item.get("required", True)),
-                description=" ".join(str(item.get("description") or "").split())))
+                description=" ".join(str(item.get("description") or "").split()),
+                value_labels=parse_value_labels(item.get("value_labels"))))
         except ValueError as exc:
             problems[where] = _spec_problem(item, exc)
     if problems:
@@ -103,6 +107,39 @@ def _column_name(raw: object) -> str:
     if not name.isprintable():
         raise ValueError("the name contains control characters")
     return name
+
+
+def parse_value_labels(raw: object) -> dict[str, str] | None:
+    """What each stored code means: a mapping {"1": "with financial aid", ...} (schema file) or
+    text "1=with financial aid; 0=without" (the declare page). Empty means none."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        pairs = [part.split("=", 1) for part in raw.split(";") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("value labels are code=label pairs separated by semicolons")
+    elif isinstance(raw, Mapping):
+        pairs = [[code, label] for code, label in raw.items()]
+    else:
+        raise ValueError("value labels must map each code to its label")
+    labels: dict[str, str] = {}
+    for code, label in pairs:
+        key, text = str(code).strip(), " ".join(str(label).split())
+        if not key or not text:
+            raise ValueError("every value label needs a code and a label")
+        if len(key) > MAX_LABEL or len(text) > MAX_LABEL or not text.isprintable():
+            raise ValueError(f"value labels are printable and at most {MAX_LABEL} characters")
+        if key in labels:
+            raise ValueError(f"the code {key!r} is labelled twice")
+        labels[key] = text
+    if len(labels) > MAX_VALUE_LABELS:
+        raise ValueError(f"at most {MAX_VALUE_LABELS} value labels per column")
+    return labels or None
+
+
+def value_labels_text(labels: Mapping[str, str] | None) -> str:
+    """Value labels as the declare page writes them (``parse_value_labels`` reads it back)."""
+    return "; ".join(f"{code}={label}" for code, label in (labels or {}).items())
 
 
 def _flag(raw: object) -> bool:
@@ -302,6 +339,7 @@ def update_schema(session: Session, *, dataset_id: int, description: str,
             current.position, current.type = position, spec.type
             current.classification, current.required = spec.classification, spec.required
             current.description = spec.description
+            current.value_labels = spec.value_labels
     dataset.description = " ".join(description.split())
     session.flush()
     session.expire(dataset, ["columns"])
@@ -318,7 +356,7 @@ def update_schema(session: Session, *, dataset_id: int, description: str,
 
 def spec_of(column: DatasetColumn) -> ColumnSpec:
     return ColumnSpec(column.name, ColumnType(column.type), Classification(column.classification),
-                      column.required, column.description)
+                      column.required, column.description, column.value_labels)
 
 
 def _check_change_after_data(dataset: Dataset, columns: Sequence[ColumnSpec]) -> None:

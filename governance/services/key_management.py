@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance import datastore, keys
 from governance.errors import InvalidTransition, PermissionDenied
 from governance.keys import KeyPurpose, KeyRing
-from governance.models.analysis import CohortFile, ReleasedPopulation
+from governance.models.analysis import CohortFile
 from governance.models.audit import AuditType
 from governance.models.dataset import DatasetVersion
-from governance.services import audit
+from governance.services import analysis_ledger, audit
 from governance.services.actors import Actor, System
 
 
@@ -45,8 +44,6 @@ class Rotation:
 def rotate_key(session: Session, *, purpose: KeyPurpose, by: Actor) -> Rotation:
     """Stage a new key for `purpose`; for the data key, re-wrap every file key under it."""
     _require_operator(by, "rotate keys")
-    if purpose == KeyPurpose.DATA:
-        _refuse_while_the_ledger_depends_on_the_data_key(session)
     ring = keys.rings_of(session).of(purpose)
     new_id = keys.stage_new_key(ring)
     rewrapped = 0
@@ -60,19 +57,6 @@ def rotate_key(session: Session, *, purpose: KeyPurpose, by: Actor) -> Rotation:
                  detail={"purpose": str(purpose), "retired_key_id": ring.current_id,
                          "new_key_id": new_id, "file_keys_rewrapped": rewrapped})
     return Rotation(ring, ring.current_id, new_id, rewrapped)
-
-
-def _refuse_while_the_ledger_depends_on_the_data_key(session: Session) -> None:
-    """The differencing ledger's member hashes are salted from the current data key
-    (`datastore.population_salt`): a new data key would silently stop later outputs being
-    compared with those already released. A privacy check must never weaken without a loud
-    refusal, so rotation waits until the ledger's salt names the key it was derived from."""
-    agreements = session.scalar(select(func.count(func.distinct(ReleasedPopulation.agreement_id))))
-    if agreements:
-        raise InvalidTransition(
-            f"The differencing ledger of {agreements} agreement(s) is salted with the current "
-            "data key; rotating it would switch off the differencing check for their outputs. "
-            "The data key cannot be rotated while released populations are recorded.")
 
 
 def discard_key(session: Session, *, purpose: KeyPurpose, key_id: str, by: Actor) -> KeyRing:
@@ -90,6 +74,10 @@ def discard_key(session: Session, *, purpose: KeyPurpose, key_id: str, by: Actor
     if key_id not in ring.retired_ids:
         raise InvalidTransition(f"There is no retired data key {key_id} (retired: "
                                 f"{', '.join(ring.retired_ids) or 'none'}).")
+    if analysis_ledger.needs_data_key(session, key_id):
+        raise InvalidTransition(f"The differencing ledger's key is derived from data key "
+                                f"{key_id}: discarding it would stop every release over the "
+                                "people already released. It is kept.")
     needing = datastore.files_needing(session, key_id)
     if needing:
         raise InvalidTransition(f"{needing} stored file(s) still need data key {key_id}; "

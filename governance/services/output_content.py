@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from governance.analysis.stats import statistic_label
 from governance.errors import ValidationFailed
 from governance.reports.tabular import iter_csv
 
@@ -275,6 +276,7 @@ def _flat_statistics(statistics: Mapping[str, Any], prefix: str = "") -> list[di
             flat += _flat_statistics(value, f"{name}.")
         elif isinstance(value, int | float) and not isinstance(value, bool) and (
                 not isinstance(value, float) or math.isfinite(value)):
-            flat.append({"id": f"statistic.{name}", "label": name.replace("_", " "),
-                         "value": value})
+            flat.append({"id": f"statistic.{name}",
+                         "label": statistic_label(prefix, key, statistics), "value": value})
     return flat
+

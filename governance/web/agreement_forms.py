@@ -27,6 +27,7 @@ from governance.errors import ValidationFailed
 from governance.models.agreement import (
     DEFAULT_DESTRUCTION_DAYS,
     DEFAULT_DOMINANCE_THRESHOLD,
+    DEFAULT_MAX_ABS_SMD,
     DEFAULT_MIN_AGE,
     DEFAULT_MIN_CELL_SIZE,
     DEFAULT_MIN_COHORT_SIZE,
@@ -65,6 +66,11 @@ class TermsForm(Form):
                                      validators=[InputRequired()])
     rounding_base = SelectField("Rounding of published counts", choices=choices([
         ("", "No rounding"), ("5", "Round to base 5")]), validate_choice=False)
+    protection_width = IntegerField("Protection interval of suppressed counts (people)",
+                                    validators=[Optional()])
+    max_abs_smd = FloatField("Most imbalance a matched comparison may release outcomes with "
+                             "(max |SMD| after matching)", default=DEFAULT_MAX_ABS_SMD,
+                             validators=[Optional()])
     two_checkers_required = BooleanField("Two independent output checkers", default=True)
     preview_window_days = IntegerField("Partner preview window (days)",
                                        default=DEFAULT_PREVIEW_WINDOW_DAYS,
@@ -157,6 +163,9 @@ def terms_from(form: TermsForm) -> TermsInput:
         two_checkers_required=bool(form.two_checkers_required.data),
         dominance_threshold=form.dominance_threshold.data,
         rounding_base=int(rounding) if rounding else None,
+        protection_width=form.protection_width.data,
+        max_abs_smd=DEFAULT_MAX_ABS_SMD if form.max_abs_smd.data is None
+        else form.max_abs_smd.data,
         row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
         destruction_days=form.destruction_days.data, personnel=posted_personnel())
@@ -178,6 +187,7 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "min_cell_size": terms.min_cell_size, "min_cohort_size": terms.min_cohort_size,
         "dominance_threshold": terms.dominance_threshold,
         "rounding_base": str(terms.rounding_base or ""),
+        "protection_width": terms.protection_width, "max_abs_smd": terms.max_abs_smd,
         "two_checkers_required": terms.two_checkers_required,
         "preview_window_days": terms.preview_window_days,
         "row_level_download": terms.row_level_download, "min_age": terms.min_age,

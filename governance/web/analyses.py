@@ -132,10 +132,11 @@ def run(run_id: int) -> str:
             requester=requester.name if requester else "", limit=200)
     agreement = db.get(Agreement, found.agreement_id)
     output = db.scalars(select(Output).where(Output.run_id == found.id)).first()
+    conflicts = analyses.conflicts_seen_by(db, found, user)
     db.commit()  # a refused view above is recorded by the error handler
     return render_template("analyses/run.html", run=found, report=context, agreement=agreement,
                            requester=requester, refresh=found.is_active, output=output,
-                           kind_label=AnalysisKind.label_of(found.kind))
+                           kind_label=AnalysisKind.label_of(found.kind), conflicts=conflicts)
 
 
 @bp.route("/<int:run_id>/download/<what>")

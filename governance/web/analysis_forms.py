@@ -41,6 +41,14 @@ class RunForm(Form):
     group_b = StringField("Second group (value)", validators=[Optional(), Length(max=120)])
     outcome = StringField("Outcome (a 0/1 column, or reoffended)",
                           validators=[Optional(), Length(max=120)])
+    interval = SelectField("Confidence interval of the difference", choices=choices([
+        ("wald", "Wald, unpooled (the JDL's)"),
+        ("newcombe", "Newcombe hybrid score (better for small groups or rare outcomes)")]),
+        default="wald", validate_choice=False)
+    variance = SelectField("Standard errors", choices=choices([
+        ("abadie_imbens", "Abadie-Imbens (counts reused controls and the pairs)"),
+        ("welch", "Weighted Welch (ignores both)")]), default="abadie_imbens",
+        validate_choice=False)
     covariates = StringField("Covariates (separated by commas)",
                              default=", ".join(DEFAULT_COVARIATES),
                              validators=[Optional(), Length(max=1000)])
@@ -53,9 +61,9 @@ class RunForm(Form):
     replace = BooleanField("Match with replacement")
     caliper = DecimalField("Caliper (SD of the logit of the propensity score; empty for none)",
                            default=0.2, places=3, validators=[Optional(), NumberRange(0, 5)])
-    max_abs_smd = DecimalField("Largest acceptable |standardised mean difference|",
-                               default=0.1, places=3, validators=[Optional(),
-                                                                  NumberRange(0, 5)])
+    max_abs_smd = DecimalField("Largest acceptable |standardised mean difference| (empty for "
+                               "the agreement's; you may only ask for less)",
+                               places=3, validators=[Optional(), NumberRange(0, 5)])
     data_complete_until = StringField("Offence records complete until (YYYY-MM-DD)",
                                       validators=[Optional(), Length(max=10)])
     cohort_id = SelectField("Partner cohort file", coerce=int, validators=[Optional()])
@@ -82,21 +90,23 @@ def parameters_from(form: RunForm, kind: str) -> tuple[dict[str, Any], dict[str,
                                     "neighbours": int(form.neighbours.data or 1),
                                     "replace": bool(form.replace.data),
                                     "caliper": None if form.caliper.data is None
-                                    else float(form.caliper.data)}
+                                    else float(form.caliper.data),
+                                    "variance": form.variance.data or "abadie_imbens"}
         eligibility = {"data_complete_until": _optional(form.data_complete_until.data)}
         params: dict[str, Any] = {
             "covariates": _names(form.covariates.data) or list(DEFAULT_COVARIATES),
             "categorical": _names(form.categorical.data), "matching": matching,
-            "eligibility": {k: v for k, v in eligibility.items() if v is not None},
-            "max_abs_smd": float(form.max_abs_smd.data if form.max_abs_smd.data is not None
-                                 else 0.1)}
+            "eligibility": {k: v for k, v in eligibility.items() if v is not None}}
+        if form.max_abs_smd.data is not None:
+            params["max_abs_smd"] = float(form.max_abs_smd.data)
         tables = {"index_events": form.index_events_dataset.data,
                   "offences": form.offences_dataset.data}
     elif kind == "rate_comparison":
         params = {"group_column": (form.group_column.data or "").strip(),
                   "group_a": (form.group_a.data or "").strip(),
                   "group_b": (form.group_b.data or "").strip(),
-                  "outcome": (form.outcome.data or "").strip()}
+                  "outcome": (form.outcome.data or "").strip(),
+                  "interval": form.interval.data or "wald"}
         tables = {"records": form.records_dataset.data, "offences": form.offences_dataset.data}
     else:
         params = {"group_by": _names(form.group_by.data)}

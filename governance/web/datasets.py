@@ -60,6 +60,7 @@ class ColumnRow(SubForm):  # type: ignore[misc]
                                  default="general")
     required = BooleanField("Required", default=True)
     description = StringField("Description", validators=[Optional(), Length(max=500)])
+    value_labels = StringField("Value labels", validators=[Optional(), Length(max=20_000)])
 
 
 class SchemaForm(Form):
@@ -196,7 +197,9 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
     if not form.is_submitted():
         form = SchemaForm(data={
             "description": dataset.description,
-            "columns": [dataset_service.spec_of(c).as_dict() for c in dataset.columns]})
+            "columns": [{**dataset_service.spec_of(c).as_dict(),
+                         "value_labels": dataset_service.value_labels_text(c.value_labels)}
+                        for c in dataset.columns]})
         for _ in range(4):
             form.columns.append_entry()
     if submitted(form):

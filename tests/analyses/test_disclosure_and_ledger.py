@@ -15,7 +15,6 @@ from governance import jobs
 from governance.datastore import crypto
 from governance.models.analysis import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.models.audit import AuditEvent, AuditType
-from governance.services import analysis_ledger
 from governance.services.ingestion import ingest_frame
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
@@ -87,13 +86,16 @@ def test_a_second_output_differing_by_a_few_people_is_refused_by_the_ledger(
                                      {"group_by": ["sex"]}).id)
     assert second.status == RunStatus.REFUSED
     assert second.clause == "publication.min_cell_size"
-    assert f"run {first.id}: records" in second.reason
+    # The analyst's reason says what to change, never which release it was.
+    assert f"run {first.id}" not in second.reason
+    assert "at least 10 people" in second.reason
+    assert [c["run_id"] for c in second.conflicts or []] == [first.id]
     event = db.scalars(select(AuditEvent).where(
         AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)).one()
     assert event.detail["reason"] == "differencing"
-    # The same population again is no risk (equal digests).
-    released = analysis_ledger.released_populations(db, world.agreement.id)
-    assert released[0].size == ledger[0].size
+    assert event.detail["conflicts"][0]["run_id"] == first.id
+    # The refused run never entered the ledger.
+    assert [p.run_id for p in db.scalars(select(ReleasedPopulation))] == [first.id]
 
 
 def test_a_cohort_below_the_agreements_minimum_is_refused_and_recorded(

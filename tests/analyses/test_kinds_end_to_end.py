@@ -124,7 +124,9 @@ def test_matched_comparison_equals_the_engine_on_the_raw_data(
         assert mine["treatment"]["value"] == theirs["treatment"]["value"]
         assert mine["comparison"]["value"] == theirs["comparison"]["value"]
     ledger = db.scalars(select(ReleasedPopulation)).all()
-    assert {p.label for p in ledger} == {"linked cohort", "treatment group", "comparison group"}
-    assert all(len(p.member_hashes) == 8 * p.size for p in ledger)
+    assert {p.label for p in ledger} == {"linked cohort", "treatment group", "comparison group",
+                                         "treatment and comparison groups"}
+    assert all(len(p.member_hashes or b"") == 32 * p.size for p in ledger)
+    assert {p.dataset_id for p in ledger} == {world.events.id}
     assert b"%PDF" in (run.report_pdf or b"")
     assert run.provenance["sources"]["cohort"]["cohort_file_id"] == cohort_id

@@ -136,13 +136,14 @@ def test_descriptive_refuses_identifier_grouping_and_differencing(dataset):
         )
     assert error.value.reason == "direct_identifier"
     people = records["person_id"].unique()
-    earlier = population_of("records", people[3:])
+    key = b"k" * 32
+    earlier = population_of("records", people[3:], key)
     with pytest.raises(AnalysisRefused) as differencing:
         run_analysis(
             "descriptive",
             {"records": records},
             {"group_by": ["sex"]},
-            RunContext(POLICY, released=(earlier,)),
+            RunContext(POLICY, released=(earlier,), ledger_key=key),
         )
     assert differencing.value.reason == "differencing"
 
@@ -194,6 +195,7 @@ def test_matched_comparison_recovers_planted_effect(matched, dataset):
         "linked cohort",
         "treatment group",
         "comparison group",
+        "treatment and comparison groups",
     }
 
 

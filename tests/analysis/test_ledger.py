@@ -1,20 +1,31 @@
-"""Output-level checks: identifying columns, population fingerprints and differencing."""
+"""Output-level checks: identifying columns, keyed population fingerprints and differencing."""
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governance.analysis.disclosure import DisclosurePolicy
 from governance.analysis.errors import AnalysisRefused
 from governance.analysis.ledger import (
+    MEMBER_HASH_BYTES,
+    DifferencingRefused,
     Population,
     check_output_columns,
+    common_members,
     differencing_conflicts,
+    key_fingerprint,
+    legacy_digest,
     population_of,
     require_no_differencing,
 )
 
 POLICY = DisclosurePolicy()
+KEY = b"ledger-key-for-tests-0123456789ab"
 
 
 def test_grouping_by_identifier_or_free_text_is_refused():
@@ -28,57 +39,122 @@ def test_grouping_by_identifier_or_free_text_is_refused():
 
 
 def test_digest_is_order_and_duplicate_insensitive():
-    first = population_of("a", [3, 1, 2, 2])
-    second = population_of("b", ["2", "1", "3"])
+    first = population_of("a", [3, 1, 2, 2], KEY)
+    second = population_of("b", ["2", "1", "3"], KEY)
     assert first.digest == second.digest
     assert first.size == 3
-    assert population_of("c", [1, 2]).digest != first.digest
+    assert population_of("c", [1, 2], KEY).digest != first.digest
+
+
+def test_member_hashes_are_full_width_keyed_blake2b():
+    population = population_of("a", ["17"], KEY)
+    assert population.members is not None
+    (member,) = population.members.tolist()
+    assert len(member) == MEMBER_HASH_BYTES == 32
+    expected = hashlib.blake2b(b"17", key=KEY, digest_size=32, person=b"gov-ledger-v1").digest()
+    assert member == expected
+    # Neither the hashes nor the digest can be computed without the key.
+    other = population_of("a", ["17"], b"another-key-0123456789abcdef0123")
+    assert other.members is not None
+    assert other.members.tolist() != population.members.tolist()
+    assert other.digest != population.digest
+    assert population.digest != legacy_digest(["17"])
+    assert "member_hashes" not in population.to_dict()
+    assert population.to_dict(include_members=True)["member_hashes"] == [expected.hex()]
+
+
+def test_key_fingerprint_names_a_key_without_revealing_it():
+    assert key_fingerprint(KEY) == key_fingerprint(bytes(KEY))
+    assert key_fingerprint(KEY) != key_fingerprint(b"x" * 32)
+    assert len(key_fingerprint(KEY)) == 16
+    assert KEY.hex()[:16] != key_fingerprint(KEY)
 
 
 def test_small_symmetric_difference_is_flagged():
-    base = population_of("cohort", range(100))
-    minus_three = population_of("cohort-3", range(3, 100))
-    conflicts = differencing_conflicts(minus_three, [base], POLICY)
+    base = population_of("cohort", range(100), KEY)
+    minus_three = population_of("cohort-3", range(3, 100), KEY)
+    conflicts = differencing_conflicts(minus_three, [base], POLICY.min_cell_size)
     assert len(conflicts) == 1
     assert conflicts[0].only_in_released == 3
     assert conflicts[0].exact
-    with pytest.raises(AnalysisRefused):
+    with pytest.raises(DifferencingRefused) as refused:
         require_no_differencing(minus_three, [base], POLICY)
+    assert refused.value.reason == "differencing"
+    assert refused.value.conflicts == conflicts
+    # The refusal tells the analyst what to change, without naming the earlier release.
+    assert "at least 10 people" in refused.value.message
+    assert "cohort'" not in refused.value.message.replace("'cohort-3'", "")
 
 
 def test_identical_or_large_differences_are_not_flagged():
-    base = population_of("cohort", range(100))
-    assert differencing_conflicts(population_of("same", range(100)), [base], POLICY) == []
-    far = population_of("far", range(50, 150))
-    assert differencing_conflicts(far, [base], POLICY) == []
-    exactly_min = population_of("ten", range(10, 100))
-    assert differencing_conflicts(exactly_min, [base], POLICY) == []
+    base = population_of("cohort", range(100), KEY)
+    same = population_of("same", range(100), KEY)
+    assert differencing_conflicts(same, [base], 10) == []
+    far = population_of("far", range(50, 150), KEY)
+    assert differencing_conflicts(far, [base], 10) == []
+    exactly_min = population_of("ten", range(10, 100), KEY)
+    assert differencing_conflicts(exactly_min, [base], 10) == []
+    # Same size, five people swapped: a symmetric difference of 10 is allowed, of 8 is not.
+    swapped = population_of("swap", [*range(5, 100), *range(200, 205)], KEY)
+    assert differencing_conflicts(swapped, [base], 10) == []
+    assert len(differencing_conflicts(swapped, [base], 11)) == 1
 
 
-def test_size_only_ledger_is_conservative():
-    stored = Population("old", 100, "x" * 64)
-    new = population_of("new", range(95))
-    conflicts = differencing_conflicts(new, [stored], POLICY)
+def test_hashes_under_another_key_never_match():
+    """Two ledgers under different keys share no member, so they must never be compared:
+    the governance layer refuses loudly instead (tests/analyses/test_ledger_service.py)."""
+    base = population_of("cohort", range(100), KEY)
+    minus_three = population_of("cohort-3", range(3, 100), b"z" * 32)
+    assert base.members is not None
+    assert minus_three.members is not None
+    assert common_members(base.members, minus_three.members) == 0
+
+
+def test_legacy_rows_are_compared_conservatively():
+    keys = [str(i) for i in range(100)]
+    stored = Population("old", 100, legacy_digest(sorted(keys)), scheme="legacy-digest")
+    identical = population_of("same", range(100), KEY, with_legacy_digest=True)
+    assert differencing_conflicts(identical, [stored], 10) == []
+    near = population_of("new", range(95), KEY, with_legacy_digest=True)
+    conflicts = differencing_conflicts(near, [stored], 10)
     assert len(conflicts) == 1
     assert not conflicts[0].exact
-    assert differencing_conflicts(population_of("big", range(200)), [stored], POLICY) == []
+    assert differencing_conflicts(population_of("big", range(200), KEY), [stored], 10) == []
 
 
 def test_raw_keys_only_when_asked_for():
-    kept = population_of("a", [3, 1, 2], keep_keys=True)
+    kept = population_of("a", [3, 1, 2], KEY, keep_keys=True)
     assert kept.keys == ("1", "2", "3")
     assert "keys" not in kept.to_dict()
-    assert kept.to_dict(include_keys=True)["keys"] == [
-        "1",
-        "2",
-        "3",
-    ]
-    assert population_of("a", [1]).keys is None
+    assert kept.to_dict(include_keys=True)["keys"] == ["1", "2", "3"]
+    assert population_of("a", [1], KEY).keys is None
 
 
-def test_member_hashes_are_salted():
-    assert (
-        population_of("a", [1], salt="s1").member_hashes
-        != population_of("a", [1], salt="s2").member_hashes
-    )
-    assert "member_hashes" not in population_of("a", [1]).to_dict()
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.integers(0, 300), max_size=120),
+    st.sets(st.integers(0, 300), max_size=120),
+    st.integers(1, 15),
+)
+def test_conflicts_match_a_set_computation(first, second, minimum):
+    """The hashed comparison counts exactly the people in one population and not the other."""
+    new = population_of("new", sorted(first), KEY)
+    old = population_of("old", sorted(second), KEY)
+    assert new.members is not None
+    assert old.members is not None
+    assert common_members(new.members, old.members) == len(first & second)
+    difference = len(first ^ second)
+    found = differencing_conflicts(new, [old], minimum)
+    assert bool(found) == (0 < difference < minimum)
+    if found:
+        assert (found[0].only_in_new, found[0].only_in_released) == (
+            len(first - second),
+            len(second - first),
+        )
+
+
+def test_hashing_a_large_population_is_vectorised_enough():
+    population = population_of("register", np.arange(200_000), KEY)
+    assert population.size == 200_000
+    assert population.members is not None
+    assert len(population.members) == 200_000
