@@ -15,7 +15,8 @@ from governance.errors import Conflict, NotFound, ValidationFailed
 from governance.models.audit import AuditType
 from governance.models.organization import Organization, OrganizationKind
 from governance.models.user import TrainingCourse, TrainingRecord, User, UserRole
-from governance.services import audit
+from governance.models.types import utcnow
+from governance.services import audit, grant_conditions
 from governance.services.actors import Actor
 from governance.services.passwords import hash_password
 
@@ -119,7 +120,11 @@ def set_active(session: Session, *, user_id: int, active: bool, by: Actor) -> Us
 
 
 def record_training(session: Session, *, user_id: int, course: str, completed_on: dt.date,
-                    expires_on: dt.date, by: Actor) -> TrainingRecord:
+                    expires_on: dt.date, by: Actor,
+                    now: dt.datetime | None = None) -> TrainingRecord:
+    """Record completed training; the person's grants are recomputed in the same transaction
+    (their ends depend on the training the agreements require), so renewed training lets a
+    paused grant work again at once."""
     authz.require(by, Permission.TRAINING_RECORD, audit={
         "event_type": AuditType.TRAINING_RECORD, "target_type": "user", "target_id": user_id})
     user = get_user(session, user_id)
@@ -138,7 +143,8 @@ def record_training(session: Session, *, user_id: int, course: str, completed_on
     audit.record(session, AuditType.TRAINING_RECORD, by=by, target_type="user",
                  target_id=user.id, detail={"course": course_enum.value,
                                             "completed_on": completed_on.isoformat(),
-                                            "expires_on": expires_on.isoformat()})
+                                            "expires_on": expires_on.isoformat()}, now=now)
+    grant_conditions.refresh_holder(session, user.id, by=by, now=now or utcnow())
     return record
 
 
