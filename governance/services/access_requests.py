@@ -242,9 +242,7 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     assert requester is not None
     version = check_eligibility(session, user=requester, agreement_id=request.agreement_id,
                                 dataset_id=request.dataset_id,
-                                columns={c.column_name: Classification(c.classification) for c in request.columns
-                 if c.approved},
-        purpose=request.purpose,
+                                columns=request.approved_columns, purpose=request.purpose,
                                 end_date=request.end_date, download=request.download_requested,
                                 now=now)
     request.privacy_officer_id = by.id

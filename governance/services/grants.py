@@ -11,7 +11,7 @@ its audit event.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session

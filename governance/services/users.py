@@ -14,8 +14,8 @@ from governance.authz import Permission, Role
 from governance.errors import Conflict, NotFound, ValidationFailed
 from governance.models.audit import AuditType
 from governance.models.organization import Organization, OrganizationKind
-from governance.models.user import TrainingCourse, TrainingRecord, User, UserRole
 from governance.models.types import utcnow
+from governance.models.user import TrainingCourse, TrainingRecord, User, UserRole
 from governance.services import audit, grant_conditions
 from governance.services.actors import Actor
 from governance.services.passwords import hash_password

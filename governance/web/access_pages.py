@@ -13,7 +13,14 @@ from governance import authz
 from governance.authz import Permission
 from governance.errors import NotFound, ValidationFailed
 from governance.extensions import db_session
-from governance.models.access import AccessRequest, Grant, GrantReview, GrantStatus, RequestStatus
+from governance.models.access import (
+    LIVE_GRANT_STATUSES,
+    AccessRequest,
+    Grant,
+    GrantReview,
+    GrantStatus,
+    RequestStatus,
+)
 from governance.models.agreement import Agreement
 from governance.models.analysis_kind import AnalysisKind
 from governance.models.dataset import Dataset
@@ -225,10 +232,10 @@ def grant_detail(grant_id: int) -> str:
         usage=grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id
         else None,
         reviews=reviews, review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
-        can_revoke=manages and grant.status == GrantStatus.ACTIVE,
+        can_revoke=manages and grant.status in LIVE_GRANT_STATUSES,
         can_review=dataset is not None and user.id in dataset.steward_ids
         and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
-        and grant.status == GrantStatus.ACTIVE)
+        and grant.status in LIVE_GRANT_STATUSES)
 
 
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])

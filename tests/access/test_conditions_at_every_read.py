@@ -13,6 +13,8 @@ import datetime as dt
 
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -125,7 +127,8 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
     html = page.get_data(as_text=True)
     assert "CJIS Security Awareness Training" in html
     assert "record" in html                     # it says what to do
-    assert "P0001" not in html and "<td>F</td>" not in html
+    assert "P0001" not in html
+    assert "<td>F</td>" not in html
     denied = last_read(db)
     assert denied.outcome == "denied"
     assert denied.clause == "personnel.training"
@@ -259,3 +262,33 @@ def test_a_paused_grant_still_ends_with_its_agreement_and_can_be_revoked(
     db.commit()
     assert fresh(db).get(Grant, lapsing).status == GrantStatus.REVOKED  # type: ignore[union-attr]
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed
+
+
+# --- the training condition against the definition of "current" ----------------------------
+
+days = st.integers(min_value=0, max_value=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(periods=st.lists(st.tuples(days, st.integers(min_value=1, max_value=30)), max_size=6),
+       start=days)
+def test_the_training_end_is_the_first_day_the_person_is_not_current(
+        periods: list[tuple[int, int]], start: int) -> None:
+    """`covered_until` against `User.current_courses`' own rule, day by day: every day from
+    today to the computed end is covered, the end itself is not; and no end means today is
+    not covered. Back-to-back and overlapping renewals count as one stretch."""
+    base = dt.date(2026, 1, 1)
+    spans = [(base + dt.timedelta(days=a), base + dt.timedelta(days=a + length))
+             for a, length in periods]
+    day = base + dt.timedelta(days=start)
+
+    def covered(d: dt.date) -> bool:
+        return any(begin <= d < end for begin, end in spans)
+
+    end = grant_conditions.covered_until(spans, day)
+    if end is None:
+        assert not covered(day)
+        return
+    assert end > day
+    assert not covered(end)
+    assert all(covered(day + dt.timedelta(days=n)) for n in range((end - day).days))
