@@ -57,10 +57,9 @@ class Classification(StrEnum):
         return PROTECTION[self]
 
     def is_less_protected_than(self, other: Classification) -> bool:
-        """Anything but a move to a strictly more protected class counts as less protected
-        (quasi-identifier and sensitive are watched differently, so neither may replace the
-        other without review)."""
-        return self != other and self.protection <= other.protection
+        """Quasi-identifier and sensitive are protected alike (both are watched by disclosure
+        control and need one approver), so moving between them is not a lowering."""
+        return self.protection < other.protection
 
 
 def more_protected(first: Classification, second: Classification) -> Classification:

@@ -31,7 +31,7 @@ from governance.analysis import (
     validate_parameters,
 )
 from governance.authz import Permission
-from governance.authz.decision import DataRequest, Decision, decide
+from governance.authz.decision import DataRequest, Decision, decide, grant_index
 from governance.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from governance.models.access import DataAction
 from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
@@ -59,11 +59,13 @@ class Scope:
     cohort: CohortFile | None
     decisions: dict[str, Decision] = field(default_factory=dict)
     dataset_rows: dict[str, Dataset] = field(default_factory=dict)
+    # Columns the allowing grants gave as direct identifiers (kept after a reclassification).
+    granted_identifiers: set[str] = field(default_factory=set)
 
     def protected_columns(self) -> tuple[frozenset[str], frozenset[str]]:
         """Direct-identifier and free-text column names of the datasets read (outputs may
         never be grouped by them)."""
-        identifiers: set[str] = {"name", "date_of_birth"}
+        identifiers: set[str] = {"name", "date_of_birth", *self.granted_identifiers}
         free_text: set[str] = set()
         for dataset in self.dataset_rows.values():
             for column in dataset.columns:
@@ -162,6 +164,9 @@ def _check_table(session: Session, gate: _Gate, scope: Scope, table: str, column
                             "purpose": scope.kind})
     scope.datasets[table] = dataset_id
     scope.decisions[table] = decision
+    index = grant_index(session)
+    scope.granted_identifiers |= {name for rule in decision.rules
+                                  for name in index.granted_by(rule).identifiers}
     scope.dataset_rows[table] = dataset
 
 

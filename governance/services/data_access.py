@@ -79,6 +79,8 @@ def granted_columns(session: Session, *, user_id: int, agreement_id: int, datase
     index = grant_index(session)
     index.ensure_fresh(session)
     columns: set[str] = set()
+    # The grant's own end, not its effective end: while a condition has lapsed the view still
+    # asks for these columns, and the decision says which condition failed and what to do.
     for entry in index.grants_for(user_id, agreement_id, dataset_id):
         if entry.purpose == purpose and entry.valid_until > now:
             columns |= entry.columns
@@ -101,8 +103,11 @@ def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset
     decision = decide(session, DataRequest(
         user_id=by.id, agreement_id=agreement_id, dataset_id=dataset.id,
         columns=tuple(columns), action=action, purpose=purpose, now=now))
-    identifiers = sorted(c for c in columns
-                         if (col := dataset.column(c)) is not None and col.is_direct_identifier)
+    # A column is recorded as a direct identifier if it is one now or was granted as one.
+    index = grant_index(session)
+    granted_as = {name for rule in decision.rules for name in index.granted_by(rule).identifiers}
+    identifiers = sorted(c for c in columns if c in granted_as or (
+        (col := dataset.column(c)) is not None and col.is_direct_identifier))
     fields: dict[str, Any] = {
         "agreement_id": agreement_id, "agreement_version": decision.agreement_version,
         "dataset_id": dataset.id, "target_type": "dataset", "target_id": dataset.id,
