@@ -33,7 +33,7 @@ from governance.models.types import utcnow
 from governance.models.user import User
 from governance.services import data_access, ingestion, reclassification
 from governance.services import datasets as service
-from governance.services.row_filters import MAX_FILTERS, parse_filters
+from governance.services.row_filters import MAX_FILTERS
 from governance.web.paging import paginate
 
 TAG = "Datasets"
@@ -223,7 +223,7 @@ def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     page = data_access.read_rows(
         db, by=user, agreement_id=query["agreement"], dataset_id=dataset_id,
         columns=list(dict.fromkeys(columns)), purpose=purpose,
-        filters=parse_filters(query.get("filter", [])), sort=query.get("sort"),
+        filters=query.get("filter", []), sort=query.get("sort"),
         descending=query.get("dir") == "desc", page=query.get("page", 1),
         per_page=query.get("per_page", 50), now=now)
     db.commit()
