@@ -106,6 +106,7 @@ class AuditType(StrEnum):
     OUTPUT_CLEAR = "output:clear"
     OUTPUT_RELEASE = "output:release"
     OUTPUT_PUBLISH = "output:publish"
+    OUTPUT_PUBLIC_FILES = "output:public_files"
     OUTPUT_DOWNLOAD = "output:download"
     OUTPUT_READ = "output:read"  # recorded when a read is refused
 
