@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .disclosure import DisclosurePolicy
-from .errors import AnalysisParameterError, DataShapeError
+from .errors import AnalysisParameterError, DataShapeError, UnknownParameters
 from .ledger import Population, check_output_columns, population_of, require_no_differencing
 from .results import AnalysisResult, Progress
 
@@ -54,10 +54,20 @@ class RunContext:
 
 
 class AnalysisKind(ABC):
-    """One kind of analysis the engine offers."""
+    """One kind of analysis the engine offers.
+
+    ``parameters`` names every parameter the kind takes, with what it means: the API's
+    description is made from it, and ``validate`` refuses any other parameter by name.
+    """
 
     name: str = ""
     label: str = ""
+    parameters: Mapping[str, str] = {}
+
+    def refuse_unknown(self, params: Mapping[str, Any]) -> None:
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            raise UnknownParameters(self.name, unknown, list(self.parameters))
 
     @abstractmethod
     def validate(self, params: Mapping[str, Any]) -> Any:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.analysis import (
     AnalysisParameterError,
+    UnknownParameters,
     columns_needed,
     list_kinds,
     validate_parameters,
@@ -130,6 +131,13 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
     try:
         validate_parameters(kind, params)
         needed = columns_needed(kind, params)
+    except UnknownParameters as error:
+        # Refused by name, never ignored: the run would otherwise not be what was asked for.
+        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
+                           {f"parameters.{name}": f"not a parameter of {kind} analyses"
+                            for name in error.names}, detail={"unknown": error.names,
+                                                              "accepted": error.accepted}
+                           ) from None
     except AnalysisParameterError as error:
         raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
                            {error.field: error.message}) from None
