@@ -292,3 +292,48 @@ def test_the_training_end_is_the_first_day_the_person_is_not_current(
     assert end > day
     assert not covered(end)
     assert all(covered(day + dt.timedelta(days=n)) for n in range((end - day).days))
+
+
+def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_once(
+        db: Session, people: People, agreement: Agreement, datasets: Datasets,
+        lapsing: int) -> None:
+    """The amended terms add HIPAA, whose course the analyst never took: their next read is
+    refused with the training clause, though their CJIS training is still current today."""
+    from governance.services import agreements
+    from tests.agreements.builders import terms
+
+    now = utcnow()
+    assert decide(db, reading(people, agreement, datasets, now)).allowed
+    db.rollback()
+    agreements.start_amendment(db, agreement_id=agreement.id, reason="Health data added.",
+                               by=people.privacy, now=now)
+    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=now,
+                            terms=terms(people, datasets, laws=["cjis", "hipaa"]))
+    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
+    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    db.commit()
+    refused = decide(db, reading(people, agreement, datasets, now + dt.timedelta(seconds=1)))
+    assert not refused.allowed
+    assert refused.clause == "personnel.training"
+    assert "HIPAA" in refused.reason
+
+
+def test_a_training_dated_to_start_later_resumes_the_grant_when_it_starts(
+        db: Session, people: People, agreement: Agreement, datasets: Datasets,
+        lapsing: int) -> None:
+    morning = morning_after(today() + dt.timedelta(days=1))
+    grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
+    db.commit()
+    starts = morning.date() + dt.timedelta(days=3)
+    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
+                          completed_on=starts, expires_on=starts + dt.timedelta(days=365),
+                          by=people.admin, now=morning)
+    db.commit()
+    assert fresh(db).get(Grant, lapsing).status == GrantStatus.PAUSED  # type: ignore[union-attr]
+    assert not decide(db, reading(people, agreement, datasets, morning)).allowed
+    db.rollback()
+    later = morning_after(starts)
+    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, later) == 1
+    db.commit()
+    assert fresh(db).get(Grant, lapsing).status == GrantStatus.ACTIVE  # type: ignore[union-attr]
+    assert decide(db, reading(people, agreement, datasets, later)).allowed
