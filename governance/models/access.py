@@ -98,7 +98,8 @@ class AccessRequestColumn(Base):
     # The column's classification as the request was made and decided (the more protected of
     # the two): the two-person rule for direct identifiers reads this, so reclassifying the
     # dataset's column cannot change what a pending request needs.
-    classification: Mapped[Classification] = mapped_column(String(30))
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
 
 
 class Grant(Base):
@@ -107,6 +108,8 @@ class Grant(Base):
         Index("ix_access_grant_user_dataset", "user_id", "agreement_id", "dataset_id"),
         Index("ix_access_grant_changed_epoch", "changed_epoch"),
         Index("ix_access_grant_status", "status", "valid_until"),
+        # The conditions job looks for live grants a condition has ended.
+        Index("ix_access_grant_effective", "status", "effective_until"),
     )
 
     id: Mapped[intpk]
@@ -133,8 +136,9 @@ class Grant(Base):
     # holder can do about it: the end every decision checks (services/grant_conditions.py).
     # None only for a grant written before these were kept; the conditions job fills it in.
     effective_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    effective_clause: Mapped[str] = mapped_column(String(60), default="access.valid_until")
-    effective_reason: Mapped[str] = mapped_column(Text, default="")
+    effective_clause: Mapped[str] = mapped_column(String(60), default="access.valid_until",
+                                                  server_default="access.valid_until")
+    effective_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     columns: Mapped[list[GrantColumn]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name")
@@ -157,7 +161,8 @@ class GrantColumn(Base):
     column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
     # The classification the column was granted under (from its request): a later
     # reclassification of the dataset's column does not change what this grant gave.
-    classification: Mapped[Classification] = mapped_column(String(30))
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
 
 
 class GrantReview(Base):

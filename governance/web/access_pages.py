@@ -23,7 +23,7 @@ from governance.models.access import (
 )
 from governance.models.agreement import Agreement
 from governance.models.analysis_kind import AnalysisKind
-from governance.models.dataset import Dataset
+from governance.models.dataset import Classification, Dataset
 from governance.models.types import utcnow
 from governance.models.user import User
 from governance.services import access_queries as queries
@@ -150,8 +150,10 @@ def request_detail(request_id: int) -> str:
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
         can_withdraw=found.requester_id == user.id and Action.WITHDRAW.value in actions,
         can_resubmit=found.requester_id == user.id and Action.RESUBMIT.value in actions,
-        identifiers={c.name for c in dataset.columns if c.is_direct_identifier}
-        if dataset else set())
+        # As the two-person rule sees them: recorded with the request, or identifiers now.
+        identifiers={c.column_name for c in found.columns
+                     if c.classification == Classification.DIRECT_IDENTIFIER}
+        | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
 
 
 @bp.route("/requests/<int:request_id>/<action>", methods=["POST"])

@@ -54,52 +54,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_column_reclassification_dataset_id'), ['dataset_id'], unique=False)
         batch_op.create_index('ix_column_reclassification_status', ['status', 'dataset_id'], unique=False)
 
-    with op.batch_alter_table('access_grant', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('effective_until', governance.models.types.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('effective_clause', sa.String(length=60), nullable=False,
-                                      server_default='access.valid_until'))
-        batch_op.add_column(sa.Column('effective_reason', sa.Text(), nullable=False,
-                                      server_default=''))
+    # Plain ADD COLUMN (both databases have it), never a batch copy of the table: on SQLite a
+    # copy drops the old access_grant, whose implicit DELETE would cascade to the grants'
+    # columns. The server defaults fill the existing rows and stay (models declare them).
+    op.add_column('access_grant', sa.Column(
+        'effective_until', governance.models.types.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('access_grant', sa.Column('effective_clause', sa.String(length=60),
+                                            nullable=False, server_default='access.valid_until'))
+    op.add_column('access_grant', sa.Column('effective_reason', sa.Text(), nullable=False,
+                                            server_default=''))
+    op.create_index('ix_access_grant_effective', 'access_grant', ['status', 'effective_until'],
+                    unique=False)
     for table in ('access_grant_column', 'access_request_column'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('classification', sa.String(length=30), nullable=False,
-                                          server_default='direct_identifier'))
+        op.add_column(table, sa.Column('classification', sa.String(length=30), nullable=False,
+                                       server_default='direct_identifier'))
     op.execute(SNAPSHOT.format(table='access_grant_column', parent='access_grant',
                                key='grant_id'))
     op.execute(SNAPSHOT.format(table='access_request_column', parent='access_request',
                                key='request_id'))
-    # The defaults only filled the existing rows: the application always writes these.
-    with op.batch_alter_table('access_grant', schema=None) as batch_op:
-        batch_op.alter_column('effective_clause', server_default=None)
-        batch_op.alter_column('effective_reason', server_default=None)
-    for table in ('access_grant_column', 'access_request_column'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column('classification', server_default=None)
 
-    with op.batch_alter_table('output', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('public_pdf', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('public_pdf_sha256', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('public_csv', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('public_csv_sha256', sa.String(length=64), nullable=True))
+    op.add_column('output', sa.Column('public_pdf', sa.LargeBinary(), nullable=True))
+    op.add_column('output', sa.Column('public_pdf_sha256', sa.String(length=64), nullable=True))
+    op.add_column('output', sa.Column('public_csv', sa.LargeBinary(), nullable=True))
+    op.add_column('output', sa.Column('public_csv_sha256', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('output', schema=None) as batch_op:
-        batch_op.drop_column('public_csv_sha256')
-        batch_op.drop_column('public_csv')
-        batch_op.drop_column('public_pdf_sha256')
-        batch_op.drop_column('public_pdf')
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy would drop the parent tables and cascade.
+    for column in ('public_csv_sha256', 'public_csv', 'public_pdf_sha256', 'public_pdf'):
+        op.drop_column('output', column)
 
-    with op.batch_alter_table('access_request_column', schema=None) as batch_op:
-        batch_op.drop_column('classification')
-
-    with op.batch_alter_table('access_grant_column', schema=None) as batch_op:
-        batch_op.drop_column('classification')
-
-    with op.batch_alter_table('access_grant', schema=None) as batch_op:
-        batch_op.drop_column('effective_reason')
-        batch_op.drop_column('effective_clause')
-        batch_op.drop_column('effective_until')
+    for table in ('access_request_column', 'access_grant_column'):
+        op.drop_column(table, 'classification')
+    op.drop_index('ix_access_grant_effective', table_name='access_grant')
+    for column in ('effective_reason', 'effective_clause', 'effective_until'):
+        op.drop_column('access_grant', column)
 
     with op.batch_alter_table('column_reclassification', schema=None) as batch_op:
         batch_op.drop_index('ix_column_reclassification_status')
