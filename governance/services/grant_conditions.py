@@ -104,7 +104,7 @@ def refresh(session: Session, grants: Sequence[Grant], *, by: Actor,
     if not live:
         return []
     ends = effective_ends(session, live, now)
-    changed = [g for g in live if _set_end(g, ends[g.id])]
+    changed = [g for g in live if _set_end(g, ends[g.id], now)]
     resumed = [g for g in live if g.status == GrantStatus.PAUSED and _ends(g) > now]
     touched = list(dict.fromkeys([*changed, *resumed]))
     if touched:
@@ -174,9 +174,13 @@ def _ends(grant: Grant) -> dt.datetime:
     return grant.valid_until if grant.effective_until is None else grant.effective_until
 
 
-def _set_end(grant: Grant, end: End) -> bool:
-    if (grant.effective_until, grant.effective_clause, grant.effective_reason) == (
-            end.at, end.clause, end.reason):
+def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
+    if (grant.effective_clause, grant.effective_reason) == (end.clause, end.reason) and (
+            grant.effective_until == end.at or (
+                grant.effective_until is not None and grant.effective_until <= now
+                and end.at <= now)):
+        # Unchanged, or ended in the past for the same reason: a condition that never held
+        # ends "now" at every look, and rewriting it would reload the grant everywhere.
         return False
     grant.effective_until, grant.effective_clause = end.at, end.clause
     grant.effective_reason = end.reason

@@ -316,6 +316,16 @@ def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_onc
     assert not refused.allowed
     assert refused.clause == "personnel.training"
     assert "HIPAA" in refused.reason
+    db.rollback()
+    # The job pauses it once; later runs leave it (and every process's index) alone.
+    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER,
+                                                now + dt.timedelta(minutes=1)) == 1
+    db.commit()
+    epoch = fresh(db).get(PolicyEpoch, 1).epoch  # type: ignore[union-attr]
+    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER,
+                                                now + dt.timedelta(minutes=2)) == 0
+    db.commit()
+    assert fresh(db).get(PolicyEpoch, 1).epoch == epoch  # type: ignore[union-attr]
 
 
 def test_a_training_dated_to_start_later_resumes_the_grant_when_it_starts(
