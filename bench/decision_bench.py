@@ -86,7 +86,8 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
                          "purpose": "descriptive", "valid_from": now, "valid_until": until,
                          "allow_download": False, "status": "active", "changed_epoch": 1})
             cols.append({"grant_id": grant_id,
-                         "column_name": columns[(grant_id - 1) // USERS % len(columns)]})
+                         "column_name": columns[(grant_id - 1) // USERS % len(columns)],
+                         "classification": "general"})
         session.execute(insert(Grant), rows)
         session.execute(insert(GrantColumn), cols)
         session.execute(__import__("sqlalchemy").text("UPDATE policy_epoch SET epoch = 1"))

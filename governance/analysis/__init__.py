@@ -23,8 +23,16 @@ from .errors import (
     AnalysisRefused,
     DataShapeError,
     PropensityModelError,
+    UnknownParameters,
 )
-from .kinds import columns_needed, get_kind, list_kinds, run_analysis, validate_parameters
+from .kinds import (
+    columns_needed,
+    get_kind,
+    kind_parameters,
+    list_kinds,
+    run_analysis,
+    validate_parameters,
+)
 from .kinds_base import RunContext
 from .ledger import Population, differencing_conflicts, population_of, require_no_differencing
 from .linkage import LinkageResult, link_cohort
@@ -56,6 +64,7 @@ __all__ = [
     "ResultTable",
     "RunContext",
     "SyntheticDataset",
+    "UnknownParameters",
     "columns_needed",
     "control_count_table",
     "control_counts",
@@ -66,6 +75,7 @@ __all__ = [
     "estimate_att",
     "generate_dataset",
     "get_kind",
+    "kind_parameters",
     "link_cohort",
     "list_kinds",
     "match_scores",

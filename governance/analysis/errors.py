@@ -20,6 +20,18 @@ class AnalysisParameterError(AnalysisError, ValueError):
         self.message = message
 
 
+class UnknownParameters(AnalysisParameterError):
+    """Parameters the kind does not take: refused, never silently ignored, so a request is
+    never run as something other than what its author asked for."""
+
+    def __init__(self, kind: str, names: list[str], accepted: list[str]) -> None:
+        self.names = names
+        self.accepted = accepted
+        verb = "is not a parameter" if len(names) == 1 else "are not parameters"
+        super().__init__(", ".join(names), f"{verb} of {kind} analyses, which take "
+                                           f"{', '.join(accepted)}")
+
+
 class DataShapeError(AnalysisError, ValueError):
     """An input DataFrame lacks a required column or has values of the wrong kind."""
 

@@ -38,6 +38,11 @@ def list_kinds() -> list[dict[str, str]]:
     return [{"name": kind.name, "label": kind.label} for kind in KINDS.values()]
 
 
+def kind_parameters() -> dict[str, dict[str, str]]:
+    """Kind -> the parameters it takes, with what each means (refused if not listed)."""
+    return {kind.name: dict(kind.parameters) for kind in KINDS.values()}
+
+
 def columns_needed(kind: str, params: Mapping[str, Any]) -> dict[str, list[str]]:
     """Source table -> columns the kind will read with these parameters (validates them)."""
     return get_kind(kind).columns(params)

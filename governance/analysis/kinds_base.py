@@ -17,7 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from .disclosure import DisclosurePolicy
-from .errors import AnalysisParameterError, DataShapeError
+from .errors import AnalysisParameterError, DataShapeError, UnknownParameters
 from .ledger import (
     Population,
     ReleasedPopulations,
@@ -102,13 +102,23 @@ class RunContext:
 
 
 class AnalysisKind(ABC):
-    """One kind of analysis the engine offers. ``person_table`` is the source table whose
-    person keys the output's populations are made of (the caller keeps one differencing
-    ledger per dataset of people)."""
+    """One kind of analysis the engine offers.
+
+    ``person_table`` is the source table whose person keys the output's populations are made of
+    (the caller keeps one differencing ledger per dataset of people). ``parameters`` names every
+    parameter the kind takes, with what it means: the API's description is made from it, and
+    ``validate`` refuses any other parameter by name.
+    """
 
     name: str = ""
     label: str = ""
     person_table: str = "records"
+    parameters: Mapping[str, str] = {}
+
+    def refuse_unknown(self, params: Mapping[str, Any]) -> None:
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            raise UnknownParameters(self.name, unknown, list(self.parameters))
 
     @abstractmethod
     def validate(self, params: Mapping[str, Any]) -> Any:

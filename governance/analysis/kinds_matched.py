@@ -112,8 +112,19 @@ class MatchedComparisonKind(AnalysisKind):
     name = "matched_comparison"
     label = "Matched comparison of re-offending (Justice Data Lab method)"
     person_table = "index_events"
+    parameters = {
+        "covariates": "columns of the index events the propensity model balances.",
+        "categorical": "those covariates whose values are categories (a subset).",
+        "matching": "how to match: " + ", ".join(MatchingOptions.__dataclass_fields__) + ".",
+        "eligibility": "eligibility and follow-up: "
+                       + ", ".join(EligibilityRules.__dataclass_fields__) + ".",
+        "max_abs_smd": "outcomes are withheld when any |standardised mean difference| after "
+                       "matching exceeds this.",
+        "day_first": "read ambiguous cohort dates as day/month (true) or month/day.",
+    }
 
     def validate(self, params: Mapping[str, Any]) -> MatchedParams:
+        self.refuse_unknown(params)
         covariates = read_str_list(params, "covariates", 1, default=DEFAULT_COVARIATES)
         categorical = read_str_list(params, "categorical", default=[])
         if not set(categorical) <= set(covariates):

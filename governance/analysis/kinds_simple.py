@@ -96,8 +96,15 @@ class DescriptiveKind(AnalysisKind):
 
     name = "descriptive"
     label = "Descriptive tables"
+    parameters = {
+        "group_by": "1 to 3 columns to count people by.",
+        "rate_of": "a 0/1 column, or reoffended, whose rate is shown per group.",
+        "mean_of": "a number column (or reoffences, days_to_first_reoffence) whose mean is "
+                   "shown per group.",
+    }
 
     def validate(self, params: Mapping[str, Any]) -> DescriptiveParams:
+        self.refuse_unknown(params)
         return DescriptiveParams(
             group_by=read_str_list(params, "group_by", 1, 3),
             rate_of=read_optional_str(params, "rate_of"),
@@ -216,8 +223,17 @@ class RateComparisonKind(AnalysisKind):
 
     name = "rate_comparison"
     label = "Comparison of two rates"
+    parameters = {
+        "group_column": "the column whose values define the two groups.",
+        "group_a": "the first group's value.",
+        "group_b": "the second group's value (not the first's).",
+        "outcome": "a 0/1 column, or reoffended.",
+        "interval": "the interval for the difference of the two rates: wald (Wald, unpooled; "
+                    "the default) or newcombe (Newcombe's hybrid score, for small groups).",
+    }
 
     def validate(self, params: Mapping[str, Any]) -> RateComparisonParams:
+        self.refuse_unknown(params)
         interval = params.get("interval", "wald")
         if interval not in PROPORTION_INTERVALS:
             raise AnalysisParameterError(

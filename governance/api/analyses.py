@@ -14,6 +14,7 @@ from flask import Response
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from governance.analysis import kind_parameters
 from governance.api import schema as s
 from governance.api.auth import caller
 from governance.api.operations import Answer, Param, operation
@@ -62,38 +63,44 @@ RUN = s.shape({
 SCHEMAS = {"AnalysisRunSummary": s.shape(SUMMARY_FIELDS), "AnalysisRun": RUN,
            "AnalysisRunPage": page_schema(s.ref("AnalysisRunSummary"))}
 
-# What the run form can send, for every kind; the engine checks which apply to the kind.
-PARAMETERS = s.obj({
-    "group_by": s.array(s.text(120, min_length=1), max_items=10,
-                        description="descriptive: 1 to 3 columns."),
-    "rate_of": s.text(120, description="descriptive: a 0/1 column, or reoffended."),
-    "mean_of": s.text(120, description="descriptive: a number column."),
-    "group_column": s.text(120, description="rate_comparison: the column of the two groups."),
-    "group_a": s.text(120), "group_b": s.text(120),
-    "outcome": s.text(120, description="rate_comparison: a 0/1 column, or reoffended."),
-    "interval": s.text(20, description="rate_comparison: wald (default) or newcombe."),
+# The JSON type of every parameter any kind takes. What each means, and which kinds take it,
+# comes from the engine (`kind_parameters`), which refuses any parameter its kind does not
+# take (422 naming it): one source for the API, its description and the run form.
+PARAMETER_TYPES: dict[str, s.Schema] = {
+    "group_by": s.array(s.text(120, min_length=1), max_items=10),
+    "rate_of": s.text(120), "mean_of": s.text(120),
+    "group_column": s.text(120), "group_a": s.text(120), "group_b": s.text(120),
+    "outcome": s.text(120), "interval": s.text(20),
     "covariates": NAMES, "categorical": NAMES,
     "matching": s.obj({"method": WORD, "neighbours": s.integer(0, 1000),
                        "replace": s.boolean(), "caliper": s.nullable(s.number(0, 100)),
                        "caliper_sd": WORD, "distance": WORD, "order": WORD,
                        "random_seed": s.integer(0), "smd_denominator": WORD,
-                       "variance": WORD},
-                      description="matched_comparison: how to match."),
+                       "variance": WORD}),
     "eligibility": s.obj({"min_age": s.integer(0, 150), "min_cohort_size": s.integer(0),
                           "follow_up_days": s.integer(0, 100_000),
                           "waiting_days": s.integer(0, 100_000),
                           "index_window_days": s.integer(0, 100_000),
                           "excluded_offence_categories": NAMES,
                           "data_complete_until": s.nullable(s.text(20)),
-                          "index_event_rule": WORD},
-                         description="matched_comparison: eligibility and follow-up."),
-    "max_abs_smd": s.number(0, 5, description=(
-        "matched_comparison: the balance threshold; at most the agreement's "
-        "analysis.balance.max_abs_smd (422 naming the clause otherwise), which applies when "
-        "this is left out.")),
-    "day_first": s.boolean(),
-}, description="The analysis's parameters, as the run form sends them; which apply depends on "
-               "the kind, and the engine refuses the rest (422 naming the field).")
+                          "index_event_rule": WORD}),
+    "max_abs_smd": s.number(0, 5), "day_first": s.boolean(),
+}
+
+
+def _parameters_schema() -> s.Schema:
+    taken = kind_parameters()
+    properties = {}
+    for name, shape in PARAMETER_TYPES.items():
+        meanings = [f"{kind}: {params[name]}" for kind, params in taken.items() if name in params]
+        properties[name] = {**shape, "description": " ".join(meanings)}
+    kinds = "; ".join(f"{kind} takes {', '.join(params)}" for kind, params in taken.items())
+    return s.obj(properties, description=f"The analysis's parameters. Which apply depends on "
+                                         f"the kind: {kinds}. Any other parameter is refused "
+                                         "(422 naming it), never ignored.")
+
+
+PARAMETERS = _parameters_schema()
 
 
 def summary(run: AnalysisRun) -> dict[str, Any]:

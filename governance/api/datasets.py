@@ -1,6 +1,7 @@
 """Datasets through the API: their schema with each column's classification, the granted
-columns of their rows (through the one data door, `data_access.read_rows`), and uploading a
-new version (through the ingestion service)."""
+columns of their rows (through the one data door, `data_access.read_rows`), uploading a new
+version (through the ingestion service), and a privacy officer's decision on lowering a stored
+column's classification (reclassification.py)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ from governance.extensions import db_session
 from governance.models.analysis_kind import AnalysisKind
 from governance.models.dataset import (
     Classification,
+    ColumnReclassification,
     ColumnType,
     Dataset,
     DatasetVersion,
+    ReclassificationStatus,
 )
 from governance.models.organization import Organization
 from governance.models.types import utcnow
 from governance.models.user import User
-from governance.services import data_access, ingestion
+from governance.services import data_access, ingestion, reclassification
 from governance.services import datasets as service
-from governance.services.row_filters import MAX_FILTERS, parse_filters
+from governance.services.row_filters import MAX_FILTERS
 from governance.web.paging import paginate
 
 TAG = "Datasets"
@@ -57,7 +60,17 @@ DETAIL = s.shape({
     "versions": {"type": "array", "items": s.ref("DatasetVersion"),
                  "description": "Newest first."},
     "actions": {"type": "array", "items": s.enum(("upload",))},
+    "reclassifications": {"type": "array", "items": s.ref("Reclassification"),
+                          "description": "Lowerings of a column's class waiting for a "
+                                         "privacy officer (the column keeps its class)."},
 })
+RECLASSIFICATION = s.shape({
+    "id": s.identifier(), "dataset_id": s.identifier(), "column": s.string_out(),
+    "from": s.enum(Classification), "to": s.enum(Classification),
+    "status": s.enum(ReclassificationStatus), "reason": s.string_out(),
+    "requested_by": s.string_out(), "requested_at": s.time_out(),
+    "decided_by": {"type": ["string", "null"]}, "decided_at": NULLABLE_TIME,
+    "comment": s.string_out()})
 ROWS = s.shape({
     "items": {"type": "array", "items": {"type": "object",
                                          "description": "One row: granted column -> value."}},
@@ -70,7 +83,7 @@ ROWS = s.shape({
 })
 SCHEMAS = {"DatasetSummary": s.shape(SUMMARY_FIELDS), "Dataset": DETAIL,
            "DatasetVersion": VERSION, "DatasetPage": page_schema(s.ref("DatasetSummary")),
-           "Rows": ROWS}
+           "Rows": ROWS, "Reclassification": RECLASSIFICATION}
 
 
 def _latest(ids: list[int]) -> dict[int, int]:
@@ -131,7 +144,53 @@ def get_dataset(dataset_id: int) -> ResponseReturnValue:
         "stewards": [{"id": u.id, "name": u.name} for u in stewards],
         "versions": [version_json(v) for v in versions],
         "actions": ["upload"] if uploads else [],
+        "reclassifications": [reclassification_json(r) for r in
+                              reclassification.pending(db, dataset_id=dataset.id)],
     }
+
+
+def reclassification_json(asked: ColumnReclassification) -> dict[str, Any]:
+    return {"id": asked.id, "dataset_id": asked.dataset_id, "column": asked.column_name,
+            "from": str(asked.from_classification), "to": str(asked.to_classification),
+            "status": str(asked.status), "reason": asked.reason,
+            "requested_by": asked.requested_by_label, "requested_at": iso(asked.requested_at),
+            "decided_by": asked.decided_by_label, "decided_at": iso(asked.decided_at),
+            "comment": asked.decision_comment}
+
+
+DECISION = s.obj({"comment": s.text(4000)})
+
+
+@operation("POST", "/reclassifications/<int:reclassification_id>/approve", tag=TAG,
+           summary="Approve lowering a stored column's classification (privacy officer)",
+           body=DECISION, errors=(403, 409),
+           answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")))
+def approve_reclassification(reclassification_id: int,
+                             body: dict[str, Any]) -> ResponseReturnValue:
+    """By a privacy officer other than the person who asked (403, recorded, otherwise). The
+    column takes the lower class from now on; requests and grants already decided keep the
+    class recorded with them."""
+    db = db_session()
+    decided = reclassification.approve(db, reclassification_id=reclassification_id,
+                                       comment=body.get("comment", ""), by=caller(),
+                                       now=utcnow())
+    db.commit()
+    return reclassification_json(decided)
+
+
+@operation("POST", "/reclassifications/<int:reclassification_id>/reject", tag=TAG,
+           summary="Reject lowering a stored column's classification (privacy officer)",
+           body=DECISION, errors=(403, 409),
+           answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")))
+def reject_reclassification(reclassification_id: int,
+                            body: dict[str, Any]) -> ResponseReturnValue:
+    """The column keeps its class."""
+    db = db_session()
+    decided = reclassification.reject(db, reclassification_id=reclassification_id,
+                                      comment=body.get("comment", ""), by=caller(),
+                                      now=utcnow())
+    db.commit()
+    return reclassification_json(decided)
 
 
 @operation("GET", "/datasets/<int:dataset_id>/rows", tag=TAG,
@@ -164,7 +223,7 @@ def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     page = data_access.read_rows(
         db, by=user, agreement_id=query["agreement"], dataset_id=dataset_id,
         columns=list(dict.fromkeys(columns)), purpose=purpose,
-        filters=parse_filters(query.get("filter", [])), sort=query.get("sort"),
+        filters=query.get("filter", []), sort=query.get("sort"),
         descending=query.get("dir") == "desc", page=query.get("page", 1),
         per_page=query.get("per_page", 50), now=now)
     db.commit()

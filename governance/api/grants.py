@@ -15,7 +15,7 @@ from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
 from governance.authz import Permission
 from governance.extensions import db_session
-from governance.models.access import Grant, GrantReview, GrantStatus
+from governance.models.access import LIVE_GRANT_STATUSES, Grant, GrantReview, GrantStatus
 from governance.models.dataset import Dataset
 from governance.models.types import utcnow
 from governance.services import access_queries as queries
@@ -31,7 +31,13 @@ SUMMARY_FIELDS: dict[str, s.Schema] = {
     "id": s.identifier(), "user_id": s.identifier("Who holds it."),
     "agreement_id": s.identifier(), "agreement_version": s.integer(1),
     "dataset_id": s.identifier(), "columns": STRINGS, "purpose": s.string_out(),
-    "valid_from": s.time_out(), "valid_until": s.time_out("It stops working at this moment."),
+    "valid_from": s.time_out(), "valid_until": s.time_out("The grant's own end."),
+    "effective_until": {"type": ["string", "null"], "format": "date-time",
+                        "description": "It stops working at this moment: the earliest of its "
+                                       "own end, the agreement's end and the ends of the "
+                                       "conditions it depends on (the holder's training...)."},
+    "effective_clause": s.string_out("The clause that sets effective_until, e.g. "
+                                     "access.valid_until or personnel.training."),
     "allow_download": s.boolean(), "status": s.enum(GrantStatus),
     "granted_by_id": NULLABLE_ID, "created_at": s.time_out(), "ended_at": NULLABLE_TIME,
     "ended_by_id": NULLABLE_ID, "end_reason": s.string_out(),
@@ -59,6 +65,8 @@ def summary(grant: Grant) -> dict[str, Any]:
         "agreement_version": grant.agreement_version, "dataset_id": grant.dataset_id,
         "columns": grant.column_names, "purpose": grant.purpose,
         "valid_from": iso(grant.valid_from), "valid_until": iso(grant.valid_until),
+        "effective_until": iso(grant.effective_until),
+        "effective_clause": grant.effective_clause,
         "allow_download": grant.allow_download, "status": str(grant.status),
         "granted_by_id": grant.granted_by_id, "created_at": iso(grant.created_at),
         "ended_at": iso(grant.ended_at), "ended_by_id": grant.ended_by_id,
@@ -74,7 +82,7 @@ def detail(grant: Grant) -> dict[str, Any]:
     user, db = caller(), db_session()
     dataset = db.get(Dataset, grant.dataset_id)
     manages = dataset is not None and service.can_manage(user, dataset)
-    active = grant.status == GrantStatus.ACTIVE
+    active = grant.status in LIVE_GRANT_STATUSES
     reviews_it = dataset is not None and user.id in dataset.steward_ids \
         and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
     usage = grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id \

@@ -118,9 +118,14 @@ def _explain_refusal(request: DataRequest, denied: Sequence[str],
     holding = [g for g in grants if column in g.columns]
     if not holding:
         return refuse(f"Column {column!r} is not granted to you.", CLAUSE_COLUMNS)
-    current = [g for g in holding if g.valid_until > request.now]
+    current = [g for g in holding if g.ends_at > request.now]
     if not current:
-        return refuse(f"Your grant of column {column!r} has expired.", CLAUSE_EXPIRY)
+        # The grant that ended last says why: its own end, or a condition it depends on.
+        ended = max(holding, key=lambda g: (g.ends_at, g.id))
+        if ended.until_clause == CLAUSE_EXPIRY or not ended.until_reason:
+            return refuse(f"Your grant of column {column!r} has expired.",
+                          ended.until_clause)
+        return refuse(ended.until_reason, ended.until_clause)
     for_purpose = [g for g in current if g.purpose == request.purpose]
     if not for_purpose:
         purposes = ", ".join(sorted({g.purpose for g in current}))

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     DATASET_MANAGE = "dataset:manage"
     DATASET_INGEST = "dataset:ingest"
     DATASET_READ = "dataset:read"
+    DATASET_APPROVE_RECLASSIFICATION = "dataset:approve_reclassification"
     ACCESS_REQUEST_CREATE = "access_request:create"
     ACCESS_REQUEST_REVIEW = "access_request:review"
     ACCESS_REQUEST_APPROVE_IDENTIFIERS = "access_request:approve_identifiers"
@@ -59,6 +60,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.DATASET_MANAGE: "Declare datasets, their schema and their stewards.",
     Permission.DATASET_INGEST: "Upload a new version of a dataset one stewards.",
     Permission.DATASET_READ: "Hold grants and read the granted columns of dataset rows.",
+    Permission.DATASET_APPROVE_RECLASSIFICATION:
+        "Approve or reject lowering a stored column's classification (the second person).",
     Permission.ACCESS_REQUEST_CREATE: "Ask for access to columns of a dataset.",
     Permission.ACCESS_REQUEST_REVIEW: "Approve, narrow, deny or return requests as a data steward.",
     Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS:

@@ -19,6 +19,8 @@ def init_command() -> None:
     from governance.cli.keys import create_missing_keys
     from governance.config import ConfigError, load_settings, private_dir, project_instance_path
     from governance.extensions import database
+    from governance.models.types import utcnow
+    from governance.services import grant_conditions
 
     instance = private_dir(project_instance_path())
     if instance.stat().st_mode & 0o077:
@@ -46,12 +48,18 @@ def init_command() -> None:
         with command_session(app) as session:
             sealed = audit.seal(session)
             session.commit()
+            # Grants written before their effective ends were kept get them now, so a lapsed
+            # condition refuses the very next read after an upgrade, not after the next job.
+            settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
+            session.commit()
             legacy = len(datastore.legacy_rows(session))
     finally:
         database(app).dispose()
     if sealed is not None:
         click.echo(f"Audit trail sealed in its new format at event {sealed}; older events keep "
                    "verifying in theirs.")
+    if settled:
+        click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:
         click.echo(f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
                    "`governance datastore rewrap` so that destroying them erases them.")

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base
+from governance.models.dataset import Classification
 from governance.models.types import UTCDateTime, created_at, intpk
 
 
@@ -38,8 +39,16 @@ class RequestStatus(StrEnum):
 
 class GrantStatus(StrEnum):
     ACTIVE = "active"
+    # A condition the grant depends on (the holder's training...) has lapsed; the grant works
+    # again once the condition holds (see services/grant_conditions.py).
+    PAUSED = "paused"
     REVOKED = "revoked"
     EXPIRED = "expired"
+
+
+#: Grants that have not ended: they are in every process's grant index (a paused grant's end
+#: is in the past, so it refuses with the clause that paused it) and end with their agreement.
+LIVE_GRANT_STATUSES = (GrantStatus.ACTIVE, GrantStatus.PAUSED)
 
 
 class AccessRequest(Base):
@@ -86,6 +95,11 @@ class AccessRequestColumn(Base):
     position: Mapped[int] = mapped_column(Integer)
     # None until a steward decides; then True (granted) or False (left out: minimum necessary).
     approved: Mapped[bool | None] = mapped_column(Boolean)
+    # The column's classification as the request was made and decided (the more protected of
+    # the two): the two-person rule for direct identifiers reads this, so reclassifying the
+    # dataset's column cannot change what a pending request needs.
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
 
 
 class Grant(Base):
@@ -94,6 +108,8 @@ class Grant(Base):
         Index("ix_access_grant_user_dataset", "user_id", "agreement_id", "dataset_id"),
         Index("ix_access_grant_changed_epoch", "changed_epoch"),
         Index("ix_access_grant_status", "status", "valid_until"),
+        # The conditions job looks for live grants a condition has ended.
+        Index("ix_access_grant_effective", "status", "effective_until"),
     )
 
     id: Mapped[intpk]
@@ -115,6 +131,14 @@ class Grant(Base):
     # The policy epoch of this grant's last change: processes reload grants changed since
     # the epoch they last saw.
     changed_epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The earliest of the grant's own end, its agreement's end and the ends of the conditions
+    # it depends on (the holder's training...), with the clause that sets it and what the
+    # holder can do about it: the end every decision checks (services/grant_conditions.py).
+    # None only for a grant written before these were kept; the conditions job fills it in.
+    effective_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    effective_clause: Mapped[str] = mapped_column(String(60), default="access.valid_until",
+                                                  server_default="access.valid_until")
+    effective_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     columns: Mapped[list[GrantColumn]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name")
@@ -135,6 +159,10 @@ class GrantColumn(Base):
     grant_id: Mapped[int] = mapped_column(ForeignKey("access_grant.id", ondelete="CASCADE"),
                                           primary_key=True)
     column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    # The classification the column was granted under (from its request): a later
+    # reclassification of the dataset's column does not change what this grant gave.
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
 
 
 class GrantReview(Base):

@@ -62,6 +62,8 @@ class AuditType(StrEnum):
     DATASET_CREATE = "dataset:create"
     DATASET_UPDATE = "dataset:update"
     DATASET_RECLASSIFY = "dataset:reclassify"
+    DATASET_RECLASSIFY_REQUEST = "dataset:reclassify_request"
+    DATASET_RECLASSIFY_REJECT = "dataset:reclassify_reject"
     DATASET_STEWARD_ADD = "dataset:steward_add"
     DATASET_STEWARD_REMOVE = "dataset:steward_remove"
     DATASET_INGEST = "dataset:ingest"
@@ -81,6 +83,8 @@ class AuditType(StrEnum):
     GRANT_REVOKE = "grant:revoke"
     GRANT_NARROW = "grant:narrow"
     GRANT_EXPIRE = "grant:expire"
+    GRANT_PAUSE = "grant:pause"
+    GRANT_RESUME = "grant:resume"
     GRANT_REVIEW = "grant:review"
     GRANT_REVIEW_EXPORT = "grant:review_export"
 
@@ -116,6 +120,7 @@ class AuditType(StrEnum):
     OUTPUT_CLEAR = "output:clear"
     OUTPUT_RELEASE = "output:release"
     OUTPUT_PUBLISH = "output:publish"
+    OUTPUT_PUBLIC_FILES = "output:public_files"
     OUTPUT_DOWNLOAD = "output:download"
     OUTPUT_READ = "output:read"  # recorded when a read is refused
 

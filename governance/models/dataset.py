@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base
 from governance.models.organization import Organization
-from governance.models.types import JSONText, UTCDateTime, created_at, intpk, str200
+from governance.models.types import JSONText, UTCDateTime, created_at, intpk, str200, str320
 
 
 class ColumnType(StrEnum):
@@ -49,6 +50,23 @@ class Classification(StrEnum):
     def label(self) -> str:
         return CLASSIFICATION_LABELS[self]
 
+    @property
+    def protection(self) -> int:
+        """How much protection the class asks for: direct identifiers need two approvers and
+        never leave in an output; free text may hold identifiers; quasi-identifiers and
+        sensitive values are what disclosure control watches; general data is none of these."""
+        return PROTECTION[self]
+
+    def is_less_protected_than(self, other: Classification) -> bool:
+        """Quasi-identifier and sensitive are protected alike (both are watched by disclosure
+        control and need one approver), so moving between them is not a lowering."""
+        return self.protection < other.protection
+
+
+def more_protected(first: Classification, second: Classification) -> Classification:
+    return first if Classification(first).protection >= Classification(second).protection \
+        else second
+
 
 CLASSIFICATION_LABELS = {
     Classification.DIRECT_IDENTIFIER: "Direct identifier",
@@ -56,6 +74,13 @@ CLASSIFICATION_LABELS = {
     Classification.SENSITIVE: "Sensitive",
     Classification.GENERAL: "General",
     Classification.FREE_TEXT: "Free text",
+}
+PROTECTION = {
+    Classification.DIRECT_IDENTIFIER: 3,
+    Classification.FREE_TEXT: 2,
+    Classification.QUASI_IDENTIFIER: 1,
+    Classification.SENSITIVE: 1,
+    Classification.GENERAL: 0,
 }
 
 
@@ -158,3 +183,39 @@ class DatasetVersion(Base):
     @property
     def is_destroyed(self) -> bool:
         return self.destroyed_at is not None
+
+
+class ReclassificationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class ColumnReclassification(Base):
+    """A stored column's move to a less protected class: asked for by whoever manages the
+    dataset, in force only once a privacy officer (someone else) approves it. Classification
+    decides who must approve access, so one person alone must not be able to lower it."""
+
+    __tablename__ = "column_reclassification"
+    __table_args__ = (Index("ix_column_reclassification_status", "status", "dataset_id"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    column_name: Mapped[str] = mapped_column(String(120))
+    from_classification: Mapped[Classification] = mapped_column(String(30))
+    to_classification: Mapped[Classification] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ReclassificationStatus] = mapped_column(
+        String(20), default=ReclassificationStatus.PENDING)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # `user e-mail` or `system:LABEL`: the second person must be someone else.
+    requested_by_label: Mapped[str320]
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_by_label: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decision_comment: Mapped[str] = mapped_column(Text, default="")

@@ -114,6 +114,13 @@ class Output(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     csv: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     csv_sha256: Mapped[str] = mapped_column(String(64))
+    # What the public page serves once published: made from the released figures only, so
+    # it names no person and no internal identifier (the files above keep the run, the
+    # analyst, the engine version and the audit chain head for the team and the checkers).
+    public_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    public_pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    public_csv: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    public_csv_sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[OutputStatus] = mapped_column(String(20))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     produced_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.authz import Permission, Role
 from governance.errors import NotFound
-from governance.models.access import AccessRequest, Grant, GrantStatus, RequestStatus
+from governance.models.access import LIVE_GRANT_STATUSES, AccessRequest, Grant, RequestStatus
 from governance.models.agreement import Agreement, AgreementStatus
 from governance.models.dataset import DatasetSteward
 from governance.models.types import utcnow
@@ -74,7 +74,7 @@ def agreements_for_requests(session: Session, user: User) -> list[Agreement]:
 
 def my_active_grants(session: Session, user: User, *, now: dt.datetime) -> list[Grant]:
     return list(session.scalars(select(Grant).where(
-        Grant.user_id == user.id, Grant.status == GrantStatus.ACTIVE,
+        Grant.user_id == user.id, Grant.status.in_(LIVE_GRANT_STATUSES),
         Grant.valid_until > now).order_by(Grant.agreement_id, Grant.dataset_id)))
 
 

@@ -5,6 +5,11 @@ member under the minimum necessary rule." A requester asks for columns of a data
 the agreement's permitted uses; the dataset's steward approves all or only some of them,
 denies, or returns the request. Direct identifiers also need a privacy officer (two people).
 Nobody reviews their own request. Eligibility is checked at submission and again at approval.
+
+Each requested column's classification is taken when the request is made and again at each
+decision (the more protected of the two is kept) and recorded in the request, its audit events
+and the grant: the two-person rule reads that record, so reclassifying the dataset's column
+cannot take a pending request or an existing grant out of it (see reclassification.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from governance.authz import Permission
 from governance.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.models.access import AccessRequest, AccessRequestColumn, RequestStatus
 from governance.models.audit import AuditType
-from governance.models.dataset import Dataset
+from governance.models.dataset import Classification, Dataset, more_protected
 from governance.models.user import User
 from governance.services import audit, grants
 from governance.services.access_eligibility import check_eligibility, grant_end
@@ -69,6 +74,32 @@ def _clean_text(value: str, field: str, *, required: bool) -> str:
     return text
 
 
+def _requested_columns(session: Session, dataset_id: int,
+                       names: Sequence[str]) -> list[AccessRequestColumn]:
+    """The columns with their classification now (eligibility checked they exist)."""
+    dataset = session.get(Dataset, dataset_id)
+    assert dataset is not None  # check_eligibility refused an unknown dataset
+    return [AccessRequestColumn(column_name=name, position=i,
+                                classification=_current_class(dataset, name))
+            for i, name in enumerate(names)]
+
+
+def _current_class(dataset: Dataset, name: str) -> Classification:
+    column = dataset.column(name)
+    # A column no longer declared is treated as the most protected class.
+    return Classification.DIRECT_IDENTIFIER if column is None \
+        else Classification(column.classification)
+
+
+def _classify_at_decision(request: AccessRequest, dataset: Dataset) -> dict[str, str]:
+    """Take the classification again at a decision, keeping the more protected of the
+    request's record and the dataset's column; returns the record for the audit event."""
+    for column in request.columns:
+        column.classification = more_protected(Classification(column.classification),
+                                               _current_class(dataset, column.column_name))
+    return {c.column_name: str(c.classification) for c in request.columns}
+
+
 def submit_request(session: Session, *, agreement_id: int, dataset_id: int,
                    columns: Sequence[str], purpose: str, justification: str,
                    end_date: dt.date, download: bool, by: User,
@@ -85,13 +116,14 @@ def submit_request(session: Session, *, agreement_id: int, dataset_id: int,
         justification=_clean_text(justification, "justification", required=True),
         end_date=end_date, download_requested=download, status=RequestStatus.SUBMITTED,
         submitted_at=now)
-    request.columns = [AccessRequestColumn(column_name=name, position=i)
-                       for i, name in enumerate(names)]
+    request.columns = _requested_columns(session, dataset_id, names)
     session.add(request)
     session.flush()
     audit.record(session, AuditType.ACCESS_REQUEST_SUBMIT, by=by, **_audit_fields(request),
                  agreement_version=version.number, clause="scope.datasets",
                  detail={"columns": names, "purpose": purpose,
+                         "classification": {c.column_name: str(c.classification)
+                                            for c in request.columns},
                          "end_date": end_date.isoformat(), "download": download}, now=now)
     return request
 
@@ -109,8 +141,7 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
     version = check_eligibility(session, user=by, agreement_id=request.agreement_id,
                                 dataset_id=request.dataset_id, columns=names, purpose=purpose,
                                 end_date=end_date, download=download, now=now)
-    request.columns = [AccessRequestColumn(column_name=name, position=i)
-                       for i, name in enumerate(names)]
+    request.columns = _requested_columns(session, request.dataset_id, names)
     request.purpose = purpose
     request.justification = _clean_text(justification, "justification", required=True)
     request.end_date = end_date
@@ -119,7 +150,9 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
     request.submitted_at = now
     audit.record(session, AuditType.ACCESS_REQUEST_SUBMIT, by=by, **_audit_fields(request),
                  agreement_version=version.number,
-                 detail={"columns": names, "purpose": purpose, "resubmitted": True}, now=now)
+                 detail={"columns": names, "purpose": purpose, "resubmitted": True,
+                         "classification": {c.column_name: str(c.classification)
+                                            for c in request.columns}}, now=now)
     return request
 
 
@@ -176,15 +209,18 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
     request.steward_id = by.id
     request.steward_decided_at = now
     request.steward_comment = _clean_text(comment, "comment", required=False)
-    identifiers = sorted(c.name for c in dataset.columns
-                         if c.is_direct_identifier and c.name in approved)
+    classes = _classify_at_decision(request, dataset)
+    identifiers = sorted(c.column_name for c in request.columns if c.column_name in approved
+                         and c.classification == Classification.DIRECT_IDENTIFIER)
     request.status = RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers \
         else RequestStatus.APPROVED
     audit.record(session, AuditType.ACCESS_REQUEST_APPROVE, by=by, **_audit_fields(request),
                  agreement_version=version.number, clause="scope.datasets",
                  detail={"approved": sorted(approved),
                          "left_out": sorted(set(request.requested_columns) - approved),
-                         "direct_identifiers": identifiers}, now=now)
+                         "direct_identifiers": identifiers,
+                         "classification": {c: classes[c] for c in sorted(approved)}},
+                 now=now)
     if not identifiers:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
@@ -213,9 +249,15 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     request.privacy_decided_at = now
     request.privacy_comment = _clean_text(comment, "comment", required=False)
     request.status = RequestStatus.APPROVED
+    dataset = session.get(Dataset, request.dataset_id)
+    assert dataset is not None
+    classes = _classify_at_decision(request, dataset)
     audit.record(session, AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS, by=by,
                  **_audit_fields(request), agreement_version=version.number,
-                 clause="privacy.laws", detail={"columns": request.approved_columns}, now=now)
+                 clause="privacy.laws", detail={
+                     "columns": request.approved_columns,
+                     "classification": {c: classes[c] for c in request.approved_columns}},
+                 now=now)
     _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
@@ -265,7 +307,9 @@ def _grant(session: Session, request: AccessRequest, *, version_number: int, by:
     grant = grants.create_grant(
         session, user_id=request.requester_id, agreement_id=request.agreement_id,
         agreement_version=version_number, dataset_id=request.dataset_id,
-        columns=request.approved_columns, purpose=request.purpose,
+        columns={c.column_name: Classification(c.classification) for c in request.columns
+                 if c.approved},
+        purpose=request.purpose,
         valid_until=grant_end(session, request.agreement_id, request.end_date),
         allow_download=request.download_requested, by=by, now=now, request_id=request.id)
     request.grant_id = grant.id

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.authz import Permission
 from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.access import Grant, GrantReview, GrantStatus
+from governance.models.access import LIVE_GRANT_STATUSES, Grant, GrantReview
 from governance.models.audit import AuditEvent, AuditType, Outcome
 from governance.models.dataset import Dataset
 from governance.services import audit
@@ -69,9 +69,9 @@ def review_grant(session: Session, *, grant_id: int, keep: list[str], comment: s
                                audit=refusal)
     if by.id == grant.user_id:
         raise PermissionDenied("Nobody reviews their own grant.", audit=refusal)
-    if grant.status != GrantStatus.ACTIVE:
-        raise InvalidTransition(f"This grant is {grant.status}; only active grants are "
-                                "reviewed.")
+    if grant.status not in LIVE_GRANT_STATUSES:
+        raise InvalidTransition(f"This grant is {grant.status}; only grants that have not "
+                                "ended (active or paused) are reviewed.")
     unknown = set(keep) - set(grant.column_names)
     if unknown:
         raise ValidationFailed("You can keep only columns the grant already has.",
@@ -95,11 +95,11 @@ def review_grant(session: Session, *, grant_id: int, keep: list[str], comment: s
 
 
 def grants_due_for_review(session: Session, *, now: dt.datetime) -> list[Grant]:
-    """Active grants not reviewed (nor created) in the last 90 days."""
+    """Grants not ended (active or paused) and not reviewed (nor created) in 90 days."""
     cutoff = now - REVIEW_PERIOD
     return list(session.scalars(
         select(Grant).where(
-            Grant.status == GrantStatus.ACTIVE,
+            Grant.status.in_(LIVE_GRANT_STATUSES),
             or_(Grant.last_reviewed_at < cutoff,
                 Grant.last_reviewed_at.is_(None) & (Grant.created_at < cutoff)))
         .order_by(Grant.created_at)))

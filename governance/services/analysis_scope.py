@@ -27,12 +27,13 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.analysis import (
     AnalysisParameterError,
+    UnknownParameters,
     columns_needed,
     list_kinds,
     validate_parameters,
 )
 from governance.authz import Permission
-from governance.authz.decision import DataRequest, Decision, decide
+from governance.authz.decision import DataRequest, Decision, decide, grant_index
 from governance.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from governance.models.access import DataAction
 from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
@@ -61,11 +62,13 @@ class Scope:
     cohort: CohortFile | None
     decisions: dict[str, Decision] = field(default_factory=dict)
     dataset_rows: dict[str, Dataset] = field(default_factory=dict)
+    # Columns the allowing grants gave as direct identifiers (kept after a reclassification).
+    granted_identifiers: set[str] = field(default_factory=set)
 
     def protected_columns(self) -> tuple[frozenset[str], frozenset[str]]:
         """Direct-identifier and free-text column names of the datasets read (outputs may
         never be grouped by them)."""
-        identifiers: set[str] = {"name", "date_of_birth"}
+        identifiers: set[str] = {"name", "date_of_birth", *self.granted_identifiers}
         free_text: set[str] = set()
         for dataset in self.dataset_rows.values():
             for column in dataset.columns:
@@ -141,6 +144,13 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
     try:
         validate_parameters(kind, params)
         needed = columns_needed(kind, params)
+    except UnknownParameters as error:
+        # Refused by name, never ignored: the run would otherwise not be what was asked for.
+        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
+                           {f"parameters.{name}": f"not a parameter of {kind} analyses"
+                            for name in error.names}, detail={"unknown": error.names,
+                                                              "accepted": error.accepted}
+                           ) from None
     except AnalysisParameterError as error:
         raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
                            {error.field: error.message}) from None
@@ -191,6 +201,9 @@ def _check_table(session: Session, gate: _Gate, scope: Scope, table: str, column
                             "purpose": scope.kind})
     scope.datasets[table] = dataset_id
     scope.decisions[table] = decision
+    index = grant_index(session)
+    scope.granted_identifiers |= {name for rule in decision.rules
+                                  for name in index.granted_by(rule).identifiers}
     scope.dataset_rows[table] = dataset
 
 

@@ -12,9 +12,9 @@ says nothing about columns the person was not granted, not even how many rows ma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import select
@@ -29,9 +29,10 @@ from governance.models.audit import AuditType, Outcome
 from governance.models.dataset import Dataset, DatasetVersion
 from governance.models.user import User
 from governance.services import audit
-from governance.services.row_filters import RowFilter, apply_filters
+from governance.services.row_filters import apply_filters, check_filters, parse_filters
 
 MAX_PAGE_SIZE = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def granted_columns(session: Session, *, user_id: int, agreement_id: int, datase
     index = grant_index(session)
     index.ensure_fresh(session)
     columns: set[str] = set()
+    # The grant's own end, not its effective end: while a condition has lapsed the view still
+    # asks for these columns, and the decision says which condition failed and what to do.
     for entry in index.grants_for(user_id, agreement_id, dataset_id):
         if entry.purpose == purpose and entry.valid_until > now:
             columns |= entry.columns
@@ -101,8 +104,11 @@ def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset
     decision = decide(session, DataRequest(
         user_id=by.id, agreement_id=agreement_id, dataset_id=dataset.id,
         columns=tuple(columns), action=action, purpose=purpose, now=now))
-    identifiers = sorted(c for c in columns
-                         if (col := dataset.column(c)) is not None and col.is_direct_identifier)
+    # A column is recorded as a direct identifier if it is one now or was granted as one.
+    index = grant_index(session)
+    granted_as = {name for rule in decision.rules for name in index.granted_by(rule).identifiers}
+    identifiers = sorted(c for c in columns if c in granted_as or (
+        (col := dataset.column(c)) is not None and col.is_direct_identifier))
     fields: dict[str, Any] = {
         "agreement_id": agreement_id, "agreement_version": decision.agreement_version,
         "dataset_id": dataset.id, "target_type": "dataset", "target_id": dataset.id,
@@ -116,22 +122,36 @@ def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset
 
 
 def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
-              columns: Sequence[str], purpose: str, filters: Sequence[RowFilter] = (),
+              columns: Sequence[str], purpose: str, filters: Sequence[str] = (),
               sort: str | None = None, descending: bool = False, page: int = 1,
               per_page: int = 50, now: dt.datetime) -> RowPage:
-    """A page of rows of the granted columns, for viewing inside the secure service."""
+    """A page of rows of the granted columns, for viewing inside the secure service.
+
+    `filters` are written `column:op:value`. Every column shown, filtered on or sorted by is
+    decided first (403); then each filter must suit its column's type (422); only then is
+    anything read. Refusals of either kind are recorded as denied reads."""
     if per_page < 1 or per_page > MAX_PAGE_SIZE or page < 1:
         raise ValidationFailed(f"Pages hold 1 to {MAX_PAGE_SIZE} rows and start at 1.")
     dataset = _dataset(session, dataset_id)
-    touched = list(dict.fromkeys([*columns, *(f.column for f in filters),
+    attempt: dict[str, Any] = {
+        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
+        "agreement_id": agreement_id, "dataset_id": dataset.id, "target_type": "dataset",
+        "target_id": dataset.id, "detail": {
+            "shown": list(columns), "filters": [text[:200] for text in filters],
+            "sort": sort, "page": page, "purpose": purpose, "action": DataAction.READ.value}}
+    parsed = _recorded(lambda: parse_filters(filters), attempt)
+    touched = list(dict.fromkeys([*columns, *(f.column for f in parsed),
                                   *([sort] if sort else [])]))
     decision, fields = _decide_and_record(
         session, by=by, agreement_id=agreement_id, dataset=dataset, columns=touched,
         action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
-        detail={"shown": list(columns), "filters": [f.describe() for f in filters],
+        detail={"shown": list(columns), "filters": [f.describe() for f in parsed],
                 "sort": sort, "page": page})
+    checked = _recorded(lambda: check_filters(parsed, dataset), {
+        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
+        **fields, "clause": None, "detail": dict(fields["detail"])})
     version = current_version(session, dataset_id)
-    frame = apply_filters(datastore.read_columns(version, touched), filters, dataset)
+    frame = apply_filters(datastore.read_columns(version, touched), checked)
     total = len(frame)
     if sort:
         frame = frame.sort_values(sort, ascending=not descending, kind="stable",
@@ -144,6 +164,17 @@ def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
                  **fields)
     return RowPage(columns=list(columns), rows=rows, total=total, page=page,
                    per_page=per_page, version=version.number, decision=decision)
+
+
+def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:
+    """Run a check of the request; a 422 it raises carries the denied read to record."""
+    try:
+        return check()
+    except ValidationFailed as invalid:
+        refusal["detail"] = {**refusal["detail"], "reason": invalid.message,
+                             "fields": invalid.fields}
+        invalid.audit = refusal
+        raise
 
 
 def download_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,

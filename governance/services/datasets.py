@@ -3,11 +3,13 @@
 Declaring and changing a dataset needs `dataset:manage`. Once a version is stored, its schema
 is fixed except for what cannot invalidate stored data: adding optional columns at the end,
 editing descriptions, and reclassifying columns (recorded as its own audit event, because
-classification decides who must approve access). Uploading data is in `ingestion.py`.
+classification decides who must approve access). Lowering a stored column's protection waits
+for a privacy officer's approval (reclassification.py). Uploading data is in `ingestion.py`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +32,9 @@ from governance.models.dataset import (
     DatasetVersion,
 )
 from governance.models.organization import Organization, OrganizationKind
+from governance.models.types import utcnow
 from governance.models.user import User
-from governance.services import audit
+from governance.services import audit, reclassification
 from governance.services.actors import Actor
 
 MAX_NAME = 120
@@ -313,21 +316,27 @@ def remove_steward(session: Session, *, dataset_id: int, user_id: int, by: Actor
 
 
 def update_schema(session: Session, *, dataset_id: int, description: str,
-                  columns: Sequence[ColumnSpec], by: Actor) -> Dataset:
-    """Change the declared columns; limited to safe changes once data is stored."""
+                  columns: Sequence[ColumnSpec], by: Actor, reason: str = "",
+                  now: dt.datetime | None = None) -> Dataset:
+    """Change the declared columns; limited to safe changes once data is stored. A stored
+    column moved to a less protected class keeps its class, and the move waits for a privacy
+    officer (`reason` is shown to them); everything else takes effect now."""
     authz.require(by, Permission.DATASET_MANAGE, audit={
         "event_type": AuditType.DATASET_UPDATE, "target_type": "dataset",
         "target_id": dataset_id, "dataset_id": dataset_id})
     dataset = get_dataset(session, dataset_id)
     _check_columns(columns)
     before = [spec_of(c).as_dict() for c in dataset.columns]
+    moment = now or utcnow()
+    existing = {c.name: c for c in dataset.columns}
     if dataset.versions:
         _check_change_after_data(dataset, columns)
+        columns = [_lower_later(session, dataset, existing, spec, reason=reason, by=by,
+                                now=moment) for spec in columns]
     reclassified = [{"column": c.name, "from": str(c.classification),
                      "to": str(spec.classification)}
                     for c in dataset.columns for spec in columns
                     if c.name == spec.name and c.classification != spec.classification]
-    existing = {c.name: c for c in dataset.columns}
     kept = {spec.name for spec in columns}
     for column in [c for c in dataset.columns if c.name not in kept]:
         dataset.columns.remove(column)
@@ -352,6 +361,19 @@ def update_schema(session: Session, *, dataset_id: int, description: str,
                  detail={"before": before, "after": [spec.as_dict() for spec in columns],
                          "description": dataset.description})
     return dataset
+
+
+def _lower_later(session: Session, dataset: Dataset, existing: Mapping[str, DatasetColumn],
+                 spec: ColumnSpec, *, reason: str, by: Actor, now: dt.datetime) -> ColumnSpec:
+    """The spec to apply now: a lowered class is asked for and the current one kept."""
+    column = existing.get(spec.name)
+    if column is None or not spec.classification.is_less_protected_than(
+            Classification(column.classification)):
+        return spec
+    reclassification.ask_to_lower(session, dataset=dataset, column=column,
+                                  to=spec.classification, reason=reason, by=by, now=now)
+    return ColumnSpec(spec.name, spec.type, Classification(column.classification),
+                      spec.required, spec.description)
 
 
 def spec_of(column: DatasetColumn) -> ColumnSpec:

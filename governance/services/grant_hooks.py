@@ -11,12 +11,13 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from governance import periodic
-from governance.models.access import GrantStatus
+from governance.models.access import LIVE_GRANT_STATUSES, GrantStatus
 from governance.models.agreement import Agreement, AgreementVersion
 from governance.models.audit import AuditType
 from governance.services.access_eligibility import agreement_end
 from governance.services.actors import Actor, System
 from governance.services.agreement_events import AgreementEvent, on_agreement_change
+from governance.services.grant_conditions import refresh
 from governance.services.grants import (
     active_grants,
     bump_epoch,
@@ -52,6 +53,7 @@ def follow_agreement(session: Session, *, agreement: Agreement, event: Agreement
 def _apply_amendment(session: Session, agreement: Agreement, version: AgreementVersion, *,
                      by: Actor, now: dt.datetime) -> None:
     end = agreement_end(version)
+    kept = []
     for grant in active_grants(session, agreement_id=agreement.id):
         if not version.is_personnel(grant.user_id):
             end_grant(session, grant, status=GrantStatus.REVOKED, by=by, now=now,
@@ -66,13 +68,16 @@ def _apply_amendment(session: Session, agreement: Agreement, version: AgreementV
         narrow_grant(session, grant, keep=version.covered_columns(grant.dataset_id),
                      reason="the amendment no longer covers these columns", by=by, now=now,
                      clause="scope.datasets")
-        if grant.status != GrantStatus.ACTIVE:
+        if grant.status not in LIVE_GRANT_STATUSES:
             continue
         grant.agreement_version = version.number
         grant.valid_until = min(grant.valid_until, end)
         if not version.allows_row_level_download:
             grant.allow_download = False
         grant.changed_epoch = bump_epoch(session)
+        kept.append(grant)
+    # The amended terms may require other training, or end sooner.
+    refresh(session, kept, by=by, now=now)
 
 
 @periodic.register("grants.expire")

@@ -2,14 +2,16 @@
 
 A grant stops working at once when it expires (its end time is in every Casbin line), when a
 steward revokes it, when its holder leaves the agreement's personnel, or when the agreement
-expires, is terminated, closes, or is amended to drop its columns. Every change bumps the
-policy epoch in the same transaction as the grant row and its audit event.
+expires, is terminated, closes, or is amended to drop its columns; and, while they have lapsed,
+when a condition it depends on fails (grant_conditions.py: the line's end is the earliest of
+all of them). Every change bumps the policy epoch in the same transaction as the grant row and
+its audit event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -17,9 +19,15 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.authz import Permission
 from governance.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
-from governance.models.access import Grant, GrantColumn, GrantStatus, PolicyEpoch
+from governance.models.access import (
+    LIVE_GRANT_STATUSES,
+    Grant,
+    GrantColumn,
+    GrantStatus,
+    PolicyEpoch,
+)
 from governance.models.audit import AuditType
-from governance.models.dataset import Dataset
+from governance.models.dataset import Classification, Dataset
 from governance.services import audit
 from governance.services.actors import Actor
 
@@ -40,11 +48,16 @@ def get_grant(session: Session, grant_id: int) -> Grant:
 
 
 def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement_version: int,
-                 dataset_id: int, columns: Iterable[str], purpose: str,
+                 dataset_id: int, columns: Mapping[str, Classification], purpose: str,
                  valid_until: dt.datetime, allow_download: bool, by: Actor, now: dt.datetime,
                  request_id: int | None = None) -> Grant:
-    """Write a grant and its audit event; the caller has checked eligibility and approval."""
-    names = sorted(set(columns))
+    """Write a grant and its audit event; the caller has checked eligibility and approval.
+
+    `columns` maps each granted column to the classification it was approved under, which
+    the grant keeps whatever later happens to the dataset's column."""
+    from governance.services import grant_conditions
+
+    names = sorted(columns)
     if not names:
         raise ValidationFailed("A grant needs at least one column.", {"columns": "Choose one."})
     if valid_until <= now:
@@ -54,14 +67,20 @@ def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement
                   valid_from=now, valid_until=valid_until, allow_download=allow_download,
                   status=GrantStatus.ACTIVE, granted_by_id=by.id,
                   changed_epoch=bump_epoch(session))
-    grant.columns = [GrantColumn(column_name=name) for name in names]
+    grant.columns = [GrantColumn(column_name=name, classification=columns[name])
+                     for name in names]
     session.add(grant)
     session.flush()
+    end = grant_conditions.effective_ends(session, [grant], now)[grant.id]
+    grant.effective_until, grant.effective_clause = end.at, end.clause
+    grant.effective_reason = end.reason
     audit.record(session, AuditType.GRANT_CREATE, by=by, agreement_id=agreement_id,
                  agreement_version=agreement_version, dataset_id=dataset_id,
                  target_type="grant", target_id=grant.id, clause="scope.datasets",
                  detail={"user_id": user_id, "columns": names, "purpose": purpose,
+                         "classification": {name: str(columns[name]) for name in names},
                          "valid_until": valid_until.isoformat(),
+                         "effective_until": end.at.isoformat(), "ends_by": end.clause,
                          "allow_download": allow_download, "request_id": request_id},
                  now=now)
     return grant
@@ -85,7 +104,7 @@ def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
     if dataset is None or not can_manage(by, dataset):
         raise PermissionDenied("Only the dataset's stewards or a privacy officer may revoke "
                                "its grants.", audit=refusal)
-    if grant.status != GrantStatus.ACTIVE:
+    if grant.status not in LIVE_GRANT_STATUSES:
         raise InvalidTransition(f"This grant is already {grant.status}.")
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})
@@ -131,7 +150,8 @@ def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason:
 
 
 def active_grants(session: Session, **filters: int) -> list[Grant]:
-    query = select(Grant).where(Grant.status == GrantStatus.ACTIVE)
+    """Grants that have not ended (active, or paused while a condition has lapsed)."""
+    query = select(Grant).where(Grant.status.in_(LIVE_GRANT_STATUSES))
     for name, value in filters.items():
         query = query.where(getattr(Grant, name) == value)
     return list(session.scalars(query.order_by(Grant.id)))
@@ -140,7 +160,7 @@ def active_grants(session: Session, **filters: int) -> list[Grant]:
 def expire_grants(session: Session, actor: Actor, now: dt.datetime) -> int:
     """Mark grants past their end as expired. They already stopped working at their end
     time (the Casbin line carries it); this keeps lists and dashboards truthful."""
-    due = session.scalars(select(Grant).where(Grant.status == GrantStatus.ACTIVE,
+    due = session.scalars(select(Grant).where(Grant.status.in_(LIVE_GRANT_STATUSES),
                                               Grant.valid_until <= now)).all()
     for grant in due:
         end_grant(session, grant, status=GrantStatus.EXPIRED, reason="reached its end date",

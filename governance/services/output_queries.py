@@ -146,13 +146,3 @@ def get_published(session: Session, output_id: int) -> Output:
     if output is None:
         raise NotFound("There is no published output at this address.")
     return output
-
-
-def public_summary(output: Output) -> dict[str, Any]:
-    """The agreement as the public sees it: the parties, the purpose and the laws that applied
-    (never personnel, signatories or dataset columns)."""
-    version = output.version
-    return {"reference": output.agreement.reference, "title": version.title,
-            "provider": output.agreement.provider.name,
-            "recipient": output.agreement.recipient.name, "purpose": version.purpose,
-            "laws": [law["label"] for law in version.laws]}

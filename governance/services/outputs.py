@@ -52,6 +52,7 @@ from governance.services.output_lifecycle import (
     steps_of,
 )
 from governance.services.output_preview import release
+from governance.services.output_public import make_public_files, public_hashes
 from governance.services.text import clean_text
 
 __all__ = ["Download", "check_output", "correct_output", "download", "produce_output",
@@ -217,7 +218,8 @@ def release_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
 
 def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
     """Put a released output on the public page, if the agreement allows publication (both
-    the terms it was produced under and the terms in force now)."""
+    the terms it was produced under and the terms in force now). The public gets files made
+    from the released figures alone (output_public.py), not the team's report."""
     output = start(session, Action.PUBLISH, output_id, by)
     steps_of(output, Action.PUBLISH)
     versions = [output.version, output.agreement.current_version]
@@ -229,8 +231,10 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     output.published_at = now
     output.published_by_id = by.id
     output.published_by_label = by.email
+    make_public_files(session, output, published_on=now.date())
     record_output_event(session, AuditType.OUTPUT_PUBLISH, by=by, output=output, detail={
-        "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256})
+        "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256,
+        **public_hashes(output)})
     notices.published(session, output)
     return output
 

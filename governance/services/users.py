@@ -18,7 +18,7 @@ from governance.models.session import SessionEndReason
 from governance.models.token import ApiToken
 from governance.models.types import utcnow
 from governance.models.user import TrainingCourse, TrainingRecord, User
-from governance.services import account_links, audit, role_changes, sessions
+from governance.services import account_links, audit, grant_conditions, role_changes, sessions
 from governance.services.actors import Actor
 from governance.services.passwords import hash_password
 
@@ -157,7 +157,11 @@ def _revoke_tokens_of(session: Session, user: User, *, by: Actor,
 
 
 def record_training(session: Session, *, user_id: int, course: str, completed_on: dt.date,
-                    expires_on: dt.date, by: Actor) -> TrainingRecord:
+                    expires_on: dt.date, by: Actor,
+                    now: dt.datetime | None = None) -> TrainingRecord:
+    """Record completed training; the person's grants are recomputed in the same transaction
+    (their ends depend on the training the agreements require), so renewed training lets a
+    paused grant work again at once."""
     authz.require(by, Permission.TRAINING_RECORD, audit={
         "event_type": AuditType.TRAINING_RECORD, "target_type": "user", "target_id": user_id})
     user = get_user(session, user_id)
@@ -176,7 +180,8 @@ def record_training(session: Session, *, user_id: int, course: str, completed_on
     audit.record(session, AuditType.TRAINING_RECORD, by=by, target_type="user",
                  target_id=user.id, detail={"course": course_enum.value,
                                             "completed_on": completed_on.isoformat(),
-                                            "expires_on": expires_on.isoformat()})
+                                            "expires_on": expires_on.isoformat()}, now=now)
+    grant_conditions.refresh_holder(session, user.id, by=by, now=now or utcnow())
     return record
 
 

@@ -13,10 +13,17 @@ from governance import authz
 from governance.authz import Permission
 from governance.errors import NotFound, ValidationFailed
 from governance.extensions import db_session
-from governance.models.access import AccessRequest, Grant, GrantReview, GrantStatus, RequestStatus
+from governance.models.access import (
+    LIVE_GRANT_STATUSES,
+    AccessRequest,
+    Grant,
+    GrantReview,
+    GrantStatus,
+    RequestStatus,
+)
 from governance.models.agreement import Agreement
 from governance.models.analysis_kind import AnalysisKind
-from governance.models.dataset import Dataset
+from governance.models.dataset import Classification, Dataset
 from governance.models.types import utcnow
 from governance.models.user import User
 from governance.services import access_queries as queries
@@ -143,8 +150,10 @@ def request_detail(request_id: int) -> str:
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
         can_withdraw=found.requester_id == user.id and Action.WITHDRAW.value in actions,
         can_resubmit=found.requester_id == user.id and Action.RESUBMIT.value in actions,
-        identifiers={c.name for c in dataset.columns if c.is_direct_identifier}
-        if dataset else set())
+        # As the two-person rule sees them: recorded with the request, or identifiers now.
+        identifiers={c.column_name for c in found.columns
+                     if c.classification == Classification.DIRECT_IDENTIFIER}
+        | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
 
 
 @bp.route("/requests/<int:request_id>/<action>", methods=["POST"])
@@ -225,10 +234,10 @@ def grant_detail(grant_id: int) -> str:
         usage=grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id
         else None,
         reviews=reviews, review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
-        can_revoke=manages and grant.status == GrantStatus.ACTIVE,
+        can_revoke=manages and grant.status in LIVE_GRANT_STATUSES,
         can_review=dataset is not None and user.id in dataset.steward_ids
         and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
-        and grant.status == GrantStatus.ACTIVE)
+        and grant.status in LIVE_GRANT_STATUSES)
 
 
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])

@@ -11,7 +11,7 @@ from governance.models.dataset import Dataset
 from governance.models.types import utcnow
 from governance.reports.tabular import iter_csv
 from governance.services import data_access
-from governance.services.row_filters import OPERATORS, parse_filters
+from governance.services.row_filters import OPERATORS
 from governance.web.access import actor, login_required
 from governance.web.paging import MAX_PAGE
 
@@ -68,7 +68,7 @@ def view() -> str:
     sort = request.args.get("sort") or None
     page = data_access.read_rows(
         db, by=actor(), agreement_id=agreement_id, dataset_id=dataset_id, columns=shown,
-        purpose=purpose, filters=parse_filters(request.args.getlist("filter")), sort=sort,
+        purpose=purpose, filters=request.args.getlist("filter"), sort=sort,
         descending=request.args.get("dir") == "desc", page=page_number, per_page=50,
         now=utcnow())
     db.commit()

@@ -36,9 +36,10 @@ from governance.models.dataset import (
 )
 from governance.models.destruction import DestructionCertificate
 from governance.models.organization import Organization, OrganizationKind
+from governance.models.types import utcnow
 from governance.models.user import User
 from governance.services import datasets as dataset_service
-from governance.services import destruction, ingestion
+from governance.services import destruction, ingestion, reclassification
 from governance.web.access import actor, login_required
 from governance.web.errors import error_response
 from governance.web.forms import Form, choices, submitted
@@ -66,6 +67,15 @@ class ColumnRow(SubForm):  # type: ignore[misc]
 class SchemaForm(Form):
     description = TextAreaField("Description", validators=[Length(max=5000)])
     columns = FieldList(FormField(ColumnRow), min_entries=BLANK_ROWS)
+
+
+class EditSchemaForm(SchemaForm):
+    reason = TextAreaField("Why lower a classification (shown to the privacy officer who "
+                           "decides)", validators=[Optional(), Length(max=4000)])
+
+
+class DecisionForm(Form):
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
 
 
 class DeclareForm(SchemaForm):
@@ -164,6 +174,9 @@ def detail(dataset_id: int) -> str:
     return render_template(
         "datasets/detail.html", dataset=dataset, versions=versions, uploaders=uploaders,
         stewards=stewards, steward_form=steward_form, can_manage=can_manage,
+        reclassifications=reclassification.pending(db, dataset_id=dataset.id),
+        can_decide=authz.can(user, Permission.DATASET_APPROVE_RECLASSIFICATION),
+        decision_form=DecisionForm(),
         can_upload=(authz.can(user, Permission.DATASET_INGEST)
                     and user.id in dataset.steward_ids),
         max_upload=ingestion.limits_of(db).max_upload_label,
@@ -193,9 +206,9 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
     authz.require(actor(), Permission.DATASET_MANAGE)
     db = db_session()
     dataset = dataset_service.get_dataset(db, dataset_id)
-    form = SchemaForm()
+    form = EditSchemaForm()
     if not form.is_submitted():
-        form = SchemaForm(data={
+        form = EditSchemaForm(data={
             "description": dataset.description,
             "columns": [{**dataset_service.spec_of(c).as_dict(),
                          "value_labels": dataset_service.value_labels_text(c.value_labels)}
@@ -205,12 +218,32 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
     if submitted(form):
         dataset_service.update_schema(
             db, dataset_id=dataset.id, description=form.description.data or "",
-            columns=dataset_service.parse_columns(_rows(form)), by=actor())
+            columns=dataset_service.parse_columns(_rows(form)), by=actor(),
+            reason=form.reason.data or "", now=utcnow())
         db.commit()
-        flash("Schema saved.", "success")
+        waiting = [r.column_name for r in reclassification.pending(db, dataset_id=dataset.id)]
+        flash("Schema saved." + (
+            f" Lowering the classification of {', '.join(waiting)} waits for a privacy "
+            "officer's approval; until then the column keeps its class." if waiting else ""),
+            "success")
         return redirect(url_for("datasets.detail", dataset_id=dataset.id))
     return render_template("datasets/schema.html", dataset=dataset, form=form,
                            has_versions=bool(dataset.versions))
+
+
+@bp.route("/reclassifications/<int:reclassification_id>/<any(approve, reject):decision>",
+          methods=["POST"])
+@login_required
+def decide_reclassification(reclassification_id: int, decision: str) -> WerkzeugResponse:
+    form = DecisionForm()
+    submitted(form)
+    db = db_session()
+    act = reclassification.approve if decision == "approve" else reclassification.reject
+    decided = act(db, reclassification_id=reclassification_id, comment=form.comment.data or "",
+                  by=actor(), now=utcnow())
+    db.commit()
+    flash(f"The reclassification of {decided.column_name} is {decided.status}.", "success")
+    return redirect(url_for("datasets.detail", dataset_id=decided.dataset_id))
 
 
 @bp.route("/<int:dataset_id>/stewards", methods=["POST"])

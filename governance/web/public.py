@@ -4,8 +4,11 @@ Every view reads through `published_statement()`: an output that is not publishe
 aggregate output) answers 404, exactly as an id that does not exist, so the page never tells
 anyone that an unpublished output exists. Files are served only under their own names, with
 their SHA-256 in a header, in `SHA256SUMS` (for `sha256sum -c`) and in `sha256.json`, so anyone
-can check a copy they were given. Public downloads are not written to the audit trail: anyone
-may make them, and recording them would let anyone flood the trail.
+can check a copy they were given. The files are the public ones made at publication from the
+released figures alone (services/output_public.py), never the team's report, which names the
+analyst, the run, the software version and the audit chain head. Public downloads are not
+written to the audit trail: anyone may make them, and recording them would let anyone flood
+the trail.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 from governance.extensions import db_session
 from governance.models.output import Output
 from governance.services.output_content import table_view
-from governance.services.output_queries import get_published, public_summary, published_statement
+from governance.services.output_public import public_summary
+from governance.services.output_queries import get_published, published_statement
 
 bp = Blueprint("public", __name__, url_prefix="/published")
 
@@ -25,9 +29,13 @@ PUBLIC_CACHE = "public, max-age=300"
 
 
 def _files(output: Output) -> dict[str, dict[str, str]]:
+    """The public files; none for an output published before they were made, until the
+    `outputs.public_files` job has made them."""
     name = output.reference.lower()
-    return {"pdf": {"name": f"{name}.pdf", "sha256": output.pdf_sha256},
-            "csv": {"name": f"{name}.csv", "sha256": output.csv_sha256}}
+    if output.public_pdf_sha256 is None or output.public_csv_sha256 is None:
+        return {}
+    return {"pdf": {"name": f"{name}.pdf", "sha256": output.public_pdf_sha256},
+            "csv": {"name": f"{name}.csv", "sha256": output.public_csv_sha256}}
 
 
 def _entry(output: Output) -> dict[str, Any]:
@@ -62,10 +70,10 @@ def file(output_id: int, filename: str) -> Response:
     elif filename == "SHA256SUMS":
         sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in files.values())
         response = Response(sums, mimetype="text/plain")
-    elif filename == files["pdf"]["name"]:
-        response = _attachment(published.pdf, "application/pdf", files["pdf"])
-    elif filename == files["csv"]["name"]:
-        response = _attachment(published.csv, "text/csv", files["csv"])
+    elif "pdf" in files and filename == files["pdf"]["name"] and published.public_pdf:
+        response = _attachment(published.public_pdf, "application/pdf", files["pdf"])
+    elif "csv" in files and filename == files["csv"]["name"] and published.public_csv:
+        response = _attachment(published.public_csv, "text/csv", files["csv"])
     else:
         abort(404)
     response.headers["Cache-Control"] = PUBLIC_CACHE

@@ -22,13 +22,13 @@ from governance.authz import Role
 from governance.models.access import AccessRequest, Grant
 from governance.models.agreement import Agreement
 from governance.models.analysis import AnalysisRun
-from governance.models.dataset import DatasetSteward
+from governance.models.dataset import Classification, ColumnReclassification, DatasetSteward
 from governance.models.destruction import DestructionCertificate
 from governance.models.organization import OrganizationKind
 from governance.models.output import Output
 from governance.models.types import utcnow
 from governance.models.user import User
-from governance.services import access_requests, agreements, tokens, users
+from governance.services import access_requests, agreements, reclassification, tokens, users
 from governance.services.ingestion import ingest_frame
 from tests.agreements.builders import Datasets, approved, make_datasets, terms
 from tests.outputs.builders import produce
@@ -67,6 +67,7 @@ class World:
     their_run: AnalysisRun          # a finished run of the outsider's under `theirs`
     my_output: Output               # produced under `mine` by the analyst, awaiting checks
     my_run: AnalysisRun             # a finished run of the analyst's under `mine`
+    reclassification: ColumnReclassification  # steward2 asked to lower one; it was rejected
     tokens: dict[str, str]          # person key -> secret
     token_ids: dict[str, int]       # person key -> token id
 
@@ -154,6 +155,12 @@ def build_world(db: Session, app: Flask, people: People) -> World:
                                          pdf_sha256="0" * 64)
     db.add(certificate)
     db.commit()
+    asked = reclassification.ask_to_lower(
+        db, dataset=datasets.probation, column=datasets.probation.columns[0],
+        to=Classification.GENERAL, reason="Pseudonyms.", by=steward2, now=utcnow())
+    reclassification.reject(db, reclassification_id=asked.id, comment="No.",
+                            by=people.privacy, now=utcnow())
+    db.commit()
     secrets: dict[str, str] = {}
     token_ids: dict[str, int] = {}
     for key in (*PEOPLE_KEYS, "outsider", "steward2"):
@@ -171,7 +178,8 @@ def build_world(db: Session, app: Flask, people: People) -> World:
                  mine=mine, theirs=theirs, my_request=my_request, my_pending=my_pending,
                  my_grant=my_grant, their_request=their_request, their_grant=their_grant,
                  certificate=certificate, their_output=their_output, their_run=their_run,
-                 my_output=my_output, my_run=my_run, tokens=secrets, token_ids=token_ids)
+                 my_output=my_output, my_run=my_run, reclassification=asked, tokens=secrets,
+                 token_ids=token_ids)
 
 
 class Api:

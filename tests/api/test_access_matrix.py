@@ -223,6 +223,9 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("datasets.upload", "POST"): Probe(
         lambda o: f"/datasets/{o.datasets.probation.id}/versions", special={"partner": HIDDEN},
         data=upload_file, upload=True),
+    ("datasets.decide_reclassification", "POST"): Probe(
+        lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve",
+        roles("privacy")),
     ("datasets.certificates", "GET"): Probe(lambda o: "/datasets/certificates", AUDITORS),
     ("datasets.certificate_pdf", "GET"): Probe(
         lambda o: f"/datasets/certificates/{o.certificate.id}.pdf", AUDITORS),
@@ -233,6 +236,10 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/data/download?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
                   "&purpose=descriptive"),
     ("api.list_datasets", "GET"): Probe(lambda o: f"{A}/datasets", EVERYONE),
+    ("api.approve_reclassification", "POST"): Probe(
+        lambda o: f"{A}/reclassifications/{o.reclassification.id}/approve", roles("privacy")),
+    ("api.reject_reclassification", "POST"): Probe(
+        lambda o: f"{A}/reclassifications/{o.reclassification.id}/reject", roles("privacy")),
     ("api.get_dataset", "GET"): Probe(lambda o: f"{A}/datasets/{o.datasets.probation.id}",
                                       EVERYONE - {"partner"}, others=HIDDEN),
     ("api.read_rows", "GET"): Probe(

@@ -70,11 +70,13 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World,
     real = [{"agreement_id": world.mine.id, "request_id": world.my_pending.id,
              "grant_id": world.my_grant.id, "dataset_id": world.datasets.arrests.id,
              "token_id": world.token_ids["analyst2"], "run_id": world.my_run.id,
-             "output_id": world.my_output.id, "flag_id": 1},
+             "output_id": world.my_output.id, "flag_id": 1,
+             "reclassification_id": world.reclassification.id},
             {"agreement_id": world.theirs.id, "request_id": world.their_request.id,
              "grant_id": world.their_grant.id, "dataset_id": world.datasets.probation.id,
              "token_id": world.token_ids["outsider"], "run_id": world.their_run.id,
-             "output_id": world.their_output.id, "flag_id": 1}]
+             "output_id": world.their_output.id, "flag_id": 1,
+             "reclassification_id": world.reclassification.id}]
     failures: list[str] = []
     for key in ("privacy", "analyst"):
         headers = {"Authorization": f"Bearer {world.token(key)}"}

@@ -64,21 +64,28 @@ def test_the_whole_path_to_the_public_page(db: Session, client: FlaskClient, peo
     db.commit()
     assert output.status == OutputStatus.PUBLISHED
 
+    # The public gets the files made from the released figures at publication, not the
+    # team's report (tests/analyses/test_public_output.py checks what they leave out).
+    public_pdf, public_csv = output.public_pdf_sha256, output.public_csv_sha256
+    assert public_pdf is not None
+    assert public_csv is not None
+    assert public_pdf != output.pdf_sha256
     listing = client.get("/published/").get_data(as_text=True)
     assert output.title in listing
-    assert output.pdf_sha256 in listing
+    assert public_pdf in listing
+    assert output.pdf_sha256 not in listing
     page = client.get(f"/published/{output.id}").get_data(as_text=True)
-    assert output.csv_sha256 in page
+    assert public_csv in page
     name = output.reference.lower()
-    for suffix, digest in (("pdf", output.pdf_sha256), ("csv", output.csv_sha256)):
+    for suffix, digest in (("pdf", public_pdf), ("csv", public_csv)):
         served = client.get(f"/published/{output.id}/{name}.{suffix}")
         assert served.status_code == 200
         assert hashlib.sha256(served.data).hexdigest() == digest
         assert served.headers["X-Content-SHA256"] == digest
     sums = client.get(f"/published/{output.id}/SHA256SUMS").get_data(as_text=True)
-    assert f"{output.pdf_sha256}  {name}.pdf" in sums
+    assert f"{public_pdf}  {name}.pdf" in sums
     assert client.get(f"/published/{output.id}/sha256.json").get_json()["files"] == {
-        f"{name}.pdf": output.pdf_sha256, f"{name}.csv": output.csv_sha256}
+        f"{name}.pdf": public_pdf, f"{name}.csv": public_csv}
 
     assert event_types(fresh(db), output.id) == [
         "output:produce", "output:check_approve", "output:check_approve",

@@ -2,7 +2,7 @@
 protection interval and the balance ceiling, value labels of dataset columns
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2027-01-10
 
 Existing ledger rows were written per agreement, with 64-bit member hashes under a salt derived
@@ -23,7 +23,7 @@ from alembic import op
 import governance.models.types
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
