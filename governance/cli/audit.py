@@ -105,15 +105,17 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
 
 @audit_group.command("evidence", help="Write the evidence pack of one agreement (a PDF and a "
                                       "CSV of its events) into a folder.")
-@click.option("--agreement", "agreement_id", type=int, required=True)
+@click.option("--agreement", "agreement_key", required=True,
+              help="The agreement's reference (DUA-2026-001) or number.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def evidence_command(agreement_id: int, out: Path) -> None:
+def evidence_command(agreement_key: str, out: Path) -> None:
     from governance.extensions import database
     from governance.services import audit_evidence
 
-    out.mkdir(parents=True, exist_ok=True)
     with _app() as app, command_session(app) as session:
         engine = database(app).read_engine()
+        agreement_id = audit_evidence.agreement_named(session, agreement_key).id
+        out.mkdir(parents=True, exist_ok=True)
         audit_evidence.record_evidence_export(session, agreement_id, by=CLI_ACTOR)
         session.commit()
         pack = audit_evidence.build_pack(session, engine, agreement_id)

@@ -53,21 +53,31 @@ def time_series(
     value_label: str = "Events per day",
     width: float = WIDTH,
     height: float = 2.6,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
 ) -> Markup:
-    """Daily counts (e.g. audit activity) as a line; missing days count as zero."""
+    """Daily counts (e.g. audit activity) as a line; missing days count as zero. The axis
+    spans `first` to `last` (the period asked for) when given, else the days with counts."""
     totals: dict[dt.date, int] = {}
     for day, n in counts.items() if isinstance(counts, Mapping) else counts:
         day = day.date() if isinstance(day, dt.datetime) else day
         totals[day] = totals.get(day, 0) + int(n)  # repeated days add up
     if not totals:
         return _svg.no_data(title, width, height)
-    start, end = min(totals), max(totals)
+    start, end = min([*totals, *([first] if first else [])]), \
+        max([*totals, *([last] if last else [])])
     # A day with no events is a zero, not a gap: a line drawn straight over a
     # missing day would invent activity that never happened.
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     values = [totals.get(d, 0) for d in days]
 
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import (
+        AutoDateLocator,
+        ConciseDateFormatter,
+        DateFormatter,
+        DayLocator,
+        date2num,
+    )
 
     # matplotlib's unit converters plot dates; its type stubs only admit numbers.
     x: Any = days
@@ -82,9 +92,17 @@ def time_series(
             marker="o" if len(days) <= 62 else None,
             markersize=2.5,
         )
-        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        # The axis is the period, half a day either side: matplotlib would otherwise widen a
+        # single day to four years, and mark hours on a chart of whole days.
+        ax.set_xlim(date2num(start) - 0.5, date2num(end) + 0.5)  # type: ignore[no-untyped-call]
+        if len(days) <= 31:
+            step = -(-len(days) // 8)
+            ax.xaxis.set_major_locator(DayLocator(interval=step))  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_formatter(DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
+        else:
+            locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         # A quiet period still shows a readable 0-to-1 scale rather than matplotlib's ±0.05.
         ax.set_ylim(bottom=0, top=None if max(values) > 0 else 1)
         _whole_number_ticks(ax.yaxis, values)

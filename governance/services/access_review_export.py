@@ -1,8 +1,10 @@
 """The access review as a record a compliance manager can file: CSV and PDF.
 
-Lists every grant review in a period (who reviewed which grant, what was kept, removed and
-unused in the 90 days before), plus the grants that are overdue for review, with the audit
-chain head at the time of export. The export itself is recorded in the audit trail.
+Lists every grant that has not ended (active or paused) within the exporter's scope: holder,
+agreement, dataset, columns, purpose, dates, which columns were used and unused in the last
+90 days (from the audit trail), the last review and when the next is due. The PDF adds the
+reviews made in the period. Both carry the audit chain head at the time of export, and the
+export itself is recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -20,27 +22,32 @@ from governance import authz
 from governance.authz import Permission
 from governance.config import PROJECT_ROOT
 from governance.errors import PermissionDenied
-from governance.models.access import Grant, GrantReview
+from governance.models.access import LIVE_GRANT_STATUSES, Grant, GrantReview
+from governance.models.agreement import Agreement
+from governance.models.analysis_kind import AnalysisKind
 from governance.models.audit import AuditType
-from governance.models.dataset import DatasetSteward
+from governance.models.dataset import Dataset, DatasetSteward
 from governance.models.user import User
 from governance.reports import pdf
 from governance.reports.tabular import chain_head_line, iter_csv
 from governance.services import audit
-from governance.services.access_review import grants_due_for_review
+from governance.services.access_review import REVIEW_PERIOD, grant_usage
 
-HEADER = ["review_id", "reviewed_at", "grant_id", "holder", "agreement_id", "dataset_id",
-          "purpose", "decision", "kept_columns", "removed_columns", "unused_in_90_days",
-          "reviewer", "comment"]
+HEADER = ["grant_id", "holder", "holder_email", "agreement", "dataset", "columns", "purpose",
+          "status", "valid_from", "last_day", "used_in_90_days", "unused_in_90_days",
+          "last_read", "last_review", "last_decision", "last_reviewer", "last_comment",
+          "review_due"]
 
 
 @dataclass(frozen=True)
 class ReviewRecord:
-    rows: list[dict[str, Any]]
-    overdue: list[Grant]
+    grants: list[dict[str, Any]]
+    reviews: list[dict[str, Any]]
+    overdue: int
     head: tuple[int, str]
     since: dt.datetime
     until: dt.datetime
+    now: dt.datetime
 
 
 def _scope(session: Session, by: User) -> set[int] | None:
@@ -54,9 +61,58 @@ def _scope(session: Session, by: User) -> set[int] | None:
                            audit={"event_type": AuditType.GRANT_REVIEW_EXPORT})
 
 
+def _day(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else ""
+
+
+def _last_day(grant: Grant) -> str:
+    """The last day on which the grant may be used: it ends at the start of the next day."""
+    end = grant.effective_until or grant.valid_until
+    return _day(end - dt.timedelta(microseconds=1))
+
+
+def _grant_rows(session: Session, datasets: set[int] | None, *,
+                now: dt.datetime) -> list[dict[str, Any]]:
+    query = (select(Grant, User, Agreement.reference, Dataset.name)
+             .join(User, User.id == Grant.user_id)
+             .join(Agreement, Agreement.id == Grant.agreement_id)
+             .join(Dataset, Dataset.id == Grant.dataset_id)
+             .where(Grant.status.in_(LIVE_GRANT_STATUSES))
+             .order_by(Agreement.reference, Dataset.name, User.name, Grant.id))
+    if datasets is not None:
+        query = query.where(Grant.dataset_id.in_(datasets or {-1}))
+    found = session.execute(query).all()
+    last: dict[int, tuple[GrantReview | None, str]] = {}
+    reviews = session.execute(
+        select(GrantReview, User.email).join(User, User.id == GrantReview.reviewer_id)
+        .where(GrantReview.grant_id.in_([grant.id for grant, *_ in found] or [-1]))
+        .order_by(GrantReview.reviewed_at, GrantReview.id))
+    for made, reviewer in reviews:
+        last[made.grant_id] = (made, reviewer)
+    rows = []
+    for grant, holder, reference, dataset in found:
+        usage = grant_usage(session, grant, now=now)
+        review, reviewer = last.get(grant.id) or (None, "")
+        due = (grant.last_reviewed_at or grant.created_at) + REVIEW_PERIOD
+        rows.append({
+            "grant_id": grant.id, "holder": holder.name, "holder_email": holder.email,
+            "agreement": reference, "dataset": dataset,
+            "columns": ", ".join(grant.column_names), "purpose": grant.purpose,
+            "purpose_label": AnalysisKind.label_of(grant.purpose),
+            "status": str(grant.status), "valid_from": _day(grant.valid_from),
+            "last_day": _last_day(grant), "used_in_90_days": ", ".join(usage.used),
+            "unused_in_90_days": ", ".join(usage.unused), "last_read": _day(usage.last_read_at),
+            "last_review": _day(grant.last_reviewed_at) or "never",
+            "last_decision": review.decision if review else "",
+            "last_reviewer": reviewer, "last_comment": review.comment if review else "",
+            "review_due": "overdue" if due < now else _day(due)})
+    return rows
+
+
 def build(session: Session, *, since: dt.datetime, until: dt.datetime, fmt: str, by: User,
           now: dt.datetime) -> ReviewRecord:
     datasets = _scope(session, by)
+    grants = _grant_rows(session, datasets, now=now)
     query = (select(GrantReview, Grant, User)
              .join(Grant, Grant.id == GrantReview.grant_id)
              .join(User, User.id == GrantReview.reviewer_id)
@@ -64,29 +120,25 @@ def build(session: Session, *, since: dt.datetime, until: dt.datetime, fmt: str,
              .order_by(GrantReview.reviewed_at))
     if datasets is not None:
         query = query.where(Grant.dataset_id.in_(datasets or {-1}))
-    holders = {u.id: u.email for u in session.scalars(select(User))}
-    rows = [{"review_id": review.id, "reviewed_at": review.reviewed_at.isoformat(),
-             "grant_id": grant.id, "holder": holders.get(grant.user_id, grant.user_id),
-             "agreement_id": grant.agreement_id, "dataset_id": grant.dataset_id,
-             "purpose": grant.purpose, "decision": review.decision,
-             "kept_columns": review.kept_columns, "removed_columns": review.removed_columns,
-             "unused_in_90_days": review.unused_columns, "reviewer": reviewer.email,
-             "comment": review.comment}
-            for review, grant, reviewer in session.execute(query)]
-    overdue = [g for g in grants_due_for_review(session, now=now)
-               if datasets is None or g.dataset_id in datasets]
+    reviews = [{"reviewed_at": _day(review.reviewed_at), "grant_id": grant.id,
+                "decision": review.decision, "kept_columns": review.kept_columns,
+                "removed_columns": review.removed_columns,
+                "unused_in_90_days": review.unused_columns, "reviewer": reviewer.email,
+                "comment": review.comment}
+               for review, grant, reviewer in session.execute(query)]
+    overdue = sum(1 for row in grants if row["review_due"] == "overdue")
     audit.record(session, AuditType.GRANT_REVIEW_EXPORT, by=by, now=now,
                  detail={"format": fmt, "since": since.isoformat(), "until": until.isoformat(),
-                         "reviews": len(rows), "overdue": len(overdue)})
-    return ReviewRecord(rows=rows, overdue=overdue, head=audit.chain_head(session),
-                        since=since, until=until)
+                         "grants": len(grants), "reviews": len(reviews), "overdue": overdue})
+    return ReviewRecord(grants=grants, reviews=reviews, overdue=overdue,
+                        head=audit.chain_head(session), since=since, until=until, now=now)
 
 
 def iter_review_csv(record: ReviewRecord) -> Iterator[bytes]:
-    return iter_csv(([row[h] for h in HEADER] for row in record.rows), header=HEADER,
+    return iter_csv(([row[h] for h in HEADER] for row in record.grants), header=HEADER,
                     preamble=[chain_head_line(*record.head),
-                              f"access reviews from {record.since.date()} to "
-                              f"{record.until.date()} (exclusive)"],
+                              f"access review on {record.now:%Y-%m-%d}: every grant that has "
+                              "not ended, with its columns used in the last 90 days"],
                     trailer=True)
 
 
@@ -94,11 +146,15 @@ def render_review_pdf(record: ReviewRecord) -> bytes:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
     rendered = pdf.render_pdf(env, "reports/access_review.html", {
         "title": "Access review",
-        "subtitle": f"{record.since.date()} to {record.until.date()}",
-        "facts": [("Reviews", str(len(record.rows))),
-                  ("Grants overdue for review", str(len(record.overdue)))],
+        "subtitle": f"Grants in force on {record.now:%Y-%m-%d}; reviews from "
+                    f"{record.since:%Y-%m-%d} to {record.until:%Y-%m-%d} (exclusive)",
+        "facts": [("Grants in force", str(len(record.grants))),
+                  ("Never reviewed", str(sum(1 for g in record.grants
+                                             if g["last_review"] == "never"))),
+                  ("Overdue for review (90 days)", str(record.overdue)),
+                  ("Reviews in the period", str(len(record.reviews)))],
         "audit_chain_head": chain_head_line(*record.head),
         "footer_note": "Access review (minimum necessary)",
-        "rows": record.rows, "overdue": record.overdue,
+        "grants": record.grants, "reviews": record.reviews,
     }, stylesheet=pdf.load_stylesheet(env), strict=True)
     return rendered.content

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
+from governance.errors import NotFound
+from governance.models.agreement import Agreement
 from governance.models.audit import AuditEvent, AuditType
 from governance.models.types import utcnow
 from governance.reports.tabular import chain_head_line, iter_csv
@@ -73,32 +75,49 @@ providers = SectionRegistry()
 @dataclass(frozen=True)
 class EvidencePack:
     agreement_id: int
+    reference: str
     generated_at: dt.datetime
     head: tuple[int, str]
     sections: list[EvidenceSection]
     verification: Verification
 
 
+def agreement_named(session: Session, key: int | str) -> Agreement:
+    """The agreement a person names by its reference (DUA-2026-001) or its number; a pack of
+    an agreement that does not exist is refused, not produced empty."""
+    text = str(key).strip()
+    agreement = (session.get(Agreement, int(text)) if text.isdigit() else
+                 session.scalar(select(Agreement).where(Agreement.reference == text.upper())))
+    if agreement is None:
+        raise NotFound(f"There is no agreement {text}: no evidence pack was produced.")
+    return agreement
+
+
 def record_evidence_export(session: Session, agreement_id: int, *, by: Actor) -> int:
-    """Check `audit:export` and record the pack's export; the caller commits."""
-    return record_export(session, AuditFilter(agreement_id=agreement_id), fmt="evidence",
-                         by=by, agreement_id=agreement_id)
+    """Check `audit:export` and that the agreement exists, and record the pack's export; the
+    caller commits."""
+    recorded = record_export(session, AuditFilter(agreement_id=agreement_id), fmt="evidence",
+                             by=by, agreement_id=agreement_id)
+    agreement_named(session, agreement_id)  # raising undoes the record: nothing is produced
+    return recorded
 
 
 def build_pack(session: Session, engine: Engine, agreement_id: int) -> EvidencePack:
+    reference = agreement_named(session, agreement_id).reference
     head = audit.chain_head(session)
-    return EvidencePack(agreement_id=agreement_id, generated_at=utcnow(), head=head,
-                        sections=providers.sections(session, agreement_id),
+    return EvidencePack(agreement_id=agreement_id, reference=reference, generated_at=utcnow(),
+                        head=head, sections=providers.sections(session, agreement_id),
                         verification=verify_chain(engine, audit.settings_of(session)))
 
 
 def render_pack(pack: EvidencePack) -> bytes:
     return render("reports/evidence_pack.html", pack.head, {
-        "title": f"Evidence pack: agreement {pack.agreement_id}",
+        "title": f"Evidence pack: {pack.reference}",
         "subtitle": "Every audited event under this agreement, with the chain head",
         "facts": [("Generated", f"{pack.generated_at:%Y-%m-%d %H:%M:%S} UTC"),
-                  ("Agreement", str(pack.agreement_id)),
+                  ("Agreement", pack.reference),
                   *verification_facts(pack.verification)],
+        "footer_note": f"Evidence pack · {pack.reference}",
         "pack": pack, "row_limit": ROW_LIMIT,
     })
 

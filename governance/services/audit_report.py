@@ -159,8 +159,11 @@ def render_report(report: AuditReport) -> bytes:
     flt = report.filters
     period = (f"{flt.since:%Y-%m-%d %H:%M} UTC" if flt.since else "the first event",
               f"{flt.until:%Y-%m-%d %H:%M} UTC" if flt.until else "the time of the report")
-    chart = charts.time_series(report.daily, title="Audited events per day",
-                               value_label="Events per day")
+    # The axis covers the period asked for, not only the days that had events.
+    chart = charts.time_series(
+        report.daily, title="Audited events per day", value_label="Events per day",
+        first=flt.since.date() if flt.since else None,
+        last=(flt.until - dt.timedelta(microseconds=1)).date() if flt.until else None)
     return render("reports/audit_report.html", report.head, {
         "title": "Audit report",
         "subtitle": f"From {period[0]} up to (not including) {period[1]}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from jinja2 import FileSystemLoader
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from governance.models.dataset import Dataset, DatasetVersion
 from governance.models.destruction import DestroyedVersion, DestructionCertificate
 from governance.models.user import User
 from governance.reports import pdf
+from governance.reports.tabular import chain_head_line
 from governance.services import audit
 from governance.services.actors import Actor
 
@@ -41,6 +43,33 @@ KEY_NOTE = ("While stored, each version was encrypted with AES-256-GCM under a r
             "data was destroyed.")
 
 
+METHOD = ("Cryptographic erasure (NIST SP 800-88 \"purge\"): the AES-256-GCM key of each "
+          "version was deleted, then its encrypted file was deleted from the data store.")
+
+
+@dataclass(frozen=True)
+class CertifiedAgreement:
+    """The agreement whose closing the certificate follows, as its provider files it: the
+    reference and parties, and the statement the certifier typed (what was destroyed, how,
+    and their own certificate reference). Passed in by the agreements workflow, so that this
+    module does not read the agreements tables."""
+
+    reference: str
+    provider: str
+    recipient: str
+    statement: str
+
+
+@dataclass(frozen=True)
+class DatasetLine:
+    """One dataset on the certificate, with why no version was destroyed now when none was."""
+
+    name: str
+    provider: str
+    destroyed_now: int
+    why_none: str
+
+
 def certifier_label(by: Actor) -> str:
     if isinstance(by, User):
         return f"{by.name} ({by.email})"
@@ -48,8 +77,8 @@ def certifier_label(by: Actor) -> str:
 
 
 def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor,
-                      now: dt.datetime, agreement_id: int | None = None
-                      ) -> DestructionCertificate:
+                      now: dt.datetime, agreement_id: int | None = None,
+                      agreement: CertifiedAgreement | None = None) -> DestructionCertificate:
     """Destroy every stored version of these datasets and issue the certificate."""
     ids = sorted(set(dataset_ids))
     authz.require(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION, audit={
@@ -77,8 +106,11 @@ def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor
     session.add(certificate)
     session.flush()
     # The PDF is rendered before any file is deleted: if rendering fails, nothing is lost.
-    counts = {i: sum(1 for v in live if v.dataset_id == i) for i in ids}
-    rendered = render_certificate(certificate, [(*names[i], counts[i]) for i in ids])
+    lines = [DatasetLine(name=names[i][0], provider=names[i][1],
+                         destroyed_now=sum(1 for v in live if v.dataset_id == i),
+                         why_none=_why_none(session, i)) for i in ids]
+    rendered = render_certificate(certificate, lines, agreement=agreement,
+                                  head=audit.chain_head(session))
     certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
     for version, item in zip(live, certificate.items, strict=True):
         item.file_removed = datastore.destroy_version(version, now=now)
@@ -99,19 +131,47 @@ def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor
     return certificate
 
 
-def render_certificate(certificate: DestructionCertificate,
-                       datasets: list[tuple[str, str, int]]) -> pdf.RenderedPDF:
+def _why_none(session: Session, dataset_id: int) -> str:
+    """Why a dataset had no stored version left to destroy: destroyed earlier, or never
+    stored. Only read when the dataset has no live version (said on the certificate)."""
+    earlier = list(session.scalars(
+        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                     DatasetVersion.destroyed_at.is_not(None))
+        .order_by(DatasetVersion.number)))
+    if not earlier:
+        return "No data of this dataset was ever stored in the service."
+    certificates = sorted(set(session.scalars(
+        select(DestroyedVersion.certificate_id)
+        .where(DestroyedVersion.version_id.in_([v.id for v in earlier])))))
+    last = max(v.destroyed_at for v in earlier if v.destroyed_at is not None)
+    listed = (f", listed on certificate{'s' if len(certificates) > 1 else ''} "
+              f"{', '.join(map(str, certificates))}" if certificates else "")
+    return (f"All {len(earlier)} stored version{'s' if len(earlier) > 1 else ''} had already "
+            f"been destroyed, the last on {last:%Y-%m-%d}{listed}.")
+
+
+def render_certificate(certificate: DestructionCertificate, datasets: list[DatasetLine], *,
+                       agreement: CertifiedAgreement | None,
+                       head: tuple[int, str]) -> pdf.RenderedPDF:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
+    if agreement is not None:
+        named = [("Agreement", agreement.reference), ("Provider", agreement.provider),
+                 ("Recipient", agreement.recipient)]
+    else:
+        named = [("Agreement", "not recorded")]
     return pdf.render_pdf(env, TEMPLATE, {
         "title": "Certificate of data destruction",
-        "subtitle": f"Certificate {certificate.id}",
-        "facts": [("Certificate", str(certificate.id)),
-                  ("Agreement", str(certificate.agreement_id or "not recorded")),
+        "subtitle": (f"Certificate {certificate.id}"
+                     + (f" · agreement {agreement.reference}" if agreement else "")),
+        "facts": [("Certificate", str(certificate.id)), *named,
                   ("Date", certificate.certified_at.strftime("%Y-%m-%d %H:%M UTC")),
                   ("Certified by", certificate.certified_by)],
         "author": certificate.certified_by,
-        "footer_note": f"Destruction certificate {certificate.id}",
+        "audit_chain_head": "Audit trail before this destruction: " + chain_head_line(*head),
+        "footer_note": f"Destruction certificate {certificate.id}"
+                       + (f" · {agreement.reference}" if agreement else ""),
         "certificate": certificate, "datasets": datasets, "key_note": KEY_NOTE,
+        "method": METHOD, "agreement": agreement,
     }, stylesheet=pdf.load_stylesheet(env), strict=True)
 
 

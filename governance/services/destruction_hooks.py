@@ -19,7 +19,7 @@ from governance.models.audit import AuditType
 from governance.services import audit
 from governance.services.actors import Actor
 from governance.services.agreement_events import AgreementEvent, on_agreement_change
-from governance.services.destruction import destroy_uncovered
+from governance.services.destruction import CertifiedAgreement, destroy_uncovered
 
 
 def still_covered(session: Session, *, excluding: int) -> set[int]:
@@ -46,7 +46,11 @@ def destroy_on_close(session: Session, *, agreement: Agreement, event: Agreement
     uncovered = set(version.covered_dataset_ids) - still_covered(session, excluding=agreement.id)
     if uncovered:
         destroy_uncovered(session, dataset_ids=uncovered, by=by, now=now,
-                          agreement_id=agreement.id)
+                          agreement_id=agreement.id, agreement=CertifiedAgreement(
+                              reference=agreement.reference,
+                              provider=agreement.provider.name,
+                              recipient=agreement.recipient.name,
+                              statement=agreement.destruction_statement or ""))
     # The partner's cohort files were shared for this agreement alone.
     for cohort in session.scalars(select(CohortFile).where(
             CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None))):

@@ -25,7 +25,7 @@ from governance.models.user import User
 from governance.reports import analysis_report
 from governance.services import analyses, cohorts
 from governance.web.access import actor, login_required
-from governance.web.analysis_forms import CohortForm, RunForm, ScopeForm, parameters_from
+from governance.web.analysis_forms import CohortForm, ScopeForm, parameters_from, run_form
 from governance.web.forms import choices, submitted
 from governance.web.paging import paginate
 
@@ -75,16 +75,19 @@ def new() -> BaseResponse | str:
     if chosen is None or kind is None:
         return render_template("analyses/scope.html", scope=scope, agreements=mine)
     agreement, version = chosen
-    form = RunForm()
+    form = run_form(kind)
     datasets = [d for d in (db.get(Dataset, i) for i in version.covered_dataset_ids) if d]
     dataset_choices = choices((d.id, d.name) for d in datasets)
-    for field in (form.records_dataset, form.index_events_dataset, form.offences_dataset):
-        field.choices = dataset_choices
+    for name in ("records_dataset", "index_events_dataset", "offences_dataset"):
+        if name in form:
+            form[name].choices = dataset_choices
     my_cohorts = cohorts.cohorts_for(db, agreement_id=agreement.id, by=user)
-    form.cohort_id.choices = choices(
-        (c.id, f"{c.label} ({c.row_count:,} rows, {c.created_at:%Y-%m-%d})") for c in my_cohorts)
-    if request.method == "GET" and request.args.get("cohort", "").isdigit():
-        form.cohort_id.data = int(request.args["cohort"])
+    if "cohort_id" in form:
+        form.cohort_id.choices = choices(
+            (c.id, f"{c.label} ({c.row_count:,} rows, {c.created_at:%Y-%m-%d})")
+            for c in my_cohorts)
+        if request.method == "GET" and request.args.get("cohort", "").isdigit():
+            form.cohort_id.data = int(request.args["cohort"])
     if submitted(form):
         parameters, tables = parameters_from(form, kind)
         run = analyses.submit_run(

@@ -69,6 +69,27 @@ class RunForm(Form):
     cohort_id = SelectField("Partner cohort file", coerce=int, validators=[Optional()])
 
 
+# The fields each kind's page shows; the others are removed before validation, so a field of one
+# kind (the matched comparison's matching method) is never required of another.
+KIND_FIELDS: dict[str, set[str]] = {
+    "matched_comparison": {"cohort_id", "index_events_dataset", "offences_dataset",
+                           "covariates", "categorical", "method", "neighbours", "replace",
+                           "caliper", "variance", "max_abs_smd", "data_complete_until"},
+    "rate_comparison": {"records_dataset", "offences_dataset", "group_column", "group_a",
+                        "group_b", "outcome", "interval"},
+    "descriptive": {"records_dataset", "offences_dataset", "group_by", "rate_of", "mean_of"},
+}
+
+
+def run_form(kind: str) -> RunForm:
+    """The run form with only the title and the kind's own fields."""
+    form = RunForm()
+    keep = KIND_FIELDS.get(kind, KIND_FIELDS["descriptive"]) | {"title"}
+    for name in [name for name in form._fields if name not in keep]:
+        delattr(form, name)
+    return form
+
+
 class CohortForm(Form):
     label = StringField("Label", validators=[Optional(), Length(max=200)])
     file = FileField("Cohort CSV (name, date_of_birth, sex, intervention_start, "

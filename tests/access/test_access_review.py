@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 
@@ -79,6 +80,36 @@ def test_review_exports_as_csv_and_pdf(
     browser.post("/logout")
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get("/access/reviews.csv").status_code == 403
+
+
+def test_the_review_lists_every_grant_in_force_even_never_reviewed(
+        browser: Browser, db: Session, people: People, agreement: Agreement,
+        stored: Datasets) -> None:  # noqa: F811
+    grant = db.scalars(select(Grant)).one()
+    browser.login(people.analyst.email, PASSWORD)
+    assert browser.get(view_url(agreement, stored, "columns=sex")).status_code == 200
+    browser.post("/logout")
+    browser.login(people.steward.email, PASSWORD)
+    lines = browser.get("/access/reviews.csv").get_data(as_text=True).splitlines()
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["grant_id"], row["holder"], row["holder_email"]) == (
+        str(grant.id), people.analyst.name, people.analyst.email)
+    assert (row["agreement"], row["dataset"]) == (agreement.reference, stored.arrests.name)
+    assert row["columns"] == "age_at_arrest, sex"
+    assert (row["used_in_90_days"], row["unused_in_90_days"]) == ("sex", "age_at_arrest")
+    assert row["last_review"] == "never"
+    assert row["purpose"] == grant.purpose
+    assert row["valid_from"]
+    assert row["last_day"]
+    document = browser.get("/access/reviews.pdf").data
+    text = " ".join("".join(page.extract_text() for page in PdfReader(io.BytesIO(
+        document)).pages).split())
+    assert "Every active grant has been reviewed" not in text
+    assert people.analyst.email in text.replace(" ", "")
+    assert agreement.reference in text
+    assert "never" in text
 
 
 def test_the_evidence_pack_lists_versions_and_grants(

@@ -101,6 +101,11 @@ def grant(db: Session, people: People, agreement: Agreement, dataset: Dataset,
 
 @pytest.fixture
 def world(db: Session, people: People) -> World:
+    return build_world(db, people)
+
+
+def build_world(db: Session, people: People) -> World:
+    """The probation service's datasets, stored, under an agreement permitting every kind."""
     made = declare_analysis_datasets(db, provider_id=people.probation.id,
                                      steward_id=people.steward.id)
     db.commit()

@@ -10,9 +10,11 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.models.agreement import Agreement
 from governance.models.audit import AuditEvent, AuditType, Outcome
 from governance.services import audit, audit_evidence
 from governance.services.audit_evidence import EvidenceSection
+from tests.agreements.builders import draft, make_datasets
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
@@ -27,25 +29,29 @@ def pdf_text(data: bytes) -> str:
 
 
 @pytest.fixture
-def activity(db: Session, people: People) -> None:
-    """Under agreement 9: an approval, reads with and without identifiers, a denial."""
-    audit.record(db, AuditType.AGREEMENT_APPROVE, by=people.privacy, agreement_id=9,
-                 agreement_version=2, target_type="agreement", target_id=9)
+def activity(db: Session, people: People) -> int:
+    """Under a drafted agreement (its id is returned): an approval, reads with and without
+    identifiers, a denial; and a read under another agreement (10)."""
+    nine = draft(db, people, make_datasets(db, people)).id
+    db.commit()
+    audit.record(db, AuditType.AGREEMENT_APPROVE, by=people.privacy, agreement_id=nine,
+                 agreement_version=2, target_type="agreement", target_id=nine)
     for identifiers in ([], ["full_name"], ["full_name", "date_of_birth"]):
         audit.record(db, AuditType.DATASET_READ, by=people.analyst, outcome=Outcome.ALLOWED,
-                     agreement_id=9, agreement_version=2, dataset_id=4, rule="grant:3",
+                     agreement_id=nine, agreement_version=2, dataset_id=4, rule="grant:3",
                      detail={"columns": ["age_band", *identifiers], "row_count": 25,
                              "direct_identifier_columns": identifiers})
     audit.record(db, AuditType.DATASET_READ, by=people.analyst2, outcome=Outcome.DENIED,
-                 agreement_id=9, dataset_id=4, rule="no-grant", clause="4.2",
+                 agreement_id=nine, dataset_id=4, rule="no-grant", clause="4.2",
                  detail={"columns": ["case_id"]})
     audit.record(db, AuditType.DATASET_READ, by=people.analyst, agreement_id=10,
                  dataset_id=5, outcome=Outcome.ALLOWED,
                  detail={"columns": ["x"], "direct_identifier_columns": [], "row_count": 1})
     db.commit()
+    return nine
 
 
-def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: None, db: Session,
+def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: int, db: Session,
                                                 tmp_path: Path) -> None:
     out = tmp_path / "report.pdf"
     result = cli("audit", "export", "--format", "pdf", "--since", "2000-01-01", "--out",
@@ -67,7 +73,7 @@ def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: None,
     assert report.detail["filters"] == {"since": "2000-01-01T00:00:00Z"}
 
 
-def test_page_pdf_report(browser: Browser, people: People, activity: None) -> None:
+def test_page_pdf_report(browser: Browser, people: People, activity: int) -> None:
     browser.login(people.compliance.email, PASSWORD)
     response = browser.get("/audit/export?format=pdf&dataset_id=4")
     assert response.status_code == 200
@@ -78,23 +84,64 @@ def test_page_pdf_report(browser: Browser, people: People, activity: None) -> No
     assert "Events by outcome Outcome Events allowed 3 denied 1" in text
 
 
-def test_cli_evidence_pack(cli: CliInvoker, activity: None, tmp_path: Path) -> None:
-    result = cli("audit", "evidence", "--agreement", "9", "--out", str(tmp_path / "pack"))
+def test_cli_evidence_pack(cli: CliInvoker, activity: int, db: Session,
+                           tmp_path: Path) -> None:
+    reference = fresh(db).get(Agreement, activity).reference  # type: ignore[union-attr]
+    result = cli("audit", "evidence", "--agreement", reference, "--out", str(tmp_path / "pack"))
     assert result.exit_code == 0, result.output
-    pdf = (tmp_path / "pack" / "agreement-9-evidence.pdf").read_bytes()
-    csv_text = (tmp_path / "pack" / "agreement-9-events.csv").read_text()
+    pdf = (tmp_path / "pack" / f"agreement-{activity}-evidence.pdf").read_bytes()
+    csv_text = (tmp_path / "pack" / f"agreement-{activity}-events.csv").read_text()
     text = pdf_text(pdf)
-    assert "Evidence pack: agreement 9" in text
+    assert f"Evidence pack: {reference}" in text
     assert "Agreement history as recorded" in text
     assert "agreement:approve" in text
     assert "Reads of data under this agreement" in text
     assert "full_name, date_of_birth" in text
     lines = [line for line in csv_text.splitlines() if not line.startswith("#")]
-    assert len(lines) == 1 + 6  # header, the five events above and the pack's own export
+    under = fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.agreement_id == activity)).all()
+    assert len(lines) == 1 + len(under)  # the header, and every event including the export
     assert csv_text.startswith("# audit chain head: seq=")
 
 
-def test_registered_sections_join_the_pack(browser: Browser, people: People, activity: None,
+def test_pack_and_report_never_split_numbers_dates_or_identifiers(
+        browser: Browser, people: People, activity: int, db: Session) -> None:
+    """Every seq, time, event type and e-mail of a listed event is whole on one line."""
+    browser.login(people.compliance.email, PASSWORD)
+    pack = browser.get(f"/audit/evidence/{activity}.pdf").data
+    report = browser.get("/audit/export?format=pdf").data
+    events = fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.agreement_id == activity, AuditEvent.event_type == AuditType.DATASET_READ,
+        AuditEvent.outcome == Outcome.ALLOWED)).all()
+    for document in (pack, report):
+        pages = PdfReader(io.BytesIO(document)).pages
+        assert all(page.mediabox.width > page.mediabox.height for page in pages)  # landscape
+        lines = "\n".join(page.extract_text() or "" for page in pages).splitlines()
+        for event in events:
+            if event.detail.get("direct_identifier_columns") or document is pack:
+                assert any(f"{event.occurred_at:%Y-%m-%d %H:%M}" in line for line in lines)
+                assert any(people.analyst.email in line for line in lines)
+                assert any(f"{event.seq} " in line for line in lines)
+
+
+def test_an_evidence_pack_of_no_agreement_is_refused(
+        cli: CliInvoker, browser: Browser, people: People, db: Session,
+        tmp_path: Path) -> None:
+    result = cli("audit", "evidence", "--agreement", "DUA-2099-999", "--out",
+                 str(tmp_path / "pack"))
+    assert result.exit_code == 1
+    assert "There is no agreement DUA-2099-999" in result.output
+    assert not (tmp_path / "pack").exists()
+    assert cli("audit", "evidence", "--agreement", "424242", "--out",
+               str(tmp_path / "pack")).exit_code == 1
+    browser.login(people.compliance.email, PASSWORD)
+    assert browser.get("/audit/evidence/424242.pdf").status_code == 404
+    assert browser.get("/audit/evidence/424242.csv").status_code == 404
+    assert fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).all() == []
+
+
+def test_registered_sections_join_the_pack(browser: Browser, people: People, activity: int,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     registry = audit_evidence.SectionRegistry(list(audit_evidence.providers.providers))
     monkeypatch.setattr(audit_evidence, "providers", registry)
@@ -105,13 +152,13 @@ def test_registered_sections_join_the_pack(browser: Browser, people: People, act
                                 rows=[(f"grant {agreement_id}-1", "2027-01-01")])]
 
     browser.login(people.compliance.email, PASSWORD)
-    response = browser.get("/audit/evidence/9.pdf")
+    response = browser.get(f"/audit/evidence/{activity}.pdf")
     assert response.status_code == 200
     text = pdf_text(response.data)
     assert text.index("Events under this agreement by type") < \
         text.index("Grants under this agreement") < text.index("Reads of data")
-    assert "grant 9-1" in text
-    csv_response = browser.get("/audit/evidence/9.csv")
+    assert f"grant {activity}-1" in text
+    csv_response = browser.get(f"/audit/evidence/{activity}.csv")
     assert csv_response.status_code == 200
     assert csv_response.get_data(as_text=True).count("dataset:read") == 4
 

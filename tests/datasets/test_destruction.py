@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from governance.errors import PermissionDenied
 from governance.models.audit import AuditEvent, AuditType
 from governance.models.dataset import Dataset
+from governance.services import audit
 from governance.services.datasets import create_dataset
-from governance.services.destruction import destroy_uncovered
+from governance.services.destruction import CertifiedAgreement, destroy_uncovered
 from tests.conftest import Browser, fresh
 from tests.datasets.support import COLUMNS, data_files
 from tests.datasets.test_datastore import FRAME, store
@@ -26,6 +27,9 @@ from tests.support import PASSWORD, SETUP, People
 pytestmark = pytest.mark.filterwarnings(
     "ignore:HarfBuzz-Subset will be required:DeprecationWarning")
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
+AGREEMENT = CertifiedAgreement(
+    reference="DUA-2026-007", provider="Test Police", recipient="Test Lab",
+    statement="All extracts wiped (NIST 800-88), certificate DC-17.")
 
 
 def pdf_text(content: bytes) -> str:
@@ -39,8 +43,9 @@ def test_destruction_removes_the_files_and_certifies_each_version(
     db.commit()
     versions = [store(db, arrests), store(db, arrests, FRAME.head(2)),
                 store(db, other, FRAME.tail(1))]
+    head = audit.chain_head(db)
     certificate = destroy_uncovered(db, dataset_ids=[arrests.id], by=people.privacy, now=NOW,
-                                    agreement_id=7)
+                                    agreement_id=7, agreement=AGREEMENT)
     db.commit()
     assert [p.name for p in data_files(app)] == [versions[2].storage_name]
     assert all(v.destroyed_at == NOW for v in versions[:2])
@@ -55,7 +60,16 @@ def test_destruction_removes_the_files_and_certifies_each_version(
     assert "Test Police" in text
     assert "2026-11-23" in text
     assert "Privacy (privacy@test.example)" in text
-    assert "agreement 7" in text
+    # Filed by the provider: the agreement by its reference with its parties, the statement
+    # the certifier typed, the method, each version's destruction time and the chain head.
+    assert "agreement 7" not in text.lower()
+    assert "DUA-2026-007" in text
+    assert "Test Lab" in text
+    assert "certificate DC-17" in " ".join(text.split())
+    assert "Cryptographic erasure" in text
+    assert text.count("2026-11-23 09:30 UTC") >= 3  # the date, and each version's destruction
+    assert f"seq={head[0]}, sha256={head[1]}" in squeezed.replace("sha256=", ", sha256=") \
+        or head[1] in squeezed
     for version in versions[:2]:
         assert version.sha256 in squeezed
     assert versions[2].sha256 not in squeezed
@@ -68,6 +82,26 @@ def test_destruction_removes_the_files_and_certifies_each_version(
         AuditType.DATASET_CERTIFY_DESTRUCTION]
     assert events[-1].detail["pdf_sha256"] == certificate.pdf_sha256
     assert events[-1].agreement_id == 7
+
+
+def test_a_certificate_with_nothing_left_to_destroy_says_why(
+        app: Flask, db: Session, people: People, arrests: Dataset) -> None:
+    never = create_dataset(db, name="Probation", description="", provider_id=people.probation.id,
+                           columns=COLUMNS, steward_ids=[people.steward.id], by=SETUP)
+    db.commit()
+    store(db, arrests)
+    first = destroy_uncovered(db, dataset_ids=[arrests.id], by=people.privacy, now=NOW,
+                              agreement=AGREEMENT)
+    db.commit()
+    second = destroy_uncovered(db, dataset_ids=[arrests.id, never.id], by=people.privacy,
+                               now=NOW + dt.timedelta(days=1), agreement=AGREEMENT)
+    db.commit()
+    assert second.items == []
+    text = " ".join(pdf_text(second.pdf).split())
+    assert ("All 1 stored version had already been destroyed, the last on 2026-11-23, listed "
+            f"on certificate {first.id}.") in text
+    assert "No data of this dataset was ever stored in the service." in text
+    assert "nothing left to delete" not in text
 
 
 def test_a_retry_after_files_vanished_still_certifies(app: Flask, db: Session, people: People,
