@@ -23,13 +23,16 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-# The analysis worker runs beside the server and stops with it.
+# The analysis worker runs beside the server and stops with it. `make run PORT=8080` serves
+# elsewhere; links in e-mails and the demo's printed address follow the port.
+PORT ?= 5000
+run: export GOVERNANCE_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/governance init
 	$(BIN)/governance demo
 	$(BIN)/governance worker --workers 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/governance serve --bind 127.0.0.1:5000 --workers 2
+	$(BIN)/governance serve --bind 127.0.0.1:$(PORT) --workers 2
 
 test: install-dev
 	$(BIN)/python -m pytest

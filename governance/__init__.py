@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
+def show_service_logs() -> None:
+    """Send the service's INFO records (notifications logged instead of e-mailed, ...) to
+    stderr, beside gunicorn's own lines; without this Python drops everything below WARNING.
+    Left alone when the operator (or a test runner) has configured logging."""
+    import logging
+
+    service = logging.getLogger("governance")
+    if service.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(
+        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+    service.addHandler(handler)
+    service.setLevel(logging.INFO)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Configure, load the policy (refusing to start without it), wire extensions and views."""
     # Imported here so that `governance.analysis` and the CLI's light commands do not pull in
@@ -35,6 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from governance.services.audit import AuditSettings
     from governance.web import register_web
 
+    show_service_logs()
     instance_path = project_instance_path()
     private_dir(instance_path)
     settings = load_settings(instance_path, test_config)

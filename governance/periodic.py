@@ -28,16 +28,83 @@ SCHEDULER = System("scheduler")
 class Registered:
     name: str
     job: PeriodicJob
+    # Acts outside the database (deletes files, sends queue messages): a rollback cannot
+    # undo it, so a dry run leaves it out.
+    outside_database: bool = False
 
 
 JOBS: list[Registered] = []
+# Set while the scheduler process runs the jobs (see run_in_process).
+RUNNING = threading.Event()
 
 
-def register(name: str) -> Callable[[PeriodicJob], PeriodicJob]:
+def register(name: str, *, outside_database: bool = False
+             ) -> Callable[[PeriodicJob], PeriodicJob]:
     def decorator(job: PeriodicJob) -> PeriodicJob:
-        JOBS.append(Registered(name, job))
+        JOBS.append(Registered(name, job, outside_database))
         return job
     return decorator
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """What one job changed, with the audit events it wrote: (event type, what, version).
+    `changed` is None when a dry run left the job out (it acts outside the database)."""
+
+    name: str
+    changed: int | None
+    events: list[tuple[str, str, int | None]]
+
+
+def run_jobs_reporting(session_factory: Callable[[], Session], *, now: dt.datetime,
+                       actor: System, apply: bool) -> list[JobReport]:
+    """Run every job once and report each one's changes and events. With `apply` each job
+    commits in its own transaction, as the scheduler's do; without, all run in one
+    transaction that is rolled back (no notification is sent: the outbox is discarded)."""
+    import governance.workflows  # noqa: F401  (registers every workflow's jobs)
+
+    reports: list[JobReport] = []
+    shared = None if apply else session_factory()
+    try:
+        for registered in JOBS:
+            if shared is not None and registered.outside_database:
+                reports.append(JobReport(registered.name, None, []))
+                continue
+            session = shared or session_factory()
+            try:
+                reports.append(_run_reported(session, registered, actor=actor, now=now))
+                if shared is None:
+                    session.commit()
+            except Exception:
+                session.rollback()
+                log.exception("periodic job %s failed", registered.name)
+                raise
+            finally:
+                if shared is None:
+                    session.close()
+    finally:
+        if shared is not None:
+            shared.rollback()
+            shared.close()
+    return reports
+
+
+def _run_reported(session: Session, registered: Registered, *, actor: System,
+                  now: dt.datetime) -> JobReport:
+    from sqlalchemy import select
+
+    from governance.models.audit import AuditEvent
+    from governance.services import audit
+
+    start, _ = audit.chain_head(session)
+    changed = registered.job(session, actor, now)
+    session.flush()
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.seq > start, AuditEvent.actor_email == actor.email)
+        .order_by(AuditEvent.seq)).all()
+    return JobReport(registered.name, changed, [
+        (str(e.event_type), str(e.detail.get("reference", e.target_id)), e.agreement_version)
+        for e in events])
 
 
 def run_due_jobs(session_factory: Callable[[], Session], *, now: dt.datetime,
@@ -70,7 +137,16 @@ def run_in_process() -> None:
     import signal
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:
+        # Between runs, leave at once (the server waits only STOP_TIMEOUT_S before killing
+        # this process); during a run, finish it so that its transactions end cleanly.
+        stop.set()
+        if not RUNNING.is_set():
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_sigterm)  # Ctrl-C in `make run` reaches the whole group
     # If the server is killed outright (SIGKILL) nobody sends SIGTERM: notice being orphaned
     # (our parent changes) and stop, rather than run the jobs on behind a dead server.
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True,
@@ -96,7 +172,19 @@ def run_forever(stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             with app.app_context():
-                run_due_jobs(db.sessions, now=utcnow())
+                RUNNING.set()
+                try:
+                    run_due_jobs(db.sessions, now=utcnow())
+                finally:
+                    RUNNING.clear()
         except Exception:
             log.exception("periodic jobs failed; retrying at the next interval")
         stop.wait(interval)
+
+
+if __name__ == "__main__":  # the server starts the scheduler as `python -m governance.periodic`
+    # Through the imported module: the workflows register their jobs in its JOBS, not in
+    # this __main__ copy's.
+    from governance import periodic as registered
+
+    registered.run_in_process()

@@ -3,7 +3,7 @@
 Processes rather than threads: pycasbin's matcher is not safe when threads share an enforcer.
 Each worker builds its own app (no preloading), so each has its own connections and enforcers.
 The periodic jobs (expiring agreements and grants, sweeping files) run on a timer in one extra
-process started with `spawn`, so they run once per server, not once per worker.
+process (`python -m governance.periodic`), so they run once per server, not once per worker.
 
 The arbiter itself never opens the database: gunicorn forks workers from it, and a database
 connection (SQLite's lock bookkeeping above all) must never be carried across fork().
@@ -12,13 +12,13 @@ connection (SQLite's lock bookkeeping above all) must never be carried across fo
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from governance import periodic
 from governance.config import ENV_PREFIX
 
 log = logging.getLogger(__name__)
@@ -39,29 +39,30 @@ class GovernanceServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-_scheduler: list[multiprocessing.process.BaseProcess] = []
+# The scheduler is a plain subprocess, not a multiprocessing.Process: gunicorn forks the workers
+# from the arbiter, and every forked worker would inherit a multiprocessing child it did not
+# start, whose atexit handler then signals and tries to join it as each worker exits
+# ("AssertionError: can only join a child process").
+_scheduler: list[subprocess.Popen[bytes]] = []
 STOP_TIMEOUT_S = 10.0
 
 
 def _start_periodic_jobs(_arbiter: Any) -> None:
-    context = multiprocessing.get_context("spawn")
-    process = context.Process(target=periodic.run_in_process, name="governance-periodic",
-                              daemon=True)
-    process.start()
-    _scheduler.append(process)
+    _scheduler.append(subprocess.Popen([sys.executable, "-m", "governance.periodic"]))
 
 
 def _stop_periodic_jobs(_arbiter: Any) -> None:
     for process in _scheduler:
         process.terminate()
-        process.join(timeout=STOP_TIMEOUT_S)
-        if process.is_alive():
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             # A scheduler that does not stop on SIGTERM would outlive the server and keep
             # running jobs against the database (one was found ten minutes after its server
             # had stopped: docs/decisions/reliability.md).
             log.warning("the periodic jobs process %s did not stop; killing it", process.pid)
             process.kill()
-            process.join(timeout=STOP_TIMEOUT_S)
+            process.wait(timeout=STOP_TIMEOUT_S)
 
 
 def serve(*, bind: str, workers: int, timeout: int) -> None:

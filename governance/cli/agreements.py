@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from sqlalchemy import select
 
 from governance.cli.context import CLI_ACTOR, build_app, domain_errors
 
@@ -25,36 +24,43 @@ def parse_now(raw: str | None) -> dt.datetime:
 
 @click.command("expire", help="Run the periodic jobs once: activate agreements whose "
                               "effective date has come, expire those past their expiry date, "
-                              "and the other workflows' jobs. Prints what changed.")
+                              "and the other workflows' jobs. Without --apply it is a dry run: "
+                              "it shows what would change and changes nothing.")
 @click.option("--now", "now_text", metavar="ISO-DATETIME", default=None,
               help="Act as if it were this moment (UTC unless a zone is given).")
+@click.option("--apply", is_flag=True, default=False,
+              help="Make the changes (each job commits), as the server's scheduler does.")
 @domain_errors
-def expire_command(now_text: str | None) -> None:
+def expire_command(now_text: str | None, apply: bool) -> None:
     from governance import periodic
     from governance.extensions import database
-    from governance.models.audit import AuditEvent
-    from governance.services import audit
 
     now = parse_now(now_text)
     app = build_app()
     db = database(app)
     try:
         with app.app_context():
-            with db.session() as session:
-                start, _hash = audit.chain_head(session)
-            results = periodic.run_due_jobs(db.sessions, now=now, actor=CLI_ACTOR)
-            with db.session() as session:
-                events = session.scalars(select(AuditEvent).where(AuditEvent.seq > start)
-                                         .order_by(AuditEvent.seq)).all()
+            reports = periodic.run_jobs_reporting(db.sessions, now=now, actor=CLI_ACTOR,
+                                                  apply=apply)
     finally:
         db.dispose()  # close the pool's connections before the command returns
-    click.echo(f"Periodic jobs run as of {now.isoformat()}:")
-    for name, changed in results.items():
-        click.echo(f"  {name}: {changed} changed")
-    for event in events:
-        reference = event.detail.get("reference", event.target_id)
-        version = f" version {event.agreement_version}" if event.agreement_version else ""
-        click.echo(f"  {event.event_type} {reference}{version}")
+    if apply:
+        click.echo(f"Periodic jobs run as of {now.isoformat()}; the changes are saved:")
+    else:
+        click.echo(f"Dry run as of {now.isoformat()}: nothing was changed. With --apply "
+                   "these changes would be made:")
+    for report in reports:
+        if report.changed is None:
+            click.echo(f"  {report.name}: not previewed (it acts outside the database)")
+            continue
+        verb = "changed" if apply else "would change"
+        click.echo(f"  {report.name}: {report.changed} {verb}, {len(report.events)} audited "
+                   f"event{'' if len(report.events) == 1 else 's'}")
+        for event_type, what, version in report.events:
+            click.echo(f"    {event_type} {what}{f' version {version}' if version else ''}")
+    total = sum(len(r.events) for r in reports)
+    click.echo(f"{total} audited event{'' if total == 1 else 's'} in all"
+               + ("." if apply else " would be written."))
 
 
 COMMANDS = [expire_command]

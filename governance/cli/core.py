@@ -101,12 +101,14 @@ def demo_command(people: int | None) -> None:
 
     app = build_app()
     with command_session(app) as session:
+        address = app.config["BASE_URL"]
         if session.scalar(select(func.count()).select_from(User)):
-            click.echo("The database already has accounts; the demo world was not loaded.")
+            click.echo("The database already has accounts; the demo world was not loaded. "
+                       f"Log in at {address}.")
             return
         logins = load_demo(session, app=app, people=people)
         session.commit()
-    click.echo("Demo world loaded. Log in at http://127.0.0.1:5000 with:")
+    click.echo(f"Demo world loaded. Log in at {address} with:")
     echo_table([("E-MAIL", "ROLE", "ORGANISATION"), *logins])
     click.echo(f"Every demo account's password is: {DEMO_PASSWORD}")
 
@@ -119,7 +121,8 @@ def demo_command(people: int | None) -> None:
 def serve_command(bind: str, workers: int, timeout: int) -> None:
     from governance.server import serve
 
-    build_app()  # fail fast, in this process, on bad settings or policy files
+    app = build_app()  # fail fast, in this process, on bad settings or policy files
+    click.echo(f"Serving on http://{bind} (links in e-mails use {app.config['BASE_URL']}).")
     serve(bind=bind, workers=workers, timeout=timeout)
 
 

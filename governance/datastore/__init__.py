@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-@periodic.register("datastore-sweep")
+@periodic.register("datastore-sweep", outside_database=True)
 def sweep_job(session: Session, actor: System, now: dt.datetime) -> int:
     """Remove data files that no committed, live version references (see files.py)."""
     return len(sweep_orphans(session))

@@ -33,7 +33,7 @@ def _timeout(session: Session) -> dt.timedelta:
     return dt.timedelta(seconds=int(settings.get("ANALYSIS_HEARTBEAT_TIMEOUT", 120)))
 
 
-@periodic.register("analysis.reap")
+@periodic.register("analysis.reap", outside_database=True)
 def reap_runs(session: Session, actor: System, now: dt.datetime) -> int:
     """Retry or fail runs whose worker died; re-send messages of runs left without one."""
     return _dead_workers(session, actor, now) + _lost_messages(session, actor, now)

@@ -228,11 +228,11 @@ def test_expire_now_pauses_grants_whose_training_lapsed(
 
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", app.config["DATABASE_URL"])
     tonight = dt.datetime.combine(today(), dt.time(23, 59), tzinfo=dt.UTC)
-    result = CliRunner().invoke(main, ["expire", "--now", tonight.isoformat()])
+    result = CliRunner().invoke(main, ["expire", "--apply", "--now", tonight.isoformat()])
     assert result.exit_code == 0, result.output
     assert "grants.conditions: 0 changed" in result.output
     morning = morning_after(today() + dt.timedelta(days=1))
-    result = CliRunner().invoke(main, ["expire", "--now", morning.isoformat()])
+    result = CliRunner().invoke(main, ["expire", "--apply", "--now", morning.isoformat()])
     assert result.exit_code == 0, result.output
     assert "grants.conditions: 1 changed" in result.output
     grant = fresh(db).get(Grant, lapsing)

@@ -23,7 +23,7 @@ from tests.support import People
 
 def run_expire(app: Flask, monkeypatch: pytest.MonkeyPatch, now: str) -> str:
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", app.config["DATABASE_URL"])
-    result = CliRunner().invoke(main, ["expire", "--now", now])
+    result = CliRunner().invoke(main, ["expire", "--apply", "--now", now])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -94,3 +94,39 @@ def test_an_expired_agreement_with_a_pending_amendment_discards_it(
     assert agreement.status == AgreementStatus.EXPIRED
     assert agreement.working_version is None
     assert agreement.versions[-1].status == "discarded"
+
+
+def test_expire_without_apply_is_a_dry_run_whose_summary_counts_what_it_lists(
+        app: Flask, db: Session, people: People, datasets: Datasets,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from governance.models.audit import AuditEvent
+    from governance.services import audit
+
+    today = builders.today()
+    ending = builders.approved(db, people, datasets, expiry_date=today + dt.timedelta(days=3))
+    head = audit.chain_head(fresh(db))
+    monkeypatch.setenv("GOVERNANCE_DATABASE_URL", app.config["DATABASE_URL"])
+    moment = (today + dt.timedelta(days=5)).isoformat()
+    result = CliRunner().invoke(main, ["expire", "--now", moment])
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "Dry run" in output
+    assert "nothing was changed" in output
+    assert "agreements.expire: 1 would change, 1 audited event" in output
+    assert f"agreement:expire {ending.reference} version 1" in output
+    assert "datastore-sweep: not previewed" in output
+    assert statuses(db, ending) == ["active"]
+    assert audit.chain_head(fresh(db)) == head
+    # Every job's count of events is the number of event lines listed under it.
+    listed = [line for line in output.splitlines() if line.startswith("    ")]
+    counted = sum(int(part.split(" audited")[0].rsplit(", ", 1)[1])
+                  for part in output.splitlines() if " audited event" in part
+                  and part.startswith("  ") and not part.startswith("    "))
+    assert counted == len(listed) > 0
+    assert f"{len(listed)} audited event" in output.splitlines()[-1]
+
+    applied = CliRunner().invoke(main, ["expire", "--apply", "--now", moment])
+    assert applied.exit_code == 0, applied.output
+    assert "agreements.expire: 1 changed" in applied.output
+    assert statuses(db, ending) == ["expired"]
+    assert fresh(db).query(AuditEvent).filter(AuditEvent.seq > head[0]).count() == len(listed)

@@ -175,6 +175,28 @@ def test_without_smtp_host_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> 
     assert any("SMTP_HOST is not set" in r.getMessage() for r in caplog.records)
 
 
+def test_without_smtp_host_the_server_log_shows_each_notification(
+        instance_path: Any, database_url: str, app: Any) -> None:
+    """The process of a server or command (not pytest, whose capture configures logging)."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from governance import create_app\n"
+              "from governance.services import notify\n"
+              "app = create_app()\n"
+              "notify.send({'SMTP_HOST': ''}, [notify.Message('a@x.example', 'Review due', "
+              "'secret link'), notify.Message('b@x.example', 'Review due', 'secret link')])\n")
+    env = {**os.environ, "GOVERNANCE_DATABASE_URL": database_url,
+           "GOVERNANCE_INSTANCE_PATH": str(instance_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    lines = [line for line in done.stderr.splitlines() if "notification not sent" in line]
+    assert len(lines) == 2, done.stderr
+    assert "to a@x.example: Review due" in lines[0]
+    assert "secret link" not in done.stderr
+
+
 def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
         db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
     from sqlalchemy import func, select, text

@@ -36,7 +36,7 @@ from tests.support import People
 
 def run_expire(app: Flask, monkeypatch: pytest.MonkeyPatch, now: dt.datetime) -> str:
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", app.config["DATABASE_URL"])
-    result = CliRunner().invoke(main, ["expire", "--now", now.isoformat()])
+    result = CliRunner().invoke(main, ["expire", "--apply", "--now", now.isoformat()])
     assert result.exit_code == 0, result.output
     return result.output
 
