@@ -51,8 +51,19 @@ def _needs_offences(*columns: str | None) -> bool:
     return any(column in OUTCOME_COLUMNS for column in columns if column is not None)
 
 
-def _columns(base: list[str], *measures: str | None) -> dict[str, list[str]]:
-    records = [PERSON_KEY, *base]
+EXCLUDED = "excluded_offence_categories"
+EXCLUDED_HELP = ("index offence categories whose records are left out (the governance layer "
+                 "adds the agreement's, which apply to every kind).")
+CATEGORY_COLUMN = "offence_category"
+
+
+def _excluded(params: Mapping[str, Any]) -> list[str]:
+    return read_str_list(params, EXCLUDED, default=[])
+
+
+def _columns(base: list[str], *measures: str | None,
+             excluded: list[str] | None = None) -> dict[str, list[str]]:
+    records = [PERSON_KEY, *base, *([CATEGORY_COLUMN] if excluded else [])]
     if _needs_offences(*measures):
         records.append("index_date")
         read = {"records": records, "offences": list(OFFENCE_COLUMNS)}
@@ -63,13 +74,34 @@ def _columns(base: list[str], *measures: str | None) -> dict[str, list[str]]:
     return read
 
 
+def _without_excluded(records: pd.DataFrame, excluded: list[str], notes: list[str]
+                      ) -> pd.DataFrame:
+    """Leave out the records whose index offence is in an excluded category, and say so in
+    the notes (which categories and why; how many is not said: a count of people in a
+    category excluded because it is sensitive would itself disclose)."""
+    if not excluded:
+        return records
+    unwanted = {category.casefold() for category in excluded}
+    labels = records[CATEGORY_COLUMN]
+    dropped = [value for value in labels.dropna().unique() if str(value).casefold() in unwanted]
+    notes.append(
+        f"Records whose index offence category is "
+        f"{', '.join(sorted(c.replace('_', ' ') for c in excluded))} were left "
+        "out before any counting, as the agreement's clause "
+        "analysis.eligibility.excluded_offence_categories requires for every analysis."
+    )
+    return records[~labels.isin(dropped).to_numpy(dtype=bool)]
+
+
 def _load(
     data: Mapping[str, pd.DataFrame],
     read: dict[str, list[str]],
     measures: list[str | None],
     notes: list[str],
+    excluded: list[str] | None = None,
 ) -> pd.DataFrame:
     records = require_table(data, "records", read["records"])
+    records = _without_excluded(records, excluded or [], notes)
     records, reduced = one_row_per_person(records, PERSON_KEY)
     if reduced:
         notes.append("People with several records are counted once, at their earliest record.")
@@ -88,6 +120,7 @@ class DescriptiveParams:
     group_by: list[str]
     rate_of: str | None
     mean_of: str | None
+    excluded_offence_categories: list[str]
 
 
 class DescriptiveKind(AnalysisKind):
@@ -101,6 +134,7 @@ class DescriptiveKind(AnalysisKind):
         "rate_of": "a 0/1 column, or reoffended, whose rate is shown per group.",
         "mean_of": "a number column (or reoffences, days_to_first_reoffence) whose mean is "
                    "shown per group.",
+        EXCLUDED: EXCLUDED_HELP,
     }
 
     def validate(self, params: Mapping[str, Any]) -> DescriptiveParams:
@@ -109,11 +143,13 @@ class DescriptiveKind(AnalysisKind):
             group_by=read_str_list(params, "group_by", 1, 3),
             rate_of=read_optional_str(params, "rate_of"),
             mean_of=read_optional_str(params, "mean_of"),
+            excluded_offence_categories=_excluded(params),
         )
 
     def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
         p = self.validate(params)
-        return _columns(p.group_by, p.rate_of, p.mean_of)
+        return _columns(p.group_by, p.rate_of, p.mean_of,
+                        excluded=p.excluded_offence_categories)
 
     def run(
         self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
@@ -122,7 +158,8 @@ class DescriptiveKind(AnalysisKind):
         context.check_columns(p.group_by)
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
         context.report(0.1, "loading records")
-        records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes)
+        records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes,
+                        p.excluded_offence_categories)
         population = context.population("records", records[PERSON_KEY], essential=True)
         result.populations.append(population)
         policy = context.policy
@@ -215,6 +252,7 @@ class RateComparisonParams:
     group_b: str
     outcome: str
     interval: str = "wald"
+    excluded_offence_categories: list[str] | None = None
 
 
 class RateComparisonKind(AnalysisKind):
@@ -230,6 +268,7 @@ class RateComparisonKind(AnalysisKind):
         "outcome": "a 0/1 column, or reoffended.",
         "interval": "the interval for the difference of the two rates: wald (Wald, unpooled; "
                     "the default) or newcombe (Newcombe's hybrid score, for small groups).",
+        EXCLUDED: EXCLUDED_HELP,
     }
 
     def validate(self, params: Mapping[str, Any]) -> RateComparisonParams:
@@ -245,6 +284,7 @@ class RateComparisonKind(AnalysisKind):
             group_b=read_str(params, "group_b"),
             outcome=read_str(params, "outcome"),
             interval=interval,
+            excluded_offence_categories=_excluded(params),
         )
         if p.group_a == p.group_b:
             raise AnalysisParameterError("group_b", "must differ from group_a")
@@ -252,7 +292,7 @@ class RateComparisonKind(AnalysisKind):
 
     def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
         p = self.validate(params)
-        return _columns([p.group_column], p.outcome)
+        return _columns([p.group_column], p.outcome, excluded=p.excluded_offence_categories)
 
     def run(
         self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
@@ -260,7 +300,8 @@ class RateComparisonKind(AnalysisKind):
         p = self.validate(params)
         context.check_columns([p.group_column])
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
-        records = _load(data, self.columns(params), [p.outcome], result.notes)
+        records = _load(data, self.columns(params), [p.outcome], result.notes,
+                        p.excluded_offence_categories)
         labels = records[p.group_column].astype("string")
         chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
         result.populations.append(

@@ -41,7 +41,7 @@ from governance.errors import DomainError
 from governance.models.agreement import AgreementVersion
 from governance.models.analysis import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.models.audit import AuditType, Outcome
-from governance.models.dataset import ColumnType
+from governance.models.dataset import ColumnType, Dataset
 from governance.models.types import utcnow
 from governance.models.user import User
 from governance.reports import analysis_report
@@ -52,7 +52,12 @@ from governance.services.analysis_provenance import (
     json_ready,
     result_digest,
 )
-from governance.services.analysis_scope import Scope, check_scope, refusal_clause
+from governance.services.analysis_scope import (
+    Scope,
+    check_scope,
+    refusal_clause,
+    with_agreement_exclusions,
+)
 from governance.services.output_content import csv_of, released_from_analysis
 
 log = logging.getLogger(__name__)
@@ -201,7 +206,8 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
         except analysis_ledger.LedgerKeyChanged as changed:
             return _refuse_key_changed(session, run, user, worker_id, clock(), changed)
         session.commit()
-        parameters = effective_parameters(run.kind, run.parameters, version)
+        parameters = effective_parameters(run.kind, run.parameters, version,
+                                          scope.dataset_rows.get("records"))
         identifiers, free_text = scope.protected_columns()
         context = RunContext(
             policy=policy_of(version), direct_identifiers=identifiers,
@@ -317,12 +323,13 @@ def policy_of(version: AgreementVersion) -> DisclosurePolicy:
 
 
 def effective_parameters(kind: str, parameters: dict[str, Any],
-                         version: AgreementVersion) -> dict[str, Any]:
+                         version: AgreementVersion,
+                         records: Dataset | None = None) -> dict[str, Any]:
     """The analyst's parameters with the agreement's terms applied (the stricter of the two
-    wins): minimum cohort size and age, excluded offence categories, and the balance threshold
-    (the agreement's when the analyst did not ask for a stricter one)."""
+    wins): minimum cohort size and age, excluded offence categories (for every kind), and the
+    balance threshold (the agreement's when the analyst did not ask for a stricter one)."""
     if kind != "matched_comparison":
-        return dict(parameters)
+        return with_agreement_exclusions(kind, parameters, version, records)
     asked = parameters.get("max_abs_smd")
     balance = version.max_abs_smd if asked is None else min(float(asked), version.max_abs_smd)
     eligibility = dict(parameters.get("eligibility") or {})

@@ -140,7 +140,8 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
         raise gate.deny(f"Agreement {agreement.reference} does not permit {kind} analyses "
                         f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
                         CLAUSE_USES)
-    params = dict(parameters)
+    params = with_agreement_exclusions(kind, parameters, version,
+                                       _records_dataset(session, datasets))
     try:
         validate_parameters(kind, params)
         needed = columns_needed(kind, params)
@@ -163,6 +164,34 @@ def check_scope(session: Session, *, agreement_id: int, kind: str,
             continue
         _check_table(session, gate, scope, table, columns, datasets, by, now)
     return scope
+
+
+# The kinds that read one person-level `records` table; the matched comparison applies the
+# agreement's exclusions through its own eligibility rules (analysis_runner).
+RECORDS_KINDS = ("descriptive", "rate_comparison")
+EXCLUSIONS = "excluded_offence_categories"
+
+
+def _records_dataset(session: Session, datasets: Mapping[str, int]) -> Dataset | None:
+    chosen = datasets.get("records")
+    return session.get(Dataset, chosen) if isinstance(chosen, int) else None
+
+
+def with_agreement_exclusions(kind: str, parameters: Mapping[str, Any],
+                              version: AgreementVersion, records: Dataset | None
+                              ) -> dict[str, Any]:
+    """The agreement's excluded offence categories apply to every analysis kind, not only the
+    matched comparison: added to the parameters of a kind that reads a records table with an
+    offence_category column (which the run then reads, under the analyst's grant, to leave
+    those records out). A table without the column holds no offences to exclude."""
+    params = dict(parameters)
+    if (kind not in RECORDS_KINDS or not version.excluded_offence_categories
+            or records is None or "offence_category" not in records.column_names):
+        return params
+    asked = params.get(EXCLUSIONS)
+    params[EXCLUSIONS] = sorted(set(asked if isinstance(asked, list) else [])
+                                | set(version.excluded_offence_categories))
+    return params
 
 
 def _check_balance_ceiling(gate: _Gate, version: AgreementVersion,
