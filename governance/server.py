@@ -3,7 +3,7 @@
 Processes rather than threads: pycasbin's matcher is not safe when threads share an enforcer.
 Each worker builds its own app (no preloading), so each has its own connections and enforcers.
 The periodic jobs (expiring agreements and grants, sweeping files) run on a timer in one extra
-process (`python -m governance.periodic`), so they run once per server, not once per worker.
+process (`python -m governance.kernel.periodic`), so they run once per server, not once per worker.
 
 The arbiter itself never opens the database: gunicorn forks workers from it, and a database
 connection (SQLite's lock bookkeeping above all) must never be carried across fork().
@@ -19,7 +19,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from governance.config import ENV_PREFIX
+from governance.kernel.config import ENV_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ STOP_TIMEOUT_S = 10.0
 
 
 def _start_periodic_jobs(_arbiter: Any) -> None:
-    _scheduler.append(subprocess.Popen([sys.executable, "-m", "governance.periodic"]))
+    _scheduler.append(subprocess.Popen([sys.executable, "-m", "governance.kernel.periodic"]))
 
 
 def _stop_periodic_jobs(_arbiter: Any) -> None:
@@ -67,7 +67,7 @@ def _stop_periodic_jobs(_arbiter: Any) -> None:
 
 def serve(*, bind: str, workers: int, timeout: int) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
-    # storage each counts failed logins alone, so each allows its share (web/throttle.py).
+    # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
     options = {
         "bind": bind,

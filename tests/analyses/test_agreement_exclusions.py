@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.errors import PermissionDenied
-from governance.models.analysis import RunStatus
+from governance.analysis.models import RunStatus
+from governance.kernel.errors import PermissionDenied
 from tests.analyses.conftest import World, execute, grant_records, make_agreement, submit
 from tests.support import People
 

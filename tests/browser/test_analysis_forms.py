@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.analysis import AnalysisRun, RunStatus
+from governance.analysis.models import AnalysisRun, RunStatus
 from tests.analyses.conftest import World, build_world, execute, grant_records
 from tests.browser.keyboard import choose, log_in, press, type_into
 from tests.conftest import fresh

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from governance import periodic, server
+from governance import server
+from governance.kernel import periodic
 from tests.live import LiveServer
 
 STUBBORN = ("import signal, time\n"
