@@ -7,6 +7,8 @@ grants) about every column it will touch — shown, filtered on or sorted by —
 decision in the audit trail in the same transaction, and only then asks the datastore, the
 only code that can decrypt the files, for exactly those columns. A refusal reads nothing and
 says nothing about columns the person was not granted, not even how many rows match them.
+An agreement may also withhold records of some offence categories from every reader: the door
+leaves them out of every read here (`_read`), so the row viewer, exports and the engine agree.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_PAGE_SIZE = 500
+CATEGORY_COLUMN = "offence_category"
 T = TypeVar("T")
 
 
@@ -121,6 +124,30 @@ def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset
     return decision, fields
 
 
+def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str]:
+    """The offence categories the agreement in force withholds from every reader, when the
+    dataset records offence categories at all."""
+    from governance.agreements.queries import in_force_version
+
+    if CATEGORY_COLUMN not in dataset.column_names:
+        return []
+    version = in_force_version(session, agreement_id)
+    return list(version.withheld_offence_categories) if version is not None else []
+
+
+def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]
+          ) -> pd.DataFrame:
+    """The stored columns without the withheld records. The category column is read to leave
+    them out and returned only when it was asked for (and so decided)."""
+    if not withheld:
+        return datastore.read_columns(version, list(columns))
+    frame = datastore.read_columns(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
+    unwanted = {category.casefold() for category in withheld}
+    labels = frame[CATEGORY_COLUMN].astype("string").str.casefold()
+    kept = ~labels.isin(unwanted).fillna(False).to_numpy(dtype=bool)
+    return frame.loc[kept, list(columns)].reset_index(drop=True)
+
+
 def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
               columns: Sequence[str], purpose: str, filters: Sequence[str] = (),
               sort: str | None = None, descending: bool = False, page: int = 1,
@@ -151,7 +178,8 @@ def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
         "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
         **fields, "clause": None, "detail": dict(fields["detail"])})
     version = current_version(session, dataset_id)
-    frame = apply_filters(datastore.read_columns(version, touched), checked)
+    withheld = _withheld(session, agreement_id, dataset)
+    frame = apply_filters(_read(version, touched, withheld), checked)
     total = len(frame)
     if sort:
         frame = frame.sort_values(sort, ascending=not descending, kind="stable",
@@ -159,7 +187,7 @@ def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
     window = frame.iloc[(page - 1) * per_page: page * per_page][list(columns)]
     rows = window.astype(object).where(window.notna(), None).to_dict(orient="records")
     fields["detail"].update(row_count=len(rows), matching_rows=total, version=version.number,
-                            sha256=version.sha256)
+                            sha256=version.sha256, withheld_categories=withheld)
     audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
                  **fields)
     return RowPage(columns=list(columns), rows=rows, total=total, page=page,
@@ -188,8 +216,10 @@ def download_rows(session: Session, *, by: User, agreement_id: int, dataset_id: 
         action=DataAction.DOWNLOAD, purpose=purpose, now=now,
         event=AuditType.DATASET_DOWNLOAD, detail={})
     version = current_version(session, dataset_id)
-    frame = datastore.read_columns(version, list(columns))
-    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
+    withheld = _withheld(session, agreement_id, dataset)
+    frame = _read(version, columns, withheld)
+    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256,
+                            withheld_categories=withheld)
     audit.record(session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now,
                  **fields)
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
@@ -206,8 +236,10 @@ def load_columns(session: Session, *, by: User, agreement_id: int, dataset_id: i
         action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
         detail=dict(context))
     version = current_version(session, dataset_id)
-    frame = datastore.read_columns(version, list(columns))
-    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
+    withheld = _withheld(session, agreement_id, dataset)
+    frame = _read(version, columns, withheld)
+    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256,
+                            withheld_categories=withheld)
     seq = audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
                        **fields)
     return Loaded(frame=frame, dataset_id=dataset_id, version=version.number,

@@ -9,7 +9,8 @@ person). Each refusal names the clause it comes from.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,7 @@ def check_eligibility(session: Session, *, user: User, agreement_id: int, datase
                                clause="personnel", audit={**refusal, "clause": "personnel"})
     missing = version.required_courses() - user.current_courses(now.date())
     if missing:
-        names = ", ".join(sorted(course.label for course in missing))
-        raise PermissionDenied(f"Training is not current: {names}.", clause="privacy.laws",
+        raise PermissionDenied(_training_sentence(missing), clause="privacy.laws",
                                audit={**refusal, "clause": "privacy.laws",
                                       "detail": {"missing_training": sorted(missing)}})
     if not columns:
@@ -69,6 +69,23 @@ def check_eligibility(session: Session, *, user: User, agreement_id: int, datase
                                "(clause access.row_level_download).",
                                {"download": "Not allowed by the agreement."})
     return version
+
+
+def _training_sentence(missing: Iterable[Any]) -> str:
+    return f"Training is not current: {', '.join(sorted(c.label for c in missing))}."
+
+
+def person_blockers(version: AgreementVersion, user: User, today: dt.date) -> list[str]:
+    """Why this person cannot be granted anything under the version, whatever they ask: shown
+    before the request form is filled in (the same checks refuse the request)."""
+    if not version.is_personnel(user.id):
+        return [f"{user.name} is not authorised personnel on this agreement (clause "
+                "personnel): ask its privacy officer to add you in an amendment."]
+    missing = version.required_courses() - user.current_courses(today)
+    if missing:
+        return [f"{_training_sentence(missing)} The agreement requires it (clause "
+                "privacy.laws): record the renewed training first, then ask."]
+    return []
 
 
 def end_of_day(day: dt.date) -> dt.datetime:

@@ -148,6 +148,13 @@ class Grant(Base):
         return [c.column_name for c in self.columns]
 
     @property
+    def last_day(self) -> dt.date:
+        """The last day of the grant's own term (a lapsed condition may stop it earlier: see
+        `effective_until`). It ends at 00:00 UTC of the next day, so the stored end shown as a
+        date would name the day after (the agreement's end + 1)."""
+        return (self.valid_until - dt.timedelta(microseconds=1)).date()
+
+    @property
     def actions(self) -> list[DataAction]:
         return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download \
             else [DataAction.READ]

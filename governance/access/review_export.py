@@ -65,12 +65,6 @@ def _day(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else ""
 
 
-def _last_day(grant: Grant) -> str:
-    """The last day on which the grant may be used: it ends at the start of the next day."""
-    end = grant.effective_until or grant.valid_until
-    return _day(end - dt.timedelta(microseconds=1))
-
-
 def _grant_rows(session: Session, datasets: set[int] | None, *,
                 now: dt.datetime) -> list[dict[str, Any]]:
     query = (select(Grant, User, Agreement.reference, Dataset.name)
@@ -100,7 +94,7 @@ def _grant_rows(session: Session, datasets: set[int] | None, *,
             "columns": ", ".join(grant.column_names), "purpose": grant.purpose,
             "purpose_label": AnalysisKind.label_of(grant.purpose),
             "status": str(grant.status), "valid_from": _day(grant.valid_from),
-            "last_day": _last_day(grant), "used_in_90_days": ", ".join(usage.used),
+            "last_day": grant.last_day.isoformat(), "used_in_90_days": ", ".join(usage.used),
             "unused_in_90_days": ", ".join(usage.unused), "last_read": _day(usage.last_read_at),
             "last_review": _day(grant.last_reviewed_at) or "never",
             "last_decision": review.decision if review else "",

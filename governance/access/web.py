@@ -13,6 +13,7 @@ from governance import authz
 from governance.access import grants as grant_service
 from governance.access import queries, requests
 from governance.access import review_export as review_export_service
+from governance.access.eligibility import person_blockers
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
     AccessRequest,
@@ -103,9 +104,10 @@ def new_request() -> Response | str:
     scope.dataset_id.choices = choices((d.id, d.name) for d in datasets if d is not None)
     dataset = next((d for d in datasets if d is not None and d.id == scope.dataset_id.data),
                    None)
-    if version is None or dataset is None:
+    blockers = person_blockers(version, user, utcnow().date()) if version else []
+    if version is None or dataset is None or blockers:
         return render_template("access/request_scope.html", scope=scope,
-                               agreements=agreements)
+                               agreements=agreements, agreement=agreement, blockers=blockers)
     form = RequestForm()
     form.columns.choices = choices(
         (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")

@@ -64,6 +64,7 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "row_level_download": s.boolean(),
     "min_age": s.nullable(s.integer(0, 120)),
     "excluded_offence_categories": s.array(s.text(100), max_items=50),
+    "withheld_offence_categories": s.array(s.text(100), max_items=50),
     "destruction_days": s.integer(0, 3650),
     "personnel": s.array(PERSON_IN, max_items=200,
                          description="Authorised personnel of the recipient."),

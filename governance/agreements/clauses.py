@@ -50,13 +50,20 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("access.row_level_download", "Row-level download"),
     ("analysis.balance.max_abs_smd", "Balance required of matched comparisons"),
     ("analysis.eligibility.min_age", "Minimum age of people analysed"),
-    ("analysis.eligibility.excluded_offence_categories", "Offence categories excluded"),
+    ("analysis.eligibility.excluded_offence_categories",
+     "Offence categories excluded from every analysis"),
+    ("access.withheld_offence_categories", "Offence categories withheld from every reader"),
     ("retention.destruction_days", "Retention and destruction"),
     ("personnel", "Authorised personnel"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
 CLAUSE_LABELS = dict(CLAUSES)
+
+
+def _categories(codes: list[str]) -> str:
+    """Offence category codes as words (domestic_violence -> domestic violence)."""
+    return ", ".join(code.replace("_", " ") for code in codes)
 
 
 def _yes_no(flag: bool, yes: str, no: str) -> str:
@@ -134,8 +141,15 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "it; an analyst may ask for less, never more."),
         "analysis.eligibility.min_age": f"{version.min_age} years"
         if version.min_age is not None else "No minimum",
-        "analysis.eligibility.excluded_offence_categories":
-            ", ".join(version.excluded_offence_categories) or "None",
+        "analysis.eligibility.excluded_offence_categories": (
+            f"{_categories(version.excluded_offence_categories)}: left out of every analysis "
+            "(descriptive tables, rate and matched comparisons), and said so in each output's "
+            "notes; holders of a grant may still view these records."
+            if version.excluded_offence_categories else "None"),
+        "access.withheld_offence_categories": (
+            f"{_categories(version.withheld_offence_categories)}: withheld from every reader "
+            "under this agreement: never shown, exported or analysed."
+            if version.withheld_offence_categories else "None"),
         "retention.destruction_days":
             f"Data destroyed within {version.destruction_days} days of the agreement's end, "
             f"confirmed by a destruction certificate.",

@@ -174,6 +174,10 @@ class AgreementVersion(Base):
     row_level_download: Mapped[bool] = mapped_column(Boolean)
     min_age: Mapped[int | None] = mapped_column(Integer)
     excluded_offence_categories: Mapped[list[str]] = mapped_column(JSONText())
+    # Withheld from every reader, not only analyses: the data door leaves these records out of
+    # the row viewer, exports and the engine's reads alike (access/data_door.py).
+    withheld_offence_categories: Mapped[list[str]] = mapped_column(
+        JSONText(), default=list, server_default="[]")
     destruction_days: Mapped[int] = mapped_column(Integer)
     effective_date: Mapped[dt.date] = mapped_column(Date)
     expiry_date: Mapped[dt.date] = mapped_column(Date)

@@ -69,6 +69,7 @@ class TermsInput:
     row_level_download: bool = False
     min_age: int | None = DEFAULT_MIN_AGE
     excluded_offence_categories: list[str] = field(default_factory=list)
+    withheld_offence_categories: list[str] = field(default_factory=list)
     destruction_days: int = DEFAULT_DESTRUCTION_DAYS
     personnel: dict[int, str] = field(default_factory=dict)
 
@@ -93,6 +94,7 @@ class TermsInput:
             max_abs_smd=version.max_abs_smd, row_level_download=version.row_level_download,
             min_age=version.min_age,
             excluded_offence_categories=list(version.excluded_offence_categories),
+            withheld_offence_categories=list(version.withheld_offence_categories),
             destruction_days=version.destruction_days,
             personnel={p.user_id: str(p.project_role) for p in version.personnel})
 
@@ -221,6 +223,9 @@ def _check_people_text(terms: TermsInput, errors: dict[str, str]) -> None:
     terms.excluded_offence_categories = clean_lines(terms.excluded_offence_categories,
                                                     "excluded_offence_categories", errors,
                                                     max_length=100)
+    terms.withheld_offence_categories = clean_lines(terms.withheld_offence_categories,
+                                                    "withheld_offence_categories", errors,
+                                                    max_length=100)
     cleaned: list[Signatory] = []
     for signatory in terms.signatories:
         if signatory.party not in PARTIES:
@@ -276,6 +281,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.row_level_download = terms.row_level_download
     version.min_age = terms.min_age
     version.excluded_offence_categories = list(terms.excluded_offence_categories)
+    version.withheld_offence_categories = list(terms.withheld_offence_categories)
     version.destruction_days = terms.destruction_days
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [

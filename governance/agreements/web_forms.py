@@ -79,7 +79,10 @@ class TermsForm(Form):
                                       default=False)
     min_age = IntegerField("Minimum age of people analysed", default=DEFAULT_MIN_AGE,
                            validators=[Optional()])
-    excluded_offence_categories = TextAreaField("Offence categories excluded from analysis")
+    excluded_offence_categories = TextAreaField(
+        "Offence categories excluded from every analysis (grant holders still see the rows)")
+    withheld_offence_categories = TextAreaField(
+        "Offence categories withheld from every reader (never shown, exported or analysed)")
     destruction_days = IntegerField("Destroy data within (days of the agreement's end)",
                                     default=DEFAULT_DESTRUCTION_DAYS,
                                     validators=[InputRequired()])
@@ -168,6 +171,7 @@ def terms_from(form: TermsForm) -> TermsInput:
         else form.max_abs_smd.data,
         row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
+        withheld_offence_categories=(form.withheld_offence_categories.data or "").splitlines(),
         destruction_days=form.destruction_days.data, personnel=posted_personnel())
 
 
@@ -192,6 +196,7 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "preview_window_days": terms.preview_window_days,
         "row_level_download": terms.row_level_download, "min_age": terms.min_age,
         "excluded_offence_categories": "\n".join(terms.excluded_offence_categories),
+        "withheld_offence_categories": "\n".join(terms.withheld_offence_categories),
         "destruction_days": terms.destruction_days,
         "effective_date": terms.effective_date, "expiry_date": terms.expiry_date,
     }

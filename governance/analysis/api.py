@@ -85,6 +85,7 @@ PARAMETER_TYPES: dict[str, s.Schema] = {
                           "data_complete_until": s.nullable(s.text(20)),
                           "index_event_rule": WORD}),
     "max_abs_smd": s.number(0, 5), "day_first": s.boolean(),
+    "excluded_offence_categories": NAMES,
 }
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 from flask import Flask
@@ -54,6 +54,18 @@ def audit_group() -> None:
     """The `audit` command group."""
 
 
+def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
+    """Open the output before anything is recorded or computed: an unwritable path is a clear
+    one-line refusal (exit 1), never a traceback after the export was recorded."""
+    try:
+        if folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("wb")
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {path}: {error.strerror or error}. Nothing "
+                                   "was exported.") from error
+
+
 @audit_group.command("verify", help="Check the whole hash chain, every signed checkpoint and "
                                     "the head; exit 1 naming the first fault.")
 @click.option("--expect-head", help="A chain head kept from an earlier export or report, as "
@@ -89,17 +101,18 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
         engine = database(app).read_engine()
         flt = parse_filter(filters)
         event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
-        audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR, event_type=event_type)
-        session.commit()
-        if fmt == "pdf":
-            report = audit_report.build_report(session, engine, flt)
-            out.write_bytes(audit_report.render_report(report))
-            head = report.head
-        else:
-            with out.open("wb") as file:
+        with _open_for_writing(out) as file:
+            audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR,
+                                       event_type=event_type)
+            session.commit()
+            if fmt == "pdf":
+                report = audit_report.build_report(session, engine, flt)
+                file.write(audit_report.render_report(report))
+                head = report.head
+            else:
                 for chunk in audit_export.iter_export(engine, flt, fmt):
                     file.write(chunk)
-            head = None
+                head = None
     click.echo(f"Wrote {out} ({out.stat().st_size} bytes)"
                + (f"; audit chain head seq={head[0]} sha256={head[1]}." if head else "."))
 
@@ -116,16 +129,16 @@ def evidence_command(agreement_key: str, out: Path) -> None:
     with _app() as app, command_session(app) as session:
         engine = database(app).read_engine()
         agreement_id = audit_evidence.agreement_named(session, agreement_key).id
-        out.mkdir(parents=True, exist_ok=True)
-        audit_evidence.record_evidence_export(session, agreement_id, by=CLI_ACTOR)
-        session.commit()
-        pack = audit_evidence.build_pack(session, engine, agreement_id)
         pdf_path = out / f"agreement-{agreement_id}-evidence.pdf"
         csv_path = out / f"agreement-{agreement_id}-events.csv"
-        pdf_path.write_bytes(audit_evidence.render_pack(pack))
-        with csv_path.open("wb") as file:
+        with _open_for_writing(pdf_path, folder=True) as pdf_file, \
+                _open_for_writing(csv_path) as csv_file:
+            audit_evidence.record_evidence_export(session, agreement_id, by=CLI_ACTOR)
+            session.commit()
+            pack = audit_evidence.build_pack(session, engine, agreement_id)
+            pdf_file.write(audit_evidence.render_pack(pack))
             for chunk in audit_evidence.iter_pack_csv(engine, agreement_id):
-                file.write(chunk)
+                csv_file.write(chunk)
     click.echo(f"Wrote {pdf_path} and {csv_path}; audit chain head seq={pack.head[0]} "
                f"sha256={pack.head[1]}.")
 

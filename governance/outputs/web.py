@@ -11,9 +11,11 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
+from governance import authz
 from governance.audit.models import AuditType
+from governance.authz import Permission
 from governance.identity.models import User
-from governance.kernel.errors import PermissionDenied, ValidationFailed
+from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.outputs import preview, service
@@ -132,6 +134,19 @@ def resolve(output_id: int, flag_id: int) -> BaseResponse:
     return _act(output_id, "Flag resolved.", lambda db, by: preview.resolve_flag(
         db, output_id=output_id, flag_id=flag_id, note=form.note.data or "", by=by,
         now=utcnow()))
+
+
+@bp.route("/<int:output_id>/publish", methods=["GET"])
+@login_required
+def confirm_publish(output_id: int) -> str:
+    """Publishing cannot be undone: the page says what becomes public and asks to confirm."""
+    user = actor()
+    authz.require(user, Permission.OUTPUT_PUBLISH)
+    output = get_visible(db_session(), output_id, by=user)
+    if not abilities(output, user, utcnow()).can_publish:
+        raise InvalidTransition("This output cannot be published by you now.")
+    return render_template("outputs/confirm_publish.html", output=output,
+                           summary=_agreement_line(output))
 
 
 @bp.route("/<int:output_id>/publish", methods=["POST"])

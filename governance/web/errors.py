@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from governance.audit import service as audit
+from governance.identity.models import User
 from governance.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from governance.kernel.extensions import db_session, login_manager
 from governance.web.login import request_actor
@@ -37,6 +38,12 @@ NEXT_STEPS = {
     503: "A part of the service is unreachable; nothing was saved and no data was read. "
          "Try again in a minute.",
 }
+# A partner reviewer works for a provider agency, not here: "ask the data steward" names
+# people they do not know.
+PARTNER_403 = ("This page is not part of a partner's preview. Partner reviewers see their "
+               "agency's outputs under *Outputs* while each is in preview. If you need "
+               "something else, write to the research organisation's privacy officer named "
+               "on your agreement; the attempt has been recorded.")
 TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
           405: "Method not allowed", 409: "Not possible in this state", 413: "Too large",
           422: "Please correct the form", 429: "Too many attempts", 500: "Internal error",
@@ -55,7 +62,17 @@ def error_response(status: int, message: str, **extra: Any) -> tuple[Response | 
         return jsonify(body), status
     return render_template("errors/error.html", status=status,
                            title=TITLES.get(status, "Error"), message=message,
-                           next_step=NEXT_STEPS.get(status, ""), extra=extra), status
+                           next_step=_next_step(status), extra=extra), status
+
+
+def _next_step(status: int) -> str:
+    from governance.authz.roles import Role
+
+    actor = request_actor()
+    if status == 403 and isinstance(actor, User) and actor.has_role(Role.PARTNER_REVIEWER) \
+            and len(actor.roles) == 1:
+        return PARTNER_403
+    return NEXT_STEPS.get(status, "")
 
 
 def _record_refusal(error: DomainError) -> None:

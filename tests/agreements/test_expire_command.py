@@ -99,8 +99,8 @@ def test_an_expired_agreement_with_a_pending_amendment_discards_it(
 def test_expire_without_apply_is_a_dry_run_whose_summary_counts_what_it_lists(
         app: Flask, db: Session, people: People, datasets: Datasets,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from governance.audit.models import AuditEvent
     from governance.audit import service as audit
+    from governance.audit.models import AuditEvent
 
     today = builders.today()
     ending = builders.approved(db, people, datasets, expiry_date=today + dt.timedelta(days=3))

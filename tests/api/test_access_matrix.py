@@ -328,6 +328,8 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")),
     ("outputs.publish", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/publish",
                                        roles("privacy")),
+    ("outputs.confirm_publish", "GET"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")),
     ("outputs.correct", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
     ("outputs.correct", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
     ("outputs.download", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/files/pdf",

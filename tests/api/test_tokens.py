@@ -227,3 +227,29 @@ def test_the_command_line_prints_the_secret_once(app: Flask, cli: CliRunner, db:
     unknown = cli.invoke(main, ["token", "create", "--user", "nobody@test.example"])
     assert unknown.exit_code != 0
     assert "no account" in unknown.output
+
+
+def test_the_command_line_lists_and_revokes_tokens(app: Flask, cli: CliRunner, db: Session,
+                                                   people: People) -> None:
+    created = cli.invoke(main, ["token", "create", "--user", people.compliance.email,
+                                "--name", "nightly export"], catch_exceptions=False)
+    secret = created.stdout.strip()
+    token = fresh(db).scalars(select(ApiToken)).one()
+    listed = cli.invoke(main, ["token", "list"], catch_exceptions=False)
+    assert listed.exit_code == 0, listed.output
+    assert f"{token.prefix}…" in listed.output
+    assert people.compliance.email in listed.output
+    assert "nightly export" in listed.output
+    assert "usable" in listed.output
+    revoked = cli.invoke(main, ["token", "revoke", str(token.id)], catch_exceptions=False)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"Revoked token {token.prefix}…" in revoked.output
+    assert Api(app.test_client(), secret).get("/api/v1/me").status_code == 401
+    assert cli.invoke(main, ["token", "list"]).output.strip() == "No tokens."
+    mine = cli.invoke(main, ["token", "list", "--user", people.compliance.email])
+    assert "revoked" in mine.output
+    again = cli.invoke(main, ["token", "revoke", str(token.id)])
+    assert again.exit_code == 1
+    assert "already revoked" in again.output
+    assert cli.invoke(main, ["token", "revoke", "999"]).output.strip().endswith(
+        "There is no token 999.")

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from governance.audit import evidence as audit_evidence
 from governance.audit import service as audit
 from governance.audit.evidence import EvidenceSection
 from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.cli import main
 from tests.agreements.builders import draft, make_datasets
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.conftest import Browser, fresh
@@ -172,3 +174,19 @@ def test_evidence_pack_needs_audit_export(browser: Browser, people: People,
         AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
     assert denied.agreement_id == 9
     assert denied.outcome == Outcome.DENIED
+
+
+def test_an_unwritable_output_path_is_refused_in_one_line(
+        cli: CliInvoker, activity: int, db: Session, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"  # a path under a file cannot be written, even by root
+    blocker.write_text("")
+    for args in (["export", "--format", "csv", "--out", str(blocker / "a.csv")],
+                 ["export", "--format", "pdf", "--out", str(blocker / "a.pdf")],
+                 ["evidence", "--agreement", str(activity), "--out", str(blocker / "p")]):
+        result = CliRunner().invoke(main, ["audit", *args])
+        assert result.exit_code == 1, result.output
+        assert "Cannot write" in result.output
+        assert "Nothing was exported" in result.output
+        assert isinstance(result.exception, SystemExit), result.exception
+    assert fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type.in_(
+        [AuditType.AUDIT_EXPORT, AuditType.AUDIT_REPORT]))).all() == []

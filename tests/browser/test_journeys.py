@@ -250,6 +250,9 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
         officer = new_page()
         log_in(officer, base, people.privacy.email, PASSWORD)
         officer.goto(output_url)
+        press(officer, "main a[href$='/publish']")
+        # Publishing cannot be undone: a page says what becomes public and asks to confirm.
+        assert "cannot be undone" in officer.content()
         press(officer, "form[action$='/publish'] button")
 
         public = new_page()

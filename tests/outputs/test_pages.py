@@ -136,6 +136,13 @@ def test_the_path_through_the_browser(app: Flask, db: Session, people: People,
 
     page = privacy.get(url).get_data(as_text=True)
     assert "Publish on the public page" in page
+    # The page's button asks first: what becomes public, and that it cannot be undone.
+    assert f'href="{url}/publish"' in page
+    confirm = privacy.get(f"{url}/publish")
+    assert confirm.status_code == 200
+    assert "cannot be undone" in confirm.get_data(as_text=True)
+    assert fresh(db).get(Output, output.id).status == OutputStatus.RELEASED  # type: ignore[union-attr]
+    assert analyst.get(f"{url}/publish").status_code == 403
     assert privacy.post(f"{url}/publish").status_code == 302
     assert app.test_client().get(f"/published/{output.id}").status_code == 200
 
