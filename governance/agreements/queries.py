@@ -34,6 +34,13 @@ def in_force_version(session: Session, agreement_id: int) -> AgreementVersion | 
     return agreement.current_version
 
 
+def agreement_by_key(session: Session, key: str) -> tuple[int, str] | None:
+    """(id, reference) of the agreement a person names by reference or number, if any."""
+    agreement = (session.get(Agreement, int(key)) if key.isdigit() else
+                 session.scalar(select(Agreement).where(Agreement.reference == key.upper())))
+    return (agreement.id, agreement.reference) if agreement is not None else None
+
+
 def shown_version_join() -> Any:
     """Join condition to the version a reader sees first: the one in force, else the draft."""
     return and_(AgreementVersion.agreement_id == Agreement.id,

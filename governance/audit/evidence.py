@@ -16,21 +16,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
-from governance.agreements.models import Agreement
 from governance.audit import service as audit
 from governance.audit.export import iter_csv_rows, record_export, snapshot
 from governance.audit.models import AuditEvent, AuditType
 from governance.audit.pdf import render, verification_facts
 from governance.audit.queries import AuditFilter, export_select, stream_rows
 from governance.audit.verify import Verification, verify_chain
-from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound
 from governance.kernel.reports.tabular import chain_head_line, iter_csv
 from governance.kernel.types import utcnow
+
+if TYPE_CHECKING:
+    from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 ROW_LIMIT = 200
 
@@ -82,15 +84,34 @@ class EvidencePack:
     verification: Verification
 
 
-def agreement_named(session: Session, key: int | str) -> Agreement:
-    """The agreement a person names by its reference (DUA-2026-001) or its number; a pack of
-    an agreement that does not exist is refused, not produced empty."""
+@dataclass(frozen=True)
+class Subject:
+    """The agreement a pack is about, as a person names it."""
+
+    id: int
+    reference: str
+
+
+# Finds an agreement by its reference (DUA-2026-001) or its number; installed by the registry
+# (the audit trail knows no noun: agreements sit above it).
+SubjectFinder = Callable[[Session, str], tuple[int, str] | None]
+_finders: list[SubjectFinder] = []
+
+
+def install_subject_finder(finder: SubjectFinder) -> None:
+    _finders[:] = [finder]
+
+
+def agreement_named(session: Session, key: int | str) -> Subject:
+    """The agreement named by reference or number; a pack of an agreement that does not
+    exist is refused (404 on the pages, exit 1 on the command line), never produced empty."""
+    if not _finders:
+        raise RuntimeError("No agreement finder is installed: build the app first.")
     text = str(key).strip()
-    agreement = (session.get(Agreement, int(text)) if text.isdigit() else
-                 session.scalar(select(Agreement).where(Agreement.reference == text.upper())))
-    if agreement is None:
+    found = _finders[0](session, text)
+    if found is None:
         raise NotFound(f"There is no agreement {text}: no evidence pack was produced.")
-    return agreement
+    return Subject(*found)
 
 
 def record_evidence_export(session: Session, agreement_id: int, *, by: Actor) -> int:
@@ -145,7 +166,6 @@ def _count(session: Session, agreement_id: int, *conditions: ColumnElement[bool]
         AuditEvent.agreement_id == agreement_id, *conditions)) or 0)
 
 
-@providers.register("agreement-workflow", order=10)
 def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Versions and approvals as the trail recorded them (agreement:* events)."""
     kinds = [t for t in AuditType if t.value.startswith("agreement:")]
@@ -160,7 +180,6 @@ def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSectio
                e.actor_email, e.outcome) for e in events])]
 
 
-@providers.register("event-counts", order=20)
 def counts_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every event under the agreement, counted by type and outcome."""
     rows = session.execute(
@@ -177,7 +196,6 @@ def counts_section(session: Session, agreement_id: int) -> list[EvidenceSection]
               for kind, outcome, n, first, last in rows])]
 
 
-@providers.register("reads", order=60)
 def reads_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every read of dataset rows under the agreement: who, which columns, how many rows."""
     condition = AuditEvent.event_type == AuditType.DATASET_READ

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from governance.cli.context import CLI_ACTOR, build_app, domain_errors
 from governance.identity.actors import System
-from governance.kernel.periodic import Registered
+from governance.periodic import Registered
 
 
 def parse_now(raw: str | None) -> dt.datetime:
@@ -42,8 +42,7 @@ def run_jobs_reporting(session_factory: Callable[[], Session], *, now: dt.dateti
     """Run every job once and report each one's changes and events. With `apply` each job
     commits in its own transaction, as the scheduler's do; without, all run in one
     transaction that is rolled back (no notification is sent: the outbox is discarded)."""
-    import governance.workflows  # noqa: F401  (registers every workflow's jobs)
-    from governance.kernel.periodic import JOBS
+    from governance.periodic import JOBS  # installed by build_app (governance/registry.py)
 
     reports: list[JobReport] = []
     shared = None if apply else session_factory()
@@ -105,8 +104,7 @@ def expire_command(now_text: str | None, apply: bool) -> None:
     db = database(app)
     try:
         with app.app_context():
-            reports = run_jobs_reporting(db.sessions, now=now, actor=CLI_ACTOR,
-                                                  apply=apply)
+            reports = run_jobs_reporting(db.sessions, now=now, actor=CLI_ACTOR, apply=apply)
     finally:
         db.dispose()  # close the pool's connections before the command returns
     if apply:

@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 
 from governance import server
-from governance.kernel import periodic
 from tests.live import LiveServer
 
 STUBBORN = ("import signal, time\n"
@@ -61,8 +60,8 @@ def test_the_server_stops_cleanly_and_its_scheduler_with_it(
 def test_a_scheduler_whose_server_was_killed_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     """A SIGKILLed server sends no SIGTERM: the orphaned scheduler notices and stops itself."""
     stop = threading.Event()
-    monkeypatch.setattr(periodic.os, "getppid", lambda: 1)  # re-parented to init
-    periodic._stop_when_orphaned(parent=4242, stop=stop)
+    monkeypatch.setattr(server.os, "getppid", lambda: 1)  # re-parented to init
+    server._stop_when_orphaned(parent=4242, stop=stop)
     assert stop.is_set()
 
 
