@@ -145,8 +145,8 @@ def render_review_pdf(record: ReviewRecord) -> bytes:
         "facts": [("Grants in force", str(len(record.grants))),
                   ("Never reviewed", str(sum(1 for g in record.grants
                                              if g["last_review"] == "never"))),
-                  ("Overdue for review (90 days)", str(record.overdue)),
-                  ("Reviews in the period", str(len(record.reviews)))],
+                  ("Overdue", f"{record.overdue} not reviewed for 90 days"),
+                  ("Reviews in period", str(len(record.reviews)))],
         "audit_chain_head": chain_head_line(*record.head),
         "footer_note": "Access review (minimum necessary)",
         "grants": record.grants, "reviews": record.reviews,

@@ -104,16 +104,20 @@ def create_user_command(email: str, name: str, org_name: str, roles: tuple[str, 
 def demo_command(people: int | None) -> None:
     from governance.demo import DEMO_PASSWORD, load_demo
     from governance.identity.models import User
+    from governance.kernel.extensions import database
 
     app = build_app()
-    with command_session(app) as session:
-        address = app.config["BASE_URL"]
-        if session.scalar(select(func.count()).select_from(User)):
-            click.echo("The database already has accounts; the demo world was not loaded. "
-                       f"Log in at {address}.")
-            return
-        logins = load_demo(session, app=app, people=people)
-        session.commit()
+    address = app.config["BASE_URL"]
+    try:
+        with command_session(app) as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                click.echo("The database already has accounts; the demo world was not "
+                           f"loaded. Log in at {address}.")
+                return
+            logins = load_demo(session, app=app, people=people)
+            session.commit()
+    finally:
+        database(app).dispose()  # close the pool's connections before the command returns
     click.echo(f"Demo world loaded. Log in at {address} with:")
     echo_table([("E-MAIL", "ROLE", "ORGANISATION"), *logins])
     click.echo(f"Every demo account's password is: {DEMO_PASSWORD}")
