@@ -1,10 +1,9 @@
-"""Production serving: gunicorn worker processes, plus the periodic jobs in the arbiter.
+"""Production serving: gunicorn worker processes.
 
 Processes rather than threads: pycasbin's matcher is not safe when threads share an enforcer.
 Each worker builds its own app (no preloading), so each has its own connections and enforcers.
-The periodic jobs (expiring agreements and grants, sweeping files) run on a timer in one extra
-process (`run_in_process` below, started as a plain subprocess), so they run once per server,
-not once per worker.
+The periodic jobs (expiring agreements and grants, sweeping files) are not the server's: huey's
+scheduler runs them in `governance worker` (analysis/worker.py), which `make run` starts too.
 
 The arbiter itself never opens the database: gunicorn forks workers from it, and a database
 connection (SQLite's lock bookkeeping above all) must never be carried across fork().
@@ -12,20 +11,12 @@ connection (SQLite's lock bookkeeping above all) must never be carried across fo
 
 from __future__ import annotations
 
-import logging
 import os
-import subprocess
-import sys
-import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from governance import periodic
 from governance.kernel.config import ENV_PREFIX
-from governance.kernel.types import utcnow
-
-log = logging.getLogger(__name__)
 
 
 class GovernanceServer(BaseApplication):  # type: ignore[misc]
@@ -43,36 +34,6 @@ class GovernanceServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-# The scheduler is a plain subprocess, not a multiprocessing.Process: gunicorn forks the workers
-# from the arbiter, and every forked worker would inherit a multiprocessing child it did not
-# start, whose atexit handler then signals and tries to join it as each worker exits
-# ("AssertionError: can only join a child process").
-_scheduler: list[subprocess.Popen[bytes]] = []
-STOP_TIMEOUT_S = 10.0
-SCHEDULER = "from governance.server import run_in_process; run_in_process()"
-# Set while the scheduler process runs the jobs (see run_in_process).
-RUNNING = threading.Event()
-
-
-def _start_periodic_jobs(_arbiter: Any) -> None:
-    # A constant command line: this interpreter and our own module.
-    _scheduler.append(subprocess.Popen([sys.executable, "-c", SCHEDULER]))  # noqa: S603
-
-
-def _stop_periodic_jobs(_arbiter: Any) -> None:
-    for process in _scheduler:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            # A scheduler that does not stop on SIGTERM would outlive the server and keep
-            # running jobs against the database (one was found ten minutes after its server
-            # had stopped: docs/decisions/reliability.md).
-            log.warning("the periodic jobs process %s did not stop; killing it", process.pid)
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-
-
 def serve(*, bind: str, workers: int, timeout: int) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
@@ -85,59 +46,8 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
         "graceful_timeout": 30,
         "accesslog": "-",
         "preload_app": False,
-        "when_ready": _start_periodic_jobs,
-        "on_exit": _stop_periodic_jobs,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
     }
     GovernanceServer(options).run()
 
-
-def run_in_process() -> None:
-    """Entry point of the scheduler process: run the jobs until SIGTERM."""
-    import signal
-
-    stop = threading.Event()
-
-    def on_sigterm(*_: object) -> None:
-        # Between runs, leave at once (the server waits only STOP_TIMEOUT_S before killing
-        # this process); during a run, finish it so that its transactions end cleanly.
-        stop.set()
-        if not RUNNING.is_set():
-            raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGINT, on_sigterm)  # Ctrl-C in `make run` reaches the whole group
-    # If the server is killed outright (SIGKILL) nobody sends SIGTERM: notice being orphaned
-    # (our parent changes) and stop, rather than run the jobs on behind a dead server.
-    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True,
-                     name="orphan-watch").start()
-    logging.basicConfig(level=logging.INFO)
-    run_forever(stop)
-
-
-def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
-    while not stop.wait(2):
-        if os.getppid() != parent:
-            log.warning("the server process is gone; the periodic jobs stop")
-            stop.set()
-
-
-def run_forever(stop: threading.Event) -> None:
-    from governance import create_app
-    from governance.kernel.extensions import database
-
-    app = create_app()
-    interval = 60 * app.config["EXPIRY_CHECK_MINUTES"]
-    db = database(app)
-    while not stop.is_set():
-        try:
-            with app.app_context():
-                RUNNING.set()
-                try:
-                    periodic.run_due_jobs(db.sessions, now=utcnow())
-                finally:
-                    RUNNING.clear()
-        except Exception:
-            log.exception("periodic jobs failed; retrying at the next interval")
-        stop.wait(interval)

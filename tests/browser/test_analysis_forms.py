@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.analysis.models import AnalysisRun, RunStatus
-from tests.analyses.conftest import World, build_world, execute, grant_records
+from tests.analysis.conftest import World, build_world, execute, grant_records
 from tests.browser.keyboard import choose, log_in, press, type_into
 from tests.conftest import fresh
 from tests.support import PASSWORD, People

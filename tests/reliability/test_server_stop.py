@@ -1,35 +1,14 @@
-"""Stopping the server stops its periodic-jobs process, even one that ignores SIGTERM."""
+"""The server stops cleanly on SIGTERM, and the demo prints the address actually served."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from governance import server
 from tests.live import LiveServer
-
-STUBBORN = ("import signal, time\n"
-            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-            "print('ready', flush=True)\n"
-            "while True: time.sleep(0.1)\n")
-
-
-def test_a_scheduler_that_ignores_sigterm_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
-    process = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"ready\n"  # its SIGTERM handler is installed
-    monkeypatch.setattr(server, "_scheduler", [process])
-    monkeypatch.setattr(server, "STOP_TIMEOUT_S", 0.5)
-    server._stop_periodic_jobs(None)
-    assert process.poll() == -signal.SIGKILL
-    process.stdout.close()
 
 
 def _children(pid: int) -> set[int]:
@@ -39,12 +18,12 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_the_server_stops_cleanly_and_its_scheduler_with_it(
+def test_the_server_stops_cleanly(
         app: Flask, database_url: str, instance_path: Path, tmp_path: Path) -> None:
-    """SIGTERM: the workers exit without a traceback, the scheduler stops when asked (it is
-    not killed), and the server says at which address it served."""
+    """SIGTERM: the workers exit without a traceback, none is killed, and the server says at
+    which address it served."""
     live = LiveServer(database_url, instance_path, tmp_path / "server.log")
-    time.sleep(3)  # the scheduler has started and installed its SIGTERM handler
+    time.sleep(3)  # the workers have booted
     children = _children(live.process.pid)
     assert children, "the server has no child processes"
     live.stop()
@@ -55,14 +34,6 @@ def test_the_server_stops_cleanly_and_its_scheduler_with_it(
     assert "AssertionError" not in log, log
     assert "did not stop" not in log, log
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
-
-
-def test_a_scheduler_whose_server_was_killed_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A SIGKILLed server sends no SIGTERM: the orphaned scheduler notices and stops itself."""
-    stop = threading.Event()
-    monkeypatch.setattr(server.os, "getppid", lambda: 1)  # re-parented to init
-    server._stop_when_orphaned(parent=4242, stop=stop)
-    assert stop.is_set()
 
 
 def test_the_demo_and_the_server_print_the_address_actually_served(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from governance.analysis.models import RunStatus
 from governance.kernel.errors import PermissionDenied
-from tests.analyses.conftest import World, execute, grant_records, make_agreement, submit
+from tests.analysis.conftest import World, execute, grant_records, make_agreement, submit
 from tests.support import People
 
 EXCLUDED = ["sexual", "domestic_violence", "terrorism"]
