@@ -27,7 +27,9 @@ def _filter_options(command: F) -> F:
                                      "UTC unless a zone is given)."),
         click.option("--until", help="End of the period, exclusive (ISO date or date-time)."),
         click.option("--user", help="Only events by this e-mail address."),
-        click.option("--agreement", "agreement_id", help="Only events under this agreement."),
+        click.option("--agreement", "agreement_id",
+                     help="Only events under this agreement: its reference (DUA-2026-001) or "
+                          "number."),
         click.option("--dataset", "dataset_id", help="Only events about this dataset."),
         click.option("--event-type", help="Only this event type, e.g. dataset:read."),
         click.option("--outcome", help="success, failure, allowed or denied."),
@@ -91,6 +93,7 @@ def verify_command(expect_head: str | None, workers: int) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_filter_options
 def export_command(fmt: str, out: Path, **filters: str | None) -> None:
+    from governance.audit import evidence as audit_evidence
     from governance.audit import export as audit_export
     from governance.audit import report as audit_report
     from governance.audit.models import AuditType
@@ -99,6 +102,10 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
 
     with _app() as app, command_session(app) as session:
         engine = database(app).read_engine()
+        if filters.get("agreement_id"):
+            # People type the reference; the filter takes the agreement's number.
+            filters["agreement_id"] = str(
+                audit_evidence.agreement_named(session, str(filters["agreement_id"])).id)
         flt = parse_filter(filters)
         event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
         with _open_for_writing(out) as file:

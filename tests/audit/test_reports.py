@@ -190,3 +190,20 @@ def test_an_unwritable_output_path_is_refused_in_one_line(
         assert isinstance(result.exception, SystemExit), result.exception
     assert fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type.in_(
         [AuditType.AUDIT_EXPORT, AuditType.AUDIT_REPORT]))).all() == []
+
+
+def test_the_export_takes_the_agreement_reference_a_person_types(
+        cli: CliInvoker, activity: int, db: Session, tmp_path: Path) -> None:
+    reference = fresh(db).get(Agreement, activity).reference  # type: ignore[union-attr]
+    out = tmp_path / "events.csv"
+    result = cli("audit", "export", "--format", "csv", "--agreement", reference,
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    under = fresh(db).scalars(select(AuditEvent).where(
+        AuditEvent.agreement_id == activity)).all()
+    assert len(rows) == 1 + len(under)  # the header, then every event under the agreement
+    unknown = CliRunner().invoke(main, ["audit", "export", "--format", "csv", "--agreement",
+                                        "DUA-2099-999", "--out", str(tmp_path / "x.csv")])
+    assert unknown.exit_code == 1
+    assert "There is no agreement DUA-2099-999" in unknown.output
