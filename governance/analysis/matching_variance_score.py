@@ -42,7 +42,7 @@ in a small sample, the 2006 variance is used and named instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,22 +50,34 @@ from .encoding import EncodedCovariates
 from .matching import MatchAssignment
 
 COVARIANCE_NEIGHBOURS = 4
-_CHUNK = 65_536
 
 
-@dataclass(frozen=True)
+@dataclass
 class EstimatedScore:
     """What the adjustment needs from the fitted logit: the covariates it was fitted on and
-    each unit's linear predictor X'theta (rows as given to matching)."""
+    each unit's linear predictor X'theta (rows as given to matching). The design and the
+    controls nearest each unit are computed once and shared by every outcome."""
 
     encoded: EncodedCovariates
     linear_predictor: np.ndarray
+    _design: np.ndarray | None = field(default=None, repr=False)
+    _near: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
 
     def design(self) -> np.ndarray:
-        # Imported here: propensity imports statsmodels, needed only when this is used.
-        from .propensity import standardised_design
+        if self._design is None:
+            # Imported here: propensity imports statsmodels, needed only when this is used.
+            from .propensity import standardised_design
 
-        return standardised_design(self.encoded)
+            self._design = standardised_design(self.encoded)
+        return self._design
+
+    def near_controls(
+        self, scores: np.ndarray, control_rows: np.ndarray, units: np.ndarray
+    ) -> np.ndarray:
+        key = units.tobytes()
+        if key not in self._near:
+            self._near = {key: nearest_in_group(scores, control_rows, units, COVARIANCE_NEIGHBOURS)}
+        return self._near[key]
 
 
 def nearest_in_group(
@@ -99,19 +111,23 @@ def nearest_in_group(
     return result
 
 
-def _local_covariances(
-    design: np.ndarray, values: np.ndarray, neighbours: np.ndarray
+def _weighted_local_covariances(
+    design: np.ndarray, values: np.ndarray, neighbours: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
-    """Sample covariance of each design column with Y among each row's neighbours (n x k)."""
-    out = np.zeros((len(neighbours), design.shape[1]))
-    for start in range(0, len(neighbours), _CHUNK):
-        block = neighbours[start : start + _CHUNK]
-        x = design[block]  # (b, L, k)
-        y = values[block]  # (b, L)
-        x = x - x.mean(axis=1, keepdims=True)
-        y = y - y.mean(axis=1, keepdims=True)
-        out[start : start + _CHUNK] = np.einsum("blk,bl->bk", x, y) / (block.shape[1] - 1)
-    return out
+    """sum_i weights_i cov_i(X, Y), cov_i the sample covariance among row i's L neighbours.
+
+    With S_i = the neighbours' sum of Y, sum_i w_i cov_i = (1 / (L - 1)) [sum_j X_j Y_j u_j
+    - (1 / L) sum_j X_j v_j], u_j = sum of w_i over the (i, l) with neighbour j and v_j =
+    sum of w_i S_i over the same: two bincounts and two products with X, never an
+    (n, L, k) array (a million units by 25 covariates)."""
+    count = neighbours.shape[1]
+    flat = neighbours.ravel()
+    # Rows that are nobody's neighbour may hold NaN (an unmatched treated unit's outcome).
+    values = np.where(np.isfinite(values), values, 0.0)
+    sums = values[neighbours].sum(axis=1)
+    u = np.bincount(flat, weights=np.repeat(weights, count), minlength=len(values))
+    v = np.bincount(flat, weights=np.repeat(weights * sums, count), minlength=len(values))
+    return np.asarray((design.T @ (values * u) - design.T @ v / count) / (count - 1))
 
 
 def score_adjustment(
@@ -143,9 +159,8 @@ def score_adjustment(
         - design[control_rows].T @ (propensity[control_rows] * values[control_rows])
         - difference * (design[units].T @ density[units])
     ) / n1
-    near = nearest_in_group(scores, control_rows, units, COVARIANCE_NEIGHBOURS)
-    local = _local_covariances(design, values, near)
-    shift = local.T @ propensity[units] / n1
+    near = estimated.near_controls(scores, control_rows, units)
+    shift = _weighted_local_covariances(design, values, near, propensity[units]) / n1
     try:
         solve_d = np.linalg.solve(information, derivative)
         solve_c = np.linalg.solve(information, derivative + shift)
