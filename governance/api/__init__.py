@@ -4,28 +4,16 @@ One module per noun (agreements, access_requests, grants, datasets, analyses, ou
 me), each a set of thin handlers declared with `operations.operation`: parse and check the
 request against its declaration, call the same service function as the page, commit once,
 answer JSON. Adding a
-noun is one more module imported below and its SCHEMAS added to `openapi.SHAPES`; see
-docs/decisions/api.md.
+noun is one more module in `API_MODULES` of governance/registry.py and its SCHEMAS added to
+`openapi.SHAPES`; see docs/decisions/api.md.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from governance.api import (  # noqa: F401  (each module registers its routes on `bp`)
-    access_requests,
-    agreements,
-    analyses,
-    audit,
-    auth,
-    datasets,
-    grants,
-    me,
-    openapi,
-    outputs,
-)
 from governance.api.operations import bp
-from governance.extensions import csrf
+from governance.kernel.extensions import csrf
 
 
 def register_api(app: Flask) -> None:

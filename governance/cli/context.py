@@ -11,22 +11,31 @@ import click
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.config import ConfigError
-from governance.errors import DomainError
-from governance.services import audit
-from governance.services.actors import System
+from governance.audit import service as audit
+from governance.identity.actors import System
+from governance.kernel.config import ConfigError
+from governance.kernel.errors import DomainError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 CLI_ACTOR = System("cli")
+# How a command builds the app: the `governance` group (cli/__init__.py, the command line's
+# composition root) sets it to `create_app`, so the nouns' commands, which use this module,
+# never import the composition root themselves.
+APP_FACTORY: list[Callable[[], Flask]] = []
+
+
+def use_app_factory(factory: Callable[[], Flask]) -> None:
+    APP_FACTORY[:] = [factory]
 
 
 def build_app() -> Flask:
-    from governance import create_app
     from governance.authz import PolicyError
 
+    if not APP_FACTORY:
+        raise RuntimeError("No app factory: commands run through the `governance` group.")
     try:
-        return create_app()
+        return APP_FACTORY[0]()
     except (ConfigError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -34,7 +43,7 @@ def build_app() -> Flask:
 @contextmanager
 def command_session(app: Flask) -> Iterator[Session]:
     """A session for one command; a refused action's refusal is still recorded."""
-    from governance.extensions import database
+    from governance.kernel.extensions import database
 
     with app.app_context(), database(app).session() as session:
         try:

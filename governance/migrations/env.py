@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-import governance.models  # noqa: F401  (registers every table on the metadata)
-from governance.db import Base, make_engine
+from governance.all_models import METADATA
+from governance.kernel.db import make_engine
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def run_migrations() -> None:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from flask import Flask
 from openapi_spec_validator import validate
 
-from governance.api.openapi import document
-from governance.models.types import utcnow
-from governance.services.output_content import csv_of
+from governance.kernel.types import utcnow
+from governance.openapi import document
+from governance.outputs.content import csv_of
 from tests.api.conformance import assert_conforms
 from tests.api.scenario import Api, World
 from tests.outputs.builders import report_pdf
