@@ -26,9 +26,9 @@ def people(size: int, seed: int, ages: int = 80, priors: int = 29) -> pd.DataFra
 
 
 def controlled(frame: pd.DataFrame, rate: bool = False) -> dict[str, Any]:
-    from governance.analysis.disclosure import DisclosurePolicy
-    from governance.analysis.kinds import run_analysis
-    from governance.analysis.kinds_base import RunContext
+    from governance.analysis.engine.disclosure import DisclosurePolicy
+    from governance.analysis.engine.kinds import run_analysis
+    from governance.analysis.engine.kinds_base import RunContext
 
     parameters: dict[str, Any] = {"group_by": ["age", "prior"]}
     if rate:
@@ -60,7 +60,7 @@ def timed(frame: pd.DataFrame, repeats: int, rate: bool = False) -> tuple[float,
 
 def exact_lp(frame: pd.DataFrame) -> tuple[float, dict[str, int]]:
     """The same table with the max-flow path switched off and no budget on exact LPs."""
-    import governance.analysis.protection_lp as lp
+    import governance.analysis.engine.protection_lp as lp
 
     saved = (lp._network_intervals, lp.EXACT_BUDGET)
     lp._network_intervals = lambda *args, **kwargs: {}

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.att import OutcomeSpec, estimate_att
-from governance.analysis.matching import MatchingOptions
-from governance.analysis.stats import statistic_label
+from governance.analysis.engine.att import OutcomeSpec, estimate_att
+from governance.analysis.engine.matching import MatchingOptions
+from governance.analysis.engine.stats import statistic_label
 
 ADJUSTED = "normal, Abadie-Imbens SE adjusted for the estimated score"
 

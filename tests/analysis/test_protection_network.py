@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import linprog
 
-import governance.analysis.protection_lp as protection_lp
-from governance.analysis.disclosure import TOTAL_LABEL, DisclosurePolicy
-from governance.analysis.kinds import run_analysis
-from governance.analysis.kinds_base import RunContext
+import governance.analysis.engine.protection_lp as protection_lp
+from governance.analysis.engine.disclosure import TOTAL_LABEL, DisclosurePolicy
+from governance.analysis.engine.kinds import run_analysis
+from governance.analysis.engine.kinds_base import RunContext
 
 POLICY = DisclosurePolicy()
 KEY = b"protection-network-tests-key-012"
@@ -127,7 +127,7 @@ def test_rate_tables_are_decided_as_the_exact_programmes_decide_them(seed, size)
     """Counts, events and non-events of a rate output, bracketed by the events and non-events
     networks: the same pattern as exact linear programmes for every hidden count, and none
     narrower than the width for the joint-table attacker of test_protection.py."""
-    import governance.analysis.protection as protection
+    import governance.analysis.engine.protection as protection
     from tests.analysis.test_protection import joint_ranges
 
     rng = np.random.default_rng(seed)

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from governance.analysis import DisclosurePolicy, RunContext, run_analysis
-from governance.analysis.att import OutcomeSpec, estimate_att
-from governance.analysis.matching import MatchingOptions
+from governance.analysis.engine import DisclosurePolicy, RunContext, run_analysis
+from governance.analysis.engine.att import OutcomeSpec, estimate_att
+from governance.analysis.engine.matching import MatchingOptions
 from tests.analysis.test_matching_variance import reference_variance
 
 DATA = Path(__file__).parent / "data" / "nsw_dehejia_wahba.csv"
