@@ -39,6 +39,7 @@ TARGETS = {
     "http_read_p99_ms": ("<= 50 ms", lambda v: v <= 50),
     "matched_1k_vs_1m_s": ("<= 30 s", lambda v: v <= 30),
     "matched_peak_mb": ("<= 2,048 MB", lambda v: v <= 2048),
+    "protection_large_s": ("<= 10 s", lambda v: v <= 10),
 }
 
 

@@ -46,7 +46,8 @@ class RunForm(Form):
         ("newcombe", "Newcombe hybrid score (better for small groups or rare outcomes)")]),
         default="wald", validate_choice=False)
     variance = SelectField("Standard errors", choices=choices([
-        ("abadie_imbens", "Abadie-Imbens (counts reused controls and the pairs)"),
+        ("abadie_imbens", "Abadie-Imbens, adjusted for the estimated propensity score (2016)"),
+        ("abadie_imbens_2006", "Abadie-Imbens without that adjustment (2006)"),
         ("welch", "Weighted Welch (ignores both)")]), default="abadie_imbens",
         validate_choice=False)
     covariates = StringField("Covariates (separated by commas)",

@@ -162,13 +162,20 @@ def test_estimate_att_uses_it_by_default_and_welch_on_request():
                            MatchingOptions(replace=True, caliper=None))
     test = default.outcomes[0].test
     assert test is not None
-    assert test["ci_method"] == "normal, Abadie-Imbens SE"
+    # The score was estimated: the default adjusts for it (Abadie & Imbens 2016).
+    assert test["ci_method"] == "normal, Abadie-Imbens SE adjusted for the estimated score"
     welch = estimate_att(data, "treat", ["x"], [OutcomeSpec("y")],
                          MatchingOptions(replace=True, caliper=None, variance="welch"))
     assert welch.outcomes[0].test is not None
     assert welch.outcomes[0].test["ci_method"] == "Welch t"
     assert default.outcomes[0].att == pytest.approx(welch.outcomes[0].att)
-    structure = MatchStructure(default.score, default.assignment)
     again = compare_outcomes(data, [OutcomeSpec("y")], data["treat"].to_numpy() == 1,
-                             default.weights.to_numpy(), structure)
+                             default.weights.to_numpy(), default.structure())
     assert again[0].test == test
+    # A score given rather than estimated keeps the 2006 variance, named as such.
+    given = compare_outcomes(data, [OutcomeSpec("y")], data["treat"].to_numpy() == 1,
+                             default.weights.to_numpy(),
+                             MatchStructure(default.score, default.assignment))
+    assert given[0].test is not None
+    assert given[0].test["ci_method"] == "normal, Abadie-Imbens SE"
+    assert given[0].test["variance"] == "Abadie-Imbens (2006), population ATT"

@@ -3,8 +3,11 @@
 ``estimate_att`` is the dataset-agnostic entry point (LaLonde's NSW data, the JDL cohort, any
 DataFrame with a 0/1 treatment column): fit the propensity model, match, measure balance, and
 compare each outcome between matched treated units and their weighted matched controls.
-The ATT is mean(treated) - weighted mean(controls); its standard error is Abadie and Imbens's
-(2006) matching variance by default (matching_variance.py), or, with ``variance="welch"``, the
+The ATT is mean(treated) - weighted mean(controls); its standard error is by default Abadie and
+Imbens's matching variance adjusted for the estimated propensity score (2016,
+matching_variance_score.py; the 2006 variance of matching_variance.py when the score is given,
+for outcomes among a subgroup, or with ``variance="abadie_imbens_2006"``), or, with
+``variance="welch"``, the
 weighted Welch t-test (continuous outcomes) or weighted two-proportion z-test (binary outcomes)
 from stats.py, which ignore the pairs and the reuse of controls.
 """
@@ -23,7 +26,14 @@ from .balance import BalanceRow, balance_table
 from .encoding import EncodedCovariates, encode_covariates
 from .errors import AnalysisParameterError, DataShapeError
 from .matching import MatchAssignment, MatchingOptions, match_scores
-from .matching_variance import abadie_imbens
+from .matching_variance import (
+    CI_ABADIE_IMBENS_2016,
+    KIND_2016,
+    MatchedDifference,
+    abadie_imbens,
+    with_variance,
+)
+from .matching_variance_score import EstimatedScore, score_adjustment
 from .propensity import PropensityModel, fit_propensity
 from .stats import weighted_proportion_test, weighted_summary, welch_t_test
 
@@ -81,6 +91,17 @@ class ATTResult:
     unmatched: dict[str, int] = field(default_factory=dict)
     # The matching score of every row (the logit or the propensity, as matched on).
     score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # The fitted logit's covariates and linear predictor, for the 2016 variance adjustment.
+    estimated: EstimatedScore | None = None
+
+    def structure(self) -> MatchStructure:
+        """What ``compare_outcomes`` needs to give this match's matching variance."""
+        return MatchStructure(
+            self.score,
+            self.assignment,
+            self.options.variance,
+            self.estimated,
+        )
 
     @property
     def n_treated_matched(self) -> int:
@@ -146,7 +167,8 @@ def estimate_att(
         options.smd_denominator,
     )
     report(0.85, "comparing outcomes")
-    structure = MatchStructure(score, assignment, options.variance)
+    estimated = EstimatedScore(encoded, model.linear_predictor)
+    structure = MatchStructure(score, assignment, options.variance, estimated)
     results = compare_outcomes(data, outcomes, is_treated, weights, structure)
     report(1.0, "done")
     return ATTResult(
@@ -161,17 +183,20 @@ def estimate_att(
         n_control=int((~is_treated).sum()),
         unmatched=dict(Counter(r for r in assignment.unmatched_reason if r is not None)),
         score=np.asarray(score),
+        estimated=estimated,
     )
 
 
 @dataclass(frozen=True)
 class MatchStructure:
     """What the Abadie-Imbens variance needs beyond the weights: the score matched on (one per
-    row), the assignment, and which variance was asked for."""
+    row), the assignment, which variance was asked for and, when the score was estimated by
+    the logit, that fit (``estimated``)."""
 
     score: np.ndarray
     assignment: MatchAssignment
     variance: str = "abadie_imbens"
+    estimated: EstimatedScore | None = None
 
 
 def compare_outcomes(
@@ -215,13 +240,15 @@ def _compare_outcome(
             name, spec.kind, int(treated.sum()), int(control.sum()), 0.0, None, None, None, None
         )
     control_summary = weighted_summary(values[control], weights[control])
-    if structure is not None and structure.variance == "abadie_imbens":
+    if structure is not None and structure.variance.startswith("abadie_imbens"):
         among = None
         if spec.among is not None:
             among = pd.to_numeric(data[spec.among], errors="coerce").fillna(0).to_numpy() == 1
         matched = abadie_imbens(
             values, is_treated, weights, structure.score, structure.assignment, among
         )
+        if matched is not None and matched.standard_error is not None and among is None:
+            matched = _adjusted_for_estimated_score(values, is_treated, structure, matched)
         if matched is not None:
             return OutcomeEstimate(
                 outcome=name,
@@ -251,3 +278,29 @@ def _compare_outcome(
         att=treated_mean - control_mean,
         test=test.to_dict(),
     )
+
+
+def _adjusted_for_estimated_score(
+    values: np.ndarray,
+    is_treated: np.ndarray,
+    structure: MatchStructure,
+    matched: MatchedDifference,
+) -> MatchedDifference:
+    """The 2016 variance where the score was estimated and it was asked for (the default);
+    the 2006 one, as named by ``abadie_imbens``, otherwise or when it cannot be estimated."""
+    if structure.estimated is None or structure.variance != "abadie_imbens":
+        return matched
+    adjustment = score_adjustment(
+        values,
+        is_treated,
+        structure.score,
+        structure.assignment,
+        structure.estimated,
+        matched.difference,
+    )
+    if adjustment is None or matched.standard_error is None:
+        return matched
+    variance = matched.standard_error**2 + adjustment
+    if not (np.isfinite(variance) and variance > 0):
+        return matched
+    return with_variance(matched, variance, KIND_2016, CI_ABADIE_IMBENS_2016)

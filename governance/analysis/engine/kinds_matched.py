@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .att import ATTResult, MatchStructure, OutcomeSpec, compare_outcomes, estimate_att
+from .att import ATTResult, OutcomeSpec, compare_outcomes, estimate_att
 from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
 from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
@@ -117,9 +117,10 @@ class MatchedComparisonKind(AnalysisKind):
         "categorical": "those covariates whose values are categories (a subset).",
         "matching": "how to match: " + ", ".join(MatchingOptions.__dataclass_fields__) + ".",
         "eligibility": "eligibility and follow-up: "
-                       + ", ".join(EligibilityRules.__dataclass_fields__) + ".",
+        + ", ".join(EligibilityRules.__dataclass_fields__)
+        + ".",
         "max_abs_smd": "outcomes are withheld when any |standardised mean difference| after "
-                       "matching exceeds this.",
+        "matching exceeds this.",
         "day_first": "read ambiguous cohort dates as day/month (true) or month/day.",
     }
 
@@ -226,9 +227,13 @@ class MatchedComparisonKind(AnalysisKind):
         withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
         figures: dict[str, dict[str, dict[str, float]]] = {}
         if withheld is None:
-            # Outcomes are derived for the matched people and, for the variance, their
-            # nearest neighbours of the same group by score: never for the whole register.
-            needed = used | _neighbourhood(att.score, is_treated, used)
+            # Outcomes are derived for the matched people and, for the 2006 variance, their
+            # nearest neighbours of the same group by score; the 2016 adjustment for the
+            # estimated score averages over every unit the logit was fitted on.
+            if p.matching.variance == "abadie_imbens":
+                needed = np.ones(len(sample), dtype=bool)
+            else:
+                needed = used | _neighbourhood(att.score, is_treated, used)
             subset = sample[needed]
             derived = derive_outcomes(subset, offences, rules.follow_up_days, rules.waiting_days)
             outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
@@ -249,8 +254,7 @@ class MatchedComparisonKind(AnalysisKind):
             result.withheld["outcomes"] = withheld
             result.summary = withheld
         else:
-            structure = MatchStructure(att.score, att.assignment, p.matching.variance)
-            estimates = compare_outcomes(full, OUTCOMES, is_treated, weights, structure)
+            estimates = compare_outcomes(full, OUTCOMES, is_treated, weights, att.structure())
             describe_outcomes(result, figures, estimates)
         above = [
             row.term

@@ -28,7 +28,7 @@ METHODS = ("nearest", "radius")
 ORDERS = ("largest", "smallest", "data", "random")
 DISTANCES = ("logit", "propensity")
 SD_CHOICES = ("pooled", "all")
-VARIANCES = ("abadie_imbens", "welch")
+VARIANCES = ("abadie_imbens", "abadie_imbens_2006", "welch")
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,10 @@ class MatchingOptions:
     order: greedy order of treated units: "largest", "smallest", "data" or "random".
     smd_denominator: "pooled" (Austin 2009) or "treated" (MatchIt's ATT default).
     variance: standard errors of the ATT: "abadie_imbens" (Abadie & Imbens 2006, counting the
-        reuse of controls and the matched pairs; see matching_variance.py) or "welch" (the
-        weighted Welch / two-proportion tests, which ignore both).
+        reuse of controls and the matched pairs, see matching_variance.py, adjusted for the
+        estimation of the propensity score as in Abadie & Imbens 2016 when it was estimated,
+        see matching_variance_score.py), "abadie_imbens_2006" (without that adjustment) or
+        "welch" (the weighted Welch / two-proportion tests, which ignore all three).
     """
 
     method: str = "nearest"

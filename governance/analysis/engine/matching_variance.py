@@ -21,15 +21,15 @@ Outcomes measured only among some people (days to re-offence, among re-offenders
 pairs; for them the conditional ("sample") form is used: sum over both groups of (their weight
 in the group mean)^2 sigma_i^2, with sigma^2 estimated among the same people.
 
-The propensity score is estimated, which this variance does not adjust for (Abadie & Imbens
-2016 derive the adjustment; for the ATT it can make the variance larger or smaller), see
-docs/decisions/analysis-matching.md.
+When the score is an estimated logit, matching_variance_score.py adds Abadie & Imbens's
+(2016) adjustment for its estimation (``with_variance`` gives the adjusted result); this
+module's variance is the one for a score that is known, or for outcomes among a subgroup.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ from .matching import MatchAssignment
 
 VARIANCE_NEIGHBOURS = 2
 CI_ABADIE_IMBENS = "normal, Abadie-Imbens SE"
+CI_ABADIE_IMBENS_2016 = "normal, Abadie-Imbens SE adjusted for the estimated score"
+KIND_2016 = "Abadie-Imbens (2016), population ATT, adjusted for the estimated propensity score"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,25 @@ class MatchedDifference:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def with_variance(
+    result: MatchedDifference, variance: float, kind: str, ci_method: str
+) -> MatchedDifference:
+    """``result`` with another (positive) variance of the same difference, named."""
+    standard_error = math.sqrt(variance)
+    z = result.difference / standard_error
+    half = float(scipy_stats.norm.ppf(0.5 + result.confidence / 2)) * standard_error
+    return replace(
+        result,
+        standard_error=standard_error,
+        z=z,
+        p_value=float(2 * scipy_stats.norm.sf(abs(z))),
+        ci_low=result.difference - half,
+        ci_high=result.difference + half,
+        variance=kind,
+        ci_method=ci_method,
+    )
 
 
 def imputed_controls(assignment: MatchAssignment, control_values: np.ndarray) -> np.ndarray:

@@ -105,6 +105,11 @@ def _design(encoded: EncodedCovariates) -> tuple[np.ndarray, np.ndarray, np.ndar
     return design, centres, scales
 
 
+def standardised_design(encoded: EncodedCovariates) -> np.ndarray:
+    """The design the logit is fitted on (intercept, then standardised model columns)."""
+    return _design(encoded)[0]
+
+
 def _original_scale(
     params: np.ndarray, covariance: np.ndarray, centres: np.ndarray, scales: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -21,13 +21,18 @@ outcome count lies between 0 and its cell's count (so non-outcomes are non-negat
 published quantity is a known constant (this output's by its true value, earlier releases by
 their published value, within half the rounding base when they were rounded).
 
-Cost (protection_lp.py). One pair of LPs per hidden quantity would be slow on tables of
-thousands of cells, so hidden quantities are first *certified* wide by witnesses: the true table
-and the optima of programmes that move many of them at once (any feasible table is a witness).
-The rest get their own exact minimum and maximum, up to a budget per round; beyond it they are
-all treated as too narrow, which only suppresses more (and the output says so). Within the
-budget the decision depends only on the exact optima, not on the witnesses. The system itself
-is in protection_system.py.
+Cost. Count tables (1-D, and 2-D with margins, linked through common cells) are network
+programmes: every hidden count's exact interval is two max-flows (protection_network.py). Rate
+tables are bracketed by two networks, in events and non-events (protection_rates.py): a
+relaxation that pins a count decides it is too narrow, a restriction that moves it far enough
+decides it is protected, both exactly. Whatever is left goes to linear programming
+(protection_lp.py): one pair of LPs per hidden quantity would be slow on tables of thousands of
+cells, so hidden quantities are first *certified* wide by witnesses: the true table and the
+optima of programmes that move many of them at once (any feasible table is a witness). The rest
+get their own exact minimum and maximum, up to a budget per round; beyond it they are all
+treated as too narrow, which only suppresses more (and the output says so). Within the budget
+the decision depends only on the exact optima, not on the witnesses. The system itself is in
+protection_system.py.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from .protection_lp import InfeasibleSystem, Program, intervals
+from .protection_rates import rate_intervals
 from .protection_system import TOLERANCE, Expression, LinkedTable, System
 
 __all__ = ["LinkedTable", "protect"]
@@ -54,8 +60,12 @@ def protect(tables: list[LinkedTable], width: float) -> list[str]:
         if not found:
             return notes
         try:
-            program = Program.of(system, system.known())
-            ranges = intervals(program, found, width, seeds)
+            known = system.known()
+            decided = rate_intervals(system, known, seeds, found, width)
+            rest = [e for i, e in enumerate(found) if i not in decided]
+            program = Program.of(system, known)
+            solved = iter(intervals(program, rest, width, seeds) if rest else [])
+            ranges = [decided[i] if i in decided else next(solved) for i in range(len(found))]
         except InfeasibleSystem:
             if all(t.mutable for t in tables):
                 raise

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from .protection_network import NetworkIntervals
 from .protection_system import TOLERANCE, Expression, System
 
 # Hidden counts left uncertified after the witnesses get two exact LPs each, up to this many
@@ -145,6 +146,28 @@ class InfeasibleSystem(RuntimeError):
     people but from a corrected dataset version)."""
 
 
+def _network_intervals(
+    program: Program, targets: Sequence[Expression], width: float, seeds: Mapping[int, float]
+) -> dict[int, tuple[float, float]]:
+    """Exact intervals by max-flow (protection_network.py) of the targets that are single
+    counts, when the programme is a network programme; empty otherwise."""
+    if not program.variables or any(q not in seeds for q in program.variables):
+        return {}
+    start = np.array([seeds[q] for q in program.variables], dtype=float)
+    network = NetworkIntervals.of(
+        program.a_eq, program.b_eq, program.a_ub is not None, program.bounds, start
+    )
+    if network is None:
+        return {}
+    single = {
+        i: program.column[target[0][0]]
+        for i, target in enumerate(targets)
+        if len(target) == 1 and target[0][1] == 1.0 and target[0][0] in program.column
+    }
+    found = network.intervals(list(single.values()), width)
+    return dict(zip(single, found, strict=True))
+
+
 def intervals(
     program: Program,
     targets: Sequence[Expression],
@@ -153,12 +176,17 @@ def intervals(
 ) -> list[tuple[float, float]]:
     """Exact [min, max] of each target where it is narrower than ``width``; for targets
     certified wide by witnesses, the witnessed range (at least ``width``)."""
+    exact = _network_intervals(program, targets, width, seeds)
+    if len(exact) == len(targets):
+        return [exact[i] for i in range(len(targets))]
     matrix = np.zeros((len(targets), len(program.variables)))
     offset = np.zeros(len(targets))
     for i, target in enumerate(targets):
         matrix[i], offset[i] = program.vector(target)
     low = np.full(len(targets), np.inf)
     high = np.full(len(targets), -np.inf)
+    for i, (network_low, network_high) in exact.items():
+        low[i], high[i] = network_low, network_high
     # The true table is feasible, so the true value of a count of ours is a witness.
     for i, target in enumerate(targets):
         if all(q in seeds for q, _ in target):
@@ -171,8 +199,11 @@ def intervals(
         np.minimum(low, values, out=low)
         np.maximum(high, values, out=high)
 
+    decided = np.zeros(len(targets), dtype=bool)
+    decided[list(exact)] = True
+
     def open_targets() -> np.ndarray:
-        return np.flatnonzero(~(high - low >= width - TOLERANCE))
+        return np.flatnonzero(~(high - low >= width - TOLERANCE) & ~decided)
 
     if not np.all(np.isfinite(low)):
         witness(program.solve(np.zeros(len(program.variables)))[1])
