@@ -10,6 +10,8 @@ import governance.services.destruction_hooks  # (data destroyed when an agreemen
 import governance.services.evidence_sections  # (evidence-pack sections)
 import governance.services.grant_conditions  # (grants paused while a condition lapses)
 import governance.services.grant_hooks  # (grants follow agreements; expiry)
+import governance.services.grant_obligations  # (personnel, acceptance, ethics, attestation, freeze)
+import governance.services.incidents  # (notification reminders)
 import governance.services.output_preview  # (preview windows closing)
 import governance.services.output_public  # (public files of outputs published earlier)
 import governance.services.output_tasks  # (output tasks on dashboards)

@@ -15,10 +15,21 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base
+from governance.models.agreement_obligations import EthicsApproval
 from governance.models.agreement_parts import (
     AgreementComment,
     AgreementDocument,
@@ -96,6 +107,9 @@ class Agreement(Base):
     versions: Mapped[list[AgreementVersion]] = relationship(
         back_populates="agreement", order_by="AgreementVersion.number", lazy="selectin",
         cascade="all, delete-orphan")
+    # Recorded by a privacy officer, never edited (models/agreement_obligations.py).
+    ethics_approvals: Mapped[list[EthicsApproval]] = relationship(
+        order_by="EthicsApproval.id", viewonly=True)
 
     def version(self, number: int | None) -> AgreementVersion | None:
         return next((v for v in self.versions if v.number == number), None)
@@ -175,6 +189,16 @@ class AgreementVersion(Base):
     min_age: Mapped[int | None] = mapped_column(Integer)
     excluded_offence_categories: Mapped[list[str]] = mapped_column(JSONText())
     destruction_days: Mapped[int] = mapped_column(Integer)
+    # Obligations over time (services/grant_obligations.py): whether each person must accept
+    # this version's individual terms before reading, every how many months each person
+    # attests (None: no attestation), whether reads need an ethics approval in force, and
+    # within how many hours the recipient tells the provider of an incident (None: the laws'
+    # deadlines only).
+    acceptance_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default=false())
+    attestation_months: Mapped[int | None] = mapped_column(Integer)
+    ethics_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
     effective_date: Mapped[dt.date] = mapped_column(Date)
     expiry_date: Mapped[dt.date] = mapped_column(Date)
 

@@ -53,6 +53,10 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("analysis.eligibility.excluded_offence_categories", "Offence categories excluded"),
     ("retention.destruction_days", "Retention and destruction"),
     ("personnel", "Authorised personnel"),
+    ("personnel.acceptance", "Personal acceptance of the terms"),
+    ("personnel.attestation", "Periodic attestation"),
+    ("ethics.approval", "Ethics approval"),
+    ("incidents.provider_notice", "Notice of incidents to the provider"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
@@ -142,10 +146,37 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
         "personnel": "\n".join(
             f"{p.user.name} ({p.user.email}): {ProjectRole(p.project_role).label}"
             for p in version.personnel) or "None named yet",
+        "personnel.acceptance": _yes_no(
+            version.acceptance_required,
+            "Each authorised person accepts the terms that bind them personally, in the "
+            "service, before reading data and again whenever an amendment changes them.",
+            "Not asked of each person."),
+        "personnel.attestation": (
+            f"Every {version.attestation_months} months each authorised person attests that "
+            "they still need the access, have kept the terms, and lists any copies held "
+            "outside the service; access pauses while an attestation is overdue."
+            if version.attestation_months else "Not required."),
+        "ethics.approval": _ethics(version),
+        "incidents.provider_notice": (
+            f"The recipient tells {provider} of a suspected incident within "
+            f"{version.provider_notice_hours} hours of discovering it, besides the "
+            "notifications the laws above require."
+            if version.provider_notice_hours else
+            "The notifications the laws above require."),
         "term.effective_date": version.effective_date.isoformat(),
         "term.expiry_date": f"{version.expiry_date.isoformat()} (the last day in force)",
     }
     return [(clause_id, label, values[clause_id]) for clause_id, label in CLAUSES]
+
+
+def _ethics(version: AgreementVersion) -> str:
+    if not version.ethics_required:
+        return "Not required by this agreement."
+    recorded = "; ".join(
+        f"{a.board} {a.reference}, approved {a.approved_on.isoformat()}, expires "
+        f"{a.expires_on.isoformat()}" for a in version.agreement.ethics_approvals)
+    return ("Data is read only while an ethics board's approval of the project is in force. "
+            + (f"Recorded: {recorded}." if recorded else "None recorded yet."))
 
 
 def _datasets(version: AgreementVersion) -> str:

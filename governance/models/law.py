@@ -41,11 +41,28 @@ class Law:
     requirements: str
     courses: frozenset[TrainingCourse] = field(default_factory=frozenset)
     minimum_necessary: bool = False
+    # The breach notification the law requires, if any: to whom, within how many hours of the
+    # incident's discovery, and the rule it comes from (a deployment may override the hours
+    # per law: BREACH_NOTICE_HOURS in the configuration).
+    breach_notice: BreachNotice | None = None
 
     def snapshot(self) -> dict[str, Any]:
-        return {"code": self.code, "label": self.label, "requirements": self.requirements,
-                "courses": sorted(c.value for c in self.courses),
-                "minimum_necessary": self.minimum_necessary}
+        snapshot = {"code": self.code, "label": self.label, "requirements": self.requirements,
+                    "courses": sorted(c.value for c in self.courses),
+                    "minimum_necessary": self.minimum_necessary}
+        if self.breach_notice is not None:
+            snapshot["breach_notice"] = self.breach_notice.as_dict()
+        return snapshot
+
+
+@dataclass(frozen=True)
+class BreachNotice:
+    recipient: str
+    hours: int
+    rule: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recipient": self.recipient, "hours": self.hours, "rule": self.rule}
 
 
 NATIONAL_LAWS: dict[str, Law] = {law.code: law for law in (
@@ -53,7 +70,11 @@ NATIONAL_LAWS: dict[str, Law] = {law.code: law for law in (
         "Use and disclose only the minimum necessary protected health information "
         "(45 CFR 164.502(b)); keep the Security Rule's administrative, physical and technical "
         "safeguards; report any breach to the provider without delay.",
-        frozenset({TrainingCourse.HIPAA_PRIVACY}), minimum_necessary=True),
+        frozenset({TrainingCourse.HIPAA_PRIVACY}), minimum_necessary=True,
+        breach_notice=BreachNotice(
+            "the covered entity (the provider), for notice to individuals and HHS", 60 * 24,
+            "HIPAA Breach Notification Rule (45 CFR 164.410): without unreasonable delay and "
+            "no later than 60 calendar days after discovery")),
     Law(LawCode.FERPA, "FERPA (20 U.S.C. 1232g; 34 CFR Part 99)",
         "Education records disclosed for studies (34 CFR 99.31(a)(6)) are used only for the "
         "stated study; no one outside the named personnel may identify a student or parent; "
@@ -78,7 +99,11 @@ NATIONAL_LAWS: dict[str, Law] = {law.code: law for law in (
         "A lawful basis and the Schedule 1 conditions for special category and criminal "
         "offence data; data minimisation (Article 5(1)(c)); storage limitation; a data "
         "protection impact assessment where processing is high risk.",
-        frozenset({TrainingCourse.UK_DATA_PROTECTION}), minimum_necessary=True),
+        frozenset({TrainingCourse.UK_DATA_PROTECTION}), minimum_necessary=True,
+        breach_notice=BreachNotice(
+            "the supervisory authority (the Information Commissioner's Office)", 72,
+            "UK GDPR Article 33(1): without undue delay and, where feasible, not later than "
+            "72 hours after becoming aware of a personal data breach")),
 )}
 
 # Every agreement requires current privacy and security training of every authorised person,
@@ -101,6 +126,16 @@ class StateLaw(Base):
 
     def as_law(self) -> Law:
         return Law(self.code, self.name, self.requirements)
+
+
+def breach_notice_of(law: dict[str, Any]) -> BreachNotice | None:
+    """The notice a recorded law requires: its snapshot's, else the catalogue's (agreements
+    recorded before the catalogue carried deadlines)."""
+    stored = law.get("breach_notice")
+    if stored:
+        return BreachNotice(str(stored["recipient"]), int(stored["hours"]), str(stored["rule"]))
+    catalogued = NATIONAL_LAWS.get(str(law.get("code")))
+    return None if catalogued is None else catalogued.breach_notice
 
 
 def courses_of(law_snapshots: list[dict[str, Any]]) -> set[TrainingCourse]:

@@ -71,6 +71,10 @@ class TermsInput:
     excluded_offence_categories: list[str] = field(default_factory=list)
     destruction_days: int = DEFAULT_DESTRUCTION_DAYS
     personnel: dict[int, str] = field(default_factory=dict)
+    acceptance_required: bool = False
+    attestation_months: int | None = None
+    ethics_required: bool = False
+    provider_notice_hours: int | None = None
 
     @classmethod
     def from_version(cls, version: AgreementVersion) -> TermsInput:
@@ -94,7 +98,11 @@ class TermsInput:
             min_age=version.min_age,
             excluded_offence_categories=list(version.excluded_offence_categories),
             destruction_days=version.destruction_days,
-            personnel={p.user_id: str(p.project_role) for p in version.personnel})
+            personnel={p.user_id: str(p.project_role) for p in version.personnel},
+            acceptance_required=version.acceptance_required,
+            attestation_months=version.attestation_months,
+            ethics_required=version.ethics_required,
+            provider_notice_hours=version.provider_notice_hours)
 
 
 @dataclass
@@ -159,6 +167,10 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["destruction_days"] = "The number of days cannot be negative."
     elif terms.destruction_days > 3650:
         errors["destruction_days"] = "At most 3650 days."
+    if terms.attestation_months is not None and not 1 <= terms.attestation_months <= 36:
+        errors["attestation_months"] = "Between 1 and 36 months, or none."
+    if terms.provider_notice_hours is not None and not 1 <= terms.provider_notice_hours <= 8760:
+        errors["provider_notice_hours"] = "Between 1 and 8760 hours, or none."
 
 
 def _check_laws(session: Session, terms: TermsInput,
@@ -277,6 +289,10 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.min_age = terms.min_age
     version.excluded_offence_categories = list(terms.excluded_offence_categories)
     version.destruction_days = terms.destruction_days
+    version.acceptance_required = terms.acceptance_required
+    version.attestation_months = terms.attestation_months
+    version.ethics_required = terms.ethics_required
+    version.provider_notice_hours = terms.provider_notice_hours
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))

@@ -1,0 +1,431 @@
+"""Every obligation a grant depends on holds at each read (issue 17): the personnel list,
+acceptance of the current version's individual terms, an ethics approval in force, an
+attestation that is not overdue, and no incident freeze. Each lapse refuses the next read with
+its clause, before any job runs; the job then pauses the grant and tells holder and stewards;
+the remedy resumes it at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from governance.authz.decision import decide
+from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.models.access import Grant, GrantStatus
+from governance.models.agreement import Agreement
+from governance.models.agreement_parts import Personnel
+from governance.models.audit import AuditEvent, AuditType
+from governance.models.types import utcnow
+from governance.periodic import SCHEDULER
+from governance.services import access_requests as requests
+from governance.services import agreement_obligations as obligations
+from governance.services import agreements, audit, grant_conditions, incidents, notify
+from governance.services.ingestion import ingest_frame
+from tests.access.test_conditions_at_every_read import morning_after, reading
+from tests.access.test_data_door import ROWS
+from tests.access.test_requests_and_grants import ask
+from tests.agreements.builders import Datasets, approved, terms
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, SETUP, People
+
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def with_grant(db: Session, people: People, datasets: Datasets, **overrides: Any) -> Agreement:
+    """Stored arrests, an agreement with the given terms, and a grant of sex and age."""
+    agreement = approved(db, people, datasets, **overrides)
+    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
+                 by=SETUP)
+    db.commit()
+    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
+    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
+                             comment="", by=people.steward, now=utcnow())
+    db.commit()
+    return agreement
+
+
+def the_grant(db: Session, agreement: Agreement) -> Grant:
+    grant = fresh(db).scalars(select(Grant).where(Grant.agreement_id == agreement.id)).one()
+    return grant
+
+
+def last_of(db: Session, event_type: AuditType) -> AuditEvent:
+    event = fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == event_type)
+                              .order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    return event
+
+
+# --- acceptance of each version ------------------------------------------------------------
+
+def test_an_unaccepted_version_refuses_reads_until_the_person_accepts_with_their_password(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, acceptance_required=True)
+    now = utcnow()
+    refused = decide(db, reading(people, agreement, datasets, now))
+    assert not refused.allowed
+    assert refused.clause == "personnel.acceptance"
+    assert "accept" in refused.reason
+    db.rollback()
+
+    # Someone at the analyst's unlocked screen cannot accept for them.
+    with pytest.raises(PermissionDenied) as wrong:
+        obligations.accept_terms(db, agreement_id=agreement.id, version_number=1,
+                                 password="not-the-password", by=people.analyst, now=now)
+    db.rollback()
+    assert wrong.value.audit is not None
+    audit.record_refusal(db, wrong.value.audit, by=people.analyst)
+    db.commit()
+    assert last_of(db, AuditType.AGREEMENT_ACCEPT).outcome == "denied"
+    assert not decide(db, reading(people, agreement, datasets, now)).allowed
+    db.rollback()
+
+    acceptance = obligations.accept_terms(db, agreement_id=agreement.id, version_number=1,
+                                          password=PASSWORD, by=people.analyst, now=now)
+    db.commit()
+    version = fresh(db).get(Agreement, agreement.id).current_version  # type: ignore[union-attr]
+    assert version is not None
+    assert acceptance.terms_sha256 == obligations.individual_terms_sha256(version)
+    event = last_of(db, AuditType.AGREEMENT_ACCEPT)
+    assert event.outcome == "success"
+    assert event.detail["terms_sha256"] == acceptance.terms_sha256  # type: ignore[index]
+    assert decide(db, reading(people, agreement, datasets, now)).allowed
+    db.rollback()
+
+
+def amend(db: Session, people: People, datasets: Datasets, agreement: Agreement,
+          **overrides: Any) -> None:
+    now = utcnow()
+    agreements.start_amendment(db, agreement_id=agreement.id, reason="Changed terms.",
+                               by=people.privacy, now=now)
+    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=now,
+                            terms=terms(people, datasets, acceptance_required=True,
+                                        **overrides))
+    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
+    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    db.commit()
+
+
+def test_an_amendment_changing_individual_obligations_asks_everyone_again(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, acceptance_required=True)
+    obligations.accept_terms(db, agreement_id=agreement.id, version_number=1,
+                             password=PASSWORD, by=people.analyst, now=utcnow())
+    db.commit()
+    # A new title binds no one personally: the acceptance carries over.
+    amend(db, people, datasets, agreement, title="Diversion programme evaluation, phase 2")
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+    db.rollback()
+    # A new third-party recipient changes what each person may share: asked again.
+    amend(db, people, datasets, agreement, title="Diversion programme evaluation, phase 2",
+          third_party_recipients=["State Statistical Agency"])
+    refused = decide(db, reading(people, agreement, datasets, utcnow()))
+    assert not refused.allowed
+    assert refused.clause == "personnel.acceptance"
+    assert "version 3" in refused.reason
+    db.rollback()
+    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, utcnow()) == 1
+    db.commit()
+    assert the_grant(db, agreement).status == GrantStatus.PAUSED
+    obligations.accept_terms(db, agreement_id=agreement.id, version_number=3,
+                             password=PASSWORD, by=people.analyst, now=utcnow())
+    db.commit()
+    assert the_grant(db, agreement).status == GrantStatus.ACTIVE
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+    db.rollback()
+
+
+def test_only_the_personnel_of_the_version_in_force_can_accept_it(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, acceptance_required=True)
+    with pytest.raises(PermissionDenied):
+        obligations.accept_terms(db, agreement_id=agreement.id, version_number=1,
+                                 password=PASSWORD, by=people.steward, now=utcnow())
+    db.rollback()
+    with pytest.raises(ValidationFailed):
+        obligations.accept_terms(db, agreement_id=agreement.id, version_number=2,
+                                 password=PASSWORD, by=people.analyst, now=utcnow())
+
+
+def test_the_agreement_page_shows_the_terms_that_bind_a_person_and_takes_the_acceptance(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, acceptance_required=True)
+    browser = Browser(app.test_client())
+    browser.login(people.analyst.email, PASSWORD)
+    page = browser.get(f"/agreements/{agreement.id}/obligations")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "privacy.third_party_recipients" in html
+    assert "You have not accepted" in html
+    refused = browser.post(f"/agreements/{agreement.id}/accept",
+                           data={"version": "1", "password": "wrong"})
+    assert refused.status_code == 403
+    done = browser.post(f"/agreements/{agreement.id}/accept",
+                        data={"version": "1", "password": PASSWORD})
+    assert done.status_code == 302
+    assert "You accepted" in browser.get(f"/agreements/{agreement.id}/obligations").get_data(
+        as_text=True)
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+
+
+# --- the personnel list ---------------------------------------------------------------------
+
+def test_a_holder_taken_off_the_personnel_list_is_refused_with_the_personnel_clause(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets)
+    version = fresh(db).get(Agreement, agreement.id).current_version  # type: ignore[union-attr]
+    assert version is not None
+    db.execute(delete(Personnel).where(Personnel.version_id == version.id,
+                                       Personnel.user_id == people.analyst.id))
+    db.commit()
+    grant_conditions.refresh(fresh(db), [the_grant(db, agreement)], by=SETUP, now=utcnow())
+    db.commit()
+    refused = decide(db, reading(people, agreement, datasets, utcnow()))
+    assert not refused.allowed
+    assert refused.clause == "personnel"
+
+
+# --- ethics approval ------------------------------------------------------------------------
+
+def test_the_grant_ends_with_the_ethics_approval_and_the_page_says_so(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    agreement = approved(db, people, datasets, ethics_required=True)
+    expires = today() + dt.timedelta(days=1)
+    obligations.record_ethics_approval(
+        db, agreement_id=agreement.id, board="University REC", reference="REC-2026-114",
+        approved_on=today() - dt.timedelta(days=300), expires_on=expires,
+        by=people.privacy, now=utcnow())
+    db.commit()
+    with_grant_on(db, people, datasets, agreement)
+    grant = the_grant(db, agreement)
+    assert grant.effective_until == dt.datetime.combine(expires + dt.timedelta(days=1),
+                                                        dt.time(), tzinfo=dt.UTC)
+    assert grant.effective_clause == "ethics.approval"
+    assert grant.valid_until > grant.effective_until   # never later than what it depends on
+    browser = Browser(app.test_client())
+    browser.login(people.analyst.email, PASSWORD)
+    assert "ethics.approval" in browser.get(f"/access/grants/{grant.id}").get_data(as_text=True)
+
+    morning = morning_after(expires + dt.timedelta(days=1))
+    refused = decide(db, reading(people, agreement, datasets, morning))
+    assert not refused.allowed
+    assert refused.clause == "ethics.approval"
+    assert f"expired on {expires.isoformat()}" in refused.reason
+    assert "privacy officer" in refused.reason
+    db.rollback()
+    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning) == 1
+    told = {m.to for m in notify.pending(db)}
+    assert {people.analyst.email, people.steward.email} <= told
+    db.commit()
+
+    obligations.record_ethics_approval(
+        db, agreement_id=agreement.id, board="University REC", reference="REC-2026-114/R1",
+        approved_on=morning.date(), expires_on=morning.date() + dt.timedelta(days=365),
+        by=people.privacy, now=morning)
+    db.commit()
+    assert the_grant(db, agreement).status == GrantStatus.ACTIVE
+    assert decide(db, reading(people, agreement, datasets, morning)).allowed
+
+
+def with_grant_on(db: Session, people: People, datasets: Datasets, agreement: Agreement) -> None:
+    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
+                 by=SETUP)
+    db.commit()
+    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
+    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
+                             comment="", by=people.steward, now=utcnow())
+    db.commit()
+
+
+def test_no_ethics_approval_recorded_refuses_reads_when_the_agreement_requires_one(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, ethics_required=True)
+    refused = decide(db, reading(people, agreement, datasets, utcnow()))
+    assert refused.clause == "ethics.approval"
+    assert "no ethics approval in force" in refused.reason
+
+
+def test_a_steward_cannot_record_an_ethics_approval_nor_anyone_backdate_or_predate_one(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, ethics_required=True)
+    with pytest.raises(PermissionDenied) as steward:
+        obligations.record_ethics_approval(
+            db, agreement_id=agreement.id, board="REC", reference="R1",
+            approved_on=today(), expires_on=today() + dt.timedelta(days=365),
+            by=people.steward, now=utcnow())
+    assert steward.value.audit is not None
+    db.rollback()
+    # An approval that had already expired cannot be recorded to cover the past.
+    with pytest.raises(ValidationFailed) as expired:
+        obligations.record_ethics_approval(
+            db, agreement_id=agreement.id, board="REC", reference="R1",
+            approved_on=today() - dt.timedelta(days=400),
+            expires_on=today() - dt.timedelta(days=35), by=people.privacy, now=utcnow())
+    assert "expires_on" in expired.value.fields
+    db.rollback()
+    with pytest.raises(ValidationFailed) as future:
+        obligations.record_ethics_approval(
+            db, agreement_id=agreement.id, board="REC", reference="R1",
+            approved_on=today() + dt.timedelta(days=3),
+            expires_on=today() + dt.timedelta(days=365), by=people.privacy, now=utcnow())
+    assert "approved_on" in future.value.fields
+    db.rollback()
+    # Recorded late with an old approval date, it is in force from the moment it is
+    # recorded, never before: the approval row keeps both.
+    recorded_at = utcnow()
+    approval = obligations.record_ethics_approval(
+        db, agreement_id=agreement.id, board="REC", reference="R1",
+        approved_on=today() - dt.timedelta(days=30),
+        expires_on=today() + dt.timedelta(days=335), by=people.privacy, now=recorded_at)
+    db.commit()
+    assert approval.recorded_at == recorded_at
+    assert last_of(db, AuditType.ETHICS_RECORD).detail["approved_on"] == (  # type: ignore[index]
+        (today() - dt.timedelta(days=30)).isoformat())
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+
+
+# --- yearly attestation ---------------------------------------------------------------------
+
+def test_an_overdue_attestation_refuses_reads_and_attesting_resumes_them(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, attestation_months=1)
+    grant = the_grant(db, agreement)
+    due = obligations.add_months(grant.valid_from.date(), 1)
+    assert grant.effective_clause == "personnel.attestation"
+    assert grant.effective_until == dt.datetime.combine(due + dt.timedelta(days=1), dt.time(),
+                                                        tzinfo=dt.UTC)
+    late = morning_after(due + dt.timedelta(days=1))
+    refused = decide(db, reading(people, agreement, datasets, late))
+    assert refused.clause == "personnel.attestation"
+    assert "attest" in refused.reason
+    db.rollback()
+
+    # Copies outside the service are not allowed by this agreement: no attestation.
+    with pytest.raises(ValidationFailed) as copies:
+        obligations.record_attestation(db, agreement_id=agreement.id, still_needed=True,
+                                       kept_terms=True, copies_outside="laptop export.csv",
+                                       by=people.analyst, now=late)
+    assert "incident" in copies.value.fields["copies_outside"]
+    db.rollback()
+    with pytest.raises(ValidationFailed):
+        obligations.record_attestation(db, agreement_id=agreement.id, still_needed=True,
+                                       kept_terms=False, copies_outside="",
+                                       by=people.analyst, now=late)
+    db.rollback()
+    attestation = obligations.record_attestation(
+        db, agreement_id=agreement.id, still_needed=True, kept_terms=True, copies_outside="",
+        by=people.analyst, now=late)
+    db.commit()
+    assert attestation.due_on == obligations.add_months(late.date(), 1)
+    assert decide(db, reading(people, agreement, datasets, late)).allowed
+    db.rollback()
+    assert last_of(db, AuditType.ATTESTATION_RECORD).clause == "personnel.attestation"
+
+
+def test_months_are_added_to_the_last_day_of_a_shorter_month() -> None:
+    assert obligations.add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert obligations.add_months(dt.date(2026, 11, 15), 12) == dt.date(2027, 11, 15)
+    assert obligations.add_months(dt.date(2026, 12, 1), 1) == dt.date(2027, 1, 1)
+
+
+# --- incidents ------------------------------------------------------------------------------
+
+def test_an_incident_freeze_stops_reads_at_once_and_closing_it_resumes_them(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, provider_notice_hours=24)
+    now = utcnow()
+    # Anyone can report; the analyst does.
+    incident = incidents.report_incident(
+        db, kind="lost_device", description="Laptop left on a train.",
+        agreement_ids=[agreement.id], user_ids=[people.analyst.id], by=people.analyst, now=now)
+    db.commit()
+    assert [c.source for c in incident.clocks] == ["incidents.provider_notice"]
+    assert incident.clocks[0].due_at == now + dt.timedelta(hours=24)
+    assert decide(db, reading(people, agreement, datasets, now)).allowed
+    db.rollback()
+    # Freezing is the privacy officer's: not the steward's, not the reporter's.
+    for someone in (people.steward, people.analyst):
+        with pytest.raises(PermissionDenied):
+            incidents.freeze(db, incident_id=incident.id, by=someone, now=now)
+        db.rollback()
+    incidents.freeze(db, incident_id=incident.id, by=people.privacy, now=now)
+    db.commit()
+    refused = decide(db, reading(people, agreement, datasets, now + dt.timedelta(seconds=1)))
+    assert refused.clause == "incidents.freeze"
+    assert f"incident #{incident.id}" in refused.reason
+    db.rollback()
+    assert the_grant(db, agreement).status == GrantStatus.PAUSED
+    assert last_of(db, AuditType.INCIDENT_FREEZE).clause == "incidents.freeze"
+    with pytest.raises(InvalidTransition):
+        incidents.freeze(db, incident_id=incident.id, by=people.privacy, now=now)
+    db.rollback()
+
+    # The person who reported it cannot close it, and no one closes it with a notification
+    # unsent.
+    with pytest.raises(ValidationFailed) as unsent:
+        incidents.close(db, incident_id=incident.id, root_cause="Unencrypted laptop.",
+                        actions_taken="Laptop wiped remotely.", by=people.privacy, now=now)
+    assert "clocks" in unsent.value.fields
+    db.rollback()
+    clock = incident.clocks[0].id
+    incidents.record_notification(db, incident_id=incident.id, clock_id=clock,
+                                  by=people.privacy, now=now)
+    incidents.record_notification(db, incident_id=incident.id, clock_id=clock,
+                                  by=people.privacy, now=now, acknowledged=True)
+    db.commit()
+    incidents.close(db, incident_id=incident.id, root_cause="Unencrypted laptop.",
+                    actions_taken="Laptop wiped remotely.", by=people.privacy2, now=now)
+    db.commit()
+    assert the_grant(db, agreement).status == GrantStatus.ACTIVE
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+
+
+def test_a_privacy_officer_who_reported_an_incident_cannot_close_it_alone(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets)
+    incident = incidents.report_incident(
+        db, kind="access_beyond_scope", description="Queried a column outside the purpose.",
+        agreement_ids=[agreement.id], by=people.privacy, now=utcnow())
+    db.commit()
+    with pytest.raises(PermissionDenied) as alone:
+        incidents.close(db, incident_id=incident.id, root_cause="x", actions_taken="y",
+                        by=people.privacy, now=utcnow())
+    assert alone.value.audit is not None
+
+
+def test_the_laws_the_agreement_cites_set_the_notification_clocks(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    agreement = approved(db, people, datasets, laws=["cjis", "hipaa", "uk_gdpr_dpa2018"],
+                         provider_notice_hours=48)
+    now = utcnow()
+    incident = incidents.report_incident(
+        db, kind="unauthorised_disclosure", description="Table emailed to the wrong person.",
+        agreement_ids=[agreement.id], by=people.steward, now=now)
+    db.commit()
+    due = {c.source: c.due_at - now for c in incident.clocks}
+    assert due == {"hipaa": dt.timedelta(days=60), "uk_gdpr_dpa2018": dt.timedelta(hours=72),
+                   "incidents.provider_notice": dt.timedelta(hours=48)}
+    assert any("164.410" in c.rule for c in incident.clocks)
+    assert any("Article 33" in c.rule for c in incident.clocks)
+    # A deployment may set a law's deadline (e.g. a state law or a stricter policy).
+    other = incidents.report_incident(
+        db, kind="lost_device", description="Phone lost.", agreement_ids=[agreement.id],
+        by=people.steward, now=now, deadlines={"uk_gdpr_dpa2018": 24})
+    assert {c.source: c.due_at - now for c in other.clocks}["uk_gdpr_dpa2018"] == \
+        dt.timedelta(hours=24)
+    db.commit()
+    # A reminder a day before each unsent notification, once.
+    reminded = incidents.remind_due_notifications(fresh(db), SCHEDULER,
+                                                  now + dt.timedelta(hours=49))
+    assert reminded == 4   # both incidents' GDPR clocks and the provider notices
+    db.commit()
+    assert incidents.remind_due_notifications(fresh(db), SCHEDULER,
+                                              now + dt.timedelta(hours=50)) == 0
