@@ -13,6 +13,7 @@ from governance.web import (
     access_pages,
     account,
     admin,
+    agreement_obligations,
     agreements,
     analyses,
     audit,
@@ -21,6 +22,7 @@ from governance.web import (
     data_pages,
     datasets,
     errors,
+    incidents,
     navigation,
     outputs,
     public,
@@ -37,7 +39,7 @@ def register_web(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedInt
     for blueprint in (auth.bp, dashboard.bp, admin.bp, agreements.bp, datasets.bp,
                       audit.bp, access_pages.bp, data_pages.bp, analyses.bp, outputs.bp,
-                      public.bp, tokens.bp, account.bp):
+                      public.bp, tokens.bp, account.bp, agreement_obligations.bp, incidents.bp):
         app.register_blueprint(blueprint)
     register_api(app)
     errors.register(app)

@@ -429,3 +429,45 @@ def test_the_laws_the_agreement_cites_set_the_notification_clocks(
     db.commit()
     assert incidents.remind_due_notifications(fresh(db), SCHEDULER,
                                               now + dt.timedelta(hours=50)) == 0
+
+
+def test_an_incident_runs_from_report_to_closure_through_its_pages(
+        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    from governance.models.incident import Incident
+
+    agreement = with_grant(db, people, datasets, laws=["cjis"], provider_notice_hours=24)
+    reporter = Browser(app.test_client())
+    reporter.login(people.analyst.email, PASSWORD)
+    reported = reporter.post("/incidents/", data={
+        "kind": "lost_device", "agreement_ids": [str(agreement.id)],
+        "description": "Laptop left on a train."})
+    assert reported.status_code == 302
+    incident = fresh(db).scalars(select(Incident)).one()
+    page = reporter.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    assert "The agreement&#39;s notice period to the provider: 24 hours" in page
+    assert "Freeze" not in page
+    assert reporter.post(f"/incidents/{incident.id}/freeze").status_code == 403
+    assert last_of(db, AuditType.INCIDENT_FREEZE).outcome == "denied"
+
+    officer = Browser(app.test_client())
+    officer.login(people.privacy.email, PASSWORD)
+    assert officer.post(f"/incidents/{incident.id}/freeze").status_code == 302
+    db.rollback()
+    assert not decide(db, reading(people, agreement, datasets, utcnow())).allowed
+    db.rollback()
+    clock = fresh(db).scalars(select(Incident)).one().clocks[0].id
+    assert officer.post(f"/incidents/{incident.id}/clocks/{clock}/sent").status_code == 302
+    assert officer.post(f"/incidents/{incident.id}/close", data={
+        "root_cause": "Unencrypted laptop.", "actions_taken": "Wiped remotely."}
+    ).status_code == 302
+    closed = fresh(db).get(Incident, incident.id)
+    assert closed is not None
+    assert closed.status == "closed"
+    assert "Unencrypted laptop." in officer.get(f"/incidents/{incident.id}").get_data(
+        as_text=True)
+    db.rollback()
+    assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+    # A stranger to the case does not see it.
+    other = Browser(app.test_client())
+    other.login(people.analyst2.email, PASSWORD)
+    assert other.get(f"/incidents/{incident.id}").status_code == 403
