@@ -83,6 +83,13 @@ class TermsForm(Form):
     destruction_days = IntegerField("Destroy data within (days of the agreement's end)",
                                     default=DEFAULT_DESTRUCTION_DAYS,
                                     validators=[InputRequired()])
+    acceptance_required = BooleanField("Each person accepts the terms that bind them "
+                                       "personally before reading data", default=False)
+    attestation_months = IntegerField("Each person attests every (months)",
+                                      validators=[Optional()])
+    ethics_required = BooleanField("Reads need an ethics approval in force", default=False)
+    provider_notice_hours = IntegerField("Tell the provider of an incident within (hours)",
+                                         validators=[Optional()])
     effective_date = DateField("Effective date", validators=[InputRequired()])
     expiry_date = DateField("Expiry date (last day in force)", validators=[InputRequired()])
 
@@ -168,7 +175,11 @@ def terms_from(form: TermsForm) -> TermsInput:
         else form.max_abs_smd.data,
         row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
-        destruction_days=form.destruction_days.data, personnel=posted_personnel())
+        destruction_days=form.destruction_days.data, personnel=posted_personnel(),
+        acceptance_required=bool(form.acceptance_required.data),
+        attestation_months=form.attestation_months.data,
+        ethics_required=bool(form.ethics_required.data),
+        provider_notice_hours=form.provider_notice_hours.data)
 
 
 def form_data(terms: TermsInput) -> dict[str, Any]:
@@ -193,5 +204,9 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "row_level_download": terms.row_level_download, "min_age": terms.min_age,
         "excluded_offence_categories": "\n".join(terms.excluded_offence_categories),
         "destruction_days": terms.destruction_days,
+        "acceptance_required": terms.acceptance_required,
+        "attestation_months": terms.attestation_months,
+        "ethics_required": terms.ethics_required,
+        "provider_notice_hours": terms.provider_notice_hours,
         "effective_date": terms.effective_date, "expiry_date": terms.expiry_date,
     }
