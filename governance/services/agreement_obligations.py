@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission
-from governance.errors import PermissionDenied, ValidationFailed
+from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.models.access import LIVE_GRANT_STATUSES, Grant
 from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
 from governance.models.agreement_obligations import Acceptance, Attestation, EthicsApproval
@@ -43,6 +43,7 @@ INDIVIDUAL_CLAUSES = (
     "incidents.provider_notice",
 )
 LIVE_AGREEMENT = (AgreementStatus.APPROVED, AgreementStatus.ACTIVE)
+ENDED_AGREEMENT = (AgreementStatus.EXPIRED, AgreementStatus.TERMINATED, AgreementStatus.CLOSED)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -133,6 +134,8 @@ def record_ethics_approval(session: Session, *, agreement_id: int, board: str, r
         "event_type": AuditType.ETHICS_RECORD, "agreement_id": agreement_id,
         "target_type": "agreement", "target_id": agreement_id})
     agreement = get_agreement(session, agreement_id)
+    if agreement.status in ENDED_AGREEMENT:
+        raise InvalidTransition(f"The agreement is {agreement.status}: no approval to record.")
     errors: dict[str, str] = {}
     board = clean_line(board, "board", errors, max_length=200)
     reference = clean_line(reference, "reference", errors, max_length=120)

@@ -28,7 +28,7 @@ from governance.models.agreement import Agreement
 from governance.models.audit import AuditEvent
 from governance.models.types import utcnow
 from governance.reports import pdf
-from governance.services import agreements
+from governance.services import agreements, incidents
 from tests.agreements.builders import terms
 from tests.api.scenario import World, build_world
 from tests.conftest import Browser, fresh
@@ -45,6 +45,8 @@ class Objects:
 
     world: World
     closed: Agreement
+    incident_id: int = 0   # the outsider's, under `closed`, already closed
+    clock_id: int = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.world, name)
@@ -179,6 +181,38 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("agreements.terminate", "POST"): Probe(closed("terminate"), roles("privacy")),
     ("agreements.certify_destruction", "POST"): Probe(closed("certify-destruction"),
                                                       roles("privacy")),
+    # obligations: personnel only (the closed agreement's are the outsider), ethics: privacy
+    ("obligations.obligations", "GET"): Probe(
+        lambda o: f"/agreements/{o.theirs.id}/obligations", AUDITORS),
+    ("obligations.accept", "POST"): Probe(closed("accept"),
+                                          data=fixed({"version": "1", "password": "x"})),
+    ("obligations.attest", "POST"): Probe(closed("attest"),
+                                          data=fixed({"still_needed": "y", "kept_terms": "y"})),
+    ("obligations.record_ethics", "POST"): Probe(
+        closed("ethics"), roles("privacy"),
+        data=fixed({"board": "REC", "reference": "R1", "approved_on": "2026-01-01",
+                    "expires_on": "2036-01-01"})),
+    # incidents: anyone reports (an agreement one cannot see is not a valid choice: 422);
+    # the case is the privacy officers' and its reporter's
+    ("incidents.index", "GET"): Probe(lambda o: "/incidents/", EVERYONE),
+    ("incidents.index", "POST"): Probe(
+        lambda o: "/incidents/", EVERYONE,
+        data=lambda o: {"kind": "lost_device", "agreement_ids": [str(o.closed.id)],
+                        "description": "Matrix."}),
+    ("incidents.detail", "GET"): Probe(lambda o: f"/incidents/{o.incident_id}",
+                                       roles("privacy")),
+    ("incidents.freeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/freeze",
+                                        roles("privacy")),
+    ("incidents.unfreeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/unfreeze",
+                                          roles("privacy")),
+    ("incidents.sent", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/sent", roles("privacy")),
+    ("incidents.acknowledged", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/acknowledged",
+        roles("privacy")),
+    ("incidents.close", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/close", roles("privacy"),
+        data=fixed({"root_cause": "x", "actions_taken": "y"})),
     # agreements: API
     ("api.list_agreements", "GET"): Probe(lambda o: f"{A}/agreements", EVERYONE),
     ("api.get_agreement", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}", AUDITORS),
@@ -411,7 +445,7 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
     world = build_world(db, app, people)
     ended = agreements.create_agreement(
         db, provider_id=people.police.id, recipient_id=world.outsider.organization_id,
-        terms=terms(people, world.datasets, title="Ended study",
+        terms=terms(people, world.datasets, title="Ended study", provider_notice_hours=24,
                     columns={world.datasets.arrests.id: ["sex"]},
                     personnel={world.outsider.id: "principal_investigator"}),
         by=people.privacy, now=utcnow())
@@ -421,8 +455,16 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
                          now=utcnow())
     agreements.certify_destruction(db, agreement_id=ended.id, statement="Destroyed.",
                                    by=people.privacy, now=utcnow())
+    incident = incidents.report_incident(
+        db, kind="lost_device", description="Phone lost.", agreement_ids=[ended.id],
+        by=world.outsider, now=utcnow())
+    clock = incident.clocks[0].id
+    incidents.record_notification(db, incident_id=incident.id, clock_id=clock,
+                                  by=people.privacy, now=utcnow())
+    incidents.close(db, incident_id=incident.id, root_cause="x", actions_taken="y",
+                    by=people.privacy, now=utcnow())
     db.commit()
-    return Objects(world=world, closed=ended)
+    return Objects(world=world, closed=ended, incident_id=incident.id, clock_id=clock)
 
 
 def classify(status: int, location: str) -> str:
