@@ -33,6 +33,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("ownership.source_data", "Ownership of source data"),
     ("ownership.research_products", "Ownership of research products"),
     ("privacy.laws", "Laws and policies that apply"),
+    ("privacy.legal_basis", "Legal basis under each law"),
     ("privacy.minimum_necessary", "Minimum necessary"),
     ("privacy.required_training", "Training required of every authorised person"),
     ("privacy.third_party_recipients", "Third-party sharing"),
@@ -90,6 +91,9 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
         }[str(version.research_products_owner)],
         "privacy.laws": "\n".join(f"{law['label']}: {law['requirements']}"
                                   for law in version.laws) or "None named",
+        "privacy.legal_basis": "\n".join(
+            f"{law['label']}: {version.legal_bases[law['code']]}" for law in version.laws
+            if version.legal_bases.get(law["code"])) or "None named",
         "privacy.minimum_necessary": _yes_no(
             version.minimum_necessary,
             "Each person may access only the data necessary for their role.",

@@ -37,7 +37,8 @@ from governance.services.text import clean_line, clean_lines, clean_text
 # The clauses that bind each authorised person (rather than the organisations): what each
 # person is shown and accepts.
 INDIVIDUAL_CLAUSES = (
-    "scope.purpose", "scope.permitted_uses", "privacy.laws", "privacy.required_training",
+    "scope.purpose", "scope.permitted_uses", "privacy.laws", "privacy.legal_basis",
+    "privacy.required_training",
     "privacy.third_party_recipients", "privacy.no_identifiable_publication",
     "access.row_level_download", "retention.destruction_days", "personnel.attestation",
     "incidents.provider_notice",
@@ -167,6 +168,21 @@ def record_ethics_approval(session: Session, *, agreement_id: int, board: str, r
                  now=now)
     _refresh(session, by=by, now=now, agreement_id=agreement.id)
     return approval
+
+
+def activation_blocker(session: Session, version: AgreementVersion,
+                       now: dt.datetime) -> str | None:
+    """Why an approved agreement cannot become active yet: a version that requires an ethics
+    approval needs one in force (the scheduler activates it once one is recorded)."""
+    if not version.ethics_required:
+        return None
+    today = now.date()
+    in_force = session.scalars(select(EthicsApproval.id).where(
+        EthicsApproval.agreement_id == version.agreement_id,
+        EthicsApproval.approved_on <= today, EthicsApproval.expires_on >= today)).first()
+    return None if in_force is not None else (
+        "The agreement requires an ethics approval in force (clause ethics.approval): it "
+        "becomes active once a privacy officer records one.")
 
 
 def ethics_approvals(session: Session, agreement_id: int) -> list[EthicsApproval]:

@@ -28,6 +28,7 @@ from governance.models.agreement import (
 from governance.models.agreement_parts import CoveredColumn, Personnel, ProjectRole
 from governance.models.analysis_kind import AnalysisKind
 from governance.models.dataset import Dataset
+from governance.models.law import legal_basis_required
 from governance.models.user import User
 from governance.services.laws import catalogue
 from governance.services.text import clean_line, clean_lines, clean_text
@@ -75,6 +76,7 @@ class TermsInput:
     attestation_months: int | None = None
     ethics_required: bool = False
     provider_notice_hours: int | None = None
+    legal_bases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_version(cls, version: AgreementVersion) -> TermsInput:
@@ -102,7 +104,8 @@ class TermsInput:
             acceptance_required=version.acceptance_required,
             attestation_months=version.attestation_months,
             ethics_required=version.ethics_required,
-            provider_notice_hours=version.provider_notice_hours)
+            provider_notice_hours=version.provider_notice_hours,
+            legal_bases=dict(version.legal_bases))
 
 
 @dataclass
@@ -183,6 +186,13 @@ def _check_laws(session: Session, terms: TermsInput,
         return []
     codes = list(dict.fromkeys(terms.laws))
     terms.laws = codes
+    stray = sorted(set(terms.legal_bases) - set(codes))
+    if stray:
+        errors["legal_bases"] = f"A legal basis for a law not cited: {', '.join(stray)}."
+    terms.legal_bases = {code: clean_text(text, "legal_bases", errors, max_length=2000,
+                                          required=False)
+                         for code, text in terms.legal_bases.items() if code in codes}
+    terms.legal_bases = {code: text for code, text in terms.legal_bases.items() if text}
     return [known[code].snapshot() for code in codes]
 
 
@@ -257,6 +267,10 @@ def missing_for_submission(version: AgreementVersion) -> dict[str, str]:
         missing["laws"] = "Name the laws and policies that apply."
     if not any(p.project_role == ProjectRole.PRINCIPAL_INVESTIGATOR for p in version.personnel):
         missing["personnel"] = "Name the authorised personnel, with a principal investigator."
+    for law in version.laws:
+        prompt = legal_basis_required(law)
+        if prompt and not version.legal_bases.get(str(law["code"])):
+            missing["legal_bases"] = (f"Name the legal basis under {law['label']}: {prompt}.")
     for party in PARTIES:
         if not any(s["party"] == party for s in version.signatories):
             missing[f"{party}_signatories"] = f"Name at least one signatory for the {party}."
@@ -293,6 +307,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.attestation_months = terms.attestation_months
     version.ethics_required = terms.ethics_required
     version.provider_notice_hours = terms.provider_notice_hours
+    version.legal_bases = dict(terms.legal_bases)
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))

@@ -51,6 +51,7 @@ from governance.services.agreement_endings import (
 )
 from governance.services.agreement_events import AgreementEvent, notify
 from governance.services.agreement_lifecycle import Action, target_of
+from governance.services.agreement_obligations import activation_blocker
 from governance.services.agreement_terms import (
     TermsInput,
     check_terms,
@@ -226,7 +227,7 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     if previous is not None:
         notify(session, agreement=agreement, event=AgreementEvent.AMENDED,
                previous_version=previous, new_version=version, by=by, now=now)
-    elif version.effective_date <= today:
+    elif version.effective_date <= today and not activation_blocker(session, version, now):
         activate(session, agreement=agreement, by=by, now=now)
     return version
 

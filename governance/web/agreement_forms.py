@@ -50,6 +50,8 @@ class TermsForm(Form):
         "Permitted uses", choices=choices((k.value, k.label) for k in AnalysisKind),
         validate_choice=False)
     laws = CheckboxesField("Laws and policies that apply", validate_choice=False)
+    legal_bases = TextAreaField("Legal basis under each law, one line per law as "
+                                "\"code: basis\" (e.g. hipaa: IRB waiver of authorisation)")
     provider_signatories = TextAreaField("Signatories for the provider")
     recipient_signatories = TextAreaField("Signatories for the recipient")
     research_products_owner = SelectField("Research products are owned by", choices=choices([
@@ -163,6 +165,7 @@ def terms_from(form: TermsForm) -> TermsInput:
                      *_signatories("recipient", form.recipient_signatories.data)],
         research_products_owner=form.research_products_owner.data or "",
         laws=list(form.laws.data or []),
+        legal_bases=parse_legal_bases(form.legal_bases.data or ""),
         third_party_recipients=(form.third_party_recipients.data or "").splitlines(),
         publication_allowed=bool(form.publication_allowed.data),
         min_cell_size=form.min_cell_size.data, min_cohort_size=form.min_cohort_size.data,
@@ -182,6 +185,17 @@ def terms_from(form: TermsForm) -> TermsInput:
         provider_notice_hours=form.provider_notice_hours.data)
 
 
+def parse_legal_bases(text: str) -> dict[str, str]:
+    """"code: basis" lines; a line without a colon is refused by the terms check (its code is
+    not a law cited)."""
+    bases: dict[str, str] = {}
+    for line in text.splitlines():
+        code, _, basis = line.partition(":")
+        if line.strip():
+            bases[code.strip()] = basis.strip()
+    return bases
+
+
 def form_data(terms: TermsInput) -> dict[str, Any]:
     """Initial values of the form from terms (editing a draft or an amendment)."""
     def lines(party: str) -> str:
@@ -191,6 +205,8 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
     return {
         "title": terms.title, "purpose": terms.purpose,
         "permitted_uses": terms.permitted_uses, "laws": terms.laws,
+        "legal_bases": "\n".join(f"{code}: {basis}"
+                                  for code, basis in terms.legal_bases.items()),
         "provider_signatories": lines("provider"), "recipient_signatories": lines("recipient"),
         "research_products_owner": terms.research_products_owner,
         "third_party_recipients": "\n".join(terms.third_party_recipients),

@@ -197,12 +197,15 @@ def test_a_holder_taken_off_the_personnel_list_is_refused_with_the_personnel_cla
 
 def test_the_grant_ends_with_the_ethics_approval_and_the_page_says_so(
         app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    from governance.services.agreement_schedule import activate_due
+
     agreement = approved(db, people, datasets, ethics_required=True)
     expires = today() + dt.timedelta(days=1)
     obligations.record_ethics_approval(
         db, agreement_id=agreement.id, board="University REC", reference="REC-2026-114",
         approved_on=today() - dt.timedelta(days=300), expires_on=expires,
         by=people.privacy, now=utcnow())
+    activate_due(db, SCHEDULER, utcnow())
     db.commit()
     with_grant_on(db, people, datasets, agreement)
     grant = the_grant(db, agreement)
@@ -245,17 +248,17 @@ def with_grant_on(db: Session, people: People, datasets: Datasets, agreement: Ag
     db.commit()
 
 
-def test_no_ethics_approval_recorded_refuses_reads_when_the_agreement_requires_one(
+def test_an_agreement_requiring_ethics_approval_becomes_active_only_with_one_in_force(
         db: Session, people: People, datasets: Datasets) -> None:
-    agreement = with_grant(db, people, datasets, ethics_required=True)
-    refused = decide(db, reading(people, agreement, datasets, utcnow()))
-    assert refused.clause == "ethics.approval"
-    assert "no ethics approval in force" in refused.reason
+    from governance.models.agreement import AgreementStatus
+    from governance.services.agreement_schedule import activate_due
 
-
-def test_a_steward_cannot_record_an_ethics_approval_nor_anyone_backdate_or_predate_one(
-        db: Session, people: People, datasets: Datasets) -> None:
-    agreement = with_grant(db, people, datasets, ethics_required=True)
+    agreement = approved(db, people, datasets, ethics_required=True)
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
+    assert activate_due(fresh(db), SCHEDULER, utcnow()) == 0
+    db.commit()
+    # A steward cannot record one, and no one can record one dated in the future or one
+    # that has already expired (to cover the past).
     with pytest.raises(PermissionDenied) as steward:
         obligations.record_ethics_approval(
             db, agreement_id=agreement.id, board="REC", reference="R1",
@@ -263,7 +266,6 @@ def test_a_steward_cannot_record_an_ethics_approval_nor_anyone_backdate_or_preda
             by=people.steward, now=utcnow())
     assert steward.value.audit is not None
     db.rollback()
-    # An approval that had already expired cannot be recorded to cover the past.
     with pytest.raises(ValidationFailed) as expired:
         obligations.record_ethics_approval(
             db, agreement_id=agreement.id, board="REC", reference="R1",
@@ -278,8 +280,8 @@ def test_a_steward_cannot_record_an_ethics_approval_nor_anyone_backdate_or_preda
             expires_on=today() + dt.timedelta(days=365), by=people.privacy, now=utcnow())
     assert "approved_on" in future.value.fields
     db.rollback()
-    # Recorded late with an old approval date, it is in force from the moment it is
-    # recorded, never before: the approval row keeps both.
+    # Recorded late with an old approval date: in force from the moment it is recorded, the
+    # row keeping both.
     recorded_at = utcnow()
     approval = obligations.record_ethics_approval(
         db, agreement_id=agreement.id, board="REC", reference="R1",
@@ -289,7 +291,36 @@ def test_a_steward_cannot_record_an_ethics_approval_nor_anyone_backdate_or_preda
     assert approval.recorded_at == recorded_at
     assert last_of(db, AuditType.ETHICS_RECORD).detail["approved_on"] == (  # type: ignore[index]
         (today() - dt.timedelta(days=30)).isoformat())
+    assert activate_due(fresh(db), SCHEDULER, utcnow()) == 1
+    db.commit()
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]
+    with_grant_on(db, people, datasets, agreement)
     assert decide(db, reading(people, agreement, datasets, utcnow())).allowed
+
+
+def test_a_version_citing_a_law_that_asks_for_a_legal_basis_cannot_be_submitted_without_it(
+        db: Session, people: People, datasets: Datasets) -> None:
+    from tests.agreements.builders import draft
+
+    agreement = draft(db, people, datasets, laws=["cjis", "hipaa"])
+    with pytest.raises(ValidationFailed) as missing:
+        agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
+    assert "164.512(i)" in missing.value.fields["legal_bases"]
+    db.rollback()
+    with pytest.raises(ValidationFailed) as stray:
+        agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
+                                terms=terms(people, datasets, laws=["cjis"],
+                                            legal_bases={"hipaa": "IRB waiver"}))
+    assert "legal_bases" in stray.value.fields
+    db.rollback()
+    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
+                            terms=terms(people, datasets, laws=["cjis", "hipaa"],
+                                        legal_bases={"hipaa": "IRB waiver of authorisation"}))
+    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
+    db.commit()
+    version = fresh(db).get(Agreement, agreement.id).display_version  # type: ignore[union-attr]
+    clauses = {cid: value for cid, _label, value in version.clauses()}
+    assert "IRB waiver of authorisation" in clauses["privacy.legal_basis"]
 
 
 # --- yearly attestation ---------------------------------------------------------------------
@@ -404,6 +435,8 @@ def test_a_privacy_officer_who_reported_an_incident_cannot_close_it_alone(
 def test_the_laws_the_agreement_cites_set_the_notification_clocks(
         app: Flask, db: Session, people: People, datasets: Datasets) -> None:
     agreement = approved(db, people, datasets, laws=["cjis", "hipaa", "uk_gdpr_dpa2018"],
+                         legal_bases={"hipaa": "IRB waiver of authorisation",
+                                      "uk_gdpr_dpa2018": "Art. 6(1)(e); Art. 10; Sch. 1 para 4"},
                          provider_notice_hours=48)
     now = utcnow()
     incident = incidents.report_incident(

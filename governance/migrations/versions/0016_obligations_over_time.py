@@ -6,8 +6,9 @@ Revises: 0015
 Create Date: 2026-12-04
 
 Existing versions ask for none of the new obligations (no acceptance, attestation or ethics
-approval required, no provider notice period): their grants keep working as agreed, and an
-amendment can add them.
+approval required, no provider notice period) and name no legal basis: their grants keep
+working as agreed, and an amendment adds them (an amendment citing a law that asks for a legal
+basis must name it).
 """
 
 import sqlalchemy as sa
@@ -33,6 +34,9 @@ def upgrade() -> None:
                                                  nullable=False, server_default=sa.false()))
     op.add_column('agreement_version', sa.Column('provider_notice_hours', sa.Integer(),
                                                  nullable=True))
+    op.add_column('agreement_version', sa.Column('legal_bases',
+                                                 governance.models.types.JSONText(),
+                                                 nullable=False, server_default='{}'))
 
     op.create_table('agreement_acceptance',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -153,6 +157,6 @@ def downgrade() -> None:
     op.drop_index('ix_agreement_acceptance_person', table_name='agreement_acceptance')
     op.drop_table('agreement_acceptance')
     # Plain DROP COLUMN (SQLite 3.35+): a batch copy would drop the table and cascade.
-    for column in ('provider_notice_hours', 'ethics_required', 'attestation_months',
+    for column in ('legal_bases', 'provider_notice_hours', 'ethics_required', 'attestation_months',
                    'acceptance_required'):
         op.drop_column('agreement_version', column)
