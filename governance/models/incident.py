@@ -64,6 +64,10 @@ class Incident(Base):
         cascade="all, delete-orphan", lazy="selectin", order_by="NotificationClock.due_at")
 
     @property
+    def kind_label(self) -> str:
+        return IncidentKind(self.kind).label
+
+    @property
     def agreement_ids(self) -> list[int]:
         return [a.agreement_id for a in self.agreements]
 

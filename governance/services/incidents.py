@@ -90,7 +90,7 @@ def report_incident(session: Session, *, kind: str, description: str,
         "clocks": [{"source": c.source, "due_at": c.due_at.isoformat()}
                    for c in incident.clocks]})
     _tell_managers(session, incident, f"Incident #{incident.id} reported",
-                   f"{by.email} reported a suspected incident ({incident.kind.label}). "
+                   f"{by.email} reported a suspected incident ({incident.kind_label}). "
                    "Decide whether to freeze the agreements involved; the notification "
                    "clocks have started.")
     return incident

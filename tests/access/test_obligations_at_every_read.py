@@ -478,6 +478,7 @@ def test_an_incident_runs_from_report_to_closure_through_its_pages(
     incident = fresh(db).scalars(select(Incident)).one()
     page = reporter.get(f"/incidents/{incident.id}").get_data(as_text=True)
     assert "The agreement&#39;s notice period to the provider: 24 hours" in page
+    assert "Incident #%d: Lost device" % incident.id in page
     assert "Freeze" not in page
     assert reporter.post(f"/incidents/{incident.id}/freeze").status_code == 403
     assert last_of(db, AuditType.INCIDENT_FREEZE).outcome == "denied"
@@ -504,3 +505,38 @@ def test_an_incident_runs_from_report_to_closure_through_its_pages(
     other = Browser(app.test_client())
     other.login(people.analyst2.email, PASSWORD)
     assert other.get(f"/incidents/{incident.id}").status_code == 403
+
+
+def test_the_evidence_pack_holds_the_incident_its_clocks_and_the_audit_around_it(
+        db: Session, people: People, datasets: Datasets) -> None:
+    from governance.services.audit_evidence import providers
+
+    agreement = with_grant(db, people, datasets, acceptance_required=True,
+                           provider_notice_hours=24)
+    now = utcnow()
+    obligations.accept_terms(db, agreement_id=agreement.id, version_number=1,
+                             password=PASSWORD, by=people.analyst, now=now)
+    incident = incidents.report_incident(
+        db, kind="disclosive_output", description="A table showed a cell of 3.",
+        agreement_ids=[agreement.id], by=people.steward, now=now)
+    incidents.freeze(db, incident_id=incident.id, by=people.privacy, now=now)
+    incidents.record_notification(db, incident_id=incident.id,
+                                  clock_id=incident.clocks[0].id, by=people.privacy,
+                                  now=now + dt.timedelta(hours=30))
+    incidents.close(db, incident_id=incident.id, root_cause="Rounding was off.",
+                    actions_taken="Output withdrawn; rounding required.",
+                    by=people.privacy, now=now + dt.timedelta(hours=31))
+    db.commit()
+    sections = {s.title: s for s in providers.sections(fresh(db), agreement.id)}
+    listed = sections["Incidents"]
+    assert listed.rows[0][0] == f"#{incident.id}"
+    assert listed.rows[0][6] == "Rounding was off."
+    clocks = sections[f"Incident #{incident.id}: notification deadlines"]
+    assert "Late: " + people.police.name == clocks.summary   # sent after 30 h of 24
+    segment = sections[f"Incident #{incident.id}: the audit trail around it"]
+    kinds = [row[2] for row in segment.rows]
+    assert "grant:create" in kinds                              # the day before the report
+    assert {"incident:report", "incident:freeze", "incident:notify",
+            "incident:close"} <= set(kinds)
+    accepted = sections["Personal acceptance of the terms"]
+    assert accepted.rows[0][0] == people.analyst.email
