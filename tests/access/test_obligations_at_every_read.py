@@ -478,7 +478,7 @@ def test_an_incident_runs_from_report_to_closure_through_its_pages(
     incident = fresh(db).scalars(select(Incident)).one()
     page = reporter.get(f"/incidents/{incident.id}").get_data(as_text=True)
     assert "The agreement&#39;s notice period to the provider: 24 hours" in page
-    assert "Incident #%d: Lost device" % incident.id in page
+    assert f"Incident #{incident.id}: Lost device" in page
     assert "Freeze" not in page
     assert reporter.post(f"/incidents/{incident.id}/freeze").status_code == 403
     assert last_of(db, AuditType.INCIDENT_FREEZE).outcome == "denied"
