@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base
@@ -69,3 +69,16 @@ class Attestation(Base):
     kept_terms: Mapped[bool] = mapped_column(Boolean)
     copies_outside: Mapped[list[str]] = mapped_column(JSONText())
     due_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class AttestationReminder(Base):
+    """A reminder sent for one due date, so the daily job reminds each person once."""
+
+    __tablename__ = "attestation_reminder"
+    __table_args__ = (UniqueConstraint("user_id", "agreement_id", "due_on"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -16,21 +16,27 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import authz
+from governance import authz, periodic
 from governance.authz import Permission
 from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.models.access import LIVE_GRANT_STATUSES, Grant
 from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
-from governance.models.agreement_obligations import Acceptance, Attestation, EthicsApproval
+from governance.models.agreement_obligations import (
+    Acceptance,
+    Attestation,
+    AttestationReminder,
+    EthicsApproval,
+)
 from governance.models.audit import AuditType
 from governance.models.types import canonical_json
 from governance.models.user import User
-from governance.services import audit, grant_conditions, passwords
-from governance.services.actors import Actor
+from governance.services import audit, grant_conditions, notify, passwords
+from governance.services.actors import Actor, System
 from governance.services.agreement_common import get_agreement
 from governance.services.text import clean_line, clean_lines, clean_text
 
@@ -43,6 +49,8 @@ INDIVIDUAL_CLAUSES = (
     "access.row_level_download", "retention.destruction_days", "personnel.attestation",
     "incidents.provider_notice",
 )
+# How long before an attestation falls due each person is reminded (once).
+REMIND_BEFORE = dt.timedelta(days=14)
 LIVE_AGREEMENT = (AgreementStatus.APPROVED, AgreementStatus.ACTIVE)
 ENDED_AGREEMENT = (AgreementStatus.EXPIRED, AgreementStatus.TERMINATED, AgreementStatus.CLOSED)
 
@@ -224,6 +232,62 @@ def record_attestation(session: Session, *, agreement_id: int, still_needed: boo
                  now=now)
     _refresh(session, by=by, now=now, agreement_id=agreement.id, user_id=by.id)
     return attestation
+
+
+def attestation_due(session: Session, grants: Sequence[Grant],
+                    versions: Mapping[tuple[int, int], AgreementVersion],
+                    ) -> dict[tuple[int, int], dt.date]:
+    """The day each holder's attestation falls due, by (user id, agreement id), for grants
+    under versions that ask for one: the latest attestation's due date, else one period after
+    the earliest of the person's grants began."""
+    asked = [g for g in grants if (v := versions.get((g.agreement_id, g.agreement_version)))
+             is not None and v.attestation_months]
+    if not asked:
+        return {}
+    attested: dict[tuple[int, int], dt.date] = {}
+    for user_id, agreement_id, due_on in session.execute(
+            select(Attestation.user_id, Attestation.agreement_id, Attestation.due_on)
+            .where(Attestation.user_id.in_({g.user_id for g in asked}),
+                   Attestation.agreement_id.in_({g.agreement_id for g in asked}))):
+        key = (user_id, agreement_id)
+        attested[key] = max(due_on, attested.get(key, due_on))
+    due: dict[tuple[int, int], dt.date] = {}
+    for grant in asked:
+        key = (grant.user_id, grant.agreement_id)
+        months = versions[(grant.agreement_id, grant.agreement_version)].attestation_months
+        assert months is not None
+        first = add_months(grant.valid_from.date(), months)
+        due[key] = attested.get(key, min(first, due.get(key, first)))
+    return due
+
+
+@periodic.register("attestations.reminders")
+def remind_attestations(session: Session, actor: System, now: dt.datetime) -> int:
+    """Tell each person once, REMIND_BEFORE before it, that their attestation falls due."""
+    grants = list(session.scalars(select(Grant).where(
+        Grant.status.in_(LIVE_GRANT_STATUSES)).order_by(Grant.id)))
+    due = attestation_due(session, grants, grant_conditions.versions_of(session, grants))
+    sent = {(r.user_id, r.agreement_id, r.due_on) for r in session.scalars(
+        select(AttestationReminder).where(AttestationReminder.due_on >= now.date()))}
+    count = 0
+    for (user_id, agreement_id), due_on in sorted(due.items()):
+        if not now.date() <= due_on <= now.date() + REMIND_BEFORE or (
+                user_id, agreement_id, due_on) in sent:
+            continue
+        person, agreement = session.get(User, user_id), session.get(Agreement, agreement_id)
+        if person is None or agreement is None or not person.active:
+            continue
+        session.add(AttestationReminder(user_id=user_id, agreement_id=agreement_id,
+                                        due_on=due_on, sent_at=now))
+        notify.queue(session, to=[person.email],
+                     subject=f"{grant_conditions.SUBJECT_PREFIX} Your attestation under "
+                             f"{agreement.reference} is due on {due_on.isoformat()}",
+                     body="Confirm that you still need the access, that you have kept the "
+                          "terms, and list any copies held outside the service; your access "
+                          "pauses if the attestation is overdue.\n\n"
+                          + notify.link(session, f"/agreements/{agreement_id}/obligations"))
+        count += 1
+    return count
 
 
 def latest_attestations(session: Session, agreement_id: int) -> dict[int, Attestation]:

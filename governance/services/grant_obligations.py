@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from governance.models.access import Grant
 from governance.models.agreement import Agreement, AgreementVersion
-from governance.models.agreement_obligations import Acceptance, Attestation, EthicsApproval
+from governance.models.agreement_obligations import Acceptance, EthicsApproval
 from governance.models.incident import Incident, IncidentAgreement, IncidentStatus
-from governance.services.agreement_obligations import add_months, individual_terms_sha256
+from governance.services.agreement_obligations import attestation_due, individual_terms_sha256
 from governance.services.grant_conditions import condition, covered_until, midnight, versions_of
 
 CLAUSE_PERSONNEL = "personnel"
@@ -120,24 +120,12 @@ def ethics_in_force(session: Session, grants: Sequence[Grant], now: dt.datetime)
 @condition(CLAUSE_ATTESTATION)
 def attestation_not_overdue(session: Session, grants: Sequence[Grant],
                             now: dt.datetime) -> Ends:
-    versions = versions_of(session, grants)
-    asked = [g for g in grants if _version_asks(versions, g, "attestation_months")]
-    if not asked:
-        return {}
-    due: dict[tuple[int, int], dt.date] = {}
-    for user_id, agreement_id, due_on in session.execute(
-            select(Attestation.user_id, Attestation.agreement_id, Attestation.due_on)
-            .where(Attestation.user_id.in_({g.user_id for g in asked}),
-                   Attestation.agreement_id.in_({g.agreement_id for g in asked}))):
-        key = (user_id, agreement_id)
-        due[key] = max(due_on, due.get(key, due_on))
+    due = attestation_due(session, grants, versions_of(session, grants))
     ends: Ends = {}
-    for grant in asked:
-        months = versions[(grant.agreement_id, grant.agreement_version)].attestation_months
-        assert months is not None
-        # The first attestation falls due one period after the grant began.
-        due_on = due.get((grant.user_id, grant.agreement_id),
-                         add_months(grant.valid_from.date(), months))
+    for grant in grants:
+        due_on = due.get((grant.user_id, grant.agreement_id))
+        if due_on is None:
+            continue
         ends[grant.id] = (midnight(due_on + dt.timedelta(days=1)), (
             f"Your attestation under {_reference(session, grant.agreement_id)} was due on "
             f"{due_on.isoformat()} (clause {CLAUSE_ATTESTATION}). Open the agreement and "

@@ -540,3 +540,20 @@ def test_the_evidence_pack_holds_the_incident_its_clocks_and_the_audit_around_it
             "incident:close"} <= set(kinds)
     accepted = sections["Personal acceptance of the terms"]
     assert accepted.rows[0][0] == people.analyst.email
+
+
+def test_each_person_is_reminded_once_before_their_attestation_falls_due(
+        db: Session, people: People, datasets: Datasets) -> None:
+    agreement = with_grant(db, people, datasets, attestation_months=1)
+    due = obligations.add_months(the_grant(db, agreement).valid_from.date(), 1)
+    early = morning_after(due - dt.timedelta(days=20))
+    assert obligations.remind_attestations(fresh(db), SCHEDULER, early) == 0
+    db.rollback()
+    soon = morning_after(due - dt.timedelta(days=10))
+    assert obligations.remind_attestations(fresh(db), SCHEDULER, soon) == 1
+    messages = notify.pending(db)
+    assert [m.to for m in messages] == [people.analyst.email]
+    assert due.isoformat() in messages[0].subject
+    db.commit()
+    assert obligations.remind_attestations(fresh(db), SCHEDULER,
+                                           soon + dt.timedelta(days=1)) == 0

@@ -88,6 +88,18 @@ def upgrade() -> None:
     op.create_index('ix_attestation_person', 'attestation', ['user_id', 'agreement_id'],
                     unique=False)
 
+    op.create_table('attestation_reminder',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('sent_at', UTC, nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_attestation_reminder_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_attestation_reminder_user_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attestation_reminder')),
+    sa.UniqueConstraint('user_id', 'agreement_id', 'due_on', name=op.f('uq_attestation_reminder_user_id'))
+    )
+
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -150,6 +162,7 @@ def downgrade() -> None:
     op.drop_table('incident_agreement')
     op.drop_index('ix_incident_status', table_name='incident')
     op.drop_table('incident')
+    op.drop_table('attestation_reminder')
     op.drop_index('ix_attestation_person', table_name='attestation')
     op.drop_table('attestation')
     op.drop_index(op.f('ix_ethics_approval_agreement_id'), table_name='ethics_approval')
