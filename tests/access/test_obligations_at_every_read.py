@@ -15,18 +15,22 @@ from flask import Flask
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from governance.access import conditions as grant_conditions
+from governance.access import requests
+from governance.access.models import Grant, GrantStatus
+from governance.agreements import obligations
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.agreements.parts_model import Personnel
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
 from governance.authz.decision import decide
-from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.access import Grant, GrantStatus
-from governance.models.agreement import Agreement
-from governance.models.agreement_parts import Personnel
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.periodic import SCHEDULER
-from governance.services import access_requests as requests
-from governance.services import agreement_obligations as obligations
-from governance.services import agreements, audit, grant_conditions, incidents, notify
-from governance.services.ingestion import ingest_frame
+from governance.datasets.ingestion import ingest_frame
+from governance.incidents import service as incidents
+from governance.kernel import notify
+from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.periodic import SCHEDULER
+from governance.kernel.types import utcnow
 from tests.access.test_conditions_at_every_read import morning_after, reading
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask
@@ -197,7 +201,7 @@ def test_a_holder_taken_off_the_personnel_list_is_refused_with_the_personnel_cla
 
 def test_the_grant_ends_with_the_ethics_approval_and_the_page_says_so(
         app: Flask, db: Session, people: People, datasets: Datasets) -> None:
-    from governance.services.agreement_schedule import activate_due
+    from governance.agreements.schedule import activate_due
 
     agreement = approved(db, people, datasets, ethics_required=True)
     expires = today() + dt.timedelta(days=1)
@@ -250,8 +254,8 @@ def with_grant_on(db: Session, people: People, datasets: Datasets, agreement: Ag
 
 def test_an_agreement_requiring_ethics_approval_becomes_active_only_with_one_in_force(
         db: Session, people: People, datasets: Datasets) -> None:
-    from governance.models.agreement import AgreementStatus
-    from governance.services.agreement_schedule import activate_due
+    from governance.agreements.models import AgreementStatus
+    from governance.agreements.schedule import activate_due
 
     agreement = approved(db, people, datasets, ethics_required=True)
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
@@ -466,7 +470,7 @@ def test_the_laws_the_agreement_cites_set_the_notification_clocks(
 
 def test_an_incident_runs_from_report_to_closure_through_its_pages(
         app: Flask, db: Session, people: People, datasets: Datasets) -> None:
-    from governance.models.incident import Incident
+    from governance.incidents.models import Incident
 
     agreement = with_grant(db, people, datasets, laws=["cjis"], provider_notice_hours=24)
     reporter = Browser(app.test_client())
@@ -509,7 +513,7 @@ def test_an_incident_runs_from_report_to_closure_through_its_pages(
 
 def test_the_evidence_pack_holds_the_incident_its_clocks_and_the_audit_around_it(
         db: Session, people: People, datasets: Datasets) -> None:
-    from governance.services.audit_evidence import providers
+    from governance.audit.evidence import providers
 
     agreement = with_grant(db, people, datasets, acceptance_required=True,
                            provider_notice_hours=24)

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.incident import Incident
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
+from governance.access import requests
+from governance.incidents.models import Incident
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import view_url
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets, approved

@@ -14,14 +14,14 @@ basis must name it).
 import sqlalchemy as sa
 from alembic import op
 
-import governance.models.types
+import governance.kernel.types
 
 revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None
 
-UTC = governance.models.types.UTCDateTime(timezone=True)
+UTC = governance.kernel.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.add_column('agreement_version', sa.Column('provider_notice_hours', sa.Integer(),
                                                  nullable=True))
     op.add_column('agreement_version', sa.Column('legal_bases',
-                                                 governance.models.types.JSONText(),
+                                                 governance.kernel.types.JSONText(),
                                                  nullable=False, server_default='{}'))
 
     op.create_table('agreement_acceptance',
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('attested_at', UTC, nullable=False),
     sa.Column('still_needed', sa.Boolean(), nullable=False),
     sa.Column('kept_terms', sa.Boolean(), nullable=False),
-    sa.Column('copies_outside', governance.models.types.JSONText(), nullable=False),
+    sa.Column('copies_outside', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_attestation_agreement_id_agreement')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_attestation_user_id_user_account')),
@@ -108,9 +108,9 @@ def upgrade() -> None:
     sa.Column('reported_by_id', sa.Integer(), nullable=True),
     sa.Column('reported_by_label', sa.String(length=320), nullable=False),
     sa.Column('reported_at', UTC, nullable=False),
-    sa.Column('user_ids', governance.models.types.JSONText(), nullable=False),
-    sa.Column('dataset_ids', governance.models.types.JSONText(), nullable=False),
-    sa.Column('output_ids', governance.models.types.JSONText(), nullable=False),
+    sa.Column('user_ids', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('dataset_ids', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('output_ids', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('frozen_at', UTC, nullable=True),
     sa.Column('frozen_by_id', sa.Integer(), nullable=True),
     sa.Column('closed_at', UTC, nullable=True),
