@@ -75,6 +75,7 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "attestation_months": s.nullable(s.integer(1, 36)),
     "ethics_required": s.boolean(),
     "provider_notice_hours": s.nullable(s.integer(1, 8760)),
+    "progress_months": s.nullable(s.integer(1, 24)),
 }
 NEW_AGREEMENT = s.obj({"provider_id": s.identifier(), "recipient_id": s.identifier(),
                        **TERMS_FIELDS},
@@ -85,7 +86,8 @@ TERMS_OUT = s.shape({
     **{name: s.loose(_schema) for name, _schema in TERMS_FIELDS.items()
        if name not in {"columns", "personnel", "signatories", "rounding_base", "min_age",
                        "protection_width", "legal_bases", "attestation_months",
-                       "provider_notice_hours"}},
+                       "provider_notice_hours", "progress_months"}},
+    "progress_months": {"type": ["integer", "null"]},
     "legal_bases": {"type": "object", "additionalProperties": s.string_out()},
     "attestation_months": {"type": ["integer", "null"]},
     "provider_notice_hours": {"type": ["integer", "null"]},

@@ -58,6 +58,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("personnel.attestation", "Periodic attestation"),
     ("ethics.approval", "Ethics approval"),
     ("incidents.provider_notice", "Notice of incidents to the provider"),
+    ("reporting.progress_months", "Progress reports"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
@@ -167,6 +168,11 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "notifications the laws above require."
             if version.provider_notice_hours else
             "The notifications the laws above require."),
+        "reporting.progress_months": (
+            f"The personnel report progress every {version.progress_months} months from the "
+            "effective date (work done, outputs released, changes in the team); the privacy "
+            "officer accepts or returns each report." if version.progress_months
+            else "Not required."),
         "term.effective_date": version.effective_date.isoformat(),
         "term.expiry_date": f"{version.expiry_date.isoformat()} (the last day in force)",
     }

@@ -199,6 +199,8 @@ class AgreementVersion(Base):
     attestation_months: Mapped[int | None] = mapped_column(Integer)
     ethics_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
+    # Every how many months the personnel report progress (None: no reports).
+    progress_months: Mapped[int | None] = mapped_column(Integer)
     # Law code -> the legal basis the agreement names under that law (`privacy.legal_basis`):
     # a version citing a law that asks for one cannot be submitted without it.
     legal_bases: Mapped[dict[str, str]] = mapped_column(JSONText(), default=dict,

@@ -86,7 +86,7 @@ def _refresh(session: Session, *, by: Actor, now: dt.datetime, agreement_id: int
                              by=by, now=now)
 
 
-def _personnel_version(session: Session, agreement_id: int, by: User,
+def personnel_version(session: Session, agreement_id: int, by: User,
                        event: AuditType) -> tuple[Agreement, AgreementVersion]:
     """The version in force, when `by` is on its personnel list (else 403, recorded)."""
     agreement = get_agreement(session, agreement_id)
@@ -110,7 +110,7 @@ def accept_terms(session: Session, *, agreement_id: int, version_number: int, pa
                  by: User, now: dt.datetime) -> Acceptance:
     """The person accepts the individual terms of the version in force, confirming with their
     password (someone at an unlocked screen cannot accept on their behalf)."""
-    agreement, version = _personnel_version(session, agreement_id, by,
+    agreement, version = personnel_version(session, agreement_id, by,
                                             AuditType.AGREEMENT_ACCEPT)
     if version.number != version_number:
         raise ValidationFailed(f"Version {version_number} is not the version in force "
@@ -205,7 +205,7 @@ def record_attestation(session: Session, *, agreement_id: int, still_needed: boo
                        kept_terms: bool, copies_outside: str, by: User,
                        now: dt.datetime) -> Attestation:
     """The person's periodic attestation; the next one falls due a period later."""
-    agreement, version = _personnel_version(session, agreement_id, by,
+    agreement, version = personnel_version(session, agreement_id, by,
                                             AuditType.ATTESTATION_RECORD)
     errors: dict[str, str] = {}
     copies = clean_lines(copies_outside, "copies_outside", errors, max_length=500)

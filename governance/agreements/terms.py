@@ -77,6 +77,7 @@ class TermsInput:
     ethics_required: bool = False
     provider_notice_hours: int | None = None
     legal_bases: dict[str, str] = field(default_factory=dict)
+    progress_months: int | None = None
 
     @classmethod
     def from_version(cls, version: AgreementVersion) -> TermsInput:
@@ -105,7 +106,8 @@ class TermsInput:
             attestation_months=version.attestation_months,
             ethics_required=version.ethics_required,
             provider_notice_hours=version.provider_notice_hours,
-            legal_bases=dict(version.legal_bases))
+            legal_bases=dict(version.legal_bases),
+            progress_months=version.progress_months)
 
 
 @dataclass
@@ -172,6 +174,8 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["destruction_days"] = "At most 3650 days."
     if terms.attestation_months is not None and not 1 <= terms.attestation_months <= 36:
         errors["attestation_months"] = "Between 1 and 36 months, or none."
+    if terms.progress_months is not None and not 1 <= terms.progress_months <= 24:
+        errors["progress_months"] = "Between 1 and 24 months, or none."
     if terms.provider_notice_hours is not None and not 1 <= terms.provider_notice_hours <= 8760:
         errors["provider_notice_hours"] = "Between 1 and 8760 hours, or none."
 
@@ -308,6 +312,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.ethics_required = terms.ethics_required
     version.provider_notice_hours = terms.provider_notice_hours
     version.legal_bases = dict(terms.legal_bases)
+    version.progress_months = terms.progress_months
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))

@@ -92,6 +92,7 @@ class TermsForm(Form):
     ethics_required = BooleanField("Reads need an ethics approval in force", default=False)
     provider_notice_hours = IntegerField("Tell the provider of an incident within (hours)",
                                          validators=[Optional()])
+    progress_months = IntegerField("Progress reports every (months)", validators=[Optional()])
     effective_date = DateField("Effective date", validators=[InputRequired()])
     expiry_date = DateField("Expiry date (last day in force)", validators=[InputRequired()])
 
@@ -182,7 +183,8 @@ def terms_from(form: TermsForm) -> TermsInput:
         acceptance_required=bool(form.acceptance_required.data),
         attestation_months=form.attestation_months.data,
         ethics_required=bool(form.ethics_required.data),
-        provider_notice_hours=form.provider_notice_hours.data)
+        provider_notice_hours=form.provider_notice_hours.data,
+        progress_months=form.progress_months.data)
 
 
 def parse_legal_bases(text: str) -> dict[str, str]:
@@ -224,5 +226,6 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "attestation_months": terms.attestation_months,
         "ethics_required": terms.ethics_required,
         "provider_notice_hours": terms.provider_notice_hours,
+        "progress_months": terms.progress_months,
         "effective_date": terms.effective_date, "expiry_date": terms.expiry_date,
     }

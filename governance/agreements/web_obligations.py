@@ -8,16 +8,25 @@ import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import BooleanField, DateField, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from governance import authz
 from governance.agreements import obligations as service
+from governance.agreements import progress
 from governance.agreements.queries import get_visible
 from governance.authz import Permission
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.web.forms import Form, submitted
+from governance.web.forms import Form, choices, submitted
 from governance.web.login import actor, login_required
 
 bp = Blueprint("obligations", __name__, url_prefix="/agreements")
@@ -34,6 +43,18 @@ class AttestForm(Form):
     kept_terms = BooleanField("I have kept the terms above")
     copies_outside = TextAreaField("Copies of the data I hold outside the service (one per "
                                    "line; leave empty if none)", validators=[Optional()])
+
+
+class ProgressForm(Form):
+    period_end = DateField("Period ending", validators=[InputRequired()])
+    work_done = TextAreaField("What was done", validators=[DataRequired()])
+    team_changes = TextAreaField("Changes in the team", validators=[Optional()])
+    output_ids = SelectMultipleField("Outputs released in the period", coerce=int,
+                                     validate_choice=False)
+
+
+class DecisionForm(Form):
+    comment = TextAreaField("Comment (required to return)", validators=[Optional()])
 
 
 class EthicsForm(Form):
@@ -58,9 +79,21 @@ def obligations(agreement_id: int) -> str:
         accepted=personnel and version is not None and service.has_accepted(db, version, user.id),
         is_personnel=personnel, attestations=service.latest_attestations(db, agreement.id),
         approvals=service.ethics_approvals(db, agreement.id),
+        reports=progress.reports(db, agreement.id),
+        outstanding=progress.outstanding(db, agreement.id, utcnow()),
+        can_decide_reports=authz.can(user, Permission.AGREEMENT_REVIEW),
+        progress_form=_progress_form(agreement.id), decision_form=DecisionForm(),
         can_record_ethics=authz.can(user, Permission.ETHICS_RECORD),
         accept_form=AcceptForm(version=version.number if version else None),
         attest_form=AttestForm(), ethics_form=EthicsForm())
+
+
+def _progress_form(agreement_id: int) -> ProgressForm:
+    form = ProgressForm()
+    form.output_ids.choices = choices(
+        (o.id, f"#{o.id} {o.title}") for o in progress.reportable_outputs(db_session(),
+                                                                        agreement_id))
+    return form
 
 
 def _done(agreement_id: int, message: str) -> BaseResponse:
@@ -104,3 +137,27 @@ def record_ethics(agreement_id: int) -> BaseResponse:
                                    approved_on=approved_on, expires_on=expires_on,
                                    protocol=form.protocol.data or "", by=actor(), now=utcnow())
     return _done(agreement_id, "The ethics approval is recorded.")
+
+
+@bp.route("/<int:agreement_id>/progress", methods=["POST"])
+@login_required
+def submit_progress(agreement_id: int) -> BaseResponse:
+    form = _progress_form(agreement_id)
+    submitted(form)
+    period_end: dt.date = form.period_end.data
+    progress.submit_report(db_session(), agreement_id=agreement_id, period_end=period_end,
+                           work_done=form.work_done.data,
+                           team_changes=form.team_changes.data or "",
+                           output_ids=form.output_ids.data or [], by=actor(), now=utcnow())
+    return _done(agreement_id, "Your progress report is submitted to the privacy officer.")
+
+
+@bp.route("/progress/<int:report_id>/<any(accept, return):decision>", methods=["POST"])
+@login_required
+def decide_progress(report_id: int, decision: str) -> BaseResponse:
+    form = DecisionForm()
+    submitted(form)
+    report = progress.decide_report(db_session(), report_id=report_id,
+                                    accept=decision == "accept",
+                                    comment=form.comment.data or "", by=actor(), now=utcnow())
+    return _done(report.agreement_id, f"The report is {report.status}.")

@@ -67,6 +67,9 @@ class AuditType(StrEnum):
     INCIDENT_NOTIFY = "incident:notify"
     INCIDENT_ACKNOWLEDGE = "incident:acknowledge"
     INCIDENT_CLOSE = "incident:close"
+    PROGRESS_REPORT_SUBMIT = "progress_report:submit"
+    PROGRESS_REPORT_ACCEPT = "progress_report:accept"
+    PROGRESS_REPORT_RETURN = "progress_report:return"
 
     DATASET_CREATE = "dataset:create"
     DATASET_UPDATE = "dataset:update"

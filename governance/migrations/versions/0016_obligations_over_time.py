@@ -34,6 +34,8 @@ def upgrade() -> None:
                                                  nullable=False, server_default=sa.false()))
     op.add_column('agreement_version', sa.Column('provider_notice_hours', sa.Integer(),
                                                  nullable=True))
+    op.add_column('agreement_version', sa.Column('progress_months', sa.Integer(),
+                                                 nullable=True))
     op.add_column('agreement_version', sa.Column('legal_bases',
                                                  governance.kernel.types.JSONText(),
                                                  nullable=False, server_default='{}'))
@@ -100,6 +102,27 @@ def upgrade() -> None:
     sa.UniqueConstraint('user_id', 'agreement_id', 'due_on', name=op.f('uq_attestation_reminder_user_id'))
     )
 
+    op.create_table('progress_report',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('work_done', sa.Text(), nullable=False),
+    sa.Column('team_changes', sa.Text(), nullable=False),
+    sa.Column('output_ids', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('submitted_by_id', sa.Integer(), nullable=False),
+    sa.Column('submitted_at', UTC, nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', UTC, nullable=True),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_progress_report_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_progress_report_decided_by_id_user_account')),
+    sa.ForeignKeyConstraint(['submitted_by_id'], ['user_account.id'], name=op.f('fk_progress_report_submitted_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_progress_report'))
+    )
+    op.create_index('ix_progress_report_agreement', 'progress_report',
+                    ['agreement_id', 'period_end'], unique=False)
+
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -162,6 +185,8 @@ def downgrade() -> None:
     op.drop_table('incident_agreement')
     op.drop_index('ix_incident_status', table_name='incident')
     op.drop_table('incident')
+    op.drop_index('ix_progress_report_agreement', table_name='progress_report')
+    op.drop_table('progress_report')
     op.drop_table('attestation_reminder')
     op.drop_index('ix_attestation_person', table_name='attestation')
     op.drop_table('attestation')
@@ -170,6 +195,6 @@ def downgrade() -> None:
     op.drop_index('ix_agreement_acceptance_person', table_name='agreement_acceptance')
     op.drop_table('agreement_acceptance')
     # Plain DROP COLUMN (SQLite 3.35+): a batch copy would drop the table and cascade.
-    for column in ('legal_bases', 'provider_notice_hours', 'ethics_required', 'attestation_months',
+    for column in ('progress_months', 'legal_bases', 'provider_notice_hours', 'ethics_required', 'attestation_months',
                    'acceptance_required'):
         op.drop_column('agreement_version', column)
