@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.conditions import condition, covered_until, midnight, versions_of
+from governance.access.conditions import Condition, covered_until, midnight, versions_of
 from governance.access.models import Grant
+from governance.access.obligations import attestation_due
 from governance.agreements.models import Agreement, AgreementVersion
-from governance.agreements.obligations import attestation_due, individual_terms_sha256
+from governance.agreements.obligations import individual_terms_sha256
 from governance.agreements.obligations_model import Acceptance, EthicsApproval
 from governance.incidents.models import Incident, IncidentAgreement, IncidentStatus
 
@@ -45,7 +46,6 @@ def _reference(session: Session, agreement_id: int) -> str:
     return agreement.reference if agreement is not None else f"agreement {agreement_id}"
 
 
-@condition(CLAUSE_PERSONNEL)
 def on_personnel_list(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     versions = versions_of(session, grants)
     ends: Ends = {}
@@ -60,7 +60,6 @@ def on_personnel_list(session: Session, grants: Sequence[Grant], now: dt.datetim
     return ends
 
 
-@condition(CLAUSE_ACCEPTANCE)
 def accepted_current_terms(session: Session, grants: Sequence[Grant],
                            now: dt.datetime) -> Ends:
     versions = versions_of(session, grants)
@@ -86,7 +85,6 @@ def accepted_current_terms(session: Session, grants: Sequence[Grant],
     return ends
 
 
-@condition(CLAUSE_ETHICS)
 def ethics_in_force(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     versions = versions_of(session, grants)
     asked = [g for g in grants if _version_asks(versions, g, "ethics_required")]
@@ -117,7 +115,6 @@ def ethics_in_force(session: Session, grants: Sequence[Grant], now: dt.datetime)
     return ends
 
 
-@condition(CLAUSE_ATTESTATION)
 def attestation_not_overdue(session: Session, grants: Sequence[Grant],
                             now: dt.datetime) -> Ends:
     due = attestation_due(session, grants, versions_of(session, grants))
@@ -134,7 +131,6 @@ def attestation_not_overdue(session: Session, grants: Sequence[Grant],
     return ends
 
 
-@condition(CLAUSE_FREEZE)
 def not_frozen(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     frozen: dict[int, tuple[dt.datetime, int]] = {}
     for agreement_id, incident_id, frozen_at in session.execute(
@@ -161,3 +157,13 @@ def _version_asks(versions: dict[tuple[int, int], AgreementVersion], grant: Gran
                   term: str) -> bool:
     version = versions.get((grant.agreement_id, grant.agreement_version))
     return version is not None and bool(getattr(version, term))
+
+
+# The conditions above, by the clause a refusal cites (the registry installs them).
+OBLIGATION_CONDITIONS: tuple[tuple[str, Condition], ...] = (
+    (CLAUSE_PERSONNEL, on_personnel_list),
+    (CLAUSE_ACCEPTANCE, accepted_current_terms),
+    (CLAUSE_ETHICS, ethics_in_force),
+    (CLAUSE_ATTESTATION, attestation_not_overdue),
+    (CLAUSE_FREEZE, not_frozen),
+)

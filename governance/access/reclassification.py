@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
-from governance.dashboard.tasks import Task, registry
+from governance.authz import Permission
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -41,6 +40,7 @@ from governance.kernel.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from governance.kernel.tasks import Task
 from governance.kernel.text import clean_text
 
 MAX_TEXT = 4000
@@ -161,7 +161,6 @@ def _decide(asked: ColumnReclassification, status: ReclassificationStatus, comme
     asked.decided_by_id, asked.decided_by_label, asked.decided_at = by.id, by.email, now
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
     return [Task(title=f"Lowering {r.column_name} to {r.to_classification} "
                        f"(dataset #{r.dataset_id})",

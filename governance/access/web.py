@@ -13,6 +13,7 @@ from governance import authz
 from governance.access import grants as grant_service
 from governance.access import queries, requests
 from governance.access import review_export as review_export_service
+from governance.access import training_report as training
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
     AccessRequest,
@@ -42,11 +43,11 @@ from governance.agreements.queries import in_force_version
 from governance.authz import Permission
 from governance.datasets.models import Classification, Dataset
 from governance.identity.models import User
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("access", __name__, url_prefix="/access")
@@ -298,3 +299,14 @@ def review_export(fmt: str) -> Response:
                             headers={"Content-Disposition": f"attachment; filename={name}"})
     return Response(review_export_service.iter_review_csv(record), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+@bp.route("/training-report.csv")
+@login_required
+def training_report() -> Response:
+    db = db_session()
+    chunks = list(training.export_training_report(db, by=actor(), now=utcnow()))
+    db.commit()
+    return Response(iter(chunks), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="training-report-{utcnow():%Y%m%d}.csv"',
+        "Cache-Control": "no-store"})

@@ -17,18 +17,15 @@ from governance.agreements import service as agreements
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.obligations import activation_blocker
 from governance.agreements.queries import EXPIRY_WINDOWS, expiring, expiry_window
-from governance.authz import Role
-from governance.dashboard.tasks import Task, registry
 from governance.identity.actors import System
 from governance.identity.models import User
-from governance.kernel import periodic
+from governance.kernel.tasks import Task
 
 
 def _today(now: dt.datetime) -> dt.date:
     return now.astimezone(dt.UTC).date()
 
 
-@periodic.register("agreements.activate")
 def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Approved agreements whose effective date has come become active (once the ethics
     approval they require, if any, is in force)."""
@@ -45,7 +42,6 @@ def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
     return len(ready)
 
 
-@periodic.register("agreements.expire")
 def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Active agreements whose last day in force has ended become expired."""
     due = session.scalars(
@@ -59,7 +55,6 @@ def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
     return len(due)
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def agreement_tasks(session: Session, user: User) -> list[Task]:
     today = _today(dt.datetime.now(dt.UTC))
     return [*_expiring_tasks(session, today), *_review_tasks(session, user),

@@ -23,11 +23,11 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets.models import Dataset
 from governance.identity.models import User
+from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.outputs.models import Output
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("analyses", __name__, url_prefix="/analyses")

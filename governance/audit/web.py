@@ -17,15 +17,13 @@ from governance.audit import evidence as audit_evidence
 from governance.audit import export as audit_export
 from governance.audit import report as audit_report
 from governance.audit import search as audit_search
-from governance.audit import training_report as training
 from governance.audit.models import AuditType, Outcome
 from governance.audit.queries import parse_filter
 from governance.audit.verify import run_verification
 from governance.authz import Permission
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import database, db_session
-from governance.kernel.types import utcnow
-from governance.web.login import actor, login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -92,15 +90,6 @@ def evidence(agreement_id: int, fmt: str) -> Response:
         pack = audit_evidence.build_pack(db, engine, agreement_id)
         return _attachment(audit_evidence.render_pack(pack), fmt, filename)
     return _attachment(audit_evidence.iter_pack_csv(engine, agreement_id), fmt, filename)
-
-
-@bp.route("/training-report.csv")
-@login_required
-def training_report() -> Response:
-    db = db_session()
-    chunks = list(training.export_training_report(db, by=actor(), now=utcnow()))
-    db.commit()
-    return _attachment(iter(chunks), "csv", f"training-report-{utcnow():%Y%m%d}.csv")
 
 
 @bp.route("/verify", methods=["POST"])

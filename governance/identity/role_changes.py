@@ -27,13 +27,13 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
-from governance.dashboard.tasks import Task, registry
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.tasks import Task
 
 
 @dataclass
@@ -209,8 +209,7 @@ def _check_pending(change: RoleChange) -> None:
         raise InvalidTransition(f"This request was already {change.status}.")
 
 
-@registry.register(Role.ADMIN)
-def _requests_to_approve(session: Session, user: User) -> list[Task]:
+def requests_to_approve(session: Session, user: User) -> list[Task]:
     waiting = session.scalar(select(func.count()).select_from(RoleChange).where(
         RoleChange.status == RoleChangeStatus.PENDING,
         RoleChange.requested_by_id.is_distinct_from(user.id),

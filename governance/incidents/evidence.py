@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.obligations_model import Acceptance, Attestation, EthicsApproval
-from governance.audit.evidence import ROW_LIMIT, EvidenceSection, providers
+from governance.audit.evidence import ROW_LIMIT, EvidenceSection
 from governance.audit.models import AuditEvent
 from governance.identity.models import User
 from governance.incidents.models import Incident, IncidentAgreement
@@ -24,7 +24,6 @@ def _moment(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
-@providers.register("incidents", order=50)
 def incidents_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     found = session.scalars(select(Incident).join(
         IncidentAgreement, IncidentAgreement.incident_id == Incident.id).where(
@@ -62,7 +61,6 @@ def incidents_section(session: Session, agreement_id: int) -> list[EvidenceSecti
     return sections
 
 
-@providers.register("personal-obligations", order=35)
 def obligations_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     emails = dict(session.execute(select(User.id, User.email)).all())
     acceptances = session.scalars(select(Acceptance).where(

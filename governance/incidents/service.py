@@ -34,7 +34,7 @@ from governance.incidents.models import (
     IncidentStatus,
     NotificationClock,
 )
-from governance.kernel import notify, periodic
+from governance.kernel import notify
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_text
 
@@ -232,7 +232,6 @@ def _tell_managers(session: Session, incident: Incident, subject: str, body: str
                       f"{notify.link(session, f'/incidents/{incident.id}')}")
 
 
-@periodic.register("incidents.reminders")
 def remind_due_notifications(session: Session, actor: System, now: dt.datetime) -> int:
     """A reminder to the privacy officers a day before each unsent notification is due (and
     once when it is overdue)."""

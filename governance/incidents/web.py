@@ -12,13 +12,13 @@ from governance import authz
 from governance.agreements.queries import get_visible
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity.web_login import actor, login_required
 from governance.incidents import service
 from governance.incidents.models import IncidentKind
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.web.forms import Form, choices, submitted
-from governance.web.login import actor, login_required
+from governance.web.forms import Form, choices, committed, submitted
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
@@ -81,24 +81,20 @@ def detail(incident_id: int) -> str:
                            now=utcnow(), close_form=CloseForm())
 
 
-def _done(incident_id: int, message: str) -> BaseResponse:
-    db_session().commit()
-    flash(message, "success")
-    return redirect(url_for("incidents.detail", incident_id=incident_id))
-
-
 @bp.route("/<int:incident_id>/freeze", methods=["POST"])
 @login_required
 def freeze(incident_id: int) -> BaseResponse:
     service.freeze(db_session(), incident_id=incident_id, by=actor(), now=utcnow())
-    return _done(incident_id, "Frozen: every grant under the agreements involved is paused.")
+    return committed("Frozen: every grant under the agreements involved is paused.",
+                     "incidents.detail", incident_id=incident_id)
 
 
 @bp.route("/<int:incident_id>/unfreeze", methods=["POST"])
 @login_required
 def unfreeze(incident_id: int) -> BaseResponse:
     service.unfreeze(db_session(), incident_id=incident_id, by=actor(), now=utcnow())
-    return _done(incident_id, "The freeze is lifted.")
+    return committed("The freeze is lifted.",
+                     "incidents.detail", incident_id=incident_id)
 
 
 @bp.route("/<int:incident_id>/clocks/<int:clock_id>/sent", methods=["POST"])
@@ -106,7 +102,8 @@ def unfreeze(incident_id: int) -> BaseResponse:
 def sent(incident_id: int, clock_id: int) -> BaseResponse:
     service.record_notification(db_session(), incident_id=incident_id, clock_id=clock_id,
                                 by=actor(), now=utcnow())
-    return _done(incident_id, "The notification is recorded as sent.")
+    return committed("The notification is recorded as sent.",
+                     "incidents.detail", incident_id=incident_id)
 
 
 @bp.route("/<int:incident_id>/clocks/<int:clock_id>/acknowledged", methods=["POST"])
@@ -114,7 +111,8 @@ def sent(incident_id: int, clock_id: int) -> BaseResponse:
 def acknowledged(incident_id: int, clock_id: int) -> BaseResponse:
     service.record_notification(db_session(), incident_id=incident_id, clock_id=clock_id,
                                 by=actor(), now=utcnow(), acknowledged=True)
-    return _done(incident_id, "The acknowledgement is recorded.")
+    return committed("The acknowledgement is recorded.",
+                     "incidents.detail", incident_id=incident_id)
 
 
 @bp.route("/<int:incident_id>/close", methods=["POST"])
@@ -124,4 +122,5 @@ def close(incident_id: int) -> BaseResponse:
     submitted(form)
     service.close(db_session(), incident_id=incident_id, root_cause=form.root_cause.data,
                   actions_taken=form.actions_taken.data, by=actor(), now=utcnow())
-    return _done(incident_id, "The incident is closed.")
+    return committed("The incident is closed.",
+                     "incidents.detail", incident_id=incident_id)

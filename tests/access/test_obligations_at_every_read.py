@@ -16,11 +16,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from governance.access import conditions as grant_conditions
-from governance.access import requests
+from governance.access import obligations, requests
 from governance.access.models import Grant, GrantStatus
-from governance.agreements import obligations
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
+from governance.agreements.obligations import add_months, individual_terms_sha256
 from governance.agreements.parts_model import Personnel
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
@@ -29,8 +29,8 @@ from governance.datasets.ingestion import ingest_frame
 from governance.incidents import service as incidents
 from governance.kernel import notify
 from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.kernel.periodic import SCHEDULER
 from governance.kernel.types import utcnow
+from governance.periodic import SCHEDULER
 from tests.access.test_conditions_at_every_read import morning_after, reading
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask
@@ -97,7 +97,7 @@ def test_an_unaccepted_version_refuses_reads_until_the_person_accepts_with_their
     db.commit()
     version = fresh(db).get(Agreement, agreement.id).current_version  # type: ignore[union-attr]
     assert version is not None
-    assert acceptance.terms_sha256 == obligations.individual_terms_sha256(version)
+    assert acceptance.terms_sha256 == individual_terms_sha256(version)
     event = last_of(db, AuditType.AGREEMENT_ACCEPT)
     assert event.outcome == "success"
     assert event.detail["terms_sha256"] == acceptance.terms_sha256  # type: ignore[index]
@@ -333,7 +333,7 @@ def test_an_overdue_attestation_refuses_reads_and_attesting_resumes_them(
         db: Session, people: People, datasets: Datasets) -> None:
     agreement = with_grant(db, people, datasets, attestation_months=1)
     grant = the_grant(db, agreement)
-    due = obligations.add_months(grant.valid_from.date(), 1)
+    due = add_months(grant.valid_from.date(), 1)
     assert grant.effective_clause == "personnel.attestation"
     assert grant.effective_until == dt.datetime.combine(due + dt.timedelta(days=1), dt.time(),
                                                         tzinfo=dt.UTC)
@@ -359,16 +359,16 @@ def test_an_overdue_attestation_refuses_reads_and_attesting_resumes_them(
         db, agreement_id=agreement.id, still_needed=True, kept_terms=True, copies_outside="",
         by=people.analyst, now=late)
     db.commit()
-    assert attestation.due_on == obligations.add_months(late.date(), 1)
+    assert attestation.due_on == add_months(late.date(), 1)
     assert decide(db, reading(people, agreement, datasets, late)).allowed
     db.rollback()
     assert last_of(db, AuditType.ATTESTATION_RECORD).clause == "personnel.attestation"
 
 
 def test_months_are_added_to_the_last_day_of_a_shorter_month() -> None:
-    assert obligations.add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
-    assert obligations.add_months(dt.date(2026, 11, 15), 12) == dt.date(2027, 11, 15)
-    assert obligations.add_months(dt.date(2026, 12, 1), 1) == dt.date(2027, 1, 1)
+    assert add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert add_months(dt.date(2026, 11, 15), 12) == dt.date(2027, 11, 15)
+    assert add_months(dt.date(2026, 12, 1), 1) == dt.date(2027, 1, 1)
 
 
 # --- incidents ------------------------------------------------------------------------------
@@ -549,7 +549,7 @@ def test_the_evidence_pack_holds_the_incident_its_clocks_and_the_audit_around_it
 def test_each_person_is_reminded_once_before_their_attestation_falls_due(
         db: Session, people: People, datasets: Datasets) -> None:
     agreement = with_grant(db, people, datasets, attestation_months=1)
-    due = obligations.add_months(the_grant(db, agreement).valid_from.date(), 1)
+    due = add_months(the_grant(db, agreement).valid_from.date(), 1)
     early = morning_after(due - dt.timedelta(days=20))
     assert obligations.remind_attestations(fresh(db), SCHEDULER, early) == 0
     db.rollback()

@@ -189,12 +189,15 @@ TABLE: dict[tuple[str, str], Probe] = {
                                           data=fixed({"version": "1", "password": "x"})),
     ("obligations.attest", "POST"): Probe(closed("attest"),
                                           data=fixed({"still_needed": "y", "kept_terms": "y"})),
-    ("obligations.submit_progress", "POST"): Probe(
+    ("progress.reports", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/progress",
+                                       AUDITORS),
+    ("progress.submit_progress", "POST"): Probe(
         closed("progress"), data=fixed({"period_end": "2026-06-01", "work_done": "x"})),
     # a report that does not exist: past the permission check, a privacy officer gets 404
-    ("obligations.decide_progress", "POST"): Probe(
+    ("progress.decide_progress", "POST"): Probe(
         lambda o: "/agreements/progress/424242/accept", special={"privacy": HIDDEN}),
-    ("audit.training_report", "GET"): Probe(lambda o: "/audit/training-report.csv", AUDITORS),
+    ("access.training_report", "GET"): Probe(lambda o: "/access/training-report.csv",
+                                             AUDITORS),
     ("obligations.record_ethics", "POST"): Probe(
         closed("ethics"), roles("privacy"),
         data=fixed({"board": "REC", "reference": "R1", "approved_on": "2026-01-01",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from governance.audit import training_report
+from governance.access import training_report
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity import users
 from governance.identity.models import TrainingCourse, TrainingRecord
@@ -49,7 +49,7 @@ def test_the_report_says_who_is_current_who_lapses_soon_and_who_has_lapsed(
         list(training_report.export_training_report(db, by=people.analyst, now=utcnow()))
     db.rollback()
     browser.login(people.compliance.email, PASSWORD)
-    response = browser.get("/audit/training-report.csv")
+    response = browser.get("/access/training-report.csv")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert text.startswith("# audit chain head: seq=")

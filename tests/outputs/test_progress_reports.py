@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.agreements import progress
+from governance.agreements.obligations import add_months
 from governance.agreements.progress_model import ReportStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.kernel.types import utcnow
+from governance.outputs import progress_reports as progress
 from tests.agreements.builders import Datasets, approved
 from tests.conftest import fresh
 from tests.support import People
@@ -24,7 +25,7 @@ def test_reports_fall_due_on_the_agreements_schedule_and_are_decided_by_another(
         db: Session, people: People, datasets: Datasets) -> None:
     agreement = approved(db, people, datasets, progress_months=6)
     start = agreement.current_version.effective_date  # type: ignore[union-attr]
-    first = progress.add_months(start, 6)
+    first = add_months(start, 6)
     later = dt.datetime.combine(first + dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
     assert progress.outstanding(db, agreement.id, utcnow()) == []
     assert progress.outstanding(db, agreement.id, later) == [first]
@@ -93,7 +94,7 @@ def test_a_privacy_officer_on_the_personnel_cannot_accept_their_own_report(
     agreement = approved(db, people, datasets, progress_months=1,
                          personnel={people.analyst.id: "principal_investigator",
                                     people.privacy.id: "analyst"})
-    first = progress.add_months(agreement.current_version.effective_date, 1)  # type: ignore[union-attr]
+    first = add_months(agreement.current_version.effective_date, 1)  # type: ignore[union-attr]
     later = dt.datetime.combine(first, dt.time(9), tzinfo=dt.UTC)
     report = progress.submit_report(
         db, agreement_id=agreement.id, period_end=first, work_done="Done.", team_changes="",
@@ -118,10 +119,10 @@ def test_the_obligations_page_takes_a_report_and_a_privacy_officer_accepts_it(
     start = agreement.current_version.effective_date  # type: ignore[union-attr]
     analyst = Browser(app.test_client())
     analyst.login(people.analyst.email, PASSWORD)
-    page = analyst.get(f"/agreements/{agreement.id}/obligations").get_data(as_text=True)
+    page = analyst.get(f"/agreements/{agreement.id}/progress").get_data(as_text=True)
     assert "Progress reports (every 6 months)" in page
     sent = analyst.post(f"/agreements/{agreement.id}/progress", data={
-        "period_end": progress.add_months(start, 6).isoformat(),
+        "period_end": add_months(start, 6).isoformat(),
         "work_done": "Cohort described."})
     assert sent.status_code == 302
     report = fresh(db).scalars(select(ProgressReport)).one()
