@@ -61,7 +61,7 @@ from governance.outputs.content import csv_of, released_from_analysis
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 # Test harness only: seconds to pause at the first progress report, so a test can kill the
-# worker while a run is in flight (see tests/analyses/test_worker.py).
+# worker while a run is in flight (see tests/analysis/test_worker.py).
 PAUSE_VARIABLE = "GOVERNANCE_TEST_ANALYSIS_PAUSE"
 CLAUSE_DIFFERENCING = REFUSAL_CLAUSES["differencing"]
 

@@ -26,7 +26,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.kernel import jobs
 from governance.kernel.extensions import database
 from governance.periodic import run_job
-from tests.analyses.conftest import World, grant_records, submit
+from tests.analysis.conftest import World, grant_records, submit
 from tests.support import People
 
 pytestmark = pytest.mark.slow
