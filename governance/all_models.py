@@ -9,7 +9,9 @@ from governance.agreements import analysis_kind_model as analysis_kind  # noqa: 
 from governance.agreements import destruction_model as destruction  # noqa: F401
 from governance.agreements import law_model as law  # noqa: F401
 from governance.agreements import models as agreement  # noqa: F401
+from governance.agreements import obligations_model as agreement_obligations  # noqa: F401
 from governance.agreements import parts_model as agreement_parts  # noqa: F401
+from governance.agreements import progress_model as progress  # noqa: F401
 from governance.analysis import models as analysis  # noqa: F401
 from governance.audit import models as audit  # noqa: F401
 from governance.datasets import cohort_model as cohort  # noqa: F401
@@ -20,6 +22,7 @@ from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401
 from governance.identity import session_model as session  # noqa: F401
 from governance.identity import token_model as token  # noqa: F401
+from governance.incidents import models as incident  # noqa: F401
 from governance.kernel.db import Base
 from governance.outputs import models as output  # noqa: F401
 

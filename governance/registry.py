@@ -20,11 +20,14 @@ from governance.access import (
     api_requests,
     conditions,
     grant_hooks,
+    obligation_conditions,
+    obligations,
     reclassification,
     web_data,
 )
 from governance.access import queries as access_queries
 from governance.access import web as access_web
+from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
 from governance.agreements import destruction_hooks, events, schedule
 from governance.agreements import queries as agreement_queries
@@ -52,11 +55,14 @@ from governance.identity import (
     web_throttle,
     web_tokens,
 )
+from governance.incidents import evidence as incident_evidence
+from governance.incidents import service as incidents
+from governance.incidents import web as incidents_web
 from governance.kernel import tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import api as outputs_api
-from governance.outputs import preview, public, web_public
+from governance.outputs import preview, public, web_progress, web_public
 from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.periodic import Registered
@@ -70,7 +76,7 @@ MODELS = all_models
 BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp, dashboard_web.bp, web_admin.bp, agreements_web.bp, datasets_web.bp,
     audit_web.bp, access_web.bp, web_data.bp, analysis_web.bp, outputs_web.bp, web_public.bp,
-    web_tokens.bp, web_account.bp)
+    web_tokens.bp, web_account.bp, obligations_web.bp, web_progress.bp, incidents_web.bp)
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
 API_MODULES = (api_requests, agreements_api, analysis_api, audit_api, api_auth, datasets_api,
@@ -81,9 +87,11 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("datastore-sweep", datastore.sweep_job, outside_database=True),
     Registered("agreements.activate", schedule.activate_due),
     Registered("agreements.expire", schedule.expire_due),
+    Registered("attestations.reminders", obligations.remind_attestations),
     Registered("analysis.reap", reaper.reap_runs, outside_database=True),
     Registered("grants.conditions", conditions.pause_lapsed_grants),
     Registered("grants.expire", grant_hooks.expire_due_grants),
+    Registered("incidents.reminders", incidents.remind_due_notifications),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
 )
@@ -114,8 +122,10 @@ EVIDENCE_SECTIONS: tuple[tuple[str, int, evidence.SectionProvider], ...] = (
     ("agreement-versions", 15, evidence_sections.versions_section),
     ("event-counts", 20, evidence.counts_section),
     ("grants", 30, evidence_sections.grants_section),
+    ("personal-obligations", 35, incident_evidence.obligations_section),
     ("analyses", 40, evidence_sections.analyses_section),
     ("outputs", 45, evidence_sections.outputs_section),
+    ("incidents", 50, incident_evidence.incidents_section),
     ("reads", 60, evidence.reads_section),
 )
 
@@ -127,6 +137,8 @@ def install() -> None:
         tasks.registry.register(*roles)(provider)
     for listener in AGREEMENT_LISTENERS:
         events.on_agreement_change(listener)
+    for clause, check in obligation_conditions.OBLIGATION_CONDITIONS:
+        conditions.condition(clause)(check)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)

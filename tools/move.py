@@ -103,6 +103,15 @@ MOVES: dict[str, str] = {
     "ingest/typed_source.py": "datasets/ingest/typed_source.py",
     # agreements: terms, lifecycle, laws, documents, and destruction when one closes.
     "models/agreement.py": "agreements/models.py",
+    "models/agreement_obligations.py": "agreements/obligations_model.py",
+    "services/agreement_obligations.py": "agreements/obligations.py",
+    "web/agreement_obligations.py": "agreements/web_obligations.py",
+    "services/grant_obligations.py": "access/obligation_conditions.py",
+    # incidents: reported, frozen, notified by the laws' deadlines, closed.
+    "models/incident.py": "incidents/models.py",
+    "services/incidents.py": "incidents/service.py",
+    "services/incident_evidence.py": "incidents/evidence.py",
+    "web/incidents.py": "incidents/web.py",
     "models/agreement_clauses.py": "agreements/clauses.py",
     "models/agreement_parts.py": "agreements/parts_model.py",
     "models/law.py": "agreements/law_model.py",

@@ -27,6 +27,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ CLAUSE_TRAINING = "personnel.training"
 # only when it ends the grant strictly earlier.
 OWN_ENDS = {CLAUSE_GRANT_END: 0, CLAUSE_AGREEMENT_END: 1}
 BATCH = 500
+Moment = TypeVar("Moment", dt.date, dt.datetime)
 SUBJECT_PREFIX = "[Data governance]"
 
 
@@ -64,7 +66,8 @@ CONDITIONS: list[tuple[str, Condition]] = []
 def condition(clause: str) -> Callable[[Condition], Condition]:
     """Register a condition every grant depends on, under the clause a refusal will cite."""
     def decorator(check: Condition) -> Condition:
-        CONDITIONS.append((clause, check))
+        if (clause, check) not in CONDITIONS:   # installing twice is the same as once
+            CONDITIONS.append((clause, check))
         return check
     return decorator
 
@@ -75,7 +78,7 @@ def midnight(day: dt.date) -> dt.datetime:
 
 def effective_ends(session: Session, grants: Sequence[Grant], now: dt.datetime) -> dict[int, End]:
     """Each grant's earliest end, by grant id (the grants must have been flushed)."""
-    versions = _versions(session, grants)
+    versions = versions_of(session, grants)
     candidates: dict[int, list[End]] = {}
     for grant in grants:
         ends = [End(grant.valid_until, CLAUSE_GRANT_END)]
@@ -209,7 +212,7 @@ def _tell(session: Session, grant: Grant, subject: str, text: str) -> None:
                       f"{notify.link(session, f'/access/grants/{grant.id}')}")
 
 
-def _versions(session: Session, grants: Sequence[Grant],
+def versions_of(session: Session, grants: Sequence[Grant],
               ) -> dict[tuple[int, int], AgreementVersion]:
     keys = {(g.agreement_id, g.agreement_version) for g in grants}
     if not keys:
@@ -221,10 +224,11 @@ def _versions(session: Session, grants: Sequence[Grant],
 
 # --- the conditions ----------------------------------------------------------------------
 
-def covered_until(periods: Iterable[tuple[dt.date, dt.date]], day: dt.date) -> dt.date | None:
+def covered_until(periods: Iterable[tuple[Moment, Moment]], day: Moment) -> Moment | None:
     """The first day on or after `day` that no training period covers, when `day` itself is
     covered (a period covers completed_on <= d < expires_on, as `User.current_courses`);
-    None when `day` is not covered. Back-to-back and overlapping renewals join up."""
+    None when `day` is not covered. Back-to-back and overlapping renewals join up. Works the
+    same on moments (ethics approvals in force from the moment they were recorded)."""
     end = day
     for start, stop in sorted(periods):
         if start <= end < stop:
@@ -255,7 +259,7 @@ def training_end(periods: Sequence[tuple[dt.date, dt.date]], course: TrainingCou
 def required_training(session: Session, grants: Sequence[Grant],
                       now: dt.datetime) -> dict[int, tuple[dt.datetime, str]]:
     """The holder's training in every course the agreement's laws require (CJIS, HIPAA...)."""
-    versions = _versions(session, grants)
+    versions = versions_of(session, grants)
     periods: dict[tuple[int, str], list[tuple[dt.date, dt.date]]] = defaultdict(list)
     rows = session.execute(select(TrainingRecord.user_id, TrainingRecord.course,
                                   TrainingRecord.completed_on, TrainingRecord.expires_on)

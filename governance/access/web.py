@@ -13,6 +13,7 @@ from governance import authz
 from governance.access import grants as grant_service
 from governance.access import queries, requests
 from governance.access import review_export as review_export_service
+from governance.access import training_report as training
 from governance.access.eligibility import person_blockers
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
@@ -300,3 +301,14 @@ def review_export(fmt: str) -> Response:
                             headers={"Content-Disposition": f"attachment; filename={name}"})
     return Response(review_export_service.iter_review_csv(record), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+@bp.route("/training-report.csv")
+@login_required
+def training_report() -> Response:
+    db = db_session()
+    chunks = list(training.export_training_report(db, by=actor(), now=utcnow()))
+    db.commit()
+    return Response(iter(chunks), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="training-report-{utcnow():%Y%m%d}.csv"',
+        "Cache-Control": "no-store"})

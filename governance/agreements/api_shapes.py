@@ -68,6 +68,15 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "destruction_days": s.integer(0, 3650),
     "personnel": s.array(PERSON_IN, max_items=200,
                          description="Authorised personnel of the recipient."),
+    "legal_bases": {"type": "object", "additionalProperties": s.text(2000),
+                    "maxProperties": 50,
+                    "description": "Law code -> the legal basis named under that law "
+                                   "(clause privacy.legal_basis)."},
+    "acceptance_required": s.boolean(),
+    "attestation_months": s.nullable(s.integer(1, 36)),
+    "ethics_required": s.boolean(),
+    "provider_notice_hours": s.nullable(s.integer(1, 8760)),
+    "progress_months": s.nullable(s.integer(1, 24)),
 }
 NEW_AGREEMENT = s.obj({"provider_id": s.identifier(), "recipient_id": s.identifier(),
                        **TERMS_FIELDS},
@@ -77,7 +86,12 @@ TERMS_CHANGE = s.obj(TERMS_FIELDS, description="Only the terms sent change.")
 TERMS_OUT = s.shape({
     **{name: s.loose(_schema) for name, _schema in TERMS_FIELDS.items()
        if name not in {"columns", "personnel", "signatories", "rounding_base", "min_age",
-                       "protection_width"}},
+                       "protection_width", "legal_bases", "attestation_months",
+                       "provider_notice_hours", "progress_months"}},
+    "progress_months": {"type": ["integer", "null"]},
+    "legal_bases": {"type": "object", "additionalProperties": s.string_out()},
+    "attestation_months": {"type": ["integer", "null"]},
+    "provider_notice_hours": {"type": ["integer", "null"]},
     "columns": {"type": "array", "items": s.shape({"dataset_id": s.identifier(),
                                                    "columns": {"type": "array",
                                                                "items": s.string_out()}})},

@@ -33,6 +33,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("ownership.source_data", "Ownership of source data"),
     ("ownership.research_products", "Ownership of research products"),
     ("privacy.laws", "Laws and policies that apply"),
+    ("privacy.legal_basis", "Legal basis under each law"),
     ("privacy.minimum_necessary", "Minimum necessary"),
     ("privacy.required_training", "Training required of every authorised person"),
     ("privacy.third_party_recipients", "Third-party sharing"),
@@ -55,6 +56,11 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("access.withheld_offence_categories", "Offence categories withheld from every reader"),
     ("retention.destruction_days", "Retention and destruction"),
     ("personnel", "Authorised personnel"),
+    ("personnel.acceptance", "Personal acceptance of the terms"),
+    ("personnel.attestation", "Periodic attestation"),
+    ("ethics.approval", "Ethics approval"),
+    ("incidents.provider_notice", "Notice of incidents to the provider"),
+    ("reporting.progress_months", "Progress reports"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
@@ -93,6 +99,9 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
         }[str(version.research_products_owner)],
         "privacy.laws": "\n".join(f"{law['label']}: {law['requirements']}"
                                   for law in version.laws) or "None named",
+        "privacy.legal_basis": "\n".join(
+            f"{law['label']}: {version.legal_bases[law['code']]}" for law in version.laws
+            if version.legal_bases.get(law["code"])) or "None named",
         "privacy.minimum_necessary": _yes_no(
             version.minimum_necessary,
             "Each person may access only the data necessary for their role.",
@@ -156,10 +165,42 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
         "personnel": "\n".join(
             f"{p.user.name} ({p.user.email}): {ProjectRole(p.project_role).label}"
             for p in version.personnel) or "None named yet",
+        "personnel.acceptance": _yes_no(
+            version.acceptance_required,
+            "Each authorised person accepts the terms that bind them personally, in the "
+            "service, before reading data and again whenever an amendment changes them.",
+            "Not asked of each person."),
+        "personnel.attestation": (
+            f"Every {version.attestation_months} months each authorised person attests that "
+            "they still need the access, have kept the terms, and lists any copies held "
+            "outside the service; access pauses while an attestation is overdue."
+            if version.attestation_months else "Not required."),
+        "ethics.approval": _ethics(version),
+        "incidents.provider_notice": (
+            f"The recipient tells {provider} of a suspected incident within "
+            f"{version.provider_notice_hours} hours of discovering it, besides the "
+            "notifications the laws above require."
+            if version.provider_notice_hours else
+            "The notifications the laws above require."),
+        "reporting.progress_months": (
+            f"The personnel report progress every {version.progress_months} months from the "
+            "effective date (work done, outputs released, changes in the team); the privacy "
+            "officer accepts or returns each report." if version.progress_months
+            else "Not required."),
         "term.effective_date": version.effective_date.isoformat(),
         "term.expiry_date": f"{version.expiry_date.isoformat()} (the last day in force)",
     }
     return [(clause_id, label, values[clause_id]) for clause_id, label in CLAUSES]
+
+
+def _ethics(version: AgreementVersion) -> str:
+    if not version.ethics_required:
+        return "Not required by this agreement."
+    recorded = "; ".join(
+        f"{a.board} {a.reference}, approved {a.approved_on.isoformat()}, expires "
+        f"{a.expires_on.isoformat()}" for a in version.agreement.ethics_approvals)
+    return ("Data is read only while an ethics board's approval of the project is in force. "
+            + (f"Recorded: {recorded}." if recorded else "None recorded yet."))
 
 
 def _datasets(version: AgreementVersion) -> str:

@@ -15,10 +15,21 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.agreements.law_model import courses_of
+from governance.agreements.obligations_model import EthicsApproval
 from governance.agreements.parts_model import (
     AgreementComment,
     AgreementDocument,
@@ -96,6 +107,9 @@ class Agreement(Base):
     versions: Mapped[list[AgreementVersion]] = relationship(
         back_populates="agreement", order_by="AgreementVersion.number", lazy="selectin",
         cascade="all, delete-orphan")
+    # Recorded by a privacy officer, never edited (agreements/obligations_model.py).
+    ethics_approvals: Mapped[list[EthicsApproval]] = relationship(
+        order_by="EthicsApproval.id", viewonly=True)
 
     def version(self, number: int | None) -> AgreementVersion | None:
         return next((v for v in self.versions if v.number == number), None)
@@ -179,6 +193,22 @@ class AgreementVersion(Base):
     withheld_offence_categories: Mapped[list[str]] = mapped_column(
         JSONText(), default=list, server_default="[]")
     destruction_days: Mapped[int] = mapped_column(Integer)
+    # Obligations over time (access/obligation_conditions.py): whether each person must accept
+    # this version's individual terms before reading, every how many months each person
+    # attests (None: no attestation), whether reads need an ethics approval in force, and
+    # within how many hours the recipient tells the provider of an incident (None: the laws'
+    # deadlines only).
+    acceptance_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default=false())
+    attestation_months: Mapped[int | None] = mapped_column(Integer)
+    ethics_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
+    # Every how many months the personnel report progress (None: no reports).
+    progress_months: Mapped[int | None] = mapped_column(Integer)
+    # Law code -> the legal basis the agreement names under that law (`privacy.legal_basis`):
+    # a version citing a law that asks for one cannot be submitted without it.
+    legal_bases: Mapped[dict[str, str]] = mapped_column(JSONText(), default=dict,
+                                                        server_default="{}")
     effective_date: Mapped[dt.date] = mapped_column(Date)
     expiry_date: Mapped[dt.date] = mapped_column(Date)
 

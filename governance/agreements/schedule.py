@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.obligations import activation_blocker
 from governance.agreements.queries import EXPIRY_WINDOWS, expiring, expiry_window
 from governance.identity.actors import System
 from governance.identity.models import User
@@ -26,16 +27,19 @@ def _today(now: dt.datetime) -> dt.date:
 
 
 def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
-    """Approved agreements whose effective date has come become active."""
+    """Approved agreements whose effective date has come become active (once the ethics
+    approval they require, if any, is in force)."""
     due = session.scalars(
         select(Agreement).join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
         .where(Agreement.status == AgreementStatus.APPROVED,
                AgreementVersion.number == Agreement.current_version_number,
                AgreementVersion.effective_date <= _today(now))
         .order_by(Agreement.id)).all()
-    for agreement in due:
+    ready = [a for a in due if a.current_version is not None
+             and not activation_blocker(session, a.current_version, now)]
+    for agreement in ready:
         agreements.activate(session, agreement=agreement, by=actor, now=now)
-    return len(due)
+    return len(ready)
 
 
 def expire_due(session: Session, actor: System, now: dt.datetime) -> int:

@@ -45,6 +45,7 @@ from governance.agreements.models import (
     AgreementVersion,
     VersionStatus,
 )
+from governance.agreements.obligations import activation_blocker
 from governance.agreements.parts_model import CommentKind
 from governance.agreements.terms import (
     TermsInput,
@@ -226,7 +227,7 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     if previous is not None:
         notify(session, agreement=agreement, event=AgreementEvent.AMENDED,
                previous_version=previous, new_version=version, by=by, now=now)
-    elif version.effective_date <= today:
+    elif version.effective_date <= today and not activation_blocker(session, version, now):
         activate(session, agreement=agreement, by=by, now=now)
     return version
 

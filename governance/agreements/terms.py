@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.law_model import legal_basis_required
 from governance.agreements.laws import catalogue
 from governance.agreements.models import (
     DEFAULT_DESTRUCTION_DAYS,
@@ -72,6 +73,12 @@ class TermsInput:
     withheld_offence_categories: list[str] = field(default_factory=list)
     destruction_days: int = DEFAULT_DESTRUCTION_DAYS
     personnel: dict[int, str] = field(default_factory=dict)
+    acceptance_required: bool = False
+    attestation_months: int | None = None
+    ethics_required: bool = False
+    provider_notice_hours: int | None = None
+    legal_bases: dict[str, str] = field(default_factory=dict)
+    progress_months: int | None = None
 
     @classmethod
     def from_version(cls, version: AgreementVersion) -> TermsInput:
@@ -96,7 +103,13 @@ class TermsInput:
             excluded_offence_categories=list(version.excluded_offence_categories),
             withheld_offence_categories=list(version.withheld_offence_categories),
             destruction_days=version.destruction_days,
-            personnel={p.user_id: str(p.project_role) for p in version.personnel})
+            personnel={p.user_id: str(p.project_role) for p in version.personnel},
+            acceptance_required=version.acceptance_required,
+            attestation_months=version.attestation_months,
+            ethics_required=version.ethics_required,
+            provider_notice_hours=version.provider_notice_hours,
+            legal_bases=dict(version.legal_bases),
+            progress_months=version.progress_months)
 
 
 @dataclass
@@ -161,6 +174,12 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["destruction_days"] = "The number of days cannot be negative."
     elif terms.destruction_days > 3650:
         errors["destruction_days"] = "At most 3650 days."
+    if terms.attestation_months is not None and not 1 <= terms.attestation_months <= 36:
+        errors["attestation_months"] = "Between 1 and 36 months, or none."
+    if terms.progress_months is not None and not 1 <= terms.progress_months <= 24:
+        errors["progress_months"] = "Between 1 and 24 months, or none."
+    if terms.provider_notice_hours is not None and not 1 <= terms.provider_notice_hours <= 8760:
+        errors["provider_notice_hours"] = "Between 1 and 8760 hours, or none."
 
 
 def _check_laws(session: Session, terms: TermsInput,
@@ -173,6 +192,13 @@ def _check_laws(session: Session, terms: TermsInput,
         return []
     codes = list(dict.fromkeys(terms.laws))
     terms.laws = codes
+    stray = sorted(set(terms.legal_bases) - set(codes))
+    if stray:
+        errors["legal_bases"] = f"A legal basis for a law not cited: {', '.join(stray)}."
+    terms.legal_bases = {code: clean_text(text, "legal_bases", errors, max_length=2000,
+                                          required=False)
+                         for code, text in terms.legal_bases.items() if code in codes}
+    terms.legal_bases = {code: text for code, text in terms.legal_bases.items() if text}
     return [known[code].snapshot() for code in codes]
 
 
@@ -250,6 +276,10 @@ def missing_for_submission(version: AgreementVersion) -> dict[str, str]:
         missing["laws"] = "Name the laws and policies that apply."
     if not any(p.project_role == ProjectRole.PRINCIPAL_INVESTIGATOR for p in version.personnel):
         missing["personnel"] = "Name the authorised personnel, with a principal investigator."
+    for law in version.laws:
+        prompt = legal_basis_required(law)
+        if prompt and not version.legal_bases.get(str(law["code"])):
+            missing["legal_bases"] = (f"Name the legal basis under {law['label']}: {prompt}.")
     for party in PARTIES:
         if not any(s["party"] == party for s in version.signatories):
             missing[f"{party}_signatories"] = f"Name at least one signatory for the {party}."
@@ -283,6 +313,12 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.excluded_offence_categories = list(terms.excluded_offence_categories)
     version.withheld_offence_categories = list(terms.withheld_offence_categories)
     version.destruction_days = terms.destruction_days
+    version.acceptance_required = terms.acceptance_required
+    version.attestation_months = terms.attestation_months
+    version.ethics_required = terms.ethics_required
+    version.provider_notice_hours = terms.provider_notice_hours
+    version.legal_bases = dict(terms.legal_bases)
+    version.progress_months = terms.progress_months
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))

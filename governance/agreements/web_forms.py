@@ -50,6 +50,8 @@ class TermsForm(Form):
         "Permitted uses", choices=choices((k.value, k.label) for k in AnalysisKind),
         validate_choice=False)
     laws = CheckboxesField("Laws and policies that apply", validate_choice=False)
+    legal_bases = TextAreaField("Legal basis under each law, one line per law as "
+                                "\"code: basis\" (e.g. hipaa: IRB waiver of authorisation)")
     provider_signatories = TextAreaField("Signatories for the provider")
     recipient_signatories = TextAreaField("Signatories for the recipient")
     research_products_owner = SelectField("Research products are owned by", choices=choices([
@@ -86,6 +88,14 @@ class TermsForm(Form):
     destruction_days = IntegerField("Destroy data within (days of the agreement's end)",
                                     default=DEFAULT_DESTRUCTION_DAYS,
                                     validators=[InputRequired()])
+    acceptance_required = BooleanField("Each person accepts the terms that bind them "
+                                       "personally before reading data", default=False)
+    attestation_months = IntegerField("Each person attests every (months)",
+                                      validators=[Optional()])
+    ethics_required = BooleanField("Reads need an ethics approval in force", default=False)
+    provider_notice_hours = IntegerField("Tell the provider of an incident within (hours)",
+                                         validators=[Optional()])
+    progress_months = IntegerField("Progress reports every (months)", validators=[Optional()])
     effective_date = DateField("Effective date", validators=[InputRequired()])
     expiry_date = DateField("Expiry date (last day in force)", validators=[InputRequired()])
 
@@ -159,6 +169,7 @@ def terms_from(form: TermsForm) -> TermsInput:
                      *_signatories("recipient", form.recipient_signatories.data)],
         research_products_owner=form.research_products_owner.data or "",
         laws=list(form.laws.data or []),
+        legal_bases=parse_legal_bases(form.legal_bases.data or ""),
         third_party_recipients=(form.third_party_recipients.data or "").splitlines(),
         publication_allowed=bool(form.publication_allowed.data),
         min_cell_size=form.min_cell_size.data, min_cohort_size=form.min_cohort_size.data,
@@ -172,7 +183,23 @@ def terms_from(form: TermsForm) -> TermsInput:
         row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
         withheld_offence_categories=(form.withheld_offence_categories.data or "").splitlines(),
-        destruction_days=form.destruction_days.data, personnel=posted_personnel())
+        destruction_days=form.destruction_days.data, personnel=posted_personnel(),
+        acceptance_required=bool(form.acceptance_required.data),
+        attestation_months=form.attestation_months.data,
+        ethics_required=bool(form.ethics_required.data),
+        provider_notice_hours=form.provider_notice_hours.data,
+        progress_months=form.progress_months.data)
+
+
+def parse_legal_bases(text: str) -> dict[str, str]:
+    """"code: basis" lines; a line without a colon is refused by the terms check (its code is
+    not a law cited)."""
+    bases: dict[str, str] = {}
+    for line in text.splitlines():
+        code, _, basis = line.partition(":")
+        if line.strip():
+            bases[code.strip()] = basis.strip()
+    return bases
 
 
 def form_data(terms: TermsInput) -> dict[str, Any]:
@@ -184,6 +211,8 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
     return {
         "title": terms.title, "purpose": terms.purpose,
         "permitted_uses": terms.permitted_uses, "laws": terms.laws,
+        "legal_bases": "\n".join(f"{code}: {basis}"
+                                  for code, basis in terms.legal_bases.items()),
         "provider_signatories": lines("provider"), "recipient_signatories": lines("recipient"),
         "research_products_owner": terms.research_products_owner,
         "third_party_recipients": "\n".join(terms.third_party_recipients),
@@ -198,5 +227,10 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "excluded_offence_categories": "\n".join(terms.excluded_offence_categories),
         "withheld_offence_categories": "\n".join(terms.withheld_offence_categories),
         "destruction_days": terms.destruction_days,
+        "acceptance_required": terms.acceptance_required,
+        "attestation_months": terms.attestation_months,
+        "ethics_required": terms.ethics_required,
+        "provider_notice_hours": terms.provider_notice_hours,
+        "progress_months": terms.progress_months,
         "effective_date": terms.effective_date, "expiry_date": terms.expiry_date,
     }

@@ -58,6 +58,18 @@ class AuditType(StrEnum):
     AGREEMENT_DISCARD_AMENDMENT = "agreement:discard_amendment"
     AGREEMENT_READ = "agreement:read"  # recorded when a read is refused
     LAW_CREATE = "law:create"
+    AGREEMENT_ACCEPT = "agreement:accept"
+    ETHICS_RECORD = "ethics:record"
+    ATTESTATION_RECORD = "attestation:record"
+    INCIDENT_REPORT = "incident:report"
+    INCIDENT_FREEZE = "incident:freeze"
+    INCIDENT_UNFREEZE = "incident:unfreeze"
+    INCIDENT_NOTIFY = "incident:notify"
+    INCIDENT_ACKNOWLEDGE = "incident:acknowledge"
+    INCIDENT_CLOSE = "incident:close"
+    PROGRESS_REPORT_SUBMIT = "progress_report:submit"
+    PROGRESS_REPORT_ACCEPT = "progress_report:accept"
+    PROGRESS_REPORT_RETURN = "progress_report:return"
 
     DATASET_CREATE = "dataset:create"
     DATASET_UPDATE = "dataset:update"

@@ -41,6 +41,9 @@ class Permission(StrEnum):
     ACCOUNT_RESET = "account:reset"
     ROLE_APPROVE = "role:approve"
     ROLE_OVERSEE = "role:oversee"
+    ETHICS_RECORD = "ethics:record"
+    INCIDENT_REPORT = "incident:report"
+    INCIDENT_MANAGE = "incident:manage"
 
     @property
     def description(self) -> str:
@@ -48,6 +51,9 @@ class Permission(StrEnum):
 
 
 PERMISSION_DESCRIPTIONS = {
+    Permission.ETHICS_RECORD: "Record an ethics board's approval of a project, from its letter.",
+    Permission.INCIDENT_REPORT: "Report a suspected incident.",
+    Permission.INCIDENT_MANAGE: "Freeze, notify about and close incidents.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",

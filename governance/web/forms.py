@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask import flash, redirect, url_for
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectChoice
 
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.extensions import db_session
 
 
 class Form(FlaskForm):  # type: ignore[misc]
@@ -37,3 +40,10 @@ def submitted(form: FlaskForm) -> bool:
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
     """Options for a select field from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def committed(message: str, endpoint: str, **values: Any) -> BaseResponse:
+    """Commit the request's one transaction, say so, and go to the page that shows it."""
+    db_session().commit()
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values))

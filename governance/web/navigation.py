@@ -31,6 +31,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Grants", "access.grants"),
     NavItem("Analyses", "analyses.index", (Permission.ANALYSIS_RUN, Permission.OUTPUT_CHECK)),
     NavItem("Outputs", "outputs.index"),
+    NavItem("Incidents", "incidents.index", (Permission.INCIDENT_REPORT,)),
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
     NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),

@@ -41,7 +41,8 @@ def test_the_pdf_contains_every_clause_and_records_its_hash(
     agreement = builders.approved(db, people, datasets, title=HOSTILE_TITLE,
                                   third_party_recipients=["University IRB (audit only)"],
                                   excluded_offence_categories=["sexual", "terrorism"],
-                                  laws=["cjis", "hipaa"])
+                                  laws=["cjis", "hipaa"],
+                                  legal_bases={"hipaa": "IRB waiver (45 CFR 164.512(i))"})
     browser.login(people.analyst.email, PASSWORD)  # a party's staff may read their agreement
     response = browser.get(f"/agreements/{agreement.id}/pdf")
     assert response.status_code == 200

@@ -70,6 +70,7 @@ def test_clause_ids_are_stable_and_unique() -> None:
 def test_the_read_helpers_answer_from_the_version(
         db: Session, people: People, datasets: Datasets) -> None:
     agreement = builders.approved(db, people, datasets, laws=["cjis", "hipaa"],
+                                  legal_bases={"hipaa": "IRB waiver (45 CFR 164.512(i))"},
                                   rounding_base=5, min_age=None, row_level_download=True,
                                   excluded_offence_categories=["sexual"])
     version = in_force_version(db, agreement.id)

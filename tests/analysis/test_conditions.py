@@ -83,3 +83,25 @@ def test_a_run_queued_before_the_lapse_is_refused_when_it_starts_after_it(
     assert finished.clause == "personnel.training"
     assert finished.result is None
     assert reads(db, "allowed") == []
+
+
+def test_an_incident_freeze_stops_an_analysis_already_queued(
+        app: Flask, db: Session, people: People, world: World) -> None:
+    from governance.incidents import service as incidents
+
+    grant_records(db, people, world, "descriptive")
+    run = submit(db, people, world, "descriptive", DESCRIPTIVE)
+    now = utcnow()
+    incident = incidents.report_incident(
+        db, kind="access_beyond_scope", description="Queries outside the purpose.",
+        agreement_ids=[world.agreement.id], by=people.steward, now=now)
+    incidents.freeze(db, incident_id=incident.id, by=people.privacy, now=now)
+    db.commit()
+    status = execute_run(database(app), run.id, worker_id="test-worker",
+                         clock=lambda: now + dt.timedelta(seconds=1))
+    assert status == RunStatus.REFUSED
+    finished = fresh(db).get(AnalysisRun, run.id)
+    assert finished is not None
+    assert finished.clause == "incidents.freeze"
+    assert finished.result is None
+    assert reads(db, "allowed") == []

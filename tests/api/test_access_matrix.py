@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent
+from governance.incidents import service as incidents
 from governance.kernel.reports import pdf
 from governance.kernel.types import utcnow
 from tests.agreements.builders import terms
@@ -45,6 +46,8 @@ class Objects:
 
     world: World
     closed: Agreement
+    incident_id: int = 0   # the outsider's, under `closed`, already closed
+    clock_id: int = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.world, name)
@@ -179,6 +182,47 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("agreements.terminate", "POST"): Probe(closed("terminate"), roles("privacy")),
     ("agreements.certify_destruction", "POST"): Probe(closed("certify-destruction"),
                                                       roles("privacy")),
+    # obligations: personnel only (the closed agreement's are the outsider), ethics: privacy
+    ("obligations.obligations", "GET"): Probe(
+        lambda o: f"/agreements/{o.theirs.id}/obligations", AUDITORS),
+    ("obligations.accept", "POST"): Probe(closed("accept"),
+                                          data=fixed({"version": "1", "password": "x"})),
+    ("obligations.attest", "POST"): Probe(closed("attest"),
+                                          data=fixed({"still_needed": "y", "kept_terms": "y"})),
+    ("progress.reports", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/progress",
+                                       AUDITORS),
+    ("progress.submit_progress", "POST"): Probe(
+        closed("progress"), data=fixed({"period_end": "2026-06-01", "work_done": "x"})),
+    # a report that does not exist: past the permission check, a privacy officer gets 404
+    ("progress.decide_progress", "POST"): Probe(
+        lambda o: "/agreements/progress/424242/accept", special={"privacy": HIDDEN}),
+    ("access.training_report", "GET"): Probe(lambda o: "/access/training-report.csv",
+                                             AUDITORS),
+    ("obligations.record_ethics", "POST"): Probe(
+        closed("ethics"), roles("privacy"),
+        data=fixed({"board": "REC", "reference": "R1", "approved_on": "2026-01-01",
+                    "expires_on": "2036-01-01"})),
+    # incidents: anyone reports (an agreement one cannot see is not a valid choice: 422);
+    # the case is the privacy officers' and its reporter's
+    ("incidents.index", "GET"): Probe(lambda o: "/incidents/", EVERYONE),
+    ("incidents.index", "POST"): Probe(
+        lambda o: "/incidents/", EVERYONE,
+        data=lambda o: {"kind": "lost_device", "agreement_ids": [str(o.closed.id)],
+                        "description": "Matrix."}),
+    ("incidents.detail", "GET"): Probe(lambda o: f"/incidents/{o.incident_id}",
+                                       roles("privacy")),
+    ("incidents.freeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/freeze",
+                                        roles("privacy")),
+    ("incidents.unfreeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/unfreeze",
+                                          roles("privacy")),
+    ("incidents.sent", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/sent", roles("privacy")),
+    ("incidents.acknowledged", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/acknowledged",
+        roles("privacy")),
+    ("incidents.close", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/close", roles("privacy"),
+        data=fixed({"root_cause": "x", "actions_taken": "y"})),
     # agreements: API
     ("api.list_agreements", "GET"): Probe(lambda o: f"{A}/agreements", EVERYONE),
     ("api.get_agreement", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}", AUDITORS),
@@ -413,7 +457,7 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
     world = build_world(db, app, people)
     ended = agreements.create_agreement(
         db, provider_id=people.police.id, recipient_id=world.outsider.organization_id,
-        terms=terms(people, world.datasets, title="Ended study",
+        terms=terms(people, world.datasets, title="Ended study", provider_notice_hours=24,
                     columns={world.datasets.arrests.id: ["sex"]},
                     personnel={world.outsider.id: "principal_investigator"}),
         by=people.privacy, now=utcnow())
@@ -423,8 +467,16 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
                          now=utcnow())
     agreements.certify_destruction(db, agreement_id=ended.id, statement="Destroyed.",
                                    by=people.privacy, now=utcnow())
+    incident = incidents.report_incident(
+        db, kind="lost_device", description="Phone lost.", agreement_ids=[ended.id],
+        by=world.outsider, now=utcnow())
+    clock = incident.clocks[0].id
+    incidents.record_notification(db, incident_id=incident.id, clock_id=clock,
+                                  by=people.privacy, now=utcnow())
+    incidents.close(db, incident_id=incident.id, root_cause="x", actions_taken="y",
+                    by=people.privacy, now=utcnow())
     db.commit()
-    return Objects(world=world, closed=ended)
+    return Objects(world=world, closed=ended, incident_id=incident.id, clock_id=clock)
 
 
 def classify(status: int, location: str) -> str:
