@@ -2,7 +2,7 @@
 analysis engine), distinct from the categories excluded from analyses only
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2027-01-20
 
 Existing agreement versions withhold nothing ("[]"): their exclusions were analysis-only, and
@@ -15,7 +15,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0017'
-down_revision = '0015'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
