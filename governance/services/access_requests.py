@@ -29,7 +29,7 @@ from governance.models.dataset import Classification, Dataset, more_protected
 from governance.models.user import User
 from governance.services import audit, grants
 from governance.services.access_eligibility import check_eligibility, grant_end
-from governance.services.access_workflow import Action, check_transition
+from governance.services.access_workflow import LIFECYCLE, Action, check_transition
 from governance.services.actors import Actor
 
 MAX_TEXT = 4000
@@ -146,13 +146,12 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
     request.justification = _clean_text(justification, "justification", required=True)
     request.end_date = end_date
     request.download_requested = download
-    request.status = RequestStatus.SUBMITTED
     request.submitted_at = now
-    audit.record(session, AuditType.ACCESS_REQUEST_SUBMIT, by=by, **_audit_fields(request),
-                 agreement_version=version.number,
-                 detail={"columns": names, "purpose": purpose, "resubmitted": True,
-                         "classification": {c.column_name: str(c.classification)
-                                            for c in request.columns}}, now=now)
+    LIFECYCLE.apply(session, request, Action.RESUBMIT, by=by, record={
+        **_audit_fields(request), "agreement_version": version.number, "now": now,
+        "detail": {"columns": names, "purpose": purpose, "resubmitted": True,
+                   "classification": {c.column_name: str(c.classification)
+                                      for c in request.columns}}})
     return request
 
 
@@ -163,10 +162,8 @@ def withdraw_request(session: Session, *, request_id: int, by: User,
         raise PermissionDenied("Only the person who asked can withdraw a request.",
                                audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
                                       **_audit_fields(request)})
-    check_transition(request, Action.WITHDRAW)
-    request.status = RequestStatus.WITHDRAWN
-    audit.record(session, AuditType.ACCESS_REQUEST_WITHDRAW, by=by, **_audit_fields(request),
-                 now=now)
+    LIFECYCLE.apply(session, request, Action.WITHDRAW, by=by,
+                    record={**_audit_fields(request), "now": now})
     return request
 
 
@@ -212,15 +209,15 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
     classes = _classify_at_decision(request, dataset)
     identifiers = sorted(c.column_name for c in request.columns if c.column_name in approved
                          and c.classification == Classification.DIRECT_IDENTIFIER)
-    request.status = RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers \
-        else RequestStatus.APPROVED
-    audit.record(session, AuditType.ACCESS_REQUEST_APPROVE, by=by, **_audit_fields(request),
-                 agreement_version=version.number, clause="scope.datasets",
-                 detail={"approved": sorted(approved),
-                         "left_out": sorted(set(request.requested_columns) - approved),
-                         "direct_identifiers": identifiers,
-                         "classification": {c: classes[c] for c in sorted(approved)}},
-                 now=now)
+    LIFECYCLE.apply(
+        session, request, Action.APPROVE, by=by,
+        target=RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers else RequestStatus.APPROVED,
+        record={**_audit_fields(request), "agreement_version": version.number,
+                "clause": "scope.datasets", "now": now,
+                "detail": {"approved": sorted(approved),
+                           "left_out": sorted(set(request.requested_columns) - approved),
+                           "direct_identifiers": identifiers,
+                           "classification": {c: classes[c] for c in sorted(approved)}}})
     if not identifiers:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
@@ -248,16 +245,14 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     request.privacy_officer_id = by.id
     request.privacy_decided_at = now
     request.privacy_comment = _clean_text(comment, "comment", required=False)
-    request.status = RequestStatus.APPROVED
     dataset = session.get(Dataset, request.dataset_id)
     assert dataset is not None
     classes = _classify_at_decision(request, dataset)
-    audit.record(session, AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS, by=by,
-                 **_audit_fields(request), agreement_version=version.number,
-                 clause="privacy.laws", detail={
-                     "columns": request.approved_columns,
-                     "classification": {c: classes[c] for c in request.approved_columns}},
-                 now=now)
+    LIFECYCLE.apply(session, request, Action.APPROVE_IDENTIFIERS, by=by, record={
+        **_audit_fields(request), "agreement_version": version.number,
+        "clause": "privacy.laws", "now": now, "detail": {
+            "columns": request.approved_columns,
+            "classification": {c: classes[c] for c in request.approved_columns}}})
     _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
@@ -275,7 +270,6 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
         _require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
     check_transition(request, Action.DENY)
     text = _clean_text(reason, "reason", required=True)
-    request.status = RequestStatus.DENIED
     if second_approval:
         request.privacy_officer_id = by.id
         request.privacy_decided_at = now
@@ -284,8 +278,8 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
         request.steward_id = by.id
         request.steward_decided_at = now
         request.steward_comment = text
-    audit.record(session, AuditType.ACCESS_REQUEST_DENY, by=by, **_audit_fields(request),
-                 detail={"reason": text}, now=now)
+    LIFECYCLE.apply(session, request, Action.DENY, by=by,
+                    record={**_audit_fields(request), "detail": {"reason": text}, "now": now})
     return request
 
 
@@ -294,11 +288,10 @@ def return_request(session: Session, *, request_id: int, comment: str, by: Actor
     request = _for_change(session, request_id)
     _require_steward(session, request, by, AuditType.ACCESS_REQUEST_RETURN)
     check_transition(request, Action.RETURN)
-    request.status = RequestStatus.RETURNED
     request.steward_id = by.id
     request.steward_comment = _clean_text(comment, "comment", required=True)
-    audit.record(session, AuditType.ACCESS_REQUEST_RETURN, by=by, **_audit_fields(request),
-                 detail={"comment": request.steward_comment}, now=now)
+    LIFECYCLE.apply(session, request, Action.RETURN, by=by, record={
+        **_audit_fields(request), "detail": {"comment": request.steward_comment}, "now": now})
     return request
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission
-from governance.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from governance.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.models.access import (
     LIVE_GRANT_STATUSES,
     Grant,
@@ -30,6 +30,7 @@ from governance.models.audit import AuditType
 from governance.models.dataset import Classification, Dataset
 from governance.services import audit
 from governance.services.actors import Actor
+from governance.services.grant_lifecycle import LIFECYCLE, Action
 
 
 def bump_epoch(session: Session) -> int:
@@ -104,27 +105,26 @@ def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
     if dataset is None or not can_manage(by, dataset):
         raise PermissionDenied("Only the dataset's stewards or a privacy officer may revoke "
                                "its grants.", audit=refusal)
-    if grant.status not in LIVE_GRANT_STATUSES:
-        raise InvalidTransition(f"This grant is already {grant.status}.")
+    LIFECYCLE.check(grant, Action.REVOKE)
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})
-    end_grant(session, grant, status=GrantStatus.REVOKED, reason=reason.strip(), by=by, now=now,
-              event=AuditType.GRANT_REVOKE)
+    end_grant(session, grant, action=Action.REVOKE, status=GrantStatus.REVOKED,
+              reason=reason.strip(), by=by, now=now)
     return grant
 
 
 def end_grant(session: Session, grant: Grant, *, status: GrantStatus, reason: str, by: Actor,
-              now: dt.datetime, event: AuditType, clause: str | None = None) -> None:
-    grant.status = status
+              now: dt.datetime, clause: str | None = None, action: Action = Action.END) -> None:
+    """End a live grant (revoked or expired, as `status` says) with its audit event."""
     grant.ended_at = now
     grant.ended_by_id = by.id
     grant.end_reason = reason
     grant.changed_epoch = bump_epoch(session)
-    audit.record(session, event, by=by, agreement_id=grant.agreement_id,
-                 agreement_version=grant.agreement_version, dataset_id=grant.dataset_id,
-                 target_type="grant", target_id=grant.id, clause=clause,
-                 detail={"user_id": grant.user_id, "columns": grant.column_names,
-                         "reason": reason}, now=now)
+    LIFECYCLE.apply(session, grant, action, by=by, target=status, record={
+        "agreement_id": grant.agreement_id, "agreement_version": grant.agreement_version,
+        "dataset_id": grant.dataset_id, "target_type": "grant", "target_id": grant.id,
+        "clause": clause, "now": now,
+        "detail": {"user_id": grant.user_id, "columns": grant.column_names, "reason": reason}})
 
 
 def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason: str,
@@ -136,7 +136,7 @@ def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason:
         return []
     if not kept & set(grant.column_names):
         end_grant(session, grant, status=GrantStatus.REVOKED, reason=reason, by=by, now=now,
-                  event=AuditType.GRANT_REVOKE, clause=clause)
+                  clause=clause)
         return removed
     grant.columns = [c for c in grant.columns if c.column_name in kept]
     grant.changed_epoch = bump_epoch(session)
@@ -164,5 +164,5 @@ def expire_grants(session: Session, actor: Actor, now: dt.datetime) -> int:
                                               Grant.valid_until <= now)).all()
     for grant in due:
         end_grant(session, grant, status=GrantStatus.EXPIRED, reason="reached its end date",
-                  by=actor, now=now, event=AuditType.GRANT_EXPIRE, clause="access.valid_until")
+                  by=actor, now=now, clause="access.valid_until", action=Action.EXPIRE)
     return len(due)
