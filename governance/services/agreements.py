@@ -31,13 +31,13 @@ from governance.models.audit import AuditType
 from governance.models.organization import Organization, OrganizationKind
 from governance.services.actors import Actor
 from governance.services.agreement_common import (
-    EVENT_TYPES,
     actor_key,
     add_comment,
     add_contributor,
     available_actions,
     current_version_of,
     get_agreement,
+    move_agreement,
     record_agreement_event,
     required_text,
     start_transition,
@@ -50,7 +50,13 @@ from governance.services.agreement_endings import (
     terminate,
 )
 from governance.services.agreement_events import AgreementEvent, notify
-from governance.services.agreement_lifecycle import Action, target_of
+from governance.services.agreement_lifecycle import (
+    EVENT_TYPES,
+    VERSION_LIFECYCLE,
+    Action,
+    VersionAction,
+    target_of,
+)
 from governance.services.agreement_terms import (
     TermsInput,
     check_terms,
@@ -140,8 +146,8 @@ def update_draft(session: Session, *, agreement_id: int, terms: TermsInput, by: 
     changes = [{"clause": cid, "label": label, "before": old, "after": new}
                for (cid, label, old), (_c, _l, new) in zip(before, after, strict=True)
                if old != new]
-    record_agreement_event(session, AuditType.AGREEMENT_UPDATE, by=by, agreement=agreement,
-                           version=version, detail={"changes": changes})
+    move_agreement(session, agreement, Action.EDIT, by=by, version=version,
+                   detail={"changes": changes})
     return version
 
 
@@ -153,18 +159,15 @@ def submit(session: Session, *, agreement_id: int, by: Actor,
     if missing:
         raise ValidationFailed("The agreement is not complete enough to review; nothing was "
                                "submitted.", missing)
-    version.status = VersionStatus.SUBMITTED
-    version.submitted_at = now
-    version.submitted_by_id = by.id
-    add_contributor(version, by)
     amendment = agreement.current_version is not None
-    if not amendment:
-        agreement.status = AgreementStatus.SUBMITTED
     detail: dict[str, Any] = {"amendment": amendment}
     if amendment:
         detail["changes"] = clause_diff(agreement.current_version, version)
-    record_agreement_event(session, AuditType.AGREEMENT_SUBMIT, by=by, agreement=agreement,
-                           version=version, detail=detail)
+    move_agreement(session, agreement, Action.SUBMIT, by=by, version=version, detail=detail)
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.SUBMIT, by=by)
+    version.submitted_at = now
+    version.submitted_by_id = by.id
+    add_contributor(version, by)
     return version
 
 
@@ -174,12 +177,10 @@ def return_to_draft(session: Session, *, agreement_id: int, comment: str, by: Ac
     agreement = start_transition(session, Action.RETURN, agreement_id, by)
     body = required_text(comment, "comment", "Say what should change")
     version = working_version_of(agreement)
-    version.status = VersionStatus.DRAFT
+    move_agreement(session, agreement, Action.RETURN, by=by, version=version,
+                   detail={"comment": body})
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.RETURN, by=by)
     add_comment(version, CommentKind.RETURN, body, by, now)
-    if agreement.current_version is None:
-        agreement.status = AgreementStatus.DRAFT
-    record_agreement_event(session, AuditType.AGREEMENT_RETURN, by=by, agreement=agreement,
-                           version=version, detail={"comment": body})
     return version
 
 
@@ -206,7 +207,12 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     if errors:
         raise ValidationFailed("The comment is not valid; nothing was approved.", errors)
     previous = agreement.current_version
-    version.status = VersionStatus.APPROVED
+    detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
+    if previous is not None:
+        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
+    # The agreement moves first: its state is read from the working version changed below.
+    move_agreement(session, agreement, Action.APPROVE, by=by, version=version, detail=detail)
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.APPROVE, by=by)
     version.approved_at = now
     version.approved_by_id = by.id
     version.approved_by_label = by.email
@@ -214,15 +220,9 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
         add_comment(version, CommentKind.APPROVAL, body, by, now)
     agreement.current_version_number = version.number
     agreement.working_version_number = None
-    detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
     if previous is not None:
-        previous.status = VersionStatus.SUPERSEDED
-        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
-    else:
-        agreement.status = AgreementStatus.APPROVED
+        VERSION_LIFECYCLE.apply(session, previous, VersionAction.SUPERSEDE, by=by)
     session.flush()
-    record_agreement_event(session, AuditType.AGREEMENT_APPROVE, by=by, agreement=agreement,
-                           version=version, detail=detail)
     if previous is not None:
         notify(session, agreement=agreement, event=AgreementEvent.AMENDED,
                previous_version=previous, new_version=version, by=by, now=now)
@@ -235,11 +235,8 @@ def activate(session: Session, *, agreement: Agreement, by: Actor, now: dt.datet
     """Put an approved agreement in force (from approval, or from the scheduler)."""
     target_of(agreement, Action.ACTIVATE)
     version = current_version_of(agreement)
-    agreement.status = AgreementStatus.ACTIVE
-    record_agreement_event(session, AuditType.AGREEMENT_ACTIVATE, by=by, agreement=agreement,
-                           version=version, detail={
-                               "effective_date": version.effective_date.isoformat(),
-                               "as_of": now.isoformat()})
+    move_agreement(session, agreement, Action.ACTIVATE, by=by, version=version, detail={
+        "effective_date": version.effective_date.isoformat(), "as_of": now.isoformat()})
     notify(session, agreement=agreement, event=AgreementEvent.ACTIVATED, previous_version=None,
            new_version=version, by=by, now=now)
 
@@ -260,11 +257,10 @@ def start_amendment(session: Session, *, agreement_id: int, reason: str, by: Act
     agreement.versions.append(version)
     write_terms(session, version, checked)
     add_comment(version, CommentKind.AMENDMENT_REASON, body, by, now)
-    agreement.working_version_number = number
     session.flush()
-    record_agreement_event(session, AuditType.AGREEMENT_AMEND, by=by, agreement=agreement,
-                           version=version, detail={"reason": body,
-                                                    "amends_version": current.number})
+    move_agreement(session, agreement, Action.AMEND, by=by, version=version,
+                   detail={"reason": body, "amends_version": current.number})
+    agreement.working_version_number = number
     return version
 
 
@@ -272,11 +268,10 @@ def discard_amendment(session: Session, *, agreement_id: int, by: Actor,
                       now: dt.datetime) -> AgreementVersion:
     agreement = start_transition(session, Action.DISCARD_AMENDMENT, agreement_id, by)
     version = working_version_of(agreement)
-    version.status = VersionStatus.DISCARDED
+    move_agreement(session, agreement, Action.DISCARD_AMENDMENT, by=by, version=version,
+                   detail={"as_of": now.isoformat()})
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.DISCARD, by=by)
     agreement.working_version_number = None
-    record_agreement_event(session, AuditType.AGREEMENT_DISCARD_AMENDMENT, by=by,
-                           agreement=agreement, version=version,
-                           detail={"as_of": now.isoformat()})
     return version
 
 
