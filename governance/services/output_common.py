@@ -18,21 +18,7 @@ from governance.models.user import User, UserRole
 from governance.services import audit
 from governance.services.actors import Actor, System
 from governance.services.agreement_common import actor_key
-from governance.services.output_lifecycle import RULES, Action
-
-EVENT_TYPES = {
-    Action.CHECK_APPROVE: AuditType.OUTPUT_CHECK_APPROVE,
-    Action.CHECK_RETURN: AuditType.OUTPUT_CHECK_RETURN,
-    Action.OPEN_PREVIEW: AuditType.OUTPUT_PREVIEW_OPEN,
-    Action.FLAG: AuditType.OUTPUT_FLAG,
-    Action.ANSWER: AuditType.OUTPUT_FLAG_ANSWER,
-    Action.ACCEPT: AuditType.OUTPUT_FLAG_ACCEPT,
-    Action.RESOLVE: AuditType.OUTPUT_FLAG_RESOLVE,
-    Action.CLOSE_PREVIEW: AuditType.OUTPUT_PREVIEW_CLOSE,
-    Action.RELEASE: AuditType.OUTPUT_RELEASE,
-    Action.PUBLISH: AuditType.OUTPUT_PUBLISH,
-    Action.CORRECT: AuditType.OUTPUT_CORRECT,
-}
+from governance.services.output_lifecycle import EVENT_TYPES, RULES, Action
 
 __all__ = ["EVENT_TYPES", "actor_key"]
 
