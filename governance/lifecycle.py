@@ -71,13 +71,14 @@ class Lifecycle(Generic[S, A]):
     (an agreement amending is stored as active; the state is read back by `state_of`)."""
 
     def __init__(self, noun: str, model: type, states: type[S], actions: type[A],
-                 transitions: Iterable[Transition[S, A]], *,
+                 transitions: Iterable[Transition[S, A]], *, initial: Iterable[S],
                  state_of: Callable[[Any], S] | None = None,
                  stored: Mapping[S, StrEnum] | None = None,
                  refusal: Refusal = _default_refusal,
                  people_only_in_refusal: bool = True) -> None:
         self.noun, self.model, self.states, self.actions = noun, model, states, actions
         self.transitions: tuple[Transition[S, A], ...] = tuple(transitions)
+        self.initial: frozenset[S] = frozenset(initial)  # the states a new row is written in
         self._state_of = state_of
         self._stored = dict(stored or {})
         self._refusal = refusal
@@ -197,7 +198,7 @@ class Lifecycle(Generic[S, A]):
 def markdown(lifecycles: Iterable[Lifecycle[Any, Any]], notes: Mapping[str, str]) -> str:
     """Every state and transition of every lifecycle, for a privacy officer to review."""
     lines = ["# Lifecycles", "",
-             "Generated from the transition tables by `governance lifecycles > "
+             "Generated from the transition tables by `python -m governance.lifecycle_docs > "
              "docs/lifecycles.md`;", "a test fails if this page and the code disagree. "
              "Every status changes through one", "of these transitions (`Lifecycle.apply` in "
              "`governance/lifecycle.py`): an action the", "state does not allow is refused with "
@@ -206,13 +207,13 @@ def markdown(lifecycles: Iterable[Lifecycle[Any, Any]], notes: Mapping[str, str]
              "the worker or the service itself takes the", "transition; an event of \"(by its "
              "cause)\" means the event of the transition that", "causes it records it.", ""]
     for lifecycle in lifecycles:
-        reached = {t.target for t in lifecycle.transitions} | \
-            {t.source for t in lifecycle.transitions}
         lines += [f"## {lifecycle.noun}", ""]
         if lifecycle.noun in notes:
             lines += [notes[lifecycle.noun], ""]
-        lines += ["States: " + ", ".join(f"`{s.value}`" for s in lifecycle.states
-                                         if s in reached) + ".", "",
+        lines += ["States: " + ", ".join(f"`{s.value}`" for s in lifecycle.states) + "; a new "
+                  f"{lifecycle.noun} starts " + " or ".join(
+                      f"`{s.value}`" for s in lifecycle.states if s in lifecycle.initial)
+                  + ".", "",
                   "| from | action | to | permission | object rule | audit event | when |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for t in lifecycle.transitions:

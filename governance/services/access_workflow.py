@@ -61,7 +61,8 @@ def _refusal(request: Any, status: RequestStatus, action: Action,
 
 
 LIFECYCLE: Lifecycle[RequestStatus, Action] = Lifecycle(
-    "access request", AccessRequest, RequestStatus, Action, TRANSITIONS, refusal=_refusal)
+    "access request", AccessRequest, RequestStatus, Action, TRANSITIONS,
+    initial=[RequestStatus.SUBMITTED], refusal=_refusal)
 
 
 def allowed_actions(status: RequestStatus) -> list[Action]:

@@ -153,7 +153,7 @@ LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
     [Transition(source, action, target, RULES[action].permission, EVENT_TYPES[action],
                 RULES[action].note)
      for (source, action), target in TRANSITIONS.items()],
-    state_of=state_of, stored=_STORED, refusal=_refusal)
+    initial=[State.DRAFT], state_of=state_of, stored=_STORED, refusal=_refusal)
 
 
 def target_of(agreement: Agreement, action: Action) -> State:
@@ -186,7 +186,7 @@ VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
                    "agreement: discard_amendment, expire or terminate"),
         Transition(_V.SUBMITTED, VersionAction.DISCARD, _V.DISCARDED, None, None,
                    "agreement: expire or terminate"),
-    ])
+    ], initial=[_V.DRAFT])
 
 
 def lifecycle_markdown() -> str:

@@ -47,4 +47,5 @@ def _refusal(grant: Grant, status: GrantStatus, action: Action,
 
 
 LIFECYCLE: Lifecycle[GrantStatus, Action] = Lifecycle(
-    "grant", Grant, GrantStatus, Action, TRANSITIONS, refusal=_refusal)
+    "grant", Grant, GrantStatus, Action, TRANSITIONS, initial=[GrantStatus.ACTIVE],
+    refusal=_refusal)

@@ -209,7 +209,8 @@ LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
     [Transition(source, action, step.target, RULES[action].permission, EVENT_TYPES[action],
                 step.when, "" if RULES[action].permission is None else RULES[action].who)
      for (source, action), steps in TRANSITIONS.items() for step in steps],
-    state_of=state_of, stored=STATUS_OF_STATE, refusal=_refusal)
+    initial=[State.PRODUCED], state_of=state_of, stored=STATUS_OF_STATE,
+    refusal=_refusal)
 
 
 def move(session: Session, output: Output, action: Action, target: State, *, by: Actor,

@@ -15,6 +15,7 @@ new review.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from governance.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from governance.lifecycle import Lifecycle, Transition
 from governance.models.audit import AuditType
 from governance.models.dataset import (
     Classification,
@@ -42,6 +44,30 @@ from governance.services import audit
 from governance.services.actors import Actor
 from governance.services.tasks import Task, registry
 from governance.services.text import clean_text
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+def _refusal(asked: Any, status: ReclassificationStatus, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(f"This reclassification was already {status}.")
+
+
+_R = ReclassificationStatus
+# Lowering a column's class needs two people: the data manager who asks and a privacy officer.
+LIFECYCLE: Lifecycle[ReclassificationStatus, Action] = Lifecycle(
+    "column reclassification", ColumnReclassification, ReclassificationStatus, Action, [
+        Transition(_R.PENDING, Action.APPROVE, _R.APPROVED,
+                   Permission.DATASET_APPROVE_RECLASSIFICATION, AuditType.DATASET_RECLASSIFY,
+                   "the column is still of the class the request lowers",
+                   "not the person who asked"),
+        Transition(_R.PENDING, Action.REJECT, _R.REJECTED,
+                   Permission.DATASET_APPROVE_RECLASSIFICATION,
+                   AuditType.DATASET_RECLASSIFY_REJECT),
+    ], initial=[_R.PENDING], refusal=_refusal)
 
 MAX_TEXT = 4000
 
@@ -113,15 +139,15 @@ def approve(session: Session, *, reclassification_id: int, comment: str, by: Act
             f"{asked.column_name!r} is no longer classified {asked.from_classification}, so "
             "this request is out of date.", allowed=["reject"])
     column.classification = Classification(asked.to_classification)
-    _decide(asked, ReclassificationStatus.APPROVED, comment, by=by, now=now)
-    audit.record(session, AuditType.DATASET_RECLASSIFY, by=by, dataset_id=asked.dataset_id,
-                 target_type="dataset", target_id=asked.dataset_id, now=now,
-                 detail={"changes": [{"column": asked.column_name,
-                                      "from": str(asked.from_classification),
-                                      "to": str(asked.to_classification)}],
-                         "reclassification_id": asked.id,
-                         "requested_by": asked.requested_by_label, "reason": asked.reason,
-                         "approved_by": by.email, "comment": asked.decision_comment})
+    text = _text(comment, "comment")
+    _decide(session, asked, Action.APPROVE, text, by=by, now=now, record={
+        "dataset_id": asked.dataset_id, "target_type": "dataset",
+        "target_id": asked.dataset_id, "now": now,
+        "detail": {"changes": [{"column": asked.column_name,
+                                "from": str(asked.from_classification),
+                                "to": str(asked.to_classification)}],
+                   "reclassification_id": asked.id, "requested_by": asked.requested_by_label,
+                   "reason": asked.reason, "approved_by": by.email, "comment": text}})
     return asked
 
 
@@ -130,14 +156,13 @@ def reject(session: Session, *, reclassification_id: int, comment: str, by: Acto
     asked, _ = _for_decision(session, reclassification_id, by=by,
                              event=AuditType.DATASET_RECLASSIFY_REJECT)
     _check_pending(asked)
-    _decide(asked, ReclassificationStatus.REJECTED, comment, by=by, now=now)
-    audit.record(session, AuditType.DATASET_RECLASSIFY_REJECT, by=by,
-                 dataset_id=asked.dataset_id, target_type="column_reclassification",
-                 target_id=asked.id, now=now,
-                 detail={"column": asked.column_name, "from": str(asked.from_classification),
-                         "to": str(asked.to_classification),
-                         "requested_by": asked.requested_by_label,
-                         "comment": asked.decision_comment})
+    text = _text(comment, "comment")
+    _decide(session, asked, Action.REJECT, text, by=by, now=now, record={
+        "dataset_id": asked.dataset_id, "target_type": "column_reclassification",
+        "target_id": asked.id, "now": now,
+        "detail": {"column": asked.column_name, "from": str(asked.from_classification),
+                   "to": str(asked.to_classification),
+                   "requested_by": asked.requested_by_label, "comment": text}})
     return asked
 
 
@@ -150,15 +175,14 @@ def _text(raw: str, field: str) -> str:
 
 
 def _check_pending(asked: ColumnReclassification) -> None:
-    if asked.status != ReclassificationStatus.PENDING:
-        raise InvalidTransition(f"This reclassification was already {asked.status}.")
+    LIFECYCLE.check(asked, Action.APPROVE)
 
 
-def _decide(asked: ColumnReclassification, status: ReclassificationStatus, comment: str, *,
-            by: Actor, now: dt.datetime) -> None:
-    asked.decision_comment = _text(comment, "comment")
-    asked.status = status
+def _decide(session: Session, asked: ColumnReclassification, action: Action, comment: str, *,
+            by: Actor, now: dt.datetime, record: dict[str, Any]) -> None:
+    asked.decision_comment = comment
     asked.decided_by_id, asked.decided_by_label, asked.decided_at = by.id, by.email, now
+    LIFECYCLE.apply(session, asked, action, by=by, record=record)
 
 
 @registry.register(Role.PRIVACY_OFFICER)

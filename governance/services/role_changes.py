@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.authz import Permission, Role
 from governance.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.lifecycle import Lifecycle, Transition
 from governance.models.audit import AuditType
 from governance.models.role_change import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.models.session import SessionEndReason
@@ -33,6 +36,34 @@ from governance.models.user import User, UserRole
 from governance.services import audit, sessions
 from governance.services.actors import Actor, System
 from governance.services.tasks import Task, registry
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    CANCEL = "cancel"
+
+
+def _refusal(change: Any, status: RoleChangeStatus, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(f"This request was already {status}.")
+
+
+_R = RoleChangeStatus
+_SECOND = "a second administrator: neither the one who asked nor the person concerned"
+# A role that carries approval or audit powers is granted by two administrators.
+LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
+    "role change", RoleChange, RoleChangeStatus, Action, [
+        Transition(_R.PENDING, Action.APPROVE, _R.APPLIED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_APPROVE, "the account is active", _SECOND),
+        Transition(_R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT),
+        Transition(_R.PENDING, Action.WITHDRAW, _R.CANCELLED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT, rule="the administrator who asked"),
+        Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
+                   "the account was deactivated (its event records it)"),
+    ], initial=[_R.PENDING, _R.APPLIED], refusal=_refusal)
 
 
 @dataclass
@@ -108,14 +139,14 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
                                 "reactivate the account first.", allowed=["reject"])
     if change.role not in user.role_set:
         user.roles.append(UserRole(role=Role(change.role)))
-    _decide(change, RoleChangeStatus.APPLIED, by, now, note=None)
+    _mark_decided(change, by, now, note=None)
     session.flush()
     ended = sessions.end_sessions_of(session, user_id=user.id, now=now,
                                      reason=SessionEndReason.ROLES_CHANGED)
-    audit.record(session, AuditType.ROLE_APPROVE, by=by, target_type="user", target_id=user.id,
-                 now=now, detail={"email": user.email, "role": change.role,
-                                  "request": change.id, "requested_by": change.requested_by,
-                                  "sessions_ended": ended})
+    LIFECYCLE.apply(session, change, Action.APPROVE, by=by, record={
+        "target_type": "user", "target_id": user.id, "now": now,
+        "detail": {"email": user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "sessions_ended": ended}})
     return change
 
 
@@ -128,13 +159,14 @@ def reject(session: Session, *, change_id: int, by: Actor, now: dt.datetime,
         "target_id": change.id})
     _check_pending(change)
     withdrawn = by.id is not None and by.id == change.requested_by_id
-    status = RoleChangeStatus.CANCELLED if withdrawn else RoleChangeStatus.REJECTED
-    _decide(change, status, by, now, note=" ".join(note.split())[:500] or None)
-    audit.record(session, AuditType.ROLE_REJECT, by=by, target_type="user",
-                 target_id=change.user_id, now=now,
-                 detail={"email": change.user.email, "role": change.role,
-                         "request": change.id, "requested_by": change.requested_by,
-                         "status": status.value, "note": change.note})
+    action = Action.WITHDRAW if withdrawn else Action.REJECT
+    status = LIFECYCLE.steps(RoleChangeStatus.PENDING, action)[0].target
+    _mark_decided(change, by, now, note=" ".join(note.split())[:500] or None)
+    LIFECYCLE.apply(session, change, action, by=by, record={
+        "target_type": "user", "target_id": change.user_id, "now": now,
+        "detail": {"email": change.user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "status": status.value,
+                   "note": change.note}})
     return change
 
 
@@ -144,7 +176,8 @@ def cancel_pending_of(session: Session, *, user_id: int, by: Actor, now: dt.date
     waiting = session.scalars(select(RoleChange).where(
         RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING)).all()
     for change in waiting:
-        _decide(change, RoleChangeStatus.CANCELLED, by, now, note=reason)
+        _mark_decided(change, by, now, note=reason)
+        LIFECYCLE.apply(session, change, Action.CANCEL, by=by)
     return len(waiting)
 
 
@@ -187,9 +220,8 @@ def _row(user: User, role: Role, kind: RoleChangeKind, by: Actor, now: dt.dateti
         decided_at=now if applied else None, note=note)
 
 
-def _decide(change: RoleChange, status: RoleChangeStatus, by: Actor, now: dt.datetime, *,
-            note: str | None) -> None:
-    change.status = status
+def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *,
+                  note: str | None) -> None:
     change.decided_by_id = by.id
     change.decided_by = by.email
     change.decided_at = now
@@ -204,8 +236,7 @@ def _get(session: Session, change_id: int) -> RoleChange:
 
 
 def _check_pending(change: RoleChange) -> None:
-    if change.status != RoleChangeStatus.PENDING:
-        raise InvalidTransition(f"This request was already {change.status}.")
+    LIFECYCLE.check(change, Action.APPROVE)
 
 
 @registry.register(Role.ADMIN)
