@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission, Role
-from governance.errors import NotFound
+from governance.errors import InvalidTransition, NotFound, PermissionDenied
 from governance.models.access import LIVE_GRANT_STATUSES, AccessRequest, Grant, RequestStatus
-from governance.models.agreement import Agreement, AgreementStatus
-from governance.models.dataset import DatasetSteward
+from governance.models.agreement import Agreement, AgreementStatus, AgreementVersion
+from governance.models.audit import AuditType
+from governance.models.dataset import Dataset, DatasetSteward
 from governance.models.types import utcnow
 from governance.models.user import User
 from governance.services.access_review import REVIEW_PERIOD, grants_due_for_review
@@ -49,6 +51,39 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
     if found is None:
         raise NotFound(f"There is no access request {request_id} that you can see.")
     return found
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """What the page for sending a returned request again shows."""
+
+    request: AccessRequest
+    agreement: Agreement
+    version: AgreementVersion
+    dataset: Dataset
+
+
+def resubmission(session: Session, request_id: int, user: User) -> Resubmission:
+    """A returned request of the person's own, with its agreement in force and its dataset
+    (403 for anyone else's: only the person who asked changes a request)."""
+    from governance.services.agreement_queries import in_force_version
+
+    found = visible_request(session, request_id, user)
+    if found.requester_id != user.id:
+        raise PermissionDenied(
+            "Only the person who asked can change a returned request.",
+            audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
+                   "target_type": "access_request", "target_id": found.id,
+                   "agreement_id": found.agreement_id, "dataset_id": found.dataset_id})
+    agreement = session.get(Agreement, found.agreement_id)
+    dataset = session.get(Dataset, found.dataset_id)
+    assert agreement is not None  # foreign keys guarantee both
+    assert dataset is not None
+    version = in_force_version(session, agreement.id)
+    if version is None:
+        raise InvalidTransition(f"Agreement {agreement.reference} is not in force: the "
+                                "request cannot be sent again.", allowed=["withdraw"])
+    return Resubmission(found, agreement, version, dataset)
 
 
 def visible_grant(session: Session, grant_id: int, user: User) -> Grant:

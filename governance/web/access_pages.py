@@ -156,6 +156,34 @@ def request_detail(request_id: int) -> str:
         | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
 
 
+@bp.route("/requests/<int:request_id>/resubmit", methods=["GET", "POST"])
+@login_required
+def resubmit(request_id: int) -> Response | str:
+    """The requester changes a returned request and sends it to the steward again."""
+    user, db = actor(), db_session()
+    found = queries.resubmission(db, request_id, user)
+    item, version = found.request, found.version
+    form = RequestForm() if request.method == "POST" else RequestForm(data={
+        "columns": item.requested_columns, "purpose": item.purpose,
+        "justification": item.justification, "end_date": item.end_date,
+        "download": item.download_requested})
+    form.columns.choices = choices(
+        (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
+        for c in found.dataset.columns if c.name in version.covered_columns(found.dataset.id))
+    form.purpose.choices = choices((use, AnalysisKind(use).label)
+                                   for use in version.permitted_uses)
+    if submitted(form):
+        requests.resubmit_request(
+            db, request_id=item.id, columns=form.columns.data, purpose=form.purpose.data,
+            justification=form.justification.data, end_date=form.end_date.data,
+            download=form.download.data, by=user, now=utcnow())
+        db.commit()
+        flash("Your changed request was sent to the dataset's steward again.", "success")
+        return redirect(url_for("access.request_detail", request_id=item.id))
+    return render_template("access/request_new.html", form=form, agreement=found.agreement,
+                           version=version, dataset=found.dataset, resubmitting=item)
+
+
 @bp.route("/requests/<int:request_id>/<action>", methods=["POST"])
 @login_required
 def request_action(request_id: int, action: str) -> Response:
