@@ -27,15 +27,15 @@ def _measure() -> dict[str, float]:
     from sqlalchemy import select
 
     from governance import create_app
+    from governance.analysis import runs as analyses
+    from governance.analysis.models import AnalysisRun, CohortFile
+    from governance.analysis.runner import execute_run
+    from governance.datasets.models import Dataset
     from governance.demo.analyses import MATCHED_PARAMETERS
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES
-    from governance.extensions import database
-    from governance.models.analysis import AnalysisRun, CohortFile
-    from governance.models.dataset import Dataset
-    from governance.models.types import utcnow
-    from governance.models.user import User
-    from governance.services import analyses
-    from governance.services.analysis_runner import execute_run
+    from governance.identity.models import User
+    from governance.kernel.extensions import database
+    from governance.kernel.types import utcnow
 
     app = create_app()
     db = database(app)

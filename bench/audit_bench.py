@@ -26,9 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from governance import schema  # noqa: E402
-from governance.db import make_engine  # noqa: E402
-from governance.services.audit_format import (  # noqa: E402
+from governance.audit.format import (  # noqa: E402
     canonical_detail,
     chain_hash,
     checkpoint_message,
@@ -38,6 +36,8 @@ from governance.services.audit_format import (  # noqa: E402
     head_message,
     sign,
 )
+from governance.kernel import schema  # noqa: E402
+from governance.kernel.db import make_engine  # noqa: E402
 
 GOVERNANCE = str(Path(sys.executable).with_name("governance"))
 # Its own database on the CI/developer server (created when missing), so a benchmark never
@@ -176,10 +176,10 @@ def measure_million(tmp: Path, count: int) -> dict[str, float]:
 WRITER = """
 import sys
 from governance import create_app
-from governance.extensions import database
-from governance.models.audit import AuditType
+from governance.kernel.extensions import database
+from governance.audit.models import AuditType
 from governance.services import audit
-from governance.services.actors import System
+from governance.identity.actors import System
 
 app = create_app()
 db = database(app)

@@ -26,8 +26,9 @@ USERS = 1000
 
 def _app(tmp: Path) -> Any:
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(tmp / "instance")
-    from governance import create_app, keys, schema
-    from governance.extensions import database
+    from governance import create_app
+    from governance.kernel import keys, schema
+    from governance.kernel.extensions import database
 
     for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys
         keys.create_key(purpose, tmp / "instance" / f"{purpose}.key")
@@ -38,14 +39,14 @@ def _app(tmp: Path) -> Any:
 
 def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
     """An active agreement over one dataset, USERS people and `grants` column grants."""
-    from governance.extensions import database
-    from governance.models.access import Grant, GrantColumn
-    from governance.models.dataset import Classification, ColumnType, Dataset, DatasetColumn
-    from governance.models.organization import Organization, OrganizationKind
-    from governance.models.user import User
-    from governance.services import agreements
-    from governance.services.actors import System
-    from governance.services.agreement_terms import Signatory, TermsInput
+    from governance.access.models import Grant, GrantColumn
+    from governance.agreements import service as agreements
+    from governance.agreements.terms import Signatory, TermsInput
+    from governance.datasets.models import Classification, ColumnType, Dataset, DatasetColumn
+    from governance.identity.actors import System
+    from governance.identity.models import User
+    from governance.identity.organization_model import Organization, OrganizationKind
+    from governance.kernel.extensions import database
 
     columns = [f"col_{i:03d}" for i in range(max(1, grants // USERS))]
     now = dt.datetime.now(dt.UTC)
@@ -97,8 +98,8 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
 
 def _requests(agreement_id: int, dataset_id: int, columns: list[str], count: int,
               seed: int) -> list[Any]:
+    from governance.access.models import DataAction
     from governance.authz.decision import DataRequest
-    from governance.models.access import DataAction
 
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
@@ -110,7 +111,7 @@ def _requests(agreement_id: int, dataset_id: int, columns: list[str], count: int
 
 def _ours(app: Any, requests: list[Any]) -> list[float]:
     from governance.authz.decision import decide
-    from governance.extensions import database
+    from governance.kernel.extensions import database
 
     timings = []
     with database(app).session() as session:
@@ -127,7 +128,7 @@ def _casbin_baseline(app: Any, requests: list[Any]) -> list[float]:
     from governance.authz import identifiers as ids
     from governance.authz.decision import grant_index
     from governance.authz.enforcer import DEFAULT_POLICY_DIR
-    from governance.extensions import database
+    from governance.kernel.extensions import database
 
     with database(app).session() as session:
         index = grant_index(session)
@@ -149,11 +150,11 @@ def _casbin_baseline(app: Any, requests: list[Any]) -> list[float]:
 
 
 def _audited_per_second(app: Any, requests: list[Any], seconds: float) -> float:
+    from governance.audit import service as audit
+    from governance.audit.models import AuditType, Outcome
     from governance.authz.decision import decide
-    from governance.extensions import database
-    from governance.models.audit import AuditType, Outcome
-    from governance.services import audit
-    from governance.services.actors import System
+    from governance.identity.actors import System
+    from governance.kernel.extensions import database
 
     actor = System("bench")
     db = database(app)
@@ -204,7 +205,7 @@ def run(quick: bool = False) -> dict[str, float]:
             if size == 1000:
                 results["audited_decisions_per_s_sqlite"] = round(
                     _audited_per_second(app, requests, 2.0 if quick else 6.0), 1)
-            from governance.extensions import database
+            from governance.kernel.extensions import database
 
             database(app).dispose()
     large = max(sizes)

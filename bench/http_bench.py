@@ -41,9 +41,10 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
     from argon2 import PasswordHasher
     from sqlalchemy.orm import Session
 
-    from governance import create_app, keys, schema
-    from governance.extensions import database
-    from governance.services import passwords
+    from governance import create_app
+    from governance.identity import passwords
+    from governance.kernel import keys, schema
+    from governance.kernel.extensions import database
     from tests.reliability.load_world import GRANTED, build
 
     # The world's people log in with nothing: the production argon2 cost only slows set-up.
@@ -138,7 +139,7 @@ def _measure(port: int, path: str, secrets: list[str],
 def _audited_reads(url: str) -> int:
     from sqlalchemy import create_engine, func, select
 
-    from governance.models.audit import AuditEvent, AuditType, Outcome
+    from governance.audit.models import AuditEvent, AuditType, Outcome
 
     engine = create_engine(url)
     with engine.connect() as connection:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from governance.config import (
+from governance.kernel.config import (
     PROJECT_ROOT,
     is_http_off_loopback,
     load_settings,
@@ -21,18 +21,19 @@ if TYPE_CHECKING:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Configure, load the policy (refusing to start without it), wire extensions and views."""
-    # Imported here so that `governance.analysis` and the CLI's light commands do not pull in
+    # Imported here so that `governance.analysis.engine` and the CLI's light commands do not pull in
     # Flask, Casbin and the web layer when they are imported on their own.
     from pathlib import Path
 
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from governance import authz, keys
+    from governance import authz
+    from governance.audit.service import AuditSettings
     from governance.authz.grant_index import GrantIndex
-    from governance.db import Database
-    from governance.extensions import init_extensions
-    from governance.services.audit import AuditSettings
+    from governance.kernel import keys
+    from governance.kernel.db import Database
+    from governance.kernel.extensions import init_extensions
     from governance.web import register_web
 
     instance_path = project_instance_path()
@@ -51,8 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_SECURE=secure,
         MAX_CONTENT_LENGTH=settings["MAX_UPLOAD_MB"] * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
-        # Login throttling (web/throttle.py). Should Redis be unreachable, counting goes on in
-        # memory rather than either refusing every login or throttling nobody.
+        # Login throttling (identity/web_throttle.py). Should Redis be unreachable, counting
+        # goes on in memory rather than either refusing every login or throttling nobody.
         RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URL"],
         RATELIMIT_STRATEGY="moving-window",

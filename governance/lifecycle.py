@@ -27,11 +27,11 @@ from sqlalchemy import Update, update
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.audit import service as audit
+from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.errors import InvalidTransition
-from governance.models.audit import AuditType
-from governance.services import audit
-from governance.services.actors import Actor
+from governance.identity.actors import Actor
+from governance.kernel.errors import InvalidTransition
 
 S = TypeVar("S", bound=StrEnum)
 A = TypeVar("A", bound=StrEnum)

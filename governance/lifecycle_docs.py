@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from governance.access import grant_lifecycle, reclassification
+from governance.access import workflow as access_workflow
+from governance.agreements import lifecycle as agreement_lifecycle
+from governance.analysis import run_lifecycle as analysis_lifecycle
+from governance.identity import role_changes
 from governance.lifecycle import Lifecycle, markdown
-from governance.services import (
-    access_workflow,
-    agreement_lifecycle,
-    analysis_lifecycle,
-    grant_lifecycle,
-    output_lifecycle,
-    reclassification,
-    role_changes,
-)
+from governance.outputs import lifecycle as output_lifecycle
 
 LIFECYCLES: list[Lifecycle[Any, Any]] = [
     agreement_lifecycle.LIFECYCLE, agreement_lifecycle.VERSION_LIFECYCLE,

@@ -18,8 +18,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from governance import periodic
-from governance.config import ENV_PREFIX
+from governance.kernel import periodic
+from governance.kernel.config import ENV_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _stop_periodic_jobs(_arbiter: Any) -> None:
 
 def serve(*, bind: str, workers: int, timeout: int) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
-    # storage each counts failed logins alone, so each allows its share (web/throttle.py).
+    # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
     options = {
         "bind": bind,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from huey import crontab
 
-from governance.jobs import REAP_TASK_NAME, TASK_NAME
+from governance.kernel.jobs import REAP_TASK_NAME, TASK_NAME
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -40,8 +40,8 @@ def worker_identity() -> str:
 
 
 def execute_task(run_id: int) -> None:
-    from governance.extensions import database
-    from governance.services.analysis_runner import execute_run
+    from governance.analysis.runner import execute_run
+    from governance.kernel.extensions import database
 
     app = worker_app()
     with app.app_context():
@@ -49,9 +49,9 @@ def execute_task(run_id: int) -> None:
 
 
 def reap_task() -> None:
-    from governance.extensions import database
-    from governance.periodic import run_job
-    from governance.services.analysis_reaper import reap_runs
+    from governance.analysis.reaper import reap_runs
+    from governance.kernel.extensions import database
+    from governance.kernel.periodic import run_job
 
     app = worker_app()
     with app.app_context():

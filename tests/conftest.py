@@ -20,10 +20,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance import create_app, keys, schema
-from governance.db import Base, make_engine
-from governance.extensions import database
-from governance.keys import KeyPurpose
+from governance import create_app
+from governance.kernel import keys, schema
+from governance.kernel.db import Base, make_engine
+from governance.kernel.extensions import database
+from governance.kernel.keys import KeyPurpose
 from tests.support import People, make_people
 
 PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
@@ -79,7 +80,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "governance.db"
+        path = tmp_path / "governance.kernel.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
@@ -187,7 +188,7 @@ def _fast_password_hashing() -> Iterator[None]:
     """argon2's production cost (64 MiB, 3 passes) would dominate the suite's time."""
     from argon2 import PasswordHasher
 
-    from governance.services import passwords
+    from governance.identity import passwords
 
     production = passwords._hasher
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

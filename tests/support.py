@@ -9,10 +9,10 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from governance.authz import Role
-from governance.models.organization import Organization, OrganizationKind
-from governance.models.user import TrainingCourse, User
-from governance.services import users
-from governance.services.actors import System
+from governance.identity import users
+from governance.identity.actors import System
+from governance.identity.models import TrainingCourse, User
+from governance.identity.organization_model import Organization, OrganizationKind
 
 PASSWORD = "correct horse battery staple"
 SETUP = System("test-setup")

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from governance.api import (  # noqa: F401  (each module registers its routes on `bp`)
-    access_requests,
-    agreements,
-    analyses,
-    audit,
-    auth,
-    datasets,
-    grants,
-    me,
-    openapi,
-    outputs,
-)
+from governance.access import api_grants as grants  # noqa: F401  (each module registers its routes on `bp`)
+from governance.access import api_requests as access_requests  # noqa: F401  (each module registers its routes on `bp`)
+from governance.agreements import api as agreements  # noqa: F401  (each module registers its routes on `bp`)
+from governance.analysis import api as analyses  # noqa: F401  (each module registers its routes on `bp`)
+from governance.api import openapi  # noqa: F401  (each module registers its routes on `bp`)
 from governance.api.operations import bp
-from governance.extensions import csrf
+from governance.audit import api as audit  # noqa: F401  (each module registers its routes on `bp`)
+from governance.datasets import api as datasets  # noqa: F401  (each module registers its routes on `bp`)
+from governance.identity import api as me  # noqa: F401  (each module registers its routes on `bp`)
+from governance.identity import api_auth as auth  # noqa: F401  (each module registers its routes on `bp`)
+from governance.kernel.extensions import csrf
+from governance.outputs import api as outputs  # noqa: F401  (each module registers its routes on `bp`)
 
 
 def register_api(app: Flask) -> None:

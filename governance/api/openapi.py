@@ -14,18 +14,16 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
-from governance.api import (
-    access_requests,
-    agreement_shapes,
-    analyses,
-    audit,
-    datasets,
-    grants,
-    me,
-    outputs,
-)
+from governance.access import api_grants as grants
+from governance.access import api_requests as access_requests
+from governance.agreements import api_shapes as agreement_shapes
+from governance.analysis import api as analyses
 from governance.api import schema as s
 from governance.api.operations import MAX_JSON_BYTES, OPERATIONS, Answer, Operation, operation
+from governance.audit import api as audit
+from governance.datasets import api as datasets
+from governance.identity import api as me
+from governance.outputs import api as outputs
 from governance.web.errors import TITLES
 
 # Each noun module that answers with JSON adds its shapes here.

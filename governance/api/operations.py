@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from governance.api.schema import MAX_ID, Schema, parse_date, validate
-from governance.errors import NotFound, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 
 API_PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)

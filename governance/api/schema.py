@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from governance.errors import ValidationFailed
+from governance.kernel.errors import ValidationFailed
 
 Schema = dict[str, Any]
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy, PolicyError, load_policy
 from governance.authz.permissions import APPROVAL_AND_AUDIT_POWERS, Permission
 from governance.authz.roles import Role
-from governance.errors import PermissionDenied
+from governance.kernel.errors import PermissionDenied
 
 __all__ = ["Permission", "Policy", "PolicyError", "Role", "can", "carries_powers",
            "current_policy", "install_policy", "require"]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from governance.access.models import DataAction
 from governance.authz import current_policy
 from governance.authz import identifiers as ids
 from governance.authz.enforcer import data_enforcer
 from governance.authz.grant_index import GrantEntry, GrantIndex
-from governance.models.access import DataAction
 
 CLAUSE_ALLOWED = "scope.datasets"
 CLAUSE_COLUMNS = "access.columns"
@@ -58,7 +58,7 @@ class Decision:
 def grant_index(session: Session) -> GrantIndex:
     index = session.info.get("grant_index")
     if not isinstance(index, GrantIndex):
-        raise RuntimeError("This session has no grant index: open it from governance.db."
+        raise RuntimeError("This session has no grant index: open it from governance.kernel.db."
                            "Database so that decisions see every process's grants.")
     return index
 

@@ -8,7 +8,7 @@ since this process last looked, the changed grants are reloaded first. A grant r
 process therefore stops working in every process at its next decision.
 
 A line's `until` is the grant's effective end: the earliest of its own end, its agreement's
-end and the ends of the conditions it depends on (services/grant_conditions.py keeps it, and
+end and the ends of the conditions it depends on (access/conditions.py keeps it, and
 bumps the epoch whenever a condition changes). Checking every condition at each read therefore
 costs the decision nothing more than checking the grant's own end.
 """
@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access.models import LIVE_GRANT_STATUSES, DataAction, Grant, GrantColumn
 from governance.authz import identifiers as ids
-from governance.models.access import LIVE_GRANT_STATUSES, DataAction, Grant, GrantColumn
-from governance.models.dataset import Classification
+from governance.datasets.models import Classification
 
 LineKey = tuple[str, str, str, str]
 PolicyLine = tuple[str, str, str, str, str, str, str]

@@ -90,7 +90,7 @@ PERMISSION_DESCRIPTIONS = {
 
 # The powers that let a person approve, check, oversee or audit other people's work, or decide
 # who holds such powers. A role whose permissions include any of them is granted only with a
-# second administrator's approval (services/role_changes.py); the list is of permissions, not
+# second administrator's approval (identity/role_changes.py); the list is of permissions, not
 # roles, so a policy change that gives a role such a power brings the rule with it.
 APPROVAL_AND_AUDIT_POWERS = frozenset({
     Permission.USER_MANAGE, Permission.TRAINING_RECORD, Permission.ROLE_APPROVE,

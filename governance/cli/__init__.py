@@ -11,7 +11,12 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from governance.cli import agreements, analyses, audit, core, datasets, keys, tokens
+from governance.analysis import cli as analyses
+from governance.audit import cli as audit
+from governance.cli import core, keys
+from governance.cli import expire as agreements
+from governance.datasets import cli as datasets
+from governance.identity import cli as tokens
 
 
 class _Main(click.Group):

@@ -11,10 +11,10 @@ import click
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.config import ConfigError
-from governance.errors import DomainError
-from governance.services import audit
-from governance.services.actors import System
+from governance.audit import service as audit
+from governance.identity.actors import System
+from governance.kernel.config import ConfigError
+from governance.kernel.errors import DomainError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +34,7 @@ def build_app() -> Flask:
 @contextmanager
 def command_session(app: Flask) -> Iterator[Session]:
     """A session for one command; a refused action's refusal is still recorded."""
-    from governance.extensions import database
+    from governance.kernel.extensions import database
 
     with app.app_context(), database(app).session() as session:
         try:

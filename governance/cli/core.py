@@ -7,20 +7,26 @@ import sys
 import click
 from sqlalchemy import func, select
 
+from governance.audit import service as audit
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
-from governance.services import audit
 
 
 @click.command("init", help="Create instance/ (owner-only), the audit and data keys if they "
                             "are absent (never replacing one), and create or upgrade the "
                             "database schema.")
 def init_command() -> None:
-    from governance import datastore, schema
+    from governance.access import conditions as grant_conditions
     from governance.cli.keys import create_missing_keys
-    from governance.config import ConfigError, load_settings, private_dir, project_instance_path
-    from governance.extensions import database
-    from governance.models.types import utcnow
-    from governance.services import grant_conditions
+    from governance.datasets import datastore
+    from governance.kernel import schema
+    from governance.kernel.config import (
+        ConfigError,
+        load_settings,
+        private_dir,
+        project_instance_path,
+    )
+    from governance.kernel.extensions import database
+    from governance.kernel.types import utcnow
 
     instance = private_dir(project_instance_path())
     if instance.stat().st_mode & 0o077:
@@ -75,8 +81,8 @@ def init_command() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(email: str, name: str, org_name: str, roles: tuple[str, ...],
                         password_stdin: bool) -> None:
-    from governance.models.organization import Organization
-    from governance.services.users import create_user
+    from governance.identity.organization_model import Organization
+    from governance.identity.users import create_user
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
@@ -97,7 +103,7 @@ def create_user_command(email: str, name: str, org_name: str, roles: tuple[str, 
               help="Synthetic people in the administrative data (default: the demo's own).")
 def demo_command(people: int | None) -> None:
     from governance.demo import DEMO_PASSWORD, load_demo
-    from governance.models.user import User
+    from governance.identity.models import User
 
     app = build_app()
     with command_session(app) as session:

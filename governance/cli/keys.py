@@ -3,7 +3,7 @@
 
 Keys are created only here, by `init`, and never over an existing file: a key that the
 database already depends on (signed checkpoints, stored files) is never replaced by a new one,
-because that would turn a lost key into silent, permanent damage. See governance/keys.py for
+because that would turn a lost key into silent, permanent damage. See governance/kernel/keys.py for
 the key files, and docs/datasets.md for rotation and destruction.
 """
 
@@ -16,7 +16,7 @@ import click
 from sqlalchemy import Engine, inspect, text
 
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
-from governance.keys import DESCRIPTIONS, KeyPurpose
+from governance.kernel.keys import DESCRIPTIONS, KeyPurpose
 
 PURPOSES = click.Choice([p.value for p in KeyPurpose])
 # What each key protects in the database: a missing key is not created while any of it exists.
@@ -42,8 +42,8 @@ def _dependents(engine: Engine, purpose: KeyPurpose) -> int:
 def create_missing_keys(settings: Mapping[str, Any]) -> list[str]:
     """Create each absent key file; refuses when the database already depends on the key.
     Returns one line per key created."""
-    from governance import keys
-    from governance.db import make_engine
+    from governance.kernel import keys
+    from governance.kernel.db import make_engine
 
     created = []
     engine = make_engine(settings["DATABASE_URL"])
@@ -76,7 +76,8 @@ def keys_group() -> None:
 @keys_group.command("list", help="Show each key ring's current and retired key ids (never "
                                  "the keys) and how many stored files each data key wraps.")
 def list_command() -> None:
-    from governance import datastore, keys
+    from governance.datasets import datastore
+    from governance.kernel import keys
 
     app = build_app()
     with command_session(app) as session:
@@ -103,7 +104,7 @@ def list_command() -> None:
                                    "under the new key. Restart the server and workers after.")
 @click.option("--purpose", type=PURPOSES, required=True)
 def rotate_command(purpose: str) -> None:
-    from governance.services.key_management import rotate_key
+    from governance.datasets.key_management import rotate_key
 
     app = build_app()
     with command_session(app) as session:
@@ -122,8 +123,8 @@ def rotate_command(purpose: str) -> None:
 @click.option("--purpose", type=PURPOSES, required=True)
 @click.option("--key-id", required=True)
 def discard_command(purpose: str, key_id: str) -> None:
-    from governance import keys
-    from governance.services.key_management import discard_key
+    from governance.datasets.key_management import discard_key
+    from governance.kernel import keys
 
     app = build_app()
     with command_session(app) as session:
@@ -143,10 +144,10 @@ def datastore_group() -> None:
                                         "under keys of their own, so that destroying them "
                                         "erases them; exits 1 if any could not be.")
 def rewrap_command() -> None:
-    from governance import datastore
-    from governance.models.analysis import CohortFile
-    from governance.models.dataset import DatasetVersion
-    from governance.services.key_management import rewrap_legacy
+    from governance.analysis.models import CohortFile
+    from governance.datasets import datastore
+    from governance.datasets.key_management import rewrap_legacy
+    from governance.datasets.models import DatasetVersion
 
     app = build_app()
     with command_session(app) as session:

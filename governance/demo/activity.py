@@ -16,13 +16,15 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.access import data_door as data_access
+from governance.access import requests as access_requests
+from governance.access.models import AccessRequest
+from governance.audit import service as audit
 from governance.demo.analysis_data import INDEX_EVENTS
 from governance.demo.people import DemoWorld
-from governance.errors import DomainError
-from governance.models.access import AccessRequest
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import access_requests, audit, data_access
+from governance.identity.models import User
+from governance.kernel.errors import DomainError
+from governance.kernel.types import utcnow
 
 WAITING_COLUMNS = ["ethnicity", "employed"]
 IDENTIFIER = "date_of_birth"  # a direct identifier the analyst does not hold yet

@@ -13,14 +13,14 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.agreements import service as agreements
+from governance.agreements.law_model import LawCode
+from governance.agreements.laws import add_state_law
+from governance.agreements.models import Agreement
+from governance.agreements.schedule import expire_due
+from governance.agreements.terms import Signatory, TermsInput
 from governance.demo.people import DEMO_ACTOR, PROBATION, DemoWorld
-from governance.models.agreement import Agreement
-from governance.models.law import LawCode
-from governance.models.types import utcnow
-from governance.services import agreements
-from governance.services.agreement_schedule import expire_due
-from governance.services.agreement_terms import Signatory, TermsInput
-from governance.services.laws import add_state_law
+from governance.kernel.types import utcnow
 
 DAY = dt.timedelta(days=1)
 

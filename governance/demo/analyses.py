@@ -18,14 +18,17 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.analysis import SyntheticDataset, columns_needed, generate_dataset
+from governance.access import requests as access_requests
+from governance.analysis import cohorts
+from governance.analysis import runs as analyses
+from governance.analysis.engine import SyntheticDataset, columns_needed, generate_dataset
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Dataset
 from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analysis_datasets
 from governance.demo.people import DEMO_ACTOR, POLICE, DemoWorld
-from governance.models.audit import AuditType
-from governance.models.dataset import Dataset
-from governance.models.types import utcnow
-from governance.services import access_requests, analyses, audit, cohorts
-from governance.services.ingestion import ingest_frame
+from governance.kernel.types import utcnow
 
 DEFAULT_PEOPLE = 50_000
 SEED = 2026
@@ -57,8 +60,8 @@ def create_analysis_data(session: Session, world: DemoWorld, *, app: Flask,
 
 def run_demo_analysis(session: Session, world: DemoWorld, *, app: Flask,
                       **_options: Any) -> None:
-    from governance.extensions import database
-    from governance.services.analysis_runner import execute_run
+    from governance.analysis.runner import execute_run
+    from governance.kernel.extensions import database
 
     agreement = world.extra["agreements"]["active"]
     analyst, now = world.people["analyst"], utcnow()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from governance.models.dataset import (
+from governance.datasets.models import (
     Classification,
     ColumnType,
     Dataset,

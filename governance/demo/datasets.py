@@ -11,16 +11,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.demo.people import DEMO_ACTOR, POLICE, PROBATION, DemoWorld
-from governance.models.audit import AuditType
-from governance.models.dataset import (
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.datasets.models import (
     Classification,
     ColumnType,
     Dataset,
     DatasetColumn,
     DatasetSteward,
 )
-from governance.services import audit
+from governance.demo.people import DEMO_ACTOR, POLICE, PROBATION, DemoWorld
 
 C = Classification
 T = ColumnType

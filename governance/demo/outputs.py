@@ -16,12 +16,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.analysis import runs as analyses
 from governance.demo.analyses import grant_columns
 from governance.demo.analysis_data import INDEX_EVENTS
 from governance.demo.people import DemoWorld
-from governance.models.output import Output
-from governance.models.types import utcnow
-from governance.services import analyses, output_preview, outputs
+from governance.kernel.types import utcnow
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.models import Output
 
 DAY = dt.timedelta(days=1)
 # What the two descriptive runs read (the engine counts distinct people by person_id, so
@@ -38,8 +40,8 @@ def _output_of(session: Session, run_id: int) -> Output:
 
 def _descriptive(session: Session, world: DemoWorld, app: Flask, *, title: str,
                  group_by: list[str], now: dt.datetime) -> Output:
-    from governance.extensions import database
-    from governance.services.analysis_runner import execute_run
+    from governance.analysis.runner import execute_run
+    from governance.kernel.extensions import database
 
     agreement = world.extra["agreements"]["active"]
     events = world.extra["datasets"][INDEX_EVENTS]

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from governance.authz import Role
-from governance.models.organization import Organization, OrganizationKind
-from governance.models.user import TrainingCourse, User
-from governance.services import users
-from governance.services.actors import System
+from governance.identity import users
+from governance.identity.actors import System
+from governance.identity.models import TrainingCourse, User
+from governance.identity.organization_model import Organization, OrganizationKind
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (printed for the demo; never a real account)
 DEMO_ACTOR = System("demo")

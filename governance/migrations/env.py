@@ -1,11 +1,11 @@
-"""Alembic environment: runs against the connection or URL that governance.schema passes."""
+"""Alembic environment: runs against the connection or URL that governance.kernel.schema passes."""
 
 from __future__ import annotations
 
 from alembic import context
 
-import governance.models  # noqa: F401  (registers every table on the metadata)
-from governance.db import Base, make_engine
+import governance.all_models  # noqa: F401  (registers every table on the metadata)
+from governance.kernel.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

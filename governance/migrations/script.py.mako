@@ -7,7 +7,7 @@ Create Date: ${create_date}
 
 from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+import governance.kernel.types
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -8,25 +8,22 @@ from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter, Map
 
 import governance.workflows  # noqa: F401  (registers dashboard task providers and periodic jobs)
-from governance.errors import ValidationFailed
-from governance.web import (
-    access_pages,
-    account,
-    admin,
-    agreements,
-    analyses,
-    audit,
-    auth,
-    dashboard,
-    data_pages,
-    datasets,
-    errors,
-    navigation,
-    outputs,
-    public,
-    throttle,
-    tokens,
-)
+from governance.access import web as access_pages
+from governance.access import web_data as data_pages
+from governance.agreements import web as agreements
+from governance.analysis import web as analyses
+from governance.audit import web as audit
+from governance.dashboard import web as dashboard
+from governance.datasets import web as datasets
+from governance.identity import web_account as account
+from governance.identity import web_admin as admin
+from governance.identity import web_signin as auth
+from governance.identity import web_throttle as throttle
+from governance.identity import web_tokens as tokens
+from governance.kernel.errors import ValidationFailed
+from governance.outputs import web as outputs
+from governance.outputs import web_public as public
+from governance.web import errors, navigation
 
 
 def register_web(app: Flask) -> None:

@@ -14,10 +14,10 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from governance.errors import DomainError, InvalidTransition, ValidationFailed
-from governance.extensions import db_session, login_manager
-from governance.services import audit
-from governance.web.access import request_actor
+from governance.audit import service as audit
+from governance.kernel.errors import DomainError, InvalidTransition, ValidationFailed
+from governance.kernel.extensions import db_session, login_manager
+from governance.web.login import request_actor
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
-from governance.errors import ValidationFailed
+from governance.kernel.errors import ValidationFailed
 
 
 class Form(FlaskForm):  # type: ignore[misc]

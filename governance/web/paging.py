@@ -10,7 +10,7 @@ from flask import request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from governance.errors import ValidationFailed
+from governance.kernel.errors import ValidationFailed
 
 T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]

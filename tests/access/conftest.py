@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.dataset import DatasetSteward
+from governance.agreements.models import Agreement
+from governance.datasets.models import DatasetSteward
 from tests.agreements.builders import Datasets, approved, make_datasets
 from tests.support import People
 

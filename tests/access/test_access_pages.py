@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.access import AccessRequest, Grant, RequestStatus
-from governance.models.agreement import Agreement
-from governance.models.types import utcnow
+from governance.access.models import AccessRequest, Grant, RequestStatus
+from governance.agreements.models import Agreement
+from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People

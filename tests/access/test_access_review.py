@@ -10,11 +10,11 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import PermissionDenied
-from governance.models.access import Grant, GrantReview
-from governance.models.agreement import Agreement
-from governance.models.types import utcnow
-from governance.services.access_review import grant_usage, grants_due_for_review, review_grant
+from governance.access.models import Grant, GrantReview
+from governance.access.review import grant_usage, grants_due_for_review, review_grant
+from governance.agreements.models import Agreement
+from governance.kernel.errors import PermissionDenied
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import stored, view_url  # noqa: F401  (fixture)
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
@@ -84,7 +84,7 @@ def test_review_exports_as_csv_and_pdf(
 def test_the_evidence_pack_lists_versions_and_grants(
         db: Session, people: People, agreement: Agreement,
         stored: Datasets) -> None:  # noqa: F811
-    from governance.services.audit_evidence import providers
+    from governance.audit.evidence import providers
 
     sections = {s.title: s for s in providers.sections(db, agreement.id)}
     versions = sections["Versions and approvals"]

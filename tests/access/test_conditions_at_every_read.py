@@ -18,20 +18,23 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from governance.access import conditions as grant_conditions
+from governance.access import data_door as data_access
+from governance.access import requests
+from governance.access.models import DataAction, Grant, GrantStatus, PolicyEpoch
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
 from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
-from governance.db import Database
-from governance.errors import PermissionDenied
-from governance.extensions import database
-from governance.models.access import DataAction, Grant, GrantStatus, PolicyEpoch
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.models.user import TrainingCourse, TrainingRecord
-from governance.periodic import SCHEDULER
-from governance.services import access_requests as requests
-from governance.services import data_access, grant_conditions, notify, tokens, users
-from governance.services.ingestion import ingest_frame
+from governance.datasets.ingestion import ingest_frame
+from governance.identity import tokens, users
+from governance.identity.models import TrainingCourse, TrainingRecord
+from governance.kernel import notify
+from governance.kernel.db import Database
+from governance.kernel.errors import PermissionDenied
+from governance.kernel.extensions import database
+from governance.kernel.periodic import SCHEDULER
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS, view_url
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
@@ -105,8 +108,8 @@ def test_the_grant_records_the_earliest_end_and_the_clause_that_ends_it(
 def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_job(
         app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets,
         lapsing: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from governance.api import datasets as api_datasets
-    from governance.web import data_pages
+    from governance.access import web_data as data_pages
+    from governance.datasets import api as api_datasets
 
     browser = Browser(app.test_client())
     browser.login(people.analyst.email, PASSWORD)
@@ -243,7 +246,7 @@ def test_expire_now_pauses_grants_whose_training_lapsed(
 def test_a_paused_grant_still_ends_with_its_agreement_and_can_be_revoked(
         db: Session, people: People, agreement: Agreement, datasets: Datasets,
         lapsing: int) -> None:
-    from governance.services import grants
+    from governance.access import grants
 
     morning = morning_after(today() + dt.timedelta(days=1))
     grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
@@ -299,7 +302,7 @@ def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_onc
         lapsing: int) -> None:
     """The amended terms add HIPAA, whose course the analyst never took: their next read is
     refused with the training clause, though their CJIS training is still current today."""
-    from governance.services import agreements
+    from governance.agreements import service as agreements
     from tests.agreements.builders import terms
 
     now = utcnow()

@@ -10,12 +10,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.datastore import crypto
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
-from governance.services.ingestion import ingest_frame
+from governance.access import requests
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.datastore import crypto
+from governance.datasets.ingestion import ingest_frame
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
@@ -147,14 +147,14 @@ def test_only_the_door_decrypts_stored_files(
         == 403
     assert callers, "the page read no data at all"
     for stack in callers:
-        assert any(name.endswith("governance/services/data_access.py") for name in stack)
+        assert any(name.endswith("governance/access/data_door.py") for name in stack)
 
 
 def test_closing_the_agreement_destroys_data_no_other_agreement_covers(
         db: Session, people: People, agreement: Agreement, stored: Datasets) -> None:
-    from governance.models.dataset import DatasetVersion
-    from governance.models.destruction import DestructionCertificate
-    from governance.services import agreements
+    from governance.agreements import service as agreements
+    from governance.agreements.destruction_model import DestructionCertificate
+    from governance.datasets.models import DatasetVersion
 
     now = utcnow()
     agreements.terminate(db, agreement_id=agreement.id, reason="Project ended early.",

@@ -17,11 +17,11 @@ from casbin import persist
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from governance.access.models import DataAction
 from governance.authz import identifiers as ids
 from governance.authz.decision import DataRequest, evaluate
 from governance.authz.enforcer import DEFAULT_POLICY_DIR
 from governance.authz.grant_index import GrantEntry, GrantIndex
-from governance.models.access import DataAction
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 COLUMNS = ["age", "sex", "name", "a,b", "x) || (true", "c d", "é", "' or 1=1 --", "p, y"]

@@ -7,15 +7,15 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.access import grants, requests
+from governance.access.models import DataAction
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
 from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
-from governance.db import Database
-from governance.extensions import database
-from governance.models.access import DataAction
-from governance.models.agreement import Agreement
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
-from governance.services import agreements, grants
+from governance.kernel.db import Database
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
 from tests.support import People
@@ -112,8 +112,8 @@ def test_an_amendment_that_drops_a_column_narrows_the_grant(
 
 def test_expiry_of_the_agreement_ends_grants(
         db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
-    from governance import periodic
-    from governance.services.actors import System
+    from governance.identity.actors import System
+    from governance.kernel import periodic
 
     granted(db, people, agreement, datasets)
     version = agreement.current_version

@@ -14,14 +14,14 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from governance.access import requests
+from governance.access.models import Grant
+from governance.agreements.models import Agreement
 from governance.authz import Role
-from governance.errors import InvalidTransition
-from governance.extensions import database
-from governance.models.access import Grant
-from governance.models.agreement import Agreement
-from governance.models.dataset import DatasetSteward
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
+from governance.datasets.models import DatasetSteward
+from governance.kernel.errors import InvalidTransition
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh

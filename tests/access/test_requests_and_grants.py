@@ -9,14 +9,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.access import AccessRequest, Grant, GrantStatus, RequestStatus
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.models.user import TrainingRecord
-from governance.services import access_requests as requests
-from governance.services import agreements, grants
+from governance.access import grants, requests
+from governance.access.models import AccessRequest, Grant, GrantStatus, RequestStatus
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.models import TrainingRecord
+from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets
 from tests.support import People
 
@@ -62,8 +62,8 @@ def test_steward_grants_fewer_columns_than_asked(
 def test_nobody_reviews_their_own_request(
         db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
     from governance.authz import Role
-    from governance.models.dataset import DatasetSteward
-    from governance.services import users
+    from governance.datasets.models import DatasetSteward
+    from governance.identity import users
     from tests.support import SETUP
 
     users.update_user(db, user_id=people.analyst.id, name=people.analyst.name,

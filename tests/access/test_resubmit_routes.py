@@ -7,11 +7,11 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from governance.models.access import AccessRequest, RequestStatus
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditType
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
+from governance.access import requests
+from governance.access.models import AccessRequest, RequestStatus
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditType
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask, last_event
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh

@@ -17,17 +17,17 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import datastore
-from governance.errors import ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Classification, ColumnType, Dataset
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
-from governance.services import tokens
-from governance.services.datasets import ColumnSpec, update_schema
-from governance.services.ingestion import ingest_frame
-from governance.services.row_filters import OPERATORS, check_filters, parse_filters
+from governance.access import requests
+from governance.access.row_filters import OPERATORS, check_filters, parse_filters
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import datastore
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Classification, ColumnType, Dataset
+from governance.datasets.service import ColumnSpec, update_schema
+from governance.identity import tokens
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
@@ -165,7 +165,7 @@ def test_every_filter_is_either_refused_with_422_or_applies_without_error(
     """Whatever column, operator and value: a checked filter runs on typed data without an
     exception from pandas; anything else is a ValidationFailed (422) before data is read."""
     dataset = Dataset(name="Arrests", provider_id=1)
-    from governance.models.dataset import DatasetColumn
+    from governance.datasets.models import DatasetColumn
 
     dataset.columns = [DatasetColumn(position=i, name=name, type=kind,
                                      classification=Classification.GENERAL)
@@ -177,7 +177,7 @@ def test_every_filter_is_either_refused_with_422_or_applies_without_error(
         checked = check_filters(parse_filters([f"{column}:{op}:{value}"]), dataset)
     except ValidationFailed:
         return
-    from governance.services.row_filters import apply_filters
+    from governance.access.row_filters import apply_filters
 
     result = apply_filters(frame, checked)
     assert len(result) <= len(frame)

@@ -13,22 +13,23 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import InvalidTransition, PermissionDenied
-from governance.models.access import AccessRequest, Grant, GrantColumn, RequestStatus
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import (
+from governance.access import data_door as data_access
+from governance.access import reclassification, requests
+from governance.access.models import AccessRequest, Grant, GrantColumn, RequestStatus
+from governance.agreements.models import Agreement
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import (
     Classification,
     ColumnReclassification,
     Dataset,
     ReclassificationStatus,
 )
-from governance.models.types import utcnow
-from governance.services import access_requests as requests
-from governance.services import audit, data_access, reclassification
-from governance.services.actors import System
-from governance.services.datasets import ColumnSpec, spec_of, update_schema
-from governance.services.ingestion import ingest_frame
+from governance.datasets.service import ColumnSpec, spec_of, update_schema
+from governance.identity.actors import System
+from governance.kernel.errors import InvalidTransition, PermissionDenied
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.dataset import Classification, ColumnType, Dataset, DatasetColumn
-from governance.models.types import utcnow
-from governance.services import agreements
-from governance.services.actors import Actor
-from governance.services.agreement_terms import Signatory, TermsInput
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.agreements.terms import Signatory, TermsInput
+from governance.datasets.models import Classification, ColumnType, Dataset, DatasetColumn
+from governance.identity.actors import Actor
+from governance.kernel.types import utcnow
 from tests.support import People
 
 ARREST_COLUMNS = (

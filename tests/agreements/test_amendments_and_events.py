@@ -11,18 +11,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement, AgreementStatus, VersionStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import agreements, audit
-from governance.services.actors import System
-from governance.services.agreement_events import (
+from governance.agreements import service as agreements
+from governance.agreements.events import (
     AgreementEvent,
     on_agreement_change,
     remove_listener,
 )
-from governance.services.agreement_queries import in_force_version
-from governance.services.agreement_schedule import activate_due, expire_due
+from governance.agreements.models import Agreement, AgreementStatus, VersionStatus
+from governance.agreements.queries import in_force_version
+from governance.agreements.schedule import activate_due, expire_due
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.actors import System
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh
@@ -106,7 +107,7 @@ def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
 
 def test_an_amendment_cannot_move_the_effective_date(
         db: Session, people: People, datasets: Datasets) -> None:
-    from governance.errors import ValidationFailed
+    from governance.kernel.errors import ValidationFailed
 
     agreement = builders.approved(db, people, datasets)
     agreements.start_amendment(db, agreement_id=agreement.id, reason="x", by=people.privacy,
@@ -178,8 +179,8 @@ def test_a_failing_listener_rolls_the_transition_back(
 
 def test_a_failing_listener_stops_the_expiry_job_committing(
         app: Any, db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
-    from governance import periodic
-    from governance.extensions import database
+    from governance.kernel import periodic
+    from governance.kernel.extensions import database
 
     agreement = builders.approved(db, people, datasets,
                                   expiry_date=builders.today() + dt.timedelta(days=1))

@@ -6,9 +6,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements.lifecycle import State, state_of
+from governance.agreements.models import Agreement
 from governance.demo import load_demo
-from governance.models.agreement import Agreement
-from governance.services.agreement_lifecycle import State, state_of
 
 
 def test_the_demo_has_an_agreement_in_every_state(app: Flask, db: Session) -> None:

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement, AgreementStatus
 from governance.cli import main
-from governance.models.agreement import Agreement, AgreementStatus
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh
@@ -81,10 +81,10 @@ def test_a_malformed_now_is_refused(app: Flask, monkeypatch: pytest.MonkeyPatch)
 
 def test_an_expired_agreement_with_a_pending_amendment_discards_it(
         db: Session, people: People, datasets: Datasets) -> None:
-    from governance.models.types import utcnow
-    from governance.services import agreements
-    from governance.services.actors import System
-    from governance.services.agreement_schedule import expire_due
+    from governance.agreements import service as agreements
+    from governance.agreements.schedule import expire_due
+    from governance.identity.actors import System
+    from governance.kernel.types import utcnow
 
     agreement = builders.approved(db, people, datasets,
                                   expiry_date=builders.today() + dt.timedelta(days=1))

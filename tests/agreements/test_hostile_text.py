@@ -11,8 +11,8 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.services.text import clean_line, clean_text
+from governance.agreements.models import Agreement
+from governance.kernel.text import clean_line, clean_text
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh

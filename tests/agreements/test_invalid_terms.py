@@ -11,11 +11,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.errors import ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent
-from governance.models.types import utcnow
-from governance.services import agreements
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh

@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement, AgreementStatus, VersionStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.services.agreement_queries import in_force_version
+from governance.agreements.models import Agreement, AgreementStatus, VersionStatus
+from governance.agreements.queries import in_force_version
+from governance.audit.models import AuditEvent, AuditType
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
@@ -87,8 +87,8 @@ def test_the_whole_lifecycle_through_the_pages(
     assert "Version 1: superseded" in history
 
     expiry = in_force.expiry_date
-    from governance.services.actors import System
-    from governance.services.agreement_schedule import expire_due
+    from governance.agreements.schedule import expire_due
+    from governance.identity.actors import System
 
     moment = dt.datetime.combine(expiry + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     assert expire_due(fresh(db), System("test-scheduler"), moment) == 1

@@ -11,11 +11,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.organization import OrganizationKind
-from governance.models.types import utcnow
-from governance.services import agreements, users
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
+from governance.identity.organization_model import OrganizationKind
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh

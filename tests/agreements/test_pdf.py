@@ -14,11 +14,11 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement_parts import AgreementDocument
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import agreements
-from governance.services.agreement_document import render_agreement_html
+from governance.agreements import service as agreements
+from governance.agreements.document import render_agreement_html
+from governance.agreements.parts_model import AgreementDocument
+from governance.audit.models import AuditEvent, AuditType
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
@@ -101,7 +101,7 @@ def test_an_earlier_version_can_be_issued(
 
 def test_rendering_escapes_typed_markup_and_opens_no_file_or_socket(
         db: Session, people: People, datasets: Datasets) -> None:
-    from governance.reports import pdf
+    from governance.kernel.reports import pdf
 
     agreement = builders.draft(db, people, datasets, title=HOSTILE_TITLE)
     html = render_agreement_html(agreement, agreement.display_version)

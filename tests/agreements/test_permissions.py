@@ -8,12 +8,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import PermissionDenied
-from governance.models.agreement import Agreement, AgreementStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import agreements
-from governance.services.actors import System
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement, AgreementStatus
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.actors import System
+from governance.kernel.errors import PermissionDenied
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh

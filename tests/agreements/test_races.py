@@ -10,10 +10,10 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.errors import InvalidTransition
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.models.types import utcnow
-from governance.services import agreements
+from governance.agreements import service as agreements
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.kernel.errors import InvalidTransition
+from governance.kernel.types import utcnow
 from tests.access.test_request_races import _race
 from tests.agreements.builders import Datasets, draft
 from tests.conftest import fresh

@@ -10,23 +10,23 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.authz import Permission
-from governance.errors import Conflict, ValidationFailed
-from governance.models.agreement_clauses import CLAUSES
-from governance.models.analysis_kind import AnalysisKind
-from governance.models.law import NATIONAL_LAWS, LawCode
-from governance.models.types import utcnow
-from governance.models.user import TrainingCourse
-from governance.services import agreements
-from governance.services.agreement_lifecycle import (
+from governance.agreements import service as agreements
+from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.clauses import CLAUSES
+from governance.agreements.law_model import NATIONAL_LAWS, LawCode
+from governance.agreements.laws import add_state_law, catalogue
+from governance.agreements.lifecycle import (
     RULES,
     TRANSITIONS,
     Action,
     State,
     lifecycle_markdown,
 )
-from governance.services.agreement_queries import in_force_version
-from governance.services.laws import add_state_law, catalogue
+from governance.agreements.queries import in_force_version
+from governance.authz import Permission
+from governance.identity.models import TrainingCourse
+from governance.kernel.errors import Conflict, ValidationFailed
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser
@@ -49,7 +49,7 @@ LEAD_CLAUSES = {
 def test_the_committed_lifecycle_document_matches_the_table() -> None:
     committed = (REPO / "docs" / "agreement-lifecycle.md").read_text()
     assert committed == lifecycle_markdown(), (
-        "Regenerate: python -m governance.services.agreement_lifecycle > "
+        "Regenerate: python -m governance.agreements.lifecycle > "
         "docs/agreement-lifecycle.md")
 
 

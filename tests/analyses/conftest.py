@@ -14,19 +14,21 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.analysis import SyntheticDataset, generate_dataset
+from governance.access import requests
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.agreements.terms import Signatory, TermsInput
+from governance.analysis import cohorts
+from governance.analysis import runs as analyses
+from governance.analysis.engine import SyntheticDataset, generate_dataset
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.runner import execute_run
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Dataset
 from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analysis_datasets
-from governance.extensions import database
-from governance.models.agreement import Agreement
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.dataset import Dataset
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import access_requests as requests
-from governance.services import agreements, analyses, cohorts
-from governance.services.agreement_terms import Signatory, TermsInput
-from governance.services.analysis_runner import execute_run
-from governance.services.ingestion import ingest_frame
+from governance.identity.models import User
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.support import SETUP, People
 
 KINDS = ["descriptive", "rate_comparison", "matched_comparison"]
@@ -139,7 +141,7 @@ MATCHED_PARAMS: dict[str, Any] = {
 
 
 def grant_matched(db: Session, people: People, world: World, user: User | None = None) -> None:
-    from governance.analysis import columns_needed
+    from governance.analysis.engine import columns_needed
 
     needed = columns_needed("matched_comparison", MATCHED_PARAMS)
     grant(db, people, world.agreement, world.events, needed["index_events"],

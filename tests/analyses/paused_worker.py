@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 import time
 
+from governance.analysis import runner as analysis_runner
 from governance.cli import main
-from governance.services import analysis_runner
 
 
 def install_pause(seconds: float) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.models.analysis import CohortFile
-from governance.models.types import utcnow
-from governance.services import agreements
-from governance.services.audit_evidence import providers
+from governance.agreements import service as agreements
+from governance.analysis.models import CohortFile
+from governance.audit.evidence import providers
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import World, execute, grant_records, submit, upload
 from tests.conftest import fresh
 from tests.support import People

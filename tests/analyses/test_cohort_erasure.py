@@ -10,13 +10,13 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import datastore
-from governance.datastore.cohorts import COHORT_DOMAIN
-from governance.datastore.crypto import Binding
-from governance.models.analysis import CohortFile
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import agreements
+from governance.agreements import service as agreements
+from governance.analysis.models import CohortFile
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import datastore
+from governance.datasets.datastore.cohorts import COHORT_DOMAIN
+from governance.datasets.datastore.crypto import Binding
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import World, upload
 from tests.conftest import fresh
 from tests.datasets.support import decrypts_with_live_keys

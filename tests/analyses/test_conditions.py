@@ -10,14 +10,16 @@ from flask import Flask
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from governance.errors import PermissionDenied
-from governance.extensions import database
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.models.user import TrainingCourse, TrainingRecord
-from governance.services import analyses, audit, users
-from governance.services.analysis_runner import execute_run
+from governance.analysis import runs as analyses
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.runner import execute_run
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
+from governance.identity.models import TrainingCourse, TrainingRecord
+from governance.kernel.errors import PermissionDenied
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import World, grant_records, submit
 from tests.conftest import fresh
 from tests.support import SETUP, People

@@ -11,11 +11,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import jobs
-from governance.datastore import crypto
-from governance.models.analysis import AnalysisRun, ReleasedPopulation, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.services.ingestion import ingest_frame
+from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.datastore import crypto
+from governance.datasets.ingestion import ingest_frame
+from governance.kernel import jobs
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,
@@ -131,9 +131,9 @@ def test_unbalanced_matching_withholds_outcomes_but_succeeds(
 
 def test_a_rolled_back_submission_leaves_no_message(
         app: Flask, db: Session, people: People, world: World) -> None:
-    from governance.extensions import database
-    from governance.models.types import utcnow
-    from governance.services import analyses
+    from governance.analysis import runs as analyses
+    from governance.kernel.extensions import database
+    from governance.kernel.types import utcnow
 
     grant_records(db, people, world, "descriptive")
     queue = jobs.queue_for(app.config["QUEUE_URL"])
@@ -170,4 +170,4 @@ def test_the_analysis_path_decrypts_only_through_the_door(
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert len(callers) == 3  # the cohort file and the two datasets, once each
     for stack in callers:
-        assert any(name.endswith("governance/services/data_access.py") for name in stack)
+        assert any(name.endswith("governance/access/data_door.py") for name in stack)

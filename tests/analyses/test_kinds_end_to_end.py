@@ -9,10 +9,10 @@ from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.analysis import DisclosurePolicy, RunContext, run_analysis
-from governance.analysis.reoffending import derive_outcomes
-from governance.models.analysis import ReleasedPopulation, RunStatus
-from governance.models.audit import AuditEvent, AuditType
+from governance.analysis.engine import DisclosurePolicy, RunContext, run_analysis
+from governance.analysis.engine.reoffending import derive_outcomes
+from governance.analysis.models import ReleasedPopulation, RunStatus
+from governance.audit.models import AuditEvent, AuditType
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,

@@ -19,18 +19,20 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from governance import create_app, keys
+from governance import create_app
+from governance.agreements.models import Agreement
+from governance.analysis import runs as analyses
+from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
+from governance.analysis.runner import execute_run
+from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
-from governance.extensions import database
-from governance.models.agreement import Agreement
-from governance.models.analysis import AnalysisRun, ReleasedPopulation, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Classification, ColumnType, Dataset
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import analyses, datasets
-from governance.services.analysis_runner import execute_run
-from governance.services.ingestion import ingest_frame
+from governance.datasets import service as datasets
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Classification, ColumnType, Dataset
+from governance.identity.models import User
+from governance.kernel import keys
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import execute, grant, make_agreement
 from tests.conftest import Browser
 from tests.support import PASSWORD, SETUP, People
@@ -212,7 +214,7 @@ def test_a_ledger_under_a_lost_key_refuses_releases_loudly(
     db.execute(update(ReleasedPopulation).values(key_fingerprint="0123456789abcdef"))
     db.commit()
     ingest(db, survey, register().iloc[1:])
-    with caplog.at_level(logging.CRITICAL, logger="governance.services.analysis_runner"):
+    with caplog.at_level(logging.CRITICAL, logger="governance.analysis.runner"):
         second = run(app, db, agreement, survey, people.analyst, "descriptive",
                      {"group_by": ["sex"]})
     assert second.status == RunStatus.REFUSED
@@ -277,7 +279,7 @@ def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
     """Two workers: run B loads 300 people and computes; meanwhile run A releases 297. B's
     check against the ledger it read at the start saw nothing; it must see A before it is
     recorded, under the writer lock, and be refused."""
-    from governance.services import analysis_runner
+    from governance.analysis import runner as analysis_runner
 
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
     slow = analyses.submit_run(db, agreement_id=agreement.id, kind="descriptive",

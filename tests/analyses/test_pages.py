@@ -8,8 +8,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.analysis import AnalysisRun, CohortFile, RunStatus
-from governance.models.audit import AuditEvent, AuditType
+from governance.analysis.models import AnalysisRun, CohortFile, RunStatus
+from governance.audit.models import AuditEvent, AuditType
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,

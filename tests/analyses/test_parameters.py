@@ -14,14 +14,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.analysis import kind_parameters, list_kinds
+from governance.analysis import runs as analyses
+from governance.analysis.engine import kind_parameters, list_kinds
+from governance.analysis.models import AnalysisRun
+from governance.analysis.web_forms import RunForm, parameters_from
 from governance.api.openapi import document
-from governance.errors import ValidationFailed
-from governance.models.analysis import AnalysisRun
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import analyses, audit, tokens
-from governance.web.analysis_forms import RunForm, parameters_from
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import tokens
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import MATCHED_PARAMS, World
 from tests.conftest import fresh
 from tests.support import SETUP, People

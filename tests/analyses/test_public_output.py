@@ -13,12 +13,14 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.output import Output
-from governance.models.types import utcnow
-from governance.periodic import SCHEDULER
-from governance.services import output_preview, output_public, outputs
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.audit.models import AuditEvent, AuditType
+from governance.kernel.periodic import SCHEDULER
+from governance.kernel.types import utcnow
+from governance.outputs import preview as output_preview
+from governance.outputs import public as output_public
+from governance.outputs import service as outputs
+from governance.outputs.models import Output
 from tests.analyses.conftest import World, execute, grant_records, submit
 from tests.conftest import fresh
 from tests.support import People

@@ -10,13 +10,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import grants
+from governance.access.models import Grant
+from governance.agreements import service as agreements
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
 from governance.demo.analysis_data import declare_analysis_datasets
-from governance.errors import DomainError, PermissionDenied, ValidationFailed
-from governance.models.access import Grant
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
-from governance.services import agreements, audit, grants
+from governance.kernel.errors import DomainError, PermissionDenied, ValidationFailed
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,

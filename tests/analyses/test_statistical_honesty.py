@@ -12,13 +12,14 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import ValidationFailed
-from governance.models.analysis import RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Dataset
-from governance.models.types import utcnow
-from governance.services import analyses, datasets
-from governance.services.analysis_runner import effective_parameters
+from governance.analysis import runs as analyses
+from governance.analysis.models import RunStatus
+from governance.analysis.runner import effective_parameters
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import service as datasets
+from governance.datasets.models import Dataset
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.types import utcnow
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,

@@ -20,12 +20,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import jobs
-from governance.extensions import database
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.periodic import run_job
-from governance.services.analysis_reaper import reap_runs
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.reaper import reap_runs
+from governance.audit.models import AuditEvent, AuditType
+from governance.kernel import jobs
+from governance.kernel.extensions import database
+from governance.kernel.periodic import run_job
 from tests.analyses.conftest import World, grant_records, submit
 from tests.support import People
 

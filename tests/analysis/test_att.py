@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from governance.analysis.att import OutcomeSpec, estimate_att
-from governance.analysis.balance import balance_table, imbalanced_terms
-from governance.analysis.errors import PropensityModelError
-from governance.analysis.matching import MatchingOptions
-from governance.analysis.propensity import encode_covariates, fit_propensity
-from governance.analysis.stats import welch_t_test
+from governance.analysis.engine.att import OutcomeSpec, estimate_att
+from governance.analysis.engine.balance import balance_table, imbalanced_terms
+from governance.analysis.engine.errors import PropensityModelError
+from governance.analysis.engine.matching import MatchingOptions
+from governance.analysis.engine.propensity import encode_covariates, fit_propensity
+from governance.analysis.engine.stats import welch_t_test
 
 PLANTED_EFFECT = 1.5
 
@@ -69,7 +69,7 @@ def test_propensity_coefficients_match_independent_statsmodels_fit():
 
 
 def test_warm_started_fit_reaches_the_same_maximum(monkeypatch):
-    import governance.analysis.propensity as propensity
+    import governance.analysis.engine.propensity as propensity
 
     data = confounded()
     monkeypatch.setattr(propensity, "_WARM_START_ROWS", 1000)
@@ -80,7 +80,7 @@ def test_warm_started_fit_reaches_the_same_maximum(monkeypatch):
 
 
 def test_badly_scaled_covariates_and_bad_start_still_reach_the_mle(monkeypatch):
-    import governance.analysis.propensity as propensity
+    import governance.analysis.engine.propensity as propensity
 
     data = confounded()
     data["age_pennies"] = data["age"] * 1e5  # dollars-and-earnings scale beside indicators

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from governance.analysis.disclosure import (
+from governance.analysis.engine.disclosure import (
     RULE_DOMINANCE,
     RULE_ROUNDING,
     RULE_SECONDARY,
@@ -17,8 +17,8 @@ from governance.analysis.disclosure import (
     TOTAL_LABEL,
     DisclosurePolicy,
 )
-from governance.analysis.errors import AnalysisParameterError
-from governance.analysis.tabulation import (
+from governance.analysis.engine.errors import AnalysisParameterError
+from governance.analysis.engine.tabulation import (
     aggregate_cells,
     control_count_table,
     control_means,
@@ -244,7 +244,7 @@ def test_three_dimensional_table_has_no_single_hidden_cell_in_any_line():
             "c": rng.choice(["p", "q"], 400, p=[0.9, 0.1]),
         }
     )
-    from governance.analysis.tabulation import control_counts
+    from governance.analysis.engine.tabulation import control_counts
 
     frame = control_counts(data, ["a", "b", "c"], POLICY).to_frame()
     assert (frame.loc[~frame["suppressed"], "count"] >= 10).all()
@@ -274,7 +274,7 @@ def test_zeros_pinned_by_non_negativity_force_wider_suppression():
 
 
 def test_oversized_tables_are_refused():
-    from governance.analysis.errors import AnalysisRefused
+    from governance.analysis.engine.errors import AnalysisRefused
 
     data = pd.DataFrame({"a": np.arange(200) % 100, "b": np.arange(200) % 60})
     with pytest.raises(AnalysisRefused) as error:

@@ -9,11 +9,11 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from governance.analysis.disclosure import DisclosurePolicy
-from governance.analysis.errors import AnalysisParameterError
-from governance.analysis.kinds import run_analysis, validate_parameters
-from governance.analysis.kinds_base import RunContext
-from governance.analysis.stats import two_proportion_test, welch_t_test
+from governance.analysis.engine.disclosure import DisclosurePolicy
+from governance.analysis.engine.errors import AnalysisParameterError
+from governance.analysis.engine.kinds import run_analysis, validate_parameters
+from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.stats import two_proportion_test, welch_t_test
 
 POLICY = DisclosurePolicy()
 AID = {"1": "those with financial aid", "0": "those without"}

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from governance.analysis.disclosure import DisclosurePolicy
-from governance.analysis.errors import AnalysisParameterError, AnalysisRefused
-from governance.analysis.kinds import columns_needed, get_kind, list_kinds, run_analysis
-from governance.analysis.kinds_base import RunContext
-from governance.analysis.ledger import population_of
-from governance.analysis.reoffending import derive_outcomes
-from governance.analysis.stats import two_proportion_test
-from governance.analysis.synthetic import generate_dataset
+from governance.analysis.engine.disclosure import DisclosurePolicy
+from governance.analysis.engine.errors import AnalysisParameterError, AnalysisRefused
+from governance.analysis.engine.kinds import columns_needed, get_kind, list_kinds, run_analysis
+from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.ledger import population_of
+from governance.analysis.engine.reoffending import derive_outcomes
+from governance.analysis.engine.stats import two_proportion_test
+from governance.analysis.engine.synthetic import generate_dataset
 
 POLICY = DisclosurePolicy()
 MATCHED = {"eligibility": {"data_complete_until": "2022-12-31"}}

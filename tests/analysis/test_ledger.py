@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.disclosure import DisclosurePolicy
-from governance.analysis.errors import AnalysisRefused
-from governance.analysis.ledger import (
+from governance.analysis.engine.disclosure import DisclosurePolicy
+from governance.analysis.engine.errors import AnalysisRefused
+from governance.analysis.engine.ledger import (
     MEMBER_HASH_BYTES,
     DifferencingRefused,
     Population,

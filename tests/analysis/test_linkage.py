@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.errors import DataShapeError
-from governance.analysis.linkage import link_cohort
-from governance.analysis.normalise import (
+from governance.analysis.engine.errors import DataShapeError
+from governance.analysis.engine.linkage import link_cohort
+from governance.analysis.engine.normalise import (
     age_in_years,
     name_keys,
     normalise_sex,

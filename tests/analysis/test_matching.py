@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.errors import AnalysisParameterError
-from governance.analysis.matching import (
+from governance.analysis.engine.errors import AnalysisParameterError
+from governance.analysis.engine.matching import (
     REASON_CALIPER,
     REASON_EXHAUSTED,
     MatchingOptions,

@@ -11,9 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.analysis.att import MatchStructure, OutcomeSpec, compare_outcomes, estimate_att
-from governance.analysis.matching import MatchingOptions, match_scores
-from governance.analysis.matching_variance import abadie_imbens
+from governance.analysis.engine.att import (
+    MatchStructure,
+    OutcomeSpec,
+    compare_outcomes,
+    estimate_att,
+)
+from governance.analysis.engine.matching import MatchingOptions, match_scores
+from governance.analysis.engine.matching_variance import abadie_imbens
 
 
 def simulate(seed: int, n_treated: int = 120, n_control: int = 500):

@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from governance.analysis.disclosure import TOTAL_LABEL, DisclosurePolicy
-from governance.analysis.kinds import run_analysis
-from governance.analysis.kinds_base import RunContext
-from governance.analysis.ledger import ReleasedPopulations
-from governance.analysis.protection import LinkedTable, protect
-from governance.analysis.tabulation import control_count_table, control_counts, control_rates
+from governance.analysis.engine.disclosure import TOTAL_LABEL, DisclosurePolicy
+from governance.analysis.engine.kinds import run_analysis
+from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.ledger import ReleasedPopulations
+from governance.analysis.engine.protection import LinkedTable, protect
+from governance.analysis.engine.tabulation import control_count_table, control_counts, control_rates
 
 POLICY = DisclosurePolicy()
 WIDTH = POLICY.interval_width

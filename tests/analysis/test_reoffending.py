@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.errors import AnalysisParameterError
-from governance.analysis.reoffending import (
+from governance.analysis.engine.errors import AnalysisParameterError
+from governance.analysis.engine.reoffending import (
     EligibilityRules,
     comparison_pool,
     derive_outcomes,

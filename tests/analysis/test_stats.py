@@ -10,7 +10,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from governance.analysis.stats import (
+from governance.analysis.engine.stats import (
     two_proportion_test,
     weighted_proportion_test,
     weighted_summary,

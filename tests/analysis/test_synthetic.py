@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.analysis.reoffending import derive_outcomes
-from governance.analysis.synthetic import generate_dataset
+from governance.analysis.engine.reoffending import derive_outcomes
+from governance.analysis.engine.synthetic import generate_dataset
 
 
 @pytest.fixture(scope="module")

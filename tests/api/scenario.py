@@ -18,18 +18,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from governance.access import reclassification
+from governance.access import requests as access_requests
+from governance.access.models import AccessRequest, Grant
+from governance.agreements import service as agreements
+from governance.agreements.destruction_model import DestructionCertificate
+from governance.agreements.models import Agreement
+from governance.analysis.models import AnalysisRun
 from governance.authz import Role
-from governance.models.access import AccessRequest, Grant
-from governance.models.agreement import Agreement
-from governance.models.analysis import AnalysisRun
-from governance.models.dataset import Classification, ColumnReclassification, DatasetSteward
-from governance.models.destruction import DestructionCertificate
-from governance.models.organization import OrganizationKind
-from governance.models.output import Output
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import access_requests, agreements, reclassification, tokens, users
-from governance.services.ingestion import ingest_frame
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Classification, ColumnReclassification, DatasetSteward
+from governance.identity import tokens, users
+from governance.identity.models import User
+from governance.identity.organization_model import OrganizationKind
+from governance.kernel.types import utcnow
+from governance.outputs.models import Output
 from tests.agreements.builders import Datasets, approved, make_datasets, terms
 from tests.outputs.builders import produce
 from tests.support import SETUP, People, add_person

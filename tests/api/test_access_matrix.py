@@ -24,11 +24,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent
-from governance.models.types import utcnow
-from governance.reports import pdf
-from governance.services import agreements
+from governance.agreements import service as agreements
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent
+from governance.kernel.reports import pdf
+from governance.kernel.types import utcnow
 from tests.agreements.builders import terms
 from tests.api.scenario import World, build_world
 from tests.conftest import Browser, fresh

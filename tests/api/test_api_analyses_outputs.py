@@ -14,14 +14,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.output import Output
-from governance.models.types import utcnow
-from governance.services import access_requests
-from governance.services.analysis_runner import execute_run
-from governance.services.output_content import csv_of
+from governance.access import requests as access_requests
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.runner import execute_run
+from governance.audit.models import AuditEvent, AuditType
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
+from governance.outputs.content import csv_of
+from governance.outputs.models import Output
 from tests.agreements.builders import make_probation_partner
 from tests.api.scenario import Api, World
 from tests.conftest import fresh
@@ -176,7 +176,7 @@ def test_a_partners_flag_the_answer_and_the_acceptance(app: Flask, api: Clients,
 
 
 def _token_for(db: Session, user_id: int) -> str:
-    from governance.services import tokens
+    from governance.identity import tokens
     from tests.support import SETUP
 
     created = tokens.create_token(db, user_id=user_id, name="test", days=None, by=SETUP,

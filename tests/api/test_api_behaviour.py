@@ -12,10 +12,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement
 from governance.api.operations import MAX_JSON_BYTES
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.types import utcnow
+from governance.audit.models import AuditEvent, AuditType
+from governance.kernel.types import utcnow
 from tests.api.scenario import Api, World
 from tests.conftest import fresh
 

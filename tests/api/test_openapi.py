@@ -11,8 +11,8 @@ from flask import Flask
 from openapi_spec_validator import validate
 
 from governance.api.openapi import document
-from governance.models.types import utcnow
-from governance.services.output_content import csv_of
+from governance.kernel.types import utcnow
+from governance.outputs.content import csv_of
 from tests.api.conformance import assert_conforms
 from tests.api.scenario import Api, World
 from tests.outputs.builders import report_pdf

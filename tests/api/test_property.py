@@ -20,11 +20,11 @@ from schemathesis.checks import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.audit import AuditEvent
-from governance.reports import pdf
-from governance.services import audit
-from governance.services.audit_verify import verify_chain
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent
+from governance.audit.verify import verify_chain
+from governance.kernel.extensions import database
+from governance.kernel.reports import pdf
 from tests.api.scenario import World
 from tests.conftest import fresh
 

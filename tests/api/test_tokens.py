@@ -13,13 +13,13 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
-from governance.errors import PermissionDenied, ValidationFailed
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.token import ApiToken
-from governance.models.types import utcnow
-from governance.services import tokens, users
+from governance.identity import tokens, users
+from governance.identity.token_model import ApiToken
+from governance.kernel.errors import PermissionDenied, ValidationFailed
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.api.scenario import Api
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
@@ -193,7 +193,7 @@ def test_only_the_holder_or_an_administrator_revokes(app: Flask, db: Session, pe
 
 @pytest.fixture
 def cli(app: Flask, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    from governance.cli import tokens as token_commands
+    from governance.identity import cli as token_commands
 
     built: list[Flask] = []
 

@@ -12,11 +12,11 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance import append_only
+from governance.audit import service as audit
+from governance.audit.models import AuditType
 from governance.cli import main
-from governance.extensions import database
-from governance.models.audit import AuditType
-from governance.services import audit
+from governance.kernel import append_only
+from governance.kernel.extensions import database
 from tests.support import People
 
 CHECKPOINT_EVERY = 5

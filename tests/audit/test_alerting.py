@@ -11,9 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.user import User
-from governance.services import audit, users
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
+from governance.identity.models import User
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
@@ -29,7 +30,7 @@ def test_a_failed_audit_write_is_logged_as_critical_and_commits_nothing(
     events_before = len(db.scalars(select(AuditEvent.seq)).all())
     db.rollback()
     break_the_audit_table(db)
-    with caplog.at_level(logging.CRITICAL, logger="governance.services.audit"), \
+    with caplog.at_level(logging.CRITICAL, logger="governance.audit.service"), \
             pytest.raises(DBAPIError):
         users.create_user(db, email="ghost@test.example", name="Ghost",
                           organization_id=people.lab.id, roles=["analyst"],
@@ -48,7 +49,7 @@ def test_a_failed_audit_write_on_a_page_is_logged_and_commits_nothing(
     browser = Browser(app.test_client())
     browser.login(people.compliance.email, PASSWORD)
     break_the_audit_table(db)
-    with caplog.at_level(logging.CRITICAL, logger="governance.services.audit"), \
+    with caplog.at_level(logging.CRITICAL, logger="governance.audit.service"), \
             pytest.raises(DBAPIError):
         browser.get("/audit/?outcome=denied")
     assert any("AUDIT WRITE FAILED for audit:search" in r.getMessage()

@@ -8,11 +8,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditType
-from governance.models.user import User
-from governance.services import audit, users
-from governance.services.audit import GENESIS_HASH, canonical_content, chain_hash
-from governance.services.audit_format import checkpoint_message, sign
+from governance.audit import service as audit
+from governance.audit.format import checkpoint_message, sign
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditType
+from governance.audit.service import GENESIS_HASH, canonical_content, chain_hash
+from governance.identity import users
+from governance.identity.models import User
 from tests.support import SETUP, People
 
 

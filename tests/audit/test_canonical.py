@@ -13,16 +13,16 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from governance.reports.tabular import iter_csv
-from governance.services.audit import canonical_content, content_text, format_time
-from governance.services.audit_export import csv_line, iter_csv_rows
-from governance.services.audit_format import (
+from governance.audit.export import csv_line, iter_csv_rows
+from governance.audit.format import (
     MAX_SAFE_INTEGER,
     canonical_detail,
     is_jcs_object,
     storable_text,
 )
-from governance.services.audit_query import EXPORT_COLUMNS
+from governance.audit.queries import EXPORT_COLUMNS
+from governance.audit.service import canonical_content, content_text, format_time
+from governance.kernel.reports.tabular import iter_csv
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
 maybe_text = st.none() | texts

@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.audit import AuditEvent
-from governance.services import audit
-from governance.services.audit_verify import verify_chain
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent
+from governance.audit.verify import verify_chain
+from governance.kernel.extensions import database
 from tests.conftest import fresh
 from tests.support import People
 
@@ -23,10 +23,10 @@ EVENTS_EACH = 25
 WRITER = """
 import sys
 from governance import create_app
-from governance.extensions import database
-from governance.models.audit import AuditType
+from governance.kernel.extensions import database
+from governance.audit.models import AuditType
 from governance.services import audit
-from governance.services.actors import System
+from governance.identity.actors import System
 
 app = create_app()
 db = database(app)

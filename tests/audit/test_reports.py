@@ -10,9 +10,10 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.services import audit, audit_evidence
-from governance.services.audit_evidence import EvidenceSection
+from governance.audit import evidence as audit_evidence
+from governance.audit import service as audit
+from governance.audit.evidence import EvidenceSection
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.services import audit
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 

@@ -16,12 +16,12 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditType
-from governance.services import audit
-from governance.services.audit_format import chain_hash, content_text
-from governance.services.audit_query import occurred_text
-from governance.services.audit_verify import verify_chain
+from governance.audit import service as audit
+from governance.audit.format import chain_hash, content_text
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditType
+from governance.audit.queries import occurred_text
+from governance.audit.verify import verify_chain
+from governance.kernel.extensions import database
 from tests.audit.conftest import CHECKPOINT_EVERY, CliInvoker
 from tests.conftest import fresh
 from tests.support import People

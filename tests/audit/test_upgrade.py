@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, insert, text, update
 
-from governance import append_only, schema
+from governance.audit.format import chain_hash, content_text, format_time
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from governance.cli import main
-from governance.db import make_engine
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditHead
-from governance.services.audit_format import chain_hash, content_text, format_time
+from governance.kernel import append_only, schema
+from governance.kernel.db import make_engine
 
 LEGACY_EVENTS = 12
 LEGACY_EVERY = 5  # the format-1 writer's checkpoint cadence in this trail

@@ -13,12 +13,12 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditType
-from governance.services import audit
-from governance.services.audit import chain_hash, content_text
-from governance.services.audit_query import occurred_text
-from governance.services.audit_verify import FaultKind, verify_chain
+from governance.audit import service as audit
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditType
+from governance.audit.queries import occurred_text
+from governance.audit.service import chain_hash, content_text
+from governance.audit.verify import FaultKind, verify_chain
+from governance.kernel.extensions import database
 from tests.audit.conftest import CliInvoker
 from tests.conftest import fresh
 from tests.support import People

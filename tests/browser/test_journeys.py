@@ -13,11 +13,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.access import Grant
-from governance.models.agreement import Agreement, AgreementStatus
-from governance.models.dataset import DatasetSteward
-from governance.models.types import utcnow
-from governance.services.ingestion import ingest_frame
+from governance.access.models import Grant
+from governance.agreements.models import Agreement, AgreementStatus
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import DatasetSteward
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.agreements.builders import Datasets, approved, make_datasets
 from tests.browser.keyboard import (
@@ -134,7 +134,7 @@ def test_analyst_requests_steward_grants_fewer_and_analyst_sees_exactly_those(
 def test_compliance_manager_searches_the_analysts_reads_and_exports_csv_and_pdf(
         db: Session, people: People, world: Datasets, live_server: Any,
         new_page: Any, console: Any) -> None:
-    from governance.services import access_requests as requests
+    from governance.access import requests
 
     console.expect("status of 403 (FORBIDDEN)")
     from tests.access.test_requests_and_grants import ask

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from governance.models.dataset import Dataset
-from governance.services.datasets import create_dataset
+from governance.datasets.models import Dataset
+from governance.datasets.service import create_dataset
 from tests.datasets.support import COLUMNS
 from tests.support import SETUP, People
 

@@ -14,12 +14,12 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
-from governance.models.analysis import CohortFile
-from governance.models.dataset import Classification as K
-from governance.models.dataset import ColumnType as T
-from governance.models.dataset import DatasetVersion
-from governance.services.datasets import ColumnSpec
+from governance.analysis.models import CohortFile
+from governance.datasets.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
+from governance.datasets.models import Classification as K
+from governance.datasets.models import ColumnType as T
+from governance.datasets.models import DatasetVersion
+from governance.datasets.service import ColumnSpec
 
 COLUMNS = [
     ColumnSpec("person_id", T.STRING, K.DIRECT_IDENTIFIER, description="Agency person number"),
@@ -98,7 +98,7 @@ def _unwrapped(row: dict[str, Any], binding: Binding, master_keys: list[bytes]) 
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from governance.datastore import envelope
+    from governance.datasets.datastore import envelope
 
     found = []
     for master in master_keys:

@@ -12,10 +12,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.cli import context, main
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.models.dataset import Dataset
+from governance.datasets.models import Dataset
+from governance.kernel.extensions import database
 from tests.conftest import fresh
 from tests.datasets.support import COLUMNS, GOOD_CSV, HEADER, data_files, version_count
 from tests.support import People
@@ -25,7 +25,7 @@ from tests.support import People
 def cli(app: Flask, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     """Commands build their own app from the environment, on the test's database; each app's
     connections are closed afterwards (a real command's process would simply exit)."""
-    from governance.cli import datasets as dataset_commands
+    from governance.datasets import cli as dataset_commands
 
     built: list[Flask] = []
 

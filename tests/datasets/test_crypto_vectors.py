@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from governance.datastore.crypto import (
+from governance.datasets.datastore.crypto import (
     HEADER,
     NONCE_SIZE,
     TAG_SIZE,

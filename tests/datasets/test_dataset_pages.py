@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy.orm import Session
 
-from governance.models.dataset import Dataset
+from governance.datasets.models import Dataset
 from tests.conftest import Browser, fresh
 from tests.datasets.support import COLUMNS
 from tests.support import PASSWORD, People

@@ -6,16 +6,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import (
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import service as datasets
+from governance.datasets.models import Classification, ColumnType, Dataset
+from governance.datasets.service import ColumnSpec, spec_of
+from governance.kernel.errors import (
     Conflict,
     InvalidTransition,
     PermissionDenied,
     ValidationFailed,
 )
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Classification, ColumnType, Dataset
-from governance.services import datasets
-from governance.services.datasets import ColumnSpec, spec_of
 from tests.datasets.support import COLUMNS
 from tests.datasets.test_datastore import store
 from tests.support import SETUP, People

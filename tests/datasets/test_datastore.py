@@ -13,13 +13,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import create_app, datastore
-from governance.datastore import DataIntegrityError, DataUnavailable
-from governance.datastore.files import ORPHAN_GRACE_SECONDS
-from governance.extensions import database
-from governance.models.dataset import Dataset, DatasetVersion
-from governance.services.datasets import create_dataset
-from governance.services.ingestion import ingest_frame
+from governance import create_app
+from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError, DataUnavailable
+from governance.datasets.datastore.files import ORPHAN_GRACE_SECONDS
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.datasets.service import create_dataset
+from governance.kernel.extensions import database
 from tests.datasets.support import COLUMNS, data_files, version_count
 from tests.support import SETUP, People
 
@@ -212,8 +213,8 @@ def test_a_destroyed_version_cannot_be_read(app: Flask, db: Session, arrests: Da
 
 def test_a_column_added_later_reads_as_missing_in_older_versions(
         db: Session, arrests: Dataset) -> None:
-    from governance.models.dataset import Classification, ColumnType
-    from governance.services.datasets import ColumnSpec, spec_of, update_schema
+    from governance.datasets.models import Classification, ColumnType
+    from governance.datasets.service import ColumnSpec, spec_of, update_schema
 
     version = store(db, arrests)
     columns = [*map(spec_of, arrests.columns),

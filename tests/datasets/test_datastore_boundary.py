@@ -1,4 +1,4 @@
-"""Only governance/datastore/ may open, write, decrypt or delete stored data files.
+"""Only governance/datasets/datastore/ may open, write, decrypt or delete stored data files.
 
 A static scan of every module under governance/: outside the datastore package, no module may
 import pyarrow.parquet, pyarrow.dataset or the AEAD ciphers, call pandas' read_parquet or
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "governance"
-DATASTORE = ROOT / "datastore"
+DATASTORE = ROOT / "datasets" / "datastore"
 FORBIDDEN_MODULES = ("pyarrow.parquet", "pyarrow.dataset", "cryptography.hazmat.primitives.ciphers")
 FORBIDDEN_NAMES = {"AESGCM", "ChaCha20Poly1305", "AESCCM", "AESOCB3", "AESSIV"}
 FORBIDDEN_CALLS = {"read_parquet", "to_parquet", "ParquetFile", "ParquetWriter"}

@@ -13,10 +13,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance import datastore
-from governance.datastore import DataIntegrityError, DataUnavailable, crypto
-from governance.datastore import store as store_module
-from governance.models.dataset import Dataset
+from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError, DataUnavailable, crypto
+from governance.datasets.datastore import store as store_module
+from governance.datasets.models import Dataset
 from tests.datasets.test_datastore import FRAME, store
 
 

@@ -12,11 +12,11 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.errors import PermissionDenied
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Dataset
-from governance.services.datasets import create_dataset
-from governance.services.destruction import destroy_uncovered
+from governance.agreements.destruction import destroy_uncovered
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.models import Dataset
+from governance.datasets.service import create_dataset
+from governance.kernel.errors import PermissionDenied
 from tests.conftest import Browser, fresh
 from tests.datasets.support import COLUMNS, data_files
 from tests.datasets.test_datastore import FRAME, store

@@ -23,16 +23,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import datastore
+from governance.agreements.destruction import destroy_uncovered
+from governance.agreements.destruction_model import DestroyedVersion
+from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
-from governance.datastore import DataIntegrityError, DataUnavailable
-from governance.datastore.crypto import Binding
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Dataset, DatasetVersion
-from governance.models.destruction import DestroyedVersion
-from governance.services.datasets import create_dataset
-from governance.services.destruction import destroy_uncovered
+from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError, DataUnavailable
+from governance.datasets.datastore.crypto import Binding
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.datasets.service import create_dataset
+from governance.kernel.extensions import database
 from tests.conftest import fresh
 from tests.datasets.support import COLUMNS, data_files, decrypts_with_live_keys
 from tests.datasets.test_datastore import FRAME, store

@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance import datastore
-from governance.datastore import DataIntegrityError
-from governance.models.dataset import Dataset
+from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError
+from governance.datasets.models import Dataset
 from tests.datasets.test_datastore import FRAME, store
 from tests.support import SETUP
 
@@ -41,7 +41,7 @@ def test_a_file_left_by_a_crashed_upload_cannot_stand_in_for_the_version(
 
 def test_the_row_records_the_id_in_its_files_header(app: Flask, db: Session,
                                                     arrests: Dataset) -> None:
-    from governance.datastore.crypto import read_header
+    from governance.datasets.datastore.crypto import read_header
 
     first, second = store(db, arrests), store(db, arrests)
     directory = Path(app.config["DATA_DIR"])

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.ingest import IngestionRefused, IngestLimits, parse_csv_frame
-from governance.ingest.typed_source import parquet_batches
+from governance.datasets.ingest import IngestionRefused, IngestLimits, parse_csv_frame
+from governance.datasets.ingest.typed_source import parquet_batches
 from tests.datasets.support import COLUMNS, GOOD_CSV, HEADER, good_parquet, parquet_bytes
 
 

@@ -20,15 +20,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import datastore
+from governance.agreements.destruction import destroy_uncovered
+from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
-from governance.datastore import DataIntegrityError
-from governance.datastore.crypto import Binding
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.dataset import Classification, ColumnType, DatasetVersion
-from governance.services.datasets import ColumnSpec, create_dataset
-from governance.services.destruction import destroy_uncovered
+from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError
+from governance.datasets.datastore.crypto import Binding
+from governance.datasets.models import Classification, ColumnType, DatasetVersion
+from governance.datasets.service import ColumnSpec, create_dataset
+from governance.kernel.extensions import database
 from tests.conftest import fresh
 from tests.datasets.support import data_files, decrypts_with_live_keys
 from tests.support import SETUP, People

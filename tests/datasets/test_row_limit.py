@@ -20,13 +20,13 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.ingest import IngestionRefused
-from governance.ingest.problems import IngestLimits
-from governance.models.audit import Outcome
-from governance.models.dataset import Dataset
-from governance.models.types import utcnow
-from governance.services import tokens
-from governance.services.ingestion import ingest_frame
+from governance.audit.models import Outcome
+from governance.datasets.ingest import IngestionRefused
+from governance.datasets.ingest.problems import IngestLimits
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import Dataset
+from governance.identity import tokens
+from governance.kernel.types import utcnow
 from tests.conftest import Browser
 from tests.datasets.support import data_files, rows_csv, version_count
 from tests.datasets.test_upload_pages import ingest_events, plain, upload
@@ -123,7 +123,7 @@ def test_the_default_limit_refuses_a_tiny_file_of_twenty_million_rows(
         tmp_path: Path) -> None:
     """Against the default limit: the footer's row count refuses the file before a single
     row is decompressed (a few milliseconds, not minutes of conversion)."""
-    from governance.ingest import open_upload
+    from governance.datasets.ingest import open_upload
     from tests.datasets.support import COLUMNS
 
     content = constant_parquet(20_000_001)

@@ -13,8 +13,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.models.dataset import Dataset
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.datasets.models import Dataset
 from tests.conftest import Browser, csrf_token, fresh
 from tests.datasets.support import (
     GOOD_CSV,

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from governance.extensions import database
+from governance.kernel.extensions import database
 from tests.conftest import csrf_token
 
 LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")

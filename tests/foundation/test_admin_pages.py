@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.user import TrainingRecord, User
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.models import TrainingRecord, User
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 

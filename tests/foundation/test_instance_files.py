@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from governance import create_app, datastore, jobs
+from governance import create_app
 from governance.cli import main
-from governance.extensions import database
-from governance.models.organization import OrganizationKind
-from governance.services.datasets import create_dataset
-from governance.services.users import create_organization
+from governance.datasets import datastore
+from governance.datasets.service import create_dataset
+from governance.identity.organization_model import OrganizationKind
+from governance.identity.users import create_organization
+from governance.kernel import jobs
+from governance.kernel.extensions import database
 from tests.datasets.support import COLUMNS
 from tests.datasets.test_datastore import FRAME
 from tests.support import SETUP
@@ -72,8 +74,8 @@ def test_a_new_instance_is_private_to_its_owner(
     expected = {"instance/audit.key", "instance/data.key", "instance/secret_key",
                 "instance/queue.db", "instance/data"}
     if not own_database:
-        expected |= {"instance/governance.db", "instance/governance.db-wal",
-                     "instance/governance.db-shm"}
+        expected |= {"instance/governance.kernel.db", "instance/governance.kernel.db-wal",
+                     "instance/governance.kernel.db-shm"}
     assert expected <= set(found)
     assert any(name.endswith(".gde") for name in found)
     wrong = {name: oct(mode) for name, mode in found.items()

@@ -22,14 +22,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import create_app, datastore, keys
+from governance import create_app
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditType
 from governance.cli import main
-from governance.config import ConfigError
-from governance.datastore import envelope, files
-from governance.extensions import database
-from governance.keys import KeyFileError, KeyNotAvailable, KeyPurpose, load_ring
-from governance.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditType
-from governance.models.dataset import Dataset, DatasetVersion
+from governance.datasets import datastore
+from governance.datasets.datastore import envelope, files
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.kernel import keys
+from governance.kernel.config import ConfigError
+from governance.kernel.extensions import database
+from governance.kernel.keys import KeyFileError, KeyNotAvailable, KeyPurpose, load_ring
 from tests.conftest import fresh
 from tests.datasets.support import COLUMNS
 from tests.datasets.test_datastore import FRAME, store
@@ -52,7 +54,7 @@ def run(cli: CliRunner, *args: str) -> Result:
 
 @pytest.fixture
 def arrests(db: Session, people: People) -> Dataset:
-    from governance.services.datasets import create_dataset
+    from governance.datasets.service import create_dataset
 
     dataset = create_dataset(db, name="Arrests", description="", provider_id=people.police.id,
                              columns=COLUMNS, steward_ids=[people.steward.id], by=SETUP)
@@ -282,7 +284,7 @@ def test_a_retired_data_key_still_wrapping_a_file_key_is_not_discarded(
 
 
 def envelope_binding(version: DatasetVersion) -> Any:
-    from governance.datastore.crypto import Binding
+    from governance.datasets.datastore.crypto import Binding
 
     return Binding(version.dataset_id, version.number)
 

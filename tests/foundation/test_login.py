@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.user import User
-from governance.services import users
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
+from governance.identity.models import User
 from tests.conftest import Browser, csrf_token, fresh
 from tests.support import PASSWORD, SETUP, People
 

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.account_link import AccountLink, LinkPurpose
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.session import SessionEndReason, UserSession
-from governance.models.user import User
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.account_link_model import AccountLink, LinkPurpose
+from governance.identity.models import User
+from governance.identity.session_model import SessionEndReason, UserSession
 from tests.conftest import Browser, fresh
 from tests.foundation.conftest import Inbox, login_from, mail_settings
 from tests.support import PASSWORD, People

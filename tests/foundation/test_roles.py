@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.audit.models import AuditEvent, AuditType
 from governance.authz import Role
 from governance.cli import context, core, main
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.role_change import RoleChange, RoleChangeStatus
-from governance.models.user import User
-from governance.services import users
+from governance.identity import users
+from governance.identity.models import User
+from governance.identity.role_change_model import RoleChange, RoleChangeStatus
+from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
 from tests.foundation.conftest import login_from
 from tests.support import PASSWORD, SETUP, People, add_person

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from governance import create_app, schema
-from governance.config import ConfigError
-from governance.extensions import database
+from governance import create_app
+from governance.kernel import schema
+from governance.kernel.config import ConfigError
+from governance.kernel.extensions import database
 
 
 def test_models_and_migrations_agree(app: Flask) -> None:
@@ -40,7 +41,7 @@ def test_unknown_setting_in_instance_config_stops_start_up(instance_path: Path) 
 
 def test_defaults_put_state_in_instance_and_generate_a_secret_key(instance_path: Path) -> None:
     app = create_app()
-    assert app.config["DATABASE_URL"] == f"sqlite:///{instance_path / 'governance.db'}"
+    assert app.config["DATABASE_URL"] == f"sqlite:///{instance_path / 'governance.kernel.db'}"
     key_file = instance_path / "secret_key"
     assert key_file.exists()
     assert key_file.stat().st_mode & 0o777 == 0o600

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from governance.extensions import SESSION_KEY, database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.session import SessionEndReason, UserSession
-from governance.services import users
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
+from governance.identity.session_model import SessionEndReason, UserSession
+from governance.kernel.extensions import SESSION_KEY, database
 from tests.conftest import Browser, fresh
 from tests.foundation.conftest import cookie_content, login_from
 from tests.support import PASSWORD, SETUP, People

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import create_app
-from governance.extensions import database
-from governance.models.audit import AuditEvent, AuditType
-from governance.models.user import User
+from governance.audit.models import AuditEvent, AuditType
+from governance.identity.models import User
+from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
 from tests.foundation.conftest import Inbox, login_from, mail_settings
 from tests.support import PASSWORD, People

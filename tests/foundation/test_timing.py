@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from governance.authz import Role
-from governance.services import passwords, users
+from governance.identity import passwords, users
 from tests.conftest import csrf_token, fresh
 from tests.support import PASSWORD, SETUP, People, add_person
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from governance import create_app
-from governance.extensions import database
+from governance.kernel.extensions import database
 from tests.conftest import csrf_token
 from tests.foundation.conftest import login_from
 from tests.support import PASSWORD, People

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import governance.models  # noqa: F401  (every model on the registry)
+import governance.all_models  # noqa: F401  (every model on the registry)
 from governance import lifecycle as lifecycle_module
-from governance.db import Base
-from governance.errors import InvalidTransition, PermissionDenied
+from governance.identity.actors import System
+from governance.kernel.db import Base
+from governance.kernel.errors import InvalidTransition, PermissionDenied
 from governance.lifecycle import Lifecycle
 from governance.lifecycle_docs import LIFECYCLES, lifecycles_markdown
-from governance.services.actors import System
 
 REPO = Path(__file__).resolve().parents[2]
 # Lifecycles whose state is the status column alone (agreements and outputs read more).

@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent
-from governance.models.output import Output
-from governance.reports.pdf import render_pdf_string
-from governance.services import output_preview, outputs
-from governance.services.output_content import csv_of
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent
+from governance.kernel.reports.pdf import render_pdf_string
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.content import csv_of
+from governance.outputs.models import Output
 from tests.agreements import builders as agreement_builders
 from tests.agreements.builders import Datasets
 from tests.support import People
@@ -130,7 +131,7 @@ def published(db: Session, people: People, agreement: Agreement, **overrides: An
 
 
 def outputs_system() -> Any:
-    from governance.periodic import SCHEDULER
+    from governance.kernel.periodic import SCHEDULER
 
     return SCHEDULER
 

@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.user import User
+from governance.agreements.models import Agreement
+from governance.identity.models import User
 from tests.agreements.builders import Datasets, make_datasets, make_probation_partner
 from tests.outputs.builders import active_agreement
 from tests.support import People

@@ -8,12 +8,12 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement
 from governance.authz import Role
-from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.output import OutputStatus
-from governance.services import outputs
-from governance.services.actors import System
+from governance.identity.actors import System
+from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.outputs import service as outputs
+from governance.outputs.models import OutputStatus
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh
 from tests.outputs.builders import (
@@ -42,7 +42,7 @@ def test_the_analyst_who_produced_an_output_cannot_check_it(
     assert refused.value.audit is not None
     assert refused.value.audit["rule"] == "checker-not-analyst"
     # The web layer records refusals; record it as it does and check the trail.
-    from governance.services import audit
+    from governance.audit import service as audit
 
     db.rollback()
     audit.record_refusal(db, refused.value.audit, by=both)

@@ -14,10 +14,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.output import OutputStatus
-from governance.models.user import User
-from governance.services import notify, output_preview, outputs
+from governance.agreements.models import Agreement
+from governance.identity.models import User
+from governance.kernel import notify
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.models import OutputStatus
 from tests.outputs.builders import DAY, T0, check_twice, produce
 from tests.support import People
 
@@ -160,7 +162,7 @@ def test_a_failing_mail_server_never_breaks_the_action(
         db: Session, people: People, agreement: Agreement,
         caplog: pytest.LogCaptureFixture) -> None:
     db.info["settings"] = {**db.info["settings"], "SMTP_PORT": free_port()}  # nobody listens
-    with caplog.at_level(logging.WARNING, logger="governance.services.notify"):
+    with caplog.at_level(logging.WARNING, logger="governance.kernel.notify"):
         output = produce(db, people, agreement)
     assert output.id is not None
     db.rollback()
@@ -169,7 +171,7 @@ def test_a_failing_mail_server_never_breaks_the_action(
 
 
 def test_without_smtp_host_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="governance.services.notify"):
+    with caplog.at_level(logging.INFO, logger="governance.kernel.notify"):
         sent = notify.send({"SMTP_HOST": ""}, [notify.Message("a@x.example", "Hi", "Body")])
     assert sent == 0
     assert any("SMTP_HOST is not set" in r.getMessage() for r in caplog.records)
@@ -180,7 +182,7 @@ def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
     from sqlalchemy import func, select, text
     from sqlalchemy.exc import DBAPIError
 
-    from governance.models.output import Output
+    from governance.outputs.models import Output
 
     mail.clear()
     db.rollback()

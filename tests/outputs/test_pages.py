@@ -13,15 +13,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent
 from governance.authz import Role
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent
-from governance.models.output import Output, OutputStatus
-from governance.models.user import User
-from governance.services import outputs
-from governance.services.output_content import csv_of
-from governance.services.output_lifecycle import lifecycle_markdown
-from governance.services.output_tasks import CHECK_WITHIN_DAYS
+from governance.identity.models import User
+from governance.outputs import service as outputs
+from governance.outputs.content import csv_of
+from governance.outputs.lifecycle import lifecycle_markdown
+from governance.outputs.models import Output, OutputStatus
+from governance.outputs.tasks import CHECK_WITHIN_DAYS
 from tests.conftest import Browser, fresh
 from tests.outputs.builders import (
     CHECKER_ONLY,
@@ -218,7 +218,7 @@ def test_dashboards_list_output_tasks_with_deadlines(app: Flask, db: Session, pe
                                                      agreement: Agreement) -> None:
     waiting = produce(db, people, agreement, title="Needs a check")
     previewed = check_twice(db, people, produce(db, people, agreement, title="Being previewed"))
-    from governance.services import output_preview
+    from governance.outputs import preview as output_preview
 
     output_preview.raise_flag(db, output_id=previewed.id, kind="factual_error",
                               part="summary", comment="Wrong year.", by=people.partner,
@@ -247,7 +247,7 @@ def test_dashboards_list_output_tasks_with_deadlines(app: Flask, db: Session, pe
 def test_the_lifecycle_page_is_generated_from_the_table() -> None:
     committed = (REPO / "docs" / "output-lifecycle.md").read_text()
     assert committed == lifecycle_markdown(), (
-        "Regenerate: python -m governance.services.output_lifecycle > docs/output-lifecycle.md")
+        "Regenerate: python -m governance.outputs.lifecycle > docs/output-lifecycle.md")
 
 
 def test_the_demo_has_outputs_along_the_path(app: Flask, db: Session) -> None:

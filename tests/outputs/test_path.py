@@ -10,10 +10,11 @@ import hashlib
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from governance.models.agreement import Agreement
-from governance.models.output import Output, OutputStatus
-from governance.services import output_preview, outputs
-from governance.services.output_lifecycle import State, state_of
+from governance.agreements.models import Agreement
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.lifecycle import State, state_of
+from governance.outputs.models import Output, OutputStatus
 from tests.conftest import fresh
 from tests.outputs.builders import DAY, SOON, T0, check_twice, event_types, produce
 from tests.support import People
@@ -98,7 +99,7 @@ def test_audit_events_name_the_agreement_version_and_the_actor(
     output = check_twice(db, people, produce(db, people, agreement))
     from sqlalchemy import select
 
-    from governance.models.audit import AuditEvent
+    from governance.audit.models import AuditEvent
 
     events = list(fresh(db).scalars(select(AuditEvent).where(
         AuditEvent.target_type == "output").order_by(AuditEvent.seq)))

@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement
 from governance.authz import Permission
-from governance.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.output import Output, OutputStatus
-from governance.models.user import User
-from governance.services import output_preview, outputs
-from governance.services.output_lifecycle import RULES, TRANSITIONS, Action, State
+from governance.identity.models import User
+from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.lifecycle import RULES, TRANSITIONS, Action, State
+from governance.outputs.models import Output, OutputStatus
 from tests.outputs.builders import (
     DAY,
     T0,

@@ -14,12 +14,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from governance.analysis import list_kinds
-from governance.errors import InvalidTransition, ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.output import Output
-from governance.services import output_preview, outputs
-from governance.services.output_content import AGGREGATE_KINDS, csv_of, released_from_analysis
+from governance.agreements.models import Agreement
+from governance.analysis.engine import list_kinds
+from governance.kernel.errors import InvalidTransition, ValidationFailed
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.content import AGGREGATE_KINDS, csv_of, released_from_analysis
+from governance.outputs.models import Output
 from tests.agreements.builders import Datasets
 from tests.outputs.builders import (
     CHECKER_ONLY,

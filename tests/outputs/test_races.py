@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.errors import InvalidTransition
-from governance.models.agreement import Agreement
-from governance.services import outputs
+from governance.agreements.models import Agreement
+from governance.kernel.errors import InvalidTransition
+from governance.outputs import service as outputs
 from tests.access.test_request_races import _race
 from tests.outputs.builders import DAY, T0, event_types, released
 from tests.support import People

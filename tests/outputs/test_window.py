@@ -11,14 +11,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent
 from governance.cli import main
-from governance.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent
-from governance.models.output import Output, OutputStatus
-from governance.services import output_preview, outputs
-from governance.services.output_content import csv_of
-from governance.services.output_lifecycle import State, state_of
+from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.outputs import preview as output_preview
+from governance.outputs import service as outputs
+from governance.outputs.content import csv_of
+from governance.outputs.lifecycle import State, state_of
+from governance.outputs.models import Output, OutputStatus
 from tests.conftest import fresh
 from tests.outputs.builders import (
     DAY,

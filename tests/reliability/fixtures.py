@@ -22,17 +22,17 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.extensions import database
-from governance.models.access import Grant
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditEvent, AuditType, Outcome
-from governance.models.dataset import DatasetSteward
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import access_requests as requests
-from governance.services import tokens
-from governance.services.audit_verify import verify_chain
-from governance.services.ingestion import ingest_frame
+from governance.access import requests
+from governance.access.models import Grant
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.verify import verify_chain
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import DatasetSteward
+from governance.identity import tokens
+from governance.identity.models import User
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets, approved, make_datasets

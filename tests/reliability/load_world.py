@@ -17,13 +17,14 @@ import pandas as pd
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.access import requests as access_requests
+from governance.agreements.models import Agreement
 from governance.authz import Role
-from governance.models.agreement import Agreement
-from governance.models.dataset import DatasetSteward
-from governance.models.types import utcnow
-from governance.models.user import User
-from governance.services import access_requests, tokens
-from governance.services.ingestion import ingest_frame
+from governance.datasets.ingestion import ingest_frame
+from governance.datasets.models import DatasetSteward
+from governance.identity import tokens
+from governance.identity.models import User
+from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets, approved, make_datasets
 from tests.support import SETUP, People, add_person, make_people
 

@@ -35,14 +35,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from governance import create_app
+from governance.access import eligibility as access_eligibility
+from governance.access.models import Grant, GrantStatus
+from governance.agreements.models import Agreement, AgreementStatus
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.audit.models import AuditType, Outcome
 from governance.authz import DEFAULT_POLICY_DIR
-from governance.extensions import database
-from governance.models.access import Grant, GrantStatus
-from governance.models.agreement import Agreement, AgreementStatus
-from governance.models.analysis import AnalysisRun, RunStatus
-from governance.models.audit import AuditType, Outcome
-from governance.models.dataset import DatasetVersion
-from governance.services import access_eligibility
+from governance.datasets.models import DatasetVersion
+from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
 from tests.datasets.conftest import arrests
 from tests.datasets.support import GOOD_CSV
@@ -355,8 +355,8 @@ def test_a_connection_lost_before_the_commit_releases_no_rows(
     committed, no event either — rows leave only after their audit event is durable."""
     if outage.sqlite:
         pytest.skip("a SQLite file cannot lose its connection mid-transaction")
-    from governance.api import datasets as api_datasets
-    from governance.services import data_access
+    from governance.access import data_door as data_access
+    from governance.datasets import api as api_datasets
 
     served = create_app({"TESTING": True, "DATABASE_URL": outage.url})
     outage.app = served  # disposed by the fixture
@@ -411,7 +411,7 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     even the hidden partial one); the failure is recorded; the next upload succeeds."""
     import errno
 
-    from governance.datastore import store
+    from governance.datasets.datastore import store
 
     written = {"bytes": 0}
     original = store.EncryptingWriter.write
@@ -446,7 +446,7 @@ def test_a_failed_commit_after_the_file_was_stored_leaves_nothing(
     from sqlalchemy import event
     from sqlalchemy.orm import Session as OrmSession
 
-    from governance.datastore import files
+    from governance.datasets.datastore import files
 
     def refuse_commit(session: OrmSession) -> None:
         if session.info.get(files.PENDING_KEY):
@@ -519,8 +519,8 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     the very next page view and API read are refused (403) and each refusal is recorded with
     the expiry clause — the grant's Casbin line carries the agreement's end, so no job has to
     revoke anything first — while the agreement and grant rows still say active."""
-    from governance.api import datasets as api_datasets
-    from governance.web import data_pages
+    from governance.access import web_data as data_pages
+    from governance.datasets import api as api_datasets
 
     agreement = fresh(db).get(Agreement, read_world.agreement.id)
     assert agreement is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from governance.config import load_settings
+from governance.kernel.config import load_settings
 
 
 def test_the_reliability_switch_is_not_a_setting(tmp_path: Path) -> None:

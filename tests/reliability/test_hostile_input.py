@@ -23,23 +23,23 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import requests
+from governance.access.models import AccessRequest, DataAction
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditType, Outcome
 from governance.authz.decision import DataRequest, decide
-from governance.models.access import AccessRequest, DataAction
-from governance.models.agreement import Agreement
-from governance.models.audit import AuditType, Outcome
-from governance.models.dataset import (
+from governance.datasets.models import (
     Classification,
     ColumnType,
     Dataset,
     DatasetSteward,
     DatasetVersion,
 )
-from governance.models.token import ApiToken
-from governance.models.types import utcnow
-from governance.reports.tabular import DANGEROUS_PREFIXES
-from governance.services import access_requests as requests
-from governance.services import users
-from governance.services.datasets import ColumnSpec, create_dataset
+from governance.datasets.service import ColumnSpec, create_dataset
+from governance.identity import users
+from governance.identity.token_model import ApiToken
+from governance.kernel.reports.tabular import DANGEROUS_PREFIXES
+from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
 from tests.agreements import builders
 from tests.agreements.builders import Datasets, approved, make_datasets

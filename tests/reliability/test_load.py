@@ -31,8 +31,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.models.access import AccessRequest, Grant
-from governance.models.audit import AuditEvent, AuditType
+from governance.access.models import AccessRequest, Grant
+from governance.audit.models import AuditEvent, AuditType
 from tests.conftest import fresh
 from tests.live import LiveServer
 from tests.reliability.conftest import FULL

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from governance import periodic, server
+from governance import server
+from governance.kernel import periodic
 
 
 def _stubborn() -> None:

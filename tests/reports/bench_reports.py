@@ -29,7 +29,7 @@ warnings.filterwarnings("ignore", "HarfBuzz-Subset will be required", Deprecatio
 from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 
-from governance.reports import charts, pdf, tabular  # noqa: E402
+from governance.kernel.reports import charts, pdf, tabular  # noqa: E402
 
 DAY = dt.date(2026, 1, 1)
 ROWS = 1_000_000

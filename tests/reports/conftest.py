@@ -18,10 +18,10 @@ import pytest
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # tests import governance.reports from the tree
+if str(REPO) not in sys.path:  # tests import governance.kernel.reports from the tree
     sys.path.insert(0, str(REPO))
 
-from governance.reports import pdf  # noqa: E402
+from governance.kernel.reports import pdf  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

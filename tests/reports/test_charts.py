@@ -1,4 +1,4 @@
-"""Tests for governance.reports.charts (and statcharts): SVG validity, safety,
+"""Tests for governance.kernel.reports.charts (and statcharts): SVG validity, safety,
 accessibility, reproducibility, speed and thread safety."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
-from governance.reports import charts
-from governance.reports._svg import OKABE_ITO, PALETTE, TEXT_COLOUR
+from governance.kernel.reports import charts
+from governance.kernel.reports._svg import OKABE_ITO, PALETTE, TEXT_COLOUR
 
 REPO = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -187,7 +187,7 @@ def test_threads_get_the_same_charts_as_serial_calls() -> None:
 def test_imports_are_lazy_and_pyplot_is_never_used() -> None:
     code = (
         "import sys\n"
-        "from governance.reports import charts, pdf, tabular\n"
+        "from governance.kernel.reports import charts, pdf, tabular\n"
         "assert 'matplotlib' not in sys.modules and 'weasyprint' not in sys.modules\n"
         "charts.bar_chart({'a': 1}, title='t')\n"
         "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"

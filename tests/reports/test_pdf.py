@@ -1,4 +1,4 @@
-"""Tests for governance.reports.pdf: no fetching, escaping, metadata, layout."""
+"""Tests for governance.kernel.reports.pdf: no fetching, escaping, metadata, layout."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from jinja2 import DictLoader, Environment
 from pypdf import PdfReader
 
-from governance.reports import charts, pdf
-from governance.reports.tabular import chain_head_line
+from governance.kernel.reports import charts, pdf
+from governance.kernel.reports.tabular import chain_head_line
 
 HOSTILE = [
     "<script>alert('x')</script>",

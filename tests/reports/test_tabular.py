@@ -1,4 +1,4 @@
-"""Tests for governance.reports.tabular: CSV/JSONL streaming and CSV injection."""
+"""Tests for governance.kernel.reports.tabular: CSV/JSONL streaming and CSV injection."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from governance.reports.tabular import (
+from governance.kernel.reports.tabular import (
     DANGEROUS_PREFIXES,
     chain_head_line,
     iter_csv,

@@ -5,11 +5,11 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
-from governance import append_only
+from alembic import op
 
+import governance.kernel.types
+from governance.kernel import append_only
 
 revision = '0001'
 down_revision = None
@@ -22,14 +22,14 @@ def upgrade() -> None:
     op.create_table('audit_checkpoint',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('head_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('key_id', sa.String(length=16), nullable=False),
     sa.Column('signature', sa.String(length=128), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_checkpoint'))
     )
     op.create_table('audit_event',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('occurred_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event_type', sa.String(length=60), nullable=False),
     sa.Column('outcome', sa.String(length=20), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('target_id', sa.String(length=80), nullable=True),
     sa.Column('rule', sa.String(length=200), nullable=True),
     sa.Column('clause', sa.String(length=80), nullable=True),
-    sa.Column('detail', governance.models.types.JSONText(), nullable=False),
+    sa.Column('detail', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_event'))
@@ -58,14 +58,14 @@ def upgrade() -> None:
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('last_checkpoint_seq', sa.BigInteger(), nullable=False),
-    sa.Column('last_checkpoint_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_checkpoint_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
     op.create_table('organization',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organization')),
     sa.UniqueConstraint('name', name=op.f('uq_organization_name'))
     )
@@ -77,9 +77,9 @@ def upgrade() -> None:
     sa.Column('organization_id', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('failed_login_count', sa.Integer(), nullable=False),
-    sa.Column('locked_until', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_login_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_login_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_user_account_organization_id_organization')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_account')),
     sa.UniqueConstraint('email', name=op.f('uq_user_account_email'))
@@ -91,7 +91,7 @@ def upgrade() -> None:
     sa.Column('completed_on', sa.Date(), nullable=False),
     sa.Column('expires_on', sa.Date(), nullable=False),
     sa.Column('recorded_by_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['recorded_by_id'], ['user_account.id'], name=op.f('fk_training_record_recorded_by_id_user_account')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_training_record_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_record'))

@@ -5,10 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0002'
 down_revision = '0001'
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('provider_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['provider_id'], ['organization.id'], name=op.f('fk_dataset_provider_id_organization')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset')),
     sa.UniqueConstraint('provider_id', 'name', name=op.f('uq_dataset_provider_id'))
@@ -58,8 +58,8 @@ def upgrade() -> None:
     sa.Column('storage_name', sa.String(length=200), nullable=False),
     sa.Column('source_filename', sa.String(length=255), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('destroyed_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('destroyed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_version_dataset_id_dataset')),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['user_account.id'], name=op.f('fk_dataset_version_uploaded_by_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_version')),

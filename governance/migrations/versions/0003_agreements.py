@@ -5,10 +5,10 @@ Revises: 0002
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0003'
 down_revision = '0002'
@@ -27,11 +27,11 @@ def upgrade() -> None:
     sa.Column('current_version_number', sa.Integer(), nullable=True),
     sa.Column('working_version_number', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('termination_reason', sa.Text(), nullable=True),
     sa.Column('terminated_by_id', sa.Integer(), nullable=True),
-    sa.Column('destruction_certified_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('destruction_certified_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('destruction_certified_by_id', sa.Integer(), nullable=True),
     sa.Column('destruction_certified_by_label', sa.String(length=320), nullable=True),
     sa.Column('destruction_statement', sa.Text(), nullable=True),
@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('requirements', sa.Text(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_state_law_created_by_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_state_law')),
     sa.UniqueConstraint('code', name=op.f('uq_state_law_code')),
@@ -68,11 +68,11 @@ def upgrade() -> None:
     sa.Column('change_summary', sa.Text(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('purpose', sa.Text(), nullable=False),
-    sa.Column('permitted_uses', governance.models.types.JSONText(), nullable=False),
-    sa.Column('signatories', governance.models.types.JSONText(), nullable=False),
+    sa.Column('permitted_uses', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('signatories', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('research_products_owner', sa.String(length=20), nullable=False),
-    sa.Column('laws', governance.models.types.JSONText(), nullable=False),
-    sa.Column('third_party_recipients', governance.models.types.JSONText(), nullable=False),
+    sa.Column('laws', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('third_party_recipients', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('publication_allowed', sa.Boolean(), nullable=False),
     sa.Column('min_cell_size', sa.Integer(), nullable=False),
     sa.Column('min_cohort_size', sa.Integer(), nullable=False),
@@ -82,16 +82,16 @@ def upgrade() -> None:
     sa.Column('rounding_base', sa.Integer(), nullable=True),
     sa.Column('row_level_download', sa.Boolean(), nullable=False),
     sa.Column('min_age', sa.Integer(), nullable=True),
-    sa.Column('excluded_offence_categories', governance.models.types.JSONText(), nullable=False),
+    sa.Column('excluded_offence_categories', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('destruction_days', sa.Integer(), nullable=False),
     sa.Column('effective_date', sa.Date(), nullable=False),
     sa.Column('expiry_date', sa.Date(), nullable=False),
-    sa.Column('contributors', governance.models.types.JSONText(), nullable=False),
+    sa.Column('contributors', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('submitted_by_id', sa.Integer(), nullable=True),
-    sa.Column('approved_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('approved_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('approved_by_id', sa.Integer(), nullable=True),
     sa.Column('approved_by_label', sa.String(length=320), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_agreement_version_agreement_id_agreement')),
@@ -119,7 +119,7 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('author_label', sa.String(length=320), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['user_account.id'], name=op.f('fk_agreement_comment_author_id_user_account')),
     sa.ForeignKeyConstraint(['version_id'], ['agreement_version.id'], name=op.f('fk_agreement_comment_version_id_agreement_version'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agreement_comment'))
@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.Column('byte_size', sa.Integer(), nullable=False),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
     sa.Column('issued_by_label', sa.String(length=320), nullable=False),
-    sa.Column('issued_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['issued_by_id'], ['user_account.id'], name=op.f('fk_agreement_document_issued_by_id_user_account')),
     sa.ForeignKeyConstraint(['version_id'], ['agreement_version.id'], name=op.f('fk_agreement_document_version_id_agreement_version'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agreement_document'))

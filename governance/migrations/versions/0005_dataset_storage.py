@@ -5,10 +5,10 @@ Revises: 0002 (re-chained after 0003/0004 when the branches are merged)
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0005'
 down_revision = "0003"
@@ -22,7 +22,7 @@ def upgrade() -> None:
     sa.Column('agreement_id', sa.Integer(), nullable=True),
     sa.Column('certified_by_id', sa.Integer(), nullable=True),
     sa.Column('certified_by', sa.String(length=320), nullable=False),
-    sa.Column('certified_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('certified_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=False),
     sa.Column('pdf_sha256', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['certified_by_id'], ['user_account.id'], name=op.f('fk_destruction_certificate_certified_by_id_user_account')),
@@ -41,8 +41,8 @@ def upgrade() -> None:
     sa.Column('version_number', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('row_count', sa.BigInteger(), nullable=False),
-    sa.Column('stored_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('destroyed_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stored_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('destroyed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('file_removed', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['certificate_id'], ['destruction_certificate.id'], name=op.f('fk_destroyed_version_certificate_id_destruction_certificate'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_destroyed_version_dataset_id_dataset')),

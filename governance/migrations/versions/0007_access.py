@@ -5,10 +5,10 @@ Revises: 0006
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0007'
 down_revision = '0006'
@@ -30,16 +30,16 @@ def upgrade() -> None:
     sa.Column('agreement_version', sa.Integer(), nullable=False),
     sa.Column('dataset_id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=40), nullable=False),
-    sa.Column('valid_from', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('valid_until', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_from', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_until', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('allow_download', sa.Boolean(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('granted_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ended_by_id', sa.Integer(), nullable=True),
     sa.Column('end_reason', sa.Text(), nullable=False),
-    sa.Column('last_reviewed_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_reviewed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('changed_epoch', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_access_grant_agreement_id_agreement')),
     sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_access_grant_dataset_id_dataset')),
@@ -69,13 +69,13 @@ def upgrade() -> None:
     sa.Column('end_date', sa.Date(), nullable=False),
     sa.Column('download_requested', sa.Boolean(), nullable=False),
     sa.Column('status', sa.String(length=40), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('steward_id', sa.Integer(), nullable=True),
-    sa.Column('steward_decided_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('steward_decided_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('steward_comment', sa.Text(), nullable=False),
     sa.Column('privacy_officer_id', sa.Integer(), nullable=True),
-    sa.Column('privacy_decided_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('privacy_decided_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('privacy_comment', sa.Text(), nullable=False),
     sa.Column('grant_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_access_request_agreement_id_agreement')),
@@ -94,7 +94,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('grant_id', sa.Integer(), nullable=False),
     sa.Column('reviewer_id', sa.Integer(), nullable=False),
-    sa.Column('reviewed_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reviewed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decision', sa.String(length=20), nullable=False),
     sa.Column('kept_columns', sa.Text(), nullable=False),
     sa.Column('removed_columns', sa.Text(), nullable=False),

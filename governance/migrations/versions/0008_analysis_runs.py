@@ -5,10 +5,10 @@ Revises: 0007
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0008'
 down_revision = '0007'
@@ -27,8 +27,8 @@ def upgrade() -> None:
     sa.Column('row_count', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('storage_name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('destroyed_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('destroyed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_cohort_file_agreement_id_agreement')),
     sa.ForeignKeyConstraint(['provider_id'], ['organization.id'], name=op.f('fk_cohort_file_provider_id_organization')),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['user_account.id'], name=op.f('fk_cohort_file_uploaded_by_id_user_account')),
@@ -45,24 +45,24 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('purpose', sa.String(length=40), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
-    sa.Column('parameters', governance.models.types.JSONText(), nullable=False),
-    sa.Column('datasets', governance.models.types.JSONText(), nullable=False),
+    sa.Column('parameters', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('datasets', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('cohort_file_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('progress', sa.Float(), nullable=False),
     sa.Column('progress_message', sa.Text(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('enqueued_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enqueued_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('worker_id', sa.String(length=120), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('clause', sa.String(length=80), nullable=True),
-    sa.Column('result', governance.models.types.JSONText(), nullable=True),
-    sa.Column('provenance', governance.models.types.JSONText(), nullable=True),
+    sa.Column('result', governance.kernel.types.JSONText(), nullable=True),
+    sa.Column('provenance', governance.kernel.types.JSONText(), nullable=True),
     sa.Column('report_pdf', sa.LargeBinary(), nullable=True),
     sa.Column('report_sha256', sa.String(length=64), nullable=True),
     sa.Column('report_csv', sa.LargeBinary(), nullable=True),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('digest', sa.String(length=64), nullable=False),
     sa.Column('member_hashes', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['analysis_run.id'], name=op.f('fk_released_population_run_id_analysis_run')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_released_population'))
     )

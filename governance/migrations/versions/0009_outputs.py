@@ -8,10 +8,10 @@ Create Date: 2026-11-23
 `output.run_id` has no foreign key yet: the analysis run table is built on another branch.
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0009'
 down_revision = '0008'
@@ -28,10 +28,10 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
-    sa.Column('result', governance.models.types.JSONText(), nullable=False),
-    sa.Column('parts', governance.models.types.JSONText(), nullable=False),
-    sa.Column('disclosure', governance.models.types.JSONText(), nullable=False),
-    sa.Column('populations', governance.models.types.JSONText(), nullable=False),
+    sa.Column('result', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('parts', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('disclosure', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('populations', governance.kernel.types.JSONText(), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=False),
     sa.Column('pdf_sha256', sa.String(length=64), nullable=False),
     sa.Column('csv', sa.LargeBinary(), nullable=False),
@@ -40,14 +40,14 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('produced_by_id', sa.Integer(), nullable=True),
     sa.Column('produced_by_label', sa.String(length=320), nullable=False),
-    sa.Column('contributors', governance.models.types.JSONText(), nullable=False),
-    sa.Column('produced_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revised_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('preview_opened_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('preview_closes_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cleared_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('released_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('published_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('contributors', governance.kernel.types.JSONText(), nullable=False),
+    sa.Column('produced_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revised_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('preview_opened_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('preview_closes_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cleared_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('released_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('published_by_id', sa.Integer(), nullable=True),
     sa.Column('published_by_label', sa.String(length=320), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_output_agreement_id_agreement')),
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.Column('checker_label', sa.String(length=320), nullable=False),
     sa.Column('decision', sa.String(length=10), nullable=False),
     sa.Column('reasons', sa.Text(), nullable=False),
-    sa.Column('checked_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('checked_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['checker_id'], ['user_account.id'], name=op.f('fk_output_check_checker_id_user_account')),
     sa.ForeignKeyConstraint(['output_id'], ['output.id'], name=op.f('fk_output_check_output_id_output'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_output_check'))
@@ -86,15 +86,15 @@ def upgrade() -> None:
     sa.Column('part', sa.String(length=120), nullable=False),
     sa.Column('part_label', sa.String(length=200), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('raised_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('answer', sa.String(length=20), nullable=True),
     sa.Column('answer_text', sa.Text(), nullable=True),
     sa.Column('answered_by_id', sa.Integer(), nullable=True),
     sa.Column('answered_by_label', sa.String(length=320), nullable=True),
-    sa.Column('answered_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('accepted_by_id', sa.Integer(), nullable=True),
     sa.Column('accepted_by_label', sa.String(length=320), nullable=True),
-    sa.Column('accepted_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolution', sa.String(length=40), nullable=True),
     sa.Column('resolution_note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['accepted_by_id'], ['user_account.id'], name=op.f('fk_output_flag_accepted_by_id_user_account')),

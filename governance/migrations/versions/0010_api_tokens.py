@@ -8,10 +8,10 @@ Numbered 0010 with down_revision 0007: 0008 and 0009 are being written in parall
 branches; the lead re-chains the revisions when merging.
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0010'
 down_revision = '0009'
@@ -26,11 +26,11 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('prefix', sa.String(length=8), nullable=False),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_by_id', sa.Integer(), nullable=True),
-    sa.Column('last_used_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['revoked_by_id'], ['user_account.id'], name=op.f('fk_api_token_revoked_by_id_user_account')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_api_token_user_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),

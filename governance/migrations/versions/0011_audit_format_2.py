@@ -7,15 +7,14 @@ Create Date: 2026-11-24
 Events already stored stay format 1 and keep verifying as such: `format_since` is set to the
 next event, which is the first of format 2. The boundary is unsigned until `governance init`
 (run after every upgrade) or the next write records the `audit:upgrade` event, whose signed
-checkpoint binds it (see governance/services/audit_format.py). Columns are added with plain
+checkpoint binds it (see governance/audit/format.py). Columns are added with plain
 ALTER TABLE, never by recreating the tables, so the append-only triggers stay in place.
 
 Downgrading drops the signatures' columns: the old code cannot verify format-2 events.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011'
 down_revision = '0010'

@@ -8,10 +8,10 @@ Existing signed cookies name no server-side session, so everyone
 signs in again after the upgrade.
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0013'
 down_revision = '0012'
@@ -25,10 +25,10 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=20), nullable=False),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('requested_by', sa.String(length=320), nullable=False),
-    sa.Column('closed_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_reason', sa.String(length=40), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_account_link_user_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account_link')),
@@ -45,10 +45,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('requested_by_id', sa.Integer(), nullable=True),
     sa.Column('requested_by', sa.String(length=320), nullable=False),
-    sa.Column('requested_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('requested_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decided_by', sa.String(length=320), nullable=True),
-    sa.Column('decided_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('note', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_role_change_decided_by_id_user_account')),
     sa.ForeignKeyConstraint(['requested_by_id'], ['user_account.id'], name=op.f('fk_role_change_requested_by_id_user_account')),
@@ -64,10 +64,10 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
     sa.Column('method', sa.String(length=40), nullable=False),
-    sa.Column('created_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('authenticated_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('authenticated_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ended_reason', sa.String(length=40), nullable=True),
     sa.Column('client_address', sa.String(length=64), nullable=False),
     sa.Column('user_agent', sa.String(length=200), nullable=False),
@@ -79,7 +79,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
     with op.batch_alter_table('user_account', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('failed_login_since', governance.models.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('failed_login_since', governance.kernel.types.UTCDateTime(timezone=True), nullable=True))
 
 
 

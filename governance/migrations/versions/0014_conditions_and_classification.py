@@ -9,10 +9,10 @@ Existing rows: a request's or grant's column takes its dataset column's classifi
 stays empty until the `grants.conditions` job computes it (its own end applies until then).
 """
 
-from alembic import op
 import sqlalchemy as sa
-import governance.models.types
+from alembic import op
 
+import governance.kernel.types
 
 revision = '0014'
 down_revision = '0013'
@@ -37,10 +37,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('requested_by_id', sa.Integer(), nullable=True),
     sa.Column('requested_by_label', sa.String(length=320), nullable=False),
-    sa.Column('requested_at', governance.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('requested_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decided_by_label', sa.String(length=320), nullable=True),
-    sa.Column('decided_at', governance.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('decision_comment', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_column_reclassification_dataset_id_dataset')),
     sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_column_reclassification_decided_by_id_user_account')),
@@ -55,7 +55,7 @@ def upgrade() -> None:
     # copy drops the old access_grant, whose implicit DELETE would cascade to the grants'
     # columns. The server defaults fill the existing rows and stay (models declare them).
     op.add_column('access_grant', sa.Column(
-        'effective_until', governance.models.types.UTCDateTime(timezone=True), nullable=True))
+        'effective_until', governance.kernel.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('access_grant', sa.Column('effective_clause', sa.String(length=60),
                                             nullable=False, server_default='access.valid_until'))
     op.add_column('access_grant', sa.Column('effective_reason', sa.Text(), nullable=False,

@@ -20,7 +20,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-import governance.models.types
+import governance.kernel.types
 
 revision = '0015'
 down_revision = '0014'
@@ -64,7 +64,7 @@ def upgrade() -> None:
                               unique=False)
 
     with op.batch_alter_table('analysis_run', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('conflicts', governance.models.types.JSONText(),
+        batch_op.add_column(sa.Column('conflicts', governance.kernel.types.JSONText(),
                                       nullable=True))
 
     with op.batch_alter_table('agreement_version', schema=None) as batch_op:
@@ -75,7 +75,7 @@ def upgrade() -> None:
         batch_op.alter_column('max_abs_smd', existing_type=sa.Float(), server_default=None)
 
     with op.batch_alter_table('dataset_column', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('value_labels', governance.models.types.JSONText(),
+        batch_op.add_column(sa.Column('value_labels', governance.kernel.types.JSONText(),
                                       nullable=True))
 
 

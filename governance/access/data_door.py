@@ -1,0 +1,250 @@
+"""The one door to dataset rows: decide, record, then read only the allowed columns.
+
+Pages, the API, exports and the analysis engine all read rows through `read_rows`,
+`download_rows` or `load_columns` (and a matched comparison reads its partner cohort file
+through `load_cohort`). Each asks the decision function (Casbin over the stored
+grants) about every column it will touch — shown, filtered on or sorted by — records the
+decision in the audit trail in the same transaction, and only then asks the datastore, the
+only code that can decrypt the files, for exactly those columns. A refusal reads nothing and
+says nothing about columns the person was not granted, not even how many rows match them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.access.models import DataAction
+from governance.access.row_filters import apply_filters, check_filters, parse_filters
+from governance.analysis.models import CohortFile
+from governance.audit import service as audit
+from governance.audit.models import AuditType, Outcome
+from governance.authz.decision import DataRequest, Decision, decide, grant_index
+from governance.datasets import datastore
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.identity.models import User
+from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+
+MAX_PAGE_SIZE = 500
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RowPage:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+    version: int
+    decision: Decision
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Columns loaded for an analysis, with the provenance its report must carry."""
+
+    frame: pd.DataFrame
+    dataset_id: int
+    version: int
+    sha256: str
+    decision: Decision
+    audit_seq: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def current_version(session: Session, dataset_id: int) -> DatasetVersion:
+    version = session.scalars(
+        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                     DatasetVersion.destroyed_at.is_(None))
+        .order_by(DatasetVersion.number.desc())).first()
+    if version is None:
+        raise NotFound("This dataset has no stored data yet.")
+    return version
+
+
+def granted_columns(session: Session, *, user_id: int, agreement_id: int, dataset_id: int,
+                    purpose: str, now: dt.datetime) -> list[str]:
+    """A person's own granted columns for this scope and purpose: what a view shows when no
+    columns are named. Says nothing about columns they were not granted."""
+    index = grant_index(session)
+    index.ensure_fresh(session)
+    columns: set[str] = set()
+    # The grant's own end, not its effective end: while a condition has lapsed the view still
+    # asks for these columns, and the decision says which condition failed and what to do.
+    for entry in index.grants_for(user_id, agreement_id, dataset_id):
+        if entry.purpose == purpose and entry.valid_until > now:
+            columns |= entry.columns
+    return sorted(columns)
+
+
+def _dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"There is no dataset {dataset_id}.")
+    return dataset
+
+
+def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset: Dataset,
+                       columns: Sequence[str], action: DataAction, purpose: str,
+                       now: dt.datetime, event: AuditType,
+                       detail: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+    """Decide; on refusal raise with the refusal's audit record, which the error handler
+    commits after rolling the request back."""
+    decision = decide(session, DataRequest(
+        user_id=by.id, agreement_id=agreement_id, dataset_id=dataset.id,
+        columns=tuple(columns), action=action, purpose=purpose, now=now))
+    # A column is recorded as a direct identifier if it is one now or was granted as one.
+    index = grant_index(session)
+    granted_as = {name for rule in decision.rules for name in index.granted_by(rule).identifiers}
+    identifiers = sorted(c for c in columns if c in granted_as or (
+        (col := dataset.column(c)) is not None and col.is_direct_identifier))
+    fields: dict[str, Any] = {
+        "agreement_id": agreement_id, "agreement_version": decision.agreement_version,
+        "dataset_id": dataset.id, "target_type": "dataset", "target_id": dataset.id,
+        "rule": decision.rule, "clause": decision.clause,
+        "detail": {**detail, "columns": list(columns), "direct_identifier_columns": identifiers,
+                   "purpose": purpose, "action": action.value, "reason": decision.reason}}
+    if not decision.allowed:
+        raise PermissionDenied(decision.reason, clause=decision.clause, audit={
+            "event_type": event, "outcome": Outcome.DENIED, "now": now, **fields})
+    return decision, fields
+
+
+def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
+              columns: Sequence[str], purpose: str, filters: Sequence[str] = (),
+              sort: str | None = None, descending: bool = False, page: int = 1,
+              per_page: int = 50, now: dt.datetime) -> RowPage:
+    """A page of rows of the granted columns, for viewing inside the secure service.
+
+    `filters` are written `column:op:value`. Every column shown, filtered on or sorted by is
+    decided first (403); then each filter must suit its column's type (422); only then is
+    anything read. Refusals of either kind are recorded as denied reads."""
+    if per_page < 1 or per_page > MAX_PAGE_SIZE or page < 1:
+        raise ValidationFailed(f"Pages hold 1 to {MAX_PAGE_SIZE} rows and start at 1.")
+    dataset = _dataset(session, dataset_id)
+    attempt: dict[str, Any] = {
+        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
+        "agreement_id": agreement_id, "dataset_id": dataset.id, "target_type": "dataset",
+        "target_id": dataset.id, "detail": {
+            "shown": list(columns), "filters": [text[:200] for text in filters],
+            "sort": sort, "page": page, "purpose": purpose, "action": DataAction.READ.value}}
+    parsed = _recorded(lambda: parse_filters(filters), attempt)
+    touched = list(dict.fromkeys([*columns, *(f.column for f in parsed),
+                                  *([sort] if sort else [])]))
+    decision, fields = _decide_and_record(
+        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=touched,
+        action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
+        detail={"shown": list(columns), "filters": [f.describe() for f in parsed],
+                "sort": sort, "page": page})
+    checked = _recorded(lambda: check_filters(parsed, dataset), {
+        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
+        **fields, "clause": None, "detail": dict(fields["detail"])})
+    version = current_version(session, dataset_id)
+    frame = apply_filters(datastore.read_columns(version, touched), checked)
+    total = len(frame)
+    if sort:
+        frame = frame.sort_values(sort, ascending=not descending, kind="stable",
+                                  na_position="last")
+    window = frame.iloc[(page - 1) * per_page: page * per_page][list(columns)]
+    rows = window.astype(object).where(window.notna(), None).to_dict(orient="records")
+    fields["detail"].update(row_count=len(rows), matching_rows=total, version=version.number,
+                            sha256=version.sha256)
+    audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
+                 **fields)
+    return RowPage(columns=list(columns), rows=rows, total=total, page=page,
+                   per_page=per_page, version=version.number, decision=decision)
+
+
+def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:
+    """Run a check of the request; a 422 it raises carries the denied read to record."""
+    try:
+        return check()
+    except ValidationFailed as invalid:
+        refusal["detail"] = {**refusal["detail"], "reason": invalid.message,
+                             "fields": invalid.fields}
+        invalid.audit = refusal
+        raise
+
+
+def download_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
+                  columns: Sequence[str], purpose: str,
+                  now: dt.datetime) -> tuple[list[str], Iterator[tuple[Any, ...]], Decision]:
+    """Row-level data leaving the secure setting: a separate action the agreement must allow
+    and the grant must name. Returns the header and the rows to stream."""
+    dataset = _dataset(session, dataset_id)
+    decision, fields = _decide_and_record(
+        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=columns,
+        action=DataAction.DOWNLOAD, purpose=purpose, now=now,
+        event=AuditType.DATASET_DOWNLOAD, detail={})
+    version = current_version(session, dataset_id)
+    frame = datastore.read_columns(version, list(columns))
+    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
+    audit.record(session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now,
+                 **fields)
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    return list(columns), rows, decision
+
+
+def load_columns(session: Session, *, by: User, agreement_id: int, dataset_id: int,
+                 columns: Sequence[str], purpose: str, now: dt.datetime,
+                 context: dict[str, Any]) -> Loaded:
+    """Columns for the analysis engine, decided and recorded like any other read."""
+    dataset = _dataset(session, dataset_id)
+    decision, fields = _decide_and_record(
+        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=columns,
+        action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
+        detail=dict(context))
+    version = current_version(session, dataset_id)
+    frame = datastore.read_columns(version, list(columns))
+    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
+    seq = audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
+                       **fields)
+    return Loaded(frame=frame, dataset_id=dataset_id, version=version.number,
+                  sha256=version.sha256, decision=decision, audit_seq=seq)
+
+
+@dataclass(frozen=True)
+class LoadedCohort:
+    """A partner cohort file's columns, with the provenance the report must carry."""
+
+    frame: pd.DataFrame
+    cohort_id: int
+    sha256: str
+    row_count: int
+    audit_seq: int
+
+
+def load_cohort(session: Session, *, by: User, agreement_id: int, cohort_id: int,
+                columns: Sequence[str], purpose: str, now: dt.datetime,
+                context: dict[str, Any]) -> LoadedCohort:
+    """A cohort file, for the run of the analyst who uploaded it under this agreement only;
+    recorded as `cohort:read` like any other read of identifying data."""
+    cohort = session.get(CohortFile, cohort_id)
+    if cohort is None:
+        raise NotFound(f"There is no cohort file {cohort_id}.")
+    fields: dict[str, Any] = {
+        "agreement_id": agreement_id, "target_type": "cohort_file", "target_id": cohort.id,
+        "detail": {**context, "columns": list(columns), "purpose": purpose}}
+    if cohort.agreement_id != agreement_id or cohort.uploaded_by_id != by.id:
+        raise PermissionDenied(
+            "This cohort file was uploaded by someone else or under another agreement.",
+            clause="parties.provider", audit={"event_type": AuditType.COHORT_READ,
+                                              "outcome": Outcome.DENIED, "now": now,
+                                              "clause": "parties.provider", **fields})
+    frame = datastore.read_cohort(cohort, list(columns))
+    fields["detail"].update(row_count=len(frame), sha256=cohort.sha256)
+    seq = audit.record(session, AuditType.COHORT_READ, by=by, outcome=Outcome.ALLOWED, now=now,
+                       **fields)
+    return LoadedCohort(frame=frame, cohort_id=cohort.id, sha256=cohort.sha256,
+                        row_count=len(frame), audit_seq=seq)

@@ -1,0 +1,190 @@
+"""Access requests, the time-limited column grants that answer them, and the policy epoch.
+
+A grant is (user, agreement, dataset, columns, purpose, valid until): the minimum-necessary
+rule made concrete. Grants are never deleted; revoking or expiring one changes its status and
+bumps the policy epoch in the same transaction, which tells every server process to refresh
+its view of the grants before its next decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.datasets.models import Classification
+from governance.kernel.db import Base
+from governance.kernel.types import UTCDateTime, created_at, intpk
+
+
+class DataAction(StrEnum):
+    READ = "read"
+    DOWNLOAD = "download"
+
+
+class RequestStatus(StrEnum):
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    AWAITING_PRIVACY_OFFICER = "awaiting_privacy_officer"
+    APPROVED = "approved"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class GrantStatus(StrEnum):
+    ACTIVE = "active"
+    # A condition the grant depends on (the holder's training...) has lapsed; the grant works
+    # again once the condition holds (see access/conditions.py).
+    PAUSED = "paused"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+#: Grants that have not ended: they are in every process's grant index (a paused grant's end
+#: is in the past, so it refuses with the clause that paused it) and end with their agreement.
+LIVE_GRANT_STATUSES = (GrantStatus.ACTIVE, GrantStatus.PAUSED)
+
+
+class AccessRequest(Base):
+    __tablename__ = "access_request"
+    __table_args__ = (Index("ix_access_request_status", "status", "dataset_id"),)
+
+    id: Mapped[intpk]
+    requester_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
+    purpose: Mapped[str] = mapped_column(String(40))
+    justification: Mapped[str] = mapped_column(Text)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    download_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[RequestStatus] = mapped_column(String(40), default=RequestStatus.SUBMITTED)
+    created_at: Mapped[created_at]
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    steward_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    steward_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    steward_comment: Mapped[str] = mapped_column(Text, default="")
+    privacy_officer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    privacy_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    privacy_comment: Mapped[str] = mapped_column(Text, default="")
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("access_grant.id"))
+
+    columns: Mapped[list[AccessRequestColumn]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AccessRequestColumn.position")
+
+    @property
+    def requested_columns(self) -> list[str]:
+        return [c.column_name for c in self.columns]
+
+    @property
+    def approved_columns(self) -> list[str]:
+        return [c.column_name for c in self.columns if c.approved]
+
+
+class AccessRequestColumn(Base):
+    __tablename__ = "access_request_column"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("access_request.id", ondelete="CASCADE"), primary_key=True)
+    column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # None until a steward decides; then True (granted) or False (left out: minimum necessary).
+    approved: Mapped[bool | None] = mapped_column(Boolean)
+    # The column's classification as the request was made and decided (the more protected of
+    # the two): the two-person rule for direct identifiers reads this, so reclassifying the
+    # dataset's column cannot change what a pending request needs.
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
+
+
+class Grant(Base):
+    __tablename__ = "access_grant"
+    __table_args__ = (
+        Index("ix_access_grant_user_dataset", "user_id", "agreement_id", "dataset_id"),
+        Index("ix_access_grant_changed_epoch", "changed_epoch"),
+        Index("ix_access_grant_status", "status", "valid_until"),
+        # The conditions job looks for live grants a condition has ended.
+        Index("ix_access_grant_effective", "status", "effective_until"),
+    )
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"))
+    agreement_version: Mapped[int] = mapped_column(Integer)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
+    purpose: Mapped[str] = mapped_column(String(40))
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    allow_download: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[GrantStatus] = mapped_column(String(20), default=GrantStatus.ACTIVE)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[created_at]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+    last_reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The policy epoch of this grant's last change: processes reload grants changed since
+    # the epoch they last saw.
+    changed_epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The earliest of the grant's own end, its agreement's end and the ends of the conditions
+    # it depends on (the holder's training...), with the clause that sets it and what the
+    # holder can do about it: the end every decision checks (access/conditions.py).
+    # None only for a grant written before these were kept; the conditions job fills it in.
+    effective_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    effective_clause: Mapped[str] = mapped_column(String(60), default="access.valid_until",
+                                                  server_default="access.valid_until")
+    effective_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    columns: Mapped[list[GrantColumn]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.column_name for c in self.columns]
+
+    @property
+    def actions(self) -> list[DataAction]:
+        return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download \
+            else [DataAction.READ]
+
+
+class GrantColumn(Base):
+    __tablename__ = "access_grant_column"
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("access_grant.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    # The classification the column was granted under (from its request): a later
+    # reclassification of the dataset's column does not change what this grant gave.
+    classification: Mapped[Classification] = mapped_column(
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
+
+
+class GrantReview(Base):
+    """A steward's periodic re-certification of a grant: confirmed as is, or narrowed."""
+
+    __tablename__ = "grant_review"
+
+    id: Mapped[intpk]
+    grant_id: Mapped[int] = mapped_column(ForeignKey("access_grant.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decision: Mapped[str] = mapped_column(String(20))
+    kept_columns: Mapped[str] = mapped_column(Text)
+    removed_columns: Mapped[str] = mapped_column(Text, default="")
+    unused_columns: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class PolicyEpoch(Base):
+    """One row counting changes to grants and agreements; read before every decision."""
+
+    __tablename__ = "policy_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)

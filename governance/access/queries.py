@@ -1,0 +1,163 @@
+"""What each person may see of requests and grants, and the dashboard tasks they create."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.access.models import LIVE_GRANT_STATUSES, AccessRequest, Grant, RequestStatus
+from governance.access.review import REVIEW_PERIOD, grants_due_for_review
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.audit.models import AuditType
+from governance.authz import Permission, Role
+from governance.dashboard.tasks import Task, registry
+from governance.datasets.models import Dataset, DatasetSteward
+from governance.identity.models import User
+from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.types import utcnow
+
+# A steward is expected to answer a request within this many days (shown as its deadline).
+REVIEW_DAYS = 5
+
+
+def _stewarded(user: User) -> Any:
+    return select(DatasetSteward.dataset_id).where(DatasetSteward.user_id == user.id)
+
+
+def requests_visible_to(user: User) -> Select[AccessRequest]:
+    """Own requests; stewards also those on their datasets; privacy officers all."""
+    query = select(AccessRequest)
+    if authz.can(user, Permission.GRANT_OVERSEE):
+        return query
+    return query.where(or_(AccessRequest.requester_id == user.id,
+                           AccessRequest.dataset_id.in_(_stewarded(user))))
+
+
+def grants_visible_to(user: User) -> Select[Grant]:
+    query = select(Grant)
+    if authz.can(user, Permission.GRANT_OVERSEE):
+        return query
+    return query.where(or_(Grant.user_id == user.id, Grant.dataset_id.in_(_stewarded(user))))
+
+
+def visible_request(session: Session, request_id: int, user: User) -> AccessRequest:
+    found = session.scalars(requests_visible_to(user).where(
+        AccessRequest.id == request_id)).first()
+    if found is None:
+        raise NotFound(f"There is no access request {request_id} that you can see.")
+    return found
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """What the page for sending a returned request again shows."""
+
+    request: AccessRequest
+    agreement: Agreement
+    version: AgreementVersion
+    dataset: Dataset
+
+
+def resubmission(session: Session, request_id: int, user: User) -> Resubmission:
+    """A returned request of the person's own, with its agreement in force and its dataset
+    (403 for anyone else's: only the person who asked changes a request)."""
+    from governance.agreements.queries import in_force_version
+
+    found = visible_request(session, request_id, user)
+    if found.requester_id != user.id:
+        raise PermissionDenied(
+            "Only the person who asked can change a returned request.",
+            audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
+                   "target_type": "access_request", "target_id": found.id,
+                   "agreement_id": found.agreement_id, "dataset_id": found.dataset_id})
+    agreement = session.get(Agreement, found.agreement_id)
+    dataset = session.get(Dataset, found.dataset_id)
+    assert agreement is not None  # foreign keys guarantee both
+    assert dataset is not None
+    version = in_force_version(session, agreement.id)
+    if version is None:
+        raise InvalidTransition(f"Agreement {agreement.reference} is not in force: the "
+                                "request cannot be sent again.", allowed=["withdraw"])
+    return Resubmission(found, agreement, version, dataset)
+
+
+def visible_grant(session: Session, grant_id: int, user: User) -> Grant:
+    found = session.scalars(grants_visible_to(user).where(Grant.id == grant_id)).first()
+    if found is None:
+        raise NotFound(f"There is no grant {grant_id} that you can see.")
+    return found
+
+
+def agreements_for_requests(session: Session, user: User) -> list[Agreement]:
+    """Active agreements on which the person is authorised personnel."""
+    from governance.agreements.queries import in_force_version
+
+    active = session.scalars(select(Agreement).where(
+        Agreement.status == AgreementStatus.ACTIVE).order_by(Agreement.reference))
+    result = []
+    for agreement in active:
+        version = in_force_version(session, agreement.id)
+        if version is not None and version.is_personnel(user.id):
+            result.append(agreement)
+    return result
+
+
+def my_active_grants(session: Session, user: User, *, now: dt.datetime) -> list[Grant]:
+    return list(session.scalars(select(Grant).where(
+        Grant.user_id == user.id, Grant.status.in_(LIVE_GRANT_STATUSES),
+        Grant.valid_until > now).order_by(Grant.agreement_id, Grant.dataset_id)))
+
+
+@registry.register(Role.DATA_STEWARD)
+def steward_tasks(session: Session, user: User) -> list[Task]:
+    waiting = session.scalars(select(AccessRequest).where(
+        AccessRequest.status == RequestStatus.SUBMITTED,
+        AccessRequest.dataset_id.in_(_stewarded(user)),
+        AccessRequest.requester_id != user.id)).all()
+    tasks = [Task(title=f"Review access request #{r.id} ({len(r.columns)} columns)",
+                  kind="Request to review", endpoint="access.request_detail",
+                  params={"request_id": r.id},
+                  due=(r.submitted_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS))
+             for r in waiting]
+    stewarded = set(session.scalars(_stewarded(user)))
+    for grant in grants_due_for_review(session, now=utcnow()):
+        if grant.dataset_id in stewarded:
+            since = grant.last_reviewed_at or grant.created_at
+            tasks.append(Task(title=f"Re-certify grant #{grant.id}", kind="Grant to re-certify",
+                              endpoint="access.grant_detail", params={"grant_id": grant.id},
+                              due=(since + REVIEW_PERIOD).date()))
+    return tasks
+
+
+@registry.register(Role.PRIVACY_OFFICER)
+def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
+    waiting = session.scalars(select(AccessRequest).where(
+        AccessRequest.status == RequestStatus.AWAITING_PRIVACY_OFFICER,
+        AccessRequest.requester_id != user.id,
+        or_(AccessRequest.steward_id.is_(None), AccessRequest.steward_id != user.id))).all()
+    tasks = [Task(title=f"Second approval of direct identifiers, request #{r.id}",
+                  kind="Identifiers to approve", endpoint="access.request_detail",
+                  params={"request_id": r.id},
+                  due=(r.steward_decided_at or r.created_at).date()
+                  + dt.timedelta(days=REVIEW_DAYS)) for r in waiting]
+    overdue = grants_due_for_review(session, now=utcnow())
+    if overdue:
+        tasks.append(Task(title=f"{len(overdue)} grants not reviewed in 90 days",
+                          kind="Access review overdue", endpoint="access.grants",
+                          params={"review": "overdue"}))
+    return tasks
+
+
+@registry.register(Role.ANALYST)
+def requester_tasks(session: Session, user: User) -> list[Task]:
+    returned = session.scalars(select(AccessRequest).where(
+        AccessRequest.requester_id == user.id,
+        AccessRequest.status == RequestStatus.RETURNED)).all()
+    return [Task(title=f"Request #{r.id} was returned for changes", kind="Request to revise",
+                 endpoint="access.request_detail", params={"request_id": r.id},
+                 detail=r.steward_comment[:200]) for r in returned]

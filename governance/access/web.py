@@ -1,0 +1,328 @@
+"""Access request, review and grant pages (blueprint `access`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from governance import authz
+from governance.access import grants as grant_service
+from governance.access import queries, requests
+from governance.access import review_export as review_export_service
+from governance.access.models import (
+    LIVE_GRANT_STATUSES,
+    AccessRequest,
+    Grant,
+    GrantReview,
+    GrantStatus,
+    RequestStatus,
+)
+from governance.access.review import (
+    REVIEW_PERIOD,
+    grant_usage,
+    grants_due_for_review,
+    review_grant,
+)
+from governance.access.web_forms import (
+    ApproveForm,
+    CommentForm,
+    GrantReviewForm,
+    ReasonForm,
+    RequestForm,
+    ScopeForm,
+)
+from governance.access.workflow import Action, allowed_actions
+from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.models import Agreement
+from governance.agreements.queries import in_force_version
+from governance.authz import Permission
+from governance.datasets.models import Classification, Dataset
+from governance.identity.models import User
+from governance.kernel.errors import NotFound, ValidationFailed
+from governance.kernel.extensions import db_session
+from governance.kernel.types import utcnow
+from governance.web.forms import choices, submitted
+from governance.web.login import actor, login_required
+from governance.web.paging import paginate
+
+bp = Blueprint("access", __name__, url_prefix="/access")
+
+
+@bp.route("/requests")
+@login_required
+def requests_list() -> str:
+    user = actor()
+    query = queries.requests_visible_to(user)
+    status = request.args.get("status") or None
+    if status:
+        if status not in {s.value for s in RequestStatus}:
+            raise ValidationFailed(f"There is no request status {status[:40]!r}.",
+                                   {"status": ", ".join(RequestStatus)})
+        query = query.where(AccessRequest.status == status)
+    page = paginate(db_session(), query, default_sort="created", per_page=25,
+                    sorts={"created": AccessRequest.created_at, "status": AccessRequest.status,
+                           "id": AccessRequest.id})
+    return render_template("access/requests.html", page=page, status=status,
+                           statuses=list(RequestStatus), names=_names(page.items),
+                           can_request=authz.can(user, Permission.ACCESS_REQUEST_CREATE))
+
+
+bp.add_url_rule("/requests", endpoint="requests", view_func=requests_list)
+
+
+def _names(items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
+    """People and datasets named in a listing, so tables show names rather than numbers."""
+    db = db_session()
+    user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
+    dataset_ids = {i.dataset_id for i in items}
+    return {
+        "people": {row.id: row.name for row in
+                   db.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
+        "datasets": {row.id: row.name for row in
+                     db.execute(select(Dataset.id, Dataset.name)
+                                .where(Dataset.id.in_(dataset_ids)))}}
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@login_required
+def new_request() -> Response | str:
+    user = actor()
+    authz.require(user, Permission.ACCESS_REQUEST_CREATE)
+    db = db_session()
+    agreements = queries.agreements_for_requests(db, user)
+    scope = ScopeForm(request.args, meta={"csrf": False})
+    scope.agreement_id.choices = choices((a.id, f"{a.reference} · {a.display_version.title}")
+                                         for a in agreements)
+    agreement = next((a for a in agreements if a.id == scope.agreement_id.data), None)
+    version = in_force_version(db, agreement.id) if agreement else None
+    datasets = [db.get(Dataset, i) for i in version.covered_dataset_ids] if version else []
+    scope.dataset_id.choices = choices((d.id, d.name) for d in datasets if d is not None)
+    dataset = next((d for d in datasets if d is not None and d.id == scope.dataset_id.data),
+                   None)
+    if version is None or dataset is None:
+        return render_template("access/request_scope.html", scope=scope,
+                               agreements=agreements)
+    form = RequestForm()
+    form.columns.choices = choices(
+        (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
+        for c in dataset.columns if c.name in version.covered_columns(dataset.id))
+    form.purpose.choices = choices((use, AnalysisKind(use).label)
+                                   for use in version.permitted_uses)
+    if submitted(form):
+        created = requests.submit_request(
+            db, agreement_id=version.agreement_id, dataset_id=dataset.id,
+            columns=form.columns.data, purpose=form.purpose.data,
+            justification=form.justification.data, end_date=form.end_date.data,
+            download=form.download.data, by=user, now=utcnow())
+        db.commit()
+        flash("Your request was sent to the dataset's steward.", "success")
+        return redirect(url_for("access.request_detail", request_id=created.id))
+    return render_template("access/request_new.html", form=form, agreement=agreement,
+                           version=version, dataset=dataset)
+
+
+@bp.route("/requests/<int:request_id>")
+@login_required
+def request_detail(request_id: int) -> str:
+    user = actor()
+    db = db_session()
+    found = queries.visible_request(db, request_id, user)
+    dataset = db.get(Dataset, found.dataset_id)
+    agreement = db.get(Agreement, found.agreement_id)
+    actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
+    is_steward = dataset is not None and user.id in dataset.steward_ids \
+        and user.id != found.requester_id
+    can_second = authz.can(user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS) \
+        and user.id not in {found.requester_id, found.steward_id}
+    approve_form = ApproveForm(prefix="approve")
+    approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
+    approve_form.columns.data = found.requested_columns
+    return render_template(
+        "access/request_detail.html", item=found, dataset=dataset, agreement=agreement,
+        approve_form=approve_form, comment_form=CommentForm(prefix="second"),
+        reason_form=ReasonForm(prefix="deny"), return_form=CommentForm(prefix="return"),
+        can_review=is_steward and Action.APPROVE.value in actions,
+        can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
+        can_withdraw=found.requester_id == user.id and Action.WITHDRAW.value in actions,
+        can_resubmit=found.requester_id == user.id and Action.RESUBMIT.value in actions,
+        # As the two-person rule sees them: recorded with the request, or identifiers now.
+        identifiers={c.column_name for c in found.columns
+                     if c.classification == Classification.DIRECT_IDENTIFIER}
+        | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
+
+
+@bp.route("/requests/<int:request_id>/resubmit", methods=["GET", "POST"])
+@login_required
+def resubmit(request_id: int) -> Response | str:
+    """The requester changes a returned request and sends it to the steward again."""
+    user, db = actor(), db_session()
+    found = queries.resubmission(db, request_id, user)
+    item, version = found.request, found.version
+    form = RequestForm() if request.method == "POST" else RequestForm(data={
+        "columns": item.requested_columns, "purpose": item.purpose,
+        "justification": item.justification, "end_date": item.end_date,
+        "download": item.download_requested})
+    form.columns.choices = choices(
+        (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
+        for c in found.dataset.columns if c.name in version.covered_columns(found.dataset.id))
+    form.purpose.choices = choices((use, AnalysisKind(use).label)
+                                   for use in version.permitted_uses)
+    if submitted(form):
+        requests.resubmit_request(
+            db, request_id=item.id, columns=form.columns.data, purpose=form.purpose.data,
+            justification=form.justification.data, end_date=form.end_date.data,
+            download=form.download.data, by=user, now=utcnow())
+        db.commit()
+        flash("Your changed request was sent to the dataset's steward again.", "success")
+        return redirect(url_for("access.request_detail", request_id=item.id))
+    return render_template("access/request_new.html", form=form, agreement=found.agreement,
+                           version=version, dataset=found.dataset, resubmitting=item)
+
+
+@bp.route("/requests/<int:request_id>/<action>", methods=["POST"])
+@login_required
+def request_action(request_id: int, action: str) -> Response:
+    user, db, now = actor(), db_session(), utcnow()
+    if action == "approve":
+        form = ApproveForm(prefix="approve")
+        found = requests.get_request(db, request_id)
+        form.columns.choices = choices((c, c) for c in found.requested_columns)
+        submitted(form)
+        requests.steward_approve(db, request_id=request_id, columns=form.columns.data,
+                                 comment=form.comment.data or "", by=user, now=now)
+    elif action == "approve-identifiers":
+        form_c = CommentForm(prefix="second")
+        submitted(form_c)
+        requests.privacy_approve(db, request_id=request_id, comment=form_c.comment.data or "",
+                                 by=user, now=now)
+    elif action == "deny":
+        form_r = ReasonForm(prefix="deny")
+        submitted(form_r)
+        requests.deny_request(db, request_id=request_id, reason=form_r.reason.data, by=user,
+                              now=now)
+    elif action == "return":
+        form_c = CommentForm(prefix="return")
+        submitted(form_c)
+        requests.return_request(db, request_id=request_id, comment=form_c.comment.data or "",
+                                by=user, now=now)
+    elif action == "withdraw":
+        requests.withdraw_request(db, request_id=request_id, by=user, now=now)
+    else:
+        raise NotFound(f"There is no action {action!r} on requests.")
+    db.commit()
+    flash("Done.", "success")
+    return redirect(url_for("access.request_detail", request_id=request_id))
+
+
+@bp.route("/grants")
+@login_required
+def grants_list() -> str:
+    user = actor()
+    db = db_session()
+    query = queries.grants_visible_to(user)
+    status = request.args.get("status", "active")
+    if status in {s.value for s in GrantStatus}:
+        query = query.where(Grant.status == status)
+    overdue_only = request.args.get("review") == "overdue"
+    if overdue_only:
+        overdue = {g.id for g in grants_due_for_review(db, now=utcnow())}
+        query = query.where(Grant.id.in_(overdue or {-1}))
+    page = paginate(db, query, default_sort="created",
+                    sorts={"created": Grant.created_at, "until": Grant.valid_until,
+                           "id": Grant.id})
+    return render_template("access/grants.html", page=page, status=status,
+                           names=_names(page.items),
+                           overdue_only=overdue_only, review_period=REVIEW_PERIOD)
+
+
+bp.add_url_rule("/grants", endpoint="grants", view_func=grants_list)
+
+
+@bp.route("/grants/<int:grant_id>")
+@login_required
+def grant_detail(grant_id: int) -> str:
+    user = actor()
+    db = db_session()
+    grant = queries.visible_grant(db, grant_id, user)
+    dataset = db.get(Dataset, grant.dataset_id)
+    manages = dataset is not None and grant_service.can_manage(user, dataset)
+    review_form = GrantReviewForm(prefix="review")
+    review_form.keep.choices = choices((c, c) for c in grant.column_names)
+    review_form.keep.data = grant.column_names
+    reviews = db.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
+                         .order_by(GrantReview.reviewed_at.desc())).all()
+    return render_template(
+        "access/grant_detail.html", grant=grant, dataset=dataset,
+        agreement=db.get(Agreement, grant.agreement_id),
+        usage=grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id
+        else None,
+        reviews=reviews, review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
+        can_revoke=manages and grant.status in LIVE_GRANT_STATUSES,
+        can_review=dataset is not None and user.id in dataset.steward_ids
+        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
+        and grant.status in LIVE_GRANT_STATUSES)
+
+
+@bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])
+@login_required
+def revoke(grant_id: int) -> Response:
+    form = ReasonForm(prefix="revoke")
+    submitted(form)
+    db = db_session()
+    grant_service.revoke_grant(db, grant_id=grant_id, reason=form.reason.data, by=actor(),
+                               now=utcnow())
+    db.commit()
+    flash("The grant is revoked; it stopped working at once.", "success")
+    return redirect(url_for("access.grant_detail", grant_id=grant_id))
+
+
+@bp.route("/grants/<int:grant_id>/review", methods=["POST"])
+@login_required
+def review(grant_id: int) -> Response:
+    db = db_session()
+    grant = grant_service.get_grant(db, grant_id)
+    form = GrantReviewForm(prefix="review")
+    form.keep.choices = choices((c, c) for c in grant.column_names)
+    submitted(form)
+    result = review_grant(db, grant_id=grant_id, keep=form.keep.data or [],
+                          comment=form.comment.data or "", by=actor(), now=utcnow())
+    db.commit()
+    flash(f"Review recorded: {result.decision}.", "success")
+    return redirect(url_for("access.grant_detail", grant_id=grant_id))
+
+
+def _period() -> tuple[dt.datetime, dt.datetime]:
+    """?since=YYYY-MM-DD&until=YYYY-MM-DD (until exclusive); the last 90 days by default."""
+    today = utcnow().date()
+    try:
+        since = dt.date.fromisoformat(request.args.get("since") or
+                                      (today - REVIEW_PERIOD).isoformat())
+        until = dt.date.fromisoformat(request.args.get("until") or
+                                      (today + dt.timedelta(days=1)).isoformat())
+    except ValueError as exc:
+        raise ValidationFailed("Dates are written YYYY-MM-DD.", {"since": "YYYY-MM-DD"}) from exc
+    return (dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+            dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC))
+
+
+@bp.route("/reviews.<fmt>")
+@login_required
+def review_export(fmt: str) -> Response:
+    if fmt not in {"csv", "pdf"}:
+        raise NotFound("Access reviews export as csv or pdf.")
+    since, until = _period()
+    db = db_session()
+    record = review_export_service.build(db, since=since, until=until, fmt=fmt, by=actor(),
+                                         now=utcnow())
+    db.commit()
+    name = f"access-review-{since.date()}-{until.date()}.{fmt}"
+    if fmt == "pdf":
+        return Response(review_export_service.render_review_pdf(record),
+                            mimetype="application/pdf",
+                            headers={"Content-Disposition": f"attachment; filename={name}"})
+    return Response(review_export_service.iter_review_csv(record), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename={name}"})

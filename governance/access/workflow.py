@@ -1,0 +1,74 @@
+"""The access request lifecycle, declared as data: which action moves which state where, with
+the permission or object rule it needs and the audit event it writes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from governance.access.models import AccessRequest, RequestStatus
+from governance.audit.models import AuditType
+from governance.authz import Permission
+from governance.kernel.errors import InvalidTransition
+from governance.lifecycle import Lifecycle, Transition
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    APPROVE_IDENTIFIERS = "approve identifiers"
+    DENY = "deny"
+    RETURN = "return for changes"
+    RESUBMIT = "resubmit"
+    WITHDRAW = "withdraw"
+
+
+_S = RequestStatus
+_REVIEW = Permission.ACCESS_REQUEST_REVIEW
+_SECOND = Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
+_STEWARD = "steward of this dataset, not the requester"
+_OWN = "own request"
+
+TRANSITIONS: list[Transition[RequestStatus, Action]] = [
+    Transition(_S.SUBMITTED, Action.APPROVE, _S.APPROVED, _REVIEW,
+               AuditType.ACCESS_REQUEST_APPROVE, "no direct identifier is approved", _STEWARD),
+    Transition(_S.SUBMITTED, Action.APPROVE, _S.AWAITING_PRIVACY_OFFICER, _REVIEW,
+               AuditType.ACCESS_REQUEST_APPROVE, "a direct identifier is approved: a privacy "
+               "officer approves it too", _STEWARD),
+    Transition(_S.SUBMITTED, Action.DENY, _S.DENIED, _REVIEW, AuditType.ACCESS_REQUEST_DENY,
+               rule=_STEWARD),
+    Transition(_S.SUBMITTED, Action.RETURN, _S.RETURNED, _REVIEW,
+               AuditType.ACCESS_REQUEST_RETURN, rule=_STEWARD),
+    Transition(_S.SUBMITTED, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+    Transition(_S.RETURNED, Action.RESUBMIT, _S.SUBMITTED, None,
+               AuditType.ACCESS_REQUEST_SUBMIT, "eligibility is checked again", _OWN),
+    Transition(_S.RETURNED, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.APPROVE_IDENTIFIERS, _S.APPROVED, _SECOND,
+               AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+               rule="neither the requester nor the steward"),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.DENY, _S.DENIED, _SECOND,
+               AuditType.ACCESS_REQUEST_DENY, rule="not the requester"),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+]
+
+
+def _refusal(request: Any, status: RequestStatus, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(f"You cannot {action} a request that is "
+                             f"{status.label.lower()}.", allowed=allowed)
+
+
+LIFECYCLE: Lifecycle[RequestStatus, Action] = Lifecycle(
+    "access request", AccessRequest, RequestStatus, Action, TRANSITIONS,
+    initial=[RequestStatus.SUBMITTED], refusal=_refusal)
+
+
+def allowed_actions(status: RequestStatus) -> list[Action]:
+    return LIFECYCLE.allowed_actions(status)
+
+
+def check_transition(request: AccessRequest, action: Action) -> None:
+    """409 unless the request's state allows the action; writes nothing."""
+    LIFECYCLE.check(request, action)

@@ -1,0 +1,131 @@
+"""Destroying stored data when an agreement closes, and certifying it.
+
+The agreements workflow decides which datasets no other active agreement still covers and
+calls `destroy_uncovered` with them; this destroys every stored version of those datasets
+(deleting each version's own file key, which makes every copy of its file unreadable, and the
+file), records each destruction in the audit trail, and issues a certificate (a record and a
+PDF for the partner) listing the datasets, versions, SHA-256 hashes, row counts and the
+fingerprints of the destroyed keys, the date and who certified it. The PDF's own SHA-256 is
+stored and audited, so a replaced PDF is detectable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from jinja2 import FileSystemLoader
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.agreements.destruction_model import DestroyedVersion, DestructionCertificate
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.authz import Permission
+from governance.datasets import datastore
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.identity.actors import Actor
+from governance.identity.models import User
+from governance.kernel.config import PROJECT_ROOT
+from governance.kernel.errors import NotFound, ValidationFailed
+from governance.kernel.reports import pdf
+
+TEMPLATE = "reports/destruction_certificate.html"
+KEY_NOTE = ("While stored, each version was encrypted with AES-256-GCM under a random key of its "
+            "own, kept only in the service's database, itself encrypted under a master key held "
+            "outside the database. Destruction deleted each version's key: no copy of its file, "
+            "in a backup or on a disk, can be decrypted with the service's database from now "
+            "on. The key fingerprint identifies the deleted key without revealing it; a "
+            "database backup taken before this date still holds it, until the master key that "
+            "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
+            "data was destroyed.")
+
+
+def certifier_label(by: Actor) -> str:
+    if isinstance(by, User):
+        return f"{by.name} ({by.email})"
+    return by.email
+
+
+def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor,
+                      now: dt.datetime, agreement_id: int | None = None
+                      ) -> DestructionCertificate:
+    """Destroy every stored version of these datasets and issue the certificate."""
+    ids = sorted(set(dataset_ids))
+    authz.require(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION, audit={
+        "event_type": AuditType.DATASET_CERTIFY_DESTRUCTION, "target_type": "agreement",
+        "target_id": agreement_id, "agreement_id": agreement_id})
+    if not ids:
+        raise ValidationFailed("Name at least one dataset whose data is to be destroyed.")
+    datasets = [session.get(Dataset, dataset_id) for dataset_id in ids]
+    missing = [i for i, d in zip(ids, datasets, strict=True) if d is None]
+    if missing:
+        raise NotFound(f"There is no dataset {', '.join(map(str, missing))}.")
+    live = list(session.scalars(
+        select(DatasetVersion).where(DatasetVersion.dataset_id.in_(ids),
+                                     DatasetVersion.destroyed_at.is_(None))
+        .order_by(DatasetVersion.dataset_id, DatasetVersion.number)))
+    names = {d.id: (d.name, d.provider.name) for d in datasets if d is not None}
+    certificate = DestructionCertificate(
+        agreement_id=agreement_id, certified_by_id=by.id, certified_by=certifier_label(by),
+        certified_at=now, pdf=b"", pdf_sha256="")
+    certificate.items = [DestroyedVersion(
+        dataset_id=v.dataset_id, dataset_name=names[v.dataset_id][0],
+        provider_name=names[v.dataset_id][1], version_id=v.id, version_number=v.number,
+        sha256=v.sha256, row_count=v.row_count, stored_at=v.created_at, destroyed_at=now,
+        file_removed=False, key_fingerprint=datastore.key_fingerprint(v)) for v in live]
+    session.add(certificate)
+    session.flush()
+    # The PDF is rendered before any file is deleted: if rendering fails, nothing is lost.
+    counts = {i: sum(1 for v in live if v.dataset_id == i) for i in ids}
+    rendered = render_certificate(certificate, [(*names[i], counts[i]) for i in ids])
+    certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
+    for version, item in zip(live, certificate.items, strict=True):
+        item.file_removed = datastore.destroy_version(version, now=now)
+        audit.record(session, AuditType.DATASET_DESTROY, by=by, dataset_id=version.dataset_id,
+                     agreement_id=agreement_id, target_type="dataset_version",
+                     target_id=version.id, now=now,
+                     detail={"version": version.number, "sha256": version.sha256,
+                             "rows": version.row_count, "file_removed": item.file_removed,
+                             "key_fingerprint": item.key_fingerprint,
+                             "certificate_id": certificate.id})
+    session.flush()
+    audit.record(session, AuditType.DATASET_CERTIFY_DESTRUCTION, by=by,
+                 agreement_id=agreement_id, target_type="destruction_certificate",
+                 target_id=certificate.id, now=now,
+                 detail={"datasets": ids, "pdf_sha256": certificate.pdf_sha256,
+                         "versions": [{"dataset_id": i.dataset_id, "version": i.version_number,
+                                       "sha256": i.sha256} for i in certificate.items]})
+    return certificate
+
+
+def render_certificate(certificate: DestructionCertificate,
+                       datasets: list[tuple[str, str, int]]) -> pdf.RenderedPDF:
+    env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
+    return pdf.render_pdf(env, TEMPLATE, {
+        "title": "Certificate of data destruction",
+        "subtitle": f"Certificate {certificate.id}",
+        "facts": [("Certificate", str(certificate.id)),
+                  ("Agreement", str(certificate.agreement_id or "not recorded")),
+                  ("Date", certificate.certified_at.strftime("%Y-%m-%d %H:%M UTC")),
+                  ("Certified by", certificate.certified_by)],
+        "author": certificate.certified_by,
+        "footer_note": f"Destruction certificate {certificate.id}",
+        "certificate": certificate, "datasets": datasets, "key_note": KEY_NOTE,
+    }, stylesheet=pdf.load_stylesheet(env), strict=True)
+
+
+def require_certificate_reader(by: Actor) -> None:
+    """Certificates are for those who certify destruction and those who audit it."""
+    if not (authz.can(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
+            or authz.can(by, Permission.AUDIT_READ)):
+        authz.require(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
+
+
+def get_certificate(session: Session, certificate_id: int, *, by: Actor) -> DestructionCertificate:
+    require_certificate_reader(by)
+    certificate = session.get(DestructionCertificate, certificate_id)
+    if certificate is None:
+        raise NotFound(f"There is no destruction certificate {certificate_id}.")
+    return certificate

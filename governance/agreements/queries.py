@@ -1,0 +1,111 @@
+"""Reading agreements: who may see which, the list's filters, and the version in force.
+
+Privacy officers and compliance managers see every agreement. Everyone else sees the
+agreements their organisation is party to (as provider or recipient) and those naming them as
+authorised personnel, read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.agreements.common import get_agreement
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.parts_model import Personnel
+from governance.audit.models import AuditType
+from governance.authz import Permission
+from governance.identity.models import User
+from governance.kernel.errors import PermissionDenied
+
+EXPIRY_WINDOWS = (7, 30, 60)
+
+
+def in_force_version(session: Session, agreement_id: int) -> AgreementVersion | None:
+    """The approved version governing the agreement now; None unless the agreement is active
+    (a draft, an approved agreement not yet effective, or an ended one governs nothing)."""
+    agreement = session.get(Agreement, agreement_id)
+    if agreement is None or agreement.status != AgreementStatus.ACTIVE:
+        return None
+    return agreement.current_version
+
+
+def shown_version_join() -> Any:
+    """Join condition to the version a reader sees first: the one in force, else the draft."""
+    return and_(AgreementVersion.agreement_id == Agreement.id,
+                AgreementVersion.number == func.coalesce(Agreement.current_version_number,
+                                                         Agreement.working_version_number))
+
+
+def reads_all(user: User) -> bool:
+    return authz.can(user, Permission.AGREEMENT_READ_ALL)
+
+
+def _party_condition(user: User) -> Any:
+    named = exists().where(Personnel.user_id == user.id,
+                           Personnel.version_id == AgreementVersion.id,
+                           AgreementVersion.agreement_id == Agreement.id).correlate(Agreement)
+    return or_(Agreement.provider_id == user.organization_id,
+               Agreement.recipient_id == user.organization_id, named)
+
+
+def can_view(user: User, agreement: Agreement) -> bool:
+    if reads_all(user):
+        return True
+    if user.organization_id in agreement.party_ids():
+        return True
+    return any(v.is_personnel(user.id) for v in agreement.versions)
+
+
+def get_visible(session: Session, agreement_id: int, *, by: User) -> Agreement:
+    """The agreement if `by` may read it: 404 if it does not exist, 403 (recorded) if not
+    theirs."""
+    agreement = get_agreement(session, agreement_id)
+    if not can_view(by, agreement):
+        raise PermissionDenied(
+            "This agreement is visible to its parties, its authorised personnel and privacy "
+            "officers.",
+            audit={"event_type": AuditType.AGREEMENT_READ, "target_type": "agreement",
+                   "target_id": agreement.id, "agreement_id": agreement.id,
+                   "rule": "agreement-party-or-personnel"})
+    return agreement
+
+
+def list_statement(user: User, *, status: str | None, provider_id: int | None,
+                   expiring_within: int | None, today: dt.date) -> Any:
+    """Rows of (Agreement, shown AgreementVersion) the user may see, filtered; unsorted."""
+    statement = select(Agreement, AgreementVersion).join(AgreementVersion, shown_version_join())
+    if not reads_all(user):
+        statement = statement.where(_party_condition(user))
+    if status:
+        statement = statement.where(Agreement.status == status)
+    if provider_id:
+        statement = statement.where(Agreement.provider_id == provider_id)
+    if expiring_within is not None:
+        statement = statement.where(
+            Agreement.status == AgreementStatus.ACTIVE,
+            AgreementVersion.expiry_date >= today,
+            AgreementVersion.expiry_date <= today + dt.timedelta(days=expiring_within))
+    return statement
+
+
+def expiring(session: Session, *, today: dt.date,
+             within: int = max(EXPIRY_WINDOWS)) -> list[tuple[Agreement, AgreementVersion]]:
+    """Active agreements whose last day in force falls within `within` days, soonest first."""
+    rows = session.execute(
+        select(Agreement, AgreementVersion).join(AgreementVersion, shown_version_join())
+        .where(Agreement.status == AgreementStatus.ACTIVE,
+               AgreementVersion.expiry_date >= today,
+               AgreementVersion.expiry_date <= today + dt.timedelta(days=within))
+        .order_by(AgreementVersion.expiry_date, Agreement.reference)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def expiry_window(expiry_date: dt.date, today: dt.date) -> int | None:
+    """The narrowest of the 7/30/60-day windows the expiry falls in, if any."""
+    days = (expiry_date - today).days
+    return next((w for w in EXPIRY_WINDOWS if 0 <= days <= w), None)

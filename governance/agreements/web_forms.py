@@ -1,0 +1,197 @@
+"""The forms of the agreement pages, and turning a posted form into `TermsInput`.
+
+Covered columns arrive as checkboxes named `columns` with values `DATASET_ID:COLUMN`; personnel
+as selects named `personnel-USER_ID` whose value is the project role (empty: not on the
+project); signatories one per line as `name | title`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from wtforms import (
+    BooleanField,
+    DateField,
+    FloatField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.models import (
+    DEFAULT_DESTRUCTION_DAYS,
+    DEFAULT_DOMINANCE_THRESHOLD,
+    DEFAULT_MAX_ABS_SMD,
+    DEFAULT_MIN_AGE,
+    DEFAULT_MIN_CELL_SIZE,
+    DEFAULT_MIN_COHORT_SIZE,
+    DEFAULT_PREVIEW_WINDOW_DAYS,
+)
+from governance.agreements.terms import Signatory, TermsInput
+from governance.kernel.errors import ValidationFailed
+from governance.web.forms import Form, choices
+
+
+class CheckboxesField(SelectMultipleField):  # type: ignore[misc]
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class TermsForm(Form):
+    title = StringField("Project title", validators=[DataRequired(), Length(max=200)])
+    purpose = TextAreaField("Purpose", validators=[DataRequired(), Length(max=10000)])
+    permitted_uses = CheckboxesField(
+        "Permitted uses", choices=choices((k.value, k.label) for k in AnalysisKind),
+        validate_choice=False)
+    laws = CheckboxesField("Laws and policies that apply", validate_choice=False)
+    provider_signatories = TextAreaField("Signatories for the provider")
+    recipient_signatories = TextAreaField("Signatories for the recipient")
+    research_products_owner = SelectField("Research products are owned by", choices=choices([
+        ("recipient", "The recipient (default)"), ("provider", "The provider"),
+        ("joint", "Both, jointly")]), validate_choice=False)
+    third_party_recipients = TextAreaField("Third parties the data may be shared with")
+    publication_allowed = BooleanField("The recipient may publish aggregate findings",
+                                       default=True)
+    min_cell_size = IntegerField("Minimum cell size", default=DEFAULT_MIN_CELL_SIZE,
+                                 validators=[InputRequired()])
+    min_cohort_size = IntegerField("Minimum cohort size for matched comparisons",
+                                   default=DEFAULT_MIN_COHORT_SIZE, validators=[InputRequired()])
+    dominance_threshold = FloatField("Dominance threshold", default=DEFAULT_DOMINANCE_THRESHOLD,
+                                     validators=[InputRequired()])
+    rounding_base = SelectField("Rounding of published counts", choices=choices([
+        ("", "No rounding"), ("5", "Round to base 5")]), validate_choice=False)
+    protection_width = IntegerField("Protection interval of suppressed counts (people)",
+                                    validators=[Optional()])
+    max_abs_smd = FloatField("Most imbalance a matched comparison may release outcomes with "
+                             "(max |SMD| after matching)", default=DEFAULT_MAX_ABS_SMD,
+                             validators=[Optional()])
+    two_checkers_required = BooleanField("Two independent output checkers", default=True)
+    preview_window_days = IntegerField("Partner preview window (days)",
+                                       default=DEFAULT_PREVIEW_WINDOW_DAYS,
+                                       validators=[InputRequired()])
+    row_level_download = BooleanField("Named personnel may download row-level data",
+                                      default=False)
+    min_age = IntegerField("Minimum age of people analysed", default=DEFAULT_MIN_AGE,
+                           validators=[Optional()])
+    excluded_offence_categories = TextAreaField("Offence categories excluded from analysis")
+    destruction_days = IntegerField("Destroy data within (days of the agreement's end)",
+                                    default=DEFAULT_DESTRUCTION_DAYS,
+                                    validators=[InputRequired()])
+    effective_date = DateField("Effective date", validators=[InputRequired()])
+    expiry_date = DateField("Expiry date (last day in force)", validators=[InputRequired()])
+
+
+class NewAgreementForm(TermsForm):
+    provider_id = SelectField("Data provider", coerce=int, validate_choice=False)
+    recipient_id = SelectField("Recipient organisation", coerce=int, validate_choice=False)
+
+
+class CommentForm(Form):
+    comment = TextAreaField("Comment", validators=[Length(max=5000)])
+
+
+class ReasonForm(Form):
+    reason = TextAreaField("Reason", validators=[Length(max=5000)])
+
+
+class DestructionForm(Form):
+    statement = TextAreaField("Destruction statement", validators=[Length(max=5000)])
+
+
+class StateLawForm(Form):
+    name = StringField("Name of the state law", validators=[DataRequired(), Length(max=200)])
+    requirements = TextAreaField("Handling requirements", validators=[DataRequired(),
+                                                                        Length(max=5000)])
+
+
+def _signatories(party: str, raw: str | None) -> list[Signatory]:
+    result = []
+    for line in (raw or "").splitlines():
+        name, _bar, title = line.partition("|")
+        if name.strip():
+            result.append(Signatory(party=party, name=name.strip(), title=title.strip()))
+    return result
+
+
+def posted_columns() -> dict[int, list[str]]:
+    columns: dict[int, list[str]] = {}
+    for value in request.form.getlist("columns"):
+        dataset_id, _colon, name = value.partition(":")
+        if not dataset_id.isdigit() or not name:
+            raise ValidationFailed("A covered column was not understood; nothing was saved.",
+                                   {"columns": f"Unexpected value {value[:80]!r}."})
+        columns.setdefault(int(dataset_id), []).append(name)
+    return columns
+
+
+def posted_personnel() -> dict[int, str]:
+    people: dict[int, str] = {}
+    for key, role in request.form.items(multi=True):
+        if not key.startswith("personnel-") or not role:
+            continue
+        user_id = key.removeprefix("personnel-")
+        if not user_id.isdigit():
+            raise ValidationFailed("A person was not understood; nothing was saved.",
+                                   {"personnel": f"Unexpected field {key[:80]!r}."})
+        people[int(user_id)] = role
+    return people
+
+
+def terms_from(form: TermsForm) -> TermsInput:
+    rounding = form.rounding_base.data
+    if rounding not in ("", None, "5"):
+        raise ValidationFailed("Some terms are not valid; nothing was saved.",
+                               {"rounding_base": "Choose no rounding or rounding to base 5."})
+    return TermsInput(
+        title=form.title.data or "", purpose=form.purpose.data or "",
+        effective_date=form.effective_date.data, expiry_date=form.expiry_date.data,
+        permitted_uses=list(form.permitted_uses.data or []), columns=posted_columns(),
+        signatories=[*_signatories("provider", form.provider_signatories.data),
+                     *_signatories("recipient", form.recipient_signatories.data)],
+        research_products_owner=form.research_products_owner.data or "",
+        laws=list(form.laws.data or []),
+        third_party_recipients=(form.third_party_recipients.data or "").splitlines(),
+        publication_allowed=bool(form.publication_allowed.data),
+        min_cell_size=form.min_cell_size.data, min_cohort_size=form.min_cohort_size.data,
+        preview_window_days=form.preview_window_days.data,
+        two_checkers_required=bool(form.two_checkers_required.data),
+        dominance_threshold=form.dominance_threshold.data,
+        rounding_base=int(rounding) if rounding else None,
+        protection_width=form.protection_width.data,
+        max_abs_smd=DEFAULT_MAX_ABS_SMD if form.max_abs_smd.data is None
+        else form.max_abs_smd.data,
+        row_level_download=bool(form.row_level_download.data), min_age=form.min_age.data,
+        excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
+        destruction_days=form.destruction_days.data, personnel=posted_personnel())
+
+
+def form_data(terms: TermsInput) -> dict[str, Any]:
+    """Initial values of the form from terms (editing a draft or an amendment)."""
+    def lines(party: str) -> str:
+        return "\n".join(s.name + (f" | {s.title}" if s.title else "")
+                         for s in terms.signatories if s.party == party)
+
+    return {
+        "title": terms.title, "purpose": terms.purpose,
+        "permitted_uses": terms.permitted_uses, "laws": terms.laws,
+        "provider_signatories": lines("provider"), "recipient_signatories": lines("recipient"),
+        "research_products_owner": terms.research_products_owner,
+        "third_party_recipients": "\n".join(terms.third_party_recipients),
+        "publication_allowed": terms.publication_allowed,
+        "min_cell_size": terms.min_cell_size, "min_cohort_size": terms.min_cohort_size,
+        "dominance_threshold": terms.dominance_threshold,
+        "rounding_base": str(terms.rounding_base or ""),
+        "protection_width": terms.protection_width, "max_abs_smd": terms.max_abs_smd,
+        "two_checkers_required": terms.two_checkers_required,
+        "preview_window_days": terms.preview_window_days,
+        "row_level_download": terms.row_level_download, "min_age": terms.min_age,
+        "excluded_offence_categories": "\n".join(terms.excluded_offence_categories),
+        "destruction_days": terms.destruction_days,
+        "effective_date": terms.effective_date, "expiry_date": terms.expiry_date,
+    }

@@ -1,0 +1,127 @@
+"""Analysis runs: submitting one inside an approved scope, and who may see and download what.
+
+`submit_run` passes the scope gate (analysis/scope.py) before anything is read, writes
+the run as queued with its `analysis:submit` event, and asks for the queue message to be sent
+once the caller's transaction commits. Workers execute runs (analysis/runner.py).
+The requester, output checkers and privacy officers may see a run and download its report;
+nobody else, and every download is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.models import Agreement
+from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.scope import check_scope
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.authz import Permission
+from governance.identity.models import User
+from governance.kernel import jobs
+from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.text import clean_line
+
+DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv"}
+
+
+def submit_run(session: Session, *, agreement_id: int, kind: str,
+               parameters: Mapping[str, Any], datasets: Mapping[str, int],
+               cohort_id: int | None = None, title: str = "", by: User,
+               now: dt.datetime) -> AnalysisRun:
+    """Queue an analysis after the scope gate allowed it; the message is sent after commit."""
+    scope = check_scope(session, agreement_id=agreement_id, kind=kind, parameters=parameters,
+                        datasets=datasets, cohort_id=cohort_id, by=by, now=now)
+    errors: dict[str, str] = {}
+    name = clean_line(title, "title", errors, max_length=200, required=False) or (
+        f"{AnalysisKind.label_of(kind)}: {scope.version.title}")[:200]
+    if errors:
+        raise ValidationFailed("The title is not valid; nothing was saved.", errors)
+    settings = session.info.get("settings") or {}
+    run = AnalysisRun(
+        requested_by_id=by.id, agreement_id=agreement_id,
+        agreement_version=scope.version.number, kind=kind, purpose=kind, title=name,
+        parameters=scope.parameters, datasets=scope.datasets,
+        cohort_file_id=scope.cohort.id if scope.cohort else None, status=RunStatus.QUEUED,
+        progress=0.0, progress_message="waiting for a worker", attempts=0,
+        max_attempts=int(settings.get("ANALYSIS_MAX_ATTEMPTS", 3)), created_at=now,
+        enqueued_at=now, reason="")
+    session.add(run)
+    session.flush()
+    audit.record(session, AuditType.ANALYSIS_SUBMIT, by=by, agreement_id=agreement_id,
+                 agreement_version=scope.version.number, target_type="analysis_run",
+                 target_id=run.id, clause="scope.permitted_uses", now=now,
+                 rule=",".join(d.rule or "" for d in scope.decisions.values()) or None,
+                 detail={"kind": kind, "parameters": scope.parameters,
+                         "datasets": scope.datasets, "columns": scope.columns,
+                         "cohort_file_id": run.cohort_file_id})
+    jobs.enqueue_after_commit(session, run.id)
+    return run
+
+
+def oversees(user: User) -> bool:
+    """Output checkers and privacy officers see every run (they check what leaves)."""
+    return authz.can(user, Permission.OUTPUT_CHECK)
+
+
+def runs_visible_to(user: User) -> Select[AnalysisRun]:
+    query = select(AnalysisRun)
+    if not oversees(user):
+        query = query.where(AnalysisRun.requested_by_id == user.id)
+    return query
+
+
+def visible_run(session: Session, run_id: int, user: User) -> AnalysisRun:
+    run = session.get(AnalysisRun, run_id)
+    if run is None:
+        raise NotFound(f"There is no analysis run {run_id}.")
+    if run.requested_by_id != user.id and not oversees(user):
+        raise PermissionDenied(
+            "Only the analyst who asked for a run, output checkers and privacy officers may "
+            "see it.", audit={"event_type": AuditType.ANALYSIS_DOWNLOAD,
+                              "target_type": "analysis_run", "target_id": run_id,
+                              "agreement_id": run.agreement_id, "rule": "run-requester"})
+    return run
+
+
+def conflicts_seen_by(session: Session, run: AnalysisRun,
+                      user: User) -> list[dict[str, Any] | None]:
+    """The earlier releases a differencing refusal conflicts with, as this person may see
+    them: named (run, agreement, population, size) when they may see that earlier run (its
+    requester, output checkers, privacy officers), otherwise None: only that one exists."""
+    shown: list[dict[str, Any] | None] = []
+    for record in run.conflicts or []:
+        earlier = session.get(AnalysisRun, record.get("run_id"))
+        if earlier is None or not (earlier.requested_by_id == user.id or oversees(user)):
+            shown.append(None)
+            continue
+        agreement = session.get(Agreement, earlier.agreement_id)
+        shown.append({"run_id": earlier.id, "title": earlier.title,
+                      "agreement": agreement.reference if agreement else "",
+                      "label": record.get("label"), "size": record.get("size"),
+                      "only_in_new": record.get("only_in_new"),
+                      "only_in_released": record.get("only_in_released")})
+    return shown
+
+
+def download(session: Session, *, run_id: int, what: str, by: User,
+             now: dt.datetime) -> tuple[bytes, str, str]:
+    """The run's PDF or CSV (bytes, media type, file name); recorded before it is sent."""
+    if what not in DOWNLOADS:
+        raise NotFound(f"There is no {what!r} download.")
+    run = visible_run(session, run_id, by)
+    content = run.report_pdf if what == "pdf" else run.report_csv
+    if run.status != RunStatus.SUCCEEDED or content is None:
+        raise NotFound("This run has no report (it has not finished, or it was refused).")
+    digest = run.report_sha256 if what == "pdf" else run.csv_sha256
+    audit.record(session, AuditType.ANALYSIS_DOWNLOAD, by=by, agreement_id=run.agreement_id,
+                 agreement_version=run.agreement_version, target_type="analysis_run",
+                 target_id=run.id, now=now, detail={"format": what, "sha256": digest})
+    return content, DOWNLOADS[what], f"analysis-{run.id}.{what}"

@@ -1,0 +1,235 @@
+"""The scope gate: what must hold before an analysis reads any data.
+
+Checked when an analyst submits a run and again when a worker starts it (an agreement that
+expired, a grant revoked or a cohort file withdrawn in between stops the run):
+1. the person may run analyses (`analysis:run`);
+2. the agreement is active (its version in force governs the run);
+3. the kind is one of the agreement's permitted uses (`scope.permitted_uses`);
+4. the parameters are valid for the kind (422 naming the field), and do not loosen a term of
+   the agreement (a balance threshold above `analysis.balance.max_abs_smd` is 422 naming it);
+5. every column the kind will read, in each source table, is granted to this person for this
+   purpose (the purpose is the kind), decided by Casbin over their grants like any other read;
+6. a partner cohort file, if the kind reads one, belongs to the agreement's provider.
+Every refusal raises with an `analysis:refuse` audit record naming the clause; the caller's
+transaction is rolled back and the refusal alone is recorded and committed by the error handler
+(web, CLI or worker). Nothing is read here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.access.models import DataAction
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.queries import in_force_version
+from governance.analysis.engine import (
+    AnalysisParameterError,
+    UnknownParameters,
+    columns_needed,
+    list_kinds,
+    validate_parameters,
+)
+from governance.analysis.models import CohortFile
+from governance.audit.models import AuditType, Outcome
+from governance.authz import Permission
+from governance.authz.decision import DataRequest, Decision, decide, grant_index
+from governance.datasets.models import Classification, Dataset
+from governance.identity.models import User
+from governance.kernel.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+
+COHORT_TABLE = "cohort"
+CLAUSE_PROVIDER = "parties.provider"
+CLAUSE_USES = "scope.permitted_uses"
+CLAUSE_BALANCE = "analysis.balance.max_abs_smd"
+
+
+@dataclass
+class Scope:
+    """What the gate allowed: the agreement version, the columns per table and their datasets."""
+
+    agreement: Agreement
+    version: AgreementVersion
+    kind: str
+    parameters: dict[str, Any]
+    columns: dict[str, list[str]]
+    datasets: dict[str, int]
+    cohort: CohortFile | None
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    dataset_rows: dict[str, Dataset] = field(default_factory=dict)
+    # Columns the allowing grants gave as direct identifiers (kept after a reclassification).
+    granted_identifiers: set[str] = field(default_factory=set)
+
+    def protected_columns(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Direct-identifier and free-text column names of the datasets read (outputs may
+        never be grouped by them)."""
+        identifiers: set[str] = {"name", "date_of_birth", *self.granted_identifiers}
+        free_text: set[str] = set()
+        for dataset in self.dataset_rows.values():
+            for column in dataset.columns:
+                if column.classification == Classification.DIRECT_IDENTIFIER:
+                    identifiers.add(column.name)
+                elif column.classification == Classification.FREE_TEXT:
+                    free_text.add(column.name)
+        return frozenset(identifiers), frozenset(free_text)
+
+
+    def value_labels(self) -> dict[str, dict[str, str]]:
+        """Declared value labels of the columns read (column -> code -> label); where two
+        datasets label one column name, the dataset read first wins."""
+        labels: dict[str, dict[str, str]] = {}
+        for dataset in self.dataset_rows.values():
+            for column in dataset.columns:
+                if column.value_labels and column.name not in labels:
+                    labels[column.name] = dict(column.value_labels)
+        return labels
+
+
+class _Gate:
+    def __init__(self, *, agreement_id: int, kind: str, by: User, now: dt.datetime,
+                 stage: str, run_id: int | None) -> None:
+        self.base: dict[str, Any] = {
+            "event_type": AuditType.ANALYSIS_REFUSE, "outcome": Outcome.DENIED, "now": now,
+            "agreement_id": agreement_id, "target_type": "analysis_run", "target_id": run_id}
+        self.detail: dict[str, Any] = {"kind": kind, "stage": stage, "user_id": by.id}
+
+    def audit(self, clause: str | None, reason: str, **extra: Any) -> dict[str, Any]:
+        detail = {**self.detail, "reason": reason, **extra.pop("detail", {})}
+        return {**self.base, "clause": clause, "detail": detail, **extra}
+
+    def deny(self, reason: str, clause: str, **extra: Any) -> PermissionDenied:
+        return PermissionDenied(reason, clause=clause, audit=self.audit(clause, reason, **extra))
+
+    def invalid(self, reason: str, fields: Mapping[str, str], clause: str | None = None,
+                **extra: Any) -> ValidationFailed:
+        error = ValidationFailed(reason, fields)
+        error.audit = self.audit(clause, reason, **extra)
+        return error
+
+
+def _not_active_clause(agreement: Agreement) -> str:
+    if agreement.status == AgreementStatus.EXPIRED:
+        return "term.expiry_date"
+    return "term.effective_date"
+
+
+def check_scope(session: Session, *, agreement_id: int, kind: str,
+                parameters: Mapping[str, Any], datasets: Mapping[str, int],
+                cohort_id: int | None, by: User, now: dt.datetime, stage: str = "submit",
+                run_id: int | None = None) -> Scope:
+    """The gate; returns what it allowed or raises a recorded refusal (see module doc)."""
+    gate = _Gate(agreement_id=agreement_id, kind=kind, by=by, now=now, stage=stage,
+                 run_id=run_id)
+    authz.require(by, Permission.ANALYSIS_RUN, audit=gate.audit(None, "no analysis:run"))
+    agreement = session.get(Agreement, agreement_id)
+    if agreement is None:
+        raise NotFound(f"There is no agreement {agreement_id}.")
+    version = in_force_version(session, agreement_id)
+    if version is None:
+        raise gate.deny(f"Agreement {agreement.reference} is {agreement.status}, not active: no "
+                        "analysis may run under it.", _not_active_clause(agreement))
+    gate.base["agreement_version"] = version.number
+    if kind not in {k["name"] for k in list_kinds()}:
+        raise gate.invalid(f"There is no analysis kind {kind!r}.", {"kind": "Unknown kind."})
+    if kind not in version.permitted_uses:
+        raise gate.deny(f"Agreement {agreement.reference} does not permit {kind} analyses "
+                        f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
+                        CLAUSE_USES)
+    params = dict(parameters)
+    try:
+        validate_parameters(kind, params)
+        needed = columns_needed(kind, params)
+    except UnknownParameters as error:
+        # Refused by name, never ignored: the run would otherwise not be what was asked for.
+        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
+                           {f"parameters.{name}": f"not a parameter of {kind} analyses"
+                            for name in error.names}, detail={"unknown": error.names,
+                                                              "accepted": error.accepted}
+                           ) from None
+    except AnalysisParameterError as error:
+        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
+                           {error.field: error.message}) from None
+    _check_balance_ceiling(gate, version, params)
+    scope = Scope(agreement=agreement, version=version, kind=kind, parameters=params,
+                  columns=needed, datasets={}, cohort=None)
+    for table, columns in needed.items():
+        if table == COHORT_TABLE:
+            scope.cohort = _check_cohort(session, gate, agreement, cohort_id, by)
+            continue
+        _check_table(session, gate, scope, table, columns, datasets, by, now)
+    return scope
+
+
+def _check_balance_ceiling(gate: _Gate, version: AgreementVersion,
+                           params: Mapping[str, Any]) -> None:
+    """The agreement sets the most imbalance a matched comparison may release outcomes with;
+    an analyst may only ask for less (the balance gate is what restrains the analyst)."""
+    asked = params.get("max_abs_smd")
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool) \
+            and asked > version.max_abs_smd:
+        limit = f"{version.max_abs_smd:g}"
+        raise gate.invalid(
+            f"The balance threshold {asked:g} is above the agreement's {limit} "
+            f"(clause {CLAUSE_BALANCE}): choose {limit} or less.",
+            {"max_abs_smd": f"At most {limit} under this agreement ({CLAUSE_BALANCE})."},
+            CLAUSE_BALANCE)
+
+
+def _check_table(session: Session, gate: _Gate, scope: Scope, table: str, columns: list[str],
+                 datasets: Mapping[str, int], by: User, now: dt.datetime) -> None:
+    dataset_id = datasets.get(table)
+    if dataset_id is None:
+        raise gate.invalid(f"Choose the dataset that holds the {table} table.",
+                           {f"datasets.{table}": "Choose a dataset."})
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise gate.invalid(f"There is no dataset {dataset_id}.",
+                           {f"datasets.{table}": "Unknown dataset."})
+    decision = decide(session, DataRequest(
+        user_id=by.id, agreement_id=scope.agreement.id, dataset_id=dataset_id,
+        columns=tuple(columns), action=DataAction.READ, purpose=scope.kind, now=now))
+    if not decision.allowed:
+        raise gate.deny(decision.reason, decision.clause, dataset_id=dataset_id,
+                        rule=decision.rule, detail={
+                            "table": table, "columns": columns,
+                            "denied_columns": list(decision.denied_columns),
+                            "purpose": scope.kind})
+    scope.datasets[table] = dataset_id
+    scope.decisions[table] = decision
+    index = grant_index(session)
+    scope.granted_identifiers |= {name for rule in decision.rules
+                                  for name in index.granted_by(rule).identifiers}
+    scope.dataset_rows[table] = dataset
+
+
+def _check_cohort(session: Session, gate: _Gate, agreement: Agreement, cohort_id: int | None,
+                  by: User) -> CohortFile:
+    if cohort_id is None:
+        raise gate.invalid("A matched comparison needs the partner's cohort file.",
+                           {"cohort": "Upload or choose a cohort file."})
+    cohort = session.get(CohortFile, cohort_id)
+    if cohort is None or cohort.destroyed_at is not None:
+        raise gate.invalid(f"There is no cohort file {cohort_id}.",
+                           {"cohort": "Unknown cohort file."})
+    if cohort.provider_id != agreement.provider_id or cohort.agreement_id != agreement.id:
+        raise gate.deny("The cohort file belongs to another provider than this agreement's "
+                        f"({agreement.provider.name}).", CLAUSE_PROVIDER,
+                        detail={"cohort_file_id": cohort.id,
+                                "cohort_provider_id": cohort.provider_id})
+    if cohort.uploaded_by_id != by.id:
+        raise gate.deny("Only the analyst who uploaded a cohort file may analyse it.",
+                        "personnel", detail={"cohort_file_id": cohort.id})
+    return cohort
+
+
+def refusal_clause(error: DomainError) -> str | None:
+    """The clause a refusal cites, for the run's record."""
+    clause = getattr(error, "clause", None)
+    if clause is None and error.audit:
+        clause = error.audit.get("clause")
+    return clause if isinstance(clause, str) else None

@@ -1,0 +1,129 @@
+"""`governance audit verify | export | evidence`: the compliance manager's commands.
+
+Each command is recorded in the audit trail as the `System("cli")` actor. `verify` exits 0 when
+the chain, every checkpoint and the head are intact and 1 (naming the first bad event or
+checkpoint) otherwise, so it can run from cron and alert.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from flask import Flask
+
+from governance.cli.context import CLI_ACTOR, build_app, command_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _filter_options(command: F) -> F:
+    options = [
+        click.option("--since", help="Start of the period, inclusive (ISO date or date-time, "
+                                     "UTC unless a zone is given)."),
+        click.option("--until", help="End of the period, exclusive (ISO date or date-time)."),
+        click.option("--user", help="Only events by this e-mail address."),
+        click.option("--agreement", "agreement_id", help="Only events under this agreement."),
+        click.option("--dataset", "dataset_id", help="Only events about this dataset."),
+        click.option("--event-type", help="Only this event type, e.g. dataset:read."),
+        click.option("--outcome", help="success, failure, allowed or denied."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def _app() -> Iterator[Flask]:
+    """The app for one command; its connections are closed when the command ends."""
+    from governance.kernel.extensions import database
+
+    app = build_app()
+    try:
+        yield app
+    finally:
+        database(app).dispose()
+
+
+@click.group("audit", help="Verify, export and report on the audit trail.")
+def audit_group() -> None:
+    """The `audit` command group."""
+
+
+@audit_group.command("verify", help="Check the whole hash chain, every signed checkpoint and "
+                                    "the head; exit 1 naming the first fault.")
+@click.option("--expect-head", help="A chain head kept from an earlier export or report, as "
+                                    "SEQ:SHA256; fails unless that event still has that hash.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 16),
+              help="Processes that walk a long chain in parallel (0: this process only).")
+def verify_command(expect_head: str | None, workers: int) -> None:
+    from governance.audit.verify import parse_head, run_verification
+    from governance.kernel.extensions import database
+
+    with _app() as app, command_session(app) as session:
+        expected = parse_head(expect_head) if expect_head else None
+        result = run_verification(session, database(app).read_engine(), by=CLI_ACTOR,
+                                  expect_head=expected, workers=workers)
+        session.commit()
+    click.echo(result.summary())
+    sys.exit(0 if result.intact else 1)
+
+
+@audit_group.command("export", help="Export events as CSV or JSON Lines (streamed), or the PDF "
+                                    "audit report for the period.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "pdf"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_filter_options
+def export_command(fmt: str, out: Path, **filters: str | None) -> None:
+    from governance.audit import export as audit_export
+    from governance.audit import report as audit_report
+    from governance.audit.models import AuditType
+    from governance.audit.queries import parse_filter
+    from governance.kernel.extensions import database
+
+    with _app() as app, command_session(app) as session:
+        engine = database(app).read_engine()
+        flt = parse_filter(filters)
+        event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
+        audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR, event_type=event_type)
+        session.commit()
+        if fmt == "pdf":
+            report = audit_report.build_report(session, engine, flt)
+            out.write_bytes(audit_report.render_report(report))
+            head = report.head
+        else:
+            with out.open("wb") as file:
+                for chunk in audit_export.iter_export(engine, flt, fmt):
+                    file.write(chunk)
+            head = None
+    click.echo(f"Wrote {out} ({out.stat().st_size} bytes)"
+               + (f"; audit chain head seq={head[0]} sha256={head[1]}." if head else "."))
+
+
+@audit_group.command("evidence", help="Write the evidence pack of one agreement (a PDF and a "
+                                      "CSV of its events) into a folder.")
+@click.option("--agreement", "agreement_id", type=int, required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def evidence_command(agreement_id: int, out: Path) -> None:
+    from governance.audit import evidence as audit_evidence
+    from governance.kernel.extensions import database
+
+    out.mkdir(parents=True, exist_ok=True)
+    with _app() as app, command_session(app) as session:
+        engine = database(app).read_engine()
+        audit_evidence.record_evidence_export(session, agreement_id, by=CLI_ACTOR)
+        session.commit()
+        pack = audit_evidence.build_pack(session, engine, agreement_id)
+        pdf_path = out / f"agreement-{agreement_id}-evidence.pdf"
+        csv_path = out / f"agreement-{agreement_id}-events.csv"
+        pdf_path.write_bytes(audit_evidence.render_pack(pack))
+        with csv_path.open("wb") as file:
+            for chunk in audit_evidence.iter_pack_csv(engine, agreement_id):
+                file.write(chunk)
+    click.echo(f"Wrote {pdf_path} and {csv_path}; audit chain head seq={pack.head[0]} "
+               f"sha256={pack.head[1]}.")
+

@@ -1,0 +1,201 @@
+"""The audit trail: append-only, hash-chained events, the chain head and signed checkpoints.
+
+The event table has no foreign keys on purpose (as OpenSAFELY's job-server does): deleting or
+renaming a user, agreement or dataset must never touch the record of what they did. Database
+triggers (see the migrations) refuse UPDATE and DELETE on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from governance.kernel.db import Base
+from governance.kernel.types import JSONText, UTCDateTime
+
+
+class AuditType(StrEnum):
+    """Every kind of event the trail records; never free text."""
+
+    LOGIN = "auth:login"
+    LOGIN_FAILED = "auth:login_failed"
+    LOCKOUT = "auth:lockout"
+    LOGOUT = "auth:logout"
+    LOGIN_THROTTLED = "auth:login_throttled"
+    SESSIONS_END = "auth:sessions_end"
+    PASSWORD_CHANGE = "auth:password_change"  # noqa: S105  (an event name, not a secret)
+    PASSWORD_RESET_LINK = "auth:password_reset_link"  # noqa: S105
+    PASSWORD_RESET = "auth:password_reset"  # noqa: S105
+    UNLOCK = "auth:unlock"
+    USER_CREATE = "user:create"
+    USER_UPDATE = "user:update"
+    USER_ROLES_CHANGE = "user:roles_change"
+    USER_DEACTIVATE = "user:deactivate"
+    USER_REACTIVATE = "user:reactivate"
+    ROLE_REQUEST = "user:role_request"
+    ROLE_APPROVE = "user:role_approve"
+    ROLE_REJECT = "user:role_reject"
+    TRAINING_RECORD = "training:record"
+    ORGANIZATION_CREATE = "organization:create"
+    TOKEN_CREATE = "token:create"  # noqa: S105  (an event name, not a secret)
+    TOKEN_REVOKE = "token:revoke"  # noqa: S105
+
+    AGREEMENT_CREATE = "agreement:create"
+    AGREEMENT_UPDATE = "agreement:update"
+    AGREEMENT_SUBMIT = "agreement:submit"
+    AGREEMENT_RETURN = "agreement:return"
+    AGREEMENT_APPROVE = "agreement:approve"
+    AGREEMENT_ACTIVATE = "agreement:activate"
+    AGREEMENT_EXPIRE = "agreement:expire"
+    AGREEMENT_TERMINATE = "agreement:terminate"
+    AGREEMENT_AMEND = "agreement:amend"
+    AGREEMENT_CLOSE = "agreement:close"
+    AGREEMENT_PDF = "agreement:pdf"
+    AGREEMENT_DISCARD_AMENDMENT = "agreement:discard_amendment"
+    AGREEMENT_READ = "agreement:read"  # recorded when a read is refused
+    LAW_CREATE = "law:create"
+
+    DATASET_CREATE = "dataset:create"
+    DATASET_UPDATE = "dataset:update"
+    DATASET_RECLASSIFY = "dataset:reclassify"
+    DATASET_RECLASSIFY_REQUEST = "dataset:reclassify_request"
+    DATASET_RECLASSIFY_REJECT = "dataset:reclassify_reject"
+    DATASET_STEWARD_ADD = "dataset:steward_add"
+    DATASET_STEWARD_REMOVE = "dataset:steward_remove"
+    DATASET_INGEST = "dataset:ingest"
+    DATASET_DESTROY = "dataset:destroy"
+    DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
+    DATASET_CERTIFY_DESTRUCTION = "dataset:certify_destruction"
+    DATASET_READ = "dataset:read"
+    DATASET_DOWNLOAD = "dataset:download"
+
+    ACCESS_REQUEST_SUBMIT = "access_request:submit"
+    ACCESS_REQUEST_APPROVE = "access_request:approve"
+    ACCESS_REQUEST_APPROVE_IDENTIFIERS = "access_request:approve_identifiers"
+    ACCESS_REQUEST_DENY = "access_request:deny"
+    ACCESS_REQUEST_RETURN = "access_request:return"
+    ACCESS_REQUEST_WITHDRAW = "access_request:withdraw"
+    GRANT_CREATE = "grant:create"
+    GRANT_REVOKE = "grant:revoke"
+    GRANT_NARROW = "grant:narrow"
+    GRANT_EXPIRE = "grant:expire"
+    GRANT_PAUSE = "grant:pause"
+    GRANT_RESUME = "grant:resume"
+    GRANT_REVIEW = "grant:review"
+    GRANT_REVIEW_EXPORT = "grant:review_export"
+
+    AUDIT_SEARCH = "audit:search"
+    AUDIT_EXPORT = "audit:export"
+    AUDIT_REPORT = "audit:report"
+    AUDIT_VERIFY = "audit:verify"
+    AUDIT_UPGRADE = "audit:upgrade"  # the trail's first event in a new format (see audit_format)
+
+    KEY_ROTATE = "key:rotate"
+    KEY_DISCARD = "key:discard"
+
+    ANALYSIS_SUBMIT = "analysis:submit"
+    ANALYSIS_REFUSE = "analysis:refuse"
+    ANALYSIS_START = "analysis:start"
+    ANALYSIS_COMPLETE = "analysis:complete"
+    ANALYSIS_FAIL = "analysis:fail"
+    ANALYSIS_RETRY = "analysis:retry"
+    ANALYSIS_DOWNLOAD = "analysis:download"
+    COHORT_UPLOAD = "cohort:upload"
+    COHORT_READ = "cohort:read"
+
+    OUTPUT_PRODUCE = "output:produce"
+    OUTPUT_CHECK_APPROVE = "output:check_approve"
+    OUTPUT_CHECK_RETURN = "output:check_return"
+    OUTPUT_PREVIEW_OPEN = "output:preview_open"
+    OUTPUT_PREVIEW_CLOSE = "output:preview_close"
+    OUTPUT_FLAG = "output:flag"
+    OUTPUT_FLAG_ANSWER = "output:flag_answer"
+    OUTPUT_FLAG_ACCEPT = "output:flag_accept"
+    OUTPUT_FLAG_RESOLVE = "output:flag_resolve"
+    OUTPUT_CORRECT = "output:correct"
+    OUTPUT_CLEAR = "output:clear"
+    OUTPUT_RELEASE = "output:release"
+    OUTPUT_PUBLISH = "output:publish"
+    OUTPUT_PUBLIC_FILES = "output:public_files"
+    OUTPUT_DOWNLOAD = "output:download"
+    OUTPUT_READ = "output:read"  # recorded when a read is refused
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_occurred_at", "occurred_at"),
+        Index("ix_audit_event_actor", "actor_id", "occurred_at"),
+        Index("ix_audit_event_type", "event_type", "occurred_at"),
+        Index("ix_audit_event_agreement", "agreement_id", "occurred_at"),
+        Index("ix_audit_event_dataset", "dataset_id", "occurred_at"),
+        # The search page filters by the recorded e-mail (failed logins of unknown accounts
+        # have no actor_id) and by outcome (denied attempts).
+        Index("ix_audit_event_actor_email", "actor_email", "occurred_at"),
+        Index("ix_audit_event_outcome", "outcome", "occurred_at"),
+    )
+
+    # Position in the chain, assigned from the head inside the writing transaction.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    event_type: Mapped[AuditType] = mapped_column(String(60))
+    outcome: Mapped[Outcome] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    agreement_id: Mapped[int | None] = mapped_column(Integer)
+    agreement_version: Mapped[int | None] = mapped_column(Integer)
+    dataset_id: Mapped[int | None] = mapped_column(Integer)
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(80))
+    rule: Mapped[str | None] = mapped_column(String(200))
+    clause: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the last event's position and hash, signed on every write. Writers lock it to
+    append in turn."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    last_checkpoint_seq: Mapped[int] = mapped_column(BigInteger)
+    last_checkpoint_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The cadence the last checkpoint promised; a writer configured otherwise signs a new one.
+    cadence_events: Mapped[int | None] = mapped_column(Integer)
+    cadence_minutes: Mapped[int | None] = mapped_column(Integer)
+    # The first event written in the current format (events before it are format 1); a new
+    # head starts at 1. Bound into the head's and every checkpoint's signature.
+    format_since: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    signature: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed (seq, head hash): catches a cut-off tail or a rewritten suffix. Format-2
+    checkpoints also sign the cadence they promise (NULL on format-1 checkpoints)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))
+    cadence_events: Mapped[int | None] = mapped_column(Integer)
+    cadence_minutes: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,170 @@
+"""Choosing audit events: the filters shared by the search page, exports and reports, and
+streaming the selected rows in constant memory.
+
+A period is `since` (inclusive) to `until` (exclusive), in UTC; a bare date means midnight UTC
+at the start of that day, so `--since 2026-01-01 --until 2027-01-01` is the whole of 2026.
+Exports read rows as stored: the time as `format_time` text computed in SQL and the detail as
+its stored canonical JSON text, so a million rows are never turned into ORM objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, String, literal_column, select
+from sqlalchemy import type_coerce as coerce
+
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.kernel.errors import ValidationFailed
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "seq", "occurred_at", "event_type", "outcome", "actor_id", "actor_email", "agreement_id",
+    "agreement_version", "dataset_id", "target_type", "target_id", "rule", "clause", "detail",
+    "prev_hash", "hash")
+STREAM_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What a compliance manager narrows the trail to; every field is optional."""
+
+    since: dt.datetime | None = None  # inclusive
+    until: dt.datetime | None = None  # exclusive
+    user: str | None = None  # the actor's e-mail, as recorded (lower case)
+    agreement_id: int | None = None
+    dataset_id: int | None = None
+    event_type: AuditType | None = None
+    outcome: Outcome | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        table = AuditEvent
+        clauses: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            clauses.append(table.occurred_at >= self.since)
+        if self.until is not None:
+            clauses.append(table.occurred_at < self.until)
+        if self.user is not None:
+            clauses.append(table.actor_email == self.user)
+        if self.agreement_id is not None:
+            clauses.append(table.agreement_id == self.agreement_id)
+        if self.dataset_id is not None:
+            clauses.append(table.dataset_id == self.dataset_id)
+        if self.event_type is not None:
+            clauses.append(table.event_type == self.event_type)
+        if self.outcome is not None:
+            clauses.append(table.outcome == self.outcome)
+        return clauses
+
+    def as_args(self) -> dict[str, str]:
+        """The filter as query-string arguments (what `parse_filter` reads back)."""
+        args: dict[str, str] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            args[field.name] = _format_moment(value) if isinstance(value, dt.datetime) \
+                else str(value)
+        return args
+
+    def describe(self) -> str:
+        """One line for export preambles and report covers, e.g. `since=... user=...`."""
+        text = " ".join(f"{key}={value}" for key, value in self.as_args().items())
+        # Preamble lines may hold neither quotes nor line breaks (see reports.tabular).
+        return "".join("?" if ch in '"\r\n' else ch for ch in text) or "all events"
+
+
+FILTER_FIELDS = tuple(field.name for field in fields(AuditFilter))
+
+
+def _format_moment(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_moment(text: str, name: str) -> dt.datetime:
+    """An ISO 8601 date or date-time; a bare date is midnight UTC, a naive time is UTC."""
+    try:
+        if len(text) <= 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} must be an ISO date such as 2026-01-31 or a date and "
+                               f"time such as 2026-01-31T14:00Z.",
+                               {name: f"{text!r} is not an ISO date."}) from exc
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def parse_filter(args: Mapping[str, str | None]) -> AuditFilter:
+    """Read a filter from query-string or command-line values; bad values are a 422."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    raw = {key: (args.get(key) or "").strip() for key in FILTER_FIELDS}
+    for key in ("since", "until"):
+        if raw[key]:
+            try:
+                values[key] = parse_moment(raw[key], key)
+            except ValidationFailed as exc:
+                errors.update(exc.fields)
+    for key in ("agreement_id", "dataset_id"):
+        if raw[key]:
+            if raw[key].isdigit() and len(raw[key]) < 10:
+                values[key] = int(raw[key])
+            else:
+                errors[key] = "Expected a whole number."
+    if raw["user"]:
+        values["user"] = raw["user"].lower()[:320]
+    for key, enum in (("event_type", AuditType), ("outcome", Outcome)):
+        if raw[key]:
+            try:
+                values[key] = enum(raw[key])
+            except ValueError:
+                errors[key] = f"Unknown {key.replace('_', ' ')} {raw[key]!r}."
+    if not errors and "since" in values and "until" in values \
+            and values["since"] >= values["until"]:
+        errors["until"] = "The end of the period must come after its start."
+    if errors:
+        problems = "; ".join(f"{name}: {problem}" for name, problem in errors.items())
+        raise ValidationFailed(f"Some filters need correcting ({problems}).", errors)
+    return AuditFilter(**values)
+
+
+def occurred_text(dialect: str) -> ColumnElement[str]:
+    """`occurred_at` as `format_time` writes it, computed by the database.
+
+    SQLite stores `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, always with microseconds); PostgreSQL
+    formats its timestamptz in UTC.
+    """
+    if dialect == "sqlite":
+        return literal_column("replace(audit_event.occurred_at, ' ', 'T') || 'Z'", String)
+    return literal_column(
+        "to_char(audit_event.occurred_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", String)
+
+
+def export_select(flt: AuditFilter, dialect: str,
+                  *, extra: list[ColumnElement[bool]] | None = None) -> Select[Any]:
+    """The rows of an export, oldest first, each as stored (`EXPORT_COLUMNS`)."""
+    columns: list[Any] = []
+    for name in EXPORT_COLUMNS:
+        if name == "occurred_at":
+            columns.append(occurred_text(dialect).label(name))
+        else:
+            # type_coerce to String: no per-row conversion (the detail stays JSON text).
+            columns.append(coerce(getattr(AuditEvent, name), String).label(name)
+                           if name in {"detail", "event_type", "outcome"}
+                           else getattr(AuditEvent, name))
+    return (select(*columns).where(*flt.conditions(), *(extra or []))
+            .order_by(AuditEvent.seq))
+
+
+def stream_rows(connection: Connection, statement: Select[Any],
+                batch: int = STREAM_BATCH) -> Iterator[Sequence[Any]]:
+    """Yield rows (tuple-like) in batches from a server-side cursor: memory stays constant."""
+    result = connection.execution_options(stream_results=True, yield_per=batch).execute(
+        statement)
+    for partition in result.partitions():
+        yield from partition
+

@@ -1,0 +1,75 @@
+"""Searching the audit trail, for compliance managers and privacy officers (`audit:read`).
+
+Pages stay fast on millions of events: results are ordered newest first by (occurred_at, seq)
+and paged by keyset (`before` = the last seq shown), so each page is one index range scan of
+at most a page of rows, never an OFFSET; matches are counted only up to `COUNT_CAP`. Each
+search is itself recorded (`audit:search`, with its filters): who looked at the trail is part
+of the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType
+from governance.audit.queries import AuditFilter
+from governance.authz import Permission
+from governance.identity.actors import Actor
+from governance.kernel.errors import ValidationFailed
+
+PER_PAGE = 50
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    events: Sequence[AuditEvent]
+    next_before: int | None  # pass as `before` for the next (older) page
+    matched: int  # at most COUNT_CAP
+    head: tuple[int, str]
+
+    @property
+    def matched_capped(self) -> bool:
+        return self.matched >= COUNT_CAP
+
+
+def search(session: Session, flt: AuditFilter, *, before: int | None, by: Actor,
+           per_page: int = PER_PAGE) -> SearchPage:
+    """One page of events matching `flt`, older than event `before`; the caller commits."""
+    detail = {"filters": flt.as_args(), "before": before}
+    authz.require(by, Permission.AUDIT_READ, audit={
+        "event_type": AuditType.AUDIT_SEARCH, "target_type": "audit_trail", "detail": detail})
+    query = select(AuditEvent).where(*flt.conditions())
+    if before is not None:
+        anchor = session.scalar(select(AuditEvent.occurred_at).where(AuditEvent.seq == before))
+        if anchor is None:
+            raise ValidationFailed("That page no longer exists; start from the newest events.",
+                                   {"before": f"There is no event {before}."})
+        query = query.where(AuditEvent.occurred_at <= anchor, or_(
+            AuditEvent.occurred_at < anchor,
+            and_(AuditEvent.occurred_at == anchor, AuditEvent.seq < before)))
+    rows = list(session.scalars(
+        query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc())
+        .limit(per_page + 1)))
+    limited = select(AuditEvent.seq).where(*flt.conditions()).limit(COUNT_CAP).subquery()
+    matched = int(session.scalar(select(func.count()).select_from(limited)) or 0)
+    audit.record(session, AuditType.AUDIT_SEARCH, by=by, target_type="audit_trail",
+                 detail=detail)
+    events = rows[:per_page]
+    return SearchPage(events=events, matched=matched, head=audit.chain_head(session),
+                      next_before=events[-1].seq if len(rows) > per_page else None)
+
+
+def readable_head(session: Session, *, by: Actor) -> tuple[int, str]:
+    """The chain head (sequence number and hash), for people who may search the trail: kept
+    outside the system, it later proves nothing before it changed."""
+    authz.require(by, Permission.AUDIT_READ, audit={
+        "event_type": AuditType.AUDIT_SEARCH, "target_type": "audit_trail",
+        "detail": {"head": True}})
+    return audit.chain_head(session)

@@ -1,0 +1,102 @@
+"""The audit trail pages: search, exports, the PDF report, evidence packs and verification.
+
+Compliance managers and privacy officers hold `audit:read`, `audit:export` and
+`audit:verify`. Every page load and download is itself recorded, and committed before any
+export byte is streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from governance import authz
+from governance.audit import evidence as audit_evidence
+from governance.audit import export as audit_export
+from governance.audit import report as audit_report
+from governance.audit import search as audit_search
+from governance.audit.models import AuditType, Outcome
+from governance.audit.queries import parse_filter
+from governance.audit.verify import run_verification
+from governance.authz import Permission
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.extensions import database, db_session
+from governance.web.login import actor, login_required
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def _attachment(body: bytes | Iterator[bytes], fmt: str, filename: str) -> Response:
+    return Response(body, mimetype=audit_export.MEDIA_TYPES[fmt].split(";")[0],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
+
+
+def _before() -> int | None:
+    raw = request.args.get("before", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValidationFailed("before must be an event number.", {"before": "Not a number."})
+    return int(raw)
+
+
+@bp.route("/")
+@login_required
+def search() -> str:
+    flt, before = parse_filter(request.args), _before()
+    db, user = db_session(), actor()
+    page = audit_search.search(db, flt, before=before, by=user)
+    db.commit()
+    return render_template(
+        "audit/search.html", page=page, flt=flt, args=flt.as_args(), event_types=list(AuditType),
+        outcomes=list(Outcome), can_export=authz.can(user, Permission.AUDIT_EXPORT),
+        can_verify=authz.can(user, Permission.AUDIT_VERIFY))
+
+
+@bp.route("/export")
+@login_required
+def export() -> Response:
+    authz.require(actor(), Permission.AUDIT_EXPORT, audit={"event_type": AuditType.AUDIT_EXPORT})
+    fmt = request.args.get("format", "")
+    if fmt not in audit_export.MEDIA_TYPES:
+        raise ValidationFailed("format must be csv, jsonl or pdf.", {"format": "Unknown."})
+    flt = parse_filter(request.args)
+    db = db_session()
+    event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
+    audit_export.record_export(db, flt, fmt=fmt, by=actor(), event_type=event_type)
+    db.commit()
+    engine = database().read_engine()
+    filename = audit_export.export_filename(fmt, flt)
+    if fmt == "pdf":
+        report = audit_report.build_report(db, engine, flt)
+        return _attachment(audit_report.render_report(report), fmt, filename)
+    return _attachment(audit_export.iter_export(engine, flt, fmt), fmt, filename)
+
+
+@bp.route("/evidence/<int:agreement_id>.<fmt>")
+@login_required
+def evidence(agreement_id: int, fmt: str) -> Response:
+    if fmt not in ("pdf", "csv"):
+        raise ValidationFailed("An evidence pack is a PDF and a CSV.", {"format": "Unknown."})
+    db = db_session()
+    audit_evidence.record_evidence_export(db, agreement_id, by=actor())
+    db.commit()
+    engine = database().read_engine()
+    filename = f"agreement-{agreement_id}-{'evidence' if fmt == 'pdf' else 'events'}.{fmt}"
+    if fmt == "pdf":
+        pack = audit_evidence.build_pack(db, engine, agreement_id)
+        return _attachment(audit_evidence.render_pack(pack), fmt, filename)
+    return _attachment(audit_evidence.iter_pack_csv(engine, agreement_id), fmt, filename)
+
+
+@bp.route("/verify", methods=["POST"])
+@login_required
+def verify() -> BaseResponse:
+    db = db_session()
+    result = run_verification(db, database().read_engine(), by=actor())
+    db.commit()
+    flash(result.summary(), "success" if result.intact else "error")
+    return redirect(url_for("audit.search"))

@@ -1,0 +1,68 @@
+"""The datastore: the only code that writes, decrypts or deletes stored dataset files.
+
+Files live in DATA_DIR (default instance/data) under unguessable names, as Parquet encrypted
+with AES-256-GCM (`crypto`) under a random key of each file's own, kept in the file's database
+row wrapped by the data key ring (`envelope`; the ring's current key is DATA_KEY_FILE, default
+instance/data.key, created by `governance init`, never in the database or in git). A test scans
+the source tree and fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet
+with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
+
+Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
+`verify_version`, `destroy_version` and `key_fingerprint` (destruction) and `sweep_orphans` (a
+periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door
+again), `destroy_cohort` and `cohort_key_fingerprint`; for key management (`rewrap`): `rewrap_keys`,
+`files_needing`, `legacy_rows`, `reencrypt_legacy`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from governance.datasets.datastore.cohorts import (
+    COHORT_COLUMNS,
+    cohort_key_fingerprint,
+    destroy_cohort,
+    read_cohort,
+    store_cohort,
+)
+from governance.datasets.datastore.crypto import DataIntegrityError, DatastoreError
+from governance.datasets.datastore.files import StoreConfig, config_of, sweep_orphans
+from governance.datasets.datastore.parquet import (
+    ARROW_TYPES,
+    UnreadableParquet,
+    UploadedParquet,
+    arrow_schema,
+)
+from governance.datasets.datastore.rewrap import (
+    files_needing,
+    legacy_rows,
+    reencrypt_legacy,
+    rewrap_keys,
+)
+from governance.datasets.datastore.store import (
+    DataUnavailable,
+    destroy_version,
+    key_fingerprint,
+    read_columns,
+    store_version,
+    verify_version,
+)
+from governance.identity.actors import System
+from governance.kernel import periodic
+
+__all__ = [
+    "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
+    "StoreConfig", "UnreadableParquet", "UploadedParquet", "arrow_schema",
+    "cohort_key_fingerprint", "config_of", "destroy_cohort", "destroy_version", "files_needing",
+    "key_fingerprint", "legacy_rows", "read_cohort", "read_columns",
+    "reencrypt_legacy", "rewrap_keys", "store_cohort", "store_version", "sweep_orphans",
+    "verify_version",
+]
+
+
+@periodic.register("datastore-sweep")
+def sweep_job(session: Session, actor: System, now: dt.datetime) -> int:
+    """Remove data files that no committed, live version references (see files.py)."""
+    return len(sweep_orphans(session))

@@ -1,0 +1,125 @@
+"""Parquet and the Arrow schema of stored data: the only importer of pyarrow.parquet.
+
+Stored versions are Parquet with the dataset's declared columns in declared order, typed as
+`ARROW_TYPES` says, zstd-compressed, in row groups of `ROW_GROUP_ROWS` rows (so a filtered read
+can skip row groups by their statistics). Uploaded Parquet files are opened here too, so that
+one package holds every Parquet reader in the codebase; see `UploadedParquet`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from governance.datasets.models import ColumnType
+
+ROW_GROUP_ROWS = 128 * 1024
+# A Parquet footer describes every column of every row group; 16 MiB of footer is far beyond
+# any file with the datastore's 2,000-column limit, and refusing it early keeps a hostile file
+# from costing memory before its schema is even read.
+MAX_FOOTER_BYTES = 16 * 1024 * 1024
+
+ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    ColumnType.STRING: pa.string(),
+    ColumnType.INTEGER: pa.int64(),
+    ColumnType.FLOAT: pa.float64(),
+    ColumnType.BOOLEAN: pa.bool_(),
+    ColumnType.DATE: pa.date32(),
+    ColumnType.CATEGORY: pa.dictionary(pa.int32(), pa.string()),
+}
+
+
+class DeclaredColumn(Protocol):
+    """What the datastore needs of a declared column (a DatasetColumn or a ColumnSpec)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> ColumnType: ...
+
+    @property
+    def required(self) -> bool: ...
+
+
+def arrow_schema(columns: Sequence[DeclaredColumn]) -> pa.Schema:
+    """The Arrow schema every stored version of a dataset with these columns has."""
+    return pa.schema([pa.field(c.name, ARROW_TYPES[ColumnType(c.type)], nullable=not c.required)
+                      for c in columns])
+
+
+def write_parquet(sink: io.RawIOBase, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write batches (which must match `schema`) as Parquet to `sink`; returns the row count."""
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
+        for batch in batches:
+            if not batch.schema.equals(schema):
+                raise ValueError(f"a batch does not match the dataset's schema: {batch.schema}")
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, schema),
+                                   row_group_size=ROW_GROUP_ROWS)
+                rows += pending_rows
+                pending, pending_rows = [], 0
+        if pending_rows or not rows:
+            writer.write_table(pa.Table.from_batches(pending, schema),
+                               row_group_size=ROW_GROUP_ROWS)
+            rows += pending_rows
+    return rows
+
+
+def stored_schema(source: io.RawIOBase) -> pa.Schema:
+    schema: pa.Schema = pq.read_schema(source)
+    return schema
+
+
+def read_table(source: io.RawIOBase, columns: list[str], filters: Any) -> pa.Table:
+    table: pa.Table = pq.read_table(source, columns=columns, filters=filters)
+    return table
+
+
+class UnreadableParquet(ValueError):
+    """An uploaded file is not Parquet that pyarrow can read."""
+
+
+class UploadedParquet:
+    """An uploaded Parquet file (in a seekable temporary file, never under DATA_DIR)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        stream.seek(0, 2)
+        size = stream.tell()
+        if size < 12:
+            raise UnreadableParquet("the file is too short to be Parquet")
+        stream.seek(size - 8)
+        tail = stream.read(8)
+        stream.seek(0)
+        if stream.read(4) != b"PAR1" or tail[4:] != b"PAR1":
+            raise UnreadableParquet("the file does not start and end with Parquet's PAR1 marker")
+        if int.from_bytes(tail[:4], "little") > MAX_FOOTER_BYTES:
+            raise UnreadableParquet("its footer (the schema and column index) is larger than "
+                                    f"{MAX_FOOTER_BYTES // (1024 * 1024)} MiB")
+        stream.seek(0)
+        try:
+            self._file = pq.ParquetFile(stream)
+            self.schema: pa.Schema = self._file.schema_arrow
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise UnreadableParquet(str(exc)) from exc
+
+    @property
+    def num_rows(self) -> int:
+        rows: int = self._file.metadata.num_rows
+        return rows
+
+    def iter_batches(self, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._file.iter_batches(batch_size=batch_size, columns=columns,
+                                               use_threads=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise UnreadableParquet(str(exc)) from exc

@@ -1,0 +1,408 @@
+"""Storing, reading, verifying and destroying dataset versions: the datastore's public functions.
+
+These are the only functions that write, decrypt or delete stored data. They check nothing
+about who is asking: `store_version` is called by the ingestion service after its permission
+checks, `read_columns` by the one door that decides and audits every read of dataset rows,
+`destroy_version` by the destruction service. Each version's file has its own key, wrapped in
+the version row (envelope.py); destroying the version deletes that key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
+
+from governance.datasets.datastore import envelope, files
+from governance.datasets.datastore.crypto import (
+    Binding,
+    DataIntegrityError,
+    DatastoreError,
+    DecryptingReader,
+    EncryptingWriter,
+)
+from governance.datasets.datastore.parquet import (
+    arrow_schema,
+    read_table,
+    stored_schema,
+    write_parquet,
+)
+from governance.datasets.models import Dataset, DatasetVersion
+from governance.identity.actors import Actor
+from governance.kernel.types import utcnow
+
+
+class DataUnavailable(DatastoreError):
+    """The version's data was destroyed; it can no longer be read."""
+
+
+# A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
+# ship without type information, so mypy sees the first two as Any).
+TableLike: TypeAlias = pd.DataFrame | pa.Table | Iterable[pa.RecordBatch]
+
+
+def _batches(data: TableLike, schema: pa.Schema) -> Iterable[pa.RecordBatch]:
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
+    if isinstance(data, pa.Table):
+        batches: list[pa.RecordBatch] = data.select(schema.names).cast(schema).to_batches()
+        return batches
+    return data
+
+
+def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLike,
+                  source_filename: str, by: Actor) -> DatasetVersion:
+    """Encrypt and store a new version of `dataset`; the row is added to the session.
+
+    `frame_or_table` is a DataFrame, an Arrow table, or (for streamed ingestion) an iterable of
+    record batches already in the dataset's schema; an exception raised while iterating it
+    leaves no file behind. The file is removed again if the transaction does not commit.
+    """
+    config = files.config_of(session)
+    # One upload at a time per dataset, so two uploads cannot both become version N.
+    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    latest = session.scalar(select(func.max(DatasetVersion.number))
+                            .where(DatasetVersion.dataset_id == dataset.id))
+    number = (latest or 0) + 1
+    binding = Binding(dataset.id, number)
+    file_key = envelope.new_file_key(config.ring, binding)
+    schema = arrow_schema(dataset.columns)
+    storage_name = files.new_storage_name()
+    final = config.path_of(storage_name)
+    partial = files.partial_path(config, storage_name)
+    config.ensure_dir()
+    try:
+        with files.create_exclusive(partial) as out:
+            sink = EncryptingWriter(out, file_key.key, binding, file_id=file_key.file_id)
+            rows = write_parquet(sink, schema, _batches(frame_or_table, schema))
+            sink.finish()
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, final)
+        files.fsync_dir(config.data_dir)
+    except BaseException:
+        files.remove_quietly(partial)
+        files.remove_quietly(final)
+        raise
+    files.track_pending(session, final)
+    version = DatasetVersion(
+        dataset_id=dataset.id, number=number, sha256=sink.sha256, row_count=rows,
+        byte_size=sink.plaintext_size, storage_name=storage_name,
+        source_filename=source_filename[:255], uploaded_by_id=by.id)
+    file_key.record_on(version)
+    try:
+        session.add(version)
+        session.flush()
+    except BaseException:
+        files.forget_pending(session, final)
+        files.remove_quietly(final)
+        raise
+    return version
+
+
+def _live_session(version: DatasetVersion) -> Session:
+    """The session that loaded `version`, which must not be destroyed."""
+    session = object_session(version)
+    if session is None:
+        raise RuntimeError("read the version through a session: the datastore takes its "
+                           "settings from the session that loaded it")
+    if version.destroyed_at is not None:
+        _cache.forget(version.storage_name)
+        raise DataUnavailable(
+            f"Version {version.number} of dataset {version.dataset_id} was destroyed on "
+            f"{version.destroyed_at:%Y-%m-%d}.")
+    return session
+
+
+def _open(version: DatasetVersion) -> DecryptingReader:
+    config = files.config_of(_live_session(version))
+    return open_file(config, config.path_of(version.storage_name), version,
+                     Binding(version.dataset_id, version.number))
+
+
+def open_file(config: files.StoreConfig, path: Path, row: envelope.KeyedFile,
+              binding: Binding) -> DecryptingReader:
+    """Open a stored file with the key its row records (or, for a file from before per-file
+    keys, the data key its header names), checking it is the file recorded for the row."""
+    if envelope.is_legacy(row):
+        return DecryptingReader(path, envelope.legacy_key(config.ring, path), binding)
+    file_key = envelope.unwrap(config.ring, row, binding)
+    return DecryptingReader(path, file_key.key, binding, file_id=file_key.file_id)
+
+
+def _filter_columns(filters: Any) -> set[str]:
+    """Column names in a DNF filter: [(col, op, value), ...] or [[(col, op, value), ...], ...]."""
+    if not isinstance(filters, list) or not filters:
+        raise ValueError("filters must be a non-empty list of (column, operator, value) "
+                         "tuples, or a list of such lists")
+    groups = filters if all(isinstance(f, list) for f in filters) else [filters]
+    names = set()
+    for group in groups:
+        for condition in group:
+            if not (isinstance(condition, tuple) and len(condition) == 3
+                    and isinstance(condition[0], str)):
+                raise ValueError(f"filter {condition!r} is not (column, operator, value)")
+            names.add(condition[0])
+    return names
+
+
+def read_columns(version: DatasetVersion, columns: list[str], *,
+                 filters: list[Any] | None = None) -> pd.DataFrame:
+    """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
+
+    The SHA-256 of the decrypted Parquet is checked against the version row first (one
+    streaming pass, one chunk in memory), then only the chunks holding the requested columns
+    are decrypted. Extra memory beyond the result is about the compressed size of the
+    requested columns plus four 1 MiB chunks. Filters use pyarrow's DNF form and may only name
+    requested columns, so a filter cannot reveal a column the caller may not read. A column
+    declared after this version was stored comes back as nulls.
+
+    Without filters, the verified, decoded columns are kept in this process's cache (see
+    `_ColumnCache`): a later read of the same file, unchanged since it was verified, skips the
+    hash pass and the decryption.
+
+    Raises DataIntegrityError when the file is missing, altered, moved or under another key,
+    DataUnavailable when the version was destroyed, ValueError for unknown columns.
+    """
+    declared = set(version.dataset.column_names)
+    unknown = [c for c in columns if c not in declared]
+    if unknown:
+        raise ValueError(f"dataset {version.dataset_id} has no column(s) {', '.join(unknown)}")
+    if len(set(columns)) != len(columns):
+        raise ValueError("a column is requested twice")
+    if filters is not None:
+        outside = _filter_columns(filters) - set(columns)
+        if outside:
+            raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
+        table, present = _read_file(version, columns, filters)
+    else:
+        table, present = _read_cached(version, columns)
+    full_schema = arrow_schema(version.dataset.columns)
+    for name in columns:
+        if name not in present:
+            table = table.append_column(full_schema.field(name).with_nullable(True),
+                                        pa.nulls(table.num_rows, full_schema.field(name).type))
+    return table.select(columns).to_pandas()
+
+
+def _read_file(version: DatasetVersion, columns: list[str],
+               filters: list[Any] | None) -> tuple[pa.Table, set[str]]:
+    """Verify the whole file's SHA-256, then read the stored ones of `columns`."""
+    with _open(version) as reader:
+        _verify(version, reader)
+        present = set(stored_schema(_rewound(reader)).names)
+        if filters is not None and _filter_columns(filters) - present:
+            raise ValueError("a filtered column was added after this version was stored")
+        table = read_table(_rewound(reader), [c for c in columns if c in present], filters)
+    return table, present
+
+
+def _verify(version: DatasetVersion, reader: DecryptingReader) -> None:
+    digest = reader.sha256()
+    if digest != version.sha256:
+        raise DataIntegrityError(
+            f"Version {version.number} of dataset {version.dataset_id} does not match its "
+            f"recorded SHA-256 ({version.sha256[:12]}…, found {digest[:12]}…).")
+
+
+# How many bytes of decoded columns each process keeps (least recently used go first).
+CACHE_BYTES = 256 * 1024 * 1024
+FileSignature = tuple[int, int, int, int, int]
+
+
+@dataclass
+class _Verified:
+    """A stored file as it was when its SHA-256 was last checked in this process."""
+
+    signature: FileSignature
+    present: frozenset[str]
+    columns: dict[str, pa.ChunkedArray] = field(default_factory=dict)
+    nbytes: int = 0
+
+
+class _ColumnCache:
+    """Verified files and their decoded columns, per process (each gunicorn worker has one).
+
+    Reading a page of rows used to decrypt the whole file to check its SHA-256 and then
+    decrypt and decode the columns again, on every request: about 7 of the 20 ms a read took
+    (docs/decisions/reliability.md). A version's file never changes once stored, so a file is
+    verified once and its decoded columns are kept, for as long as the file's signature —
+    device, inode, size, modification and change times, and a fingerprint of the key material
+    recorded on the row (file id, wrapped key, wrapping key id) — is the one seen when it was
+    verified. Any write to the file, a file moved into its place, or a re-keyed or re-wrapped
+    row changes the signature, and the next read opens the file again (and fails where it
+    must). Whether the version is destroyed is checked on the database row before the cache is
+    consulted, and destroying a version in this process drops its entry.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], signature: FileSignature) -> _Verified | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.signature != signature:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[str, str], entry: _Verified,
+            columns: dict[str, pa.ChunkedArray]) -> None:
+        with self._lock:
+            current = self._entries.get(key)
+            if current is not entry:
+                if current is not None:
+                    self._drop(key)
+                self._entries[key] = entry
+            for name, array in columns.items():
+                size = array.nbytes
+                if name in entry.columns:
+                    continue
+                if self._bytes + size > self.budget and not self._evict(size, keep=key):
+                    continue  # too large to keep: read from the file each time
+                entry.columns[name] = array
+                entry.nbytes += size
+                self._bytes += size
+            self._entries.move_to_end(key)
+
+    def forget(self, storage_name: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == storage_name]:
+                self._drop(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def _evict(self, size: int, *, keep: tuple[str, str]) -> bool:
+        """Free room for `size` bytes from other entries; False if it cannot fit."""
+        if size > self.budget:
+            return False
+        for key in [k for k in self._entries if k != keep]:
+            if self._bytes + size <= self.budget:
+                break
+            self._drop(key)
+        return self._bytes + size <= self.budget
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry.nbytes
+
+
+_cache = _ColumnCache(CACHE_BYTES)
+
+
+def forget_cached(storage_name: str) -> None:
+    """Drop a file's cached columns (its row now points elsewhere or it was destroyed)."""
+    _cache.forget(storage_name)
+
+
+def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
+    material = "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode() \
+        + b"\0" + bytes(row.wrapped_key or b"")
+    fingerprint = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+    return (stat.st_dev ^ fingerprint, stat.st_ino, stat.st_size, stat.st_mtime_ns,
+            stat.st_ctime_ns)
+
+
+def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table, set[str]]:
+    """The stored ones of `columns`, from the cache where the file is unchanged since it was
+    verified; otherwise verified and read from the file, and cached."""
+    session = _live_session(version)
+    config = files.config_of(session)
+    signature = _signature(config.path_of(version.storage_name), version)
+    key = (version.storage_name, version.sha256)
+    entry = _cache.get(key, signature)
+    wanted = None if entry is None else [c for c in columns if c in entry.present]
+    if wanted == []:
+        # Only columns declared after this version was stored: nothing to decode, but the
+        # row count comes from the file.
+        return _read_file(version, columns, None)
+    if entry is None or any(c not in entry.columns for c in wanted or ()):
+        with _open(version) as reader:
+            if entry is None:
+                _verify(version, reader)
+                entry = _Verified(signature, frozenset(stored_schema(_rewound(reader)).names))
+            wanted = [c for c in columns if c in entry.present]
+            missing = [c for c in wanted if c not in entry.columns]
+            read = read_table(_rewound(reader), missing, None)
+        decoded = {name: read.column(name) for name in missing}
+        _cache.put(key, entry, decoded)
+        arrays = {name: entry.columns.get(name, decoded.get(name)) for name in wanted}
+    else:
+        arrays = {name: entry.columns[name] for name in wanted or ()}
+    if not arrays:
+        return _read_file(version, columns, None)
+    return pa.table(arrays), set(entry.present)
+
+
+def _rewound(reader: DecryptingReader) -> DecryptingReader:
+    reader.seek(0)
+    return reader
+
+
+def verify_version(version: DatasetVersion) -> bool:
+    """True when the stored file decrypts and its SHA-256 matches the version row."""
+    try:
+        with _open(version) as reader:
+            return reader.sha256() == version.sha256
+    except DatastoreError:
+        return False
+
+
+def key_fingerprint(version: DatasetVersion) -> str | None:
+    """The fingerprint a destruction certificate gives for the version's file key: a hash of
+    the wrapped key and the id of the data key that wrapped it (never the key itself)."""
+    return envelope.fingerprint(version)
+
+
+def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
+    """Delete the version's file key and its file, and record `destroyed_at`; True if a file
+    was there to delete.
+
+    The wrapped file key is what erases the data: it leaves the row in the caller's
+    transaction (with its audit event), and every copy of the file, in backups and disk images
+    too, is ciphertext under a key that no longer exists. The file itself is simply unlinked:
+    overwriting it would be theatre on journalling and copy-on-write filesystems and on SSDs,
+    which write the new bytes elsewhere. The file goes before the transaction commits: if the
+    commit then fails, the version still looks live but its data is gone (the failure errs
+    towards destruction, and a retry records it), rather than a committed certificate for
+    data that still exists.
+    """
+    session = object_session(version)
+    if session is None:
+        raise RuntimeError("destroy the version through a session")
+    config = files.config_of(session)
+    path = config.path_of(version.storage_name)
+    _cache.forget(version.storage_name)
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    if config.data_dir.is_dir():
+        files.fsync_dir(config.data_dir)
+    version.wrapped_key = None
+    version.destroyed_at = now or utcnow()
+    return existed
+

@@ -1,0 +1,221 @@
+"""Datasets: who provides them, their declared schema with each column's classification, their
+stewards, and the stored versions of their data.
+
+Column classification drives protection: direct identifiers (name, date of birth, ID numbers)
+need a privacy officer's second approval before anyone is granted them and never appear in an
+output; quasi-identifiers (age, sex, race, postcode) and sensitive values (offence, diagnosis)
+are what disclosure control watches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.identity.organization_model import Organization
+from governance.kernel.db import Base
+from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk, str200, str320
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    CATEGORY = "category"
+
+
+class Classification(StrEnum):
+    DIRECT_IDENTIFIER = "direct_identifier"
+    QUASI_IDENTIFIER = "quasi_identifier"
+    SENSITIVE = "sensitive"
+    GENERAL = "general"
+    FREE_TEXT = "free_text"
+
+    @property
+    def label(self) -> str:
+        return CLASSIFICATION_LABELS[self]
+
+    @property
+    def protection(self) -> int:
+        """How much protection the class asks for: direct identifiers need two approvers and
+        never leave in an output; free text may hold identifiers; quasi-identifiers and
+        sensitive values are what disclosure control watches; general data is none of these."""
+        return PROTECTION[self]
+
+    def is_less_protected_than(self, other: Classification) -> bool:
+        """Quasi-identifier and sensitive are protected alike (both are watched by disclosure
+        control and need one approver), so moving between them is not a lowering."""
+        return self.protection < other.protection
+
+
+def more_protected(first: Classification, second: Classification) -> Classification:
+    return first if Classification(first).protection >= Classification(second).protection \
+        else second
+
+
+CLASSIFICATION_LABELS = {
+    Classification.DIRECT_IDENTIFIER: "Direct identifier",
+    Classification.QUASI_IDENTIFIER: "Quasi-identifier",
+    Classification.SENSITIVE: "Sensitive",
+    Classification.GENERAL: "General",
+    Classification.FREE_TEXT: "Free text",
+}
+PROTECTION = {
+    Classification.DIRECT_IDENTIFIER: 3,
+    Classification.FREE_TEXT: 2,
+    Classification.QUASI_IDENTIFIER: 1,
+    Classification.SENSITIVE: 1,
+    Classification.GENERAL: 0,
+}
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+
+    id: Mapped[intpk]
+    name: Mapped[str200]
+    description: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    created_at: Mapped[created_at]
+
+    provider: Mapped[Organization] = relationship(lazy="joined")
+    columns: Mapped[list[DatasetColumn]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetColumn.position",
+        lazy="selectin")
+    stewards: Mapped[list[DatasetSteward]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    versions: Mapped[list[DatasetVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetVersion.number")
+
+    def column(self, name: str) -> DatasetColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def steward_ids(self) -> set[int]:
+        return {s.user_id for s in self.stewards}
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.id} {self.name!r}>"
+
+
+class DatasetColumn(Base):
+    __tablename__ = "dataset_column"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[ColumnType] = mapped_column(String(20))
+    classification: Mapped[Classification] = mapped_column(String(30))
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # What each stored code means ("1" -> "with financial aid"), declared with the schema:
+    # outputs and summaries name groups by these labels, never by their codes.
+    value_labels: Mapped[dict[str, str] | None] = mapped_column(JSONText())
+
+    dataset: Mapped[Dataset] = relationship(back_populates="columns")
+
+    @property
+    def is_direct_identifier(self) -> bool:
+        return self.classification == Classification.DIRECT_IDENTIFIER
+
+
+class DatasetSteward(Base):
+    """A data steward assigned to a dataset: approves who may read which of its columns."""
+
+    __tablename__ = "dataset_steward"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+
+
+class DatasetVersion(Base):
+    """One stored upload: an encrypted Parquet file under instance/, with its SHA-256."""
+
+    __tablename__ = "dataset_version"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    storage_name: Mapped[str] = mapped_column(String(200))
+    # The random id in the stored file's header: a file other than the one written for this
+    # version (a leftover of a crashed upload, say) is refused even if it decrypts.
+    file_id: Mapped[str | None] = mapped_column(String(32))
+    # The file's own random key, wrapped by the data key `wrapping_key_id` (see
+    # datasets/datastore/envelope.py); deleted when the version is destroyed, which makes every
+    # copy of the file unreadable. Both null for files stored before per-file keys (`governance
+    # datastore rewrap` converts them).
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapping_key_id: Mapped[str | None] = mapped_column(String(16))
+    source_filename: Mapped[str] = mapped_column(String(255))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[created_at]
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None
+
+
+class ReclassificationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class ColumnReclassification(Base):
+    """A stored column's move to a less protected class: asked for by whoever manages the
+    dataset, in force only once a privacy officer (someone else) approves it. Classification
+    decides who must approve access, so one person alone must not be able to lower it."""
+
+    __tablename__ = "column_reclassification"
+    __table_args__ = (Index("ix_column_reclassification_status", "status", "dataset_id"),)
+
+    id: Mapped[intpk]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    column_name: Mapped[str] = mapped_column(String(120))
+    from_classification: Mapped[Classification] = mapped_column(String(30))
+    to_classification: Mapped[Classification] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ReclassificationStatus] = mapped_column(
+        String(20), default=ReclassificationStatus.PENDING)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # `user e-mail` or `system:LABEL`: the second person must be someone else.
+    requested_by_label: Mapped[str320]
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_by_label: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decision_comment: Mapped[str] = mapped_column(Text, default="")

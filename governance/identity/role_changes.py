@@ -1,0 +1,252 @@
+"""Who holds which role, and the second administrator that powerful roles need.
+
+Nobody changes their own roles. Removing a role, or granting one without approval or audit
+powers (`authz.carries_powers`), applies at once. Granting a role that carries such powers (to
+approve, check, oversee or audit other people's work: privacy officer, compliance manager,
+data steward, output checker, administrator, as the policy file stands) opens a pending
+request that a second administrator, neither the one who asked nor the person concerned,
+approves or rejects. Every change is a `RoleChange` row, shown to compliance managers, and an
+audit event; a change of someone's roles ends their sessions.
+
+The host operator (`governance create-user`, the demo, test set-up: a `System` actor) grants
+directly: whoever runs commands on the host holds the database and the keys, so a second
+administrator in the application could not stop them, and the first administrator has to come
+from somewhere. Those grants are recorded as the operator's, like every other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.authz import Permission, Role
+from governance.dashboard.tasks import Task, registry
+from governance.identity import sessions
+from governance.identity.actors import Actor, System
+from governance.identity.models import User, UserRole
+from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
+from governance.identity.session_model import SessionEndReason
+from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.lifecycle import Lifecycle, Transition
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    CANCEL = "cancel"
+
+
+def _refusal(change: Any, status: RoleChangeStatus, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(f"This request was already {status}.")
+
+
+_R = RoleChangeStatus
+_SECOND = "a second administrator: neither the one who asked nor the person concerned"
+# A role that carries approval or audit powers is granted by two administrators.
+LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
+    "role change", RoleChange, RoleChangeStatus, Action, [
+        Transition(_R.PENDING, Action.APPROVE, _R.APPLIED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_APPROVE, "the account is active", _SECOND),
+        Transition(_R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT),
+        Transition(_R.PENDING, Action.WITHDRAW, _R.CANCELLED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT, rule="the administrator who asked"),
+        Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
+                   "the account was deactivated (its event records it)"),
+    ], initial=[_R.PENDING, _R.APPLIED], refusal=_refusal)
+
+
+@dataclass
+class RoleOutcome:
+    """What a change of roles did: changes applied now, and grants waiting for approval."""
+
+    applied: list[RoleChange] = field(default_factory=list)
+    requested: list[RoleChange] = field(default_factory=list)
+
+
+def needs_second_approval(role: Role, by: Actor) -> bool:
+    return not isinstance(by, System) and authz.carries_powers(role)
+
+
+def change_roles(session: Session, *, user: User, wanted: Iterable[Role], by: Actor,
+                 now: dt.datetime, new_account: bool = False) -> RoleOutcome:
+    """Bring `user`'s roles to `wanted`: removals and ordinary grants now, powerful grants as
+    pending requests. The caller (users.py) has checked `user:manage` and records the applied
+    change; this records each request and ends the person's sessions if anything applied."""
+    if by.id is not None and by.id == user.id and set(wanted) != set(user.role_set):
+        raise PermissionDenied(
+            "Nobody changes their own roles: ask another administrator.",
+            audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
+                   "target_id": user.id, "rule": "no-self-role-change",
+                   "detail": {"wanted": sorted(r.value for r in wanted)}})
+    wanted_set = set(wanted)
+    current = set(user.role_set)
+    outcome = RoleOutcome()
+    held = {Role(ur.role): ur for ur in user.roles}
+    for role in sorted(current - wanted_set):
+        user.roles.remove(held[role])
+        outcome.applied.append(_row(user, role, RoleChangeKind.REMOVE, by, now, applied=True))
+    waiting = pending_roles(session, user.id)
+    for role in sorted(wanted_set - current):
+        if needs_second_approval(role, by):
+            if role not in waiting:
+                outcome.requested.append(
+                    _row(user, role, RoleChangeKind.GRANT, by, now, applied=False))
+            continue
+        user.roles.append(UserRole(role=role))
+        outcome.applied.append(_row(user, role, RoleChangeKind.GRANT, by, now, applied=True,
+                                    note="granted by the host operator"
+                                    if isinstance(by, System) and authz.carries_powers(role)
+                                    else None))
+    session.add_all([*outcome.applied, *outcome.requested])
+    session.flush()
+    for change in outcome.requested:
+        audit.record(session, AuditType.ROLE_REQUEST, by=by, target_type="user",
+                     target_id=user.id, now=now,
+                     detail={"email": user.email, "role": change.role, "request": change.id})
+    if outcome.applied and not new_account:
+        sessions.end_sessions_of(session, user_id=user.id, now=now,
+                                 reason=SessionEndReason.ROLES_CHANGED)
+    return outcome
+
+
+def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) -> RoleChange:
+    """A second administrator grants the requested role."""
+    change = _get(session, change_id)
+    refusal = {"event_type": AuditType.ROLE_APPROVE, "target_type": "role_change",
+               "target_id": change.id}
+    authz.require(by, Permission.ROLE_APPROVE, audit=refusal)
+    if by.id is not None and by.id == change.requested_by_id:
+        raise PermissionDenied("A second administrator must approve this: you asked for it.",
+                               audit={**refusal, "rule": "second-administrator"})
+    if by.id is not None and by.id == change.user_id:
+        raise PermissionDenied("Nobody approves a role for themselves.",
+                               audit={**refusal, "rule": "no-self-role-change"})
+    _check_pending(change)
+    user = change.user
+    if not user.active:
+        raise InvalidTransition(f"{user.email} is deactivated; reject the request or "
+                                "reactivate the account first.", allowed=["reject"])
+    if change.role not in user.role_set:
+        user.roles.append(UserRole(role=Role(change.role)))
+    _mark_decided(change, by, now, note=None)
+    session.flush()
+    ended = sessions.end_sessions_of(session, user_id=user.id, now=now,
+                                     reason=SessionEndReason.ROLES_CHANGED)
+    LIFECYCLE.apply(session, change, Action.APPROVE, by=by, record={
+        "target_type": "user", "target_id": user.id, "now": now,
+        "detail": {"email": user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "sessions_ended": ended}})
+    return change
+
+
+def reject(session: Session, *, change_id: int, by: Actor, now: dt.datetime,
+           note: str = "") -> RoleChange:
+    """Refuse the requested role (the administrator who asked for it withdraws it)."""
+    change = _get(session, change_id)
+    authz.require(by, Permission.ROLE_APPROVE, audit={
+        "event_type": AuditType.ROLE_REJECT, "target_type": "role_change",
+        "target_id": change.id})
+    _check_pending(change)
+    withdrawn = by.id is not None and by.id == change.requested_by_id
+    action = Action.WITHDRAW if withdrawn else Action.REJECT
+    status = LIFECYCLE.steps(RoleChangeStatus.PENDING, action)[0].target
+    _mark_decided(change, by, now, note=" ".join(note.split())[:500] or None)
+    LIFECYCLE.apply(session, change, action, by=by, record={
+        "target_type": "user", "target_id": change.user_id, "now": now,
+        "detail": {"email": change.user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "status": status.value,
+                   "note": change.note}})
+    return change
+
+
+def cancel_pending_of(session: Session, *, user_id: int, by: Actor, now: dt.datetime,
+                      reason: str) -> int:
+    """Close a person's pending requests (their account was deactivated)."""
+    waiting = session.scalars(select(RoleChange).where(
+        RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING)).all()
+    for change in waiting:
+        _mark_decided(change, by, now, note=reason)
+        LIFECYCLE.apply(session, change, Action.CANCEL, by=by)
+    return len(waiting)
+
+
+def pending_roles(session: Session, user_id: int) -> set[Role]:
+    return {Role(role) for role in session.scalars(select(RoleChange.role).where(
+        RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING))}
+
+
+def require_oversight(by: Actor) -> None:
+    if not authz.can(by, Permission.ROLE_APPROVE):
+        authz.require(by, Permission.ROLE_OVERSEE)
+
+
+def pending_changes(session: Session, *, by: Actor) -> list[RoleChange]:
+    require_oversight(by)
+    return list(session.scalars(select(RoleChange)
+                                .where(RoleChange.status == RoleChangeStatus.PENDING)
+                                .order_by(RoleChange.requested_at, RoleChange.id)))
+
+
+def history_query(*, by: Actor) -> Select[RoleChange]:
+    """Every decided change, for the oversight page to page through (newest first)."""
+    require_oversight(by)
+    return select(RoleChange).where(RoleChange.status != RoleChangeStatus.PENDING)
+
+
+def can_decide(by: Actor, change: RoleChange) -> bool:
+    """Whether `by` may approve this request (the page shows the buttons only then)."""
+    return (change.status == RoleChangeStatus.PENDING and authz.can(by, Permission.ROLE_APPROVE)
+            and by.id not in {change.requested_by_id, change.user_id})
+
+
+def _row(user: User, role: Role, kind: RoleChangeKind, by: Actor, now: dt.datetime, *,
+         applied: bool, note: str | None = None) -> RoleChange:
+    return RoleChange(
+        user=user, role=role, kind=kind,
+        status=RoleChangeStatus.APPLIED if applied else RoleChangeStatus.PENDING,
+        requested_by_id=by.id, requested_by=by.email, requested_at=now,
+        decided_by_id=by.id if applied else None, decided_by=by.email if applied else None,
+        decided_at=now if applied else None, note=note)
+
+
+def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *,
+                  note: str | None) -> None:
+    change.decided_by_id = by.id
+    change.decided_by = by.email
+    change.decided_at = now
+    change.note = note
+
+
+def _get(session: Session, change_id: int) -> RoleChange:
+    change = session.get(RoleChange, change_id)
+    if change is None:
+        raise NotFound(f"There is no role change {change_id}.")
+    return change
+
+
+def _check_pending(change: RoleChange) -> None:
+    LIFECYCLE.check(change, Action.APPROVE)
+
+
+@registry.register(Role.ADMIN)
+def _requests_to_approve(session: Session, user: User) -> list[Task]:
+    waiting = session.scalar(select(func.count()).select_from(RoleChange).where(
+        RoleChange.status == RoleChangeStatus.PENDING,
+        RoleChange.requested_by_id.is_distinct_from(user.id),
+        RoleChange.user_id != user.id))
+    if not waiting:
+        return []
+    return [Task(title=f"{waiting} role request(s) waiting for a second administrator",
+                 kind="role_request", endpoint="admin.role_changes")]

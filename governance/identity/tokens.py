@@ -1,0 +1,152 @@
+"""Personal API tokens: creating one (its secret shown once), revoking, and authenticating.
+
+A token acts as its holder with the holder's own roles and grants: it adds no permission. It is
+refused from the moment it expires or is revoked, or its holder is deactivated. Only the
+SHA-256 of the secret is stored (see identity/token_model.py for why a fast hash is right for 256
+random bits), and a request is authenticated by looking that digest up: the comparison of
+secrets never happens character by character in Python, so its timing says nothing about how
+much of a guess was right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.authz import Permission
+from governance.identity.actors import Actor, System
+from governance.identity.models import User
+from governance.identity.token_model import PREFIX_LENGTH, ApiToken
+from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.text import clean_line
+
+DEFAULT_DAYS = 90
+SECRET_BYTES = 32
+# `last_used_at` is refreshed at most this often, so reading through the API does not turn
+# every request into a write.
+TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A new token and its secret: the only moment the secret exists outside its holder."""
+
+    token: ApiToken
+    secret: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def token_days(session: Session) -> int:
+    """The longest (and default) lifetime: the API_TOKEN_DAYS setting."""
+    settings = session.info.get("settings")
+    if isinstance(settings, dict) and isinstance(settings.get("API_TOKEN_DAYS"), int):
+        days: int = settings["API_TOKEN_DAYS"]
+        return days
+    return DEFAULT_DAYS
+
+
+def create_token(session: Session, *, user_id: int, name: str, days: int | None, by: Actor,
+                 now: dt.datetime) -> CreatedToken:
+    """A new token for `user_id`, valid for `days` (at most API_TOKEN_DAYS, the default).
+
+    People create tokens for themselves; the host operator (`governance token create`) may
+    create one for anyone who could create it themselves.
+    """
+    refusal = {"event_type": AuditType.TOKEN_CREATE, "target_type": "api_token",
+               "detail": {"user_id": user_id}}
+    authz.require(by, Permission.TOKEN_CREATE, audit=refusal)
+    if not isinstance(by, System) and by.id != user_id:
+        raise PermissionDenied("You can create tokens only for yourself.", audit=refusal)
+    holder = session.get(User, user_id)
+    if holder is None:
+        raise NotFound(f"There is no user {user_id}.")
+    if not holder.active or not authz.can(holder, Permission.TOKEN_CREATE):
+        raise ValidationFailed(f"{holder.email} cannot hold API tokens (the account is "
+                               "deactivated or its roles do not allow tokens).",
+                               {"user": "Choose an active account."})
+    errors: dict[str, str] = {}
+    label = clean_line(name, "name", errors, max_length=200)
+    longest = token_days(session)
+    lifetime = longest if days is None else days
+    if not 1 <= lifetime <= longest:
+        errors["days"] = f"From 1 to {longest} days."
+    if errors:
+        raise ValidationFailed("The token was not created.", errors)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    token = ApiToken(user_id=holder.id, name=label, prefix=secret[:PREFIX_LENGTH],
+                     secret_sha256=digest(secret), created_at=now,
+                     expires_at=now + dt.timedelta(days=lifetime))
+    session.add(token)
+    session.flush()
+    audit.record(session, AuditType.TOKEN_CREATE, by=by, target_type="api_token",
+                 target_id=token.id, now=now,
+                 detail={"user_id": holder.id, "email": holder.email, "name": label,
+                         "prefix": token.prefix, "expires_at": token.expires_at.isoformat()})
+    return CreatedToken(token=token, secret=secret)
+
+
+def can_revoke(by: Actor, token: ApiToken) -> bool:
+    """Holders revoke their own tokens; people who manage accounts revoke anyone's."""
+    return by.id == token.user_id or authz.can(by, Permission.USER_MANAGE)
+
+
+def revoke_token(session: Session, *, token_id: int, by: Actor, now: dt.datetime) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"There is no token {token_id}.")
+    if not can_revoke(by, token):
+        raise PermissionDenied("Only the token's holder or an administrator may revoke it.",
+                               audit={"event_type": AuditType.TOKEN_REVOKE,
+                                      "target_type": "api_token", "target_id": token.id,
+                                      "rule": "token-holder-or-user-manager"})
+    if token.revoked_at is not None:
+        raise InvalidTransition(f"Token {token.prefix}… is already revoked.")
+    token.revoked_at = now
+    token.revoked_by_id = by.id
+    audit.record(session, AuditType.TOKEN_REVOKE, by=by, target_type="api_token",
+                 target_id=token.id, now=now,
+                 detail={"user_id": token.user_id, "name": token.name, "prefix": token.prefix,
+                         "expired": token.expires_at <= now})
+    return token
+
+
+def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | None:
+    """The token whose secret this is, if it may be used now: not expired, not revoked, its
+    holder active. Refreshes `last_used_at` (the caller commits)."""
+    if not secret or len(secret) > 200:
+        return None
+    wanted = digest(secret)
+    token = session.scalars(select(ApiToken).where(ApiToken.secret_sha256 == wanted)).first()
+    if token is None or not hmac.compare_digest(token.secret_sha256, wanted):
+        return None
+    if token.revoked_at is not None or token.expires_at <= now or not token.user.active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL:
+        token.last_used_at = now
+    return token
+
+
+def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
+    """A person's tokens, newest first, including revoked and expired ones (for the record)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def active_tokens(session: Session, *, by: Actor, now: dt.datetime) -> list[ApiToken]:
+    """Everyone's usable tokens, for people who manage accounts (to revoke a leaked one)."""
+    authz.require(by, Permission.USER_MANAGE)
+    return list(session.scalars(select(ApiToken).where(
+        ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)
+        .order_by(ApiToken.user_id, ApiToken.created_at.desc())))

@@ -1,0 +1,107 @@
+"""The declarative base, engines and the one session each request works in.
+
+SQLite transactions start with BEGIN IMMEDIATE: every audited action reads the audit chain head
+and then writes, and a deferred SQLite transaction that has read cannot always upgrade to a
+write (SQLITE_BUSY_SNAPSHOT); taking the write lock up front keeps the chain a single line
+across processes. PostgreSQL gets the same guarantee from a row lock on the chain head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from governance.kernel.config import private_file
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine with the pragmas and transaction mode this service relies on."""
+    if not is_sqlite(url):
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        # The database holds personal data and wrapped file keys: owner-only from the start
+        # (SQLite would create it, and its -wal and -shm files, readable by everyone).
+        private_file(Path(path))
+    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL makes each commit durable: an access and its audit event survive a power cut.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """The engines and session factory of one application."""
+
+    def __init__(self, url: str, *, info: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        # `info` travels with every session: services read the audit settings from it.
+        self.info = dict(info or {})
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=self.info)
+        self._read_engine: Engine | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    def read_engine(self) -> Engine:
+        """A second engine for long read-only streams (exports), which must not hold SQLite's
+        write lock while they stream."""
+        if self._read_engine is None:
+            self._read_engine = make_engine(self.url, read_only=True) if self.is_sqlite \
+                else self.engine
+        return self._read_engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for CLI commands and workers: the caller commits; errors roll back."""
+        session = self.sessions()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._read_engine is not None and self._read_engine is not self.engine:
+            self._read_engine.dispose()

@@ -1,0 +1,82 @@
+"""The Flask extensions and the request's database session.
+
+One session per request, opened on first use and closed at teardown; a view commits once,
+after the service call succeeded (Indico's rule: parse, check access, act, commit).
+
+A signed-in person is found through their server-side session (identity/sessions.py): the
+cookie names the session by its secret, and a session that has ended, or whose person was
+deactivated, signs nobody in, whatever copies of the cookie exist.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from flask import session as cookie
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from governance.identity import sessions
+from governance.identity.models import User
+from governance.identity.session_model import UserSession
+from governance.kernel.db import Database
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+# Limits are declared on the views they protect (identity/web_throttle.py); storage and strategy
+# come from the app's configuration (RATELIMIT_STORAGE_URL).
+limiter = Limiter(key_func=get_remote_address)
+# The cookie's key for the server-side session's secret.
+SESSION_KEY = "sid"
+
+DB_KEY = "governance.kernel.db"
+
+
+def database(app: Flask | None = None) -> Database:
+    db: Database = (app or current_app).extensions[DB_KEY]
+    return db
+
+
+def db_session() -> Session:
+    """The current request's session."""
+    if "db_session" not in g:
+        g.db_session = database().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    record = sessions.find_active(db_session(), cookie.get(SESSION_KEY), user_id=int(user_id))
+    if record is None:
+        return None
+    g.user_session = record
+    return record.user
+
+
+def current_session() -> UserSession | None:
+    """The server-side session of this request's signed-in person, once they are loaded."""
+    record = g.get("user_session")
+    return record if isinstance(record, UserSession) else None
+
+
+def init_extensions(app: Flask, db: Database) -> None:
+    app.extensions[DB_KEY] = db
+    app.teardown_appcontext(_close_session)
+    login_manager.user_loader(_load_user)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    limiter.init_app(app)

@@ -1,0 +1,118 @@
+"""The durable job queue that runs analyses in worker processes (huey).
+
+Storage follows QUEUE_URL: `sqlite:///PATH` (the default, instance/queue.db: no server needed),
+`redis://HOST:PORT/DB` in production, `memory:` for a single process. A message carries only
+a run id: the `analysis_run` row is the source of truth, so a lost message or a dead worker
+loses nothing (the reaper in analysis/reaper.py notices both).
+
+Messages are sent only after the transaction that created or re-queued the run commits
+(`enqueue_after_commit`): a worker must never see an id whose row does not exist, and a
+rolled-back submission must leave no message behind. If sending fails after the commit, the
+run stays queued without a message and the reaper sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from governance.kernel.config import private_file
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "analysis.execute"
+REAP_TASK_NAME = "analysis.reap"
+PENDING_KEY = "jobs.pending_runs"
+_lock = threading.Lock()
+_queues: dict[tuple[int, str], Huey] = {}
+_tasks: dict[int, dict[str, Any]] = {}
+
+
+def make_queue(url: str) -> Huey:
+    """A huey instance for QUEUE_URL with the analysis tasks registered on it."""
+    if url.startswith("sqlite:///"):
+        # Owner-only, like every file in instance/ (SQLite's -wal and -shm files follow).
+        path = private_file(Path(url.removeprefix("sqlite:///")))
+        # results=False: the run row holds every result; huey need not keep return values.
+        queue: Huey = SqliteHuey(name="governance", filename=str(path), results=False,
+                                 fsync=True)
+    elif url.startswith("redis://"):
+        queue = RedisHuey(name="governance", url=url, results=False)
+    elif url.startswith("memory:"):
+        queue = MemoryHuey(name="governance", results=False)
+    else:
+        raise ValueError(f"unsupported QUEUE_URL {url!r}")
+    from governance import worker
+
+    _tasks[id(queue)] = worker.register_tasks(queue)
+    return queue
+
+
+def queue_for(url: str) -> Huey:
+    """This process's queue for `url` (one per process: connections are not shared across
+    the fork of worker processes)."""
+    key = (os.getpid(), url)
+    with _lock:
+        if key not in _queues:
+            _queues[key] = make_queue(url)
+        return _queues[key]
+
+
+def queue_url(settings: Mapping[str, Any]) -> str:
+    return str(settings["QUEUE_URL"])
+
+
+def session_queue(session: Session) -> Huey:
+    settings = session.info.get("settings")
+    if not isinstance(settings, dict):
+        raise RuntimeError("This session was not opened by governance.kernel.db.Database: "
+                           "the queue settings are missing.")
+    return queue_for(queue_url(settings))
+
+
+def send(queue: Huey, run_id: int) -> None:
+    """Put one message for the run on the queue (raises if the queue cannot be reached)."""
+    queue.enqueue(_tasks[id(queue)][TASK_NAME].s(run_id))
+
+
+def pending_run_ids(queue: Huey) -> set[int]:
+    """Run ids of the analysis messages waiting on the queue."""
+    ids: set[int] = set()
+    for task in queue.pending():
+        if task.name == TASK_NAME and task.args:
+            ids.add(int(task.args[0]))
+    return ids
+
+
+def enqueue_after_commit(session: Session, run_id: int) -> None:
+    """Send the run's message once the session's current transaction commits (never before,
+    never if it rolls back)."""
+    session.info.setdefault(PENDING_KEY, []).append(run_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _send_committed(session: Session) -> None:
+    run_ids: list[int] = session.info.pop(PENDING_KEY, [])
+    if not run_ids:
+        return
+    try:
+        queue = session_queue(session)
+        for run_id in run_ids:
+            send(queue, run_id)
+    except Exception:
+        # The runs are committed as queued; the reaper re-sends messages that never arrived.
+        log.exception("could not enqueue analysis runs %s; the reaper will retry", run_ids)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING_KEY, None)

@@ -1,0 +1,2 @@
+"""Outputs of analyses: content checks, the provider's preview, output checking, release,
+publication and public files."""

@@ -1,0 +1,148 @@
+"""Reading outputs: who sees which output and which parts of it, what each person can do now
+(the `can_*` booleans pages show buttons for), and what the public may see.
+
+Checkers and privacy officers see every output, with its disclosure record. The project team
+(the producer and the agreement's personnel) sees its outputs and their checks. The provider's
+partner reviewers see their agency's outputs from the preview on, and only the released
+content (summary, figures, files) and the flags: never the disclosure record, the checkers'
+reasons or the populations. The public sees published outputs only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from governance import authz
+from governance.agreements.common import actor_key
+from governance.agreements.models import Agreement, AgreementVersion
+from governance.agreements.parts_model import Personnel
+from governance.audit.models import AuditType
+from governance.authz import Role
+from governance.identity.models import User
+from governance.kernel.errors import NotFound, PermissionDenied
+from governance.outputs.common import is_checker, is_partner, is_team, refusal
+from governance.outputs.content import AGGREGATE_KINDS
+from governance.outputs.lifecycle import (
+    PARTNER_SEES,
+    RULES,
+    STATUS_OF_STATE,
+    Action,
+    State,
+    allowed_actions,
+    state_of,
+)
+from governance.outputs.models import Output, OutputStatus
+from governance.outputs.preview import preview_is_open
+from governance.outputs.service import actor_key_of, may_download
+
+PARTNER_STATUSES = sorted({STATUS_OF_STATE[s].value for s in PARTNER_SEES})
+
+
+def can_view(user: User, output: Output) -> bool:
+    if is_checker(user) or is_team(user, output):
+        return True
+    return is_partner(user, output) and state_of(output) in PARTNER_SEES
+
+
+def get_visible(session: Session, output_id: int, *, by: User) -> Output:
+    """The output if `by` may read it: 404 if it does not exist, 403 (recorded) if not
+    theirs."""
+    output = session.get(Output, output_id)
+    if output is None:
+        raise NotFound(f"There is no output {output_id}.")
+    if not can_view(by, output):
+        raise PermissionDenied(
+            "Outputs are visible to checkers, the project team, and the data provider's "
+            "partner reviewers from the preview on.",
+            audit=refusal(AuditType.OUTPUT_READ, output.id, output, "output-visibility"))
+    return output
+
+
+def list_statement(user: User, *, status: str | None) -> Any:
+    """Outputs the user may see, filtered by stored status; unsorted."""
+    statement = select(Output).join(Agreement, Agreement.id == Output.agreement_id)
+    if not is_checker(user):
+        named = exists().where(Personnel.user_id == user.id,
+                               Personnel.version_id == AgreementVersion.id,
+                               AgreementVersion.agreement_id == Output.agreement_id)
+        conditions = [Output.produced_by_id == user.id, named]
+        if user.has_role(Role.PARTNER_REVIEWER):
+            conditions.append(and_(Agreement.provider_id == user.organization_id,
+                                   Output.status.in_(PARTNER_STATUSES)))
+        statement = statement.where(or_(*conditions))
+    if status:
+        statement = statement.where(Output.status == status)
+    return statement
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What one person may see and do on one output now."""
+
+    state: State
+    sees_disclosure: bool = False
+    sees_checks: bool = False
+    can_check: bool = False
+    can_flag: bool = False
+    can_correct: bool = False
+    can_publish: bool = False
+    can_download: bool = False
+    answerable: frozenset[int] = field(default_factory=frozenset)
+    acceptable: frozenset[int] = field(default_factory=frozenset)
+    resolvable: frozenset[int] = field(default_factory=frozenset)
+
+
+def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
+    state = state_of(output)
+    allowed = set(allowed_actions(state))
+    checker, team, partner = is_checker(user), is_team(user, output), is_partner(user, output)
+
+    def holds(action: Action) -> bool:
+        permission = RULES[action].permission
+        return action in allowed and permission is not None and authz.can(user, permission)
+
+    key = actor_key(user)
+    already_checked = any(actor_key_of(c) == key for c in output.current_checks)
+    can_check = holds(Action.CHECK_APPROVE) and key not in output.contributors \
+        and not already_checked
+    open_flags = output.open_flags
+    return Abilities(
+        state=state, sees_disclosure=checker, sees_checks=checker or team,
+        can_check=can_check,
+        can_flag=holds(Action.FLAG) and partner and preview_is_open(output, now),
+        can_correct=holds(Action.CORRECT) and team,
+        can_publish=holds(Action.PUBLISH) and output.version.publication_allowed and (
+            output.agreement.current_version is None
+            or output.agreement.current_version.publication_allowed),
+        can_download=may_download(user, output),
+        answerable=frozenset(f.id for f in open_flags if not f.is_answered)
+        if holds(Action.ANSWER) and team else frozenset(),
+        acceptable=frozenset(f.id for f in open_flags if f.is_answered)
+        if holds(Action.ACCEPT) and partner else frozenset(),
+        resolvable=frozenset(f.id for f in open_flags if f.is_answered)
+        if holds(Action.RESOLVE) else frozenset())
+
+
+# --- the public page ---------------------------------------------------------------------
+
+def published_statement() -> Any:
+    """Published aggregate outputs, newest first: the only rows the public page reads."""
+    return (select(Output).where(Output.status == OutputStatus.PUBLISHED,
+                                 Output.published_at.is_not(None),
+                                 Output.kind.in_(sorted(AGGREGATE_KINDS)))
+            .order_by(Output.published_at.desc(), Output.id.desc()))
+
+
+def get_published(session: Session, output_id: int) -> Output:
+    """A published output, or 404 for anything else (so the existence of unpublished outputs
+    does not leak)."""
+    output: Output | None = session.scalars(
+        published_statement().where(Output.id == output_id)).first()
+    if output is None:
+        raise NotFound("There is no published output at this address.")
+    return output
