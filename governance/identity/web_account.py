@@ -16,7 +16,7 @@ from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import current_session, db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form, submitted
-from governance.web.login import actor, login_required
+from governance.web.login import actor, login_required, public
 
 bp = Blueprint("account", __name__)
 
@@ -81,6 +81,7 @@ def sign_out_everywhere() -> Response:
 
 
 @bp.route("/reset/<secret>", methods=["GET", "POST"])
+@public
 def reset_password(secret: str) -> Response | str:
     db, now = db_session(), utcnow()
     link = credentials.reset_link(db, secret, now=now)
@@ -100,6 +101,7 @@ def reset_password(secret: str) -> Response | str:
 
 
 @bp.route("/unlock/<secret>", methods=["GET", "POST"])
+@public
 def unlock(secret: str) -> Response | str:
     """GET only shows a button: mail scanners that open links must not use the link up."""
     db, now = db_session(), utcnow()

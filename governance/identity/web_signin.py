@@ -25,7 +25,7 @@ from governance.identity.signin import LockoutPolicy, LoginFailed, authenticate,
 from governance.kernel.extensions import SESSION_KEY, current_session, db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form
-from governance.web.login import actor, login_required
+from governance.web.login import actor, login_required, public
 
 bp = Blueprint("auth", __name__)
 
@@ -51,6 +51,7 @@ def lockout_policy() -> LockoutPolicy:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 @throttle.login_limits
 def login() -> Response | str:
     if current_user.is_authenticated:
