@@ -48,7 +48,7 @@ class Transition(Generic[S, A]):
     permission: Permission | None
     event: AuditType | None
     when: str = ""
-    rule: str = ""  # the object-level rule the service checks first (own request...)
+    rule: str = ""  # the object rules (governance/authz/rules.py) the service checks first
 
     @property
     def by_system(self) -> bool:

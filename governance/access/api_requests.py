@@ -17,7 +17,7 @@ from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import day, iso, page_schema, paged
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Dataset
 from governance.identity.api_auth import caller
 from governance.identity.models import User
@@ -67,12 +67,12 @@ def _actions(item: AccessRequest, user: User) -> list[str]:
     possible = set(allowed_actions(RequestStatus(item.status)))
     dataset = db_session().get(Dataset, item.dataset_id)
     mine: set[Action] = set()
-    if item.requester_id == user.id:
+    if rules.own_request(user, item):
         mine |= {Action.WITHDRAW, Action.RESUBMIT}
-    elif dataset is not None and user.id in dataset.steward_ids \
+    elif rules.steward_of_dataset(user, dataset) \
             and authz.can(user, Permission.ACCESS_REQUEST_REVIEW):
         mine |= {Action.APPROVE, Action.DENY, Action.RETURN}
-    if user.id not in {item.requester_id, item.steward_id} and authz.can(
+    if rules.second_approver(user, item) and authz.can(
             user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS):
         mine.add(Action.APPROVE_IDENTIFIERS)
         if item.status == RequestStatus.AWAITING_PRIVACY_OFFICER:

@@ -21,7 +21,7 @@ class Action(StrEnum):
 
 
 _S = GrantStatus
-_MANAGER = "steward of the dataset, or privacy officer"
+_MANAGER = "steward-or-overseer"
 _ENDS = "the agreement ended, or an amendment or access review took away its holder, purpose " \
         "or every column"
 

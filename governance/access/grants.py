@@ -27,10 +27,10 @@ from governance.access.models import (
 )
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset
 from governance.identity.actors import Actor
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 
 
 def bump_epoch(session: Session) -> int:
@@ -89,9 +89,7 @@ def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement
 
 def can_manage(by: Actor, dataset: Dataset) -> bool:
     """Stewards of the dataset and privacy officers may revoke and review its grants."""
-    if authz.can(by, Permission.GRANT_OVERSEE) and authz.can(by, Permission.GRANT_REVOKE):
-        return True
-    return authz.can(by, Permission.GRANT_REVOKE) and by.id in dataset.steward_ids
+    return authz.can(by, Permission.GRANT_REVOKE) and rules.manages_grants_of(by, dataset)
 
 
 def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
@@ -101,10 +99,9 @@ def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
                "target_id": grant_id, "agreement_id": grant.agreement_id,
                "dataset_id": grant.dataset_id}
     authz.require(by, Permission.GRANT_REVOKE, audit=refusal)
-    dataset = session.get(Dataset, grant.dataset_id)
-    if dataset is None or not can_manage(by, dataset):
-        raise PermissionDenied("Only the dataset's stewards or a privacy officer may revoke "
-                               "its grants.", audit=refusal)
+    rules.require(rules.manages_grants_of, by, session.get(Dataset, grant.dataset_id),
+                  message="Only the dataset's stewards or a privacy officer may revoke its "
+                          "grants.", audit=refusal)
     LIFECYCLE.check(grant, Action.REVOKE)
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.dashboard.tasks import Task, registry
 from governance.datasets.models import (
     Classification,
@@ -39,7 +39,6 @@ from governance.kernel.errors import (
     Conflict,
     InvalidTransition,
     NotFound,
-    PermissionDenied,
     ValidationFailed,
 )
 from governance.kernel.text import clean_text
@@ -63,7 +62,7 @@ LIFECYCLE: Lifecycle[ReclassificationStatus, Action] = Lifecycle(
         Transition(_R.PENDING, Action.APPROVE, _R.APPROVED,
                    Permission.DATASET_APPROVE_RECLASSIFICATION, AuditType.DATASET_RECLASSIFY,
                    "the column is still of the class the request lowers",
-                   "not the person who asked"),
+                   "two-people-reclassify"),
         Transition(_R.PENDING, Action.REJECT, _R.REJECTED,
                    Permission.DATASET_APPROVE_RECLASSIFICATION,
                    AuditType.DATASET_RECLASSIFY_REJECT),
@@ -128,9 +127,9 @@ def approve(session: Session, *, reclassification_id: int, comment: str, by: Act
     already decided keep the class recorded with them."""
     asked, refusal = _for_decision(session, reclassification_id, by=by,
                                    event=AuditType.DATASET_RECLASSIFY)
-    if asked.requested_by_label == by.email:
-        raise PermissionDenied("Lowering a classification needs two people: someone other "
-                               "than the person who asked must approve it.", audit=refusal)
+    rules.require(rules.not_the_asker, by, asked,
+                  message="Lowering a classification needs two people: someone other than "
+                          "the person who asked must approve it.", audit=refusal)
     _check_pending(asked)
     dataset = session.get(Dataset, asked.dataset_id)
     column = dataset.column(asked.column_name) if dataset else None

@@ -27,11 +27,11 @@ from governance.access.models import AccessRequest, AccessRequestColumn, Request
 from governance.access.workflow import LIFECYCLE, Action, check_transition
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset, more_protected
 from governance.identity.actors import Actor
 from governance.identity.models import User
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 
 MAX_TEXT = 4000
 
@@ -133,10 +133,9 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
                      purpose: str, justification: str, end_date: dt.date, download: bool,
                      by: User, now: dt.datetime) -> AccessRequest:
     request = _for_change(session, request_id)
-    if request.requester_id != by.id:
-        raise PermissionDenied("Only the person who asked can change a returned request.",
-                               audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
-                                      **_audit_fields(request)})
+    rules.require(rules.own_request, by, request,
+                  message="Only the person who asked can change a returned request.",
+                  audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT, **_audit_fields(request)})
     check_transition(request, Action.RESUBMIT)
     names = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
     version = check_eligibility(session, user=by, agreement_id=request.agreement_id,
@@ -159,10 +158,10 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
 def withdraw_request(session: Session, *, request_id: int, by: User,
                      now: dt.datetime) -> AccessRequest:
     request = _for_change(session, request_id)
-    if request.requester_id != by.id:
-        raise PermissionDenied("Only the person who asked can withdraw a request.",
-                               audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
-                                      **_audit_fields(request)})
+    rules.require(rules.own_request, by, request,
+                  message="Only the person who asked can withdraw a request.",
+                  audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
+                         **_audit_fields(request)})
     LIFECYCLE.apply(session, request, Action.WITHDRAW, by=by,
                     record={**_audit_fields(request), "now": now})
     return request
@@ -172,12 +171,12 @@ def _require_steward(session: Session, request: AccessRequest, by: Actor,
                      event: AuditType) -> Dataset:
     refusal = {"event_type": event, **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
-    if by.id == request.requester_id:
-        raise PermissionDenied("Nobody reviews their own request.", audit=refusal)
+    rules.require(rules.not_own_request, by, request,
+                  message="Nobody reviews their own request.", audit=refusal)
     dataset = session.get(Dataset, request.dataset_id)
-    if dataset is None or by.id not in dataset.steward_ids:
-        raise PermissionDenied("Only a steward of this dataset reviews its requests.",
-                               audit=refusal)
+    rules.require(rules.steward_of_dataset, by, dataset,
+                  message="Only a steward of this dataset reviews its requests.", audit=refusal)
+    assert dataset is not None  # the rule holds only for a dataset
     return dataset
 
 
@@ -231,10 +230,10 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
                **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-    if by.id in {request.requester_id, request.steward_id}:
-        raise PermissionDenied("Direct identifiers need two different people: the steward "
-                               "and a privacy officer who is neither steward nor requester.",
-                               audit=refusal)
+    rules.require(rules.second_approver, by, request,
+                  message="Direct identifiers need two different people: the steward and a "
+                          "privacy officer who is neither steward nor requester.",
+                  audit=refusal)
     check_transition(request, Action.APPROVE_IDENTIFIERS)
     requester = session.get(User, request.requester_id)
     assert requester is not None
@@ -265,8 +264,8 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
     if second_approval:
         refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **_audit_fields(request)}
         authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-        if by.id == request.requester_id:
-            raise PermissionDenied("Nobody reviews their own request.", audit=refusal)
+        rules.require(rules.not_own_request, by, request,
+                      message="Nobody reviews their own request.", audit=refusal)
     else:
         _require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
     check_transition(request, Action.DENY)

@@ -39,7 +39,7 @@ from governance.access.workflow import Action, allowed_actions
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, ValidationFailed
@@ -134,10 +134,12 @@ def request_detail(request_id: int) -> str:
     dataset = db.get(Dataset, found.dataset_id)
     agreement = db.get(Agreement, found.agreement_id)
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
-    is_steward = dataset is not None and user.id in dataset.steward_ids \
-        and user.id != found.requester_id
+    # The same named rules the services apply (authz.rules), so a button shows only when the
+    # service would accept the action.
+    is_steward = rules.steward_of_dataset(user, dataset) and rules.not_own_request(user, found)
     can_second = authz.can(user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS) \
-        and user.id not in {found.requester_id, found.steward_id}
+        and rules.second_approver(user, found)
+    own = rules.own_request(user, found)
     approve_form = ApproveForm(prefix="approve")
     approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
     approve_form.columns.data = found.requested_columns
@@ -147,8 +149,8 @@ def request_detail(request_id: int) -> str:
         reason_form=ReasonForm(prefix="deny"), return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
-        can_withdraw=found.requester_id == user.id and Action.WITHDRAW.value in actions,
-        can_resubmit=found.requester_id == user.id and Action.RESUBMIT.value in actions,
+        can_withdraw=own and Action.WITHDRAW.value in actions,
+        can_resubmit=own and Action.RESUBMIT.value in actions,
         # As the two-person rule sees them: recorded with the request, or identifiers now.
         identifiers={c.column_name for c in found.columns
                      if c.classification == Classification.DIRECT_IDENTIFIER}

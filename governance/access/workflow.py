@@ -25,8 +25,8 @@ class Action(StrEnum):
 _S = RequestStatus
 _REVIEW = Permission.ACCESS_REQUEST_REVIEW
 _SECOND = Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
-_STEWARD = "steward of this dataset, not the requester"
-_OWN = "own request"
+_STEWARD = "steward-of-dataset, not-own-request"
+_OWN = "own-request"
 
 TRANSITIONS: list[Transition[RequestStatus, Action]] = [
     Transition(_S.SUBMITTED, Action.APPROVE, _S.APPROVED, _REVIEW,
@@ -46,9 +46,9 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
                AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
     Transition(_S.AWAITING_PRIVACY_OFFICER, Action.APPROVE_IDENTIFIERS, _S.APPROVED, _SECOND,
                AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
-               rule="neither the requester nor the steward"),
+               rule="second-approver"),
     Transition(_S.AWAITING_PRIVACY_OFFICER, Action.DENY, _S.DENIED, _SECOND,
-               AuditType.ACCESS_REQUEST_DENY, rule="not the requester"),
+               AuditType.ACCESS_REQUEST_DENY, rule="not-own-request"),
     Transition(_S.AWAITING_PRIVACY_OFFICER, Action.WITHDRAW, _S.WITHDRAWN, None,
                AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
 ]

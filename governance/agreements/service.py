@@ -59,10 +59,10 @@ from governance.agreements.terms import (
     write_terms,
 )
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.identity.actors import Actor
 from governance.identity.organization_model import Organization, OrganizationKind
-from governance.kernel.errors import PermissionDenied, ValidationFailed
+from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import clean_text
 
 # The whole write API of agreements, importable from this one module.
@@ -190,13 +190,13 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     (now, if that has come); an amendment replaces the version in force at once."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
-    if actor_key(by) in version.contributors:
-        raise PermissionDenied(
-            "You drafted, edited or submitted this version: another privacy officer must "
-            "approve it (separation of duties).",
-            audit={"event_type": AuditType.AGREEMENT_APPROVE, "target_type": "agreement",
-                   "target_id": agreement.id, "agreement_id": agreement.id,
-                   "agreement_version": version.number, "rule": "separation-of-duties"})
+    rules.require(
+        rules.not_a_contributor, by, version, actor_key(by),
+        message="You drafted, edited or submitted this version: another privacy officer must "
+                "approve it (separation of duties).",
+        audit={"event_type": AuditType.AGREEMENT_APPROVE, "target_type": "agreement",
+               "target_id": agreement.id, "agreement_id": agreement.id,
+               "agreement_version": version.number})
     today = now.astimezone(dt.UTC).date()
     if version.expiry_date < today:
         raise ValidationFailed("The expiry date has passed; return the agreement to change "

@@ -28,14 +28,14 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.dashboard.tasks import Task, registry
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
-from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.errors import InvalidTransition, NotFound
 from governance.lifecycle import Lifecycle, Transition
 
 
@@ -52,7 +52,7 @@ def _refusal(change: Any, status: RoleChangeStatus, action: Action,
 
 
 _R = RoleChangeStatus
-_SECOND = "a second administrator: neither the one who asked nor the person concerned"
+_SECOND = "second-administrator, no-self-role-change"
 # A role that carries approval or audit powers is granted by two administrators.
 LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
     "role change", RoleChange, RoleChangeStatus, Action, [
@@ -61,7 +61,7 @@ LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
         Transition(_R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE,
                    AuditType.ROLE_REJECT),
         Transition(_R.PENDING, Action.WITHDRAW, _R.CANCELLED, Permission.ROLE_APPROVE,
-                   AuditType.ROLE_REJECT, rule="the administrator who asked"),
+                   AuditType.ROLE_REJECT, "the administrator who asked withdraws it"),
         Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
                    "the account was deactivated (its event records it)"),
     ], initial=[_R.PENDING, _R.APPLIED], refusal=_refusal)
@@ -84,12 +84,12 @@ def change_roles(session: Session, *, user: User, wanted: Iterable[Role], by: Ac
     """Bring `user`'s roles to `wanted`: removals and ordinary grants now, powerful grants as
     pending requests. The caller (users.py) has checked `user:manage` and records the applied
     change; this records each request and ends the person's sessions if anything applied."""
-    if by.id is not None and by.id == user.id and set(wanted) != set(user.role_set):
-        raise PermissionDenied(
-            "Nobody changes their own roles: ask another administrator.",
-            audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
-                   "target_id": user.id, "rule": "no-self-role-change",
-                   "detail": {"wanted": sorted(r.value for r in wanted)}})
+    if set(wanted) != set(user.role_set):
+        rules.require(rules.not_oneself, by, user.id,
+                      message="Nobody changes their own roles: ask another administrator.",
+                      audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
+                             "target_id": user.id,
+                             "detail": {"wanted": sorted(r.value for r in wanted)}})
     wanted_set = set(wanted)
     current = set(user.role_set)
     outcome = RoleOutcome()
@@ -127,12 +127,11 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
     refusal = {"event_type": AuditType.ROLE_APPROVE, "target_type": "role_change",
                "target_id": change.id}
     authz.require(by, Permission.ROLE_APPROVE, audit=refusal)
-    if by.id is not None and by.id == change.requested_by_id:
-        raise PermissionDenied("A second administrator must approve this: you asked for it.",
-                               audit={**refusal, "rule": "second-administrator"})
-    if by.id is not None and by.id == change.user_id:
-        raise PermissionDenied("Nobody approves a role for themselves.",
-                               audit={**refusal, "rule": "no-self-role-change"})
+    rules.require(rules.not_the_role_requester, by, change,
+                  message="A second administrator must approve this: you asked for it.",
+                  audit=refusal)
+    rules.require(rules.not_oneself, by, change.user_id,
+                  message="Nobody approves a role for themselves.", audit=refusal)
     _check_pending(change)
     user = change.user
     if not user.active:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.agreements.models import Agreement, VersionStatus
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.identity.actors import Actor, System
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_text
@@ -134,14 +134,15 @@ def check_output(session: Session, *, output_id: int, approve: bool, reasons: st
     action = Action.CHECK_APPROVE if approve else Action.CHECK_RETURN
     event_type = EVENT_TYPES[action]
     output = start(session, action, output_id, by)
-    if actor_key(by) in output.contributors:
-        raise PermissionDenied(
-            "You produced or corrected this output: someone else must check it (separation "
-            "of duties).", audit=refusal(event_type, output.id, output, "checker-not-analyst"))
-    if any(actor_key_of(c) == actor_key(by) for c in output.current_checks):
-        raise PermissionDenied(
-            f"You already checked revision {output.revision}: the second check must be "
-            "independent.", audit=refusal(event_type, output.id, output, "independent-checkers"))
+    rules.require(rules.not_a_producer, by, output, actor_key(by),
+                  message="You produced or corrected this output: someone else must check it "
+                          "(separation of duties).",
+                  audit=refusal(event_type, output.id, output))
+    rules.require(rules.not_checked_yet, by, output, actor_key(by),
+                  {actor_key_of(c) for c in output.current_checks},
+                  message=f"You already checked revision {output.revision}: the second check "
+                          "must be independent.",
+                  audit=refusal(event_type, output.id, output))
     steps_of(output, action)
     body = _clean(reasons, "reasons", max_length=5000, required=not approve)
     needed = 2 if output.version.two_checkers_required else 1
