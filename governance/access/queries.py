@@ -10,11 +10,17 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access.models import LIVE_GRANT_STATUSES, AccessRequest, Grant, RequestStatus
-from governance.access.review import REVIEW_PERIOD, grants_due_for_review
+from governance.access.models import (
+    LIVE_GRANT_STATUSES,
+    AccessRequest,
+    Grant,
+    GrantReview,
+    RequestStatus,
+)
+from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.dashboard.tasks import Task, registry
 from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
@@ -84,6 +90,38 @@ def resubmission(session: Session, request_id: int, user: User) -> Resubmission:
         raise InvalidTransition(f"Agreement {agreement.reference} is not in force: the "
                                 "request cannot be sent again.", allowed=["withdraw"])
     return Resubmission(found, agreement, version, dataset)
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """What the grant page and the API's grant show one person: its dataset and agreement,
+    its reviews, the holder's usage (to the holder and those who manage it) and the actions."""
+
+    grant: Grant
+    dataset: Dataset | None
+    agreement: Agreement | None
+    reviews: list[GrantReview]
+    usage: Usage | None
+    can_revoke: bool
+    can_review: bool
+
+
+def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) -> GrantView:
+    from governance.access.grants import can_manage
+
+    dataset = session.get(Dataset, grant.dataset_id)
+    manages = dataset is not None and can_manage(user, dataset)
+    live = grant.status in LIVE_GRANT_STATUSES
+    reviews = list(session.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
+                                   .order_by(GrantReview.reviewed_at.desc())))
+    return GrantView(
+        grant=grant, dataset=dataset, agreement=session.get(Agreement, grant.agreement_id),
+        reviews=reviews,
+        usage=grant_usage(session, grant, now=now) if manages or grant.user_id == user.id
+        else None,
+        can_revoke=manages and live,
+        can_review=live and rules.steward_of_dataset(user, dataset)
+        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id)
 
 
 def visible_grant(session: Session, grant_id: int, user: User) -> Grant:

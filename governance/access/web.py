@@ -14,16 +14,13 @@ from governance.access import grants as grant_service
 from governance.access import queries, requests
 from governance.access import review_export as review_export_service
 from governance.access.models import (
-    LIVE_GRANT_STATUSES,
     AccessRequest,
     Grant,
-    GrantReview,
     GrantStatus,
     RequestStatus,
 )
 from governance.access.review import (
     REVIEW_PERIOD,
-    grant_usage,
     grants_due_for_review,
     review_grant,
 )
@@ -250,23 +247,15 @@ def grant_detail(grant_id: int) -> str:
     user = actor()
     db = db_session()
     grant = queries.visible_grant(db, grant_id, user)
-    dataset = db.get(Dataset, grant.dataset_id)
-    manages = dataset is not None and grant_service.can_manage(user, dataset)
+    view = queries.grant_view(db, grant, user, now=utcnow())
     review_form = GrantReviewForm(prefix="review")
     review_form.keep.choices = choices((c, c) for c in grant.column_names)
     review_form.keep.data = grant.column_names
-    reviews = db.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
-                         .order_by(GrantReview.reviewed_at.desc())).all()
     return render_template(
-        "access/grant_detail.html", grant=grant, dataset=dataset,
-        agreement=db.get(Agreement, grant.agreement_id),
-        usage=grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id
-        else None,
-        reviews=reviews, review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
-        can_revoke=manages and grant.status in LIVE_GRANT_STATUSES,
-        can_review=dataset is not None and user.id in dataset.steward_ids
-        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
-        and grant.status in LIVE_GRANT_STATUSES)
+        "access/grant_detail.html", grant=grant, dataset=view.dataset,
+        agreement=view.agreement, usage=view.usage, reviews=view.reviews,
+        review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
+        can_revoke=view.can_revoke, can_review=view.can_review)
 
 
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])

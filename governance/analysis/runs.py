@@ -28,6 +28,7 @@ from governance.identity.models import User
 from governance.kernel import jobs
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line
+from governance.outputs.models import Output
 
 DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv"}
 
@@ -125,3 +126,8 @@ def download(session: Session, *, run_id: int, what: str, by: User,
                  agreement_version=run.agreement_version, target_type="analysis_run",
                  target_id=run.id, now=now, detail={"format": what, "sha256": digest})
     return content, DOWNLOADS[what], f"analysis-{run.id}.{what}"
+
+
+def output_of(session: Session, run_id: int) -> Output | None:
+    """The output a finished run handed to output checking, if any (pages and the API)."""
+    return session.scalars(select(Output).where(Output.run_id == run_id)).first()

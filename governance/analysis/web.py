@@ -25,7 +25,6 @@ from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs.models import Output
 from governance.web.forms import choices, submitted
 from governance.web.login import actor, login_required
 from governance.web.paging import paginate
@@ -132,7 +131,7 @@ def run(run_id: int) -> str:
             run=found, result=found.result, provenance=found.provenance,
             requester=requester.name if requester else "", limit=200)
     agreement = db.get(Agreement, found.agreement_id)
-    output = db.scalars(select(Output).where(Output.run_id == found.id)).first()
+    output = analyses.output_of(db, found.id)
     conflicts = analyses.conflicts_seen_by(db, found, user)
     db.commit()  # a refused view above is recorded by the error handler
     return render_template("analyses/run.html", run=found, report=context, agreement=agreement,

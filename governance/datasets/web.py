@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import (
@@ -35,7 +35,6 @@ from governance.datasets.models import (
     CLASSIFICATION_LABELS,
     ColumnType,
     Dataset,
-    DatasetVersion,
 )
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
@@ -126,10 +125,7 @@ def index() -> str:
                     sorts={"name": Dataset.name, "provider": Organization.name,
                            "created": Dataset.created_at})
     ids = [d.id for d in page.items]
-    latest: dict[int, int] = dict(db.execute(
-        select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
-        .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
-        .group_by(DatasetVersion.dataset_id)).all()) if ids else {}
+    latest = dataset_service.latest_versions(db, ids)
     return render_template("datasets/index.html", page=page, latest=latest,
                            can_declare=authz.can(actor(), Permission.DATASET_MANAGE))
 
@@ -165,8 +161,7 @@ def detail(dataset_id: int) -> str:
     versions = dataset_service.list_versions(db, dataset_id=dataset.id)
     uploaders = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
         {v.uploaded_by_id for v in versions if v.uploaded_by_id})))}
-    stewards = db.scalars(select(User).where(User.id.in_(dataset.steward_ids))
-                          .order_by(User.name)).all()
+    stewards = dataset_service.stewards_of(db, dataset)
     can_manage = authz.can(user, Permission.DATASET_MANAGE)
     steward_form = StewardForm()
     if can_manage:
