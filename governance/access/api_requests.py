@@ -18,7 +18,6 @@ from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import day, iso, page_schema, paged
 from governance.authz import Permission, rules
-from governance.datasets.models import Dataset
 from governance.identity.api_auth import caller
 from governance.identity.models import User
 from governance.kernel.extensions import db_session
@@ -65,7 +64,7 @@ ERRORS = (403, 409)
 def _actions(item: AccessRequest, user: User) -> list[str]:
     """The buttons the request page shows this person (the services decide in the end)."""
     possible = set(allowed_actions(RequestStatus(item.status)))
-    dataset = db_session().get(Dataset, item.dataset_id)
+    dataset, _ = queries.request_parts(db_session(), item)
     mine: set[Action] = set()
     if rules.own_request(user, item):
         mine |= {Action.WITHDRAW, Action.RESUBMIT}

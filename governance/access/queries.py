@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,32 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
     if found is None:
         raise NotFound(f"There is no access request {request_id} that you can see.")
     return found
+
+
+def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
+    """People and datasets named in a listing, so tables show names rather than numbers."""
+    user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
+    dataset_ids = {i.dataset_id for i in items}
+    return {
+        "people": {row.id: row.name for row in
+                   session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
+        "datasets": {row.id: row.name for row in
+                     session.execute(select(Dataset.id, Dataset.name)
+                                     .where(Dataset.id.in_(dataset_ids)))}}
+
+
+def datasets_covered(session: Session, version: AgreementVersion | None) -> list[Dataset]:
+    """The datasets an agreement version covers, in its order."""
+    if version is None:
+        return []
+    found = (session.get(Dataset, i) for i in version.covered_dataset_ids)
+    return [d for d in found if d is not None]
+
+
+def request_parts(session: Session,
+                  request: AccessRequest) -> tuple[Dataset | None, Agreement | None]:
+    """The dataset and agreement a request names (the page shows both, the API its actions)."""
+    return session.get(Dataset, request.dataset_id), session.get(Agreement, request.agreement_id)
 
 
 @dataclass(frozen=True)
@@ -199,3 +226,8 @@ def requester_tasks(session: Session, user: User) -> list[Task]:
     return [Task(title=f"Request #{r.id} was returned for changes", kind="Request to revise",
                  endpoint="access.request_detail", params={"request_id": r.id},
                  detail=r.steward_comment[:200]) for r in returned]
+
+
+def dataset_named(session: Session, dataset_id: int) -> Dataset | None:
+    """The dataset a data page names, or None (the page then shows no columns)."""
+    return session.get(Dataset, dataset_id)

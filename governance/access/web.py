@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from governance import authz
@@ -34,11 +33,9 @@ from governance.access.web_forms import (
 )
 from governance.access.workflow import Action, allowed_actions
 from governance.agreements.analysis_kind_model import AnalysisKind
-from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
 from governance.authz import Permission, rules
-from governance.datasets.models import Classification, Dataset
-from governance.identity.models import User
+from governance.datasets.models import Classification
 from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -73,15 +70,7 @@ bp.add_url_rule("/requests", endpoint="requests", view_func=requests_list)
 
 def _names(items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
     """People and datasets named in a listing, so tables show names rather than numbers."""
-    db = db_session()
-    user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
-    dataset_ids = {i.dataset_id for i in items}
-    return {
-        "people": {row.id: row.name for row in
-                   db.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
-        "datasets": {row.id: row.name for row in
-                     db.execute(select(Dataset.id, Dataset.name)
-                                .where(Dataset.id.in_(dataset_ids)))}}
+    return queries.names_in(db_session(), items)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -96,10 +85,9 @@ def new_request() -> Response | str:
                                          for a in agreements)
     agreement = next((a for a in agreements if a.id == scope.agreement_id.data), None)
     version = in_force_version(db, agreement.id) if agreement else None
-    datasets = [db.get(Dataset, i) for i in version.covered_dataset_ids] if version else []
-    scope.dataset_id.choices = choices((d.id, d.name) for d in datasets if d is not None)
-    dataset = next((d for d in datasets if d is not None and d.id == scope.dataset_id.data),
-                   None)
+    datasets = queries.datasets_covered(db, version)
+    scope.dataset_id.choices = choices((d.id, d.name) for d in datasets)
+    dataset = next((d for d in datasets if d.id == scope.dataset_id.data), None)
     if version is None or dataset is None:
         return render_template("access/request_scope.html", scope=scope,
                                agreements=agreements)
@@ -128,8 +116,7 @@ def request_detail(request_id: int) -> str:
     user = actor()
     db = db_session()
     found = queries.visible_request(db, request_id, user)
-    dataset = db.get(Dataset, found.dataset_id)
-    agreement = db.get(Agreement, found.agreement_id)
+    dataset, agreement = queries.request_parts(db, found)
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
     # The same named rules the services apply (authz.rules), so a button shows only when the
     # service would accept the action.

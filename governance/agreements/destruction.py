@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from jinja2 import FileSystemLoader
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -114,6 +114,11 @@ def render_certificate(certificate: DestructionCertificate,
         "footer_note": f"Destruction certificate {certificate.id}",
         "certificate": certificate, "datasets": datasets, "key_note": KEY_NOTE,
     }, stylesheet=pdf.load_stylesheet(env), strict=True)
+
+
+def certificates_query() -> Select[tuple[DestructionCertificate]]:
+    """Every destruction certificate, for the certificates page to page through."""
+    return select(DestructionCertificate)
 
 
 def require_certificate_reader(by: Actor) -> None:

@@ -239,6 +239,12 @@ def latest_versions(session: Session, dataset_ids: Iterable[int]) -> dict[int, i
     return {int(dataset_id): int(number) for dataset_id, number in rows}
 
 
+def uploaders_of(session: Session, versions: Iterable[DatasetVersion]) -> dict[int, User]:
+    """The people who uploaded the versions, by id."""
+    ids = {v.uploaded_by_id for v in versions if v.uploaded_by_id}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
 def stewards_of(session: Session, dataset: Dataset) -> list[User]:
     return list(session.scalars(select(User).where(User.id.in_(dataset.steward_ids))
                                 .order_by(User.name)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import (
@@ -36,7 +35,7 @@ from governance.datasets.models import (
     ColumnType,
     Dataset,
 )
-from governance.identity.models import User
+from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
@@ -136,8 +135,7 @@ def new() -> WerkzeugResponse | str:
     authz.require(actor(), Permission.DATASET_MANAGE)
     db = db_session()
     form = DeclareForm()
-    providers = db.scalars(select(Organization).where(
-        Organization.kind == OrganizationKind.PROVIDER).order_by(Organization.name))
+    providers = users.organizations(db, kind=OrganizationKind.PROVIDER)
     form.provider_id.choices = choices((org.id, org.name) for org in providers)
     if submitted(form):
         uploaded = _schema_upload()
@@ -159,8 +157,7 @@ def detail(dataset_id: int) -> str:
     user = actor()
     dataset = dataset_service.get_visible_dataset(db, dataset_id, user=user)
     versions = dataset_service.list_versions(db, dataset_id=dataset.id)
-    uploaders = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
-        {v.uploaded_by_id for v in versions if v.uploaded_by_id})))}
+    uploaders = dataset_service.uploaders_of(db, versions)
     stewards = dataset_service.stewards_of(db, dataset)
     can_manage = authz.can(user, Permission.DATASET_MANAGE)
     steward_form = StewardForm()
@@ -271,7 +268,7 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
 def certificates() -> str:
     db = db_session()
     destruction.require_certificate_reader(actor())
-    page = paginate(db, select(DestructionCertificate), default_sort="date",
+    page = paginate(db, destruction.certificates_query(), default_sort="date",
                     sorts={"date": DestructionCertificate.certified_at,
                            "id": DestructionCertificate.id})
     return render_template("datasets/certificates.html", page=page)

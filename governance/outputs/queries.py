@@ -145,3 +145,8 @@ def get_published(session: Session, output_id: int) -> Output:
     if output is None:
         raise NotFound("There is no published output at this address.")
     return output
+
+
+def published_outputs(session: Session) -> list[Output]:
+    """Every published output, for the public page."""
+    return list(session.scalars(published_statement()))

@@ -21,7 +21,7 @@ from governance.kernel.extensions import db_session
 from governance.outputs.content import table_view
 from governance.outputs.models import Output
 from governance.outputs.public import public_summary
-from governance.outputs.queries import get_published, published_statement
+from governance.outputs.queries import get_published, published_outputs
 from governance.web.login import public
 
 bp = Blueprint("public", __name__, url_prefix="/published")
@@ -50,7 +50,7 @@ def _entry(output: Output) -> dict[str, Any]:
 @bp.route("/")
 @public
 def index() -> str:
-    outputs = list(db_session().scalars(published_statement()))
+    outputs = published_outputs(db_session())
     return render_template("public/index.html", entries=[(o, _entry(o)) for o in outputs])
 
 
