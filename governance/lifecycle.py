@@ -64,6 +64,16 @@ def _default_refusal(obj: Any, state: StrEnum, action: StrEnum,
                              f"{action.value}.", allowed=allowed)
 
 
+def already(what: str, *, tense: str = "was") -> Refusal:
+    """The 409 of a decision taken once: "This request was already approved."."""
+
+    def refusal(obj: Any, state: StrEnum, action: StrEnum,
+                allowed: list[str]) -> InvalidTransition:
+        return InvalidTransition(f"This {what} {tense} already {state}.")
+
+    return refusal
+
+
 class Lifecycle(Generic[S, A]):
     """One noun's states, actions and transitions, and the one function that applies them.
 

@@ -8,8 +8,7 @@ from enum import StrEnum
 from governance.access.models import Grant, GrantStatus
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.kernel.errors import InvalidTransition
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, already
 
 
 class Action(StrEnum):
@@ -41,11 +40,6 @@ TRANSITIONS: list[Transition[GrantStatus, Action]] = [
 ]
 
 
-def _refusal(grant: Grant, status: GrantStatus, action: Action,
-             allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(f"This grant is already {status}.")
-
-
 LIFECYCLE: Lifecycle[GrantStatus, Action] = Lifecycle(
     "grant", Grant, GrantStatus, Action, TRANSITIONS, initial=[GrantStatus.ACTIVE],
-    refusal=_refusal)
+    refusal=already("grant", tense="is"))

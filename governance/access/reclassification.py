@@ -42,17 +42,12 @@ from governance.kernel.errors import (
     ValidationFailed,
 )
 from governance.kernel.text import clean_text
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, already
 
 
 class Action(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
-
-
-def _refusal(asked: Any, status: ReclassificationStatus, action: Action,
-             allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(f"This reclassification was already {status}.")
 
 
 _R = ReclassificationStatus
@@ -66,7 +61,7 @@ LIFECYCLE: Lifecycle[ReclassificationStatus, Action] = Lifecycle(
         Transition(_R.PENDING, Action.REJECT, _R.REJECTED,
                    Permission.DATASET_APPROVE_RECLASSIFICATION,
                    AuditType.DATASET_RECLASSIFY_REJECT),
-    ], initial=[_R.PENDING], refusal=_refusal)
+    ], initial=[_R.PENDING], refusal=already("reclassification"))
 
 MAX_TEXT = 4000
 

@@ -20,7 +20,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -36,7 +35,7 @@ from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
 from governance.kernel.errors import InvalidTransition, NotFound
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, already
 
 
 class Action(StrEnum):
@@ -44,11 +43,6 @@ class Action(StrEnum):
     REJECT = "reject"
     WITHDRAW = "withdraw"
     CANCEL = "cancel"
-
-
-def _refusal(change: Any, status: RoleChangeStatus, action: Action,
-             allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(f"This request was already {status}.")
 
 
 _R = RoleChangeStatus
@@ -64,7 +58,7 @@ LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
                    AuditType.ROLE_REJECT, "the administrator who asked withdraws it"),
         Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
                    "the account was deactivated (its event records it)"),
-    ], initial=[_R.PENDING, _R.APPLIED], refusal=_refusal)
+    ], initial=[_R.PENDING, _R.APPLIED], refusal=already("request"))
 
 
 @dataclass
