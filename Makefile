@@ -41,9 +41,12 @@ bench: install-dev
 reliability: install-dev
 	GOVERNANCE_RELIABILITY=full $(BIN)/python -m pytest -m reliability tests/reliability
 
+# Lint, types (mypy --strict on governance/, see pyproject) and the allowed arrows between
+# packages (import-linter's contracts in pyproject; docs/architecture.md draws them).
 check: install-dev
-	$(BIN)/ruff check governance tests
+	$(BIN)/ruff check governance tests tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

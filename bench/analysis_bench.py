@@ -28,8 +28,9 @@ def _measure() -> dict[str, float]:
 
     from governance import create_app
     from governance.analysis import runs as analyses
-    from governance.analysis.models import AnalysisRun, CohortFile
+    from governance.analysis.models import AnalysisRun
     from governance.analysis.runner import execute_run
+    from governance.datasets.cohort_model import CohortFile
     from governance.datasets.models import Dataset
     from governance.demo.analyses import MATCHED_PARAMETERS
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from governance import schema  # noqa: E402
 from governance.audit.format import (  # noqa: E402
     canonical_detail,
     chain_hash,
@@ -36,7 +37,6 @@ from governance.audit.format import (  # noqa: E402
     head_message,
     sign,
 )
-from governance.kernel import schema  # noqa: E402
 from governance.kernel.db import make_engine  # noqa: E402
 
 GOVERNANCE = str(Path(sys.executable).with_name("governance"))

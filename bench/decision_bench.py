@@ -26,8 +26,8 @@ USERS = 1000
 
 def _app(tmp: Path) -> Any:
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(tmp / "instance")
-    from governance import create_app
-    from governance.kernel import keys, schema
+    from governance import create_app, schema
+    from governance.kernel import keys
     from governance.kernel.extensions import database
 
     for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys

@@ -41,9 +41,9 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
     from argon2 import PasswordHasher
     from sqlalchemy.orm import Session
 
-    from governance import create_app
+    from governance import create_app, schema
     from governance.identity import passwords
-    from governance.kernel import keys, schema
+    from governance.kernel import keys
     from governance.kernel.extensions import database
     from tests.reliability.load_world import GRANTED, build
 

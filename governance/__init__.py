@@ -28,13 +28,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from governance import authz
+    from governance import authz, registry
     from governance.audit.service import AuditSettings
     from governance.authz.grant_index import GrantIndex
     from governance.kernel import keys
     from governance.kernel.db import Database
-    from governance.kernel.extensions import init_extensions
-    from governance.web import register_web
 
     instance_path = project_instance_path()
     private_dir(instance_path)
@@ -85,6 +83,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         "audit": audit_settings, "settings": settings, "keys": key_rings,
         # One grant index per database and process, shared by its sessions (see decision.py).
         "grant_index": GrantIndex()})
-    init_extensions(app, database)
-    register_web(app)
+    registry.install_app(app, database)
     return app

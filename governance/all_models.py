@@ -12,6 +12,7 @@ from governance.agreements import models as agreement  # noqa: F401
 from governance.agreements import parts_model as agreement_parts  # noqa: F401
 from governance.analysis import models as analysis  # noqa: F401
 from governance.audit import models as audit  # noqa: F401
+from governance.datasets import cohort_model as cohort  # noqa: F401
 from governance.datasets import models as dataset  # noqa: F401
 from governance.identity import account_link_model as account_link  # noqa: F401
 from governance.identity import models as user  # noqa: F401
@@ -19,4 +20,8 @@ from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401
 from governance.identity import session_model as session  # noqa: F401
 from governance.identity import token_model as token  # noqa: F401
+from governance.kernel.db import Base
 from governance.outputs import models as output  # noqa: F401
+
+# The metadata with every table above on it.
+METADATA = Base.metadata

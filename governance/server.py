@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from governance.kernel import periodic
+from governance import periodic
 from governance.kernel.config import ENV_PREFIX
+from governance.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ STOP_TIMEOUT_S = 10.0
 
 def _start_periodic_jobs(_arbiter: Any) -> None:
     context = multiprocessing.get_context("spawn")
-    process = context.Process(target=periodic.run_in_process, name="governance-periodic",
+    process = context.Process(target=run_in_process, name="governance-periodic",
                               daemon=True)
     process.start()
     _scheduler.append(process)
@@ -82,3 +84,40 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
         "limit_request_fields": 100,
     }
     GovernanceServer(options).run()
+
+
+def run_in_process() -> None:
+    """Entry point of the scheduler process: run the jobs until SIGTERM."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # If the server is killed outright (SIGKILL) nobody sends SIGTERM: notice being orphaned
+    # (our parent changes) and stop, rather than run the jobs on behind a dead server.
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True,
+                     name="orphan-watch").start()
+    logging.basicConfig(level=logging.INFO)
+    run_forever(stop)
+
+
+def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
+    while not stop.wait(2):
+        if os.getppid() != parent:
+            log.warning("the server process is gone; the periodic jobs stop")
+            stop.set()
+
+
+def run_forever(stop: threading.Event) -> None:
+    from governance import create_app
+    from governance.kernel.extensions import database
+
+    app = create_app()
+    interval = 60 * app.config["EXPIRY_CHECK_MINUTES"]
+    db = database(app)
+    while not stop.is_set():
+        try:
+            with app.app_context():
+                periodic.run_due_jobs(db.sessions, now=utcnow())
+        except Exception:
+            log.exception("periodic jobs failed; retrying at the next interval")
+        stop.wait(interval)

@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance import create_app
-from governance.kernel import keys, schema
+from governance import create_app, schema
+from governance.kernel import keys
 from governance.kernel.db import Base, make_engine
 from governance.kernel.extensions import database
 from governance.kernel.keys import KeyPurpose

@@ -132,9 +132,7 @@ def report(root: Path, show_cycles: bool) -> None:
     per_package: Counter[str] = Counter()
     lines: Counter[str] = Counter()
     for module, path in files.items():
-        parts = module.split(".")
-        package = ".".join(parts[:2]) if path.name == "__init__.py" or len(parts) > 2 \
-            else parts[0]
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         per_package[package] += 1
         lines[package] += len(path.read_text().splitlines())
     print(f"modules: {len(files)}, lines: {sum(lines.values())}")

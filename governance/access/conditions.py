@@ -32,13 +32,12 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from governance.access.grant_lifecycle import LIFECYCLE, Action
-from governance.access.grants import bump_epoch
-from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus
+from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.datasets.models import Dataset
 from governance.identity.actors import Actor, System
 from governance.identity.models import TrainingCourse, TrainingRecord, User
-from governance.kernel import notify, periodic
+from governance.kernel import notify
 
 CLAUSE_GRANT_END = "access.valid_until"
 CLAUSE_AGREEMENT_END = "term.expiry_date"
@@ -133,7 +132,6 @@ def pause(session: Session, grant: Grant, *, by: Actor, now: dt.datetime) -> Non
     _tell(session, grant, "Your access is paused", grant.effective_reason)
 
 
-@periodic.register("grants.conditions")
 def pause_lapsed_grants(session: Session, actor: System, now: dt.datetime) -> int:
     """Keep grant statuses truthful as conditions lapse and return: pause live grants a
     condition has ended, resume paused ones whose conditions hold again (a training dated to

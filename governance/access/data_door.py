@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from governance.access.models import DataAction
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
-from governance.analysis.models import CohortFile
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz.decision import DataRequest, Decision, decide, grant_index
 from governance.datasets import datastore
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed

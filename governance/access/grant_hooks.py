@@ -14,16 +14,14 @@ from governance.access.conditions import refresh
 from governance.access.eligibility import agreement_end
 from governance.access.grants import (
     active_grants,
-    bump_epoch,
     end_grant,
     expire_grants,
     narrow_grant,
 )
-from governance.access.models import LIVE_GRANT_STATUSES, GrantStatus
-from governance.agreements.events import AgreementEvent, on_agreement_change
+from governance.access.models import LIVE_GRANT_STATUSES, GrantStatus, bump_epoch
+from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.identity.actors import Actor, System
-from governance.kernel import periodic
 
 ENDINGS = {
     AgreementEvent.EXPIRED: (GrantStatus.EXPIRED, "the agreement expired", "term.expiry_date"),
@@ -34,7 +32,6 @@ ENDINGS = {
 }
 
 
-@on_agreement_change
 def follow_agreement(session: Session, *, agreement: Agreement, event: AgreementEvent,
                      previous_version: AgreementVersion | None,
                      new_version: AgreementVersion | None, by: Actor,
@@ -78,6 +75,5 @@ def _apply_amendment(session: Session, agreement: Agreement, version: AgreementV
     refresh(session, kept, by=by, now=now)
 
 
-@periodic.register("grants.expire")
 def expire_due_grants(session: Session, actor: System, now: dt.datetime) -> int:
     return expire_grants(session, actor, now)

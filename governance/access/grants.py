@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -23,7 +23,7 @@ from governance.access.models import (
     Grant,
     GrantColumn,
     GrantStatus,
-    PolicyEpoch,
+    bump_epoch,
 )
 from governance.audit import service as audit
 from governance.audit.models import AuditType
@@ -31,14 +31,6 @@ from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset
 from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound, ValidationFailed
-
-
-def bump_epoch(session: Session) -> int:
-    """Advance the policy epoch; the row lock it takes orders concurrent grant changes."""
-    epoch: int = session.execute(
-        update(PolicyEpoch).where(PolicyEpoch.id == 1)
-        .values(epoch=PolicyEpoch.epoch + 1).returning(PolicyEpoch.epoch)).scalar_one()
-    return epoch
 
 
 def get_grant(session: Session, grant_id: int) -> Grant:

@@ -11,8 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from governance.datasets.models import Classification
 from governance.kernel.db import Base
@@ -188,3 +198,11 @@ class PolicyEpoch(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     epoch: Mapped[int] = mapped_column(BigInteger)
+
+
+def bump_epoch(session: Session) -> int:
+    """Advance the policy epoch; the row lock it takes orders concurrent grant changes."""
+    epoch: int = session.execute(
+        update(PolicyEpoch).where(PolicyEpoch.id == 1)
+        .values(epoch=PolicyEpoch.epoch + 1).returning(PolicyEpoch.epoch)).scalar_one()
+    return epoch

@@ -21,11 +21,11 @@ from governance.access.models import (
 from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role, rules
-from governance.dashboard.tasks import Task, registry
+from governance.authz import Permission, rules
 from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.tasks import Task
 from governance.kernel.types import utcnow
 
 # A steward is expected to answer a request within this many days (shown as its deadline).
@@ -178,7 +178,6 @@ def my_active_grants(session: Session, user: User, *, now: dt.datetime) -> list[
         Grant.valid_until > now).order_by(Grant.agreement_id, Grant.dataset_id)))
 
 
-@registry.register(Role.DATA_STEWARD)
 def steward_tasks(session: Session, user: User) -> list[Task]:
     waiting = session.scalars(select(AccessRequest).where(
         AccessRequest.status == RequestStatus.SUBMITTED,
@@ -199,7 +198,6 @@ def steward_tasks(session: Session, user: User) -> list[Task]:
     return tasks
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
     waiting = session.scalars(select(AccessRequest).where(
         AccessRequest.status == RequestStatus.AWAITING_PRIVACY_OFFICER,
@@ -218,7 +216,6 @@ def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
     return tasks
 
 
-@registry.register(Role.ANALYST)
 def requester_tasks(session: Session, user: User) -> list[Task]:
     returned = session.scalars(select(AccessRequest).where(
         AccessRequest.requester_id == user.id,

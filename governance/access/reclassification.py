@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role, rules
-from governance.dashboard.tasks import Task, registry
+from governance.authz import Permission, rules
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -41,6 +40,7 @@ from governance.kernel.errors import (
     NotFound,
     ValidationFailed,
 )
+from governance.kernel.tasks import Task
 from governance.kernel.text import clean_text
 from governance.lifecycle import Lifecycle, Transition, already
 
@@ -179,7 +179,6 @@ def _decide(session: Session, asked: ColumnReclassification, action: Action, com
     LIFECYCLE.apply(session, asked, action, by=by, record=record)
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
     return [Task(title=f"Lowering {r.column_name} to {r.to_classification} "
                        f"(dataset #{r.dataset_id})",

@@ -36,11 +36,11 @@ from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.queries import in_force_version
 from governance.authz import Permission, rules
 from governance.datasets.models import Classification
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("access", __name__, url_prefix="/access")

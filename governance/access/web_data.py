@@ -8,11 +8,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from governance.access import data_door as data_access
 from governance.access import queries
 from governance.access.row_filters import OPERATORS
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.reports.tabular import iter_csv
 from governance.kernel.types import utcnow
-from governance.web.login import actor, login_required
 from governance.web.paging import MAX_PAGE
 
 bp = Blueprint("data", __name__, url_prefix="/data")

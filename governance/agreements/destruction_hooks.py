@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.destruction import destroy_uncovered
-from governance.agreements.events import AgreementEvent, on_agreement_change
+from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
-from governance.analysis.models import CohortFile
 from governance.audit import service as audit
 from governance.audit.models import AuditType
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore import cohort_key_fingerprint, destroy_cohort
 from governance.identity.actors import Actor
 
@@ -33,7 +33,6 @@ def still_covered(session: Session, *, excluding: int) -> set[int]:
     return covered
 
 
-@on_agreement_change
 def destroy_on_close(session: Session, *, agreement: Agreement, event: AgreementEvent,
                      previous_version: AgreementVersion | None,
                      new_version: AgreementVersion | None, by: Actor,

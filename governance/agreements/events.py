@@ -38,7 +38,7 @@ _listeners: list[AgreementListener] = []
 
 
 def on_agreement_change(listener: AgreementListener) -> AgreementListener:
-    """Register a listener (usable as a decorator); registering twice has no effect."""
+    """Add a listener (the registry adds the application's); adding twice has no effect."""
     if listener not in _listeners:
         _listeners.append(listener)
     return listener
@@ -52,10 +52,7 @@ def remove_listener(listener: AgreementListener) -> None:
 def notify(session: Session, *, agreement: Agreement, event: AgreementEvent,
            previous_version: AgreementVersion | None, new_version: AgreementVersion | None,
            by: Actor, now: dt.datetime) -> None:
-    # Every layer that follows agreements registers on import; make sure they all have, even
-    # when a command or a test calls the agreement services directly.
-    import governance.workflows  # noqa: F401
-
+    # The listeners are the registry's (governance/registry.py), installed when the app is built.
     for listener in list(_listeners):
         listener(session, agreement=agreement, event=event, previous_version=previous_version,
                  new_version=new_version, by=by, now=now)

@@ -16,18 +16,15 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.queries import EXPIRY_WINDOWS, expiring, expiry_window
-from governance.authz import Role
-from governance.dashboard.tasks import Task, registry
 from governance.identity.actors import System
 from governance.identity.models import User
-from governance.kernel import periodic
+from governance.kernel.tasks import Task
 
 
 def _today(now: dt.datetime) -> dt.date:
     return now.astimezone(dt.UTC).date()
 
 
-@periodic.register("agreements.activate")
 def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Approved agreements whose effective date has come become active."""
     due = session.scalars(
@@ -41,7 +38,6 @@ def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
     return len(due)
 
 
-@periodic.register("agreements.expire")
 def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Active agreements whose last day in force has ended become expired."""
     due = session.scalars(
@@ -55,7 +51,6 @@ def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
     return len(due)
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def agreement_tasks(session: Session, user: User) -> list[Task]:
     today = _today(dt.datetime.now(dt.UTC))
     return [*_expiring_tasks(session, today), *_review_tasks(session, user),

@@ -32,11 +32,11 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("agreements", __name__, url_prefix="/agreements")

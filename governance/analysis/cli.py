@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from governance.cli.context import build_app
+from governance.cli.context import APP_FACTORY, build_app
 
 
 @click.command("worker", help="Run analysis jobs from the queue (QUEUE_URL) in worker "
@@ -12,11 +12,11 @@ from governance.cli.context import build_app
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32),
               help="Worker processes in this consumer.")
 def worker_command(workers: int) -> None:
-    from governance import worker
+    from governance.analysis import worker
     from governance.analysis.reaper import reap_runs
     from governance.kernel import jobs
     from governance.kernel.extensions import database
-    from governance.kernel.periodic import run_job
+    from governance.periodic import run_job
 
     app = build_app()
     url = app.config["QUEUE_URL"]
@@ -26,7 +26,7 @@ def worker_command(workers: int) -> None:
     database(app).dispose()
     click.echo(f"Analysis worker: {workers} process(es) on {url.split('@')[-1]}; "
                f"{recovered} stranded run(s) recovered at start.")
-    worker.run_consumer(jobs.queue_for(url), workers=workers)
+    worker.run_consumer(jobs.queue_for(url), workers=workers, app_factory=APP_FACTORY[0])
 
 
 @click.group("analyses", help="Analysis runs.")
@@ -39,7 +39,7 @@ def analyses_group() -> None:
 def reap_command() -> None:
     from governance.analysis.reaper import reap_runs
     from governance.kernel.extensions import database
-    from governance.kernel.periodic import run_job
+    from governance.periodic import run_job
 
     app = build_app()
     with app.app_context():

@@ -24,11 +24,11 @@ from governance import authz
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
 from governance.analysis.engine.normalise import name_keys, normalise_sex, parse_dates
-from governance.analysis.models import CohortFile
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.datasets import datastore
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore.cohorts import CohortColumn
 from governance.datasets.ingest import IngestionRefused, parse_csv_frame
 from governance.datasets.ingestion import clean_filename, limits_of

@@ -1,4 +1,4 @@
-"""Analysis runs, the partner cohort files they may use, and the ledger of released populations.
+"""Analysis runs and the ledger of released populations (cohort files: datasets/cohort_model.py).
 
 A run is the durable record of one request to run the analysis engine inside an agreement's
 scope: the queue message only carries its id, so the row is the source of truth for its state
@@ -107,30 +107,6 @@ class AnalysisRun(Base):
 
     def __repr__(self) -> str:
         return f"<AnalysisRun {self.id} {self.kind} {self.status}>"
-
-
-class CohortFile(Base):
-    """A partner's cohort file (name, date of birth, sex, intervention dates), stored encrypted
-    by the datastore like dataset versions. It belongs to the agreement's provider: the scope
-    gate refuses to use it under an agreement with another provider."""
-
-    __tablename__ = "cohort_file"
-
-    id: Mapped[intpk]
-    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"), index=True)
-    provider_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
-    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    label: Mapped[str200]
-    source_filename: Mapped[str] = mapped_column(String(255))
-    row_count: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    storage_name: Mapped[str] = mapped_column(String(200))
-    # As on DatasetVersion: the file's header id, and its own key wrapped by the data key.
-    file_id: Mapped[str | None] = mapped_column(String(32))
-    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    wrapping_key_id: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[created_at]
-    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class ReleasedPopulation(Base):

@@ -22,7 +22,7 @@ from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.run_lifecycle import LIFECYCLE, Action
 from governance.audit.models import Outcome
 from governance.identity.actors import System
-from governance.kernel import jobs, periodic
+from governance.kernel import jobs
 
 log = logging.getLogger(__name__)
 QUEUED_GRACE = dt.timedelta(seconds=60)
@@ -33,7 +33,6 @@ def _timeout(session: Session) -> dt.timedelta:
     return dt.timedelta(seconds=int(settings.get("ANALYSIS_HEARTBEAT_TIMEOUT", 120)))
 
 
-@periodic.register("analysis.reap")
 def reap_runs(session: Session, actor: System, now: dt.datetime) -> int:
     """Retry or fail runs whose worker died; re-send messages of runs left without one."""
     return _dead_workers(session, actor, now) + _lost_messages(session, actor, now)

@@ -35,10 +35,10 @@ from governance.analysis.engine import (
     list_kinds,
     validate_parameters,
 )
-from governance.analysis.models import CohortFile
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.authz.decision import DataRequest, Decision, decide, grant_index
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Classification, Dataset
 from governance.identity.models import User
 from governance.kernel.errors import DomainError, NotFound, PermissionDenied, ValidationFailed

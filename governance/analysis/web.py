@@ -19,10 +19,10 @@ from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.web_forms import CohortForm, RunForm, ScopeForm, parameters_from
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("analyses", __name__, url_prefix="/analyses")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
@@ -26,9 +27,11 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.audit.pdf import render, verification_facts
 from governance.audit.queries import AuditFilter, export_select, stream_rows
 from governance.audit.verify import Verification, verify_chain
-from governance.identity.actors import Actor
 from governance.kernel.reports.tabular import chain_head_line, iter_csv
 from governance.kernel.types import utcnow
+
+if TYPE_CHECKING:
+    from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 ROW_LIMIT = 200
 
@@ -126,7 +129,6 @@ def _count(session: Session, agreement_id: int, *conditions: ColumnElement[bool]
         AuditEvent.agreement_id == agreement_id, *conditions)) or 0)
 
 
-@providers.register("agreement-workflow", order=10)
 def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Versions and approvals as the trail recorded them (agreement:* events)."""
     kinds = [t for t in AuditType if t.value.startswith("agreement:")]
@@ -141,7 +143,6 @@ def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSectio
                e.actor_email, e.outcome) for e in events])]
 
 
-@providers.register("event-counts", order=20)
 def counts_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every event under the agreement, counted by type and outcome."""
     rows = session.execute(
@@ -158,7 +159,6 @@ def counts_section(session: Session, agreement_id: int) -> list[EvidenceSection]
               for kind, outcome, n, first, last in rows])]
 
 
-@providers.register("reads", order=60)
 def reads_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every read of dataset rows under the agreement: who, which columns, how many rows."""
     condition = AuditEvent.event_type == AuditType.DATASET_READ

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -45,7 +45,6 @@ from governance.audit.queries import (
 )
 from governance.audit.service import HEAD_ID, format_time
 from governance.authz import Permission
-from governance.identity.actors import Actor
 from governance.kernel.reports.tabular import (
     DANGEROUS_PREFIXES,
     chain_head_line,
@@ -53,6 +52,9 @@ from governance.kernel.reports.tabular import (
     iter_jsonl,
 )
 from governance.kernel.types import utcnow
+
+if TYPE_CHECKING:
+    from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 STREAMED_FORMATS = ("csv", "jsonl")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -20,8 +21,10 @@ from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
 from governance.audit.queries import AuditFilter
 from governance.authz import Permission
-from governance.identity.actors import Actor
 from governance.kernel.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 PER_PAGE = 50
 COUNT_CAP = 10_000

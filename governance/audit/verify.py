@@ -19,7 +19,7 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,8 +41,10 @@ from governance.audit.walk import (
     Walk,
 )
 from governance.authz import Permission
-from governance.identity.actors import Actor
 from governance.kernel.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 __all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification",
            "verify_chain"]

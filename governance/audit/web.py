@@ -21,9 +21,9 @@ from governance.audit.models import AuditType, Outcome
 from governance.audit.queries import parse_filter
 from governance.audit.verify import run_verification
 from governance.authz import Permission
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import database, db_session
-from governance.web.login import actor, login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

@@ -11,9 +11,10 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from governance import create_app
 from governance.analysis import cli as analyses
 from governance.audit import cli as audit
-from governance.cli import core, keys
+from governance.cli import context, core, keys
 from governance.cli import expire as agreements
 from governance.datasets import cli as datasets
 from governance.identity import cli as tokens
@@ -38,6 +39,7 @@ class _Main(click.Group):
 @click.group(cls=_Main, help="Data use agreement and access governance service.")
 def main() -> None:
     """Entry point of the console script."""
+    context.use_app_factory(create_app)
 
 
 for command in (*core.COMMANDS, *agreements.COMMANDS, *datasets.COMMANDS,

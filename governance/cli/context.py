@@ -19,14 +19,23 @@ from governance.kernel.errors import DomainError
 P = ParamSpec("P")
 R = TypeVar("R")
 CLI_ACTOR = System("cli")
+# How a command builds the app: the `governance` group (cli/__init__.py, the command line's
+# composition root) sets it to `create_app`, so the nouns' commands, which use this module,
+# never import the composition root themselves.
+APP_FACTORY: list[Callable[[], Flask]] = []
+
+
+def use_app_factory(factory: Callable[[], Flask]) -> None:
+    APP_FACTORY[:] = [factory]
 
 
 def build_app() -> Flask:
-    from governance import create_app
     from governance.authz import PolicyError
 
+    if not APP_FACTORY:
+        raise RuntimeError("No app factory: commands run through the `governance` group.")
     try:
-        return create_app()
+        return APP_FACTORY[0]()
     except (ConfigError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
 

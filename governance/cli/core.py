@@ -15,10 +15,10 @@ from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_t
                             "are absent (never replacing one), and create or upgrade the "
                             "database schema.")
 def init_command() -> None:
+    from governance import schema
     from governance.access import conditions as grant_conditions
     from governance.cli.keys import create_missing_keys
     from governance.datasets import datastore
-    from governance.kernel import schema
     from governance.kernel.config import (
         ConfigError,
         load_settings,

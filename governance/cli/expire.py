@@ -30,9 +30,9 @@ def parse_now(raw: str | None) -> dt.datetime:
               help="Act as if it were this moment (UTC unless a zone is given).")
 @domain_errors
 def expire_command(now_text: str | None) -> None:
+    from governance import periodic
     from governance.audit import service as audit
     from governance.audit.models import AuditEvent
-    from governance.kernel import periodic
     from governance.kernel.extensions import database
 
     now = parse_now(now_text)

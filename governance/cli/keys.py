@@ -144,8 +144,8 @@ def datastore_group() -> None:
                                         "under keys of their own, so that destroying them "
                                         "erases them; exits 1 if any could not be.")
 def rewrap_command() -> None:
-    from governance.analysis.models import CohortFile
     from governance.datasets import datastore
+    from governance.datasets.cohort_model import CohortFile
     from governance.datasets.key_management import rewrap_legacy
     from governance.datasets.models import DatasetVersion
 

@@ -8,10 +8,10 @@ from werkzeug.wrappers import Response
 
 from governance.authz.roles import Role
 from governance.dashboard.charts import charts_for
-from governance.dashboard.tasks import tasks_for
+from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
+from governance.kernel.tasks import tasks_for
 from governance.kernel.types import utcnow
-from governance.web.login import actor, login_required
 from governance.web.navigation import dashboard_roles
 
 bp = Blueprint("dashboard", __name__)

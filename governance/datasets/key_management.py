@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from governance.analysis import differencing as analysis_ledger
-from governance.analysis.models import CohortFile
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.datasets import datastore
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import DatasetVersion
 from governance.identity.actors import Actor, System
 from governance.kernel import keys

@@ -37,12 +37,12 @@ from governance.datasets.models import (
 )
 from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.errors import error_response
 from governance.web.forms import Form, choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("datasets", __name__, url_prefix="/datasets")

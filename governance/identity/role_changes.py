@@ -28,13 +28,13 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role, rules
-from governance.dashboard.tasks import Task, registry
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
 from governance.kernel.errors import InvalidTransition, NotFound
+from governance.kernel.tasks import Task
 from governance.lifecycle import Lifecycle, Transition, already
 
 
@@ -233,8 +233,7 @@ def _check_pending(change: RoleChange) -> None:
     LIFECYCLE.check(change, Action.APPROVE)
 
 
-@registry.register(Role.ADMIN)
-def _requests_to_approve(session: Session, user: User) -> list[Task]:
+def requests_to_approve(session: Session, user: User) -> list[Task]:
     waiting = session.scalar(select(func.count()).select_from(RoleChange).where(
         RoleChange.status == RoleChangeStatus.PENDING,
         RoleChange.requested_by_id.is_distinct_from(user.id),

@@ -11,12 +11,12 @@ from wtforms.validators import DataRequired, Length
 from governance.identity import credentials, sessions
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
+from governance.identity.web_login import actor, current_session, login_required, public
 from governance.identity.web_signin import end_browser_session
 from governance.kernel.errors import ValidationFailed
-from governance.kernel.extensions import current_session, db_session
+from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form, submitted
-from governance.web.login import actor, login_required, public
 
 bp = Blueprint("account", __name__)
 

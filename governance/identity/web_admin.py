@@ -25,10 +25,10 @@ from governance.identity.models import TrainingCourse, User
 from governance.identity.organization_model import OrganizationKind
 from governance.identity.role_change_model import RoleChange
 from governance.identity.signin import unlock
+from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form, choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -22,10 +22,10 @@ from wtforms.validators import DataRequired, Length
 from governance.identity import sessions
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import LockoutPolicy, LoginFailed, authenticate, record_logout
-from governance.kernel.extensions import SESSION_KEY, current_session, db_session
+from governance.identity.web_login import actor, current_session, login_required, public
+from governance.kernel.extensions import SESSION_KEY, db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form
-from governance.web.login import actor, login_required, public
 
 bp = Blueprint("auth", __name__)
 

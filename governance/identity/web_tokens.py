@@ -12,10 +12,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from governance import authz
 from governance.authz import Permission
 from governance.identity import tokens as service
+from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form, submitted
-from governance.web.login import actor, login_required
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 

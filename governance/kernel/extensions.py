@@ -3,24 +3,22 @@
 One session per request, opened on first use and closed at teardown; a view commits once,
 after the service call succeeded (Indico's rule: parse, check access, act, commit).
 
-A signed-in person is found through their server-side session (identity/sessions.py): the
-cookie names the session by its secret, and a session that has ended, or whose person was
-deactivated, signs nobody in, whatever copies of the cookie exist.
+Who is signed in is identity's business: `init_extensions` takes its loader
+(identity/web_login.py), so that the kernel knows no noun.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, current_app, g
-from flask import session as cookie
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import Session
 
-from governance.identity import sessions
-from governance.identity.models import User
-from governance.identity.session_model import UserSession
 from governance.kernel.db import Database
 
 login_manager = LoginManager()
@@ -53,26 +51,10 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    record = sessions.find_active(db_session(), cookie.get(SESSION_KEY), user_id=int(user_id))
-    if record is None:
-        return None
-    g.user_session = record
-    return record.user
-
-
-def current_session() -> UserSession | None:
-    """The server-side session of this request's signed-in person, once they are loaded."""
-    record = g.get("user_session")
-    return record if isinstance(record, UserSession) else None
-
-
-def init_extensions(app: Flask, db: Database) -> None:
+def init_extensions(app: Flask, db: Database, *, load_user: Callable[[str], Any]) -> None:
     app.extensions[DB_KEY] = db
     app.teardown_appcontext(_close_session)
-    login_manager.user_loader(_load_user)
+    login_manager.user_loader(load_user)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -34,6 +34,32 @@ PENDING_KEY = "jobs.pending_runs"
 _lock = threading.Lock()
 _queues: dict[tuple[int, str], Huey] = {}
 _tasks: dict[int, dict[str, Any]] = {}
+# What each task does, installed by the process that runs tasks (governance/analysis/worker.py): the
+# server only sends messages, by task name, and never needs the worker's code.
+_bodies: dict[str, Callable[..., None]] = {}
+
+
+def install_bodies(bodies: Mapping[str, Callable[..., None]]) -> None:
+    _bodies.update(bodies)
+
+
+def _body(name: str) -> Callable[..., None]:
+    def run(*args: Any) -> None:
+        if name not in _bodies:
+            raise RuntimeError(f"task {name} has no body in this process (not a worker)")
+        _bodies[name](*args)
+
+    run.__name__ = run.__qualname__ = name.replace(".", "_")
+    return run
+
+
+def register_tasks(queue: Huey) -> dict[str, Any]:
+    """The analysis task and the reaper's periodic task (every minute), on this queue."""
+    return {
+        TASK_NAME: queue.task(name=TASK_NAME)(_body(TASK_NAME)),
+        REAP_TASK_NAME: queue.periodic_task(crontab(minute="*"), name=REAP_TASK_NAME)(
+            _body(REAP_TASK_NAME)),
+    }
 
 
 def make_queue(url: str) -> Huey:
@@ -50,9 +76,7 @@ def make_queue(url: str) -> Huey:
         queue = MemoryHuey(name="governance", results=False)
     else:
         raise ValueError(f"unsupported QUEUE_URL {url!r}")
-    from governance import worker
-
-    _tasks[id(queue)] = worker.register_tasks(queue)
+    _tasks[id(queue)] = register_tasks(queue)
     return queue
 
 

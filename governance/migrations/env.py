@@ -1,14 +1,14 @@
-"""Alembic environment: runs against the connection or URL that governance.kernel.schema passes."""
+"""Alembic environment: runs against the connection or URL that governance.schema passes."""
 
 from __future__ import annotations
 
 from alembic import context
 
-import governance.all_models  # noqa: F401  (registers every table on the metadata)
-from governance.kernel.db import Base, make_engine
+from governance.all_models import METADATA
+from governance.kernel.db import make_engine
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def run_migrations() -> None:

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditType
 from governance.identity.actors import Actor, System
-from governance.kernel import periodic
 from governance.kernel.errors import Conflict, NotFound, ValidationFailed
 from governance.kernel.text import clean_text
 from governance.outputs import notices
@@ -209,7 +208,6 @@ def release(session: Session, output: Output, *, by: Actor, now: dt.datetime) ->
     notices.cleared(session, output)
 
 
-@periodic.register("outputs.clear")
 def close_due_previews(session: Session, actor: System, now: dt.datetime) -> int:
     """Previews whose window has ended: clear (and release) those with no open flag; the others
     wait for their answers (and acceptance, or a privacy officer's resolution)."""

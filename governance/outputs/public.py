@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditType
 from governance.identity.actors import System
-from governance.kernel import periodic
 from governance.kernel.config import PROJECT_ROOT
 from governance.kernel.reports import pdf
 from governance.outputs.common import record_output_event
@@ -77,7 +76,6 @@ def public_hashes(output: Output) -> dict[str, str | None]:
             "public_csv_sha256": output.public_csv_sha256}
 
 
-@periodic.register("outputs.public_files")
 def make_missing_public_files(session: Session, actor: System, now: dt.datetime) -> int:
     """Outputs published before public files were made get theirs (recorded with their
     hashes); until then the public page lists them without files."""

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 from governance.agreements.common import actor_key
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
-from governance.authz import Role
-from governance.dashboard.tasks import Task, registry
 from governance.identity.models import User
+from governance.kernel.tasks import Task
 from governance.outputs.models import Output, OutputStatus
 from governance.outputs.service import actor_key_of
 
@@ -51,7 +50,6 @@ def _team_condition(user: User) -> Any:
     return or_(Output.produced_by_id == user.id, named)
 
 
-@registry.register(Role.OUTPUT_CHECKER, Role.PRIVACY_OFFICER)
 def outputs_to_check(session: Session, user: User) -> list[Task]:
     key = actor_key(user)
     tasks = []
@@ -67,7 +65,6 @@ def outputs_to_check(session: Session, user: User) -> list[Task]:
     return tasks
 
 
-@registry.register(Role.PRIVACY_OFFICER)
 def privacy_officer_output_tasks(session: Session, user: User) -> list[Task]:
     tasks = []
     for output in _outputs(session, Output.status == OutputStatus.PREVIEW_ENDED):
@@ -84,7 +81,6 @@ def privacy_officer_output_tasks(session: Session, user: User) -> list[Task]:
     return tasks
 
 
-@registry.register(Role.PARTNER_REVIEWER)
 def partner_output_tasks(session: Session, user: User) -> list[Task]:
     tasks = []
     mine = Agreement.provider_id == user.organization_id
@@ -102,7 +98,6 @@ def partner_output_tasks(session: Session, user: User) -> list[Task]:
     return tasks
 
 
-@registry.register(Role.ANALYST)
 def analyst_output_tasks(session: Session, user: User) -> list[Task]:
     tasks = []
     for output in _outputs(session, _team_condition(user), Output.status.in_(

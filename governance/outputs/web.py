@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from governance.audit.models import AuditType
 from governance.identity.models import User
+from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import PermissionDenied, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -31,7 +32,6 @@ from governance.outputs.web_forms import (
     uploaded_result,
 )
 from governance.web.forms import choices, submitted
-from governance.web.login import actor, login_required
 from governance.web.paging import paginate
 
 bp = Blueprint("outputs", __name__, url_prefix="/outputs")

@@ -17,12 +17,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 
+from governance.identity.web_login import public
 from governance.kernel.extensions import db_session
 from governance.outputs.content import table_view
 from governance.outputs.models import Output
 from governance.outputs.public import public_summary
 from governance.outputs.queries import get_published, published_outputs
-from governance.web.login import public
 
 bp = Blueprint("public", __name__, url_prefix="/published")
 

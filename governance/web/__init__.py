@@ -1,4 +1,5 @@
-"""The web layer: blueprints, error pages, navigation and security headers."""
+"""The shell of the pages: what every page shares (forms, paging, error pages, navigation,
+security headers). The blueprints are each noun's; governance/registry.py puts them together."""
 
 from __future__ import annotations
 
@@ -7,42 +8,13 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter, Map
 
-import governance.workflows  # noqa: F401  (registers dashboard task providers and periodic jobs)
-from governance.access import web as access_pages
-from governance.access import web_data as data_pages
-from governance.agreements import web as agreements
-from governance.analysis import web as analyses
-from governance.audit import web as audit
-from governance.dashboard import web as dashboard
-from governance.datasets import web as datasets
-from governance.identity import web_account as account
-from governance.identity import web_admin as admin
-from governance.identity import web_signin as auth
-from governance.identity import web_throttle as throttle
-from governance.identity import web_tokens as tokens
 from governance.kernel.errors import ValidationFailed
-from governance.outputs import web as outputs
-from governance.outputs import web_public as public
-from governance.web import errors, navigation
 
 
-def register_web(app: Flask) -> None:
-    from governance.api import register_api
-
+def install_converters(app: Flask) -> None:
     # Ids in addresses are 32-bit, like the columns they name: a larger number is a 404 here
     # rather than an overflow in the database.
     app.url_map.converters["int"] = BoundedInt
-    for blueprint in (auth.bp, dashboard.bp, admin.bp, agreements.bp, datasets.bp,
-                      audit.bp, access_pages.bp, data_pages.bp, analyses.bp, outputs.bp,
-                      public.bp, tokens.bp, account.bp):
-        app.register_blueprint(blueprint)
-    register_api(app)
-    errors.register(app)
-    throttle.register(app)
-    navigation.register(app)
-    app.before_request(_refuse_nul_characters)
-    app.before_request(auth.keep_session_alive)
-    app.after_request(_security_headers)
 
 
 class BoundedInt(IntegerConverter):
@@ -53,7 +25,7 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def _refuse_nul_characters() -> None:
+def refuse_nul_characters() -> None:
     """A NUL character is never meaningful text; PostgreSQL cannot store one and a page
     should not echo one. Refuse it in any query or form field before a view runs."""
     fields = list(request.args.items(multi=True))
@@ -65,7 +37,7 @@ def _refuse_nul_characters() -> None:
                                    {name.replace("\x00", ""): "Contains a NUL character."})
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
     # No inline script or style anywhere: text people typed can never run in a page.
     response.headers.setdefault(
         "Content-Security-Policy",

@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from governance.audit import service as audit
+from governance.identity.web_login import request_actor
 from governance.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from governance.kernel.extensions import db_session, login_manager
-from governance.web.login import request_actor
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from governance.kernel import notify
 from governance.kernel.db import Database
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import database
-from governance.kernel.periodic import SCHEDULER
 from governance.kernel.types import utcnow
+from governance.periodic import SCHEDULER
 from tests.access.test_data_door import ROWS, view_url
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets

@@ -112,8 +112,8 @@ def test_an_amendment_that_drops_a_column_narrows_the_grant(
 
 def test_expiry_of_the_agreement_ends_grants(
         db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    from governance import periodic
     from governance.identity.actors import System
-    from governance.kernel import periodic
 
     granted(db, people, agreement, datasets)
     version = agreement.current_version

@@ -179,7 +179,7 @@ def test_a_failing_listener_rolls_the_transition_back(
 
 def test_a_failing_listener_stops_the_expiry_job_committing(
         app: Any, db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
-    from governance.kernel import periodic
+    from governance import periodic
     from governance.kernel.extensions import database
 
     agreement = builders.approved(db, people, datasets,

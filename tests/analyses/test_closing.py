@@ -6,8 +6,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
-from governance.analysis.models import CohortFile
 from governance.audit.evidence import providers
+from governance.datasets.cohort_model import CohortFile
 from governance.kernel.types import utcnow
 from tests.analyses.conftest import World, execute, grant_records, submit, upload
 from tests.conftest import fresh

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
-from governance.analysis.models import CohortFile
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets import datastore
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore.cohorts import COHORT_DOMAIN
 from governance.datasets.datastore.crypto import Binding
 from governance.kernel.types import utcnow

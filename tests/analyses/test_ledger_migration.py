@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance import schema
 from governance.analysis.engine.ledger import LEGACY_SCHEME, legacy_digest
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.datasets.models import Dataset
-from governance.kernel import schema
 from tests.analyses.test_ledger_across_releases import (
     PEOPLE,
     agreement_over,

@@ -8,8 +8,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.analysis.models import AnalysisRun, CohortFile, RunStatus
+from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.cohort_model import CohortFile
 from tests.analyses.conftest import (
     MATCHED_PARAMS,
     World,

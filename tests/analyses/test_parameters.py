@@ -18,12 +18,12 @@ from governance.analysis import runs as analyses
 from governance.analysis.engine import kind_parameters, list_kinds
 from governance.analysis.models import AnalysisRun
 from governance.analysis.web_forms import RunForm, parameters_from
-from governance.api.openapi import document
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity import tokens
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
+from governance.openapi import document
 from tests.analyses.conftest import MATCHED_PARAMS, World
 from tests.conftest import fresh
 from tests.support import SETUP, People

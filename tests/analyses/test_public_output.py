@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
-from governance.kernel.periodic import SCHEDULER
 from governance.kernel.types import utcnow
 from governance.outputs import preview as output_preview
 from governance.outputs import public as output_public
 from governance.outputs import service as outputs
 from governance.outputs.models import Output
+from governance.periodic import SCHEDULER
 from tests.analyses.conftest import World, execute, grant_records, submit
 from tests.conftest import fresh
 from tests.support import People

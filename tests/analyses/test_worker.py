@@ -25,7 +25,7 @@ from governance.analysis.reaper import reap_runs
 from governance.audit.models import AuditEvent, AuditType
 from governance.kernel import jobs
 from governance.kernel.extensions import database
-from governance.kernel.periodic import run_job
+from governance.periodic import run_job
 from tests.analyses.conftest import World, grant_records, submit
 from tests.support import People
 

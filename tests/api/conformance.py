@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from governance.api.openapi import document
+from governance.openapi import document
 
 
 def resolve(node: Any, doc: dict[str, Any]) -> Any:

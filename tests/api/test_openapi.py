@@ -10,8 +10,8 @@ from collections.abc import Callable
 from flask import Flask
 from openapi_spec_validator import validate
 
-from governance.api.openapi import document
 from governance.kernel.types import utcnow
+from governance.openapi import document
 from governance.outputs.content import csv_of
 from tests.api.conformance import assert_conforms
 from tests.api.scenario import Api, World

@@ -16,10 +16,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, insert, text, update
 
+from governance import schema
 from governance.audit.format import chain_hash, content_text, format_time
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from governance.cli import main
-from governance.kernel import append_only, schema
+from governance.kernel import append_only
 from governance.kernel.db import make_engine
 
 LEGACY_EVENTS = 12

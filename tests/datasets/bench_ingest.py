@@ -53,13 +53,13 @@ SCHEMA = [("person_id", "string", "direct_identifier"), ("first_name", "string",
 def main(rows: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(work / "instance")
-    from governance import create_app
+    from governance import create_app, schema
     from governance.datasets import datastore, ingestion
     from governance.datasets import service as datasets
     from governance.identity import users
     from governance.identity.actors import System
     from governance.identity.organization_model import OrganizationKind
-    from governance.kernel import keys, schema
+    from governance.kernel import keys
     from governance.kernel.extensions import database
 
     actor = System("bench")

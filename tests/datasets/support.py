@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.analysis.models import CohortFile
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
 from governance.datasets.models import Classification as K
 from governance.datasets.models import ColumnType as T

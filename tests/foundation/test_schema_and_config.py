@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from governance import create_app
-from governance.kernel import schema
+from governance import create_app, schema
 from governance.kernel.config import ConfigError
 from governance.kernel.extensions import database
 

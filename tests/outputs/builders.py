@@ -131,7 +131,7 @@ def published(db: Session, people: People, agreement: Agreement, **overrides: An
 
 
 def outputs_system() -> Any:
-    from governance.kernel.periodic import SCHEDULER
+    from governance.periodic import SCHEDULER
 
     return SCHEDULER
 

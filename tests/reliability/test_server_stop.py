@@ -10,7 +10,6 @@ import time
 import pytest
 
 from governance import server
-from governance.kernel import periodic
 
 
 def _stubborn() -> None:
@@ -33,6 +32,6 @@ def test_a_scheduler_that_ignores_sigterm_is_killed(monkeypatch: pytest.MonkeyPa
 def test_a_scheduler_whose_server_was_killed_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     """A SIGKILLed server sends no SIGTERM: the orphaned scheduler notices and stops itself."""
     stop = threading.Event()
-    monkeypatch.setattr(periodic.os, "getppid", lambda: 1)  # re-parented to init
-    periodic._stop_when_orphaned(parent=4242, stop=stop)
+    monkeypatch.setattr(server.os, "getppid", lambda: 1)  # re-parented to init
+    server._stop_when_orphaned(parent=4242, stop=stop)
     assert stop.is_set()

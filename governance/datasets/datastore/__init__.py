@@ -50,7 +50,6 @@ from governance.datasets.datastore.store import (
     verify_version,
 )
 from governance.identity.actors import System
-from governance.kernel import periodic
 
 __all__ = [
     "ARROW_TYPES", "COHORT_COLUMNS", "DataIntegrityError", "DataUnavailable", "DatastoreError",
@@ -62,7 +61,6 @@ __all__ = [
 ]
 
 
-@periodic.register("datastore-sweep")
 def sweep_job(session: Session, actor: System, now: dt.datetime) -> int:
     """Remove data files that no committed, live version references (see files.py)."""
     return len(sweep_orphans(session))

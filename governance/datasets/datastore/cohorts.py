@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.orm import Session, object_session
 
-from governance.analysis.models import CohortFile
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore import envelope, files
 from governance.datasets.datastore.crypto import Binding, DataIntegrityError, EncryptingWriter
 from governance.datasets.datastore.parquet import arrow_schema, read_table, write_parquet

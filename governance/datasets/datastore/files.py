@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from governance.analysis.models import CohortFile
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import DatasetVersion
 from governance.kernel.keys import KeyRing, rings_of
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from governance.analysis.models import CohortFile
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore import envelope, files
 from governance.datasets.datastore.cohorts import binding_of
 from governance.datasets.datastore.crypto import (

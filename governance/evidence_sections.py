@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from governance.access.models import Grant
 from governance.agreements.models import AgreementVersion
 from governance.analysis.models import AnalysisRun
-from governance.audit.evidence import ROW_LIMIT, EvidenceSection, providers
+from governance.audit.evidence import ROW_LIMIT, EvidenceSection
 from governance.identity.models import User
 from governance.outputs.models import Output
 
@@ -23,7 +23,6 @@ def _day(moment: object) -> str:
     return moment.strftime("%Y-%m-%d") if moment is not None else ""  # type: ignore[attr-defined]
 
 
-@providers.register("agreement-versions", order=15)
 def versions_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     versions = session.scalars(select(AgreementVersion).where(
         AgreementVersion.agreement_id == agreement_id).order_by(AgreementVersion.number)).all()
@@ -37,7 +36,6 @@ def versions_section(session: Session, agreement_id: int) -> list[EvidenceSectio
         rows=rows, summary=f"{len(rows)} versions; the approver never drafted the version.")]
 
 
-@providers.register("grants", order=30)
 def grants_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     grants = session.scalars(select(Grant).where(Grant.agreement_id == agreement_id)
                              .order_by(Grant.id)).all()
@@ -55,7 +53,6 @@ def grants_section(session: Session, agreement_id: int) -> list[EvidenceSection]
         summary=f"{len(rows)} grants under the agreement, {active} active.")]
 
 
-@providers.register("analyses", order=40)
 def analyses_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     runs = session.scalars(select(AnalysisRun).where(AnalysisRun.agreement_id == agreement_id)
                            .order_by(AnalysisRun.id)).all()
@@ -76,7 +73,6 @@ def analyses_section(session: Session, agreement_id: int) -> list[EvidenceSectio
         summary=f"{len(rows)} runs; each read only granted columns through the data door.")]
 
 
-@providers.register("outputs", order=45)
 def outputs_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     found = session.scalars(select(Output).where(Output.agreement_id == agreement_id)
                             .order_by(Output.id)).all()

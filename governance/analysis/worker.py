@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from huey import crontab
-
+from governance.kernel import jobs
 from governance.kernel.jobs import REAP_TASK_NAME, TASK_NAME
 
 if TYPE_CHECKING:
@@ -23,15 +23,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _apps: dict[int, Flask] = {}
+# How a worker process builds its app: `run_consumer` is given `create_app` by the command that
+# starts it, so this module never imports the composition root.
+_factory: list[Callable[[], Flask]] = []
 
 
 def worker_app() -> Flask:
     """This process's app, built on first use from instance/config.py and the environment."""
     pid = os.getpid()
     if pid not in _apps:
-        from governance import create_app
-
-        _apps[pid] = create_app()
+        _apps[pid] = _factory[0]()
     return _apps[pid]
 
 
@@ -51,23 +52,18 @@ def execute_task(run_id: int) -> None:
 def reap_task() -> None:
     from governance.analysis.reaper import reap_runs
     from governance.kernel.extensions import database
-    from governance.kernel.periodic import run_job
+    from governance.periodic import run_job
 
     app = worker_app()
     with app.app_context():
         run_job(database(app).sessions, reap_runs)
 
 
-def register_tasks(queue: Huey) -> dict[str, Any]:
-    return {
-        TASK_NAME: queue.task(name=TASK_NAME)(execute_task),
-        REAP_TASK_NAME: queue.periodic_task(crontab(minute="*"), name=REAP_TASK_NAME)(
-            reap_task),
-    }
-
-
-def run_consumer(queue: Huey, *, workers: int) -> None:
-    """Run the consumer until interrupted: N worker processes plus the periodic scheduler."""
+def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask]) -> None:
+    """Run the consumer until interrupted: N worker processes plus the periodic scheduler.
+    The worker processes are forked from this one and inherit the task bodies installed here."""
+    _factory[:] = [app_factory]
+    jobs.install_bodies({TASK_NAME: execute_task, REAP_TASK_NAME: reap_task})
     consumer = queue.create_consumer(workers=workers, worker_type="process", periodic=True,
                                      check_worker_health=True, initial_delay=0.1,
                                      max_delay=1.0)

@@ -1,4 +1,10 @@
-"""Typed wrappers over flask-login, which ships without type information."""
+"""Who is signed in: the loader flask-login calls, and typed wrappers over flask-login
+(which ships without type information).
+
+A signed-in person is found through their server-side session (identity/sessions.py): the
+cookie names the session by its secret, and a session that has ended, or whose person was
+deactivated, signs nobody in, whatever copies of the cookie exist.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,12 @@ from typing import Any, TypeVar, cast
 
 import flask_login
 from flask import g, request
+from flask import session as cookie
 
+from governance.identity import sessions
 from governance.identity.models import User
+from governance.identity.session_model import UserSession
+from governance.kernel.extensions import SESSION_KEY, db_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,3 +60,19 @@ def request_actor() -> User | None:
         return holder if isinstance(holder, User) else None
     user = flask_login.current_user
     return user._get_current_object() if user.is_authenticated else None
+
+
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    record = sessions.find_active(db_session(), cookie.get(SESSION_KEY), user_id=int(user_id))
+    if record is None:
+        return None
+    g.user_session = record
+    return record.user
+
+
+def current_session() -> UserSession | None:
+    """The server-side session of this request's signed-in person, once they are loaded."""
+    record = g.get("user_session")
+    return record if isinstance(record, UserSession) else None

@@ -12,10 +12,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import governance.all_models  # noqa: F401  (registers every table on the metadata)
-from governance.kernel.db import Base
+from governance.all_models import METADATA
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
@@ -45,4 +44,4 @@ def differences(engine: Engine) -> list[Any]:
     """What differs between the models and the migrated database (empty when they agree)."""
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, METADATA))

@@ -1,0 +1,146 @@
+"""Everything the application wires together, listed here and nowhere else.
+
+A reader who wants to know which pages, API modules, periodic jobs, dashboard tasks, agreement
+listeners and evidence-pack sections exist opens this file. No module registers itself by
+being imported: each noun defines plain functions and blueprints, and `install` (called by
+`create_app`, so by the server, the scheduler, the worker and every command) puts them in
+place. Installing twice is the same as once.
+
+The command line lists its commands in governance/cli/__init__.py, the demo its steps in
+governance/demo/steps.py and the worker its task bodies in governance/analysis/worker.py.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from governance import all_models, evidence_sections, openapi, periodic, web
+from governance.access import (
+    api_grants,
+    api_requests,
+    conditions,
+    grant_hooks,
+    reclassification,
+    web_data,
+)
+from governance.access import queries as access_queries
+from governance.access import web as access_web
+from governance.agreements import api as agreements_api
+from governance.agreements import destruction_hooks, events, schedule
+from governance.agreements import web as agreements_web
+from governance.analysis import api as analysis_api
+from governance.analysis import reaper
+from governance.analysis import web as analysis_web
+from governance.api import register_api
+from governance.audit import api as audit_api
+from governance.audit import evidence
+from governance.audit import web as audit_web
+from governance.authz import Role
+from governance.dashboard import web as dashboard_web
+from governance.datasets import api as datasets_api
+from governance.datasets import datastore
+from governance.datasets import web as datasets_web
+from governance.identity import api as identity_api
+from governance.identity import (
+    api_auth,
+    role_changes,
+    web_account,
+    web_admin,
+    web_login,
+    web_signin,
+    web_throttle,
+    web_tokens,
+)
+from governance.kernel import tasks
+from governance.kernel.db import Database
+from governance.kernel.extensions import init_extensions
+from governance.outputs import api as outputs_api
+from governance.outputs import preview, public, web_public
+from governance.outputs import tasks as output_tasks
+from governance.outputs import web as outputs_web
+from governance.periodic import Registered
+from governance.web import errors as web_errors
+from governance.web import navigation
+
+# Every table on the metadata (for Alembic and the relationship registry).
+MODELS = all_models
+
+# Pages, in the order their blueprints are registered.
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    web_signin.bp, dashboard_web.bp, web_admin.bp, agreements_web.bp, datasets_web.bp,
+    audit_web.bp, access_web.bp, web_data.bp, analysis_web.bp, outputs_web.bp, web_public.bp,
+    web_tokens.bp, web_account.bp)
+
+# The JSON API: each module declares its operations on `governance.api.operations.bp`.
+API_MODULES = (api_requests, agreements_api, analysis_api, audit_api, api_auth, datasets_api,
+               api_grants, identity_api, openapi, outputs_api)
+
+# What happens as time passes, in the order it runs (`governance expire` prints the same).
+PERIODIC_JOBS: tuple[Registered, ...] = (
+    Registered("datastore-sweep", datastore.sweep_job),
+    Registered("agreements.activate", schedule.activate_due),
+    Registered("agreements.expire", schedule.expire_due),
+    Registered("analysis.reap", reaper.reap_runs),
+    Registered("grants.conditions", conditions.pause_lapsed_grants),
+    Registered("grants.expire", grant_hooks.expire_due_grants),
+    Registered("outputs.clear", preview.close_due_previews),
+    Registered("outputs.public_files", public.make_missing_public_files),
+)
+
+# The tasks waiting on each role's dashboard.
+TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
+    ((Role.DATA_STEWARD,), access_queries.steward_tasks),
+    ((Role.PRIVACY_OFFICER,), access_queries.privacy_officer_tasks),
+    ((Role.ANALYST,), access_queries.requester_tasks),
+    ((Role.PRIVACY_OFFICER,), schedule.agreement_tasks),
+    ((Role.OUTPUT_CHECKER, Role.PRIVACY_OFFICER), output_tasks.outputs_to_check),
+    ((Role.PRIVACY_OFFICER,), output_tasks.privacy_officer_output_tasks),
+    ((Role.PARTNER_REVIEWER,), output_tasks.partner_output_tasks),
+    ((Role.ANALYST,), output_tasks.analyst_output_tasks),
+    ((Role.PRIVACY_OFFICER,), reclassification.privacy_officer_tasks),
+    ((Role.ADMIN,), role_changes.requests_to_approve),
+)
+
+# What follows an agreement's change, inside the same transaction.
+AGREEMENT_LISTENERS: tuple[events.AgreementListener, ...] = (
+    destruction_hooks.destroy_on_close,
+    grant_hooks.follow_agreement,
+)
+
+# The sections of an agreement's evidence pack: (name, order, provider).
+EVIDENCE_SECTIONS: tuple[tuple[str, int, evidence.SectionProvider], ...] = (
+    ("agreement-workflow", 10, evidence.workflow_section),
+    ("agreement-versions", 15, evidence_sections.versions_section),
+    ("event-counts", 20, evidence.counts_section),
+    ("grants", 30, evidence_sections.grants_section),
+    ("analyses", 40, evidence_sections.analyses_section),
+    ("outputs", 45, evidence_sections.outputs_section),
+    ("reads", 60, evidence.reads_section),
+)
+
+
+def install() -> None:
+    """Put the jobs, tasks, listeners and sections above in place (for every process)."""
+    periodic.install(PERIODIC_JOBS)
+    for roles, provider in TASK_PROVIDERS:
+        tasks.registry.register(*roles)(provider)
+    for listener in AGREEMENT_LISTENERS:
+        events.on_agreement_change(listener)
+    for name, order, section in EVIDENCE_SECTIONS:
+        evidence.providers.register(name, order=order)(section)
+
+
+def install_app(app: Flask, database: Database) -> None:
+    """Wire one Flask app: extensions, the shell of the pages, blueprints, the API, hooks."""
+    install()
+    init_extensions(app, database, load_user=web_login.load_user)
+    web.install_converters(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_api(app)
+    web_errors.register(app)
+    web_throttle.register(app)
+    navigation.register(app)
+    app.before_request(web.refuse_nul_characters)
+    app.before_request(web_signin.keep_session_alive)
+    app.after_request(web.security_headers)
