@@ -2,21 +2,29 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Installs come from the lock files (exact versions with their hashes); pyproject.toml keeps the
+# compatible ranges they are made from (`make lock`, README).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
+# The quick tests the other supported Pythons run (SQLite only): the engine and the foundation.
+FAST_TESTS := tests/analysis tests/foundation
 
-.PHONY: run test check bench reliability install install-dev clean
+.PHONY: run test test-fast check bench reliability install install-dev lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-$(DEV_STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(DEV_STAMP): $(BIN)/python pyproject.toml $(DEV_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP) $(DEV_STAMP)
 
 install: $(STAMP)
@@ -33,6 +41,18 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# e.g. `make test-fast PYTHON=python3.13 VENV=.venv-3.13`: another Python, the quick tests only.
+test-fast: install-dev
+	env -u GOVERNANCE_TEST_DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
+
+# Refresh the lock files from pyproject.toml's ranges (newest versions they allow, for every
+# supported Python), then `make install-dev` and the tests.
+lock: install-dev
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  --quiet -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --quiet -o $(DEV_LOCK)
 
 bench: install-dev
 	$(BIN)/python bench/run.py

@@ -178,7 +178,7 @@ import sys
 from governance import create_app
 from governance.kernel.extensions import database
 from governance.audit.models import AuditType
-from governance.services import audit
+from governance.audit import service as audit
 from governance.identity.actors import System
 
 app = create_app()

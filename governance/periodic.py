@@ -1,9 +1,9 @@
 """Jobs that run as time passes: each workflow's job, listed in governance/registry.py.
 
-The server's scheduler process runs them on a timer (server.py); `governance expire` runs them
-once, with `--now` to simulate time. Every job takes a session, the acting system identity and
-the moment it runs for, and commits nothing itself. `install` puts the registry's list here
-when the app is built; nothing registers itself by being imported.
+Huey's scheduler runs them in the worker (analysis/worker.py, every EXPIRY_CHECK_MINUTES);
+`governance expire` runs them once, with `--now` to simulate time. Every job takes a session,
+the acting system identity and the moment it runs for, and commits nothing itself. `install`
+puts the registry's list here when the app is built; nothing registers itself by being imported.
 """
 
 from __future__ import annotations

@@ -238,6 +238,8 @@ NEW_PACKAGE_DOCS = {
     "dashboard": "Each role's dashboard: the tasks waiting for it and the pictures, gathered "
                  "from the nouns.",
 }
+# Test folders that merged into another (every file moves; `tests.analyses` is renamed too).
+TEST_FOLDERS = {"tests/analyses": "tests/analysis"}
 # Whole folders that moved, as documents name them (`governance/datastore/`).
 FOLDERS = {"governance/datastore": "governance/datasets/datastore",
            "governance/ingest": "governance/datasets/ingest",
@@ -317,6 +319,14 @@ def rename_files(dry: bool) -> list[str]:
         if not dry:
             target.parent.mkdir(parents=True, exist_ok=True)
             git("mv", old, new)
+    for old_folder, new_folder in TEST_FOLDERS.items():
+        for source in sorted((ROOT / old_folder).glob("*.py")):
+            target = ROOT / new_folder / source.name
+            if target.exists():
+                sys.exit(f"both {source} and {target} exist: merge them by hand, then re-run")
+            done.append(f"git mv {source.relative_to(ROOT)} {target.relative_to(ROOT)}")
+            if not dry:
+                git("mv", str(source.relative_to(ROOT)), str(target.relative_to(ROOT)))
     for empty in EMPTIED:
         path = ROOT / "governance" / empty
         if path.exists() and not path.read_text().strip():
@@ -409,6 +419,23 @@ NEW_FOLDERS = {str(Path(new).parent) for new in PATHS.values()}
 REVERSE = {new: old for old, new in PATHS.items()}
 
 
+# `from P import m` written as text (in a string: a script a test or benchmark runs), one name.
+TEXT_FROM = re.compile(r"^(\s*)from (governance(?:\.\w+)*) import (\w+)(?: as (\w+))?[ \t]*$", re.M)
+
+
+def rewrite_text_imports(text: str, news: set[str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        indent, package, name, alias = match.groups()
+        full = f"{package}.{name}"
+        if full not in OLD_TO_NEW or map_dotted(full, news) == full:
+            return match.group(0)
+        parent, _, base = map_dotted(full, news).rpartition(".")
+        local = alias or name
+        return f"{indent}from {parent} import {base}" + (f" as {local}" if local != base else "")
+
+    return TEXT_FROM.sub(one, text)
+
+
 def map_path(match: re.Match[str], here: Path) -> str:
     written = match.group(1)
     relative = str(here.relative_to(ROOT))
@@ -451,8 +478,12 @@ def _dotted(match: re.Match[str], news: set[str]) -> str:
 def rewrite_text(path: Path, text: str, news: set[str]) -> str:
     if path.suffix == ".py":
         text = rewrite_from_imports(text, news)
+    text = rewrite_text_imports(text, news)
     text = DOTTED.sub(lambda m: _dotted(m, news), text)
     text = PATHLIKE.sub(lambda m: map_path(m, path), text)
+    for old_folder, new_folder in TEST_FOLDERS.items():
+        text = text.replace(f"{old_folder}/", f"{new_folder}/").replace(
+            old_folder.replace("/", ".") + ".", new_folder.replace("/", ".") + ".")
     return FOLDER.sub(lambda m: FOLDERS[m.group(1)], text)
 
 

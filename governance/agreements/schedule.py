@@ -1,9 +1,9 @@
 """What happens to agreements as time passes, and the privacy officer's agreement tasks.
 
-Activation and expiry run on the server's timer (at least hourly, EXPIRY_CHECK_MINUTES) and
-from `governance expire [--now]`. The effective date is in force from its start and the expiry
-date until its end, both in UTC: an agreement expiring on 30 June is in force all of 30 June and
-expires at 00:00 UTC on 1 July.
+Activation and expiry run on huey's scheduler in the worker (at least hourly,
+EXPIRY_CHECK_MINUTES) and from `governance expire [--now]`. The effective date is in force from
+its start and the expiry date until its end, both in UTC: an agreement expiring on 30 June is in
+force all of 30 June and expires at 00:00 UTC on 1 July.
 """
 
 from __future__ import annotations

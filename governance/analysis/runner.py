@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 # Called with (run id, fraction, message) after each progress report is written. Production
 # installs none; a test's worker installs one to hold a run in flight while it kills the
-# worker (tests/analyses/paused_worker.py).
+# worker (tests/analysis/paused_worker.py).
 ProgressHook = Callable[[int, float, str], None]
 progress_hooks: list[ProgressHook] = []
 CLAUSE_DIFFERENCING = REFUSAL_CLAUSES["differencing"]

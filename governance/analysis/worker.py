@@ -1,9 +1,12 @@
-"""Worker processes: the huey tasks that run analyses and reap lost runs, and the consumer.
+"""Worker processes: the huey tasks that run analyses, reap lost runs and run the periodic
+jobs, and the consumer.
 
 `governance worker --workers N` starts a huey consumer with N worker processes. Each process
 builds its own app (engines and connections are never shared across a fork) the first time it
-runs a task. The reaper runs when the worker starts and every minute (huey's periodic
-scheduler); several workers may run at once: a run is claimed by exactly one of them.
+runs a task. Huey's scheduler, in the consumer, is the service's only scheduler: every minute
+it sends the reaper (which also runs when the worker starts) and the tick of the periodic jobs,
+which runs the registry's jobs once every EXPIRY_CHECK_MINUTES, however many workers run.
+Several workers may run at once: a run is claimed by exactly one of them.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from governance.kernel import jobs
-from governance.kernel.jobs import REAP_TASK_NAME, TASK_NAME
+from governance.kernel.jobs import PERIODIC_TASK_NAME, REAP_TASK_NAME, TASK_NAME
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -59,11 +63,29 @@ def reap_task() -> None:
         run_job(database(app).sessions, reap_runs)
 
 
+def periodic_task(*, now: float | None = None) -> bool:
+    """The registry's periodic jobs, if this slot of EXPIRY_CHECK_MINUTES has not had them
+    yet (huey sends this every minute, to one worker process of each consumer); True if run."""
+    from governance import periodic
+    from governance.kernel.extensions import database
+    from governance.kernel.types import utcnow
+
+    app = worker_app()
+    interval = 60 * app.config["EXPIRY_CHECK_MINUTES"]
+    slot = int((time.time() if now is None else now) // interval)
+    if not jobs.claim_slot(jobs.queue_for(jobs.queue_url(app.config)), PERIODIC_TASK_NAME, slot):
+        return False
+    with app.app_context():
+        periodic.run_due_jobs(database(app).sessions, now=utcnow())
+    return True
+
+
 def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask]) -> None:
     """Run the consumer until interrupted: N worker processes plus the periodic scheduler.
     The worker processes are forked from this one and inherit the task bodies installed here."""
     _factory[:] = [app_factory]
-    jobs.install_bodies({TASK_NAME: execute_task, REAP_TASK_NAME: reap_task})
+    jobs.install_bodies({TASK_NAME: execute_task, REAP_TASK_NAME: reap_task,
+                         PERIODIC_TASK_NAME: periodic_task})
     consumer = queue.create_consumer(workers=workers, worker_type="process", periodic=True,
                                      check_worker_health=True, initial_delay=0.1,
                                      max_delay=1.0)

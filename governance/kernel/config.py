@@ -174,7 +174,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds without a heartbeat after which a running analysis's worker is presumed "
             "dead and the run is retried or failed."),
     Setting("EXPIRY_CHECK_MINUTES", 60, _parse_positive_int,
-            "How often the server moves agreements and grants past their expiry."),
+            "How often the periodic jobs (expiry of agreements and grants, file sweeps) run, "
+            "on the worker's scheduler."),
     Setting("SMTP_HOST", "", _parse_text, "Mail server for notifications; empty disables mail."),
     Setting("SMTP_PORT", 25, _parse_positive_int, "Mail server port."),
     Setting("MAIL_SENDER", "governance@localhost", _parse_text, "From address of notifications."),

@@ -30,16 +30,17 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "analysis.execute"
 REAP_TASK_NAME = "analysis.reap"
+PERIODIC_TASK_NAME = "governance.periodic"
 PENDING_KEY = "jobs.pending_runs"
 _lock = threading.Lock()
 _queues: dict[tuple[int, str], Huey] = {}
 _tasks: dict[int, dict[str, Any]] = {}
 # What each task does, installed by the process that runs tasks (governance/analysis/worker.py): the
 # server only sends messages, by task name, and never needs the worker's code.
-_bodies: dict[str, Callable[..., None]] = {}
+_bodies: dict[str, Callable[..., object]] = {}
 
 
-def install_bodies(bodies: Mapping[str, Callable[..., None]]) -> None:
+def install_bodies(bodies: Mapping[str, Callable[..., object]]) -> None:
     _bodies.update(bodies)
 
 
@@ -54,12 +55,23 @@ def _body(name: str) -> Callable[..., None]:
 
 
 def register_tasks(queue: Huey) -> dict[str, Any]:
-    """The analysis task and the reaper's periodic task (every minute), on this queue."""
+    """The analysis task and, on huey's own scheduler (the only one: it runs in the worker's
+    consumer), every minute: the reaper, and the tick of the periodic jobs (periodic.py)."""
+    every_minute = crontab(minute="*")
     return {
         TASK_NAME: queue.task(name=TASK_NAME)(_body(TASK_NAME)),
-        REAP_TASK_NAME: queue.periodic_task(crontab(minute="*"), name=REAP_TASK_NAME)(
+        REAP_TASK_NAME: queue.periodic_task(every_minute, name=REAP_TASK_NAME)(
             _body(REAP_TASK_NAME)),
+        PERIODIC_TASK_NAME: queue.periodic_task(every_minute, name=PERIODIC_TASK_NAME)(
+            _body(PERIODIC_TASK_NAME)),
     }
+
+
+def claim_slot(queue: Huey, name: str, slot: int) -> bool:
+    """True for the first caller of this slot of `name`, across every process and host that
+    share the queue (huey's storage sets a key only if it is empty)."""
+    queue.get(f"{name}:{slot - 1}")  # the previous slot's key is no longer needed
+    return bool(queue.put_if_empty(f"{name}:{slot}", b"claimed"))
 
 
 def make_queue(url: str) -> Huey:

@@ -102,7 +102,7 @@ def test_identical_or_large_differences_are_not_flagged():
 
 def test_hashes_under_another_key_never_match():
     """Two ledgers under different keys share no member, so they must never be compared:
-    the governance layer refuses loudly instead (tests/analyses/test_ledger_service.py)."""
+    the governance layer refuses loudly instead (tests/analysis/test_ledger_service.py)."""
     base = population_of("cohort", range(100), KEY)
     minus_three = population_of("cohort-3", range(3, 100), b"z" * 32)
     assert base.members is not None

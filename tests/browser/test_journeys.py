@@ -178,7 +178,7 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
     """Journey 3: run, check, partner preview with a factual-error flag, publication."""
     from governance.authz import Role
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analysis_datasets
-    from tests.analyses.conftest import cohort_csv, grant_matched, make_agreement, synthetic
+    from tests.analysis.conftest import cohort_csv, grant_matched, make_agreement, synthetic
     from tests.live import LiveServer, Worker
     from tests.support import add_person
 
@@ -192,7 +192,7 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
     db.commit()
     agreement = make_agreement(db, people, [made[INDEX_EVENTS].id, made[OFFENCES].id],
                                two_checkers_required=False)
-    from tests.analyses.conftest import World as AnalysisWorld
+    from tests.analysis.conftest import World as AnalysisWorld
 
     grant_matched(db, people, AnalysisWorld(agreement=agreement, events=made[INDEX_EVENTS],
                                             offences=made[OFFENCES], data=data))

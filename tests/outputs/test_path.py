@@ -66,7 +66,7 @@ def test_the_whole_path_to_the_public_page(db: Session, client: FlaskClient, peo
     assert output.status == OutputStatus.PUBLISHED
 
     # The public gets the files made from the released figures at publication, not the
-    # team's report (tests/analyses/test_public_output.py checks what they leave out).
+    # team's report (tests/analysis/test_public_output.py checks what they leave out).
     public_pdf, public_csv = output.public_pdf_sha256, output.public_csv_sha256
     assert public_pdf is not None
     assert public_csv is not None

@@ -5,7 +5,7 @@ Already covered elsewhere and not repeated here: a damaged policy file stops `cr
 (tests/foundation/test_policy_files.py), a failed rename or flush in the datastore and a failed
 rename through the upload page (tests/datasets/test_datastore.py, test_upload_pages.py), and a
 `governance worker` killed with SIGKILL mid-run, retried by the next worker or failed after its
-last attempt (tests/analyses/test_worker.py).
+last attempt (tests/analysis/test_worker.py).
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_read
     trail (each read is committed with its event before the engine starts), so the retry
     doubles the `dataset:read` events instead of hiding the first ones; the chain verifies.
     The retry budget running out (`failed`) and a lost queue message are tested in
-    tests/analyses/test_worker.py."""
-    from tests.analyses.conftest import grant_records, submit
-    from tests.analyses.conftest import world as analysis_world
+    tests/analysis/test_worker.py."""
+    from tests.analysis.conftest import grant_records, submit
+    from tests.analysis.conftest import world as analysis_world
 
     world = analysis_world.__wrapped__(db, people)  # type: ignore[attr-defined]
     grant_records(db, people, world, "descriptive")
@@ -152,7 +152,7 @@ def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_read
     env = {"GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": "2"}
     first = governance_process(["worker", "--workers", "1"], instance=instance_path,
                                database_url=database_url, log=tmp_path / "worker-1.log",
-                               env=env, entry=("-m", "tests.analyses.paused_worker", "120"))
+                               env=env, entry=("-m", "tests.analysis.paused_worker", "120"))
     second = None
     try:
         def status() -> tuple[str, int]:

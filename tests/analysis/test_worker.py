@@ -26,7 +26,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.kernel import jobs
 from governance.kernel.extensions import database
 from governance.periodic import run_job
-from tests.analyses.conftest import World, grant_records, submit
+from tests.analysis.conftest import World, grant_records, submit
 from tests.support import People
 
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ def workers(app: Flask, instance_path: Path, tmp_path: Path) -> Iterator[Callabl
                "GOVERNANCE_QUEUE_URL": app.config["QUEUE_URL"],
                "GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": str(TIMEOUT)}
         entry = ["-c", "from governance.cli import main; main()"] if pause is None \
-            else ["-m", "tests.analyses.paused_worker", str(pause)]
+            else ["-m", "tests.analysis.paused_worker", str(pause)]
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         logs.append(log)
         process = subprocess.Popen(

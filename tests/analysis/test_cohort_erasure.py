@@ -17,7 +17,7 @@ from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore.cohorts import COHORT_DOMAIN
 from governance.datasets.datastore.crypto import Binding
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import World, upload
+from tests.analysis.conftest import World, upload
 from tests.conftest import fresh
 from tests.datasets.support import decrypts_with_live_keys
 from tests.support import People

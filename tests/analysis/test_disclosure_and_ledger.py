@@ -16,7 +16,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.datastore import crypto
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel import jobs
-from tests.analyses.conftest import (
+from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
     execute,

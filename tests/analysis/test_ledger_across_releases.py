@@ -33,7 +33,7 @@ from governance.identity.models import User
 from governance.kernel import keys
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import execute, grant, make_agreement
+from tests.analysis.conftest import execute, grant, make_agreement
 from tests.conftest import Browser
 from tests.support import PASSWORD, SETUP, People
 

@@ -20,7 +20,7 @@ from governance.datasets import service as datasets
 from governance.datasets.models import Dataset
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import (
+from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
     execute,
@@ -29,7 +29,7 @@ from tests.analyses.conftest import (
     submit,
     upload,
 )
-from tests.analyses.test_ledger_across_releases import AID_LABELS, agreement_over, run
+from tests.analysis.test_ledger_across_releases import AID_LABELS, agreement_over, run
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.cohort_model import CohortFile
-from tests.analyses.conftest import (
+from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
     cohort_csv,
@@ -97,7 +97,7 @@ def test_matched_comparison_with_a_cohort_upload_through_the_pages(
 def test_others_cannot_see_a_run_and_the_refusal_is_recorded(
         app: Flask, browser: Browser, db: Session, people: People, world: World) -> None:
     grant_records(db, people, world, "descriptive")
-    from tests.analyses.conftest import submit
+    from tests.analysis.conftest import submit
 
     run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
     browser.login(people.analyst2.email, PASSWORD)

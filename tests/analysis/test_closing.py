@@ -9,7 +9,7 @@ from governance.agreements import service as agreements
 from governance.audit.evidence import providers
 from governance.datasets.cohort_model import CohortFile
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import World, execute, grant_records, submit, upload
+from tests.analysis.conftest import World, execute, grant_records, submit, upload
 from tests.conftest import fresh
 from tests.support import People
 

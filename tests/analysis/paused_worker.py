@@ -1,4 +1,4 @@
-"""`python -m tests.analyses.paused_worker SECONDS worker ...`: the `governance` command with
+"""`python -m tests.analysis.paused_worker SECONDS worker ...`: the `governance` command with
 a progress hook that holds each run for SECONDS at its first progress report, so a test can
 kill the worker while a run is in flight. The hook is installed before the consumer forks its
 worker processes, which inherit it; production code installs no hook."""

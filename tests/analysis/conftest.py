@@ -184,7 +184,7 @@ def execute(app: Flask, db: Session, run_id: int) -> AnalysisRun:
 @pytest.fixture
 def survey(db: Session, people: People) -> Dataset:
     """A small survey register with value labels and three missing scores (see
-    tests/analyses/test_ledger_across_releases.py)."""
-    from tests.analyses.test_ledger_across_releases import declare
+    tests/analysis/test_ledger_across_releases.py)."""
+    from tests.analysis.test_ledger_across_releases import declare
 
     return declare(db, people)

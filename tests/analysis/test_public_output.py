@@ -21,7 +21,7 @@ from governance.outputs import public as output_public
 from governance.outputs import service as outputs
 from governance.outputs.models import Output
 from governance.periodic import SCHEDULER
-from tests.analyses.conftest import World, execute, grant_records, submit
+from tests.analysis.conftest import World, execute, grant_records, submit
 from tests.conftest import fresh
 from tests.support import People
 

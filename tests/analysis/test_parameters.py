@@ -24,7 +24,7 @@ from governance.identity import tokens
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 from governance.openapi import document
-from tests.analyses.conftest import MATCHED_PARAMS, World
+from tests.analysis.conftest import MATCHED_PARAMS, World
 from tests.conftest import fresh
 from tests.support import SETUP, People
 

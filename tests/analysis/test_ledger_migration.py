@@ -15,7 +15,7 @@ from governance import schema
 from governance.analysis.engine.ledger import LEGACY_SCHEME, legacy_digest
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.datasets.models import Dataset
-from tests.analyses.test_ledger_across_releases import (
+from tests.analysis.test_ledger_across_releases import (
     PEOPLE,
     agreement_over,
     run,

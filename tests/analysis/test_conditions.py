@@ -20,7 +20,7 @@ from governance.identity.models import TrainingCourse, TrainingRecord
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import World, grant_records, submit
+from tests.analysis.conftest import World, grant_records, submit
 from tests.conftest import fresh
 from tests.support import SETUP, People
 

@@ -19,7 +19,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.demo.analysis_data import declare_analysis_datasets
 from governance.kernel.errors import DomainError, PermissionDenied, ValidationFailed
 from governance.kernel.types import utcnow
-from tests.analyses.conftest import (
+from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
     execute,

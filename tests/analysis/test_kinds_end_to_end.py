@@ -13,7 +13,7 @@ from governance.analysis.engine import DisclosurePolicy, RunContext, run_analysi
 from governance.analysis.engine.reoffending import derive_outcomes
 from governance.analysis.models import ReleasedPopulation, RunStatus
 from governance.audit.models import AuditEvent, AuditType
-from tests.analyses.conftest import (
+from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
     execute,
