@@ -6,18 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
-from governance import authz
 from governance.access import grants as service
 from governance.access import queries
-from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantReview, GrantStatus
-from governance.access.review import grant_usage, grants_due_for_review, review_grant
+from governance.access.models import Grant, GrantStatus
+from governance.access.review import grants_due_for_review, review_grant
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
-from governance.authz import Permission
-from governance.datasets.models import Dataset
 from governance.identity.api_auth import caller
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -79,20 +75,12 @@ def _split(text: str) -> list[str]:
 
 def detail(grant: Grant) -> dict[str, Any]:
     """What the grant page shows the caller: usage only to its holder and its managers."""
-    user, db = caller(), db_session()
-    dataset = db.get(Dataset, grant.dataset_id)
-    manages = dataset is not None and service.can_manage(user, dataset)
-    active = grant.status in LIVE_GRANT_STATUSES
-    reviews_it = dataset is not None and user.id in dataset.steward_ids \
-        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
-    usage = grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id \
-        else None
-    reviews = db.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
-                         .order_by(GrantReview.reviewed_at.desc()))
+    view = queries.grant_view(db_session(), grant, caller(), now=utcnow())
+    usage, reviews = view.usage, view.reviews
     return {
         **summary(grant),
-        "actions": [name for name, can in (("revoke", manages), ("review", reviews_it))
-                    if can and active],
+        "actions": [name for name, can in (("revoke", view.can_revoke),
+                                           ("review", view.can_review)) if can],
         "usage": None if usage is None else {"used": usage.used, "unused": usage.unused,
                                               "last_read_at": iso(usage.last_read_at)},
         "reviews": [{"reviewer_id": r.reviewer_id, "reviewed_at": iso(r.reviewed_at),

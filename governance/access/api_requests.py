@@ -17,8 +17,7 @@ from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import day, iso, page_schema, paged
-from governance.authz import Permission
-from governance.datasets.models import Dataset
+from governance.authz import Permission, rules
 from governance.identity.api_auth import caller
 from governance.identity.models import User
 from governance.kernel.extensions import db_session
@@ -27,7 +26,8 @@ from governance.web.paging import paginate
 
 TAG = "Access requests"
 ACTION_NAMES = {Action.APPROVE: "approve", Action.APPROVE_IDENTIFIERS: "approve-identifiers",
-                Action.DENY: "deny", Action.RETURN: "return", Action.WITHDRAW: "withdraw"}
+                Action.DENY: "deny", Action.RETURN: "return", Action.RESUBMIT: "resubmit",
+                Action.WITHDRAW: "withdraw"}
 NULLABLE_ID = {"type": ["integer", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 REQUEST = s.shape({
@@ -48,6 +48,14 @@ REQUEST = s.shape({
     "actions": {"type": "array", "items": s.enum(ACTION_NAMES.values()),
                 "description": "What the caller may do now."},
 })
+# What a requester fills in, at first and when a returned request is sent again.
+CHANGEABLE = {
+    "columns": s.array(s.text(120, min_length=1), min_items=1, max_items=1000),
+    "purpose": s.enum(AnalysisKind, description="One of the agreement's permitted uses."),
+    "justification": s.text(4000, min_length=1, description="Why each column is necessary."),
+    "end_date": s.date("Access needed until (inclusive)."),
+    "download": s.boolean("Also download row-level data (only if the agreement allows it)."),
+}
 SCHEMAS = {"AccessRequest": REQUEST, "AccessRequestPage": page_schema(s.ref("AccessRequest"))}
 ANSWER = Answer(200, "The request after the action.", s.ref("AccessRequest"))
 ERRORS = (403, 409)
@@ -56,14 +64,14 @@ ERRORS = (403, 409)
 def _actions(item: AccessRequest, user: User) -> list[str]:
     """The buttons the request page shows this person (the services decide in the end)."""
     possible = set(allowed_actions(RequestStatus(item.status)))
-    dataset = db_session().get(Dataset, item.dataset_id)
+    dataset, _ = queries.request_parts(db_session(), item)
     mine: set[Action] = set()
-    if item.requester_id == user.id:
-        mine.add(Action.WITHDRAW)
-    elif dataset is not None and user.id in dataset.steward_ids \
+    if rules.own_request(user, item):
+        mine |= {Action.WITHDRAW, Action.RESUBMIT}
+    elif rules.steward_of_dataset(user, dataset) \
             and authz.can(user, Permission.ACCESS_REQUEST_REVIEW):
         mine |= {Action.APPROVE, Action.DENY, Action.RETURN}
-    if user.id not in {item.requester_id, item.steward_id} and authz.can(
+    if rules.second_approver(user, item) and authz.can(
             user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS):
         mine.add(Action.APPROVE_IDENTIFIERS)
         if item.status == RequestStatus.AWAITING_PRIVACY_OFFICER:
@@ -116,14 +124,7 @@ def get_request(request_id: int) -> ResponseReturnValue:
            body=s.obj({
                "agreement_id": s.identifier("An active agreement naming you as personnel."),
                "dataset_id": s.identifier("A dataset the agreement covers."),
-               "columns": s.array(s.text(120, min_length=1), min_items=1, max_items=1000),
-               "purpose": s.enum(AnalysisKind, description="One of the agreement's permitted "
-                                                           "uses."),
-               "justification": s.text(4000, min_length=1,
-                                       description="Why each column is necessary."),
-               "end_date": s.date("Access needed until (inclusive)."),
-               "download": s.boolean("Also download row-level data (only if the agreement "
-                                     "allows it)."),
+               **CHANGEABLE,
            }, required=("agreement_id", "dataset_id", "columns", "purpose", "justification",
                         "end_date")),
            errors=(*ERRORS, 404),
@@ -188,6 +189,18 @@ def return_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue
     """With a comment saying what to change."""
     return _act(request_id, lambda db, by, now: service.return_request(
         db, request_id=request_id, comment=body["comment"], by=by, now=now))
+
+
+@operation("POST", "/access-requests/<int:request_id>/resubmit", tag=TAG,
+           summary="Send a returned request again, changed (requester)",
+           body=s.obj(CHANGEABLE, required=("columns", "purpose", "justification", "end_date")),
+           errors=(*ERRORS, 404), answer=ANSWER)
+def resubmit_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Only the requester, only once a steward returned it; eligibility is checked again."""
+    return _act(request_id, lambda db, by, now: service.resubmit_request(
+        db, request_id=request_id, columns=body["columns"], purpose=body["purpose"],
+        justification=body["justification"], end_date=s.to_date(body["end_date"]),
+        download=body.get("download", False), by=by, now=now))
 
 
 @operation("POST", "/access-requests/<int:request_id>/withdraw", tag=TAG,

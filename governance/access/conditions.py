@@ -32,10 +32,9 @@ from typing import TypeVar
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from governance.access.grant_lifecycle import LIFECYCLE, Action
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.models import Agreement, AgreementVersion
-from governance.audit import service as audit
-from governance.audit.models import AuditType
 from governance.datasets.models import Dataset
 from governance.identity.actors import Actor, System
 from governance.identity.models import TrainingCourse, TrainingRecord, User
@@ -114,9 +113,8 @@ def refresh(session: Session, grants: Sequence[Grant], *, by: Actor,
         for grant in touched:
             grant.changed_epoch = epoch
     for grant in resumed:
-        grant.status = GrantStatus.ACTIVE
-        _record(session, grant, AuditType.GRANT_RESUME, by=by, now=now,
-                reason="the conditions it depends on hold again")
+        _move(session, grant, Action.RESUME, by=by, now=now,
+              reason="the conditions it depends on hold again")
         _tell(session, grant, "Your access has resumed",
               "The conditions your access depends on hold again, so the grant works again "
               f"until {_ends(grant):%Y-%m-%d %H:%M} UTC.")
@@ -132,10 +130,8 @@ def refresh_holder(session: Session, user_id: int, *, by: Actor, now: dt.datetim
 
 def pause(session: Session, grant: Grant, *, by: Actor, now: dt.datetime) -> None:
     """A condition has lapsed: the grant stops (its lines already refuse) until it holds."""
-    grant.status = GrantStatus.PAUSED
     grant.changed_epoch = bump_epoch(session)
-    _record(session, grant, AuditType.GRANT_PAUSE, by=by, now=now,
-            reason=grant.effective_reason)
+    _move(session, grant, Action.PAUSE, by=by, now=now, reason=grant.effective_reason)
     _tell(session, grant, "Your access is paused", grant.effective_reason)
 
 
@@ -188,14 +184,14 @@ def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
     return True
 
 
-def _record(session: Session, grant: Grant, event: AuditType, *, by: Actor, now: dt.datetime,
-            reason: str) -> None:
-    audit.record(session, event, by=by, agreement_id=grant.agreement_id,
-                 agreement_version=grant.agreement_version, dataset_id=grant.dataset_id,
-                 target_type="grant", target_id=grant.id, clause=grant.effective_clause,
-                 detail={"user_id": grant.user_id, "columns": grant.column_names,
-                         "effective_until": _ends(grant).isoformat(), "reason": reason},
-                 now=now)
+def _move(session: Session, grant: Grant, action: Action, *, by: Actor, now: dt.datetime,
+          reason: str) -> None:
+    LIFECYCLE.apply(session, grant, action, by=by, record={
+        "agreement_id": grant.agreement_id, "agreement_version": grant.agreement_version,
+        "dataset_id": grant.dataset_id, "target_type": "grant", "target_id": grant.id,
+        "clause": grant.effective_clause, "now": now,
+        "detail": {"user_id": grant.user_id, "columns": grant.column_names,
+                   "effective_until": _ends(grant).isoformat(), "reason": reason}})
 
 
 def _tell(session: Session, grant: Grant, subject: str, text: str) -> None:

@@ -21,16 +21,14 @@ from governance.access.grants import (
 from governance.access.models import LIVE_GRANT_STATUSES, GrantStatus, bump_epoch
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementVersion
-from governance.audit.models import AuditType
 from governance.identity.actors import Actor, System
 
 ENDINGS = {
-    AgreementEvent.EXPIRED: (GrantStatus.EXPIRED, "the agreement expired", "term.expiry_date",
-                             AuditType.GRANT_EXPIRE),
+    AgreementEvent.EXPIRED: (GrantStatus.EXPIRED, "the agreement expired", "term.expiry_date"),
     AgreementEvent.TERMINATED: (GrantStatus.REVOKED, "the agreement was terminated",
-                                "term.termination", AuditType.GRANT_REVOKE),
+                                "term.termination"),
     AgreementEvent.CLOSED: (GrantStatus.REVOKED, "the agreement was closed",
-                            "retention.destruction_days", AuditType.GRANT_REVOKE),
+                            "retention.destruction_days"),
 }
 
 
@@ -39,10 +37,10 @@ def follow_agreement(session: Session, *, agreement: Agreement, event: Agreement
                      new_version: AgreementVersion | None, by: Actor,
                      now: dt.datetime) -> None:
     if event in ENDINGS:
-        status, reason, clause, audit_type = ENDINGS[event]
+        status, reason, clause = ENDINGS[event]
         for grant in active_grants(session, agreement_id=agreement.id):
             end_grant(session, grant, status=status, reason=reason, by=by, now=now,
-                      event=audit_type, clause=clause)
+                      clause=clause)
     elif event == AgreementEvent.AMENDED and new_version is not None:
         _apply_amendment(session, agreement, new_version, by=by, now=now)
 
@@ -55,12 +53,12 @@ def _apply_amendment(session: Session, agreement: Agreement, version: AgreementV
         if not version.is_personnel(grant.user_id):
             end_grant(session, grant, status=GrantStatus.REVOKED, by=by, now=now,
                       reason="the holder is no longer authorised personnel",
-                      event=AuditType.GRANT_REVOKE, clause="personnel")
+                      clause="personnel")
             continue
         if grant.purpose not in version.permitted_uses:
             end_grant(session, grant, status=GrantStatus.REVOKED, by=by, now=now,
                       reason="the purpose is no longer a permitted use",
-                      event=AuditType.GRANT_REVOKE, clause="scope.permitted_uses")
+                      clause="scope.permitted_uses")
             continue
         narrow_grant(session, grant, keep=version.covered_columns(grant.dataset_id),
                      reason="the amendment no longer covers these columns", by=by, now=now,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.access.grant_lifecycle import LIFECYCLE, Action
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
     Grant,
@@ -26,10 +27,10 @@ from governance.access.models import (
 )
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset
 from governance.identity.actors import Actor
-from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 
 
 def get_grant(session: Session, grant_id: int) -> Grant:
@@ -80,9 +81,7 @@ def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement
 
 def can_manage(by: Actor, dataset: Dataset) -> bool:
     """Stewards of the dataset and privacy officers may revoke and review its grants."""
-    if authz.can(by, Permission.GRANT_OVERSEE) and authz.can(by, Permission.GRANT_REVOKE):
-        return True
-    return authz.can(by, Permission.GRANT_REVOKE) and by.id in dataset.steward_ids
+    return authz.can(by, Permission.GRANT_REVOKE) and rules.manages_grants_of(by, dataset)
 
 
 def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
@@ -92,31 +91,29 @@ def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
                "target_id": grant_id, "agreement_id": grant.agreement_id,
                "dataset_id": grant.dataset_id}
     authz.require(by, Permission.GRANT_REVOKE, audit=refusal)
-    dataset = session.get(Dataset, grant.dataset_id)
-    if dataset is None or not can_manage(by, dataset):
-        raise PermissionDenied("Only the dataset's stewards or a privacy officer may revoke "
-                               "its grants.", audit=refusal)
-    if grant.status not in LIVE_GRANT_STATUSES:
-        raise InvalidTransition(f"This grant is already {grant.status}.")
+    rules.require(rules.manages_grants_of, by, session.get(Dataset, grant.dataset_id),
+                  message="Only the dataset's stewards or a privacy officer may revoke its "
+                          "grants.", audit=refusal)
+    LIFECYCLE.check(grant, Action.REVOKE)
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})
-    end_grant(session, grant, status=GrantStatus.REVOKED, reason=reason.strip(), by=by, now=now,
-              event=AuditType.GRANT_REVOKE)
+    end_grant(session, grant, action=Action.REVOKE, status=GrantStatus.REVOKED,
+              reason=reason.strip(), by=by, now=now)
     return grant
 
 
 def end_grant(session: Session, grant: Grant, *, status: GrantStatus, reason: str, by: Actor,
-              now: dt.datetime, event: AuditType, clause: str | None = None) -> None:
-    grant.status = status
+              now: dt.datetime, clause: str | None = None, action: Action = Action.END) -> None:
+    """End a live grant (revoked or expired, as `status` says) with its audit event."""
     grant.ended_at = now
     grant.ended_by_id = by.id
     grant.end_reason = reason
     grant.changed_epoch = bump_epoch(session)
-    audit.record(session, event, by=by, agreement_id=grant.agreement_id,
-                 agreement_version=grant.agreement_version, dataset_id=grant.dataset_id,
-                 target_type="grant", target_id=grant.id, clause=clause,
-                 detail={"user_id": grant.user_id, "columns": grant.column_names,
-                         "reason": reason}, now=now)
+    LIFECYCLE.apply(session, grant, action, by=by, target=status, record={
+        "agreement_id": grant.agreement_id, "agreement_version": grant.agreement_version,
+        "dataset_id": grant.dataset_id, "target_type": "grant", "target_id": grant.id,
+        "clause": clause, "now": now,
+        "detail": {"user_id": grant.user_id, "columns": grant.column_names, "reason": reason}})
 
 
 def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason: str,
@@ -128,7 +125,7 @@ def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason:
         return []
     if not kept & set(grant.column_names):
         end_grant(session, grant, status=GrantStatus.REVOKED, reason=reason, by=by, now=now,
-                  event=AuditType.GRANT_REVOKE, clause=clause)
+                  clause=clause)
         return removed
     grant.columns = [c for c in grant.columns if c.column_name in kept]
     grant.changed_epoch = bump_epoch(session)
@@ -156,5 +153,5 @@ def expire_grants(session: Session, actor: Actor, now: dt.datetime) -> int:
                                               Grant.valid_until <= now)).all()
     for grant in due:
         end_grant(session, grant, status=GrantStatus.EXPIRED, reason="reached its end date",
-                  by=actor, now=now, event=AuditType.GRANT_EXPIRE, clause="access.valid_until")
+                  by=actor, now=now, clause="access.valid_until", action=Action.EXPIRE)
     return len(due)

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access.models import LIVE_GRANT_STATUSES, AccessRequest, Grant, RequestStatus
-from governance.access.review import REVIEW_PERIOD, grants_due_for_review
-from governance.agreements.models import Agreement, AgreementStatus
-from governance.authz import Permission
-from governance.datasets.models import DatasetSteward
+from governance.access.models import (
+    LIVE_GRANT_STATUSES,
+    AccessRequest,
+    Grant,
+    GrantReview,
+    RequestStatus,
+)
+from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.audit.models import AuditType
+from governance.authz import Permission, rules
+from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
-from governance.kernel.errors import NotFound
+from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
 from governance.kernel.tasks import Task
 from governance.kernel.types import utcnow
 
@@ -49,6 +58,97 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
     if found is None:
         raise NotFound(f"There is no access request {request_id} that you can see.")
     return found
+
+
+def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
+    """People and datasets named in a listing, so tables show names rather than numbers."""
+    user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
+    dataset_ids = {i.dataset_id for i in items}
+    return {
+        "people": {row.id: row.name for row in
+                   session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
+        "datasets": {row.id: row.name for row in
+                     session.execute(select(Dataset.id, Dataset.name)
+                                     .where(Dataset.id.in_(dataset_ids)))}}
+
+
+def datasets_covered(session: Session, version: AgreementVersion | None) -> list[Dataset]:
+    """The datasets an agreement version covers, in its order."""
+    if version is None:
+        return []
+    found = (session.get(Dataset, i) for i in version.covered_dataset_ids)
+    return [d for d in found if d is not None]
+
+
+def request_parts(session: Session,
+                  request: AccessRequest) -> tuple[Dataset | None, Agreement | None]:
+    """The dataset and agreement a request names (the page shows both, the API its actions)."""
+    return session.get(Dataset, request.dataset_id), session.get(Agreement, request.agreement_id)
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """What the page for sending a returned request again shows."""
+
+    request: AccessRequest
+    agreement: Agreement
+    version: AgreementVersion
+    dataset: Dataset
+
+
+def resubmission(session: Session, request_id: int, user: User) -> Resubmission:
+    """A returned request of the person's own, with its agreement in force and its dataset
+    (403 for anyone else's: only the person who asked changes a request)."""
+    from governance.agreements.queries import in_force_version
+
+    found = visible_request(session, request_id, user)
+    if found.requester_id != user.id:
+        raise PermissionDenied(
+            "Only the person who asked can change a returned request.",
+            audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
+                   "target_type": "access_request", "target_id": found.id,
+                   "agreement_id": found.agreement_id, "dataset_id": found.dataset_id})
+    agreement = session.get(Agreement, found.agreement_id)
+    dataset = session.get(Dataset, found.dataset_id)
+    assert agreement is not None  # foreign keys guarantee both
+    assert dataset is not None
+    version = in_force_version(session, agreement.id)
+    if version is None:
+        raise InvalidTransition(f"Agreement {agreement.reference} is not in force: the "
+                                "request cannot be sent again.", allowed=["withdraw"])
+    return Resubmission(found, agreement, version, dataset)
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """What the grant page and the API's grant show one person: its dataset and agreement,
+    its reviews, the holder's usage (to the holder and those who manage it) and the actions."""
+
+    grant: Grant
+    dataset: Dataset | None
+    agreement: Agreement | None
+    reviews: list[GrantReview]
+    usage: Usage | None
+    can_revoke: bool
+    can_review: bool
+
+
+def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) -> GrantView:
+    from governance.access.grants import can_manage
+
+    dataset = session.get(Dataset, grant.dataset_id)
+    manages = dataset is not None and can_manage(user, dataset)
+    live = grant.status in LIVE_GRANT_STATUSES
+    reviews = list(session.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
+                                   .order_by(GrantReview.reviewed_at.desc())))
+    return GrantView(
+        grant=grant, dataset=dataset, agreement=session.get(Agreement, grant.agreement_id),
+        reviews=reviews,
+        usage=grant_usage(session, grant, now=now) if manages or grant.user_id == user.id
+        else None,
+        can_revoke=manages and live,
+        can_review=live and rules.steward_of_dataset(user, dataset)
+        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id)
 
 
 def visible_grant(session: Session, grant_id: int, user: User) -> Grant:
@@ -123,3 +223,8 @@ def requester_tasks(session: Session, user: User) -> list[Task]:
     return [Task(title=f"Request #{r.id} was returned for changes", kind="Request to revise",
                  endpoint="access.request_detail", params={"request_id": r.id},
                  detail=r.steward_comment[:200]) for r in returned]
+
+
+def dataset_named(session: Session, dataset_id: int) -> Dataset | None:
+    """The dataset a data page names, or None (the page then shows no columns)."""
+    return session.get(Dataset, dataset_id)

@@ -15,6 +15,7 @@ new review.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -37,11 +38,30 @@ from governance.kernel.errors import (
     Conflict,
     InvalidTransition,
     NotFound,
-    PermissionDenied,
     ValidationFailed,
 )
 from governance.kernel.tasks import Task
 from governance.kernel.text import clean_text
+from governance.lifecycle import Lifecycle, Transition, already
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+_R = ReclassificationStatus
+# Lowering a column's class needs two people: the data manager who asks and a privacy officer.
+LIFECYCLE: Lifecycle[ReclassificationStatus, Action] = Lifecycle(
+    "column reclassification", ColumnReclassification, ReclassificationStatus, Action, [
+        Transition(_R.PENDING, Action.APPROVE, _R.APPROVED,
+                   Permission.DATASET_APPROVE_RECLASSIFICATION, AuditType.DATASET_RECLASSIFY,
+                   "the column is still of the class the request lowers",
+                   "two-people-reclassify"),
+        Transition(_R.PENDING, Action.REJECT, _R.REJECTED,
+                   Permission.DATASET_APPROVE_RECLASSIFICATION,
+                   AuditType.DATASET_RECLASSIFY_REJECT),
+    ], initial=[_R.PENDING], refusal=already("reclassification"))
 
 MAX_TEXT = 4000
 
@@ -102,9 +122,9 @@ def approve(session: Session, *, reclassification_id: int, comment: str, by: Act
     already decided keep the class recorded with them."""
     asked, refusal = _for_decision(session, reclassification_id, by=by,
                                    event=AuditType.DATASET_RECLASSIFY)
-    if asked.requested_by_label == by.email:
-        raise PermissionDenied("Lowering a classification needs two people: someone other "
-                               "than the person who asked must approve it.", audit=refusal)
+    rules.require(rules.not_the_asker, by, asked,
+                  message="Lowering a classification needs two people: someone other than "
+                          "the person who asked must approve it.", audit=refusal)
     _check_pending(asked)
     dataset = session.get(Dataset, asked.dataset_id)
     column = dataset.column(asked.column_name) if dataset else None
@@ -113,15 +133,15 @@ def approve(session: Session, *, reclassification_id: int, comment: str, by: Act
             f"{asked.column_name!r} is no longer classified {asked.from_classification}, so "
             "this request is out of date.", allowed=["reject"])
     column.classification = Classification(asked.to_classification)
-    _decide(asked, ReclassificationStatus.APPROVED, comment, by=by, now=now)
-    audit.record(session, AuditType.DATASET_RECLASSIFY, by=by, dataset_id=asked.dataset_id,
-                 target_type="dataset", target_id=asked.dataset_id, now=now,
-                 detail={"changes": [{"column": asked.column_name,
-                                      "from": str(asked.from_classification),
-                                      "to": str(asked.to_classification)}],
-                         "reclassification_id": asked.id,
-                         "requested_by": asked.requested_by_label, "reason": asked.reason,
-                         "approved_by": by.email, "comment": asked.decision_comment})
+    text = _text(comment, "comment")
+    _decide(session, asked, Action.APPROVE, text, by=by, now=now, record={
+        "dataset_id": asked.dataset_id, "target_type": "dataset",
+        "target_id": asked.dataset_id, "now": now,
+        "detail": {"changes": [{"column": asked.column_name,
+                                "from": str(asked.from_classification),
+                                "to": str(asked.to_classification)}],
+                   "reclassification_id": asked.id, "requested_by": asked.requested_by_label,
+                   "reason": asked.reason, "approved_by": by.email, "comment": text}})
     return asked
 
 
@@ -130,14 +150,13 @@ def reject(session: Session, *, reclassification_id: int, comment: str, by: Acto
     asked, _ = _for_decision(session, reclassification_id, by=by,
                              event=AuditType.DATASET_RECLASSIFY_REJECT)
     _check_pending(asked)
-    _decide(asked, ReclassificationStatus.REJECTED, comment, by=by, now=now)
-    audit.record(session, AuditType.DATASET_RECLASSIFY_REJECT, by=by,
-                 dataset_id=asked.dataset_id, target_type="column_reclassification",
-                 target_id=asked.id, now=now,
-                 detail={"column": asked.column_name, "from": str(asked.from_classification),
-                         "to": str(asked.to_classification),
-                         "requested_by": asked.requested_by_label,
-                         "comment": asked.decision_comment})
+    text = _text(comment, "comment")
+    _decide(session, asked, Action.REJECT, text, by=by, now=now, record={
+        "dataset_id": asked.dataset_id, "target_type": "column_reclassification",
+        "target_id": asked.id, "now": now,
+        "detail": {"column": asked.column_name, "from": str(asked.from_classification),
+                   "to": str(asked.to_classification),
+                   "requested_by": asked.requested_by_label, "comment": text}})
     return asked
 
 
@@ -150,15 +169,14 @@ def _text(raw: str, field: str) -> str:
 
 
 def _check_pending(asked: ColumnReclassification) -> None:
-    if asked.status != ReclassificationStatus.PENDING:
-        raise InvalidTransition(f"This reclassification was already {asked.status}.")
+    LIFECYCLE.check(asked, Action.APPROVE)
 
 
-def _decide(asked: ColumnReclassification, status: ReclassificationStatus, comment: str, *,
-            by: Actor, now: dt.datetime) -> None:
-    asked.decision_comment = _text(comment, "comment")
-    asked.status = status
+def _decide(session: Session, asked: ColumnReclassification, action: Action, comment: str, *,
+            by: Actor, now: dt.datetime, record: dict[str, Any]) -> None:
+    asked.decision_comment = comment
     asked.decided_by_id, asked.decided_by_label, asked.decided_at = by.id, by.email, now
+    LIFECYCLE.apply(session, asked, action, by=by, record=record)
 
 
 def privacy_officer_tasks(session: Session, user: User) -> list[Task]:

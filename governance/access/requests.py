@@ -24,14 +24,14 @@ from governance import authz
 from governance.access import grants
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
-from governance.access.workflow import Action, check_transition
+from governance.access.workflow import LIFECYCLE, Action, check_transition
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset, more_protected
 from governance.identity.actors import Actor
 from governance.identity.models import User
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 
 MAX_TEXT = 4000
 
@@ -133,10 +133,9 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
                      purpose: str, justification: str, end_date: dt.date, download: bool,
                      by: User, now: dt.datetime) -> AccessRequest:
     request = _for_change(session, request_id)
-    if request.requester_id != by.id:
-        raise PermissionDenied("Only the person who asked can change a returned request.",
-                               audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
-                                      **_audit_fields(request)})
+    rules.require(rules.own_request, by, request,
+                  message="Only the person who asked can change a returned request.",
+                  audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT, **_audit_fields(request)})
     check_transition(request, Action.RESUBMIT)
     names = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
     version = check_eligibility(session, user=by, agreement_id=request.agreement_id,
@@ -147,27 +146,24 @@ def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str
     request.justification = _clean_text(justification, "justification", required=True)
     request.end_date = end_date
     request.download_requested = download
-    request.status = RequestStatus.SUBMITTED
     request.submitted_at = now
-    audit.record(session, AuditType.ACCESS_REQUEST_SUBMIT, by=by, **_audit_fields(request),
-                 agreement_version=version.number,
-                 detail={"columns": names, "purpose": purpose, "resubmitted": True,
-                         "classification": {c.column_name: str(c.classification)
-                                            for c in request.columns}}, now=now)
+    LIFECYCLE.apply(session, request, Action.RESUBMIT, by=by, record={
+        **_audit_fields(request), "agreement_version": version.number, "now": now,
+        "detail": {"columns": names, "purpose": purpose, "resubmitted": True,
+                   "classification": {c.column_name: str(c.classification)
+                                      for c in request.columns}}})
     return request
 
 
 def withdraw_request(session: Session, *, request_id: int, by: User,
                      now: dt.datetime) -> AccessRequest:
     request = _for_change(session, request_id)
-    if request.requester_id != by.id:
-        raise PermissionDenied("Only the person who asked can withdraw a request.",
-                               audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
-                                      **_audit_fields(request)})
-    check_transition(request, Action.WITHDRAW)
-    request.status = RequestStatus.WITHDRAWN
-    audit.record(session, AuditType.ACCESS_REQUEST_WITHDRAW, by=by, **_audit_fields(request),
-                 now=now)
+    rules.require(rules.own_request, by, request,
+                  message="Only the person who asked can withdraw a request.",
+                  audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
+                         **_audit_fields(request)})
+    LIFECYCLE.apply(session, request, Action.WITHDRAW, by=by,
+                    record={**_audit_fields(request), "now": now})
     return request
 
 
@@ -175,12 +171,12 @@ def _require_steward(session: Session, request: AccessRequest, by: Actor,
                      event: AuditType) -> Dataset:
     refusal = {"event_type": event, **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
-    if by.id == request.requester_id:
-        raise PermissionDenied("Nobody reviews their own request.", audit=refusal)
+    rules.require(rules.not_own_request, by, request,
+                  message="Nobody reviews their own request.", audit=refusal)
     dataset = session.get(Dataset, request.dataset_id)
-    if dataset is None or by.id not in dataset.steward_ids:
-        raise PermissionDenied("Only a steward of this dataset reviews its requests.",
-                               audit=refusal)
+    rules.require(rules.steward_of_dataset, by, dataset,
+                  message="Only a steward of this dataset reviews its requests.", audit=refusal)
+    assert dataset is not None  # the rule holds only for a dataset
     return dataset
 
 
@@ -213,15 +209,15 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
     classes = _classify_at_decision(request, dataset)
     identifiers = sorted(c.column_name for c in request.columns if c.column_name in approved
                          and c.classification == Classification.DIRECT_IDENTIFIER)
-    request.status = RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers \
-        else RequestStatus.APPROVED
-    audit.record(session, AuditType.ACCESS_REQUEST_APPROVE, by=by, **_audit_fields(request),
-                 agreement_version=version.number, clause="scope.datasets",
-                 detail={"approved": sorted(approved),
-                         "left_out": sorted(set(request.requested_columns) - approved),
-                         "direct_identifiers": identifiers,
-                         "classification": {c: classes[c] for c in sorted(approved)}},
-                 now=now)
+    LIFECYCLE.apply(
+        session, request, Action.APPROVE, by=by,
+        target=RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers else RequestStatus.APPROVED,
+        record={**_audit_fields(request), "agreement_version": version.number,
+                "clause": "scope.datasets", "now": now,
+                "detail": {"approved": sorted(approved),
+                           "left_out": sorted(set(request.requested_columns) - approved),
+                           "direct_identifiers": identifiers,
+                           "classification": {c: classes[c] for c in sorted(approved)}}})
     if not identifiers:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
@@ -234,10 +230,10 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
                **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-    if by.id in {request.requester_id, request.steward_id}:
-        raise PermissionDenied("Direct identifiers need two different people: the steward "
-                               "and a privacy officer who is neither steward nor requester.",
-                               audit=refusal)
+    rules.require(rules.second_approver, by, request,
+                  message="Direct identifiers need two different people: the steward and a "
+                          "privacy officer who is neither steward nor requester.",
+                  audit=refusal)
     check_transition(request, Action.APPROVE_IDENTIFIERS)
     requester = session.get(User, request.requester_id)
     assert requester is not None
@@ -249,16 +245,14 @@ def privacy_approve(session: Session, *, request_id: int, comment: str, by: Acto
     request.privacy_officer_id = by.id
     request.privacy_decided_at = now
     request.privacy_comment = _clean_text(comment, "comment", required=False)
-    request.status = RequestStatus.APPROVED
     dataset = session.get(Dataset, request.dataset_id)
     assert dataset is not None
     classes = _classify_at_decision(request, dataset)
-    audit.record(session, AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS, by=by,
-                 **_audit_fields(request), agreement_version=version.number,
-                 clause="privacy.laws", detail={
-                     "columns": request.approved_columns,
-                     "classification": {c: classes[c] for c in request.approved_columns}},
-                 now=now)
+    LIFECYCLE.apply(session, request, Action.APPROVE_IDENTIFIERS, by=by, record={
+        **_audit_fields(request), "agreement_version": version.number,
+        "clause": "privacy.laws", "now": now, "detail": {
+            "columns": request.approved_columns,
+            "classification": {c: classes[c] for c in request.approved_columns}}})
     _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
@@ -270,13 +264,12 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
     if second_approval:
         refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **_audit_fields(request)}
         authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-        if by.id == request.requester_id:
-            raise PermissionDenied("Nobody reviews their own request.", audit=refusal)
+        rules.require(rules.not_own_request, by, request,
+                      message="Nobody reviews their own request.", audit=refusal)
     else:
         _require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
     check_transition(request, Action.DENY)
     text = _clean_text(reason, "reason", required=True)
-    request.status = RequestStatus.DENIED
     if second_approval:
         request.privacy_officer_id = by.id
         request.privacy_decided_at = now
@@ -285,8 +278,8 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
         request.steward_id = by.id
         request.steward_decided_at = now
         request.steward_comment = text
-    audit.record(session, AuditType.ACCESS_REQUEST_DENY, by=by, **_audit_fields(request),
-                 detail={"reason": text}, now=now)
+    LIFECYCLE.apply(session, request, Action.DENY, by=by,
+                    record={**_audit_fields(request), "detail": {"reason": text}, "now": now})
     return request
 
 
@@ -295,11 +288,10 @@ def return_request(session: Session, *, request_id: int, comment: str, by: Actor
     request = _for_change(session, request_id)
     _require_steward(session, request, by, AuditType.ACCESS_REQUEST_RETURN)
     check_transition(request, Action.RETURN)
-    request.status = RequestStatus.RETURNED
     request.steward_id = by.id
     request.steward_comment = _clean_text(comment, "comment", required=True)
-    audit.record(session, AuditType.ACCESS_REQUEST_RETURN, by=by, **_audit_fields(request),
-                 detail={"comment": request.steward_comment}, now=now)
+    LIFECYCLE.apply(session, request, Action.RETURN, by=by, record={
+        **_audit_fields(request), "detail": {"comment": request.steward_comment}, "now": now})
     return request
 
 

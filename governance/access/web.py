@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from governance import authz
@@ -16,16 +15,13 @@ from governance.access import review_export as review_export_service
 from governance.access import training_report as training
 from governance.access.eligibility import person_blockers
 from governance.access.models import (
-    LIVE_GRANT_STATUSES,
     AccessRequest,
     Grant,
-    GrantReview,
     GrantStatus,
     RequestStatus,
 )
 from governance.access.review import (
     REVIEW_PERIOD,
-    grant_usage,
     grants_due_for_review,
     review_grant,
 )
@@ -39,11 +35,9 @@ from governance.access.web_forms import (
 )
 from governance.access.workflow import Action, allowed_actions
 from governance.agreements.analysis_kind_model import AnalysisKind
-from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
-from governance.authz import Permission
-from governance.datasets.models import Classification, Dataset
-from governance.identity.models import User
+from governance.authz import Permission, rules
+from governance.datasets.models import Classification
 from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.extensions import db_session
@@ -78,15 +72,7 @@ bp.add_url_rule("/requests", endpoint="requests", view_func=requests_list)
 
 def _names(items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
     """People and datasets named in a listing, so tables show names rather than numbers."""
-    db = db_session()
-    user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
-    dataset_ids = {i.dataset_id for i in items}
-    return {
-        "people": {row.id: row.name for row in
-                   db.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
-        "datasets": {row.id: row.name for row in
-                     db.execute(select(Dataset.id, Dataset.name)
-                                .where(Dataset.id.in_(dataset_ids)))}}
+    return queries.names_in(db_session(), items)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -101,10 +87,9 @@ def new_request() -> Response | str:
                                          for a in agreements)
     agreement = next((a for a in agreements if a.id == scope.agreement_id.data), None)
     version = in_force_version(db, agreement.id) if agreement else None
-    datasets = [db.get(Dataset, i) for i in version.covered_dataset_ids] if version else []
-    scope.dataset_id.choices = choices((d.id, d.name) for d in datasets if d is not None)
-    dataset = next((d for d in datasets if d is not None and d.id == scope.dataset_id.data),
-                   None)
+    datasets = queries.datasets_covered(db, version)
+    scope.dataset_id.choices = choices((d.id, d.name) for d in datasets)
+    dataset = next((d for d in datasets if d.id == scope.dataset_id.data), None)
     blockers = person_blockers(version, user, utcnow().date()) if version else []
     if version is None or dataset is None or blockers:
         return render_template("access/request_scope.html", scope=scope,
@@ -134,13 +119,14 @@ def request_detail(request_id: int) -> str:
     user = actor()
     db = db_session()
     found = queries.visible_request(db, request_id, user)
-    dataset = db.get(Dataset, found.dataset_id)
-    agreement = db.get(Agreement, found.agreement_id)
+    dataset, agreement = queries.request_parts(db, found)
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
-    is_steward = dataset is not None and user.id in dataset.steward_ids \
-        and user.id != found.requester_id
+    # The same named rules the services apply (authz.rules), so a button shows only when the
+    # service would accept the action.
+    is_steward = rules.steward_of_dataset(user, dataset) and rules.not_own_request(user, found)
     can_second = authz.can(user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS) \
-        and user.id not in {found.requester_id, found.steward_id}
+        and rules.second_approver(user, found)
+    own = rules.own_request(user, found)
     approve_form = ApproveForm(prefix="approve")
     approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
     approve_form.columns.data = found.requested_columns
@@ -150,12 +136,40 @@ def request_detail(request_id: int) -> str:
         reason_form=ReasonForm(prefix="deny"), return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
-        can_withdraw=found.requester_id == user.id and Action.WITHDRAW.value in actions,
-        can_resubmit=found.requester_id == user.id and Action.RESUBMIT.value in actions,
+        can_withdraw=own and Action.WITHDRAW.value in actions,
+        can_resubmit=own and Action.RESUBMIT.value in actions,
         # As the two-person rule sees them: recorded with the request, or identifiers now.
         identifiers={c.column_name for c in found.columns
                      if c.classification == Classification.DIRECT_IDENTIFIER}
         | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
+
+
+@bp.route("/requests/<int:request_id>/resubmit", methods=["GET", "POST"])
+@login_required
+def resubmit(request_id: int) -> Response | str:
+    """The requester changes a returned request and sends it to the steward again."""
+    user, db = actor(), db_session()
+    found = queries.resubmission(db, request_id, user)
+    item, version = found.request, found.version
+    form = RequestForm() if request.method == "POST" else RequestForm(data={
+        "columns": item.requested_columns, "purpose": item.purpose,
+        "justification": item.justification, "end_date": item.end_date,
+        "download": item.download_requested})
+    form.columns.choices = choices(
+        (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
+        for c in found.dataset.columns if c.name in version.covered_columns(found.dataset.id))
+    form.purpose.choices = choices((use, AnalysisKind(use).label)
+                                   for use in version.permitted_uses)
+    if submitted(form):
+        requests.resubmit_request(
+            db, request_id=item.id, columns=form.columns.data, purpose=form.purpose.data,
+            justification=form.justification.data, end_date=form.end_date.data,
+            download=form.download.data, by=user, now=utcnow())
+        db.commit()
+        flash("Your changed request was sent to the dataset's steward again.", "success")
+        return redirect(url_for("access.request_detail", request_id=item.id))
+    return render_template("access/request_new.html", form=form, agreement=found.agreement,
+                           version=version, dataset=found.dataset, resubmitting=item)
 
 
 @bp.route("/requests/<int:request_id>/<action>", methods=["POST"])
@@ -223,23 +237,15 @@ def grant_detail(grant_id: int) -> str:
     user = actor()
     db = db_session()
     grant = queries.visible_grant(db, grant_id, user)
-    dataset = db.get(Dataset, grant.dataset_id)
-    manages = dataset is not None and grant_service.can_manage(user, dataset)
+    view = queries.grant_view(db, grant, user, now=utcnow())
     review_form = GrantReviewForm(prefix="review")
     review_form.keep.choices = choices((c, c) for c in grant.column_names)
     review_form.keep.data = grant.column_names
-    reviews = db.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
-                         .order_by(GrantReview.reviewed_at.desc())).all()
     return render_template(
-        "access/grant_detail.html", grant=grant, dataset=dataset,
-        agreement=db.get(Agreement, grant.agreement_id),
-        usage=grant_usage(db, grant, now=utcnow()) if manages or grant.user_id == user.id
-        else None,
-        reviews=reviews, review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
-        can_revoke=manages and grant.status in LIVE_GRANT_STATUSES,
-        can_review=dataset is not None and user.id in dataset.steward_ids
-        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id
-        and grant.status in LIVE_GRANT_STATUSES)
+        "access/grant_detail.html", grant=grant, dataset=view.dataset,
+        agreement=view.agreement, usage=view.usage, reviews=view.reviews,
+        review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
+        can_revoke=view.can_revoke, can_review=view.can_review)
 
 
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 from werkzeug.wrappers import Response as BaseResponse
 
 from governance.access import data_door as data_access
+from governance.access import queries
 from governance.access.row_filters import OPERATORS
-from governance.datasets.models import Dataset
 from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
@@ -54,7 +54,7 @@ def _granted_columns(agreement_id: int, dataset_id: int, purpose: str) -> list[s
 def view() -> str:
     agreement_id, dataset_id, purpose, columns = _scope()
     db = db_session()
-    dataset = db.get(Dataset, dataset_id)
+    dataset = queries.dataset_named(db, dataset_id)
     granted = _granted_columns(agreement_id, dataset_id, purpose)
     shown = columns or [c for c in (dataset.column_names if dataset else []) if c in granted]
     if not shown:

@@ -1,11 +1,16 @@
-"""The access request lifecycle, declared as data: which action moves which state where."""
+"""The access request lifecycle, declared as data: which action moves which state where, with
+the permission or object rule it needs and the audit event it writes."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from governance.access.models import AccessRequest, RequestStatus
+from governance.audit.models import AuditType
+from governance.authz import Permission
 from governance.kernel.errors import InvalidTransition
+from governance.lifecycle import Lifecycle, Transition
 
 
 class Action(StrEnum):
@@ -17,30 +22,53 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
 
 
-# (state, action) -> the state the action leads to. A steward's approval of direct
-# identifiers leads to AWAITING_PRIVACY_OFFICER instead of APPROVED (see requests.py).
-TRANSITIONS: dict[tuple[RequestStatus, Action], RequestStatus] = {
-    (RequestStatus.SUBMITTED, Action.APPROVE): RequestStatus.APPROVED,
-    (RequestStatus.SUBMITTED, Action.DENY): RequestStatus.DENIED,
-    (RequestStatus.SUBMITTED, Action.RETURN): RequestStatus.RETURNED,
-    (RequestStatus.SUBMITTED, Action.WITHDRAW): RequestStatus.WITHDRAWN,
-    (RequestStatus.RETURNED, Action.RESUBMIT): RequestStatus.SUBMITTED,
-    (RequestStatus.RETURNED, Action.WITHDRAW): RequestStatus.WITHDRAWN,
-    (RequestStatus.AWAITING_PRIVACY_OFFICER, Action.APPROVE_IDENTIFIERS): RequestStatus.APPROVED,
-    (RequestStatus.AWAITING_PRIVACY_OFFICER, Action.DENY): RequestStatus.DENIED,
-    (RequestStatus.AWAITING_PRIVACY_OFFICER, Action.WITHDRAW): RequestStatus.WITHDRAWN,
-}
+_S = RequestStatus
+_REVIEW = Permission.ACCESS_REQUEST_REVIEW
+_SECOND = Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
+_STEWARD = "steward-of-dataset, not-own-request"
+_OWN = "own-request"
+
+TRANSITIONS: list[Transition[RequestStatus, Action]] = [
+    Transition(_S.SUBMITTED, Action.APPROVE, _S.APPROVED, _REVIEW,
+               AuditType.ACCESS_REQUEST_APPROVE, "no direct identifier is approved", _STEWARD),
+    Transition(_S.SUBMITTED, Action.APPROVE, _S.AWAITING_PRIVACY_OFFICER, _REVIEW,
+               AuditType.ACCESS_REQUEST_APPROVE, "a direct identifier is approved: a privacy "
+               "officer approves it too", _STEWARD),
+    Transition(_S.SUBMITTED, Action.DENY, _S.DENIED, _REVIEW, AuditType.ACCESS_REQUEST_DENY,
+               rule=_STEWARD),
+    Transition(_S.SUBMITTED, Action.RETURN, _S.RETURNED, _REVIEW,
+               AuditType.ACCESS_REQUEST_RETURN, rule=_STEWARD),
+    Transition(_S.SUBMITTED, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+    Transition(_S.RETURNED, Action.RESUBMIT, _S.SUBMITTED, None,
+               AuditType.ACCESS_REQUEST_SUBMIT, "eligibility is checked again", _OWN),
+    Transition(_S.RETURNED, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.APPROVE_IDENTIFIERS, _S.APPROVED, _SECOND,
+               AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+               rule="second-approver"),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.DENY, _S.DENIED, _SECOND,
+               AuditType.ACCESS_REQUEST_DENY, rule="not-own-request"),
+    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.WITHDRAW, _S.WITHDRAWN, None,
+               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+]
+
+
+def _refusal(request: Any, status: RequestStatus, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(f"You cannot {action} a request that is "
+                             f"{status.label.lower()}.", allowed=allowed)
+
+
+LIFECYCLE: Lifecycle[RequestStatus, Action] = Lifecycle(
+    "access request", AccessRequest, RequestStatus, Action, TRANSITIONS,
+    initial=[RequestStatus.SUBMITTED], refusal=_refusal)
 
 
 def allowed_actions(status: RequestStatus) -> list[Action]:
-    return [action for (state, action) in TRANSITIONS if state == status]
+    return LIFECYCLE.allowed_actions(status)
 
 
-def check_transition(request: AccessRequest, action: Action) -> RequestStatus:
-    status = RequestStatus(request.status)
-    target = TRANSITIONS.get((status, action))
-    if target is None:
-        raise InvalidTransition(f"You cannot {action} a request that is "
-                                f"{status.label.lower()}.",
-                                allowed=[a.value for a in allowed_actions(status)])
-    return target
+def check_transition(request: AccessRequest, action: Action) -> None:
+    """409 unless the request's state allows the action; writes nothing."""
+    LIFECYCLE.check(request, action)

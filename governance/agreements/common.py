@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements.lifecycle import (
+    EVENT_TYPES,
+    LIFECYCLE,
     RULES,
     Action,
     allowed_actions,
@@ -25,19 +27,6 @@ from governance.identity.actors import Actor, System
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_text
 
-EVENT_TYPES = {
-    Action.EDIT: AuditType.AGREEMENT_UPDATE,
-    Action.SUBMIT: AuditType.AGREEMENT_SUBMIT,
-    Action.RETURN: AuditType.AGREEMENT_RETURN,
-    Action.APPROVE: AuditType.AGREEMENT_APPROVE,
-    Action.ACTIVATE: AuditType.AGREEMENT_ACTIVATE,
-    Action.AMEND: AuditType.AGREEMENT_AMEND,
-    Action.DISCARD_AMENDMENT: AuditType.AGREEMENT_DISCARD_AMENDMENT,
-    Action.EXPIRE: AuditType.AGREEMENT_EXPIRE,
-    Action.TERMINATE: AuditType.AGREEMENT_TERMINATE,
-    Action.CERTIFY_DESTRUCTION: AuditType.AGREEMENT_CLOSE,
-}
-
 
 def actor_key(by: Actor) -> str:
     return f"user:{by.id}" if by.id is not None else by.email
@@ -50,14 +39,26 @@ def get_agreement(session: Session, agreement_id: int) -> Agreement:
     return agreement
 
 
+def _event_fields(agreement: Agreement, version: AgreementVersion | None,
+                  detail: dict[str, Any]) -> dict[str, Any]:
+    return {"agreement_id": agreement.id,
+            "agreement_version": version.number if version else None,
+            "target_type": "agreement", "target_id": agreement.id,
+            "detail": {"reference": agreement.reference, **detail}}
+
+
 def record_agreement_event(session: Session, event_type: AuditType, *, by: Actor,
                            agreement: Agreement, version: AgreementVersion | None,
                            detail: dict[str, Any]) -> None:
-    """The one place agreement changes reach the audit trail."""
-    audit.record(session, event_type, by=by, agreement_id=agreement.id,
-                 agreement_version=version.number if version else None,
-                 target_type="agreement", target_id=agreement.id,
-                 detail={"reference": agreement.reference, **detail})
+    """An agreement event that changes no state (created, a PDF made)."""
+    audit.record(session, event_type, by=by, **_event_fields(agreement, version, detail))
+
+
+def move_agreement(session: Session, agreement: Agreement, action: Action, *, by: Actor,
+                   version: AgreementVersion | None, detail: dict[str, Any]) -> None:
+    """Take a lifecycle action on the agreement, written with its audit event."""
+    LIFECYCLE.apply(session, agreement, action, by=by,
+                    record=_event_fields(agreement, version, detail))
 
 
 def authorise(by: Actor, action: Action, agreement_id: int | None,

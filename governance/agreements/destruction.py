@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jinja2 import FileSystemLoader
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -174,6 +174,11 @@ def render_certificate(certificate: DestructionCertificate, datasets: list[Datas
         "certificate": certificate, "datasets": datasets, "key_note": KEY_NOTE,
         "method": METHOD, "agreement": agreement,
     }, stylesheet=pdf.load_stylesheet(env), strict=True)
+
+
+def certificates_query() -> Select[tuple[DestructionCertificate]]:
+    """Every destruction certificate, for the certificates page to page through."""
+    return select(DestructionCertificate)
 
 
 def require_certificate_reader(by: Actor) -> None:

@@ -12,30 +12,31 @@ from governance.agreements.common import (
     add_comment,
     authorise,
     current_version_of,
-    record_agreement_event,
+    move_agreement,
     required_text,
     start_transition,
 )
 from governance.agreements.events import AgreementEvent, notify
-from governance.agreements.lifecycle import Action, target_of
+from governance.agreements.lifecycle import VERSION_LIFECYCLE, Action, VersionAction, target_of
 from governance.agreements.models import (
     Agreement,
-    AgreementStatus,
     AgreementVersion,
-    VersionStatus,
 )
 from governance.agreements.parts_model import CommentKind
-from governance.audit.models import AuditType
 from governance.identity.actors import Actor
 
 
-def _discard_pending(agreement: Agreement) -> int | None:
+def _pending(agreement: Agreement) -> AgreementVersion | None:
     working = agreement.working_version
-    if working is None or agreement.current_version is None:
-        return None
-    working.status = VersionStatus.DISCARDED
-    agreement.working_version_number = None
-    return working.number
+    return None if working is None or agreement.current_version is None else working
+
+
+def _discard(session: Session, pending: AgreementVersion | None, agreement: Agreement,
+             by: Actor) -> None:
+    """An amendment left pending when the agreement ends is discarded with it."""
+    if pending is not None:
+        VERSION_LIFECYCLE.apply(session, pending, VersionAction.DISCARD, by=by)
+        agreement.working_version_number = None
 
 
 def terminate(session: Session, *, agreement_id: int, reason: str, by: Actor,
@@ -44,15 +45,14 @@ def terminate(session: Session, *, agreement_id: int, reason: str, by: Actor,
     agreement = start_transition(session, Action.TERMINATE, agreement_id, by)
     body = required_text(reason, "reason", "Give the reason for terminating")
     version = current_version_of(agreement)
-    discarded = _discard_pending(agreement)
-    agreement.status = AgreementStatus.TERMINATED
+    pending = _pending(agreement)
+    move_agreement(session, agreement, Action.TERMINATE, by=by, version=version, detail={
+        "reason": body, "discarded_amendment": pending.number if pending else None})
+    _discard(session, pending, agreement, by)
     agreement.ended_at = now
     agreement.termination_reason = body
     agreement.terminated_by_id = by.id
     add_comment(version, CommentKind.TERMINATION, body, by, now)
-    record_agreement_event(session, AuditType.AGREEMENT_TERMINATE, by=by, agreement=agreement,
-                           version=version, detail={"reason": body,
-                                                    "discarded_amendment": discarded})
     notify(session, agreement=agreement, event=AgreementEvent.TERMINATED,
            previous_version=version, new_version=None, by=by, now=now)
     return agreement
@@ -68,13 +68,12 @@ def expire(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetim
     authorise(by, Action.EXPIRE, agreement.id, agreement.current_version_number)
     target_of(agreement, Action.EXPIRE)
     version = current_version_of(agreement)
-    discarded = _discard_pending(agreement)
-    agreement.status = AgreementStatus.EXPIRED
+    pending = _pending(agreement)
+    move_agreement(session, agreement, Action.EXPIRE, by=by, version=version, detail={
+        "expiry_date": version.expiry_date.isoformat(), "as_of": now.isoformat(),
+        "discarded_amendment": pending.number if pending else None})
+    _discard(session, pending, agreement, by)
     agreement.ended_at = expiry_moment(version)
-    record_agreement_event(session, AuditType.AGREEMENT_EXPIRE, by=by, agreement=agreement,
-                           version=version, detail={
-                               "expiry_date": version.expiry_date.isoformat(),
-                               "as_of": now.isoformat(), "discarded_amendment": discarded})
     notify(session, agreement=agreement, event=AgreementEvent.EXPIRED, previous_version=version,
            new_version=None, by=by, now=now)
 
@@ -86,18 +85,16 @@ def certify_destruction(session: Session, *, agreement_id: int, statement: str, 
     body = required_text(statement, "statement",
                           "Say what was destroyed, how and on which date")
     version = current_version_of(agreement)
-    agreement.status = AgreementStatus.CLOSED
+    due = agreement.destruction_due()
+    move_agreement(session, agreement, Action.CERTIFY_DESTRUCTION, by=by, version=version,
+                   detail={"statement": body,
+                           "destruction_due": due.isoformat() if due else None,
+                           "late": bool(due and now.astimezone(dt.UTC).date() > due)})
     agreement.destruction_certified_at = now
     agreement.destruction_certified_by_id = by.id
     agreement.destruction_certified_by_label = by.email
     agreement.destruction_statement = body
     add_comment(version, CommentKind.DESTRUCTION, body, by, now)
-    due = agreement.destruction_due()
-    record_agreement_event(session, AuditType.AGREEMENT_CLOSE, by=by, agreement=agreement,
-                           version=version, detail={
-                               "statement": body, "destruction_due": due.isoformat() if due
-                               else None,
-                               "late": bool(due and now.astimezone(dt.UTC).date() > due)})
     notify(session, agreement=agreement, event=AgreementEvent.CLOSED, previous_version=version,
            new_version=None, by=by, now=now)
     return agreement

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from governance.agreements.models import Agreement, AgreementStatus, VersionStatus
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion, VersionStatus
+from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.kernel.errors import InvalidTransition
+from governance.lifecycle import Lifecycle, Transition
 
 
 class State(StrEnum):
@@ -100,6 +103,20 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
 }
 
 
+EVENT_TYPES = {
+    Action.EDIT: AuditType.AGREEMENT_UPDATE,
+    Action.SUBMIT: AuditType.AGREEMENT_SUBMIT,
+    Action.RETURN: AuditType.AGREEMENT_RETURN,
+    Action.APPROVE: AuditType.AGREEMENT_APPROVE,
+    Action.ACTIVATE: AuditType.AGREEMENT_ACTIVATE,
+    Action.AMEND: AuditType.AGREEMENT_AMEND,
+    Action.DISCARD_AMENDMENT: AuditType.AGREEMENT_DISCARD_AMENDMENT,
+    Action.EXPIRE: AuditType.AGREEMENT_EXPIRE,
+    Action.TERMINATE: AuditType.AGREEMENT_TERMINATE,
+    Action.CERTIFY_DESTRUCTION: AuditType.AGREEMENT_CLOSE,
+}
+
+
 def state_of(agreement: Agreement) -> State:
     status = AgreementStatus(agreement.status)
     working = agreement.working_version
@@ -113,18 +130,58 @@ def allowed_actions(state: State) -> list[Action]:
     return [action for (source, action) in TRANSITIONS if source == state]
 
 
+def _refusal(agreement: Any, state: State, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(
+        f"Agreement {agreement.reference} is {state.value}: it cannot {action.value}.",
+        allowed=allowed)
+
+
+# An agreement being amended is stored as active: its working version says which step the
+# amendment is at (`state_of`).
+_STORED = {state: AgreementStatus.ACTIVE if state in (State.AMENDMENT_DRAFT,
+                                                      State.AMENDMENT_SUBMITTED)
+           else AgreementStatus(state.value) for state in State}
+
+LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
+    "agreement", Agreement, State, Action,
+    [Transition(source, action, target, RULES[action].permission, EVENT_TYPES[action],
+                RULES[action].note)
+     for (source, action), target in TRANSITIONS.items()],
+    initial=[State.DRAFT], state_of=state_of, stored=_STORED, refusal=_refusal)
+
+
 def target_of(agreement: Agreement, action: Action) -> State:
     """Where the action leads from the agreement's state; 409 naming the allowed actions if
     the state does not allow it."""
-    state = state_of(agreement)
-    target = TRANSITIONS.get((state, action))
-    if target is None:
-        people_actions = [a.value for a in allowed_actions(state)
-                          if RULES[a].permission is not None]
-        raise InvalidTransition(
-            f"Agreement {agreement.reference} is {state.value}: it cannot {action.value}.",
-            allowed=people_actions)
-    return target
+    return LIFECYCLE.check(agreement, action)[0].target
+
+
+class VersionAction(StrEnum):
+    SUBMIT = "submit"
+    RETURN = "return"
+    APPROVE = "approve"
+    SUPERSEDE = "supersede"
+    DISCARD = "discard"
+
+
+_V = VersionStatus
+# A version changes only as part of its agreement's transition, whose event records it.
+VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
+    "agreement version", AgreementVersion, VersionStatus, VersionAction, [
+        Transition(_V.DRAFT, VersionAction.SUBMIT, _V.SUBMITTED, None, None,
+                   "agreement: submit"),
+        Transition(_V.SUBMITTED, VersionAction.RETURN, _V.DRAFT, None, None,
+                   "agreement: return"),
+        Transition(_V.SUBMITTED, VersionAction.APPROVE, _V.APPROVED, None, None,
+                   "agreement: approve"),
+        Transition(_V.APPROVED, VersionAction.SUPERSEDE, _V.SUPERSEDED, None, None,
+                   "agreement: approve (an amendment)"),
+        Transition(_V.DRAFT, VersionAction.DISCARD, _V.DISCARDED, None, None,
+                   "agreement: discard_amendment, expire or terminate"),
+        Transition(_V.SUBMITTED, VersionAction.DISCARD, _V.DISCARDED, None, None,
+                   "agreement: expire or terminate"),
+    ], initial=[_V.DRAFT])
 
 
 def lifecycle_markdown() -> str:

@@ -19,7 +19,9 @@ from governance.agreements.models import Agreement, AgreementStatus, AgreementVe
 from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.datasets.models import Dataset
 from governance.identity.models import User
+from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import PermissionDenied
 
 EXPIRY_WINDOWS = (7, 30, 60)
@@ -116,3 +118,18 @@ def expiry_window(expiry_date: dt.date, today: dt.date) -> int | None:
     """The narrowest of the 7/30/60-day windows the expiry falls in, if any."""
     days = (expiry_date - today).days
     return next((w for w in EXPIRY_WINDOWS if 0 <= days <= w), None)
+
+
+def terms_form_choices(session: Session, agreement_id: int | None,
+                       ) -> tuple[Agreement | None, list[Dataset], list[User]]:
+    """The agreement being edited (if any), the datasets it may cover (its provider's) and the
+    people who may be its personnel (active researchers of its recipient)."""
+    agreement = session.get(Agreement, agreement_id) if agreement_id else None
+    datasets_query = select(Dataset).order_by(Dataset.provider_id, Dataset.name)
+    people_query = select(User).join(Organization).where(
+        User.active.is_(True), Organization.kind == OrganizationKind.RESEARCH)
+    if agreement is not None:
+        datasets_query = datasets_query.where(Dataset.provider_id == agreement.provider_id)
+        people_query = people_query.where(User.organization_id == agreement.recipient_id)
+    return (agreement, list(session.scalars(datasets_query)),
+            list(session.scalars(people_query.order_by(User.name))))

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.agreements.clauses import clause_diff
 from governance.agreements.common import (
-    EVENT_TYPES,
     actor_key,
     add_comment,
     add_contributor,
     available_actions,
     current_version_of,
     get_agreement,
+    move_agreement,
     record_agreement_event,
     required_text,
     start_transition,
@@ -38,7 +38,13 @@ from governance.agreements.endings import (
     terminate,
 )
 from governance.agreements.events import AgreementEvent, notify
-from governance.agreements.lifecycle import Action, target_of
+from governance.agreements.lifecycle import (
+    EVENT_TYPES,
+    VERSION_LIFECYCLE,
+    Action,
+    VersionAction,
+    target_of,
+)
 from governance.agreements.models import (
     Agreement,
     AgreementStatus,
@@ -54,10 +60,10 @@ from governance.agreements.terms import (
     write_terms,
 )
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.identity.actors import Actor
 from governance.identity.organization_model import Organization, OrganizationKind
-from governance.kernel.errors import PermissionDenied, ValidationFailed
+from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import clean_text
 
 # The whole write API of agreements, importable from this one module.
@@ -141,8 +147,8 @@ def update_draft(session: Session, *, agreement_id: int, terms: TermsInput, by: 
     changes = [{"clause": cid, "label": label, "before": old, "after": new}
                for (cid, label, old), (_c, _l, new) in zip(before, after, strict=True)
                if old != new]
-    record_agreement_event(session, AuditType.AGREEMENT_UPDATE, by=by, agreement=agreement,
-                           version=version, detail={"changes": changes})
+    move_agreement(session, agreement, Action.EDIT, by=by, version=version,
+                   detail={"changes": changes})
     return version
 
 
@@ -154,18 +160,15 @@ def submit(session: Session, *, agreement_id: int, by: Actor,
     if missing:
         raise ValidationFailed("The agreement is not complete enough to review; nothing was "
                                "submitted.", missing)
-    version.status = VersionStatus.SUBMITTED
-    version.submitted_at = now
-    version.submitted_by_id = by.id
-    add_contributor(version, by)
     amendment = agreement.current_version is not None
-    if not amendment:
-        agreement.status = AgreementStatus.SUBMITTED
     detail: dict[str, Any] = {"amendment": amendment}
     if amendment:
         detail["changes"] = clause_diff(agreement.current_version, version)
-    record_agreement_event(session, AuditType.AGREEMENT_SUBMIT, by=by, agreement=agreement,
-                           version=version, detail=detail)
+    move_agreement(session, agreement, Action.SUBMIT, by=by, version=version, detail=detail)
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.SUBMIT, by=by)
+    version.submitted_at = now
+    version.submitted_by_id = by.id
+    add_contributor(version, by)
     return version
 
 
@@ -175,12 +178,10 @@ def return_to_draft(session: Session, *, agreement_id: int, comment: str, by: Ac
     agreement = start_transition(session, Action.RETURN, agreement_id, by)
     body = required_text(comment, "comment", "Say what should change")
     version = working_version_of(agreement)
-    version.status = VersionStatus.DRAFT
+    move_agreement(session, agreement, Action.RETURN, by=by, version=version,
+                   detail={"comment": body})
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.RETURN, by=by)
     add_comment(version, CommentKind.RETURN, body, by, now)
-    if agreement.current_version is None:
-        agreement.status = AgreementStatus.DRAFT
-    record_agreement_event(session, AuditType.AGREEMENT_RETURN, by=by, agreement=agreement,
-                           version=version, detail={"comment": body})
     return version
 
 
@@ -190,13 +191,13 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     (now, if that has come); an amendment replaces the version in force at once."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
-    if actor_key(by) in version.contributors:
-        raise PermissionDenied(
-            "You drafted, edited or submitted this version: another privacy officer must "
-            "approve it (separation of duties).",
-            audit={"event_type": AuditType.AGREEMENT_APPROVE, "target_type": "agreement",
-                   "target_id": agreement.id, "agreement_id": agreement.id,
-                   "agreement_version": version.number, "rule": "separation-of-duties"})
+    rules.require(
+        rules.not_a_contributor, by, version, actor_key(by),
+        message="You drafted, edited or submitted this version: another privacy officer must "
+                "approve it (separation of duties).",
+        audit={"event_type": AuditType.AGREEMENT_APPROVE, "target_type": "agreement",
+               "target_id": agreement.id, "agreement_id": agreement.id,
+               "agreement_version": version.number})
     today = now.astimezone(dt.UTC).date()
     if version.expiry_date < today:
         raise ValidationFailed("The expiry date has passed; return the agreement to change "
@@ -207,7 +208,12 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
     if errors:
         raise ValidationFailed("The comment is not valid; nothing was approved.", errors)
     previous = agreement.current_version
-    version.status = VersionStatus.APPROVED
+    detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
+    if previous is not None:
+        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
+    # The agreement moves first: its state is read from the working version changed below.
+    move_agreement(session, agreement, Action.APPROVE, by=by, version=version, detail=detail)
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.APPROVE, by=by)
     version.approved_at = now
     version.approved_by_id = by.id
     version.approved_by_label = by.email
@@ -215,15 +221,9 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
         add_comment(version, CommentKind.APPROVAL, body, by, now)
     agreement.current_version_number = version.number
     agreement.working_version_number = None
-    detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
     if previous is not None:
-        previous.status = VersionStatus.SUPERSEDED
-        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
-    else:
-        agreement.status = AgreementStatus.APPROVED
+        VERSION_LIFECYCLE.apply(session, previous, VersionAction.SUPERSEDE, by=by)
     session.flush()
-    record_agreement_event(session, AuditType.AGREEMENT_APPROVE, by=by, agreement=agreement,
-                           version=version, detail=detail)
     if previous is not None:
         notify(session, agreement=agreement, event=AgreementEvent.AMENDED,
                previous_version=previous, new_version=version, by=by, now=now)
@@ -236,11 +236,8 @@ def activate(session: Session, *, agreement: Agreement, by: Actor, now: dt.datet
     """Put an approved agreement in force (from approval, or from the scheduler)."""
     target_of(agreement, Action.ACTIVATE)
     version = current_version_of(agreement)
-    agreement.status = AgreementStatus.ACTIVE
-    record_agreement_event(session, AuditType.AGREEMENT_ACTIVATE, by=by, agreement=agreement,
-                           version=version, detail={
-                               "effective_date": version.effective_date.isoformat(),
-                               "as_of": now.isoformat()})
+    move_agreement(session, agreement, Action.ACTIVATE, by=by, version=version, detail={
+        "effective_date": version.effective_date.isoformat(), "as_of": now.isoformat()})
     notify(session, agreement=agreement, event=AgreementEvent.ACTIVATED, previous_version=None,
            new_version=version, by=by, now=now)
 
@@ -261,11 +258,10 @@ def start_amendment(session: Session, *, agreement_id: int, reason: str, by: Act
     agreement.versions.append(version)
     write_terms(session, version, checked)
     add_comment(version, CommentKind.AMENDMENT_REASON, body, by, now)
-    agreement.working_version_number = number
     session.flush()
-    record_agreement_event(session, AuditType.AGREEMENT_AMEND, by=by, agreement=agreement,
-                           version=version, detail={"reason": body,
-                                                    "amends_version": current.number})
+    move_agreement(session, agreement, Action.AMEND, by=by, version=version,
+                   detail={"reason": body, "amends_version": current.number})
+    agreement.working_version_number = number
     return version
 
 
@@ -273,11 +269,10 @@ def discard_amendment(session: Session, *, agreement_id: int, by: Actor,
                       now: dt.datetime) -> AgreementVersion:
     agreement = start_transition(session, Action.DISCARD_AMENDMENT, agreement_id, by)
     version = working_version_of(agreement)
-    version.status = VersionStatus.DISCARDED
+    move_agreement(session, agreement, Action.DISCARD_AMENDMENT, by=by, version=version,
+                   detail={"as_of": now.isoformat()})
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.DISCARD, by=by)
     agreement.working_version_number = None
-    record_agreement_event(session, AuditType.AGREEMENT_DISCARD_AMENDMENT, by=by,
-                           agreement=agreement, version=version,
-                           detail={"as_of": now.isoformat()})
     return version
 
 

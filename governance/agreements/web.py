@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from governance import authz
@@ -31,6 +30,7 @@ from governance.agreements.web_forms import (
 from governance.agreements.web_view import detail_context, form_context
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
@@ -43,8 +43,7 @@ bp = Blueprint("agreements", __name__, url_prefix="/agreements")
 
 
 def _organizations(kind: OrganizationKind) -> list[Organization]:
-    return list(db_session().scalars(select(Organization).where(Organization.kind == kind)
-                                     .order_by(Organization.name)))
+    return users.organizations(db_session(), kind=kind)
 
 
 def _int_arg(name: str, allowed: tuple[int, ...] | None = None) -> int | None:

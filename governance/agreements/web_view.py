@@ -6,16 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.clauses import clause_diff
 from governance.agreements.models import Agreement
 from governance.agreements.parts_model import ProjectRole
+from governance.agreements.queries import terms_form_choices
 from governance.agreements.web_forms import TermsForm
-from governance.datasets.models import Dataset
 from governance.identity.models import User
-from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 
@@ -48,14 +46,8 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
 
 def form_context(session: Session, form: TermsForm, agreement_id: int | None,
                  refusal: ValidationFailed | None) -> dict[str, Any]:
-    agreement = session.get(Agreement, agreement_id) if agreement_id else None
+    agreement, datasets, candidates = terms_form_choices(session, agreement_id)
     working = agreement.working_version if agreement else None
-    datasets_query = select(Dataset).order_by(Dataset.provider_id, Dataset.name)
-    people_query = select(User).join(Organization).where(
-        User.active.is_(True), Organization.kind == OrganizationKind.RESEARCH)
-    if agreement is not None:
-        datasets_query = datasets_query.where(Dataset.provider_id == agreement.provider_id)
-        people_query = people_query.where(User.organization_id == agreement.recipient_id)
     if request.method == "POST":
         selected = set(request.form.getlist("columns"))
         roles = {k.removeprefix("personnel-"): v for k, v in request.form.items()
@@ -68,8 +60,7 @@ def form_context(session: Session, form: TermsForm, agreement_id: int | None,
     return {
         "agreement": agreement, "working": working,
         "is_amendment": agreement is not None and agreement.current_version is not None,
-        "datasets": list(session.scalars(datasets_query)),
-        "candidates": list(session.scalars(people_query.order_by(User.name))),
+        "datasets": datasets, "candidates": candidates,
         "selected_columns": selected, "personnel_roles": roles,
         "project_roles": list(ProjectRole),
         "refusal": refusal, "errors": refusal.fields if refusal else {},

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Response
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.analysis import runs as service
@@ -24,7 +23,6 @@ from governance.api.responses import iso, page_schema, paged
 from governance.identity.api_auth import caller
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs.models import Output
 from governance.web.paging import paginate
 
 TAG = "Analyses"
@@ -118,7 +116,8 @@ def summary(run: AnalysisRun) -> dict[str, Any]:
 def render(run: AnalysisRun) -> dict[str, Any]:
     """What the run page shows: the result and provenance only once the run succeeded."""
     done = run.status == RunStatus.SUCCEEDED
-    output = db_session().scalars(select(Output.id).where(Output.run_id == run.id)).first()
+    made = service.output_of(db_session(), run.id)
+    output = made.id if made else None
     return {
         **summary(run), "datasets": dict(run.datasets), "cohort_file_id": run.cohort_file_id,
         "result": run.result if done else None,

@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.analysis.models import AnalysisRun, RunStatus
-from governance.audit import service as audit
-from governance.audit.models import AuditType, Outcome
+from governance.analysis.run_lifecycle import LIFECYCLE, Action
+from governance.audit.models import Outcome
 from governance.identity.actors import System
 from governance.kernel import jobs
 
@@ -45,32 +45,27 @@ def _dead_workers(session: Session, actor: System, now: dt.datetime) -> int:
     changed = 0
     for run in stale:
         retry = run.attempts < run.max_attempts
-        values = ({"status": RunStatus.QUEUED, "worker_id": None, "enqueued_at": now,
-                   "progress_message": "queued again: the worker stopped responding"}
-                  if retry else
-                  {"status": RunStatus.FAILED, "finished_at": now,
-                   "reason": f"worker stopped responding after {run.attempts} attempts"})
-        taken = session.execute(
-            update(AnalysisRun)
-            .where(AnalysisRun.id == run.id, AnalysisRun.status == RunStatus.RUNNING,
-                   AnalysisRun.heartbeat_at < cutoff)
-            .values(**values).execution_options(synchronize_session=False))
+        reason = f"worker stopped responding after {run.attempts} attempts"
+        action, values = (
+            (Action.RETRY, {"worker_id": None, "enqueued_at": now,
+                            "progress_message": "queued again: the worker stopped responding"})
+            if retry else (Action.GIVE_UP, {"finished_at": now, "reason": reason}))
+        taken = session.execute(LIFECYCLE.update(
+            action, AnalysisRun.id == run.id, AnalysisRun.heartbeat_at < cutoff, **values))
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             continue
         detail = {"worker": run.worker_id, "attempts": run.attempts,
                   "max_attempts": run.max_attempts,
-                  "last_heartbeat": run.heartbeat_at.isoformat() if run.heartbeat_at else None}
+                  "last_heartbeat": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+                  "reason": "worker stopped responding" if retry else reason}
+        fields = {"agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
+                  "target_type": "analysis_run", "target_id": run.id, "now": now,
+                  "detail": detail}
+        if not retry:
+            fields["outcome"] = Outcome.FAILURE
+        LIFECYCLE.record(session, action, by=actor, source=RunStatus.RUNNING, record=fields)
         if retry:
-            audit.record(session, AuditType.ANALYSIS_RETRY, by=actor, now=now,
-                         agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                         target_type="analysis_run", target_id=run.id,
-                         detail={**detail, "reason": "worker stopped responding"})
             jobs.enqueue_after_commit(session, run.id)
-        else:
-            audit.record(session, AuditType.ANALYSIS_FAIL, by=actor, now=now,
-                         outcome=Outcome.FAILURE, agreement_id=run.agreement_id,
-                         agreement_version=run.agreement_version, target_type="analysis_run",
-                         target_id=run.id, detail={**detail, "reason": values["reason"]})
         changed += 1
     return changed
 
@@ -91,10 +86,10 @@ def _lost_messages(session: Session, actor: System, now: dt.datetime) -> int:
         if run.id in pending:
             continue
         run.enqueued_at = now
-        audit.record(session, AuditType.ANALYSIS_RETRY, by=actor, now=now,
-                     agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                     target_type="analysis_run", target_id=run.id,
-                     detail={"reason": "no queue message for a queued run; sent again"})
+        LIFECYCLE.apply(session, run, Action.RESEND, by=actor, record={
+            "agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
+            "target_type": "analysis_run", "target_id": run.id, "now": now,
+            "detail": {"reason": "no queue message for a queued run; sent again"}})
         jobs.enqueue_after_commit(session, run.id)
         changed += 1
     return changed

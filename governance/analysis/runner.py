@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +45,7 @@ from governance.analysis.provenance import (
     json_ready,
     result_digest,
 )
+from governance.analysis.run_lifecycle import LIFECYCLE, Action
 from governance.analysis.scope import (
     Scope,
     check_scope,
@@ -54,7 +53,7 @@ from governance.analysis.scope import (
     with_agreement_exclusions,
 )
 from governance.audit import service as audit
-from governance.audit.models import AuditType, Outcome
+from governance.audit.models import Outcome
 from governance.datasets.models import ColumnType, Dataset
 from governance.identity.models import User
 from governance.kernel.db import Database
@@ -65,9 +64,11 @@ from governance.outputs.content import csv_of, released_from_analysis
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-# Test harness only: seconds to pause at the first progress report, so a test can kill the
-# worker while a run is in flight (see tests/analysis/test_worker.py).
-PAUSE_VARIABLE = "GOVERNANCE_TEST_ANALYSIS_PAUSE"
+# Called with (run id, fraction, message) after each progress report is written. Production
+# installs none; a test's worker installs one to hold a run in flight while it kills the
+# worker (tests/analysis/paused_worker.py).
+ProgressHook = Callable[[int, float, str], None]
+progress_hooks: list[ProgressHook] = []
 CLAUSE_DIFFERENCING = REFUSAL_CLAUSES["differencing"]
 
 
@@ -97,22 +98,18 @@ def execute_run(database: Database, run_id: int, *, worker_id: str,
 
 def _claim(database: Database, run_id: int, worker_id: str, now: dt.datetime) -> bool:
     with database.session() as session:
-        claimed = session.execute(
-            update(AnalysisRun)
-            .where(AnalysisRun.id == run_id, AnalysisRun.status == RunStatus.QUEUED)
-            .values(status=RunStatus.RUNNING, worker_id=worker_id, started_at=now,
-                    heartbeat_at=now, attempts=AnalysisRun.attempts + 1, progress=0.0,
-                    progress_message="checking the scope and loading the granted columns",
-                    reason="")
-            .execution_options(synchronize_session=False))
+        claimed = session.execute(LIFECYCLE.update(
+            Action.CLAIM, AnalysisRun.id == run_id, worker_id=worker_id, started_at=now,
+            heartbeat_at=now, attempts=AnalysisRun.attempts + 1, progress=0.0,
+            progress_message="checking the scope and loading the granted columns", reason=""))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
         run = _get(session, run_id)
-        audit.record(session, AuditType.ANALYSIS_START, by=_requester(session, run),
-                     agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                     target_type="analysis_run", target_id=run.id, now=now,
-                     detail={"worker": worker_id, "attempt": run.attempts})
+        LIFECYCLE.record(session, Action.CLAIM, by=_requester(session, run),
+                         source=RunStatus.QUEUED, record={
+                             **_run_fields(run), "now": now,
+                             "detail": {"worker": worker_id, "attempt": run.attempts}})
         session.commit()
         return True
 
@@ -143,7 +140,6 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"heartbeat-{run_id}")
         self._last_progress = (-1.0, "")
-        self._paused = False
 
     def start(self) -> None:
         self._thread.start()
@@ -176,10 +172,8 @@ class Heartbeat:
             return
         self._last_progress = (fraction, message)
         self.write(progress=fraction, progress_message=message[:500])
-        pause = os.environ.get(PAUSE_VARIABLE)
-        if pause and not self._paused:
-            self._paused = True
-            time.sleep(float(pause))
+        for hook in progress_hooks:
+            hook(self.run_id, fraction, message)
 
 
 def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clock,
@@ -198,7 +192,7 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
             session.rollback()
             if error.audit:
                 audit.record_refusal(session, error.audit, by=user)
-            return _finish(session, run_id, worker_id, clock(), RunStatus.REFUSED,
+            return _finish(session, run_id, worker_id, clock(), Action.REFUSE_AT_GATE,
                            error.message, refusal_clause(error))
         version = scope.version
         key = analysis_ledger.ledger_key(session)
@@ -258,12 +252,10 @@ def _refuse(session: Session, run: AnalysisRun, user: User, worker_id: str, now:
                               "message": refused.message}
     if conflicts is not None:
         detail["conflicts"] = conflicts
-    audit.record(session, AuditType.ANALYSIS_REFUSE, by=user, outcome=Outcome.DENIED,
-                 agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                 target_type="analysis_run", target_id=run.id, clause=clause, now=now,
-                 detail=detail)
-    return _finish(session, run.id, worker_id, now, RunStatus.REFUSED, refused.message, clause,
-                   conflicts)
+    return _finish(session, run.id, worker_id, now, Action.REFUSE, refused.message, clause,
+                   conflicts, by=user, record={
+                       **_run_fields(run), "outcome": Outcome.DENIED, "clause": clause,
+                       "now": now, "detail": detail})
 
 
 def _refuse_key_changed(session: Session, run: AnalysisRun, user: User, worker_id: str,
@@ -272,13 +264,12 @@ def _refuse_key_changed(session: Session, run: AnalysisRun, user: User, worker_i
     """Loudly: a ledger key that changed would otherwise switch the differencing check off."""
     log.critical("analysis run %s refused: %s", run.id, changed.message)
     session.rollback()
-    audit.record(session, AuditType.ANALYSIS_REFUSE, by=user, outcome=Outcome.DENIED,
-                 agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                 target_type="analysis_run", target_id=run.id, clause=CLAUSE_DIFFERENCING,
-                 now=now, detail={"kind": run.kind, "stage": "ledger",
-                                  "reason": "ledger_key_changed", "message": changed.message})
-    return _finish(session, run.id, worker_id, now, RunStatus.REFUSED, changed.message,
-                   CLAUSE_DIFFERENCING)
+    return _finish(session, run.id, worker_id, now, Action.REFUSE, changed.message,
+                   CLAUSE_DIFFERENCING, by=user, record={
+                       **_run_fields(run), "outcome": Outcome.DENIED,
+                       "clause": CLAUSE_DIFFERENCING, "now": now,
+                       "detail": {"kind": run.kind, "stage": "ledger",
+                                  "reason": "ledger_key_changed", "message": changed.message}})
 
 
 def _load(session: Session, scope: Scope, run: AnalysisRun, user: User,
@@ -350,29 +341,33 @@ def effective_parameters(kind: str, parameters: dict[str, Any],
     return {**parameters, "eligibility": eligibility, "max_abs_smd": balance}
 
 
+def _run_fields(run: AnalysisRun) -> dict[str, Any]:
+    return {"agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
+            "target_type": "analysis_run", "target_id": run.id}
+
+
 def _finish(session: Session, run_id: int, worker_id: str, now: dt.datetime,
-            status: RunStatus, reason: str, clause: str | None,
-            conflicts: list[dict[str, Any]] | None = None) -> RunStatus | None:
-    """Mark the run ended unless the reaper took it from this worker meanwhile."""
-    changed = session.execute(
-        update(AnalysisRun)
-        .where(AnalysisRun.id == run_id, AnalysisRun.status == RunStatus.RUNNING,
-               AnalysisRun.worker_id == worker_id)
-        .values(status=status, reason=reason, clause=clause, finished_at=now,
-                heartbeat_at=now, conflicts=conflicts)
-        .execution_options(synchronize_session=False))
+            action: Action, reason: str, clause: str | None,
+            conflicts: list[dict[str, Any]] | None = None, *, by: User | None = None,
+            record: dict[str, Any] | None = None) -> RunStatus | None:
+    """End the run, with the transition's event, unless the reaper took it from this worker
+    meanwhile."""
+    changed = session.execute(LIFECYCLE.update(
+        action, AnalysisRun.id == run_id, AnalysisRun.worker_id == worker_id, reason=reason,
+        clause=clause, finished_at=now, heartbeat_at=now, conflicts=conflicts))
+    taken = changed.rowcount == 1  # type: ignore[attr-defined]
+    if taken and by is not None:
+        LIFECYCLE.record(session, action, by=by, source=RunStatus.RUNNING, record=record)
     session.commit()
-    return status if changed.rowcount == 1 else None  # type: ignore[attr-defined]
+    return LIFECYCLE.steps(RunStatus.RUNNING, action)[0].target if taken else None
 
 
 def _fail(session: Session, run: AnalysisRun, user: User, worker_id: str, now: dt.datetime,
           reason: str) -> RunStatus | None:
     session.rollback()
-    audit.record(session, AuditType.ANALYSIS_FAIL, by=user, outcome=Outcome.FAILURE,
-                 agreement_id=run.agreement_id, agreement_version=run.agreement_version,
-                 target_type="analysis_run", target_id=run.id, now=now,
-                 detail={"kind": run.kind, "reason": reason})
-    return _finish(session, run.id, worker_id, now, RunStatus.FAILED, reason, None)
+    return _finish(session, run.id, worker_id, now, Action.FAIL, reason, None, by=user,
+                   record={**_run_fields(run), "outcome": Outcome.FAILURE, "now": now,
+                           "detail": {"kind": run.kind, "reason": reason}})
 
 
 def _finish_failed(database: Database, run_id: int, worker_id: str, now: dt.datetime,
@@ -405,7 +400,6 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
         population, conflicts = newer[0]
         return _refuse(session, run, user, worker_id, now,
                        DifferencingRefused(population, conflicts, minimum))
-    run.status = RunStatus.SUCCEEDED
     run.result = result
     run.provenance = provenance
     run.report_pdf, run.report_sha256 = report.pdf, report.pdf_sha256
@@ -414,17 +408,15 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
     run.finished_at = run.heartbeat_at = now
     ledger_rows = analysis_ledger.record_populations(
         session, run=run, dataset_id=ledger.dataset_id, key=ledger.key, populations=populations)
-    audit.record(session, AuditType.ANALYSIS_COMPLETE, by=user, agreement_id=run.agreement_id,
-                 agreement_version=run.agreement_version, target_type="analysis_run",
-                 target_id=run.id, clause="scope.permitted_uses", now=now,
-                 detail={"kind": run.kind, "engine_version": provenance["engine_version"],
-                         "parameters": provenance["parameters"],
-                         "sources": provenance["sources"],
-                         "result_sha256": provenance["result_sha256"],
-                         "outputs": provenance["outputs"],
-                         "withheld": sorted(result.get("withheld", {})),
-                         "populations": [{"label": p.label, "size": p.size, "digest": p.digest}
-                                         for p in ledger_rows]})
+    LIFECYCLE.apply(session, run, Action.COMPLETE, by=user, record={
+        **_run_fields(run), "clause": "scope.permitted_uses", "now": now,
+        "detail": {"kind": run.kind, "engine_version": provenance["engine_version"],
+                   "parameters": provenance["parameters"], "sources": provenance["sources"],
+                   "result_sha256": provenance["result_sha256"],
+                   "outputs": provenance["outputs"],
+                   "withheld": sorted(result.get("withheld", {})),
+                   "populations": [{"label": p.label, "size": p.size, "digest": p.digest}
+                                   for p in ledger_rows]}})
     _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user,
               now=now)
     session.commit()

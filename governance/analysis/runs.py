@@ -18,16 +18,18 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements.analysis_kind_model import AnalysisKind
-from governance.agreements.models import Agreement
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.scope import check_scope
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel import jobs
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line
+from governance.outputs.models import Output
 
 DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv"}
 
@@ -125,3 +127,31 @@ def download(session: Session, *, run_id: int, what: str, by: User,
                  agreement_version=run.agreement_version, target_type="analysis_run",
                  target_id=run.id, now=now, detail={"format": what, "sha256": digest})
     return content, DOWNLOADS[what], f"analysis-{run.id}.{what}"
+
+
+def output_of(session: Session, run_id: int) -> Output | None:
+    """The output a finished run handed to output checking, if any (pages and the API)."""
+    return session.scalars(select(Output).where(Output.run_id == run_id)).first()
+
+
+def agreements_to_run_under(session: Session,
+                            user: User) -> list[tuple[Agreement, AgreementVersion]]:
+    """Active agreements naming the analyst as personnel, with their version in force."""
+    found = []
+    for agreement in session.scalars(select(Agreement).where(
+            Agreement.status == AgreementStatus.ACTIVE).order_by(Agreement.reference)):
+        version = agreement.current_version
+        if version is not None and version.is_personnel(user.id) and version.permitted_uses:
+            found.append((agreement, version))
+    return found
+
+
+def datasets_of(session: Session, version: AgreementVersion) -> list[Dataset]:
+    """The datasets the version covers, in its order."""
+    return [d for d in (session.get(Dataset, i) for i in version.covered_dataset_ids) if d]
+
+
+def run_parts(session: Session, run: AnalysisRun) -> tuple[User | None, Agreement | None]:
+    """Who asked for the run and under which agreement (the run page names both)."""
+    return session.get(User, run.requested_by_id), session.get(Agreement, run.agreement_id)
+

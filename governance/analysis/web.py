@@ -8,12 +8,10 @@ report and CSV downloads are recorded before they are sent.
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from governance import authz
 from governance.agreements.analysis_kind_model import AnalysisKind
-from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.analysis import cohorts
 from governance.analysis import report as analysis_report
 from governance.analysis import runs as analyses
@@ -21,12 +19,9 @@ from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.web_forms import CohortForm, ScopeForm, parameters_from, run_form
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.datasets.models import Dataset
-from governance.identity.models import User
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs.models import Output
 from governance.web.forms import choices, submitted
 from governance.web.paging import paginate
 
@@ -49,24 +44,13 @@ def index() -> str:
                            can_run=authz.can(user, Permission.ANALYSIS_RUN))
 
 
-def _my_agreements(user: User) -> list[tuple[Agreement, AgreementVersion]]:
-    """Active agreements naming the analyst as personnel, with their version in force."""
-    found = []
-    for agreement in db_session().scalars(select(Agreement).where(
-            Agreement.status == AgreementStatus.ACTIVE).order_by(Agreement.reference)):
-        version = agreement.current_version
-        if version is not None and version.is_personnel(user.id) and version.permitted_uses:
-            found.append((agreement, version))
-    return found
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> BaseResponse | str:
     user = actor()
     authz.require(user, Permission.ANALYSIS_RUN)
     db = db_session()
-    mine = _my_agreements(user)
+    mine = analyses.agreements_to_run_under(db, user)
     scope = ScopeForm(request.args, meta={"csrf": False})
     scope.agreement_id.choices = choices((a.id, f"{a.reference} · {v.title}") for a, v in mine)
     chosen = next(((a, v) for a, v in mine if a.id == scope.agreement_id.data), None)
@@ -77,7 +61,7 @@ def new() -> BaseResponse | str:
         return render_template("analyses/scope.html", scope=scope, agreements=mine)
     agreement, version = chosen
     form = run_form(kind)
-    datasets = [d for d in (db.get(Dataset, i) for i in version.covered_dataset_ids) if d]
+    datasets = analyses.datasets_of(db, version)
     dataset_choices = choices((d.id, d.name) for d in datasets)
     for name in ("records_dataset", "index_events_dataset", "offences_dataset"):
         if name in form:
@@ -128,14 +112,13 @@ def run(run_id: int) -> str:
     user = actor()
     db = db_session()
     found = analyses.visible_run(db, run_id, user)
-    requester = db.get(User, found.requested_by_id)
+    requester, agreement = analyses.run_parts(db, found)
     context = None
     if found.status == RunStatus.SUCCEEDED and found.result and found.provenance:
         context = analysis_report.report_context(
             run=found, result=found.result, provenance=found.provenance,
             requester=requester.name if requester else "", limit=200)
-    agreement = db.get(Agreement, found.agreement_id)
-    output = db.scalars(select(Output).where(Output.run_id == found.id)).first()
+    output = analyses.output_of(db, found.id)
     conflicts = analyses.conflicts_seen_by(db, found, user)
     db.commit()  # a refused view above is recorded by the error handler
     return render_template("analyses/run.html", run=found, report=context, agreement=agreement,

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
 
 from governance import authz
 from governance.access import data_door as data_access
@@ -30,7 +29,6 @@ from governance.datasets.models import (
     ReclassificationStatus,
 )
 from governance.identity.api_auth import caller
-from governance.identity.models import User
 from governance.identity.organization_model import Organization
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
@@ -87,16 +85,6 @@ SCHEMAS = {"DatasetSummary": s.shape(SUMMARY_FIELDS), "Dataset": DETAIL,
            "Rows": ROWS, "Reclassification": RECLASSIFICATION}
 
 
-def _latest(ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    rows = db_session().execute(
-        select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
-        .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
-        .group_by(DatasetVersion.dataset_id))
-    return {int(dataset_id): int(number) for dataset_id, number in rows}
-
-
 def summary(dataset: Dataset, latest: dict[int, int]) -> dict[str, Any]:
     return {"id": dataset.id, "name": dataset.name, "description": dataset.description,
             "provider": {"id": dataset.provider.id, "name": dataset.provider.name},
@@ -122,7 +110,7 @@ def list_datasets(query: dict[str, Any]) -> ResponseReturnValue:
     page = paginate(db_session(), statement, default_sort="name",
                     sorts={"name": Dataset.name, "provider": Organization.name,
                            "created": Dataset.created_at})
-    latest = _latest([d.id for d in page.items])
+    latest = service.latest_versions(db_session(), [d.id for d in page.items])
     return paged(page, lambda dataset: summary(dataset, latest))
 
 
@@ -134,11 +122,10 @@ def get_dataset(dataset_id: int) -> ResponseReturnValue:
     db, user = db_session(), caller()
     dataset = service.get_visible_dataset(db, dataset_id, user=user)
     versions = service.list_versions(db, dataset_id=dataset.id)
-    stewards = db.scalars(select(User).where(User.id.in_(dataset.steward_ids))
-                          .order_by(User.name))
+    stewards = service.stewards_of(db, dataset)
     uploads = authz.can(user, Permission.DATASET_INGEST) and user.id in dataset.steward_ids
     return {
-        **summary(dataset, _latest([dataset.id])),
+        **summary(dataset, service.latest_versions(db, [dataset.id])),
         "columns": [{"position": c.position, "name": c.name, "type": str(c.type),
                      "classification": str(c.classification), "required": c.required,
                      "description": c.description} for c in dataset.columns],

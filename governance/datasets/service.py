@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -225,6 +225,29 @@ def get_visible_dataset(session: Session, dataset_id: int, *, user: Actor) -> Da
     if not can_view(user, dataset):
         raise NotFound(f"There is no dataset {dataset_id}.")
     return dataset
+
+
+def latest_versions(session: Session, dataset_ids: Iterable[int]) -> dict[int, int]:
+    """The number of each dataset's newest version not destroyed (pages and the API)."""
+    ids = list(dataset_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
+        .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
+        .group_by(DatasetVersion.dataset_id))
+    return {int(dataset_id): int(number) for dataset_id, number in rows}
+
+
+def uploaders_of(session: Session, versions: Iterable[DatasetVersion]) -> dict[int, User]:
+    """The people who uploaded the versions, by id."""
+    ids = {v.uploaded_by_id for v in versions if v.uploaded_by_id}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def stewards_of(session: Session, dataset: Dataset) -> list[User]:
+    return list(session.scalars(select(User).where(User.id.in_(dataset.steward_ids))
+                                .order_by(User.name)))
 
 
 def list_versions(session: Session, *, dataset_id: int) -> list[DatasetVersion]:

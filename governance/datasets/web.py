@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import (
@@ -35,9 +34,8 @@ from governance.datasets.models import (
     CLASSIFICATION_LABELS,
     ColumnType,
     Dataset,
-    DatasetVersion,
 )
-from governance.identity.models import User
+from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
@@ -126,10 +124,7 @@ def index() -> str:
                     sorts={"name": Dataset.name, "provider": Organization.name,
                            "created": Dataset.created_at})
     ids = [d.id for d in page.items]
-    latest: dict[int, int] = dict(db.execute(
-        select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
-        .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
-        .group_by(DatasetVersion.dataset_id)).all()) if ids else {}
+    latest = dataset_service.latest_versions(db, ids)
     return render_template("datasets/index.html", page=page, latest=latest,
                            can_declare=authz.can(actor(), Permission.DATASET_MANAGE))
 
@@ -140,8 +135,7 @@ def new() -> WerkzeugResponse | str:
     authz.require(actor(), Permission.DATASET_MANAGE)
     db = db_session()
     form = DeclareForm()
-    providers = db.scalars(select(Organization).where(
-        Organization.kind == OrganizationKind.PROVIDER).order_by(Organization.name))
+    providers = users.organizations(db, kind=OrganizationKind.PROVIDER)
     form.provider_id.choices = choices((org.id, org.name) for org in providers)
     if submitted(form):
         uploaded = _schema_upload()
@@ -163,10 +157,8 @@ def detail(dataset_id: int) -> str:
     user = actor()
     dataset = dataset_service.get_visible_dataset(db, dataset_id, user=user)
     versions = dataset_service.list_versions(db, dataset_id=dataset.id)
-    uploaders = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
-        {v.uploaded_by_id for v in versions if v.uploaded_by_id})))}
-    stewards = db.scalars(select(User).where(User.id.in_(dataset.steward_ids))
-                          .order_by(User.name)).all()
+    uploaders = dataset_service.uploaders_of(db, versions)
+    stewards = dataset_service.stewards_of(db, dataset)
     can_manage = authz.can(user, Permission.DATASET_MANAGE)
     steward_form = StewardForm()
     if can_manage:
@@ -276,7 +268,7 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
 def certificates() -> str:
     db = db_session()
     destruction.require_certificate_reader(actor())
-    page = paginate(db, select(DestructionCertificate), default_sort="date",
+    page = paginate(db, destruction.certificates_query(), default_sort="date",
                     sorts={"date": DestructionCertificate.certified_at,
                            "id": DestructionCertificate.id})
     return render_template("datasets/certificates.html", page=page)

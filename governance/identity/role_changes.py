@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -26,14 +27,38 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
-from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.errors import InvalidTransition, NotFound
 from governance.kernel.tasks import Task
+from governance.lifecycle import Lifecycle, Transition, already
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    CANCEL = "cancel"
+
+
+_R = RoleChangeStatus
+_SECOND = "second-administrator, no-self-role-change"
+# A role that carries approval or audit powers is granted by two administrators.
+LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
+    "role change", RoleChange, RoleChangeStatus, Action, [
+        Transition(_R.PENDING, Action.APPROVE, _R.APPLIED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_APPROVE, "the account is active", _SECOND),
+        Transition(_R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT),
+        Transition(_R.PENDING, Action.WITHDRAW, _R.CANCELLED, Permission.ROLE_APPROVE,
+                   AuditType.ROLE_REJECT, "the administrator who asked withdraws it"),
+        Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
+                   "the account was deactivated (its event records it)"),
+    ], initial=[_R.PENDING, _R.APPLIED], refusal=already("request"))
 
 
 @dataclass
@@ -53,12 +78,12 @@ def change_roles(session: Session, *, user: User, wanted: Iterable[Role], by: Ac
     """Bring `user`'s roles to `wanted`: removals and ordinary grants now, powerful grants as
     pending requests. The caller (users.py) has checked `user:manage` and records the applied
     change; this records each request and ends the person's sessions if anything applied."""
-    if by.id is not None and by.id == user.id and set(wanted) != set(user.role_set):
-        raise PermissionDenied(
-            "Nobody changes their own roles: ask another administrator.",
-            audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
-                   "target_id": user.id, "rule": "no-self-role-change",
-                   "detail": {"wanted": sorted(r.value for r in wanted)}})
+    if set(wanted) != set(user.role_set):
+        rules.require(rules.not_oneself, by, user.id,
+                      message="Nobody changes their own roles: ask another administrator.",
+                      audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
+                             "target_id": user.id,
+                             "detail": {"wanted": sorted(r.value for r in wanted)}})
     wanted_set = set(wanted)
     current = set(user.role_set)
     outcome = RoleOutcome()
@@ -96,12 +121,11 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
     refusal = {"event_type": AuditType.ROLE_APPROVE, "target_type": "role_change",
                "target_id": change.id}
     authz.require(by, Permission.ROLE_APPROVE, audit=refusal)
-    if by.id is not None and by.id == change.requested_by_id:
-        raise PermissionDenied("A second administrator must approve this: you asked for it.",
-                               audit={**refusal, "rule": "second-administrator"})
-    if by.id is not None and by.id == change.user_id:
-        raise PermissionDenied("Nobody approves a role for themselves.",
-                               audit={**refusal, "rule": "no-self-role-change"})
+    rules.require(rules.not_the_role_requester, by, change,
+                  message="A second administrator must approve this: you asked for it.",
+                  audit=refusal)
+    rules.require(rules.not_oneself, by, change.user_id,
+                  message="Nobody approves a role for themselves.", audit=refusal)
     _check_pending(change)
     user = change.user
     if not user.active:
@@ -109,14 +133,14 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
                                 "reactivate the account first.", allowed=["reject"])
     if change.role not in user.role_set:
         user.roles.append(UserRole(role=Role(change.role)))
-    _decide(change, RoleChangeStatus.APPLIED, by, now, note=None)
+    _mark_decided(change, by, now, note=None)
     session.flush()
     ended = sessions.end_sessions_of(session, user_id=user.id, now=now,
                                      reason=SessionEndReason.ROLES_CHANGED)
-    audit.record(session, AuditType.ROLE_APPROVE, by=by, target_type="user", target_id=user.id,
-                 now=now, detail={"email": user.email, "role": change.role,
-                                  "request": change.id, "requested_by": change.requested_by,
-                                  "sessions_ended": ended})
+    LIFECYCLE.apply(session, change, Action.APPROVE, by=by, record={
+        "target_type": "user", "target_id": user.id, "now": now,
+        "detail": {"email": user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "sessions_ended": ended}})
     return change
 
 
@@ -129,13 +153,14 @@ def reject(session: Session, *, change_id: int, by: Actor, now: dt.datetime,
         "target_id": change.id})
     _check_pending(change)
     withdrawn = by.id is not None and by.id == change.requested_by_id
-    status = RoleChangeStatus.CANCELLED if withdrawn else RoleChangeStatus.REJECTED
-    _decide(change, status, by, now, note=" ".join(note.split())[:500] or None)
-    audit.record(session, AuditType.ROLE_REJECT, by=by, target_type="user",
-                 target_id=change.user_id, now=now,
-                 detail={"email": change.user.email, "role": change.role,
-                         "request": change.id, "requested_by": change.requested_by,
-                         "status": status.value, "note": change.note})
+    action = Action.WITHDRAW if withdrawn else Action.REJECT
+    status = LIFECYCLE.steps(RoleChangeStatus.PENDING, action)[0].target
+    _mark_decided(change, by, now, note=" ".join(note.split())[:500] or None)
+    LIFECYCLE.apply(session, change, action, by=by, record={
+        "target_type": "user", "target_id": change.user_id, "now": now,
+        "detail": {"email": change.user.email, "role": change.role, "request": change.id,
+                   "requested_by": change.requested_by, "status": status.value,
+                   "note": change.note}})
     return change
 
 
@@ -145,7 +170,8 @@ def cancel_pending_of(session: Session, *, user_id: int, by: Actor, now: dt.date
     waiting = session.scalars(select(RoleChange).where(
         RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING)).all()
     for change in waiting:
-        _decide(change, RoleChangeStatus.CANCELLED, by, now, note=reason)
+        _mark_decided(change, by, now, note=reason)
+        LIFECYCLE.apply(session, change, Action.CANCEL, by=by)
     return len(waiting)
 
 
@@ -188,9 +214,8 @@ def _row(user: User, role: Role, kind: RoleChangeKind, by: Actor, now: dt.dateti
         decided_at=now if applied else None, note=note)
 
 
-def _decide(change: RoleChange, status: RoleChangeStatus, by: Actor, now: dt.datetime, *,
-            note: str | None) -> None:
-    change.status = status
+def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *,
+                  note: str | None) -> None:
     change.decided_by_id = by.id
     change.decided_by = by.email
     change.decided_at = now
@@ -205,8 +230,7 @@ def _get(session: Session, change_id: int) -> RoleChange:
 
 
 def _check_pending(change: RoleChange) -> None:
-    if change.status != RoleChangeStatus.PENDING:
-        raise InvalidTransition(f"This request was already {change.status}.")
+    LIFECYCLE.check(change, Action.APPROVE)
 
 
 def requests_to_approve(session: Session, user: User) -> list[Task]:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -43,6 +43,20 @@ def get_user(session: Session, user_id: int) -> User:
 def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())
                            ).one_or_none()
+
+
+def organizations(session: Session, *,
+                  kind: OrganizationKind | None = None) -> list[Organization]:
+    """Organisations by name, of one kind if given (forms' choices and the admin page)."""
+    query = select(Organization).order_by(Organization.name)
+    if kind is not None:
+        query = query.where(Organization.kind == kind)
+    return list(session.scalars(query))
+
+
+def users_query() -> Select[tuple[User]]:
+    """Every account, for the people page to page through."""
+    return select(User)
 
 
 def create_organization(session: Session, *, name: str, kind: OrganizationKind,

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length
 from governance.identity import credentials, sessions
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
-from governance.identity.web_login import actor, current_session, login_required
+from governance.identity.web_login import actor, current_session, login_required, public
 from governance.identity.web_signin import end_browser_session
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
@@ -81,6 +81,7 @@ def sign_out_everywhere() -> Response:
 
 
 @bp.route("/reset/<secret>", methods=["GET", "POST"])
+@public
 def reset_password(secret: str) -> Response | str:
     db, now = db_session(), utcnow()
     link = credentials.reset_link(db, secret, now=now)
@@ -100,6 +101,7 @@ def reset_password(secret: str) -> Response | str:
 
 
 @bp.route("/unlock/<secret>", methods=["GET", "POST"])
+@public
 def unlock(secret: str) -> Response | str:
     """GET only shows a button: mail scanners that open links must not use the link up."""
     db, now = db_session(), utcnow()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import (
     DateField,
@@ -23,7 +22,7 @@ from governance.authz import Permission, Role
 from governance.identity import credentials, role_changes, sessions
 from governance.identity import users as user_service
 from governance.identity.models import TrainingCourse, User
-from governance.identity.organization_model import Organization, OrganizationKind
+from governance.identity.organization_model import OrganizationKind
 from governance.identity.role_change_model import RoleChange
 from governance.identity.signin import unlock
 from governance.identity.web_login import actor, login_required
@@ -65,7 +64,7 @@ class OrganizationForm(Form):
 
 
 def _organization_choices() -> list[SelectChoice]:
-    orgs = db_session().scalars(select(Organization).order_by(Organization.name))
+    orgs = user_service.organizations(db_session())
     return choices((org.id, f"{org.name} ({org.kind})") for org in orgs)
 
 
@@ -79,7 +78,7 @@ def _require_people_page() -> None:
 @login_required
 def users() -> str:
     _require_people_page()
-    page = paginate(db_session(), select(User), default_sort="name",
+    page = paginate(db_session(), user_service.users_query(), default_sort="name",
                     sorts={"name": User.name, "email": User.email,
                            "created": User.created_at})
     return render_template("admin/users.html", page=page)
@@ -246,5 +245,5 @@ def organizations() -> Response | str:
         db.commit()
         flash("Organisation added.", "success")
         return redirect(url_for("admin.organizations"))
-    orgs = db.scalars(select(Organization).order_by(Organization.name)).all()
+    orgs = user_service.organizations(db)
     return render_template("admin/organizations.html", organizations=orgs, form=form)

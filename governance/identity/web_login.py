@@ -23,9 +23,25 @@ from governance.kernel.extensions import SESSION_KEY, db_session
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# What an endpoint declares it checks before its service runs; tests/lifecycle/
+# test_route_checks.py fails on any route or command that declares nothing.
+SIGNED_IN = "signed in (the service checks the permission and the object rules)"
+PUBLIC = "public (no sign-in)"
+
+
+def declare_check(view: F, check: str) -> F:
+    view.__authz__ = check  # type: ignore[attr-defined]
+    return view
+
+
 def login_required(view: F) -> F:
     """Anonymous requests go to the login page (or get 401 from the API)."""
-    return cast(F, flask_login.login_required(view))
+    return declare_check(cast(F, flask_login.login_required(view)), SIGNED_IN)
+
+
+def public(view: F) -> F:
+    """Declares that anyone may open the page, signed in or not."""
+    return declare_check(view, PUBLIC)
 
 
 def actor() -> User:

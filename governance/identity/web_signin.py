@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, Length
 from governance.identity import sessions
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import LockoutPolicy, LoginFailed, authenticate, record_logout
-from governance.identity.web_login import actor, current_session, login_required
+from governance.identity.web_login import actor, current_session, login_required, public
 from governance.kernel.extensions import SESSION_KEY, db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form
@@ -51,6 +51,7 @@ def lockout_policy() -> LockoutPolicy:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 @throttle.login_limits
 def login() -> Response | str:
     if current_user.is_authenticated:

@@ -25,8 +25,7 @@ ENV_PREFIX = "GOVERNANCE_"
 # GOVERNANCE_RELIABILITY=full is set by `make reliability` for the test process (and the
 # servers it starts); without it here every app refused to start in that run.
 HARNESS_VARIABLES = {"GOVERNANCE_TEST_DATABASE_URL", "GOVERNANCE_INSTANCE_PATH",
-                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_TEST_ANALYSIS_PAUSE",
-                     "GOVERNANCE_RELIABILITY"}
+                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_RELIABILITY"}
 
 
 SECRET_KEY_MIN_BYTES = 32

@@ -25,7 +25,7 @@ from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs import preview, service
+from governance.outputs import common, preview, service
 from governance.outputs.lifecycle import State
 from governance.outputs.models import AnswerKind, FlagKind, Output, OutputFlag, OutputStatus
 from governance.outputs.queries import Abilities, abilities, get_visible, list_statement
@@ -170,10 +170,7 @@ def _act(output_id: int, call: Callable[[Session, User], Any],
 
 def _output(db: Session, output_id: int) -> Output:
     """The output the caller just acted on (the service found it and let them act)."""
-    output = db.get(Output, output_id)
-    if output is None:
-        raise RuntimeError(f"output {output_id} vanished after an action")
-    return output
+    return common.get_output(db, output_id)
 
 
 @operation("POST", "/outputs/<int:output_id>/check", tag=TAG,

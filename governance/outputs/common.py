@@ -13,26 +13,12 @@ from governance import authz
 from governance.agreements.common import actor_key
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Role
+from governance.authz import Role, rules
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.kernel.errors import NotFound, PermissionDenied
-from governance.outputs.lifecycle import RULES, Action
+from governance.outputs.lifecycle import EVENT_TYPES, RULES, Action
 from governance.outputs.models import Output
-
-EVENT_TYPES = {
-    Action.CHECK_APPROVE: AuditType.OUTPUT_CHECK_APPROVE,
-    Action.CHECK_RETURN: AuditType.OUTPUT_CHECK_RETURN,
-    Action.OPEN_PREVIEW: AuditType.OUTPUT_PREVIEW_OPEN,
-    Action.FLAG: AuditType.OUTPUT_FLAG,
-    Action.ANSWER: AuditType.OUTPUT_FLAG_ANSWER,
-    Action.ACCEPT: AuditType.OUTPUT_FLAG_ACCEPT,
-    Action.RESOLVE: AuditType.OUTPUT_FLAG_RESOLVE,
-    Action.CLOSE_PREVIEW: AuditType.OUTPUT_PREVIEW_CLOSE,
-    Action.RELEASE: AuditType.OUTPUT_RELEASE,
-    Action.PUBLISH: AuditType.OUTPUT_PUBLISH,
-    Action.CORRECT: AuditType.OUTPUT_CORRECT,
-}
 
 __all__ = ["EVENT_TYPES", "actor_key"]
 
@@ -90,21 +76,13 @@ def start(session: Session, action: Action, output_id: int, by: Actor) -> Output
 
 
 def is_team(by: Actor, output: Output) -> bool:
-    """The producer and the agreement's personnel (of the output's version or the version in
-    force). A System actor (the host operator) counts as the team."""
-    if isinstance(by, System):
-        return True
-    if by.id == output.produced_by_id:
-        return True
-    versions = {output.version, output.agreement.current_version}
-    return any(v is not None and v.is_personnel(by.id) for v in versions)
+    """The analyst who produced the output or the agreement's personnel (see authz.rules)."""
+    return rules.project_team(by, output)
 
 
 def is_partner(by: Actor, output: Output) -> bool:
-    """A partner reviewer in the agreement's provider organisation (never a System actor:
-    the preview is the provider's own)."""
-    return isinstance(by, User) and by.has_role(Role.PARTNER_REVIEWER) \
-        and by.organization_id == output.agreement.provider_id
+    """A partner reviewer of the agreement's provider organisation (see authz.rules)."""
+    return rules.partner_of_provider(by, output)
 
 
 def is_checker(by: Actor) -> bool:
@@ -112,27 +90,28 @@ def is_checker(by: Actor) -> bool:
 
 
 def require_team(by: Actor, action: Action, output: Output) -> None:
-    if not is_team(by, output):
-        raise PermissionDenied(
-            "Only the analyst who produced this output, or the agreement's personnel, may do "
-            "that.", audit=refusal(EVENT_TYPES[action], output.id, output, "project-team"))
+    rules.require(rules.project_team, by, output,
+                  message="Only the analyst who produced this output, or the agreement's "
+                          "personnel, may do that.",
+                  audit=refusal(EVENT_TYPES[action], output.id, output))
 
 
 def require_partner(by: Actor, action: Action, output: Output) -> None:
-    if not is_partner(by, output):
-        raise PermissionDenied(
-            "Only the partner reviewers of the agency that provided the data "
-            f"({output.agreement.provider.name}) preview this output.",
-            audit=refusal(EVENT_TYPES[action], output.id, output, "partner-of-provider"))
+    rules.require(rules.partner_of_provider, by, output,
+                  message="Only the partner reviewers of the agency that provided the data "
+                          f"({output.agreement.provider.name}) preview this output.",
+                  audit=refusal(EVENT_TYPES[action], output.id, output))
 
 
 def partner_reviewers(session: Session, output: Output) -> list[User]:
-    """Active partner reviewers of the agreement's provider organisation."""
+    """Active people of the agreement's provider organisation who may preview outputs."""
+    roles = [r.value for r in Role
+             if authz.can(_RoleHolder(r), authz.Permission.OUTPUT_PREVIEW)]
     return list(session.scalars(
         select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == Role.PARTNER_REVIEWER,
+        .where(UserRole.role.in_(roles),
                User.organization_id == output.agreement.provider_id, User.active.is_(True))
-        .order_by(User.id)))
+        .distinct().order_by(User.id)))
 
 
 def checkers(session: Session) -> list[User]:

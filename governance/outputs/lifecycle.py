@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from sqlalchemy.orm import Session
+
+from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity.actors import Actor
 from governance.kernel.errors import InvalidTransition
+from governance.lifecycle import Lifecycle, Transition
 from governance.outputs.models import CheckDecision, Output, OutputStatus
 
 
@@ -172,24 +178,51 @@ def allowed_actions(state: State) -> list[Action]:
 def steps_of(output: Output, action: Action) -> tuple[Step, ...]:
     """The outcomes the action can have from the output's state; 409 naming the actions people
     can take if the state does not allow it."""
-    state = state_of(output)
-    steps = TRANSITIONS.get((state, action))
-    if steps is None:
-        people = [a.value for a in allowed_actions(state) if RULES[a].permission is not None]
-        raise InvalidTransition(
-            f"Output {output.reference} is {state.value}: it cannot {action.value}.",
-            allowed=people)
-    return steps
+    LIFECYCLE.check(output, action)
+    return TRANSITIONS[(state_of(output), action)]
 
 
-def move(output: Output, action: Action, target: State) -> None:
-    """Set the output's status to `target`, which the table must name for the action from the
-    output's state (anything else is a programming error, not a user's)."""
-    steps = steps_of(output, action)
-    if target not in {step.target for step in steps}:
-        raise RuntimeError(f"{action.value} cannot lead from {state_of(output).value} to "
-                           f"{target.value}")
-    output.status = STATUS_OF_STATE[target]
+EVENT_TYPES = {
+    Action.CHECK_APPROVE: AuditType.OUTPUT_CHECK_APPROVE,
+    Action.CHECK_RETURN: AuditType.OUTPUT_CHECK_RETURN,
+    Action.OPEN_PREVIEW: AuditType.OUTPUT_PREVIEW_OPEN,
+    Action.FLAG: AuditType.OUTPUT_FLAG,
+    Action.ANSWER: AuditType.OUTPUT_FLAG_ANSWER,
+    Action.ACCEPT: AuditType.OUTPUT_FLAG_ACCEPT,
+    Action.RESOLVE: AuditType.OUTPUT_FLAG_RESOLVE,
+    Action.CLOSE_PREVIEW: AuditType.OUTPUT_PREVIEW_CLOSE,
+    Action.RELEASE: AuditType.OUTPUT_RELEASE,
+    Action.PUBLISH: AuditType.OUTPUT_PUBLISH,
+    Action.CORRECT: AuditType.OUTPUT_CORRECT,
+}
+
+
+def _refusal(output: Any, state: State, action: Action,
+             allowed: list[str]) -> InvalidTransition:
+    return InvalidTransition(
+        f"Output {output.reference} is {state.value}: it cannot {action.value}.",
+        allowed=allowed)
+
+
+LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
+    "output", Output, State, Action,
+    [Transition(source, action, step.target, RULES[action].permission, EVENT_TYPES[action],
+                step.when, "" if RULES[action].permission is None else RULES[action].who)
+     for (source, action), steps in TRANSITIONS.items() for step in steps],
+    initial=[State.PRODUCED], state_of=state_of, stored=STATUS_OF_STATE,
+    refusal=_refusal)
+
+
+def move(session: Session, output: Output, action: Action, target: State, *, by: Actor,
+         detail: dict[str, Any] | None = None) -> None:
+    """Take the action to `target` (a state the table names for it from the output's state),
+    written with the action's audit event."""
+    session.flush()
+    LIFECYCLE.apply(session, output, action, by=by, target=target, record={
+        "agreement_id": output.agreement_id, "agreement_version": output.agreement_version,
+        "target_type": "output", "target_id": output.id,
+        "detail": {"reference": output.reference, "revision": output.revision,
+                   **(detail or {})}})
 
 
 def lifecycle_markdown() -> str:

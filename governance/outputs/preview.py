@@ -17,6 +17,7 @@ once.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -91,8 +92,7 @@ def raise_flag(session: Session, *, output_id: int, kind: str, part: str, commen
                       kind=FlagKind(kind), part=part, part_label=label or part, comment=body,
                       raised_at=now)
     output.flags.append(flag)
-    move(output, Action.FLAG, State.IN_PREVIEW)
-    record_output_event(session, AuditType.OUTPUT_FLAG, by=by, output=output, detail={
+    move(session, output, Action.FLAG, State.IN_PREVIEW, by=by, detail={
         "flag_id": _flag_id(session, flag), "kind": kind, "part": part})
     notices.flag_raised(session, output, FlagKind(kind).label)
     return flag
@@ -127,8 +127,7 @@ def answer_flag(session: Session, *, output_id: int, flag_id: int, answer: str, 
     flag.answered_by_id = by.id
     flag.answered_by_label = by.email
     flag.answered_at = now
-    move(output, Action.ANSWER, steps[0].target)
-    record_output_event(session, AuditType.OUTPUT_FLAG_ANSWER, by=by, output=output, detail={
+    move(session, output, Action.ANSWER, steps[0].target, by=by, detail={
         "flag_id": flag.id, "answer": answer})
     notices.flag_answered(session, output)
     return flag
@@ -143,9 +142,8 @@ def accept_answer(session: Session, *, output_id: int, flag_id: int, by: Actor,
     steps_of(output, Action.ACCEPT)
     flag = _open_answered(output, flag_id)
     _close_flag(flag, by, now, FlagResolution.ACCEPTED_BY_PARTNER, None)
-    record_output_event(session, AuditType.OUTPUT_FLAG_ACCEPT, by=by, output=output, detail={
-        "flag_id": flag.id})
-    _after_flag_closed(session, output, Action.ACCEPT, by=by, now=now)
+    _after_flag_closed(session, output, Action.ACCEPT, by=by, now=now,
+                       detail={"flag_id": flag.id})
     return flag
 
 
@@ -158,9 +156,8 @@ def resolve_flag(session: Session, *, output_id: int, flag_id: int, note: str, b
     flag = _open_answered(output, flag_id)
     body = _text(note, "note")
     _close_flag(flag, by, now, FlagResolution.RESOLVED_BY_PRIVACY_OFFICER, body)
-    record_output_event(session, AuditType.OUTPUT_FLAG_RESOLVE, by=by, output=output, detail={
-        "flag_id": flag.id, "note": body})
-    _after_flag_closed(session, output, Action.RESOLVE, by=by, now=now)
+    _after_flag_closed(session, output, Action.RESOLVE, by=by, now=now,
+                       detail={"flag_id": flag.id, "note": body})
     return flag
 
 
@@ -183,12 +180,13 @@ def _close_flag(flag: OutputFlag, by: Actor, now: dt.datetime, how: FlagResoluti
 
 
 def _after_flag_closed(session: Session, output: Output, action: Action, *, by: Actor,
-                       now: dt.datetime) -> None:
+                       now: dt.datetime, detail: dict[str, Any]) -> None:
     if output.open_flags:
-        move(output, action, State.PREVIEW_ENDED if output.status == OutputStatus.PREVIEW_ENDED
-             else State.IN_PREVIEW)
+        move(session, output, action, State.PREVIEW_ENDED
+             if output.status == OutputStatus.PREVIEW_ENDED else State.IN_PREVIEW,
+             by=by, detail=detail)
         return
-    move(output, action, State.CLEARED)
+    move(session, output, action, State.CLEARED, by=by, detail=detail)
     clear_and_release(session, output, by=by, now=now,
                       reason="every flag is answered and accepted")
 
@@ -204,9 +202,8 @@ def clear_and_release(session: Session, output: Output, *, by: Actor, now: dt.da
 
 
 def release(session: Session, output: Output, *, by: Actor, now: dt.datetime) -> None:
-    move(output, Action.RELEASE, State.RELEASED)
     output.released_at = now
-    record_output_event(session, AuditType.OUTPUT_RELEASE, by=by, output=output, detail={
+    move(session, output, Action.RELEASE, State.RELEASED, by=by, detail={
         "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256})
     notices.cleared(session, output)
 
@@ -219,13 +216,12 @@ def close_due_previews(session: Session, actor: System, now: dt.datetime) -> int
                           .order_by(Output.id)).all()
     for output in due:
         open_flags = len(output.open_flags)
-        record_output_event(session, AuditType.OUTPUT_PREVIEW_CLOSE, by=actor, output=output,
-                            detail={"open_flags": open_flags})
+        move(session, output, Action.CLOSE_PREVIEW,
+             State.PREVIEW_ENDED if open_flags else State.CLEARED, by=actor,
+             detail={"open_flags": open_flags})
         if open_flags:
-            move(output, Action.CLOSE_PREVIEW, State.PREVIEW_ENDED)
             notices.preview_ended(session, output)
         else:
-            move(output, Action.CLOSE_PREVIEW, State.CLEARED)
             clear_and_release(session, output, by=actor, now=now,
                               reason="the preview window ended with no open flag")
     return len(due)

@@ -22,7 +22,6 @@ from governance.agreements.common import actor_key
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditType
-from governance.authz import Role
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.outputs.common import is_checker, is_partner, is_team, refusal
@@ -71,7 +70,7 @@ def list_statement(user: User, *, status: str | None) -> Any:
                                Personnel.version_id == AgreementVersion.id,
                                AgreementVersion.agreement_id == Output.agreement_id)
         conditions = [Output.produced_by_id == user.id, named]
-        if user.has_role(Role.PARTNER_REVIEWER):
+        if authz.can(user, authz.Permission.OUTPUT_PREVIEW):
             conditions.append(and_(Agreement.provider_id == user.organization_id,
                                    Output.status.in_(PARTNER_STATUSES)))
         statement = statement.where(or_(*conditions))
@@ -146,3 +145,8 @@ def get_published(session: Session, output_id: int) -> Output:
     if output is None:
         raise NotFound("There is no published output at this address.")
     return output
+
+
+def published_outputs(session: Session) -> list[Output]:
+    """Every published output, for the public page."""
+    return list(session.scalars(published_statement()))

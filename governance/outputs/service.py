@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.agreements.models import Agreement, VersionStatus
 from governance.audit.models import AuditType
-from governance.authz import Permission
+from governance.authz import Permission, rules
 from governance.identity.actors import Actor, System
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_text
@@ -43,6 +43,7 @@ from governance.outputs.content import (
     sha256,
 )
 from governance.outputs.lifecycle import (
+    EVENT_TYPES,
     PARTNER_SEES,
     TEAM_DOWNLOADS,
     Action,
@@ -131,33 +132,33 @@ def check_output(session: Session, *, output_id: int, approve: bool, reasons: st
     """An output checker approves the current revision or returns it with reasons. With
     `two_checkers_required` the preview opens only after two different checkers approve."""
     action = Action.CHECK_APPROVE if approve else Action.CHECK_RETURN
-    event_type = AuditType.OUTPUT_CHECK_APPROVE if approve else AuditType.OUTPUT_CHECK_RETURN
+    event_type = EVENT_TYPES[action]
     output = start(session, action, output_id, by)
-    if actor_key(by) in output.contributors:
-        raise PermissionDenied(
-            "You produced or corrected this output: someone else must check it (separation "
-            "of duties).", audit=refusal(event_type, output.id, output, "checker-not-analyst"))
-    if any(actor_key_of(c) == actor_key(by) for c in output.current_checks):
-        raise PermissionDenied(
-            f"You already checked revision {output.revision}: the second check must be "
-            "independent.", audit=refusal(event_type, output.id, output, "independent-checkers"))
+    rules.require(rules.not_a_producer, by, output, actor_key(by),
+                  message="You produced or corrected this output: someone else must check it "
+                          "(separation of duties).",
+                  audit=refusal(event_type, output.id, output))
+    rules.require(rules.not_checked_yet, by, output, actor_key(by),
+                  {actor_key_of(c) for c in output.current_checks},
+                  message=f"You already checked revision {output.revision}: the second check "
+                          "must be independent.",
+                  audit=refusal(event_type, output.id, output))
     steps_of(output, action)
     body = _clean(reasons, "reasons", max_length=5000, required=not approve)
     needed = 2 if output.version.two_checkers_required else 1
     approvals = len(output.approvals) + 1
     target = State.RETURNED if not approve else (
         State.CHECKED if approvals >= needed else State.SECOND_CHECK)
-    move(output, action, target)
+    # Before the check is added: the state is read from the revision's approvals.
+    move(session, output, action, target, by=by, detail={"reasons": body} if not approve
+         else {"reasons": body, "approvals": approvals, "approvals_needed": needed})
     output.checks.append(OutputCheck(
         revision=output.revision, checker_id=by.id, checker_label=by.email,
         decision=CheckDecision.APPROVE if approve else CheckDecision.RETURN, reasons=body,
         checked_at=now))
     if not approve:
-        record_output_event(session, event_type, by=by, output=output, detail={"reasons": body})
         notices.returned(session, output)
         return output
-    record_output_event(session, event_type, by=by, output=output, detail={
-        "reasons": body, "approvals": approvals, "approvals_needed": needed})
     if target == State.CHECKED:
         _open_preview(session, output, by=by, now=now)
     return output
@@ -172,9 +173,8 @@ def _open_preview(session: Session, output: Output, *, by: Actor, now: dt.dateti
     window = output.version.preview_window_days
     output.preview_opened_at = now
     output.preview_closes_at = now + dt.timedelta(days=window)
-    move(output, Action.OPEN_PREVIEW, State.IN_PREVIEW)
     told = notices.preview_opened(session, output)
-    record_output_event(session, AuditType.OUTPUT_PREVIEW_OPEN, by=by, output=output, detail={
+    move(session, output, Action.OPEN_PREVIEW, State.IN_PREVIEW, by=by, detail={
         "window_days": window, "closes_at": output.preview_closes_at.isoformat(),
         "partner_reviewers_notified": told})
 
@@ -188,7 +188,6 @@ def correct_output(session: Session, *, output_id: int, result: dict[str, Any], 
     parts = _checked_files(output.version.min_cell_size, result, pdf, csv)
     before = {"revision": output.revision, "pdf_sha256": output.pdf_sha256,
               "csv_sha256": output.csv_sha256}
-    move(output, Action.CORRECT, State.PRODUCED)
     output.revision += 1
     output.result, output.parts = result, parts
     output.summary = _clean(summary, "summary", max_length=10000)
@@ -199,7 +198,7 @@ def correct_output(session: Session, *, output_id: int, result: dict[str, Any], 
     output.cleared_at = output.released_at = None
     if actor_key(by) not in output.contributors:
         output.contributors = [*output.contributors, actor_key(by)]
-    record_output_event(session, AuditType.OUTPUT_CORRECT, by=by, output=output, detail={
+    move(session, output, Action.CORRECT, State.PRODUCED, by=by, detail={
         "before": before, "after": {"revision": output.revision,
                                     "pdf_sha256": output.pdf_sha256,
                                     "csv_sha256": output.csv_sha256}})
@@ -227,12 +226,11 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
         raise InvalidTransition(
             f"Agreement {output.agreement.reference} does not allow publication "
             "(publication.publication_allowed): the output stays with the project team.")
-    move(output, Action.PUBLISH, State.PUBLISHED)
     output.published_at = now
     output.published_by_id = by.id
     output.published_by_label = by.email
     make_public_files(session, output, published_on=now.date())
-    record_output_event(session, AuditType.OUTPUT_PUBLISH, by=by, output=output, detail={
+    move(session, output, Action.PUBLISH, State.PUBLISHED, by=by, detail={
         "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256,
         **public_hashes(output)})
     notices.published(session, output)

@@ -17,11 +17,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template, url_for
 
+from governance.identity.web_login import public
 from governance.kernel.extensions import db_session
 from governance.outputs.content import table_view
 from governance.outputs.models import Output
 from governance.outputs.public import public_summary
-from governance.outputs.queries import get_published, published_statement
+from governance.outputs.queries import get_published, published_outputs
 
 bp = Blueprint("public", __name__, url_prefix="/published")
 
@@ -47,12 +48,14 @@ def _entry(output: Output) -> dict[str, Any]:
 
 
 @bp.route("/")
+@public
 def index() -> str:
-    outputs = list(db_session().scalars(published_statement()))
+    outputs = published_outputs(db_session())
     return render_template("public/index.html", entries=[(o, _entry(o)) for o in outputs])
 
 
 @bp.route("/<int:output_id>")
+@public
 def output(output_id: int) -> str:
     published = get_published(db_session(), output_id)
     return render_template(
@@ -61,6 +64,7 @@ def output(output_id: int) -> str:
 
 
 @bp.route("/<int:output_id>/<filename>")
+@public
 def file(output_id: int, filename: str) -> Response:
     published = get_published(db_session(), output_id)
     files = _files(published)

@@ -72,15 +72,13 @@ def workers(app: Flask, instance_path: Path, tmp_path: Path) -> Iterator[Callabl
                "GOVERNANCE_DATABASE_URL": app.config["DATABASE_URL"],
                "GOVERNANCE_QUEUE_URL": app.config["QUEUE_URL"],
                "GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": str(TIMEOUT)}
-        env.pop("GOVERNANCE_TEST_ANALYSIS_PAUSE", None)
-        if pause is not None:
-            env["GOVERNANCE_TEST_ANALYSIS_PAUSE"] = str(pause)
+        entry = ["-c", "from governance.cli import main; main()"] if pause is None \
+            else ["-m", "tests.analysis.paused_worker", str(pause)]
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         logs.append(log)
         process = subprocess.Popen(
-            [sys.executable, "-c", "from governance.cli import main; main()", "worker",
-             "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [sys.executable, *entry, "worker", "--workers", "1"], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
         started.append(process)
         return process
 

@@ -301,6 +301,13 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/access/requests/{o.their_request.id}", AUDITORS, others=HIDDEN),
     ("access.request_action", "POST"): Probe(
         lambda o: f"/access/requests/{o.their_request.id}/withdraw"),
+    # Only the requester changes a returned request: those who may see it get 403.
+    ("access.resubmit", "GET"): Probe(
+        lambda o: f"/access/requests/{o.their_request.id}/resubmit", others=HIDDEN,
+        special=dict.fromkeys(AUDITORS, DENIED)),
+    ("access.resubmit", "POST"): Probe(
+        lambda o: f"/access/requests/{o.their_request.id}/resubmit", others=HIDDEN,
+        special=dict.fromkeys(AUDITORS, DENIED)),
     ("access.grants_list", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
     ("access.grants", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
     ("access.grant_detail", "GET"): Probe(lambda o: f"/access/grants/{o.their_grant.id}",
@@ -331,6 +338,10 @@ TABLE: dict[tuple[str, str], Probe] = {
         data=fixed({"comment": "x"})),
     ("api.withdraw_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"),
+    ("api.resubmit_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/resubmit",
+        data=fixed({"columns": ["sex"], "purpose": "descriptive", "justification": "x",
+                    "end_date": "2030-01-01"})),
     ("api.list_grants", "GET"): Probe(lambda o: f"{A}/grants", EVERYONE),
     ("api.get_grant", "GET"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}", AUDITORS,
                                     others=HIDDEN),

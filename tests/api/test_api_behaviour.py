@@ -3,6 +3,7 @@ the token's holder, only granted columns, and errors that name what is wrong."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.api.operations import MAX_JSON_BYTES
 from governance.audit.models import AuditEvent, AuditType
+from governance.kernel.types import utcnow
 from tests.api.scenario import Api, World
 from tests.conftest import fresh
 
@@ -223,3 +225,21 @@ def test_answers_are_not_cached_and_carry_no_cookie(api: Clients) -> None:
     assert "Set-Cookie" not in answer.headers
     assert api("analyst").get("/api/v1/nowhere").get_json()["status"] == 404
     assert api("analyst").client.delete("/api/v1/me").get_json()["status"] == 405
+
+
+def test_a_returned_request_is_sent_again_by_its_requester(api: Clients, world: World,
+                                                           db: Session) -> None:
+    pending = f"/api/v1/access-requests/{world.my_pending.id}"
+    body = {"columns": ["offence_category"], "purpose": "descriptive",
+            "justification": "The outcome measure, nothing else.",
+            "end_date": (utcnow().date() + dt.timedelta(days=30)).isoformat()}
+    assert api("analyst").post(f"{pending}/resubmit", json=body).status_code == 409
+    assert api("steward").post(f"{pending}/return", json={
+        "comment": "Say why you need it."}).status_code == 200
+    assert "resubmit" in api("analyst").get(pending).get_json()["actions"]
+    assert "resubmit" not in api("steward").get(pending).get_json()["actions"]
+    assert api("steward").post(f"{pending}/resubmit", json=body).status_code == 403
+    sent = api("analyst").post(f"{pending}/resubmit", json=body)
+    assert sent.status_code == 200
+    assert sent.get_json()["status"] == "submitted"
+    assert sent.get_json()["columns"] == [{"name": "offence_category", "approved": None}]

@@ -121,14 +121,17 @@ def stored_files(instance: Path, app: Flask) -> list[Path]:
 
 
 def governance_process(args: list[str], *, instance: Path, database_url: str, log: Path,
-                       env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+                       env: dict[str, str] | None = None,
+                       entry: tuple[str, ...] = ("-m", "governance.cli"),
+                       ) -> subprocess.Popen[bytes]:
     """`governance ARGS` in its own session (so its whole group can be killed), logging to
-    `log`; the test's database and instance directory, never the test variable."""
+    `log`; the test's database and instance directory, never the test variable. `entry` may
+    name a test harness that installs hooks before running the command."""
     environment = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
                    "GOVERNANCE_DATABASE_URL": database_url, **(env or {})}
     environment.pop("GOVERNANCE_TEST_DATABASE_URL", None)
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "governance.cli", *args],
+        return subprocess.Popen([sys.executable, *entry, *args],
                                 env=environment, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 

@@ -152,7 +152,7 @@ def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_read
     env = {"GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": "2"}
     first = governance_process(["worker", "--workers", "1"], instance=instance_path,
                                database_url=database_url, log=tmp_path / "worker-1.log",
-                               env={**env, "GOVERNANCE_TEST_ANALYSIS_PAUSE": "120"})
+                               env=env, entry=("-m", "tests.analysis.paused_worker", "120"))
     second = None
     try:
         def status() -> tuple[str, int]:

@@ -1,0 +1,137 @@
+"""Object-level rules, each one named function: who may act on THIS object, beyond holding the
+permission. Services, pages and the API call the same function (pages to show a button, the
+service to decide), and a refusal is recorded in the audit trail under the rule's name.
+
+The rules read attributes of the objects they are given and import no model: every noun may
+call authz, and authz calls no noun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from governance.authz import Permission, can
+from governance.kernel.errors import PermissionDenied
+
+R = TypeVar("R", bound=Callable[..., bool])
+RULES: dict[str, Callable[..., bool]] = {}
+
+
+def object_rule(name: str) -> Callable[[R], R]:
+    """Register a rule under the name the audit trail records when it refuses."""
+
+    def register(rule: R) -> R:
+        if name in RULES:
+            raise RuntimeError(f"object rule {name!r} is declared twice")
+        rule.rule_name = name  # type: ignore[attr-defined]
+        RULES[name] = rule
+        return rule
+
+    return register
+
+
+def require(rule: Callable[..., bool], by: Any, *objects: Any, message: str,
+            audit: Mapping[str, Any] | None = None, clause: str | None = None) -> None:
+    """403, recorded under the rule's name, unless the rule holds for `by` and the objects."""
+    if not rule(by, *objects):
+        name: str = rule.rule_name  # type: ignore[attr-defined]
+        raise PermissionDenied(message, clause=clause,
+                               audit={**audit, "rule": name} if audit is not None else None)
+
+
+# Access requests
+
+@object_rule("own-request")
+def own_request(by: Any, request: Any) -> bool:
+    """The person who made the request (only they change or withdraw it)."""
+    return by.id is not None and by.id == request.requester_id
+
+
+@object_rule("not-own-request")
+def not_own_request(by: Any, request: Any) -> bool:
+    """Anyone but the requester: nobody reviews their own request."""
+    return bool(by.id != request.requester_id)
+
+
+@object_rule("steward-of-dataset")
+def steward_of_dataset(by: Any, dataset: Any) -> bool:
+    """A steward of this dataset (stewards review only their own datasets' requests)."""
+    return dataset is not None and by.id in dataset.steward_ids
+
+
+@object_rule("second-approver")
+def second_approver(by: Any, request: Any) -> bool:
+    """Direct identifiers need two different people: neither the requester nor the steward
+    who approved first."""
+    return by.id not in {request.requester_id, request.steward_id}
+
+
+@object_rule("steward-or-overseer")
+def manages_grants_of(by: Any, dataset: Any) -> bool:
+    """A steward of the dataset, or someone who oversees every grant (a privacy officer)."""
+    return can(by, Permission.GRANT_OVERSEE) or steward_of_dataset(by, dataset)
+
+
+# Agreements
+
+@object_rule("separation-of-duties")
+def not_a_contributor(by: Any, version: Any, key: str) -> bool:
+    """Not one who drafted, edited or submitted this version (`key` names `by` as the
+    version's contributor list does)."""
+    return key not in version.contributors
+
+
+# Outputs
+
+@object_rule("partner-of-provider")
+def partner_of_provider(by: Any, output: Any) -> bool:
+    """A person (never the host operator) who may preview outputs, in the organisation that
+    provided the data: the preview is the provider's own."""
+    return by.id is not None and can(by, Permission.OUTPUT_PREVIEW) \
+        and by.organization_id == output.agreement.provider_id
+
+
+@object_rule("project-team")
+def project_team(by: Any, output: Any) -> bool:
+    """The analyst who produced the output or the agreement's personnel (in the version it was
+    produced under or the one in force); the host operator counts as the team."""
+    if by.id is None:
+        return True
+    if by.id == output.produced_by_id:
+        return True
+    versions = {output.version, output.agreement.current_version}
+    return any(v is not None and v.is_personnel(by.id) for v in versions)
+
+
+@object_rule("checker-not-analyst")
+def not_a_producer(by: Any, output: Any, key: str) -> bool:
+    """Not someone who produced or corrected the output."""
+    return key not in output.contributors
+
+
+@object_rule("independent-checkers")
+def not_checked_yet(by: Any, output: Any, key: str, checked_by: set[str]) -> bool:
+    """Not the checker who already checked this revision: the second check is independent."""
+    return key not in checked_by
+
+
+# Datasets and roles
+
+@object_rule("two-people-reclassify")
+def not_the_asker(by: Any, asked: Any) -> bool:
+    """Lowering a classification needs someone other than the person who asked."""
+    return bool(asked.requested_by_label != by.email)
+
+
+@object_rule("second-administrator")
+def not_the_role_requester(by: Any, change: Any) -> bool:
+    """A role that carries powers is approved by an administrator other than the one who
+    asked for it."""
+    return by.id is None or by.id != change.requested_by_id
+
+
+@object_rule("no-self-role-change")
+def not_oneself(by: Any, user_id: int) -> bool:
+    """Nobody changes or approves their own roles."""
+    return by.id is None or by.id != user_id
