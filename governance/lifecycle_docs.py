@@ -13,13 +13,16 @@ from governance.access import workflow as access_workflow
 from governance.agreements import lifecycle as agreement_lifecycle
 from governance.analysis import run_lifecycle as analysis_lifecycle
 from governance.identity import role_changes
+from governance.incidents import service as incidents
 from governance.lifecycle import Lifecycle, markdown
 from governance.outputs import lifecycle as output_lifecycle
+from governance.outputs import progress_reports
 
 LIFECYCLES: list[Lifecycle[Any, Any]] = [
     agreement_lifecycle.LIFECYCLE, agreement_lifecycle.VERSION_LIFECYCLE,
     access_workflow.LIFECYCLE, grant_lifecycle.LIFECYCLE, analysis_lifecycle.LIFECYCLE,
     output_lifecycle.LIFECYCLE, reclassification.LIFECYCLE, role_changes.LIFECYCLE,
+    incidents.LIFECYCLE, progress_reports.LIFECYCLE,
 ]
 
 NOTES = {

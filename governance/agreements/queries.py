@@ -102,6 +102,13 @@ def list_statement(user: User, *, status: str | None, provider_id: int | None,
     return statement
 
 
+def visible_agreements(session: Session, user: User, *, today: dt.date) -> list[Agreement]:
+    """Every agreement the user may see, by reference (the choices of a form naming them)."""
+    statement = list_statement(user, status=None, provider_id=None, expiring_within=None,
+                               today=today).order_by(Agreement.reference)
+    return list(session.scalars(statement))
+
+
 def expiring(session: Session, *, today: dt.date,
              within: int = max(EXPIRY_WINDOWS)) -> list[tuple[Agreement, AgreementVersion]]:
     """Active agreements whose last day in force falls within `within` days, soonest first."""

@@ -30,4 +30,6 @@ COMMAND_CHECKS: dict[str, str] = {
     "keys list": HOST,
     "keys rotate": HOST,
     "token create": HOST + "; the token carries its holder's permissions, checked per request",
+    "token list": HOST + "; prints token names and holders, never a secret",
+    "token revoke": HOST,
 }

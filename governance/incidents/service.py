@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,8 +39,24 @@ from governance.incidents.models import (
 from governance.kernel import notify
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_text
+from governance.lifecycle import Lifecycle, Transition, already
 
 REMIND_BEFORE = dt.timedelta(hours=24)
+
+
+class IncidentAction(StrEnum):
+    CLOSE = "close"
+
+
+# Freezing and lifting are not statuses: an open incident freezes or unfreezes its agreements
+# (`frozen_at`), and only closing changes the status.
+LIFECYCLE: Lifecycle[IncidentStatus, IncidentAction] = Lifecycle(
+    "incident", Incident, IncidentStatus, IncidentAction, [
+        Transition(IncidentStatus.OPEN, IncidentAction.CLOSE, IncidentStatus.CLOSED,
+                   Permission.INCIDENT_MANAGE, AuditType.INCIDENT_CLOSE,
+                   "by someone other than the reporter, with a root cause, the actions taken "
+                   "and every notification recorded as sent"),
+    ], initial=[IncidentStatus.OPEN], refusal=already("incident", tense="is"))
 
 
 def get_incident(session: Session, incident_id: int) -> Incident:
@@ -50,12 +68,19 @@ def get_incident(session: Session, incident_id: int) -> Incident:
 
 def _record(session: Session, event: AuditType, incident: Incident, *, by: Actor,
             now: dt.datetime, detail: dict[str, object] | None = None) -> None:
+    for fields in _events(event, incident, now=now, detail=detail):
+        audit.record(session, event, by=by, **fields)
+
+
+def _events(event: AuditType, incident: Incident, *, now: dt.datetime,
+            detail: dict[str, object] | None) -> list[dict[str, Any]]:
+    """One event per agreement the incident involves (each agreement's trail shows it)."""
     agreement_ids: list[int | None] = list(incident.agreement_ids) or [None]
-    for agreement_id in agreement_ids:
-        audit.record(session, event, by=by, agreement_id=agreement_id, target_type="incident",
-                     target_id=incident.id, clause="incidents.freeze"
-                     if event in (AuditType.INCIDENT_FREEZE, AuditType.INCIDENT_UNFREEZE)
-                     else None, detail={"kind": str(incident.kind), **(detail or {})}, now=now)
+    return [{"agreement_id": agreement_id, "target_type": "incident",
+             "target_id": incident.id, "clause": "incidents.freeze"
+             if event in (AuditType.INCIDENT_FREEZE, AuditType.INCIDENT_UNFREEZE) else None,
+             "detail": {"kind": str(incident.kind), **(detail or {})}, "now": now}
+            for agreement_id in agreement_ids]
 
 
 def _manager(by: Actor, event: AuditType, incident_id: int) -> None:
@@ -193,8 +218,7 @@ def close(session: Session, *, incident_id: int, root_cause: str, actions_taken:
     other than the person who reported it (no one both raises and buries a case)."""
     _manager(by, AuditType.INCIDENT_CLOSE, incident_id)
     incident = get_incident(session, incident_id)
-    if incident.status != IncidentStatus.OPEN:
-        raise InvalidTransition("The incident is already closed.")
+    LIFECYCLE.check(incident, IncidentAction.CLOSE)
     if by.id is not None and by.id == incident.reported_by_id:
         raise PermissionDenied("Someone other than the person who reported the incident "
                                "closes it.", audit={
@@ -209,9 +233,14 @@ def close(session: Session, *, incident_id: int, root_cause: str, actions_taken:
     if errors:
         raise ValidationFailed("The incident was not closed.", errors)
     incident.root_cause, incident.actions_taken = cause, actions
-    incident.status, incident.closed_at, incident.closed_by_id = IncidentStatus.CLOSED, now, by.id
-    _lift(session, incident, AuditType.INCIDENT_CLOSE, by=by, now=now,
-          detail={"root_cause": cause, "actions_taken": actions})
+    incident.closed_at, incident.closed_by_id = now, by.id
+    first, *others = _events(AuditType.INCIDENT_CLOSE, incident, now=now,
+                             detail={"root_cause": cause, "actions_taken": actions})
+    LIFECYCLE.apply(session, incident, IncidentAction.CLOSE, by=by, record=first)
+    for fields in others:
+        audit.record(session, AuditType.INCIDENT_CLOSE, by=by, **fields)
+    session.flush()
+    grant_conditions.refresh(session, _grants(session, incident), by=by, now=now)
     return incident
 
 

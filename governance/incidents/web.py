@@ -37,11 +37,10 @@ class CloseForm(Form):
 
 
 def _report_form() -> ReportForm:
-    from governance.agreements.queries import list_statement
+    from governance.agreements.queries import visible_agreements
 
     form = ReportForm()
-    visible = db_session().scalars(list_statement(actor(), status=None, provider_id=None,
-                                                  expiring_within=None, today=utcnow().date()))
+    visible = visible_agreements(db_session(), actor(), today=utcnow().date())
     form.agreement_ids.choices = choices((a.id, a.reference) for a in visible)
     return form
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,15 +26,31 @@ from governance.authz import Permission
 from governance.identity.actors import Actor
 from governance.identity.models import User
 from governance.kernel.errors import (
-    InvalidTransition,
     NotFound,
     PermissionDenied,
     ValidationFailed,
 )
 from governance.kernel.text import clean_text
+from governance.lifecycle import Lifecycle, Transition, already
 from governance.outputs.models import Output, OutputStatus
 
 REPORTABLE_OUTPUTS = (OutputStatus.RELEASED, OutputStatus.PUBLISHED)
+
+
+class ReportAction(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+
+
+_R = ReportStatus
+LIFECYCLE: Lifecycle[ReportStatus, ReportAction] = Lifecycle(
+    "progress report", ProgressReport, ReportStatus, ReportAction, [
+        Transition(_R.SUBMITTED, ReportAction.ACCEPT, _R.ACCEPTED, Permission.AGREEMENT_REVIEW,
+                   AuditType.PROGRESS_REPORT_ACCEPT, "by a privacy officer who did not write it"),
+        Transition(_R.SUBMITTED, ReportAction.RETURN, _R.RETURNED, Permission.AGREEMENT_REVIEW,
+                   AuditType.PROGRESS_REPORT_RETURN,
+                   "by a privacy officer who did not write it, saying what it lacks"),
+    ], initial=[_R.SUBMITTED], refusal=already("report", tense="is"))
 
 
 def due_dates(effective: dt.date, months: int, until: dt.date) -> list[dt.date]:
@@ -118,20 +136,25 @@ def decide_report(session: Session, *, report_id: int, accept: bool, comment: st
                                audit={"event_type": event, "target_type": "progress_report",
                                       "target_id": report_id,
                                       "agreement_id": report.agreement_id})
-    if report.status != ReportStatus.SUBMITTED:
-        raise InvalidTransition(f"This report is already {report.status}.")
+    action = ReportAction.ACCEPT if accept else ReportAction.RETURN
+    LIFECYCLE.check(report, action)
     errors: dict[str, str] = {}
     text = clean_text(comment, "comment", errors, max_length=5_000, required=not accept)
     if errors:
         raise ValidationFailed("Say what the report lacks.", errors)
-    report.status = ReportStatus.ACCEPTED if accept else ReportStatus.RETURNED
     report.decided_by_id, report.decided_at, report.comment = by.id, now, text
-    _record(session, event, report, by=by, now=now, detail={"comment": text})
+    LIFECYCLE.apply(session, report, action, by=by,
+                    record=_fields(report, now=now, detail={"comment": text}))
     return report
+
+
+def _fields(report: ProgressReport, *, now: dt.datetime,
+            detail: dict[str, object]) -> dict[str, Any]:
+    return {"agreement_id": report.agreement_id, "target_type": "progress_report",
+            "target_id": report.id, "clause": "reporting.progress_months", "detail": detail,
+            "now": now}
 
 
 def _record(session: Session, event: AuditType, report: ProgressReport, *, by: Actor,
             now: dt.datetime, detail: dict[str, object]) -> None:
-    audit.record(session, event, by=by, agreement_id=report.agreement_id,
-                 target_type="progress_report", target_id=report.id,
-                 clause="reporting.progress_months", detail=detail, now=now)
+    audit.record(session, event, by=by, **_fields(report, now=now, detail=detail))

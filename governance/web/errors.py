@@ -66,11 +66,14 @@ def error_response(status: int, message: str, **extra: Any) -> tuple[Response | 
 
 
 def _next_step(status: int) -> str:
-    from governance.authz.roles import Role
+    from governance import authz
+    from governance.authz import Permission
 
     actor = request_actor()
-    if status == 403 and isinstance(actor, User) and actor.has_role(Role.PARTNER_REVIEWER) \
-            and len(actor.roles) == 1:
+    # Someone whose only power is previewing their agency's outputs works for the provider:
+    # the next step is to write to our privacy officer, not to ask an administrator.
+    if status == 403 and isinstance(actor, User) and len(actor.roles) == 1 \
+            and authz.can(actor, Permission.OUTPUT_PREVIEW):
         return PARTNER_403
     return NEXT_STEPS.get(status, "")
 
