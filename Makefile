@@ -68,6 +68,7 @@ reliability: install-dev
 # packages (import-linter's contracts in pyproject; docs/architecture.md draws them).
 check: install-dev
 	$(BIN)/ruff check governance tests tools
+	$(BIN)/ruff format --check governance tests tools bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
