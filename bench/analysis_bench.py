@@ -47,10 +47,15 @@ def _measure() -> dict[str, float]:
         ids = {d.name: d.id for d in session.scalars(select(Dataset))}
         started = time.perf_counter()
         run = analyses.submit_run(
-            session, agreement_id=cohort.agreement_id, kind="matched_comparison",
+            session,
+            agreement_id=cohort.agreement_id,
+            kind="matched_comparison",
             parameters=MATCHED_PARAMETERS,
             datasets={"index_events": ids[INDEX_EVENTS], "offences": ids[OFFENCES]},
-            cohort_id=cohort.id, by=analyst, now=utcnow())
+            cohort_id=cohort.id,
+            by=analyst,
+            now=utcnow(),
+        )
         session.commit()
         status = execute_run(db, run.id, worker_id="bench")
         session.expire_all()
@@ -62,8 +67,7 @@ def _measure() -> dict[str, float]:
             raise RuntimeError(f"the run did not succeed: {stored.status} {stored.reason}")
         rows = float(stored.provenance["sources"]["index_events"]["rows"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": elapsed, "peak_mb": peak, "index_events": rows,
-            "pdf_bytes": float(len(pdf))}
+    return {"seconds": elapsed, "peak_mb": peak, "index_events": rows, "pdf_bytes": float(len(pdf))}
 
 
 def run(quick: bool) -> dict[str, float]:
@@ -75,19 +79,34 @@ def run(quick: bool) -> dict[str, float]:
                 env.pop(name)
         setup_started = time.perf_counter()
         for command in (["init"], ["demo", "--people", str(people)]):
-            done = subprocess.run([sys.executable, "-c", "from governance.cli import main; "
-                                   "main()", *command], env=env, cwd=ROOT, capture_output=True,
-                                  text=True)
+            done = subprocess.run(
+                [sys.executable, "-c", "from governance.cli import main; main()", *command],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
-                raise RuntimeError(f"governance {' '.join(command)} failed: "
-                                   f"{(done.stderr or done.stdout)[-2000:]}")
+                raise RuntimeError(
+                    f"governance {' '.join(command)} failed: {(done.stderr or done.stdout)[-2000:]}"
+                )
         setup = time.perf_counter() - setup_started
-        child = subprocess.run([sys.executable, __file__, "--measure"], env=env, cwd=ROOT,
-                               check=True, capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--measure"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         figures = json.loads(child.stdout.strip().splitlines()[-1])
     # Quick runs (50,000 people) report under the same names, as a smoke test of the harness.
-    return {"matched_1k_vs_1m_s": figures["seconds"], "matched_peak_mb": figures["peak_mb"],
-            "matched_index_events": figures["index_events"], "matched_setup_s": setup}
+    return {
+        "matched_1k_vs_1m_s": figures["seconds"],
+        "matched_peak_mb": figures["peak_mb"],
+        "matched_index_events": figures["index_events"],
+        "matched_setup_s": setup,
+    }
 
 
 if __name__ == "__main__":

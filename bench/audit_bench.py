@@ -43,10 +43,19 @@ GOVERNANCE = str(Path(sys.executable).with_name("governance"))
 # Its own database on the CI/developer server (created when missing), so a benchmark never
 # wipes the test suite's `test` database.
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_audit"
-EVENT_MIX = [("dataset:read", 40), ("auth:login", 15), ("agreement:approve", 2),
-             ("access_request:submit", 5), ("grant:create", 3), ("analysis:submit", 8),
-             ("output:produce", 6), ("audit:search", 3), ("auth:login_failed", 4),
-             ("dataset:download", 4), ("agreement:update", 10)]
+EVENT_MIX = [
+    ("dataset:read", 40),
+    ("auth:login", 15),
+    ("agreement:approve", 2),
+    ("access_request:submit", 5),
+    ("grant:create", 3),
+    ("analysis:submit", 8),
+    ("output:produce", 6),
+    ("audit:search", 3),
+    ("auth:login_failed", 4),
+    ("dataset:download", 4),
+    ("agreement:update", 10),
+]
 COLUMNS = ["age_band", "district", "offence_code", "name", "date_of_birth", "case_id"]
 IDENTIFIERS = {"name", "date_of_birth"}
 
@@ -56,23 +65,48 @@ def _event(seq: int, moment: dt.datetime, rng: random.Random) -> tuple[Any, ...]
     kinds, weights = zip(*EVENT_MIX, strict=True)
     event_type = rng.choices(kinds, weights)[0]
     user = rng.randrange(1, 51)
-    outcome = "denied" if rng.random() < 0.04 else (
-        "allowed" if event_type == "dataset:read" else "success")
+    outcome = (
+        "denied"
+        if rng.random() < 0.04
+        else ("allowed" if event_type == "dataset:read" else "success")
+    )
     detail: dict[str, Any] = {"source": "bench"}
     if event_type == "dataset:read":
         columns = rng.sample(COLUMNS, 3)
-        detail = {"columns": sorted(columns), "row_count": rng.randrange(1, 5000),
-                  "direct_identifier_columns": sorted(IDENTIFIERS.intersection(columns)),
-                  "purpose": "recidivism study"}
-    return (f"user{user}@bench.example", user, rng.randrange(1, 21), 1,
-            "4.2" if outcome == "denied" else None, rng.randrange(1, 31),
-            canonical_detail(detail), event_type, format_time(moment), outcome,
-            f"grant:{rng.randrange(1, 500)}", seq, str(rng.randrange(1, 10_000)), "dataset")
+        detail = {
+            "columns": sorted(columns),
+            "row_count": rng.randrange(1, 5000),
+            "direct_identifier_columns": sorted(IDENTIFIERS.intersection(columns)),
+            "purpose": "recidivism study",
+        }
+    return (
+        f"user{user}@bench.example",
+        user,
+        rng.randrange(1, 21),
+        1,
+        "4.2" if outcome == "denied" else None,
+        rng.randrange(1, 31),
+        canonical_detail(detail),
+        event_type,
+        format_time(moment),
+        outcome,
+        f"grant:{rng.randrange(1, 500)}",
+        seq,
+        str(rng.randrange(1, 10_000)),
+        "dataset",
+    )
 
 
-def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = None,
-             days: int = 365, checkpoint_every: int = 1000,
-             checkpoint_minutes: int = 10) -> tuple[int, str]:
+def generate(
+    url: str,
+    key: bytes,
+    count: int,
+    *,
+    start: dt.datetime | None = None,
+    days: int = 365,
+    checkpoint_every: int = 1000,
+    checkpoint_minutes: int = 10,
+) -> tuple[int, str]:
     """Append `count` chained events after the current head of a format-2 trail, with signed
     checkpoints where the writer's rule puts them (every `checkpoint_every` events, and at the
     first event `checkpoint_minutes` after the last one) and a signed head; return the head."""
@@ -82,16 +116,19 @@ def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = No
     step = dt.timedelta(days=days) / max(count, 1)
     sqlite = url.startswith("sqlite")
     mark = "?" if sqlite else "%s"  # the driver's parameter style; all values are bound
-    insert = ("INSERT INTO audit_event (actor_email, actor_id, agreement_id, "
-              "agreement_version, clause, dataset_id, detail, event_type, occurred_at, outcome, "
-              "rule, seq, target_id, target_type, prev_hash, hash) "
-              f"VALUES ({', '.join([mark] * 16)})")
+    insert = (
+        "INSERT INTO audit_event (actor_email, actor_id, agreement_id, "
+        "agreement_version, clause, dataset_id, detail, event_type, occurred_at, outcome, "
+        "rule, seq, target_id, target_type, prev_hash, hash) "
+        f"VALUES ({', '.join([mark] * 16)})"
+    )
     key_id = fingerprint(key)
     every, minutes = checkpoint_every, checkpoint_minutes
     with engine.begin() as connection:
         head = connection.exec_driver_sql(
             "SELECT seq, hash, last_checkpoint_seq, last_checkpoint_at, format_since "
-            "FROM audit_head").one()
+            "FROM audit_head"
+        ).one()
         seq, prev, since = head.seq, head.hash, head.format_since
         last_seq, last_at = head.last_checkpoint_seq, None
         raw: Any = connection.connection.dbapi_connection
@@ -106,11 +143,28 @@ def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = No
             stored_time = moment.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else moment
             batch.append((*row[:8], stored_time, *row[9:], prev, digest))
             prev = digest
-            if seq == since or last_at is None or seq - last_seq >= every \
-                    or moment - last_at >= dt.timedelta(minutes=minutes):
-                checkpoints.append((seq, digest, stored_time, key_id, sign(
-                    key, checkpoint_message(seq, digest, format_since=since, every=every,
-                                            minutes=minutes)), every, minutes))
+            if (
+                seq == since
+                or last_at is None
+                or seq - last_seq >= every
+                or moment - last_at >= dt.timedelta(minutes=minutes)
+            ):
+                checkpoints.append(
+                    (
+                        seq,
+                        digest,
+                        stored_time,
+                        key_id,
+                        sign(
+                            key,
+                            checkpoint_message(
+                                seq, digest, format_since=since, every=every, minutes=minutes
+                            ),
+                        ),
+                        every,
+                        minutes,
+                    )
+                )
                 last_seq, last_at = seq, moment
             if len(batch) == 20_000:
                 cursor.executemany(insert, batch)
@@ -119,28 +173,41 @@ def generate(url: str, key: bytes, count: int, *, start: dt.datetime | None = No
             cursor.executemany(insert, batch)
         cursor.executemany(
             "INSERT INTO audit_checkpoint (seq, head_hash, created_at, key_id, signature, "
-            f"cadence_events, cadence_minutes) VALUES ({', '.join([mark] * 7)})", checkpoints)
+            f"cadence_events, cadence_minutes) VALUES ({', '.join([mark] * 7)})",
+            checkpoints,
+        )
         last_checkpoint = checkpoints[-1] if checkpoints else None
         cursor.execute(
             f"UPDATE audit_head SET seq = {mark}, hash = {mark}, last_checkpoint_seq = {mark}, "
             f"last_checkpoint_at = {mark}, cadence_events = {mark}, cadence_minutes = {mark}, "
             f"key_id = {mark}, signature = {mark}",
-            (seq, prev, last_checkpoint[0] if last_checkpoint else 0,
-             last_checkpoint[2] if last_checkpoint else None, every, minutes, key_id,
-             sign(key, head_message(seq, prev, format_since=since))))
+            (
+                seq,
+                prev,
+                last_checkpoint[0] if last_checkpoint else 0,
+                last_checkpoint[2] if last_checkpoint else None,
+                every,
+                minutes,
+                key_id,
+                sign(key, head_message(seq, prev, format_since=since)),
+            ),
+        )
     engine.dispose()
     return seq, prev
 
 
 def _timed_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run a command in a fresh child; return (seconds, its peak RSS in MB, stdout)."""
-    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "s = time.perf_counter() - t; "
-             "print(s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
-             "sys.stderr.write(p.stdout + p.stderr)")
-    done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True,
-                          text=True, check=True)
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "s = time.perf_counter() - t; "
+        "print(s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
+        "sys.stderr.write(p.stdout + p.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=True
+    )
     seconds, max_rss_kb, code = done.stdout.split()
     if code != "0":
         raise RuntimeError(f"{' '.join(args)} failed ({code}): {done.stderr}")
@@ -148,8 +215,9 @@ def _timed_child(args: list[str], env: dict[str, str]) -> tuple[float, float, st
 
 
 def _instance(tmp: Path, url: str) -> dict[str, str]:
-    env = dict(os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "instance"),
-               GOVERNANCE_DATABASE_URL=url)
+    env = dict(
+        os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "instance"), GOVERNANCE_DATABASE_URL=url
+    )
     subprocess.run([GOVERNANCE, "init"], env=env, check=True, capture_output=True)
     return env
 
@@ -165,12 +233,30 @@ def measure_million(tmp: Path, count: int) -> dict[str, float]:
     if "intact" not in out:
         raise RuntimeError(out)
     csv_s, csv_mb, _ = _timed_child(
-        [GOVERNANCE, "audit", "export", "--format", "csv", "--out", str(tmp / "a.csv")], env)
+        [GOVERNANCE, "audit", "export", "--format", "csv", "--out", str(tmp / "a.csv")], env
+    )
     pdf_s, _, _ = _timed_child(
-        [GOVERNANCE, "audit", "export", "--format", "pdf", "--since", "2025-01-01",
-         "--until", "2026-01-01", "--out", str(tmp / "a.pdf")], env)
-    return {"audit_verify_1m_s": round(verify_s, 2), "csv_export_1m_s": round(csv_s, 2),
-            "csv_export_peak_mb": round(csv_mb, 1), "pdf_audit_report_1m_s": round(pdf_s, 2)}
+        [
+            GOVERNANCE,
+            "audit",
+            "export",
+            "--format",
+            "pdf",
+            "--since",
+            "2025-01-01",
+            "--until",
+            "2026-01-01",
+            "--out",
+            str(tmp / "a.pdf"),
+        ],
+        env,
+    )
+    return {
+        "audit_verify_1m_s": round(verify_s, 2),
+        "csv_export_1m_s": round(csv_s, 2),
+        "csv_export_peak_mb": round(csv_mb, 1),
+        "pdf_audit_report_1m_s": round(pdf_s, 2),
+    }
 
 
 WRITER = """
@@ -198,24 +284,31 @@ def measure_forks(tmp: Path, url: str, writers: int, events: int) -> dict[str, f
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
         connection.exec_driver_sql("CREATE SCHEMA public")
     schema.upgrade(engine)
-    env = dict(os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "pg-instance"),
-               GOVERNANCE_DATABASE_URL=url)
+    env = dict(
+        os.environ, GOVERNANCE_INSTANCE_PATH=str(tmp / "pg-instance"), GOVERNANCE_DATABASE_URL=url
+    )
     # Creates the instance keys once, before the writers start side by side.
     subprocess.run([GOVERNANCE, "init"], env=env, check=True, capture_output=True)
     started = time.perf_counter()
-    processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(events)], env=env)
-                 for n in range(writers)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(events)], env=env)
+        for n in range(writers)
+    ]
     if any(p.wait() for p in processes):
         raise RuntimeError("a writer failed")
     seconds = time.perf_counter() - started
     with engine.connect() as connection:
         total, distinct_prev, max_seq = connection.exec_driver_sql(
-            "SELECT count(*), count(DISTINCT prev_hash), max(seq) FROM audit_event").one()
+            "SELECT count(*), count(DISTINCT prev_hash), max(seq) FROM audit_event"
+        ).one()
     engine.dispose()
     _, _, out = _timed_child([GOVERNANCE, "audit", "verify"], env)
     forks = (total - distinct_prev) + (0 if "intact" in out else 1)
-    print(f"{writers} writers x {events} events: {total} events (max seq {max_seq}) in "
-          f"{seconds:.1f} s; {out.strip()}", file=sys.stderr)
+    print(
+        f"{writers} writers x {events} events: {total} events (max seq {max_seq}) in "
+        f"{seconds:.1f} s; {out.strip()}",
+        file=sys.stderr,
+    )
     if total != writers * events:
         forks += 1
     return {"audit_forks_postgres_4_writers": float(forks)}
@@ -229,8 +322,9 @@ def _ensure_database(url: str) -> None:
     engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
-            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                        {"n": target.database}).first()
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
             if exists is None:
                 connection.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
     finally:
@@ -248,8 +342,11 @@ def run(quick: bool) -> dict[str, float]:
             _ensure_database(url)
         except OperationalError as error:
             # A machine without PostgreSQL still measures the rest.
-            print(f"audit_forks_postgres_4_writers skipped: PostgreSQL unreachable at {url} "
-                  f"({error.orig})", file=sys.stderr)
+            print(
+                f"audit_forks_postgres_4_writers skipped: PostgreSQL unreachable at {url} "
+                f"({error.orig})",
+                file=sys.stderr,
+            )
         else:
             results.update(measure_forks(tmp, url, 4, per_writer))
         results.update(measure_million(tmp, events))

@@ -56,24 +56,52 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
         police = Organization(name="Police", kind=OrganizationKind.PROVIDER)
         session.add_all([lab, police])
         session.flush()
-        dataset = Dataset(name="Arrests", provider_id=police.id, columns=[
-            DatasetColumn(position=i, name=name, type=ColumnType.STRING,
-                          classification=Classification.GENERAL)
-            for i, name in enumerate(columns)])
+        dataset = Dataset(
+            name="Arrests",
+            provider_id=police.id,
+            columns=[
+                DatasetColumn(
+                    position=i,
+                    name=name,
+                    type=ColumnType.STRING,
+                    classification=Classification.GENERAL,
+                )
+                for i, name in enumerate(columns)
+            ],
+        )
         session.add(dataset)
         session.flush()
-        session.execute(insert(User), [
-            {"email": f"u{i}@bench.example", "name": f"U{i}", "password_hash": "x",
-             "organization_id": lab.id} for i in range(USERS)])
+        session.execute(
+            insert(User),
+            [
+                {
+                    "email": f"u{i}@bench.example",
+                    "name": f"U{i}",
+                    "password_hash": "x",
+                    "organization_id": lab.id,
+                }
+                for i in range(USERS)
+            ],
+        )
         agreement = agreements.create_agreement(
-            session, provider_id=police.id, recipient_id=lab.id, by=system, now=now,
+            session,
+            provider_id=police.id,
+            recipient_id=lab.id,
+            by=system,
+            now=now,
             terms=TermsInput(
-                title="Bench", purpose="Benchmark", effective_date=now.date(),
+                title="Bench",
+                purpose="Benchmark",
+                effective_date=now.date(),
                 expiry_date=now.date() + dt.timedelta(days=365),
-                permitted_uses=["descriptive"], columns={dataset.id: columns},
+                permitted_uses=["descriptive"],
+                columns={dataset.id: columns},
                 signatories=[Signatory("provider", "A", "B"), Signatory("recipient", "C", "D")],
-                laws=["cjis"], third_party_recipients=[],
-                personnel={1: "principal_investigator"}))
+                laws=["cjis"],
+                third_party_recipients=[],
+                personnel={1: "principal_investigator"},
+            ),
+        )
         session.commit()
         agreements.submit(session, agreement_id=agreement.id, by=system, now=now)
         agreements.approve(session, agreement_id=agreement.id, by=System("bench-2"), now=now)
@@ -82,13 +110,28 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
         rows, cols = [], []
         for grant_id in range(1, grants + 1):
             user_id = (grant_id - 1) % USERS + 1
-            rows.append({"id": grant_id, "user_id": user_id, "agreement_id": agreement.id,
-                         "agreement_version": 1, "dataset_id": dataset.id,
-                         "purpose": "descriptive", "valid_from": now, "valid_until": until,
-                         "allow_download": False, "status": "active", "changed_epoch": 1})
-            cols.append({"grant_id": grant_id,
-                         "column_name": columns[(grant_id - 1) // USERS % len(columns)],
-                         "classification": "general"})
+            rows.append(
+                {
+                    "id": grant_id,
+                    "user_id": user_id,
+                    "agreement_id": agreement.id,
+                    "agreement_version": 1,
+                    "dataset_id": dataset.id,
+                    "purpose": "descriptive",
+                    "valid_from": now,
+                    "valid_until": until,
+                    "allow_download": False,
+                    "status": "active",
+                    "changed_epoch": 1,
+                }
+            )
+            cols.append(
+                {
+                    "grant_id": grant_id,
+                    "column_name": columns[(grant_id - 1) // USERS % len(columns)],
+                    "classification": "general",
+                }
+            )
         session.execute(insert(Grant), rows)
         session.execute(insert(GrantColumn), cols)
         session.execute(__import__("sqlalchemy").text("UPDATE policy_epoch SET epoch = 1"))
@@ -96,17 +139,26 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
         return agreement.id, dataset.id, columns
 
 
-def _requests(agreement_id: int, dataset_id: int, columns: list[str], count: int,
-              seed: int) -> list[Any]:
+def _requests(
+    agreement_id: int, dataset_id: int, columns: list[str], count: int, seed: int
+) -> list[Any]:
     from governance.access.models import DataAction
     from governance.authz.decision import DataRequest
 
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
-    return [DataRequest(user_id=rng.randint(1, USERS), agreement_id=agreement_id,
-                        dataset_id=dataset_id, columns=(rng.choice(columns),),
-                        action=DataAction.READ, purpose="descriptive", now=now)
-            for _ in range(count)]
+    return [
+        DataRequest(
+            user_id=rng.randint(1, USERS),
+            agreement_id=agreement_id,
+            dataset_id=dataset_id,
+            columns=(rng.choice(columns),),
+            action=DataAction.READ,
+            purpose="descriptive",
+            now=now,
+        )
+        for _ in range(count)
+    ]
 
 
 def _ours(app: Any, requests: list[Any]) -> list[float]:
@@ -140,9 +192,14 @@ def _casbin_baseline(app: Any, requests: list[Any]) -> list[float]:
         persist.load_policy_line("p, " + ", ".join(line), model)
     timings = []
     for request in requests:
-        args = (ids.subject(request.user_id), ids.domain(request.agreement_id),
-                ids.column_object(request.dataset_id, request.columns[0]), "read",
-                request.purpose, ids.time_token(request.now))
+        args = (
+            ids.subject(request.user_id),
+            ids.domain(request.agreement_id),
+            ids.column_object(request.dataset_id, request.columns[0]),
+            "read",
+            request.purpose,
+            ids.time_token(request.now),
+        )
         start = time.perf_counter()
         enforcer.enforce(*args)
         timings.append(time.perf_counter() - start)
@@ -163,12 +220,18 @@ def _audited_per_second(app: Any, requests: list[Any], seconds: float) -> float:
         request = requests[done % len(requests)]
         with db.session() as session:
             decision = decide(session, request)
-            audit.record(session, AuditType.DATASET_READ, by=actor,
-                         outcome=Outcome.ALLOWED if decision.allowed else Outcome.DENIED,
-                         agreement_id=request.agreement_id, dataset_id=request.dataset_id,
-                         rule=decision.rule, clause=decision.clause,
-                         agreement_version=decision.agreement_version,
-                         detail={"columns": list(request.columns), "purpose": request.purpose})
+            audit.record(
+                session,
+                AuditType.DATASET_READ,
+                by=actor,
+                outcome=Outcome.ALLOWED if decision.allowed else Outcome.DENIED,
+                agreement_id=request.agreement_id,
+                dataset_id=request.dataset_id,
+                rule=decision.rule,
+                clause=decision.clause,
+                agreement_version=decision.agreement_version,
+                detail={"columns": list(request.columns), "purpose": request.purpose},
+            )
             session.commit()
         done += 1
     return done / (time.perf_counter() - start)
@@ -201,16 +264,19 @@ def run(quick: bool = False) -> dict[str, float]:
                 baseline = _casbin_baseline(app, requests[: (10 if quick else 30)])
                 results[f"casbin_p50_us_{label}"] = round(statistics.median(baseline) * 1e6, 1)
                 results[f"decision_speedup_vs_casbin_{label}"] = round(
-                    statistics.median(baseline) * 1e6 / p50, 1)
+                    statistics.median(baseline) * 1e6 / p50, 1
+                )
             if size == 1000:
                 results["audited_decisions_per_s_sqlite"] = round(
-                    _audited_per_second(app, requests, 2.0 if quick else 6.0), 1)
+                    _audited_per_second(app, requests, 2.0 if quick else 6.0), 1
+                )
             from governance.kernel.extensions import database
 
             database(app).dispose()
     large = max(sizes)
     results[f"decision_growth_{'100k' if large == 100_000 else '10k'}_over_1k"] = round(
-        medians[large] / medians[1000], 3)
+        medians[large] / medians[1000], 3
+    )
     return results
 
 

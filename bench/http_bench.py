@@ -58,19 +58,20 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
             connection.exec_driver_sql("DROP SCHEMA public CASCADE")
             connection.exec_driver_sql("CREATE SCHEMA public")
     schema.upgrade(database(app).engine)
-    with Session(bind=database(app).engine, info=database(app).info,
-                 expire_on_commit=False) as session:
+    with Session(
+        bind=database(app).engine, info=database(app).info, expire_on_commit=False
+    ) as session:
         world = build(session, app, analysts=ANALYSTS, tokens_per_user=1, rows=ROWS)
-        path = (f"/api/v1/datasets/{world.datasets.arrests.id}/rows?agreement="
-                f"{world.agreement.id}&purpose=descriptive&"
-                + "&".join(f"columns={c}" for c in GRANTED))
+        path = (
+            f"/api/v1/datasets/{world.datasets.arrests.id}/rows?agreement="
+            f"{world.agreement.id}&purpose=descriptive&" + "&".join(f"columns={c}" for c in GRANTED)
+        )
         secrets = [world.tokens[a.id][0] for a in world.analysts]
     database(app).dispose()
     return url, instance, path, secrets
 
 
-def _client(port: int, path: str, secrets: list[str], stop_at: float,
-            results: Any) -> None:
+def _client(port: int, path: str, secrets: list[str], stop_at: float, results: Any) -> None:
     """THREADS clients in one process; puts (latencies in s, failures) on `results`."""
     latencies: list[float] = []
     failures: list[str] = []
@@ -108,15 +109,18 @@ def _client(port: int, path: str, secrets: list[str], stop_at: float,
     results.put((latencies, failures))
 
 
-def _measure(port: int, path: str, secrets: list[str],
-             duration: float) -> tuple[int, float, float]:
+def _measure(port: int, path: str, secrets: list[str], duration: float) -> tuple[int, float, float]:
     """Reads answered, reads per second and the 99th percentile latency in ms."""
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     stop_at = time.monotonic() + duration
-    processes = [context.Process(target=_client, args=(
-        port, path, secrets[i * THREADS:(i + 1) * THREADS], stop_at, results))
-        for i in range(CLIENT_PROCESSES)]
+    processes = [
+        context.Process(
+            target=_client,
+            args=(port, path, secrets[i * THREADS : (i + 1) * THREADS], stop_at, results),
+        )
+        for i in range(CLIENT_PROCESSES)
+    ]
     started = time.monotonic()
     for process in processes:
         process.start()
@@ -143,9 +147,12 @@ def _audited_reads(url: str) -> int:
 
     engine = create_engine(url)
     with engine.connect() as connection:
-        count = connection.scalar(select(func.count()).where(
-            AuditEvent.event_type == AuditType.DATASET_READ,
-            AuditEvent.outcome == Outcome.ALLOWED))
+        count = connection.scalar(
+            select(func.count()).where(
+                AuditEvent.event_type == AuditType.DATASET_READ,
+                AuditEvent.outcome == Outcome.ALLOWED,
+            )
+        )
     engine.dispose()
     return int(count or 0)
 
@@ -173,8 +180,10 @@ def measure(quick: bool, url: str | None = None) -> tuple[float, float]:
             server.stop()
     if after - before != reads:
         raise RuntimeError(f"{reads} reads answered but {after - before} recorded")
-    return (round(statistics.median(r for r, _ in figures), 1),
-            round(statistics.median(p for _, p in figures), 1))
+    return (
+        round(statistics.median(r for r, _ in figures), 1),
+        round(statistics.median(p for _, p in figures), 1),
+    )
 
 
 def run(quick: bool) -> dict[str, float]:

@@ -33,15 +33,24 @@ def controlled(frame: pd.DataFrame, rate: bool = False) -> dict[str, Any]:
     parameters: dict[str, Any] = {"group_by": ["age", "prior"]}
     if rate:
         parameters["rate_of"] = "event"
-    result = run_analysis("descriptive", {"records": frame}, parameters,
-                          RunContext(DisclosurePolicy(), ledger_key=b"protection-bench" * 2))
+    result = run_analysis(
+        "descriptive",
+        {"records": frame},
+        parameters,
+        RunContext(DisclosurePolicy(), ledger_key=b"protection-bench" * 2),
+    )
     return result.to_dict()
 
 
 def suppression(output: dict[str, Any]) -> dict[str, int]:
     cells = output["tables"][-1]["cells"]
-    found = {"cells": len(cells), "suppressed": 0, "threshold": 0, "secondary": 0,
-             "sparse_note": int(any("large and sparse" in n for n in output["notes"]))}
+    found = {
+        "cells": len(cells),
+        "suppressed": 0,
+        "threshold": 0,
+        "secondary": 0,
+        "sparse_note": int(any("large and sparse" in n for n in output["notes"])),
+    }
     for cell in cells:
         found["suppressed"] += bool(cell["disclosure"]["suppressed"])
         for rule in ("threshold", "secondary"):

@@ -92,9 +92,11 @@ def render_table(results: dict[str, float], *, quick: bool) -> str:
 
 def table_document(table: str) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    return (f"# Benchmarks\n\nLatest full `make bench` run: {dt.date.today().isoformat()}, on "
-            f"{machine} (a shared machine: medians of repeated runs; ratios are measured in the "
-            f"same run).\n\n{table}\n")
+    return (
+        f"# Benchmarks\n\nLatest full `make bench` run: {dt.date.today().isoformat()}, on "
+        f"{machine} (a shared machine: medians of repeated runs; ratios are measured in the "
+        f"same run).\n\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

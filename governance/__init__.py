@@ -29,8 +29,9 @@ def show_service_logs() -> None:
     if service.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(
-        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    )
     service.addHandler(handler)
     service.setLevel(logging.INFO)
 
@@ -54,8 +55,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     instance_path = project_instance_path()
     private_dir(instance_path)
     settings = load_settings(instance_path, test_config)
-    app = Flask(__name__, instance_path=str(instance_path),
-                template_folder=str(PROJECT_ROOT / "templates"))
+    app = Flask(
+        __name__, instance_path=str(instance_path), template_folder=str(PROJECT_ROOT / "templates")
+    )
     app.config.update(settings)
     secure = session_cookie_secure(settings)
     app.config.update(
@@ -80,7 +82,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "BASE_URL %s serves this site over plain HTTP to other machines: passwords and "
             "session cookies would cross the network in clear (and the session cookie, sent "
             "over HTTPS only, will not work). Serve it over HTTPS and set BASE_URL to https://.",
-            settings["BASE_URL"])
+            settings["BASE_URL"],
+        )
     if settings["PROXY_COUNT"]:
         # The client's own address (for throttling and the audit trail) and scheme, as the
         # trusted proxies in front of us report them.
@@ -96,9 +99,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         checkpoint_every=settings["AUDIT_CHECKPOINT_EVERY"],
         checkpoint_minutes=settings["AUDIT_CHECKPOINT_MINUTES"],
     )
-    database = Database(settings["DATABASE_URL"], info={
-        "audit": audit_settings, "settings": settings, "keys": key_rings,
-        # One grant index per database and process, shared by its sessions (see decision.py).
-        "grant_index": GrantIndex()})
+    database = Database(
+        settings["DATABASE_URL"],
+        info={
+            "audit": audit_settings,
+            "settings": settings,
+            "keys": key_rings,
+            # One grant index per database and process, shared by its sessions (see decision.py).
+            "grant_index": GrantIndex(),
+        },
+    )
     registry.install_app(app, database)
     return app

@@ -58,17 +58,18 @@ class Transition(Generic[S, A]):
 Refusal = Callable[[Any, Any, Any, list[str]], InvalidTransition]
 
 
-def _default_refusal(obj: Any, state: StrEnum, action: StrEnum,
-                     allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(f"This {type(obj).__name__} is {state.value}: it cannot "
-                             f"{action.value}.", allowed=allowed)
+def _default_refusal(
+    obj: Any, state: StrEnum, action: StrEnum, allowed: list[str]
+) -> InvalidTransition:
+    return InvalidTransition(
+        f"This {type(obj).__name__} is {state.value}: it cannot {action.value}.", allowed=allowed
+    )
 
 
 def already(what: str, *, tense: str = "was") -> Refusal:
     """The 409 of a decision taken once: "This request was already approved."."""
 
-    def refusal(obj: Any, state: StrEnum, action: StrEnum,
-                allowed: list[str]) -> InvalidTransition:
+    def refusal(obj: Any, state: StrEnum, action: StrEnum, allowed: list[str]) -> InvalidTransition:
         return InvalidTransition(f"This {what} {tense} already {state}.")
 
     return refusal
@@ -80,12 +81,20 @@ class Lifecycle(Generic[S, A]):
     `stored` maps a lifecycle state to the value kept in the status column when the two differ
     (an agreement amending is stored as active; the state is read back by `state_of`)."""
 
-    def __init__(self, noun: str, model: type, states: type[S], actions: type[A],
-                 transitions: Iterable[Transition[S, A]], *, initial: Iterable[S],
-                 state_of: Callable[[Any], S] | None = None,
-                 stored: Mapping[S, StrEnum] | None = None,
-                 refusal: Refusal = _default_refusal,
-                 people_only_in_refusal: bool = True) -> None:
+    def __init__(
+        self,
+        noun: str,
+        model: type,
+        states: type[S],
+        actions: type[A],
+        transitions: Iterable[Transition[S, A]],
+        *,
+        initial: Iterable[S],
+        state_of: Callable[[Any], S] | None = None,
+        stored: Mapping[S, StrEnum] | None = None,
+        refusal: Refusal = _default_refusal,
+        people_only_in_refusal: bool = True,
+    ) -> None:
         self.noun, self.model, self.states, self.actions = noun, model, states, actions
         self.transitions: tuple[Transition[S, A], ...] = tuple(transitions)
         self.initial: frozenset[S] = frozenset(initial)  # the states a new row is written in
@@ -94,8 +103,11 @@ class Lifecycle(Generic[S, A]):
         self._refusal = refusal
         self._people_only = people_only_in_refusal
         for t in self.transitions:
-            if not isinstance(t.source, states) or not isinstance(t.target, states) \
-                    or not isinstance(t.action, actions):
+            if (
+                not isinstance(t.source, states)
+                or not isinstance(t.target, states)
+                or not isinstance(t.action, actions)
+            ):
                 raise TypeError(f"{noun}: {t} mixes states or actions of another lifecycle")
             if not t.by_system and t.event is None:
                 raise TypeError(f"{noun}: {t} is a person's action: it needs its audit event")
@@ -117,8 +129,11 @@ class Lifecycle(Generic[S, A]):
         return list(dict.fromkeys(t.action for t in self.transitions if t.source == state))
 
     def people_actions(self, state: S) -> list[A]:
-        return list(dict.fromkeys(t.action for t in self.transitions
-                                  if t.source == state and not t.by_system))
+        return list(
+            dict.fromkeys(
+                t.action for t in self.transitions if t.source == state and not t.by_system
+            )
+        )
 
     def check(self, obj: Any, action: A) -> list[Transition[S, A]]:
         """The transitions the action can take from the object's state; 409 (naming the
@@ -126,16 +141,24 @@ class Lifecycle(Generic[S, A]):
         state = self.state_of(obj)
         steps = self.steps(state, action)
         if not steps:
-            allowed = self.people_actions(state) if self._people_only \
-                else self.allowed_actions(state)
+            allowed = (
+                self.people_actions(state) if self._people_only else self.allowed_actions(state)
+            )
             raise self._refusal(obj, state, action, [a.value for a in allowed])
         return steps
 
     # Changing a state
 
-    def apply(self, session: Session, obj: Any, action: A, *, by: Actor,
-              target: S | None = None,
-              record: Mapping[str, Any] | None = None) -> Transition[S, A]:
+    def apply(
+        self,
+        session: Session,
+        obj: Any,
+        action: A,
+        *,
+        by: Actor,
+        target: S | None = None,
+        record: Mapping[str, Any] | None = None,
+    ) -> Transition[S, A]:
         """Take `action` on `obj`: 409 if its state forbids it, 403 without the transition's
         permission, else set its status and append the transition's audit event (`record`
         holds the event's fields: target, agreement, detail, now...).
@@ -149,56 +172,77 @@ class Lifecycle(Generic[S, A]):
         self._record(session, step, by, record)
         return step
 
-    def update(self, action: A, *where: Any, target: S | None = None,
-               **values: Any) -> Update:
+    def update(self, action: A, *where: Any, target: S | None = None, **values: Any) -> Update:
         """The compare-and-set statement that takes `action` on the rows `where` selects,
         only while they are in a state the action leaves from (for rows several processes
         race to change: the caller checks the row count and then calls `record`)."""
-        steps = [t for t in self.transitions if t.action == action
-                 and (target is None or t.target == target)]
+        steps = [
+            t
+            for t in self.transitions
+            if t.action == action and (target is None or t.target == target)
+        ]
         targets = {t.target for t in steps}
         if len(targets) != 1:
-            raise RuntimeError(f"{self.noun}: {action.value} leads to {sorted(targets)}; "
-                               "name one target")
+            raise RuntimeError(
+                f"{self.noun}: {action.value} leads to {sorted(targets)}; name one target"
+            )
         column = getattr(self.model, "status")  # noqa: B009
         sources = sorted({self.stored(t.source) for t in steps})
-        return (update(self.model).where(column.in_(sources), *where)
-                .values({"status": self.stored(steps[0].target), **values})
-                .execution_options(synchronize_session=False))
+        return (
+            update(self.model)
+            .where(column.in_(sources), *where)
+            .values({"status": self.stored(steps[0].target), **values})
+            .execution_options(synchronize_session=False)
+        )
 
-    def record(self, session: Session, action: A, *, by: Actor, source: S,
-               target: S | None = None, record: Mapping[str, Any] | None = None) -> None:
+    def record(
+        self,
+        session: Session,
+        action: A,
+        *,
+        by: Actor,
+        source: S,
+        target: S | None = None,
+        record: Mapping[str, Any] | None = None,
+    ) -> None:
         """The audit event of a transition that `update` applied."""
         steps = self.steps(source, action)
         step = self._choose(None, action, steps, target)
         self._record(session, step, by, record)
 
-    def _choose(self, obj: Any, action: A, steps: list[Transition[S, A]],
-                target: S | None) -> Transition[S, A]:
+    def _choose(
+        self, obj: Any, action: A, steps: list[Transition[S, A]], target: S | None
+    ) -> Transition[S, A]:
         if target is None and len(steps) == 1:
             return steps[0]
         for step in steps:
             if step.target == target:
                 return step
-        raise RuntimeError(f"{self.noun}: {action.value} cannot lead from "
-                           f"{steps[0].source.value if steps else '?'} to "
-                           f"{target.value if target else 'an unnamed state'}")
+        raise RuntimeError(
+            f"{self.noun}: {action.value} cannot lead from "
+            f"{steps[0].source.value if steps else '?'} to "
+            f"{target.value if target else 'an unnamed state'}"
+        )
 
     @staticmethod
-    def _authorise(by: Actor, step: Transition[S, A],
-                   record: Mapping[str, Any] | None) -> None:
+    def _authorise(by: Actor, step: Transition[S, A], record: Mapping[str, Any] | None) -> None:
         if step.permission is None:
             return
-        refusal = {"event_type": step.event,
-                   **{k: record[k] for k in _REFUSAL_FIELDS if record and k in record}}
+        refusal = {
+            "event_type": step.event,
+            **{k: record[k] for k in _REFUSAL_FIELDS if record and k in record},
+        }
         authz.require(by, step.permission, audit=refusal)
 
-    def _record(self, session: Session, step: Transition[S, A], by: Actor,
-                record: Mapping[str, Any] | None) -> None:
+    def _record(
+        self, session: Session, step: Transition[S, A], by: Actor, record: Mapping[str, Any] | None
+    ) -> None:
         if step.event is None:
             if record is not None:
-                raise RuntimeError(f"{self.noun}: {step.action.value} writes no event of its "
-                                   "own; its cause records it")
+                raise RuntimeError(
+                    f"{self.noun}: {step.action.value} writes no event of its "
+                    "own; its cause records it"
+                )
             return
         if record is None:
             raise RuntimeError(f"{self.noun}: {step.action.value} needs its audit fields")
@@ -207,30 +251,41 @@ class Lifecycle(Generic[S, A]):
 
 def markdown(lifecycles: Iterable[Lifecycle[Any, Any]], notes: Mapping[str, str]) -> str:
     """Every state and transition of every lifecycle, for a privacy officer to review."""
-    lines = ["# Lifecycles", "",
-             "Generated from the transition tables by `python -m governance.lifecycle_docs > "
-             "docs/lifecycles.md`;", "a test fails if this page and the code disagree. "
-             "Every status changes through one", "of these transitions (`Lifecycle.apply` in "
-             "`governance/lifecycle.py`): an action the", "state does not allow is refused with "
-             "409 and writes nothing; a person without the", "permission is refused with 403 "
-             "and the refusal is recorded. A permission of", "\"(system)\" means the scheduler, "
-             "the worker or the service itself takes the", "transition; an event of \"(by its "
-             "cause)\" means the event of the transition that", "causes it records it.", ""]
+    lines = [
+        "# Lifecycles",
+        "",
+        "Generated from the transition tables by `python -m governance.lifecycle_docs > "
+        "docs/lifecycles.md`;",
+        "a test fails if this page and the code disagree. Every status changes through one",
+        "of these transitions (`Lifecycle.apply` in `governance/lifecycle.py`): an action the",
+        "state does not allow is refused with 409 and writes nothing; a person without the",
+        "permission is refused with 403 and the refusal is recorded. A permission of",
+        '"(system)" means the scheduler, the worker or the service itself takes the',
+        'transition; an event of "(by its cause)" means the event of the transition that',
+        "causes it records it.",
+        "",
+    ]
     for lifecycle in lifecycles:
         lines += [f"## {lifecycle.noun}", ""]
         if lifecycle.noun in notes:
             lines += [notes[lifecycle.noun], ""]
-        lines += ["States: " + ", ".join(f"`{s.value}`" for s in lifecycle.states) + "; a new "
-                  f"{lifecycle.noun} starts " + " or ".join(
-                      f"`{s.value}`" for s in lifecycle.states if s in lifecycle.initial)
-                  + ".", "",
-                  "| from | action | to | permission | object rule | audit event | when |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "States: " + ", ".join(f"`{s.value}`" for s in lifecycle.states) + "; a new "
+            f"{lifecycle.noun} starts "
+            + " or ".join(f"`{s.value}`" for s in lifecycle.states if s in lifecycle.initial)
+            + ".",
+            "",
+            "| from | action | to | permission | object rule | audit event | when |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for t in lifecycle.transitions:
-            permission = f"`{t.permission.value}`" if t.permission else \
-                ("(system)" if t.by_system else "-")
+            permission = (
+                f"`{t.permission.value}`" if t.permission else ("(system)" if t.by_system else "-")
+            )
             event = f"`{t.event.value}`" if t.event else "(by its cause)"
-            lines.append(f"| {t.source.value} | {t.action.value} | {t.target.value} | "
-                         f"{permission} | {t.rule or '-'} | {event} | {t.when} |")
+            lines.append(
+                f"| {t.source.value} | {t.action.value} | {t.target.value} | "
+                f"{permission} | {t.rule or '-'} | {event} | {t.when} |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -19,18 +19,24 @@ from governance.outputs import lifecycle as output_lifecycle
 from governance.outputs import progress_reports
 
 LIFECYCLES: list[Lifecycle[Any, Any]] = [
-    agreement_lifecycle.LIFECYCLE, agreement_lifecycle.VERSION_LIFECYCLE,
-    access_workflow.LIFECYCLE, grant_lifecycle.LIFECYCLE, analysis_lifecycle.LIFECYCLE,
-    output_lifecycle.LIFECYCLE, reclassification.LIFECYCLE, role_changes.LIFECYCLE,
-    incidents.LIFECYCLE, progress_reports.LIFECYCLE,
+    agreement_lifecycle.LIFECYCLE,
+    agreement_lifecycle.VERSION_LIFECYCLE,
+    access_workflow.LIFECYCLE,
+    grant_lifecycle.LIFECYCLE,
+    analysis_lifecycle.LIFECYCLE,
+    output_lifecycle.LIFECYCLE,
+    reclassification.LIFECYCLE,
+    role_changes.LIFECYCLE,
+    incidents.LIFECYCLE,
+    progress_reports.LIFECYCLE,
 ]
 
 NOTES = {
     "agreement": "An agreement being amended stays in force under its approved version; the "
-                 "state names the amendment's step and is stored as `active`. "
-                 "docs/agreement-lifecycle.md shows who may act and why.",
+    "state names the amendment's step and is stored as `active`. "
+    "docs/agreement-lifecycle.md shows who may act and why.",
     "output": "A revision approved once, when two checkers are required, is stored as "
-              "`produced`. docs/output-lifecycle.md shows who may act and who may download.",
+    "`produced`. docs/output-lifecycle.md shows who may act and who may download.",
 }
 
 

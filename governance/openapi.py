@@ -28,24 +28,41 @@ from governance.web.errors import TITLES
 
 # Each noun module that answers with JSON adds its shapes here.
 SHAPES: tuple[dict[str, s.Schema], ...] = (
-    agreement_shapes.SCHEMAS, access_requests.SCHEMAS, grants.SCHEMAS, datasets.SCHEMAS,
-    analyses.SCHEMAS, outputs.SCHEMAS, audit.SCHEMAS, me.SCHEMAS)
-ERROR = s.shape({"error": s.string_out("A short title, e.g. Not allowed."),
-                 "status": s.integer(400, 599), "message": s.string_out("What went wrong, "
-                                                                        "for a person.")})
+    agreement_shapes.SCHEMAS,
+    access_requests.SCHEMAS,
+    grants.SCHEMAS,
+    datasets.SCHEMAS,
+    analyses.SCHEMAS,
+    outputs.SCHEMAS,
+    audit.SCHEMAS,
+    me.SCHEMAS,
+)
+ERROR = s.shape(
+    {
+        "error": s.string_out("A short title, e.g. Not allowed."),
+        "status": s.integer(400, 599),
+        "message": s.string_out("What went wrong, for a person."),
+    }
+)
 ERROR["properties"].update(
-    fields={"type": "object", "additionalProperties": {"type": "string"},
-            "description": "Each field at fault and what is wrong with it (422)."},
-    allowed={"type": "array", "items": {"type": "string"},
-             "description": "The actions the object's state allows (409)."})
+    fields={
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": "Each field at fault and what is wrong with it (422).",
+    },
+    allowed={
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "The actions the object's state allows (409).",
+    },
+)
 ERROR_MEANINGS = {
     400: "The body is not valid JSON.",
     401: "No token, or the token is unknown, expired or revoked, or its holder deactivated.",
     403: "Not allowed; the attempt is recorded in the audit trail.",
     404: "No such object, or none that you can see.",
     409: "The object's state does not allow this; `allowed` lists what it does allow.",
-    413: f"The body is too large (JSON: {MAX_JSON_BYTES // 1024} KiB; uploads: "
-         "MAX_UPLOAD_MB).",
+    413: f"The body is too large (JSON: {MAX_JSON_BYTES // 1024} KiB; uploads: MAX_UPLOAD_MB).",
     415: "The body's media type is not the one this endpoint takes.",
     422: "A field, parameter or rule is not satisfied; `fields` names each one.",
 }
@@ -61,10 +78,12 @@ as `before`). Errors are JSON objects with `error`, `status` and `message`."""
 def _error_response(status: int) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "description": f"{TITLES.get(status, 'Error')}: {ERROR_MEANINGS[status]}",
-        "content": {"application/json": {"schema": s.ref("Error")}}}
+        "content": {"application/json": {"schema": s.ref("Error")}},
+    }
     if status == 401:
-        answer["headers"] = {"WWW-Authenticate": {
-            "description": "Bearer challenge.", "schema": {"type": "string"}}}
+        answer["headers"] = {
+            "WWW-Authenticate": {"description": "Bearer challenge.", "schema": {"type": "string"}}
+        }
     return answer
 
 
@@ -78,18 +97,25 @@ def _success(answer: Answer) -> dict[str, Any]:
             media[media_type] = {"schema": {"type": "string"}}
     result["content"] = media
     if answer.headers:
-        result["headers"] = {name: {"description": text, "schema": {"type": "string"}}
-                             for name, text in answer.headers.items()}
+        result["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in answer.headers.items()
+        }
     return result
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True,
-         "schema": s.identifier()} for name in op.path_params]
+        {"name": name, "in": "path", "required": True, "schema": s.identifier()}
+        for name in op.path_params
+    ]
     for param in op.query:
-        entry: dict[str, Any] = {"name": param.name, "in": "query",
-                                 "required": param.required, "schema": param.schema}
+        entry: dict[str, Any] = {
+            "name": param.name,
+            "in": "query",
+            "required": param.required,
+            "schema": param.schema,
+        }
         if param.description:
             entry["description"] = param.description
         if param.many:
@@ -99,24 +125,30 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    entry: dict[str, Any] = {"operationId": op.endpoint, "tags": [op.tag],
-                             "summary": op.summary}
+    entry: dict[str, Any] = {"operationId": op.endpoint, "tags": [op.tag], "summary": op.summary}
     if op.description:
         entry["description"] = " ".join(op.description.split())
     parameters = _parameters(op)
     if parameters:
         entry["parameters"] = parameters
     if op.body is not None:
-        entry["requestBody"] = {"required": bool(op.body.get("required")),
-                                "content": {"application/json": {"schema": op.body}}}
+        entry["requestBody"] = {
+            "required": bool(op.body.get("required")),
+            "content": {"application/json": {"schema": op.body}},
+        }
     if op.upload is not None:
-        entry["requestBody"] = {"required": True,
-                                "content": {"multipart/form-data": {"schema": op.upload}}}
+        entry["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": op.upload}},
+        }
     if not op.authenticated:
         entry["security"] = []
     entry["responses"] = {
-        str(status): _success(op.answer) if status == op.answer.status
-        else {"$ref": f"#/components/responses/E{status}"} for status in op.statuses}
+        str(status): _success(op.answer)
+        if status == op.answer.status
+        else {"$ref": f"#/components/responses/E{status}"}
+        for status in op.statuses
+    }
     return entry
 
 
@@ -132,25 +164,34 @@ def document() -> dict[str, Any]:
     tags = list(dict.fromkeys(op.tag for op in OPERATIONS.values()))
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Data governance API", "version": "1.0.0",
-                 "description": DESCRIPTION},
+        "info": {"title": "Data governance API", "version": "1.0.0", "description": DESCRIPTION},
         "tags": [{"name": tag} for tag in tags],
         "security": [{"bearerToken": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearerToken": {
-                "type": "http", "scheme": "bearer",
-                "description": "A personal API token, shown once when it is created."}},
+            "securitySchemes": {
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal API token, shown once when it is created.",
+                }
+            },
             "schemas": dict(sorted(schemas.items())),
-            "responses": {f"E{status}": _error_response(status)
-                          for status in sorted(ERROR_MEANINGS)},
+            "responses": {
+                f"E{status}": _error_response(status) for status in sorted(ERROR_MEANINGS)
+            },
         },
     }
 
 
-@operation("GET", "/openapi.json", tag="Description", summary="This description",
-           authenticated=False,
-           answer=Answer(200, "The OpenAPI 3.1 document.", {"type": "object"}))
+@operation(
+    "GET",
+    "/openapi.json",
+    tag="Description",
+    summary="This description",
+    authenticated=False,
+    answer=Answer(200, "The OpenAPI 3.1 document.", {"type": "object"}),
+)
 def openapi() -> ResponseReturnValue:
     """Needs no token."""
     return document()

@@ -41,17 +41,25 @@ def install(jobs: Iterable[Registered]) -> None:
     JOBS[:] = list(jobs)
 
 
-def run_due_jobs(session_factory: Callable[[], Session], *, now: dt.datetime,
-                 actor: System = SCHEDULER) -> dict[str, int]:
+def run_due_jobs(
+    session_factory: Callable[[], Session], *, now: dt.datetime, actor: System = SCHEDULER
+) -> dict[str, int]:
     """Run every job once, each in its own transaction; returns how many items each changed."""
     if not JOBS:
         raise RuntimeError("No periodic jobs are installed: build the app (create_app) first.")
-    return {registered.name: run_job(session_factory, registered.job, now=now, actor=actor)
-            for registered in JOBS}
+    return {
+        registered.name: run_job(session_factory, registered.job, now=now, actor=actor)
+        for registered in JOBS
+    }
 
 
-def run_job(session_factory: Callable[[], Session], job: PeriodicJob, *,
-            now: dt.datetime | None = None, actor: System = SCHEDULER) -> int:
+def run_job(
+    session_factory: Callable[[], Session],
+    job: PeriodicJob,
+    *,
+    now: dt.datetime | None = None,
+    actor: System = SCHEDULER,
+) -> int:
     """Run one job in its own transaction (the analysis worker runs its reaper this way)."""
     session = session_factory()
     try:

@@ -74,13 +74,37 @@ MODELS = all_models
 
 # Pages, in the order their blueprints are registered.
 BLUEPRINTS: tuple[Blueprint, ...] = (
-    web_signin.bp, dashboard_web.bp, web_admin.bp, agreements_web.bp, datasets_web.bp,
-    audit_web.bp, access_web.bp, web_data.bp, analysis_web.bp, outputs_web.bp, web_public.bp,
-    web_tokens.bp, web_account.bp, obligations_web.bp, web_progress.bp, incidents_web.bp)
+    web_signin.bp,
+    dashboard_web.bp,
+    web_admin.bp,
+    agreements_web.bp,
+    datasets_web.bp,
+    audit_web.bp,
+    access_web.bp,
+    web_data.bp,
+    analysis_web.bp,
+    outputs_web.bp,
+    web_public.bp,
+    web_tokens.bp,
+    web_account.bp,
+    obligations_web.bp,
+    web_progress.bp,
+    incidents_web.bp,
+)
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
-API_MODULES = (api_requests, agreements_api, analysis_api, audit_api, api_auth, datasets_api,
-               api_grants, identity_api, openapi, outputs_api)
+API_MODULES = (
+    api_requests,
+    agreements_api,
+    analysis_api,
+    audit_api,
+    api_auth,
+    datasets_api,
+    api_grants,
+    identity_api,
+    openapi,
+    outputs_api,
+)
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
 PERIODIC_JOBS: tuple[Registered, ...] = (

@@ -50,4 +50,3 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
         "limit_request_fields": 100,
     }
     GovernanceServer(options).run()
-

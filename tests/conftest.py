@@ -31,7 +31,8 @@ PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
 PG_SKIP_REASON = (
     f"PostgreSQL run skipped: {PG_VARIABLE} is not set. Set it to "
     "postgresql+psycopg://postgres@127.0.0.1:5432/test (as CI does) to run every database "
-    "test on PostgreSQL too.")
+    "test on PostgreSQL too."
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -70,9 +71,13 @@ def _reset_postgres(url: str) -> None:
     with engine.begin() as connection:
         # TRUNCATE is not a row DELETE, so the audit table's append-only triggers allow it.
         connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        connection.execute(text(
-            "INSERT INTO audit_head (id, seq, hash, last_checkpoint_seq) "
-            "VALUES (1, 0, :genesis, 0)"), {"genesis": "0" * 64})
+        connection.execute(
+            text(
+                "INSERT INTO audit_head (id, seq, hash, last_checkpoint_seq) "
+                "VALUES (1, 0, :genesis, 0)"
+            ),
+            {"genesis": "0" * 64},
+        )
         connection.execute(text("INSERT INTO policy_epoch (id, epoch) VALUES (1, 0)"))
     engine.dispose()
 
@@ -166,8 +171,10 @@ class Browser:
         self.client = client
 
     def login(self, email: str, password: str) -> Any:
-        return self.client.post("/login", data={"email": email, "password": password,
-                                                "csrf_token": csrf_token(self.client)})
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token(self.client)},
+        )
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         form = dict(data or {})

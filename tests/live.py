@@ -32,19 +32,41 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, instance: Path, log: Path, *, workers: int = 2,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        instance: Path,
+        log: Path,
+        *,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
-               "GOVERNANCE_DATABASE_URL": database_url, **(env or {})}
+        env = {
+            **os.environ,
+            "GOVERNANCE_INSTANCE_PATH": str(instance),
+            "GOVERNANCE_DATABASE_URL": database_url,
+            **(env or {}),
+        }
         env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
         self.log = log
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "governance.cli", "serve", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", str(workers)],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "governance.cli",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:
@@ -68,13 +90,19 @@ class Worker:
     """`governance worker`: runs analysis jobs from the same instance's queue."""
 
     def __init__(self, database_url: str, instance: Path, log: Path) -> None:
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
-               "GOVERNANCE_DATABASE_URL": database_url}
+        env = {
+            **os.environ,
+            "GOVERNANCE_INSTANCE_PATH": str(instance),
+            "GOVERNANCE_DATABASE_URL": database_url,
+        }
         env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "governance.cli", "worker", "--workers", "1"],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
 
     def stop(self) -> None:
         _stop(self.process)

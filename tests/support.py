@@ -34,41 +34,74 @@ class People:
     partner: User
 
     def by_role(self, role: Role) -> User:
-        return {Role.ADMIN: self.admin, Role.PRIVACY_OFFICER: self.privacy,
-                Role.DATA_STEWARD: self.steward, Role.COMPLIANCE_MANAGER: self.compliance,
-                Role.ANALYST: self.analyst, Role.PARTNER_REVIEWER: self.partner,
-                Role.OUTPUT_CHECKER: self.checker}[role]
+        return {
+            Role.ADMIN: self.admin,
+            Role.PRIVACY_OFFICER: self.privacy,
+            Role.DATA_STEWARD: self.steward,
+            Role.COMPLIANCE_MANAGER: self.compliance,
+            Role.ANALYST: self.analyst,
+            Role.PARTNER_REVIEWER: self.partner,
+            Role.OUTPUT_CHECKER: self.checker,
+        }[role]
 
 
-def add_person(session: Session, app: Flask, *, email: str, name: str, org: Organization,
-               roles: tuple[Role, ...], courses: tuple[TrainingCourse, ...] = (
-                   TrainingCourse.PRIVACY_SECURITY, TrainingCourse.CJIS_SECURITY_AWARENESS),
-               today: dt.date | None = None) -> User:
-    user = users.create_user(session, email=email, name=name, organization_id=org.id,
-                             roles=[r.value for r in roles], password=PASSWORD,
-                             password_min_length=app.config["PASSWORD_MIN_LENGTH"], by=SETUP)
+def add_person(
+    session: Session,
+    app: Flask,
+    *,
+    email: str,
+    name: str,
+    org: Organization,
+    roles: tuple[Role, ...],
+    courses: tuple[TrainingCourse, ...] = (
+        TrainingCourse.PRIVACY_SECURITY,
+        TrainingCourse.CJIS_SECURITY_AWARENESS,
+    ),
+    today: dt.date | None = None,
+) -> User:
+    user = users.create_user(
+        session,
+        email=email,
+        name=name,
+        organization_id=org.id,
+        roles=[r.value for r in roles],
+        password=PASSWORD,
+        password_min_length=app.config["PASSWORD_MIN_LENGTH"],
+        by=SETUP,
+    )
     completed = (today or dt.date.today()) - dt.timedelta(days=30)
     for course in courses:
-        users.record_training(session, user_id=user.id, course=course.value,
-                              completed_on=completed,
-                              expires_on=completed + dt.timedelta(days=365), by=SETUP)
+        users.record_training(
+            session,
+            user_id=user.id,
+            course=course.value,
+            completed_on=completed,
+            expires_on=completed + dt.timedelta(days=365),
+            by=SETUP,
+        )
     return user
 
 
 def make_people(session: Session, app: Flask) -> People:
-    lab = users.create_organization(session, name="Test Lab", kind=OrganizationKind.RESEARCH,
-                                    by=SETUP)
-    police = users.create_organization(session, name="Test Police",
-                                       kind=OrganizationKind.PROVIDER, by=SETUP)
-    probation = users.create_organization(session, name="Test Probation",
-                                          kind=OrganizationKind.PROVIDER, by=SETUP)
+    lab = users.create_organization(
+        session, name="Test Lab", kind=OrganizationKind.RESEARCH, by=SETUP
+    )
+    police = users.create_organization(
+        session, name="Test Police", kind=OrganizationKind.PROVIDER, by=SETUP
+    )
+    probation = users.create_organization(
+        session, name="Test Probation", kind=OrganizationKind.PROVIDER, by=SETUP
+    )
 
     def person(key: str, org: Organization, *roles: Role) -> User:
-        return add_person(session, app, email=f"{key}@test.example", name=key.title(), org=org,
-                          roles=roles)
+        return add_person(
+            session, app, email=f"{key}@test.example", name=key.title(), org=org, roles=roles
+        )
 
     result = People(
-        lab=lab, police=police, probation=probation,
+        lab=lab,
+        police=police,
+        probation=probation,
         admin=person("admin", lab, Role.ADMIN),
         privacy=person("privacy", lab, Role.PRIVACY_OFFICER),
         privacy2=person("privacy2", lab, Role.PRIVACY_OFFICER),

@@ -28,8 +28,9 @@ def module_name(root: Path, path: Path) -> str:
 
 
 def collect(root: Path) -> tuple[dict[str, Path], dict[str, set[str]], dict[str, set[str]]]:
-    files = {module_name(root, p): p for p in sorted(root.rglob("*.py"))
-             if "migrations" not in p.parts}
+    files = {
+        module_name(root, p): p for p in sorted(root.rglob("*.py")) if "migrations" not in p.parts
+    }
     known = set(files)
     every: dict[str, set[str]] = defaultdict(set)
     top: dict[str, set[str]] = defaultdict(set)
@@ -109,8 +110,9 @@ def strongly_connected(nodes: list[str], edges: dict[str, set[str]]) -> list[lis
     return groups
 
 
-def longest_chain(nodes: list[str], edges: dict[str, set[str]],
-                  groups: list[list[str]]) -> list[str]:
+def longest_chain(
+    nodes: list[str], edges: dict[str, set[str]], groups: list[list[str]]
+) -> list[str]:
     owner = {m: i for i, g in enumerate(groups) for m in g}
     dag: dict[int, set[int]] = defaultdict(set)
     for v in nodes:
@@ -122,8 +124,9 @@ def longest_chain(nodes: list[str], edges: dict[str, set[str]],
         tails = [best[h] for h in dag[g]]
         best[g] = [g, *max(tails, key=len, default=[])]
     path = max(best.values(), key=len)
-    return [groups[g][0] if len(groups[g]) == 1 else f"[{len(groups[g])} in a circle]"
-            for g in path]
+    return [
+        groups[g][0] if len(groups[g]) == 1 else f"[{len(groups[g])} in a circle]" for g in path
+    ]
 
 
 def report(root: Path, show_cycles: bool) -> None:
@@ -145,9 +148,11 @@ def report(root: Path, show_cycles: bool) -> None:
         groups = strongly_connected(nodes, edges)
         circles = [g for g in groups if len(g) > 1]
         chain = longest_chain(nodes, edges, groups)
-        print(f"[{label}] circles: {len(circles)} "
-              f"(modules in them: {sum(len(g) for g in circles)}, sizes: "
-              f"{sorted((len(g) for g in circles), reverse=True)})")
+        print(
+            f"[{label}] circles: {len(circles)} "
+            f"(modules in them: {sum(len(g) for g in circles)}, sizes: "
+            f"{sorted((len(g) for g in circles), reverse=True)})"
+        )
         print(f"[{label}] longest import chain: {len(chain)} steps")
         if show_cycles:
             print("   " + " -> ".join(chain))

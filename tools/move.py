@@ -227,44 +227,77 @@ EMPTIED = ["services/__init__.py"]
 SHELLS = {"governance/web", "governance/api", "governance/cli"}
 NEW_PACKAGE_DOCS = {
     "kernel": "The shared kernel: database, settings, errors, keys, job queue, scheduler, mail,\n"
-              "text cleaning and the PDF and chart toolkit. It imports no noun of the domain.",
+    "text cleaning and the PDF and chart toolkit. It imports no noun of the domain.",
     "identity": "People, organisations, roles and training; signing in, sessions, passwords, "
-                "API tokens\nand role changes.",
+    "API tokens\nand role changes.",
     "datasets": "Datasets: declaration and schema, ingestion of uploads, the encrypted "
-                "datastore and the\nkeys of its files.",
+    "datastore and the\nkeys of its files.",
     "agreements": "Data use agreements: terms, lifecycle, laws, documents, and the "
-                  "destruction of data\nwhen an agreement closes.",
+    "destruction of data\nwhen an agreement closes.",
     "access": "Access to dataset rows: requests, grants, eligibility, conditions, periodic "
-              "review,\nreclassification, and the one door every read goes through.",
+    "review,\nreclassification, and the one door every read goes through.",
     "audit": "The tamper-evident audit trail: writing, format, verification, search, exports,"
-             "\nreports and evidence packs.",
+    "\nreports and evidence packs.",
     "analysis": "Analysis runs: submission inside an approved scope, the scope gate, the worker's"
-                "\nrunner, the differencing ledger, partner cohorts and the report. The "
-                "statistical engine\nis the pure library `analysis/engine/` (no database, no "
-                "Flask).",
+    "\nrunner, the differencing ledger, partner cohorts and the report. The "
+    "statistical engine\nis the pure library `analysis/engine/` (no database, no "
+    "Flask).",
     "outputs": "Outputs of analyses: content checks, the provider's preview, output checking, "
-               "release,\npublication and public files.",
+    "release,\npublication and public files.",
     "dashboard": "Each role's dashboard: the tasks waiting for it and the pictures, gathered "
-                 "from the nouns.",
+    "from the nouns.",
 }
 # Test folders that merged into another (every file moves; `tests.analyses` is renamed too).
 TEST_FOLDERS = {"tests/analyses": "tests/analysis"}
 # Whole folders that moved, as documents name them (`governance/datastore/`).
-FOLDERS = {"governance/datastore": "governance/datasets/datastore",
-           "governance/ingest": "governance/datasets/ingest",
-           "governance/reports": "governance/kernel/reports"}
+FOLDERS = {
+    "governance/datastore": "governance/datasets/datastore",
+    "governance/ingest": "governance/datasets/ingest",
+    "governance/reports": "governance/kernel/reports",
+}
 FOLDER = re.compile(r"(?<![\w/.-])(" + "|".join(map(re.escape, FOLDERS)) + r")(?![\w.])")
 # Text that depends on a file's depth, fixed once after the move: (file, old, new).
 FIXUPS = [
-    ("governance/kernel/config.py", "PROJECT_ROOT = Path(__file__).resolve().parent.parent\n",
-     "PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent\n"),
-    ("tests/datasets/test_datastore_boundary.py", 'DATASTORE = ROOT / "datastore"',
-     'DATASTORE = ROOT / "datasets" / "datastore"'),
+    (
+        "governance/kernel/config.py",
+        "PROJECT_ROOT = Path(__file__).resolve().parent.parent\n",
+        "PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent\n",
+    ),
+    (
+        "tests/datasets/test_datastore_boundary.py",
+        'DATASTORE = ROOT / "datastore"',
+        'DATASTORE = ROOT / "datasets" / "datastore"',
+    ),
 ]
-TEXT_SUFFIXES = {".py", ".md", ".toml", ".ini", ".cfg", ".txt", ".mako", ".html", ".conf",
-                 ".csv", ".yml", ".yaml", ".sh", ".json", ".j2", ""}
-SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache",
-             ".pytest_cache", "instance", "vectors"}
+TEXT_SUFFIXES = {
+    ".py",
+    ".md",
+    ".toml",
+    ".ini",
+    ".cfg",
+    ".txt",
+    ".mako",
+    ".html",
+    ".conf",
+    ".csv",
+    ".yml",
+    ".yaml",
+    ".sh",
+    ".json",
+    ".j2",
+    "",
+}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "instance",
+    "vectors",
+}
 SKIP_FILES = {"tools/move.py"}
 
 
@@ -283,8 +316,11 @@ PATHS = {f"governance/{old}": f"governance/{new}" for old, new in MOVES.items()}
 
 def current_modules() -> set[str]:
     gov = ROOT / "governance"
-    return {module_of(str(p.relative_to(gov))) for p in gov.rglob("*.py")
-            if "__pycache__" not in p.parts}
+    return {
+        module_of(str(p.relative_to(gov)))
+        for p in gov.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
 
 
 def new_modules() -> set[str]:
@@ -309,8 +345,13 @@ def check_table() -> None:
 
 def git(*args: str) -> str:
     command = ["git", *args]
-    return subprocess.run(command, cwd=ROOT, check=True, capture_output=True,  # noqa: S603
-                          text=True).stdout
+    return subprocess.run(  # noqa: S603 (git, with our own arguments)
+        command,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def rename_files(dry: bool) -> list[str]:
@@ -319,8 +360,11 @@ def rename_files(dry: bool) -> list[str]:
         source, target = ROOT / old, ROOT / new
         if not source.exists():
             continue
-        if target.exists() and source.name == "__init__.py" and \
-                str(source.parent.relative_to(ROOT)) in NEW_FOLDERS:
+        if (
+            target.exists()
+            and source.name == "__init__.py"
+            and str(source.parent.relative_to(ROOT)) in NEW_FOLDERS
+        ):
             continue  # the old package's name now belongs to a new package
         if target.exists():
             sys.exit(f"both {old} and {new} exist: merge them by hand, then re-run")
@@ -355,8 +399,12 @@ def rename_files(dry: bool) -> list[str]:
         if folder.is_dir() and folder != ROOT / "governance":
             for stray in sorted(folder.glob("*.py")):
                 rel = str(stray.relative_to(ROOT))
-                if rel not in PATHS and rel not in PATHS.values() \
-                        and old_dir not in SHELLS and stray.name != "__init__.py":
+                if (
+                    rel not in PATHS
+                    and rel not in PATHS.values()
+                    and old_dir not in SHELLS
+                    and stray.name != "__init__.py"
+                ):
                     print(f"note: {rel} is in an old place and not in the table", file=sys.stderr)
     return done
 
@@ -371,10 +419,8 @@ def map_dotted(token: str, news: set[str]) -> str:
     """Rewrite the longest old-module prefix of `token`, unless the token names something of
     the new layout at least as long (so a second run leaves new names alone)."""
     parts = token.split(".")
-    old_len = next((i for i in range(len(parts), 0, -1)
-                    if ".".join(parts[:i]) in OLD_TO_NEW), 0)
-    new_len = next((i for i in range(len(parts), 0, -1)
-                    if ".".join(parts[:i]) in news), 0)
+    old_len = next((i for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in OLD_TO_NEW), 0)
+    new_len = next((i for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in news), 0)
     if old_len == 0 or new_len > old_len:
         return token
     target = OLD_TO_NEW[".".join(parts[:old_len])]
@@ -392,17 +438,24 @@ def rewrite_from_imports(text: str, news: set[str]) -> str:
     lines = text.splitlines(keepends=True)
     edits = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                and node.module.split(".")[0] == "governance"):
+        if not (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "governance"
+        ):
             continue
-        moved = [a for a in node.names
-                 if map_dotted(f"{node.module}.{a.name}", news) != f"{node.module}.{a.name}"
-                 and f"{node.module}.{a.name}" in OLD_TO_NEW]
+        moved = [
+            a
+            for a in node.names
+            if map_dotted(f"{node.module}.{a.name}", news) != f"{node.module}.{a.name}"
+            and f"{node.module}.{a.name}" in OLD_TO_NEW
+        ]
         if not moved:
             continue
         indent = re.match(r"\s*", lines[node.lineno - 1]).group(0)  # type: ignore[union-attr]
         first = lines[node.lineno - 1]
-        comment = first[first.index("#"):].rstrip("\n") if "#" in first else ""
+        comment = first[first.index("#") :].rstrip("\n") if "#" in first else ""
         statements = []
         kept = [a for a in node.names if a not in moved]
         if kept:
@@ -412,12 +465,14 @@ def rewrite_from_imports(text: str, news: set[str]) -> str:
             target = map_dotted(f"{node.module}.{alias.name}", news)
             parent, _, base = target.rpartition(".")
             local = alias.asname or alias.name
-            statements.append(f"from {parent} import {base}"
-                              + (f" as {local}" if local != base else ""))
+            statements.append(
+                f"from {parent} import {base}" + (f" as {local}" if local != base else "")
+            )
         # A `noqa` (an import kept for its effect) holds for each import it becomes.
         new_text = "".join(
             f"{indent}{s}{'  ' + comment if comment and (i == 0 or 'noqa' in comment) else ''}\n"
-            for i, s in enumerate(statements))
+            for i, s in enumerate(statements)
+        )
         edits.append((node.lineno - 1, node.end_lineno, new_text))  # type: ignore[arg-type]
     for start, end, new_text in sorted(edits, reverse=True):
         lines[start:end] = [new_text]
@@ -456,14 +511,16 @@ def map_path(match: re.Match[str], here: Path) -> str:
         if candidate not in PATHS or PATHS[candidate] == candidate:
             return written
         new = Path(PATHS[candidate])
-        return new.name if new.parent == here.parent.relative_to(ROOT) else \
-            str(new.relative_to("governance"))
+        return (
+            new.name
+            if new.parent == here.parent.relative_to(ROOT)
+            else str(new.relative_to("governance"))
+        )
     candidate = written if written.startswith("governance/") else f"governance/{written}"
     if candidate not in PATHS or PATHS[candidate] == candidate:
         return written
     new_path = PATHS[candidate]
-    return new_path if written.startswith("governance/") else new_path.removeprefix(
-        "governance/")
+    return new_path if written.startswith("governance/") else new_path.removeprefix("governance/")
 
 
 # Old names that are also new ones: `governance.analysis` was the engine and is the noun now.
@@ -478,8 +535,11 @@ def _dotted(match: re.Match[str], news: set[str]) -> str:
     following = FOLLOWING_IMPORT.match(match.string, match.end())
     if token in AMBIGUOUS and not following:
         return token  # the engine's old name is the noun's new one: a person decides
-    if following and f"{token}.{following.group(1)}" in news \
-            and f"{token}.{following.group(1)}" not in OLD_TO_NEW:
+    if (
+        following
+        and f"{token}.{following.group(1)}" in news
+        and f"{token}.{following.group(1)}" not in OLD_TO_NEW
+    ):
         return token
     return map_dotted(token, news)
 
@@ -492,7 +552,8 @@ def rewrite_text(path: Path, text: str, news: set[str]) -> str:
     text = PATHLIKE.sub(lambda m: map_path(m, path), text)
     for old_folder, new_folder in TEST_FOLDERS.items():
         text = text.replace(f"{old_folder}/", f"{new_folder}/").replace(
-            old_folder.replace("/", ".") + ".", new_folder.replace("/", ".") + ".")
+            old_folder.replace("/", ".") + ".", new_folder.replace("/", ".") + "."
+        )
     return FOLDER.sub(lambda m: FOLDERS[m.group(1)], text)
 
 
@@ -540,8 +601,14 @@ def main() -> None:
         print(f"rewrite {path.relative_to(ROOT)}")
     python = [p for p in changed if p.suffix == ".py"]
     if python and not args.check:
-        ruff = next((p for p in (Path(sys.executable).parent / "ruff", ROOT / ".venv/bin/ruff")
-                     if p.exists()), Path("ruff"))
+        ruff = next(
+            (
+                p
+                for p in (Path(sys.executable).parent / "ruff", ROOT / ".venv/bin/ruff")
+                if p.exists()
+            ),
+            Path("ruff"),
+        )
         command = [str(ruff), "check", "--quiet", "--fix", "--select", "I", *map(str, python)]
         subprocess.run(command, cwd=ROOT, check=False)  # noqa: S603  (our linter, our files)
     if args.check and (steps or changed):

@@ -25,29 +25,55 @@ from governance.kernel.types import utcnow
 from governance.web.paging import paginate
 
 TAG = "Access requests"
-ACTION_NAMES = {Action.APPROVE: "approve", Action.APPROVE_IDENTIFIERS: "approve-identifiers",
-                Action.DENY: "deny", Action.RETURN: "return", Action.RESUBMIT: "resubmit",
-                Action.WITHDRAW: "withdraw"}
+ACTION_NAMES = {
+    Action.APPROVE: "approve",
+    Action.APPROVE_IDENTIFIERS: "approve-identifiers",
+    Action.DENY: "deny",
+    Action.RETURN: "return",
+    Action.RESUBMIT: "resubmit",
+    Action.WITHDRAW: "withdraw",
+}
 NULLABLE_ID = {"type": ["integer", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-REQUEST = s.shape({
-    "id": s.identifier(), "status": s.enum(RequestStatus),
-    "requester_id": s.identifier(), "agreement_id": s.identifier(),
-    "dataset_id": s.identifier(), "purpose": s.string_out("One of the agreement's permitted "
-                                                          "uses."),
-    "justification": s.string_out(), "end_date": s.date(), "download_requested": s.boolean(),
-    "columns": {"type": "array", "items": s.shape({
-        "name": s.string_out(),
-        "approved": {"type": ["boolean", "null"],
-                     "description": "null until a steward decides."}})},
-    "created_at": s.time_out(), "submitted_at": NULLABLE_TIME,
-    "steward_id": NULLABLE_ID, "steward_decided_at": NULLABLE_TIME,
-    "steward_comment": s.string_out(), "privacy_officer_id": NULLABLE_ID,
-    "privacy_decided_at": NULLABLE_TIME, "privacy_comment": s.string_out(),
-    "grant_id": NULLABLE_ID,
-    "actions": {"type": "array", "items": s.enum(ACTION_NAMES.values()),
-                "description": "What the caller may do now."},
-})
+REQUEST = s.shape(
+    {
+        "id": s.identifier(),
+        "status": s.enum(RequestStatus),
+        "requester_id": s.identifier(),
+        "agreement_id": s.identifier(),
+        "dataset_id": s.identifier(),
+        "purpose": s.string_out("One of the agreement's permitted uses."),
+        "justification": s.string_out(),
+        "end_date": s.date(),
+        "download_requested": s.boolean(),
+        "columns": {
+            "type": "array",
+            "items": s.shape(
+                {
+                    "name": s.string_out(),
+                    "approved": {
+                        "type": ["boolean", "null"],
+                        "description": "null until a steward decides.",
+                    },
+                }
+            ),
+        },
+        "created_at": s.time_out(),
+        "submitted_at": NULLABLE_TIME,
+        "steward_id": NULLABLE_ID,
+        "steward_decided_at": NULLABLE_TIME,
+        "steward_comment": s.string_out(),
+        "privacy_officer_id": NULLABLE_ID,
+        "privacy_decided_at": NULLABLE_TIME,
+        "privacy_comment": s.string_out(),
+        "grant_id": NULLABLE_ID,
+        "actions": {
+            "type": "array",
+            "items": s.enum(ACTION_NAMES.values()),
+            "description": "What the caller may do now.",
+        },
+    }
+)
 # What a requester fills in, at first and when a returned request is sent again.
 CHANGEABLE = {
     "columns": s.array(s.text(120, min_length=1), min_items=1, max_items=1000),
@@ -68,11 +94,13 @@ def _actions(item: AccessRequest, user: User) -> list[str]:
     mine: set[Action] = set()
     if rules.own_request(user, item):
         mine |= {Action.WITHDRAW, Action.RESUBMIT}
-    elif rules.steward_of_dataset(user, dataset) \
-            and authz.can(user, Permission.ACCESS_REQUEST_REVIEW):
+    elif rules.steward_of_dataset(user, dataset) and authz.can(
+        user, Permission.ACCESS_REQUEST_REVIEW
+    ):
         mine |= {Action.APPROVE, Action.DENY, Action.RETURN}
     if rules.second_approver(user, item) and authz.can(
-            user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS):
+        user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
+    ):
         mine.add(Action.APPROVE_IDENTIFIERS)
         if item.status == RequestStatus.AWAITING_PRIVACY_OFFICER:
             mine.add(Action.DENY)
@@ -81,63 +109,106 @@ def _actions(item: AccessRequest, user: User) -> list[str]:
 
 def render(item: AccessRequest) -> dict[str, Any]:
     return {
-        "id": item.id, "status": str(item.status), "requester_id": item.requester_id,
-        "agreement_id": item.agreement_id, "dataset_id": item.dataset_id,
-        "purpose": item.purpose, "justification": item.justification,
-        "end_date": day(item.end_date), "download_requested": item.download_requested,
+        "id": item.id,
+        "status": str(item.status),
+        "requester_id": item.requester_id,
+        "agreement_id": item.agreement_id,
+        "dataset_id": item.dataset_id,
+        "purpose": item.purpose,
+        "justification": item.justification,
+        "end_date": day(item.end_date),
+        "download_requested": item.download_requested,
         "columns": [{"name": c.column_name, "approved": c.approved} for c in item.columns],
-        "created_at": iso(item.created_at), "submitted_at": iso(item.submitted_at),
-        "steward_id": item.steward_id, "steward_decided_at": iso(item.steward_decided_at),
-        "steward_comment": item.steward_comment, "privacy_officer_id": item.privacy_officer_id,
+        "created_at": iso(item.created_at),
+        "submitted_at": iso(item.submitted_at),
+        "steward_id": item.steward_id,
+        "steward_decided_at": iso(item.steward_decided_at),
+        "steward_comment": item.steward_comment,
+        "privacy_officer_id": item.privacy_officer_id,
         "privacy_decided_at": iso(item.privacy_decided_at),
-        "privacy_comment": item.privacy_comment, "grant_id": item.grant_id,
+        "privacy_comment": item.privacy_comment,
+        "grant_id": item.grant_id,
         "actions": _actions(item, caller()),
     }
 
 
-@operation("GET", "/access-requests", tag=TAG, summary="List the requests you can see",
-           query=(Param("status", s.enum(RequestStatus)), Param("page", s.integer(1, 1_000_000)),
-                  Param("per_page", s.integer(1, 200)),
-                  Param("sort", s.enum(("created", "status", "id"))),
-                  Param("dir", s.enum(("asc", "desc")))),
-           answer=Answer(200, "One page of requests.", s.ref("AccessRequestPage")))
+@operation(
+    "GET",
+    "/access-requests",
+    tag=TAG,
+    summary="List the requests you can see",
+    query=(
+        Param("status", s.enum(RequestStatus)),
+        Param("page", s.integer(1, 1_000_000)),
+        Param("per_page", s.integer(1, 200)),
+        Param("sort", s.enum(("created", "status", "id"))),
+        Param("dir", s.enum(("asc", "desc"))),
+    ),
+    answer=Answer(200, "One page of requests.", s.ref("AccessRequestPage")),
+)
 def list_requests(query: dict[str, Any]) -> ResponseReturnValue:
     """Your own requests; a steward also those on the datasets they steward; privacy officers
     and compliance managers all."""
     statement = queries.requests_visible_to(caller())
     if "status" in query:
         statement = statement.where(AccessRequest.status == query["status"])
-    page = paginate(db_session(), statement, default_sort="created",
-                    sorts={"created": AccessRequest.created_at, "status": AccessRequest.status,
-                           "id": AccessRequest.id})
+    page = paginate(
+        db_session(),
+        statement,
+        default_sort="created",
+        sorts={
+            "created": AccessRequest.created_at,
+            "status": AccessRequest.status,
+            "id": AccessRequest.id,
+        },
+    )
     return paged(page, render)
 
 
-@operation("GET", "/access-requests/<int:request_id>", tag=TAG, summary="One request",
-           answer=Answer(200, "The request.", s.ref("AccessRequest")))
+@operation(
+    "GET",
+    "/access-requests/<int:request_id>",
+    tag=TAG,
+    summary="One request",
+    answer=Answer(200, "The request.", s.ref("AccessRequest")),
+)
 def get_request(request_id: int) -> ResponseReturnValue:
     """404 if it does not exist or you cannot see it."""
     return render(queries.visible_request(db_session(), request_id, caller()))
 
 
-@operation("POST", "/access-requests", tag=TAG, summary="Ask for columns of a dataset",
-           body=s.obj({
-               "agreement_id": s.identifier("An active agreement naming you as personnel."),
-               "dataset_id": s.identifier("A dataset the agreement covers."),
-               **CHANGEABLE,
-           }, required=("agreement_id", "dataset_id", "columns", "purpose", "justification",
-                        "end_date")),
-           errors=(*ERRORS, 404),
-           answer=Answer(201, "The submitted request.", s.ref("AccessRequest")))
+@operation(
+    "POST",
+    "/access-requests",
+    tag=TAG,
+    summary="Ask for columns of a dataset",
+    body=s.obj(
+        {
+            "agreement_id": s.identifier("An active agreement naming you as personnel."),
+            "dataset_id": s.identifier("A dataset the agreement covers."),
+            **CHANGEABLE,
+        },
+        required=("agreement_id", "dataset_id", "columns", "purpose", "justification", "end_date"),
+    ),
+    errors=(*ERRORS, 404),
+    answer=Answer(201, "The submitted request.", s.ref("AccessRequest")),
+)
 def create_request(body: dict[str, Any]) -> ResponseReturnValue:
     """Eligibility (personnel, training, covered columns, purpose, dates) is checked now and
     again at approval."""
     db = db_session()
     created = service.submit_request(
-        db, agreement_id=body["agreement_id"], dataset_id=body["dataset_id"],
-        columns=body["columns"], purpose=body["purpose"], justification=body["justification"],
-        end_date=s.to_date(body["end_date"]), download=body.get("download", False),
-        by=caller(), now=utcnow())
+        db,
+        agreement_id=body["agreement_id"],
+        dataset_id=body["dataset_id"],
+        columns=body["columns"],
+        purpose=body["purpose"],
+        justification=body["justification"],
+        end_date=s.to_date(body["end_date"]),
+        download=body.get("download", False),
+        by=caller(),
+        now=utcnow(),
+    )
     db.commit()
     return render(created), 201
 
@@ -149,63 +220,131 @@ def _act(request_id: int, call: Any) -> ResponseReturnValue:
     return render(service.get_request(db, request_id))
 
 
-@operation("POST", "/access-requests/<int:request_id>/approve", tag=TAG,
-           summary="Approve all or some of the requested columns (steward)",
-           body=s.obj({"columns": s.array(s.text(120, min_length=1), min_items=1,
-                                          max_items=1000),
-                       "comment": s.text(4000)}, required=("columns",)),
-           errors=ERRORS, answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/approve",
+    tag=TAG,
+    summary="Approve all or some of the requested columns (steward)",
+    body=s.obj(
+        {
+            "columns": s.array(s.text(120, min_length=1), min_items=1, max_items=1000),
+            "comment": s.text(4000),
+        },
+        required=("columns",),
+    ),
+    errors=ERRORS,
+    answer=ANSWER,
+)
 def approve_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Direct identifiers then wait for a privacy officer; anything else becomes a grant."""
-    return _act(request_id, lambda db, by, now: service.steward_approve(
-        db, request_id=request_id, columns=body["columns"], comment=body.get("comment", ""),
-        by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.steward_approve(
+            db,
+            request_id=request_id,
+            columns=body["columns"],
+            comment=body.get("comment", ""),
+            by=by,
+            now=now,
+        ),
+    )
 
 
-@operation("POST", "/access-requests/<int:request_id>/approve-identifiers", tag=TAG,
-           summary="Second approval of direct identifiers (privacy officer)",
-           body=s.obj({"comment": s.text(4000)}), errors=ERRORS, answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/approve-identifiers",
+    tag=TAG,
+    summary="Second approval of direct identifiers (privacy officer)",
+    body=s.obj({"comment": s.text(4000)}),
+    errors=ERRORS,
+    answer=ANSWER,
+)
 def approve_identifiers(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a privacy officer who is neither the requester nor the steward."""
-    return _act(request_id, lambda db, by, now: service.privacy_approve(
-        db, request_id=request_id, comment=body.get("comment", ""), by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.privacy_approve(
+            db, request_id=request_id, comment=body.get("comment", ""), by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/access-requests/<int:request_id>/deny", tag=TAG,
-           summary="Deny the request",
-           body=s.obj({"reason": s.text(4000, min_length=1)}, required=("reason",)),
-           errors=ERRORS, answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/deny",
+    tag=TAG,
+    summary="Deny the request",
+    body=s.obj({"reason": s.text(4000, min_length=1)}, required=("reason",)),
+    errors=ERRORS,
+    answer=ANSWER,
+)
 def deny_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """The steward, or at the second approval a privacy officer."""
-    return _act(request_id, lambda db, by, now: service.deny_request(
-        db, request_id=request_id, reason=body["reason"], by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.deny_request(
+            db, request_id=request_id, reason=body["reason"], by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/access-requests/<int:request_id>/return", tag=TAG,
-           summary="Return the request to the requester for changes",
-           body=s.obj({"comment": s.text(4000, min_length=1)}, required=("comment",)),
-           errors=ERRORS, answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/return",
+    tag=TAG,
+    summary="Return the request to the requester for changes",
+    body=s.obj({"comment": s.text(4000, min_length=1)}, required=("comment",)),
+    errors=ERRORS,
+    answer=ANSWER,
+)
 def return_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """With a comment saying what to change."""
-    return _act(request_id, lambda db, by, now: service.return_request(
-        db, request_id=request_id, comment=body["comment"], by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.return_request(
+            db, request_id=request_id, comment=body["comment"], by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/access-requests/<int:request_id>/resubmit", tag=TAG,
-           summary="Send a returned request again, changed (requester)",
-           body=s.obj(CHANGEABLE, required=("columns", "purpose", "justification", "end_date")),
-           errors=(*ERRORS, 404), answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/resubmit",
+    tag=TAG,
+    summary="Send a returned request again, changed (requester)",
+    body=s.obj(CHANGEABLE, required=("columns", "purpose", "justification", "end_date")),
+    errors=(*ERRORS, 404),
+    answer=ANSWER,
+)
 def resubmit_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Only the requester, only once a steward returned it; eligibility is checked again."""
-    return _act(request_id, lambda db, by, now: service.resubmit_request(
-        db, request_id=request_id, columns=body["columns"], purpose=body["purpose"],
-        justification=body["justification"], end_date=s.to_date(body["end_date"]),
-        download=body.get("download", False), by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.resubmit_request(
+            db,
+            request_id=request_id,
+            columns=body["columns"],
+            purpose=body["purpose"],
+            justification=body["justification"],
+            end_date=s.to_date(body["end_date"]),
+            download=body.get("download", False),
+            by=by,
+            now=now,
+        ),
+    )
 
 
-@operation("POST", "/access-requests/<int:request_id>/withdraw", tag=TAG,
-           summary="Withdraw your own request", errors=ERRORS, answer=ANSWER)
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/withdraw",
+    tag=TAG,
+    summary="Withdraw your own request",
+    errors=ERRORS,
+    answer=ANSWER,
+)
 def withdraw_request(request_id: int) -> ResponseReturnValue:
     """Only the requester, before it is decided."""
-    return _act(request_id, lambda db, by, now: service.withdraw_request(
-        db, request_id=request_id, by=by, now=now))
+    return _act(
+        request_id,
+        lambda db, by, now: service.withdraw_request(db, request_id=request_id, by=by, now=now),
+    )

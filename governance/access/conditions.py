@@ -64,10 +64,12 @@ CONDITIONS: list[tuple[str, Condition]] = []
 
 def condition(clause: str) -> Callable[[Condition], Condition]:
     """Register a condition every grant depends on, under the clause a refusal will cite."""
+
     def decorator(check: Condition) -> Condition:
-        if (clause, check) not in CONDITIONS:   # installing twice is the same as once
+        if (clause, check) not in CONDITIONS:  # installing twice is the same as once
             CONDITIONS.append((clause, check))
         return check
+
     return decorator
 
 
@@ -83,21 +85,28 @@ def effective_ends(session: Session, grants: Sequence[Grant], now: dt.datetime) 
         ends = [End(grant.valid_until, CLAUSE_GRANT_END)]
         version = versions.get((grant.agreement_id, grant.agreement_version))
         if version is not None:
-            ends.append(End(midnight(version.expiry_date + dt.timedelta(days=1)),
-                            CLAUSE_AGREEMENT_END,
-                            f"The agreement's term ended on {version.expiry_date.isoformat()} "
-                            f"(clause {CLAUSE_AGREEMENT_END}); access needs an amended or "
-                            "new agreement."))
+            ends.append(
+                End(
+                    midnight(version.expiry_date + dt.timedelta(days=1)),
+                    CLAUSE_AGREEMENT_END,
+                    f"The agreement's term ended on {version.expiry_date.isoformat()} "
+                    f"(clause {CLAUSE_AGREEMENT_END}); access needs an amended or "
+                    "new agreement.",
+                )
+            )
         candidates[grant.id] = ends
     for clause, check in CONDITIONS:
         for grant_id, (at, reason) in check(session, grants, now).items():
             candidates[grant_id].append(End(at, clause, reason))
-    return {grant_id: min(ends, key=lambda e: (e.at, OWN_ENDS.get(e.clause, 2)))
-            for grant_id, ends in candidates.items()}
+    return {
+        grant_id: min(ends, key=lambda e: (e.at, OWN_ENDS.get(e.clause, 2)))
+        for grant_id, ends in candidates.items()
+    }
 
 
-def refresh(session: Session, grants: Sequence[Grant], *, by: Actor,
-            now: dt.datetime) -> list[Grant]:
+def refresh(
+    session: Session, grants: Sequence[Grant], *, by: Actor, now: dt.datetime
+) -> list[Grant]:
     """Recompute the grants' effective ends; one epoch bump covers every grant whose end
     changed, in the caller's transaction. A paused grant whose conditions hold again resumes
     (recorded, and its holder told). Returns the grants whose end or status changed."""
@@ -113,18 +122,33 @@ def refresh(session: Session, grants: Sequence[Grant], *, by: Actor,
         for grant in touched:
             grant.changed_epoch = epoch
     for grant in resumed:
-        _move(session, grant, Action.RESUME, by=by, now=now,
-              reason="the conditions it depends on hold again")
-        _tell(session, grant, "Your access has resumed",
-              "The conditions your access depends on hold again, so the grant works again "
-              f"until {_ends(grant):%Y-%m-%d %H:%M} UTC.")
+        _move(
+            session,
+            grant,
+            Action.RESUME,
+            by=by,
+            now=now,
+            reason="the conditions it depends on hold again",
+        )
+        _tell(
+            session,
+            grant,
+            "Your access has resumed",
+            "The conditions your access depends on hold again, so the grant works again "
+            f"until {_ends(grant):%Y-%m-%d %H:%M} UTC.",
+        )
     return touched
 
 
 def refresh_holder(session: Session, user_id: int, *, by: Actor, now: dt.datetime) -> int:
     """After a change to a person's own conditions (a training record): their live grants."""
-    grants = list(session.scalars(select(Grant).where(
-        Grant.user_id == user_id, Grant.status.in_(LIVE_GRANT_STATUSES)).order_by(Grant.id)))
+    grants = list(
+        session.scalars(
+            select(Grant)
+            .where(Grant.user_id == user_id, Grant.status.in_(LIVE_GRANT_STATUSES))
+            .order_by(Grant.id)
+        )
+    )
     return len(refresh(session, grants, by=by, now=now))
 
 
@@ -140,22 +164,34 @@ def pause_lapsed_grants(session: Session, actor: System, now: dt.datetime) -> in
     condition has ended, resume paused ones whose conditions hold again (a training dated to
     start later), and fill in the effective end of grants written before it was kept.
     Returns how many grants were paused or resumed."""
-    unknown = session.scalars(select(Grant).where(
-        Grant.status.in_(LIVE_GRANT_STATUSES), Grant.effective_until.is_(None))
-        .order_by(Grant.id)).all()
-    paused = session.scalars(select(Grant).where(Grant.status == GrantStatus.PAUSED)
-                             .order_by(Grant.id)).all()
-    due = session.scalars(select(Grant).where(
-        Grant.status == GrantStatus.ACTIVE, Grant.effective_until <= now,
-        Grant.effective_clause.not_in(list(OWN_ENDS))).order_by(Grant.id)).all()
+    unknown = session.scalars(
+        select(Grant)
+        .where(Grant.status.in_(LIVE_GRANT_STATUSES), Grant.effective_until.is_(None))
+        .order_by(Grant.id)
+    ).all()
+    paused = session.scalars(
+        select(Grant).where(Grant.status == GrantStatus.PAUSED).order_by(Grant.id)
+    ).all()
+    due = session.scalars(
+        select(Grant)
+        .where(
+            Grant.status == GrantStatus.ACTIVE,
+            Grant.effective_until <= now,
+            Grant.effective_clause.not_in(list(OWN_ENDS)),
+        )
+        .order_by(Grant.id)
+    ).all()
     changed = 0
     for batch in _batches([*unknown, *paused, *due]):
         before = {g.id: g.status for g in batch}
         refresh(session, batch, by=actor, now=now)
         changed += sum(1 for g in batch if g.status != before[g.id])
     for grant in list(dict.fromkeys([*unknown, *due])):
-        if (grant.status == GrantStatus.ACTIVE and _ends(grant) <= now
-                and grant.effective_clause not in OWN_ENDS):
+        if (
+            grant.status == GrantStatus.ACTIVE
+            and _ends(grant) <= now
+            and grant.effective_clause not in OWN_ENDS
+        ):
             pause(session, grant, by=actor, now=now)
             changed += 1
     return changed
@@ -164,7 +200,7 @@ def pause_lapsed_grants(session: Session, actor: System, now: dt.datetime) -> in
 def _batches(grants: Sequence[Grant]) -> Iterable[list[Grant]]:
     unique = list(dict.fromkeys(grants))
     for start in range(0, len(unique), BATCH):
-        yield unique[start:start + BATCH]
+        yield unique[start : start + BATCH]
 
 
 def _ends(grant: Grant) -> dt.datetime:
@@ -173,9 +209,9 @@ def _ends(grant: Grant) -> dt.datetime:
 
 def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
     if (grant.effective_clause, grant.effective_reason) == (end.clause, end.reason) and (
-            grant.effective_until == end.at or (
-                grant.effective_until is not None and grant.effective_until <= now
-                and end.at <= now)):
+        grant.effective_until == end.at
+        or (grant.effective_until is not None and grant.effective_until <= now and end.at <= now)
+    ):
         # Unchanged, or ended in the past for the same reason: a condition that never held
         # ends "now" at every look, and rewriting it would reload the grant everywhere.
         return False
@@ -184,14 +220,30 @@ def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
     return True
 
 
-def _move(session: Session, grant: Grant, action: Action, *, by: Actor, now: dt.datetime,
-          reason: str) -> None:
-    LIFECYCLE.apply(session, grant, action, by=by, record={
-        "agreement_id": grant.agreement_id, "agreement_version": grant.agreement_version,
-        "dataset_id": grant.dataset_id, "target_type": "grant", "target_id": grant.id,
-        "clause": grant.effective_clause, "now": now,
-        "detail": {"user_id": grant.user_id, "columns": grant.column_names,
-                   "effective_until": _ends(grant).isoformat(), "reason": reason}})
+def _move(
+    session: Session, grant: Grant, action: Action, *, by: Actor, now: dt.datetime, reason: str
+) -> None:
+    LIFECYCLE.apply(
+        session,
+        grant,
+        action,
+        by=by,
+        record={
+            "agreement_id": grant.agreement_id,
+            "agreement_version": grant.agreement_version,
+            "dataset_id": grant.dataset_id,
+            "target_type": "grant",
+            "target_id": grant.id,
+            "clause": grant.effective_clause,
+            "now": now,
+            "detail": {
+                "user_id": grant.user_id,
+                "columns": grant.column_names,
+                "effective_until": _ends(grant).isoformat(),
+                "reason": reason,
+            },
+        },
+    )
 
 
 def _tell(session: Session, grant: Grant, subject: str, text: str) -> None:
@@ -201,24 +253,36 @@ def _tell(session: Session, grant: Grant, subject: str, text: str) -> None:
     agreement = session.get(Agreement, grant.agreement_id)
     stewards = [] if dataset is None else [session.get(User, i) for i in dataset.steward_ids]
     addresses = [u.email for u in [holder, *stewards] if u is not None and u.active]
-    where = (f"grant #{grant.id} on {dataset.name if dataset else 'a dataset'} under "
-             f"{agreement.reference if agreement else 'an agreement'}")
-    notify.queue(session, to=addresses, subject=f"{SUBJECT_PREFIX} {subject}: {where}",
-                 body=f"{subject}: {where}.\n\n{text}\n\nOpen the grant: "
-                      f"{notify.link(session, f'/access/grants/{grant.id}')}")
+    where = (
+        f"grant #{grant.id} on {dataset.name if dataset else 'a dataset'} under "
+        f"{agreement.reference if agreement else 'an agreement'}"
+    )
+    notify.queue(
+        session,
+        to=addresses,
+        subject=f"{SUBJECT_PREFIX} {subject}: {where}",
+        body=f"{subject}: {where}.\n\n{text}\n\nOpen the grant: "
+        f"{notify.link(session, f'/access/grants/{grant.id}')}",
+    )
 
 
-def versions_of(session: Session, grants: Sequence[Grant],
-              ) -> dict[tuple[int, int], AgreementVersion]:
+def versions_of(
+    session: Session,
+    grants: Sequence[Grant],
+) -> dict[tuple[int, int], AgreementVersion]:
     keys = {(g.agreement_id, g.agreement_version) for g in grants}
     if not keys:
         return {}
-    found = session.scalars(select(AgreementVersion).where(
-        tuple_(AgreementVersion.agreement_id, AgreementVersion.number).in_(sorted(keys))))
+    found = session.scalars(
+        select(AgreementVersion).where(
+            tuple_(AgreementVersion.agreement_id, AgreementVersion.number).in_(sorted(keys))
+        )
+    )
     return {(v.agreement_id, v.number): v for v in found}
 
 
 # --- the conditions ----------------------------------------------------------------------
+
 
 def covered_until(periods: Iterable[tuple[Moment, Moment]], day: Moment) -> Moment | None:
     """The first day on or after `day` that no training period covers, when `day` itself is
@@ -232,34 +296,49 @@ def covered_until(periods: Iterable[tuple[Moment, Moment]], day: Moment) -> Mome
     return end if end != day else None
 
 
-def training_end(periods: Sequence[tuple[dt.date, dt.date]], course: TrainingCourse,
-                 now: dt.datetime) -> tuple[dt.datetime, str]:
+def training_end(
+    periods: Sequence[tuple[dt.date, dt.date]], course: TrainingCourse, now: dt.datetime
+) -> tuple[dt.datetime, str]:
     """When the person's training in `course` stops being current, and what they are told."""
     until = covered_until(periods, now.date())
     label = course.label
-    todo = ("Renew the training and ask an administrator or compliance manager to record "
-            "it: your access resumes as soon as it is recorded, without a new request.")
+    todo = (
+        "Renew the training and ask an administrator or compliance manager to record "
+        "it: your access resumes as soon as it is recorded, without a new request."
+    )
     if until is not None:
-        return midnight(until), (f"Your {label} expired on {until.isoformat()}, and the "
-                                 f"agreement requires it (clause {CLAUSE_TRAINING}). {todo}")
+        return midnight(until), (
+            f"Your {label} expired on {until.isoformat()}, and the "
+            f"agreement requires it (clause {CLAUSE_TRAINING}). {todo}"
+        )
     lapsed = [stop for start, stop in periods if stop <= now.date()]
     if lapsed:
         last = max(lapsed)
-        return midnight(last), (f"Your {label} expired on {last.isoformat()}, and the "
-                                f"agreement requires it (clause {CLAUSE_TRAINING}). {todo}")
-    return now, (f"You have no current {label}, which the agreement requires (clause "
-                 f"{CLAUSE_TRAINING}). {todo}")
+        return midnight(last), (
+            f"Your {label} expired on {last.isoformat()}, and the "
+            f"agreement requires it (clause {CLAUSE_TRAINING}). {todo}"
+        )
+    return now, (
+        f"You have no current {label}, which the agreement requires (clause "
+        f"{CLAUSE_TRAINING}). {todo}"
+    )
 
 
 @condition(CLAUSE_TRAINING)
-def required_training(session: Session, grants: Sequence[Grant],
-                      now: dt.datetime) -> dict[int, tuple[dt.datetime, str]]:
+def required_training(
+    session: Session, grants: Sequence[Grant], now: dt.datetime
+) -> dict[int, tuple[dt.datetime, str]]:
     """The holder's training in every course the agreement's laws require (CJIS, HIPAA...)."""
     versions = versions_of(session, grants)
     periods: dict[tuple[int, str], list[tuple[dt.date, dt.date]]] = defaultdict(list)
-    rows = session.execute(select(TrainingRecord.user_id, TrainingRecord.course,
-                                  TrainingRecord.completed_on, TrainingRecord.expires_on)
-                           .where(TrainingRecord.user_id.in_({g.user_id for g in grants})))
+    rows = session.execute(
+        select(
+            TrainingRecord.user_id,
+            TrainingRecord.course,
+            TrainingRecord.completed_on,
+            TrainingRecord.expires_on,
+        ).where(TrainingRecord.user_id.in_({g.user_id for g in grants}))
+    )
     for user_id, course, completed_on, expires_on in rows:
         periods[(user_id, str(course))].append((completed_on, expires_on))
     ends: dict[int, tuple[dt.datetime, str]] = {}

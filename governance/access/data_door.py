@@ -68,16 +68,24 @@ class Loaded:
 
 def current_version(session: Session, dataset_id: int) -> DatasetVersion:
     version = session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
-                                     DatasetVersion.destroyed_at.is_(None))
-        .order_by(DatasetVersion.number.desc())).first()
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.destroyed_at.is_(None))
+        .order_by(DatasetVersion.number.desc())
+    ).first()
     if version is None:
         raise NotFound("This dataset has no stored data yet.")
     return version
 
 
-def granted_columns(session: Session, *, user_id: int, agreement_id: int, dataset_id: int,
-                    purpose: str, now: dt.datetime) -> list[str]:
+def granted_columns(
+    session: Session,
+    *,
+    user_id: int,
+    agreement_id: int,
+    dataset_id: int,
+    purpose: str,
+    now: dt.datetime,
+) -> list[str]:
     """A person's own granted columns for this scope and purpose: what a view shows when no
     columns are named. Says nothing about columns they were not granted."""
     index = grant_index(session)
@@ -98,29 +106,64 @@ def _dataset(session: Session, dataset_id: int) -> Dataset:
     return dataset
 
 
-def _decide_and_record(session: Session, *, by: User, agreement_id: int, dataset: Dataset,
-                       columns: Sequence[str], action: DataAction, purpose: str,
-                       now: dt.datetime, event: AuditType,
-                       detail: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+def _decide_and_record(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset: Dataset,
+    columns: Sequence[str],
+    action: DataAction,
+    purpose: str,
+    now: dt.datetime,
+    event: AuditType,
+    detail: dict[str, Any],
+) -> tuple[Decision, dict[str, Any]]:
     """Decide; on refusal raise with the refusal's audit record, which the error handler
     commits after rolling the request back."""
-    decision = decide(session, DataRequest(
-        user_id=by.id, agreement_id=agreement_id, dataset_id=dataset.id,
-        columns=tuple(columns), action=action, purpose=purpose, now=now))
+    decision = decide(
+        session,
+        DataRequest(
+            user_id=by.id,
+            agreement_id=agreement_id,
+            dataset_id=dataset.id,
+            columns=tuple(columns),
+            action=action,
+            purpose=purpose,
+            now=now,
+        ),
+    )
     # A column is recorded as a direct identifier if it is one now or was granted as one.
     index = grant_index(session)
     granted_as = {name for rule in decision.rules for name in index.granted_by(rule).identifiers}
-    identifiers = sorted(c for c in columns if c in granted_as or (
-        (col := dataset.column(c)) is not None and col.is_direct_identifier))
+    identifiers = sorted(
+        c
+        for c in columns
+        if c in granted_as or ((col := dataset.column(c)) is not None and col.is_direct_identifier)
+    )
     fields: dict[str, Any] = {
-        "agreement_id": agreement_id, "agreement_version": decision.agreement_version,
-        "dataset_id": dataset.id, "target_type": "dataset", "target_id": dataset.id,
-        "rule": decision.rule, "clause": decision.clause,
-        "detail": {**detail, "columns": list(columns), "direct_identifier_columns": identifiers,
-                   "purpose": purpose, "action": action.value, "reason": decision.reason}}
+        "agreement_id": agreement_id,
+        "agreement_version": decision.agreement_version,
+        "dataset_id": dataset.id,
+        "target_type": "dataset",
+        "target_id": dataset.id,
+        "rule": decision.rule,
+        "clause": decision.clause,
+        "detail": {
+            **detail,
+            "columns": list(columns),
+            "direct_identifier_columns": identifiers,
+            "purpose": purpose,
+            "action": action.value,
+            "reason": decision.reason,
+        },
+    }
     if not decision.allowed:
-        raise PermissionDenied(decision.reason, clause=decision.clause, audit={
-            "event_type": event, "outcome": Outcome.DENIED, "now": now, **fields})
+        raise PermissionDenied(
+            decision.reason,
+            clause=decision.clause,
+            audit={"event_type": event, "outcome": Outcome.DENIED, "now": now, **fields},
+        )
     return decision, fields
 
 
@@ -135,8 +178,7 @@ def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str
     return list(version.withheld_offence_categories) if version is not None else []
 
 
-def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]
-          ) -> pd.DataFrame:
+def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]) -> pd.DataFrame:
     """The stored columns without the withheld records. The category column is read to leave
     them out and returned only when it was asked for (and so decided)."""
     if not withheld:
@@ -148,10 +190,21 @@ def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]
     return frame.loc[kept, list(columns)].reset_index(drop=True)
 
 
-def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
-              columns: Sequence[str], purpose: str, filters: Sequence[str] = (),
-              sort: str | None = None, descending: bool = False, page: int = 1,
-              per_page: int = 50, now: dt.datetime) -> RowPage:
+def read_rows(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    filters: Sequence[str] = (),
+    sort: str | None = None,
+    descending: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+    now: dt.datetime,
+) -> RowPage:
     """A page of rows of the granted columns, for viewing inside the secure service.
 
     `filters` are written `column:op:value`. Every column shown, filtered on or sorted by is
@@ -161,37 +214,79 @@ def read_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
         raise ValidationFailed(f"Pages hold 1 to {MAX_PAGE_SIZE} rows and start at 1.")
     dataset = _dataset(session, dataset_id)
     attempt: dict[str, Any] = {
-        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
-        "agreement_id": agreement_id, "dataset_id": dataset.id, "target_type": "dataset",
-        "target_id": dataset.id, "detail": {
-            "shown": list(columns), "filters": [text[:200] for text in filters],
-            "sort": sort, "page": page, "purpose": purpose, "action": DataAction.READ.value}}
+        "event_type": AuditType.DATASET_READ,
+        "outcome": Outcome.DENIED,
+        "now": now,
+        "agreement_id": agreement_id,
+        "dataset_id": dataset.id,
+        "target_type": "dataset",
+        "target_id": dataset.id,
+        "detail": {
+            "shown": list(columns),
+            "filters": [text[:200] for text in filters],
+            "sort": sort,
+            "page": page,
+            "purpose": purpose,
+            "action": DataAction.READ.value,
+        },
+    }
     parsed = _recorded(lambda: parse_filters(filters), attempt)
-    touched = list(dict.fromkeys([*columns, *(f.column for f in parsed),
-                                  *([sort] if sort else [])]))
+    touched = list(
+        dict.fromkeys([*columns, *(f.column for f in parsed), *([sort] if sort else [])])
+    )
     decision, fields = _decide_and_record(
-        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=touched,
-        action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
-        detail={"shown": list(columns), "filters": [f.describe() for f in parsed],
-                "sort": sort, "page": page})
-    checked = _recorded(lambda: check_filters(parsed, dataset), {
-        "event_type": AuditType.DATASET_READ, "outcome": Outcome.DENIED, "now": now,
-        **fields, "clause": None, "detail": dict(fields["detail"])})
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset=dataset,
+        columns=touched,
+        action=DataAction.READ,
+        purpose=purpose,
+        now=now,
+        event=AuditType.DATASET_READ,
+        detail={
+            "shown": list(columns),
+            "filters": [f.describe() for f in parsed],
+            "sort": sort,
+            "page": page,
+        },
+    )
+    checked = _recorded(
+        lambda: check_filters(parsed, dataset),
+        {
+            "event_type": AuditType.DATASET_READ,
+            "outcome": Outcome.DENIED,
+            "now": now,
+            **fields,
+            "clause": None,
+            "detail": dict(fields["detail"]),
+        },
+    )
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     frame = apply_filters(_read(version, touched, withheld), checked)
     total = len(frame)
     if sort:
-        frame = frame.sort_values(sort, ascending=not descending, kind="stable",
-                                  na_position="last")
-    window = frame.iloc[(page - 1) * per_page: page * per_page][list(columns)]
+        frame = frame.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
+    window = frame.iloc[(page - 1) * per_page : page * per_page][list(columns)]
     rows = window.astype(object).where(window.notna(), None).to_dict(orient="records")
-    fields["detail"].update(row_count=len(rows), matching_rows=total, version=version.number,
-                            sha256=version.sha256, withheld_categories=withheld)
-    audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
-                 **fields)
-    return RowPage(columns=list(columns), rows=rows, total=total, page=page,
-                   per_page=per_page, version=version.number, decision=decision)
+    fields["detail"].update(
+        row_count=len(rows),
+        matching_rows=total,
+        version=version.number,
+        sha256=version.sha256,
+        withheld_categories=withheld,
+    )
+    audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields)
+    return RowPage(
+        columns=list(columns),
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=per_page,
+        version=version.number,
+        decision=decision,
+    )
 
 
 def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:
@@ -199,51 +294,101 @@ def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:
     try:
         return check()
     except ValidationFailed as invalid:
-        refusal["detail"] = {**refusal["detail"], "reason": invalid.message,
-                             "fields": invalid.fields}
+        refusal["detail"] = {
+            **refusal["detail"],
+            "reason": invalid.message,
+            "fields": invalid.fields,
+        }
         invalid.audit = refusal
         raise
 
 
-def download_rows(session: Session, *, by: User, agreement_id: int, dataset_id: int,
-                  columns: Sequence[str], purpose: str,
-                  now: dt.datetime) -> tuple[list[str], Iterator[tuple[Any, ...]], Decision]:
+def download_rows(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+) -> tuple[list[str], Iterator[tuple[Any, ...]], Decision]:
     """Row-level data leaving the secure setting: a separate action the agreement must allow
     and the grant must name. Returns the header and the rows to stream."""
     dataset = _dataset(session, dataset_id)
     decision, fields = _decide_and_record(
-        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=columns,
-        action=DataAction.DOWNLOAD, purpose=purpose, now=now,
-        event=AuditType.DATASET_DOWNLOAD, detail={})
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset=dataset,
+        columns=columns,
+        action=DataAction.DOWNLOAD,
+        purpose=purpose,
+        now=now,
+        event=AuditType.DATASET_DOWNLOAD,
+        detail={},
+    )
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     frame = _read(version, columns, withheld)
-    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256,
-                            withheld_categories=withheld)
-    audit.record(session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now,
-                 **fields)
+    fields["detail"].update(
+        row_count=len(frame),
+        version=version.number,
+        sha256=version.sha256,
+        withheld_categories=withheld,
+    )
+    audit.record(
+        session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now, **fields
+    )
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     return list(columns), rows, decision
 
 
-def load_columns(session: Session, *, by: User, agreement_id: int, dataset_id: int,
-                 columns: Sequence[str], purpose: str, now: dt.datetime,
-                 context: dict[str, Any]) -> Loaded:
+def load_columns(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+    context: dict[str, Any],
+) -> Loaded:
     """Columns for the analysis engine, decided and recorded like any other read."""
     dataset = _dataset(session, dataset_id)
     decision, fields = _decide_and_record(
-        session, by=by, agreement_id=agreement_id, dataset=dataset, columns=columns,
-        action=DataAction.READ, purpose=purpose, now=now, event=AuditType.DATASET_READ,
-        detail=dict(context))
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset=dataset,
+        columns=columns,
+        action=DataAction.READ,
+        purpose=purpose,
+        now=now,
+        event=AuditType.DATASET_READ,
+        detail=dict(context),
+    )
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     frame = _read(version, columns, withheld)
-    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256,
-                            withheld_categories=withheld)
-    seq = audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now,
-                       **fields)
-    return Loaded(frame=frame, dataset_id=dataset_id, version=version.number,
-                  sha256=version.sha256, decision=decision, audit_seq=seq)
+    fields["detail"].update(
+        row_count=len(frame),
+        version=version.number,
+        sha256=version.sha256,
+        withheld_categories=withheld,
+    )
+    seq = audit.record(
+        session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields
+    )
+    return Loaded(
+        frame=frame,
+        dataset_id=dataset_id,
+        version=version.number,
+        sha256=version.sha256,
+        decision=decision,
+        audit_seq=seq,
+    )
 
 
 @dataclass(frozen=True)
@@ -257,26 +402,45 @@ class LoadedCohort:
     audit_seq: int
 
 
-def load_cohort(session: Session, *, by: User, agreement_id: int, cohort_id: int,
-                columns: Sequence[str], purpose: str, now: dt.datetime,
-                context: dict[str, Any]) -> LoadedCohort:
+def load_cohort(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    cohort_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+    context: dict[str, Any],
+) -> LoadedCohort:
     """A cohort file, for the run of the analyst who uploaded it under this agreement only;
     recorded as `cohort:read` like any other read of identifying data."""
     cohort = session.get(CohortFile, cohort_id)
     if cohort is None:
         raise NotFound(f"There is no cohort file {cohort_id}.")
     fields: dict[str, Any] = {
-        "agreement_id": agreement_id, "target_type": "cohort_file", "target_id": cohort.id,
-        "detail": {**context, "columns": list(columns), "purpose": purpose}}
+        "agreement_id": agreement_id,
+        "target_type": "cohort_file",
+        "target_id": cohort.id,
+        "detail": {**context, "columns": list(columns), "purpose": purpose},
+    }
     if cohort.agreement_id != agreement_id or cohort.uploaded_by_id != by.id:
         raise PermissionDenied(
             "This cohort file was uploaded by someone else or under another agreement.",
-            clause="parties.provider", audit={"event_type": AuditType.COHORT_READ,
-                                              "outcome": Outcome.DENIED, "now": now,
-                                              "clause": "parties.provider", **fields})
+            clause="parties.provider",
+            audit={
+                "event_type": AuditType.COHORT_READ,
+                "outcome": Outcome.DENIED,
+                "now": now,
+                "clause": "parties.provider",
+                **fields,
+            },
+        )
     frame = datastore.read_cohort(cohort, list(columns))
     fields["detail"].update(row_count=len(frame), sha256=cohort.sha256)
-    seq = audit.record(session, AuditType.COHORT_READ, by=by, outcome=Outcome.ALLOWED, now=now,
-                       **fields)
-    return LoadedCohort(frame=frame, cohort_id=cohort.id, sha256=cohort.sha256,
-                        row_count=len(frame), audit_seq=seq)
+    seq = audit.record(
+        session, AuditType.COHORT_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields
+    )
+    return LoadedCohort(
+        frame=frame, cohort_id=cohort.id, sha256=cohort.sha256, row_count=len(frame), audit_seq=seq
+    )

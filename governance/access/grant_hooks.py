@@ -25,44 +25,79 @@ from governance.identity.actors import Actor, System
 
 ENDINGS = {
     AgreementEvent.EXPIRED: (GrantStatus.EXPIRED, "the agreement expired", "term.expiry_date"),
-    AgreementEvent.TERMINATED: (GrantStatus.REVOKED, "the agreement was terminated",
-                                "term.termination"),
-    AgreementEvent.CLOSED: (GrantStatus.REVOKED, "the agreement was closed",
-                            "retention.destruction_days"),
+    AgreementEvent.TERMINATED: (
+        GrantStatus.REVOKED,
+        "the agreement was terminated",
+        "term.termination",
+    ),
+    AgreementEvent.CLOSED: (
+        GrantStatus.REVOKED,
+        "the agreement was closed",
+        "retention.destruction_days",
+    ),
 }
 
 
-def follow_agreement(session: Session, *, agreement: Agreement, event: AgreementEvent,
-                     previous_version: AgreementVersion | None,
-                     new_version: AgreementVersion | None, by: Actor,
-                     now: dt.datetime) -> None:
+def follow_agreement(
+    session: Session,
+    *,
+    agreement: Agreement,
+    event: AgreementEvent,
+    previous_version: AgreementVersion | None,
+    new_version: AgreementVersion | None,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
     if event in ENDINGS:
         status, reason, clause = ENDINGS[event]
         for grant in active_grants(session, agreement_id=agreement.id):
-            end_grant(session, grant, status=status, reason=reason, by=by, now=now,
-                      clause=clause)
+            end_grant(session, grant, status=status, reason=reason, by=by, now=now, clause=clause)
     elif event == AgreementEvent.AMENDED and new_version is not None:
         _apply_amendment(session, agreement, new_version, by=by, now=now)
 
 
-def _apply_amendment(session: Session, agreement: Agreement, version: AgreementVersion, *,
-                     by: Actor, now: dt.datetime) -> None:
+def _apply_amendment(
+    session: Session,
+    agreement: Agreement,
+    version: AgreementVersion,
+    *,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
     end = agreement_end(version)
     kept = []
     for grant in active_grants(session, agreement_id=agreement.id):
         if not version.is_personnel(grant.user_id):
-            end_grant(session, grant, status=GrantStatus.REVOKED, by=by, now=now,
-                      reason="the holder is no longer authorised personnel",
-                      clause="personnel")
+            end_grant(
+                session,
+                grant,
+                status=GrantStatus.REVOKED,
+                by=by,
+                now=now,
+                reason="the holder is no longer authorised personnel",
+                clause="personnel",
+            )
             continue
         if grant.purpose not in version.permitted_uses:
-            end_grant(session, grant, status=GrantStatus.REVOKED, by=by, now=now,
-                      reason="the purpose is no longer a permitted use",
-                      clause="scope.permitted_uses")
+            end_grant(
+                session,
+                grant,
+                status=GrantStatus.REVOKED,
+                by=by,
+                now=now,
+                reason="the purpose is no longer a permitted use",
+                clause="scope.permitted_uses",
+            )
             continue
-        narrow_grant(session, grant, keep=version.covered_columns(grant.dataset_id),
-                     reason="the amendment no longer covers these columns", by=by, now=now,
-                     clause="scope.datasets")
+        narrow_grant(
+            session,
+            grant,
+            keep=version.covered_columns(grant.dataset_id),
+            reason="the amendment no longer covers these columns",
+            by=by,
+            now=now,
+            clause="scope.datasets",
+        )
         if grant.status not in LIVE_GRANT_STATUSES:
             continue
         grant.agreement_version = version.number

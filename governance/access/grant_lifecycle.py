@@ -21,25 +21,64 @@ class Action(StrEnum):
 
 _S = GrantStatus
 _MANAGER = "steward-or-overseer"
-_ENDS = "the agreement ended, or an amendment or access review took away its holder, purpose " \
-        "or every column"
+_ENDS = (
+    "the agreement ended, or an amendment or access review took away its holder, purpose "
+    "or every column"
+)
 
 TRANSITIONS: list[Transition[GrantStatus, Action]] = [
-    *(t for live in (_S.ACTIVE, _S.PAUSED) for t in (
-        Transition(live, Action.REVOKE, _S.REVOKED, Permission.GRANT_REVOKE,
-                   AuditType.GRANT_REVOKE, "a reason is required", _MANAGER),
-        Transition(live, Action.END, _S.REVOKED, None, AuditType.GRANT_REVOKE, _ENDS),
-        Transition(live, Action.END, _S.EXPIRED, None, AuditType.GRANT_EXPIRE,
-                   "the agreement expired"),
-        Transition(live, Action.EXPIRE, _S.EXPIRED, None, AuditType.GRANT_EXPIRE,
-                   "its end date has passed"))),
-    Transition(_S.ACTIVE, Action.PAUSE, _S.PAUSED, None, AuditType.GRANT_PAUSE,
-               "a condition it depends on (training, the holder's account) has lapsed"),
-    Transition(_S.PAUSED, Action.RESUME, _S.ACTIVE, None, AuditType.GRANT_RESUME,
-               "the conditions it depends on hold again"),
+    *(
+        t
+        for live in (_S.ACTIVE, _S.PAUSED)
+        for t in (
+            Transition(
+                live,
+                Action.REVOKE,
+                _S.REVOKED,
+                Permission.GRANT_REVOKE,
+                AuditType.GRANT_REVOKE,
+                "a reason is required",
+                _MANAGER,
+            ),
+            Transition(live, Action.END, _S.REVOKED, None, AuditType.GRANT_REVOKE, _ENDS),
+            Transition(
+                live, Action.END, _S.EXPIRED, None, AuditType.GRANT_EXPIRE, "the agreement expired"
+            ),
+            Transition(
+                live,
+                Action.EXPIRE,
+                _S.EXPIRED,
+                None,
+                AuditType.GRANT_EXPIRE,
+                "its end date has passed",
+            ),
+        )
+    ),
+    Transition(
+        _S.ACTIVE,
+        Action.PAUSE,
+        _S.PAUSED,
+        None,
+        AuditType.GRANT_PAUSE,
+        "a condition it depends on (training, the holder's account) has lapsed",
+    ),
+    Transition(
+        _S.PAUSED,
+        Action.RESUME,
+        _S.ACTIVE,
+        None,
+        AuditType.GRANT_RESUME,
+        "the conditions it depends on hold again",
+    ),
 ]
 
 
 LIFECYCLE: Lifecycle[GrantStatus, Action] = Lifecycle(
-    "grant", Grant, GrantStatus, Action, TRANSITIONS, initial=[GrantStatus.ACTIVE],
-    refusal=already("grant", tense="is"))
+    "grant",
+    Grant,
+    GrantStatus,
+    Action,
+    TRANSITIONS,
+    initial=[GrantStatus.ACTIVE],
+    refusal=already("grant", tense="is"),
+)

@@ -40,10 +40,21 @@ def get_grant(session: Session, grant_id: int) -> Grant:
     return grant
 
 
-def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement_version: int,
-                 dataset_id: int, columns: Mapping[str, Classification], purpose: str,
-                 valid_until: dt.datetime, allow_download: bool, by: Actor, now: dt.datetime,
-                 request_id: int | None = None) -> Grant:
+def create_grant(
+    session: Session,
+    *,
+    user_id: int,
+    agreement_id: int,
+    agreement_version: int,
+    dataset_id: int,
+    columns: Mapping[str, Classification],
+    purpose: str,
+    valid_until: dt.datetime,
+    allow_download: bool,
+    by: Actor,
+    now: dt.datetime,
+    request_id: int | None = None,
+) -> Grant:
     """Write a grant and its audit event; the caller has checked eligibility and approval.
 
     `columns` maps each granted column to the classification it was approved under, which
@@ -55,27 +66,48 @@ def create_grant(session: Session, *, user_id: int, agreement_id: int, agreement
         raise ValidationFailed("A grant needs at least one column.", {"columns": "Choose one."})
     if valid_until <= now:
         raise ValidationFailed("A grant must end in the future.", {"end_date": "In the past."})
-    grant = Grant(user_id=user_id, agreement_id=agreement_id,
-                  agreement_version=agreement_version, dataset_id=dataset_id, purpose=purpose,
-                  valid_from=now, valid_until=valid_until, allow_download=allow_download,
-                  status=GrantStatus.ACTIVE, granted_by_id=by.id,
-                  changed_epoch=bump_epoch(session))
-    grant.columns = [GrantColumn(column_name=name, classification=columns[name])
-                     for name in names]
+    grant = Grant(
+        user_id=user_id,
+        agreement_id=agreement_id,
+        agreement_version=agreement_version,
+        dataset_id=dataset_id,
+        purpose=purpose,
+        valid_from=now,
+        valid_until=valid_until,
+        allow_download=allow_download,
+        status=GrantStatus.ACTIVE,
+        granted_by_id=by.id,
+        changed_epoch=bump_epoch(session),
+    )
+    grant.columns = [GrantColumn(column_name=name, classification=columns[name]) for name in names]
     session.add(grant)
     session.flush()
     end = grant_conditions.effective_ends(session, [grant], now)[grant.id]
     grant.effective_until, grant.effective_clause = end.at, end.clause
     grant.effective_reason = end.reason
-    audit.record(session, AuditType.GRANT_CREATE, by=by, agreement_id=agreement_id,
-                 agreement_version=agreement_version, dataset_id=dataset_id,
-                 target_type="grant", target_id=grant.id, clause="scope.datasets",
-                 detail={"user_id": user_id, "columns": names, "purpose": purpose,
-                         "classification": {name: str(columns[name]) for name in names},
-                         "valid_until": valid_until.isoformat(),
-                         "effective_until": end.at.isoformat(), "ends_by": end.clause,
-                         "allow_download": allow_download, "request_id": request_id},
-                 now=now)
+    audit.record(
+        session,
+        AuditType.GRANT_CREATE,
+        by=by,
+        agreement_id=agreement_id,
+        agreement_version=agreement_version,
+        dataset_id=dataset_id,
+        target_type="grant",
+        target_id=grant.id,
+        clause="scope.datasets",
+        detail={
+            "user_id": user_id,
+            "columns": names,
+            "purpose": purpose,
+            "classification": {name: str(columns[name]) for name in names},
+            "valid_until": valid_until.isoformat(),
+            "effective_until": end.at.isoformat(),
+            "ends_by": end.clause,
+            "allow_download": allow_download,
+            "request_id": request_id,
+        },
+        now=now,
+    )
     return grant
 
 
@@ -84,57 +116,115 @@ def can_manage(by: Actor, dataset: Dataset) -> bool:
     return authz.can(by, Permission.GRANT_REVOKE) and rules.manages_grants_of(by, dataset)
 
 
-def revoke_grant(session: Session, *, grant_id: int, reason: str, by: Actor,
-                 now: dt.datetime) -> Grant:
+def revoke_grant(
+    session: Session, *, grant_id: int, reason: str, by: Actor, now: dt.datetime
+) -> Grant:
     grant = get_grant(session, grant_id)
-    refusal = {"event_type": AuditType.GRANT_REVOKE, "target_type": "grant",
-               "target_id": grant_id, "agreement_id": grant.agreement_id,
-               "dataset_id": grant.dataset_id}
+    refusal = {
+        "event_type": AuditType.GRANT_REVOKE,
+        "target_type": "grant",
+        "target_id": grant_id,
+        "agreement_id": grant.agreement_id,
+        "dataset_id": grant.dataset_id,
+    }
     authz.require(by, Permission.GRANT_REVOKE, audit=refusal)
-    rules.require(rules.manages_grants_of, by, session.get(Dataset, grant.dataset_id),
-                  message="Only the dataset's stewards or a privacy officer may revoke its "
-                          "grants.", audit=refusal)
+    rules.require(
+        rules.manages_grants_of,
+        by,
+        session.get(Dataset, grant.dataset_id),
+        message="Only the dataset's stewards or a privacy officer may revoke its grants.",
+        audit=refusal,
+    )
     LIFECYCLE.check(grant, Action.REVOKE)
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})
-    end_grant(session, grant, action=Action.REVOKE, status=GrantStatus.REVOKED,
-              reason=reason.strip(), by=by, now=now)
+    end_grant(
+        session,
+        grant,
+        action=Action.REVOKE,
+        status=GrantStatus.REVOKED,
+        reason=reason.strip(),
+        by=by,
+        now=now,
+    )
     return grant
 
 
-def end_grant(session: Session, grant: Grant, *, status: GrantStatus, reason: str, by: Actor,
-              now: dt.datetime, clause: str | None = None, action: Action = Action.END) -> None:
+def end_grant(
+    session: Session,
+    grant: Grant,
+    *,
+    status: GrantStatus,
+    reason: str,
+    by: Actor,
+    now: dt.datetime,
+    clause: str | None = None,
+    action: Action = Action.END,
+) -> None:
     """End a live grant (revoked or expired, as `status` says) with its audit event."""
     grant.ended_at = now
     grant.ended_by_id = by.id
     grant.end_reason = reason
     grant.changed_epoch = bump_epoch(session)
-    LIFECYCLE.apply(session, grant, action, by=by, target=status, record={
-        "agreement_id": grant.agreement_id, "agreement_version": grant.agreement_version,
-        "dataset_id": grant.dataset_id, "target_type": "grant", "target_id": grant.id,
-        "clause": clause, "now": now,
-        "detail": {"user_id": grant.user_id, "columns": grant.column_names, "reason": reason}})
+    LIFECYCLE.apply(
+        session,
+        grant,
+        action,
+        by=by,
+        target=status,
+        record={
+            "agreement_id": grant.agreement_id,
+            "agreement_version": grant.agreement_version,
+            "dataset_id": grant.dataset_id,
+            "target_type": "grant",
+            "target_id": grant.id,
+            "clause": clause,
+            "now": now,
+            "detail": {"user_id": grant.user_id, "columns": grant.column_names, "reason": reason},
+        },
+    )
 
 
-def narrow_grant(session: Session, grant: Grant, *, keep: Iterable[str], reason: str,
-                 by: Actor, now: dt.datetime, clause: str | None = None) -> list[str]:
+def narrow_grant(
+    session: Session,
+    grant: Grant,
+    *,
+    keep: Iterable[str],
+    reason: str,
+    by: Actor,
+    now: dt.datetime,
+    clause: str | None = None,
+) -> list[str]:
     """Keep only some columns (minimum necessary); ends the grant if none remain."""
     kept = set(keep)
     removed = sorted(set(grant.column_names) - kept)
     if not removed:
         return []
     if not kept & set(grant.column_names):
-        end_grant(session, grant, status=GrantStatus.REVOKED, reason=reason, by=by, now=now,
-                  clause=clause)
+        end_grant(
+            session, grant, status=GrantStatus.REVOKED, reason=reason, by=by, now=now, clause=clause
+        )
         return removed
     grant.columns = [c for c in grant.columns if c.column_name in kept]
     grant.changed_epoch = bump_epoch(session)
-    audit.record(session, AuditType.GRANT_NARROW, by=by, agreement_id=grant.agreement_id,
-                 agreement_version=grant.agreement_version, dataset_id=grant.dataset_id,
-                 target_type="grant", target_id=grant.id, clause=clause,
-                 detail={"user_id": grant.user_id, "removed": removed,
-                         "kept": sorted(kept & set(grant.column_names)), "reason": reason},
-                 now=now)
+    audit.record(
+        session,
+        AuditType.GRANT_NARROW,
+        by=by,
+        agreement_id=grant.agreement_id,
+        agreement_version=grant.agreement_version,
+        dataset_id=grant.dataset_id,
+        target_type="grant",
+        target_id=grant.id,
+        clause=clause,
+        detail={
+            "user_id": grant.user_id,
+            "removed": removed,
+            "kept": sorted(kept & set(grant.column_names)),
+            "reason": reason,
+        },
+        now=now,
+    )
     return removed
 
 
@@ -149,9 +239,18 @@ def active_grants(session: Session, **filters: int) -> list[Grant]:
 def expire_grants(session: Session, actor: Actor, now: dt.datetime) -> int:
     """Mark grants past their end as expired. They already stopped working at their end
     time (the Casbin line carries it); this keeps lists and dashboards truthful."""
-    due = session.scalars(select(Grant).where(Grant.status.in_(LIVE_GRANT_STATUSES),
-                                              Grant.valid_until <= now)).all()
+    due = session.scalars(
+        select(Grant).where(Grant.status.in_(LIVE_GRANT_STATUSES), Grant.valid_until <= now)
+    ).all()
     for grant in due:
-        end_grant(session, grant, status=GrantStatus.EXPIRED, reason="reached its end date",
-                  by=actor, now=now, clause="access.valid_until", action=Action.EXPIRE)
+        end_grant(
+            session,
+            grant,
+            status=GrantStatus.EXPIRED,
+            reason="reached its end date",
+            by=actor,
+            now=now,
+            clause="access.valid_until",
+            action=Action.EXPIRE,
+        )
     return len(due)

@@ -85,7 +85,8 @@ class AccessRequest(Base):
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("access_grant.id"))
 
     columns: Mapped[list[AccessRequestColumn]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="AccessRequestColumn.position")
+        cascade="all, delete-orphan", lazy="selectin", order_by="AccessRequestColumn.position"
+    )
 
     @property
     def requested_columns(self) -> list[str]:
@@ -100,7 +101,8 @@ class AccessRequestColumn(Base):
     __tablename__ = "access_request_column"
 
     request_id: Mapped[int] = mapped_column(
-        ForeignKey("access_request.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("access_request.id", ondelete="CASCADE"), primary_key=True
+    )
     column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     # None until a steward decides; then True (granted) or False (left out: minimum necessary).
@@ -109,7 +111,8 @@ class AccessRequestColumn(Base):
     # the two): the two-person rule for direct identifiers reads this, so reclassifying the
     # dataset's column cannot change what a pending request needs.
     classification: Mapped[Classification] = mapped_column(
-        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value
+    )
 
 
 class Grant(Base):
@@ -146,12 +149,14 @@ class Grant(Base):
     # holder can do about it: the end every decision checks (access/conditions.py).
     # None only for a grant written before these were kept; the conditions job fills it in.
     effective_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    effective_clause: Mapped[str] = mapped_column(String(60), default="access.valid_until",
-                                                  server_default="access.valid_until")
+    effective_clause: Mapped[str] = mapped_column(
+        String(60), default="access.valid_until", server_default="access.valid_until"
+    )
     effective_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     columns: Mapped[list[GrantColumn]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name")
+        cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name"
+    )
 
     @property
     def column_names(self) -> list[str]:
@@ -166,20 +171,21 @@ class Grant(Base):
 
     @property
     def actions(self) -> list[DataAction]:
-        return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download \
-            else [DataAction.READ]
+        return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download else [DataAction.READ]
 
 
 class GrantColumn(Base):
     __tablename__ = "access_grant_column"
 
-    grant_id: Mapped[int] = mapped_column(ForeignKey("access_grant.id", ondelete="CASCADE"),
-                                          primary_key=True)
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("access_grant.id", ondelete="CASCADE"), primary_key=True
+    )
     column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
     # The classification the column was granted under (from its request): a later
     # reclassification of the dataset's column does not change what this grant gave.
     classification: Mapped[Classification] = mapped_column(
-        String(30), server_default=Classification.DIRECT_IDENTIFIER.value)
+        String(30), server_default=Classification.DIRECT_IDENTIFIER.value
+    )
 
 
 class GrantReview(Base):
@@ -210,6 +216,9 @@ class PolicyEpoch(Base):
 def bump_epoch(session: Session) -> int:
     """Advance the policy epoch; the row lock it takes orders concurrent grant changes."""
     epoch: int = session.execute(
-        update(PolicyEpoch).where(PolicyEpoch.id == 1)
-        .values(epoch=PolicyEpoch.epoch + 1).returning(PolicyEpoch.epoch)).scalar_one()
+        update(PolicyEpoch)
+        .where(PolicyEpoch.id == 1)
+        .values(epoch=PolicyEpoch.epoch + 1)
+        .returning(PolicyEpoch.epoch)
+    ).scalar_one()
     return epoch

@@ -53,35 +53,45 @@ def on_personnel_list(session: Session, grants: Sequence[Grant], now: dt.datetim
         version = versions.get((grant.agreement_id, grant.agreement_version))
         if version is not None and not version.is_personnel(grant.user_id):
             reference = _reference(session, grant.agreement_id)
-            ends[grant.id] = (now, (
-                f"You are no longer on the personnel list of {reference}"
-                f" (clause {CLAUSE_PERSONNEL}). Ask the principal investigator to add you in an "
-                "amendment; a steward then decides on a new request."))
+            ends[grant.id] = (
+                now,
+                (
+                    f"You are no longer on the personnel list of {reference}"
+                    f" (clause {CLAUSE_PERSONNEL}). Ask the principal investigator to add you in "
+                    "an "
+                    "amendment; a steward then decides on a new request."
+                ),
+            )
     return ends
 
 
-def accepted_current_terms(session: Session, grants: Sequence[Grant],
-                           now: dt.datetime) -> Ends:
+def accepted_current_terms(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     versions = versions_of(session, grants)
     asked = [g for g in grants if _version_asks(versions, g, "acceptance_required")]
     if not asked:
         return {}
     accepted: dict[tuple[int, int], set[str]] = defaultdict(set)
     for user_id, agreement_id, sha in session.execute(
-            select(Acceptance.user_id, Acceptance.agreement_id, Acceptance.terms_sha256)
-            .where(Acceptance.user_id.in_({g.user_id for g in asked}),
-                   Acceptance.agreement_id.in_({g.agreement_id for g in asked}))):
+        select(Acceptance.user_id, Acceptance.agreement_id, Acceptance.terms_sha256).where(
+            Acceptance.user_id.in_({g.user_id for g in asked}),
+            Acceptance.agreement_id.in_({g.agreement_id for g in asked}),
+        )
+    ):
         accepted[(user_id, agreement_id)].add(sha)
     ends: Ends = {}
     for grant in asked:
         version = versions[(grant.agreement_id, grant.agreement_version)]
         if individual_terms_sha256(version) in accepted[(grant.user_id, grant.agreement_id)]:
             continue
-        ends[grant.id] = (now, (
-            f"You have not yet accepted the terms of version {version.number} of "
-            f"{_reference(session, grant.agreement_id)} that bind you personally (clause "
-            f"{CLAUSE_ACCEPTANCE}). Open the agreement, read them and accept them with your "
-            f"password: your access resumes at once. Stewards: nothing to do."))
+        ends[grant.id] = (
+            now,
+            (
+                f"You have not yet accepted the terms of version {version.number} of "
+                f"{_reference(session, grant.agreement_id)} that bind you personally (clause "
+                f"{CLAUSE_ACCEPTANCE}). Open the agreement, read them and accept them with your "
+                f"password: your access resumes at once. Stewards: nothing to do."
+            ),
+        )
     return ends
 
 
@@ -91,53 +101,73 @@ def ethics_in_force(session: Session, grants: Sequence[Grant], now: dt.datetime)
     if not asked:
         return {}
     periods: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-    for approval in session.scalars(select(EthicsApproval).where(
-            EthicsApproval.agreement_id.in_({g.agreement_id for g in asked}))):
+    for approval in session.scalars(
+        select(EthicsApproval).where(
+            EthicsApproval.agreement_id.in_({g.agreement_id for g in asked})
+        )
+    ):
         # In force from the later of the letter's date and its recording: a letter recorded
         # late never covers the reads refused before it.
         start = max(midnight(approval.approved_on), approval.recorded_at)
         periods[approval.agreement_id].append(
-            (start, midnight(approval.expires_on + dt.timedelta(days=1))))
-    todo = ("The principal investigator sends the board's renewed approval to the privacy "
-            "officer, who records it; access resumes as soon as it is recorded.")
+            (start, midnight(approval.expires_on + dt.timedelta(days=1)))
+        )
+    todo = (
+        "The principal investigator sends the board's renewed approval to the privacy "
+        "officer, who records it; access resumes as soon as it is recorded."
+    )
     ends: Ends = {}
     for grant in asked:
         reference = _reference(session, grant.agreement_id)
         until = covered_until(periods[grant.agreement_id], now)
         if until is not None:
-            ends[grant.id] = (until, (
-                f"The ethics approval of {reference} expired on "
-                f"{(until - dt.timedelta(days=1)).date().isoformat()} (clause {CLAUSE_ETHICS}). "
-                f"{todo}"))
+            ends[grant.id] = (
+                until,
+                (
+                    f"The ethics approval of {reference} expired on "
+                    f"{(until - dt.timedelta(days=1)).date().isoformat()} (clause "
+                    f"{CLAUSE_ETHICS}). "
+                    f"{todo}"
+                ),
+            )
         else:
-            ends[grant.id] = (now, (f"{reference} has no ethics approval in force (clause "
-                                    f"{CLAUSE_ETHICS}). {todo}"))
+            ends[grant.id] = (
+                now,
+                (f"{reference} has no ethics approval in force (clause {CLAUSE_ETHICS}). {todo}"),
+            )
     return ends
 
 
-def attestation_not_overdue(session: Session, grants: Sequence[Grant],
-                            now: dt.datetime) -> Ends:
+def attestation_not_overdue(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     due = attestation_due(session, grants, versions_of(session, grants))
     ends: Ends = {}
     for grant in grants:
         due_on = due.get((grant.user_id, grant.agreement_id))
         if due_on is None:
             continue
-        ends[grant.id] = (midnight(due_on + dt.timedelta(days=1)), (
-            f"Your attestation under {_reference(session, grant.agreement_id)} was due on "
-            f"{due_on.isoformat()} (clause {CLAUSE_ATTESTATION}). Open the agreement and "
-            "attest that you still need the access, kept the terms and list any copies held "
-            "outside the service: your access resumes at once."))
+        ends[grant.id] = (
+            midnight(due_on + dt.timedelta(days=1)),
+            (
+                f"Your attestation under {_reference(session, grant.agreement_id)} was due on "
+                f"{due_on.isoformat()} (clause {CLAUSE_ATTESTATION}). Open the agreement and "
+                "attest that you still need the access, kept the terms and list any copies held "
+                "outside the service: your access resumes at once."
+            ),
+        )
     return ends
 
 
 def not_frozen(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
     frozen: dict[int, tuple[dt.datetime, int]] = {}
     for agreement_id, incident_id, frozen_at in session.execute(
-            select(IncidentAgreement.agreement_id, Incident.id, Incident.frozen_at)
-            .join(Incident, Incident.id == IncidentAgreement.incident_id)
-            .where(IncidentAgreement.agreement_id.in_({g.agreement_id for g in grants}),
-                   Incident.status == IncidentStatus.OPEN, Incident.frozen_at.is_not(None))):
+        select(IncidentAgreement.agreement_id, Incident.id, Incident.frozen_at)
+        .join(Incident, Incident.id == IncidentAgreement.incident_id)
+        .where(
+            IncidentAgreement.agreement_id.in_({g.agreement_id for g in grants}),
+            Incident.status == IncidentStatus.OPEN,
+            Incident.frozen_at.is_not(None),
+        )
+    ):
         assert frozen_at is not None
         if agreement_id not in frozen or frozen_at < frozen[agreement_id][0]:
             frozen[agreement_id] = (frozen_at, incident_id)
@@ -145,16 +175,21 @@ def not_frozen(session: Session, grants: Sequence[Grant], now: dt.datetime) -> E
     for grant in grants:
         if grant.agreement_id in frozen:
             at, incident_id = frozen[grant.agreement_id]
-            ends[grant.id] = (at, (
-                f"Access under {_reference(session, grant.agreement_id)} is frozen while "
-                f"incident #{incident_id} is investigated (clause {CLAUSE_FREEZE}). Keep any "
-                "copies untouched and answer the privacy officer's questions; access resumes "
-                "when the privacy officer lifts the freeze."))
+            ends[grant.id] = (
+                at,
+                (
+                    f"Access under {_reference(session, grant.agreement_id)} is frozen while "
+                    f"incident #{incident_id} is investigated (clause {CLAUSE_FREEZE}). Keep any "
+                    "copies untouched and answer the privacy officer's questions; access resumes "
+                    "when the privacy officer lifts the freeze."
+                ),
+            )
     return ends
 
 
-def _version_asks(versions: dict[tuple[int, int], AgreementVersion], grant: Grant,
-                  term: str) -> bool:
+def _version_asks(
+    versions: dict[tuple[int, int], AgreementVersion], grant: Grant, term: str
+) -> bool:
     version = versions.get((grant.agreement_id, grant.agreement_version))
     return version is not None and bool(getattr(version, term))
 

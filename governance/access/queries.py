@@ -41,8 +41,9 @@ def requests_visible_to(user: User) -> Select[AccessRequest]:
     query = select(AccessRequest)
     if authz.can(user, Permission.GRANT_OVERSEE):
         return query
-    return query.where(or_(AccessRequest.requester_id == user.id,
-                           AccessRequest.dataset_id.in_(_stewarded(user))))
+    return query.where(
+        or_(AccessRequest.requester_id == user.id, AccessRequest.dataset_id.in_(_stewarded(user)))
+    )
 
 
 def grants_visible_to(user: User) -> Select[Grant]:
@@ -53,8 +54,7 @@ def grants_visible_to(user: User) -> Select[Grant]:
 
 
 def visible_request(session: Session, request_id: int, user: User) -> AccessRequest:
-    found = session.scalars(requests_visible_to(user).where(
-        AccessRequest.id == request_id)).first()
+    found = session.scalars(requests_visible_to(user).where(AccessRequest.id == request_id)).first()
     if found is None:
         raise NotFound(f"There is no access request {request_id} that you can see.")
     return found
@@ -65,11 +65,17 @@ def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[s
     user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
     dataset_ids = {i.dataset_id for i in items}
     return {
-        "people": {row.id: row.name for row in
-                   session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))},
-        "datasets": {row.id: row.name for row in
-                     session.execute(select(Dataset.id, Dataset.name)
-                                     .where(Dataset.id.in_(dataset_ids)))}}
+        "people": {
+            row.id: row.name
+            for row in session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+        },
+        "datasets": {
+            row.id: row.name
+            for row in session.execute(
+                select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids))
+            )
+        },
+    }
 
 
 def datasets_covered(session: Session, version: AgreementVersion | None) -> list[Dataset]:
@@ -80,8 +86,9 @@ def datasets_covered(session: Session, version: AgreementVersion | None) -> list
     return [d for d in found if d is not None]
 
 
-def request_parts(session: Session,
-                  request: AccessRequest) -> tuple[Dataset | None, Agreement | None]:
+def request_parts(
+    session: Session, request: AccessRequest
+) -> tuple[Dataset | None, Agreement | None]:
     """The dataset and agreement a request names (the page shows both, the API its actions)."""
     return session.get(Dataset, request.dataset_id), session.get(Agreement, request.agreement_id)
 
@@ -105,17 +112,24 @@ def resubmission(session: Session, request_id: int, user: User) -> Resubmission:
     if found.requester_id != user.id:
         raise PermissionDenied(
             "Only the person who asked can change a returned request.",
-            audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT,
-                   "target_type": "access_request", "target_id": found.id,
-                   "agreement_id": found.agreement_id, "dataset_id": found.dataset_id})
+            audit={
+                "event_type": AuditType.ACCESS_REQUEST_SUBMIT,
+                "target_type": "access_request",
+                "target_id": found.id,
+                "agreement_id": found.agreement_id,
+                "dataset_id": found.dataset_id,
+            },
+        )
     agreement = session.get(Agreement, found.agreement_id)
     dataset = session.get(Dataset, found.dataset_id)
     assert agreement is not None  # foreign keys guarantee both
     assert dataset is not None
     version = in_force_version(session, agreement.id)
     if version is None:
-        raise InvalidTransition(f"Agreement {agreement.reference} is not in force: the "
-                                "request cannot be sent again.", allowed=["withdraw"])
+        raise InvalidTransition(
+            f"Agreement {agreement.reference} is not in force: the request cannot be sent again.",
+            allowed=["withdraw"],
+        )
     return Resubmission(found, agreement, version, dataset)
 
 
@@ -139,16 +153,25 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
     dataset = session.get(Dataset, grant.dataset_id)
     manages = dataset is not None and can_manage(user, dataset)
     live = grant.status in LIVE_GRANT_STATUSES
-    reviews = list(session.scalars(select(GrantReview).where(GrantReview.grant_id == grant.id)
-                                   .order_by(GrantReview.reviewed_at.desc())))
+    reviews = list(
+        session.scalars(
+            select(GrantReview)
+            .where(GrantReview.grant_id == grant.id)
+            .order_by(GrantReview.reviewed_at.desc())
+        )
+    )
     return GrantView(
-        grant=grant, dataset=dataset, agreement=session.get(Agreement, grant.agreement_id),
+        grant=grant,
+        dataset=dataset,
+        agreement=session.get(Agreement, grant.agreement_id),
         reviews=reviews,
-        usage=grant_usage(session, grant, now=now) if manages or grant.user_id == user.id
-        else None,
+        usage=grant_usage(session, grant, now=now) if manages or grant.user_id == user.id else None,
         can_revoke=manages and live,
-        can_review=live and rules.steward_of_dataset(user, dataset)
-        and authz.can(user, Permission.GRANT_REVIEW) and grant.user_id != user.id)
+        can_review=live
+        and rules.steward_of_dataset(user, dataset)
+        and authz.can(user, Permission.GRANT_REVIEW)
+        and grant.user_id != user.id,
+    )
 
 
 def visible_grant(session: Session, grant_id: int, user: User) -> Grant:
@@ -162,8 +185,11 @@ def agreements_for_requests(session: Session, user: User) -> list[Agreement]:
     """Active agreements on which the person is authorised personnel."""
     from governance.agreements.queries import in_force_version
 
-    active = session.scalars(select(Agreement).where(
-        Agreement.status == AgreementStatus.ACTIVE).order_by(Agreement.reference))
+    active = session.scalars(
+        select(Agreement)
+        .where(Agreement.status == AgreementStatus.ACTIVE)
+        .order_by(Agreement.reference)
+    )
     result = []
     for agreement in active:
         version = in_force_version(session, agreement.id)
@@ -173,56 +199,100 @@ def agreements_for_requests(session: Session, user: User) -> list[Agreement]:
 
 
 def my_active_grants(session: Session, user: User, *, now: dt.datetime) -> list[Grant]:
-    return list(session.scalars(select(Grant).where(
-        Grant.user_id == user.id, Grant.status.in_(LIVE_GRANT_STATUSES),
-        Grant.valid_until > now).order_by(Grant.agreement_id, Grant.dataset_id)))
+    return list(
+        session.scalars(
+            select(Grant)
+            .where(
+                Grant.user_id == user.id,
+                Grant.status.in_(LIVE_GRANT_STATUSES),
+                Grant.valid_until > now,
+            )
+            .order_by(Grant.agreement_id, Grant.dataset_id)
+        )
+    )
 
 
 def steward_tasks(session: Session, user: User) -> list[Task]:
-    waiting = session.scalars(select(AccessRequest).where(
-        AccessRequest.status == RequestStatus.SUBMITTED,
-        AccessRequest.dataset_id.in_(_stewarded(user)),
-        AccessRequest.requester_id != user.id)).all()
-    tasks = [Task(title=f"Review access request #{r.id} ({len(r.columns)} columns)",
-                  kind="Request to review", endpoint="access.request_detail",
-                  params={"request_id": r.id},
-                  due=(r.submitted_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS))
-             for r in waiting]
+    waiting = session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.status == RequestStatus.SUBMITTED,
+            AccessRequest.dataset_id.in_(_stewarded(user)),
+            AccessRequest.requester_id != user.id,
+        )
+    ).all()
+    tasks = [
+        Task(
+            title=f"Review access request #{r.id} ({len(r.columns)} columns)",
+            kind="Request to review",
+            endpoint="access.request_detail",
+            params={"request_id": r.id},
+            due=(r.submitted_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS),
+        )
+        for r in waiting
+    ]
     stewarded = set(session.scalars(_stewarded(user)))
     for grant in grants_due_for_review(session, now=utcnow()):
         if grant.dataset_id in stewarded:
             since = grant.last_reviewed_at or grant.created_at
-            tasks.append(Task(title=f"Re-certify grant #{grant.id}", kind="Grant to re-certify",
-                              endpoint="access.grant_detail", params={"grant_id": grant.id},
-                              due=(since + REVIEW_PERIOD).date()))
+            tasks.append(
+                Task(
+                    title=f"Re-certify grant #{grant.id}",
+                    kind="Grant to re-certify",
+                    endpoint="access.grant_detail",
+                    params={"grant_id": grant.id},
+                    due=(since + REVIEW_PERIOD).date(),
+                )
+            )
     return tasks
 
 
 def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
-    waiting = session.scalars(select(AccessRequest).where(
-        AccessRequest.status == RequestStatus.AWAITING_PRIVACY_OFFICER,
-        AccessRequest.requester_id != user.id,
-        or_(AccessRequest.steward_id.is_(None), AccessRequest.steward_id != user.id))).all()
-    tasks = [Task(title=f"Second approval of direct identifiers, request #{r.id}",
-                  kind="Identifiers to approve", endpoint="access.request_detail",
-                  params={"request_id": r.id},
-                  due=(r.steward_decided_at or r.created_at).date()
-                  + dt.timedelta(days=REVIEW_DAYS)) for r in waiting]
+    waiting = session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.status == RequestStatus.AWAITING_PRIVACY_OFFICER,
+            AccessRequest.requester_id != user.id,
+            or_(AccessRequest.steward_id.is_(None), AccessRequest.steward_id != user.id),
+        )
+    ).all()
+    tasks = [
+        Task(
+            title=f"Second approval of direct identifiers, request #{r.id}",
+            kind="Identifiers to approve",
+            endpoint="access.request_detail",
+            params={"request_id": r.id},
+            due=(r.steward_decided_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS),
+        )
+        for r in waiting
+    ]
     overdue = grants_due_for_review(session, now=utcnow())
     if overdue:
-        tasks.append(Task(title=f"{len(overdue)} grants not reviewed in 90 days",
-                          kind="Access review overdue", endpoint="access.grants",
-                          params={"review": "overdue"}))
+        tasks.append(
+            Task(
+                title=f"{len(overdue)} grants not reviewed in 90 days",
+                kind="Access review overdue",
+                endpoint="access.grants",
+                params={"review": "overdue"},
+            )
+        )
     return tasks
 
 
 def requester_tasks(session: Session, user: User) -> list[Task]:
-    returned = session.scalars(select(AccessRequest).where(
-        AccessRequest.requester_id == user.id,
-        AccessRequest.status == RequestStatus.RETURNED)).all()
-    return [Task(title=f"Request #{r.id} was returned for changes", kind="Request to revise",
-                 endpoint="access.request_detail", params={"request_id": r.id},
-                 detail=r.steward_comment[:200]) for r in returned]
+    returned = session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.requester_id == user.id, AccessRequest.status == RequestStatus.RETURNED
+        )
+    ).all()
+    return [
+        Task(
+            title=f"Request #{r.id} was returned for changes",
+            kind="Request to revise",
+            endpoint="access.request_detail",
+            params={"request_id": r.id},
+            detail=r.steward_comment[:200],
+        )
+        for r in returned
+    ]
 
 
 def dataset_named(session: Session, dataset_id: int) -> Dataset | None:

@@ -53,16 +53,19 @@ def _for_change(session: Session, request_id: int) -> AccessRequest:
     transactions begin IMMEDIATE, one writer at a time.
     """
     audit.take_writer_lock(session)  # the head first, then the row: one lock order
-    request = session.get(AccessRequest, request_id, with_for_update=True,
-                          populate_existing=True)
+    request = session.get(AccessRequest, request_id, with_for_update=True, populate_existing=True)
     if request is None:
         raise NotFound(f"There is no access request {request_id}.")
     return request
 
 
 def _audit_fields(request: AccessRequest) -> dict[str, Any]:
-    return {"target_type": "access_request", "target_id": request.id,
-            "agreement_id": request.agreement_id, "dataset_id": request.dataset_id}
+    return {
+        "target_type": "access_request",
+        "target_id": request.id,
+        "agreement_id": request.agreement_id,
+        "dataset_id": request.dataset_id,
+    }
 
 
 def _clean_text(value: str, field: str, *, required: bool) -> str:
@@ -70,118 +73,224 @@ def _clean_text(value: str, field: str, *, required: bool) -> str:
     if required and not text:
         raise ValidationFailed(f"The {field} is required.", {field: "Required."})
     if len(text) > MAX_TEXT:
-        raise ValidationFailed(f"The {field} is longer than {MAX_TEXT} characters.",
-                               {field: f"At most {MAX_TEXT} characters."})
+        raise ValidationFailed(
+            f"The {field} is longer than {MAX_TEXT} characters.",
+            {field: f"At most {MAX_TEXT} characters."},
+        )
     return text
 
 
-def _requested_columns(session: Session, dataset_id: int,
-                       names: Sequence[str]) -> list[AccessRequestColumn]:
+def _requested_columns(
+    session: Session, dataset_id: int, names: Sequence[str]
+) -> list[AccessRequestColumn]:
     """The columns with their classification now (eligibility checked they exist)."""
     dataset = session.get(Dataset, dataset_id)
     assert dataset is not None  # check_eligibility refused an unknown dataset
-    return [AccessRequestColumn(column_name=name, position=i,
-                                classification=_current_class(dataset, name))
-            for i, name in enumerate(names)]
+    return [
+        AccessRequestColumn(
+            column_name=name, position=i, classification=_current_class(dataset, name)
+        )
+        for i, name in enumerate(names)
+    ]
 
 
 def _current_class(dataset: Dataset, name: str) -> Classification:
     column = dataset.column(name)
     # A column no longer declared is treated as the most protected class.
-    return Classification.DIRECT_IDENTIFIER if column is None \
+    return (
+        Classification.DIRECT_IDENTIFIER
+        if column is None
         else Classification(column.classification)
+    )
 
 
 def _classify_at_decision(request: AccessRequest, dataset: Dataset) -> dict[str, str]:
     """Take the classification again at a decision, keeping the more protected of the
     request's record and the dataset's column; returns the record for the audit event."""
     for column in request.columns:
-        column.classification = more_protected(Classification(column.classification),
-                                               _current_class(dataset, column.column_name))
+        column.classification = more_protected(
+            Classification(column.classification), _current_class(dataset, column.column_name)
+        )
     return {c.column_name: str(c.classification) for c in request.columns}
 
 
-def submit_request(session: Session, *, agreement_id: int, dataset_id: int,
-                   columns: Sequence[str], purpose: str, justification: str,
-                   end_date: dt.date, download: bool, by: User,
-                   now: dt.datetime) -> AccessRequest:
-    authz.require(by, Permission.ACCESS_REQUEST_CREATE, audit={
-        "event_type": AuditType.ACCESS_REQUEST_SUBMIT, "target_type": "access_request",
-        "agreement_id": agreement_id, "dataset_id": dataset_id})
+def submit_request(
+    session: Session,
+    *,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    justification: str,
+    end_date: dt.date,
+    download: bool,
+    by: User,
+    now: dt.datetime,
+) -> AccessRequest:
+    authz.require(
+        by,
+        Permission.ACCESS_REQUEST_CREATE,
+        audit={
+            "event_type": AuditType.ACCESS_REQUEST_SUBMIT,
+            "target_type": "access_request",
+            "agreement_id": agreement_id,
+            "dataset_id": dataset_id,
+        },
+    )
     names = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
-    version = check_eligibility(session, user=by, agreement_id=agreement_id,
-                                dataset_id=dataset_id, columns=names, purpose=purpose,
-                                end_date=end_date, download=download, now=now)
+    version = check_eligibility(
+        session,
+        user=by,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=names,
+        purpose=purpose,
+        end_date=end_date,
+        download=download,
+        now=now,
+    )
     request = AccessRequest(
-        requester_id=by.id, agreement_id=agreement_id, dataset_id=dataset_id, purpose=purpose,
+        requester_id=by.id,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        purpose=purpose,
         justification=_clean_text(justification, "justification", required=True),
-        end_date=end_date, download_requested=download, status=RequestStatus.SUBMITTED,
-        submitted_at=now)
+        end_date=end_date,
+        download_requested=download,
+        status=RequestStatus.SUBMITTED,
+        submitted_at=now,
+    )
     request.columns = _requested_columns(session, dataset_id, names)
     session.add(request)
     session.flush()
-    audit.record(session, AuditType.ACCESS_REQUEST_SUBMIT, by=by, **_audit_fields(request),
-                 agreement_version=version.number, clause="scope.datasets",
-                 detail={"columns": names, "purpose": purpose,
-                         "classification": {c.column_name: str(c.classification)
-                                            for c in request.columns},
-                         "end_date": end_date.isoformat(), "download": download}, now=now)
+    audit.record(
+        session,
+        AuditType.ACCESS_REQUEST_SUBMIT,
+        by=by,
+        **_audit_fields(request),
+        agreement_version=version.number,
+        clause="scope.datasets",
+        detail={
+            "columns": names,
+            "purpose": purpose,
+            "classification": {c.column_name: str(c.classification) for c in request.columns},
+            "end_date": end_date.isoformat(),
+            "download": download,
+        },
+        now=now,
+    )
     return request
 
 
-def resubmit_request(session: Session, *, request_id: int, columns: Sequence[str],
-                     purpose: str, justification: str, end_date: dt.date, download: bool,
-                     by: User, now: dt.datetime) -> AccessRequest:
+def resubmit_request(
+    session: Session,
+    *,
+    request_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    justification: str,
+    end_date: dt.date,
+    download: bool,
+    by: User,
+    now: dt.datetime,
+) -> AccessRequest:
     request = _for_change(session, request_id)
-    rules.require(rules.own_request, by, request,
-                  message="Only the person who asked can change a returned request.",
-                  audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT, **_audit_fields(request)})
+    rules.require(
+        rules.own_request,
+        by,
+        request,
+        message="Only the person who asked can change a returned request.",
+        audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT, **_audit_fields(request)},
+    )
     check_transition(request, Action.RESUBMIT)
     names = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
-    version = check_eligibility(session, user=by, agreement_id=request.agreement_id,
-                                dataset_id=request.dataset_id, columns=names, purpose=purpose,
-                                end_date=end_date, download=download, now=now)
+    version = check_eligibility(
+        session,
+        user=by,
+        agreement_id=request.agreement_id,
+        dataset_id=request.dataset_id,
+        columns=names,
+        purpose=purpose,
+        end_date=end_date,
+        download=download,
+        now=now,
+    )
     request.columns = _requested_columns(session, request.dataset_id, names)
     request.purpose = purpose
     request.justification = _clean_text(justification, "justification", required=True)
     request.end_date = end_date
     request.download_requested = download
     request.submitted_at = now
-    LIFECYCLE.apply(session, request, Action.RESUBMIT, by=by, record={
-        **_audit_fields(request), "agreement_version": version.number, "now": now,
-        "detail": {"columns": names, "purpose": purpose, "resubmitted": True,
-                   "classification": {c.column_name: str(c.classification)
-                                      for c in request.columns}}})
+    LIFECYCLE.apply(
+        session,
+        request,
+        Action.RESUBMIT,
+        by=by,
+        record={
+            **_audit_fields(request),
+            "agreement_version": version.number,
+            "now": now,
+            "detail": {
+                "columns": names,
+                "purpose": purpose,
+                "resubmitted": True,
+                "classification": {c.column_name: str(c.classification) for c in request.columns},
+            },
+        },
+    )
     return request
 
 
-def withdraw_request(session: Session, *, request_id: int, by: User,
-                     now: dt.datetime) -> AccessRequest:
+def withdraw_request(
+    session: Session, *, request_id: int, by: User, now: dt.datetime
+) -> AccessRequest:
     request = _for_change(session, request_id)
-    rules.require(rules.own_request, by, request,
-                  message="Only the person who asked can withdraw a request.",
-                  audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW,
-                         **_audit_fields(request)})
-    LIFECYCLE.apply(session, request, Action.WITHDRAW, by=by,
-                    record={**_audit_fields(request), "now": now})
+    rules.require(
+        rules.own_request,
+        by,
+        request,
+        message="Only the person who asked can withdraw a request.",
+        audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW, **_audit_fields(request)},
+    )
+    LIFECYCLE.apply(
+        session, request, Action.WITHDRAW, by=by, record={**_audit_fields(request), "now": now}
+    )
     return request
 
 
-def _require_steward(session: Session, request: AccessRequest, by: Actor,
-                     event: AuditType) -> Dataset:
+def _require_steward(
+    session: Session, request: AccessRequest, by: Actor, event: AuditType
+) -> Dataset:
     refusal = {"event_type": event, **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
-    rules.require(rules.not_own_request, by, request,
-                  message="Nobody reviews their own request.", audit=refusal)
+    rules.require(
+        rules.not_own_request,
+        by,
+        request,
+        message="Nobody reviews their own request.",
+        audit=refusal,
+    )
     dataset = session.get(Dataset, request.dataset_id)
-    rules.require(rules.steward_of_dataset, by, dataset,
-                  message="Only a steward of this dataset reviews its requests.", audit=refusal)
+    rules.require(
+        rules.steward_of_dataset,
+        by,
+        dataset,
+        message="Only a steward of this dataset reviews its requests.",
+        audit=refusal,
+    )
     assert dataset is not None  # the rule holds only for a dataset
     return dataset
 
 
-def steward_approve(session: Session, *, request_id: int, columns: Sequence[str],
-                    comment: str, by: Actor, now: dt.datetime) -> AccessRequest:
+def steward_approve(
+    session: Session,
+    *,
+    request_id: int,
+    columns: Sequence[str],
+    comment: str,
+    by: Actor,
+    now: dt.datetime,
+) -> AccessRequest:
     """Approve all or some of the requested columns; direct identifiers wait for a privacy
     officer, everything else becomes a grant now."""
     request = _for_change(session, request_id)
@@ -190,82 +299,132 @@ def steward_approve(session: Session, *, request_id: int, columns: Sequence[str]
     approved = set(columns)
     unknown = approved - set(request.requested_columns)
     if unknown:
-        raise ValidationFailed("You can approve only columns that were requested.",
-                               {"columns": ", ".join(sorted(unknown))})
+        raise ValidationFailed(
+            "You can approve only columns that were requested.",
+            {"columns": ", ".join(sorted(unknown))},
+        )
     if not approved:
-        raise ValidationFailed("Approve at least one column, or deny the request.",
-                               {"columns": "Choose at least one."})
+        raise ValidationFailed(
+            "Approve at least one column, or deny the request.", {"columns": "Choose at least one."}
+        )
     requester = session.get(User, request.requester_id)
     assert requester is not None  # a foreign key guarantees it
-    version = check_eligibility(session, user=requester, agreement_id=request.agreement_id,
-                                dataset_id=request.dataset_id, columns=sorted(approved),
-                                purpose=request.purpose, end_date=request.end_date,
-                                download=request.download_requested, now=now)
+    version = check_eligibility(
+        session,
+        user=requester,
+        agreement_id=request.agreement_id,
+        dataset_id=request.dataset_id,
+        columns=sorted(approved),
+        purpose=request.purpose,
+        end_date=request.end_date,
+        download=request.download_requested,
+        now=now,
+    )
     for column in request.columns:
         column.approved = column.column_name in approved
     request.steward_id = by.id
     request.steward_decided_at = now
     request.steward_comment = _clean_text(comment, "comment", required=False)
     classes = _classify_at_decision(request, dataset)
-    identifiers = sorted(c.column_name for c in request.columns if c.column_name in approved
-                         and c.classification == Classification.DIRECT_IDENTIFIER)
+    identifiers = sorted(
+        c.column_name
+        for c in request.columns
+        if c.column_name in approved and c.classification == Classification.DIRECT_IDENTIFIER
+    )
     LIFECYCLE.apply(
-        session, request, Action.APPROVE, by=by,
+        session,
+        request,
+        Action.APPROVE,
+        by=by,
         target=RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers else RequestStatus.APPROVED,
-        record={**_audit_fields(request), "agreement_version": version.number,
-                "clause": "scope.datasets", "now": now,
-                "detail": {"approved": sorted(approved),
-                           "left_out": sorted(set(request.requested_columns) - approved),
-                           "direct_identifiers": identifiers,
-                           "classification": {c: classes[c] for c in sorted(approved)}}})
+        record={
+            **_audit_fields(request),
+            "agreement_version": version.number,
+            "clause": "scope.datasets",
+            "now": now,
+            "detail": {
+                "approved": sorted(approved),
+                "left_out": sorted(set(request.requested_columns) - approved),
+                "direct_identifiers": identifiers,
+                "classification": {c: classes[c] for c in sorted(approved)},
+            },
+        },
+    )
     if not identifiers:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
 
-def privacy_approve(session: Session, *, request_id: int, comment: str, by: Actor,
-                    now: dt.datetime) -> AccessRequest:
+def privacy_approve(
+    session: Session, *, request_id: int, comment: str, by: Actor, now: dt.datetime
+) -> AccessRequest:
     """The second approval that direct identifiers need, by someone other than the steward."""
     request = _for_change(session, request_id)
-    refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
-               **_audit_fields(request)}
+    refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS, **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-    rules.require(rules.second_approver, by, request,
-                  message="Direct identifiers need two different people: the steward and a "
-                          "privacy officer who is neither steward nor requester.",
-                  audit=refusal)
+    rules.require(
+        rules.second_approver,
+        by,
+        request,
+        message="Direct identifiers need two different people: the steward and a "
+        "privacy officer who is neither steward nor requester.",
+        audit=refusal,
+    )
     check_transition(request, Action.APPROVE_IDENTIFIERS)
     requester = session.get(User, request.requester_id)
     assert requester is not None
-    version = check_eligibility(session, user=requester, agreement_id=request.agreement_id,
-                                dataset_id=request.dataset_id,
-                                columns=request.approved_columns, purpose=request.purpose,
-                                end_date=request.end_date, download=request.download_requested,
-                                now=now)
+    version = check_eligibility(
+        session,
+        user=requester,
+        agreement_id=request.agreement_id,
+        dataset_id=request.dataset_id,
+        columns=request.approved_columns,
+        purpose=request.purpose,
+        end_date=request.end_date,
+        download=request.download_requested,
+        now=now,
+    )
     request.privacy_officer_id = by.id
     request.privacy_decided_at = now
     request.privacy_comment = _clean_text(comment, "comment", required=False)
     dataset = session.get(Dataset, request.dataset_id)
     assert dataset is not None
     classes = _classify_at_decision(request, dataset)
-    LIFECYCLE.apply(session, request, Action.APPROVE_IDENTIFIERS, by=by, record={
-        **_audit_fields(request), "agreement_version": version.number,
-        "clause": "privacy.laws", "now": now, "detail": {
-            "columns": request.approved_columns,
-            "classification": {c: classes[c] for c in request.approved_columns}}})
+    LIFECYCLE.apply(
+        session,
+        request,
+        Action.APPROVE_IDENTIFIERS,
+        by=by,
+        record={
+            **_audit_fields(request),
+            "agreement_version": version.number,
+            "clause": "privacy.laws",
+            "now": now,
+            "detail": {
+                "columns": request.approved_columns,
+                "classification": {c: classes[c] for c in request.approved_columns},
+            },
+        },
+    )
     _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
 
-def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
-                 now: dt.datetime) -> AccessRequest:
+def deny_request(
+    session: Session, *, request_id: int, reason: str, by: Actor, now: dt.datetime
+) -> AccessRequest:
     request = _for_change(session, request_id)
     second_approval = request.status == RequestStatus.AWAITING_PRIVACY_OFFICER
     if second_approval:
         refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **_audit_fields(request)}
         authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-        rules.require(rules.not_own_request, by, request,
-                      message="Nobody reviews their own request.", audit=refusal)
+        rules.require(
+            rules.not_own_request,
+            by,
+            request,
+            message="Nobody reviews their own request.",
+            audit=refusal,
+        )
     else:
         _require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
     check_transition(request, Action.DENY)
@@ -278,31 +437,55 @@ def deny_request(session: Session, *, request_id: int, reason: str, by: Actor,
         request.steward_id = by.id
         request.steward_decided_at = now
         request.steward_comment = text
-    LIFECYCLE.apply(session, request, Action.DENY, by=by,
-                    record={**_audit_fields(request), "detail": {"reason": text}, "now": now})
+    LIFECYCLE.apply(
+        session,
+        request,
+        Action.DENY,
+        by=by,
+        record={**_audit_fields(request), "detail": {"reason": text}, "now": now},
+    )
     return request
 
 
-def return_request(session: Session, *, request_id: int, comment: str, by: Actor,
-                   now: dt.datetime) -> AccessRequest:
+def return_request(
+    session: Session, *, request_id: int, comment: str, by: Actor, now: dt.datetime
+) -> AccessRequest:
     request = _for_change(session, request_id)
     _require_steward(session, request, by, AuditType.ACCESS_REQUEST_RETURN)
     check_transition(request, Action.RETURN)
     request.steward_id = by.id
     request.steward_comment = _clean_text(comment, "comment", required=True)
-    LIFECYCLE.apply(session, request, Action.RETURN, by=by, record={
-        **_audit_fields(request), "detail": {"comment": request.steward_comment}, "now": now})
+    LIFECYCLE.apply(
+        session,
+        request,
+        Action.RETURN,
+        by=by,
+        record={
+            **_audit_fields(request),
+            "detail": {"comment": request.steward_comment},
+            "now": now,
+        },
+    )
     return request
 
 
-def _grant(session: Session, request: AccessRequest, *, version_number: int, by: Actor,
-           now: dt.datetime) -> None:
+def _grant(
+    session: Session, request: AccessRequest, *, version_number: int, by: Actor, now: dt.datetime
+) -> None:
     grant = grants.create_grant(
-        session, user_id=request.requester_id, agreement_id=request.agreement_id,
-        agreement_version=version_number, dataset_id=request.dataset_id,
-        columns={c.column_name: Classification(c.classification) for c in request.columns
-                 if c.approved},
+        session,
+        user_id=request.requester_id,
+        agreement_id=request.agreement_id,
+        agreement_version=version_number,
+        dataset_id=request.dataset_id,
+        columns={
+            c.column_name: Classification(c.classification) for c in request.columns if c.approved
+        },
         purpose=request.purpose,
         valid_until=grant_end(session, request.agreement_id, request.end_date),
-        allow_download=request.download_requested, by=by, now=now, request_id=request.id)
+        allow_download=request.download_requested,
+        by=by,
+        now=now,
+        request_id=request.id,
+    )
     request.grant_id = grant.id

@@ -44,62 +44,98 @@ def grant_usage(session: Session, grant: Grant, *, now: dt.datetime) -> Usage:
             AuditEvent.dataset_id == grant.dataset_id,
             AuditEvent.event_type.in_([AuditType.DATASET_READ, AuditType.DATASET_DOWNLOAD]),
             AuditEvent.outcome == Outcome.ALLOWED,
-            AuditEvent.occurred_at >= now - REVIEW_PERIOD))
+            AuditEvent.occurred_at >= now - REVIEW_PERIOD,
+        )
+    )
     granted = set(grant.column_names)
     used: set[str] = set()
     last: dt.datetime | None = None
     for detail, occurred_at in events:
         used |= granted & set(detail.get("columns", []))
         last = occurred_at if last is None else max(last, occurred_at)
-    return Usage(grant=grant, used=sorted(used), unused=sorted(granted - used),
-                 last_read_at=last)
+    return Usage(grant=grant, used=sorted(used), unused=sorted(granted - used), last_read_at=last)
 
 
-def review_grant(session: Session, *, grant_id: int, keep: list[str], comment: str,
-                 by: Actor, now: dt.datetime) -> GrantReview:
+def review_grant(
+    session: Session, *, grant_id: int, keep: list[str], comment: str, by: Actor, now: dt.datetime
+) -> GrantReview:
     """Confirm a grant as it is, or narrow it to the columns still needed."""
     grant = get_grant(session, grant_id)
-    refusal: dict[str, Any] = {"event_type": AuditType.GRANT_REVIEW, "target_type": "grant",
-               "target_id": grant.id, "agreement_id": grant.agreement_id,
-               "dataset_id": grant.dataset_id}
+    refusal: dict[str, Any] = {
+        "event_type": AuditType.GRANT_REVIEW,
+        "target_type": "grant",
+        "target_id": grant.id,
+        "agreement_id": grant.agreement_id,
+        "dataset_id": grant.dataset_id,
+    }
     authz.require(by, Permission.GRANT_REVIEW, audit=refusal)
     dataset = session.get(Dataset, grant.dataset_id)
     if dataset is None or by.id not in dataset.steward_ids:
-        raise PermissionDenied("Only a steward of this dataset reviews its grants.",
-                               audit=refusal)
+        raise PermissionDenied("Only a steward of this dataset reviews its grants.", audit=refusal)
     if by.id == grant.user_id:
         raise PermissionDenied("Nobody reviews their own grant.", audit=refusal)
     if grant.status not in LIVE_GRANT_STATUSES:
-        raise InvalidTransition(f"This grant is {grant.status}; only grants that have not "
-                                "ended (active or paused) are reviewed.")
+        raise InvalidTransition(
+            f"This grant is {grant.status}; only grants that have not "
+            "ended (active or paused) are reviewed."
+        )
     unknown = set(keep) - set(grant.column_names)
     if unknown:
-        raise ValidationFailed("You can keep only columns the grant already has.",
-                               {"keep": ", ".join(sorted(unknown))})
+        raise ValidationFailed(
+            "You can keep only columns the grant already has.", {"keep": ", ".join(sorted(unknown))}
+        )
     usage = grant_usage(session, grant, now=now)
-    removed = narrow_grant(session, grant, keep=keep, reason=comment.strip() or "access review",
-                           by=by, now=now, clause="access.columns")
+    removed = narrow_grant(
+        session,
+        grant,
+        keep=keep,
+        reason=comment.strip() or "access review",
+        by=by,
+        now=now,
+        clause="access.columns",
+    )
     grant.last_reviewed_at = now
-    review = GrantReview(grant_id=grant.id, reviewer_id=by.id, reviewed_at=now,
-                         decision="narrowed" if removed else "confirmed",
-                         kept_columns=",".join(sorted(set(keep))),
-                         removed_columns=",".join(removed), unused_columns=",".join(usage.unused),
-                         comment=comment.strip()[:4000])
+    review = GrantReview(
+        grant_id=grant.id,
+        reviewer_id=by.id,
+        reviewed_at=now,
+        decision="narrowed" if removed else "confirmed",
+        kept_columns=",".join(sorted(set(keep))),
+        removed_columns=",".join(removed),
+        unused_columns=",".join(usage.unused),
+        comment=comment.strip()[:4000],
+    )
     session.add(review)
-    audit.record(session, AuditType.GRANT_REVIEW, by=by, now=now, **{
-        k: v for k, v in refusal.items() if k != "event_type"},
+    audit.record(
+        session,
+        AuditType.GRANT_REVIEW,
+        by=by,
+        now=now,
+        **{k: v for k, v in refusal.items() if k != "event_type"},
         agreement_version=grant.agreement_version,
-        detail={"decision": review.decision, "kept": sorted(set(keep)), "removed": removed,
-                "unused_in_90_days": usage.unused})
+        detail={
+            "decision": review.decision,
+            "kept": sorted(set(keep)),
+            "removed": removed,
+            "unused_in_90_days": usage.unused,
+        },
+    )
     return review
 
 
 def grants_due_for_review(session: Session, *, now: dt.datetime) -> list[Grant]:
     """Grants not ended (active or paused) and not reviewed (nor created) in 90 days."""
     cutoff = now - REVIEW_PERIOD
-    return list(session.scalars(
-        select(Grant).where(
-            Grant.status.in_(LIVE_GRANT_STATUSES),
-            or_(Grant.last_reviewed_at < cutoff,
-                Grant.last_reviewed_at.is_(None) & (Grant.created_at < cutoff)))
-        .order_by(Grant.created_at)))
+    return list(
+        session.scalars(
+            select(Grant)
+            .where(
+                Grant.status.in_(LIVE_GRANT_STATUSES),
+                or_(
+                    Grant.last_reviewed_at < cutoff,
+                    Grant.last_reviewed_at.is_(None) & (Grant.created_at < cutoff),
+                ),
+            )
+            .order_by(Grant.created_at)
+        )
+    )

@@ -21,10 +21,23 @@ import pandas as pd
 from governance.datasets.models import ColumnType, Dataset
 from governance.kernel.errors import ValidationFailed
 
-OPERATORS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥",
-             "contains": "contains"}
-COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
-               "gt": operator.gt, "ge": operator.ge}
+OPERATORS = {
+    "eq": "=",
+    "ne": "≠",
+    "lt": "<",
+    "le": "≤",
+    "gt": ">",
+    "ge": "≥",
+    "contains": "contains",
+}
+COMPARISONS = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
 MAX_FILTERS = 10
 EQUALITY = ("eq", "ne")
 ORDERING = ("lt", "le", "gt", "ge")
@@ -38,9 +51,12 @@ OPERATORS_BY_TYPE: dict[ColumnType, tuple[str, ...]] = {
     ColumnType.FLOAT: (*EQUALITY, *ORDERING),
     ColumnType.DATE: (*EQUALITY, *ORDERING),
 }
-VALUE_HINTS = {ColumnType.INTEGER: "a whole number", ColumnType.FLOAT: "a number",
-               ColumnType.DATE: "a date written YYYY-MM-DD",
-               ColumnType.BOOLEAN: "true or false"}
+VALUE_HINTS = {
+    ColumnType.INTEGER: "a whole number",
+    ColumnType.FLOAT: "a number",
+    ColumnType.DATE: "a date written YYYY-MM-DD",
+    ColumnType.BOOLEAN: "true or false",
+}
 
 
 @dataclass(frozen=True)
@@ -71,8 +87,11 @@ def parse_filters(raw: Sequence[str]) -> list[RowFilter]:
     for text in raw:
         parts = text.split(":", 2)
         if len(parts) != 3 or parts[1] not in OPERATORS or not parts[0]:
-            raise ValidationFailed("A filter is written column:operator:value, with operator "
-                                   f"one of {', '.join(OPERATORS)}.", {"filter": text[:200]})
+            raise ValidationFailed(
+                "A filter is written column:operator:value, with operator "
+                f"one of {', '.join(OPERATORS)}.",
+                {"filter": text[:200]},
+            )
         filters.append(RowFilter(column=parts[0], op=parts[1], value=parts[2][:1000]))
     return filters
 
@@ -92,20 +111,29 @@ def check_filters(filters: Sequence[RowFilter], dataset: Dataset) -> list[Checke
         if row_filter.op not in allowed:
             problems[row_filter.column] = (
                 f"{row_filter.column} is a {column_type} column: filter it with "
-                f"{', '.join(allowed)}, not {row_filter.op}")
+                f"{', '.join(allowed)}, not {row_filter.op}"
+            )
             continue
         try:
-            value = row_filter.value if row_filter.op == "contains" \
+            value = (
+                row_filter.value
+                if row_filter.op == "contains"
                 else _typed(row_filter.value, column_type)
+            )
         except (ValueError, KeyError, OverflowError):
             problems[row_filter.column] = (
                 f"{row_filter.value[:100]!r} is not {VALUE_HINTS[column_type]}, which "
-                f"{row_filter.column} ({column_type}) needs")
+                f"{row_filter.column} ({column_type}) needs"
+            )
             continue
         checked.append(CheckedFilter(row_filter.column, row_filter.op, value, column_type))
     if problems:
-        raise ValidationFailed("Some filters do not fit their columns; nothing was read: "
-                               + "; ".join(problems.values()) + ".", problems)
+        raise ValidationFailed(
+            "Some filters do not fit their columns; nothing was read: "
+            + "; ".join(problems.values())
+            + ".",
+            problems,
+        )
     return checked
 
 
@@ -125,8 +153,9 @@ def apply_filters(frame: pd.DataFrame, filters: Sequence[CheckedFilter]) -> pd.D
     for checked in filters:
         series = frame[checked.column]
         if checked.op == "contains":
-            mask = series.astype("string").str.contains(checked.value, regex=False,
-                                                        case=False, na=False)
+            mask = series.astype("string").str.contains(
+                checked.value, regex=False, case=False, na=False
+            )
         else:
             if checked.column_type == ColumnType.DATE:
                 series = pd.to_datetime(series, errors="coerce")

@@ -40,22 +40,36 @@ class TrainingLine:
     agreement: str
     course: str
     required_by: str
-    status: str          # current, lapses_soon, lapsed
-    current_until: str   # the first day not covered, or empty
+    status: str  # current, lapses_soon, lapsed
+    current_until: str  # the first day not covered, or empty
 
     def cells(self) -> tuple[str, ...]:
-        return (self.person, self.email, self.agreement, self.course, self.required_by,
-                self.status, self.current_until)
+        return (
+            self.person,
+            self.email,
+            self.agreement,
+            self.course,
+            self.required_by,
+            self.status,
+            self.current_until,
+        )
 
 
-def training_lines(session: Session, *, today: dt.date,
-                   window: dt.timedelta = WINDOW) -> list[TrainingLine]:
-    agreements = session.scalars(select(Agreement).where(Agreement.status.in_(IN_FORCE))
-                                 .order_by(Agreement.reference)).all()
+def training_lines(
+    session: Session, *, today: dt.date, window: dt.timedelta = WINDOW
+) -> list[TrainingLine]:
+    agreements = session.scalars(
+        select(Agreement).where(Agreement.status.in_(IN_FORCE)).order_by(Agreement.reference)
+    ).all()
     periods: dict[tuple[int, str], list[tuple[dt.date, dt.date]]] = defaultdict(list)
-    for user_id, course, start, stop in session.execute(select(
-            TrainingRecord.user_id, TrainingRecord.course, TrainingRecord.completed_on,
-            TrainingRecord.expires_on)):
+    for user_id, course, start, stop in session.execute(
+        select(
+            TrainingRecord.user_id,
+            TrainingRecord.course,
+            TrainingRecord.completed_on,
+            TrainingRecord.expires_on,
+        )
+    ):
         periods[(user_id, str(course))].append((start, stop))
     lines = []
     for agreement in agreements:
@@ -71,25 +85,50 @@ def training_lines(session: Session, *, today: dt.date,
         for person in version.personnel:
             for course in sorted(required, key=lambda c: c.label):
                 until = covered_until(periods[(person.user_id, course.value)], today)
-                status = ("lapsed" if until is None else
-                          "lapses_soon" if until <= today + window else "current")
-                lines.append(TrainingLine(
-                    person.user.name, person.user.email, agreement.reference, course.label,
-                    "; ".join(required[course]), status,
-                    until.isoformat() if until else ""))
+                status = (
+                    "lapsed"
+                    if until is None
+                    else "lapses_soon"
+                    if until <= today + window
+                    else "current"
+                )
+                lines.append(
+                    TrainingLine(
+                        person.user.name,
+                        person.user.email,
+                        agreement.reference,
+                        course.label,
+                        "; ".join(required[course]),
+                        status,
+                        until.isoformat() if until else "",
+                    )
+                )
     return lines
 
 
 def export_training_report(session: Session, *, by: Actor, now: dt.datetime) -> Iterator[bytes]:
     """Check, record the export (same transaction as the caller's commit), then the CSV."""
-    authz.require(by, Permission.AUDIT_EXPORT, audit={
-        "event_type": AuditType.AUDIT_REPORT, "target_type": "training_report"})
+    authz.require(
+        by,
+        Permission.AUDIT_EXPORT,
+        audit={"event_type": AuditType.AUDIT_REPORT, "target_type": "training_report"},
+    )
     lines = training_lines(session, today=now.date())
-    audit.record(session, AuditType.AUDIT_REPORT, by=by, target_type="training_report",
-                 detail={"report": "training", "rows": len(lines),
-                         "lapsing_within_days": WINDOW.days}, now=now)
+    audit.record(
+        session,
+        AuditType.AUDIT_REPORT,
+        by=by,
+        target_type="training_report",
+        detail={"report": "training", "rows": len(lines), "lapsing_within_days": WINDOW.days},
+        now=now,
+    )
     seq, sha = audit.chain_head(session)
-    return iter_csv((line.cells() for line in lines), header=COLUMNS,
-                    preamble=[chain_head_line(seq, sha),
-                              f"training completion report at {now:%Y-%m-%d %H:%M} UTC"],
-                    trailer=True)
+    return iter_csv(
+        (line.cells() for line in lines),
+        header=COLUMNS,
+        preamble=[
+            chain_head_line(seq, sha),
+            f"training completion report at {now:%Y-%m-%d %H:%M} UTC",
+        ],
+        trailer=True,
+    )

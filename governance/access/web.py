@@ -56,15 +56,29 @@ def requests_list() -> str:
     status = request.args.get("status") or None
     if status:
         if status not in {s.value for s in RequestStatus}:
-            raise ValidationFailed(f"There is no request status {status[:40]!r}.",
-                                   {"status": ", ".join(RequestStatus)})
+            raise ValidationFailed(
+                f"There is no request status {status[:40]!r}.", {"status": ", ".join(RequestStatus)}
+            )
         query = query.where(AccessRequest.status == status)
-    page = paginate(db_session(), query, default_sort="created", per_page=25,
-                    sorts={"created": AccessRequest.created_at, "status": AccessRequest.status,
-                           "id": AccessRequest.id})
-    return render_template("access/requests.html", page=page, status=status,
-                           statuses=list(RequestStatus), names=_names(page.items),
-                           can_request=authz.can(user, Permission.ACCESS_REQUEST_CREATE))
+    page = paginate(
+        db_session(),
+        query,
+        default_sort="created",
+        per_page=25,
+        sorts={
+            "created": AccessRequest.created_at,
+            "status": AccessRequest.status,
+            "id": AccessRequest.id,
+        },
+    )
+    return render_template(
+        "access/requests.html",
+        page=page,
+        status=status,
+        statuses=list(RequestStatus),
+        names=_names(page.items),
+        can_request=authz.can(user, Permission.ACCESS_REQUEST_CREATE),
+    )
 
 
 bp.add_url_rule("/requests", endpoint="requests", view_func=requests_list)
@@ -83,8 +97,9 @@ def new_request() -> Response | str:
     db = db_session()
     agreements = queries.agreements_for_requests(db, user)
     scope = ScopeForm(request.args, meta={"csrf": False})
-    scope.agreement_id.choices = choices((a.id, f"{a.reference} · {a.display_version.title}")
-                                         for a in agreements)
+    scope.agreement_id.choices = choices(
+        (a.id, f"{a.reference} · {a.display_version.title}") for a in agreements
+    )
     agreement = next((a for a in agreements if a.id == scope.agreement_id.data), None)
     version = in_force_version(db, agreement.id) if agreement else None
     datasets = queries.datasets_covered(db, version)
@@ -92,25 +107,39 @@ def new_request() -> Response | str:
     dataset = next((d for d in datasets if d.id == scope.dataset_id.data), None)
     blockers = person_blockers(version, user, utcnow().date()) if version else []
     if version is None or dataset is None or blockers:
-        return render_template("access/request_scope.html", scope=scope,
-                               agreements=agreements, agreement=agreement, blockers=blockers)
+        return render_template(
+            "access/request_scope.html",
+            scope=scope,
+            agreements=agreements,
+            agreement=agreement,
+            blockers=blockers,
+        )
     form = RequestForm()
     form.columns.choices = choices(
         (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
-        for c in dataset.columns if c.name in version.covered_columns(dataset.id))
-    form.purpose.choices = choices((use, AnalysisKind(use).label)
-                                   for use in version.permitted_uses)
+        for c in dataset.columns
+        if c.name in version.covered_columns(dataset.id)
+    )
+    form.purpose.choices = choices((use, AnalysisKind(use).label) for use in version.permitted_uses)
     if submitted(form):
         created = requests.submit_request(
-            db, agreement_id=version.agreement_id, dataset_id=dataset.id,
-            columns=form.columns.data, purpose=form.purpose.data,
-            justification=form.justification.data, end_date=form.end_date.data,
-            download=form.download.data, by=user, now=utcnow())
+            db,
+            agreement_id=version.agreement_id,
+            dataset_id=dataset.id,
+            columns=form.columns.data,
+            purpose=form.purpose.data,
+            justification=form.justification.data,
+            end_date=form.end_date.data,
+            download=form.download.data,
+            by=user,
+            now=utcnow(),
+        )
         db.commit()
         flash("Your request was sent to the dataset's steward.", "success")
         return redirect(url_for("access.request_detail", request_id=created.id))
-    return render_template("access/request_new.html", form=form, agreement=agreement,
-                           version=version, dataset=dataset)
+    return render_template(
+        "access/request_new.html", form=form, agreement=agreement, version=version, dataset=dataset
+    )
 
 
 @bp.route("/requests/<int:request_id>")
@@ -124,24 +153,34 @@ def request_detail(request_id: int) -> str:
     # The same named rules the services apply (authz.rules), so a button shows only when the
     # service would accept the action.
     is_steward = rules.steward_of_dataset(user, dataset) and rules.not_own_request(user, found)
-    can_second = authz.can(user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS) \
-        and rules.second_approver(user, found)
+    can_second = authz.can(
+        user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
+    ) and rules.second_approver(user, found)
     own = rules.own_request(user, found)
     approve_form = ApproveForm(prefix="approve")
     approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
     approve_form.columns.data = found.requested_columns
     return render_template(
-        "access/request_detail.html", item=found, dataset=dataset, agreement=agreement,
-        approve_form=approve_form, comment_form=CommentForm(prefix="second"),
-        reason_form=ReasonForm(prefix="deny"), return_form=CommentForm(prefix="return"),
+        "access/request_detail.html",
+        item=found,
+        dataset=dataset,
+        agreement=agreement,
+        approve_form=approve_form,
+        comment_form=CommentForm(prefix="second"),
+        reason_form=ReasonForm(prefix="deny"),
+        return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
         # As the two-person rule sees them: recorded with the request, or identifiers now.
-        identifiers={c.column_name for c in found.columns
-                     if c.classification == Classification.DIRECT_IDENTIFIER}
-        | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()))
+        identifiers={
+            c.column_name
+            for c in found.columns
+            if c.classification == Classification.DIRECT_IDENTIFIER
+        }
+        | ({c.name for c in dataset.columns if c.is_direct_identifier} if dataset else set()),
+    )
 
 
 @bp.route("/requests/<int:request_id>/resubmit", methods=["GET", "POST"])
@@ -151,25 +190,48 @@ def resubmit(request_id: int) -> Response | str:
     user, db = actor(), db_session()
     found = queries.resubmission(db, request_id, user)
     item, version = found.request, found.version
-    form = RequestForm() if request.method == "POST" else RequestForm(data={
-        "columns": item.requested_columns, "purpose": item.purpose,
-        "justification": item.justification, "end_date": item.end_date,
-        "download": item.download_requested})
+    form = (
+        RequestForm()
+        if request.method == "POST"
+        else RequestForm(
+            data={
+                "columns": item.requested_columns,
+                "purpose": item.purpose,
+                "justification": item.justification,
+                "end_date": item.end_date,
+                "download": item.download_requested,
+            }
+        )
+    )
     form.columns.choices = choices(
         (c.name, f"{c.name} ({c.classification.replace('_', ' ')})")
-        for c in found.dataset.columns if c.name in version.covered_columns(found.dataset.id))
-    form.purpose.choices = choices((use, AnalysisKind(use).label)
-                                   for use in version.permitted_uses)
+        for c in found.dataset.columns
+        if c.name in version.covered_columns(found.dataset.id)
+    )
+    form.purpose.choices = choices((use, AnalysisKind(use).label) for use in version.permitted_uses)
     if submitted(form):
         requests.resubmit_request(
-            db, request_id=item.id, columns=form.columns.data, purpose=form.purpose.data,
-            justification=form.justification.data, end_date=form.end_date.data,
-            download=form.download.data, by=user, now=utcnow())
+            db,
+            request_id=item.id,
+            columns=form.columns.data,
+            purpose=form.purpose.data,
+            justification=form.justification.data,
+            end_date=form.end_date.data,
+            download=form.download.data,
+            by=user,
+            now=utcnow(),
+        )
         db.commit()
         flash("Your changed request was sent to the dataset's steward again.", "success")
         return redirect(url_for("access.request_detail", request_id=item.id))
-    return render_template("access/request_new.html", form=form, agreement=found.agreement,
-                           version=version, dataset=found.dataset, resubmitting=item)
+    return render_template(
+        "access/request_new.html",
+        form=form,
+        agreement=found.agreement,
+        version=version,
+        dataset=found.dataset,
+        resubmitting=item,
+    )
 
 
 @bp.route("/requests/<int:request_id>/<action>", methods=["POST"])
@@ -181,23 +243,32 @@ def request_action(request_id: int, action: str) -> Response:
         found = requests.get_request(db, request_id)
         form.columns.choices = choices((c, c) for c in found.requested_columns)
         submitted(form)
-        requests.steward_approve(db, request_id=request_id, columns=form.columns.data,
-                                 comment=form.comment.data or "", by=user, now=now)
+        requests.steward_approve(
+            db,
+            request_id=request_id,
+            columns=form.columns.data,
+            comment=form.comment.data or "",
+            by=user,
+            now=now,
+        )
     elif action == "approve-identifiers":
         form_c = CommentForm(prefix="second")
         submitted(form_c)
-        requests.privacy_approve(db, request_id=request_id, comment=form_c.comment.data or "",
-                                 by=user, now=now)
+        requests.privacy_approve(
+            db, request_id=request_id, comment=form_c.comment.data or "", by=user, now=now
+        )
     elif action == "deny":
         form_r = ReasonForm(prefix="deny")
         submitted(form_r)
-        requests.deny_request(db, request_id=request_id, reason=form_r.reason.data, by=user,
-                              now=now)
+        requests.deny_request(
+            db, request_id=request_id, reason=form_r.reason.data, by=user, now=now
+        )
     elif action == "return":
         form_c = CommentForm(prefix="return")
         submitted(form_c)
-        requests.return_request(db, request_id=request_id, comment=form_c.comment.data or "",
-                                by=user, now=now)
+        requests.return_request(
+            db, request_id=request_id, comment=form_c.comment.data or "", by=user, now=now
+        )
     elif action == "withdraw":
         requests.withdraw_request(db, request_id=request_id, by=user, now=now)
     else:
@@ -220,12 +291,20 @@ def grants_list() -> str:
     if overdue_only:
         overdue = {g.id for g in grants_due_for_review(db, now=utcnow())}
         query = query.where(Grant.id.in_(overdue or {-1}))
-    page = paginate(db, query, default_sort="created",
-                    sorts={"created": Grant.created_at, "until": Grant.valid_until,
-                           "id": Grant.id})
-    return render_template("access/grants.html", page=page, status=status,
-                           names=_names(page.items),
-                           overdue_only=overdue_only, review_period=REVIEW_PERIOD)
+    page = paginate(
+        db,
+        query,
+        default_sort="created",
+        sorts={"created": Grant.created_at, "until": Grant.valid_until, "id": Grant.id},
+    )
+    return render_template(
+        "access/grants.html",
+        page=page,
+        status=status,
+        names=_names(page.items),
+        overdue_only=overdue_only,
+        review_period=REVIEW_PERIOD,
+    )
 
 
 bp.add_url_rule("/grants", endpoint="grants", view_func=grants_list)
@@ -242,10 +321,17 @@ def grant_detail(grant_id: int) -> str:
     review_form.keep.choices = choices((c, c) for c in grant.column_names)
     review_form.keep.data = grant.column_names
     return render_template(
-        "access/grant_detail.html", grant=grant, dataset=view.dataset,
-        agreement=view.agreement, usage=view.usage, reviews=view.reviews,
-        review_form=review_form, revoke_form=ReasonForm(prefix="revoke"),
-        can_revoke=view.can_revoke, can_review=view.can_review)
+        "access/grant_detail.html",
+        grant=grant,
+        dataset=view.dataset,
+        agreement=view.agreement,
+        usage=view.usage,
+        reviews=view.reviews,
+        review_form=review_form,
+        revoke_form=ReasonForm(prefix="revoke"),
+        can_revoke=view.can_revoke,
+        can_review=view.can_review,
+    )
 
 
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])
@@ -254,8 +340,9 @@ def revoke(grant_id: int) -> Response:
     form = ReasonForm(prefix="revoke")
     submitted(form)
     db = db_session()
-    grant_service.revoke_grant(db, grant_id=grant_id, reason=form.reason.data, by=actor(),
-                               now=utcnow())
+    grant_service.revoke_grant(
+        db, grant_id=grant_id, reason=form.reason.data, by=actor(), now=utcnow()
+    )
     db.commit()
     flash("The grant is revoked; it stopped working at once.", "success")
     return redirect(url_for("access.grant_detail", grant_id=grant_id))
@@ -269,8 +356,14 @@ def review(grant_id: int) -> Response:
     form = GrantReviewForm(prefix="review")
     form.keep.choices = choices((c, c) for c in grant.column_names)
     submitted(form)
-    result = review_grant(db, grant_id=grant_id, keep=form.keep.data or [],
-                          comment=form.comment.data or "", by=actor(), now=utcnow())
+    result = review_grant(
+        db,
+        grant_id=grant_id,
+        keep=form.keep.data or [],
+        comment=form.comment.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
     db.commit()
     flash(f"Review recorded: {result.decision}.", "success")
     return redirect(url_for("access.grant_detail", grant_id=grant_id))
@@ -280,14 +373,18 @@ def _period() -> tuple[dt.datetime, dt.datetime]:
     """?since=YYYY-MM-DD&until=YYYY-MM-DD (until exclusive); the last 90 days by default."""
     today = utcnow().date()
     try:
-        since = dt.date.fromisoformat(request.args.get("since") or
-                                      (today - REVIEW_PERIOD).isoformat())
-        until = dt.date.fromisoformat(request.args.get("until") or
-                                      (today + dt.timedelta(days=1)).isoformat())
+        since = dt.date.fromisoformat(
+            request.args.get("since") or (today - REVIEW_PERIOD).isoformat()
+        )
+        until = dt.date.fromisoformat(
+            request.args.get("until") or (today + dt.timedelta(days=1)).isoformat()
+        )
     except ValueError as exc:
         raise ValidationFailed("Dates are written YYYY-MM-DD.", {"since": "YYYY-MM-DD"}) from exc
-    return (dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
-            dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC))
+    return (
+        dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+        dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC),
+    )
 
 
 @bp.route("/reviews.<fmt>")
@@ -297,16 +394,22 @@ def review_export(fmt: str) -> Response:
         raise NotFound("Access reviews export as csv or pdf.")
     since, until = _period()
     db = db_session()
-    record = review_export_service.build(db, since=since, until=until, fmt=fmt, by=actor(),
-                                         now=utcnow())
+    record = review_export_service.build(
+        db, since=since, until=until, fmt=fmt, by=actor(), now=utcnow()
+    )
     db.commit()
     name = f"access-review-{since.date()}-{until.date()}.{fmt}"
     if fmt == "pdf":
-        return Response(review_export_service.render_review_pdf(record),
-                            mimetype="application/pdf",
-                            headers={"Content-Disposition": f"attachment; filename={name}"})
-    return Response(review_export_service.iter_review_csv(record), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename={name}"})
+        return Response(
+            review_export_service.render_review_pdf(record),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f"attachment; filename={name}"},
+        )
+    return Response(
+        review_export_service.iter_review_csv(record),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
 
 
 @bp.route("/training-report.csv")
@@ -315,6 +418,11 @@ def training_report() -> Response:
     db = db_session()
     chunks = list(training.export_training_report(db, by=actor(), now=utcnow()))
     db.commit()
-    return Response(iter(chunks), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="training-report-{utcnow():%Y%m%d}.csv"',
-        "Cache-Control": "no-store"})
+    return Response(
+        iter(chunks),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="training-report-{utcnow():%Y%m%d}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -27,8 +27,9 @@ def _int_arg(name: str) -> int:
     try:
         value = int(request.args[name])
     except (KeyError, ValueError) as exc:
-        raise ValidationFailed(f"Say which {name} to read (a number).", {name: "Required."}) \
-            from exc
+        raise ValidationFailed(
+            f"Say which {name} to read (a number).", {name: "Required."}
+        ) from exc
     if not 1 <= value <= MAX_ID:
         raise ValidationFailed(f"There is no {name} {value}.", {name: "Unknown."})
     return value
@@ -44,9 +45,14 @@ def _scope() -> tuple[int, int, str, list[str]]:
 
 def _granted_columns(agreement_id: int, dataset_id: int, purpose: str) -> list[str]:
     """Your own grants' columns for this purpose: the default view shows all of them."""
-    return data_access.granted_columns(db_session(), user_id=actor().id,
-                                       agreement_id=agreement_id, dataset_id=dataset_id,
-                                       purpose=purpose, now=utcnow())
+    return data_access.granted_columns(
+        db_session(),
+        user_id=actor().id,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        purpose=purpose,
+        now=utcnow(),
+    )
 
 
 @bp.route("/view")
@@ -67,15 +73,32 @@ def view() -> str:
         raise ValidationFailed(f"page must be from 1 to {MAX_PAGE:,}.")
     sort = request.args.get("sort") or None
     page = data_access.read_rows(
-        db, by=actor(), agreement_id=agreement_id, dataset_id=dataset_id, columns=shown,
-        purpose=purpose, filters=request.args.getlist("filter"), sort=sort,
-        descending=request.args.get("dir") == "desc", page=page_number, per_page=50,
-        now=utcnow())
+        db,
+        by=actor(),
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=shown,
+        purpose=purpose,
+        filters=request.args.getlist("filter"),
+        sort=sort,
+        descending=request.args.get("dir") == "desc",
+        page=page_number,
+        per_page=50,
+        now=utcnow(),
+    )
     db.commit()
-    return render_template("data/view.html", page=page, dataset=dataset,
-                           agreement_id=agreement_id, purpose=purpose, granted=granted,
-                           filters=request.args.getlist("filter"), sort=sort,
-                           direction=request.args.get("dir", "asc"), operators=OPERATORS)
+    return render_template(
+        "data/view.html",
+        page=page,
+        dataset=dataset,
+        agreement_id=agreement_id,
+        purpose=purpose,
+        granted=granted,
+        filters=request.args.getlist("filter"),
+        sort=sort,
+        direction=request.args.get("dir", "asc"),
+        operators=OPERATORS,
+    )
 
 
 @bp.route("/download")
@@ -85,11 +108,26 @@ def download() -> BaseResponse:
     db = db_session()
     columns = columns or _granted_columns(agreement_id, dataset_id, purpose)
     header, rows, decision = data_access.download_rows(
-        db, by=actor(), agreement_id=agreement_id, dataset_id=dataset_id, columns=columns,
-        purpose=purpose, now=utcnow())
+        db,
+        by=actor(),
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=columns,
+        purpose=purpose,
+        now=utcnow(),
+    )
     db.commit()  # the download is recorded before the first byte leaves
-    body = iter_csv(rows, header=header, trailer=True,
-                    preamble=[f"dataset {dataset_id}, agreement {agreement_id}, "
-                              f"{decision.rule}, exported {utcnow().isoformat()}"])
-    return Response(stream_with_context(body), mimetype="text/csv", headers={
-        "Content-Disposition": f"attachment; filename=dataset-{dataset_id}-rows.csv"})
+    body = iter_csv(
+        rows,
+        header=header,
+        trailer=True,
+        preamble=[
+            f"dataset {dataset_id}, agreement {agreement_id}, "
+            f"{decision.rule}, exported {utcnow().isoformat()}"
+        ],
+    )
+    return Response(
+        stream_with_context(body),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=dataset-{dataset_id}-rows.csv"},
+    )

@@ -25,20 +25,21 @@ class ScopeForm(Form):
 
 class RequestForm(Form):
     columns = CheckboxesField("Columns you need", validators=[DataRequired()])
-    purpose = SelectField("Purpose (one of the agreement's permitted uses)",
-                          validators=[DataRequired()])
-    justification = TextAreaField("Why each column is necessary",
-                                  validators=[DataRequired(), Length(max=4000)])
+    purpose = SelectField(
+        "Purpose (one of the agreement's permitted uses)", validators=[DataRequired()]
+    )
+    justification = TextAreaField(
+        "Why each column is necessary", validators=[DataRequired(), Length(max=4000)]
+    )
     end_date = DateField("Access needed until", validators=[DataRequired()])
-    download = BooleanField("I also need to download row-level data (only if the agreement "
-                            "allows it)")
+    download = BooleanField(
+        "I also need to download row-level data (only if the agreement allows it)"
+    )
 
 
 class ApproveForm(Form):
-    columns = CheckboxesField("Columns to grant (minimum necessary)",
-                              validators=[DataRequired()])
-    comment = TextAreaField("Comment to the requester", validators=[Optional(),
-                                                                    Length(max=4000)])
+    columns = CheckboxesField("Columns to grant (minimum necessary)", validators=[DataRequired()])
+    comment = TextAreaField("Comment to the requester", validators=[Optional(), Length(max=4000)])
 
 
 class CommentForm(Form):

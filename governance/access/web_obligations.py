@@ -33,15 +33,16 @@ bp = Blueprint("obligations", __name__, url_prefix="/agreements")
 
 class AcceptForm(Form):
     version = IntegerField("Version", validators=[InputRequired()])
-    password = PasswordField("Your password, to confirm it is you",
-                             validators=[DataRequired()])
+    password = PasswordField("Your password, to confirm it is you", validators=[DataRequired()])
 
 
 class AttestForm(Form):
     still_needed = BooleanField("I still need this access for the project")
     kept_terms = BooleanField("I have kept the terms above")
-    copies_outside = TextAreaField("Copies of the data I hold outside the service (one per "
-                                   "line; leave empty if none)", validators=[Optional()])
+    copies_outside = TextAreaField(
+        "Copies of the data I hold outside the service (one per line; leave empty if none)",
+        validators=[Optional()],
+    )
 
 
 class EthicsForm(Form):
@@ -61,14 +62,19 @@ def obligations(agreement_id: int) -> str:
     version = agreement.current_version
     personnel = version is not None and version.is_personnel(user.id)
     return render_template(
-        "agreements/obligations.html", agreement=agreement, version=version,
+        "agreements/obligations.html",
+        agreement=agreement,
+        version=version,
         terms=terms_of.individual_terms(version) if version else [],
         accepted=personnel and version is not None and terms_of.has_accepted(db, version, user.id),
-        is_personnel=personnel, attestations=terms_of.latest_attestations(db, agreement.id),
+        is_personnel=personnel,
+        attestations=terms_of.latest_attestations(db, agreement.id),
         approvals=terms_of.ethics_approvals(db, agreement.id),
         can_record_ethics=authz.can(user, Permission.ETHICS_RECORD),
         accept_form=AcceptForm(version=version.number if version else None),
-        attest_form=AttestForm(), ethics_form=EthicsForm())
+        attest_form=AttestForm(),
+        ethics_form=EthicsForm(),
+    )
 
 
 @bp.route("/<int:agreement_id>/accept", methods=["POST"])
@@ -76,10 +82,19 @@ def obligations(agreement_id: int) -> str:
 def accept(agreement_id: int) -> BaseResponse:
     form = AcceptForm()
     submitted(form)
-    service.accept_terms(db_session(), agreement_id=agreement_id, version_number=form.version.data,
-                         password=form.password.data, by=actor(), now=utcnow())
-    return committed("You accepted the terms that bind you.",
-                     "obligations.obligations", agreement_id=agreement_id)
+    service.accept_terms(
+        db_session(),
+        agreement_id=agreement_id,
+        version_number=form.version.data,
+        password=form.password.data,
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        "You accepted the terms that bind you.",
+        "obligations.obligations",
+        agreement_id=agreement_id,
+    )
 
 
 @bp.route("/<int:agreement_id>/attest", methods=["POST"])
@@ -87,13 +102,18 @@ def accept(agreement_id: int) -> BaseResponse:
 def attest(agreement_id: int) -> BaseResponse:
     form = AttestForm()
     submitted(form)
-    service.record_attestation(db_session(), agreement_id=agreement_id,
-                               still_needed=bool(form.still_needed.data),
-                               kept_terms=bool(form.kept_terms.data),
-                               copies_outside=form.copies_outside.data or "", by=actor(),
-                               now=utcnow())
-    return committed("Your attestation is recorded.",
-                     "obligations.obligations", agreement_id=agreement_id)
+    service.record_attestation(
+        db_session(),
+        agreement_id=agreement_id,
+        still_needed=bool(form.still_needed.data),
+        kept_terms=bool(form.kept_terms.data),
+        copies_outside=form.copies_outside.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        "Your attestation is recorded.", "obligations.obligations", agreement_id=agreement_id
+    )
 
 
 @bp.route("/<int:agreement_id>/ethics", methods=["POST"])
@@ -103,10 +123,17 @@ def record_ethics(agreement_id: int) -> BaseResponse:
     submitted(form)
     approved_on: dt.date = form.approved_on.data
     expires_on: dt.date = form.expires_on.data
-    service.record_ethics_approval(db_session(), agreement_id=agreement_id,
-                                   board=form.board.data, reference=form.reference.data,
-                                   approved_on=approved_on, expires_on=expires_on,
-                                   protocol=form.protocol.data or "", by=actor(), now=utcnow())
-    return committed("The ethics approval is recorded.",
-                     "obligations.obligations", agreement_id=agreement_id)
-
+    service.record_ethics_approval(
+        db_session(),
+        agreement_id=agreement_id,
+        board=form.board.data,
+        reference=form.reference.data,
+        approved_on=approved_on,
+        expires_on=expires_on,
+        protocol=form.protocol.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        "The ethics approval is recorded.", "obligations.obligations", agreement_id=agreement_id
+    )

@@ -29,40 +29,104 @@ _STEWARD = "steward-of-dataset, not-own-request"
 _OWN = "own-request"
 
 TRANSITIONS: list[Transition[RequestStatus, Action]] = [
-    Transition(_S.SUBMITTED, Action.APPROVE, _S.APPROVED, _REVIEW,
-               AuditType.ACCESS_REQUEST_APPROVE, "no direct identifier is approved", _STEWARD),
-    Transition(_S.SUBMITTED, Action.APPROVE, _S.AWAITING_PRIVACY_OFFICER, _REVIEW,
-               AuditType.ACCESS_REQUEST_APPROVE, "a direct identifier is approved: a privacy "
-               "officer approves it too", _STEWARD),
-    Transition(_S.SUBMITTED, Action.DENY, _S.DENIED, _REVIEW, AuditType.ACCESS_REQUEST_DENY,
-               rule=_STEWARD),
-    Transition(_S.SUBMITTED, Action.RETURN, _S.RETURNED, _REVIEW,
-               AuditType.ACCESS_REQUEST_RETURN, rule=_STEWARD),
-    Transition(_S.SUBMITTED, Action.WITHDRAW, _S.WITHDRAWN, None,
-               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
-    Transition(_S.RETURNED, Action.RESUBMIT, _S.SUBMITTED, None,
-               AuditType.ACCESS_REQUEST_SUBMIT, "eligibility is checked again", _OWN),
-    Transition(_S.RETURNED, Action.WITHDRAW, _S.WITHDRAWN, None,
-               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
-    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.APPROVE_IDENTIFIERS, _S.APPROVED, _SECOND,
-               AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
-               rule="second-approver"),
-    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.DENY, _S.DENIED, _SECOND,
-               AuditType.ACCESS_REQUEST_DENY, rule="not-own-request"),
-    Transition(_S.AWAITING_PRIVACY_OFFICER, Action.WITHDRAW, _S.WITHDRAWN, None,
-               AuditType.ACCESS_REQUEST_WITHDRAW, rule=_OWN),
+    Transition(
+        _S.SUBMITTED,
+        Action.APPROVE,
+        _S.APPROVED,
+        _REVIEW,
+        AuditType.ACCESS_REQUEST_APPROVE,
+        "no direct identifier is approved",
+        _STEWARD,
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.APPROVE,
+        _S.AWAITING_PRIVACY_OFFICER,
+        _REVIEW,
+        AuditType.ACCESS_REQUEST_APPROVE,
+        "a direct identifier is approved: a privacy officer approves it too",
+        _STEWARD,
+    ),
+    Transition(
+        _S.SUBMITTED, Action.DENY, _S.DENIED, _REVIEW, AuditType.ACCESS_REQUEST_DENY, rule=_STEWARD
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.RETURN,
+        _S.RETURNED,
+        _REVIEW,
+        AuditType.ACCESS_REQUEST_RETURN,
+        rule=_STEWARD,
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.WITHDRAW,
+        _S.WITHDRAWN,
+        None,
+        AuditType.ACCESS_REQUEST_WITHDRAW,
+        rule=_OWN,
+    ),
+    Transition(
+        _S.RETURNED,
+        Action.RESUBMIT,
+        _S.SUBMITTED,
+        None,
+        AuditType.ACCESS_REQUEST_SUBMIT,
+        "eligibility is checked again",
+        _OWN,
+    ),
+    Transition(
+        _S.RETURNED,
+        Action.WITHDRAW,
+        _S.WITHDRAWN,
+        None,
+        AuditType.ACCESS_REQUEST_WITHDRAW,
+        rule=_OWN,
+    ),
+    Transition(
+        _S.AWAITING_PRIVACY_OFFICER,
+        Action.APPROVE_IDENTIFIERS,
+        _S.APPROVED,
+        _SECOND,
+        AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+        rule="second-approver",
+    ),
+    Transition(
+        _S.AWAITING_PRIVACY_OFFICER,
+        Action.DENY,
+        _S.DENIED,
+        _SECOND,
+        AuditType.ACCESS_REQUEST_DENY,
+        rule="not-own-request",
+    ),
+    Transition(
+        _S.AWAITING_PRIVACY_OFFICER,
+        Action.WITHDRAW,
+        _S.WITHDRAWN,
+        None,
+        AuditType.ACCESS_REQUEST_WITHDRAW,
+        rule=_OWN,
+    ),
 ]
 
 
-def _refusal(request: Any, status: RequestStatus, action: Action,
-             allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(f"You cannot {action} a request that is "
-                             f"{status.label.lower()}.", allowed=allowed)
+def _refusal(
+    request: Any, status: RequestStatus, action: Action, allowed: list[str]
+) -> InvalidTransition:
+    return InvalidTransition(
+        f"You cannot {action} a request that is {status.label.lower()}.", allowed=allowed
+    )
 
 
 LIFECYCLE: Lifecycle[RequestStatus, Action] = Lifecycle(
-    "access request", AccessRequest, RequestStatus, Action, TRANSITIONS,
-    initial=[RequestStatus.SUBMITTED], refusal=_refusal)
+    "access request",
+    AccessRequest,
+    RequestStatus,
+    Action,
+    TRANSITIONS,
+    initial=[RequestStatus.SUBMITTED],
+    refusal=_refusal,
+)
 
 
 def allowed_actions(status: RequestStatus) -> list[Action]:

@@ -38,31 +38,59 @@ TAG = "Agreements"
 
 
 # ------------------------------------------------------------------------ handlers -------
-@operation("GET", "/agreements", tag=TAG, summary="List the agreements you can see",
-           query=(Param("status", s.enum(AgreementStatus)),
-                  Param("provider", s.identifier("A provider organisation's id."),
-                        "Only agreements with this data provider."),
-                  Param("expiring", {"type": "integer", "enum": list(EXPIRY_WINDOWS)},
-                        "Only active agreements expiring within this many days."),
-                  Param("page", s.integer(1, 1_000_000)), Param("per_page", s.integer(1, 200)),
-                  Param("sort", s.enum(SORTS)), Param("dir", s.enum(("asc", "desc")))),
-           answer=Answer(200, "One page of agreements.", s.ref("AgreementPage")))
+@operation(
+    "GET",
+    "/agreements",
+    tag=TAG,
+    summary="List the agreements you can see",
+    query=(
+        Param("status", s.enum(AgreementStatus)),
+        Param(
+            "provider",
+            s.identifier("A provider organisation's id."),
+            "Only agreements with this data provider.",
+        ),
+        Param(
+            "expiring",
+            {"type": "integer", "enum": list(EXPIRY_WINDOWS)},
+            "Only active agreements expiring within this many days.",
+        ),
+        Param("page", s.integer(1, 1_000_000)),
+        Param("per_page", s.integer(1, 200)),
+        Param("sort", s.enum(SORTS)),
+        Param("dir", s.enum(("asc", "desc"))),
+    ),
+    answer=Answer(200, "One page of agreements.", s.ref("AgreementPage")),
+)
 def list_agreements(query: dict[str, Any]) -> ResponseReturnValue:
     """Privacy officers and compliance managers see every agreement; everyone else the ones
     their organisation is party to or that name them as authorised personnel."""
-    statement = list_statement(caller(), status=query.get("status"),
-                               provider_id=query.get("provider"),
-                               expiring_within=query.get("expiring"), today=utcnow().date())
-    sorts = {"reference": Agreement.reference, "title": AgreementVersion.title,
-             "status": Agreement.status, "effective": AgreementVersion.effective_date,
-             "expiry": AgreementVersion.expiry_date}
-    page = paginate(db_session(), statement, sorts=sorts, default_sort="reference",
-                    scalars=False)
+    statement = list_statement(
+        caller(),
+        status=query.get("status"),
+        provider_id=query.get("provider"),
+        expiring_within=query.get("expiring"),
+        today=utcnow().date(),
+    )
+    sorts = {
+        "reference": Agreement.reference,
+        "title": AgreementVersion.title,
+        "status": Agreement.status,
+        "effective": AgreementVersion.effective_date,
+        "expiry": AgreementVersion.expiry_date,
+    }
+    page = paginate(db_session(), statement, sorts=sorts, default_sort="reference", scalars=False)
     return paged(page, lambda row: summary(row[0], row[1]))
 
 
-@operation("GET", "/agreements/<int:agreement_id>", tag=TAG, summary="One agreement",
-           errors=(403,), answer=AGREEMENT)
+@operation(
+    "GET",
+    "/agreements/<int:agreement_id>",
+    tag=TAG,
+    summary="One agreement",
+    errors=(403,),
+    answer=AGREEMENT,
+)
 def get_agreement(agreement_id: int) -> ResponseReturnValue:
     """Its terms as clauses with stable ids, its versions with what each changed, comments
     and issued PDFs. Someone who may not see it gets 403, and the attempt is recorded."""
@@ -70,34 +98,59 @@ def get_agreement(agreement_id: int) -> ResponseReturnValue:
     return detail(agreement)
 
 
-@operation("POST", "/agreements", tag=TAG, summary="Draft a new agreement",
-           body=NEW_AGREEMENT, errors=(403,),
-           answer=Answer(201, "The new draft (version 1).", s.ref("Agreement")))
+@operation(
+    "POST",
+    "/agreements",
+    tag=TAG,
+    summary="Draft a new agreement",
+    body=NEW_AGREEMENT,
+    errors=(403,),
+    answer=Answer(201, "The new draft (version 1).", s.ref("Agreement")),
+)
 def create_agreement(body: dict[str, Any]) -> ResponseReturnValue:
     """Needs `agreement:draft`. Terms may be incomplete in a draft; they must be complete to
     submit it."""
     db = db_session()
     terms = terms_from(body, None)
-    agreement = service.create_agreement(db, provider_id=body["provider_id"],
-                                         recipient_id=body["recipient_id"], terms=terms,
-                                         by=caller(), now=utcnow())
+    agreement = service.create_agreement(
+        db,
+        provider_id=body["provider_id"],
+        recipient_id=body["recipient_id"],
+        terms=terms,
+        by=caller(),
+        now=utcnow(),
+    )
     db.commit()
     return detail(agreement), 201
 
 
-@operation("PATCH", "/agreements/<int:agreement_id>", tag=TAG,
-           summary="Edit the draft or the amendment being drafted", body=TERMS_CHANGE,
-           errors=(403, 409), answer=AGREEMENT)
+@operation(
+    "PATCH",
+    "/agreements/<int:agreement_id>",
+    tag=TAG,
+    summary="Edit the draft or the amendment being drafted",
+    body=TERMS_CHANGE,
+    errors=(403, 409),
+    answer=AGREEMENT,
+)
 def edit_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Only the terms sent change; the change is recorded clause by clause."""
     user, db = caller(), db_session()
-    authz.require(user, Permission.AGREEMENT_DRAFT, audit={
-        "event_type": AuditType.AGREEMENT_UPDATE, "target_type": "agreement",
-        "target_id": agreement_id, "agreement_id": agreement_id})
+    authz.require(
+        user,
+        Permission.AGREEMENT_DRAFT,
+        audit={
+            "event_type": AuditType.AGREEMENT_UPDATE,
+            "target_type": "agreement",
+            "target_id": agreement_id,
+            "agreement_id": agreement_id,
+        },
+    )
     agreement = service.get_agreement(db, agreement_id)
     base = TermsInput.from_version(agreement.working_version or agreement.display_version)
-    service.update_draft(db, agreement_id=agreement_id, terms=terms_from(body, base), by=user,
-                         now=utcnow())
+    service.update_draft(
+        db, agreement_id=agreement_id, terms=terms_from(body, base), by=user, now=utcnow()
+    )
     db.commit()
     return detail(agreement)
 
@@ -113,85 +166,166 @@ COMMENT = s.obj({"comment": s.text(5000)})
 TRANSITION_ERRORS = (403, 409)
 
 
-@operation("POST", "/agreements/<int:agreement_id>/submit", tag=TAG,
-           summary="Submit the draft for review", errors=TRANSITION_ERRORS, answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/submit",
+    tag=TAG,
+    summary="Submit the draft for review",
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def submit_agreement(agreement_id: int) -> ResponseReturnValue:
     """Every clause must be complete (422 names what is missing)."""
-    return _transition(agreement_id, lambda db, by, now: service.submit(
-        db, agreement_id=agreement_id, by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.submit(db, agreement_id=agreement_id, by=by, now=now),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/approve", tag=TAG,
-           summary="Approve the submitted version", body=COMMENT, errors=TRANSITION_ERRORS,
-           answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/approve",
+    tag=TAG,
+    summary="Approve the submitted version",
+    body=COMMENT,
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def approve_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a privacy officer who did not draft, edit or submit this version."""
-    return _transition(agreement_id, lambda db, by, now: service.approve(
-        db, agreement_id=agreement_id, comment=body.get("comment", ""), by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.approve(
+            db, agreement_id=agreement_id, comment=body.get("comment", ""), by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/return", tag=TAG,
-           summary="Return the submitted version to its drafter",
-           body=s.obj({"comment": s.text(5000, min_length=1)}, required=("comment",)),
-           errors=TRANSITION_ERRORS, answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/return",
+    tag=TAG,
+    summary="Return the submitted version to its drafter",
+    body=s.obj({"comment": s.text(5000, min_length=1)}, required=("comment",)),
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def return_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """With a comment saying what should change."""
-    return _transition(agreement_id, lambda db, by, now: service.return_to_draft(
-        db, agreement_id=agreement_id, comment=body["comment"], by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.return_to_draft(
+            db, agreement_id=agreement_id, comment=body["comment"], by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/amend", tag=TAG,
-           summary="Open an amendment of the agreement in force",
-           body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
-           errors=TRANSITION_ERRORS, answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/amend",
+    tag=TAG,
+    summary="Open an amendment of the agreement in force",
+    body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def amend_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """The approved version stays in force until the amendment is approved."""
-    return _transition(agreement_id, lambda db, by, now: service.start_amendment(
-        db, agreement_id=agreement_id, reason=body["reason"], by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.start_amendment(
+            db, agreement_id=agreement_id, reason=body["reason"], by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/discard-amendment", tag=TAG,
-           summary="Discard the amendment being drafted", errors=TRANSITION_ERRORS,
-           answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/discard-amendment",
+    tag=TAG,
+    summary="Discard the amendment being drafted",
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def discard_amendment(agreement_id: int) -> ResponseReturnValue:
     """The version in force stays as it is."""
-    return _transition(agreement_id, lambda db, by, now: service.discard_amendment(
-        db, agreement_id=agreement_id, by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.discard_amendment(
+            db, agreement_id=agreement_id, by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/terminate", tag=TAG,
-           summary="Terminate an approved or active agreement",
-           body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
-           errors=TRANSITION_ERRORS, answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/terminate",
+    tag=TAG,
+    summary="Terminate an approved or active agreement",
+    body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def terminate_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Its grants end at once; a pending amendment is discarded."""
-    return _transition(agreement_id, lambda db, by, now: service.terminate(
-        db, agreement_id=agreement_id, reason=body["reason"], by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.terminate(
+            db, agreement_id=agreement_id, reason=body["reason"], by=by, now=now
+        ),
+    )
 
 
-@operation("POST", "/agreements/<int:agreement_id>/certify-destruction", tag=TAG,
-           summary="Certify that the data was destroyed, closing the agreement",
-           body=s.obj({"statement": s.text(5000, min_length=1)}, required=("statement",)),
-           errors=TRANSITION_ERRORS, answer=AGREEMENT)
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/certify-destruction",
+    tag=TAG,
+    summary="Certify that the data was destroyed, closing the agreement",
+    body=s.obj({"statement": s.text(5000, min_length=1)}, required=("statement",)),
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
 def certify_destruction(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Say what was destroyed, how and on which date."""
-    return _transition(agreement_id, lambda db, by, now: service.certify_destruction(
-        db, agreement_id=agreement_id, statement=body["statement"], by=by, now=now))
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.certify_destruction(
+            db, agreement_id=agreement_id, statement=body["statement"], by=by, now=now
+        ),
+    )
 
 
-@operation("GET", "/agreements/<int:agreement_id>/pdf", tag=TAG,
-           summary="The agreement as a PDF", errors=(403,),
-           query=(Param("version", s.integer(1), "A version number; default: the one shown "
-                                                 "first."),),
-           answer=Answer(200, "The PDF; its SHA-256 is stored and recorded.", None,
-                         media_types=("application/pdf",),
-                         headers={"X-Content-SHA256": "SHA-256 of the PDF, as recorded."}))
+@operation(
+    "GET",
+    "/agreements/<int:agreement_id>/pdf",
+    tag=TAG,
+    summary="The agreement as a PDF",
+    errors=(403,),
+    query=(Param("version", s.integer(1), "A version number; default: the one shown first."),),
+    answer=Answer(
+        200,
+        "The PDF; its SHA-256 is stored and recorded.",
+        None,
+        media_types=("application/pdf",),
+        headers={"X-Content-SHA256": "SHA-256 of the PDF, as recorded."},
+    ),
+)
 def agreement_pdf(agreement_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     """Issuing the PDF is recorded in the audit trail with the document's SHA-256."""
     db = db_session()
-    issued = issue_pdf(db, agreement_id=agreement_id, version_number=query.get("version"),
-                       by=caller(), now=utcnow())
+    issued = issue_pdf(
+        db,
+        agreement_id=agreement_id,
+        version_number=query.get("version"),
+        by=caller(),
+        now=utcnow(),
+    )
     db.commit()
-    return Response(issued.content, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{issued.filename}"',
-        "X-Content-SHA256": issued.document.sha256})
+    return Response(
+        issued.content,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{issued.filename}"',
+            "X-Content-SHA256": issued.document.sha256,
+        },
+    )

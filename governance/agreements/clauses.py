@@ -20,7 +20,8 @@ PREVIEW_SCOPE = (
     "The provider may preview outputs before publication only to check that no individual "
     "is identifiable and that no statement of fact is objectively incorrect. Outside this "
     "scope the provider may not edit, delay or prevent the release of findings, including "
-    "for reasons related to their substance.")
+    "for reasons related to their substance."
+)
 
 CLAUSES: tuple[tuple[str, str], ...] = (
     ("parties.provider", "Data provider"),
@@ -51,8 +52,10 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("access.row_level_download", "Row-level download"),
     ("analysis.balance.max_abs_smd", "Balance required of matched comparisons"),
     ("analysis.eligibility.min_age", "Minimum age of people analysed"),
-    ("analysis.eligibility.excluded_offence_categories",
-     "Offence categories excluded from every analysis"),
+    (
+        "analysis.eligibility.excluded_offence_categories",
+        "Offence categories excluded from every analysis",
+    ),
     ("access.withheld_offence_categories", "Offence categories withheld from every reader"),
     ("retention.destruction_days", "Retention and destruction"),
     ("personnel", "Authorised personnel"),
@@ -85,11 +88,13 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
         "parties.signatories": "\n".join(
             f"{provider if s['party'] == 'provider' else recipient}: {s['name']}"
             + (f", {s['title']}" if s.get("title") else "")
-            for s in version.signatories) or "None named yet",
+            for s in version.signatories
+        )
+        or "None named yet",
         "scope.title": version.title,
         "scope.purpose": version.purpose,
-        "scope.permitted_uses": ", ".join(AnalysisKind.label_of(u)
-                                          for u in version.permitted_uses) or "None",
+        "scope.permitted_uses": ", ".join(AnalysisKind.label_of(u) for u in version.permitted_uses)
+        or "None",
         "scope.datasets": _datasets(version),
         "ownership.source_data": f"{provider} keeps ownership of its source data.",
         "ownership.research_products": {
@@ -97,96 +102,126 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "provider": f"{provider} owns the products of the research.",
             "joint": f"{provider} and {recipient} own the products of the research jointly.",
         }[str(version.research_products_owner)],
-        "privacy.laws": "\n".join(f"{law['label']}: {law['requirements']}"
-                                  for law in version.laws) or "None named",
+        "privacy.laws": "\n".join(f"{law['label']}: {law['requirements']}" for law in version.laws)
+        or "None named",
         "privacy.legal_basis": "\n".join(
-            f"{law['label']}: {version.legal_bases[law['code']]}" for law in version.laws
-            if version.legal_bases.get(law["code"])) or "None named",
+            f"{law['label']}: {version.legal_bases[law['code']]}"
+            for law in version.laws
+            if version.legal_bases.get(law["code"])
+        )
+        or "None named",
         "privacy.minimum_necessary": _yes_no(
             version.minimum_necessary,
             "Each person may access only the data necessary for their role.",
-            "No law named here imposes it; access is still limited to the covered columns."),
-        "privacy.required_training": ", ".join(sorted(
-            TrainingCourse(c).label for c in version.required_courses())),
+            "No law named here imposes it; access is still limited to the covered columns.",
+        ),
+        "privacy.required_training": ", ".join(
+            sorted(TrainingCourse(c).label for c in version.required_courses())
+        ),
         "privacy.third_party_recipients": (
             "Confidential data may be shared only with: "
             + "; ".join(version.third_party_recipients)
-            + ". Sharing with anyone else is prohibited.") if version.third_party_recipients
+            + ". Sharing with anyone else is prohibited."
+        )
+        if version.third_party_recipients
         else "Prohibited: no third party is named in this agreement.",
-        "privacy.no_identifiable_publication":
-            "No information that identifies, or could identify, a person may be published.",
+        "privacy.no_identifiable_publication": "No information that identifies, or could identify, "
+        "a person may be published.",
         "publication.publication_allowed": _yes_no(
             version.publication_allowed,
             f"{recipient} may publish non-identifiable, aggregate research findings.",
-            "Findings may not be published."),
+            "Findings may not be published.",
+        ),
         "publication.aggregate_only": "Outputs are aggregate and non-identifiable only.",
-        "publication.min_cell_size":
-            f"{version.min_cell_size} people: no published figure describes fewer.",
+        "publication.min_cell_size": f"{version.min_cell_size} people: no published figure "
+        "describes fewer.",
         "publication.min_cohort_size": f"{version.min_cohort_size} people",
-        "publication.dominance_threshold":
-            f"{version.dominance_threshold:g}: no published total may be dominated by one "
-            f"contributor beyond this share.",
-        "publication.rounding_base": (f"Published counts are rounded to a base of "
-                                      f"{version.rounding_base}.") if version.rounding_base
+        "publication.dominance_threshold": f"{version.dominance_threshold:g}: no published total "
+        "may be dominated by one "
+        f"contributor beyond this share.",
+        "publication.rounding_base": (
+            f"Published counts are rounded to a base of {version.rounding_base}."
+        )
+        if version.rounding_base
         else "No rounding required.",
         "publication.two_checkers_required": _yes_no(
             version.two_checkers_required,
             "Two independent output checkers must clear every output.",
-            "One output checker must clear every output."),
+            "One output checker must clear every output.",
+        ),
         "publication.preview_window_days": f"{version.preview_window_days} days",
         "publication.preview_scope": PREVIEW_SCOPE,
         "access.row_level_download": _yes_no(
             version.row_level_download,
             "Permitted: named personnel may download row-level data.",
-            "Not permitted: row-level data never leaves the secure environment."),
+            "Not permitted: row-level data never leaves the secure environment.",
+        ),
         "publication.protection_width": (
-            f"{version.protection_width} people" if version.protection_width
-            else "The minimum cell size") + (
+            f"{version.protection_width} people"
+            if version.protection_width
+            else "The minimum cell size"
+        )
+        + (
             ": no suppressed count can be worked out from the released figures to within "
-            "fewer people."),
+            "fewer people."
+        ),
         "analysis.balance.max_abs_smd": (
             f"{version.max_abs_smd:g}: the outcomes of a matched comparison are released only "
             "if no covariate's absolute standardised mean difference after matching exceeds "
-            "it; an analyst may ask for less, never more."),
+            "it; an analyst may ask for less, never more."
+        ),
         "analysis.eligibility.min_age": f"{version.min_age} years"
-        if version.min_age is not None else "No minimum",
+        if version.min_age is not None
+        else "No minimum",
         "analysis.eligibility.excluded_offence_categories": (
             f"{_categories(version.excluded_offence_categories)}: left out of every analysis "
             "(descriptive tables, rate and matched comparisons), and said so in each output's "
             "notes; holders of a grant may still view these records."
-            if version.excluded_offence_categories else "None"),
+            if version.excluded_offence_categories
+            else "None"
+        ),
         "access.withheld_offence_categories": (
             f"{_categories(version.withheld_offence_categories)}: withheld from every reader "
             "under this agreement: never shown, exported or analysed."
-            if version.withheld_offence_categories else "None"),
-        "retention.destruction_days":
-            f"Data destroyed within {version.destruction_days} days of the agreement's end, "
-            f"confirmed by a destruction certificate.",
+            if version.withheld_offence_categories
+            else "None"
+        ),
+        "retention.destruction_days": f"Data destroyed within {version.destruction_days} days of "
+        "the agreement's end, "
+        f"confirmed by a destruction certificate.",
         "personnel": "\n".join(
             f"{p.user.name} ({p.user.email}): {ProjectRole(p.project_role).label}"
-            for p in version.personnel) or "None named yet",
+            for p in version.personnel
+        )
+        or "None named yet",
         "personnel.acceptance": _yes_no(
             version.acceptance_required,
             "Each authorised person accepts the terms that bind them personally, in the "
             "service, before reading data and again whenever an amendment changes them.",
-            "Not asked of each person."),
+            "Not asked of each person.",
+        ),
         "personnel.attestation": (
             f"Every {version.attestation_months} months each authorised person attests that "
             "they still need the access, have kept the terms, and lists any copies held "
             "outside the service; access pauses while an attestation is overdue."
-            if version.attestation_months else "Not required."),
+            if version.attestation_months
+            else "Not required."
+        ),
         "ethics.approval": _ethics(version),
         "incidents.provider_notice": (
             f"The recipient tells {provider} of a suspected incident within "
             f"{version.provider_notice_hours} hours of discovering it, besides the "
             "notifications the laws above require."
-            if version.provider_notice_hours else
-            "The notifications the laws above require."),
+            if version.provider_notice_hours
+            else "The notifications the laws above require."
+        ),
         "reporting.progress_months": (
             f"The personnel report progress every {version.progress_months} months from the "
             "effective date (work done, outputs released, changes in the team); the privacy "
-            "officer accepts or returns each report." if version.progress_months
-            else "Not required."),
+            "officer accepts or returns each report."
+            if version.progress_months
+            else "Not required."
+        ),
         "term.effective_date": version.effective_date.isoformat(),
         "term.expiry_date": f"{version.expiry_date.isoformat()} (the last day in force)",
     }
@@ -198,9 +233,12 @@ def _ethics(version: AgreementVersion) -> str:
         return "Not required by this agreement."
     recorded = "; ".join(
         f"{a.board} {a.reference}, approved {a.approved_on.isoformat()}, expires "
-        f"{a.expires_on.isoformat()}" for a in version.agreement.ethics_approvals)
-    return ("Data is read only while an ethics board's approval of the project is in force. "
-            + (f"Recorded: {recorded}." if recorded else "None recorded yet."))
+        f"{a.expires_on.isoformat()}"
+        for a in version.agreement.ethics_approvals
+    )
+    return "Data is read only while an ethics board's approval of the project is in force. " + (
+        f"Recorded: {recorded}." if recorded else "None recorded yet."
+    )
 
 
 def _datasets(version: AgreementVersion) -> str:
@@ -213,15 +251,19 @@ def _datasets(version: AgreementVersion) -> str:
     lines = []
     for dataset_id in sorted(by_dataset):
         declared = datasets[dataset_id].column_names
-        names = sorted(by_dataset[dataset_id],
-                       key=lambda n: (declared.index(n) if n in declared else len(declared), n))
+        names = sorted(
+            by_dataset[dataset_id],
+            key=lambda n: (declared.index(n) if n in declared else len(declared), n),
+        )
         lines.append(f"{datasets[dataset_id].name}: {', '.join(names)}")
     return "\n".join(lines) or "None yet"
 
 
-def clause_diff(before: AgreementVersion | None,
-                after: AgreementVersion) -> list[dict[str, str]]:
+def clause_diff(before: AgreementVersion | None, after: AgreementVersion) -> list[dict[str, str]]:
     """The clauses whose rendered value differs between two versions, in clause order."""
     old = {cid: value for cid, _label, value in before.clauses()} if before else {}
-    return [{"clause": cid, "label": label, "before": old.get(cid, ""), "after": value}
-            for cid, label, value in after.clauses() if old.get(cid, "") != value]
+    return [
+        {"clause": cid, "label": label, "before": old.get(cid, ""), "after": value}
+        for cid, label, value in after.clauses()
+        if old.get(cid, "") != value
+    ]

@@ -39,51 +39,78 @@ def get_agreement(session: Session, agreement_id: int) -> Agreement:
     return agreement
 
 
-def _event_fields(agreement: Agreement, version: AgreementVersion | None,
-                  detail: dict[str, Any]) -> dict[str, Any]:
-    return {"agreement_id": agreement.id,
-            "agreement_version": version.number if version else None,
-            "target_type": "agreement", "target_id": agreement.id,
-            "detail": {"reference": agreement.reference, **detail}}
+def _event_fields(
+    agreement: Agreement, version: AgreementVersion | None, detail: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "agreement_id": agreement.id,
+        "agreement_version": version.number if version else None,
+        "target_type": "agreement",
+        "target_id": agreement.id,
+        "detail": {"reference": agreement.reference, **detail},
+    }
 
 
-def record_agreement_event(session: Session, event_type: AuditType, *, by: Actor,
-                           agreement: Agreement, version: AgreementVersion | None,
-                           detail: dict[str, Any]) -> None:
+def record_agreement_event(
+    session: Session,
+    event_type: AuditType,
+    *,
+    by: Actor,
+    agreement: Agreement,
+    version: AgreementVersion | None,
+    detail: dict[str, Any],
+) -> None:
     """An agreement event that changes no state (created, a PDF made)."""
     audit.record(session, event_type, by=by, **_event_fields(agreement, version, detail))
 
 
-def move_agreement(session: Session, agreement: Agreement, action: Action, *, by: Actor,
-                   version: AgreementVersion | None, detail: dict[str, Any]) -> None:
+def move_agreement(
+    session: Session,
+    agreement: Agreement,
+    action: Action,
+    *,
+    by: Actor,
+    version: AgreementVersion | None,
+    detail: dict[str, Any],
+) -> None:
     """Take a lifecycle action on the agreement, written with its audit event."""
-    LIFECYCLE.apply(session, agreement, action, by=by,
-                    record=_event_fields(agreement, version, detail))
+    LIFECYCLE.apply(
+        session, agreement, action, by=by, record=_event_fields(agreement, version, detail)
+    )
 
 
-def authorise(by: Actor, action: Action, agreement_id: int | None,
-              version: int | None = None) -> None:
+def authorise(
+    by: Actor, action: Action, agreement_id: int | None, version: int | None = None
+) -> None:
     """403 (recorded as a denied event of the action's type) unless `by` may take it."""
     rule = RULES[action]
-    refusal = {"event_type": EVENT_TYPES[action], "target_type": "agreement",
-               "target_id": agreement_id, "agreement_id": agreement_id,
-               "agreement_version": version}
+    refusal = {
+        "event_type": EVENT_TYPES[action],
+        "target_type": "agreement",
+        "target_id": agreement_id,
+        "agreement_id": agreement_id,
+        "agreement_version": version,
+    }
     if rule.permission is None:
         # Activation and expiry follow the calendar: only the scheduler (a System actor).
         if not isinstance(by, System):
-            raise PermissionDenied("Only the scheduler activates and expires agreements.",
-                                   audit={**refusal, "rule": f"scheduler-only:{action.value}"})
+            raise PermissionDenied(
+                "Only the scheduler activates and expires agreements.",
+                audit={**refusal, "rule": f"scheduler-only:{action.value}"},
+            )
         return
     authz.require(by, rule.permission, audit=refusal)
 
 
-def start_transition(session: Session, action: Action, agreement_id: int,
-                     by: Actor) -> Agreement:
+def start_transition(session: Session, action: Action, agreement_id: int, by: Actor) -> Agreement:
     """Permission first (403), then existence (404), then the lifecycle table (409)."""
     audit.take_writer_lock(session)
     agreement = session.get(Agreement, agreement_id, populate_existing=True)
-    shown = (agreement.working_version_number or agreement.current_version_number) \
-        if agreement else None
+    shown = (
+        (agreement.working_version_number or agreement.current_version_number)
+        if agreement
+        else None
+    )
     authorise(by, action, agreement_id, shown)
     if agreement is None:
         raise NotFound(f"There is no agreement {agreement_id}.")
@@ -110,10 +137,14 @@ def add_contributor(version: AgreementVersion, by: Actor) -> None:
         version.contributors = [*version.contributors, actor_key(by)]
 
 
-def add_comment(version: AgreementVersion, kind: CommentKind, body: str, by: Actor,
-                now: dt.datetime) -> None:
-    version.comments.append(AgreementComment(kind=kind, body=body, author_id=by.id,
-                                             author_label=by.email, created_at=now))
+def add_comment(
+    version: AgreementVersion, kind: CommentKind, body: str, by: Actor, now: dt.datetime
+) -> None:
+    version.comments.append(
+        AgreementComment(
+            kind=kind, body=body, author_id=by.id, author_label=by.email, created_at=now
+        )
+    )
 
 
 def required_text(raw: str, field: str, what: str) -> str:
@@ -133,8 +164,11 @@ def available_actions(agreement: Agreement, by: Actor) -> set[Action]:
         if permission is None or not authz.can(by, permission):
             continue
         working = agreement.working_version
-        if action == Action.APPROVE and working is not None \
-                and actor_key(by) in working.contributors:
+        if (
+            action == Action.APPROVE
+            and working is not None
+            and actor_key(by) in working.contributors
+        ):
             continue
         actions.add(action)
     return actions

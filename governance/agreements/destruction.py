@@ -34,18 +34,22 @@ from governance.kernel.reports import pdf
 from governance.kernel.reports.tabular import chain_head_line
 
 TEMPLATE = "reports/destruction_certificate.html"
-KEY_NOTE = ("While stored, each version was encrypted with AES-256-GCM under a random key of its "
-            "own, kept only in the service's database, itself encrypted under a master key held "
-            "outside the database. Destruction deleted each version's key: no copy of its file, "
-            "in a backup or on a disk, can be decrypted with the service's database from now "
-            "on. The key fingerprint identifies the deleted key without revealing it; a "
-            "database backup taken before this date still holds it, until the master key that "
-            "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
-            "data was destroyed.")
+KEY_NOTE = (
+    "While stored, each version was encrypted with AES-256-GCM under a random key of its "
+    "own, kept only in the service's database, itself encrypted under a master key held "
+    "outside the database. Destruction deleted each version's key: no copy of its file, "
+    "in a backup or on a disk, can be decrypted with the service's database from now "
+    "on. The key fingerprint identifies the deleted key without revealing it; a "
+    "database backup taken before this date still holds it, until the master key that "
+    "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
+    "data was destroyed."
+)
 
 
-METHOD = ("Cryptographic erasure (NIST SP 800-88 \"purge\"): the AES-256-GCM key of each "
-          "version was deleted, then its encrypted file was deleted from the data store.")
+METHOD = (
+    'Cryptographic erasure (NIST SP 800-88 "purge"): the AES-256-GCM key of each '
+    "version was deleted, then its encrypted file was deleted from the data store."
+)
 
 
 @dataclass(frozen=True)
@@ -77,103 +81,202 @@ def certifier_label(by: Actor) -> str:
     return by.email
 
 
-def destroy_uncovered(session: Session, *, dataset_ids: Iterable[int], by: Actor,
-                      now: dt.datetime, agreement_id: int | None = None,
-                      agreement: CertifiedAgreement | None = None) -> DestructionCertificate:
+def destroy_uncovered(
+    session: Session,
+    *,
+    dataset_ids: Iterable[int],
+    by: Actor,
+    now: dt.datetime,
+    agreement_id: int | None = None,
+    agreement: CertifiedAgreement | None = None,
+) -> DestructionCertificate:
     """Destroy every stored version of these datasets and issue the certificate."""
     ids = sorted(set(dataset_ids))
-    authz.require(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION, audit={
-        "event_type": AuditType.DATASET_CERTIFY_DESTRUCTION, "target_type": "agreement",
-        "target_id": agreement_id, "agreement_id": agreement_id})
+    authz.require(
+        by,
+        Permission.AGREEMENT_CERTIFY_DESTRUCTION,
+        audit={
+            "event_type": AuditType.DATASET_CERTIFY_DESTRUCTION,
+            "target_type": "agreement",
+            "target_id": agreement_id,
+            "agreement_id": agreement_id,
+        },
+    )
     if not ids:
         raise ValidationFailed("Name at least one dataset whose data is to be destroyed.")
     datasets = [session.get(Dataset, dataset_id) for dataset_id in ids]
     missing = [i for i, d in zip(ids, datasets, strict=True) if d is None]
     if missing:
         raise NotFound(f"There is no dataset {', '.join(map(str, missing))}.")
-    live = list(session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id.in_(ids),
-                                     DatasetVersion.destroyed_at.is_(None))
-        .order_by(DatasetVersion.dataset_id, DatasetVersion.number)))
+    live = list(
+        session.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
+            .order_by(DatasetVersion.dataset_id, DatasetVersion.number)
+        )
+    )
     names = {d.id: (d.name, d.provider.name) for d in datasets if d is not None}
     certificate = DestructionCertificate(
-        agreement_id=agreement_id, certified_by_id=by.id, certified_by=certifier_label(by),
-        certified_at=now, pdf=b"", pdf_sha256="")
-    certificate.items = [DestroyedVersion(
-        dataset_id=v.dataset_id, dataset_name=names[v.dataset_id][0],
-        provider_name=names[v.dataset_id][1], version_id=v.id, version_number=v.number,
-        sha256=v.sha256, row_count=v.row_count, stored_at=v.created_at, destroyed_at=now,
-        file_removed=False, key_fingerprint=datastore.key_fingerprint(v)) for v in live]
+        agreement_id=agreement_id,
+        certified_by_id=by.id,
+        certified_by=certifier_label(by),
+        certified_at=now,
+        pdf=b"",
+        pdf_sha256="",
+    )
+    certificate.items = [
+        DestroyedVersion(
+            dataset_id=v.dataset_id,
+            dataset_name=names[v.dataset_id][0],
+            provider_name=names[v.dataset_id][1],
+            version_id=v.id,
+            version_number=v.number,
+            sha256=v.sha256,
+            row_count=v.row_count,
+            stored_at=v.created_at,
+            destroyed_at=now,
+            file_removed=False,
+            key_fingerprint=datastore.key_fingerprint(v),
+        )
+        for v in live
+    ]
     session.add(certificate)
     session.flush()
     # The PDF is rendered before any file is deleted: if rendering fails, nothing is lost.
-    lines = [DatasetLine(name=names[i][0], provider=names[i][1],
-                         destroyed_now=sum(1 for v in live if v.dataset_id == i),
-                         why_none=_why_none(session, i)) for i in ids]
-    rendered = render_certificate(certificate, lines, agreement=agreement,
-                                  head=audit.chain_head(session))
+    lines = [
+        DatasetLine(
+            name=names[i][0],
+            provider=names[i][1],
+            destroyed_now=sum(1 for v in live if v.dataset_id == i),
+            why_none=_why_none(session, i),
+        )
+        for i in ids
+    ]
+    rendered = render_certificate(
+        certificate, lines, agreement=agreement, head=audit.chain_head(session)
+    )
     certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
     for version, item in zip(live, certificate.items, strict=True):
         item.file_removed = datastore.destroy_version(version, now=now)
-        audit.record(session, AuditType.DATASET_DESTROY, by=by, dataset_id=version.dataset_id,
-                     agreement_id=agreement_id, target_type="dataset_version",
-                     target_id=version.id, now=now,
-                     detail={"version": version.number, "sha256": version.sha256,
-                             "rows": version.row_count, "file_removed": item.file_removed,
-                             "key_fingerprint": item.key_fingerprint,
-                             "certificate_id": certificate.id})
+        audit.record(
+            session,
+            AuditType.DATASET_DESTROY,
+            by=by,
+            dataset_id=version.dataset_id,
+            agreement_id=agreement_id,
+            target_type="dataset_version",
+            target_id=version.id,
+            now=now,
+            detail={
+                "version": version.number,
+                "sha256": version.sha256,
+                "rows": version.row_count,
+                "file_removed": item.file_removed,
+                "key_fingerprint": item.key_fingerprint,
+                "certificate_id": certificate.id,
+            },
+        )
     session.flush()
-    audit.record(session, AuditType.DATASET_CERTIFY_DESTRUCTION, by=by,
-                 agreement_id=agreement_id, target_type="destruction_certificate",
-                 target_id=certificate.id, now=now,
-                 detail={"datasets": ids, "pdf_sha256": certificate.pdf_sha256,
-                         "versions": [{"dataset_id": i.dataset_id, "version": i.version_number,
-                                       "sha256": i.sha256} for i in certificate.items]})
+    audit.record(
+        session,
+        AuditType.DATASET_CERTIFY_DESTRUCTION,
+        by=by,
+        agreement_id=agreement_id,
+        target_type="destruction_certificate",
+        target_id=certificate.id,
+        now=now,
+        detail={
+            "datasets": ids,
+            "pdf_sha256": certificate.pdf_sha256,
+            "versions": [
+                {"dataset_id": i.dataset_id, "version": i.version_number, "sha256": i.sha256}
+                for i in certificate.items
+            ],
+        },
+    )
     return certificate
 
 
 def _why_none(session: Session, dataset_id: int) -> str:
     """Why a dataset had no stored version left to destroy: destroyed earlier, or never
     stored. Only read when the dataset has no live version (said on the certificate)."""
-    earlier = list(session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
-                                     DatasetVersion.destroyed_at.is_not(None))
-        .order_by(DatasetVersion.number)))
+    earlier = list(
+        session.scalars(
+            select(DatasetVersion)
+            .where(
+                DatasetVersion.dataset_id == dataset_id, DatasetVersion.destroyed_at.is_not(None)
+            )
+            .order_by(DatasetVersion.number)
+        )
+    )
     if not earlier:
         return "No data of this dataset was ever stored in the service."
-    certificates = sorted(set(session.scalars(
-        select(DestroyedVersion.certificate_id)
-        .where(DestroyedVersion.version_id.in_([v.id for v in earlier])))))
+    certificates = sorted(
+        set(
+            session.scalars(
+                select(DestroyedVersion.certificate_id).where(
+                    DestroyedVersion.version_id.in_([v.id for v in earlier])
+                )
+            )
+        )
+    )
     last = max(v.destroyed_at for v in earlier if v.destroyed_at is not None)
-    listed = (f", listed on certificate{'s' if len(certificates) > 1 else ''} "
-              f"{', '.join(map(str, certificates))}" if certificates else "")
-    return (f"All {len(earlier)} stored version{'s' if len(earlier) > 1 else ''} had already "
-            f"been destroyed, the last on {last:%Y-%m-%d}{listed}.")
+    listed = (
+        f", listed on certificate{'s' if len(certificates) > 1 else ''} "
+        f"{', '.join(map(str, certificates))}"
+        if certificates
+        else ""
+    )
+    return (
+        f"All {len(earlier)} stored version{'s' if len(earlier) > 1 else ''} had already "
+        f"been destroyed, the last on {last:%Y-%m-%d}{listed}."
+    )
 
 
-def render_certificate(certificate: DestructionCertificate, datasets: list[DatasetLine], *,
-                       agreement: CertifiedAgreement | None,
-                       head: tuple[int, str]) -> pdf.RenderedPDF:
+def render_certificate(
+    certificate: DestructionCertificate,
+    datasets: list[DatasetLine],
+    *,
+    agreement: CertifiedAgreement | None,
+    head: tuple[int, str],
+) -> pdf.RenderedPDF:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
     if agreement is not None:
-        named = [("Agreement", agreement.reference), ("Provider", agreement.provider),
-                 ("Recipient", agreement.recipient)]
+        named = [
+            ("Agreement", agreement.reference),
+            ("Provider", agreement.provider),
+            ("Recipient", agreement.recipient),
+        ]
     else:
         named = [("Agreement", "not recorded")]
-    return pdf.render_pdf(env, TEMPLATE, {
-        "title": "Certificate of data destruction",
-        "subtitle": (f"Certificate {certificate.id}"
-                     + (f" · agreement {agreement.reference}" if agreement else "")),
-        "facts": [("Certificate", str(certificate.id)), *named,
-                  ("Date", certificate.certified_at.strftime("%Y-%m-%d %H:%M UTC")),
-                  ("Certified by", certificate.certified_by)],
-        "author": certificate.certified_by,
-        "audit_chain_head": "Audit trail before this destruction: " + chain_head_line(*head),
-        "footer_note": f"Destruction certificate {certificate.id}"
-                       + (f" · {agreement.reference}" if agreement else ""),
-        "certificate": certificate, "datasets": datasets, "key_note": KEY_NOTE,
-        "method": METHOD, "agreement": agreement,
-    }, stylesheet=pdf.load_stylesheet(env), strict=True)
+    return pdf.render_pdf(
+        env,
+        TEMPLATE,
+        {
+            "title": "Certificate of data destruction",
+            "subtitle": (
+                f"Certificate {certificate.id}"
+                + (f" · agreement {agreement.reference}" if agreement else "")
+            ),
+            "facts": [
+                ("Certificate", str(certificate.id)),
+                *named,
+                ("Date", certificate.certified_at.strftime("%Y-%m-%d %H:%M UTC")),
+                ("Certified by", certificate.certified_by),
+            ],
+            "author": certificate.certified_by,
+            "audit_chain_head": "Audit trail before this destruction: " + chain_head_line(*head),
+            "footer_note": f"Destruction certificate {certificate.id}"
+            + (f" · {agreement.reference}" if agreement else ""),
+            "certificate": certificate,
+            "datasets": datasets,
+            "key_note": KEY_NOTE,
+            "method": METHOD,
+            "agreement": agreement,
+        },
+        stylesheet=pdf.load_stylesheet(env),
+        strict=True,
+    )
 
 
 def certificates_query() -> Select[tuple[DestructionCertificate]]:
@@ -183,8 +286,10 @@ def certificates_query() -> Select[tuple[DestructionCertificate]]:
 
 def require_certificate_reader(by: Actor) -> None:
     """Certificates are for those who certify destruction and those who audit it."""
-    if not (authz.can(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
-            or authz.can(by, Permission.AUDIT_READ)):
+    if not (
+        authz.can(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
+        or authz.can(by, Permission.AUDIT_READ)
+    ):
         authz.require(by, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
 
 

@@ -25,18 +25,27 @@ from governance.identity.actors import Actor
 def still_covered(session: Session, *, excluding: int) -> set[int]:
     """Datasets covered by the version in force of any other active agreement."""
     covered: set[int] = set()
-    others = session.scalars(select(Agreement).where(Agreement.status == AgreementStatus.ACTIVE,
-                                                     Agreement.id != excluding))
+    others = session.scalars(
+        select(Agreement).where(
+            Agreement.status == AgreementStatus.ACTIVE, Agreement.id != excluding
+        )
+    )
     for other in others:
         if other.current_version is not None:
             covered |= set(other.current_version.covered_dataset_ids)
     return covered
 
 
-def destroy_on_close(session: Session, *, agreement: Agreement, event: AgreementEvent,
-                     previous_version: AgreementVersion | None,
-                     new_version: AgreementVersion | None, by: Actor,
-                     now: dt.datetime) -> None:
+def destroy_on_close(
+    session: Session,
+    *,
+    agreement: Agreement,
+    event: AgreementEvent,
+    previous_version: AgreementVersion | None,
+    new_version: AgreementVersion | None,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
     if event != AgreementEvent.CLOSED:
         return
     version = new_version or previous_version or agreement.current_version
@@ -44,18 +53,39 @@ def destroy_on_close(session: Session, *, agreement: Agreement, event: Agreement
         return
     uncovered = set(version.covered_dataset_ids) - still_covered(session, excluding=agreement.id)
     if uncovered:
-        destroy_uncovered(session, dataset_ids=uncovered, by=by, now=now,
-                          agreement_id=agreement.id, agreement=CertifiedAgreement(
-                              reference=agreement.reference,
-                              provider=agreement.provider.name,
-                              recipient=agreement.recipient.name,
-                              statement=agreement.destruction_statement or ""))
+        destroy_uncovered(
+            session,
+            dataset_ids=uncovered,
+            by=by,
+            now=now,
+            agreement_id=agreement.id,
+            agreement=CertifiedAgreement(
+                reference=agreement.reference,
+                provider=agreement.provider.name,
+                recipient=agreement.recipient.name,
+                statement=agreement.destruction_statement or "",
+            ),
+        )
     # The partner's cohort files were shared for this agreement alone.
-    for cohort in session.scalars(select(CohortFile).where(
-            CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None))):
+    for cohort in session.scalars(
+        select(CohortFile).where(
+            CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None)
+        )
+    ):
         fingerprint = cohort_key_fingerprint(cohort)
         destroy_cohort(cohort, now=now)
-        audit.record(session, AuditType.DATASET_DESTROY, by=by, agreement_id=agreement.id,
-                     target_type="cohort_file", target_id=cohort.id, now=now,
-                     detail={"label": cohort.label, "sha256": cohort.sha256,
-                             "rows": cohort.row_count, "key_fingerprint": fingerprint})
+        audit.record(
+            session,
+            AuditType.DATASET_DESTROY,
+            by=by,
+            agreement_id=agreement.id,
+            target_type="cohort_file",
+            target_id=cohort.id,
+            now=now,
+            detail={
+                "label": cohort.label,
+                "sha256": cohort.sha256,
+                "rows": cohort.row_count,
+                "key_fingerprint": fingerprint,
+            },
+        )

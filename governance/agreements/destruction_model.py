@@ -31,8 +31,11 @@ class DestructionCertificate(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64))
 
     items: Mapped[list[DestroyedVersion]] = relationship(
-        back_populates="certificate", cascade="all, delete-orphan",
-        order_by="DestroyedVersion.id", lazy="selectin")
+        back_populates="certificate",
+        cascade="all, delete-orphan",
+        order_by="DestroyedVersion.id",
+        lazy="selectin",
+    )
 
 
 class DestroyedVersion(Base):
@@ -42,7 +45,8 @@ class DestroyedVersion(Base):
 
     id: Mapped[intpk]
     certificate_id: Mapped[int] = mapped_column(
-        ForeignKey("destruction_certificate.id", ondelete="CASCADE"), index=True)
+        ForeignKey("destruction_certificate.id", ondelete="CASCADE"), index=True
+    )
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
     dataset_name: Mapped[str200]
     provider_name: Mapped[str200]

@@ -48,24 +48,29 @@ def render_agreement_html(agreement: Agreement, version: AgreementVersion) -> st
 
 def _context(agreement: Agreement, version: AgreementVersion) -> dict[str, object]:
     in_force = version.status == VersionStatus.APPROVED
-    state = {VersionStatus.DRAFT: "DRAFT: not in force",
-             VersionStatus.SUBMITTED: "SUBMITTED FOR REVIEW: not in force",
-             VersionStatus.SUPERSEDED: "SUPERSEDED by a later version",
-             VersionStatus.DISCARDED: "DISCARDED amendment: never in force",
-             VersionStatus.APPROVED: f"Approved; agreement {agreement.status}"}[
-        VersionStatus(version.status)]
+    state = {
+        VersionStatus.DRAFT: "DRAFT: not in force",
+        VersionStatus.SUBMITTED: "SUBMITTED FOR REVIEW: not in force",
+        VersionStatus.SUPERSEDED: "SUPERSEDED by a later version",
+        VersionStatus.DISCARDED: "DISCARDED amendment: never in force",
+        VersionStatus.APPROVED: f"Approved; agreement {agreement.status}",
+    }[VersionStatus(version.status)]
     return {
         "title": f"Data use agreement {agreement.reference}",
         "subtitle": version.title,
         "kicker": "Data use agreement",
         "description": f"{agreement.reference} version {version.number}",
-        "facts": [("Reference", agreement.reference), ("Version", str(version.number)),
-                  ("Status", state), ("Data provider", agreement.provider.name),
-                  ("Recipient", agreement.recipient.name),
-                  ("Effective date", version.effective_date.isoformat()),
-                  ("Expiry date", version.expiry_date.isoformat())],
+        "facts": [
+            ("Reference", agreement.reference),
+            ("Version", str(version.number)),
+            ("Status", state),
+            ("Data provider", agreement.provider.name),
+            ("Recipient", agreement.recipient.name),
+            ("Effective date", version.effective_date.isoformat()),
+            ("Expiry date", version.expiry_date.isoformat()),
+        ],
         "footer_note": f"{agreement.reference} version {version.number}"
-                       + ("" if in_force else f" ({state})"),
+        + ("" if in_force else f" ({state})"),
         "agreement": agreement,
         "version": version,
         "clauses": version.clauses(),
@@ -76,24 +81,48 @@ def _context(agreement: Agreement, version: AgreementVersion) -> dict[str, objec
     }
 
 
-def issue_pdf(session: Session, *, agreement_id: int, version_number: int | None, by: User,
-              now: dt.datetime) -> IssuedPDF:
+def issue_pdf(
+    session: Session, *, agreement_id: int, version_number: int | None, by: User, now: dt.datetime
+) -> IssuedPDF:
     """Render a version (the one shown first if none is named) and record the issue."""
     agreement = get_visible(session, agreement_id, by=by)
-    version = agreement.version(version_number) if version_number is not None \
+    version = (
+        agreement.version(version_number)
+        if version_number is not None
         else agreement.display_version
+    )
     if version is None:
         raise NotFound(f"Agreement {agreement.reference} has no version {version_number}.")
-    rendered = pdf.render_pdf(_environment(), TEMPLATE, _context(agreement, version),
-                              stylesheet=pdf.load_stylesheet(_environment()))
-    document = AgreementDocument(version_id=version.id, sha256=rendered.sha256,
-                                 byte_size=len(rendered.content), issued_by_id=by.id,
-                                 issued_by_label=by.email, issued_at=now)
+    rendered = pdf.render_pdf(
+        _environment(),
+        TEMPLATE,
+        _context(agreement, version),
+        stylesheet=pdf.load_stylesheet(_environment()),
+    )
+    document = AgreementDocument(
+        version_id=version.id,
+        sha256=rendered.sha256,
+        byte_size=len(rendered.content),
+        issued_by_id=by.id,
+        issued_by_label=by.email,
+        issued_at=now,
+    )
     session.add(document)
     session.flush()
-    record_agreement_event(session, AuditType.AGREEMENT_PDF, by=by, agreement=agreement,
-                           version=version, detail={"sha256": rendered.sha256,
-                                                    "bytes": len(rendered.content),
-                                                    "version_status": str(version.status)})
-    return IssuedPDF(content=rendered.content, document=document,
-                     filename=f"{agreement.reference}-v{version.number}.pdf")
+    record_agreement_event(
+        session,
+        AuditType.AGREEMENT_PDF,
+        by=by,
+        agreement=agreement,
+        version=version,
+        detail={
+            "sha256": rendered.sha256,
+            "bytes": len(rendered.content),
+            "version_status": str(version.status),
+        },
+    )
+    return IssuedPDF(
+        content=rendered.content,
+        document=document,
+        filename=f"{agreement.reference}-v{version.number}.pdf",
+    )

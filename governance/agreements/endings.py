@@ -31,37 +31,51 @@ def _pending(agreement: Agreement) -> AgreementVersion | None:
     return None if working is None or agreement.current_version is None else working
 
 
-def _discard(session: Session, pending: AgreementVersion | None, agreement: Agreement,
-             by: Actor) -> None:
+def _discard(
+    session: Session, pending: AgreementVersion | None, agreement: Agreement, by: Actor
+) -> None:
     """An amendment left pending when the agreement ends is discarded with it."""
     if pending is not None:
         VERSION_LIFECYCLE.apply(session, pending, VersionAction.DISCARD, by=by)
         agreement.working_version_number = None
 
 
-def terminate(session: Session, *, agreement_id: int, reason: str, by: Actor,
-              now: dt.datetime) -> Agreement:
+def terminate(
+    session: Session, *, agreement_id: int, reason: str, by: Actor, now: dt.datetime
+) -> Agreement:
     """End an approved or active agreement early, with the reason."""
     agreement = start_transition(session, Action.TERMINATE, agreement_id, by)
     body = required_text(reason, "reason", "Give the reason for terminating")
     version = current_version_of(agreement)
     pending = _pending(agreement)
-    move_agreement(session, agreement, Action.TERMINATE, by=by, version=version, detail={
-        "reason": body, "discarded_amendment": pending.number if pending else None})
+    move_agreement(
+        session,
+        agreement,
+        Action.TERMINATE,
+        by=by,
+        version=version,
+        detail={"reason": body, "discarded_amendment": pending.number if pending else None},
+    )
     _discard(session, pending, agreement, by)
     agreement.ended_at = now
     agreement.termination_reason = body
     agreement.terminated_by_id = by.id
     add_comment(version, CommentKind.TERMINATION, body, by, now)
-    notify(session, agreement=agreement, event=AgreementEvent.TERMINATED,
-           previous_version=version, new_version=None, by=by, now=now)
+    notify(
+        session,
+        agreement=agreement,
+        event=AgreementEvent.TERMINATED,
+        previous_version=version,
+        new_version=None,
+        by=by,
+        now=now,
+    )
     return agreement
 
 
 def expiry_moment(version: AgreementVersion) -> dt.datetime:
     """The expiry date is the last day in force: the agreement ends as that day ends (UTC)."""
-    return dt.datetime.combine(version.expiry_date + dt.timedelta(days=1), dt.time(),
-                               tzinfo=dt.UTC)
+    return dt.datetime.combine(version.expiry_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 def expire(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetime) -> None:
@@ -69,32 +83,63 @@ def expire(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetim
     target_of(agreement, Action.EXPIRE)
     version = current_version_of(agreement)
     pending = _pending(agreement)
-    move_agreement(session, agreement, Action.EXPIRE, by=by, version=version, detail={
-        "expiry_date": version.expiry_date.isoformat(), "as_of": now.isoformat(),
-        "discarded_amendment": pending.number if pending else None})
+    move_agreement(
+        session,
+        agreement,
+        Action.EXPIRE,
+        by=by,
+        version=version,
+        detail={
+            "expiry_date": version.expiry_date.isoformat(),
+            "as_of": now.isoformat(),
+            "discarded_amendment": pending.number if pending else None,
+        },
+    )
     _discard(session, pending, agreement, by)
     agreement.ended_at = expiry_moment(version)
-    notify(session, agreement=agreement, event=AgreementEvent.EXPIRED, previous_version=version,
-           new_version=None, by=by, now=now)
+    notify(
+        session,
+        agreement=agreement,
+        event=AgreementEvent.EXPIRED,
+        previous_version=version,
+        new_version=None,
+        by=by,
+        now=now,
+    )
 
 
-def certify_destruction(session: Session, *, agreement_id: int, statement: str, by: Actor,
-                        now: dt.datetime) -> Agreement:
+def certify_destruction(
+    session: Session, *, agreement_id: int, statement: str, by: Actor, now: dt.datetime
+) -> Agreement:
     """Record that the recipient destroyed the data, which closes the agreement."""
     agreement = start_transition(session, Action.CERTIFY_DESTRUCTION, agreement_id, by)
-    body = required_text(statement, "statement",
-                          "Say what was destroyed, how and on which date")
+    body = required_text(statement, "statement", "Say what was destroyed, how and on which date")
     version = current_version_of(agreement)
     due = agreement.destruction_due()
-    move_agreement(session, agreement, Action.CERTIFY_DESTRUCTION, by=by, version=version,
-                   detail={"statement": body,
-                           "destruction_due": due.isoformat() if due else None,
-                           "late": bool(due and now.astimezone(dt.UTC).date() > due)})
+    move_agreement(
+        session,
+        agreement,
+        Action.CERTIFY_DESTRUCTION,
+        by=by,
+        version=version,
+        detail={
+            "statement": body,
+            "destruction_due": due.isoformat() if due else None,
+            "late": bool(due and now.astimezone(dt.UTC).date() > due),
+        },
+    )
     agreement.destruction_certified_at = now
     agreement.destruction_certified_by_id = by.id
     agreement.destruction_certified_by_label = by.email
     agreement.destruction_statement = body
     add_comment(version, CommentKind.DESTRUCTION, body, by, now)
-    notify(session, agreement=agreement, event=AgreementEvent.CLOSED, previous_version=version,
-           new_version=None, by=by, now=now)
+    notify(
+        session,
+        agreement=agreement,
+        event=AgreementEvent.CLOSED,
+        previous_version=version,
+        new_version=None,
+        by=by,
+        now=now,
+    )
     return agreement

@@ -21,17 +21,24 @@ from governance.identity.actors import Actor
 
 class AgreementEvent(StrEnum):
     ACTIVATED = "activated"
-    AMENDED = "amended"          # an amendment was approved and replaced the version in force
+    AMENDED = "amended"  # an amendment was approved and replaced the version in force
     EXPIRED = "expired"
     TERMINATED = "terminated"
-    CLOSED = "closed"            # destruction of the data was certified
+    CLOSED = "closed"  # destruction of the data was certified
 
 
 class AgreementListener(Protocol):
-    def __call__(self, session: Session, *, agreement: Agreement, event: AgreementEvent,
-                 previous_version: AgreementVersion | None,
-                 new_version: AgreementVersion | None, by: Actor,
-                 now: dt.datetime) -> None: ...
+    def __call__(
+        self,
+        session: Session,
+        *,
+        agreement: Agreement,
+        event: AgreementEvent,
+        previous_version: AgreementVersion | None,
+        new_version: AgreementVersion | None,
+        by: Actor,
+        now: dt.datetime,
+    ) -> None: ...
 
 
 _listeners: list[AgreementListener] = []
@@ -49,12 +56,24 @@ def remove_listener(listener: AgreementListener) -> None:
         _listeners.remove(listener)
 
 
-def notify(session: Session, *, agreement: Agreement, event: AgreementEvent,
-           previous_version: AgreementVersion | None, new_version: AgreementVersion | None,
-           by: Actor, now: dt.datetime) -> None:
+def notify(
+    session: Session,
+    *,
+    agreement: Agreement,
+    event: AgreementEvent,
+    previous_version: AgreementVersion | None,
+    new_version: AgreementVersion | None,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
     # The listeners are the registry's (governance/registry.py), installed when the app is built.
     for listener in list(_listeners):
-        listener(session, agreement=agreement, event=event, previous_version=previous_version,
-                 new_version=new_version, by=by, now=now)
-
-
+        listener(
+            session,
+            agreement=agreement,
+            event=event,
+            previous_version=previous_version,
+            new_version=new_version,
+            by=by,
+            now=now,
+        )

@@ -50,9 +50,13 @@ class Law:
     legal_basis: str | None = None
 
     def snapshot(self) -> dict[str, Any]:
-        snapshot = {"code": self.code, "label": self.label, "requirements": self.requirements,
-                    "courses": sorted(c.value for c in self.courses),
-                    "minimum_necessary": self.minimum_necessary}
+        snapshot = {
+            "code": self.code,
+            "label": self.label,
+            "requirements": self.requirements,
+            "courses": sorted(c.value for c in self.courses),
+            "minimum_necessary": self.minimum_necessary,
+        }
         if self.legal_basis is not None:
             snapshot["legal_basis"] = self.legal_basis
         if self.breach_notice is not None:
@@ -70,55 +74,85 @@ class BreachNotice:
         return {"recipient": self.recipient, "hours": self.hours, "rule": self.rule}
 
 
-NATIONAL_LAWS: dict[str, Law] = {law.code: law for law in (
-    Law(LawCode.HIPAA, "HIPAA Privacy and Security Rules (45 CFR Parts 160 and 164)",
-        "Use and disclose only the minimum necessary protected health information "
-        "(45 CFR 164.502(b)); keep the Security Rule's administrative, physical and technical "
-        "safeguards; report any breach to the provider without delay.",
-        frozenset({TrainingCourse.HIPAA_PRIVACY}), minimum_necessary=True,
-        breach_notice=BreachNotice(
-            "the covered entity (the provider), for notice to individuals and HHS", 60 * 24,
-            "HIPAA Breach Notification Rule (45 CFR 164.410): without unreasonable delay and "
-            "no later than 60 calendar days after discovery"),
-        legal_basis="the individuals' authorisation (45 CFR 164.508) or an IRB or privacy "
-                    "board's waiver of authorisation (45 CFR 164.512(i))"),
-    Law(LawCode.FERPA, "FERPA (20 U.S.C. 1232g; 34 CFR Part 99)",
-        "Education records disclosed for studies (34 CFR 99.31(a)(6)) are used only for the "
-        "stated study; no one outside the named personnel may identify a student or parent; "
-        "records are destroyed when no longer needed for the study.",
-        frozenset({TrainingCourse.FERPA}), minimum_necessary=True,
-        legal_basis="the studies exception (34 CFR 99.31(a)(6)) or written consent "
-                    "(34 CFR 99.30)"),
-    Law(LawCode.CJIS, "FBI CJIS Security Policy",
-        "Criminal justice information is protected under the CJIS Security Policy: security "
-        "awareness training for every authorised person before access and every year, "
-        "personnel screening, advanced authentication, encryption in transit and at rest, "
-        "and audit logging of every access.",
-        frozenset({TrainingCourse.CJIS_SECURITY_AWARENESS}), minimum_necessary=True),
-    Law(LawCode.PART2, "42 CFR Part 2 (confidentiality of substance use disorder records)",
-        "Patient records are used only under this written agreement, are not re-disclosed, and "
-        "are never used to initiate or substantiate criminal charges against a patient "
-        "(42 CFR 2.12, 2.52).",
-        frozenset({TrainingCourse.PART2_CONFIDENTIALITY}), minimum_necessary=True,
-        legal_basis="the patients' written consent (42 CFR 2.31) or the research disclosure "
-                    "provisions (42 CFR 2.52)"),
-    Law(LawCode.PRIVACY_ACT, "Privacy Act of 1974 (5 U.S.C. 552a)",
-        "Records from a federal system of records are used only for statistical research in "
-        "a form that is not individually identifiable (5 U.S.C. 552a(b)(5)); disclosures are "
-        "accounted for."),
-    Law(LawCode.UK_GDPR, "UK GDPR and Data Protection Act 2018",
-        "A lawful basis and the Schedule 1 conditions for special category and criminal "
-        "offence data; data minimisation (Article 5(1)(c)); storage limitation; a data "
-        "protection impact assessment where processing is high risk.",
-        frozenset({TrainingCourse.UK_DATA_PROTECTION}), minimum_necessary=True,
-        breach_notice=BreachNotice(
-            "the supervisory authority (the Information Commissioner's Office)", 72,
-            "UK GDPR Article 33(1): without undue delay and, where feasible, not later than "
-            "72 hours after becoming aware of a personal data breach"),
-        legal_basis="the Article 6(1) lawful basis and, for special category or criminal "
-                    "offence data, the Article 9(2) or 10 condition with its Data Protection "
-                    "Act 2018 Schedule 1 condition"),
-)}
+NATIONAL_LAWS: dict[str, Law] = {
+    law.code: law
+    for law in (
+        Law(
+            LawCode.HIPAA,
+            "HIPAA Privacy and Security Rules (45 CFR Parts 160 and 164)",
+            "Use and disclose only the minimum necessary protected health information "
+            "(45 CFR 164.502(b)); keep the Security Rule's administrative, physical and technical "
+            "safeguards; report any breach to the provider without delay.",
+            frozenset({TrainingCourse.HIPAA_PRIVACY}),
+            minimum_necessary=True,
+            breach_notice=BreachNotice(
+                "the covered entity (the provider), for notice to individuals and HHS",
+                60 * 24,
+                "HIPAA Breach Notification Rule (45 CFR 164.410): without unreasonable delay and "
+                "no later than 60 calendar days after discovery",
+            ),
+            legal_basis="the individuals' authorisation (45 CFR 164.508) or an IRB or privacy "
+            "board's waiver of authorisation (45 CFR 164.512(i))",
+        ),
+        Law(
+            LawCode.FERPA,
+            "FERPA (20 U.S.C. 1232g; 34 CFR Part 99)",
+            "Education records disclosed for studies (34 CFR 99.31(a)(6)) are used only for the "
+            "stated study; no one outside the named personnel may identify a student or parent; "
+            "records are destroyed when no longer needed for the study.",
+            frozenset({TrainingCourse.FERPA}),
+            minimum_necessary=True,
+            legal_basis="the studies exception (34 CFR 99.31(a)(6)) or written consent "
+            "(34 CFR 99.30)",
+        ),
+        Law(
+            LawCode.CJIS,
+            "FBI CJIS Security Policy",
+            "Criminal justice information is protected under the CJIS Security Policy: security "
+            "awareness training for every authorised person before access and every year, "
+            "personnel screening, advanced authentication, encryption in transit and at rest, "
+            "and audit logging of every access.",
+            frozenset({TrainingCourse.CJIS_SECURITY_AWARENESS}),
+            minimum_necessary=True,
+        ),
+        Law(
+            LawCode.PART2,
+            "42 CFR Part 2 (confidentiality of substance use disorder records)",
+            "Patient records are used only under this written agreement, are not re-disclosed, and "
+            "are never used to initiate or substantiate criminal charges against a patient "
+            "(42 CFR 2.12, 2.52).",
+            frozenset({TrainingCourse.PART2_CONFIDENTIALITY}),
+            minimum_necessary=True,
+            legal_basis="the patients' written consent (42 CFR 2.31) or the research disclosure "
+            "provisions (42 CFR 2.52)",
+        ),
+        Law(
+            LawCode.PRIVACY_ACT,
+            "Privacy Act of 1974 (5 U.S.C. 552a)",
+            "Records from a federal system of records are used only for statistical research in "
+            "a form that is not individually identifiable (5 U.S.C. 552a(b)(5)); disclosures are "
+            "accounted for.",
+        ),
+        Law(
+            LawCode.UK_GDPR,
+            "UK GDPR and Data Protection Act 2018",
+            "A lawful basis and the Schedule 1 conditions for special category and criminal "
+            "offence data; data minimisation (Article 5(1)(c)); storage limitation; a data "
+            "protection impact assessment where processing is high risk.",
+            frozenset({TrainingCourse.UK_DATA_PROTECTION}),
+            minimum_necessary=True,
+            breach_notice=BreachNotice(
+                "the supervisory authority (the Information Commissioner's Office)",
+                72,
+                "UK GDPR Article 33(1): without undue delay and, where feasible, not later than "
+                "72 hours after becoming aware of a personal data breach",
+            ),
+            legal_basis="the Article 6(1) lawful basis and, for special category or criminal "
+            "offence data, the Article 9(2) or 10 condition with its Data Protection "
+            "Act 2018 Schedule 1 condition",
+        ),
+    )
+}
 
 # Every agreement requires current privacy and security training of every authorised person,
 # whatever laws it names.

@@ -33,8 +33,11 @@ def state_law_code(name: str) -> str:
 
 def add_state_law(session: Session, *, name: str, requirements: str, by: Actor) -> StateLaw:
     """Add a state law (e.g. "Illinois Juvenile Court Act") with its handling requirements."""
-    authz.require(by, Permission.AGREEMENT_DRAFT, audit={
-        "event_type": AuditType.LAW_CREATE, "target_type": "state_law"})
+    authz.require(
+        by,
+        Permission.AGREEMENT_DRAFT,
+        audit={"event_type": AuditType.LAW_CREATE, "target_type": "state_law"},
+    )
     errors: dict[str, str] = {}
     clean_name = clean_line(name, "name", errors, max_length=200)
     clean_requirements = clean_text(requirements, "requirements", errors, max_length=5000)
@@ -43,14 +46,19 @@ def add_state_law(session: Session, *, name: str, requirements: str, by: Actor) 
         errors["name"] = "Use letters or digits in the name."
     if errors:
         raise ValidationFailed("The state law was not added; nothing was saved.", errors)
-    if session.scalars(select(StateLaw).where(
-            (StateLaw.code == code) | (StateLaw.name == clean_name))).first():
+    if session.scalars(
+        select(StateLaw).where((StateLaw.code == code) | (StateLaw.name == clean_name))
+    ).first():
         raise Conflict(f"The catalogue already has {clean_name!r}.")
-    law = StateLaw(code=code, name=clean_name, requirements=clean_requirements,
-                   created_by_id=by.id)
+    law = StateLaw(code=code, name=clean_name, requirements=clean_requirements, created_by_id=by.id)
     session.add(law)
     session.flush()
-    audit.record(session, AuditType.LAW_CREATE, by=by, target_type="state_law",
-                 target_id=law.id, detail={"code": code, "name": clean_name,
-                                           "requirements": clean_requirements})
+    audit.record(
+        session,
+        AuditType.LAW_CREATE,
+        by=by,
+        target_type="state_law",
+        target_id=law.id,
+        detail={"code": code, "name": clean_name, "requirements": clean_requirements},
+    )
     return law

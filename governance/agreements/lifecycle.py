@@ -56,27 +56,43 @@ class Rule:
 
 RULES: dict[Action, Rule] = {
     Action.EDIT: Rule(Permission.AGREEMENT_DRAFT, "privacy officer"),
-    Action.SUBMIT: Rule(Permission.AGREEMENT_DRAFT, "privacy officer",
-                        "Every clause must be complete."),
-    Action.RETURN: Rule(Permission.AGREEMENT_REVIEW, "privacy officer",
-                        "A comment saying what to change is required."),
-    Action.APPROVE: Rule(Permission.AGREEMENT_REVIEW, "privacy officer",
-                         "Not one who drafted, edited or submitted this version."),
-    Action.ACTIVATE: Rule(None, "scheduler",
-                          "At the start of the effective date (UTC); at approval if it has "
-                          "already come."),
-    Action.AMEND: Rule(Permission.AGREEMENT_DRAFT, "privacy officer",
-                       "A reason is required; the approved version stays in force."),
+    Action.SUBMIT: Rule(
+        Permission.AGREEMENT_DRAFT, "privacy officer", "Every clause must be complete."
+    ),
+    Action.RETURN: Rule(
+        Permission.AGREEMENT_REVIEW,
+        "privacy officer",
+        "A comment saying what to change is required.",
+    ),
+    Action.APPROVE: Rule(
+        Permission.AGREEMENT_REVIEW,
+        "privacy officer",
+        "Not one who drafted, edited or submitted this version.",
+    ),
+    Action.ACTIVATE: Rule(
+        None,
+        "scheduler",
+        "At the start of the effective date (UTC); at approval if it has already come.",
+    ),
+    Action.AMEND: Rule(
+        Permission.AGREEMENT_DRAFT,
+        "privacy officer",
+        "A reason is required; the approved version stays in force.",
+    ),
     Action.DISCARD_AMENDMENT: Rule(Permission.AGREEMENT_DRAFT, "privacy officer"),
-    Action.EXPIRE: Rule(None, "scheduler",
-                        "At the end of the expiry date (UTC); a pending amendment is "
-                        "discarded."),
-    Action.TERMINATE: Rule(Permission.AGREEMENT_TERMINATE, "privacy officer",
-                           "A reason is required; a pending amendment is discarded."),
-    Action.CERTIFY_DESTRUCTION: Rule(Permission.AGREEMENT_CERTIFY_DESTRUCTION,
-                                     "privacy officer",
-                                     "Records who certified the destruction of the data, and "
-                                     "when."),
+    Action.EXPIRE: Rule(
+        None, "scheduler", "At the end of the expiry date (UTC); a pending amendment is discarded."
+    ),
+    Action.TERMINATE: Rule(
+        Permission.AGREEMENT_TERMINATE,
+        "privacy officer",
+        "A reason is required; a pending amendment is discarded.",
+    ),
+    Action.CERTIFY_DESTRUCTION: Rule(
+        Permission.AGREEMENT_CERTIFY_DESTRUCTION,
+        "privacy officer",
+        "Records who certified the destruction of the data, and when.",
+    ),
 }
 
 TRANSITIONS: dict[tuple[State, Action], State] = {
@@ -121,8 +137,11 @@ def state_of(agreement: Agreement) -> State:
     status = AgreementStatus(agreement.status)
     working = agreement.working_version
     if status == AgreementStatus.ACTIVE and working is not None:
-        return (State.AMENDMENT_SUBMITTED if working.status == VersionStatus.SUBMITTED
-                else State.AMENDMENT_DRAFT)
+        return (
+            State.AMENDMENT_SUBMITTED
+            if working.status == VersionStatus.SUBMITTED
+            else State.AMENDMENT_DRAFT
+        )
     return State(status.value)
 
 
@@ -130,25 +149,43 @@ def allowed_actions(state: State) -> list[Action]:
     return [action for (source, action) in TRANSITIONS if source == state]
 
 
-def _refusal(agreement: Any, state: State, action: Action,
-             allowed: list[str]) -> InvalidTransition:
+def _refusal(agreement: Any, state: State, action: Action, allowed: list[str]) -> InvalidTransition:
     return InvalidTransition(
         f"Agreement {agreement.reference} is {state.value}: it cannot {action.value}.",
-        allowed=allowed)
+        allowed=allowed,
+    )
 
 
 # An agreement being amended is stored as active: its working version says which step the
 # amendment is at (`state_of`).
-_STORED = {state: AgreementStatus.ACTIVE if state in (State.AMENDMENT_DRAFT,
-                                                      State.AMENDMENT_SUBMITTED)
-           else AgreementStatus(state.value) for state in State}
+_STORED = {
+    state: AgreementStatus.ACTIVE
+    if state in (State.AMENDMENT_DRAFT, State.AMENDMENT_SUBMITTED)
+    else AgreementStatus(state.value)
+    for state in State
+}
 
 LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
-    "agreement", Agreement, State, Action,
-    [Transition(source, action, target, RULES[action].permission, EVENT_TYPES[action],
-                RULES[action].note)
-     for (source, action), target in TRANSITIONS.items()],
-    initial=[State.DRAFT], state_of=state_of, stored=_STORED, refusal=_refusal)
+    "agreement",
+    Agreement,
+    State,
+    Action,
+    [
+        Transition(
+            source,
+            action,
+            target,
+            RULES[action].permission,
+            EVENT_TYPES[action],
+            RULES[action].note,
+        )
+        for (source, action), target in TRANSITIONS.items()
+    ],
+    initial=[State.DRAFT],
+    state_of=state_of,
+    stored=_STORED,
+    refusal=_refusal,
+)
 
 
 def target_of(agreement: Agreement, action: Action) -> State:
@@ -168,20 +205,43 @@ class VersionAction(StrEnum):
 _V = VersionStatus
 # A version changes only as part of its agreement's transition, whose event records it.
 VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
-    "agreement version", AgreementVersion, VersionStatus, VersionAction, [
-        Transition(_V.DRAFT, VersionAction.SUBMIT, _V.SUBMITTED, None, None,
-                   "agreement: submit"),
-        Transition(_V.SUBMITTED, VersionAction.RETURN, _V.DRAFT, None, None,
-                   "agreement: return"),
-        Transition(_V.SUBMITTED, VersionAction.APPROVE, _V.APPROVED, None, None,
-                   "agreement: approve"),
-        Transition(_V.APPROVED, VersionAction.SUPERSEDE, _V.SUPERSEDED, None, None,
-                   "agreement: approve (an amendment)"),
-        Transition(_V.DRAFT, VersionAction.DISCARD, _V.DISCARDED, None, None,
-                   "agreement: discard_amendment, expire or terminate"),
-        Transition(_V.SUBMITTED, VersionAction.DISCARD, _V.DISCARDED, None, None,
-                   "agreement: expire or terminate"),
-    ], initial=[_V.DRAFT])
+    "agreement version",
+    AgreementVersion,
+    VersionStatus,
+    VersionAction,
+    [
+        Transition(_V.DRAFT, VersionAction.SUBMIT, _V.SUBMITTED, None, None, "agreement: submit"),
+        Transition(_V.SUBMITTED, VersionAction.RETURN, _V.DRAFT, None, None, "agreement: return"),
+        Transition(
+            _V.SUBMITTED, VersionAction.APPROVE, _V.APPROVED, None, None, "agreement: approve"
+        ),
+        Transition(
+            _V.APPROVED,
+            VersionAction.SUPERSEDE,
+            _V.SUPERSEDED,
+            None,
+            None,
+            "agreement: approve (an amendment)",
+        ),
+        Transition(
+            _V.DRAFT,
+            VersionAction.DISCARD,
+            _V.DISCARDED,
+            None,
+            None,
+            "agreement: discard_amendment, expire or terminate",
+        ),
+        Transition(
+            _V.SUBMITTED,
+            VersionAction.DISCARD,
+            _V.DISCARDED,
+            None,
+            None,
+            "agreement: expire or terminate",
+        ),
+    ],
+    initial=[_V.DRAFT],
+)
 
 
 def lifecycle_markdown() -> str:
@@ -200,16 +260,26 @@ def lifecycle_markdown() -> str:
     ]
     for state in State:
         cells = [TRANSITIONS.get((state, a)) for a in actions]
-        lines.append(f"| {state.value} | "
-                     + " | ".join(c.value if c else "-" for c in cells) + " |")
-    lines += ["", "## Who may act", "", "| action | permission | who | rule |",
-              "| --- | --- | --- | --- |"]
+        lines.append(
+            f"| {state.value} | " + " | ".join(c.value if c else "-" for c in cells) + " |"
+        )
+    lines += [
+        "",
+        "## Who may act",
+        "",
+        "| action | permission | who | rule |",
+        "| --- | --- | --- | --- |",
+    ]
     for action, rule in RULES.items():
         permission = f"`{rule.permission.value}`" if rule.permission else "(none: scheduled)"
         lines.append(f"| {action.value} | {permission} | {rule.who} | {rule.note} |")
-    lines += ["", "A person without the permission is refused with 403, and the refusal is "
-              "recorded in the audit trail; so is an approval by someone who drafted, edited "
-              "or submitted the version.", ""]
+    lines += [
+        "",
+        "A person without the permission is refused with 403, and the refusal is "
+        "recorded in the audit trail; so is an approval by someone who drafted, edited "
+        "or submitted the version.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -42,12 +42,12 @@ from governance.kernel.db import Base
 from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk, str200
 
 # Defaults a privacy officer starts from (Crime Lab and Justice Data Lab practice).
-DEFAULT_MIN_CELL_SIZE = 10          # no published group of fewer than 10 people
-DEFAULT_MIN_COHORT_SIZE = 60        # JDL: matched comparisons need a cohort of at least 60
+DEFAULT_MIN_CELL_SIZE = 10  # no published group of fewer than 10 people
+DEFAULT_MIN_COHORT_SIZE = 60  # JDL: matched comparisons need a cohort of at least 60
 DEFAULT_PREVIEW_WINDOW_DAYS = 30
 DEFAULT_DOMINANCE_THRESHOLD = 0.9
-DEFAULT_MAX_ABS_SMD = 0.1           # JDL: outcomes only when every |SMD| after matching <= 0.1
-DEFAULT_MIN_AGE = 14                # JDL: too few offenders under 14 for robust, safe analysis
+DEFAULT_MAX_ABS_SMD = 0.1  # JDL: outcomes only when every |SMD| after matching <= 0.1
+DEFAULT_MIN_AGE = 14  # JDL: too few offenders under 14 for robust, safe analysis
 DEFAULT_DESTRUCTION_DAYS = 30
 ROUNDING_BASES = (None, 5)
 
@@ -69,9 +69,9 @@ class AgreementStatus(StrEnum):
 class VersionStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
-    APPROVED = "approved"        # the version that governs (or governed) the agreement
-    SUPERSEDED = "superseded"    # replaced by an approved amendment
-    DISCARDED = "discarded"      # an amendment withdrawn, or left pending when the agreement ended
+    APPROVED = "approved"  # the version that governs (or governed) the agreement
+    SUPERSEDED = "superseded"  # replaced by an approved amendment
+    DISCARDED = "discarded"  # an amendment withdrawn, or left pending when the agreement ended
 
 
 class ResearchProductsOwner(StrEnum):
@@ -97,19 +97,22 @@ class Agreement(Base):
     termination_reason: Mapped[str | None] = mapped_column(Text)
     terminated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     destruction_certified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    destruction_certified_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id"))
+    destruction_certified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     destruction_certified_by_label: Mapped[str | None] = mapped_column(String(320))
     destruction_statement: Mapped[str | None] = mapped_column(Text)
 
     provider: Mapped[Organization] = relationship(foreign_keys=[provider_id], lazy="joined")
     recipient: Mapped[Organization] = relationship(foreign_keys=[recipient_id], lazy="joined")
     versions: Mapped[list[AgreementVersion]] = relationship(
-        back_populates="agreement", order_by="AgreementVersion.number", lazy="selectin",
-        cascade="all, delete-orphan")
+        back_populates="agreement",
+        order_by="AgreementVersion.number",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
     # Recorded by a privacy officer, never edited (agreements/obligations_model.py).
     ethics_approvals: Mapped[list[EthicsApproval]] = relationship(
-        order_by="EthicsApproval.id", viewonly=True)
+        order_by="EthicsApproval.id", viewonly=True
+    )
 
     def version(self, number: int | None) -> AgreementVersion | None:
         return next((v for v in self.versions if v.number == number), None)
@@ -142,8 +145,7 @@ class Agreement(Base):
         version = self.current_version
         if self.ended_at is None or version is None:
             return None
-        return self.ended_at.astimezone(dt.UTC).date() + dt.timedelta(
-            days=version.destruction_days)
+        return self.ended_at.astimezone(dt.UTC).date() + dt.timedelta(days=version.destruction_days)
 
     def __repr__(self) -> str:
         return f"<Agreement {self.id} {self.reference} {self.status}>"
@@ -191,15 +193,17 @@ class AgreementVersion(Base):
     # Withheld from every reader, not only analyses: the data door leaves these records out of
     # the row viewer, exports and the engine's reads alike (access/data_door.py).
     withheld_offence_categories: Mapped[list[str]] = mapped_column(
-        JSONText(), default=list, server_default="[]")
+        JSONText(), default=list, server_default="[]"
+    )
     destruction_days: Mapped[int] = mapped_column(Integer)
     # Obligations over time (access/obligation_conditions.py): whether each person must accept
     # this version's individual terms before reading, every how many months each person
     # attests (None: no attestation), whether reads need an ethics approval in force, and
     # within how many hours the recipient tells the provider of an incident (None: the laws'
     # deadlines only).
-    acceptance_required: Mapped[bool] = mapped_column(Boolean, default=False,
-                                                      server_default=false())
+    acceptance_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     attestation_months: Mapped[int | None] = mapped_column(Integer)
     ethics_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
@@ -207,8 +211,9 @@ class AgreementVersion(Base):
     progress_months: Mapped[int | None] = mapped_column(Integer)
     # Law code -> the legal basis the agreement names under that law (`privacy.legal_basis`):
     # a version citing a law that asks for one cannot be submitted without it.
-    legal_bases: Mapped[dict[str, str]] = mapped_column(JSONText(), default=dict,
-                                                        server_default="{}")
+    legal_bases: Mapped[dict[str, str]] = mapped_column(
+        JSONText(), default=dict, server_default="{}"
+    )
     effective_date: Mapped[dt.date] = mapped_column(Date)
     expiry_date: Mapped[dt.date] = mapped_column(Date)
 
@@ -225,14 +230,19 @@ class AgreementVersion(Base):
 
     agreement: Mapped[Agreement] = relationship(back_populates="versions")
     covered: Mapped[list[CoveredColumn]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin",
-        order_by="(CoveredColumn.dataset_id, CoveredColumn.column_name)")
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="(CoveredColumn.dataset_id, CoveredColumn.column_name)",
+    )
     personnel: Mapped[list[Personnel]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="Personnel.user_id")
+        cascade="all, delete-orphan", lazy="selectin", order_by="Personnel.user_id"
+    )
     comments: Mapped[list[AgreementComment]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="AgreementComment.id")
+        cascade="all, delete-orphan", lazy="selectin", order_by="AgreementComment.id"
+    )
     documents: Mapped[list[AgreementDocument]] = relationship(
-        cascade="all, delete-orphan", order_by="AgreementDocument.id")
+        cascade="all, delete-orphan", order_by="AgreementDocument.id"
+    )
 
     # --- read helpers for the access, analysis and publication layers -----------------------
 

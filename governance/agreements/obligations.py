@@ -33,10 +33,16 @@ from governance.kernel.types import canonical_json
 
 
 INDIVIDUAL_CLAUSES = (
-    "scope.purpose", "scope.permitted_uses", "privacy.laws", "privacy.legal_basis",
+    "scope.purpose",
+    "scope.permitted_uses",
+    "privacy.laws",
+    "privacy.legal_basis",
     "privacy.required_training",
-    "privacy.third_party_recipients", "privacy.no_identifiable_publication",
-    "access.row_level_download", "retention.destruction_days", "personnel.attestation",
+    "privacy.third_party_recipients",
+    "privacy.no_identifiable_publication",
+    "access.row_level_download",
+    "retention.destruction_days",
+    "personnel.attestation",
     "incidents.provider_notice",
 )
 
@@ -51,8 +57,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` later, or the month's last day (31 January + 1 = 28 February)."""
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
-    return day.replace(year=year, month=month,
-                       day=min(day.day, calendar.monthrange(year, month)[1]))
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
 
 
 def individual_terms(version: AgreementVersion) -> list[tuple[str, str, str]]:
@@ -65,50 +72,77 @@ def individual_terms_sha256(version: AgreementVersion) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def personnel_version(session: Session, agreement_id: int, by: User,
-                       event: AuditType) -> tuple[Agreement, AgreementVersion]:
+def personnel_version(
+    session: Session, agreement_id: int, by: User, event: AuditType
+) -> tuple[Agreement, AgreementVersion]:
     """The version in force, when `by` is on its personnel list (else 403, recorded)."""
     agreement = get_agreement(session, agreement_id)
     version = agreement.current_version
-    if (version is None or agreement.status not in LIVE_AGREEMENT
-            or not version.is_personnel(by.id)):
-        raise PermissionDenied("Only the authorised personnel of an agreement in force may do "
-                               "this.", clause="personnel", audit={
-                                   "event_type": event, "agreement_id": agreement_id,
-                                   "target_type": "agreement", "target_id": agreement_id})
+    if version is None or agreement.status not in LIVE_AGREEMENT or not version.is_personnel(by.id):
+        raise PermissionDenied(
+            "Only the authorised personnel of an agreement in force may do this.",
+            clause="personnel",
+            audit={
+                "event_type": event,
+                "agreement_id": agreement_id,
+                "target_type": "agreement",
+                "target_id": agreement_id,
+            },
+        )
     return agreement, version
 
 
 def has_accepted(session: Session, version: AgreementVersion, user_id: int) -> bool:
-    return session.scalars(select(Acceptance.id).where(
-        Acceptance.user_id == user_id, Acceptance.agreement_id == version.agreement_id,
-        Acceptance.terms_sha256 == individual_terms_sha256(version))).first() is not None
+    return (
+        session.scalars(
+            select(Acceptance.id).where(
+                Acceptance.user_id == user_id,
+                Acceptance.agreement_id == version.agreement_id,
+                Acceptance.terms_sha256 == individual_terms_sha256(version),
+            )
+        ).first()
+        is not None
+    )
 
 
-def activation_blocker(session: Session, version: AgreementVersion,
-                       now: dt.datetime) -> str | None:
+def activation_blocker(session: Session, version: AgreementVersion, now: dt.datetime) -> str | None:
     """Why an approved agreement cannot become active yet: a version that requires an ethics
     approval needs one in force (the scheduler activates it once one is recorded)."""
     if not version.ethics_required:
         return None
     today = now.date()
-    in_force = session.scalars(select(EthicsApproval.id).where(
-        EthicsApproval.agreement_id == version.agreement_id,
-        EthicsApproval.approved_on <= today, EthicsApproval.expires_on >= today)).first()
-    return None if in_force is not None else (
-        "The agreement requires an ethics approval in force (clause ethics.approval): it "
-        "becomes active once a privacy officer records one.")
+    in_force = session.scalars(
+        select(EthicsApproval.id).where(
+            EthicsApproval.agreement_id == version.agreement_id,
+            EthicsApproval.approved_on <= today,
+            EthicsApproval.expires_on >= today,
+        )
+    ).first()
+    return (
+        None
+        if in_force is not None
+        else (
+            "The agreement requires an ethics approval in force (clause ethics.approval): it "
+            "becomes active once a privacy officer records one."
+        )
+    )
 
 
 def ethics_approvals(session: Session, agreement_id: int) -> list[EthicsApproval]:
-    return list(session.scalars(select(EthicsApproval).where(
-        EthicsApproval.agreement_id == agreement_id).order_by(EthicsApproval.id)))
+    return list(
+        session.scalars(
+            select(EthicsApproval)
+            .where(EthicsApproval.agreement_id == agreement_id)
+            .order_by(EthicsApproval.id)
+        )
+    )
 
 
 def latest_attestations(session: Session, agreement_id: int) -> dict[int, Attestation]:
     """Each person's latest attestation under the agreement (stewards see them in reviews)."""
     found: dict[int, Attestation] = {}
-    for attestation in session.scalars(select(Attestation).where(
-            Attestation.agreement_id == agreement_id).order_by(Attestation.id)):
+    for attestation in session.scalars(
+        select(Attestation).where(Attestation.agreement_id == agreement_id).order_by(Attestation.id)
+    ):
         found[attestation.user_id] = attestation
     return found

@@ -44,7 +44,8 @@ class CoveredColumn(Base):
     __tablename__ = "agreement_column"
 
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("agreement_version.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("agreement_version.id", ondelete="CASCADE"), primary_key=True
+    )
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), primary_key=True)
     column_name: Mapped[str] = mapped_column(String(120), primary_key=True)
 
@@ -57,7 +58,8 @@ class Personnel(Base):
     __tablename__ = "agreement_personnel"
 
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("agreement_version.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("agreement_version.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
     project_role: Mapped[ProjectRole] = mapped_column(String(30))
 
@@ -84,7 +86,8 @@ class AgreementComment(Base):
 
     id: Mapped[intpk]
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("agreement_version.id", ondelete="CASCADE"), index=True)
+        ForeignKey("agreement_version.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[CommentKind] = mapped_column(String(30))
     body: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -99,7 +102,8 @@ class AgreementDocument(Base):
 
     id: Mapped[intpk]
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("agreement_version.id", ondelete="CASCADE"), index=True)
+        ForeignKey("agreement_version.id", ondelete="CASCADE"), index=True
+    )
     sha256: Mapped[str] = mapped_column(String(64))
     byte_size: Mapped[int] = mapped_column(Integer)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

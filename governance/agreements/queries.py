@@ -38,16 +38,21 @@ def in_force_version(session: Session, agreement_id: int) -> AgreementVersion | 
 
 def agreement_by_key(session: Session, key: str) -> tuple[int, str] | None:
     """(id, reference) of the agreement a person names by reference or number, if any."""
-    agreement = (session.get(Agreement, int(key)) if key.isdigit() else
-                 session.scalar(select(Agreement).where(Agreement.reference == key.upper())))
+    agreement = (
+        session.get(Agreement, int(key))
+        if key.isdigit()
+        else session.scalar(select(Agreement).where(Agreement.reference == key.upper()))
+    )
     return (agreement.id, agreement.reference) if agreement is not None else None
 
 
 def shown_version_join() -> Any:
     """Join condition to the version a reader sees first: the one in force, else the draft."""
-    return and_(AgreementVersion.agreement_id == Agreement.id,
-                AgreementVersion.number == func.coalesce(Agreement.current_version_number,
-                                                         Agreement.working_version_number))
+    return and_(
+        AgreementVersion.agreement_id == Agreement.id,
+        AgreementVersion.number
+        == func.coalesce(Agreement.current_version_number, Agreement.working_version_number),
+    )
 
 
 def reads_all(user: User) -> bool:
@@ -55,11 +60,20 @@ def reads_all(user: User) -> bool:
 
 
 def _party_condition(user: User) -> Any:
-    named = exists().where(Personnel.user_id == user.id,
-                           Personnel.version_id == AgreementVersion.id,
-                           AgreementVersion.agreement_id == Agreement.id).correlate(Agreement)
-    return or_(Agreement.provider_id == user.organization_id,
-               Agreement.recipient_id == user.organization_id, named)
+    named = (
+        exists()
+        .where(
+            Personnel.user_id == user.id,
+            Personnel.version_id == AgreementVersion.id,
+            AgreementVersion.agreement_id == Agreement.id,
+        )
+        .correlate(Agreement)
+    )
+    return or_(
+        Agreement.provider_id == user.organization_id,
+        Agreement.recipient_id == user.organization_id,
+        named,
+    )
 
 
 def can_view(user: User, agreement: Agreement) -> bool:
@@ -78,14 +92,25 @@ def get_visible(session: Session, agreement_id: int, *, by: User) -> Agreement:
         raise PermissionDenied(
             "This agreement is visible to its parties, its authorised personnel and privacy "
             "officers.",
-            audit={"event_type": AuditType.AGREEMENT_READ, "target_type": "agreement",
-                   "target_id": agreement.id, "agreement_id": agreement.id,
-                   "rule": "agreement-party-or-personnel"})
+            audit={
+                "event_type": AuditType.AGREEMENT_READ,
+                "target_type": "agreement",
+                "target_id": agreement.id,
+                "agreement_id": agreement.id,
+                "rule": "agreement-party-or-personnel",
+            },
+        )
     return agreement
 
 
-def list_statement(user: User, *, status: str | None, provider_id: int | None,
-                   expiring_within: int | None, today: dt.date) -> Any:
+def list_statement(
+    user: User,
+    *,
+    status: str | None,
+    provider_id: int | None,
+    expiring_within: int | None,
+    today: dt.date,
+) -> Any:
     """Rows of (Agreement, shown AgreementVersion) the user may see, filtered; unsorted."""
     statement = select(Agreement, AgreementVersion).join(AgreementVersion, shown_version_join())
     if not reads_all(user):
@@ -98,26 +123,33 @@ def list_statement(user: User, *, status: str | None, provider_id: int | None,
         statement = statement.where(
             Agreement.status == AgreementStatus.ACTIVE,
             AgreementVersion.expiry_date >= today,
-            AgreementVersion.expiry_date <= today + dt.timedelta(days=expiring_within))
+            AgreementVersion.expiry_date <= today + dt.timedelta(days=expiring_within),
+        )
     return statement
 
 
 def visible_agreements(session: Session, user: User, *, today: dt.date) -> list[Agreement]:
     """Every agreement the user may see, by reference (the choices of a form naming them)."""
-    statement = list_statement(user, status=None, provider_id=None, expiring_within=None,
-                               today=today).order_by(Agreement.reference)
+    statement = list_statement(
+        user, status=None, provider_id=None, expiring_within=None, today=today
+    ).order_by(Agreement.reference)
     return list(session.scalars(statement))
 
 
-def expiring(session: Session, *, today: dt.date,
-             within: int = max(EXPIRY_WINDOWS)) -> list[tuple[Agreement, AgreementVersion]]:
+def expiring(
+    session: Session, *, today: dt.date, within: int = max(EXPIRY_WINDOWS)
+) -> list[tuple[Agreement, AgreementVersion]]:
     """Active agreements whose last day in force falls within `within` days, soonest first."""
     rows = session.execute(
-        select(Agreement, AgreementVersion).join(AgreementVersion, shown_version_join())
-        .where(Agreement.status == AgreementStatus.ACTIVE,
-               AgreementVersion.expiry_date >= today,
-               AgreementVersion.expiry_date <= today + dt.timedelta(days=within))
-        .order_by(AgreementVersion.expiry_date, Agreement.reference)).all()
+        select(Agreement, AgreementVersion)
+        .join(AgreementVersion, shown_version_join())
+        .where(
+            Agreement.status == AgreementStatus.ACTIVE,
+            AgreementVersion.expiry_date >= today,
+            AgreementVersion.expiry_date <= today + dt.timedelta(days=within),
+        )
+        .order_by(AgreementVersion.expiry_date, Agreement.reference)
+    ).all()
     return [(row[0], row[1]) for row in rows]
 
 
@@ -127,16 +159,24 @@ def expiry_window(expiry_date: dt.date, today: dt.date) -> int | None:
     return next((w for w in EXPIRY_WINDOWS if 0 <= days <= w), None)
 
 
-def terms_form_choices(session: Session, agreement_id: int | None,
-                       ) -> tuple[Agreement | None, list[Dataset], list[User]]:
+def terms_form_choices(
+    session: Session,
+    agreement_id: int | None,
+) -> tuple[Agreement | None, list[Dataset], list[User]]:
     """The agreement being edited (if any), the datasets it may cover (its provider's) and the
     people who may be its personnel (active researchers of its recipient)."""
     agreement = session.get(Agreement, agreement_id) if agreement_id else None
     datasets_query = select(Dataset).order_by(Dataset.provider_id, Dataset.name)
-    people_query = select(User).join(Organization).where(
-        User.active.is_(True), Organization.kind == OrganizationKind.RESEARCH)
+    people_query = (
+        select(User)
+        .join(Organization)
+        .where(User.active.is_(True), Organization.kind == OrganizationKind.RESEARCH)
+    )
     if agreement is not None:
         datasets_query = datasets_query.where(Dataset.provider_id == agreement.provider_id)
         people_query = people_query.where(User.organization_id == agreement.recipient_id)
-    return (agreement, list(session.scalars(datasets_query)),
-            list(session.scalars(people_query.order_by(User.name))))
+    return (
+        agreement,
+        list(session.scalars(datasets_query)),
+        list(session.scalars(people_query.order_by(User.name))),
+    )

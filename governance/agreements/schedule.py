@@ -30,13 +30,20 @@ def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Approved agreements whose effective date has come become active (once the ethics
     approval they require, if any, is in force)."""
     due = session.scalars(
-        select(Agreement).join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
-        .where(Agreement.status == AgreementStatus.APPROVED,
-               AgreementVersion.number == Agreement.current_version_number,
-               AgreementVersion.effective_date <= _today(now))
-        .order_by(Agreement.id)).all()
-    ready = [a for a in due if a.current_version is not None
-             and not activation_blocker(session, a.current_version, now)]
+        select(Agreement)
+        .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
+        .where(
+            Agreement.status == AgreementStatus.APPROVED,
+            AgreementVersion.number == Agreement.current_version_number,
+            AgreementVersion.effective_date <= _today(now),
+        )
+        .order_by(Agreement.id)
+    ).all()
+    ready = [
+        a
+        for a in due
+        if a.current_version is not None and not activation_blocker(session, a.current_version, now)
+    ]
     for agreement in ready:
         agreements.activate(session, agreement=agreement, by=actor, now=now)
     return len(ready)
@@ -45,11 +52,15 @@ def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
 def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
     """Active agreements whose last day in force has ended become expired."""
     due = session.scalars(
-        select(Agreement).join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
-        .where(Agreement.status == AgreementStatus.ACTIVE,
-               AgreementVersion.number == Agreement.current_version_number,
-               AgreementVersion.expiry_date < _today(now))
-        .order_by(Agreement.id)).all()
+        select(Agreement)
+        .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
+        .where(
+            Agreement.status == AgreementStatus.ACTIVE,
+            AgreementVersion.number == Agreement.current_version_number,
+            AgreementVersion.expiry_date < _today(now),
+        )
+        .order_by(Agreement.id)
+    ).all()
     for agreement in due:
         agreements.expire(session, agreement=agreement, by=actor, now=now)
     return len(due)
@@ -57,20 +68,27 @@ def expire_due(session: Session, actor: System, now: dt.datetime) -> int:
 
 def agreement_tasks(session: Session, user: User) -> list[Task]:
     today = _today(dt.datetime.now(dt.UTC))
-    return [*_expiring_tasks(session, today), *_review_tasks(session, user),
-            *_destruction_tasks(session, today)]
+    return [
+        *_expiring_tasks(session, today),
+        *_review_tasks(session, user),
+        *_destruction_tasks(session, today),
+    ]
 
 
 def _expiring_tasks(session: Session, today: dt.date) -> list[Task]:
     tasks = []
     for agreement, version in expiring(session, today=today, within=max(EXPIRY_WINDOWS)):
         window = expiry_window(version.expiry_date, today)
-        tasks.append(Task(
-            title=f"{agreement.reference} {version.title} expires {version.expiry_date}",
-            kind=f"Agreement expiring within {window} days", endpoint="agreements.detail",
-            params={"agreement_id": agreement.id}, due=version.expiry_date,
-            detail="Amend to extend it, or prepare for grants to end and data to be "
-                   "destroyed."))
+        tasks.append(
+            Task(
+                title=f"{agreement.reference} {version.title} expires {version.expiry_date}",
+                kind=f"Agreement expiring within {window} days",
+                endpoint="agreements.detail",
+                params={"agreement_id": agreement.id},
+                due=version.expiry_date,
+                detail="Amend to extend it, or prepare for grants to end and data to be destroyed.",
+            )
+        )
     return tasks
 
 
@@ -80,34 +98,58 @@ def _review_tasks(session: Session, user: User) -> list[Task]:
     waiting = session.execute(
         select(Agreement, AgreementVersion)
         .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
-        .where(AgreementVersion.number == Agreement.working_version_number,
-               AgreementVersion.status.in_(["submitted", "draft"]))
-        .order_by(Agreement.reference)).all()
+        .where(
+            AgreementVersion.number == Agreement.working_version_number,
+            AgreementVersion.status.in_(["submitted", "draft"]),
+        )
+        .order_by(Agreement.reference)
+    ).all()
     for agreement, version in waiting:
         if version.status == "submitted" and key not in version.contributors:
-            tasks.append(Task(title=f"Review {agreement.reference} {version.title} "
-                                    f"(version {version.number})",
-                              kind="Agreement to review", endpoint="agreements.detail",
-                              params={"agreement_id": agreement.id}))
-        elif version.status == "draft" and version.comments and \
-                version.comments[-1].kind == "return" and key in version.contributors:
-            tasks.append(Task(title=f"Revise {agreement.reference} {version.title}",
-                              kind="Agreement returned with comments",
-                              endpoint="agreements.detail",
-                              params={"agreement_id": agreement.id},
-                              detail=version.comments[-1].body[:200]))
+            tasks.append(
+                Task(
+                    title=f"Review {agreement.reference} {version.title} "
+                    f"(version {version.number})",
+                    kind="Agreement to review",
+                    endpoint="agreements.detail",
+                    params={"agreement_id": agreement.id},
+                )
+            )
+        elif (
+            version.status == "draft"
+            and version.comments
+            and version.comments[-1].kind == "return"
+            and key in version.contributors
+        ):
+            tasks.append(
+                Task(
+                    title=f"Revise {agreement.reference} {version.title}",
+                    kind="Agreement returned with comments",
+                    endpoint="agreements.detail",
+                    params={"agreement_id": agreement.id},
+                    detail=version.comments[-1].body[:200],
+                )
+            )
     return tasks
 
 
 def _destruction_tasks(session: Session, today: dt.date) -> list[Task]:
-    ended = session.scalars(select(Agreement).where(Agreement.status.in_(
-        [AgreementStatus.EXPIRED, AgreementStatus.TERMINATED])).order_by(Agreement.id)).all()
+    ended = session.scalars(
+        select(Agreement)
+        .where(Agreement.status.in_([AgreementStatus.EXPIRED, AgreementStatus.TERMINATED]))
+        .order_by(Agreement.id)
+    ).all()
     tasks = []
     for agreement in ended:
         due = agreement.destruction_due()
         overdue = due is not None and due < today
-        tasks.append(Task(
-            title=f"Certify destruction of the data of {agreement.reference}",
-            kind="Destruction overdue" if overdue else "Destruction to certify",
-            endpoint="agreements.detail", params={"agreement_id": agreement.id}, due=due))
+        tasks.append(
+            Task(
+                title=f"Certify destruction of the data of {agreement.reference}",
+                kind="Destruction overdue" if overdue else "Destruction to certify",
+                endpoint="agreements.detail",
+                params={"agreement_id": agreement.id},
+                due=due,
+            )
+        )
     return tasks

@@ -68,27 +68,53 @@ from governance.kernel.text import clean_text
 
 # The whole write API of agreements, importable from this one module.
 __all__ = [
-    "EVENT_TYPES", "activate", "actor_key", "approve", "available_actions",
-    "certify_destruction", "create_agreement", "discard_amendment", "expire", "expiry_moment",
-    "get_agreement", "record_agreement_event", "return_to_draft", "start_amendment", "submit",
-    "terminate", "update_draft",
+    "EVENT_TYPES",
+    "activate",
+    "actor_key",
+    "approve",
+    "available_actions",
+    "certify_destruction",
+    "create_agreement",
+    "discard_amendment",
+    "expire",
+    "expiry_moment",
+    "get_agreement",
+    "record_agreement_event",
+    "return_to_draft",
+    "start_amendment",
+    "submit",
+    "terminate",
+    "update_draft",
 ]
+
 
 def _next_reference(session: Session, year: int) -> str:
     prefix = f"DUA-{year}-"
-    numbers = session.scalars(select(Agreement.reference)
-                              .where(Agreement.reference.like(f"{prefix}%"))).all()
-    highest = max((int(ref[len(prefix):]) for ref in numbers
-                   if ref[len(prefix):].isdigit()), default=0)
+    numbers = session.scalars(
+        select(Agreement.reference).where(Agreement.reference.like(f"{prefix}%"))
+    ).all()
+    highest = max(
+        (int(ref[len(prefix) :]) for ref in numbers if ref[len(prefix) :].isdigit()), default=0
+    )
     return f"{prefix}{highest + 1:03d}"
 
 
-def create_agreement(session: Session, *, provider_id: int, recipient_id: int,
-                     terms: TermsInput, by: Actor, now: dt.datetime) -> Agreement:
+def create_agreement(
+    session: Session,
+    *,
+    provider_id: int,
+    recipient_id: int,
+    terms: TermsInput,
+    by: Actor,
+    now: dt.datetime,
+) -> Agreement:
     """Draft a new agreement (version 1) between a provider agency and a research
     organisation."""
-    authz.require(by, Permission.AGREEMENT_DRAFT, audit={
-        "event_type": AuditType.AGREEMENT_CREATE, "target_type": "agreement"})
+    authz.require(
+        by,
+        Permission.AGREEMENT_DRAFT,
+        audit={"event_type": AuditType.AGREEMENT_CREATE, "target_type": "agreement"},
+    )
     errors: dict[str, str] = {}
     provider = session.get(Organization, provider_id)
     recipient = session.get(Organization, recipient_id)
@@ -100,14 +126,24 @@ def create_agreement(session: Session, *, provider_id: int, recipient_id: int,
         raise ValidationFailed("The parties are not valid; nothing was saved.", errors)
     checked = check_terms(session, terms, provider_id=provider_id, recipient_id=recipient_id)
     for _attempt in range(5):
-        agreement = Agreement(reference=_next_reference(session, now.year),
-                              provider_id=provider_id, recipient_id=recipient_id,
-                              provider=provider, recipient=recipient,
-                              status=AgreementStatus.DRAFT, created_by_id=by.id,
-                              working_version_number=1)
-        version = AgreementVersion(number=1, status=VersionStatus.DRAFT,
-                                   contributors=[actor_key(by)], created_by_id=by.id,
-                                   created_at=now, agreement=agreement)
+        agreement = Agreement(
+            reference=_next_reference(session, now.year),
+            provider_id=provider_id,
+            recipient_id=recipient_id,
+            provider=provider,
+            recipient=recipient,
+            status=AgreementStatus.DRAFT,
+            created_by_id=by.id,
+            working_version_number=1,
+        )
+        version = AgreementVersion(
+            number=1,
+            status=VersionStatus.DRAFT,
+            contributors=[actor_key(by)],
+            created_by_id=by.id,
+            created_at=now,
+            agreement=agreement,
+        )
         write_terms(session, version, checked)
         try:
             with session.begin_nested():
@@ -118,48 +154,64 @@ def create_agreement(session: Session, *, provider_id: int, recipient_id: int,
             continue
     else:
         raise ValidationFailed("Could not number the agreement; try again.")
-    record_agreement_event(session, AuditType.AGREEMENT_CREATE, by=by, agreement=agreement,
-                           version=version, detail={
-                               "provider": agreement.provider.name,
-                               "recipient": agreement.recipient.name,
-                               "title": version.title,
-                               "clauses": {cid: value for cid, _l, value in version.clauses()}})
+    record_agreement_event(
+        session,
+        AuditType.AGREEMENT_CREATE,
+        by=by,
+        agreement=agreement,
+        version=version,
+        detail={
+            "provider": agreement.provider.name,
+            "recipient": agreement.recipient.name,
+            "title": version.title,
+            "clauses": {cid: value for cid, _l, value in version.clauses()},
+        },
+    )
     return agreement
 
 
-def update_draft(session: Session, *, agreement_id: int, terms: TermsInput, by: Actor,
-                 now: dt.datetime) -> AgreementVersion:
+def update_draft(
+    session: Session, *, agreement_id: int, terms: TermsInput, by: Actor, now: dt.datetime
+) -> AgreementVersion:
     """Change the draft (or the amendment being drafted); records what changed per clause."""
     agreement = start_transition(session, Action.EDIT, agreement_id, by)
     version = working_version_of(agreement)
     current = agreement.current_version
     if current is not None and terms.effective_date != current.effective_date:
-        raise ValidationFailed("An agreement in force keeps its effective date; nothing was "
-                               "saved.", {"effective_date": "An amendment cannot change the "
-                                          f"effective date ({current.effective_date})."})
-    checked = check_terms(session, terms, provider_id=agreement.provider_id,
-                          recipient_id=agreement.recipient_id)
+        raise ValidationFailed(
+            "An agreement in force keeps its effective date; nothing was saved.",
+            {
+                "effective_date": "An amendment cannot change the "
+                f"effective date ({current.effective_date})."
+            },
+        )
+    checked = check_terms(
+        session, terms, provider_id=agreement.provider_id, recipient_id=agreement.recipient_id
+    )
     before = version.clauses()
     write_terms(session, version, checked)
     add_contributor(version, by)
     session.flush()
     after = version.clauses()
-    changes = [{"clause": cid, "label": label, "before": old, "after": new}
-               for (cid, label, old), (_c, _l, new) in zip(before, after, strict=True)
-               if old != new]
-    move_agreement(session, agreement, Action.EDIT, by=by, version=version,
-                   detail={"changes": changes})
+    changes = [
+        {"clause": cid, "label": label, "before": old, "after": new}
+        for (cid, label, old), (_c, _l, new) in zip(before, after, strict=True)
+        if old != new
+    ]
+    move_agreement(
+        session, agreement, Action.EDIT, by=by, version=version, detail={"changes": changes}
+    )
     return version
 
 
-def submit(session: Session, *, agreement_id: int, by: Actor,
-           now: dt.datetime) -> AgreementVersion:
+def submit(session: Session, *, agreement_id: int, by: Actor, now: dt.datetime) -> AgreementVersion:
     agreement = start_transition(session, Action.SUBMIT, agreement_id, by)
     version = working_version_of(agreement)
     missing = missing_for_submission(version)
     if missing:
-        raise ValidationFailed("The agreement is not complete enough to review; nothing was "
-                               "submitted.", missing)
+        raise ValidationFailed(
+            "The agreement is not complete enough to review; nothing was submitted.", missing
+        )
     amendment = agreement.current_version is not None
     detail: dict[str, Any] = {"amendment": amendment}
     if amendment:
@@ -172,37 +224,49 @@ def submit(session: Session, *, agreement_id: int, by: Actor,
     return version
 
 
-def return_to_draft(session: Session, *, agreement_id: int, comment: str, by: Actor,
-                    now: dt.datetime) -> AgreementVersion:
+def return_to_draft(
+    session: Session, *, agreement_id: int, comment: str, by: Actor, now: dt.datetime
+) -> AgreementVersion:
     """A reviewer sends the submitted version back with what to change."""
     agreement = start_transition(session, Action.RETURN, agreement_id, by)
     body = required_text(comment, "comment", "Say what should change")
     version = working_version_of(agreement)
-    move_agreement(session, agreement, Action.RETURN, by=by, version=version,
-                   detail={"comment": body})
+    move_agreement(
+        session, agreement, Action.RETURN, by=by, version=version, detail={"comment": body}
+    )
     VERSION_LIFECYCLE.apply(session, version, VersionAction.RETURN, by=by)
     add_comment(version, CommentKind.RETURN, body, by, now)
     return version
 
 
-def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor,
-            now: dt.datetime) -> AgreementVersion:
+def approve(
+    session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
+) -> AgreementVersion:
     """Approve the submitted version. A first version takes effect at its effective date
     (now, if that has come); an amendment replaces the version in force at once."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
     rules.require(
-        rules.not_a_contributor, by, version, actor_key(by),
+        rules.not_a_contributor,
+        by,
+        version,
+        actor_key(by),
         message="You drafted, edited or submitted this version: another privacy officer must "
-                "approve it (separation of duties).",
-        audit={"event_type": AuditType.AGREEMENT_APPROVE, "target_type": "agreement",
-               "target_id": agreement.id, "agreement_id": agreement.id,
-               "agreement_version": version.number})
+        "approve it (separation of duties).",
+        audit={
+            "event_type": AuditType.AGREEMENT_APPROVE,
+            "target_type": "agreement",
+            "target_id": agreement.id,
+            "agreement_id": agreement.id,
+            "agreement_version": version.number,
+        },
+    )
     today = now.astimezone(dt.UTC).date()
     if version.expiry_date < today:
-        raise ValidationFailed("The expiry date has passed; return the agreement to change "
-                               "it. Nothing was approved.",
-                               {"expiry_date": f"{version.expiry_date} is in the past."})
+        raise ValidationFailed(
+            "The expiry date has passed; return the agreement to change it. Nothing was approved.",
+            {"expiry_date": f"{version.expiry_date} is in the past."},
+        )
     errors: dict[str, str] = {}
     body = clean_text(comment, "comment", errors, max_length=5000, required=False)
     if errors:
@@ -225,8 +289,15 @@ def approve(session: Session, *, agreement_id: int, comment: str = "", by: Actor
         VERSION_LIFECYCLE.apply(session, previous, VersionAction.SUPERSEDE, by=by)
     session.flush()
     if previous is not None:
-        notify(session, agreement=agreement, event=AgreementEvent.AMENDED,
-               previous_version=previous, new_version=version, by=by, now=now)
+        notify(
+            session,
+            agreement=agreement,
+            event=AgreementEvent.AMENDED,
+            previous_version=previous,
+            new_version=version,
+            by=by,
+            now=now,
+        )
     elif version.effective_date <= today and not activation_blocker(session, version, now):
         activate(session, agreement=agreement, by=by, now=now)
     return version
@@ -236,43 +307,77 @@ def activate(session: Session, *, agreement: Agreement, by: Actor, now: dt.datet
     """Put an approved agreement in force (from approval, or from the scheduler)."""
     target_of(agreement, Action.ACTIVATE)
     version = current_version_of(agreement)
-    move_agreement(session, agreement, Action.ACTIVATE, by=by, version=version, detail={
-        "effective_date": version.effective_date.isoformat(), "as_of": now.isoformat()})
-    notify(session, agreement=agreement, event=AgreementEvent.ACTIVATED, previous_version=None,
-           new_version=version, by=by, now=now)
+    move_agreement(
+        session,
+        agreement,
+        Action.ACTIVATE,
+        by=by,
+        version=version,
+        detail={"effective_date": version.effective_date.isoformat(), "as_of": now.isoformat()},
+    )
+    notify(
+        session,
+        agreement=agreement,
+        event=AgreementEvent.ACTIVATED,
+        previous_version=None,
+        new_version=version,
+        by=by,
+        now=now,
+    )
 
 
-def start_amendment(session: Session, *, agreement_id: int, reason: str, by: Actor,
-                    now: dt.datetime) -> AgreementVersion:
+def start_amendment(
+    session: Session, *, agreement_id: int, reason: str, by: Actor, now: dt.datetime
+) -> AgreementVersion:
     """Open an amendment: a copy of the version in force, which stays in force until the
     amendment is approved."""
     agreement = start_transition(session, Action.AMEND, agreement_id, by)
     body = required_text(reason, "reason", "Give the reason for the amendment")
     current = current_version_of(agreement)
     number = max(v.number for v in agreement.versions) + 1
-    checked = check_terms(session, TermsInput.from_version(current),
-                          provider_id=agreement.provider_id, recipient_id=agreement.recipient_id)
-    version = AgreementVersion(number=number, status=VersionStatus.DRAFT, change_summary=body,
-                               contributors=[actor_key(by)], created_by_id=by.id,
-                               created_at=now)
+    checked = check_terms(
+        session,
+        TermsInput.from_version(current),
+        provider_id=agreement.provider_id,
+        recipient_id=agreement.recipient_id,
+    )
+    version = AgreementVersion(
+        number=number,
+        status=VersionStatus.DRAFT,
+        change_summary=body,
+        contributors=[actor_key(by)],
+        created_by_id=by.id,
+        created_at=now,
+    )
     agreement.versions.append(version)
     write_terms(session, version, checked)
     add_comment(version, CommentKind.AMENDMENT_REASON, body, by, now)
     session.flush()
-    move_agreement(session, agreement, Action.AMEND, by=by, version=version,
-                   detail={"reason": body, "amends_version": current.number})
+    move_agreement(
+        session,
+        agreement,
+        Action.AMEND,
+        by=by,
+        version=version,
+        detail={"reason": body, "amends_version": current.number},
+    )
     agreement.working_version_number = number
     return version
 
 
-def discard_amendment(session: Session, *, agreement_id: int, by: Actor,
-                      now: dt.datetime) -> AgreementVersion:
+def discard_amendment(
+    session: Session, *, agreement_id: int, by: Actor, now: dt.datetime
+) -> AgreementVersion:
     agreement = start_transition(session, Action.DISCARD_AMENDMENT, agreement_id, by)
     version = working_version_of(agreement)
-    move_agreement(session, agreement, Action.DISCARD_AMENDMENT, by=by, version=version,
-                   detail={"as_of": now.isoformat()})
+    move_agreement(
+        session,
+        agreement,
+        Action.DISCARD_AMENDMENT,
+        by=by,
+        version=version,
+        detail={"as_of": now.isoformat()},
+    )
     VERSION_LIFECYCLE.apply(session, version, VersionAction.DISCARD, by=by)
     agreement.working_version_number = None
     return version
-
-

@@ -86,19 +86,26 @@ class TermsInput:
         for covered in version.covered:
             columns.setdefault(covered.dataset_id, []).append(covered.column_name)
         return cls(
-            title=version.title, purpose=version.purpose,
-            effective_date=version.effective_date, expiry_date=version.expiry_date,
-            permitted_uses=list(version.permitted_uses), columns=columns,
+            title=version.title,
+            purpose=version.purpose,
+            effective_date=version.effective_date,
+            expiry_date=version.expiry_date,
+            permitted_uses=list(version.permitted_uses),
+            columns=columns,
             signatories=[Signatory(**s) for s in version.signatories],
             research_products_owner=str(version.research_products_owner),
-            laws=version.law_codes, third_party_recipients=list(version.third_party_recipients),
+            laws=version.law_codes,
+            third_party_recipients=list(version.third_party_recipients),
             publication_allowed=version.publication_allowed,
-            min_cell_size=version.min_cell_size, min_cohort_size=version.min_cohort_size,
+            min_cell_size=version.min_cell_size,
+            min_cohort_size=version.min_cohort_size,
             preview_window_days=version.preview_window_days,
             two_checkers_required=version.two_checkers_required,
             dominance_threshold=version.dominance_threshold,
-            rounding_base=version.rounding_base, protection_width=version.protection_width,
-            max_abs_smd=version.max_abs_smd, row_level_download=version.row_level_download,
+            rounding_base=version.rounding_base,
+            protection_width=version.protection_width,
+            max_abs_smd=version.max_abs_smd,
+            row_level_download=version.row_level_download,
             min_age=version.min_age,
             excluded_offence_categories=list(version.excluded_offence_categories),
             withheld_offence_categories=list(version.withheld_offence_categories),
@@ -109,7 +116,8 @@ class TermsInput:
             ethics_required=version.ethics_required,
             provider_notice_hours=version.provider_notice_hours,
             legal_bases=dict(version.legal_bases),
-            progress_months=version.progress_months)
+            progress_months=version.progress_months,
+        )
 
 
 @dataclass
@@ -120,8 +128,9 @@ class CheckedTerms:
     laws: list[dict[str, Any]]
 
 
-def check_terms(session: Session, terms: TermsInput, *, provider_id: int,
-                recipient_id: int) -> CheckedTerms:
+def check_terms(
+    session: Session, terms: TermsInput, *, provider_id: int, recipient_id: int
+) -> CheckedTerms:
     """Refuse invalid terms with a message per field (422); nothing is written here."""
     errors: dict[str, str] = {}
     terms.title = clean_line(terms.title, "title", errors, max_length=200)
@@ -129,8 +138,10 @@ def check_terms(session: Session, terms: TermsInput, *, provider_id: int,
     _check_choices(terms, errors)
     _check_numbers(terms, errors)
     if terms.expiry_date < terms.effective_date:
-        errors["expiry_date"] = (f"The expiry date ({terms.expiry_date.isoformat()}) is before "
-                                 f"the effective date ({terms.effective_date.isoformat()}).")
+        errors["expiry_date"] = (
+            f"The expiry date ({terms.expiry_date.isoformat()}) is before "
+            f"the effective date ({terms.effective_date.isoformat()})."
+        )
     law_snapshots = _check_laws(session, terms, errors)
     _check_columns(session, terms, provider_id, errors)
     _check_personnel(session, terms, recipient_id, errors)
@@ -144,8 +155,9 @@ def _check_choices(terms: TermsInput, errors: dict[str, str]) -> None:
     known_uses = {k.value for k in AnalysisKind}
     unknown = [u for u in terms.permitted_uses if u not in known_uses]
     if unknown:
-        errors["permitted_uses"] = (f"Unknown analysis kind {', '.join(map(repr, unknown))}; "
-                                    f"choose from the catalogue.")
+        errors["permitted_uses"] = (
+            f"Unknown analysis kind {', '.join(map(repr, unknown))}; choose from the catalogue."
+        )
     terms.permitted_uses = [k.value for k in AnalysisKind if k.value in terms.permitted_uses]
     if terms.research_products_owner not in {o.value for o in ResearchProductsOwner}:
         errors["research_products_owner"] = "Choose the recipient, the provider or both."
@@ -182,28 +194,34 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["provider_notice_hours"] = "Between 1 and 8760 hours, or none."
 
 
-def _check_laws(session: Session, terms: TermsInput,
-                errors: dict[str, str]) -> list[dict[str, Any]]:
+def _check_laws(
+    session: Session, terms: TermsInput, errors: dict[str, str]
+) -> list[dict[str, Any]]:
     known = catalogue(session)
     unknown = [code for code in terms.laws if code not in known]
     if unknown:
-        errors["laws"] = (f"Unknown law {', '.join(map(repr, unknown))}: choose from the "
-                          f"catalogue, or add the state law to it first.")
+        errors["laws"] = (
+            f"Unknown law {', '.join(map(repr, unknown))}: choose from the "
+            f"catalogue, or add the state law to it first."
+        )
         return []
     codes = list(dict.fromkeys(terms.laws))
     terms.laws = codes
     stray = sorted(set(terms.legal_bases) - set(codes))
     if stray:
         errors["legal_bases"] = f"A legal basis for a law not cited: {', '.join(stray)}."
-    terms.legal_bases = {code: clean_text(text, "legal_bases", errors, max_length=2000,
-                                          required=False)
-                         for code, text in terms.legal_bases.items() if code in codes}
+    terms.legal_bases = {
+        code: clean_text(text, "legal_bases", errors, max_length=2000, required=False)
+        for code, text in terms.legal_bases.items()
+        if code in codes
+    }
     terms.legal_bases = {code: text for code, text in terms.legal_bases.items() if text}
     return [known[code].snapshot() for code in codes]
 
 
-def _check_columns(session: Session, terms: TermsInput, provider_id: int,
-                   errors: dict[str, str]) -> None:
+def _check_columns(
+    session: Session, terms: TermsInput, provider_id: int, errors: dict[str, str]
+) -> None:
     problems: list[str] = []
     for dataset_id, names in sorted(terms.columns.items()):
         dataset = session.get(Dataset, dataset_id)
@@ -215,23 +233,27 @@ def _check_columns(session: Session, terms: TermsInput, provider_id: int,
         declared = set(dataset.column_names)
         missing = [n for n in names if n not in declared]
         if missing:
-            problems.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
-                            f"in the dataset {dataset.name}")
+            problems.append(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+                f"in the dataset {dataset.name}"
+            )
         terms.columns[dataset_id] = [n for n in dataset.column_names if n in names]
     terms.columns = {k: v for k, v in terms.columns.items() if v}
     if problems:
         errors["columns"] = "Covered columns: " + "; ".join(problems) + "."
 
 
-def _check_personnel(session: Session, terms: TermsInput, recipient_id: int,
-                     errors: dict[str, str]) -> None:
+def _check_personnel(
+    session: Session, terms: TermsInput, recipient_id: int, errors: dict[str, str]
+) -> None:
     problems: list[str] = []
     roles = {r.value for r in ProjectRole}
     for user_id, role in sorted(terms.personnel.items()):
         user = session.get(User, user_id)
         if user is None:
-            problems.append(f"there is no account {user_id}: every authorised person needs an "
-                            f"account")
+            problems.append(
+                f"there is no account {user_id}: every authorised person needs an account"
+            )
         elif not user.active:
             problems.append(f"{user.name}'s account is deactivated")
         elif user.organization_id != recipient_id:
@@ -243,15 +265,15 @@ def _check_personnel(session: Session, terms: TermsInput, recipient_id: int,
 
 
 def _check_people_text(terms: TermsInput, errors: dict[str, str]) -> None:
-    terms.third_party_recipients = clean_lines(terms.third_party_recipients,
-                                               "third_party_recipients", errors,
-                                               max_length=200)
-    terms.excluded_offence_categories = clean_lines(terms.excluded_offence_categories,
-                                                    "excluded_offence_categories", errors,
-                                                    max_length=100)
-    terms.withheld_offence_categories = clean_lines(terms.withheld_offence_categories,
-                                                    "withheld_offence_categories", errors,
-                                                    max_length=100)
+    terms.third_party_recipients = clean_lines(
+        terms.third_party_recipients, "third_party_recipients", errors, max_length=200
+    )
+    terms.excluded_offence_categories = clean_lines(
+        terms.excluded_offence_categories, "excluded_offence_categories", errors, max_length=100
+    )
+    terms.withheld_offence_categories = clean_lines(
+        terms.withheld_offence_categories, "withheld_offence_categories", errors, max_length=100
+    )
     cleaned: list[Signatory] = []
     for signatory in terms.signatories:
         if signatory.party not in PARTIES:
@@ -279,7 +301,7 @@ def missing_for_submission(version: AgreementVersion) -> dict[str, str]:
     for law in version.laws:
         prompt = legal_basis_required(law)
         if prompt and not version.legal_bases.get(str(law["code"])):
-            missing["legal_bases"] = (f"Name the legal basis under {law['label']}: {prompt}.")
+            missing["legal_bases"] = f"Name the legal basis under {law['label']}: {prompt}."
     for party in PARTIES:
         if not any(s["party"] == party for s in version.signatories):
             missing[f"{party}_signatories"] = f"Name at least one signatory for the {party}."
@@ -294,8 +316,9 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.effective_date = terms.effective_date
     version.expiry_date = terms.expiry_date
     version.permitted_uses = list(terms.permitted_uses)
-    version.signatories = [{"party": s.party, "name": s.name, "title": s.title}
-                           for s in terms.signatories]
+    version.signatories = [
+        {"party": s.party, "name": s.name, "title": s.title} for s in terms.signatories
+    ]
     version.research_products_owner = ResearchProductsOwner(terms.research_products_owner)
     version.laws = checked.laws
     version.third_party_recipients = list(terms.third_party_recipients)
@@ -322,19 +345,26 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))
-        or CoveredColumn(dataset_id=dataset_id, column_name=name,
-                         dataset=session.get(Dataset, dataset_id))
-        for dataset_id, names in sorted(terms.columns.items()) for name in names]
+        or CoveredColumn(
+            dataset_id=dataset_id, column_name=name, dataset=session.get(Dataset, dataset_id)
+        )
+        for dataset_id, names in sorted(terms.columns.items())
+        for name in names
+    ]
     existing_people = {p.user_id: p for p in version.personnel}
     people: list[Personnel] = []
     for user_id, role in sorted(terms.personnel.items()):
-        person = existing_people.get(user_id) or Personnel(user_id=user_id,
-                                                           user=session.get(User, user_id))
+        person = existing_people.get(user_id) or Personnel(
+            user_id=user_id, user=session.get(User, user_id)
+        )
         person.project_role = ProjectRole(role)
         people.append(person)
     version.personnel = people
 
 
 def datasets_of_provider(session: Session, provider_id: int) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).where(Dataset.provider_id == provider_id)
-                                .order_by(Dataset.name)))
+    return list(
+        session.scalars(
+            select(Dataset).where(Dataset.provider_id == provider_id).order_by(Dataset.name)
+        )
+    )

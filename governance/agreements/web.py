@@ -62,33 +62,50 @@ def index() -> str:
     status = request.args.get("status") or None
     if status and status not in {s.value for s in AgreementStatus}:
         raise ValidationFailed("Unknown status filter.", {"status": "Choose from the list."})
-    statement = list_statement(user, status=status, provider_id=_int_arg("provider"),
-                               expiring_within=_int_arg("expiring", EXPIRY_WINDOWS),
-                               today=utcnow().date())
-    sorts = {"reference": Agreement.reference, "title": AgreementVersion.title,
-             "status": Agreement.status, "effective": AgreementVersion.effective_date,
-             "expiry": AgreementVersion.expiry_date}
-    page = paginate(db_session(), statement, sorts=sorts, default_sort="reference",
-                    scalars=False)
+    statement = list_statement(
+        user,
+        status=status,
+        provider_id=_int_arg("provider"),
+        expiring_within=_int_arg("expiring", EXPIRY_WINDOWS),
+        today=utcnow().date(),
+    )
+    sorts = {
+        "reference": Agreement.reference,
+        "title": AgreementVersion.title,
+        "status": Agreement.status,
+        "effective": AgreementVersion.effective_date,
+        "expiry": AgreementVersion.expiry_date,
+    }
+    page = paginate(db_session(), statement, sorts=sorts, default_sort="reference", scalars=False)
     return render_template(
-        "agreements/index.html", page=page, statuses=list(AgreementStatus),
-        providers=_organizations(OrganizationKind.PROVIDER), windows=EXPIRY_WINDOWS,
-        can_create=authz.can(user, Permission.AGREEMENT_DRAFT), today=utcnow().date())
+        "agreements/index.html",
+        page=page,
+        statuses=list(AgreementStatus),
+        providers=_organizations(OrganizationKind.PROVIDER),
+        windows=EXPIRY_WINDOWS,
+        can_create=authz.can(user, Permission.AGREEMENT_DRAFT),
+        today=utcnow().date(),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> BaseResponse | str | tuple[str, int]:
     user = actor()
-    authz.require(user, Permission.AGREEMENT_DRAFT, audit={
-        "event_type": AuditType.AGREEMENT_CREATE, "target_type": "agreement"})
+    authz.require(
+        user,
+        Permission.AGREEMENT_DRAFT,
+        audit={"event_type": AuditType.AGREEMENT_CREATE, "target_type": "agreement"},
+    )
     db = db_session()
     form = NewAgreementForm()
     _set_choices(form)
-    form.provider_id.choices = choices((o.id, o.name) for o in
-                                       _organizations(OrganizationKind.PROVIDER))
-    form.recipient_id.choices = choices((o.id, o.name) for o in
-                                        _organizations(OrganizationKind.RESEARCH))
+    form.provider_id.choices = choices(
+        (o.id, o.name) for o in _organizations(OrganizationKind.PROVIDER)
+    )
+    form.recipient_id.choices = choices(
+        (o.id, o.name) for o in _organizations(OrganizationKind.RESEARCH)
+    )
     if request.method == "GET":
         today = utcnow().date()
         form.effective_date.data = today
@@ -96,8 +113,13 @@ def new() -> BaseResponse | str | tuple[str, int]:
     try:
         if submitted(form):
             agreement = service.create_agreement(
-                db, provider_id=form.provider_id.data, recipient_id=form.recipient_id.data,
-                terms=terms_from(form), by=user, now=utcnow())
+                db,
+                provider_id=form.provider_id.data,
+                recipient_id=form.recipient_id.data,
+                terms=terms_from(form),
+                by=user,
+                now=utcnow(),
+            )
             db.commit()
             flash(f"Draft {agreement.reference} saved.", "success")
             return redirect(url_for("agreements.detail", agreement_id=agreement.id))
@@ -114,35 +136,51 @@ def detail(agreement_id: int) -> str:
     agreement = get_visible(db_session(), agreement_id, by=user)
     available = service.available_actions(agreement, user)
     return render_template(
-        "agreements/detail.html", **detail_context(agreement, user),
+        "agreements/detail.html",
+        **detail_context(agreement, user),
         state=state_of(agreement),
-        can_edit=Action.EDIT in available, can_submit=Action.SUBMIT in available,
-        can_review=Action.APPROVE in available, can_return=Action.RETURN in available,
+        can_edit=Action.EDIT in available,
+        can_submit=Action.SUBMIT in available,
+        can_review=Action.APPROVE in available,
+        can_return=Action.RETURN in available,
         can_amend=Action.AMEND in available,
         can_discard=Action.DISCARD_AMENDMENT in available,
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
-        comment_form=CommentForm(), reason_form=ReasonForm(),
-        destruction_form=DestructionForm())
+        comment_form=CommentForm(),
+        reason_form=ReasonForm(),
+        destruction_form=DestructionForm(),
+    )
 
 
 @bp.route("/<int:agreement_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(agreement_id: int) -> BaseResponse | str | tuple[str, int]:
     user = actor()
-    authz.require(user, Permission.AGREEMENT_DRAFT, audit={
-        "event_type": AuditType.AGREEMENT_UPDATE, "target_type": "agreement",
-        "target_id": agreement_id, "agreement_id": agreement_id})
+    authz.require(
+        user,
+        Permission.AGREEMENT_DRAFT,
+        audit={
+            "event_type": AuditType.AGREEMENT_UPDATE,
+            "target_type": "agreement",
+            "target_id": agreement_id,
+            "agreement_id": agreement_id,
+        },
+    )
     db = db_session()
     agreement = service.get_agreement(db, agreement_id)
     working = agreement.working_version
-    form = TermsForm(data=form_data(TermsInput.from_version(working))
-                     if working and request.method == "GET" else None)
+    form = TermsForm(
+        data=form_data(TermsInput.from_version(working))
+        if working and request.method == "GET"
+        else None
+    )
     _set_choices(form)
     try:
         if submitted(form):
-            service.update_draft(db, agreement_id=agreement_id, terms=terms_from(form),
-                                 by=user, now=utcnow())
+            service.update_draft(
+                db, agreement_id=agreement_id, terms=terms_from(form), by=user, now=utcnow()
+            )
             db.commit()
             flash("Changes saved.", "success")
             return redirect(url_for("agreements.detail", agreement_id=agreement_id))
@@ -154,14 +192,13 @@ def edit(agreement_id: int) -> BaseResponse | str | tuple[str, int]:
 
 
 def _set_choices(form: TermsForm) -> None:
-    form.laws.choices = choices((code, law.label)
-                                for code, law in catalogue(db_session()).items())
+    form.laws.choices = choices((code, law.label) for code, law in catalogue(db_session()).items())
 
 
-def _form_page(form: TermsForm, agreement_id: int | None,
-               refusal: ValidationFailed | None) -> str:
-    return render_template("agreements/form.html", form=form,
-                           **form_context(db_session(), form, agreement_id, refusal))
+def _form_page(form: TermsForm, agreement_id: int | None, refusal: ValidationFailed | None) -> str:
+    return render_template(
+        "agreements/form.html", form=form, **form_context(db_session(), form, agreement_id, refusal)
+    )
 
 
 def _transition(agreement_id: int, message: str, call: Any) -> BaseResponse:
@@ -182,25 +219,37 @@ def _text(form_class: type[Any], field: str) -> str:
 @bp.route("/<int:agreement_id>/submit", methods=["POST"])
 @login_required
 def submit(agreement_id: int) -> BaseResponse:
-    return _transition(agreement_id, "Submitted for review.", lambda db, by, now: service.submit(
-        db, agreement_id=agreement_id, by=by, now=now))
+    return _transition(
+        agreement_id,
+        "Submitted for review.",
+        lambda db, by, now: service.submit(db, agreement_id=agreement_id, by=by, now=now),
+    )
 
 
 @bp.route("/<int:agreement_id>/return", methods=["POST"])
 @login_required
 def return_to_draft(agreement_id: int) -> BaseResponse:
     comment = _text(CommentForm, "comment")
-    return _transition(agreement_id, "Returned to the drafter with your comments.",
-                       lambda db, by, now: service.return_to_draft(
-                           db, agreement_id=agreement_id, comment=comment, by=by, now=now))
+    return _transition(
+        agreement_id,
+        "Returned to the drafter with your comments.",
+        lambda db, by, now: service.return_to_draft(
+            db, agreement_id=agreement_id, comment=comment, by=by, now=now
+        ),
+    )
 
 
 @bp.route("/<int:agreement_id>/approve", methods=["POST"])
 @login_required
 def approve(agreement_id: int) -> BaseResponse:
     comment = _text(CommentForm, "comment")
-    return _transition(agreement_id, "Approved.", lambda db, by, now: service.approve(
-        db, agreement_id=agreement_id, comment=comment, by=by, now=now))
+    return _transition(
+        agreement_id,
+        "Approved.",
+        lambda db, by, now: service.approve(
+            db, agreement_id=agreement_id, comment=comment, by=by, now=now
+        ),
+    )
 
 
 @bp.route("/<int:agreement_id>/amend", methods=["POST"])
@@ -208,39 +257,51 @@ def approve(agreement_id: int) -> BaseResponse:
 def amend(agreement_id: int) -> BaseResponse:
     reason = _text(ReasonForm, "reason")
     db = db_session()
-    service.start_amendment(db, agreement_id=agreement_id, reason=reason, by=actor(),
-                            now=utcnow())
+    service.start_amendment(db, agreement_id=agreement_id, reason=reason, by=actor(), now=utcnow())
     db.commit()
-    flash("Amendment opened. The approved version stays in force until the amendment is "
-          "approved.", "success")
+    flash(
+        "Amendment opened. The approved version stays in force until the amendment is approved.",
+        "success",
+    )
     return redirect(url_for("agreements.edit", agreement_id=agreement_id))
 
 
 @bp.route("/<int:agreement_id>/discard-amendment", methods=["POST"])
 @login_required
 def discard_amendment(agreement_id: int) -> BaseResponse:
-    return _transition(agreement_id, "Amendment discarded.",
-                       lambda db, by, now: service.discard_amendment(
-                           db, agreement_id=agreement_id, by=by, now=now))
+    return _transition(
+        agreement_id,
+        "Amendment discarded.",
+        lambda db, by, now: service.discard_amendment(
+            db, agreement_id=agreement_id, by=by, now=now
+        ),
+    )
 
 
 @bp.route("/<int:agreement_id>/terminate", methods=["POST"])
 @login_required
 def terminate(agreement_id: int) -> BaseResponse:
     reason = _text(ReasonForm, "reason")
-    return _transition(agreement_id, "Agreement terminated.",
-                       lambda db, by, now: service.terminate(
-                           db, agreement_id=agreement_id, reason=reason, by=by, now=now))
+    return _transition(
+        agreement_id,
+        "Agreement terminated.",
+        lambda db, by, now: service.terminate(
+            db, agreement_id=agreement_id, reason=reason, by=by, now=now
+        ),
+    )
 
 
 @bp.route("/<int:agreement_id>/certify-destruction", methods=["POST"])
 @login_required
 def certify_destruction(agreement_id: int) -> BaseResponse:
     statement = _text(DestructionForm, "statement")
-    return _transition(agreement_id, "Destruction certified; the agreement is closed.",
-                       lambda db, by, now: service.certify_destruction(
-                           db, agreement_id=agreement_id, statement=statement, by=by,
-                           now=now))
+    return _transition(
+        agreement_id,
+        "Destruction certified; the agreement is closed.",
+        lambda db, by, now: service.certify_destruction(
+            db, agreement_id=agreement_id, statement=statement, by=by, now=now
+        ),
+    )
 
 
 @bp.route("/<int:agreement_id>/pdf")
@@ -248,12 +309,18 @@ def certify_destruction(agreement_id: int) -> BaseResponse:
 def pdf(agreement_id: int) -> Response:
     version = _int_arg("version")
     db = db_session()
-    issued = issue_pdf(db, agreement_id=agreement_id, version_number=version, by=actor(),
-                       now=utcnow())
+    issued = issue_pdf(
+        db, agreement_id=agreement_id, version_number=version, by=actor(), now=utcnow()
+    )
     db.commit()
-    return Response(issued.content, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{issued.filename}"',
-        "X-Content-SHA256": issued.document.sha256})
+    return Response(
+        issued.content,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{issued.filename}"',
+            "X-Content-SHA256": issued.document.sha256,
+        },
+    )
 
 
 @bp.route("/laws", methods=["GET", "POST"])
@@ -263,10 +330,13 @@ def laws() -> BaseResponse | str:
     db = db_session()
     form = StateLawForm()
     if submitted(form):
-        law = add_state_law(db, name=form.name.data, requirements=form.requirements.data,
-                            by=user)
+        law = add_state_law(db, name=form.name.data, requirements=form.requirements.data, by=user)
         db.commit()
         flash(f"{law.name} added to the catalogue.", "success")
         return redirect(url_for("agreements.laws"))
-    return render_template("agreements/laws.html", laws=catalogue(db).values(), form=form,
-                           can_add=authz.can(user, Permission.AGREEMENT_DRAFT))
+    return render_template(
+        "agreements/laws.html",
+        laws=catalogue(db).values(),
+        form=form,
+        can_add=authz.can(user, Permission.AGREEMENT_DRAFT),
+    )

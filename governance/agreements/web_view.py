@@ -25,43 +25,63 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
     history = []
     for index, version in enumerate(agreement.versions):
         previous = agreement.versions[index - 1] if index else None
-        history.append({"version": version,
-                        "changes": clause_diff(previous, version) if previous else []})
-    comments = sorted(((v.number, c) for v in agreement.versions for c in v.comments),
-                      key=lambda pair: pair[1].created_at)
-    documents = sorted(((v.number, d) for v in agreement.versions for d in v.documents),
-                       key=lambda pair: pair[1].issued_at, reverse=True)
+        history.append(
+            {"version": version, "changes": clause_diff(previous, version) if previous else []}
+        )
+    comments = sorted(
+        ((v.number, c) for v in agreement.versions for c in v.comments),
+        key=lambda pair: pair[1].created_at,
+    )
+    documents = sorted(
+        ((v.number, d) for v in agreement.versions for d in v.documents),
+        key=lambda pair: pair[1].issued_at,
+        reverse=True,
+    )
     required = shown.required_courses()
-    training = [{"person": p, "missing": sorted(c.label for c in
-                                                required - p.user.current_courses(today))}
-                for p in shown.personnel]
+    training = [
+        {"person": p, "missing": sorted(c.label for c in required - p.user.current_courses(today))}
+        for p in shown.personnel
+    ]
     return {
-        "agreement": agreement, "shown": shown, "clauses": shown.clauses(),
+        "agreement": agreement,
+        "shown": shown,
+        "clauses": shown.clauses(),
         "amendment": working if current is not None else None,
         "amendment_changes": clause_diff(current, working) if current and working else [],
-        "history": list(reversed(history)), "comments": comments, "documents": documents,
-        "training": training, "destruction_due": agreement.destruction_due(),
+        "history": list(reversed(history)),
+        "comments": comments,
+        "documents": documents,
+        "training": training,
+        "destruction_due": agreement.destruction_due(),
     }
 
 
-def form_context(session: Session, form: TermsForm, agreement_id: int | None,
-                 refusal: ValidationFailed | None) -> dict[str, Any]:
+def form_context(
+    session: Session, form: TermsForm, agreement_id: int | None, refusal: ValidationFailed | None
+) -> dict[str, Any]:
     agreement, datasets, candidates = terms_form_choices(session, agreement_id)
     working = agreement.working_version if agreement else None
     if request.method == "POST":
         selected = set(request.form.getlist("columns"))
-        roles = {k.removeprefix("personnel-"): v for k, v in request.form.items()
-                 if k.startswith("personnel-")}
+        roles = {
+            k.removeprefix("personnel-"): v
+            for k, v in request.form.items()
+            if k.startswith("personnel-")
+        }
     elif working is not None:
         selected = {f"{c.dataset_id}:{c.column_name}" for c in working.covered}
         roles = {str(p.user_id): str(p.project_role) for p in working.personnel}
     else:
         selected, roles = set(), {}
     return {
-        "agreement": agreement, "working": working,
+        "agreement": agreement,
+        "working": working,
         "is_amendment": agreement is not None and agreement.current_version is not None,
-        "datasets": datasets, "candidates": candidates,
-        "selected_columns": selected, "personnel_roles": roles,
+        "datasets": datasets,
+        "candidates": candidates,
+        "selected_columns": selected,
+        "personnel_roles": roles,
         "project_roles": list(ProjectRole),
-        "refusal": refusal, "errors": refusal.fields if refusal else {},
+        "refusal": refusal,
+        "errors": refusal.fields if refusal else {},
     }

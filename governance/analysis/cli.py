@@ -7,10 +7,18 @@ import click
 from governance.cli.context import APP_FACTORY, build_app
 
 
-@click.command("worker", help="Run analysis jobs from the queue (QUEUE_URL) in worker "
-                              "processes; several workers may run at once.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32),
-              help="Worker processes in this consumer.")
+@click.command(
+    "worker",
+    help="Run analysis jobs from the queue (QUEUE_URL) in worker "
+    "processes; several workers may run at once.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Worker processes in this consumer.",
+)
 def worker_command(workers: int) -> None:
     from governance.analysis import worker
     from governance.analysis.reaper import reap_runs
@@ -24,8 +32,10 @@ def worker_command(workers: int) -> None:
         recovered = run_job(database(app).sessions, reap_runs)
     # The worker processes build their own engines; none is shared across the fork.
     database(app).dispose()
-    click.echo(f"Analysis worker: {workers} process(es) on {url.split('@')[-1]}; "
-               f"{recovered} stranded run(s) recovered at start.")
+    click.echo(
+        f"Analysis worker: {workers} process(es) on {url.split('@')[-1]}; "
+        f"{recovered} stranded run(s) recovered at start."
+    )
     worker.run_consumer(jobs.queue_for(url), workers=workers, app_factory=APP_FACTORY[0])
 
 
@@ -34,8 +44,11 @@ def analyses_group() -> None:
     """Commands about analysis runs."""
 
 
-@analyses_group.command("reap", help="Retry or fail runs whose worker died, and re-send "
-                                     "messages of queued runs that have none.")
+@analyses_group.command(
+    "reap",
+    help="Retry or fail runs whose worker died, and re-send "
+    "messages of queued runs that have none.",
+)
 def reap_command() -> None:
     from governance.analysis.reaper import reap_runs
     from governance.kernel.extensions import database

@@ -44,55 +44,106 @@ def _header(data: bytes) -> list[str]:
     return [name.strip() for name in next(csv.reader([first]), [])]
 
 
-def upload_cohort(session: Session, *, agreement_id: int, data: bytes, filename: str,
-                  label: str, by: User, now: dt.datetime) -> CohortFile:
+def upload_cohort(
+    session: Session,
+    *,
+    agreement_id: int,
+    data: bytes,
+    filename: str,
+    label: str,
+    by: User,
+    now: dt.datetime,
+) -> CohortFile:
     """Check and store a partner cohort file under the agreement; recorded `cohort:upload`."""
-    refusal: dict[str, Any] = {"event_type": AuditType.COHORT_UPLOAD, "now": now,
-                               "agreement_id": agreement_id, "target_type": "agreement",
-                               "target_id": agreement_id}
+    refusal: dict[str, Any] = {
+        "event_type": AuditType.COHORT_UPLOAD,
+        "now": now,
+        "agreement_id": agreement_id,
+        "target_type": "agreement",
+        "target_id": agreement_id,
+    }
     authz.require(by, Permission.ANALYSIS_RUN, audit=refusal)
     agreement = session.get(Agreement, agreement_id)
     if agreement is None:
         raise NotFound(f"There is no agreement {agreement_id}.")
     version = in_force_version(session, agreement_id)
     if version is None:
-        raise PermissionDenied("The agreement is not active.", clause="term.effective_date",
-                               audit={**refusal, "clause": "term.effective_date"})
+        raise PermissionDenied(
+            "The agreement is not active.",
+            clause="term.effective_date",
+            audit={**refusal, "clause": "term.effective_date"},
+        )
     if MATCHED not in version.permitted_uses:
-        raise PermissionDenied("This agreement does not permit matched comparisons, the only "
-                               "analysis that reads a cohort file.", clause="scope.permitted_uses",
-                               audit={**refusal, "clause": "scope.permitted_uses"})
+        raise PermissionDenied(
+            "This agreement does not permit matched comparisons, the only "
+            "analysis that reads a cohort file.",
+            clause="scope.permitted_uses",
+            audit={**refusal, "clause": "scope.permitted_uses"},
+        )
     if not version.is_personnel(by.id):
-        raise PermissionDenied(f"{by.name} is not authorised personnel on this agreement.",
-                               clause="personnel", audit={**refusal, "clause": "personnel"})
+        raise PermissionDenied(
+            f"{by.name} is not authorised personnel on this agreement.",
+            clause="personnel",
+            audit={**refusal, "clause": "personnel"},
+        )
     errors: dict[str, str] = {}
     name = clean_filename(filename)
     title = clean_line(label, "label", errors, max_length=200, required=False) or name
     if errors:
         raise ValidationFailed("The label is not valid; nothing was saved.", errors)
     declared = [c.name for c in datastore.COHORT_COLUMNS]
-    extra = [CohortColumn(n, required=False) for n in dict.fromkeys(_header(data))
-             if n and n not in declared]
+    extra = [
+        CohortColumn(n, required=False)
+        for n in dict.fromkeys(_header(data))
+        if n and n not in declared
+    ]
     try:
         frame = parse_csv_frame(data, [*datastore.COHORT_COLUMNS, *extra], limits_of(session))
     except IngestionRefused as refused:
-        refused.audit = {**refusal, "outcome": Outcome.FAILURE,
-                         "detail": {"source_filename": name, "reason": refused.message,
-                                    "problems": [p.text for p in refused.problems[:5]]}}
+        refused.audit = {
+            **refusal,
+            "outcome": Outcome.FAILURE,
+            "detail": {
+                "source_filename": name,
+                "reason": refused.message,
+                "problems": [p.text for p in refused.problems[:5]],
+            },
+        }
         raise
     if frame.empty:
         raise ValidationFailed("The cohort file has no rows.", {"file": "No rows."})
     frame = frame[declared]
-    cohort = datastore.store_cohort(session, cohort=CohortFile(
-        agreement_id=agreement.id, provider_id=agreement.provider_id, uploaded_by_id=by.id,
-        label=title, source_filename=name, created_at=now), frame=frame)
-    audit.record(session, AuditType.COHORT_UPLOAD, by=by, agreement_id=agreement.id,
-                 agreement_version=version.number, target_type="cohort_file",
-                 target_id=cohort.id, clause="parties.provider", now=now,
-                 detail={"source_filename": name, "rows": cohort.row_count,
-                         "sha256": cohort.sha256, "provider_id": agreement.provider_id,
-                         "dropped_columns": [c.name for c in extra],
-                         "row_problems": row_problems(frame)})
+    cohort = datastore.store_cohort(
+        session,
+        cohort=CohortFile(
+            agreement_id=agreement.id,
+            provider_id=agreement.provider_id,
+            uploaded_by_id=by.id,
+            label=title,
+            source_filename=name,
+            created_at=now,
+        ),
+        frame=frame,
+    )
+    audit.record(
+        session,
+        AuditType.COHORT_UPLOAD,
+        by=by,
+        agreement_id=agreement.id,
+        agreement_version=version.number,
+        target_type="cohort_file",
+        target_id=cohort.id,
+        clause="parties.provider",
+        now=now,
+        detail={
+            "source_filename": name,
+            "rows": cohort.row_count,
+            "sha256": cohort.sha256,
+            "provider_id": agreement.provider_id,
+            "dropped_columns": [c.name for c in extra],
+            "row_problems": row_problems(frame),
+        },
+    )
     return cohort
 
 
@@ -110,7 +161,14 @@ def row_problems(frame: pd.DataFrame) -> dict[str, int]:
 
 def cohorts_for(session: Session, *, agreement_id: int, by: User) -> list[CohortFile]:
     """The analyst's own live cohort files under an agreement."""
-    return list(session.scalars(select(CohortFile).where(
-        CohortFile.agreement_id == agreement_id, CohortFile.uploaded_by_id == by.id,
-        CohortFile.destroyed_at.is_(None)).order_by(CohortFile.id.desc())))
-
+    return list(
+        session.scalars(
+            select(CohortFile)
+            .where(
+                CohortFile.agreement_id == agreement_id,
+                CohortFile.uploaded_by_id == by.id,
+                CohortFile.destroyed_at.is_(None),
+            )
+            .order_by(CohortFile.id.desc())
+        )
+    )

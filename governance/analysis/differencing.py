@@ -55,7 +55,8 @@ class LedgerKeyChanged(Exception):
             f"(fingerprint {recorded}; the key in use now is {current}). Its earlier releases "
             "cannot be compared with new ones, so no release over these people is made until "
             "an operator restores the key the ledger was written under "
-            "(docs/decisions/analysis-ledger.md).")
+            "(docs/decisions/analysis-ledger.md)."
+        )
         super().__init__(self.message)
 
 
@@ -108,8 +109,7 @@ class DatasetLedger:
     high_water: int = 0
 
     @classmethod
-    def open(cls, session: Session, reader: Reader, dataset_id: int,
-             key: bytes) -> DatasetLedger:
+    def open(cls, session: Session, reader: Reader, dataset_id: int, key: bytes) -> DatasetLedger:
         """Load the dataset's ledger; `LedgerKeyChanged` if it was written under another key."""
         dataset = session.get(Dataset, dataset_id)
         ledger = cls(reader, dataset_id, key, dataset.name if dataset else str(dataset_id))
@@ -120,8 +120,9 @@ class DatasetLedger:
         current = key_fingerprint(self.key)
         for row in rows:
             if row.scheme == SCHEME and row.key_fingerprint != current:
-                raise LedgerKeyChanged(f"dataset {self.dataset_name!r}",
-                                       str(row.key_fingerprint), current)
+                raise LedgerKeyChanged(
+                    f"dataset {self.dataset_name!r}", str(row.key_fingerprint), current
+                )
         self.rows += rows
         self.high_water = max([self.high_water, *(row.id for row in rows)])
 
@@ -136,8 +137,9 @@ class DatasetLedger:
 
     def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
         """Tables of earlier runs released over exactly this population (same keyed digest)."""
-        same = [row for row in self.rows
-                if row.scheme == SCHEME and row.digest == population.digest]
+        same = [
+            row for row in self.rows if row.scheme == SCHEME and row.digest == population.digest
+        ]
         tables: list[Mapping[str, Any]] = []
         if not same:
             return tables
@@ -145,12 +147,14 @@ class DatasetLedger:
             for row in same:
                 run = session.get(AnalysisRun, row.run_id)
                 if run is not None and run.result:
-                    tables += [t for t in run.result.get("tables", [])
-                               if t.get("population") == row.label]
+                    tables += [
+                        t for t in run.result.get("tables", []) if t.get("population") == row.label
+                    ]
         return tables
 
-    def newer_conflicts(self, session: Session, populations: Iterable[Population],
-                        minimum: int) -> list[tuple[Population, list[DifferencingConflict]]]:
+    def newer_conflicts(
+        self, session: Session, populations: Iterable[Population], minimum: int
+    ) -> list[tuple[Population, list[DifferencingConflict]]]:
         """Conflicts with rows written since this ledger was opened (a run over the same people
         that finished meanwhile). Call it under the audit writer lock, in the transaction that
         records this run's populations, so no third run can slip in between."""
@@ -168,54 +172,96 @@ class DatasetLedger:
 
 
 def _rows(session: Session, dataset_id: int, *, after: int) -> list[LedgerRow]:
-    columns = (ReleasedPopulation.id, ReleasedPopulation.run_id, ReleasedPopulation.label,
-               ReleasedPopulation.size, ReleasedPopulation.digest, ReleasedPopulation.scheme,
-               ReleasedPopulation.key_fingerprint)
-    return [LedgerRow(*values) for values in session.execute(
-        select(*columns).where(ReleasedPopulation.dataset_id == dataset_id,
-                               ReleasedPopulation.id > after)
-        .order_by(ReleasedPopulation.id))]
+    columns = (
+        ReleasedPopulation.id,
+        ReleasedPopulation.run_id,
+        ReleasedPopulation.label,
+        ReleasedPopulation.size,
+        ReleasedPopulation.digest,
+        ReleasedPopulation.scheme,
+        ReleasedPopulation.key_fingerprint,
+    )
+    return [
+        LedgerRow(*values)
+        for values in session.execute(
+            select(*columns)
+            .where(ReleasedPopulation.dataset_id == dataset_id, ReleasedPopulation.id > after)
+            .order_by(ReleasedPopulation.id)
+        )
+    ]
 
 
 def _populations(session: Session, rows: Sequence[LedgerRow]) -> list[Population]:
     wanted = [row.id for row in rows if row.scheme == SCHEME]
     hashes: dict[int, bytes | None] = {}
     if wanted:
-        hashes = dict(session.execute(
-            select(ReleasedPopulation.id, ReleasedPopulation.member_hashes)
-            .where(ReleasedPopulation.id.in_(wanted))).all())
+        hashes = dict(
+            session.execute(
+                select(ReleasedPopulation.id, ReleasedPopulation.member_hashes).where(
+                    ReleasedPopulation.id.in_(wanted)
+                )
+            ).all()
+        )
     return [
-        Population(label=ledger_label(row.run_id, row.label), size=row.size, digest=row.digest,
-                   scheme=row.scheme, release=str(row.id),
-                   members=unpack_members(hashes.get(row.id) or b"")
-                   if row.scheme == SCHEME else None)
-        for row in rows]
+        Population(
+            label=ledger_label(row.run_id, row.label),
+            size=row.size,
+            digest=row.digest,
+            scheme=row.scheme,
+            release=str(row.id),
+            members=unpack_members(hashes.get(row.id) or b"") if row.scheme == SCHEME else None,
+        )
+        for row in rows
+    ]
 
 
-def conflict_records(session: Session, conflicts: Iterable[DifferencingConflict]
-                     ) -> list[dict[str, Any]]:
+def conflict_records(
+    session: Session, conflicts: Iterable[DifferencingConflict]
+) -> list[dict[str, Any]]:
     """What a refusal keeps about the earlier releases, for the people allowed to see them."""
     records = []
     for conflict in conflicts:
         row = session.get(ReleasedPopulation, int(conflict.release or 0))
         if row is None:
             continue
-        records.append({"ledger_id": row.id, "run_id": row.run_id,
-                        "agreement_id": row.agreement_id, "label": row.label,
-                        "size": row.size, "exact": conflict.exact,
-                        "only_in_new": conflict.only_in_new,
-                        "only_in_released": conflict.only_in_released})
+        records.append(
+            {
+                "ledger_id": row.id,
+                "run_id": row.run_id,
+                "agreement_id": row.agreement_id,
+                "label": row.label,
+                "size": row.size,
+                "exact": conflict.exact,
+                "only_in_new": conflict.only_in_new,
+                "only_in_released": conflict.only_in_released,
+            }
+        )
     return records
 
 
-def record_populations(session: Session, *, run: AnalysisRun, dataset_id: int, key: bytes,
-                       populations: Iterable[Population]) -> list[ReleasedPopulation]:
+def record_populations(
+    session: Session,
+    *,
+    run: AnalysisRun,
+    dataset_id: int,
+    key: bytes,
+    populations: Iterable[Population],
+) -> list[ReleasedPopulation]:
     fingerprint = key_fingerprint(key)
-    rows = [ReleasedPopulation(agreement_id=run.agreement_id, dataset_id=dataset_id,
-                               run_id=run.id, label=p.label, size=p.size, digest=p.digest,
-                               scheme=SCHEME, key_fingerprint=fingerprint,
-                               member_hashes=pack_members(p.members))
-            for p in populations]
+    rows = [
+        ReleasedPopulation(
+            agreement_id=run.agreement_id,
+            dataset_id=dataset_id,
+            run_id=run.id,
+            label=p.label,
+            size=p.size,
+            digest=p.digest,
+            scheme=SCHEME,
+            key_fingerprint=fingerprint,
+            member_hashes=pack_members(p.members),
+        )
+        for p in populations
+    ]
     session.add_all(rows)
     session.flush()
     return rows
@@ -225,9 +271,15 @@ LEDGER_KEY_LABEL = "differencing ledger v1"
 
 
 def _recorded_fingerprints(session: Session) -> set[str]:
-    return {f for f in session.scalars(
-        select(ReleasedPopulation.key_fingerprint).where(ReleasedPopulation.scheme == SCHEME)
-        .distinct()) if f}
+    return {
+        f
+        for f in session.scalars(
+            select(ReleasedPopulation.key_fingerprint)
+            .where(ReleasedPopulation.scheme == SCHEME)
+            .distinct()
+        )
+        if f
+    }
 
 
 def _candidate_keys(session: Session) -> Iterable[tuple[str, bytes]]:
@@ -252,6 +304,8 @@ def ledger_key(session: Session) -> bytes:
 def needs_data_key(session: Session, key_id: str) -> bool:
     """Whether the ledger's key is derived from this data key (which must then be kept)."""
     recorded = _recorded_fingerprints(session)
-    return any(key_fingerprint(key) in recorded
-               for candidate, key in _candidate_keys(session) if candidate == key_id)
-
+    return any(
+        key_fingerprint(key) in recorded
+        for candidate, key in _candidate_keys(session)
+        if candidate == key_id
+    )

@@ -38,7 +38,12 @@ def engine_version() -> str:
         # A fixed command in our own checkout; no user input reaches it.
         described = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--tags"],  # noqa: S607
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=False)
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return version
     tag = described.stdout.strip()
@@ -47,8 +52,9 @@ def engine_version() -> str:
 
 def json_ready(value: Any) -> Any:
     """A result as plain JSON types (numpy scalars become Python numbers, NaN becomes null)."""
-    return json.loads(json.dumps(value, default=_convert, allow_nan=True),
-                      parse_constant=lambda _name: None)
+    return json.loads(
+        json.dumps(value, default=_convert, allow_nan=True), parse_constant=lambda _name: None
+    )
 
 
 def _convert(value: Any) -> Any:

@@ -40,27 +40,49 @@ def reap_runs(session: Session, actor: System, now: dt.datetime) -> int:
 
 def _dead_workers(session: Session, actor: System, now: dt.datetime) -> int:
     cutoff = now - _timeout(session)
-    stale = session.scalars(select(AnalysisRun).where(
-        AnalysisRun.status == RunStatus.RUNNING, AnalysisRun.heartbeat_at < cutoff)).all()
+    stale = session.scalars(
+        select(AnalysisRun).where(
+            AnalysisRun.status == RunStatus.RUNNING, AnalysisRun.heartbeat_at < cutoff
+        )
+    ).all()
     changed = 0
     for run in stale:
         retry = run.attempts < run.max_attempts
         reason = f"worker stopped responding after {run.attempts} attempts"
         action, values = (
-            (Action.RETRY, {"worker_id": None, "enqueued_at": now,
-                            "progress_message": "queued again: the worker stopped responding"})
-            if retry else (Action.GIVE_UP, {"finished_at": now, "reason": reason}))
-        taken = session.execute(LIFECYCLE.update(
-            action, AnalysisRun.id == run.id, AnalysisRun.heartbeat_at < cutoff, **values))
+            (
+                Action.RETRY,
+                {
+                    "worker_id": None,
+                    "enqueued_at": now,
+                    "progress_message": "queued again: the worker stopped responding",
+                },
+            )
+            if retry
+            else (Action.GIVE_UP, {"finished_at": now, "reason": reason})
+        )
+        taken = session.execute(
+            LIFECYCLE.update(
+                action, AnalysisRun.id == run.id, AnalysisRun.heartbeat_at < cutoff, **values
+            )
+        )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             continue
-        detail = {"worker": run.worker_id, "attempts": run.attempts,
-                  "max_attempts": run.max_attempts,
-                  "last_heartbeat": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-                  "reason": "worker stopped responding" if retry else reason}
-        fields = {"agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
-                  "target_type": "analysis_run", "target_id": run.id, "now": now,
-                  "detail": detail}
+        detail = {
+            "worker": run.worker_id,
+            "attempts": run.attempts,
+            "max_attempts": run.max_attempts,
+            "last_heartbeat": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+            "reason": "worker stopped responding" if retry else reason,
+        }
+        fields = {
+            "agreement_id": run.agreement_id,
+            "agreement_version": run.agreement_version,
+            "target_type": "analysis_run",
+            "target_id": run.id,
+            "now": now,
+            "detail": detail,
+        }
         if not retry:
             fields["outcome"] = Outcome.FAILURE
         LIFECYCLE.record(session, action, by=actor, source=RunStatus.RUNNING, record=fields)
@@ -71,9 +93,11 @@ def _dead_workers(session: Session, actor: System, now: dt.datetime) -> int:
 
 
 def _lost_messages(session: Session, actor: System, now: dt.datetime) -> int:
-    waiting = session.scalars(select(AnalysisRun).where(
-        AnalysisRun.status == RunStatus.QUEUED,
-        AnalysisRun.enqueued_at < now - QUEUED_GRACE)).all()
+    waiting = session.scalars(
+        select(AnalysisRun).where(
+            AnalysisRun.status == RunStatus.QUEUED, AnalysisRun.enqueued_at < now - QUEUED_GRACE
+        )
+    ).all()
     if not waiting:
         return 0
     try:
@@ -86,10 +110,20 @@ def _lost_messages(session: Session, actor: System, now: dt.datetime) -> int:
         if run.id in pending:
             continue
         run.enqueued_at = now
-        LIFECYCLE.apply(session, run, Action.RESEND, by=actor, record={
-            "agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
-            "target_type": "analysis_run", "target_id": run.id, "now": now,
-            "detail": {"reason": "no queue message for a queued run; sent again"}})
+        LIFECYCLE.apply(
+            session,
+            run,
+            Action.RESEND,
+            by=actor,
+            record={
+                "agreement_id": run.agreement_id,
+                "agreement_version": run.agreement_version,
+                "target_type": "analysis_run",
+                "target_id": run.id,
+                "now": now,
+                "detail": {"reason": "no queue message for a queued run; sent again"},
+            },
+        )
         jobs.enqueue_after_commit(session, run.id)
         changed += 1
     return changed

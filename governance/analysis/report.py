@@ -104,16 +104,22 @@ def table_view(table: Mapping[str, Any], limit: int | None = None) -> TableView:
         rules.update(fired)
         if limit is not None and len(rows) >= limit:
             continue
-        rows.append([label_of(table, d, str(cell["labels"].get(d, ""))) for d in dims]
-                    + [_number(k, cell["values"].get(k), bool(disclosure.get("suppressed")))
-                       for k in keys]
-                    + [", ".join(fired) or "none"])
+        rows.append(
+            [label_of(table, d, str(cell["labels"].get(d, ""))) for d in dims]
+            + [_number(k, cell["values"].get(k), bool(disclosure.get("suppressed"))) for k in keys]
+            + [", ".join(fired) or "none"]
+        )
         marks.append(bool(disclosure.get("suppressed")))
-    return TableView(name=str(table.get("name", "")), title=str(table.get("title", "")),
-                     population=table.get("population"),
-                     header=dims + [value_name(table, k) for k in keys] + ["Disclosure rules"],
-                     rows=rows, suppressed=marks,
-                     hidden_rows=len(cells) - len(rows), rule_counts=dict(rules))
+    return TableView(
+        name=str(table.get("name", "")),
+        title=str(table.get("title", "")),
+        population=table.get("population"),
+        header=dims + [value_name(table, k) for k in keys] + ["Disclosure rules"],
+        rows=rows,
+        suppressed=marks,
+        hidden_rows=len(cells) - len(rows),
+        rule_counts=dict(rules),
+    )
 
 
 def headline_name(result: Mapping[str, Any]) -> str:
@@ -132,20 +138,35 @@ def result_charts(result: Mapping[str, Any]) -> dict[str, Markup]:
         groups = figures.get("outcomes", {}).get(name)
         if groups and all(g in groups for g in GROUP_LABELS):
             made[name] = charts.interval_plot(
-                [Estimate(GROUP_LABELS[g], groups[g]["value"], groups[g]["ci_low"],
-                          groups[g]["ci_high"]) for g in GROUP_LABELS],
-                title=f"{title}: 95% CI ({'Wilson' if percent else 't'})", value_label=label,
-                percent=percent)
+                [
+                    Estimate(
+                        GROUP_LABELS[g],
+                        groups[g]["value"],
+                        groups[g]["ci_low"],
+                        groups[g]["ci_high"],
+                    )
+                    for g in GROUP_LABELS
+                ],
+                title=f"{title}: 95% CI ({'Wilson' if percent else 't'})",
+                value_label=label,
+                percent=percent,
+            )
     if figures.get("rates"):
         method = figures["rates"][0].get("ci_method", "Wilson")
         made["rates"] = charts.interval_plot(
-            [Estimate(str(r.get("label", r["group"])), r["rate"], r["ci"][0], r["ci"][1])
-             for r in figures["rates"]],
-            title=f"Rates with 95% confidence intervals ({method})", value_label="Rate",
-            percent=True)
-    balance = [(str(r["term"]), r["smd_before"], r["smd_after"])
-               for r in figures.get("balance", [])
-               if r.get("smd_before") is not None and r.get("smd_after") is not None]
+            [
+                Estimate(str(r.get("label", r["group"])), r["rate"], r["ci"][0], r["ci"][1])
+                for r in figures["rates"]
+            ],
+            title=f"Rates with 95% confidence intervals ({method})",
+            value_label="Rate",
+            percent=True,
+        )
+    balance = [
+        (str(r["term"]), r["smd_before"], r["smd_after"])
+        for r in figures.get("balance", [])
+        if r.get("smd_before") is not None and r.get("smd_after") is not None
+    ]
     if balance:
         threshold = float(result.get("parameters", {}).get("max_abs_smd", 0.1))
         made["balance"] = charts.balance_plot(balance, threshold=threshold)
@@ -158,19 +179,35 @@ def disclosure_record(result: Mapping[str, Any]) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     for table in result.get("tables", []):
         policy = policy or dict(table.get("policy", {}))
-        tables.append({
-            "name": table["name"], "title": table["title"],
-            "cells": [{"labels": cell["labels"],
-                       "suppressed": cell["disclosure"]["suppressed"],
-                       "rules": cell["disclosure"]["rules"]}
-                      for cell in table["cells"] if cell["disclosure"]["rules"]],
-            "suppressed": sum(1 for c in table["cells"] if c["disclosure"]["suppressed"]),
-            "cells_total": len(table["cells"])})
-    balance = [row for row in result.get("statistics", {}).get("balance", [])
-               if row.get("disclosure", {}).get("suppressed")]
-    return {"policy": policy, "tables": tables, "withheld": dict(result.get("withheld", {})),
-            "balance_rows_withheld": [row["term"] for row in balance],
-            "notes": list(result.get("notes", []))}
+        tables.append(
+            {
+                "name": table["name"],
+                "title": table["title"],
+                "cells": [
+                    {
+                        "labels": cell["labels"],
+                        "suppressed": cell["disclosure"]["suppressed"],
+                        "rules": cell["disclosure"]["rules"],
+                    }
+                    for cell in table["cells"]
+                    if cell["disclosure"]["rules"]
+                ],
+                "suppressed": sum(1 for c in table["cells"] if c["disclosure"]["suppressed"]),
+                "cells_total": len(table["cells"]),
+            }
+        )
+    balance = [
+        row
+        for row in result.get("statistics", {}).get("balance", [])
+        if row.get("disclosure", {}).get("suppressed")
+    ]
+    return {
+        "policy": policy,
+        "tables": tables,
+        "withheld": dict(result.get("withheld", {})),
+        "balance_rows_withheld": [row["term"] for row in balance],
+        "notes": list(result.get("notes", [])),
+    }
 
 
 def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
@@ -194,45 +231,66 @@ def csv_rows(result: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
     """One row per released value: table, cell labels, statistic, value, suppressed, rules."""
     for table in result.get("tables", []):
         for cell in table["cells"]:
-            labels = "; ".join(f"{k}={label_of(table, k, str(v))}"
-                               for k, v in cell["labels"].items())
+            labels = "; ".join(
+                f"{k}={label_of(table, k, str(v))}" for k, v in cell["labels"].items()
+            )
             disclosure = cell["disclosure"]
             for key, value in cell["values"].items():
-                yield (table["name"], labels, value_name(table, key), value,
-                       disclosure["suppressed"], ",".join(disclosure["rules"]))
+                yield (
+                    table["name"],
+                    labels,
+                    value_name(table, key),
+                    value,
+                    disclosure["suppressed"],
+                    ",".join(disclosure["rules"]),
+                )
     for name, value in result.get("statistics", {}).items():
         if isinstance(value, list):
             for row in value:
                 label = f"term={row.get('term', '')}"
                 suppressed = bool(row.get("disclosure", {}).get("suppressed"))
-                for key, inner in _flatten("", {k: v for k, v in row.items()
-                                                 if k not in ("term", "disclosure")}):
-                    yield (name, label, key, inner, suppressed,
-                           ",".join(row.get("disclosure", {}).get("rules", [])))
+                for key, inner in _flatten(
+                    "", {k: v for k, v in row.items() if k not in ("term", "disclosure")}
+                ):
+                    yield (
+                        name,
+                        label,
+                        key,
+                        inner,
+                        suppressed,
+                        ",".join(row.get("disclosure", {}).get("rules", [])),
+                    )
         elif isinstance(value, Mapping):
             for key, inner in _flatten("", value):
                 parent = key.rsplit(".", 1)[0] if "." in key else ""
                 container = _lookup(value, parent)
                 leaf = key.rsplit(".", 1)[-1]
                 prefix = f"{name}.{parent}." if parent else f"{name}."
-                shown = statistic_label(prefix, leaf, container) \
-                    if leaf in ("ci_low", "ci_high") else key
+                shown = (
+                    statistic_label(prefix, leaf, container)
+                    if leaf in ("ci_low", "ci_high")
+                    else key
+                )
                 yield ("statistics", name, shown, inner, False, "")
 
 
 def render_csv(result: Mapping[str, Any], provenance: Mapping[str, Any], run_id: int) -> bytes:
     head = provenance.get("audit_chain_head", {})
-    preamble = [f"analysis run {run_id}: {result.get('kind')} under agreement "
-                f"{provenance['agreement']['reference']} version "
-                f"{provenance['agreement']['version']}",
-                f"engine {provenance['engine_version']}; result sha256 "
-                f"{provenance['result_sha256']}",
-                "only disclosure-controlled figures; suppressed values are empty"]
+    preamble = [
+        f"analysis run {run_id}: {result.get('kind')} under agreement "
+        f"{provenance['agreement']['reference']} version "
+        f"{provenance['agreement']['version']}",
+        f"engine {provenance['engine_version']}; result sha256 {provenance['result_sha256']}",
+        "only disclosure-controlled figures; suppressed values are empty",
+    ]
     if head:
         preamble.append(tabular.chain_head_line(int(head["seq"]), str(head["sha256"])))
-    chunks = tabular.iter_csv(csv_rows(result), header=["table", "cell", "statistic", "value",
-                                                        "suppressed", "rules"],
-                              preamble=[p.replace('"', "'") for p in preamble], trailer=True)
+    chunks = tabular.iter_csv(
+        csv_rows(result),
+        header=["table", "cell", "statistic", "value", "suppressed", "rules"],
+        preamble=[p.replace('"', "'") for p in preamble],
+        trailer=True,
+    )
     return b"".join(chunks)
 
 
@@ -241,46 +299,66 @@ def environment() -> Environment:
     return pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
 
 
-def report_context(*, run: Any, result: Mapping[str, Any], provenance: Mapping[str, Any],
-                   requester: str, limit: int | None = PDF_ROWS) -> dict[str, Any]:
+def report_context(
+    *,
+    run: Any,
+    result: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    requester: str,
+    limit: int | None = PDF_ROWS,
+) -> dict[str, Any]:
     """What the PDF template and the run page show."""
     tables = [table_view(t, limit) for t in result.get("tables", [])]
     headline = headline_name(result)
     return {
-        "run": run, "result": result, "provenance": provenance, "requester": requester,
+        "run": run,
+        "result": result,
+        "provenance": provenance,
+        "requester": requester,
         "headline": next((t for t in tables if t.name == headline), None),
         "tables": [t for t in tables if t.name != headline],
-        "charts": result_charts(result), "rule_text": RULE_TEXT,
+        "charts": result_charts(result),
+        "rule_text": RULE_TEXT,
         "disclosure": disclosure_record(result),
-        "parameters_json": json.dumps(provenance.get("parameters", {}), indent=1,
-                                      sort_keys=True),
+        "parameters_json": json.dumps(provenance.get("parameters", {}), indent=1, sort_keys=True),
     }
 
 
-def render_pdf(*, run: Any, result: Mapping[str, Any], provenance: Mapping[str, Any],
-               requester: str) -> pdf.RenderedPDF:
+def render_pdf(
+    *, run: Any, result: Mapping[str, Any], provenance: Mapping[str, Any], requester: str
+) -> pdf.RenderedPDF:
     env = environment()
     head = provenance.get("audit_chain_head", {})
-    context = report_context(run=run, result=result, provenance=provenance,
-                             requester=requester)
+    context = report_context(run=run, result=result, provenance=provenance, requester=requester)
     context.update(
-        title=run.title, subtitle=f"{result.get('kind', '')} analysis, run {run.id}",
+        title=run.title,
+        subtitle=f"{result.get('kind', '')} analysis, run {run.id}",
         kicker="Analysis under a data use agreement",
-        facts=[("Agreement", f"{provenance['agreement']['reference']} version "
-                             f"{provenance['agreement']['version']}"),
-               ("Requested by", requester), ("Engine", provenance["engine_version"])],
+        facts=[
+            (
+                "Agreement",
+                f"{provenance['agreement']['reference']} version "
+                f"{provenance['agreement']['version']}",
+            ),
+            ("Requested by", requester),
+            ("Engine", provenance["engine_version"]),
+        ],
         audit_chain_head=tabular.chain_head_line(int(head["seq"]), str(head["sha256"]))
-        if head else "",
-        footer_note=f"Analysis run {run.id}: disclosure-controlled figures only")
+        if head
+        else "",
+        footer_note=f"Analysis run {run.id}: disclosure-controlled figures only",
+    )
     return pdf.render_pdf(env, TEMPLATE, context, stylesheet=pdf.load_stylesheet(env))
 
 
-def render(*, run: Any, result: Mapping[str, Any], provenance: Mapping[str, Any],
-           requester: str) -> RenderedRun:
+def render(
+    *, run: Any, result: Mapping[str, Any], provenance: Mapping[str, Any], requester: str
+) -> RenderedRun:
     from governance.analysis.provenance import sha256_of
 
     csv = render_csv(result, provenance, run.id)
     provenance = {**provenance, "outputs": {"csv_sha256": sha256_of(csv)}}
     rendered = render_pdf(run=run, result=result, provenance=provenance, requester=requester)
-    return RenderedRun(pdf=rendered.content, pdf_sha256=rendered.sha256, csv=csv,
-                       csv_sha256=sha256_of(csv))
+    return RenderedRun(
+        pdf=rendered.content, pdf_sha256=rendered.sha256, csv=csv, csv_sha256=sha256_of(csv)
+    )

@@ -76,21 +76,25 @@ def heartbeat_timeout(database: Database) -> int:
     return int(database.info["settings"]["ANALYSIS_HEARTBEAT_TIMEOUT"])
 
 
-def execute_run(database: Database, run_id: int, *, worker_id: str,
-                clock: Clock = utcnow) -> RunStatus | None:
+def execute_run(
+    database: Database, run_id: int, *, worker_id: str, clock: Clock = utcnow
+) -> RunStatus | None:
     """Run a queued run to its end; None when another worker has it or it is not queued."""
     if not _claim(database, run_id, worker_id, clock()):
         return None
-    beat = Heartbeat(database, run_id, worker_id, max(1.0, heartbeat_timeout(database) / 4),
-                     clock)
+    beat = Heartbeat(database, run_id, worker_id, max(1.0, heartbeat_timeout(database) / 4), clock)
     beat.start()
     try:
         return _execute_claimed(database, run_id, worker_id, clock, beat)
     except Exception as error:
         log.exception("analysis run %s failed unexpectedly", run_id)
-        _finish_failed(database, run_id, worker_id, clock(),
-                       f"The run stopped on an internal error ({type(error).__name__}); "
-                       "nothing was released.")
+        _finish_failed(
+            database,
+            run_id,
+            worker_id,
+            clock(),
+            f"The run stopped on an internal error ({type(error).__name__}); nothing was released.",
+        )
         return RunStatus.FAILED
     finally:
         beat.stop()
@@ -98,18 +102,34 @@ def execute_run(database: Database, run_id: int, *, worker_id: str,
 
 def _claim(database: Database, run_id: int, worker_id: str, now: dt.datetime) -> bool:
     with database.session() as session:
-        claimed = session.execute(LIFECYCLE.update(
-            Action.CLAIM, AnalysisRun.id == run_id, worker_id=worker_id, started_at=now,
-            heartbeat_at=now, attempts=AnalysisRun.attempts + 1, progress=0.0,
-            progress_message="checking the scope and loading the granted columns", reason=""))
+        claimed = session.execute(
+            LIFECYCLE.update(
+                Action.CLAIM,
+                AnalysisRun.id == run_id,
+                worker_id=worker_id,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=AnalysisRun.attempts + 1,
+                progress=0.0,
+                progress_message="checking the scope and loading the granted columns",
+                reason="",
+            )
+        )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
         run = _get(session, run_id)
-        LIFECYCLE.record(session, Action.CLAIM, by=_requester(session, run),
-                         source=RunStatus.QUEUED, record={
-                             **_run_fields(run), "now": now,
-                             "detail": {"worker": worker_id, "attempt": run.attempts}})
+        LIFECYCLE.record(
+            session,
+            Action.CLAIM,
+            by=_requester(session, run),
+            source=RunStatus.QUEUED,
+            record={
+                **_run_fields(run),
+                "now": now,
+                "detail": {"worker": worker_id, "attempt": run.attempts},
+            },
+        )
         session.commit()
         return True
 
@@ -132,13 +152,13 @@ class Heartbeat:
     """Writes `heartbeat_at` (and progress, when the engine reports it) in small separate
     transactions while the run is in flight."""
 
-    def __init__(self, database: Database, run_id: int, worker_id: str, interval: float,
-                 clock: Clock) -> None:
+    def __init__(
+        self, database: Database, run_id: int, worker_id: str, interval: float, clock: Clock
+    ) -> None:
         self.database, self.run_id, self.worker_id = database, run_id, worker_id
         self.interval, self.clock = interval, clock
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name=f"heartbeat-{run_id}")
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"heartbeat-{run_id}")
         self._last_progress = (-1.0, "")
 
     def start(self) -> None:
@@ -159,10 +179,14 @@ class Heartbeat:
         with self.database.session() as session:
             session.execute(
                 update(AnalysisRun)
-                .where(AnalysisRun.id == self.run_id, AnalysisRun.status == RunStatus.RUNNING,
-                       AnalysisRun.worker_id == self.worker_id)
+                .where(
+                    AnalysisRun.id == self.run_id,
+                    AnalysisRun.status == RunStatus.RUNNING,
+                    AnalysisRun.worker_id == self.worker_id,
+                )
                 .values(heartbeat_at=self.clock(), **values)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
             session.commit()
 
     def progress(self, fraction: float, message: str) -> None:
@@ -176,41 +200,65 @@ class Heartbeat:
             hook(self.run_id, fraction, message)
 
 
-def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clock,
-                     beat: Heartbeat) -> RunStatus | None:
+def _execute_claimed(
+    database: Database, run_id: int, worker_id: str, clock: Clock, beat: Heartbeat
+) -> RunStatus | None:
     with database.session() as session:
         run = _get(session, run_id)
         user = _requester(session, run)
         now = clock()
         try:
-            scope = check_scope(session, agreement_id=run.agreement_id, kind=run.kind,
-                                parameters=run.parameters, datasets=run.datasets,
-                                cohort_id=run.cohort_file_id, by=user, now=now,
-                                stage="execute", run_id=run.id)
+            scope = check_scope(
+                session,
+                agreement_id=run.agreement_id,
+                kind=run.kind,
+                parameters=run.parameters,
+                datasets=run.datasets,
+                cohort_id=run.cohort_file_id,
+                by=user,
+                now=now,
+                stage="execute",
+                run_id=run.id,
+            )
             tables, sources = _load(session, scope, run, user, now)
         except DomainError as error:
             session.rollback()
             if error.audit:
                 audit.record_refusal(session, error.audit, by=user)
-            return _finish(session, run_id, worker_id, clock(), Action.REFUSE_AT_GATE,
-                           error.message, refusal_clause(error))
+            return _finish(
+                session,
+                run_id,
+                worker_id,
+                clock(),
+                Action.REFUSE_AT_GATE,
+                error.message,
+                refusal_clause(error),
+            )
         version = scope.version
         key = analysis_ledger.ledger_key(session)
         try:
             ledger = analysis_ledger.DatasetLedger.open(
-                session, database.session,
-                analysis_ledger.person_dataset(run.kind, scope.datasets), key)
+                session,
+                database.session,
+                analysis_ledger.person_dataset(run.kind, scope.datasets),
+                key,
+            )
         except analysis_ledger.LedgerKeyChanged as changed:
             return _refuse_key_changed(session, run, user, worker_id, clock(), changed)
         session.commit()
-        parameters = effective_parameters(run.kind, run.parameters, version,
-                                          scope.dataset_rows.get("records"))
+        parameters = effective_parameters(
+            run.kind, run.parameters, version, scope.dataset_rows.get("records")
+        )
         identifiers, free_text = scope.protected_columns()
         context = RunContext(
-            policy=policy_of(version), direct_identifiers=identifiers,
-            free_text_columns=free_text, released=ledger, ledger_key=key,
+            policy=policy_of(version),
+            direct_identifiers=identifiers,
+            free_text_columns=free_text,
+            released=ledger,
+            ledger_key=key,
             value_labels=scope.value_labels(),
-            progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m))
+            progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m),
+        )
         try:
             result = run_analysis(run.kind, tables, parameters, context)
         except AnalysisRefused as refused:
@@ -221,59 +269,124 @@ def _execute_claimed(database: Database, run_id: int, worker_id: str, clock: Clo
         beat.progress(0.88, "rendering the report")
         released_result = json_ready(result.to_dict())
         provenance = {
-            "engine_version": engine_version(), "kind": run.kind,
-            "agreement": {"id": run.agreement_id, "reference": scope.agreement.reference,
-                          "version": version.number, "title": version.title,
-                          "policy": policy_of(version).to_dict()},
-            "parameters": json_ready(parameters), "sources": sources,
+            "engine_version": engine_version(),
+            "kind": run.kind,
+            "agreement": {
+                "id": run.agreement_id,
+                "reference": scope.agreement.reference,
+                "version": version.number,
+                "title": version.title,
+                "policy": policy_of(version).to_dict(),
+            },
+            "parameters": json_ready(parameters),
+            "sources": sources,
             "result_sha256": result_digest(released_result),
         }
         seq, head = audit.chain_head(session)
         provenance["audit_chain_head"] = {"seq": seq, "sha256": head}
         session.rollback()
-        report = analysis_report.render(run=run, result=released_result,
-                                        provenance=provenance, requester=user.name)
-        provenance["outputs"] = {"pdf_sha256": report.pdf_sha256,
-                                 "csv_sha256": report.csv_sha256}
-        return _complete(session, run_id, user, worker_id, clock(), released_result,
-                         provenance, report, result.populations, ledger,
-                         context.policy.min_cell_size)
+        report = analysis_report.render(
+            run=run, result=released_result, provenance=provenance, requester=user.name
+        )
+        provenance["outputs"] = {"pdf_sha256": report.pdf_sha256, "csv_sha256": report.csv_sha256}
+        return _complete(
+            session,
+            run_id,
+            user,
+            worker_id,
+            clock(),
+            released_result,
+            provenance,
+            report,
+            result.populations,
+            ledger,
+            context.policy.min_cell_size,
+        )
 
 
-def _refuse(session: Session, run: AnalysisRun, user: User, worker_id: str, now: dt.datetime,
-            refused: AnalysisRefused) -> RunStatus | None:
+def _refuse(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    refused: AnalysisRefused,
+) -> RunStatus | None:
     """An engine refusal: recorded with its clause; a differencing refusal keeps the earlier
     releases it conflicts with on the run, for the people allowed to see them (the reason the
     analyst reads never names them)."""
     clause = REFUSAL_CLAUSES.get(refused.reason, "publication.aggregate_only")
-    conflicts = (analysis_ledger.conflict_records(session, refused.conflicts)
-                 if isinstance(refused, DifferencingRefused) else None)
-    detail: dict[str, Any] = {"kind": run.kind, "stage": "engine", "reason": refused.reason,
-                              "message": refused.message}
+    conflicts = (
+        analysis_ledger.conflict_records(session, refused.conflicts)
+        if isinstance(refused, DifferencingRefused)
+        else None
+    )
+    detail: dict[str, Any] = {
+        "kind": run.kind,
+        "stage": "engine",
+        "reason": refused.reason,
+        "message": refused.message,
+    }
     if conflicts is not None:
         detail["conflicts"] = conflicts
-    return _finish(session, run.id, worker_id, now, Action.REFUSE, refused.message, clause,
-                   conflicts, by=user, record={
-                       **_run_fields(run), "outcome": Outcome.DENIED, "clause": clause,
-                       "now": now, "detail": detail})
+    return _finish(
+        session,
+        run.id,
+        worker_id,
+        now,
+        Action.REFUSE,
+        refused.message,
+        clause,
+        conflicts,
+        by=user,
+        record={
+            **_run_fields(run),
+            "outcome": Outcome.DENIED,
+            "clause": clause,
+            "now": now,
+            "detail": detail,
+        },
+    )
 
 
-def _refuse_key_changed(session: Session, run: AnalysisRun, user: User, worker_id: str,
-                        now: dt.datetime,
-                        changed: analysis_ledger.LedgerKeyChanged) -> RunStatus | None:
+def _refuse_key_changed(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    changed: analysis_ledger.LedgerKeyChanged,
+) -> RunStatus | None:
     """Loudly: a ledger key that changed would otherwise switch the differencing check off."""
     log.critical("analysis run %s refused: %s", run.id, changed.message)
     session.rollback()
-    return _finish(session, run.id, worker_id, now, Action.REFUSE, changed.message,
-                   CLAUSE_DIFFERENCING, by=user, record={
-                       **_run_fields(run), "outcome": Outcome.DENIED,
-                       "clause": CLAUSE_DIFFERENCING, "now": now,
-                       "detail": {"kind": run.kind, "stage": "ledger",
-                                  "reason": "ledger_key_changed", "message": changed.message}})
+    return _finish(
+        session,
+        run.id,
+        worker_id,
+        now,
+        Action.REFUSE,
+        changed.message,
+        CLAUSE_DIFFERENCING,
+        by=user,
+        record={
+            **_run_fields(run),
+            "outcome": Outcome.DENIED,
+            "clause": CLAUSE_DIFFERENCING,
+            "now": now,
+            "detail": {
+                "kind": run.kind,
+                "stage": "ledger",
+                "reason": "ledger_key_changed",
+                "message": changed.message,
+            },
+        },
+    )
 
 
-def _load(session: Session, scope: Scope, run: AnalysisRun, user: User,
-          now: dt.datetime) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def _load(
+    session: Session, scope: Scope, run: AnalysisRun, user: User, now: dt.datetime
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Only the columns the kind declared, each through the door (which records the read)."""
     tables: dict[str, pd.DataFrame] = {}
     sources: dict[str, Any] = {}
@@ -281,21 +394,45 @@ def _load(session: Session, scope: Scope, run: AnalysisRun, user: User,
     for table, columns in scope.columns.items():
         if scope.cohort is not None and table == "cohort":
             cohort = data_access.load_cohort(
-                session, by=user, agreement_id=run.agreement_id, cohort_id=scope.cohort.id,
-                columns=columns, purpose=run.kind, now=now, context={**context, "table": table})
+                session,
+                by=user,
+                agreement_id=run.agreement_id,
+                cohort_id=scope.cohort.id,
+                columns=columns,
+                purpose=run.kind,
+                now=now,
+                context={**context, "table": table},
+            )
             tables[table] = cohort.frame
-            sources[table] = {"cohort_file_id": cohort.cohort_id, "sha256": cohort.sha256,
-                              "rows": cohort.row_count, "audit_seq": cohort.audit_seq}
+            sources[table] = {
+                "cohort_file_id": cohort.cohort_id,
+                "sha256": cohort.sha256,
+                "rows": cohort.row_count,
+                "audit_seq": cohort.audit_seq,
+            }
             continue
         dataset = scope.dataset_rows[table]
         loaded = data_access.load_columns(
-            session, by=user, agreement_id=run.agreement_id, dataset_id=dataset.id,
-            columns=columns, purpose=run.kind, now=now, context={**context, "table": table})
+            session,
+            by=user,
+            agreement_id=run.agreement_id,
+            dataset_id=dataset.id,
+            columns=columns,
+            purpose=run.kind,
+            now=now,
+            context={**context, "table": table},
+        )
         tables[table] = _engine_types(loaded.frame, dataset.columns)
-        sources[table] = {"dataset_id": dataset.id, "dataset": dataset.name,
-                          "version": loaded.version, "sha256": loaded.sha256,
-                          "rows": len(loaded.frame), "audit_seq": loaded.audit_seq,
-                          "rule": loaded.decision.rule, "columns": columns}
+        sources[table] = {
+            "dataset_id": dataset.id,
+            "dataset": dataset.name,
+            "version": loaded.version,
+            "sha256": loaded.sha256,
+            "rows": len(loaded.frame),
+            "audit_seq": loaded.audit_seq,
+            "rule": loaded.decision.rule,
+            "columns": columns,
+        }
     return tables, sources
 
 
@@ -311,14 +448,16 @@ def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:
 
 
 def policy_of(version: AgreementVersion) -> DisclosurePolicy:
-    return DisclosurePolicy(min_cell_size=version.min_cell_size,
-                            dominance_k=float(version.dominance_threshold),
-                            rounding_base=version.rounding_base)
+    return DisclosurePolicy(
+        min_cell_size=version.min_cell_size,
+        dominance_k=float(version.dominance_threshold),
+        rounding_base=version.rounding_base,
+    )
 
 
-def effective_parameters(kind: str, parameters: dict[str, Any],
-                         version: AgreementVersion,
-                         records: Dataset | None = None) -> dict[str, Any]:
+def effective_parameters(
+    kind: str, parameters: dict[str, Any], version: AgreementVersion, records: Dataset | None = None
+) -> dict[str, Any]:
     """The analyst's parameters with the agreement's terms applied (the stricter of the two
     wins): minimum cohort size and age, excluded offence categories (for every kind), and the
     balance threshold (the agreement's when the analyst did not ask for a stricter one)."""
@@ -329,32 +468,55 @@ def effective_parameters(kind: str, parameters: dict[str, Any],
     eligibility = dict(parameters.get("eligibility") or {})
     defaults = EligibilityRules()
     eligibility["min_cohort_size"] = max(
-        int(eligibility.get("min_cohort_size", defaults.min_cohort_size)),
-        version.min_cohort_size)
+        int(eligibility.get("min_cohort_size", defaults.min_cohort_size)), version.min_cohort_size
+    )
     if version.min_age is not None:
-        eligibility["min_age"] = max(int(eligibility.get("min_age", defaults.min_age)),
-                                     version.min_age)
-    excluded = eligibility.get("excluded_offence_categories",
-                               defaults.excluded_offence_categories)
+        eligibility["min_age"] = max(
+            int(eligibility.get("min_age", defaults.min_age)), version.min_age
+        )
+    excluded = eligibility.get("excluded_offence_categories", defaults.excluded_offence_categories)
     eligibility["excluded_offence_categories"] = sorted(
-        set(excluded) | set(version.excluded_offence_categories))
+        set(excluded) | set(version.excluded_offence_categories)
+    )
     return {**parameters, "eligibility": eligibility, "max_abs_smd": balance}
 
 
 def _run_fields(run: AnalysisRun) -> dict[str, Any]:
-    return {"agreement_id": run.agreement_id, "agreement_version": run.agreement_version,
-            "target_type": "analysis_run", "target_id": run.id}
+    return {
+        "agreement_id": run.agreement_id,
+        "agreement_version": run.agreement_version,
+        "target_type": "analysis_run",
+        "target_id": run.id,
+    }
 
 
-def _finish(session: Session, run_id: int, worker_id: str, now: dt.datetime,
-            action: Action, reason: str, clause: str | None,
-            conflicts: list[dict[str, Any]] | None = None, *, by: User | None = None,
-            record: dict[str, Any] | None = None) -> RunStatus | None:
+def _finish(
+    session: Session,
+    run_id: int,
+    worker_id: str,
+    now: dt.datetime,
+    action: Action,
+    reason: str,
+    clause: str | None,
+    conflicts: list[dict[str, Any]] | None = None,
+    *,
+    by: User | None = None,
+    record: dict[str, Any] | None = None,
+) -> RunStatus | None:
     """End the run, with the transition's event, unless the reaper took it from this worker
     meanwhile."""
-    changed = session.execute(LIFECYCLE.update(
-        action, AnalysisRun.id == run_id, AnalysisRun.worker_id == worker_id, reason=reason,
-        clause=clause, finished_at=now, heartbeat_at=now, conflicts=conflicts))
+    changed = session.execute(
+        LIFECYCLE.update(
+            action,
+            AnalysisRun.id == run_id,
+            AnalysisRun.worker_id == worker_id,
+            reason=reason,
+            clause=clause,
+            finished_at=now,
+            heartbeat_at=now,
+            conflicts=conflicts,
+        )
+    )
     taken = changed.rowcount == 1  # type: ignore[attr-defined]
     if taken and by is not None:
         LIFECYCLE.record(session, action, by=by, source=RunStatus.RUNNING, record=record)
@@ -362,25 +524,49 @@ def _finish(session: Session, run_id: int, worker_id: str, now: dt.datetime,
     return LIFECYCLE.steps(RunStatus.RUNNING, action)[0].target if taken else None
 
 
-def _fail(session: Session, run: AnalysisRun, user: User, worker_id: str, now: dt.datetime,
-          reason: str) -> RunStatus | None:
+def _fail(
+    session: Session, run: AnalysisRun, user: User, worker_id: str, now: dt.datetime, reason: str
+) -> RunStatus | None:
     session.rollback()
-    return _finish(session, run.id, worker_id, now, Action.FAIL, reason, None, by=user,
-                   record={**_run_fields(run), "outcome": Outcome.FAILURE, "now": now,
-                           "detail": {"kind": run.kind, "reason": reason}})
+    return _finish(
+        session,
+        run.id,
+        worker_id,
+        now,
+        Action.FAIL,
+        reason,
+        None,
+        by=user,
+        record={
+            **_run_fields(run),
+            "outcome": Outcome.FAILURE,
+            "now": now,
+            "detail": {"kind": run.kind, "reason": reason},
+        },
+    )
 
 
-def _finish_failed(database: Database, run_id: int, worker_id: str, now: dt.datetime,
-                   reason: str) -> None:
+def _finish_failed(
+    database: Database, run_id: int, worker_id: str, now: dt.datetime, reason: str
+) -> None:
     with database.session() as session:
         run = _get(session, run_id)
         _fail(session, run, _requester(session, run), worker_id, now, reason)
 
 
-def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt.datetime,
-              result: dict[str, Any], provenance: dict[str, Any],
-              report: analysis_report.RenderedRun, populations: list[Population],
-              ledger: analysis_ledger.DatasetLedger, minimum: int) -> RunStatus | None:
+def _complete(
+    session: Session,
+    run_id: int,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    result: dict[str, Any],
+    provenance: dict[str, Any],
+    report: analysis_report.RenderedRun,
+    populations: list[Population],
+    ledger: analysis_ledger.DatasetLedger,
+    minimum: int,
+) -> RunStatus | None:
     # One writer at a time from here: a run over the same people that finished while this one
     # was in the engine is in the ledger now, and this run is checked against it before its
     # own populations are recorded.
@@ -389,8 +575,9 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
     session.refresh(run)
     if run.status != RunStatus.RUNNING or run.worker_id != worker_id:
         session.rollback()
-        log.warning("analysis run %s was taken from worker %s; its result is dropped",
-                    run_id, worker_id)
+        log.warning(
+            "analysis run %s was taken from worker %s; its result is dropped", run_id, worker_id
+        )
         return None
     try:
         newer = ledger.newer_conflicts(session, populations, minimum)
@@ -398,8 +585,9 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
         return _refuse_key_changed(session, run, user, worker_id, now, changed)
     if newer:
         population, conflicts = newer[0]
-        return _refuse(session, run, user, worker_id, now,
-                       DifferencingRefused(population, conflicts, minimum))
+        return _refuse(
+            session, run, user, worker_id, now, DifferencingRefused(population, conflicts, minimum)
+        )
     run.result = result
     run.provenance = provenance
     run.report_pdf, run.report_sha256 = report.pdf, report.pdf_sha256
@@ -407,25 +595,46 @@ def _complete(session: Session, run_id: int, user: User, worker_id: str, now: dt
     run.progress, run.progress_message = 1.0, "done"
     run.finished_at = run.heartbeat_at = now
     ledger_rows = analysis_ledger.record_populations(
-        session, run=run, dataset_id=ledger.dataset_id, key=ledger.key, populations=populations)
-    LIFECYCLE.apply(session, run, Action.COMPLETE, by=user, record={
-        **_run_fields(run), "clause": "scope.permitted_uses", "now": now,
-        "detail": {"kind": run.kind, "engine_version": provenance["engine_version"],
-                   "parameters": provenance["parameters"], "sources": provenance["sources"],
-                   "result_sha256": provenance["result_sha256"],
-                   "outputs": provenance["outputs"],
-                   "withheld": sorted(result.get("withheld", {})),
-                   "populations": [{"label": p.label, "size": p.size, "digest": p.digest}
-                                   for p in ledger_rows]}})
-    _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user,
-              now=now)
+        session, run=run, dataset_id=ledger.dataset_id, key=ledger.key, populations=populations
+    )
+    LIFECYCLE.apply(
+        session,
+        run,
+        Action.COMPLETE,
+        by=user,
+        record={
+            **_run_fields(run),
+            "clause": "scope.permitted_uses",
+            "now": now,
+            "detail": {
+                "kind": run.kind,
+                "engine_version": provenance["engine_version"],
+                "parameters": provenance["parameters"],
+                "sources": provenance["sources"],
+                "result_sha256": provenance["result_sha256"],
+                "outputs": provenance["outputs"],
+                "withheld": sorted(result.get("withheld", {})),
+                "populations": [
+                    {"label": p.label, "size": p.size, "digest": p.digest} for p in ledger_rows
+                ],
+            },
+        },
+    )
+    _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user, now=now)
     session.commit()
     return RunStatus.SUCCEEDED
 
 
-def _hand_off(session: Session, *, run: AnalysisRun, result: dict[str, Any],
-              report: analysis_report.RenderedRun, ledger: list[ReleasedPopulation], by: User,
-              now: dt.datetime) -> Any:
+def _hand_off(
+    session: Session,
+    *,
+    run: AnalysisRun,
+    result: dict[str, Any],
+    report: analysis_report.RenderedRun,
+    ledger: list[ReleasedPopulation],
+    by: User,
+    now: dt.datetime,
+) -> Any:
     """Give the finished run to output checking, in the same transaction as
     `analysis:complete`: the released figures become an output in state "produced", and
     the checkers see the per-cell disclosure record beside them."""
@@ -433,13 +642,24 @@ def _hand_off(session: Session, *, run: AnalysisRun, result: dict[str, Any],
     # The output's CSV is its released cells, one row each (what partners and the public
     # receive); the run keeps its fuller CSV (statistics, balance) for the project team.
     output = outputs.produce_output(
-        session, run_id=run.id, agreement_id=run.agreement_id,
-        agreement_version=run.agreement_version, title=run.title, kind=run.kind,
-        summary=str(result.get("summary", "")), result=released, disclosure=disclosure,
-        pdf=report.pdf, csv=csv_of(released),
-        populations=[{"ledger_id": row.id, "label": row.label, "size": row.size,
-                      "digest": row.digest} for row in ledger],
-        by=by, now=now)
+        session,
+        run_id=run.id,
+        agreement_id=run.agreement_id,
+        agreement_version=run.agreement_version,
+        title=run.title,
+        kind=run.kind,
+        summary=str(result.get("summary", "")),
+        result=released,
+        disclosure=disclosure,
+        pdf=report.pdf,
+        csv=csv_of(released),
+        populations=[
+            {"ledger_id": row.id, "label": row.label, "size": row.size, "digest": row.digest}
+            for row in ledger
+        ],
+        by=by,
+        now=now,
+    )
     for row in ledger:
         row.output_id = output.id
     return output

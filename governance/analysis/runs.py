@@ -34,36 +34,77 @@ from governance.outputs.models import Output
 DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv"}
 
 
-def submit_run(session: Session, *, agreement_id: int, kind: str,
-               parameters: Mapping[str, Any], datasets: Mapping[str, int],
-               cohort_id: int | None = None, title: str = "", by: User,
-               now: dt.datetime) -> AnalysisRun:
+def submit_run(
+    session: Session,
+    *,
+    agreement_id: int,
+    kind: str,
+    parameters: Mapping[str, Any],
+    datasets: Mapping[str, int],
+    cohort_id: int | None = None,
+    title: str = "",
+    by: User,
+    now: dt.datetime,
+) -> AnalysisRun:
     """Queue an analysis after the scope gate allowed it; the message is sent after commit."""
-    scope = check_scope(session, agreement_id=agreement_id, kind=kind, parameters=parameters,
-                        datasets=datasets, cohort_id=cohort_id, by=by, now=now)
+    scope = check_scope(
+        session,
+        agreement_id=agreement_id,
+        kind=kind,
+        parameters=parameters,
+        datasets=datasets,
+        cohort_id=cohort_id,
+        by=by,
+        now=now,
+    )
     errors: dict[str, str] = {}
-    name = clean_line(title, "title", errors, max_length=200, required=False) or (
-        f"{AnalysisKind.label_of(kind)}: {scope.version.title}")[:200]
+    name = (
+        clean_line(title, "title", errors, max_length=200, required=False)
+        or (f"{AnalysisKind.label_of(kind)}: {scope.version.title}")[:200]
+    )
     if errors:
         raise ValidationFailed("The title is not valid; nothing was saved.", errors)
     settings = session.info.get("settings") or {}
     run = AnalysisRun(
-        requested_by_id=by.id, agreement_id=agreement_id,
-        agreement_version=scope.version.number, kind=kind, purpose=kind, title=name,
-        parameters=scope.parameters, datasets=scope.datasets,
-        cohort_file_id=scope.cohort.id if scope.cohort else None, status=RunStatus.QUEUED,
-        progress=0.0, progress_message="waiting for a worker", attempts=0,
-        max_attempts=int(settings.get("ANALYSIS_MAX_ATTEMPTS", 3)), created_at=now,
-        enqueued_at=now, reason="")
+        requested_by_id=by.id,
+        agreement_id=agreement_id,
+        agreement_version=scope.version.number,
+        kind=kind,
+        purpose=kind,
+        title=name,
+        parameters=scope.parameters,
+        datasets=scope.datasets,
+        cohort_file_id=scope.cohort.id if scope.cohort else None,
+        status=RunStatus.QUEUED,
+        progress=0.0,
+        progress_message="waiting for a worker",
+        attempts=0,
+        max_attempts=int(settings.get("ANALYSIS_MAX_ATTEMPTS", 3)),
+        created_at=now,
+        enqueued_at=now,
+        reason="",
+    )
     session.add(run)
     session.flush()
-    audit.record(session, AuditType.ANALYSIS_SUBMIT, by=by, agreement_id=agreement_id,
-                 agreement_version=scope.version.number, target_type="analysis_run",
-                 target_id=run.id, clause="scope.permitted_uses", now=now,
-                 rule=",".join(d.rule or "" for d in scope.decisions.values()) or None,
-                 detail={"kind": kind, "parameters": scope.parameters,
-                         "datasets": scope.datasets, "columns": scope.columns,
-                         "cohort_file_id": run.cohort_file_id})
+    audit.record(
+        session,
+        AuditType.ANALYSIS_SUBMIT,
+        by=by,
+        agreement_id=agreement_id,
+        agreement_version=scope.version.number,
+        target_type="analysis_run",
+        target_id=run.id,
+        clause="scope.permitted_uses",
+        now=now,
+        rule=",".join(d.rule or "" for d in scope.decisions.values()) or None,
+        detail={
+            "kind": kind,
+            "parameters": scope.parameters,
+            "datasets": scope.datasets,
+            "columns": scope.columns,
+            "cohort_file_id": run.cohort_file_id,
+        },
+    )
     jobs.enqueue_after_commit(session, run.id)
     return run
 
@@ -87,14 +128,21 @@ def visible_run(session: Session, run_id: int, user: User) -> AnalysisRun:
     if run.requested_by_id != user.id and not oversees(user):
         raise PermissionDenied(
             "Only the analyst who asked for a run, output checkers and privacy officers may "
-            "see it.", audit={"event_type": AuditType.ANALYSIS_DOWNLOAD,
-                              "target_type": "analysis_run", "target_id": run_id,
-                              "agreement_id": run.agreement_id, "rule": "run-requester"})
+            "see it.",
+            audit={
+                "event_type": AuditType.ANALYSIS_DOWNLOAD,
+                "target_type": "analysis_run",
+                "target_id": run_id,
+                "agreement_id": run.agreement_id,
+                "rule": "run-requester",
+            },
+        )
     return run
 
 
-def conflicts_seen_by(session: Session, run: AnalysisRun,
-                      user: User) -> list[dict[str, Any] | None]:
+def conflicts_seen_by(
+    session: Session, run: AnalysisRun, user: User
+) -> list[dict[str, Any] | None]:
     """The earlier releases a differencing refusal conflicts with, as this person may see
     them: named (run, agreement, population, size) when they may see that earlier run (its
     requester, output checkers, privacy officers), otherwise None: only that one exists."""
@@ -105,16 +153,23 @@ def conflicts_seen_by(session: Session, run: AnalysisRun,
             shown.append(None)
             continue
         agreement = session.get(Agreement, earlier.agreement_id)
-        shown.append({"run_id": earlier.id, "title": earlier.title,
-                      "agreement": agreement.reference if agreement else "",
-                      "label": record.get("label"), "size": record.get("size"),
-                      "only_in_new": record.get("only_in_new"),
-                      "only_in_released": record.get("only_in_released")})
+        shown.append(
+            {
+                "run_id": earlier.id,
+                "title": earlier.title,
+                "agreement": agreement.reference if agreement else "",
+                "label": record.get("label"),
+                "size": record.get("size"),
+                "only_in_new": record.get("only_in_new"),
+                "only_in_released": record.get("only_in_released"),
+            }
+        )
     return shown
 
 
-def download(session: Session, *, run_id: int, what: str, by: User,
-             now: dt.datetime) -> tuple[bytes, str, str]:
+def download(
+    session: Session, *, run_id: int, what: str, by: User, now: dt.datetime
+) -> tuple[bytes, str, str]:
     """The run's PDF or CSV (bytes, media type, file name); recorded before it is sent."""
     if what not in DOWNLOADS:
         raise NotFound(f"There is no {what!r} download.")
@@ -123,9 +178,17 @@ def download(session: Session, *, run_id: int, what: str, by: User,
     if run.status != RunStatus.SUCCEEDED or content is None:
         raise NotFound("This run has no report (it has not finished, or it was refused).")
     digest = run.report_sha256 if what == "pdf" else run.csv_sha256
-    audit.record(session, AuditType.ANALYSIS_DOWNLOAD, by=by, agreement_id=run.agreement_id,
-                 agreement_version=run.agreement_version, target_type="analysis_run",
-                 target_id=run.id, now=now, detail={"format": what, "sha256": digest})
+    audit.record(
+        session,
+        AuditType.ANALYSIS_DOWNLOAD,
+        by=by,
+        agreement_id=run.agreement_id,
+        agreement_version=run.agreement_version,
+        target_type="analysis_run",
+        target_id=run.id,
+        now=now,
+        detail={"format": what, "sha256": digest},
+    )
     return content, DOWNLOADS[what], f"analysis-{run.id}.{what}"
 
 
@@ -134,12 +197,16 @@ def output_of(session: Session, run_id: int) -> Output | None:
     return session.scalars(select(Output).where(Output.run_id == run_id)).first()
 
 
-def agreements_to_run_under(session: Session,
-                            user: User) -> list[tuple[Agreement, AgreementVersion]]:
+def agreements_to_run_under(
+    session: Session, user: User
+) -> list[tuple[Agreement, AgreementVersion]]:
     """Active agreements naming the analyst as personnel, with their version in force."""
     found = []
-    for agreement in session.scalars(select(Agreement).where(
-            Agreement.status == AgreementStatus.ACTIVE).order_by(Agreement.reference)):
+    for agreement in session.scalars(
+        select(Agreement)
+        .where(Agreement.status == AgreementStatus.ACTIVE)
+        .order_by(Agreement.reference)
+    ):
         version = agreement.current_version
         if version is not None and version.is_personnel(user.id) and version.permitted_uses:
             found.append((agreement, version))
@@ -154,4 +221,3 @@ def datasets_of(session: Session, version: AgreementVersion) -> list[Dataset]:
 def run_parts(session: Session, run: AnalysisRun) -> tuple[User | None, Agreement | None]:
     """Who asked for the run and under which agreement (the run page names both)."""
     return session.get(User, run.requested_by_id), session.get(Agreement, run.agreement_id)
-

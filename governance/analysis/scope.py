@@ -78,7 +78,6 @@ class Scope:
                     free_text.add(column.name)
         return frozenset(identifiers), frozenset(free_text)
 
-
     def value_labels(self) -> dict[str, dict[str, str]]:
         """Declared value labels of the columns read (column -> code -> label); where two
         datasets label one column name, the dataset read first wins."""
@@ -91,11 +90,24 @@ class Scope:
 
 
 class _Gate:
-    def __init__(self, *, agreement_id: int, kind: str, by: User, now: dt.datetime,
-                 stage: str, run_id: int | None) -> None:
+    def __init__(
+        self,
+        *,
+        agreement_id: int,
+        kind: str,
+        by: User,
+        now: dt.datetime,
+        stage: str,
+        run_id: int | None,
+    ) -> None:
         self.base: dict[str, Any] = {
-            "event_type": AuditType.ANALYSIS_REFUSE, "outcome": Outcome.DENIED, "now": now,
-            "agreement_id": agreement_id, "target_type": "analysis_run", "target_id": run_id}
+            "event_type": AuditType.ANALYSIS_REFUSE,
+            "outcome": Outcome.DENIED,
+            "now": now,
+            "agreement_id": agreement_id,
+            "target_type": "analysis_run",
+            "target_id": run_id,
+        }
         self.detail: dict[str, Any] = {"kind": kind, "stage": stage, "user_id": by.id}
 
     def audit(self, clause: str | None, reason: str, **extra: Any) -> dict[str, Any]:
@@ -105,8 +117,9 @@ class _Gate:
     def deny(self, reason: str, clause: str, **extra: Any) -> PermissionDenied:
         return PermissionDenied(reason, clause=clause, audit=self.audit(clause, reason, **extra))
 
-    def invalid(self, reason: str, fields: Mapping[str, str], clause: str | None = None,
-                **extra: Any) -> ValidationFailed:
+    def invalid(
+        self, reason: str, fields: Mapping[str, str], clause: str | None = None, **extra: Any
+    ) -> ValidationFailed:
         error = ValidationFailed(reason, fields)
         error.audit = self.audit(clause, reason, **extra)
         return error
@@ -118,46 +131,69 @@ def _not_active_clause(agreement: Agreement) -> str:
     return "term.effective_date"
 
 
-def check_scope(session: Session, *, agreement_id: int, kind: str,
-                parameters: Mapping[str, Any], datasets: Mapping[str, int],
-                cohort_id: int | None, by: User, now: dt.datetime, stage: str = "submit",
-                run_id: int | None = None) -> Scope:
+def check_scope(
+    session: Session,
+    *,
+    agreement_id: int,
+    kind: str,
+    parameters: Mapping[str, Any],
+    datasets: Mapping[str, int],
+    cohort_id: int | None,
+    by: User,
+    now: dt.datetime,
+    stage: str = "submit",
+    run_id: int | None = None,
+) -> Scope:
     """The gate; returns what it allowed or raises a recorded refusal (see module doc)."""
-    gate = _Gate(agreement_id=agreement_id, kind=kind, by=by, now=now, stage=stage,
-                 run_id=run_id)
+    gate = _Gate(agreement_id=agreement_id, kind=kind, by=by, now=now, stage=stage, run_id=run_id)
     authz.require(by, Permission.ANALYSIS_RUN, audit=gate.audit(None, "no analysis:run"))
     agreement = session.get(Agreement, agreement_id)
     if agreement is None:
         raise NotFound(f"There is no agreement {agreement_id}.")
     version = in_force_version(session, agreement_id)
     if version is None:
-        raise gate.deny(f"Agreement {agreement.reference} is {agreement.status}, not active: no "
-                        "analysis may run under it.", _not_active_clause(agreement))
+        raise gate.deny(
+            f"Agreement {agreement.reference} is {agreement.status}, not active: no "
+            "analysis may run under it.",
+            _not_active_clause(agreement),
+        )
     gate.base["agreement_version"] = version.number
     if kind not in {k["name"] for k in list_kinds()}:
         raise gate.invalid(f"There is no analysis kind {kind!r}.", {"kind": "Unknown kind."})
     if kind not in version.permitted_uses:
-        raise gate.deny(f"Agreement {agreement.reference} does not permit {kind} analyses "
-                        f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
-                        CLAUSE_USES)
-    params = with_agreement_exclusions(kind, parameters, version,
-                                       _records_dataset(session, datasets))
+        raise gate.deny(
+            f"Agreement {agreement.reference} does not permit {kind} analyses "
+            f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
+            CLAUSE_USES,
+        )
+    params = with_agreement_exclusions(
+        kind, parameters, version, _records_dataset(session, datasets)
+    )
     try:
         validate_parameters(kind, params)
         needed = columns_needed(kind, params)
     except UnknownParameters as error:
         # Refused by name, never ignored: the run would otherwise not be what was asked for.
-        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
-                           {f"parameters.{name}": f"not a parameter of {kind} analyses"
-                            for name in error.names}, detail={"unknown": error.names,
-                                                              "accepted": error.accepted}
-                           ) from None
+        raise gate.invalid(
+            f"The parameters are not valid: {error.field} {error.message}.",
+            {f"parameters.{name}": f"not a parameter of {kind} analyses" for name in error.names},
+            detail={"unknown": error.names, "accepted": error.accepted},
+        ) from None
     except AnalysisParameterError as error:
-        raise gate.invalid(f"The parameters are not valid: {error.field} {error.message}.",
-                           {error.field: error.message}) from None
+        raise gate.invalid(
+            f"The parameters are not valid: {error.field} {error.message}.",
+            {error.field: error.message},
+        ) from None
     _check_balance_ceiling(gate, version, params)
-    scope = Scope(agreement=agreement, version=version, kind=kind, parameters=params,
-                  columns=needed, datasets={}, cohort=None)
+    scope = Scope(
+        agreement=agreement,
+        version=version,
+        kind=kind,
+        parameters=params,
+        columns=needed,
+        datasets={},
+        cohort=None,
+    )
     for table, columns in needed.items():
         if table == COHORT_TABLE:
             scope.cohort = _check_cohort(session, gate, agreement, cohort_id, by)
@@ -177,82 +213,129 @@ def _records_dataset(session: Session, datasets: Mapping[str, int]) -> Dataset |
     return session.get(Dataset, chosen) if isinstance(chosen, int) else None
 
 
-def with_agreement_exclusions(kind: str, parameters: Mapping[str, Any],
-                              version: AgreementVersion, records: Dataset | None
-                              ) -> dict[str, Any]:
+def with_agreement_exclusions(
+    kind: str, parameters: Mapping[str, Any], version: AgreementVersion, records: Dataset | None
+) -> dict[str, Any]:
     """The agreement's excluded offence categories apply to every analysis kind, not only the
     matched comparison: added to the parameters of a kind that reads a records table with an
     offence_category column (which the run then reads, under the analyst's grant, to leave
     those records out). A table without the column holds no offences to exclude."""
     params = dict(parameters)
-    if (kind not in RECORDS_KINDS or not version.excluded_offence_categories
-            or records is None or "offence_category" not in records.column_names):
+    if (
+        kind not in RECORDS_KINDS
+        or not version.excluded_offence_categories
+        or records is None
+        or "offence_category" not in records.column_names
+    ):
         return params
     asked = params.get(EXCLUSIONS)
-    params[EXCLUSIONS] = sorted(set(asked if isinstance(asked, list) else [])
-                                | set(version.excluded_offence_categories))
+    params[EXCLUSIONS] = sorted(
+        set(asked if isinstance(asked, list) else []) | set(version.excluded_offence_categories)
+    )
     return params
 
 
-def _check_balance_ceiling(gate: _Gate, version: AgreementVersion,
-                           params: Mapping[str, Any]) -> None:
+def _check_balance_ceiling(
+    gate: _Gate, version: AgreementVersion, params: Mapping[str, Any]
+) -> None:
     """The agreement sets the most imbalance a matched comparison may release outcomes with;
     an analyst may only ask for less (the balance gate is what restrains the analyst)."""
     asked = params.get("max_abs_smd")
-    if isinstance(asked, (int, float)) and not isinstance(asked, bool) \
-            and asked > version.max_abs_smd:
+    if (
+        isinstance(asked, (int, float))
+        and not isinstance(asked, bool)
+        and asked > version.max_abs_smd
+    ):
         limit = f"{version.max_abs_smd:g}"
         raise gate.invalid(
             f"The balance threshold {asked:g} is above the agreement's {limit} "
             f"(clause {CLAUSE_BALANCE}): choose {limit} or less.",
             {"max_abs_smd": f"At most {limit} under this agreement ({CLAUSE_BALANCE})."},
-            CLAUSE_BALANCE)
+            CLAUSE_BALANCE,
+        )
 
 
-def _check_table(session: Session, gate: _Gate, scope: Scope, table: str, columns: list[str],
-                 datasets: Mapping[str, int], by: User, now: dt.datetime) -> None:
+def _check_table(
+    session: Session,
+    gate: _Gate,
+    scope: Scope,
+    table: str,
+    columns: list[str],
+    datasets: Mapping[str, int],
+    by: User,
+    now: dt.datetime,
+) -> None:
     dataset_id = datasets.get(table)
     if dataset_id is None:
-        raise gate.invalid(f"Choose the dataset that holds the {table} table.",
-                           {f"datasets.{table}": "Choose a dataset."})
+        raise gate.invalid(
+            f"Choose the dataset that holds the {table} table.",
+            {f"datasets.{table}": "Choose a dataset."},
+        )
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
-        raise gate.invalid(f"There is no dataset {dataset_id}.",
-                           {f"datasets.{table}": "Unknown dataset."})
-    decision = decide(session, DataRequest(
-        user_id=by.id, agreement_id=scope.agreement.id, dataset_id=dataset_id,
-        columns=tuple(columns), action=DataAction.READ, purpose=scope.kind, now=now))
+        raise gate.invalid(
+            f"There is no dataset {dataset_id}.", {f"datasets.{table}": "Unknown dataset."}
+        )
+    decision = decide(
+        session,
+        DataRequest(
+            user_id=by.id,
+            agreement_id=scope.agreement.id,
+            dataset_id=dataset_id,
+            columns=tuple(columns),
+            action=DataAction.READ,
+            purpose=scope.kind,
+            now=now,
+        ),
+    )
     if not decision.allowed:
-        raise gate.deny(decision.reason, decision.clause, dataset_id=dataset_id,
-                        rule=decision.rule, detail={
-                            "table": table, "columns": columns,
-                            "denied_columns": list(decision.denied_columns),
-                            "purpose": scope.kind})
+        raise gate.deny(
+            decision.reason,
+            decision.clause,
+            dataset_id=dataset_id,
+            rule=decision.rule,
+            detail={
+                "table": table,
+                "columns": columns,
+                "denied_columns": list(decision.denied_columns),
+                "purpose": scope.kind,
+            },
+        )
     scope.datasets[table] = dataset_id
     scope.decisions[table] = decision
     index = grant_index(session)
-    scope.granted_identifiers |= {name for rule in decision.rules
-                                  for name in index.granted_by(rule).identifiers}
+    scope.granted_identifiers |= {
+        name for rule in decision.rules for name in index.granted_by(rule).identifiers
+    }
     scope.dataset_rows[table] = dataset
 
 
-def _check_cohort(session: Session, gate: _Gate, agreement: Agreement, cohort_id: int | None,
-                  by: User) -> CohortFile:
+def _check_cohort(
+    session: Session, gate: _Gate, agreement: Agreement, cohort_id: int | None, by: User
+) -> CohortFile:
     if cohort_id is None:
-        raise gate.invalid("A matched comparison needs the partner's cohort file.",
-                           {"cohort": "Upload or choose a cohort file."})
+        raise gate.invalid(
+            "A matched comparison needs the partner's cohort file.",
+            {"cohort": "Upload or choose a cohort file."},
+        )
     cohort = session.get(CohortFile, cohort_id)
     if cohort is None or cohort.destroyed_at is not None:
-        raise gate.invalid(f"There is no cohort file {cohort_id}.",
-                           {"cohort": "Unknown cohort file."})
+        raise gate.invalid(
+            f"There is no cohort file {cohort_id}.", {"cohort": "Unknown cohort file."}
+        )
     if cohort.provider_id != agreement.provider_id or cohort.agreement_id != agreement.id:
-        raise gate.deny("The cohort file belongs to another provider than this agreement's "
-                        f"({agreement.provider.name}).", CLAUSE_PROVIDER,
-                        detail={"cohort_file_id": cohort.id,
-                                "cohort_provider_id": cohort.provider_id})
+        raise gate.deny(
+            "The cohort file belongs to another provider than this agreement's "
+            f"({agreement.provider.name}).",
+            CLAUSE_PROVIDER,
+            detail={"cohort_file_id": cohort.id, "cohort_provider_id": cohort.provider_id},
+        )
     if cohort.uploaded_by_id != by.id:
-        raise gate.deny("Only the analyst who uploaded a cohort file may analyse it.",
-                        "personnel", detail={"cohort_file_id": cohort.id})
+        raise gate.deny(
+            "Only the analyst who uploaded a cohort file may analyse it.",
+            "personnel",
+            detail={"cohort_file_id": cohort.id},
+        )
     return cohort
 
 

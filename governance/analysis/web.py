@@ -36,12 +36,25 @@ def index() -> str:
     query = analyses.runs_visible_to(user)
     if status in {s.value for s in RunStatus}:
         query = query.where(AnalysisRun.status == status)
-    page = paginate(db_session(), query, default_sort="created", per_page=25,
-                    sorts={"created": AnalysisRun.created_at, "status": AnalysisRun.status,
-                           "id": AnalysisRun.id})
-    return render_template("analyses/index.html", page=page, status=status,
-                           statuses=list(RunStatus), oversees=analyses.oversees(user),
-                           can_run=authz.can(user, Permission.ANALYSIS_RUN))
+    page = paginate(
+        db_session(),
+        query,
+        default_sort="created",
+        per_page=25,
+        sorts={
+            "created": AnalysisRun.created_at,
+            "status": AnalysisRun.status,
+            "id": AnalysisRun.id,
+        },
+    )
+    return render_template(
+        "analyses/index.html",
+        page=page,
+        status=status,
+        statuses=list(RunStatus),
+        oversees=analyses.oversees(user),
+        can_run=authz.can(user, Permission.ANALYSIS_RUN),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -69,23 +82,37 @@ def new() -> BaseResponse | str:
     my_cohorts = cohorts.cohorts_for(db, agreement_id=agreement.id, by=user)
     if "cohort_id" in form:
         form.cohort_id.choices = choices(
-            (c.id, f"{c.label} ({c.row_count:,} rows, {c.created_at:%Y-%m-%d})")
-            for c in my_cohorts)
+            (c.id, f"{c.label} ({c.row_count:,} rows, {c.created_at:%Y-%m-%d})") for c in my_cohorts
+        )
         if request.method == "GET" and request.args.get("cohort", "").isdigit():
             form.cohort_id.data = int(request.args["cohort"])
     if submitted(form):
         parameters, tables = parameters_from(form, kind)
         run = analyses.submit_run(
-            db, agreement_id=agreement.id, kind=kind, parameters=parameters, datasets=tables,
-            cohort_id=form.cohort_id.data if kind == "matched_comparison" and my_cohorts
-            else None, title=form.title.data or "", by=user, now=utcnow())
+            db,
+            agreement_id=agreement.id,
+            kind=kind,
+            parameters=parameters,
+            datasets=tables,
+            cohort_id=form.cohort_id.data if kind == "matched_comparison" and my_cohorts else None,
+            title=form.title.data or "",
+            by=user,
+            now=utcnow(),
+        )
         db.commit()
         flash("The analysis is queued; this page follows its progress.", "success")
         return redirect(url_for("analyses.run", run_id=run.id))
-    return render_template("analyses/new.html", form=form, cohort_form=CohortForm(),
-                           agreement=agreement, version=version, kind=kind,
-                           kind_label=AnalysisKind.label_of(kind), datasets=datasets,
-                           cohorts=my_cohorts)
+    return render_template(
+        "analyses/new.html",
+        form=form,
+        cohort_form=CohortForm(),
+        agreement=agreement,
+        version=version,
+        kind=kind,
+        kind_label=AnalysisKind.label_of(kind),
+        datasets=datasets,
+        cohorts=my_cohorts,
+    )
 
 
 @bp.route("/cohorts", methods=["POST"])
@@ -97,13 +124,22 @@ def upload_cohort() -> BaseResponse:
     submitted(form)
     agreement_id = request.args.get("agreement", type=int) or 0
     db = db_session()
-    cohort = cohorts.upload_cohort(db, agreement_id=agreement_id, data=form.file.data.read(),
-                                   filename=form.file.data.filename or "cohort.csv",
-                                   label=form.label.data or "", by=user, now=utcnow())
+    cohort = cohorts.upload_cohort(
+        db,
+        agreement_id=agreement_id,
+        data=form.file.data.read(),
+        filename=form.file.data.filename or "cohort.csv",
+        label=form.label.data or "",
+        by=user,
+        now=utcnow(),
+    )
     db.commit()
     flash(f"The cohort file is stored encrypted ({cohort.row_count:,} rows).", "success")
-    return redirect(url_for("analyses.new", agreement_id=agreement_id,
-                            kind="matched_comparison", cohort=cohort.id))
+    return redirect(
+        url_for(
+            "analyses.new", agreement_id=agreement_id, kind="matched_comparison", cohort=cohort.id
+        )
+    )
 
 
 @bp.route("/<int:run_id>")
@@ -116,23 +152,38 @@ def run(run_id: int) -> str:
     context = None
     if found.status == RunStatus.SUCCEEDED and found.result and found.provenance:
         context = analysis_report.report_context(
-            run=found, result=found.result, provenance=found.provenance,
-            requester=requester.name if requester else "", limit=200)
+            run=found,
+            result=found.result,
+            provenance=found.provenance,
+            requester=requester.name if requester else "",
+            limit=200,
+        )
     output = analyses.output_of(db, found.id)
     conflicts = analyses.conflicts_seen_by(db, found, user)
     db.commit()  # a refused view above is recorded by the error handler
-    return render_template("analyses/run.html", run=found, report=context, agreement=agreement,
-                           requester=requester, refresh=found.is_active, output=output,
-                           kind_label=AnalysisKind.label_of(found.kind), conflicts=conflicts)
+    return render_template(
+        "analyses/run.html",
+        run=found,
+        report=context,
+        agreement=agreement,
+        requester=requester,
+        refresh=found.is_active,
+        output=output,
+        kind_label=AnalysisKind.label_of(found.kind),
+        conflicts=conflicts,
+    )
 
 
 @bp.route("/<int:run_id>/download/<what>")
 @login_required
 def download(run_id: int, what: str) -> Response:
     db = db_session()
-    content, media_type, filename = analyses.download(db, run_id=run_id, what=what, by=actor(),
-                                                      now=utcnow())
+    content, media_type, filename = analyses.download(
+        db, run_id=run_id, what=what, by=actor(), now=utcnow()
+    )
     db.commit()  # recorded before the first byte leaves
-    return Response(content, mimetype=media_type, headers={
-        "Content-Disposition": f"attachment; filename={filename}"})
-
+    return Response(
+        content,
+        mimetype=media_type,
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )

@@ -84,9 +84,15 @@ def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask])
     """Run the consumer until interrupted: N worker processes plus the periodic scheduler.
     The worker processes are forked from this one and inherit the task bodies installed here."""
     _factory[:] = [app_factory]
-    jobs.install_bodies({TASK_NAME: execute_task, REAP_TASK_NAME: reap_task,
-                         PERIODIC_TASK_NAME: periodic_task})
-    consumer = queue.create_consumer(workers=workers, worker_type="process", periodic=True,
-                                     check_worker_health=True, initial_delay=0.1,
-                                     max_delay=1.0)
+    jobs.install_bodies(
+        {TASK_NAME: execute_task, REAP_TASK_NAME: reap_task, PERIODIC_TASK_NAME: periodic_task}
+    )
+    consumer = queue.create_consumer(
+        workers=workers,
+        worker_type="process",
+        periodic=True,
+        check_worker_health=True,
+        initial_delay=0.1,
+        max_delay=1.0,
+    )
     consumer.run()

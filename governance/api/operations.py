@@ -99,10 +99,20 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {}
 
 
-def operation(method: str, rule: str, *, summary: str, tag: str, answer: Answer,
-              description: str = "", query: tuple[Param, ...] = (), body: Schema | None = None,
-              upload: Schema | None = None, errors: tuple[int, ...] = (),
-              authenticated: bool = True) -> Callable[[Handler], Handler]:
+def operation(
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    tag: str,
+    answer: Answer,
+    description: str = "",
+    query: tuple[Param, ...] = (),
+    body: Schema | None = None,
+    upload: Schema | None = None,
+    errors: tuple[int, ...] = (),
+    authenticated: bool = True,
+) -> Callable[[Handler], Handler]:
     """Register an API route with its description; see the module docstring."""
 
     def decorate(handler: Handler) -> Handler:
@@ -130,10 +140,19 @@ def operation(method: str, rule: str, *, summary: str, tag: str, answer: Answer,
         if endpoint in OPERATIONS:
             raise RuntimeError(f"API endpoint {endpoint} is declared twice")
         OPERATIONS[endpoint] = Operation(
-            endpoint=endpoint, method=method, rule=rule, summary=summary, tag=tag,
-            description=description or (handler.__doc__ or "").strip(), query=query,
-            body=body, upload=upload, answer=answer, errors=errors,
-            authenticated=authenticated)
+            endpoint=endpoint,
+            method=method,
+            rule=rule,
+            summary=summary,
+            tag=tag,
+            description=description or (handler.__doc__ or "").strip(),
+            query=query,
+            body=body,
+            upload=upload,
+            answer=answer,
+            errors=errors,
+            authenticated=authenticated,
+        )
         bp.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=[method])
         return handler
 
@@ -201,8 +220,7 @@ def read_body(schema: Schema | None) -> dict[str, Any]:
         data: Any = {}
     else:
         if request.mimetype != "application/json":
-            raise UnsupportedMediaType("Send the body as JSON (Content-Type: "
-                                       "application/json).")
+            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
         try:
             data = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:

@@ -31,8 +31,13 @@ def day(value: dt.date | None) -> str | None:
 
 
 def page_body(page: Page[Any], items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return {"items": list(items), "page": page.page, "per_page": page.per_page,
-            "pages": page.pages, "total": page.total}
+    return {
+        "items": list(items),
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "total": page.total,
+    }
 
 
 def paged(page: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
@@ -40,8 +45,15 @@ def paged(page: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any
 
 
 def page_schema(item: Schema) -> Schema:
-    return shape({"items": {"type": "array", "items": item}, "page": integer(1),
-                  "per_page": integer(1), "pages": integer(1), "total": integer(0)})
+    return shape(
+        {
+            "items": {"type": "array", "items": item},
+            "page": integer(1),
+            "per_page": integer(1),
+            "pages": integer(1),
+            "total": integer(0),
+        }
+    )
 
 
 def json_value(value: Any) -> Any:

@@ -65,12 +65,16 @@ def boolean(description: str = "") -> Schema:
 
 
 def date(description: str = "") -> Schema:
-    return {"type": "string", "format": "date",
-            **({"description": description} if description else {})}
+    return {
+        "type": "string",
+        "format": "date",
+        **({"description": description} if description else {}),
+    }
 
 
-def array(items: Schema, *, max_items: int = 500, min_items: int = 0,
-          description: str = "") -> Schema:
+def array(
+    items: Schema, *, max_items: int = 500, min_items: int = 0, description: str = ""
+) -> Schema:
     schema: Schema = {"type": "array", "items": items, "maxItems": max_items}
     if min_items:
         schema["minItems"] = min_items
@@ -88,11 +92,15 @@ def nullable(schema: Schema) -> Schema:
     return result
 
 
-def obj(properties: Mapping[str, Schema], *, required: tuple[str, ...] = (),
-        description: str = "") -> Schema:
+def obj(
+    properties: Mapping[str, Schema], *, required: tuple[str, ...] = (), description: str = ""
+) -> Schema:
     """An object with exactly these properties: unknown ones are refused."""
-    schema: Schema = {"type": "object", "properties": dict(properties),
-                      "additionalProperties": False}
+    schema: Schema = {
+        "type": "object",
+        "properties": dict(properties),
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = list(required)
     if description:
@@ -106,8 +114,16 @@ def ref(name: str) -> Schema:
 
 def loose(schema: Schema) -> Schema:
     """An input schema as a response shape: the types, without the limits on what is sent."""
-    limits = {"maxLength", "minLength", "pattern", "maxItems", "minItems", "minimum",
-              "maximum", "additionalProperties"}
+    limits = {
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "minimum",
+        "maximum",
+        "additionalProperties",
+    }
     result = {k: v for k, v in schema.items() if k not in limits}
     if "items" in result:
         result["items"] = loose(result["items"])
@@ -118,8 +134,11 @@ def loose(schema: Schema) -> Schema:
 
 # Output-only shapes (documentation of responses; never used to validate input).
 def time_out(description: str = "") -> Schema:
-    return {"type": "string", "format": "date-time",
-            **({"description": description} if description else {})}
+    return {
+        "type": "string",
+        "format": "date-time",
+        **({"description": description} if description else {}),
+    }
 
 
 def string_out(description: str = "") -> Schema:
@@ -128,14 +147,18 @@ def string_out(description: str = "") -> Schema:
 
 def shape(properties: Mapping[str, Schema], *, description: str = "") -> Schema:
     """A response object: every listed property is always present."""
-    schema: Schema = {"type": "object", "properties": dict(properties),
-                      "required": list(properties)}
+    schema: Schema = {
+        "type": "object",
+        "properties": dict(properties),
+        "required": list(properties),
+    }
     if description:
         schema["description"] = description
     return schema
 
 
 # ------------------------------------------------------------------ validation of input ----
+
 
 def validate(schema: Schema, value: Any, where: str = "body") -> Any:
     """Check a parsed JSON value; raise 422 naming every field at fault."""
@@ -204,8 +227,9 @@ def _check_string(schema: Schema, value: str, where: str, errors: dict[str, str]
     if len(value) > schema.get("maxLength", len(value)):
         errors[where] = f"at most {schema['maxLength']} characters"
     elif len(value) < schema.get("minLength", 0):
-        errors[where] = "required" if schema["minLength"] == 1 else \
-            f"at least {schema['minLength']} characters"
+        errors[where] = (
+            "required" if schema["minLength"] == 1 else f"at least {schema['minLength']} characters"
+        )
     elif "pattern" in schema and not _TEXT.search(value):
         errors[where] = "contains control characters; send plain text"
     elif schema.get("format") == "date" and parse_date(value) is None:
@@ -230,8 +254,9 @@ def to_date(value: str) -> dt.date:
     return parsed
 
 
-def _check_object(schema: Schema, value: dict[str, Any], where: str,
-                  errors: dict[str, str]) -> None:
+def _check_object(
+    schema: Schema, value: dict[str, Any], where: str, errors: dict[str, str]
+) -> None:
     properties: dict[str, Schema] = schema.get("properties", {})
     prefix = "" if where == "body" else f"{where}."
     for name in value:

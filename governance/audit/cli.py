@@ -23,13 +23,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _filter_options(command: F) -> F:
     options = [
-        click.option("--since", help="Start of the period, inclusive (ISO date or date-time, "
-                                     "UTC unless a zone is given)."),
+        click.option(
+            "--since",
+            help="Start of the period, inclusive (ISO date or date-time, "
+            "UTC unless a zone is given).",
+        ),
         click.option("--until", help="End of the period, exclusive (ISO date or date-time)."),
         click.option("--user", help="Only events by this e-mail address."),
-        click.option("--agreement", "agreement_id",
-                     help="Only events under this agreement: its reference (DUA-2026-001) or "
-                          "number."),
+        click.option(
+            "--agreement",
+            "agreement_id",
+            help="Only events under this agreement: its reference (DUA-2026-001) or number.",
+        ),
         click.option("--dataset", "dataset_id", help="Only events about this dataset."),
         click.option("--event-type", help="Only this event type, e.g. dataset:read."),
         click.option("--outcome", help="success, failure, allowed or denied."),
@@ -64,31 +69,50 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
             path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("wb")
     except OSError as error:
-        raise click.ClickException(f"Cannot write {path}: {error.strerror or error}. Nothing "
-                                   "was exported.") from error
+        raise click.ClickException(
+            f"Cannot write {path}: {error.strerror or error}. Nothing was exported."
+        ) from error
 
 
-@audit_group.command("verify", help="Check the whole hash chain, every signed checkpoint and "
-                                    "the head; exit 1 naming the first fault.")
-@click.option("--expect-head", help="A chain head kept from an earlier export or report, as "
-                                    "SEQ:SHA256; fails unless that event still has that hash.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 16),
-              help="Processes that walk a long chain in parallel (0: this process only).")
+@audit_group.command(
+    "verify",
+    help="Check the whole hash chain, every signed checkpoint and "
+    "the head; exit 1 naming the first fault.",
+)
+@click.option(
+    "--expect-head",
+    help="A chain head kept from an earlier export or report, as "
+    "SEQ:SHA256; fails unless that event still has that hash.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 16),
+    help="Processes that walk a long chain in parallel (0: this process only).",
+)
 def verify_command(expect_head: str | None, workers: int) -> None:
     from governance.audit.verify import parse_head, run_verification
     from governance.kernel.extensions import database
 
     with _app() as app, command_session(app) as session:
         expected = parse_head(expect_head) if expect_head else None
-        result = run_verification(session, database(app).read_engine(), by=CLI_ACTOR,
-                                  expect_head=expected, workers=workers)
+        result = run_verification(
+            session,
+            database(app).read_engine(),
+            by=CLI_ACTOR,
+            expect_head=expected,
+            workers=workers,
+        )
         session.commit()
     click.echo(result.summary())
     sys.exit(0 if result.intact else 1)
 
 
-@audit_group.command("export", help="Export events as CSV or JSON Lines (streamed), or the PDF "
-                                    "audit report for the period.")
+@audit_group.command(
+    "export",
+    help="Export events as CSV or JSON Lines (streamed), or the PDF audit report for the period.",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "pdf"]), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_filter_options
@@ -105,12 +129,12 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
         if filters.get("agreement_id"):
             # People type the reference; the filter takes the agreement's number.
             filters["agreement_id"] = str(
-                audit_evidence.agreement_named(session, str(filters["agreement_id"])).id)
+                audit_evidence.agreement_named(session, str(filters["agreement_id"])).id
+            )
         flt = parse_filter(filters)
         event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
         with _open_for_writing(out) as file:
-            audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR,
-                                       event_type=event_type)
+            audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR, event_type=event_type)
             session.commit()
             if fmt == "pdf":
                 report = audit_report.build_report(session, engine, flt)
@@ -120,14 +144,22 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
                 for chunk in audit_export.iter_export(engine, flt, fmt):
                     file.write(chunk)
                 head = None
-    click.echo(f"Wrote {out} ({out.stat().st_size} bytes)"
-               + (f"; audit chain head seq={head[0]} sha256={head[1]}." if head else "."))
+    click.echo(
+        f"Wrote {out} ({out.stat().st_size} bytes)"
+        + (f"; audit chain head seq={head[0]} sha256={head[1]}." if head else ".")
+    )
 
 
-@audit_group.command("evidence", help="Write the evidence pack of one agreement (a PDF and a "
-                                      "CSV of its events) into a folder.")
-@click.option("--agreement", "agreement_key", required=True,
-              help="The agreement's reference (DUA-2026-001) or number.")
+@audit_group.command(
+    "evidence",
+    help="Write the evidence pack of one agreement (a PDF and a CSV of its events) into a folder.",
+)
+@click.option(
+    "--agreement",
+    "agreement_key",
+    required=True,
+    help="The agreement's reference (DUA-2026-001) or number.",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def evidence_command(agreement_key: str, out: Path) -> None:
     from governance.audit import evidence as audit_evidence
@@ -138,14 +170,17 @@ def evidence_command(agreement_key: str, out: Path) -> None:
         agreement_id = audit_evidence.agreement_named(session, agreement_key).id
         pdf_path = out / f"agreement-{agreement_id}-evidence.pdf"
         csv_path = out / f"agreement-{agreement_id}-events.csv"
-        with _open_for_writing(pdf_path, folder=True) as pdf_file, \
-                _open_for_writing(csv_path) as csv_file:
+        with (
+            _open_for_writing(pdf_path, folder=True) as pdf_file,
+            _open_for_writing(csv_path) as csv_file,
+        ):
             audit_evidence.record_evidence_export(session, agreement_id, by=CLI_ACTOR)
             session.commit()
             pack = audit_evidence.build_pack(session, engine, agreement_id)
             pdf_file.write(audit_evidence.render_pack(pack))
             for chunk in audit_evidence.iter_pack_csv(engine, agreement_id):
                 csv_file.write(chunk)
-    click.echo(f"Wrote {pdf_path} and {csv_path}; audit chain head seq={pack.head[0]} "
-               f"sha256={pack.head[1]}.")
-
+    click.echo(
+        f"Wrote {pdf_path} and {csv_path}; audit chain head seq={pack.head[0]} "
+        f"sha256={pack.head[1]}."
+    )

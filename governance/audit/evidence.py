@@ -55,20 +55,26 @@ SectionProvider = Callable[[Session, int], list[EvidenceSection]]
 class SectionRegistry:
     providers: list[tuple[int, str, SectionProvider]] = field(default_factory=list)
 
-    def register(self, name: str, *, order: int = 50) -> Callable[[SectionProvider],
-                                                                  SectionProvider]:
+    def register(
+        self, name: str, *, order: int = 50
+    ) -> Callable[[SectionProvider], SectionProvider]:
         """Add a provider; sections appear by `order`, then name. Re-registering a name
         replaces the earlier provider."""
+
         def decorator(provider: SectionProvider) -> SectionProvider:
             self.providers = [p for p in self.providers if p[1] != name]
             self.providers.append((order, name, provider))
             self.providers.sort(key=lambda p: (p[0], p[1]))
             return provider
+
         return decorator
 
     def sections(self, session: Session, agreement_id: int) -> list[EvidenceSection]:
-        return [section for _, _, provider in self.providers
-                for section in provider(session, agreement_id)]
+        return [
+            section
+            for _, _, provider in self.providers
+            for section in provider(session, agreement_id)
+        ]
 
 
 providers = SectionRegistry()
@@ -117,8 +123,13 @@ def agreement_named(session: Session, key: int | str) -> Subject:
 def record_evidence_export(session: Session, agreement_id: int, *, by: Actor) -> int:
     """Check `audit:export` and that the agreement exists, and record the pack's export; the
     caller commits."""
-    recorded = record_export(session, AuditFilter(agreement_id=agreement_id), fmt="evidence",
-                             by=by, agreement_id=agreement_id)
+    recorded = record_export(
+        session,
+        AuditFilter(agreement_id=agreement_id),
+        fmt="evidence",
+        by=by,
+        agreement_id=agreement_id,
+    )
     agreement_named(session, agreement_id)  # raising undoes the record: nothing is produced
     return recorded
 
@@ -126,44 +137,72 @@ def record_evidence_export(session: Session, agreement_id: int, *, by: Actor) ->
 def build_pack(session: Session, engine: Engine, agreement_id: int) -> EvidencePack:
     reference = agreement_named(session, agreement_id).reference
     head = audit.chain_head(session)
-    return EvidencePack(agreement_id=agreement_id, reference=reference, generated_at=utcnow(),
-                        head=head, sections=providers.sections(session, agreement_id),
-                        verification=verify_chain(engine, audit.settings_of(session)))
+    return EvidencePack(
+        agreement_id=agreement_id,
+        reference=reference,
+        generated_at=utcnow(),
+        head=head,
+        sections=providers.sections(session, agreement_id),
+        verification=verify_chain(engine, audit.settings_of(session)),
+    )
 
 
 def render_pack(pack: EvidencePack) -> bytes:
-    return render("reports/evidence_pack.html", pack.head, {
-        "title": f"Evidence pack: {pack.reference}",
-        "subtitle": "Every audited event under this agreement, with the chain head",
-        "facts": [("Generated", f"{pack.generated_at:%Y-%m-%d %H:%M:%S} UTC"),
-                  ("Agreement", pack.reference),
-                  *verification_facts(pack.verification)],
-        "footer_note": f"Evidence pack · {pack.reference}",
-        "pack": pack, "row_limit": ROW_LIMIT,
-    })
+    return render(
+        "reports/evidence_pack.html",
+        pack.head,
+        {
+            "title": f"Evidence pack: {pack.reference}",
+            "subtitle": "Every audited event under this agreement, with the chain head",
+            "facts": [
+                ("Generated", f"{pack.generated_at:%Y-%m-%d %H:%M:%S} UTC"),
+                ("Agreement", pack.reference),
+                *verification_facts(pack.verification),
+            ],
+            "footer_note": f"Evidence pack · {pack.reference}",
+            "pack": pack,
+            "row_limit": ROW_LIMIT,
+        },
+    )
 
 
 def iter_pack_csv(engine: Engine, agreement_id: int) -> Iterator[bytes]:
     """Every event under the agreement, oldest first, in the audit export's CSV format."""
     flt = AuditFilter(agreement_id=agreement_id)
     with snapshot(engine) as (connection, (head_seq, head_hash)):
-        yield from iter_csv((), preamble=[chain_head_line(head_seq, head_hash),
-                                          f"evidence pack of agreement {agreement_id}"])
-        statement = export_select(flt, connection.dialect.name,
-                                  extra=[AuditEvent.seq <= head_seq])
+        yield from iter_csv(
+            (),
+            preamble=[
+                chain_head_line(head_seq, head_hash),
+                f"evidence pack of agreement {agreement_id}",
+            ],
+        )
+        statement = export_select(flt, connection.dialect.name, extra=[AuditEvent.seq <= head_seq])
         yield from iter_csv_rows(stream_rows(connection, statement))
 
 
-def _events(session: Session, agreement_id: int, *conditions: ColumnElement[bool],
-            limit: int = ROW_LIMIT) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent)
-                                .where(AuditEvent.agreement_id == agreement_id, *conditions)
-                                .order_by(AuditEvent.seq).limit(limit)))
+def _events(
+    session: Session, agreement_id: int, *conditions: ColumnElement[bool], limit: int = ROW_LIMIT
+) -> list[AuditEvent]:
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.agreement_id == agreement_id, *conditions)
+            .order_by(AuditEvent.seq)
+            .limit(limit)
+        )
+    )
 
 
 def _count(session: Session, agreement_id: int, *conditions: ColumnElement[bool]) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.agreement_id == agreement_id, *conditions)) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.agreement_id == agreement_id, *conditions)
+        )
+        or 0
+    )
 
 
 def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
@@ -171,43 +210,87 @@ def workflow_section(session: Session, agreement_id: int) -> list[EvidenceSectio
     kinds = [t for t in AuditType if t.value.startswith("agreement:")]
     condition = AuditEvent.event_type.in_(kinds)
     events = _events(session, agreement_id, condition)
-    return [EvidenceSection(
-        title="Agreement history as recorded", total=_count(session, agreement_id, condition),
-        summary="Drafts, submissions, approvals, amendments and closure of the agreement, "
-                "with the version each applied to.",
-        columns=("Seq", "When (UTC)", "Event", "Version", "By", "Outcome"),
-        rows=[(e.seq, f"{e.occurred_at:%Y-%m-%d %H:%M:%S}", e.event_type, e.agreement_version,
-               e.actor_email, e.outcome) for e in events])]
+    return [
+        EvidenceSection(
+            title="Agreement history as recorded",
+            total=_count(session, agreement_id, condition),
+            summary="Drafts, submissions, approvals, amendments and closure of the agreement, "
+            "with the version each applied to.",
+            columns=("Seq", "When (UTC)", "Event", "Version", "By", "Outcome"),
+            rows=[
+                (
+                    e.seq,
+                    f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
+                    e.event_type,
+                    e.agreement_version,
+                    e.actor_email,
+                    e.outcome,
+                )
+                for e in events
+            ],
+        )
+    ]
 
 
 def counts_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every event under the agreement, counted by type and outcome."""
     rows = session.execute(
-        select(AuditEvent.event_type, AuditEvent.outcome, func.count(),
-               func.min(AuditEvent.occurred_at), func.max(AuditEvent.occurred_at))
+        select(
+            AuditEvent.event_type,
+            AuditEvent.outcome,
+            func.count(),
+            func.min(AuditEvent.occurred_at),
+            func.max(AuditEvent.occurred_at),
+        )
         .where(AuditEvent.agreement_id == agreement_id)
         .group_by(AuditEvent.event_type, AuditEvent.outcome)
-        .order_by(AuditEvent.event_type, AuditEvent.outcome)).all()
-    return [EvidenceSection(
-        title="Events under this agreement by type",
-        summary="All of them are listed one by one in the CSV that accompanies this PDF.",
-        columns=("Event", "Outcome", "Events", "First", "Last"),
-        rows=[(kind, outcome, n, str(first)[:19], str(last)[:19])
-              for kind, outcome, n, first, last in rows])]
+        .order_by(AuditEvent.event_type, AuditEvent.outcome)
+    ).all()
+    return [
+        EvidenceSection(
+            title="Events under this agreement by type",
+            summary="All of them are listed one by one in the CSV that accompanies this PDF.",
+            columns=("Event", "Outcome", "Events", "First", "Last"),
+            rows=[
+                (kind, outcome, n, str(first)[:19], str(last)[:19])
+                for kind, outcome, n, first, last in rows
+            ],
+        )
+    ]
 
 
 def reads_section(session: Session, agreement_id: int) -> list[EvidenceSection]:
     """Every read of dataset rows under the agreement: who, which columns, how many rows."""
     condition = AuditEvent.event_type == AuditType.DATASET_READ
     events = _events(session, agreement_id, condition)
-    return [EvidenceSection(
-        title="Reads of data under this agreement",
-        total=_count(session, agreement_id, condition),
-        summary="Each read of dataset rows, with the columns returned; direct identifiers "
-                "are named separately.",
-        columns=("Seq", "When (UTC)", "By", "Dataset", "Outcome", "Columns",
-                 "Direct identifiers", "Rows"),
-        rows=[(e.seq, f"{e.occurred_at:%Y-%m-%d %H:%M:%S}", e.actor_email, e.dataset_id,
-               e.outcome, ", ".join(map(str, e.detail.get("columns") or [])),
-               ", ".join(map(str, e.detail.get("direct_identifier_columns") or [])),
-               e.detail.get("row_count", "")) for e in events])]
+    return [
+        EvidenceSection(
+            title="Reads of data under this agreement",
+            total=_count(session, agreement_id, condition),
+            summary="Each read of dataset rows, with the columns returned; direct identifiers "
+            "are named separately.",
+            columns=(
+                "Seq",
+                "When (UTC)",
+                "By",
+                "Dataset",
+                "Outcome",
+                "Columns",
+                "Direct identifiers",
+                "Rows",
+            ),
+            rows=[
+                (
+                    e.seq,
+                    f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
+                    e.actor_email,
+                    e.dataset_id,
+                    e.outcome,
+                    ", ".join(map(str, e.detail.get("columns") or [])),
+                    ", ".join(map(str, e.detail.get("direct_identifier_columns") or [])),
+                    e.detail.get("row_count", ""),
+                )
+                for e in events
+            ],
+        )
+    ]

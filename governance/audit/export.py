@@ -57,23 +57,40 @@ if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 STREAMED_FORMATS = ("csv", "jsonl")
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
-               "pdf": "application/pdf"}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "pdf": "application/pdf",
+}
 CSV_BATCH = 2000  # events per yielded chunk (about 600 KB)
 
 
-def record_export(session: Session, flt: AuditFilter, *, fmt: str, by: Actor,
-                  event_type: AuditType = AuditType.AUDIT_EXPORT,
-                  agreement_id: int | None = None) -> int:
+def record_export(
+    session: Session,
+    flt: AuditFilter,
+    *,
+    fmt: str,
+    by: Actor,
+    event_type: AuditType = AuditType.AUDIT_EXPORT,
+    agreement_id: int | None = None,
+) -> int:
     """Check `audit:export` and record the export with its filters and the head it starts
     from; the caller commits before streaming."""
     detail: dict[str, Any] = {"format": fmt, "filters": flt.as_args()}
-    authz.require(by, Permission.AUDIT_EXPORT, audit={
-        "event_type": event_type, "agreement_id": agreement_id, "detail": detail})
+    authz.require(
+        by,
+        Permission.AUDIT_EXPORT,
+        audit={"event_type": event_type, "agreement_id": agreement_id, "detail": detail},
+    )
     head_seq, head_hash = audit.chain_head(session)
-    return audit.record(session, event_type, by=by, agreement_id=agreement_id,
-                        target_type="audit_trail",
-                        detail={**detail, "head_seq": head_seq, "head_hash": head_hash})
+    return audit.record(
+        session,
+        event_type,
+        by=by,
+        agreement_id=agreement_id,
+        target_type="audit_trail",
+        detail={**detail, "head_seq": head_seq, "head_hash": head_hash},
+    )
 
 
 @contextmanager
@@ -83,34 +100,43 @@ def snapshot(engine: Engine) -> Iterator[tuple[Connection, tuple[int, str]]]:
         if connection.dialect.name != "sqlite":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            head = connection.execute(select(AuditHead.seq, AuditHead.hash)
-                                      .where(AuditHead.id == HEAD_ID)).one()
+            head = connection.execute(
+                select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+            ).one()
             yield connection, (head.seq, head.hash)
 
 
-def iter_export(engine: Engine, flt: AuditFilter, fmt: str,
-                *, now: dt.datetime | None = None) -> Iterator[bytes]:
+def iter_export(
+    engine: Engine, flt: AuditFilter, fmt: str, *, now: dt.datetime | None = None
+) -> Iterator[bytes]:
     """The export's bytes, chunk by chunk; opens its own snapshot when first advanced."""
     if fmt not in STREAMED_FORMATS:
         raise ValueError(f"unknown streamed format {fmt!r}")
     exported_at = format_time(now or utcnow())
     with snapshot(engine) as (connection, (head_seq, head_hash)):
-        statement = export_select(flt, connection.dialect.name,
-                                  extra=[AuditEvent.seq <= head_seq])
+        statement = export_select(flt, connection.dialect.name, extra=[AuditEvent.seq <= head_seq])
         rows = stream_rows(connection, statement)
         if fmt == "csv":
-            yield from iter_csv((), preamble=[
-                chain_head_line(head_seq, head_hash),
-                f"exported {exported_at}; filters: {flt.describe()}"])
+            yield from iter_csv(
+                (),
+                preamble=[
+                    chain_head_line(head_seq, head_hash),
+                    f"exported {exported_at}; filters: {flt.describe()}",
+                ],
+            )
             yield from iter_csv_rows(rows)
             return
-        meta = {"audit_chain_head": {"seq": head_seq, "sha256": head_hash},
-                "exported_at": exported_at, "filters": flt.as_args()}
+        meta = {
+            "audit_chain_head": {"seq": head_seq, "sha256": head_hash},
+            "exported_at": exported_at,
+            "filters": flt.as_args(),
+        }
         yield from iter_jsonl([meta])
         detail = EXPORT_COLUMNS.index("detail")
         yield from iter_jsonl(
             {**dict(zip(EXPORT_COLUMNS, row, strict=True)), "detail": json.loads(row[detail])}
-            for row in rows)
+            for row in rows
+        )
 
 
 _NEEDS_QUOTES = re.compile('[",\r\n]').search
@@ -133,9 +159,11 @@ def _number(value: int | None) -> object:
 
 def csv_line(r: Sequence[Any]) -> str:
     """One event (`EXPORT_COLUMNS` order) as a CSV line; whole numbers stay numbers."""
-    return (f"{r[0]},{_text(r[1])},{_text(r[2])},{_text(r[3])},{_number(r[4])},{_text(r[5])},"
-            f"{_number(r[6])},{_number(r[7])},{_number(r[8])},{_text(r[9])},{_text(r[10])},"
-            f"{_text(r[11])},{_text(r[12])},{_text(r[13])},{_text(r[14])},{_text(r[15])}\r\n")
+    return (
+        f"{r[0]},{_text(r[1])},{_text(r[2])},{_text(r[3])},{_number(r[4])},{_text(r[5])},"
+        f"{_number(r[6])},{_number(r[7])},{_number(r[8])},{_text(r[9])},{_text(r[10])},"
+        f"{_text(r[11])},{_text(r[12])},{_text(r[13])},{_text(r[14])},{_text(r[15])}\r\n"
+    )
 
 
 def iter_csv_rows(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:

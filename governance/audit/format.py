@@ -50,11 +50,11 @@ def fingerprint(key: bytes) -> str:
 
 # -- times ----------------------------------------------------------------------------------
 
+
 def format_time(moment: dt.datetime) -> str:
     """The canonical UTC text of a time, as hashed and exported: 2026-01-31T14:00:00.000000Z."""
     # isoformat is several times faster than strftime, and pads years below 1000 to 4 digits.
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") \
-        + "Z"
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def check_time(moment: dt.datetime) -> None:
@@ -102,6 +102,7 @@ def time_after(text: str, minutes: int) -> str:
 
 # -- canonical JSON (RFC 8785) --------------------------------------------------------------
 
+
 class _NotFast(Exception):
     """A value outside the domain where the C json module writes exactly what JCS writes."""
 
@@ -126,19 +127,20 @@ def _sorted_encoder() -> Callable[[Any], str]:
     times faster than `json.dumps`, which builds a new encoder on every call)."""
     make = getattr(json.encoder, "c_make_encoder", None)  # absent from the type stubs
     if make is None:  # pragma: no cover  (CPython always has the C accelerator)
-        return json.JSONEncoder(ensure_ascii=False, sort_keys=True,
-                                separators=(",", ":")).encode
+        return json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
     encoder = make(None, _unserialisable, _quote, None, ":", ",", True, False, True)
 
     def encode(value: Any) -> str:
         return "".join(encoder(value, 0))
+
     return encode
 
 
 _encode_sorted = _sorted_encoder()
 _make_scanner: Any = scanner.make_scanner  # the stubs type it as a class, not a factory
-_scan_fast: Callable[[Any, int], tuple[Any, int]] = _make_scanner(json.JSONDecoder(
-    parse_float=_not_fast, parse_int=_int_token, parse_constant=_not_fast))
+_scan_fast: Callable[[Any, int], tuple[Any, int]] = _make_scanner(
+    json.JSONDecoder(parse_float=_not_fast, parse_int=_int_token, parse_constant=_not_fast)
+)
 _scan_legacy: Callable[[Any, int], tuple[Any, int]] = _make_scanner(json.JSONDecoder())
 # RFC 8785 orders keys by UTF-16 code units, Python by code points: they differ only for keys
 # holding characters from U+E000 up (astral characters are surrogate pairs in UTF-16).
@@ -179,9 +181,11 @@ def _storable(value: Any, slow: list[bool]) -> Any:
     if kind is str:  # the common exact types first: this runs for every event written
         return value if value.isascii() else storable_text(value)
     if kind is dict:
-        return {key: _storable(item, slow) for key, item in value.items()} \
-            if all(type(key) is str and key.isascii() for key in value) \
+        return (
+            {key: _storable(item, slow) for key, item in value.items()}
+            if all(type(key) is str and key.isascii() for key in value)
             else _storable_mapping(value, slow)
+        )
     if kind is list or kind is tuple:
         return [_storable(item, slow) for item in value]
     if value is None or value is True or value is False:
@@ -272,16 +276,40 @@ def is_legacy_object(text: Any) -> bool:
 
 # The fields each event's hash covers, in the (sorted) order canonical JSON writes them.
 CONTENT_FIELDS: tuple[str, ...] = (
-    "actor_email", "actor_id", "agreement_id", "agreement_version", "clause", "dataset_id",
-    "detail", "event_type", "occurred_at", "outcome", "rule", "seq", "target_id", "target_type")
+    "actor_email",
+    "actor_id",
+    "agreement_id",
+    "agreement_version",
+    "clause",
+    "dataset_id",
+    "detail",
+    "event_type",
+    "occurred_at",
+    "outcome",
+    "rule",
+    "seq",
+    "target_id",
+    "target_type",
+)
 _int = int.__repr__  # refuses text and floats: a whole-number column must hold a whole number
 
 
-def content_text(actor_email: str | None, actor_id: int | None, agreement_id: int | None,
-                 agreement_version: int | None, clause: str | None, dataset_id: int | None,
-                 detail_json: str, event_type: str, occurred_at: str, outcome: str,
-                 rule: str | None, seq: int, target_id: str | None,
-                 target_type: str | None) -> str:
+def content_text(
+    actor_email: str | None,
+    actor_id: int | None,
+    agreement_id: int | None,
+    agreement_version: int | None,
+    clause: str | None,
+    dataset_id: int | None,
+    detail_json: str,
+    event_type: str,
+    occurred_at: str,
+    outcome: str,
+    rule: str | None,
+    seq: int,
+    target_id: str | None,
+    target_type: str | None,
+) -> str:
     """The exact text each event's hash covers: the canonical JSON object of every stored field
     except the hashes, `occurred_at` as `format_time` text and `detail_json` the stored detail
     (checked canonical separately, so it is spliced rather than parsed and written again).
@@ -302,7 +330,8 @@ def content_text(actor_email: str | None, actor_id: int | None, agreement_id: in
         f'"occurred_at":{_quote(occurred_at)},"outcome":{_quote(outcome)},'
         f'"rule":{"null" if rule is None else _quote(rule)},"seq":{_int(seq)},'
         f'"target_id":{"null" if target_id is None else _quote(target_id)},'
-        f'"target_type":{"null" if target_type is None else _quote(target_type)}}}')
+        f'"target_type":{"null" if target_type is None else _quote(target_type)}}}'
+    )
 
 
 def _not_text(detail_json: object) -> str:
@@ -315,6 +344,7 @@ def chain_hash(prev_hash: str, content: str) -> str:
 
 # -- signatures -----------------------------------------------------------------------------
 
+
 def sign(key: bytes, message: str) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
@@ -324,19 +354,24 @@ def legacy_checkpoint_message(seq: int, head_hash: str) -> str:
     return f"{seq}:{head_hash}"
 
 
-def checkpoint_message(seq: int, head_hash: str, *, format_since: int, every: int,
-                       minutes: int) -> str:
+def checkpoint_message(
+    seq: int, head_hash: str, *, format_since: int, every: int, minutes: int
+) -> str:
     """What a format-2 checkpoint signs: the event and its hash, where format 2 began (so no
     event can be moved back to the weaker format 1), and the cadence it promises (the next
     checkpoint within `every` events, and at the first event `minutes` or more after it)."""
-    return (f"governance audit checkpoint\nformat=2\nseq={seq}\nsha256={head_hash}\n"
-            f"format_since={format_since}\nevery={every}\nminutes={minutes}")
+    return (
+        f"governance audit checkpoint\nformat=2\nseq={seq}\nsha256={head_hash}\n"
+        f"format_since={format_since}\nevery={every}\nminutes={minutes}"
+    )
 
 
 def head_message(seq: int, head_hash: str, *, format_since: int) -> str:
     """What the head's signature signs, renewed with every event written."""
-    return (f"governance audit head\nformat=2\nseq={seq}\nsha256={head_hash}\n"
-            f"format_since={format_since}")
+    return (
+        f"governance audit head\nformat=2\nseq={seq}\nsha256={head_hash}\n"
+        f"format_since={format_since}"
+    )
 
 
 def verify_signature(key: bytes, message: str, signature: Any) -> bool:

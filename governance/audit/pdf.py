@@ -28,16 +28,28 @@ def render(template: str, head: tuple[int, str], context: Mapping[str, Any]) -> 
     """A PDF of `template` with the chain head on its cover (and shortened in each footer)."""
     env = environment()
     seq, digest = head
-    rendered = pdf.render_pdf(env, template, {
-        **context, "audit_chain_head": chain_head_line(seq, digest),
-        "footer_note": f"Audit chain head seq={seq}, sha256={digest[:16]}... (in full on "
-                       "page 1)"}, stylesheet=pdf.load_stylesheet(env))
+    rendered = pdf.render_pdf(
+        env,
+        template,
+        {
+            **context,
+            "audit_chain_head": chain_head_line(seq, digest),
+            "footer_note": f"Audit chain head seq={seq}, sha256={digest[:16]}... (in full on "
+            "page 1)",
+        },
+        stylesheet=pdf.load_stylesheet(env),
+    )
     return rendered.content
 
 
 def verification_facts(verification: Verification) -> list[tuple[str, str]]:
     """The cover lines that state whether the trail verified when the PDF was made."""
     if verification.intact:
-        return [("Verification", f"Intact: {verification.events:,} events and "
-                                 f"{verification.checkpoints:,} signed checkpoints verified")]
+        return [
+            (
+                "Verification",
+                f"Intact: {verification.events:,} events and "
+                f"{verification.checkpoints:,} signed checkpoints verified",
+            )
+        ]
     return [("Verification", "FAILED: " + verification.summary())]

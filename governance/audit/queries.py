@@ -21,9 +21,23 @@ from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.kernel.errors import ValidationFailed
 
 EXPORT_COLUMNS: tuple[str, ...] = (
-    "seq", "occurred_at", "event_type", "outcome", "actor_id", "actor_email", "agreement_id",
-    "agreement_version", "dataset_id", "target_type", "target_id", "rule", "clause", "detail",
-    "prev_hash", "hash")
+    "seq",
+    "occurred_at",
+    "event_type",
+    "outcome",
+    "actor_id",
+    "actor_email",
+    "agreement_id",
+    "agreement_version",
+    "dataset_id",
+    "target_type",
+    "target_id",
+    "rule",
+    "clause",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 STREAM_BATCH = 5000
 
 
@@ -65,8 +79,9 @@ class AuditFilter:
             value = getattr(self, field.name)
             if value is None:
                 continue
-            args[field.name] = _format_moment(value) if isinstance(value, dt.datetime) \
-                else str(value)
+            args[field.name] = (
+                _format_moment(value) if isinstance(value, dt.datetime) else str(value)
+            )
         return args
 
     def describe(self) -> str:
@@ -91,9 +106,11 @@ def parse_moment(text: str, name: str) -> dt.datetime:
             return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
         moment = dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValidationFailed(f"{name} must be an ISO date such as 2026-01-31 or a date and "
-                               f"time such as 2026-01-31T14:00Z.",
-                               {name: f"{text!r} is not an ISO date."}) from exc
+        raise ValidationFailed(
+            f"{name} must be an ISO date such as 2026-01-31 or a date and "
+            f"time such as 2026-01-31T14:00Z.",
+            {name: f"{text!r} is not an ISO date."},
+        ) from exc
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
@@ -122,8 +139,12 @@ def parse_filter(args: Mapping[str, str | None]) -> AuditFilter:
                 values[key] = enum(raw[key])
             except ValueError:
                 errors[key] = f"Unknown {key.replace('_', ' ')} {raw[key]!r}."
-    if not errors and "since" in values and "until" in values \
-            and values["since"] >= values["until"]:
+    if (
+        not errors
+        and "since" in values
+        and "until" in values
+        and values["since"] >= values["until"]
+    ):
         errors["until"] = "The end of the period must come after its start."
     if errors:
         problems = "; ".join(f"{name}: {problem}" for name, problem in errors.items())
@@ -140,12 +161,14 @@ def occurred_text(dialect: str) -> ColumnElement[str]:
     if dialect == "sqlite":
         return literal_column("replace(audit_event.occurred_at, ' ', 'T') || 'Z'", String)
     return literal_column(
-        "to_char(audit_event.occurred_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", String)
+        "to_char(audit_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        String,
+    )
 
 
-def export_select(flt: AuditFilter, dialect: str,
-                  *, extra: list[ColumnElement[bool]] | None = None) -> Select[Any]:
+def export_select(
+    flt: AuditFilter, dialect: str, *, extra: list[ColumnElement[bool]] | None = None
+) -> Select[Any]:
     """The rows of an export, oldest first, each as stored (`EXPORT_COLUMNS`)."""
     columns: list[Any] = []
     for name in EXPORT_COLUMNS:
@@ -153,18 +176,18 @@ def export_select(flt: AuditFilter, dialect: str,
             columns.append(occurred_text(dialect).label(name))
         else:
             # type_coerce to String: no per-row conversion (the detail stays JSON text).
-            columns.append(coerce(getattr(AuditEvent, name), String).label(name)
-                           if name in {"detail", "event_type", "outcome"}
-                           else getattr(AuditEvent, name))
-    return (select(*columns).where(*flt.conditions(), *(extra or []))
-            .order_by(AuditEvent.seq))
+            columns.append(
+                coerce(getattr(AuditEvent, name), String).label(name)
+                if name in {"detail", "event_type", "outcome"}
+                else getattr(AuditEvent, name)
+            )
+    return select(*columns).where(*flt.conditions(), *(extra or [])).order_by(AuditEvent.seq)
 
 
-def stream_rows(connection: Connection, statement: Select[Any],
-                batch: int = STREAM_BATCH) -> Iterator[Sequence[Any]]:
+def stream_rows(
+    connection: Connection, statement: Select[Any], batch: int = STREAM_BATCH
+) -> Iterator[Sequence[Any]]:
     """Yield rows (tuple-like) in batches from a server-side cursor: memory stays constant."""
-    result = connection.execution_options(stream_results=True, yield_per=batch).execute(
-        statement)
+    result = connection.execution_options(stream_results=True, yield_per=batch).execute(statement)
     for partition in result.partitions():
         yield from partition
-

@@ -57,11 +57,14 @@ def identifier_read_condition(dialect: str) -> ColumnElement[bool]:
     """A `dataset:read` event whose detail names at least one direct-identifier column."""
     if dialect == "sqlite":
         length = literal_column(
-            "json_array_length(audit_event.detail, '$.direct_identifier_columns')", Integer)
+            "json_array_length(audit_event.detail, '$.direct_identifier_columns')", Integer
+        )
     else:
         value = "(audit_event.detail::json -> 'direct_identifier_columns')"
-        length = literal_column(f"CASE WHEN json_typeof({value}) = 'array' "
-                                f"THEN json_array_length({value}) ELSE 0 END", Integer)
+        length = literal_column(
+            f"CASE WHEN json_typeof({value}) = 'array' THEN json_array_length({value}) ELSE 0 END",
+            Integer,
+        )
     return (AuditEvent.event_type == AuditType.DATASET_READ) & (length > 0)
 
 
@@ -72,8 +75,9 @@ def event_day(dialect: str) -> ColumnElement[str]:
     return literal_column("to_char(audit_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
 
 
-def _grouped(connection: Connection, columns: list[Any],
-             conditions: list[ColumnElement[bool]]) -> list[tuple[Any, ...]]:
+def _grouped(
+    connection: Connection, columns: list[Any], conditions: list[ColumnElement[bool]]
+) -> list[tuple[Any, ...]]:
     """One GROUP BY over the period: each row is the column values and their count."""
     query = select(*columns, func.count()).where(*conditions).group_by(*columns)
     return [tuple(row) for row in connection.execute(query)]
@@ -95,16 +99,29 @@ def _top(totals: dict[Any, int], label: Any) -> list[tuple[str, int]]:
 
 
 def _listed(connection: Connection, conditions: list[ColumnElement[bool]]) -> list[dict[str, Any]]:
-    query = (select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_email,
-                    AuditEvent.event_type, AuditEvent.agreement_id, AuditEvent.dataset_id,
-                    AuditEvent.rule, AuditEvent.clause, AuditEvent.detail)
-             .where(*conditions).order_by(AuditEvent.seq.desc()).limit(LISTED))
+    query = (
+        select(
+            AuditEvent.seq,
+            AuditEvent.occurred_at,
+            AuditEvent.actor_email,
+            AuditEvent.event_type,
+            AuditEvent.agreement_id,
+            AuditEvent.dataset_id,
+            AuditEvent.rule,
+            AuditEvent.clause,
+            AuditEvent.detail,
+        )
+        .where(*conditions)
+        .order_by(AuditEvent.seq.desc())
+        .limit(LISTED)
+    )
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
 def _count(connection: Connection, conditions: list[ColumnElement[bool]]) -> int:
-    return int(connection.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(*conditions)) or 0)
+    return int(
+        connection.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    )
 
 
 def _aggregate(engine: Engine, flt: AuditFilter) -> dict[str, Any]:
@@ -113,24 +130,35 @@ def _aggregate(engine: Engine, flt: AuditFilter) -> dict[str, Any]:
     with snapshot(engine) as (connection, head):
         dialect = connection.dialect.name
         where = [*flt.conditions(), AuditEvent.seq <= head[0]]
-        cube = _grouped(connection, [AuditEvent.event_type, AuditEvent.outcome, event_day(dialect)],
-                        where)
+        cube = _grouped(
+            connection, [AuditEvent.event_type, AuditEvent.outcome, event_day(dialect)], where
+        )
         users = _totals(_grouped(connection, [AuditEvent.actor_email], where))
-        datasets = _totals(_grouped(connection, [AuditEvent.dataset_id],
-                                    [*where, AuditEvent.dataset_id.is_not(None)]))
-        names: dict[int, str] = {row[0]: row[1] for row in connection.execute(
-            select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(datasets)[:1000])))}
+        datasets = _totals(
+            _grouped(
+                connection, [AuditEvent.dataset_id], [*where, AuditEvent.dataset_id.is_not(None)]
+            )
+        )
+        names: dict[int, str] = {
+            row[0]: row[1]
+            for row in connection.execute(
+                select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(datasets)[:1000]))
+            )
+        }
         denied = [*where, AuditEvent.outcome == Outcome.DENIED]
         identifiers = [*where, identifier_read_condition(dialect)]
         by_outcome = _totals([(outcome, n) for _, outcome, _, n in cube])
         return {
-            "head": head, "total": sum(n for *_, n in cube),
+            "head": head,
+            "total": sum(n for *_, n in cube),
             "by_type": sorted(_totals([(kind, n) for kind, _, _, n in cube]).items()),
             "by_outcome": sorted(by_outcome.items()),
             "by_user": _top(users, lambda email: email or "(none)"),
             "by_dataset": _top(datasets, lambda d: f"{names.get(d, 'dataset')} (#{d})"),
-            "daily": [(dt.date.fromisoformat(day), n) for day, n in
-                      sorted(_totals([(day, n) for _, _, day, n in cube]).items())],
+            "daily": [
+                (dt.date.fromisoformat(day), n)
+                for day, n in sorted(_totals([(day, n) for _, _, day, n in cube]).items())
+            ],
             "denied_total": by_outcome.get(Outcome.DENIED.value, 0),
             "denied": _listed(connection, denied),
             "identifier_reads_total": _count(connection, identifiers),
@@ -138,8 +166,9 @@ def _aggregate(engine: Engine, flt: AuditFilter) -> dict[str, Any]:
         }
 
 
-def build_report(session: Session, engine: Engine, flt: AuditFilter,
-                 *, now: dt.datetime | None = None) -> AuditReport:
+def build_report(
+    session: Session, engine: Engine, flt: AuditFilter, *, now: dt.datetime | None = None
+) -> AuditReport:
     """Aggregate the period and verify the whole chain, in parallel, on `engine` (a read
     engine). Recording the report (`audit:report`) is the caller's, before this."""
     settings = audit.settings_of(session)
@@ -149,26 +178,40 @@ def build_report(session: Session, engine: Engine, flt: AuditFilter,
         verifying = pool.submit(verify_chain, engine, settings, workers=VERIFY_WORKERS)
         values = _aggregate(engine, flt)
         verification = verifying.result()
-    return AuditReport(filters=flt, generated_at=now or utcnow(), verification=verification,
-                       **values)
+    return AuditReport(
+        filters=flt, generated_at=now or utcnow(), verification=verification, **values
+    )
 
 
 def render_report(report: AuditReport) -> bytes:
     from governance.kernel.reports import charts
 
     flt = report.filters
-    period = (f"{flt.since:%Y-%m-%d %H:%M} UTC" if flt.since else "the first event",
-              f"{flt.until:%Y-%m-%d %H:%M} UTC" if flt.until else "the time of the report")
+    period = (
+        f"{flt.since:%Y-%m-%d %H:%M} UTC" if flt.since else "the first event",
+        f"{flt.until:%Y-%m-%d %H:%M} UTC" if flt.until else "the time of the report",
+    )
     # The axis covers the period asked for, not only the days that had events.
     chart = charts.time_series(
-        report.daily, title="Audited events per day", value_label="Events per day",
+        report.daily,
+        title="Audited events per day",
+        value_label="Events per day",
         first=flt.since.date() if flt.since else None,
-        last=(flt.until - dt.timedelta(microseconds=1)).date() if flt.until else None)
-    return render("reports/audit_report.html", report.head, {
-        "title": "Audit report",
-        "subtitle": f"From {period[0]} up to (not including) {period[1]}",
-        "facts": [("Generated", f"{report.generated_at:%Y-%m-%d %H:%M:%S} UTC"),
-                  ("Filters", flt.describe()), ("Events in period", f"{report.total:,}"),
-                  *verification_facts(report.verification)],
-        "report": report, "chart": chart,
-    })
+        last=(flt.until - dt.timedelta(microseconds=1)).date() if flt.until else None,
+    )
+    return render(
+        "reports/audit_report.html",
+        report.head,
+        {
+            "title": "Audit report",
+            "subtitle": f"From {period[0]} up to (not including) {period[1]}",
+            "facts": [
+                ("Generated", f"{report.generated_at:%Y-%m-%d %H:%M:%S} UTC"),
+                ("Filters", flt.describe()),
+                ("Events in period", f"{report.total:,}"),
+                *verification_facts(report.verification),
+            ],
+            "report": report,
+            "chart": chart,
+        },
+    )

@@ -42,37 +42,62 @@ class SearchPage:
         return self.matched >= COUNT_CAP
 
 
-def search(session: Session, flt: AuditFilter, *, before: int | None, by: Actor,
-           per_page: int = PER_PAGE) -> SearchPage:
+def search(
+    session: Session, flt: AuditFilter, *, before: int | None, by: Actor, per_page: int = PER_PAGE
+) -> SearchPage:
     """One page of events matching `flt`, older than event `before`; the caller commits."""
     detail = {"filters": flt.as_args(), "before": before}
-    authz.require(by, Permission.AUDIT_READ, audit={
-        "event_type": AuditType.AUDIT_SEARCH, "target_type": "audit_trail", "detail": detail})
+    authz.require(
+        by,
+        Permission.AUDIT_READ,
+        audit={
+            "event_type": AuditType.AUDIT_SEARCH,
+            "target_type": "audit_trail",
+            "detail": detail,
+        },
+    )
     query = select(AuditEvent).where(*flt.conditions())
     if before is not None:
         anchor = session.scalar(select(AuditEvent.occurred_at).where(AuditEvent.seq == before))
         if anchor is None:
-            raise ValidationFailed("That page no longer exists; start from the newest events.",
-                                   {"before": f"There is no event {before}."})
-        query = query.where(AuditEvent.occurred_at <= anchor, or_(
-            AuditEvent.occurred_at < anchor,
-            and_(AuditEvent.occurred_at == anchor, AuditEvent.seq < before)))
-    rows = list(session.scalars(
-        query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc())
-        .limit(per_page + 1)))
+            raise ValidationFailed(
+                "That page no longer exists; start from the newest events.",
+                {"before": f"There is no event {before}."},
+            )
+        query = query.where(
+            AuditEvent.occurred_at <= anchor,
+            or_(
+                AuditEvent.occurred_at < anchor,
+                and_(AuditEvent.occurred_at == anchor, AuditEvent.seq < before),
+            ),
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc()).limit(per_page + 1)
+        )
+    )
     limited = select(AuditEvent.seq).where(*flt.conditions()).limit(COUNT_CAP).subquery()
     matched = int(session.scalar(select(func.count()).select_from(limited)) or 0)
-    audit.record(session, AuditType.AUDIT_SEARCH, by=by, target_type="audit_trail",
-                 detail=detail)
+    audit.record(session, AuditType.AUDIT_SEARCH, by=by, target_type="audit_trail", detail=detail)
     events = rows[:per_page]
-    return SearchPage(events=events, matched=matched, head=audit.chain_head(session),
-                      next_before=events[-1].seq if len(rows) > per_page else None)
+    return SearchPage(
+        events=events,
+        matched=matched,
+        head=audit.chain_head(session),
+        next_before=events[-1].seq if len(rows) > per_page else None,
+    )
 
 
 def readable_head(session: Session, *, by: Actor) -> tuple[int, str]:
     """The chain head (sequence number and hash), for people who may search the trail: kept
     outside the system, it later proves nothing before it changed."""
-    authz.require(by, Permission.AUDIT_READ, audit={
-        "event_type": AuditType.AUDIT_SEARCH, "target_type": "audit_trail",
-        "detail": {"head": True}})
+    authz.require(
+        by,
+        Permission.AUDIT_READ,
+        audit={
+            "event_type": AuditType.AUDIT_SEARCH,
+            "target_type": "audit_trail",
+            "detail": {"head": True},
+        },
+    )
     return audit.chain_head(session)

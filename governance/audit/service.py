@@ -37,9 +37,23 @@ from governance.audit.format import (
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditType, Outcome
 from governance.kernel.types import utcnow
 
-__all__ = ["GENESIS_HASH", "HEAD_ID", "AuditActor", "AuditSettings", "HeadInconsistent",
-           "canonical_content", "chain_hash", "chain_head", "content_text", "format_time",
-           "record", "record_refusal", "seal", "settings_of", "take_writer_lock"]
+__all__ = [
+    "GENESIS_HASH",
+    "HEAD_ID",
+    "AuditActor",
+    "AuditSettings",
+    "HeadInconsistent",
+    "canonical_content",
+    "chain_hash",
+    "chain_head",
+    "content_text",
+    "format_time",
+    "record",
+    "record_refusal",
+    "seal",
+    "settings_of",
+    "take_writer_lock",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +88,37 @@ class AuditSettings:
         # verifier's worker processes.
         object.__setattr__(self, "keys", dict(self.keys))
         if self.current_key_id not in self.keys:
-            raise ValueError(f"The current audit key id {self.current_key_id!r} is not among "
-                             f"the known key ids {sorted(self.keys)}.")
+            raise ValueError(
+                f"The current audit key id {self.current_key_id!r} is not among "
+                f"the known key ids {sorted(self.keys)}."
+            )
         if self.checkpoint_every < 1 or self.checkpoint_minutes < 1:
-            raise ValueError("The audit checkpoint cadence must be at least 1 event and "
-                             "1 minute.")
+            raise ValueError("The audit checkpoint cadence must be at least 1 event and 1 minute.")
 
     @classmethod
-    def from_key(cls, key: bytes, *, checkpoint_every: int = 1000,
-                 checkpoint_minutes: int = 10) -> AuditSettings:
+    def from_key(
+        cls, key: bytes, *, checkpoint_every: int = 1000, checkpoint_minutes: int = 10
+    ) -> AuditSettings:
         """Settings for one key file: its id is its fingerprint."""
         key_id = fingerprint(key)
-        return cls(keys={key_id: key}, current_key_id=key_id,
-                   checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes)
+        return cls(
+            keys={key_id: key},
+            current_key_id=key_id,
+            checkpoint_every=checkpoint_every,
+            checkpoint_minutes=checkpoint_minutes,
+        )
 
     @property
     def current_key(self) -> bytes:
         return self.keys[self.current_key_id]
 
     def __repr__(self) -> str:
-        return (f"AuditSettings(key_ids={sorted(self.keys)}, "
-                f"current_key_id={self.current_key_id!r}, "
-                f"checkpoint_every={self.checkpoint_every}, "
-                f"checkpoint_minutes={self.checkpoint_minutes})")
+        return (
+            f"AuditSettings(key_ids={sorted(self.keys)}, "
+            f"current_key_id={self.current_key_id!r}, "
+            f"checkpoint_every={self.checkpoint_every}, "
+            f"checkpoint_minutes={self.checkpoint_minutes})"
+        )
 
     __str__ = __repr__
 
@@ -104,27 +126,50 @@ class AuditSettings:
 def settings_of(session: Session) -> AuditSettings:
     settings = session.info.get("audit")
     if not isinstance(settings, AuditSettings):
-        raise RuntimeError("This session was not opened by governance.kernel.db.Database: "
-                           "the audit settings are missing, so nothing may be written.")
+        raise RuntimeError(
+            "This session was not opened by governance.kernel.db.Database: "
+            "the audit settings are missing, so nothing may be written."
+        )
     return settings
 
 
 def canonical_content(event: dict[str, Any]) -> str:
     """`content_text` of an event given as a dict with a datetime and a parsed detail."""
     return content_text(
-        event["actor_email"], event["actor_id"], event["agreement_id"],
-        event["agreement_version"], event["clause"], event["dataset_id"],
-        canonical_detail(event["detail"]), str(event["event_type"]),
-        format_time(event["occurred_at"]), str(event["outcome"]), event["rule"], event["seq"],
-        event["target_id"], event["target_type"])
+        event["actor_email"],
+        event["actor_id"],
+        event["agreement_id"],
+        event["agreement_version"],
+        event["clause"],
+        event["dataset_id"],
+        canonical_detail(event["detail"]),
+        str(event["event_type"]),
+        format_time(event["occurred_at"]),
+        str(event["outcome"]),
+        event["rule"],
+        event["seq"],
+        event["target_id"],
+        event["target_type"],
+    )
 
 
-def record(session: Session, event_type: AuditType, *, by: AuditActor | None,
-           outcome: Outcome = Outcome.SUCCESS, agreement_id: int | None = None,
-           agreement_version: int | None = None, dataset_id: int | None = None,
-           target_type: str | None = None, target_id: object = None, rule: str | None = None,
-           clause: str | None = None, detail: dict[str, Any] | None = None,
-           actor_email: str | None = None, now: dt.datetime | None = None) -> int:
+def record(
+    session: Session,
+    event_type: AuditType,
+    *,
+    by: AuditActor | None,
+    outcome: Outcome = Outcome.SUCCESS,
+    agreement_id: int | None = None,
+    agreement_version: int | None = None,
+    dataset_id: int | None = None,
+    target_type: str | None = None,
+    target_id: object = None,
+    rule: str | None = None,
+    clause: str | None = None,
+    detail: dict[str, Any] | None = None,
+    actor_email: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
     """Append one event in the caller's transaction and return its sequence number.
 
     A failure is logged as CRITICAL before it propagates: HIPAA 164.312(b) and NIST SP 800-171
@@ -132,22 +177,51 @@ def record(session: Session, event_type: AuditType, *, by: AuditActor | None,
     recorded fails with it (the caller's transaction is rolled back, nothing is committed).
     """
     try:
-        return _append(session, event_type, by=by, outcome=outcome, agreement_id=agreement_id,
-                       agreement_version=agreement_version, dataset_id=dataset_id,
-                       target_type=target_type, target_id=target_id, rule=rule, clause=clause,
-                       detail=detail, actor_email=actor_email, now=now)
+        return _append(
+            session,
+            event_type,
+            by=by,
+            outcome=outcome,
+            agreement_id=agreement_id,
+            agreement_version=agreement_version,
+            dataset_id=dataset_id,
+            target_type=target_type,
+            target_id=target_id,
+            rule=rule,
+            clause=clause,
+            detail=detail,
+            actor_email=actor_email,
+            now=now,
+        )
     except Exception as error:
-        log.critical("AUDIT WRITE FAILED for %s by %s: %s: %s. The action was refused and "
-                     "nothing of it is committed.", event_type,
-                     by.email if by is not None else actor_email, type(error).__name__, error)
+        log.critical(
+            "AUDIT WRITE FAILED for %s by %s: %s: %s. The action was refused and "
+            "nothing of it is committed.",
+            event_type,
+            by.email if by is not None else actor_email,
+            type(error).__name__,
+            error,
+        )
         raise
 
 
-def _append(session: Session, event_type: AuditType, *, by: AuditActor | None,
-            outcome: Outcome, agreement_id: int | None, agreement_version: int | None,
-            dataset_id: int | None, target_type: str | None, target_id: object,
-            rule: str | None, clause: str | None, detail: dict[str, Any] | None,
-            actor_email: str | None, now: dt.datetime | None) -> int:
+def _append(
+    session: Session,
+    event_type: AuditType,
+    *,
+    by: AuditActor | None,
+    outcome: Outcome,
+    agreement_id: int | None,
+    agreement_version: int | None,
+    dataset_id: int | None,
+    target_type: str | None,
+    target_id: object,
+    rule: str | None,
+    clause: str | None,
+    detail: dict[str, Any] | None,
+    actor_email: str | None,
+    now: dt.datetime | None,
+) -> int:
     settings = settings_of(session)
     occurred_at = now or utcnow()
     check_time(occurred_at)
@@ -186,10 +260,19 @@ class _Head(NamedTuple):
     format_since: int
 
 
-_READ_HEAD = (select(AuditHead.seq, AuditHead.hash, AuditHead.last_checkpoint_seq,
-                     AuditHead.last_checkpoint_at, AuditHead.cadence_events,
-                     AuditHead.cadence_minutes, AuditHead.format_since)
-              .where(AuditHead.id == HEAD_ID).with_for_update())
+_READ_HEAD = (
+    select(
+        AuditHead.seq,
+        AuditHead.hash,
+        AuditHead.last_checkpoint_seq,
+        AuditHead.last_checkpoint_at,
+        AuditHead.cadence_events,
+        AuditHead.cadence_minutes,
+        AuditHead.format_since,
+    )
+    .where(AuditHead.id == HEAD_ID)
+    .with_for_update()
+)
 # The detail is bound as the canonical text hashed, not through `JSONText` (which would write
 # Python's own canonical JSON, different from RFC 8785 for floats).
 _INSERT_EVENT = insert(AuditEvent).values(detail=bindparam("detail", type_=Text()))
@@ -205,9 +288,11 @@ def _read_head(connection: Connection) -> _Head:
     head = _Head(*connection.execute(_READ_HEAD).one())
     if not 1 <= head.format_since <= head.seq + 1:
         # Only an edit of the head row gets here; writing on would bury it under new events.
-        raise HeadInconsistent(f"The audit chain head is inconsistent (format_since="
-                           f"{head.format_since}, seq={head.seq}): run `governance audit "
-                           f"verify`. Nothing is written until it is resolved.")
+        raise HeadInconsistent(
+            f"The audit chain head is inconsistent (format_since="
+            f"{head.format_since}, seq={head.seq}): run `governance audit "
+            f"verify`. Nothing is written until it is resolved."
+        )
     return head
 
 
@@ -215,53 +300,96 @@ def _text(value: str | None) -> str | None:
     return None if value is None else storable_text(value)
 
 
-def _write(connection: Connection, settings: AuditSettings, head: _Head,
-           event: dict[str, Any]) -> _Head:
+def _write(
+    connection: Connection, settings: AuditSettings, head: _Head, event: dict[str, Any]
+) -> _Head:
     """Insert `event` after `head`, sign a checkpoint when one is due, sign the new head."""
     seq: int = event["seq"]
     occurred_at: dt.datetime = event["occurred_at"]
     detail_json = canonical_detail(event["detail"])
-    digest = chain_hash(head.hash, content_text(
-        event["actor_email"], event["actor_id"], event["agreement_id"],
-        event["agreement_version"], event["clause"], event["dataset_id"], detail_json,
-        event["event_type"], format_time(occurred_at), event["outcome"], event["rule"], seq,
-        event["target_id"], event["target_type"]))
-    connection.execute(_INSERT_EVENT, {**event, "detail": detail_json, "prev_hash": head.hash,
-                                       "hash": digest})
+    digest = chain_hash(
+        head.hash,
+        content_text(
+            event["actor_email"],
+            event["actor_id"],
+            event["agreement_id"],
+            event["agreement_version"],
+            event["clause"],
+            event["dataset_id"],
+            detail_json,
+            event["event_type"],
+            format_time(occurred_at),
+            event["outcome"],
+            event["rule"],
+            seq,
+            event["target_id"],
+            event["target_type"],
+        ),
+    )
+    connection.execute(
+        _INSERT_EVENT, {**event, "detail": detail_json, "prev_hash": head.hash, "hash": digest}
+    )
     values: dict[str, Any] = {
-        "seq": seq, "hash": digest, "key_id": settings.current_key_id,
-        "signature": sign(settings.current_key,
-                          head_message(seq, digest, format_since=head.format_since))}
+        "seq": seq,
+        "hash": digest,
+        "key_id": settings.current_key_id,
+        "signature": sign(
+            settings.current_key, head_message(seq, digest, format_since=head.format_since)
+        ),
+    }
     new_head = head._replace(seq=seq, hash=digest)
     if _checkpoint_due(settings, head, seq, occurred_at):
         every, minutes = settings.checkpoint_every, settings.checkpoint_minutes
-        connection.execute(_INSERT_CHECKPOINT, {
-            "seq": seq, "head_hash": digest, "created_at": occurred_at,
-            "key_id": settings.current_key_id, "cadence_events": every,
-            "cadence_minutes": minutes,
-            "signature": sign(settings.current_key, checkpoint_message(
-                seq, digest, format_since=head.format_since, every=every, minutes=minutes))})
-        values.update(last_checkpoint_seq=seq, last_checkpoint_at=occurred_at,
-                      cadence_events=every, cadence_minutes=minutes)
-        new_head = new_head._replace(last_checkpoint_seq=seq, last_checkpoint_at=occurred_at,
-                                     cadence_events=every, cadence_minutes=minutes)
+        connection.execute(
+            _INSERT_CHECKPOINT,
+            {
+                "seq": seq,
+                "head_hash": digest,
+                "created_at": occurred_at,
+                "key_id": settings.current_key_id,
+                "cadence_events": every,
+                "cadence_minutes": minutes,
+                "signature": sign(
+                    settings.current_key,
+                    checkpoint_message(
+                        seq, digest, format_since=head.format_since, every=every, minutes=minutes
+                    ),
+                ),
+            },
+        )
+        values.update(
+            last_checkpoint_seq=seq,
+            last_checkpoint_at=occurred_at,
+            cadence_events=every,
+            cadence_minutes=minutes,
+        )
+        new_head = new_head._replace(
+            last_checkpoint_seq=seq,
+            last_checkpoint_at=occurred_at,
+            cadence_events=every,
+            cadence_minutes=minutes,
+        )
     connection.execute(_WRITE_HEAD, values)
     return new_head
 
 
-def _checkpoint_due(settings: AuditSettings, head: _Head, seq: int,
-                    now: dt.datetime) -> bool:
+def _checkpoint_due(settings: AuditSettings, head: _Head, seq: int, now: dt.datetime) -> bool:
     """The rule the verifier checks (audit_walk): a checkpoint at the first event of format 2,
     and then within the cadence the last checkpoint promised. A writer configured with another
     cadence signs a checkpoint at once, promising its own."""
     if seq == head.format_since or head.last_checkpoint_at is None:
         return True
     every, minutes = head.cadence_events, head.cadence_minutes
-    if every != settings.checkpoint_every or minutes != settings.checkpoint_minutes \
-            or every is None or minutes is None:
+    if (
+        every != settings.checkpoint_every
+        or minutes != settings.checkpoint_minutes
+        or every is None
+        or minutes is None
+    ):
         return True
-    return seq - head.last_checkpoint_seq >= every \
-        or now - head.last_checkpoint_at >= dt.timedelta(minutes=minutes)
+    return seq - head.last_checkpoint_seq >= every or now - head.last_checkpoint_at >= dt.timedelta(
+        minutes=minutes
+    )
 
 
 def _needs_seal(head: _Head) -> bool:
@@ -269,24 +397,43 @@ def _needs_seal(head: _Head) -> bool:
     return head.seq >= 1 and head.format_since == head.seq + 1
 
 
-def _seal(connection: Connection, settings: AuditSettings, head: _Head,
-          now: dt.datetime) -> _Head:
+def _seal(connection: Connection, settings: AuditSettings, head: _Head, now: dt.datetime) -> _Head:
     """Write the `audit:upgrade` event: the first event of format 2. It records how many
     format-1 checkpoints exist and the format-1 head; its signed checkpoint binds the format
     boundary, so no later event can be passed off as format 1, and no format-1 checkpoint can
     be deleted unnoticed."""
-    earlier = connection.execute(select(func.count()).select_from(AuditCheckpoint)
-                                 .where(AuditCheckpoint.seq < head.format_since)).scalar_one()
+    earlier = connection.execute(
+        select(func.count())
+        .select_from(AuditCheckpoint)
+        .where(AuditCheckpoint.seq < head.format_since)
+    ).scalar_one()
     event = {
-        "seq": head.seq + 1, "occurred_at": now, "event_type": AuditType.AUDIT_UPGRADE,
-        "outcome": Outcome.SUCCESS, "actor_id": None, "actor_email": UPGRADE_ACTOR,
-        "agreement_id": None, "agreement_version": None, "dataset_id": None,
-        "target_type": "audit_trail", "target_id": None, "rule": None, "clause": None,
-        "detail": {"format": CURRENT_FORMAT, "previous_format": LEGACY_FORMAT,
-                   "previous_checkpoints": earlier,
-                   "previous_head": {"seq": head.seq, "sha256": head.hash}}}
-    log.warning("Audit trail upgraded to format %s at event %s (format-1 head seq=%s).",
-                CURRENT_FORMAT, head.seq + 1, head.seq)
+        "seq": head.seq + 1,
+        "occurred_at": now,
+        "event_type": AuditType.AUDIT_UPGRADE,
+        "outcome": Outcome.SUCCESS,
+        "actor_id": None,
+        "actor_email": UPGRADE_ACTOR,
+        "agreement_id": None,
+        "agreement_version": None,
+        "dataset_id": None,
+        "target_type": "audit_trail",
+        "target_id": None,
+        "rule": None,
+        "clause": None,
+        "detail": {
+            "format": CURRENT_FORMAT,
+            "previous_format": LEGACY_FORMAT,
+            "previous_checkpoints": earlier,
+            "previous_head": {"seq": head.seq, "sha256": head.hash},
+        },
+    }
+    log.warning(
+        "Audit trail upgraded to format %s at event %s (format-1 head seq=%s).",
+        CURRENT_FORMAT,
+        head.seq + 1,
+        head.seq,
+    )
     return _write(connection, settings, head, event)
 
 
@@ -305,8 +452,9 @@ def seal(session: Session, *, now: dt.datetime | None = None) -> int | None:
     return _seal(connection, settings_of(session), head, moment).seq
 
 
-def record_refusal(session: Session, refusal: dict[str, Any], *,
-                   by: AuditActor | None) -> int | None:
+def record_refusal(
+    session: Session, refusal: dict[str, Any], *, by: AuditActor | None
+) -> int | None:
     """Record a refused action after its transaction was rolled back; the caller commits."""
     fields = dict(refusal)
     event_type = fields.pop("event_type", None)
@@ -332,6 +480,7 @@ def take_writer_lock(session: Session) -> None:
 
 def chain_head(session: Session) -> tuple[int, str]:
     """The current head (sequence number and hash), printed on every export and report."""
-    row = session.execute(select(AuditHead.seq, AuditHead.hash)
-                          .where(AuditHead.id == HEAD_ID)).one()
+    row = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+    ).one()
     return row.seq, row.hash

@@ -46,8 +46,7 @@ from governance.kernel.errors import ValidationFailed
 if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
-__all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification",
-           "verify_chain"]
+__all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification", "verify_chain"]
 
 # Below this many events per worker, starting processes costs more than it saves.
 MIN_EVENTS_PER_WORKER = 100_000
@@ -67,18 +66,29 @@ class Verification:
 
     def summary(self) -> str:
         if self.fault is None:
-            return (f"Audit trail intact: {self.events} events and {self.checkpoints} signed "
-                    f"checkpoints verified; chain head seq={self.head_seq} "
-                    f"sha256={self.head_hash}.")
-        where = f"checkpoint {self.fault.checkpoint}" if self.fault.seq is None \
+            return (
+                f"Audit trail intact: {self.events} events and {self.checkpoints} signed "
+                f"checkpoints verified; chain head seq={self.head_seq} "
+                f"sha256={self.head_hash}."
+            )
+        where = (
+            f"checkpoint {self.fault.checkpoint}"
+            if self.fault.seq is None
             else f"event {self.fault.seq}"
-        return (f"Audit trail verification FAILED at {where} ({self.fault.kind}): "
-                f"{self.fault.message}")
+        )
+        return (
+            f"Audit trail verification FAILED at {where} ({self.fault.kind}): {self.fault.message}"
+        )
 
 
-def verify_chain(engine: Engine, settings: AuditSettings, *,
-                 expect_head: tuple[int, str] | None = None, workers: int = 0,
-                 min_events_per_worker: int = MIN_EVENTS_PER_WORKER) -> Verification:
+def verify_chain(
+    engine: Engine,
+    settings: AuditSettings,
+    *,
+    expect_head: tuple[int, str] | None = None,
+    workers: int = 0,
+    min_events_per_worker: int = MIN_EVENTS_PER_WORKER,
+) -> Verification:
     """Check every event, every checkpoint and the head row.
 
     `expect_head` is a (seq, sha256) pair printed on an earlier export or report: the event at
@@ -92,20 +102,35 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
         if connection.dialect.name != "sqlite":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            head = connection.execute(text(
-                "SELECT seq, hash, last_checkpoint_seq, cadence_events, cadence_minutes, "
-                "format_since, key_id, signature FROM audit_head WHERE id = :id"),
-                {"id": HEAD_ID}).one()
+            head = connection.execute(
+                text(
+                    "SELECT seq, hash, last_checkpoint_seq, cadence_events, cadence_minutes, "
+                    "format_since, key_id, signature FROM audit_head WHERE id = :id"
+                ),
+                {"id": HEAD_ID},
+            ).one()
             checkpoints: dict[int, Checkpoint] = {
                 row[0]: (row[0], row[1], row[2], row[3], row[4], row[5])
-                for row in connection.execute(text(
-                    "SELECT seq, head_hash, key_id, signature, cadence_events, cadence_minutes "
-                    "FROM audit_checkpoint"))}
+                for row in connection.execute(
+                    text(
+                        "SELECT seq, head_hash, key_id, signature, cadence_events, cadence_minutes "
+                        "FROM audit_checkpoint"
+                    )
+                )
+            }
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
-            trail = Trail(keys=dict(settings.keys), checkpoints=checkpoints,
-                          format_since=head.format_since, head_seq=head.seq)
-            walk = Walk(connection.connection.dbapi_connection, connection.dialect.name, trail,
-                        connection.dialect.loaded_dbapi.Error)
+            trail = Trail(
+                keys=dict(settings.keys),
+                checkpoints=checkpoints,
+                format_since=head.format_since,
+                head_seq=head.seq,
+            )
+            walk = Walk(
+                connection.connection.dbapi_connection,
+                connection.dialect.name,
+                trail,
+                connection.dialect.loaded_dbapi.Error,
+            )
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
             if fault is None:
                 parts = min(workers, last // max(1, min_events_per_worker))
@@ -122,8 +147,13 @@ def verify_chain(engine: Engine, settings: AuditSettings, *,
                     _check_expected(connection, expect_head)
             except Faulted as faulted:
                 fault = faulted.fault
-    return Verification(events=count, checkpoints=len(checkpoints), head_seq=head.seq,
-                        head_hash=head.hash, fault=fault)
+    return Verification(
+        events=count,
+        checkpoints=len(checkpoints),
+        head_seq=head.seq,
+        head_hash=head.hash,
+        fault=fault,
+    )
 
 
 def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> list[Stretch]:
@@ -134,20 +164,29 @@ def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> l
     bounds = [(start, min(last, start + size - 1)) for start in range(1, last + 1, size)]
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     # Only the plain connection settings travel (SQLAlchemy adds its own adapter objects).
-    kwargs = {name: value for name, value in kwargs.items()
-              if isinstance(value, str | int | float | bool)}
+    kwargs = {
+        name: value for name, value in kwargs.items() if isinstance(value, str | int | float | bool)
+    }
     with ExitStack() as stack:
         workers = []
         for start, end in bounds:
             # A file, not a pipe, for error output: a long traceback cannot block the worker.
             errors = stack.enter_context(tempfile.TemporaryFile())
-            process = stack.enter_context(subprocess.Popen(
-                [sys.executable, "-m", "governance.audit.verify_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors))
+            process = stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, "-m", "governance.audit.verify_worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                )
+            )
             stack.callback(_stop, process)
             stdin = cast(IO[bytes], process.stdin)  # opened with PIPE just above
-            stdin.write(pickle.dumps(Job(engine.dialect.name, list(args), kwargs, trail,
-                                         start, end, end == last)))
+            stdin.write(
+                pickle.dumps(
+                    Job(engine.dialect.name, list(args), kwargs, trail, start, end, end == last)
+                )
+            )
             stdin.close()
             workers.append((process, errors))
         return [_result(process, errors) for process, errors in workers]
@@ -162,8 +201,10 @@ def _result(process: subprocess.Popen[bytes], errors: IO[bytes]) -> Stretch:
     output = cast(IO[bytes], process.stdout).read()
     if process.wait() != 0:
         errors.seek(0)
-        raise RuntimeError(f"An audit verification worker failed (exit {process.returncode}): "
-                           f"{errors.read().decode(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"An audit verification worker failed (exit {process.returncode}): "
+            f"{errors.read().decode(errors='replace')[-2000:]}"
+        )
     stretch: Stretch = pickle.loads(output)  # noqa: S301  (from our own worker process)
     return stretch
 
@@ -174,10 +215,18 @@ def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]
     for stretch in stretches:
         if stretch.first_prev is not None and stretch.first_prev != prev:
             first = walk.row(stretch.start)
-            fault = walk.broken_link(first) if first is not None and stretch.start > 1 else \
-                Fault(FaultKind.ALTERED, seq=stretch.start, message=(
-                    f"event {stretch.start}'s link to the event before it (prev_hash) "
-                    "was changed."))
+            fault = (
+                walk.broken_link(first)
+                if first is not None and stretch.start > 1
+                else Fault(
+                    FaultKind.ALTERED,
+                    seq=stretch.start,
+                    message=(
+                        f"event {stretch.start}'s link to the event before it (prev_hash) "
+                        "was changed."
+                    ),
+                )
+            )
             return count, prev, fault
         count += stretch.count
         if stretch.fault is not None:
@@ -188,43 +237,94 @@ def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]
 
 def _check_boundary(head: Any) -> Fault | None:
     if type(head.format_since) is not int or not 1 <= head.format_since <= head.seq + 1:
-        return Fault(FaultKind.HEAD, seq=head.seq, message=(
-            f"the chain head's format boundary ({head.format_since}) lies outside the trail "
-            f"(events 1 to {head.seq}): the head row was edited."))
+        return Fault(
+            FaultKind.HEAD,
+            seq=head.seq,
+            message=(
+                f"the chain head's format boundary ({head.format_since}) lies outside the trail "
+                f"(events 1 to {head.seq}): the head row was edited."
+            ),
+        )
     return None
 
 
 def _check_end(count: int, last_hash: str, head: Any, trail: Trail) -> None:
     checkpoints = trail.checkpoints
     if head.seq > count:
-        raise Faulted(Fault(FaultKind.TRUNCATED, seq=count + 1, message=(
-            f"the trail ends at event {count} but its head says {head.seq}: events "
-            f"{count + 1} to {head.seq} were cut off.")))
+        raise Faulted(
+            Fault(
+                FaultKind.TRUNCATED,
+                seq=count + 1,
+                message=(
+                    f"the trail ends at event {count} but its head says {head.seq}: events "
+                    f"{count + 1} to {head.seq} were cut off."
+                ),
+            )
+        )
     if head.seq < count:
-        raise Faulted(Fault(FaultKind.INSERTED, seq=head.seq + 1, message=(
-            f"events {head.seq + 1} to {count} were added after the chain head ({head.seq}) "
-            "without going through the application.")))
+        raise Faulted(
+            Fault(
+                FaultKind.INSERTED,
+                seq=head.seq + 1,
+                message=(
+                    f"events {head.seq + 1} to {count} were added after the chain head "
+                    f"({head.seq}) "
+                    "without going through the application."
+                ),
+            )
+        )
     beyond = [seq for seq in checkpoints if seq > count]
     if beyond:
-        raise Faulted(Fault(FaultKind.TRUNCATED, checkpoint=min(beyond), message=(
-            f"signed checkpoint {min(beyond)} names an event beyond the end of the trail "
-            f"(event {count}): the newest events were cut off.")))
+        raise Faulted(
+            Fault(
+                FaultKind.TRUNCATED,
+                checkpoint=min(beyond),
+                message=(
+                    f"signed checkpoint {min(beyond)} names an event beyond the end of the trail "
+                    f"(event {count}): the newest events were cut off."
+                ),
+            )
+        )
     if head.hash != last_hash:
-        raise Faulted(Fault(FaultKind.HEAD, seq=count, message=(
-            f"the chain head's hash does not match event {count}.")))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=count,
+                message=(f"the chain head's hash does not match event {count}."),
+            )
+        )
     latest = max(checkpoints, default=0)
     if head.last_checkpoint_seq != latest:
         recorded = head.last_checkpoint_seq
-        raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=recorded or latest, message=(
-            f"checkpoint {recorded}, the latest the head records, is missing: checkpoints "
-            "were deleted." if recorded and recorded not in checkpoints else
-            f"the head records checkpoint {recorded} as the latest, but the latest stored is "
-            f"{latest}: the head or the checkpoints were edited.")))
-    if latest >= trail.format_since and (head.cadence_events, head.cadence_minutes) \
-            != checkpoints[latest][4:]:
-        raise Faulted(Fault(FaultKind.HEAD, seq=count, message=(
-            f"the cadence the head records differs from the one checkpoint {latest} signed: "
-            "the head row was edited.")))
+        raise Faulted(
+            Fault(
+                FaultKind.CHECKPOINT,
+                checkpoint=recorded or latest,
+                message=(
+                    f"checkpoint {recorded}, the latest the head records, is missing: checkpoints "
+                    "were deleted."
+                    if recorded and recorded not in checkpoints
+                    else f"the head records checkpoint {recorded} as the latest, but the latest "
+                    "stored is "
+                    f"{latest}: the head or the checkpoints were edited."
+                ),
+            )
+        )
+    if (
+        latest >= trail.format_since
+        and (head.cadence_events, head.cadence_minutes) != checkpoints[latest][4:]
+    ):
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=count,
+                message=(
+                    f"the cadence the head records differs from the one checkpoint {latest} "
+                    "signed: "
+                    "the head row was edited."
+                ),
+            )
+        )
     if count:
         _check_head_signature(head, trail)
 
@@ -234,25 +334,53 @@ def _check_head_signature(head: Any, trail: Trail) -> None:
     can be edited, added or removed, and the head cannot be moved to another event."""
     if head.signature is None:
         unsealed = head.seq < trail.format_since
-        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
-            "the chain head is not signed. "
-            + ("The trail was upgraded but never sealed in its new format: if this database "
-               "was upgraded just now, `governance init` seals it; otherwise it was rolled "
-               "back to before the upgrade, so first compare it with a head kept outside "
-               "(--expect-head)." if unsealed else "The signed head was replaced."))))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=head.seq,
+                message=(
+                    "the chain head is not signed. "
+                    + (
+                        "The trail was upgraded but never sealed in its new format: if this "
+                        "database "
+                        "was upgraded just now, `governance init` seals it; otherwise it was "
+                        "rolled "
+                        "back to before the upgrade, so first compare it with a head kept outside "
+                        "(--expect-head)."
+                        if unsealed
+                        else "The signed head was replaced."
+                    )
+                ),
+            )
+        )
     key = trail.keys.get(head.key_id)
     if key is None:
-        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
-            f"the chain head names key {head.key_id!r}, which is not among the known audit "
-            f"keys ({', '.join(sorted(trail.keys))}): it was forged, or the key that signed it "
-            "is missing from the key ring.")))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=head.seq,
+                message=(
+                    f"the chain head names key {head.key_id!r}, which is not among the known audit "
+                    f"keys ({', '.join(sorted(trail.keys))}): it was forged, or the key that "
+                    "signed it "
+                    "is missing from the key ring."
+                ),
+            )
+        )
     message = head_message(head.seq, head.hash, format_since=trail.format_since)
     if not verify_signature(key, message, head.signature):
         since = max(trail.checkpoints, default=0)
-        raise Faulted(Fault(FaultKind.HEAD, seq=head.seq, message=(
-            f"the chain head's signature does not match event {head.seq} and its hash: the "
-            f"trail was rewritten or cut after checkpoint {since} and the head recomputed "
-            "without the key.")))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=head.seq,
+                message=(
+                    f"the chain head's signature does not match event {head.seq} and its hash: the "
+                    f"trail was rewritten or cut after checkpoint {since} and the head recomputed "
+                    "without the key."
+                ),
+            )
+        )
 
 
 def _check_upgrade(connection: Connection, count: int, trail: Trail) -> None:
@@ -261,40 +389,70 @@ def _check_upgrade(connection: Connection, count: int, trail: Trail) -> None:
     since = trail.format_since
     if since == 1 or count < since:
         return
-    row = connection.execute(text(
-        "SELECT event_type, detail FROM audit_event WHERE seq = :seq"), {"seq": since}).one()
+    row = connection.execute(
+        text("SELECT event_type, detail FROM audit_event WHERE seq = :seq"), {"seq": since}
+    ).one()
     try:
         recorded = json.loads(row.detail)
-        previous = recorded["previous_checkpoints"] if row.event_type == AuditType.AUDIT_UPGRADE \
-            else None
+        previous = (
+            recorded["previous_checkpoints"] if row.event_type == AuditType.AUDIT_UPGRADE else None
+        )
     except (ValueError, TypeError, KeyError):
         previous = None
     if not isinstance(previous, int):
-        raise Faulted(Fault(FaultKind.HEAD, seq=since, message=(
-            f"event {since}, where the head says the current format begins, is not the "
-            "format upgrade: the format boundary was moved.")))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=since,
+                message=(
+                    f"event {since}, where the head says the current format begins, is not the "
+                    "format upgrade: the format boundary was moved."
+                ),
+            )
+        )
     present = sum(1 for seq in trail.checkpoints if seq < since)
     if present != previous:
-        raise Faulted(Fault(FaultKind.CHECKPOINT, seq=since, message=(
-            f"the format upgrade (event {since}) recorded {previous} earlier signed "
-            f"checkpoints, but {present} remain: format-1 checkpoints were deleted.")))
+        raise Faulted(
+            Fault(
+                FaultKind.CHECKPOINT,
+                seq=since,
+                message=(
+                    f"the format upgrade (event {since}) recorded {previous} earlier signed "
+                    f"checkpoints, but {present} remain: format-1 checkpoints were deleted."
+                ),
+            )
+        )
 
 
 def _check_expected(connection: Connection, expect_head: tuple[int, str]) -> None:
     seq, digest = expect_head
-    stored = connection.execute(text("SELECT hash FROM audit_event WHERE seq = :seq"),
-                                {"seq": seq}).scalar()
+    stored = connection.execute(
+        text("SELECT hash FROM audit_event WHERE seq = :seq"), {"seq": seq}
+    ).scalar()
     if stored != digest:
         found = "is missing" if stored is None else f"has hash {stored}"
-        raise Faulted(Fault(FaultKind.HEAD, seq=seq, message=(
-            f"the head kept outside the system (seq={seq}, sha256={digest}) does not match: "
-            f"event {seq} {found}. Events up to it were changed or cut off, or the whole "
-            "trail was rolled back to an earlier state.")))
+        raise Faulted(
+            Fault(
+                FaultKind.HEAD,
+                seq=seq,
+                message=(
+                    f"the head kept outside the system (seq={seq}, sha256={digest}) does not "
+                    "match: "
+                    f"event {seq} {found}. Events up to it were changed or cut off, or the whole "
+                    "trail was rolled back to an earlier state."
+                ),
+            )
+        )
 
 
-def run_verification(session: Session, engine: Engine, *, by: Actor,
-                     expect_head: tuple[int, str] | None = None,
-                     workers: int = 0) -> Verification:
+def run_verification(
+    session: Session,
+    engine: Engine,
+    *,
+    by: Actor,
+    expect_head: tuple[int, str] | None = None,
+    workers: int = 0,
+) -> Verification:
     """Check `audit:verify`, verify on `engine` (a read engine), and record the result as an
     `audit:verify` event in `session`; the caller commits.
 
@@ -302,21 +460,38 @@ def run_verification(session: Session, engine: Engine, *, by: Actor,
     next sequence number; an edited head stops every write): the write is then logged as
     CRITICAL by `audit.record` and the verification result still stands and is returned.
     """
-    authz.require(by, Permission.AUDIT_VERIFY, audit={"event_type": AuditType.AUDIT_VERIFY,
-                                                      "target_type": "audit_trail"})
-    result = verify_chain(engine, audit.settings_of(session), expect_head=expect_head,
-                          workers=workers)
+    authz.require(
+        by,
+        Permission.AUDIT_VERIFY,
+        audit={"event_type": AuditType.AUDIT_VERIFY, "target_type": "audit_trail"},
+    )
+    result = verify_chain(
+        engine, audit.settings_of(session), expect_head=expect_head, workers=workers
+    )
     fault = result.fault
     try:
         with session.begin_nested():
-            audit.record(session, AuditType.AUDIT_VERIFY, by=by, target_type="audit_trail",
-                         outcome=Outcome.SUCCESS if fault is None else Outcome.FAILURE,
-                         detail={"events": result.events, "checkpoints": result.checkpoints,
-                                 "head_seq": result.head_seq, "head_hash": result.head_hash,
-                                 "fault": None if fault is None else {
-                                     "kind": str(fault.kind), "seq": fault.seq,
-                                     "checkpoint": fault.checkpoint,
-                                     "message": fault.message}})
+            audit.record(
+                session,
+                AuditType.AUDIT_VERIFY,
+                by=by,
+                target_type="audit_trail",
+                outcome=Outcome.SUCCESS if fault is None else Outcome.FAILURE,
+                detail={
+                    "events": result.events,
+                    "checkpoints": result.checkpoints,
+                    "head_seq": result.head_seq,
+                    "head_hash": result.head_hash,
+                    "fault": None
+                    if fault is None
+                    else {
+                        "kind": str(fault.kind),
+                        "seq": fault.seq,
+                        "checkpoint": fault.checkpoint,
+                        "message": fault.message,
+                    },
+                },
+            )
     except (SQLAlchemyError, audit.HeadInconsistent):
         if fault is None:
             raise
@@ -328,6 +503,8 @@ def parse_head(text: str) -> tuple[int, str]:
     cleaned = text.replace("seq=", "").replace("sha256=", "").replace(",", ":").replace(" ", "")
     seq, _, digest = cleaned.partition(":")
     if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValidationFailed("A chain head is written SEQ:SHA256, as printed on exports.",
-                               {"expect_head": f"{text!r} is not SEQ:SHA256."})
+        raise ValidationFailed(
+            "A chain head is written SEQ:SHA256, as printed on exports.",
+            {"expect_head": f"{text!r} is not SEQ:SHA256."},
+        )
     return int(seq), digest

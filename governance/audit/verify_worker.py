@@ -39,11 +39,11 @@ def run_job(job: Job) -> Stretch:
     else:
         import psycopg
 
-        connection, error = psycopg.connect(*job.connect_args, **job.connect_kwargs), \
-            psycopg.Error
+        connection, error = psycopg.connect(*job.connect_args, **job.connect_kwargs), psycopg.Error
     try:
         return Walk(connection, job.dialect, job.trail, error).stretch(
-            job.start, job.end, final=job.final)
+            job.start, job.end, final=job.final
+        )
     finally:
         connection.close()
 

@@ -41,22 +41,36 @@ RENUMBER_SEARCH = 10_000
 # (an empty object, the same columns read again), and parsing them again costs as much as
 # everything else a row needs.
 CANONICAL_CACHE = 50_000
-_COLUMNS = ("actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, "
-            "detail, event_type, {occurred}, outcome, rule, seq, target_id, target_type, "
-            "prev_hash, hash")
+_COLUMNS = (
+    "actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, "
+    "detail, event_type, {occurred}, outcome, rule, seq, target_id, target_type, "
+    "prev_hash, hash"
+)
 # PostgreSQL stores a typed time: it is formatted by the database, and a time outside
 # [1970, 10000) (a year BC, 'infinity') reads as NULL, which the walk refuses.
-_PG_OCCURRED = ("CASE WHEN occurred_at >= TIMESTAMPTZ '1970-01-01 00:00:00+00' "
-                "AND occurred_at <= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' "
-                "THEN to_char(occurred_at AT TIME ZONE 'UTC', "
-                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END")
+_PG_OCCURRED = (
+    "CASE WHEN occurred_at >= TIMESTAMPTZ '1970-01-01 00:00:00+00' "
+    "AND occurred_at <= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' "
+    "THEN to_char(occurred_at AT TIME ZONE 'UTC', "
+    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END'
+)
 _DETAIL, _TIME, _SEQ, _PREV, _HASH = 6, 8, 11, 14, 15  # positions in a row of _COLUMNS
 _WHOLE, _TEXT = (int, type(None)), (str, type(None))
-_FIELD_TYPES = ((11, "seq", (int,)), (1, "actor_id", _WHOLE), (2, "agreement_id", _WHOLE),
-                (3, "agreement_version", _WHOLE), (5, "dataset_id", _WHOLE),
-                (0, "actor_email", _TEXT), (4, "clause", _TEXT), (7, "event_type", (str,)),
-                (9, "outcome", (str,)), (10, "rule", _TEXT), (12, "target_id", _TEXT),
-                (13, "target_type", _TEXT), (_DETAIL, "detail", (str,)))
+_FIELD_TYPES = (
+    (11, "seq", (int,)),
+    (1, "actor_id", _WHOLE),
+    (2, "agreement_id", _WHOLE),
+    (3, "agreement_version", _WHOLE),
+    (5, "dataset_id", _WHOLE),
+    (0, "actor_email", _TEXT),
+    (4, "clause", _TEXT),
+    (7, "event_type", (str,)),
+    (9, "outcome", (str,)),
+    (10, "rule", _TEXT),
+    (12, "target_id", _TEXT),
+    (13, "target_type", _TEXT),
+    (_DETAIL, "detail", (str,)),
+)
 
 # `content_text`, called with a row's values spread positionally.
 _content: Callable[..., str] = content_text
@@ -116,24 +130,29 @@ class Faulted(Exception):
 class Walk:
     """Walks on a DBAPI connection (sqlite3 or psycopg), whose driver errors are `error`."""
 
-    def __init__(self, connection: Any, dialect: str, trail: Trail,
-                 error: type[Exception]) -> None:
+    def __init__(self, connection: Any, dialect: str, trail: Trail, error: type[Exception]) -> None:
         self.connection = connection
         self.trail = trail
         self.dialect = dialect
         self.error = error
         self.mark = "%s" if dialect == "postgresql" else "?"  # the driver's parameter style
         self.time_text: Callable[[Any], str | None] = (
-            sqlite_time_text if self.dialect == "sqlite" else _as_is)
+            sqlite_time_text if self.dialect == "sqlite" else _as_is
+        )
         self._canonical: dict[bool, set[str]] = {True: set(), False: set()}
 
     def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
         occurred = "occurred_at" if self.dialect == "sqlite" else _PG_OCCURRED
         mark = self.mark
-        sql = (f"SELECT {_COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
-               f"WHERE seq >= {mark} AND seq <= {mark} ORDER BY seq")
-        cursor = self.connection.cursor(f"audit_verify_{start}") \
-            if self.dialect == "postgresql" else self.connection.cursor()
+        sql = (
+            f"SELECT {_COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
+            f"WHERE seq >= {mark} AND seq <= {mark} ORDER BY seq"
+        )
+        cursor = (
+            self.connection.cursor(f"audit_verify_{start}")
+            if self.dialect == "postgresql"
+            else self.connection.cursor()
+        )
         try:
             cursor.execute(sql, (start, end))
             while batch := cursor.fetchmany(FETCH_BATCH):
@@ -153,8 +172,9 @@ class Walk:
                 for row in self.rows(start, end):
                     seq = row[_SEQ]
                     if seq != expected:
-                        raise Faulted(_missing(expected, seq) if type(seq) is int
-                                      else _wrong_type(row))
+                        raise Faulted(
+                            _missing(expected, seq) if type(seq) is int else _wrong_type(row)
+                        )
                     if first_prev is None:
                         first_prev = prev = row[_PREV]
                     elif row[_PREV] != prev:
@@ -166,22 +186,41 @@ class Walk:
                     if row[_DETAIL] not in canonical[current]:
                         self.check_detail(seq, row[_DETAIL], current)
                     try:
-                        content = content_text(row[0], row[1], row[2], row[3], row[4], row[5],
-                                               row[6], row[7], occurred, row[9], row[10],
-                                               row[11], row[12], row[13])
+                        content = content_text(
+                            row[0],
+                            row[1],
+                            row[2],
+                            row[3],
+                            row[4],
+                            row[5],
+                            row[6],
+                            row[7],
+                            occurred,
+                            row[9],
+                            row[10],
+                            row[11],
+                            row[12],
+                            row[13],
+                        )
                     except TypeError:
                         raise Faulted(_wrong_type(row)) from None
                     if chain_hash(prev, content) != row[_HASH]:
-                        raise Faulted(Fault(FaultKind.ALTERED, seq=seq, message=(
-                            f"event {seq}'s stored content no longer matches its hash: a "
-                            "field of it was edited.")))
+                        raise Faulted(
+                            Fault(
+                                FaultKind.ALTERED,
+                                seq=seq,
+                                message=(
+                                    f"event {seq}'s stored content no longer matches its hash: a "
+                                    "field of it was edited."
+                                ),
+                            )
+                        )
                     checkpoint = checkpoints.get(seq)
                     if checkpoint is not None:
                         self.check_checkpoint(checkpoint, row[_HASH])
                         if current:
                             due_seq, due_time = _next_due(checkpoint, occurred)
-                    elif current and (seq >= due_seq or occurred >= due_time) \
-                            and seq <= head_seq:
+                    elif current and (seq >= due_seq or occurred >= due_time) and seq <= head_seq:
                         raise Faulted(self.missing_checkpoint(seq, due_seq))
                     prev = row[_HASH]
                     expected += 1
@@ -200,9 +239,17 @@ class Walk:
         seen = self._canonical[current]
         if not (is_jcs_object(detail) if current else is_legacy_object(detail)):
             form = "RFC 8785 canonical JSON" if current else "the canonical JSON of format 1"
-            raise Faulted(Fault(FaultKind.MALFORMED, seq=seq, message=(
-                f"event {seq}'s detail is not {form} of an object: it was not written by the "
-                "application (its stored bytes were edited).")))
+            raise Faulted(
+                Fault(
+                    FaultKind.MALFORMED,
+                    seq=seq,
+                    message=(
+                        f"event {seq}'s detail is not {form} of an object: it was not written by "
+                        "the "
+                        "application (its stored bytes were edited)."
+                    ),
+                )
+            )
         if len(seen) >= CANONICAL_CACHE:
             seen.clear()
         seen.add(detail)
@@ -211,36 +258,73 @@ class Walk:
         seq, head_hash, key_id, signature, every, minutes = checkpoint
         key = self.trail.keys.get(key_id)
         if key is None:
-            raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=seq, message=(
-                f"checkpoint {seq} names key {key_id!r}, which is not among the known audit "
-                f"keys ({', '.join(sorted(self.trail.keys))}): it was forged, or the key that "
-                "signed it is missing from the key ring.")))
+            raise Faulted(
+                Fault(
+                    FaultKind.CHECKPOINT,
+                    checkpoint=seq,
+                    message=(
+                        f"checkpoint {seq} names key {key_id!r}, which is not among the known "
+                        "audit "
+                        f"keys ({', '.join(sorted(self.trail.keys))}): it was forged, or the key "
+                        "that "
+                        "signed it is missing from the key ring."
+                    ),
+                )
+            )
         if seq >= self.trail.format_since:
             if not (_whole(every) and _whole(minutes)):
-                raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=seq, message=(
-                    f"checkpoint {seq} does not state the cadence it promises: it was "
-                    "forged or edited.")))
-            message = checkpoint_message(seq, head_hash, format_since=self.trail.format_since,
-                                         every=cast(int, every), minutes=cast(int, minutes))
+                raise Faulted(
+                    Fault(
+                        FaultKind.CHECKPOINT,
+                        checkpoint=seq,
+                        message=(
+                            f"checkpoint {seq} does not state the cadence it promises: it was "
+                            "forged or edited."
+                        ),
+                    )
+                )
+            message = checkpoint_message(
+                seq,
+                head_hash,
+                format_since=self.trail.format_since,
+                every=cast(int, every),
+                minutes=cast(int, minutes),
+            )
         else:
             message = legacy_checkpoint_message(seq, head_hash)
         if not verify_signature(key, message, signature):
-            raise Faulted(Fault(FaultKind.CHECKPOINT, checkpoint=seq, message=(
-                f"checkpoint {seq}'s signature does not match its content: the checkpoint was "
-                "forged or edited, or the format boundary was moved.")))
+            raise Faulted(
+                Fault(
+                    FaultKind.CHECKPOINT,
+                    checkpoint=seq,
+                    message=(
+                        f"checkpoint {seq}'s signature does not match its content: the checkpoint "
+                        "was "
+                        "forged or edited, or the format boundary was moved."
+                    ),
+                )
+            )
         if head_hash != event_hash:
             since = max((c for c in self.trail.checkpoints if c < seq), default=0)
-            raise Faulted(Fault(FaultKind.REWRITTEN, checkpoint=seq, message=(
-                f"signed checkpoint {seq} no longer matches event {seq}, although the chain "
-                f"recomputes: events {since + 1} to {seq} were rewritten with new hashes after "
-                "the checkpoint was signed.")))
+            raise Faulted(
+                Fault(
+                    FaultKind.REWRITTEN,
+                    checkpoint=seq,
+                    message=(
+                        f"signed checkpoint {seq} no longer matches event {seq}, although the "
+                        "chain "
+                        f"recomputes: events {since + 1} to {seq} were rewritten with new hashes "
+                        "after "
+                        "the checkpoint was signed."
+                    ),
+                )
+            )
 
     def cadence_before(self, start: int) -> tuple[int, str]:
         """When the next checkpoint falls due for a walk starting at `start`: (the seq at
         which, the canonical time from which). The first event of format 2 is always one."""
         since = self.trail.format_since
-        prior = max((seq for seq in self.trail.checkpoints if since <= seq < start),
-                    default=None)
+        prior = max((seq for seq in self.trail.checkpoints if since <= seq < start), default=None)
         if prior is None:
             return since, ""
         row = self.row(prior)
@@ -254,15 +338,24 @@ class Walk:
         since = self.trail.format_since
         prior = max((c for c in self.trail.checkpoints if since <= c < seq), default=None)
         if prior is None:
-            why = (f"the first event of the current format ({since}) must be checkpointed"
-                   if seq == since else f"no checkpoint follows the format boundary ({since})")
+            why = (
+                f"the first event of the current format ({since}) must be checkpointed"
+                if seq == since
+                else f"no checkpoint follows the format boundary ({since})"
+            )
         else:
             every, minutes = self.trail.checkpoints[prior][4], self.trail.checkpoints[prior][5]
             reason = f"{every} events" if seq >= due_seq else f"{minutes} minutes"
             why = f"checkpoint {prior} promised the next one within {reason}"
-        return Fault(FaultKind.CHECKPOINT, seq=seq, checkpoint=seq, message=(
-            f"event {seq} should carry a signed checkpoint ({why}), but none exists: "
-            "checkpoints were deleted."))
+        return Fault(
+            FaultKind.CHECKPOINT,
+            seq=seq,
+            checkpoint=seq,
+            message=(
+                f"event {seq} should carry a signed checkpoint ({why}), but none exists: "
+                "checkpoints were deleted."
+            ),
+        )
 
     def row(self, seq: int) -> tuple[Any, ...] | None:
         return next(iter(self.rows(seq, seq)), None)
@@ -277,34 +370,58 @@ class Walk:
                 except self.error:
                     bad = seq
                     break
-        return Fault(FaultKind.MALFORMED, seq=bad, message=(
-            f"event {bad} cannot be read: a column holds bytes that are not text."))
+        return Fault(
+            FaultKind.MALFORMED,
+            seq=bad,
+            message=(f"event {bad} cannot be read: a column holds bytes that are not text."),
+        )
 
     def broken_link(self, row: tuple[Any, ...]) -> Fault:
         """Event `seq` does not point at the event stored before it: find out why."""
         seq, stored_prev = row[_SEQ], row[_PREV]
         cursor = self.connection.cursor()
         try:
-            cursor.execute(f"SELECT min(seq) FROM audit_event "  # noqa: S608  (a placeholder)
-                           f"WHERE hash = {self.mark}", (stored_prev,))
+            cursor.execute(
+                f"SELECT min(seq) FROM audit_event "  # noqa: S608  (a placeholder)
+                f"WHERE hash = {self.mark}",
+                (stored_prev,),
+            )
             found = cursor.fetchone()[0]
         finally:
             cursor.close()
         if found is not None and found > seq:
-            return Fault(FaultKind.REORDERED, seq=seq, message=(
-                f"event {seq} is out of order: it was written after the event now stored as "
-                f"{found} (events were swapped or moved)."))
+            return Fault(
+                FaultKind.REORDERED,
+                seq=seq,
+                message=(
+                    f"event {seq} is out of order: it was written after the event now stored as "
+                    f"{found} (events were swapped or moved)."
+                ),
+            )
         if found is not None and found == seq - 2:
-            return Fault(FaultKind.INSERTED, seq=seq - 1, message=(
-                f"event {seq - 1} was inserted: event {seq} was written directly after event "
-                f"{seq - 2}."))
+            return Fault(
+                FaultKind.INSERTED,
+                seq=seq - 1,
+                message=(
+                    f"event {seq - 1} was inserted: event {seq} was written directly after event "
+                    f"{seq - 2}."
+                ),
+            )
         if found is not None and found < seq - 2:
-            return Fault(FaultKind.INSERTED, seq=found + 1, message=(
-                f"events {found + 1} to {seq - 1} were inserted: event {seq} was written "
-                f"directly after event {found}."))
+            return Fault(
+                FaultKind.INSERTED,
+                seq=found + 1,
+                message=(
+                    f"events {found + 1} to {seq - 1} were inserted: event {seq} was written "
+                    f"directly after event {found}."
+                ),
+            )
         if stored_prev == GENESIS_HASH and seq > 1:
-            return Fault(FaultKind.INSERTED, seq=1, message=(
-                f"events 1 to {seq - 1} were inserted before the first event written."))
+            return Fault(
+                FaultKind.INSERTED,
+                seq=1,
+                message=(f"events 1 to {seq - 1} were inserted before the first event written."),
+            )
         fields = list(row[:_PREV])
         fields[_TIME] = self.time_text(row[_TIME])
         for shift in range(1, RENUMBER_SEARCH + 1):
@@ -314,11 +431,19 @@ class Walk:
             except TypeError:
                 break
             if chain_hash(stored_prev, renumbered) == row[_HASH]:
-                return Fault(FaultKind.DELETED, seq=seq, message=(
-                    f"{shift} event(s) before event {seq} were deleted and the later events "
-                    f"renumbered: the event now stored as {seq} was written as {seq + shift}."))
-        return Fault(FaultKind.ALTERED, seq=seq, message=(
-            f"event {seq}'s link to the event before it (prev_hash) was changed."))
+                return Fault(
+                    FaultKind.DELETED,
+                    seq=seq,
+                    message=(
+                        f"{shift} event(s) before event {seq} were deleted and the later events "
+                        f"renumbered: the event now stored as {seq} was written as {seq + shift}."
+                    ),
+                )
+        return Fault(
+            FaultKind.ALTERED,
+            seq=seq,
+            message=(f"event {seq}'s link to the event before it (prev_hash) was changed."),
+        )
 
 
 def _as_is(value: Any) -> str | None:
@@ -336,27 +461,53 @@ def _next_due(checkpoint: Checkpoint, occurred: str) -> tuple[int, str]:
 
 
 def _malformed_time(seq: int, stored: Any) -> Fault:
-    found = "it lies outside the years 1970 to 9999 (a year BC, or infinity)" \
-        if stored is None else repr(stored)
-    return Fault(FaultKind.MALFORMED, seq=seq, message=(
-        f"event {seq}'s time is not stored as the application stores it ({found}): it was "
-        "edited, and it would sort, search and export as another time than the one signed."))
+    found = (
+        "it lies outside the years 1970 to 9999 (a year BC, or infinity)"
+        if stored is None
+        else repr(stored)
+    )
+    return Fault(
+        FaultKind.MALFORMED,
+        seq=seq,
+        message=(
+            f"event {seq}'s time is not stored as the application stores it ({found}): it was "
+            "edited, and it would sort, search and export as another time than the one signed."
+        ),
+    )
 
 
 def _wrong_type(row: tuple[Any, ...]) -> Fault:
     seq = row[_SEQ]
-    name, found = next(((name, type(row[position]).__name__)
-                        for position, name, allowed in _FIELD_TYPES
-                        if type(row[position]) not in allowed), ("a column", "wrong type"))
-    return Fault(FaultKind.MALFORMED, seq=seq if type(seq) is int else None, message=(
-        f"event {seq}'s {name} holds a {found}, not the type the application writes: it was "
-        "edited."))
+    name, found = next(
+        (
+            (name, type(row[position]).__name__)
+            for position, name, allowed in _FIELD_TYPES
+            if type(row[position]) not in allowed
+        ),
+        ("a column", "wrong type"),
+    )
+    return Fault(
+        FaultKind.MALFORMED,
+        seq=seq if type(seq) is int else None,
+        message=(
+            f"event {seq}'s {name} holds a {found}, not the type the application writes: it was "
+            "edited."
+        ),
+    )
 
 
 def _missing(expected: int, found: int) -> Fault:
     if found - 1 > expected:
-        return Fault(FaultKind.DELETED, seq=expected, message=(
-            f"events {expected} to {found - 1} are missing: event {found} follows event "
-            f"{expected - 1}."))
-    return Fault(FaultKind.DELETED, seq=expected, message=(
-        f"event {expected} is missing: event {found} follows event {expected - 1}."))
+        return Fault(
+            FaultKind.DELETED,
+            seq=expected,
+            message=(
+                f"events {expected} to {found - 1} are missing: event {found} follows event "
+                f"{expected - 1}."
+            ),
+        )
+    return Fault(
+        FaultKind.DELETED,
+        seq=expected,
+        message=(f"event {expected} is missing: event {found} follows event {expected - 1}."),
+    )

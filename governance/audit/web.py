@@ -29,9 +29,14 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 def _attachment(body: bytes | Iterator[bytes], fmt: str, filename: str) -> Response:
-    return Response(body, mimetype=audit_export.MEDIA_TYPES[fmt].split(";")[0],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype=audit_export.MEDIA_TYPES[fmt].split(";")[0],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _before() -> int | None:
@@ -51,9 +56,15 @@ def search() -> str:
     page = audit_search.search(db, flt, before=before, by=user)
     db.commit()
     return render_template(
-        "audit/search.html", page=page, flt=flt, args=flt.as_args(), event_types=list(AuditType),
-        outcomes=list(Outcome), can_export=authz.can(user, Permission.AUDIT_EXPORT),
-        can_verify=authz.can(user, Permission.AUDIT_VERIFY))
+        "audit/search.html",
+        page=page,
+        flt=flt,
+        args=flt.as_args(),
+        event_types=list(AuditType),
+        outcomes=list(Outcome),
+        can_export=authz.can(user, Permission.AUDIT_EXPORT),
+        can_verify=authz.can(user, Permission.AUDIT_VERIFY),
+    )
 
 
 @bp.route("/export")

@@ -14,8 +14,17 @@ from governance.authz.permissions import APPROVAL_AND_AUDIT_POWERS, Permission
 from governance.authz.roles import Role
 from governance.kernel.errors import PermissionDenied
 
-__all__ = ["Permission", "Policy", "PolicyError", "Role", "can", "carries_powers",
-           "current_policy", "install_policy", "require"]
+__all__ = [
+    "Permission",
+    "Policy",
+    "PolicyError",
+    "Role",
+    "can",
+    "carries_powers",
+    "current_policy",
+    "install_policy",
+    "require",
+]
 
 _policy: Policy | None = None
 
@@ -53,8 +62,13 @@ def carries_powers(role: Role) -> bool:
     return bool(current_policy().permissions_of(frozenset({role})) & APPROVAL_AND_AUDIT_POWERS)
 
 
-def require(user: Actor | None, permission: Permission, message: str | None = None,
-            *, audit: Mapping[str, Any] | None = None) -> None:
+def require(
+    user: Actor | None,
+    permission: Permission,
+    message: str | None = None,
+    *,
+    audit: Mapping[str, Any] | None = None,
+) -> None:
     """Raise PermissionDenied (403) unless the user's roles hold the permission.
 
     `audit` describes the attempted action (event type, target...) so that the refusal is
@@ -63,4 +77,5 @@ def require(user: Actor | None, permission: Permission, message: str | None = No
     if not can(user, permission):
         raise PermissionDenied(
             message or f"You need the {permission.value} permission: {permission.description}",
-            audit={**(audit or {}), "rule": f"role-permission:{permission.value}"})
+            audit={**(audit or {}), "rule": f"role-permission:{permission.value}"},
+        )

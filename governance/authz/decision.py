@@ -58,8 +58,10 @@ class Decision:
 def grant_index(session: Session) -> GrantIndex:
     index = session.info.get("grant_index")
     if not isinstance(index, GrantIndex):
-        raise RuntimeError("This session has no grant index: open it from governance.kernel.db."
-                           "Database so that decisions see every process's grants.")
+        raise RuntimeError(
+            "This session has no grant index: open it from governance.kernel.db."
+            "Database so that decisions see every process's grants."
+        )
     return index
 
 
@@ -83,38 +85,50 @@ def evaluate(index: GrantIndex, request: DataRequest) -> Decision:
     denied: list[str] = []
     for column in dict.fromkeys(request.columns):
         obj = ids.column_object(request.dataset_id, column)
-        allowed, line = enforcer.enforce_lines(index.lines((sub, dom, obj, act)),
-                                               sub, dom, obj, act, purpose, now)
+        allowed, line = enforcer.enforce_lines(
+            index.lines((sub, dom, obj, act)), sub, dom, obj, act, purpose, now
+        )
         if allowed:
             granted[column] = line[6]
         else:
             denied.append(column)
     if denied:
-        scope_grants = index.grants_for(request.user_id, request.agreement_id,
-                                        request.dataset_id)
+        scope_grants = index.grants_for(request.user_id, request.agreement_id, request.dataset_id)
         return _explain_refusal(request, denied, scope_grants, granted)
     # The allowing grants are found by their rules, not by scanning the person's grants on the
     # dataset: an allowed decision then costs the same however many grants the person holds.
     rules = tuple(dict.fromkeys(granted.values()))
     version = max(index.granted_by(rule).agreement_version for rule in rules)
-    return Decision(True, "Every requested column is granted for this purpose.",
-                    CLAUSE_ALLOWED, rules=rules, agreement_version=version, granted=granted)
+    return Decision(
+        True,
+        "Every requested column is granted for this purpose.",
+        CLAUSE_ALLOWED,
+        rules=rules,
+        agreement_version=version,
+        granted=granted,
+    )
 
 
-def _explain_refusal(request: DataRequest, denied: Sequence[str],
-                     grants: list[GrantEntry], granted: dict[str, str]) -> Decision:
+def _explain_refusal(
+    request: DataRequest, denied: Sequence[str], grants: list[GrantEntry], granted: dict[str, str]
+) -> Decision:
     """Say which rule refused, without naming anything the person may not see."""
     column = denied[0]
     version = max((g.agreement_version for g in grants), default=None)
 
     def refuse(reason: str, clause: str) -> Decision:
-        return Decision(False, reason, clause, rules=tuple(dict.fromkeys(granted.values())),
-                        agreement_version=version, denied_columns=tuple(denied),
-                        granted=granted)
+        return Decision(
+            False,
+            reason,
+            clause,
+            rules=tuple(dict.fromkeys(granted.values())),
+            agreement_version=version,
+            denied_columns=tuple(denied),
+            granted=granted,
+        )
 
     if not grants:
-        return refuse("You hold no grant on this dataset under this agreement.",
-                      CLAUSE_NO_GRANT)
+        return refuse("You hold no grant on this dataset under this agreement.", CLAUSE_NO_GRANT)
     holding = [g for g in grants if column in g.columns]
     if not holding:
         return refuse(f"Column {column!r} is not granted to you.", CLAUSE_COLUMNS)
@@ -123,15 +137,15 @@ def _explain_refusal(request: DataRequest, denied: Sequence[str],
         # The grant that ended last says why: its own end, or a condition it depends on.
         ended = max(holding, key=lambda g: (g.ends_at, g.id))
         if ended.until_clause == CLAUSE_EXPIRY or not ended.until_reason:
-            return refuse(f"Your grant of column {column!r} has expired.",
-                          ended.until_clause)
+            return refuse(f"Your grant of column {column!r} has expired.", ended.until_clause)
         return refuse(ended.until_reason, ended.until_clause)
     for_purpose = [g for g in current if g.purpose == request.purpose]
     if not for_purpose:
         purposes = ", ".join(sorted({g.purpose for g in current}))
-        return refuse(f"Column {column!r} is granted to you for {purposes}, not for "
-                      f"{request.purpose}.", CLAUSE_PURPOSE)
+        return refuse(
+            f"Column {column!r} is granted to you for {purposes}, not for {request.purpose}.",
+            CLAUSE_PURPOSE,
+        )
     if request.action == DataAction.DOWNLOAD:
-        return refuse("Downloading row-level data is not allowed by your grant.",
-                      CLAUSE_DOWNLOAD)
+        return refuse("Downloading row-level data is not allowed by your grant.", CLAUSE_DOWNLOAD)
     return refuse(f"Column {column!r} is not granted for this action.", CLAUSE_COLUMNS)

@@ -45,8 +45,9 @@ class CompiledMatcherEnforcer(casbin.Enforcer):  # type: ignore[misc]
             self._compiled[expr] = compiled
         return compiled
 
-    def enforce_lines(self, lines: Sequence[Sequence[str]],
-                      *request: str) -> tuple[bool, list[str]]:
+    def enforce_lines(
+        self, lines: Sequence[Sequence[str]], *request: str
+    ) -> tuple[bool, list[str]]:
         """Casbin's decision over exactly these policy lines (the candidates for a request).
 
         The lines replace the model's policy for this one call; Casbin's own `enforce_ex`
@@ -102,7 +103,8 @@ def _check_rules(rules: list[list[str]], source: Path) -> None:
     for rule in rules:
         if len(rule) != 2 or rule[0] not in roles or rule[1] not in permissions:
             raise PolicyError(
-                f"{source}: rule {', '.join(rule)!r} names an unknown role or permission.")
+                f"{source}: rule {', '.join(rule)!r} names an unknown role or permission."
+            )
 
 
 _local = threading.local()

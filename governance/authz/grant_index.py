@@ -70,8 +70,10 @@ class GrantEntry:
         for column in sorted(self.columns):
             obj = ids.column_object(self.dataset_id, column)
             for action in self.actions:
-                yield (sub, dom, obj, action.value), (
-                    sub, dom, obj, action.value, purpose, until, self.rule)
+                yield (
+                    (sub, dom, obj, action.value),
+                    (sub, dom, obj, action.value, purpose, until, self.rule),
+                )
 
 
 def read_epoch(session: Session) -> int:
@@ -160,15 +162,30 @@ class GrantIndex:
 def _load_changes(session: Session, *, since: int) -> list[tuple[int, GrantEntry | None]]:
     """Grants changed after `since` (all live grants on first load), with their columns."""
     query = (
-        select(Grant.id, Grant.user_id, Grant.agreement_id, Grant.agreement_version,
-               Grant.dataset_id, Grant.purpose, Grant.valid_until, Grant.allow_download,
-               Grant.status, Grant.effective_until, Grant.effective_clause,
-               Grant.effective_reason, GrantColumn.column_name, GrantColumn.classification)
+        select(
+            Grant.id,
+            Grant.user_id,
+            Grant.agreement_id,
+            Grant.agreement_version,
+            Grant.dataset_id,
+            Grant.purpose,
+            Grant.valid_until,
+            Grant.allow_download,
+            Grant.status,
+            Grant.effective_until,
+            Grant.effective_clause,
+            Grant.effective_reason,
+            GrantColumn.column_name,
+            GrantColumn.classification,
+        )
         .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
         .order_by(Grant.id)
     )
-    query = query.where(Grant.status.in_(LIVE_GRANT_STATUSES)) if since < 0 \
+    query = (
+        query.where(Grant.status.in_(LIVE_GRANT_STATUSES))
+        if since < 0
         else query.where(Grant.changed_epoch > since)
+    )
     grouped: dict[int, tuple[Any, set[str], set[str]]] = {}
     for row in session.execute(query):
         _, columns, identifiers = grouped.setdefault(row.id, (row, set(), set()))
@@ -181,15 +198,27 @@ def _load_changes(session: Session, *, since: int) -> list[tuple[int, GrantEntry
         if row.status not in LIVE_GRANT_STATUSES:
             changes.append((grant_id, None))
             continue
-        changes.append((grant_id, GrantEntry(
-            id=grant_id, user_id=row.user_id, agreement_id=row.agreement_id,
-            agreement_version=row.agreement_version, dataset_id=row.dataset_id,
-            purpose=row.purpose, valid_until=row.valid_until,
-            actions=(DataAction.READ, DataAction.DOWNLOAD) if row.allow_download
-            else (DataAction.READ,),
-            columns=frozenset(columns), until=row.effective_until,
-            # Interned: a hundred thousand grants share a handful of clauses and reasons.
-            until_clause=sys.intern(row.effective_clause or GRANT_END_CLAUSE),
-            until_reason=sys.intern(row.effective_reason or ""),
-            identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS)))
+        changes.append(
+            (
+                grant_id,
+                GrantEntry(
+                    id=grant_id,
+                    user_id=row.user_id,
+                    agreement_id=row.agreement_id,
+                    agreement_version=row.agreement_version,
+                    dataset_id=row.dataset_id,
+                    purpose=row.purpose,
+                    valid_until=row.valid_until,
+                    actions=(DataAction.READ, DataAction.DOWNLOAD)
+                    if row.allow_download
+                    else (DataAction.READ,),
+                    columns=frozenset(columns),
+                    until=row.effective_until,
+                    # Interned: a hundred thousand grants share a handful of clauses and reasons.
+                    until_clause=sys.intern(row.effective_clause or GRANT_END_CLAUSE),
+                    until_reason=sys.intern(row.effective_reason or ""),
+                    identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS,
+                ),
+            )
+        )
     return changes

@@ -61,17 +61,17 @@ PERMISSION_DESCRIPTIONS = {
     Permission.AGREEMENT_DRAFT: "Draft, edit, submit and amend agreements.",
     Permission.AGREEMENT_REVIEW: "Approve or return an agreement someone else drafted.",
     Permission.AGREEMENT_TERMINATE: "Terminate an active agreement, with a reason.",
-    Permission.AGREEMENT_CERTIFY_DESTRUCTION:
-        "Certify that data was destroyed and close the agreement.",
+    Permission.AGREEMENT_CERTIFY_DESTRUCTION: "Certify that data was destroyed and close the "
+    "agreement.",
     Permission.DATASET_MANAGE: "Declare datasets, their schema and their stewards.",
     Permission.DATASET_INGEST: "Upload a new version of a dataset one stewards.",
     Permission.DATASET_READ: "Hold grants and read the granted columns of dataset rows.",
-    Permission.DATASET_APPROVE_RECLASSIFICATION:
-        "Approve or reject lowering a stored column's classification (the second person).",
+    Permission.DATASET_APPROVE_RECLASSIFICATION: "Approve or reject lowering a stored column's "
+    "classification (the second person).",
     Permission.ACCESS_REQUEST_CREATE: "Ask for access to columns of a dataset.",
     Permission.ACCESS_REQUEST_REVIEW: "Approve, narrow, deny or return requests as a data steward.",
-    Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS:
-        "Give the second approval that direct identifiers need.",
+    Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS: "Give the second approval that direct "
+    "identifiers need.",
     Permission.GRANT_REVOKE: "Revoke a grant before it ends.",
     Permission.GRANT_REVIEW: "Confirm or narrow grants in the periodic access review.",
     Permission.GRANT_OVERSEE: "See every grant and which are overdue for review.",
@@ -83,28 +83,43 @@ PERMISSION_DESCRIPTIONS = {
     Permission.OUTPUT_PREVIEW: "Preview outputs as the data provider's partner reviewer.",
     Permission.OUTPUT_PUBLISH: "Publish cleared outputs on the public page.",
     Permission.OUTPUT_RESOLVE: "Close a partner's answered flag once the preview window has "
-                               "ended without the partner's response.",
+    "ended without the partner's response.",
     Permission.TOKEN_CREATE: "Create personal API tokens.",
     Permission.SESSION_END_ANY: "See anyone's signed-in sessions and sign them out everywhere.",
     Permission.ACCOUNT_RESET: "Send a person a single-use password-reset link (without ever "
-                              "knowing the new password) and unlock a locked account.",
+    "knowing the new password) and unlock a locked account.",
     Permission.ROLE_APPROVE: "Approve or reject another administrator's request to grant a "
-                             "role that carries approval or audit powers.",
+    "role that carries approval or audit powers.",
     Permission.ROLE_OVERSEE: "See every role change, applied and waiting, with who asked and "
-                             "who approved.",
+    "who approved.",
 }
 
 # The powers that let a person approve, check, oversee or audit other people's work, or decide
 # who holds such powers. A role whose permissions include any of them is granted only with a
 # second administrator's approval (identity/role_changes.py); the list is of permissions, not
 # roles, so a policy change that gives a role such a power brings the rule with it.
-APPROVAL_AND_AUDIT_POWERS = frozenset({
-    Permission.USER_MANAGE, Permission.TRAINING_RECORD, Permission.ROLE_APPROVE,
-    Permission.ROLE_OVERSEE, Permission.SESSION_END_ANY, Permission.ACCOUNT_RESET,
-    Permission.AGREEMENT_REVIEW, Permission.AGREEMENT_TERMINATE,
-    Permission.AGREEMENT_CERTIFY_DESTRUCTION, Permission.DATASET_MANAGE,
-    Permission.ACCESS_REQUEST_REVIEW, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
-    Permission.GRANT_REVOKE, Permission.GRANT_REVIEW, Permission.GRANT_OVERSEE,
-    Permission.AUDIT_READ, Permission.AUDIT_EXPORT, Permission.AUDIT_VERIFY,
-    Permission.OUTPUT_CHECK, Permission.OUTPUT_PUBLISH, Permission.OUTPUT_RESOLVE,
-})
+APPROVAL_AND_AUDIT_POWERS = frozenset(
+    {
+        Permission.USER_MANAGE,
+        Permission.TRAINING_RECORD,
+        Permission.ROLE_APPROVE,
+        Permission.ROLE_OVERSEE,
+        Permission.SESSION_END_ANY,
+        Permission.ACCOUNT_RESET,
+        Permission.AGREEMENT_REVIEW,
+        Permission.AGREEMENT_TERMINATE,
+        Permission.AGREEMENT_CERTIFY_DESTRUCTION,
+        Permission.DATASET_MANAGE,
+        Permission.ACCESS_REQUEST_REVIEW,
+        Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+        Permission.GRANT_REVOKE,
+        Permission.GRANT_REVIEW,
+        Permission.GRANT_OVERSEE,
+        Permission.AUDIT_READ,
+        Permission.AUDIT_EXPORT,
+        Permission.AUDIT_VERIFY,
+        Permission.OUTPUT_CHECK,
+        Permission.OUTPUT_PUBLISH,
+        Permission.OUTPUT_RESOLVE,
+    }
+)

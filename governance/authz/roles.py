@@ -32,6 +32,11 @@ ROLE_LABELS = {
 
 # The order a person's dashboard is chosen in when they hold several roles.
 DASHBOARD_ORDER = (
-    Role.ADMIN, Role.PRIVACY_OFFICER, Role.COMPLIANCE_MANAGER, Role.DATA_STEWARD,
-    Role.OUTPUT_CHECKER, Role.ANALYST, Role.PARTNER_REVIEWER,
+    Role.ADMIN,
+    Role.PRIVACY_OFFICER,
+    Role.COMPLIANCE_MANAGER,
+    Role.DATA_STEWARD,
+    Role.OUTPUT_CHECKER,
+    Role.ANALYST,
+    Role.PARTNER_REVIEWER,
 )

@@ -31,16 +31,24 @@ def object_rule(name: str) -> Callable[[R], R]:
     return register
 
 
-def require(rule: Callable[..., bool], by: Any, *objects: Any, message: str,
-            audit: Mapping[str, Any] | None = None, clause: str | None = None) -> None:
+def require(
+    rule: Callable[..., bool],
+    by: Any,
+    *objects: Any,
+    message: str,
+    audit: Mapping[str, Any] | None = None,
+    clause: str | None = None,
+) -> None:
     """403, recorded under the rule's name, unless the rule holds for `by` and the objects."""
     if not rule(by, *objects):
         name: str = rule.rule_name  # type: ignore[attr-defined]
-        raise PermissionDenied(message, clause=clause,
-                               audit={**audit, "rule": name} if audit is not None else None)
+        raise PermissionDenied(
+            message, clause=clause, audit={**audit, "rule": name} if audit is not None else None
+        )
 
 
 # Access requests
+
 
 @object_rule("own-request")
 def own_request(by: Any, request: Any) -> bool:
@@ -75,6 +83,7 @@ def manages_grants_of(by: Any, dataset: Any) -> bool:
 
 # Agreements
 
+
 @object_rule("separation-of-duties")
 def not_a_contributor(by: Any, version: Any, key: str) -> bool:
     """Not one who drafted, edited or submitted this version (`key` names `by` as the
@@ -84,12 +93,16 @@ def not_a_contributor(by: Any, version: Any, key: str) -> bool:
 
 # Outputs
 
+
 @object_rule("partner-of-provider")
 def partner_of_provider(by: Any, output: Any) -> bool:
     """A person (never the host operator) who may preview outputs, in the organisation that
     provided the data: the preview is the provider's own."""
-    return by.id is not None and can(by, Permission.OUTPUT_PREVIEW) \
+    return (
+        by.id is not None
+        and can(by, Permission.OUTPUT_PREVIEW)
         and by.organization_id == output.agreement.provider_id
+    )
 
 
 @object_rule("project-team")
@@ -117,6 +130,7 @@ def not_checked_yet(by: Any, output: Any, key: str, checked_by: set[str]) -> boo
 
 
 # Datasets and roles
+
 
 @object_rule("two-people-reclassify")
 def not_the_asker(by: Any, asked: Any) -> bool:

@@ -31,8 +31,8 @@ class _Main(click.Group):
             text = str(error.orig)
             if "no such table" in text or "does not exist" in text:
                 raise click.ClickException(
-                    f"The database has no tables yet ({text}): run `governance init`.") \
-                    from error
+                    f"The database has no tables yet ({text}): run `governance init`."
+                ) from error
             raise click.ClickException(f"The database cannot be used: {text}") from error
 
 
@@ -42,8 +42,13 @@ def main() -> None:
     context.use_app_factory(create_app)
 
 
-for command in (*core.COMMANDS, *agreements.COMMANDS, *datasets.COMMANDS,
-                *analyses.COMMANDS, *keys.COMMANDS):
+for command in (
+    *core.COMMANDS,
+    *agreements.COMMANDS,
+    *datasets.COMMANDS,
+    *analyses.COMMANDS,
+    *keys.COMMANDS,
+):
     main.add_command(command)
 main.add_command(audit.audit_group)
 main.add_command(tokens.token_group)

@@ -58,17 +58,20 @@ def command_session(app: Flask) -> Iterator[Session]:
 
 def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Show domain errors as one clear line and a non-zero exit, not a traceback."""
+
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except DomainError as error:
             raise click.ClickException(error.message) from error
+
     return wrapper
 
 
 def echo_table(rows: list[tuple[Any, ...]]) -> None:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
-                                                                            strict=True)))
+        click.echo(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        )

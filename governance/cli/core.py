@@ -11,9 +11,12 @@ from governance.audit import service as audit
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
 
 
-@click.command("init", help="Create instance/ (owner-only), the audit and data keys if they "
-                            "are absent (never replacing one), and create or upgrade the "
-                            "database schema.")
+@click.command(
+    "init",
+    help="Create instance/ (owner-only), the audit and data keys if they "
+    "are absent (never replacing one), and create or upgrade the "
+    "database schema.",
+)
 def init_command() -> None:
     from governance import schema
     from governance.access import conditions as grant_conditions
@@ -62,45 +65,66 @@ def init_command() -> None:
     finally:
         database(app).dispose()
     if sealed is not None:
-        click.echo(f"Audit trail sealed in its new format at event {sealed}; older events keep "
-                   "verifying in theirs.")
+        click.echo(
+            f"Audit trail sealed in its new format at event {sealed}; older events keep "
+            "verifying in theirs."
+        )
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:
-        click.echo(f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
-                   "`governance datastore rewrap` so that destroying them erases them.")
+        click.echo(
+            f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
+            "`governance datastore rewrap` so that destroying them erases them."
+        )
 
 
-@click.command("create-user", help="Create an account (asks for the password, or reads it "
-                                   "from standard input with --password-stdin).")
+@click.command(
+    "create-user",
+    help="Create an account (asks for the password, or reads it "
+    "from standard input with --password-stdin).",
+)
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--org", "org_name", required=True, help="Organisation name (must exist).")
-@click.option("--role", "roles", multiple=True, required=True,
-              help="Repeat for several roles.")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create_user_command(email: str, name: str, org_name: str, roles: tuple[str, ...],
-                        password_stdin: bool) -> None:
+def create_user_command(
+    email: str, name: str, org_name: str, roles: tuple[str, ...], password_stdin: bool
+) -> None:
     from governance.identity.organization_model import Organization
     from governance.identity.users import create_user
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True)
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
     app = build_app()
     with command_session(app) as session:
         org = session.scalars(select(Organization).where(Organization.name == org_name)).first()
         if org is None:
             raise click.ClickException(f"No organisation named {org_name!r}.")
-        user = create_user(session, email=email, name=name, organization_id=org.id, roles=roles,
-                           password=password,
-                           password_min_length=app.config["PASSWORD_MIN_LENGTH"], by=CLI_ACTOR)
+        user = create_user(
+            session,
+            email=email,
+            name=name,
+            organization_id=org.id,
+            roles=roles,
+            password=password,
+            password_min_length=app.config["PASSWORD_MIN_LENGTH"],
+            by=CLI_ACTOR,
+        )
         session.commit()
         click.echo(f"Created {user.email} ({', '.join(sorted(roles))}) in {org.name}.")
 
 
 @click.command("demo", help="Load the deterministic demo world into an empty database.")
-@click.option("--people", default=None, type=int,
-              help="Synthetic people in the administrative data (default: the demo's own).")
+@click.option(
+    "--people",
+    default=None,
+    type=int,
+    help="Synthetic people in the administrative data (default: the demo's own).",
+)
 def demo_command(people: int | None) -> None:
     from governance.demo import DEMO_PASSWORD, load_demo
     from governance.identity.models import User
@@ -111,8 +135,10 @@ def demo_command(people: int | None) -> None:
     try:
         with command_session(app) as session:
             if session.scalar(select(func.count()).select_from(User)):
-                click.echo("The database already has accounts; the demo world was not "
-                           f"loaded. Log in at {address}.")
+                click.echo(
+                    "The database already has accounts; the demo world was not "
+                    f"loaded. Log in at {address}."
+                )
                 return
             logins = load_demo(session, app=app, people=people)
             session.commit()
@@ -126,8 +152,13 @@ def demo_command(people: int | None) -> None:
 @click.command("serve", help="Serve the application with gunicorn worker processes.")
 @click.option("--bind", default="127.0.0.1:5000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--timeout", default=120, show_default=True, type=int,
-              help="Seconds before a stuck worker is replaced.")
+@click.option(
+    "--timeout",
+    default=120,
+    show_default=True,
+    type=int,
+    help="Seconds before a stuck worker is replaced.",
+)
 def serve_command(bind: str, workers: int, timeout: int) -> None:
     from governance.server import serve
 

@@ -22,8 +22,9 @@ def parse_now(raw: str | None) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise click.BadParameter(f"{raw!r} is not an ISO-8601 date-time, e.g. "
-                                 f"2026-07-01T09:00:00Z.", param_hint="--now") from exc
+        raise click.BadParameter(
+            f"{raw!r} is not an ISO-8601 date-time, e.g. 2026-07-01T09:00:00Z.", param_hint="--now"
+        ) from exc
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
@@ -37,8 +38,9 @@ class JobReport:
     events: list[tuple[str, str, int | None]]
 
 
-def run_jobs_reporting(session_factory: Callable[[], Session], *, now: dt.datetime,
-                       actor: System, apply: bool) -> list[JobReport]:
+def run_jobs_reporting(
+    session_factory: Callable[[], Session], *, now: dt.datetime, actor: System, apply: bool
+) -> list[JobReport]:
     """Run every job once and report each one's changes and events. With `apply` each job
     commits in its own transaction, as the scheduler's do; without, all run in one
     transaction that is rolled back (no notification is sent: the outbox is discarded)."""
@@ -69,8 +71,9 @@ def run_jobs_reporting(session_factory: Callable[[], Session], *, now: dt.dateti
     return reports
 
 
-def _run_reported(session: Session, registered: Registered, *, actor: System,
-                  now: dt.datetime) -> JobReport:
+def _run_reported(
+    session: Session, registered: Registered, *, actor: System, now: dt.datetime
+) -> JobReport:
     from sqlalchemy import select
 
     from governance.audit import service as audit
@@ -79,22 +82,41 @@ def _run_reported(session: Session, registered: Registered, *, actor: System,
     start, _ = audit.chain_head(session)
     changed = registered.job(session, actor, now)
     session.flush()
-    events = session.scalars(select(AuditEvent).where(
-        AuditEvent.seq > start, AuditEvent.actor_email == actor.email)
-        .order_by(AuditEvent.seq)).all()
-    return JobReport(registered.name, changed, [
-        (str(e.event_type), str(e.detail.get("reference", e.target_id)), e.agreement_version)
-        for e in events])
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.seq > start, AuditEvent.actor_email == actor.email)
+        .order_by(AuditEvent.seq)
+    ).all()
+    return JobReport(
+        registered.name,
+        changed,
+        [
+            (str(e.event_type), str(e.detail.get("reference", e.target_id)), e.agreement_version)
+            for e in events
+        ],
+    )
 
 
-@click.command("expire", help="Run the periodic jobs once: activate agreements whose "
-                              "effective date has come, expire those past their expiry date, "
-                              "and the other workflows' jobs. Without --apply it is a dry run: "
-                              "it shows what would change and changes nothing.")
-@click.option("--now", "now_text", metavar="ISO-DATETIME", default=None,
-              help="Act as if it were this moment (UTC unless a zone is given).")
-@click.option("--apply", is_flag=True, default=False,
-              help="Make the changes (each job commits), as the server's scheduler does.")
+@click.command(
+    "expire",
+    help="Run the periodic jobs once: activate agreements whose "
+    "effective date has come, expire those past their expiry date, "
+    "and the other workflows' jobs. Without --apply it is a dry run: "
+    "it shows what would change and changes nothing.",
+)
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-DATETIME",
+    default=None,
+    help="Act as if it were this moment (UTC unless a zone is given).",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    default=False,
+    help="Make the changes (each job commits), as the server's scheduler does.",
+)
 @domain_errors
 def expire_command(now_text: str | None, apply: bool) -> None:
     from governance.kernel.extensions import database
@@ -110,20 +132,26 @@ def expire_command(now_text: str | None, apply: bool) -> None:
     if apply:
         click.echo(f"Periodic jobs run as of {now.isoformat()}; the changes are saved:")
     else:
-        click.echo(f"Dry run as of {now.isoformat()}: nothing was changed. With --apply "
-                   "these changes would be made:")
+        click.echo(
+            f"Dry run as of {now.isoformat()}: nothing was changed. With --apply "
+            "these changes would be made:"
+        )
     for report in reports:
         if report.changed is None:
             click.echo(f"  {report.name}: not previewed (it acts outside the database)")
             continue
         verb = "changed" if apply else "would change"
-        click.echo(f"  {report.name}: {report.changed} {verb}, {len(report.events)} audited "
-                   f"event{'' if len(report.events) == 1 else 's'}")
+        click.echo(
+            f"  {report.name}: {report.changed} {verb}, {len(report.events)} audited "
+            f"event{'' if len(report.events) == 1 else 's'}"
+        )
         for event_type, what, version in report.events:
             click.echo(f"    {event_type} {what}{f' version {version}' if version else ''}")
     total = sum(len(r.events) for r in reports)
-    click.echo(f"{total} audited event{'' if total == 1 else 's'} in all"
-               + ("." if apply else " would be written."))
+    click.echo(
+        f"{total} audited event{'' if total == 1 else 's'} in all"
+        + ("." if apply else " would be written.")
+    )
 
 
 COMMANDS = [expire_command]

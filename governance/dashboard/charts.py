@@ -34,8 +34,10 @@ class Chart:
 def agreements_by_status(session: Session) -> Chart:
     counts = Counter(session.scalars(select(Agreement.status)))
     data = [(AgreementStatus(s).label, counts[s]) for s in AgreementStatus if counts[s]]
-    return Chart("Agreements by status", charts.bar_chart(
-        data, title="Agreements by status", value_label="Agreements"))
+    return Chart(
+        "Agreements by status",
+        charts.bar_chart(data, title="Agreements by status", value_label="Agreements"),
+    )
 
 
 def agreements_by_expiry(session: Session, today: dt.date) -> Chart:
@@ -46,36 +48,69 @@ def agreements_by_expiry(session: Session, today: dt.date) -> Chart:
         if version is None:
             continue
         days = (version.expiry_date - today).days
-        key = ("within 7 days" if days <= 7 else "8 to 30 days" if days <= 30
-               else "31 to 60 days" if days <= 60 else "later")
+        key = (
+            "within 7 days"
+            if days <= 7
+            else "8 to 30 days"
+            if days <= 30
+            else "31 to 60 days"
+            if days <= 60
+            else "later"
+        )
         windows[key] += 1
-    return Chart("Active agreements by time to expiry", charts.bar_chart(
-        list(windows.items()), title="Active agreements by time to expiry",
-        value_label="Agreements", horizontal=False))
+    return Chart(
+        "Active agreements by time to expiry",
+        charts.bar_chart(
+            list(windows.items()),
+            title="Active agreements by time to expiry",
+            value_label="Agreements",
+            horizontal=False,
+        ),
+    )
 
 
 def access_by_dataset(session: Session, user: User) -> Chart:
     datasets = select(DatasetSteward.dataset_id).where(DatasetSteward.user_id == user.id)
-    names = dict(session.execute(select(Dataset.id, Dataset.name)
-                                 .where(Dataset.id.in_(datasets))).all())
-    grants = Counter(session.scalars(select(Grant.dataset_id).where(
-        Grant.status == GrantStatus.ACTIVE, Grant.dataset_id.in_(datasets))))
-    waiting = Counter(session.scalars(select(AccessRequest.dataset_id).where(
-        AccessRequest.status.in_([RequestStatus.SUBMITTED,
-                                  RequestStatus.AWAITING_PRIVACY_OFFICER]),
-        AccessRequest.dataset_id.in_(datasets))))
-    data = {name: {"Active grants": float(grants[i]), "Requests waiting": float(waiting[i])}
-            for i, name in sorted(names.items(), key=lambda item: item[1])}
-    return Chart("Grants and waiting requests by dataset", charts.grouped_bar_chart(
-        data, title="Grants and waiting requests by dataset", value_label="Count"))
+    names = dict(
+        session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(datasets))).all()
+    )
+    grants = Counter(
+        session.scalars(
+            select(Grant.dataset_id).where(
+                Grant.status == GrantStatus.ACTIVE, Grant.dataset_id.in_(datasets)
+            )
+        )
+    )
+    waiting = Counter(
+        session.scalars(
+            select(AccessRequest.dataset_id).where(
+                AccessRequest.status.in_(
+                    [RequestStatus.SUBMITTED, RequestStatus.AWAITING_PRIVACY_OFFICER]
+                ),
+                AccessRequest.dataset_id.in_(datasets),
+            )
+        )
+    )
+    data = {
+        name: {"Active grants": float(grants[i]), "Requests waiting": float(waiting[i])}
+        for i, name in sorted(names.items(), key=lambda item: item[1])
+    }
+    return Chart(
+        "Grants and waiting requests by dataset",
+        charts.grouped_bar_chart(
+            data, title="Grants and waiting requests by dataset", value_label="Count"
+        ),
+    )
 
 
 def audit_activity(session: Session, today: dt.date) -> list[Chart]:
     since = dt.datetime.combine(today - dt.timedelta(days=29), dt.time(), tzinfo=dt.UTC)
     day = event_day(session.get_bind().dialect.name)
-    rows = session.execute(select(day, AuditEvent.outcome, func.count())
-                           .where(AuditEvent.occurred_at >= since)
-                           .group_by(day, AuditEvent.outcome)).all()
+    rows = session.execute(
+        select(day, AuditEvent.outcome, func.count())
+        .where(AuditEvent.occurred_at >= since)
+        .group_by(day, AuditEvent.outcome)
+    ).all()
     # Every day of the window is listed, so quiet days show as zero and the axis spans 30 days.
     days = [today - dt.timedelta(days=n) for n in range(29, -1, -1)]
     every: dict[dt.date, int] = dict.fromkeys(days, 0)
@@ -85,11 +120,20 @@ def audit_activity(session: Session, today: dt.date) -> list[Chart]:
         every[moment] = every.get(moment, 0) + count
         if outcome == Outcome.DENIED:
             denied[moment] = denied.get(moment, 0) + count
-    return [Chart("Audit events per day, last 30 days", charts.time_series(
-                every, title="Audit events per day, last 30 days")),
-            Chart("Refused attempts per day, last 30 days", charts.time_series(
-                denied, title="Refused attempts per day, last 30 days",
-                value_label="Refusals per day"))]
+    return [
+        Chart(
+            "Audit events per day, last 30 days",
+            charts.time_series(every, title="Audit events per day, last 30 days"),
+        ),
+        Chart(
+            "Refused attempts per day, last 30 days",
+            charts.time_series(
+                denied,
+                title="Refused attempts per day, last 30 days",
+                value_label="Refusals per day",
+            ),
+        ),
+    ]
 
 
 def charts_for(session: Session, *, user: User, role: Role, today: dt.date) -> list[Chart]:

@@ -22,8 +22,11 @@ bp = Blueprint("dashboard", __name__)
 def home() -> Response:
     roles = dashboard_roles(current_user.role_set)
     if not roles:
-        abort(403, "You hold no role yet: a role may be waiting for a second administrator's "
-                   "approval. Your account page works meanwhile.")
+        abort(
+            403,
+            "You hold no role yet: a role may be waiting for a second administrator's "
+            "approval. Your account page works meanwhile.",
+        )
     return redirect(url_for("dashboard.for_role", role=roles[0].value))
 
 
@@ -39,5 +42,10 @@ def for_role(role: str) -> str:
     session, user = db_session(), actor()
     tasks = tasks_for(session, user=user, role=chosen)
     pictures = charts_for(session, user=user, role=chosen, today=utcnow().date())
-    return render_template("dashboard/role.html", role=chosen, tasks=tasks, charts=pictures,
-                           view_functions=current_app.view_functions)
+    return render_template(
+        "dashboard/role.html",
+        role=chosen,
+        tasks=tasks,
+        charts=pictures,
+        view_functions=current_app.view_functions,
+    )

@@ -39,84 +39,162 @@ TAG = "Datasets"
 NULLABLE_INT = {"type": ["integer", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 SUMMARY_FIELDS: dict[str, s.Schema] = {
-    "id": s.identifier(), "name": s.string_out(), "description": s.string_out(),
+    "id": s.identifier(),
+    "name": s.string_out(),
+    "description": s.string_out(),
     "provider": s.shape({"id": s.identifier(), "name": s.string_out()}),
     "created_at": s.time_out(),
     "latest_version": {**NULLABLE_INT, "description": "The newest stored version, if any."},
 }
-VERSION = s.shape({
-    "number": s.integer(1), "rows": s.integer(0), "bytes": s.integer(0),
-    "sha256": s.string_out(), "source_filename": s.string_out(), "created_at": s.time_out(),
-    "uploaded_by_id": NULLABLE_INT, "destroyed_at": NULLABLE_TIME})
-DETAIL = s.shape({
-    **SUMMARY_FIELDS,
-    "columns": {"type": "array", "items": s.shape({
-        "position": s.integer(0), "name": s.string_out(), "type": s.enum(ColumnType),
-        "classification": s.enum(Classification), "required": s.boolean(),
-        "description": s.string_out()})},
-    "stewards": {"type": "array", "items": s.shape({"id": s.identifier(),
-                                                    "name": s.string_out()})},
-    "versions": {"type": "array", "items": s.ref("DatasetVersion"),
-                 "description": "Newest first."},
-    "actions": {"type": "array", "items": s.enum(("upload",))},
-    "reclassifications": {"type": "array", "items": s.ref("Reclassification"),
-                          "description": "Lowerings of a column's class waiting for a "
-                                         "privacy officer (the column keeps its class)."},
-})
-RECLASSIFICATION = s.shape({
-    "id": s.identifier(), "dataset_id": s.identifier(), "column": s.string_out(),
-    "from": s.enum(Classification), "to": s.enum(Classification),
-    "status": s.enum(ReclassificationStatus), "reason": s.string_out(),
-    "requested_by": s.string_out(), "requested_at": s.time_out(),
-    "decided_by": {"type": ["string", "null"]}, "decided_at": NULLABLE_TIME,
-    "comment": s.string_out()})
-ROWS = s.shape({
-    "items": {"type": "array", "items": {"type": "object",
-                                         "description": "One row: granted column -> value."}},
-    "columns": {"type": "array", "items": s.string_out()},
-    "page": s.integer(1), "per_page": s.integer(1), "pages": s.integer(1),
-    "total": s.integer(0, description="Rows matching the filters."),
-    "version": s.integer(1, description="The dataset version read."),
-    "rules": {"type": "array", "items": s.string_out(),
-              "description": "The grants that allowed the read."},
-})
-SCHEMAS = {"DatasetSummary": s.shape(SUMMARY_FIELDS), "Dataset": DETAIL,
-           "DatasetVersion": VERSION, "DatasetPage": page_schema(s.ref("DatasetSummary")),
-           "Rows": ROWS, "Reclassification": RECLASSIFICATION}
+VERSION = s.shape(
+    {
+        "number": s.integer(1),
+        "rows": s.integer(0),
+        "bytes": s.integer(0),
+        "sha256": s.string_out(),
+        "source_filename": s.string_out(),
+        "created_at": s.time_out(),
+        "uploaded_by_id": NULLABLE_INT,
+        "destroyed_at": NULLABLE_TIME,
+    }
+)
+DETAIL = s.shape(
+    {
+        **SUMMARY_FIELDS,
+        "columns": {
+            "type": "array",
+            "items": s.shape(
+                {
+                    "position": s.integer(0),
+                    "name": s.string_out(),
+                    "type": s.enum(ColumnType),
+                    "classification": s.enum(Classification),
+                    "required": s.boolean(),
+                    "description": s.string_out(),
+                }
+            ),
+        },
+        "stewards": {
+            "type": "array",
+            "items": s.shape({"id": s.identifier(), "name": s.string_out()}),
+        },
+        "versions": {
+            "type": "array",
+            "items": s.ref("DatasetVersion"),
+            "description": "Newest first.",
+        },
+        "actions": {"type": "array", "items": s.enum(("upload",))},
+        "reclassifications": {
+            "type": "array",
+            "items": s.ref("Reclassification"),
+            "description": "Lowerings of a column's class waiting for a "
+            "privacy officer (the column keeps its class).",
+        },
+    }
+)
+RECLASSIFICATION = s.shape(
+    {
+        "id": s.identifier(),
+        "dataset_id": s.identifier(),
+        "column": s.string_out(),
+        "from": s.enum(Classification),
+        "to": s.enum(Classification),
+        "status": s.enum(ReclassificationStatus),
+        "reason": s.string_out(),
+        "requested_by": s.string_out(),
+        "requested_at": s.time_out(),
+        "decided_by": {"type": ["string", "null"]},
+        "decided_at": NULLABLE_TIME,
+        "comment": s.string_out(),
+    }
+)
+ROWS = s.shape(
+    {
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "description": "One row: granted column -> value."},
+        },
+        "columns": {"type": "array", "items": s.string_out()},
+        "page": s.integer(1),
+        "per_page": s.integer(1),
+        "pages": s.integer(1),
+        "total": s.integer(0, description="Rows matching the filters."),
+        "version": s.integer(1, description="The dataset version read."),
+        "rules": {
+            "type": "array",
+            "items": s.string_out(),
+            "description": "The grants that allowed the read.",
+        },
+    }
+)
+SCHEMAS = {
+    "DatasetSummary": s.shape(SUMMARY_FIELDS),
+    "Dataset": DETAIL,
+    "DatasetVersion": VERSION,
+    "DatasetPage": page_schema(s.ref("DatasetSummary")),
+    "Rows": ROWS,
+    "Reclassification": RECLASSIFICATION,
+}
 
 
 def summary(dataset: Dataset, latest: dict[int, int]) -> dict[str, Any]:
-    return {"id": dataset.id, "name": dataset.name, "description": dataset.description,
-            "provider": {"id": dataset.provider.id, "name": dataset.provider.name},
-            "created_at": iso(dataset.created_at), "latest_version": latest.get(dataset.id)}
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "description": dataset.description,
+        "provider": {"id": dataset.provider.id, "name": dataset.provider.name},
+        "created_at": iso(dataset.created_at),
+        "latest_version": latest.get(dataset.id),
+    }
 
 
 def version_json(version: DatasetVersion) -> dict[str, Any]:
-    return {"number": version.number, "rows": version.row_count, "bytes": version.byte_size,
-            "sha256": version.sha256, "source_filename": version.source_filename,
-            "created_at": iso(version.created_at), "uploaded_by_id": version.uploaded_by_id,
-            "destroyed_at": iso(version.destroyed_at)}
+    return {
+        "number": version.number,
+        "rows": version.row_count,
+        "bytes": version.byte_size,
+        "sha256": version.sha256,
+        "source_filename": version.source_filename,
+        "created_at": iso(version.created_at),
+        "uploaded_by_id": version.uploaded_by_id,
+        "destroyed_at": iso(version.destroyed_at),
+    }
 
 
-@operation("GET", "/datasets", tag=TAG, summary="List the datasets whose schema you can see",
-           query=(Param("page", s.integer(1, 1_000_000)), Param("per_page", s.integer(1, 200)),
-                  Param("sort", s.enum(("name", "provider", "created"))),
-                  Param("dir", s.enum(("asc", "desc")))),
-           answer=Answer(200, "One page of datasets.", s.ref("DatasetPage")))
+@operation(
+    "GET",
+    "/datasets",
+    tag=TAG,
+    summary="List the datasets whose schema you can see",
+    query=(
+        Param("page", s.integer(1, 1_000_000)),
+        Param("per_page", s.integer(1, 200)),
+        Param("sort", s.enum(("name", "provider", "created"))),
+        Param("dir", s.enum(("asc", "desc"))),
+    ),
+    answer=Answer(200, "One page of datasets.", s.ref("DatasetPage")),
+)
 def list_datasets(query: dict[str, Any]) -> ResponseReturnValue:
     """Research staff see every dataset's description (never its rows); a provider agency's
     people see their own agency's."""
     statement = service.visible_datasets(caller()).join(Dataset.provider)
-    page = paginate(db_session(), statement, default_sort="name",
-                    sorts={"name": Dataset.name, "provider": Organization.name,
-                           "created": Dataset.created_at})
+    page = paginate(
+        db_session(),
+        statement,
+        default_sort="name",
+        sorts={"name": Dataset.name, "provider": Organization.name, "created": Dataset.created_at},
+    )
     latest = service.latest_versions(db_session(), [d.id for d in page.items])
     return paged(page, lambda dataset: summary(dataset, latest))
 
 
-@operation("GET", "/datasets/<int:dataset_id>", tag=TAG,
-           summary="One dataset: its schema with classifications, stewards and versions",
-           answer=Answer(200, "The dataset.", s.ref("Dataset")))
+@operation(
+    "GET",
+    "/datasets/<int:dataset_id>",
+    tag=TAG,
+    summary="One dataset: its schema with classifications, stewards and versions",
+    answer=Answer(200, "The dataset.", s.ref("Dataset")),
+)
 def get_dataset(dataset_id: int) -> ResponseReturnValue:
     """404 if it does not exist or belongs to another provider agency than yours."""
     db, user = db_session(), caller()
@@ -126,79 +204,122 @@ def get_dataset(dataset_id: int) -> ResponseReturnValue:
     uploads = authz.can(user, Permission.DATASET_INGEST) and user.id in dataset.steward_ids
     return {
         **summary(dataset, service.latest_versions(db, [dataset.id])),
-        "columns": [{"position": c.position, "name": c.name, "type": str(c.type),
-                     "classification": str(c.classification), "required": c.required,
-                     "description": c.description} for c in dataset.columns],
+        "columns": [
+            {
+                "position": c.position,
+                "name": c.name,
+                "type": str(c.type),
+                "classification": str(c.classification),
+                "required": c.required,
+                "description": c.description,
+            }
+            for c in dataset.columns
+        ],
         "stewards": [{"id": u.id, "name": u.name} for u in stewards],
         "versions": [version_json(v) for v in versions],
         "actions": ["upload"] if uploads else [],
-        "reclassifications": [reclassification_json(r) for r in
-                              reclassification.pending(db, dataset_id=dataset.id)],
+        "reclassifications": [
+            reclassification_json(r) for r in reclassification.pending(db, dataset_id=dataset.id)
+        ],
     }
 
 
 def reclassification_json(asked: ColumnReclassification) -> dict[str, Any]:
-    return {"id": asked.id, "dataset_id": asked.dataset_id, "column": asked.column_name,
-            "from": str(asked.from_classification), "to": str(asked.to_classification),
-            "status": str(asked.status), "reason": asked.reason,
-            "requested_by": asked.requested_by_label, "requested_at": iso(asked.requested_at),
-            "decided_by": asked.decided_by_label, "decided_at": iso(asked.decided_at),
-            "comment": asked.decision_comment}
+    return {
+        "id": asked.id,
+        "dataset_id": asked.dataset_id,
+        "column": asked.column_name,
+        "from": str(asked.from_classification),
+        "to": str(asked.to_classification),
+        "status": str(asked.status),
+        "reason": asked.reason,
+        "requested_by": asked.requested_by_label,
+        "requested_at": iso(asked.requested_at),
+        "decided_by": asked.decided_by_label,
+        "decided_at": iso(asked.decided_at),
+        "comment": asked.decision_comment,
+    }
 
 
 DECISION = s.obj({"comment": s.text(4000)})
 
 
-@operation("POST", "/reclassifications/<int:reclassification_id>/approve", tag=TAG,
-           summary="Approve lowering a stored column's classification (privacy officer)",
-           body=DECISION, errors=(403, 409),
-           answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")))
-def approve_reclassification(reclassification_id: int,
-                             body: dict[str, Any]) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/reclassifications/<int:reclassification_id>/approve",
+    tag=TAG,
+    summary="Approve lowering a stored column's classification (privacy officer)",
+    body=DECISION,
+    errors=(403, 409),
+    answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")),
+)
+def approve_reclassification(reclassification_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a privacy officer other than the person who asked (403, recorded, otherwise). The
     column takes the lower class from now on; requests and grants already decided keep the
     class recorded with them."""
     db = db_session()
-    decided = reclassification.approve(db, reclassification_id=reclassification_id,
-                                       comment=body.get("comment", ""), by=caller(),
-                                       now=utcnow())
+    decided = reclassification.approve(
+        db,
+        reclassification_id=reclassification_id,
+        comment=body.get("comment", ""),
+        by=caller(),
+        now=utcnow(),
+    )
     db.commit()
     return reclassification_json(decided)
 
 
-@operation("POST", "/reclassifications/<int:reclassification_id>/reject", tag=TAG,
-           summary="Reject lowering a stored column's classification (privacy officer)",
-           body=DECISION, errors=(403, 409),
-           answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")))
-def reject_reclassification(reclassification_id: int,
-                            body: dict[str, Any]) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/reclassifications/<int:reclassification_id>/reject",
+    tag=TAG,
+    summary="Reject lowering a stored column's classification (privacy officer)",
+    body=DECISION,
+    errors=(403, 409),
+    answer=Answer(200, "The decided reclassification.", s.ref("Reclassification")),
+)
+def reject_reclassification(reclassification_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """The column keeps its class."""
     db = db_session()
-    decided = reclassification.reject(db, reclassification_id=reclassification_id,
-                                      comment=body.get("comment", ""), by=caller(),
-                                      now=utcnow())
+    decided = reclassification.reject(
+        db,
+        reclassification_id=reclassification_id,
+        comment=body.get("comment", ""),
+        by=caller(),
+        now=utcnow(),
+    )
     db.commit()
     return reclassification_json(decided)
 
 
-@operation("GET", "/datasets/<int:dataset_id>/rows", tag=TAG,
-           summary="Rows of the columns you were granted",
-           query=(Param("agreement", s.identifier(), "The agreement you read under.",
-                        required=True),
-                  Param("purpose", s.enum(AnalysisKind), "The purpose you were granted.",
-                        required=True),
-                  Param("columns", s.array(s.text(120, min_length=1)),
-                        "Columns to show; default: every column granted to you for this "
-                        "purpose.", many=True),
-                  Param("filter", s.array(s.text(1200, min_length=1),
-                                          max_items=MAX_FILTERS),
-                        "column:op:value with op one of eq, ne, lt, le, gt, ge, contains.",
-                        many=True),
-                  Param("sort", s.text(120, min_length=1), "A column to sort by."),
-                  Param("dir", s.enum(("asc", "desc"))),
-                  Param("page", s.integer(1, 1_000_000)),
-                  Param("per_page", s.integer(1, data_access.MAX_PAGE_SIZE))),
-           errors=(403,), answer=Answer(200, "One page of rows.", s.ref("Rows")))
+@operation(
+    "GET",
+    "/datasets/<int:dataset_id>/rows",
+    tag=TAG,
+    summary="Rows of the columns you were granted",
+    query=(
+        Param("agreement", s.identifier(), "The agreement you read under.", required=True),
+        Param("purpose", s.enum(AnalysisKind), "The purpose you were granted.", required=True),
+        Param(
+            "columns",
+            s.array(s.text(120, min_length=1)),
+            "Columns to show; default: every column granted to you for this purpose.",
+            many=True,
+        ),
+        Param(
+            "filter",
+            s.array(s.text(1200, min_length=1), max_items=MAX_FILTERS),
+            "column:op:value with op one of eq, ne, lt, le, gt, ge, contains.",
+            many=True,
+        ),
+        Param("sort", s.text(120, min_length=1), "A column to sort by."),
+        Param("dir", s.enum(("asc", "desc"))),
+        Param("page", s.integer(1, 1_000_000)),
+        Param("per_page", s.integer(1, data_access.MAX_PAGE_SIZE)),
+    ),
+    errors=(403,),
+    answer=Answer(200, "One page of rows.", s.ref("Rows")),
+)
 def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     """Every column shown, filtered on or sorted by must be granted to you for this agreement
     and purpose, or nothing is read (403, recorded). Each read is recorded in the audit trail
@@ -206,27 +327,51 @@ def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     db, user, now = db_session(), caller(), utcnow()
     purpose = query["purpose"]
     columns = query.get("columns") or data_access.granted_columns(
-        db, user_id=user.id, agreement_id=query["agreement"], dataset_id=dataset_id,
-        purpose=purpose, now=now)
+        db,
+        user_id=user.id,
+        agreement_id=query["agreement"],
+        dataset_id=dataset_id,
+        purpose=purpose,
+        now=now,
+    )
     page = data_access.read_rows(
-        db, by=user, agreement_id=query["agreement"], dataset_id=dataset_id,
-        columns=list(dict.fromkeys(columns)), purpose=purpose,
-        filters=query.get("filter", []), sort=query.get("sort"),
-        descending=query.get("dir") == "desc", page=query.get("page", 1),
-        per_page=query.get("per_page", 50), now=now)
+        db,
+        by=user,
+        agreement_id=query["agreement"],
+        dataset_id=dataset_id,
+        columns=list(dict.fromkeys(columns)),
+        purpose=purpose,
+        filters=query.get("filter", []),
+        sort=query.get("sort"),
+        descending=query.get("dir") == "desc",
+        page=query.get("page", 1),
+        per_page=query.get("per_page", 50),
+        now=now,
+    )
     db.commit()
-    return {"items": [{name: json_value(value) for name, value in row.items()}
-                      for row in page.rows],
-            "columns": page.columns, "page": page.page, "per_page": page.per_page,
-            "pages": page.pages, "total": page.total, "version": page.version,
-            "rules": list(page.decision.rules)}
+    return {
+        "items": [{name: json_value(value) for name, value in row.items()} for row in page.rows],
+        "columns": page.columns,
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "total": page.total,
+        "version": page.version,
+        "rules": list(page.decision.rules),
+    }
 
 
-@operation("POST", "/datasets/<int:dataset_id>/versions", tag=TAG,
-           summary="Upload a new version (CSV or Parquet) of a dataset you steward",
-           upload=s.shape({"file": {"type": "string", "format": "binary",
-                                    "description": "A .csv or .parquet file."}}),
-           errors=(403,), answer=Answer(201, "The stored version.", s.ref("DatasetVersion")))
+@operation(
+    "POST",
+    "/datasets/<int:dataset_id>/versions",
+    tag=TAG,
+    summary="Upload a new version (CSV or Parquet) of a dataset you steward",
+    upload=s.shape(
+        {"file": {"type": "string", "format": "binary", "description": "A .csv or .parquet file."}}
+    ),
+    errors=(403,),
+    answer=Answer(201, "The stored version.", s.ref("DatasetVersion")),
+)
 def upload_version(dataset_id: int) -> ResponseReturnValue:
     """Checked against the declared schema; a refused file is recorded with the reason and
     nothing is stored. Larger than MAX_UPLOAD_MB: 413; more rows than MAX_UPLOAD_ROWS: 422."""
@@ -234,9 +379,11 @@ def upload_version(dataset_id: int) -> ResponseReturnValue:
     dataset = service.get_visible_dataset(db, dataset_id, user=user)
     file = request.files.get("file")
     if file is None or not file.filename:
-        raise ValidationFailed("Send the file as multipart/form-data field 'file'.",
-                               {"file": "No file was sent."})
-    version = ingestion.ingest_upload(db, dataset_id=dataset.id, source=file.stream,
-                                      filename=file.filename, by=user)
+        raise ValidationFailed(
+            "Send the file as multipart/form-data field 'file'.", {"file": "No file was sent."}
+        )
+    version = ingestion.ingest_upload(
+        db, dataset_id=dataset.id, source=file.stream, filename=file.filename, by=user
+    )
     db.commit()
     return version_json(version), 201

@@ -53,17 +53,30 @@ def clean_filename(raw: str | None) -> str:
 
 
 def _require_steward(by: Actor, dataset: Dataset) -> None:
-    refusal = {"event_type": AuditType.DATASET_INGEST, "target_type": "dataset",
-               "target_id": dataset.id, "dataset_id": dataset.id}
+    refusal = {
+        "event_type": AuditType.DATASET_INGEST,
+        "target_type": "dataset",
+        "target_id": dataset.id,
+        "dataset_id": dataset.id,
+    }
     authz.require(by, Permission.DATASET_INGEST, audit=refusal)
     if isinstance(by, User) and by.id not in dataset.steward_ids:
         raise PermissionDenied(
             f"Only the stewards of {dataset.name} may upload its data.",
-            clause="dataset-steward", audit={**refusal, "rule": "dataset-steward"})
+            clause="dataset-steward",
+            audit={**refusal, "rule": "dataset-steward"},
+        )
 
 
-def ingest_upload(session: Session, *, dataset_id: int, source: IO[bytes], filename: str,
-                  by: Actor, limits: IngestLimits | None = None) -> DatasetVersion:
+def ingest_upload(
+    session: Session,
+    *,
+    dataset_id: int,
+    source: IO[bytes],
+    filename: str,
+    by: Actor,
+    limits: IngestLimits | None = None,
+) -> DatasetVersion:
     """Check an uploaded CSV or Parquet file and store it as the dataset's next version."""
     dataset = get_dataset(session, dataset_id)
     _require_steward(by, dataset)
@@ -77,8 +90,9 @@ def ingest_upload(session: Session, *, dataset_id: int, source: IO[bytes], filen
     return _store(session, dataset, upload, name, by)
 
 
-def ingest_frame(session: Session, *, dataset_id: int, frame: pd.DataFrame,
-                 source_filename: str, by: Actor) -> DatasetVersion:
+def ingest_frame(
+    session: Session, *, dataset_id: int, frame: pd.DataFrame, source_filename: str, by: Actor
+) -> DatasetVersion:
     """Store a data frame as the dataset's next version, with the same checks as an upload
     (the demo world loads its synthetic data this way)."""
     dataset = get_dataset(session, dataset_id)
@@ -93,19 +107,24 @@ def ingest_frame(session: Session, *, dataset_id: int, frame: pd.DataFrame,
 
 def refuse_oversize(dataset: Dataset, filename: str, limits: IngestLimits) -> IngestionRefused:
     """The refusal of a file known to be too large before it is read (web and CLI)."""
-    refused = refuse("file", f"it is larger than the {limits.max_upload_label} limit for one "
-                             "upload; split it or ask an administrator")
+    refused = refuse(
+        "file",
+        f"it is larger than the {limits.max_upload_label} limit for one "
+        "upload; split it or ask an administrator",
+    )
     name = clean_filename(filename)
-    return _with_audit(refused, dataset, name, FORMATS.get(PurePath(name).suffix.lower(),
-                                                           "unknown"))
+    return _with_audit(
+        refused, dataset, name, FORMATS.get(PurePath(name).suffix.lower(), "unknown")
+    )
 
 
-def _store(session: Session, dataset: Dataset, upload: Upload, name: str,
-           by: Actor) -> DatasetVersion:
+def _store(
+    session: Session, dataset: Dataset, upload: Upload, name: str, by: Actor
+) -> DatasetVersion:
     try:
-        version = datastore.store_version(session, dataset=dataset,
-                                          frame_or_table=upload.batches,
-                                          source_filename=name, by=by)
+        version = datastore.store_version(
+            session, dataset=dataset, frame_or_table=upload.batches, source_filename=name, by=by
+        )
     except IngestionRefused as refused:
         raise _with_audit(refused, dataset, name, upload.format) from None
     except OSError as error:
@@ -113,28 +132,52 @@ def _store(session: Session, dataset: Dataset, upload: Upload, name: str,
         raise ServiceUnavailable(
             "The upload could not be written to the data store; nothing was saved. Try "
             "again, and tell an administrator if it keeps happening.",
-            audit=_failure(dataset, name, upload.format,
-                           f"storage failed: {type(error).__name__}")) from error
-    audit.record(session, AuditType.DATASET_INGEST, by=by, dataset_id=dataset.id,
-                 target_type="dataset_version", target_id=version.id,
-                 detail={"version": version.number, "rows": version.row_count,
-                         "sha256": version.sha256, "bytes": version.byte_size,
-                         "source_filename": name, "format": upload.format})
+            audit=_failure(dataset, name, upload.format, f"storage failed: {type(error).__name__}"),
+        ) from error
+    audit.record(
+        session,
+        AuditType.DATASET_INGEST,
+        by=by,
+        dataset_id=dataset.id,
+        target_type="dataset_version",
+        target_id=version.id,
+        detail={
+            "version": version.number,
+            "rows": version.row_count,
+            "sha256": version.sha256,
+            "bytes": version.byte_size,
+            "source_filename": name,
+            "format": upload.format,
+        },
+    )
     return version
 
 
-def _failure(dataset: Dataset, name: str, fmt: str, reason: str,
-             problems: list[str] | None = None, total: int = 0) -> dict[str, Any]:
+def _failure(
+    dataset: Dataset,
+    name: str,
+    fmt: str,
+    reason: str,
+    problems: list[str] | None = None,
+    total: int = 0,
+) -> dict[str, Any]:
     detail: dict[str, Any] = {"source_filename": name, "format": fmt, "reason": reason}
     if problems is not None:
         detail.update(problems=problems, problem_count=total)
-    return {"event_type": AuditType.DATASET_INGEST, "outcome": Outcome.FAILURE,
-            "dataset_id": dataset.id, "target_type": "dataset", "target_id": dataset.id,
-            "detail": detail}
+    return {
+        "event_type": AuditType.DATASET_INGEST,
+        "outcome": Outcome.FAILURE,
+        "dataset_id": dataset.id,
+        "target_type": "dataset",
+        "target_id": dataset.id,
+        "detail": detail,
+    }
 
 
-def _with_audit(refused: IngestionRefused, dataset: Dataset, name: str,
-                fmt: str) -> IngestionRefused:
-    refused.audit = _failure(dataset, name, fmt, refused.message,
-                             [p.text for p in refused.problems[:5]], refused.total)
+def _with_audit(
+    refused: IngestionRefused, dataset: Dataset, name: str, fmt: str
+) -> IngestionRefused:
+    refused.audit = _failure(
+        dataset, name, fmt, refused.message, [p.text for p in refused.problems[:5]], refused.total
+    )
     return refused

@@ -53,11 +53,23 @@ def rotate_key(session: Session, *, purpose: KeyPurpose, by: Actor) -> Rotation:
         try:
             rewrapped = datastore.rewrap_keys(session, to_key_id=new_id)
         except datastore.DatastoreError as error:
-            raise InvalidTransition(f"A stored file's key cannot be re-wrapped, so the data "
-                                    f"key was not rotated: {error}") from error
-    audit.record(session, AuditType.KEY_ROTATE, by=by, target_type="key", target_id=new_id,
-                 detail={"purpose": str(purpose), "retired_key_id": ring.current_id,
-                         "new_key_id": new_id, "file_keys_rewrapped": rewrapped})
+            raise InvalidTransition(
+                f"A stored file's key cannot be re-wrapped, so the data "
+                f"key was not rotated: {error}"
+            ) from error
+    audit.record(
+        session,
+        AuditType.KEY_ROTATE,
+        by=by,
+        target_type="key",
+        target_id=new_id,
+        detail={
+            "purpose": str(purpose),
+            "retired_key_id": ring.current_id,
+            "new_key_id": new_id,
+            "file_keys_rewrapped": rewrapped,
+        },
+    )
     return Rotation(ring, ring.current_id, new_id, rewrapped)
 
 
@@ -68,25 +80,38 @@ def discard_key(session: Session, *, purpose: KeyPurpose, key_id: str, by: Actor
     _require_operator(by, "discard keys")
     ring = keys.rings_of(session).of(purpose)
     if purpose == KeyPurpose.AUDIT:
-        raise InvalidTransition("Retired audit keys are kept: the checkpoints they signed are "
-                                "verified with them for as long as the audit trail exists.")
+        raise InvalidTransition(
+            "Retired audit keys are kept: the checkpoints they signed are "
+            "verified with them for as long as the audit trail exists."
+        )
     if key_id == ring.current_id:
-        raise InvalidTransition(f"{key_id} is the current data key; rotate first, then "
-                                "discard it.")
+        raise InvalidTransition(f"{key_id} is the current data key; rotate first, then discard it.")
     if key_id not in ring.retired_ids:
-        raise InvalidTransition(f"There is no retired data key {key_id} (retired: "
-                                f"{', '.join(ring.retired_ids) or 'none'}).")
+        raise InvalidTransition(
+            f"There is no retired data key {key_id} (retired: "
+            f"{', '.join(ring.retired_ids) or 'none'})."
+        )
     if analysis_ledger.needs_data_key(session, key_id):
-        raise InvalidTransition(f"The differencing ledger's key is derived from data key "
-                                f"{key_id}: discarding it would stop every release over the "
-                                "people already released. It is kept.")
+        raise InvalidTransition(
+            f"The differencing ledger's key is derived from data key "
+            f"{key_id}: discarding it would stop every release over the "
+            "people already released. It is kept."
+        )
     needing = datastore.files_needing(session, key_id)
     if needing:
-        raise InvalidTransition(f"{needing} stored file(s) still need data key {key_id}; "
-                                "rotate the data key (and run `governance datastore rewrap` "
-                                "for files stored before per-file keys) first.")
-    audit.record(session, AuditType.KEY_DISCARD, by=by, target_type="key", target_id=key_id,
-                 detail={"purpose": str(purpose), "key_id": key_id})
+        raise InvalidTransition(
+            f"{needing} stored file(s) still need data key {key_id}; "
+            "rotate the data key (and run `governance datastore rewrap` "
+            "for files stored before per-file keys) first."
+        )
+    audit.record(
+        session,
+        AuditType.KEY_DISCARD,
+        by=by,
+        target_type="key",
+        target_id=key_id,
+        detail={"purpose": str(purpose), "key_id": key_id},
+    )
     return ring
 
 
@@ -96,11 +121,26 @@ def rewrap_legacy(session: Session, *, row: DatasetVersion | CohortFile, by: Act
     _require_operator(by, "re-encrypt stored files")
     datastore.reencrypt_legacy(row)
     if isinstance(row, DatasetVersion):
-        audit.record(session, AuditType.DATASET_REWRAP, by=by, dataset_id=row.dataset_id,
-                     target_type="dataset_version", target_id=row.id,
-                     detail={"version": row.number, "sha256": row.sha256,
-                             "data_key_id": row.wrapping_key_id})
+        audit.record(
+            session,
+            AuditType.DATASET_REWRAP,
+            by=by,
+            dataset_id=row.dataset_id,
+            target_type="dataset_version",
+            target_id=row.id,
+            detail={
+                "version": row.number,
+                "sha256": row.sha256,
+                "data_key_id": row.wrapping_key_id,
+            },
+        )
     else:
-        audit.record(session, AuditType.DATASET_REWRAP, by=by, agreement_id=row.agreement_id,
-                     target_type="cohort_file", target_id=row.id,
-                     detail={"sha256": row.sha256, "data_key_id": row.wrapping_key_id})
+        audit.record(
+            session,
+            AuditType.DATASET_REWRAP,
+            by=by,
+            agreement_id=row.agreement_id,
+            target_type="cohort_file",
+            target_id=row.id,
+            detail={"sha256": row.sha256, "data_key_id": row.wrapping_key_id},
+        )

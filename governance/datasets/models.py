@@ -64,8 +64,9 @@ class Classification(StrEnum):
 
 
 def more_protected(first: Classification, second: Classification) -> Classification:
-    return first if Classification(first).protection >= Classification(second).protection \
-        else second
+    return (
+        first if Classification(first).protection >= Classification(second).protection else second
+    )
 
 
 CLASSIFICATION_LABELS = {
@@ -96,12 +97,17 @@ class Dataset(Base):
 
     provider: Mapped[Organization] = relationship(lazy="joined")
     columns: Mapped[list[DatasetColumn]] = relationship(
-        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetColumn.position",
-        lazy="selectin")
+        back_populates="dataset",
+        cascade="all, delete-orphan",
+        order_by="DatasetColumn.position",
+        lazy="selectin",
+    )
     stewards: Mapped[list[DatasetSteward]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin")
+        cascade="all, delete-orphan", lazy="selectin"
+    )
     versions: Mapped[list[DatasetVersion]] = relationship(
-        back_populates="dataset", order_by="DatasetVersion.number")
+        back_populates="dataset", order_by="DatasetVersion.number"
+    )
 
     def column(self, name: str) -> DatasetColumn | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -146,8 +152,9 @@ class DatasetSteward(Base):
 
     __tablename__ = "dataset_steward"
 
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"),
-                                            primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
 
 
@@ -210,7 +217,8 @@ class ColumnReclassification(Base):
     to_classification: Mapped[Classification] = mapped_column(String(30))
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[ReclassificationStatus] = mapped_column(
-        String(20), default=ReclassificationStatus.PENDING)
+        String(20), default=ReclassificationStatus.PENDING
+    )
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # `user e-mail` or `system:LABEL`: the second person must be someone else.
     requested_by_label: Mapped[str320]

@@ -39,8 +39,12 @@ from governance.kernel.errors import Conflict, InvalidTransition, NotFound, Vali
 from governance.kernel.types import utcnow
 
 MAX_NAME = 120
-SCHEMA_CHANGES_AFTER_DATA = ("add optional columns at the end", "change descriptions",
-                             "change classifications", "change value labels")
+SCHEMA_CHANGES_AFTER_DATA = (
+    "add optional columns at the end",
+    "change descriptions",
+    "change classifications",
+    "change value labels",
+)
 MAX_VALUE_LABELS = 1000
 MAX_LABEL = 200
 
@@ -57,9 +61,14 @@ class ColumnSpec:
     value_labels: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": str(self.type),
-                "classification": str(self.classification), "required": self.required,
-                "description": self.description, "value_labels": self.value_labels}
+        return {
+            "name": self.name,
+            "type": str(self.type),
+            "classification": str(self.classification),
+            "required": self.required,
+            "description": self.description,
+            "value_labels": self.value_labels,
+        }
 
 
 def parse_columns(raw: Iterable[object]) -> list[ColumnSpec]:
@@ -72,14 +81,18 @@ def parse_columns(raw: Iterable[object]) -> list[ColumnSpec]:
             problems[where] = "must be an object with name, type and classification"
             continue
         try:
-            specs.append(ColumnSpec(
-                name=_column_name(item.get("name")),
-                type=ColumnType(str(item.get("type", "")).strip().lower()),
-                classification=Classification(
-                    str(item.get("classification", "")).strip().lower()),
-                required=_flag(item.get("required", True)),
-                description=" ".join(str(item.get("description") or "").split()),
-                value_labels=parse_value_labels(item.get("value_labels"))))
+            specs.append(
+                ColumnSpec(
+                    name=_column_name(item.get("name")),
+                    type=ColumnType(str(item.get("type", "")).strip().lower()),
+                    classification=Classification(
+                        str(item.get("classification", "")).strip().lower()
+                    ),
+                    required=_flag(item.get("required", True)),
+                    description=" ".join(str(item.get("description") or "").split()),
+                    value_labels=parse_value_labels(item.get("value_labels")),
+                )
+            )
         except ValueError as exc:
             problems[where] = _spec_problem(item, exc)
     if problems:
@@ -92,13 +105,16 @@ def parse_schema_json(text: str) -> tuple[str, list[ColumnSpec]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"The schema file is not valid JSON: {exc}.",
-                               {"schema": "Must be JSON."}) from exc
+        raise ValidationFailed(
+            f"The schema file is not valid JSON: {exc}.", {"schema": "Must be JSON."}
+        ) from exc
     if isinstance(data, list):
         data = {"columns": data}
     if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
-        raise ValidationFailed("The schema file needs a \"columns\" list.",
-                               {"schema": "See docs/datasets.md for the format."})
+        raise ValidationFailed(
+            'The schema file needs a "columns" list.',
+            {"schema": "See docs/datasets.md for the format."},
+        )
     return " ".join(str(data.get("description") or "").split()), parse_columns(data["columns"])
 
 
@@ -162,8 +178,10 @@ def _spec_problem(item: Mapping[str, Any], exc: ValueError) -> str:
     if "ColumnType" in text:
         return f"unknown type {item.get('type')!r}; use one of {', '.join(ColumnType)}"
     if "Classification" in text:
-        return (f"unknown classification {item.get('classification')!r}; use one of "
-                f"{', '.join(Classification)}")
+        return (
+            f"unknown classification {item.get('classification')!r}; use one of "
+            f"{', '.join(Classification)}"
+        )
     return text
 
 
@@ -176,8 +194,9 @@ def _check_columns(specs: Sequence[ColumnSpec]) -> None:
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
-            raise ValidationFailed(f"Column {spec.name!r} is declared twice.",
-                                   {spec.name: "Names must be unique."})
+            raise ValidationFailed(
+                f"Column {spec.name!r} is declared twice.", {spec.name: "Names must be unique."}
+            )
         seen.add(spec.name)
 
 
@@ -198,8 +217,10 @@ def find_dataset(session: Session, reference: str) -> Dataset:
         raise NotFound(f"There is no dataset named {reference!r}.")
     if len(found) > 1:
         choices = "; ".join(f"{d.provider.name}: id {d.id}" for d in found)
-        raise Conflict(f"Several providers have a dataset named {reference!r} ({choices}); "
-                       "give its id instead.")
+        raise Conflict(
+            f"Several providers have a dataset named {reference!r} ({choices}); "
+            "give its id instead."
+        )
     return found[0]
 
 
@@ -216,8 +237,11 @@ def visible_datasets(user: Actor) -> Select[Dataset]:
 
 
 def can_view(user: Actor, dataset: Dataset) -> bool:
-    return not (isinstance(user, User) and user.organization.kind == OrganizationKind.PROVIDER
-                and dataset.provider_id != user.organization_id)
+    return not (
+        isinstance(user, User)
+        and user.organization.kind == OrganizationKind.PROVIDER
+        and dataset.provider_id != user.organization_id
+    )
 
 
 def get_visible_dataset(session: Session, dataset_id: int, *, user: Actor) -> Dataset:
@@ -235,7 +259,8 @@ def latest_versions(session: Session, dataset_ids: Iterable[int]) -> dict[int, i
     rows = session.execute(
         select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
         .where(DatasetVersion.dataset_id.in_(ids), DatasetVersion.destroyed_at.is_(None))
-        .group_by(DatasetVersion.dataset_id))
+        .group_by(DatasetVersion.dataset_id)
+    )
     return {int(dataset_id): int(number) for dataset_id, number in rows}
 
 
@@ -246,14 +271,19 @@ def uploaders_of(session: Session, versions: Iterable[DatasetVersion]) -> dict[i
 
 
 def stewards_of(session: Session, dataset: Dataset) -> list[User]:
-    return list(session.scalars(select(User).where(User.id.in_(dataset.steward_ids))
-                                .order_by(User.name)))
+    return list(
+        session.scalars(select(User).where(User.id.in_(dataset.steward_ids)).order_by(User.name))
+    )
 
 
 def list_versions(session: Session, *, dataset_id: int) -> list[DatasetVersion]:
-    return list(session.scalars(select(DatasetVersion)
-                                .where(DatasetVersion.dataset_id == dataset_id)
-                                .order_by(DatasetVersion.number.desc())))
+    return list(
+        session.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset_id)
+            .order_by(DatasetVersion.number.desc())
+        )
+    )
 
 
 def steward_candidates(session: Session) -> list[User]:
@@ -261,93 +291,162 @@ def steward_candidates(session: Session) -> list[User]:
     return [u for u in users if Role.DATA_STEWARD in u.role_set]
 
 
-def create_dataset(session: Session, *, name: str, description: str, provider_id: int,
-                   columns: Sequence[ColumnSpec], by: Actor,
-                   steward_ids: Iterable[int] = ()) -> Dataset:
+def create_dataset(
+    session: Session,
+    *,
+    name: str,
+    description: str,
+    provider_id: int,
+    columns: Sequence[ColumnSpec],
+    by: Actor,
+    steward_ids: Iterable[int] = (),
+) -> Dataset:
     """Declare a dataset. A data steward who declares one becomes its steward."""
-    authz.require(by, Permission.DATASET_MANAGE, audit={
-        "event_type": AuditType.DATASET_CREATE, "target_type": "dataset"})
+    authz.require(
+        by,
+        Permission.DATASET_MANAGE,
+        audit={"event_type": AuditType.DATASET_CREATE, "target_type": "dataset"},
+    )
     name = " ".join(name.split())
     if not name or len(name) > 200:
-        raise ValidationFailed("The dataset needs a name of at most 200 characters.",
-                               {"name": "Required, at most 200 characters."})
+        raise ValidationFailed(
+            "The dataset needs a name of at most 200 characters.",
+            {"name": "Required, at most 200 characters."},
+        )
     provider = session.get(Organization, provider_id)
     if provider is None or provider.kind != OrganizationKind.PROVIDER:
-        raise ValidationFailed("A dataset's provider must be a data-provider agency.",
-                               {"provider_id": "Choose the agency that provides the data."})
+        raise ValidationFailed(
+            "A dataset's provider must be a data-provider agency.",
+            {"provider_id": "Choose the agency that provides the data."},
+        )
     _check_columns(columns)
-    if session.scalars(select(Dataset).where(Dataset.provider_id == provider.id,
-                                             Dataset.name == name)).first():
+    if session.scalars(
+        select(Dataset).where(Dataset.provider_id == provider.id, Dataset.name == name)
+    ).first():
         raise Conflict(f"{provider.name} already has a dataset named {name!r}.")
     stewards = set(steward_ids)
     if not stewards and isinstance(by, User) and Role.DATA_STEWARD in by.role_set:
         stewards = {by.id}
-    dataset = Dataset(name=name, description=" ".join(description.split()),
-                      provider_id=provider.id)
-    dataset.columns = [DatasetColumn(position=i, **spec.as_dict())
-                       for i, spec in enumerate(columns, start=1)]
-    dataset.stewards = [DatasetSteward(user_id=_steward(session, uid).id)
-                        for uid in sorted(stewards)]
+    dataset = Dataset(name=name, description=" ".join(description.split()), provider_id=provider.id)
+    dataset.columns = [
+        DatasetColumn(position=i, **spec.as_dict()) for i, spec in enumerate(columns, start=1)
+    ]
+    dataset.stewards = [
+        DatasetSteward(user_id=_steward(session, uid).id) for uid in sorted(stewards)
+    ]
     session.add(dataset)
     session.flush()
-    audit.record(session, AuditType.DATASET_CREATE, by=by, dataset_id=dataset.id,
-                 target_type="dataset", target_id=dataset.id,
-                 detail={"name": name, "provider": provider.name,
-                         "columns": [spec.as_dict() for spec in columns],
-                         "stewards": sorted(stewards)})
+    audit.record(
+        session,
+        AuditType.DATASET_CREATE,
+        by=by,
+        dataset_id=dataset.id,
+        target_type="dataset",
+        target_id=dataset.id,
+        detail={
+            "name": name,
+            "provider": provider.name,
+            "columns": [spec.as_dict() for spec in columns],
+            "stewards": sorted(stewards),
+        },
+    )
     return dataset
 
 
 def _steward(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active or Role.DATA_STEWARD not in user.role_set:
-        raise ValidationFailed("Only active people holding the data steward role can be a "
-                               "dataset's steward.", {"user_id": "Choose a data steward."})
+        raise ValidationFailed(
+            "Only active people holding the data steward role can be a dataset's steward.",
+            {"user_id": "Choose a data steward."},
+        )
     return user
 
 
 def add_steward(session: Session, *, dataset_id: int, user_id: int, by: Actor) -> Dataset:
-    authz.require(by, Permission.DATASET_MANAGE, audit={
-        "event_type": AuditType.DATASET_STEWARD_ADD, "target_type": "dataset",
-        "target_id": dataset_id, "dataset_id": dataset_id})
+    authz.require(
+        by,
+        Permission.DATASET_MANAGE,
+        audit={
+            "event_type": AuditType.DATASET_STEWARD_ADD,
+            "target_type": "dataset",
+            "target_id": dataset_id,
+            "dataset_id": dataset_id,
+        },
+    )
     dataset = get_dataset(session, dataset_id)
     user = _steward(session, user_id)
     if user.id in dataset.steward_ids:
         raise Conflict(f"{user.name} is already a steward of {dataset.name}.")
     dataset.stewards.append(DatasetSteward(user_id=user.id))
     session.flush()
-    audit.record(session, AuditType.DATASET_STEWARD_ADD, by=by, dataset_id=dataset.id,
-                 target_type="user", target_id=user.id, detail={"email": user.email})
+    audit.record(
+        session,
+        AuditType.DATASET_STEWARD_ADD,
+        by=by,
+        dataset_id=dataset.id,
+        target_type="user",
+        target_id=user.id,
+        detail={"email": user.email},
+    )
     return dataset
 
 
 def remove_steward(session: Session, *, dataset_id: int, user_id: int, by: Actor) -> Dataset:
-    authz.require(by, Permission.DATASET_MANAGE, audit={
-        "event_type": AuditType.DATASET_STEWARD_REMOVE, "target_type": "dataset",
-        "target_id": dataset_id, "dataset_id": dataset_id})
+    authz.require(
+        by,
+        Permission.DATASET_MANAGE,
+        audit={
+            "event_type": AuditType.DATASET_STEWARD_REMOVE,
+            "target_type": "dataset",
+            "target_id": dataset_id,
+            "dataset_id": dataset_id,
+        },
+    )
     dataset = get_dataset(session, dataset_id)
     link = next((s for s in dataset.stewards if s.user_id == user_id), None)
     if link is None:
         raise NotFound(f"User {user_id} is not a steward of {dataset.name}.")
     if len(dataset.stewards) == 1:
-        raise InvalidTransition(f"{dataset.name} must keep at least one steward.",
-                                allowed=["add another steward first"])
+        raise InvalidTransition(
+            f"{dataset.name} must keep at least one steward.", allowed=["add another steward first"]
+        )
     dataset.stewards.remove(link)
     session.flush()
-    audit.record(session, AuditType.DATASET_STEWARD_REMOVE, by=by, dataset_id=dataset.id,
-                 target_type="user", target_id=user_id)
+    audit.record(
+        session,
+        AuditType.DATASET_STEWARD_REMOVE,
+        by=by,
+        dataset_id=dataset.id,
+        target_type="user",
+        target_id=user_id,
+    )
     return dataset
 
 
-def update_schema(session: Session, *, dataset_id: int, description: str,
-                  columns: Sequence[ColumnSpec], by: Actor, reason: str = "",
-                  now: dt.datetime | None = None) -> Dataset:
+def update_schema(
+    session: Session,
+    *,
+    dataset_id: int,
+    description: str,
+    columns: Sequence[ColumnSpec],
+    by: Actor,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> Dataset:
     """Change the declared columns; limited to safe changes once data is stored. A stored
     column moved to a less protected class keeps its class, and the move waits for a privacy
     officer (`reason` is shown to them); everything else takes effect now."""
-    authz.require(by, Permission.DATASET_MANAGE, audit={
-        "event_type": AuditType.DATASET_UPDATE, "target_type": "dataset",
-        "target_id": dataset_id, "dataset_id": dataset_id})
+    authz.require(
+        by,
+        Permission.DATASET_MANAGE,
+        audit={
+            "event_type": AuditType.DATASET_UPDATE,
+            "target_type": "dataset",
+            "target_id": dataset_id,
+            "dataset_id": dataset_id,
+        },
+    )
     dataset = get_dataset(session, dataset_id)
     _check_columns(columns)
     before = [spec_of(c).as_dict() for c in dataset.columns]
@@ -355,12 +454,16 @@ def update_schema(session: Session, *, dataset_id: int, description: str,
     existing = {c.name: c for c in dataset.columns}
     if dataset.versions:
         _check_change_after_data(dataset, columns)
-        columns = [_lower_later(session, dataset, existing, spec, reason=reason, by=by,
-                                now=moment) for spec in columns]
-    reclassified = [{"column": c.name, "from": str(c.classification),
-                     "to": str(spec.classification)}
-                    for c in dataset.columns for spec in columns
-                    if c.name == spec.name and c.classification != spec.classification]
+        columns = [
+            _lower_later(session, dataset, existing, spec, reason=reason, by=by, now=moment)
+            for spec in columns
+        ]
+    reclassified = [
+        {"column": c.name, "from": str(c.classification), "to": str(spec.classification)}
+        for c in dataset.columns
+        for spec in columns
+        if c.name == spec.name and c.classification != spec.classification
+    ]
     kept = {spec.name for spec in columns}
     for column in [c for c in dataset.columns if c.name not in kept]:
         dataset.columns.remove(column)
@@ -377,44 +480,84 @@ def update_schema(session: Session, *, dataset_id: int, description: str,
     session.flush()
     session.expire(dataset, ["columns"])
     if reclassified:
-        audit.record(session, AuditType.DATASET_RECLASSIFY, by=by, dataset_id=dataset.id,
-                     target_type="dataset", target_id=dataset.id,
-                     detail={"changes": reclassified})
-    audit.record(session, AuditType.DATASET_UPDATE, by=by, dataset_id=dataset.id,
-                 target_type="dataset", target_id=dataset.id,
-                 detail={"before": before, "after": [spec.as_dict() for spec in columns],
-                         "description": dataset.description})
+        audit.record(
+            session,
+            AuditType.DATASET_RECLASSIFY,
+            by=by,
+            dataset_id=dataset.id,
+            target_type="dataset",
+            target_id=dataset.id,
+            detail={"changes": reclassified},
+        )
+    audit.record(
+        session,
+        AuditType.DATASET_UPDATE,
+        by=by,
+        dataset_id=dataset.id,
+        target_type="dataset",
+        target_id=dataset.id,
+        detail={
+            "before": before,
+            "after": [spec.as_dict() for spec in columns],
+            "description": dataset.description,
+        },
+    )
     return dataset
 
 
-def _lower_later(session: Session, dataset: Dataset, existing: Mapping[str, DatasetColumn],
-                 spec: ColumnSpec, *, reason: str, by: Actor, now: dt.datetime) -> ColumnSpec:
+def _lower_later(
+    session: Session,
+    dataset: Dataset,
+    existing: Mapping[str, DatasetColumn],
+    spec: ColumnSpec,
+    *,
+    reason: str,
+    by: Actor,
+    now: dt.datetime,
+) -> ColumnSpec:
     """The spec to apply now: a lowered class is asked for and the current one kept."""
     column = existing.get(spec.name)
     if column is None or not spec.classification.is_less_protected_than(
-            Classification(column.classification)):
+        Classification(column.classification)
+    ):
         return spec
-    reclassification.ask_to_lower(session, dataset=dataset, column=column,
-                                  to=spec.classification, reason=reason, by=by, now=now)
-    return ColumnSpec(spec.name, spec.type, Classification(column.classification),
-                      spec.required, spec.description)
+    reclassification.ask_to_lower(
+        session,
+        dataset=dataset,
+        column=column,
+        to=spec.classification,
+        reason=reason,
+        by=by,
+        now=now,
+    )
+    return ColumnSpec(
+        spec.name, spec.type, Classification(column.classification), spec.required, spec.description
+    )
 
 
 def spec_of(column: DatasetColumn) -> ColumnSpec:
-    return ColumnSpec(column.name, ColumnType(column.type), Classification(column.classification),
-                      column.required, column.description, column.value_labels)
+    return ColumnSpec(
+        column.name,
+        ColumnType(column.type),
+        Classification(column.classification),
+        column.required,
+        column.description,
+        column.value_labels,
+    )
 
 
 def _check_change_after_data(dataset: Dataset, columns: Sequence[ColumnSpec]) -> None:
     current = dataset.columns
-    refusal = (f"{dataset.name} has stored versions, so its columns cannot be removed, "
-               f"renamed, reordered, retyped or made required, and new columns must be "
-               f"optional.")
+    refusal = (
+        f"{dataset.name} has stored versions, so its columns cannot be removed, "
+        f"renamed, reordered, retyped or made required, and new columns must be "
+        f"optional."
+    )
     if len(columns) < len(current):
         raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
     for column, spec in zip(current, columns, strict=False):
         retyped = (column.name, ColumnType(column.type)) != (spec.name, spec.type)
         if retyped or (spec.required and not column.required):
             raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
-    if any(spec.required for spec in columns[len(current):]):
+    if any(spec.required for spec in columns[len(current) :]):
         raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)

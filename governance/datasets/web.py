@@ -56,9 +56,9 @@ class ColumnRow(SubForm):  # type: ignore[misc]
     name = StringField("Name", validators=[Optional(), Length(max=120)])
     # Choices are checked by the service (blank rows are ignored, so are not validated here).
     type = SelectField("Type", choices=TYPE_CHOICES, validate_choice=False)
-    classification = SelectField("Classification", choices=CLASSIFICATION_CHOICES,
-                                 validate_choice=False,
-                                 default="general")
+    classification = SelectField(
+        "Classification", choices=CLASSIFICATION_CHOICES, validate_choice=False, default="general"
+    )
     required = BooleanField("Required", default=True)
     description = StringField("Description", validators=[Optional(), Length(max=500)])
     value_labels = StringField("Value labels", validators=[Optional(), Length(max=20_000)])
@@ -70,8 +70,10 @@ class SchemaForm(Form):
 
 
 class EditSchemaForm(SchemaForm):
-    reason = TextAreaField("Why lower a classification (shown to the privacy officer who "
-                           "decides)", validators=[Optional(), Length(max=4000)])
+    reason = TextAreaField(
+        "Why lower a classification (shown to the privacy officer who decides)",
+        validators=[Optional(), Length(max=4000)],
+    )
 
 
 class DecisionForm(Form):
@@ -110,9 +112,11 @@ def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
     # is parsed, so no verified action exists to audit; the person still gets the 422 that
     # names the limit, like every other refused upload.
     limit = ingestion.limits_of(db_session()).max_upload_label
-    return error_response(422, "The file was not stored: it is larger than the "
-                               f"{limit} limit for one upload.",
-                          fields={"file": f"at most {limit}; split it or ask an administrator"})
+    return error_response(
+        422,
+        f"The file was not stored: it is larger than the {limit} limit for one upload.",
+        fields={"file": f"at most {limit}; split it or ask an administrator"},
+    )
 
 
 @bp.route("/")
@@ -120,13 +124,20 @@ def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
 def index() -> str:
     db = db_session()
     statement = dataset_service.visible_datasets(actor()).join(Dataset.provider)
-    page = paginate(db, statement, default_sort="name",
-                    sorts={"name": Dataset.name, "provider": Organization.name,
-                           "created": Dataset.created_at})
+    page = paginate(
+        db,
+        statement,
+        default_sort="name",
+        sorts={"name": Dataset.name, "provider": Organization.name, "created": Dataset.created_at},
+    )
     ids = [d.id for d in page.items]
     latest = dataset_service.latest_versions(db, ids)
-    return render_template("datasets/index.html", page=page, latest=latest,
-                           can_declare=authz.can(actor(), Permission.DATASET_MANAGE))
+    return render_template(
+        "datasets/index.html",
+        page=page,
+        latest=latest,
+        can_declare=authz.can(actor(), Permission.DATASET_MANAGE),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -139,11 +150,18 @@ def new() -> WerkzeugResponse | str:
     form.provider_id.choices = choices((org.id, org.name) for org in providers)
     if submitted(form):
         uploaded = _schema_upload()
-        description, columns = uploaded or (form.description.data or "",
-                                            dataset_service.parse_columns(_rows(form)))
+        description, columns = uploaded or (
+            form.description.data or "",
+            dataset_service.parse_columns(_rows(form)),
+        )
         dataset = dataset_service.create_dataset(
-            db, name=form.name.data, description=form.description.data or description,
-            provider_id=form.provider_id.data, columns=columns, by=actor())
+            db,
+            name=form.name.data,
+            description=form.description.data or description,
+            provider_id=form.provider_id.data,
+            columns=columns,
+            by=actor(),
+        )
         db.commit()
         flash(f"Dataset {dataset.name} declared with {len(columns)} columns.", "success")
         return redirect(url_for("datasets.detail", dataset_id=dataset.id))
@@ -163,18 +181,25 @@ def detail(dataset_id: int) -> str:
     steward_form = StewardForm()
     if can_manage:
         steward_form.user_id.choices = choices(
-            (u.id, f"{u.name} ({u.email})") for u in dataset_service.steward_candidates(db)
-            if u.id not in dataset.steward_ids)
+            (u.id, f"{u.name} ({u.email})")
+            for u in dataset_service.steward_candidates(db)
+            if u.id not in dataset.steward_ids
+        )
     return render_template(
-        "datasets/detail.html", dataset=dataset, versions=versions, uploaders=uploaders,
-        stewards=stewards, steward_form=steward_form, can_manage=can_manage,
+        "datasets/detail.html",
+        dataset=dataset,
+        versions=versions,
+        uploaders=uploaders,
+        stewards=stewards,
+        steward_form=steward_form,
+        can_manage=can_manage,
         reclassifications=reclassification.pending(db, dataset_id=dataset.id),
         can_decide=authz.can(user, Permission.DATASET_APPROVE_RECLASSIFICATION),
         decision_form=DecisionForm(),
-        can_upload=(authz.can(user, Permission.DATASET_INGEST)
-                    and user.id in dataset.steward_ids),
+        can_upload=(authz.can(user, Permission.DATASET_INGEST) and user.id in dataset.steward_ids),
         max_upload=ingestion.limits_of(db).max_upload_label,
-        max_rows=f"{ingestion.limits_of(db).max_rows:,}")
+        max_rows=f"{ingestion.limits_of(db).max_rows:,}",
+    )
 
 
 @bp.route("/<int:dataset_id>/versions", methods=["POST"])
@@ -184,13 +209,18 @@ def upload(dataset_id: int) -> WerkzeugResponse:
     dataset = dataset_service.get_visible_dataset(db, dataset_id, user=actor())
     file = request.files.get("file")
     if file is None or not file.filename:
-        raise ValidationFailed("Choose a CSV or Parquet file to upload.",
-                               {"file": "No file was sent."})
-    version = ingestion.ingest_upload(db, dataset_id=dataset.id, source=file.stream,
-                                      filename=file.filename, by=actor())
+        raise ValidationFailed(
+            "Choose a CSV or Parquet file to upload.", {"file": "No file was sent."}
+        )
+    version = ingestion.ingest_upload(
+        db, dataset_id=dataset.id, source=file.stream, filename=file.filename, by=actor()
+    )
     db.commit()
-    flash(f"Stored {version.source_filename} as version {version.number}: "
-          f"{version.row_count:,} rows.", "success")
+    flash(
+        f"Stored {version.source_filename} as version {version.number}: "
+        f"{version.row_count:,} rows.",
+        "success",
+    )
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 
@@ -202,39 +232,64 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
     dataset = dataset_service.get_dataset(db, dataset_id)
     form = EditSchemaForm()
     if not form.is_submitted():
-        form = EditSchemaForm(data={
-            "description": dataset.description,
-            "columns": [{**dataset_service.spec_of(c).as_dict(),
-                         "value_labels": dataset_service.value_labels_text(c.value_labels)}
-                        for c in dataset.columns]})
+        form = EditSchemaForm(
+            data={
+                "description": dataset.description,
+                "columns": [
+                    {
+                        **dataset_service.spec_of(c).as_dict(),
+                        "value_labels": dataset_service.value_labels_text(c.value_labels),
+                    }
+                    for c in dataset.columns
+                ],
+            }
+        )
         for _ in range(4):
             form.columns.append_entry()
     if submitted(form):
         dataset_service.update_schema(
-            db, dataset_id=dataset.id, description=form.description.data or "",
-            columns=dataset_service.parse_columns(_rows(form)), by=actor(),
-            reason=form.reason.data or "", now=utcnow())
+            db,
+            dataset_id=dataset.id,
+            description=form.description.data or "",
+            columns=dataset_service.parse_columns(_rows(form)),
+            by=actor(),
+            reason=form.reason.data or "",
+            now=utcnow(),
+        )
         db.commit()
         waiting = [r.column_name for r in reclassification.pending(db, dataset_id=dataset.id)]
-        flash("Schema saved." + (
-            f" Lowering the classification of {', '.join(waiting)} waits for a privacy "
-            "officer's approval; until then the column keeps its class." if waiting else ""),
-            "success")
+        flash(
+            "Schema saved."
+            + (
+                f" Lowering the classification of {', '.join(waiting)} waits for a privacy "
+                "officer's approval; until then the column keeps its class."
+                if waiting
+                else ""
+            ),
+            "success",
+        )
         return redirect(url_for("datasets.detail", dataset_id=dataset.id))
-    return render_template("datasets/schema.html", dataset=dataset, form=form,
-                           has_versions=bool(dataset.versions))
+    return render_template(
+        "datasets/schema.html", dataset=dataset, form=form, has_versions=bool(dataset.versions)
+    )
 
 
-@bp.route("/reclassifications/<int:reclassification_id>/<any(approve, reject):decision>",
-          methods=["POST"])
+@bp.route(
+    "/reclassifications/<int:reclassification_id>/<any(approve, reject):decision>", methods=["POST"]
+)
 @login_required
 def decide_reclassification(reclassification_id: int, decision: str) -> WerkzeugResponse:
     form = DecisionForm()
     submitted(form)
     db = db_session()
     act = reclassification.approve if decision == "approve" else reclassification.reject
-    decided = act(db, reclassification_id=reclassification_id, comment=form.comment.data or "",
-                  by=actor(), now=utcnow())
+    decided = act(
+        db,
+        reclassification_id=reclassification_id,
+        comment=form.comment.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
     db.commit()
     flash(f"The reclassification of {decided.column_name} is {decided.status}.", "success")
     return redirect(url_for("datasets.detail", dataset_id=decided.dataset_id))
@@ -268,9 +323,12 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
 def certificates() -> str:
     db = db_session()
     destruction.require_certificate_reader(actor())
-    page = paginate(db, destruction.certificates_query(), default_sort="date",
-                    sorts={"date": DestructionCertificate.certified_at,
-                           "id": DestructionCertificate.id})
+    page = paginate(
+        db,
+        destruction.certificates_query(),
+        default_sort="date",
+        sorts={"date": DestructionCertificate.certified_at, "id": DestructionCertificate.id},
+    )
     return render_template("datasets/certificates.html", page=page)
 
 
@@ -278,6 +336,11 @@ def certificates() -> str:
 @login_required
 def certificate_pdf(certificate_id: int) -> Response:
     certificate = destruction.get_certificate(db_session(), certificate_id, by=actor())
-    return Response(certificate.pdf, mimetype="application/pdf", headers={
-        "Content-Disposition":
-            f'attachment; filename="destruction-certificate-{certificate.id}.pdf"'})
+    return Response(
+        certificate.pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": "attachment; "
+            f'filename="destruction-certificate-{certificate.id}.pdf"'
+        },
+    )

@@ -18,9 +18,6 @@ from governance.demo.steps import STEPS
 __all__ = ["DEMO_PASSWORD", "load_demo"]
 
 
-
-
-
 def load_demo(session: Session, *, app: Flask, people: int | None = None) -> list[tuple[Any, ...]]:
     """Load everything and return the logins to print (e-mail, role, organisation)."""
     world = create_people(session, password_min_length=app.config["PASSWORD_MIN_LENGTH"])

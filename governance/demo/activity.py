@@ -30,8 +30,9 @@ WAITING_COLUMNS = ["ethnicity", "employed"]
 IDENTIFIER = "date_of_birth"  # a direct identifier the analyst does not hold yet
 
 
-def create_demo_activity(session: Session, world: DemoWorld, *, app: Flask,
-                         **_options: Any) -> None:
+def create_demo_activity(
+    session: Session, world: DemoWorld, *, app: Flask, **_options: Any
+) -> None:
     now = utcnow()
     people = world.people
     agreement = world.extra["agreements"]["active"]
@@ -41,23 +42,53 @@ def create_demo_activity(session: Session, world: DemoWorld, *, app: Flask,
 
     def ask(columns: list[str], by: User) -> AccessRequest:
         return access_requests.submit_request(
-            session, agreement_id=agreement.id, dataset_id=events.id, columns=columns,
-            purpose="descriptive", end_date=end, download=False, by=by, now=now,
+            session,
+            agreement_id=agreement.id,
+            dataset_id=events.id,
+            columns=columns,
+            purpose="descriptive",
+            end_date=end,
+            download=False,
+            by=by,
+            now=now,
             justification="Describing the register by employment and ethnicity for the "
-                          "annual report's context section.")
+            "annual report's context section.",
+        )
 
     ask(WAITING_COLUMNS, people["analyst"])
     identifier = ask([IDENTIFIER], people["analyst"])
-    access_requests.steward_approve(session, request_id=identifier.id, columns=[IDENTIFIER],
-                                    comment="Needed to de-duplicate; a privacy officer must "
-                                            "agree.", by=people["steward"], now=now)
+    access_requests.steward_approve(
+        session,
+        request_id=identifier.id,
+        columns=[IDENTIFIER],
+        comment="Needed to de-duplicate; a privacy officer must agree.",
+        by=people["steward"],
+        now=now,
+    )
     for page in (1, 2):
-        data_access.read_rows(session, by=people["analyst"], agreement_id=agreement.id,
-                              dataset_id=events.id, columns=["sex", "region"],
-                              purpose="descriptive", page=page, now=now)
-    _refused(session, people["analyst"], lambda: data_access.read_rows(
-        session, by=people["analyst"], agreement_id=agreement.id, dataset_id=events.id,
-        columns=["sex", "employed"], purpose="descriptive", now=now))
+        data_access.read_rows(
+            session,
+            by=people["analyst"],
+            agreement_id=agreement.id,
+            dataset_id=events.id,
+            columns=["sex", "region"],
+            purpose="descriptive",
+            page=page,
+            now=now,
+        )
+    _refused(
+        session,
+        people["analyst"],
+        lambda: data_access.read_rows(
+            session,
+            by=people["analyst"],
+            agreement_id=agreement.id,
+            dataset_id=events.id,
+            columns=["sex", "employed"],
+            purpose="descriptive",
+            now=now,
+        ),
+    )
     _refused(session, people["analyst2"], lambda: ask(["sex"], people["analyst2"]))
 
 

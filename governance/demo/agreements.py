@@ -25,98 +25,209 @@ from governance.kernel.types import utcnow
 DAY = dt.timedelta(days=1)
 
 
-def create_demo_agreements(session: Session, world: DemoWorld, *, app: Flask,
-                           **_options: Any) -> None:
+def create_demo_agreements(
+    session: Session, world: DemoWorld, *, app: Flask, **_options: Any
+) -> None:
     now = utcnow()
     today = now.date()
     drafter, reviewer = world.people["privacy"], world.people["privacy2"]
     juvenile = add_state_law(
-        session, name="Illinois Juvenile Court Act", by=drafter,
+        session,
+        name="Illinois Juvenile Court Act",
+        by=drafter,
         requirements="Juvenile law enforcement and court records are confidential "
-                     "(705 ILCS 405/1-7, 1-8): no record of a minor may be disclosed or "
-                     "re-disclosed outside the purposes the court allows.")
+        "(705 ILCS 405/1-7, 1-8): no record of a minor may be disclosed or "
+        "re-disclosed outside the purposes the court allows.",
+    )
 
-    def make(key: str, provider: str, start: dt.date, end: dt.date, *, submit: bool = True,
-             approve: bool = True, acting: dt.datetime | None = None,
-             **terms: Any) -> Agreement:
+    def make(
+        key: str,
+        provider: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        submit: bool = True,
+        approve: bool = True,
+        acting: dt.datetime | None = None,
+        **terms: Any,
+    ) -> Agreement:
         moment = acting or now
         agreement = agreements.create_agreement(
-            session, provider_id=world.organizations[provider].id,
-            recipient_id=world.people["analyst"].organization_id, by=drafter, now=moment,
-            terms=_terms(world, provider, start, end, **terms))
+            session,
+            provider_id=world.organizations[provider].id,
+            recipient_id=world.people["analyst"].organization_id,
+            by=drafter,
+            now=moment,
+            terms=_terms(world, provider, start, end, **terms),
+        )
         if submit:
             agreements.submit(session, agreement_id=agreement.id, by=drafter, now=moment)
         if approve:
-            agreements.approve(session, agreement_id=agreement.id, by=reviewer, now=moment,
-                               comment="Scope and safeguards checked against the request.")
+            agreements.approve(
+                session,
+                agreement_id=agreement.id,
+                by=reviewer,
+                now=moment,
+                comment="Scope and safeguards checked against the request.",
+            )
         world.extra.setdefault("agreements", {})[key] = agreement
         return agreement
 
-    make("active", "Metro Police Department", today - 90 * DAY, today + 25 * DAY,
-         title="Pre-arrest diversion: impact on re-arrest",
-         purpose="Estimate whether pre-arrest diversion reduces re-arrest within one year, "
-                 "against a matched comparison group of similar arrestees.",
-         uses=["descriptive", "rate_comparison", "matched_comparison"],
-         analysis_data=True, acting=now - 90 * DAY)
-    amended = make("amended", "Metro Police Department", today - 200 * DAY, today + 165 * DAY,
-                   title="Violence reduction programme: linked outcomes",
-                   purpose="Link programme participants to later arrests and describe "
-                           "outcomes by district.",
-                   uses=["descriptive", "record_linkage"], acting=now - 200 * DAY)
-    agreements.start_amendment(session, agreement_id=amended.id, by=drafter, now=now,
-                               reason="Add the district so outcomes can be described by "
-                                      "district, as the department asked.")
-    agreements.update_draft(session, agreement_id=amended.id, by=drafter, now=now,
-                            terms=_terms(world, "Metro Police Department", today - 200 * DAY,
-                                         today + 165 * DAY, extra_columns=["district"],
-                                         title="Violence reduction programme: linked outcomes",
-                                         purpose="Link programme participants to later "
-                                                 "arrests and describe outcomes by district.",
-                                         uses=["descriptive", "record_linkage"]))
+    make(
+        "active",
+        "Metro Police Department",
+        today - 90 * DAY,
+        today + 25 * DAY,
+        title="Pre-arrest diversion: impact on re-arrest",
+        purpose="Estimate whether pre-arrest diversion reduces re-arrest within one year, "
+        "against a matched comparison group of similar arrestees.",
+        uses=["descriptive", "rate_comparison", "matched_comparison"],
+        analysis_data=True,
+        acting=now - 90 * DAY,
+    )
+    amended = make(
+        "amended",
+        "Metro Police Department",
+        today - 200 * DAY,
+        today + 165 * DAY,
+        title="Violence reduction programme: linked outcomes",
+        purpose="Link programme participants to later arrests and describe outcomes by district.",
+        uses=["descriptive", "record_linkage"],
+        acting=now - 200 * DAY,
+    )
+    agreements.start_amendment(
+        session,
+        agreement_id=amended.id,
+        by=drafter,
+        now=now,
+        reason="Add the district so outcomes can be described by "
+        "district, as the department asked.",
+    )
+    agreements.update_draft(
+        session,
+        agreement_id=amended.id,
+        by=drafter,
+        now=now,
+        terms=_terms(
+            world,
+            "Metro Police Department",
+            today - 200 * DAY,
+            today + 165 * DAY,
+            extra_columns=["district"],
+            title="Violence reduction programme: linked outcomes",
+            purpose="Link programme participants to later "
+            "arrests and describe outcomes by district.",
+            uses=["descriptive", "record_linkage"],
+        ),
+    )
     agreements.submit(session, agreement_id=amended.id, by=drafter, now=now)
-    make("approved", PROBATION, today + 14 * DAY, today + 14 * DAY + 365 * DAY,
-         title="Cognitive behavioural programme: matched comparison",
-         purpose="Compare one-year proven reoffending of programme completers with a matched "
-                 "group on probation who did not take part.",
-         uses=["matched_comparison"])
-    make("submitted", "Metro Police Department", today + 7 * DAY, today + 372 * DAY,
-         approve=False, title="Hot-spot patrols and arrest rates",
-         purpose="Compare arrest rates in districts before and after hot-spot patrols began.",
-         uses=["rate_comparison"])
-    make("draft", PROBATION, today + 30 * DAY, today + 395 * DAY, submit=False,
-         approve=False, title="Reentry employment programme: who is served",
-         purpose="Describe the people on supervision who join the reentry employment "
-                 "programme.", uses=["descriptive"], laws=[LawCode.CJIS, juvenile.code])
-    terminated = make("terminated", "Metro Police Department", today - 60 * DAY,
-                      today + 300 * DAY, title="Body-worn camera pilot: arrest outcomes",
-                      purpose="Describe arrest outcomes in the pilot districts.",
-                      uses=["descriptive"], acting=now - 60 * DAY)
-    agreements.terminate(session, agreement_id=terminated.id, by=reviewer, now=now - 10 * DAY,
-                         reason="The department ended the pilot; no analysis will follow.")
-    make("expired", PROBATION, today - 500 * DAY, today - 20 * DAY,
-         title="Electronic monitoring: completion rates",
-         purpose="Describe completion of supervision with and without electronic monitoring.",
-         uses=["descriptive"], acting=now - 500 * DAY)
-    closed = make("closed", PROBATION, today - 800 * DAY, today - 400 * DAY,
-                  title="Supervision risk levels: descriptive profile",
-                  purpose="Describe supervision orders by risk level and programme.",
-                  uses=["descriptive"], acting=now - 800 * DAY)
+    make(
+        "approved",
+        PROBATION,
+        today + 14 * DAY,
+        today + 14 * DAY + 365 * DAY,
+        title="Cognitive behavioural programme: matched comparison",
+        purpose="Compare one-year proven reoffending of programme completers with a matched "
+        "group on probation who did not take part.",
+        uses=["matched_comparison"],
+    )
+    make(
+        "submitted",
+        "Metro Police Department",
+        today + 7 * DAY,
+        today + 372 * DAY,
+        approve=False,
+        title="Hot-spot patrols and arrest rates",
+        purpose="Compare arrest rates in districts before and after hot-spot patrols began.",
+        uses=["rate_comparison"],
+    )
+    make(
+        "draft",
+        PROBATION,
+        today + 30 * DAY,
+        today + 395 * DAY,
+        submit=False,
+        approve=False,
+        title="Reentry employment programme: who is served",
+        purpose="Describe the people on supervision who join the reentry employment programme.",
+        uses=["descriptive"],
+        laws=[LawCode.CJIS, juvenile.code],
+    )
+    terminated = make(
+        "terminated",
+        "Metro Police Department",
+        today - 60 * DAY,
+        today + 300 * DAY,
+        title="Body-worn camera pilot: arrest outcomes",
+        purpose="Describe arrest outcomes in the pilot districts.",
+        uses=["descriptive"],
+        acting=now - 60 * DAY,
+    )
+    agreements.terminate(
+        session,
+        agreement_id=terminated.id,
+        by=reviewer,
+        now=now - 10 * DAY,
+        reason="The department ended the pilot; no analysis will follow.",
+    )
+    make(
+        "expired",
+        PROBATION,
+        today - 500 * DAY,
+        today - 20 * DAY,
+        title="Electronic monitoring: completion rates",
+        purpose="Describe completion of supervision with and without electronic monitoring.",
+        uses=["descriptive"],
+        acting=now - 500 * DAY,
+    )
+    closed = make(
+        "closed",
+        PROBATION,
+        today - 800 * DAY,
+        today - 400 * DAY,
+        title="Supervision risk levels: descriptive profile",
+        purpose="Describe supervision orders by risk level and programme.",
+        uses=["descriptive"],
+        acting=now - 800 * DAY,
+    )
     expire_due(session, DEMO_ACTOR, now)
     agreements.certify_destruction(
-        session, agreement_id=closed.id, by=reviewer, now=now - 380 * DAY,
+        session,
+        agreement_id=closed.id,
+        by=reviewer,
+        now=now - 380 * DAY,
         statement="All extracts and derived files deleted from the secure environment "
-                  "(NIST SP 800-88 clear); certificate DC-2025-014 signed by the data manager.")
+        "(NIST SP 800-88 clear); certificate DC-2025-014 signed by the data manager.",
+    )
 
 
-def _terms(world: DemoWorld, provider: str, start: dt.date, end: dt.date, *, title: str,
-           purpose: str, uses: list[str], laws: list[str] | None = None,
-           extra_columns: tuple[str, ...] | list[str] = (),
-           analysis_data: bool = False) -> TermsInput:
+def _terms(
+    world: DemoWorld,
+    provider: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    title: str,
+    purpose: str,
+    uses: list[str],
+    laws: list[str] | None = None,
+    extra_columns: tuple[str, ...] | list[str] = (),
+    analysis_data: bool = False,
+) -> TermsInput:
     police = provider != PROBATION
     dataset = world.extra["datasets"]["Arrests" if police else "Probation supervision"]
-    columns = (["person_id", "sex", "age_at_arrest", "arrest_date", "offence_category"] if police
-               else ["person_id", "sex", "supervision_start", "risk_level", "programme",
-                     "reoffended_within_1y"])
+    columns = (
+        ["person_id", "sex", "age_at_arrest", "arrest_date", "offence_category"]
+        if police
+        else [
+            "person_id",
+            "sex",
+            "supervision_start",
+            "risk_level",
+            "programme",
+            "reoffended_within_1y",
+        ]
+    )
     people = world.people
     covered = {dataset.id: [*columns, *extra_columns]}
     if analysis_data:
@@ -125,12 +236,25 @@ def _terms(world: DemoWorld, provider: str, start: dt.date, end: dt.date, *, tit
             analysed = world.extra["datasets"][name]
             covered[analysed.id] = analysed.column_names
     return TermsInput(
-        title=title, purpose=purpose, effective_date=start, expiry_date=end,
-        permitted_uses=uses, columns=covered,
-        signatories=[Signatory("provider", "Chief Dana Reyes" if police else "Maria Lopez",
-                               "Chief of Police" if police else "Chief Probation Officer"),
-                     Signatory("recipient", "Dr Lee Park", "Director, Riverside Crime Lab")],
+        title=title,
+        purpose=purpose,
+        effective_date=start,
+        expiry_date=end,
+        permitted_uses=uses,
+        columns=covered,
+        signatories=[
+            Signatory(
+                "provider",
+                "Chief Dana Reyes" if police else "Maria Lopez",
+                "Chief of Police" if police else "Chief Probation Officer",
+            ),
+            Signatory("recipient", "Dr Lee Park", "Director, Riverside Crime Lab"),
+        ],
         laws=laws or [LawCode.CJIS],
         excluded_offence_categories=["sexual", "domestic_violence", "terrorism"],
-        personnel={people["analyst"].id: "principal_investigator",
-                   people["analyst2"].id: "analyst", people["steward"].id: "data_manager"})
+        personnel={
+            people["analyst"].id: "principal_investigator",
+            people["analyst2"].id: "analyst",
+            people["steward"].id: "data_manager",
+        },
+    )

@@ -23,36 +23,49 @@ INDEX_EVENTS = "Index events"
 OFFENCES = "Proven offences"
 
 INDEX_EVENT_COLUMNS: tuple[tuple[str, ColumnType, Classification], ...] = (
-    ("index_id", T.INTEGER, C.GENERAL), ("person_id", T.INTEGER, C.DIRECT_IDENTIFIER),
-    ("name", T.STRING, C.DIRECT_IDENTIFIER), ("date_of_birth", T.DATE, C.DIRECT_IDENTIFIER),
-    ("sex", T.CATEGORY, C.QUASI_IDENTIFIER), ("index_date", T.DATE, C.GENERAL),
-    ("index_disposal", T.CATEGORY, C.GENERAL), ("offence_category", T.CATEGORY, C.SENSITIVE),
-    ("age_at_index", T.INTEGER, C.QUASI_IDENTIFIER), ("prior_offences", T.INTEGER, C.SENSITIVE),
+    ("index_id", T.INTEGER, C.GENERAL),
+    ("person_id", T.INTEGER, C.DIRECT_IDENTIFIER),
+    ("name", T.STRING, C.DIRECT_IDENTIFIER),
+    ("date_of_birth", T.DATE, C.DIRECT_IDENTIFIER),
+    ("sex", T.CATEGORY, C.QUASI_IDENTIFIER),
+    ("index_date", T.DATE, C.GENERAL),
+    ("index_disposal", T.CATEGORY, C.GENERAL),
+    ("offence_category", T.CATEGORY, C.SENSITIVE),
+    ("age_at_index", T.INTEGER, C.QUASI_IDENTIFIER),
+    ("prior_offences", T.INTEGER, C.SENSITIVE),
     ("prior_custodial_sentences", T.INTEGER, C.SENSITIVE),
-    ("ethnicity", T.CATEGORY, C.QUASI_IDENTIFIER), ("employed", T.INTEGER, C.GENERAL),
+    ("ethnicity", T.CATEGORY, C.QUASI_IDENTIFIER),
+    ("employed", T.INTEGER, C.GENERAL),
     ("region", T.CATEGORY, C.QUASI_IDENTIFIER),
 )
 OFFENCE_COLUMNS: tuple[tuple[str, ColumnType, Classification], ...] = (
-    ("person_id", T.INTEGER, C.DIRECT_IDENTIFIER), ("offence_date", T.DATE, C.SENSITIVE),
+    ("person_id", T.INTEGER, C.DIRECT_IDENTIFIER),
+    ("offence_date", T.DATE, C.SENSITIVE),
     ("proven_date", T.DATE, C.SENSITIVE),
 )
 DESCRIPTIONS = {
     INDEX_EVENTS: "One row per person and index event (release from custody or start of a "
-                  "community sentence), with the person's history at that date.",
+    "community sentence), with the person's history at that date.",
     OFFENCES: "One row per proven offence (conviction, caution, reprimand or warning).",
 }
 
 
-def declare_analysis_datasets(session: Session, *, provider_id: int,
-                              steward_id: int) -> dict[str, Dataset]:
+def declare_analysis_datasets(
+    session: Session, *, provider_id: int, steward_id: int
+) -> dict[str, Dataset]:
     """Declare both datasets (schema only) with their steward; returns them by name."""
     made = {}
     for name, columns in ((INDEX_EVENTS, INDEX_EVENT_COLUMNS), (OFFENCES, OFFENCE_COLUMNS)):
-        dataset = Dataset(name=name, description=DESCRIPTIONS[name], provider_id=provider_id,
-                          columns=[DatasetColumn(position=i, name=col, type=kind,
-                                                 classification=cls, required=True)
-                                   for i, (col, kind, cls) in enumerate(columns)],
-                          stewards=[DatasetSteward(user_id=steward_id)])
+        dataset = Dataset(
+            name=name,
+            description=DESCRIPTIONS[name],
+            provider_id=provider_id,
+            columns=[
+                DatasetColumn(position=i, name=col, type=kind, classification=cls, required=True)
+                for i, (col, kind, cls) in enumerate(columns)
+            ],
+            stewards=[DatasetSteward(user_id=steward_id)],
+        )
         session.add(dataset)
         made[name] = dataset
     session.flush()

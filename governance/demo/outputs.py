@@ -38,17 +38,30 @@ def _output_of(session: Session, run_id: int) -> Output:
     return output
 
 
-def _descriptive(session: Session, world: DemoWorld, app: Flask, *, title: str,
-                 group_by: list[str], now: dt.datetime) -> Output:
+def _descriptive(
+    session: Session,
+    world: DemoWorld,
+    app: Flask,
+    *,
+    title: str,
+    group_by: list[str],
+    now: dt.datetime,
+) -> Output:
     from governance.analysis.runner import execute_run
     from governance.kernel.extensions import database
 
     agreement = world.extra["agreements"]["active"]
     events = world.extra["datasets"][INDEX_EVENTS]
     run = analyses.submit_run(
-        session, agreement_id=agreement.id, kind="descriptive",
-        parameters={"group_by": group_by}, datasets={"records": events.id}, title=title,
-        by=world.people["analyst"], now=now)
+        session,
+        agreement_id=agreement.id,
+        kind="descriptive",
+        parameters={"group_by": group_by},
+        datasets={"records": events.id},
+        title=title,
+        by=world.people["analyst"],
+        now=now,
+    )
     session.commit()
     execute_run(database(app), run.id, worker_id="demo")
     session.expire_all()
@@ -57,14 +70,18 @@ def _descriptive(session: Session, world: DemoWorld, app: Flask, *, title: str,
 
 def _check(session: Session, world: DemoWorld, output: Output, at: dt.datetime) -> None:
     for checker in (world.people["checker"], world.people["privacy2"]):
-        outputs.check_output(session, output_id=output.id, approve=True,
-                             reasons="Every released count is at least the agreement's "
-                                     "minimum; suppressed cells cannot be recovered.",
-                             by=checker, now=at)
+        outputs.check_output(
+            session,
+            output_id=output.id,
+            approve=True,
+            reasons="Every released count is at least the agreement's "
+            "minimum; suppressed cells cannot be recovered.",
+            by=checker,
+            now=at,
+        )
 
 
-def create_demo_outputs(session: Session, world: DemoWorld, *, app: Flask,
-                        **_options: Any) -> None:
+def create_demo_outputs(session: Session, world: DemoWorld, *, app: Flask, **_options: Any) -> None:
     now = utcnow()
     people = world.people
     matched = _output_of(session, world.extra["demo_run_id"])
@@ -72,26 +89,49 @@ def create_demo_outputs(session: Session, world: DemoWorld, *, app: Flask,
     # Which parts a result has depends on the data (a demo of another size may have no notes).
     part = next((p for p in matched.parts if p["id"] in ("notes", "caveats")), matched.parts[0])
     flag = output_preview.raise_flag(
-        session, output_id=matched.id, kind="factual_error", part=part["id"],
-        comment=f"{part['label']}: the report should say the programme began in 2016, not "
-                "earlier.",
-        by=people["police_reviewer"], now=now)
+        session,
+        output_id=matched.id,
+        kind="factual_error",
+        part=part["id"],
+        comment=f"{part['label']}: the report should say the programme began in 2016, not earlier.",
+        by=people["police_reviewer"],
+        now=now,
+    )
     output_preview.answer_flag(
-        session, output_id=matched.id, flag_id=flag.id, answer="explained",
+        session,
+        output_id=matched.id,
+        flag_id=flag.id,
+        answer="explained",
         text="The cohort's intervention dates come from the programme's own file, which "
-             "starts in 2016; the report makes no claim about earlier years.",
-        by=people["analyst"], now=now)
-    output_preview.accept_answer(session, output_id=matched.id, flag_id=flag.id,
-                                 by=people["police_reviewer"], now=now)
+        "starts in 2016; the report makes no claim about earlier years.",
+        by=people["analyst"],
+        now=now,
+    )
+    output_preview.accept_answer(
+        session, output_id=matched.id, flag_id=flag.id, by=people["police_reviewer"], now=now
+    )
     outputs.publish_output(session, output_id=matched.id, by=people["privacy"], now=now)
     session.commit()
 
-    grant_columns(session, world, dataset=world.extra["datasets"][INDEX_EVENTS],
-                  columns=DESCRIPTIVE_COLUMNS, purpose="descriptive", now=now)
+    grant_columns(
+        session,
+        world,
+        dataset=world.extra["datasets"][INDEX_EVENTS],
+        columns=DESCRIPTIVE_COLUMNS,
+        purpose="descriptive",
+        now=now,
+    )
     session.commit()
-    in_preview = _descriptive(session, world, app, title="People on the register by region",
-                              group_by=["region"], now=now)
+    in_preview = _descriptive(
+        session, world, app, title="People on the register by region", group_by=["region"], now=now
+    )
     _check(session, world, in_preview, now)
     session.commit()
-    _descriptive(session, world, app, title="People on the register by sex and offence",
-                 group_by=["sex", "offence_category"], now=now)
+    _descriptive(
+        session,
+        world,
+        app,
+        title="People on the register by sex and offence",
+        group_by=["sex", "offence_category"],
+        now=now,
+    )

@@ -12,5 +12,11 @@ from governance.demo.datasets import create_demo_datasets
 from governance.demo.outputs import create_demo_outputs
 
 DemoStep = Callable[..., Any]
-STEPS: list[DemoStep] = [create_demo_datasets, create_analysis_data, create_demo_agreements,
-                         run_demo_analysis, create_demo_outputs, create_demo_activity]
+STEPS: list[DemoStep] = [
+    create_demo_datasets,
+    create_analysis_data,
+    create_demo_agreements,
+    run_demo_analysis,
+    create_demo_outputs,
+    create_demo_activity,
+]

@@ -38,14 +38,19 @@ def authenticate() -> ResponseReturnValue | None:
         return None
     scheme, _space, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        return unauthorised("Send a personal API token as 'Authorization: Bearer <token>'; "
-                            "create one on the API tokens page.", invalid=False)
+        return unauthorised(
+            "Send a personal API token as 'Authorization: Bearer <token>'; "
+            "create one on the API tokens page.",
+            invalid=False,
+        )
     db = db_session()
     token = tokens.authenticate(db, secret.strip(), utcnow())
     if token is None:
         db.rollback()
-        return unauthorised("The token is unknown, expired or revoked, or its holder's account "
-                            "is deactivated.", invalid=True)
+        return unauthorised(
+            "The token is unknown, expired or revoked, or its holder's account is deactivated.",
+            invalid=True,
+        )
     if db.is_modified(token):
         db.commit()  # last_used_at, written apart from whatever the request goes on to do
     g.api_token = token

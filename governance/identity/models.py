@@ -34,10 +34,14 @@ class User(Base):
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     roles: Mapped[list[UserRole]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin")
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
     training: Mapped[list[TrainingRecord]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", foreign_keys="TrainingRecord.user_id",
-        order_by="TrainingRecord.completed_on.desc()")
+        back_populates="user",
+        cascade="all, delete-orphan",
+        foreign_keys="TrainingRecord.user_id",
+        order_by="TrainingRecord.completed_on.desc()",
+    )
 
     # The attributes flask-login reads; declared here so models need no Flask import.
     @property
@@ -63,8 +67,9 @@ class User(Base):
         return role in self.role_set
 
     def current_courses(self, on: dt.date) -> set[TrainingCourse]:
-        return {TrainingCourse(t.course) for t in self.training
-                if t.completed_on <= on < t.expires_on}
+        return {
+            TrainingCourse(t.course) for t in self.training if t.completed_on <= on < t.expires_on
+        }
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
@@ -73,8 +78,9 @@ class User(Base):
 class UserRole(Base):
     __tablename__ = "user_role"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[Role] = mapped_column(String(40), primary_key=True)
 
     user: Mapped[User] = relationship(back_populates="roles")
@@ -111,8 +117,9 @@ class TrainingRecord(Base):
     __tablename__ = "training_record"
 
     id: Mapped[intpk]
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
-                                         index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     course: Mapped[TrainingCourse] = mapped_column(String(40))
     completed_on: Mapped[dt.date] = mapped_column(Date)
     expires_on: Mapped[dt.date] = mapped_column(Date)

@@ -26,7 +26,8 @@ def hash_password(password: str, *, min_length: int) -> str:
     if len(password) < min_length:
         raise ValidationFailed(
             f"The password must be at least {min_length} characters long.",
-            {"password": f"At least {min_length} characters."})
+            {"password": f"At least {min_length} characters."},
+        )
     return _hasher.hash(password)
 
 
@@ -57,11 +58,23 @@ def _dummy_like(like_hash: str | None) -> str:
             parameters = None
     if parameters is None:
         parameters = Parameters(
-            type=_hasher.type, version=19, salt_len=_hasher.salt_len,
-            hash_len=_hasher.hash_len, time_cost=_hasher.time_cost,
-            memory_cost=_hasher.memory_cost, parallelism=_hasher.parallelism)
-    key = (parameters.type, parameters.version, parameters.salt_len, parameters.hash_len,
-           parameters.time_cost, parameters.memory_cost, parameters.parallelism)
+            type=_hasher.type,
+            version=19,
+            salt_len=_hasher.salt_len,
+            hash_len=_hasher.hash_len,
+            time_cost=_hasher.time_cost,
+            memory_cost=_hasher.memory_cost,
+            parallelism=_hasher.parallelism,
+        )
+    key = (
+        parameters.type,
+        parameters.version,
+        parameters.salt_len,
+        parameters.hash_len,
+        parameters.time_cost,
+        parameters.memory_cost,
+        parameters.parallelism,
+    )
     dummy = _dummies.get(key)
     if dummy is None:
         dummy = PasswordHasher.from_parameters(parameters).hash(_DUMMY_PASSWORD)

@@ -49,16 +49,43 @@ _R = RoleChangeStatus
 _SECOND = "second-administrator, no-self-role-change"
 # A role that carries approval or audit powers is granted by two administrators.
 LIFECYCLE: Lifecycle[RoleChangeStatus, Action] = Lifecycle(
-    "role change", RoleChange, RoleChangeStatus, Action, [
-        Transition(_R.PENDING, Action.APPROVE, _R.APPLIED, Permission.ROLE_APPROVE,
-                   AuditType.ROLE_APPROVE, "the account is active", _SECOND),
-        Transition(_R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE,
-                   AuditType.ROLE_REJECT),
-        Transition(_R.PENDING, Action.WITHDRAW, _R.CANCELLED, Permission.ROLE_APPROVE,
-                   AuditType.ROLE_REJECT, "the administrator who asked withdraws it"),
-        Transition(_R.PENDING, Action.CANCEL, _R.CANCELLED, None, None,
-                   "the account was deactivated (its event records it)"),
-    ], initial=[_R.PENDING, _R.APPLIED], refusal=already("request"))
+    "role change",
+    RoleChange,
+    RoleChangeStatus,
+    Action,
+    [
+        Transition(
+            _R.PENDING,
+            Action.APPROVE,
+            _R.APPLIED,
+            Permission.ROLE_APPROVE,
+            AuditType.ROLE_APPROVE,
+            "the account is active",
+            _SECOND,
+        ),
+        Transition(
+            _R.PENDING, Action.REJECT, _R.REJECTED, Permission.ROLE_APPROVE, AuditType.ROLE_REJECT
+        ),
+        Transition(
+            _R.PENDING,
+            Action.WITHDRAW,
+            _R.CANCELLED,
+            Permission.ROLE_APPROVE,
+            AuditType.ROLE_REJECT,
+            "the administrator who asked withdraws it",
+        ),
+        Transition(
+            _R.PENDING,
+            Action.CANCEL,
+            _R.CANCELLED,
+            None,
+            None,
+            "the account was deactivated (its event records it)",
+        ),
+    ],
+    initial=[_R.PENDING, _R.APPLIED],
+    refusal=already("request"),
+)
 
 
 @dataclass
@@ -73,17 +100,31 @@ def needs_second_approval(role: Role, by: Actor) -> bool:
     return not isinstance(by, System) and authz.carries_powers(role)
 
 
-def change_roles(session: Session, *, user: User, wanted: Iterable[Role], by: Actor,
-                 now: dt.datetime, new_account: bool = False) -> RoleOutcome:
+def change_roles(
+    session: Session,
+    *,
+    user: User,
+    wanted: Iterable[Role],
+    by: Actor,
+    now: dt.datetime,
+    new_account: bool = False,
+) -> RoleOutcome:
     """Bring `user`'s roles to `wanted`: removals and ordinary grants now, powerful grants as
     pending requests. The caller (users.py) has checked `user:manage` and records the applied
     change; this records each request and ends the person's sessions if anything applied."""
     if set(wanted) != set(user.role_set):
-        rules.require(rules.not_oneself, by, user.id,
-                      message="Nobody changes their own roles: ask another administrator.",
-                      audit={"event_type": AuditType.USER_ROLES_CHANGE, "target_type": "user",
-                             "target_id": user.id,
-                             "detail": {"wanted": sorted(r.value for r in wanted)}})
+        rules.require(
+            rules.not_oneself,
+            by,
+            user.id,
+            message="Nobody changes their own roles: ask another administrator.",
+            audit={
+                "event_type": AuditType.USER_ROLES_CHANGE,
+                "target_type": "user",
+                "target_id": user.id,
+                "detail": {"wanted": sorted(r.value for r in wanted)},
+            },
+        )
     wanted_set = set(wanted)
     current = set(user.role_set)
     outcome = RoleOutcome()
@@ -96,79 +137,150 @@ def change_roles(session: Session, *, user: User, wanted: Iterable[Role], by: Ac
         if needs_second_approval(role, by):
             if role not in waiting:
                 outcome.requested.append(
-                    _row(user, role, RoleChangeKind.GRANT, by, now, applied=False))
+                    _row(user, role, RoleChangeKind.GRANT, by, now, applied=False)
+                )
             continue
         user.roles.append(UserRole(role=role))
-        outcome.applied.append(_row(user, role, RoleChangeKind.GRANT, by, now, applied=True,
-                                    note="granted by the host operator"
-                                    if isinstance(by, System) and authz.carries_powers(role)
-                                    else None))
+        outcome.applied.append(
+            _row(
+                user,
+                role,
+                RoleChangeKind.GRANT,
+                by,
+                now,
+                applied=True,
+                note="granted by the host operator"
+                if isinstance(by, System) and authz.carries_powers(role)
+                else None,
+            )
+        )
     session.add_all([*outcome.applied, *outcome.requested])
     session.flush()
     for change in outcome.requested:
-        audit.record(session, AuditType.ROLE_REQUEST, by=by, target_type="user",
-                     target_id=user.id, now=now,
-                     detail={"email": user.email, "role": change.role, "request": change.id})
+        audit.record(
+            session,
+            AuditType.ROLE_REQUEST,
+            by=by,
+            target_type="user",
+            target_id=user.id,
+            now=now,
+            detail={"email": user.email, "role": change.role, "request": change.id},
+        )
     if outcome.applied and not new_account:
-        sessions.end_sessions_of(session, user_id=user.id, now=now,
-                                 reason=SessionEndReason.ROLES_CHANGED)
+        sessions.end_sessions_of(
+            session, user_id=user.id, now=now, reason=SessionEndReason.ROLES_CHANGED
+        )
     return outcome
 
 
 def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) -> RoleChange:
     """A second administrator grants the requested role."""
     change = _get(session, change_id)
-    refusal = {"event_type": AuditType.ROLE_APPROVE, "target_type": "role_change",
-               "target_id": change.id}
+    refusal = {
+        "event_type": AuditType.ROLE_APPROVE,
+        "target_type": "role_change",
+        "target_id": change.id,
+    }
     authz.require(by, Permission.ROLE_APPROVE, audit=refusal)
-    rules.require(rules.not_the_role_requester, by, change,
-                  message="A second administrator must approve this: you asked for it.",
-                  audit=refusal)
-    rules.require(rules.not_oneself, by, change.user_id,
-                  message="Nobody approves a role for themselves.", audit=refusal)
+    rules.require(
+        rules.not_the_role_requester,
+        by,
+        change,
+        message="A second administrator must approve this: you asked for it.",
+        audit=refusal,
+    )
+    rules.require(
+        rules.not_oneself,
+        by,
+        change.user_id,
+        message="Nobody approves a role for themselves.",
+        audit=refusal,
+    )
     _check_pending(change)
     user = change.user
     if not user.active:
-        raise InvalidTransition(f"{user.email} is deactivated; reject the request or "
-                                "reactivate the account first.", allowed=["reject"])
+        raise InvalidTransition(
+            f"{user.email} is deactivated; reject the request or reactivate the account first.",
+            allowed=["reject"],
+        )
     if change.role not in user.role_set:
         user.roles.append(UserRole(role=Role(change.role)))
     _mark_decided(change, by, now, note=None)
     session.flush()
-    ended = sessions.end_sessions_of(session, user_id=user.id, now=now,
-                                     reason=SessionEndReason.ROLES_CHANGED)
-    LIFECYCLE.apply(session, change, Action.APPROVE, by=by, record={
-        "target_type": "user", "target_id": user.id, "now": now,
-        "detail": {"email": user.email, "role": change.role, "request": change.id,
-                   "requested_by": change.requested_by, "sessions_ended": ended}})
+    ended = sessions.end_sessions_of(
+        session, user_id=user.id, now=now, reason=SessionEndReason.ROLES_CHANGED
+    )
+    LIFECYCLE.apply(
+        session,
+        change,
+        Action.APPROVE,
+        by=by,
+        record={
+            "target_type": "user",
+            "target_id": user.id,
+            "now": now,
+            "detail": {
+                "email": user.email,
+                "role": change.role,
+                "request": change.id,
+                "requested_by": change.requested_by,
+                "sessions_ended": ended,
+            },
+        },
+    )
     return change
 
 
-def reject(session: Session, *, change_id: int, by: Actor, now: dt.datetime,
-           note: str = "") -> RoleChange:
+def reject(
+    session: Session, *, change_id: int, by: Actor, now: dt.datetime, note: str = ""
+) -> RoleChange:
     """Refuse the requested role (the administrator who asked for it withdraws it)."""
     change = _get(session, change_id)
-    authz.require(by, Permission.ROLE_APPROVE, audit={
-        "event_type": AuditType.ROLE_REJECT, "target_type": "role_change",
-        "target_id": change.id})
+    authz.require(
+        by,
+        Permission.ROLE_APPROVE,
+        audit={
+            "event_type": AuditType.ROLE_REJECT,
+            "target_type": "role_change",
+            "target_id": change.id,
+        },
+    )
     _check_pending(change)
     withdrawn = by.id is not None and by.id == change.requested_by_id
     action = Action.WITHDRAW if withdrawn else Action.REJECT
     status = LIFECYCLE.steps(RoleChangeStatus.PENDING, action)[0].target
     _mark_decided(change, by, now, note=" ".join(note.split())[:500] or None)
-    LIFECYCLE.apply(session, change, action, by=by, record={
-        "target_type": "user", "target_id": change.user_id, "now": now,
-        "detail": {"email": change.user.email, "role": change.role, "request": change.id,
-                   "requested_by": change.requested_by, "status": status.value,
-                   "note": change.note}})
+    LIFECYCLE.apply(
+        session,
+        change,
+        action,
+        by=by,
+        record={
+            "target_type": "user",
+            "target_id": change.user_id,
+            "now": now,
+            "detail": {
+                "email": change.user.email,
+                "role": change.role,
+                "request": change.id,
+                "requested_by": change.requested_by,
+                "status": status.value,
+                "note": change.note,
+            },
+        },
+    )
     return change
 
 
-def cancel_pending_of(session: Session, *, user_id: int, by: Actor, now: dt.datetime,
-                      reason: str) -> int:
+def cancel_pending_of(
+    session: Session, *, user_id: int, by: Actor, now: dt.datetime, reason: str
+) -> int:
     """Close a person's pending requests (their account was deactivated)."""
-    waiting = session.scalars(select(RoleChange).where(
-        RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING)).all()
+    waiting = session.scalars(
+        select(RoleChange).where(
+            RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING
+        )
+    ).all()
     for change in waiting:
         _mark_decided(change, by, now, note=reason)
         LIFECYCLE.apply(session, change, Action.CANCEL, by=by)
@@ -176,8 +288,14 @@ def cancel_pending_of(session: Session, *, user_id: int, by: Actor, now: dt.date
 
 
 def pending_roles(session: Session, user_id: int) -> set[Role]:
-    return {Role(role) for role in session.scalars(select(RoleChange.role).where(
-        RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING))}
+    return {
+        Role(role)
+        for role in session.scalars(
+            select(RoleChange.role).where(
+                RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING
+            )
+        )
+    }
 
 
 def require_oversight(by: Actor) -> None:
@@ -187,9 +305,13 @@ def require_oversight(by: Actor) -> None:
 
 def pending_changes(session: Session, *, by: Actor) -> list[RoleChange]:
     require_oversight(by)
-    return list(session.scalars(select(RoleChange)
-                                .where(RoleChange.status == RoleChangeStatus.PENDING)
-                                .order_by(RoleChange.requested_at, RoleChange.id)))
+    return list(
+        session.scalars(
+            select(RoleChange)
+            .where(RoleChange.status == RoleChangeStatus.PENDING)
+            .order_by(RoleChange.requested_at, RoleChange.id)
+        )
+    )
 
 
 def history_query(*, by: Actor) -> Select[RoleChange]:
@@ -200,22 +322,39 @@ def history_query(*, by: Actor) -> Select[RoleChange]:
 
 def can_decide(by: Actor, change: RoleChange) -> bool:
     """Whether `by` may approve this request (the page shows the buttons only then)."""
-    return (change.status == RoleChangeStatus.PENDING and authz.can(by, Permission.ROLE_APPROVE)
-            and by.id not in {change.requested_by_id, change.user_id})
+    return (
+        change.status == RoleChangeStatus.PENDING
+        and authz.can(by, Permission.ROLE_APPROVE)
+        and by.id not in {change.requested_by_id, change.user_id}
+    )
 
 
-def _row(user: User, role: Role, kind: RoleChangeKind, by: Actor, now: dt.datetime, *,
-         applied: bool, note: str | None = None) -> RoleChange:
+def _row(
+    user: User,
+    role: Role,
+    kind: RoleChangeKind,
+    by: Actor,
+    now: dt.datetime,
+    *,
+    applied: bool,
+    note: str | None = None,
+) -> RoleChange:
     return RoleChange(
-        user=user, role=role, kind=kind,
+        user=user,
+        role=role,
+        kind=kind,
         status=RoleChangeStatus.APPLIED if applied else RoleChangeStatus.PENDING,
-        requested_by_id=by.id, requested_by=by.email, requested_at=now,
-        decided_by_id=by.id if applied else None, decided_by=by.email if applied else None,
-        decided_at=now if applied else None, note=note)
+        requested_by_id=by.id,
+        requested_by=by.email,
+        requested_at=now,
+        decided_by_id=by.id if applied else None,
+        decided_by=by.email if applied else None,
+        decided_at=now if applied else None,
+        note=note,
+    )
 
 
-def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *,
-                  note: str | None) -> None:
+def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *, note: str | None) -> None:
     change.decided_by_id = by.id
     change.decided_by = by.email
     change.decided_at = now
@@ -234,11 +373,21 @@ def _check_pending(change: RoleChange) -> None:
 
 
 def requests_to_approve(session: Session, user: User) -> list[Task]:
-    waiting = session.scalar(select(func.count()).select_from(RoleChange).where(
-        RoleChange.status == RoleChangeStatus.PENDING,
-        RoleChange.requested_by_id.is_distinct_from(user.id),
-        RoleChange.user_id != user.id))
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(RoleChange)
+        .where(
+            RoleChange.status == RoleChangeStatus.PENDING,
+            RoleChange.requested_by_id.is_distinct_from(user.id),
+            RoleChange.user_id != user.id,
+        )
+    )
     if not waiting:
         return []
-    return [Task(title=f"{waiting} role request(s) waiting for a second administrator",
-                 kind="role_request", endpoint="admin.role_changes")]
+    return [
+        Task(
+            title=f"{waiting} role request(s) waiting for a second administrator",
+            kind="role_request",
+            endpoint="admin.role_changes",
+        )
+    ]

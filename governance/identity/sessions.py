@@ -46,15 +46,28 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def start_session(session: Session, *, user: User, now: dt.datetime, client_address: str,
-                  user_agent: str, method: str = "password") -> StartedSession:
+def start_session(
+    session: Session,
+    *,
+    user: User,
+    now: dt.datetime,
+    client_address: str,
+    user_agent: str,
+    method: str = "password",
+) -> StartedSession:
     """Record a new session for someone who has just proved who they are (the caller
     records the login itself)."""
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    record = UserSession(user_id=user.id, secret_sha256=digest(secret), method=method,
-                         created_at=now, authenticated_at=now, last_seen_at=now,
-                         client_address=_printable(client_address, ADDRESS_LENGTH) or "unknown",
-                         user_agent=_printable(user_agent, AGENT_LENGTH))
+    record = UserSession(
+        user_id=user.id,
+        secret_sha256=digest(secret),
+        method=method,
+        created_at=now,
+        authenticated_at=now,
+        last_seen_at=now,
+        client_address=_printable(client_address, ADDRESS_LENGTH) or "unknown",
+        user_agent=_printable(user_agent, AGENT_LENGTH),
+    )
     session.add(record)
     session.flush()
     return StartedSession(record=record, secret=secret)
@@ -65,10 +78,15 @@ def find_active(session: Session, secret: object, *, user_id: int) -> UserSessio
     the person is active: one lookup on a unique index, the person loaded with it."""
     if not isinstance(secret, str) or not secret or len(secret) > 200:
         return None
-    record = session.scalars(select(UserSession)
-                             .where(UserSession.secret_sha256 == digest(secret))).first()
-    if record is None or record.ended_at is not None or record.user_id != user_id \
-            or not record.user.active:
+    record = session.scalars(
+        select(UserSession).where(UserSession.secret_sha256 == digest(secret))
+    ).first()
+    if (
+        record is None
+        or record.ended_at is not None
+        or record.user_id != user_id
+        or not record.user.active
+    ):
         return None
     return record
 
@@ -81,58 +99,86 @@ def touch(record: UserSession, now: dt.datetime) -> bool:
     return True
 
 
-def end_session(session: Session, *, record: UserSession, reason: SessionEndReason,
-                now: dt.datetime) -> None:
+def end_session(
+    session: Session, *, record: UserSession, reason: SessionEndReason, now: dt.datetime
+) -> None:
     if record.ended_at is None:
         record.ended_at = now
         record.ended_reason = reason
 
 
-def end_sessions_of(session: Session, *, user_id: int, reason: SessionEndReason,
-                    now: dt.datetime, keep: int | None = None) -> int:
+def end_sessions_of(
+    session: Session,
+    *,
+    user_id: int,
+    reason: SessionEndReason,
+    now: dt.datetime,
+    keep: int | None = None,
+) -> int:
     """End every live session of a person (but `keep`, the one in use, when given); returns
     how many ended. The caller has checked permission and records its own event."""
-    statement = (update(UserSession)
-                 .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-                 .values(ended_at=now, ended_reason=reason)
-                 .execution_options(synchronize_session="fetch"))
+    statement = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .values(ended_at=now, ended_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
     if keep is not None:
         statement = statement.where(UserSession.id != keep)
     ended: int = session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
     return ended
 
 
-def sign_out_everywhere(session: Session, *, user_id: int, by: Actor,
-                        now: dt.datetime) -> int:
+def sign_out_everywhere(session: Session, *, user_id: int, by: Actor, now: dt.datetime) -> int:
     """End every session of a person: their own choice, or someone holding `session:end_any`
     (a lost laptop, a suspected break-in). Recorded even when nothing was live."""
-    refusal = {"event_type": AuditType.SESSIONS_END, "target_type": "user",
-               "target_id": user_id, "rule": f"self-or-{Permission.SESSION_END_ANY.value}"}
+    refusal = {
+        "event_type": AuditType.SESSIONS_END,
+        "target_type": "user",
+        "target_id": user_id,
+        "rule": f"self-or-{Permission.SESSION_END_ANY.value}",
+    }
     if by.id != user_id and not authz.can(by, Permission.SESSION_END_ANY):
-        raise PermissionDenied("Only the person or an administrator may sign them out "
-                               "everywhere.", audit=refusal)
+        raise PermissionDenied(
+            "Only the person or an administrator may sign them out everywhere.", audit=refusal
+        )
     person = session.get(User, user_id)
     if person is None:
         raise NotFound(f"There is no user {user_id}.")
-    reason = SessionEndReason.SIGN_OUT_EVERYWHERE if by.id == user_id \
+    reason = (
+        SessionEndReason.SIGN_OUT_EVERYWHERE
+        if by.id == user_id
         else SessionEndReason.ENDED_BY_ADMINISTRATOR
+    )
     ended = end_sessions_of(session, user_id=user_id, reason=reason, now=now)
-    audit.record(session, AuditType.SESSIONS_END, by=by, target_type="user", target_id=user_id,
-                 now=now, detail={"email": person.email, "reason": reason.value,
-                                  "sessions": ended})
+    audit.record(
+        session,
+        AuditType.SESSIONS_END,
+        by=by,
+        target_type="user",
+        target_id=user_id,
+        now=now,
+        detail={"email": person.email, "reason": reason.value, "sessions": ended},
+    )
     return ended
 
 
-def sessions_of(session: Session, *, user_id: int, by: Actor, limit: int = 50
-                ) -> list[UserSession]:
+def sessions_of(session: Session, *, user_id: int, by: Actor, limit: int = 50) -> list[UserSession]:
     """A person's sessions, live ones first, then the most recently ended."""
     if by.id != user_id:
         authz.require(by, Permission.SESSION_END_ANY)
-    return list(session.scalars(
-        select(UserSession).where(UserSession.user_id == user_id)
-        .order_by(UserSession.ended_at.is_not(None), UserSession.last_seen_at.desc(),
-                  UserSession.id.desc())
-        .limit(limit)))
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id)
+            .order_by(
+                UserSession.ended_at.is_not(None),
+                UserSession.last_seen_at.desc(),
+                UserSession.id.desc(),
+            )
+            .limit(limit)
+        )
+    )
 
 
 def _printable(raw: str, length: int) -> str:

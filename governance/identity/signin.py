@@ -54,9 +54,11 @@ class LockoutPolicy:
 
     @property
     def failure_message(self) -> str:
-        return (f"That e-mail and password do not match an active account. After "
-                f"{self.threshold} failed attempts an account is locked for {self.minutes} "
-                f"minutes; ask an administrator if you cannot get in.")
+        return (
+            f"That e-mail and password do not match an active account. After "
+            f"{self.threshold} failed attempts an account is locked for {self.minutes} "
+            f"minutes; ask an administrator if you cannot get in."
+        )
 
 
 @dataclass(frozen=True)
@@ -67,26 +69,52 @@ class SignedIn:
     session_secret: str
 
 
-def authenticate(session: Session, *, email: str, password: str, policy: LockoutPolicy,
-                 now: dt.datetime, source: str = "web", user_agent: str = "") -> SignedIn:
+def authenticate(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    policy: LockoutPolicy,
+    now: dt.datetime,
+    source: str = "web",
+    user_agent: str = "",
+) -> SignedIn:
     """Check the password and start a server-side session; `source` is the client address."""
     user = find_user_by_email(session, email)
     detail: dict[str, Any] = {"source": source}
     if user is None:
         spend_verification(password)
-        audit.record(session, AuditType.LOGIN_FAILED, by=None, outcome=Outcome.FAILURE,
-                     actor_email=email.strip().lower()[:320],
-                     detail={**detail, "reason": "unknown account"}, now=now)
+        audit.record(
+            session,
+            AuditType.LOGIN_FAILED,
+            by=None,
+            outcome=Outcome.FAILURE,
+            actor_email=email.strip().lower()[:320],
+            detail={**detail, "reason": "unknown account"},
+            now=now,
+        )
         raise LoginFailed(policy.failure_message)
     if user.locked_until is not None and user.locked_until > now:
         spend_verification(password, like_hash=user.password_hash)
-        audit.record(session, AuditType.LOGIN_FAILED, by=user, outcome=Outcome.FAILURE,
-                     detail={**detail, "reason": "locked"}, now=now)
+        audit.record(
+            session,
+            AuditType.LOGIN_FAILED,
+            by=user,
+            outcome=Outcome.FAILURE,
+            detail={**detail, "reason": "locked"},
+            now=now,
+        )
         raise LoginFailed(policy.failure_message)
     if not user.active:
         spend_verification(password, like_hash=user.password_hash)
-        audit.record(session, AuditType.LOGIN_FAILED, by=user, outcome=Outcome.FAILURE,
-                     detail={**detail, "reason": "deactivated"}, now=now)
+        audit.record(
+            session,
+            AuditType.LOGIN_FAILED,
+            by=user,
+            outcome=Outcome.FAILURE,
+            detail={**detail, "reason": "deactivated"},
+            now=now,
+        )
         raise LoginFailed(policy.failure_message)
     if not verify_password(user.password_hash, password):
         _count_failure(session, user, policy, now, detail)
@@ -95,10 +123,12 @@ def authenticate(session: Session, *, email: str, password: str, policy: Lockout
     user.last_login_at = now
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password, min_length=1)
-    started = sessions.start_session(session, user=user, now=now, client_address=source,
-                                     user_agent=user_agent)
-    audit.record(session, AuditType.LOGIN, by=user, now=now,
-                 detail={**detail, "session": started.record.id})
+    started = sessions.start_session(
+        session, user=user, now=now, client_address=source, user_agent=user_agent
+    )
+    audit.record(
+        session, AuditType.LOGIN, by=user, now=now, detail={**detail, "session": started.record.id}
+    )
     return SignedIn(user=user, session_secret=started.secret)
 
 
@@ -108,45 +138,70 @@ def clear_failures(user: User) -> None:
     user.locked_until = None
 
 
-def _count_failure(session: Session, user: User, policy: LockoutPolicy, now: dt.datetime,
-                   detail: dict[str, Any]) -> None:
+def _count_failure(
+    session: Session, user: User, policy: LockoutPolicy, now: dt.datetime, detail: dict[str, Any]
+) -> None:
     # Failures count within LOCKOUT_MINUTES of the first of a run: the throttle allows one
     # address fewer failures than the threshold in any such period, so it alone never locks.
     if user.failed_login_since is None or now - user.failed_login_since >= policy.window:
         user.failed_login_count = 0
         user.failed_login_since = now
     user.failed_login_count += 1
-    audit.record(session, AuditType.LOGIN_FAILED, by=user, outcome=Outcome.FAILURE,
-                 detail={**detail, "reason": "wrong password",
-                         "failures_in_a_row": user.failed_login_count}, now=now)
+    audit.record(
+        session,
+        AuditType.LOGIN_FAILED,
+        by=user,
+        outcome=Outcome.FAILURE,
+        detail={**detail, "reason": "wrong password", "failures_in_a_row": user.failed_login_count},
+        now=now,
+    )
     if user.failed_login_count >= policy.threshold:
         clear_failures(user)
         user.locked_until = now + policy.window
-        link, secret = account_links.issue(session, user=user, purpose=LinkPurpose.UNLOCK,
-                                           requested_by=LOCKOUT_ACTOR, now=now)
-        notify.queue(session, to=[user.email], subject="Your account was locked",
-                     body=_lockout_message(session, user, policy, link.expires_at, secret))
-        audit.record(session, AuditType.LOCKOUT, by=user, outcome=Outcome.FAILURE, now=now,
-                     detail={**detail, "locked_until": user.locked_until.isoformat(),
-                             "unlock_link": link.id})
+        link, secret = account_links.issue(
+            session, user=user, purpose=LinkPurpose.UNLOCK, requested_by=LOCKOUT_ACTOR, now=now
+        )
+        notify.queue(
+            session,
+            to=[user.email],
+            subject="Your account was locked",
+            body=_lockout_message(session, user, policy, link.expires_at, secret),
+        )
+        audit.record(
+            session,
+            AuditType.LOCKOUT,
+            by=user,
+            outcome=Outcome.FAILURE,
+            now=now,
+            detail={
+                **detail,
+                "locked_until": user.locked_until.isoformat(),
+                "unlock_link": link.id,
+            },
+        )
 
 
-def _lockout_message(session: Session, user: User, policy: LockoutPolicy,
-                     expires_at: dt.datetime, secret: str) -> str:
-    return (f"Someone, perhaps you, failed to log in to {user.email} {policy.threshold} "
-            f"times, so the account is locked for {policy.minutes} minutes.\n\n"
-            f"If it was you, unlock it now with this link (it works once, until "
-            f"{expires_at:%Y-%m-%d %H:%M} UTC):\n"
-            f"{notify.link(session, account_links.path(LinkPurpose.UNLOCK, secret))}\n\n"
-            "If it was not you, ignore this message and tell an administrator.\n")
+def _lockout_message(
+    session: Session, user: User, policy: LockoutPolicy, expires_at: dt.datetime, secret: str
+) -> str:
+    return (
+        f"Someone, perhaps you, failed to log in to {user.email} {policy.threshold} "
+        f"times, so the account is locked for {policy.minutes} minutes.\n\n"
+        f"If it was you, unlock it now with this link (it works once, until "
+        f"{expires_at:%Y-%m-%d %H:%M} UTC):\n"
+        f"{notify.link(session, account_links.path(LinkPurpose.UNLOCK, secret))}\n\n"
+        "If it was not you, ignore this message and tell an administrator.\n"
+    )
 
 
 def unlock_link(session: Session, secret: str, *, now: dt.datetime) -> AccountLink:
     """The usable unlock link this secret names, or 404."""
     link = account_links.find_usable(session, secret, purpose=LinkPurpose.UNLOCK, now=now)
     if link is None:
-        raise NotFound("This unlock link is unknown, already used, replaced or expired. "
-                       "Ask an administrator to unlock your account.")
+        raise NotFound(
+            "This unlock link is unknown, already used, replaced or expired. "
+            "Ask an administrator to unlock your account."
+        )
     return link
 
 
@@ -157,31 +212,59 @@ def unlock_with_link(session: Session, *, secret: str, now: dt.datetime) -> User
     link.closed_at, link.closed_reason = now, "used"
     was_locked = user.locked_until is not None and user.locked_until > now
     clear_failures(user)
-    audit.record(session, AuditType.UNLOCK, by=user, target_type="user", target_id=user.id,
-                 now=now, detail={"via": "e-mailed link", "link": link.id,
-                                  "was_locked": was_locked})
+    audit.record(
+        session,
+        AuditType.UNLOCK,
+        by=user,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"via": "e-mailed link", "link": link.id, "was_locked": was_locked},
+    )
     return user
 
 
 def unlock(session: Session, *, user_id: int, by: Actor, now: dt.datetime) -> User:
     """An administrator unlocks a locked account (and forgets its failed attempts)."""
-    authz.require(by, Permission.ACCOUNT_RESET, audit={
-        "event_type": AuditType.UNLOCK, "target_type": "user", "target_id": user_id})
+    authz.require(
+        by,
+        Permission.ACCOUNT_RESET,
+        audit={"event_type": AuditType.UNLOCK, "target_type": "user", "target_id": user_id},
+    )
     user = get_user(session, user_id)
     if user.locked_until is None or user.locked_until <= now:
         raise InvalidTransition(f"{user.email} is not locked.")
     clear_failures(user)
-    account_links.close_links_of(session, user_id=user.id, reason="unlocked", now=now,
-                                 purpose=LinkPurpose.UNLOCK)
-    audit.record(session, AuditType.UNLOCK, by=by, target_type="user", target_id=user.id,
-                 now=now, detail={"via": "administrator", "email": user.email})
+    account_links.close_links_of(
+        session, user_id=user.id, reason="unlocked", now=now, purpose=LinkPurpose.UNLOCK
+    )
+    audit.record(
+        session,
+        AuditType.UNLOCK,
+        by=by,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"via": "administrator", "email": user.email},
+    )
     return user
 
 
-def record_logout(session: Session, user: User, *, record: UserSession | None,
-                  now: dt.datetime, source: str = "web") -> None:
+def record_logout(
+    session: Session,
+    user: User,
+    *,
+    record: UserSession | None,
+    now: dt.datetime,
+    source: str = "web",
+) -> None:
     """End the session in use and record the logout."""
     if record is not None:
         sessions.end_session(session, record=record, reason=SessionEndReason.LOGOUT, now=now)
-    audit.record(session, AuditType.LOGOUT, by=user, now=now,
-                 detail={"source": source, "session": record.id if record else None})
+    audit.record(
+        session,
+        AuditType.LOGOUT,
+        by=user,
+        now=now,
+        detail={"source": source, "session": record.id if record else None},
+    )

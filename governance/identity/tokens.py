@@ -57,15 +57,19 @@ def token_days(session: Session) -> int:
     return DEFAULT_DAYS
 
 
-def create_token(session: Session, *, user_id: int, name: str, days: int | None, by: Actor,
-                 now: dt.datetime) -> CreatedToken:
+def create_token(
+    session: Session, *, user_id: int, name: str, days: int | None, by: Actor, now: dt.datetime
+) -> CreatedToken:
     """A new token for `user_id`, valid for `days` (at most API_TOKEN_DAYS, the default).
 
     People create tokens for themselves; the host operator (`governance token create`) may
     create one for anyone who could create it themselves.
     """
-    refusal = {"event_type": AuditType.TOKEN_CREATE, "target_type": "api_token",
-               "detail": {"user_id": user_id}}
+    refusal = {
+        "event_type": AuditType.TOKEN_CREATE,
+        "target_type": "api_token",
+        "detail": {"user_id": user_id},
+    }
     authz.require(by, Permission.TOKEN_CREATE, audit=refusal)
     if not isinstance(by, System) and by.id != user_id:
         raise PermissionDenied("You can create tokens only for yourself.", audit=refusal)
@@ -73,9 +77,11 @@ def create_token(session: Session, *, user_id: int, name: str, days: int | None,
     if holder is None:
         raise NotFound(f"There is no user {user_id}.")
     if not holder.active or not authz.can(holder, Permission.TOKEN_CREATE):
-        raise ValidationFailed(f"{holder.email} cannot hold API tokens (the account is "
-                               "deactivated or its roles do not allow tokens).",
-                               {"user": "Choose an active account."})
+        raise ValidationFailed(
+            f"{holder.email} cannot hold API tokens (the account is "
+            "deactivated or its roles do not allow tokens).",
+            {"user": "Choose an active account."},
+        )
     errors: dict[str, str] = {}
     label = clean_line(name, "name", errors, max_length=200)
     longest = token_days(session)
@@ -85,15 +91,31 @@ def create_token(session: Session, *, user_id: int, name: str, days: int | None,
     if errors:
         raise ValidationFailed("The token was not created.", errors)
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    token = ApiToken(user_id=holder.id, name=label, prefix=secret[:PREFIX_LENGTH],
-                     secret_sha256=digest(secret), created_at=now,
-                     expires_at=now + dt.timedelta(days=lifetime))
+    token = ApiToken(
+        user_id=holder.id,
+        name=label,
+        prefix=secret[:PREFIX_LENGTH],
+        secret_sha256=digest(secret),
+        created_at=now,
+        expires_at=now + dt.timedelta(days=lifetime),
+    )
     session.add(token)
     session.flush()
-    audit.record(session, AuditType.TOKEN_CREATE, by=by, target_type="api_token",
-                 target_id=token.id, now=now,
-                 detail={"user_id": holder.id, "email": holder.email, "name": label,
-                         "prefix": token.prefix, "expires_at": token.expires_at.isoformat()})
+    audit.record(
+        session,
+        AuditType.TOKEN_CREATE,
+        by=by,
+        target_type="api_token",
+        target_id=token.id,
+        now=now,
+        detail={
+            "user_id": holder.id,
+            "email": holder.email,
+            "name": label,
+            "prefix": token.prefix,
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
     return CreatedToken(token=token, secret=secret)
 
 
@@ -107,18 +129,33 @@ def revoke_token(session: Session, *, token_id: int, by: Actor, now: dt.datetime
     if token is None:
         raise NotFound(f"There is no token {token_id}.")
     if not can_revoke(by, token):
-        raise PermissionDenied("Only the token's holder or an administrator may revoke it.",
-                               audit={"event_type": AuditType.TOKEN_REVOKE,
-                                      "target_type": "api_token", "target_id": token.id,
-                                      "rule": "token-holder-or-user-manager"})
+        raise PermissionDenied(
+            "Only the token's holder or an administrator may revoke it.",
+            audit={
+                "event_type": AuditType.TOKEN_REVOKE,
+                "target_type": "api_token",
+                "target_id": token.id,
+                "rule": "token-holder-or-user-manager",
+            },
+        )
     if token.revoked_at is not None:
         raise InvalidTransition(f"Token {token.prefix}… is already revoked.")
     token.revoked_at = now
     token.revoked_by_id = by.id
-    audit.record(session, AuditType.TOKEN_REVOKE, by=by, target_type="api_token",
-                 target_id=token.id, now=now,
-                 detail={"user_id": token.user_id, "name": token.name, "prefix": token.prefix,
-                         "expired": token.expires_at <= now})
+    audit.record(
+        session,
+        AuditType.TOKEN_REVOKE,
+        by=by,
+        target_type="api_token",
+        target_id=token.id,
+        now=now,
+        detail={
+            "user_id": token.user_id,
+            "name": token.name,
+            "prefix": token.prefix,
+            "expired": token.expires_at <= now,
+        },
+    )
     return token
 
 
@@ -140,13 +177,22 @@ def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | 
 
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
     """A person's tokens, newest first, including revoked and expired ones (for the record)."""
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
-                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
 
 
 def active_tokens(session: Session, *, by: Actor, now: dt.datetime) -> list[ApiToken]:
     """Everyone's usable tokens, for people who manage accounts (to revoke a leaked one)."""
     authz.require(by, Permission.USER_MANAGE)
-    return list(session.scalars(select(ApiToken).where(
-        ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)
-        .order_by(ApiToken.user_id, ApiToken.created_at.desc())))
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)
+            .order_by(ApiToken.user_id, ApiToken.created_at.desc())
+        )
+    )

@@ -29,8 +29,9 @@ def normalise_email(raw: str) -> str:
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"{raw!r} is not a valid e-mail address.",
-                               {"email": str(exc)}) from exc
+        raise ValidationFailed(
+            f"{raw!r} is not a valid e-mail address.", {"email": str(exc)}
+        ) from exc
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -41,12 +42,12 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def find_user_by_email(session: Session, email: str) -> User | None:
-    return session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())
-                           ).one_or_none()
+    return session.scalars(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).one_or_none()
 
 
-def organizations(session: Session, *,
-                  kind: OrganizationKind | None = None) -> list[Organization]:
+def organizations(session: Session, *, kind: OrganizationKind | None = None) -> list[Organization]:
     """Organisations by name, of one kind if given (forms' choices and the admin page)."""
     query = select(Organization).order_by(Organization.name)
     if kind is not None:
@@ -59,71 +60,131 @@ def users_query() -> Select[tuple[User]]:
     return select(User)
 
 
-def create_organization(session: Session, *, name: str, kind: OrganizationKind,
-                        by: Actor) -> Organization:
-    authz.require(by, Permission.ORGANIZATION_MANAGE, audit={
-        "event_type": AuditType.ORGANIZATION_CREATE, "target_type": "organization"})
+def create_organization(
+    session: Session, *, name: str, kind: OrganizationKind, by: Actor
+) -> Organization:
+    authz.require(
+        by,
+        Permission.ORGANIZATION_MANAGE,
+        audit={"event_type": AuditType.ORGANIZATION_CREATE, "target_type": "organization"},
+    )
     name = _clean_name(name, "name")
     if session.scalars(select(Organization).where(Organization.name == name)).first():
         raise Conflict(f"An organisation named {name!r} already exists.")
     org = Organization(name=name, kind=OrganizationKind(kind))
     session.add(org)
     session.flush()
-    audit.record(session, AuditType.ORGANIZATION_CREATE, by=by, target_type="organization",
-                 target_id=org.id, detail={"name": name, "kind": str(kind)})
+    audit.record(
+        session,
+        AuditType.ORGANIZATION_CREATE,
+        by=by,
+        target_type="organization",
+        target_id=org.id,
+        detail={"name": name, "kind": str(kind)},
+    )
     return org
 
 
-def create_user(session: Session, *, email: str, name: str, organization_id: int,
-                roles: Iterable[str], password: str, password_min_length: int,
-                by: Actor) -> User:
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    organization_id: int,
+    roles: Iterable[str],
+    password: str,
+    password_min_length: int,
+    by: Actor,
+) -> User:
     """A new account. Roles with approval or audit powers wait for a second administrator
     (role_changes.py) unless the host operator creates the account."""
-    authz.require(by, Permission.USER_MANAGE, audit={
-        "event_type": AuditType.USER_CREATE, "target_type": "user"})
+    authz.require(
+        by,
+        Permission.USER_MANAGE,
+        audit={"event_type": AuditType.USER_CREATE, "target_type": "user"},
+    )
     email = normalise_email(email)
     if find_user_by_email(session, email) is not None:
         raise Conflict(f"An account for {email} already exists.")
     role_set = _parse_roles(roles)
     org = _organization_for(session, organization_id, role_set)
-    user = User(email=email, name=_clean_name(name, "name"), organization_id=org.id,
-                password_hash=hash_password(password, min_length=password_min_length))
+    user = User(
+        email=email,
+        name=_clean_name(name, "name"),
+        organization_id=org.id,
+        password_hash=hash_password(password, min_length=password_min_length),
+    )
     user.roles = []
     session.add(user)
     session.flush()
     now = utcnow()
-    outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now,
-                                        new_account=True)
-    audit.record(session, AuditType.USER_CREATE, by=by, target_type="user", target_id=user.id,
-                 now=now, detail={"email": email, "organization": org.name,
-                                  "roles": sorted(r.value for r in user.role_set),
-                                  "requested_roles": sorted(c.role for c in outcome.requested)})
+    outcome = role_changes.change_roles(
+        session, user=user, wanted=role_set, by=by, now=now, new_account=True
+    )
+    audit.record(
+        session,
+        AuditType.USER_CREATE,
+        by=by,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={
+            "email": email,
+            "organization": org.name,
+            "roles": sorted(r.value for r in user.role_set),
+            "requested_roles": sorted(c.role for c in outcome.requested),
+        },
+    )
     return user
 
 
-def update_user(session: Session, *, user_id: int, name: str, organization_id: int,
-                roles: Iterable[str], by: Actor) -> role_changes.RoleOutcome:
+def update_user(
+    session: Session,
+    *,
+    user_id: int,
+    name: str,
+    organization_id: int,
+    roles: Iterable[str],
+    by: Actor,
+) -> role_changes.RoleOutcome:
     """Name, organisation and roles; returns what happened to the roles (some may wait for a
     second administrator)."""
-    authz.require(by, Permission.USER_MANAGE, audit={
-        "event_type": AuditType.USER_UPDATE, "target_type": "user", "target_id": user_id})
+    authz.require(
+        by,
+        Permission.USER_MANAGE,
+        audit={"event_type": AuditType.USER_UPDATE, "target_type": "user", "target_id": user_id},
+    )
     user = get_user(session, user_id)
     role_set = _parse_roles(roles)
     org = _organization_for(session, organization_id, role_set)
-    before = {"name": user.name, "organization": user.organization.name,
-              "roles": sorted(r.value for r in user.role_set)}
+    before = {
+        "name": user.name,
+        "organization": user.organization.name,
+        "roles": sorted(r.value for r in user.role_set),
+    }
     now = utcnow()
     outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now)
     user.name = _clean_name(name, "name")
     user.organization_id = org.id
     session.flush()
-    after = {"name": user.name, "organization": org.name,
-             "roles": sorted(r.value for r in user.role_set)}
-    event = AuditType.USER_ROLES_CHANGE if before["roles"] != after["roles"] \
-        else AuditType.USER_UPDATE
+    after = {
+        "name": user.name,
+        "organization": org.name,
+        "roles": sorted(r.value for r in user.role_set),
+    }
+    event = (
+        AuditType.USER_ROLES_CHANGE if before["roles"] != after["roles"] else AuditType.USER_UPDATE
+    )
     if before != after or not outcome.requested:
-        audit.record(session, event, by=by, target_type="user", target_id=user.id, now=now,
-                     detail={"before": before, "after": after})
+        audit.record(
+            session,
+            event,
+            by=by,
+            target_type="user",
+            target_id=user.id,
+            now=now,
+            detail={"before": before, "after": after},
+        )
     return outcome
 
 
@@ -132,8 +193,11 @@ def set_active(session: Session, *, user_id: int, active: bool, by: Actor) -> Us
     (reactivation brings neither back), closes their e-mailed links and pending role
     requests."""
     event = AuditType.USER_REACTIVATE if active else AuditType.USER_DEACTIVATE
-    authz.require(by, Permission.USER_MANAGE, audit={
-        "event_type": event, "target_type": "user", "target_id": user_id})
+    authz.require(
+        by,
+        Permission.USER_MANAGE,
+        audit={"event_type": event, "target_type": "user", "target_id": user_id},
+    )
     user = get_user(session, user_id)
     if by.id == user.id and not active:
         raise ValidationFailed("You cannot deactivate your own account.")
@@ -146,57 +210,101 @@ def set_active(session: Session, *, user_id: int, active: bool, by: Actor) -> Us
         user.locked_until = None
     else:
         detail["sessions_ended"] = sessions.end_sessions_of(
-            session, user_id=user.id, reason=SessionEndReason.DEACTIVATED, now=now)
+            session, user_id=user.id, reason=SessionEndReason.DEACTIVATED, now=now
+        )
         detail["tokens_revoked"] = _revoke_tokens_of(session, user, by=by, now=now)
         account_links.close_links_of(session, user_id=user.id, reason="deactivated", now=now)
         detail["role_requests_cancelled"] = role_changes.cancel_pending_of(
-            session, user_id=user.id, by=by, now=now, reason="account deactivated")
-    audit.record(session, event, by=by, target_type="user", target_id=user.id, now=now,
-                 detail=detail)
+            session, user_id=user.id, by=by, now=now, reason="account deactivated"
+        )
+    audit.record(
+        session, event, by=by, target_type="user", target_id=user.id, now=now, detail=detail
+    )
     return user
 
 
-def _revoke_tokens_of(session: Session, user: User, *, by: Actor,
-                      now: dt.datetime) -> list[str]:
+def _revoke_tokens_of(session: Session, user: User, *, by: Actor, now: dt.datetime) -> list[str]:
     """Revoke every token of a person being deactivated, each recorded as revoked."""
-    live = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                  ApiToken.revoked_at.is_(None))).all()
+    live = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
     for token in live:
         token.revoked_at = now
         token.revoked_by_id = by.id
-        audit.record(session, AuditType.TOKEN_REVOKE, by=by, target_type="api_token",
-                     target_id=token.id, now=now,
-                     detail={"user_id": user.id, "name": token.name, "prefix": token.prefix,
-                             "expired": token.expires_at <= now,
-                             "reason": "holder deactivated"})
+        audit.record(
+            session,
+            AuditType.TOKEN_REVOKE,
+            by=by,
+            target_type="api_token",
+            target_id=token.id,
+            now=now,
+            detail={
+                "user_id": user.id,
+                "name": token.name,
+                "prefix": token.prefix,
+                "expired": token.expires_at <= now,
+                "reason": "holder deactivated",
+            },
+        )
     return [token.prefix for token in live]
 
 
-def record_training(session: Session, *, user_id: int, course: str, completed_on: dt.date,
-                    expires_on: dt.date, by: Actor,
-                    now: dt.datetime | None = None) -> TrainingRecord:
+def record_training(
+    session: Session,
+    *,
+    user_id: int,
+    course: str,
+    completed_on: dt.date,
+    expires_on: dt.date,
+    by: Actor,
+    now: dt.datetime | None = None,
+) -> TrainingRecord:
     """Record completed training; the person's grants are recomputed in the same transaction
     (their ends depend on the training the agreements require), so renewed training lets a
     paused grant work again at once."""
-    authz.require(by, Permission.TRAINING_RECORD, audit={
-        "event_type": AuditType.TRAINING_RECORD, "target_type": "user", "target_id": user_id})
+    authz.require(
+        by,
+        Permission.TRAINING_RECORD,
+        audit={
+            "event_type": AuditType.TRAINING_RECORD,
+            "target_type": "user",
+            "target_id": user_id,
+        },
+    )
     user = get_user(session, user_id)
     try:
         course_enum = TrainingCourse(course)
     except ValueError as exc:
-        raise ValidationFailed(f"Unknown training course {course!r}.",
-                               {"course": "Choose a course from the list."}) from exc
+        raise ValidationFailed(
+            f"Unknown training course {course!r}.", {"course": "Choose a course from the list."}
+        ) from exc
     if expires_on <= completed_on:
-        raise ValidationFailed("The training must expire after it was completed.",
-                               {"expires_on": "Must be after the completion date."})
-    record = TrainingRecord(user_id=user.id, course=course_enum, completed_on=completed_on,
-                            expires_on=expires_on, recorded_by_id=by.id)
+        raise ValidationFailed(
+            "The training must expire after it was completed.",
+            {"expires_on": "Must be after the completion date."},
+        )
+    record = TrainingRecord(
+        user_id=user.id,
+        course=course_enum,
+        completed_on=completed_on,
+        expires_on=expires_on,
+        recorded_by_id=by.id,
+    )
     session.add(record)
     session.flush()
-    audit.record(session, AuditType.TRAINING_RECORD, by=by, target_type="user",
-                 target_id=user.id, detail={"course": course_enum.value,
-                                            "completed_on": completed_on.isoformat(),
-                                            "expires_on": expires_on.isoformat()}, now=now)
+    audit.record(
+        session,
+        AuditType.TRAINING_RECORD,
+        by=by,
+        target_type="user",
+        target_id=user.id,
+        detail={
+            "course": course_enum.value,
+            "completed_on": completed_on.isoformat(),
+            "expires_on": expires_on.isoformat(),
+        },
+        now=now,
+    )
     grant_conditions.refresh_holder(session, user.id, by=by, now=now or utcnow())
     return record
 
@@ -207,8 +315,9 @@ def _parse_roles(roles: Iterable[str]) -> set[Role]:
         try:
             parsed.add(Role(raw))
         except ValueError as exc:
-            raise ValidationFailed(f"Unknown role {raw!r}.",
-                                   {"roles": f"Known roles: {', '.join(Role)}."}) from exc
+            raise ValidationFailed(
+                f"Unknown role {raw!r}.", {"roles": f"Known roles: {', '.join(Role)}."}
+            ) from exc
     if not parsed:
         raise ValidationFailed("A person needs at least one role.", {"roles": "Choose one."})
     return parsed
@@ -217,12 +326,16 @@ def _parse_roles(roles: Iterable[str]) -> set[Role]:
 def _organization_for(session: Session, organization_id: int, roles: set[Role]) -> Organization:
     org = session.get(Organization, organization_id)
     if org is None:
-        raise ValidationFailed(f"There is no organisation {organization_id}.",
-                               {"organization_id": "Choose an organisation."})
+        raise ValidationFailed(
+            f"There is no organisation {organization_id}.",
+            {"organization_id": "Choose an organisation."},
+        )
     # Partner reviewers speak for the agency that provided the data, never for the researchers.
     if Role.PARTNER_REVIEWER in roles and org.kind != OrganizationKind.PROVIDER:
-        raise ValidationFailed("A partner reviewer must belong to a data-provider agency.",
-                               {"organization_id": "Choose the provider agency."})
+        raise ValidationFailed(
+            "A partner reviewer must belong to a data-provider agency.",
+            {"organization_id": "Choose the provider agency."},
+        )
     return org
 
 
@@ -231,6 +344,7 @@ def _clean_name(raw: str, field: str) -> str:
     if not name:
         raise ValidationFailed(f"The {field} is required.", {field: "Required."})
     if len(name) > 200:
-        raise ValidationFailed(f"The {field} is longer than 200 characters.",
-                               {field: "At most 200 characters."})
+        raise ValidationFailed(
+            f"The {field} is longer than 200 characters.", {field: "At most 200 characters."}
+        )
     return name

@@ -22,17 +22,20 @@ bp = Blueprint("account", __name__)
 
 
 class ChangePasswordForm(Form):
-    current_password = PasswordField("Current password",
-                                     validators=[DataRequired(), Length(max=1024)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1024)]
+    )
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
-    confirm_password = PasswordField("New password again",
-                                     validators=[DataRequired(), Length(max=1024)])
+    confirm_password = PasswordField(
+        "New password again", validators=[DataRequired(), Length(max=1024)]
+    )
 
 
 class NewPasswordForm(Form):
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
-    confirm_password = PasswordField("New password again",
-                                     validators=[DataRequired(), Length(max=1024)])
+    confirm_password = PasswordField(
+        "New password again", validators=[DataRequired(), Length(max=1024)]
+    )
 
 
 @bp.route("/account/")
@@ -41,10 +44,13 @@ def index() -> str:
     user = actor()
     record = current_session()
     return render_template(
-        "account/index.html", form=ChangePasswordForm(prefix="change"),
+        "account/index.html",
+        form=ChangePasswordForm(prefix="change"),
         sessions=sessions.sessions_of(db_session(), user_id=user.id, by=user),
-        current_id=record.id if record else None, now=utcnow(),
-        min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+        current_id=record.id if record else None,
+        now=utcnow(),
+        min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+    )
 
 
 @bp.route("/account/password", methods=["POST"])
@@ -56,10 +62,15 @@ def change_password() -> Response:
     db, record = db_session(), current_session()
     try:
         ended = credentials.change_password(
-            db, user=actor(), current_password=form.current_password.data,
-            new_password=form.new_password.data, confirm_password=form.confirm_password.data,
+            db,
+            user=actor(),
+            current_password=form.current_password.data,
+            new_password=form.new_password.data,
+            confirm_password=form.confirm_password.data,
             min_length=current_app.config["PASSWORD_MIN_LENGTH"],
-            keep_session=record.id if record else None, now=utcnow())
+            keep_session=record.id if record else None,
+            now=utcnow(),
+        )
     except ValidationFailed as refused:
         if "current_password" in refused.fields:
             throttle.note_failure()
@@ -87,17 +98,28 @@ def reset_password(secret: str) -> Response | str:
     link = credentials.reset_link(db, secret, now=now)
     form = NewPasswordForm()
     if submitted(form):
-        credentials.reset_password(db, secret=secret, new_password=form.new_password.data,
-                                   confirm_password=form.confirm_password.data,
-                                   min_length=current_app.config["PASSWORD_MIN_LENGTH"],
-                                   now=now)
+        credentials.reset_password(
+            db,
+            secret=secret,
+            new_password=form.new_password.data,
+            confirm_password=form.confirm_password.data,
+            min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+            now=now,
+        )
         db.commit()
         end_browser_session()
-        flash("Your new password is set and every session was signed out. Log in with it.",
-              "success")
+        flash(
+            "Your new password is set and every session was signed out. Log in with it.", "success"
+        )
         return redirect(url_for("auth.login"))
-    return _private(render_template("account/reset.html", form=form, email=link.user.email,
-                                    min_length=current_app.config["PASSWORD_MIN_LENGTH"]))
+    return _private(
+        render_template(
+            "account/reset.html",
+            form=form,
+            email=link.user.email,
+            min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+        )
+    )
 
 
 @bp.route("/unlock/<secret>", methods=["GET", "POST"])

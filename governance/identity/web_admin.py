@@ -58,9 +58,15 @@ class TrainingForm(Form):
 
 class OrganizationForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    kind = SelectField("Kind", choices=choices([
-        (OrganizationKind.RESEARCH.value, "Research organisation"),
-        (OrganizationKind.PROVIDER.value, "Data provider agency")]))
+    kind = SelectField(
+        "Kind",
+        choices=choices(
+            [
+                (OrganizationKind.RESEARCH.value, "Research organisation"),
+                (OrganizationKind.PROVIDER.value, "Data provider agency"),
+            ]
+        ),
+    )
 
 
 def _organization_choices() -> list[SelectChoice]:
@@ -69,8 +75,10 @@ def _organization_choices() -> list[SelectChoice]:
 
 
 def _require_people_page() -> None:
-    if not (authz.can(current_user, Permission.USER_MANAGE)
-            or authz.can(current_user, Permission.TRAINING_RECORD)):
+    if not (
+        authz.can(current_user, Permission.USER_MANAGE)
+        or authz.can(current_user, Permission.TRAINING_RECORD)
+    ):
         authz.require(current_user, Permission.USER_MANAGE)
 
 
@@ -78,9 +86,12 @@ def _require_people_page() -> None:
 @login_required
 def users() -> str:
     _require_people_page()
-    page = paginate(db_session(), user_service.users_query(), default_sort="name",
-                    sorts={"name": User.name, "email": User.email,
-                           "created": User.created_at})
+    page = paginate(
+        db_session(),
+        user_service.users_query(),
+        default_sort="name",
+        sorts={"name": User.name, "email": User.email, "created": User.created_at},
+    )
     return render_template("admin/users.html", page=page)
 
 
@@ -93,10 +104,15 @@ def new_user() -> Response | str:
     if submitted(form):
         db = db_session()
         user = user_service.create_user(
-            db, email=form.email.data, name=form.name.data,
-            organization_id=form.organization_id.data, roles=form.roles.data,
+            db,
+            email=form.email.data,
+            name=form.name.data,
+            organization_id=form.organization_id.data,
+            roles=form.roles.data,
             password=form.password.data,
-            password_min_length=current_app.config["PASSWORD_MIN_LENGTH"], by=current_user)
+            password_min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+            by=current_user,
+        )
         db.commit()
         flash(f"Account created for {user.email}.", "success")
         return redirect(url_for("admin.user_detail", user_id=user.id))
@@ -115,23 +131,37 @@ def user_detail(user_id: int) -> Response | str:
         form.roles.data = sorted(r.value for r in user.role_set)
     if submitted(form):
         outcome = user_service.update_user(
-            db, user_id=user.id, name=form.name.data, organization_id=form.organization_id.data,
-            roles=form.roles.data, by=current_user)
+            db,
+            user_id=user.id,
+            name=form.name.data,
+            organization_id=form.organization_id.data,
+            roles=form.roles.data,
+            by=current_user,
+        )
         db.commit()
         flash("Changes saved.", "success")
         if outcome.requested:
-            flash("Waiting for a second administrator's approval: "
-                  + ", ".join(change.role_label for change in outcome.requested) + ".", "info")
+            flash(
+                "Waiting for a second administrator's approval: "
+                + ", ".join(change.role_label for change in outcome.requested)
+                + ".",
+                "info",
+            )
         return redirect(url_for("admin.user_detail", user_id=user.id))
     now = utcnow()
     can_see_sessions = authz.can(current_user, Permission.SESSION_END_ANY)
     return render_template(
-        "admin/user_detail.html", user=user, form=form,
-        training_form=TrainingForm(prefix="training"), now=now,
+        "admin/user_detail.html",
+        user=user,
+        form=form,
+        training_form=TrainingForm(prefix="training"),
+        now=now,
         locked=user.locked_until is not None and user.locked_until > now,
         pending=sorted(role_changes.pending_roles(db, user.id)),
         sessions=sessions.sessions_of(db, user_id=user.id, by=actor(), limit=10)
-        if can_see_sessions else [])
+        if can_see_sessions
+        else [],
+    )
 
 
 @bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
@@ -150,8 +180,11 @@ def send_reset_link(user_id: int) -> Response:
     db = db_session()
     link = credentials.send_reset_link(db, user_id=user_id, by=actor(), now=utcnow())
     db.commit()
-    flash(f"A single-use link to set a new password was e-mailed to {link.user.email}; it "
-          f"works until {link.expires_at:%Y-%m-%d %H:%M} UTC.", "success")
+    flash(
+        f"A single-use link to set a new password was e-mailed to {link.user.email}; it "
+        f"works until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+        "success",
+    )
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
@@ -174,12 +207,20 @@ class RejectForm(Form):
 def role_changes_page() -> str:
     db, user = db_session(), actor()
     pending = role_changes.pending_changes(db, by=user)
-    page = paginate(db, role_changes.history_query(by=user), default_sort="decided",
-                    sorts={"decided": RoleChange.decided_at, "requested": RoleChange.requested_at},
-                    default_direction="desc")
-    return render_template("admin/role_changes.html", pending=pending, page=page,
-                           can_decide={c.id: role_changes.can_decide(user, c) for c in pending},
-                           reject_form=RejectForm(prefix="reject"))
+    page = paginate(
+        db,
+        role_changes.history_query(by=user),
+        default_sort="decided",
+        sorts={"decided": RoleChange.decided_at, "requested": RoleChange.requested_at},
+        default_direction="desc",
+    )
+    return render_template(
+        "admin/role_changes.html",
+        pending=pending,
+        page=page,
+        can_decide={c.id: role_changes.can_decide(user, c) for c in pending},
+        reject_form=RejectForm(prefix="reject"),
+    )
 
 
 @bp.route("/role-changes/<int:change_id>/approve", methods=["POST"])
@@ -188,8 +229,11 @@ def approve_role(change_id: int) -> Response:
     db = db_session()
     change = role_changes.approve(db, change_id=change_id, by=actor(), now=utcnow())
     db.commit()
-    flash(f"{change.user.email} now holds the {change.role_label.lower()} role; their "
-          "sessions were signed out.", "success")
+    flash(
+        f"{change.user.email} now holds the {change.role_label.lower()} role; their "
+        "sessions were signed out.",
+        "success",
+    )
     return redirect(url_for("admin.role_changes_page"))
 
 
@@ -199,11 +243,15 @@ def reject_role(change_id: int) -> Response:
     form = RejectForm(prefix="reject")
     submitted(form)
     db = db_session()
-    change = role_changes.reject(db, change_id=change_id, by=actor(), now=utcnow(),
-                                 note=form.note.data or "")
+    change = role_changes.reject(
+        db, change_id=change_id, by=actor(), now=utcnow(), note=form.note.data or ""
+    )
     db.commit()
-    flash(f"The request for {change.user.email} to hold the {change.role_label.lower()} role "
-          f"was {change.status}.", "success")
+    flash(
+        f"The request for {change.user.email} to hold the {change.role_label.lower()} role "
+        f"was {change.status}.",
+        "success",
+    )
     return redirect(url_for("admin.role_changes_page"))
 
 
@@ -225,9 +273,14 @@ def add_training(user_id: int) -> Response | str:
     form = TrainingForm(prefix="training")
     submitted(form)
     db = db_session()
-    user_service.record_training(db, user_id=user_id, course=form.course.data,
-                          completed_on=form.completed_on.data,
-                          expires_on=form.expires_on.data, by=current_user)
+    user_service.record_training(
+        db,
+        user_id=user_id,
+        course=form.course.data,
+        completed_on=form.completed_on.data,
+        expires_on=form.expires_on.data,
+        by=current_user,
+    )
     db.commit()
     flash("Training recorded.", "success")
     return redirect(url_for("admin.user_detail", user_id=user_id))
@@ -241,7 +294,8 @@ def organizations() -> Response | str:
     form = OrganizationForm()
     if submitted(form):
         user_service.create_organization(
-            db, name=form.name.data, kind=OrganizationKind(form.kind.data), by=current_user)
+            db, name=form.name.data, kind=OrganizationKind(form.kind.data), by=current_user
+        )
         db.commit()
         flash("Organisation added.", "success")
         return redirect(url_for("admin.organizations"))

@@ -46,8 +46,10 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def lockout_policy() -> LockoutPolicy:
-    return LockoutPolicy(threshold=current_app.config["LOCKOUT_THRESHOLD"],
-                         minutes=current_app.config["LOCKOUT_MINUTES"])
+    return LockoutPolicy(
+        threshold=current_app.config["LOCKOUT_THRESHOLD"],
+        minutes=current_app.config["LOCKOUT_MINUTES"],
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -61,10 +63,15 @@ def login() -> Response | str:
     if form.validate_on_submit():
         db = db_session()
         try:
-            signed_in = authenticate(db, email=form.email.data, password=form.password.data,
-                                     policy=lockout_policy(), now=utcnow(),
-                                     source=throttle.client_address(),
-                                     user_agent=request.user_agent.string)
+            signed_in = authenticate(
+                db,
+                email=form.email.data,
+                password=form.password.data,
+                policy=lockout_policy(),
+                now=utcnow(),
+                source=throttle.client_address(),
+                user_agent=request.user_agent.string,
+            )
         except LoginFailed as failure:
             db.commit()  # keep the failure count and its audit event
             throttle.note_failure()
@@ -82,8 +89,9 @@ def login() -> Response | str:
 @login_required
 def logout() -> Response:
     db = db_session()
-    record_logout(db, actor(), record=current_session(), now=utcnow(),
-                  source=throttle.client_address())
+    record_logout(
+        db, actor(), record=current_session(), now=utcnow(), source=throttle.client_address()
+    )
     db.commit()
     end_browser_session()
     flash("You have logged out.", "info")

@@ -91,48 +91,78 @@ def _breach(scope: str, message: str) -> Callable[[RequestLimit], Response]:
         response = make_response(body, status)
         response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))
         return response
+
     return on_breach
 
 
 def _record_once(scope: str, limit: RequestLimit) -> None:
     once = parse(f"1 per {_minutes()} minutes")
-    if not limiter.limiter.hit(once, "throttle-recorded", scope, client_address(),
-                               _attempted_email()):
+    if not limiter.limiter.hit(
+        once, "throttle-recorded", scope, client_address(), _attempted_email()
+    ):
         return
     session = db_session()
     session.rollback()
-    audit.record(session, AuditType.LOGIN_THROTTLED, by=None, outcome=Outcome.DENIED,
-                 actor_email=_attempted_email() or None,
-                 detail={"source": client_address(), "scope": scope,
-                         "limit": str(limit.limit), "path": request.path})
+    audit.record(
+        session,
+        AuditType.LOGIN_THROTTLED,
+        by=None,
+        outcome=Outcome.DENIED,
+        actor_email=_attempted_email() or None,
+        detail={
+            "source": client_address(),
+            "scope": scope,
+            "limit": str(limit.limit),
+            "path": request.path,
+        },
+    )
     session.commit()
 
 
-ADDRESS_MESSAGE = ("Too many failed logins from your network address. Wait {minutes} minutes "
-                   "and try again; if you have forgotten your password, ask an administrator "
-                   "to send you a reset link. This refusal has been recorded.")
-ACCOUNT_MESSAGE = ("Too many failed logins for this account from your network address. Wait "
-                   "{minutes} minutes and try again; if you have forgotten your password, ask "
-                   "an administrator to send you a reset link. This refusal has been recorded.")
+ADDRESS_MESSAGE = (
+    "Too many failed logins from your network address. Wait {minutes} minutes "
+    "and try again; if you have forgotten your password, ask an administrator "
+    "to send you a reset link. This refusal has been recorded."
+)
+ACCOUNT_MESSAGE = (
+    "Too many failed logins for this account from your network address. Wait "
+    "{minutes} minutes and try again; if you have forgotten your password, ask "
+    "an administrator to send you a reset link. This refusal has been recorded."
+)
 
 
 def login_limits(view: F) -> F:
     """The two limits of the login form (POST only)."""
-    per_account = limiter.limit(_per_account, key_func=_account_from_address,
-                                methods=["POST"], scope="login-account", deduct_when=_failed,
-                                on_breach=_breach("account", ACCOUNT_MESSAGE))
-    per_address = limiter.limit(_per_address, key_func=client_address, methods=["POST"],
-                                scope="login-address", deduct_when=_failed,
-                                on_breach=_breach("address", ADDRESS_MESSAGE))
+    per_account = limiter.limit(
+        _per_account,
+        key_func=_account_from_address,
+        methods=["POST"],
+        scope="login-account",
+        deduct_when=_failed,
+        on_breach=_breach("account", ACCOUNT_MESSAGE),
+    )
+    per_address = limiter.limit(
+        _per_address,
+        key_func=client_address,
+        methods=["POST"],
+        scope="login-address",
+        deduct_when=_failed,
+        on_breach=_breach("address", ADDRESS_MESSAGE),
+    )
     return cast(F, per_address(per_account(view)))
 
 
 def password_check_limits(view: F) -> F:
     """Forms where a signed-in person retypes their password: a session left open on a shared
     machine must not become a way to guess it."""
-    limit = limiter.limit(_per_account, key_func=_signed_in_account, methods=["POST"],
-                          scope="password-check", deduct_when=_failed,
-                          on_breach=_breach("password-check", ACCOUNT_MESSAGE))
+    limit = limiter.limit(
+        _per_account,
+        key_func=_signed_in_account,
+        methods=["POST"],
+        scope="password-check",
+        deduct_when=_failed,
+        on_breach=_breach("password-check", ACCOUNT_MESSAGE),
+    )
     return cast(F, limit(view))
 
 

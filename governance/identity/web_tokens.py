@@ -27,11 +27,19 @@ class TokenForm(Form):
 
 def _index_context(form: TokenForm) -> dict[str, object]:
     user, db, now = actor(), db_session(), utcnow()
-    everyone = service.active_tokens(db, by=user, now=now) \
-        if authz.can(user, Permission.USER_MANAGE) else []
-    return {"form": form, "tokens": service.tokens_of(db, user.id), "everyone": everyone,
-            "now": now, "max_days": service.token_days(db),
-            "can_create": authz.can(user, Permission.TOKEN_CREATE)}
+    everyone = (
+        service.active_tokens(db, by=user, now=now)
+        if authz.can(user, Permission.USER_MANAGE)
+        else []
+    )
+    return {
+        "form": form,
+        "tokens": service.tokens_of(db, user.id),
+        "everyone": everyone,
+        "now": now,
+        "max_days": service.token_days(db),
+        "can_create": authz.can(user, Permission.TOKEN_CREATE),
+    }
 
 
 @bp.route("/")
@@ -49,13 +57,13 @@ def create() -> tuple[str, int]:
     user, db = actor(), db_session()
     authz.require(user, Permission.TOKEN_CREATE)
     submitted(form)
-    created = service.create_token(db, user_id=user.id, name=form.name.data or "",
-                                   days=form.days.data, by=user, now=utcnow())
+    created = service.create_token(
+        db, user_id=user.id, name=form.name.data or "", days=form.days.data, by=user, now=utcnow()
+    )
     db.commit()
     # Answered directly rather than redirected: the secret must not pass through the
     # session (flash) or be shown by reloading a page.
-    return render_template("tokens/created.html", token=created.token,
-                           secret=created.secret), 201
+    return render_template("tokens/created.html", token=created.token, secret=created.secret), 201
 
 
 @bp.route("/<int:token_id>/revoke", methods=["POST"])

@@ -59,9 +59,11 @@ class Incident(Base):
     actions_taken: Mapped[str] = mapped_column(Text, default="")
 
     agreements: Mapped[list[IncidentAgreement]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="IncidentAgreement.agreement_id")
+        cascade="all, delete-orphan", lazy="selectin", order_by="IncidentAgreement.agreement_id"
+    )
     clocks: Mapped[list[NotificationClock]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="NotificationClock.due_at")
+        cascade="all, delete-orphan", lazy="selectin", order_by="NotificationClock.due_at"
+    )
 
     @property
     def kind_label(self) -> str:
@@ -79,10 +81,12 @@ class Incident(Base):
 class IncidentAgreement(Base):
     __tablename__ = "incident_agreement"
 
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"),
-                                             primary_key=True)
-    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"), primary_key=True,
-                                              index=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True
+    )
+    agreement_id: Mapped[int] = mapped_column(
+        ForeignKey("agreement.id"), primary_key=True, index=True
+    )
 
 
 class NotificationClock(Base):
@@ -92,10 +96,11 @@ class NotificationClock(Base):
     __tablename__ = "incident_clock"
 
     id: Mapped[intpk]
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"),
-                                             index=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), index=True
+    )
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"))
-    source: Mapped[str] = mapped_column(String(80))       # a law code, or the agreement clause
+    source: Mapped[str] = mapped_column(String(80))  # a law code, or the agreement clause
     recipient: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -51,12 +51,24 @@ class IncidentAction(StrEnum):
 # Freezing and lifting are not statuses: an open incident freezes or unfreezes its agreements
 # (`frozen_at`), and only closing changes the status.
 LIFECYCLE: Lifecycle[IncidentStatus, IncidentAction] = Lifecycle(
-    "incident", Incident, IncidentStatus, IncidentAction, [
-        Transition(IncidentStatus.OPEN, IncidentAction.CLOSE, IncidentStatus.CLOSED,
-                   Permission.INCIDENT_MANAGE, AuditType.INCIDENT_CLOSE,
-                   "by someone other than the reporter, with a root cause, the actions taken "
-                   "and every notification recorded as sent"),
-    ], initial=[IncidentStatus.OPEN], refusal=already("incident", tense="is"))
+    "incident",
+    Incident,
+    IncidentStatus,
+    IncidentAction,
+    [
+        Transition(
+            IncidentStatus.OPEN,
+            IncidentAction.CLOSE,
+            IncidentStatus.CLOSED,
+            Permission.INCIDENT_MANAGE,
+            AuditType.INCIDENT_CLOSE,
+            "by someone other than the reporter, with a root cause, the actions taken "
+            "and every notification recorded as sent",
+        ),
+    ],
+    initial=[IncidentStatus.OPEN],
+    refusal=already("incident", tense="is"),
+)
 
 
 def get_incident(session: Session, incident_id: int) -> Incident:
@@ -66,36 +78,66 @@ def get_incident(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def _record(session: Session, event: AuditType, incident: Incident, *, by: Actor,
-            now: dt.datetime, detail: dict[str, object] | None = None) -> None:
+def _record(
+    session: Session,
+    event: AuditType,
+    incident: Incident,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    detail: dict[str, object] | None = None,
+) -> None:
     for fields in _events(event, incident, now=now, detail=detail):
         audit.record(session, event, by=by, **fields)
 
 
-def _events(event: AuditType, incident: Incident, *, now: dt.datetime,
-            detail: dict[str, object] | None) -> list[dict[str, Any]]:
+def _events(
+    event: AuditType, incident: Incident, *, now: dt.datetime, detail: dict[str, object] | None
+) -> list[dict[str, Any]]:
     """One event per agreement the incident involves (each agreement's trail shows it)."""
     agreement_ids: list[int | None] = list(incident.agreement_ids) or [None]
-    return [{"agreement_id": agreement_id, "target_type": "incident",
-             "target_id": incident.id, "clause": "incidents.freeze"
-             if event in (AuditType.INCIDENT_FREEZE, AuditType.INCIDENT_UNFREEZE) else None,
-             "detail": {"kind": str(incident.kind), **(detail or {})}, "now": now}
-            for agreement_id in agreement_ids]
+    return [
+        {
+            "agreement_id": agreement_id,
+            "target_type": "incident",
+            "target_id": incident.id,
+            "clause": "incidents.freeze"
+            if event in (AuditType.INCIDENT_FREEZE, AuditType.INCIDENT_UNFREEZE)
+            else None,
+            "detail": {"kind": str(incident.kind), **(detail or {})},
+            "now": now,
+        }
+        for agreement_id in agreement_ids
+    ]
 
 
 def _manager(by: Actor, event: AuditType, incident_id: int) -> None:
-    authz.require(by, Permission.INCIDENT_MANAGE, audit={
-        "event_type": event, "target_type": "incident", "target_id": incident_id})
+    authz.require(
+        by,
+        Permission.INCIDENT_MANAGE,
+        audit={"event_type": event, "target_type": "incident", "target_id": incident_id},
+    )
 
 
-def report_incident(session: Session, *, kind: str, description: str,
-                    agreement_ids: Sequence[int], by: Actor, now: dt.datetime,
-                    user_ids: Sequence[int] = (), dataset_ids: Sequence[int] = (),
-                    output_ids: Sequence[int] = (),
-                    deadlines: Mapping[str, int] | None = None) -> Incident:
+def report_incident(
+    session: Session,
+    *,
+    kind: str,
+    description: str,
+    agreement_ids: Sequence[int],
+    by: Actor,
+    now: dt.datetime,
+    user_ids: Sequence[int] = (),
+    dataset_ids: Sequence[int] = (),
+    output_ids: Sequence[int] = (),
+    deadlines: Mapping[str, int] | None = None,
+) -> Incident:
     """Anyone may report; the notification clocks start now."""
-    authz.require(by, Permission.INCIDENT_REPORT, audit={
-        "event_type": AuditType.INCIDENT_REPORT, "target_type": "incident"})
+    authz.require(
+        by,
+        Permission.INCIDENT_REPORT,
+        audit={"event_type": AuditType.INCIDENT_REPORT, "target_type": "incident"},
+    )
     errors: dict[str, str] = {}
     if kind not in {k.value for k in IncidentKind}:
         errors["kind"] = "Choose what kind of incident this is."
@@ -105,26 +147,49 @@ def report_incident(session: Session, *, kind: str, description: str,
         errors["agreement_ids"] = "Name at least one agreement involved."
     if errors:
         raise ValidationFailed("The incident was not reported.", errors)
-    incident = Incident(kind=IncidentKind(kind), description=text, status=IncidentStatus.OPEN,
-                        reported_by_id=by.id, reported_by_label=by.email, reported_at=now,
-                        user_ids=sorted(set(user_ids)), dataset_ids=sorted(set(dataset_ids)),
-                        output_ids=sorted(set(output_ids)), root_cause="", actions_taken="")
+    incident = Incident(
+        kind=IncidentKind(kind),
+        description=text,
+        status=IncidentStatus.OPEN,
+        reported_by_id=by.id,
+        reported_by_label=by.email,
+        reported_at=now,
+        user_ids=sorted(set(user_ids)),
+        dataset_ids=sorted(set(dataset_ids)),
+        output_ids=sorted(set(output_ids)),
+        root_cause="",
+        actions_taken="",
+    )
     incident.agreements = [IncidentAgreement(agreement_id=a.id) for a in agreements]
     incident.clocks = [clock for a in agreements for clock in _clocks(a, now, deadlines or {})]
     session.add(incident)
     session.flush()
-    _record(session, AuditType.INCIDENT_REPORT, incident, by=by, now=now, detail={
-        "clocks": [{"source": c.source, "due_at": c.due_at.isoformat()}
-                   for c in incident.clocks]})
-    _tell_managers(session, incident, f"Incident #{incident.id} reported",
-                   f"{by.email} reported a suspected incident ({incident.kind_label}). "
-                   "Decide whether to freeze the agreements involved; the notification "
-                   "clocks have started.")
+    _record(
+        session,
+        AuditType.INCIDENT_REPORT,
+        incident,
+        by=by,
+        now=now,
+        detail={
+            "clocks": [
+                {"source": c.source, "due_at": c.due_at.isoformat()} for c in incident.clocks
+            ]
+        },
+    )
+    _tell_managers(
+        session,
+        incident,
+        f"Incident #{incident.id} reported",
+        f"{by.email} reported a suspected incident ({incident.kind_label}). "
+        "Decide whether to freeze the agreements involved; the notification "
+        "clocks have started.",
+    )
     return incident
 
 
-def _clocks(agreement: Agreement, now: dt.datetime,
-            deadlines: Mapping[str, int]) -> list[NotificationClock]:
+def _clocks(
+    agreement: Agreement, now: dt.datetime, deadlines: Mapping[str, int]
+) -> list[NotificationClock]:
     version = agreement.current_version or agreement.display_version
     clocks = []
     for law in version.laws:
@@ -132,23 +197,40 @@ def _clocks(agreement: Agreement, now: dt.datetime,
         if notice is None:
             continue
         hours = int(deadlines.get(str(law["code"]), notice.hours))
-        clocks.append(NotificationClock(
-            agreement_id=agreement.id, source=str(law["code"]), recipient=notice.recipient,
-            rule=notice.rule, due_at=now + dt.timedelta(hours=hours)))
+        clocks.append(
+            NotificationClock(
+                agreement_id=agreement.id,
+                source=str(law["code"]),
+                recipient=notice.recipient,
+                rule=notice.rule,
+                due_at=now + dt.timedelta(hours=hours),
+            )
+        )
     if version.provider_notice_hours:
-        clocks.append(NotificationClock(
-            agreement_id=agreement.id, source="incidents.provider_notice",
-            recipient=agreement.provider.name,
-            rule=f"The agreement's notice period to the provider: "
-                 f"{version.provider_notice_hours} hours",
-            due_at=now + dt.timedelta(hours=version.provider_notice_hours)))
+        clocks.append(
+            NotificationClock(
+                agreement_id=agreement.id,
+                source="incidents.provider_notice",
+                recipient=agreement.provider.name,
+                rule=f"The agreement's notice period to the provider: "
+                f"{version.provider_notice_hours} hours",
+                due_at=now + dt.timedelta(hours=version.provider_notice_hours),
+            )
+        )
     return clocks
 
 
 def _grants(session: Session, incident: Incident) -> list[Grant]:
-    return list(session.scalars(select(Grant).where(
-        Grant.agreement_id.in_(incident.agreement_ids),
-        Grant.status.in_(LIVE_GRANT_STATUSES)).order_by(Grant.id)))
+    return list(
+        session.scalars(
+            select(Grant)
+            .where(
+                Grant.agreement_id.in_(incident.agreement_ids),
+                Grant.status.in_(LIVE_GRANT_STATUSES),
+            )
+            .order_by(Grant.id)
+        )
+    )
 
 
 def freeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime) -> Incident:
@@ -164,8 +246,14 @@ def freeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime) -
     for grant in grants:
         if grant.status == GrantStatus.ACTIVE:
             grant_conditions.pause(session, grant, by=by, now=now)
-    _record(session, AuditType.INCIDENT_FREEZE, incident, by=by, now=now,
-            detail={"grants_paused": [g.id for g in grants]})
+    _record(
+        session,
+        AuditType.INCIDENT_FREEZE,
+        incident,
+        by=by,
+        now=now,
+        detail={"grants_paused": [g.id for g in grants]},
+    )
     return incident
 
 
@@ -179,15 +267,29 @@ def unfreeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime)
     return incident
 
 
-def _lift(session: Session, incident: Incident, event: AuditType, *, by: Actor,
-          now: dt.datetime, detail: dict[str, object] | None = None) -> None:
+def _lift(
+    session: Session,
+    incident: Incident,
+    event: AuditType,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    detail: dict[str, object] | None = None,
+) -> None:
     session.flush()
     grant_conditions.refresh(session, _grants(session, incident), by=by, now=now)
     _record(session, event, incident, by=by, now=now, detail=detail)
 
 
-def record_notification(session: Session, *, incident_id: int, clock_id: int, by: Actor,
-                        now: dt.datetime, acknowledged: bool = False) -> NotificationClock:
+def record_notification(
+    session: Session,
+    *,
+    incident_id: int,
+    clock_id: int,
+    by: Actor,
+    now: dt.datetime,
+    acknowledged: bool = False,
+) -> NotificationClock:
     """A notification sent (or its acknowledgement by the recipient) is recorded."""
     event = AuditType.INCIDENT_ACKNOWLEDGE if acknowledged else AuditType.INCIDENT_NOTIFY
     _manager(by, event, incident_id)
@@ -199,31 +301,53 @@ def record_notification(session: Session, *, incident_id: int, clock_id: int, by
         raise InvalidTransition("The incident is closed.")
     if acknowledged:
         if clock.sent_at is None or clock.acknowledged_at is not None:
-            raise InvalidTransition("Only a notification sent and not yet acknowledged can be "
-                                    "acknowledged.")
+            raise InvalidTransition(
+                "Only a notification sent and not yet acknowledged can be acknowledged."
+            )
         clock.acknowledged_at = now
     else:
         if clock.sent_at is not None:
             raise InvalidTransition("This notification is already recorded as sent.")
         clock.sent_at, clock.sent_by_id = now, by.id
-    _record(session, event, incident, by=by, now=now, detail={
-        "clock": clock.source, "recipient": clock.recipient, "due_at": clock.due_at.isoformat(),
-        "late": now > clock.due_at})
+    _record(
+        session,
+        event,
+        incident,
+        by=by,
+        now=now,
+        detail={
+            "clock": clock.source,
+            "recipient": clock.recipient,
+            "due_at": clock.due_at.isoformat(),
+            "late": now > clock.due_at,
+        },
+    )
     return clock
 
 
-def close(session: Session, *, incident_id: int, root_cause: str, actions_taken: str,
-          by: Actor, now: dt.datetime) -> Incident:
+def close(
+    session: Session,
+    *,
+    incident_id: int,
+    root_cause: str,
+    actions_taken: str,
+    by: Actor,
+    now: dt.datetime,
+) -> Incident:
     """Closing needs a root cause, the actions taken, every notification sent, and someone
     other than the person who reported it (no one both raises and buries a case)."""
     _manager(by, AuditType.INCIDENT_CLOSE, incident_id)
     incident = get_incident(session, incident_id)
     LIFECYCLE.check(incident, IncidentAction.CLOSE)
     if by.id is not None and by.id == incident.reported_by_id:
-        raise PermissionDenied("Someone other than the person who reported the incident "
-                               "closes it.", audit={
-                                   "event_type": AuditType.INCIDENT_CLOSE,
-                                   "target_type": "incident", "target_id": incident_id})
+        raise PermissionDenied(
+            "Someone other than the person who reported the incident closes it.",
+            audit={
+                "event_type": AuditType.INCIDENT_CLOSE,
+                "target_type": "incident",
+                "target_id": incident_id,
+            },
+        )
     errors: dict[str, str] = {}
     cause = clean_text(root_cause, "root_cause", errors, max_length=20_000)
     actions = clean_text(actions_taken, "actions_taken", errors, max_length=20_000)
@@ -234,8 +358,12 @@ def close(session: Session, *, incident_id: int, root_cause: str, actions_taken:
         raise ValidationFailed("The incident was not closed.", errors)
     incident.root_cause, incident.actions_taken = cause, actions
     incident.closed_at, incident.closed_by_id = now, by.id
-    first, *others = _events(AuditType.INCIDENT_CLOSE, incident, now=now,
-                             detail={"root_cause": cause, "actions_taken": actions})
+    first, *others = _events(
+        AuditType.INCIDENT_CLOSE,
+        incident,
+        now=now,
+        detail={"root_cause": cause, "actions_taken": actions},
+    )
     LIFECYCLE.apply(session, incident, IncidentAction.CLOSE, by=by, record=first)
     for fields in others:
         audit.record(session, AuditType.INCIDENT_CLOSE, by=by, **fields)
@@ -253,26 +381,40 @@ def list_incidents(session: Session, *, by: Actor) -> list[Incident]:
 
 
 def _tell_managers(session: Session, incident: Incident, subject: str, body: str) -> None:
-    managers = [u for u in session.scalars(select(User).where(User.active.is_(True)))
-                if authz.can(u, Permission.INCIDENT_MANAGE)]
-    notify.queue(session, to=[u.email for u in managers],
-                 subject=f"{grant_conditions.SUBJECT_PREFIX} {subject}",
-                 body=f"{body}\n\nOpen the incident: "
-                      f"{notify.link(session, f'/incidents/{incident.id}')}")
+    managers = [
+        u
+        for u in session.scalars(select(User).where(User.active.is_(True)))
+        if authz.can(u, Permission.INCIDENT_MANAGE)
+    ]
+    notify.queue(
+        session,
+        to=[u.email for u in managers],
+        subject=f"{grant_conditions.SUBJECT_PREFIX} {subject}",
+        body=f"{body}\n\nOpen the incident: {notify.link(session, f'/incidents/{incident.id}')}",
+    )
 
 
 def remind_due_notifications(session: Session, actor: System, now: dt.datetime) -> int:
     """A reminder to the privacy officers a day before each unsent notification is due (and
     once when it is overdue)."""
-    due = session.scalars(select(NotificationClock).join(
-        Incident, Incident.id == NotificationClock.incident_id).where(
-        Incident.status == IncidentStatus.OPEN, NotificationClock.sent_at.is_(None),
-        NotificationClock.due_at <= now + REMIND_BEFORE,
-        NotificationClock.reminded_at.is_(None))).all()
+    due = session.scalars(
+        select(NotificationClock)
+        .join(Incident, Incident.id == NotificationClock.incident_id)
+        .where(
+            Incident.status == IncidentStatus.OPEN,
+            NotificationClock.sent_at.is_(None),
+            NotificationClock.due_at <= now + REMIND_BEFORE,
+            NotificationClock.reminded_at.is_(None),
+        )
+    ).all()
     for clock in due:
         clock.reminded_at = now
         incident = get_incident(session, clock.incident_id)
-        _tell_managers(session, incident, f"Incident #{incident.id}: notification due",
-                       f"The notification to {clock.recipient} ({clock.rule}) is due at "
-                       f"{clock.due_at:%Y-%m-%d %H:%M} UTC and is not recorded as sent.")
+        _tell_managers(
+            session,
+            incident,
+            f"Incident #{incident.id}: notification due",
+            f"The notification to {clock.recipient} ({clock.rule}) is due at "
+            f"{clock.due_at:%Y-%m-%d %H:%M} UTC and is not recorded as sent.",
+        )
     return len(due)

@@ -15,9 +15,11 @@ MESSAGE = "is append-only: UPDATE and DELETE are refused"
 def create_statements(table: str, dialect: str) -> list[str]:
     """The SQL that installs the triggers (used by migrations, and by tests that restore them)."""
     if dialect == "sqlite":
-        return [f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} {MESSAGE}'); END"
-                for action in ("UPDATE", "DELETE")]
+        return [
+            f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} {MESSAGE}'); END"
+            for action in ("UPDATE", "DELETE")
+        ]
     return [
         f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger "
         f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{table} {MESSAGE}'; END $$",
@@ -30,8 +32,10 @@ def drop_statements(table: str, dialect: str) -> list[str]:
     """The SQL that removes them (a downgrade; tests use it to play an intruder)."""
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {table}_no_{action}" for action in ("update", "delete")]
-    return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-            f"DROP FUNCTION IF EXISTS {table}_append_only()"]
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"DROP FUNCTION IF EXISTS {table}_append_only()",
+    ]
 
 
 def create(table: str) -> None:

@@ -24,8 +24,12 @@ ENV_PREFIX = "GOVERNANCE_"
 # Variables that share the prefix but configure the test and CLI harness, not the app.
 # GOVERNANCE_RELIABILITY=full is set by `make reliability` for the test process (and the
 # servers it starts); without it here every app refused to start in that run.
-HARNESS_VARIABLES = {"GOVERNANCE_TEST_DATABASE_URL", "GOVERNANCE_INSTANCE_PATH",
-                     "GOVERNANCE_TEST_REDIS_URL", "GOVERNANCE_RELIABILITY"}
+HARNESS_VARIABLES = {
+    "GOVERNANCE_TEST_DATABASE_URL",
+    "GOVERNANCE_INSTANCE_PATH",
+    "GOVERNANCE_TEST_REDIS_URL",
+    "GOVERNANCE_RELIABILITY",
+}
 
 
 SECRET_KEY_MIN_BYTES = 32
@@ -87,10 +91,12 @@ def _parse_secret_key(raw: object) -> str:
     # 32 bytes is the strength of the generated key; a short configured secret lets anyone who
     # guesses it forge sessions and CSRF tokens.
     if secret and len(secret.encode()) < SECRET_KEY_MIN_BYTES:
-        raise ValueError(f"a configured SECRET_KEY must be at least {SECRET_KEY_MIN_BYTES} "
-                         f"bytes (it is {len(secret.encode())}); use e.g. `python -c 'import "
-                         "secrets; print(secrets.token_hex(32))'`, or leave it empty to use "
-                         "the generated instance/secret_key")
+        raise ValueError(
+            f"a configured SECRET_KEY must be at least {SECRET_KEY_MIN_BYTES} "
+            f"bytes (it is {len(secret.encode())}); use e.g. `python -c 'import "
+            "secrets; print(secrets.token_hex(32))'`, or leave it empty to use "
+            "the generated instance/secret_key"
+        )
     return secret
 
 
@@ -119,78 +125,163 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "", _parse_database_url,
-            "SQLAlchemy URL; empty means SQLite at instance/governance.kernel.db."),
-    Setting("SECRET_KEY", "", _parse_secret_key,
-            "Signs sessions and CSRF tokens (at least 32 bytes); empty means generated into "
-            "instance/secret_key.", secret=True),
-    Setting("SESSION_COOKIE_SECURE", "auto", _parse_auto_bool,
-            "Send the session cookie over HTTPS only; auto: true unless BASE_URL is plain "
-            "HTTP on a loopback address (the local demo)."),
+    Setting(
+        "DATABASE_URL",
+        "",
+        _parse_database_url,
+        "SQLAlchemy URL; empty means SQLite at instance/governance.kernel.db.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        _parse_secret_key,
+        "Signs sessions and CSRF tokens (at least 32 bytes); empty means generated into "
+        "instance/secret_key.",
+        secret=True,
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        "auto",
+        _parse_auto_bool,
+        "Send the session cookie over HTTPS only; auto: true unless BASE_URL is plain "
+        "HTTP on a loopback address (the local demo).",
+    ),
     Setting("PASSWORD_MIN_LENGTH", 12, _parse_positive_int, "Shortest password accepted."),
-    Setting("LOCKOUT_THRESHOLD", 5, _parse_positive_int,
-            "Failed logins in a row that lock an account."),
-    Setting("LOCKOUT_MINUTES", 15, _parse_positive_int,
-            "How long a locked account stays locked, and the period in which failures count."),
-    Setting("LOGIN_FAILURES_PER_ADDRESS", 20, _parse_positive_int,
-            "Failed logins from one client address, for any accounts, within LOCKOUT_MINUTES "
-            "before that address is refused (429) until the period has passed. From one "
-            "address, one account is refused after LOCKOUT_THRESHOLD - 1 failures, so an "
-            "attacker meets the throttle before the account locks."),
-    Setting("RATELIMIT_STORAGE_URL", "memory://", _parse_rate_limit_storage,
-            "Where login throttling counts attempts: memory:// (each server process counts "
-            "alone; see SERVER_PROCESSES) or redis://HOST:PORT/DB (shared by every process "
-            "and host: production)."),
-    Setting("SERVER_PROCESSES", 1, _parse_positive_int,
-            "Server processes answering requests; `governance serve` sets it to --workers. "
-            "With memory:// throttle storage each process counts alone, so each allows only "
-            "its share of the login limits."),
-    Setting("PROXY_COUNT", 0, _parse_count,
-            "Reverse proxies in front of the server whose X-Forwarded-For and "
-            "X-Forwarded-Proto to trust; 0 uses the connecting address (no proxy)."),
-    Setting("ACCOUNT_LINK_HOURS", 24, _parse_positive_int,
-            "How long an e-mailed password-reset or unlock link works (once)."),
+    Setting(
+        "LOCKOUT_THRESHOLD", 5, _parse_positive_int, "Failed logins in a row that lock an account."
+    ),
+    Setting(
+        "LOCKOUT_MINUTES",
+        15,
+        _parse_positive_int,
+        "How long a locked account stays locked, and the period in which failures count.",
+    ),
+    Setting(
+        "LOGIN_FAILURES_PER_ADDRESS",
+        20,
+        _parse_positive_int,
+        "Failed logins from one client address, for any accounts, within LOCKOUT_MINUTES "
+        "before that address is refused (429) until the period has passed. From one "
+        "address, one account is refused after LOCKOUT_THRESHOLD - 1 failures, so an "
+        "attacker meets the throttle before the account locks.",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URL",
+        "memory://",
+        _parse_rate_limit_storage,
+        "Where login throttling counts attempts: memory:// (each server process counts "
+        "alone; see SERVER_PROCESSES) or redis://HOST:PORT/DB (shared by every process "
+        "and host: production).",
+    ),
+    Setting(
+        "SERVER_PROCESSES",
+        1,
+        _parse_positive_int,
+        "Server processes answering requests; `governance serve` sets it to --workers. "
+        "With memory:// throttle storage each process counts alone, so each allows only "
+        "its share of the login limits.",
+    ),
+    Setting(
+        "PROXY_COUNT",
+        0,
+        _parse_count,
+        "Reverse proxies in front of the server whose X-Forwarded-For and "
+        "X-Forwarded-Proto to trust; 0 uses the connecting address (no proxy).",
+    ),
+    Setting(
+        "ACCOUNT_LINK_HOURS",
+        24,
+        _parse_positive_int,
+        "How long an e-mailed password-reset or unlock link works (once).",
+    ),
     Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
-    Setting("MAX_UPLOAD_ROWS", 20_000_000, _parse_positive_int,
-            "Most rows one dataset upload may hold (a small compressed file can hold millions)."),
-    Setting("DATA_DIR", "", _parse_text,
-            "Where encrypted dataset files live; empty means instance/data."),
-    Setting("DATA_KEY_FILE", "", _parse_text,
-            "Current master key wrapping each stored file's own key; empty means "
-            "instance/data.key. Created by `governance init`; retired keys sit in "
-            "<file>.retired/."),
-    Setting("AUDIT_KEY_FILE", "", _parse_text,
-            "Current key signing audit checkpoints; empty means instance/audit.key. Created by "
-            "`governance init`; retired keys sit in <file>.retired/."),
-    Setting("AUDIT_CHECKPOINT_EVERY", 1000, _parse_positive_int,
-            "Sign a checkpoint of the audit chain at least every this many events."),
-    Setting("AUDIT_CHECKPOINT_MINUTES", 10, _parse_positive_int,
-            "... and at least this often while events are being written."),
-    Setting("QUEUE_URL", "", _parse_queue_url,
-            "Job queue: empty means SQLite at instance/queue.db; redis://... in production."),
-    Setting("ANALYSIS_MAX_ATTEMPTS", 3, _parse_positive_int,
-            "Times an analysis run is started before a run whose worker keeps dying is failed."),
-    Setting("ANALYSIS_HEARTBEAT_TIMEOUT", 120, _parse_positive_int,
-            "Seconds without a heartbeat after which a running analysis's worker is presumed "
-            "dead and the run is retried or failed."),
-    Setting("EXPIRY_CHECK_MINUTES", 60, _parse_positive_int,
-            "How often the periodic jobs (expiry of agreements and grants, file sweeps) run, "
-            "on the worker's scheduler."),
+    Setting(
+        "MAX_UPLOAD_ROWS",
+        20_000_000,
+        _parse_positive_int,
+        "Most rows one dataset upload may hold (a small compressed file can hold millions).",
+    ),
+    Setting(
+        "DATA_DIR",
+        "",
+        _parse_text,
+        "Where encrypted dataset files live; empty means instance/data.",
+    ),
+    Setting(
+        "DATA_KEY_FILE",
+        "",
+        _parse_text,
+        "Current master key wrapping each stored file's own key; empty means "
+        "instance/data.key. Created by `governance init`; retired keys sit in "
+        "<file>.retired/.",
+    ),
+    Setting(
+        "AUDIT_KEY_FILE",
+        "",
+        _parse_text,
+        "Current key signing audit checkpoints; empty means instance/audit.key. Created by "
+        "`governance init`; retired keys sit in <file>.retired/.",
+    ),
+    Setting(
+        "AUDIT_CHECKPOINT_EVERY",
+        1000,
+        _parse_positive_int,
+        "Sign a checkpoint of the audit chain at least every this many events.",
+    ),
+    Setting(
+        "AUDIT_CHECKPOINT_MINUTES",
+        10,
+        _parse_positive_int,
+        "... and at least this often while events are being written.",
+    ),
+    Setting(
+        "QUEUE_URL",
+        "",
+        _parse_queue_url,
+        "Job queue: empty means SQLite at instance/queue.db; redis://... in production.",
+    ),
+    Setting(
+        "ANALYSIS_MAX_ATTEMPTS",
+        3,
+        _parse_positive_int,
+        "Times an analysis run is started before a run whose worker keeps dying is failed.",
+    ),
+    Setting(
+        "ANALYSIS_HEARTBEAT_TIMEOUT",
+        120,
+        _parse_positive_int,
+        "Seconds without a heartbeat after which a running analysis's worker is presumed "
+        "dead and the run is retried or failed.",
+    ),
+    Setting(
+        "EXPIRY_CHECK_MINUTES",
+        60,
+        _parse_positive_int,
+        "How often the periodic jobs (expiry of agreements and grants, file sweeps) run, "
+        "on the worker's scheduler.",
+    ),
     Setting("SMTP_HOST", "", _parse_text, "Mail server for notifications; empty disables mail."),
     Setting("SMTP_PORT", 25, _parse_positive_int, "Mail server port."),
     Setting("MAIL_SENDER", "governance@localhost", _parse_text, "From address of notifications."),
     Setting("BASE_URL", "http://127.0.0.1:5000", _parse_text, "Public address used in e-mails."),
     Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
-    Setting("POLICY_DIR", "", _parse_text,
-            "Folder holding the Casbin model and role rules; empty means policies/."),
+    Setting(
+        "POLICY_DIR",
+        "",
+        _parse_text,
+        "Folder holding the Casbin model and role rules; empty means policies/.",
+    ),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 # Flask's own keys that tests and deployments may pass straight through.
 FLASK_KEYS = {"TESTING", "WTF_CSRF_ENABLED", "SERVER_NAME", "PREFERRED_URL_SCHEME"}
 
 
-def load_settings(instance_path: Path, test_config: Mapping[str, Any] | None,
-                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_settings(
+    instance_path: Path,
+    test_config: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Merge defaults, instance/config.py, GOVERNANCE_* variables and test overrides."""
     environ = os.environ if environ is None else environ
     raw: dict[str, object] = {s.name: s.default for s in SETTINGS}
@@ -203,7 +294,7 @@ def load_settings(instance_path: Path, test_config: Mapping[str, Any] | None,
                 raw[key] = value
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key not in HARNESS_VARIABLES:
-            name = key[len(ENV_PREFIX):]
+            name = key[len(ENV_PREFIX) :]
             _check_known(name, f"environment variable {key}")
             raw[name] = value
     passthrough: dict[str, Any] = {}
@@ -231,8 +322,9 @@ def _parse(name: str, value: object) -> Any:
         return setting.parse(value)
     except (ValueError, TypeError) as exc:
         shown = "" if setting.secret else f" ({value!r})"
-        raise ConfigError(f"Invalid value for {name}{shown}: {exc}.") \
-            from (None if setting.secret else exc)
+        raise ConfigError(f"Invalid value for {name}{shown}: {exc}.") from (
+            None if setting.secret else exc
+        )
 
 
 def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> None:
@@ -301,8 +393,10 @@ def _session_secret(path: Path, size: int = 32) -> bytes:
                 os.close(fd)
     key = path.read_bytes()
     if len(key) != size:
-        raise ConfigError(f"The session secret file {path} holds {len(key)} bytes; expected "
-                          f"{size}. Delete it to have a new one made (everyone signs in again).")
+        raise ConfigError(
+            f"The session secret file {path} holds {len(key)} bytes; expected "
+            f"{size}. Delete it to have a new one made (everyone signs in again)."
+        )
     return key
 
 

@@ -85,8 +85,9 @@ class Database:
         """A second engine for long read-only streams (exports), which must not hold SQLite's
         write lock while they stream."""
         if self._read_engine is None:
-            self._read_engine = make_engine(self.url, read_only=True) if self.is_sqlite \
-                else self.engine
+            self._read_engine = (
+                make_engine(self.url, read_only=True) if self.is_sqlite else self.engine
+            )
         return self._read_engine
 
     @contextmanager

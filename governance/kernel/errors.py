@@ -33,8 +33,13 @@ class NotFound(DomainError):
 class PermissionDenied(DomainError):
     status = 403
 
-    def __init__(self, message: str = "You do not have permission to do that.",
-                 *, clause: str | None = None, audit: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "You do not have permission to do that.",
+        *,
+        clause: str | None = None,
+        audit: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, audit=audit)
         self.clause = clause
 

@@ -61,9 +61,11 @@ def register_tasks(queue: Huey) -> dict[str, Any]:
     return {
         TASK_NAME: queue.task(name=TASK_NAME)(_body(TASK_NAME)),
         REAP_TASK_NAME: queue.periodic_task(every_minute, name=REAP_TASK_NAME)(
-            _body(REAP_TASK_NAME)),
+            _body(REAP_TASK_NAME)
+        ),
         PERIODIC_TASK_NAME: queue.periodic_task(every_minute, name=PERIODIC_TASK_NAME)(
-            _body(PERIODIC_TASK_NAME)),
+            _body(PERIODIC_TASK_NAME)
+        ),
     }
 
 
@@ -80,8 +82,7 @@ def make_queue(url: str) -> Huey:
         # Owner-only, like every file in instance/ (SQLite's -wal and -shm files follow).
         path = private_file(Path(url.removeprefix("sqlite:///")))
         # results=False: the run row holds every result; huey need not keep return values.
-        queue: Huey = SqliteHuey(name="governance", filename=str(path), results=False,
-                                 fsync=True)
+        queue: Huey = SqliteHuey(name="governance", filename=str(path), results=False, fsync=True)
     elif url.startswith("redis://"):
         queue = RedisHuey(name="governance", url=url, results=False)
     elif url.startswith("memory:"):
@@ -109,8 +110,10 @@ def queue_url(settings: Mapping[str, Any]) -> str:
 def session_queue(session: Session) -> Huey:
     settings = session.info.get("settings")
     if not isinstance(settings, dict):
-        raise RuntimeError("This session was not opened by governance.kernel.db.Database: "
-                           "the queue settings are missing.")
+        raise RuntimeError(
+            "This session was not opened by governance.kernel.db.Database: "
+            "the queue settings are missing."
+        )
     return queue_for(queue_url(settings))
 
 

@@ -50,8 +50,10 @@ KEY_SIZE = 32
 ID_LENGTH = 16
 RETIRED_SUFFIX = ".retired"
 KEY_SUFFIX = ".key"
-RESTORE = ("restore it from your key backup (keys are backed up separately from the "
-           "database); on a new installation, run `governance init`, which creates missing keys")
+RESTORE = (
+    "restore it from your key backup (keys are backed up separately from the "
+    "database); on a new installation, run `governance init`, which creates missing keys"
+)
 
 
 class KeyPurpose(StrEnum):
@@ -103,8 +105,9 @@ class _Keys(Mapping[str, bytes]):
 class KeyRing:
     """The current and retired keys of one purpose."""
 
-    def __init__(self, purpose: KeyPurpose, path: Path, current: bytes,
-                 retired: Mapping[str, bytes]) -> None:
+    def __init__(
+        self, purpose: KeyPurpose, path: Path, current: bytes, retired: Mapping[str, bytes]
+    ) -> None:
         self.purpose = purpose
         self.path = path
         self.current_id = key_id(current)
@@ -142,7 +145,8 @@ class KeyRing:
                 raise KeyNotAvailable(
                     f"The {self.description} with id {wanted} is neither the current key "
                     f"({self.current_id}) nor one of the retired keys in "
-                    f"{retired_dir(self.path)}; restore it from your key backup.")
+                    f"{retired_dir(self.path)}; restore it from your key backup."
+                )
             return self._keys[wanted]
 
     def derive(self, label: str, *, key_id: str | None = None) -> bytes:
@@ -156,15 +160,18 @@ class KeyRing:
             derived = self._derived.get(cache)
         if derived is None:
             info = f"governance/{self.purpose}/{label}".encode()
-            derived = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None,
-                           info=info).derive(self.key(source))
+            derived = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=info).derive(
+                self.key(source)
+            )
             with self._lock:
                 self._derived[cache] = derived
         return derived
 
     def __repr__(self) -> str:
-        return (f"<KeyRing {self.purpose}: current {self.current_id}, retired "
-                f"[{', '.join(self.retired_ids)}]>")
+        return (
+            f"<KeyRing {self.purpose}: current {self.current_id}, retired "
+            f"[{', '.join(self.retired_ids)}]>"
+        )
 
     __str__ = __repr__
 
@@ -191,15 +198,19 @@ def key_file(settings: Mapping[str, Any], purpose: KeyPurpose) -> Path:
 
 
 def load_rings(settings: Mapping[str, Any]) -> KeyRings:
-    return KeyRings(audit=load_ring(KeyPurpose.AUDIT, key_file(settings, KeyPurpose.AUDIT)),
-                    data=load_ring(KeyPurpose.DATA, key_file(settings, KeyPurpose.DATA)))
+    return KeyRings(
+        audit=load_ring(KeyPurpose.AUDIT, key_file(settings, KeyPurpose.AUDIT)),
+        data=load_ring(KeyPurpose.DATA, key_file(settings, KeyPurpose.DATA)),
+    )
 
 
 def rings_of(session: Session) -> KeyRings:
     rings = session.info.get("keys")
     if not isinstance(rings, KeyRings):
-        raise RuntimeError("This session was not opened by governance.kernel.db.Database: the key "
-                           "rings are missing.")
+        raise RuntimeError(
+            "This session was not opened by governance.kernel.db.Database: the key "
+            "rings are missing."
+        )
     return rings
 
 
@@ -211,7 +222,8 @@ def load_ring(purpose: KeyPurpose, path: Path) -> KeyRing:
         setting = KEY_FILE_SETTINGS[purpose]
         raise KeyFileError(
             f"The {description} file {path} ({setting}) is missing, so the service does not "
-            f"start: a new key would make {_what_breaks(purpose)}. To fix it, {RESTORE}.")
+            f"start: a new key would make {_what_breaks(purpose)}. To fix it, {RESTORE}."
+        )
     current = _read_key(purpose, path)
     return KeyRing(purpose, path, current, _read_retired(purpose, path))
 
@@ -228,13 +240,17 @@ def _read_key(purpose: KeyPurpose, path: Path) -> bytes:
         key = path.read_bytes()
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise KeyFileError(f"The {description} file {path} cannot be read ({reason}). Give "
-                           f"the service's user read access to it (owner-only, mode 0600), or "
-                           f"{RESTORE}.") from None
+        raise KeyFileError(
+            f"The {description} file {path} cannot be read ({reason}). Give "
+            f"the service's user read access to it (owner-only, mode 0600), or "
+            f"{RESTORE}."
+        ) from None
     if len(key) != KEY_SIZE:
-        raise KeyFileError(f"The {description} file {path} holds {len(key)} bytes; a key file "
-                           f"holds exactly {KEY_SIZE} random bytes. It is damaged or not a key "
-                           f"file: {RESTORE}.")
+        raise KeyFileError(
+            f"The {description} file {path} holds {len(key)} bytes; a key file "
+            f"holds exactly {KEY_SIZE} random bytes. It is damaged or not a key "
+            f"file: {RESTORE}."
+        )
     return key
 
 
@@ -246,16 +262,20 @@ def _read_retired(purpose: KeyPurpose, path: Path) -> dict[str, bytes]:
     try:
         entries = sorted(folder.iterdir())
     except OSError as error:
-        raise KeyFileError(f"The retired {DESCRIPTIONS[purpose]}s in {folder} cannot be listed "
-                           f"({error.strerror or type(error).__name__}).") from None
+        raise KeyFileError(
+            f"The retired {DESCRIPTIONS[purpose]}s in {folder} cannot be listed "
+            f"({error.strerror or type(error).__name__})."
+        ) from None
     for entry in entries:
         if entry.suffix != KEY_SUFFIX or entry.name.startswith("."):
             continue
         key = _read_key(purpose, entry)
         if key_id(key) != entry.stem:
-            raise KeyFileError(f"The retired key file {entry} holds the key with id "
-                               f"{key_id(key)}, not {entry.stem}: a retired key's file is named "
-                               f"after its id. Restore the right file from your key backup.")
+            raise KeyFileError(
+                f"The retired key file {entry} holds the key with id "
+                f"{key_id(key)}, not {entry.stem}: a retired key's file is named "
+                f"after its id. Restore the right file from your key backup."
+            )
         retired[entry.stem] = key
     return retired
 
@@ -340,8 +360,9 @@ def discard(ring: KeyRing, retired_id: str) -> Path:
         raise ValueError(f"{retired_id} is the current {ring.description}; rotate first.")
     path = retired_dir(ring.path) / f"{retired_id}{KEY_SUFFIX}"
     if not path.exists():
-        raise ValueError(f"There is no retired {ring.description} {retired_id} in "
-                         f"{retired_dir(ring.path)}.")
+        raise ValueError(
+            f"There is no retired {ring.description} {retired_id} in {retired_dir(ring.path)}."
+        )
     path.unlink()
     _fsync_dir(path.parent)
     with ring._lock:

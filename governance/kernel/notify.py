@@ -76,8 +76,7 @@ def _discard_uncommitted(session: Session, transaction: SessionTransaction) -> N
         return
     dropped = session.info.pop(OUTBOX_KEY, [])
     if dropped:
-        log.info("discarding %d notification(s): their transaction did not commit",
-                 len(dropped))
+        log.info("discarding %d notification(s): their transaction did not commit", len(dropped))
 
 
 def send(settings: Mapping[str, Any], messages: list[Message]) -> int:
@@ -87,14 +86,18 @@ def send(settings: Mapping[str, Any], messages: list[Message]) -> int:
         # One line per message, so that a demo or a test installation shows who would have
         # been told what (never the body: it may carry a single-use link).
         for message in messages:
-            log.info("notification not sent (SMTP_HOST is not set): to %s: %s", message.to,
-                     message.subject)
+            log.info(
+                "notification not sent (SMTP_HOST is not set): to %s: %s",
+                message.to,
+                message.subject,
+            )
         return 0
     sender = str(settings.get("MAIL_SENDER") or "governance@localhost")
     sent = 0
     try:
-        with smtplib.SMTP(host, int(settings.get("SMTP_PORT") or 25),
-                          timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+        with smtplib.SMTP(
+            host, int(settings.get("SMTP_PORT") or 25), timeout=SMTP_TIMEOUT_SECONDS
+        ) as smtp:
             for message in messages:
                 mail = EmailMessage()
                 mail["From"] = sender
@@ -104,6 +107,11 @@ def send(settings: Mapping[str, Any], messages: list[Message]) -> int:
                 smtp.send_message(mail)
                 sent += 1
     except (OSError, smtplib.SMTPException) as error:
-        log.warning("could not send %d of %d notification(s) through %s: %s",
-                    len(messages) - sent, len(messages), host, error)
+        log.warning(
+            "could not send %d of %d notification(s) through %s: %s",
+            len(messages) - sent,
+            len(messages),
+            host,
+            error,
+        )
     return sent

@@ -38,12 +38,14 @@ class TaskRegistry:
 
     def register(self, *roles: str) -> Callable[[TaskProvider], TaskProvider]:
         """Add a provider for these roles; adding it again has no effect."""
+
         def decorator(provider: TaskProvider) -> TaskProvider:
             for role in roles:
                 listed = self.providers.setdefault(role, [])
                 if provider not in listed:
                     listed.append(provider)
             return provider
+
         return decorator
 
 
@@ -51,6 +53,7 @@ registry = TaskRegistry()
 
 
 def tasks_for(session: Session, *, user: Any, role: str) -> list[Task]:
-    tasks = [task for provider in registry.providers.get(role, [])
-             for task in provider(session, user)]
+    tasks = [
+        task for provider in registry.providers.get(role, []) for task in provider(session, user)
+    ]
     return sorted(tasks, key=lambda t: (t.due is None, t.due or dt.date.max, t.title))

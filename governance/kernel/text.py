@@ -12,8 +12,9 @@ import re
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def clean_text(raw: str | None, field: str, errors: dict[str, str], *, max_length: int,
-               required: bool = True) -> str:
+def clean_text(
+    raw: str | None, field: str, errors: dict[str, str], *, max_length: int, required: bool = True
+) -> str:
     """Multi-line text: surrounding space trimmed, line endings normalised."""
     value = (raw or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if _CONTROL.search(value):
@@ -25,8 +26,9 @@ def clean_text(raw: str | None, field: str, errors: dict[str, str], *, max_lengt
     return value
 
 
-def clean_line(raw: str | None, field: str, errors: dict[str, str], *, max_length: int,
-               required: bool = True) -> str:
+def clean_line(
+    raw: str | None, field: str, errors: dict[str, str], *, max_length: int, required: bool = True
+) -> str:
     """One line: runs of white space collapsed to one space."""
     value = raw or ""
     if _CONTROL.search(value):
@@ -40,8 +42,14 @@ def clean_line(raw: str | None, field: str, errors: dict[str, str], *, max_lengt
     return value
 
 
-def clean_lines(raw: str | list[str] | None, field: str, errors: dict[str, str], *,
-                max_length: int, max_items: int = 50) -> list[str]:
+def clean_lines(
+    raw: str | list[str] | None,
+    field: str,
+    errors: dict[str, str],
+    *,
+    max_length: int,
+    max_items: int = 50,
+) -> list[str]:
     """A list typed one item per line: blanks dropped, duplicates removed, order kept."""
     items = raw.splitlines() if isinstance(raw, str) else list(raw or [])
     result: list[str] = []

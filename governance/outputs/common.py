@@ -23,23 +23,38 @@ from governance.outputs.models import Output
 __all__ = ["EVENT_TYPES", "actor_key"]
 
 
-def record_output_event(session: Session, event_type: AuditType, *, by: Actor, output: Output,
-                        detail: dict[str, Any] | None = None) -> None:
+def record_output_event(
+    session: Session,
+    event_type: AuditType,
+    *,
+    by: Actor,
+    output: Output,
+    detail: dict[str, Any] | None = None,
+) -> None:
     """The one place output changes reach the audit trail."""
     session.flush()
-    audit.record(session, event_type, by=by, agreement_id=output.agreement_id,
-                 agreement_version=output.agreement_version, target_type="output",
-                 target_id=output.id, detail={"reference": output.reference,
-                                              "revision": output.revision, **(detail or {})})
+    audit.record(
+        session,
+        event_type,
+        by=by,
+        agreement_id=output.agreement_id,
+        agreement_version=output.agreement_version,
+        target_type="output",
+        target_id=output.id,
+        detail={"reference": output.reference, "revision": output.revision, **(detail or {})},
+    )
 
 
-def refusal(event_type: AuditType, output_id: int, output: Output | None,
-            rule: str | None = None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"event_type": event_type, "target_type": "output",
-                              "target_id": output_id}
+def refusal(
+    event_type: AuditType, output_id: int, output: Output | None, rule: str | None = None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "event_type": event_type,
+        "target_type": "output",
+        "target_id": output_id,
+    }
     if output is not None:
-        fields.update(agreement_id=output.agreement_id,
-                      agreement_version=output.agreement_version)
+        fields.update(agreement_id=output.agreement_id, agreement_version=output.agreement_version)
     if rule:
         fields["rule"] = rule
     return fields
@@ -57,9 +72,12 @@ def authorise(by: Actor, action: Action, output_id: int, output: Output | None) 
     rule = RULES[action]
     if rule.permission is None:
         if not isinstance(by, System):
-            raise PermissionDenied(f"{action.value} happens on its own; nobody takes it.",
-                                   audit=refusal(EVENT_TYPES[action], output_id, output,
-                                                 f"automatic-only:{action.value}"))
+            raise PermissionDenied(
+                f"{action.value} happens on its own; nobody takes it.",
+                audit=refusal(
+                    EVENT_TYPES[action], output_id, output, f"automatic-only:{action.value}"
+                ),
+            )
         return
     authz.require(by, rule.permission, audit=refusal(EVENT_TYPES[action], output_id, output))
 
@@ -90,42 +108,68 @@ def is_checker(by: Actor) -> bool:
 
 
 def require_team(by: Actor, action: Action, output: Output) -> None:
-    rules.require(rules.project_team, by, output,
-                  message="Only the analyst who produced this output, or the agreement's "
-                          "personnel, may do that.",
-                  audit=refusal(EVENT_TYPES[action], output.id, output))
+    rules.require(
+        rules.project_team,
+        by,
+        output,
+        message="Only the analyst who produced this output, or the agreement's "
+        "personnel, may do that.",
+        audit=refusal(EVENT_TYPES[action], output.id, output),
+    )
 
 
 def require_partner(by: Actor, action: Action, output: Output) -> None:
-    rules.require(rules.partner_of_provider, by, output,
-                  message="Only the partner reviewers of the agency that provided the data "
-                          f"({output.agreement.provider.name}) preview this output.",
-                  audit=refusal(EVENT_TYPES[action], output.id, output))
+    rules.require(
+        rules.partner_of_provider,
+        by,
+        output,
+        message="Only the partner reviewers of the agency that provided the data "
+        f"({output.agreement.provider.name}) preview this output.",
+        audit=refusal(EVENT_TYPES[action], output.id, output),
+    )
 
 
 def partner_reviewers(session: Session, output: Output) -> list[User]:
     """Active people of the agreement's provider organisation who may preview outputs."""
-    roles = [r.value for r in Role
-             if authz.can(_RoleHolder(r), authz.Permission.OUTPUT_PREVIEW)]
-    return list(session.scalars(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role.in_(roles),
-               User.organization_id == output.agreement.provider_id, User.active.is_(True))
-        .distinct().order_by(User.id)))
+    roles = [r.value for r in Role if authz.can(_RoleHolder(r), authz.Permission.OUTPUT_PREVIEW)]
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(
+                UserRole.role.in_(roles),
+                User.organization_id == output.agreement.provider_id,
+                User.active.is_(True),
+            )
+            .distinct()
+            .order_by(User.id)
+        )
+    )
 
 
 def checkers(session: Session) -> list[User]:
     """Active people holding a role with `output:check`."""
     roles = [r.value for r in Role if authz.can(_RoleHolder(r), authz.Permission.OUTPUT_CHECK)]
-    return list(session.scalars(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role.in_(roles), User.active.is_(True)).distinct().order_by(User.id)))
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role.in_(roles), User.active.is_(True))
+            .distinct()
+            .order_by(User.id)
+        )
+    )
 
 
 def privacy_officers(session: Session) -> list[User]:
-    return list(session.scalars(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == Role.PRIVACY_OFFICER, User.active.is_(True)).order_by(User.id)))
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.PRIVACY_OFFICER, User.active.is_(True))
+            .order_by(User.id)
+        )
+    )
 
 
 def team(session: Session, output: Output) -> list[User]:

@@ -41,8 +41,10 @@ VALUE_KEYS = ("count", "events", "rate", "mean")
 COUNT_COLUMNS = frozenset({"count", "events", "non_events"})
 MAX_CELLS = 5000  # the engine refuses tables over 5,000 cells
 PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,119}$")
-FIXED_PARTS = ({"id": "summary", "label": "Plain-language summary"},
-               {"id": "report", "label": "The PDF report (say where in your comment)"})
+FIXED_PARTS = (
+    {"id": "summary", "label": "Plain-language summary"},
+    {"id": "report", "label": "The PDF report (say where in your comment)"},
+)
 
 
 def sha256(data: bytes) -> str:
@@ -62,8 +64,11 @@ def _text(value: Any, field: str, limit: int = 2000) -> str:
 def _number(value: Any, field: str) -> float | int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (
-            isinstance(value, float) and not math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise _refuse(field, f"{field} must be a number or null.")
     return value
 
@@ -77,14 +82,18 @@ def _part_id(value: Any, field: str, seen: set[str]) -> str:
     return value
 
 
-def _check_cell(cell: Any, table: Mapping[str, Any], min_cell_size: int, seen: set[str],
-                where: str) -> dict[str, str]:
+def _check_cell(
+    cell: Any, table: Mapping[str, Any], min_cell_size: int, seen: set[str], where: str
+) -> dict[str, str]:
     if not isinstance(cell, dict) or not set(cell) <= CELL_KEYS:
         raise _refuse(where, f"each cell has only {', '.join(sorted(CELL_KEYS))}.")
     cell_id = _part_id(cell.get("id"), f"{where}.id", seen)
     labels = cell.get("labels")
-    if not isinstance(labels, dict) or not set(labels) <= set(table["dimensions"]) or not all(
-            isinstance(v, str) and len(v) <= 200 for v in labels.values()):
+    if (
+        not isinstance(labels, dict)
+        or not set(labels) <= set(table["dimensions"])
+        or not all(isinstance(v, str) and len(v) <= 200 for v in labels.values())
+    ):
         raise _refuse(where, "cell labels name the table's dimensions with text levels.")
     values = cell.get("values")
     if not isinstance(values, dict) or not set(values) <= set(VALUE_KEYS):
@@ -101,8 +110,9 @@ def _check_cell(cell: Any, table: Mapping[str, Any], min_cell_size: int, seen: s
     return {"id": cell_id, "label": f"{table['title']}: {label}"}
 
 
-def _check_threshold(numbers: Mapping[str, float | int | None], min_cell_size: int,
-                     what: str, field: str) -> None:
+def _check_threshold(
+    numbers: Mapping[str, float | int | None], min_cell_size: int, what: str, field: str
+) -> None:
     """A released figure rests on at least min_cell_size people, events and non-events."""
     count, events = numbers.get("count"), numbers.get("events")
     if count is None:
@@ -112,9 +122,12 @@ def _check_threshold(numbers: Mapping[str, float | int | None], min_cell_size: i
         rests_on.update(events=events, non_events=count - events)
     for name, value in rests_on.items():
         if value < min_cell_size:
-            raise _refuse(field, f"{what} releases a {name.replace('_', '-')} of {value:g}, "
-                                 f"below the agreement's minimum cell size of "
-                                 f"{min_cell_size}.")
+            raise _refuse(
+                field,
+                f"{what} releases a {name.replace('_', '-')} of {value:g}, "
+                f"below the agreement's minimum cell size of "
+                f"{min_cell_size}.",
+            )
 
 
 def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
@@ -131,8 +144,12 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
         where = f"result.tables[{t}]"
         if not isinstance(table, dict) or not set(table) <= TABLE_KEYS:
             raise _refuse(where, f"a table has only {', '.join(sorted(TABLE_KEYS))}.")
-        parts.append({"id": _part_id(table.get("id"), f"{where}.id", seen),
-                      "label": f"Table: {_text(table.get('title'), f'{where}.title', 200)}"})
+        parts.append(
+            {
+                "id": _part_id(table.get("id"), f"{where}.id", seen),
+                "label": f"Table: {_text(table.get('title'), f'{where}.title', 200)}",
+            }
+        )
         dimensions = table.get("dimensions")
         if not isinstance(dimensions, list) or not all(isinstance(d, str) for d in dimensions):
             raise _refuse(where, "dimensions are a list of names.")
@@ -142,21 +159,31 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
         cells += len(rows)
         if cells > MAX_CELLS:
             raise _refuse("result.tables", f"more than {MAX_CELLS} cells in all.")
-        parts += [_check_cell(cell, table, min_cell_size, seen, f"{where}.cells[{c}]")
-                  for c, cell in enumerate(rows)]
+        parts += [
+            _check_cell(cell, table, min_cell_size, seen, f"{where}.cells[{c}]")
+            for c, cell in enumerate(rows)
+        ]
     for f, figure in enumerate(_list(result, "figures")):
         where = f"result.figures[{f}]"
         if not isinstance(figure, dict) or not set(figure) <= {"id", "title", "description"}:
             raise _refuse(where, "a figure has an id, a title and a description.")
-        parts.append({"id": _part_id(figure.get("id"), f"{where}.id", seen),
-                      "label": f"Figure: {_text(figure.get('title'), f'{where}.title', 200)}"})
+        parts.append(
+            {
+                "id": _part_id(figure.get("id"), f"{where}.id", seen),
+                "label": f"Figure: {_text(figure.get('title'), f'{where}.title', 200)}",
+            }
+        )
     for s, statistic in enumerate(_list(result, "statistics")):
         where = f"result.statistics[{s}]"
         if not isinstance(statistic, dict) or set(statistic) != {"id", "label", "value"}:
             raise _refuse(where, "a statistic has an id, a label and a value.")
         _number(statistic["value"], f"{where}.value")
-        parts.append({"id": _part_id(statistic["id"], f"{where}.id", seen),
-                      "label": _text(statistic["label"], f"{where}.label", 200)})
+        parts.append(
+            {
+                "id": _part_id(statistic["id"], f"{where}.id", seen),
+                "label": _text(statistic["label"], f"{where}.label", 200),
+            }
+        )
     for key in ("notes", "caveats"):
         for n, note in enumerate(_list(result, key)):
             _text(note, f"result.{key}[{n}]", 5000)
@@ -191,8 +218,11 @@ def check_csv(data: bytes, *, cells: int, min_cell_size: int) -> None:
         raise _refuse("csv", "the CSV file has no header.")
     header = [name.strip().lower() for name in rows[0]]
     if len(rows) - 1 > cells:
-        raise _refuse("csv", f"the CSV has {len(rows) - 1} rows but the result only "
-                             f"{cells} cells: it must hold the released figures only.")
+        raise _refuse(
+            "csv",
+            f"the CSV has {len(rows) - 1} rows but the result only "
+            f"{cells} cells: it must hold the released figures only.",
+        )
     watched = [i for i, name in enumerate(header) if name in COUNT_COLUMNS]
     for number, row in enumerate(rows[1:], start=2):
         for i in watched:
@@ -202,8 +232,11 @@ def check_csv(data: bytes, *, cells: int, min_cell_size: int) -> None:
             except ValueError:
                 continue
             if value < min_cell_size:
-                raise _refuse("csv", f"CSV line {number} releases a {header[i]} of {raw}, "
-                                     f"below the minimum cell size of {min_cell_size}.")
+                raise _refuse(
+                    "csv",
+                    f"CSV line {number} releases a {header[i]} of {raw}, "
+                    f"below the minimum cell size of {min_cell_size}.",
+                )
 
 
 def check_pdf(data: bytes) -> None:
@@ -223,9 +256,15 @@ def check_json(value: Any, field: str, kind: type) -> None:
 def table_view(table: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns and rows of a released table for pages: dimensions, then the values present."""
     present = [k for k in VALUE_KEYS if any(k in c["values"] for c in table["cells"])]
-    rows = [{"id": c["id"], "labels": [c["labels"].get(d, "Total") for d in table["dimensions"]],
-             "values": [c["values"].get(k) for k in present], "suppressed": c["suppressed"]}
-            for c in table["cells"]]
+    rows = [
+        {
+            "id": c["id"],
+            "labels": [c["labels"].get(d, "Total") for d in table["dimensions"]],
+            "values": [c["values"].get(k) for k in present],
+            "suppressed": c["suppressed"],
+        }
+        for c in table["cells"]
+    ]
     return [*table["dimensions"], *present], rows
 
 
@@ -233,9 +272,17 @@ def csv_of(result: Mapping[str, Any]) -> bytes:
     """The released figures as one long CSV (a suppressed figure is blank, marked so)."""
     dimensions = list(dict.fromkeys(d for t in result["tables"] for d in t["dimensions"]))
     header = ["table", "cell", *dimensions, *VALUE_KEYS, "suppressed"]
-    rows = [[t["id"], c["id"], *[c["labels"].get(d, "") for d in dimensions],
-             *[c["values"].get(k) for k in VALUE_KEYS], "yes" if c["suppressed"] else "no"]
-            for t in result["tables"] for c in t["cells"]]
+    rows = [
+        [
+            t["id"],
+            c["id"],
+            *[c["labels"].get(d, "") for d in dimensions],
+            *[c["values"].get(k) for k in VALUE_KEYS],
+            "yes" if c["suppressed"] else "no",
+        ]
+        for t in result["tables"]
+        for c in t["cells"]
+    ]
     return b"".join(iter_csv(rows, header=header))
 
 
@@ -248,23 +295,46 @@ def released_from_analysis(analysis: Mapping[str, Any]) -> tuple[dict[str, Any],
         for n, cell in enumerate(table["cells"], start=1):
             cell_id = f"{table['name']}/{n}"
             disclosure = cell.get("disclosure", {})
-            cells.append({"id": cell_id, "labels": dict(cell["labels"]),
-                          "values": {k: v for k, v in cell["values"].items() if k in VALUE_KEYS},
-                          "suppressed": bool(disclosure.get("suppressed"))})
-            records.append({"part": cell_id, "suppressed": bool(disclosure.get("suppressed")),
-                            "rules": list(disclosure.get("rules", []))})
-        tables.append({"id": table["name"], "title": table["title"],
-                       "dimensions": list(table["dimensions"]), "measure": table["measure"],
-                       "population": table.get("population"), "cells": cells})
+            cells.append(
+                {
+                    "id": cell_id,
+                    "labels": dict(cell["labels"]),
+                    "values": {k: v for k, v in cell["values"].items() if k in VALUE_KEYS},
+                    "suppressed": bool(disclosure.get("suppressed")),
+                }
+            )
+            records.append(
+                {
+                    "part": cell_id,
+                    "suppressed": bool(disclosure.get("suppressed")),
+                    "rules": list(disclosure.get("rules", [])),
+                }
+            )
+        tables.append(
+            {
+                "id": table["name"],
+                "title": table["title"],
+                "dimensions": list(table["dimensions"]),
+                "measure": table["measure"],
+                "population": table.get("population"),
+                "cells": cells,
+            }
+        )
     policies = [t.get("policy", {}) for t in analysis.get("tables", [])]
-    notes = [*analysis.get("notes", []),
-             *(f"Withheld ({name}): {reason}" for name, reason in
-               analysis.get("withheld", {}).items())]
-    result = {"tables": tables,
-              "figures": [{"id": f"figure.{name}", "title": name.replace("_", " ").capitalize()}
-                          for name in analysis.get("figures", {})],
-              "statistics": _flat_statistics(analysis.get("statistics", {})),
-              "notes": notes, "caveats": list(analysis.get("caveats", []))}
+    notes = [
+        *analysis.get("notes", []),
+        *(f"Withheld ({name}): {reason}" for name, reason in analysis.get("withheld", {}).items()),
+    ]
+    result = {
+        "tables": tables,
+        "figures": [
+            {"id": f"figure.{name}", "title": name.replace("_", " ").capitalize()}
+            for name in analysis.get("figures", {})
+        ],
+        "statistics": _flat_statistics(analysis.get("statistics", {})),
+        "notes": notes,
+        "caveats": list(analysis.get("caveats", [])),
+    }
     return result, {"policy": policies[0] if policies else {}, "cells": records}
 
 
@@ -274,9 +344,16 @@ def _flat_statistics(statistics: Mapping[str, Any], prefix: str = "") -> list[di
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat += _flat_statistics(value, f"{name}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool) and (
-                not isinstance(value, float) or math.isfinite(value)):
-            flat.append({"id": f"statistic.{name}",
-                         "label": statistic_label(prefix, key, statistics), "value": value})
+        elif (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (not isinstance(value, float) or math.isfinite(value))
+        ):
+            flat.append(
+                {
+                    "id": f"statistic.{name}",
+                    "label": statistic_label(prefix, key, statistics),
+                    "value": value,
+                }
+            )
     return flat
-

@@ -69,43 +69,61 @@ class Step:
 
 RULES: dict[Action, Rule] = {
     Action.CHECK_APPROVE: Rule(
-        Permission.OUTPUT_CHECK, "output checker or privacy officer",
+        Permission.OUTPUT_CHECK,
+        "output checker or privacy officer",
         "Never someone who produced or corrected the output; never the same checker twice "
         "on one revision. With `publication.two_checkers_required` the first approval "
-        "waits for a second."),
+        "waits for a second.",
+    ),
     Action.CHECK_RETURN: Rule(
-        Permission.OUTPUT_CHECK, "output checker or privacy officer",
-        "Reasons are required; the output goes back to the analyst."),
+        Permission.OUTPUT_CHECK,
+        "output checker or privacy officer",
+        "Reasons are required; the output goes back to the analyst.",
+    ),
     Action.OPEN_PREVIEW: Rule(
-        None, "automatic",
+        None,
+        "automatic",
         "When the checks are complete: the provider's partner reviewers are notified and "
-        "have the agreement's preview window."),
+        "have the agreement's preview window.",
+    ),
     Action.FLAG: Rule(
-        Permission.OUTPUT_PREVIEW, "partner reviewer of the provider",
+        Permission.OUTPUT_PREVIEW,
+        "partner reviewer of the provider",
         "Only while the window is open; kind `identifiable_information` or `factual_error`, "
-        "pointing at a part of the output."),
+        "pointing at a part of the output.",
+    ),
     Action.ANSWER: Rule(
-        Permission.ANALYSIS_RUN, "producer or project personnel",
-        "`corrected` (only once the output was corrected after the flag) or `explained`."),
+        Permission.ANALYSIS_RUN,
+        "producer or project personnel",
+        "`corrected` (only once the output was corrected after the flag) or `explained`.",
+    ),
     Action.ACCEPT: Rule(
-        Permission.OUTPUT_PREVIEW, "partner reviewer of the provider",
-        "Accepts an answer; when every flag is answered and accepted the output clears at "
-        "once."),
+        Permission.OUTPUT_PREVIEW,
+        "partner reviewer of the provider",
+        "Accepts an answer; when every flag is answered and accepted the output clears at once.",
+    ),
     Action.RESOLVE: Rule(
-        Permission.OUTPUT_RESOLVE, "privacy officer",
+        Permission.OUTPUT_RESOLVE,
+        "privacy officer",
         "Only after the window has ended, only an answered flag, with a note: a partner "
-        "cannot hold an output back by not responding."),
+        "cannot hold an output back by not responding.",
+    ),
     Action.CLOSE_PREVIEW: Rule(
-        None, "scheduler", "When the preview window ends (`governance expire`)."),
+        None, "scheduler", "When the preview window ends (`governance expire`)."
+    ),
     Action.RELEASE: Rule(
-        None, "automatic",
-        "At once on clearing: the project team may download the files."),
+        None, "automatic", "At once on clearing: the project team may download the files."
+    ),
     Action.PUBLISH: Rule(
-        Permission.OUTPUT_PUBLISH, "privacy officer",
-        "Only if the agreement allows publication (`publication.publication_allowed`)."),
+        Permission.OUTPUT_PUBLISH,
+        "privacy officer",
+        "Only if the agreement allows publication (`publication.publication_allowed`).",
+    ),
     Action.CORRECT: Rule(
-        Permission.ANALYSIS_RUN, "producer or project personnel",
-        "A new revision: its checks and preview start again."),
+        Permission.ANALYSIS_RUN,
+        "producer or project personnel",
+        "A new revision: its checks and preview start again.",
+    ),
 }
 
 _CORRECT = Step(State.PRODUCED, "checks and preview start again")
@@ -113,7 +131,9 @@ _ANSWER = (Step(State.PRODUCED),)
 
 TRANSITIONS: dict[tuple[State, Action], tuple[Step, ...]] = {
     (State.PRODUCED, Action.CHECK_APPROVE): (
-        Step(State.SECOND_CHECK, "two checkers are required"), Step(State.CHECKED)),
+        Step(State.SECOND_CHECK, "two checkers are required"),
+        Step(State.CHECKED),
+    ),
     (State.PRODUCED, Action.CHECK_RETURN): (Step(State.RETURNED),),
     (State.PRODUCED, Action.ANSWER): _ANSWER,
     (State.PRODUCED, Action.CORRECT): (_CORRECT,),
@@ -127,15 +147,23 @@ TRANSITIONS: dict[tuple[State, Action], tuple[Step, ...]] = {
     (State.IN_PREVIEW, Action.FLAG): (Step(State.IN_PREVIEW),),
     (State.IN_PREVIEW, Action.ANSWER): (Step(State.IN_PREVIEW),),
     (State.IN_PREVIEW, Action.ACCEPT): (
-        Step(State.CLEARED, "every flag is answered and accepted"), Step(State.IN_PREVIEW)),
+        Step(State.CLEARED, "every flag is answered and accepted"),
+        Step(State.IN_PREVIEW),
+    ),
     (State.IN_PREVIEW, Action.CLOSE_PREVIEW): (
-        Step(State.CLEARED, "no flag is open"), Step(State.PREVIEW_ENDED)),
+        Step(State.CLEARED, "no flag is open"),
+        Step(State.PREVIEW_ENDED),
+    ),
     (State.IN_PREVIEW, Action.CORRECT): (_CORRECT,),
     (State.PREVIEW_ENDED, Action.ANSWER): (Step(State.PREVIEW_ENDED),),
     (State.PREVIEW_ENDED, Action.ACCEPT): (
-        Step(State.CLEARED, "no flag is left open"), Step(State.PREVIEW_ENDED)),
+        Step(State.CLEARED, "no flag is left open"),
+        Step(State.PREVIEW_ENDED),
+    ),
     (State.PREVIEW_ENDED, Action.RESOLVE): (
-        Step(State.CLEARED, "no flag is left open"), Step(State.PREVIEW_ENDED)),
+        Step(State.CLEARED, "no flag is left open"),
+        Step(State.PREVIEW_ENDED),
+    ),
     (State.PREVIEW_ENDED, Action.CORRECT): (_CORRECT,),
     (State.CLEARED, Action.RELEASE): (Step(State.RELEASED),),
     (State.RELEASED, Action.PUBLISH): (Step(State.PUBLISHED),),
@@ -158,15 +186,17 @@ STATUS_OF_STATE[State.SECOND_CHECK] = OutputStatus.PRODUCED
 
 # Who may download the PDF and CSV in each state (besides checkers and privacy officers, who
 # may in every state: checking is reading). Declared here so the generated page shows it.
-PARTNER_SEES = frozenset({State.IN_PREVIEW, State.PREVIEW_ENDED, State.CLEARED,
-                          State.RELEASED, State.PUBLISHED})
+PARTNER_SEES = frozenset(
+    {State.IN_PREVIEW, State.PREVIEW_ENDED, State.CLEARED, State.RELEASED, State.PUBLISHED}
+)
 TEAM_DOWNLOADS = frozenset({State.RELEASED, State.PUBLISHED})
 
 
 def state_of(output: Output) -> State:
     status = OutputStatus(output.status)
     if status == OutputStatus.PRODUCED and any(
-            c.decision == CheckDecision.APPROVE for c in output.current_checks):
+        c.decision == CheckDecision.APPROVE for c in output.current_checks
+    ):
         return State.SECOND_CHECK
     return _STATE_OF_STATUS[status]
 
@@ -197,32 +227,67 @@ EVENT_TYPES = {
 }
 
 
-def _refusal(output: Any, state: State, action: Action,
-             allowed: list[str]) -> InvalidTransition:
+def _refusal(output: Any, state: State, action: Action, allowed: list[str]) -> InvalidTransition:
     return InvalidTransition(
-        f"Output {output.reference} is {state.value}: it cannot {action.value}.",
-        allowed=allowed)
+        f"Output {output.reference} is {state.value}: it cannot {action.value}.", allowed=allowed
+    )
 
 
 LIFECYCLE: Lifecycle[State, Action] = Lifecycle(
-    "output", Output, State, Action,
-    [Transition(source, action, step.target, RULES[action].permission, EVENT_TYPES[action],
-                step.when, "" if RULES[action].permission is None else RULES[action].who)
-     for (source, action), steps in TRANSITIONS.items() for step in steps],
-    initial=[State.PRODUCED], state_of=state_of, stored=STATUS_OF_STATE,
-    refusal=_refusal)
+    "output",
+    Output,
+    State,
+    Action,
+    [
+        Transition(
+            source,
+            action,
+            step.target,
+            RULES[action].permission,
+            EVENT_TYPES[action],
+            step.when,
+            "" if RULES[action].permission is None else RULES[action].who,
+        )
+        for (source, action), steps in TRANSITIONS.items()
+        for step in steps
+    ],
+    initial=[State.PRODUCED],
+    state_of=state_of,
+    stored=STATUS_OF_STATE,
+    refusal=_refusal,
+)
 
 
-def move(session: Session, output: Output, action: Action, target: State, *, by: Actor,
-         detail: dict[str, Any] | None = None) -> None:
+def move(
+    session: Session,
+    output: Output,
+    action: Action,
+    target: State,
+    *,
+    by: Actor,
+    detail: dict[str, Any] | None = None,
+) -> None:
     """Take the action to `target` (a state the table names for it from the output's state),
     written with the action's audit event."""
     session.flush()
-    LIFECYCLE.apply(session, output, action, by=by, target=target, record={
-        "agreement_id": output.agreement_id, "agreement_version": output.agreement_version,
-        "target_type": "output", "target_id": output.id,
-        "detail": {"reference": output.reference, "revision": output.revision,
-                   **(detail or {})}})
+    LIFECYCLE.apply(
+        session,
+        output,
+        action,
+        by=by,
+        target=target,
+        record={
+            "agreement_id": output.agreement_id,
+            "agreement_version": output.agreement_version,
+            "target_type": "output",
+            "target_id": output.id,
+            "detail": {
+                "reference": output.reference,
+                "revision": output.revision,
+                **(detail or {}),
+            },
+        },
+    )
 
 
 def lifecycle_markdown() -> str:
@@ -242,31 +307,46 @@ def lifecycle_markdown() -> str:
     ]
     for state in State:
         cells = [TRANSITIONS.get((state, a)) for a in actions]
-        lines.append(f"| {state.value} | " + " | ".join(
-            " / ".join(s.target.value for s in c) if c else "-" for c in cells) + " |")
+        lines.append(
+            f"| {state.value} | "
+            + " | ".join(" / ".join(s.target.value for s in c) if c else "-" for c in cells)
+            + " |"
+        )
     lines += ["", "## Conditions", "", "| from | action | to | when |", "| --- | --- | --- | --- |"]
     for (state, action), steps in TRANSITIONS.items():
         for step in steps:
             if step.when:
-                lines.append(f"| {state.value} | {action.value} | {step.target.value} | "
-                             f"{step.when} |")
-    lines += ["", "## Who may act", "", "| action | permission | who | rule |",
-              "| --- | --- | --- | --- |"]
+                lines.append(
+                    f"| {state.value} | {action.value} | {step.target.value} | {step.when} |"
+                )
+    lines += [
+        "",
+        "## Who may act",
+        "",
+        "| action | permission | who | rule |",
+        "| --- | --- | --- | --- |",
+    ]
     for action, rule in RULES.items():
         permission = f"`{rule.permission.value}`" if rule.permission else "(none: automatic)"
         lines.append(f"| {action.value} | {permission} | {rule.who} | {rule.note} |")
     lines += [
-        "", "## Who may download the PDF and CSV", "",
+        "",
+        "## Who may download the PDF and CSV",
+        "",
         "Checkers and privacy officers in every state (checking is reading). The provider's "
-        "partner reviewers in: " + ", ".join(s.value for s in State if s in PARTNER_SEES)
+        "partner reviewers in: "
+        + ", ".join(s.value for s in State if s in PARTNER_SEES)
         + ". The project team (the producer and the agreement's personnel) in: "
         + ", ".join(s.value for s in State if s in TEAM_DOWNLOADS)
         + ". Each download is recorded as `output:download`; the public page serves only "
-          "published outputs, without login.",
-        "", "A person without the permission is refused with 403 before the state is "
+        "published outputs, without login.",
+        "",
+        "A person without the permission is refused with 403 before the state is "
         "considered, and the refusal is recorded in the audit trail; so is a check by someone "
         "who produced or corrected the output, a second approval by the same checker, and a "
-        "flag or acceptance by a partner reviewer of another agency.", ""]
+        "flag or acceptance by a partner reviewer of another agency.",
+        "",
+    ]
     return "\n".join(lines)
 
 

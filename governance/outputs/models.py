@@ -31,10 +31,10 @@ class OutputStatus(StrEnum):
 
     PRODUCED = "produced"
     RETURNED = "returned"
-    CHECKED = "checked"            # passed through in the transaction that opens the preview
+    CHECKED = "checked"  # passed through in the transaction that opens the preview
     IN_PREVIEW = "in_preview"
     PREVIEW_ENDED = "preview_ended"  # the window ended with flags still open
-    CLEARED = "cleared"            # passed through in the transaction that releases it
+    CLEARED = "cleared"  # passed through in the transaction that releases it
     RELEASED = "released"
     PUBLISHED = "published"
 
@@ -139,19 +139,26 @@ class Output(Base):
 
     agreement: Mapped[Agreement] = relationship(lazy="joined")
     checks: Mapped[list[OutputCheck]] = relationship(
-        back_populates="output", cascade="all, delete-orphan", lazy="selectin",
-        order_by="OutputCheck.id")
+        back_populates="output",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="OutputCheck.id",
+    )
     flags: Mapped[list[OutputFlag]] = relationship(
-        back_populates="output", cascade="all, delete-orphan", lazy="selectin",
-        order_by="OutputFlag.id")
+        back_populates="output",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="OutputFlag.id",
+    )
 
     @property
     def version(self) -> AgreementVersion:
         """The terms the output was produced under."""
         version = self.agreement.version(self.agreement_version)
         if version is None:  # produce_output refuses a version that does not exist
-            raise LookupError(f"agreement {self.agreement_id} has no version "
-                              f"{self.agreement_version}")
+            raise LookupError(
+                f"agreement {self.agreement_id} has no version {self.agreement_version}"
+            )
         return version
 
     @property

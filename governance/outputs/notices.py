@@ -26,14 +26,19 @@ from governance.outputs.models import Output
 SUBJECT_PREFIX = "[Data governance]"
 
 
-def _send(session: Session, people: Iterable[User], output: Output, subject: str,
-          lines: list[str]) -> int:
+def _send(
+    session: Session, people: Iterable[User], output: Output, subject: str, lines: list[str]
+) -> int:
     addresses = [p.email for p in people]
     if not addresses:
         return 0
-    body = "\n\n".join([*lines, f"Open the output: {notify.link(session, f'/outputs/{output.id}')}",
-                        "This message was sent by the data governance service; the page "
-                        "shows the details."])
+    body = "\n\n".join(
+        [
+            *lines,
+            f"Open the output: {notify.link(session, f'/outputs/{output.id}')}",
+            "This message was sent by the data governance service; the page shows the details.",
+        ]
+    )
     return notify.queue(session, to=addresses, subject=f"{SUBJECT_PREFIX} {subject}", body=body)
 
 
@@ -49,61 +54,111 @@ def to_check(session: Session, output: Output, *, corrected: bool) -> int:
     contributors = set(output.contributors)
     people = [u for u in checkers(session) if f"user:{u.id}" not in contributors]
     what = f"corrected (revision {output.revision})" if corrected else "produced"
-    return _send(session, people, output, f"Output to check: {output.reference}", [
-        f"The output {output.reference} \"{output.title}\" was {what} under agreement "
-        f"{output.agreement.reference} and is waiting for its output check."])
+    return _send(
+        session,
+        people,
+        output,
+        f"Output to check: {output.reference}",
+        [
+            f'The output {output.reference} "{output.title}" was {what} under agreement '
+            f"{output.agreement.reference} and is waiting for its output check."
+        ],
+    )
 
 
 def preview_opened(session: Session, output: Output) -> int:
-    closes = output.preview_closes_at.strftime("%Y-%m-%d %H:%M UTC") \
-        if output.preview_closes_at else "soon"
-    return _send(session, partner_reviewers(session, output), output,
-                 f"Output to preview: {output.reference}", [
-                     f"An output of agreement {output.agreement.reference} is ready for your "
-                     f"preview: \"{output.title}\".",
-                     f"Until {closes} you may flag identifiable information or an objectively "
-                     "incorrect factual statement in it. The agreement does not allow the "
-                     "preview to edit the output or stop its release for any other reason."])
+    closes = (
+        output.preview_closes_at.strftime("%Y-%m-%d %H:%M UTC")
+        if output.preview_closes_at
+        else "soon"
+    )
+    return _send(
+        session,
+        partner_reviewers(session, output),
+        output,
+        f"Output to preview: {output.reference}",
+        [
+            f"An output of agreement {output.agreement.reference} is ready for your "
+            f'preview: "{output.title}".',
+            f"Until {closes} you may flag identifiable information or an objectively "
+            "incorrect factual statement in it. The agreement does not allow the "
+            "preview to edit the output or stop its release for any other reason.",
+        ],
+    )
 
 
 def flag_raised(session: Session, output: Output, kind_label: str) -> int:
-    return _send(session, _analysts(session, output), output,
-                 f"Flag to answer: {output.reference}", [
-                     f"A partner reviewer flagged \"{kind_label}\" in \"{output.title}\".",
-                     "Answer it on the output's page: corrected (after correcting the output) "
-                     "or explained."])
+    return _send(
+        session,
+        _analysts(session, output),
+        output,
+        f"Flag to answer: {output.reference}",
+        [
+            f'A partner reviewer flagged "{kind_label}" in "{output.title}".',
+            "Answer it on the output's page: corrected (after correcting the output) or explained.",
+        ],
+    )
 
 
 def returned(session: Session, output: Output) -> int:
-    return _send(session, _analysts(session, output), output,
-                 f"Output returned by a checker: {output.reference}", [
-                     f"An output checker returned \"{output.title}\" with reasons. Correct it "
-                     "and it will be checked again."])
+    return _send(
+        session,
+        _analysts(session, output),
+        output,
+        f"Output returned by a checker: {output.reference}",
+        [
+            f'An output checker returned "{output.title}" with reasons. Correct it '
+            "and it will be checked again."
+        ],
+    )
 
 
 def flag_answered(session: Session, output: Output) -> int:
-    return _send(session, partner_reviewers(session, output), output,
-                 f"Your flag was answered: {output.reference}", [
-                     f"The analyst answered a flag on \"{output.title}\". Accept the answer "
-                     "on the output's page, or raise another flag while the preview is open."])
+    return _send(
+        session,
+        partner_reviewers(session, output),
+        output,
+        f"Your flag was answered: {output.reference}",
+        [
+            f'The analyst answered a flag on "{output.title}". Accept the answer '
+            "on the output's page, or raise another flag while the preview is open."
+        ],
+    )
 
 
 def cleared(session: Session, output: Output) -> int:
-    return _send(session, team(session, output), output,
-                 f"Output cleared and released: {output.reference}", [
-                     f"\"{output.title}\" has passed its checks and the provider's preview. "
-                     "The project team may now download it."])
+    return _send(
+        session,
+        team(session, output),
+        output,
+        f"Output cleared and released: {output.reference}",
+        [
+            f'"{output.title}" has passed its checks and the provider\'s preview. '
+            "The project team may now download it."
+        ],
+    )
 
 
 def published(session: Session, output: Output) -> int:
-    return _send(session, team(session, output), output, f"Output published: {output.reference}",
-                 [f"\"{output.title}\" is now on the public page of published outputs."])
+    return _send(
+        session,
+        team(session, output),
+        output,
+        f"Output published: {output.reference}",
+        [f'"{output.title}" is now on the public page of published outputs.'],
+    )
 
 
 def preview_ended(session: Session, output: Output) -> int:
     people = {u.id: u for u in [*_analysts(session, output), *privacy_officers(session)]}
-    return _send(session, people.values(), output, f"Preview ended with open flags: "
-                 f"{output.reference}", [
-                     f"The preview window of \"{output.title}\" has ended with flags still "
-                     "open. The analyst answers each flag; a privacy officer may resolve an "
-                     "answered flag the partner has not accepted."])
+    return _send(
+        session,
+        people.values(),
+        output,
+        f"Preview ended with open flags: {output.reference}",
+        [
+            f'The preview window of "{output.title}" has ended with flags still '
+            "open. The analyst answers each flag; a privacy officer may resolve an "
+            "answered flag the partner has not accepted."
+        ],
+    )

@@ -43,8 +43,15 @@ from governance.outputs.models import (
     OutputStatus,
 )
 
-__all__ = ["accept_answer", "answer_flag", "clear_and_release", "close_due_previews",
-           "raise_flag", "release", "resolve_flag"]
+__all__ = [
+    "accept_answer",
+    "answer_flag",
+    "clear_and_release",
+    "close_due_previews",
+    "raise_flag",
+    "release",
+    "resolve_flag",
+]
 
 
 def _text(raw: str, field: str, max_length: int = 5000) -> str:
@@ -63,37 +70,64 @@ def _flag_of(output: Output, flag_id: int) -> OutputFlag:
 
 
 def preview_is_open(output: Output, now: dt.datetime) -> bool:
-    return output.status == OutputStatus.IN_PREVIEW and output.preview_closes_at is not None \
+    return (
+        output.status == OutputStatus.IN_PREVIEW
+        and output.preview_closes_at is not None
         and now < output.preview_closes_at
+    )
 
 
-def raise_flag(session: Session, *, output_id: int, kind: str, part: str, comment: str,
-               by: Actor, now: dt.datetime) -> OutputFlag:
+def raise_flag(
+    session: Session,
+    *,
+    output_id: int,
+    kind: str,
+    part: str,
+    comment: str,
+    by: Actor,
+    now: dt.datetime,
+) -> OutputFlag:
     """A partner reviewer of THIS agreement's provider flags a part of the output, while the
     window is open, as identifiable information or a factual error; nothing else (422)."""
     output = start(session, Action.FLAG, output_id, by)
     require_partner(by, Action.FLAG, output)
     steps_of(output, Action.FLAG)
     if not preview_is_open(output, now):
-        raise Conflict(f"The preview window of {output.reference} has ended; flags can no "
-                       "longer be raised.")
+        raise Conflict(
+            f"The preview window of {output.reference} has ended; flags can no longer be raised."
+        )
     errors: dict[str, str] = {}
     if kind not in {k.value for k in FlagKind}:
-        errors["kind"] = ("A preview may flag only identifiable information or an objectively "
-                          "incorrect factual statement; it cannot edit the output or stop its "
-                          "release for any other reason.")
+        errors["kind"] = (
+            "A preview may flag only identifiable information or an objectively "
+            "incorrect factual statement; it cannot edit the output or stop its "
+            "release for any other reason."
+        )
     label = output.part_label(part)
     if label is None:
         errors["part"] = "Choose a part of this output."
     body = clean_text(comment, "comment", errors, max_length=5000)
     if errors:
         raise ValidationFailed("The flag was not raised.", errors)
-    flag = OutputFlag(revision=output.revision, raised_by_id=by.id, raised_by_label=by.email,
-                      kind=FlagKind(kind), part=part, part_label=label or part, comment=body,
-                      raised_at=now)
+    flag = OutputFlag(
+        revision=output.revision,
+        raised_by_id=by.id,
+        raised_by_label=by.email,
+        kind=FlagKind(kind),
+        part=part,
+        part_label=label or part,
+        comment=body,
+        raised_at=now,
+    )
     output.flags.append(flag)
-    move(session, output, Action.FLAG, State.IN_PREVIEW, by=by, detail={
-        "flag_id": _flag_id(session, flag), "kind": kind, "part": part})
+    move(
+        session,
+        output,
+        Action.FLAG,
+        State.IN_PREVIEW,
+        by=by,
+        detail={"flag_id": _flag_id(session, flag), "kind": kind, "part": part},
+    )
     notices.flag_raised(session, output, FlagKind(kind).label)
     return flag
 
@@ -103,8 +137,16 @@ def _flag_id(session: Session, flag: OutputFlag) -> int:
     return flag.id
 
 
-def answer_flag(session: Session, *, output_id: int, flag_id: int, answer: str, text: str,
-                by: Actor, now: dt.datetime) -> OutputFlag:
+def answer_flag(
+    session: Session,
+    *,
+    output_id: int,
+    flag_id: int,
+    answer: str,
+    text: str,
+    by: Actor,
+    now: dt.datetime,
+) -> OutputFlag:
     """The analyst (the producer, or the agreement's personnel) answers a flag once:
     `corrected` once the output has been corrected since the flag, or `explained`."""
     output = start(session, Action.ANSWER, output_id, by)
@@ -117,8 +159,10 @@ def answer_flag(session: Session, *, output_id: int, flag_id: int, answer: str, 
     if answer not in {a.value for a in AnswerKind}:
         errors["answer"] = "Answer corrected or explained."
     elif answer == AnswerKind.CORRECTED and output.revision <= flag.revision:
-        errors["answer"] = ("The output has not been corrected since the flag was raised: "
-                            "upload the corrected output first, or explain.")
+        errors["answer"] = (
+            "The output has not been corrected since the flag was raised: "
+            "upload the corrected output first, or explain."
+        )
     body = clean_text(text, "text", errors, max_length=5000)
     if errors:
         raise ValidationFailed("The answer was not saved.", errors)
@@ -127,14 +171,21 @@ def answer_flag(session: Session, *, output_id: int, flag_id: int, answer: str, 
     flag.answered_by_id = by.id
     flag.answered_by_label = by.email
     flag.answered_at = now
-    move(session, output, Action.ANSWER, steps[0].target, by=by, detail={
-        "flag_id": flag.id, "answer": answer})
+    move(
+        session,
+        output,
+        Action.ANSWER,
+        steps[0].target,
+        by=by,
+        detail={"flag_id": flag.id, "answer": answer},
+    )
     notices.flag_answered(session, output)
     return flag
 
 
-def accept_answer(session: Session, *, output_id: int, flag_id: int, by: Actor,
-                  now: dt.datetime) -> OutputFlag:
+def accept_answer(
+    session: Session, *, output_id: int, flag_id: int, by: Actor, now: dt.datetime
+) -> OutputFlag:
     """A partner reviewer of the provider accepts an answer; the last acceptance clears the
     output at once."""
     output = start(session, Action.ACCEPT, output_id, by)
@@ -142,13 +193,13 @@ def accept_answer(session: Session, *, output_id: int, flag_id: int, by: Actor,
     steps_of(output, Action.ACCEPT)
     flag = _open_answered(output, flag_id)
     _close_flag(flag, by, now, FlagResolution.ACCEPTED_BY_PARTNER, None)
-    _after_flag_closed(session, output, Action.ACCEPT, by=by, now=now,
-                       detail={"flag_id": flag.id})
+    _after_flag_closed(session, output, Action.ACCEPT, by=by, now=now, detail={"flag_id": flag.id})
     return flag
 
 
-def resolve_flag(session: Session, *, output_id: int, flag_id: int, note: str, by: Actor,
-                 now: dt.datetime) -> OutputFlag:
+def resolve_flag(
+    session: Session, *, output_id: int, flag_id: int, note: str, by: Actor, now: dt.datetime
+) -> OutputFlag:
     """A privacy officer closes an answered flag the partner did not accept before the window
     ended, saying why the answer suffices."""
     output = start(session, Action.RESOLVE, output_id, by)
@@ -156,8 +207,9 @@ def resolve_flag(session: Session, *, output_id: int, flag_id: int, note: str, b
     flag = _open_answered(output, flag_id)
     body = _text(note, "note")
     _close_flag(flag, by, now, FlagResolution.RESOLVED_BY_PRIVACY_OFFICER, body)
-    _after_flag_closed(session, output, Action.RESOLVE, by=by, now=now,
-                       detail={"flag_id": flag.id, "note": body})
+    _after_flag_closed(
+        session, output, Action.RESOLVE, by=by, now=now, detail={"flag_id": flag.id, "note": body}
+    )
     return flag
 
 
@@ -170,8 +222,9 @@ def _open_answered(output: Output, flag_id: int) -> OutputFlag:
     return flag
 
 
-def _close_flag(flag: OutputFlag, by: Actor, now: dt.datetime, how: FlagResolution,
-                note: str | None) -> None:
+def _close_flag(
+    flag: OutputFlag, by: Actor, now: dt.datetime, how: FlagResolution, note: str | None
+) -> None:
     flag.accepted_by_id = by.id
     flag.accepted_by_label = by.email
     flag.accepted_at = now
@@ -179,49 +232,86 @@ def _close_flag(flag: OutputFlag, by: Actor, now: dt.datetime, how: FlagResoluti
     flag.resolution_note = note
 
 
-def _after_flag_closed(session: Session, output: Output, action: Action, *, by: Actor,
-                       now: dt.datetime, detail: dict[str, Any]) -> None:
+def _after_flag_closed(
+    session: Session,
+    output: Output,
+    action: Action,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    detail: dict[str, Any],
+) -> None:
     if output.open_flags:
-        move(session, output, action, State.PREVIEW_ENDED
-             if output.status == OutputStatus.PREVIEW_ENDED else State.IN_PREVIEW,
-             by=by, detail=detail)
+        move(
+            session,
+            output,
+            action,
+            State.PREVIEW_ENDED
+            if output.status == OutputStatus.PREVIEW_ENDED
+            else State.IN_PREVIEW,
+            by=by,
+            detail=detail,
+        )
         return
     move(session, output, action, State.CLEARED, by=by, detail=detail)
-    clear_and_release(session, output, by=by, now=now,
-                      reason="every flag is answered and accepted")
+    clear_and_release(session, output, by=by, now=now, reason="every flag is answered and accepted")
 
 
-def clear_and_release(session: Session, output: Output, *, by: Actor, now: dt.datetime,
-                      reason: str) -> None:
+def clear_and_release(
+    session: Session, output: Output, *, by: Actor, now: dt.datetime, reason: str
+) -> None:
     """Record the clearing of an output whose status the caller just set to cleared, and
     release it to the project team."""
     output.cleared_at = now
-    record_output_event(session, AuditType.OUTPUT_CLEAR, by=by, output=output, detail={
-        "reason": reason, "flags": len(output.flags)})
+    record_output_event(
+        session,
+        AuditType.OUTPUT_CLEAR,
+        by=by,
+        output=output,
+        detail={"reason": reason, "flags": len(output.flags)},
+    )
     release(session, output, by=by, now=now)
 
 
 def release(session: Session, output: Output, *, by: Actor, now: dt.datetime) -> None:
     output.released_at = now
-    move(session, output, Action.RELEASE, State.RELEASED, by=by, detail={
-        "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256})
+    move(
+        session,
+        output,
+        Action.RELEASE,
+        State.RELEASED,
+        by=by,
+        detail={"pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256},
+    )
     notices.cleared(session, output)
 
 
 def close_due_previews(session: Session, actor: System, now: dt.datetime) -> int:
     """Previews whose window has ended: clear (and release) those with no open flag; the others
     wait for their answers (and acceptance, or a privacy officer's resolution)."""
-    due = session.scalars(select(Output).where(Output.status == OutputStatus.IN_PREVIEW,
-                                               Output.preview_closes_at <= now)
-                          .order_by(Output.id)).all()
+    due = session.scalars(
+        select(Output)
+        .where(Output.status == OutputStatus.IN_PREVIEW, Output.preview_closes_at <= now)
+        .order_by(Output.id)
+    ).all()
     for output in due:
         open_flags = len(output.open_flags)
-        move(session, output, Action.CLOSE_PREVIEW,
-             State.PREVIEW_ENDED if open_flags else State.CLEARED, by=actor,
-             detail={"open_flags": open_flags})
+        move(
+            session,
+            output,
+            Action.CLOSE_PREVIEW,
+            State.PREVIEW_ENDED if open_flags else State.CLEARED,
+            by=actor,
+            detail={"open_flags": open_flags},
+        )
         if open_flags:
             notices.preview_ended(session, output)
         else:
-            clear_and_release(session, output, by=actor, now=now,
-                              reason="the preview window ended with no open flag")
+            clear_and_release(
+                session,
+                output,
+                by=actor,
+                now=now,
+                reason="the preview window ended with no open flag",
+            )
     return len(due)

@@ -44,13 +44,31 @@ class ReportAction(StrEnum):
 
 _R = ReportStatus
 LIFECYCLE: Lifecycle[ReportStatus, ReportAction] = Lifecycle(
-    "progress report", ProgressReport, ReportStatus, ReportAction, [
-        Transition(_R.SUBMITTED, ReportAction.ACCEPT, _R.ACCEPTED, Permission.AGREEMENT_REVIEW,
-                   AuditType.PROGRESS_REPORT_ACCEPT, "by a privacy officer who did not write it"),
-        Transition(_R.SUBMITTED, ReportAction.RETURN, _R.RETURNED, Permission.AGREEMENT_REVIEW,
-                   AuditType.PROGRESS_REPORT_RETURN,
-                   "by a privacy officer who did not write it, saying what it lacks"),
-    ], initial=[_R.SUBMITTED], refusal=already("report", tense="is"))
+    "progress report",
+    ProgressReport,
+    ReportStatus,
+    ReportAction,
+    [
+        Transition(
+            _R.SUBMITTED,
+            ReportAction.ACCEPT,
+            _R.ACCEPTED,
+            Permission.AGREEMENT_REVIEW,
+            AuditType.PROGRESS_REPORT_ACCEPT,
+            "by a privacy officer who did not write it",
+        ),
+        Transition(
+            _R.SUBMITTED,
+            ReportAction.RETURN,
+            _R.RETURNED,
+            Permission.AGREEMENT_REVIEW,
+            AuditType.PROGRESS_REPORT_RETURN,
+            "by a privacy officer who did not write it, saying what it lacks",
+        ),
+    ],
+    initial=[_R.SUBMITTED],
+    refusal=already("report", tense="is"),
+)
 
 
 def due_dates(effective: dt.date, months: int, until: dt.date) -> list[dt.date]:
@@ -63,14 +81,23 @@ def due_dates(effective: dt.date, months: int, until: dt.date) -> list[dt.date]:
 
 
 def reportable_outputs(session: Session, agreement_id: int) -> list[Output]:
-    return list(session.scalars(select(Output).where(
-        Output.agreement_id == agreement_id, Output.status.in_(REPORTABLE_OUTPUTS))
-        .order_by(Output.id)))
+    return list(
+        session.scalars(
+            select(Output)
+            .where(Output.agreement_id == agreement_id, Output.status.in_(REPORTABLE_OUTPUTS))
+            .order_by(Output.id)
+        )
+    )
 
 
 def reports(session: Session, agreement_id: int) -> list[ProgressReport]:
-    return list(session.scalars(select(ProgressReport).where(
-        ProgressReport.agreement_id == agreement_id).order_by(ProgressReport.id)))
+    return list(
+        session.scalars(
+            select(ProgressReport)
+            .where(ProgressReport.agreement_id == agreement_id)
+            .order_by(ProgressReport.id)
+        )
+    )
 
 
 def outstanding(session: Session, agreement_id: int, now: dt.datetime) -> list[dt.date]:
@@ -79,63 +106,108 @@ def outstanding(session: Session, agreement_id: int, now: dt.datetime) -> list[d
     version = agreement.current_version
     if version is None or not version.progress_months:
         return []
-    covered = {r.period_end for r in reports(session, agreement_id)
-               if r.status != ReportStatus.RETURNED}
-    return [end for end in due_dates(version.effective_date, version.progress_months,
-                                     min(now.date(), version.expiry_date))
-            if end not in covered]
+    covered = {
+        r.period_end for r in reports(session, agreement_id) if r.status != ReportStatus.RETURNED
+    }
+    return [
+        end
+        for end in due_dates(
+            version.effective_date, version.progress_months, min(now.date(), version.expiry_date)
+        )
+        if end not in covered
+    ]
 
 
-def submit_report(session: Session, *, agreement_id: int, period_end: dt.date, work_done: str,
-                  team_changes: str, output_ids: Sequence[int], by: User,
-                  now: dt.datetime) -> ProgressReport:
-    agreement, version = personnel_version(session, agreement_id, by,
-                                           AuditType.PROGRESS_REPORT_SUBMIT)
+def submit_report(
+    session: Session,
+    *,
+    agreement_id: int,
+    period_end: dt.date,
+    work_done: str,
+    team_changes: str,
+    output_ids: Sequence[int],
+    by: User,
+    now: dt.datetime,
+) -> ProgressReport:
+    agreement, version = personnel_version(
+        session, agreement_id, by, AuditType.PROGRESS_REPORT_SUBMIT
+    )
     errors: dict[str, str] = {}
     done = clean_text(work_done, "work_done", errors, max_length=20_000)
-    changes = clean_text(team_changes, "team_changes", errors, max_length=5_000,
-                         required=False)
+    changes = clean_text(team_changes, "team_changes", errors, max_length=5_000, required=False)
     if not version.progress_months:
         errors["agreement"] = "This agreement asks for no progress reports."
-    elif period_end not in due_dates(version.effective_date, version.progress_months,
-                                     version.expiry_date):
+    elif period_end not in due_dates(
+        version.effective_date, version.progress_months, version.expiry_date
+    ):
         errors["period_end"] = "Not a reporting period of this agreement."
-    elif any(r.period_end == period_end and r.status != ReportStatus.RETURNED
-             for r in reports(session, agreement.id)):
+    elif any(
+        r.period_end == period_end and r.status != ReportStatus.RETURNED
+        for r in reports(session, agreement.id)
+    ):
         errors["period_end"] = "This period already has a report."
     ids = sorted(set(output_ids))
     found = {o.id: o for o in session.scalars(select(Output).where(Output.id.in_(ids)))}
-    wrong = [i for i in ids if i not in found or found[i].agreement_id != agreement.id
-             or found[i].status not in REPORTABLE_OUTPUTS]
+    wrong = [
+        i
+        for i in ids
+        if i not in found
+        or found[i].agreement_id != agreement.id
+        or found[i].status not in REPORTABLE_OUTPUTS
+    ]
     if wrong:
-        errors["output_ids"] = ("Only outputs of this agreement released to the team or "
-                                f"published can be listed: not {', '.join(map(str, wrong))}.")
+        errors["output_ids"] = (
+            "Only outputs of this agreement released to the team or "
+            f"published can be listed: not {', '.join(map(str, wrong))}."
+        )
     if errors:
         raise ValidationFailed("The progress report was not submitted.", errors)
-    report = ProgressReport(agreement_id=agreement.id, period_end=period_end, work_done=done,
-                            team_changes=changes, output_ids=ids,
-                            status=ReportStatus.SUBMITTED, submitted_by_id=by.id,
-                            submitted_at=now, comment="")
+    report = ProgressReport(
+        agreement_id=agreement.id,
+        period_end=period_end,
+        work_done=done,
+        team_changes=changes,
+        output_ids=ids,
+        status=ReportStatus.SUBMITTED,
+        submitted_by_id=by.id,
+        submitted_at=now,
+        comment="",
+    )
     session.add(report)
     session.flush()
-    _record(session, AuditType.PROGRESS_REPORT_SUBMIT, report, by=by, now=now,
-            detail={"period_end": period_end.isoformat(), "output_ids": ids})
+    _record(
+        session,
+        AuditType.PROGRESS_REPORT_SUBMIT,
+        report,
+        by=by,
+        now=now,
+        detail={"period_end": period_end.isoformat(), "output_ids": ids},
+    )
     return report
 
 
-def decide_report(session: Session, *, report_id: int, accept: bool, comment: str, by: Actor,
-                  now: dt.datetime) -> ProgressReport:
+def decide_report(
+    session: Session, *, report_id: int, accept: bool, comment: str, by: Actor, now: dt.datetime
+) -> ProgressReport:
     event = AuditType.PROGRESS_REPORT_ACCEPT if accept else AuditType.PROGRESS_REPORT_RETURN
-    authz.require(by, Permission.AGREEMENT_REVIEW, audit={
-        "event_type": event, "target_type": "progress_report", "target_id": report_id})
+    authz.require(
+        by,
+        Permission.AGREEMENT_REVIEW,
+        audit={"event_type": event, "target_type": "progress_report", "target_id": report_id},
+    )
     report = session.get(ProgressReport, report_id)
     if report is None:
         raise NotFound(f"There is no progress report {report_id}.")
     if by.id == report.submitted_by_id:
-        raise PermissionDenied("Another privacy officer decides on a report you wrote.",
-                               audit={"event_type": event, "target_type": "progress_report",
-                                      "target_id": report_id,
-                                      "agreement_id": report.agreement_id})
+        raise PermissionDenied(
+            "Another privacy officer decides on a report you wrote.",
+            audit={
+                "event_type": event,
+                "target_type": "progress_report",
+                "target_id": report_id,
+                "agreement_id": report.agreement_id,
+            },
+        )
     action = ReportAction.ACCEPT if accept else ReportAction.RETURN
     LIFECYCLE.check(report, action)
     errors: dict[str, str] = {}
@@ -143,18 +215,32 @@ def decide_report(session: Session, *, report_id: int, accept: bool, comment: st
     if errors:
         raise ValidationFailed("Say what the report lacks.", errors)
     report.decided_by_id, report.decided_at, report.comment = by.id, now, text
-    LIFECYCLE.apply(session, report, action, by=by,
-                    record=_fields(report, now=now, detail={"comment": text}))
+    LIFECYCLE.apply(
+        session, report, action, by=by, record=_fields(report, now=now, detail={"comment": text})
+    )
     return report
 
 
-def _fields(report: ProgressReport, *, now: dt.datetime,
-            detail: dict[str, object]) -> dict[str, Any]:
-    return {"agreement_id": report.agreement_id, "target_type": "progress_report",
-            "target_id": report.id, "clause": "reporting.progress_months", "detail": detail,
-            "now": now}
+def _fields(
+    report: ProgressReport, *, now: dt.datetime, detail: dict[str, object]
+) -> dict[str, Any]:
+    return {
+        "agreement_id": report.agreement_id,
+        "target_type": "progress_report",
+        "target_id": report.id,
+        "clause": "reporting.progress_months",
+        "detail": detail,
+        "now": now,
+    }
 
 
-def _record(session: Session, event: AuditType, report: ProgressReport, *, by: Actor,
-            now: dt.datetime, detail: dict[str, object]) -> None:
+def _record(
+    session: Session,
+    event: AuditType,
+    report: ProgressReport,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    detail: dict[str, object],
+) -> None:
     audit.record(session, event, by=by, **_fields(report, now=now, detail=detail))

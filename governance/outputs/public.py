@@ -33,10 +33,14 @@ def public_summary(output: Output) -> dict[str, Any]:
     """The agreement as the public sees it: the parties, the purpose and the laws that applied
     (never personnel, signatories or dataset columns)."""
     version = output.version
-    return {"reference": output.agreement.reference, "title": version.title,
-            "provider": output.agreement.provider.name,
-            "recipient": output.agreement.recipient.name, "purpose": version.purpose,
-            "laws": [law["label"] for law in version.laws]}
+    return {
+        "reference": output.agreement.reference,
+        "title": version.title,
+        "provider": output.agreement.provider.name,
+        "recipient": output.agreement.recipient.name,
+        "purpose": version.purpose,
+        "laws": [law["label"] for law in version.laws],
+    }
 
 
 @functools.cache
@@ -48,14 +52,19 @@ def render_public_pdf(output: Output, published_on: dt.date) -> bytes:
     agreement = public_summary(output)
     env = _environment()
     context = {
-        "title": output.title, "kicker": "Published research output",
+        "title": output.title,
+        "kicker": "Published research output",
         "subtitle": f"{output.reference}, published {published_on.isoformat()}",
-        "facts": [("Agreement", f"{agreement['reference']}: {agreement['title']}"),
-                  ("Data provider", agreement["provider"]),
-                  ("Research organisation", agreement["recipient"]),
-                  ("Laws that applied", "; ".join(agreement["laws"]))],
+        "facts": [
+            ("Agreement", f"{agreement['reference']}: {agreement['title']}"),
+            ("Data provider", agreement["provider"]),
+            ("Research organisation", agreement["recipient"]),
+            ("Laws that applied", "; ".join(agreement["laws"])),
+        ],
         "footer_note": f"{output.reference}: aggregate, disclosure-controlled figures only",
-        "purpose": agreement["purpose"], "summary": output.summary, "result": output.result,
+        "purpose": agreement["purpose"],
+        "summary": output.summary,
+        "result": output.result,
         "tables": [(table, *table_view(table)) for table in output.result["tables"]],
         "min_cell_size": output.version.min_cell_size,
     }
@@ -72,18 +81,28 @@ def make_public_files(session: Session, output: Output, *, published_on: dt.date
 
 def public_hashes(output: Output) -> dict[str, str | None]:
     """For the audit event that records the publication."""
-    return {"public_pdf_sha256": output.public_pdf_sha256,
-            "public_csv_sha256": output.public_csv_sha256}
+    return {
+        "public_pdf_sha256": output.public_pdf_sha256,
+        "public_csv_sha256": output.public_csv_sha256,
+    }
 
 
 def make_missing_public_files(session: Session, actor: System, now: dt.datetime) -> int:
     """Outputs published before public files were made get theirs (recorded with their
     hashes); until then the public page lists them without files."""
-    missing = session.scalars(select(Output).where(
-        Output.status == OutputStatus.PUBLISHED, Output.public_pdf_sha256.is_(None))).all()
+    missing = session.scalars(
+        select(Output).where(
+            Output.status == OutputStatus.PUBLISHED, Output.public_pdf_sha256.is_(None)
+        )
+    ).all()
     for output in missing:
         published = output.published_at or now
         make_public_files(session, output, published_on=published.date())
-        record_output_event(session, AuditType.OUTPUT_PUBLIC_FILES, by=actor, output=output,
-                            detail=public_hashes(output))
+        record_output_event(
+            session,
+            AuditType.OUTPUT_PUBLIC_FILES,
+            by=actor,
+            output=output,
+            detail=public_hashes(output),
+        )
     return len(missing)

@@ -58,7 +58,8 @@ def get_visible(session: Session, output_id: int, *, by: User) -> Output:
         raise PermissionDenied(
             "Outputs are visible to checkers, the project team, and the data provider's "
             "partner reviewers from the preview on.",
-            audit=refusal(AuditType.OUTPUT_READ, output.id, output, "output-visibility"))
+            audit=refusal(AuditType.OUTPUT_READ, output.id, output, "output-visibility"),
+        )
     return output
 
 
@@ -66,13 +67,19 @@ def list_statement(user: User, *, status: str | None) -> Any:
     """Outputs the user may see, filtered by stored status; unsorted."""
     statement = select(Output).join(Agreement, Agreement.id == Output.agreement_id)
     if not is_checker(user):
-        named = exists().where(Personnel.user_id == user.id,
-                               Personnel.version_id == AgreementVersion.id,
-                               AgreementVersion.agreement_id == Output.agreement_id)
+        named = exists().where(
+            Personnel.user_id == user.id,
+            Personnel.version_id == AgreementVersion.id,
+            AgreementVersion.agreement_id == Output.agreement_id,
+        )
         conditions = [Output.produced_by_id == user.id, named]
         if authz.can(user, authz.Permission.OUTPUT_PREVIEW):
-            conditions.append(and_(Agreement.provider_id == user.organization_id,
-                                   Output.status.in_(PARTNER_STATUSES)))
+            conditions.append(
+                and_(
+                    Agreement.provider_id == user.organization_id,
+                    Output.status.in_(PARTNER_STATUSES),
+                )
+            )
         statement = statement.where(or_(*conditions))
     if status:
         statement = statement.where(Output.status == status)
@@ -107,41 +114,58 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
 
     key = actor_key(user)
     already_checked = any(actor_key_of(c) == key for c in output.current_checks)
-    can_check = holds(Action.CHECK_APPROVE) and key not in output.contributors \
-        and not already_checked
+    can_check = (
+        holds(Action.CHECK_APPROVE) and key not in output.contributors and not already_checked
+    )
     open_flags = output.open_flags
     return Abilities(
-        state=state, sees_disclosure=checker, sees_checks=checker or team,
+        state=state,
+        sees_disclosure=checker,
+        sees_checks=checker or team,
         can_check=can_check,
         can_flag=holds(Action.FLAG) and partner and preview_is_open(output, now),
         can_correct=holds(Action.CORRECT) and team,
-        can_publish=holds(Action.PUBLISH) and output.version.publication_allowed and (
+        can_publish=holds(Action.PUBLISH)
+        and output.version.publication_allowed
+        and (
             output.agreement.current_version is None
-            or output.agreement.current_version.publication_allowed),
+            or output.agreement.current_version.publication_allowed
+        ),
         can_download=may_download(user, output),
         answerable=frozenset(f.id for f in open_flags if not f.is_answered)
-        if holds(Action.ANSWER) and team else frozenset(),
+        if holds(Action.ANSWER) and team
+        else frozenset(),
         acceptable=frozenset(f.id for f in open_flags if f.is_answered)
-        if holds(Action.ACCEPT) and partner else frozenset(),
+        if holds(Action.ACCEPT) and partner
+        else frozenset(),
         resolvable=frozenset(f.id for f in open_flags if f.is_answered)
-        if holds(Action.RESOLVE) else frozenset())
+        if holds(Action.RESOLVE)
+        else frozenset(),
+    )
 
 
 # --- the public page ---------------------------------------------------------------------
 
+
 def published_statement() -> Any:
     """Published aggregate outputs, newest first: the only rows the public page reads."""
-    return (select(Output).where(Output.status == OutputStatus.PUBLISHED,
-                                 Output.published_at.is_not(None),
-                                 Output.kind.in_(sorted(AGGREGATE_KINDS)))
-            .order_by(Output.published_at.desc(), Output.id.desc()))
+    return (
+        select(Output)
+        .where(
+            Output.status == OutputStatus.PUBLISHED,
+            Output.published_at.is_not(None),
+            Output.kind.in_(sorted(AGGREGATE_KINDS)),
+        )
+        .order_by(Output.published_at.desc(), Output.id.desc())
+    )
 
 
 def get_published(session: Session, output_id: int) -> Output:
     """A published output, or 404 for anything else (so the existence of unpublished outputs
     does not leak)."""
     output: Output | None = session.scalars(
-        published_statement().where(Output.id == output_id)).first()
+        published_statement().where(Output.id == output_id)
+    ).first()
     if output is None:
         raise NotFound("There is no published output at this address.")
     return output

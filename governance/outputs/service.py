@@ -56,8 +56,15 @@ from governance.outputs.models import CheckDecision, Output, OutputCheck, Output
 from governance.outputs.preview import release
 from governance.outputs.public import make_public_files, public_hashes
 
-__all__ = ["Download", "check_output", "correct_output", "download", "produce_output",
-           "publish_output", "release_output"]
+__all__ = [
+    "Download",
+    "check_output",
+    "correct_output",
+    "download",
+    "produce_output",
+    "publish_output",
+    "release_output",
+]
 
 
 def _clean(raw: str, field: str, *, max_length: int, required: bool = True) -> str:
@@ -68,94 +75,185 @@ def _clean(raw: str, field: str, *, max_length: int, required: bool = True) -> s
     return value
 
 
-def _checked_files(min_cell_size: int, result: dict[str, Any], pdf: bytes,
-                   csv: bytes) -> list[dict[str, str]]:
+def _checked_files(
+    min_cell_size: int, result: dict[str, Any], pdf: bytes, csv: bytes
+) -> list[dict[str, str]]:
     parts = check_result(result, min_cell_size=min_cell_size)
     check_pdf(pdf)
     check_csv(csv, cells=cell_count(result), min_cell_size=min_cell_size)
     return parts
 
 
-def produce_output(session: Session, *, run_id: int, agreement_id: int, agreement_version: int,
-                   title: str, kind: str, summary: str, result: dict[str, Any],
-                   disclosure: dict[str, Any], pdf: bytes, csv: bytes,
-                   populations: list[dict[str, Any]], by: Actor, now: dt.datetime) -> Output:
+def produce_output(
+    session: Session,
+    *,
+    run_id: int,
+    agreement_id: int,
+    agreement_version: int,
+    title: str,
+    kind: str,
+    summary: str,
+    result: dict[str, Any],
+    disclosure: dict[str, Any],
+    pdf: bytes,
+    csv: bytes,
+    populations: list[dict[str, Any]],
+    by: Actor,
+    now: dt.datetime,
+) -> Output:
     """Store a finished analysis's output in state "produced", with the SHA-256 of its PDF
     and CSV, and tell the output checkers. `by` is the analyst who ran the analysis (a System
     actor is accepted for the host operator). Refuses (422) content that is not aggregate and
     disclosure-controlled under the agreement's minimum cell size."""
-    authz.require(by, Permission.ANALYSIS_RUN, audit={
-        "event_type": AuditType.OUTPUT_PRODUCE, "target_type": "output",
-        "agreement_id": agreement_id, "agreement_version": agreement_version})
+    authz.require(
+        by,
+        Permission.ANALYSIS_RUN,
+        audit={
+            "event_type": AuditType.OUTPUT_PRODUCE,
+            "target_type": "output",
+            "agreement_id": agreement_id,
+            "agreement_version": agreement_version,
+        },
+    )
     agreement = session.get(Agreement, agreement_id)
     version = agreement.version(agreement_version) if agreement else None
-    if agreement is None or version is None or version.status not in (
-            VersionStatus.APPROVED, VersionStatus.SUPERSEDED):
+    if (
+        agreement is None
+        or version is None
+        or version.status not in (VersionStatus.APPROVED, VersionStatus.SUPERSEDED)
+    ):
         raise NotFound(f"Agreement {agreement_id} has no approved version {agreement_version}.")
     if not isinstance(by, System) and not version.is_personnel(by.id):
         raise PermissionDenied(
             f"Only the personnel of {agreement.reference} produce its outputs.",
-            audit={"event_type": AuditType.OUTPUT_PRODUCE, "target_type": "output",
-                   "agreement_id": agreement_id, "agreement_version": agreement_version,
-                   "rule": "agreement-personnel"})
+            audit={
+                "event_type": AuditType.OUTPUT_PRODUCE,
+                "target_type": "output",
+                "agreement_id": agreement_id,
+                "agreement_version": agreement_version,
+                "rule": "agreement-personnel",
+            },
+        )
     if kind not in AGGREGATE_KINDS:
-        raise ValidationFailed("Only aggregate analysis outputs can be stored.",
-                               {"kind": f"One of: {', '.join(sorted(AGGREGATE_KINDS))}."})
+        raise ValidationFailed(
+            "Only aggregate analysis outputs can be stored.",
+            {"kind": f"One of: {', '.join(sorted(AGGREGATE_KINDS))}."},
+        )
     if kind not in version.permitted_uses:
         raise PermissionDenied(
             f"{agreement.reference} does not permit {kind} analyses (scope.permitted_uses).",
             clause="scope.permitted_uses",
-            audit={"event_type": AuditType.OUTPUT_PRODUCE, "target_type": "output",
-                   "agreement_id": agreement_id, "agreement_version": agreement_version,
-                   "clause": "scope.permitted_uses", "rule": "permitted-use"})
+            audit={
+                "event_type": AuditType.OUTPUT_PRODUCE,
+                "target_type": "output",
+                "agreement_id": agreement_id,
+                "agreement_version": agreement_version,
+                "clause": "scope.permitted_uses",
+                "rule": "permitted-use",
+            },
+        )
     parts = _checked_files(version.min_cell_size, result, pdf, csv)
     check_json(disclosure, "disclosure", dict)
     check_json(populations, "populations", list)
     output = Output(
-        run_id=run_id, agreement_id=agreement.id, agreement_version=version.number,
-        agreement=agreement, title=_clean(title, "title", max_length=200), kind=kind,
-        summary=_clean(summary, "summary", max_length=10000), result=result, parts=parts,
-        disclosure=disclosure, populations=populations, pdf=pdf, pdf_sha256=sha256(pdf),
-        csv=csv, csv_sha256=sha256(csv), status=OutputStatus.PRODUCED, revision=1,
-        produced_by_id=by.id, produced_by_label=by.email, contributors=[actor_key(by)],
-        produced_at=now, revised_at=now)
+        run_id=run_id,
+        agreement_id=agreement.id,
+        agreement_version=version.number,
+        agreement=agreement,
+        title=_clean(title, "title", max_length=200),
+        kind=kind,
+        summary=_clean(summary, "summary", max_length=10000),
+        result=result,
+        parts=parts,
+        disclosure=disclosure,
+        populations=populations,
+        pdf=pdf,
+        pdf_sha256=sha256(pdf),
+        csv=csv,
+        csv_sha256=sha256(csv),
+        status=OutputStatus.PRODUCED,
+        revision=1,
+        produced_by_id=by.id,
+        produced_by_label=by.email,
+        contributors=[actor_key(by)],
+        produced_at=now,
+        revised_at=now,
+    )
     session.add(output)
-    record_output_event(session, AuditType.OUTPUT_PRODUCE, by=by, output=output, detail={
-        "run_id": run_id, "title": output.title, "kind": kind,
-        "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256})
+    record_output_event(
+        session,
+        AuditType.OUTPUT_PRODUCE,
+        by=by,
+        output=output,
+        detail={
+            "run_id": run_id,
+            "title": output.title,
+            "kind": kind,
+            "pdf_sha256": output.pdf_sha256,
+            "csv_sha256": output.csv_sha256,
+        },
+    )
     notices.to_check(session, output, corrected=False)
     return output
 
 
-def check_output(session: Session, *, output_id: int, approve: bool, reasons: str, by: Actor,
-                 now: dt.datetime) -> Output:
+def check_output(
+    session: Session, *, output_id: int, approve: bool, reasons: str, by: Actor, now: dt.datetime
+) -> Output:
     """An output checker approves the current revision or returns it with reasons. With
     `two_checkers_required` the preview opens only after two different checkers approve."""
     action = Action.CHECK_APPROVE if approve else Action.CHECK_RETURN
     event_type = EVENT_TYPES[action]
     output = start(session, action, output_id, by)
-    rules.require(rules.not_a_producer, by, output, actor_key(by),
-                  message="You produced or corrected this output: someone else must check it "
-                          "(separation of duties).",
-                  audit=refusal(event_type, output.id, output))
-    rules.require(rules.not_checked_yet, by, output, actor_key(by),
-                  {actor_key_of(c) for c in output.current_checks},
-                  message=f"You already checked revision {output.revision}: the second check "
-                          "must be independent.",
-                  audit=refusal(event_type, output.id, output))
+    rules.require(
+        rules.not_a_producer,
+        by,
+        output,
+        actor_key(by),
+        message="You produced or corrected this output: someone else must check it "
+        "(separation of duties).",
+        audit=refusal(event_type, output.id, output),
+    )
+    rules.require(
+        rules.not_checked_yet,
+        by,
+        output,
+        actor_key(by),
+        {actor_key_of(c) for c in output.current_checks},
+        message=f"You already checked revision {output.revision}: the second check "
+        "must be independent.",
+        audit=refusal(event_type, output.id, output),
+    )
     steps_of(output, action)
     body = _clean(reasons, "reasons", max_length=5000, required=not approve)
     needed = 2 if output.version.two_checkers_required else 1
     approvals = len(output.approvals) + 1
-    target = State.RETURNED if not approve else (
-        State.CHECKED if approvals >= needed else State.SECOND_CHECK)
+    target = (
+        State.RETURNED
+        if not approve
+        else (State.CHECKED if approvals >= needed else State.SECOND_CHECK)
+    )
     # Before the check is added: the state is read from the revision's approvals.
-    move(session, output, action, target, by=by, detail={"reasons": body} if not approve
-         else {"reasons": body, "approvals": approvals, "approvals_needed": needed})
-    output.checks.append(OutputCheck(
-        revision=output.revision, checker_id=by.id, checker_label=by.email,
-        decision=CheckDecision.APPROVE if approve else CheckDecision.RETURN, reasons=body,
-        checked_at=now))
+    move(
+        session,
+        output,
+        action,
+        target,
+        by=by,
+        detail={"reasons": body}
+        if not approve
+        else {"reasons": body, "approvals": approvals, "approvals_needed": needed},
+    )
+    output.checks.append(
+        OutputCheck(
+            revision=output.revision,
+            checker_id=by.id,
+            checker_label=by.email,
+            decision=CheckDecision.APPROVE if approve else CheckDecision.RETURN,
+            reasons=body,
+            checked_at=now,
+        )
+    )
     if not approve:
         notices.returned(session, output)
         return output
@@ -174,20 +272,41 @@ def _open_preview(session: Session, output: Output, *, by: Actor, now: dt.dateti
     output.preview_opened_at = now
     output.preview_closes_at = now + dt.timedelta(days=window)
     told = notices.preview_opened(session, output)
-    move(session, output, Action.OPEN_PREVIEW, State.IN_PREVIEW, by=by, detail={
-        "window_days": window, "closes_at": output.preview_closes_at.isoformat(),
-        "partner_reviewers_notified": told})
+    move(
+        session,
+        output,
+        Action.OPEN_PREVIEW,
+        State.IN_PREVIEW,
+        by=by,
+        detail={
+            "window_days": window,
+            "closes_at": output.preview_closes_at.isoformat(),
+            "partner_reviewers_notified": told,
+        },
+    )
 
 
-def correct_output(session: Session, *, output_id: int, result: dict[str, Any], pdf: bytes,
-                   csv: bytes, summary: str, by: Actor, now: dt.datetime) -> Output:
+def correct_output(
+    session: Session,
+    *,
+    output_id: int,
+    result: dict[str, Any],
+    pdf: bytes,
+    csv: bytes,
+    summary: str,
+    by: Actor,
+    now: dt.datetime,
+) -> Output:
     """A new revision by the team: its checks and its preview start again."""
     output = start(session, Action.CORRECT, output_id, by)
     require_team(by, Action.CORRECT, output)
     steps_of(output, Action.CORRECT)
     parts = _checked_files(output.version.min_cell_size, result, pdf, csv)
-    before = {"revision": output.revision, "pdf_sha256": output.pdf_sha256,
-              "csv_sha256": output.csv_sha256}
+    before = {
+        "revision": output.revision,
+        "pdf_sha256": output.pdf_sha256,
+        "csv_sha256": output.csv_sha256,
+    }
     output.revision += 1
     output.result, output.parts = result, parts
     output.summary = _clean(summary, "summary", max_length=10000)
@@ -198,10 +317,21 @@ def correct_output(session: Session, *, output_id: int, result: dict[str, Any], 
     output.cleared_at = output.released_at = None
     if actor_key(by) not in output.contributors:
         output.contributors = [*output.contributors, actor_key(by)]
-    move(session, output, Action.CORRECT, State.PRODUCED, by=by, detail={
-        "before": before, "after": {"revision": output.revision,
-                                    "pdf_sha256": output.pdf_sha256,
-                                    "csv_sha256": output.csv_sha256}})
+    move(
+        session,
+        output,
+        Action.CORRECT,
+        State.PRODUCED,
+        by=by,
+        detail={
+            "before": before,
+            "after": {
+                "revision": output.revision,
+                "pdf_sha256": output.pdf_sha256,
+                "csv_sha256": output.csv_sha256,
+            },
+        },
+    )
     notices.to_check(session, output, corrected=True)
     return output
 
@@ -225,14 +355,24 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     if not all(v is None or v.publication_allowed for v in versions):
         raise InvalidTransition(
             f"Agreement {output.agreement.reference} does not allow publication "
-            "(publication.publication_allowed): the output stays with the project team.")
+            "(publication.publication_allowed): the output stays with the project team."
+        )
     output.published_at = now
     output.published_by_id = by.id
     output.published_by_label = by.email
     make_public_files(session, output, published_on=now.date())
-    move(session, output, Action.PUBLISH, State.PUBLISHED, by=by, detail={
-        "pdf_sha256": output.pdf_sha256, "csv_sha256": output.csv_sha256,
-        **public_hashes(output)})
+    move(
+        session,
+        output,
+        Action.PUBLISH,
+        State.PUBLISHED,
+        by=by,
+        detail={
+            "pdf_sha256": output.pdf_sha256,
+            "csv_sha256": output.csv_sha256,
+            **public_hashes(output),
+        },
+    )
     notices.published(session, output)
     return output
 
@@ -257,8 +397,9 @@ def may_download(by: Actor, output: Output) -> bool:
     return is_team(by, output) and state in TEAM_DOWNLOADS
 
 
-def download(session: Session, *, output_id: int, kind: str, by: Actor,
-             now: dt.datetime) -> Download:
+def download(
+    session: Session, *, output_id: int, kind: str, by: Actor, now: dt.datetime
+) -> Download:
     """The PDF or CSV for someone allowed it in the output's state; recorded."""
     if kind not in FILE_KINDS:
         raise NotFound("Outputs have a PDF and a CSV file only.")
@@ -269,10 +410,17 @@ def download(session: Session, *, output_id: int, kind: str, by: Actor,
         raise PermissionDenied(
             "The files are for checkers, the provider's partner reviewers during and after "
             "the preview, and the project team once the output is released.",
-            audit=refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, "output-download"))
+            audit=refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, "output-download"),
+        )
     content = output.pdf if kind == "pdf" else output.csv
     digest = output.pdf_sha256 if kind == "pdf" else output.csv_sha256
-    record_output_event(session, AuditType.OUTPUT_DOWNLOAD, by=by, output=output, detail={
-        "file": kind, "sha256": digest, "state": state_of(output).value})
-    return Download(f"{output.reference.lower()}-r{output.revision}.{kind}", content, digest,
-                    FILE_KINDS[kind])
+    record_output_event(
+        session,
+        AuditType.OUTPUT_DOWNLOAD,
+        by=by,
+        output=output,
+        detail={"file": kind, "sha256": digest, "state": state_of(output).value},
+    )
+    return Download(
+        f"{output.reference.lower()}-r{output.revision}.{kind}", content, digest, FILE_KINDS[kind]
+    )

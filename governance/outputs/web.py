@@ -45,10 +45,15 @@ def index() -> str:
     status = request.args.get("status") or None
     if status and status not in {s.value for s in OutputStatus}:
         raise ValidationFailed("Unknown status filter.", {"status": "Choose from the list."})
-    sorts = {"produced": Output.produced_at, "title": Output.title, "status": Output.status,
-             "id": Output.id}
-    page = paginate(db_session(), list_statement(actor(), status=status), sorts=sorts,
-                    default_sort="produced")
+    sorts = {
+        "produced": Output.produced_at,
+        "title": Output.title,
+        "status": Output.status,
+        "id": Output.id,
+    }
+    page = paginate(
+        db_session(), list_statement(actor(), status=status), sorts=sorts, default_sort="produced"
+    )
     return render_template("outputs/index.html", page=page, statuses=list(OutputStatus))
 
 
@@ -61,15 +66,22 @@ def detail(output_id: int) -> str:
     flag_form = FlagForm()
     flag_form.part.choices = choices((p["id"], p["label"]) for p in output.parts)
     return render_template(
-        "outputs/detail.html", output=output, able=able, summary=_agreement_line(output),
+        "outputs/detail.html",
+        output=output,
+        able=able,
+        summary=_agreement_line(output),
         tables=[(table, *table_view(table)) for table in output.result["tables"]],
-        flag_form=flag_form, answer_kinds=list(AnswerKind))
+        flag_form=flag_form,
+        answer_kinds=list(AnswerKind),
+    )
 
 
 def _agreement_line(output: Output) -> str:
     agreement = output.agreement
-    return (f"{agreement.reference}: {agreement.provider.name} provides data to "
-            f"{agreement.recipient.name} (version {output.agreement_version} of the terms).")
+    return (
+        f"{agreement.reference}: {agreement.provider.name} provides data to "
+        f"{agreement.recipient.name} (version {output.agreement_version} of the terms)."
+    )
 
 
 def _act(output_id: int, message: str, call: Callable[[Session, User], Any]) -> BaseResponse:
@@ -87,13 +99,22 @@ def check(output_id: int) -> BaseResponse:
     submitted(form)
     decision = form.decision.data
     if decision not in {"approve", "return"}:
-        raise ValidationFailed("Approve the output or return it with reasons.",
-                               {"decision": "approve or return"})
+        raise ValidationFailed(
+            "Approve the output or return it with reasons.", {"decision": "approve or return"}
+        )
     approve = decision == "approve"
-    return _act(output_id, "Approved." if approve else "Returned to the analyst with reasons.",
-                lambda db, by: service.check_output(db, output_id=output_id, approve=approve,
-                                                    reasons=form.reasons.data or "", by=by,
-                                                    now=utcnow()))
+    return _act(
+        output_id,
+        "Approved." if approve else "Returned to the analyst with reasons.",
+        lambda db, by: service.check_output(
+            db,
+            output_id=output_id,
+            approve=approve,
+            reasons=form.reasons.data or "",
+            by=by,
+            now=utcnow(),
+        ),
+    )
 
 
 @bp.route("/<int:output_id>/flags", methods=["POST"])
@@ -101,11 +122,19 @@ def check(output_id: int) -> BaseResponse:
 def flag(output_id: int) -> BaseResponse:
     form = FlagForm()
     submitted(form)
-    return _act(output_id, "Flag raised; the analyst has been told.",
-                lambda db, by: preview.raise_flag(
-                    db, output_id=output_id, kind=form.kind.data or "",
-                    part=form.part.data or "", comment=form.comment.data or "", by=by,
-                    now=utcnow()))
+    return _act(
+        output_id,
+        "Flag raised; the analyst has been told.",
+        lambda db, by: preview.raise_flag(
+            db,
+            output_id=output_id,
+            kind=form.kind.data or "",
+            part=form.part.data or "",
+            comment=form.comment.data or "",
+            by=by,
+            now=utcnow(),
+        ),
+    )
 
 
 @bp.route("/<int:output_id>/flags/<int:flag_id>/answer", methods=["POST"])
@@ -113,17 +142,31 @@ def flag(output_id: int) -> BaseResponse:
 def answer(output_id: int, flag_id: int) -> BaseResponse:
     form = AnswerForm()
     submitted(form)
-    return _act(output_id, "Answer saved; the partner reviewers have been told.",
-                lambda db, by: preview.answer_flag(
-                    db, output_id=output_id, flag_id=flag_id, answer=form.answer.data or "",
-                    text=form.text.data or "", by=by, now=utcnow()))
+    return _act(
+        output_id,
+        "Answer saved; the partner reviewers have been told.",
+        lambda db, by: preview.answer_flag(
+            db,
+            output_id=output_id,
+            flag_id=flag_id,
+            answer=form.answer.data or "",
+            text=form.text.data or "",
+            by=by,
+            now=utcnow(),
+        ),
+    )
 
 
 @bp.route("/<int:output_id>/flags/<int:flag_id>/accept", methods=["POST"])
 @login_required
 def accept(output_id: int, flag_id: int) -> BaseResponse:
-    return _act(output_id, "Answer accepted.", lambda db, by: preview.accept_answer(
-        db, output_id=output_id, flag_id=flag_id, by=by, now=utcnow()))
+    return _act(
+        output_id,
+        "Answer accepted.",
+        lambda db, by: preview.accept_answer(
+            db, output_id=output_id, flag_id=flag_id, by=by, now=utcnow()
+        ),
+    )
 
 
 @bp.route("/<int:output_id>/flags/<int:flag_id>/resolve", methods=["POST"])
@@ -131,9 +174,13 @@ def accept(output_id: int, flag_id: int) -> BaseResponse:
 def resolve(output_id: int, flag_id: int) -> BaseResponse:
     form = ResolveForm()
     submitted(form)
-    return _act(output_id, "Flag resolved.", lambda db, by: preview.resolve_flag(
-        db, output_id=output_id, flag_id=flag_id, note=form.note.data or "", by=by,
-        now=utcnow()))
+    return _act(
+        output_id,
+        "Flag resolved.",
+        lambda db, by: preview.resolve_flag(
+            db, output_id=output_id, flag_id=flag_id, note=form.note.data or "", by=by, now=utcnow()
+        ),
+    )
 
 
 @bp.route("/<int:output_id>/publish", methods=["GET"])
@@ -145,15 +192,19 @@ def confirm_publish(output_id: int) -> str:
     output = get_visible(db_session(), output_id, by=user)
     if not abilities(output, user, utcnow()).can_publish:
         raise InvalidTransition("This output cannot be published by you now.")
-    return render_template("outputs/confirm_publish.html", output=output,
-                           summary=_agreement_line(output))
+    return render_template(
+        "outputs/confirm_publish.html", output=output, summary=_agreement_line(output)
+    )
 
 
 @bp.route("/<int:output_id>/publish", methods=["POST"])
 @login_required
 def publish(output_id: int) -> BaseResponse:
-    return _act(output_id, "Published on the public page.", lambda db, by: service.publish_output(
-        db, output_id=output_id, by=by, now=utcnow()))
+    return _act(
+        output_id,
+        "Published on the public page.",
+        lambda db, by: service.publish_output(db, output_id=output_id, by=by, now=utcnow()),
+    )
 
 
 @bp.route("/<int:output_id>/correct", methods=["GET", "POST"])
@@ -167,13 +218,22 @@ def correct(output_id: int) -> BaseResponse | str:
         if not abilities(output, user, utcnow()).can_correct:
             raise PermissionDenied(
                 "Only the project team corrects an output, and not once it is published.",
-                audit=refusal(AuditType.OUTPUT_CORRECT, output.id, output, "project-team"))
+                audit=refusal(AuditType.OUTPUT_CORRECT, output.id, output, "project-team"),
+            )
         return render_template("outputs/correct.html", output=output, form=form)
     # Missing files reach the service as empty: it answers 403 and 409 before 422.
     pdf, csv = uploaded_file("pdf"), uploaded_file("csv")
     result = uploaded_result(output)
-    service.correct_output(db, output_id=output_id, result=result, pdf=pdf, csv=csv,
-                           summary=form.summary.data or "", by=user, now=utcnow())
+    service.correct_output(
+        db,
+        output_id=output_id,
+        result=result,
+        pdf=pdf,
+        csv=csv,
+        summary=form.summary.data or "",
+        by=user,
+        now=utcnow(),
+    )
     db.commit()
     flash("Corrected: the new revision goes back to the output checkers.", "success")
     return redirect(url_for("outputs.detail", output_id=output_id))
@@ -185,6 +245,12 @@ def download(output_id: int, kind: str) -> Response:
     db = db_session()
     file = service.download(db, output_id=output_id, kind=kind, by=actor(), now=utcnow())
     db.commit()
-    return Response(file.content, mimetype=file.mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Content-SHA256": file.sha256, "Cache-Control": "no-store"})
+    return Response(
+        file.content,
+        mimetype=file.mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "X-Content-SHA256": file.sha256,
+            "Cache-Control": "no-store",
+        },
+    )

@@ -23,19 +23,24 @@ class CheckForm(Form):
 
 
 class FlagForm(Form):
-    kind = SelectField("What the flag is about",
-                       choices=choices((k.value, k.label) for k in FlagKind),
-                       validate_choice=False)
+    kind = SelectField(
+        "What the flag is about",
+        choices=choices((k.value, k.label) for k in FlagKind),
+        validate_choice=False,
+    )
     part = SelectField("Which part of the output", validate_choice=False)
-    comment = TextAreaField("Where exactly, and what is wrong",
-                            validators=[Optional(), Length(max=5000)])
+    comment = TextAreaField(
+        "Where exactly, and what is wrong", validators=[Optional(), Length(max=5000)]
+    )
 
 
 class AnswerForm(Form):
-    answer = SelectField("Answer", choices=choices((a.value, a.label) for a in AnswerKind),
-                         validate_choice=False)
-    text = TextAreaField("What was corrected, or the explanation",
-                         validators=[Optional(), Length(max=5000)])
+    answer = SelectField(
+        "Answer", choices=choices((a.value, a.label) for a in AnswerKind), validate_choice=False
+    )
+    text = TextAreaField(
+        "What was corrected, or the explanation", validators=[Optional(), Length(max=5000)]
+    )
 
 
 class ResolveForm(Form):
@@ -43,8 +48,7 @@ class ResolveForm(Form):
 
 
 class CorrectForm(Form):
-    summary = TextAreaField("Plain-language summary", validators=[Optional(),
-                                                                   Length(max=10000)])
+    summary = TextAreaField("Plain-language summary", validators=[Optional(), Length(max=10000)])
 
 
 def uploaded_file(name: str) -> bytes:
@@ -68,9 +72,12 @@ def uploaded_result(output: Output) -> dict[str, Any]:
         # A lone surrogate ("\ud800") parses but can be neither stored nor recorded.
         json.dumps(result, ensure_ascii=False).encode("utf-8")
     except (UnicodeError, ValueError, RecursionError) as exc:
-        raise ValidationFailed("The result file is not JSON.",
-                               {"result": "Upload the result as UTF-8 JSON."}) from exc
+        raise ValidationFailed(
+            "The result file is not JSON.", {"result": "Upload the result as UTF-8 JSON."}
+        ) from exc
     if not isinstance(result, dict):
-        raise ValidationFailed("The result file is not a JSON object.",
-                               {"result": "Upload the result as a JSON object."})
+        raise ValidationFailed(
+            "The result file is not a JSON object.",
+            {"result": "Upload the result as a JSON object."},
+        )
     return result

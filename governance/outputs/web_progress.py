@@ -27,8 +27,9 @@ class ProgressForm(Form):
     period_end = DateField("Period ending", validators=[InputRequired()])
     work_done = TextAreaField("What was done", validators=[DataRequired()])
     team_changes = TextAreaField("Changes in the team", validators=[Optional()])
-    output_ids = SelectMultipleField("Outputs released in the period", coerce=int,
-                                     validate_choice=False)
+    output_ids = SelectMultipleField(
+        "Outputs released in the period", coerce=int, validate_choice=False
+    )
 
 
 class DecisionForm(Form):
@@ -38,8 +39,9 @@ class DecisionForm(Form):
 def _progress_form(agreement_id: int) -> ProgressForm:
     form = ProgressForm()
     form.output_ids.choices = choices(
-        (o.id, f"#{o.id} {o.title}") for o in progress.reportable_outputs(db_session(),
-                                                                        agreement_id))
+        (o.id, f"#{o.id} {o.title}")
+        for o in progress.reportable_outputs(db_session(), agreement_id)
+    )
     return form
 
 
@@ -51,12 +53,16 @@ def reports(agreement_id: int) -> str:
     agreement = get_visible(db, agreement_id, by=user)
     version = agreement.current_version
     return render_template(
-        "agreements/progress.html", agreement=agreement, version=version,
+        "agreements/progress.html",
+        agreement=agreement,
+        version=version,
         reports=progress.reports(db, agreement.id),
         outstanding=progress.outstanding(db, agreement.id, utcnow()),
         is_personnel=version is not None and version.is_personnel(user.id),
         can_decide_reports=authz.can(user, Permission.AGREEMENT_REVIEW),
-        progress_form=_progress_form(agreement.id), decision_form=DecisionForm())
+        progress_form=_progress_form(agreement.id),
+        decision_form=DecisionForm(),
+    )
 
 
 @bp.route("/<int:agreement_id>/progress", methods=["POST"])
@@ -65,12 +71,21 @@ def submit_progress(agreement_id: int) -> BaseResponse:
     form = _progress_form(agreement_id)
     submitted(form)
     period_end: dt.date = form.period_end.data
-    progress.submit_report(db_session(), agreement_id=agreement_id, period_end=period_end,
-                           work_done=form.work_done.data,
-                           team_changes=form.team_changes.data or "",
-                           output_ids=form.output_ids.data or [], by=actor(), now=utcnow())
-    return committed("Your progress report is submitted to the privacy officer.",
-                     "progress.reports", agreement_id=agreement_id)
+    progress.submit_report(
+        db_session(),
+        agreement_id=agreement_id,
+        period_end=period_end,
+        work_done=form.work_done.data,
+        team_changes=form.team_changes.data or "",
+        output_ids=form.output_ids.data or [],
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        "Your progress report is submitted to the privacy officer.",
+        "progress.reports",
+        agreement_id=agreement_id,
+    )
 
 
 @bp.route("/progress/<int:report_id>/<any(accept, return):decision>", methods=["POST"])
@@ -78,8 +93,14 @@ def submit_progress(agreement_id: int) -> BaseResponse:
 def decide_progress(report_id: int, decision: str) -> BaseResponse:
     form = DecisionForm()
     submitted(form)
-    report = progress.decide_report(db_session(), report_id=report_id,
-                                    accept=decision == "accept",
-                                    comment=form.comment.data or "", by=actor(), now=utcnow())
-    return committed(f"The report is {report.status}.",
-                     "progress.reports", agreement_id=report.agreement_id)
+    report = progress.decide_report(
+        db_session(),
+        report_id=report_id,
+        accept=decision == "accept",
+        comment=form.comment.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        f"The report is {report.status}.", "progress.reports", agreement_id=report.agreement_id
+    )

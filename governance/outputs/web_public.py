@@ -35,16 +35,23 @@ def _files(output: Output) -> dict[str, dict[str, str]]:
     name = output.reference.lower()
     if output.public_pdf_sha256 is None or output.public_csv_sha256 is None:
         return {}
-    return {"pdf": {"name": f"{name}.pdf", "sha256": output.public_pdf_sha256},
-            "csv": {"name": f"{name}.csv", "sha256": output.public_csv_sha256}}
+    return {
+        "pdf": {"name": f"{name}.pdf", "sha256": output.public_pdf_sha256},
+        "csv": {"name": f"{name}.csv", "sha256": output.public_csv_sha256},
+    }
 
 
 def _entry(output: Output) -> dict[str, Any]:
     published = output.published_at
-    return {"reference": output.reference, "title": output.title, "summary": output.summary,
-            "published_on": published.date().isoformat() if published else None,
-            "agreement": public_summary(output), "files": _files(output),
-            "url": url_for("public.output", output_id=output.id)}
+    return {
+        "reference": output.reference,
+        "title": output.title,
+        "summary": output.summary,
+        "published_on": published.date().isoformat() if published else None,
+        "agreement": public_summary(output),
+        "files": _files(output),
+        "url": url_for("public.output", output_id=output.id),
+    }
 
 
 @bp.route("/")
@@ -59,8 +66,11 @@ def index() -> str:
 def output(output_id: int) -> str:
     published = get_published(db_session(), output_id)
     return render_template(
-        "public/output.html", output=published, entry=_entry(published),
-        tables=[(table, *table_view(table)) for table in published.result["tables"]])
+        "public/output.html",
+        output=published,
+        entry=_entry(published),
+        tables=[(table, *table_view(table)) for table in published.result["tables"]],
+    )
 
 
 @bp.route("/<int:output_id>/<filename>")
@@ -69,8 +79,12 @@ def file(output_id: int, filename: str) -> Response:
     published = get_published(db_session(), output_id)
     files = _files(published)
     if filename == "sha256.json":
-        response = jsonify({"reference": published.reference,
-                            "files": {f["name"]: f["sha256"] for f in files.values()}})
+        response = jsonify(
+            {
+                "reference": published.reference,
+                "files": {f["name"]: f["sha256"] for f in files.values()},
+            }
+        )
     elif filename == "SHA256SUMS":
         sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in files.values())
         response = Response(sums, mimetype="text/plain")
@@ -85,6 +99,11 @@ def file(output_id: int, filename: str) -> Response:
 
 
 def _attachment(content: bytes, mimetype: str, described: dict[str, str]) -> Response:
-    return Response(content, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{described["name"]}"',
-        "X-Content-SHA256": described["sha256"]})
+    return Response(
+        content,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{described["name"]}"',
+            "X-Content-SHA256": described["sha256"],
+        },
+    )

@@ -33,8 +33,10 @@ def refuse_nul_characters() -> None:
         fields.extend(request.form.items(multi=True))
     for name, value in fields:
         if "\x00" in name or "\x00" in value:
-            raise ValidationFailed("Text may not contain NUL characters; nothing was saved.",
-                                   {name.replace("\x00", ""): "Contains a NUL character."})
+            raise ValidationFailed(
+                "Text may not contain NUL characters; nothing was saved.",
+                {name.replace("\x00", ""): "Contains a NUL character."},
+            )
 
 
 def security_headers(response: Response) -> Response:
@@ -42,7 +44,8 @@ def security_headers(response: Response) -> Response:
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")

@@ -26,7 +26,7 @@ NEXT_STEPS = {
     400: "Check what you sent and try again.",
     401: "Log in and try again.",
     403: "If you need this, ask a privacy officer or the data steward for access; the attempt "
-         "has been recorded.",
+    "has been recorded.",
     404: "Check the address, or go back to your dashboard.",
     405: "Use the page's own buttons and forms.",
     409: "Reload the page to see the current state; only the actions listed are possible now.",
@@ -34,35 +34,54 @@ NEXT_STEPS = {
     422: "Correct the fields shown and send the form again; nothing was saved.",
     429: "Wait before trying again; the refusal has been recorded.",
     500: "Something went wrong on our side; nothing was saved. Try again, and tell an "
-         "administrator if it keeps happening.",
+    "administrator if it keeps happening.",
     503: "A part of the service is unreachable; nothing was saved and no data was read. "
-         "Try again in a minute.",
+    "Try again in a minute.",
 }
 # A partner reviewer works for a provider agency, not here: "ask the data steward" names
 # people they do not know.
-PARTNER_403 = ("This page is not part of a partner's preview. Partner reviewers see their "
-               "agency's outputs under *Outputs* while each is in preview. If you need "
-               "something else, write to the research organisation's privacy officer named "
-               "on your agreement; the attempt has been recorded.")
-TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 409: "Not possible in this state", 413: "Too large",
-          422: "Please correct the form", 429: "Too many attempts", 500: "Internal error",
-          503: "Temporarily unavailable"}
+PARTNER_403 = (
+    "This page is not part of a partner's preview. Partner reviewers see their "
+    "agency's outputs under *Outputs* while each is in preview. If you need "
+    "something else, write to the research organisation's privacy officer named "
+    "on your agreement; the attempt has been recorded."
+)
+TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Not possible in this state",
+    413: "Too large",
+    422: "Please correct the form",
+    429: "Too many attempts",
+    500: "Internal error",
+    503: "Temporarily unavailable",
+}
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json")
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 def error_response(status: int, message: str, **extra: Any) -> tuple[Response | str, int]:
     if wants_json():
-        body: dict[str, Any] = {"error": TITLES.get(status, "Error"), "status": status,
-                                "message": message, **extra}
+        body: dict[str, Any] = {
+            "error": TITLES.get(status, "Error"),
+            "status": status,
+            "message": message,
+            **extra,
+        }
         return jsonify(body), status
-    return render_template("errors/error.html", status=status,
-                           title=TITLES.get(status, "Error"), message=message,
-                           next_step=_next_step(status), extra=extra), status
+    return render_template(
+        "errors/error.html",
+        status=status,
+        title=TITLES.get(status, "Error"),
+        message=message,
+        next_step=_next_step(status),
+        extra=extra,
+    ), status
 
 
 def _next_step(status: int) -> str:
@@ -72,8 +91,12 @@ def _next_step(status: int) -> str:
     actor = request_actor()
     # Someone whose only power is previewing their agency's outputs works for the provider:
     # the next step is to write to our privacy officer, not to ask an administrator.
-    if status == 403 and isinstance(actor, User) and len(actor.roles) == 1 \
-            and authz.can(actor, Permission.OUTPUT_PREVIEW):
+    if (
+        status == 403
+        and isinstance(actor, User)
+        and len(actor.roles) == 1
+        and authz.can(actor, Permission.OUTPUT_PREVIEW)
+    ):
         return PARTNER_403
     return NEXT_STEPS.get(status, "")
 
@@ -120,8 +143,11 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int] | HTTPExcept
 
 
 def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
-    return error_response(400, "This form was not sent from this site or it expired: "
-                               f"{error.description} Reload the page and send it again.")
+    return error_response(
+        400,
+        "This form was not sent from this site or it expired: "
+        f"{error.description} Reload the page and send it again.",
+    )
 
 
 def _unexpected(error: Exception) -> tuple[Response | str, int]:

@@ -35,8 +35,11 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
     NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),
-    NavItem("Role changes", "admin.role_changes_page",
-            (Permission.ROLE_OVERSEE, Permission.ROLE_APPROVE)),
+    NavItem(
+        "Role changes",
+        "admin.role_changes_page",
+        (Permission.ROLE_OVERSEE, Permission.ROLE_APPROVE),
+    ),
     NavItem("API tokens", "tokens.index", (Permission.TOKEN_CREATE,)),
 )
 
@@ -54,8 +57,9 @@ def visible_navigation() -> list[dict[str, str]]:
             continue
         if item.permissions and not any(authz.can(current_user, p) for p in item.permissions):
             continue
-        items.append({"label": item.label, "url": url_for(item.endpoint),
-                      "endpoint": item.endpoint})
+        items.append(
+            {"label": item.label, "url": url_for(item.endpoint), "endpoint": item.endpoint}
+        )
     return items
 
 
@@ -64,8 +68,12 @@ def _template_helpers() -> dict[str, Any]:
         return current_user.is_authenticated and authz.can(current_user, Permission(permission))
 
     roles = dashboard_roles(current_user.role_set) if current_user.is_authenticated else []
-    return {"navigation": visible_navigation(), "can": can, "Permission": Permission,
-            "dashboard_roles": roles}
+    return {
+        "navigation": visible_navigation(),
+        "can": can,
+        "Permission": Permission,
+        "dashboard_roles": roles,
+    }
 
 
 def register(app: Flask) -> None:

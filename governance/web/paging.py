@@ -43,9 +43,9 @@ class Page(Generic[T]):
         return self.page < self.pages
 
 
-def page_arguments(default_sort: str, sorts: Mapping[str, Any],
-                   per_page: int = 25, default_direction: str = "asc"
-                   ) -> tuple[int, int, str, str]:
+def page_arguments(
+    default_sort: str, sorts: Mapping[str, Any], per_page: int = 25, default_direction: str = "asc"
+) -> tuple[int, int, str, str]:
     """Read ?page, ?per_page, ?sort and ?dir, refusing values the table does not offer."""
     try:
         page = max(1, int(request.args.get("page", "1")))
@@ -53,23 +53,31 @@ def page_arguments(default_sort: str, sorts: Mapping[str, Any],
     except ValueError as exc:
         raise ValidationFailed("page and per_page must be whole numbers.") from exc
     if page > MAX_PAGE:
-        raise ValidationFailed(f"page must be from 1 to {MAX_PAGE:,}.",
-                               {"page": f"At most {MAX_PAGE:,}."})
+        raise ValidationFailed(
+            f"page must be from 1 to {MAX_PAGE:,}.", {"page": f"At most {MAX_PAGE:,}."}
+        )
     sort = request.args.get("sort", default_sort)
     if sort not in sorts:
-        raise ValidationFailed(f"Cannot sort by {sort!r}.",
-                               {"sort": f"One of: {', '.join(sorts)}."})
+        raise ValidationFailed(
+            f"Cannot sort by {sort!r}.", {"sort": f"One of: {', '.join(sorts)}."}
+        )
     direction = request.args.get("dir", default_direction)
     if direction not in {"asc", "desc"}:
         raise ValidationFailed("dir must be asc or desc.")
     return page, size, sort, direction
 
 
-def paginate(session: Session, statement: AnySelect, *, sorts: Mapping[str, Any],
-             default_sort: str, per_page: int = 25, scalars: bool = True,
-             default_direction: str = "asc") -> Page[Any]:
-    page, size, sort, direction = page_arguments(default_sort, sorts, per_page,
-                                                 default_direction)
+def paginate(
+    session: Session,
+    statement: AnySelect,
+    *,
+    sorts: Mapping[str, Any],
+    default_sort: str,
+    per_page: int = 25,
+    scalars: bool = True,
+    default_direction: str = "asc",
+) -> Page[Any]:
+    page, size, sort, direction = page_arguments(default_sort, sorts, per_page, default_direction)
     column = sorts[sort]
     ordered = statement.order_by(column.desc() if direction == "desc" else column.asc())
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
@@ -77,5 +85,6 @@ def paginate(session: Session, statement: AnySelect, *, sorts: Mapping[str, Any]
     # Typed as Any: mypy 2.4 crashes expanding SQLAlchemy 2.1's variadic Result generics.
     result: Any = session.scalars(query) if scalars else session.execute(query)
     items = list(result)
-    return Page(items=items, page=page, per_page=size, total=total or 0, sort=sort,
-                direction=direction)
+    return Page(
+        items=items, page=page, per_page=size, total=total or 0, sort=sort, direction=direction
+    )

@@ -23,8 +23,8 @@ from tests.support import PASSWORD, People
 
 
 def test_usage_counts_columns_read_and_never_used(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get(view_url(agreement, stored, "columns=sex")).status_code == 200
     grant = fresh(db).scalars(select(Grant)).one()
@@ -34,15 +34,22 @@ def test_usage_counts_columns_read_and_never_used(
 
 
 def test_steward_narrows_to_what_is_used_and_reads_then_stop(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     grant = db.scalars(select(Grant)).one()
     with pytest.raises(PermissionDenied):
-        review_grant(db, grant_id=grant.id, keep=["sex"], comment="", by=people.analyst,
-                     now=utcnow())
+        review_grant(
+            db, grant_id=grant.id, keep=["sex"], comment="", by=people.analyst, now=utcnow()
+        )
     db.rollback()
-    review = review_grant(db, grant_id=grant.id, keep=["sex"], comment="Age never used.",
-                          by=people.steward, now=utcnow())
+    review = review_grant(
+        db,
+        grant_id=grant.id,
+        keep=["sex"],
+        comment="Age never used.",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     assert review.decision == "narrowed"
     assert review.removed_columns == "age_at_arrest"
@@ -51,20 +58,27 @@ def test_steward_narrows_to_what_is_used_and_reads_then_stop(
 
 
 def test_grants_not_reviewed_in_90_days_are_listed(
-        db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     later = utcnow() + dt.timedelta(days=91)
     assert [g.id for g in grants_due_for_review(db, now=later)] == [
-        g.id for g in db.scalars(select(Grant))]
+        g.id for g in db.scalars(select(Grant))
+    ]
     assert grants_due_for_review(db, now=utcnow()) == []
 
 
 def test_review_exports_as_csv_and_pdf(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     grant = db.scalars(select(Grant)).one()
-    review_grant(db, grant_id=grant.id, keep=grant.column_names, comment="=HYPERLINK(1)",
-                 by=people.steward, now=utcnow())
+    review_grant(
+        db,
+        grant_id=grant.id,
+        keep=grant.column_names,
+        comment="=HYPERLINK(1)",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     browser.login(people.steward.email, PASSWORD)
     csv_text = browser.get("/access/reviews.csv").get_data(as_text=True)
@@ -83,8 +97,8 @@ def test_review_exports_as_csv_and_pdf(
 
 
 def test_the_review_lists_every_grant_in_force_even_never_reviewed(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     grant = db.scalars(select(Grant)).one()
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get(view_url(agreement, stored, "columns=sex")).status_code == 200
@@ -95,7 +109,10 @@ def test_the_review_lists_every_grant_in_force_even_never_reviewed(
     assert len(rows) == 1
     row = rows[0]
     assert (row["grant_id"], row["holder"], row["holder_email"]) == (
-        str(grant.id), people.analyst.name, people.analyst.email)
+        str(grant.id),
+        people.analyst.name,
+        people.analyst.email,
+    )
     assert (row["agreement"], row["dataset"]) == (agreement.reference, stored.arrests.name)
     assert row["columns"] == "age_at_arrest, sex"
     assert (row["used_in_90_days"], row["unused_in_90_days"]) == ("sex", "age_at_arrest")
@@ -104,8 +121,9 @@ def test_the_review_lists_every_grant_in_force_even_never_reviewed(
     assert row["valid_from"]
     assert row["last_day"]
     document = browser.get("/access/reviews.pdf").data
-    text = " ".join("".join(page.extract_text() for page in PdfReader(io.BytesIO(
-        document)).pages).split())
+    text = " ".join(
+        "".join(page.extract_text() for page in PdfReader(io.BytesIO(document)).pages).split()
+    )
     assert "Every active grant has been reviewed" not in text
     assert people.analyst.email in text.replace(" ", "")
     assert agreement.reference in text
@@ -113,8 +131,8 @@ def test_the_review_lists_every_grant_in_force_even_never_reviewed(
 
 
 def test_the_evidence_pack_lists_versions_and_grants(
-        db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:  # noqa: F811
+    db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     from governance.audit.evidence import providers
 
     sections = {s.title: s for s in providers.sections(db, agreement.id)}

@@ -54,11 +54,19 @@ def morning_after(day: dt.date) -> dt.datetime:
 
 def cjis_until(db: Session, people: People, expires_on: dt.date) -> None:
     """The analyst's CJIS training: completed last year, current until `expires_on`."""
-    db.execute(delete(TrainingRecord).where(TrainingRecord.user_id == people.analyst.id,
-                                            TrainingRecord.course == CJIS))
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=expires_on - dt.timedelta(days=365),
-                          expires_on=expires_on, by=SETUP)
+    db.execute(
+        delete(TrainingRecord).where(
+            TrainingRecord.user_id == people.analyst.id, TrainingRecord.course == CJIS
+        )
+    )
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=expires_on - dt.timedelta(days=365),
+        expires_on=expires_on,
+        by=SETUP,
+    )
     db.commit()
     db.expire_all()
 
@@ -67,58 +75,87 @@ def cjis_until(db: Session, people: People, expires_on: dt.date) -> None:
 def lapsing(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> int:
     """Stored arrests; the analyst's CJIS training lapses tonight; a grant of sex and
     age_at_arrest made today (while the training is current) for 60 days."""
-    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
     db.commit()
     cjis_until(db, people, today() + dt.timedelta(days=1))
     request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     assert request.grant_id is not None
     return request.grant_id
 
 
-def reading(people: People, agreement: Agreement, datasets: Datasets,
-            now: dt.datetime) -> DataRequest:
-    return DataRequest(user_id=people.analyst.id, agreement_id=agreement.id,
-                       dataset_id=datasets.arrests.id, columns=("sex",),
-                       action=DataAction.READ, purpose="descriptive", now=now)
+def reading(
+    people: People, agreement: Agreement, datasets: Datasets, now: dt.datetime
+) -> DataRequest:
+    return DataRequest(
+        user_id=people.analyst.id,
+        agreement_id=agreement.id,
+        dataset_id=datasets.arrests.id,
+        columns=("sex",),
+        action=DataAction.READ,
+        purpose="descriptive",
+        now=now,
+    )
 
 
 def last_read(db: Session) -> AuditEvent:
-    event = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_READ).order_by(AuditEvent.seq.desc())).first()
+    event = (
+        fresh(db)
+        .scalars(
+            select(AuditEvent)
+            .where(AuditEvent.event_type == AuditType.DATASET_READ)
+            .order_by(AuditEvent.seq.desc())
+        )
+        .first()
+    )
     assert event is not None
     return event
 
 
 def test_the_grant_records_the_earliest_end_and_the_clause_that_ends_it(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     grant = fresh(db).get(Grant, lapsing)
     assert grant is not None
     midnight = dt.datetime.combine(today() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    assert grant.valid_until > midnight           # the grant's own end is 60 days away
-    assert grant.effective_until == midnight      # but the training ends it tonight
+    assert grant.valid_until > midnight  # the grant's own end is 60 days away
+    assert grant.effective_until == midnight  # but the training ends it tonight
     assert grant.effective_clause == "personnel.training"
     assert "CJIS" in grant.effective_reason
 
 
 def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_job(
-        app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    lapsing: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from governance.access import web_data as data_pages
     from governance.datasets import api as api_datasets
 
     browser = Browser(app.test_client())
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get(view_url(agreement, datasets)).status_code == 200
-    token = tokens.create_token(fresh(db), user_id=people.analyst.id, name="t", days=None,
-                                by=SETUP, now=utcnow()).secret
+    token = tokens.create_token(
+        fresh(db), user_id=people.analyst.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
     db.commit()
-    rows = (f"/api/v1/datasets/{datasets.arrests.id}/rows?agreement={agreement.id}"
-            "&purpose=descriptive")
+    rows = (
+        f"/api/v1/datasets/{datasets.arrests.id}/rows?agreement={agreement.id}&purpose=descriptive"
+    )
     headers = {"Authorization": f"Bearer {token}"}
     assert app.test_client().get(rows, headers=headers).status_code == 200
 
@@ -129,7 +166,7 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
     assert page.status_code == 403
     html = page.get_data(as_text=True)
     assert "CJIS Security Awareness Training" in html
-    assert "record" in html                     # it says what to do
+    assert "record" in html  # it says what to do
     assert "P0001" not in html
     assert "<td>F</td>" not in html
     denied = last_read(db)
@@ -148,13 +185,19 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
 
 
 def test_a_service_read_on_simulated_time_is_refused_and_says_what_to_do(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     morning = morning_after(today() + dt.timedelta(days=1))
     with pytest.raises(PermissionDenied) as refused:
-        data_access.read_rows(db, by=people.analyst, agreement_id=agreement.id,
-                              dataset_id=datasets.arrests.id, columns=["sex"],
-                              purpose="descriptive", now=morning)
+        data_access.read_rows(
+            db,
+            by=people.analyst,
+            agreement_id=agreement.id,
+            dataset_id=datasets.arrests.id,
+            columns=["sex"],
+            purpose="descriptive",
+            now=morning,
+        )
     assert refused.value.clause == "personnel.training"
     assert "expired" in refused.value.message
     assert "renew" in refused.value.message.lower()
@@ -163,9 +206,15 @@ def test_a_service_read_on_simulated_time_is_refused_and_says_what_to_do(
     # The evening before, the same read is allowed.
     evening = morning - dt.timedelta(hours=9)
     db.rollback()
-    page = data_access.read_rows(db, by=people.analyst, agreement_id=agreement.id,
-                                 dataset_id=datasets.arrests.id, columns=["sex"],
-                                 purpose="descriptive", now=evening)
+    page = data_access.read_rows(
+        db,
+        by=people.analyst,
+        agreement_id=agreement.id,
+        dataset_id=datasets.arrests.id,
+        columns=["sex"],
+        purpose="descriptive",
+        now=evening,
+    )
     assert page.total == 30
 
 
@@ -175,8 +224,8 @@ def another_process(app: Flask) -> Database:
 
 
 def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
-        app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     other = another_process(app)
     morning = morning_after(today() + dt.timedelta(days=1))
     paused = grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
@@ -188,8 +237,9 @@ def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
     grant = fresh(db).get(Grant, lapsing)
     assert grant is not None
     assert grant.status == GrantStatus.PAUSED
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.GRANT_PAUSE)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.GRANT_PAUSE)
+    ).one()
     assert event.clause == "personnel.training"
     assert event.target_id == str(lapsing)
     assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning) == 0
@@ -203,10 +253,15 @@ def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
     epoch = fresh(db).get(PolicyEpoch, 1)
     assert epoch is not None
     before = epoch.epoch
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=morning.date(),
-                          expires_on=morning.date() + dt.timedelta(days=365), by=people.admin,
-                          now=morning)
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=morning.date(),
+        expires_on=morning.date() + dt.timedelta(days=365),
+        by=people.admin,
+        now=morning,
+    )
     db.commit()
     grant = fresh(db).get(Grant, lapsing)
     assert grant is not None
@@ -214,8 +269,9 @@ def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
     assert grant.effective_clause == "access.valid_until"
     assert grant.effective_until == grant.valid_until
     assert fresh(db).get(PolicyEpoch, 1).epoch > before  # type: ignore[union-attr]
-    assert db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.GRANT_RESUME)).one().target_id == str(lapsing)
+    assert db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.GRANT_RESUME)
+    ).one().target_id == str(lapsing)
     with other.session() as session:
         assert decide(session, reading(people, agreement, datasets, morning)).allowed
         session.rollback()
@@ -223,8 +279,14 @@ def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
 
 
 def test_expire_now_pauses_grants_whose_training_lapsed(
-        app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    lapsing: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from click.testing import CliRunner
 
     from governance.cli import main
@@ -244,24 +306,30 @@ def test_expire_now_pauses_grants_whose_training_lapsed(
 
 
 def test_a_paused_grant_still_ends_with_its_agreement_and_can_be_revoked(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     from governance.access import grants
 
     morning = morning_after(today() + dt.timedelta(days=1))
     grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
     db.commit()
-    grants.revoke_grant(db, grant_id=lapsing, reason="Left the project.", by=people.steward,
-                        now=morning)
+    grants.revoke_grant(
+        db, grant_id=lapsing, reason="Left the project.", by=people.steward, now=morning
+    )
     db.commit()
     grant = fresh(db).get(Grant, lapsing)
     assert grant is not None
     assert grant.status == GrantStatus.REVOKED
     # Renewed training does not bring back a revoked grant.
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=morning.date(),
-                          expires_on=morning.date() + dt.timedelta(days=365), by=people.admin,
-                          now=morning)
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=morning.date(),
+        expires_on=morning.date() + dt.timedelta(days=365),
+        by=people.admin,
+        now=morning,
+    )
     db.commit()
     assert fresh(db).get(Grant, lapsing).status == GrantStatus.REVOKED  # type: ignore[union-attr]
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed
@@ -273,16 +341,20 @@ days = st.integers(min_value=0, max_value=60)
 
 
 @settings(max_examples=400, deadline=None)
-@given(periods=st.lists(st.tuples(days, st.integers(min_value=1, max_value=30)), max_size=6),
-       start=days)
+@given(
+    periods=st.lists(st.tuples(days, st.integers(min_value=1, max_value=30)), max_size=6),
+    start=days,
+)
 def test_the_training_end_is_the_first_day_the_person_is_not_current(
-        periods: list[tuple[int, int]], start: int) -> None:
+    periods: list[tuple[int, int]], start: int
+) -> None:
     """`covered_until` against `User.current_courses`' own rule, day by day: every day from
     today to the computed end is covered, the end itself is not; and no end means today is
     not covered. Back-to-back and overlapping renewals count as one stretch."""
     base = dt.date(2026, 1, 1)
-    spans = [(base + dt.timedelta(days=a), base + dt.timedelta(days=a + length))
-             for a, length in periods]
+    spans = [
+        (base + dt.timedelta(days=a), base + dt.timedelta(days=a + length)) for a, length in periods
+    ]
     day = base + dt.timedelta(days=start)
 
     def covered(d: dt.date) -> bool:
@@ -298,8 +370,8 @@ def test_the_training_end_is_the_first_day_the_person_is_not_current(
 
 
 def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_once(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     """The amended terms add HIPAA, whose course the analyst never took: their next read is
     refused with the training clause, though their CJIS training is still current today."""
     from governance.agreements import service as agreements
@@ -308,11 +380,16 @@ def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_onc
     now = utcnow()
     assert decide(db, reading(people, agreement, datasets, now)).allowed
     db.rollback()
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Health data added.",
-                               by=people.privacy, now=now)
-    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=now,
-                            terms=terms(people, datasets, laws=["cjis", "hipaa"],
-                                        legal_bases={"hipaa": "IRB waiver"}))
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Health data added.", by=people.privacy, now=now
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy,
+        now=now,
+        terms=terms(people, datasets, laws=["cjis", "hipaa"], legal_bases={"hipaa": "IRB waiver"}),
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
     db.commit()
@@ -322,26 +399,36 @@ def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_onc
     assert "HIPAA" in refused.reason
     db.rollback()
     # The job pauses it once; later runs leave it (and every process's index) alone.
-    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER,
-                                                now + dt.timedelta(minutes=1)) == 1
+    assert (
+        grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, now + dt.timedelta(minutes=1))
+        == 1
+    )
     db.commit()
     epoch = fresh(db).get(PolicyEpoch, 1).epoch  # type: ignore[union-attr]
-    assert grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER,
-                                                now + dt.timedelta(minutes=2)) == 0
+    assert (
+        grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, now + dt.timedelta(minutes=2))
+        == 0
+    )
     db.commit()
     assert fresh(db).get(PolicyEpoch, 1).epoch == epoch  # type: ignore[union-attr]
 
 
 def test_a_training_dated_to_start_later_resumes_the_grant_when_it_starts(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets,
-        lapsing: int) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
     morning = morning_after(today() + dt.timedelta(days=1))
     grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
     db.commit()
     starts = morning.date() + dt.timedelta(days=3)
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=starts, expires_on=starts + dt.timedelta(days=365),
-                          by=people.admin, now=morning)
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=starts,
+        expires_on=starts + dt.timedelta(days=365),
+        by=people.admin,
+        now=morning,
+    )
     db.commit()
     assert fresh(db).get(Grant, lapsing).status == GrantStatus.PAUSED  # type: ignore[union-attr]
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed

@@ -21,33 +21,48 @@ from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
-ROWS = pd.DataFrame({
-    "person_id": [f"P{i:04d}" for i in range(30)],
-    "name": [f"Person {i}" for i in range(30)],
-    "date_of_birth": ["1990-01-01"] * 30,
-    "sex": ["F", "M", "M"] * 10,
-    "age_at_arrest": [str(18 + i % 40) for i in range(30)],
-    "arrest_date": ["2025-01-01"] * 30,
-    "offence_category": ["theft", "assault", "SECRET-OFFENCE"] * 10,
-    "district": ["north", "south", "east"] * 10,
-})
+ROWS = pd.DataFrame(
+    {
+        "person_id": [f"P{i:04d}" for i in range(30)],
+        "name": [f"Person {i}" for i in range(30)],
+        "date_of_birth": ["1990-01-01"] * 30,
+        "sex": ["F", "M", "M"] * 10,
+        "age_at_arrest": [str(18 + i % 40) for i in range(30)],
+        "arrest_date": ["2025-01-01"] * 30,
+        "offence_category": ["theft", "assault", "SECRET-OFFENCE"] * 10,
+        "district": ["north", "south", "east"] * 10,
+    }
+)
 
 
 @pytest.fixture
 def stored(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> Datasets:
-    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
     db.commit()
     request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     return datasets
 
 
 def view_url(agreement: Agreement, datasets: Datasets, *extra: str) -> str:
-    query = "&".join((f"agreement={agreement.id}", f"dataset={datasets.arrests.id}",
-                      "purpose=descriptive", *extra))
+    query = "&".join(
+        (
+            f"agreement={agreement.id}",
+            f"dataset={datasets.arrests.id}",
+            "purpose=descriptive",
+            *extra,
+        )
+    )
     return f"/data/view?{query}"
 
 
@@ -58,8 +73,8 @@ def last_event(db: Session) -> AuditEvent:
 
 
 def test_analyst_sees_exactly_the_granted_columns_and_the_read_is_recorded(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     page = browser.get(view_url(agreement, stored))
     assert page.status_code == 200
@@ -79,14 +94,22 @@ def test_analyst_sees_exactly_the_granted_columns_and_the_read_is_recorded(
     assert event.agreement_version == 1
 
 
-@pytest.mark.parametrize("extra", [
-    ("columns=sex", "columns=offence_category"),       # showing an ungranted column
-    ("columns=sex", "filter=offence_category:eq:theft"),  # filtering on one
-    ("columns=sex", "sort=offence_category"),             # sorting by one
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("columns=sex", "columns=offence_category"),  # showing an ungranted column
+        ("columns=sex", "filter=offence_category:eq:theft"),  # filtering on one
+        ("columns=sex", "sort=offence_category"),  # sorting by one
+    ],
+)
 def test_an_ungranted_column_is_refused_recorded_and_leaks_nothing(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets, extra: tuple[str, ...]) -> None:
+    browser: Browser,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,
+    extra: tuple[str, ...],
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     page = browser.get(view_url(agreement, stored, *extra))
     assert page.status_code == 403
@@ -102,7 +125,8 @@ def test_an_ungranted_column_is_refused_recorded_and_leaks_nothing(
 
 
 def test_filtering_on_a_granted_column_counts_only_matching_rows(
-        browser: Browser, people: People, agreement: Agreement, stored: Datasets) -> None:
+    browser: Browser, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     page = browser.get(view_url(agreement, stored, "filter=sex:eq:F"))
     assert page.status_code == 200
@@ -110,8 +134,8 @@ def test_filtering_on_a_granted_column_counts_only_matching_rows(
 
 
 def test_someone_without_a_grant_is_refused(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     browser.login(people.analyst2.email, PASSWORD)
     page = browser.get(view_url(agreement, stored, "columns=sex"))
     assert page.status_code == 403
@@ -119,8 +143,8 @@ def test_someone_without_a_grant_is_refused(
 
 
 def test_download_is_a_separate_action_the_agreement_must_allow(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        stored: Datasets) -> None:
+    browser: Browser, db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     response = browser.get(view_url(agreement, stored).replace("/view?", "/download?"))
     assert response.status_code == 403
@@ -130,8 +154,13 @@ def test_download_is_a_separate_action_the_agreement_must_allow(
 
 
 def test_only_the_door_decrypts_stored_files(
-        app: Flask, browser: Browser, people: People, agreement: Agreement,
-        stored: Datasets, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    browser: Browser,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Every decryption of a stored file during reads comes through the data door."""
     callers: list[list[str]] = []
     original = crypto.DecryptingReader.__init__
@@ -143,24 +172,30 @@ def test_only_the_door_decrypts_stored_files(
     monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy)
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get(view_url(agreement, stored)).status_code == 200
-    assert browser.get(view_url(agreement, stored, "columns=offence_category")).status_code \
-        == 403
+    assert browser.get(view_url(agreement, stored, "columns=offence_category")).status_code == 403
     assert callers, "the page read no data at all"
     for stack in callers:
         assert any(name.endswith("governance/access/data_door.py") for name in stack)
 
 
 def test_closing_the_agreement_destroys_data_no_other_agreement_covers(
-        db: Session, people: People, agreement: Agreement, stored: Datasets) -> None:
+    db: Session, people: People, agreement: Agreement, stored: Datasets
+) -> None:
     from governance.agreements import service as agreements
     from governance.agreements.destruction_model import DestructionCertificate
     from governance.datasets.models import DatasetVersion
 
     now = utcnow()
-    agreements.terminate(db, agreement_id=agreement.id, reason="Project ended early.",
-                         by=people.privacy2, now=now)
-    agreements.certify_destruction(db, agreement_id=agreement.id, by=people.privacy, now=now,
-                                   statement="All copies deleted from the secure server.")
+    agreements.terminate(
+        db, agreement_id=agreement.id, reason="Project ended early.", by=people.privacy2, now=now
+    )
+    agreements.certify_destruction(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy,
+        now=now,
+        statement="All copies deleted from the secure server.",
+    )
     db.commit()
     version = fresh(db).scalars(select(DatasetVersion)).one()
     assert version.destroyed_at is not None

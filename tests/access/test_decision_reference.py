@@ -47,9 +47,13 @@ def reference_answer(enforcer: casbin.Enforcer, request: DataRequest) -> tuple[b
     allowed = True
     for column in dict.fromkeys(request.columns):
         ok, line = enforcer.enforce_ex(
-            ids.subject(request.user_id), ids.domain(request.agreement_id),
-            ids.column_object(request.dataset_id, column), request.action.value,
-            ids.purpose_token(request.purpose), ids.time_token(request.now))
+            ids.subject(request.user_id),
+            ids.domain(request.agreement_id),
+            ids.column_object(request.dataset_id, column),
+            request.action.value,
+            ids.purpose_token(request.purpose),
+            ids.time_token(request.now),
+        )
         if ok:
             granted[column] = line[6]
         allowed = allowed and ok
@@ -58,22 +62,30 @@ def reference_answer(enforcer: casbin.Enforcer, request: DataRequest) -> tuple[b
 
 def random_entry(rng: random.Random, grant_id: int) -> GrantEntry:
     return GrantEntry(
-        id=grant_id, user_id=rng.randint(1, 4), agreement_id=rng.randint(1, 2),
-        agreement_version=rng.randint(1, 3), dataset_id=rng.randint(1, 2),
+        id=grant_id,
+        user_id=rng.randint(1, 4),
+        agreement_id=rng.randint(1, 2),
+        agreement_version=rng.randint(1, 3),
+        dataset_id=rng.randint(1, 2),
         purpose=rng.choice(PURPOSES),
         valid_until=NOW + dt.timedelta(days=rng.randint(-30, 60), seconds=rng.randint(0, 9)),
-        actions=(DataAction.READ, DataAction.DOWNLOAD) if rng.random() < 0.3
+        actions=(DataAction.READ, DataAction.DOWNLOAD)
+        if rng.random() < 0.3
         else (DataAction.READ,),
-        columns=frozenset(rng.sample(COLUMNS, rng.randint(1, 4))))
+        columns=frozenset(rng.sample(COLUMNS, rng.randint(1, 4))),
+    )
 
 
 def random_request(rng: random.Random) -> DataRequest:
     return DataRequest(
-        user_id=rng.randint(1, 4), agreement_id=rng.randint(1, 2), dataset_id=rng.randint(1, 2),
+        user_id=rng.randint(1, 4),
+        agreement_id=rng.randint(1, 2),
+        dataset_id=rng.randint(1, 2),
         columns=tuple(rng.sample(COLUMNS, rng.randint(1, 3))),
         action=rng.choice([DataAction.READ, DataAction.READ, DataAction.DOWNLOAD]),
         purpose=rng.choice(PURPOSES),
-        now=NOW + dt.timedelta(days=rng.randint(-10, 40), seconds=rng.randint(0, 9)))
+        now=NOW + dt.timedelta(days=rng.randint(-10, 40), seconds=rng.randint(0, 9)),
+    )
 
 
 def test_agrees_with_plain_casbin_on_ten_thousand_random_cases() -> None:
@@ -118,30 +130,60 @@ names = st.text(min_size=1, max_size=12)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(granted=st.lists(names, min_size=1, max_size=4, unique=True), asked=names,
-       purpose=names)
-def test_hostile_identifiers_cannot_widen_a_grant(granted: list[str], asked: str,
-                                                  purpose: str) -> None:
-    entry = GrantEntry(id=1, user_id=1, agreement_id=1, agreement_version=1, dataset_id=1,
-                       purpose=purpose, valid_until=NOW + dt.timedelta(days=1),
-                       actions=(DataAction.READ,), columns=frozenset(granted))
+@given(granted=st.lists(names, min_size=1, max_size=4, unique=True), asked=names, purpose=names)
+def test_hostile_identifiers_cannot_widen_a_grant(
+    granted: list[str], asked: str, purpose: str
+) -> None:
+    entry = GrantEntry(
+        id=1,
+        user_id=1,
+        agreement_id=1,
+        agreement_version=1,
+        dataset_id=1,
+        purpose=purpose,
+        valid_until=NOW + dt.timedelta(days=1),
+        actions=(DataAction.READ,),
+        columns=frozenset(granted),
+    )
     index, reference = build_index([entry]), reference_enforcer([entry])
-    request = DataRequest(user_id=1, agreement_id=1, dataset_id=1, columns=(asked,),
-                          action=DataAction.READ, purpose=purpose, now=NOW)
+    request = DataRequest(
+        user_id=1,
+        agreement_id=1,
+        dataset_id=1,
+        columns=(asked,),
+        action=DataAction.READ,
+        purpose=purpose,
+        now=NOW,
+    )
     ours = evaluate(index, request)
     assert ours.allowed == (asked in granted)
     assert (ours.allowed, ours.granted) == reference_answer(reference, request)
 
 
 def test_refusals_name_the_clause() -> None:
-    entry = GrantEntry(id=9, user_id=1, agreement_id=1, agreement_version=2, dataset_id=1,
-                       purpose="descriptive", valid_until=NOW + dt.timedelta(days=1),
-                       actions=(DataAction.READ,), columns=frozenset({"age", "sex"}))
+    entry = GrantEntry(
+        id=9,
+        user_id=1,
+        agreement_id=1,
+        agreement_version=2,
+        dataset_id=1,
+        purpose="descriptive",
+        valid_until=NOW + dt.timedelta(days=1),
+        actions=(DataAction.READ,),
+        columns=frozenset({"age", "sex"}),
+    )
     index = build_index([entry])
 
     def ask(**changes: object) -> object:
-        base = {"user_id": 1, "agreement_id": 1, "dataset_id": 1, "columns": ("age",),
-                "action": DataAction.READ, "purpose": "descriptive", "now": NOW}
+        base = {
+            "user_id": 1,
+            "agreement_id": 1,
+            "dataset_id": 1,
+            "columns": ("age",),
+            "action": DataAction.READ,
+            "purpose": "descriptive",
+            "now": NOW,
+        }
         return evaluate(index, DataRequest(**{**base, **changes}))  # type: ignore[arg-type]
 
     allowed = ask()

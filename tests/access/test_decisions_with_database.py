@@ -21,22 +21,45 @@ from tests.agreements.builders import Datasets
 from tests.support import People
 
 
-def granted(db: Session, people: People, agreement: Agreement, datasets: Datasets,
-            columns: tuple[str, ...] = ("sex", "age_at_arrest")) -> int:
+def granted(
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    columns: tuple[str, ...] = ("sex", "age_at_arrest"),
+) -> int:
     request = ask(db, people, agreement, datasets, columns=columns)
-    requests.steward_approve(db, request_id=request.id, columns=list(columns), comment="",
-                             by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=list(columns),
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     assert request.grant_id is not None
     return request.grant_id
 
 
-def reading(people: People, agreement: Agreement, datasets: Datasets,
-            columns: tuple[str, ...] = ("sex",), *, now: dt.datetime | None = None,
-            purpose: str = "descriptive") -> DataRequest:
-    return DataRequest(user_id=people.analyst.id, agreement_id=agreement.id,
-                       dataset_id=datasets.arrests.id, columns=columns, action=DataAction.READ,
-                       purpose=purpose, now=now or utcnow())
+def reading(
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    columns: tuple[str, ...] = ("sex",),
+    *,
+    now: dt.datetime | None = None,
+    purpose: str = "descriptive",
+) -> DataRequest:
+    return DataRequest(
+        user_id=people.analyst.id,
+        agreement_id=agreement.id,
+        dataset_id=datasets.arrests.id,
+        columns=columns,
+        action=DataAction.READ,
+        purpose=purpose,
+        now=now or utcnow(),
+    )
 
 
 def another_process(app: Flask) -> Database:
@@ -47,15 +70,16 @@ def another_process(app: Flask) -> Database:
 
 
 def test_a_revocation_in_one_process_stops_reads_in_another_at_once(
-        app: Flask, db: Session, people: People, agreement: Agreement,
-        datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     grant_id = granted(db, people, agreement, datasets)
     other = another_process(app)
     with other.session() as session:
         assert decide(session, reading(people, agreement, datasets)).allowed
         session.rollback()
-    grants.revoke_grant(db, grant_id=grant_id, reason="No longer on the project.",
-                        by=people.steward, now=utcnow())
+    grants.revoke_grant(
+        db, grant_id=grant_id, reason="No longer on the project.", by=people.steward, now=utcnow()
+    )
     db.commit()
     with other.session() as session:
         decision = decide(session, reading(people, agreement, datasets))
@@ -65,7 +89,8 @@ def test_a_revocation_in_one_process_stops_reads_in_another_at_once(
 
 
 def test_an_expired_grant_is_refused_before_any_job_runs(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     granted(db, people, agreement, datasets)
     later = utcnow() + dt.timedelta(days=61)
     decision = decide(db, reading(people, agreement, datasets, now=later))
@@ -74,7 +99,8 @@ def test_an_expired_grant_is_refused_before_any_job_runs(
 
 
 def test_an_allowed_read_names_the_grant_and_the_agreement_version(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     grant_id = granted(db, people, agreement, datasets)
     decision = decide(db, reading(people, agreement, datasets, ("sex", "age_at_arrest")))
     assert decision.allowed
@@ -87,16 +113,26 @@ def test_an_allowed_read_names_the_grant_and_the_agreement_version(
 
 
 def test_an_amendment_that_drops_a_column_narrows_the_grant(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     from tests.agreements.builders import terms
 
     granted(db, people, agreement, datasets)
     now = utcnow()
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Drop age.",
-                               by=people.privacy, now=now)
-    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=now,
-                            terms=terms(people, datasets, columns={
-                                datasets.arrests.id: ["person_id", "sex", "offence_category"]}))
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Drop age.", by=people.privacy, now=now
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy,
+        now=now,
+        terms=terms(
+            people,
+            datasets,
+            columns={datasets.arrests.id: ["person_id", "sex", "offence_category"]},
+        ),
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     db.commit()
     # Until the amendment is approved, the version in force still covers age_at_arrest.
@@ -111,17 +147,20 @@ def test_an_amendment_that_drops_a_column_narrows_the_grant(
 
 
 def test_expiry_of_the_agreement_ends_grants(
-        db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     from governance import periodic
     from governance.identity.actors import System
 
     granted(db, people, agreement, datasets)
     version = agreement.current_version
     assert version is not None
-    after = dt.datetime.combine(version.expiry_date + dt.timedelta(days=1), dt.time(1),
-                                tzinfo=dt.UTC)
+    after = dt.datetime.combine(
+        version.expiry_date + dt.timedelta(days=1), dt.time(1), tzinfo=dt.UTC
+    )
     assert not decide(db, reading(people, agreement, datasets, now=after)).allowed
     db.rollback()
-    results = periodic.run_due_jobs(lambda: Session(bind=db.get_bind(), info=db.info),
-                                    now=after, actor=System("test"))
+    results = periodic.run_due_jobs(
+        lambda: Session(bind=db.get_bind(), info=db.info), now=after, actor=System("test")
+    )
     assert results["agreements.expire"] == 1

@@ -18,14 +18,19 @@ from tests.support import PASSWORD, People
 
 
 def test_a_grant_to_the_agreements_end_shows_the_agreements_last_day(
-        browser: Browser, db: Session, people: People, agreement: Agreement,
-        datasets: Datasets) -> None:
+    browser: Browser, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     version = agreement.current_version
     assert version is not None
-    request = ask(db, people, agreement, datasets,
-                  end_date=version.expiry_date)
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    request = ask(db, people, agreement, datasets, end_date=version.expiry_date)
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     grant = fresh(db).get(Grant, fresh(db).get(type(request), request.id).grant_id)
     assert grant is not None

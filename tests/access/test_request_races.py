@@ -28,8 +28,9 @@ from tests.conftest import fresh
 from tests.support import People, add_person
 
 
-def _race(app: Flask, first: Callable[[Session], object],
-          second: Callable[[Session], object]) -> list[BaseException]:
+def _race(
+    app: Flask, first: Callable[[Session], object], second: Callable[[Session], object]
+) -> list[BaseException]:
     """`first` acts in one session and holds its transaction open while `second` starts in
     another; then `first` commits. Returns what `second` raised."""
     raised: list[BaseException] = []
@@ -54,10 +55,16 @@ def _race(app: Flask, first: Callable[[Session], object],
 
 
 def test_two_stewards_approving_at_once_make_one_grant(
-        app: Flask, db: Session, people: People, agreement: Agreement,
-        datasets: Datasets) -> None:
-    steward2 = add_person(db, app, email="steward2@test.example", name="Steward Two",
-                          org=people.lab, roles=(Role.DATA_STEWARD,))
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    steward2 = add_person(
+        db,
+        app,
+        email="steward2@test.example",
+        name="Steward Two",
+        org=people.lab,
+        roles=(Role.DATA_STEWARD,),
+    )
     db.add(DatasetSteward(dataset_id=datasets.arrests.id, user_id=steward2.id))
     db.commit()
     request = ask(db, people, agreement, datasets, columns=("sex",))
@@ -65,8 +72,13 @@ def test_two_stewards_approving_at_once_make_one_grant(
 
     def approve(by: int) -> Callable[[Session], object]:
         return lambda session: requests.steward_approve(
-            session, request_id=request.id, columns=["sex"], comment="",
-            by=stewards[by], now=utcnow())
+            session,
+            request_id=request.id,
+            columns=["sex"],
+            comment="",
+            by=stewards[by],
+            now=utcnow(),
+        )
 
     raised = _race(app, approve(1), approve(2))
     assert [type(e) for e in raised] == [InvalidTransition]
@@ -74,15 +86,22 @@ def test_two_stewards_approving_at_once_make_one_grant(
 
 
 def test_withdrawal_racing_an_approval_is_refused(
-        app: Flask, db: Session, people: People, agreement: Agreement,
-        datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     request = ask(db, people, agreement, datasets, columns=("sex",))
     raised = _race(
         app,
-        lambda session: requests.steward_approve(session, request_id=request.id,
-                                                 columns=["sex"], comment="",
-                                                 by=people.steward, now=utcnow()),
-        lambda session: requests.withdraw_request(session, request_id=request.id,
-                                                  by=people.analyst, now=utcnow()))
+        lambda session: requests.steward_approve(
+            session,
+            request_id=request.id,
+            columns=["sex"],
+            comment="",
+            by=people.steward,
+            now=utcnow(),
+        ),
+        lambda session: requests.withdraw_request(
+            session, request_id=request.id, by=people.analyst, now=utcnow()
+        ),
+    )
     assert [type(e) for e in raised] == [InvalidTransition]
     assert fresh(db).scalar(select(func.count()).select_from(Grant)) == 1

@@ -18,24 +18,34 @@ from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 
 
-def returned(db: Session, people: People, agreement: Agreement,
-             datasets: Datasets) -> AccessRequest:
+def returned(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> AccessRequest:
     request = ask(db, people, agreement, datasets)
-    requests.return_request(db, request_id=request.id, comment="Say why age is needed.",
-                            by=people.steward, now=utcnow())
+    requests.return_request(
+        db, request_id=request.id, comment="Say why age is needed.", by=people.steward, now=utcnow()
+    )
     db.commit()
     return request
 
 
 def changed(request: AccessRequest) -> dict[str, object]:
-    return {"columns": ["sex"], "purpose": "descriptive",
-            "justification": "Only sex is needed after all.",
-            "end_date": (utcnow().date() + dt.timedelta(days=30)).isoformat()}
+    return {
+        "columns": ["sex"],
+        "purpose": "descriptive",
+        "justification": "Only sex is needed after all.",
+        "end_date": (utcnow().date() + dt.timedelta(days=30)).isoformat(),
+    }
 
 
 def test_the_requester_changes_and_resends_a_returned_request_on_its_page(
-        app: object, browser: Browser, db: Session, people: People, agreement: Agreement,
-        datasets: Datasets) -> None:
+    app: object,
+    browser: Browser,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+) -> None:
     request = returned(db, people, agreement, datasets)
     browser.login(people.analyst.email, PASSWORD)
     detail = browser.get(f"/access/requests/{request.id}").get_data(as_text=True)
@@ -55,18 +65,21 @@ def test_the_requester_changes_and_resends_a_returned_request_on_its_page(
     assert event.event_type == AuditType.ACCESS_REQUEST_SUBMIT
     assert event.detail["resubmitted"] is True
     # Submitted now: sending it again is refused with 409 and changes nothing.
-    assert browser.post(f"/access/requests/{request.id}/resubmit",
-                        changed(request)).status_code == 409
+    assert (
+        browser.post(f"/access/requests/{request.id}/resubmit", changed(request)).status_code == 409
+    )
 
 
-def test_only_the_requester_may_resend(app: object, db: Session, people: People,
-                                       agreement: Agreement, datasets: Datasets) -> None:
+def test_only_the_requester_may_resend(
+    app: object, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
     request = returned(db, people, agreement, datasets)
     steward = Browser(app.test_client())  # type: ignore[attr-defined]
     steward.login(people.steward.email, PASSWORD)
     assert steward.get(f"/access/requests/{request.id}/resubmit").status_code == 403
-    assert steward.post(f"/access/requests/{request.id}/resubmit",
-                        changed(request)).status_code == 403
+    assert (
+        steward.post(f"/access/requests/{request.id}/resubmit", changed(request)).status_code == 403
+    )
     still = fresh(db).get(AccessRequest, request.id)
     assert still is not None
     assert still.status == RequestStatus.RETURNED

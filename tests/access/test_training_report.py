@@ -24,19 +24,30 @@ CJIS = TrainingCourse.CJIS_SECURITY_AWARENESS
 
 
 def test_the_report_says_who_is_current_who_lapses_soon_and_who_has_lapsed(
-        db: Session, people: People, browser: Browser) -> None:
+    db: Session, people: People, browser: Browser
+) -> None:
     datasets = make_datasets(db, people)
-    agreement = approved(db, people, datasets)          # CJIS, analyst and analyst2
+    agreement = approved(db, people, datasets)  # CJIS, analyst and analyst2
     today = utcnow().date()
-    db.execute(delete(TrainingRecord).where(TrainingRecord.course == CJIS,
-                                            TrainingRecord.user_id.in_(
-                                                [people.analyst.id, people.analyst2.id])))
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=today - dt.timedelta(days=300),
-                          expires_on=today + dt.timedelta(days=30), by=SETUP)
+    db.execute(
+        delete(TrainingRecord).where(
+            TrainingRecord.course == CJIS,
+            TrainingRecord.user_id.in_([people.analyst.id, people.analyst2.id]),
+        )
+    )
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=today - dt.timedelta(days=300),
+        expires_on=today + dt.timedelta(days=30),
+        by=SETUP,
+    )
     db.commit()
-    lines = {(line.email, line.course): line
-             for line in training_report.training_lines(fresh(db), today=today)}
+    lines = {
+        (line.email, line.course): line
+        for line in training_report.training_lines(fresh(db), today=today)
+    }
     soon = lines[(people.analyst.email, CJIS.label)]
     assert soon.status == "lapses_soon"
     assert soon.current_until == (today + dt.timedelta(days=30)).isoformat()
@@ -55,6 +66,9 @@ def test_the_report_says_who_is_current_who_lapses_soon_and_who_has_lapsed(
     assert text.startswith("# audit chain head: seq=")
     assert "lapses_soon" in text
     assert f"{people.analyst2.email},{agreement.reference}" in text
-    event = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_REPORT)).one()
+    event = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_REPORT))
+        .one()
+    )
     assert event.detail["report"] == "training"

@@ -25,28 +25,46 @@ KEPT = int((ROWS["offence_category"] != "SECRET-OFFENCE").sum())
 
 @pytest.fixture
 def agreement(db: Session, people: People, datasets: Datasets) -> Agreement:
-    return approved(db, people, datasets, withheld_offence_categories=["secret-offence"],
-                    excluded_offence_categories=["assault"], row_level_download=True)
+    return approved(
+        db,
+        people,
+        datasets,
+        withheld_offence_categories=["secret-offence"],
+        excluded_offence_categories=["assault"],
+        row_level_download=True,
+    )
 
 
 @pytest.fixture
 def granted(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> Datasets:
-    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
     db.commit()
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"),
-                  download=True)
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"), download=True)
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     return datasets
 
 
 def test_the_row_viewer_exports_and_engine_never_return_withheld_records(
-        db: Session, people: People, agreement: Agreement, granted: Datasets) -> None:
-    common = {"by": people.analyst, "agreement_id": agreement.id,
-              "dataset_id": granted.arrests.id, "columns": ["sex", "age_at_arrest"],
-              "purpose": "descriptive", "now": utcnow()}
+    db: Session, people: People, agreement: Agreement, granted: Datasets
+) -> None:
+    common = {
+        "by": people.analyst,
+        "agreement_id": agreement.id,
+        "dataset_id": granted.arrests.id,
+        "columns": ["sex", "age_at_arrest"],
+        "purpose": "descriptive",
+        "now": utcnow(),
+    }
     page = read_rows(db, **common, per_page=100)
     db.commit()
     assert page.total == KEPT == 20
@@ -61,15 +79,19 @@ def test_the_row_viewer_exports_and_engine_never_return_withheld_records(
 
 
 def test_the_row_viewer_page_counts_only_what_may_be_read(
-        browser: Browser, people: People, agreement: Agreement, granted: Datasets) -> None:
+    browser: Browser, people: People, agreement: Agreement, granted: Datasets
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
-    html = browser.get(f"/data/view?agreement={agreement.id}&dataset={granted.arrests.id}"
-                       "&purpose=descriptive&per_page=100").get_data(as_text=True)
+    html = browser.get(
+        f"/data/view?agreement={agreement.id}&dataset={granted.arrests.id}"
+        "&purpose=descriptive&per_page=100"
+    ).get_data(as_text=True)
     assert f"{KEPT} rows match" in html
 
 
 def test_the_two_kinds_of_clause_are_distinct_in_the_agreement(
-        db: Session, agreement: Agreement) -> None:
+    db: Session, agreement: Agreement
+) -> None:
     version = agreement.current_version
     assert version is not None
     clauses = {clause: (label, text) for clause, label, text in render_clauses(version)}

@@ -18,14 +18,21 @@ from governance.kernel.types import utcnow
 from tests.support import People
 
 ARREST_COLUMNS = (
-    ("person_id", Classification.DIRECT_IDENTIFIER), ("name", Classification.DIRECT_IDENTIFIER),
+    ("person_id", Classification.DIRECT_IDENTIFIER),
+    ("name", Classification.DIRECT_IDENTIFIER),
     ("date_of_birth", Classification.DIRECT_IDENTIFIER),
-    ("sex", Classification.QUASI_IDENTIFIER), ("age_at_arrest", Classification.QUASI_IDENTIFIER),
-    ("arrest_date", Classification.GENERAL), ("offence_category", Classification.SENSITIVE),
-    ("district", Classification.QUASI_IDENTIFIER))
+    ("sex", Classification.QUASI_IDENTIFIER),
+    ("age_at_arrest", Classification.QUASI_IDENTIFIER),
+    ("arrest_date", Classification.GENERAL),
+    ("offence_category", Classification.SENSITIVE),
+    ("district", Classification.QUASI_IDENTIFIER),
+)
 PROBATION_COLUMNS = (
-    ("person_id", Classification.DIRECT_IDENTIFIER), ("sex", Classification.QUASI_IDENTIFIER),
-    ("supervision_start", Classification.GENERAL), ("risk_level", Classification.SENSITIVE))
+    ("person_id", Classification.DIRECT_IDENTIFIER),
+    ("sex", Classification.QUASI_IDENTIFIER),
+    ("supervision_start", Classification.GENERAL),
+    ("risk_level", Classification.SENSITIVE),
+)
 
 
 @dataclass
@@ -34,19 +41,26 @@ class Datasets:
     probation: Dataset
 
 
-def _dataset(db: Session, name: str, provider_id: int,
-             columns: tuple[tuple[str, Classification], ...]) -> Dataset:
-    dataset = Dataset(name=name, provider_id=provider_id, columns=[
-        DatasetColumn(position=i, name=col, type=ColumnType.STRING, classification=cls)
-        for i, (col, cls) in enumerate(columns)])
+def _dataset(
+    db: Session, name: str, provider_id: int, columns: tuple[tuple[str, Classification], ...]
+) -> Dataset:
+    dataset = Dataset(
+        name=name,
+        provider_id=provider_id,
+        columns=[
+            DatasetColumn(position=i, name=col, type=ColumnType.STRING, classification=cls)
+            for i, (col, cls) in enumerate(columns)
+        ],
+    )
     db.add(dataset)
     return dataset
 
 
 def make_datasets(db: Session, people: People) -> Datasets:
-    result = Datasets(arrests=_dataset(db, "Arrests", people.police.id, ARREST_COLUMNS),
-                      probation=_dataset(db, "Supervision", people.probation.id,
-                                         PROBATION_COLUMNS))
+    result = Datasets(
+        arrests=_dataset(db, "Arrests", people.police.id, ARREST_COLUMNS),
+        probation=_dataset(db, "Supervision", people.probation.id, PROBATION_COLUMNS),
+    )
     db.commit()
     return result
 
@@ -60,31 +74,45 @@ def terms(people: People, datasets: Datasets, **overrides: Any) -> TermsInput:
     values: dict[str, Any] = {
         "title": "Diversion programme evaluation",
         "purpose": "Estimate the effect of pre-arrest diversion on re-arrest within a year.",
-        "effective_date": today(), "expiry_date": today() + dt.timedelta(days=365),
+        "effective_date": today(),
+        "expiry_date": today() + dt.timedelta(days=365),
         "permitted_uses": ["descriptive", "matched_comparison"],
-        "columns": {datasets.arrests.id: ["person_id", "sex", "age_at_arrest",
-                                          "offence_category"]},
-        "signatories": [Signatory("provider", "Chief Dana Reyes", "Chief of Police"),
-                        Signatory("recipient", "Dr Lee Park", "Director")],
-        "laws": ["cjis"], "third_party_recipients": [],
-        "personnel": {people.analyst.id: "principal_investigator",
-                      people.analyst2.id: "analyst"},
+        "columns": {datasets.arrests.id: ["person_id", "sex", "age_at_arrest", "offence_category"]},
+        "signatories": [
+            Signatory("provider", "Chief Dana Reyes", "Chief of Police"),
+            Signatory("recipient", "Dr Lee Park", "Director"),
+        ],
+        "laws": ["cjis"],
+        "third_party_recipients": [],
+        "personnel": {people.analyst.id: "principal_investigator", people.analyst2.id: "analyst"},
     }
     values.update(overrides)
     return TermsInput(**values)
 
 
-def draft(db: Session, people: People, datasets: Datasets, *, by: Actor | None = None,
-          **overrides: Any) -> Agreement:
+def draft(
+    db: Session, people: People, datasets: Datasets, *, by: Actor | None = None, **overrides: Any
+) -> Agreement:
     agreement = agreements.create_agreement(
-        db, provider_id=people.police.id, recipient_id=people.lab.id,
-        terms=terms(people, datasets, **overrides), by=by or people.privacy, now=utcnow())
+        db,
+        provider_id=people.police.id,
+        recipient_id=people.lab.id,
+        terms=terms(people, datasets, **overrides),
+        by=by or people.privacy,
+        now=utcnow(),
+    )
     db.commit()
     return agreement
 
 
-def approved(db: Session, people: People, datasets: Datasets, *,
-             now: dt.datetime | None = None, **overrides: Any) -> Agreement:
+def approved(
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    *,
+    now: dt.datetime | None = None,
+    **overrides: Any,
+) -> Agreement:
     """Drafted and submitted by one privacy officer, approved by the other."""
     moment = now or utcnow()
     agreement = draft(db, people, datasets, **overrides)
@@ -97,19 +125,28 @@ def approved(db: Session, people: People, datasets: Datasets, *,
 def form(people: People, datasets: Datasets, **overrides: Any) -> dict[str, Any]:
     """The draft form as a browser posts it for the terms above."""
     data: dict[str, Any] = {
-        "provider_id": people.police.id, "recipient_id": people.lab.id,
+        "provider_id": people.police.id,
+        "recipient_id": people.lab.id,
         "title": "Diversion programme evaluation",
         "purpose": "Estimate the effect of pre-arrest diversion on re-arrest within a year.",
-        "permitted_uses": ["descriptive", "matched_comparison"], "laws": ["cjis"],
-        "columns": [f"{datasets.arrests.id}:{c}" for c in ("person_id", "sex",
-                                                             "age_at_arrest")],
+        "permitted_uses": ["descriptive", "matched_comparison"],
+        "laws": ["cjis"],
+        "columns": [f"{datasets.arrests.id}:{c}" for c in ("person_id", "sex", "age_at_arrest")],
         "provider_signatories": "Chief Dana Reyes | Chief of Police",
         "recipient_signatories": "Dr Lee Park | Director",
-        "research_products_owner": "recipient", "third_party_recipients": "",
-        "publication_allowed": "y", "min_cell_size": "10", "min_cohort_size": "60",
-        "dominance_threshold": "0.9", "rounding_base": "", "two_checkers_required": "y",
-        "preview_window_days": "30", "min_age": "14", "excluded_offence_categories": "",
-        "destruction_days": "30", "effective_date": today().isoformat(),
+        "research_products_owner": "recipient",
+        "third_party_recipients": "",
+        "publication_allowed": "y",
+        "min_cell_size": "10",
+        "min_cohort_size": "60",
+        "dominance_threshold": "0.9",
+        "rounding_base": "",
+        "two_checkers_required": "y",
+        "preview_window_days": "30",
+        "min_age": "14",
+        "excluded_offence_categories": "",
+        "destruction_days": "30",
+        "effective_date": today().isoformat(),
         "expiry_date": (today() + dt.timedelta(days=365)).isoformat(),
         f"personnel-{people.analyst.id}": "principal_investigator",
         f"personnel-{people.analyst2.id}": "analyst",
@@ -123,7 +160,13 @@ def make_probation_partner(db: Session, app: Any, people: People) -> Any:
     from governance.authz import Role
     from tests.support import add_person
 
-    user = add_person(db, app, email="partner2@test.example", name="Probation Partner",
-                      org=people.probation, roles=(Role.PARTNER_REVIEWER,))
+    user = add_person(
+        db,
+        app,
+        email="partner2@test.example",
+        name="Probation Partner",
+        org=people.probation,
+        roles=(Role.PARTNER_REVIEWER,),
+    )
     db.commit()
     return user

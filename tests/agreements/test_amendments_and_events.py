@@ -52,22 +52,36 @@ def recorder() -> Iterator[Recorder]:
     remove_listener(listener)
 
 
-def amend(db: Session, people: People, datasets: Datasets, agreement: Agreement,
-          **overrides: Any) -> None:
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Narrow the scope",
-                               by=people.privacy, now=utcnow())
-    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
-                            terms=builders.terms(people, datasets, **overrides))
+def amend(
+    db: Session, people: People, datasets: Datasets, agreement: Agreement, **overrides: Any
+) -> None:
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Narrow the scope", by=people.privacy, now=utcnow()
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy,
+        now=utcnow(),
+        terms=builders.terms(people, datasets, **overrides),
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     db.commit()
 
 
 def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
-        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    db: Session, people: People, datasets: Datasets, recorder: Recorder
+) -> None:
     agreement = builders.approved(db, people, datasets)
-    amend(db, people, datasets, agreement,
-          columns={datasets.arrests.id: ["person_id", "sex"]},
-          personnel={people.analyst.id: "principal_investigator"}, min_cell_size=20)
+    amend(
+        db,
+        people,
+        datasets,
+        agreement,
+        columns={datasets.arrests.id: ["person_id", "sex"]},
+        personnel={people.analyst.id: "principal_investigator"},
+        min_cell_size=20,
+    )
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 1
@@ -86,12 +100,16 @@ def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
     assert in_force.min_cell_size == 20
     refreshed = db.get(Agreement, agreement.id)
     assert refreshed is not None
-    assert [v.status for v in refreshed.versions] == [VersionStatus.SUPERSEDED,
-                                                      VersionStatus.APPROVED]
+    assert [v.status for v in refreshed.versions] == [
+        VersionStatus.SUPERSEDED,
+        VersionStatus.APPROVED,
+    ]
 
-    approval = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AGREEMENT_APPROVE,
-        AuditEvent.agreement_version == 2)).one()
+    approval = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event_type == AuditType.AGREEMENT_APPROVE, AuditEvent.agreement_version == 2
+        )
+    ).one()
     changed = {c["clause"]: c for c in approval.detail["changes"]}
     assert set(changed) == {"scope.datasets", "personnel", "publication.min_cell_size"}
     assert changed["publication.min_cell_size"]["before"].startswith("10 people")
@@ -106,26 +124,35 @@ def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
 
 
 def test_an_amendment_cannot_move_the_effective_date(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     from governance.kernel.errors import ValidationFailed
 
     agreement = builders.approved(db, people, datasets)
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="x", by=people.privacy,
-                               now=utcnow())
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="x", by=people.privacy, now=utcnow()
+    )
     with pytest.raises(ValidationFailed) as refusal:
-        agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
-                                terms=builders.terms(people, datasets,
-                                                     effective_date=builders.today()
-                                                     - dt.timedelta(days=3)))
+        agreements.update_draft(
+            db,
+            agreement_id=agreement.id,
+            by=people.privacy,
+            now=utcnow(),
+            terms=builders.terms(
+                people, datasets, effective_date=builders.today() - dt.timedelta(days=3)
+            ),
+        )
     assert "effective_date" in refusal.value.fields
 
 
 def test_discarding_an_amendment_keeps_the_version_in_force(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.approved(db, people, datasets)
     amend(db, people, datasets, agreement, title="Renamed")
-    agreements.return_to_draft(db, agreement_id=agreement.id, comment="Not now",
-                               by=people.privacy2, now=utcnow())
+    agreements.return_to_draft(
+        db, agreement_id=agreement.id, comment="Not now", by=people.privacy2, now=utcnow()
+    )
     agreements.discard_amendment(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     db.commit()
     fresh(db)
@@ -137,26 +164,35 @@ def test_discarding_an_amendment_keeps_the_version_in_force(
 
 
 def test_listeners_hear_activation_expiry_termination_and_closing(
-        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
-    later = builders.approved(db, people, datasets,
-                              effective_date=builders.today() + dt.timedelta(days=5),
-                              expiry_date=builders.today() + dt.timedelta(days=9))
+    db: Session, people: People, datasets: Datasets, recorder: Recorder
+) -> None:
+    later = builders.approved(
+        db,
+        people,
+        datasets,
+        effective_date=builders.today() + dt.timedelta(days=5),
+        expiry_date=builders.today() + dt.timedelta(days=9),
+    )
     ended = builders.approved(db, people, datasets)
     assert [c["event"] for c in recorder.calls] == [AgreementEvent.ACTIVATED]
-    day = dt.datetime.combine(builders.today() + dt.timedelta(days=5), dt.time(),
-                              tzinfo=dt.UTC)
+    day = dt.datetime.combine(builders.today() + dt.timedelta(days=5), dt.time(), tzinfo=dt.UTC)
     assert activate_due(db, SCHEDULER, day) == 1
     after_expiry = day + dt.timedelta(days=5)
     assert expire_due(db, SCHEDULER, after_expiry) == 1
-    agreements.terminate(db, agreement_id=ended.id, reason="Ended early", by=people.privacy,
-                         now=utcnow())
-    agreements.certify_destruction(db, agreement_id=ended.id, statement="Wiped",
-                                   by=people.privacy, now=utcnow())
+    agreements.terminate(
+        db, agreement_id=ended.id, reason="Ended early", by=people.privacy, now=utcnow()
+    )
+    agreements.certify_destruction(
+        db, agreement_id=ended.id, statement="Wiped", by=people.privacy, now=utcnow()
+    )
     db.commit()
     assert [(c["event"], c["agreement"].id) for c in recorder.calls] == [
-        (AgreementEvent.ACTIVATED, ended.id), (AgreementEvent.ACTIVATED, later.id),
-        (AgreementEvent.EXPIRED, later.id), (AgreementEvent.TERMINATED, ended.id),
-        (AgreementEvent.CLOSED, ended.id)]
+        (AgreementEvent.ACTIVATED, ended.id),
+        (AgreementEvent.ACTIVATED, later.id),
+        (AgreementEvent.EXPIRED, later.id),
+        (AgreementEvent.TERMINATED, ended.id),
+        (AgreementEvent.CLOSED, ended.id),
+    ]
     expired = recorder.calls[2]
     assert expired["previous_version"].number == 1
     assert expired["new_version"] is None
@@ -165,27 +201,30 @@ def test_listeners_hear_activation_expiry_termination_and_closing(
 
 
 def test_a_failing_listener_rolls_the_transition_back(
-        db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    db: Session, people: People, datasets: Datasets, recorder: Recorder
+) -> None:
     agreement = builders.approved(db, people, datasets)
     head = audit.chain_head(db)
     recorder.fail_on = AgreementEvent.TERMINATED
     with pytest.raises(RuntimeError, match="grant revocation failed"):
-        agreements.terminate(db, agreement_id=agreement.id, reason="Breach", by=people.privacy,
-                             now=utcnow())
+        agreements.terminate(
+            db, agreement_id=agreement.id, reason="Breach", by=people.privacy, now=utcnow()
+        )
     db.rollback()
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]
     assert audit.chain_head(db) == head
 
 
 def test_a_failing_listener_stops_the_expiry_job_committing(
-        app: Any, db: Session, people: People, datasets: Datasets, recorder: Recorder) -> None:
+    app: Any, db: Session, people: People, datasets: Datasets, recorder: Recorder
+) -> None:
     from governance import periodic
     from governance.kernel.extensions import database
 
-    agreement = builders.approved(db, people, datasets,
-                                  expiry_date=builders.today() + dt.timedelta(days=1))
+    agreement = builders.approved(
+        db, people, datasets, expiry_date=builders.today() + dt.timedelta(days=1)
+    )
     recorder.fail_on = AgreementEvent.EXPIRED
     with pytest.raises(RuntimeError):
-        periodic.run_due_jobs(database(app).sessions,
-                              now=utcnow() + dt.timedelta(days=3))
+        periodic.run_due_jobs(database(app).sessions, now=utcnow() + dt.timedelta(days=3))
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]

@@ -15,13 +15,21 @@ def test_the_demo_has_an_agreement_in_every_state(app: Flask, db: Session) -> No
     load_demo(db, app=app)
     db.commit()
     found = {state_of(a): a for a in db.scalars(select(Agreement).order_by(Agreement.id))}
-    assert set(found) == {State.DRAFT, State.SUBMITTED, State.APPROVED, State.ACTIVE,
-                          State.AMENDMENT_SUBMITTED, State.EXPIRED, State.TERMINATED,
-                          State.CLOSED}
+    assert set(found) == {
+        State.DRAFT,
+        State.SUBMITTED,
+        State.APPROVED,
+        State.ACTIVE,
+        State.AMENDMENT_SUBMITTED,
+        State.EXPIRED,
+        State.TERMINATED,
+        State.CLOSED,
+    }
     titles = sorted(a.display_version.title for a in found.values())
     assert "Pre-arrest diversion: impact on re-arrest" in titles
     amended = found[State.AMENDMENT_SUBMITTED]
     assert amended.current_version is not None
     assert amended.working_version is not None
     assert "district" not in amended.current_version.covered_columns(
-        amended.current_version.covered_dataset_ids[0])
+        amended.current_version.covered_dataset_ids[0]
+    )

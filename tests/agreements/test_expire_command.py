@@ -34,16 +34,18 @@ def statuses(db: Session, *agreements: Agreement) -> list[str]:
 
 
 def test_expire_now_changes_exactly_the_agreements_due(
-        app: Flask, db: Session, people: People, datasets: Datasets,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, monkeypatch: pytest.MonkeyPatch
+) -> None:
     today = builders.today()
     day = dt.timedelta(days=1)
     ends_d10 = builders.approved(db, people, datasets, expiry_date=today + 10 * day)
     ends_d11 = builders.approved(db, people, datasets, expiry_date=today + 11 * day)
-    starts_d11 = builders.approved(db, people, datasets, effective_date=today + 11 * day,
-                                   expiry_date=today + 40 * day)
-    starts_d12 = builders.approved(db, people, datasets, effective_date=today + 12 * day,
-                                   expiry_date=today + 40 * day)
+    starts_d11 = builders.approved(
+        db, people, datasets, effective_date=today + 11 * day, expiry_date=today + 40 * day
+    )
+    starts_d12 = builders.approved(
+        db, people, datasets, effective_date=today + 12 * day, expiry_date=today + 40 * day
+    )
     draft = builders.draft(db, people, datasets, expiry_date=today + 2 * day)
     everything = (ends_d10, ends_d11, starts_d11, starts_d12, draft)
 
@@ -80,16 +82,19 @@ def test_a_malformed_now_is_refused(app: Flask, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_an_expired_agreement_with_a_pending_amendment_discards_it(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     from governance.agreements import service as agreements
     from governance.agreements.schedule import expire_due
     from governance.identity.actors import System
     from governance.kernel.types import utcnow
 
-    agreement = builders.approved(db, people, datasets,
-                                  expiry_date=builders.today() + dt.timedelta(days=1))
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Extend",
-                               by=people.privacy, now=utcnow())
+    agreement = builders.approved(
+        db, people, datasets, expiry_date=builders.today() + dt.timedelta(days=1)
+    )
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Extend", by=people.privacy, now=utcnow()
+    )
     assert expire_due(db, System("t"), utcnow() + dt.timedelta(days=2)) == 1
     assert agreement.status == AgreementStatus.EXPIRED
     assert agreement.working_version is None
@@ -97,8 +102,8 @@ def test_an_expired_agreement_with_a_pending_amendment_discards_it(
 
 
 def test_expire_without_apply_is_a_dry_run_whose_summary_counts_what_it_lists(
-        app: Flask, db: Session, people: People, datasets: Datasets,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from governance.audit import service as audit
     from governance.audit.models import AuditEvent
 
@@ -119,9 +124,11 @@ def test_expire_without_apply_is_a_dry_run_whose_summary_counts_what_it_lists(
     assert audit.chain_head(fresh(db)) == head
     # Every job's count of events is the number of event lines listed under it.
     listed = [line for line in output.splitlines() if line.startswith("    ")]
-    counted = sum(int(part.split(" audited")[0].rsplit(", ", 1)[1])
-                  for part in output.splitlines() if " audited event" in part
-                  and part.startswith("  ") and not part.startswith("    "))
+    counted = sum(
+        int(part.split(" audited")[0].rsplit(", ", 1)[1])
+        for part in output.splitlines()
+        if " audited event" in part and part.startswith("  ") and not part.startswith("    ")
+    )
     assert counted == len(listed) > 0
     assert f"{len(listed)} audited event" in output.splitlines()[-1]
 

@@ -30,13 +30,21 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_text_round_trips_and_is_shown_escaped(
-        app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser,
-        text: str) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser, text: str
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
-    response = browser.post("/agreements/new", builders.form(
-        people, datasets, title=text, purpose=text,
-        provider_signatories=f"{text} | {text}", third_party_recipients=text,
-        excluded_offence_categories=text))
+    response = browser.post(
+        "/agreements/new",
+        builders.form(
+            people,
+            datasets,
+            title=text,
+            purpose=text,
+            provider_signatories=f"{text} | {text}",
+            third_party_recipients=text,
+            excluded_offence_categories=text,
+        ),
+    )
     assert response.status_code == 302
     agreement = fresh(db).scalars(select(Agreement)).one()
     version = agreement.display_version
@@ -48,10 +56,12 @@ def test_hostile_text_round_trips_and_is_shown_escaped(
     reviewer = Browser(app.test_client())
     reviewer.login(people.privacy2.email, PASSWORD)
     browser.post(f"/agreements/{agreement.id}/submit")
-    assert reviewer.post(f"/agreements/{agreement.id}/return",
-                         {"comment": text}).status_code == 302
-    for page in (browser.get(f"/agreements/{agreement.id}"), browser.get("/agreements/"),
-                 browser.get(f"/agreements/{agreement.id}/edit")):
+    assert reviewer.post(f"/agreements/{agreement.id}/return", {"comment": text}).status_code == 302
+    for page in (
+        browser.get(f"/agreements/{agreement.id}"),
+        browser.get("/agreements/"),
+        browser.get(f"/agreements/{agreement.id}/edit"),
+    ):
         html = page.get_data(as_text=True)
         assert str(escape(text)) in html
         if "<" in text or '"' in text:

@@ -21,9 +21,14 @@ from tests.support import PASSWORD, People
 
 def agreement_events(db: Session, agreement_id: int) -> list[tuple[str, int | None, str]]:
     fresh(db)
-    return [(e.event_type, e.agreement_version, e.outcome) for e in db.scalars(
-        select(AuditEvent).where(AuditEvent.agreement_id == agreement_id)
-        .order_by(AuditEvent.seq))]
+    return [
+        (e.event_type, e.agreement_version, e.outcome)
+        for e in db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.agreement_id == agreement_id)
+            .order_by(AuditEvent.seq)
+        )
+    ]
 
 
 def login(app: Flask, email: str) -> Browser:
@@ -33,7 +38,8 @@ def login(app: Flask, email: str) -> Browser:
 
 
 def test_the_whole_lifecycle_through_the_pages(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     drafter = login(app, people.privacy.email)
     reviewer = login(app, people.privacy2.email)
 
@@ -51,9 +57,14 @@ def test_the_whole_lifecycle_through_the_pages(
     assert "Drop age_at_arrest: not needed." in page
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.DRAFT  # type: ignore[union-attr]
 
-    revised = drafter.post(f"{url}/edit", builders.form(
-        people, datasets, columns=[f"{datasets.arrests.id}:person_id",
-                                   f"{datasets.arrests.id}:sex"]))
+    revised = drafter.post(
+        f"{url}/edit",
+        builders.form(
+            people,
+            datasets,
+            columns=[f"{datasets.arrests.id}:person_id", f"{datasets.arrests.id}:sex"],
+        ),
+    )
     assert revised.status_code == 302
     assert drafter.post(f"{url}/submit").status_code == 302
     approved = reviewer.post(f"{url}/approve", {"comment": "Minimum necessary now."})
@@ -67,10 +78,18 @@ def test_the_whole_lifecycle_through_the_pages(
     assert version_1.covered_columns(datasets.arrests.id) == {"person_id", "sex"}
 
     assert drafter.post(f"{url}/amend", {"reason": "Add the district."}).status_code == 302
-    amended = drafter.post(f"{url}/edit", builders.form(
-        people, datasets, columns=[f"{datasets.arrests.id}:person_id",
-                                   f"{datasets.arrests.id}:sex",
-                                   f"{datasets.arrests.id}:district"]))
+    amended = drafter.post(
+        f"{url}/edit",
+        builders.form(
+            people,
+            datasets,
+            columns=[
+                f"{datasets.arrests.id}:person_id",
+                f"{datasets.arrests.id}:sex",
+                f"{datasets.arrests.id}:district",
+            ],
+        ),
+    )
     assert amended.status_code == 302
     assert drafter.post(f"{url}/submit").status_code == 302
     in_force = in_force_version(fresh(db), agreement.id)
@@ -93,36 +112,58 @@ def test_the_whole_lifecycle_through_the_pages(
     moment = dt.datetime.combine(expiry + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     assert expire_due(fresh(db), System("test-scheduler"), moment) == 1
     db.commit()
-    assert reviewer.post(f"{url}/certify-destruction", {
-        "statement": "All extracts wiped (NIST 800-88), certificate DC-17."}).status_code == 302
+    assert (
+        reviewer.post(
+            f"{url}/certify-destruction",
+            {"statement": "All extracts wiped (NIST 800-88), certificate DC-17."},
+        ).status_code
+        == 302
+    )
     agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
     assert agreement.status == AgreementStatus.CLOSED
     assert agreement.destruction_certified_by_id == people.privacy2.id
-    assert [v.status for v in agreement.versions] == [VersionStatus.SUPERSEDED,
-                                                      VersionStatus.APPROVED]
+    assert [v.status for v in agreement.versions] == [
+        VersionStatus.SUPERSEDED,
+        VersionStatus.APPROVED,
+    ]
 
     events = agreement_events(db, agreement.id)
     assert [e[0] for e in events] == [
-        AuditType.AGREEMENT_CREATE, AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_RETURN,
-        AuditType.AGREEMENT_UPDATE, AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_APPROVE,
-        AuditType.AGREEMENT_ACTIVATE, AuditType.AGREEMENT_AMEND, AuditType.AGREEMENT_UPDATE,
-        AuditType.AGREEMENT_SUBMIT, AuditType.AGREEMENT_APPROVE, AuditType.AGREEMENT_EXPIRE,
+        AuditType.AGREEMENT_CREATE,
+        AuditType.AGREEMENT_SUBMIT,
+        AuditType.AGREEMENT_RETURN,
+        AuditType.AGREEMENT_UPDATE,
+        AuditType.AGREEMENT_SUBMIT,
+        AuditType.AGREEMENT_APPROVE,
+        AuditType.AGREEMENT_ACTIVATE,
+        AuditType.AGREEMENT_AMEND,
+        AuditType.AGREEMENT_UPDATE,
+        AuditType.AGREEMENT_SUBMIT,
+        AuditType.AGREEMENT_APPROVE,
+        AuditType.AGREEMENT_EXPIRE,
         # Closing destroys the data no other active agreement covers, with its certificate.
-        AuditType.AGREEMENT_CLOSE, AuditType.DATASET_CERTIFY_DESTRUCTION]
+        AuditType.AGREEMENT_CLOSE,
+        AuditType.DATASET_CERTIFY_DESTRUCTION,
+    ]
     assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]
     assert {e[2] for e in events} == {"success"}
 
 
 def test_terminating_an_active_agreement_needs_a_reason(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.approved(db, people, datasets)
     officer = login(app, people.privacy.email)
     url = f"/agreements/{agreement.id}"
     refused = officer.post(f"{url}/terminate", {"reason": "   "})
     assert refused.status_code == 422
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.ACTIVE  # type: ignore[union-attr]
-    assert officer.post(f"{url}/terminate", {
-        "reason": "The department withdrew its consent."}).status_code == 302
+    assert (
+        officer.post(
+            f"{url}/terminate", {"reason": "The department withdrew its consent."}
+        ).status_code
+        == 302
+    )
     ended = fresh(db).get(Agreement, agreement.id)
     assert ended is not None
     assert ended.status == AgreementStatus.TERMINATED
@@ -133,7 +174,8 @@ def test_terminating_an_active_agreement_needs_a_reason(
 
 
 def test_an_approved_agreement_waits_for_its_effective_date(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     start = builders.today() + dt.timedelta(days=10)
     agreement = builders.approved(db, people, datasets, effective_date=start)
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]

@@ -22,8 +22,15 @@ from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
-BUTTONS = ("Submit for review", "Approve version", "Return with comments", "Amend",
-           "Terminate the agreement", "Certify destruction", "Edit the")
+BUTTONS = (
+    "Submit for review",
+    "Approve version",
+    "Return with comments",
+    "Amend",
+    "Terminate the agreement",
+    "Certify destruction",
+    "Edit the",
+)
 
 
 def references(page: str) -> set[str]:
@@ -33,60 +40,82 @@ def references(page: str) -> set[str]:
 @pytest.fixture
 def world(app: Flask, db: Session, people: People, datasets: Datasets) -> dict[str, Agreement]:
     """A police agreement with the test lab, a probation one, and one with another lab."""
-    other_lab = users.create_organization(db, name="Other Lab", kind=OrganizationKind.RESEARCH,
-                                          by=SETUP)
+    other_lab = users.create_organization(
+        db, name="Other Lab", kind=OrganizationKind.RESEARCH, by=SETUP
+    )
     db.commit()
-    police = builders.approved(db, people, datasets,
-                               expiry_date=builders.today() + dt.timedelta(days=5))
+    police = builders.approved(
+        db, people, datasets, expiry_date=builders.today() + dt.timedelta(days=5)
+    )
     probation = agreements.create_agreement(
-        db, provider_id=people.probation.id, recipient_id=people.lab.id, by=people.privacy,
-        now=utcnow(), terms=builders.terms(
-            people, datasets, title="Supervision outcomes",
-            columns={datasets.probation.id: ["person_id", "risk_level"]}))
+        db,
+        provider_id=people.probation.id,
+        recipient_id=people.lab.id,
+        by=people.privacy,
+        now=utcnow(),
+        terms=builders.terms(
+            people,
+            datasets,
+            title="Supervision outcomes",
+            columns={datasets.probation.id: ["person_id", "risk_level"]},
+        ),
+    )
     elsewhere = agreements.create_agreement(
-        db, provider_id=people.police.id, recipient_id=other_lab.id, by=people.privacy,
-        now=utcnow(), terms=builders.terms(people, datasets, title="Other lab study",
-                                           personnel={}))
+        db,
+        provider_id=people.police.id,
+        recipient_id=other_lab.id,
+        by=people.privacy,
+        now=utcnow(),
+        terms=builders.terms(people, datasets, title="Other lab study", personnel={}),
+    )
     db.commit()
     return {"police": police, "probation": probation, "elsewhere": elsewhere}
 
 
 def test_privacy_officers_see_every_agreement(
-        browser: Browser, people: People, world: dict[str, Agreement]) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement]
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
     page = browser.get("/agreements/").get_data(as_text=True)
     assert references(page) == {a.reference for a in world.values()}
 
 
-@pytest.mark.parametrize(("role", "visible"), [
-    ("analyst", {"police", "probation"}),       # the lab is recipient of both
-    ("partner", {"police", "elsewhere"}),       # the police department provides both
-    ("compliance", {"police", "probation", "elsewhere"}),
-])
+@pytest.mark.parametrize(
+    ("role", "visible"),
+    [
+        ("analyst", {"police", "probation"}),  # the lab is recipient of both
+        ("partner", {"police", "elsewhere"}),  # the police department provides both
+        ("compliance", {"police", "probation", "elsewhere"}),
+    ],
+)
 def test_others_see_the_agreements_they_are_party_to(
-        browser: Browser, people: People, world: dict[str, Agreement], role: str,
-        visible: set[str]) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement], role: str, visible: set[str]
+) -> None:
     browser.login(getattr(people, role).email, PASSWORD)
     page = browser.get("/agreements/").get_data(as_text=True)
     assert references(page) == {world[k].reference for k in visible}
 
 
 def test_a_non_party_is_refused_the_detail_and_it_is_recorded(
-        app: Flask, db: Session, people: People, world: dict[str, Agreement],
-        browser: Browser) -> None:
+    app: Flask, db: Session, people: People, world: dict[str, Agreement], browser: Browser
+) -> None:
     browser.login(people.partner.email, PASSWORD)
     response = browser.get(f"/agreements/{world['probation'].id}")
     assert response.status_code == 403
     refusal = fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert refusal is not None
     assert (refusal.event_type, refusal.outcome, refusal.agreement_id) == (
-        AuditType.AGREEMENT_READ, "denied", world["probation"].id)
+        AuditType.AGREEMENT_READ,
+        "denied",
+        world["probation"].id,
+    )
     assert browser.get("/agreements/999999").status_code == 404
 
 
 @pytest.mark.parametrize("role", ["analyst", "partner", "steward", "compliance"])
 def test_others_read_without_any_action_button(
-        browser: Browser, people: People, world: dict[str, Agreement], role: str) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement], role: str
+) -> None:
     browser.login(getattr(people, role).email, PASSWORD)
     page = browser.get(f"/agreements/{world['police'].id}").get_data(as_text=True)
     assert "Diversion programme evaluation" in page
@@ -97,7 +126,8 @@ def test_others_read_without_any_action_button(
 
 
 def test_the_privacy_officer_sees_the_buttons_the_state_allows(
-        browser: Browser, people: People, world: dict[str, Agreement]) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement]
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
     active = browser.get(f"/agreements/{world['police'].id}").get_data(as_text=True)
     assert "Amend" in active
@@ -110,7 +140,8 @@ def test_the_privacy_officer_sees_the_buttons_the_state_allows(
 
 
 def test_the_list_filters_by_status_provider_and_expiry(
-        browser: Browser, people: People, world: dict[str, Agreement]) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement]
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
 
     def listed(query: str) -> set[str]:
@@ -118,8 +149,7 @@ def test_the_list_filters_by_status_provider_and_expiry(
         assert response.status_code == 200
         return references(response.get_data(as_text=True))
 
-    assert listed("status=draft") == {world["probation"].reference,
-                                      world["elsewhere"].reference}
+    assert listed("status=draft") == {world["probation"].reference, world["elsewhere"].reference}
     assert listed(f"provider={people.probation.id}") == {world["probation"].reference}
     assert listed("expiring=7") == {world["police"].reference}
     assert listed("expiring=7&status=draft") == set()
@@ -128,23 +158,28 @@ def test_the_list_filters_by_status_provider_and_expiry(
 
 
 def test_the_list_is_sorted_and_paged_on_the_server(
-        browser: Browser, people: People, world: dict[str, Agreement]) -> None:
+    browser: Browser, people: People, world: dict[str, Agreement]
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
     page = browser.get("/agreements/?sort=title&dir=desc&per_page=2").get_data(as_text=True)
-    titles = re.findall(r"<td>(Supervision outcomes|Other lab study|Diversion programme "
-                        r"evaluation)</td>", page)
+    titles = re.findall(
+        r"<td>(Supervision outcomes|Other lab study|Diversion programme "
+        r"evaluation)</td>",
+        page,
+    )
     assert titles == ["Supervision outcomes", "Other lab study"]
     assert "Page 1 of 2" in page
     assert browser.get("/agreements/?sort=secret").status_code == 422
 
 
 def test_the_dashboard_lists_agreements_expiring_within_60_30_and_7_days(
-        app: Flask, db: Session, people: People, datasets: Datasets,
-        browser: Browser) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+) -> None:
     today = builders.today()
-    soon = {days: builders.approved(db, people, datasets,
-                                    expiry_date=today + dt.timedelta(days=days))
-            for days in (3, 20, 45, 90)}
+    soon = {
+        days: builders.approved(db, people, datasets, expiry_date=today + dt.timedelta(days=days))
+        for days in (3, 20, 45, 90)
+    }
     submitted = builders.draft(db, people, datasets, by=people.privacy2)
     agreements.submit(db, agreement_id=submitted.id, by=people.privacy2, now=utcnow())
     db.commit()

@@ -24,7 +24,7 @@ from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 
-HOSTILE_TITLE = "<b>Bold</b> & <img src=\"file:///etc/passwd\"> (a, b)"
+HOSTILE_TITLE = '<b>Bold</b> & <img src="file:///etc/passwd"> (a, b)'
 
 
 def pdf_text(content: bytes) -> str:
@@ -37,12 +37,18 @@ def squash(value: str) -> str:
 
 
 def test_the_pdf_contains_every_clause_and_records_its_hash(
-        app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser) -> None:
-    agreement = builders.approved(db, people, datasets, title=HOSTILE_TITLE,
-                                  third_party_recipients=["University IRB (audit only)"],
-                                  excluded_offence_categories=["sexual", "terrorism"],
-                                  laws=["cjis", "hipaa"],
-                                  legal_bases={"hipaa": "IRB waiver (45 CFR 164.512(i))"})
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+) -> None:
+    agreement = builders.approved(
+        db,
+        people,
+        datasets,
+        title=HOSTILE_TITLE,
+        third_party_recipients=["University IRB (audit only)"],
+        excluded_offence_categories=["sexual", "terrorism"],
+        laws=["cjis", "hipaa"],
+        legal_bases={"hipaa": "IRB waiver (45 CFR 164.512(i))"},
+    )
     browser.login(people.analyst.email, PASSWORD)  # a party's staff may read their agreement
     response = browser.get(f"/agreements/{agreement.id}/pdf")
     assert response.status_code == 200
@@ -65,18 +71,25 @@ def test_the_pdf_contains_every_clause_and_records_its_hash(
     assert response.headers["X-Content-SHA256"] == digest
     document = db.scalars(select(AgreementDocument)).one()
     assert (document.sha256, document.byte_size, document.issued_by_id) == (
-        digest, len(response.data), people.analyst.id)
+        digest,
+        len(response.data),
+        people.analyst.id,
+    )
     event = db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert event is not None
     assert (event.event_type, event.agreement_id, event.agreement_version) == (
-        AuditType.AGREEMENT_PDF, agreement.id, 1)
+        AuditType.AGREEMENT_PDF,
+        agreement.id,
+        1,
+    )
     assert event.detail["sha256"] == digest
     listing = browser.get(f"/agreements/{agreement.id}").get_data(as_text=True)
     assert digest in listing
 
 
 def test_a_draft_pdf_says_it_is_not_in_force(
-        app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+) -> None:
     agreement = builders.draft(db, people, datasets)
     browser.login(people.privacy.email, PASSWORD)
     text = pdf_text(browser.get(f"/agreements/{agreement.id}/pdf").data)
@@ -84,12 +97,19 @@ def test_a_draft_pdf_says_it_is_not_in_force(
 
 
 def test_an_earlier_version_can_be_issued(
-        app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+) -> None:
     agreement = builders.approved(db, people, datasets)
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Rename",
-                               by=people.privacy, now=utcnow())
-    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy, now=utcnow(),
-                            terms=builders.terms(people, datasets, title="Renamed project"))
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Rename", by=people.privacy, now=utcnow()
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy,
+        now=utcnow(),
+        terms=builders.terms(people, datasets, title="Renamed project"),
+    )
     db.commit()
     browser.login(people.privacy.email, PASSWORD)
     first = pdf_text(browser.get(f"/agreements/{agreement.id}/pdf?version=1").data)
@@ -101,27 +121,33 @@ def test_an_earlier_version_can_be_issued(
 
 
 def test_rendering_escapes_typed_markup_and_opens_no_file_or_socket(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     from governance.kernel.reports import pdf
 
     agreement = builders.draft(db, people, datasets, title=HOSTILE_TITLE)
     html = render_agreement_html(agreement, agreement.display_version)
-    assert "<img src=\"file:///etc/passwd\">" not in html
+    assert '<img src="file:///etc/passwd">' not in html
     assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
 
     seen: list[tuple[str, Any]] = []
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if recording and (event.startswith("socket.") or (
-                event == "open" and isinstance(args[0], str) and "passwd" in args[0])):
+        if recording and (
+            event.startswith("socket.")
+            or (event == "open" and isinstance(args[0], str) and "passwd" in args[0])
+        ):
             seen.append((event, args))
 
     recording = False
     sys.addaudithook(hook)
     recording = True
     try:
-        rendered = pdf.html_to_pdf(html.replace(
-            "</body>", '<img src="file:///etc/passwd"><img src="http://192.0.2.1/x.png"></body>'))
+        rendered = pdf.html_to_pdf(
+            html.replace(
+                "</body>", '<img src="file:///etc/passwd"><img src="http://192.0.2.1/x.png"></body>'
+            )
+        )
     finally:
         recording = False
     assert seen == []
@@ -129,7 +155,8 @@ def test_rendering_escapes_typed_markup_and_opens_no_file_or_socket(
 
 
 def test_someone_not_party_to_the_agreement_cannot_get_its_pdf(
-        app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+) -> None:
     agreement = builders.draft(db, people, datasets)
     other = builders.make_probation_partner(db, app, people)
     browser.login(other.email, PASSWORD)

@@ -40,7 +40,8 @@ def submitted(db: Session, people: People, datasets: Datasets) -> Agreement:
 
 
 def test_the_drafter_cannot_approve_and_the_refusal_is_recorded(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = submitted(db, people, datasets)
     drafter = as_user(app, people.privacy.email)
     page = drafter.get(f"/agreements/{agreement.id}").get_data(as_text=True)
@@ -51,28 +52,42 @@ def test_the_drafter_cannot_approve_and_the_refusal_is_recorded(
     assert "separation of duties" in response.get_data(as_text=True)
     refusal = last_event(db)
     assert (refusal.event_type, refusal.outcome, refusal.rule) == (
-        AuditType.AGREEMENT_APPROVE, "denied", "separation-of-duties")
+        AuditType.AGREEMENT_APPROVE,
+        "denied",
+        "separation-of-duties",
+    )
     assert (refusal.actor_id, refusal.agreement_id, refusal.agreement_version) == (
-        people.privacy.id, agreement.id, 1)
+        people.privacy.id,
+        agreement.id,
+        1,
+    )
     assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.SUBMITTED  # type: ignore[union-attr]
 
 
 def test_anyone_who_edited_the_version_cannot_approve_it(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.draft(db, people, datasets)
-    agreements.update_draft(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow(),
-                            terms=builders.terms(people, datasets, title="Edited title"))
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        by=people.privacy2,
+        now=utcnow(),
+        terms=builders.terms(people, datasets, title="Edited title"),
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     with pytest.raises(PermissionDenied, match="separation of duties"):
         agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
 
 
 def test_the_author_of_an_amendment_cannot_approve_it(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.approved(db, people, datasets)
     # privacy2 approved version 1; now privacy2 writes the amendment, so privacy must approve.
-    agreements.start_amendment(db, agreement_id=agreement.id, reason="Extend", by=people.privacy2,
-                               now=utcnow())
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Extend", by=people.privacy2, now=utcnow()
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
     db.commit()
     with pytest.raises(PermissionDenied):
@@ -83,13 +98,25 @@ def test_the_author_of_an_amendment_cannot_approve_it(
 
 
 @pytest.mark.parametrize("role", ["analyst", "partner", "steward", "compliance", "admin"])
-@pytest.mark.parametrize(("action", "data"), [
-    ("approve", {}), ("return", {"comment": "x"}), ("submit", {}),
-    ("terminate", {"reason": "x"}), ("amend", {"reason": "x"}),
-])
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("approve", {}),
+        ("return", {"comment": "x"}),
+        ("submit", {}),
+        ("terminate", {"reason": "x"}),
+        ("amend", {"reason": "x"}),
+    ],
+)
 def test_people_without_the_permission_get_403_and_it_is_recorded(
-        app: Flask, db: Session, people: People, datasets: Datasets, role: str, action: str,
-        data: dict[str, str]) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    role: str,
+    action: str,
+    data: dict[str, str],
+) -> None:
     agreement = submitted(db, people, datasets)
     browser = as_user(app, getattr(people, role).email)
     response = browser.post(f"/agreements/{agreement.id}/{action}", data)
@@ -107,28 +134,40 @@ def test_others_cannot_open_the_draft_form(app: Flask, people: People, role: str
     assert browser.get("/agreements/new").status_code == 403
 
 
-@pytest.mark.parametrize(("setup", "action", "data", "allowed"), [
-    ("draft", "approve", {}, ["edit", "submit"]),
-    ("draft", "certify-destruction", {"statement": "x"}, ["edit", "submit"]),
-    ("active", "submit", {}, ["amend", "terminate"]),
-    ("active", "approve", {}, ["amend", "terminate"]),
-    ("terminated", "terminate", {"reason": "again"}, ["certify_destruction"]),
-    ("terminated", "amend", {"reason": "x"}, ["certify_destruction"]),
-])
+@pytest.mark.parametrize(
+    ("setup", "action", "data", "allowed"),
+    [
+        ("draft", "approve", {}, ["edit", "submit"]),
+        ("draft", "certify-destruction", {"statement": "x"}, ["edit", "submit"]),
+        ("active", "submit", {}, ["amend", "terminate"]),
+        ("active", "approve", {}, ["amend", "terminate"]),
+        ("terminated", "terminate", {"reason": "again"}, ["certify_destruction"]),
+        ("terminated", "amend", {"reason": "x"}, ["certify_destruction"]),
+    ],
+)
 def test_an_action_the_state_forbids_is_409_naming_the_allowed_ones(
-        app: Flask, db: Session, people: People, datasets: Datasets, setup: str, action: str,
-        data: dict[str, str], allowed: list[str]) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    setup: str,
+    action: str,
+    data: dict[str, str],
+    allowed: list[str],
+) -> None:
     if setup == "draft":
         agreement = builders.draft(db, people, datasets)
     else:
         agreement = builders.approved(db, people, datasets)
         if setup == "terminated":
-            agreements.terminate(db, agreement_id=agreement.id, reason="Ended", by=people.privacy,
-                                 now=utcnow())
+            agreements.terminate(
+                db, agreement_id=agreement.id, reason="Ended", by=people.privacy, now=utcnow()
+            )
             db.commit()
     browser = as_user(app, people.privacy2.email)
-    response = browser.post(f"/agreements/{agreement.id}/{action}", data,
-                            headers={"Accept": "application/json"})
+    response = browser.post(
+        f"/agreements/{agreement.id}/{action}", data, headers={"Accept": "application/json"}
+    )
     assert response.status_code == 409
     body = response.get_json()
     assert body["allowed"] == allowed
@@ -139,32 +178,43 @@ def test_an_action_the_state_forbids_is_409_naming_the_allowed_ones(
 
 
 def test_editing_an_agreement_with_nothing_in_draft_is_409(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.approved(db, people, datasets)
     browser = as_user(app, people.privacy.email)
     assert browser.get(f"/agreements/{agreement.id}/edit").status_code == 409
 
 
 def test_only_the_scheduler_expires_or_activates(
-        db: Session, people: People, datasets: Datasets) -> None:
+    db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = builders.approved(db, people, datasets)
     with pytest.raises(PermissionDenied):
         agreements.expire(db, agreement=agreement, by=people.privacy, now=utcnow())
     db.rollback()
-    agreements.terminate(db, agreement_id=agreement.id, reason="x", by=System("cli"),
-                         now=utcnow())
+    agreements.terminate(db, agreement_id=agreement.id, reason="x", by=System("cli"), now=utcnow())
 
 
 def test_every_agreement_post_route_refuses_and_records_a_person_without_permission(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     """A new POST route without an authorisation check fails this test."""
     agreement = builders.approved(db, people, datasets)
-    rules = [r for r in app.url_map.iter_rules()
-             if r.endpoint.startswith("agreements.") and "POST" in (r.methods or set())]
+    rules = [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("agreements.") and "POST" in (r.methods or set())
+    ]
     assert len(rules) >= 10
     browser = as_user(app, people.analyst.email)
-    payload = {**builders.form(people, datasets), "comment": "x", "reason": "x",
-               "statement": "x", "name": "Some State Act", "requirements": "x"}
+    payload = {
+        **builders.form(people, datasets),
+        "comment": "x",
+        "reason": "x",
+        "statement": "x",
+        "name": "Some State Act",
+        "requirements": "x",
+    }
     for rule in rules:
         url = rule.rule.replace("<int:agreement_id>", str(agreement.id))
         response = browser.post(url, payload)

@@ -21,19 +21,25 @@ from tests.support import People
 
 
 def test_two_approvals_of_one_version_at_once_approve_it_once(
-        app: Flask, db: Session, people: People, datasets: Datasets) -> None:
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
     agreement = draft(db, people, datasets)
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     db.commit()
 
     def approve(session: Session) -> object:
-        return agreements.approve(session, agreement_id=agreement.id, by=people.privacy2,
-                                  now=utcnow())
+        return agreements.approve(
+            session, agreement_id=agreement.id, by=people.privacy2, now=utcnow()
+        )
 
     raised = _race(app, approve, approve)
     assert [type(e) for e in raised] == [InvalidTransition]
     approvals = fresh(db).scalar(
-        select(func.count()).select_from(AuditEvent)
-        .where(AuditEvent.event_type == AuditType.AGREEMENT_APPROVE,
-               AuditEvent.outcome == Outcome.SUCCESS))
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.event_type == AuditType.AGREEMENT_APPROVE,
+            AuditEvent.outcome == Outcome.SUCCESS,
+        )
+    )
     assert approvals == 1

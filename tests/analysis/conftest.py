@@ -32,8 +32,17 @@ from governance.kernel.types import utcnow
 from tests.support import SETUP, People
 
 KINDS = ["descriptive", "rate_comparison", "matched_comparison"]
-RECORD_COLUMNS = ["person_id", "index_date", "sex", "region", "offence_category", "employed",
-                  "prior_offences", "age_at_index", "index_disposal"]
+RECORD_COLUMNS = [
+    "person_id",
+    "index_date",
+    "sex",
+    "region",
+    "offence_category",
+    "employed",
+    "prior_offences",
+    "age_at_index",
+    "index_disposal",
+]
 
 
 @functools.cache
@@ -51,13 +60,23 @@ class World:
 
 @pytest.fixture
 def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": database_url,
-            "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}", "ANALYSIS_HEARTBEAT_TIMEOUT": 30}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        "ANALYSIS_HEARTBEAT_TIMEOUT": 30,
+    }
 
 
-def make_agreement(db: Session, people: People, dataset_ids: Sequence[int], *,
-                   provider_id: int | None = None, uses: Sequence[str] = KINDS,
-                   **overrides: Any) -> Agreement:
+def make_agreement(
+    db: Session,
+    people: People,
+    dataset_ids: Sequence[int],
+    *,
+    provider_id: int | None = None,
+    uses: Sequence[str] = KINDS,
+    **overrides: Any,
+) -> Agreement:
     today = utcnow().date()
     columns = {i: db.get(Dataset, i).column_names for i in dataset_ids}  # type: ignore[union-attr]
     values: dict[str, Any] = {
@@ -65,39 +84,62 @@ def make_agreement(db: Session, people: People, dataset_ids: Sequence[int], *,
         "purpose": "Compare proven re-offending of programme participants with a matched group.",
         "effective_date": today - dt.timedelta(days=1),
         "expiry_date": today + dt.timedelta(days=200),
-        "permitted_uses": list(uses), "columns": columns,
-        "signatories": [Signatory("provider", "Maria Lopez", "Chief Probation Officer"),
-                        Signatory("recipient", "Dr Lee Park", "Director")],
-        "laws": ["cjis"], "third_party_recipients": [],
-        "personnel": {people.analyst.id: "principal_investigator",
-                      people.analyst2.id: "analyst"}}
+        "permitted_uses": list(uses),
+        "columns": columns,
+        "signatories": [
+            Signatory("provider", "Maria Lopez", "Chief Probation Officer"),
+            Signatory("recipient", "Dr Lee Park", "Director"),
+        ],
+        "laws": ["cjis"],
+        "third_party_recipients": [],
+        "personnel": {people.analyst.id: "principal_investigator", people.analyst2.id: "analyst"},
+    }
     values.update(overrides)
     now = utcnow()
     agreement = agreements.create_agreement(
-        db, provider_id=provider_id or people.probation.id, recipient_id=people.lab.id,
-        terms=TermsInput(**values), by=people.privacy, now=now)
+        db,
+        provider_id=provider_id or people.probation.id,
+        recipient_id=people.lab.id,
+        terms=TermsInput(**values),
+        by=people.privacy,
+        now=now,
+    )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
     db.commit()
     return agreement
 
 
-def grant(db: Session, people: People, agreement: Agreement, dataset: Dataset,
-          columns: Sequence[str], purpose: str, user: User | None = None) -> None:
+def grant(
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    dataset: Dataset,
+    columns: Sequence[str],
+    purpose: str,
+    user: User | None = None,
+) -> None:
     """Ask, have the steward approve and (for identifiers) the privacy officer too."""
     now = utcnow()
     request = requests.submit_request(
-        db, agreement_id=agreement.id, dataset_id=dataset.id, columns=list(columns),
-        purpose=purpose, justification="Needed for the analysis.",
-        end_date=now.date() + dt.timedelta(days=60), download=False,
-        by=user or people.analyst, now=now)
+        db,
+        agreement_id=agreement.id,
+        dataset_id=dataset.id,
+        columns=list(columns),
+        purpose=purpose,
+        justification="Needed for the analysis.",
+        end_date=now.date() + dt.timedelta(days=60),
+        download=False,
+        by=user or people.analyst,
+        now=now,
+    )
     db.commit()
-    requests.steward_approve(db, request_id=request.id, columns=list(columns), comment="",
-                             by=people.steward, now=now)
+    requests.steward_approve(
+        db, request_id=request.id, columns=list(columns), comment="", by=people.steward, now=now
+    )
     db.commit()
     if request.grant_id is None:
-        requests.privacy_approve(db, request_id=request.id, comment="", by=people.privacy,
-                                 now=now)
+        requests.privacy_approve(db, request_id=request.id, comment="", by=people.privacy, now=now)
         db.commit()
 
 
@@ -108,15 +150,26 @@ def world(db: Session, people: People) -> World:
 
 def build_world(db: Session, people: People) -> World:
     """The probation service's datasets, stored, under an agreement permitting every kind."""
-    made = declare_analysis_datasets(db, provider_id=people.probation.id,
-                                     steward_id=people.steward.id)
+    made = declare_analysis_datasets(
+        db, provider_id=people.probation.id, steward_id=people.steward.id
+    )
     db.commit()
     data = synthetic()
     events, offences = made[INDEX_EVENTS], made[OFFENCES]
-    ingest_frame(db, dataset_id=events.id, frame=data.index_events[events.column_names],
-                 source_filename="events.csv", by=SETUP)
-    ingest_frame(db, dataset_id=offences.id, frame=data.offences[offences.column_names],
-                 source_filename="offences.csv", by=SETUP)
+    ingest_frame(
+        db,
+        dataset_id=events.id,
+        frame=data.index_events[events.column_names],
+        source_filename="events.csv",
+        by=SETUP,
+    )
+    ingest_frame(
+        db,
+        dataset_id=offences.id,
+        frame=data.offences[offences.column_names],
+        source_filename="offences.csv",
+        by=SETUP,
+    )
     db.commit()
     agreement = make_agreement(db, people, [events.id, offences.id])
     return World(agreement=agreement, events=events, offences=offences, data=data)
@@ -128,12 +181,22 @@ def cohort_csv(data: SyntheticDataset) -> bytes:
     return buffer.getvalue().encode()
 
 
-def upload(db: Session, people: People, world: World, user: User | None = None,
-           agreement: Agreement | None = None) -> int:
-    cohort = cohorts.upload_cohort(db, agreement_id=(agreement or world.agreement).id,
-                                   data=cohort_csv(world.data), filename="partner.csv",
-                                   label="Mentoring programme 2016-2019",
-                                   by=user or people.analyst, now=utcnow())
+def upload(
+    db: Session,
+    people: People,
+    world: World,
+    user: User | None = None,
+    agreement: Agreement | None = None,
+) -> int:
+    cohort = cohorts.upload_cohort(
+        db,
+        agreement_id=(agreement or world.agreement).id,
+        data=cohort_csv(world.data),
+        filename="partner.csv",
+        label="Mentoring programme 2016-2019",
+        by=user or people.analyst,
+        now=utcnow(),
+    )
     db.commit()
     return cohort.id
 
@@ -149,28 +212,65 @@ def grant_matched(db: Session, people: People, world: World, user: User | None =
     from governance.analysis.engine import columns_needed
 
     needed = columns_needed("matched_comparison", MATCHED_PARAMS)
-    grant(db, people, world.agreement, world.events, needed["index_events"],
-          "matched_comparison", user)
-    grant(db, people, world.agreement, world.offences, needed["offences"],
-          "matched_comparison", user)
+    grant(
+        db,
+        people,
+        world.agreement,
+        world.events,
+        needed["index_events"],
+        "matched_comparison",
+        user,
+    )
+    grant(
+        db, people, world.agreement, world.offences, needed["offences"], "matched_comparison", user
+    )
 
 
-def grant_records(db: Session, people: People, world: World, purpose: str,
-                  columns: Sequence[str] = RECORD_COLUMNS, with_offences: bool = True) -> None:
+def grant_records(
+    db: Session,
+    people: People,
+    world: World,
+    purpose: str,
+    columns: Sequence[str] = RECORD_COLUMNS,
+    with_offences: bool = True,
+) -> None:
     grant(db, people, world.agreement, world.events, columns, purpose)
     if with_offences:
-        grant(db, people, world.agreement, world.offences,
-              ["person_id", "offence_date", "proven_date"], purpose)
+        grant(
+            db,
+            people,
+            world.agreement,
+            world.offences,
+            ["person_id", "offence_date", "proven_date"],
+            purpose,
+        )
 
 
-def submit(db: Session, people: People, world: World, kind: str, parameters: dict[str, Any],
-           *, cohort_id: int | None = None, user: User | None = None) -> AnalysisRun:
-    datasets = ({"index_events": world.events.id, "offences": world.offences.id}
-                if kind == "matched_comparison"
-                else {"records": world.events.id, "offences": world.offences.id})
-    run = analyses.submit_run(db, agreement_id=world.agreement.id, kind=kind,
-                              parameters=parameters, datasets=datasets, cohort_id=cohort_id,
-                              by=user or people.analyst, now=utcnow())
+def submit(
+    db: Session,
+    people: People,
+    world: World,
+    kind: str,
+    parameters: dict[str, Any],
+    *,
+    cohort_id: int | None = None,
+    user: User | None = None,
+) -> AnalysisRun:
+    datasets = (
+        {"index_events": world.events.id, "offences": world.offences.id}
+        if kind == "matched_comparison"
+        else {"records": world.events.id, "offences": world.offences.id}
+    )
+    run = analyses.submit_run(
+        db,
+        agreement_id=world.agreement.id,
+        kind=kind,
+        parameters=parameters,
+        datasets=datasets,
+        cohort_id=cohort_id,
+        by=user or people.analyst,
+        now=utcnow(),
+    )
     db.commit()
     return run
 

@@ -15,13 +15,20 @@ from tests.support import People
 
 
 def test_closing_the_agreement_destroys_its_cohort_files(
-        db: Session, people: People, world: World) -> None:
+    db: Session, people: People, world: World
+) -> None:
     cohort_id = upload(db, people, world)
     now = utcnow()
-    agreements.terminate(db, agreement_id=world.agreement.id, reason="Funding ended.",
-                         by=people.privacy2, now=now)
-    agreements.certify_destruction(db, agreement_id=world.agreement.id, by=people.privacy,
-                                   now=now, statement="All copies deleted.")
+    agreements.terminate(
+        db, agreement_id=world.agreement.id, reason="Funding ended.", by=people.privacy2, now=now
+    )
+    agreements.certify_destruction(
+        db,
+        agreement_id=world.agreement.id,
+        by=people.privacy,
+        now=now,
+        statement="All copies deleted.",
+    )
     db.commit()
     cohort = fresh(db).get(CohortFile, cohort_id)
     assert cohort is not None
@@ -29,7 +36,8 @@ def test_closing_the_agreement_destroys_its_cohort_files(
 
 
 def test_the_evidence_pack_lists_the_agreements_runs_and_outputs(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
     run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
     sections = {s.title: s for s in providers.sections(db, world.agreement.id)}

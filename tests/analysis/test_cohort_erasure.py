@@ -24,7 +24,8 @@ from tests.support import People
 
 
 def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
-        app: Flask, db: Session, people: People, world: World, tmp_path: Path) -> None:
+    app: Flask, db: Session, people: People, world: World, tmp_path: Path
+) -> None:
     cohort = db.get(CohortFile, upload(db, people, world))
     assert cohort is not None
     binding = Binding(COHORT_DOMAIN, cohort.id)
@@ -32,13 +33,21 @@ def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
     backup = tmp_path / "cohort-backup.gde"
     shutil.copy(path, backup)
     assert decrypts_with_live_keys(app, db, backup, binding)
-    wrapped, wrapping_key_id = (getattr(cohort, "wrapped_key", None),
-                                getattr(cohort, "wrapping_key_id", None))
+    wrapped, wrapping_key_id = (
+        getattr(cohort, "wrapped_key", None),
+        getattr(cohort, "wrapping_key_id", None),
+    )
     now = utcnow()
-    agreements.terminate(db, agreement_id=world.agreement.id, reason="Funding ended.",
-                         by=people.privacy2, now=now)
-    agreements.certify_destruction(db, agreement_id=world.agreement.id, by=people.privacy,
-                                   now=now, statement="All copies deleted.")
+    agreements.terminate(
+        db, agreement_id=world.agreement.id, reason="Funding ended.", by=people.privacy2, now=now
+    )
+    agreements.certify_destruction(
+        db,
+        agreement_id=world.agreement.id,
+        by=people.privacy,
+        now=now,
+        statement="All copies deleted.",
+    )
     db.commit()
     destroyed = fresh(db).get(CohortFile, cohort.id)
     assert destroyed is not None
@@ -46,10 +55,14 @@ def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
     assert not path.exists()
     assert not decrypts_with_live_keys(app, db, backup, binding)
     assert destroyed.wrapped_key is None
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_DESTROY,
-        AuditEvent.target_type == "cohort_file")).one()
+    event = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event_type == AuditType.DATASET_DESTROY,
+            AuditEvent.target_type == "cohort_file",
+        )
+    ).one()
     fingerprint = event.detail["key_fingerprint"]
     assert fingerprint
     assert fingerprint == datastore.cohort_key_fingerprint(
-        CohortFile(wrapped_key=wrapped, wrapping_key_id=wrapping_key_id))
+        CohortFile(wrapped_key=wrapped, wrapping_key_id=wrapping_key_id)
+    )

@@ -33,11 +33,19 @@ def lapsing_tonight(db: Session, people: People, world: World) -> dt.datetime:
     """The analyst's CJIS training lapses at midnight; grants made today. Returns tomorrow
     08:00 UTC."""
     tomorrow = utcnow().date() + dt.timedelta(days=1)
-    db.execute(delete(TrainingRecord).where(TrainingRecord.user_id == people.analyst.id,
-                                            TrainingRecord.course == CJIS))
-    users.record_training(db, user_id=people.analyst.id, course=CJIS.value,
-                          completed_on=tomorrow - dt.timedelta(days=365), expires_on=tomorrow,
-                          by=SETUP)
+    db.execute(
+        delete(TrainingRecord).where(
+            TrainingRecord.user_id == people.analyst.id, TrainingRecord.course == CJIS
+        )
+    )
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=tomorrow - dt.timedelta(days=365),
+        expires_on=tomorrow,
+        by=SETUP,
+    )
     db.commit()
     db.expire_all()
     grant_records(db, people, world, "descriptive")
@@ -45,18 +53,28 @@ def lapsing_tonight(db: Session, people: People, world: World) -> dt.datetime:
 
 
 def reads(db: Session, outcome: str) -> list[AuditEvent]:
-    return list(fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_READ, AuditEvent.outcome == outcome)))
+    return list(
+        fresh(db).scalars(
+            select(AuditEvent).where(
+                AuditEvent.event_type == AuditType.DATASET_READ, AuditEvent.outcome == outcome
+            )
+        )
+    )
 
 
 def test_a_new_analysis_after_the_lapse_is_refused_with_the_training_clause(
-        db: Session, people: People, world: World, lapsing_tonight: dt.datetime) -> None:
+    db: Session, people: People, world: World, lapsing_tonight: dt.datetime
+) -> None:
     with pytest.raises(PermissionDenied) as refused:
-        analyses.submit_run(db, agreement_id=world.agreement.id, kind="descriptive",
-                            parameters=DESCRIPTIVE,
-                            datasets={"records": world.events.id,
-                                      "offences": world.offences.id},
-                            by=people.analyst, now=lapsing_tonight)
+        analyses.submit_run(
+            db,
+            agreement_id=world.agreement.id,
+            kind="descriptive",
+            parameters=DESCRIPTIVE,
+            datasets={"records": world.events.id, "offences": world.offences.id},
+            by=people.analyst,
+            now=lapsing_tonight,
+        )
     assert refused.value.clause == "personnel.training"
     assert "CJIS Security Awareness Training" in refused.value.message
     db.rollback()
@@ -72,11 +90,12 @@ def test_a_new_analysis_after_the_lapse_is_refused_with_the_training_clause(
 
 
 def test_a_run_queued_before_the_lapse_is_refused_when_it_starts_after_it(
-        app: Flask, db: Session, people: People, world: World,
-        lapsing_tonight: dt.datetime) -> None:
+    app: Flask, db: Session, people: People, world: World, lapsing_tonight: dt.datetime
+) -> None:
     run = submit(db, people, world, "descriptive", DESCRIPTIVE)
-    status = execute_run(database(app), run.id, worker_id="test-worker",
-                         clock=lambda: lapsing_tonight)
+    status = execute_run(
+        database(app), run.id, worker_id="test-worker", clock=lambda: lapsing_tonight
+    )
     assert status == RunStatus.REFUSED
     finished = fresh(db).get(AnalysisRun, run.id)
     assert finished is not None
@@ -86,19 +105,26 @@ def test_a_run_queued_before_the_lapse_is_refused_when_it_starts_after_it(
 
 
 def test_an_incident_freeze_stops_an_analysis_already_queued(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     from governance.incidents import service as incidents
 
     grant_records(db, people, world, "descriptive")
     run = submit(db, people, world, "descriptive", DESCRIPTIVE)
     now = utcnow()
     incident = incidents.report_incident(
-        db, kind="access_beyond_scope", description="Queries outside the purpose.",
-        agreement_ids=[world.agreement.id], by=people.steward, now=now)
+        db,
+        kind="access_beyond_scope",
+        description="Queries outside the purpose.",
+        agreement_ids=[world.agreement.id],
+        by=people.steward,
+        now=now,
+    )
     incidents.freeze(db, incident_id=incident.id, by=people.privacy, now=now)
     db.commit()
-    status = execute_run(database(app), run.id, worker_id="test-worker",
-                         clock=lambda: now + dt.timedelta(seconds=1))
+    status = execute_run(
+        database(app), run.id, worker_id="test-worker", clock=lambda: now + dt.timedelta(seconds=1)
+    )
     assert status == RunStatus.REFUSED
     finished = fresh(db).get(AnalysisRun, run.id)
     assert finished is not None

@@ -31,15 +31,19 @@ from tests.support import SETUP, People
 
 def rules_fired(run: AnalysisRun) -> set[str]:
     assert run.result is not None
-    return {rule for table in run.result["tables"] for cell in table["cells"]
-            for rule in cell["disclosure"]["rules"]}
+    return {
+        rule
+        for table in run.result["tables"]
+        for cell in table["cells"]
+        for rule in cell["disclosure"]["rules"]
+    }
 
 
 def test_threshold_and_secondary_suppression_are_stored_per_cell(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
-    run = submit(db, people, world, "descriptive",
-                 {"group_by": ["region", "offence_category"]})
+    run = submit(db, people, world, "descriptive", {"group_by": ["region", "offence_category"]})
     run = execute(app, db, run.id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert {"threshold", "secondary"} <= rules_fired(run)
@@ -51,47 +55,61 @@ def test_threshold_and_secondary_suppression_are_stored_per_cell(
 
 
 def test_dominance_and_rounding_follow_the_agreement(
-        app: Flask, db: Session, people: People, world: World) -> None:
-    world.agreement = make_agreement(db, people, [world.events.id, world.offences.id],
-                                     dominance_threshold=0.05, rounding_base=5)
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    world.agreement = make_agreement(
+        db, people, [world.events.id, world.offences.id], dominance_threshold=0.05, rounding_base=5
+    )
     grant_records(db, people, world, "descriptive")
-    run = submit(db, people, world, "descriptive",
-                 {"group_by": ["offence_category"], "mean_of": "prior_offences"})
+    run = submit(
+        db,
+        people,
+        world,
+        "descriptive",
+        {"group_by": ["offence_category"], "mean_of": "prior_offences"},
+    )
     run = execute(app, db, run.id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert {"dominance", "rounding"} <= rules_fired(run)
     counts = next(t for t in run.result["tables"] if t["name"] == "counts")
-    assert all(c["values"]["count"] % 5 == 0 for c in counts["cells"]
-               if not c["disclosure"]["suppressed"])
+    assert all(
+        c["values"]["count"] % 5 == 0 for c in counts["cells"] if not c["disclosure"]["suppressed"]
+    )
     assert counts["policy"]["dominance_k"] == 0.05
 
 
 def test_a_second_output_differing_by_a_few_people_is_refused_by_the_ledger(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
-    first = execute(app, db, submit(db, people, world, "descriptive",
-                                    {"group_by": ["sex"]}).id)
+    first = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
     assert first.status == RunStatus.SUCCEEDED
     ledger = db.scalars(select(ReleasedPopulation)).all()
     assert [(p.label, p.run_id) for p in ledger] == [("records", first.id)]
     # Three new people arrive in a new version of the register: the same table again would
     # describe them by subtraction.
     events = world.data.index_events
-    extra = events.head(3).assign(person_id=[900001, 900002, 900003],
-                                  index_id=[900001, 900002, 900003])
-    ingest_frame(db, dataset_id=world.events.id, source_filename="events-v2.csv", by=SETUP,
-                 frame=pd.concat([events, extra])[world.events.column_names])
+    extra = events.head(3).assign(
+        person_id=[900001, 900002, 900003], index_id=[900001, 900002, 900003]
+    )
+    ingest_frame(
+        db,
+        dataset_id=world.events.id,
+        source_filename="events-v2.csv",
+        by=SETUP,
+        frame=pd.concat([events, extra])[world.events.column_names],
+    )
     db.commit()
-    second = execute(app, db, submit(db, people, world, "descriptive",
-                                     {"group_by": ["sex"]}).id)
+    second = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
     assert second.status == RunStatus.REFUSED
     assert second.clause == "publication.min_cell_size"
     # The analyst's reason says what to change, never which release it was.
     assert f"run {first.id}" not in second.reason
     assert "at least 10 people" in second.reason
     assert [c["run_id"] for c in second.conflicts or []] == [first.id]
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)
+    ).one()
     assert event.detail["reason"] == "differencing"
     assert event.detail["conflicts"][0]["run_id"] == first.id
     # The refused run never entered the ledger.
@@ -99,28 +117,36 @@ def test_a_second_output_differing_by_a_few_people_is_refused_by_the_ledger(
 
 
 def test_a_cohort_below_the_agreements_minimum_is_refused_and_recorded(
-        app: Flask, db: Session, people: People, world: World) -> None:
-    world.agreement = make_agreement(db, people, [world.events.id, world.offences.id],
-                                     min_cohort_size=5000)
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    world.agreement = make_agreement(
+        db, people, [world.events.id, world.offences.id], min_cohort_size=5000
+    )
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
-    run = execute(app, db, submit(db, people, world, "matched_comparison", MATCHED_PARAMS,
-                                  cohort_id=cohort_id).id)
+    run = execute(
+        app,
+        db,
+        submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id).id,
+    )
     assert run.status == RunStatus.REFUSED
     assert run.clause == "publication.min_cohort_size"
     assert run.result is None
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)
+    ).one()
     assert event.detail["reason"] == "cohort_too_small"
 
 
 def test_unbalanced_matching_withholds_outcomes_but_succeeds(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
     params = {**MATCHED_PARAMS, "max_abs_smd": 0.0001}
-    run = execute(app, db, submit(db, people, world, "matched_comparison", params,
-                                  cohort_id=cohort_id).id)
+    run = execute(
+        app, db, submit(db, people, world, "matched_comparison", params, cohort_id=cohort_id).id
+    )
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert "outcomes" in run.result["withheld"]
     assert "did not balance" in run.result["summary"]
@@ -130,7 +156,8 @@ def test_unbalanced_matching_withholds_outcomes_but_succeeds(
 
 
 def test_a_rolled_back_submission_leaves_no_message(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     from governance.analysis import runs as analyses
     from governance.kernel.extensions import database
     from governance.kernel.types import utcnow
@@ -139,10 +166,15 @@ def test_a_rolled_back_submission_leaves_no_message(
     queue = jobs.queue_for(app.config["QUEUE_URL"])
     assert jobs.pending_run_ids(queue) == set()
     with database(app).session() as session:
-        run = analyses.submit_run(session, agreement_id=world.agreement.id, kind="descriptive",
-                                  parameters={"group_by": ["sex"]},
-                                  datasets={"records": world.events.id}, by=people.analyst,
-                                  now=utcnow())
+        run = analyses.submit_run(
+            session,
+            agreement_id=world.agreement.id,
+            kind="descriptive",
+            parameters={"group_by": ["sex"]},
+            datasets={"records": world.events.id},
+            by=people.analyst,
+            now=utcnow(),
+        )
         assert run.id is not None
         assert jobs.pending_run_ids(queue) == set(), "no message before the commit"
         session.rollback()
@@ -153,8 +185,8 @@ def test_a_rolled_back_submission_leaves_no_message(
 
 
 def test_the_analysis_path_decrypts_only_through_the_door(
-        app: Flask, db: Session, people: People, world: World,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
     callers: list[list[str]] = []
@@ -165,8 +197,11 @@ def test_the_analysis_path_decrypts_only_through_the_door(
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy)
-    run = execute(app, db, submit(db, people, world, "matched_comparison", MATCHED_PARAMS,
-                                  cohort_id=cohort_id).id)
+    run = execute(
+        app,
+        db,
+        submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id).id,
+    )
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert len(callers) == 3  # the cohort file and the two datasets, once each
     for stack in callers:

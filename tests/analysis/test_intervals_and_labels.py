@@ -38,8 +38,9 @@ def test_newcombe_interval_reproduces_the_published_table(counts, expected):
     assert test.ci_method == "Newcombe hybrid score"
 
 
-@pytest.mark.parametrize("counts", [c for c, _ in NEWCOMBE_TABLE_II] + [(6, 7, 2, 7),
-                                                                        (120, 400, 80, 390)])
+@pytest.mark.parametrize(
+    "counts", [c for c, _ in NEWCOMBE_TABLE_II] + [(6, 7, 2, 7), (120, 400, 80, 390)]
+)
 def test_newcombe_interval_agrees_with_statsmodels(counts):
     test = two_proportion_test(*counts, interval="newcombe")
     low, high = confint_proportions_2indep(*counts, method="newcomb", compare="diff")
@@ -60,10 +61,14 @@ def test_wald_stays_the_default_and_says_so():
 def people(size: int = 400, seed: int = 2) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     aid = rng.integers(0, 2, size)
-    return pd.DataFrame({
-        "person_id": np.arange(size), "aid": aid.astype(str),
-        "passed": (rng.random(size) < np.where(aid == 1, 0.6, 0.45)).astype(int),
-        "score": rng.normal(np.where(aid == 1, 52.0, 49.0), 9.0, size)})
+    return pd.DataFrame(
+        {
+            "person_id": np.arange(size),
+            "aid": aid.astype(str),
+            "passed": (rng.random(size) < np.where(aid == 1, 0.6, 0.45)).astype(int),
+            "score": rng.normal(np.where(aid == 1, 52.0, 49.0), 9.0, size),
+        }
+    )
 
 
 def test_rate_comparison_names_groups_and_its_interval():
@@ -78,12 +83,17 @@ def test_rate_comparison_names_groups_and_its_interval():
     assert wald.statistics["test"]["ci_method"] == "Wald, unpooled"
     assert {f["ci_method"] for f in wald.figures["rates"]} == {"Wilson"}
     assert wald.to_dict()["tables"][0]["value_labels"] == {"aid": AID}
-    newcombe = run_analysis("rate_comparison", data, {**params, "interval": "newcombe"},
-                            context)
+    newcombe = run_analysis("rate_comparison", data, {**params, "interval": "newcombe"}, context)
     assert "95% CI (Newcombe hybrid score)" in newcombe.summary
     test = newcombe.statistics["test"]
-    low, high = confint_proportions_2indep(test["events_1"], test["n_1"], test["events_2"],
-                                           test["n_2"], method="newcomb", compare="diff")
+    low, high = confint_proportions_2indep(
+        test["events_1"],
+        test["n_1"],
+        test["events_2"],
+        test["n_2"],
+        method="newcomb",
+        compare="diff",
+    )
     assert (test["ci_low"], test["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     with pytest.raises(AnalysisParameterError) as bad:
         validate_parameters("rate_comparison", {**params, "interval": "exact"})
@@ -92,9 +102,12 @@ def test_rate_comparison_names_groups_and_its_interval():
 
 def test_descriptive_means_of_two_groups_get_welchs_test():
     data = people()
-    result = run_analysis("descriptive", {"records": data},
-                          {"group_by": ["aid"], "mean_of": "score"},
-                          RunContext(POLICY, value_labels={"aid": AID}))
+    result = run_analysis(
+        "descriptive",
+        {"records": data},
+        {"group_by": ["aid"], "mean_of": "score"},
+        RunContext(POLICY, value_labels={"aid": AID}),
+    )
     welch = result.statistics["welch"]
     first = data.loc[data["aid"] == welch["groups"][0], "score"]
     second = data.loc[data["aid"] == welch["groups"][1], "score"]
@@ -103,8 +116,10 @@ def test_descriptive_means_of_two_groups_get_welchs_test():
     assert welch["p_value"] == pytest.approx(expected.pvalue)
     assert welch["df"] == pytest.approx(expected.df)
     interval = expected.confidence_interval(0.95)
-    assert (welch["ci_low"], welch["ci_high"]) == (pytest.approx(interval.low),
-                                                   pytest.approx(interval.high))
+    assert (welch["ci_low"], welch["ci_high"]) == (
+        pytest.approx(interval.low),
+        pytest.approx(interval.high),
+    )
     assert welch["labels"] == [AID[code] for code in welch["groups"]]
     assert "95% CI (Welch t)" in result.summary
     assert "for those with financial aid" in result.summary or "for those without" in result.summary
@@ -113,11 +128,19 @@ def test_descriptive_means_of_two_groups_get_welchs_test():
 def test_no_welch_test_for_more_than_two_groups_or_a_suppressed_group():
     data = people()
     data["aid"] = np.where(np.arange(len(data)) < 3, "2", data["aid"])
-    result = run_analysis("descriptive", {"records": data},
-                          {"group_by": ["aid"], "mean_of": "score"}, RunContext(POLICY))
+    result = run_analysis(
+        "descriptive",
+        {"records": data},
+        {"group_by": ["aid"], "mean_of": "score"},
+        RunContext(POLICY),
+    )
     assert "welch" not in result.statistics
     small = people().assign(aid=lambda f: np.where(np.arange(len(f)) < 5, "1", "0"))
-    withheld = run_analysis("descriptive", {"records": small},
-                            {"group_by": ["aid"], "mean_of": "score"}, RunContext(POLICY))
+    withheld = run_analysis(
+        "descriptive",
+        {"records": small},
+        {"group_by": ["aid"], "mean_of": "score"},
+        RunContext(POLICY),
+    )
     assert "welch" not in withheld.statistics
     assert "suppressed" in withheld.withheld["welch"]

@@ -27,8 +27,9 @@ from tests.support import People
 
 def cell(result: dict, table: str, **labels: str) -> dict:
     found = next(t for t in result["tables"] if t["name"] == table)
-    return next(c for c in found["cells"]
-                if all(c["labels"].get(k) == v for k, v in labels.items()))
+    return next(
+        c for c in found["cells"] if all(c["labels"].get(k) == v for k, v in labels.items())
+    )
 
 
 def first_records(world: World) -> pd.DataFrame:
@@ -37,18 +38,25 @@ def first_records(world: World) -> pd.DataFrame:
 
 
 def test_descriptive_counts_and_rates_match_pandas(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
-    run = submit(db, people, world, "descriptive",
-                 {"group_by": ["sex", "region"], "rate_of": "reoffended"})
+    run = submit(
+        db, people, world, "descriptive", {"group_by": ["sex", "region"], "rate_of": "reoffended"}
+    )
     run = execute(app, db, run.id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     records = first_records(world)
-    records = pd.concat([records.reset_index(drop=True),
-                         derive_outcomes(records.reset_index(drop=True),
-                                         world.data.offences)], axis=1)
-    expected = records.groupby(["sex", "region"]).agg(count=("person_id", "size"),
-                                                      events=("reoffended", "sum"))
+    records = pd.concat(
+        [
+            records.reset_index(drop=True),
+            derive_outcomes(records.reset_index(drop=True), world.data.offences),
+        ],
+        axis=1,
+    )
+    expected = records.groupby(["sex", "region"]).agg(
+        count=("person_id", "size"), events=("reoffended", "sum")
+    )
     for (sex, region), row in expected.iterrows():
         counts = cell(run.result, "counts", sex=sex, region=region)
         rates = cell(run.result, "rates", sex=sex, region=region)
@@ -57,31 +65,41 @@ def test_descriptive_counts_and_rates_match_pandas(
         if not rates["disclosure"]["suppressed"]:
             assert rates["values"]["events"] == row["events"]
             assert abs(rates["values"]["rate"] - row["events"] / row["count"]) < 1e-12
-    assert cell(run.result, "counts", sex="Total", region="Total")["values"]["count"] \
-        == len(records)
+    assert cell(run.result, "counts", sex="Total", region="Total")["values"]["count"] == len(
+        records
+    )
     assert run.report_pdf is not None
     assert run.report_pdf.startswith(b"%PDF")
     assert run.report_csv is not None
     assert b"counts" in run.report_csv
     assert run.provenance["sources"]["records"]["sha256"]
-    reads = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_READ)).all()
+    reads = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.DATASET_READ)
+    ).all()
     assert {tuple(e.detail["columns"]) for e in reads} == {
         ("person_id", "sex", "region", "index_date"),
-        ("person_id", "offence_date", "proven_date")}
-    complete = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.ANALYSIS_COMPLETE)).one()
+        ("person_id", "offence_date", "proven_date"),
+    }
+    complete = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.ANALYSIS_COMPLETE)
+    ).one()
     assert complete.detail["outputs"]["pdf_sha256"] == run.report_sha256
     assert complete.detail["sources"]["records"]["version"] == 1
 
 
 def test_rate_comparison_test_matches_scipy(
-        app: Flask, db: Session, people: People, world: World) -> None:
-    grant_records(db, people, world, "rate_comparison", columns=["person_id", "employed",
-                                                                 "index_date"])
-    run = submit(db, people, world, "rate_comparison",
-                 {"group_column": "employed", "group_a": "1", "group_b": "0",
-                  "outcome": "reoffended"})
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    grant_records(
+        db, people, world, "rate_comparison", columns=["person_id", "employed", "index_date"]
+    )
+    run = submit(
+        db,
+        people,
+        world,
+        "rate_comparison",
+        {"group_column": "employed", "group_a": "1", "group_b": "0", "outcome": "reoffended"},
+    )
     run = execute(app, db, run.id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     records = first_records(world).reset_index(drop=True)
@@ -99,33 +117,54 @@ def test_rate_comparison_test_matches_scipy(
 
 
 def test_matched_comparison_equals_the_engine_on_the_raw_data(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
     run = submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id)
     run = execute(app, db, run.id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     data = world.data
-    tables = {"cohort": data.cohort[["name", "date_of_birth", "sex", "intervention_start",
-                                     "intervention_end"]].astype("string"),
-              "index_events": data.index_events, "offences": data.offences}
-    params = {**MATCHED_PARAMS, "eligibility": {
-        **MATCHED_PARAMS["eligibility"], "min_cohort_size": 60, "min_age": 14,
-        "excluded_offence_categories": ["domestic_violence", "sexual", "terrorism"]}}
-    expected = run_analysis("matched_comparison", tables, params,
-                            RunContext(DisclosurePolicy(min_cell_size=10, dominance_k=0.9)))
+    tables = {
+        "cohort": data.cohort[
+            ["name", "date_of_birth", "sex", "intervention_start", "intervention_end"]
+        ].astype("string"),
+        "index_events": data.index_events,
+        "offences": data.offences,
+    }
+    params = {
+        **MATCHED_PARAMS,
+        "eligibility": {
+            **MATCHED_PARAMS["eligibility"],
+            "min_cohort_size": 60,
+            "min_age": 14,
+            "excluded_offence_categories": ["domestic_violence", "sexual", "terrorism"],
+        },
+    }
+    expected = run_analysis(
+        "matched_comparison",
+        tables,
+        params,
+        RunContext(DisclosurePolicy(min_cell_size=10, dominance_k=0.9)),
+    )
     expected_dict = expected.to_dict()
     assert run.result["summary"] == expected_dict["summary"]
-    assert cell(run.result, "cohort_flow", stage="Total")["values"] == \
-        cell(expected_dict, "cohort_flow", stage="Total")["values"]
+    assert (
+        cell(run.result, "cohort_flow", stage="Total")["values"]
+        == cell(expected_dict, "cohort_flow", stage="Total")["values"]
+    )
     if "reoffending_rate" in run.result["figures"].get("outcomes", {}):
         mine = run.result["figures"]["outcomes"]["reoffending_rate"]
         theirs = expected_dict["figures"]["outcomes"]["reoffending_rate"]
         assert mine["treatment"]["value"] == theirs["treatment"]["value"]
         assert mine["comparison"]["value"] == theirs["comparison"]["value"]
     ledger = db.scalars(select(ReleasedPopulation)).all()
-    assert {p.label for p in ledger} == {"linked cohort", "treatment group", "comparison group",
-                                         "treatment and comparison groups"}
+    assert {p.label for p in ledger} == {
+        "linked cohort",
+        "treatment group",
+        "comparison group",
+        "treatment and comparison groups",
+    }
     assert all(len(p.member_hashes or b"") == 32 * p.size for p in ledger)
     assert {p.dataset_id for p in ledger} == {world.events.id}
     assert b"%PDF" in (run.report_pdf or b"")

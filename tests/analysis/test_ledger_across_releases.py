@@ -44,13 +44,15 @@ AID_LABELS = {"1": "those with financial aid", "0": "those without"}
 
 def register(size: int = PEOPLE, missing_scores: int = 3, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "person_id": np.arange(1, size + 1),
-        "sex": rng.choice(["F", "M"], size=size),
-        "aid": rng.integers(0, 2, size=size),
-        "passed": rng.integers(0, 2, size=size),
-        "score": rng.normal(50, 10, size=size).round(1),
-    })
+    frame = pd.DataFrame(
+        {
+            "person_id": np.arange(1, size + 1),
+            "sex": rng.choice(["F", "M"], size=size),
+            "aid": rng.integers(0, 2, size=size),
+            "passed": rng.integers(0, 2, size=size),
+            "score": rng.normal(50, 10, size=size).round(1),
+        }
+    )
     frame.loc[frame.index[:missing_scores], "score"] = np.nan
     return frame
 
@@ -58,38 +60,62 @@ def register(size: int = PEOPLE, missing_scores: int = 3, seed: int = 5) -> pd.D
 def declare(db: Session, people: People) -> Dataset:
     spec = datasets.ColumnSpec
     dataset = datasets.create_dataset(
-        db, name="Survey register", description="Generated survey answers.",
-        provider_id=people.probation.id, by=people.steward, columns=[
+        db,
+        name="Survey register",
+        description="Generated survey answers.",
+        provider_id=people.probation.id,
+        by=people.steward,
+        columns=[
             spec("person_id", ColumnType.INTEGER, Classification.DIRECT_IDENTIFIER),
             spec("sex", ColumnType.CATEGORY, Classification.QUASI_IDENTIFIER),
             spec("aid", ColumnType.INTEGER, Classification.GENERAL, value_labels=AID_LABELS),
             spec("passed", ColumnType.INTEGER, Classification.GENERAL),
-            spec("score", ColumnType.FLOAT, Classification.GENERAL, required=False)])
+            spec("score", ColumnType.FLOAT, Classification.GENERAL, required=False),
+        ],
+    )
     db.commit()
     ingest(db, dataset, register())
     return dataset
 
 
 def ingest(db: Session, dataset: Dataset, frame: pd.DataFrame) -> None:
-    ingest_frame(db, dataset_id=dataset.id, frame=frame[COLUMNS], source_filename="survey.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=dataset.id, frame=frame[COLUMNS], source_filename="survey.csv", by=SETUP
+    )
     db.commit()
 
 
-def agreement_over(db: Session, people: People, dataset: Dataset, *,
-                   analyst: User) -> Agreement:
-    agreement = make_agreement(db, people, [dataset.id], uses=["descriptive", "rate_comparison"],
-                               personnel={analyst.id: "principal_investigator"})
+def agreement_over(db: Session, people: People, dataset: Dataset, *, analyst: User) -> Agreement:
+    agreement = make_agreement(
+        db,
+        people,
+        [dataset.id],
+        uses=["descriptive", "rate_comparison"],
+        personnel={analyst.id: "principal_investigator"},
+    )
     for purpose in ("descriptive", "rate_comparison"):
         grant(db, people, agreement, dataset, COLUMNS, purpose, user=analyst)
     return agreement
 
 
-def run(app: Flask, db: Session, agreement: Agreement, dataset: Dataset, user: User,
-        kind: str, parameters: dict[str, Any]) -> AnalysisRun:
-    submitted = analyses.submit_run(db, agreement_id=agreement.id, kind=kind,
-                                    parameters=parameters, datasets={"records": dataset.id},
-                                    by=user, now=utcnow())
+def run(
+    app: Flask,
+    db: Session,
+    agreement: Agreement,
+    dataset: Dataset,
+    user: User,
+    kind: str,
+    parameters: dict[str, Any],
+) -> AnalysisRun:
+    submitted = analyses.submit_run(
+        db,
+        agreement_id=agreement.id,
+        kind=kind,
+        parameters=parameters,
+        datasets={"records": dataset.id},
+        by=user,
+        now=utcnow(),
+    )
     db.commit()
     return execute(app, db, submitted.id)
 
@@ -101,41 +127,49 @@ def cell(run: AnalysisRun, table: str, **labels: str) -> dict[str, Any]:
 
 
 def test_two_agreements_over_the_same_people_cannot_difference_them(
-        app: Flask, db: Session, people: People, survey: Dataset) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset
+) -> None:
     """Agreement A releases counts by sex over 300 people; three people later leave the
     register and agreement B asks for the same table over the other 297. Subtracting would
     give the three people's sex. One ledger per dataset refuses B, whatever the agreement."""
     first_agreement = agreement_over(db, people, survey, analyst=people.analyst)
     second_agreement = agreement_over(db, people, survey, analyst=people.analyst2)
-    first = run(app, db, first_agreement, survey, people.analyst, "descriptive",
-                {"group_by": ["sex"]})
+    first = run(
+        app, db, first_agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]}
+    )
     assert first.status == RunStatus.SUCCEEDED, first.reason
     ingest(db, survey, register().iloc[3:])
-    second = run(app, db, second_agreement, survey, people.analyst2, "descriptive",
-                 {"group_by": ["sex"]})
+    second = run(
+        app, db, second_agreement, survey, people.analyst2, "descriptive", {"group_by": ["sex"]}
+    )
     assert second.status == RunStatus.REFUSED, second.result
     assert second.result is None
     assert second.report_csv is None
     assert second.clause == "publication.min_cell_size"
     assert f"run {first.id}" not in second.reason
     assert "at least 10 people" in second.reason
-    assert [(c["run_id"], c["only_in_new"], c["only_in_released"])
-            for c in second.conflicts or []] == [(first.id, 0, 3)]
+    assert [
+        (c["run_id"], c["only_in_new"], c["only_in_released"]) for c in second.conflicts or []
+    ] == [(first.id, 0, 3)]
     rows = db.scalars(select(ReleasedPopulation)).all()
     assert [(r.run_id, r.dataset_id, r.agreement_id) for r in rows] == [
-        (first.id, survey.id, first_agreement.id)]
+        (first.id, survey.id, first_agreement.id)
+    ]
     assert all(len(r.member_hashes or b"") == 32 * r.size for r in rows)
 
 
 def test_the_refusal_names_the_earlier_release_only_to_those_allowed_to_see_it(
-        app: Flask, db: Session, people: People, survey: Dataset, browser: Browser) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset, browser: Browser
+) -> None:
     first_agreement = agreement_over(db, people, survey, analyst=people.analyst)
     second_agreement = agreement_over(db, people, survey, analyst=people.analyst2)
-    first = run(app, db, first_agreement, survey, people.analyst, "descriptive",
-                {"group_by": ["sex"]})
+    first = run(
+        app, db, first_agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]}
+    )
     ingest(db, survey, register().iloc[3:])
-    second = run(app, db, second_agreement, survey, people.analyst2, "descriptive",
-                 {"group_by": ["sex"]})
+    second = run(
+        app, db, second_agreement, survey, people.analyst2, "descriptive", {"group_by": ["sex"]}
+    )
     assert second.status == RunStatus.REFUSED
     browser.login(people.analyst2.email, PASSWORD)
     page = browser.get(f"/analyses/{second.id}").get_data(as_text=True)
@@ -150,8 +184,7 @@ def test_the_refusal_names_the_earlier_release_only_to_those_allowed_to_see_it(
     assert "0 in this run only, 3 in the earlier release only" in page
 
 
-def keys_command(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-                 *args: str) -> Any:
+def keys_command(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
     """`governance keys ...` as the host operator runs it, on this test's database."""
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", app_config["DATABASE_URL"])
     built: list[Flask] = []
@@ -169,8 +202,13 @@ def keys_command(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 
 
 def test_rotating_the_data_key_keeps_the_ledger_and_its_key(
-        app: Flask, app_config: dict[str, Any], db: Session, people: People, survey: Dataset,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    app_config: dict[str, Any],
+    db: Session,
+    people: People,
+    survey: Dataset,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The ledger key is derived from the data key it was first written under, so rotating the
     data key changes nothing for it; discarding that retired data key is refused."""
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
@@ -183,8 +221,14 @@ def test_rotating_the_data_key_keeps_the_ledger_and_its_key(
     db.rollback()  # the command committed in another connection: read after it
     ingest(db, survey, register().iloc[1:])
     submitted = analyses.submit_run(
-        db, agreement_id=agreement.id, kind="descriptive", parameters={"group_by": ["sex"]},
-        datasets={"records": survey.id}, by=people.analyst, now=utcnow())
+        db,
+        agreement_id=agreement.id,
+        kind="descriptive",
+        parameters={"group_by": ["sex"]},
+        datasets={"records": survey.id},
+        by=people.analyst,
+        now=utcnow(),
+    )
     db.commit()
     restarted = create_app(app_config)  # a worker started after the rotation
     try:
@@ -193,17 +237,19 @@ def test_rotating_the_data_key_keeps_the_ledger_and_its_key(
         database(restarted).dispose()
     assert second.status == RunStatus.REFUSED
     assert "another ledger key" not in (second.reason or "")
-    assert [(c["run_id"], c["only_in_new"], c["only_in_released"])
-            for c in second.conflicts or []] == [(first.id, 0, 1)]
-    discarded = keys_command(app_config, monkeypatch, "discard", "--purpose", "data",
-                             "--key-id", old_id)
+    assert [
+        (c["run_id"], c["only_in_new"], c["only_in_released"]) for c in second.conflicts or []
+    ] == [(first.id, 0, 1)]
+    discarded = keys_command(
+        app_config, monkeypatch, "discard", "--purpose", "data", "--key-id", old_id
+    )
     assert discarded.exit_code == 1
     assert "differencing ledger's key is derived from data key" in discarded.output
 
 
 def test_a_ledger_under_a_lost_key_refuses_releases_loudly(
-        app: Flask, db: Session, people: People, survey: Dataset,
-        caplog: pytest.LogCaptureFixture) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset, caplog: pytest.LogCaptureFixture
+) -> None:
     """The issue's case: after the data key was replaced, a release of 299 of the 300 people
     already released passed, because hashes under the new key matched nothing. Here the ledger
     names a key that no data key of the ring gives (lost, or the rows rewritten by someone with
@@ -215,30 +261,46 @@ def test_a_ledger_under_a_lost_key_refuses_releases_loudly(
     db.commit()
     ingest(db, survey, register().iloc[1:])
     with caplog.at_level(logging.CRITICAL, logger="governance.analysis.runner"):
-        second = run(app, db, agreement, survey, people.analyst, "descriptive",
-                     {"group_by": ["sex"]})
+        second = run(
+            app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]}
+        )
     assert second.status == RunStatus.REFUSED
     assert "another ledger key" in second.reason
     assert second.result is None
     assert any("another ledger key" in r.getMessage() for r in caplog.records)
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.ANALYSIS_REFUSE)
+    ).one()
     assert event.detail["reason"] == "ledger_key_changed"
     # Even a release far from everything is refused: the ledger cannot vouch for anything.
-    third = run(app, db, agreement, survey, people.analyst, "rate_comparison",
-                {"group_column": "aid", "group_a": "1", "group_b": "0", "outcome": "passed"})
+    third = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "rate_comparison",
+        {"group_column": "aid", "group_a": "1", "group_b": "0", "outcome": "passed"},
+    )
     assert third.status == RunStatus.REFUSED
     assert [r.run_id for r in db.scalars(select(ReleasedPopulation))] == [first.id]
 
 
-
 def test_tables_over_populations_a_few_people_apart_in_one_output_are_withheld(
-        app: Flask, db: Session, people: People, survey: Dataset) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset
+) -> None:
     """Counts over everyone and means over those with a score differ by the three people
     without one: publishing both would give their sex by subtraction."""
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    output = run(app, db, agreement, survey, people.analyst, "descriptive",
-                 {"group_by": ["sex"], "mean_of": "score"})
+    output = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "descriptive",
+        {"group_by": ["sex"], "mean_of": "score"},
+    )
     assert output.status == RunStatus.SUCCEEDED, output.reason
     assert output.result is not None
     names = [t["name"] for t in output.result["tables"]]
@@ -250,42 +312,63 @@ def test_tables_over_populations_a_few_people_apart_in_one_output_are_withheld(
 
 
 def test_a_refused_or_withheld_population_does_not_block_later_work(
-        app: Flask, db: Session, people: People, survey: Dataset) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset
+) -> None:
     """Before, the output above put both populations in the ledger, and every later analysis
     of the full register was refused for ever. Only released populations enter now."""
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    first = run(app, db, agreement, survey, people.analyst, "descriptive",
-                {"group_by": ["sex"], "mean_of": "score"})
+    first = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "descriptive",
+        {"group_by": ["sex"], "mean_of": "score"},
+    )
     assert first.status == RunStatus.SUCCEEDED
-    later = run(app, db, agreement, survey, people.analyst, "descriptive",
-                {"group_by": ["aid"]})
+    later = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["aid"]})
     assert later.status == RunStatus.SUCCEEDED, later.reason
     ingest(db, survey, register().iloc[2:])
-    refused = run(app, db, agreement, survey, people.analyst, "descriptive",
-                  {"group_by": ["aid"]})
+    refused = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["aid"]})
     assert refused.status == RunStatus.REFUSED
     # The refusal entered nothing: the analysis of the register as released before still runs.
     ingest(db, survey, register())
-    again = run(app, db, agreement, survey, people.analyst, "rate_comparison",
-                {"group_column": "aid", "group_a": "1", "group_b": "0", "outcome": "passed"})
+    again = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "rate_comparison",
+        {"group_column": "aid", "group_a": "1", "group_b": "0", "outcome": "passed"},
+    )
     assert again.status == RunStatus.SUCCEEDED, again.reason
     assert {r.run_id for r in db.scalars(select(ReleasedPopulation))} == {
-        first.id, later.id, again.id}
+        first.id,
+        later.id,
+        again.id,
+    }
 
 
 def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
-        app: Flask, db: Session, people: People, survey: Dataset,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, survey: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two workers: run B loads 300 people and computes; meanwhile run A releases 297. B's
     check against the ledger it read at the start saw nothing; it must see A before it is
     recorded, under the writer lock, and be refused."""
     from governance.analysis import runner as analysis_runner
 
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    slow = analyses.submit_run(db, agreement_id=agreement.id, kind="descriptive",
-                               parameters={"group_by": ["sex"]},
-                               datasets={"records": survey.id}, by=people.analyst,
-                               now=utcnow())
+    slow = analyses.submit_run(
+        db,
+        agreement_id=agreement.id,
+        kind="descriptive",
+        parameters={"group_by": ["sex"]},
+        datasets={"records": survey.id},
+        by=people.analyst,
+        now=utcnow(),
+    )
     db.commit()
     real = analysis_runner.run_analysis
     finished: list[RunStatus | None] = []
@@ -295,10 +378,15 @@ def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
         if not started:
             started.append(True)
             ingest(db, survey, register().iloc[3:])
-            quick = analyses.submit_run(db, agreement_id=agreement.id, kind="descriptive",
-                                        parameters={"group_by": ["aid"]},
-                                        datasets={"records": survey.id}, by=people.analyst,
-                                        now=utcnow())
+            quick = analyses.submit_run(
+                db,
+                agreement_id=agreement.id,
+                kind="descriptive",
+                parameters={"group_by": ["aid"]},
+                datasets={"records": survey.id},
+                by=people.analyst,
+                now=utcnow(),
+            )
             db.commit()
             finished.append(execute_run(database(app), quick.id, worker_id="other"))
         return real(*args, **kwargs)

@@ -73,8 +73,12 @@ def test_with_replacement_equals_the_paper_formula(neighbours):
     result, _ = engine(score, treated, outcome, options)
     controls = np.flatnonzero(~treated)
     matches = {
-        int(i): [int(j) for j in controls[np.argsort(np.abs(score[controls] - score[i]),
-                                                     kind="stable")[:neighbours]]]
+        int(i): [
+            int(j)
+            for j in controls[
+                np.argsort(np.abs(score[controls] - score[i]), kind="stable")[:neighbours]
+            ]
+        ]
         for i in np.flatnonzero(treated)
     }
     # With M matches each, the control term is K (K - 1) / M^2 sigma^2, as printed.
@@ -82,13 +86,18 @@ def test_with_replacement_equals_the_paper_formula(neighbours):
     n1 = len(matches)
     imputed = {i: outcome[js].mean() for i, js in matches.items()}
     tau = np.mean([outcome[i] - imputed[i] for i in matches])
-    printed = (sum((outcome[i] - imputed[i] - tau) ** 2 for i in matches) + sum(
-        k * (k - 1) / neighbours**2 * sigma_squared(int(j), score, outcome, ~treated)
-        for j, k in counts.items())) / n1**2
+    printed = (
+        sum((outcome[i] - imputed[i] - tau) ** 2 for i in matches)
+        + sum(
+            k * (k - 1) / neighbours**2 * sigma_squared(int(j), score, outcome, ~treated)
+            for j, k in counts.items()
+        )
+    ) / n1**2
     assert result.difference == pytest.approx(tau)
     assert result.standard_error == pytest.approx(math.sqrt(printed), rel=1e-10)
     assert result.standard_error == pytest.approx(
-        math.sqrt(reference_variance(score, treated, outcome, matches)), rel=1e-10)
+        math.sqrt(reference_variance(score, treated, outcome, matches)), rel=1e-10
+    )
 
 
 def test_radius_and_calipers_with_unequal_matched_sets():
@@ -104,7 +113,8 @@ def test_radius_and_calipers_with_unequal_matched_sets():
             matches[int(i)] = [int(j) for j in near]
     assert len({len(v) for v in matches.values()}) > 1
     assert result.standard_error == pytest.approx(
-        math.sqrt(reference_variance(score, treated, outcome, matches)), rel=1e-9)
+        math.sqrt(reference_variance(score, treated, outcome, matches)), rel=1e-9
+    )
 
 
 def test_without_replacement_is_the_paired_variance():
@@ -112,8 +122,10 @@ def test_without_replacement_is_the_paired_variance():
     result, assignment = engine(score, treated, outcome, MatchingOptions(caliper=None))
     treated_rows = np.flatnonzero(treated)
     control_rows = np.flatnonzero(~treated)
-    pairs = outcome[treated_rows[assignment.pair_treated]] - outcome[
-        control_rows[assignment.pair_control]]
+    pairs = (
+        outcome[treated_rows[assignment.pair_treated]]
+        - outcome[control_rows[assignment.pair_control]]
+    )
     # Each control used once: K (K - 1) = 0, so V = sum (pair difference - tau)^2 / N1^2.
     expected = math.sqrt(np.sum((pairs - pairs.mean()) ** 2)) / len(pairs)
     assert result.standard_error == pytest.approx(expected, rel=1e-12)
@@ -141,8 +153,9 @@ def test_intervals_cover_the_population_att_about_95_percent_of_the_time():
         weights = np.zeros(len(score))
         weights[treated] = 1.0
         weights[~treated] = assignment.control_weights
-        (welch,) = compare_outcomes(pd.DataFrame({"y": outcome}), [OutcomeSpec("y")], treated,
-                                    weights)
+        (welch,) = compare_outcomes(
+            pd.DataFrame({"y": outcome}), [OutcomeSpec("y")], treated, weights
+        )
         assert welch.test is not None
         welch_errors.append(welch.test["standard_error"])
     spread = float(np.std(estimates))
@@ -158,24 +171,39 @@ def test_estimate_att_uses_it_by_default_and_welch_on_request():
     treat = (rng.random(size) < 1 / (1 + np.exp(-(x - 1)))).astype(int)
     y = 2 * x + treat + rng.normal(0, 1, size)
     data = pd.DataFrame({"x": x, "treat": treat, "y": y})
-    default = estimate_att(data, "treat", ["x"], [OutcomeSpec("y")],
-                           MatchingOptions(replace=True, caliper=None))
+    default = estimate_att(
+        data, "treat", ["x"], [OutcomeSpec("y")], MatchingOptions(replace=True, caliper=None)
+    )
     test = default.outcomes[0].test
     assert test is not None
     # The score was estimated: the default adjusts for it (Abadie & Imbens 2016).
     assert test["ci_method"] == "normal, Abadie-Imbens SE adjusted for the estimated score"
-    welch = estimate_att(data, "treat", ["x"], [OutcomeSpec("y")],
-                         MatchingOptions(replace=True, caliper=None, variance="welch"))
+    welch = estimate_att(
+        data,
+        "treat",
+        ["x"],
+        [OutcomeSpec("y")],
+        MatchingOptions(replace=True, caliper=None, variance="welch"),
+    )
     assert welch.outcomes[0].test is not None
     assert welch.outcomes[0].test["ci_method"] == "Welch t"
     assert default.outcomes[0].att == pytest.approx(welch.outcomes[0].att)
-    again = compare_outcomes(data, [OutcomeSpec("y")], data["treat"].to_numpy() == 1,
-                             default.weights.to_numpy(), default.structure())
+    again = compare_outcomes(
+        data,
+        [OutcomeSpec("y")],
+        data["treat"].to_numpy() == 1,
+        default.weights.to_numpy(),
+        default.structure(),
+    )
     assert again[0].test == test
     # A score given rather than estimated keeps the 2006 variance, named as such.
-    given = compare_outcomes(data, [OutcomeSpec("y")], data["treat"].to_numpy() == 1,
-                             default.weights.to_numpy(),
-                             MatchStructure(default.score, default.assignment))
+    given = compare_outcomes(
+        data,
+        [OutcomeSpec("y")],
+        data["treat"].to_numpy() == 1,
+        default.weights.to_numpy(),
+        MatchStructure(default.score, default.assignment),
+    )
     assert given[0].test is not None
     assert given[0].test["ci_method"] == "normal, Abadie-Imbens SE"
     assert given[0].test["variance"] == "Abadie-Imbens (2006), population ATT"

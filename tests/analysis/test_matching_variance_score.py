@@ -65,7 +65,10 @@ def literal_adjustment(data: pd.DataFrame, result, neighbours: int = 4) -> float
 
 def fit(data: pd.DataFrame, **options):
     return estimate_att(
-        data, "t", ["x1", "x2"], [OutcomeSpec("y")],
+        data,
+        "t",
+        ["x1", "x2"],
+        [OutcomeSpec("y")],
         MatchingOptions(replace=True, caliper=None, distance="propensity", **options),
     )
 
@@ -110,9 +113,7 @@ def test_no_adjustment_when_controls_depend_on_the_score_only():
 
 def test_interval_is_named_where_it_is_shown():
     test = fit(draw(1, 400)).outcomes[0].test
-    assert statistic_label("test.", "ci_low", test) == (
-        f"test: 95% CI ({ADJUSTED}), lower"
-    )
+    assert statistic_label("test.", "ci_low", test) == (f"test: 95% CI ({ADJUSTED}), lower")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,7 +131,10 @@ def test_variance_is_positive_and_finite(seed, size, slope, replace, neighbours,
     if binary:
         data["y"] = (data["y"] > data["y"].median()).astype(int)
     result = estimate_att(
-        data, "t", ["x1", "x2"], [OutcomeSpec("y", "binary" if binary else "continuous")],
+        data,
+        "t",
+        ["x1", "x2"],
+        [OutcomeSpec("y", "binary" if binary else "continuous")],
         MatchingOptions(replace=replace, neighbours=neighbours, caliper=caliper),
     )
     test = result.outcomes[0].test

@@ -24,14 +24,20 @@ from tests.support import PASSWORD, People
 
 
 def last(db: Session, kind: AuditType) -> AuditEvent:
-    event = fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                              .order_by(AuditEvent.seq.desc())).first()
+    event = (
+        fresh(db)
+        .scalars(
+            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq.desc())
+        )
+        .first()
+    )
     assert event is not None
     return event
 
 
-def test_descriptive_through_the_pages(app: Flask, browser: Browser, db: Session,
-                                       people: People, world: World) -> None:
+def test_descriptive_through_the_pages(
+    app: Flask, browser: Browser, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
     browser.login(people.analyst.email, PASSWORD)
     scope = browser.get(f"/analyses/new?agreement_id={world.agreement.id}")
@@ -39,10 +45,15 @@ def test_descriptive_through_the_pages(app: Flask, browser: Browser, db: Session
     assert 'value="descriptive"' in scope.get_data(as_text=True)
     url = f"/analyses/new?agreement_id={world.agreement.id}&kind=descriptive"
     assert "Group by" in browser.get(url).get_data(as_text=True)
-    posted = browser.post(url, {"records_dataset": world.events.id,
-                                "offences_dataset": world.offences.id,
-                                "group_by": "region, offence_category",
-                                "method": "nearest"})
+    posted = browser.post(
+        url,
+        {
+            "records_dataset": world.events.id,
+            "offences_dataset": world.offences.id,
+            "group_by": "region, offence_category",
+            "method": "nearest",
+        },
+    )
     assert posted.status_code == 302, posted.get_data(as_text=True)
     run = fresh(db).scalars(select(AnalysisRun)).one()
     page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
@@ -60,32 +71,54 @@ def test_descriptive_through_the_pages(app: Flask, browser: Browser, db: Session
     assert pdf.status_code == 200
     assert pdf.data.startswith(b"%PDF")
     event = last(db, AuditType.ANALYSIS_DOWNLOAD)
-    assert event.detail == {"format": "pdf", "sha256": run.report_sha256 or
-                            db.get(AnalysisRun, run.id).report_sha256}
+    assert event.detail == {
+        "format": "pdf",
+        "sha256": run.report_sha256 or db.get(AnalysisRun, run.id).report_sha256,
+    }
     assert browser.get(f"/analyses/{run.id}/download/csv").data.startswith(b"# analysis run")
 
 
 def test_matched_comparison_with_a_cohort_upload_through_the_pages(
-        app: Flask, browser: Browser, db: Session, people: People, world: World) -> None:
+    app: Flask, browser: Browser, db: Session, people: People, world: World
+) -> None:
     grant_matched(db, people, world)
     browser.login(people.analyst.email, PASSWORD)
-    uploaded = browser.post(f"/analyses/cohorts?agreement={world.agreement.id}",
-                            {"label": "Mentoring", "file": (io.BytesIO(cohort_csv(world.data)),
-                                                            "partner.csv")},
-                            content_type="multipart/form-data")
+    uploaded = browser.post(
+        f"/analyses/cohorts?agreement={world.agreement.id}",
+        {"label": "Mentoring", "file": (io.BytesIO(cohort_csv(world.data)), "partner.csv")},
+        content_type="multipart/form-data",
+    )
     assert uploaded.status_code == 302, uploaded.get_data(as_text=True)
     cohort = fresh(db).scalars(select(CohortFile)).one()
     assert cohort.provider_id == people.probation.id
     url = f"/analyses/new?agreement_id={world.agreement.id}&kind=matched_comparison"
-    posted = browser.post(url, {
-        "cohort_id": cohort.id, "index_events_dataset": world.events.id,
-        "offences_dataset": world.offences.id,
-        "covariates": ", ".join(["age_at_index", "sex", "prior_offences",
-                                 "prior_custodial_sentences", "index_disposal",
-                                 "offence_category", "ethnicity", "employed"]),
-        "categorical": ", ".join(MATCHED_PARAMS["categorical"]), "method": "nearest",
-        "neighbours": "3", "replace": "y", "caliper": "0.2", "max_abs_smd": "0.1",
-        "data_complete_until": "2022-12-31"})
+    posted = browser.post(
+        url,
+        {
+            "cohort_id": cohort.id,
+            "index_events_dataset": world.events.id,
+            "offences_dataset": world.offences.id,
+            "covariates": ", ".join(
+                [
+                    "age_at_index",
+                    "sex",
+                    "prior_offences",
+                    "prior_custodial_sentences",
+                    "index_disposal",
+                    "offence_category",
+                    "ethnicity",
+                    "employed",
+                ]
+            ),
+            "categorical": ", ".join(MATCHED_PARAMS["categorical"]),
+            "method": "nearest",
+            "neighbours": "3",
+            "replace": "y",
+            "caliper": "0.2",
+            "max_abs_smd": "0.1",
+            "data_complete_until": "2022-12-31",
+        },
+    )
     assert posted.status_code == 302, posted.get_data(as_text=True)
     run = execute(app, db, fresh(db).scalars(select(AnalysisRun)).one().id)
     assert run.status == RunStatus.SUCCEEDED, run.reason
@@ -95,7 +128,8 @@ def test_matched_comparison_with_a_cohort_upload_through_the_pages(
 
 
 def test_others_cannot_see_a_run_and_the_refusal_is_recorded(
-        app: Flask, browser: Browser, db: Session, people: People, world: World) -> None:
+    app: Flask, browser: Browser, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
     from tests.analysis.conftest import submit
 
@@ -113,11 +147,13 @@ def test_others_cannot_see_a_run_and_the_refusal_is_recorded(
 
 
 def test_a_refused_submission_through_the_page_is_recorded(
-        browser: Browser, db: Session, people: People, world: World) -> None:
+    browser: Browser, db: Session, people: People, world: World
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     url = f"/analyses/new?agreement_id={world.agreement.id}&kind=descriptive"
-    refused = browser.post(url, {"records_dataset": world.events.id, "group_by": "sex",
-                                 "method": "nearest"})
+    refused = browser.post(
+        url, {"records_dataset": world.events.id, "group_by": "sex", "method": "nearest"}
+    )
     assert refused.status_code == 403
     event = last(db, AuditType.ANALYSIS_REFUSE)
     assert event.clause == "access.grant"
@@ -126,6 +162,7 @@ def test_a_refused_submission_through_the_page_is_recorded(
 
 
 def test_people_without_analysis_run_cannot_open_the_run_form(
-        browser: Browser, people: People) -> None:
+    browser: Browser, people: People
+) -> None:
     browser.login(people.partner.email, PASSWORD)
     assert browser.get("/analyses/new").status_code == 403

@@ -30,8 +30,12 @@ from tests.support import SETUP, People
 
 VALID: dict[str, dict[str, Any]] = {
     "descriptive": {"group_by": ["sex"], "rate_of": "reoffended"},
-    "rate_comparison": {"group_column": "sex", "group_a": "F", "group_b": "M",
-                        "outcome": "reoffended"},
+    "rate_comparison": {
+        "group_column": "sex",
+        "group_a": "F",
+        "group_b": "M",
+        "outcome": "reoffended",
+    },
     "matched_comparison": dict(MATCHED_PARAMS),
 }
 # Each kind sent a parameter that another kind takes, and one that no kind takes.
@@ -44,14 +48,23 @@ EXTRA: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_a_parameter_the_kind_does_not_take_is_refused_by_name_and_recorded(
-        db: Session, people: People, world: World, kind: str) -> None:
-    datasets = ({"index_events": world.events.id, "offences": world.offences.id}
-                if kind == "matched_comparison"
-                else {"records": world.events.id, "offences": world.offences.id})
+    db: Session, people: People, world: World, kind: str
+) -> None:
+    datasets = (
+        {"index_events": world.events.id, "offences": world.offences.id}
+        if kind == "matched_comparison"
+        else {"records": world.events.id, "offences": world.offences.id}
+    )
     with pytest.raises(ValidationFailed) as refused:
-        analyses.submit_run(db, agreement_id=world.agreement.id, kind=kind,
-                            parameters={**VALID[kind], **EXTRA[kind]}, datasets=datasets,
-                            by=people.analyst, now=utcnow())
+        analyses.submit_run(
+            db,
+            agreement_id=world.agreement.id,
+            kind=kind,
+            parameters={**VALID[kind], **EXTRA[kind]},
+            datasets=datasets,
+            by=people.analyst,
+            now=utcnow(),
+        )
     assert set(refused.value.fields) == {f"parameters.{name}" for name in EXTRA[kind]}
     for name in EXTRA[kind]:
         assert name in refused.value.message
@@ -68,27 +81,35 @@ def test_a_parameter_the_kind_does_not_take_is_refused_by_name_and_recorded(
 
 
 def test_the_api_answers_422_naming_the_parameter(
-        app: Flask, db: Session, people: People, world: World) -> None:
-    token = tokens.create_token(fresh(db), user_id=people.analyst.id, name="t", days=None,
-                                by=SETUP, now=utcnow()).secret
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    token = tokens.create_token(
+        fresh(db), user_id=people.analyst.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
     db.commit()
     answer = app.test_client().post(
-        "/api/v1/analyses", headers={"Authorization": f"Bearer {token}"},
-        json={"agreement_id": world.agreement.id, "kind": "descriptive",
-              "datasets": {"records": world.events.id},
-              "parameters": {"group_by": ["sex"], "covariates": ["age_at_index"],
-                             "max_abs_smd": 0.2}})
+        "/api/v1/analyses",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "agreement_id": world.agreement.id,
+            "kind": "descriptive",
+            "datasets": {"records": world.events.id},
+            "parameters": {"group_by": ["sex"], "covariates": ["age_at_index"], "max_abs_smd": 0.2},
+        },
+    )
     assert answer.status_code == 422
     assert answer.get_json()["fields"] == {
         "parameters.covariates": "not a parameter of descriptive analyses",
-        "parameters.max_abs_smd": "not a parameter of descriptive analyses"}
+        "parameters.max_abs_smd": "not a parameter of descriptive analyses",
+    }
 
 
 def test_the_openapi_description_says_which_kind_takes_each_parameter() -> None:
     taken = kind_parameters()
     assert set(taken) == {kind["name"] for kind in list_kinds()}
     body = document()["paths"]["/api/v1/analyses"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]
+        "application/json"
+    ]["schema"]
     described = body["properties"]["parameters"]
     every = {name for params in taken.values() for name in params}
     assert set(described["properties"]) == every
@@ -100,12 +121,28 @@ def test_the_openapi_description_says_which_kind_takes_each_parameter() -> None:
         assert f"{kind} takes {', '.join(params)}" in described["description"]
 
 
-FORM = {"title": "", "records_dataset": "1", "index_events_dataset": "1",
-        "offences_dataset": "2", "group_by": "sex, region", "rate_of": "reoffended",
-        "mean_of": "prior_offences", "group_column": "sex", "group_a": "F", "group_b": "M",
-        "outcome": "reoffended", "covariates": "age_at_index, sex", "categorical": "sex",
-        "method": "nearest", "neighbours": "2", "replace": "y", "caliper": "0.2",
-        "max_abs_smd": "0.1", "data_complete_until": "2022-12-31", "cohort_id": "1"}
+FORM = {
+    "title": "",
+    "records_dataset": "1",
+    "index_events_dataset": "1",
+    "offences_dataset": "2",
+    "group_by": "sex, region",
+    "rate_of": "reoffended",
+    "mean_of": "prior_offences",
+    "group_column": "sex",
+    "group_a": "F",
+    "group_b": "M",
+    "outcome": "reoffended",
+    "covariates": "age_at_index, sex",
+    "categorical": "sex",
+    "method": "nearest",
+    "neighbours": "2",
+    "replace": "y",
+    "caliper": "0.2",
+    "max_abs_smd": "0.1",
+    "data_complete_until": "2022-12-31",
+    "cohort_id": "1",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -113,8 +150,12 @@ def test_the_run_form_sends_only_what_the_kind_takes(app: Flask, kind: str) -> N
     """Every field of the form filled in: the parameters sent for a kind are its own."""
     with app.test_request_context("/analyses/new", method="POST", data=FORM):
         form = RunForm(meta={"csrf": False})
-        for field in (form.records_dataset, form.index_events_dataset, form.offences_dataset,
-                      form.cohort_id):
+        for field in (
+            form.records_dataset,
+            form.index_events_dataset,
+            form.offences_dataset,
+            form.cohort_id,
+        ):
             field.choices = [(1, "one"), (2, "two")]
         assert form.validate(), form.errors
         parameters, _ = parameters_from(form, kind)

@@ -77,10 +77,15 @@ def joint_ranges(
         objective = row(labels, measure)
         bounds = []
         for sign in (1.0, -1.0):
-            result = linprog(sign * objective, A_ub=a_ub, b_ub=b_ub,
-                             A_eq=np.array(a_eq) if a_eq else None,
-                             b_eq=np.array(b_eq) if a_eq else None,
-                             bounds=[(0, None)] * size, method="highs")
+            result = linprog(
+                sign * objective,
+                A_ub=a_ub,
+                b_ub=b_ub,
+                A_eq=np.array(a_eq) if a_eq else None,
+                b_eq=np.array(b_eq) if a_eq else None,
+                bounds=[(0, None)] * size,
+                method="highs",
+            )
             bounds.append(np.inf if result.status == 3 else sign * result.fun)
         found.append((labels, measure, bounds[0], bounds[1]))
     return found
@@ -95,7 +100,8 @@ def people_frame(draw: Any, dims: int) -> pd.DataFrame:
         probability = np.array(weights, float) / sum(weights)
         seed = draw(st.integers(0, 2**31 - 1))
         columns[f"d{k}"] = np.random.default_rng(seed).choice(
-            [f"l{i}" for i in range(levels)], size=size, p=probability)
+            [f"l{i}" for i in range(levels)], size=size, p=probability
+        )
     frame = pd.DataFrame(columns)
     frame["person_id"] = np.arange(size)
     frame["event"] = np.random.default_rng(size).integers(0, 2, size=size)
@@ -119,33 +125,51 @@ def assert_protected(ranges: list[tuple[dict[str, str], str, float, float]]) -> 
 
 def controlled_output(people: pd.DataFrame, by: list[str], released: Any = ()) -> dict[str, Any]:
     """A descriptive output (counts and a rate) over ``people``, through the whole engine."""
-    result = run_analysis("descriptive", {"records": people},
-                          {"group_by": by, "rate_of": "event"},
-                          RunContext(POLICY, released=released, ledger_key=KEY))
+    result = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": by, "rate_of": "event"},
+        RunContext(POLICY, released=released, ledger_key=KEY),
+    )
     return result.to_dict()
 
 
 def test_a_cell_of_one_is_no_longer_pinned_between_zero_and_two():
     """The issue's example: cells 1 and 1 in a line whose other published cells leave them
     only 2 people between them; cell suppression alone hid both and stopped there."""
-    table = pd.DataFrame([[1, 12, 40], [1, 30, 50], [25, 30, 60]],
-                         index=pd.Index(["a", "b", "c"], name="r"),
-                         columns=pd.Index(["x", "y", "z"], name="c"))
+    table = pd.DataFrame(
+        [[1, 12, 40], [1, 30, 50], [25, 30, 60]],
+        index=pd.Index(["a", "b", "c"], name="r"),
+        columns=pd.Index(["x", "y", "z"], name="c"),
+    )
     controlled = control_count_table(table, POLICY)
     hidden = [c.labels for c in controlled.cells if c.suppressed]
-    people = pd.DataFrame([(r, c) for r in table.index for c in table.columns
-                           for _ in range(int(table.loc[r, c]))], columns=["r", "c"])
-    before = joint_ranges(people, [{"dimensions": ["r", "c"],
-                                    "cells": [cell.to_dict() for cell in controlled.cells]}])
+    people = pd.DataFrame(
+        [(r, c) for r in table.index for c in table.columns for _ in range(int(table.loc[r, c]))],
+        columns=["r", "c"],
+    )
+    before = joint_ranges(
+        people, [{"dimensions": ["r", "c"], "cells": [cell.to_dict() for cell in controlled.cells]}]
+    )
     assert hidden
     assert min(high - low for *_, low, high in before) < WIDTH
-    linked = LinkedTable(["r", "c"], {"count": "count"}, [c.labels for c in controlled.cells],
-                         [dict(c.raw) for c in controlled.cells],
-                         np.array([c.suppressed for c in controlled.cells]), True)
+    linked = LinkedTable(
+        ["r", "c"],
+        {"count": "count"},
+        [c.labels for c in controlled.cells],
+        [dict(c.raw) for c in controlled.cells],
+        np.array([c.suppressed for c in controlled.cells]),
+        True,
+    )
     protect([linked], WIDTH)
-    cells = [{**cell.to_dict(), "disclosure": {"suppressed": bool(s), "rules": []},
-              "values": {"count": None if s else cell.raw["count"]}}
-             for cell, s in zip(controlled.cells, linked.suppressed, strict=True)]
+    cells = [
+        {
+            **cell.to_dict(),
+            "disclosure": {"suppressed": bool(s), "rules": []},
+            "values": {"count": None if s else cell.raw["count"]},
+        }
+        for cell, s in zip(controlled.cells, linked.suppressed, strict=True)
+    ]
     assert_protected(joint_ranges(people, [{"dimensions": ["r", "c"], "cells": cells}]))
 
 
@@ -163,16 +187,27 @@ def test_no_suppressed_count_can_be_narrowed_across_two_outputs_of_the_same_peop
     """Output 1 by (d0, d1), then output 2 by (d0, d2) over the same people: together they
     must not narrow any suppressed count of either output below the width, except a count
     output 1 had already released (output 2 may hide a margin output 1 published)."""
-    first = run_analysis("descriptive", {"records": people}, {"group_by": ["d0", "d1"]},
-                         RunContext(POLICY, ledger_key=KEY))
+    first = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": ["d0", "d1"]},
+        RunContext(POLICY, ledger_key=KEY),
+    )
     earlier = first.populations[0]
     released = ReleasedPopulations((earlier,), {earlier.digest: first.to_dict()["tables"]})
-    second = run_analysis("descriptive", {"records": people}, {"group_by": ["d0", "d2"]},
-                          RunContext(POLICY, released=released, ledger_key=KEY))
+    second = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": ["d0", "d2"]},
+        RunContext(POLICY, released=released, ledger_key=KEY),
+    )
     tables = first.to_dict()["tables"] + second.to_dict()["tables"]
     already = joint_ranges(people, first.to_dict()["tables"], targets_of=tables)
-    public = {(repr(labels), measure) for labels, measure, low, high in already
-              if high - low < WIDTH - 1e-6}
+    public = {
+        (repr(labels), measure)
+        for labels, measure, low, high in already
+        if high - low < WIDTH - 1e-6
+    }
     # Only output 2's cells can have been public before it: output 1 protects its own.
     assert all("'d2'" in labels for labels, _ in public)
     combined = joint_ranges(people, tables)
@@ -184,16 +219,21 @@ def test_tables_of_one_output_hide_the_same_count_together():
     one and shown in the other would be no secret, and its line would give the other away."""
     for seed in range(200):
         rng = np.random.default_rng(seed)
-        people = pd.DataFrame({"a": rng.choice(["p", "q", "r", "u"], 150,
-                                               p=[0.05, 0.2, 0.35, 0.4]),
-                               "b": rng.choice(["s", "t", "v"], 150),
-                               "event": (rng.random(150) < 0.15).astype(int),
-                               "person_id": np.arange(150)})
+        people = pd.DataFrame(
+            {
+                "a": rng.choice(["p", "q", "r", "u"], 150, p=[0.05, 0.2, 0.35, 0.4]),
+                "b": rng.choice(["s", "t", "v"], 150),
+                "event": (rng.random(150) < 0.15).astype(int),
+                "person_id": np.arange(150),
+            }
+        )
         counts = control_counts(people, ["a", "b"], POLICY)
         rates = control_rates(people, ["a", "b"], "event", POLICY)
         # A count the counts table hides while the rates table shows it.
-        if any(c.suppressed and not r.suppressed
-               for c, r in zip(counts.cells, rates.cells, strict=True)):
+        if any(
+            c.suppressed and not r.suppressed
+            for c, r in zip(counts.cells, rates.cells, strict=True)
+        ):
             break
     else:
         pytest.fail("no seed gives differing suppression patterns")
@@ -215,8 +255,14 @@ def test_tables_of_one_output_hide_the_same_count_together():
 def test_protection_is_fast_enough_for_a_large_sparse_table():
     rng = np.random.default_rng(9)
     size = 20_000
-    people = pd.DataFrame({"age": rng.integers(14, 70, size), "prior": rng.poisson(2.0, size),
-                           "event": rng.integers(0, 2, size), "person_id": np.arange(size)})
+    people = pd.DataFrame(
+        {
+            "age": rng.integers(14, 70, size),
+            "prior": rng.poisson(2.0, size),
+            "event": rng.integers(0, 2, size),
+            "person_id": np.arange(size),
+        }
+    )
     import time
 
     started = time.perf_counter()

@@ -33,22 +33,29 @@ def register(seed: int, size: int, ages: int, priors: int) -> pd.DataFrame:
 
 
 def counts_table(people: pd.DataFrame) -> dict[str, Any]:
-    result = run_analysis("descriptive", {"records": people}, {"group_by": ["age", "prior"]},
-                          RunContext(POLICY, ledger_key=KEY))
+    result = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": ["age", "prior"]},
+        RunContext(POLICY, ledger_key=KEY),
+    )
     return result.to_dict()["tables"][0]
 
 
 def attack(table: dict[str, Any]) -> list[tuple[dict[str, str], float, float]]:
     """Min and max of every suppressed cell over all non-negative interior tables that agree
     with every published cell (sparse LPs, independent of the engine's system)."""
-    interior = [c["labels"] for c in table["cells"]
-                if TOTAL_LABEL not in c["labels"].values()]
+    interior = [c["labels"] for c in table["cells"] if TOTAL_LABEL not in c["labels"].values()]
     index = {(c["age"], c["prior"]): i for i, c in enumerate(interior)}
 
     def row(labels: dict[str, str]) -> np.ndarray:
-        return np.array([i for (a, p), i in index.items()
-                         if labels["age"] in (TOTAL_LABEL, a)
-                         and labels["prior"] in (TOTAL_LABEL, p)])
+        return np.array(
+            [
+                i
+                for (a, p), i in index.items()
+                if labels["age"] in (TOTAL_LABEL, a) and labels["prior"] in (TOTAL_LABEL, p)
+            ]
+        )
 
     rows, cols, rhs = [], [], []
     for cell in table["cells"]:
@@ -66,16 +73,21 @@ def attack(table: dict[str, Any]) -> list[tuple[dict[str, str], float, float]]:
         objective[row(cell["labels"])] = 1.0
         ends = []
         for sign in (1.0, -1.0):
-            result = linprog(sign * objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None),
-                             method="highs")
+            result = linprog(
+                sign * objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs"
+            )
             ends.append(np.inf if result.status == 3 else sign * result.fun)
         found.append((cell["labels"], ends[0], ends[1]))
     return found
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1), ages=st.integers(15, 40), priors=st.integers(8, 20),
-       size=st.integers(1_000, 6_000))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    ages=st.integers(15, 40),
+    priors=st.integers(8, 20),
+    size=st.integers(1_000, 6_000),
+)
 def test_no_suppressed_count_of_a_large_table_can_be_narrowed(seed, ages, priors, size):
     table = counts_table(register(seed, size, ages, priors))
     hidden = attack(table)
@@ -88,9 +100,13 @@ def test_no_suppressed_count_of_a_large_table_can_be_narrowed(seed, ages, priors
 @given(seed=st.integers(0, 2**31 - 1), size=st.integers(100, 3_000))
 def test_the_pattern_is_the_one_the_exact_programmes_choose(seed, size):
     rng = np.random.default_rng(seed)
-    people = pd.DataFrame({"age": rng.integers(0, rng.integers(3, 20), size).astype(str),
-                           "prior": rng.poisson(rng.uniform(1, 6), size).astype(str),
-                           "person_id": np.arange(size)})
+    people = pd.DataFrame(
+        {
+            "age": rng.integers(0, rng.integers(3, 20), size).astype(str),
+            "prior": rng.poisson(rng.uniform(1, 6), size).astype(str),
+            "person_id": np.arange(size),
+        }
+    )
     flow = [c["disclosure"]["suppressed"] for c in counts_table(people)["cells"]]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(protection_lp, "_network_intervals", lambda *args, **kwargs: {})
@@ -115,9 +131,12 @@ def test_a_two_thousand_cell_table_is_protected_in_seconds_without_over_suppress
 
 
 def rate_tables(people: pd.DataFrame) -> list[dict[str, Any]]:
-    result = run_analysis("descriptive", {"records": people},
-                          {"group_by": ["a", "b"], "rate_of": "event"},
-                          RunContext(POLICY, ledger_key=KEY))
+    result = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": ["a", "b"], "rate_of": "event"},
+        RunContext(POLICY, ledger_key=KEY),
+    )
     return result.to_dict()["tables"]
 
 
@@ -131,19 +150,22 @@ def test_rate_tables_are_decided_as_the_exact_programmes_decide_them(seed, size)
     from tests.analysis.test_protection import joint_ranges
 
     rng = np.random.default_rng(seed)
-    people = pd.DataFrame({
-        "a": rng.integers(0, rng.integers(3, 12), size).astype(str),
-        "b": rng.poisson(rng.uniform(1, 5), size).astype(str),
-        "event": (rng.random(size) < rng.uniform(0.1, 0.6)).astype(int),
-        "person_id": np.arange(size),
-    })
+    people = pd.DataFrame(
+        {
+            "a": rng.integers(0, rng.integers(3, 12), size).astype(str),
+            "b": rng.poisson(rng.uniform(1, 5), size).astype(str),
+            "event": (rng.random(size) < rng.uniform(0.1, 0.6)).astype(int),
+            "person_id": np.arange(size),
+        }
+    )
     tables = rate_tables(people)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(protection, "rate_intervals", lambda *args, **kwargs: {})
         patch.setattr(protection_lp, "EXACT_BUDGET", 10**9)
         exact = rate_tables(people)
     assert [[c["disclosure"]["suppressed"] for c in t["cells"]] for t in tables] == [
-        [c["disclosure"]["suppressed"] for c in t["cells"]] for t in exact]
+        [c["disclosure"]["suppressed"] for c in t["cells"]] for t in exact
+    ]
     for labels, measure, low, high in joint_ranges(people, tables, events="event"):
         assert high - low >= POLICY.interval_width - 1e-6, (labels, measure, low, high)
 
@@ -157,13 +179,18 @@ def test_a_two_thousand_cell_rate_table_is_not_suppressed_beyond_its_cell_rules(
     people["event"] = np.random.default_rng(3).integers(0, 2, len(people))
     people = people.rename(columns={"age": "a", "prior": "b"})
     started = time.perf_counter()
-    result = run_analysis("descriptive", {"records": people},
-                          {"group_by": ["a", "b"], "rate_of": "event"},
-                          RunContext(POLICY, ledger_key=KEY)).to_dict()
+    result = run_analysis(
+        "descriptive",
+        {"records": people},
+        {"group_by": ["a", "b"], "rate_of": "event"},
+        RunContext(POLICY, ledger_key=KEY),
+    ).to_dict()
     elapsed = time.perf_counter() - started
     rates = next(t for t in result["tables"] if t["name"] == "rates")
-    primary = sum(bool(c["disclosure"]["rules"]) and "secondary" not in c["disclosure"]["rules"]
-                  for c in rates["cells"])
+    primary = sum(
+        bool(c["disclosure"]["rules"]) and "secondary" not in c["disclosure"]["rules"]
+        for c in rates["cells"]
+    )
     suppressed = sum(c["disclosure"]["suppressed"] for c in rates["cells"])
     assert len(rates["cells"]) > 2_000
     assert suppressed - primary < 20, (suppressed, primary)

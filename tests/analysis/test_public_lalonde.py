@@ -29,10 +29,26 @@ COVARIATES = ["age", "educ", "black", "hisp", "married", "nodegr", "re74", "re75
 # Dehejia & Wahba (1999), Table 1: sample means, NSW treated (185) and NSW controls (260);
 # earnings to the dollar, the rest to two decimals (as printed).
 PUBLISHED = {
-    1: {"age": 25.81, "educ": 10.35, "black": 0.84, "hisp": 0.06, "married": 0.19,
-        "nodegr": 0.71, "re74": 2096, "re75": 1532},
-    0: {"age": 25.05, "educ": 10.09, "black": 0.83, "hisp": 0.11, "married": 0.15,
-        "nodegr": 0.83, "re74": 2107, "re75": 1267},
+    1: {
+        "age": 25.81,
+        "educ": 10.35,
+        "black": 0.84,
+        "hisp": 0.06,
+        "married": 0.19,
+        "nodegr": 0.71,
+        "re74": 2096,
+        "re75": 1532,
+    },
+    0: {
+        "age": 25.05,
+        "educ": 10.09,
+        "black": 0.83,
+        "hisp": 0.11,
+        "married": 0.15,
+        "nodegr": 0.83,
+        "re74": 2107,
+        "re75": 1267,
+    },
 }
 EXPERIMENTAL_EFFECT = 1794  # Dehejia & Wahba (1999), Table 3, NSW treated minus NSW controls
 KEY = b"public-lalonde-tests-key-0123456"
@@ -54,9 +70,12 @@ def test_the_vendored_file_is_the_published_sample(nsw):
 
 @pytest.mark.parametrize("column", COVARIATES)
 def test_descriptive_means_agree_with_the_published_table(nsw, column):
-    result = run_analysis("descriptive", {"records": nsw},
-                          {"group_by": ["group"], "mean_of": column},
-                          RunContext(DisclosurePolicy(), ledger_key=KEY)).to_dict()
+    result = run_analysis(
+        "descriptive",
+        {"records": nsw},
+        {"group_by": ["group"], "mean_of": column},
+        RunContext(DisclosurePolicy(), ledger_key=KEY),
+    ).to_dict()
     means = next(t for t in result["tables"] if t["name"] == "means")
     shown = {c["labels"]["group"]: c["values"]["mean"] for c in means["cells"]}
     for treat, label in ((1, "treated"), (0, "control")):
@@ -67,9 +86,12 @@ def test_descriptive_means_agree_with_the_published_table(nsw, column):
 
 
 def test_the_experimental_effect_and_welch_test(nsw):
-    result = run_analysis("descriptive", {"records": nsw},
-                          {"group_by": ["group"], "mean_of": "re78"},
-                          RunContext(DisclosurePolicy(), ledger_key=KEY)).to_dict()
+    result = run_analysis(
+        "descriptive",
+        {"records": nsw},
+        {"group_by": ["group"], "mean_of": "re78"},
+        RunContext(DisclosurePolicy(), ledger_key=KEY),
+    ).to_dict()
     welch = result["statistics"]["welch"]
     treated = nsw.loc[nsw["treat"] == 1, "re78"]
     control = nsw.loc[nsw["treat"] == 0, "re78"]
@@ -77,7 +99,8 @@ def test_the_experimental_effect_and_welch_test(nsw):
     assert abs(treated.mean() - control.mean()) == pytest.approx(EXPERIMENTAL_EFFECT, abs=1)
     assert abs(welch["difference"]) == pytest.approx(treated.mean() - control.mean(), rel=1e-9)
     assert welch["standard_error"] == pytest.approx(
-        math.sqrt(treated.var() / len(treated) + control.var() / len(control)), rel=1e-9)
+        math.sqrt(treated.var() / len(treated) + control.var() / len(control)), rel=1e-9
+    )
 
 
 def independent_match(nsw: pd.DataFrame, outcome: str) -> tuple[float, float]:
@@ -99,8 +122,9 @@ def independent_match(nsw: pd.DataFrame, outcome: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("outcome", "kind"), [("re78", "continuous"), ("employed78", "binary")])
 def test_matching_agrees_with_an_independent_implementation(nsw, outcome, kind):
-    options = MatchingOptions(replace=True, caliper=None, distance="propensity",
-                              variance="abadie_imbens_2006")
+    options = MatchingOptions(
+        replace=True, caliper=None, distance="propensity", variance="abadie_imbens_2006"
+    )
     result = estimate_att(nsw, "treat", COVARIATES, [OutcomeSpec(outcome, kind)], options)
     att, standard_error = independent_match(nsw, outcome)
     assert result.outcomes[0].att == pytest.approx(att, rel=1e-9, abs=1e-9)
@@ -111,12 +135,16 @@ def test_matching_agrees_with_an_independent_implementation(nsw, outcome, kind):
     assert result.outcomes[0].test["standard_error"] == pytest.approx(standard_error, rel=0.01)
 
 
-@pytest.mark.parametrize("options", [
-    MatchingOptions(),  # the engine's default: no replacement, caliper 0.2 SD of the logit
-    MatchingOptions.matchit_defaults(),
-    MatchingOptions(replace=True, caliper=None),
-    MatchingOptions(method="radius", caliper=0.1),
-], ids=["default", "matchit", "replacement", "radius"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        MatchingOptions(),  # the engine's default: no replacement, caliper 0.2 SD of the logit
+        MatchingOptions.matchit_defaults(),
+        MatchingOptions(replace=True, caliper=None),
+        MatchingOptions(method="radius", caliper=0.1),
+    ],
+    ids=["default", "matchit", "replacement", "radius"],
+)
 def test_matching_recovers_the_experimental_effect(nsw, options):
     """Controls were randomised: every design must land within two of its (2016-adjusted)
     standard errors of the experimental $1,794, and the interval must say its method."""

@@ -32,23 +32,28 @@ def text_of(pdf: bytes) -> str:
 
 
 @pytest.fixture
-def published(app: Flask, db: Session, people: People, world: World) -> tuple[AnalysisRun,
-                                                                                Output]:
+def published(app: Flask, db: Session, people: People, world: World) -> tuple[AnalysisRun, Output]:
     grant_records(db, people, world, "descriptive")
-    run = execute(app, db, submit(db, people, world, "descriptive",
-                                  {"group_by": ["sex"], "rate_of": "reoffended"}).id)
+    run = execute(
+        app,
+        db,
+        submit(db, people, world, "descriptive", {"group_by": ["sex"], "rate_of": "reoffended"}).id,
+    )
     assert run.status == RunStatus.SUCCEEDED
     output = db.scalars(select(Output).where(Output.run_id == run.id)).one()
     now = utcnow()
-    outputs.check_output(db, output_id=output.id, approve=True, reasons="", by=people.checker,
-                         now=now)
-    outputs.check_output(db, output_id=output.id, approve=True, reasons="Counts >= 10.",
-                         by=people.privacy, now=now)
+    outputs.check_output(
+        db, output_id=output.id, approve=True, reasons="", by=people.checker, now=now
+    )
+    outputs.check_output(
+        db, output_id=output.id, approve=True, reasons="Counts >= 10.", by=people.privacy, now=now
+    )
     db.commit()
     output_preview.close_due_previews(db, SCHEDULER, now + dt.timedelta(days=40))
     db.commit()
-    outputs.publish_output(db, output_id=output.id, by=people.privacy,
-                           now=now + dt.timedelta(days=41))
+    outputs.publish_output(
+        db, output_id=output.id, by=people.privacy, now=now + dt.timedelta(days=41)
+    )
     db.commit()
     return run, output
 
@@ -56,14 +61,23 @@ def published(app: Flask, db: Session, people: People, world: World) -> tuple[An
 def internal_words(people: People, run: AnalysisRun) -> list[str]:
     assert run.provenance is not None
     head = run.provenance["audit_chain_head"]
-    return [people.analyst.name, people.analyst.email, "Requested by", f"run {run.id}",
-            f"Analysis run {run.id}", str(run.provenance["engine_version"]),
-            "audit chain head", str(head["sha256"])[:16], "Provenance", "audit seq"]
+    return [
+        people.analyst.name,
+        people.analyst.email,
+        "Requested by",
+        f"run {run.id}",
+        f"Analysis run {run.id}",
+        str(run.provenance["engine_version"]),
+        "audit chain head",
+        str(head["sha256"])[:16],
+        "Provenance",
+        "audit seq",
+    ]
 
 
 def test_the_public_pdf_and_page_name_no_person_and_no_internal_identifier(
-        app: Flask, db: Session, people: People, world: World,
-        published: tuple[AnalysisRun, Output]) -> None:
+    app: Flask, db: Session, people: People, world: World, published: tuple[AnalysisRun, Output]
+) -> None:
     run, output = published
     client = app.test_client()
     name = output.reference.lower()
@@ -84,25 +98,33 @@ def test_the_public_pdf_and_page_name_no_person_and_no_internal_identifier(
     assert stored is not None
     assert f"{stored.public_pdf_sha256}  {name}.pdf" in sums
     assert stored.public_pdf_sha256 in page
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.OUTPUT_PUBLISH)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.OUTPUT_PUBLISH)
+    ).one()
     assert event.detail["public_pdf_sha256"] == stored.public_pdf_sha256
 
 
 def test_the_teams_pdf_keeps_the_analyst_the_run_the_version_and_the_head(
-        db: Session, people: People, published: tuple[AnalysisRun, Output]) -> None:
+    db: Session, people: People, published: tuple[AnalysisRun, Output]
+) -> None:
     run, output = published
-    download = outputs.download(db, output_id=output.id, kind="pdf", by=people.analyst,
-                                now=utcnow())
+    download = outputs.download(
+        db, output_id=output.id, kind="pdf", by=people.analyst, now=utcnow()
+    )
     internal = text_of(download.content)
     assert run.provenance is not None
-    for word in (people.analyst.name, "Requested by", f"run {run.id}",
-                 str(run.provenance["engine_version"])):
+    for word in (
+        people.analyst.name,
+        "Requested by",
+        f"run {run.id}",
+        str(run.provenance["engine_version"]),
+    ):
         assert word in internal, word
 
 
 def test_outputs_published_before_public_files_get_them_from_the_job(
-        app: Flask, db: Session, people: People, published: tuple[AnalysisRun, Output]) -> None:
+    app: Flask, db: Session, people: People, published: tuple[AnalysisRun, Output]
+) -> None:
     _, output = published
     stored = fresh(db).get(Output, output.id)
     assert stored is not None
@@ -116,4 +138,4 @@ def test_outputs_published_before_public_files_get_them_from_the_job(
     db.commit()
     again = app.test_client().get(f"/published/{output.id}/{name}.pdf")
     assert again.status_code == 200
-    assert again.headers["X-Content-SHA256"] == expected   # the same bytes as at publication
+    assert again.headers["X-Content-SHA256"] == expected  # the same bytes as at publication

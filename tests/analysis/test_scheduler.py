@@ -32,8 +32,7 @@ def ran(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     return calls
 
 
-def test_the_jobs_run_once_per_interval_whoever_receives_the_tick(
-        ran: list[dt.datetime]) -> None:
+def test_the_jobs_run_once_per_interval_whoever_receives_the_tick(ran: list[dt.datetime]) -> None:
     assert worker.periodic_task(now=START + 5) is True
     assert worker.periodic_task(now=START + 65) is False  # another minute, the same hour
     assert worker.periodic_task(now=START + 65) is False  # another process, the same minute

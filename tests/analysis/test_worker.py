@@ -37,8 +37,10 @@ TIMEOUT = 3  # seconds without a heartbeat before a worker is presumed dead
 def redis_url() -> str:
     url = os.environ.get(REDIS_VARIABLE)
     if not url:
-        pytest.skip(f"Redis queue run skipped: {REDIS_VARIABLE} is not set (CI sets it to "
-                    "redis://127.0.0.1:6379/15).")
+        pytest.skip(
+            f"Redis queue run skipped: {REDIS_VARIABLE} is not set (CI sets it to "
+            "redis://127.0.0.1:6379/15)."
+        )
     try:
         import redis
 
@@ -57,8 +59,12 @@ def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def app_config(database_url: str, queue_url: str) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": database_url, "QUEUE_URL": queue_url,
-            "ANALYSIS_HEARTBEAT_TIMEOUT": TIMEOUT}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "QUEUE_URL": queue_url,
+        "ANALYSIS_HEARTBEAT_TIMEOUT": TIMEOUT,
+    }
 
 
 @pytest.fixture
@@ -68,17 +74,27 @@ def workers(app: Flask, instance_path: Path, tmp_path: Path) -> Iterator[Callabl
     logs: list[Any] = []
 
     def start(pause: float | None = None) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance_path),
-               "GOVERNANCE_DATABASE_URL": app.config["DATABASE_URL"],
-               "GOVERNANCE_QUEUE_URL": app.config["QUEUE_URL"],
-               "GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": str(TIMEOUT)}
-        entry = ["-c", "from governance.cli import main; main()"] if pause is None \
+        env = {
+            **os.environ,
+            "GOVERNANCE_INSTANCE_PATH": str(instance_path),
+            "GOVERNANCE_DATABASE_URL": app.config["DATABASE_URL"],
+            "GOVERNANCE_QUEUE_URL": app.config["QUEUE_URL"],
+            "GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": str(TIMEOUT),
+        }
+        entry = (
+            ["-c", "from governance.cli import main; main()"]
+            if pause is None
             else ["-m", "tests.analysis.paused_worker", str(pause)]
+        )
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         logs.append(log)
         process = subprocess.Popen(
-            [sys.executable, *entry, "worker", "--workers", "1"], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, *entry, "worker", "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         started.append(process)
         return process
 
@@ -96,8 +112,9 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
-def wait_for(db: Session, run_id: int, done: Callable[[AnalysisRun], bool],
-             seconds: float = 120) -> AnalysisRun:
+def wait_for(
+    db: Session, run_id: int, done: Callable[[AnalysisRun], bool], seconds: float = 120
+) -> AnalysisRun:
     deadline = time.monotonic() + seconds
     while True:
         db.rollback()
@@ -112,13 +129,18 @@ def wait_for(db: Session, run_id: int, done: Callable[[AnalysisRun], bool],
 
 
 def events(db: Session, kind: AuditType) -> list[AuditEvent]:
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                           .order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq))
+    )
 
 
 def test_a_killed_workers_run_is_retried_by_another_worker_and_completes(
-        app: Flask, db: Session, people: People, world: World,
-        workers: Callable[..., subprocess.Popen[bytes]]) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    world: World,
+    workers: Callable[..., subprocess.Popen[bytes]],
+) -> None:
     grant_records(db, people, world, "descriptive")
     run = submit(db, people, world, "descriptive", {"group_by": ["sex"]})
     first = workers(pause=120)
@@ -141,8 +163,12 @@ def test_a_killed_workers_run_is_retried_by_another_worker_and_completes(
 
 
 def test_a_run_whose_workers_keep_dying_fails_with_the_reason(
-        app: Flask, db: Session, people: People, world: World,
-        workers: Callable[..., subprocess.Popen[bytes]]) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    world: World,
+    workers: Callable[..., subprocess.Popen[bytes]],
+) -> None:
     grant_records(db, people, world, "descriptive")
     run = submit(db, people, world, "descriptive", {"group_by": ["sex"]})
     stored = db.get(AnalysisRun, run.id)
@@ -164,7 +190,8 @@ def test_a_run_whose_workers_keep_dying_fails_with_the_reason(
 
 
 def test_a_queued_run_whose_message_was_lost_is_sent_again(
-        app: Flask, db: Session, people: People, world: World) -> None:
+    app: Flask, db: Session, people: People, world: World
+) -> None:
     grant_records(db, people, world, "descriptive")
     queue = jobs.queue_for(app.config["QUEUE_URL"])
     queue.flush()

@@ -38,15 +38,16 @@ def assert_conforms(method: str, path: str, response: Any) -> None:
     template, operation = operation_for(method, path.split("?")[0])
     status = str(response.status_code)
     declared = operation["responses"]
-    assert status in declared, (f"{method} {template} answered {status}, which the document "
-                                f"does not declare ({sorted(declared)}): "
-                                f"{response.get_data(as_text=True)[:300]}")
+    assert status in declared, (
+        f"{method} {template} answered {status}, which the document "
+        f"does not declare ({sorted(declared)}): "
+        f"{response.get_data(as_text=True)[:300]}"
+    )
     answer = resolve(declared[status], document())
     media = response.mimetype
     assert media in answer["content"], f"{method} {template} {status}: {media} not declared"
     if media == "application/json":
         schema = answer["content"][media]["schema"]
-        Draft202012Validator(schema, format_checker=FormatChecker()).validate(
-            response.get_json())
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(response.get_json())
     for header in answer.get("headers", {}):
         assert header in response.headers, f"{method} {template} {status}: no {header}"

@@ -46,7 +46,7 @@ class Objects:
 
     world: World
     closed: Agreement
-    incident_id: int = 0   # the outsider's, under `closed`, already closed
+    incident_id: int = 0  # the outsider's, under `closed`, already closed
     clock_id: int = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -113,60 +113,78 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("admin.users", "GET"): Probe(lambda o: "/admin/users", roles("admin", "compliance")),
     ("admin.new_user", "GET"): Probe(lambda o: "/admin/users/new", roles("admin")),
     ("admin.new_user", "POST"): Probe(lambda o: "/admin/users/new", roles("admin")),
-    ("admin.user_detail", "GET"): Probe(lambda o: f"/admin/users/{o.outsider.id}",
-                                        roles("admin", "compliance")),
+    ("admin.user_detail", "GET"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}", roles("admin", "compliance")
+    ),
     ("admin.user_detail", "POST"): Probe(
-        lambda o: f"/admin/users/{o.outsider.id}", roles("admin"),
-        data=lambda o: {"edit-name": "Outsider", "edit-organization_id":
-                        o.outsider.organization_id, "edit-roles": ["analyst"]}),
-    ("admin.set_active", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/active",
-                                        roles("admin")),
-    ("admin.add_training", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/training",
-                                          roles("admin", "compliance")),
-    ("admin.sign_out", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/sign-out",
-                                      roles("admin")),
+        lambda o: f"/admin/users/{o.outsider.id}",
+        roles("admin"),
+        data=lambda o: {
+            "edit-name": "Outsider",
+            "edit-organization_id": o.outsider.organization_id,
+            "edit-roles": ["analyst"],
+        },
+    ),
+    ("admin.set_active", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}/active", roles("admin")
+    ),
+    ("admin.add_training", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}/training", roles("admin", "compliance")
+    ),
+    ("admin.sign_out", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}/sign-out", roles("admin")
+    ),
     ("admin.send_reset_link", "POST"): Probe(
-        lambda o: f"/admin/users/{o.outsider.id}/reset-link", roles("admin")),
-    ("admin.unlock_user", "POST"): Probe(lambda o: f"/admin/users/{o.outsider.id}/unlock",
-                                         roles("admin")),
+        lambda o: f"/admin/users/{o.outsider.id}/reset-link", roles("admin")
+    ),
+    ("admin.unlock_user", "POST"): Probe(
+        lambda o: f"/admin/users/{o.outsider.id}/unlock", roles("admin")
+    ),
     # Role changes: row 2 is the set-up's grant of the privacy officer's role, already applied
     # (so 409 for the administrators who may decide).
-    ("admin.role_changes_page", "GET"): Probe(lambda o: "/admin/role-changes",
-                                              roles("admin", "privacy", "compliance")),
-    ("admin.approve_role", "POST"): Probe(lambda o: "/admin/role-changes/2/approve",
-                                          roles("admin")),
-    ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject",
-                                         roles("admin")),
+    ("admin.role_changes_page", "GET"): Probe(
+        lambda o: "/admin/role-changes", roles("admin", "privacy", "compliance")
+    ),
+    ("admin.approve_role", "POST"): Probe(
+        lambda o: "/admin/role-changes/2/approve", roles("admin")
+    ),
+    ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject", roles("admin")),
     # your own account; the pages behind e-mailed links answer 404 to an unknown link
     ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
     ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
-    ("account.reset_password", "GET"): Probe(lambda o: "/reset/unknown", others=HIDDEN,
-                                             anonymous=HIDDEN),
-    ("account.reset_password", "POST"): Probe(lambda o: "/reset/unknown", others=HIDDEN,
-                                              anonymous=HIDDEN),
-    ("account.unlock", "GET"): Probe(lambda o: "/unlock/unknown", others=HIDDEN,
-                                     anonymous=HIDDEN),
-    ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN,
-                                      anonymous=HIDDEN),
+    ("account.reset_password", "GET"): Probe(
+        lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("account.reset_password", "POST"): Probe(
+        lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("account.unlock", "GET"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
+    ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
     ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
-    ("admin.organizations", "POST"): Probe(lambda o: "/admin/organizations", roles("admin"),
-                                           data=fixed({"name": "Matrix Agency",
-                                                       "kind": "provider"})),
+    ("admin.organizations", "POST"): Probe(
+        lambda o: "/admin/organizations",
+        roles("admin"),
+        data=fixed({"name": "Matrix Agency", "kind": "provider"}),
+    ),
     # tokens
     ("tokens.index", "GET"): Probe(lambda o: "/tokens/", EVERYONE),
     ("tokens.create", "POST"): Probe(lambda o: "/tokens/", EVERYONE),
     ("tokens.revoke", "POST"): Probe(
-        lambda o: f"/tokens/{o.token_ids['outsider']}/revoke", roles("admin")),
+        lambda o: f"/tokens/{o.token_ids['outsider']}/revoke", roles("admin")
+    ),
     ("api.me", "GET"): Probe(lambda o: f"{A}/me", EVERYONE),
     ("api.list_tokens", "GET"): Probe(lambda o: f"{A}/tokens", EVERYONE),
     ("api.revoke_token", "POST"): Probe(
-        lambda o: f"{A}/tokens/{o.token_ids['outsider']}/revoke", roles("admin")),
+        lambda o: f"{A}/tokens/{o.token_ids['outsider']}/revoke", roles("admin")
+    ),
     # agreements: pages
     ("agreements.index", "GET"): Probe(lambda o: "/agreements/", EVERYONE),
     ("agreements.laws", "GET"): Probe(lambda o: "/agreements/laws", EVERYONE),
-    ("agreements.laws", "POST"): Probe(lambda o: "/agreements/laws", roles("privacy"),
-                                       data=fixed({"name": "Matrix State Act",
-                                                   "requirements": "Keep it safe."})),
+    ("agreements.laws", "POST"): Probe(
+        lambda o: "/agreements/laws",
+        roles("privacy"),
+        data=fixed({"name": "Matrix State Act", "requirements": "Keep it safe."}),
+    ),
     ("agreements.new", "GET"): Probe(lambda o: "/agreements/new", roles("privacy")),
     ("agreements.new", "POST"): Probe(lambda o: "/agreements/new", roles("privacy")),
     ("agreements.detail", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}", AUDITORS),
@@ -177,248 +195,359 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("agreements.return_to_draft", "POST"): Probe(closed("return"), roles("privacy")),
     ("agreements.approve", "POST"): Probe(closed("approve"), roles("privacy")),
     ("agreements.amend", "POST"): Probe(closed("amend"), roles("privacy")),
-    ("agreements.discard_amendment", "POST"): Probe(closed("discard-amendment"),
-                                                    roles("privacy")),
+    ("agreements.discard_amendment", "POST"): Probe(closed("discard-amendment"), roles("privacy")),
     ("agreements.terminate", "POST"): Probe(closed("terminate"), roles("privacy")),
-    ("agreements.certify_destruction", "POST"): Probe(closed("certify-destruction"),
-                                                      roles("privacy")),
+    ("agreements.certify_destruction", "POST"): Probe(
+        closed("certify-destruction"), roles("privacy")
+    ),
     # obligations: personnel only (the closed agreement's are the outsider), ethics: privacy
     ("obligations.obligations", "GET"): Probe(
-        lambda o: f"/agreements/{o.theirs.id}/obligations", AUDITORS),
-    ("obligations.accept", "POST"): Probe(closed("accept"),
-                                          data=fixed({"version": "1", "password": "x"})),
-    ("obligations.attest", "POST"): Probe(closed("attest"),
-                                          data=fixed({"still_needed": "y", "kept_terms": "y"})),
-    ("progress.reports", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/progress",
-                                       AUDITORS),
+        lambda o: f"/agreements/{o.theirs.id}/obligations", AUDITORS
+    ),
+    ("obligations.accept", "POST"): Probe(
+        closed("accept"), data=fixed({"version": "1", "password": "x"})
+    ),
+    ("obligations.attest", "POST"): Probe(
+        closed("attest"), data=fixed({"still_needed": "y", "kept_terms": "y"})
+    ),
+    ("progress.reports", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/progress", AUDITORS),
     ("progress.submit_progress", "POST"): Probe(
-        closed("progress"), data=fixed({"period_end": "2026-06-01", "work_done": "x"})),
+        closed("progress"), data=fixed({"period_end": "2026-06-01", "work_done": "x"})
+    ),
     # a report that does not exist: past the permission check, a privacy officer gets 404
     ("progress.decide_progress", "POST"): Probe(
-        lambda o: "/agreements/progress/424242/accept", special={"privacy": HIDDEN}),
-    ("access.training_report", "GET"): Probe(lambda o: "/access/training-report.csv",
-                                             AUDITORS),
+        lambda o: "/agreements/progress/424242/accept", special={"privacy": HIDDEN}
+    ),
+    ("access.training_report", "GET"): Probe(lambda o: "/access/training-report.csv", AUDITORS),
     ("obligations.record_ethics", "POST"): Probe(
-        closed("ethics"), roles("privacy"),
-        data=fixed({"board": "REC", "reference": "R1", "approved_on": "2026-01-01",
-                    "expires_on": "2036-01-01"})),
+        closed("ethics"),
+        roles("privacy"),
+        data=fixed(
+            {
+                "board": "REC",
+                "reference": "R1",
+                "approved_on": "2026-01-01",
+                "expires_on": "2036-01-01",
+            }
+        ),
+    ),
     # incidents: anyone reports (an agreement one cannot see is not a valid choice: 422);
     # the case is the privacy officers' and its reporter's
     ("incidents.index", "GET"): Probe(lambda o: "/incidents/", EVERYONE),
     ("incidents.index", "POST"): Probe(
-        lambda o: "/incidents/", EVERYONE,
-        data=lambda o: {"kind": "lost_device", "agreement_ids": [str(o.closed.id)],
-                        "description": "Matrix."}),
-    ("incidents.detail", "GET"): Probe(lambda o: f"/incidents/{o.incident_id}",
-                                       roles("privacy")),
-    ("incidents.freeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/freeze",
-                                        roles("privacy")),
-    ("incidents.unfreeze", "POST"): Probe(lambda o: f"/incidents/{o.incident_id}/unfreeze",
-                                          roles("privacy")),
+        lambda o: "/incidents/",
+        EVERYONE,
+        data=lambda o: {
+            "kind": "lost_device",
+            "agreement_ids": [str(o.closed.id)],
+            "description": "Matrix.",
+        },
+    ),
+    ("incidents.detail", "GET"): Probe(lambda o: f"/incidents/{o.incident_id}", roles("privacy")),
+    ("incidents.freeze", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/freeze", roles("privacy")
+    ),
+    ("incidents.unfreeze", "POST"): Probe(
+        lambda o: f"/incidents/{o.incident_id}/unfreeze", roles("privacy")
+    ),
     ("incidents.sent", "POST"): Probe(
-        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/sent", roles("privacy")),
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/sent", roles("privacy")
+    ),
     ("incidents.acknowledged", "POST"): Probe(
-        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/acknowledged",
-        roles("privacy")),
+        lambda o: f"/incidents/{o.incident_id}/clocks/{o.clock_id}/acknowledged", roles("privacy")
+    ),
     ("incidents.close", "POST"): Probe(
-        lambda o: f"/incidents/{o.incident_id}/close", roles("privacy"),
-        data=fixed({"root_cause": "x", "actions_taken": "y"})),
+        lambda o: f"/incidents/{o.incident_id}/close",
+        roles("privacy"),
+        data=fixed({"root_cause": "x", "actions_taken": "y"}),
+    ),
     # agreements: API
     ("api.list_agreements", "GET"): Probe(lambda o: f"{A}/agreements", EVERYONE),
     ("api.get_agreement", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}", AUDITORS),
-    ("api.agreement_pdf", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}/pdf",
-                                        AUDITORS),
+    ("api.agreement_pdf", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}/pdf", AUDITORS),
     ("api.create_agreement", "POST"): Probe(
-        lambda o: f"{A}/agreements", roles("privacy"),
-        data=lambda o: {"provider_id": o.people.probation.id, "recipient_id": o.people.lab.id,
-                        "title": "Matrix", "purpose": "Matrix.",
-                        "effective_date": "2030-01-01", "expiry_date": "2030-12-31"}),
-    ("api.edit_agreement", "PATCH"): Probe(lambda o: f"{A}/agreements/{o.closed.id}",
-                                           roles("privacy"), data=fixed({"title": "x"})),
+        lambda o: f"{A}/agreements",
+        roles("privacy"),
+        data=lambda o: {
+            "provider_id": o.people.probation.id,
+            "recipient_id": o.people.lab.id,
+            "title": "Matrix",
+            "purpose": "Matrix.",
+            "effective_date": "2030-01-01",
+            "expiry_date": "2030-12-31",
+        },
+    ),
+    ("api.edit_agreement", "PATCH"): Probe(
+        lambda o: f"{A}/agreements/{o.closed.id}", roles("privacy"), data=fixed({"title": "x"})
+    ),
     ("api.submit_agreement", "POST"): Probe(api_closed("submit"), roles("privacy")),
     ("api.approve_agreement", "POST"): Probe(api_closed("approve"), roles("privacy")),
-    ("api.return_agreement", "POST"): Probe(api_closed("return"), roles("privacy"),
-                                            data=fixed({"comment": "x"})),
-    ("api.amend_agreement", "POST"): Probe(api_closed("amend"), roles("privacy"),
-                                           data=fixed({"reason": "x"})),
-    ("api.discard_amendment", "POST"): Probe(api_closed("discard-amendment"),
-                                             roles("privacy")),
-    ("api.terminate_agreement", "POST"): Probe(api_closed("terminate"), roles("privacy"),
-                                               data=fixed({"reason": "x"})),
-    ("api.certify_destruction", "POST"): Probe(api_closed("certify-destruction"),
-                                               roles("privacy"),
-                                               data=fixed({"statement": "x"})),
+    ("api.return_agreement", "POST"): Probe(
+        api_closed("return"), roles("privacy"), data=fixed({"comment": "x"})
+    ),
+    ("api.amend_agreement", "POST"): Probe(
+        api_closed("amend"), roles("privacy"), data=fixed({"reason": "x"})
+    ),
+    ("api.discard_amendment", "POST"): Probe(api_closed("discard-amendment"), roles("privacy")),
+    ("api.terminate_agreement", "POST"): Probe(
+        api_closed("terminate"), roles("privacy"), data=fixed({"reason": "x"})
+    ),
+    ("api.certify_destruction", "POST"): Probe(
+        api_closed("certify-destruction"), roles("privacy"), data=fixed({"statement": "x"})
+    ),
     # datasets and rows
     ("datasets.index", "GET"): Probe(lambda o: "/datasets/", EVERYONE),
     ("datasets.new", "GET"): Probe(lambda o: "/datasets/new", MANAGERS),
     ("datasets.new", "POST"): Probe(lambda o: "/datasets/new", MANAGERS),
-    ("datasets.detail", "GET"): Probe(lambda o: f"/datasets/{o.datasets.probation.id}",
-                                      EVERYONE - {"partner"}, others=HIDDEN),
+    ("datasets.detail", "GET"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}", EVERYONE - {"partner"}, others=HIDDEN
+    ),
     ("datasets.edit_schema", "GET"): Probe(
-        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS),
+        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS
+    ),
     ("datasets.edit_schema", "POST"): Probe(
-        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS),
+        lambda o: f"/datasets/{o.datasets.probation.id}/schema", MANAGERS
+    ),
     ("datasets.add_steward", "POST"): Probe(
-        lambda o: f"/datasets/{o.datasets.probation.id}/stewards", MANAGERS,
-        data=lambda o: {"user_id": o.people.analyst.id}),
+        lambda o: f"/datasets/{o.datasets.probation.id}/stewards",
+        MANAGERS,
+        data=lambda o: {"user_id": o.people.analyst.id},
+    ),
     ("datasets.remove_steward", "POST"): Probe(
-        lambda o: f"/datasets/{o.datasets.probation.id}/stewards/{o.steward2.id}/remove",
-        MANAGERS),
+        lambda o: f"/datasets/{o.datasets.probation.id}/stewards/{o.steward2.id}/remove", MANAGERS
+    ),
     ("datasets.upload", "POST"): Probe(
-        lambda o: f"/datasets/{o.datasets.probation.id}/versions", special={"partner": HIDDEN},
-        data=upload_file, upload=True),
+        lambda o: f"/datasets/{o.datasets.probation.id}/versions",
+        special={"partner": HIDDEN},
+        data=upload_file,
+        upload=True,
+    ),
     ("datasets.decide_reclassification", "POST"): Probe(
-        lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve",
-        roles("privacy")),
+        lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve", roles("privacy")
+    ),
     ("datasets.certificates", "GET"): Probe(lambda o: "/datasets/certificates", AUDITORS),
     ("datasets.certificate_pdf", "GET"): Probe(
-        lambda o: f"/datasets/certificates/{o.certificate.id}.pdf", AUDITORS),
+        lambda o: f"/datasets/certificates/{o.certificate.id}.pdf", AUDITORS
+    ),
     ("data.view", "GET"): Probe(
-        lambda o: f"/data/view?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
-                  "&purpose=descriptive"),
+        lambda o: (
+            f"/data/view?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
+            "&purpose=descriptive"
+        )
+    ),
     ("data.download", "GET"): Probe(
-        lambda o: f"/data/download?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
-                  "&purpose=descriptive"),
+        lambda o: (
+            f"/data/download?agreement={o.theirs.id}&dataset={o.datasets.probation.id}"
+            "&purpose=descriptive"
+        )
+    ),
     ("api.list_datasets", "GET"): Probe(lambda o: f"{A}/datasets", EVERYONE),
     ("api.approve_reclassification", "POST"): Probe(
-        lambda o: f"{A}/reclassifications/{o.reclassification.id}/approve", roles("privacy")),
+        lambda o: f"{A}/reclassifications/{o.reclassification.id}/approve", roles("privacy")
+    ),
     ("api.reject_reclassification", "POST"): Probe(
-        lambda o: f"{A}/reclassifications/{o.reclassification.id}/reject", roles("privacy")),
-    ("api.get_dataset", "GET"): Probe(lambda o: f"{A}/datasets/{o.datasets.probation.id}",
-                                      EVERYONE - {"partner"}, others=HIDDEN),
+        lambda o: f"{A}/reclassifications/{o.reclassification.id}/reject", roles("privacy")
+    ),
+    ("api.get_dataset", "GET"): Probe(
+        lambda o: f"{A}/datasets/{o.datasets.probation.id}", EVERYONE - {"partner"}, others=HIDDEN
+    ),
     ("api.read_rows", "GET"): Probe(
-        lambda o: f"{A}/datasets/{o.datasets.probation.id}/rows?agreement={o.theirs.id}"
-                  "&purpose=descriptive"),
+        lambda o: (
+            f"{A}/datasets/{o.datasets.probation.id}/rows?agreement={o.theirs.id}"
+            "&purpose=descriptive"
+        )
+    ),
     ("api.upload_version", "POST"): Probe(
         lambda o: f"{A}/datasets/{o.datasets.probation.id}/versions",
-        special={"partner": HIDDEN}, data=upload_file, upload=True),
+        special={"partner": HIDDEN},
+        data=upload_file,
+        upload=True,
+    ),
     # access requests and grants: pages
     ("access.requests_list", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
     ("access.requests", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
     ("access.new_request", "GET"): Probe(lambda o: "/access/requests/new", roles("analyst")),
     ("access.new_request", "POST"): Probe(lambda o: "/access/requests/new", roles("analyst")),
     ("access.request_detail", "GET"): Probe(
-        lambda o: f"/access/requests/{o.their_request.id}", AUDITORS, others=HIDDEN),
+        lambda o: f"/access/requests/{o.their_request.id}", AUDITORS, others=HIDDEN
+    ),
     ("access.request_action", "POST"): Probe(
-        lambda o: f"/access/requests/{o.their_request.id}/withdraw"),
+        lambda o: f"/access/requests/{o.their_request.id}/withdraw"
+    ),
     # Only the requester changes a returned request: those who may see it get 403.
     ("access.resubmit", "GET"): Probe(
-        lambda o: f"/access/requests/{o.their_request.id}/resubmit", others=HIDDEN,
-        special=dict.fromkeys(AUDITORS, DENIED)),
+        lambda o: f"/access/requests/{o.their_request.id}/resubmit",
+        others=HIDDEN,
+        special=dict.fromkeys(AUDITORS, DENIED),
+    ),
     ("access.resubmit", "POST"): Probe(
-        lambda o: f"/access/requests/{o.their_request.id}/resubmit", others=HIDDEN,
-        special=dict.fromkeys(AUDITORS, DENIED)),
+        lambda o: f"/access/requests/{o.their_request.id}/resubmit",
+        others=HIDDEN,
+        special=dict.fromkeys(AUDITORS, DENIED),
+    ),
     ("access.grants_list", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
     ("access.grants", "GET"): Probe(lambda o: "/access/grants", EVERYONE),
-    ("access.grant_detail", "GET"): Probe(lambda o: f"/access/grants/{o.their_grant.id}",
-                                          AUDITORS, others=HIDDEN),
-    ("access.revoke", "POST"): Probe(lambda o: f"/access/grants/{o.their_grant.id}/revoke",
-                                     roles("privacy"), data=fixed({"revoke-reason": "x"})),
-    ("access.review", "POST"): Probe(lambda o: f"/access/grants/{o.their_grant.id}/review",
-                                     data=fixed({"review-keep": ["sex"]})),
+    ("access.grant_detail", "GET"): Probe(
+        lambda o: f"/access/grants/{o.their_grant.id}", AUDITORS, others=HIDDEN
+    ),
+    ("access.revoke", "POST"): Probe(
+        lambda o: f"/access/grants/{o.their_grant.id}/revoke",
+        roles("privacy"),
+        data=fixed({"revoke-reason": "x"}),
+    ),
+    ("access.review", "POST"): Probe(
+        lambda o: f"/access/grants/{o.their_grant.id}/review", data=fixed({"review-keep": ["sex"]})
+    ),
     # access requests and grants: API
     ("api.list_requests", "GET"): Probe(lambda o: f"{A}/access-requests", EVERYONE),
-    ("api.get_request", "GET"): Probe(lambda o: f"{A}/access-requests/{o.their_request.id}",
-                                      AUDITORS, others=HIDDEN),
+    ("api.get_request", "GET"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}", AUDITORS, others=HIDDEN
+    ),
     ("api.create_request", "POST"): Probe(
         lambda o: f"{A}/access-requests",
-        data=lambda o: {"agreement_id": o.theirs.id, "dataset_id": o.datasets.probation.id,
-                        "columns": ["sex"], "purpose": "descriptive",
-                        "justification": "x", "end_date": "2030-01-01"}),
+        data=lambda o: {
+            "agreement_id": o.theirs.id,
+            "dataset_id": o.datasets.probation.id,
+            "columns": ["sex"],
+            "purpose": "descriptive",
+            "justification": "x",
+            "end_date": "2030-01-01",
+        },
+    ),
     ("api.approve_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/approve",
-        data=fixed({"columns": ["sex"]})),
+        data=fixed({"columns": ["sex"]}),
+    ),
     ("api.approve_identifiers", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers",
-        roles("privacy")),
+        lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers", roles("privacy")
+    ),
     ("api.deny_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/deny", data=fixed({"reason": "x"})),
+        lambda o: f"{A}/access-requests/{o.their_request.id}/deny", data=fixed({"reason": "x"})
+    ),
     ("api.return_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/return",
-        data=fixed({"comment": "x"})),
+        lambda o: f"{A}/access-requests/{o.their_request.id}/return", data=fixed({"comment": "x"})
+    ),
     ("api.withdraw_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"),
+        lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"
+    ),
     ("api.resubmit_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/resubmit",
-        data=fixed({"columns": ["sex"], "purpose": "descriptive", "justification": "x",
-                    "end_date": "2030-01-01"})),
+        data=fixed(
+            {
+                "columns": ["sex"],
+                "purpose": "descriptive",
+                "justification": "x",
+                "end_date": "2030-01-01",
+            }
+        ),
+    ),
     ("api.list_grants", "GET"): Probe(lambda o: f"{A}/grants", EVERYONE),
-    ("api.get_grant", "GET"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}", AUDITORS,
-                                    others=HIDDEN),
-    ("api.revoke_grant", "POST"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}/revoke",
-                                        roles("privacy"), data=fixed({"reason": "x"})),
-    ("api.grant_review", "POST"): Probe(lambda o: f"{A}/grants/{o.their_grant.id}/review",
-                                        data=fixed({"keep": ["sex"]})),
-    ("access.review_export", "GET"): Probe(lambda o: "/access/reviews.csv",
-                                           roles("privacy", "steward", "compliance")),
+    ("api.get_grant", "GET"): Probe(
+        lambda o: f"{A}/grants/{o.their_grant.id}", AUDITORS, others=HIDDEN
+    ),
+    ("api.revoke_grant", "POST"): Probe(
+        lambda o: f"{A}/grants/{o.their_grant.id}/revoke",
+        roles("privacy"),
+        data=fixed({"reason": "x"}),
+    ),
+    ("api.grant_review", "POST"): Probe(
+        lambda o: f"{A}/grants/{o.their_grant.id}/review", data=fixed({"keep": ["sex"]})
+    ),
+    ("access.review_export", "GET"): Probe(
+        lambda o: "/access/reviews.csv", roles("privacy", "steward", "compliance")
+    ),
     # analyses: the requester, output checkers and privacy officers see a run
     ("analyses.index", "GET"): Probe(lambda o: "/analyses/", EVERYONE),
     ("analyses.new", "GET"): Probe(lambda o: "/analyses/new", roles("analyst")),
     ("analyses.new", "POST"): Probe(lambda o: "/analyses/new", roles("analyst")),
     ("analyses.upload_cohort", "POST"): Probe(lambda o: "/analyses/cohorts", roles("analyst")),
     ("analyses.run", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}", CHECKERS),
-    ("analyses.download", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}/download/pdf",
-                                        CHECKERS),
+    ("analyses.download", "GET"): Probe(
+        lambda o: f"/analyses/{o.their_run.id}/download/pdf", CHECKERS
+    ),
     ("api.list_runs", "GET"): Probe(lambda o: f"{A}/analyses", EVERYONE),
     ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS),
-    ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file",
-                                   CHECKERS),
+    ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file", CHECKERS),
     ("api.submit_run", "POST"): Probe(
         lambda o: f"{A}/analyses",
-        data=lambda o: {"agreement_id": o.theirs.id, "kind": "descriptive",
-                        "datasets": {"records": o.datasets.probation.id},
-                        "parameters": {"group_by": ["sex"]}}),
+        data=lambda o: {
+            "agreement_id": o.theirs.id,
+            "kind": "descriptive",
+            "datasets": {"records": o.datasets.probation.id},
+            "parameters": {"group_by": ["sex"]},
+        },
+    ),
     # outputs: checkers and privacy officers see every output; another organisation's team
     # and other agencies' partners do not (403, recorded).
     ("outputs.index", "GET"): Probe(lambda o: "/outputs/", EVERYONE),
     ("outputs.detail", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}", CHECKERS),
-    ("outputs.check", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/check",
-                                     CHECKERS, data=fixed({"decision": "approve"})),
-    ("outputs.flag", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags",
-                                    data=fixed({"kind": "factual_error", "part": "x",
-                                                "comment": "x"})),
+    ("outputs.check", "POST"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/check",
+        CHECKERS,
+        data=fixed({"decision": "approve"}),
+    ),
+    ("outputs.flag", "POST"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/flags",
+        data=fixed({"kind": "factual_error", "part": "x", "comment": "x"}),
+    ),
     ("outputs.answer", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/answer"),
     ("outputs.accept", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/accept"),
     ("outputs.resolve", "POST"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")),
-    ("outputs.publish", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/publish",
-                                       roles("privacy")),
+        lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")
+    ),
+    ("outputs.publish", "POST"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")
+    ),
     ("outputs.confirm_publish", "GET"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")),
+        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")
+    ),
     ("outputs.correct", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
     ("outputs.correct", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
-    ("outputs.download", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/files/pdf",
-                                       CHECKERS),
+    ("outputs.download", "GET"): Probe(
+        lambda o: f"/outputs/{o.their_output.id}/files/pdf", CHECKERS
+    ),
     # outputs: API. A check that reaches the service returns without reasons (422), so the
     # output stays as the page lines above expect it.
     ("api.list_outputs", "GET"): Probe(lambda o: f"{A}/outputs", EVERYONE),
     ("api.get_output", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}", CHECKERS),
-    ("api.check_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/check",
-                                        CHECKERS, data=fixed({"decision": "return"})),
-    ("api.flag_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/flags",
-                                       data=fixed({"kind": "factual_error", "part": "x",
-                                                   "comment": "x"})),
+    ("api.check_output", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/check",
+        CHECKERS,
+        data=fixed({"decision": "return"}),
+    ),
+    ("api.flag_output", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags",
+        data=fixed({"kind": "factual_error", "part": "x", "comment": "x"}),
+    ),
     ("api.answer_flag", "POST"): Probe(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/answer",
-        data=fixed({"answer": "explained", "text": "x"})),
+        data=fixed({"answer": "explained", "text": "x"}),
+    ),
     ("api.accept_answer", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/accept"),
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/accept"
+    ),
     ("api.resolve_flag", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy"),
-        data=fixed({"note": "x"})),
-    ("api.publish_output", "POST"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/publish",
-                                          roles("privacy")),
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/resolve",
+        roles("privacy"),
+        data=fixed({"note": "x"}),
+    ),
+    ("api.publish_output", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/publish", roles("privacy")
+    ),
     ("api.correct_output", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/correct", data=fixed({"summary": "x"}),
-        upload=True),
-    ("api.output_file", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/file",
-                                      CHECKERS),
+        lambda o: f"{A}/outputs/{o.their_output.id}/correct",
+        data=fixed({"summary": "x"}),
+        upload=True,
+    ),
+    ("api.output_file", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/file", CHECKERS),
     # the public page: open to everyone, and an unpublished output does not exist there
     ("public.index", "GET"): Probe(lambda o: "/published/", EVERYONE, anonymous=OK),
-    ("public.output", "GET"): Probe(lambda o: f"/published/{o.their_output.id}",
-                                    others=HIDDEN, anonymous=HIDDEN),
-    ("public.file", "GET"): Probe(lambda o: f"/published/{o.their_output.id}/report.pdf",
-                                  others=HIDDEN, anonymous=HIDDEN),
+    ("public.output", "GET"): Probe(
+        lambda o: f"/published/{o.their_output.id}", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("public.file", "GET"): Probe(
+        lambda o: f"/published/{o.their_output.id}/report.pdf", others=HIDDEN, anonymous=HIDDEN
+    ),
     # audit
     ("audit.search", "GET"): Probe(lambda o: "/audit/", AUDITORS),
     ("audit.export", "GET"): Probe(lambda o: "/audit/export?format=csv", AUDITORS),
@@ -428,8 +557,9 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.export_events", "GET"): Probe(lambda o: f"{A}/audit/export?format=jsonl", AUDITORS),
     ("api.chain_head", "GET"): Probe(lambda o: f"{A}/audit/head", AUDITORS),
     # last: they end the session (and send everyone to the login page)
-    ("account.sign_out_everywhere", "POST"): Probe(lambda o: "/account/sign-out-everywhere",
-                                                   others=LOGIN),
+    ("account.sign_out_everywhere", "POST"): Probe(
+        lambda o: "/account/sign-out-everywhere", others=LOGIN
+    ),
     ("auth.logout", "POST"): Probe(lambda o: "/logout", others=LOGIN),
 }
 
@@ -438,8 +568,11 @@ SESSION_ENDERS = {("account.sign_out_everywhere", "POST"), ("auth.logout", "POST
 
 
 def url_map_routes(app: Flask) -> set[tuple[str, str]]:
-    return {(rule.endpoint, method) for rule in app.url_map.iter_rules()
-            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    return {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
 
 
 @pytest.fixture
@@ -459,33 +592,61 @@ def test_every_route_in_the_url_map_has_a_line_in_the_table(app: Flask) -> None:
 @pytest.fixture
 def quick_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
     content = b"%PDF-1.7 stand-in"
-    monkeypatch.setattr(pdf, "render_pdf", lambda *_a, **_k: pdf.RenderedPDF(
-        content=content, sha256=hashlib.sha256(content).hexdigest()))
+    monkeypatch.setattr(
+        pdf,
+        "render_pdf",
+        lambda *_a, **_k: pdf.RenderedPDF(
+            content=content, sha256=hashlib.sha256(content).hexdigest()
+        ),
+    )
 
 
 @pytest.fixture
 def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects:
     world = build_world(db, app, people)
     ended = agreements.create_agreement(
-        db, provider_id=people.police.id, recipient_id=world.outsider.organization_id,
-        terms=terms(people, world.datasets, title="Ended study", provider_notice_hours=24,
-                    columns={world.datasets.arrests.id: ["sex"]},
-                    personnel={world.outsider.id: "principal_investigator"}),
-        by=people.privacy, now=utcnow())
+        db,
+        provider_id=people.police.id,
+        recipient_id=world.outsider.organization_id,
+        terms=terms(
+            people,
+            world.datasets,
+            title="Ended study",
+            provider_notice_hours=24,
+            columns={world.datasets.arrests.id: ["sex"]},
+            personnel={world.outsider.id: "principal_investigator"},
+        ),
+        by=people.privacy,
+        now=utcnow(),
+    )
     agreements.submit(db, agreement_id=ended.id, by=people.privacy, now=utcnow())
     agreements.approve(db, agreement_id=ended.id, by=people.privacy2, now=utcnow())
-    agreements.terminate(db, agreement_id=ended.id, reason="Ended.", by=people.privacy,
-                         now=utcnow())
-    agreements.certify_destruction(db, agreement_id=ended.id, statement="Destroyed.",
-                                   by=people.privacy, now=utcnow())
+    agreements.terminate(
+        db, agreement_id=ended.id, reason="Ended.", by=people.privacy, now=utcnow()
+    )
+    agreements.certify_destruction(
+        db, agreement_id=ended.id, statement="Destroyed.", by=people.privacy, now=utcnow()
+    )
     incident = incidents.report_incident(
-        db, kind="lost_device", description="Phone lost.", agreement_ids=[ended.id],
-        by=world.outsider, now=utcnow())
+        db,
+        kind="lost_device",
+        description="Phone lost.",
+        agreement_ids=[ended.id],
+        by=world.outsider,
+        now=utcnow(),
+    )
     clock = incident.clocks[0].id
-    incidents.record_notification(db, incident_id=incident.id, clock_id=clock,
-                                  by=people.privacy, now=utcnow())
-    incidents.close(db, incident_id=incident.id, root_cause="x", actions_taken="y",
-                    by=people.privacy, now=utcnow())
+    incidents.record_notification(
+        db, incident_id=incident.id, clock_id=clock, by=people.privacy, now=utcnow()
+    )
+    incidents.close(
+        db,
+        incident_id=incident.id,
+        root_cause="x",
+        actions_taken="y",
+        by=people.privacy,
+        now=utcnow(),
+    )
     db.commit()
     return Objects(world=world, closed=ended, incident_id=incident.id, clock_id=clock)
 
@@ -493,12 +654,12 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
 def classify(status: int, location: str) -> str:
     if status in {301, 302, 303} and "/login" in location:
         return LOGIN
-    return {401: UNAUTH, 403: DENIED, 404: HIDDEN}.get(status, OK if status < 500 else
-                                                      str(status))
+    return {401: UNAUTH, 403: DENIED, 404: HIDDEN}.get(status, OK if status < 500 else str(status))
 
 
-def call(client: FlaskClient, method: str, probe: Probe, objects: Objects,
-         token: str | None, api: bool) -> str:
+def call(
+    client: FlaskClient, method: str, probe: Probe, objects: Objects, token: str | None, api: bool
+) -> str:
     url = probe.url(objects)
     data = probe.data(objects) if probe.data else None
     kwargs: dict[str, Any] = {}
@@ -518,8 +679,9 @@ def newest_event(db: Session) -> AuditEvent | None:
     return fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
 
 
-def test_every_role_gets_the_declared_answer_on_every_route(app: Flask, objects: Objects,
-                                                            db: Session) -> None:
+def test_every_role_gets_the_declared_answer_on_every_route(
+    app: Flask, objects: Objects, db: Session
+) -> None:
     """...and every 403 of the API is recorded as a denied event of the token's holder."""
     order = sorted(TABLE, key=lambda key: (key in SESSION_ENDERS, key))
     wrong: list[str] = []

@@ -44,8 +44,9 @@ def test_lists_hold_only_what_the_pages_show(api: Clients, world: World) -> None
     assert api("outsider").get(f"/api/v1/grants/{world.their_grant.id}").status_code == 200
 
 
-def test_a_refusal_is_recorded_with_the_tokens_holder(api: Clients, world: World,
-                                                      db: Session) -> None:
+def test_a_refusal_is_recorded_with_the_tokens_holder(
+    api: Clients, world: World, db: Session
+) -> None:
     answer = api("analyst").get(f"/api/v1/agreements/{world.theirs.id}")
     assert answer.status_code == 403
     assert answer.get_json()["error"] == "Not allowed"
@@ -57,10 +58,17 @@ def test_a_refusal_is_recorded_with_the_tokens_holder(api: Clients, world: World
 
 
 def test_rows_hold_only_the_granted_columns_and_each_read_is_recorded(
-        api: Clients, world: World, db: Session) -> None:
+    api: Clients, world: World, db: Session
+) -> None:
     arrests, mine = world.datasets.arrests.id, world.mine.id
-    rows = api("analyst").get(f"/api/v1/datasets/{arrests}/rows?agreement={mine}"
-                              "&purpose=descriptive&per_page=5&page=2").get_json()
+    rows = (
+        api("analyst")
+        .get(
+            f"/api/v1/datasets/{arrests}/rows?agreement={mine}"
+            "&purpose=descriptive&per_page=5&page=2"
+        )
+        .get_json()
+    )
     assert rows["columns"] == ["age_at_arrest", "sex"]
     assert rows["total"] == 30
     assert rows["page"] == 2
@@ -72,26 +80,38 @@ def test_rows_hold_only_the_granted_columns_and_each_read_is_recorded(
     assert event.detail["row_count"] == 5
     assert event.actor_email == world.people.analyst.email
 
-    refused = api("analyst").get(f"/api/v1/datasets/{arrests}/rows?agreement={mine}"
-                                 "&purpose=descriptive&filter=offence_category:eq:theft")
+    refused = api("analyst").get(
+        f"/api/v1/datasets/{arrests}/rows?agreement={mine}"
+        "&purpose=descriptive&filter=offence_category:eq:theft"
+    )
     assert refused.status_code == 403
     assert "SECRET" not in refused.get_data(as_text=True)
     event = last_event(db)
     assert (event.event_type, event.outcome) == (AuditType.DATASET_READ, "denied")
-    nothing = api("analyst2").get(f"/api/v1/datasets/{arrests}/rows?agreement={mine}"
-                                  "&purpose=descriptive")
+    nothing = api("analyst2").get(
+        f"/api/v1/datasets/{arrests}/rows?agreement={mine}&purpose=descriptive"
+    )
     assert nothing.status_code == 403
 
 
-def test_requests_and_grants_follow_the_same_rules(api: Clients, world: World,
-                                                   db: Session) -> None:
+def test_requests_and_grants_follow_the_same_rules(api: Clients, world: World, db: Session) -> None:
     pending = f"/api/v1/access-requests/{world.my_pending.id}"
-    assert api("analyst").post(f"{pending}/approve", json={
-        "columns": ["offence_category"]}).status_code == 403  # nobody reviews their own
-    assert api("steward2").post(f"{pending}/approve", json={
-        "columns": ["offence_category"]}).status_code == 403  # not this dataset's steward
-    approved = api("steward").post(f"{pending}/approve", json={
-        "columns": ["offence_category"], "comment": "Needed for the outcome measure."})
+    assert (
+        api("analyst")
+        .post(f"{pending}/approve", json={"columns": ["offence_category"]})
+        .status_code
+        == 403
+    )  # nobody reviews their own
+    assert (
+        api("steward2")
+        .post(f"{pending}/approve", json={"columns": ["offence_category"]})
+        .status_code
+        == 403
+    )  # not this dataset's steward
+    approved = api("steward").post(
+        f"{pending}/approve",
+        json={"columns": ["offence_category"], "comment": "Needed for the outcome measure."},
+    )
     assert approved.status_code == 200
     body = approved.get_json()
     assert body["status"] == "approved"
@@ -103,23 +123,32 @@ def test_requests_and_grants_follow_the_same_rules(api: Clients, world: World,
     assert grant["columns"] == ["offence_category"]
     assert grant["actions"] == []
     assert api("steward").get(f"/api/v1/grants/{body['grant_id']}").get_json()["actions"] == [
-        "revoke", "review"]
+        "revoke",
+        "review",
+    ]
 
 
 def test_agreement_drafts_through_the_api_are_recorded_like_the_pages(
-        api: Clients, world: World, db: Session) -> None:
+    api: Clients, world: World, db: Session
+) -> None:
     privacy = api("privacy")
-    draft = privacy.post("/api/v1/agreements", json={
-        "provider_id": world.people.police.id, "recipient_id": world.people.lab.id,
-        "title": "Draft", "purpose": "To be written.", "effective_date": "2030-01-01",
-        "expiry_date": "2030-12-31"})
+    draft = privacy.post(
+        "/api/v1/agreements",
+        json={
+            "provider_id": world.people.police.id,
+            "recipient_id": world.people.lab.id,
+            "title": "Draft",
+            "purpose": "To be written.",
+            "effective_date": "2030-01-01",
+            "expiry_date": "2030-12-31",
+        },
+    )
     assert draft.status_code == 201
     created = draft.get_json()
     assert created["status"] == "draft"
     assert created["actions"] == ["edit", "submit"]
     assert created["terms"]["min_cell_size"] == 10
-    assert {c["id"] for c in created["clauses"]} >= {"publication.min_cell_size",
-                                                      "scope.datasets"}
+    assert {c["id"] for c in created["clauses"]} >= {"publication.min_cell_size", "scope.datasets"}
     edited = privacy.patch(f"/api/v1/agreements/{created['id']}", json={"title": "Renamed"})
     assert edited.get_json()["title"] == "Renamed"
     assert edited.get_json()["terms"]["purpose"] == "To be written."
@@ -144,27 +173,45 @@ def test_bodies_are_checked_field_by_field(api: Clients, world: World) -> None:
     assert missing.get_json()["fields"] == {"reason": "required"}
     control = privacy.post(path, json={"reason": "a\x00b"})
     assert control.status_code == 422
-    nested = privacy.patch(f"/api/v1/agreements/{world.mine.id}", json={
-        "personnel": [{"user_id": "me", "role": "analyst"}]})
+    nested = privacy.patch(
+        f"/api/v1/agreements/{world.mine.id}",
+        json={"personnel": [{"user_id": "me", "role": "analyst"}]},
+    )
     assert nested.get_json()["fields"] == {"personnel[0].user_id": "expected integer"}
-    assert privacy.post(path, data="{not json", headers={
-        "Content-Type": "application/json"}).status_code == 400
-    assert privacy.post(path, data="reason=x", headers={
-        "Content-Type": "application/x-www-form-urlencoded"}).status_code == 415
-    assert privacy.post(path, data="NaN", headers={
-        "Content-Type": "application/json"}).status_code == 400
-    huge = privacy.post(path, data="x" * (MAX_JSON_BYTES + 1), headers={
-        "Content-Type": "application/json"})
+    assert (
+        privacy.post(
+            path, data="{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert (
+        privacy.post(
+            path, data="reason=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ).status_code
+        == 415
+    )
+    assert (
+        privacy.post(path, data="NaN", headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
+    huge = privacy.post(
+        path, data="x" * (MAX_JSON_BYTES + 1), headers={"Content-Type": "application/json"}
+    )
     assert huge.status_code == 413
     assert huge.get_json()["status"] == 413
-    assert privacy.post(f"/api/v1/agreements/{world.mine.id}/submit",
-                        json={"surprise": True}).status_code == 422
+    assert (
+        privacy.post(
+            f"/api/v1/agreements/{world.mine.id}/submit", json={"surprise": True}
+        ).status_code
+        == 422
+    )
 
 
 def test_query_parameters_are_checked(api: Clients, world: World) -> None:
     analyst = api("analyst")
     assert analyst.get("/api/v1/agreements?colour=red").get_json()["fields"] == {
-        "colour": "unknown query parameter"}
+        "colour": "unknown query parameter"
+    }
     assert analyst.get("/api/v1/agreements?page=0").status_code == 422
     assert analyst.get("/api/v1/agreements?page=99999999999999999999").status_code == 422
     assert analyst.get("/api/v1/me?x=1").status_code == 422
@@ -172,27 +219,42 @@ def test_query_parameters_are_checked(api: Clients, world: World) -> None:
     assert analyst.get("/agreements/99999999999").status_code in {302, 404}
 
 
-def test_uploads_go_through_the_ingestion_service(app: Flask, api: Clients, world: World,
-                                                  db: Session) -> None:
+def test_uploads_go_through_the_ingestion_service(
+    app: Flask, api: Clients, world: World, db: Session
+) -> None:
     path = f"/api/v1/datasets/{world.datasets.arrests.id}/versions"
     header = ",".join(c.name for c in world.datasets.arrests.columns)
     csv = f"{header}\nP9,Nine,1990-01-01,F,30,2025-02-01,theft,north\n".encode()
     steward = api("steward")
-    stored = steward.client.post(path, headers=steward._headers(), data={
-        "file": (io.BytesIO(csv), "arrests-v2.csv")}, content_type="multipart/form-data")
+    stored = steward.client.post(
+        path,
+        headers=steward._headers(),
+        data={"file": (io.BytesIO(csv), "arrests-v2.csv")},
+        content_type="multipart/form-data",
+    )
     assert stored.status_code == 201, stored.get_json()
     assert stored.get_json()["number"] == 2
     assert stored.get_json()["rows"] == 1
     analyst = api("analyst")
-    refused = analyst.client.post(path, headers=analyst._headers(), data={
-        "file": (io.BytesIO(csv), "arrests-v3.csv")}, content_type="multipart/form-data")
+    refused = analyst.client.post(
+        path,
+        headers=analyst._headers(),
+        data={"file": (io.BytesIO(csv), "arrests-v3.csv")},
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 403
     assert last_event(db).outcome == "denied"
-    bad = steward.client.post(path, headers=steward._headers(), data={
-        "file": (io.BytesIO(b"nope\n1\n"), "bad.csv")}, content_type="multipart/form-data")
+    bad = steward.client.post(
+        path,
+        headers=steward._headers(),
+        data={"file": (io.BytesIO(b"nope\n1\n"), "bad.csv")},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 422
-    assert (last_event(db).event_type, last_event(db).outcome) == (AuditType.DATASET_INGEST,
-                                                                   "failure")
+    assert (last_event(db).event_type, last_event(db).outcome) == (
+        AuditType.DATASET_INGEST,
+        "failure",
+    )
     assert steward.post(path, json={"file": "x"}).status_code == 415
 
 
@@ -211,8 +273,11 @@ def test_audit_search_export_and_head(api: Clients, world: World, db: Session) -
     text = exported.get_data(as_text=True)
     assert text.startswith("# audit chain head")
     assert text.rstrip().endswith("# end of export: rows=2")
-    export_event = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    export_event = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT))
+        .one()
+    )
     assert export_event.detail["head_seq"] >= head["seq"]
     assert compliance.get("/api/v1/audit/events?event_type=nonsense").status_code == 422
     assert api("analyst").get("/api/v1/audit/export?format=csv").status_code == 403
@@ -227,15 +292,23 @@ def test_answers_are_not_cached_and_carry_no_cookie(api: Clients) -> None:
     assert api("analyst").client.delete("/api/v1/me").get_json()["status"] == 405
 
 
-def test_a_returned_request_is_sent_again_by_its_requester(api: Clients, world: World,
-                                                           db: Session) -> None:
+def test_a_returned_request_is_sent_again_by_its_requester(
+    api: Clients, world: World, db: Session
+) -> None:
     pending = f"/api/v1/access-requests/{world.my_pending.id}"
-    body = {"columns": ["offence_category"], "purpose": "descriptive",
-            "justification": "The outcome measure, nothing else.",
-            "end_date": (utcnow().date() + dt.timedelta(days=30)).isoformat()}
+    body = {
+        "columns": ["offence_category"],
+        "purpose": "descriptive",
+        "justification": "The outcome measure, nothing else.",
+        "end_date": (utcnow().date() + dt.timedelta(days=30)).isoformat(),
+    }
     assert api("analyst").post(f"{pending}/resubmit", json=body).status_code == 409
-    assert api("steward").post(f"{pending}/return", json={
-        "comment": "Say why you need it."}).status_code == 200
+    assert (
+        api("steward")
+        .post(f"{pending}/return", json={"comment": "Say why you need it."})
+        .status_code
+        == 200
+    )
     assert "resubmit" in api("analyst").get(pending).get_json()["actions"]
     assert "resubmit" not in api("steward").get(pending).get_json()["actions"]
     assert api("steward").post(f"{pending}/resubmit", json=body).status_code == 403

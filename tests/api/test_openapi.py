@@ -31,8 +31,7 @@ def test_every_api_route_is_described_and_every_description_is_a_route(app: Flas
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
                 routes.add((method.lower(), path))
-    described = {(method, path) for path, item in document()["paths"].items()
-                 for method in item}
+    described = {(method, path) for path, item in document()["paths"].items() for method in item}
     assert routes == described
     assert len(routes) >= 30
 
@@ -59,8 +58,7 @@ class Recorder:
         return answer.get_json() if answer.mimetype == "application/json" else {}
 
 
-def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api],
-                                                   world: World) -> None:
+def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api], world: World) -> None:
     analyst, steward = Recorder(api("analyst")), Recorder(api("steward"))
     privacy, privacy2 = Recorder(api("privacy")), Recorder(api("privacy2"))
     compliance = Recorder(api("compliance"))
@@ -75,16 +73,27 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api],
     analyst("GET", f"/api/v1/agreements/{theirs.id}", 403)
     analyst("GET", "/api/v1/agreements/999999", 404)
     analyst("GET", "/api/v1/agreements?status=nonsense", 422)
-    draft = privacy("POST", "/api/v1/agreements", 201, json={
-        "provider_id": people.police.id, "recipient_id": people.lab.id,
-        "title": "Second study", "purpose": "Count arrests by district.",
-        "effective_date": today.isoformat(),
-        "expiry_date": (today + dt.timedelta(days=200)).isoformat(),
-        "permitted_uses": ["descriptive"], "laws": ["cjis"],
-        "columns": [{"dataset_id": world.datasets.arrests.id, "columns": ["district"]}],
-        "personnel": [{"user_id": people.analyst.id, "role": "principal_investigator"}],
-        "signatories": [{"party": "provider", "name": "Chief Reyes"},
-                        {"party": "recipient", "name": "Dr Park", "title": "Director"}]})
+    draft = privacy(
+        "POST",
+        "/api/v1/agreements",
+        201,
+        json={
+            "provider_id": people.police.id,
+            "recipient_id": people.lab.id,
+            "title": "Second study",
+            "purpose": "Count arrests by district.",
+            "effective_date": today.isoformat(),
+            "expiry_date": (today + dt.timedelta(days=200)).isoformat(),
+            "permitted_uses": ["descriptive"],
+            "laws": ["cjis"],
+            "columns": [{"dataset_id": world.datasets.arrests.id, "columns": ["district"]}],
+            "personnel": [{"user_id": people.analyst.id, "role": "principal_investigator"}],
+            "signatories": [
+                {"party": "provider", "name": "Chief Reyes"},
+                {"party": "recipient", "name": "Dr Park", "title": "Director"},
+            ],
+        },
+    )
     path = f"/api/v1/agreements/{draft['id']}"
     privacy("PATCH", path, 200, json={"min_cell_size": 11})
     privacy("PATCH", path, 422, json={"min_cell_size": "eleven"})
@@ -105,38 +114,70 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api],
     analyst("GET", "/api/v1/access-requests", 200)
     analyst("GET", f"/api/v1/access-requests/{world.my_request.id}", 200)
     analyst("GET", f"/api/v1/access-requests/{world.their_request.id}", 404)
-    asked = analyst("POST", "/api/v1/access-requests", 201, json={
-        "agreement_id": mine.id, "dataset_id": world.datasets.arrests.id,
-        "columns": ["person_id"], "purpose": "descriptive",
-        "justification": "Link to later arrests.",
-        "end_date": (today + dt.timedelta(days=30)).isoformat()})
-    analyst("POST", "/api/v1/access-requests", 422, json={"agreement_id": mine.id,
-                                                         "surprise": 1})
-    steward("POST", f"/api/v1/access-requests/{asked['id']}/approve", 200,
-            json={"columns": ["person_id"]})
+    asked = analyst(
+        "POST",
+        "/api/v1/access-requests",
+        201,
+        json={
+            "agreement_id": mine.id,
+            "dataset_id": world.datasets.arrests.id,
+            "columns": ["person_id"],
+            "purpose": "descriptive",
+            "justification": "Link to later arrests.",
+            "end_date": (today + dt.timedelta(days=30)).isoformat(),
+        },
+    )
+    analyst("POST", "/api/v1/access-requests", 422, json={"agreement_id": mine.id, "surprise": 1})
+    steward(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve",
+        200,
+        json={"columns": ["person_id"]},
+    )
     privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
-    steward("POST", f"/api/v1/access-requests/{world.my_pending.id}/return", 200,
-            json={"comment": "Say why."})
+    steward(
+        "POST",
+        f"/api/v1/access-requests/{world.my_pending.id}/return",
+        200,
+        json={"comment": "Say why."},
+    )
     analyst("POST", f"/api/v1/access-requests/{world.my_pending.id}/withdraw", 200)
-    analyst("POST", f"/api/v1/access-requests/{world.my_pending.id}/deny", 403,
-            json={"reason": "no"})
+    analyst(
+        "POST", f"/api/v1/access-requests/{world.my_pending.id}/deny", 403, json={"reason": "no"}
+    )
     analyst("GET", "/api/v1/grants?status=all", 200)
     analyst("GET", f"/api/v1/grants/{world.my_grant.id}", 200)
-    steward("POST", f"/api/v1/grants/{world.my_grant.id}/review", 200,
-            json={"keep": ["sex", "age_at_arrest"], "comment": "Still needed."})
+    steward(
+        "POST",
+        f"/api/v1/grants/{world.my_grant.id}/review",
+        200,
+        json={"keep": ["sex", "age_at_arrest"], "comment": "Still needed."},
+    )
     analyst("POST", f"/api/v1/grants/{world.my_grant.id}/revoke", 403, json={"reason": "x"})
 
     # datasets and rows
     arrests = world.datasets.arrests.id
     analyst("GET", "/api/v1/datasets", 200)
     analyst("GET", f"/api/v1/datasets/{arrests}", 200)
-    rows = analyst("GET", f"/api/v1/datasets/{arrests}/rows?agreement={mine.id}"
-                          "&purpose=descriptive&sort=sex&filter=sex:eq:F", 200)
+    rows = analyst(
+        "GET",
+        f"/api/v1/datasets/{arrests}/rows?agreement={mine.id}"
+        "&purpose=descriptive&sort=sex&filter=sex:eq:F",
+        200,
+    )
     assert rows["total"] == 10
-    analyst("GET", f"/api/v1/datasets/{arrests}/rows?agreement={mine.id}"
-                   "&purpose=descriptive&columns=offence_category", 403)
-    steward("POST", f"/api/v1/grants/{world.my_grant.id}/revoke", 200,
-            json={"reason": "No longer needed."})
+    analyst(
+        "GET",
+        f"/api/v1/datasets/{arrests}/rows?agreement={mine.id}"
+        "&purpose=descriptive&columns=offence_category",
+        403,
+    )
+    steward(
+        "POST",
+        f"/api/v1/grants/{world.my_grant.id}/revoke",
+        200,
+        json={"reason": "No longer needed."},
+    )
 
     # audit
     compliance("GET", "/api/v1/audit/events?per_page=5", 200)
@@ -153,9 +194,13 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api],
 
 
 def test_analysis_and_output_answers_match_their_declared_schemas(
-        api: Callable[[str], Api], world: World) -> None:
-    analyst, steward, checker = Recorder(api("analyst")), Recorder(api("steward")), \
-        Recorder(api("checker"))
+    api: Callable[[str], Api], world: World
+) -> None:
+    analyst, steward, checker = (
+        Recorder(api("analyst")),
+        Recorder(api("steward")),
+        Recorder(api("checker")),
+    )
     privacy, partner = Recorder(api("privacy")), Recorder(api("partner"))
     arrests, today = world.datasets.arrests.id, utcnow().date()
 
@@ -173,24 +218,48 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
         assert answer.status_code == 200
         assert_conforms("GET", f"/api/v1/analyses/{world.my_run.id}/file", answer)
     analyst("GET", f"/api/v1/analyses/{world.their_run.id}/file", 403)
-    asked = analyst("POST", "/api/v1/access-requests", 201, json={
-        "agreement_id": world.mine.id, "dataset_id": arrests, "columns": ["person_id", "sex"],
-        "purpose": "descriptive", "justification": "Count people, not arrests.",
-        "end_date": (today + dt.timedelta(days=30)).isoformat()})
-    steward("POST", f"/api/v1/access-requests/{asked['id']}/approve", 200,
-            json={"columns": ["person_id", "sex"]})
+    asked = analyst(
+        "POST",
+        "/api/v1/access-requests",
+        201,
+        json={
+            "agreement_id": world.mine.id,
+            "dataset_id": arrests,
+            "columns": ["person_id", "sex"],
+            "purpose": "descriptive",
+            "justification": "Count people, not arrests.",
+            "end_date": (today + dt.timedelta(days=30)).isoformat(),
+        },
+    )
+    steward(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve",
+        200,
+        json={"columns": ["person_id", "sex"]},
+    )
     privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
-    body = {"agreement_id": world.mine.id, "kind": "descriptive",
-            "datasets": {"records": arrests}, "parameters": {"group_by": ["sex"]},
-            "title": "Arrests by sex"}
+    body = {
+        "agreement_id": world.mine.id,
+        "kind": "descriptive",
+        "datasets": {"records": arrests},
+        "parameters": {"group_by": ["sex"]},
+        "title": "Arrests by sex",
+    }
     queued = analyst("POST", "/api/v1/analyses", 201, json=body)
     assert (queued["status"], queued["result"]) == ("queued", None)
     analyst("GET", f"/api/v1/analyses/{queued['id']}/file", 404)  # no report yet
     analyst("POST", "/api/v1/analyses", 422, json={**body, "parameters": {"group_by": []}})
     analyst("POST", "/api/v1/analyses", 422, json={**body, "colour": "red"})
-    analyst("POST", "/api/v1/analyses", 403, json={
-        **body, "agreement_id": world.theirs.id,
-        "datasets": {"records": world.datasets.probation.id}})
+    analyst(
+        "POST",
+        "/api/v1/analyses",
+        403,
+        json={
+            **body,
+            "agreement_id": world.theirs.id,
+            "datasets": {"records": world.datasets.probation.id},
+        },
+    )
     analyst("POST", "/api/v1/analyses", 404, json={**body, "agreement_id": 999999})
     checker("POST", "/api/v1/analyses", 403, json=body)
 
@@ -202,15 +271,25 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     analyst("GET", f"/api/v1/outputs/{world.their_output.id}", 403)
     analyst("GET", "/api/v1/outputs/999999", 404)
     analyst("GET", f"{out}/file", 403)  # not released yet
-    corrected = analyst.api.client.post(f"{out}/correct", headers=analyst.api._headers(), data={
-        "pdf": (io.BytesIO(report_pdf()), "report.pdf"),
-        "csv": (io.BytesIO(csv_of(world.my_output.result)), "figures.csv"),
-        "summary": "Arrests by sex, corrected wording."}, content_type="multipart/form-data")
+    corrected = analyst.api.client.post(
+        f"{out}/correct",
+        headers=analyst.api._headers(),
+        data={
+            "pdf": (io.BytesIO(report_pdf()), "report.pdf"),
+            "csv": (io.BytesIO(csv_of(world.my_output.result)), "figures.csv"),
+            "summary": "Arrests by sex, corrected wording.",
+        },
+        content_type="multipart/form-data",
+    )
     assert corrected.status_code == 200, corrected.get_json()
     assert_conforms("POST", f"{out}/correct", corrected)
     assert corrected.get_json()["revision"] == 2
-    refused = checker.api.client.post(f"{out}/correct", headers=checker.api._headers(),
-                                      data={"summary": "x"}, content_type="multipart/form-data")
+    refused = checker.api.client.post(
+        f"{out}/correct",
+        headers=checker.api._headers(),
+        data={"summary": "x"},
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 403
     assert_conforms("POST", f"{out}/correct", refused)
     analyst("POST", f"{out}/check", 403, json={"decision": "approve"})
@@ -218,29 +297,49 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     checker("POST", f"{out}/check", 422, json={"decision": "return"})  # reasons required
     checker("POST", f"{out}/check", 200, json={"decision": "approve"})
     checker("POST", f"{out}/check", 403, json={"decision": "approve"})  # not twice
-    previewed = privacy("POST", f"{out}/check", 200, json={"decision": "approve",
-                                                           "reasons": "Counts of 10 or more."})
+    previewed = privacy(
+        "POST",
+        f"{out}/check",
+        200,
+        json={"decision": "approve", "reasons": "Counts of 10 or more."},
+    )
     assert previewed["status"] == "in_preview"
     partner("GET", "/api/v1/outputs", 200)
     seen = partner("GET", out, 200)
-    assert (seen["disclosure"], seen["checks"], seen["actions"]) == (None, None,
-                                                                     ["flag", "file"])
-    partner("POST", f"{out}/flags", 422, json={"kind": "opinion", "part": "headline",
-                                                "comment": "We would rather not."})
-    analyst("POST", f"{out}/flags", 403, json={"kind": "factual_error", "part": "headline",
-                                                "comment": "x"})
-    flagged = partner("POST", f"{out}/flags", 201, json={
-        "kind": "factual_error", "part": "headline", "comment": "The total is 121."})
+    assert (seen["disclosure"], seen["checks"], seen["actions"]) == (None, None, ["flag", "file"])
+    partner(
+        "POST",
+        f"{out}/flags",
+        422,
+        json={"kind": "opinion", "part": "headline", "comment": "We would rather not."},
+    )
+    analyst(
+        "POST",
+        f"{out}/flags",
+        403,
+        json={"kind": "factual_error", "part": "headline", "comment": "x"},
+    )
+    flagged = partner(
+        "POST",
+        f"{out}/flags",
+        201,
+        json={"kind": "factual_error", "part": "headline", "comment": "The total is 121."},
+    )
     flag = flagged["flags"][0]["id"]
-    analyst("POST", f"{out}/flags/999999/answer", 404, json={"answer": "explained",
-                                                             "text": "x"})
-    analyst("POST", f"{out}/flags/{flag}/answer", 422, json={"answer": "corrected",
-                                                             "text": "Fixed."})
-    answered = analyst("POST", f"{out}/flags/{flag}/answer", 200, json={
-        "answer": "explained", "text": "One person was counted twice in the source."})
+    analyst("POST", f"{out}/flags/999999/answer", 404, json={"answer": "explained", "text": "x"})
+    analyst(
+        "POST", f"{out}/flags/{flag}/answer", 422, json={"answer": "corrected", "text": "Fixed."}
+    )
+    answered = analyst(
+        "POST",
+        f"{out}/flags/{flag}/answer",
+        200,
+        json={"answer": "explained", "text": "One person was counted twice in the source."},
+    )
     assert answered["flags"][0]["answer"] == "explained"
-    analyst("POST", f"{out}/flags/{flag}/answer", 409, json={"answer": "explained",
-                                                             "text": "Again."})
+    analyst(
+        "POST", f"{out}/flags/{flag}/answer", 409, json={"answer": "explained", "text": "Again."}
+    )
     privacy("POST", f"{out}/flags/{flag}/resolve", 409, json={"note": "It suffices."})
     analyst("POST", f"{out}/flags/{flag}/accept", 403)
     released = partner("POST", f"{out}/flags/{flag}/accept", 200)
@@ -254,6 +353,10 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     published = privacy("POST", f"{out}/publish", 200)
     assert published["status"] == "published"
     privacy("POST", f"{out}/publish", 409)
-    partner("POST", f"{out}/flags", 409, json={"kind": "factual_error", "part": "headline",
-                                               "comment": "Late."})
+    partner(
+        "POST",
+        f"{out}/flags",
+        409,
+        json={"kind": "factual_error", "part": "headline", "comment": "Late."},
+    )
     assert analyst.checked + checker.checked + privacy.checked + partner.checked >= 40

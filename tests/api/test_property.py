@@ -31,14 +31,23 @@ from tests.conftest import fresh
 # Examples per operation and caller: about 50 operations x 2 callers, a few seconds per
 # database on two cores.
 EXAMPLES = 6
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def _run(operation: Any, headers: dict[str, str], ids: dict[str, int] | None = None) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(path_parameters=ids))
     def generated(case: Any) -> None:
         response = case.call(headers=headers)
@@ -52,14 +61,18 @@ def quick_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """Agreement PDFs as fixed bytes: WeasyPrint would take most of the run (the PDF itself
     is tested in tests/agreements/test_pdf.py)."""
     content = b"%PDF-1.7 stand-in"
-    monkeypatch.setattr(pdf, "render_pdf", lambda *_a, **_k: pdf.RenderedPDF(
-        content=content, sha256=hashlib.sha256(content).hexdigest()))
+    monkeypatch.setattr(
+        pdf,
+        "render_pdf",
+        lambda *_a, **_k: pdf.RenderedPDF(
+            content=content, sha256=hashlib.sha256(content).hexdigest()
+        ),
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("quick_pdf")
-def test_generated_requests_find_no_server_error(app: Flask, world: World,
-                                                 db: Session) -> None:
+def test_generated_requests_find_no_server_error(app: Flask, world: World, db: Session) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 30
@@ -67,16 +80,30 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World,
     # own agreement and of another organisation's, so generated bodies reach the services.
     # The world holds no preview flag yet: flag 1 names none, or one a generated request
     # raised earlier in the run.
-    real = [{"agreement_id": world.mine.id, "request_id": world.my_pending.id,
-             "grant_id": world.my_grant.id, "dataset_id": world.datasets.arrests.id,
-             "token_id": world.token_ids["analyst2"], "run_id": world.my_run.id,
-             "output_id": world.my_output.id, "flag_id": 1,
-             "reclassification_id": world.reclassification.id},
-            {"agreement_id": world.theirs.id, "request_id": world.their_request.id,
-             "grant_id": world.their_grant.id, "dataset_id": world.datasets.probation.id,
-             "token_id": world.token_ids["outsider"], "run_id": world.their_run.id,
-             "output_id": world.their_output.id, "flag_id": 1,
-             "reclassification_id": world.reclassification.id}]
+    real = [
+        {
+            "agreement_id": world.mine.id,
+            "request_id": world.my_pending.id,
+            "grant_id": world.my_grant.id,
+            "dataset_id": world.datasets.arrests.id,
+            "token_id": world.token_ids["analyst2"],
+            "run_id": world.my_run.id,
+            "output_id": world.my_output.id,
+            "flag_id": 1,
+            "reclassification_id": world.reclassification.id,
+        },
+        {
+            "agreement_id": world.theirs.id,
+            "request_id": world.their_request.id,
+            "grant_id": world.their_grant.id,
+            "dataset_id": world.datasets.probation.id,
+            "token_id": world.token_ids["outsider"],
+            "run_id": world.their_run.id,
+            "output_id": world.their_output.id,
+            "flag_id": 1,
+            "reclassification_id": world.reclassification.id,
+        },
+    ]
     failures: list[str] = []
     for key in ("privacy", "analyst"):
         headers = {"Authorization": f"Bearer {world.token(key)}"}

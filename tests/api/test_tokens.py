@@ -41,14 +41,16 @@ def test_the_secret_is_stored_only_as_its_hash(db: Session, people: People) -> N
     assert token.prefix == secret[:8]
     assert token.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(token.__dict__)
-    created = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.TOKEN_CREATE)).one()
+    created = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.TOKEN_CREATE)
+    ).one()
     assert created.detail["prefix"] == secret[:8]
     assert secret not in str(created.detail)
 
 
-def test_lifetime_defaults_to_the_setting_and_may_be_shorter(app: Flask, db: Session,
-                                                             people: People) -> None:
+def test_lifetime_defaults_to_the_setting_and_may_be_shorter(
+    app: Flask, db: Session, people: People
+) -> None:
     now = utcnow()
     make(db, people, now=now)
     make(db, people, days=7, now=now)
@@ -63,8 +65,9 @@ def test_lifetime_defaults_to_the_setting_and_may_be_shorter(app: Flask, db: Ses
 
 def test_nobody_creates_a_token_for_someone_else(db: Session, people: People) -> None:
     with pytest.raises(PermissionDenied):
-        tokens.create_token(db, user_id=people.analyst.id, name="x", days=None,
-                            by=people.admin, now=utcnow())
+        tokens.create_token(
+            db, user_id=people.analyst.id, name="x", days=None, by=people.admin, now=utcnow()
+        )
 
 
 def test_authenticate_refuses_expired_and_revoked(db: Session, people: People) -> None:
@@ -82,8 +85,9 @@ def test_authenticate_refuses_expired_and_revoked(db: Session, people: People) -
     assert tokens.authenticate(db, other, now) is None
 
 
-def test_a_revoked_token_stops_working_on_its_next_request(app: Flask, db: Session,
-                                                           people: People) -> None:
+def test_a_revoked_token_stops_working_on_its_next_request(
+    app: Flask, db: Session, people: People
+) -> None:
     api = Api(app.test_client(), make(db, people))
     me = api.get("/api/v1/me").get_json()
     assert api.get("/api/v1/me").status_code == 200
@@ -107,7 +111,8 @@ def test_an_expired_token_is_refused(app: Flask, db: Session, people: People) ->
 
 
 def test_a_deactivated_persons_session_and_token_stop_on_their_next_request(
-        app: Flask, db: Session, people: People, browser: Browser) -> None:
+    app: Flask, db: Session, people: People, browser: Browser
+) -> None:
     api = Api(app.test_client(), make(db, people))
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get("/agreements/").status_code == 200
@@ -121,7 +126,8 @@ def test_a_deactivated_persons_session_and_token_stop_on_their_next_request(
 
 
 def test_a_token_of_a_deactivated_person_stays_dead_after_reactivation(
-        app: Flask, db: Session, people: People) -> None:
+    app: Flask, db: Session, people: People
+) -> None:
     """Attack: a token copied before its holder left works again the day the account is
     reactivated. Deactivation revokes tokens (not pauses them), recorded as revoked."""
     api = Api(app.test_client(), make(db, people))
@@ -134,28 +140,34 @@ def test_a_token_of_a_deactivated_person_stays_dead_after_reactivation(
     token = fresh(db).scalars(select(ApiToken)).one()
     assert token.revoked_at is not None
     assert token.status(utcnow()) == "revoked"
-    revoked = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.TOKEN_REVOKE)).one()
+    revoked = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.TOKEN_REVOKE)
+    ).one()
     assert revoked.target_id == str(token.id)
     assert revoked.detail["reason"] == "holder deactivated"
-    deactivation = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.USER_DEACTIVATE)).one()
+    deactivation = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.USER_DEACTIVATE)
+    ).one()
     assert deactivation.detail["tokens_revoked"] == [token.prefix]
 
 
-def test_the_api_accepts_no_session_cookie_and_sets_none(app: Flask, people: People,
-                                                         browser: Browser) -> None:
+def test_the_api_accepts_no_session_cookie_and_sets_none(
+    app: Flask, people: People, browser: Browser
+) -> None:
     browser.login(people.privacy.email, PASSWORD)
     answer = browser.get("/api/v1/me")
     assert answer.status_code == 401
     assert browser.get("/api/v1/agreements").status_code == 401
     assert "Set-Cookie" not in answer.headers
-    assert app.test_client().get("/api/v1/me", headers={
-        "Authorization": "Basic YTpi"}).status_code == 401
+    assert (
+        app.test_client().get("/api/v1/me", headers={"Authorization": "Basic YTpi"}).status_code
+        == 401
+    )
 
 
-def test_the_page_shows_the_secret_once(app: Flask, db: Session, people: People,
-                                        browser: Browser) -> None:
+def test_the_page_shows_the_secret_once(
+    app: Flask, db: Session, people: People, browser: Browser
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     created = browser.post("/tokens/", {"name": "nightly export", "days": "30"})
     assert created.status_code == 201
@@ -174,14 +186,18 @@ def test_the_page_shows_the_secret_once(app: Flask, db: Session, people: People,
     assert Api(app.test_client(), secret).get("/api/v1/me").status_code == 401
 
 
-def test_only_the_holder_or_an_administrator_revokes(app: Flask, db: Session, people: People,
-                                                     browser: Browser) -> None:
+def test_only_the_holder_or_an_administrator_revokes(
+    app: Flask, db: Session, people: People, browser: Browser
+) -> None:
     make(db, people)
     token = fresh(db).scalars(select(ApiToken)).one()
     browser.login(people.analyst2.email, PASSWORD)
     assert browser.post(f"/tokens/{token.id}/revoke").status_code == 403
-    refusal = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.TOKEN_REVOKE)).one()
+    refusal = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.TOKEN_REVOKE))
+        .one()
+    )
     assert refusal.outcome == "denied"
     assert refusal.actor_email == people.analyst2.email
     admin = Browser(app.test_client())
@@ -208,11 +224,23 @@ def cli(app: Flask, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Itera
         database(application).dispose()
 
 
-def test_the_command_line_prints_the_secret_once(app: Flask, cli: CliRunner, db: Session,
-                                                 people: People) -> None:
-    result = cli.invoke(main, ["token", "create", "--user", people.compliance.email,
-                               "--name", "audit export", "--days", "14"],
-                        catch_exceptions=False)
+def test_the_command_line_prints_the_secret_once(
+    app: Flask, cli: CliRunner, db: Session, people: People
+) -> None:
+    result = cli.invoke(
+        main,
+        [
+            "token",
+            "create",
+            "--user",
+            people.compliance.email,
+            "--name",
+            "audit export",
+            "--days",
+            "14",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     secret = result.stdout.strip()
     assert "only time the secret is shown" in result.stderr
@@ -221,18 +249,23 @@ def test_the_command_line_prints_the_secret_once(app: Flask, cli: CliRunner, db:
     token = fresh(db).scalars(select(ApiToken)).one()
     assert token.name == "audit export"
     assert (token.expires_at - token.created_at).days == 14
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.TOKEN_CREATE)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.TOKEN_CREATE)
+    ).one()
     assert event.actor_email == "system:cli"
     unknown = cli.invoke(main, ["token", "create", "--user", "nobody@test.example"])
     assert unknown.exit_code != 0
     assert "no account" in unknown.output
 
 
-def test_the_command_line_lists_and_revokes_tokens(app: Flask, cli: CliRunner, db: Session,
-                                                   people: People) -> None:
-    created = cli.invoke(main, ["token", "create", "--user", people.compliance.email,
-                                "--name", "nightly export"], catch_exceptions=False)
+def test_the_command_line_lists_and_revokes_tokens(
+    app: Flask, cli: CliRunner, db: Session, people: People
+) -> None:
+    created = cli.invoke(
+        main,
+        ["token", "create", "--user", people.compliance.email, "--name", "nightly export"],
+        catch_exceptions=False,
+    )
     secret = created.stdout.strip()
     token = fresh(db).scalars(select(ApiToken)).one()
     listed = cli.invoke(main, ["token", "list"], catch_exceptions=False)
@@ -251,5 +284,8 @@ def test_the_command_line_lists_and_revokes_tokens(app: Flask, cli: CliRunner, d
     again = cli.invoke(main, ["token", "revoke", str(token.id)])
     assert again.exit_code == 1
     assert "already revoked" in again.output
-    assert cli.invoke(main, ["token", "revoke", "999"]).output.strip().endswith(
-        "There is no token 999.")
+    assert (
+        cli.invoke(main, ["token", "revoke", "999"])
+        .output.strip()
+        .endswith("There is no token 999.")
+    )

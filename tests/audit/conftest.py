@@ -32,8 +32,11 @@ def app_config(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     # the same database.
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", database_url)
     monkeypatch.setenv("GOVERNANCE_AUDIT_CHECKPOINT_EVERY", str(CHECKPOINT_EVERY))
-    return {"TESTING": True, "DATABASE_URL": database_url,
-            "AUDIT_CHECKPOINT_EVERY": CHECKPOINT_EVERY}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "AUDIT_CHECKPOINT_EVERY": CHECKPOINT_EVERY,
+    }
 
 
 CliInvoker = Callable[..., Result]
@@ -43,6 +46,7 @@ CliInvoker = Callable[..., Result]
 def cli(app: Flask) -> CliInvoker:
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
     return invoke
 
 

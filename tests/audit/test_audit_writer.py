@@ -23,17 +23,35 @@ def test_events_form_one_chain(db: Session, people: People) -> None:
     previous = GENESIS_HASH
     for event in events:
         assert event.prev_hash == previous
-        content = canonical_content({c: getattr(event, c) for c in (
-            "seq", "occurred_at", "event_type", "outcome", "actor_id", "actor_email",
-            "agreement_id", "agreement_version", "dataset_id", "target_type", "target_id",
-            "rule", "clause", "detail")})
+        content = canonical_content(
+            {
+                c: getattr(event, c)
+                for c in (
+                    "seq",
+                    "occurred_at",
+                    "event_type",
+                    "outcome",
+                    "actor_id",
+                    "actor_email",
+                    "agreement_id",
+                    "agreement_version",
+                    "dataset_id",
+                    "target_type",
+                    "target_id",
+                    "rule",
+                    "clause",
+                    "detail",
+                )
+            }
+        )
         assert event.hash == chain_hash(previous, content)
         previous = event.hash
     assert audit.chain_head(db) == (events[-1].seq, events[-1].hash)
 
 
 def test_a_failed_audit_write_fails_the_action_and_commits_nothing(
-        db: Session, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Session, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = audit.chain_head(db)
 
     def broken(*args: object, **kwargs: object) -> int:
@@ -41,16 +59,24 @@ def test_a_failed_audit_write_fails_the_action_and_commits_nothing(
 
     monkeypatch.setattr(audit, "record", broken)
     with pytest.raises(RuntimeError):
-        users.create_user(db, email="ghost@test.example", name="Ghost",
-                          organization_id=people.lab.id, roles=["analyst"],
-                          password="a long enough password", password_min_length=12, by=SETUP)
+        users.create_user(
+            db,
+            email="ghost@test.example",
+            name="Ghost",
+            organization_id=people.lab.id,
+            roles=["analyst"],
+            password="a long enough password",
+            password_min_length=12,
+            by=SETUP,
+        )
     db.rollback()
     assert db.scalars(select(User).where(User.email == "ghost@test.example")).first() is None
     assert audit.chain_head(db) == before
 
 
 def test_a_failed_audit_insert_rolls_back_the_page_action(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """The database itself refuses the event (a broken audit table): the user is not saved."""
     from tests.conftest import Browser
     from tests.support import PASSWORD
@@ -60,20 +86,29 @@ def test_a_failed_audit_insert_rolls_back_the_page_action(
     with db.begin():
         db.execute(text("UPDATE audit_head SET seq = seq - 1"))  # next seq collides
     with pytest.raises(DBAPIError):
-        browser.post("/admin/users/new", {
-            "email": "never@test.example", "name": "Never",
-            "organization_id": people.lab.id, "roles": ["analyst"],
-            "password": "a long enough password"})
+        browser.post(
+            "/admin/users/new",
+            {
+                "email": "never@test.example",
+                "name": "Never",
+                "organization_id": people.lab.id,
+                "roles": ["analyst"],
+                "password": "a long enough password",
+            },
+        )
     db.rollback()
     assert db.scalars(select(User).where(User.email == "never@test.example")).first() is None
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_event SET outcome = 'allowed'",
-    "DELETE FROM audit_event",
-    "UPDATE audit_checkpoint SET signature = 'x'",
-    "DELETE FROM audit_checkpoint",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET outcome = 'allowed'",
+        "DELETE FROM audit_event",
+        "UPDATE audit_checkpoint SET signature = 'x'",
+        "DELETE FROM audit_checkpoint",
+    ],
+)
 def test_database_refuses_update_and_delete(db: Session, people: People, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"):
         db.execute(text(statement))
@@ -87,10 +122,19 @@ def test_first_event_is_checkpointed_and_signed(db: Session, people: People) -> 
     settings = audit.settings_of(db)
     assert checkpoint.key_id == settings.current_key_id
     assert (checkpoint.cadence_events, checkpoint.cadence_minutes) == (
-        settings.checkpoint_every, settings.checkpoint_minutes)
-    assert checkpoint.signature == sign(settings.current_key, checkpoint_message(
-        checkpoint.seq, checkpoint.head_hash, format_since=1,
-        every=settings.checkpoint_every, minutes=settings.checkpoint_minutes))
+        settings.checkpoint_every,
+        settings.checkpoint_minutes,
+    )
+    assert checkpoint.signature == sign(
+        settings.current_key,
+        checkpoint_message(
+            checkpoint.seq,
+            checkpoint.head_hash,
+            format_since=1,
+            every=settings.checkpoint_every,
+            minutes=settings.checkpoint_minutes,
+        ),
+    )
 
 
 def test_checkpoint_every_n_events(app: Flask, db: Session, people: People) -> None:

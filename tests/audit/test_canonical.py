@@ -29,76 +29,154 @@ maybe_text = st.none() | texts
 maybe_int = st.none() | st.integers(min_value=-(2**40), max_value=2**40)
 safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
 json_values = st.recursive(
-    st.none() | st.booleans() | safe_ints | texts
+    st.none()
+    | st.booleans()
+    | safe_ints
+    | texts
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-    max_leaves=8)
-moments = st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 1, 1),
-                       timezones=st.just(dt.UTC))
-DANGEROUS = st.sampled_from(["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "\nx",
-                             '=HYPERLINK("http://x","y")', "plain", "a,b", 'say "hi"', ""])
+    max_leaves=8,
+)
+moments = st.datetimes(
+    min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
+)
+DANGEROUS = st.sampled_from(
+    [
+        "=1+2",
+        "+SUM(A1)",
+        "-2+3",
+        "@cmd",
+        "\tx",
+        "\rx",
+        "\nx",
+        '=HYPERLINK("http://x","y")',
+        "plain",
+        "a,b",
+        'say "hi"',
+        "",
+    ]
+)
 
 
-@given(email=maybe_text, actor=maybe_int, agreement=maybe_int, version=maybe_int,
-       clause=maybe_text, dataset=maybe_int, detail=st.dictionaries(texts, json_values,
-                                                                     max_size=4),
-       kind=texts, moment=moments, outcome=texts, rule=maybe_text,
-       seq=st.integers(min_value=1, max_value=2**50), target_id=maybe_text,
-       target_type=maybe_text)
+@given(
+    email=maybe_text,
+    actor=maybe_int,
+    agreement=maybe_int,
+    version=maybe_int,
+    clause=maybe_text,
+    dataset=maybe_int,
+    detail=st.dictionaries(texts, json_values, max_size=4),
+    kind=texts,
+    moment=moments,
+    outcome=texts,
+    rule=maybe_text,
+    seq=st.integers(min_value=1, max_value=2**50),
+    target_id=maybe_text,
+    target_type=maybe_text,
+)
 def test_content_text_is_the_rfc8785_json_of_the_event(
-        email: str | None, actor: int | None, agreement: int | None, version: int | None,
-        clause: str | None, dataset: int | None, detail: dict[str, Any], kind: str,
-        moment: dt.datetime, outcome: str, rule: str | None, seq: int, target_id: str | None,
-        target_type: str | None) -> None:
+    email: str | None,
+    actor: int | None,
+    agreement: int | None,
+    version: int | None,
+    clause: str | None,
+    dataset: int | None,
+    detail: dict[str, Any],
+    kind: str,
+    moment: dt.datetime,
+    outcome: str,
+    rule: str | None,
+    seq: int,
+    target_id: str | None,
+    target_type: str | None,
+) -> None:
     """What the hash covers is RFC 8785 (JCS) canonical JSON, as an independent verifier with
     any JCS library reproduces it; the verifier's fast check agrees with the reference."""
-    event = {"seq": seq, "occurred_at": moment, "event_type": kind, "outcome": outcome,
-             "actor_id": actor, "actor_email": email, "agreement_id": agreement,
-             "agreement_version": version, "dataset_id": dataset, "target_type": target_type,
-             "target_id": target_id, "rule": rule, "clause": clause, "detail": detail}
+    event = {
+        "seq": seq,
+        "occurred_at": moment,
+        "event_type": kind,
+        "outcome": outcome,
+        "actor_id": actor,
+        "actor_email": email,
+        "agreement_id": agreement,
+        "agreement_version": version,
+        "dataset_id": dataset,
+        "target_type": target_type,
+        "target_id": target_id,
+        "rule": rule,
+        "clause": clause,
+        "detail": detail,
+    }
     expected = rfc8785.dumps({**event, "occurred_at": format_time(moment)}).decode()
     assert canonical_content(event) == expected
     stored = canonical_detail(detail)
     assert stored == rfc8785.dumps(detail).decode()
     assert is_jcs_object(stored)
     # The verifier passes the stored detail text straight through.
-    assert content_text(email, actor, agreement, version, clause, dataset, stored, kind,
-                        format_time(moment), outcome, rule, seq, target_id,
-                        target_type) == expected
+    assert (
+        content_text(
+            email,
+            actor,
+            agreement,
+            version,
+            clause,
+            dataset,
+            stored,
+            kind,
+            format_time(moment),
+            outcome,
+            rule,
+            seq,
+            target_id,
+            target_type,
+        )
+        == expected
+    )
 
 
 @given(st.dictionaries(texts, json_values, max_size=4))
 def test_only_the_canonical_text_of_a_detail_passes(detail: dict[str, Any]) -> None:
     """Whatever else a JSON library might write for the same value is refused."""
     canonical = canonical_detail(detail)
-    variants = {json.dumps(detail), json.dumps(detail, sort_keys=True),
-                json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
-                json.dumps(detail, sort_keys=True, separators=(",", ":"))} - {canonical}
+    variants = {
+        json.dumps(detail),
+        json.dumps(detail, sort_keys=True),
+        json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(detail, sort_keys=True, separators=(",", ":")),
+    } - {canonical}
     for variant in variants:
         assert not is_jcs_object(variant), variant
 
 
-@pytest.mark.parametrize(("stored", "canonical"), [
-    ('{"a":1}', True),
-    ('{"a": 1}', False),  # a space
-    ('{"b":1,"a":2}', False),  # unsorted
-    ('{"a":1,"a":2}', False),  # a duplicate key: parsers keep the first or the last
-    ('{"a":"\\\\u0041"}', True),  # a backslash, then u0041
-    ('{"a":"\\u0041"}', False),  # an escape JCS does not write
-    ('{"a":1.0}', False),  # JCS writes 1
-    ('{"a":1e-7}', True),
-    ('{"a":1E-7}', False),
-    ('{"a":9007199254740991}', True),
-    ('{"a":9007199254740992}', True),  # 2**53, a double
-    ('{"a":9007199254740993}', False),  # no double has this value
-    ('{"a":NaN}', False),
-    ('{"a":"\\ud800"}', False),  # a lone surrogate
-    ('{"\\ue000":1,"\\ud83d\\ude00":2}', False),  # escapes, not characters
-    ('{"😀":2,"":1}', True),  # JCS orders keys by UTF-16 code units
-    ('{"":1,"😀":2}', False),  # ... not by code points
-    ("[1]", False), ('"text"', False), ("{}", True), ("{} ", False), ("", False),
-    ("[" * 100_000, False),
-])
+@pytest.mark.parametrize(
+    ("stored", "canonical"),
+    [
+        ('{"a":1}', True),
+        ('{"a": 1}', False),  # a space
+        ('{"b":1,"a":2}', False),  # unsorted
+        ('{"a":1,"a":2}', False),  # a duplicate key: parsers keep the first or the last
+        ('{"a":"\\\\u0041"}', True),  # a backslash, then u0041
+        ('{"a":"\\u0041"}', False),  # an escape JCS does not write
+        ('{"a":1.0}', False),  # JCS writes 1
+        ('{"a":1e-7}', True),
+        ('{"a":1E-7}', False),
+        ('{"a":9007199254740991}', True),
+        ('{"a":9007199254740992}', True),  # 2**53, a double
+        ('{"a":9007199254740993}', False),  # no double has this value
+        ('{"a":NaN}', False),
+        ('{"a":"\\ud800"}', False),  # a lone surrogate
+        ('{"\\ue000":1,"\\ud83d\\ude00":2}', False),  # escapes, not characters
+        ('{"😀":2,"":1}', True),  # JCS orders keys by UTF-16 code units
+        ('{"":1,"😀":2}', False),  # ... not by code points
+        ("[1]", False),
+        ('"text"', False),
+        ("{}", True),
+        ("{} ", False),
+        ("", False),
+        ("[" * 100_000, False),
+    ],
+)
 def test_detail_canonical_form(stored: str, canonical: bool) -> None:
     assert is_jcs_object(stored) is canonical
 
@@ -106,18 +184,46 @@ def test_detail_canonical_form(stored: str, canonical: bool) -> None:
 def test_values_json_cannot_carry_are_escaped_deterministically() -> None:
     """A record never fails for the text it records (a lone surrogate made every action that
     recorded one fail): lone surrogates become U+FFFD, numbers beyond 2**53 their digits."""
-    detail = {"name": "bad\ud800text", "\udfff": 1, "big": 2**60, "nan": float("nan"),
-              "pair": "\ud83d\ude00", 7: "key", "float": 0.1}
+    detail = {
+        "name": "bad\ud800text",
+        "\udfff": 1,
+        "big": 2**60,
+        "nan": float("nan"),
+        "pair": "\ud83d\ude00",
+        7: "key",
+        "float": 0.1,
+    }
     text = canonical_detail(detail)
     assert is_jcs_object(text)
-    assert json.loads(text) == {"name": "bad\ufffdtext", "\ufffd": 1, "big": str(2**60),
-                                "nan": "NaN", "pair": "\U0001f600", "7": "key", "float": 0.1}
+    assert json.loads(text) == {
+        "name": "bad\ufffdtext",
+        "\ufffd": 1,
+        "big": str(2**60),
+        "nan": "NaN",
+        "pair": "\U0001f600",
+        "7": "key",
+        "float": 0.1,
+    }
     assert storable_text("plain") == "plain"
 
 
 def test_a_whole_number_stored_as_text_never_hashes_like_the_number() -> None:
-    row = ["a@b", 5, None, None, None, None, "{}", "auth:login", "2026-01-01T00:00:00.000000Z",
-           "success", None, 1, None, None]
+    row = [
+        "a@b",
+        5,
+        None,
+        None,
+        None,
+        None,
+        "{}",
+        "auth:login",
+        "2026-01-01T00:00:00.000000Z",
+        "success",
+        None,
+        1,
+        None,
+        None,
+    ]
     content_text(*row)
     for position in (1, 11):
         forged = list(row)
@@ -130,11 +236,29 @@ def test_a_whole_number_stored_as_text_never_hashes_like_the_number() -> None:
         content_text(*forged)
 
 
-@given(st.lists(st.tuples(
-    st.integers(min_value=1), DANGEROUS | texts, DANGEROUS, DANGEROUS, maybe_int,
-    DANGEROUS | maybe_text, maybe_int, maybe_int, maybe_int, DANGEROUS | maybe_text,
-    DANGEROUS | maybe_text, DANGEROUS | maybe_text, DANGEROUS | maybe_text, DANGEROUS,
-    DANGEROUS, DANGEROUS), max_size=5))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1),
+            DANGEROUS | texts,
+            DANGEROUS,
+            DANGEROUS,
+            maybe_int,
+            DANGEROUS | maybe_text,
+            maybe_int,
+            maybe_int,
+            maybe_int,
+            DANGEROUS | maybe_text,
+            DANGEROUS | maybe_text,
+            DANGEROUS | maybe_text,
+            DANGEROUS | maybe_text,
+            DANGEROUS,
+            DANGEROUS,
+            DANGEROUS,
+        ),
+        max_size=5,
+    )
+)
 def test_csv_lines_match_the_reports_toolkit(rows: list[tuple[Any, ...]]) -> None:
     ours = b"".join(iter_csv_rows(rows)).decode()
     toolkit = b"".join(iter_csv(rows, header=EXPORT_COLUMNS, trailer=True)).decode()
@@ -142,9 +266,26 @@ def test_csv_lines_match_the_reports_toolkit(rows: list[tuple[Any, ...]]) -> Non
 
 
 def test_csv_neutralises_formula_cells() -> None:
-    line = csv_line((1, "2026-01-01T00:00:00.000000Z", "auth:login_failed", "failure", None,
-                     "=cmd|' /C calc'!A0", None, None, None, "user", "+1", "-x", "@y",
-                     '{"a":"=1"}', "\tz", "0" * 64))
+    line = csv_line(
+        (
+            1,
+            "2026-01-01T00:00:00.000000Z",
+            "auth:login_failed",
+            "failure",
+            None,
+            "=cmd|' /C calc'!A0",
+            None,
+            None,
+            None,
+            "user",
+            "+1",
+            "-x",
+            "@y",
+            '{"a":"=1"}',
+            "\tz",
+            "0" * 64,
+        )
+    )
     assert line.startswith("1,2026-01-01T00:00:00.000000Z,auth:login_failed,failure,,")
     assert ",'=cmd|' /C calc'!A0," in line
     assert ",'+1,'-x,'@y," in line

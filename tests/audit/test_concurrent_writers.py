@@ -40,13 +40,15 @@ db.dispose()
 
 
 def test_concurrent_writers_from_several_processes_leave_one_chain(
-        app: Flask, db: Session, people: People, instance_path: Path) -> None:
+    app: Flask, db: Session, people: People, instance_path: Path
+) -> None:
     before, _ = audit.chain_head(db)
     db.rollback()
     env = dict(os.environ, GOVERNANCE_INSTANCE_PATH=str(instance_path))
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(EVENTS_EACH)],
-                                env=env)
-               for n in range(WRITERS)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(EVENTS_EACH)], env=env)
+        for n in range(WRITERS)
+    ]
     assert [w.wait(timeout=120) for w in writers] == [0] * WRITERS
     fresh(db)
     total = before + WRITERS * EVENTS_EACH

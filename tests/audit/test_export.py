@@ -24,12 +24,26 @@ HOSTILE_EMAIL = "=cmd|' /c calc'!a0@evil.example"
 @pytest.fixture
 def hostile(db: Session, people: People) -> int:
     """A failed login typed by an attacker, and a read whose target starts with '+'."""
-    audit.record(db, AuditType.LOGIN_FAILED, by=None, outcome=Outcome.FAILURE,
-                 actor_email=HOSTILE_EMAIL, detail={"reason": "unknown account"})
-    seq = audit.record(db, AuditType.DATASET_READ, by=people.analyst, outcome=Outcome.ALLOWED,
-                       agreement_id=7, dataset_id=3, target_type="dataset", target_id="+44",
-                       rule="grant:1", detail={"columns": ["age"], "row_count": 10,
-                                               "direct_identifier_columns": []})
+    audit.record(
+        db,
+        AuditType.LOGIN_FAILED,
+        by=None,
+        outcome=Outcome.FAILURE,
+        actor_email=HOSTILE_EMAIL,
+        detail={"reason": "unknown account"},
+    )
+    seq = audit.record(
+        db,
+        AuditType.DATASET_READ,
+        by=people.analyst,
+        outcome=Outcome.ALLOWED,
+        agreement_id=7,
+        dataset_id=3,
+        target_type="dataset",
+        target_id="+44",
+        rule="grant:1",
+        detail={"columns": ["age"], "row_count": 10, "direct_identifier_columns": []},
+    )
     db.commit()
     return seq
 
@@ -42,7 +56,8 @@ def csv_body(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def test_cli_csv_export_prints_the_head_and_neutralises_formulas(
-        cli: CliInvoker, hostile: int, db: Session, tmp_path: Path) -> None:
+    cli: CliInvoker, hostile: int, db: Session, tmp_path: Path
+) -> None:
     out = tmp_path / "audit.csv"
     result = cli("audit", "export", "--format", "csv", "--out", str(out))
     assert result.exit_code == 0, result.output
@@ -51,23 +66,38 @@ def test_cli_csv_export_prints_the_head_and_neutralises_formulas(
     assert comments[0] == f"# audit chain head: seq={head_seq}, sha256={head_hash}"
     assert comments[-1] == f"# end of export: rows={len(rows)}"
     assert len(rows) == head_seq  # the export's own event is in the snapshot too
-    failed = next(r for r in rows if r["event_type"] == "auth:login_failed"
-                  and "evil" in r["actor_email"])
+    failed = next(
+        r for r in rows if r["event_type"] == "auth:login_failed" and "evil" in r["actor_email"]
+    )
     assert failed["actor_email"] == "'" + HOSTILE_EMAIL
     read = next(r for r in rows if r["seq"] == str(hostile))
     assert read["target_id"] == "'+44"
     assert json.loads(read["detail"])["columns"] == ["age"]
-    exported = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    exported = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT)
+    ).one()
     assert exported.detail["format"] == "csv"
     assert exported.detail["head_seq"] == head_seq - 1
 
 
-def test_cli_export_filters_by_period_and_type(cli: CliInvoker, hostile: int,
-                                               tmp_path: Path) -> None:
+def test_cli_export_filters_by_period_and_type(
+    cli: CliInvoker, hostile: int, tmp_path: Path
+) -> None:
     out = tmp_path / "reads.jsonl"
-    result = cli("audit", "export", "--format", "jsonl", "--out", str(out), "--since",
-                 "2000-01-01", "--until", "2999-01-01", "--event-type", "dataset:read")
+    result = cli(
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        str(out),
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2999-01-01",
+        "--event-type",
+        "dataset:read",
+    )
     assert result.exit_code == 0, result.output
     meta, *events = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(meta["audit_chain_head"]) == {"seq", "sha256"}
@@ -77,15 +107,24 @@ def test_cli_export_filters_by_period_and_type(cli: CliInvoker, hostile: int,
 
 
 def test_cli_export_refuses_a_bad_date(cli: CliInvoker, people: People, tmp_path: Path) -> None:
-    result = cli("audit", "export", "--format", "csv", "--out", str(tmp_path / "x.csv"),
-                 "--since", "2026-13-45")
+    result = cli(
+        "audit",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "x.csv"),
+        "--since",
+        "2026-13-45",
+    )
     assert result.exit_code == 1
     assert "since" in result.output
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_page_export_streams_after_recording_it(browser: Browser, people: People, hostile: int,
-                                                db: Session) -> None:
+def test_page_export_streams_after_recording_it(
+    browser: Browser, people: People, hostile: int, db: Session
+) -> None:
     browser.login(people.compliance.email, PASSWORD)
     response = browser.get("/audit/export?format=csv&outcome=failure")
     assert response.status_code == 200
@@ -96,8 +135,11 @@ def test_page_export_streams_after_recording_it(browser: Browser, people: People
     assert comments[0].startswith("# audit chain head: seq=")
     assert "outcome=failure" in comments[1]
     assert {r["outcome"] for r in rows} == {"failure"}
-    exported = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    exported = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT))
+        .one()
+    )
     assert exported.actor_email == people.compliance.email
     assert exported.detail["filters"] == {"outcome": "failure"}
 
@@ -113,13 +155,17 @@ def test_page_jsonl_export(browser: Browser, people: People, hostile: int) -> No
 
 @pytest.mark.parametrize("role", ["analyst", "steward", "admin"])
 def test_export_is_refused_without_the_permission_and_the_refusal_recorded(
-        browser: Browser, people: People, db: Session, role: str) -> None:
+    browser: Browser, people: People, db: Session, role: str
+) -> None:
     user = getattr(people, role)
     browser.login(user.email, PASSWORD)
     response = browser.get("/audit/export?format=csv")
     assert response.status_code == 403
-    denied = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    denied = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT))
+        .one()
+    )
     assert denied.outcome == Outcome.DENIED
     assert denied.actor_email == user.email
     assert denied.rule == "role-permission:audit:export"

@@ -37,28 +37,60 @@ def activity(db: Session, people: People) -> int:
     identifiers, a denial; and a read under another agreement (10)."""
     nine = draft(db, people, make_datasets(db, people)).id
     db.commit()
-    audit.record(db, AuditType.AGREEMENT_APPROVE, by=people.privacy, agreement_id=nine,
-                 agreement_version=2, target_type="agreement", target_id=nine)
+    audit.record(
+        db,
+        AuditType.AGREEMENT_APPROVE,
+        by=people.privacy,
+        agreement_id=nine,
+        agreement_version=2,
+        target_type="agreement",
+        target_id=nine,
+    )
     for identifiers in ([], ["full_name"], ["full_name", "date_of_birth"]):
-        audit.record(db, AuditType.DATASET_READ, by=people.analyst, outcome=Outcome.ALLOWED,
-                     agreement_id=nine, agreement_version=2, dataset_id=4, rule="grant:3",
-                     detail={"columns": ["age_band", *identifiers], "row_count": 25,
-                             "direct_identifier_columns": identifiers})
-    audit.record(db, AuditType.DATASET_READ, by=people.analyst2, outcome=Outcome.DENIED,
-                 agreement_id=nine, dataset_id=4, rule="no-grant", clause="4.2",
-                 detail={"columns": ["case_id"]})
-    audit.record(db, AuditType.DATASET_READ, by=people.analyst, agreement_id=10,
-                 dataset_id=5, outcome=Outcome.ALLOWED,
-                 detail={"columns": ["x"], "direct_identifier_columns": [], "row_count": 1})
+        audit.record(
+            db,
+            AuditType.DATASET_READ,
+            by=people.analyst,
+            outcome=Outcome.ALLOWED,
+            agreement_id=nine,
+            agreement_version=2,
+            dataset_id=4,
+            rule="grant:3",
+            detail={
+                "columns": ["age_band", *identifiers],
+                "row_count": 25,
+                "direct_identifier_columns": identifiers,
+            },
+        )
+    audit.record(
+        db,
+        AuditType.DATASET_READ,
+        by=people.analyst2,
+        outcome=Outcome.DENIED,
+        agreement_id=nine,
+        dataset_id=4,
+        rule="no-grant",
+        clause="4.2",
+        detail={"columns": ["case_id"]},
+    )
+    audit.record(
+        db,
+        AuditType.DATASET_READ,
+        by=people.analyst,
+        agreement_id=10,
+        dataset_id=5,
+        outcome=Outcome.ALLOWED,
+        detail={"columns": ["x"], "direct_identifier_columns": [], "row_count": 1},
+    )
     db.commit()
     return nine
 
 
-def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: int, db: Session,
-                                                tmp_path: Path) -> None:
+def test_cli_pdf_report_aggregates_and_verifies(
+    cli: CliInvoker, activity: int, db: Session, tmp_path: Path
+) -> None:
     out = tmp_path / "report.pdf"
-    result = cli("audit", "export", "--format", "pdf", "--since", "2000-01-01", "--out",
-                 str(out))
+    result = cli("audit", "export", "--format", "pdf", "--since", "2000-01-01", "--out", str(out))
     assert result.exit_code == 0, result.output
     text = pdf_text(out.read_bytes())
     head_seq, head_hash = audit.chain_head(fresh(db))
@@ -71,8 +103,11 @@ def test_cli_pdf_report_aggregates_and_verifies(cli: CliInvoker, activity: int, 
     assert "full_name, date_of_birth" in text
     assert "Events by type" in text
     assert "dataset:read" in text
-    report = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_REPORT)).one()
+    report = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_REPORT))
+        .one()
+    )
     assert report.detail["filters"] == {"since": "2000-01-01T00:00:00Z"}
 
 
@@ -87,8 +122,7 @@ def test_page_pdf_report(browser: Browser, people: People, activity: int) -> Non
     assert "Events by outcome Outcome Events allowed 3 denied 1" in text
 
 
-def test_cli_evidence_pack(cli: CliInvoker, activity: int, db: Session,
-                           tmp_path: Path) -> None:
+def test_cli_evidence_pack(cli: CliInvoker, activity: int, db: Session, tmp_path: Path) -> None:
     reference = fresh(db).get(Agreement, activity).reference  # type: ignore[union-attr]
     result = cli("audit", "evidence", "--agreement", reference, "--out", str(tmp_path / "pack"))
     assert result.exit_code == 0, result.output
@@ -101,21 +135,29 @@ def test_cli_evidence_pack(cli: CliInvoker, activity: int, db: Session,
     assert "Reads of data under this agreement" in text
     assert "full_name, date_of_birth" in text
     lines = [line for line in csv_text.splitlines() if not line.startswith("#")]
-    under = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.agreement_id == activity)).all()
+    under = fresh(db).scalars(select(AuditEvent).where(AuditEvent.agreement_id == activity)).all()
     assert len(lines) == 1 + len(under)  # the header, and every event including the export
     assert csv_text.startswith("# audit chain head: seq=")
 
 
 def test_pack_and_report_never_split_numbers_dates_or_identifiers(
-        browser: Browser, people: People, activity: int, db: Session) -> None:
+    browser: Browser, people: People, activity: int, db: Session
+) -> None:
     """Every seq, time, event type and e-mail of a listed event is whole on one line."""
     browser.login(people.compliance.email, PASSWORD)
     pack = browser.get(f"/audit/evidence/{activity}.pdf").data
     report = browser.get("/audit/export?format=pdf").data
-    events = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.agreement_id == activity, AuditEvent.event_type == AuditType.DATASET_READ,
-        AuditEvent.outcome == Outcome.ALLOWED)).all()
+    events = (
+        fresh(db)
+        .scalars(
+            select(AuditEvent).where(
+                AuditEvent.agreement_id == activity,
+                AuditEvent.event_type == AuditType.DATASET_READ,
+                AuditEvent.outcome == Outcome.ALLOWED,
+            )
+        )
+        .all()
+    )
     for document in (pack, report):
         pages = PdfReader(io.BytesIO(document)).pages
         assert all(page.mediabox.width > page.mediabox.height for page in pages)  # landscape
@@ -128,82 +170,121 @@ def test_pack_and_report_never_split_numbers_dates_or_identifiers(
 
 
 def test_an_evidence_pack_of_no_agreement_is_refused(
-        cli: CliInvoker, browser: Browser, people: People, db: Session,
-        tmp_path: Path) -> None:
-    result = cli("audit", "evidence", "--agreement", "DUA-2099-999", "--out",
-                 str(tmp_path / "pack"))
+    cli: CliInvoker, browser: Browser, people: People, db: Session, tmp_path: Path
+) -> None:
+    result = cli(
+        "audit", "evidence", "--agreement", "DUA-2099-999", "--out", str(tmp_path / "pack")
+    )
     assert result.exit_code == 1
     assert "There is no agreement DUA-2099-999" in result.output
     assert not (tmp_path / "pack").exists()
-    assert cli("audit", "evidence", "--agreement", "424242", "--out",
-               str(tmp_path / "pack")).exit_code == 1
+    assert (
+        cli("audit", "evidence", "--agreement", "424242", "--out", str(tmp_path / "pack")).exit_code
+        == 1
+    )
     browser.login(people.compliance.email, PASSWORD)
     assert browser.get("/audit/evidence/424242.pdf").status_code == 404
     assert browser.get("/audit/evidence/424242.csv").status_code == 404
-    assert fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).all() == []
+    assert (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT))
+        .all()
+        == []
+    )
 
 
-def test_registered_sections_join_the_pack(browser: Browser, people: People, activity: int,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registered_sections_join_the_pack(
+    browser: Browser, people: People, activity: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry = audit_evidence.SectionRegistry(list(audit_evidence.providers.providers))
     monkeypatch.setattr(audit_evidence, "providers", registry)
 
     @registry.register("grants", order=30)
     def grants(session: Session, agreement_id: int) -> list[EvidenceSection]:
-        return [EvidenceSection(title="Grants under this agreement", columns=("Grant", "Until"),
-                                rows=[(f"grant {agreement_id}-1", "2027-01-01")])]
+        return [
+            EvidenceSection(
+                title="Grants under this agreement",
+                columns=("Grant", "Until"),
+                rows=[(f"grant {agreement_id}-1", "2027-01-01")],
+            )
+        ]
 
     browser.login(people.compliance.email, PASSWORD)
     response = browser.get(f"/audit/evidence/{activity}.pdf")
     assert response.status_code == 200
     text = pdf_text(response.data)
-    assert text.index("Events under this agreement by type") < \
-        text.index("Grants under this agreement") < text.index("Reads of data")
+    assert (
+        text.index("Events under this agreement by type")
+        < text.index("Grants under this agreement")
+        < text.index("Reads of data")
+    )
     assert f"grant {activity}-1" in text
     csv_response = browser.get(f"/audit/evidence/{activity}.csv")
     assert csv_response.status_code == 200
     assert csv_response.get_data(as_text=True).count("dataset:read") == 4
 
 
-def test_evidence_pack_needs_audit_export(browser: Browser, people: People,
-                                          db: Session) -> None:
+def test_evidence_pack_needs_audit_export(browser: Browser, people: People, db: Session) -> None:
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get("/audit/evidence/9.pdf").status_code == 403
-    denied = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_EXPORT)).one()
+    denied = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_EXPORT))
+        .one()
+    )
     assert denied.agreement_id == 9
     assert denied.outcome == Outcome.DENIED
 
 
 def test_an_unwritable_output_path_is_refused_in_one_line(
-        cli: CliInvoker, activity: int, db: Session, tmp_path: Path) -> None:
+    cli: CliInvoker, activity: int, db: Session, tmp_path: Path
+) -> None:
     blocker = tmp_path / "a-file"  # a path under a file cannot be written, even by root
     blocker.write_text("")
-    for args in (["export", "--format", "csv", "--out", str(blocker / "a.csv")],
-                 ["export", "--format", "pdf", "--out", str(blocker / "a.pdf")],
-                 ["evidence", "--agreement", str(activity), "--out", str(blocker / "p")]):
+    for args in (
+        ["export", "--format", "csv", "--out", str(blocker / "a.csv")],
+        ["export", "--format", "pdf", "--out", str(blocker / "a.pdf")],
+        ["evidence", "--agreement", str(activity), "--out", str(blocker / "p")],
+    ):
         result = CliRunner().invoke(main, ["audit", *args])
         assert result.exit_code == 1, result.output
         assert "Cannot write" in result.output
         assert "Nothing was exported" in result.output
         assert isinstance(result.exception, SystemExit), result.exception
-    assert fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type.in_(
-        [AuditType.AUDIT_EXPORT, AuditType.AUDIT_REPORT]))).all() == []
+    assert (
+        fresh(db)
+        .scalars(
+            select(AuditEvent).where(
+                AuditEvent.event_type.in_([AuditType.AUDIT_EXPORT, AuditType.AUDIT_REPORT])
+            )
+        )
+        .all()
+        == []
+    )
 
 
 def test_the_export_takes_the_agreement_reference_a_person_types(
-        cli: CliInvoker, activity: int, db: Session, tmp_path: Path) -> None:
+    cli: CliInvoker, activity: int, db: Session, tmp_path: Path
+) -> None:
     reference = fresh(db).get(Agreement, activity).reference  # type: ignore[union-attr]
     out = tmp_path / "events.csv"
-    result = cli("audit", "export", "--format", "csv", "--agreement", reference,
-                 "--out", str(out))
+    result = cli("audit", "export", "--format", "csv", "--agreement", reference, "--out", str(out))
     assert result.exit_code == 0, result.output
     rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
-    under = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.agreement_id == activity)).all()
+    under = fresh(db).scalars(select(AuditEvent).where(AuditEvent.agreement_id == activity)).all()
     assert len(rows) == 1 + len(under)  # the header, then every event under the agreement
-    unknown = CliRunner().invoke(main, ["audit", "export", "--format", "csv", "--agreement",
-                                        "DUA-2099-999", "--out", str(tmp_path / "x.csv")])
+    unknown = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--agreement",
+            "DUA-2099-999",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
     assert unknown.exit_code == 1
     assert "There is no agreement DUA-2099-999" in unknown.output

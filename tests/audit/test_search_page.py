@@ -17,9 +17,18 @@ from tests.support import PASSWORD, People
 @pytest.fixture
 def reads(db: Session, people: People) -> list[int]:
     """120 reads by the analyst under agreement 5, every tenth one denied."""
-    seqs = [audit.record(db, AuditType.DATASET_READ, by=people.analyst, agreement_id=5,
-                         dataset_id=2, outcome=Outcome.DENIED if i % 10 == 0
-                         else Outcome.ALLOWED, detail={"i": i}) for i in range(120)]
+    seqs = [
+        audit.record(
+            db,
+            AuditType.DATASET_READ,
+            by=people.analyst,
+            agreement_id=5,
+            dataset_id=2,
+            outcome=Outcome.DENIED if i % 10 == 0 else Outcome.ALLOWED,
+            detail={"i": i},
+        )
+        for i in range(120)
+    ]
     db.commit()
     return seqs
 
@@ -29,7 +38,8 @@ def seqs_on(page: str) -> list[int]:
 
 
 def test_compliance_manager_pages_through_results_newest_first(
-        browser: Browser, people: People, reads: list[int], db: Session) -> None:
+    browser: Browser, people: People, reads: list[int], db: Session
+) -> None:
     browser.login(people.compliance.email, PASSWORD)
     first = browser.get("/audit/?event_type=dataset:read")
     assert first.status_code == 200
@@ -51,8 +61,10 @@ def test_compliance_manager_pages_through_results_newest_first(
 
 def test_filters_combine(browser: Browser, people: People, reads: list[int]) -> None:
     browser.login(people.privacy.email, PASSWORD)
-    page = browser.get(f"/audit/?user={people.analyst.email.upper()}&outcome=denied"
-                       "&agreement_id=5&dataset_id=2&since=2000-01-01&until=2999-12-31")
+    page = browser.get(
+        f"/audit/?user={people.analyst.email.upper()}&outcome=denied"
+        "&agreement_id=5&dataset_id=2&since=2000-01-01&until=2999-12-31"
+    )
     assert page.status_code == 200
     assert seqs_on(page.get_data(as_text=True)) == sorted(reads[::10], reverse=True)
     none = browser.get("/audit/?agreement_id=6").get_data(as_text=True)
@@ -63,16 +75,28 @@ def test_filters_combine(browser: Browser, people: People, reads: list[int]) -> 
 def test_each_search_is_recorded(browser: Browser, people: People, db: Session) -> None:
     browser.login(people.compliance.email, PASSWORD)
     browser.get("/audit/?outcome=denied")
-    searched = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_SEARCH)).all()
+    searched = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_SEARCH))
+        .all()
+    )
     assert searched[-1].actor_email == people.compliance.email
     assert searched[-1].detail == {"filters": {"outcome": "denied"}, "before": None}
 
 
-@pytest.mark.parametrize("query", ["since=yesterday", "until=2026-02-30", "agreement_id=x",
-                                   "event_type=dataset:steal", "outcome=maybe",
-                                   "since=2026-02-01&until=2026-01-01", "before=abc",
-                                   "before=999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=yesterday",
+        "until=2026-02-30",
+        "agreement_id=x",
+        "event_type=dataset:steal",
+        "outcome=maybe",
+        "since=2026-02-01&until=2026-01-01",
+        "before=abc",
+        "before=999999",
+    ],
+)
 def test_bad_filters_are_a_422(browser: Browser, people: People, query: str) -> None:
     browser.login(people.compliance.email, PASSWORD)
     response = browser.get(f"/audit/?{query}")
@@ -80,29 +104,36 @@ def test_bad_filters_are_a_422(browser: Browser, people: People, query: str) -> 
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin", "steward", "checker", "partner"])
-def test_other_roles_are_refused_and_recorded(browser: Browser, people: People, db: Session,
-                                              role: str) -> None:
+def test_other_roles_are_refused_and_recorded(
+    browser: Browser, people: People, db: Session, role: str
+) -> None:
     user = getattr(people, role)
     browser.login(user.email, PASSWORD)
     assert browser.get("/audit/").status_code == 403
-    denied = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_SEARCH)).one()
+    denied = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_SEARCH))
+        .one()
+    )
     assert denied.outcome == Outcome.DENIED
     assert denied.actor_email == user.email
 
 
 def test_navigation_links_the_page_for_those_who_may_use_it(
-        browser: Browser, people: People) -> None:
+    browser: Browser, people: People
+) -> None:
     browser.login(people.compliance.email, PASSWORD)
     assert 'href="/audit/"' in browser.get("/audit/").get_data(as_text=True)
 
 
-def test_verify_button_records_and_reports(browser: Browser, people: People,
-                                           db: Session) -> None:
+def test_verify_button_records_and_reports(browser: Browser, people: People, db: Session) -> None:
     browser.login(people.privacy.email, PASSWORD)
     response = browser.post("/audit/verify", follow_redirects=True)
     assert response.status_code == 200
     assert "Audit trail intact" in response.get_data(as_text=True)
-    verified = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_VERIFY)).one()
+    verified = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_VERIFY))
+        .one()
+    )
     assert verified.outcome == Outcome.SUCCESS

@@ -27,25 +27,35 @@ from tests.conftest import fresh
 from tests.support import People
 
 Intruder = Callable[..., None]
-COLUMNS = ("actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, detail, "
-           "event_type, {occurred}, outcome, rule, seq, target_id, target_type")
+COLUMNS = (
+    "actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, detail, "
+    "event_type, {occurred}, outcome, rule, seq, target_id, target_type"
+)
 
 
 def content_of(db: Session, seq: int) -> list[Any]:
     """An event's hashed fields as the intruder reads them (the time as the hash covers it)."""
     occurred = str(occurred_text(db.get_bind().dialect.name))
-    row = db.execute(text(f"SELECT {COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
-                          "WHERE seq = :seq"), {"seq": seq}).one()
+    row = db.execute(
+        text(
+            f"SELECT {COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
+            "WHERE seq = :seq"
+        ),
+        {"seq": seq},
+    ).one()
     return list(row)
 
 
-def rehash_from(db: Session, intruder: Intruder, first: int,
-                edit: Callable[[int, list[Any]], None] | None = None) -> str:
+def rehash_from(
+    db: Session,
+    intruder: Intruder,
+    first: int,
+    edit: Callable[[int, list[Any]], None] | None = None,
+) -> str:
     """Recompute every hash from event `first` to the head, as an intruder without the key
     can, after `edit` changed the hashed fields; point the head at the new last hash."""
     last = audit.chain_head(fresh(db))[0]
-    prev = str(db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == first - 1))
-               or "0" * 64)
+    prev = str(db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == first - 1)) or "0" * 64)
     updates = []
     for seq in range(first, last + 1):
         fields = content_of(db, seq)
@@ -56,8 +66,11 @@ def rehash_from(db: Session, intruder: Intruder, first: int,
         prev = digest
     db.rollback()
     for values in updates:
-        intruder("UPDATE audit_event SET detail = :detail, prev_hash = :prev, hash = :hash "
-                 "WHERE seq = :seq", **values)
+        intruder(
+            "UPDATE audit_event SET detail = :detail, prev_hash = :prev, hash = :hash "
+            "WHERE seq = :seq",
+            **values,
+        )
     intruder("UPDATE audit_head SET hash = :hash", hash=prev)
     return prev
 
@@ -81,8 +94,10 @@ def checkpoint_seqs(db: Session) -> list[int]:
 
 # -- 1. checkpoints cannot be stripped, and the head is signed -------------------------------
 
+
 def test_stripping_every_checkpoint_and_rehashing_an_edit_is_refused(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     """The attack of the issue: delete every checkpoint, reset the head's checkpoint counter,
     edit an event and rehash the chain. It verified as "0 signed checkpoints verified"."""
     intruder("DELETE FROM audit_checkpoint")
@@ -99,7 +114,8 @@ def test_stripping_every_checkpoint_and_rehashing_an_edit_is_refused(
 
 
 def test_one_deleted_checkpoint_is_missed_at_the_cadence_it_promised(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     middle = checkpoint_seqs(db)[3]
     intruder("DELETE FROM audit_checkpoint WHERE seq = :seq", seq=middle)
     output = assert_fails(cli, f"event {middle} (checkpoint)")
@@ -107,26 +123,28 @@ def test_one_deleted_checkpoint_is_missed_at_the_cadence_it_promised(
 
 
 def test_a_checkpoint_due_by_time_is_required(
-        cli: CliInvoker, db: Session, people: People, intruder: Intruder) -> None:
+    cli: CliInvoker, db: Session, people: People, intruder: Intruder
+) -> None:
     """While events are written, a checkpoint at least every AUDIT_CHECKPOINT_MINUTES: here
     two events 11 minutes apart, within the event cadence."""
     start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, now=start)
-    audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance,
-                 now=start + dt.timedelta(minutes=11))
+    audit.record(
+        db, AuditType.AUDIT_SEARCH, by=people.compliance, now=start + dt.timedelta(minutes=11)
+    )
     db.commit()
     last = audit.chain_head(db)[0]
     assert last in checkpoint_seqs(db)
     db.rollback()
     intruder("DELETE FROM audit_checkpoint WHERE seq = :seq", seq=last)
-    intruder("UPDATE audit_head SET last_checkpoint_seq = "
-             "(SELECT max(seq) FROM audit_checkpoint)")
+    intruder("UPDATE audit_head SET last_checkpoint_seq = (SELECT max(seq) FROM audit_checkpoint)")
     output = assert_fails(cli, f"event {last} (checkpoint)")
     assert "within 10 minutes" in output
 
 
 def test_an_edit_after_the_last_checkpoint_is_caught_by_the_signed_head(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People
+) -> None:
     """The blind window: events after the last checkpoint could be edited and rehashed.
     The head is now signed on every write."""
     fresh(db)
@@ -145,7 +163,8 @@ def test_an_edit_after_the_last_checkpoint_is_caught_by_the_signed_head(
 
 
 def test_an_edited_format_boundary_stops_writes_and_fails_verification(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People
+) -> None:
     intruder("UPDATE audit_head SET format_since = 1000000")
     output = assert_fails(cli, f"event {chain} (head)")
     assert "format boundary (1000000) lies outside the trail" in output
@@ -155,18 +174,25 @@ def test_an_edited_format_boundary_stops_writes_and_fails_verification(
 
 
 def test_verification_accepts_a_cadence_changed_between_writers(
-        app: Flask, db: Session, people: People) -> None:
+    app: Flask, db: Session, people: People
+) -> None:
     """Writers configured with another cadence (a restart with new settings, a CLI with its
     own) sign a checkpoint at once, promising theirs: nothing is reported missing."""
     settings = audit.settings_of(db)
     engine = database(app).engine
     for every, minutes in ((3, 10), (1000, 1), (CHECKPOINT_EVERY, 10)):
-        info = {**db.info, "audit": replace(settings, checkpoint_every=every,
-                                            checkpoint_minutes=minutes)}
+        info = {
+            **db.info,
+            "audit": replace(settings, checkpoint_every=every, checkpoint_minutes=minutes),
+        }
         with Session(bind=engine, info=info) as session:
             for i in range(7):
-                audit.record(session, AuditType.AUDIT_SEARCH, by=people.compliance,
-                             detail={"every": every, "i": i})
+                audit.record(
+                    session,
+                    AuditType.AUDIT_SEARCH,
+                    by=people.compliance,
+                    detail={"every": every, "i": i},
+                )
             session.commit()
     result = verify_chain(database(app).read_engine(), settings)
     assert result.intact, result.summary()
@@ -174,25 +200,32 @@ def test_verification_accepts_a_cadence_changed_between_writers(
 
 # -- 2. the hash covers the stored time --------------------------------------------------------
 
+
 def test_an_edited_stored_time_is_refused(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     """SQLite: another separator drops the event out of every time-window search; PostgreSQL:
     the same date BC drops it out of searches, exports and reports. Both rendered the same
     text as before, so the hash still matched."""
     if db.get_bind().dialect.name == "sqlite":
-        intruder("UPDATE audit_event SET occurred_at = replace(occurred_at, ' ', 'T') "
-                 "WHERE seq = 10")
+        intruder(
+            "UPDATE audit_event SET occurred_at = replace(occurred_at, ' ', 'T') WHERE seq = 10"
+        )
     else:
-        intruder("UPDATE audit_event SET occurred_at = ((occurred_at AT TIME ZONE 'UTC')::text "
-                 "|| ' BC')::timestamp AT TIME ZONE 'UTC' WHERE seq = 10")
+        intruder(
+            "UPDATE audit_event SET occurred_at = ((occurred_at AT TIME ZONE 'UTC')::text "
+            "|| ' BC')::timestamp AT TIME ZONE 'UTC' WHERE seq = 10"
+        )
     output = assert_fails(cli, "event 10 (malformed)")
     assert "time is not stored as the application stores it" in output
 
 
 # -- 3. the hashed text trusts no stored type --------------------------------------------------
 
+
 def test_a_number_stored_as_text_is_refused(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     """SQLite integer columns keep text that is not a number: the text 'null' hashed exactly
     like NULL, so two different rows had one hash (and the event left every search by
     agreement). PostgreSQL refuses the text itself."""
@@ -207,15 +240,19 @@ def test_a_number_stored_as_text_is_refused(
     assert "agreement_id holds a str" in output
 
 
-@pytest.mark.parametrize("detail", [
-    '{"page":1,"page":19}',  # parsers keep the first or the last key
-    '{"page": 19}',
-    '{"page":19.0}',
-    '{"page":"\\u0031\\u0039"}',
-    '["page"]',
-])
+@pytest.mark.parametrize(
+    "detail",
+    [
+        '{"page":1,"page":19}',  # parsers keep the first or the last key
+        '{"page": 19}',
+        '{"page":19.0}',
+        '{"page":"\\u0031\\u0039"}',
+        '["page"]',
+    ],
+)
 def test_a_detail_that_is_not_canonical_json_is_refused(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, detail: str) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, detail: str
+) -> None:
     """Spliced raw into the hashed text, any bytes hashed; a rehashed detail with a duplicate
     key meant one thing to this verifier and another to other readers."""
     last = audit.chain_head(fresh(db))[0]
@@ -229,12 +266,18 @@ def test_a_detail_that_is_not_canonical_json_is_refused(
 
 
 def test_a_lone_surrogate_is_recorded_not_refused(
-        app: Flask, cli: CliInvoker, db: Session, people: People) -> None:
+    app: Flask, cli: CliInvoker, db: Session, people: People
+) -> None:
     """A JSON body may carry "\\ud800": the record of the action (or of its refusal) must not
     fail for it. Lone surrogates are written as U+FFFD; everything still verifies."""
-    seq = audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance,
-                       target_type="agreement", target_id="7\ud800",
-                       detail={"user": "x\udfff@y", "\ud800": ["\ud83d\ude00"]})
+    seq = audit.record(
+        db,
+        AuditType.AUDIT_SEARCH,
+        by=people.compliance,
+        target_type="agreement",
+        target_id="7\ud800",
+        detail={"user": "x\udfff@y", "\ud800": ["\ud83d\ude00"]},
+    )
     db.commit()
     event = fresh(db).get_one(AuditEvent, seq)
     assert event.target_id == "7\ufffd"
@@ -245,13 +288,17 @@ def test_a_lone_surrogate_is_recorded_not_refused(
 
 # -- 5. keys never shown; rotation ----------------------------------------------------------
 
+
 def test_keys_never_appear_in_reprs_logs_or_errors(
-        app: Flask, db: Session, people: People, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = audit.settings_of(db)
     key = settings.current_key
-    shown = [repr(settings), str(settings), f"{settings}", repr(database(app).info),
-             repr(db.info)]
+    shown = [repr(settings), str(settings), f"{settings}", repr(database(app).info), repr(db.info)]
     with pytest.raises(ValueError, match="not among the known key ids") as refused:
         audit.AuditSettings(keys=settings.keys, current_key_id="elsewhere")
     shown.append(str(refused.value))
@@ -273,12 +320,16 @@ def _fail_with_settings(session: Session, *args: Any, **kwargs: Any) -> int:
 
 
 def test_checkpoints_signed_by_a_retired_key_verify_after_rotation(
-        app: Flask, db: Session, people: People) -> None:
+    app: Flask, db: Session, people: People
+) -> None:
     old = audit.settings_of(db)
     new_key = b"n" * 32
     rotated = audit.AuditSettings(
-        keys={**old.keys, "2026-rotated": new_key}, current_key_id="2026-rotated",
-        checkpoint_every=old.checkpoint_every, checkpoint_minutes=old.checkpoint_minutes)
+        keys={**old.keys, "2026-rotated": new_key},
+        current_key_id="2026-rotated",
+        checkpoint_every=old.checkpoint_every,
+        checkpoint_minutes=old.checkpoint_minutes,
+    )
     with Session(bind=database(app).engine, info={**db.info, "audit": rotated}) as session:
         for i in range(2 * CHECKPOINT_EVERY):
             audit.record(session, AuditType.AUDIT_SEARCH, by=people.compliance, detail={"i": i})
@@ -287,18 +338,21 @@ def test_checkpoints_signed_by_a_retired_key_verify_after_rotation(
     assert key_ids == {old.current_key_id, "2026-rotated"}
     engine = database(app).read_engine()
     assert verify_chain(engine, rotated).intact
-    forgotten = audit.AuditSettings(keys={"2026-rotated": new_key},
-                                    current_key_id="2026-rotated")
+    forgotten = audit.AuditSettings(keys={"2026-rotated": new_key}, current_key_id="2026-rotated")
     result = verify_chain(engine, forgotten)
     assert result.fault is not None
-    assert f"names key {old.current_key_id!r}, which is not among the known audit keys" \
+    assert (
+        f"names key {old.current_key_id!r}, which is not among the known audit keys"
         in result.summary()
+    )
 
 
 def test_a_checkpoint_naming_an_unknown_key_is_refused(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     checkpoint = checkpoint_seqs(db)[2]
-    intruder("UPDATE audit_checkpoint SET key_id = 'ffffffffffffffff' WHERE seq = :seq",
-             seq=checkpoint)
+    intruder(
+        "UPDATE audit_checkpoint SET key_id = 'ffffffffffffffff' WHERE seq = :seq", seq=checkpoint
+    )
     output = assert_fails(cli, f"checkpoint {checkpoint} (checkpoint)")
     assert "'ffffffffffffffff', which is not among the known audit keys" in output

@@ -55,35 +55,73 @@ def write_format_1_trail(engine: Engine, key: bytes) -> None:
             moment = start + dt.timedelta(seconds=seq)
             detail = {"share": 1.0, "large": 1e16, "n": seq}
             event: dict[str, Any] = {
-                "seq": seq, "occurred_at": moment, "event_type": "dataset:read",
-                "outcome": "allowed", "actor_id": 3, "actor_email": "analyst@lab.example",
-                "agreement_id": 1, "agreement_version": 1, "dataset_id": 2,
-                "target_type": "dataset", "target_id": "2", "rule": "grant:1", "clause": None}
-            stored = json.dumps(detail, sort_keys=True, separators=(",", ":"),
-                                ensure_ascii=False)
-            digest = chain_hash(prev, content_text(
-                event["actor_email"], event["actor_id"], event["agreement_id"],
-                event["agreement_version"], event["clause"], event["dataset_id"], stored,
-                event["event_type"], format_time(moment), event["outcome"], event["rule"],
-                seq, event["target_id"], event["target_type"]))
-            connection.execute(insert(AuditEvent), {**event, "detail": detail,
-                                                    "prev_hash": prev, "hash": digest})
+                "seq": seq,
+                "occurred_at": moment,
+                "event_type": "dataset:read",
+                "outcome": "allowed",
+                "actor_id": 3,
+                "actor_email": "analyst@lab.example",
+                "agreement_id": 1,
+                "agreement_version": 1,
+                "dataset_id": 2,
+                "target_type": "dataset",
+                "target_id": "2",
+                "rule": "grant:1",
+                "clause": None,
+            }
+            stored = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            digest = chain_hash(
+                prev,
+                content_text(
+                    event["actor_email"],
+                    event["actor_id"],
+                    event["agreement_id"],
+                    event["agreement_version"],
+                    event["clause"],
+                    event["dataset_id"],
+                    stored,
+                    event["event_type"],
+                    format_time(moment),
+                    event["outcome"],
+                    event["rule"],
+                    seq,
+                    event["target_id"],
+                    event["target_type"],
+                ),
+            )
+            connection.execute(
+                insert(AuditEvent), {**event, "detail": detail, "prev_hash": prev, "hash": digest}
+            )
             if seq == 1 or seq - last_checkpoint[0] >= LEGACY_EVERY:
-                connection.execute(insert(AuditCheckpoint).values(
-                    seq=seq, head_hash=digest, created_at=moment,
-                    key_id=hashlib.sha256(key).hexdigest()[:16],
-                    signature=hmac.new(key, f"{seq}:{digest}".encode(),
-                                       hashlib.sha256).hexdigest()))
+                connection.execute(
+                    insert(AuditCheckpoint).values(
+                        seq=seq,
+                        head_hash=digest,
+                        created_at=moment,
+                        key_id=hashlib.sha256(key).hexdigest()[:16],
+                        signature=hmac.new(
+                            key, f"{seq}:{digest}".encode(), hashlib.sha256
+                        ).hexdigest(),
+                    )
+                )
                 last_checkpoint = (seq, moment)
             prev = digest
-        connection.execute(update(AuditHead).where(AuditHead.id == 1).values(
-            seq=LEGACY_EVENTS, hash=prev, last_checkpoint_seq=last_checkpoint[0],
-            last_checkpoint_at=last_checkpoint[1]))
+        connection.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(
+                seq=LEGACY_EVENTS,
+                hash=prev,
+                last_checkpoint_seq=last_checkpoint[0],
+                last_checkpoint_at=last_checkpoint[1],
+            )
+        )
 
 
 @pytest.fixture
-def upgraded(legacy_url: str, instance_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def upgraded(
+    legacy_url: str, instance_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
     """A format-1 trail at revision 0010, upgraded and sealed by `governance init`, then
     written to by the new writer."""
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", legacy_url)
@@ -121,9 +159,10 @@ def test_a_format_1_trail_verifies_after_the_upgrade(upgraded: Engine) -> None:
     assert result.exit_code == 0, result.output
     assert "Audit trail intact" in result.output
     with upgraded.connect() as connection:
-        upgrade = connection.execute(text(
-            "SELECT event_type, detail FROM audit_event WHERE seq = :seq"),
-            {"seq": LEGACY_EVENTS + 1}).one()
+        upgrade = connection.execute(
+            text("SELECT event_type, detail FROM audit_event WHERE seq = :seq"),
+            {"seq": LEGACY_EVENTS + 1},
+        ).one()
         first = connection.execute(text("SELECT detail FROM audit_event WHERE seq = 1")).one()
     assert upgrade.event_type == "audit:upgrade"
     assert json.loads(upgrade.detail)["previous_checkpoints"] == 3
@@ -131,25 +170,42 @@ def test_a_format_1_trail_verifies_after_the_upgrade(upgraded: Engine) -> None:
     assert governance("init").output.count("sealed") == 0  # sealed once
 
 
-@pytest.mark.parametrize(("attack", "statements", "reported"), [
-    ("move the format boundary",
-     ["UPDATE audit_head SET format_since = format_since + 1"],
-     "or the format boundary was moved"),
-    ("delete a format-1 checkpoint",
-     ["DELETE FROM audit_checkpoint WHERE seq = 6"], "format-1 checkpoints were deleted"),
-    # Event 13 (LEGACY_EVENTS + 1) is the upgrade; format 1 had checkpoints 1, 6 and 11.
-    ("delete the upgrade's checkpoint",
-     ["DELETE FROM audit_checkpoint WHERE seq = 13"], "FAILED at event 13 (checkpoint)"),
-    ("undo the upgrade: back to format 1's unsigned head", [
-        "DELETE FROM audit_event WHERE seq > 12",
-        "DELETE FROM audit_checkpoint WHERE seq > 12",
-        "UPDATE audit_head SET seq = 12, hash = (SELECT hash FROM audit_event WHERE seq = 12), "
-        "format_since = 13, last_checkpoint_seq = 11, cadence_events = NULL, "
-        "cadence_minutes = NULL, signature = NULL, key_id = NULL"],
-     "the chain head is not signed"),
-])
-def test_the_upgrade_cannot_be_undone_or_moved(upgraded: Engine, attack: str,
-                                               statements: list[str], reported: str) -> None:
+@pytest.mark.parametrize(
+    ("attack", "statements", "reported"),
+    [
+        (
+            "move the format boundary",
+            ["UPDATE audit_head SET format_since = format_since + 1"],
+            "or the format boundary was moved",
+        ),
+        (
+            "delete a format-1 checkpoint",
+            ["DELETE FROM audit_checkpoint WHERE seq = 6"],
+            "format-1 checkpoints were deleted",
+        ),
+        # Event 13 (LEGACY_EVENTS + 1) is the upgrade; format 1 had checkpoints 1, 6 and 11.
+        (
+            "delete the upgrade's checkpoint",
+            ["DELETE FROM audit_checkpoint WHERE seq = 13"],
+            "FAILED at event 13 (checkpoint)",
+        ),
+        (
+            "undo the upgrade: back to format 1's unsigned head",
+            [
+                "DELETE FROM audit_event WHERE seq > 12",
+                "DELETE FROM audit_checkpoint WHERE seq > 12",
+                "UPDATE audit_head SET seq = 12, hash = (SELECT hash FROM audit_event WHERE seq = "
+                "12), "
+                "format_since = 13, last_checkpoint_seq = 11, cadence_events = NULL, "
+                "cadence_minutes = NULL, signature = NULL, key_id = NULL",
+            ],
+            "the chain head is not signed",
+        ),
+    ],
+)
+def test_the_upgrade_cannot_be_undone_or_moved(
+    upgraded: Engine, attack: str, statements: list[str], reported: str
+) -> None:
     intrude(upgraded, *statements)
     result = governance("audit", "verify")
     assert result.exit_code == 1, (attack, result.output)
@@ -159,11 +215,16 @@ def test_the_upgrade_cannot_be_undone_or_moved(upgraded: Engine, attack: str,
 
 def test_format_1_events_get_the_strict_row_checks(upgraded: Engine) -> None:
     if upgraded.dialect.name == "sqlite":
-        intrude(upgraded, "UPDATE audit_event SET occurred_at = "
-                          "replace(occurred_at, ' ', 'T') WHERE seq = 3")
+        intrude(
+            upgraded,
+            "UPDATE audit_event SET occurred_at = replace(occurred_at, ' ', 'T') WHERE seq = 3",
+        )
     else:
-        intrude(upgraded, "UPDATE audit_event SET occurred_at = ((occurred_at AT TIME ZONE "
-                          "'UTC')::text || ' BC')::timestamp AT TIME ZONE 'UTC' WHERE seq = 3")
+        intrude(
+            upgraded,
+            "UPDATE audit_event SET occurred_at = ((occurred_at AT TIME ZONE "
+            "'UTC')::text || ' BC')::timestamp AT TIME ZONE 'UTC' WHERE seq = 3",
+        )
     result = governance("audit", "verify")
     assert result.exit_code == 1
     assert "FAILED at event 3 (malformed)" in result.output

@@ -24,14 +24,21 @@ from tests.conftest import fresh
 from tests.support import People
 
 Intruder = Callable[..., None]
-COLUMNS = ("actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, detail, "
-           "event_type, {occurred}, outcome, rule, seq, target_id, target_type")
+COLUMNS = (
+    "actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, detail, "
+    "event_type, {occurred}, outcome, rule, seq, target_id, target_type"
+)
 
 
 def stored_content(db: Session, seq: int) -> list[Any]:
     occurred = str(occurred_text(db.get_bind().dialect.name))
-    row = db.execute(text(f"SELECT {COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
-                          "WHERE seq = :seq"), {"seq": seq}).one()
+    row = db.execute(
+        text(
+            f"SELECT {COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
+            "WHERE seq = :seq"
+        ),
+        {"seq": seq},
+    ).one()
     return list(row)
 
 
@@ -53,8 +60,9 @@ def test_an_intact_chain_verifies(cli: CliInvoker, chain: int, db: Session) -> N
     assert code == 0, output
     assert f"Audit trail intact: {chain} events" in output
     assert f"seq={chain} sha256={hash_of(fresh(db), chain)}" in output
-    verified = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.AUDIT_VERIFY)).one()
+    verified = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_VERIFY)
+    ).one()
     assert verified.detail["events"] == chain
     assert verified.detail["fault"] is None
 
@@ -68,8 +76,11 @@ def test_an_edited_field_is_named(cli: CliInvoker, chain: int, intruder: Intrude
 
 
 def test_an_edited_detail_is_named(cli: CliInvoker, chain: int, intruder: Intruder) -> None:
-    intruder("UPDATE audit_event SET detail = :detail WHERE seq = :seq", detail='{"page":99}',
-             seq=chain - 2)
+    intruder(
+        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
+        detail='{"page":99}',
+        seq=chain - 2,
+    )
     code, output = verify(cli)
     assert code == 1
     assert f"FAILED at event {chain - 2} (altered)" in output
@@ -83,8 +94,9 @@ def test_a_deleted_event_is_named(cli: CliInvoker, chain: int, intruder: Intrude
     assert "event 10 is missing: event 11 follows event 9" in output
 
 
-def test_a_deletion_hidden_by_renumbering_is_named(cli: CliInvoker, chain: int,
-                                                   intruder: Intruder) -> None:
+def test_a_deletion_hidden_by_renumbering_is_named(
+    cli: CliInvoker, chain: int, intruder: Intruder
+) -> None:
     intruder("DELETE FROM audit_event WHERE seq = 10")
     for seq in range(11, chain + 1):
         intruder("UPDATE audit_event SET seq = :new WHERE seq = :old", new=seq - 1, old=seq)
@@ -94,8 +106,9 @@ def test_a_deletion_hidden_by_renumbering_is_named(cli: CliInvoker, chain: int,
     assert "1 event(s) before event 10 were deleted" in output
 
 
-def test_an_inserted_event_is_named(cli: CliInvoker, chain: int, intruder: Intruder,
-                                    db: Session) -> None:
+def test_an_inserted_event_is_named(
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     """A careful intruder shifts later events up and forges a correctly hashed event."""
     forged = stored_content(db, 9)
     forged[6] = '{"note":"forged"}'
@@ -105,31 +118,42 @@ def test_an_inserted_event_is_named(cli: CliInvoker, chain: int, intruder: Intru
     db.rollback()
     for seq in range(chain, 9, -1):
         intruder("UPDATE audit_event SET seq = :new WHERE seq = :old", new=seq + 1, old=seq)
-    intruder("INSERT INTO audit_event (seq, occurred_at, event_type, outcome, actor_id, "
-             "actor_email, agreement_id, agreement_version, dataset_id, target_type, target_id, "
-             "rule, clause, detail, prev_hash, hash) SELECT 10, occurred_at, event_type, "
-             "outcome, actor_id, actor_email, agreement_id, agreement_version, dataset_id, "
-             "target_type, target_id, rule, clause, :detail, :prev, :hash FROM audit_event "
-             "WHERE seq = 9", detail=forged[6], prev=prev, hash=digest)
+    intruder(
+        "INSERT INTO audit_event (seq, occurred_at, event_type, outcome, actor_id, "
+        "actor_email, agreement_id, agreement_version, dataset_id, target_type, target_id, "
+        "rule, clause, detail, prev_hash, hash) SELECT 10, occurred_at, event_type, "
+        "outcome, actor_id, actor_email, agreement_id, agreement_version, dataset_id, "
+        "target_type, target_id, rule, clause, :detail, :prev, :hash FROM audit_event "
+        "WHERE seq = 9",
+        detail=forged[6],
+        prev=prev,
+        hash=digest,
+    )
     code, output = verify(cli)
     assert code == 1
     assert "FAILED at event 10 (inserted)" in output
     assert "event 11 was written directly after event 9" in output
 
 
-def test_an_event_added_beyond_the_head_is_named(cli: CliInvoker, chain: int,
-                                                 intruder: Intruder, db: Session) -> None:
+def test_an_event_added_beyond_the_head_is_named(
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     forged = stored_content(db, chain)
     forged[11] = chain + 1
     prev = hash_of(db, chain)
     db.rollback()
-    intruder("INSERT INTO audit_event (seq, occurred_at, event_type, outcome, actor_id, "
-             "actor_email, agreement_id, agreement_version, dataset_id, target_type, target_id, "
-             "rule, clause, detail, prev_hash, hash) SELECT :seq, occurred_at, event_type, "
-             "outcome, actor_id, actor_email, agreement_id, agreement_version, dataset_id, "
-             "target_type, target_id, rule, clause, detail, :prev, :hash FROM audit_event "
-             "WHERE seq = :last", seq=chain + 1, last=chain, prev=prev,
-             hash=chain_hash(prev, content_text(*forged)))
+    intruder(
+        "INSERT INTO audit_event (seq, occurred_at, event_type, outcome, actor_id, "
+        "actor_email, agreement_id, agreement_version, dataset_id, target_type, target_id, "
+        "rule, clause, detail, prev_hash, hash) SELECT :seq, occurred_at, event_type, "
+        "outcome, actor_id, actor_email, agreement_id, agreement_version, dataset_id, "
+        "target_type, target_id, rule, clause, detail, :prev, :hash FROM audit_event "
+        "WHERE seq = :last",
+        seq=chain + 1,
+        last=chain,
+        prev=prev,
+        hash=chain_hash(prev, content_text(*forged)),
+    )
     code, output = verify(cli)
     assert code == 1
     assert f"FAILED at event {chain + 1} (inserted)" in output
@@ -154,7 +178,8 @@ def test_a_truncated_tail_is_named(cli: CliInvoker, chain: int, intruder: Intrud
 
 
 def test_a_truncated_tail_with_a_forged_head_is_caught_by_a_checkpoint(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     keep = chain - 8  # more than CHECKPOINT_EVERY events: a signed checkpoint is cut off
     beyond = min(c for c in checkpoints(db) if c > keep)
     new_head = hash_of(db, keep)
@@ -167,15 +192,20 @@ def test_a_truncated_tail_with_a_forged_head_is_caught_by_a_checkpoint(
 
 
 def test_a_truncation_that_also_removed_checkpoints_is_caught_by_the_signed_head(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     keep = chain - 8
     last_checkpoint = max(c for c in checkpoints(db) if c <= keep)
     new_head = hash_of(db, keep)
     db.rollback()
     intruder("DELETE FROM audit_event WHERE seq > :keep", keep=keep)
     intruder("DELETE FROM audit_checkpoint WHERE seq > :keep", keep=keep)
-    intruder("UPDATE audit_head SET seq = :keep, hash = :hash, last_checkpoint_seq = :cp",
-             keep=keep, hash=new_head, cp=last_checkpoint)
+    intruder(
+        "UPDATE audit_head SET seq = :keep, hash = :hash, last_checkpoint_seq = :cp",
+        keep=keep,
+        hash=new_head,
+        cp=last_checkpoint,
+    )
     code, output = verify(cli)
     assert code == 1
     assert f"FAILED at event {keep} (head)" in output
@@ -183,7 +213,8 @@ def test_a_truncation_that_also_removed_checkpoints_is_caught_by_the_signed_head
 
 
 def test_a_rollback_to_an_earlier_signed_head_is_caught_by_a_kept_head(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People
+) -> None:
     """Someone who copied the head row earlier can cut the trail back to it: every signature
     still holds, so only a head kept outside the database tells (docs/security.md)."""
     earlier = fresh(db).execute(text("SELECT * FROM audit_head")).mappings().one()
@@ -205,7 +236,8 @@ def test_a_rollback_to_an_earlier_signed_head_is_caught_by_a_kept_head(
 
 
 def test_a_rewritten_suffix_is_caught_by_a_signed_checkpoint(
-        cli: CliInvoker, chain: int, intruder: Intruder, db: Session) -> None:
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     """The intruder edits an event and recomputes every later hash: the chain is consistent
     again, but the checkpoints were signed with a key the intruder does not have."""
     target = chain - 12
@@ -220,11 +252,18 @@ def test_a_rewritten_suffix_is_caught_by_a_signed_checkpoint(
         prev = digest
     first_checkpoint = min(c for c in checkpoints(db) if c >= target)
     db.rollback()
-    intruder("UPDATE audit_event SET detail = :detail WHERE seq = :seq",
-             detail='{"page":"rewritten"}', seq=target)
+    intruder(
+        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
+        detail='{"page":"rewritten"}',
+        seq=target,
+    )
     for seq, prev_hash, digest in rewritten:
-        intruder("UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
-                 seq=seq, prev=prev_hash, hash=digest)
+        intruder(
+            "UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
+            seq=seq,
+            prev=prev_hash,
+            hash=digest,
+        )
     intruder("UPDATE audit_head SET hash = :hash", hash=prev)
     code, output = verify(cli)
     assert code == 1
@@ -232,12 +271,16 @@ def test_a_rewritten_suffix_is_caught_by_a_signed_checkpoint(
     assert "rewritten with new hashes" in output
 
 
-def test_a_forged_checkpoint_is_named(cli: CliInvoker, chain: int, intruder: Intruder,
-                                      db: Session) -> None:
+def test_a_forged_checkpoint_is_named(
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session
+) -> None:
     checkpoint = checkpoints(db)[1]
     db.rollback()
-    intruder("UPDATE audit_checkpoint SET head_hash = :hash WHERE seq = :seq",
-             hash="f" * 64, seq=checkpoint)
+    intruder(
+        "UPDATE audit_checkpoint SET head_hash = :hash WHERE seq = :seq",
+        hash="f" * 64,
+        seq=checkpoint,
+    )
     code, output = verify(cli)
     assert code == 1
     assert f"FAILED at checkpoint {checkpoint} (checkpoint)" in output
@@ -252,15 +295,15 @@ def test_a_malformed_expected_head_is_refused(cli: CliInvoker, chain: int) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("tamper", ["none", "swap-at-boundary"])
 def test_worker_processes_verify_stretches_and_the_links_between_them(
-        app: Flask, chain: int, intruder: Intruder, db: Session, tamper: str) -> None:
+    app: Flask, chain: int, intruder: Intruder, db: Session, tamper: str
+) -> None:
     settings = audit.settings_of(db)
     middle = (chain + 1) // 2 + 1  # the first event of the second stretch
     if tamper != "none":
         intruder("UPDATE audit_event SET seq = -1 WHERE seq = :a", a=middle - 1)
         intruder("UPDATE audit_event SET seq = :a WHERE seq = :b", a=middle - 1, b=middle)
         intruder("UPDATE audit_event SET seq = :b WHERE seq = -1", b=middle)
-    result = verify_chain(database(app).read_engine(), settings, workers=2,
-                          min_events_per_worker=5)
+    result = verify_chain(database(app).read_engine(), settings, workers=2, min_events_per_worker=5)
     if tamper == "none":
         assert result.intact, result.summary()
         assert result.events == chain

@@ -17,8 +17,10 @@ import pytest
 from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-SKIP_REASON = ("Browser tests skipped: Debian's chromium is not installed at /usr/bin/chromium "
-               "(apt-get install chromium; .ci/run does this).")
+SKIP_REASON = (
+    "Browser tests skipped: Debian's chromium is not installed at /usr/bin/chromium "
+    "(apt-get install chromium; .ci/run does this)."
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,8 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def live_server(app: Any, database_url: str, instance_path: Path,
-                tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(
+    app: Any, database_url: str, instance_path: Path, tmp_path: Path
+) -> Iterator[LiveServer]:
     """Start after the test's world is built (ask for the world fixture first)."""
     server = LiveServer(database_url, instance_path, tmp_path / "server.log")
     yield server
@@ -44,9 +47,17 @@ def chromium() -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield browser
         browser.close()
 
@@ -85,8 +96,9 @@ def new_page(chromium: Any, console: Console) -> Iterator[Any]:
     contexts = []
 
     def make() -> Any:
-        context = chromium.new_context(viewport={"width": 1280, "height": 900},
-                                       accept_downloads=True)
+        context = chromium.new_context(
+            viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
         contexts.append(context)
         page = console.watch(context.new_page())
         page.set_default_timeout(20_000)

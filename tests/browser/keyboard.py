@@ -15,8 +15,9 @@ MAX_TABS = 400
 def tab_to(page: Any, selector: str) -> None:
     element = page.locator(selector).first.element_handle()
     assert element is not None, f"no element matches {selector}"
-    page.evaluate("() => { document.activeElement && document.activeElement.blur(); "
-                  "window.scrollTo(0, 0); }")
+    page.evaluate(
+        "() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }"
+    )
     page.focus("body")
     for _ in range(MAX_TABS):
         page.keyboard.press("Tab")

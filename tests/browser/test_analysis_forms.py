@@ -23,8 +23,9 @@ from tests.support import PASSWORD, People
 def analysis_world(db: Session, people: People) -> World:
     world = build_world(db, people)
     grant_records(db, people, world, "descriptive")
-    grant_records(db, people, world, "rate_comparison",
-                  columns=["person_id", "employed", "index_date"])
+    grant_records(
+        db, people, world, "rate_comparison", columns=["person_id", "employed", "index_date"]
+    )
     return world
 
 
@@ -44,8 +45,8 @@ def _submitted_run(page: Any, db: Session) -> AnalysisRun:
 
 
 def test_descriptive_and_rate_comparison_start_from_their_pages(
-        app: Flask, db: Session, people: People, analysis_world: World, live_server: Any,
-        new_page: Any) -> None:
+    app: Flask, db: Session, people: People, analysis_world: World, live_server: Any, new_page: Any
+) -> None:
     base = live_server.url
     analyst = new_page()
     log_in(analyst, base, people.analyst.email, PASSWORD)

@@ -19,17 +19,29 @@ from tests.support import PASSWORD, People, add_person
 @pytest.fixture
 def untrained(app: Flask, db: Session, people: People) -> tuple[User, Agreement]:
     """Jordan Lee is named on the agreement but has no current CJIS training."""
-    jordan = add_person(db, app, email="jordan@test.example", name="Jordan Lee",
-                        org=people.lab, roles=(Role.ANALYST,), courses=())
+    jordan = add_person(
+        db,
+        app,
+        email="jordan@test.example",
+        name="Jordan Lee",
+        org=people.lab,
+        roles=(Role.ANALYST,),
+        courses=(),
+    )
     db.commit()
     datasets: Datasets = make_datasets(db, people)
-    agreement = approved(db, people, datasets, personnel={
-        people.analyst.id: "principal_investigator", jordan.id: "analyst"})
+    agreement = approved(
+        db,
+        people,
+        datasets,
+        personnel={people.analyst.id: "principal_investigator", jordan.id: "analyst"},
+    )
     return jordan, agreement
 
 
 def test_a_person_who_cannot_be_granted_is_told_before_the_form(
-        untrained: tuple[User, Agreement], live_server: Any, new_page: Any) -> None:
+    untrained: tuple[User, Agreement], live_server: Any, new_page: Any
+) -> None:
     jordan, agreement = untrained
     page = new_page()
     log_in(page, live_server.url, jordan.email, PASSWORD)
@@ -46,16 +58,28 @@ def test_a_person_who_cannot_be_granted_is_told_before_the_form(
 
 
 def test_approving_an_agreement_naming_untrained_people_warns_the_approver(
-        app: Flask, db: Session, people: People, live_server: Any, new_page: Any) -> None:
+    app: Flask, db: Session, people: People, live_server: Any, new_page: Any
+) -> None:
     from governance.agreements import service as agreements
     from governance.kernel.types import utcnow
     from tests.agreements.builders import draft
 
-    jordan = add_person(db, app, email="jordan@test.example", name="Jordan Lee",
-                        org=people.lab, roles=(Role.ANALYST,), courses=())
+    jordan = add_person(
+        db,
+        app,
+        email="jordan@test.example",
+        name="Jordan Lee",
+        org=people.lab,
+        roles=(Role.ANALYST,),
+        courses=(),
+    )
     db.commit()
-    drafted = draft(db, people, make_datasets(db, people), personnel={
-        people.analyst.id: "principal_investigator", jordan.id: "analyst"})
+    drafted = draft(
+        db,
+        people,
+        make_datasets(db, people),
+        personnel={people.analyst.id: "principal_investigator", jordan.id: "analyst"},
+    )
     agreements.submit(db, agreement_id=drafted.id, by=people.privacy, now=utcnow())
     db.commit()
     page = new_page()

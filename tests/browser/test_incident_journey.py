@@ -25,13 +25,24 @@ from tests.support import PASSWORD, People
 
 
 def test_an_incident_runs_from_report_to_closure_with_its_deadlines(
-        db: Session, people: People, world: Datasets, live_server: Any,  # noqa: F811
-        new_page: Any, console: Any) -> None:
+    db: Session,
+    people: People,
+    world: Datasets,
+    live_server: Any,
+    new_page: Any,
+    console: Any,
+) -> None:
     console.expect("status of 403 (FORBIDDEN)")
     agreement = approved(db, people, world, provider_notice_hours=24)
     request = ask(db, people, agreement, world, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     base = live_server.url
     rows = base + view_url(agreement, world)

@@ -41,14 +41,16 @@ def world(db: Session, people: People) -> Datasets:
     for dataset in (datasets.arrests, datasets.probation):
         db.add(DatasetSteward(dataset_id=dataset.id, user_id=people.steward.id))
     db.commit()
-    ingest_frame(db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
     db.commit()
     return datasets
 
 
 def test_privacy_officer_drafts_another_approves_and_the_pdf_downloads(
-        db: Session, people: People, world: Datasets, live_server: Any, new_page: Any) -> None:
+    db: Session, people: People, world: Datasets, live_server: Any, new_page: Any
+) -> None:
     base = live_server.url
     drafter = new_page()
     log_in(drafter, base, people.privacy.email, PASSWORD)
@@ -91,8 +93,14 @@ def test_privacy_officer_drafts_another_approves_and_the_pdf_downloads(
 
 
 def test_analyst_requests_steward_grants_fewer_and_analyst_sees_exactly_those(
-        app: Flask, db: Session, people: People, world: Datasets, live_server: Any,
-        new_page: Any, console: Any) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    world: Datasets,
+    live_server: Any,
+    new_page: Any,
+    console: Any,
+) -> None:
     console.expect("status of 403 (FORBIDDEN)")
     agreement = approved(db, people, world)
     base = live_server.url
@@ -132,8 +140,8 @@ def test_analyst_requests_steward_grants_fewer_and_analyst_sees_exactly_those(
 
 
 def test_compliance_manager_searches_the_analysts_reads_and_exports_csv_and_pdf(
-        db: Session, people: People, world: Datasets, live_server: Any,
-        new_page: Any, console: Any) -> None:
+    db: Session, people: People, world: Datasets, live_server: Any, new_page: Any, console: Any
+) -> None:
     from governance.access import requests
 
     console.expect("status of 403 (FORBIDDEN)")
@@ -141,8 +149,9 @@ def test_compliance_manager_searches_the_analysts_reads_and_exports_csv_and_pdf(
 
     agreement = approved(db, people, world)
     request = ask(db, people, agreement, world, columns=("sex",))
-    requests.steward_approve(db, request_id=request.id, columns=["sex"], comment="",
-                             by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db, request_id=request.id, columns=["sex"], comment="", by=people.steward, now=utcnow()
+    )
     db.commit()
     base = live_server.url
     analyst = new_page()
@@ -174,7 +183,8 @@ def test_compliance_manager_searches_the_analysts_reads_and_exports_csv_and_pdf(
 
 
 def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_published(
-        app: Flask, db: Session, people: People, tmp_path: Any, new_page: Any) -> None:
+    app: Flask, db: Session, people: People, tmp_path: Any, new_page: Any
+) -> None:
     """Journey 3: run, check, partner preview with a factual-error flag, publication."""
     from governance.authz import Role
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analysis_datasets
@@ -182,22 +192,41 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
     from tests.live import LiveServer, Worker
     from tests.support import add_person
 
-    made = declare_analysis_datasets(db, provider_id=people.probation.id,
-                                     steward_id=people.steward.id)
+    made = declare_analysis_datasets(
+        db, provider_id=people.probation.id, steward_id=people.steward.id
+    )
     db.commit()
     data = synthetic()
     for key, frame in ((INDEX_EVENTS, data.index_events), (OFFENCES, data.offences)):
-        ingest_frame(db, dataset_id=made[key].id, frame=frame[made[key].column_names],
-                     source_filename=f"{key}.csv", by=SETUP)
+        ingest_frame(
+            db,
+            dataset_id=made[key].id,
+            frame=frame[made[key].column_names],
+            source_filename=f"{key}.csv",
+            by=SETUP,
+        )
     db.commit()
-    agreement = make_agreement(db, people, [made[INDEX_EVENTS].id, made[OFFENCES].id],
-                               two_checkers_required=False)
+    agreement = make_agreement(
+        db, people, [made[INDEX_EVENTS].id, made[OFFENCES].id], two_checkers_required=False
+    )
     from tests.analysis.conftest import World as AnalysisWorld
 
-    grant_matched(db, people, AnalysisWorld(agreement=agreement, events=made[INDEX_EVENTS],
-                                            offences=made[OFFENCES], data=data))
-    partner = add_person(db, app, email="reviewer@probation.example", name="Probation Reviewer",
-                         org=people.probation, roles=(Role.PARTNER_REVIEWER,), courses=())
+    grant_matched(
+        db,
+        people,
+        AnalysisWorld(
+            agreement=agreement, events=made[INDEX_EVENTS], offences=made[OFFENCES], data=data
+        ),
+    )
+    partner = add_person(
+        db,
+        app,
+        email="reviewer@probation.example",
+        name="Probation Reviewer",
+        org=people.probation,
+        roles=(Role.PARTNER_REVIEWER,),
+        courses=(),
+    )
     db.commit()
     cohort_file = tmp_path / "partner-cohort.csv"
     cohort_file.write_bytes(cohort_csv(data))
@@ -220,8 +249,7 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
         type_into(analyst, "#data_complete_until", "2022-12-31")
         press(analyst, "main form button.primary")
         # The run page refreshes itself every few seconds until the worker has finished.
-        analyst.wait_for_selector("main a[href^='/outputs/'], main .badge-danger",
-                                  timeout=120_000)
+        analyst.wait_for_selector("main a[href^='/outputs/'], main .badge-danger", timeout=120_000)
         assert analyst.locator("main .badge-danger").count() == 0, analyst.content()[:3000]
         press(analyst, "main a[href^='/outputs/']")
         output_url = analyst.url
@@ -240,8 +268,11 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
 
         analyst.goto(output_url)
         choose(analyst, "select[id^=answer-]", "Explained")
-        type_into(analyst, "textarea[id^=answer-text-]",
-                  "The dates come from the partner's file; the report says 2016.")
+        type_into(
+            analyst,
+            "textarea[id^=answer-text-]",
+            "The dates come from the partner's file; the report says 2016.",
+        )
         press(analyst, "form[action*='/answer'] button")
 
         reviewer.goto(output_url)
@@ -257,8 +288,10 @@ def test_analyst_runs_a_matched_comparison_checked_flagged_answered_and_publishe
 
         public = new_page()
         public.goto(f"{base}/published/")
-        assert "Reoffending after the mentoring programme" in public.content() \
+        assert (
+            "Reoffending after the mentoring programme" in public.content()
             or "re-offending" in public.content().lower()
+        )
         press(public, "main a[href^='/published/']")
         assert "sha256" in public.content().lower()
     finally:

@@ -13,8 +13,14 @@ from tests.support import SETUP, People
 
 @pytest.fixture
 def arrests(db: Session, people: People) -> Dataset:
-    dataset = create_dataset(db, name="Arrests", description="Arrest records, 2010-2023",
-                             provider_id=people.police.id, columns=COLUMNS,
-                             steward_ids=[people.steward.id], by=SETUP)
+    dataset = create_dataset(
+        db,
+        name="Arrests",
+        description="Arrest records, 2010-2023",
+        provider_id=people.police.id,
+        columns=COLUMNS,
+        steward_ids=[people.steward.id],
+        by=SETUP,
+    )
     db.commit()
     return dataset

@@ -30,14 +30,17 @@ COLUMNS = [
     ColumnSpec("bail", T.FLOAT, K.GENERAL, required=False),
 ]
 HEADER = b"person_id,age,arrest_date,offence,released,bail\n"
-GOOD_CSV = HEADER + (b"P1,34,2021-03-04,theft,yes,100.5\n"
-                     b"P2,19,2022-11-30,assault,,\n"
-                     b"P3,51,2020-01-01,=HYPERLINK(\"x\"),false,0\n")
+GOOD_CSV = HEADER + (
+    b"P1,34,2021-03-04,theft,yes,100.5\n"
+    b"P2,19,2022-11-30,assault,,\n"
+    b'P3,51,2020-01-01,=HYPERLINK("x"),false,0\n'
+)
 
 
 def rows_csv(rows: int) -> bytes:
-    body = b"".join(b"P%d,%d,2021-01-%02d,theft,no,1.5\n" % (i, 20 + i % 50, 1 + i % 28)
-                    for i in range(rows))
+    body = b"".join(
+        b"P%d,%d,2021-01-%02d,theft,no,1.5\n" % (i, 20 + i % 50, 1 + i % 28) for i in range(rows)
+    )
     return HEADER + body
 
 
@@ -48,10 +51,17 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def good_parquet() -> bytes:
-    return parquet_bytes(pa.table({
-        "person_id": ["P1", "P2"], "age": pa.array([34, 19], pa.int32()),
-        "arrest_date": pa.array([18000, 18001], pa.date32()), "offence": ["theft", "fraud"],
-        "bail": [1.0, None]}))
+    return parquet_bytes(
+        pa.table(
+            {
+                "person_id": ["P1", "P2"],
+                "age": pa.array([34, 19], pa.int32()),
+                "arrest_date": pa.array([18000, 18001], pa.date32()),
+                "offence": ["theft", "fraud"],
+                "bail": [1.0, None],
+            }
+        )
+    )
 
 
 def data_files(app: Flask) -> list[Path]:
@@ -62,23 +72,35 @@ def data_files(app: Flask) -> list[Path]:
 
 def version_count(db: Session, dataset_id: int) -> int:
     db.rollback()
-    return db.scalar(select(func.count()).select_from(DatasetVersion)
-                     .where(DatasetVersion.dataset_id == dataset_id)) or 0
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset_id)
+        )
+        or 0
+    )
 
 
-def decrypts_with_live_keys(app: Flask, db: Session, path: Path, binding: Binding,
-                            backup_row: dict[str, Any] | None = None) -> bool:
+def decrypts_with_live_keys(
+    app: Flask, db: Session, path: Path, binding: Binding, backup_row: dict[str, Any] | None = None
+) -> bool:
     """Whether someone holding every live data key file, the live database and (if given) a
     backup copy of the file's row can decrypt the file at `path`: the attacker of a
     destruction, with a copy of the file from a backup or a disk image."""
     key_file = Path(app.config["DATA_KEY_FILE"])
-    master_keys = [p.read_bytes() for p in [key_file, *key_file.parent.glob(
-        f"{key_file.name}.retired/*.key")] if p.exists()]
+    master_keys = [
+        p.read_bytes()
+        for p in [key_file, *key_file.parent.glob(f"{key_file.name}.retired/*.key")]
+        if p.exists()
+    ]
     candidates = list(master_keys)  # files encrypted under the master key itself
     rows: list[Any] = [dict(backup_row)] if backup_row else []
     for model in (DatasetVersion, CohortFile):
-        rows += [{c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
-                 for row in db.scalars(select(model))]
+        rows += [
+            {c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
+            for row in db.scalars(select(model))
+        ]
     for row in rows:
         candidates += _unwrapped(row, binding, master_keys)
     for key in candidates:
@@ -104,8 +126,12 @@ def _unwrapped(row: dict[str, Any], binding: Binding, master_keys: list[bytes]) 
     for master in master_keys:
         kek = _hkdf(master, f"governance/data/{envelope.WRAP_LABEL}".encode())
         blob = bytes(row["wrapped_key"])
-        aad = (envelope.CONTEXT_LABEL + binding.dataset_id.to_bytes(8, "big")
-               + binding.version_number.to_bytes(8, "big") + bytes.fromhex(row["file_id"]))
+        aad = (
+            envelope.CONTEXT_LABEL
+            + binding.dataset_id.to_bytes(8, "big")
+            + binding.version_number.to_bytes(8, "big")
+            + bytes.fromhex(row["file_id"])
+        )
         try:
             found.append(AESGCM(kek).decrypt(blob[:12], blob[12:], aad))
         except InvalidTag:

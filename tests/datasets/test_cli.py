@@ -44,13 +44,26 @@ def run(cli: CliRunner, *args: str) -> Result:
     return cli.invoke(main, list(args), catch_exceptions=False)
 
 
-def test_create_ingest_and_list(cli: CliRunner, app: Flask, db: Session, people: People,
-                                tmp_path: Path) -> None:
+def test_create_ingest_and_list(
+    cli: CliRunner, app: Flask, db: Session, people: People, tmp_path: Path
+) -> None:
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"description": "Arrests", "columns": [
-        c.as_dict() for c in COLUMNS]}))
-    created = run(cli, "dataset", "create", "--provider", "Test Police", "--name", "Arrests",
-                  "--schema", str(schema), "--steward", people.steward.email)
+    schema.write_text(
+        json.dumps({"description": "Arrests", "columns": [c.as_dict() for c in COLUMNS]})
+    )
+    created = run(
+        cli,
+        "dataset",
+        "create",
+        "--provider",
+        "Test Police",
+        "--name",
+        "Arrests",
+        "--schema",
+        str(schema),
+        "--steward",
+        people.steward.email,
+    )
     assert created.exit_code == 0, created.output
     assert "with 6 columns" in created.output
     data = tmp_path / "arrests.csv"
@@ -69,16 +82,27 @@ def test_create_ingest_and_list(cli: CliRunner, app: Flask, db: Session, people:
     assert len(data_files(app)) == 2
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    (b"person_id,age\nJos\xe9,3\n", "not valid UTF-8"),
-    (HEADER + b"P1,3,2021-03-04,theft,,\nP2,abc,2021-03-04,theft,,\n",
-     "row 3, column age: expected integer, got 'abc'"),
-    (b"person_id,age,age,arrest_date,offence\n", "appears more than once"),
-    (HEADER + b"P1\x00,3,2021-03-04,theft,,\n", "NUL byte"),
-])
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"person_id,age\nJos\xe9,3\n", "not valid UTF-8"),
+        (
+            HEADER + b"P1,3,2021-03-04,theft,,\nP2,abc,2021-03-04,theft,,\n",
+            "row 3, column age: expected integer, got 'abc'",
+        ),
+        (b"person_id,age,age,arrest_date,offence\n", "appears more than once"),
+        (HEADER + b"P1\x00,3,2021-03-04,theft,,\n", "NUL byte"),
+    ],
+)
 def test_a_bad_file_exits_non_zero_with_nothing_stored(
-        cli: CliRunner, app: Flask, db: Session, arrests: Dataset, tmp_path: Path,
-        content: bytes, says: str) -> None:
+    cli: CliRunner,
+    app: Flask,
+    db: Session,
+    arrests: Dataset,
+    tmp_path: Path,
+    content: bytes,
+    says: str,
+) -> None:
     data = tmp_path / "arrests.csv"
     data.write_bytes(content)
     result = cli.invoke(main, ["dataset", "ingest", "Arrests", str(data)])
@@ -87,15 +111,23 @@ def test_a_bad_file_exits_non_zero_with_nothing_stored(
     assert says in result.output
     assert version_count(db, arrests.id) == 0
     assert data_files(app) == []
-    event = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_INGEST)).one()
+    event = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.DATASET_INGEST))
+        .one()
+    )
     assert event.outcome == Outcome.FAILURE
     assert event.actor_email == "system:cli"
 
 
 def test_a_file_over_the_limit_is_refused_before_reading(
-        cli: CliRunner, app: Flask, db: Session, arrests: Dataset, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    cli: CliRunner,
+    app: Flask,
+    db: Session,
+    arrests: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("GOVERNANCE_MAX_UPLOAD_MB", "1")
     data = tmp_path / "arrests.csv"
     data.write_bytes(HEADER + b"P1,3,2021-03-04,theft,,\n" * 60_000)
@@ -106,16 +138,20 @@ def test_a_file_over_the_limit_is_refused_before_reading(
 
 
 def test_unknown_dataset_and_bad_schema_are_clear_errors(
-        cli: CliRunner, people: People, arrests: Dataset, tmp_path: Path) -> None:
+    cli: CliRunner, people: People, arrests: Dataset, tmp_path: Path
+) -> None:
     data = tmp_path / "x.csv"
     data.write_bytes(GOOD_CSV)
     missing = cli.invoke(main, ["dataset", "ingest", "Nope", str(data)])
     assert missing.exit_code == 1
     assert "no dataset named 'Nope'" in missing.output
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"columns": [{"name": "x", "type": "text",
-                                               "classification": "general"}]}))
-    bad = cli.invoke(main, ["dataset", "create", "--provider", "Test Police", "--name", "X",
-                            "--schema", str(schema)])
+    schema.write_text(
+        json.dumps({"columns": [{"name": "x", "type": "text", "classification": "general"}]})
+    )
+    bad = cli.invoke(
+        main,
+        ["dataset", "create", "--provider", "Test Police", "--name", "X", "--schema", str(schema)],
+    )
     assert bad.exit_code == 1
     assert "Some columns need correcting" in bad.output

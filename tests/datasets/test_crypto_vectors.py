@@ -91,8 +91,11 @@ def test_a_flipped_bit_anywhere_is_refused(tmp_path: Path) -> None:
 def test_a_truncated_file_is_refused(tmp_path: Path, cut: str) -> None:
     content = (VECTORS / CHUNKED).read_bytes()
     spans = chunk_spans(content, EXPECTED[CHUNKED]["chunk_size"])
-    end = {"one byte": len(content) - 1, "the last chunk": spans[-1][0],
-           "into the header": HEADER.size - 4}[cut]
+    end = {
+        "one byte": len(content) - 1,
+        "the last chunk": spans[-1][0],
+        "into the header": HEADER.size - 4,
+    }[cut]
     path = tmp_path / "truncated.gde"
     path.write_bytes(content[:end])
     with pytest.raises(DataIntegrityError):
@@ -103,7 +106,7 @@ def test_reordered_or_repeated_chunks_are_refused(tmp_path: Path) -> None:
     content = (VECTORS / CHUNKED).read_bytes()
     spans = chunk_spans(content, EXPECTED[CHUNKED]["chunk_size"])
     chunks = [content[start:end] for start, end in spans]
-    header = content[:HEADER.size]
+    header = content[: HEADER.size]
     swapped = [chunks[0], chunks[2], chunks[1], *chunks[3:]]
     repeated = [*chunks[:-1], chunks[-2], chunks[-1]]
     for name, order in (("swapped", swapped), ("repeated", repeated)):
@@ -133,4 +136,4 @@ def test_the_writer_still_writes_what_the_vectors_hold() -> None:
     committed = (VECTORS / CHUNKED).read_bytes()
     assert len(out.getvalue()) == len(committed)
     # Magic, chunk size and key id agree; the file id (the last 16 header bytes) is random.
-    assert out.getvalue()[:HEADER.size - 16] == committed[:HEADER.size - 16]
+    assert out.getvalue()[: HEADER.size - 16] == committed[: HEADER.size - 16]

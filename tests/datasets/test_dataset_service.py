@@ -21,28 +21,40 @@ from tests.datasets.test_datastore import store
 from tests.support import SETUP, People
 
 
-def test_a_steward_who_declares_a_dataset_becomes_its_steward(db: Session,
-                                                              people: People) -> None:
-    dataset = datasets.create_dataset(db, name="  Probation   cases ", description="",
-                                      provider_id=people.probation.id, columns=COLUMNS,
-                                      by=people.steward)
+def test_a_steward_who_declares_a_dataset_becomes_its_steward(db: Session, people: People) -> None:
+    dataset = datasets.create_dataset(
+        db,
+        name="  Probation   cases ",
+        description="",
+        provider_id=people.probation.id,
+        columns=COLUMNS,
+        by=people.steward,
+    )
     assert dataset.name == "Probation cases"
     assert dataset.steward_ids == {people.steward.id}
     assert [c.position for c in dataset.columns] == [1, 2, 3, 4, 5, 6]
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ({"provider": "lab"}, ValidationFailed),
-    ({"columns": []}, ValidationFailed),
-    ({"columns": [*COLUMNS, COLUMNS[0]]}, ValidationFailed),
-    ({"by": "analyst"}, PermissionDenied),
-    ({"name": "Arrests"}, Conflict),
-])
-def test_declaring_refuses_bad_input(db: Session, people: People, arrests: Dataset,
-                                     change: dict[str, object], error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"provider": "lab"}, ValidationFailed),
+        ({"columns": []}, ValidationFailed),
+        ({"columns": [*COLUMNS, COLUMNS[0]]}, ValidationFailed),
+        ({"by": "analyst"}, PermissionDenied),
+        ({"name": "Arrests"}, Conflict),
+    ],
+)
+def test_declaring_refuses_bad_input(
+    db: Session, people: People, arrests: Dataset, change: dict[str, object], error: type[Exception]
+) -> None:
     arguments: dict[str, object] = {
-        "name": "New", "description": "", "provider_id": people.police.id,
-        "columns": COLUMNS, "by": SETUP}
+        "name": "New",
+        "description": "",
+        "provider_id": people.police.id,
+        "columns": COLUMNS,
+        "by": SETUP,
+    }
     if "provider" in change:
         arguments["provider_id"] = people.lab.id
     if "by" in change:
@@ -57,52 +69,63 @@ def test_declaring_refuses_bad_input(db: Session, people: People, arrests: Datas
 def test_the_schema_file_format(db: Session) -> None:
     description, columns = datasets.parse_schema_json(
         '{"description": "d", "columns": [{"name": "a", "type": "Integer", '
-        '"classification": "quasi_identifier", "required": false}]}')
+        '"classification": "quasi_identifier", "required": false}]}'
+    )
     assert description == "d"
-    assert columns == [ColumnSpec("a", ColumnType.INTEGER, Classification.QUASI_IDENTIFIER,
-                                  required=False)]
+    assert columns == [
+        ColumnSpec("a", ColumnType.INTEGER, Classification.QUASI_IDENTIFIER, required=False)
+    ]
     with pytest.raises(ValidationFailed) as caught:
         datasets.parse_schema_json('{"columns": [{"name": "", "type": "x"}]}')
     assert "column 1" in caught.value.fields
 
 
 def test_before_data_the_schema_may_change_freely(db: Session, arrests: Dataset) -> None:
-    columns = [ColumnSpec("age", ColumnType.FLOAT, Classification.GENERAL),
-               ColumnSpec("zip", ColumnType.STRING, Classification.QUASI_IDENTIFIER)]
-    datasets.update_schema(db, dataset_id=arrests.id, description="x", columns=columns,
-                           by=SETUP)
+    columns = [
+        ColumnSpec("age", ColumnType.FLOAT, Classification.GENERAL),
+        ColumnSpec("zip", ColumnType.STRING, Classification.QUASI_IDENTIFIER),
+    ]
+    datasets.update_schema(db, dataset_id=arrests.id, description="x", columns=columns, by=SETUP)
     db.commit()
     db.refresh(arrests)
     assert [spec_of(c) for c in arrests.columns] == columns
 
 
 def test_after_data_only_safe_changes_are_allowed_and_reclassifying_is_recorded(
-        db: Session, arrests: Dataset) -> None:
+    db: Session, arrests: Dataset
+) -> None:
     store(db, arrests)
     current = [spec_of(c) for c in arrests.columns]
-    for unsafe in (current[1:],
-                   [current[0], ColumnSpec("age", ColumnType.FLOAT, Classification.GENERAL),
-                    *current[2:]],
-                   [*current, ColumnSpec("zip", ColumnType.STRING,
-                                         Classification.QUASI_IDENTIFIER)]):
+    for unsafe in (
+        current[1:],
+        [current[0], ColumnSpec("age", ColumnType.FLOAT, Classification.GENERAL), *current[2:]],
+        [*current, ColumnSpec("zip", ColumnType.STRING, Classification.QUASI_IDENTIFIER)],
+    ):
         with pytest.raises(InvalidTransition, match="has stored versions"):
-            datasets.update_schema(db, dataset_id=arrests.id, description="", columns=unsafe,
-                                   by=SETUP)
+            datasets.update_schema(
+                db, dataset_id=arrests.id, description="", columns=unsafe, by=SETUP
+            )
         db.rollback()
-    safe = [*current, ColumnSpec("zip", ColumnType.STRING, Classification.QUASI_IDENTIFIER,
-                                 required=False)]
-    safe[1] = ColumnSpec("age", ColumnType.INTEGER, Classification.SENSITIVE,
-                         description="Age at arrest")
+    safe = [
+        *current,
+        ColumnSpec("zip", ColumnType.STRING, Classification.QUASI_IDENTIFIER, required=False),
+    ]
+    safe[1] = ColumnSpec(
+        "age", ColumnType.INTEGER, Classification.SENSITIVE, description="Age at arrest"
+    )
     datasets.update_schema(db, dataset_id=arrests.id, description="", columns=safe, by=SETUP)
     db.commit()
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_RECLASSIFY)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.DATASET_RECLASSIFY)
+    ).one()
     assert event.detail["changes"] == [
-        {"column": "age", "from": "quasi_identifier", "to": "sensitive"}]
+        {"column": "age", "from": "quasi_identifier", "to": "sensitive"}
+    ]
 
 
-def test_stewards_must_hold_the_role_and_one_must_remain(db: Session, people: People,
-                                                         arrests: Dataset) -> None:
+def test_stewards_must_hold_the_role_and_one_must_remain(
+    db: Session, people: People, arrests: Dataset
+) -> None:
     with pytest.raises(ValidationFailed):
         datasets.add_steward(db, dataset_id=arrests.id, user_id=people.analyst.id, by=SETUP)
     with pytest.raises(Conflict):
@@ -110,15 +133,22 @@ def test_stewards_must_hold_the_role_and_one_must_remain(db: Session, people: Pe
     with pytest.raises(InvalidTransition, match="at least one steward"):
         datasets.remove_steward(db, dataset_id=arrests.id, user_id=people.steward.id, by=SETUP)
     with pytest.raises(PermissionDenied):
-        datasets.add_steward(db, dataset_id=arrests.id, user_id=people.steward.id,
-                             by=people.analyst)
+        datasets.add_steward(
+            db, dataset_id=arrests.id, user_id=people.steward.id, by=people.analyst
+        )
 
 
-def test_partner_reviewers_see_only_their_agencys_datasets(db: Session, people: People,
-                                                           arrests: Dataset) -> None:
-    probation = datasets.create_dataset(db, name="Probation", description="",
-                                        provider_id=people.probation.id, columns=COLUMNS,
-                                        by=SETUP)
+def test_partner_reviewers_see_only_their_agencys_datasets(
+    db: Session, people: People, arrests: Dataset
+) -> None:
+    probation = datasets.create_dataset(
+        db,
+        name="Probation",
+        description="",
+        provider_id=people.probation.id,
+        columns=COLUMNS,
+        by=SETUP,
+    )
     db.commit()
     seen = db.scalars(datasets.visible_datasets(people.partner)).all()
     assert [d.name for d in seen] == ["Arrests"]
@@ -126,11 +156,16 @@ def test_partner_reviewers_see_only_their_agencys_datasets(db: Session, people: 
     assert len(db.scalars(datasets.visible_datasets(people.analyst)).all()) == 2
 
 
-def test_find_dataset_by_id_or_unique_name(db: Session, people: People,
-                                           arrests: Dataset) -> None:
+def test_find_dataset_by_id_or_unique_name(db: Session, people: People, arrests: Dataset) -> None:
     assert datasets.find_dataset(db, str(arrests.id)) is arrests
     assert datasets.find_dataset(db, "Arrests") is arrests
-    datasets.create_dataset(db, name="Arrests", description="",
-                            provider_id=people.probation.id, columns=COLUMNS, by=SETUP)
+    datasets.create_dataset(
+        db,
+        name="Arrests",
+        description="",
+        provider_id=people.probation.id,
+        columns=COLUMNS,
+        by=SETUP,
+    )
     with pytest.raises(Conflict, match="give its id"):
         datasets.find_dataset(db, "Arrests")

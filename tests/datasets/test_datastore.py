@@ -24,16 +24,22 @@ from governance.kernel.extensions import database
 from tests.datasets.support import COLUMNS, data_files, version_count
 from tests.support import SETUP, People
 
-FRAME = pd.DataFrame({
-    "person_id": ["P1", "P2", "P3"], "age": [34, 19, 51],
-    "arrest_date": pd.to_datetime(["2021-03-04", "2022-11-30", "2020-01-01"]),
-    "offence": ["theft", "assault", "=1+1"], "released": [True, None, False],
-    "bail": [100.5, None, 0.0]})
+FRAME = pd.DataFrame(
+    {
+        "person_id": ["P1", "P2", "P3"],
+        "age": [34, 19, 51],
+        "arrest_date": pd.to_datetime(["2021-03-04", "2022-11-30", "2020-01-01"]),
+        "offence": ["theft", "assault", "=1+1"],
+        "released": [True, None, False],
+        "bail": [100.5, None, 0.0],
+    }
+)
 
 
 def store(db: Session, dataset: Dataset, frame: pd.DataFrame = FRAME) -> DatasetVersion:
-    version = ingest_frame(db, dataset_id=dataset.id, frame=frame, source_filename="frame",
-                           by=SETUP)
+    version = ingest_frame(
+        db, dataset_id=dataset.id, frame=frame, source_filename="frame", by=SETUP
+    )
     db.commit()
     return version
 
@@ -48,8 +54,7 @@ def test_read_columns_returns_only_the_requested_columns(db: Session, arrests: D
     assert filtered["age"].tolist() == [34, 51]
 
 
-def test_filters_and_columns_are_limited_to_what_was_asked(db: Session,
-                                                           arrests: Dataset) -> None:
+def test_filters_and_columns_are_limited_to_what_was_asked(db: Session, arrests: Dataset) -> None:
     version = store(db, arrests)
     with pytest.raises(ValueError, match="only use requested columns"):
         datastore.read_columns(version, ["age"], filters=[("person_id", "=", "P1")])
@@ -66,7 +71,8 @@ def test_a_new_upload_makes_the_next_version(db: Session, arrests: Dataset) -> N
 
 
 def test_a_stored_file_is_ciphertext_with_an_unguessable_owner_only_name(
-        app: Flask, db: Session, arrests: Dataset) -> None:
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
     version = store(db, arrests)
     [path] = data_files(app)
     assert path.name == version.storage_name
@@ -80,7 +86,8 @@ def test_a_stored_file_is_ciphertext_with_an_unguessable_owner_only_name(
 
 
 def test_a_stored_file_is_unreadable_with_another_data_key(
-        app: Flask, app_config: dict[str, Any], db: Session, arrests: Dataset) -> None:
+    app: Flask, app_config: dict[str, Any], db: Session, arrests: Dataset
+) -> None:
     store(db, arrests)
     key_file = Path(app.config["DATA_KEY_FILE"])
     key_file.write_bytes(os.urandom(32))
@@ -96,9 +103,17 @@ def test_a_stored_file_is_unreadable_with_another_data_key(
 
 
 def test_a_file_moved_to_another_dataset_or_version_fails_to_decrypt(
-        app: Flask, db: Session, people: People, arrests: Dataset) -> None:
-    other = create_dataset(db, name="Probation", description="", provider_id=people.probation.id,
-                           columns=COLUMNS, steward_ids=[people.steward.id], by=SETUP)
+    app: Flask, db: Session, people: People, arrests: Dataset
+) -> None:
+    other = create_dataset(
+        db,
+        name="Probation",
+        description="",
+        provider_id=people.probation.id,
+        columns=COLUMNS,
+        steward_ids=[people.steward.id],
+        by=SETUP,
+    )
     db.commit()
     arrests_v1, arrests_v2 = store(db, arrests), store(db, arrests)
     other_v1 = store(db, other)
@@ -122,7 +137,8 @@ def test_tampering_is_detected(app: Flask, db: Session, arrests: Dataset) -> Non
 
 
 def test_a_hash_that_does_not_match_the_version_row_is_an_integrity_error(
-        db: Session, arrests: Dataset) -> None:
+    db: Session, arrests: Dataset
+) -> None:
     version = store(db, arrests)
     assert datastore.verify_version(version) is True
     version.sha256 = "0" * 64
@@ -130,37 +146,40 @@ def test_a_hash_that_does_not_match_the_version_row_is_an_integrity_error(
         datastore.read_columns(version, ["age"])
 
 
-def test_a_missing_file_is_an_integrity_error(app: Flask, db: Session,
-                                              arrests: Dataset) -> None:
+def test_a_missing_file_is_an_integrity_error(app: Flask, db: Session, arrests: Dataset) -> None:
     version = store(db, arrests)
     (Path(app.config["DATA_DIR"]) / version.storage_name).unlink()
     with pytest.raises(DataIntegrityError, match="missing"):
         datastore.read_columns(version, ["age"])
 
 
-def test_a_failed_rename_leaves_nothing(app: Flask, db: Session, arrests: Dataset,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_rename_leaves_nothing(
+    app: Flask, db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken_replace(*_args: object) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        datastore.store_version(db, dataset=arrests, frame_or_table=FRAME,
-                                source_filename="x", by=SETUP)
+        datastore.store_version(
+            db, dataset=arrests, frame_or_table=FRAME, source_filename="x", by=SETUP
+        )
     db.rollback()
     assert data_files(app) == []
     assert version_count(db, arrests.id) == 0
 
 
-def test_a_failed_database_write_leaves_nothing(app: Flask, db: Session, arrests: Dataset,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_database_write_leaves_nothing(
+    app: Flask, db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken_flush(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(db, "flush", broken_flush)
     with pytest.raises(RuntimeError, match="went away"):
-        datastore.store_version(db, dataset=arrests, frame_or_table=FRAME,
-                                source_filename="x", by=SETUP)
+        datastore.store_version(
+            db, dataset=arrests, frame_or_table=FRAME, source_filename="x", by=SETUP
+        )
     monkeypatch.undo()
     db.rollback()
     assert data_files(app) == []
@@ -168,9 +187,11 @@ def test_a_failed_database_write_leaves_nothing(app: Flask, db: Session, arrests
 
 
 def test_a_transaction_that_does_not_commit_takes_its_file_with_it(
-        app: Flask, db: Session, arrests: Dataset) -> None:
-    datastore.store_version(db, dataset=arrests, frame_or_table=FRAME, source_filename="x",
-                            by=SETUP)
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
+    datastore.store_version(
+        db, dataset=arrests, frame_or_table=FRAME, source_filename="x", by=SETUP
+    )
     assert len(data_files(app)) == 1
     db.rollback()
     assert data_files(app) == []
@@ -187,7 +208,8 @@ def test_the_sweep_removes_old_orphans_only(app: Flask, db: Session, arrests: Da
     os.utime(old, (long_ago, long_ago))
     assert datastore.sweep_orphans(db) == [old.name]
     assert sorted(p.name for p in data_files(app)) == sorted(
-        [version.storage_name, fresh_file.name])
+        [version.storage_name, fresh_file.name]
+    )
 
 
 def test_the_sweep_covers_cohort_files_too(app: Flask, db: Session) -> None:
@@ -212,14 +234,16 @@ def test_a_destroyed_version_cannot_be_read(app: Flask, db: Session, arrests: Da
 
 
 def test_a_column_added_later_reads_as_missing_in_older_versions(
-        db: Session, arrests: Dataset) -> None:
+    db: Session, arrests: Dataset
+) -> None:
     from governance.datasets.models import Classification, ColumnType
     from governance.datasets.service import ColumnSpec, spec_of, update_schema
 
     version = store(db, arrests)
-    columns = [*map(spec_of, arrests.columns),
-               ColumnSpec("district", ColumnType.STRING, Classification.QUASI_IDENTIFIER,
-                          required=False)]
+    columns = [
+        *map(spec_of, arrests.columns),
+        ColumnSpec("district", ColumnType.STRING, Classification.QUASI_IDENTIFIER, required=False),
+    ]
     update_schema(db, dataset_id=arrests.id, description="", columns=columns, by=SETUP)
     db.commit()
     db.refresh(version)

@@ -38,8 +38,12 @@ def violations(path: Path, root: Path = ROOT) -> list[str]:
             found.append(f"uses .{node.attr}")
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_CALLS | FORBIDDEN_NAMES:
             found.append(f"uses {node.id}")
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and node.value in SETTING_NAMES and path.name != "config.py"):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value in SETTING_NAMES
+            and path.name != "config.py"
+        ):
             found.append(f"names the {node.value} setting")
     return [f"{path.relative_to(root.parent)}: {v}" for v in found]
 
@@ -58,7 +62,8 @@ def test_the_scan_would_catch_each_forbidden_pattern(tmp_path: Path) -> None:
         "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
         "import pandas as pd\n"
         "frame = pd.read_parquet('x')\n"
-        "path = settings['DATA_DIR']\n")
+        "path = settings['DATA_DIR']\n"
+    )
     found = violations(sample, tmp_path)
     assert any("pyarrow.parquet" in v for v in found)
     assert any("AESGCM" in v for v in found)

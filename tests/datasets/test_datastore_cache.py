@@ -40,20 +40,25 @@ def _count_hash_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_a_file_is_verified_once_and_its_columns_kept(
-        db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     version = store(db, arrests)
     passes = _count_hash_passes(monkeypatch)
     for _ in range(3):
         frame = datastore.read_columns(version, ["offence", "age"])
         assert frame["age"].tolist() == [34, 19, 51]
         assert frame["offence"].tolist() == FRAME["offence"].tolist()
-    assert datastore.read_columns(version, ["person_id"])["person_id"].tolist() == \
-        ["P1", "P2", "P3"]
+    assert datastore.read_columns(version, ["person_id"])["person_id"].tolist() == [
+        "P1",
+        "P2",
+        "P3",
+    ]
     assert len(passes) == 1
 
 
 def test_a_file_altered_after_it_was_cached_is_verified_again_and_refused(
-        app: Flask, db: Session, arrests: Dataset) -> None:
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
     version = store(db, arrests)
     assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
     path = Path(app.config["DATA_DIR"]) / version.storage_name
@@ -66,7 +71,8 @@ def test_a_file_altered_after_it_was_cached_is_verified_again_and_refused(
 
 
 def test_another_file_moved_into_place_after_caching_is_refused(
-        app: Flask, db: Session, arrests: Dataset) -> None:
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
     first, second = store(db, arrests), store(db, arrests)
     datastore.read_columns(second, ["age"])
     directory = Path(app.config["DATA_DIR"])
@@ -76,7 +82,8 @@ def test_another_file_moved_into_place_after_caching_is_refused(
 
 
 def test_a_version_whose_key_changed_after_caching_is_not_served_from_the_cache(
-        db: Session, arrests: Dataset) -> None:
+    db: Session, arrests: Dataset
+) -> None:
     version = store(db, arrests)
     datastore.read_columns(version, ["age"])
     assert version.wrapped_key is not None
@@ -90,8 +97,7 @@ def test_a_version_whose_key_changed_after_caching_is_not_served_from_the_cache(
         datastore.read_columns(version, ["age"])
 
 
-def test_a_destroyed_version_is_not_served_from_the_cache(
-        db: Session, arrests: Dataset) -> None:
+def test_a_destroyed_version_is_not_served_from_the_cache(db: Session, arrests: Dataset) -> None:
     version = store(db, arrests)
     datastore.read_columns(version, ["age"])
     datastore.destroy_version(version)
@@ -102,7 +108,8 @@ def test_a_destroyed_version_is_not_served_from_the_cache(
 
 
 def test_the_cache_keeps_within_its_budget(
-        db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(store_module._cache, "budget", 1)
     version = store(db, arrests)
     assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]

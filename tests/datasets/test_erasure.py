@@ -40,7 +40,8 @@ from tests.datasets.test_destruction import pdf_text
 from tests.support import SETUP, People
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:HarfBuzz-Subset will be required:DeprecationWarning")
+    "ignore:HarfBuzz-Subset will be required:DeprecationWarning"
+)
 NOW = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
 
 
@@ -49,11 +50,24 @@ def row_copy(version: DatasetVersion) -> dict[str, Any]:
 
 
 def test_a_backup_copy_of_a_destroyed_version_cannot_be_decrypted(
-        app: Flask, db: Session, people: People, arrests: Dataset, tmp_path: Path,
-        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    arrests: Dataset,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     version = store(db, arrests)
-    other = create_dataset(db, name="Probation", description="", provider_id=people.probation.id,
-                           columns=COLUMNS, steward_ids=[people.steward.id], by=SETUP)
+    other = create_dataset(
+        db,
+        name="Probation",
+        description="",
+        provider_id=people.probation.id,
+        columns=COLUMNS,
+        steward_ids=[people.steward.id],
+        by=SETUP,
+    )
     db.commit()
     kept = store(db, other, FRAME.head(2))
     path = Path(app.config["DATA_DIR"]) / version.storage_name
@@ -83,14 +97,19 @@ def test_a_backup_copy_of_a_destroyed_version_cannot_be_decrypted(
     [item] = certificate.items
     assert item.key_fingerprint is not None
     assert item.key_fingerprint == datastore.key_fingerprint(
-        DatasetVersion(**{k: v for k, v in backup_row.items() if k != "id"}))
+        DatasetVersion(**{k: v for k, v in backup_row.items() if k != "id"})
+    )
     assert item.key_fingerprint in "".join(pdf_text(certificate.pdf).split())
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_DESTROY,
-        AuditEvent.target_id == str(version.id))).one()
+    event = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event_type == AuditType.DATASET_DESTROY,
+            AuditEvent.target_id == str(version.id),
+        )
+    ).one()
     assert event.detail["key_fingerprint"] == item.key_fingerprint
     assert fresh(db).scalars(select(DestroyedVersion.key_fingerprint)).all() == [
-        i.key_fingerprint for i in certificate.items]
+        i.key_fingerprint for i in certificate.items
+    ]
 
     # A database backup from before the destruction still unwraps the key with the current
     # data key; rotating the data key and discarding the retired one ends that too.
@@ -107,8 +126,9 @@ def test_a_backup_copy_of_a_destroyed_version_cannot_be_decrypted(
     try:
         rotated = runner.invoke(main, ["keys", "rotate", "--purpose", "data"])
         assert rotated.exit_code == 0, rotated.output
-        discarded = runner.invoke(main, ["keys", "discard", "--purpose", "data", "--key-id",
-                                         old_key])
+        discarded = runner.invoke(
+            main, ["keys", "discard", "--purpose", "data", "--key-id", old_key]
+        )
         assert discarded.exit_code == 0, discarded.output
     finally:
         for built_app in built:
@@ -122,7 +142,8 @@ def test_a_backup_copy_of_a_destroyed_version_cannot_be_decrypted(
 
 
 def test_destroying_deletes_the_key_in_the_same_transaction_as_its_record(
-        app: Flask, db: Session, people: People, arrests: Dataset) -> None:
+    app: Flask, db: Session, people: People, arrests: Dataset
+) -> None:
     version = store(db, arrests)
     destroy_uncovered(db, dataset_ids=[arrests.id], by=people.privacy, now=NOW)
     db.rollback()  # the transaction fails after the file went: the key and record stay

@@ -21,10 +21,12 @@ from tests.support import SETUP
 
 
 def test_a_file_left_by_a_crashed_upload_cannot_stand_in_for_the_version(
-        app: Flask, db: Session, arrests: Dataset) -> None:
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
     directory = Path(app.config["DATA_DIR"])
-    crashed = datastore.store_version(db, dataset=arrests, frame_or_table=FRAME.tail(1),
-                                      source_filename="crashed", by=SETUP)
+    crashed = datastore.store_version(
+        db, dataset=arrests, frame_or_table=FRAME.tail(1), source_filename="crashed", by=SETUP
+    )
     leftover = (directory / crashed.storage_name).read_bytes()
     leftover_sha256 = crashed.sha256
     db.rollback()  # the process died here; the crash would have left the file behind
@@ -39,8 +41,9 @@ def test_a_file_left_by_a_crashed_upload_cannot_stand_in_for_the_version(
     assert datastore.verify_version(version) is False
 
 
-def test_the_row_records_the_id_in_its_files_header(app: Flask, db: Session,
-                                                    arrests: Dataset) -> None:
+def test_the_row_records_the_id_in_its_files_header(
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
     from governance.datasets.datastore.crypto import read_header
 
     first, second = store(db, arrests), store(db, arrests)

@@ -40,8 +40,7 @@ def test_a_utf8_byte_order_mark_is_accepted_and_dropped() -> None:
 
 
 def test_columns_may_come_in_any_order_and_optional_ones_may_be_left_out() -> None:
-    frame = parse_csv_frame(b"age,person_id,offence,arrest_date\n4,P9,theft,2020-02-29\n",
-                            COLUMNS)
+    frame = parse_csv_frame(b"age,person_id,offence,arrest_date\n4,P9,theft,2020-02-29\n", COLUMNS)
     assert frame.loc[0, "person_id"] == "P9"
     assert frame["bail"].isna().all()
 
@@ -51,29 +50,48 @@ def test_a_quoted_line_break_stays_one_row_for_numbering() -> None:
     assert refusal(data).fields == {"row 3, column age": "expected integer, got 'abc'"}
 
 
-@pytest.mark.parametrize(("data", "where", "says"), [
-    (HEADER + b"P1,abc,2021-03-04,theft,,\n", "row 2, column age", "expected integer, got 'abc'"),
-    (HEADER + b"P1,3,2021-02-30,theft,,\n", "row 2, column arrest_date", "2021-02-30"),
-    (HEADER + b"P1,3,04/03/2021,theft,,\n", "row 2, column arrest_date", "YYYY-MM-DD"),
-    (HEADER + b"P1,3,2021-03-04,theft,maybe,\n", "row 2, column released", "true/false"),
-    (HEADER + b"P1,3,2021-03-04,theft,,1e999\n", "row 2, column bail", "expected a number"),
-    (HEADER + b",3,2021-03-04,theft,,\n", "row 2, column person_id", "required"),
-    (HEADER + b"P1,99999999999999999999,2021-03-04,theft,,\n", "row 2, column age",
-     "expected integer"),
-    (HEADER + b"P1,3,2021-03-04\n", "row 2", "has 3 cells; the header has 6"),
-    (b"person_id,age,age,arrest_date,offence\n", "row 1 (header), column age",
-     "appears more than once"),
-    (b"person_id,age,arrest_date,offence,shoe_size\n", "row 1 (header), column shoe_size",
-     "not a column of this dataset"),
-    (b"person_id,age,offence\n", "column arrest_date", "required but missing"),
-    (b"person_id,age,arrest_date,offence\nP1\x00,3,2021-03-04,x\n", "file", "NUL byte"),
-    (b"person_id,age,arrest_date,offence\nJos\xe9,3,2021-03-04,x\n", "file",
-     "byte 37 (line 2) is not valid UTF-8"),
-    (b"\xff\xfep\x00e\x00", "file", "NUL byte"),
-    (HEADER, "file", "no data rows"),
-    (b"", "file", "empty"),
-    (HEADER + b'"P1,3,2021-03-04,theft,,\n', "row 2", "never closed"),
-])
+@pytest.mark.parametrize(
+    ("data", "where", "says"),
+    [
+        (
+            HEADER + b"P1,abc,2021-03-04,theft,,\n",
+            "row 2, column age",
+            "expected integer, got 'abc'",
+        ),
+        (HEADER + b"P1,3,2021-02-30,theft,,\n", "row 2, column arrest_date", "2021-02-30"),
+        (HEADER + b"P1,3,04/03/2021,theft,,\n", "row 2, column arrest_date", "YYYY-MM-DD"),
+        (HEADER + b"P1,3,2021-03-04,theft,maybe,\n", "row 2, column released", "true/false"),
+        (HEADER + b"P1,3,2021-03-04,theft,,1e999\n", "row 2, column bail", "expected a number"),
+        (HEADER + b",3,2021-03-04,theft,,\n", "row 2, column person_id", "required"),
+        (
+            HEADER + b"P1,99999999999999999999,2021-03-04,theft,,\n",
+            "row 2, column age",
+            "expected integer",
+        ),
+        (HEADER + b"P1,3,2021-03-04\n", "row 2", "has 3 cells; the header has 6"),
+        (
+            b"person_id,age,age,arrest_date,offence\n",
+            "row 1 (header), column age",
+            "appears more than once",
+        ),
+        (
+            b"person_id,age,arrest_date,offence,shoe_size\n",
+            "row 1 (header), column shoe_size",
+            "not a column of this dataset",
+        ),
+        (b"person_id,age,offence\n", "column arrest_date", "required but missing"),
+        (b"person_id,age,arrest_date,offence\nP1\x00,3,2021-03-04,x\n", "file", "NUL byte"),
+        (
+            b"person_id,age,arrest_date,offence\nJos\xe9,3,2021-03-04,x\n",
+            "file",
+            "byte 37 (line 2) is not valid UTF-8",
+        ),
+        (b"\xff\xfep\x00e\x00", "file", "NUL byte"),
+        (HEADER, "file", "no data rows"),
+        (b"", "file", "empty"),
+        (HEADER + b'"P1,3,2021-03-04,theft,,\n', "row 2", "never closed"),
+    ],
+)
 def test_each_problem_names_its_row_and_column(data: bytes, where: str, says: str) -> None:
     problem = refusal(data).fields
     assert where in problem, problem
@@ -85,7 +103,10 @@ def test_the_first_problems_are_listed_in_file_order_and_all_are_counted() -> No
     refused = refusal(HEADER + body)
     assert refused.total == 50
     assert [p.location for p in refused.problems][:3] == [
-        "row 2, column age", "row 3, column age", "row 4, column age"]
+        "row 2, column age",
+        "row 3, column age",
+        "row 4, column age",
+    ]
     assert len(refused.problems) == 20
     assert "The first 20 of 50 problems are listed" in refused.message
 
@@ -112,12 +133,16 @@ def test_parquet_is_checked_like_csv() -> None:
     limits = IngestLimits()
     batches = list(parquet_batches(io.BytesIO(good_parquet()), COLUMNS, limits))
     assert sum(b.num_rows for b in batches) == 2
-    wrong = parquet_bytes(pa.table({"person_id": ["P1"], "age": [3.5],
-                                    "arrest_date": ["2021-01-01"], "offence": ["x"]}))
+    wrong = parquet_bytes(
+        pa.table(
+            {"person_id": ["P1"], "age": [3.5], "arrest_date": ["2021-01-01"], "offence": ["x"]}
+        )
+    )
     with pytest.raises(IngestionRefused) as caught:
         list(parquet_batches(io.BytesIO(wrong), COLUMNS, limits))
-    assert "expected integer, but the file's column holds double" in \
-        caught.value.fields["column age"]
+    assert (
+        "expected integer, but the file's column holds double" in caught.value.fields["column age"]
+    )
     with pytest.raises(IngestionRefused) as caught:
         list(parquet_batches(io.BytesIO(b"PAR1 not really parquet PAR1"), COLUMNS, limits))
     assert "not a Parquet file this service can read" in caught.value.fields["file"]
@@ -125,9 +150,26 @@ def test_parquet_is_checked_like_csv() -> None:
 
 JUNK = st.one_of(
     st.binary(max_size=400),
-    st.lists(st.sampled_from([b"person_id", b"age", b"2021-03-04", b",", b"\n", b'"', b"\r",
-                              b"\xef\xbb\xbf", b"\x00", b"\xe9", b"abc", b"12", b""]),
-             max_size=60).map(b"".join),
+    st.lists(
+        st.sampled_from(
+            [
+                b"person_id",
+                b"age",
+                b"2021-03-04",
+                b",",
+                b"\n",
+                b'"',
+                b"\r",
+                b"\xef\xbb\xbf",
+                b"\x00",
+                b"\xe9",
+                b"abc",
+                b"12",
+                b"",
+            ]
+        ),
+        max_size=60,
+    ).map(b"".join),
     st.binary(max_size=200).map(lambda tail: HEADER + tail),
 )
 

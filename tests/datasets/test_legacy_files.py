@@ -34,7 +34,8 @@ from tests.datasets.support import data_files, decrypts_with_live_keys
 from tests.support import SETUP, People
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:HarfBuzz-Subset will be required:DeprecationWarning")
+    "ignore:HarfBuzz-Subset will be required:DeprecationWarning"
+)
 VECTORS = Path(__file__).parent / "vectors"
 VECTOR = json.loads((VECTORS / "vectors.json").read_text(encoding="utf-8"))["parquet-version.gde"]
 LEGACY_KEY = bytes(range(32))
@@ -50,21 +51,33 @@ def app_config(database_url: str, instance_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def legacy(app: Flask, db: Session, people: People) -> DatasetVersion:
-    dataset = create_dataset(db, name="Old arrests", description="", provider_id=people.police.id,
-                             columns=[ColumnSpec("person_id", ColumnType.STRING,
-                                                 Classification.DIRECT_IDENTIFIER),
-                                      ColumnSpec("age", ColumnType.INTEGER,
-                                                 Classification.QUASI_IDENTIFIER,
-                                                 required=False)],
-                             steward_ids=[people.steward.id], by=SETUP)
+    dataset = create_dataset(
+        db,
+        name="Old arrests",
+        description="",
+        provider_id=people.police.id,
+        columns=[
+            ColumnSpec("person_id", ColumnType.STRING, Classification.DIRECT_IDENTIFIER),
+            ColumnSpec("age", ColumnType.INTEGER, Classification.QUASI_IDENTIFIER, required=False),
+        ],
+        steward_ids=[people.steward.id],
+        by=SETUP,
+    )
     db.flush()
     assert [dataset.id, 1] == VECTOR["binding"]
     directory = Path(app.config["DATA_DIR"])
     directory.mkdir(mode=0o700, exist_ok=True)
     shutil.copy(VECTORS / "parquet-version.gde", directory / NAME)
-    version = DatasetVersion(dataset_id=dataset.id, number=1, sha256=VECTOR["plaintext_sha256"],
-                             row_count=VECTOR["rows"], byte_size=0, storage_name=NAME,
-                             source_filename="old.csv", uploaded_by_id=None)
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        number=1,
+        sha256=VECTOR["plaintext_sha256"],
+        row_count=VECTOR["rows"],
+        byte_size=0,
+        storage_name=NAME,
+        source_filename="old.csv",
+        uploaded_by_id=None,
+    )
     db.add(version)
     db.commit()
     return version
@@ -95,8 +108,14 @@ def test_an_old_file_stays_readable_after_the_upgrade(legacy: DatasetVersion) ->
 
 
 def test_rewrap_gives_old_files_their_own_keys_and_then_destruction_erases_them(
-        app: Flask, db: Session, people: People, legacy: DatasetVersion, database_url: str,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    legacy: DatasetVersion,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     told = run(database_url, monkeypatch, "init")
     assert "1 stored file(s) predate per-file keys" in told.output
     old_copy = tmp_path / "old.gde"
@@ -113,27 +132,37 @@ def test_rewrap_gives_old_files_their_own_keys_and_then_destruction_erases_them(
     assert version.sha256 == VECTOR["plaintext_sha256"]
     frame = datastore.read_columns(version, ["person_id"])
     assert frame["person_id"].tolist() == ["P1", "P2", "P3"]
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_REWRAP)).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.DATASET_REWRAP)
+    ).one()
     assert event.target_id == str(version.id)
     again = run(database_url, monkeypatch, "datastore", "rewrap")
     assert "0 file(s) re-encrypted" in again.output
 
-    certificate = destroy_uncovered(db, dataset_ids=[version.dataset_id], by=people.privacy,
-                                    now=dt.datetime(2026, 12, 4, tzinfo=dt.UTC))
+    certificate = destroy_uncovered(
+        db,
+        dataset_ids=[version.dataset_id],
+        by=people.privacy,
+        now=dt.datetime(2026, 12, 4, tzinfo=dt.UTC),
+    )
     db.commit()
     assert certificate.items[0].key_fingerprint is not None
     binding = Binding(version.dataset_id, version.number)
-    assert not decrypts_with_live_keys(app, db, Path(app.config["DATA_DIR"]) /
-                                       version.storage_name, binding)
+    assert not decrypts_with_live_keys(
+        app, db, Path(app.config["DATA_DIR"]) / version.storage_name, binding
+    )
     # The old copy was under the master key itself: it decrypts until that key is rotated
     # away and discarded (docs/datasets.md, "Files stored before per-file keys").
     assert decrypts_with_live_keys(app, db, old_copy, binding)
 
 
-def test_a_damaged_old_file_is_not_rewrapped(app: Flask, db: Session, legacy: DatasetVersion,
-                                             database_url: str,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_damaged_old_file_is_not_rewrapped(
+    app: Flask,
+    db: Session,
+    legacy: DatasetVersion,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     path = Path(app.config["DATA_DIR"]) / NAME
     content = bytearray(path.read_bytes())
     content[-20] ^= 0x01

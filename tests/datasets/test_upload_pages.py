@@ -33,13 +33,21 @@ def upload(browser: Browser, dataset: Dataset, content: bytes, name: str = "arre
     werkzeug's test client spools a large body to a temporary file it never closes."""
     boundary = "----upload-test-boundary"
     token = csrf_token(browser.client, "/login")
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
-            f"{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    return browser.client.post(f"/datasets/{dataset.id}/versions", input_stream=io.BytesIO(body),
-                               content_type=f"multipart/form-data; boundary={boundary}",
-                               content_length=len(body))
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f'{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return browser.client.post(
+        f"/datasets/{dataset.id}/versions",
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        content_length=len(body),
+    )
 
 
 def plain(response: Any) -> str:
@@ -49,8 +57,13 @@ def plain(response: Any) -> str:
 
 def ingest_events(db: Session) -> list[AuditEvent]:
     fresh(db)
-    return list(db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.DATASET_INGEST).order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.event_type == AuditType.DATASET_INGEST)
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 @pytest.fixture
@@ -59,8 +72,9 @@ def steward(browser: Browser, people: People) -> Browser:
     return browser
 
 
-def test_a_steward_uploads_versions_one_and_two(app: Flask, db: Session, steward: Browser,
-                                                arrests: Dataset) -> None:
+def test_a_steward_uploads_versions_one_and_two(
+    app: Flask, db: Session, steward: Browser, arrests: Dataset
+) -> None:
     response = upload(steward, arrests, GOOD_CSV)
     assert response.status_code == 302
     page = steward.get(f"/datasets/{arrests.id}").get_data(as_text=True)
@@ -79,40 +93,81 @@ def test_a_steward_uploads_versions_one_and_two(app: Flask, db: Session, steward
 
 
 BAD_FILES = [
-    pytest.param(b"person_id,age\nJos\xe9,3\n", "arrests.csv", "not valid UTF-8",
-                 id="wrong-encoding"),
-    pytest.param(HEADER + b"P1\x00,3,2021-03-04,theft,,\n", "arrests.csv", "NUL byte",
-                 id="nul-byte"),
-    pytest.param(b"person_id,age,age,arrest_date,offence\n", "arrests.csv",
-                 "appears more than once", id="duplicate-header"),
-    pytest.param(b"person_id,age,arrest_date,offence,shoe\nP1,3,2021-03-04,x,9\n", "arrests.csv",
-                 "not a column of this dataset", id="unexpected-column"),
-    pytest.param(b"person_id,age,offence\nP1,3,x\n", "arrests.csv", "required but missing",
-                 id="missing-required-column"),
-    pytest.param(HEADER + b"P1,3,2021-03-04,theft,,\nP2,abc,2021-03-04,theft,,\n",
-                 "arrests.csv", "row 3, column age: expected integer, got 'abc'",
-                 id="bad-integer"),
-    pytest.param(HEADER + b"P1,3,2021-13-04,theft,,\n", "arrests.csv",
-                 "expected a date as YYYY-MM-DD", id="bad-date"),
-    pytest.param(HEADER + b"P1,3,2021-03-04," + b"x" * 200_000 + b",,\n", "arrests.csv",
-                 "larger than 100 KB", id="huge-field"),
-    pytest.param(b",".join(b"c%d" % i for i in range(300_000)) + b"\n", "arrests.csv",
-                 "more than 2,000 columns", id="too-many-columns"),
-    pytest.param(b"PAR1garbagePAR1", "arrests.parquet", "not a Parquet file",
-                 id="unreadable-parquet"),
-    pytest.param(parquet_bytes(pa.table({"person_id": ["P1"], "age": ["3"],
-                                         "arrest_date": [1.5], "offence": ["x"]})),
-                 "arrests.parquet", "expected a date as YYYY-MM-DD, but the file",
-                 id="parquet-wrong-types"),
-    pytest.param(b"\xef\xbb\xbfperson_id,age\n", "arrests.xlsx", "neither a .csv nor",
-                 id="wrong-kind"),
+    pytest.param(
+        b"person_id,age\nJos\xe9,3\n", "arrests.csv", "not valid UTF-8", id="wrong-encoding"
+    ),
+    pytest.param(
+        HEADER + b"P1\x00,3,2021-03-04,theft,,\n", "arrests.csv", "NUL byte", id="nul-byte"
+    ),
+    pytest.param(
+        b"person_id,age,age,arrest_date,offence\n",
+        "arrests.csv",
+        "appears more than once",
+        id="duplicate-header",
+    ),
+    pytest.param(
+        b"person_id,age,arrest_date,offence,shoe\nP1,3,2021-03-04,x,9\n",
+        "arrests.csv",
+        "not a column of this dataset",
+        id="unexpected-column",
+    ),
+    pytest.param(
+        b"person_id,age,offence\nP1,3,x\n",
+        "arrests.csv",
+        "required but missing",
+        id="missing-required-column",
+    ),
+    pytest.param(
+        HEADER + b"P1,3,2021-03-04,theft,,\nP2,abc,2021-03-04,theft,,\n",
+        "arrests.csv",
+        "row 3, column age: expected integer, got 'abc'",
+        id="bad-integer",
+    ),
+    pytest.param(
+        HEADER + b"P1,3,2021-13-04,theft,,\n",
+        "arrests.csv",
+        "expected a date as YYYY-MM-DD",
+        id="bad-date",
+    ),
+    pytest.param(
+        HEADER + b"P1,3,2021-03-04," + b"x" * 200_000 + b",,\n",
+        "arrests.csv",
+        "larger than 100 KB",
+        id="huge-field",
+    ),
+    pytest.param(
+        b",".join(b"c%d" % i for i in range(300_000)) + b"\n",
+        "arrests.csv",
+        "more than 2,000 columns",
+        id="too-many-columns",
+    ),
+    pytest.param(
+        b"PAR1garbagePAR1", "arrests.parquet", "not a Parquet file", id="unreadable-parquet"
+    ),
+    pytest.param(
+        parquet_bytes(
+            pa.table({"person_id": ["P1"], "age": ["3"], "arrest_date": [1.5], "offence": ["x"]})
+        ),
+        "arrests.parquet",
+        "expected a date as YYYY-MM-DD, but the file",
+        id="parquet-wrong-types",
+    ),
+    pytest.param(
+        b"\xef\xbb\xbfperson_id,age\n", "arrests.xlsx", "neither a .csv nor", id="wrong-kind"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("content", "name", "message"), BAD_FILES)
 def test_a_bad_file_gets_a_clear_422_and_nothing_is_saved(
-        app: Flask, db: Session, steward: Browser, arrests: Dataset, content: bytes, name: str,
-        message: str) -> None:
+    app: Flask,
+    db: Session,
+    steward: Browser,
+    arrests: Dataset,
+    content: bytes,
+    name: str,
+    message: str,
+) -> None:
     response = upload(steward, arrests, content, name)
     assert response.status_code == 422
     text = plain(response)
@@ -127,8 +182,9 @@ def test_a_bad_file_gets_a_clear_422_and_nothing_is_saved(
     assert event.detail["problems"]
 
 
-def test_a_file_over_the_size_limit_gets_a_422(app: Flask, db: Session, steward: Browser,
-                                               arrests: Dataset) -> None:
+def test_a_file_over_the_size_limit_gets_a_422(
+    app: Flask, db: Session, steward: Browser, arrests: Dataset
+) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 50_000
     response = upload(steward, arrests, rows_csv(3000))
     assert response.status_code == 422
@@ -143,8 +199,8 @@ def one_megabyte_limit(app_config: dict[str, Any]) -> None:
 
 
 def test_the_upload_limit_is_enforced_while_streaming(
-        one_megabyte_limit: None, app: Flask, db: Session, steward: Browser,
-        arrests: Dataset) -> None:
+    one_megabyte_limit: None, app: Flask, db: Session, steward: Browser, arrests: Dataset
+) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # let the body through to the check
     response = upload(steward, arrests, rows_csv(40_000))
     assert response.status_code == 422
@@ -154,8 +210,8 @@ def test_the_upload_limit_is_enforced_while_streaming(
 
 
 def test_a_failed_write_leaves_nothing_and_is_recorded(
-        app: Flask, db: Session, steward: Browser, arrests: Dataset,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, steward: Browser, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     def broken_replace(*_args: object) -> None:
@@ -172,8 +228,9 @@ def test_a_failed_write_leaves_nothing_and_is_recorded(
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin", "privacy", "partner"])
-def test_only_the_datasets_stewards_may_upload(db: Session, browser: Browser, people: People,
-                                               arrests: Dataset, role: str) -> None:
+def test_only_the_datasets_stewards_may_upload(
+    db: Session, browser: Browser, people: People, arrests: Dataset, role: str
+) -> None:
     browser.login(getattr(people, role).email, PASSWORD)
     response = upload(browser, arrests, GOOD_CSV)
     assert response.status_code in {403, 404}
@@ -181,12 +238,19 @@ def test_only_the_datasets_stewards_may_upload(db: Session, browser: Browser, pe
 
 
 def test_a_steward_of_another_dataset_is_refused_and_recorded(
-        app: Flask, db: Session, people: People, arrests: Dataset) -> None:
+    app: Flask, db: Session, people: People, arrests: Dataset
+) -> None:
     from governance.authz import Role
     from tests.support import add_person
 
-    add_person(db, app, email="other@test.example", name="Other Steward", org=people.lab,
-               roles=(Role.DATA_STEWARD,))
+    add_person(
+        db,
+        app,
+        email="other@test.example",
+        name="Other Steward",
+        org=people.lab,
+        roles=(Role.DATA_STEWARD,),
+    )
     db.commit()
     browser = Browser(app.test_client())
     browser.login("other@test.example", PASSWORD)

@@ -71,17 +71,24 @@ def inbox(smtp: tuple[Inbox, int]) -> Inbox:
 
 
 def mail_settings(smtp: tuple[Inbox, int]) -> dict[str, Any]:
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp[1],
-            "MAIL_SENDER": "governance@test.example", "BASE_URL": "https://gov.test.example"}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp[1],
+        "MAIL_SENDER": "governance@test.example",
+        "BASE_URL": "https://gov.test.example",
+    }
 
 
-def login_from(client: FlaskClient, address: str, email: str, password: str,
-               user_agent: str = "pytest") -> Any:
+def login_from(
+    client: FlaskClient, address: str, email: str, password: str, user_agent: str = "pytest"
+) -> Any:
     """Log in as if from another machine."""
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_token(client)},
-                       environ_base={"REMOTE_ADDR": address},
-                       headers={"User-Agent": user_agent})
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(client)},
+        environ_base={"REMOTE_ADDR": address},
+        headers={"User-Agent": user_agent},
+    )
 
 
 def cookie_content(app: Flask, client: FlaskClient) -> dict[str, Any]:

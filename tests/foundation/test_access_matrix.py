@@ -11,8 +11,16 @@ from tests.conftest import Browser
 from tests.support import PASSWORD, People
 
 # The pages behind e-mailed links need no login: the link's secret is the credential.
-PUBLIC_ENDPOINTS = {"static", "auth.login", "public.index", "public.output", "public.file",
-                    "api.openapi", "account.reset_password", "account.unlock"}
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "public.index",
+    "public.output",
+    "public.file",
+    "api.openapi",
+    "account.reset_password",
+    "account.unlock",
+}
 
 
 def page_urls(app: Flask) -> list[str]:
@@ -39,13 +47,16 @@ def test_anonymous_requests_to_every_page_redirect_to_login(app: Flask) -> None:
             assert "/login" in response.headers["Location"], url
 
 
-@pytest.mark.parametrize(("role", "path"), [
-    ("analyst", "/admin/users"),
-    ("analyst", "/dashboard/admin"),
-    ("partner", "/admin/organizations"),
-    ("steward", "/admin/users/new"),
-    ("compliance", "/admin/users/new"),
-])
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("analyst", "/admin/users"),
+        ("analyst", "/dashboard/admin"),
+        ("partner", "/admin/organizations"),
+        ("steward", "/admin/users/new"),
+        ("compliance", "/admin/users/new"),
+    ],
+)
 def test_a_wrong_role_gets_403(browser: Browser, people: People, role: str, path: str) -> None:
     browser.login(getattr(people, role).email, PASSWORD)
     response = browser.get(path)

@@ -48,8 +48,10 @@ SIDE_EFFECT_IMPORT = re.compile(r"^\s*(from governance\S* )?import .*#\s*noqa:[^
 
 
 def test_no_module_is_imported_for_its_side_effects() -> None:
-    found = [f"{path.relative_to(REPO)}: {match.group(0).strip()}"
-             for path in sorted(GOVERNANCE.rglob("*.py"))
-             if path.name != "all_models.py" and "migrations" not in path.parts
-             for match in SIDE_EFFECT_IMPORT.finditer(path.read_text())]
+    found = [
+        f"{path.relative_to(REPO)}: {match.group(0).strip()}"
+        for path in sorted(GOVERNANCE.rglob("*.py"))
+        if path.name != "all_models.py" and "migrations" not in path.parts
+        for match in SIDE_EFFECT_IMPORT.finditer(path.read_text())
+    ]
     assert found == []

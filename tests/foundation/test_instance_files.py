@@ -44,8 +44,12 @@ def modes(root: Path) -> dict[str, int]:
 
 
 def test_a_new_instance_is_private_to_its_owner(
-        everyone_may_read: None, tmp_path: Path, database_url: str, commands: CliRunner,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    everyone_may_read: None,
+    tmp_path: Path,
+    database_url: str,
+    commands: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     instance = tmp_path / "instance"
     monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(instance))
     own_database = database_url.startswith("postgresql")
@@ -58,34 +62,53 @@ def test_a_new_instance_is_private_to_its_owner(
     app = create_app()
     try:
         with database(app).session() as session:
-            org = create_organization(session, name="Test Police", kind=OrganizationKind.PROVIDER,
-                                      by=SETUP)
+            org = create_organization(
+                session, name="Test Police", kind=OrganizationKind.PROVIDER, by=SETUP
+            )
             session.flush()
-            dataset = create_dataset(session, name="Arrests", description="",
-                                     provider_id=org.id, columns=COLUMNS, steward_ids=[],
-                                     by=SETUP)
-            datastore.store_version(session, dataset=dataset, frame_or_table=FRAME,
-                                    source_filename="frame", by=SETUP)
+            dataset = create_dataset(
+                session,
+                name="Arrests",
+                description="",
+                provider_id=org.id,
+                columns=COLUMNS,
+                steward_ids=[],
+                by=SETUP,
+            )
+            datastore.store_version(
+                session, dataset=dataset, frame_or_table=FRAME, source_filename="frame", by=SETUP
+            )
             session.commit()
         jobs.queue_for(app.config["QUEUE_URL"])
         found = modes(instance)
     finally:
         database(app).dispose()
-    expected = {"instance/audit.key", "instance/data.key", "instance/secret_key",
-                "instance/queue.db", "instance/data"}
+    expected = {
+        "instance/audit.key",
+        "instance/data.key",
+        "instance/secret_key",
+        "instance/queue.db",
+        "instance/data",
+    }
     if not own_database:
-        expected |= {"instance/governance.kernel.db", "instance/governance.kernel.db-wal",
-                     "instance/governance.kernel.db-shm"}
+        expected |= {
+            "instance/governance.kernel.db",
+            "instance/governance.kernel.db-wal",
+            "instance/governance.kernel.db-shm",
+        }
     assert expected <= set(found)
     assert any(name.endswith(".gde") for name in found)
-    wrong = {name: oct(mode) for name, mode in found.items()
-             if mode != (0o700 if (instance.parent / name).is_dir() else 0o600)}
+    wrong = {
+        name: oct(mode)
+        for name, mode in found.items()
+        if mode != (0o700 if (instance.parent / name).is_dir() else 0o600)
+    }
     assert wrong == {}
 
 
 def test_init_makes_an_existing_instance_folder_private(
-        everyone_may_read: None, tmp_path: Path, commands: CliRunner,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    everyone_may_read: None, tmp_path: Path, commands: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     instance = tmp_path / "shared"
     instance.mkdir(mode=0o755)
     monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(instance))

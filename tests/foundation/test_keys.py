@@ -41,8 +41,7 @@ KEY = bytes(range(32))
 
 
 @pytest.fixture
-def cli(commands: CliRunner, database_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(commands: CliRunner, database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """`governance` commands on the test's database."""
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", database_url)
     return commands
@@ -56,8 +55,15 @@ def run(cli: CliRunner, *args: str) -> Result:
 def arrests(db: Session, people: People) -> Dataset:
     from governance.datasets.service import create_dataset
 
-    dataset = create_dataset(db, name="Arrests", description="", provider_id=people.police.id,
-                             columns=COLUMNS, steward_ids=[people.steward.id], by=SETUP)
+    dataset = create_dataset(
+        db,
+        name="Arrests",
+        description="",
+        provider_id=people.police.id,
+        columns=COLUMNS,
+        steward_ids=[people.steward.id],
+        by=SETUP,
+    )
     db.commit()
     return dataset
 
@@ -72,8 +78,8 @@ DAMAGE = {
 @pytest.mark.parametrize("purpose", list(KeyPurpose))
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_missing_or_unreadable_key_stops_start_up_naming_the_file(
-        app: Flask, app_config: dict[str, Any], instance_path: Path, purpose: KeyPurpose,
-        damage: str) -> None:
+    app: Flask, app_config: dict[str, Any], instance_path: Path, purpose: KeyPurpose, damage: str
+) -> None:
     path = instance_path / f"{purpose.value}.key"
     DAMAGE[damage](path)
     with pytest.raises(ConfigError) as refused:
@@ -87,7 +93,8 @@ def test_a_missing_or_unreadable_key_stops_start_up_naming_the_file(
 
 
 def test_audit_verify_with_a_lost_audit_key_refuses_and_creates_nothing(
-        app: Flask, people: People, cli: CliRunner, instance_path: Path) -> None:
+    app: Flask, people: People, cli: CliRunner, instance_path: Path
+) -> None:
     (instance_path / "audit.key").unlink()
     result = run(cli, "audit", "verify")
     assert result.exit_code == 1
@@ -98,7 +105,8 @@ def test_audit_verify_with_a_lost_audit_key_refuses_and_creates_nothing(
 
 
 def test_every_command_needing_the_data_key_refuses_without_it(
-        app: Flask, cli: CliRunner, instance_path: Path) -> None:
+    app: Flask, cli: CliRunner, instance_path: Path
+) -> None:
     (instance_path / "data.key").unlink()
     for command in (["dataset", "verify"], ["dataset", "list"], ["expire"]):
         result = run(cli, *command)
@@ -108,8 +116,8 @@ def test_every_command_needing_the_data_key_refuses_without_it(
 
 
 def test_init_creates_missing_keys_once_and_never_overwrites(
-        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
-        cli: CliRunner) -> None:
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, cli: CliRunner
+) -> None:
     instance = tmp_path / "new-instance"
     monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(instance))
     first = run(cli, "init")
@@ -130,8 +138,14 @@ def test_init_creates_missing_keys_once_and_never_overwrites(
 
 @pytest.mark.parametrize("purpose", list(KeyPurpose))
 def test_init_does_not_replace_a_key_the_database_depends_on(
-        app: Flask, db: Session, people: People, arrests: Dataset, cli: CliRunner,
-        instance_path: Path, purpose: KeyPurpose) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    arrests: Dataset,
+    cli: CliRunner,
+    instance_path: Path,
+    purpose: KeyPurpose,
+) -> None:
     store(db, arrests)
     assert db.scalar(select(AuditCheckpoint.seq).limit(1)) is not None
     path = instance_path / f"{purpose.value}.key"
@@ -190,8 +204,13 @@ def test_derived_keys_are_full_width_labelled_hkdf_sha256(tmp_path: Path) -> Non
 
 
 def test_rotating_the_data_key_rewraps_every_file_key_and_reads_on(
-        app: Flask, app_config: dict[str, Any], db: Session, arrests: Dataset,
-        cli: CliRunner, instance_path: Path) -> None:
+    app: Flask,
+    app_config: dict[str, Any],
+    db: Session,
+    arrests: Dataset,
+    cli: CliRunner,
+    instance_path: Path,
+) -> None:
     first, second = store(db, arrests), store(db, arrests, FRAME.head(2))
     old_id = files.config_of(db).ring.current_id
     result = run(cli, "keys", "rotate", "--purpose", "data")
@@ -213,16 +232,26 @@ def test_rotating_the_data_key_rewraps_every_file_key_and_reads_on(
             assert datastore.read_columns(again, ["age"])["age"].tolist() == [34, 19]
     finally:
         database(restarted).dispose()
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.KEY_ROTATE)).one()
-    assert event.detail == {"purpose": "data", "retired_key_id": old_id, "new_key_id": new_id,
-                            "file_keys_rewrapped": 2}
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.KEY_ROTATE)
+    ).one()
+    assert event.detail == {
+        "purpose": "data",
+        "retired_key_id": old_id,
+        "new_key_id": new_id,
+        "file_keys_rewrapped": 2,
+    }
     assert first.id != second.id
 
 
 def test_rotating_the_audit_key_keeps_the_old_one_by_id(
-        app: Flask, app_config: dict[str, Any], db: Session, people: People, cli: CliRunner,
-        instance_path: Path) -> None:
+    app: Flask,
+    app_config: dict[str, Any],
+    db: Session,
+    people: People,
+    cli: CliRunner,
+    instance_path: Path,
+) -> None:
     signed_with = set(db.scalars(select(AuditCheckpoint.key_id)))
     result = run(cli, "keys", "rotate", "--purpose", "audit")
     assert result.exit_code == 0, result.output
@@ -242,7 +271,8 @@ def test_rotating_the_audit_key_keeps_the_old_one_by_id(
 
 
 def test_a_retired_data_key_is_discarded_only_when_nothing_needs_it(
-        app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path) -> None:
+    app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path
+) -> None:
     store(db, arrests)
     current = files.config_of(db).ring.current_id
     refused = run(cli, "keys", "discard", "--purpose", "data", "--key-id", current)
@@ -258,12 +288,17 @@ def test_a_retired_data_key_is_discarded_only_when_nothing_needs_it(
     assert done.exit_code == 0, done.output
     assert not (keys.retired_dir(instance_path / "data.key") / f"{current}.key").exists()
     fresh(db)
-    assert db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.KEY_DISCARD)).one().target_id == current
+    assert (
+        db.scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.KEY_DISCARD))
+        .one()
+        .target_id
+        == current
+    )
 
 
 def test_a_retired_data_key_still_wrapping_a_file_key_is_not_discarded(
-        app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path) -> None:
+    app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path
+) -> None:
     version = store(db, arrests)
     old_id = version.wrapping_key_id
     assert old_id is not None
@@ -274,8 +309,9 @@ def test_a_retired_data_key_still_wrapping_a_file_key_is_not_discarded(
     version = db.get(DatasetVersion, version.id)
     assert version is not None
     rewrapped = envelope.unwrap(ring, version, envelope_binding(version))
-    envelope.wrap(ring, rewrapped.key, envelope_binding(version), rewrapped.file_id,
-                  wrapping_key_id=old_id).record_on(version)
+    envelope.wrap(
+        ring, rewrapped.key, envelope_binding(version), rewrapped.file_id, wrapping_key_id=old_id
+    ).record_on(version)
     db.commit()
     refused = run(cli, "keys", "discard", "--purpose", "data", "--key-id", old_id)
     assert refused.exit_code == 1
@@ -290,7 +326,8 @@ def envelope_binding(version: DatasetVersion) -> Any:
 
 
 def test_a_short_configured_secret_key_stops_start_up_without_repeating_it(
-        app_config: dict[str, Any], instance_path: Path) -> None:
+    app_config: dict[str, Any], instance_path: Path
+) -> None:
     secret = "not-thirty-two-bytes-long"
     with pytest.raises(ConfigError, match="at least 32 bytes") as refused:
         create_app({**app_config, "SECRET_KEY": secret})
@@ -305,19 +342,35 @@ def _spellings(key: bytes) -> list[str]:
 
 
 def test_keys_never_appear_in_reprs_logs_or_errors(
-        app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    app: Flask,
+    db: Session,
+    arrests: Dataset,
+    cli: CliRunner,
+    instance_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     version = store(db, arrests)
     datastore.read_columns(version, ["age"])
     rings = keys.rings_of(db)
     file_key = envelope.unwrap(rings.data, version, envelope_binding(version))
     assert run(cli, "keys", "rotate", "--purpose", "data").exit_code == 0
-    secrets = [rings.audit.current(), rings.data.current(), file_key.key,
-               (instance_path / "data.key").read_bytes(),
-               rings.data.derive(envelope.WRAP_LABEL)]
-    shown = [repr(rings), str(rings.data), repr(rings.audit.keys), repr(files.config_of(db)),
-             repr(file_key), repr(database(app).info["keys"]), caplog.text]
+    secrets = [
+        rings.audit.current(),
+        rings.data.current(),
+        file_key.key,
+        (instance_path / "data.key").read_bytes(),
+        rings.data.derive(envelope.WRAP_LABEL),
+    ]
+    shown = [
+        repr(rings),
+        str(rings.data),
+        repr(rings.audit.keys),
+        repr(files.config_of(db)),
+        repr(file_key),
+        repr(database(app).info["keys"]),
+        caplog.text,
+    ]
     (instance_path / "audit.key").write_bytes(rings.audit.current()[:20])
     with pytest.raises(ConfigError) as refused:
         load_ring(KeyPurpose.AUDIT, instance_path / "audit.key")

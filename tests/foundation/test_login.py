@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -33,16 +34,22 @@ def test_login_lands_on_the_role_dashboard(browser: Browser, people: People, db:
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(
-        browser: Browser, people: People, db: Session) -> None:
+    browser: Browser, people: People, db: Session
+) -> None:
     wrong = browser.login(people.analyst.email, "not the password at all")
     unknown = browser.login("nobody@test.example", "not the password at all")
     assert FAILURE_TEXT in wrong.get_data(as_text=True)
     assert FAILURE_TEXT in unknown.get_data(as_text=True)
+
     # CSRF tokens carry a timestamp in seconds, so two pages differ in them across a second.
-    strip = lambda page: re.sub(r'(csrf-token" content|csrf_token" value)="[^"]*"', "",  # noqa: E731
-                                page.get_data(as_text=True))
-    assert strip(wrong).replace(people.analyst.email, "") == \
-        strip(unknown).replace("nobody@test.example", "")
+    def strip(page: Any) -> str:
+        return re.sub(
+            r'(csrf-token" content|csrf_token" value)="[^"]*"', "", page.get_data(as_text=True)
+        )
+
+    assert strip(wrong).replace(people.analyst.email, "") == strip(unknown).replace(
+        "nobody@test.example", ""
+    )
     assert browser.get("/").status_code == 302
     assert audit_types(db)[-2:] == [AuditType.LOGIN_FAILED, AuditType.LOGIN_FAILED]
 
@@ -51,15 +58,23 @@ def fail_from(browser: Browser, address: str, email: str, times: int = 1) -> lis
     """Failed logins as if from another machine (another client address)."""
     statuses = []
     for _ in range(times):
-        statuses.append(browser.client.post(
-            "/login", data={"email": email, "password": "wrong password here",
-                            "csrf_token": csrf_token(browser.client)},
-            environ_base={"REMOTE_ADDR": address}).status_code)
+        statuses.append(
+            browser.client.post(
+                "/login",
+                data={
+                    "email": email,
+                    "password": "wrong password here",
+                    "csrf_token": csrf_token(browser.client),
+                },
+                environ_base={"REMOTE_ADDR": address},
+            ).status_code
+        )
     return statuses
 
 
 def test_five_failures_lock_the_account_for_fifteen_minutes(
-        browser: Browser, people: People, db: Session) -> None:
+    browser: Browser, people: People, db: Session
+) -> None:
     # One address meets the throttle after four failures (tests/foundation/test_throttle.py);
     # the fifth failure, from a second address, locks the account.
     assert fail_from(browser, "198.51.100.1", people.analyst.email, 4) == [200] * 4
@@ -92,7 +107,8 @@ def test_four_failures_do_not_lock(browser: Browser, people: People, db: Session
 
 
 def test_failures_further_apart_than_the_lockout_period_do_not_add_up(
-        browser: Browser, people: People, db: Session) -> None:
+    browser: Browser, people: People, db: Session
+) -> None:
     fail_from(browser, "198.51.100.1", people.analyst.email, 4)
     user = fresh(db).get(User, people.analyst.id)
     assert user is not None
@@ -114,7 +130,8 @@ def test_deactivated_user_cannot_log_in(browser: Browser, people: People, db: Se
 
 
 def test_deactivation_ends_an_existing_session_on_its_next_request(
-        browser: Browser, people: People, db: Session) -> None:
+    browser: Browser, people: People, db: Session
+) -> None:
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get("/dashboard/analyst").status_code == 200
     users.set_active(db, user_id=people.analyst.id, active=False, by=SETUP)
@@ -133,7 +150,8 @@ def test_logout_ends_the_session(browser: Browser, people: People, db: Session) 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])
 def test_forms_without_a_valid_csrf_token_are_refused(
-        browser: Browser, people: People, token: str | None) -> None:
+    browser: Browser, people: People, token: str | None
+) -> None:
     data = {"email": people.analyst.email, "password": PASSWORD}
     if token:
         data["csrf_token"] = token
@@ -152,7 +170,11 @@ def test_session_cookie_is_httponly_and_samesite(browser: Browser, people: Peopl
 
 def test_next_parameter_cannot_send_people_off_site(browser: Browser, people: People) -> None:
     response = browser.client.post(
-        "/login?next=https://evil.example/", data={
-            "email": people.analyst.email, "password": PASSWORD,
-            "csrf_token": csrf_token(browser.client)})
+        "/login?next=https://evil.example/",
+        data={
+            "email": people.analyst.email,
+            "password": PASSWORD,
+            "csrf_token": csrf_token(browser.client),
+        },
+    )
     assert response.headers["Location"] == "/"

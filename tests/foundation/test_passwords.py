@@ -29,8 +29,9 @@ def app_config(database_url: str, smtp: tuple[Inbox, int]) -> dict[str, Any]:
     return {"TESTING": True, "DATABASE_URL": database_url, **mail_settings(smtp)}
 
 
-def signed_in(app: Flask, email: str, password: str = PASSWORD,
-              address: str = "192.0.2.10") -> Browser:
+def signed_in(
+    app: Flask, email: str, password: str = PASSWORD, address: str = "192.0.2.10"
+) -> Browser:
     client = app.test_client()
     assert login_from(client, address, email, password).status_code == 302
     return Browser(client)
@@ -41,15 +42,24 @@ def is_signed_in(client: FlaskClient) -> bool:
 
 
 def events(db: Session, kind: AuditType) -> list[AuditEvent]:
-    return list(fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                                  .order_by(AuditEvent.seq)))
+    return list(
+        fresh(db).scalars(
+            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq)
+        )
+    )
 
 
-def change(browser: Browser, current: str, new: str = NEW_PASSWORD,
-           confirm: str | None = None) -> Any:
-    return browser.post("/account/password", {
-        "change-current_password": current, "change-new_password": new,
-        "change-confirm_password": new if confirm is None else confirm})
+def change(
+    browser: Browser, current: str, new: str = NEW_PASSWORD, confirm: str | None = None
+) -> Any:
+    return browser.post(
+        "/account/password",
+        {
+            "change-current_password": current,
+            "change-new_password": new,
+            "change-confirm_password": new if confirm is None else confirm,
+        },
+    )
 
 
 def can_log_in(app: Flask, email: str, password: str) -> bool:
@@ -57,7 +67,8 @@ def can_log_in(app: Flask, email: str, password: str) -> bool:
 
 
 def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     here = signed_in(app, people.analyst.email)
     elsewhere = signed_in(app, people.analyst.email, address="192.0.2.20")
     wrong = change(here, "not my password at all")
@@ -76,13 +87,17 @@ def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(
     done = events(db, AuditType.PASSWORD_CHANGE)[-1]
     assert (done.outcome, done.detail) == ("success", {"other_sessions_ended": 1})
     assert [s for s, _ in inbox.to(people.analyst.email)] == ["Your password was changed"]
-    ended = fresh(db).scalars(select(UserSession.ended_reason).where(
-        UserSession.ended_at.is_not(None))).all()
+    ended = (
+        fresh(db)
+        .scalars(select(UserSession.ended_reason).where(UserSession.ended_at.is_not(None)))
+        .all()
+    )
     assert ended == [SessionEndReason.PASSWORD_CHANGED]
 
 
 def test_a_session_left_open_cannot_be_used_to_guess_the_password(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: someone at a machine left signed in tries passwords on the change form."""
     here = signed_in(app, people.analyst.email)
     for _ in range(app.config["LOCKOUT_THRESHOLD"] - 1):
@@ -94,7 +109,8 @@ def test_a_session_left_open_cannot_be_used_to_guess_the_password(
 
 
 def test_an_administrator_resets_a_password_without_ever_knowing_it(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     analyst = signed_in(app, people.analyst.email)
     admin = signed_in(app, people.admin.email)
     answer = admin.post(f"/admin/users/{people.analyst.id}/reset-link", follow_redirects=True)
@@ -114,23 +130,28 @@ def test_an_administrator_resets_a_password_without_ever_knowing_it(
     assert form.status_code == 200
     assert form.headers["Referrer-Policy"] == "no-referrer"
     assert people.analyst.email in form.get_data(as_text=True)
-    assert Browser(person).post(link, {"new_password": NEW_PASSWORD,
-                                       "confirm_password": "different"}).status_code == 422
-    done = Browser(person).post(link, {"new_password": NEW_PASSWORD,
-                                       "confirm_password": NEW_PASSWORD})
+    assert (
+        Browser(person)
+        .post(link, {"new_password": NEW_PASSWORD, "confirm_password": "different"})
+        .status_code
+        == 422
+    )
+    done = Browser(person).post(
+        link, {"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    )
     assert done.status_code == 302
     assert "/login" in done.headers["Location"]
     assert not is_signed_in(analyst.client)
     assert can_log_in(app, people.analyst.email, NEW_PASSWORD)
     assert person.get(link).status_code == 404  # once only
     reset = events(db, AuditType.PASSWORD_RESET)[-1]
-    assert (reset.actor_id, reset.detail["requested_by"]) == (people.analyst.id,
-                                                             people.admin.email)
+    assert (reset.actor_id, reset.detail["requested_by"]) == (people.analyst.id, people.admin.email)
     assert reset.detail["sessions_ended"] == 1
 
 
 def test_reset_links_expire_are_replaced_and_need_the_permission(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     steward = signed_in(app, people.steward.email)
     assert steward.post(f"/admin/users/{people.analyst.id}/reset-link").status_code == 403
     assert [e.outcome for e in events(db, AuditType.PASSWORD_RESET_LINK)] == ["denied"]
@@ -151,20 +172,23 @@ def test_reset_links_expire_are_replaced_and_need_the_permission(
 
 
 def test_a_reset_unlocks_a_locked_account(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     user = fresh(db).get(User, people.analyst.id)
     assert user is not None
     user.locked_until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     db.commit()
     signed_in(app, people.admin.email).post(f"/admin/users/{people.analyst.id}/reset-link")
     link = inbox.link(people.analyst.email, "reset")
-    Browser(app.test_client()).post(link, {"new_password": NEW_PASSWORD,
-                                           "confirm_password": NEW_PASSWORD})
+    Browser(app.test_client()).post(
+        link, {"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    )
     assert can_log_in(app, people.analyst.email, NEW_PASSWORD)
 
 
 def test_a_deactivated_person_gets_no_reset_link_and_loses_an_open_one(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     admin = signed_in(app, people.admin.email)
     admin.post(f"/admin/users/{people.analyst.id}/reset-link")
     link = inbox.link(people.analyst.email, "reset")

@@ -14,8 +14,11 @@ from governance.authz.enforcer import DEFAULT_POLICY_DIR, load_policy
 
 def policy_lines() -> list[list[str]]:
     lines = (DEFAULT_POLICY_DIR / "roles.csv").read_text().splitlines()
-    return [[part.strip() for part in line.split(",")] for line in lines
-            if line.strip() and not line.startswith("#")]
+    return [
+        [part.strip() for part in line.split(",")]
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_every_permission_in_the_policy_file_is_declared_and_used() -> None:
@@ -34,10 +37,13 @@ def test_casbin_decides_role_permissions_from_the_file() -> None:
     assert policy.permissions_of(frozenset()) == frozenset()
 
 
-@pytest.mark.parametrize("damage", ["missing model", "missing roles", "unknown permission",
-                                    "empty roles", "garbled model"])
-def test_damaged_policy_files_stop_start_up(tmp_path: Path, instance_path: Path,
-                                            damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    ["missing model", "missing roles", "unknown permission", "empty roles", "garbled model"],
+)
+def test_damaged_policy_files_stop_start_up(
+    tmp_path: Path, instance_path: Path, damage: str
+) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
     if damage == "missing model":

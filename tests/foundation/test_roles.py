@@ -37,25 +37,40 @@ def roles_of(db: Session, user_id: int) -> set[str]:
 
 
 def edit_roles(admin: Browser, person: User, *roles: str) -> Any:
-    return admin.post(f"/admin/users/{person.id}", {
-        "edit-name": person.name, "edit-organization_id": person.organization_id,
-        "edit-roles": list(roles)})
+    return admin.post(
+        f"/admin/users/{person.id}",
+        {
+            "edit-name": person.name,
+            "edit-organization_id": person.organization_id,
+            "edit-roles": list(roles),
+        },
+    )
 
 
 def events(db: Session, kind: AuditType) -> list[AuditEvent]:
-    return list(fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                                  .order_by(AuditEvent.seq)))
+    return list(
+        fresh(db).scalars(
+            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq)
+        )
+    )
 
 
 def second_admin(db: Session, app: Flask, people: People) -> User:
-    admin2 = add_person(db, app, email="admin2@test.example", name="Second Admin",
-                        org=people.lab, roles=(Role.ADMIN,))
+    admin2 = add_person(
+        db,
+        app,
+        email="admin2@test.example",
+        name="Second Admin",
+        org=people.lab,
+        roles=(Role.ADMIN,),
+    )
     db.commit()
     return admin2
 
 
 def test_an_administrator_cannot_give_themselves_a_role(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: an administrator gives themselves the compliance manager's role, then reads the
     audit trail (or the privacy officer's, then gives the second approval for identifiers)."""
     admin = signed_in(app, people.admin.email)
@@ -67,16 +82,23 @@ def test_an_administrator_cannot_give_themselves_a_role(
     assert admin.get("/audit/").status_code == 403
     denial = events(db, AuditType.USER_ROLES_CHANGE)[-1]
     assert (denial.outcome, denial.actor_id, denial.rule) == (
-        "denied", people.admin.id, "no-self-role-change")
-    requested = fresh(db).scalars(select(RoleChange.requested_by).where(
-        RoleChange.user_id == people.admin.id)).all()
+        "denied",
+        people.admin.id,
+        "no-self-role-change",
+    )
+    requested = (
+        fresh(db)
+        .scalars(select(RoleChange.requested_by).where(RoleChange.user_id == people.admin.id))
+        .all()
+    )
     assert requested == ["system:test-setup"]  # only the set-up's grant: no request was made
     # Nor drop one: a person's roles are always someone else's decision.
     assert edit_roles(admin, people.admin, "analyst").status_code == 403
 
 
 def test_a_powerful_role_waits_for_a_second_administrator(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: an administrator makes an accomplice (or a second account of their own) a
     compliance manager. The grant waits; neither the one who asked nor the person concerned
     can approve it; another administrator can."""
@@ -85,18 +107,28 @@ def test_a_powerful_role_waits_for_a_second_administrator(
     admin = signed_in(app, people.admin.email)
     answer = edit_roles(admin, people.analyst, "analyst", "compliance_manager")
     assert answer.status_code == 302
-    assert "Waiting for a second administrator" in admin.get(
-        answer.headers["Location"]).get_data(as_text=True)
+    assert "Waiting for a second administrator" in admin.get(answer.headers["Location"]).get_data(
+        as_text=True
+    )
     assert roles_of(db, people.analyst.id) == {"analyst"}
     assert analyst.get("/audit/").status_code == 403
-    change = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.status == RoleChangeStatus.PENDING)).one()
+    change = (
+        fresh(db)
+        .scalars(select(RoleChange).where(RoleChange.status == RoleChangeStatus.PENDING))
+        .one()
+    )
     assert (change.role, change.requested_by_id) == ("compliance_manager", people.admin.id)
     assert events(db, AuditType.ROLE_REQUEST)[-1].detail["role"] == "compliance_manager"
     # Asking twice does not make two requests.
     edit_roles(admin, people.analyst, "analyst", "compliance_manager")
-    assert len(fresh(db).scalars(select(RoleChange).where(
-        RoleChange.status == RoleChangeStatus.PENDING)).all()) == 1
+    assert (
+        len(
+            fresh(db)
+            .scalars(select(RoleChange).where(RoleChange.status == RoleChangeStatus.PENDING))
+            .all()
+        )
+        == 1
+    )
 
     own = admin.post(f"/admin/role-changes/{change.id}/approve")
     assert own.status_code == 403
@@ -119,55 +151,93 @@ def test_a_powerful_role_waits_for_a_second_administrator(
 
 
 def test_a_second_administrator_rejects_and_the_asker_withdraws(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     admin2 = second_admin(db, app, people)
     admin = signed_in(app, people.admin.email)
     edit_roles(admin, people.analyst, "analyst", "output_checker")
     edit_roles(admin, people.analyst2, "analyst", "data_steward")
-    rejected, withdrawn = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.status == RoleChangeStatus.PENDING).order_by(RoleChange.id)).all()
+    rejected, withdrawn = (
+        fresh(db)
+        .scalars(
+            select(RoleChange)
+            .where(RoleChange.status == RoleChangeStatus.PENDING)
+            .order_by(RoleChange.id)
+        )
+        .all()
+    )
     second = signed_in(app, admin2.email)
-    assert second.post(f"/admin/role-changes/{rejected.id}/reject",
-                       {"reject-note": "Not on the project."}).status_code == 302
+    assert (
+        second.post(
+            f"/admin/role-changes/{rejected.id}/reject", {"reject-note": "Not on the project."}
+        ).status_code
+        == 302
+    )
     assert admin.post(f"/admin/role-changes/{withdrawn.id}/reject").status_code == 302
     assert roles_of(db, people.analyst.id) == {"analyst"}
     assert roles_of(db, people.analyst2.id) == {"analyst"}
-    statuses = {c.id: (c.status, c.decided_by, c.note) for c in fresh(db).scalars(
-        select(RoleChange).where(RoleChange.id.in_([rejected.id, withdrawn.id])))}
+    statuses = {
+        c.id: (c.status, c.decided_by, c.note)
+        for c in fresh(db).scalars(
+            select(RoleChange).where(RoleChange.id.in_([rejected.id, withdrawn.id]))
+        )
+    }
     assert statuses == {
         rejected.id: (RoleChangeStatus.REJECTED, admin2.email, "Not on the project."),
-        withdrawn.id: (RoleChangeStatus.CANCELLED, people.admin.email, None)}
+        withdrawn.id: (RoleChangeStatus.CANCELLED, people.admin.email, None),
+    }
     assert [e.detail["status"] for e in events(db, AuditType.ROLE_REJECT)] == [
-        "rejected", "cancelled"]
+        "rejected",
+        "cancelled",
+    ]
 
 
 def test_removing_a_role_or_granting_one_without_powers_applies_at_once(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     admin = signed_in(app, people.admin.email)
     assert edit_roles(admin, people.steward, "analyst").status_code == 302
     assert roles_of(db, people.steward.id) == {"analyst"}
-    applied = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.user_id == people.steward.id, RoleChange.requested_by_id == people.admin.id)
-        .order_by(RoleChange.role)).all()
+    applied = (
+        fresh(db)
+        .scalars(
+            select(RoleChange)
+            .where(
+                RoleChange.user_id == people.steward.id,
+                RoleChange.requested_by_id == people.admin.id,
+            )
+            .order_by(RoleChange.role)
+        )
+        .all()
+    )
     assert [(c.kind, c.role, c.status, c.decided_by) for c in applied] == [
         ("grant", "analyst", "applied", people.admin.email),
-        ("remove", "data_steward", "applied", people.admin.email)]
+        ("remove", "data_steward", "applied", people.admin.email),
+    ]
 
 
 def test_the_roles_that_need_a_second_administrator_are_those_with_powers() -> None:
     """Decided from the permissions in policies/roles.csv, not from a list of roles."""
     assert {role for role in Role if authz.carries_powers(role)} == {
-        Role.ADMIN, Role.PRIVACY_OFFICER, Role.COMPLIANCE_MANAGER, Role.DATA_STEWARD,
-        Role.OUTPUT_CHECKER}
+        Role.ADMIN,
+        Role.PRIVACY_OFFICER,
+        Role.COMPLIANCE_MANAGER,
+        Role.DATA_STEWARD,
+        Role.OUTPUT_CHECKER,
+    }
 
 
 def test_the_compliance_manager_watches_every_role_change(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     admin2 = second_admin(db, app, people)
     admin = signed_in(app, people.admin.email)
     edit_roles(admin, people.analyst, "analyst", "privacy_officer")
-    change = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.status == RoleChangeStatus.PENDING)).one()
+    change = (
+        fresh(db)
+        .scalars(select(RoleChange).where(RoleChange.status == RoleChangeStatus.PENDING))
+        .one()
+    )
     signed_in(app, admin2.email).post(f"/admin/role-changes/{change.id}/approve")
     edit_roles(admin, people.analyst2, "analyst", "output_checker")
     compliance = signed_in(app, people.compliance.email)
@@ -187,30 +257,39 @@ def test_the_compliance_manager_watches_every_role_change(
 
 
 def test_admins_see_requests_to_approve_on_their_dashboard(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     admin2 = second_admin(db, app, people)
     admin = signed_in(app, people.admin.email)
     edit_roles(admin, people.analyst, "analyst", "data_steward")
-    assert "waiting for a second administrator" not in admin.get(
-        "/dashboard/admin").get_data(as_text=True)
+    assert "waiting for a second administrator" not in admin.get("/dashboard/admin").get_data(
+        as_text=True
+    )
     assert "1 role request(s) waiting for a second administrator" in signed_in(
-        app, admin2.email).get("/dashboard/admin").get_data(as_text=True)
+        app, admin2.email
+    ).get("/dashboard/admin").get_data(as_text=True)
 
 
-def test_deactivation_cancels_pending_requests(app: Flask, people: People,
-                                               db: Session) -> None:
+def test_deactivation_cancels_pending_requests(app: Flask, people: People, db: Session) -> None:
     admin = signed_in(app, people.admin.email)
     edit_roles(admin, people.analyst, "analyst", "data_steward")
     users.set_active(fresh(db), user_id=people.analyst.id, active=False, by=SETUP)
     db.commit()
-    change = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.user_id == people.analyst.id, RoleChange.role == "data_steward")).one()
+    change = (
+        fresh(db)
+        .scalars(
+            select(RoleChange).where(
+                RoleChange.user_id == people.analyst.id, RoleChange.role == "data_steward"
+            )
+        )
+        .one()
+    )
     assert (change.status, change.note) == (RoleChangeStatus.CANCELLED, "account deactivated")
 
 
 def test_the_host_operator_creates_the_first_administrator(
-        app: Flask, people: People, db: Session, database_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, people: People, db: Session, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`governance create-user` (shell access to the host, its database and keys) grants
     directly, as the demo and test set-up do; the grant is recorded as the operator's."""
     built: list[Flask] = []
@@ -221,10 +300,24 @@ def test_the_host_operator_creates_the_first_administrator(
 
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", database_url)
     monkeypatch.setattr(core, "build_app", build_and_remember)
-    result = CliRunner().invoke(main, [
-        "create-user", "--email", "root@test.example", "--name", "Root", "--org", "Test Lab",
-        "--role", "admin", "--role", "compliance_manager", "--password-stdin"],
-        input="a long enough password\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "create-user",
+            "--email",
+            "root@test.example",
+            "--name",
+            "Root",
+            "--org",
+            "Test Lab",
+            "--role",
+            "admin",
+            "--role",
+            "compliance_manager",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
     assert result.exit_code == 0, result.output
     created = users.find_user_by_email(fresh(db), "root@test.example")
     assert created is not None
@@ -232,19 +325,30 @@ def test_the_host_operator_creates_the_first_administrator(
     rows = fresh(db).scalars(select(RoleChange).where(RoleChange.user_id == created.id)).all()
     assert {(c.role, c.status, c.requested_by, c.note) for c in rows} == {
         ("admin", "applied", "system:cli", "granted by the host operator"),
-        ("compliance_manager", "applied", "system:cli", "granted by the host operator")}
+        ("compliance_manager", "applied", "system:cli", "granted by the host operator"),
+    }
     for application in built:
         database(application).dispose()
 
 
 def test_a_new_account_asked_with_powerful_roles_only_holds_none_until_approved(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     admin2 = second_admin(db, app, people)
     admin = signed_in(app, people.admin.email)
-    assert admin.post("/admin/users/new", {
-        "email": "new.steward@test.example", "name": "New Steward",
-        "organization_id": people.lab.id, "roles": ["data_steward"],
-        "password": "a long enough password"}).status_code == 302
+    assert (
+        admin.post(
+            "/admin/users/new",
+            {
+                "email": "new.steward@test.example",
+                "name": "New Steward",
+                "organization_id": people.lab.id,
+                "roles": ["data_steward"],
+                "password": "a long enough password",
+            },
+        ).status_code
+        == 302
+    )
     created = users.find_user_by_email(fresh(db), "new.steward@test.example")
     assert created is not None
     assert created.role_set == frozenset()
@@ -254,7 +358,6 @@ def test_a_new_account_asked_with_powerful_roles_only_holds_none_until_approved(
     assert home.status_code == 403
     assert "You hold no role yet" in home.get_data(as_text=True)
     assert newcomer.get("/datasets/new").status_code == 403
-    change = fresh(db).scalars(select(RoleChange).where(
-        RoleChange.user_id == created.id)).one()
+    change = fresh(db).scalars(select(RoleChange).where(RoleChange.user_id == created.id)).one()
     signed_in(app, admin2.email).post(f"/admin/role-changes/{change.id}/approve")
     assert roles_of(db, created.id) == {"data_steward"}

@@ -19,14 +19,16 @@ def test_models_and_migrations_agree(app: Flask) -> None:
 
 
 def test_unknown_environment_setting_stops_start_up(
-        instance_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GOVERNANCE_DATABSE_URL", "sqlite:///x.db")
     with pytest.raises(ConfigError, match="Unknown setting 'DATABSE_URL'"):
         create_app()
 
 
-def test_invalid_setting_stops_start_up(instance_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_setting_stops_start_up(
+    instance_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GOVERNANCE_LOCKOUT_THRESHOLD", "many")
     with pytest.raises(ConfigError, match="Invalid value for LOCKOUT_THRESHOLD"):
         create_app()
@@ -51,7 +53,8 @@ def test_defaults_put_state_in_instance_and_generate_a_secret_key(instance_path:
 
 
 def test_environment_overrides_instance_config(
-        instance_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (instance_path / "config.py").write_text("MAX_UPLOAD_MB = 50\nLOCKOUT_MINUTES = 30\n")
     monkeypatch.setenv("GOVERNANCE_LOCKOUT_MINUTES", "20")
     app = create_app()

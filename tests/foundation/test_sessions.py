@@ -38,14 +38,20 @@ def is_signed_in(client: FlaskClient, path: str = "/agreements/") -> bool:
 
 
 def last_event(db: Session, kind: AuditType) -> AuditEvent:
-    found = fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                              .order_by(AuditEvent.seq.desc())).first()
+    found = (
+        fresh(db)
+        .scalars(
+            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq.desc())
+        )
+        .first()
+    )
     assert found is not None, f"no {kind} event"
     return found
 
 
 def test_a_cookie_copied_before_logout_is_refused_after_it(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: copy the session cookie (a shared machine, a proxy log), wait for the person to
     log out, then use the copy. The session ended on the server, so the copy is worthless."""
     victim = signed_in(app, people.analyst.email)
@@ -62,10 +68,16 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(
 
 
 def test_only_the_secrets_digest_is_stored_with_who_where_and_when(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     client = app.test_client()
-    login_from(client, "192.0.2.77", people.analyst.email, PASSWORD,
-               user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    login_from(
+        client,
+        "192.0.2.77",
+        people.analyst.email,
+        PASSWORD,
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+    )
     secret = cookie_content(app, client)[SESSION_KEY]
     record = fresh(db).scalars(select(UserSession)).one()
     assert record.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
@@ -79,7 +91,8 @@ def test_only_the_secrets_digest_is_stored_with_who_where_and_when(
 
 
 def test_a_forged_or_old_cookie_without_a_session_signs_nobody_in(
-        app: Flask, people: People) -> None:
+    app: Flask, people: People
+) -> None:
     """A cookie that names the person but no live session (as every cookie signed before
     server-side sessions did) is refused."""
     client = signed_in(app, people.analyst.email)
@@ -99,7 +112,8 @@ def test_a_session_cannot_be_moved_to_another_person(app: Flask, people: People)
 
 
 def test_signing_out_everywhere_ends_every_session_of_the_person(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     laptop = signed_in(app, people.analyst.email, "192.0.2.1")
     phone = signed_in(app, people.analyst.email, "192.0.2.2")
     colleague = signed_in(app, people.analyst2.email)
@@ -115,12 +129,16 @@ def test_signing_out_everywhere_ends_every_session_of_the_person(
     assert is_signed_in(colleague)
     ended = last_event(db, AuditType.SESSIONS_END)
     assert ended.actor_id == people.analyst.id
-    assert ended.detail == {"email": people.analyst.email, "reason": "sign_out_everywhere",
-                            "sessions": 2}
+    assert ended.detail == {
+        "email": people.analyst.email,
+        "reason": "sign_out_everywhere",
+        "sessions": 2,
+    }
 
 
 def test_an_administrator_signs_someone_out_everywhere_and_nobody_else_can(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     analyst = signed_in(app, people.analyst.email)
     steward = signed_in(app, people.steward.email)
     refused = Browser(steward).post(f"/admin/users/{people.analyst.id}/sign-out")
@@ -138,13 +156,15 @@ def test_an_administrator_signs_someone_out_everywhere_and_nobody_else_can(
     ended = last_event(db, AuditType.SESSIONS_END)
     assert (ended.actor_id, ended.outcome) == (people.admin.id, "success")
     assert ended.detail["reason"] == "ended_by_administrator"
-    record = fresh(db).scalars(select(UserSession).where(
-        UserSession.user_id == people.analyst.id)).one()
+    record = (
+        fresh(db).scalars(select(UserSession).where(UserSession.user_id == people.analyst.id)).one()
+    )
     assert record.ended_reason == SessionEndReason.ENDED_BY_ADMINISTRATOR
 
 
 def test_deactivation_ends_sessions_and_reactivation_does_not_revive_them(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     analyst = signed_in(app, people.analyst.email)
     users.set_active(fresh(db), user_id=people.analyst.id, active=False, by=SETUP)
     db.commit()
@@ -157,17 +177,30 @@ def test_deactivation_ends_sessions_and_reactivation_does_not_revive_them(
 
 
 def test_a_change_of_roles_ends_the_persons_sessions(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: a checker about to lose the role keeps a session open to approve one more
     output. Removing the role ends every session of theirs at once."""
     checker = signed_in(app, people.checker.email)
     admin = Browser(signed_in(app, people.admin.email))
-    assert admin.post(f"/admin/users/{people.checker.id}", {
-        "edit-name": people.checker.name, "edit-organization_id": people.lab.id,
-        "edit-roles": ["analyst"]}).status_code == 302
+    assert (
+        admin.post(
+            f"/admin/users/{people.checker.id}",
+            {
+                "edit-name": people.checker.name,
+                "edit-organization_id": people.lab.id,
+                "edit-roles": ["analyst"],
+            },
+        ).status_code
+        == 302
+    )
     assert not is_signed_in(checker)
-    assert fresh(db).scalars(select(UserSession.ended_reason).where(
-        UserSession.user_id == people.checker.id)).one() == SessionEndReason.ROLES_CHANGED
+    assert (
+        fresh(db)
+        .scalars(select(UserSession.ended_reason).where(UserSession.user_id == people.checker.id))
+        .one()
+        == SessionEndReason.ROLES_CHANGED
+    )
 
 
 @pytest.fixture
@@ -184,12 +217,14 @@ def statements(app: Flask) -> Iterator[list[str]]:
 
 
 def test_a_page_finds_its_session_with_one_lookup_and_writes_at_most_once_a_minute(
-        app: Flask, people: People, db: Session, statements: list[str]) -> None:
+    app: Flask, people: People, db: Session, statements: list[str]
+) -> None:
     client = signed_in(app, people.analyst.email)
     statements.clear()
     assert is_signed_in(client, "/account/")
-    about_sessions = [s for s in statements if "FROM user_session" in s
-                      and "user_session.secret_sha256 =" in s]
+    about_sessions = [
+        s for s in statements if "FROM user_session" in s and "user_session.secret_sha256 =" in s
+    ]
     assert len(about_sessions) == 1
     assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
     record = fresh(db).scalars(select(UserSession)).one()

@@ -45,8 +45,12 @@ def storage(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def app_config(database_url: str, smtp: tuple[Inbox, int], storage: str) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": database_url, "RATELIMIT_STORAGE_URL": storage,
-            **mail_settings(smtp)}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "RATELIMIT_STORAGE_URL": storage,
+        **mail_settings(smtp),
+    }
 
 
 WRONG = "a wrong guess"
@@ -57,8 +61,11 @@ def attempt(app: Flask, address: str, email: str, password: str = WRONG) -> Any:
 
 
 def throttled_events(db: Session) -> list[AuditEvent]:
-    return list(fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.LOGIN_THROTTLED)))
+    return list(
+        fresh(db).scalars(
+            select(AuditEvent).where(AuditEvent.event_type == AuditType.LOGIN_THROTTLED)
+        )
+    )
 
 
 def analyst(db: Session, people: People) -> User:
@@ -68,7 +75,8 @@ def analyst(db: Session, people: People) -> User:
 
 
 def test_an_attacker_meets_the_throttle_before_the_victims_account_locks(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     """Attack: anyone could lock any named account by trying five passwords. Now the fifth
     try from one address is refused (429) before it is checked, the account stays open,
     and its owner logs in from their own machine."""
@@ -90,7 +98,8 @@ def test_an_attacker_meets_the_throttle_before_the_victims_account_locks(
 
 
 def test_one_address_trying_many_accounts_is_throttled(
-        app: Flask, people: People, db: Session) -> None:
+    app: Flask, people: People, db: Session
+) -> None:
     limit = app.config["LOGIN_FAILURES_PER_ADDRESS"]
     accounts = [f"nobody{i}@test.example" for i in range(limit)]
     assert {attempt(app, ATTACKER, email).status_code for email in accounts} == {200}
@@ -107,13 +116,19 @@ def test_successful_logins_are_not_counted(app: Flask, people: People) -> None:
 
 
 def test_processes_sharing_redis_share_the_count(
-        app: Flask, people: People, storage: str, instance_path: Any) -> None:
+    app: Flask, people: People, storage: str, instance_path: Any
+) -> None:
     """Two server processes (here two apps) count one attacker together when the limits are
     kept in Redis, as RATELIMIT_STORAGE_URL is set in production."""
     if storage.startswith("memory"):
         pytest.skip("memory storage is counted by each process alone (documented)")
-    other = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"],
-                        "RATELIMIT_STORAGE_URL": storage})
+    other = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "RATELIMIT_STORAGE_URL": storage,
+        }
+    )
     try:
         for server in (app, other, app, other):
             assert attempt(server, ATTACKER, people.analyst.email).status_code == 200
@@ -130,7 +145,8 @@ def lock(app: Flask, people: People) -> None:
 
 
 def test_a_locked_person_unlocks_with_the_e_mailed_link_once(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     lock(app, people)
     assert analyst(db, people).locked_until is not None
     subject, body = inbox.to(people.analyst.email)[-1]
@@ -144,19 +160,20 @@ def test_a_locked_person_unlocks_with_the_e_mailed_link_once(
     assert Browser(person).post(link).status_code == 302
     assert analyst(db, people).locked_until is None
     assert person.get(link).status_code == 404
-    unlocked = fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.UNLOCK)).one()
+    unlocked = (
+        fresh(db).scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.UNLOCK)).one()
+    )
     assert (unlocked.actor_id, unlocked.detail["via"]) == (people.analyst.id, "e-mailed link")
     assert attempt(app, VICTIM, people.analyst.email, PASSWORD).status_code == 302
 
 
 def test_an_administrator_unlocks_an_account(
-        app: Flask, people: People, db: Session, inbox: Inbox) -> None:
+    app: Flask, people: People, db: Session, inbox: Inbox
+) -> None:
     lock(app, people)
     admin = Browser(app.test_client())
     login_from(admin.client, VICTIM, people.admin.email, PASSWORD)
-    assert "Locked until" in admin.get(f"/admin/users/{people.analyst.id}").get_data(
-        as_text=True)
+    assert "Locked until" in admin.get(f"/admin/users/{people.analyst.id}").get_data(as_text=True)
     steward = Browser(app.test_client())
     login_from(steward.client, VICTIM, people.steward.email, PASSWORD)
     assert steward.post(f"/admin/users/{people.analyst.id}/unlock").status_code == 403
@@ -165,13 +182,18 @@ def test_an_administrator_unlocks_an_account(
     assert admin.post(f"/admin/users/{people.analyst.id}/unlock").status_code == 409
     # The e-mailed link was closed with the unlock.
     assert app.test_client().get(inbox.link(people.analyst.email, "unlock")).status_code == 404
-    events = [(e.outcome, e.actor_id) for e in fresh(db).scalars(select(AuditEvent).where(
-        AuditEvent.event_type == AuditType.UNLOCK).order_by(AuditEvent.seq))]
+    events = [
+        (e.outcome, e.actor_id)
+        for e in fresh(db).scalars(
+            select(AuditEvent)
+            .where(AuditEvent.event_type == AuditType.UNLOCK)
+            .order_by(AuditEvent.seq)
+        )
+    ]
     assert events == [("denied", people.steward.id), ("success", people.admin.id)]
 
 
-def test_a_lock_that_has_expired_needs_no_link(
-        app: Flask, people: People, db: Session) -> None:
+def test_a_lock_that_has_expired_needs_no_link(app: Flask, people: People, db: Session) -> None:
     lock(app, people)
     user = analyst(db, people)
     user.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -180,12 +202,18 @@ def test_a_lock_that_has_expired_needs_no_link(
 
 
 def test_with_memory_storage_each_server_process_allows_its_share(
-        app: Flask, people: People, storage: str) -> None:
-    shared = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"],
-                         "RATELIMIT_STORAGE_URL": storage, "SERVER_PROCESSES": 2})
+    app: Flask, people: People, storage: str
+) -> None:
+    shared = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "RATELIMIT_STORAGE_URL": storage,
+            "SERVER_PROCESSES": 2,
+        }
+    )
     try:
-        answers = [attempt(shared, ATTACKER, people.analyst.email).status_code
-                   for _ in range(5)]
+        answers = [attempt(shared, ATTACKER, people.analyst.email).status_code for _ in range(5)]
     finally:
         database(shared).dispose()
     if storage.startswith("memory"):
@@ -196,8 +224,8 @@ def test_with_memory_storage_each_server_process_allows_its_share(
 
 @pytest.mark.slow
 def test_a_served_site_with_two_workers_throttles_before_the_lock(
-        app: Flask, people: People, db: Session, storage: str, instance_path: Any,
-        tmp_path: Any) -> None:
+    app: Flask, people: People, db: Session, storage: str, instance_path: Any, tmp_path: Any
+) -> None:
     """`make run` serves with two gunicorn workers and memory storage: one attacker still
     meets the throttle before the account locks, whichever worker answers."""
     if not storage.startswith("memory"):
@@ -208,8 +236,9 @@ def test_a_served_site_with_two_workers_throttles_before_the_lock(
 
     from tests.live import LiveServer
 
-    server = LiveServer(app.config["DATABASE_URL"], instance_path, tmp_path / "server.log",
-                        workers=2)
+    server = LiveServer(
+        app.config["DATABASE_URL"], instance_path, tmp_path / "server.log", workers=2
+    )
     try:
         answers = []
         for _ in range(10):
@@ -217,9 +246,18 @@ def test_a_served_site_with_two_workers_throttles_before_the_lock(
             form = http.get(f"{server.url}/login", timeout=30).text
             token = re.search(r'name="csrf-token" content="([^"]+)"', form)
             assert token is not None
-            answers.append(http.post(f"{server.url}/login", timeout=30, data={
-                "email": people.analyst.email, "password": WRONG,
-                "csrf_token": token.group(1)}, allow_redirects=False).status_code)
+            answers.append(
+                http.post(
+                    f"{server.url}/login",
+                    timeout=30,
+                    data={
+                        "email": people.analyst.email,
+                        "password": WRONG,
+                        "csrf_token": token.group(1),
+                    },
+                    allow_redirects=False,
+                ).status_code
+            )
     finally:
         server.stop()
     assert 429 in answers

@@ -34,18 +34,30 @@ LOWEST, HIGHEST = 0.6, 1.6
 @pytest.fixture
 def app_config(database_url: str) -> dict[str, Any]:
     # Neither the lockout nor the throttle may step in while the same attempts are repeated.
-    return {"TESTING": True, "DATABASE_URL": database_url, "LOCKOUT_THRESHOLD": 10_000,
-            "LOGIN_FAILURES_PER_ADDRESS": 10_000}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "LOCKOUT_THRESHOLD": 10_000,
+        "LOGIN_FAILURES_PER_ADDRESS": 10_000,
+    }
 
 
 def test_unknown_locked_and_deactivated_accounts_cost_as_much_as_a_wrong_password(
-        app: Flask, db: Session, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher",
-                        PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1))
+    app: Flask, db: Session, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+    )
 
     def person(key: str) -> str:
-        return add_person(db, app, email=f"{key}@timing.example", name=key.title(),
-                          org=people.lab, roles=(Role.ANALYST,)).email
+        return add_person(
+            db,
+            app,
+            email=f"{key}@timing.example",
+            name=key.title(),
+            org=people.lab,
+            roles=(Role.ANALYST,),
+        ).email
 
     wrong, locked, deactivated = person("wrong"), person("locked"), person("deactivated")
     db.commit()
@@ -56,10 +68,12 @@ def test_unknown_locked_and_deactivated_accounts_cost_as_much_as_a_wrong_passwor
     assert gone is not None
     users.set_active(db, user_id=gone.id, active=False, by=SETUP)
     db.commit()
-    attempts = {"wrong password": (wrong, "not the password"),
-                "unknown account": ("nobody@timing.example", "not the password"),
-                "locked account": (locked, PASSWORD),
-                "deactivated account": (deactivated, PASSWORD)}
+    attempts = {
+        "wrong password": (wrong, "not the password"),
+        "unknown account": ("nobody@timing.example", "not the password"),
+        "locked account": (locked, PASSWORD),
+        "deactivated account": (deactivated, PASSWORD),
+    }
     clients = {kind: app.test_client() for kind in attempts}
     tokens = {kind: csrf_token(client) for kind, client in clients.items()}
 
@@ -67,8 +81,9 @@ def test_unknown_locked_and_deactivated_accounts_cost_as_much_as_a_wrong_passwor
         email, password = attempts[kind]
         client: FlaskClient = clients[kind]
         started = time.perf_counter()
-        answer = client.post("/login", data={"email": email, "password": password,
-                                             "csrf_token": tokens[kind]})
+        answer = client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": tokens[kind]}
+        )
         elapsed = time.perf_counter() - started
         assert answer.status_code == 200, (kind, answer.status_code)
         return elapsed
@@ -87,5 +102,6 @@ def test_unknown_locked_and_deactivated_accounts_cost_as_much_as_a_wrong_passwor
     ratios = {kind: round(value / reference, 2) for kind, value in medians.items()}
     report = ", ".join(f"{kind} {value * 1000:.0f} ms" for kind, value in medians.items())
     print(f"median login times: {report}")  # shown with -s, for the record
-    assert all(LOWEST <= ratio <= HIGHEST for ratio in ratios.values()), \
+    assert all(LOWEST <= ratio <= HIGHEST for ratio in ratios.values()), (
         f"failed logins differ in cost: {report} (ratios to a wrong password: {ratios})"
+    )

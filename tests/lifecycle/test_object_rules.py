@@ -25,10 +25,14 @@ def test_every_rule_has_a_name_and_says_what_it_requires() -> None:
 def test_a_refusal_carries_the_rules_name() -> None:
     request = SimpleNamespace(requester_id=1, steward_id=None)
     with pytest.raises(PermissionDenied) as refused:
-        rules.require(rules.own_request, SimpleNamespace(id=2), request, message="no",
-                      audit={"event_type": "access_request:withdraw"})
-    assert refused.value.audit == {"event_type": "access_request:withdraw",
-                                   "rule": "own-request"}
+        rules.require(
+            rules.own_request,
+            SimpleNamespace(id=2),
+            request,
+            message="no",
+            audit={"event_type": "access_request:withdraw"},
+        )
+    assert refused.value.audit == {"event_type": "access_request:withdraw", "rule": "own-request"}
     rules.require(rules.own_request, SimpleNamespace(id=1), request, message="no")
 
 
@@ -37,11 +41,15 @@ def test_no_role_is_used_as_a_permission() -> None:
     offences = []
     for path in sorted(GOVERNANCE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr == "has_role":
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "has_role"
+            ):
                 offences.append(f"{path.relative_to(GOVERNANCE.parent)}:{node.lineno}")
-    assert not offences, "Ask authz.can(by, Permission.X) instead of has_role:\n" + \
-        "\n".join(offences)
+    assert not offences, "Ask authz.can(by, Permission.X) instead of has_role:\n" + "\n".join(
+        offences
+    )
 
 
 def test_the_lifecycle_tables_name_registered_rules() -> None:

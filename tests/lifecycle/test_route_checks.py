@@ -56,4 +56,5 @@ def test_every_command_declares_who_may_run_it() -> None:
     commands = set(_commands(cli_main))
     assert commands == set(COMMAND_CHECKS), (
         f"undeclared: {sorted(commands - set(COMMAND_CHECKS))}; "
-        f"stale: {sorted(set(COMMAND_CHECKS) - commands)}")
+        f"stale: {sorted(set(COMMAND_CHECKS) - commands)}"
+    )

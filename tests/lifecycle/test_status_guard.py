@@ -32,8 +32,13 @@ def status_writes(tree: ast.AST) -> list[tuple[int, str]]:
                     found.append((node.lineno, "assigns .status"))
         if not isinstance(node, ast.Call):
             continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else \
-            node.func.id if isinstance(node.func, ast.Name) else ""
+        name = (
+            node.func.attr
+            if isinstance(node.func, ast.Attribute)
+            else node.func.id
+            if isinstance(node.func, ast.Name)
+            else ""
+        )
         if name == "setattr" and len(node.args) >= 2 and _is_status(node.args[1]):
             found.append((node.lineno, "setattr(..., 'status', ...)"))
         if name in {"values", "update"}:
@@ -46,29 +51,42 @@ def status_writes(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def test_no_module_writes_a_status_outside_the_lifecycle() -> None:
-    offences = [f"{path.relative_to(GOVERNANCE.parent)}:{line}: {what}"
-                for path in sorted(GOVERNANCE.rglob("*.py")) if path != THE_WRITER
-                for line, what in status_writes(ast.parse(path.read_text(), str(path)))]
-    assert not offences, "Change a status only through its lifecycle table " \
+    offences = [
+        f"{path.relative_to(GOVERNANCE.parent)}:{line}: {what}"
+        for path in sorted(GOVERNANCE.rglob("*.py"))
+        if path != THE_WRITER
+        for line, what in status_writes(ast.parse(path.read_text(), str(path)))
+    ]
+    assert not offences, (
+        "Change a status only through its lifecycle table "
         "(Lifecycle.apply / Lifecycle.update):\n" + "\n".join(offences)
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "run.status = 'queued'",
-    "a.b.status = x",
-    "setattr(grant, 'status', 'revoked')",
-    "session.execute(update(Run).values(status='failed'))",
-    "stmt.values({'status': 'failed'})",
-    "row.update({'status': 'x'})",
-    "obj.status: str = 'x'",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "run.status = 'queued'",
+        "a.b.status = x",
+        "setattr(grant, 'status', 'revoked')",
+        "session.execute(update(Run).values(status='failed'))",
+        "stmt.values({'status': 'failed'})",
+        "row.update({'status': 'x'})",
+        "obj.status: str = 'x'",
+    ],
+)
 def test_the_guard_sees_every_way_of_writing_a_status(source: str) -> None:
     assert status_writes(ast.parse(source))
 
 
-@pytest.mark.parametrize("source", [
-    "Run(status='queued')", "status = request.args.get('status')",
-    "query.where(Run.status == 'queued')", "body = {'status': 'ok'}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Run(status='queued')",
+        "status = request.args.get('status')",
+        "query.where(Run.status == 'queued')",
+        "body = {'status': 'ok'}",
+    ],
+)
 def test_the_guard_lets_reads_and_new_rows_pass(source: str) -> None:
     assert not status_writes(ast.parse(source))

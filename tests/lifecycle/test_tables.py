@@ -27,18 +27,19 @@ PLAIN = [lc for lc in LIFECYCLES if lc._state_of is None]
 def test_the_committed_page_matches_the_tables() -> None:
     committed = (REPO / "docs" / "lifecycles.md").read_text()
     assert committed == lifecycles_markdown(), (
-        "Regenerate: python -m governance.lifecycle_docs > docs/lifecycles.md")
+        "Regenerate: python -m governance.lifecycle_docs > docs/lifecycles.md"
+    )
 
 
 def test_every_status_column_has_its_lifecycle() -> None:
-    with_status = {mapper.class_ for mapper in Base.registry.mappers
-                   if "status" in mapper.columns}
+    with_status = {mapper.class_ for mapper in Base.registry.mappers if "status" in mapper.columns}
     assert with_status == {lc.model for lc in LIFECYCLES}
 
 
 @pytest.mark.parametrize("lifecycle", LIFECYCLES, ids=lambda lc: lc.noun)
 def test_every_state_is_reachable_and_every_action_leads_somewhere(
-        lifecycle: Lifecycle[Any, Any]) -> None:
+    lifecycle: Lifecycle[Any, Any],
+) -> None:
     reached = set(lifecycle.initial)
     frontier = list(reached)
     while frontier:
@@ -71,8 +72,9 @@ class Person:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 @pytest.mark.parametrize("lifecycle", PLAIN, ids=lambda lc: lc.noun)
-def test_any_sequence_of_actions_stays_in_the_table(lifecycle: Lifecycle[Any, Any],
-                                                    data: st.DataObject) -> None:
+def test_any_sequence_of_actions_stays_in_the_table(
+    lifecycle: Lifecycle[Any, Any], data: st.DataObject
+) -> None:
     events: list[Any] = []
     original = lifecycle_module.audit.record
     lifecycle_module.audit.record = lambda session, event, **f: events.append(event)  # type: ignore[assignment]
@@ -93,8 +95,14 @@ def _walk(lifecycle: Lifecycle[Any, Any], data: st.DataObject, events: list[Any]
         target = data.draw(st.sampled_from([s.target for s in steps])) if steps else None
         record = {"target_type": "test", "target_id": 1}
         try:
-            step = lifecycle.apply(None, row, action, by=by, target=target,  # type: ignore[arg-type]
-                                   record=record if steps and steps[0].event else None)
+            step = lifecycle.apply(
+                None,
+                row,
+                action,
+                by=by,
+                target=target,  # type: ignore[arg-type]
+                record=record if steps and steps[0].event else None,
+            )
         except InvalidTransition:
             assert not steps
             assert (row.status, len(events)) == (before, written)

@@ -15,8 +15,11 @@ PAGER = GOVERNANCE / "web" / "paging.py"
 
 def view_modules() -> list[Path]:
     """Each noun's pages and API modules, and the shared web and API layers."""
-    nouns = [p for p in GOVERNANCE.glob("*/*.py")
-             if p.name.startswith(("web", "api")) and "forms" not in p.name]
+    nouns = [
+        p
+        for p in GOVERNANCE.glob("*/*.py")
+        if p.name.startswith(("web", "api")) and "forms" not in p.name
+    ]
     shared = [*GOVERNANCE.glob("web/*.py"), *GOVERNANCE.glob("api/*.py")]
     return sorted(p for p in {*nouns, *shared} if p != PAGER)
 
@@ -45,13 +48,19 @@ def _on_a_session(func: ast.Attribute) -> bool:
 
 def test_views_read_through_query_functions() -> None:
     assert len(view_modules()) > 30
-    found = {f"{p.relative_to(GOVERNANCE.parent)}:{line}" for p in view_modules()
-             for line in reads_in(p.read_text())}
-    assert not found, ("Move these reads into a query function of the noun, shared by the "
-                       f"pages and the API: {sorted(found)}")
+    found = {
+        f"{p.relative_to(GOVERNANCE.parent)}:{line}"
+        for p in view_modules()
+        for line in reads_in(p.read_text())
+    }
+    assert not found, (
+        "Move these reads into a query function of the noun, shared by the "
+        f"pages and the API: {sorted(found)}"
+    )
 
 
 def test_the_walk_sees_reads() -> None:
-    source = ("x = db.get(User, 1)\ny = db_session().scalars(select(User))\n"
-              "z = request.args.get('a')\n")
+    source = (
+        "x = db.get(User, 1)\ny = db_session().scalars(select(User))\nz = request.args.get('a')\n"
+    )
     assert sorted(reads_in(source)) == [1, 2, 2]

@@ -66,9 +66,14 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.fixture
 def app_config(database_url: str, inbox: tuple[Inbox, int]) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": database_url, "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": inbox[1], "MAIL_SENDER": "governance@lab.example",
-            "BASE_URL": "https://governance.lab.example"}
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": inbox[1],
+        "MAIL_SENDER": "governance@lab.example",
+        "BASE_URL": "https://governance.lab.example",
+    }
 
 
 @pytest.fixture
@@ -77,11 +82,12 @@ def mail(inbox: tuple[Inbox, int]) -> Inbox:
 
 
 def test_checkers_are_told_after_commit_and_not_before(
-        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     mail.clear()
     output = produce(db, people, agreement, commit=False)
     assert len(notify.pending(db)) == 3
-    assert mail.messages == []                       # nothing leaves before the commit
+    assert mail.messages == []  # nothing leaves before the commit
     db.commit()
     assert mail.recipients() == mail.to(people.checker, people.privacy, people.privacy2)
     _to, subject, body = mail.messages[0]
@@ -92,7 +98,8 @@ def test_checkers_are_told_after_commit_and_not_before(
 
 
 def test_nothing_is_sent_when_the_transaction_rolls_back(
-        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     mail.clear()
     produce(db, people, agreement, commit=False)
     db.rollback()
@@ -102,7 +109,8 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(
 
 
 def test_a_savepoint_does_not_send_before_the_outer_commit(
-        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     mail.clear()
     with db.begin_nested():
         produce(db, people, agreement, commit=False)
@@ -112,8 +120,8 @@ def test_a_savepoint_does_not_send_before_the_outer_commit(
 
 
 def test_partner_reviewers_of_the_provider_are_told_when_the_preview_opens(
-        db: Session, people: People, agreement: Agreement, mail: Inbox,
-        other_partner: User) -> None:
+    db: Session, people: People, agreement: Agreement, mail: Inbox, other_partner: User
+) -> None:
     output = produce(db, people, agreement)
     mail.clear()
     check_twice(db, people, output)
@@ -123,28 +131,41 @@ def test_partner_reviewers_of_the_provider_are_told_when_the_preview_opens(
     assert "incorrect factual statement" in body
 
 
-def test_the_analyst_is_told_of_flags_and_returns(db: Session, people: People,
-                                                  agreement: Agreement, mail: Inbox) -> None:
+def test_the_analyst_is_told_of_flags_and_returns(
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     output = check_twice(db, people, produce(db, people, agreement))
     mail.clear()
-    output_preview.raise_flag(db, output_id=output.id, kind="factual_error", part="summary",
-                              comment="Mr Smith of 4 High Street is in this cell.",
-                              by=people.partner, now=T0 + DAY)
+    output_preview.raise_flag(
+        db,
+        output_id=output.id,
+        kind="factual_error",
+        part="summary",
+        comment="Mr Smith of 4 High Street is in this cell.",
+        by=people.partner,
+        now=T0 + DAY,
+    )
     db.commit()
     assert mail.recipients() == mail.to(people.analyst)
-    assert "Smith" not in mail.messages[0][2]        # the comment stays on the page
+    assert "Smith" not in mail.messages[0][2]  # the comment stays on the page
 
     returned = produce(db, people, agreement)
     mail.clear()
-    outputs.check_output(db, output_id=returned.id, approve=False, reasons="Suppress more.",
-                         by=people.checker, now=T0)
+    outputs.check_output(
+        db,
+        output_id=returned.id,
+        approve=False,
+        reasons="Suppress more.",
+        by=people.checker,
+        now=T0,
+    )
     db.commit()
     assert mail.recipients("returned") == mail.to(people.analyst)
 
 
-def test_the_team_is_told_when_cleared_and_published(db: Session, people: People,
-                                                     agreement: Agreement,
-                                                     mail: Inbox) -> None:
+def test_the_team_is_told_when_cleared_and_published(
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     from tests.outputs.builders import outputs_system
 
     output = check_twice(db, people, produce(db, people, agreement))
@@ -159,8 +180,8 @@ def test_the_team_is_told_when_cleared_and_published(db: Session, people: People
 
 
 def test_a_failing_mail_server_never_breaks_the_action(
-        db: Session, people: People, agreement: Agreement,
-        caplog: pytest.LogCaptureFixture) -> None:
+    db: Session, people: People, agreement: Agreement, caplog: pytest.LogCaptureFixture
+) -> None:
     db.info["settings"] = {**db.info["settings"], "SMTP_PORT": free_port()}  # nobody listens
     with caplog.at_level(logging.WARNING, logger="governance.kernel.notify"):
         output = produce(db, people, agreement)
@@ -178,21 +199,33 @@ def test_without_smtp_host_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_without_smtp_host_the_server_log_shows_each_notification(
-        instance_path: Any, database_url: str, app: Any) -> None:
+    instance_path: Any, database_url: str, app: Any
+) -> None:
     """The process of a server or command (not pytest, whose capture configures logging)."""
     import os
     import subprocess
     import sys
 
-    script = ("from governance import create_app\n"
-              "from governance.kernel import notify\n"
-              "app = create_app()\n"
-              "notify.send({'SMTP_HOST': ''}, [notify.Message('a@x.example', 'Review due', "
-              "'secret link'), notify.Message('b@x.example', 'Review due', 'secret link')])\n")
-    env = {**os.environ, "GOVERNANCE_DATABASE_URL": database_url,
-           "GOVERNANCE_INSTANCE_PATH": str(instance_path)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120, check=True)
+    script = (
+        "from governance import create_app\n"
+        "from governance.kernel import notify\n"
+        "app = create_app()\n"
+        "notify.send({'SMTP_HOST': ''}, [notify.Message('a@x.example', 'Review due', "
+        "'secret link'), notify.Message('b@x.example', 'Review due', 'secret link')])\n"
+    )
+    env = {
+        **os.environ,
+        "GOVERNANCE_DATABASE_URL": database_url,
+        "GOVERNANCE_INSTANCE_PATH": str(instance_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     lines = [line for line in done.stderr.splitlines() if "notification not sent" in line]
     assert len(lines) == 2, done.stderr
     assert "to a@x.example: Review due" in lines[0]
@@ -200,7 +233,8 @@ def test_without_smtp_host_the_server_log_shows_each_notification(
 
 
 def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
-        db: Session, people: People, agreement: Agreement, mail: Inbox) -> None:
+    db: Session, people: People, agreement: Agreement, mail: Inbox
+) -> None:
     from sqlalchemy import func, select, text
     from sqlalchemy.exc import DBAPIError
 

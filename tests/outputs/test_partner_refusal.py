@@ -7,8 +7,9 @@ from tests.conftest import Browser
 from tests.support import PASSWORD, People
 
 
-def test_a_partner_is_told_to_write_to_our_privacy_officer(browser: Browser,
-                                                           people: People) -> None:
+def test_a_partner_is_told_to_write_to_our_privacy_officer(
+    browser: Browser, people: People
+) -> None:
     browser.login(people.partner.email, PASSWORD)
     refused = browser.get("/audit/")
     assert refused.status_code == 403

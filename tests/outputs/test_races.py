@@ -14,13 +14,15 @@ from tests.outputs.builders import DAY, T0, event_types, released
 from tests.support import People
 
 
-def test_publishing_at_once_publishes_once(app: Flask, db: Session, people: People,
-                                           agreement: Agreement) -> None:
+def test_publishing_at_once_publishes_once(
+    app: Flask, db: Session, people: People, agreement: Agreement
+) -> None:
     output = released(db, people, agreement)
 
     def publish(session: Session) -> object:
-        return outputs.publish_output(session, output_id=output.id, by=people.privacy,
-                                      now=T0 + 41 * DAY)
+        return outputs.publish_output(
+            session, output_id=output.id, by=people.privacy, now=T0 + 41 * DAY
+        )
 
     raised = _race(app, publish, publish)
     assert [type(e) for e in raised] == [InvalidTransition]

@@ -49,8 +49,8 @@ def status(db: Session, output: Output) -> str:
 
 
 def test_the_window_closing_clears_an_unflagged_output(
-        app: Flask, db: Session, people: People, agreement: Agreement,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, agreement: Agreement, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output = check_twice(db, people, produce(db, people, agreement))
     closes = T0 + SOON + 30 * DAY
     assert output.preview_closes_at == closes
@@ -67,9 +67,14 @@ def test_the_window_closing_clears_an_unflagged_output(
     assert stored is not None
     assert stored.cleared_at == closes
     assert event_types(db, output.id)[-4:] == [
-        "output:preview_open", "output:preview_close", "output:clear", "output:release"]
-    closing = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == "output:preview_close")).one()
+        "output:preview_open",
+        "output:preview_close",
+        "output:clear",
+        "output:release",
+    ]
+    closing = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "output:preview_close")
+    ).one()
     assert closing.actor_email == "system:cli"
     assert closing.detail["open_flags"] == 0
 
@@ -78,34 +83,52 @@ def test_the_window_closing_clears_an_unflagged_output(
 
 
 def test_a_flagged_output_does_not_clear_when_the_window_closes(
-        app: Flask, db: Session, people: People, agreement: Agreement,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, agreement: Agreement, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output = check_twice(db, people, produce(db, people, agreement))
-    output_preview.raise_flag(db, output_id=output.id, kind="identifiable_information",
-                              part="by_sex/total", comment="Could identify the one woman?",
-                              by=people.partner, now=T0 + DAY)
+    output_preview.raise_flag(
+        db,
+        output_id=output.id,
+        kind="identifiable_information",
+        part="by_sex/total",
+        comment="Could identify the one woman?",
+        by=people.partner,
+        now=T0 + DAY,
+    )
     db.commit()
     run_expire(app, monkeypatch, T0 + 31 * DAY)
     assert status(db, output) == "preview_ended"
 
 
-def test_a_correction_resets_checks_and_preview(db: Session, people: People,
-                                                agreement: Agreement) -> None:
+def test_a_correction_resets_checks_and_preview(
+    db: Session, people: People, agreement: Agreement
+) -> None:
     output = check_twice(db, people, produce(db, people, agreement))
     flag = output_preview.raise_flag(
-        db, output_id=output.id, kind="factual_error", part="summary",
+        db,
+        output_id=output.id,
+        kind="factual_error",
+        part="summary",
         comment="The summary says 32 per 100; the table says 38 of 120.",
-        by=people.partner, now=T0 + 2 * DAY)
+        by=people.partner,
+        now=T0 + 2 * DAY,
+    )
     db.commit()
     old_pdf, old_csv = output.pdf_sha256, output.csv_sha256
 
     corrected = headline_result()
     corrected["notes"].append("Rates are per 100 people.")
     outputs.correct_output(
-        db, output_id=output.id, result=corrected, pdf=report_pdf("Corrected report"),
-        csv=csv_of(corrected), summary="For every 100 typical people in the treatment group, "
+        db,
+        output_id=output.id,
+        result=corrected,
+        pdf=report_pdf("Corrected report"),
+        csv=csv_of(corrected),
+        summary="For every 100 typical people in the treatment group, "
         "32 re-offended within a year (38 of 120), compared with 38 in the comparison group.",
-        by=people.analyst, now=T0 + 3 * DAY)
+        by=people.analyst,
+        now=T0 + 3 * DAY,
+    )
     db.commit()
     assert output.revision == 2
     assert state_of(output) == State.PRODUCED
@@ -115,10 +138,14 @@ def test_a_correction_resets_checks_and_preview(db: Session, people: People,
     assert output.preview_closes_at is None
     assert output.pdf_sha256 != old_pdf
 
-    correction = db.scalars(select(AuditEvent).where(
-        AuditEvent.event_type == "output:correct")).one()
-    assert correction.detail["before"] == {"revision": 1, "pdf_sha256": old_pdf,
-                                           "csv_sha256": old_csv}
+    correction = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "output:correct")
+    ).one()
+    assert correction.detail["before"] == {
+        "revision": 1,
+        "pdf_sha256": old_pdf,
+        "csv_sha256": old_csv,
+    }
     assert correction.detail["after"]["pdf_sha256"] == output.pdf_sha256
 
     # The same two checkers may check the new revision; the preview opens again in full.
@@ -126,43 +153,84 @@ def test_a_correction_resets_checks_and_preview(db: Session, people: People,
     assert output.status == OutputStatus.IN_PREVIEW
     assert output.preview_closes_at == T0 + 34 * DAY
     # Now "corrected" is a truthful answer; the partner accepts and the output clears.
-    output_preview.answer_flag(db, output_id=output.id, flag_id=flag.id, answer="corrected",
-                               text="The summary now gives both figures.", by=people.analyst,
-                               now=T0 + 5 * DAY)
-    output_preview.accept_answer(db, output_id=output.id, flag_id=flag.id, by=people.partner,
-                                 now=T0 + 6 * DAY)
+    output_preview.answer_flag(
+        db,
+        output_id=output.id,
+        flag_id=flag.id,
+        answer="corrected",
+        text="The summary now gives both figures.",
+        by=people.analyst,
+        now=T0 + 5 * DAY,
+    )
+    output_preview.accept_answer(
+        db, output_id=output.id, flag_id=flag.id, by=people.partner, now=T0 + 6 * DAY
+    )
     db.commit()
     assert output.status == OutputStatus.RELEASED
 
 
-def test_corrections_are_checked_like_productions(db: Session, people: People,
-                                                  agreement: Agreement) -> None:
+def test_corrections_are_checked_like_productions(
+    db: Session, people: People, agreement: Agreement
+) -> None:
     output = produce(db, people, agreement)
     with pytest.raises(PermissionDenied):
-        outputs.correct_output(db, output_id=output.id, result=headline_result(),
-                               pdf=report_pdf(), csv=output.csv, summary="x",
-                               by=people.checker, now=T0)
+        outputs.correct_output(
+            db,
+            output_id=output.id,
+            result=headline_result(),
+            pdf=report_pdf(),
+            csv=output.csv,
+            summary="x",
+            by=people.checker,
+            now=T0,
+        )
     db.rollback()
     leaky = headline_result()
-    leaky["tables"][1]["cells"][0] = {"id": "by_sex/female", "labels": {"sex": "Female"},
-                                      "suppressed": False, "values": {"count": 7}}
+    leaky["tables"][1]["cells"][0] = {
+        "id": "by_sex/female",
+        "labels": {"sex": "Female"},
+        "suppressed": False,
+        "values": {"count": 7},
+    }
     with pytest.raises(ValidationFailed, match="minimum cell size"):
-        outputs.correct_output(db, output_id=output.id, result=leaky, pdf=report_pdf(),
-                               csv=csv_of(headline_result()), summary="x", by=people.analyst,
-                               now=T0)
+        outputs.correct_output(
+            db,
+            output_id=output.id,
+            result=leaky,
+            pdf=report_pdf(),
+            csv=csv_of(headline_result()),
+            summary="x",
+            by=people.analyst,
+            now=T0,
+        )
     db.rollback()
     # The producer's correction makes the corrector a contributor: they cannot check it.
-    outputs.correct_output(db, output_id=output.id, result=headline_result(),
-                           pdf=report_pdf(), csv=output.csv, summary="Shorter.",
-                           by=people.analyst2, now=T0 + SOON)
+    outputs.correct_output(
+        db,
+        output_id=output.id,
+        result=headline_result(),
+        pdf=report_pdf(),
+        csv=output.csv,
+        summary="Shorter.",
+        by=people.analyst2,
+        now=T0 + SOON,
+    )
     db.commit()
     assert output.contributors == [f"user:{people.analyst.id}", f"user:{people.analyst2.id}"]
 
 
-def test_a_published_output_cannot_be_corrected(db: Session, people: People,
-                                                agreement: Agreement) -> None:
+def test_a_published_output_cannot_be_corrected(
+    db: Session, people: People, agreement: Agreement
+) -> None:
     output = published(db, people, agreement)
     with pytest.raises(InvalidTransition):
-        outputs.correct_output(db, output_id=output.id, result=headline_result(),
-                               pdf=report_pdf(), csv=output.csv, summary="Later change.",
-                               by=people.analyst, now=T0 + 50 * DAY)
+        outputs.correct_output(
+            db,
+            output_id=output.id,
+            result=headline_result(),
+            pdf=report_pdf(),
+            csv=output.csv,
+            summary="Later change.",
+            by=people.analyst,
+            now=T0 + 50 * DAY,
+        )

@@ -49,10 +49,17 @@ def _parquet(table: pa.Table) -> bytes:
 
 
 def good_parquet() -> bytes:
-    return _parquet(pa.table({
-        "person_id": ["P1", "P2"], "age": pa.array([34, 19], pa.int32()),
-        "arrest_date": pa.array([18000, 18001], pa.date32()), "offence": ["theft", "fraud"],
-        "bail": [1.0, None]}))
+    return _parquet(
+        pa.table(
+            {
+                "person_id": ["P1", "P2"],
+                "age": pa.array([34, 19], pa.int32()),
+                "arrest_date": pa.array([18000, 18001], pa.date32()),
+                "offence": ["theft", "fraud"],
+                "bail": [1.0, None],
+            }
+        )
+    )
 
 
 def _garbage(size: int, seed: int) -> bytes:
@@ -62,28 +69,52 @@ def _garbage(size: int, seed: int) -> bytes:
 def bad_files() -> list[BadFile]:
     parquet = good_parquet()
     return [
-        BadFile("latin-1", "arrests.csv",
-                (HEADER + "P1,34,2021-03-04,caf\u00e9,yes,1\n").encode("latin-1"), "utf-8"),
+        BadFile(
+            "latin-1",
+            "arrests.csv",
+            (HEADER + "P1,34,2021-03-04,caf\u00e9,yes,1\n").encode("latin-1"),
+            "utf-8",
+        ),
         BadFile("utf-16-with-bom", "arrests.csv", GOOD.encode("utf-16"), ""),
         BadFile("utf-16-le-no-bom", "arrests.csv", GOOD.encode("utf-16-le"), ""),
         BadFile("utf-32", "arrests.csv", GOOD.encode("utf-32"), ""),
         BadFile("two-byte-order-marks", "arrests.csv", ("\ufeff\ufeff" + GOOD).encode(), ""),
-        BadFile("nul-in-header", "arrests.csv", ("person_id\x00," + GOOD[10:]).encode(),
-                "nul"),
-        BadFile("nul-in-cell", "arrests.csv", (HEADER + "P\x001,34,2021-03-04,x,,\n").encode(),
-                "nul"),
-        BadFile("huge-field", "arrests.csv",
-                (HEADER + "P1,34,2021-03-04," + "x" * 300_000 + ",,\n").encode(), "larger"),
+        BadFile("nul-in-header", "arrests.csv", ("person_id\x00," + GOOD[10:]).encode(), "nul"),
+        BadFile(
+            "nul-in-cell", "arrests.csv", (HEADER + "P\x001,34,2021-03-04,x,,\n").encode(), "nul"
+        ),
+        BadFile(
+            "huge-field",
+            "arrests.csv",
+            (HEADER + "P1,34,2021-03-04," + "x" * 300_000 + ",,\n").encode(),
+            "larger",
+        ),
         BadFile("huge-header", "arrests.csv", ("p" * 300_000 + "\nP1\n").encode(), ""),
-        BadFile("a-million-columns", "arrests.csv",
-                ",".join(["c"] * 1_000_000).encode() + b"\n", "columns"),
-        BadFile("duplicate-headers", "arrests.csv",
-                b"person_id,age,age,arrest_date,offence\nP1,3,3,2021-03-04,x\n", "more than once"),
+        BadFile(
+            "a-million-columns",
+            "arrests.csv",
+            ",".join(["c"] * 1_000_000).encode() + b"\n",
+            "columns",
+        ),
+        BadFile(
+            "duplicate-headers",
+            "arrests.csv",
+            b"person_id,age,age,arrest_date,offence\nP1,3,3,2021-03-04,x\n",
+            "more than once",
+        ),
         BadFile("ragged-short-row", "arrests.csv", (HEADER + "P1,34\n").encode(), ""),
-        BadFile("ragged-long-row", "arrests.csv",
-                (HEADER + "P1,34,2021-03-04,theft,yes,1,extra,more\n").encode(), ""),
-        BadFile("unterminated-quote", "arrests.csv",
-                (HEADER + 'P1,34,2021-03-04,"theft,yes,1\nP2,3,2021-03-04,x,,\n').encode(), ""),
+        BadFile(
+            "ragged-long-row",
+            "arrests.csv",
+            (HEADER + "P1,34,2021-03-04,theft,yes,1,extra,more\n").encode(),
+            "",
+        ),
+        BadFile(
+            "unterminated-quote",
+            "arrests.csv",
+            (HEADER + 'P1,34,2021-03-04,"theft,yes,1\nP2,3,2021-03-04,x,,\n').encode(),
+            "",
+        ),
         BadFile("empty-csv", "arrests.csv", b"", ""),
         BadFile("blank-lines-only", "arrests.csv", b"\n\n\r\n", ""),
         BadFile("garbage-csv", "arrests.csv", _garbage(4096, 1), ""),
@@ -94,10 +125,20 @@ def bad_files() -> list[BadFile]:
         BadFile("csv-named-parquet", "arrests.parquet", GOOD.encode(), "parquet"),
         BadFile("truncated-parquet", "arrests.parquet", parquet[: len(parquet) // 2], "parquet"),
         BadFile("parquet-magic-only", "arrests.parquet", b"PAR1PAR1", "parquet"),
-        BadFile("parquet-footer-damaged", "arrests.parquet",
-                parquet[:-12] + b"\xff" * 8 + parquet[-4:], "parquet"),
-        BadFile("parquet-wrong-types", "arrests.parquet", _parquet(pa.table({
-            "person_id": [1], "age": ["x"], "arrest_date": [1.5], "offence": [None]})), ""),
+        BadFile(
+            "parquet-footer-damaged",
+            "arrests.parquet",
+            parquet[:-12] + b"\xff" * 8 + parquet[-4:],
+            "parquet",
+        ),
+        BadFile(
+            "parquet-wrong-types",
+            "arrests.parquet",
+            _parquet(
+                pa.table({"person_id": [1], "age": ["x"], "arrest_date": [1.5], "offence": [None]})
+            ),
+            "",
+        ),
         BadFile("no-extension", "arrests", GOOD.encode(), ""),
         BadFile("spreadsheet", "arrests.xlsx", b"PK\x03\x04" + _garbage(256, 4), ""),
     ]

@@ -52,13 +52,17 @@ class ReadWorld:
 
     @property
     def rows_path(self) -> str:
-        return (f"/api/v1/datasets/{self.datasets.arrests.id}/rows?"
-                f"agreement={self.agreement.id}&purpose=descriptive")
+        return (
+            f"/api/v1/datasets/{self.datasets.arrests.id}/rows?"
+            f"agreement={self.agreement.id}&purpose=descriptive"
+        )
 
     @property
     def view_path(self) -> str:
-        return (f"/data/view?agreement={self.agreement.id}&dataset={self.datasets.arrests.id}"
-                "&purpose=descriptive")
+        return (
+            f"/data/view?agreement={self.agreement.id}&dataset={self.datasets.arrests.id}"
+            "&purpose=descriptive"
+        )
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -66,8 +70,9 @@ class ReadWorld:
 
 def api_token(db: Session, user: User) -> str:
     fresh(db)  # leave any older read snapshot: SQLite refuses to upgrade a stale one to write
-    created = tokens.create_token(db, user_id=user.id, name="reliability", days=None, by=SETUP,
-                                  now=utcnow())
+    created = tokens.create_token(
+        db, user_id=user.id, name="reliability", days=None, by=SETUP, now=utcnow()
+    )
     db.commit()
     return created.secret
 
@@ -78,17 +83,25 @@ def read_world(db: Session, people: People) -> ReadWorld:
     for dataset in (made.arrests, made.probation):
         db.add(DatasetSteward(dataset_id=dataset.id, user_id=people.steward.id))
     db.commit()
-    ingest_frame(db, dataset_id=made.arrests.id, frame=ROWS, source_filename="arrests.csv",
-                 by=SETUP)
+    ingest_frame(
+        db, dataset_id=made.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
     db.commit()
     agreement = approved(db, people, made)
     request = ask(db, people, agreement, made, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(db, request_id=request.id, columns=["sex", "age_at_arrest"],
-                             comment="", by=people.steward, now=utcnow())
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["sex", "age_at_arrest"],
+        comment="",
+        by=people.steward,
+        now=utcnow(),
+    )
     db.commit()
     grant_id = fresh(db).scalars(select(Grant.id)).one()
-    return ReadWorld(datasets=made, agreement=agreement, grant_id=grant_id,
-                     token=api_token(db, people.analyst))
+    return ReadWorld(
+        datasets=made, agreement=agreement, grant_id=grant_id, token=api_token(db, people.analyst)
+    )
 
 
 def count_events(db: Session, kind: AuditType, outcome: Outcome | None = None) -> int:
@@ -101,8 +114,9 @@ def count_events(db: Session, kind: AuditType, outcome: Outcome | None = None) -
 
 def last_event(db: Session, kind: AuditType) -> AuditEvent:
     fresh(db)
-    event = db.scalars(select(AuditEvent).where(AuditEvent.event_type == kind)
-                       .order_by(AuditEvent.seq.desc())).first()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq.desc())
+    ).first()
     assert event is not None, f"no {kind} event"
     return event
 
@@ -120,20 +134,33 @@ def stored_files(instance: Path, app: Flask) -> list[Path]:
     return sorted(directory.iterdir()) if directory.is_dir() else []
 
 
-def governance_process(args: list[str], *, instance: Path, database_url: str, log: Path,
-                       env: dict[str, str] | None = None,
-                       entry: tuple[str, ...] = ("-m", "governance.cli"),
-                       ) -> subprocess.Popen[bytes]:
+def governance_process(
+    args: list[str],
+    *,
+    instance: Path,
+    database_url: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    entry: tuple[str, ...] = ("-m", "governance.cli"),
+) -> subprocess.Popen[bytes]:
     """`governance ARGS` in its own session (so its whole group can be killed), logging to
     `log`; the test's database and instance directory, never the test variable. `entry` may
     name a test harness that installs hooks before running the command."""
-    environment = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance),
-                   "GOVERNANCE_DATABASE_URL": database_url, **(env or {})}
+    environment = {
+        **os.environ,
+        "GOVERNANCE_INSTANCE_PATH": str(instance),
+        "GOVERNANCE_DATABASE_URL": database_url,
+        **(env or {}),
+    }
     environment.pop("GOVERNANCE_TEST_DATABASE_URL", None)
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, *entry, *args],
-                                env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, *entry, *args],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

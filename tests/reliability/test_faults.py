@@ -95,8 +95,14 @@ def _read(url: str, headers: dict[str, str]) -> tuple[int | None, int]:
 
 
 def test_a_killed_server_worker_loses_no_audit_event_and_the_server_keeps_serving(
-        app: Flask, db: Session, people: People, read_world: ReadWorld, database_url: str,
-        instance_path: Path, tmp_path: Path) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    read_world: ReadWorld,
+    database_url: str,
+    instance_path: Path,
+    tmp_path: Path,
+) -> None:
     """SIGKILL one gunicorn worker while clients read rows through the API. Proves: each
     client gets rows, an error status or a broken connection (never a hang); gunicorn
     replaces the worker and every later read succeeds; every answered read has its
@@ -114,8 +120,11 @@ def test_a_killed_server_worker_loses_no_audit_event_and_the_server_keeps_servin
             victim = _http_workers(master)[0]
             os.kill(victim, signal.SIGKILL)
             results = [f.result() for f in first]
-        wait_until(lambda: len(_http_workers(master)) == 2 and victim not in
-                   _http_workers(master), 30, "gunicorn to replace the killed worker")
+        wait_until(
+            lambda: len(_http_workers(master)) == 2 and victim not in _http_workers(master),
+            30,
+            "gunicorn to replace the killed worker",
+        )
         after = [_read(url, read_world.headers()) for _ in range(10)]
         assert server.process.poll() is None, "the arbiter must survive a worker's death"
     finally:
@@ -133,8 +142,8 @@ def test_a_killed_server_worker_loses_no_audit_event_and_the_server_keeps_servin
 
 
 def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_reads(
-        app: Flask, db: Session, people: People, instance_path: Path, tmp_path: Path,
-        database_url: str) -> None:
+    app: Flask, db: Session, people: People, instance_path: Path, tmp_path: Path, database_url: str
+) -> None:
     """`governance worker` (consumer and worker process) SIGKILLed while a run is in flight,
     after it read its tables; then a new `governance worker` starts. Proves: the new worker's
     start-up reaper re-queues the stale run (`analysis:retry`) and runs it to success, so the
@@ -150,36 +159,54 @@ def test_a_killed_analysis_worker_neither_loses_nor_strands_the_run_nor_its_read
     grant_records(db, people, world, "descriptive")
     run = submit(db, people, world, "descriptive", {"group_by": ["sex"]})
     env = {"GOVERNANCE_ANALYSIS_HEARTBEAT_TIMEOUT": "2"}
-    first = governance_process(["worker", "--workers", "1"], instance=instance_path,
-                               database_url=database_url, log=tmp_path / "worker-1.log",
-                               env=env, entry=("-m", "tests.analysis.paused_worker", "120"))
+    first = governance_process(
+        ["worker", "--workers", "1"],
+        instance=instance_path,
+        database_url=database_url,
+        log=tmp_path / "worker-1.log",
+        env=env,
+        entry=("-m", "tests.analysis.paused_worker", "120"),
+    )
     second = None
     try:
+
         def status() -> tuple[str, int]:
             current = fresh(db).get(AnalysisRun, run.id)
             assert current is not None
             return current.status, current.progress
 
-        wait_until(lambda: status()[0] == RunStatus.RUNNING and status()[1] > 0, 120,
-                   "the first worker to start the run")
+        wait_until(
+            lambda: status()[0] == RunStatus.RUNNING and status()[1] > 0,
+            120,
+            "the first worker to start the run",
+        )
         reads_before_kill = count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED)
         assert reads_before_kill >= 1
         kill_group(first)
         time.sleep(3)  # past the heartbeat timeout
         assert status()[0] == RunStatus.RUNNING  # nobody has noticed yet
-        second = governance_process(["worker", "--workers", "1"], instance=instance_path,
-                                    database_url=database_url, log=tmp_path / "worker-2.log",
-                                    env=env)
-        wait_until(lambda: status()[0] not in {RunStatus.RUNNING, RunStatus.QUEUED}, 180,
-                   "the run to finish after the retry")
+        second = governance_process(
+            ["worker", "--workers", "1"],
+            instance=instance_path,
+            database_url=database_url,
+            log=tmp_path / "worker-2.log",
+            env=env,
+        )
+        wait_until(
+            lambda: status()[0] not in {RunStatus.RUNNING, RunStatus.QUEUED},
+            180,
+            "the run to finish after the retry",
+        )
     finally:
         for process in (first, second):
             if process is not None:
                 kill_group(process)
     done = fresh(db).get(AnalysisRun, run.id)
     assert done is not None
-    assert done.status == RunStatus.SUCCEEDED, (done.reason, (tmp_path / "worker-2.log")
-                                                .read_text()[-2000:])
+    assert done.status == RunStatus.SUCCEEDED, (
+        done.reason,
+        (tmp_path / "worker-2.log").read_text()[-2000:],
+    )
     assert done.attempts == 2
     assert count_events(db, AuditType.ANALYSIS_RETRY) == 1
     assert count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED) == 2 * reads_before_kill
@@ -273,7 +300,8 @@ class Outage:
         else:
             self.proxy = Proxy(parsed.host or "127.0.0.1", parsed.port or 5432)
             self.url = parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(
-                hide_password=False)
+                hide_password=False
+            )
         self.app: Flask | None = None
 
     def start(self, app: Flask) -> None:
@@ -304,8 +332,8 @@ def outage(database_url: str) -> Iterator[Outage]:
 
 
 def test_an_unreachable_database_is_a_clear_503_no_data_and_recovery(
-        app: Flask, db: Session, people: People, read_world: ReadWorld,
-        outage: Outage) -> None:
+    app: Flask, db: Session, people: People, read_world: ReadWorld, outage: Outage
+) -> None:
     """The database goes away (PostgreSQL: every connection cut and the port closed; SQLite:
     the file gone). Proves: API reads answer 503 JSON and page views a 503 page that says the
     database cannot be reached, with no rows in either; nothing was recorded as read (no
@@ -348,8 +376,13 @@ def test_an_unreachable_database_is_a_clear_503_no_data_and_recovery(
 
 
 def test_a_connection_lost_before_the_commit_releases_no_rows(
-        app: Flask, db: Session, people: People, read_world: ReadWorld, outage: Outage,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    read_world: ReadWorld,
+    outage: Outage,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """PostgreSQL: the connection is cut after the rows were read and the read event written,
     before the commit. Proves: the answer is a 503 with no rows and, as the transaction never
     committed, no event either — rows leave only after their audit event is durable."""
@@ -388,14 +421,17 @@ def test_a_connection_lost_before_the_commit_releases_no_rows(
 # --- a failed write during ingestion ----------------------------------------------------
 
 
-def _api_upload(client: Any, token: str, dataset_id: int, content: bytes,
-                name: str = "arrests.csv") -> Any:
+def _api_upload(
+    client: Any, token: str, dataset_id: int, content: bytes, name: str = "arrests.csv"
+) -> Any:
     import io
 
-    return client.post(f"/api/v1/datasets/{dataset_id}/versions",
-                       headers={"Authorization": f"Bearer {token}"},
-                       data={"file": (io.BytesIO(content), name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/api/v1/datasets/{dataset_id}/versions",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
 
 
 @pytest.fixture
@@ -404,8 +440,14 @@ def steward_token(db: Session, people: People) -> str:
 
 
 def test_disk_full_midway_through_an_upload_leaves_nothing(
-        app: Flask, db: Session, people: People, arrests: Any, steward_token: str,
-        instance_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    arrests: Any,
+    steward_token: str,
+    instance_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The disk fills after part of the encrypted file was written (the write raises ENOSPC
     mid-stream). Proves: the API answers 503 naming the store; no version row, no file (not
     even the hidden partial one); the failure is recorded; the next upload succeeds."""
@@ -438,8 +480,14 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
 
 
 def test_a_failed_commit_after_the_file_was_stored_leaves_nothing(
-        app: Flask, db: Session, people: People, arrests: Any, steward_token: str,
-        instance_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask,
+    db: Session,
+    people: People,
+    arrests: Any,
+    steward_token: str,
+    instance_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The file is written and renamed into place, the version row and its audit event are
     flushed, then the database refuses the COMMIT. Proves: 503; the rollback removes the
     stored file; no version row; nothing half-stored remains."""
@@ -468,8 +516,8 @@ def test_a_failed_commit_after_the_file_was_stored_leaves_nothing(
 
 @pytest.mark.parametrize("damage", ["missing model", "garbled model", "empty roles"])
 def test_governance_serve_refuses_to_start_on_damaged_policy_files(
-        app: Flask, database_url: str, instance_path: Path, tmp_path: Path,
-        damage: str) -> None:
+    app: Flask, database_url: str, instance_path: Path, tmp_path: Path, damage: str
+) -> None:
     """`governance serve` as a real process with a damaged POLICY_DIR. Proves: it exits
     non-zero within seconds, with a message naming the policy problem, and never answers a
     request (so it cannot allow everything). create_app's refusal of every kind of damage is
@@ -485,9 +533,13 @@ def test_governance_serve_refuses_to_start_on_damaged_policy_files(
         (policies / "roles.csv").write_text("# nothing\n")
     log = tmp_path / "serve.log"
     port = _free_port()
-    process = governance_process(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-                                 instance=instance_path, database_url=database_url, log=log,
-                                 env={"GOVERNANCE_POLICY_DIR": str(policies)})
+    process = governance_process(
+        ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        instance=instance_path,
+        database_url=database_url,
+        log=log,
+        env={"GOVERNANCE_POLICY_DIR": str(policies)},
+    )
     try:
         code = process.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -512,8 +564,8 @@ def _free_port() -> int:
 
 
 def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
-        app: Flask, db: Session, people: People, read_world: ReadWorld,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, db: Session, people: People, read_world: ReadWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The clock (`utcnow`, read per request by the data pages and the API) moves one second
     past the end of the agreement's expiry day; the periodic expiry job does not run. Proves:
     the very next page view and API read are refused (403) and each refusal is recorded with
@@ -538,8 +590,7 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     assert "SECRET" not in page.get_data(as_text=True)
     # With no columns named, the page asks for the columns granted now: there are none left.
     assert last_event(db, AuditType.DATASET_READ).outcome == Outcome.DENIED
-    api = app.test_client().get(f"{read_world.rows_path}&columns=sex",
-                                headers=read_world.headers())
+    api = app.test_client().get(f"{read_world.rows_path}&columns=sex", headers=read_world.headers())
     assert api.status_code == 403
     assert "expired" in api.get_json()["message"]
     denied = last_event(db, AuditType.DATASET_READ)
@@ -547,9 +598,9 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     assert denied.clause == "access.valid_until"
     assert count_events(db, AuditType.DATASET_READ, Outcome.DENIED) == 2
     assert fresh(db).get(Agreement, read_world.agreement.id).status == (  # type: ignore[union-attr]
-        AgreementStatus.ACTIVE)
+        AgreementStatus.ACTIVE
+    )
     grant = db.get(Grant, read_world.grant_id)
     assert grant is not None
     assert grant.status == GrantStatus.ACTIVE
     assert grant.valid_until <= end
-

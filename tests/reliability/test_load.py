@@ -65,8 +65,12 @@ class Plan:
     stop_at: float
 
     def query(self, dataset_id: int, columns: tuple[str, ...], page: int) -> str:
-        parts = [f"agreement={self.world.agreement.id}", "purpose=descriptive",
-                 *(f"columns={c}" for c in columns), f"page={page}"]
+        parts = [
+            f"agreement={self.world.agreement.id}",
+            "purpose=descriptive",
+            *(f"columns={c}" for c in columns),
+            f"page={page}",
+        ]
         return "&".join(parts)
 
 
@@ -76,8 +80,7 @@ def _check(tally: Tally, kind: str, response: requests.Response, expected: set[i
         tally.unexpected.append(f"{kind}: {response.status_code} {response.text[:300]}")
 
 
-def _read(tally: Tally, email: str, kind: str, response: requests.Response,
-          outcome: str) -> None:
+def _read(tally: Tally, email: str, kind: str, response: requests.Response, outcome: str) -> None:
     """A read answered 200 is an allowed read, 403 a refused one; nothing else may come."""
     expected = 200 if outcome == "allowed" else 403
     _check(tally, kind, response, {expected})
@@ -99,16 +102,13 @@ def api_reader(plan: Plan, secret: str, email: str, seed: int, tally: Tally) -> 
         page, first = rng.randint(1, 20), False
         if roll < 0.7:
             url = f"{base}/{arrests}/rows?{plan.query(arrests, GRANTED, page)}"
-            _read(tally, email, "api granted read", http.get(url, timeout=TIMEOUT_S),
-                  "allowed")
+            _read(tally, email, "api granted read", http.get(url, timeout=TIMEOUT_S), "allowed")
         elif roll < 0.85:
             url = f"{base}/{arrests}/rows?{plan.query(arrests, ('sex', NOT_COVERED), page)}"
-            _read(tally, email, "api refused column", http.get(url, timeout=TIMEOUT_S),
-                  "denied")
+            _read(tally, email, "api refused column", http.get(url, timeout=TIMEOUT_S), "denied")
         else:
             url = f"{base}/{probation}/rows?{plan.query(probation, ('sex',), page)}"
-            _read(tally, email, "api refused dataset", http.get(url, timeout=TIMEOUT_S),
-                  "denied")
+            _read(tally, email, "api refused dataset", http.get(url, timeout=TIMEOUT_S), "denied")
 
 
 def logged_in(base: str, email: str) -> requests.Session:
@@ -116,36 +116,51 @@ def logged_in(base: str, email: str) -> requests.Session:
     form = http.get(f"{base}/login", timeout=TIMEOUT_S)
     token = re.search(r'name="csrf-token" content="([^"]+)"', form.text)
     assert token, "no CSRF token on the login page"
-    login = http.post(f"{base}/login", timeout=TIMEOUT_S, allow_redirects=False,
-                      data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)})
+    login = http.post(
+        f"{base}/login",
+        timeout=TIMEOUT_S,
+        allow_redirects=False,
+        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
+    )
     assert login.status_code == 302, login.text[:500]
     return http
 
 
-def page_reader(plan: Plan, http: requests.Session, email: str, seed: int,
-                tally: Tally) -> None:
+def page_reader(plan: Plan, http: requests.Session, email: str, seed: int, tally: Tally) -> None:
     rng = random.Random(seed)
     arrests = plan.world.datasets.arrests.id
     first = True
     while first or time.monotonic() < plan.stop_at:
         refused, first = not first and rng.random() < 0.25, False
         columns = ("sex", NOT_COVERED) if refused else GRANTED
-        url = (f"{plan.server.url}/data/view?dataset={arrests}&"
-               f"{plan.query(arrests, columns, rng.randint(1, 20))}")
-        _read(tally, email, "page refused column" if refused else "page granted read",
-              http.get(url, timeout=TIMEOUT_S), "denied" if refused else "allowed")
+        url = (
+            f"{plan.server.url}/data/view?dataset={arrests}&"
+            f"{plan.query(arrests, columns, rng.randint(1, 20))}"
+        )
+        _read(
+            tally,
+            email,
+            "page refused column" if refused else "page granted read",
+            http.get(url, timeout=TIMEOUT_S),
+            "denied" if refused else "allowed",
+        )
 
 
 def requester(plan: Plan, secret: str, tally: Tally) -> None:
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {secret}"
-    body = {"agreement_id": plan.world.agreement.id,
-            "dataset_id": plan.world.datasets.arrests.id, "columns": [REQUESTED],
-            "purpose": "descriptive", "justification": "The offence mix of the cohort.",
-            "end_date": plan.world.agreement.current_version.expiry_date.isoformat()}
+    body = {
+        "agreement_id": plan.world.agreement.id,
+        "dataset_id": plan.world.datasets.arrests.id,
+        "columns": [REQUESTED],
+        "purpose": "descriptive",
+        "justification": "The offence mix of the cohort.",
+        "end_date": plan.world.agreement.current_version.expiry_date.isoformat(),
+    }
     while time.monotonic() < plan.stop_at:
-        response = http.post(f"{plan.server.url}/api/v1/access-requests", json=body,
-                             timeout=TIMEOUT_S)
+        response = http.post(
+            f"{plan.server.url}/api/v1/access-requests", json=body, timeout=TIMEOUT_S
+        )
         _check(tally, "access request", response, {201})
         if response.status_code == 201:
             tally.created += 1
@@ -167,8 +182,11 @@ def steward(plan: Plan, secret: str, tally: Tally) -> None:
         for item in waiting:
             if time.monotonic() >= plan.stop_at:
                 break
-            response = http.post(f"{api}/{item['id']}/approve", timeout=TIMEOUT_S,
-                                 json={"columns": [REQUESTED], "comment": "Needed."})
+            response = http.post(
+                f"{api}/{item['id']}/approve",
+                timeout=TIMEOUT_S,
+                json={"columns": [REQUESTED], "comment": "Needed."},
+            )
             _check(tally, "approval", response, {200, 409})
             if response.status_code == 200:
                 tally.approved.append(item["id"])
@@ -198,30 +216,32 @@ def world(app: Flask, db: Session) -> LoadWorld:
 
 
 @pytest.fixture
-def server(world: LoadWorld, database_url: str, instance_path: Path,
-           tmp_path: Path) -> Iterator[LiveServer]:
+def server(
+    world: LoadWorld, database_url: str, instance_path: Path, tmp_path: Path
+) -> Iterator[LiveServer]:
     live = LiveServer(database_url, instance_path, tmp_path / "server.log", workers=WORKERS)
     yield live
     live.stop()
 
 
 def test_32_clients_get_no_5xx_and_every_read_is_recorded_once(
-        db: Session, world: LoadWorld, server: LiveServer, database_url: str,
-        instance_path: Path) -> None:
+    db: Session, world: LoadWorld, server: LiveServer, database_url: str, instance_path: Path
+) -> None:
     readers = world.analysts
-    sessions = [logged_in(server.url, readers[API_READERS + j].email)
-                for j in range(PAGE_READERS)]
+    sessions = [logged_in(server.url, readers[API_READERS + j].email) for j in range(PAGE_READERS)]
     plan = Plan(server=server, world=world, stop_at=time.monotonic() + DURATION_S)
     tallies = [Tally() for _ in range(CLIENTS)]
     clients: list[Callable[[], None]] = []
     for i in range(API_READERS):
         user = readers[i]
-        clients.append(lambda u=user, n=i: api_reader(plan, world.tokens[u.id][0], u.email,
-                                                      n, tallies[n]))
+        clients.append(
+            lambda u=user, n=i: api_reader(plan, world.tokens[u.id][0], u.email, n, tallies[n])
+        )
     for j in range(PAGE_READERS):
         user, n = readers[API_READERS + j], API_READERS + j
-        clients.append(lambda u=user, n=n, j=j: page_reader(plan, sessions[j], u.email, n,
-                                                            tallies[n]))
+        clients.append(
+            lambda u=user, n=n, j=j: page_reader(plan, sessions[j], u.email, n, tallies[n])
+        )
     for k in range(REQUESTERS):
         # Requesters use the API readers' people (their second line of work).
         user, n = readers[k], API_READERS + PAGE_READERS + k
@@ -238,9 +258,11 @@ def test_32_clients_get_no_5xx_and_every_read_is_recorded_once(
     reads: Counter[tuple[str, str]] = sum((t.reads for t in tallies), Counter())
     unexpected = [u for t in tallies for u in t.unexpected]
     log = server.log.read_text()
-    summary = (f"{elapsed:.1f} s, {sum(answers.values())} answers "
-               f"({sum(answers.values()) / elapsed:.0f}/s): "
-               + ", ".join(f"{k} {s}: {c}" for (k, s), c in sorted(answers.items())))
+    summary = (
+        f"{elapsed:.1f} s, {sum(answers.values())} answers "
+        f"({sum(answers.values()) / elapsed:.0f}/s): "
+        + ", ".join(f"{k} {s}: {c}" for (k, s), c in sorted(answers.items()))
+    )
     print(summary)
     assert errors == [], summary
     assert unexpected == [], summary
@@ -254,10 +276,16 @@ def test_32_clients_get_no_5xx_and_every_read_is_recorded_once(
 
     # Exactly one decision event per read answered, per person and outcome.
     session = fresh(db)
-    recorded = Counter({(email, str(outcome)): count for email, outcome, count in session.execute(
-        select(AuditEvent.actor_email, AuditEvent.outcome, func.count())
-        .where(AuditEvent.event_type == AuditType.DATASET_READ)
-        .group_by(AuditEvent.actor_email, AuditEvent.outcome))})
+    recorded = Counter(
+        {
+            (email, str(outcome)): count
+            for email, outcome, count in session.execute(
+                select(AuditEvent.actor_email, AuditEvent.outcome, func.count())
+                .where(AuditEvent.event_type == AuditType.DATASET_READ)
+                .group_by(AuditEvent.actor_email, AuditEvent.outcome)
+            )
+        }
+    )
     assert recorded == reads
 
     # Every request created was recorded once; every approval answered 200 made one grant,
@@ -265,25 +293,36 @@ def test_32_clients_get_no_5xx_and_every_read_is_recorded_once(
     created = sum(t.created for t in tallies)
     approvals = [request_id for t in tallies for request_id in t.approved]
     assert len(approvals) == len(set(approvals))
-    submitted = session.scalar(select(func.count()).where(
-        AuditEvent.event_type == AuditType.ACCESS_REQUEST_SUBMIT))
+    submitted = session.scalar(
+        select(func.count()).where(AuditEvent.event_type == AuditType.ACCESS_REQUEST_SUBMIT)
+    )
     assert submitted == created + len(readers)  # the world's own requests too
-    approve_events = session.scalar(select(func.count()).where(
-        AuditEvent.event_type == AuditType.ACCESS_REQUEST_APPROVE))
+    approve_events = session.scalar(
+        select(func.count()).where(AuditEvent.event_type == AuditType.ACCESS_REQUEST_APPROVE)
+    )
     assert approve_events == len(approvals) + len(readers)
     grants = session.scalar(select(func.count()).select_from(Grant))
-    granted_requests = session.scalar(select(func.count()).where(
-        AccessRequest.grant_id.is_not(None)))
+    granted_requests = session.scalar(
+        select(func.count()).where(AccessRequest.grant_id.is_not(None))
+    )
     assert grants == granted_requests == len(approvals) + len(readers)
 
     verify = subprocess.run(
-        [sys.executable, "-m", "governance.cli", "audit", "verify"], capture_output=True,
-        text=True, timeout=300, env=_cli_env(database_url, instance_path), check=False)
+        [sys.executable, "-m", "governance.cli", "audit", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_cli_env(database_url, instance_path),
+        check=False,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def _cli_env(database_url: str, instance_path: Path) -> dict[str, Any]:
-    env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": str(instance_path),
-           "GOVERNANCE_DATABASE_URL": database_url}
+    env = {
+        **os.environ,
+        "GOVERNANCE_INSTANCE_PATH": str(instance_path),
+        "GOVERNANCE_DATABASE_URL": database_url,
+    }
     env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
     return env

@@ -19,7 +19,8 @@ def _children(pid: int) -> set[int]:
 
 
 def test_the_server_stops_cleanly(
-        app: Flask, database_url: str, instance_path: Path, tmp_path: Path) -> None:
+    app: Flask, database_url: str, instance_path: Path, tmp_path: Path
+) -> None:
     """SIGTERM: the workers exit without a traceback, none is killed, and the server says at
     which address it served."""
     live = LiveServer(database_url, instance_path, tmp_path / "server.log")
@@ -37,7 +38,8 @@ def test_the_server_stops_cleanly(
 
 
 def test_the_demo_and_the_server_print_the_address_actually_served(
-        app: Flask, people: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, people: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`make run PORT=...` sets BASE_URL from the port: every printed address follows it."""
     from click.testing import CliRunner
 

@@ -118,13 +118,13 @@ def test_time_series_fills_missing_days_with_zero() -> None:
 
 def test_time_series_axis_is_the_period_asked_for_in_days() -> None:
     """A four-day report whose events fell on one day: four day ticks, not four years."""
-    svg = charts.time_series([(DAY + dt.timedelta(days=1), 3)], title="t", first=DAY,
-                             last=DAY + dt.timedelta(days=3))
+    svg = charts.time_series(
+        [(DAY + dt.timedelta(days=1), 3)], title="t", first=DAY, last=DAY + dt.timedelta(days=3)
+    )
     ticks = [t.text for t in parse(svg).iter(f"{SVG}text")]
     assert ticks[:4] == ["01 Jan", "02 Jan", "03 Jan", "04 Jan"]
     assert not any(t and (":" in t or "2025" in t or "2027" in t) for t in ticks)
-    single = [t.text for t in parse(charts.time_series([(DAY, 3)], title="t"))
-              .iter(f"{SVG}text")]
+    single = [t.text for t in parse(charts.time_series([(DAY, 3)], title="t")).iter(f"{SVG}text")]
     assert single[0] == "01 Jan"
     assert not any(t and "2028" in t for t in single)
 

@@ -28,8 +28,9 @@ class UnknownParameters(AnalysisParameterError):
         self.names = names
         self.accepted = accepted
         verb = "is not a parameter" if len(names) == 1 else "are not parameters"
-        super().__init__(", ".join(names), f"{verb} of {kind} analyses, which take "
-                                           f"{', '.join(accepted)}")
+        super().__init__(
+            ", ".join(names), f"{verb} of {kind} analyses, which take {', '.join(accepted)}"
+        )
 
 
 class DataShapeError(AnalysisError, ValueError):

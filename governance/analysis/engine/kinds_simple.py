@@ -52,8 +52,10 @@ def _needs_offences(*columns: str | None) -> bool:
 
 
 EXCLUDED = "excluded_offence_categories"
-EXCLUDED_HELP = ("index offence categories whose records are left out (the governance layer "
-                 "adds the agreement's, which apply to every kind).")
+EXCLUDED_HELP = (
+    "index offence categories whose records are left out (the governance layer "
+    "adds the agreement's, which apply to every kind)."
+)
 CATEGORY_COLUMN = "offence_category"
 
 
@@ -61,8 +63,9 @@ def _excluded(params: Mapping[str, Any]) -> list[str]:
     return read_str_list(params, EXCLUDED, default=[])
 
 
-def _columns(base: list[str], *measures: str | None,
-             excluded: list[str] | None = None) -> dict[str, list[str]]:
+def _columns(
+    base: list[str], *measures: str | None, excluded: list[str] | None = None
+) -> dict[str, list[str]]:
     records = [PERSON_KEY, *base, *([CATEGORY_COLUMN] if excluded else [])]
     if _needs_offences(*measures):
         records.append("index_date")
@@ -74,8 +77,7 @@ def _columns(base: list[str], *measures: str | None,
     return read
 
 
-def _without_excluded(records: pd.DataFrame, excluded: list[str], notes: list[str]
-                      ) -> pd.DataFrame:
+def _without_excluded(records: pd.DataFrame, excluded: list[str], notes: list[str]) -> pd.DataFrame:
     """Leave out the records whose index offence is in an excluded category, and say so in
     the notes (which categories and why; how many is not said: a count of people in a
     category excluded because it is sensitive would itself disclose)."""
@@ -133,7 +135,7 @@ class DescriptiveKind(AnalysisKind):
         "group_by": "1 to 3 columns to count people by.",
         "rate_of": "a 0/1 column, or reoffended, whose rate is shown per group.",
         "mean_of": "a number column (or reoffences, days_to_first_reoffence) whose mean is "
-                   "shown per group.",
+        "shown per group.",
         EXCLUDED: EXCLUDED_HELP,
     }
 
@@ -148,8 +150,7 @@ class DescriptiveKind(AnalysisKind):
 
     def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
         p = self.validate(params)
-        return _columns(p.group_by, p.rate_of, p.mean_of,
-                        excluded=p.excluded_offence_categories)
+        return _columns(p.group_by, p.rate_of, p.mean_of, excluded=p.excluded_offence_categories)
 
     def run(
         self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
@@ -158,8 +159,13 @@ class DescriptiveKind(AnalysisKind):
         context.check_columns(p.group_by)
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
         context.report(0.1, "loading records")
-        records = _load(data, self.columns(params), [p.rate_of, p.mean_of], result.notes,
-                        p.excluded_offence_categories)
+        records = _load(
+            data,
+            self.columns(params),
+            [p.rate_of, p.mean_of],
+            result.notes,
+            p.excluded_offence_categories,
+        )
         population = context.population("records", records[PERSON_KEY], essential=True)
         result.populations.append(population)
         policy = context.policy
@@ -267,7 +273,7 @@ class RateComparisonKind(AnalysisKind):
         "group_b": "the second group's value (not the first's).",
         "outcome": "a 0/1 column, or reoffended.",
         "interval": "the interval for the difference of the two rates: wald (Wald, unpooled; "
-                    "the default) or newcombe (Newcombe's hybrid score, for small groups).",
+        "the default) or newcombe (Newcombe's hybrid score, for small groups).",
         EXCLUDED: EXCLUDED_HELP,
     }
 
@@ -300,8 +306,9 @@ class RateComparisonKind(AnalysisKind):
         p = self.validate(params)
         context.check_columns([p.group_column])
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
-        records = _load(data, self.columns(params), [p.outcome], result.notes,
-                        p.excluded_offence_categories)
+        records = _load(
+            data, self.columns(params), [p.outcome], result.notes, p.excluded_offence_categories
+        )
         labels = records[p.group_column].astype("string")
         chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
         result.populations.append(

@@ -40,8 +40,11 @@ class CohortColumn:
 
 
 COHORT_COLUMNS = (
-    CohortColumn("name"), CohortColumn("date_of_birth"), CohortColumn("sex"),
-    CohortColumn("intervention_start"), CohortColumn("intervention_end", required=False),
+    CohortColumn("name"),
+    CohortColumn("date_of_birth"),
+    CohortColumn("sex"),
+    CohortColumn("intervention_start"),
+    CohortColumn("intervention_end", required=False),
 )
 
 
@@ -62,7 +65,9 @@ def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -
     schema = arrow_schema(COHORT_COLUMNS)
     table = pa.Table.from_pandas(
         frame.reindex(columns=[c.name for c in COHORT_COLUMNS]).astype("string"),
-        schema=schema, preserve_index=False)
+        schema=schema,
+        preserve_index=False,
+    )
     directory = config.cohort_dir
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = config.cohort_path_of(cohort.storage_name)
@@ -70,8 +75,7 @@ def store_cohort(session: Session, *, cohort: CohortFile, frame: pd.DataFrame) -
     file_key = envelope.new_file_key(config.ring, binding_of(cohort))
     try:
         with files.create_exclusive(partial) as out:
-            sink = EncryptingWriter(out, file_key.key, binding_of(cohort),
-                                    file_id=file_key.file_id)
+            sink = EncryptingWriter(out, file_key.key, binding_of(cohort), file_id=file_key.file_id)
             rows = write_parquet(sink, schema, table.to_batches())
             sink.finish()
             out.flush()
@@ -97,19 +101,22 @@ def read_cohort(cohort: CohortFile, columns: Sequence[str]) -> pd.DataFrame:
     if session is None:
         raise RuntimeError("read the cohort through a session")
     if cohort.destroyed_at is not None:
-        raise DataUnavailable(f"Cohort file {cohort.id} was destroyed on "
-                              f"{cohort.destroyed_at:%Y-%m-%d}.")
+        raise DataUnavailable(
+            f"Cohort file {cohort.id} was destroyed on {cohort.destroyed_at:%Y-%m-%d}."
+        )
     known = {c.name for c in COHORT_COLUMNS}
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise ValueError(f"a cohort file has no column(s) {', '.join(unknown)}")
     config = files.config_of(session)
-    with open_file(config, config.cohort_path_of(cohort.storage_name), cohort,
-                   binding_of(cohort)) as reader:
+    with open_file(
+        config, config.cohort_path_of(cohort.storage_name), cohort, binding_of(cohort)
+    ) as reader:
         digest = reader.sha256()
         if digest != cohort.sha256:
-            raise DataIntegrityError(f"Cohort file {cohort.id} does not match its recorded "
-                                     "SHA-256.")
+            raise DataIntegrityError(
+                f"Cohort file {cohort.id} does not match its recorded SHA-256."
+            )
         reader.seek(0)
         table = read_table(reader, list(columns), None)
     return table.to_pandas()
@@ -133,4 +140,3 @@ def destroy_cohort(cohort: CohortFile, *, now: dt.datetime | None = None) -> boo
 def cohort_key_fingerprint(cohort: CohortFile) -> str | None:
     """As `key_fingerprint` for dataset versions: names the cohort file's key, never shows it."""
     return envelope.fingerprint(cohort)
-

@@ -103,8 +103,15 @@ class EncryptingWriter(io.RawIOBase):
     Call `finish()` once after the last write; it writes the final chunk.
     """
 
-    def __init__(self, out: BinaryIO, key: bytes, binding: Binding,
-                 chunk_size: int = CHUNK_SIZE, *, file_id: bytes | None = None) -> None:
+    def __init__(
+        self,
+        out: BinaryIO,
+        key: bytes,
+        binding: Binding,
+        chunk_size: int = CHUNK_SIZE,
+        *,
+        file_id: bytes | None = None,
+    ) -> None:
         super().__init__()
         self._out = out
         self._aead = AESGCM(key)
@@ -133,8 +140,8 @@ class EncryptingWriter(io.RawIOBase):
         self._size += len(view)
         # Keep at least one byte back: the last chunk is only known at finish().
         while len(self._buffer) > self._chunk_size:
-            self._emit(bytes(self._buffer[:self._chunk_size]), final=False)
-            del self._buffer[:self._chunk_size]
+            self._emit(bytes(self._buffer[: self._chunk_size]), final=False)
+            del self._buffer[: self._chunk_size]
         return len(view)
 
     def tell(self) -> int:
@@ -148,8 +155,9 @@ class EncryptingWriter(io.RawIOBase):
 
     def _emit(self, plaintext: bytes, *, final: bool) -> None:
         nonce = secrets.token_bytes(NONCE_SIZE)
-        sealed = self._aead.encrypt(nonce, plaintext,
-                                    _aad(self._header, self._binding, self._index, final))
+        sealed = self._aead.encrypt(
+            nonce, plaintext, _aad(self._header, self._binding, self._index, final)
+        )
         self._out.write(nonce + sealed)
         self._index += 1
 
@@ -165,8 +173,14 @@ class EncryptingWriter(io.RawIOBase):
 class DecryptingReader(io.RawIOBase):
     """A read-only, seekable view of a stored file's plaintext, decrypted chunk by chunk."""
 
-    def __init__(self, path: str | os.PathLike[str], key: bytes, binding: Binding, *,
-                 file_id: bytes | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        key: bytes,
+        binding: Binding,
+        *,
+        file_id: bytes | None = None,
+    ) -> None:
         """Open `path` with `key`; `file_id`, when given, is the id the file's header must
         carry (the one recorded when it was stored)."""
         super().__init__()
@@ -187,11 +201,13 @@ class DecryptingReader(io.RawIOBase):
             raise DataIntegrityError(
                 f"The stored file is not the one recorded for it: its file id is "
                 f"{parsed.file_id.hex()}, the recorded one {expected_file_id.hex()} (a "
-                f"leftover or substituted file).")
+                f"leftover or substituted file)."
+            )
         if parsed.key_id != key_id(key):
             raise DataIntegrityError(
                 f"The stored file was encrypted with another key (key id "
-                f"{parsed.key_id.hex()}), not the one it is read with ({key_id(key).hex()}).")
+                f"{parsed.key_id.hex()}), not the one it is read with ({key_id(key).hex()})."
+            )
         self._header = header
         self._aead = AESGCM(key)
         self._binding = binding
@@ -234,7 +250,7 @@ class DecryptingReader(io.RawIOBase):
             index, offset = divmod(self._position, self._chunk_size)
             chunk = self._chunk(index)
             take = min(len(chunk) - offset, len(target) - written)
-            target[written:written + take] = chunk[offset:offset + take]
+            target[written : written + take] = chunk[offset : offset + take]
             written += take
             self._position += take
         return written
@@ -256,12 +272,14 @@ class DecryptingReader(io.RawIOBase):
         sealed = self._file.read(self._stride)
         nonce, ciphertext = sealed[:NONCE_SIZE], sealed[NONCE_SIZE:]
         try:
-            return self._aead.decrypt(nonce, ciphertext,
-                                      _aad(self._header, self._binding, index, final))
+            return self._aead.decrypt(
+                nonce, ciphertext, _aad(self._header, self._binding, index, final)
+            )
         except InvalidTag as exc:
             raise DataIntegrityError(
                 f"The stored file failed authentication at chunk {index}: it was altered, "
-                f"truncated, or belongs to another dataset or version.") from exc
+                f"truncated, or belongs to another dataset or version."
+            ) from exc
 
     def plaintext_chunks(self) -> Iterator[bytes]:
         """Every chunk in order, each authenticated; memory is one chunk at a time."""

@@ -78,20 +78,28 @@ def _context(binding: Binding, file_id: bytes) -> bytes:
     return CONTEXT_LABEL + _BINDING.pack(binding.dataset_id, binding.version_number) + file_id
 
 
-def wrap(ring: KeyRing, key: bytes, binding: Binding, file_id: bytes, *,
-         wrapping_key_id: str | None = None) -> FileKey:
+def wrap(
+    ring: KeyRing,
+    key: bytes,
+    binding: Binding,
+    file_id: bytes,
+    *,
+    wrapping_key_id: str | None = None,
+) -> FileKey:
     """Wrap a file key under the ring's current data key (or the one named)."""
     kek_id = wrapping_key_id or ring.current_id
     nonce = secrets.token_bytes(NONCE_SIZE)
     sealed = AESGCM(ring.derive(WRAP_LABEL, key_id=kek_id)).encrypt(
-        nonce, key, _context(binding, file_id))
+        nonce, key, _context(binding, file_id)
+    )
     return FileKey(key, file_id, nonce + sealed, kek_id)
 
 
 def new_file_key(ring: KeyRing, binding: Binding) -> FileKey:
     """A fresh random key and file id for a file about to be written, wrapped for its row."""
-    return wrap(ring, secrets.token_bytes(FILE_KEY_SIZE), binding,
-                secrets.token_bytes(FILE_ID_SIZE))
+    return wrap(
+        ring, secrets.token_bytes(FILE_KEY_SIZE), binding, secrets.token_bytes(FILE_ID_SIZE)
+    )
 
 
 def unwrap(ring: KeyRing, row: KeyedFile, binding: Binding) -> FileKey:
@@ -105,12 +113,12 @@ def unwrap(ring: KeyRing, row: KeyedFile, binding: Binding) -> FileKey:
         raise DataIntegrityError(str(error)) from None
     blob = bytes(row.wrapped_key)
     try:
-        key = AESGCM(kek).decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:],
-                                  _context(binding, file_id))
+        key = AESGCM(kek).decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], _context(binding, file_id))
     except InvalidTag:
         raise DataIntegrityError(
             f"The stored file's key does not unwrap with data key {row.wrapping_key_id}: the "
-            "wrapped key was altered or belongs to another file.") from None
+            "wrapped key was altered or belongs to another file."
+        ) from None
     return FileKey(key, file_id, blob, row.wrapping_key_id)
 
 
@@ -129,7 +137,8 @@ def legacy_key(ring: KeyRing, path: Path) -> bytes:
     raise DataIntegrityError(
         f"The stored file was encrypted directly under a data key (file key id "
         f"{wanted.hex()}) that is neither the current nor a retired data key; restore that "
-        f"key from your key backup.")
+        f"key from your key backup."
+    )
 
 
 def fingerprint(row: KeyedFile) -> str | None:
@@ -137,5 +146,6 @@ def fingerprint(row: KeyedFile) -> str | None:
     that wrapped it, never the key. None for a row without a per-file key."""
     if row.wrapped_key is None or row.wrapping_key_id is None:
         return None
-    return hashlib.sha256(FINGERPRINT_LABEL + row.wrapping_key_id.encode() + b"\0"
-                          + bytes(row.wrapped_key)).hexdigest()
+    return hashlib.sha256(
+        FINGERPRINT_LABEL + row.wrapping_key_id.encode() + b"\0" + bytes(row.wrapped_key)
+    ).hexdigest()

@@ -68,8 +68,10 @@ class StoreConfig:
 def config_of(session: Session) -> StoreConfig:
     settings = session.info.get("settings")
     if not isinstance(settings, dict):
-        raise RuntimeError("This session was not opened by governance.kernel.db.Database: the data "
-                           "directory and key settings are missing.")
+        raise RuntimeError(
+            "This session was not opened by governance.kernel.db.Database: the data "
+            "directory and key settings are missing."
+        )
     return StoreConfig(Path(settings["DATA_DIR"]), rings_of(session).data)
 
 
@@ -143,13 +145,13 @@ def sweep_orphans(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS
     """
     config = config_of(session)
     removed = []
-    for directory, model in ((config.data_dir, DatasetVersion),
-                             (config.cohort_dir, CohortFile)):
+    for directory, model in ((config.data_dir, DatasetVersion), (config.cohort_dir, CohortFile)):
         if not directory.is_dir():
             continue
         live: dict[str, bool] = {
-            name: destroyed is None for name, destroyed in session.execute(
-                select(model.storage_name, model.destroyed_at))}
+            name: destroyed is None
+            for name, destroyed in session.execute(select(model.storage_name, model.destroyed_at))
+        }
         removed += _sweep(directory, live, time.time() - grace_seconds)
     return removed
 

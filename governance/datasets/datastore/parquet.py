@@ -48,8 +48,12 @@ class DeclaredColumn(Protocol):
 
 def arrow_schema(columns: Sequence[DeclaredColumn]) -> pa.Schema:
     """The Arrow schema every stored version of a dataset with these columns has."""
-    return pa.schema([pa.field(c.name, ARROW_TYPES[ColumnType(c.type)], nullable=not c.required)
-                      for c in columns])
+    return pa.schema(
+        [
+            pa.field(c.name, ARROW_TYPES[ColumnType(c.type)], nullable=not c.required)
+            for c in columns
+        ]
+    )
 
 
 def write_parquet(sink: io.RawIOBase, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
@@ -64,13 +68,15 @@ def write_parquet(sink: io.RawIOBase, schema: pa.Schema, batches: Iterable[pa.Re
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(pending, schema),
-                                   row_group_size=ROW_GROUP_ROWS)
+                writer.write_table(
+                    pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS
+                )
                 rows += pending_rows
                 pending, pending_rows = [], 0
         if pending_rows or not rows:
-            writer.write_table(pa.Table.from_batches(pending, schema),
-                               row_group_size=ROW_GROUP_ROWS)
+            writer.write_table(
+                pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS
+            )
             rows += pending_rows
     return rows
 
@@ -103,8 +109,10 @@ class UploadedParquet:
         if stream.read(4) != b"PAR1" or tail[4:] != b"PAR1":
             raise UnreadableParquet("the file does not start and end with Parquet's PAR1 marker")
         if int.from_bytes(tail[:4], "little") > MAX_FOOTER_BYTES:
-            raise UnreadableParquet("its footer (the schema and column index) is larger than "
-                                    f"{MAX_FOOTER_BYTES // (1024 * 1024)} MiB")
+            raise UnreadableParquet(
+                "its footer (the schema and column index) is larger than "
+                f"{MAX_FOOTER_BYTES // (1024 * 1024)} MiB"
+            )
         stream.seek(0)
         try:
             self._file = pq.ParquetFile(stream)
@@ -119,7 +127,8 @@ class UploadedParquet:
 
     def iter_batches(self, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._file.iter_batches(batch_size=batch_size, columns=columns,
-                                               use_threads=False)
+            yield from self._file.iter_batches(
+                batch_size=batch_size, columns=columns, use_threads=False
+            )
         except (pa.ArrowException, OSError) as exc:
             raise UnreadableParquet(str(exc)) from exc

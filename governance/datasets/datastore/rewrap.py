@@ -52,10 +52,14 @@ def _path(config: files.StoreConfig, row: StoredRow) -> Path:
 
 def live_rows(session: Session) -> Iterator[StoredRow]:
     """Every stored dataset version and cohort file that is not destroyed."""
-    yield from session.scalars(select(DatasetVersion).where(DatasetVersion.destroyed_at.is_(None))
-                               .order_by(DatasetVersion.id))
-    yield from session.scalars(select(CohortFile).where(CohortFile.destroyed_at.is_(None))
-                               .order_by(CohortFile.id))
+    yield from session.scalars(
+        select(DatasetVersion)
+        .where(DatasetVersion.destroyed_at.is_(None))
+        .order_by(DatasetVersion.id)
+    )
+    yield from session.scalars(
+        select(CohortFile).where(CohortFile.destroyed_at.is_(None)).order_by(CohortFile.id)
+    )
 
 
 def legacy_rows(session: Session) -> list[StoredRow]:
@@ -73,8 +77,9 @@ def rewrap_keys(session: Session, *, to_key_id: str) -> int:
             continue
         binding = _binding(row)
         current = envelope.unwrap(config.ring, row, binding)
-        envelope.wrap(config.ring, current.key, binding, current.file_id,
-                      wrapping_key_id=to_key_id).record_on(row)
+        envelope.wrap(
+            config.ring, current.key, binding, current.file_id, wrapping_key_id=to_key_id
+        ).record_on(row)
         count += 1
     session.flush()
     return count
@@ -113,8 +118,10 @@ def reencrypt_legacy(row: StoredRow) -> None:
     new_path = old_path.parent / new_name
     partial = old_path.parent / f".{new_name}{files.PARTIAL}"
     try:
-        with open_file(config, old_path, row, binding) as reader, \
-                files.create_exclusive(partial) as out:
+        with (
+            open_file(config, old_path, row, binding) as reader,
+            files.create_exclusive(partial) as out,
+        ):
             sink = EncryptingWriter(out, file_key.key, binding, file_id=file_key.file_id)
             for chunk in reader.plaintext_chunks():
                 sink.write(chunk)
@@ -122,8 +129,10 @@ def reencrypt_legacy(row: StoredRow) -> None:
             out.flush()
             os.fsync(out.fileno())
         if sink.sha256 != row.sha256:
-            raise DataIntegrityError(f"The stored file {row.storage_name} does not match its "
-                                     "recorded SHA-256; it was not re-encrypted.")
+            raise DataIntegrityError(
+                f"The stored file {row.storage_name} does not match its "
+                "recorded SHA-256; it was not re-encrypted."
+            )
         os.replace(partial, new_path)
         files.fsync_dir(new_path.parent)
     except BaseException:

@@ -61,8 +61,14 @@ def _batches(data: TableLike, schema: pa.Schema) -> Iterable[pa.RecordBatch]:
     return data
 
 
-def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLike,
-                  source_filename: str, by: Actor) -> DatasetVersion:
+def store_version(
+    session: Session,
+    *,
+    dataset: Dataset,
+    frame_or_table: TableLike,
+    source_filename: str,
+    by: Actor,
+) -> DatasetVersion:
     """Encrypt and store a new version of `dataset`; the row is added to the session.
 
     `frame_or_table` is a DataFrame, an Arrow table, or (for streamed ingestion) an iterable of
@@ -72,8 +78,9 @@ def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLi
     config = files.config_of(session)
     # One upload at a time per dataset, so two uploads cannot both become version N.
     session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
-    latest = session.scalar(select(func.max(DatasetVersion.number))
-                            .where(DatasetVersion.dataset_id == dataset.id))
+    latest = session.scalar(
+        select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)
+    )
     number = (latest or 0) + 1
     binding = Binding(dataset.id, number)
     file_key = envelope.new_file_key(config.ring, binding)
@@ -97,9 +104,15 @@ def store_version(session: Session, *, dataset: Dataset, frame_or_table: TableLi
         raise
     files.track_pending(session, final)
     version = DatasetVersion(
-        dataset_id=dataset.id, number=number, sha256=sink.sha256, row_count=rows,
-        byte_size=sink.plaintext_size, storage_name=storage_name,
-        source_filename=source_filename[:255], uploaded_by_id=by.id)
+        dataset_id=dataset.id,
+        number=number,
+        sha256=sink.sha256,
+        row_count=rows,
+        byte_size=sink.plaintext_size,
+        storage_name=storage_name,
+        source_filename=source_filename[:255],
+        uploaded_by_id=by.id,
+    )
     file_key.record_on(version)
     try:
         session.add(version)
@@ -115,24 +128,32 @@ def _live_session(version: DatasetVersion) -> Session:
     """The session that loaded `version`, which must not be destroyed."""
     session = object_session(version)
     if session is None:
-        raise RuntimeError("read the version through a session: the datastore takes its "
-                           "settings from the session that loaded it")
+        raise RuntimeError(
+            "read the version through a session: the datastore takes its "
+            "settings from the session that loaded it"
+        )
     if version.destroyed_at is not None:
         _cache.forget(version.storage_name)
         raise DataUnavailable(
             f"Version {version.number} of dataset {version.dataset_id} was destroyed on "
-            f"{version.destroyed_at:%Y-%m-%d}.")
+            f"{version.destroyed_at:%Y-%m-%d}."
+        )
     return session
 
 
 def _open(version: DatasetVersion) -> DecryptingReader:
     config = files.config_of(_live_session(version))
-    return open_file(config, config.path_of(version.storage_name), version,
-                     Binding(version.dataset_id, version.number))
+    return open_file(
+        config,
+        config.path_of(version.storage_name),
+        version,
+        Binding(version.dataset_id, version.number),
+    )
 
 
-def open_file(config: files.StoreConfig, path: Path, row: envelope.KeyedFile,
-              binding: Binding) -> DecryptingReader:
+def open_file(
+    config: files.StoreConfig, path: Path, row: envelope.KeyedFile, binding: Binding
+) -> DecryptingReader:
     """Open a stored file with the key its row records (or, for a file from before per-file
     keys, the data key its header names), checking it is the file recorded for the row."""
     if envelope.is_legacy(row):
@@ -144,21 +165,27 @@ def open_file(config: files.StoreConfig, path: Path, row: envelope.KeyedFile,
 def _filter_columns(filters: Any) -> set[str]:
     """Column names in a DNF filter: [(col, op, value), ...] or [[(col, op, value), ...], ...]."""
     if not isinstance(filters, list) or not filters:
-        raise ValueError("filters must be a non-empty list of (column, operator, value) "
-                         "tuples, or a list of such lists")
+        raise ValueError(
+            "filters must be a non-empty list of (column, operator, value) "
+            "tuples, or a list of such lists"
+        )
     groups = filters if all(isinstance(f, list) for f in filters) else [filters]
     names = set()
     for group in groups:
         for condition in group:
-            if not (isinstance(condition, tuple) and len(condition) == 3
-                    and isinstance(condition[0], str)):
+            if not (
+                isinstance(condition, tuple)
+                and len(condition) == 3
+                and isinstance(condition[0], str)
+            ):
                 raise ValueError(f"filter {condition!r} is not (column, operator, value)")
             names.add(condition[0])
     return names
 
 
-def read_columns(version: DatasetVersion, columns: list[str], *,
-                 filters: list[Any] | None = None) -> pd.DataFrame:
+def read_columns(
+    version: DatasetVersion, columns: list[str], *, filters: list[Any] | None = None
+) -> pd.DataFrame:
     """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
 
     The SHA-256 of the decrypted Parquet is checked against the version row first (one
@@ -191,13 +218,16 @@ def read_columns(version: DatasetVersion, columns: list[str], *,
     full_schema = arrow_schema(version.dataset.columns)
     for name in columns:
         if name not in present:
-            table = table.append_column(full_schema.field(name).with_nullable(True),
-                                        pa.nulls(table.num_rows, full_schema.field(name).type))
+            table = table.append_column(
+                full_schema.field(name).with_nullable(True),
+                pa.nulls(table.num_rows, full_schema.field(name).type),
+            )
     return table.select(columns).to_pandas()
 
 
-def _read_file(version: DatasetVersion, columns: list[str],
-               filters: list[Any] | None) -> tuple[pa.Table, set[str]]:
+def _read_file(
+    version: DatasetVersion, columns: list[str], filters: list[Any] | None
+) -> tuple[pa.Table, set[str]]:
     """Verify the whole file's SHA-256, then read the stored ones of `columns`."""
     with _open(version) as reader:
         _verify(version, reader)
@@ -213,7 +243,8 @@ def _verify(version: DatasetVersion, reader: DecryptingReader) -> None:
     if digest != version.sha256:
         raise DataIntegrityError(
             f"Version {version.number} of dataset {version.dataset_id} does not match its "
-            f"recorded SHA-256 ({version.sha256[:12]}…, found {digest[:12]}…).")
+            f"recorded SHA-256 ({version.sha256[:12]}…, found {digest[:12]}…)."
+        )
 
 
 # How many bytes of decoded columns each process keeps (least recently used go first).
@@ -263,8 +294,9 @@ class _ColumnCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[str, str], entry: _Verified,
-            columns: dict[str, pa.ChunkedArray]) -> None:
+    def put(
+        self, key: tuple[str, str], entry: _Verified, columns: dict[str, pa.ChunkedArray]
+    ) -> None:
         with self._lock:
             current = self._entries.get(key)
             if current is not entry:
@@ -321,11 +353,19 @@ def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
         stat = path.stat()
     except FileNotFoundError as exc:
         raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
-    material = "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode() \
-        + b"\0" + bytes(row.wrapped_key or b"")
+    material = (
+        "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode()
+        + b"\0"
+        + bytes(row.wrapped_key or b"")
+    )
     fingerprint = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
-    return (stat.st_dev ^ fingerprint, stat.st_ino, stat.st_size, stat.st_mtime_ns,
-            stat.st_ctime_ns)
+    return (
+        stat.st_dev ^ fingerprint,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
 
 
 def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table, set[str]]:
@@ -405,4 +445,3 @@ def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) 
     version.wrapped_key = None
     version.destroyed_at = now or utcnow()
     return existed
-

@@ -23,8 +23,16 @@ from governance.datasets.ingest.csv_source import CsvUpload
 from governance.datasets.ingest.problems import IngestionRefused, IngestLimits, Problem, refuse
 from governance.datasets.ingest.typed_source import frame_batches, parquet_batches
 
-__all__ = ["FORMATS", "IngestLimits", "IngestionRefused", "Problem", "Upload", "frame_batches",
-           "open_upload", "parse_csv_frame"]
+__all__ = [
+    "FORMATS",
+    "IngestLimits",
+    "IngestionRefused",
+    "Problem",
+    "Upload",
+    "frame_batches",
+    "open_upload",
+    "parse_csv_frame",
+]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -35,8 +43,9 @@ class Upload:
     batches: Iterator[pa.RecordBatch]
 
 
-def open_upload(source: IO[bytes], filename: str, columns: Sequence[DeclaredColumn],
-                limits: IngestLimits) -> Upload:
+def open_upload(
+    source: IO[bytes], filename: str, columns: Sequence[DeclaredColumn], limits: IngestLimits
+) -> Upload:
     suffix = PurePath(filename).suffix.lower()
     kind = FORMATS.get(suffix)
     if kind is None:
@@ -46,8 +55,9 @@ def open_upload(source: IO[bytes], filename: str, columns: Sequence[DeclaredColu
     return Upload("parquet", parquet_batches(source, columns, limits))
 
 
-def parse_csv_frame(data: bytes, columns: Sequence[DeclaredColumn],
-                    limits: IngestLimits | None = None) -> pd.DataFrame:
+def parse_csv_frame(
+    data: bytes, columns: Sequence[DeclaredColumn], limits: IngestLimits | None = None
+) -> pd.DataFrame:
     """Check CSV bytes and return them as a frame, or raise IngestionRefused (for tests and
     previews; ingestion itself streams batches to the datastore instead)."""
     upload = CsvUpload(io.BytesIO(data), columns, limits or IngestLimits())

@@ -54,8 +54,15 @@ def _shown(value: object) -> str:
 class ColumnChecker:
     """Checks one declared column across the batches of one upload."""
 
-    def __init__(self, column: DeclaredColumn, position: int, limits: IngestLimits,
-                 problems: ProblemLog, *, header_row: bool) -> None:
+    def __init__(
+        self,
+        column: DeclaredColumn,
+        position: int,
+        limits: IngestLimits,
+        problems: ProblemLog,
+        *,
+        header_row: bool,
+    ) -> None:
         self.column = column
         self.type = ColumnType(column.type)
         self.position = position
@@ -81,9 +88,14 @@ class ColumnChecker:
     def _check_size(self, text: pa.Array, rows: pa.Array) -> None:
         limit = self.limits.max_field_bytes
         lengths = pc.binary_length(text)
-        self._report(pc.greater(lengths, limit), rows, lambda i: (
-            f"the value is {lengths[i].as_py():,} bytes; a cell may hold at most "
-            f"{limit // 1024} KB"))
+        self._report(
+            pc.greater(lengths, limit),
+            rows,
+            lambda i: (
+                f"the value is {lengths[i].as_py():,} bytes; a cell may hold at most "
+                f"{limit // 1024} KB"
+            ),
+        )
 
     def from_text(self, text: pa.Array, rows: pa.Array) -> pa.Array:
         """Parse text cells ('' is empty; nulls are treated as empty) to the declared type."""
@@ -97,8 +109,11 @@ class ColumnChecker:
             empty = pc.equal(trimmed, "")
             ok, typed = PARSERS[self.type](trimmed)
             expected = EXPECTED[self.type]
-            self._report(pc.and_(pc.invert(ok), pc.invert(empty)), rows,
-                         lambda i: f"{expected}, got {_shown(text[i].as_py())}")
+            self._report(
+                pc.and_(pc.invert(ok), pc.invert(empty)),
+                rows,
+                lambda i: f"{expected}, got {_shown(text[i].as_py())}",
+            )
         return self._finish(typed, empty, rows)
 
     def from_typed(self, values: pa.Array, rows: pa.Array) -> pa.Array:
@@ -109,20 +124,25 @@ class ColumnChecker:
         missing = pc.is_null(values, nan_is_null=True)
         if self.type == ColumnType.INTEGER:
             if pa.types.is_uint64(kind):
-                self._report(pc.greater(values, INT64_MAX), rows,
-                             lambda i: f"expected integer, got {values[i].as_py()} (too large)")
+                self._report(
+                    pc.greater(values, INT64_MAX),
+                    rows,
+                    lambda i: f"expected integer, got {values[i].as_py()} (too large)",
+                )
                 values = pc.if_else(pc.greater(values, INT64_MAX), None, values)
             typed = pc.cast(values, pa.int64())
         elif self.type == ColumnType.FLOAT:
             typed = pc.cast(values, pa.float64(), safe=False)
             infinite = pc.and_(pc.invert(missing), pc.invert(pc.is_finite(typed)))
-            self._report(infinite, rows,
-                         lambda i: f"expected a finite number, got {typed[i].as_py()}")
+            self._report(
+                infinite, rows, lambda i: f"expected a finite number, got {typed[i].as_py()}"
+            )
             typed = pc.if_else(pc.fill_null(infinite, False), None, typed)
         elif self.type == ColumnType.DATE and pa.types.is_timestamp(kind):
             timed = pc.not_equal(pc.floor_temporal(values, unit="day"), values)
-            self._report(timed, rows, lambda i: f"expected a date, got the date and time "
-                                                f"{values[i].as_py()}")
+            self._report(
+                timed, rows, lambda i: f"expected a date, got the date and time {values[i].as_py()}"
+            )
             typed = pc.if_else(pc.fill_null(timed, False), None, pc.cast(values, pa.date32()))
         else:
             typed = pc.cast(values, ARROW_TYPES[self.type])
@@ -140,8 +160,9 @@ class ColumnChecker:
 def _is_text(kind: pa.DataType) -> bool:
     if pa.types.is_dictionary(kind):
         return _is_text(kind.value_type)
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                or pa.types.is_string_view(kind))
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
 
 
 def compatible(kind: pa.DataType, declared: ColumnType) -> bool:
@@ -155,8 +176,7 @@ def compatible(kind: pa.DataType, declared: ColumnType) -> bool:
     if declared == ColumnType.BOOLEAN:
         return bool(pa.types.is_boolean(kind))
     if declared == ColumnType.DATE:
-        return bool(pa.types.is_date(kind)
-                    or (pa.types.is_timestamp(kind) and kind.tz is None))
+        return bool(pa.types.is_date(kind) or (pa.types.is_timestamp(kind) and kind.tz is None))
     return False
 
 
@@ -195,8 +215,9 @@ def _parse_boolean(text: pa.Array) -> Parsed:
 
 
 def _parse_date(text: pa.Array) -> Parsed:
-    shaped = pc.and_(_regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-                     pc.invert(pc.starts_with(text, "0000")))
+    shaped = pc.and_(
+        _regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), pc.invert(pc.starts_with(text, "0000"))
+    )
     cleaned = pc.if_else(shaped, text, "1970-01-01")
     moments = pc.strptime(cleaned, format="%Y-%m-%d", unit="s", error_is_null=True)
     # strptime rolls 2023-02-30 over to 2023-03-02; formatting back catches that.

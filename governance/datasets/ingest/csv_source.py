@@ -61,18 +61,24 @@ class GuardedStream(io.RawIOBase):
             self._check_utf8(b"", final=True)
             return 0
         if self.offset + len(data) > self._limits.max_bytes:
-            raise refuse("file", f"it is larger than the {self._limits.max_upload_label} limit "
-                                 "for one upload; split it or ask an administrator")
+            raise refuse(
+                "file",
+                f"it is larger than the {self._limits.max_upload_label} limit "
+                "for one upload; split it or ask an administrator",
+            )
         nul = data.find(b"\0")
         if nul >= 0:
-            raise refuse("file", f"byte {self.offset + nul:,} (line {self._line_at(data, nul)}) "
-                                 "is a NUL byte; a CSV file must be plain text "
-                                 "(was a spreadsheet or a UTF-16 file uploaded?)")
+            raise refuse(
+                "file",
+                f"byte {self.offset + nul:,} (line {self._line_at(data, nul)}) "
+                "is a NUL byte; a CSV file must be plain text "
+                "(was a spreadsheet or a UTF-16 file uploaded?)",
+            )
         self._check_utf8(data, final=False)
         self._check_line_length(data)
         self._lines += data.count(b"\n")
         self.offset += len(data)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def _line_at(self, data: bytes, index: int) -> int:
@@ -84,11 +90,14 @@ class GuardedStream(io.RawIOBase):
             self._decoder.decode(data, final)
         except UnicodeDecodeError as error:
             where = self.offset - pending + error.start
-            bad = (self._decoder.getstate()[0] + data)[error.start:error.start + 1].hex()
+            bad = (self._decoder.getstate()[0] + data)[error.start : error.start + 1].hex()
             line = self._line_at(data, error.start - pending)
-            raise refuse("file", f"byte {where:,} (line {line}) is not valid UTF-8 "
-                                 f"(0x{bad or 'end of file'}); save the file as UTF-8, e.g. "
-                                 "'CSV UTF-8' in Excel") from error
+            raise refuse(
+                "file",
+                f"byte {where:,} (line {line}) is not valid UTF-8 "
+                f"(0x{bad or 'end of file'}); save the file as UTF-8, e.g. "
+                "'CSV UTF-8' in Excel",
+            ) from error
 
     def _check_line_length(self, data: bytes) -> None:
         limit = self._limits.max_line_bytes
@@ -116,10 +125,17 @@ def _read_header(stream: io.BufferedIOBase, limits: IngestLimits) -> str:
         header += line
         if len(header) > limits.max_header_bytes:
             if header.count(b",") + 1 > limits.max_columns:
-                raise refuse("row 1", f"the header has more than {limits.max_columns:,} "
-                                      "columns, the most one dataset may have", row=1)
-            raise refuse("row 1", f"the header row is longer than "
-                                  f"{limits.max_header_bytes // 1024:,} KB", row=1)
+                raise refuse(
+                    "row 1",
+                    f"the header has more than {limits.max_columns:,} "
+                    "columns, the most one dataset may have",
+                    row=1,
+                )
+            raise refuse(
+                "row 1",
+                f"the header row is longer than {limits.max_header_bytes // 1024:,} KB",
+                row=1,
+            )
         if not line or (line.endswith(b"\n") and header.count(b'"') % 2 == 0):
             break
     header = header.removeprefix(BOM)
@@ -134,16 +150,21 @@ def _parse_header(text: str, limits: IngestLimits) -> list[str]:
     except csv.Error as error:
         raise refuse("row 1", f"the header row is not valid CSV ({error})", row=1) from error
     if len(names) > limits.max_columns:
-        raise refuse("row 1", f"the header has {len(names):,} columns; a dataset may have at "
-                              f"most {limits.max_columns:,}", row=1)
+        raise refuse(
+            "row 1",
+            f"the header has {len(names):,} columns; a dataset may have at "
+            f"most {limits.max_columns:,}",
+            row=1,
+        )
     return [name.strip() for name in names]
 
 
 class CsvUpload:
     """An uploaded CSV file, its header already checked against the declared columns."""
 
-    def __init__(self, source: IO[bytes], columns: Sequence[DeclaredColumn],
-                 limits: IngestLimits) -> None:
+    def __init__(
+        self, source: IO[bytes], columns: Sequence[DeclaredColumn], limits: IngestLimits
+    ) -> None:
         self.limits = limits
         self.columns = list(columns)
         self.schema = arrow_schema(self.columns)
@@ -161,8 +182,10 @@ class CsvUpload:
         the first problem that stops reading) if anything was wrong, having yielded nothing
         after the first problem."""
         problems = ProblemLog(self.limits.max_problems)
-        checkers = [ColumnChecker(c, i + 1, self.limits, problems, header_row=True)
-                    for i, c in enumerate(self.columns)]
+        checkers = [
+            ColumnChecker(c, i + 1, self.limits, problems, header_row=True)
+            for i, c in enumerate(self.columns)
+        ]
         text = io.TextIOWrapper(self._stream, encoding="utf-8", newline="")
         reader = csv.reader(text, strict=True)
         width = len(self.names)
@@ -176,8 +199,11 @@ class CsvUpload:
                 if not record:
                     continue  # a blank line: counted as a row, holds no data
                 if len(record) != width:
-                    problems.add(Problem(row, 0, f"row {row}",
-                                         f"has {len(record)} cells; the header has {width}"))
+                    problems.add(
+                        Problem(
+                            row, 0, f"row {row}", f"has {len(record)} cells; the header has {width}"
+                        )
+                    )
                     continue
                 records.append(record)
                 numbers.append(row)
@@ -206,8 +232,9 @@ class CsvUpload:
         if not rows_seen:
             raise refuse("file", "it has a header but no data rows", row=2)
 
-    def _check(self, records: list[list[str]], numbers: list[int],
-               checkers: list[ColumnChecker]) -> pa.RecordBatch:
+    def _check(
+        self, records: list[list[str]], numbers: list[int], checkers: list[ColumnChecker]
+    ) -> pa.RecordBatch:
         cells = list(zip(*records, strict=True))
         rows = pa.array(numbers, pa.int64())
         arrays = []

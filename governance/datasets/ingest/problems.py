@@ -44,9 +44,13 @@ class IngestLimits:
         return f"{self.max_bytes / MB:g} MB"
 
     def too_many_rows(self, *, row: int = 0) -> IngestionRefused:
-        return refuse("file", f"it has more than {self.max_rows:,} rows, the most one upload "
-                              "may hold; split it into several versions or ask an "
-                              "administrator", row=row)
+        return refuse(
+            "file",
+            f"it has more than {self.max_rows:,} rows, the most one upload "
+            "may hold; split it into several versions or ask an "
+            "administrator",
+            row=row,
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -69,8 +73,7 @@ class IngestionRefused(ValidationFailed):
         self.total = max(total, len(self.problems))
         message = f"The file was not stored. {summary}"
         if self.total > len(self.problems):
-            message += (f" The first {len(self.problems)} of {self.total:,} problems are "
-                        f"listed.")
+            message += f" The first {len(self.problems)} of {self.total:,} problems are listed."
         super().__init__(message, {p.location: p.message for p in self.problems})
 
 
@@ -95,7 +98,7 @@ class ProblemLog:
         if len(self._first) < self.limit or problem < self._first[-1]:
             self._first.append(problem)
             self._first.sort()
-            del self._first[self.limit:]
+            del self._first[self.limit :]
 
     def counted(self, extra: int) -> None:
         """Count problems beyond those passed to `add` (found in bulk, not all itemised)."""
@@ -107,5 +110,4 @@ class ProblemLog:
 
     def refusal(self, summary: str | None = None) -> IngestionRefused:
         noun = "problem" if self.count == 1 else "problems"
-        return IngestionRefused(summary or f"{self.count:,} {noun} found.", self._first,
-                                self.count)
+        return IngestionRefused(summary or f"{self.count:,} {noun} found.", self._first, self.count)

@@ -32,32 +32,46 @@ from governance.datasets.models import ColumnType
 class TypedUpload:
     """Checked batches from typed columns (an Arrow schema plus a source of batches)."""
 
-    def __init__(self, schema: pa.Schema, columns: Sequence[DeclaredColumn],
-                 limits: IngestLimits) -> None:
+    def __init__(
+        self, schema: pa.Schema, columns: Sequence[DeclaredColumn], limits: IngestLimits
+    ) -> None:
         self.limits = limits
         self.columns = list(columns)
         self.schema = arrow_schema(self.columns)
         if len(schema.names) > limits.max_columns:
-            raise refuse("file", f"it has {len(schema.names):,} columns; a dataset may have at "
-                                 f"most {limits.max_columns:,}")
+            raise refuse(
+                "file",
+                f"it has {len(schema.names):,} columns; a dataset may have at "
+                f"most {limits.max_columns:,}",
+            )
         self.index_of = check_header(schema.names, self.columns, limits, header_row=False)
         problems = []
         for position, column in enumerate(self.columns, start=1):
             index = self.index_of.get(column.name)
             kind = schema.field(index).type if index is not None else None
             if kind is not None and not compatible(kind, ColumnType(column.type)):
-                problems.append(Problem(0, position, f"column {column.name}",
-                                        f"{EXPECTED[ColumnType(column.type)]}, but the file's "
-                                        f"column holds {kind}"))
+                problems.append(
+                    Problem(
+                        0,
+                        position,
+                        f"column {column.name}",
+                        f"{EXPECTED[ColumnType(column.type)]}, but the file's column holds {kind}",
+                    )
+                )
         if problems:
-            raise IngestionRefused(f"{len(problems)} column(s) have the wrong type.",
-                                   problems[:limits.max_problems], len(problems))
+            raise IngestionRefused(
+                f"{len(problems)} column(s) have the wrong type.",
+                problems[: limits.max_problems],
+                len(problems),
+            )
         self.file_columns = [schema.names[i] for i in sorted(self.index_of.values())]
 
     def checked(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         problems = ProblemLog(self.limits.max_problems)
-        checkers = [ColumnChecker(c, i + 1, self.limits, problems, header_row=False)
-                    for i, c in enumerate(self.columns)]
+        checkers = [
+            ColumnChecker(c, i + 1, self.limits, problems, header_row=False)
+            for i, c in enumerate(self.columns)
+        ]
         first_row = 1
         for batch in batches:
             if first_row - 1 + batch.num_rows > self.limits.max_rows:
@@ -78,18 +92,21 @@ class TypedUpload:
             raise refuse("file", "it has no rows")
 
 
-def parquet_batches(source: IO[bytes], columns: Sequence[DeclaredColumn],
-                    limits: IngestLimits) -> Iterator[pa.RecordBatch]:
+def parquet_batches(
+    source: IO[bytes], columns: Sequence[DeclaredColumn], limits: IngestLimits
+) -> Iterator[pa.RecordBatch]:
     """Check an uploaded Parquet file (a seekable stream) and yield its batches."""
     source.seek(0, 2)
     if source.tell() > limits.max_bytes:
-        raise refuse("file", f"it is larger than the {limits.max_upload_label} limit for one "
-                             "upload; split it or ask an administrator")
+        raise refuse(
+            "file",
+            f"it is larger than the {limits.max_upload_label} limit for one "
+            "upload; split it or ask an administrator",
+        )
     try:
         parquet = UploadedParquet(source)
     except UnreadableParquet as error:
-        raise refuse("file", f"it is not a Parquet file this service can read ({error})"
-                     ) from error
+        raise refuse("file", f"it is not a Parquet file this service can read ({error})") from error
     upload = TypedUpload(parquet.schema, columns, limits)
     if parquet.num_rows > limits.max_rows:
         # The footer says so: refused before a row is decompressed (and again while
@@ -106,8 +123,9 @@ def _translated(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         raise refuse("file", f"part of the Parquet file cannot be read ({error})") from error
 
 
-def frame_batches(frame: pd.DataFrame, columns: Sequence[DeclaredColumn],
-                  limits: IngestLimits) -> Iterator[pa.RecordBatch]:
+def frame_batches(
+    frame: pd.DataFrame, columns: Sequence[DeclaredColumn], limits: IngestLimits
+) -> Iterator[pa.RecordBatch]:
     """Check a data frame (as the demo and services pass) and yield its batches."""
     if not all(isinstance(name, str) for name in frame.columns):
         raise refuse("frame", "every column name must be text")
@@ -116,5 +134,6 @@ def frame_batches(frame: pd.DataFrame, columns: Sequence[DeclaredColumn],
     except (pa.ArrowException, ValueError, TypeError) as error:
         raise refuse("frame", f"it cannot be converted to Arrow ({error})") from error
     upload = TypedUpload(table.schema, columns, limits)
-    return upload.checked(table.select(upload.file_columns)
-                          .to_batches(max_chunksize=limits.batch_rows))
+    return upload.checked(
+        table.select(upload.file_columns).to_batches(max_chunksize=limits.batch_rows)
+    )

@@ -71,8 +71,10 @@ def time_series(
         totals[day] = totals.get(day, 0) + int(n)  # repeated days add up
     if not totals:
         return _svg.no_data(title, width, height)
-    start, end = min([*totals, *([first] if first else [])]), \
-        max([*totals, *([last] if last else [])])
+    start, end = (
+        min([*totals, *([first] if first else [])]),
+        max([*totals, *([last] if last else [])]),
+    )
     # A day with no events is a zero, not a gap: a line drawn straight over a
     # missing day would invent activity that never happened.
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
