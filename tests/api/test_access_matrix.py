@@ -1,5 +1,5 @@
-"""Every route of the app, pages and API alike, for every role and for anonymous visitors,
-answers with the class of answer this table declares.
+"""The one route x role matrix: every route of the app, pages and API alike, for every role
+and for anonymous visitors, answers with the class of answer this table declares.
 
 The routes are read from the app's URL map: a new route without a line here fails the first
 test. Objects named in addresses belong to another research organisation's agreement (see

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -178,3 +179,13 @@ def test_next_parameter_cannot_send_people_off_site(browser: Browser, people: Pe
         },
     )
     assert response.headers["Location"] == "/"
+
+
+def test_each_role_reaches_its_own_dashboard(app: Flask, people: People) -> None:
+    for key in ("admin", "privacy", "steward", "compliance", "analyst", "checker", "partner"):
+        client = app.test_client()
+        browser = Browser(client)
+        browser.login(getattr(people, key).email, PASSWORD)
+        landing = client.get("/", follow_redirects=True)
+        assert landing.status_code == 200, key
+        assert landing.request.path.startswith("/dashboard/"), key
