@@ -55,6 +55,7 @@ from governance.identity import (
     web_throttle,
     web_tokens,
 )
+from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
 from governance.incidents import web as incidents_web
@@ -154,6 +155,14 @@ EVIDENCE_SECTIONS: tuple[tuple[str, int, evidence.SectionProvider], ...] = (
 )
 
 
+# What a grant depends on beyond its own dates, by the clause a refusal cites (each folded into
+# the grant's effective end: governance/access/conditions.py).
+CONDITIONS = (
+    *obligation_conditions.OBLIGATION_CONDITIONS,
+    (incident_condition.CLAUSE_FREEZE, incident_condition.not_frozen),
+)
+
+
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
     periodic.install(PERIODIC_JOBS)
@@ -161,7 +170,7 @@ def install() -> None:
         tasks.registry.register(*roles)(provider)
     for listener in AGREEMENT_LISTENERS:
         events.on_agreement_change(listener)
-    for clause, check in obligation_conditions.OBLIGATION_CONDITIONS:
+    for clause, check in CONDITIONS:
         conditions.condition(clause)(check)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)

@@ -30,18 +30,16 @@ from governance.access.obligations import attestation_due
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.obligations import individual_terms_sha256
 from governance.agreements.obligations_model import Acceptance, EthicsApproval
-from governance.incidents.models import Incident, IncidentAgreement, IncidentStatus
 
 CLAUSE_PERSONNEL = "personnel"
 CLAUSE_ACCEPTANCE = "personnel.acceptance"
 CLAUSE_ETHICS = "ethics.approval"
 CLAUSE_ATTESTATION = "personnel.attestation"
-CLAUSE_FREEZE = "incidents.freeze"
 
 Ends = dict[int, tuple[dt.datetime, str]]
 
 
-def _reference(session: Session, agreement_id: int) -> str:
+def reference_of(session: Session, agreement_id: int) -> str:
     agreement = session.get(Agreement, agreement_id)
     return agreement.reference if agreement is not None else f"agreement {agreement_id}"
 
@@ -52,7 +50,7 @@ def on_personnel_list(session: Session, grants: Sequence[Grant], now: dt.datetim
     for grant in grants:
         version = versions.get((grant.agreement_id, grant.agreement_version))
         if version is not None and not version.is_personnel(grant.user_id):
-            reference = _reference(session, grant.agreement_id)
+            reference = reference_of(session, grant.agreement_id)
             ends[grant.id] = (
                 now,
                 (
@@ -87,7 +85,7 @@ def accepted_current_terms(session: Session, grants: Sequence[Grant], now: dt.da
             now,
             (
                 f"You have not yet accepted the terms of version {version.number} of "
-                f"{_reference(session, grant.agreement_id)} that bind you personally (clause "
+                f"{reference_of(session, grant.agreement_id)} that bind you personally (clause "
                 f"{CLAUSE_ACCEPTANCE}). Open the agreement, read them and accept them with your "
                 f"password: your access resumes at once. Stewards: nothing to do."
             ),
@@ -118,7 +116,7 @@ def ethics_in_force(session: Session, grants: Sequence[Grant], now: dt.datetime)
     )
     ends: Ends = {}
     for grant in asked:
-        reference = _reference(session, grant.agreement_id)
+        reference = reference_of(session, grant.agreement_id)
         until = covered_until(periods[grant.agreement_id], now)
         if until is not None:
             ends[grant.id] = (
@@ -148,42 +146,12 @@ def attestation_not_overdue(session: Session, grants: Sequence[Grant], now: dt.d
         ends[grant.id] = (
             midnight(due_on + dt.timedelta(days=1)),
             (
-                f"Your attestation under {_reference(session, grant.agreement_id)} was due on "
+                f"Your attestation under {reference_of(session, grant.agreement_id)} was due on "
                 f"{due_on.isoformat()} (clause {CLAUSE_ATTESTATION}). Open the agreement and "
                 "attest that you still need the access, kept the terms and list any copies held "
                 "outside the service: your access resumes at once."
             ),
         )
-    return ends
-
-
-def not_frozen(session: Session, grants: Sequence[Grant], now: dt.datetime) -> Ends:
-    frozen: dict[int, tuple[dt.datetime, int]] = {}
-    for agreement_id, incident_id, frozen_at in session.execute(
-        select(IncidentAgreement.agreement_id, Incident.id, Incident.frozen_at)
-        .join(Incident, Incident.id == IncidentAgreement.incident_id)
-        .where(
-            IncidentAgreement.agreement_id.in_({g.agreement_id for g in grants}),
-            Incident.status == IncidentStatus.OPEN,
-            Incident.frozen_at.is_not(None),
-        )
-    ):
-        assert frozen_at is not None
-        if agreement_id not in frozen or frozen_at < frozen[agreement_id][0]:
-            frozen[agreement_id] = (frozen_at, incident_id)
-    ends: Ends = {}
-    for grant in grants:
-        if grant.agreement_id in frozen:
-            at, incident_id = frozen[grant.agreement_id]
-            ends[grant.id] = (
-                at,
-                (
-                    f"Access under {_reference(session, grant.agreement_id)} is frozen while "
-                    f"incident #{incident_id} is investigated (clause {CLAUSE_FREEZE}). Keep any "
-                    "copies untouched and answer the privacy officer's questions; access resumes "
-                    "when the privacy officer lifts the freeze."
-                ),
-            )
     return ends
 
 
@@ -200,5 +168,4 @@ OBLIGATION_CONDITIONS: tuple[tuple[str, Condition], ...] = (
     (CLAUSE_ACCEPTANCE, accepted_current_terms),
     (CLAUSE_ETHICS, ethics_in_force),
     (CLAUSE_ATTESTATION, attestation_not_overdue),
-    (CLAUSE_FREEZE, not_frozen),
 )
