@@ -48,6 +48,7 @@ from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
     role_changes,
+    users,
     web_account,
     web_admin,
     web_login,
@@ -162,6 +163,10 @@ CONDITIONS = (
     (incident_condition.CLAUSE_FREEZE, incident_condition.not_frozen),
 )
 
+# What follows a person's new training record, inside the same transaction: their live grants'
+# ends are recomputed (renewed training lets a paused grant work again at once).
+TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
+
 
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
@@ -172,6 +177,8 @@ def install() -> None:
         events.on_agreement_change(listener)
     for clause, check in CONDITIONS:
         conditions.condition(clause)(check)
+    for training_listener in TRAINING_LISTENERS:
+        users.on_training_recorded(training_listener)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
