@@ -33,7 +33,7 @@ from governance.agreements import destruction_hooks, events, schedule
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
-from governance.analysis import reaper
+from governance.analysis import differencing, reaper
 from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
@@ -42,7 +42,7 @@ from governance.audit import web as audit_web
 from governance.authz import Role
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
-from governance.datasets import datastore
+from governance.datasets import datastore, key_management
 from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
@@ -167,6 +167,9 @@ CONDITIONS = (
 # ends are recomputed (renewed training lets a paused grant work again at once).
 TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
 
+# What else keeps a retired data key from being discarded (beyond the stored files).
+DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
+
 
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
@@ -179,6 +182,8 @@ def install() -> None:
         conditions.condition(clause)(check)
     for training_listener in TRAINING_LISTENERS:
         users.on_training_recorded(training_listener)
+    for keeper in DATA_KEY_KEEPERS:
+        key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
