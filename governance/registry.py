@@ -37,12 +37,13 @@ from governance.analysis import differencing, reaper
 from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import evidence
+from governance.audit import evidence, report
 from governance.audit import web as audit_web
 from governance.authz import Role
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management
+from governance.datasets import service as datasets_service
 from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
@@ -187,6 +188,7 @@ def install() -> None:
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
+    report.install_dataset_namer(datasets_service.names_by_id)
 
 
 def install_app(app: Flask, database: Database) -> None:
