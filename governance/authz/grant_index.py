@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.models import LIVE_GRANT_STATUSES, DataAction, Grant, GrantColumn
+from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
 from governance.authz import identifiers as ids
+from governance.authz.actions import DataAction
 from governance.datasets.models import Classification
 
 LineKey = tuple[str, str, str, str]

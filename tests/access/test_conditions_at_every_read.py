@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from governance.access import conditions as grant_conditions
 from governance.access import data_door as data_access
 from governance.access import requests
-from governance.access.models import DataAction, Grant, GrantStatus, PolicyEpoch
+from governance.access.models import Grant, GrantStatus, PolicyEpoch
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
 from governance.datasets.ingestion import ingest_frame
