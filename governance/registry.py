@@ -20,6 +20,7 @@ from governance.access import (
     api_requests,
     conditions,
     grant_hooks,
+    live_grants,
     obligation_conditions,
     obligations,
     reclassification,
@@ -39,7 +40,7 @@ from governance.api import register_api
 from governance.audit import api as audit_api
 from governance.audit import evidence, report
 from governance.audit import web as audit_web
-from governance.authz import Role
+from governance.authz import Role, grant_index
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management
@@ -189,6 +190,7 @@ def install() -> None:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
     report.install_dataset_namer(datasets_service.names_by_id)
+    grant_index.install_loader(live_grants.load_changes)
 
 
 def install_app(app: Flask, database: Database) -> None:
