@@ -30,7 +30,7 @@ from governance.access import queries as access_queries
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
-from governance.agreements import destruction_hooks, events, schedule
+from governance.agreements import destruction_hooks, events, schedule, web_destruction
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
@@ -83,6 +83,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_admin.bp,
     agreements_web.bp,
     datasets_web.bp,
+    web_destruction.bp,
     audit_web.bp,
     access_web.bp,
     web_data.bp,
