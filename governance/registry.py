@@ -23,7 +23,6 @@ from governance.access import (
     live_grants,
     obligation_conditions,
     obligations,
-    reclassification,
     web_data,
 )
 from governance.access import queries as access_queries
@@ -43,7 +42,7 @@ from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
-from governance.datasets import datastore, key_management
+from governance.datasets import datastore, key_management, reclassification
 from governance.datasets import service as datasets_service
 from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api

@@ -12,14 +12,13 @@ from flask.typing import ResponseReturnValue
 
 from governance import authz
 from governance.access import data_door as data_access
-from governance.access import reclassification
 from governance.access.row_filters import MAX_FILTERS
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, json_value, page_schema, paged
 from governance.authz import Permission
-from governance.datasets import ingestion, service
+from governance.datasets import ingestion, reclassification, service
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,

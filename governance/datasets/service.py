@@ -4,7 +4,7 @@ Declaring and changing a dataset needs `dataset:manage`. Once a version is store
 is fixed except for what cannot invalidate stored data: adding optional columns at the end,
 editing descriptions, and reclassifying columns (recorded as its own audit event, because
 classification decides who must approve access). Lowering a stored column's protection waits
-for a privacy officer's approval (access/reclassification.py). Uploading data is in `ingestion.py`.
+for a privacy officer's approval (reclassification.py). Uploading data is in `ingestion.py`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import reclassification
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
+from governance.datasets import reclassification
 from governance.datasets.ingest import IngestLimits
 from governance.datasets.models import (
     Classification,

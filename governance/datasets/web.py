@@ -24,9 +24,8 @@ from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, Length, Optional
 
 from governance import authz
-from governance.access import reclassification
 from governance.authz import Permission
-from governance.datasets import ingestion
+from governance.datasets import ingestion, reclassification
 from governance.datasets import service as dataset_service
 from governance.datasets.models import (
     CLASSIFICATION_LABELS,
