@@ -18,6 +18,7 @@ from governance import all_models, evidence_sections, openapi, periodic, web
 from governance.access import (
     api_grants,
     api_requests,
+    api_rows,
     conditions,
     grant_hooks,
     live_grants,
@@ -105,6 +106,7 @@ API_MODULES = (
     api_auth,
     datasets_api,
     api_grants,
+    api_rows,
     identity_api,
     openapi,
     outputs_api,

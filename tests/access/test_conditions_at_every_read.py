@@ -144,8 +144,8 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
     lapsing: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from governance.access import api_rows as api_datasets
     from governance.access import web_data as data_pages
-    from governance.datasets import api as api_datasets
 
     browser = Browser(app.test_client())
     browser.login(people.analyst.email, PASSWORD)
