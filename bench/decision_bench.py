@@ -142,7 +142,7 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
 def _requests(
     agreement_id: int, dataset_id: int, columns: list[str], count: int, seed: int
 ) -> list[Any]:
-    from governance.access.models import DataAction
+    from governance.authz.actions import DataAction
     from governance.authz.decision import DataRequest
 
     rng = random.Random(seed)

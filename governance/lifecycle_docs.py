@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.access import grant_lifecycle, reclassification
+from governance.access import grant_lifecycle
 from governance.access import workflow as access_workflow
 from governance.agreements import lifecycle as agreement_lifecycle
 from governance.analysis import run_lifecycle as analysis_lifecycle
+from governance.datasets import reclassification
 from governance.identity import role_changes
 from governance.incidents import service as incidents
 from governance.lifecycle import Lifecycle, markdown

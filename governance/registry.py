@@ -18,36 +18,39 @@ from governance import all_models, evidence_sections, openapi, periodic, web
 from governance.access import (
     api_grants,
     api_requests,
+    api_rows,
     conditions,
     grant_hooks,
+    live_grants,
     obligation_conditions,
     obligations,
-    reclassification,
     web_data,
 )
 from governance.access import queries as access_queries
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
-from governance.agreements import destruction_hooks, events, schedule
+from governance.agreements import destruction_hooks, events, schedule, web_destruction
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
-from governance.analysis import reaper
+from governance.analysis import differencing, reaper
 from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import evidence
+from governance.audit import evidence, report
 from governance.audit import web as audit_web
-from governance.authz import Role
+from governance.authz import Role, grant_index
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
-from governance.datasets import datastore
+from governance.datasets import datastore, key_management, reclassification
+from governance.datasets import service as datasets_service
 from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
     role_changes,
+    users,
     web_account,
     web_admin,
     web_login,
@@ -80,6 +83,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_admin.bp,
     agreements_web.bp,
     datasets_web.bp,
+    web_destruction.bp,
     audit_web.bp,
     access_web.bp,
     web_data.bp,
@@ -102,6 +106,7 @@ API_MODULES = (
     api_auth,
     datasets_api,
     api_grants,
+    api_rows,
     identity_api,
     openapi,
     outputs_api,
@@ -162,6 +167,13 @@ CONDITIONS = (
     (incident_condition.CLAUSE_FREEZE, incident_condition.not_frozen),
 )
 
+# What follows a person's new training record, inside the same transaction: their live grants'
+# ends are recomputed (renewed training lets a paused grant work again at once).
+TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
+
+# What else keeps a retired data key from being discarded (beyond the stored files).
+DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
+
 
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
@@ -172,9 +184,15 @@ def install() -> None:
         events.on_agreement_change(listener)
     for clause, check in CONDITIONS:
         conditions.condition(clause)(check)
+    for training_listener in TRAINING_LISTENERS:
+        users.on_training_recorded(training_listener)
+    for keeper in DATA_KEY_KEEPERS:
+        key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
+    report.install_dataset_namer(datasets_service.names_by_id)
+    grant_index.install_loader(live_grants.load_changes)
 
 
 def install_app(app: Flask, database: Database) -> None:

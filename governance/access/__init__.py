@@ -1,2 +1,2 @@
-"""Access to dataset rows: requests, grants, eligibility, conditions, periodic review,
-reclassification, and the one door every read goes through."""
+"""Access to dataset rows: requests, grants, eligibility, conditions, periodic review, and the
+one door every read goes through."""

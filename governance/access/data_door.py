@@ -22,10 +22,10 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.models import DataAction
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, Decision, decide, grant_index
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile

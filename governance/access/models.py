@@ -24,14 +24,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from governance.authz.actions import DataAction
 from governance.datasets.models import Classification
 from governance.kernel.db import Base
 from governance.kernel.types import UTCDateTime, created_at, intpk
-
-
-class DataAction(StrEnum):
-    READ = "read"
-    DOWNLOAD = "download"
 
 
 class RequestStatus(StrEnum):

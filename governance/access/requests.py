@@ -9,7 +9,7 @@ Nobody reviews their own request. Eligibility is checked at submission and again
 Each requested column's classification is taken when the request is made and again at each
 decision (the more protected of the two is kept) and recorded in the request, its audit events
 and the grant: the two-person rule reads that record, so reclassifying the dataset's column
-cannot take a pending request or an existing grant out of it (see reclassification.py).
+cannot take a pending request or an existing grant out of it (see datasets/reclassification.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ sorted), with the fingerprint of the ledger key; never raw person keys.
 The key is one service-wide secret kept outside the database (`ledger_key`): derived with HKDF
 from the data key ring under its own label, from the data key the ledger was first written under
 (found by the fingerprint its rows record), so rotating the data key leaves it unchanged, and
-that data key cannot be discarded while the ledger needs it (`needs_data_key`). Rows written
+that data key cannot be discarded while the ledger needs it (`keeps_data_key`). Rows written
 under another key can never match a new population, so if any row of a dataset names another
 fingerprint, every release over that dataset's people is refused (`LedgerKeyChanged`) until the
 key is restored: a changed key must never switch the check off.
@@ -309,3 +309,15 @@ def needs_data_key(session: Session, key_id: str) -> bool:
         for candidate, key in _candidate_keys(session)
         if candidate == key_id
     )
+
+
+def keeps_data_key(session: Session, key_id: str) -> str | None:
+    """Why the data key may not be discarded while the ledger's key derives from it, or None
+    (the registry hands this to `datasets.key_management`, which sits below analysis)."""
+    if needs_data_key(session, key_id):
+        return (
+            f"The differencing ledger's key is derived from data key "
+            f"{key_id}: discarding it would stop every release over the "
+            "people already released. It is kept."
+        )
+    return None

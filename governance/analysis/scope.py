@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access.models import DataAction
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.queries import in_force_version
 from governance.analysis.engine import (
@@ -37,6 +36,7 @@ from governance.analysis.engine import (
 )
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, Decision, decide, grant_index
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Classification, Dataset

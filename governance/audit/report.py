@@ -14,6 +14,7 @@ event whose detail lists a non-empty `direct_identifier_columns`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,6 @@ from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.audit.pdf import render, verification_facts
 from governance.audit.queries import AuditFilter
 from governance.audit.verify import Verification, verify_chain
-from governance.datasets.models import Dataset
 from governance.kernel.types import utcnow
 
 TOP = 25  # rows in each "by user" / "by dataset" table; the rest are summed as "others"
@@ -118,6 +118,21 @@ def _listed(connection: Connection, conditions: list[ColumnElement[bool]]) -> li
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
+# Names datasets by id for the report; datasets sit above audit, so the registry installs it.
+DatasetNamer = Callable[[Connection, Sequence[int]], dict[int, str]]
+_namers: list[DatasetNamer] = []
+
+
+def install_dataset_namer(namer: DatasetNamer) -> None:
+    _namers[:] = [namer]
+
+
+def _dataset_namer() -> DatasetNamer:
+    if not _namers:
+        raise RuntimeError("No dataset namer is installed: build the app first.")
+    return _namers[0]
+
+
 def _count(connection: Connection, conditions: list[ColumnElement[bool]]) -> int:
     return int(
         connection.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
@@ -139,12 +154,7 @@ def _aggregate(engine: Engine, flt: AuditFilter) -> dict[str, Any]:
                 connection, [AuditEvent.dataset_id], [*where, AuditEvent.dataset_id.is_not(None)]
             )
         )
-        names: dict[int, str] = {
-            row[0]: row[1]
-            for row in connection.execute(
-                select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(datasets)[:1000]))
-            )
-        }
+        names = _dataset_namer()(connection, list(datasets)[:1000])
         denied = [*where, AuditEvent.outcome == Outcome.DENIED]
         identifiers = [*where, identifier_read_condition(dialect)]
         by_outcome = _totals([(outcome, n) for _, outcome, _, n in cube])

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from governance.access.models import DataAction
 from governance.authz import current_policy
 from governance.authz import identifiers as ids
+from governance.authz.actions import DataAction
 from governance.authz.enforcer import data_enforcer
 from governance.authz.grant_index import GrantEntry, GrantIndex
 

@@ -16,18 +16,14 @@ costs the decision nothing more than checking the grant's own end.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.models import LIVE_GRANT_STATUSES, DataAction, Grant, GrantColumn
 from governance.authz import identifiers as ids
-from governance.datasets.models import Classification
+from governance.authz.actions import DataAction
 
 LineKey = tuple[str, str, str, str]
 PolicyLine = tuple[str, str, str, str, str, str, str]
@@ -76,6 +72,23 @@ class GrantEntry:
                 )
 
 
+# Reads the grants changed after an epoch (all live grants on first load, since < 0), each with
+# its entry or None when it no longer works. The grants are access's tables, above authz, so the
+# registry installs the loader (governance/access/live_grants.py).
+GrantLoader = Callable[[Session, int], list[tuple[int, GrantEntry | None]]]
+_loaders: list[GrantLoader] = []
+
+
+def install_loader(loader: GrantLoader) -> None:
+    _loaders[:] = [loader]
+
+
+def _loader() -> GrantLoader:
+    if not _loaders:
+        raise RuntimeError("No grant loader is installed: build the app first.")
+    return _loaders[0]
+
+
 def read_epoch(session: Session) -> int:
     """The current policy epoch, read with the raw driver cursor: this runs before every
     decision and the ORM's per-statement overhead would cost more than the decision."""
@@ -105,7 +118,7 @@ class GrantIndex:
             return
         with self._lock:
             if current != self.epoch:
-                self._apply(_load_changes(session, since=self.epoch))
+                self._apply(_loader()(session, self.epoch))
                 self.epoch = current
 
     def lines(self, key: LineKey) -> tuple[PolicyLine, ...]:
@@ -157,68 +170,3 @@ class GrantIndex:
                 self._lines[key] = kept
             else:
                 self._lines.pop(key, None)
-
-
-def _load_changes(session: Session, *, since: int) -> list[tuple[int, GrantEntry | None]]:
-    """Grants changed after `since` (all live grants on first load), with their columns."""
-    query = (
-        select(
-            Grant.id,
-            Grant.user_id,
-            Grant.agreement_id,
-            Grant.agreement_version,
-            Grant.dataset_id,
-            Grant.purpose,
-            Grant.valid_until,
-            Grant.allow_download,
-            Grant.status,
-            Grant.effective_until,
-            Grant.effective_clause,
-            Grant.effective_reason,
-            GrantColumn.column_name,
-            GrantColumn.classification,
-        )
-        .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
-        .order_by(Grant.id)
-    )
-    query = (
-        query.where(Grant.status.in_(LIVE_GRANT_STATUSES))
-        if since < 0
-        else query.where(Grant.changed_epoch > since)
-    )
-    grouped: dict[int, tuple[Any, set[str], set[str]]] = {}
-    for row in session.execute(query):
-        _, columns, identifiers = grouped.setdefault(row.id, (row, set(), set()))
-        if row.column_name is not None:
-            columns.add(row.column_name)
-            if row.classification == Classification.DIRECT_IDENTIFIER:
-                identifiers.add(row.column_name)
-    changes: list[tuple[int, GrantEntry | None]] = []
-    for grant_id, (row, columns, identifiers) in grouped.items():
-        if row.status not in LIVE_GRANT_STATUSES:
-            changes.append((grant_id, None))
-            continue
-        changes.append(
-            (
-                grant_id,
-                GrantEntry(
-                    id=grant_id,
-                    user_id=row.user_id,
-                    agreement_id=row.agreement_id,
-                    agreement_version=row.agreement_version,
-                    dataset_id=row.dataset_id,
-                    purpose=row.purpose,
-                    valid_until=row.valid_until,
-                    actions=(DataAction.READ, DataAction.DOWNLOAD)
-                    if row.allow_download
-                    else (DataAction.READ,),
-                    columns=frozenset(columns),
-                    until=row.effective_until,
-                    # Interned: a hundred thousand grants share a handful of clauses and reasons.
-                    until_clause=sys.intern(row.effective_clause or GRANT_END_CLAUSE),
-                    until_reason=sys.intern(row.effective_reason or ""),
-                    identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS,
-                ),
-            )
-        )
-    return changes

@@ -1,2 +1,2 @@
-"""Datasets: declaration and schema, ingestion of uploads, the encrypted datastore and the
-keys of its files."""
+"""Datasets: declaration and schema, reclassification, ingestion of uploads, the encrypted
+datastore and the keys of its files."""

@@ -1,7 +1,8 @@
-"""Datasets through the API: their schema with each column's classification, the granted
-columns of their rows (through the one data door, `data_access.read_rows`), uploading a new
+"""Datasets through the API: their schema with each column's classification, uploading a new
 version (through the ingestion service), and a privacy officer's decision on lowering a stored
-column's classification (reclassification.py)."""
+column's classification (reclassification.py). Reading the granted columns of their rows is
+access's (access/api_rows.py), under the same /datasets/ address; its answer's shape, `Rows`,
+is declared here with the datasets' others."""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ from flask import request
 from flask.typing import ResponseReturnValue
 
 from governance import authz
-from governance.access import data_door as data_access
-from governance.access import reclassification
-from governance.access.row_filters import MAX_FILTERS
-from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
-from governance.api.responses import iso, json_value, page_schema, paged
+from governance.api.responses import iso, page_schema, paged
 from governance.authz import Permission
-from governance.datasets import ingestion, service
+from governance.datasets import ingestion, reclassification, service
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -290,75 +287,6 @@ def reject_reclassification(reclassification_id: int, body: dict[str, Any]) -> R
     )
     db.commit()
     return reclassification_json(decided)
-
-
-@operation(
-    "GET",
-    "/datasets/<int:dataset_id>/rows",
-    tag=TAG,
-    summary="Rows of the columns you were granted",
-    query=(
-        Param("agreement", s.identifier(), "The agreement you read under.", required=True),
-        Param("purpose", s.enum(AnalysisKind), "The purpose you were granted.", required=True),
-        Param(
-            "columns",
-            s.array(s.text(120, min_length=1)),
-            "Columns to show; default: every column granted to you for this purpose.",
-            many=True,
-        ),
-        Param(
-            "filter",
-            s.array(s.text(1200, min_length=1), max_items=MAX_FILTERS),
-            "column:op:value with op one of eq, ne, lt, le, gt, ge, contains.",
-            many=True,
-        ),
-        Param("sort", s.text(120, min_length=1), "A column to sort by."),
-        Param("dir", s.enum(("asc", "desc"))),
-        Param("page", s.integer(1, 1_000_000)),
-        Param("per_page", s.integer(1, data_access.MAX_PAGE_SIZE)),
-    ),
-    errors=(403,),
-    answer=Answer(200, "One page of rows.", s.ref("Rows")),
-)
-def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
-    """Every column shown, filtered on or sorted by must be granted to you for this agreement
-    and purpose, or nothing is read (403, recorded). Each read is recorded in the audit trail
-    with the columns, filters and row count."""
-    db, user, now = db_session(), caller(), utcnow()
-    purpose = query["purpose"]
-    columns = query.get("columns") or data_access.granted_columns(
-        db,
-        user_id=user.id,
-        agreement_id=query["agreement"],
-        dataset_id=dataset_id,
-        purpose=purpose,
-        now=now,
-    )
-    page = data_access.read_rows(
-        db,
-        by=user,
-        agreement_id=query["agreement"],
-        dataset_id=dataset_id,
-        columns=list(dict.fromkeys(columns)),
-        purpose=purpose,
-        filters=query.get("filter", []),
-        sort=query.get("sort"),
-        descending=query.get("dir") == "desc",
-        page=query.get("page", 1),
-        per_page=query.get("per_page", 50),
-        now=now,
-    )
-    db.commit()
-    return {
-        "items": [{name: json_value(value) for name, value in row.items()} for row in page.rows],
-        "columns": page.columns,
-        "page": page.page,
-        "per_page": page.per_page,
-        "pages": page.pages,
-        "total": page.total,
-        "version": page.version,
-        "rules": list(page.decision.rules),
-    }
 
 
 @operation(

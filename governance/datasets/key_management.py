@@ -10,11 +10,11 @@ key, re-wraps every file key under it, with its audit event; the caller commits,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from governance.analysis import differencing as analysis_ledger
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.datasets import datastore
@@ -24,6 +24,18 @@ from governance.identity.actors import Actor, System
 from governance.kernel import keys
 from governance.kernel.errors import InvalidTransition, PermissionDenied
 from governance.kernel.keys import KeyPurpose, KeyRing
+
+# What else needs a retired data key, beyond the stored files: each answers why the key must be
+# kept, or None. Filled by the registry (the differencing ledger, which sits above datasets).
+KeyKeeper = Callable[[Session, str], str | None]
+DATA_KEY_KEEPERS: list[KeyKeeper] = []
+
+
+def keep_data_keys_for(keeper: KeyKeeper) -> KeyKeeper:
+    """Register a check that may refuse a data key's discard (installing twice is once)."""
+    if keeper not in DATA_KEY_KEEPERS:
+        DATA_KEY_KEEPERS.append(keeper)
+    return keeper
 
 
 def _require_operator(by: Actor, what: str) -> None:
@@ -91,12 +103,10 @@ def discard_key(session: Session, *, purpose: KeyPurpose, key_id: str, by: Actor
             f"There is no retired data key {key_id} (retired: "
             f"{', '.join(ring.retired_ids) or 'none'})."
         )
-    if analysis_ledger.needs_data_key(session, key_id):
-        raise InvalidTransition(
-            f"The differencing ledger's key is derived from data key "
-            f"{key_id}: discarding it would stop every release over the "
-            "people already released. It is kept."
-        )
+    for keeper in DATA_KEY_KEEPERS:
+        reason = keeper(session, key_id)
+        if reason:
+            raise InvalidTransition(reason)
     needing = datastore.files_needing(session, key_id)
     if needing:
         raise InvalidTransition(

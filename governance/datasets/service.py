@@ -4,7 +4,7 @@ Declaring and changing a dataset needs `dataset:manage`. Once a version is store
 is fixed except for what cannot invalidate stored data: adding optional columns at the end,
 editing descriptions, and reclassifying columns (recorded as its own audit event, because
 classification decides who must approve access). Lowering a stored column's protection waits
-for a privacy officer's approval (access/reclassification.py). Uploading data is in `ingestion.py`.
+for a privacy officer's approval (reclassification.py). Uploading data is in `ingestion.py`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import reclassification
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
+from governance.datasets import reclassification
 from governance.datasets.ingest import IngestLimits
 from governance.datasets.models import (
     Classification,
@@ -561,3 +561,13 @@ def _check_change_after_data(dataset: Dataset, columns: Sequence[ColumnSpec]) ->
             raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
     if any(spec.required for spec in columns[len(current) :]):
         raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
+
+
+def names_by_id(connection: Connection, dataset_ids: Sequence[int]) -> dict[int, str]:
+    """Datasets' names by id, on a bare connection (the audit report's snapshot)."""
+    return {
+        row[0]: row[1]
+        for row in connection.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids))
+        )
+    }

@@ -24,11 +24,8 @@ from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, Length, Optional
 
 from governance import authz
-from governance.access import reclassification
-from governance.agreements import destruction
-from governance.agreements.destruction_model import DestructionCertificate
 from governance.authz import Permission
-from governance.datasets import ingestion
+from governance.datasets import ingestion, reclassification
 from governance.datasets import service as dataset_service
 from governance.datasets.models import (
     CLASSIFICATION_LABELS,
@@ -316,31 +313,3 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
     db.commit()
     flash("Steward removed.", "success")
     return redirect(url_for("datasets.detail", dataset_id=dataset_id))
-
-
-@bp.route("/certificates")
-@login_required
-def certificates() -> str:
-    db = db_session()
-    destruction.require_certificate_reader(actor())
-    page = paginate(
-        db,
-        destruction.certificates_query(),
-        default_sort="date",
-        sorts={"date": DestructionCertificate.certified_at, "id": DestructionCertificate.id},
-    )
-    return render_template("datasets/certificates.html", page=page)
-
-
-@bp.route("/certificates/<int:certificate_id>.pdf")
-@login_required
-def certificate_pdf(certificate_id: int) -> Response:
-    certificate = destruction.get_certificate(db_session(), certificate_id, by=actor())
-    return Response(
-        certificate.pdf,
-        mimetype="application/pdf",
-        headers={
-            "Content-Disposition": "attachment; "
-            f'filename="destruction-certificate-{certificate.id}.pdf"'
-        },
-    )

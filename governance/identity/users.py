@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import conditions as grant_conditions
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
@@ -249,6 +249,26 @@ def _revoke_tokens_of(session: Session, user: User, *, by: Actor, now: dt.dateti
     return [token.prefix for token in live]
 
 
+class TrainingListener(Protocol):
+    """What follows a person's new training record, inside the same transaction."""
+
+    def __call__(
+        self, session: Session, user_id: int, *, by: Actor, now: dt.datetime
+    ) -> object: ...
+
+
+# Filled by the registry (access refreshes the person's grant conditions): identity sits below
+# access, so it names no listener itself.
+TRAINING_LISTENERS: list[TrainingListener] = []
+
+
+def on_training_recorded(listener: TrainingListener) -> TrainingListener:
+    """Register a listener to run after each training record (installing twice is once)."""
+    if listener not in TRAINING_LISTENERS:
+        TRAINING_LISTENERS.append(listener)
+    return listener
+
+
 def record_training(
     session: Session,
     *,
@@ -305,7 +325,8 @@ def record_training(
         },
         now=now,
     )
-    grant_conditions.refresh_holder(session, user.id, by=by, now=now or utcnow())
+    for listener in TRAINING_LISTENERS:
+        listener(session, user.id, by=by, now=now or utcnow())
     return record
 
 

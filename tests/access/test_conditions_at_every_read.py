@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from governance.access import conditions as grant_conditions
 from governance.access import data_door as data_access
 from governance.access import requests
-from governance.access.models import DataAction, Grant, GrantStatus, PolicyEpoch
+from governance.access.models import Grant, GrantStatus, PolicyEpoch
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
 from governance.datasets.ingestion import ingest_frame
@@ -143,8 +144,8 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
     lapsing: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from governance.access import api_rows as api_datasets
     from governance.access import web_data as data_pages
-    from governance.datasets import api as api_datasets
 
     browser = Browser(app.test_client())
     browser.login(people.analyst.email, PASSWORD)

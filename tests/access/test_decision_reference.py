@@ -17,8 +17,8 @@ from casbin import persist
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.access.models import DataAction
 from governance.authz import identifiers as ids
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, evaluate
 from governance.authz.enforcer import DEFAULT_POLICY_DIR
 from governance.authz.grant_index import GrantEntry, GrantIndex

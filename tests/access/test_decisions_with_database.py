@@ -8,9 +8,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from governance.access import grants, requests
-from governance.access.models import DataAction
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
 from governance.kernel.db import Database

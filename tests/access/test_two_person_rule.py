@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access import data_door as data_access
-from governance.access import reclassification, requests
+from governance.access import requests
 from governance.access.models import AccessRequest, Grant, GrantColumn, RequestStatus
 from governance.agreements.models import Agreement
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import reclassification
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import (
     Classification,

@@ -18,7 +18,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from governance.access import reclassification
 from governance.access import requests as access_requests
 from governance.access.models import AccessRequest, Grant
 from governance.agreements import service as agreements
@@ -26,6 +25,7 @@ from governance.agreements.destruction_model import DestructionCertificate
 from governance.agreements.models import Agreement
 from governance.analysis.models import AnalysisRun
 from governance.authz import Role
+from governance.datasets import reclassification
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import Classification, ColumnReclassification, DatasetSteward
 from governance.identity import tokens, users

@@ -325,8 +325,8 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("datasets.decide_reclassification", "POST"): Probe(
         lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve", roles("privacy")
     ),
-    ("datasets.certificates", "GET"): Probe(lambda o: "/datasets/certificates", AUDITORS),
-    ("datasets.certificate_pdf", "GET"): Probe(
+    ("destruction.certificates", "GET"): Probe(lambda o: "/datasets/certificates", AUDITORS),
+    ("destruction.certificate_pdf", "GET"): Probe(
         lambda o: f"/datasets/certificates/{o.certificate.id}.pdf", AUDITORS
     ),
     ("data.view", "GET"): Probe(

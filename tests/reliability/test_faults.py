@@ -388,8 +388,8 @@ def test_a_connection_lost_before_the_commit_releases_no_rows(
     committed, no event either — rows leave only after their audit event is durable."""
     if outage.sqlite:
         pytest.skip("a SQLite file cannot lose its connection mid-transaction")
+    from governance.access import api_rows as api_datasets
     from governance.access import data_door as data_access
-    from governance.datasets import api as api_datasets
 
     served = create_app({"TESTING": True, "DATABASE_URL": outage.url})
     outage.app = served  # disposed by the fixture
@@ -571,8 +571,8 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     the very next page view and API read are refused (403) and each refusal is recorded with
     the expiry clause — the grant's Casbin line carries the agreement's end, so no job has to
     revoke anything first — while the agreement and grant rows still say active."""
+    from governance.access import api_rows as api_datasets
     from governance.access import web_data as data_pages
-    from governance.datasets import api as api_datasets
 
     agreement = fresh(db).get(Agreement, read_world.agreement.id)
     assert agreement is not None

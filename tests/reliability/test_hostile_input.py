@@ -24,9 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access import requests
-from governance.access.models import AccessRequest, DataAction
+from governance.access.models import AccessRequest
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditType, Outcome
+from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, decide
 from governance.datasets.models import (
     Classification,

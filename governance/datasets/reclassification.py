@@ -7,7 +7,7 @@ stored column to "general" alone, a steward could then approve real names alone.
 is stored, a change to a less protected class (see `Classification.is_less_protected_than`)
 only records a pending reclassification; it takes effect when a privacy officer other than the
 person who asked approves it. Raising protection takes effect at once. Either way, requests
-and grants keep the classification recorded when they were decided (requests.py): a
+and grants keep the classification recorded when they were decided (access/requests.py): a
 reclassification never changes what a pending request needs or what a grant gave without a
 new review.
 """
