@@ -8,8 +8,8 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
-# The quick tests the other supported Pythons run (SQLite only): the engine and the foundation.
-FAST_TESTS := tests/analysis tests/foundation
+# The quick tests the other supported Pythons run (SQLite only): the engine, identity and the kernel.
+FAST_TESTS := tests/analysis tests/identity tests/kernel
 
 .PHONY: run test test-fast check bench reliability install install-dev lock clean
 

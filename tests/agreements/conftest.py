@@ -2,7 +2,7 @@
 
 WeasyPrint 70 warns once, at import, when the system lacks libharfbuzz-subset; that notice is
 about the machine, not our code, so exactly that message is ignored in these tests (as in
-tests/reports); every other warning is still an error.
+tests/kernel/reports); every other warning is still an error.
 """
 
 from __future__ import annotations

@@ -577,7 +577,7 @@ def url_map_routes(app: Flask) -> set[tuple[str, str]]:
 
 @pytest.fixture
 def app_config(database_url: str) -> dict[str, Any]:
-    # CSRF is its own test (tests/foundation); here every form reaches its view.
+    # CSRF is its own test (tests/identity); here every form reaches its view.
     return {"TESTING": True, "DATABASE_URL": database_url, "WTF_CSRF_ENABLED": False}
 
 

@@ -22,7 +22,7 @@ from tests.support import People
 CHECKPOINT_EVERY = 5
 APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint")
 # WeasyPrint warns once, at import, that this system lacks libharfbuzz-subset: a notice about
-# the machine, not our code (see tests/reports/conftest.py).
+# the machine, not our code (see tests/kernel/reports/conftest.py).
 HARFBUZZ = "ignore:HarfBuzz-Subset will be required:DeprecationWarning"
 
 

@@ -23,7 +23,8 @@ from tests.datasets.support import COLUMNS, data_files
 from tests.datasets.test_datastore import FRAME, store
 from tests.support import PASSWORD, SETUP, People
 
-# WeasyPrint warns once, at import, about the machine's HarfBuzz (see tests/reports/conftest.py).
+# WeasyPrint warns once, at import, about the machine's HarfBuzz
+# (see tests/kernel/reports/conftest.py).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:HarfBuzz-Subset will be required:DeprecationWarning"
 )

@@ -2,7 +2,7 @@
 the clock moved. Each test says what it proves; docs/decisions/reliability-faults.md lists them.
 
 Already covered elsewhere and not repeated here: a damaged policy file stops `create_app`
-(tests/foundation/test_policy_files.py), a failed rename or flush in the datastore and a failed
+(tests/authz/test_policy_files.py), a failed rename or flush in the datastore and a failed
 rename through the upload page (tests/datasets/test_datastore.py, test_upload_pages.py), and a
 `governance worker` killed with SIGKILL mid-run, retried by the next worker or failed after its
 last attempt (tests/analysis/test_worker.py).
@@ -521,7 +521,7 @@ def test_governance_serve_refuses_to_start_on_damaged_policy_files(
     """`governance serve` as a real process with a damaged POLICY_DIR. Proves: it exits
     non-zero within seconds, with a message naming the policy problem, and never answers a
     request (so it cannot allow everything). create_app's refusal of every kind of damage is
-    in tests/foundation/test_policy_files.py; these three are the kinds (absent, unparsable,
+    in tests/authz/test_policy_files.py; these three are the kinds (absent, unparsable,
     empty) a process start must survive."""
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)

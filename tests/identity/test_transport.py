@@ -12,7 +12,7 @@ from flask import Flask
 from governance import create_app
 from governance.kernel.extensions import database
 from tests.conftest import csrf_token
-from tests.foundation.conftest import login_from
+from tests.identity.conftest import login_from
 from tests.support import PASSWORD, People
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:  # tests import governance.kernel.reports from the tree
     sys.path.insert(0, str(REPO))
 

@@ -5,7 +5,7 @@ chart kind, time to render a 2-page PDF with 3 charts (cold, i.e. including
 the WeasyPrint and matplotlib imports, and warm), and CSV / JSON Lines
 streaming throughput for 1,000,000 rows of 12 columns.
 
-Run from the repository root:  .venv/bin/python tests/reports/bench_reports.py
+Run from the repository root:  .venv/bin/python tests/kernel/reports/bench_reports.py
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 # Same narrow filter as conftest: WeasyPrint's notice about libharfbuzz-subset.
 warnings.filterwarnings("ignore", "HarfBuzz-Subset will be required", DeprecationWarning)

@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from governance.kernel.extensions import database
 from tests.conftest import csrf_token
 
 LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")
@@ -98,27 +96,3 @@ def cookie_content(app: Flask, client: FlaskClient) -> dict[str, Any]:
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
     content: dict[str, Any] = serializer.loads(cookie.value)
     return content
-
-
-COMMAND_MODULES = ("agreements", "analyses", "audit", "core", "datasets", "keys", "tokens")
-
-
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """A runner for `governance` commands, which build their app from the environment as
-    usual; each app's connections are closed at the end of the test (a real command's process
-    would simply exit)."""
-    from governance.cli import context
-
-    built: list[Flask] = []
-    original = context.build_app
-
-    def build_and_remember() -> Flask:
-        built.append(original())
-        return built[-1]
-
-    for module in COMMAND_MODULES:
-        monkeypatch.setattr(f"governance.cli.{module}.build_app", build_and_remember)
-    yield CliRunner()
-    for application in built:
-        database(application).dispose()

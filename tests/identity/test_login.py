@@ -76,7 +76,7 @@ def fail_from(browser: Browser, address: str, email: str, times: int = 1) -> lis
 def test_five_failures_lock_the_account_for_fifteen_minutes(
     browser: Browser, people: People, db: Session
 ) -> None:
-    # One address meets the throttle after four failures (tests/foundation/test_throttle.py);
+    # One address meets the throttle after four failures (tests/identity/test_throttle.py);
     # the fifth failure, from a second address, locks the account.
     assert fail_from(browser, "198.51.100.1", people.analyst.email, 4) == [200] * 4
     assert fail_from(browser, "198.51.100.2", people.analyst.email) == [200]

@@ -18,7 +18,7 @@ from governance.identity import users
 from governance.identity.session_model import SessionEndReason, UserSession
 from governance.kernel.extensions import SESSION_KEY, database
 from tests.conftest import Browser, fresh
-from tests.foundation.conftest import cookie_content, login_from
+from tests.identity.conftest import cookie_content, login_from
 from tests.support import PASSWORD, SETUP, People
 
 

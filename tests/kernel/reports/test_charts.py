@@ -17,7 +17,7 @@ from markupsafe import Markup
 from governance.kernel.reports import charts
 from governance.kernel.reports._svg import OKABE_ITO, PALETTE, TEXT_COLOUR
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = "</svg><script>alert(1)</script>"
 DAY = dt.date(2026, 1, 1)

@@ -20,7 +20,7 @@ from governance.identity.models import User
 from governance.identity.role_change_model import RoleChange, RoleChangeStatus
 from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
-from tests.foundation.conftest import login_from
+from tests.identity.conftest import login_from
 from tests.support import PASSWORD, SETUP, People, add_person
 
 

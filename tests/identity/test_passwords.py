@@ -18,7 +18,7 @@ from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.models import User
 from governance.identity.session_model import SessionEndReason, UserSession
 from tests.conftest import Browser, fresh
-from tests.foundation.conftest import Inbox, login_from, mail_settings
+from tests.identity.conftest import Inbox, login_from, mail_settings
 from tests.support import PASSWORD, People
 
 NEW_PASSWORD = "a brand new passphrase 2026"

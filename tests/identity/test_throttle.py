@@ -17,7 +17,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import User
 from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
-from tests.foundation.conftest import Inbox, login_from, mail_settings
+from tests.identity.conftest import Inbox, login_from, mail_settings
 from tests.support import PASSWORD, People
 
 ATTACKER = "203.0.113.66"

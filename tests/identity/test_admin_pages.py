@@ -28,7 +28,7 @@ def test_admin_creates_a_person_with_several_roles(
     assert response.status_code == 302
     user = db.scalars(select(User).where(User.email == "new.person@test.example")).one()
     assert user.name == "New Person"
-    # The steward's powers wait for a second administrator (tests/foundation/test_roles.py).
+    # The steward's powers wait for a second administrator (tests/identity/test_roles.py).
     assert {r.value for r in user.role_set} == {"analyst"}
     event = db.scalars(
         select(AuditEvent)
