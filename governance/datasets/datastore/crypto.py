@@ -293,7 +293,13 @@ class DecryptingReader(io.RawIOBase):
         return digest.hexdigest()
 
     def close(self) -> None:
+        # A reader whose opening failed (a missing or foreign file) is closed once more by
+        # IOBase's finaliser, without the attributes opening would have set.
         if not self.closed:
-            self._file.close()
-            self._cache.clear()
+            file = getattr(self, "_file", None)
+            if file is not None:
+                file.close()
+            cache = getattr(self, "_cache", None)
+            if cache is not None:
+                cache.clear()
         super().close()
