@@ -12,6 +12,8 @@ from governance.access import grant_lifecycle
 from governance.access import workflow as access_workflow
 from governance.agreements import lifecycle as agreement_lifecycle
 from governance.analysis import run_lifecycle as analysis_lifecycle
+from governance.compliance import certification as compliance_certification
+from governance.compliance import periods as audit_periods
 from governance.datasets import reclassification
 from governance.identity import role_changes
 from governance.incidents import service as incidents
@@ -30,6 +32,8 @@ LIFECYCLES: list[Lifecycle[Any, Any]] = [
     role_changes.LIFECYCLE,
     incidents.LIFECYCLE,
     progress_reports.LIFECYCLE,
+    audit_periods.LIFECYCLE,
+    compliance_certification.LIFECYCLE,
 ]
 
 NOTES = {

@@ -41,6 +41,8 @@ from governance.audit import api as audit_api
 from governance.audit import evidence, report
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
+from governance.compliance import certification as compliance_certification
+from governance.compliance import web as compliance_web
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management, reclassification
@@ -95,6 +97,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     obligations_web.bp,
     web_progress.bp,
     incidents_web.bp,
+    compliance_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -118,6 +121,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("agreements.activate", schedule.activate_due),
     Registered("agreements.expire", schedule.expire_due),
     Registered("attestations.reminders", obligations.remind_attestations),
+    Registered("certification.reminders", compliance_certification.remind_certifiers),
     Registered("analysis.reap", reaper.reap_runs, outside_database=True),
     Registered("grants.conditions", conditions.pause_lapsed_grants),
     Registered("grants.expire", grant_hooks.expire_due_grants),
@@ -138,6 +142,7 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     ((Role.ANALYST,), output_tasks.analyst_output_tasks),
     ((Role.PRIVACY_OFFICER,), reclassification.privacy_officer_tasks),
     ((Role.ADMIN,), role_changes.requests_to_approve),
+    ((Role.DATA_STEWARD,), compliance_certification.steward_tasks),
 )
 
 # What follows an agreement's change, inside the same transaction.

@@ -10,7 +10,7 @@ training half of that audit, exported as CSV headed with the audit chain head it
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -106,8 +106,39 @@ def training_lines(
     return lines
 
 
-def export_training_report(session: Session, *, by: Actor, now: dt.datetime) -> Iterator[bytes]:
-    """Check, record the export (same transaction as the caller's commit), then the CSV."""
+STATUSES = ("current", "lapses_soon", "lapsed")
+
+
+@dataclass(frozen=True)
+class CourseSummary:
+    """One required course, the laws that ask for it, and how many people are in each state."""
+
+    course: str
+    required_by: str
+    counts: dict[str, int]
+
+    @property
+    def people(self) -> int:
+        return sum(self.counts.values())
+
+
+def summarise(lines: list[TrainingLine]) -> list[CourseSummary]:
+    """Per course and the laws requiring it: how many are current, lapse soon, have lapsed."""
+    counts = Counter(
+        (line.course, law, line.status) for line in lines for law in line.required_by.split("; ")
+    )
+    pairs = sorted({(course, law) for course, law, _ in counts})
+    return [
+        CourseSummary(course, law, {s: counts[(course, law, s)] for s in STATUSES})
+        for course, law in pairs
+    ]
+
+
+def export_training_report(
+    session: Session, *, by: Actor, now: dt.datetime, period: str = ""
+) -> Iterator[bytes]:
+    """Check, record the export (same transaction as the caller's commit), then the CSV.
+    `period` names the audit period the report was taken for, if any."""
     authz.require(
         by,
         Permission.AUDIT_EXPORT,
@@ -119,7 +150,12 @@ def export_training_report(session: Session, *, by: Actor, now: dt.datetime) -> 
         AuditType.AUDIT_REPORT,
         by=by,
         target_type="training_report",
-        detail={"report": "training", "rows": len(lines), "lapsing_within_days": WINDOW.days},
+        detail={
+            "report": "training",
+            "rows": len(lines),
+            "lapsing_within_days": WINDOW.days,
+            **({"period": period} if period else {}),
+        },
         now=now,
     )
     seq, sha = audit.chain_head(session)
@@ -128,7 +164,8 @@ def export_training_report(session: Session, *, by: Actor, now: dt.datetime) -> 
         header=COLUMNS,
         preamble=[
             chain_head_line(seq, sha),
-            f"training completion report at {now:%Y-%m-%d %H:%M} UTC",
+            f"training completion report at {now:%Y-%m-%d %H:%M} UTC"
+            + (f" for the audit period {period}" if period else ""),
         ],
         trailer=True,
     )

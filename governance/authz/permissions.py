@@ -44,6 +44,7 @@ class Permission(StrEnum):
     ETHICS_RECORD = "ethics:record"
     INCIDENT_REPORT = "incident:report"
     INCIDENT_MANAGE = "incident:manage"
+    COMPLIANCE_MANAGE = "compliance:manage"
 
     @property
     def description(self) -> str:
@@ -54,6 +55,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.ETHICS_RECORD: "Record an ethics board's approval of a project, from its letter.",
     Permission.INCIDENT_REPORT: "Report a suspected incident.",
     Permission.INCIDENT_MANAGE: "Freeze, notify about and close incidents.",
+    Permission.COMPLIANCE_MANAGE: "Open and close annual audit periods, run their access "
+    "certification campaigns and export the controls report.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
@@ -118,6 +121,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.AUDIT_READ,
         Permission.AUDIT_EXPORT,
         Permission.AUDIT_VERIFY,
+        Permission.COMPLIANCE_MANAGE,
         Permission.OUTPUT_CHECK,
         Permission.OUTPUT_PUBLISH,
         Permission.OUTPUT_RESOLVE,

@@ -75,6 +75,13 @@ def second_approver(by: Any, request: Any) -> bool:
     return by.id not in {request.requester_id, request.steward_id}
 
 
+@object_rule("not-the-holder")
+def not_the_holder(by: Any, holder_id: int) -> bool:
+    """Anyone but the grant's holder: nobody certifies their own access (separation of
+    duties)."""
+    return by.id is None or by.id != holder_id
+
+
 @object_rule("steward-or-overseer")
 def manages_grants_of(by: Any, dataset: Any) -> bool:
     """A steward of the dataset, or someone who oversees every grant (a privacy officer)."""

@@ -33,6 +33,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Outputs", "outputs.index"),
     NavItem("Incidents", "incidents.index", (Permission.INCIDENT_REPORT,)),
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
+    NavItem("Annual audit", "compliance.index", (Permission.COMPLIANCE_MANAGE,)),
+    NavItem("Certification", "compliance.certifications", (Permission.GRANT_REVIEW,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
     NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),
     NavItem(

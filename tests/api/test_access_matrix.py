@@ -12,6 +12,7 @@ agreement, so a role allowed to act gets 409 there and nothing changes under lat
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent
+from governance.compliance import periods
 from governance.incidents import service as incidents
 from governance.kernel.reports import pdf
 from governance.kernel.types import utcnow
@@ -48,6 +50,8 @@ class Objects:
     closed: Agreement
     incident_id: int = 0  # the outsider's, under `closed`, already closed
     clock_id: int = 0
+    period_id: int = 0  # an audit period, closed after its campaign
+    item_id: int = 0  # its certification item for the analyst's grant (the steward's)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.world, name)
@@ -230,6 +234,45 @@ TABLE: dict[tuple[str, str], Probe] = {
                 "expires_on": "2036-01-01",
             }
         ),
+    ),
+    # the annual audit: the compliance manager's; certification items are their stewards'
+    # (the period is closed: those allowed get 409)
+    ("compliance.index", "GET"): Probe(lambda o: "/compliance/", roles("compliance")),
+    ("compliance.index", "POST"): Probe(
+        lambda o: "/compliance/",
+        roles("compliance"),
+        data=fixed({"name": "Matrix", "starts_on": "2026-01-01", "ends_on": "2026-12-31"}),
+    ),
+    ("compliance.period", "GET"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}", roles("compliance")
+    ),
+    ("compliance.certify", "POST"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/certify",
+        roles("compliance"),
+        data=fixed({"certify_by": "2099-01-01"}),
+    ),
+    ("compliance.close", "POST"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/close", roles("compliance")
+    ),
+    ("compliance.training_page", "GET"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/training", roles("compliance")
+    ),
+    ("compliance.training_csv", "GET"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/training.csv", roles("compliance")
+    ),
+    ("compliance.certification_file", "GET"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/certification.csv", roles("compliance")
+    ),
+    ("compliance.controls_file", "GET"): Probe(
+        lambda o: f"/compliance/periods/{o.period_id}/controls.csv", roles("compliance")
+    ),
+    ("compliance.certifications", "GET"): Probe(
+        lambda o: "/compliance/certifications", roles("steward")
+    ),
+    ("compliance.decide", "POST"): Probe(
+        lambda o: f"/compliance/certifications/{o.item_id}",
+        roles("steward"),
+        data=lambda o: {f"item{o.item_id}-decision": "confirm"},
     ),
     # incidents: anyone reports (an agreement one cannot see is not a valid choice: 422);
     # the case is the privacy officers' and its reporter's
@@ -647,8 +690,34 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
         by=people.privacy,
         now=utcnow(),
     )
+    period = periods.open_period(
+        db,
+        name="2026",
+        starts_on=dt.date(2026, 1, 1),
+        ends_on=dt.date(2026, 12, 31),
+        by=people.compliance,
+        now=utcnow(),
+    )
+    periods.start_certification(
+        db,
+        period_id=period.id,
+        certify_by=utcnow() + dt.timedelta(minutes=1),
+        by=people.compliance,
+        now=utcnow(),
+    )
+    periods.close_period(
+        db, period_id=period.id, by=people.compliance, now=utcnow() + dt.timedelta(minutes=2)
+    )
+    item = next(i for i in period.items if i.grant_id == world.my_grant.id)
     db.commit()
-    return Objects(world=world, closed=ended, incident_id=incident.id, clock_id=clock)
+    return Objects(
+        world=world,
+        closed=ended,
+        incident_id=incident.id,
+        clock_id=clock,
+        period_id=period.id,
+        item_id=item.id,
+    )
 
 
 def classify(status: int, location: str) -> str:
