@@ -41,6 +41,7 @@ from governance.audit import api as audit_api
 from governance.audit import evidence, report
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
+from governance.compliance import api as compliance_api
 from governance.compliance import certification as compliance_certification
 from governance.compliance import web as compliance_web
 from governance.dashboard import web as dashboard_web
@@ -113,6 +114,7 @@ API_MODULES = (
     identity_api,
     openapi,
     outputs_api,
+    compliance_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).

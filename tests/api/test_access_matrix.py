@@ -274,6 +274,17 @@ TABLE: dict[tuple[str, str], Probe] = {
         roles("steward"),
         data=lambda o: {f"item{o.item_id}-decision": "confirm"},
     ),
+    ("api.audit_period", "GET"): Probe(
+        lambda o: f"{A}/compliance/periods/{o.period_id}", roles("compliance")
+    ),
+    ("api.my_certifications", "GET"): Probe(
+        lambda o: f"{A}/compliance/certifications", roles("steward")
+    ),
+    ("api.certify_item", "POST"): Probe(
+        lambda o: f"{A}/compliance/certifications/{o.item_id}",
+        roles("steward"),
+        data=fixed({"decision": "confirm"}),
+    ),
     # incidents: anyone reports (an agreement one cannot see is not a valid choice: 422);
     # the case is the privacy officers' and its reporter's
     ("incidents.index", "GET"): Probe(lambda o: "/incidents/", EVERYONE),
