@@ -43,6 +43,7 @@ from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.compliance import api as compliance_api
 from governance.compliance import certification as compliance_certification
+from governance.compliance import periods as compliance_periods
 from governance.compliance import web as compliance_web
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
@@ -145,6 +146,7 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     ((Role.PRIVACY_OFFICER,), reclassification.privacy_officer_tasks),
     ((Role.ADMIN,), role_changes.requests_to_approve),
     ((Role.DATA_STEWARD,), compliance_certification.steward_tasks),
+    ((Role.COMPLIANCE_MANAGER,), compliance_periods.manager_tasks),
 )
 
 # What follows an agreement's change, inside the same transaction.

@@ -24,8 +24,9 @@ from governance.authz import Permission
 from governance.compliance.certification import steward_emails
 from governance.compliance.models import AuditPeriod, CertificationItem, ItemStatus, PeriodStatus
 from governance.identity.actors import Actor
-from governance.kernel import notify
+from governance.kernel import notify, tasks
 from governance.kernel.errors import InvalidTransition, NotFound, ValidationFailed
+from governance.kernel.types import utcnow
 from governance.lifecycle import Lifecycle, Transition
 
 
@@ -252,3 +253,28 @@ def view_period(session: Session, *, period_id: int, by: Actor) -> AuditPeriod:
     """A period, for a person who manages audit periods (403, recorded, otherwise)."""
     _require_manager(by, AuditType.AUDIT_PERIOD_OPEN, period_id)
     return get_period(session, period_id)
+
+
+def manager_tasks(session: Session, user: Any) -> list[tasks.Task]:
+    """The compliance manager's line for each campaign under way: its progress, the overdue
+    items, and the period to close once the deadline has passed."""
+    now = utcnow()
+    found = []
+    for period in session.scalars(
+        select(AuditPeriod)
+        .where(AuditPeriod.status == PeriodStatus.CERTIFYING)
+        .order_by(AuditPeriod.certify_by)
+    ):
+        done = progress(period, now=now)
+        overdue = f", {done.overdue} overdue" if done.overdue else ""
+        found.append(
+            tasks.Task(
+                title=f"Certification {period.name}: {done.decided} of {done.total} "
+                f"decided{overdue}",
+                kind="Certification campaign",
+                endpoint="compliance.period",
+                params={"period_id": period.id},
+                due=period.certify_by.date() if period.certify_by else None,
+            )
+        )
+    return found

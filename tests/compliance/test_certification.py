@@ -308,5 +308,8 @@ def test_stewards_are_reminded_in_the_last_week_and_once_overdue(
     item = fresh(db).scalars(select(CertificationItem)).one()
     assert item.overdue(after)
     assert not item.overdue(deadline - dt.timedelta(days=1))
+    task = periods.manager_tasks(fresh(db), people.compliance)[0]
+    assert task.params == {"period_id": period.id}
+    assert task.title.endswith(": 0 of 1 decided") or "overdue" in task.title
     done = periods.progress(fresh(db).get(AuditPeriod, period.id), now=after)  # type: ignore[arg-type]
     assert (done.total, done.decided, done.overdue) == (1, 0, 1)

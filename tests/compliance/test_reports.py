@@ -136,6 +136,8 @@ def test_certification_result_exports_with_overdue_flagged(
     browser.login(people.compliance.email, PASSWORD)
     page = browser.get(f"/compliance/periods/{period.id}").get_data(as_text=True)
     assert "1 of 1 grants decided (100%)" in page
+    dashboard = browser.get("/dashboard/compliance_manager").get_data(as_text=True)
+    assert f"Certification {period.name}: 1 of 1 decided" in dashboard
     body = browser.get(f"/compliance/periods/{period.id}/certification.csv").get_data(as_text=True)
     rows = list(csv.DictReader(line for line in body.splitlines() if not line.startswith("#")))
     assert rows[0]["decision"] == "narrowed"
