@@ -8,6 +8,7 @@ from typing import Any
 from governance.demo.activity import create_demo_activity
 from governance.demo.agreements import create_demo_agreements
 from governance.demo.analyses import create_analysis_data, run_demo_analysis
+from governance.demo.annual_audit import create_demo_audit
 from governance.demo.datasets import create_demo_datasets
 from governance.demo.outputs import create_demo_outputs
 
@@ -19,4 +20,5 @@ STEPS: list[DemoStep] = [
     run_demo_analysis,
     create_demo_outputs,
     create_demo_activity,
+    create_demo_audit,
 ]

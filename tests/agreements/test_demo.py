@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from governance.agreements.lifecycle import State, state_of
 from governance.agreements.models import Agreement
+from governance.compliance.models import AuditPeriod, PeriodStatus
 from governance.demo import load_demo
 
 
@@ -25,6 +26,9 @@ def test_the_demo_has_an_agreement_in_every_state(app: Flask, db: Session) -> No
         State.TERMINATED,
         State.CLOSED,
     }
+    campaign = db.scalars(select(AuditPeriod)).one()  # the annual audit, waiting on stewards
+    assert campaign.status == PeriodStatus.CERTIFYING
+    assert campaign.items
     titles = sorted(a.display_version.title for a in found.values())
     assert "Pre-arrest diversion: impact on re-arrest" in titles
     amended = found[State.AMENDMENT_SUBMITTED]
