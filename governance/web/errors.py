@@ -19,6 +19,7 @@ from governance.identity.models import User
 from governance.identity.web_login import request_actor
 from governance.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from governance.kernel.extensions import db_session, login_manager
+from governance.web import forms
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,11 @@ def _record_refusal(error: DomainError) -> None:
 
 def _domain_error(error: DomainError) -> tuple[Response | str, int]:
     _record_refusal(error)
+    if isinstance(error, ValidationFailed) and not wants_json():
+        # A refused form is shown again on its own page, with what was typed kept.
+        shown = forms.redisplay(error)
+        if shown is not None:
+            return shown
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidTransition):
         extra["allowed"] = error.allowed

@@ -492,6 +492,7 @@ TABLE: dict[tuple[str, str], Probe] = {
     ),
     ("outputs.answer", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/answer"),
     ("outputs.accept", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/accept"),
+    ("outputs.no_concerns", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/no-concerns"),
     ("outputs.resolve", "POST"): Probe(
         lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")
     ),
