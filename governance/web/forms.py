@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectChoice
@@ -47,11 +48,9 @@ class Form(FlaskForm):  # type: ignore[misc]
         refusal: Mapping[str, str] | None = g.get("form_refusal_fields")
         if refusal is None or not self.posted():
             return
-        placed: set[str] = g.setdefault("form_refusal_placed", set())
         for name, field in self._fields.items():
             if name in refusal:
                 field.errors = [refusal[name]]
-                placed.add(name)
 
     def posted(self) -> bool:
         """This form is the one sent (a page may hold several): one of its fields, with its
@@ -77,24 +76,24 @@ def submitted(form: FlaskForm) -> bool:
     raise FormRefused(REFUSED_MESSAGE, {str(k): v for k, v in fields.items()})
 
 
-def _page_of_form() -> tuple[str, dict[str, Any]] | None:
-    """The endpoint and values of the page the form was sent from: the address it was posted
-    to when that page answers GET, otherwise the page that sent it (the Referer of this site,
-    which browsers send on a same-origin post)."""
+def _page_of_form() -> tuple[str, dict[str, Any], str | None] | None:
+    """The endpoint, values and query string of the page the form was sent from: the address
+    it was posted to when that page answers GET, otherwise the page that sent it (the Referer
+    of this site, which browsers send on a same-origin post)."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
-    candidates = [request.path]
+    candidates: list[tuple[str, str | None]] = [(request.path, None)]
     referer = request.headers.get("Referer", "")
     if referer:
         parts = urlsplit(referer)
         if not parts.netloc or parts.netloc == request.host:
-            candidates.append(parts.path)
-    for path in candidates:
+            candidates.append((parts.path, parts.query))
+    for path, query in candidates:
         try:
             endpoint, values = adapter.match(path, method="GET")
         except HTTPException:
             continue
         if endpoint in current_app.view_functions and endpoint != "static":
-            return str(endpoint), dict(values)
+            return str(endpoint), dict(values), query
     return None
 
 
@@ -106,9 +105,12 @@ def redisplay(error: ValidationFailed) -> tuple[str, int] | None:
     page = _page_of_form()
     if page is None:
         return None
-    endpoint, values = page
+    endpoint, values, query = page
+    if query is not None:
+        # The page is shown as it was asked for: its own query string (which agreement, which
+        # kind), not the one of the address the form posted to.
+        request.args = ImmutableMultiDict(parse_qsl(query, keep_blank_values=True))
     g.form_refusal_fields = dict(error.fields)
-    g.form_refusal_placed = set()
     g.form_refusal_message = error.message
     try:
         response = current_app.ensure_sync(current_app.view_functions[endpoint])(**values)
@@ -122,15 +124,15 @@ def redisplay(error: ValidationFailed) -> tuple[str, int] | None:
 
 
 def refusal_context() -> dict[str, Any]:
-    """For base.html: the refusal's message and the mistakes no field on the page shows."""
+    """For base.html: the refusal's message and every mistake, each linking to its field (the
+    field shows it again beside itself where the page draws it with the `field` macro)."""
     fields: dict[str, str] | None = g.get("form_refusal_fields")
     if fields is None:
         return {}
-    placed: set[str] = g.get("form_refusal_placed", set())
     return {
         "form_refusal": {
             "message": g.get("form_refusal_message", REFUSED_MESSAGE),
-            "unplaced": {k: v for k, v in fields.items() if k not in placed},
+            "fields": dict(fields),
         }
     }
 

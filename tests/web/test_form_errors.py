@@ -31,7 +31,7 @@ from tests.conftest import csrf_token
 
 @dataclass(frozen=True)
 class Case:
-    form: str  # the form class's name
+    form: str  # the form class, as package.Class (access.CommentForm)
     who: str  # the demo e-mail of the person who uses it
     page: Callable[[Session], str]  # where the form is shown
     action: Callable[[Session], str]  # where it posts
@@ -74,6 +74,22 @@ def _new_request_page(db: Session) -> str:
     return f"/access/requests/new?agreement_id={agreement.id}&dataset_id={dataset.id}"
 
 
+def _agreement_in(db: Session, status: str) -> Agreement:
+    return db.scalars(
+        select(Agreement).where(Agreement.status == status).order_by(Agreement.id)
+    ).first()  # type: ignore[return-value]
+
+
+def _request_in(db: Session, status: str) -> AccessRequest:
+    return db.scalars(
+        select(AccessRequest).where(AccessRequest.status == status).order_by(AccessRequest.id)
+    ).first()  # type: ignore[return-value]
+
+
+def _produced(db: Session) -> Output:
+    return db.scalars(select(Output).where(Output.status == OutputStatus.PRODUCED)).one()
+
+
 def _fixed(path: str) -> Callable[[Session], str]:
     return lambda db: path
 
@@ -84,7 +100,7 @@ REQUIRED = "This field is required."
 
 CASES = [
     Case(
-        "UserForm",
+        "identity.UserForm",
         "admin@lab.example",
         _fixed("/admin/users/new"),
         _fixed("/admin/users/new"),
@@ -93,7 +109,7 @@ CASES = [
         "kept.person@lab.example",
     ),
     Case(
-        "EditUserForm",
+        "identity.EditUserForm",
         "admin@lab.example",
         lambda db: f"/admin/users/{_user(db, 'analyst@lab.example').id}",
         lambda db: f"/admin/users/{_user(db, 'analyst@lab.example').id}",
@@ -102,7 +118,7 @@ CASES = [
         None,
     ),
     Case(
-        "TrainingForm",
+        "identity.TrainingForm",
         "admin@lab.example",
         lambda db: f"/admin/users/{_user(db, 'analyst@lab.example').id}",
         lambda db: f"/admin/users/{_user(db, 'analyst@lab.example').id}/training",
@@ -111,7 +127,7 @@ CASES = [
         'value="2026-01-02"',
     ),
     Case(
-        "OrganizationForm",
+        "identity.OrganizationForm",
         "admin@lab.example",
         _fixed("/admin/organizations"),
         _fixed("/admin/organizations"),
@@ -120,7 +136,7 @@ CASES = [
         None,
     ),
     Case(
-        "TokenForm",
+        "identity.TokenForm",
         "analyst@lab.example",
         _fixed("/tokens/"),
         _fixed("/tokens/"),
@@ -129,7 +145,7 @@ CASES = [
         'value="17"',
     ),
     Case(
-        "ChangePasswordForm",
+        "identity.ChangePasswordForm",
         "analyst@lab.example",
         _fixed("/account/"),
         _fixed("/account/password"),
@@ -138,7 +154,7 @@ CASES = [
         None,
     ),
     Case(
-        "TermsForm",
+        "agreements.NewAgreementForm",
         "privacy@lab.example",
         _fixed("/agreements/new"),
         _fixed("/agreements/new"),
@@ -147,7 +163,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "StateLawForm",
+        "agreements.StateLawForm",
         "privacy@lab.example",
         _fixed("/agreements/laws"),
         _fixed("/agreements/laws"),
@@ -156,7 +172,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "ReportForm",
+        "incidents.ReportForm",
         "analyst@lab.example",
         _fixed("/incidents/"),
         _fixed("/incidents/"),
@@ -165,7 +181,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "RequestForm",
+        "access.RequestForm",
         "analyst@lab.example",
         _new_request_page,
         _new_request_page,
@@ -174,7 +190,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "ApproveForm",
+        "access.ApproveForm",
         "steward@lab.example",
         lambda db: f"/access/requests/{_waiting_request(db).id}",
         lambda db: f"/access/requests/{_waiting_request(db).id}/approve",
@@ -183,7 +199,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "ReasonForm",
+        "access.ReasonForm",
         "steward@lab.example",
         lambda db: f"/access/requests/{_waiting_request(db).id}",
         lambda db: f"/access/requests/{_waiting_request(db).id}/deny",
@@ -192,7 +208,7 @@ CASES = [
         None,
     ),
     Case(
-        "GrantReviewForm",
+        "access.GrantReviewForm",
         "steward@lab.example",
         lambda db: f"/access/grants/{_grant(db).id}",
         lambda db: f"/access/grants/{_grant(db).id}/review",
@@ -201,7 +217,7 @@ CASES = [
         None,
     ),
     Case(
-        "FlagForm",
+        "outputs.FlagForm",
         "reviewer@police.example",
         lambda db: f"/outputs/{_in_preview(db).id}",
         lambda db: f"/outputs/{_in_preview(db).id}/flags",
@@ -210,7 +226,7 @@ CASES = [
         TYPED,
     ),
     Case(
-        "NoConcernsForm",
+        "outputs.NoConcernsForm",
         "reviewer@police.example",
         lambda db: f"/outputs/{_in_preview(db).id}",
         lambda db: f"/outputs/{_in_preview(db).id}/no-concerns",
@@ -219,11 +235,103 @@ CASES = [
         "kept yyyy",
     ),
     Case(
-        "DeclareForm",
+        "agreements.TermsForm",
+        "privacy@lab.example",
+        lambda db: f"/agreements/{_agreement_in(db, 'draft').id}/edit",
+        lambda db: f"/agreements/{_agreement_in(db, 'draft').id}/edit",
+        {"title": "", "purpose": TYPED},
+        REQUIRED,
+        TYPED,
+    ),
+    Case(
+        "access.CommentForm",
+        "privacy@lab.example",
+        lambda db: f"/access/requests/{_request_in(db, 'awaiting_privacy_officer').id}",
+        lambda db: (
+            f"/access/requests/{_request_in(db, 'awaiting_privacy_officer').id}/approve-identifiers"
+        ),
+        {"second-comment": "kept " + "z" * 4001},
+        "Field cannot be longer than 4000 characters.",
+        None,
+    ),
+    Case(
+        "analysis.RunForm",
+        "analyst@lab.example",
+        lambda db: f"/analyses/new?agreement_id={_agreement(db).id}&kind=descriptive",
+        lambda db: f"/analyses/new?agreement_id={_agreement(db).id}&kind=descriptive",
+        {"title": "kept " + "t" * 200, "group_by": "sex"},
+        "Field cannot be longer than 200 characters.",
+        "kept tttt",
+    ),
+    Case(
+        "outputs.CorrectForm",
+        "analyst@lab.example",
+        lambda db: f"/outputs/{_in_preview(db).id}/correct",
+        lambda db: f"/outputs/{_in_preview(db).id}/correct",
+        {"summary": "kept " + "s" * 10000},
+        "Field cannot be longer than 10000 characters.",
+        "kept ssss",
+    ),
+    Case(
+        "datasets.EditSchemaForm",
+        "steward@lab.example",
+        lambda db: f"/datasets/{_dataset(db).id}/schema",
+        lambda db: f"/datasets/{_dataset(db).id}/schema",
+        {"description": "kept " + "d" * 5000},
+        "Field cannot be longer than 5000 characters.",
+        "kept dddd",
+    ),
+    Case(
+        "datasets.DeclareForm",
         "steward@lab.example",
         _fixed("/datasets/new"),
         _fixed("/datasets/new"),
         {"name": "", "description": TYPED},
+        REQUIRED,
+        TYPED,
+    ),
+    Case(
+        "agreements.ReasonForm",
+        "privacy@lab.example",
+        lambda db: f"/agreements/{_agreement(db).id}",
+        lambda db: f"/agreements/{_agreement(db).id}/terminate",
+        {"reason": "x" * 5001},
+        "Field cannot be longer than 5000 characters.",
+        None,
+    ),
+    Case(
+        "agreements.CommentForm",
+        "privacy2@lab.example",
+        lambda db: f"/agreements/{_agreement_in(db, 'submitted').id}",
+        lambda db: f"/agreements/{_agreement_in(db, 'submitted').id}/return",
+        {"comment": "x" * 5001},
+        "Field cannot be longer than 5000 characters.",
+        None,
+    ),
+    Case(
+        "agreements.DestructionForm",
+        "privacy@lab.example",
+        lambda db: f"/agreements/{_agreement(db, 'DUA-2025-001').id}",
+        lambda db: f"/agreements/{_agreement(db, 'DUA-2025-001').id}/certify-destruction",
+        {"statement": "x" * 5001},
+        "Field cannot be longer than 5000 characters.",
+        None,
+    ),
+    Case(
+        "outputs.CheckForm",
+        "checker@lab.example",
+        lambda db: f"/outputs/{_produced(db).id}",
+        lambda db: f"/outputs/{_produced(db).id}/check",
+        {"decision": "approve", "reasons": "x" * 5001},
+        "Field cannot be longer than 5000 characters.",
+        None,
+    ),
+    Case(
+        "analysis.CohortForm",
+        "analyst@lab.example",
+        lambda db: f"/analyses/new?agreement_id={_agreement(db).id}&kind=matched_comparison",
+        lambda db: f"/analyses/cohorts?agreement={_agreement(db).id}",
+        {"label": TYPED},
         REQUIRED,
         TYPED,
     ),
@@ -232,8 +340,24 @@ CASES = [
 
 # Forms not yet driven here, each with the reason; a form in neither list fails the last test.
 NOT_DRIVEN = {
-    "LoginForm": "the sign-in page answers a wrong login itself (tests/identity)",
-    "ScopeForm": "a GET filter of the first step; a bad choice shows the same page",
+    "identity.LoginForm": "the sign-in page answers a wrong login itself (tests/identity)",
+    "access.ScopeForm": "a GET choice of agreement and dataset; a bad choice shows the same step",
+    "analysis.ScopeForm": "a GET choice of agreement and kind; a bad choice shows the same step",
+    "datasets.SchemaForm": "the base of DeclareForm and EditSchemaForm, never shown itself",
+    # Not yet driven: the demo world has no object in the state the form needs. Each is shown
+    # again on its page by the same mechanism (web/forms.py); a case needs that state built.
+    "access.AcceptForm": "no demo agreement asks its personnel to accept the terms",
+    "access.AttestForm": "no demo attestation is due",
+    "access.EthicsForm": "no demo agreement requires an ethics approval",
+    "identity.NewPasswordForm": "needs a reset link's secret",
+    "identity.RejectForm": "no demo role change waits for approval",
+    "incidents.CloseForm": "no demo incident is open",
+    "outputs.AnswerForm": "no demo flag waits for an answer",
+    "outputs.ResolveForm": "no demo flag waits for a privacy officer's resolution",
+    "outputs.ProgressForm": "no demo progress report is due",
+    "outputs.DecisionForm": "no demo progress report waits for a decision",
+    "datasets.DecisionForm": "no demo reclassification waits for a decision",
+    "datasets.StewardForm": "every eligible demo steward already stewards (no form is shown)",
 }
 
 
@@ -285,7 +409,7 @@ def test_every_form_has_a_case() -> None:
     """A new form class needs a case above (or a reason in NOT_DRIVEN)."""
     import governance.registry  # noqa: F401  (imports every blueprint and its forms)
 
-    found = {cls.__name__ for cls in _subclasses(Form)}
+    found = {f"{cls.__module__.split('.')[1]}.{cls.__name__}" for cls in _subclasses(Form)}
     covered = {c.form for c in CASES} | set(NOT_DRIVEN)
     assert sorted(found - covered) == [], "forms without a case in tests/web/test_form_errors.py"
 
