@@ -98,8 +98,16 @@ def _next_step(status: int) -> str:
         and len(actor.roles) == 1
         and authz.can(actor, Permission.OUTPUT_PREVIEW)
     ):
-        return PARTNER_403
+        return PARTNER_403 + _privacy_officers()
     return NEXT_STEPS.get(status, "")
+
+
+def _privacy_officers() -> str:
+    """Who "our privacy officer" is, by name and address, for someone outside."""
+    from governance.identity.users import privacy_officers
+
+    named = [f"{u.name} ({u.email})" for u in privacy_officers(db_session())]
+    return f" Our privacy officers: {', '.join(named)}." if named else ""
 
 
 def _record_refusal(error: DomainError) -> None:
