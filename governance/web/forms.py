@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectChoice
 
-from governance.kernel.errors import ValidationFailed
+from governance.kernel.errors import DomainError, ValidationFailed
 from governance.kernel.extensions import db_session
 
 REFUSED_MESSAGE = "Some fields need correcting; nothing was saved."
@@ -114,7 +114,10 @@ def redisplay(error: ValidationFailed) -> tuple[str, int] | None:
     g.form_refusal_message = error.message
     try:
         response = current_app.ensure_sync(current_app.view_functions[endpoint])(**values)
-    except HTTPException:
+    except (HTTPException, DomainError):
+        # The page itself cannot be shown now (its state changed, it refuses): the plain
+        # refusal page answers instead.
+        db_session().rollback()
         return None
     if isinstance(response, tuple):
         response = response[0]

@@ -26,7 +26,8 @@ from governance.demo import DEMO_PASSWORD, load_demo
 from governance.identity.models import User
 from governance.outputs.models import Output, OutputStatus
 from governance.web.forms import Form
-from tests.conftest import csrf_token
+from tests.conftest import Browser, csrf_token
+from tests.support import PASSWORD, People
 
 
 @dataclass(frozen=True)
@@ -419,3 +420,30 @@ def _subclasses(cls: type) -> set[type]:
     for sub in cls.__subclasses__():
         result |= {sub} | _subclasses(sub)
     return result
+
+
+def test_a_refused_form_whose_page_cannot_be_shown_gets_the_plain_refusal(
+    browser: Browser, people: People
+) -> None:
+    """A forged post naming a person who does not exist: the page it claims to come from
+    refuses (404), so the plain 422 page answers; never a server error."""
+    browser.login(people.admin.email, PASSWORD)
+    answer = browser.post(
+        "/admin/users/999999/training",
+        {"training-course": "privacy_security"},
+        headers={"Referer": "http://localhost/admin/users/999999"},
+    )
+    assert answer.status_code == 422
+    assert "error-page" in answer.get_data(as_text=True)
+    assert "This field is required." in answer.get_data(as_text=True)
+
+
+def test_a_referer_of_another_site_is_not_followed(browser: Browser, people: People) -> None:
+    browser.login(people.admin.email, PASSWORD)
+    answer = browser.post(
+        f"/admin/users/{people.analyst.id}/training",
+        {"training-course": "privacy_security"},
+        headers={"Referer": f"http://evil.example/admin/users/{people.analyst.id}"},
+    )
+    assert answer.status_code == 422
+    assert "error-page" in answer.get_data(as_text=True), "only this site's pages are shown"
