@@ -516,6 +516,9 @@ TABLE: dict[tuple[str, str], Probe] = {
         CHECKERS,
         data=fixed({"decision": "return"}),
     ),
+    ("api.no_concerns", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/no-concerns", data=fixed({})
+    ),
     ("api.flag_output", "POST"): Probe(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags",
         data=fixed({"kind": "factual_error", "part": "x", "comment": "x"}),

@@ -114,3 +114,32 @@ def test_the_page_offers_it_to_the_partner_only(
     )
     assert len(denied.all()) == 1, "the refused attempt is recorded"
     assert fresh(db).get(Output, in_preview.id).status == OutputStatus.IN_PREVIEW  # type: ignore[union-attr]
+
+
+def test_the_api_says_no_concerns_for_the_partner_only(
+    app: Flask, db: Session, people: People, in_preview: Output
+) -> None:
+    from governance.identity import tokens
+    from governance.kernel.types import utcnow
+
+    def token_of(person: User) -> str:
+        created = tokens.create_token(
+            db, user_id=person.id, name="api", days=1, by=person, now=utcnow()
+        )
+        db.commit()
+        return created.secret
+
+    client = app.test_client()
+    path = f"/api/v1/outputs/{in_preview.id}/no-concerns"
+    refused = client.post(
+        path, json={}, headers={"Authorization": f"Bearer {token_of(people.analyst)}"}
+    )
+    assert refused.status_code == 403
+    done = client.post(
+        path,
+        json={"note": "Nothing identifies anyone."},
+        headers={"Authorization": f"Bearer {token_of(people.partner)}"},
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.get_json()["status"] == "released"
+    assert fresh(db).get(Output, in_preview.id).status == OutputStatus.RELEASED  # type: ignore[union-attr]
