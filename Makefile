@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha
 # The quick tests the other supported Pythons run (SQLite only): the engine, identity and the kernel.
 FAST_TESTS := tests/analysis tests/identity tests/kernel
 
-.PHONY: run test test-fast check bench reliability install install-dev lock clean
+.PHONY: run test test-fast check bench reliability screenshots install install-dev lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ check: install-dev
 	$(BIN)/ruff format --check governance tests tools bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The screenshot tour (README, "Screenshots"): the demo world in a temporary instance, each
+# role's main page and each PDF's first page into docs/screenshots/. Needs /usr/bin/chromium
+# and pdftoppm (apt-get install chromium poppler-utils).
+screenshots: install-dev
+	$(BIN)/python tools/screenshot_tour.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

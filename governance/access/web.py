@@ -159,7 +159,8 @@ def request_detail(request_id: int) -> str:
     own = rules.own_request(user, found)
     approve_form = ApproveForm(prefix="approve")
     approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
-    approve_form.columns.data = found.requested_columns
+    if not approve_form.posted():  # shown again after a refusal: keep what was typed
+        approve_form.columns.data = found.requested_columns
     return render_template(
         "access/request_detail.html",
         item=found,
@@ -319,7 +320,8 @@ def grant_detail(grant_id: int) -> str:
     view = queries.grant_view(db, grant, user, now=utcnow())
     review_form = GrantReviewForm(prefix="review")
     review_form.keep.choices = choices((c, c) for c in grant.column_names)
-    review_form.keep.data = grant.column_names
+    if not review_form.posted():  # shown again after a refusal: keep what was typed
+        review_form.keep.data = grant.column_names
     return render_template(
         "access/grant_detail.html",
         grant=grant,

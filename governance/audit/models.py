@@ -131,6 +131,7 @@ class AuditType(StrEnum):
     OUTPUT_CHECK_RETURN = "output:check_return"
     OUTPUT_PREVIEW_OPEN = "output:preview_open"
     OUTPUT_PREVIEW_CLOSE = "output:preview_close"
+    OUTPUT_NO_CONCERNS = "output:no_concerns"
     OUTPUT_FLAG = "output:flag"
     OUTPUT_FLAG_ANSWER = "output:flag_answer"
     OUTPUT_FLAG_ACCEPT = "output:flag_accept"

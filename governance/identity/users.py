@@ -16,7 +16,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission, Role
 from governance.identity import account_links, role_changes, sessions
 from governance.identity.actors import Actor
-from governance.identity.models import TrainingCourse, TrainingRecord, User
+from governance.identity.models import TrainingCourse, TrainingRecord, User, UserRole
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.passwords import hash_password
 from governance.identity.session_model import SessionEndReason
@@ -53,6 +53,24 @@ def organizations(session: Session, *, kind: OrganizationKind | None = None) -> 
     if kind is not None:
         query = query.where(Organization.kind == kind)
     return list(session.scalars(query))
+
+
+def privacy_officers(session: Session) -> list[User]:
+    """Active privacy officers of the research organisations: whom an outside partner writes
+    to."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Organization, Organization.id == User.organization_id)
+            .where(
+                UserRole.role == Role.PRIVACY_OFFICER,
+                User.active.is_(True),
+                Organization.kind == OrganizationKind.RESEARCH,
+            )
+            .order_by(User.name)
+        )
+    )
 
 
 def users_query() -> Select[tuple[User]]:

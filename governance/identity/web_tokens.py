@@ -46,7 +46,8 @@ def _index_context(form: TokenForm) -> dict[str, object]:
 @login_required
 def index() -> str:
     form = TokenForm()
-    form.days.data = service.token_days(db_session())
+    if not form.is_submitted():  # shown again after a refusal: keep what was typed
+        form.days.data = service.token_days(db_session())
     return render_template("tokens/index.html", **_index_context(form))
 
 

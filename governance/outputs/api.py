@@ -407,6 +407,26 @@ def accept_answer(output_id: int, flag_id: int) -> ResponseReturnValue:
 
 @operation(
     "POST",
+    "/outputs/<int:output_id>/no-concerns",
+    tag=TAG,
+    summary="No concerns: end the preview early (partner reviewer of the provider)",
+    body=s.obj({"note": s.text(2000, description="Optional note, recorded in the audit trail.")}),
+    errors=ERRORS,
+    answer=ANSWER,
+)
+def no_concerns(output_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Only while the window is open and no flag is open: the output clears and is released
+    at once, recorded with who said so."""
+    return _act(
+        output_id,
+        lambda db, by: preview.no_concerns(
+            db, output_id=output_id, note=body.get("note") or "", by=by, now=utcnow()
+        ),
+    )
+
+
+@operation(
+    "POST",
     "/outputs/<int:output_id>/flags/<int:flag_id>/resolve",
     tag=TAG,
     summary="Resolve an answered flag the partner did not accept (privacy officer)",

@@ -44,6 +44,7 @@ class Action(StrEnum):
     FLAG = "flag"
     ANSWER = "answer_flag"
     ACCEPT = "accept_answer"
+    NO_CONCERNS = "no_concerns"
     RESOLVE = "resolve_flag"
     CLOSE_PREVIEW = "close_preview"
     RELEASE = "release"
@@ -102,6 +103,12 @@ RULES: dict[Action, Rule] = {
         "partner reviewer of the provider",
         "Accepts an answer; when every flag is answered and accepted the output clears at once.",
     ),
+    Action.NO_CONCERNS: Rule(
+        Permission.OUTPUT_PREVIEW,
+        "partner reviewer of the provider",
+        "Only while the window is open and no flag is open: the provider has no concerns, "
+        "so the preview ends early and the output clears and is released at once.",
+    ),
     Action.RESOLVE: Rule(
         Permission.OUTPUT_RESOLVE,
         "privacy officer",
@@ -150,6 +157,7 @@ TRANSITIONS: dict[tuple[State, Action], tuple[Step, ...]] = {
         Step(State.CLEARED, "every flag is answered and accepted"),
         Step(State.IN_PREVIEW),
     ),
+    (State.IN_PREVIEW, Action.NO_CONCERNS): (Step(State.CLEARED),),
     (State.IN_PREVIEW, Action.CLOSE_PREVIEW): (
         Step(State.CLEARED, "no flag is open"),
         Step(State.PREVIEW_ENDED),
@@ -219,6 +227,7 @@ EVENT_TYPES = {
     Action.FLAG: AuditType.OUTPUT_FLAG,
     Action.ANSWER: AuditType.OUTPUT_FLAG_ANSWER,
     Action.ACCEPT: AuditType.OUTPUT_FLAG_ACCEPT,
+    Action.NO_CONCERNS: AuditType.OUTPUT_NO_CONCERNS,
     Action.RESOLVE: AuditType.OUTPUT_FLAG_RESOLVE,
     Action.CLOSE_PREVIEW: AuditType.OUTPUT_PREVIEW_CLOSE,
     Action.RELEASE: AuditType.OUTPUT_RELEASE,

@@ -48,6 +48,7 @@ __all__ = [
     "answer_flag",
     "clear_and_release",
     "close_due_previews",
+    "no_concerns",
     "raise_flag",
     "release",
     "resolve_flag",
@@ -195,6 +196,41 @@ def accept_answer(
     _close_flag(flag, by, now, FlagResolution.ACCEPTED_BY_PARTNER, None)
     _after_flag_closed(session, output, Action.ACCEPT, by=by, now=now, detail={"flag_id": flag.id})
     return flag
+
+
+def no_concerns(
+    session: Session, *, output_id: int, note: str, by: Actor, now: dt.datetime
+) -> Output:
+    """A partner reviewer of the provider answers "no concerns" while the window is open and
+    no flag is open: the preview ends early, recorded with who said so and their note, and the
+    output clears and is released at once, without waiting for the window to end."""
+    output = start(session, Action.NO_CONCERNS, output_id, by)
+    require_partner(by, Action.NO_CONCERNS, output)
+    steps_of(output, Action.NO_CONCERNS)
+    if not preview_is_open(output, now):
+        raise Conflict(f"The preview window of {output.reference} has ended.")
+    if output.open_flags:
+        raise Conflict(
+            f"{output.reference} has {len(output.open_flags)} open flag(s): accept their "
+            "answers instead; the output clears when the last is accepted."
+        )
+    body = _text(note, "note", max_length=2000) if note.strip() else ""
+    move(
+        session,
+        output,
+        Action.NO_CONCERNS,
+        State.CLEARED,
+        by=by,
+        detail={"note": body, "window_closed_early_at": now.isoformat()},
+    )
+    clear_and_release(
+        session,
+        output,
+        by=by,
+        now=now,
+        reason=f"the provider's partner reviewer {by.email} raised no concerns",
+    )
+    return output
 
 
 def resolve_flag(

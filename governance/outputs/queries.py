@@ -95,6 +95,7 @@ class Abilities:
     sees_checks: bool = False
     can_check: bool = False
     can_flag: bool = False
+    can_say_no_concerns: bool = False
     can_correct: bool = False
     can_publish: bool = False
     can_download: bool = False
@@ -124,6 +125,10 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
         sees_checks=checker or team,
         can_check=can_check,
         can_flag=holds(Action.FLAG) and partner and preview_is_open(output, now),
+        can_say_no_concerns=holds(Action.NO_CONCERNS)
+        and partner
+        and preview_is_open(output, now)
+        and not open_flags,
         can_correct=holds(Action.CORRECT) and team,
         can_publish=holds(Action.PUBLISH)
         and output.version.publication_allowed

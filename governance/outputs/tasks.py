@@ -121,7 +121,8 @@ def partner_output_tasks(session: Session, user: User) -> list[Task]:
                 output.title,
                 "Preview open",
                 _day(output.preview_closes_at),
-                "Flag identifiable information or a factual error before the window closes.",
+                "Flag identifiable information or a factual error before the window closes, "
+                "or say you have no concerns to release it now.",
             )
         )
     for output in _outputs(

@@ -29,6 +29,7 @@ from governance.outputs.web_forms import (
     CheckForm,
     CorrectForm,
     FlagForm,
+    NoConcernsForm,
     ResolveForm,
     uploaded_file,
     uploaded_result,
@@ -72,6 +73,7 @@ def detail(output_id: int) -> str:
         summary=_agreement_line(output),
         tables=[(table, *table_view(table)) for table in output.result["tables"]],
         flag_form=flag_form,
+        no_concerns_form=NoConcernsForm(prefix="no_concerns"),
         answer_kinds=list(AnswerKind),
     )
 
@@ -165,6 +167,23 @@ def accept(output_id: int, flag_id: int) -> BaseResponse:
         "Answer accepted.",
         lambda db, by: preview.accept_answer(
             db, output_id=output_id, flag_id=flag_id, by=by, now=utcnow()
+        ),
+    )
+
+
+@bp.route("/<int:output_id>/no-concerns", methods=["POST"])
+@login_required
+def no_concerns(output_id: int) -> BaseResponse:
+    """A partner reviewer of the provider has no concerns: the preview ends early and the
+    output is released to the project team at once."""
+    form = NoConcernsForm(prefix="no_concerns")
+    submitted(form)
+    return _act(
+        output_id,
+        "Thank you: no concerns recorded. The preview has ended and the output is released "
+        "to the project team.",
+        lambda db, by: preview.no_concerns(
+            db, output_id=output_id, note=form.note.data or "", by=by, now=utcnow()
         ),
     )
 

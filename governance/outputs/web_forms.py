@@ -47,6 +47,10 @@ class ResolveForm(Form):
     note = TextAreaField("Why the answer suffices", validators=[Optional(), Length(max=5000)])
 
 
+class NoConcernsForm(Form):
+    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=2000)])
+
+
 class CorrectForm(Form):
     summary = TextAreaField("Plain-language summary", validators=[Optional(), Length(max=10000)])
 

@@ -19,6 +19,7 @@ from governance.identity.models import User
 from governance.identity.web_login import request_actor
 from governance.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from governance.kernel.extensions import db_session, login_manager
+from governance.web import forms
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,16 @@ def _next_step(status: int) -> str:
         and len(actor.roles) == 1
         and authz.can(actor, Permission.OUTPUT_PREVIEW)
     ):
-        return PARTNER_403
+        return PARTNER_403 + _privacy_officers()
     return NEXT_STEPS.get(status, "")
+
+
+def _privacy_officers() -> str:
+    """Who "our privacy officer" is, by name and address, for someone outside."""
+    from governance.identity.users import privacy_officers
+
+    named = [f"{u.name} ({u.email})" for u in privacy_officers(db_session())]
+    return f" Our privacy officers: {', '.join(named)}." if named else ""
 
 
 def _record_refusal(error: DomainError) -> None:
@@ -112,6 +121,11 @@ def _record_refusal(error: DomainError) -> None:
 
 def _domain_error(error: DomainError) -> tuple[Response | str, int]:
     _record_refusal(error)
+    if isinstance(error, ValidationFailed) and not wants_json():
+        # A refused form is shown again on its own page, with what was typed kept.
+        shown = forms.redisplay(error)
+        if shown is not None:
+            return shown
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidTransition):
         extra["allowed"] = error.allowed

@@ -15,6 +15,7 @@ from flask_login import current_user
 from governance import authz
 from governance.authz import Permission
 from governance.authz.roles import DASHBOARD_ORDER, Role
+from governance.web import forms
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,22 @@ class NavItem:
     permissions: tuple[Permission, ...] = ()  # any one of them shows the entry
 
 
+_ACCESS_WORK = (
+    Permission.ACCESS_REQUEST_CREATE,
+    Permission.ACCESS_REQUEST_REVIEW,
+    Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
+    Permission.GRANT_OVERSEE,
+    Permission.GRANT_REVIEW,
+    Permission.DATASET_MANAGE,
+)
+
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Agreements", "agreements.index"),
     NavItem("Datasets", "datasets.index"),
-    NavItem("Access requests", "access.requests"),
-    NavItem("Grants", "access.grants"),
+    # Requests and grants are someone's own, a steward's datasets' or (overseers) every one:
+    # a person who can do none of these (a partner reviewer) would only ever see empty lists.
+    NavItem("Access requests", "access.requests", _ACCESS_WORK),
+    NavItem("Grants", "access.grants", _ACCESS_WORK),
     NavItem("Analyses", "analyses.index", (Permission.ANALYSIS_RUN, Permission.OUTPUT_CHECK)),
     NavItem("Outputs", "outputs.index"),
     NavItem("Incidents", "incidents.index", (Permission.INCIDENT_REPORT,)),
@@ -71,6 +83,7 @@ def _template_helpers() -> dict[str, Any]:
 
     roles = dashboard_roles(current_user.role_set) if current_user.is_authenticated else []
     return {
+        **forms.refusal_context(),
         "navigation": visible_navigation(),
         "can": can,
         "Permission": Permission,

@@ -546,6 +546,7 @@ TABLE: dict[tuple[str, str], Probe] = {
     ),
     ("outputs.answer", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/answer"),
     ("outputs.accept", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/accept"),
+    ("outputs.no_concerns", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/no-concerns"),
     ("outputs.resolve", "POST"): Probe(
         lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")
     ),
@@ -568,6 +569,9 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"{A}/outputs/{o.their_output.id}/check",
         CHECKERS,
         data=fixed({"decision": "return"}),
+    ),
+    ("api.no_concerns", "POST"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/no-concerns", data=fixed({})
     ),
     ("api.flag_output", "POST"): Probe(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags",

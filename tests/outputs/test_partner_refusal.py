@@ -15,6 +15,9 @@ def test_a_partner_is_told_to_write_to_our_privacy_officer(
     assert refused.status_code == 403
     html = refused.get_data(as_text=True)
     assert "privacy officer named on your agreement" in html
+    # By name and address: a partner does not know who "our privacy officer" is.
+    assert f"{people.privacy.name} ({people.privacy.email})" in html
+    assert people.steward.email not in html
     assert "or the data steward" not in html
     browser.post("/logout")
     browser.login(people.analyst.email, PASSWORD)

@@ -119,7 +119,7 @@ def test_partners_hold_no_action_that_edits_or_blocks() -> None:
     partner_actions = {
         a for a, rule in RULES.items() if rule.permission == Permission.OUTPUT_PREVIEW
     }
-    assert partner_actions == {Action.FLAG, Action.ACCEPT}
+    assert partner_actions == {Action.FLAG, Action.ACCEPT, Action.NO_CONCERNS}
     # Neither leads anywhere but on towards clearing.
     for (state, action), steps in TRANSITIONS.items():
         if action in partner_actions:

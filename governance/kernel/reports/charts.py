@@ -187,6 +187,25 @@ def bar_chart(
         return _svg.to_svg(fig, title, desc + f". Total {fmt(sum(values))}.")
 
 
+def _slot_chars(categories: int, width: float) -> int:
+    """Characters of a tick label that fit under one category of a chart `width` inches wide
+    (the axes take about 70% of it beside the legend; about 15 characters an inch)."""
+    return max(6, int(width * 0.7 * 15 / max(categories, 1)) - 1)
+
+
+def category_labels(categories: Sequence[str], width: float) -> list[str]:
+    """Tick labels wrapped onto at most two lines so that neighbours do not overlap; a label
+    that still does not fit makes the caller slant them all."""
+    import textwrap
+
+    room = _slot_chars(len(categories), width)
+    labels = []
+    for category in categories:
+        lines = textwrap.wrap(_svg.shorten(category, 2 * room), room) or [""]
+        labels.append("\n".join(lines[:2]) if len(lines) <= 2 else _svg.shorten(category, room))
+    return labels
+
+
 def grouped_bar_chart(
     data: Mapping[str, Mapping[str, float]],
     *,
@@ -220,7 +239,18 @@ def grouped_bar_chart(
                 hatch=HATCHES[i % len(HATCHES)],
             )
             ax.bar_label(bars, labels=[fmt(v) for v in values], padding=1, fontsize=7)
-        ax.set_xticks(range(len(categories)), labels=[_svg.shorten(c, 24) for c in categories])
+        labels = category_labels(categories, width)
+        crowded = any(
+            len(line) > _slot_chars(len(categories), width)
+            for c in labels
+            for line in c.split("\n")
+        )
+        ax.set_xticks(
+            range(len(categories)),
+            labels=labels,
+            rotation=30 if crowded else 0,
+            ha="right" if crowded else "center",
+        )
         ax.set_ylabel(value_label)
         _whole_number_ticks(ax.yaxis, [v for row in table for v in row])
         ax.margins(y=0.12)

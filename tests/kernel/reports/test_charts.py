@@ -4,12 +4,14 @@ accessibility, reproducibility, speed and thread safety."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import Markup
@@ -206,3 +208,46 @@ def test_imports_are_lazy_and_pyplot_is_never_used() -> None:
         "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=REPO, check=True)
+
+
+@pytest.mark.parametrize(
+    ("draw", "names"),
+    [
+        (
+            "grouped",
+            ["Arrests", "Index events", "Probation supervision", "Proven offences"],
+        ),
+        ("grouped", [f"Dataset of probation records {i}" for i in range(7)]),
+        ("vertical", ["within 7 days", "8 to 30 days", "31 to 60 days", "later"]),
+    ],
+)
+def test_category_labels_do_not_overlap(
+    monkeypatch: pytest.MonkeyPatch, draw: str, names: list[str]
+) -> None:
+    """The steward's chart printed "Index eventsProbation supervisionProven offences" as one
+    run of text: every pair of neighbouring tick labels must be apart once drawn."""
+    from governance.kernel.reports import _svg
+
+    drawn: list[Any] = []
+    real = _svg.to_svg
+
+    def keep(fig: Any, title: str, desc: str) -> Markup:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # lay out, as savefig does
+        renderer = canvas.get_renderer()
+        drawn.append([t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels()])
+        return real(fig, title, desc)
+
+    monkeypatch.setattr(_svg, "to_svg", keep)
+    if draw == "grouped":
+        charts.grouped_bar_chart(
+            {n: {"Active grants": 2, "Requests waiting": 1} for n in names}, title="By dataset"
+        )
+    else:
+        charts.bar_chart([(n, 1) for n in names], title="By window", horizontal=False)
+    boxes = [b for b in drawn[0] if b.width > 0]
+    assert len(boxes) == len(names)
+    for left, right in itertools.pairwise(boxes):
+        assert not left.overlaps(right), f"tick labels overlap: {names}"
