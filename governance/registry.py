@@ -49,10 +49,12 @@ from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
+    api_groups,
     role_changes,
     users,
     web_account,
     web_admin,
+    web_identity_admin,
     web_login,
     web_signin,
     web_throttle,
@@ -81,6 +83,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp,
     dashboard_web.bp,
     web_admin.bp,
+    web_identity_admin.bp,
     agreements_web.bp,
     datasets_web.bp,
     web_destruction.bp,
@@ -108,6 +111,7 @@ API_MODULES = (
     api_grants,
     api_rows,
     identity_api,
+    api_groups,
     openapi,
     outputs_api,
 )
