@@ -31,6 +31,7 @@ from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
 from governance.agreements import destruction_hooks, events, schedule, web_destruction
+from governance.agreements import leavers as agreement_leavers
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
@@ -50,7 +51,9 @@ from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
     api_groups,
+    leavers,
     role_changes,
+    scim_api,
     users,
     web_account,
     web_admin,
@@ -175,6 +178,13 @@ CONDITIONS = (
 # ends are recomputed (renewed training lets a paused grant work again at once).
 TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
 
+# What follows a leaver's deactivation (SCIM, a provider's back-channel logout), in order: off
+# every live agreement's personnel list, then their grants recomputed (the next read refuses).
+LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
+    agreement_leavers.remove_leaver,
+    conditions.refresh_leaver,
+)
+
 # What else keeps a retired data key from being discarded (beyond the stored files).
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
 
@@ -190,6 +200,8 @@ def install() -> None:
         conditions.condition(clause)(check)
     for training_listener in TRAINING_LISTENERS:
         users.on_training_recorded(training_listener)
+    for leaver_listener in LEAVER_LISTENERS:
+        leavers.on_leaver(leaver_listener)
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:
@@ -207,6 +219,7 @@ def install_app(app: Flask, database: Database) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)
+    scim_api.register(app)
     web_errors.register(app)
     web_throttle.register(app)
     navigation.register(app)
