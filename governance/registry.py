@@ -221,6 +221,7 @@ def install_app(app: Flask, database: Database) -> None:
     register_api(app)
     scim_api.register(app)
     web_errors.register(app)
+    app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
     navigation.register(app)
     app.before_request(web.refuse_nul_characters)

@@ -152,6 +152,8 @@ TABLE: dict[tuple[str, str], Probe] = {
     # your own account; the pages behind e-mailed links answer 404 to an unknown link
     ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
     ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
+    ("account.reauthenticate", "GET"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
+    ("account.reauthenticate", "POST"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
     ("account.reset_password", "GET"): Probe(
         lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
     ),
