@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
-from governance.authz import Permission
+from governance.authz import Permission, Role
 from governance.identity import account_links, sessions
 from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.actors import Actor
@@ -119,6 +119,23 @@ def authenticate(
     if not verify_password(user.password_hash, password):
         _count_failure(session, user, policy, now, detail)
         raise LoginFailed(policy.failure_message)
+    if not user.organization.local_passwords:
+        # Checked only after the password matched, so the answer tells nothing to whoever
+        # does not know it. Administrators keep their password as the break-glass path.
+        if not user.has_role(Role.ADMIN):
+            audit.record(
+                session,
+                AuditType.LOGIN_FAILED,
+                by=user,
+                outcome=Outcome.DENIED,
+                detail={**detail, "reason": "local passwords are off for the organisation"},
+                now=now,
+            )
+            raise LoginFailed(
+                f"{user.organization.name} signs in through its identity provider: local "
+                "passwords are switched off. Use your institution's sign-in instead."
+            )
+        detail = {**detail, "break_glass": True}
     clear_failures(user)
     user.last_login_at = now
     if needs_rehash(user.password_hash):

@@ -3,7 +3,7 @@ the SCIM tokens of identity providers' provisioning clients."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
@@ -137,3 +137,29 @@ def revoke_scim_token(token_id: int) -> Response:
     db.commit()
     flash(f"SCIM token {token.prefix}… is revoked; the next request with it is refused.", "success")
     return redirect(url_for("identity_admin.scim_token_list"))
+
+
+@bp.route("/sign-in")
+@login_required
+def sign_in_policy() -> str:
+    """Which organisations still allow local passwords."""
+    authz.require(actor(), Permission.IDENTITY_CONFIGURE)
+    return render_template(
+        "identity_admin/sign_in.html", organizations=user_service.organizations(db_session())
+    )
+
+
+@bp.route("/sign-in/<int:organization_id>", methods=["POST"])
+@login_required
+def set_local_passwords(organization_id: int) -> Response:
+    db = db_session()
+    allowed = request.form.get("local_passwords") == "on"
+    organization = user_service.set_local_passwords(
+        db, organization_id=organization_id, allowed=allowed, by=actor()
+    )
+    db.commit()
+    flash(
+        f"Local passwords are now {'on' if allowed else 'off'} for {organization.name}.",
+        "success",
+    )
+    return redirect(url_for("identity_admin.sign_in_policy"))

@@ -202,6 +202,12 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("identity_admin.revoke_scim_token", "POST"): Probe(
         lambda o: "/admin/identity/scim-tokens/999999/revoke", special={"admin": HIDDEN}
     ),
+    ("identity_admin.sign_in_policy", "GET"): Probe(
+        lambda o: "/admin/identity/sign-in", roles("admin")
+    ),
+    ("identity_admin.set_local_passwords", "POST"): Probe(
+        lambda o: "/admin/identity/sign-in/999999", special={"admin": HIDDEN}
+    ),
     # SCIM: only a SCIM token opens it, never a session or a personal API token
     ("scim.service_config", "GET"): Probe(
         lambda o: "/scim/v2/ServiceProviderConfig", others=UNAUTH, anonymous=UNAUTH

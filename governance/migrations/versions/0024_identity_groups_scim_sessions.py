@@ -6,7 +6,7 @@ Revises: 0017
 Create Date: 2026-12-04
 
 No mapping exists after the upgrade, so nobody's roles change until an administrator maps a
-group.
+group; every organisation keeps local passwords until an administrator switches them off.
 """
 
 import sqlalchemy as sa
@@ -95,8 +95,15 @@ def upgrade() -> None:
     with op.batch_alter_table('scim_group_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_scim_group_member_user_id'), ['user_id'], unique=False)
 
+    with op.batch_alter_table('organization', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('local_passwords', sa.Boolean(), nullable=False,
+                                      server_default=sa.true()))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('organization', schema=None) as batch_op:
+        batch_op.drop_column('local_passwords')
+
     with op.batch_alter_table('scim_group_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scim_group_member_user_id'))
     op.drop_table('scim_group_member')
