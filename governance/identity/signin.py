@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
-from governance.authz import Permission, Role
+from governance.authz import Permission
 from governance.identity import account_links, sessions
 from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.actors import Actor
@@ -121,8 +121,9 @@ def authenticate(
         raise LoginFailed(policy.failure_message)
     if not user.organization.local_passwords:
         # Checked only after the password matched, so the answer tells nothing to whoever
-        # does not know it. Administrators keep their password as the break-glass path.
-        if not user.has_role(Role.ADMIN):
+        # does not know it. Whoever may switch the setting back (`identity:configure`, the
+        # administrators) keeps their password as the break-glass path.
+        if not authz.can(user, Permission.IDENTITY_CONFIGURE):
             audit.record(
                 session,
                 AuditType.LOGIN_FAILED,
