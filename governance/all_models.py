@@ -18,9 +18,11 @@ from governance.compliance import models as compliance  # noqa: F401
 from governance.datasets import cohort_model as cohort  # noqa: F401
 from governance.datasets import models as dataset  # noqa: F401
 from governance.identity import account_link_model as account_link  # noqa: F401
+from governance.identity import group_mapping_model as group_mapping  # noqa: F401
 from governance.identity import models as user  # noqa: F401
 from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401
+from governance.identity import scim_model as scim  # noqa: F401
 from governance.identity import session_model as session  # noqa: F401
 from governance.identity import token_model as token  # noqa: F401
 from governance.incidents import models as incident  # noqa: F401

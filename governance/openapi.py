@@ -24,6 +24,7 @@ from governance.audit import api as audit
 from governance.compliance import api as compliance
 from governance.datasets import api as datasets
 from governance.identity import api as me
+from governance.identity import api_groups
 from governance.outputs import api as outputs
 from governance.web.errors import TITLES
 
@@ -38,6 +39,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     audit.SCHEMAS,
     me.SCHEMAS,
     compliance.SCHEMAS,
+    api_groups.SCHEMAS,
 )
 ERROR = s.shape(
     {

@@ -31,6 +31,7 @@ from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
 from governance.agreements import destruction_hooks, events, schedule, web_destruction
+from governance.agreements import leavers as agreement_leavers
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
@@ -53,10 +54,14 @@ from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
+    api_groups,
+    leavers,
     role_changes,
+    scim_api,
     users,
     web_account,
     web_admin,
+    web_identity_admin,
     web_login,
     web_signin,
     web_throttle,
@@ -85,6 +90,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp,
     dashboard_web.bp,
     web_admin.bp,
+    web_identity_admin.bp,
     agreements_web.bp,
     datasets_web.bp,
     web_destruction.bp,
@@ -113,6 +119,7 @@ API_MODULES = (
     api_grants,
     api_rows,
     identity_api,
+    api_groups,
     openapi,
     outputs_api,
     compliance_api,
@@ -180,6 +187,13 @@ CONDITIONS = (
 # ends are recomputed (renewed training lets a paused grant work again at once).
 TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
 
+# What follows a leaver's deactivation (SCIM, a provider's back-channel logout), in order: off
+# every live agreement's personnel list, then their grants recomputed (the next read refuses).
+LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
+    agreement_leavers.remove_leaver,
+    conditions.refresh_leaver,
+)
+
 # What else keeps a retired data key from being discarded (beyond the stored files).
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
 
@@ -195,6 +209,8 @@ def install() -> None:
         conditions.condition(clause)(check)
     for training_listener in TRAINING_LISTENERS:
         users.on_training_recorded(training_listener)
+    for leaver_listener in LEAVER_LISTENERS:
+        leavers.on_leaver(leaver_listener)
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:
@@ -212,7 +228,9 @@ def install_app(app: Flask, database: Database) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)
+    scim_api.register(app)
     web_errors.register(app)
+    app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
     navigation.register(app)
     app.before_request(web.refuse_nul_characters)

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     INCIDENT_REPORT = "incident:report"
     INCIDENT_MANAGE = "incident:manage"
     COMPLIANCE_MANAGE = "compliance:manage"
+    IDENTITY_CONFIGURE = "identity:configure"
 
     @property
     def description(self) -> str:
@@ -57,6 +58,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.INCIDENT_MANAGE: "Freeze, notify about and close incidents.",
     Permission.COMPLIANCE_MANAGE: "Open and close annual audit periods, run their access "
     "certification campaigns and export the controls report.",
+    Permission.IDENTITY_CONFIGURE: "Map external groups to roles, issue SCIM tokens and "
+    "switch local passwords off per organisation.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
@@ -109,6 +112,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.ROLE_OVERSEE,
         Permission.SESSION_END_ANY,
         Permission.ACCOUNT_RESET,
+        Permission.IDENTITY_CONFIGURE,
         Permission.AGREEMENT_REVIEW,
         Permission.AGREEMENT_TERMINATE,
         Permission.AGREEMENT_CERTIFY_DESTRUCTION,

@@ -119,6 +119,24 @@ def authenticate(
     if not verify_password(user.password_hash, password):
         _count_failure(session, user, policy, now, detail)
         raise LoginFailed(policy.failure_message)
+    if not user.organization.local_passwords:
+        # Checked only after the password matched, so the answer tells nothing to whoever
+        # does not know it. Whoever may switch the setting back (`identity:configure`, the
+        # administrators) keeps their password as the break-glass path.
+        if not authz.can(user, Permission.IDENTITY_CONFIGURE):
+            audit.record(
+                session,
+                AuditType.LOGIN_FAILED,
+                by=user,
+                outcome=Outcome.DENIED,
+                detail={**detail, "reason": "local passwords are off for the organisation"},
+                now=now,
+            )
+            raise LoginFailed(
+                f"{user.organization.name} signs in through its identity provider: local "
+                "passwords are switched off. Use your institution's sign-in instead."
+            )
+        detail = {**detail, "break_glass": True}
     clear_failures(user)
     user.last_login_at = now
     if needs_rehash(user.password_hash):

@@ -35,7 +35,7 @@ class LoginForm(Form):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only same-site paths: a login link must not bounce people to another site."""
     if not target:
         return None
@@ -81,7 +81,7 @@ def login() -> Response | str:
             session.clear()  # nothing from before the login survives it (session fixation)
             login_user(signed_in.user)
             session[SESSION_KEY] = signed_in.session_secret
-            return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.home"))
+            return redirect(safe_next(request.args.get("next")) or url_for("dashboard.home"))
     return render_template("auth/login.html", form=form, error=error)
 
 
