@@ -2,7 +2,7 @@
 tokens, identities and groups; local passwords switched off per organisation
 
 Revision ID: 0024
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-04
 
 No mapping exists after the upgrade, so nobody's roles change until an administrator maps a
@@ -15,7 +15,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0024'
-down_revision = '0017'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
