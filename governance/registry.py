@@ -30,7 +30,13 @@ from governance.access import queries as access_queries
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
-from governance.agreements import destruction_hooks, events, schedule, web_destruction
+from governance.agreements import (
+    destruction_hooks,
+    events,
+    schedule,
+    web_attachments,
+    web_destruction,
+)
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
@@ -66,7 +72,7 @@ from governance.kernel import tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import api as outputs_api
-from governance.outputs import preview, public, web_progress, web_public
+from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.periodic import Registered
@@ -95,6 +101,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     obligations_web.bp,
     web_progress.bp,
     incidents_web.bp,
+    web_attachments.bp,
+    web_closeout.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
