@@ -94,7 +94,10 @@ def upload(agreement_id: int) -> BaseResponse:
     if sent is None or not sent.filename:
         raise ValidationFailed("Choose the file to attach.", {"file": "Choose a file."})
     max_bytes, _accepted = attachments.limits(db)
-    content = sent.stream.read(max_bytes + 1)
+    try:
+        content = sent.stream.read(max_bytes + 1)
+    finally:
+        sent.close()  # a large upload is spooled to a temporary file: release it now
     if len(content) > max_bytes:
         raise TooLarge(f"Attachments are limited to {max_bytes:,} bytes; nothing was stored.")
     attachment = attachments.upload(
