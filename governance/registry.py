@@ -64,6 +64,7 @@ from governance.identity import (
     web_throttle,
     web_tokens,
 )
+from governance.incidents import alerts as incident_alerts
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
@@ -130,6 +131,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("grants.conditions", conditions.pause_lapsed_grants),
     Registered("grants.expire", grant_hooks.expire_due_grants),
     Registered("incidents.reminders", incidents.remind_due_notifications),
+    Registered("incidents.audit_alerts", incident_alerts.open_from_audit_alerts),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
 )
