@@ -16,6 +16,7 @@ from governance.agreements import attachments
 from governance.agreements import service as agreements
 from governance.agreements.destruction_model import DestructionCertificate
 from governance.agreements.models import Agreement, AgreementStatus
+from governance.agreements.schedule import agreement_tasks
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.kernel.errors import InvalidTransition, PermissionDenied
 from governance.kernel.types import utcnow
@@ -90,6 +91,9 @@ def test_the_close_waits_for_every_item_of_the_checklist(
     )
     db.commit()
     assert unmet_keys(db, agreement) == {"outputs_listed"}
+    # The privacy officers' task moves from certifying destruction to the close-out.
+    tasks = [t for t in agreement_tasks(db, people.privacy) if agreement.reference in t.title]
+    assert [(t.kind, t.endpoint) for t in tasks] == [("Close-out", "closeout.checklist")]
     # Certifying twice is refused.
     with pytest.raises(InvalidTransition):
         agreements.certify_destruction(
