@@ -15,6 +15,7 @@ from governance.agreements import progress_model as progress  # noqa: F401
 from governance.analysis import models as analysis  # noqa: F401
 from governance.audit import models as audit  # noqa: F401
 from governance.compliance import models as compliance  # noqa: F401
+from governance.datasets import attachment_model as attachment  # noqa: F401
 from governance.datasets import cohort_model as cohort  # noqa: F401
 from governance.datasets import models as dataset  # noqa: F401
 from governance.identity import account_link_model as account_link  # noqa: F401

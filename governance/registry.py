@@ -30,7 +30,13 @@ from governance.access import queries as access_queries
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
-from governance.agreements import destruction_hooks, events, schedule, web_destruction
+from governance.agreements import (
+    destruction_hooks,
+    events,
+    schedule,
+    web_attachments,
+    web_destruction,
+)
 from governance.agreements import leavers as agreement_leavers
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
@@ -67,6 +73,7 @@ from governance.identity import (
     web_throttle,
     web_tokens,
 )
+from governance.incidents import alerts as incident_alerts
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
@@ -75,7 +82,7 @@ from governance.kernel import tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import api as outputs_api
-from governance.outputs import preview, public, web_progress, web_public
+from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.periodic import Registered
@@ -106,6 +113,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_progress.bp,
     incidents_web.bp,
     compliance_web.bp,
+    web_attachments.bp,
+    web_closeout.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -136,6 +145,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("grants.conditions", conditions.pause_lapsed_grants),
     Registered("grants.expire", grant_hooks.expire_due_grants),
     Registered("incidents.reminders", incidents.remind_due_notifications),
+    Registered("incidents.audit_alerts", incident_alerts.open_from_audit_alerts),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
 )

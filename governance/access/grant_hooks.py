@@ -30,6 +30,11 @@ ENDINGS = {
         "the agreement was terminated",
         "term.termination",
     ),
+    AgreementEvent.DESTROYED: (
+        GrantStatus.REVOKED,
+        "the agreement's data was destroyed",
+        "retention.destruction_days",
+    ),
     AgreementEvent.CLOSED: (
         GrantStatus.REVOKED,
         "the agreement was closed",

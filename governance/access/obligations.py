@@ -39,12 +39,16 @@ from governance.agreements.obligations_model import (
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.datasets.attachment_model import Attachment, AttachmentKind
 from governance.identity import passwords
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
 from governance.kernel import notify
 from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line, clean_lines, clean_text
+
+# What an ethics approval may name as its approved protocol document.
+PROTOCOL_KINDS = (AttachmentKind.PROTOCOL, AttachmentKind.ETHICS_LETTER)
 
 # How long before an attestation falls due each person is reminded (once).
 REMIND_BEFORE = dt.timedelta(days=14)
@@ -129,6 +133,7 @@ def record_ethics_approval(
     expires_on: dt.date,
     protocol: str = "",
     amends_id: int | None = None,
+    protocol_attachment_id: int | None = None,
     by: Actor,
     now: dt.datetime,
 ) -> EthicsApproval:
@@ -157,6 +162,16 @@ def record_ethics_approval(
         errors["expires_on"] = "Must be after the approval date."
     elif expires_on < now.date():
         errors["expires_on"] = "This approval has already expired: record the renewal."
+    if protocol_attachment_id is not None:
+        document = session.get(Attachment, protocol_attachment_id)
+        if (
+            document is None
+            or document.agreement_id != agreement.id
+            or document.kind not in PROTOCOL_KINDS
+        ):
+            errors["protocol_attachment_id"] = (
+                "Name an approved protocol or ethics letter filed with this agreement."
+            )
     if amends_id is not None:
         amended = session.get(EthicsApproval, amends_id)
         if amended is None or amended.agreement_id != agreement.id:
@@ -171,6 +186,7 @@ def record_ethics_approval(
         expires_on=expires_on,
         protocol=protocol,
         amends_id=amends_id,
+        protocol_attachment_id=protocol_attachment_id,
         recorded_by_id=by.id,
         recorded_by_label=by.email,
         recorded_at=now,

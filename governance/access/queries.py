@@ -20,6 +20,7 @@ from governance.access.models import (
 )
 from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.obligations import attestation_summary, latest_attestation
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
 from governance.datasets.models import Dataset, DatasetSteward
@@ -145,6 +146,8 @@ class GrantView:
     usage: Usage | None
     can_revoke: bool
     can_review: bool
+    # The holder's latest attestation, for those who manage the grant (the access review).
+    attestation: dict[str, str] | None = None
 
 
 def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) -> GrantView:
@@ -171,6 +174,11 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
         and rules.steward_of_dataset(user, dataset)
         and authz.can(user, Permission.GRANT_REVIEW)
         and grant.user_id != user.id,
+        attestation=attestation_summary(
+            latest_attestation(session, user_id=grant.user_id, agreement_id=grant.agreement_id)
+        )
+        if manages or grant.user_id == user.id
+        else None,
     )
 
 

@@ -23,6 +23,7 @@ from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantReview
 from governance.access.review import REVIEW_PERIOD, grant_usage
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.models import Agreement
+from governance.agreements.obligations import attestation_summary, latest_attestations
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
@@ -52,6 +53,10 @@ HEADER = [
     "last_reviewer",
     "last_comment",
     "review_due",
+    "attested_on",
+    "still_needed",
+    "kept_terms",
+    "copies_outside",
 ]
 
 
@@ -109,6 +114,11 @@ def _grant_rows(
     )
     for made, reviewer in reviews:
         last[made.grant_id] = (made, reviewer)
+    # Each holder's latest attestation under the grant's agreement, read once per agreement.
+    attested = {
+        agreement_id: latest_attestations(session, agreement_id)
+        for agreement_id in {grant.agreement_id for grant, *_ in found}
+    }
     rows = []
     for grant, holder, reference, dataset in found:
         usage = grant_usage(session, grant, now=now)
@@ -135,6 +145,7 @@ def _grant_rows(
                 "last_reviewer": reviewer,
                 "last_comment": review.comment if review else "",
                 "review_due": "overdue" if due < now else _day(due),
+                **attestation_summary(attested[grant.agreement_id].get(grant.user_id)),
             }
         )
     return rows

@@ -334,6 +334,7 @@ def grant_detail(grant_id: int) -> str:
         revoke_form=ReasonForm(prefix="revoke"),
         can_revoke=view.can_revoke,
         can_review=view.can_review,
+        attestation=view.attestation,
     )
 
 

@@ -12,7 +12,7 @@ stored and audited, so a replaced PDF is detectable.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from jinja2 import FileSystemLoader
@@ -20,11 +20,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.agreements import attachments as attachments_service
 from governance.agreements.destruction_model import DestroyedVersion, DestructionCertificate
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets import datastore
+from governance.datasets.attachment_model import Attachment
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -85,12 +87,14 @@ def destroy_uncovered(
     session: Session,
     *,
     dataset_ids: Iterable[int],
+    attachments: Sequence[Attachment] = (),
     by: Actor,
     now: dt.datetime,
     agreement_id: int | None = None,
     agreement: CertifiedAgreement | None = None,
 ) -> DestructionCertificate:
-    """Destroy every stored version of these datasets and issue the certificate."""
+    """Destroy every stored version of these datasets and issue the certificate, which also
+    lists the agreement's attachments destroyed with them (already destroyed by the caller)."""
     ids = sorted(set(dataset_ids))
     authz.require(
         by,
@@ -102,7 +106,8 @@ def destroy_uncovered(
             "agreement_id": agreement_id,
         },
     )
-    if not ids:
+    # The close of an agreement always has its certificate, even with nothing left to destroy.
+    if not ids and not attachments and agreement is None:
         raise ValidationFailed("Name at least one dataset whose data is to be destroyed.")
     datasets = [session.get(Dataset, dataset_id) for dataset_id in ids]
     missing = [i for i, d in zip(ids, datasets, strict=True) if d is None]
@@ -153,7 +158,11 @@ def destroy_uncovered(
         for i in ids
     ]
     rendered = render_certificate(
-        certificate, lines, agreement=agreement, head=audit.chain_head(session)
+        certificate,
+        lines,
+        agreement=agreement,
+        head=audit.chain_head(session),
+        attachments=[(a, datastore.attachment_key_fingerprint(a)) for a in attachments],
     )
     certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
     for version, item in zip(live, certificate.items, strict=True):
@@ -176,6 +185,9 @@ def destroy_uncovered(
                 "certificate_id": certificate.id,
             },
         )
+    attachments_service.destroy(
+        session, list(attachments), certificate_id=certificate.id, by=by, now=now
+    )
     session.flush()
     audit.record(
         session,
@@ -187,6 +199,10 @@ def destroy_uncovered(
         now=now,
         detail={
             "datasets": ids,
+            "attachments": [
+                {"id": a.id, "kind": a.kind, "version": a.version, "sha256": a.sha256}
+                for a in attachments
+            ],
             "pdf_sha256": certificate.pdf_sha256,
             "versions": [
                 {"dataset_id": i.dataset_id, "version": i.version_number, "sha256": i.sha256}
@@ -239,6 +255,7 @@ def render_certificate(
     *,
     agreement: CertifiedAgreement | None,
     head: tuple[int, str],
+    attachments: Sequence[tuple[Attachment, str | None]] = (),
 ) -> pdf.RenderedPDF:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
     if agreement is not None:
@@ -270,6 +287,7 @@ def render_certificate(
             + (f" · {agreement.reference}" if agreement else ""),
             "certificate": certificate,
             "datasets": datasets,
+            "attachments": attachments,
             "key_note": KEY_NOTE,
             "method": METHOD,
             "agreement": agreement,

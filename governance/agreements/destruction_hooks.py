@@ -1,8 +1,9 @@
-"""When an agreement closes, destroy the data that no other active agreement still covers,
-and the partner cohort files uploaded under it.
+"""When a privacy officer certifies the destruction of an ended agreement's data, destroy the
+data that no other active agreement still covers, the partner cohort files uploaded under it
+and the agreement's attachments, and issue the certificate listing them.
 
-The agreement closes when a privacy officer certifies destruction; this listener runs inside
-that same transaction, so the agreement is never closed while its data survives unrecorded.
+This listener runs inside the certifying transaction, so destruction is never certified while
+the data survives unrecorded; the agreement closes afterwards, once its close-out holds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements import attachments
 from governance.agreements.destruction import CertifiedAgreement, destroy_uncovered
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
@@ -46,26 +48,29 @@ def destroy_on_close(
     by: Actor,
     now: dt.datetime,
 ) -> None:
-    if event != AgreementEvent.CLOSED:
+    if event != AgreementEvent.DESTROYED:
         return
     version = new_version or previous_version or agreement.current_version
     if version is None:
         return
     uncovered = set(version.covered_dataset_ids) - still_covered(session, excluding=agreement.id)
-    if uncovered:
-        destroy_uncovered(
-            session,
-            dataset_ids=uncovered,
-            by=by,
-            now=now,
-            agreement_id=agreement.id,
-            agreement=CertifiedAgreement(
-                reference=agreement.reference,
-                provider=agreement.provider.name,
-                recipient=agreement.recipient.name,
-                statement=agreement.destruction_statement or "",
-            ),
-        )
+    documents = attachments.live(session, agreement.id)
+    # Always a certificate: the close-out needs one even when another agreement still covers
+    # every dataset (it then lists the attachments destroyed, or that nothing was destroyed).
+    destroy_uncovered(
+        session,
+        dataset_ids=uncovered,
+        attachments=documents,
+        by=by,
+        now=now,
+        agreement_id=agreement.id,
+        agreement=CertifiedAgreement(
+            reference=agreement.reference,
+            provider=agreement.provider.name,
+            recipient=agreement.recipient.name,
+            statement=agreement.destruction_statement or "",
+        ),
+    )
     # The partner's cohort files were shared for this agreement alone.
     for cohort in session.scalars(
         select(CohortFile).where(

@@ -1,10 +1,12 @@
-"""The end of an agreement: termination by a privacy officer, expiry on schedule, and the
-certified destruction of the data that closes it. Each notifies the listeners of
-`agreement_events` inside the transaction (the access layer revokes grants there)."""
+"""The end of an agreement: termination by a privacy officer, expiry on schedule, the
+certified destruction of the data, and the close that follows once the close-out holds. Each
+notifies the listeners of `agreement_events` inside the transaction (the access layer revokes
+grants there, the destruction hook destroys the data)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,7 @@ from governance.agreements.models import (
 )
 from governance.agreements.parts_model import CommentKind
 from governance.identity.actors import Actor
+from governance.kernel.errors import InvalidTransition
 
 
 def _pending(agreement: Agreement) -> AgreementVersion | None:
@@ -111,8 +114,15 @@ def expire(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetim
 def certify_destruction(
     session: Session, *, agreement_id: int, statement: str, by: Actor, now: dt.datetime
 ) -> Agreement:
-    """Record that the recipient destroyed the data, which closes the agreement."""
+    """Record that the recipient destroyed the data; the listeners destroy the stored data and
+    attachments and issue the certificate. The agreement closes later, by `close`."""
     agreement = start_transition(session, Action.CERTIFY_DESTRUCTION, agreement_id, by)
+    if agreement.destruction_certified_at is not None:
+        raise InvalidTransition(
+            f"The destruction of agreement {agreement.reference}'s data was already certified "
+            f"on {agreement.destruction_certified_at:%Y-%m-%d}.",
+            allowed=[Action.CLOSE.value],
+        )
     body = required_text(statement, "statement", "Say what was destroyed, how and on which date")
     version = current_version_of(agreement)
     due = agreement.destruction_due()
@@ -133,6 +143,45 @@ def certify_destruction(
     agreement.destruction_certified_by_label = by.email
     agreement.destruction_statement = body
     add_comment(version, CommentKind.DESTRUCTION, body, by, now)
+    notify(
+        session,
+        agreement=agreement,
+        event=AgreementEvent.DESTROYED,
+        previous_version=version,
+        new_version=None,
+        by=by,
+        now=now,
+    )
+    return agreement
+
+
+def close(
+    session: Session,
+    *,
+    agreement_id: int,
+    unmet: Callable[[Agreement], list[str]],
+    checked: Sequence[str],
+    by: Actor,
+    now: dt.datetime,
+) -> Agreement:
+    """Close an ended agreement once its close-out holds: permission (403), state (409), then
+    `unmet` (the close-out items that do not hold, computed from the live records by the
+    caller, which sees grants and outputs) must be empty, else 409 naming them."""
+    agreement = start_transition(session, Action.CLOSE, agreement_id, by)
+    missing = unmet(agreement)
+    if missing:
+        raise InvalidTransition(
+            f"Agreement {agreement.reference} cannot close yet: " + "; ".join(missing) + ".",
+        )
+    version = current_version_of(agreement)
+    move_agreement(
+        session,
+        agreement,
+        Action.CLOSE,
+        by=by,
+        version=version,
+        detail={"checklist": list(checked)},
+    )
     notify(
         session,
         agreement=agreement,

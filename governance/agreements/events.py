@@ -24,7 +24,8 @@ class AgreementEvent(StrEnum):
     AMENDED = "amended"  # an amendment was approved and replaced the version in force
     EXPIRED = "expired"
     TERMINATED = "terminated"
-    CLOSED = "closed"  # destruction of the data was certified
+    DESTROYED = "destroyed"  # the data was destroyed and its destruction certified
+    CLOSED = "closed"  # the close-out checklist held and the agreement was closed
 
 
 class AgreementListener(Protocol):

@@ -43,6 +43,7 @@ class Action(StrEnum):
     EXPIRE = "expire"
     TERMINATE = "terminate"
     CERTIFY_DESTRUCTION = "certify_destruction"
+    CLOSE = "close"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,14 @@ RULES: dict[Action, Rule] = {
     Action.CERTIFY_DESTRUCTION: Rule(
         Permission.AGREEMENT_CERTIFY_DESTRUCTION,
         "privacy officer",
-        "Records who certified the destruction of the data, and when.",
+        "Destroys the stored data and attachments and issues the certificate; once.",
+    ),
+    Action.CLOSE: Rule(
+        Permission.AGREEMENT_CERTIFY_DESTRUCTION,
+        "privacy officer",
+        "Every close-out item must hold (final report accepted, outputs listed, grants "
+        "ended, downloads attested destroyed, stored data destroyed, certificate issued); "
+        "else 409 naming the unmet items.",
     ),
 }
 
@@ -114,8 +122,10 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
     (State.AMENDMENT_SUBMITTED, Action.APPROVE): State.ACTIVE,
     (State.AMENDMENT_SUBMITTED, Action.EXPIRE): State.EXPIRED,
     (State.AMENDMENT_SUBMITTED, Action.TERMINATE): State.TERMINATED,
-    (State.EXPIRED, Action.CERTIFY_DESTRUCTION): State.CLOSED,
-    (State.TERMINATED, Action.CERTIFY_DESTRUCTION): State.CLOSED,
+    (State.EXPIRED, Action.CERTIFY_DESTRUCTION): State.EXPIRED,
+    (State.TERMINATED, Action.CERTIFY_DESTRUCTION): State.TERMINATED,
+    (State.EXPIRED, Action.CLOSE): State.CLOSED,
+    (State.TERMINATED, Action.CLOSE): State.CLOSED,
 }
 
 
@@ -129,7 +139,8 @@ EVENT_TYPES = {
     Action.DISCARD_AMENDMENT: AuditType.AGREEMENT_DISCARD_AMENDMENT,
     Action.EXPIRE: AuditType.AGREEMENT_EXPIRE,
     Action.TERMINATE: AuditType.AGREEMENT_TERMINATE,
-    Action.CERTIFY_DESTRUCTION: AuditType.AGREEMENT_CLOSE,
+    Action.CERTIFY_DESTRUCTION: AuditType.AGREEMENT_CERTIFY_DESTRUCTION,
+    Action.CLOSE: AuditType.AGREEMENT_CLOSE,
 }
 
 

@@ -73,12 +73,18 @@ def individual_terms_sha256(version: AgreementVersion) -> str:
 
 
 def personnel_version(
-    session: Session, agreement_id: int, by: User, event: AuditType
+    session: Session,
+    agreement_id: int,
+    by: User,
+    event: AuditType,
+    *,
+    statuses: tuple[AgreementStatus, ...] = LIVE_AGREEMENT,
 ) -> tuple[Agreement, AgreementVersion]:
-    """The version in force, when `by` is on its personnel list (else 403, recorded)."""
+    """The version in force (or the last, for `statuses` past the end), when `by` is on its
+    personnel list (else 403, recorded)."""
     agreement = get_agreement(session, agreement_id)
     version = agreement.current_version
-    if version is None or agreement.status not in LIVE_AGREEMENT or not version.is_personnel(by.id):
+    if version is None or agreement.status not in statuses or not version.is_personnel(by.id):
         raise PermissionDenied(
             "Only the authorised personnel of an agreement in force may do this.",
             clause="personnel",
@@ -146,3 +152,31 @@ def latest_attestations(session: Session, agreement_id: int) -> dict[int, Attest
     ):
         found[attestation.user_id] = attestation
     return found
+
+
+def latest_attestation(session: Session, *, user_id: int, agreement_id: int) -> Attestation | None:
+    """The person's latest attestation under the agreement, or None if they never attested."""
+    return session.scalars(
+        select(Attestation)
+        .where(Attestation.agreement_id == agreement_id, Attestation.user_id == user_id)
+        .order_by(Attestation.attested_at.desc(), Attestation.id.desc())
+        .limit(1)
+    ).first()
+
+
+def attestation_summary(attestation: Attestation | None) -> dict[str, str]:
+    """An attestation as the access review shows it: the date, the answers and the copies
+    held outside the service (empty strings when the person never attested)."""
+    if attestation is None:
+        return {
+            "attested_on": "never",
+            "still_needed": "",
+            "kept_terms": "",
+            "copies_outside": "",
+        }
+    return {
+        "attested_on": f"{attestation.attested_at:%Y-%m-%d}",
+        "still_needed": "yes" if attestation.still_needed else "no",
+        "kept_terms": "yes" if attestation.kept_terms else "no",
+        "copies_outside": "; ".join(attestation.copies_outside) or "none",
+    }

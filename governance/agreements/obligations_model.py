@@ -49,6 +49,9 @@ class EthicsApproval(Base):
     expires_on: Mapped[dt.date] = mapped_column(Date)
     protocol: Mapped[str] = mapped_column(Text, default="")
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("ethics_approval.id"))
+    # The approved protocol filed as an attachment of the agreement (agreement_attachment.id;
+    # no foreign key: the attachment's file may be destroyed, its row and this link remain).
+    protocol_attachment_id: Mapped[int | None] = mapped_column(Integer)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     recorded_by_label: Mapped[str320]
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

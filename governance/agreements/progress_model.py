@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.kernel.db import Base
@@ -30,6 +30,9 @@ class ProgressReport(Base):
     work_done: Mapped[str] = mapped_column(Text)
     team_changes: Mapped[str] = mapped_column(Text, default="")
     output_ids: Mapped[list[int]] = mapped_column(JSONText(), default=list)
+    # The final report closes the reporting: what the project did over the whole agreement and
+    # every output it produced (the close-out checklist needs one accepted).
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[ReportStatus] = mapped_column(String(20), default=ReportStatus.SUBMITTED)
     submitted_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

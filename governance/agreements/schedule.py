@@ -141,6 +141,18 @@ def _destruction_tasks(session: Session, today: dt.date) -> list[Task]:
     ).all()
     tasks = []
     for agreement in ended:
+        if agreement.destruction_certified_at is not None:
+            # Destroyed and certified: what is left is the close-out.
+            tasks.append(
+                Task(
+                    title=f"Close out {agreement.reference}",
+                    kind="Close-out",
+                    endpoint="closeout.checklist",
+                    params={"agreement_id": agreement.id},
+                    due=None,
+                )
+            )
+            continue
         due = agreement.destruction_due()
         overdue = due is not None and due < today
         tasks.append(

@@ -33,6 +33,7 @@ from governance.agreements.common import (
 )
 from governance.agreements.endings import (
     certify_destruction,
+    close,
     expire,
     expiry_moment,
     terminate,
@@ -74,6 +75,7 @@ __all__ = [
     "approve",
     "available_actions",
     "certify_destruction",
+    "close",
     "create_agreement",
     "discard_amendment",
     "expire",

@@ -300,7 +300,7 @@ def certify_destruction(agreement_id: int) -> BaseResponse:
     statement = _text(DestructionForm, "statement")
     return _transition(
         agreement_id,
-        "Destruction certified; the agreement is closed.",
+        "Destruction certified; close the agreement from its close-out checklist.",
         lambda db, by, now: service.certify_destruction(
             db, agreement_id=agreement_id, statement=statement, by=by, now=now
         ),

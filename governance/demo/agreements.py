@@ -21,6 +21,7 @@ from governance.agreements.schedule import expire_due
 from governance.agreements.terms import Signatory, TermsInput
 from governance.demo.people import DEMO_ACTOR, PROBATION, DemoWorld
 from governance.kernel.types import utcnow
+from governance.outputs import closeout, progress_reports
 
 DAY = dt.timedelta(days=1)
 
@@ -199,6 +200,23 @@ def create_demo_agreements(
         statement="All extracts and derived files deleted from the secure environment "
         "(NIST SP 800-88 clear); certificate DC-2025-014 signed by the data manager.",
     )
+    # The close-out: the final report, accepted, then the close the checklist allows.
+    final = progress_reports.submit_report(
+        session,
+        agreement_id=closed.id,
+        period_end=today - 400 * DAY,
+        work_done="Descriptive profile of supervision orders by risk level delivered to the "
+        "department; no outputs were published.",
+        team_changes="",
+        output_ids=[],
+        by=world.people["analyst"],
+        now=now - 379 * DAY,
+        final=True,
+    )
+    progress_reports.decide_report(
+        session, report_id=final.id, accept=True, comment="", by=reviewer, now=now - 378 * DAY
+    )
+    closeout.close_agreement(session, agreement_id=closed.id, by=reviewer, now=now - 377 * DAY)
 
 
 def _terms(

@@ -187,6 +187,45 @@ def report_incident(
     return incident
 
 
+def report_alert(
+    session: Session,
+    *,
+    description: str,
+    agreement_ids: Sequence[int],
+    by: System,
+    now: dt.datetime,
+) -> Incident:
+    """An incident opened by the service itself on an alert (alerts.py): no reporter, the
+    agreements the alert points at (possibly none), their clocks started now."""
+    agreements = [get_agreement(session, i) for i in dict.fromkeys(agreement_ids)]
+    incident = Incident(
+        kind=IncidentKind.AUDIT_ALERT,
+        description=description,
+        status=IncidentStatus.OPEN,
+        reported_by_id=None,
+        reported_by_label=by.email,
+        reported_at=now,
+        user_ids=[],
+        dataset_ids=[],
+        output_ids=[],
+        root_cause="",
+        actions_taken="",
+    )
+    incident.agreements = [IncidentAgreement(agreement_id=a.id) for a in agreements]
+    incident.clocks = [clock for a in agreements for clock in _clocks(a, now, {})]
+    session.add(incident)
+    session.flush()
+    _record(session, AuditType.INCIDENT_REPORT, incident, by=by, now=now, detail={"alert": True})
+    _tell_managers(
+        session,
+        incident,
+        f"Incident #{incident.id} opened by an audit alert",
+        f"{description}\nThe service opened this incident itself. Decide whether to freeze "
+        "the agreements involved.",
+    )
+    return incident
+
+
 def _clocks(
     agreement: Agreement, now: dt.datetime, deadlines: Mapping[str, int]
 ) -> list[NotificationClock]:
@@ -252,9 +291,28 @@ def freeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime) -
         incident,
         by=by,
         now=now,
-        detail={"grants_paused": [g.id for g in grants]},
+        detail={"grants_paused": [g.id for g in grants], "outputs_withdrawn": incident.output_ids},
     )
+    _record_outputs(session, AuditType.OUTPUT_WITHDRAW, incident, by=by, now=now)
     return incident
+
+
+def _record_outputs(
+    session: Session, event: AuditType, incident: Incident, *, by: Actor, now: dt.datetime
+) -> None:
+    """The outputs the incident names leave (or return to) the public page with the freeze:
+    the public page reads the freeze itself (outputs/queries.py), each change is recorded."""
+    for output_id in incident.output_ids:
+        audit.record(
+            session,
+            event,
+            by=by,
+            target_type="output",
+            target_id=output_id,
+            clause="incidents.freeze",
+            now=now,
+            detail={"incident_id": incident.id},
+        )
 
 
 def unfreeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime) -> Incident:
@@ -264,6 +322,7 @@ def unfreeze(session: Session, *, incident_id: int, by: Actor, now: dt.datetime)
         raise InvalidTransition("This incident has no freeze to lift.")
     incident.frozen_at = None
     _lift(session, incident, AuditType.INCIDENT_UNFREEZE, by=by, now=now)
+    _record_outputs(session, AuditType.OUTPUT_RESTORE, incident, by=by, now=now)
     return incident
 
 
@@ -356,6 +415,7 @@ def close(
         errors["clocks"] = "Record these notifications first: " + "; ".join(unsent)
     if errors:
         raise ValidationFailed("The incident was not closed.", errors)
+    was_frozen = incident.frozen
     incident.root_cause, incident.actions_taken = cause, actions
     incident.closed_at, incident.closed_by_id = now, by.id
     first, *others = _events(
@@ -367,6 +427,8 @@ def close(
     LIFECYCLE.apply(session, incident, IncidentAction.CLOSE, by=by, record=first)
     for fields in others:
         audit.record(session, AuditType.INCIDENT_CLOSE, by=by, **fields)
+    if was_frozen:
+        _record_outputs(session, AuditType.OUTPUT_RESTORE, incident, by=by, now=now)
     session.flush()
     grant_conditions.refresh(session, _grants(session, incident), by=by, now=now)
     return incident

@@ -196,6 +196,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
     Setting(
+        "ATTACHMENT_MAX_MB",
+        20,
+        _parse_positive_int,
+        "Largest agreement attachment accepted (signed scans, ethics letters, plans).",
+    ),
+    Setting(
+        "ATTACHMENT_TYPES",
+        "pdf,png,jpeg,docx,txt",
+        _parse_text,
+        "File types accepted as agreement attachments, comma-separated, among pdf, png, "
+        "jpeg, docx and txt; the content must match the declared type.",
+    ),
+    Setting(
         "MAX_UPLOAD_ROWS",
         20_000_000,
         _parse_positive_int,

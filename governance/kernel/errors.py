@@ -74,6 +74,12 @@ class ValidationFailed(DomainError):
         self.fields = dict(fields or {})
 
 
+class TooLarge(DomainError):
+    """An upload exceeds the size the service accepts for its kind."""
+
+    status = 413
+
+
 class ServiceUnavailable(DomainError):
     """A part the request needs (the database, the queue) is unreachable; retry later."""
 

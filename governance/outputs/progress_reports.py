@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements.common import get_agreement
-from governance.agreements.obligations import add_months, personnel_version
+from governance.agreements.models import AgreementStatus
+from governance.agreements.obligations import LIVE_AGREEMENT, add_months, personnel_version
 from governance.agreements.progress_model import ProgressReport, ReportStatus
 from governance.audit import service as audit
 from governance.audit.models import AuditType
@@ -35,6 +36,9 @@ from governance.lifecycle import Lifecycle, Transition, already
 from governance.outputs.models import Output, OutputStatus
 
 REPORTABLE_OUTPUTS = (OutputStatus.RELEASED, OutputStatus.PUBLISHED)
+# The final report may still be written once the agreement has ended (before it closes).
+FINAL_REPORT_AFTER = (AgreementStatus.EXPIRED, AgreementStatus.TERMINATED)
+CAN_REPORT = (*LIVE_AGREEMENT, *FINAL_REPORT_AFTER)
 
 
 class ReportAction(StrEnum):
@@ -128,14 +132,28 @@ def submit_report(
     output_ids: Sequence[int],
     by: User,
     now: dt.datetime,
+    final: bool = False,
 ) -> ProgressReport:
+    """Submit the report of a period of the schedule, or the final report (any day up to the
+    agreement's end, also once it has expired or was terminated)."""
     agreement, version = personnel_version(
-        session, agreement_id, by, AuditType.PROGRESS_REPORT_SUBMIT
+        session,
+        agreement_id,
+        by,
+        AuditType.PROGRESS_REPORT_SUBMIT,
+        statuses=CAN_REPORT if final else LIVE_AGREEMENT,
     )
     errors: dict[str, str] = {}
     done = clean_text(work_done, "work_done", errors, max_length=20_000)
     changes = clean_text(team_changes, "team_changes", errors, max_length=5_000, required=False)
-    if not version.progress_months:
+    if final:
+        if period_end > version.expiry_date or period_end < version.effective_date:
+            errors["period_end"] = "The final report ends within the agreement's term."
+        elif any(
+            r.final and r.status != ReportStatus.RETURNED for r in reports(session, agreement.id)
+        ):
+            errors["period_end"] = "This agreement already has a final report."
+    elif not version.progress_months:
         errors["agreement"] = "This agreement asks for no progress reports."
     elif period_end not in due_dates(
         version.effective_date, version.progress_months, version.expiry_date
@@ -168,6 +186,7 @@ def submit_report(
         work_done=done,
         team_changes=changes,
         output_ids=ids,
+        final=final,
         status=ReportStatus.SUBMITTED,
         submitted_by_id=by.id,
         submitted_at=now,
@@ -181,7 +200,7 @@ def submit_report(
         report,
         by=by,
         now=now,
-        detail={"period_end": period_end.isoformat(), "output_ids": ids},
+        detail={"period_end": period_end.isoformat(), "output_ids": ids, "final": final},
     )
     return report
 

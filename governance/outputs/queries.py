@@ -23,6 +23,7 @@ from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditType
 from governance.identity.models import User
+from governance.incidents.models import Incident, IncidentStatus
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.outputs.common import is_checker, is_partner, is_team, refusal
 from governance.outputs.content import AGGREGATE_KINDS
@@ -179,3 +180,34 @@ def get_published(session: Session, output_id: int) -> Output:
 def published_outputs(session: Session) -> list[Output]:
     """Every published output, for the public page."""
     return list(session.scalars(published_statement()))
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Why a published output is off the public page: an open incident froze it."""
+
+    incident_id: int
+    since: dt.datetime
+
+    @property
+    def notice(self) -> str:
+        return (
+            f"Withdrawn on {self.since:%Y-%m-%d} while a reported incident is investigated. "
+            "It returns here if the investigation finds no problem."
+        )
+
+
+def withdrawn_outputs(session: Session) -> dict[int, Withdrawal]:
+    """Published outputs withdrawn from the public page by the freeze of an open incident that
+    names them, read from the incidents themselves: lifting the freeze restores them."""
+    withdrawn: dict[int, Withdrawal] = {}
+    for incident in session.scalars(
+        select(Incident)
+        .where(Incident.status == IncidentStatus.OPEN, Incident.frozen_at.is_not(None))
+        .order_by(Incident.id)
+    ):
+        if incident.frozen_at is None:
+            continue
+        for output_id in incident.output_ids:
+            withdrawn.setdefault(output_id, Withdrawal(incident.id, incident.frozen_at))
+    return withdrawn

@@ -8,7 +8,7 @@ import datetime as dt
 
 from flask import Blueprint, render_template
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import DateField, SelectMultipleField, TextAreaField
+from wtforms import BooleanField, DateField, SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from governance import authz
@@ -30,6 +30,7 @@ class ProgressForm(Form):
     output_ids = SelectMultipleField(
         "Outputs released in the period", coerce=int, validate_choice=False
     )
+    final = BooleanField("This is the final report (the whole agreement, every output)")
 
 
 class DecisionForm(Form):
@@ -58,7 +59,9 @@ def reports(agreement_id: int) -> str:
         version=version,
         reports=progress.reports(db, agreement.id),
         outstanding=progress.outstanding(db, agreement.id, utcnow()),
-        is_personnel=version is not None and version.is_personnel(user.id),
+        is_personnel=version is not None
+        and version.is_personnel(user.id)
+        and agreement.status in progress.CAN_REPORT,
         can_decide_reports=authz.can(user, Permission.AGREEMENT_REVIEW),
         progress_form=_progress_form(agreement.id),
         decision_form=DecisionForm(),
@@ -80,6 +83,7 @@ def submit_progress(agreement_id: int) -> BaseResponse:
         output_ids=form.output_ids.data or [],
         by=actor(),
         now=utcnow(),
+        final=bool(form.final.data),
     )
     return committed(
         "Your progress report is submitted to the privacy officer.",

@@ -22,7 +22,12 @@ from governance.kernel.extensions import db_session
 from governance.outputs.content import table_view
 from governance.outputs.models import Output
 from governance.outputs.public import public_summary
-from governance.outputs.queries import get_published, published_outputs
+from governance.outputs.queries import (
+    Withdrawal,
+    get_published,
+    published_outputs,
+    withdrawn_outputs,
+)
 
 bp = Blueprint("public", __name__, url_prefix="/published")
 
@@ -41,8 +46,18 @@ def _files(output: Output) -> dict[str, dict[str, str]]:
     }
 
 
-def _entry(output: Output) -> dict[str, Any]:
+def _entry(output: Output, withdrawn: Withdrawal | None = None) -> dict[str, Any]:
     published = output.published_at
+    if withdrawn is not None:
+        # Withdrawn under an incident freeze: the title and the notice, no figures, no files.
+        return {
+            "reference": output.reference,
+            "title": output.title,
+            "published_on": published.date().isoformat() if published else None,
+            "withdrawn": withdrawn.notice,
+            "files": {},
+            "url": url_for("public.output", output_id=output.id),
+        }
     return {
         "reference": output.reference,
         "title": output.title,
@@ -57,14 +72,22 @@ def _entry(output: Output) -> dict[str, Any]:
 @bp.route("/")
 @public
 def index() -> str:
-    outputs = published_outputs(db_session())
-    return render_template("public/index.html", entries=[(o, _entry(o)) for o in outputs])
+    db = db_session()
+    withdrawn = withdrawn_outputs(db)
+    return render_template(
+        "public/index.html",
+        entries=[(o, _entry(o, withdrawn.get(o.id))) for o in published_outputs(db)],
+    )
 
 
 @bp.route("/<int:output_id>")
 @public
 def output(output_id: int) -> str:
-    published = get_published(db_session(), output_id)
+    db = db_session()
+    published = get_published(db, output_id)
+    withdrawn = withdrawn_outputs(db).get(published.id)
+    if withdrawn is not None:
+        return render_template("public/withdrawn.html", entry=_entry(published, withdrawn))
     return render_template(
         "public/output.html",
         output=published,
@@ -76,7 +99,10 @@ def output(output_id: int) -> str:
 @bp.route("/<int:output_id>/<filename>")
 @public
 def file(output_id: int, filename: str) -> Response:
-    published = get_published(db_session(), output_id)
+    db = db_session()
+    published = get_published(db, output_id)
+    if published.id in withdrawn_outputs(db):
+        abort(410)
     files = _files(published)
     if filename == "sha256.json":
         response = jsonify(

@@ -191,7 +191,7 @@ def test_listeners_hear_activation_expiry_termination_and_closing(
         (AgreementEvent.ACTIVATED, later.id),
         (AgreementEvent.EXPIRED, later.id),
         (AgreementEvent.TERMINATED, ended.id),
-        (AgreementEvent.CLOSED, ended.id),
+        (AgreementEvent.DESTROYED, ended.id),
     ]
     expired = recorder.calls[2]
     assert expired["previous_version"].number == 1

@@ -120,8 +120,13 @@ def test_the_whole_lifecycle_through_the_pages(
         == 302
     )
     agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
-    assert agreement.status == AgreementStatus.CLOSED
+    # Certifying destroys the data; the agreement closes only once its close-out holds.
+    assert agreement.status == AgreementStatus.EXPIRED
     assert agreement.destruction_certified_by_id == people.privacy2.id
+    refused = reviewer.post(f"{url}/close", {})
+    assert refused.status_code == 409
+    assert "Final report accepted" in refused.get_data(as_text=True)
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.EXPIRED  # type: ignore[union-attr]
     assert [v.status for v in agreement.versions] == [
         VersionStatus.SUPERSEDED,
         VersionStatus.APPROVED,
@@ -141,8 +146,8 @@ def test_the_whole_lifecycle_through_the_pages(
         AuditType.AGREEMENT_SUBMIT,
         AuditType.AGREEMENT_APPROVE,
         AuditType.AGREEMENT_EXPIRE,
-        # Closing destroys the data no other active agreement covers, with its certificate.
-        AuditType.AGREEMENT_CLOSE,
+        # Certifying destroys the data no other active agreement covers, with its certificate.
+        AuditType.AGREEMENT_CERTIFY_DESTRUCTION,
         AuditType.DATASET_CERTIFY_DESTRUCTION,
     ]
     assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]

@@ -141,8 +141,8 @@ def test_others_cannot_open_the_draft_form(app: Flask, people: People, role: str
         ("draft", "certify-destruction", {"statement": "x"}, ["edit", "submit"]),
         ("active", "submit", {}, ["amend", "terminate"]),
         ("active", "approve", {}, ["amend", "terminate"]),
-        ("terminated", "terminate", {"reason": "again"}, ["certify_destruction"]),
-        ("terminated", "amend", {"reason": "x"}, ["certify_destruction"]),
+        ("terminated", "terminate", {"reason": "again"}, ["certify_destruction", "close"]),
+        ("terminated", "amend", {"reason": "x"}, ["certify_destruction", "close"]),
     ],
 )
 def test_an_action_the_state_forbids_is_409_naming_the_allowed_ones(

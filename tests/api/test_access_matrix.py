@@ -25,6 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.agreements import attachments
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent
@@ -52,6 +53,7 @@ class Objects:
     clock_id: int = 0
     period_id: int = 0  # an audit period, closed after its campaign
     item_id: int = 0  # its certification item for the analyst's grant (the steward's)
+    attachment_id: int = 0  # filed with `closed`, destroyed with its data
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.world, name)
@@ -325,6 +327,18 @@ TABLE: dict[tuple[str, str], Probe] = {
         closed("attest"), data=fixed({"still_needed": "y", "kept_terms": "y"})
     ),
     ("progress.reports", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/progress", AUDITORS),
+    # attachments: whoever sees the agreement sees them (the closed one's is destroyed: 409)
+    ("attachments.attachments_page", "GET"): Probe(
+        lambda o: f"/agreements/{o.theirs.id}/attachments", AUDITORS
+    ),
+    ("attachments.upload", "POST"): Probe(closed("attachments"), roles("privacy")),
+    # the closed agreement's provider is the partner's organisation: a party sees its files
+    ("attachments.file", "GET"): Probe(
+        lambda o: f"/agreements/attachments/{o.attachment_id}", AUDITORS | roles("partner")
+    ),
+    # close-out: privacy officers and auditors see it; closing is refused (409) until it holds
+    ("closeout.checklist", "GET"): Probe(closed("closeout"), AUDITORS),
+    ("closeout.close", "POST"): Probe(closed("close"), roles("privacy")),
     ("progress.submit_progress", "POST"): Probe(
         closed("progress"), data=fixed({"period_end": "2026-06-01", "work_done": "x"})
     ),
@@ -789,6 +803,17 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
     )
     agreements.submit(db, agreement_id=ended.id, by=people.privacy, now=utcnow())
     agreements.approve(db, agreement_id=ended.id, by=people.privacy2, now=utcnow())
+    filed = attachments.upload(
+        db,
+        agreement_id=ended.id,
+        kind="data_management_plan",
+        title="Data management plan",
+        filename="plan.txt",
+        declared_type="txt",
+        content=b"Data stays in the secure environment.\n",
+        by=people.privacy,
+        now=utcnow(),
+    )
     agreements.terminate(
         db, agreement_id=ended.id, reason="Ended.", by=people.privacy, now=utcnow()
     )
@@ -842,6 +867,7 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
         clock_id=clock,
         period_id=period.id,
         item_id=item.id,
+        attachment_id=filed.id,
     )
 
 

@@ -10,8 +10,9 @@ with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 Public functions: `store_version` (ingestion), `read_columns` (the access decision door),
 `verify_version`, `destroy_version` and `key_fingerprint` (destruction) and `sweep_orphans` (a
 periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door
-again), `destroy_cohort` and `cohort_key_fingerprint`; for key management (`rewrap`): `rewrap_keys`,
-`files_needing`, `legacy_rows`, `reencrypt_legacy`.
+again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement attachments (`documents`):
+`store_document`, `read_document`, `destroy_document` and `attachment_key_fingerprint`; for
+key management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from governance.datasets.datastore.cohorts import (
     store_cohort,
 )
 from governance.datasets.datastore.crypto import DataIntegrityError, DatastoreError
+from governance.datasets.datastore.documents import (
+    attachment_key_fingerprint,
+    destroy_document,
+    read_document,
+    store_document,
+)
 from governance.datasets.datastore.files import StoreConfig, config_of, sweep_orphans
 from governance.datasets.datastore.parquet import (
     ARROW_TYPES,
@@ -61,18 +68,22 @@ __all__ = [
     "UnreadableParquet",
     "UploadedParquet",
     "arrow_schema",
+    "attachment_key_fingerprint",
     "cohort_key_fingerprint",
     "config_of",
     "destroy_cohort",
+    "destroy_document",
     "destroy_version",
     "files_needing",
     "key_fingerprint",
     "legacy_rows",
     "read_cohort",
     "read_columns",
+    "read_document",
     "reencrypt_legacy",
     "rewrap_keys",
     "store_cohort",
+    "store_document",
     "store_version",
     "sweep_orphans",
     "verify_version",

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from governance.datasets.attachment_model import Attachment
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import DatasetVersion
 from governance.kernel.keys import KeyRing, rings_of
@@ -39,6 +40,7 @@ ORPHAN_GRACE_SECONDS = 6 * 60 * 60
 PENDING_KEY = "datastore.pending"
 OBSOLETE_KEY = "datastore.obsolete"
 COHORT_SUBDIRECTORY = "cohorts"
+ATTACHMENT_SUBDIRECTORY = "attachments"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class StoreConfig:
 
     def cohort_path_of(self, storage_name: str) -> Path:
         return self.path_of(storage_name).parent / COHORT_SUBDIRECTORY / storage_name
+
+    @property
+    def attachment_dir(self) -> Path:
+        return self.data_dir / ATTACHMENT_SUBDIRECTORY
+
+    def attachment_path_of(self, storage_name: str) -> Path:
+        return self.path_of(storage_name).parent / ATTACHMENT_SUBDIRECTORY / storage_name
 
 
 def config_of(session: Session) -> StoreConfig:
@@ -137,7 +146,8 @@ def _remove_uncommitted(session: Session, transaction: SessionTransaction) -> No
 
 
 def sweep_orphans(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS) -> list[str]:
-    """Delete files in DATA_DIR (and its cohort folder) that no live row references; returns
+    """Delete files in DATA_DIR (and its cohort and attachment folders) that no live row
+    references; returns
     their names.
 
     Age is judged by the real clock (not a simulated `--now`), because it protects uploads
@@ -145,7 +155,12 @@ def sweep_orphans(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS
     """
     config = config_of(session)
     removed = []
-    for directory, model in ((config.data_dir, DatasetVersion), (config.cohort_dir, CohortFile)):
+    stores: tuple[tuple[Path, type[DatasetVersion] | type[CohortFile] | type[Attachment]], ...] = (
+        (config.data_dir, DatasetVersion),
+        (config.cohort_dir, CohortFile),
+        (config.attachment_dir, Attachment),
+    )
+    for directory, model in stores:
         if not directory.is_dir():
             continue
         live: dict[str, bool] = {

@@ -22,8 +22,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from governance.datasets.attachment_model import Attachment
 from governance.datasets.cohort_model import CohortFile
-from governance.datasets.datastore import envelope, files
+from governance.datasets.datastore import documents, envelope, files
 from governance.datasets.datastore.cohorts import binding_of
 from governance.datasets.datastore.crypto import (
     Binding,
@@ -35,23 +36,27 @@ from governance.datasets.datastore.crypto import (
 from governance.datasets.datastore.store import forget_cached, open_file
 from governance.datasets.models import DatasetVersion
 
-StoredRow = DatasetVersion | CohortFile
+StoredRow = DatasetVersion | CohortFile | Attachment
 
 
 def _binding(row: StoredRow) -> Binding:
     if isinstance(row, DatasetVersion):
         return Binding(row.dataset_id, row.number)
+    if isinstance(row, Attachment):
+        return documents.binding_of(row)
     return binding_of(row)
 
 
 def _path(config: files.StoreConfig, row: StoredRow) -> Path:
     if isinstance(row, DatasetVersion):
         return config.path_of(row.storage_name)
+    if isinstance(row, Attachment):
+        return config.attachment_path_of(row.storage_name)
     return config.cohort_path_of(row.storage_name)
 
 
 def live_rows(session: Session) -> Iterator[StoredRow]:
-    """Every stored dataset version and cohort file that is not destroyed."""
+    """Every stored dataset version, cohort file and attachment that is not destroyed."""
     yield from session.scalars(
         select(DatasetVersion)
         .where(DatasetVersion.destroyed_at.is_(None))
@@ -59,6 +64,9 @@ def live_rows(session: Session) -> Iterator[StoredRow]:
     )
     yield from session.scalars(
         select(CohortFile).where(CohortFile.destroyed_at.is_(None)).order_by(CohortFile.id)
+    )
+    yield from session.scalars(
+        select(Attachment).where(Attachment.destroyed_at.is_(None)).order_by(Attachment.id)
     )
 
 

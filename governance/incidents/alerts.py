@@ -1,0 +1,79 @@
+"""Audit alerts open incidents: a verification of the audit trail that failed (an event
+changed, removed or forged, a head that does not match) is a suspected incident in its own
+right (HIPAA 164.308(a)(6), NIST SP 800-171 3.3.4 and 3.6.1), so a periodic job opens one for
+each recorded failure, naming the agreement of the faulty event when the trail still says
+which, and tells the privacy officers. Each alert opens one incident: the job records which
+verification it followed (`incident:from_alert`, naming the verification's event).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.identity.actors import System
+from governance.incidents.service import report_alert
+
+
+def _description(failure: AuditEvent) -> str:
+    fault: dict[str, Any] = failure.detail.get("fault") or {}
+    where = f" at event {fault['seq']}" if fault.get("seq") is not None else ""
+    return (
+        f"The audit trail failed verification{where} (check {failure.seq} on "
+        f"{failure.occurred_at:%Y-%m-%d %H:%M} UTC): {fault.get('message', 'no detail')}"
+    )
+
+
+def _agreement_of(session: Session, failure: AuditEvent) -> list[int]:
+    fault: dict[str, Any] = failure.detail.get("fault") or {}
+    seq = fault.get("seq")
+    if not isinstance(seq, int):
+        return []
+    faulty = session.get(AuditEvent, seq)
+    return [faulty.agreement_id] if faulty is not None and faulty.agreement_id else []
+
+
+def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) -> int:
+    """Open an incident for each failed verification not yet followed; returns how many."""
+    followed = set(
+        session.scalars(
+            select(AuditEvent.target_id).where(
+                AuditEvent.event_type == AuditType.INCIDENT_FROM_ALERT
+            )
+        )
+    )
+    failures = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.event_type == AuditType.AUDIT_VERIFY,
+            AuditEvent.outcome == Outcome.FAILURE,
+        )
+        .order_by(AuditEvent.seq)
+    )
+    opened = 0
+    for failure in list(failures):
+        if str(failure.seq) in followed:
+            continue
+        incident = report_alert(
+            session,
+            description=_description(failure),
+            agreement_ids=_agreement_of(session, failure),
+            by=actor,
+            now=now,
+        )
+        audit.record(
+            session,
+            AuditType.INCIDENT_FROM_ALERT,
+            by=actor,
+            target_type="audit_event",
+            target_id=failure.seq,
+            now=now,
+            detail={"incident_id": incident.id, "check": "audit:verify"},
+        )
+        opened += 1
+    return opened
