@@ -3,7 +3,7 @@ management plans, destruction attestations), the final progress report, and the 
 approval's approved protocol document
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0024
 Create Date: 2026-12-04
 
 Existing progress reports are not final; existing ethics approvals name no protocol document.
@@ -15,7 +15,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
