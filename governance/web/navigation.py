@@ -15,6 +15,7 @@ from flask_login import current_user
 from governance import authz
 from governance.authz import Permission
 from governance.authz.roles import DASHBOARD_ORDER, Role
+from governance.kernel import labels
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,6 @@ def _template_helpers() -> dict[str, Any]:
 
 def register(app: Flask) -> None:
     app.context_processor(_template_helpers)
+    # Every code a person reads goes through one registry of labels (`kernel.labels`).
+    app.add_template_filter(labels.label, "label")
+    app.add_template_filter(labels.label_list, "labels")
