@@ -23,9 +23,9 @@ class Names:
     datasets: Mapping[int, str] = field(default_factory=dict)
 
     def person(self, email: str | None) -> str:
-        if not email:
-            return "The system"
-        return self.people.get(email, email)
+        if not email or "@" not in email:
+            return "The system"  # a scheduled job or the host operator (system:expiry)
+        return self.people.get(email.lower(), email)
 
     def agreement(self, agreement_id: int | None) -> str:
         if agreement_id is None:
@@ -74,9 +74,13 @@ def names_for(session: Session, events: Iterable[object]) -> Names:
     agreements: set[int] = set()
     datasets: set[int] = set()
     for event in events:
-        email = getattr(event, "actor_email", None)
-        if email:
-            emails.add(email)
+        detail = getattr(event, "detail", None)
+        for email in (
+            getattr(event, "actor_email", None),
+            detail.get("email") if isinstance(detail, dict) else None,
+        ):
+            if isinstance(email, str) and "@" in email:
+                emails.add(email.lower())
         agreement_id = getattr(event, "agreement_id", None)
         if agreement_id is not None:
             agreements.add(agreement_id)

@@ -13,8 +13,11 @@ one, or a row written by another version) still reads as a sentence, never as a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
+
+from markupsafe import Markup, escape
 
 from governance.audit.directory import Names
 from governance.audit.models import AuditType, Outcome
@@ -57,21 +60,24 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.LOGIN_THROTTLED: ("was slowed down after too many sign-in attempts", "sign in"),
     AuditType.SESSIONS_END: ("ended sessions", "end sessions"),
     AuditType.PASSWORD_CHANGE: ("changed a password", "change a password"),
-    AuditType.PASSWORD_RESET_LINK: ("sent a password reset link", "send a password reset link"),
+    AuditType.PASSWORD_RESET_LINK: (
+        "sent a password reset link to",
+        "send a password reset link to",
+    ),
     AuditType.PASSWORD_RESET: ("reset a password", "reset a password"),
-    AuditType.UNLOCK: ("unlocked an account", "unlock an account"),
-    AuditType.USER_CREATE: ("created an account", "create an account"),
-    AuditType.USER_UPDATE: ("updated an account", "update an account"),
-    AuditType.USER_ROLES_CHANGE: ("changed the roles of an account", "change roles"),
-    AuditType.USER_DEACTIVATE: ("deactivated an account", "deactivate an account"),
-    AuditType.USER_REACTIVATE: ("reactivated an account", "reactivate an account"),
+    AuditType.UNLOCK: ("unlocked the account of", "unlock the account of"),
+    AuditType.USER_CREATE: ("created the account of", "create the account of"),
+    AuditType.USER_UPDATE: ("updated the account of", "update the account of"),
+    AuditType.USER_ROLES_CHANGE: ("changed the roles of", "change the roles of"),
+    AuditType.USER_DEACTIVATE: ("deactivated the account of", "deactivate the account of"),
+    AuditType.USER_REACTIVATE: ("reactivated the account of", "reactivate the account of"),
     AuditType.ROLE_REQUEST: ("asked for a role", "ask for a role"),
-    AuditType.ROLE_APPROVE: ("approved a role change", "approve a role change"),
-    AuditType.ROLE_REJECT: ("rejected a role change", "reject a role change"),
-    AuditType.TRAINING_RECORD: ("recorded training", "record training"),
-    AuditType.ORGANIZATION_CREATE: ("created an organisation", "create an organisation"),
-    AuditType.TOKEN_CREATE: ("created an API token", "create an API token"),
-    AuditType.TOKEN_REVOKE: ("revoked an API token", "revoke an API token"),
+    AuditType.ROLE_APPROVE: ("approved a new role for", "approve a new role for"),
+    AuditType.ROLE_REJECT: ("rejected a new role for", "reject a new role for"),
+    AuditType.TRAINING_RECORD: ("recorded training of", "record training of"),
+    AuditType.ORGANIZATION_CREATE: ("added the organisation", "add an organisation"),
+    AuditType.TOKEN_CREATE: ("created", "create"),
+    AuditType.TOKEN_REVOKE: ("revoked", "revoke"),
     AuditType.AGREEMENT_CREATE: ("drafted", "draft"),
     AuditType.AGREEMENT_UPDATE: ("edited", "edit"),
     AuditType.AGREEMENT_SUBMIT: ("submitted for approval", "submit"),
@@ -88,19 +94,19 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "discard an amendment of",
     ),
     AuditType.AGREEMENT_READ: ("opened", "open"),
-    AuditType.LAW_CREATE: ("added a law to the catalogue", "add a law"),
+    AuditType.LAW_CREATE: ("added to the catalogue of laws", "add to the catalogue of laws"),
     AuditType.AGREEMENT_ACCEPT: ("accepted the terms of", "accept the terms of"),
     AuditType.ETHICS_RECORD: ("recorded the ethics approval of", "record the ethics approval of"),
     AuditType.ATTESTATION_RECORD: ("attested compliance with", "attest compliance with"),
-    AuditType.INCIDENT_REPORT: ("reported an incident", "report an incident"),
-    AuditType.INCIDENT_FREEZE: ("froze access because of an incident", "freeze access"),
-    AuditType.INCIDENT_UNFREEZE: ("lifted the freeze of an incident", "lift a freeze"),
-    AuditType.INCIDENT_NOTIFY: ("notified the provider of an incident", "notify the provider"),
-    AuditType.INCIDENT_ACKNOWLEDGE: ("acknowledged an incident", "acknowledge an incident"),
-    AuditType.INCIDENT_CLOSE: ("closed an incident", "close an incident"),
-    AuditType.PROGRESS_REPORT_SUBMIT: ("submitted a progress report", "submit a progress report"),
-    AuditType.PROGRESS_REPORT_ACCEPT: ("accepted a progress report", "accept a progress report"),
-    AuditType.PROGRESS_REPORT_RETURN: ("returned a progress report", "return a progress report"),
+    AuditType.INCIDENT_REPORT: ("reported", "report"),
+    AuditType.INCIDENT_FREEZE: ("froze access because of", "freeze access because of"),
+    AuditType.INCIDENT_UNFREEZE: ("lifted the freeze of", "lift the freeze of"),
+    AuditType.INCIDENT_NOTIFY: ("notified the provider of", "notify the provider of"),
+    AuditType.INCIDENT_ACKNOWLEDGE: ("acknowledged", "acknowledge"),
+    AuditType.INCIDENT_CLOSE: ("closed", "close"),
+    AuditType.PROGRESS_REPORT_SUBMIT: ("submitted", "submit"),
+    AuditType.PROGRESS_REPORT_ACCEPT: ("accepted", "accept"),
+    AuditType.PROGRESS_REPORT_RETURN: ("returned for changes", "return"),
     AuditType.DATASET_CREATE: ("declared the dataset", "declare the dataset"),
     AuditType.DATASET_UPDATE: ("updated the description of", "update"),
     AuditType.DATASET_RECLASSIFY: ("reclassified a column of", "reclassify a column of"),
@@ -145,22 +151,22 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.AUDIT_REPORT: ("produced an audit report", "produce an audit report"),
     AuditType.AUDIT_VERIFY: ("verified the audit trail's chain", "verify the audit trail"),
     AuditType.AUDIT_UPGRADE: ("upgraded the audit trail's format", "upgrade the audit trail"),
-    AuditType.AUDIT_SEARCH_SAVE: ("saved an audit search", "save an audit search"),
+    AuditType.AUDIT_SEARCH_SAVE: ("saved a search of the audit trail", "save a search"),
     AuditType.AUDIT_SEARCH_DELETE: ("deleted a saved audit search", "delete a saved search"),
-    AuditType.KEY_ROTATE: ("rotated an encryption key", "rotate an encryption key"),
-    AuditType.KEY_DISCARD: ("discarded a retired encryption key", "discard an encryption key"),
-    AuditType.ANALYSIS_SUBMIT: ("submitted an analysis", "submit an analysis"),
-    AuditType.ANALYSIS_REFUSE: ("had an analysis refused", "run an analysis"),
-    AuditType.ANALYSIS_START: ("started an analysis", "start an analysis"),
-    AuditType.ANALYSIS_COMPLETE: ("completed an analysis", "complete an analysis"),
-    AuditType.ANALYSIS_FAIL: ("recorded a failed analysis", "run an analysis"),
-    AuditType.ANALYSIS_RETRY: ("retried an analysis", "retry an analysis"),
-    AuditType.ANALYSIS_DOWNLOAD: ("downloaded an analysis result", "download an analysis result"),
-    AuditType.COHORT_UPLOAD: ("uploaded a cohort file", "upload a cohort file"),
-    AuditType.COHORT_READ: ("read a cohort file", "read a cohort file"),
-    AuditType.OUTPUT_PRODUCE: ("produced an output", "produce an output"),
-    AuditType.OUTPUT_CHECK_APPROVE: ("approved an output check", "approve an output"),
-    AuditType.OUTPUT_CHECK_RETURN: ("returned an output for changes", "return an output"),
+    AuditType.KEY_ROTATE: ("rotated", "rotate"),
+    AuditType.KEY_DISCARD: ("discarded the retired", "discard the retired"),
+    AuditType.ANALYSIS_SUBMIT: ("submitted", "submit"),
+    AuditType.ANALYSIS_REFUSE: ("refused", "run"),
+    AuditType.ANALYSIS_START: ("started", "start"),
+    AuditType.ANALYSIS_COMPLETE: ("completed", "complete"),
+    AuditType.ANALYSIS_FAIL: ("recorded the failure of", "run"),
+    AuditType.ANALYSIS_RETRY: ("retried", "retry"),
+    AuditType.ANALYSIS_DOWNLOAD: ("downloaded the result of", "download the result of"),
+    AuditType.COHORT_UPLOAD: ("uploaded", "upload"),
+    AuditType.COHORT_READ: ("read", "read"),
+    AuditType.OUTPUT_PRODUCE: ("produced", "produce"),
+    AuditType.OUTPUT_CHECK_APPROVE: ("approved in an output check", "approve"),
+    AuditType.OUTPUT_CHECK_RETURN: ("returned for changes", "return"),
     AuditType.OUTPUT_PREVIEW_OPEN: ("opened the partner preview of", "open the preview of"),
     AuditType.OUTPUT_PREVIEW_CLOSE: ("closed the partner preview of", "close the preview of"),
     AuditType.OUTPUT_FLAG: ("raised a concern about", "raise a concern about"),
@@ -217,16 +223,54 @@ def _verbs(event_type: str) -> tuple[str, str] | None:
         return None
 
 
+# How a sentence names what an event acted on, by the target type the trail recorded.
+TARGET_NOUNS = {
+    "access_request": "access request",
+    "analysis_run": "analysis",
+    "api_token": "API token",
+    "attestation": "attestation",
+    "cohort_file": "cohort file",
+    "column_reclassification": "reclassification request",
+    "destruction_certificate": "destruction certificate",
+    "ethics_approval": "ethics approval",
+    "grant": "grant",
+    "incident": "incident",
+    "key": "key",
+    "organization": "organisation",
+    "output": "output",
+    "progress_report": "progress report",
+    "role_change": "role change",
+    "saved_search": "saved search",
+    "state_law": "law",
+    "training_report": "training report",
+    "user": "account",
+}
+# Targets a sentence names otherwise (the dataset, the agreement, the trail itself).
+_NAMED_ELSEWHERE = {"agreement", "dataset", "dataset_version", "audit_trail"}
+_COLUMN = "\x01{}\x02"  # a column name, shown as code on the page and as text elsewhere
+_MARKS = re.compile("\x01([^\x01\x02]*)\x02")
+
+
 def _detail(event: EventLike) -> Mapping[str, Any]:
     detail = event.detail
     return detail if isinstance(detail, Mapping) else {}
 
 
+def _text(detail: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = detail.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return ""
+
+
 def _columns(detail: Mapping[str, Any]) -> list[str]:
-    for key in ("shown", "columns", "granted_columns", "requested_columns"):
+    for key in ("shown", "columns", "approved", "granted_columns", "requested_columns"):
         value = detail.get(key)
         if isinstance(value, list) and value:
-            return [str(item) for item in value[:12]]
+            return [_COLUMN.format(item) for item in value[:12]] + (
+                [f"and {len(value) - 12} more"] if len(value) > 12 else []
+            )
     return []
 
 
@@ -239,47 +283,90 @@ def _dataset_phrase(event: EventLike, names: Names) -> str:
 
 
 def _target_phrase(event: EventLike) -> str:
-    if not event.target_type or event.target_type in {"agreement", "dataset", "audit_trail"}:
+    """ "output 3 (OUT-00003, Arrests by sex)": the target as a person finds it again."""
+    if not event.target_type or event.target_type in _NAMED_ELSEWHERE:
         return ""
-    kind = label(event.target_type).lower()
-    return f"{kind} {event.target_id}" if event.target_id else kind
+    noun = TARGET_NOUNS.get(event.target_type, label(event.target_type).lower())
+    text = f"{noun} {event.target_id}" if event.target_id else noun
+    detail = _detail(event)
+    known = [_text(detail, "reference"), _text(detail, "title", "name", "label")]
+    shown = ", ".join(item for item in known if item)
+    return f"{text} ({shown})" if shown else text
+
+
+def _with_columns(text: str, detail: Mapping[str, Any]) -> str:
+    columns = _columns(detail)
+    return f"{text}: {', '.join(columns)}" if columns and text else text
 
 
 def _read(event: EventLike, names: Names) -> str:
     """Reads and downloads of rows: how many, of what, which columns."""
     detail = _detail(event)
-    parts: list[str] = []
     count = detail.get("row_count", detail.get("rows"))
     dataset = _dataset_phrase(event, names) or _target_phrase(event)
-    if isinstance(count, int) and event.outcome not in (Outcome.DENIED, Outcome.FAILURE):
-        parts.append(f"{count:,} row{'s' if count != 1 else ''} of {dataset}")
-    else:
-        parts.append(dataset)
-    columns = _columns(detail)
-    text = " ".join(part for part in parts if part)
-    return f"{text}: {', '.join(columns)}" if columns else text
+    refused = event.outcome in (Outcome.DENIED, Outcome.FAILURE)
+    if isinstance(count, int) and not isinstance(count, bool) and not refused:
+        dataset = f"{count:,} row{'s' if count != 1 else ''} of {dataset}"
+    return _with_columns(dataset, detail)
+
+
+def _person(event: EventLike, names: Names) -> str:
+    """Accounts, sign-ins, tokens and training: whose."""
+    detail = _detail(event)
+    email = _text(detail, "email", "user_email")
+    whose = names.person(email) if email else _target_phrase(event)
+    if email and email.lower() == (event.actor_email or "").lower():
+        whose = ""  # their own sign-in, password or token: the sentence names them already
+    extra: list[str] = []
+    course = _text(detail, "course")
+    if course:
+        extra.append(f"({label(course)})")
+    role = _text(detail, "role")
+    if role:
+        extra.append(f"as {label(role)}")
+    roles = detail.get("roles")
+    if event.event_type == AuditType.USER_ROLES_CHANGE.value and isinstance(roles, list):
+        extra.append("to " + (", ".join(label(r) for r in roles) or "no role"))
+    if event.event_type == AuditType.ORGANIZATION_CREATE.value:
+        return _text(detail, "name") or _target_phrase(event)
+    if event.target_type == "api_token":
+        whose = _target_phrase(event)
+    return " ".join(part for part in [whose, *extra] if part)
+
+
+def _agreement(event: EventLike, names: Names) -> str:
+    """Agreements' transitions, documents and personal steps: which agreement, which version."""
+    if event.agreement_id is None:
+        return _target_phrase(event)
+    version = f" (version {event.agreement_version})" if event.agreement_version else ""
+    return names.agreement(event.agreement_id) + version
 
 
 def _object(event: EventLike, names: Names) -> str:
-    """What was acted on, for every family but reads: the dataset, the target, the agreement
-    (when the agreement is itself the object)."""
-    family = event.event_type.split(":", 1)[0]
-    if family == "agreement" and event.agreement_id is not None:
-        version = f" (version {event.agreement_version})" if event.agreement_version else ""
-        return names.agreement(event.agreement_id) + version
-    pieces = [_dataset_phrase(event, names), _target_phrase(event)]
-    if family in {"user", "auth", "token", "training"}:
-        email = _detail(event).get("email")
-        if isinstance(email, str) and email:
-            pieces.append(f"for {names.person(email)}")
-    return ", ".join(piece for piece in pieces if piece)
+    """Everything else: the dataset it concerns, then the target, with any columns."""
+    dataset, target = _dataset_phrase(event, names), _target_phrase(event)
+    text = f"{dataset} ({target})" if dataset and target else dataset or target
+    return _with_columns(text, _detail(event))
 
 
-_RENDERERS: dict[str, Callable[[EventLike, Names], str]] = {
-    AuditType.DATASET_READ.value: _read,
-    AuditType.DATASET_DOWNLOAD.value: _read,
-    AuditType.COHORT_READ.value: _read,
+# One renderer per family of event types (the part before the colon), reads apart.
+FAMILY_RENDERERS: dict[str, Callable[[EventLike, Names], str]] = {
+    "auth": _person,
+    "user": _person,
+    "training": _person,
+    "organization": _person,
+    "token": _person,
+    "agreement": _agreement,
+    "ethics": _agreement,
+    "attestation": _agreement,
 }
+READS = {AuditType.DATASET_READ.value, AuditType.DATASET_DOWNLOAD.value, AuditType.COHORT_READ}
+
+
+def _renderer(event_type: str) -> Callable[[EventLike, Names], str]:
+    if event_type in READS:
+        return _read
+    return FAMILY_RENDERERS.get(event_type.split(":", 1)[0], _object)
 
 
 def _context(event: EventLike, names: Names, *, with_agreement: bool) -> str:
@@ -300,14 +387,12 @@ def _why(event: EventLike) -> str:
     return label(event.rule) if event.rule else ""
 
 
-def sentence(event: EventLike, names: Names) -> str:
-    """The event as one sentence, ending with a full stop."""
+def _marked(event: EventLike, names: Names) -> str:
     who = names.person(event.actor_email)
     verbs = _verbs(event.event_type)
+    what = _renderer(event.event_type)(event, names)
     family = event.event_type.split(":", 1)[0]
-    renderer = _RENDERERS.get(event.event_type, _object)
-    what = renderer(event, names)
-    context = _context(event, names, with_agreement=family != "agreement")
+    context = _context(event, names, with_agreement=FAMILY_RENDERERS.get(family) is not _agreement)
     if verbs is None:
         did = f"recorded “{label(event.event_type).lower()}”"
         tried = f"do “{label(event.event_type).lower()}”"
@@ -322,6 +407,18 @@ def sentence(event: EventLike, names: Names) -> str:
         why = _why(event)
         return f"{body}, which failed{f' ({why})' if why else ''}."
     return _join(f"{who} {did}", what, context) + "."
+
+
+def sentence(event: EventLike, names: Names) -> str:
+    """The event as one sentence of plain text, ending with a full stop."""
+    return _MARKS.sub(r"\1", _marked(event, names))
+
+
+def sentence_html(event: EventLike, names: Names) -> Markup:
+    """The sentence for a page: escaped, with column names set as code."""
+    escaped = str(escape(_marked(event, names)))
+    # The text was escaped just above; only the column marks become markup.
+    return Markup(_MARKS.sub(r"<code>\1</code>", escaped))  # noqa: S704
 
 
 def _join(*parts: str) -> str:
