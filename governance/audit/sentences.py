@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 
 from governance.audit.directory import Names
 from governance.audit.models import AuditType, Outcome
-from governance.kernel.labels import label
+from governance.kernel.labels import CODE_PATTERN, label
 
 
 class EventLike(Protocol):
@@ -383,7 +383,8 @@ def _why(event: EventLike) -> str:
     for key in ("reason", "message", "error"):
         value = detail.get(key)
         if isinstance(value, str) and value:
-            return value
+            # Reasons the service wrote may name codes (matched_comparison): say them in words.
+            return CODE_PATTERN.sub(lambda code: label(code.group()), value)
     return label(event.rule) if event.rule else ""
 
 
