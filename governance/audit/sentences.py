@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 
 from governance.audit.directory import Names
 from governance.audit.models import AuditType, Outcome
-from governance.kernel.labels import CODE_PATTERN, label
+from governance.kernel.labels import in_words, label
 
 
 class EventLike(Protocol):
@@ -384,7 +384,7 @@ def _why(event: EventLike) -> str:
         value = detail.get(key)
         if isinstance(value, str) and value:
             # Reasons the service wrote may name codes (matched_comparison): say them in words.
-            return CODE_PATTERN.sub(lambda code: label(code.group()), value)
+            return in_words(value)
     return label(event.rule) if event.rule else ""
 
 

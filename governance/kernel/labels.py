@@ -47,6 +47,14 @@ def label(code: object) -> str:
     return humanise(text) if CODE_PATTERN.fullmatch(text) else text
 
 
+def in_words(text: object) -> str:
+    """Text the service composed from codes ("Balance: age_at_index") with each code said in
+    words ("Balance: Age at index")."""
+    if text is None:
+        return ""
+    return CODE_PATTERN.sub(lambda code: label(code.group()), str(text))
+
+
 def label_list(codes: object) -> str:
     """Several codes as one phrase: "sexual, domestic violence"."""
     if codes is None:

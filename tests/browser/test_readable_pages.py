@@ -76,8 +76,8 @@ def test_the_public_page_is_compact_with_a_headline_per_outcome(
 def test_no_raw_code_in_the_main_pages_of_any_role(
     demo: dict[str, str], live_server: Any, new_page: Any
 ) -> None:
-    """Each role's dashboard and menu pages show no snake_case or colon code outside <code>
-    and <details>. (`FOLLOW_LINKS` extends the walk to one page of each kind they link to.)"""
+    """Each role's dashboard and menu pages, and one page of each kind of analysis run and
+    output they link to, show no snake_case or colon code outside <code> and <details>."""
     found: dict[str, list[str]] = {}
     for roles, email in demo.items():
         page = new_page()
@@ -97,8 +97,9 @@ def test_no_raw_code_in_the_main_pages_of_any_role(
             codes = codes_in(page.evaluate(VISIBLE_TEXT))
             if codes:
                 found[f"{roles} {path}"] = sorted(set(codes))
-            if FOLLOW_LINKS and (path in menu or path == "/"):
-                queue += page.eval_on_selector_all("main a[href^='/']", HREFS)
+            if path in menu or path == "/":
+                links = page.eval_on_selector_all("main a[href^='/']", HREFS)
+                queue += [link for link in links if link.startswith(FOLLOWED)]
         page.context.close()
     assert found == {}, found
 
@@ -108,6 +109,6 @@ HREFS = "links => links.map(a => a.getAttribute('href'))"
 SKIPPED = ("/logout", "/static", "/api/", "/audit/export", "/audit/evidence", "/published/N/")
 DOWNLOADS = (".csv", ".pdf", ".json", ".jsonl", ".txt", "SHA256SUMS")
 MAX_PAGES = 60
-# Detail pages still show column names and clause ids as text (agreements, datasets, grants,
-# outputs' disclosure records): listed for the lead in the branch's report, not yet walked.
-FOLLOW_LINKS = False
+# The detail pages walked beyond the menus: runs, outputs and the public pages. (Agreements',
+# datasets' and grants' detail pages still show column names and clause ids as text.)
+FOLLOWED = ("/analyses/", "/outputs/", "/published/")

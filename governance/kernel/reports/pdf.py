@@ -95,6 +95,7 @@ def _fetcher_class() -> type[Any]:
 TEMPLATE_FILTERS: dict[str, Callable[..., Any]] = {
     "label": labels.label,
     "labels": labels.label_list,
+    "words": labels.in_words,
     "headlines": headlines.headlines,
 }
 
