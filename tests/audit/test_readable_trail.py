@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome, SavedSearch
 from governance.kernel.labels import CODE_PATTERN
 from tests.api.scenario import World, build_world
+from tests.audit.conftest import HARFBUZZ
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 
@@ -195,6 +197,7 @@ def test_presets_find_exports_and_reads_of_direct_identifiers(
     assert with_identifier not in seqs_on(exports)
 
 
+@pytest.mark.filterwarnings(HARFBUZZ)
 def test_exports_honour_the_same_named_filters(
     browser: Browser, people: People, world: World, db: Session
 ) -> None:
@@ -206,5 +209,41 @@ def test_exports_honour_the_same_named_filters(
     assert rows
     assert {row["dataset_id"] for row in rows} == {str(world.datasets.probation.id)}
     assert {row["agreement_id"] for row in rows} == {str(world.theirs.id)}
+    report = browser.get("/audit/export?format=pdf&dataset=supervision&user=steward%20two")
+    assert report.status_code == 200
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(report.data)).pages
+    )
+    assert "dataset=supervision" in text
+    assert "user=steward two" in text
     bad = browser.get("/audit/export?format=csv&dataset=nothing-like-it")
     assert bad.status_code == 422
+
+
+def test_a_saved_search_cannot_carry_markup_paging_or_someone_else_s_name(
+    browser: Browser, people: People, world: World, db: Session
+) -> None:
+    browser.login(people.compliance.email, PASSWORD)
+    hostile = browser.post(
+        "/audit/searches",
+        {"name": "<script>alert(1)</script>", "query": "outcome=denied&before=5&owner_id=1"},
+    )
+    assert hostile.status_code == 302
+    (saved,) = fresh(db).scalars(select(SavedSearch)).all()
+    assert saved.query == "outcome=denied"
+    assert saved.owner_id == people.compliance.id
+    page = browser.get("/audit/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert (
+        browser.post("/audit/searches", {"name": "x\x00y", "query": "outcome=denied"}).status_code
+        == 422
+    )
+    assert (
+        browser.post("/audit/searches", {"name": "Paging only", "query": "before=5"}).status_code
+        == 422
+    )
+    assert (
+        browser.post("/audit/searches", {"name": "", "query": "outcome=denied"}).status_code == 422
+    )
+    assert len(fresh(db).scalars(select(SavedSearch)).all()) == 1

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governance import registry
 from governance.audit.directory import Names
@@ -187,3 +189,34 @@ def test_the_detail_is_listed_with_labels() -> None:
     items = dict(detail_items(Event("grant:create", detail={"valid_until": "2027-01-31"})))
     assert items == {"Valid until": "2027-01-31"}
     assert re.fullmatch(r"[A-Z][a-z ]+", next(iter(items)))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event_type=st.sampled_from([kind.value for kind in AuditType]) | st.text(max_size=30),
+    outcome=st.sampled_from([outcome.value for outcome in Outcome]),
+    detail=st.dictionaries(
+        st.sampled_from(["shown", "columns", "row_count", "version", "title", "reason", "email"])
+        | st.text(max_size=10),
+        JSON_VALUES,
+        max_size=6,
+    ),
+    target=st.none() | st.text(max_size=20),
+)
+def test_any_recorded_event_reads_as_one_escaped_sentence(
+    event_type: str, outcome: str, detail: dict[str, Any], target: str | None
+) -> None:
+    """Whatever a row holds (a forged type, hostile text, odd JSON), the page gets one
+    sentence with nothing but column names set as markup."""
+    event = Event(event_type, outcome=outcome, target_type=target, target_id="1", detail=detail)
+    text = sentence(event, NAMES)
+    assert text.endswith(".")
+    html = str(sentence_html(event, NAMES))
+    assert "<" not in re.sub(r"</?code>", "", html)
