@@ -245,6 +245,16 @@ TARGET_NOUNS = {
     "training_report": "training report",
     "user": "account",
 }
+# What a bare verb acted on when the event names no target ("Sam submitted an analysis").
+_UNNAMED = {
+    "incident": "an incident",
+    "progress_report": "a progress report",
+    "analysis": "an analysis",
+    "cohort": "a cohort file",
+    "output": "an output",
+    "token": "an API token",
+    "key": "an encryption key",
+}
 # Targets a sentence names otherwise (the dataset, the agreement, the trail itself).
 _NAMED_ELSEWHERE = {"agreement", "dataset", "dataset_version", "audit_trail"}
 _COLUMN = "\x01{}\x02"  # a column name, shown as code on the page and as text elsewhere
@@ -393,6 +403,8 @@ def _marked(event: EventLike, names: Names) -> str:
     verbs = _verbs(event.event_type)
     what = _renderer(event.event_type)(event, names)
     family = event.event_type.split(":", 1)[0]
+    if not what and verbs is not None:
+        what = _UNNAMED.get(family, "")
     context = _context(event, names, with_agreement=FAMILY_RENDERERS.get(family) is not _agreement)
     if verbs is None:
         did = f"recorded “{label(event.event_type).lower()}”"

@@ -68,9 +68,8 @@ def test_nine_events_make_a_compact_page_of_sentences(
     assert any(
         t.startswith("Analyst read 50 rows of Arrests v1: column_0, column_1,") for t in texts
     ), texts
-    assert any(
-        t.startswith("Refused Refused: Analyst tried to read Arrests: employed") for t in texts
-    )
+    assert any(t.startswith("Refused: Analyst tried to read Arrests: employed") for t in texts)
+    assert "Analyst submitted an analysis under DUA-2026-001." in texts
     height = page.evaluate("document.documentElement.scrollHeight")
     assert height < NINE_EVENTS_HEIGHT, f"nine events make a page {height}px tall"
     details = page.locator("details.event-detail").nth(0)
