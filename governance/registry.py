@@ -12,6 +12,9 @@ governance/demo/steps.py and the worker its task bodies in governance/analysis/w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Blueprint, Flask
 
 from governance import all_models, evidence_sections, openapi, periodic, web
@@ -38,16 +41,22 @@ from governance.agreements import (
     web_destruction,
 )
 from governance.agreements import leavers as agreement_leavers
+from governance.agreements import names as agreement_names
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
+from governance.agreements.analysis_kind_model import ANALYSIS_KIND_LABELS
+from governance.agreements.clauses import CLAUSE_LABELS
+from governance.agreements.parts_model import PROJECT_ROLE_LABELS
 from governance.analysis import api as analysis_api
 from governance.analysis import differencing, reaper
+from governance.analysis import labels as analysis_labels
 from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import evidence, report
+from governance.audit import directory, evidence, report, sentences
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
+from governance.authz.roles import ROLE_LABELS
 from governance.compliance import api as compliance_api
 from governance.compliance import certification as compliance_certification
 from governance.compliance import periods as compliance_periods
@@ -55,8 +64,10 @@ from governance.compliance import web as compliance_web
 from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management, reclassification
+from governance.datasets import names as dataset_names
 from governance.datasets import service as datasets_service
 from governance.datasets import web as datasets_web
+from governance.datasets.models import CLASSIFICATION_LABELS
 from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
@@ -73,18 +84,21 @@ from governance.identity import (
     web_throttle,
     web_tokens,
 )
+from governance.identity import names as people_names
+from governance.identity.models import COURSE_LABELS
 from governance.incidents import alerts as incident_alerts
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
 from governance.incidents import web as incidents_web
-from governance.kernel import tasks
+from governance.kernel import labels, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
+from governance.outputs.models import FLAG_LABELS
 from governance.periodic import Registered
 from governance.web import errors as web_errors
 from governance.web import navigation
@@ -208,6 +222,30 @@ LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
 
 
+# Who and what the audit trail's ids and e-mails stand for, as people name them.
+AUDIT_DIRECTORY = directory.Directory(
+    people_by_email=people_names.people_by_email,
+    references_by_id=agreement_names.references_by_id,
+    datasets_by_id=dataset_names.datasets_by_id,
+    people_matching=people_names.people_matching,
+    agreement_by_key=agreement_queries.agreement_by_key,
+    datasets_matching=dataset_names.datasets_matching,
+)
+
+# The labels people read for the codes the service stores, from every noun (first one wins).
+LABELS: tuple[Mapping[Any, str], ...] = (
+    sentences.EVENT_LABELS,
+    CLAUSE_LABELS,
+    ANALYSIS_KIND_LABELS,
+    ROLE_LABELS,
+    COURSE_LABELS,
+    PROJECT_ROLE_LABELS,
+    CLASSIFICATION_LABELS,
+    FLAG_LABELS,
+    analysis_labels.LABELS,
+)
+
+
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
     periodic.install(PERIODIC_JOBS)
@@ -228,6 +266,9 @@ def install() -> None:
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
     report.install_dataset_namer(datasets_service.names_by_id)
     grant_index.install_loader(live_grants.load_changes)
+    directory.install(AUDIT_DIRECTORY)
+    for mapping in LABELS:
+        labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})
 
 
 def install_app(app: Flask, database: Database) -> None:

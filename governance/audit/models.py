@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.kernel.db import Base
@@ -141,6 +141,8 @@ class AuditType(StrEnum):
     AUDIT_REPORT = "audit:report"
     AUDIT_VERIFY = "audit:verify"
     AUDIT_UPGRADE = "audit:upgrade"  # the trail's first event in a new format (see audit_format)
+    AUDIT_SEARCH_SAVE = "audit:search_save"
+    AUDIT_SEARCH_DELETE = "audit:search_delete"
 
     KEY_ROTATE = "key:rotate"
     KEY_DISCARD = "key:discard"
@@ -248,3 +250,18 @@ class AuditCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(128))
     cadence_events: Mapped[int | None] = mapped_column(Integer)
     cadence_minutes: Mapped[int | None] = mapped_column(Integer)
+
+
+class SavedSearch(Base):
+    """A search of the trail a person runs again and again, named by them (their own only)."""
+
+    __tablename__ = "audit_saved_search"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(2000))  # the filters, as a query string
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

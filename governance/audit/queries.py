@@ -10,13 +10,15 @@ its stored canonical JSON text, so a million rows are never turned into ORM obje
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, String, literal_column, select
 from sqlalchemy import type_coerce as coerce
+from sqlalchemy.orm import Session
 
+from governance.audit import directory
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.kernel.errors import ValidationFailed
 
@@ -40,6 +42,37 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )
 STREAM_BATCH = 5000
 
+# Every way rows or records leave the service as a file.
+EXPORT_TYPES = (
+    AuditType.DATASET_DOWNLOAD,
+    AuditType.ANALYSIS_DOWNLOAD,
+    AuditType.OUTPUT_DOWNLOAD,
+    AuditType.OUTPUT_PUBLIC_FILES,
+    AuditType.AUDIT_EXPORT,
+    AuditType.AUDIT_REPORT,
+    AuditType.GRANT_REVIEW_EXPORT,
+    AuditType.AGREEMENT_PDF,
+)
+
+
+def _exports() -> ColumnElement[bool]:
+    return AuditEvent.event_type.in_([str(kind) for kind in EXPORT_TYPES])
+
+
+def _identifier_reads() -> ColumnElement[bool]:
+    # The detail is stored as canonical JSON (no spaces, sorted keys), so a non-empty list of
+    # direct identifiers always reads `"direct_identifier_columns":["`, on either database.
+    return (AuditEvent.event_type == AuditType.DATASET_READ) & coerce(
+        AuditEvent.detail, String
+    ).contains('"direct_identifier_columns":["', autoescape=True)
+
+
+# The families of events a compliance manager checks again and again: name -> (label, where).
+KINDS: dict[str, tuple[str, Callable[[], ColumnElement[bool]]]] = {
+    "exports": ("Exports and downloads", _exports),
+    "identifier_reads": ("Reads of direct identifiers", _identifier_reads),
+}
+
 
 @dataclass(frozen=True)
 class AuditFilter:
@@ -47,11 +80,18 @@ class AuditFilter:
 
     since: dt.datetime | None = None  # inclusive
     until: dt.datetime | None = None  # exclusive
-    user: str | None = None  # the actor's e-mail, as recorded (lower case)
+    # The person as typed: an e-mail (as recorded, lower case), a name or part of either.
+    user: str | None = None
     agreement_id: int | None = None
     dataset_id: int | None = None
     event_type: AuditType | None = None
     outcome: Outcome | None = None
+    kind: str | None = None  # one of KINDS: a family of events a check looks at
+    dataset: str | None = None  # a dataset's name (or part of it), as typed
+    # Resolved from `user` and `dataset` by `resolve_names` (None: not resolved, so `user` is
+    # an exact e-mail); never part of the query string.
+    emails: tuple[str, ...] | None = field(default=None, compare=False)
+    dataset_ids: tuple[int, ...] | None = field(default=None, compare=False)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         table = AuditEvent
@@ -60,26 +100,32 @@ class AuditFilter:
             clauses.append(table.occurred_at >= self.since)
         if self.until is not None:
             clauses.append(table.occurred_at < self.until)
-        if self.user is not None:
+        if self.emails is not None:
+            clauses.append(table.actor_email.in_(self.emails))
+        elif self.user is not None:
             clauses.append(table.actor_email == self.user)
         if self.agreement_id is not None:
             clauses.append(table.agreement_id == self.agreement_id)
         if self.dataset_id is not None:
             clauses.append(table.dataset_id == self.dataset_id)
+        if self.dataset_ids is not None:
+            clauses.append(table.dataset_id.in_(self.dataset_ids))
         if self.event_type is not None:
             clauses.append(table.event_type == self.event_type)
         if self.outcome is not None:
             clauses.append(table.outcome == self.outcome)
+        if self.kind is not None:
+            clauses.append(KINDS[self.kind][1]())
         return clauses
 
     def as_args(self) -> dict[str, str]:
         """The filter as query-string arguments (what `parse_filter` reads back)."""
         args: dict[str, str] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if value is None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None or item.name in RESOLVED_FIELDS:
                 continue
-            args[field.name] = (
+            args[item.name] = (
                 _format_moment(value) if isinstance(value, dt.datetime) else str(value)
             )
         return args
@@ -91,7 +137,10 @@ class AuditFilter:
         return "".join("?" if ch in '"\r\n' else ch for ch in text) or "all events"
 
 
-FILTER_FIELDS = tuple(field.name for field in fields(AuditFilter))
+RESOLVED_FIELDS = ("emails", "dataset_ids")
+FILTER_FIELDS = tuple(
+    field.name for field in fields(AuditFilter) if field.name not in RESOLVED_FIELDS
+)
 
 
 def _format_moment(moment: dt.datetime) -> str:
@@ -114,8 +163,13 @@ def parse_moment(text: str, name: str) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def parse_filter(args: Mapping[str, str | None]) -> AuditFilter:
-    """Read a filter from query-string or command-line values; bad values are a 422."""
+def parse_filter(args: Mapping[str, str | None], session: Session | None = None) -> AuditFilter:
+    """Read a filter from query-string or command-line values; bad values are a 422.
+
+    With a session (and the registry's directory installed) people, agreements and datasets
+    may be named as a person names them: `user` by name or part of an e-mail, `agreement_id`
+    by reference (DUA-2026-001), `dataset` by name."""
+    resolver = directory.installed() if session is not None else None
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     raw = {key: (args.get(key) or "").strip() for key in FILTER_FIELDS}
@@ -129,10 +183,23 @@ def parse_filter(args: Mapping[str, str | None]) -> AuditFilter:
         if raw[key]:
             if raw[key].isdigit() and len(raw[key]) < 10:
                 values[key] = int(raw[key])
+            elif key == "agreement_id" and resolver is not None:
+                found = resolver.agreement_by_key(session, raw[key]) if session else None
+                if found is None:
+                    errors[key] = f"There is no agreement {raw[key][:40]!r}."
+                else:
+                    values[key] = found[0]
             else:
                 errors[key] = "Expected a whole number."
     if raw["user"]:
-        values["user"] = raw["user"].lower()[:320]
+        values["user"] = " ".join(raw["user"].lower().split())[:320]
+    if raw["dataset"]:
+        values["dataset"] = " ".join(raw["dataset"].split())[:200]
+    if raw["kind"]:
+        if raw["kind"] in KINDS:
+            values["kind"] = raw["kind"]
+        else:
+            errors["kind"] = f"Unknown kind of events {raw['kind']!r}."
     for key, enum in (("event_type", AuditType), ("outcome", Outcome)):
         if raw[key]:
             try:
@@ -146,10 +213,39 @@ def parse_filter(args: Mapping[str, str | None]) -> AuditFilter:
         and values["since"] >= values["until"]
     ):
         errors["until"] = "The end of the period must come after its start."
+    if resolver is not None and session is not None:
+        _resolve_names(session, resolver, values, errors)
+    elif "dataset" in values:
+        errors["dataset"] = "Name datasets on the audit page or by number (dataset_id)."
     if errors:
         problems = "; ".join(f"{name}: {problem}" for name, problem in errors.items())
         raise ValidationFailed(f"Some filters need correcting ({problems}).", errors)
     return AuditFilter(**values)
+
+
+def _resolve_names(
+    session: Session,
+    resolver: directory.Directory,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """People by name or part of an e-mail, datasets by name: the ids and e-mails they match."""
+    typed = values.get("user")
+    if typed:
+        emails = set(resolver.people_matching(session, typed))
+        if "@" in typed:
+            # A whole e-mail means that person only; failed sign-ins of unknown accounts have
+            # no person behind them, so the typed e-mail is always searched for.
+            emails = {typed} if typed in emails or not emails else emails | {typed}
+        if not emails:
+            errors["user"] = f"Nobody's name or e-mail contains {typed!r}."
+        values["emails"] = tuple(sorted(emails))
+    named = values.get("dataset")
+    if named:
+        found = resolver.datasets_matching(session, named)
+        if not found:
+            errors["dataset"] = f"No dataset is named {named!r}."
+        values["dataset_ids"] = tuple(dataset_id for dataset_id, _ in found)
 
 
 def occurred_text(dialect: str) -> ColumnElement[str]:

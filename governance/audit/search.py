@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.audit import service as audit
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.audit.queries import AuditFilter
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
@@ -85,6 +85,31 @@ def search(
         matched=matched,
         head=audit.chain_head(session),
         next_before=events[-1].seq if len(rows) > per_page else None,
+    )
+
+
+def record_refused_search(
+    session: Session, typed: dict[str, str], refusal: ValidationFailed, *, by: Actor
+) -> None:
+    """Record a search whose filters could not be read (after checking `audit:read`, so the
+    form with its errors is shown only to those who may search); the caller commits."""
+    detail = {"typed": {key: value[:200] for key, value in list(typed.items())[:20]}}
+    authz.require(
+        by,
+        Permission.AUDIT_READ,
+        audit={
+            "event_type": AuditType.AUDIT_SEARCH,
+            "target_type": "audit_trail",
+            "detail": detail,
+        },
+    )
+    audit.record(
+        session,
+        AuditType.AUDIT_SEARCH,
+        by=by,
+        outcome=Outcome.FAILURE,
+        target_type="audit_trail",
+        detail={**detail, "problems": refusal.fields},
     )
 
 

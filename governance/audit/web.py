@@ -16,9 +16,12 @@ from governance import authz
 from governance.audit import evidence as audit_evidence
 from governance.audit import export as audit_export
 from governance.audit import report as audit_report
+from governance.audit import saved_searches
 from governance.audit import search as audit_search
+from governance.audit.directory import names_for
 from governance.audit.models import AuditType, Outcome
-from governance.audit.queries import parse_filter
+from governance.audit.queries import KINDS, AuditFilter, parse_filter
+from governance.audit.sentences import detail_items, event_label, sentence_html
 from governance.audit.verify import run_verification
 from governance.authz import Permission
 from governance.identity.web_login import actor, login_required, require_recent_auth
@@ -50,18 +53,46 @@ def _before() -> int | None:
 
 @bp.route("/")
 @login_required
-def search() -> str:
-    flt, before = parse_filter(request.args), _before()
+def search() -> tuple[str, int]:
     db, user = db_session(), actor()
-    page = audit_search.search(db, flt, before=before, by=user)
+    try:
+        flt, before = parse_filter(request.args, db), _before()
+        page = audit_search.search(db, flt, before=before, by=user)
+    except ValidationFailed as refusal:
+        # The form shows what is wrong beside what was typed; the refused search is recorded.
+        db.rollback()
+        audit_search.record_refused_search(db, dict(request.args), refusal, by=user)
+        db.commit()
+        return _page(None, AuditFilter(), errors=refusal.fields, message=str(refusal)), 422
     db.commit()
+    return _page(page, flt), 200
+
+
+def _page(
+    page: audit_search.SearchPage | None,
+    flt: AuditFilter,
+    *,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+) -> str:
+    db, user = db_session(), actor()
+    events = page.events if page is not None else []
+    names = names_for(db, events)
     return render_template(
         "audit/search.html",
         page=page,
+        head=page.head if page is not None else audit_search.readable_head(db, by=user),
         flt=flt,
         args=flt.as_args(),
-        event_types=list(AuditType),
+        rows=[(event, sentence_html(event, names), detail_items(event)) for event in events],
+        names=names,
+        errors=errors or {},
+        message=message,
+        event_types=[(t.value, event_label(t.value)) for t in AuditType],
         outcomes=list(Outcome),
+        kinds=[(name, text) for name, (text, _) in KINDS.items()],
+        presets=saved_searches.presets(),
+        saved=saved_searches.list_saved(db, by=user),
         can_export=authz.can(user, Permission.AUDIT_EXPORT),
         can_verify=authz.can(user, Permission.AUDIT_VERIFY),
     )
@@ -75,8 +106,8 @@ def export() -> Response:
     fmt = request.args.get("format", "")
     if fmt not in audit_export.MEDIA_TYPES:
         raise ValidationFailed("format must be csv, jsonl or pdf.", {"format": "Unknown."})
-    flt = parse_filter(request.args)
     db = db_session()
+    flt = parse_filter(request.args, db)
     event_type = AuditType.AUDIT_REPORT if fmt == "pdf" else AuditType.AUDIT_EXPORT
     audit_export.record_export(db, flt, fmt=fmt, by=actor(), event_type=event_type)
     db.commit()
@@ -86,6 +117,31 @@ def export() -> Response:
         report = audit_report.build_report(db, engine, flt)
         return _attachment(audit_report.render_report(report), fmt, filename)
     return _attachment(audit_export.iter_export(engine, flt, fmt), fmt, filename)
+
+
+@bp.route("/searches", methods=["POST"])
+@login_required
+def save_search() -> BaseResponse:
+    db = db_session()
+    saved_searches.save(
+        db,
+        name=request.form.get("name", ""),
+        query=request.form.get("query", ""),
+        by=actor(),
+    )
+    db.commit()
+    flash("Search saved: run it again from “Saved searches”.", "success")
+    return redirect(url_for("audit.search"))
+
+
+@bp.route("/searches/<int:search_id>/delete", methods=["POST"])
+@login_required
+def delete_search(search_id: int) -> BaseResponse:
+    db = db_session()
+    saved_searches.delete(db, search_id, by=actor())
+    db.commit()
+    flash("Saved search deleted.", "success")
+    return redirect(url_for("audit.search"))
 
 
 @bp.route("/evidence/<int:agreement_id>.<fmt>")

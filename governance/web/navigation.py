@@ -15,6 +15,7 @@ from flask_login import current_user
 from governance import authz
 from governance.authz import Permission
 from governance.authz.roles import DASHBOARD_ORDER, Role
+from governance.kernel.reports.pdf import TEMPLATE_FILTERS
 from governance.web import forms
 
 
@@ -94,3 +95,7 @@ def _template_helpers() -> dict[str, Any]:
 
 def register(app: Flask) -> None:
     app.context_processor(_template_helpers)
+    # Every code a person reads goes through one registry of labels (`kernel.labels`), and
+    # results show the same headline tables as the PDFs.
+    for name, template_filter in TEMPLATE_FILTERS.items():
+        app.add_template_filter(template_filter, name)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask import Flask
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -125,6 +127,38 @@ def test_matched_comparison_with_a_cohort_upload_through_the_pages(
     page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
     assert "<svg" in page
     assert "What happened to the people submitted" in page
+    assert_headlines_on(page)
+    pdf = browser.get(f"/analyses/{run.id}/download/pdf")
+    assert pdf.status_code == 200
+    text = " ".join(
+        " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.data)).pages
+    )
+    assert "Headline results" in text
+    assert "One-year proven re-offending rate" in text
+    assert "p-value" in text
+    assert "Significance" in text or "significant" in text
+    assert "rate.test" not in text
+
+
+def assert_headlines_on(page: str) -> None:
+    """One headline table per outcome: each group's figure, the difference, the interval with
+    its method, the p-value and significance in words; no raw statistic keys anywhere."""
+    for outcome, title in (
+        ("reoffending_rate", "One-year proven re-offending rate"),
+        ("reoffence_frequency", "Proven re-offences per 100 people"),
+    ):
+        found = re.search(
+            rf'<table class="table headline-table" id="headline-{outcome}">(.*?)</table>',
+            page,
+            re.S,
+        )
+        assert found, f"no headline table for {outcome}"
+        cells = " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
+        assert cells.startswith(title)
+        assert "Treatment group Comparison group Difference 95% CI (" in cells
+        assert re.search(r"significant", cells, re.I)
+    assert "rate.test" not in page
+    assert "ci low" not in page
 
 
 def test_others_cannot_see_a_run_and_the_refusal_is_recorded(

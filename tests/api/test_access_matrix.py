@@ -735,6 +735,16 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("audit.export", "GET"): Probe(lambda o: "/audit/export?format=csv", AUDITORS),
     ("audit.evidence", "GET"): Probe(lambda o: f"/audit/evidence/{o.theirs.id}.csv", AUDITORS),
     ("audit.verify", "POST"): Probe(lambda o: "/audit/verify", AUDITORS),
+    ("audit.save_search", "POST"): Probe(
+        lambda o: "/audit/searches",
+        AUDITORS,
+        data=fixed({"name": "Denials", "query": "outcome=denied"}),
+    ),
+    # Nobody may delete another person's saved search: to its owner's peers it does not exist.
+    ("audit.delete_search", "POST"): Probe(
+        lambda o: "/audit/searches/999999/delete",
+        special={"privacy": HIDDEN, "compliance": HIDDEN},
+    ),
     ("api.search_events", "GET"): Probe(lambda o: f"{A}/audit/events", AUDITORS),
     ("api.export_events", "GET"): Probe(lambda o: f"{A}/audit/export?format=jsonl", AUDITORS),
     ("api.chain_head", "GET"): Probe(lambda o: f"{A}/audit/head", AUDITORS),

@@ -21,11 +21,14 @@ import functools
 import hashlib
 import re
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import BaseLoader, Environment, StrictUndefined, select_autoescape
+
+from governance.kernel import labels
+from governance.kernel.reports import headlines
 
 __all__ = [
     "STYLESHEET",
@@ -88,15 +91,27 @@ def _fetcher_class() -> type[Any]:
     return DataOnlyFetcher
 
 
+# The filters every page and every report may use (the web app installs the same ones).
+TEMPLATE_FILTERS: dict[str, Callable[..., Any]] = {
+    "label": labels.label,
+    "labels": labels.label_list,
+    "words": labels.in_words,
+    "headlines": headlines.headlines,
+}
+
+
 def report_environment(loader: BaseLoader) -> Environment:
-    """A Jinja environment for reports: autoescape on, undefined names are errors."""
-    return Environment(
+    """A Jinja environment for reports: autoescape on, undefined names are errors, and the
+    same label and headline filters as the pages."""
+    env = Environment(
         loader=loader,
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,  # a typo in a report must fail, not print ""
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters.update(TEMPLATE_FILTERS)
+    return env
 
 
 def load_stylesheet(env: Environment, name: str = STYLESHEET) -> str:

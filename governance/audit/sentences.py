@@ -1,0 +1,470 @@
+"""Each audit event as one sentence a compliance manager reads.
+
+"Alex Kim read 50 rows of Index events v1: sex, region, under DUA-2026-001 (clause: Datasets
+and columns covered)." The structured record stays beside it (the page shows it behind a
+disclosure, exports keep it whole); the sentence is only how a person reads it.
+
+Every event type has its verb in `VERBS` (a test fails when a type has none), and each family
+of types (sign-ins, reads, requests and grants, agreements, analyses, outputs, incidents...)
+has one renderer that says what was acted on. A refusal reads "Refused: <person> tried to
+<verb> ...", with the rule that refused it. An event type this module does not know (a future
+one, or a row written by another version) still reads as a sentence, never as a code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from markupsafe import Markup, escape
+
+from governance.audit.directory import Names
+from governance.audit.models import AuditType, Outcome
+from governance.kernel.labels import in_words, label
+
+
+class EventLike(Protocol):
+    """The fields a sentence reads (an `AuditEvent`, or a row with the same names)."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def actor_email(self) -> str | None: ...
+    @property
+    def agreement_id(self) -> int | None: ...
+    @property
+    def agreement_version(self) -> int | None: ...
+    @property
+    def dataset_id(self) -> int | None: ...
+    @property
+    def target_type(self) -> str | None: ...
+    @property
+    def target_id(self) -> str | None: ...
+    @property
+    def rule(self) -> str | None: ...
+    @property
+    def clause(self) -> str | None: ...
+    @property
+    def detail(self) -> Mapping[str, Any]: ...
+
+
+# What the person did (past tense) and what a refusal says they tried to do.
+VERBS: dict[AuditType, tuple[str, str]] = {
+    AuditType.LOGIN: ("signed in", "sign in"),
+    AuditType.LOGIN_FAILED: ("failed to sign in", "sign in"),
+    AuditType.LOCKOUT: ("was locked out after repeated failed sign-ins", "sign in"),
+    AuditType.LOGOUT: ("signed out", "sign out"),
+    AuditType.LOGIN_THROTTLED: ("was slowed down after too many sign-in attempts", "sign in"),
+    AuditType.SESSIONS_END: ("ended sessions", "end sessions"),
+    AuditType.PASSWORD_CHANGE: ("changed a password", "change a password"),
+    AuditType.PASSWORD_RESET_LINK: (
+        "sent a password reset link to",
+        "send a password reset link to",
+    ),
+    AuditType.PASSWORD_RESET: ("reset a password", "reset a password"),
+    AuditType.UNLOCK: ("unlocked the account of", "unlock the account of"),
+    AuditType.USER_CREATE: ("created the account of", "create the account of"),
+    AuditType.USER_UPDATE: ("updated the account of", "update the account of"),
+    AuditType.USER_ROLES_CHANGE: ("changed the roles of", "change the roles of"),
+    AuditType.USER_DEACTIVATE: ("deactivated the account of", "deactivate the account of"),
+    AuditType.USER_REACTIVATE: ("reactivated the account of", "reactivate the account of"),
+    AuditType.ROLE_REQUEST: ("asked for a role", "ask for a role"),
+    AuditType.ROLE_APPROVE: ("approved a new role for", "approve a new role for"),
+    AuditType.ROLE_REJECT: ("rejected a new role for", "reject a new role for"),
+    AuditType.TRAINING_RECORD: ("recorded training of", "record training of"),
+    AuditType.ORGANIZATION_CREATE: ("added the organisation", "add an organisation"),
+    AuditType.TOKEN_CREATE: ("created", "create"),
+    AuditType.TOKEN_REVOKE: ("revoked", "revoke"),
+    AuditType.AGREEMENT_CREATE: ("drafted", "draft"),
+    AuditType.AGREEMENT_UPDATE: ("edited", "edit"),
+    AuditType.AGREEMENT_SUBMIT: ("submitted for approval", "submit"),
+    AuditType.AGREEMENT_RETURN: ("returned for changes", "return"),
+    AuditType.AGREEMENT_APPROVE: ("approved", "approve"),
+    AuditType.AGREEMENT_ACTIVATE: ("activated", "activate"),
+    AuditType.AGREEMENT_EXPIRE: ("recorded the expiry of", "expire"),
+    AuditType.AGREEMENT_TERMINATE: ("terminated", "terminate"),
+    AuditType.AGREEMENT_AMEND: ("started an amendment of", "amend"),
+    AuditType.AGREEMENT_CLOSE: ("closed", "close"),
+    AuditType.AGREEMENT_PDF: ("downloaded the PDF of", "download the PDF of"),
+    AuditType.AGREEMENT_DISCARD_AMENDMENT: (
+        "discarded the amendment of",
+        "discard an amendment of",
+    ),
+    AuditType.AGREEMENT_READ: ("opened", "open"),
+    AuditType.LAW_CREATE: ("added to the catalogue of laws", "add to the catalogue of laws"),
+    AuditType.AGREEMENT_ACCEPT: ("accepted the terms of", "accept the terms of"),
+    AuditType.ETHICS_RECORD: ("recorded the ethics approval of", "record the ethics approval of"),
+    AuditType.ATTESTATION_RECORD: ("attested compliance with", "attest compliance with"),
+    AuditType.INCIDENT_REPORT: ("reported", "report"),
+    AuditType.INCIDENT_FREEZE: ("froze access because of", "freeze access because of"),
+    AuditType.INCIDENT_UNFREEZE: ("lifted the freeze of", "lift the freeze of"),
+    AuditType.INCIDENT_NOTIFY: ("notified the provider of", "notify the provider of"),
+    AuditType.INCIDENT_ACKNOWLEDGE: ("acknowledged", "acknowledge"),
+    AuditType.INCIDENT_CLOSE: ("closed", "close"),
+    AuditType.PROGRESS_REPORT_SUBMIT: ("submitted", "submit"),
+    AuditType.PROGRESS_REPORT_ACCEPT: ("accepted", "accept"),
+    AuditType.PROGRESS_REPORT_RETURN: ("returned for changes", "return"),
+    AuditType.DATASET_CREATE: ("declared the dataset", "declare the dataset"),
+    AuditType.DATASET_UPDATE: ("updated the description of", "update"),
+    AuditType.DATASET_RECLASSIFY: ("reclassified a column of", "reclassify a column of"),
+    AuditType.DATASET_RECLASSIFY_REQUEST: (
+        "asked to reclassify a column of",
+        "ask to reclassify a column of",
+    ),
+    AuditType.DATASET_RECLASSIFY_REJECT: (
+        "rejected a reclassification of",
+        "reject a reclassification of",
+    ),
+    AuditType.DATASET_STEWARD_ADD: ("added a steward to", "add a steward to"),
+    AuditType.DATASET_STEWARD_REMOVE: ("removed a steward from", "remove a steward from"),
+    AuditType.DATASET_INGEST: ("loaded a new version of", "load a new version of"),
+    AuditType.DATASET_DESTROY: ("destroyed the stored files of", "destroy the files of"),
+    AuditType.DATASET_REWRAP: ("re-encrypted a stored file of", "re-encrypt a file of"),
+    AuditType.DATASET_CERTIFY_DESTRUCTION: (
+        "certified the destruction of data under",
+        "certify the destruction of data under",
+    ),
+    AuditType.DATASET_READ: ("read", "read"),
+    AuditType.DATASET_DOWNLOAD: ("downloaded", "download"),
+    AuditType.ACCESS_REQUEST_SUBMIT: ("asked for access to", "ask for access to"),
+    AuditType.ACCESS_REQUEST_APPROVE: ("approved a request for", "approve a request for"),
+    AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS: (
+        "gave the second approval of direct identifiers in",
+        "give the second approval of direct identifiers in",
+    ),
+    AuditType.ACCESS_REQUEST_DENY: ("denied a request for", "deny a request for"),
+    AuditType.ACCESS_REQUEST_RETURN: ("returned a request for", "return a request for"),
+    AuditType.ACCESS_REQUEST_WITHDRAW: ("withdrew a request for", "withdraw a request for"),
+    AuditType.GRANT_CREATE: ("granted access to", "grant access to"),
+    AuditType.GRANT_REVOKE: ("revoked access to", "revoke access to"),
+    AuditType.GRANT_NARROW: ("narrowed access to", "narrow access to"),
+    AuditType.GRANT_EXPIRE: ("recorded the end of access to", "end access to"),
+    AuditType.GRANT_PAUSE: ("paused access to", "pause access to"),
+    AuditType.GRANT_RESUME: ("resumed access to", "resume access to"),
+    AuditType.GRANT_REVIEW: ("reviewed access to", "review access to"),
+    AuditType.GRANT_REVIEW_EXPORT: ("downloaded the access review", "download the access review"),
+    AuditType.AUDIT_SEARCH: ("searched the audit trail", "search the audit trail"),
+    AuditType.AUDIT_EXPORT: ("exported the audit trail", "export the audit trail"),
+    AuditType.AUDIT_REPORT: ("produced an audit report", "produce an audit report"),
+    AuditType.AUDIT_VERIFY: ("verified the audit trail's chain", "verify the audit trail"),
+    AuditType.AUDIT_UPGRADE: ("upgraded the audit trail's format", "upgrade the audit trail"),
+    AuditType.AUDIT_SEARCH_SAVE: ("saved a search of the audit trail", "save a search"),
+    AuditType.AUDIT_SEARCH_DELETE: ("deleted a saved audit search", "delete a saved search"),
+    AuditType.KEY_ROTATE: ("rotated", "rotate"),
+    AuditType.KEY_DISCARD: ("discarded the retired", "discard the retired"),
+    AuditType.ANALYSIS_SUBMIT: ("submitted", "submit"),
+    AuditType.ANALYSIS_REFUSE: ("refused", "run"),
+    AuditType.ANALYSIS_START: ("started", "start"),
+    AuditType.ANALYSIS_COMPLETE: ("completed", "complete"),
+    AuditType.ANALYSIS_FAIL: ("recorded the failure of", "run"),
+    AuditType.ANALYSIS_RETRY: ("retried", "retry"),
+    AuditType.ANALYSIS_DOWNLOAD: ("downloaded the result of", "download the result of"),
+    AuditType.COHORT_UPLOAD: ("uploaded", "upload"),
+    AuditType.COHORT_READ: ("read", "read"),
+    AuditType.OUTPUT_PRODUCE: ("produced", "produce"),
+    AuditType.OUTPUT_CHECK_APPROVE: ("approved in an output check", "approve"),
+    AuditType.OUTPUT_CHECK_RETURN: ("returned for changes", "return"),
+    AuditType.OUTPUT_PREVIEW_OPEN: ("opened the partner preview of", "open the preview of"),
+    AuditType.OUTPUT_PREVIEW_CLOSE: ("closed the partner preview of", "close the preview of"),
+    AuditType.OUTPUT_FLAG: ("raised a concern about", "raise a concern about"),
+    AuditType.OUTPUT_FLAG_ANSWER: ("answered a concern about", "answer a concern about"),
+    AuditType.OUTPUT_FLAG_ACCEPT: ("accepted a concern about", "accept a concern about"),
+    AuditType.OUTPUT_FLAG_RESOLVE: ("resolved a concern about", "resolve a concern about"),
+    AuditType.OUTPUT_CORRECT: ("corrected", "correct"),
+    AuditType.OUTPUT_CLEAR: ("cleared for release", "clear"),
+    AuditType.OUTPUT_RELEASE: ("released", "release"),
+    AuditType.OUTPUT_PUBLISH: ("published", "publish"),
+    AuditType.OUTPUT_PUBLIC_FILES: ("wrote the public files of", "write the public files of"),
+    AuditType.OUTPUT_DOWNLOAD: ("downloaded", "download"),
+    AuditType.OUTPUT_READ: ("opened", "open"),
+}
+
+
+def event_label(event_type: str) -> str:
+    """The event type as a filter's option reads it ("Agreement: approved")."""
+    verbs = _verbs(event_type)
+    if verbs is None:
+        return label(event_type)
+    family = event_type.split(":", 1)[0]
+    return f"{FAMILIES.get(family, label(family))}: {verbs[0]}"
+
+
+# The families of event types, as the filter's options group them.
+FAMILIES = {
+    "auth": "Sign-in",
+    "user": "Account",
+    "training": "Training",
+    "organization": "Organisation",
+    "token": "API token",
+    "agreement": "Agreement",
+    "law": "Law",
+    "ethics": "Ethics",
+    "attestation": "Attestation",
+    "incident": "Incident",
+    "progress_report": "Progress report",
+    "dataset": "Dataset",
+    "access_request": "Access request",
+    "grant": "Grant",
+    "audit": "Audit trail",
+    "key": "Encryption key",
+    "analysis": "Analysis",
+    "cohort": "Cohort",
+    "output": "Output",
+}
+
+
+def _verbs(event_type: str) -> tuple[str, str] | None:
+    try:
+        return VERBS.get(AuditType(event_type))
+    except ValueError:
+        return None
+
+
+# How a sentence names what an event acted on, by the target type the trail recorded.
+TARGET_NOUNS = {
+    "access_request": "access request",
+    "analysis_run": "analysis",
+    "api_token": "API token",
+    "attestation": "attestation",
+    "cohort_file": "cohort file",
+    "column_reclassification": "reclassification request",
+    "destruction_certificate": "destruction certificate",
+    "ethics_approval": "ethics approval",
+    "grant": "grant",
+    "incident": "incident",
+    "key": "key",
+    "organization": "organisation",
+    "output": "output",
+    "progress_report": "progress report",
+    "role_change": "role change",
+    "saved_search": "saved search",
+    "state_law": "law",
+    "training_report": "training report",
+    "user": "account",
+}
+# What a bare verb acted on when the event names no target ("Sam submitted an analysis").
+_UNNAMED = {
+    "incident": "an incident",
+    "progress_report": "a progress report",
+    "analysis": "an analysis",
+    "cohort": "a cohort file",
+    "output": "an output",
+    "token": "an API token",
+    "key": "an encryption key",
+}
+# Targets a sentence names otherwise (the dataset, the agreement, the trail itself).
+_NAMED_ELSEWHERE = {"agreement", "dataset", "dataset_version", "audit_trail"}
+_COLUMN = "\x01{}\x02"  # a column name, shown as code on the page and as text elsewhere
+_MARKS = re.compile("\x01([^\x01\x02]*)\x02")
+
+
+def _detail(event: EventLike) -> Mapping[str, Any]:
+    detail = event.detail
+    return detail if isinstance(detail, Mapping) else {}
+
+
+def _text(detail: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = detail.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return ""
+
+
+def _columns(detail: Mapping[str, Any]) -> list[str]:
+    for key in ("shown", "columns", "approved", "granted_columns", "requested_columns"):
+        value = detail.get(key)
+        if isinstance(value, list) and value:
+            return [_COLUMN.format(item) for item in value[:12]] + (
+                [f"and {len(value) - 12} more"] if len(value) > 12 else []
+            )
+    return []
+
+
+def _dataset_phrase(event: EventLike, names: Names) -> str:
+    if event.dataset_id is None:
+        return ""
+    version = _detail(event).get("version")
+    named = names.dataset(event.dataset_id)
+    return f"{named} v{version}" if isinstance(version, int) else named
+
+
+def _target_phrase(event: EventLike) -> str:
+    """ "output 3 (OUT-00003, Arrests by sex)": the target as a person finds it again."""
+    if not event.target_type or event.target_type in _NAMED_ELSEWHERE:
+        return ""
+    noun = TARGET_NOUNS.get(event.target_type, label(event.target_type).lower())
+    text = f"{noun} {event.target_id}" if event.target_id else noun
+    detail = _detail(event)
+    known = [_text(detail, "reference"), _text(detail, "title", "name", "label")]
+    shown = ", ".join(item for item in known if item)
+    return f"{text} ({shown})" if shown else text
+
+
+def _with_columns(text: str, detail: Mapping[str, Any]) -> str:
+    columns = _columns(detail)
+    return f"{text}: {', '.join(columns)}" if columns and text else text
+
+
+def _read(event: EventLike, names: Names) -> str:
+    """Reads and downloads of rows: how many, of what, which columns."""
+    detail = _detail(event)
+    count = detail.get("row_count", detail.get("rows"))
+    dataset = _dataset_phrase(event, names) or _target_phrase(event)
+    refused = event.outcome in (Outcome.DENIED, Outcome.FAILURE)
+    if isinstance(count, int) and not isinstance(count, bool) and not refused:
+        dataset = f"{count:,} row{'s' if count != 1 else ''} of {dataset}"
+    return _with_columns(dataset, detail)
+
+
+def _person(event: EventLike, names: Names) -> str:
+    """Accounts, sign-ins, tokens and training: whose."""
+    detail = _detail(event)
+    email = _text(detail, "email", "user_email")
+    whose = names.person(email) if email else _target_phrase(event)
+    if email and email.lower() == (event.actor_email or "").lower():
+        whose = ""  # their own sign-in, password or token: the sentence names them already
+    extra: list[str] = []
+    course = _text(detail, "course")
+    if course:
+        extra.append(f"({label(course)})")
+    role = _text(detail, "role")
+    if role:
+        extra.append(f"as {label(role)}")
+    roles = detail.get("roles")
+    if event.event_type == AuditType.USER_ROLES_CHANGE.value and isinstance(roles, list):
+        extra.append("to " + (", ".join(label(r) for r in roles) or "no role"))
+    if event.event_type == AuditType.ORGANIZATION_CREATE.value:
+        return _text(detail, "name") or _target_phrase(event)
+    if event.target_type == "api_token":
+        whose = _target_phrase(event)
+    return " ".join(part for part in [whose, *extra] if part)
+
+
+def _agreement(event: EventLike, names: Names) -> str:
+    """Agreements' transitions, documents and personal steps: which agreement, which version."""
+    if event.agreement_id is None:
+        return _target_phrase(event)
+    version = f" (version {event.agreement_version})" if event.agreement_version else ""
+    return names.agreement(event.agreement_id) + version
+
+
+def _object(event: EventLike, names: Names) -> str:
+    """Everything else: the dataset it concerns, then the target, with any columns."""
+    dataset, target = _dataset_phrase(event, names), _target_phrase(event)
+    text = f"{dataset} ({target})" if dataset and target else dataset or target
+    return _with_columns(text, _detail(event))
+
+
+# One renderer per family of event types (the part before the colon), reads apart.
+FAMILY_RENDERERS: dict[str, Callable[[EventLike, Names], str]] = {
+    "auth": _person,
+    "user": _person,
+    "training": _person,
+    "organization": _person,
+    "token": _person,
+    "agreement": _agreement,
+    "ethics": _agreement,
+    "attestation": _agreement,
+}
+READS = {AuditType.DATASET_READ.value, AuditType.DATASET_DOWNLOAD.value, AuditType.COHORT_READ}
+
+
+def _renderer(event_type: str) -> Callable[[EventLike, Names], str]:
+    if event_type in READS:
+        return _read
+    return FAMILY_RENDERERS.get(event_type.split(":", 1)[0], _object)
+
+
+def _context(event: EventLike, names: Names, *, with_agreement: bool) -> str:
+    bits: list[str] = []
+    if with_agreement and event.agreement_id is not None:
+        bits.append(f"under {names.agreement(event.agreement_id)}")
+    if event.clause:
+        bits.append(f"(clause: {label(event.clause)})")
+    return " ".join(bits)
+
+
+def _why(event: EventLike) -> str:
+    detail = _detail(event)
+    for key in ("reason", "message", "error"):
+        value = detail.get(key)
+        if isinstance(value, str) and value:
+            # Reasons the service wrote may name codes (matched_comparison): say them in words.
+            return in_words(value)
+    return label(event.rule) if event.rule else ""
+
+
+def _marked(event: EventLike, names: Names) -> str:
+    who = names.person(event.actor_email)
+    verbs = _verbs(event.event_type)
+    what = _renderer(event.event_type)(event, names)
+    family = event.event_type.split(":", 1)[0]
+    if not what and verbs is not None:
+        what = _UNNAMED.get(family, "")
+    context = _context(event, names, with_agreement=FAMILY_RENDERERS.get(family) is not _agreement)
+    if verbs is None:
+        did = f"recorded “{label(event.event_type).lower()}”"
+        tried = f"do “{label(event.event_type).lower()}”"
+    else:
+        did, tried = verbs
+    if event.outcome == Outcome.DENIED:
+        body = "Refused: " + _join(f"{who} tried to {tried}", what, context)
+        why = _why(event)
+        return f"{body}{f' — {why}' if why else ''}."
+    if event.outcome == Outcome.FAILURE:
+        body = _join(f"{who} tried to {tried}", what, context)
+        why = _why(event)
+        return f"{body}, which failed{f' ({why})' if why else ''}."
+    return _join(f"{who} {did}", what, context) + "."
+
+
+def sentence(event: EventLike, names: Names) -> str:
+    """The event as one sentence of plain text, ending with a full stop."""
+    return _MARKS.sub(r"\1", _marked(event, names))
+
+
+def sentence_html(event: EventLike, names: Names) -> Markup:
+    """The sentence for a page: escaped, with column names set as code."""
+    escaped = str(escape(_marked(event, names)))
+    # The text was escaped just above; only the column marks become markup.
+    return Markup(_MARKS.sub(r"<code>\1</code>", escaped))  # noqa: S704
+
+
+def _join(*parts: str) -> str:
+    """Non-empty parts, a space apart; a list of columns is closed by a comma before what
+    follows it ("...: sex, region, under DUA-2026-001")."""
+    text, previous = "", ""
+    for part in parts:
+        if not part:
+            continue
+        if not text:
+            text = part
+        else:
+            comma = "," if ": " in previous and not part.startswith("(") else ""
+            text = f"{text}{comma} {part}"
+        previous = part
+    return text
+
+
+def detail_items(event: EventLike) -> Sequence[tuple[str, str]]:
+    """The structured detail as (label, value) pairs, for the disclosure behind the sentence."""
+    items: list[tuple[str, str]] = []
+    for key, value in sorted(_detail(event).items()):
+        if isinstance(value, list):
+            shown = ", ".join(str(item) for item in value) or "none"
+        elif isinstance(value, dict):
+            shown = "; ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        elif value is None:
+            shown = "none"
+        else:
+            shown = str(value)
+        items.append((label(key), shown))
+    return items
+
+
+# Every event type's label, registered with the other labels (`kernel.labels`).
+EVENT_LABELS: dict[str, str] = {kind.value: event_label(kind.value) for kind in AuditType}

@@ -1,0 +1,41 @@
+"""People as others name them: by e-mail for the audit trail's sentences, and found by name
+or part of an e-mail for its filters (installed into `audit.directory` by the registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from governance.identity.models import User
+
+MATCH_LIMIT = 200  # a filter naming more people than this is not a filter
+
+
+def people_by_email(session: Session, emails: Sequence[str]) -> dict[str, str]:
+    """Full names by (recorded, lower-case) e-mail."""
+    rows = session.execute(
+        select(User.email, User.name).where(func.lower(User.email).in_(list(emails)))
+    )
+    return {email.lower(): name for email, name in rows}
+
+
+def people_matching(session: Session, text: str) -> list[str]:
+    """The e-mails of the people whose name or e-mail contains `text` (case-insensitive)."""
+    needle = text.strip().lower()
+    if not needle:
+        return []
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = (
+        select(User.email)
+        .where(
+            or_(
+                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.name).like(pattern, escape="\\"),
+            )
+        )
+        .order_by(User.email)
+        .limit(MATCH_LIMIT)
+    )
+    return [email.lower() for email in session.scalars(query)]
