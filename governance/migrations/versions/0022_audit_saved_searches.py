@@ -1,7 +1,7 @@
 """audit: saved searches, named by each compliance manager and run again with one click
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0019
 Create Date: 2027-01-22
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0022'
-down_revision = '0017'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
