@@ -180,6 +180,91 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.OUTPUT_PUBLIC_FILES: ("wrote the public files of", "write the public files of"),
     AuditType.OUTPUT_DOWNLOAD: ("downloaded", "download"),
     AuditType.OUTPUT_READ: ("opened", "open"),
+    AuditType.GROUP_MAPPING_CREATE: ("mapped an external group to a role", "map a group"),
+    AuditType.GROUP_MAPPING_APPROVE: ("approved a group mapping", "approve a group mapping"),
+    AuditType.GROUP_MAPPING_DELETE: ("deleted a group mapping", "delete a group mapping"),
+    AuditType.GROUP_ROLE_GRANT: (
+        "gave a role through an external group to",
+        "give a role through a group to",
+    ),
+    AuditType.GROUP_ROLE_REMOVE: (
+        "took back a role given through an external group from",
+        "take back a group role from",
+    ),
+    AuditType.GROUP_ORGANIZATION: (
+        "moved, through an external group, the account of",
+        "move through a group the account of",
+    ),
+    AuditType.GROUPS_UNMAPPED: (
+        "received external groups that map to no role for",
+        "map the groups of",
+    ),
+    AuditType.SCIM_TOKEN_CREATE: ("issued a provisioning (SCIM) token", "issue a SCIM token"),
+    AuditType.SCIM_TOKEN_REVOKE: ("revoked a provisioning (SCIM) token", "revoke a SCIM token"),
+    AuditType.SCIM_REFUSED: ("was refused by the provisioning (SCIM) endpoint", "provision"),
+    AuditType.SCIM_USER_CREATE: ("provisioned the account of", "provision the account of"),
+    AuditType.SCIM_USER_UPDATE: (
+        "updated through provisioning the account of",
+        "update through provisioning the account of",
+    ),
+    AuditType.SCIM_USER_DELETE: (
+        "deprovisioned the account of",
+        "deprovision the account of",
+    ),
+    AuditType.SCIM_GROUP_CREATE: ("provisioned a group", "provision a group"),
+    AuditType.SCIM_GROUP_UPDATE: ("updated a provisioned group", "update a provisioned group"),
+    AuditType.SCIM_GROUP_DELETE: ("deleted a provisioned group", "delete a provisioned group"),
+    AuditType.REAUTHENTICATE: ("confirmed their password again", "confirm their password"),
+    AuditType.SESSION_TIMEOUT: ("had a session ended by its time limit", "keep a session"),
+    AuditType.ORGANIZATION_LOCAL_PASSWORDS: (
+        "changed whether local passwords are allowed for",
+        "change local passwords for",
+    ),
+    AuditType.AGREEMENT_CERTIFY_DESTRUCTION: (
+        "certified the destruction of the data of",
+        "certify the destruction of the data of",
+    ),
+    AuditType.AGREEMENT_CLOSEOUT_VIEW: (
+        "opened the close-out checklist of",
+        "open the close-out checklist of",
+    ),
+    AuditType.AGREEMENT_PERSONNEL_REMOVE: (
+        "took a person off the personnel list of",
+        "take a person off the personnel list of",
+    ),
+    AuditType.ATTACHMENT_UPLOAD: ("filed a document with", "file a document with"),
+    AuditType.ATTACHMENT_VIEW: ("viewed a document of", "view a document of"),
+    AuditType.ATTACHMENT_DOWNLOAD: ("downloaded a document of", "download a document of"),
+    AuditType.ATTACHMENT_DESTROY: ("destroyed a document of", "destroy a document of"),
+    AuditType.AUDIT_PERIOD_OPEN: ("opened an annual audit period", "open an audit period"),
+    AuditType.AUDIT_PERIOD_CERTIFY: (
+        "started the access certification campaign of",
+        "start the certification campaign of",
+    ),
+    AuditType.AUDIT_PERIOD_CLOSE: ("closed", "close"),
+    AuditType.CERTIFICATION_CONFIRM: (
+        "confirmed in the access certification",
+        "confirm in the access certification",
+    ),
+    AuditType.CERTIFICATION_NARROW: (
+        "narrowed in the access certification",
+        "narrow in the access certification",
+    ),
+    AuditType.CERTIFICATION_REVOKE: (
+        "revoked in the access certification",
+        "revoke in the access certification",
+    ),
+    AuditType.CERTIFICATION_REMIND: (
+        "sent certification reminders for",
+        "send certification reminders for",
+    ),
+    AuditType.INCIDENT_FROM_ALERT: (
+        "opened an incident from an audit alert",
+        "open an incident from an audit alert",
+    ),
+    AuditType.OUTPUT_WITHDRAW: ("withdrew from the public page", "withdraw"),
+    AuditType.OUTPUT_RESTORE: ("restored to the public page", "restore"),
+    AuditType.OUTPUT_NO_CONCERNS: ("answered 'no concerns' in the preview of", "answer"),
 }
 
 
@@ -213,6 +298,12 @@ FAMILIES = {
     "analysis": "Analysis",
     "cohort": "Cohort",
     "output": "Output",
+    "attachment": "Agreement document",
+    "audit_period": "Annual audit",
+    "certification": "Access certification",
+    "group_mapping": "Group mapping",
+    "scim": "Provisioning (SCIM)",
+    "scim_token": "Provisioning token",
 }
 
 
@@ -228,6 +319,14 @@ TARGET_NOUNS = {
     "access_request": "access request",
     "analysis_run": "analysis",
     "api_token": "API token",
+    "attachment": "document",
+    "audit_event": "audit event",
+    "audit_period": "audit period",
+    "certification_item": "certification item",
+    "group_mapping": "group mapping",
+    "scim_group": "provisioned group",
+    "scim_token": "provisioning token",
+    "user_session": "session",
     "attestation": "attestation",
     "cohort_file": "cohort file",
     "column_reclassification": "reclassification request",
