@@ -5,12 +5,20 @@ parse, call one service, commit and render."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Response, current_app, render_template
+from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length
 
 from governance.access import training_report as training
@@ -197,9 +205,14 @@ def certifications() -> str:
     forms = {}
     for entry in items:
         form = DecisionForm(prefix=f"item{entry.item.id}")
-        form.keep.choices = choices((c, c) for c in entry.columns)
+        form.keep.choices = _column_choices(entry.columns)
         forms[entry.item.id] = form
     return render_template("compliance/certifications.html", items=items, forms=forms, now=utcnow())
+
+
+def _column_choices(columns: Iterable[str]) -> list[SelectChoice]:
+    """Column names are data identifiers: the page sets them as code, not as words."""
+    return choices((c, Markup("<code>{}</code>").format(c)) for c in columns)
 
 
 @bp.route("/certifications/<int:item_id>", methods=["POST"])
@@ -208,7 +221,7 @@ def decide(item_id: int) -> BaseResponse:
     db = db_session()
     item = certification.get_item(db, item_id)
     form = DecisionForm(prefix=f"item{item_id}")
-    form.keep.choices = choices((c, c) for c in item.columns_at_start.split(",") if c)
+    form.keep.choices = _column_choices(c for c in item.columns_at_start.split(",") if c)
     submitted(form)
     decided = certification.certify(
         db,
