@@ -38,6 +38,7 @@ from governance.agreements.endings import (
     terminate,
 )
 from governance.agreements.events import AgreementEvent, notify
+from governance.agreements.execution import Countersignature, record_execution
 from governance.agreements.lifecycle import (
     EVENT_TYPES,
     VERSION_LIFECYCLE,
@@ -69,6 +70,7 @@ from governance.kernel.text import clean_text
 # The whole write API of agreements, importable from this one module.
 __all__ = [
     "EVENT_TYPES",
+    "Countersignature",
     "activate",
     "actor_key",
     "approve",
@@ -76,6 +78,7 @@ __all__ = [
     "certify_destruction",
     "create_agreement",
     "discard_amendment",
+    "execute",
     "expire",
     "expiry_moment",
     "get_agreement",
@@ -242,8 +245,8 @@ def return_to_draft(
 def approve(
     session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
 ) -> AgreementVersion:
-    """Approve the submitted version. A first version takes effect at its effective date
-    (now, if that has come); an amendment replaces the version in force at once."""
+    """Approve the submitted version. A first version waits for the provider's
+    countersignature (`execute`); an amendment replaces the version in force at once."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
     rules.require(
@@ -298,8 +301,25 @@ def approve(
             by=by,
             now=now,
         )
-    elif version.effective_date <= today and not activation_blocker(session, version, now):
-        activate(session, agreement=agreement, by=by, now=now)
+    return version
+
+
+def execute(
+    session: Session,
+    *,
+    agreement_id: int,
+    signature: Countersignature,
+    by: Actor,
+    now: dt.datetime,
+) -> AgreementVersion:
+    """Record the provider's countersignature; the agreement becomes active at once if its
+    effective date has come (and the ethics approval it requires, if any, is in force)."""
+    version = record_execution(
+        session, agreement_id=agreement_id, signature=signature, by=by, now=now
+    )
+    today = now.astimezone(dt.UTC).date()
+    if version.effective_date <= today and not activation_blocker(session, version, now):
+        activate(session, agreement=version.agreement, by=by, now=now)
     return version
 
 

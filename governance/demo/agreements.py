@@ -20,9 +20,30 @@ from governance.agreements.models import Agreement
 from governance.agreements.schedule import expire_due
 from governance.agreements.terms import Signatory, TermsInput
 from governance.demo.people import DEMO_ACTOR, PROBATION, DemoWorld
+from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 
 DAY = dt.timedelta(days=1)
+
+
+def _countersign(session: Session, agreement: Agreement, *, by: Actor, now: dt.datetime) -> None:
+    """The provider's first named signatory countersigns on the day of approval."""
+    version = agreement.current_version
+    assert version is not None
+    signatory = next(s for s in version.signatories if s["party"] == "provider")
+    agreements.execute(
+        session,
+        agreement_id=agreement.id,
+        signature=agreements.Countersignature(
+            name=signatory["name"],
+            title=signatory["title"],
+            organisation=agreement.provider.name,
+            signed_on=now.date(),
+            signed_copy_reference=f"{agreement.reference}-SIGNED",
+        ),
+        by=by,
+        now=now,
+    )
 
 
 def create_demo_agreements(
@@ -48,6 +69,7 @@ def create_demo_agreements(
         *,
         submit: bool = True,
         approve: bool = True,
+        execute: bool = True,
         acting: dt.datetime | None = None,
         **terms: Any,
     ) -> Agreement:
@@ -70,6 +92,8 @@ def create_demo_agreements(
                 now=moment,
                 comment="Scope and safeguards checked against the request.",
             )
+        if approve and execute:
+            _countersign(session, agreement, by=reviewer, now=moment)
         world.extra.setdefault("agreements", {})[key] = agreement
         return agreement
 
@@ -130,6 +154,9 @@ def create_demo_agreements(
         purpose="Compare one-year proven reoffending of programme completers with a matched "
         "group on probation who did not take part.",
         uses=["matched_comparison"],
+        # Approved, waiting for the probation department's countersignature (the tour records
+        # it).
+        execute=False,
     )
     make(
         "submitted",

@@ -29,6 +29,7 @@ from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES, declare_analys
 from governance.identity.models import User
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
+from tests.agreements.builders import countersign
 from tests.support import SETUP, People
 
 KINDS = ["descriptive", "rate_comparison", "matched_comparison"]
@@ -106,6 +107,7 @@ def make_agreement(
     )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    countersign(db, people, agreement, now=now)
     db.commit()
     return agreement
 
