@@ -141,7 +141,13 @@ def grant(
     )
     db.commit()
     if request.grant_id is None:
-        requests.privacy_approve(db, request_id=request.id, comment="", by=people.privacy, now=now)
+        requests.privacy_approve(
+            db,
+            request_id=request.id,
+            comment="Linkage needs the identifiers; they never leave the environment.",
+            by=people.privacy,
+            now=now,
+        )
         db.commit()
 
 

@@ -134,7 +134,12 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api], wo
         200,
         json={"columns": ["person_id"]},
     )
-    privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
+    privacy(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve-identifiers",
+        200,
+        json={"comment": "Linkage needs the identifiers; they never leave the environment."},
+    )
     steward(
         "POST",
         f"/api/v1/access-requests/{world.my_pending.id}/return",
@@ -237,7 +242,12 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
         200,
         json={"columns": ["person_id", "sex"]},
     )
-    privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
+    privacy(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve-identifiers",
+        200,
+        json={"comment": "Linkage needs the identifiers; they never leave the environment."},
+    )
     body = {
         "agreement_id": world.mine.id,
         "kind": "descriptive",
