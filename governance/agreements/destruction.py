@@ -5,14 +5,15 @@ calls `destroy_uncovered` with them; this destroys every stored version of those
 (deleting each version's own file key, which makes every copy of its file unreadable, and the
 file), records each destruction in the audit trail, and issues a certificate (a record and a
 PDF for the partner) listing the datasets, versions, SHA-256 hashes, row counts and the
-fingerprints of the destroyed keys, the date and who certified it. The PDF's own SHA-256 is
+fingerprints of the destroyed keys, the partner cohort files uploaded for matching under the
+agreement and destroyed with it, the date and who certified it. The PDF's own SHA-256 is
 stored and audited, so a replaced PDF is detectable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from jinja2 import FileSystemLoader
@@ -25,6 +26,7 @@ from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets import datastore
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -75,6 +77,20 @@ class DatasetLine:
     why_none: str
 
 
+@dataclass(frozen=True)
+class CohortLine:
+    """A partner's cohort file destroyed with the agreement, as it was stored."""
+
+    id: int
+    label: str
+    source_filename: str
+    row_count: int
+    sha256: str
+    stored_at: dt.datetime
+    destroyed_at: dt.datetime
+    key_fingerprint: str | None
+
+
 def certifier_label(by: Actor) -> str:
     if isinstance(by, User):
         return f"{by.name} ({by.email})"
@@ -89,8 +105,10 @@ def destroy_uncovered(
     now: dt.datetime,
     agreement_id: int | None = None,
     agreement: CertifiedAgreement | None = None,
+    cohorts: Sequence[CohortFile] = (),
 ) -> DestructionCertificate:
-    """Destroy every stored version of these datasets and issue the certificate."""
+    """Destroy every stored version of these datasets, and these partner cohort files, and
+    issue the certificate that lists them."""
     ids = sorted(set(dataset_ids))
     authz.require(
         by,
@@ -102,7 +120,7 @@ def destroy_uncovered(
             "agreement_id": agreement_id,
         },
     )
-    if not ids:
+    if not ids and not cohorts:
         raise ValidationFailed("Name at least one dataset whose data is to be destroyed.")
     datasets = [session.get(Dataset, dataset_id) for dataset_id in ids]
     missing = [i for i, d in zip(ids, datasets, strict=True) if d is None]
@@ -152,8 +170,25 @@ def destroy_uncovered(
         )
         for i in ids
     ]
+    cohort_lines = [
+        CohortLine(
+            id=c.id,
+            label=c.label,
+            source_filename=c.source_filename,
+            row_count=c.row_count,
+            sha256=c.sha256,
+            stored_at=c.created_at,
+            destroyed_at=now,
+            key_fingerprint=datastore.cohort_key_fingerprint(c),
+        )
+        for c in cohorts
+    ]
     rendered = render_certificate(
-        certificate, lines, agreement=agreement, head=audit.chain_head(session)
+        certificate,
+        lines,
+        agreement=agreement,
+        head=audit.chain_head(session),
+        cohorts=cohort_lines,
     )
     certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
     for version, item in zip(live, certificate.items, strict=True):
@@ -176,6 +211,24 @@ def destroy_uncovered(
                 "certificate_id": certificate.id,
             },
         )
+    for cohort, line in zip(cohorts, cohort_lines, strict=True):
+        datastore.destroy_cohort(cohort, now=now)
+        audit.record(
+            session,
+            AuditType.DATASET_DESTROY,
+            by=by,
+            agreement_id=agreement_id,
+            target_type="cohort_file",
+            target_id=cohort.id,
+            now=now,
+            detail={
+                "label": cohort.label,
+                "sha256": cohort.sha256,
+                "rows": cohort.row_count,
+                "key_fingerprint": line.key_fingerprint,
+                "certificate_id": certificate.id,
+            },
+        )
     session.flush()
     audit.record(
         session,
@@ -192,6 +245,7 @@ def destroy_uncovered(
                 {"dataset_id": i.dataset_id, "version": i.version_number, "sha256": i.sha256}
                 for i in certificate.items
             ],
+            "cohort_files": [{"id": c.id, "sha256": c.sha256} for c in cohort_lines],
         },
     )
     return certificate
@@ -239,6 +293,7 @@ def render_certificate(
     *,
     agreement: CertifiedAgreement | None,
     head: tuple[int, str],
+    cohorts: Sequence[CohortLine] = (),
 ) -> pdf.RenderedPDF:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
     if agreement is not None:
@@ -270,6 +325,7 @@ def render_certificate(
             + (f" · {agreement.reference}" if agreement else ""),
             "certificate": certificate,
             "datasets": datasets,
+            "cohorts": cohorts,
             "key_note": KEY_NOTE,
             "method": METHOD,
             "agreement": agreement,
