@@ -39,6 +39,7 @@ from governance.agreements.endings import (
 )
 from governance.agreements.events import AgreementEvent, notify
 from governance.agreements.execution import Countersignature, record_execution
+from governance.agreements.law_fit import law_warnings
 from governance.agreements.lifecycle import (
     EVENT_TYPES,
     VERSION_LIFECYCLE,
@@ -217,6 +218,9 @@ def submit(session: Session, *, agreement_id: int, by: Actor, now: dt.datetime) 
         )
     amendment = agreement.current_version is not None
     detail: dict[str, Any] = {"amendment": amendment}
+    warnings = law_warnings(session, version)
+    if warnings:
+        detail["law_warnings"] = warnings
     if amendment:
         detail["changes"] = clause_diff(agreement.current_version, version)
     move_agreement(session, agreement, Action.SUBMIT, by=by, version=version, detail=detail)
@@ -276,6 +280,10 @@ def approve(
         raise ValidationFailed("The comment is not valid; nothing was approved.", errors)
     previous = agreement.current_version
     detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
+    # Approving despite the warning that a cited law does not fit the data is recorded.
+    warnings = law_warnings(session, version)
+    if warnings:
+        detail["law_warnings"] = warnings
     if previous is not None:
         detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
     # The agreement moves first: its state is read from the working version changed below.

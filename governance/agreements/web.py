@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from governance import authz
 from governance.agreements import service
 from governance.agreements.document import issue_pdf
+from governance.agreements.law_fit import law_warnings
 from governance.agreements.laws import add_state_law, catalogue
 from governance.agreements.lifecycle import Action, state_of, target_of
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
@@ -148,6 +149,7 @@ def detail(agreement_id: int) -> str:
 def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
     user = actor()
     agreement = get_visible(db_session(), agreement_id, by=user)
+    checked = agreement.working_version or agreement.display_version
     available = service.available_actions(agreement, user)
     return render_template(
         "agreements/detail.html",
@@ -162,6 +164,8 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
         can_execute=Action.EXECUTE in available,
+        law_warnings=law_warnings(db_session(), checked),
+        law_warnings_version=checked.number,
         execution_form=execution_form,
         comment_form=CommentForm(),
         reason_form=ReasonForm(),

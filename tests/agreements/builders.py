@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.agreements.terms import Signatory, TermsInput
-from governance.datasets.models import Classification, ColumnType, Dataset, DatasetColumn
+from governance.datasets.models import (
+    Classification,
+    ColumnType,
+    Dataset,
+    DatasetColumn,
+    SubjectArea,
+)
 from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 from tests.support import People
@@ -47,6 +53,7 @@ def _dataset(
     dataset = Dataset(
         name=name,
         provider_id=provider_id,
+        subject_area=SubjectArea.CRIMINAL_JUSTICE,
         columns=[
             DatasetColumn(position=i, name=col, type=ColumnType.STRING, classification=cls)
             for i, (col, cls) in enumerate(columns)

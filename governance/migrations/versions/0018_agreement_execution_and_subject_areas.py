@@ -36,9 +36,14 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, column_type, nullable=True))
         batch_op.add_column(sa.Column('execution_recorded_at',
                                       governance.kernel.types.UTCDateTime(), nullable=True))
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('subject_area', sa.String(length=40), nullable=False,
+                                      server_default='other'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.drop_column('subject_area')
     with op.batch_alter_table('agreement_version', schema=None) as batch_op:
         batch_op.drop_column('execution_recorded_at')
         for name, _type in reversed(_EXECUTION):
