@@ -371,6 +371,14 @@ def privacy_approve(
         audit=refusal,
     )
     check_transition(request, Action.APPROVE_IDENTIFIERS)
+    # The second approver answers for the identifiers in writing: why this project needs them.
+    body = comment.strip()
+    if not body:
+        raise ValidationFailed(
+            "Say why the direct identifiers are needed: a second approval of direct "
+            "identifiers needs a comment; nothing was approved.",
+            {"comment": "Required for a second approval of direct identifiers."},
+        )
     requester = session.get(User, request.requester_id)
     assert requester is not None
     version = check_eligibility(
@@ -386,7 +394,7 @@ def privacy_approve(
     )
     request.privacy_officer_id = by.id
     request.privacy_decided_at = now
-    request.privacy_comment = _clean_text(comment, "comment", required=False)
+    request.privacy_comment = _clean_text(comment, "comment", required=True)
     dataset = session.get(Dataset, request.dataset_id)
     assert dataset is not None
     classes = _classify_at_decision(request, dataset)

@@ -29,7 +29,7 @@ from governance.identity.models import TrainingCourse, TrainingRecord
 from governance.kernel.reports.tabular import chain_head_line, iter_csv
 
 WINDOW = dt.timedelta(days=90)
-IN_FORCE = (AgreementStatus.APPROVED, AgreementStatus.ACTIVE)
+IN_FORCE = (AgreementStatus.APPROVED, AgreementStatus.EXECUTED, AgreementStatus.ACTIVE)
 COLUMNS = ("person", "email", "agreement", "course", "required_by", "status", "current_until")
 
 

@@ -25,6 +25,7 @@ from governance.access.review import (
     grants_due_for_review,
     review_grant,
 )
+from governance.access.timeline import request_timeline
 from governance.access.web_forms import (
     ApproveForm,
     CommentForm,
@@ -145,6 +146,10 @@ def new_request() -> Response | str:
 @bp.route("/requests/<int:request_id>")
 @login_required
 def request_detail(request_id: int) -> str:
+    return _request_page(request_id, CommentForm(prefix="second", formdata=None))
+
+
+def _request_page(request_id: int, second_form: CommentForm) -> str:
     user = actor()
     db = db_session()
     found = queries.visible_request(db, request_id, user)
@@ -167,7 +172,8 @@ def request_detail(request_id: int) -> str:
         dataset=dataset,
         agreement=agreement,
         approve_form=approve_form,
-        comment_form=CommentForm(prefix="second"),
+        comment_form=second_form,
+        timeline=request_timeline(db, found),
         reason_form=ReasonForm(prefix="deny"),
         return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,
@@ -255,10 +261,17 @@ def request_action(request_id: int, action: str) -> Response:
     elif action == "approve-identifiers":
         ensure_recent_auth(back=url_for("access.request_detail", request_id=request_id))
         form_c = CommentForm(prefix="second")
-        submitted(form_c)
-        requests.privacy_approve(
-            db, request_id=request_id, comment=form_c.comment.data or "", by=user, now=now
-        )
+        try:
+            submitted(form_c)
+            requests.privacy_approve(
+                db, request_id=request_id, comment=form_c.comment.data or "", by=user, now=now
+            )
+        except ValidationFailed as refusal:
+            # Back on the form, with the message and what was typed.
+            db.rollback()
+            for message in refusal.fields.values():
+                form_c.comment.errors = [*form_c.comment.errors, message]
+            return Response(_request_page(request_id, form_c), status=422, mimetype="text/html")
     elif action == "deny":
         form_r = ReasonForm(prefix="deny")
         submitted(form_r)

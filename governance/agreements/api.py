@@ -4,9 +4,10 @@ pages call, with the token's holder as `by=`, and commits once."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from flask.typing import ResponseReturnValue
 
 from governance import authz
@@ -30,6 +31,7 @@ from governance.api.responses import paged
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity.api_auth import caller
+from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.paging import paginate
@@ -201,6 +203,51 @@ def approve_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturn
     )
 
 
+EXECUTION = s.obj(
+    {
+        "name": s.text(200, min_length=1, description="The provider's signatory."),
+        "title": s.text(200, min_length=1),
+        "organisation": s.text(200, min_length=1),
+        "signed_on": s.date("The date on the signed copy (YYYY-MM-DD)."),
+        "signed_copy_reference": s.text(200, min_length=1),
+    },
+    required=("name", "title", "organisation", "signed_on", "signed_copy_reference"),
+)
+
+
+@operation(
+    "POST",
+    "/agreements/<int:agreement_id>/execute",
+    tag=TAG,
+    summary="Record the provider's countersignature of the approved agreement",
+    body=EXECUTION,
+    errors=TRANSITION_ERRORS,
+    answer=AGREEMENT,
+)
+def execute_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """The agreement becomes active once executed, from its effective date."""
+    try:
+        signed_on = dt.date.fromisoformat(body["signed_on"])
+    except ValueError:
+        raise ValidationFailed(
+            "The date signed is not a date; nothing was recorded.",
+            {"signed_on": "Use YYYY-MM-DD."},
+        ) from None
+    signature = service.Countersignature(
+        name=body["name"],
+        title=body["title"],
+        organisation=body["organisation"],
+        signed_on=signed_on,
+        signed_copy_reference=body["signed_copy_reference"],
+    )
+    return _transition(
+        agreement_id,
+        lambda db, by, now: service.execute(
+            db, agreement_id=agreement_id, signature=signature, by=by, now=now
+        ),
+    )
+
+
 @operation(
     "POST",
     "/agreements/<int:agreement_id>/return",
@@ -319,6 +366,7 @@ def agreement_pdf(agreement_id: int, query: dict[str, Any]) -> ResponseReturnVal
         version_number=query.get("version"),
         by=caller(),
         now=utcnow(),
+        deadlines=current_app.config.get("BREACH_NOTICE_HOURS", {}),
     )
     db.commit()
     return Response(

@@ -193,6 +193,19 @@ VERSION = s.shape(
         "submitted_at": NULLABLE_TIME,
         "approved_at": NULLABLE_TIME,
         "approved_by": {"type": ["string", "null"]},
+        "execution": {
+            "type": ["object", "null"],
+            "description": "The provider's countersignature, once recorded.",
+            "properties": {
+                "signatory": s.string_out(),
+                "title": s.string_out(),
+                "organisation": s.string_out(),
+                "signed_on": s.date(),
+                "signed_copy_reference": s.string_out(),
+                "recorded_by": s.string_out(),
+                "recorded_at": s.time_out(),
+            },
+        },
         "changes": {
             "type": "array",
             "items": CHANGE,
@@ -313,6 +326,7 @@ def detail(agreement: Agreement) -> dict[str, Any]:
                 "submitted_at": iso(version.submitted_at),
                 "approved_at": iso(version.approved_at),
                 "approved_by": version.approved_by_label,
+                "execution": _execution(version),
                 "changes": clause_diff(previous, version) if previous else [],
             }
         )
@@ -389,3 +403,17 @@ def terms_from(body: dict[str, Any], base: TermsInput | None) -> TermsInput:
             Signatory(x["party"], x["name"], x.get("title", "")) for x in body["signatories"]
         ]
     return terms
+
+
+def _execution(version: AgreementVersion) -> dict[str, Any] | None:
+    if version.executed_on is None:
+        return None
+    return {
+        "signatory": version.provider_signatory_name,
+        "title": version.provider_signatory_title,
+        "organisation": version.provider_signatory_organisation,
+        "signed_on": day(version.executed_on),
+        "signed_copy_reference": version.signed_copy_reference,
+        "recorded_by": version.execution_recorded_by_label,
+        "recorded_at": iso(version.execution_recorded_at),
+    }

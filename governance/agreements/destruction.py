@@ -5,7 +5,8 @@ calls `destroy_uncovered` with them; this destroys every stored version of those
 (deleting each version's own file key, which makes every copy of its file unreadable, and the
 file), records each destruction in the audit trail, and issues a certificate (a record and a
 PDF for the partner) listing the datasets, versions, SHA-256 hashes, row counts and the
-fingerprints of the destroyed keys, the date and who certified it. The PDF's own SHA-256 is
+fingerprints of the destroyed keys, the partner cohort files uploaded for matching under the
+agreement and destroyed with it, the date and who certified it. The PDF's own SHA-256 is
 stored and audited, so a replaced PDF is detectable.
 """
 
@@ -27,6 +28,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets import datastore
 from governance.datasets.attachment_model import Attachment
+from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -77,6 +79,20 @@ class DatasetLine:
     why_none: str
 
 
+@dataclass(frozen=True)
+class CohortLine:
+    """A partner's cohort file destroyed with the agreement, as it was stored."""
+
+    id: int
+    label: str
+    source_filename: str
+    row_count: int
+    sha256: str
+    stored_at: dt.datetime
+    destroyed_at: dt.datetime
+    key_fingerprint: str | None
+
+
 def certifier_label(by: Actor) -> str:
     if isinstance(by, User):
         return f"{by.name} ({by.email})"
@@ -92,9 +108,10 @@ def destroy_uncovered(
     now: dt.datetime,
     agreement_id: int | None = None,
     agreement: CertifiedAgreement | None = None,
+    cohorts: Sequence[CohortFile] = (),
 ) -> DestructionCertificate:
-    """Destroy every stored version of these datasets and issue the certificate, which also
-    lists the agreement's attachments destroyed with them (already destroyed by the caller)."""
+    """Destroy every stored version of these datasets, these partner cohort files and these
+    agreement attachments, and issue the certificate that lists them."""
     ids = sorted(set(dataset_ids))
     authz.require(
         by,
@@ -107,7 +124,7 @@ def destroy_uncovered(
         },
     )
     # The close of an agreement always has its certificate, even with nothing left to destroy.
-    if not ids and not attachments and agreement is None:
+    if not ids and not attachments and not cohorts and agreement is None:
         raise ValidationFailed("Name at least one dataset whose data is to be destroyed.")
     datasets = [session.get(Dataset, dataset_id) for dataset_id in ids]
     missing = [i for i, d in zip(ids, datasets, strict=True) if d is None]
@@ -157,12 +174,26 @@ def destroy_uncovered(
         )
         for i in ids
     ]
+    cohort_lines = [
+        CohortLine(
+            id=c.id,
+            label=c.label,
+            source_filename=c.source_filename,
+            row_count=c.row_count,
+            sha256=c.sha256,
+            stored_at=c.created_at,
+            destroyed_at=now,
+            key_fingerprint=datastore.cohort_key_fingerprint(c),
+        )
+        for c in cohorts
+    ]
     rendered = render_certificate(
         certificate,
         lines,
         agreement=agreement,
         head=audit.chain_head(session),
         attachments=[(a, datastore.attachment_key_fingerprint(a)) for a in attachments],
+        cohorts=cohort_lines,
     )
     certificate.pdf, certificate.pdf_sha256 = rendered.content, rendered.sha256
     for version, item in zip(live, certificate.items, strict=True):
@@ -188,6 +219,24 @@ def destroy_uncovered(
     attachments_service.destroy(
         session, list(attachments), certificate_id=certificate.id, by=by, now=now
     )
+    for cohort, line in zip(cohorts, cohort_lines, strict=True):
+        datastore.destroy_cohort(cohort, now=now)
+        audit.record(
+            session,
+            AuditType.DATASET_DESTROY,
+            by=by,
+            agreement_id=agreement_id,
+            target_type="cohort_file",
+            target_id=cohort.id,
+            now=now,
+            detail={
+                "label": cohort.label,
+                "sha256": cohort.sha256,
+                "rows": cohort.row_count,
+                "key_fingerprint": line.key_fingerprint,
+                "certificate_id": certificate.id,
+            },
+        )
     session.flush()
     audit.record(
         session,
@@ -208,6 +257,7 @@ def destroy_uncovered(
                 {"dataset_id": i.dataset_id, "version": i.version_number, "sha256": i.sha256}
                 for i in certificate.items
             ],
+            "cohort_files": [{"id": c.id, "sha256": c.sha256} for c in cohort_lines],
         },
     )
     return certificate
@@ -256,6 +306,7 @@ def render_certificate(
     agreement: CertifiedAgreement | None,
     head: tuple[int, str],
     attachments: Sequence[tuple[Attachment, str | None]] = (),
+    cohorts: Sequence[CohortLine] = (),
 ) -> pdf.RenderedPDF:
     env = pdf.report_environment(FileSystemLoader(str(PROJECT_ROOT / "templates")))
     if agreement is not None:
@@ -288,6 +339,7 @@ def render_certificate(
             "certificate": certificate,
             "datasets": datasets,
             "attachments": attachments,
+            "cohorts": cohorts,
             "key_note": KEY_NOTE,
             "method": METHOD,
             "agreement": agreement,

@@ -17,10 +17,7 @@ from governance.agreements import attachments
 from governance.agreements.destruction import CertifiedAgreement, destroy_uncovered
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
-from governance.audit import service as audit
-from governance.audit.models import AuditType
 from governance.datasets.cohort_model import CohortFile
-from governance.datasets.datastore import cohort_key_fingerprint, destroy_cohort
 from governance.identity.actors import Actor
 
 
@@ -55,12 +52,23 @@ def destroy_on_close(
         return
     uncovered = set(version.covered_dataset_ids) - still_covered(session, excluding=agreement.id)
     documents = attachments.live(session, agreement.id)
+    # The partner's cohort files were shared for this agreement alone: they go with it, and
+    # the certificate lists them.
+    cohorts = list(
+        session.scalars(
+            select(CohortFile)
+            .where(CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None))
+            .order_by(CohortFile.id)
+        )
+    )
     # Always a certificate: the close-out needs one even when another agreement still covers
-    # every dataset (it then lists the attachments destroyed, or that nothing was destroyed).
+    # every dataset (it then lists the attachments and cohort files destroyed, or that nothing
+    # was destroyed, and why).
     destroy_uncovered(
         session,
         dataset_ids=uncovered,
         attachments=documents,
+        cohorts=cohorts,
         by=by,
         now=now,
         agreement_id=agreement.id,
@@ -71,26 +79,3 @@ def destroy_on_close(
             statement=agreement.destruction_statement or "",
         ),
     )
-    # The partner's cohort files were shared for this agreement alone.
-    for cohort in session.scalars(
-        select(CohortFile).where(
-            CohortFile.agreement_id == agreement.id, CohortFile.destroyed_at.is_(None)
-        )
-    ):
-        fingerprint = cohort_key_fingerprint(cohort)
-        destroy_cohort(cohort, now=now)
-        audit.record(
-            session,
-            AuditType.DATASET_DESTROY,
-            by=by,
-            agreement_id=agreement.id,
-            target_type="cohort_file",
-            target_id=cohort.id,
-            now=now,
-            detail={
-                "label": cohort.label,
-                "sha256": cohort.sha256,
-                "rows": cohort.row_count,
-                "key_fingerprint": fingerprint,
-            },
-        )

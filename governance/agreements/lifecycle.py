@@ -24,6 +24,7 @@ class State(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
     APPROVED = "approved"
+    EXECUTED = "executed"
     ACTIVE = "active"
     AMENDMENT_DRAFT = "active: amendment in draft"
     AMENDMENT_SUBMITTED = "active: amendment submitted"
@@ -37,6 +38,7 @@ class Action(StrEnum):
     SUBMIT = "submit"
     RETURN = "return"
     APPROVE = "approve"
+    EXECUTE = "execute"
     ACTIVATE = "activate"
     AMEND = "amend"
     DISCARD_AMENDMENT = "discard_amendment"
@@ -70,10 +72,17 @@ RULES: dict[Action, Rule] = {
         "privacy officer",
         "Not one who drafted, edited or submitted this version.",
     ),
+    Action.EXECUTE: Rule(
+        Permission.AGREEMENT_EXECUTE,
+        "privacy officer",
+        "Records the provider's countersignature: signatory, title, organisation, date signed "
+        "and the reference of the signed copy. No agreement becomes active without it.",
+    ),
     Action.ACTIVATE: Rule(
         None,
         "scheduler",
-        "At the start of the effective date (UTC); at approval if it has already come.",
+        "At the start of the effective date (UTC), once executed; at execution if it has "
+        "already come.",
     ),
     Action.AMEND: Rule(
         Permission.AGREEMENT_DRAFT,
@@ -108,8 +117,10 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
     (State.DRAFT, Action.SUBMIT): State.SUBMITTED,
     (State.SUBMITTED, Action.RETURN): State.DRAFT,
     (State.SUBMITTED, Action.APPROVE): State.APPROVED,
-    (State.APPROVED, Action.ACTIVATE): State.ACTIVE,
+    (State.APPROVED, Action.EXECUTE): State.EXECUTED,
     (State.APPROVED, Action.TERMINATE): State.TERMINATED,
+    (State.EXECUTED, Action.ACTIVATE): State.ACTIVE,
+    (State.EXECUTED, Action.TERMINATE): State.TERMINATED,
     (State.ACTIVE, Action.AMEND): State.AMENDMENT_DRAFT,
     (State.ACTIVE, Action.EXPIRE): State.EXPIRED,
     (State.ACTIVE, Action.TERMINATE): State.TERMINATED,
@@ -134,6 +145,7 @@ EVENT_TYPES = {
     Action.SUBMIT: AuditType.AGREEMENT_SUBMIT,
     Action.RETURN: AuditType.AGREEMENT_RETURN,
     Action.APPROVE: AuditType.AGREEMENT_APPROVE,
+    Action.EXECUTE: AuditType.AGREEMENT_EXECUTE,
     Action.ACTIVATE: AuditType.AGREEMENT_ACTIVATE,
     Action.AMEND: AuditType.AGREEMENT_AMEND,
     Action.DISCARD_AMENDMENT: AuditType.AGREEMENT_DISCARD_AMENDMENT,

@@ -56,6 +56,7 @@ class AgreementStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
     APPROVED = "approved"
+    EXECUTED = "executed"  # countersigned by the provider; active from its effective date
     ACTIVE = "active"
     EXPIRED = "expired"
     TERMINATED = "terminated"
@@ -227,6 +228,15 @@ class AgreementVersion(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     approved_by_label: Mapped[str | None] = mapped_column(String(320))
+    # The provider's countersignature (execution) of an approved first version, as the signed
+    # copy states it; the agreement becomes active only once it is recorded.
+    executed_on: Mapped[dt.date | None] = mapped_column(Date)
+    provider_signatory_name: Mapped[str | None] = mapped_column(String(200))
+    provider_signatory_title: Mapped[str | None] = mapped_column(String(200))
+    provider_signatory_organisation: Mapped[str | None] = mapped_column(String(200))
+    signed_copy_reference: Mapped[str | None] = mapped_column(String(200))
+    execution_recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    execution_recorded_by_label: Mapped[str | None] = mapped_column(String(320))
 
     agreement: Mapped[Agreement] = relationship(back_populates="versions")
     covered: Mapped[list[CoveredColumn]] = relationship(

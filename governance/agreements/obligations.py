@@ -47,7 +47,7 @@ INDIVIDUAL_CLAUSES = (
 )
 
 
-LIVE_AGREEMENT = (AgreementStatus.APPROVED, AgreementStatus.ACTIVE)
+LIVE_AGREEMENT = (AgreementStatus.APPROVED, AgreementStatus.EXECUTED, AgreementStatus.ACTIVE)
 
 
 ENDED_AGREEMENT = (AgreementStatus.EXPIRED, AgreementStatus.TERMINATED, AgreementStatus.CLOSED)

@@ -27,13 +27,13 @@ def _today(now: dt.datetime) -> dt.date:
 
 
 def activate_due(session: Session, actor: System, now: dt.datetime) -> int:
-    """Approved agreements whose effective date has come become active (once the ethics
+    """Executed agreements whose effective date has come become active (once the ethics
     approval they require, if any, is in force)."""
     due = session.scalars(
         select(Agreement)
         .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
         .where(
-            Agreement.status == AgreementStatus.APPROVED,
+            Agreement.status == AgreementStatus.EXECUTED,
             AgreementVersion.number == Agreement.current_version_number,
             AgreementVersion.effective_date <= _today(now),
         )

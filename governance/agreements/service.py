@@ -39,6 +39,8 @@ from governance.agreements.endings import (
     terminate,
 )
 from governance.agreements.events import AgreementEvent, notify
+from governance.agreements.execution import Countersignature, record_execution
+from governance.agreements.law_fit import law_warnings
 from governance.agreements.lifecycle import (
     EVENT_TYPES,
     VERSION_LIFECYCLE,
@@ -70,6 +72,7 @@ from governance.kernel.text import clean_text
 # The whole write API of agreements, importable from this one module.
 __all__ = [
     "EVENT_TYPES",
+    "Countersignature",
     "activate",
     "actor_key",
     "approve",
@@ -78,6 +81,7 @@ __all__ = [
     "close",
     "create_agreement",
     "discard_amendment",
+    "execute",
     "expire",
     "expiry_moment",
     "get_agreement",
@@ -216,6 +220,9 @@ def submit(session: Session, *, agreement_id: int, by: Actor, now: dt.datetime) 
         )
     amendment = agreement.current_version is not None
     detail: dict[str, Any] = {"amendment": amendment}
+    warnings = law_warnings(session, version)
+    if warnings:
+        detail["law_warnings"] = warnings
     if amendment:
         detail["changes"] = clause_diff(agreement.current_version, version)
     move_agreement(session, agreement, Action.SUBMIT, by=by, version=version, detail=detail)
@@ -244,8 +251,8 @@ def return_to_draft(
 def approve(
     session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
 ) -> AgreementVersion:
-    """Approve the submitted version. A first version takes effect at its effective date
-    (now, if that has come); an amendment replaces the version in force at once."""
+    """Approve the submitted version. A first version waits for the provider's
+    countersignature (`execute`); an amendment replaces the version in force at once."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
     rules.require(
@@ -275,6 +282,10 @@ def approve(
         raise ValidationFailed("The comment is not valid; nothing was approved.", errors)
     previous = agreement.current_version
     detail: dict[str, Any] = {"amendment": previous is not None, "comment": body}
+    # Approving despite the warning that a cited law does not fit the data is recorded.
+    warnings = law_warnings(session, version)
+    if warnings:
+        detail["law_warnings"] = warnings
     if previous is not None:
         detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
     # The agreement moves first: its state is read from the working version changed below.
@@ -300,8 +311,25 @@ def approve(
             by=by,
             now=now,
         )
-    elif version.effective_date <= today and not activation_blocker(session, version, now):
-        activate(session, agreement=agreement, by=by, now=now)
+    return version
+
+
+def execute(
+    session: Session,
+    *,
+    agreement_id: int,
+    signature: Countersignature,
+    by: Actor,
+    now: dt.datetime,
+) -> AgreementVersion:
+    """Record the provider's countersignature; the agreement becomes active at once if its
+    effective date has come (and the ethics approval it requires, if any, is in force)."""
+    version = record_execution(
+        session, agreement_id=agreement_id, signature=signature, by=by, now=now
+    )
+    today = now.astimezone(dt.UTC).date()
+    if version.effective_date <= today and not activation_blocker(session, version, now):
+        activate(session, agreement=version.agreement, by=by, now=now)
     return version
 
 

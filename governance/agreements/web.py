@@ -6,12 +6,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from governance import authz
 from governance.agreements import service
 from governance.agreements.document import issue_pdf
+from governance.agreements.law_fit import law_warnings
 from governance.agreements.laws import add_state_law, catalogue
 from governance.agreements.lifecycle import Action, state_of, target_of
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
@@ -20,6 +30,7 @@ from governance.agreements.terms import TermsInput
 from governance.agreements.web_forms import (
     CommentForm,
     DestructionForm,
+    ExecutionForm,
     NewAgreementForm,
     ReasonForm,
     StateLawForm,
@@ -132,8 +143,13 @@ def new() -> BaseResponse | str | tuple[str, int]:
 @bp.route("/<int:agreement_id>")
 @login_required
 def detail(agreement_id: int) -> str:
+    return _detail_page(agreement_id, ExecutionForm(formdata=None))
+
+
+def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
     user = actor()
     agreement = get_visible(db_session(), agreement_id, by=user)
+    checked = agreement.working_version or agreement.display_version
     available = service.available_actions(agreement, user)
     return render_template(
         "agreements/detail.html",
@@ -147,6 +163,10 @@ def detail(agreement_id: int) -> str:
         can_discard=Action.DISCARD_AMENDMENT in available,
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
+        can_execute=Action.EXECUTE in available,
+        law_warnings=law_warnings(db_session(), checked),
+        law_warnings_version=checked.number,
+        execution_form=execution_form,
         comment_form=CommentForm(),
         reason_form=ReasonForm(),
         destruction_form=DestructionForm(),
@@ -255,6 +275,39 @@ def approve(agreement_id: int) -> BaseResponse:
     )
 
 
+@bp.route("/<int:agreement_id>/execute", methods=["POST"])
+@login_required
+def execute(agreement_id: int) -> BaseResponse | tuple[str, int]:
+    """Record the provider's countersignature; errors come back on the form, as typed."""
+    form = ExecutionForm()
+    db = db_session()
+    try:
+        form.validate()
+        service.execute(
+            db,
+            agreement_id=agreement_id,
+            signature=service.Countersignature(
+                name=form.name.data or "",
+                title=form.title.data or "",
+                organisation=form.organisation.data or "",
+                signed_on=form.signed_on.data,
+                signed_copy_reference=form.signed_copy_reference.data or "",
+            ),
+            by=actor(),
+            now=utcnow(),
+        )
+    except ValidationFailed as refusal:
+        db.rollback()
+        for name, message in refusal.fields.items():
+            field = getattr(form, name, None)
+            if field is not None and message not in field.errors:
+                field.errors = [*field.errors, message]
+        return _detail_page(agreement_id, form), 422
+    db.commit()
+    flash("The provider's countersignature is recorded.", "success")
+    return redirect(url_for("agreements.detail", agreement_id=agreement_id))
+
+
 @bp.route("/<int:agreement_id>/amend", methods=["POST"])
 @login_required
 def amend(agreement_id: int) -> BaseResponse:
@@ -313,7 +366,12 @@ def pdf(agreement_id: int) -> Response:
     version = _int_arg("version")
     db = db_session()
     issued = issue_pdf(
-        db, agreement_id=agreement_id, version_number=version, by=actor(), now=utcnow()
+        db,
+        agreement_id=agreement_id,
+        version_number=version,
+        by=actor(),
+        now=utcnow(),
+        deadlines=current_app.config.get("BREACH_NOTICE_HOURS", {}),
     )
     db.commit()
     return Response(

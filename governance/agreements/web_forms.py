@@ -146,6 +146,18 @@ class DestructionForm(Form):
     statement = TextAreaField("Destruction statement", validators=[Length(max=5000)])
 
 
+class ExecutionForm(Form):
+    """The provider's countersignature, as its signed copy states it."""
+
+    name = StringField("Provider's signatory", validators=[Length(max=200)])
+    title = StringField("Their title", validators=[Length(max=200)])
+    organisation = StringField("Their organisation", validators=[Length(max=200)])
+    signed_on = DateField("Date signed", validators=[Optional()])
+    signed_copy_reference = StringField(
+        "Reference of the signed copy", validators=[Length(max=200)]
+    )
+
+
 class StateLawForm(Form):
     name = StringField("Name of the state law", validators=[DataRequired(), Length(max=200)])
     requirements = TextAreaField(

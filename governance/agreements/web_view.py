@@ -9,6 +9,7 @@ from flask import request
 from sqlalchemy.orm import Session
 
 from governance.agreements.clauses import clause_diff
+from governance.agreements.law_fit import law_warnings
 from governance.agreements.models import Agreement
 from governance.agreements.parts_model import ProjectRole
 from governance.agreements.queries import terms_form_choices
@@ -84,4 +85,5 @@ def form_context(
         "project_roles": list(ProjectRole),
         "refusal": refusal,
         "errors": refusal.fields if refusal else {},
+        "law_warnings": law_warnings(session, working) if working is not None else [],
     }

@@ -68,6 +68,7 @@ class AuditType(StrEnum):
     AGREEMENT_SUBMIT = "agreement:submit"
     AGREEMENT_RETURN = "agreement:return"
     AGREEMENT_APPROVE = "agreement:approve"
+    AGREEMENT_EXECUTE = "agreement:execute"
     AGREEMENT_ACTIVATE = "agreement:activate"
     AGREEMENT_EXPIRE = "agreement:expire"
     AGREEMENT_TERMINATE = "agreement:terminate"

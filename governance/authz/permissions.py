@@ -16,6 +16,7 @@ class Permission(StrEnum):
     AGREEMENT_READ_ALL = "agreement:read_all"
     AGREEMENT_DRAFT = "agreement:draft"
     AGREEMENT_REVIEW = "agreement:review"
+    AGREEMENT_EXECUTE = "agreement:execute"
     AGREEMENT_TERMINATE = "agreement:terminate"
     AGREEMENT_CERTIFY_DESTRUCTION = "agreement:certify_destruction"
     DATASET_MANAGE = "dataset:manage"
@@ -66,6 +67,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.AGREEMENT_READ_ALL: "See every agreement, not only one's own.",
     Permission.AGREEMENT_DRAFT: "Draft, edit, submit and amend agreements.",
     Permission.AGREEMENT_REVIEW: "Approve or return an agreement someone else drafted.",
+    Permission.AGREEMENT_EXECUTE: "Record the provider's countersignature of an approved "
+    "agreement (its execution).",
     Permission.AGREEMENT_TERMINATE: "Terminate an active agreement, with a reason.",
     Permission.AGREEMENT_CERTIFY_DESTRUCTION: "Certify that data was destroyed and close the "
     "agreement.",
@@ -114,6 +117,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.ACCOUNT_RESET,
         Permission.IDENTITY_CONFIGURE,
         Permission.AGREEMENT_REVIEW,
+        Permission.AGREEMENT_EXECUTE,
         Permission.AGREEMENT_TERMINATE,
         Permission.AGREEMENT_CERTIFY_DESTRUCTION,
         Permission.DATASET_MANAGE,

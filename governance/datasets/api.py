@@ -24,6 +24,7 @@ from governance.datasets.models import (
     Dataset,
     DatasetVersion,
     ReclassificationStatus,
+    SubjectArea,
 )
 from governance.identity.api_auth import caller
 from governance.identity.organization_model import Organization
@@ -39,6 +40,7 @@ SUMMARY_FIELDS: dict[str, s.Schema] = {
     "id": s.identifier(),
     "name": s.string_out(),
     "description": s.string_out(),
+    "subject_area": s.enum(SubjectArea, description="What the data is about."),
     "provider": s.shape({"id": s.identifier(), "name": s.string_out()}),
     "created_at": s.time_out(),
     "latest_version": {**NULLABLE_INT, "description": "The newest stored version, if any."},
@@ -139,6 +141,7 @@ def summary(dataset: Dataset, latest: dict[int, int]) -> dict[str, Any]:
         "id": dataset.id,
         "name": dataset.name,
         "description": dataset.description,
+        "subject_area": str(dataset.subject_area),
         "provider": {"id": dataset.provider.id, "name": dataset.provider.name},
         "created_at": iso(dataset.created_at),
         "latest_version": latest.get(dataset.id),

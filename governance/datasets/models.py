@@ -39,6 +39,30 @@ class ColumnType(StrEnum):
     CATEGORY = "category"
 
 
+class SubjectArea(StrEnum):
+    """What the data is about: the laws that fit it depend on it (HIPAA protects health
+    information, FERPA education records, CJIS criminal justice information, 42 CFR Part 2
+    substance use disorder treatment records); agreements are checked against it."""
+
+    CRIMINAL_JUSTICE = "criminal_justice"
+    EDUCATION = "education"
+    HEALTH = "health"
+    SUBSTANCE_USE_TREATMENT = "substance_use_treatment"
+    SOCIAL_CARE = "social_care"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "criminal_justice": "Criminal justice",
+            "education": "Education",
+            "health": "Health",
+            "substance_use_treatment": "Substance use treatment",
+            "social_care": "Social care",
+            "other": "Other",
+        }[self.value]
+
+
 class Classification(StrEnum):
     DIRECT_IDENTIFIER = "direct_identifier"
     QUASI_IDENTIFIER = "quasi_identifier"
@@ -93,6 +117,10 @@ class Dataset(Base):
     name: Mapped[str200]
     description: Mapped[str] = mapped_column(Text, default="")
     provider_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    # What the data is about (SubjectArea): the laws an agreement cites are checked against it.
+    subject_area: Mapped[SubjectArea] = mapped_column(
+        String(40), default=SubjectArea.OTHER, server_default=SubjectArea.OTHER.value
+    )
     created_at: Mapped[created_at]
 
     provider: Mapped[Organization] = relationship(lazy="joined")
@@ -111,6 +139,10 @@ class Dataset(Base):
 
     def column(self, name: str) -> DatasetColumn | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def subject_area_label(self) -> str:
+        return SubjectArea(self.subject_area).label
 
     @property
     def column_names(self) -> list[str]:

@@ -31,6 +31,7 @@ from governance.datasets.models import (
     DatasetColumn,
     DatasetSteward,
     DatasetVersion,
+    SubjectArea,
 )
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -300,6 +301,7 @@ def create_dataset(
     columns: Sequence[ColumnSpec],
     by: Actor,
     steward_ids: Iterable[int] = (),
+    subject_area: str = SubjectArea.OTHER,
 ) -> Dataset:
     """Declare a dataset. A data steward who declares one becomes its steward."""
     authz.require(
@@ -320,6 +322,7 @@ def create_dataset(
             {"provider_id": "Choose the agency that provides the data."},
         )
     _check_columns(columns)
+    area = subject_area_of(subject_area)
     if session.scalars(
         select(Dataset).where(Dataset.provider_id == provider.id, Dataset.name == name)
     ).first():
@@ -327,7 +330,12 @@ def create_dataset(
     stewards = set(steward_ids)
     if not stewards and isinstance(by, User) and Role.DATA_STEWARD in by.role_set:
         stewards = {by.id}
-    dataset = Dataset(name=name, description=" ".join(description.split()), provider_id=provider.id)
+    dataset = Dataset(
+        name=name,
+        description=" ".join(description.split()),
+        provider_id=provider.id,
+        subject_area=area,
+    )
     dataset.columns = [
         DatasetColumn(position=i, **spec.as_dict()) for i, spec in enumerate(columns, start=1)
     ]
@@ -346,11 +354,23 @@ def create_dataset(
         detail={
             "name": name,
             "provider": provider.name,
+            "subject_area": area.value,
             "columns": [spec.as_dict() for spec in columns],
             "stewards": sorted(stewards),
         },
     )
     return dataset
+
+
+def subject_area_of(raw: str) -> SubjectArea:
+    """The subject area named, or 422 listing the ones there are."""
+    try:
+        return SubjectArea(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "Choose what the data is about; nothing was saved.",
+            {"subject_area": "One of: " + ", ".join(a.label for a in SubjectArea) + "."},
+        ) from None
 
 
 def _steward(session: Session, user_id: int) -> User:
@@ -433,8 +453,10 @@ def update_schema(
     by: Actor,
     reason: str = "",
     now: dt.datetime | None = None,
+    subject_area: str | None = None,
 ) -> Dataset:
-    """Change the declared columns; limited to safe changes once data is stored. A stored
+    """Change the declared columns (and, if named, the subject area); limited to safe changes
+    once data is stored. A stored
     column moved to a less protected class keeps its class, and the move waits for a privacy
     officer (`reason` is shown to them); everything else takes effect now."""
     authz.require(
@@ -449,7 +471,9 @@ def update_schema(
     )
     dataset = get_dataset(session, dataset_id)
     _check_columns(columns)
+    area = subject_area_of(subject_area) if subject_area is not None else None
     before = [spec_of(c).as_dict() for c in dataset.columns]
+    area_before = str(dataset.subject_area)
     moment = now or utcnow()
     existing = {c.name: c for c in dataset.columns}
     if dataset.versions:
@@ -477,6 +501,8 @@ def update_schema(
             current.description = spec.description
             current.value_labels = spec.value_labels
     dataset.description = " ".join(description.split())
+    if area is not None:
+        dataset.subject_area = area
     session.flush()
     session.expire(dataset, ["columns"])
     if reclassified:
@@ -500,6 +526,11 @@ def update_schema(
             "before": before,
             "after": [spec.as_dict() for spec in columns],
             "description": dataset.description,
+            **(
+                {"subject_area": {"before": area_before, "after": area.value}}
+                if area is not None and area.value != area_before
+                else {}
+            ),
         },
     )
     return dataset

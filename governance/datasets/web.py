@@ -31,6 +31,7 @@ from governance.datasets.models import (
     CLASSIFICATION_LABELS,
     ColumnType,
     Dataset,
+    SubjectArea,
 )
 from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
@@ -63,6 +64,12 @@ class ColumnRow(SubForm):  # type: ignore[misc]
 
 class SchemaForm(Form):
     description = TextAreaField("Description", validators=[Length(max=5000)])
+    subject_area = SelectField(
+        "What the data is about",
+        choices=choices((a.value, a.label) for a in SubjectArea),
+        default=SubjectArea.OTHER.value,
+        validate_choice=False,
+    )
     columns = FieldList(FormField(ColumnRow), min_entries=BLANK_ROWS)
 
 
@@ -158,6 +165,7 @@ def new() -> WerkzeugResponse | str:
             provider_id=form.provider_id.data,
             columns=columns,
             by=actor(),
+            subject_area=form.subject_area.data or SubjectArea.OTHER,
         )
         db.commit()
         flash(f"Dataset {dataset.name} declared with {len(columns)} columns.", "success")
@@ -232,6 +240,7 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
         form = EditSchemaForm(
             data={
                 "description": dataset.description,
+                "subject_area": str(dataset.subject_area),
                 "columns": [
                     {
                         **dataset_service.spec_of(c).as_dict(),
@@ -252,6 +261,7 @@ def edit_schema(dataset_id: int) -> WerkzeugResponse | str:
             by=actor(),
             reason=form.reason.data or "",
             now=utcnow(),
+            subject_area=form.subject_area.data or str(dataset.subject_area),
         )
         db.commit()
         waiting = [r.column_name for r in reclassification.pending(db, dataset_id=dataset.id)]

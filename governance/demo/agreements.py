@@ -20,10 +20,31 @@ from governance.agreements.models import Agreement
 from governance.agreements.schedule import expire_due
 from governance.agreements.terms import Signatory, TermsInput
 from governance.demo.people import DEMO_ACTOR, PROBATION, DemoWorld
+from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 from governance.outputs import closeout, progress_reports
 
 DAY = dt.timedelta(days=1)
+
+
+def _countersign(session: Session, agreement: Agreement, *, by: Actor, now: dt.datetime) -> None:
+    """The provider's first named signatory countersigns on the day of approval."""
+    version = agreement.current_version
+    assert version is not None
+    signatory = next(s for s in version.signatories if s["party"] == "provider")
+    agreements.execute(
+        session,
+        agreement_id=agreement.id,
+        signature=agreements.Countersignature(
+            name=signatory["name"],
+            title=signatory["title"],
+            organisation=agreement.provider.name,
+            signed_on=now.date(),
+            signed_copy_reference=f"{agreement.reference}-SIGNED",
+        ),
+        by=by,
+        now=now,
+    )
 
 
 def create_demo_agreements(
@@ -49,6 +70,7 @@ def create_demo_agreements(
         *,
         submit: bool = True,
         approve: bool = True,
+        execute: bool = True,
         acting: dt.datetime | None = None,
         **terms: Any,
     ) -> Agreement:
@@ -71,6 +93,8 @@ def create_demo_agreements(
                 now=moment,
                 comment="Scope and safeguards checked against the request.",
             )
+        if approve and execute:
+            _countersign(session, agreement, by=reviewer, now=moment)
         world.extra.setdefault("agreements", {})[key] = agreement
         return agreement
 
@@ -131,6 +155,9 @@ def create_demo_agreements(
         purpose="Compare one-year proven reoffending of programme completers with a matched "
         "group on probation who did not take part.",
         uses=["matched_comparison"],
+        # Approved, waiting for the probation department's countersignature (the tour records
+        # it).
+        execute=False,
     )
     make(
         "submitted",
@@ -141,6 +168,9 @@ def create_demo_agreements(
         title="Hot-spot patrols and arrest rates",
         purpose="Compare arrest rates in districts before and after hot-spot patrols began.",
         uses=["rate_comparison"],
+        # HIPAA cited on police arrest records: the reviewer is warned that it does not fit.
+        laws=[LawCode.CJIS, LawCode.HIPAA],
+        legal_bases={LawCode.HIPAA: "IRB waiver of authorisation (45 CFR 164.512(i))"},
     )
     make(
         "draft",
@@ -229,6 +259,7 @@ def _terms(
     purpose: str,
     uses: list[str],
     laws: list[str] | None = None,
+    legal_bases: dict[str, str] | None = None,
     extra_columns: tuple[str, ...] | list[str] = (),
     analysis_data: bool = False,
 ) -> TermsInput:
@@ -269,6 +300,7 @@ def _terms(
             Signatory("recipient", "Dr Lee Park", "Director, Riverside Crime Lab"),
         ],
         laws=laws or [LawCode.CJIS],
+        legal_bases=legal_bases or {},
         excluded_offence_categories=["sexual", "domestic_violence", "terrorism"],
         personnel={
             people["analyst"].id: "principal_investigator",

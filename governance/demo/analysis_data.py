@@ -15,6 +15,7 @@ from governance.datasets.models import (
     Dataset,
     DatasetColumn,
     DatasetSteward,
+    SubjectArea,
 )
 
 C = Classification
@@ -60,6 +61,7 @@ def declare_analysis_datasets(
             name=name,
             description=DESCRIPTIONS[name],
             provider_id=provider_id,
+            subject_area=SubjectArea.CRIMINAL_JUSTICE,  # offending histories and convictions
             columns=[
                 DatasetColumn(position=i, name=col, type=kind, classification=cls, required=True)
                 for i, (col, kind, cls) in enumerate(columns)

@@ -19,6 +19,7 @@ from governance.datasets.models import (
     Dataset,
     DatasetColumn,
     DatasetSteward,
+    SubjectArea,
 )
 from governance.demo.people import DEMO_ACTOR, POLICE, PROBATION, DemoWorld
 
@@ -69,6 +70,8 @@ def create_demo_datasets(
             name=name,
             description=description,
             provider_id=world.organizations[provider].id,
+            # Police arrests and probation supervision records: criminal justice information.
+            subject_area=SubjectArea.CRIMINAL_JUSTICE,
             columns=[
                 DatasetColumn(position=i, name=col, type=kind, classification=cls)
                 for i, (col, kind, cls) in enumerate(columns)

@@ -356,7 +356,8 @@ def test_an_agreement_requiring_ethics_approval_becomes_active_only_with_one_in_
     from governance.agreements.schedule import activate_due
 
     agreement = approved(db, people, datasets, ethics_required=True)
-    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
+    # Approved and countersigned, but not active without an ethics approval in force.
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.EXECUTED  # type: ignore[union-attr]
     assert activate_due(fresh(db), SCHEDULER, utcnow()) == 0
     db.commit()
     # A steward cannot record one, and no one can record one dated in the future or one

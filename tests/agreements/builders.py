@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.agreements.terms import Signatory, TermsInput
-from governance.datasets.models import Classification, ColumnType, Dataset, DatasetColumn
+from governance.datasets.models import (
+    Classification,
+    ColumnType,
+    Dataset,
+    DatasetColumn,
+    SubjectArea,
+)
 from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 from tests.support import People
@@ -47,6 +53,7 @@ def _dataset(
     dataset = Dataset(
         name=name,
         provider_id=provider_id,
+        subject_area=SubjectArea.CRIMINAL_JUSTICE,
         columns=[
             DatasetColumn(position=i, name=col, type=ColumnType.STRING, classification=cls)
             for i, (col, cls) in enumerate(columns)
@@ -111,15 +118,45 @@ def approved(
     datasets: Datasets,
     *,
     now: dt.datetime | None = None,
+    countersigned: bool = True,
     **overrides: Any,
 ) -> Agreement:
-    """Drafted and submitted by one privacy officer, approved by the other."""
+    """Drafted and submitted by one privacy officer, approved by the other, and (unless
+    `countersigned` is False) countersigned by the provider: active from its effective date."""
     moment = now or utcnow()
     agreement = draft(db, people, datasets, **overrides)
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=moment)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=moment)
+    if countersigned:
+        countersign(db, people, agreement, now=moment)
     db.commit()
     return agreement
+
+
+def signature(on: dt.date, **overrides: Any) -> agreements.Countersignature:
+    """The provider's countersignature as the signed copy states it."""
+    fields: dict[str, Any] = {
+        "name": "Chief Dana Reyes",
+        "title": "Chief of Police",
+        "organisation": "Riverton Police Department",
+        "signed_on": on,
+        "signed_copy_reference": "RPD-LEGAL-2026-114",
+    }
+    return agreements.Countersignature(**{**fields, **overrides})
+
+
+def countersign(
+    db: Session, people: People, agreement: Agreement, *, now: dt.datetime | None = None
+) -> None:
+    """Record the provider's countersignature of an approved agreement (a privacy officer)."""
+    moment = now or utcnow()
+    agreements.execute(
+        db,
+        agreement_id=agreement.id,
+        signature=signature(moment.date()),
+        by=people.privacy,
+        now=moment,
+    )
 
 
 def form(people: People, datasets: Datasets, **overrides: Any) -> dict[str, Any]:

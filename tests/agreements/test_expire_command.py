@@ -52,7 +52,7 @@ def test_expire_now_changes_exactly_the_agreements_due(
     last_second = (today + 10 * day).isoformat() + "T23:59:59+00:00"
     output = run_expire(app, monkeypatch, last_second)
     assert "agreements.expire: 0 changed" in output
-    assert statuses(db, *everything) == ["active", "active", "approved", "approved", "draft"]
+    assert statuses(db, *everything) == ["active", "active", "executed", "executed", "draft"]
 
     # A naive time is UTC; 00:00 on D+1 is the first moment after the last day in force.
     output = run_expire(app, monkeypatch, (today + 11 * day).isoformat() + "T00:00:00")
@@ -60,7 +60,7 @@ def test_expire_now_changes_exactly_the_agreements_due(
     assert "agreements.activate: 1 changed" in output
     assert f"agreement:expire {ends_d10.reference} version 1" in output
     assert f"agreement:activate {starts_d11.reference} version 1" in output
-    assert statuses(db, *everything) == ["expired", "active", "active", "approved", "draft"]
+    assert statuses(db, *everything) == ["expired", "active", "active", "executed", "draft"]
 
     again = run_expire(app, monkeypatch, (today + 11 * day).isoformat() + "T12:00:00Z")
     assert "agreements.expire: 0 changed" in again

@@ -1,6 +1,7 @@
 """The whole lifecycle through the pages, as two privacy officers work it, on both databases:
-draft, submit, return with comments, revise, approve (active at once), amend, approve the
-amendment, expire on schedule, certify destruction; and termination."""
+draft, submit, return with comments, revise, approve, record the provider's countersignature
+(active at once), amend, approve the amendment, expire on schedule, certify destruction; and
+termination."""
 
 from __future__ import annotations
 
@@ -71,7 +72,31 @@ def test_the_whole_lifecycle_through_the_pages(
     assert approved.status_code == 302
 
     agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
-    assert agreement.status == AgreementStatus.ACTIVE  # effective today: active at approval
+    # Approved internally, but not in force until the provider has countersigned.
+    assert agreement.status == AgreementStatus.APPROVED
+    assert in_force_version(db, agreement.id) is None
+    assert "Record the countersignature" in reviewer.get(url).get_data(as_text=True)
+    countersignature = {
+        "name": "Chief Dana Reyes",
+        "title": "Chief of Police",
+        "organisation": "Test Police",
+        "signed_on": builders.today().isoformat(),
+        "signed_copy_reference": "TPD-LEGAL-114",
+    }
+    incomplete = reviewer.post(f"{url}/execute", {**countersignature, "signed_copy_reference": ""})
+    assert incomplete.status_code == 422
+    refused_page = incomplete.get_data(as_text=True)
+    assert "The countersignature was not recorded" in refused_page
+    assert 'value="Chief Dana Reyes"' in refused_page  # what was typed is kept
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
+    assert reviewer.post(f"{url}/execute", countersignature).status_code == 302
+    # Executing twice is refused: the state no longer allows it.
+    assert reviewer.post(f"{url}/execute", countersignature).status_code == 409
+
+    agreement = fresh(db).get(Agreement, agreement.id)  # type: ignore[assignment]
+    assert agreement.status == AgreementStatus.ACTIVE  # effective today: active at execution
+    assert agreement.current_version.signed_copy_reference == "TPD-LEGAL-114"  # type: ignore[union-attr]
+    assert "countersigned for the provider on" in reviewer.get(url).get_data(as_text=True)
     version_1 = in_force_version(db, agreement.id)
     assert version_1 is not None
     assert version_1.number == 1
@@ -140,6 +165,7 @@ def test_the_whole_lifecycle_through_the_pages(
         AuditType.AGREEMENT_UPDATE,
         AuditType.AGREEMENT_SUBMIT,
         AuditType.AGREEMENT_APPROVE,
+        AuditType.AGREEMENT_EXECUTE,
         AuditType.AGREEMENT_ACTIVATE,
         AuditType.AGREEMENT_AMEND,
         AuditType.AGREEMENT_UPDATE,
@@ -150,7 +176,7 @@ def test_the_whole_lifecycle_through_the_pages(
         AuditType.AGREEMENT_CERTIFY_DESTRUCTION,
         AuditType.DATASET_CERTIFY_DESTRUCTION,
     ]
-    assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]
+    assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]
     assert {e[2] for e in events} == {"success"}
 
 
@@ -183,5 +209,5 @@ def test_an_approved_agreement_waits_for_its_effective_date(
 ) -> None:
     start = builders.today() + dt.timedelta(days=10)
     agreement = builders.approved(db, people, datasets, effective_date=start)
-    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.APPROVED  # type: ignore[union-attr]
+    assert fresh(db).get(Agreement, agreement.id).status == AgreementStatus.EXECUTED  # type: ignore[union-attr]
     assert in_force_version(db, agreement.id) is None

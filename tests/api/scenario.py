@@ -33,7 +33,7 @@ from governance.identity.models import User
 from governance.identity.organization_model import OrganizationKind
 from governance.kernel.types import utcnow
 from governance.outputs.models import Output
-from tests.agreements.builders import Datasets, approved, make_datasets, terms
+from tests.agreements.builders import Datasets, approved, countersign, make_datasets, terms
 from tests.outputs.builders import produce
 from tests.support import SETUP, People, add_person
 
@@ -165,6 +165,7 @@ def build_world(db: Session, app: Flask, people: People) -> World:
     )
     agreements.submit(db, agreement_id=theirs.id, by=people.privacy, now=utcnow())
     agreements.approve(db, agreement_id=theirs.id, by=people.privacy2, now=utcnow())
+    countersign(db, people, theirs)
     ingest_frame(
         db,
         dataset_id=datasets.arrests.id,

@@ -310,6 +310,7 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("agreements.submit", "POST"): Probe(closed("submit"), roles("privacy")),
     ("agreements.return_to_draft", "POST"): Probe(closed("return"), roles("privacy")),
     ("agreements.approve", "POST"): Probe(closed("approve"), roles("privacy")),
+    ("agreements.execute", "POST"): Probe(closed("execute"), roles("privacy")),
     ("agreements.amend", "POST"): Probe(closed("amend"), roles("privacy")),
     ("agreements.discard_amendment", "POST"): Probe(closed("discard-amendment"), roles("privacy")),
     ("agreements.terminate", "POST"): Probe(closed("terminate"), roles("privacy")),
@@ -460,6 +461,19 @@ TABLE: dict[tuple[str, str], Probe] = {
     ),
     ("api.submit_agreement", "POST"): Probe(api_closed("submit"), roles("privacy")),
     ("api.approve_agreement", "POST"): Probe(api_closed("approve"), roles("privacy")),
+    ("api.execute_agreement", "POST"): Probe(
+        api_closed("execute"),
+        roles("privacy"),
+        data=fixed(
+            {
+                "name": "Chief Dana Reyes",
+                "title": "Chief of Police",
+                "organisation": "Riverton Police Department",
+                "signed_on": "2026-01-01",
+                "signed_copy_reference": "RPD-1",
+            }
+        ),
+    ),
     ("api.return_agreement", "POST"): Probe(
         api_closed("return"), roles("privacy"), data=fixed({"comment": "x"})
     ),

@@ -63,7 +63,11 @@ def grant_people_by_sex(db: Session, world: World) -> None:
         now=utcnow(),
     )
     access_requests.privacy_approve(
-        db, request_id=request.id, comment="", by=people.privacy, now=utcnow()
+        db,
+        request_id=request.id,
+        comment="Linkage needs the identifiers; they never leave the environment.",
+        by=people.privacy,
+        now=utcnow(),
     )
     db.commit()
 

@@ -103,7 +103,20 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api], wo
     privacy2("POST", f"{path}/return", 200, json={"comment": "Add the arrest date."})
     privacy("POST", f"{path}/submit", 200)
     approved = privacy2("POST", f"{path}/approve", 200, json={"comment": "Fine."})
-    assert approved["status"] == "active"
+    assert approved["status"] == "approved"  # in force only once the provider countersigns
+    countersignature = {
+        "name": "Chief Reyes",
+        "title": "Chief of Police",
+        "organisation": "Test Police",
+        "signed_on": utcnow().date().isoformat(),
+        "signed_copy_reference": "TPD-9",
+    }
+    analyst("POST", f"{path}/execute", 403, json=countersignature)
+    privacy("POST", f"{path}/execute", 422, json={**countersignature, "signed_on": "2001-01-01"})
+    executed = privacy("POST", f"{path}/execute", 200, json=countersignature)
+    assert executed["status"] == "active"
+    assert executed["versions"][0]["execution"]["signed_copy_reference"] == "TPD-9"
+    privacy("POST", f"{path}/execute", 409, json=countersignature)
     privacy("POST", f"{path}/amend", 200, json={"reason": "Add a co-investigator."})
     privacy("POST", f"{path}/discard-amendment", 200)
     privacy("POST", f"{path}/terminate", 200, json={"reason": "Study cancelled."})
@@ -134,7 +147,12 @@ def test_real_answers_match_their_declared_schemas(api: Callable[[str], Api], wo
         200,
         json={"columns": ["person_id"]},
     )
-    privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
+    privacy(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve-identifiers",
+        200,
+        json={"comment": "Linkage needs the identifiers; they never leave the environment."},
+    )
     steward(
         "POST",
         f"/api/v1/access-requests/{world.my_pending.id}/return",
@@ -237,7 +255,12 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
         200,
         json={"columns": ["person_id", "sex"]},
     )
-    privacy("POST", f"/api/v1/access-requests/{asked['id']}/approve-identifiers", 200, json={})
+    privacy(
+        "POST",
+        f"/api/v1/access-requests/{asked['id']}/approve-identifiers",
+        200,
+        json={"comment": "Linkage needs the identifiers; they never leave the environment."},
+    )
     body = {
         "agreement_id": world.mine.id,
         "kind": "descriptive",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,7 @@ from governance.datasets.models import DatasetSteward
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.agreements.builders import Datasets, approved, make_datasets
+from tests.browser.conftest import Console
 from tests.browser.keyboard import (
     choose,
     log_in,
@@ -49,7 +52,12 @@ def world(db: Session, people: People) -> Datasets:
 
 
 def test_privacy_officer_drafts_another_approves_and_the_pdf_downloads(
-    db: Session, people: People, world: Datasets, live_server: Any, new_page: Any
+    db: Session,
+    people: People,
+    world: Datasets,
+    live_server: Any,
+    new_page: Any,
+    console: Console,
 ) -> None:
     base = live_server.url
     drafter = new_page()
@@ -81,15 +89,39 @@ def test_privacy_officer_drafts_another_approves_and_the_pdf_downloads(
     reviewer.goto(agreement_url)
     press(reviewer, "form[action$='/approve'] button")
     agreement = fresh(db).scalars(select(Agreement)).one()
-    assert agreement.status == AgreementStatus.ACTIVE
+    # Approved internally; in force only once the provider has countersigned.
+    assert agreement.status == AgreementStatus.APPROVED
     assert agreement.current_version is not None
     assert agreement.current_version.approved_by_id == people.privacy2.id
+
+    # An incomplete countersignature comes back on the form, with what was typed kept.
+    console.expect("the server responded with a status of 422")
+    type_into(reviewer, "#execute-form #name", "Chief Dana Reyes")
+    press(reviewer, "#execute-form button[type=submit]")
+    assert "The countersignature was not recorded" in reviewer.content()
+    assert reviewer.input_value("#execute-form #name") == "Chief Dana Reyes"
+    assert fresh(db).scalars(select(Agreement)).one().status == AgreementStatus.APPROVED
+    type_into(reviewer, "#execute-form #title", "Chief of Police")
+    type_date(reviewer, "#execute-form #signed_on", today.isoformat())
+    type_into(reviewer, "#execute-form #signed_copy_reference", "TPD-LEGAL-114")
+    press(reviewer, "#execute-form button[type=submit]")
+    assert "countersignature is recorded" in reviewer.content()
+    agreement = fresh(db).scalars(select(Agreement)).one()
+    assert agreement.status == AgreementStatus.ACTIVE
+    assert agreement.current_version is not None
+    assert agreement.current_version.provider_signatory_organisation == "Test Police"
 
     tab_to(reviewer, "a[href$='/pdf']")
     with reviewer.expect_download() as download:
         reviewer.keyboard.press("Enter")
     with open(download.value.path(), "rb") as handle:
-        assert handle.read(5) == b"%PDF-"
+        content = handle.read()
+    assert content[:5] == b"%PDF-"
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages
+    )
+    assert "Signature: Signed (signed copy TPD-LEGAL-114)" in text
+    assert f"Date: {today.isoformat()}" in text
 
 
 def test_analyst_requests_steward_grants_fewer_and_analyst_sees_exactly_those(

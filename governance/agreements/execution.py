@@ -1,0 +1,102 @@
+"""Execution: the provider's countersignature of an approved agreement.
+
+Internal approval says the service's privacy officers accept the terms; the agreement binds the
+provider only once its signatory has signed. A privacy officer records that signature (who
+signed, their title and organisation, the date and the reference of the signed copy) as the
+`execute` transition; only an executed agreement becomes active (at once if its effective date
+has come, else on that date by the scheduler).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from governance.agreements.common import current_version_of, move_agreement, start_transition
+from governance.agreements.lifecycle import Action
+from governance.agreements.models import AgreementVersion
+from governance.identity.actors import Actor
+from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import clean_line
+
+
+@dataclass(frozen=True)
+class Countersignature:
+    """What the provider's signed copy states, as typed by the privacy officer."""
+
+    name: str
+    title: str
+    organisation: str
+    signed_on: dt.date | None
+    signed_copy_reference: str
+
+
+def _checked(signature: Countersignature, today: dt.date) -> Countersignature:
+    errors: dict[str, str] = {}
+    cleaned = Countersignature(
+        name=clean_line(signature.name, "name", errors, max_length=200),
+        title=clean_line(signature.title, "title", errors, max_length=200),
+        organisation=clean_line(signature.organisation, "organisation", errors, max_length=200),
+        signed_on=signature.signed_on,
+        signed_copy_reference=clean_line(
+            signature.signed_copy_reference, "signed_copy_reference", errors, max_length=200
+        ),
+    )
+    if signature.signed_on is None:
+        errors["signed_on"] = "Give the date the provider signed (YYYY-MM-DD)."
+    elif signature.signed_on > today:
+        errors["signed_on"] = f"{signature.signed_on} is in the future."
+    if errors:
+        raise ValidationFailed(
+            "The provider's countersignature is not complete; nothing was recorded.", errors
+        )
+    return cleaned
+
+
+def record_execution(
+    session: Session,
+    *,
+    agreement_id: int,
+    signature: Countersignature,
+    by: Actor,
+    now: dt.datetime,
+) -> AgreementVersion:
+    """Record the provider's countersignature of the approved version: 403 without
+    `agreement:execute`, 409 unless the agreement is approved and not yet executed, 422 for an
+    incomplete signature. `service.execute` then activates it if its date has come."""
+    agreement = start_transition(session, Action.EXECUTE, agreement_id, by)
+    version = current_version_of(agreement)
+    today = now.astimezone(dt.UTC).date()
+    signed = _checked(signature, today)
+    assert signed.signed_on is not None
+    approved_on = version.approved_at.astimezone(dt.UTC).date() if version.approved_at else today
+    if signed.signed_on < approved_on:
+        raise ValidationFailed(
+            "The provider cannot countersign before the internal approval; nothing was recorded.",
+            {"signed_on": f"The version was approved on {approved_on}."},
+        )
+    move_agreement(
+        session,
+        agreement,
+        Action.EXECUTE,
+        by=by,
+        version=version,
+        detail={
+            "signatory": signed.name,
+            "title": signed.title,
+            "organisation": signed.organisation,
+            "signed_on": signed.signed_on.isoformat(),
+            "signed_copy_reference": signed.signed_copy_reference,
+        },
+    )
+    version.executed_on = signed.signed_on
+    version.provider_signatory_name = signed.name
+    version.provider_signatory_title = signed.title
+    version.provider_signatory_organisation = signed.organisation
+    version.signed_copy_reference = signed.signed_copy_reference
+    version.execution_recorded_at = now
+    version.execution_recorded_by_label = by.email
+    session.flush()
+    return version
