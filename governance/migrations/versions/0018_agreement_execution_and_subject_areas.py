@@ -2,7 +2,7 @@
 the subject area of their data, against which an agreement's cited laws are checked
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0022
 Create Date: 2027-01-27
 
 Agreements already approved or active were put in force before execution was recorded; they
@@ -16,7 +16,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0018'
-down_revision = '0017'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
