@@ -55,6 +55,7 @@ from governance.identity import (
     web_admin,
     web_login,
     web_signin,
+    web_sso,
     web_throttle,
     web_tokens,
 )
@@ -79,6 +80,7 @@ MODELS = all_models
 # Pages, in the order their blueprints are registered.
 BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp,
+    web_sso.bp,
     dashboard_web.bp,
     web_admin.bp,
     agreements_web.bp,
@@ -205,6 +207,7 @@ def install_app(app: Flask, database: Database) -> None:
     register_api(app)
     web_errors.register(app)
     web_throttle.register(app)
+    web_sso.register(app)
     navigation.register(app)
     app.before_request(web.refuse_nul_characters)
     app.before_request(web_signin.keep_session_alive)

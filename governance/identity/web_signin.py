@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from governance.identity import sessions
+from governance.identity import sessions, web_sso
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import LockoutPolicy, LoginFailed, authenticate, record_logout
 from governance.identity.web_login import actor, current_session, login_required, public
@@ -82,7 +82,9 @@ def login() -> Response | str:
             login_user(signed_in.user)
             session[SESSION_KEY] = signed_in.session_secret
             return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.home"))
-    return render_template("auth/login.html", form=form, error=error)
+    return render_template(
+        "auth/login.html", form=form, error=error, providers=web_sso.provider_buttons()
+    )
 
 
 @bp.route("/logout", methods=["POST"])

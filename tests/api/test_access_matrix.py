@@ -159,6 +159,14 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
     ),
     ("account.unlock", "GET"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
+    # single sign-on: no provider is configured here, so every provider key is unknown
+    ("sso.oidc_start", "GET"): Probe(
+        lambda o: "/login/oidc/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.oidc_callback", "GET"): Probe(
+        lambda o: "/login/oidc/unknown/callback", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.link_provider", "POST"): Probe(lambda o: "/account/link/unknown", others=HIDDEN),
     ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
     ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
     ("admin.organizations", "POST"): Probe(

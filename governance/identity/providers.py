@@ -1,0 +1,135 @@
+"""The single sign-on providers people may sign in with, read from one TOML file in instance/.
+
+```toml
+[providers.university]                 # the key appears in addresses: /login/oidc/university
+display_name = "University of Example" # the button on the login page
+issuer = "https://login.example.edu"   # discovery at <issuer>/.well-known/openid-configuration
+client_id = "governance"
+client_secret_env = "UNIVERSITY_OIDC_SECRET"   # or client_secret_file = "/run/secrets/..."
+email_claim = "email"                  # which ID token claim holds the e-mail (default email)
+groups_claim = "groups"                # which claim lists the person's groups (default groups)
+allow_jit = true                       # first sign-in creates the account (without roles)
+organization = "Research Lab"          # ... in this organisation (needed with allow_jit)
+scopes = ["openid", "email", "profile"]
+```
+
+The secret never sits in the file itself: an environment variable or a file of its own (mode
+0600, e.g. a container secret). A mistake in the file stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from governance.kernel.config import ConfigError
+
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+DEFAULT_SCOPES = ("openid", "email", "profile")
+KNOWN_FIELDS = {
+    "display_name",
+    "issuer",
+    "client_id",
+    "client_secret_env",
+    "client_secret_file",
+    "email_claim",
+    "groups_claim",
+    "allow_jit",
+    "organization",
+    "scopes",
+}
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    key: str
+    display_name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    email_claim: str
+    groups_claim: str
+    allow_jit: bool
+    organization: str | None
+    scopes: tuple[str, ...]
+
+    def __repr__(self) -> str:  # the secret stays out of logs and error pages
+        return f"<OidcProvider {self.key} {self.issuer}>"
+
+
+def load_providers(path: Path) -> dict[str, OidcProvider]:
+    """The providers the file declares, by key; no file means no single sign-on."""
+    if not path.exists():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the identity providers: {error}") from error
+    providers = document.get("providers", {})
+    if not isinstance(providers, dict):
+        raise ConfigError(f"{path}: [providers] must be a table of providers")
+    return {key: _provider(path, key, entry) for key, entry in providers.items()}
+
+
+def _provider(path: Path, key: str, entry: Any) -> OidcProvider:
+    where = f"{path}: provider {key!r}"
+    if not KEY.match(key):
+        raise ConfigError(f"{where}: the key must be lower-case letters, digits, - or _")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - KNOWN_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    issuer = _text(entry, "issuer", where)
+    if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError(f"{where}: the issuer must be an https:// address")
+    allow_jit = entry.get("allow_jit", False)
+    if not isinstance(allow_jit, bool):
+        raise ConfigError(f"{where}: allow_jit must be true or false")
+    organization = entry.get("organization")
+    if allow_jit and not isinstance(organization, str):
+        raise ConfigError(f"{where}: allow_jit needs the organisation new accounts belong to")
+    scopes = entry.get("scopes", list(DEFAULT_SCOPES))
+    if not isinstance(scopes, list) or "openid" not in scopes:
+        raise ConfigError(f"{where}: scopes must be a list that includes openid")
+    return OidcProvider(
+        key=key,
+        display_name=_text(entry, "display_name", where),
+        issuer=issuer.rstrip("/"),
+        client_id=_text(entry, "client_id", where),
+        client_secret=_secret(entry, where),
+        email_claim=str(entry.get("email_claim", "email")),
+        groups_claim=str(entry.get("groups_claim", "groups")),
+        allow_jit=allow_jit,
+        organization=organization if isinstance(organization, str) else None,
+        scopes=tuple(str(scope) for scope in scopes),
+    )
+
+
+def _text(entry: dict[str, Any], name: str, where: str) -> str:
+    value = entry.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {name} is required")
+    return value.strip()
+
+
+def _secret(entry: dict[str, Any], where: str) -> str:
+    if "client_secret_env" in entry:
+        name = str(entry["client_secret_env"])
+        secret = os.environ.get(name, "")
+        if not secret:
+            raise ConfigError(f"{where}: the environment variable {name} is not set")
+        return secret
+    if "client_secret_file" in entry:
+        try:
+            secret = Path(str(entry["client_secret_file"])).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(f"{where}: cannot read client_secret_file: {error}") from error
+        if not secret:
+            raise ConfigError(f"{where}: client_secret_file is empty")
+        return secret
+    raise ConfigError(f"{where}: give client_secret_env or client_secret_file")

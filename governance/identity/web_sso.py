@@ -1,0 +1,151 @@
+"""Single sign-on pages: send the browser to an OpenID Connect provider and take it back.
+
+`/login/oidc/<provider>` keeps the request's `state`, `nonce` and PKCE verifier in the signed
+session cookie and redirects to the provider; `/login/oidc/<provider>/callback` checks the
+answer (oidc.py), signs the person in (sso.py) and records every outcome. A signed-in person
+who starts from their account page links the provider to their own account instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie
+from flask_login import current_user, login_user
+from werkzeug.wrappers import Response
+
+from governance.identity import sso
+from governance.identity import web_throttle as throttle
+from governance.identity.oidc import OidcClient, Pending, SignInRefused
+from governance.identity.providers import load_providers
+from governance.identity.web_login import actor, login_required, public
+from governance.kernel.extensions import SESSION_KEY, db_session
+from governance.kernel.types import utcnow
+
+bp = Blueprint("sso", __name__)
+PENDING_KEY = "oidc_pending"
+EXTENSION = "governance.oidc_clients"
+
+
+def register(app: Flask) -> None:
+    """Read the providers file once, at start-up: a mistake in it stops the app."""
+    providers = load_providers(Path(app.config["IDENTITY_PROVIDERS_FILE"]))
+    app.extensions[EXTENSION] = {
+        key: OidcClient(provider, cache_seconds=app.config["OIDC_METADATA_CACHE_SECONDS"])
+        for key, provider in providers.items()
+    }
+
+
+def clients() -> dict[str, OidcClient]:
+    found: dict[str, OidcClient] = current_app.extensions.get(EXTENSION, {})
+    return found
+
+
+def provider_buttons() -> list[tuple[str, str]]:
+    """(key, display name) of each provider, for the login and account pages."""
+    return [(key, client.provider.display_name) for key, client in sorted(clients().items())]
+
+
+def _client(provider: str) -> OidcClient:
+    client = clients().get(provider)
+    if client is None:
+        abort(404)
+    return client
+
+
+def _callback_url(provider: str) -> str:
+    return url_for("sso.oidc_callback", provider=provider, _external=True)
+
+
+@bp.route("/login/oidc/<provider>")
+@public
+def oidc_start(provider: str) -> Response:
+    client = _client(provider)
+    try:
+        url, pending = client.start(redirect_uri=_callback_url(provider))
+    except SignInRefused as refused:
+        db = db_session()
+        sso.record_failure(
+            db, reason=refused.reason, detail=_failure_detail(provider), now=utcnow()
+        )
+        db.commit()
+        flash(refused.message, "error")
+        return redirect("/login")
+    intent = "link" if current_user.is_authenticated else "sign_in"
+    cookie[PENDING_KEY] = {**pending.to_dict(), "intent": intent}
+    return redirect(url)
+
+
+@bp.route("/login/oidc/<provider>/callback")
+@public
+def oidc_callback(provider: str) -> Response | tuple[str, int]:
+    client = _client(provider)
+    raw = cookie.pop(PENDING_KEY, None)
+    pending = Pending.from_dict(raw)
+    intent = raw.get("intent") if isinstance(raw, dict) else None
+    db = db_session()
+    now = utcnow()
+    try:
+        if pending is None or pending.provider != provider:
+            raise SignInRefused("no sign-in was started in this browser (state mismatch)")
+        verified = client.finish(
+            pending=pending,
+            answer=request.args.to_dict(),
+            redirect_uri=_callback_url(provider),
+            now=int(now.timestamp()),
+            leeway=current_app.config["OIDC_CLOCK_SKEW_SECONDS"],
+        )
+        if intent == "link" and current_user.is_authenticated:
+            sso.link(
+                db,
+                user=actor(),
+                provider=client.provider,
+                verified=verified,
+                now=now,
+                source=throttle.client_address(),
+            )
+            db.commit()
+            flash(f"Your account is now linked to {client.provider.display_name}.", "info")
+            return redirect("/account/")
+        signed_in = sso.sign_in(
+            db,
+            provider=client.provider,
+            verified=verified,
+            now=now,
+            source=throttle.client_address(),
+            user_agent=request.user_agent.string,
+        )
+    except SignInRefused as refused:
+        if not refused.recorded:
+            sso.record_failure(db, reason=refused.reason, detail=_failure_detail(provider), now=now)
+        db.commit()
+        throttle.note_failure()
+        return render_template("auth/sso_refused.html", message=refused.message), 401
+    db.commit()
+    cookie.clear()  # nothing from before the sign-in survives it (session fixation)
+    login_user(signed_in.user)
+    cookie[SESSION_KEY] = signed_in.session_secret
+    return redirect("/")
+
+
+@bp.route("/account/link/<provider>", methods=["POST"])
+@login_required
+def link_provider(provider: str) -> Response:
+    """Link the signed-in account to a provider: the browser proves the provider's side."""
+    _client(provider)
+    return oidc_start(provider)
+
+
+def _failure_detail(provider: str) -> dict[str, str]:
+    return {"source": throttle.client_address(), "provider": provider}
