@@ -17,6 +17,7 @@ from governance.audit import models as audit  # noqa: F401
 from governance.datasets import cohort_model as cohort  # noqa: F401
 from governance.datasets import models as dataset  # noqa: F401
 from governance.identity import account_link_model as account_link  # noqa: F401
+from governance.identity import group_mapping_model as group_mapping  # noqa: F401
 from governance.identity import models as user  # noqa: F401
 from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401

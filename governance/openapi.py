@@ -23,6 +23,7 @@ from governance.api.operations import MAX_JSON_BYTES, OPERATIONS, Answer, Operat
 from governance.audit import api as audit
 from governance.datasets import api as datasets
 from governance.identity import api as me
+from governance.identity import api_groups
 from governance.outputs import api as outputs
 from governance.web.errors import TITLES
 
@@ -36,6 +37,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     outputs.SCHEMAS,
     audit.SCHEMAS,
     me.SCHEMAS,
+    api_groups.SCHEMAS,
 )
 ERROR = s.shape(
     {

@@ -49,10 +49,12 @@ from governance.datasets import web as datasets_web
 from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
+    api_groups,
     role_changes,
     users,
     web_account,
     web_admin,
+    web_identity_admin,
     web_login,
     web_signin,
     web_sso,
@@ -83,6 +85,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_sso.bp,
     dashboard_web.bp,
     web_admin.bp,
+    web_identity_admin.bp,
     agreements_web.bp,
     datasets_web.bp,
     web_destruction.bp,
@@ -110,6 +113,7 @@ API_MODULES = (
     api_grants,
     api_rows,
     identity_api,
+    api_groups,
     openapi,
     outputs_api,
 )

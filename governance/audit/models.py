@@ -50,6 +50,13 @@ class AuditType(StrEnum):
     ORGANIZATION_CREATE = "organization:create"
     TOKEN_CREATE = "token:create"  # noqa: S105  (an event name, not a secret)
     TOKEN_REVOKE = "token:revoke"  # noqa: S105
+    GROUP_MAPPING_CREATE = "group_mapping:create"
+    GROUP_MAPPING_APPROVE = "group_mapping:approve"
+    GROUP_MAPPING_DELETE = "group_mapping:delete"
+    GROUP_ROLE_GRANT = "user:group_role_grant"
+    GROUP_ROLE_REMOVE = "user:group_role_remove"
+    GROUP_ORGANIZATION = "user:group_organization"
+    GROUPS_UNMAPPED = "user:groups_unmapped"
 
     AGREEMENT_CREATE = "agreement:create"
     AGREEMENT_UPDATE = "agreement:update"

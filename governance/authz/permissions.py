@@ -44,6 +44,7 @@ class Permission(StrEnum):
     ETHICS_RECORD = "ethics:record"
     INCIDENT_REPORT = "incident:report"
     INCIDENT_MANAGE = "incident:manage"
+    IDENTITY_CONFIGURE = "identity:configure"
 
     @property
     def description(self) -> str:
@@ -54,6 +55,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.ETHICS_RECORD: "Record an ethics board's approval of a project, from its letter.",
     Permission.INCIDENT_REPORT: "Report a suspected incident.",
     Permission.INCIDENT_MANAGE: "Freeze, notify about and close incidents.",
+    Permission.IDENTITY_CONFIGURE: "Map external groups to roles, issue SCIM tokens and "
+    "switch local passwords off per organisation.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
@@ -106,6 +109,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.ROLE_OVERSEE,
         Permission.SESSION_END_ANY,
         Permission.ACCOUNT_RESET,
+        Permission.IDENTITY_CONFIGURE,
         Permission.AGREEMENT_REVIEW,
         Permission.AGREEMENT_TERMINATE,
         Permission.AGREEMENT_CERTIFY_DESTRUCTION,

@@ -29,6 +29,8 @@ from typing import Any
 from governance.kernel.config import ConfigError
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+# The key is also the source of the provider's group mappings (groups.py), where SCIM has its own.
+RESERVED_KEY = "scim"
 DEFAULT_SCOPES = ("openid", "email", "profile")
 KNOWN_FIELDS = {
     "display_name",
@@ -79,6 +81,8 @@ def _provider(path: Path, key: str, entry: Any) -> OidcProvider:
     where = f"{path}: provider {key!r}"
     if not KEY.match(key):
         raise ConfigError(f"{where}: the key must be lower-case letters, digits, - or _")
+    if key == RESERVED_KEY:
+        raise ConfigError(f"{where}: {RESERVED_KEY!r} names the SCIM source of group mappings")
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
     unknown = set(entry) - KNOWN_FIELDS

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -30,6 +30,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission, Role, rules
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
+from governance.identity.group_mapping_model import ExternalRole
 from governance.identity.models import User, UserRole
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
@@ -131,6 +132,10 @@ def change_roles(
     held = {Role(ur.role): ur for ur in user.roles}
     for role in sorted(current - wanted_set):
         user.roles.remove(held[role])
+        # Removed by hand: no group mapping holds it any more (identity/groups.py).
+        session.execute(
+            delete(ExternalRole).where(ExternalRole.user_id == user.id, ExternalRole.role == role)
+        )
         outcome.applied.append(_row(user, role, RoleChangeKind.REMOVE, by, now, applied=True))
     waiting = pending_roles(session, user.id)
     for role in sorted(wanted_set - current):

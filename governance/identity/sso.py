@@ -3,10 +3,10 @@
 The person is found by the provider's issuer and subject (sso_model.py), never by e-mail
 alone. Someone the service has never seen gets an account only when the provider allows
 just-in-time provisioning, in the provider's organisation and with no roles: roles come from
-the group mappings an administrator configures. An e-mail that already belongs to an account
-is not taken over by a new subject: that account's holder links the provider from their own
-account page, signed in, which proves both sides. Every sign-in, refusal, link and new
-account is recorded.
+the group mappings an administrator configures (groups.py), applied at every sign-in. An
+e-mail that already belongs to an account is not taken over by a new subject: that account's
+holder links the provider from their own account page, signed in, which proves both sides.
+Every sign-in, refusal, link and new account is recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
-from governance.identity import sessions
+from governance.identity import groups, sessions
 from governance.identity.models import User
 from governance.identity.oidc import SignInRefused, Verified
 from governance.identity.organization_model import Organization
@@ -76,12 +76,27 @@ def sign_in(
         user_agent=user_agent,
         method=f"oidc:{provider.key}"[:40],
     )
+    # Roles follow the person's groups at the provider, through the administrators' mappings
+    # (groups.py), at every sign-in: a group left at the institution takes its role away.
+    changes = groups.apply_external_groups(
+        session,
+        actor_label=f"sso:{provider.key}",
+        user=user,
+        source=provider.key,
+        groups=verified.groups,
+        now=now,
+        keep_session_id=started.record.id,
+    )
     audit.record(
         session,
         AuditType.SSO_LOGIN,
         by=user,
         now=now,
-        detail={**detail, "session": started.record.id},
+        detail={
+            **detail,
+            "session": started.record.id,
+            "role_changes": [f"{c.kind.value}:{c.value}" for c in changes],
+        },
     )
     return SignedIn(user=user, session_secret=started.secret)
 

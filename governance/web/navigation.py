@@ -40,6 +40,7 @@ NAVIGATION: tuple[NavItem, ...] = (
         "admin.role_changes_page",
         (Permission.ROLE_OVERSEE, Permission.ROLE_APPROVE),
     ),
+    NavItem("Identity", "identity_admin.group_mappings", (Permission.IDENTITY_CONFIGURE,)),
     NavItem("API tokens", "tokens.index", (Permission.TOKEN_CREATE,)),
 )
 

@@ -174,6 +174,31 @@ TABLE: dict[tuple[str, str], Probe] = {
         roles("admin"),
         data=fixed({"name": "Matrix Agency", "kind": "provider"}),
     ),
+    # identity: group mappings (number 999999 does not exist: 404 past the permission check)
+    ("identity_admin.group_mappings", "GET"): Probe(
+        lambda o: "/admin/identity/groups", roles("admin")
+    ),
+    ("identity_admin.group_mappings", "POST"): Probe(
+        lambda o: "/admin/identity/groups", roles("admin")
+    ),
+    ("identity_admin.approve_mapping", "POST"): Probe(
+        lambda o: "/admin/identity/groups/999999/approve", special={"admin": HIDDEN}
+    ),
+    ("identity_admin.delete_mapping", "POST"): Probe(
+        lambda o: "/admin/identity/groups/999999/delete", special={"admin": HIDDEN}
+    ),
+    ("api.list_group_mappings", "GET"): Probe(lambda o: f"{A}/group-mappings", roles("admin")),
+    ("api.create_group_mapping", "POST"): Probe(
+        lambda o: f"{A}/group-mappings",
+        roles("admin"),
+        data=fixed({"source": "matrix", "external_group": "m", "role": "analyst"}),
+    ),
+    ("api.approve_group_mapping", "POST"): Probe(
+        lambda o: f"{A}/group-mappings/999999/approve", special={"admin": HIDDEN}
+    ),
+    ("api.delete_group_mapping", "DELETE"): Probe(
+        lambda o: f"{A}/group-mappings/999999", special={"admin": HIDDEN}
+    ),
     # tokens
     ("tokens.index", "GET"): Probe(lambda o: "/tokens/", EVERYONE),
     ("tokens.create", "POST"): Probe(lambda o: "/tokens/", EVERYONE),

@@ -23,6 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditEvent, AuditType
+from governance.authz import Role
+from governance.identity import groups
+from governance.identity.actors import System
 from governance.identity.models import User
 from governance.identity.oidc import OidcClient, SignInRefused
 from governance.identity.providers import load_providers
@@ -68,6 +71,18 @@ def via_provider(
     if state is not None:
         query["state"] = [state]
     return client.get(back.path, query_string={k: v[0] for k, v in query.items()})
+
+
+def map_group(db: Session, group: str, role: Role) -> None:
+    groups.create_mapping(
+        db,
+        source="testidp",
+        external_group=group,
+        role=role,
+        organization_id=None,
+        by=System("test"),
+    )
+    db.commit()
 
 
 def events(db: Session, kind: AuditType) -> list[AuditEvent]:
@@ -161,13 +176,34 @@ def test_a_callback_no_browser_started_is_refused(
 def test_an_unknown_group_grants_no_role_and_is_recorded(
     client: FlaskClient, db: Session, people: People, provider: idp.TestProvider
 ) -> None:
+    map_group(db, "research-staff", Role.ANALYST)
     via_provider(client, provider, "gerry")
     assert signed_in_as(client) == "gerry@university.example"
     gerry = fresh(db).scalars(select(User).where(User.email == "gerry@university.example")).one()
     assert gerry.role_set == frozenset()
     (login,) = events(db, AuditType.SSO_LOGIN)
     assert login.detail["groups"] == ["a-group-nobody-mapped"]
+    (unmapped,) = events(db, AuditType.GROUPS_UNMAPPED)
+    assert unmapped.detail == {
+        "email": "gerry@university.example",
+        "source": "testidp",
+        "groups": ["a-group-nobody-mapped"],
+    }
     assert client.get("/admin/users").status_code in (403, 404)
+
+
+def test_a_mapped_group_gives_its_role_at_sign_in_and_takes_it_back_when_left(
+    client: FlaskClient, db: Session, people: People, provider: idp.TestProvider
+) -> None:
+    map_group(db, "research-staff", Role.ANALYST)
+    via_provider(client, provider, "alice")
+    alice = fresh(db).scalars(select(User).where(User.email == "alice@university.example")).one()
+    assert alice.role_set == {Role.ANALYST}
+    (granted,) = events(db, AuditType.GROUP_ROLE_GRANT)
+    assert granted.detail["source"] == "testidp"
+    # The session being signed in with survives the role change it caused.
+    assert signed_in_as(client) == "alice@university.example"
+    assert events(db, AuditType.SSO_LOGIN)[0].detail["role_changes"] == ["grant:analyst"]
 
 
 def test_an_e_mail_alone_never_takes_over_an_existing_account(

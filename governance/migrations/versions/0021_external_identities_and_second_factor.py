@@ -2,7 +2,7 @@
 and their one-time recovery codes
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0024
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0021'
-down_revision = '0017'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
