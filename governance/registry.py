@@ -60,6 +60,7 @@ from governance.identity import (
     web_sso,
     web_throttle,
     web_tokens,
+    web_two_factor,
 )
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
@@ -83,6 +84,7 @@ MODELS = all_models
 BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp,
     web_sso.bp,
+    web_two_factor.bp,
     dashboard_web.bp,
     web_admin.bp,
     web_identity_admin.bp,
@@ -215,4 +217,5 @@ def install_app(app: Flask, database: Database) -> None:
     navigation.register(app)
     app.before_request(web.refuse_nul_characters)
     app.before_request(web_signin.keep_session_alive)
+    app.before_request(web_two_factor.require_enrolment)
     app.after_request(web.security_headers)

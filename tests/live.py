@@ -47,6 +47,8 @@ class LiveServer:
             **os.environ,
             "GOVERNANCE_INSTANCE_PATH": str(instance),
             "GOVERNANCE_DATABASE_URL": database_url,
+            # Journeys sign administrators in with passwords alone unless a test says otherwise.
+            "GOVERNANCE_ADMIN_SECOND_FACTOR_REQUIRED": "false",
             **(env or {}),
         }
         env.pop("GOVERNANCE_TEST_DATABASE_URL", None)

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
-from governance.identity import credentials, sessions
+from governance.identity import credentials, sessions, web_sso
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
 from governance.identity.web_login import actor, current_session, login_required, public
@@ -50,6 +50,7 @@ def index() -> str:
         current_id=record.id if record else None,
         now=utcnow(),
         min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+        providers=web_sso.provider_buttons(),
     )
 
 

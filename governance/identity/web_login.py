@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import flask_login
-from flask import g, request
+from flask import g, redirect, request, url_for
 from flask import session as cookie
+from werkzeug.wrappers import Response
 
 from governance.identity import sessions
 from governance.identity.models import User
 from governance.identity.session_model import UserSession
+from governance.identity.signin import SignedIn
 from governance.kernel.extensions import SESSION_KEY, db_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +72,15 @@ def load_user(user_id: str) -> User | None:
         return None
     g.user_session = record
     return record.user
+
+
+def finish_login(signed_in: SignedIn, target: str | None) -> Response:
+    """Put the new session in the cookie; nothing from before the login survives it (session
+    fixation)."""
+    cookie.clear()
+    flask_login.login_user(signed_in.user)
+    cookie[SESSION_KEY] = signed_in.session_secret
+    return redirect(target or url_for("dashboard.home"))
 
 
 def current_session() -> UserSession | None:

@@ -22,15 +22,15 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
-from flask_login import current_user, login_user
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from governance.identity import sso
 from governance.identity import web_throttle as throttle
 from governance.identity.oidc import OidcClient, Pending, SignInRefused
 from governance.identity.providers import load_providers
-from governance.identity.web_login import actor, login_required, public
-from governance.kernel.extensions import SESSION_KEY, db_session
+from governance.identity.web_login import actor, finish_login, login_required, public
+from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 
 bp = Blueprint("sso", __name__)
@@ -133,10 +133,7 @@ def oidc_callback(provider: str) -> Response | tuple[str, int]:
         throttle.note_failure()
         return render_template("auth/sso_refused.html", message=refused.message), 401
     db.commit()
-    cookie.clear()  # nothing from before the sign-in survives it (session fixation)
-    login_user(signed_in.user)
-    cookie[SESSION_KEY] = signed_in.session_secret
-    return redirect("/")
+    return finish_login(signed_in, None)
 
 
 @bp.route("/account/link/<provider>", methods=["POST"])

@@ -195,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How long an e-mailed password-reset or unlock link works (once).",
     ),
     Setting(
+        "ADMIN_SECOND_FACTOR_REQUIRED",
+        True,
+        _parse_bool,
+        "Administrators with a local password must set up a second factor (TOTP) before "
+        "anything else after logging in.",
+    ),
+    Setting(
         "IDENTITY_PROVIDERS_FILE",
         "",
         _parse_text,

@@ -151,6 +151,16 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject", roles("admin")),
     # your own account; the pages behind e-mailed links answer 404 to an unknown link
     ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
+    ("two_factor.enrol", "GET"): Probe(lambda o: "/account/two-factor", EVERYONE),
+    ("two_factor.start", "POST"): Probe(lambda o: "/account/two-factor/start", EVERYONE),
+    ("two_factor.confirm", "POST"): Probe(lambda o: "/account/two-factor/confirm", EVERYONE),
+    # without a right password first, the second step sends everyone back to the login page
+    ("two_factor.login_code", "GET"): Probe(
+        lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN
+    ),
+    ("two_factor.login_code", "POST"): Probe(
+        lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN
+    ),
     ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
     ("account.reset_password", "GET"): Probe(
         lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
