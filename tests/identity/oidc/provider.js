@@ -108,7 +108,12 @@ async function interaction(req, res, uid) {
 
 const handle = provider.callback();
 const server = http.createServer((req, res) => {
-  const match = new URL(req.url, config.issuer).pathname.match(/^\/interaction\/([^/]+)(\/login)?$/);
+  const path = new URL(req.url, config.issuer).pathname;
+  if (path === '/favicon.ico') {
+    res.statusCode = 204;
+    return res.end();
+  }
+  const match = path.match(/^\/interaction\/([^/]+)(\/login)?$/);
   if (!match) return handle(req, res);
   interaction(req, res, match[1]).catch((err) => {
     res.statusCode = 400;
