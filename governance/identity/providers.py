@@ -13,6 +13,20 @@ organization = "Research Lab"          # ... in this organisation (needed with a
 scopes = ["openid", "email", "profile"]
 ```
 
+SAML 2.0 identity providers (a university's IdP, or one from a federation's metadata) sit in
+`[saml.<key>]` tables; the service is then a SAML service provider whose metadata is published
+at /saml/<key>/metadata:
+
+```toml
+[saml.campus]
+display_name = "Example University (SAML)"
+idp_entity_id = "https://idp.example.edu/idp/shibboleth"
+idp_metadata_file = "/etc/governance/campus-idp.xml"    # or idp_metadata_url = "https://..."
+email_attribute = "mail"               # attribute (friendly name) holding the e-mail
+groups_attribute = "eduPersonEntitlement"
+allow_jit = false
+```
+
 The secret never sits in the file itself: an environment variable or a file of its own (mode
 0600, e.g. a container secret). A mistake in the file stops start-up with a message naming it.
 """
@@ -45,6 +59,17 @@ KNOWN_FIELDS = {
     "scopes",
 }
 
+SAML_FIELDS = {
+    "display_name",
+    "idp_entity_id",
+    "idp_metadata_file",
+    "idp_metadata_url",
+    "email_attribute",
+    "groups_attribute",
+    "allow_jit",
+    "organization",
+}
+
 
 @dataclass(frozen=True)
 class OidcProvider:
@@ -63,40 +88,104 @@ class OidcProvider:
         return f"<OidcProvider {self.key} {self.issuer}>"
 
 
-def load_providers(path: Path) -> dict[str, OidcProvider]:
+@dataclass(frozen=True)
+class SamlProvider:
+    key: str
+    display_name: str
+    idp_entity_id: str
+    idp_metadata_file: str | None
+    idp_metadata_url: str | None
+    email_attribute: str
+    groups_attribute: str
+    allow_jit: bool
+    organization: str | None
+
+
+@dataclass(frozen=True)
+class Providers:
+    oidc: dict[str, OidcProvider]
+    saml: dict[str, SamlProvider]
+
+
+def load_providers(path: Path) -> Providers:
     """The providers the file declares, by key; no file means no single sign-on."""
     if not path.exists():
-        return {}
+        return Providers(oidc={}, saml={})
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the identity providers: {error}") from error
-    providers = document.get("providers", {})
-    if not isinstance(providers, dict):
-        raise ConfigError(f"{path}: [providers] must be a table of providers")
-    return {key: _provider(path, key, entry) for key, entry in providers.items()}
+    oidc = {key: _provider(path, key, entry) for key, entry in _tables(path, document, "providers")}
+    saml = {key: _saml(path, key, entry) for key, entry in _tables(path, document, "saml")}
+    shared = set(oidc) & set(saml)
+    if shared:
+        raise ConfigError(f"{path}: provider keys used twice: {', '.join(sorted(shared))}")
+    return Providers(oidc=oidc, saml=saml)
 
 
-def _provider(path: Path, key: str, entry: Any) -> OidcProvider:
-    where = f"{path}: provider {key!r}"
-    if not KEY.match(key):
-        raise ConfigError(f"{where}: the key must be lower-case letters, digits, - or _")
-    if key == RESERVED_KEY:
-        raise ConfigError(f"{where}: {RESERVED_KEY!r} names the SCIM source of group mappings")
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be a table")
-    unknown = set(entry) - KNOWN_FIELDS
+def _tables(path: Path, document: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+    tables = document.get(name, {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of providers")
+    checked = []
+    for key, entry in tables.items():
+        where = f"{path}: provider {key!r}"
+        if not KEY.match(key):
+            raise ConfigError(f"{where}: the key must be lower-case letters, digits, - or _")
+        if key == RESERVED_KEY:
+            raise ConfigError(f"{where}: {RESERVED_KEY!r} names the SCIM source of group mappings")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table")
+        checked.append((key, entry))
+    return checked
+
+
+def _saml(path: Path, key: str, entry: dict[str, Any]) -> SamlProvider:
+    where = f"{path}: SAML provider {key!r}"
+    unknown = set(entry) - SAML_FIELDS
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
-    issuer = _text(entry, "issuer", where)
-    if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        raise ConfigError(f"{where}: the issuer must be an https:// address")
+    metadata_file = entry.get("idp_metadata_file")
+    metadata_url = entry.get("idp_metadata_url")
+    if (metadata_file is None) == (metadata_url is None):
+        raise ConfigError(f"{where}: give one of idp_metadata_file or idp_metadata_url")
+    if metadata_file is not None and not Path(str(metadata_file)).exists():
+        raise ConfigError(f"{where}: idp_metadata_file {metadata_file} does not exist")
+    if metadata_url is not None and not str(metadata_url).startswith("https://"):
+        raise ConfigError(f"{where}: idp_metadata_url must be an https:// address")
+    allow_jit, organization = _provisioning(entry, where)
+    return SamlProvider(
+        key=key,
+        display_name=_text(entry, "display_name", where),
+        idp_entity_id=_text(entry, "idp_entity_id", where),
+        idp_metadata_file=str(metadata_file) if metadata_file is not None else None,
+        idp_metadata_url=str(metadata_url) if metadata_url is not None else None,
+        email_attribute=str(entry.get("email_attribute", "mail")),
+        groups_attribute=str(entry.get("groups_attribute", "eduPersonEntitlement")),
+        allow_jit=allow_jit,
+        organization=organization,
+    )
+
+
+def _provisioning(entry: dict[str, Any], where: str) -> tuple[bool, str | None]:
     allow_jit = entry.get("allow_jit", False)
     if not isinstance(allow_jit, bool):
         raise ConfigError(f"{where}: allow_jit must be true or false")
     organization = entry.get("organization")
     if allow_jit and not isinstance(organization, str):
         raise ConfigError(f"{where}: allow_jit needs the organisation new accounts belong to")
+    return allow_jit, organization if isinstance(organization, str) else None
+
+
+def _provider(path: Path, key: str, entry: dict[str, Any]) -> OidcProvider:
+    where = f"{path}: provider {key!r}"
+    unknown = set(entry) - KNOWN_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    issuer = _text(entry, "issuer", where)
+    if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError(f"{where}: the issuer must be an https:// address")
+    allow_jit, organization = _provisioning(entry, where)
     scopes = entry.get("scopes", list(DEFAULT_SCOPES))
     if not isinstance(scopes, list) or "openid" not in scopes:
         raise ConfigError(f"{where}: scopes must be a list that includes openid")
@@ -109,7 +198,7 @@ def _provider(path: Path, key: str, entry: Any) -> OidcProvider:
         email_claim=str(entry.get("email_claim", "email")),
         groups_claim=str(entry.get("groups_claim", "groups")),
         allow_jit=allow_jit,
-        organization=organization if isinstance(organization, str) else None,
+        organization=organization,
         scopes=tuple(str(scope) for scope in scopes),
     )
 

@@ -23,11 +23,13 @@ from governance.identity import groups, sessions
 from governance.identity.models import User
 from governance.identity.oidc import SignInRefused, Verified
 from governance.identity.organization_model import Organization
-from governance.identity.providers import OidcProvider
+from governance.identity.providers import OidcProvider, SamlProvider
 from governance.identity.signin import SignedIn
 from governance.identity.sso_model import ExternalIdentity
 from governance.identity.users import find_user_by_email, normalise_email
 from governance.kernel.errors import ValidationFailed
+
+Provider = OidcProvider | SamlProvider
 
 
 def find_identity(session: Session, *, issuer: str, subject: str) -> ExternalIdentity | None:
@@ -51,7 +53,7 @@ def identities_of(session: Session, *, user_id: int) -> list[ExternalIdentity]:
 def sign_in(
     session: Session,
     *,
-    provider: OidcProvider,
+    provider: Provider,
     verified: Verified,
     now: dt.datetime,
     source: str,
@@ -74,7 +76,7 @@ def sign_in(
         now=now,
         client_address=source,
         user_agent=user_agent,
-        method=f"oidc:{provider.key}"[:40],
+        method=f"{'saml' if isinstance(provider, SamlProvider) else 'oidc'}:{provider.key}"[:40],
     )
     # Roles follow the person's groups at the provider, through the administrators' mappings
     # (groups.py), at every sign-in: a group left at the institution takes its role away.
@@ -105,7 +107,7 @@ def link(
     session: Session,
     *,
     user: User,
-    provider: OidcProvider,
+    provider: Provider,
     verified: Verified,
     now: dt.datetime,
     source: str,
@@ -171,7 +173,7 @@ def _refuse(
 def _provision(
     session: Session,
     *,
-    provider: OidcProvider,
+    provider: Provider,
     verified: Verified,
     now: dt.datetime,
     detail: dict[str, Any],
@@ -224,7 +226,7 @@ def _provision(
     return identity
 
 
-def _detail(provider: OidcProvider, verified: Verified, source: str) -> dict[str, Any]:
+def _detail(provider: Provider, verified: Verified, source: str) -> dict[str, Any]:
     return {
         "source": source,
         "provider": provider.key,

@@ -50,7 +50,7 @@ def index() -> str:
         current_id=record.id if record else None,
         now=utcnow(),
         min_length=current_app.config["PASSWORD_MIN_LENGTH"],
-        providers=web_sso.provider_buttons(),
+        providers=web_sso.link_buttons(),
     )
 
 

@@ -29,13 +29,16 @@ from governance.identity import sso
 from governance.identity import web_throttle as throttle
 from governance.identity.oidc import OidcClient, Pending, SignInRefused
 from governance.identity.providers import load_providers
+from governance.identity.saml import SamlServiceProvider
 from governance.identity.web_login import actor, finish_login, login_required, public
-from governance.kernel.extensions import db_session
+from governance.kernel.extensions import csrf, db_session
 from governance.kernel.types import utcnow
 
 bp = Blueprint("sso", __name__)
 PENDING_KEY = "oidc_pending"
 EXTENSION = "governance.oidc_clients"
+SAML_EXTENSION = "governance.saml_providers"
+SAML_PENDING_KEY = "saml_pending"
 
 
 def register(app: Flask) -> None:
@@ -43,8 +46,17 @@ def register(app: Flask) -> None:
     providers = load_providers(Path(app.config["IDENTITY_PROVIDERS_FILE"]))
     app.extensions[EXTENSION] = {
         key: OidcClient(provider, cache_seconds=app.config["OIDC_METADATA_CACHE_SECONDS"])
-        for key, provider in providers.items()
+        for key, provider in providers.oidc.items()
     }
+    app.extensions[SAML_EXTENSION] = {
+        key: SamlServiceProvider(
+            provider,
+            base_url=app.config["BASE_URL"].rstrip("/"),
+            skew_seconds=app.config["OIDC_CLOCK_SKEW_SECONDS"],
+        )
+        for key, provider in providers.saml.items()
+    }
+    csrf.exempt(saml_acs)  # the IdP's form posts here; InResponseTo ties it to this browser
 
 
 def clients() -> dict[str, OidcClient]:
@@ -52,8 +64,26 @@ def clients() -> dict[str, OidcClient]:
     return found
 
 
+def saml_providers() -> dict[str, SamlServiceProvider]:
+    found: dict[str, SamlServiceProvider] = current_app.extensions.get(SAML_EXTENSION, {})
+    return found
+
+
 def provider_buttons() -> list[tuple[str, str]]:
-    """(key, display name) of each provider, for the login and account pages."""
+    """(sign-in address, display name) of each provider, for the login page."""
+    oidc = [
+        (url_for("sso.oidc_start", provider=key), client.provider.display_name)
+        for key, client in sorted(clients().items())
+    ]
+    saml = [
+        (url_for("sso.saml_start", provider=key), sp.provider.display_name)
+        for key, sp in sorted(saml_providers().items())
+    ]
+    return oidc + saml
+
+
+def link_buttons() -> list[tuple[str, str]]:
+    """(key, display name) of each OpenID Connect provider an account can be linked to."""
     return [(key, client.provider.display_name) for key, client in sorted(clients().items())]
 
 
@@ -75,13 +105,7 @@ def oidc_start(provider: str) -> Response:
     try:
         url, pending = client.start(redirect_uri=_callback_url(provider))
     except SignInRefused as refused:
-        db = db_session()
-        sso.record_failure(
-            db, reason=refused.reason, detail=_failure_detail(provider), now=utcnow()
-        )
-        db.commit()
-        flash(refused.message, "error")
-        return redirect("/login")
+        return _refused(provider, refused)
     intent = "link" if current_user.is_authenticated else "sign_in"
     cookie[PENDING_KEY] = {**pending.to_dict(), "intent": intent}
     return redirect(url)
@@ -127,13 +151,84 @@ def oidc_callback(provider: str) -> Response | tuple[str, int]:
             user_agent=request.user_agent.string,
         )
     except SignInRefused as refused:
-        if not refused.recorded:
-            sso.record_failure(db, reason=refused.reason, detail=_failure_detail(provider), now=now)
-        db.commit()
-        throttle.note_failure()
-        return render_template("auth/sso_refused.html", message=refused.message), 401
+        return _refused_page(provider, refused)
     db.commit()
     return finish_login(signed_in, None)
+
+
+@bp.route("/login/saml/<provider>")
+@public
+def saml_start(provider: str) -> Response:
+    sp = _saml(provider)
+    try:
+        url, request_id = sp.start()
+    except SignInRefused as refused:
+        return _refused(provider, refused)
+    cookie[SAML_PENDING_KEY] = {"provider": provider, "request_id": request_id}
+    return redirect(url)
+
+
+@bp.route("/saml/<provider>/acs", methods=["POST"])
+@public
+def saml_acs(provider: str) -> Response | tuple[str, int]:
+    sp = _saml(provider)
+    pending = cookie.pop(SAML_PENDING_KEY, None)
+    request_id = (
+        str(pending["request_id"])
+        if isinstance(pending, dict) and pending.get("provider") == provider
+        else None
+    )
+    db = db_session()
+    now = utcnow()
+    try:
+        verified = sp.finish(
+            db, saml_response=request.form.get("SAMLResponse", ""), request_id=request_id, now=now
+        )
+        signed_in = sso.sign_in(
+            db,
+            provider=sp.provider,
+            verified=verified,
+            now=now,
+            source=throttle.client_address(),
+            user_agent=request.user_agent.string,
+        )
+    except SignInRefused as refused:
+        return _refused_page(provider, refused)
+    db.commit()
+    return finish_login(signed_in, None)
+
+
+@bp.route("/saml/<provider>/metadata")
+@public
+def saml_metadata(provider: str) -> Response:
+    sp = _saml(provider)
+    return Response(sp.metadata(), mimetype="application/samlmetadata+xml")
+
+
+def _saml(provider: str) -> SamlServiceProvider:
+    sp = saml_providers().get(provider)
+    if sp is None:
+        abort(404)
+    return sp
+
+
+def _refused(provider: str, refused: SignInRefused) -> Response:
+    db = db_session()
+    sso.record_failure(db, reason=refused.reason, detail=_failure_detail(provider), now=utcnow())
+    db.commit()
+    flash(refused.message, "error")
+    return redirect(url_for("auth.login"))
+
+
+def _refused_page(provider: str, refused: SignInRefused) -> tuple[str, int]:
+    db = db_session()
+    if not refused.recorded:
+        sso.record_failure(
+            db, reason=refused.reason, detail=_failure_detail(provider), now=utcnow()
+        )
+    db.commit()
+    throttle.note_failure()
+    return render_template("auth/sso_refused.html", message=refused.message), 401
 
 
 @bp.route("/account/link/<provider>", methods=["POST"])

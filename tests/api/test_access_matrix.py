@@ -177,6 +177,13 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: "/login/oidc/unknown/callback", others=HIDDEN, anonymous=HIDDEN
     ),
     ("sso.link_provider", "POST"): Probe(lambda o: "/account/link/unknown", others=HIDDEN),
+    ("sso.saml_start", "GET"): Probe(
+        lambda o: "/login/saml/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.saml_acs", "POST"): Probe(lambda o: "/saml/unknown/acs", others=HIDDEN, anonymous=HIDDEN),
+    ("sso.saml_metadata", "GET"): Probe(
+        lambda o: "/saml/unknown/metadata", others=HIDDEN, anonymous=HIDDEN
+    ),
     ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
     ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
     ("admin.organizations", "POST"): Probe(

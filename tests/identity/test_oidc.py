@@ -293,7 +293,7 @@ def raw_id_token(provider: idp.TestProvider, client_id: str, secret: str, nonce:
 
 @pytest.fixture
 def our_client(tmp_path: Path, provider: idp.TestProvider) -> OidcClient:
-    providers = load_providers(idp.providers_file(tmp_path / "p.toml", provider))
+    providers = load_providers(idp.providers_file(tmp_path / "p.toml", provider)).oidc
     return OidcClient(providers["testidp"], cache_seconds=3600)
 
 

@@ -1,5 +1,5 @@
-"""identity: external identities (issuer + subject) for single sign-on, TOTP second factors
-and their one-time recovery codes
+"""identity: external identities (issuer + subject) for single sign-on, SAML assertions already
+used, TOTP second factors and their one-time recovery codes
 
 Revision ID: 0021
 Revises: 0024
@@ -33,6 +33,17 @@ def upgrade() -> None:
     with op.batch_alter_table('external_identity', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_external_identity_user_id'), ['user_id'], unique=False)
 
+    op.create_table('seen_saml_assertion',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('issuer', sa.String(length=500), nullable=False),
+    sa.Column('assertion_id', sa.String(length=200), nullable=False),
+    sa.Column('expires_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seen_saml_assertion')),
+    sa.UniqueConstraint('issuer', 'assertion_id', name=op.f('uq_seen_saml_assertion_issuer'))
+    )
+    with op.batch_alter_table('seen_saml_assertion', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seen_saml_assertion_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('totp_credential',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('sealed_secret', sa.LargeBinary(), nullable=False),
@@ -61,6 +72,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_recovery_code_user_id'))
     op.drop_table('recovery_code')
     op.drop_table('totp_credential')
+    with op.batch_alter_table('seen_saml_assertion', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seen_saml_assertion_expires_at'))
+    op.drop_table('seen_saml_assertion')
     with op.batch_alter_table('external_identity', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_external_identity_user_id'))
     op.drop_table('external_identity')
