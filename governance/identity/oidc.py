@@ -201,6 +201,10 @@ class OidcClient:
             registry.validate(claims)
         except JoseError as error:
             raise SignInRefused(f"ID token claim check failed: {error.error}: {error}") from error
+        for name, wanted in self.provider.required_claims:
+            # e.g. Google's `hd`: only accounts of the institution's own domain.
+            if claims.get(name) != wanted:
+                raise SignInRefused(f"ID token claim {name!r} is not the required value")
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != self.provider.client_id:
             raise SignInRefused("ID token for several audiences without us as azp")

@@ -11,6 +11,7 @@ groups_claim = "groups"                # which claim lists the person's groups (
 allow_jit = true                       # first sign-in creates the account (without roles)
 organization = "Research Lab"          # ... in this organisation (needed with allow_jit)
 scopes = ["openid", "email", "profile"]
+required_claims = { hd = "example.edu" }  # claims the ID token must carry with these values
 ```
 
 SAML 2.0 identity providers (a university's IdP, or one from a federation's metadata) sit in
@@ -57,6 +58,7 @@ KNOWN_FIELDS = {
     "allow_jit",
     "organization",
     "scopes",
+    "required_claims",
 }
 
 SAML_FIELDS = {
@@ -68,6 +70,7 @@ SAML_FIELDS = {
     "groups_attribute",
     "allow_jit",
     "organization",
+    "idp_metadata_signing_cert",
 }
 
 
@@ -83,6 +86,7 @@ class OidcProvider:
     allow_jit: bool
     organization: str | None
     scopes: tuple[str, ...]
+    required_claims: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:  # the secret stays out of logs and error pages
         return f"<OidcProvider {self.key} {self.issuer}>"
@@ -99,6 +103,9 @@ class SamlProvider:
     groups_attribute: str
     allow_jit: bool
     organization: str | None
+    # The certificate that signs the metadata at idp_metadata_url (a federation's aggregate or
+    # MDQ service): metadata whose signature does not verify is not used.
+    idp_metadata_signing_cert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,17 @@ def _saml(path: Path, key: str, entry: dict[str, Any]) -> SamlProvider:
         groups_attribute=str(entry.get("groups_attribute", "eduPersonEntitlement")),
         allow_jit=allow_jit,
         organization=organization,
+        idp_metadata_signing_cert=_optional_file(entry, "idp_metadata_signing_cert", where),
     )
+
+
+def _optional_file(entry: dict[str, Any], name: str, where: str) -> str | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    if not Path(str(value)).exists():
+        raise ConfigError(f"{where}: {name} {value} does not exist")
+    return str(value)
 
 
 def _provisioning(entry: dict[str, Any], where: str) -> tuple[bool, str | None]:
@@ -200,7 +217,15 @@ def _provider(path: Path, key: str, entry: dict[str, Any]) -> OidcProvider:
         allow_jit=allow_jit,
         organization=organization,
         scopes=tuple(str(scope) for scope in scopes),
+        required_claims=_required_claims(entry, where),
     )
+
+
+def _required_claims(entry: dict[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
+    required = entry.get("required_claims", {})
+    if not isinstance(required, dict):
+        raise ConfigError(f"{where}: required_claims must be a table of claim = value")
+    return tuple(sorted(required.items()))
 
 
 def _text(entry: dict[str, Any], name: str, where: str) -> str:

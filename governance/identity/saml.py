@@ -47,7 +47,7 @@ class SamlServiceProvider:
         metadata: dict[str, Any] = (
             {"local": [self.provider.idp_metadata_file]}
             if self.provider.idp_metadata_file
-            else {"remote": [{"url": self.provider.idp_metadata_url}]}
+            else {"remote": [_remote(self.provider)]}
         )
         settings = {
             "entityid": self.entity_id,
@@ -143,6 +143,13 @@ class SamlServiceProvider:
             )
         )
         session.flush()
+
+
+def _remote(provider: SamlProvider) -> dict[str, str]:
+    source = {"url": str(provider.idp_metadata_url)}
+    if provider.idp_metadata_signing_cert:
+        source["cert"] = provider.idp_metadata_signing_cert
+    return source
 
 
 def _expiry(assertion: Any, now: dt.datetime) -> dt.datetime:

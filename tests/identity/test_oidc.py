@@ -260,14 +260,16 @@ def test_without_just_in_time_provisioning_an_unknown_subject_is_refused(
 # ID tokens checked one by one: real tokens from the provider, for our client or another.
 
 
-def raw_id_token(provider: idp.TestProvider, client_id: str, secret: str, nonce: str) -> str:
+def raw_id_token(
+    provider: idp.TestProvider, client_id: str, secret: str, nonce: str, login: str = "alice"
+) -> str:
     metadata = requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=5).json()
     verifier = secrets.token_urlsafe(64)
     query = urlencode(
         {
             "client_id": client_id,
             "response_type": "code",
-            "scope": "openid email groups",
+            "scope": "openid email profile groups",
             "redirect_uri": CALLBACK,
             "state": "s",
             "nonce": nonce,
@@ -275,7 +277,7 @@ def raw_id_token(provider: idp.TestProvider, client_id: str, secret: str, nonce:
             "code_challenge_method": "S256",
         }
     )
-    back = provider.sign_in(f"{metadata['authorization_endpoint']}?{query}", "alice")
+    back = provider.sign_in(f"{metadata['authorization_endpoint']}?{query}", login)
     code = parse_qs(urlsplit(back).query)["code"][0]
     token = requests.post(
         metadata["token_endpoint"],
@@ -306,6 +308,21 @@ def test_a_token_for_our_client_passes(our_client: OidcClient, provider: idp.Tes
     verified = our_client.verify_id_token(token, nonce="n-1", now=now(), leeway=0)
     assert (verified.subject, verified.email) == ("alice", "alice@university.example")
     assert verified.groups == ("research-staff",)
+
+
+def test_a_required_claim_admits_only_the_institutions_accounts(
+    tmp_path: Path, provider: idp.TestProvider
+) -> None:
+    """As Google's `hd` admits one domain: here the claim is the person's name."""
+    settings = idp.providers_file(tmp_path / "p.toml", provider)
+    settings.write_text(settings.read_text() + 'required_claims = { name = "Alice Archer" }\n')
+    client = OidcClient(load_providers(settings).oidc["testidp"], cache_seconds=3600)
+    token = raw_id_token(provider, idp.CLIENT_ID, idp.CLIENT_SECRET, "n-5")
+    assert client.verify_id_token(token, nonce="n-5", now=now(), leeway=0).subject == "alice"
+    other = raw_id_token(provider, idp.CLIENT_ID, idp.CLIENT_SECRET, "n-6", login="gerry")
+    with pytest.raises(SignInRefused) as refused:
+        client.verify_id_token(other, nonce="n-6", now=now(), leeway=0)
+    assert refused.value.reason == "ID token claim 'name' is not the required value"
 
 
 def test_a_token_issued_to_another_client_is_refused(
