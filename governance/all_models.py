@@ -21,6 +21,7 @@ from governance.identity import group_mapping_model as group_mapping  # noqa: F4
 from governance.identity import models as user  # noqa: F401
 from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401
+from governance.identity import scim_model as scim  # noqa: F401
 from governance.identity import second_factor_model as second_factor  # noqa: F401
 from governance.identity import session_model as session  # noqa: F401
 from governance.identity import sso_model as sso  # noqa: F401

@@ -31,6 +31,7 @@ from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
 from governance.agreements import destruction_hooks, events, schedule, web_destruction
+from governance.agreements import leavers as agreement_leavers
 from governance.agreements import queries as agreement_queries
 from governance.agreements import web as agreements_web
 from governance.analysis import api as analysis_api
@@ -50,7 +51,11 @@ from governance.identity import api as identity_api
 from governance.identity import (
     api_auth,
     api_groups,
+    leavers,
+    reauth,
     role_changes,
+    scim_api,
+    totp,
     users,
     web_account,
     web_admin,
@@ -179,13 +184,27 @@ CONDITIONS = (
 # ends are recomputed (renewed training lets a paused grant work again at once).
 TRAINING_LISTENERS: tuple[users.TrainingListener, ...] = (conditions.refresh_holder,)
 
+# What follows a leaver's deactivation (SCIM, a provider's back-channel logout), in order: off
+# every live agreement's personnel list, then their grants recomputed (the next read refuses).
+LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
+    agreement_leavers.remove_leaver,
+    conditions.refresh_leaver,
+)
+
 # What else keeps a retired data key from being discarded (beyond the stored files).
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
+
+
+# What re-authentication asks for beyond the password (identity/reauth.py).
+REAUTH_SECOND_FACTORS: tuple[reauth.SecondFactorCheck, ...] = (totp.reauth_check,)
 
 
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
     periodic.install(PERIODIC_JOBS)
+    for second_factor in REAUTH_SECOND_FACTORS:
+        if second_factor not in reauth.SECOND_FACTOR_CHECKS:
+            reauth.SECOND_FACTOR_CHECKS.append(second_factor)
     for roles, provider in TASK_PROVIDERS:
         tasks.registry.register(*roles)(provider)
     for listener in AGREEMENT_LISTENERS:
@@ -194,6 +213,8 @@ def install() -> None:
         conditions.condition(clause)(check)
     for training_listener in TRAINING_LISTENERS:
         users.on_training_recorded(training_listener)
+    for leaver_listener in LEAVER_LISTENERS:
+        leavers.on_leaver(leaver_listener)
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:
@@ -211,7 +232,9 @@ def install_app(app: Flask, database: Database) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)
+    scim_api.register(app)
     web_errors.register(app)
+    app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
     web_sso.register(app)
     navigation.register(app)

@@ -152,6 +152,14 @@ def refresh_holder(session: Session, user_id: int, *, by: Actor, now: dt.datetim
     return len(refresh(session, grants, by=by, now=now))
 
 
+def refresh_leaver(
+    session: Session, user_id: int, *, by: Actor, now: dt.datetime, source: str
+) -> int:
+    """After a leaver was taken off the personnel lists (identity/leavers.py): their grants end
+    by the personnel condition, so the next read is refused."""
+    return refresh_holder(session, user_id, by=by, now=now)
+
+
 def pause(session: Session, grant: Grant, *, by: Actor, now: dt.datetime) -> None:
     """A condition has lapsed: the grant stops (its lines already refuse) until it holds."""
     grant.changed_epoch = bump_epoch(session)

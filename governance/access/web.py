@@ -38,7 +38,7 @@ from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.queries import in_force_version
 from governance.authz import Permission, rules
 from governance.datasets.models import Classification
-from governance.identity.web_login import actor, login_required
+from governance.identity.web_login import actor, ensure_recent_auth, login_required
 from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -252,6 +252,7 @@ def request_action(request_id: int, action: str) -> Response:
             now=now,
         )
     elif action == "approve-identifiers":
+        ensure_recent_auth(back=url_for("access.request_detail", request_id=request_id))
         form_c = CommentForm(prefix="second")
         submitted(form_c)
         requests.privacy_approve(

@@ -32,7 +32,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity import users
 from governance.identity.organization_model import Organization, OrganizationKind
-from governance.identity.web_login import actor, login_required
+from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -241,6 +241,9 @@ def return_to_draft(agreement_id: int) -> BaseResponse:
 
 @bp.route("/<int:agreement_id>/approve", methods=["POST"])
 @login_required
+@require_recent_auth(
+    back=lambda agreement_id: url_for("agreements.detail", agreement_id=agreement_id)
+)
 def approve(agreement_id: int) -> BaseResponse:
     comment = _text(CommentForm, "comment")
     return _transition(

@@ -57,6 +57,18 @@ class AuditType(StrEnum):
     GROUP_ROLE_REMOVE = "user:group_role_remove"
     GROUP_ORGANIZATION = "user:group_organization"
     GROUPS_UNMAPPED = "user:groups_unmapped"
+    SCIM_TOKEN_CREATE = "scim_token:create"  # noqa: S105  (an event name, not a secret)
+    SCIM_TOKEN_REVOKE = "scim_token:revoke"  # noqa: S105
+    SCIM_REFUSED = "scim:refused"
+    SCIM_USER_CREATE = "scim:user_create"
+    SCIM_USER_UPDATE = "scim:user_update"
+    SCIM_USER_DELETE = "scim:user_delete"
+    SCIM_GROUP_CREATE = "scim:group_create"
+    SCIM_GROUP_UPDATE = "scim:group_update"
+    SCIM_GROUP_DELETE = "scim:group_delete"
+    REAUTHENTICATE = "auth:reauthenticate"
+    SESSION_TIMEOUT = "auth:session_timeout"
+    ORGANIZATION_LOCAL_PASSWORDS = "organization:local_passwords"
 
     AGREEMENT_CREATE = "agreement:create"
     AGREEMENT_UPDATE = "agreement:update"
@@ -71,6 +83,7 @@ class AuditType(StrEnum):
     AGREEMENT_PDF = "agreement:pdf"
     AGREEMENT_DISCARD_AMENDMENT = "agreement:discard_amendment"
     AGREEMENT_READ = "agreement:read"  # recorded when a read is refused
+    AGREEMENT_PERSONNEL_REMOVE = "agreement:personnel_remove"
     LAW_CREATE = "law:create"
     AGREEMENT_ACCEPT = "agreement:accept"
     ETHICS_RECORD = "ethics:record"

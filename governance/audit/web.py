@@ -21,7 +21,7 @@ from governance.audit.models import AuditType, Outcome
 from governance.audit.queries import parse_filter
 from governance.audit.verify import run_verification
 from governance.authz import Permission
-from governance.identity.web_login import actor, login_required
+from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import database, db_session
 
@@ -69,6 +69,7 @@ def search() -> str:
 
 @bp.route("/export")
 @login_required
+@require_recent_auth()
 def export() -> Response:
     authz.require(actor(), Permission.AUDIT_EXPORT, audit={"event_type": AuditType.AUDIT_EXPORT})
     fmt = request.args.get("format", "")

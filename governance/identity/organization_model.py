@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Boolean, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.kernel.db import Base
@@ -23,6 +23,9 @@ class Organization(Base):
     id: Mapped[intpk]
     name: Mapped[str200]
     kind: Mapped[OrganizationKind] = mapped_column(String(20))
+    # Off: the organisation's people sign in through its identity provider only (an
+    # administrator's local password still works, as the break-glass path: docs/identity.md).
+    local_passwords: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[created_at]
 
     def __repr__(self) -> str:

@@ -33,6 +33,8 @@ class SessionEndReason(StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     DEACTIVATED = "deactivated"
     ROLES_CHANGED = "roles_changed"
+    IDLE_TIMEOUT = "idle_timeout"
+    LIFETIME_ENDED = "lifetime_ended"
 
     @property
     def label(self) -> str:
@@ -47,6 +49,8 @@ END_REASON_LABELS = {
     SessionEndReason.PASSWORD_RESET: "password reset",
     SessionEndReason.DEACTIVATED: "account deactivated",
     SessionEndReason.ROLES_CHANGED: "roles changed",
+    SessionEndReason.IDLE_TIMEOUT: "unused too long",
+    SessionEndReason.LIFETIME_ENDED: "reached its longest lifetime",
 }
 
 

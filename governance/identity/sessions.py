@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -89,6 +91,55 @@ def find_active(session: Session, secret: object, *, user_id: int) -> UserSessio
     ):
         return None
     return record
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How long a session may stay unused, and how long it may last at all (NIST SP 800-63B
+    section 7: reauthenticate after 30 minutes idle and 12 hours in all, at AAL2)."""
+
+    idle: dt.timedelta
+    lifetime: dt.timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> SessionLimits:
+        return cls(
+            idle=dt.timedelta(minutes=int(settings.get("SESSION_IDLE_MINUTES", 30))),
+            lifetime=dt.timedelta(hours=int(settings.get("SESSION_MAX_HOURS", 12))),
+        )
+
+
+def end_if_expired(
+    session: Session, *, record: UserSession, limits: SessionLimits, now: dt.datetime
+) -> SessionEndReason | None:
+    """End a session unused for longer than the idle limit, or older than its lifetime, with
+    its audit event; returns why, or None while it may go on (the caller commits)."""
+    if now - record.created_at >= limits.lifetime:
+        reason = SessionEndReason.LIFETIME_ENDED
+    elif now - record.last_seen_at >= limits.idle:
+        reason = SessionEndReason.IDLE_TIMEOUT
+    else:
+        return None
+    end_session(session, record=record, reason=reason, now=now)
+    audit.record(
+        session,
+        AuditType.SESSION_TIMEOUT,
+        by=record.user,
+        target_type="user_session",
+        target_id=record.id,
+        now=now,
+        detail={
+            "reason": reason.value,
+            "started": record.created_at.isoformat(),
+            "last_seen": record.last_seen_at.isoformat(),
+        },
+    )
+    return reason
+
+
+def is_recent(record: UserSession, *, max_age: dt.timedelta, now: dt.datetime) -> bool:
+    """Whether the person proved who they are within `max_age` (sign-in or re-authentication)."""
+    return now - record.authenticated_at < max_age
 
 
 def touch(record: UserSession, now: dt.datetime) -> bool:

@@ -128,6 +128,23 @@ def authenticate(
     if not verify_password(user.password_hash, password):
         count_failure(session, user, policy, now, detail, reason="wrong password")
         raise LoginFailed(policy.failure_message)
+    if not user.organization.local_passwords:
+        # Checked only after the password matched, so the answer tells nothing to whoever
+        # does not know it. Administrators keep their password as the break-glass path.
+        if not authz.can(user, Permission.USER_MANAGE):
+            audit.record(
+                session,
+                AuditType.LOGIN_FAILED,
+                by=user,
+                outcome=Outcome.DENIED,
+                detail={**detail, "reason": "local passwords are off for the organisation"},
+                now=now,
+            )
+            raise LoginFailed(
+                f"{user.organization.name} signs in through its identity provider: local "
+                "passwords are switched off. Use your institution's sign-in instead."
+            )
+        detail = {**detail, "break_glass": True}
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password, min_length=1)
     if _has_second_factor(session, user.id):

@@ -119,15 +119,7 @@ def link(
         raise _refuse(session, "identity linked to another account", detail, now, user=user)
     if existing is not None:
         return existing
-    identity = ExternalIdentity(
-        user_id=user.id,
-        provider=provider.key,
-        issuer=verified.issuer,
-        subject=verified.subject,
-        linked_at=now,
-    )
-    session.add(identity)
-    session.flush()
+    identity = _new_identity(session, user=user, provider=provider, verified=verified, now=now)
     audit.record(
         session,
         AuditType.SSO_LINK,
@@ -156,6 +148,21 @@ def record_failure(
         now=now,
         detail={**detail, "reason": reason[:300]},
     )
+
+
+def _new_identity(
+    session: Session, *, user: User, provider: Provider, verified: Verified, now: dt.datetime
+) -> ExternalIdentity:
+    identity = ExternalIdentity(
+        user_id=user.id,
+        provider=provider.key,
+        issuer=verified.issuer,
+        subject=verified.subject,
+        linked_at=now,
+    )
+    session.add(identity)
+    session.flush()
+    return identity
 
 
 def _refuse(
@@ -205,15 +212,7 @@ def _provision(
     user.roles = []
     session.add(user)
     session.flush()
-    identity = ExternalIdentity(
-        user_id=user.id,
-        provider=provider.key,
-        issuer=verified.issuer,
-        subject=verified.subject,
-        linked_at=now,
-    )
-    session.add(identity)
-    session.flush()
+    identity = _new_identity(session, user=user, provider=provider, verified=verified, now=now)
     audit.record(
         session,
         AuditType.SSO_PROVISION,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from collections.abc import Mapping
 
 import pyotp
 import segno
@@ -38,10 +39,13 @@ from governance.identity.signin import (
 )
 from governance.kernel.errors import Conflict, ValidationFailed
 from governance.kernel.keys import rings_of
+from governance.kernel.types import utcnow
 
 ISSUER = "Data Governance"
 SEAL_LABEL = "totp-secret"
 STEP_SECONDS = 30
+# The form field the re-authentication page sends the code in.
+REAUTH_FIELD = "reauth-code"
 RECOVERY_CODES = 10
 
 
@@ -167,6 +171,21 @@ def complete_login(
         detail={**detail, "session": started.record.id, "second_factor": used},
     )
     return SignedIn(user=user, session_secret=started.secret)
+
+
+def reauth_check(session: Session, user: User, form: Mapping[str, str]) -> str | None:
+    """Re-authentication's second step (reauth.py): a current code, never one used before."""
+    credential = session.get(TotpCredential, user.id)
+    if credential is None or credential.confirmed_at is None:
+        return None
+    code = str(form.get(REAUTH_FIELD, "")).strip().replace(" ", "")
+    step = _matching_step(
+        _unseal(session, credential), code, utcnow(), after=credential.last_used_step
+    )
+    if step is None:
+        return "The code from your authenticator app is not right."
+    credential.last_used_step = step
+    return None
 
 
 def _matching_step(secret: str, code: str, now: dt.datetime, *, after: int | None) -> int | None:

@@ -369,3 +369,34 @@ def _clean_name(raw: str, field: str) -> str:
             f"The {field} is longer than 200 characters.", {field: "At most 200 characters."}
         )
     return name
+
+
+def set_local_passwords(
+    session: Session, *, organization_id: int, allowed: bool, by: Actor
+) -> Organization:
+    """Switch local passwords on or off for an organisation's people (`identity:configure`).
+    Off, they sign in through the identity provider; administrators keep their password as
+    the break-glass path (signin.py records such a sign-in as `break_glass`)."""
+    authz.require(
+        by,
+        Permission.IDENTITY_CONFIGURE,
+        audit={
+            "event_type": AuditType.ORGANIZATION_LOCAL_PASSWORDS,
+            "target_type": "organization",
+            "target_id": organization_id,
+        },
+    )
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound(f"There is no organisation {organization_id}.")
+    before = organization.local_passwords
+    organization.local_passwords = allowed
+    audit.record(
+        session,
+        AuditType.ORGANIZATION_LOCAL_PASSWORDS,
+        by=by,
+        target_type="organization",
+        target_id=organization.id,
+        detail={"name": organization.name, "before": before, "after": allowed},
+    )
+    return organization

@@ -3,17 +3,33 @@ pages behind the e-mailed links (set a new password, unlock), which need no logi
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
-from governance.identity import credentials, sessions, web_sso
+from governance.audit import service as audit
+from governance.identity import credentials, reauth, sessions, totp, web_sso
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
-from governance.identity.web_login import actor, current_session, login_required, public
-from governance.identity.web_signin import end_browser_session
-from governance.kernel.errors import ValidationFailed
+from governance.identity.web_login import (
+    RecentAuthRequired,
+    actor,
+    current_session,
+    login_required,
+    public,
+)
+from governance.identity.web_signin import end_browser_session, safe_next
+from governance.kernel.errors import PermissionDenied, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form, submitted
@@ -143,3 +159,51 @@ def _private(page: str) -> Response:
     response = make_response(page)
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+class ReauthenticateForm(Form):
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+
+
+@bp.route("/account/reauthenticate", methods=["GET", "POST"])
+@login_required
+def reauthenticate() -> Response | str:
+    """Prove who you are again before a sensitive action, then go back to it."""
+    form = ReauthenticateForm(prefix="reauth")
+    target = safe_next(request.args.get("next")) or url_for("dashboard.home")
+    error = None
+    record = current_session()
+    if submitted(form) and record is not None:
+        db = db_session()
+        try:
+            reauth.reauthenticate(
+                db,
+                record=record,
+                password=form.password.data or "",
+                form=dict(request.form),
+                now=utcnow(),
+            )
+        except PermissionDenied as refused:
+            db.rollback()
+            if refused.audit:
+                audit.record_refusal(db, refused.audit, by=actor())
+            db.commit()
+            throttle.note_failure()
+            error = refused.message
+        else:
+            db.commit()
+            flash("Thank you: you can go on for the next few minutes.", "success")
+            return redirect(target)
+    return render_template(
+        "account/reauthenticate.html",
+        form=form,
+        error=error,
+        target=target,
+        second_factor=totp.enrolled(db_session(), actor().id),
+    )
+
+
+def ask_reauthentication(needed: RecentAuthRequired) -> Response:
+    """What a page guarded by `require_recent_auth` answers when the proof is too old."""
+    flash("This action needs you to confirm who you are: enter your password again.", "info")
+    return redirect(url_for("account.reauthenticate", next=safe_next(needed.target) or "/"))

@@ -1,15 +1,16 @@
-"""Identity administration pages: group mappings (external group to role and organisation)."""
+"""Identity administration pages: group mappings (external group to role and organisation) and
+the SCIM tokens of identity providers' provisioning clients."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
-from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange
 
 from governance import authz
 from governance.authz import Permission, Role
-from governance.identity import groups
+from governance.identity import groups, scim_tokens
 from governance.identity import users as user_service
 from governance.identity.group_mapping_model import GROUP_LENGTH, SOURCE_LENGTH
 from governance.identity.web_login import actor, login_required
@@ -92,3 +93,73 @@ def delete_mapping(mapping_id: int) -> Response:
     db.commit()
     flash("Mapping removed.", "success")
     return redirect(url_for("identity_admin.group_mappings"))
+
+
+class ScimTokenForm(Form):
+    name = StringField(
+        "Name (which provider uses it)", validators=[DataRequired(), Length(max=200)]
+    )
+    days = IntegerField(
+        "Valid for (days)",
+        default=180,
+        validators=[DataRequired(), NumberRange(min=1, max=scim_tokens.MAX_DAYS)],
+    )
+
+
+@bp.route("/scim-tokens", methods=["GET", "POST"])
+@login_required
+def scim_token_list() -> str:
+    """Issue a token (its secret shown once, on this answer only) and list the others."""
+    db, by = db_session(), actor()
+    authz.require(by, Permission.IDENTITY_CONFIGURE)
+    form = ScimTokenForm(prefix="scim")
+    secret = None
+    if submitted(form):
+        _token, secret = scim_tokens.issue_token(
+            db, name=form.name.data or "", days=form.days.data or 0, by=by, now=utcnow()
+        )
+        db.commit()
+        form = ScimTokenForm(prefix="scim", formdata=None)
+    return render_template(
+        "identity_admin/scim_tokens.html",
+        tokens=scim_tokens.tokens(db, by=by),
+        form=form,
+        secret=secret,
+        now=utcnow(),
+    )
+
+
+@bp.route("/scim-tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_scim_token(token_id: int) -> Response:
+    db = db_session()
+    token = scim_tokens.revoke_token(db, token_id=token_id, by=actor(), now=utcnow())
+    db.commit()
+    flash(f"SCIM token {token.prefix}… is revoked; the next request with it is refused.", "success")
+    return redirect(url_for("identity_admin.scim_token_list"))
+
+
+@bp.route("/sign-in")
+@login_required
+def sign_in_policy() -> str:
+    """Which organisations still allow local passwords."""
+    authz.require(actor(), Permission.IDENTITY_CONFIGURE)
+    return render_template(
+        "identity_admin/sign_in.html", organizations=user_service.organizations(db_session())
+    )
+
+
+@bp.route("/sign-in/<int:organization_id>", methods=["POST"])
+@login_required
+def set_local_passwords(organization_id: int) -> Response:
+    db = db_session()
+    allowed = request.form.get("local_passwords") == "on"
+    organization = user_service.set_local_passwords(
+        db, organization_id=organization_id, allowed=allowed, by=actor()
+    )
+    db.commit()
+    flash(
+        f"Local passwords are now {'on' if allowed else 'off'} for {organization.name}.",
+        "success",
+    )
+    return redirect(url_for("identity_admin.sign_in_policy"))

@@ -8,19 +8,22 @@ deactivated, signs nobody in, whatever copies of the cookie exist.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 import flask_login
-from flask import g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
 from werkzeug.wrappers import Response
 
 from governance.identity import sessions
 from governance.identity.models import User
-from governance.identity.session_model import UserSession
+from governance.identity.session_model import SessionEndReason, UserSession
 from governance.identity.signin import SignedIn
 from governance.kernel.extensions import SESSION_KEY, db_session
+from governance.kernel.types import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,10 +68,19 @@ def request_actor() -> User | None:
 
 
 def load_user(user_id: str) -> User | None:
+    """The person whose live session the cookie names; a session unused for too long, or past
+    its lifetime, ends here (audited) and signs nobody in."""
     if not user_id.isdigit():
         return None
-    record = sessions.find_active(db_session(), cookie.get(SESSION_KEY), user_id=int(user_id))
+    db = db_session()
+    record = sessions.find_active(db, cookie.get(SESSION_KEY), user_id=int(user_id))
     if record is None:
+        return None
+    limits = sessions.SessionLimits.from_settings(current_app.config)
+    ended = sessions.end_if_expired(db, record=record, limits=limits, now=utcnow())
+    if ended is not None:
+        db.commit()
+        flash(EXPIRY_MESSAGES[ended], "info")
         return None
     g.user_session = record
     return record.user
@@ -81,6 +93,52 @@ def finish_login(signed_in: SignedIn, target: str | None) -> Response:
     flask_login.login_user(signed_in.user)
     cookie[SESSION_KEY] = signed_in.session_secret
     return redirect(target or url_for("dashboard.home"))
+
+
+EXPIRY_MESSAGES = {
+    SessionEndReason.IDLE_TIMEOUT: "Your session ended because it was not used for a while. "
+    "Log in again.",
+    SessionEndReason.LIFETIME_ENDED: "Your session reached its longest lifetime. Log in again.",
+}
+
+
+class RecentAuthRequired(Exception):
+    """The action needs a fresher proof of who the person is; `target` is where to go back."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+def ensure_recent_auth(max_age: dt.timedelta | None = None, *, back: str | None = None) -> None:
+    """Raise RecentAuthRequired unless the signed-in person proved who they are within
+    `max_age` (default REAUTH_MINUTES). After re-authenticating, a GET comes back to itself and
+    a form's POST to `back` (the page the form is on), which the person sends again."""
+    record = current_session()
+    limit = max_age or dt.timedelta(minutes=int(current_app.config["REAUTH_MINUTES"]))
+    if record is not None and sessions.is_recent(record, max_age=limit, now=utcnow()):
+        return
+    target = request.full_path if request.method == "GET" else (back or request.referrer or "/")
+    raise RecentAuthRequired(target)
+
+
+def require_recent_auth(
+    max_age: dt.timedelta | None = None, *, back: Callable[..., str] | None = None
+) -> Callable[[F], F]:
+    """Before the most sensitive actions: the person re-authenticates (password, and the second
+    factor where they have one) when their last proof is older than `max_age`. `back` gives,
+    from the view's arguments, the page to return to after a POST. Put it below
+    `login_required`."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            ensure_recent_auth(max_age, back=back(**kwargs) if back else None)
+            return view(*args, **kwargs)
+
+        return cast(F, guarded)
+
+    return decorate
 
 
 def current_session() -> UserSession | None:

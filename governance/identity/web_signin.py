@@ -49,7 +49,7 @@ class LoginForm(Form):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only same-site paths: a login link must not bounce people to another site."""
     if not target:
         return None
@@ -92,7 +92,7 @@ def login() -> Response | str:
             error = failure.message
         else:
             db.commit()
-            target = _safe_next(request.args.get("next"))
+            target = safe_next(request.args.get("next"))
             if isinstance(signed_in, SecondFactorDue):
                 session.clear()
                 session[SECOND_FACTOR_KEY] = {

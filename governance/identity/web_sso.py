@@ -23,12 +23,13 @@ from flask import (
 )
 from flask import session as cookie
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from governance.identity import sso
 from governance.identity import web_throttle as throttle
-from governance.identity.oidc import OidcClient, Pending, SignInRefused
-from governance.identity.providers import load_providers
+from governance.identity.oidc import OidcClient, Pending, SignInRefused, Verified
+from governance.identity.providers import OidcProvider, SamlProvider, load_providers
 from governance.identity.saml import SamlServiceProvider
 from governance.identity.web_login import actor, finish_login, login_required, public
 from governance.kernel.extensions import csrf, db_session
@@ -142,18 +143,9 @@ def oidc_callback(provider: str) -> Response | tuple[str, int]:
             db.commit()
             flash(f"Your account is now linked to {client.provider.display_name}.", "info")
             return redirect("/account/")
-        signed_in = sso.sign_in(
-            db,
-            provider=client.provider,
-            verified=verified,
-            now=now,
-            source=throttle.client_address(),
-            user_agent=request.user_agent.string,
-        )
+        return _sign_in(db, client.provider, verified)
     except SignInRefused as refused:
         return _refused_page(provider, refused)
-    db.commit()
-    return finish_login(signed_in, None)
 
 
 @bp.route("/login/saml/<provider>")
@@ -184,18 +176,9 @@ def saml_acs(provider: str) -> Response | tuple[str, int]:
         verified = sp.finish(
             db, saml_response=request.form.get("SAMLResponse", ""), request_id=request_id, now=now
         )
-        signed_in = sso.sign_in(
-            db,
-            provider=sp.provider,
-            verified=verified,
-            now=now,
-            source=throttle.client_address(),
-            user_agent=request.user_agent.string,
-        )
+        return _sign_in(db, sp.provider, verified)
     except SignInRefused as refused:
         return _refused_page(provider, refused)
-    db.commit()
-    return finish_login(signed_in, None)
 
 
 @bp.route("/saml/<provider>/metadata")
@@ -203,6 +186,20 @@ def saml_acs(provider: str) -> Response | tuple[str, int]:
 def saml_metadata(provider: str) -> Response:
     sp = _saml(provider)
     return Response(sp.metadata(), mimetype="application/samlmetadata+xml")
+
+
+def _sign_in(db: Session, provider: OidcProvider | SamlProvider, verified: Verified) -> Response:
+    """Start the session of the person a verified answer names, and put it in the cookie."""
+    signed_in = sso.sign_in(
+        db,
+        provider=provider,
+        verified=verified,
+        now=utcnow(),
+        source=throttle.client_address(),
+        user_agent=request.user_agent.string,
+    )
+    db.commit()
+    return finish_login(signed_in, None)
 
 
 def _saml(provider: str) -> SamlServiceProvider:

@@ -294,6 +294,33 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BASE_URL", "http://127.0.0.1:5000", _parse_text, "Public address used in e-mails."),
     Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
     Setting(
+        "SESSION_IDLE_MINUTES",
+        30,
+        _parse_positive_int,
+        "A signed-in session unused for this long ends (NIST SP 800-63B, AAL2: 30 minutes).",
+    ),
+    Setting(
+        "SESSION_MAX_HOURS",
+        12,
+        _parse_positive_int,
+        "A signed-in session ends this long after sign-in, however active (SP 800-63B AAL2: "
+        "12 hours).",
+    ),
+    Setting(
+        "REAUTH_MINUTES",
+        10,
+        _parse_positive_int,
+        "The most sensitive actions (approving an agreement or direct identifiers, exporting the "
+        "audit trail) ask for the password again when the last proof is older than this.",
+    ),
+    Setting(
+        "SCIM_ORGANIZATION",
+        "",
+        _parse_text,
+        "Name of the organisation that accounts created through SCIM join until a group mapping "
+        "says otherwise; empty means the first research organisation.",
+    ),
+    Setting(
         "POLICY_DIR",
         "",
         _parse_text,

@@ -162,6 +162,8 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN
     ),
     ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
+    ("account.reauthenticate", "GET"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
+    ("account.reauthenticate", "POST"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
     ("account.reset_password", "GET"): Probe(
         lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
     ),
@@ -215,6 +217,89 @@ TABLE: dict[tuple[str, str], Probe] = {
     ),
     ("api.delete_group_mapping", "DELETE"): Probe(
         lambda o: f"{A}/group-mappings/999999", special={"admin": HIDDEN}
+    ),
+    ("identity_admin.scim_token_list", "GET"): Probe(
+        lambda o: "/admin/identity/scim-tokens", roles("admin")
+    ),
+    ("identity_admin.scim_token_list", "POST"): Probe(
+        lambda o: "/admin/identity/scim-tokens", roles("admin")
+    ),
+    ("identity_admin.revoke_scim_token", "POST"): Probe(
+        lambda o: "/admin/identity/scim-tokens/999999/revoke", special={"admin": HIDDEN}
+    ),
+    ("identity_admin.sign_in_policy", "GET"): Probe(
+        lambda o: "/admin/identity/sign-in", roles("admin")
+    ),
+    ("identity_admin.set_local_passwords", "POST"): Probe(
+        lambda o: "/admin/identity/sign-in/999999", special={"admin": HIDDEN}
+    ),
+    # SCIM: only a SCIM token opens it, never a session or a personal API token
+    ("scim.service_config", "GET"): Probe(
+        lambda o: "/scim/v2/ServiceProviderConfig", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.list_resource_types", "GET"): Probe(
+        lambda o: "/scim/v2/ResourceTypes", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.get_resource_type", "GET"): Probe(
+        lambda o: "/scim/v2/ResourceTypes/User", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.list_schemas", "GET"): Probe(
+        lambda o: "/scim/v2/Schemas", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.get_schema", "GET"): Probe(
+        lambda o: "/scim/v2/Schemas/x", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.list_users", "GET"): Probe(lambda o: "/scim/v2/Users", others=UNAUTH, anonymous=UNAUTH),
+    ("scim.create_user", "POST"): Probe(
+        lambda o: "/scim/v2/Users", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.get_user", "GET"): Probe(lambda o: "/scim/v2/Users/1", others=UNAUTH, anonymous=UNAUTH),
+    ("scim.replace_user", "PUT"): Probe(
+        lambda o: "/scim/v2/Users/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.patch_user", "PATCH"): Probe(
+        lambda o: "/scim/v2/Users/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.delete_user", "DELETE"): Probe(
+        lambda o: "/scim/v2/Users/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.list_groups", "GET"): Probe(
+        lambda o: "/scim/v2/Groups", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.create_group", "POST"): Probe(
+        lambda o: "/scim/v2/Groups", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.get_group", "GET"): Probe(
+        lambda o: "/scim/v2/Groups/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.replace_group", "PUT"): Probe(
+        lambda o: "/scim/v2/Groups/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.patch_group", "PATCH"): Probe(
+        lambda o: "/scim/v2/Groups/1", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.search_users", "POST"): Probe(
+        lambda o: "/scim/v2/Users/.search", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.search_groups", "POST"): Probe(
+        lambda o: "/scim/v2/Groups/.search", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.search_everything", "POST"): Probe(
+        lambda o: "/scim/v2/.search", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.not_found", "GET"): Probe(lambda o: "/scim/v2/Nothing", others=UNAUTH, anonymous=UNAUTH),
+    ("scim.not_found", "POST"): Probe(
+        lambda o: "/scim/v2/Nothing", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.not_found", "PUT"): Probe(lambda o: "/scim/v2/Nothing", others=UNAUTH, anonymous=UNAUTH),
+    ("scim.not_found", "PATCH"): Probe(
+        lambda o: "/scim/v2/Nothing", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.not_found", "DELETE"): Probe(
+        lambda o: "/scim/v2/Nothing", others=UNAUTH, anonymous=UNAUTH
+    ),
+    ("scim.delete_group", "DELETE"): Probe(
+        lambda o: "/scim/v2/Groups/1", others=UNAUTH, anonymous=UNAUTH
     ),
     # tokens
     ("tokens.index", "GET"): Probe(lambda o: "/tokens/", EVERYONE),

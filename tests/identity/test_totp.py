@@ -3,6 +3,7 @@ the lockout, and administrators sent to enrolment until they have one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from typing import Any
@@ -10,14 +11,17 @@ from typing import Any
 import pyotp
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import User
 from governance.identity.second_factor_model import RecoveryCode, TotpCredential
+from governance.identity.session_model import UserSession
 from tests.conftest import Browser, csrf_token, fresh
 from tests.support import PASSWORD, People
+
+EXPORT = "/audit/export?format=csv"
 
 
 def events(db: Session, kind: AuditType) -> list[AuditEvent]:
@@ -32,7 +36,7 @@ def code_at(secret: str, steps_from_now: int) -> str:
     return pyotp.TOTP(secret).at(int(time.time()) + 30 * steps_from_now)
 
 
-def enrol(browser: Browser) -> tuple[str, list[str]]:
+def enrol(browser: Browser, step: int = 0) -> tuple[str, list[str]]:
     """Set up the app as a person would: start, read the key, type the current code."""
     page = browser.get("/account/two-factor").get_data(as_text=True)
     assert "Set up an authenticator app" in page
@@ -41,7 +45,7 @@ def enrol(browser: Browser) -> tuple[str, list[str]]:
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
     assert secret, page
     assert 'src="data:image/svg+xml' in page
-    done = browser.post("/account/two-factor/confirm", {"code": code_at(secret.group(1), 0)})
+    done = browser.post("/account/two-factor/confirm", {"code": code_at(secret.group(1), step)})
     codes = re.findall(r"<li>([0-9a-f]{8}-[0-9a-f]{8})</li>", done.get_data(as_text=True))
     return secret.group(1), codes
 
@@ -155,6 +159,39 @@ def test_the_second_step_needs_the_first(client: FlaskClient, people: People) ->
     page = client.get("/login/second-factor")
     assert page.status_code == 302
     assert page.headers["Location"].endswith("/login")
+
+
+def test_re_authentication_asks_for_a_code_too(
+    client: FlaskClient, db: Session, people: People
+) -> None:
+    """Someone at the privacy officer's unlocked screen who knows the password, an hour after
+    sign-in, exports the audit trail."""
+    browser = Browser(client)
+    browser.login(people.privacy.email, PASSWORD)
+    # The previous step's code enrols, the current one logs in, the next re-authenticates.
+    secret, _codes = enrol(browser, step=-1)
+    logout(client)
+    browser.login(people.privacy.email, PASSWORD)
+    give_code(client, code_at(secret, 0))
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    fresh(db).execute(
+        update(UserSession)
+        .where(UserSession.user_id == people.privacy.id)
+        .values(authenticated_at=an_hour_ago)
+    )
+    db.commit()
+    asked = client.get(EXPORT)
+    assert "/account/reauthenticate" in asked.headers["Location"]
+    assert 'name="reauth-code"' in client.get(asked.headers["Location"]).get_data(as_text=True)
+    password_only = browser.post(asked.headers["Location"], {"reauth-password": PASSWORD})
+    assert "authenticator app is not right" in password_only.get_data(as_text=True)
+    assert client.get(EXPORT).status_code == 302
+    both = browser.post(
+        asked.headers["Location"],
+        {"reauth-password": PASSWORD, "reauth-code": code_at(secret, 1)},
+    )
+    assert both.status_code == 302
+    assert client.get(EXPORT).status_code == 200
 
 
 class TestAdministrators:
