@@ -140,6 +140,20 @@ def body() -> dict[str, Any]:
     return payload
 
 
+def read(resource: scim.Resource[Any]) -> Response:
+    """A resource as asked (attributes), with its ETag; 304 when the client has it already."""
+    etag = str(resource.meta.version if resource.meta else "")
+    if request.headers.get("If-None-Match") == etag:
+        return Response(status=304, headers={"ETag": etag})
+    return answer(dump(resource, Q, parameters(dict(request.args))), etag=etag)
+
+
+def created(payload: dict[str, Any]) -> Response:
+    response = answer(payload, 201, payload["meta"]["version"])
+    response.headers["Location"] = payload["meta"]["location"]
+    return response
+
+
 def check_if_match(etag: str) -> None:
     wanted = request.headers.get("If-Match")
     if wanted and wanted.strip() != "*" and etag not in [t.strip() for t in wanted.split(",")]:
@@ -316,10 +330,7 @@ def create_user() -> Response:
         db, resource=resource, caller=caller(), settings=current_app.config, now=utcnow()
     )
     db.commit()
-    payload = _user_payload(db, user, db.get(scim_users.ScimIdentity, user.id))
-    response = answer(payload, 201, payload["meta"]["version"])
-    response.headers["Location"] = payload["meta"]["location"]
-    return response
+    return created(_user_payload(db, user, db.get(scim_users.ScimIdentity, user.id)))
 
 
 @bp.get("/Users/<user_id>")
@@ -327,11 +338,7 @@ def create_user() -> Response:
 def get_user(user_id: str) -> Response:
     db = db_session()
     user, identity = scim_users.find_user(db, user_id)
-    resource = _user(db, user, identity)
-    etag = str(resource.meta.version if resource.meta else "")
-    if request.headers.get("If-None-Match") == etag:
-        return Response(status=304, headers={"ETag": etag})
-    return answer(dump(resource, Q, parameters(dict(request.args))), etag=etag)
+    return read(_user(db, user, identity))
 
 
 @bp.put("/Users/<user_id>")
@@ -417,21 +424,14 @@ def create_group() -> Response:
     )
     group = scim_groups.create_group(db, resource=resource, caller=caller(), now=utcnow())
     db.commit()
-    payload = _group_payload(db, group)
-    response = answer(payload, 201, payload["meta"]["version"])
-    response.headers["Location"] = payload["meta"]["location"]
-    return response
+    return created(_group_payload(db, group))
 
 
 @bp.get("/Groups/<group_id>")
 @scim_token
 def get_group(group_id: str) -> Response:
     db = db_session()
-    resource = _group(db, scim_groups.find_group(db, group_id))
-    etag = str(resource.meta.version if resource.meta else "")
-    if request.headers.get("If-None-Match") == etag:
-        return Response(status=304, headers={"ETag": etag})
-    return answer(dump(resource, Q, parameters(dict(request.args))), etag=etag)
+    return read(_group(db, scim_groups.find_group(db, group_id)))
 
 
 @bp.put("/Groups/<group_id>")

@@ -6,14 +6,14 @@ A SCIM token is a secret shown once and stored as its SHA-256, like personal API
 `ScimIdentity` holds the client's `userName` and `externalId`; people created by hand have none
 until the client claims them, and their `userName` is their e-mail. A user "deleted" through
 SCIM keeps their account, deactivated (the audit trail and agreements name them), and is gone
-for the SCIM client (`deleted_at`).
+for the SCIM client (`deleted_at`). SCIM reactivates only accounts it deactivated itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.kernel.db import Base
@@ -57,6 +57,10 @@ class ScimIdentity(Base):
     external_id: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # SCIM may reactivate only an account SCIM deactivated, never one an administrator did.
+    deactivated_by_scim: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class ScimGroup(Base):

@@ -97,14 +97,16 @@ def create_user(
     _refuse_forbidden(session, resource, caller, user_id=None, now=now)
     user_name = _user_name(resource)
     email = _email(resource)
-    if _taken(session, user_name, exclude=None):
-        raise scim.UniquenessException(detail=f"userName {user_name!r} is taken.")
     user = users.find_user_by_email(session, email)
+    if _taken(session, user_name, exclude=user.id if user else None):
+        raise scim.UniquenessException(detail=f"userName {user_name!r} is taken.")
+    rejoins = False
     if user is not None:
         identity = session.get(ScimIdentity, user.id)
         if identity is not None and identity.deleted_at is None:
             raise scim.UniquenessException(detail=f"{email} is already provisioned.")
         if identity is not None:
+            rejoins = identity.deactivated_by_scim
             session.delete(identity)
             session.flush()
         claimed = True
@@ -142,9 +144,36 @@ def create_user(
             "token": caller.token_prefix,
         },
     )
+    identity = session.get(ScimIdentity, user.id)
+    assert identity is not None
     if resource.active is False:
-        leavers.deactivate_leaver(session, user_id=user.id, by=SCIM_ACTOR, source="scim", now=now)
+        _deactivate(session, user, identity, now)
+    elif rejoins and not user.active:
+        users.set_active(session, user_id=user.id, active=True, by=SCIM_ACTOR)
     return user
+
+
+def _deactivate(session: Session, user: User, identity: ScimIdentity, now: dt.datetime) -> None:
+    if user.active:
+        identity.deactivated_by_scim = True
+    leavers.deactivate_leaver(session, user_id=user.id, by=SCIM_ACTOR, source="scim", now=now)
+
+
+def _reactivate(session: Session, user: User, identity: ScimIdentity, caller: Caller) -> None:
+    """Only an account SCIM deactivated: one an administrator deactivated stays so (403)."""
+    if not identity.deactivated_by_scim:
+        raise Refused(
+            f"{user.email} was deactivated by an administrator; only an administrator "
+            "reactivates it.",
+            audit={
+                "event_type": AuditType.SCIM_REFUSED,
+                "target_type": "user",
+                "target_id": user.id,
+                "detail": {"attributes": ["active"], "token": caller.token_prefix},
+            },
+        )
+    identity.deactivated_by_scim = False
+    users.set_active(session, user_id=user.id, active=True, by=SCIM_ACTOR)
 
 
 def replace_user(
@@ -186,9 +215,9 @@ def replace_user(
         detail={"before": before, "after": after, "token": caller.token_prefix},
     )
     if resource.active is False and user.active:
-        leavers.deactivate_leaver(session, user_id=user.id, by=SCIM_ACTOR, source="scim", now=now)
+        _deactivate(session, user, identity, now)
     elif resource.active is not False and not user.active:
-        users.set_active(session, user_id=user.id, active=True, by=SCIM_ACTOR)
+        _reactivate(session, user, identity, caller)
     return user
 
 
@@ -218,7 +247,7 @@ def delete_user(
         now=now,
         detail={"email": user.email, "token": caller.token_prefix},
     )
-    leavers.deactivate_leaver(session, user_id=user.id, by=SCIM_ACTOR, source="scim", now=now)
+    _deactivate(session, user, identity, now)
     groups.apply_external_groups(
         session, actor_label="scim", user=user, source=groups.SCIM_SOURCE, groups=[], now=now
     )

@@ -130,8 +130,9 @@ def authenticate(
         raise LoginFailed(policy.failure_message)
     if not user.organization.local_passwords:
         # Checked only after the password matched, so the answer tells nothing to whoever
-        # does not know it. Administrators keep their password as the break-glass path.
-        if not authz.can(user, Permission.USER_MANAGE):
+        # does not know it. Whoever may switch the setting back (`identity:configure`, the
+        # administrators) keeps their password as the break-glass path.
+        if not authz.can(user, Permission.IDENTITY_CONFIGURE):
             audit.record(
                 session,
                 AuditType.LOGIN_FAILED,

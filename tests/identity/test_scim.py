@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz import Role
 from governance.authz.decision import decide
-from governance.identity import groups, scim_tokens, tokens
+from governance.identity import groups, scim_tokens, tokens, users
 from governance.identity.actors import System
 from governance.identity.models import User
 from governance.identity.scim_model import ScimToken
@@ -294,3 +294,48 @@ def test_deactivation_stops_a_live_session_a_token_and_grants_at_the_next_reques
     deactivated = events(db, AuditType.USER_DEACTIVATE)[-1]
     assert deactivated.actor_email == "system:scim"
     assert deactivated.detail["sessions_ended"] == 1
+
+
+def activate(scim: Scim, user_id: int, active: bool) -> Any:
+    return scim.call(
+        "PATCH",
+        f"/Users/{user_id}",
+        {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": {"active": active}}]},
+    )
+
+
+def test_scim_cannot_reactivate_an_account_an_administrator_deactivated(
+    db: Session, scim: Scim, people: People
+) -> None:
+    """Attack: the provider still lists a person an administrator deactivated after an
+    incident; its next sync must not bring the account back."""
+    users.set_active(db, user_id=people.analyst2.id, active=False, by=people.admin)
+    db.commit()
+    assert activate(scim, people.analyst2.id, True).status_code == 403
+    user = fresh(db).get(User, people.analyst2.id)
+    assert user is not None
+    assert not user.active
+    # One that SCIM itself deactivated (a leaver who came back) it may reactivate.
+    assert activate(scim, people.analyst.id, False).status_code == 200
+    assert activate(scim, people.analyst.id, True).status_code == 200
+    user = fresh(db).get(User, people.analyst.id)
+    assert user is not None
+    assert user.active
+
+
+def test_an_account_made_by_hand_is_claimed_by_its_email(
+    db: Session, scim: Scim, people: People
+) -> None:
+    created = scim.call(
+        "POST",
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": people.analyst.email,
+            "displayName": "Analyst",
+            "emails": [{"value": people.analyst.email, "primary": True}],
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["id"] == str(people.analyst.id)
+    assert events(db, AuditType.SCIM_USER_CREATE)[-1].detail["claimed_existing_account"] is True

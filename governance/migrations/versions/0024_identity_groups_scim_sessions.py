@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('external_id', sa.String(length=256), nullable=True),
     sa.Column('updated_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deleted_at', governance.kernel.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deactivated_by_scim', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_scim_identity_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_scim_identity')),
     sa.UniqueConstraint('user_name', name=op.f('uq_scim_identity_user_name'))
