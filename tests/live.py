@@ -40,8 +40,9 @@ class LiveServer:
         *,
         workers: int = 2,
         env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,

@@ -23,6 +23,7 @@ from flask import (
 )
 from flask import session as cookie
 from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -39,7 +40,8 @@ bp = Blueprint("sso", __name__)
 PENDING_KEY = "oidc_pending"
 EXTENSION = "governance.oidc_clients"
 SAML_EXTENSION = "governance.saml_providers"
-SAML_PENDING_KEY = "saml_pending"
+SAML_COOKIE = "saml_request"
+SAML_REQUEST_SECONDS = 600
 
 
 def register(app: Flask) -> None:
@@ -156,29 +158,40 @@ def saml_start(provider: str) -> Response:
         url, request_id = sp.start()
     except SignInRefused as refused:
         return _refused(provider, refused)
-    cookie[SAML_PENDING_KEY] = {"provider": provider, "request_id": request_id}
-    return redirect(url)
+    answer = redirect(url)
+    # The IdP's answer comes back as a cross-site form POST, which never carries the Lax
+    # session cookie: the request id travels in a signed cookie of its own, sent cross-site
+    # (SameSite=None needs Secure, so on plain-HTTP development it stays Lax, same-site only).
+    secure = bool(current_app.config["SESSION_COOKIE_SECURE"])
+    answer.set_cookie(
+        SAML_COOKIE,
+        _saml_signer().dumps({"provider": provider, "request_id": request_id}),
+        max_age=SAML_REQUEST_SECONDS,
+        path=url_for("sso.saml_acs", provider=provider),
+        httponly=True,
+        secure=secure,
+        samesite="None" if secure else "Lax",
+    )
+    return answer
 
 
 @bp.route("/saml/<provider>/acs", methods=["POST"])
 @public
-def saml_acs(provider: str) -> Response | tuple[str, int]:
+def saml_acs(provider: str) -> Response:
     sp = _saml(provider)
-    pending = cookie.pop(SAML_PENDING_KEY, None)
-    request_id = (
-        str(pending["request_id"])
-        if isinstance(pending, dict) and pending.get("provider") == provider
-        else None
-    )
+    request_id = saml_request_id(provider)
     db = db_session()
     now = utcnow()
     try:
         verified = sp.finish(
             db, saml_response=request.form.get("SAMLResponse", ""), request_id=request_id, now=now
         )
-        return _sign_in(db, sp.provider, verified)
+        answer = _sign_in(db, sp.provider, verified)
     except SignInRefused as refused:
-        return _refused_page(provider, refused)
+        page, status = _refused_page(provider, refused)
+        answer = Response(page, status=status, mimetype="text/html")
+    answer.delete_cookie(SAML_COOKIE, path=url_for("sso.saml_acs", provider=provider))
+    return answer
 
 
 @bp.route("/saml/<provider>/metadata")
@@ -200,6 +213,23 @@ def _sign_in(db: Session, provider: OidcProvider | SamlProvider, verified: Verif
     )
     db.commit()
     return finish_login(signed_in, None)
+
+
+def _saml_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt="saml-request")
+
+
+def saml_request_id(provider: str) -> str | None:
+    """The id of the AuthnRequest this browser made to this provider, if recent."""
+    try:
+        pending = _saml_signer().loads(
+            request.cookies.get(SAML_COOKIE, ""), max_age=SAML_REQUEST_SECONDS
+        )
+    except BadSignature:
+        return None
+    if not isinstance(pending, dict) or pending.get("provider") != provider:
+        return None
+    return str(pending.get("request_id"))
 
 
 def _saml(provider: str) -> SamlServiceProvider:

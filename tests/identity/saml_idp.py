@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import shutil
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -61,8 +65,9 @@ def key_pair(folder: Path, name: str) -> tuple[Path, Path]:
 class TestIdP:
     __test__ = False
 
-    def __init__(self, folder: Path, name: str = "idp") -> None:
+    def __init__(self, folder: Path, name: str = "idp", sso_url: str | None = None) -> None:
         self.folder = folder
+        self.sso_url = sso_url or f"{IDP_ENTITY_ID}/sso"
         self.key_file, self.cert_file = key_pair(folder, name)
         self.name = name
 
@@ -77,7 +82,7 @@ class TestIdP:
             "service": {
                 "idp": {
                     "endpoints": {
-                        "single_sign_on_service": [(f"{IDP_ENTITY_ID}/sso", BINDING_HTTP_REDIRECT)]
+                        "single_sign_on_service": [(self.sso_url, BINDING_HTTP_REDIRECT)]
                     },
                     "policy": {"default": {"lifetime": lifetime or {"minutes": 15}}},
                     "name_id_format": [NAMEID_FORMAT_PERSISTENT],
@@ -115,6 +120,7 @@ class TestIdP:
         request = server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         sp_entity_id = request.message.issuer.text
         acs = request.message.assertion_consumer_service_url
+        self.last_acs = acs
         response = server.create_authn_response(
             identity=attributes,
             in_response_to=request.message.id,
@@ -126,3 +132,60 @@ class TestIdP:
             sign_response=False,
         )
         return base64.b64encode(str(response).encode()).decode()
+
+
+class IdPSite:
+    """The IdP's sign-in page over HTTP, for the browser: it answers the AuthnRequest with a
+    form that posts the signed response to the service provider's ACS when the person presses
+    Continue (a real IdP asks for a password first; this one has signed `subject` in)."""
+
+    def __init__(
+        self,
+        idp: TestIdP,
+        sp_metadata: Callable[[], str],
+        *,
+        port: int,
+        subject: str,
+        attributes: Any,
+    ) -> None:
+        self.idp, self.sp_metadata = idp, sp_metadata
+        self.subject, self.attributes = subject, attributes
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not self.path.startswith("/sso?"):  # the browser's favicon, say
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                response = site.idp.answer(
+                    site.sp_metadata(),
+                    f"http://127.0.0.1{self.path}",
+                    subject=site.subject,
+                    attributes=site.attributes,
+                )
+                page = (
+                    "<!doctype html><html lang=en><head><title>Test IdP</title></head><body>"
+                    "<h1>Test SAML IdP</h1>"
+                    f'<form method="post" action="{html.escape(str(site.idp.last_acs))}">'
+                    f'<input type="hidden" name="SAMLResponse" value="{response}">'
+                    '<button type="submit">Continue</button></form></body></html>'
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(page.encode())
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -18,7 +18,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import User
 from governance.identity.oidc import SignInRefused
 from governance.identity.sso_model import ExternalIdentity, SeenAssertion
-from governance.identity.web_sso import saml_providers
+from governance.identity.web_sso import saml_providers, saml_request_id
 from tests.conftest import fresh
 from tests.identity import saml_idp
 from tests.support import People
@@ -190,6 +190,11 @@ def _sp(app: Flask) -> Any:
 
 
 def _pending_request_id(app: Flask, client: FlaskClient) -> str:
-    from tests.identity.conftest import cookie_content
-
-    return str(cookie_content(app, client)["saml_pending"]["request_id"])
+    cookie = client.get_cookie("saml_request", path="/saml/campus/acs")
+    assert cookie is not None
+    with app.test_request_context(
+        "/saml/campus/acs", headers={"Cookie": f"saml_request={cookie.value}"}
+    ):
+        request_id = saml_request_id("campus")
+    assert request_id is not None
+    return request_id
