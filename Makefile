@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha
 # The quick tests the other supported Pythons run (SQLite only): the engine, identity and the kernel.
 FAST_TESTS := tests/analysis tests/identity tests/kernel
 
-.PHONY: run test test-fast check bench reliability screenshots install install-dev lock clean
+.PHONY: run test test-fast check bench reliability screenshots install install-dev lock clean oidc-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ run: install
 	$(BIN)/governance worker --workers 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/governance serve --bind 127.0.0.1:$(PORT) --workers 2
+
+# A local OpenID Connect provider (node's oidc-provider) for `make run` to sign in with; it
+# writes instance/identity_providers.toml when absent (docs/identity.md).
+oidc-demo: install-dev
+	$(BIN)/python tools/oidc_demo.py
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -24,7 +24,9 @@ from governance.identity import models as user  # noqa: F401
 from governance.identity import organization_model as organization  # noqa: F401
 from governance.identity import role_change_model as role_change  # noqa: F401
 from governance.identity import scim_model as scim  # noqa: F401
+from governance.identity import second_factor_model as second_factor  # noqa: F401
 from governance.identity import session_model as session  # noqa: F401
+from governance.identity import sso_model as sso  # noqa: F401
 from governance.identity import token_model as token  # noqa: F401
 from governance.incidents import models as incident  # noqa: F401
 from governance.kernel.db import Base

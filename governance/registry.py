@@ -73,16 +73,20 @@ from governance.identity import (
     api_auth,
     api_groups,
     leavers,
+    reauth,
     role_changes,
     scim_api,
+    totp,
     users,
     web_account,
     web_admin,
     web_identity_admin,
     web_login,
     web_signin,
+    web_sso,
     web_throttle,
     web_tokens,
+    web_two_factor,
 )
 from governance.identity import names as people_names
 from governance.identity.models import COURSE_LABELS
@@ -109,6 +113,8 @@ MODELS = all_models
 # Pages, in the order their blueprints are registered.
 BLUEPRINTS: tuple[Blueprint, ...] = (
     web_signin.bp,
+    web_sso.bp,
+    web_two_factor.bp,
     dashboard_web.bp,
     web_admin.bp,
     web_identity_admin.bp,
@@ -244,11 +250,16 @@ LABELS: tuple[Mapping[Any, str], ...] = (
     FLAG_LABELS,
     analysis_labels.LABELS,
 )
+# What re-authentication asks for beyond the password (identity/reauth.py).
+REAUTH_SECOND_FACTORS: tuple[reauth.SecondFactorCheck, ...] = (totp.reauth_check,)
 
 
 def install() -> None:
     """Put the jobs, tasks, listeners and sections above in place (for every process)."""
     periodic.install(PERIODIC_JOBS)
+    for second_factor in REAUTH_SECOND_FACTORS:
+        if second_factor not in reauth.SECOND_FACTOR_CHECKS:
+            reauth.SECOND_FACTOR_CHECKS.append(second_factor)
     for roles, provider in TASK_PROVIDERS:
         tasks.registry.register(*roles)(provider)
     for listener in AGREEMENT_LISTENERS:
@@ -283,7 +294,9 @@ def install_app(app: Flask, database: Database) -> None:
     web_errors.register(app)
     app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
+    web_sso.register(app)
     navigation.register(app)
     app.before_request(web.refuse_nul_characters)
     app.before_request(web_signin.keep_session_alive)
+    app.before_request(web_two_factor.require_enrolment)
     app.after_request(web.security_headers)

@@ -40,13 +40,16 @@ class LiveServer:
         *,
         workers: int = 2,
         env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "GOVERNANCE_INSTANCE_PATH": str(instance),
             "GOVERNANCE_DATABASE_URL": database_url,
+            # Journeys sign administrators in with passwords alone unless a test says otherwise.
+            "GOVERNANCE_ADMIN_SECOND_FACTOR_REQUIRED": "false",
             **(env or {}),
         }
         env.pop("GOVERNANCE_TEST_DATABASE_URL", None)

@@ -31,6 +31,13 @@ class AuditType(StrEnum):
     PASSWORD_RESET_LINK = "auth:password_reset_link"  # noqa: S105
     PASSWORD_RESET = "auth:password_reset"  # noqa: S105
     UNLOCK = "auth:unlock"
+    SSO_LOGIN = "auth:sso_login"
+    SSO_LOGIN_FAILED = "auth:sso_login_failed"
+    SSO_LINK = "auth:sso_link"
+    SSO_PROVISION = "auth:sso_provision"
+    SECOND_FACTOR_ENROL = "auth:second_factor_enrol"
+    SECOND_FACTOR_FAILED = "auth:second_factor_failed"
+    RECOVERY_CODE_USE = "auth:recovery_code_use"
     USER_CREATE = "user:create"
     USER_UPDATE = "user:update"
     USER_ROLES_CHANGE = "user:roles_change"

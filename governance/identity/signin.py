@@ -31,6 +31,7 @@ from governance.identity.passwords import (
     spend_verification,
     verify_password,
 )
+from governance.identity.second_factor_model import TotpCredential
 from governance.identity.session_model import SessionEndReason, UserSession
 from governance.identity.users import find_user_by_email, get_user
 from governance.kernel import notify
@@ -62,6 +63,13 @@ class LockoutPolicy:
 
 
 @dataclass(frozen=True)
+class SecondFactorDue:
+    """The password was right and the account has a second factor: no session yet."""
+
+    user: User
+
+
+@dataclass(frozen=True)
 class SignedIn:
     """Who signed in and the secret of their new session (for the cookie only)."""
 
@@ -78,8 +86,9 @@ def authenticate(
     now: dt.datetime,
     source: str = "web",
     user_agent: str = "",
-) -> SignedIn:
-    """Check the password and start a server-side session; `source` is the client address."""
+) -> SignedIn | SecondFactorDue:
+    """Check the password and start a server-side session, or, for an account with a second
+    factor, say that it is due (totp.py completes the login); `source` is the client address."""
     user = find_user_by_email(session, email)
     detail: dict[str, Any] = {"source": source}
     if user is None:
@@ -117,7 +126,7 @@ def authenticate(
         )
         raise LoginFailed(policy.failure_message)
     if not verify_password(user.password_hash, password):
-        _count_failure(session, user, policy, now, detail)
+        count_failure(session, user, policy, now, detail, reason="wrong password")
         raise LoginFailed(policy.failure_message)
     if not user.organization.local_passwords:
         # Checked only after the password matched, so the answer tells nothing to whoever
@@ -137,10 +146,14 @@ def authenticate(
                 "passwords are switched off. Use your institution's sign-in instead."
             )
         detail = {**detail, "break_glass": True}
-    clear_failures(user)
-    user.last_login_at = now
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password, min_length=1)
+    if _has_second_factor(session, user.id):
+        # Failures are forgotten only once the second factor is right too, so that retyping
+        # the password never buys more guesses at the code.
+        return SecondFactorDue(user=user)
+    clear_failures(user)
+    user.last_login_at = now
     started = sessions.start_session(
         session, user=user, now=now, client_address=source, user_agent=user_agent
     )
@@ -156,9 +169,22 @@ def clear_failures(user: User) -> None:
     user.locked_until = None
 
 
-def _count_failure(
-    session: Session, user: User, policy: LockoutPolicy, now: dt.datetime, detail: dict[str, Any]
+def _has_second_factor(session: Session, user_id: int) -> bool:
+    credential = session.get(TotpCredential, user_id)
+    return credential is not None and credential.confirmed_at is not None
+
+
+def count_failure(
+    session: Session,
+    user: User,
+    policy: LockoutPolicy,
+    now: dt.datetime,
+    detail: dict[str, Any],
+    *,
+    reason: str,
 ) -> None:
+    """One more failure in the current run (a wrong password or a wrong second factor); the
+    account locks at LOCKOUT_THRESHOLD."""
     # Failures count within LOCKOUT_MINUTES of the first of a run: the throttle allows one
     # address fewer failures than the threshold in any such period, so it alone never locks.
     if user.failed_login_since is None or now - user.failed_login_since >= policy.window:
@@ -170,7 +196,7 @@ def _count_failure(
         AuditType.LOGIN_FAILED,
         by=user,
         outcome=Outcome.FAILURE,
-        detail={**detail, "reason": "wrong password", "failures_in_a_row": user.failed_login_count},
+        detail={**detail, "reason": reason, "failures_in_a_row": user.failed_login_count},
         now=now,
     )
     if user.failed_login_count >= policy.threshold:

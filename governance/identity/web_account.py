@@ -18,7 +18,7 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
 from governance.audit import service as audit
-from governance.identity import credentials, reauth, sessions
+from governance.identity import credentials, reauth, sessions, totp, web_sso
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
 from governance.identity.web_login import (
@@ -66,6 +66,7 @@ def index() -> str:
         current_id=record.id if record else None,
         now=utcnow(),
         min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+        providers=web_sso.link_buttons(),
     )
 
 
@@ -193,7 +194,13 @@ def reauthenticate() -> Response | str:
             db.commit()
             flash("Thank you: you can go on for the next few minutes.", "success")
             return redirect(target)
-    return render_template("account/reauthenticate.html", form=form, error=error, target=target)
+    return render_template(
+        "account/reauthenticate.html",
+        form=form,
+        error=error,
+        target=target,
+        second_factor=totp.enrolled(db_session(), actor().id),
+    )
 
 
 def ask_reauthentication(needed: RecentAuthRequired) -> Response:

@@ -14,12 +14,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 import flask_login
-from flask import current_app, flash, g, request
+from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
+from werkzeug.wrappers import Response
 
 from governance.identity import sessions
 from governance.identity.models import User
 from governance.identity.session_model import SessionEndReason, UserSession
+from governance.identity.signin import SignedIn
 from governance.kernel.extensions import SESSION_KEY, db_session
 from governance.kernel.types import utcnow
 
@@ -82,6 +84,15 @@ def load_user(user_id: str) -> User | None:
         return None
     g.user_session = record
     return record.user
+
+
+def finish_login(signed_in: SignedIn, target: str | None) -> Response:
+    """Put the new session in the cookie; nothing from before the login survives it (session
+    fixation)."""
+    cookie.clear()
+    flask_login.login_user(signed_in.user)
+    cookie[SESSION_KEY] = signed_in.session_secret
+    return redirect(target or url_for("dashboard.home"))
 
 
 EXPIRY_MESSAGES = {

@@ -14,20 +14,34 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from governance.identity import sessions
+from governance.identity import sessions, web_sso
 from governance.identity import web_throttle as throttle
-from governance.identity.signin import LockoutPolicy, LoginFailed, authenticate, record_logout
-from governance.identity.web_login import actor, current_session, login_required, public
-from governance.kernel.extensions import SESSION_KEY, db_session
+from governance.identity.signin import (
+    LockoutPolicy,
+    LoginFailed,
+    SecondFactorDue,
+    authenticate,
+    record_logout,
+)
+from governance.identity.web_login import (
+    actor,
+    current_session,
+    finish_login,
+    login_required,
+    public,
+)
+from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.forms import Form
 
 bp = Blueprint("auth", __name__)
+# The signed cookie's note that a password was right and the second factor is due.
+SECOND_FACTOR_KEY = "second_factor_due"
 
 
 class LoginForm(Form):
@@ -78,11 +92,19 @@ def login() -> Response | str:
             error = failure.message
         else:
             db.commit()
-            session.clear()  # nothing from before the login survives it (session fixation)
-            login_user(signed_in.user)
-            session[SESSION_KEY] = signed_in.session_secret
-            return redirect(safe_next(request.args.get("next")) or url_for("dashboard.home"))
-    return render_template("auth/login.html", form=form, error=error)
+            target = safe_next(request.args.get("next"))
+            if isinstance(signed_in, SecondFactorDue):
+                session.clear()
+                session[SECOND_FACTOR_KEY] = {
+                    "user": signed_in.user.id,
+                    "at": int(utcnow().timestamp()),
+                    "next": target,
+                }
+                return redirect(url_for("two_factor.login_code"))
+            return finish_login(signed_in, target)
+    return render_template(
+        "auth/login.html", form=form, error=error, providers=web_sso.provider_buttons()
+    )
 
 
 @bp.route("/logout", methods=["POST"])

@@ -194,6 +194,34 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
         "How long an e-mailed password-reset or unlock link works (once).",
     ),
+    Setting(
+        "ADMIN_SECOND_FACTOR_REQUIRED",
+        True,
+        _parse_bool,
+        "Administrators with a local password must set up a second factor (TOTP) before "
+        "anything else after logging in.",
+    ),
+    Setting(
+        "IDENTITY_PROVIDERS_FILE",
+        "",
+        _parse_text,
+        "TOML file listing the single sign-on providers (OpenID Connect) people may sign in "
+        "with; empty means instance/identity_providers.toml, and no file means none "
+        "(docs/identity.md).",
+    ),
+    Setting(
+        "OIDC_CLOCK_SKEW_SECONDS",
+        60,
+        _parse_count,
+        "Clock difference allowed when checking an ID token's expiry and issue time.",
+    ),
+    Setting(
+        "OIDC_METADATA_CACHE_SECONDS",
+        3600,
+        _parse_positive_int,
+        "How long a provider's discovery document and signing keys (JWKS) are kept; an "
+        "unknown key id fetches the keys again at once (key rotation).",
+    ),
     Setting("MAX_UPLOAD_MB", 200, _parse_positive_int, "Largest dataset upload accepted."),
     Setting(
         "ATTACHMENT_MAX_MB",
@@ -379,6 +407,8 @@ def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> No
         settings["AUDIT_KEY_FILE"] = str(instance_path / "audit.key")
     if not settings["QUEUE_URL"]:
         settings["QUEUE_URL"] = f"sqlite:///{instance_path / 'queue.db'}"
+    if not settings["IDENTITY_PROVIDERS_FILE"]:
+        settings["IDENTITY_PROVIDERS_FILE"] = str(instance_path / "identity_providers.toml")
     if not settings["POLICY_DIR"]:
         settings["POLICY_DIR"] = str(PROJECT_ROOT / "policies")
     if not settings["SECRET_KEY"]:

@@ -157,6 +157,16 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject", roles("admin")),
     # your own account; the pages behind e-mailed links answer 404 to an unknown link
     ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
+    ("two_factor.enrol", "GET"): Probe(lambda o: "/account/two-factor", EVERYONE),
+    ("two_factor.start", "POST"): Probe(lambda o: "/account/two-factor/start", EVERYONE),
+    ("two_factor.confirm", "POST"): Probe(lambda o: "/account/two-factor/confirm", EVERYONE),
+    # without a right password first, the second step sends everyone back to the login page
+    ("two_factor.login_code", "GET"): Probe(
+        lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN
+    ),
+    ("two_factor.login_code", "POST"): Probe(
+        lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN
+    ),
     ("account.change_password", "POST"): Probe(lambda o: "/account/password", EVERYONE),
     ("account.reauthenticate", "GET"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
     ("account.reauthenticate", "POST"): Probe(lambda o: "/account/reauthenticate", EVERYONE),
@@ -167,6 +177,21 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: "/reset/unknown", others=HIDDEN, anonymous=HIDDEN
     ),
     ("account.unlock", "GET"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
+    # single sign-on: no provider is configured here, so every provider key is unknown
+    ("sso.oidc_start", "GET"): Probe(
+        lambda o: "/login/oidc/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.oidc_callback", "GET"): Probe(
+        lambda o: "/login/oidc/unknown/callback", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.link_provider", "POST"): Probe(lambda o: "/account/link/unknown", others=HIDDEN),
+    ("sso.saml_start", "GET"): Probe(
+        lambda o: "/login/saml/unknown", others=HIDDEN, anonymous=HIDDEN
+    ),
+    ("sso.saml_acs", "POST"): Probe(lambda o: "/saml/unknown/acs", others=HIDDEN, anonymous=HIDDEN),
+    ("sso.saml_metadata", "GET"): Probe(
+        lambda o: "/saml/unknown/metadata", others=HIDDEN, anonymous=HIDDEN
+    ),
     ("account.unlock", "POST"): Probe(lambda o: "/unlock/unknown", others=HIDDEN, anonymous=HIDDEN),
     ("admin.organizations", "GET"): Probe(lambda o: "/admin/organizations", roles("admin")),
     ("admin.organizations", "POST"): Probe(
