@@ -2,7 +2,7 @@
 used, TOTP second factors and their one-time recovery codes
 
 Revision ID: 0021
-Revises: 0024
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0021'
-down_revision = '0024'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
