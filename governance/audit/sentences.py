@@ -265,6 +265,29 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.OUTPUT_WITHDRAW: ("withdrew from the public page", "withdraw"),
     AuditType.OUTPUT_RESTORE: ("restored to the public page", "restore"),
     AuditType.OUTPUT_NO_CONCERNS: ("answered 'no concerns' in the preview of", "answer"),
+    AuditType.AGREEMENT_EXECUTE: (
+        "recorded the provider's countersignature of",
+        "record the countersignature of",
+    ),
+    AuditType.SSO_LOGIN: ("signed in through their institution", "sign in through an institution"),
+    AuditType.SSO_LOGIN_FAILED: (
+        "failed to sign in through their institution",
+        "sign in through an institution",
+    ),
+    AuditType.SSO_LINK: (
+        "linked an institutional sign-in to the account of",
+        "link an institutional sign-in to",
+    ),
+    AuditType.SSO_PROVISION: (
+        "created on first institutional sign-in the account of",
+        "create on first sign-in the account of",
+    ),
+    AuditType.SECOND_FACTOR_ENROL: ("enrolled a second factor", "enrol a second factor"),
+    AuditType.SECOND_FACTOR_FAILED: (
+        "gave a wrong second-factor code",
+        "give a second-factor code",
+    ),
+    AuditType.RECOVERY_CODE_USE: ("signed in with a recovery code", "use a recovery code"),
 }
 
 
