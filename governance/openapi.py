@@ -156,9 +156,16 @@ def _operation(op: Operation) -> dict[str, Any]:
     return entry
 
 
-@functools.cache
 def document() -> dict[str, Any]:
-    """The whole description; built once per process."""
+    """The whole description; built once per process, and again if more operations were
+    declared since (a caller before the app registered every API module, as a test may be,
+    must not leave a partial description cached for everyone after it)."""
+    return _document(len(OPERATIONS))
+
+
+@functools.cache
+def _document(operation_count: int) -> dict[str, Any]:
+    del operation_count  # the cache key: how many operations were declared when built
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(OPERATIONS.values(), key=lambda o: (o.path, o.method)):
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
