@@ -79,7 +79,7 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
     # Generated ids mostly name nothing; a second pass names real objects, of the caller's
     # own agreement and of another organisation's, so generated bodies reach the services.
     # The world holds no preview flag yet: flag 1 names none, or one a generated request
-    # raised earlier in the run.
+    # raised earlier in the run (so do period, item and mapping 1).
     real = [
         {
             "agreement_id": world.mine.id,
@@ -91,6 +91,11 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "output_id": world.my_output.id,
             "flag_id": 1,
             "reclassification_id": world.reclassification.id,
+            # No audit period, certification item or group mapping exists in this world: 1
+            # names none, or one a generated request made earlier in the run.
+            "period_id": 1,
+            "item_id": 1,
+            "mapping_id": 1,
         },
         {
             "agreement_id": world.theirs.id,
@@ -102,6 +107,11 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "output_id": world.their_output.id,
             "flag_id": 1,
             "reclassification_id": world.reclassification.id,
+            # No audit period, certification item or group mapping exists in this world: 1
+            # names none, or one a generated request made earlier in the run.
+            "period_id": 1,
+            "item_id": 1,
+            "mapping_id": 1,
         },
     ]
     failures: list[str] = []
