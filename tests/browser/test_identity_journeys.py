@@ -296,3 +296,32 @@ def sign_in_at_provider(page: Any, base: str, provider: idp.TestProvider, login:
     # else the provider still knew them (single sign-on) and sent them straight back.
     assert page.url.startswith(base), page.url
     assert "/login" not in page.url, page.content()[:2000]
+
+
+def test_issue_new_recovery_codes_then_turn_the_second_factor_off(
+    db: Session, people: People, live_server: Any, new_page: Any
+) -> None:
+    base = live_server.url
+    page = new_page()
+    log_in(page, base, people.analyst.email, PASSWORD)
+    page.goto(f"{base}/account/two-factor")
+    press(page, "form[action$='/two-factor/start'] button")
+    secret = page.inner_text("#totp-secret").strip()
+    type_into(page, "#code", pyotp.TOTP(secret).now())
+    press(page, "form[action$='/two-factor/confirm'] button")
+    old = page.locator("#recovery-codes li").all_inner_texts()
+
+    page.goto(f"{base}/account/")
+    assert "Second factor: on" in page.inner_text("#second-factor-status")
+    press(page, "form[action$='/two-factor/recovery-codes'] button")
+    assert "Your earlier recovery codes no longer work" in page.content()
+    new = page.locator("#recovery-codes li").all_inner_texts()
+    assert len(new) == 10
+    assert not set(new) & set(old)
+
+    page.goto(f"{base}/account/")
+    press(page, "form[action$='/two-factor/disable'] button")
+    assert page.url.endswith("/account/")
+    assert "Second factor: off" in page.inner_text("#second-factor-status")
+    log_out(page)
+    log_in(page, base, people.analyst.email, PASSWORD)  # the password alone again
