@@ -38,6 +38,8 @@ class AuditType(StrEnum):
     SECOND_FACTOR_ENROL = "auth:second_factor_enrol"
     SECOND_FACTOR_FAILED = "auth:second_factor_failed"
     RECOVERY_CODE_USE = "auth:recovery_code_use"
+    SECOND_FACTOR_DISABLE = "auth:second_factor_disable"
+    RECOVERY_CODES_REGENERATE = "auth:recovery_codes_regenerate"
     USER_CREATE = "user:create"
     USER_UPDATE = "user:update"
     USER_ROLES_CHANGE = "user:roles_change"

@@ -288,6 +288,14 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "give a second-factor code",
     ),
     AuditType.RECOVERY_CODE_USE: ("signed in with a recovery code", "use a recovery code"),
+    AuditType.SECOND_FACTOR_DISABLE: (
+        "turned off the second factor of",
+        "turn off the second factor of",
+    ),
+    AuditType.RECOVERY_CODES_REGENERATE: (
+        "issued new recovery codes (the old ones no longer work) for",
+        "issue new recovery codes for",
+    ),
 }
 
 

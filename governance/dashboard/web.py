@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from governance.authz.roles import Role
 from governance.dashboard.charts import charts_for
+from governance.identity import users
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.tasks import tasks_for
@@ -19,13 +20,17 @@ bp = Blueprint("dashboard", __name__)
 
 @bp.route("/")
 @login_required
-def home() -> Response:
+def home() -> Response | str:
     roles = dashboard_roles(current_user.role_set)
     if not roles:
-        abort(
-            403,
-            "You hold no role yet: a role may be waiting for a second administrator's "
-            "approval. Your account page works meanwhile.",
+        # Signed in (often for the first time, through an identity provider) but with nothing
+        # to do yet: say so, and whom to ask, rather than refuse.
+        user = actor()
+        return render_template(
+            "dashboard/no_role.html",
+            administrators=users.role_administrators(
+                db_session(), organization_id=user.organization_id
+            ),
         )
     return redirect(url_for("dashboard.for_role", role=roles[0].value))
 

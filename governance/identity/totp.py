@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 import pyotp
 import segno
@@ -30,6 +31,7 @@ from governance.identity import sessions
 from governance.identity.models import User
 from governance.identity.passwords import hash_password, verify_password
 from governance.identity.second_factor_model import RecoveryCode, TotpCredential
+from governance.identity.session_model import UserSession
 from governance.identity.signin import (
     LockoutPolicy,
     LoginFailed,
@@ -37,7 +39,7 @@ from governance.identity.signin import (
     clear_failures,
     count_failure,
 )
-from governance.kernel.errors import Conflict, ValidationFailed
+from governance.kernel.errors import Conflict, PermissionDenied, ValidationFailed
 from governance.kernel.keys import rings_of
 from governance.kernel.types import utcnow
 
@@ -115,6 +117,101 @@ def confirm_enrolment(session: Session, *, user: User, code: str, now: dt.dateti
         detail={"method": "totp", "recovery_codes": len(codes)},
     )
     return codes
+
+
+def disable(
+    session: Session,
+    *,
+    user: User,
+    record: UserSession | None,
+    max_age: dt.timedelta,
+    administrators_must_keep: bool,
+    now: dt.datetime,
+) -> None:
+    """Turn the second factor off: the secret and every recovery code go. Only from a session
+    whose person proved who they are within `max_age` (a stolen session cookie alone cannot
+    strip the account's second factor), and never for an administrator while administrators
+    must have one (`administrators_must_keep`)."""
+    refusal = {
+        "event_type": AuditType.SECOND_FACTOR_DISABLE,
+        "target_type": "user",
+        "target_id": user.id,
+        "now": now,
+    }
+    _require_recent(record, max_age=max_age, now=now, refusal=refusal)
+    credential = _confirmed(session, user)
+    if administrators_must_keep and authz.can(user, Permission.USER_MANAGE):
+        raise PermissionDenied(
+            "Administrators must keep a second factor: it cannot be turned off.",
+            audit=refusal | {"detail": {"rule": "administrators-keep-second-factor"}},
+        )
+    left = _unused_codes(session, user.id)
+    for code in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
+        session.delete(code)
+    session.delete(credential)
+    session.flush()
+    audit.record(
+        session,
+        AuditType.SECOND_FACTOR_DISABLE,
+        by=user,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"method": "totp", "recovery_codes_dropped": left, "session": _id(record)},
+    )
+
+
+def regenerate_recovery_codes(
+    session: Session,
+    *,
+    user: User,
+    record: UserSession | None,
+    max_age: dt.timedelta,
+    now: dt.datetime,
+) -> list[str]:
+    """Ten new recovery codes (shown once); every earlier one, used or not, stops working.
+    Recovery codes pass the second factor, so they too need a recent proof of who one is."""
+    refusal = {
+        "event_type": AuditType.RECOVERY_CODES_REGENERATE,
+        "target_type": "user",
+        "target_id": user.id,
+        "now": now,
+    }
+    _require_recent(record, max_age=max_age, now=now, refusal=refusal)
+    _confirmed(session, user)
+    replaced = _unused_codes(session, user.id)
+    codes = _new_recovery_codes(session, user=user, now=now)
+    audit.record(
+        session,
+        AuditType.RECOVERY_CODES_REGENERATE,
+        by=user,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        detail={"recovery_codes": len(codes), "unused_replaced": replaced, "session": _id(record)},
+    )
+    return codes
+
+
+def _require_recent(
+    record: UserSession | None, *, max_age: dt.timedelta, now: dt.datetime, refusal: dict[str, Any]
+) -> None:
+    if record is None or not sessions.is_recent(record, max_age=max_age, now=now):
+        raise PermissionDenied(
+            "Confirm your password (and code) again first.",
+            audit=refusal | {"detail": {"rule": "recent-authentication"}},
+        )
+
+
+def _confirmed(session: Session, user: User) -> TotpCredential:
+    credential = session.get(TotpCredential, user.id)
+    if credential is None or credential.confirmed_at is None:
+        raise Conflict("No second factor is set up for this account.")
+    return credential
+
+
+def _id(record: UserSession | None) -> int | None:
+    return record.id if record is not None else None
 
 
 def complete_login(

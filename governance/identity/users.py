@@ -73,6 +73,19 @@ def privacy_officers(session: Session) -> list[User]:
     )
 
 
+def role_administrators(session: Session, *, organization_id: int) -> list[User]:
+    """Whom a person without a role asks for one: the active administrators of their own
+    organisation, or, when it has none, every active administrator."""
+    query = (
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == Role.ADMIN, User.active.is_(True))
+        .order_by(User.name)
+    )
+    own = list(session.scalars(query.where(User.organization_id == organization_id)))
+    return own or list(session.scalars(query))
+
+
 def users_query() -> Select[tuple[User]]:
     """Every account, for the people page to page through."""
     return select(User)

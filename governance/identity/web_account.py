@@ -17,7 +17,9 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
+from governance import authz
 from governance.audit import service as audit
+from governance.authz import Permission
 from governance.identity import credentials, reauth, sessions, totp, web_sso
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import unlock_link, unlock_with_link
@@ -67,6 +69,9 @@ def index() -> str:
         now=utcnow(),
         min_length=current_app.config["PASSWORD_MIN_LENGTH"],
         providers=web_sso.link_buttons(),
+        second_factor=totp.enrolled(db_session(), user.id),
+        must_keep_second_factor=bool(current_app.config["ADMIN_SECOND_FACTOR_REQUIRED"])
+        and authz.can(user, Permission.USER_MANAGE),
     )
 
 

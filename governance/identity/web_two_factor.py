@@ -3,6 +3,8 @@ administrator without a second factor to enrolment before anything else."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie
 from flask_login import current_user
@@ -13,7 +15,14 @@ from wtforms.validators import DataRequired, Length
 from governance.identity import totp
 from governance.identity import web_throttle as throttle
 from governance.identity.signin import LoginFailed
-from governance.identity.web_login import actor, finish_login, login_required, public
+from governance.identity.web_login import (
+    actor,
+    current_session,
+    finish_login,
+    login_required,
+    public,
+    require_recent_auth,
+)
 from governance.identity.web_signin import SECOND_FACTOR_KEY, lockout_policy
 from governance.kernel.errors import DomainError
 from governance.kernel.extensions import db_session
@@ -107,6 +116,44 @@ def confirm() -> Response | tuple[str, int] | str:
         return redirect(url_for("two_factor.enrol"))
     db.commit()
     return render_template("account/recovery_codes.html", codes=codes)
+
+
+def _reauth_window() -> dt.timedelta:
+    return dt.timedelta(minutes=int(current_app.config["REAUTH_MINUTES"]))
+
+
+@bp.route("/account/two-factor/disable", methods=["POST"])
+@login_required
+@require_recent_auth(back=lambda: url_for("account.index"))
+def disable() -> Response:
+    db = db_session()
+    totp.disable(
+        db,
+        user=actor(),
+        record=current_session(),
+        max_age=_reauth_window(),
+        administrators_must_keep=bool(current_app.config["ADMIN_SECOND_FACTOR_REQUIRED"]),
+        now=utcnow(),
+    )
+    db.commit()
+    flash(
+        "The second factor is off: your password alone signs you in. Its recovery codes no "
+        "longer work.",
+        "success",
+    )
+    return redirect(url_for("account.index"))
+
+
+@bp.route("/account/two-factor/recovery-codes", methods=["POST"])
+@login_required
+@require_recent_auth(back=lambda: url_for("account.index"))
+def regenerate_codes() -> str:
+    db = db_session()
+    codes = totp.regenerate_recovery_codes(
+        db, user=actor(), record=current_session(), max_age=_reauth_window(), now=utcnow()
+    )
+    db.commit()
+    return render_template("account/recovery_codes.html", codes=codes, replaced=True)
 
 
 def require_enrolment() -> Response | None:

@@ -160,6 +160,11 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("two_factor.enrol", "GET"): Probe(lambda o: "/account/two-factor", EVERYONE),
     ("two_factor.start", "POST"): Probe(lambda o: "/account/two-factor/start", EVERYONE),
     ("two_factor.confirm", "POST"): Probe(lambda o: "/account/two-factor/confirm", EVERYONE),
+    # nobody in the world has a second factor: each answers 409, "none is set up"
+    ("two_factor.disable", "POST"): Probe(lambda o: "/account/two-factor/disable", EVERYONE),
+    ("two_factor.regenerate_codes", "POST"): Probe(
+        lambda o: "/account/two-factor/recovery-codes", EVERYONE
+    ),
     # without a right password first, the second step sends everyone back to the login page
     ("two_factor.login_code", "GET"): Probe(
         lambda o: "/login/second-factor", others=LOGIN, anonymous=LOGIN

@@ -8,6 +8,7 @@ sends the browser back to.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -91,8 +92,16 @@ class TestProvider:
 
     __test__ = False
 
-    def __init__(self, workdir: Path, redirect_uris: list[str], port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        redirect_uris: list[str],
+        port: int | None = None,
+        users: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.workdir = workdir
+        # The provider's people; change a person's groups here, then `restart`.
+        self.users = copy.deepcopy(USERS if users is None else users)
         self.port = port or free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.redirect_uris = redirect_uris
@@ -119,7 +128,7 @@ class TestProvider:
             "port": self.port,
             "jwks": {"keys": keys},
             "clients": clients,
-            "users": USERS,
+            "users": self.users,
             "id_token_ttl": id_token_ttl,
         }
         config_file = self.workdir / "oidc-provider.json"

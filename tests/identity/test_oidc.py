@@ -192,6 +192,26 @@ def test_an_unknown_group_grants_no_role_and_is_recorded(
     assert client.get("/admin/users").status_code in (403, 404)
 
 
+def test_a_person_without_a_role_is_told_their_account_exists_and_whom_to_ask(
+    client: FlaskClient, db: Session, people: People, provider: idp.TestProvider
+) -> None:
+    via_provider(client, provider, "gerry")
+    home = client.get("/")
+    text = home.get_data(as_text=True)
+    assert home.status_code == 200, text[:2000]
+    assert "Your account is ready" in text
+    assert "gerry@university.example" in text
+    assert "holds no role yet" in text
+    # The administrators of their organisation, with an address to write to.
+    assert f"mailto:{people.admin.email}" in text
+    assert people.admin.name in text
+    # Nobody else is offered as a contact: not the privacy officer, not the steward.
+    assert people.privacy.email not in text
+    assert people.steward.email not in text
+    # The page is only a welcome: the pages of roles stay closed.
+    assert client.get("/dashboard/analyst").status_code == 403
+
+
 def test_a_mapped_group_gives_its_role_at_sign_in_and_takes_it_back_when_left(
     client: FlaskClient, db: Session, people: People, provider: idp.TestProvider
 ) -> None:

@@ -14,10 +14,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.identity import totp
 from governance.identity.models import User
 from governance.identity.second_factor_model import RecoveryCode, TotpCredential
 from governance.identity.session_model import UserSession
+from governance.kernel.errors import PermissionDenied
 from tests.conftest import Browser, csrf_token, fresh
 from tests.support import PASSWORD, People
 
@@ -194,6 +196,140 @@ def test_re_authentication_asks_for_a_code_too(
     assert client.get(EXPORT).status_code == 200
 
 
+def age_sessions(db: Session, user_id: int, *, hours: int = 1) -> None:
+    """Make the person's last proof of who they are `hours` old."""
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    fresh(db).execute(
+        update(UserSession).where(UserSession.user_id == user_id).values(authenticated_at=then)
+    )
+    db.commit()
+
+
+def sign_in_with_code(browser: Browser, email: str, secret: str, step: int) -> None:
+    browser.login(email, PASSWORD)
+    assert give_code(browser.client, code_at(secret, step)).status_code == 302
+    assert signed_in(browser.client)
+
+
+def test_a_stolen_session_cannot_turn_off_the_second_factor(
+    client: FlaskClient, db: Session, people: People
+) -> None:
+    """Someone holding the analyst's session cookie an hour after sign-in, without the
+    password and the phone, tries to strip the account's second factor and to mint recovery
+    codes for themselves."""
+    browser = Browser(client)
+    browser.login(people.analyst.email, PASSWORD)
+    secret, _old_codes = enrol(browser, step=-1)
+    logout(client)
+    sign_in_with_code(browser, people.analyst.email, secret, 0)
+    age_sessions(db, people.analyst.id)
+    for action in ("/account/two-factor/disable", "/account/two-factor/recovery-codes"):
+        asked = browser.post(action)
+        assert asked.status_code == 302, action
+        assert "/account/reauthenticate" in asked.headers["Location"], action
+    assert fresh(db).get(TotpCredential, people.analyst.id) is not None
+    assert len(list(fresh(db).scalars(select(RecoveryCode)))) == 10
+    assert events(db, AuditType.SECOND_FACTOR_DISABLE) == []
+    assert events(db, AuditType.RECOVERY_CODES_REGENERATE) == []
+    # The password alone is not enough to re-authenticate: the code is asked too.
+    page = "/account/reauthenticate?next=/account/"
+    assert "authenticator app is not right" in browser.post(
+        page, {"reauth-password": PASSWORD}
+    ).get_data(as_text=True)
+    assert browser.post("/account/two-factor/disable").status_code == 302
+    assert fresh(db).get(TotpCredential, people.analyst.id) is not None
+
+
+def test_the_service_refuses_a_stale_session_too(
+    client: FlaskClient, db: Session, people: People
+) -> None:
+    """Behind the page's guard, the rule holds in the service itself (another caller)."""
+    browser = Browser(client)
+    browser.login(people.steward.email, PASSWORD)
+    enrol(browser)
+    age_sessions(db, people.steward.id)
+    session = fresh(db)
+    user = session.get(User, people.steward.id)
+    record = session.scalars(
+        select(UserSession).where(UserSession.user_id == people.steward.id)
+    ).first()
+    assert user is not None
+    assert record is not None
+    window = dt.timedelta(minutes=15)
+    now = dt.datetime.now(dt.UTC)
+    with pytest.raises(PermissionDenied) as refused:
+        totp.disable(
+            session,
+            user=user,
+            record=record,
+            max_age=window,
+            administrators_must_keep=False,
+            now=now,
+        )
+    assert refused.value.audit is not None
+    assert refused.value.audit["detail"] == {"rule": "recent-authentication"}
+    with pytest.raises(PermissionDenied):
+        totp.regenerate_recovery_codes(session, user=user, record=None, max_age=window, now=now)
+    session.rollback()
+    assert fresh(db).get(TotpCredential, people.steward.id) is not None
+
+
+def test_turn_off_the_second_factor_after_proving_who_one_is(
+    client: FlaskClient, db: Session, people: People
+) -> None:
+    browser = Browser(client)
+    browser.login(people.analyst.email, PASSWORD)
+    secret, _codes = enrol(browser, step=-1)
+    logout(client)
+    sign_in_with_code(browser, people.analyst.email, secret, 0)
+    account = client.get("/account/").get_data(as_text=True)
+    assert "Second factor: on" in account
+    assert "Turn off the second factor" in account
+    age_sessions(db, people.analyst.id)
+    page = "/account/reauthenticate?next=/account/"
+    proved = browser.post(page, {"reauth-password": PASSWORD, "reauth-code": code_at(secret, 1)})
+    assert proved.status_code == 302
+    done = browser.post("/account/two-factor/disable")
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith("/account/")
+    assert fresh(db).get(TotpCredential, people.analyst.id) is None
+    assert list(fresh(db).scalars(select(RecoveryCode))) == []
+    (off,) = events(db, AuditType.SECOND_FACTOR_DISABLE)
+    assert off.actor_id == people.analyst.id
+    assert off.detail["recovery_codes_dropped"] == 10
+    assert "Second factor: off" in client.get("/account/").get_data(as_text=True)
+    # The password alone signs in now.
+    logout(client)
+    answer = browser.login(people.analyst.email, PASSWORD)
+    assert "second-factor" not in answer.headers.get("Location", "")
+    assert signed_in(client)
+
+
+def test_new_recovery_codes_replace_the_old_ones(
+    client: FlaskClient, db: Session, people: People
+) -> None:
+    browser = Browser(client)
+    browser.login(people.checker.email, PASSWORD)
+    _secret, old = enrol(browser)
+    answer = browser.post("/account/two-factor/recovery-codes")
+    assert answer.status_code == 200
+    text = answer.get_data(as_text=True)
+    assert "Your earlier recovery codes no longer work" in text
+    new = re.findall(r"<li>([0-9a-f]{8}-[0-9a-f]{8})</li>", text)
+    assert len(set(new)) == 10
+    assert not set(new) & set(old)
+    (issued,) = events(db, AuditType.RECOVERY_CODES_REGENERATE)
+    assert issued.detail["unused_replaced"] == 10
+    assert issued.detail["recovery_codes"] == 10
+    logout(client)
+    browser.login(people.checker.email, PASSWORD)
+    assert give_code(client, old[0]).status_code == 200  # refused: an old code
+    assert not signed_in(client)
+    browser.login(people.checker.email, PASSWORD)
+    assert give_code(client, new[0]).status_code == 302
+    assert signed_in(client)
+
+
 class TestAdministrators:
     @pytest.fixture
     def app_config(self, database_url: str) -> dict[str, Any]:
@@ -217,3 +353,21 @@ class TestAdministrators:
     def test_other_roles_are_not_forced(self, client: FlaskClient, people: People) -> None:
         Browser(client).login(people.analyst.email, PASSWORD)
         assert client.get("/account/").status_code == 200
+
+    def test_an_administrator_cannot_turn_off_their_second_factor(
+        self, client: FlaskClient, db: Session, people: People
+    ) -> None:
+        browser = Browser(client)
+        browser.login(people.admin.email, PASSWORD)
+        enrol(browser)
+        account = client.get("/account/").get_data(as_text=True)
+        assert "Administrators must keep a second factor" in account
+        assert "Turn off the second factor" not in account
+        refused = browser.post("/account/two-factor/disable")
+        assert refused.status_code == 403
+        assert fresh(db).get(TotpCredential, people.admin.id) is not None
+        (denied,) = events(db, AuditType.SECOND_FACTOR_DISABLE)
+        assert denied.outcome == Outcome.DENIED
+        assert denied.detail == {"rule": "administrators-keep-second-factor"}
+        # New recovery codes stay open to them.
+        assert browser.post("/account/two-factor/recovery-codes").status_code == 200
