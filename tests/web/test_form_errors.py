@@ -328,6 +328,42 @@ CASES = [
         None,
     ),
     Case(
+        "compliance.PeriodForm",
+        "compliance@lab.example",
+        _fixed("/compliance/"),
+        _fixed("/compliance/"),
+        {"name": TYPED, "starts_on": "", "ends_on": ""},
+        REQUIRED,
+        TYPED,
+    ),
+    Case(
+        "identity.MappingForm",
+        "admin@lab.example",
+        _fixed("/admin/identity/groups"),
+        _fixed("/admin/identity/groups"),
+        {"mapping-source": "", "mapping-external_group": TYPED, "mapping-role": ""},
+        REQUIRED,
+        TYPED,
+    ),
+    Case(
+        "identity.ScimTokenForm",
+        "admin@lab.example",
+        _fixed("/admin/identity/scim-tokens"),
+        _fixed("/admin/identity/scim-tokens"),
+        {"scim-name": "", "scim-days": "90"},
+        REQUIRED,
+        None,
+    ),
+    Case(
+        "agreements.ExecutionForm",
+        "privacy@lab.example",
+        lambda db: f"/agreements/{_agreement_in(db, 'approved').id}",
+        lambda db: f"/agreements/{_agreement_in(db, 'approved').id}/execute",
+        {"name": TYPED, "title": "x" * 201},
+        "Field cannot be longer than 200 characters.",
+        None,
+    ),
+    Case(
         "analysis.CohortForm",
         "analyst@lab.example",
         lambda db: f"/analyses/new?agreement_id={_agreement(db).id}&kind=matched_comparison",
@@ -359,6 +395,15 @@ NOT_DRIVEN = {
     "outputs.DecisionForm": "no demo progress report waits for a decision",
     "datasets.DecisionForm": "no demo reclassification waits for a decision",
     "datasets.StewardForm": "every eligible demo steward already stewards (no form is shown)",
+    "agreements.AttachmentForm": "a file upload: its refusals (size, type, content) and that "
+    "nothing is kept are tested in tests/agreements/test_attachments.py",
+    "compliance.CampaignForm": "the demo's audit period already runs its campaign",
+    "compliance.DecisionForm": "one form per item, prefixed by its id; refusals are tested in "
+    "tests/compliance/test_certification.py",
+    "identity.CodeForm": "the second step of sign-in answers a wrong code itself "
+    "(tests/identity/test_totp.py)",
+    "identity.ReauthenticateForm": "answers a wrong password itself, like the sign-in page "
+    "(tests/identity/test_session_limits.py)",
 }
 
 
