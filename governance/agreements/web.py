@@ -164,11 +164,16 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
         can_execute=Action.EXECUTE in available,
+        # The close-out checklist is for those who close agreements or audit them.
+        can_see_closeout=authz.can(user, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
+        or authz.can(user, Permission.AUDIT_READ),
         law_warnings=law_warnings(db_session(), checked),
         law_warnings_version=checked.number,
         execution_form=execution_form,
         comment_form=CommentForm(),
-        reason_form=ReasonForm(),
+        # Amending and terminating both ask for a reason: the one sent keeps what was typed.
+        amend_form=_sent_or_blank(ReasonForm, "agreements.amend"),
+        terminate_form=_sent_or_blank(ReasonForm, "agreements.terminate"),
         destruction_form=DestructionForm(),
     )
 
@@ -227,6 +232,17 @@ def _transition(agreement_id: int, message: str, call: Any) -> BaseResponse:
     db.commit()
     flash(message, "success")
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))
+
+
+def _sent_or_blank(form_class: type[Any], endpoint: str) -> Any:
+    """The form as sent when this request posted it to `endpoint` (shown again with its
+    errors), otherwise a blank one."""
+    if request.endpoint == endpoint:
+        return form_class()
+    form = form_class(formdata=None)
+    for each in form:
+        each.errors = []
+    return form
 
 
 def _text(form_class: type[Any], field: str) -> str:
