@@ -47,7 +47,7 @@ from governance.identity.web_login import actor, login_required, require_recent_
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.web.forms import choices, submitted
+from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
 
 bp = Blueprint("agreements", __name__, url_prefix="/agreements")
@@ -172,8 +172,8 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         execution_form=execution_form,
         comment_form=CommentForm(),
         # Amending and terminating both ask for a reason: the one sent keeps what was typed.
-        amend_form=_sent_or_blank(ReasonForm, "agreements.amend"),
-        terminate_form=_sent_or_blank(ReasonForm, "agreements.terminate"),
+        amend_form=sent_or_blank(ReasonForm, "agreements.amend"),
+        terminate_form=sent_or_blank(ReasonForm, "agreements.terminate"),
         destruction_form=DestructionForm(),
     )
 
@@ -232,17 +232,6 @@ def _transition(agreement_id: int, message: str, call: Any) -> BaseResponse:
     db.commit()
     flash(message, "success")
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))
-
-
-def _sent_or_blank(form_class: type[Any], endpoint: str) -> Any:
-    """The form as sent when this request posted it to `endpoint` (shown again with its
-    errors), otherwise a blank one."""
-    if request.endpoint == endpoint:
-        return form_class()
-    form = form_class(formdata=None)
-    for each in form:
-        each.errors = []
-    return form
 
 
 def _text(form_class: type[Any], field: str) -> str:
