@@ -47,7 +47,7 @@ from governance.identity.web_login import actor, login_required, require_recent_
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.web.forms import choices, submitted
+from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
 
 bp = Blueprint("agreements", __name__, url_prefix="/agreements")
@@ -164,11 +164,16 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
         can_execute=Action.EXECUTE in available,
+        # The close-out checklist is for those who close agreements or audit them.
+        can_see_closeout=authz.can(user, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
+        or authz.can(user, Permission.AUDIT_READ),
         law_warnings=law_warnings(db_session(), checked),
         law_warnings_version=checked.number,
         execution_form=execution_form,
         comment_form=CommentForm(),
-        reason_form=ReasonForm(),
+        # Amending and terminating both ask for a reason: the one sent keeps what was typed.
+        amend_form=sent_or_blank(ReasonForm, "agreements.amend"),
+        terminate_form=sent_or_blank(ReasonForm, "agreements.terminate"),
         destruction_form=DestructionForm(),
     )
 

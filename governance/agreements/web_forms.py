@@ -54,7 +54,7 @@ class TermsForm(Form):
     laws = CheckboxesField("Laws and policies that apply", validate_choice=False)
     legal_bases = TextAreaField(
         "Legal basis under each law, one line per law as "
-        '"code: basis" (e.g. hipaa: IRB waiver of authorisation)'
+        '"code: basis" (for example hipaa: IRB waiver of authorisation)'
     )
     provider_signatories = TextAreaField("Signatories for the provider")
     recipient_signatories = TextAreaField("Signatories for the recipient")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from markupsafe import Markup, escape
+
 _labels: dict[str, str] = {}
 _SEPARATORS = re.compile(r"[_:.]+")
 # A code as a person would never write it: snake_case, noun:verb or dotted.clause.ids.
@@ -64,3 +66,13 @@ def label_list(codes: object) -> str:
     if not isinstance(codes, list | tuple | set | frozenset):
         return label(codes)
     return ", ".join(label(code) for code in codes)
+
+
+def code_spans(text: object) -> Markup:
+    """Text holding data identifiers (column names in a clause's value: "person_id, risk_level")
+    with each identifier set as <code>, the rest escaped: identifiers a person types stay exact."""
+    if text is None:
+        return Markup("")
+    escaped = str(escape(str(text)))
+    # Safe: the text was escaped first, and a code is only letters, digits, "_", ":" and ".".
+    return Markup(CODE_PATTERN.sub(lambda code: f"<code>{code.group()}</code>", escaped))  # noqa: S704

@@ -34,7 +34,7 @@ from governance.outputs.web_forms import (
     uploaded_file,
     uploaded_result,
 )
-from governance.web.forms import choices, submitted
+from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
 
 bp = Blueprint("outputs", __name__, url_prefix="/outputs")
@@ -75,6 +75,14 @@ def detail(output_id: int) -> str:
         flag_form=flag_form,
         no_concerns_form=NoConcernsForm(prefix="no_concerns"),
         answer_kinds=list(AnswerKind),
+        check_form=CheckForm(),
+        # One answer and one resolution form per flag: the one sent keeps what was typed.
+        answer_forms={
+            f: sent_or_blank(AnswerForm, "outputs.answer", flag_id=f) for f in able.answerable
+        },
+        resolve_forms={
+            f: sent_or_blank(ResolveForm, "outputs.resolve", flag_id=f) for f in able.resolvable
+        },
     )
 
 

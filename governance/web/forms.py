@@ -140,6 +140,19 @@ def refusal_context() -> dict[str, Any]:
     }
 
 
+def sent_or_blank(form_class: type[Any], endpoint: str, **view_args: Any) -> Any:
+    """For a page with several forms of one class (a reason to amend and one to terminate, an
+    answer per flag): the form as sent when this request posted it to `endpoint` with these
+    `view_args` (shown again with its errors and what was typed), otherwise a blank one."""
+    args = request.view_args or {}
+    if request.endpoint == endpoint and all(args.get(k) == v for k, v in view_args.items()):
+        return form_class()
+    form = form_class(formdata=None)
+    for each in form:
+        each.errors = []
+    return form
+
+
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
     """Options for a select field from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]

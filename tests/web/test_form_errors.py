@@ -24,7 +24,9 @@ from governance.agreements.models import Agreement
 from governance.datasets.models import Dataset
 from governance.demo import DEMO_PASSWORD, load_demo
 from governance.identity.models import User
-from governance.outputs.models import Output, OutputStatus
+from governance.kernel.types import utcnow
+from governance.outputs import preview
+from governance.outputs.models import Output, OutputFlag, OutputStatus
 from governance.web.forms import Form
 from tests.conftest import Browser, csrf_token
 from tests.support import PASSWORD, People
@@ -61,6 +63,26 @@ def _grant(db: Session) -> Grant:
 
 def _in_preview(db: Session) -> Output:
     return db.scalars(select(Output).where(Output.status == OutputStatus.IN_PREVIEW)).one()
+
+
+def _flag(db: Session) -> OutputFlag:
+    """A flag waiting for the analyst's answer on the output in preview (raised once, by the
+    provider's partner reviewer, through the service)."""
+    output = _in_preview(db)
+    found = db.scalars(select(OutputFlag).where(OutputFlag.output_id == output.id)).first()
+    if found is None:
+        db.rollback()  # end this session's read so that SQLite lets it write
+        found = preview.raise_flag(
+            db,
+            output_id=output.id,
+            kind="factual_error",
+            part=output.parts[0]["id"],
+            comment="The count for 2025 looks wrong.",
+            by=_user(db, "reviewer@police.example"),
+            now=utcnow(),
+        )
+        db.commit()
+    return found
 
 
 def _dataset(db: Session) -> Dataset:
@@ -296,36 +318,36 @@ CASES = [
         "privacy@lab.example",
         lambda db: f"/agreements/{_agreement(db).id}",
         lambda db: f"/agreements/{_agreement(db).id}/terminate",
-        {"reason": "x" * 5001},
+        {"reason": TYPED + "x" * 5001},
         "Field cannot be longer than 5000 characters.",
-        None,
+        TYPED,
     ),
     Case(
         "agreements.CommentForm",
         "privacy2@lab.example",
         lambda db: f"/agreements/{_agreement_in(db, 'submitted').id}",
         lambda db: f"/agreements/{_agreement_in(db, 'submitted').id}/return",
-        {"comment": "x" * 5001},
+        {"comment": TYPED + "x" * 5001},
         "Field cannot be longer than 5000 characters.",
-        None,
+        TYPED,
     ),
     Case(
         "agreements.DestructionForm",
         "privacy@lab.example",
         lambda db: f"/agreements/{_agreement(db, 'DUA-2025-001').id}",
         lambda db: f"/agreements/{_agreement(db, 'DUA-2025-001').id}/certify-destruction",
-        {"statement": "x" * 5001},
+        {"statement": TYPED + "x" * 5001},
         "Field cannot be longer than 5000 characters.",
-        None,
+        TYPED,
     ),
     Case(
         "outputs.CheckForm",
         "checker@lab.example",
         lambda db: f"/outputs/{_produced(db).id}",
         lambda db: f"/outputs/{_produced(db).id}/check",
-        {"decision": "approve", "reasons": "x" * 5001},
+        {"decision": "approve", "reasons": TYPED + "x" * 5001},
         "Field cannot be longer than 5000 characters.",
-        None,
+        TYPED,
     ),
     Case(
         "compliance.PeriodForm",
@@ -372,6 +394,16 @@ CASES = [
         REQUIRED,
         TYPED,
     ),
+    # Last: the flag it answers ends the reviewer's no-concerns choice above.
+    Case(
+        "outputs.AnswerForm",
+        "analyst@lab.example",
+        lambda db: f"/outputs/{_flag(db).output_id}",
+        lambda db: f"/outputs/{_flag(db).output_id}/flags/{_flag(db).id}/answer",
+        {"answer": "explained", "text": TYPED + "x" * 5001},
+        "Field cannot be longer than 5000 characters.",
+        TYPED,
+    ),
 ]
 
 
@@ -389,7 +421,6 @@ NOT_DRIVEN = {
     "identity.NewPasswordForm": "needs a reset link's secret",
     "identity.RejectForm": "no demo role change waits for approval",
     "incidents.CloseForm": "no demo incident is open",
-    "outputs.AnswerForm": "no demo flag waits for an answer",
     "outputs.ResolveForm": "no demo flag waits for a privacy officer's resolution",
     "outputs.ProgressForm": "no demo progress report is due",
     "outputs.DecisionForm": "no demo progress report waits for a decision",

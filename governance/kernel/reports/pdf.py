@@ -96,6 +96,7 @@ TEMPLATE_FILTERS: dict[str, Callable[..., Any]] = {
     "label": labels.label,
     "labels": labels.label_list,
     "words": labels.in_words,
+    "code_spans": labels.code_spans,
     "headlines": headlines.headlines,
 }
 
