@@ -12,14 +12,12 @@ until they do, the pages send them to enrolment (web_two_factor.py).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import pyotp
 import segno
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +37,7 @@ from governance.identity.signin import (
     clear_failures,
     count_failure,
 )
+from governance.kernel import sealing
 from governance.kernel.errors import Conflict, PermissionDenied, ValidationFailed
 from governance.kernel.keys import rings_of
 from governance.kernel.types import utcnow
@@ -339,17 +338,10 @@ def _unused_codes(session: Session, user_id: int) -> int:
 
 
 def _seal(session: Session, secret: str) -> tuple[str, bytes]:
-    ring = rings_of(session).data
-    nonce = os.urandom(12)
-    key_id = ring.current_id
-    sealed = AESGCM(ring.derive(SEAL_LABEL, key_id=key_id)).encrypt(
-        nonce, secret.encode(), key_id.encode()
-    )
-    return key_id, nonce + sealed
+    return sealing.seal(rings_of(session).data, SEAL_LABEL, secret.encode())
 
 
 def _unseal(session: Session, credential: TotpCredential) -> str:
-    ring = rings_of(session).data
-    key = ring.derive(SEAL_LABEL, key_id=credential.key_id)
-    blob = credential.sealed_secret
-    return AESGCM(key).decrypt(blob[:12], blob[12:], credential.key_id.encode()).decode()
+    return sealing.unseal(
+        rings_of(session).data, SEAL_LABEL, credential.key_id, credential.sealed_secret
+    ).decode()
