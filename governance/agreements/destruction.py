@@ -58,7 +58,7 @@ METHOD = (
 
 @dataclass(frozen=True)
 class CertifiedAgreement:
-    """The agreement whose closing the certificate follows, as its provider files it: the
+    """The ended agreement whose data the certificate covers, as its provider files it: the
     reference and parties, and the statement the certifier typed (what was destroyed, how,
     and their own certificate reference). Passed in by the agreements workflow, so that this
     module does not read the agreements tables."""
