@@ -130,11 +130,7 @@ def destroy_cohort(cohort: CohortFile, *, now: dt.datetime | None = None) -> boo
     if session is None:
         raise RuntimeError("destroy the cohort through a session")
     path = files.config_of(session).cohort_path_of(cohort.storage_name)
-    existed = path.exists()
-    path.unlink(missing_ok=True)
-    cohort.wrapped_key = None
-    cohort.destroyed_at = now or utcnow()
-    return existed
+    return files.shred(cohort, path, now=now or utcnow())
 
 
 def cohort_key_fingerprint(cohort: CohortFile) -> str | None:

@@ -95,11 +95,7 @@ def destroy_document(attachment: Attachment, *, now: dt.datetime | None = None) 
     if session is None:
         raise RuntimeError("destroy the attachment through a session")
     path = files.config_of(session).attachment_path_of(attachment.storage_name)
-    existed = path.exists()
-    path.unlink(missing_ok=True)
-    attachment.wrapped_key = None
-    attachment.destroyed_at = now or utcnow()
-    return existed
+    return files.shred(attachment, path, now=now or utcnow())
 
 
 def attachment_key_fingerprint(attachment: Attachment) -> str | None:

@@ -14,6 +14,7 @@ is deleted once the transaction that points the row at the new file commits.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
@@ -104,6 +105,27 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ErasableFile(Protocol):
+    """A stored file's row: its wrapped file key and when its file was destroyed."""
+
+    wrapped_key: bytes | None
+    destroyed_at: dt.datetime | None
+
+
+def shred(row: ErasableFile, path: Path, *, now: dt.datetime) -> bool:
+    """Crypto-shred one stored file: forget its wrapped key (every copy of the file, backups
+    included, becomes ciphertext under a key that no longer exists), unlink the file, make the
+    unlink durable and record when; True if there was a file to delete. The caller takes the
+    key's fingerprint before and records the destruction in the same transaction."""
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir():
+        fsync_dir(path.parent)
+    row.wrapped_key = None
+    row.destroyed_at = now
+    return existed
 
 
 def remove_quietly(path: Path) -> None:

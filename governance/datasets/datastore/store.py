@@ -438,10 +438,4 @@ def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) 
     config = files.config_of(session)
     path = config.path_of(version.storage_name)
     _cache.forget(version.storage_name)
-    existed = path.exists()
-    path.unlink(missing_ok=True)
-    if config.data_dir.is_dir():
-        files.fsync_dir(config.data_dir)
-    version.wrapped_key = None
-    version.destroyed_at = now or utcnow()
-    return existed
+    return files.shred(version, path, now=now or utcnow())
