@@ -5,7 +5,6 @@ commands in this process."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -17,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token
+from tests.live import free_port
 
 LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")
 
@@ -46,17 +46,10 @@ class Inbox:
         raise AssertionError(f"no {kind} link was e-mailed to {address}: {self.messages}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     handler = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     yield handler, port

@@ -12,7 +12,6 @@ import copy
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from urllib.parse import urljoin
 
 import requests
 from joserfc.jwk import RSAKey
+
+from tests.live import free_port
 
 HERE = Path(__file__).parent / "oidc"
 NODE_SKIP = (
@@ -78,13 +79,6 @@ def install_packages() -> None:
 def signing_key(kid: str) -> dict[str, Any]:
     key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
     return key.as_dict(private=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class TestProvider:

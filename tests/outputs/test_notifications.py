@@ -4,7 +4,6 @@ never on rollback, and to the right people; a failing server never breaks the ac
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -20,6 +19,7 @@ from governance.kernel import notify
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.models import OutputStatus
+from tests.live import free_port
 from tests.outputs.builders import DAY, T0, check_twice, produce
 from tests.support import People
 
@@ -45,13 +45,6 @@ class Inbox:
 
     def clear(self) -> None:
         self.messages.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
 from tests.datasets.conftest import arrests
 from tests.datasets.support import GOOD_CSV
-from tests.live import LiveServer
+from tests.live import LiveServer, free_port
 from tests.reliability.fixtures import (
     ReadWorld,
     api_token,
@@ -532,7 +532,7 @@ def test_governance_serve_refuses_to_start_on_damaged_policy_files(
     else:
         (policies / "roles.csv").write_text("# nothing\n")
     log = tmp_path / "serve.log"
-    port = _free_port()
+    port = free_port()
     process = governance_process(
         ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         instance=instance_path,
@@ -551,13 +551,6 @@ def test_governance_serve_refuses_to_start_on_damaged_policy_files(
     assert "polic" in output.lower(), output[-2000:]
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "nothing may listen"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the clock moved past the agreement's expiry ----------------------------------------
