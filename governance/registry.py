@@ -53,7 +53,7 @@ from governance.analysis import labels as analysis_labels
 from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import directory, evidence, report, sentences
+from governance.audit import directory, evidence, report, sentences, witness
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
@@ -104,6 +104,7 @@ from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.outputs.models import FLAG_LABELS
 from governance.periodic import Registered
+from governance.register import web as register_web
 from governance.web import errors as web_errors
 from governance.web import navigation
 
@@ -127,6 +128,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     analysis_web.bp,
     outputs_web.bp,
     web_public.bp,
+    register_web.bp,
     web_tokens.bp,
     web_account.bp,
     obligations_web.bp,
@@ -168,6 +170,8 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("incidents.audit_alerts", incident_alerts.open_from_audit_alerts),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
+    # Asks an outside time-stamping authority (network): left out of a dry run.
+    Registered("audit.timestamps", witness.stamp_checkpoints, outside_database=True),
 )
 
 # The tasks waiting on each role's dashboard.

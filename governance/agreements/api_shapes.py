@@ -92,6 +92,8 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "ethics_required": s.boolean(),
     "provider_notice_hours": s.nullable(s.integer(1, 8760)),
     "progress_months": s.nullable(s.integer(1, 24)),
+    "public_register": s.boolean(),
+    "lay_summary": s.text(3000),
 }
 NEW_AGREEMENT = s.obj(
     {"provider_id": s.identifier(), "recipient_id": s.identifier(), **TERMS_FIELDS},

@@ -64,6 +64,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("ethics.approval", "Ethics approval"),
     ("incidents.provider_notice", "Notice of incidents to the provider"),
     ("reporting.progress_months", "Progress reports"),
+    ("transparency.register", "Public data-use register"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
@@ -221,6 +222,13 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "officer accepts or returns each report."
             if version.progress_months
             else "Not required."
+        ),
+        "transparency.register": (
+            "The parties allow the agreement on the public data-use register: project title, "
+            "this lay summary, the organisations, the datasets' names, the legal basis, the "
+            f"approval and end dates and the released outputs. Lay summary: {version.lay_summary}"
+            if version.public_register
+            else "Not listed on the public data-use register."
         ),
         "term.effective_date": version.effective_date.isoformat(),
         "term.expiry_date": f"{version.expiry_date.isoformat()} (the last day in force)",

@@ -210,6 +210,10 @@ class AgreementVersion(Base):
     provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
     # Every how many months the personnel report progress (None: no reports).
     progress_months: Mapped[int | None] = mapped_column(Integer)
+    # The parties allow this agreement on the public data-use register (`transparency.register`),
+    # with this plain-language summary; nothing else about it is typed again for the register.
+    public_register: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    lay_summary: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Law code -> the legal basis the agreement names under that law (`privacy.legal_basis`):
     # a version citing a law that asks for one cannot be submitted without it.
     legal_bases: Mapped[dict[str, str]] = mapped_column(

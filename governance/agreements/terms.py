@@ -79,6 +79,10 @@ class TermsInput:
     provider_notice_hours: int | None = None
     legal_bases: dict[str, str] = field(default_factory=dict)
     progress_months: int | None = None
+    # Transparency: whether the parties allow the agreement on the public data-use register,
+    # and the plain-language summary shown there (governance/register).
+    public_register: bool = False
+    lay_summary: str = ""
 
     @classmethod
     def from_version(cls, version: AgreementVersion) -> TermsInput:
@@ -117,6 +121,8 @@ class TermsInput:
             provider_notice_hours=version.provider_notice_hours,
             legal_bases=dict(version.legal_bases),
             progress_months=version.progress_months,
+            public_register=version.public_register,
+            lay_summary=version.lay_summary,
         )
 
 
@@ -135,6 +141,9 @@ def check_terms(
     errors: dict[str, str] = {}
     terms.title = clean_line(terms.title, "title", errors, max_length=200)
     terms.purpose = clean_text(terms.purpose, "purpose", errors, max_length=10000)
+    terms.lay_summary = clean_text(
+        terms.lay_summary, "lay_summary", errors, max_length=3000, required=False
+    )
     _check_choices(terms, errors)
     _check_numbers(terms, errors)
     if terms.expiry_date < terms.effective_date:
@@ -305,6 +314,9 @@ def missing_for_submission(version: AgreementVersion) -> dict[str, str]:
     for party in PARTIES:
         if not any(s["party"] == party for s in version.signatories):
             missing[f"{party}_signatories"] = f"Name at least one signatory for the {party}."
+    if version.public_register and not version.lay_summary.strip():
+        # The register shows the public what the project does: an entry without words is none.
+        missing["lay_summary"] = "Write the lay summary the public data-use register shows."
     return missing
 
 
@@ -342,6 +354,8 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.provider_notice_hours = terms.provider_notice_hours
     version.legal_bases = dict(terms.legal_bases)
     version.progress_months = terms.progress_months
+    version.public_register = terms.public_register
+    version.lay_summary = terms.lay_summary.strip()
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}
     version.covered = [
         existing_columns.get((dataset_id, name))

@@ -125,6 +125,10 @@ class TermsForm(Form):
         "Tell the provider of an incident within (hours)", validators=[Optional()]
     )
     progress_months = IntegerField("Progress reports every (months)", validators=[Optional()])
+    public_register = BooleanField(
+        "The parties allow this agreement on the public data-use register", default=False
+    )
+    lay_summary = TextAreaField("Lay summary for the public register", validators=[Optional()])
     effective_date = DateField("Effective date", validators=[InputRequired()])
     expiry_date = DateField("Expiry date (last day in force)", validators=[InputRequired()])
 
@@ -244,6 +248,8 @@ def terms_from(form: TermsForm) -> TermsInput:
         ethics_required=bool(form.ethics_required.data),
         provider_notice_hours=form.provider_notice_hours.data,
         progress_months=form.progress_months.data,
+        public_register=bool(form.public_register.data),
+        lay_summary=form.lay_summary.data or "",
     )
 
 
@@ -297,6 +303,8 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "ethics_required": terms.ethics_required,
         "provider_notice_hours": terms.provider_notice_hours,
         "progress_months": terms.progress_months,
+        "public_register": terms.public_register,
+        "lay_summary": terms.lay_summary,
         "effective_date": terms.effective_date,
         "expiry_date": terms.expiry_date,
     }

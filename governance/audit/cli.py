@@ -91,10 +91,23 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
     type=click.IntRange(0, 16),
     help="Processes that walk a long chain in parallel (0: this process only).",
 )
-def verify_command(expect_head: str | None, workers: int) -> None:
+@click.option(
+    "--witness",
+    "witness_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A witnessed head kept from the public register (its witness.json): fails unless "
+    "the authority's token is valid and the trail still has that head. Repeatable.",
+)
+def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
     from governance.audit.verify import parse_head, run_verification
+    from governance.audit.witness import WitnessError, load_file
     from governance.kernel.extensions import database
 
+    try:
+        kept = [witness for path in witness_files for witness in load_file(path)]
+    except WitnessError as error:
+        raise click.ClickException(f"{error}. Nothing was verified.") from error
     with _app() as app, command_session(app) as session:
         expected = parse_head(expect_head) if expect_head else None
         result = run_verification(
@@ -103,6 +116,7 @@ def verify_command(expect_head: str | None, workers: int) -> None:
             by=CLI_ACTOR,
             expect_head=expected,
             workers=workers,
+            witnesses=kept,
         )
         session.commit()
     click.echo(result.summary())

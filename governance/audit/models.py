@@ -11,7 +11,16 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.kernel.db import Base
@@ -150,6 +159,7 @@ class AuditType(StrEnum):
     AUDIT_EXPORT = "audit:export"
     AUDIT_REPORT = "audit:report"
     AUDIT_VERIFY = "audit:verify"
+    AUDIT_TIMESTAMP = "audit:timestamp"  # a time-stamping authority witnessed a checkpoint
     AUDIT_UPGRADE = "audit:upgrade"  # the trail's first event in a new format (see audit_format)
     AUDIT_SEARCH_SAVE = "audit:search_save"
     AUDIT_SEARCH_DELETE = "audit:search_delete"
@@ -260,6 +270,22 @@ class AuditCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(128))
     cadence_events: Mapped[int | None] = mapped_column(Integer)
     cadence_minutes: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditTimestamp(Base):
+    """An RFC 3161 time-stamp token on a signed checkpoint's chain head: a time-stamping
+    authority outside the service witnessed (seq, head hash) at `stamped_at`, so a history
+    rewritten later, even with the checkpoint key, no longer matches (audit/witness.py)."""
+
+    __tablename__ = "audit_timestamp"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    # The DER time-stamp response as the authority sent it (token and its certificates).
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    authority: Mapped[str] = mapped_column(String(500))
+    stamped_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class SavedSearch(Base):

@@ -150,6 +150,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.AUDIT_EXPORT: ("exported the audit trail", "export the audit trail"),
     AuditType.AUDIT_REPORT: ("produced an audit report", "produce an audit report"),
     AuditType.AUDIT_VERIFY: ("verified the audit trail's chain", "verify the audit trail"),
+    AuditType.AUDIT_TIMESTAMP: (
+        "had a time-stamping authority witness the audit trail's signed head",
+        "have a time-stamping authority witness the audit trail's signed head",
+    ),
     AuditType.AUDIT_UPGRADE: ("upgraded the audit trail's format", "upgrade the audit trail"),
     AuditType.AUDIT_SEARCH_SAVE: ("saved a search of the audit trail", "save a search"),
     AuditType.AUDIT_SEARCH_DELETE: ("deleted a saved audit search", "delete a saved search"),

@@ -17,16 +17,19 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from cryptography import x509
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.audit import service as audit
+from governance.audit import witness as witness_tokens
 from governance.audit.format import GENESIS_HASH, head_message, verify_signature
 from governance.audit.models import AuditType, Outcome
 from governance.audit.service import HEAD_ID, AuditSettings
@@ -40,6 +43,7 @@ from governance.audit.walk import (
     Trail,
     Walk,
 )
+from governance.audit.witness import Witness
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 
@@ -59,6 +63,7 @@ class Verification:
     head_seq: int
     head_hash: str
     fault: Fault | None
+    witnessed: int = 0  # heads a time-stamping authority witnessed, checked against the trail
 
     @property
     def intact(self) -> bool:
@@ -70,6 +75,11 @@ class Verification:
                 f"Audit trail intact: {self.events} events and {self.checkpoints} signed "
                 f"checkpoints verified; chain head seq={self.head_seq} "
                 f"sha256={self.head_hash}."
+                + (
+                    f" {self.witnessed} heads witnessed by a time-stamping authority match."
+                    if self.witnessed
+                    else ""
+                )
             )
         where = (
             f"checkpoint {self.fault.checkpoint}"
@@ -88,12 +98,18 @@ def verify_chain(
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
     min_events_per_worker: int = MIN_EVENTS_PER_WORKER,
+    witnesses: Sequence[Witness] = (),
+    trust: Mapping[str, Sequence[x509.Certificate]] | None = None,
 ) -> Verification:
     """Check every event, every checkpoint and the head row.
 
     `expect_head` is a (seq, sha256) pair printed on an earlier export or report: the event at
     that position must still carry that hash, which catches even a whole trail rolled back to
-    an earlier signed state. With `workers` >= 1 a long chain is cut into contiguous stretches
+    an earlier signed state. Every head a time-stamping authority witnessed (the tokens stored
+    beside the checkpoints, and `witnesses` a provider kept) must still be in the trail, and
+    with `trust` (roots and intermediates) each token's signature is checked too: that catches
+    a suffix rewritten and re-signed by someone holding the checkpoint key.
+    With `workers` >= 1 a long chain is cut into contiguous stretches
     walked by that many worker processes (each event's hash depends only on its own row, so
     stretches verify independently) and the links between stretches are checked here; with 0,
     or a chain shorter than `min_events_per_worker`, this process walks it.
@@ -132,6 +148,7 @@ def verify_chain(
                 connection.dialect.loaded_dbapi.Error,
             )
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
+            witnessed = 0
             if fault is None:
                 parts = min(workers, last // max(1, min_events_per_worker))
                 if parts < 1:
@@ -145,6 +162,8 @@ def verify_chain(
                     _check_upgrade(connection, count, trail)
                 if fault is None and expect_head is not None:
                     _check_expected(connection, expect_head)
+                if fault is None:
+                    witnessed = _check_witnessed(connection, witnesses, trust)
             except Faulted as faulted:
                 fault = faulted.fault
     return Verification(
@@ -153,6 +172,7 @@ def verify_chain(
         head_seq=head.seq,
         head_hash=head.hash,
         fault=fault,
+        witnessed=witnessed,
     )
 
 
@@ -445,6 +465,46 @@ def _check_expected(connection: Connection, expect_head: tuple[int, str]) -> Non
         )
 
 
+def _check_witnessed(
+    connection: Connection,
+    kept: Sequence[Witness],
+    trust: Mapping[str, Sequence[x509.Certificate]] | None,
+) -> int:
+    stored = [
+        Witness(seq=int(row[0]), head_hash=str(row[1]), token=bytes(row[2]))
+        for row in connection.execute(
+            text("SELECT seq, head_hash, token FROM audit_timestamp ORDER BY seq")
+        )
+    ]
+    for witness in [*stored, *kept]:
+        try:
+            when = (
+                witness.stamped_at
+                if not trust or not trust.get("roots")
+                else witness_tokens.check(witness, trust["roots"], trust.get("intermediates", ()))
+            )
+        except witness_tokens.WitnessError as error:
+            raise Faulted(Fault(FaultKind.WITNESS, seq=witness.seq, message=f"{error}.")) from error
+        found = connection.execute(
+            text("SELECT hash FROM audit_event WHERE seq = :seq"), {"seq": witness.seq}
+        ).scalar()
+        if found != witness.head_hash:
+            state = "is missing" if found is None else f"now has hash {found}"
+            raise Faulted(
+                Fault(
+                    FaultKind.WITNESS,
+                    seq=witness.seq,
+                    message=(
+                        f"a time-stamping authority witnessed event {witness.seq} with "
+                        f"sha256={witness.head_hash} on {when:%Y-%m-%d %H:%M:%S} UTC, but it "
+                        f"{state}: the trail up to it was rewritten after it was witnessed "
+                        "(even if its checkpoints were signed again)."
+                    ),
+                )
+            )
+    return len(stored) + len(kept)
+
+
 def run_verification(
     session: Session,
     engine: Engine,
@@ -452,6 +512,7 @@ def run_verification(
     by: Actor,
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
+    witnesses: Sequence[Witness] = (),
 ) -> Verification:
     """Check `audit:verify`, verify on `engine` (a read engine), and record the result as an
     `audit:verify` event in `session`; the caller commits.
@@ -466,7 +527,12 @@ def run_verification(
         audit={"event_type": AuditType.AUDIT_VERIFY, "target_type": "audit_trail"},
     )
     result = verify_chain(
-        engine, audit.settings_of(session), expect_head=expect_head, workers=workers
+        engine,
+        audit.settings_of(session),
+        expect_head=expect_head,
+        workers=workers,
+        witnesses=witnesses,
+        trust=witness_tokens.trust_from_settings(session.info.get("settings") or {}),
     )
     fault = result.fault
     try:
@@ -482,6 +548,7 @@ def run_verification(
                     "checkpoints": result.checkpoints,
                     "head_seq": result.head_seq,
                     "head_hash": result.head_hash,
+                    "witnessed": result.witnessed,
                     "fault": None
                     if fault is None
                     else {

@@ -89,6 +89,7 @@ class FaultKind(StrEnum):
     REWRITTEN = "rewritten"  # consistent new hashes, but a signed checkpoint disagrees
     CHECKPOINT = "checkpoint"  # a checkpoint is forged, missing, or signed by an unknown key
     HEAD = "head"  # the head row, or a head kept outside the system, does not match
+    WITNESS = "witness"  # a head a time-stamping authority witnessed no longer matches
 
 
 @dataclass(frozen=True)

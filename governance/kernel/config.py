@@ -276,6 +276,21 @@ SETTINGS: tuple[Setting, ...] = (
         "... and at least this often while events are being written.",
     ),
     Setting(
+        "AUDIT_TSA_URL",
+        "",
+        _parse_text,
+        "An RFC 3161 time-stamping authority (http(s) URL) that witnesses each signed audit "
+        "checkpoint's chain head; empty: checkpoints are not timestamped.",
+    ),
+    Setting(
+        "AUDIT_TSA_CA_FILE",
+        "",
+        _parse_text,
+        "PEM file of the certificates the time-stamping authority's tokens must chain to "
+        "(its root, and intermediates); tokens are checked against it when stored and by "
+        "`governance audit verify`.",
+    ),
+    Setting(
         "QUEUE_URL",
         "",
         _parse_queue_url,

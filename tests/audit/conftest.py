@@ -20,7 +20,7 @@ from governance.kernel.extensions import database
 from tests.support import People
 
 CHECKPOINT_EVERY = 5
-APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint")
+APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint", "audit_timestamp")
 # WeasyPrint warns once, at import, that this system lacks libharfbuzz-subset: a notice about
 # the machine, not our code (see tests/kernel/reports/conftest.py).
 HARFBUZZ = "ignore:HarfBuzz-Subset will be required:DeprecationWarning"

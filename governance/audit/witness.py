@@ -1,0 +1,287 @@
+"""Witnessed history: each signed checkpoint's chain head timestamped by an RFC 3161 authority.
+
+The checkpoints are signed with a key the service holds, so whoever holds that key (an
+administrator with the database and the key file) could rewrite a suffix of the trail and sign
+fresh checkpoints over it. A time-stamp token from an authority outside the service cannot be
+made afresh for the past: it says that the authority saw exactly `(seq, head hash)` at its own
+time. `governance audit verify` checks every stored token (the authority's signature against
+AUDIT_TSA_CA_FILE, and that the event at `seq` still carries the witnessed hash), and the
+public register shows the latest witnessed head with its token, so a provider can keep a copy
+and check the trail against it later (`governance audit verify --witness FILE`), even if the
+tokens kept here were deleted.
+
+What the authority stamps is `message(seq, head_hash)`: a fixed text anyone can rebuild from
+the two values (docs/security.md). Tokens come from `rfc3161-client` (Trail of Bits: parsing
+and verification; it makes no network call, so the request is sent with `requests`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography import x509
+from rfc3161_client import (
+    PKIStatus,
+    TimestampRequestBuilder,
+    TimeStampResponse,
+    VerificationError,
+    VerifierBuilder,
+    decode_timestamp_response,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit
+from governance.audit.models import AuditCheckpoint, AuditTimestamp, AuditType, Outcome
+from governance.kernel.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Checkpoints stamped per run of the job: a trail that was offline for long catches up over a
+# few runs rather than holding one transaction open for hundreds of network calls.
+STAMPS_PER_RUN = 50
+REQUEST_TIMEOUT_SECONDS = 10
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class WitnessError(Exception):
+    """A token that is not a valid witness of the head it claims (or no token could be had)."""
+
+
+def message(seq: int, head_hash: str) -> bytes:
+    """What the authority stamps for the checkpoint at `seq` with chain head `head_hash`."""
+    return f"governance audit witnessed head\nseq={seq}\nsha256={head_hash}".encode()
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A chain head and the authority's token on it (as stored, or as a provider kept it)."""
+
+    seq: int
+    head_hash: str
+    token: bytes
+
+    def response(self) -> TimeStampResponse:
+        try:
+            return decode_timestamp_response(self.token)
+        except ValueError as error:
+            raise WitnessError(
+                f"the token for seq {self.seq} is not a time-stamp response"
+            ) from error
+
+    @property
+    def stamped_at(self) -> dt.datetime:
+        return self.response().tst_info.gen_time.astimezone(dt.UTC)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "sha256": self.head_hash,
+            "stamped_at": self.stamped_at.isoformat(),
+            "message": message(self.seq, self.head_hash).decode(),
+            "token": base64.b64encode(self.token).decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Witness:
+        try:
+            return cls(
+                seq=int(data["seq"]),
+                head_hash=str(data["sha256"]),
+                token=base64.b64decode(str(data["token"]), validate=True),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise WitnessError(
+                "a witness needs seq, sha256 and token (base64), as the register's "
+                "witness.json gives them"
+            ) from error
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A time-stamping authority: where to ask, and the certificates its tokens chain to."""
+
+    url: str
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Authority | None:
+        url = str(settings.get("AUDIT_TSA_URL") or "")
+        if not url:
+            return None
+        return cls(url=url, **_certificates(settings))
+
+    def check(self, witness: Witness) -> dt.datetime:
+        """The time the authority witnessed `witness`, or WitnessError saying why not."""
+        return check(witness, self.roots, self.intermediates)
+
+
+def trust_from_settings(settings: Mapping[str, Any]) -> dict[str, tuple[x509.Certificate, ...]]:
+    """The roots and intermediates tokens are checked against (none without a CA file)."""
+    return _certificates(settings)
+
+
+def _certificates(settings: Mapping[str, Any]) -> dict[str, tuple[x509.Certificate, ...]]:
+    path = str(settings.get("AUDIT_TSA_CA_FILE") or "")
+    if not path:
+        return {"roots": (), "intermediates": ()}
+    certificates = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    roots = tuple(c for c in certificates if c.subject == c.issuer)
+    return {"roots": roots, "intermediates": tuple(c for c in certificates if c not in roots)}
+
+
+def check(
+    witness: Witness,
+    roots: Sequence[x509.Certificate],
+    intermediates: Sequence[x509.Certificate] = (),
+) -> dt.datetime:
+    """Check the token's signature chains to `roots` and that it stamps exactly this head."""
+    response = witness.response()
+    if response.status not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
+        raise WitnessError(f"the authority refused to stamp seq {witness.seq}")
+    if not roots:
+        raise WitnessError("no certificate to check the authority's tokens (AUDIT_TSA_CA_FILE)")
+    builder = VerifierBuilder()
+    for root in roots:
+        builder = builder.add_root_certificate(root)
+    for intermediate in intermediates:
+        builder = builder.add_intermediate_certificate(intermediate)
+    try:
+        builder.build().verify_message(response, message(witness.seq, witness.head_hash))
+    except VerificationError as error:
+        raise WitnessError(
+            f"the token for seq {witness.seq} does not witness sha256={witness.head_hash}: {error}"
+        ) from error
+    return witness.stamped_at
+
+
+def request_token(authority: Authority, seq: int, head_hash: str) -> Witness:
+    """Ask the authority to stamp one head, and check its answer before keeping it."""
+    query = (
+        TimestampRequestBuilder()
+        .data(message(seq, head_hash))
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
+    )
+    try:
+        reply = requests.post(
+            authority.url,
+            data=query.as_bytes(),
+            headers={"Content-Type": "application/timestamp-query"},
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            stream=True,
+        )
+        body = reply.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+    except requests.RequestException as error:
+        raise WitnessError(f"the time-stamping authority did not answer: {error}") from error
+    if reply.status_code != 200 or len(body) > MAX_RESPONSE_BYTES:
+        raise WitnessError(f"the time-stamping authority answered HTTP {reply.status_code}")
+    witness = Witness(seq=seq, head_hash=head_hash, token=body)
+    response = witness.response()
+    if response.tst_info.nonce != query.nonce:
+        raise WitnessError("the authority's answer is not for this request (nonce differs)")
+    authority.check(witness)
+    return witness
+
+
+def stored(session: Session) -> list[Witness]:
+    return [
+        Witness(seq=row.seq, head_hash=row.head_hash, token=row.token)
+        for row in session.scalars(select(AuditTimestamp).order_by(AuditTimestamp.seq))
+    ]
+
+
+def latest(session: Session) -> AuditTimestamp | None:
+    return session.scalars(
+        select(AuditTimestamp).order_by(AuditTimestamp.seq.desc()).limit(1)
+    ).first()
+
+
+def unwitnessed(session: Session) -> int:
+    """Signed checkpoints with no token yet (the authority was unreachable, or none is set)."""
+    stamped = select(AuditTimestamp.seq)
+    return len(
+        session.scalars(
+            select(AuditCheckpoint.seq).where(AuditCheckpoint.seq.not_in(stamped))
+        ).all()
+    )
+
+
+def stamp_checkpoints(session: Session, actor: Any, now: dt.datetime) -> int:
+    """The periodic job: have the authority witness each signed checkpoint not yet stamped,
+    oldest first. A failure is recorded (audit:timestamp, failure) and the job tries again on
+    its next run; it never holds up the trail, which keeps being written and signed."""
+    authority = Authority.from_settings(session.info.get("settings") or {})
+    if authority is None:
+        return 0
+    stamped_seqs = select(AuditTimestamp.seq)
+    due = session.scalars(
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.seq.not_in(stamped_seqs))
+        .order_by(AuditCheckpoint.seq)
+        .limit(STAMPS_PER_RUN)
+    ).all()
+    done = 0
+    for checkpoint in due:
+        try:
+            witness = request_token(authority, checkpoint.seq, checkpoint.head_hash)
+        except WitnessError as error:
+            log.warning("Audit checkpoint %s not timestamped: %s", checkpoint.seq, error)
+            audit.record(
+                session,
+                AuditType.AUDIT_TIMESTAMP,
+                by=actor,
+                outcome=Outcome.FAILURE,
+                target_type="audit_checkpoint",
+                target_id=checkpoint.seq,
+                detail={"authority": authority.url, "error": str(error)[:500]},
+                now=now,
+            )
+            break  # the authority is down or refusing: try again on the next run
+        stamped_at = witness.stamped_at
+        session.add(
+            AuditTimestamp(
+                seq=checkpoint.seq,
+                head_hash=checkpoint.head_hash,
+                token=witness.token,
+                authority=authority.url,
+                stamped_at=stamped_at,
+                created_at=utcnow(),
+            )
+        )
+        audit.record(
+            session,
+            AuditType.AUDIT_TIMESTAMP,
+            by=actor,
+            target_type="audit_checkpoint",
+            target_id=checkpoint.seq,
+            detail={
+                "authority": authority.url,
+                "head_hash": checkpoint.head_hash,
+                "stamped_at": stamped_at.isoformat(),
+            },
+            now=now,
+        )
+        done += 1
+    return done
+
+
+def load_file(path: Path) -> list[Witness]:
+    """Witnesses a provider kept: the register's witness.json (one object, or a list)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WitnessError(f"cannot read {path}: {error}") from error
+    items: Iterable[Any] = data if isinstance(data, list) else [data]
+    return [Witness.from_json(item) for item in items if isinstance(item, Mapping)]

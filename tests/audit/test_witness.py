@@ -1,0 +1,233 @@
+"""Witnessed history: checkpoints timestamped by a real RFC 3161 authority (OpenSSL's `ts`).
+
+The attacker here is stronger than in test_verify.py: an administrator with the database AND
+the checkpoint key, who rewrites a suffix of the trail and signs its checkpoints and head
+again. The chain and every signature then verify; the authority's tokens still catch it, and
+so does a provider's kept copy when the tokens stored here were deleted too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit
+from governance.audit import witness
+from governance.audit.format import checkpoint_message, head_message, sign
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditTimestamp, AuditType
+from governance.audit.service import chain_hash, content_text
+from governance.identity.actors import System
+from governance.kernel.types import utcnow
+from tests.audit.conftest import CliInvoker
+from tests.audit.test_verify import hash_of, stored_content, verify
+from tests.tsa import Authority, make_authority, serve
+
+SCHEDULER = System("scheduler")
+Intruder = Callable[..., None]
+
+
+@pytest.fixture
+def tsa(tmp_path: Path) -> Iterator[Authority]:
+    yield from serve(tmp_path / "tsa")
+
+
+@pytest.fixture
+def app_config(
+    app_config: dict[str, Any], tsa: Authority, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    monkeypatch.setenv("GOVERNANCE_AUDIT_TSA_URL", tsa.url)
+    monkeypatch.setenv("GOVERNANCE_AUDIT_TSA_CA_FILE", str(tsa.root))
+    return {**app_config, "AUDIT_TSA_URL": tsa.url, "AUDIT_TSA_CA_FILE": str(tsa.root)}
+
+
+def stamp(db: Session) -> int:
+    db.rollback()  # a fresh snapshot: the intruder's fixture may have written since
+    done = witness.stamp_checkpoints(db, SCHEDULER, utcnow())
+    db.commit()
+    return done
+
+
+def stamped(db: Session) -> list[AuditTimestamp]:
+    return list(db.scalars(select(AuditTimestamp).order_by(AuditTimestamp.seq)))
+
+
+def test_every_signed_checkpoint_is_witnessed_and_verify_checks_the_tokens(
+    db: Session, chain: int, cli: CliInvoker, tsa: Authority
+) -> None:
+    signed = list(db.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
+    assert stamp(db) == len(signed) >= 4
+    rows = stamped(db)
+    assert [(r.seq, r.head_hash) for r in rows] == [(c.seq, c.head_hash) for c in signed]
+    assert tsa.answered == len(signed)
+    for row in rows:  # each token is the authority's signature over exactly that head
+        kept = witness.Witness(row.seq, row.head_hash, row.token)
+        assert witness.check(kept, [_root(tsa)]) == row.stamped_at
+    events = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_TIMESTAMP)
+    ).all()
+    assert len(events) == len(signed)  # each stamp is itself on the trail
+    stamp(db)  # a second run stamps only checkpoints signed since, never one twice
+    assert [r.seq for r in stamped(db)][: len(rows)] == [r.seq for r in rows]
+    code, output = verify(cli)
+    assert code == 0, output
+    assert "heads witnessed by a time-stamping authority match" in output
+
+
+def test_a_rewritten_suffix_with_re_signed_checkpoints_is_caught_by_the_tokens(
+    db: Session, chain: int, cli: CliInvoker, intruder: Intruder
+) -> None:
+    stamp(db)
+    witnessed = stamped(db)[-1].seq
+    target = witnessed - 2  # an event before the last witnessed head
+    _rewrite_and_re_sign(db, intruder, target)
+    code, output = verify(cli)
+    assert code == 1, output
+    assert "(witness)" in output
+    assert f"witnessed event {witnessed}" in output or "witnessed event" in output
+    assert "rewritten after it was witnessed" in output
+
+
+def test_deleting_the_stored_tokens_too_is_caught_by_a_providers_kept_copy(
+    app: Flask,
+    db: Session,
+    chain: int,
+    cli: CliInvoker,
+    intruder: Intruder,
+    tmp_path: Path,
+) -> None:
+    stamp(db)
+    kept = app.test_client().get("/register/witness.json")  # what a provider downloads
+    assert kept.status_code == 200
+    copy = tmp_path / "witness.json"
+    copy.write_bytes(kept.data)
+    witnessed = json.loads(kept.data)["seq"]
+    _rewrite_and_re_sign(db, intruder, witnessed - 3)
+    intruder("DELETE FROM audit_timestamp")
+    assert verify(cli)[0] == 0  # with the tokens gone, the database alone cannot tell
+    code, output = verify(cli, "--witness", str(copy))
+    assert code == 1, output
+    assert f"witnessed event {witnessed}" in output
+
+
+def test_a_token_from_another_authority_or_for_another_head_is_refused(
+    db: Session, chain: int, tsa: Authority, tmp_path: Path, cli: CliInvoker
+) -> None:
+    stamp(db)
+    row = stamped(db)[-1]
+    forged = witness.Witness(row.seq, "0" * 64, row.token)  # the token names another head
+    with pytest.raises(witness.WitnessError, match="does not witness"):
+        witness.check(forged, [_root(tsa)])
+    other_root = make_authority(tmp_path / "other", name="Other TSA")
+    from cryptography import x509
+
+    stranger = x509.load_pem_x509_certificate(other_root.read_bytes())
+    with pytest.raises(witness.WitnessError):
+        witness.check(witness.Witness(row.seq, row.head_hash, row.token), [stranger])
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text(
+        json.dumps(
+            {"seq": row.seq, "sha256": "0" * 64, "token": base64.b64encode(row.token).decode()}
+        )
+    )
+    code, output = verify(cli, "--witness", str(bad_file))
+    assert code == 1
+    assert "(witness)" in output and "does not witness" in output
+
+
+def test_an_authority_that_is_down_is_recorded_and_tried_again(
+    db: Session, chain: int, tsa: Authority
+) -> None:
+    tsa.down = True
+    assert stamp(db) == 0
+    assert stamped(db) == []
+    failure = db.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == AuditType.AUDIT_TIMESTAMP)
+    ).one()
+    assert failure.outcome == "failure"
+    assert "503" in failure.detail["error"]
+    waiting = list(db.scalars(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq)))
+    assert witness.unwitnessed(db) == len(waiting) >= 4
+    tsa.down = False
+    assert stamp(db) >= len(waiting)
+    assert set(waiting) <= {r.seq for r in stamped(db)}  # every one waiting is caught up
+
+
+def test_a_malformed_witness_file_is_a_clear_error(cli: CliInvoker, tmp_path: Path) -> None:
+    bad = tmp_path / "w.json"
+    bad.write_text('{"seq": 1}')
+    result = cli("audit", "verify", "--witness", str(bad))
+    assert result.exit_code == 1
+    assert "a witness needs seq, sha256 and token" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_without_an_authority_nothing_is_asked(app: Flask, db: Session, chain: int) -> None:
+    db.info["settings"] = {**db.info["settings"], "AUDIT_TSA_URL": ""}
+    assert stamp(db) == 0
+    assert stamped(db) == []
+
+
+def _root(tsa: Authority) -> Any:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(tsa.root.read_bytes())
+
+
+def _rewrite_and_re_sign(db: Session, intruder: Intruder, target: int) -> None:
+    """Edit event `target`, recompute every later hash, and sign every later checkpoint and
+    the head again with the service's own key (the administrator has the key file)."""
+    settings = audit.settings_of(db)
+    key = settings.current_key
+    last = audit.chain_head(db)[0]
+    head = db.execute(text("SELECT format_since FROM audit_head")).one()
+    prev = hash_of(db, target - 1)
+    rewritten: list[tuple[int, str, str]] = []
+    for seq in range(target, last + 1):
+        content = stored_content(db, seq)
+        if seq == target:
+            content[6] = '{"page":"rewritten"}'
+        digest = chain_hash(prev, content_text(*content))
+        rewritten.append((seq, prev, digest))
+        prev = digest
+    later = [
+        (c.seq, c.cadence_events, c.cadence_minutes)
+        for c in db.scalars(select(AuditCheckpoint).where(AuditCheckpoint.seq >= target))
+    ]
+    db.rollback()
+    intruder(
+        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
+        detail='{"page":"rewritten"}',
+        seq=target,
+    )
+    hashes = {}
+    for seq, prev_hash, digest in rewritten:
+        hashes[seq] = digest
+        intruder(
+            "UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
+            seq=seq,
+            prev=prev_hash,
+            hash=digest,
+        )
+    for seq, every, minutes in later:
+        message = checkpoint_message(
+            seq, hashes[seq], format_since=head.format_since, every=every, minutes=minutes
+        )
+        intruder(
+            "UPDATE audit_checkpoint SET head_hash = :hash, signature = :sig WHERE seq = :seq",
+            hash=hashes[seq],
+            sig=sign(key, message),
+            seq=seq,
+        )
+    intruder(
+        "UPDATE audit_head SET hash = :hash, signature = :sig",
+        hash=prev,
+        sig=sign(key, head_message(last, prev, format_since=head.format_since)),
+    )
