@@ -94,7 +94,7 @@ def serve(directory: Path) -> Iterator[Authority]:
     authority = Authority(url="", root=make_authority(directory), directory=directory)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             query = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if authority.down or self.headers.get("Content-Type") != (
                 "application/timestamp-query"

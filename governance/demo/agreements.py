@@ -108,6 +108,10 @@ def create_demo_agreements(
         "against a matched comparison group of similar arrestees.",
         uses=["descriptive", "rate_comparison", "matched_comparison"],
         analysis_data=True,
+        lay_summary="Some people arrested for minor offences are offered a diversion "
+        "programme instead of being charged. This project compares how often they are "
+        "arrested again within a year with similar people who were charged, to tell the "
+        "police department whether the programme works.",
         acting=now - 90 * DAY,
     )
     amended = make(
@@ -262,6 +266,7 @@ def _terms(
     legal_bases: dict[str, str] | None = None,
     extra_columns: tuple[str, ...] | list[str] = (),
     analysis_data: bool = False,
+    lay_summary: str = "",
 ) -> TermsInput:
     police = provider != PROBATION
     dataset = world.extra["datasets"]["Arrests" if police else "Probation supervision"]
@@ -301,6 +306,9 @@ def _terms(
         ],
         laws=laws or [LawCode.CJIS],
         legal_bases=legal_bases or {},
+        # With a lay summary the parties allow the public data-use register to list it.
+        public_register=bool(lay_summary),
+        lay_summary=lay_summary,
         excluded_offence_categories=["sexual", "domestic_violence", "terrorism"],
         personnel={
             people["analyst"].id: "principal_investigator",

@@ -774,6 +774,13 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("public.file", "GET"): Probe(
         lambda o: f"/published/{o.their_output.id}/report.pdf", others=HIDDEN, anonymous=HIDDEN
     ),
+    # the public data-use register: open to everyone; no head is witnessed in this world
+    ("register.index", "GET"): Probe(lambda o: "/register/", EVERYONE, anonymous=OK),
+    ("register.as_json", "GET"): Probe(lambda o: "/register/register.json", EVERYONE, anonymous=OK),
+    ("register.as_csv", "GET"): Probe(lambda o: "/register/register.csv", EVERYONE, anonymous=OK),
+    ("register.witness_json", "GET"): Probe(
+        lambda o: "/register/witness.json", others=HIDDEN, anonymous=HIDDEN
+    ),
     # audit
     ("audit.search", "GET"): Probe(lambda o: "/audit/", AUDITORS),
     ("audit.export", "GET"): Probe(lambda o: "/audit/export?format=csv", AUDITORS),

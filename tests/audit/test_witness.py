@@ -139,7 +139,8 @@ def test_a_token_from_another_authority_or_for_another_head_is_refused(
     )
     code, output = verify(cli, "--witness", str(bad_file))
     assert code == 1
-    assert "(witness)" in output and "does not witness" in output
+    assert "(witness)" in output
+    assert "does not witness" in output
 
 
 def test_an_authority_that_is_down_is_recorded_and_tried_again(
