@@ -101,7 +101,8 @@ frames = st.integers(1, 60).flatmap(
 
 def brute_force(rows: list[tuple[object, ...]], sensitive: list[object], threshold: int) -> dict:
     def key(value: object) -> object:
-        return "<missing>" if value is None or value != value else value  # NaN is not equal to itself
+        # pandas turns None into NaN, which is not equal to itself.
+        return "<missing>" if value is None or value != value else value
 
     classes = Counter(tuple(key(v) for v in row) for row in rows)
     values: dict[tuple[object, ...], set[object]] = defaultdict(set)
