@@ -30,6 +30,7 @@ from governance.access import (
     web_data,
 )
 from governance.access import queries as access_queries
+from governance.access import requests as access_requests
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
@@ -57,6 +58,10 @@ from governance.audit import directory, evidence, report, sentences
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
+from governance.committees import api as committees_api
+from governance.committees import queries as committee_queries
+from governance.committees import routing as committee_routing
+from governance.committees import web as committees_web
 from governance.compliance import api as compliance_api
 from governance.compliance import certification as compliance_certification
 from governance.compliance import periods as compliance_periods
@@ -133,6 +138,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_progress.bp,
     incidents_web.bp,
     compliance_web.bp,
+    committees_web.bp,
     web_attachments.bp,
     web_closeout.bp,
 )
@@ -152,6 +158,7 @@ API_MODULES = (
     openapi,
     outputs_api,
     compliance_api,
+    committees_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -184,6 +191,8 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     ((Role.ADMIN,), role_changes.requests_to_approve),
     ((Role.DATA_STEWARD,), compliance_certification.steward_tasks),
     ((Role.COMPLIANCE_MANAGER,), compliance_periods.manager_tasks),
+    # A committee member may hold any role: the provider finds the person's own committees.
+    (tuple(Role), committee_queries.votes_waiting),
 )
 
 # What follows an agreement's change, inside the same transaction.
@@ -277,6 +286,8 @@ def install() -> None:
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
     report.install_dataset_namer(datasets_service.names_by_id)
     grant_index.install_loader(live_grants.load_changes)
+    access_requests.route_to_committees(committee_routing.route_request)
+    access_queries.on_request_standing(committee_queries.request_standing)
     directory.install(AUDIT_DIRECTORY)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})
