@@ -137,6 +137,7 @@ class AuditType(StrEnum):
     ACCESS_REQUEST_DENY = "access_request:deny"
     ACCESS_REQUEST_RETURN = "access_request:return"
     ACCESS_REQUEST_WITHDRAW = "access_request:withdraw"
+    COMMITTEE_READ = "committee:read"  # recorded only when refused
     COMMITTEE_CREATE = "committee:create"
     COMMITTEE_RULE = "committee:rule"
     COMMITTEE_MEMBER_ADD = "committee:member_add"

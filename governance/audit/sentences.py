@@ -138,6 +138,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.ACCESS_REQUEST_DENY: ("denied a request for", "deny a request for"),
     AuditType.ACCESS_REQUEST_RETURN: ("returned a request for", "return a request for"),
     AuditType.ACCESS_REQUEST_WITHDRAW: ("withdrew a request for", "withdraw a request for"),
+    AuditType.COMMITTEE_READ: ("looked at", "see"),
     AuditType.COMMITTEE_CREATE: ("created the committee", "create a committee"),
     AuditType.COMMITTEE_RULE: ("set the decision rule of", "set the decision rule of"),
     AuditType.COMMITTEE_MEMBER_ADD: ("added a member to", "add a member to"),

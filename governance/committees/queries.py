@@ -13,6 +13,7 @@ from governance.access.models import AccessRequest, RequestStatus
 from governance.agreements.clauses import render_clauses
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
+from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.committees import conditions as terms
 from governance.committees.cases import get_case, is_open, parts, tally, voters
@@ -161,7 +162,16 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
     case = get_case(session, case_id)
     committee, request = parts(session, case)
     if not can_see_cases(by, committee):
-        raise PermissionDenied("Only the committee's members see its cases.")
+        raise PermissionDenied(
+            "Only the committee's members see its cases.",
+            audit={
+                "event_type": AuditType.COMMITTEE_READ,
+                "target_type": "committee_case",
+                "target_id": case.id,
+                "agreement_id": request.agreement_id,
+                "dataset_id": request.dataset_id,
+            },
+        )
     requester = session.get(User, request.requester_id)
     dataset = session.get(Dataset, request.dataset_id)
     agreement = session.get(Agreement, request.agreement_id)

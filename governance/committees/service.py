@@ -283,7 +283,11 @@ def assignments_of(session: Session, committee_id: int) -> list[CommitteeAssignm
 
 def require_manage_view(by: Actor) -> None:
     """Listing every committee is for those who administer them."""
-    authz.require(by, Permission.COMMITTEE_MANAGE)
+    authz.require(
+        by,
+        Permission.COMMITTEE_MANAGE,
+        audit={"event_type": AuditType.COMMITTEE_READ, "target_type": "committee"},
+    )
 
 
 def people(session: Session) -> list[User]:

@@ -31,6 +31,10 @@ def agreement(db: Session, people: People, datasets: Datasets) -> Agreement:
 
 @pytest.fixture
 def committee(db: Session, people: People, agreement: Agreement) -> Committee:
+    return make_committee(db, people, agreement)
+
+
+def make_committee(db: Session, people: People, agreement: Agreement) -> Committee:
     """Chair: the compliance manager; members: the output checker and the second privacy
     officer; observer: the partner. It decides for the agreement, by majority."""
     now = utcnow()
