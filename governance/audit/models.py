@@ -149,6 +149,7 @@ class AuditType(StrEnum):
     COMMITTEE_RECUSE = "committee:recuse"
     COMMITTEE_DECIDE = "committee:decide"
     COMMITTEE_DECIDE_ALONE = "committee:decide_alone"
+    COMMITTEE_AMENDMENT_IMPACT = "committee:amendment_impact"
     GRANT_CREATE = "grant:create"
     GRANT_REVOKE = "grant:revoke"
     GRANT_NARROW = "grant:narrow"

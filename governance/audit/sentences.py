@@ -159,6 +159,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "decided alone, as chair after the deadline,",
         "decide alone as chair",
     ),
+    AuditType.COMMITTEE_AMENDMENT_IMPACT: (
+        "approved an amendment with the impact shown on",
+        "approve an amendment's impact on",
+    ),
     AuditType.GRANT_CREATE: ("granted access to", "grant access to"),
     AuditType.GRANT_REVOKE: ("revoked access to", "revoke access to"),
     AuditType.GRANT_NARROW: ("narrowed access to", "narrow access to"),

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from governance.api import schema as s
 from governance.api.operations import Answer, operation
 from governance.api.responses import iso
-from governance.committees import cases, queries, service
+from governance.committees import cases, impact, queries, service
 from governance.committees.models import (
     Committee,
     CommitteeCase,
@@ -56,7 +56,29 @@ CASE = s.shape(
         "conditions": {"type": "object", "description": "The grant's terms from the approvals."},
     }
 )
-SCHEMAS = {"Committee": COMMITTEE, "CommitteeCase": CASE}
+IMPACT = s.shape(
+    {
+        "agreement_id": s.identifier(),
+        "version": s.integer(1),
+        "digest": s.string_out("Send it back to approve exactly this impact."),
+        "grants": {
+            "type": "array",
+            "items": s.shape(
+                {
+                    "grant_id": s.identifier(),
+                    "holder_id": s.identifier(),
+                    "ends": {"type": ["string", "null"]},
+                    "removed_columns": {"type": "array", "items": s.string_out()},
+                    "new_valid_until": {"type": ["string", "null"]},
+                    "download_removed": s.boolean(),
+                }
+            ),
+        },
+        "must_accept": {"type": "array", "items": s.identifier()},
+        "sections": {"type": "array", "items": {"type": "object"}},
+    }
+)
+SCHEMAS = {"Committee": COMMITTEE, "CommitteeCase": CASE, "AmendmentImpact": IMPACT}
 RULE_BODY = {
     "rule": s.enum(DecisionRule),
     "quorum": s.integer(1, 100, description="Members who must vote (quorum rule)."),
@@ -339,3 +361,48 @@ def decide_alone(case_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     )
     db.commit()
     return case_json(case)
+
+
+def impact_json(found: impact.AmendmentImpact) -> dict[str, Any]:
+    return {**found.as_json(), "digest": found.digest}
+
+
+@operation(
+    "GET",
+    "/committees/amendments/<int:agreement_id>/impact",
+    tag=TAG,
+    summary="What approving the amendment waiting for approval would do",
+    errors=(403, 409),
+    answer=Answer(200, "Grants ended or narrowed, people to accept.", s.ref("AmendmentImpact")),
+)
+def amendment_impact(agreement_id: int) -> ResponseReturnValue:
+    """For privacy officers and the members of the agreement's committee."""
+    return impact_json(
+        impact.amendment_impact(db_session(), agreement_id=agreement_id, by=caller())
+    )
+
+
+@operation(
+    "POST",
+    "/committees/amendments/<int:agreement_id>/approve",
+    tag=TAG,
+    summary="Approve the amendment with exactly the impact shown",
+    body=s.obj(
+        {"digest": s.text(64, min_length=64), "comment": s.text(5000)}, required=("digest",)
+    ),
+    errors=(403, 409),
+    answer=Answer(200, "The impact that was applied.", s.ref("AmendmentImpact")),
+)
+def approve_amendment(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """`agreement:review`, not a contributor of the amendment; 409 if the impact changed."""
+    db = db_session()
+    applied = impact.approve_amendment(
+        db,
+        agreement_id=agreement_id,
+        digest=body["digest"],
+        comment=body.get("comment", ""),
+        by=caller(),
+        now=utcnow(),
+    )
+    db.commit()
+    return impact_json(applied)

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import (
     BooleanField,
     DateField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -16,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from governance.committees import cases, queries, service
+from governance.committees import cases, impact, queries, service
 from governance.committees.models import DecisionRule, MemberRole, SubjectType, Vote
 from governance.identity import users
 from governance.identity.web_login import actor, login_required
@@ -84,6 +85,11 @@ class VoteForm(Form):
 
 class ReasonForm(Form):
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=4000)])
+
+
+class AmendmentApprovalForm(Form):
+    digest = HiddenField(validators=[DataRequired()])
+    comment = TextAreaField("Approval comment", validators=[Length(max=5000)])
 
 
 class DecideAloneForm(ReasonForm):
@@ -285,3 +291,32 @@ def decide_alone(case_id: int) -> BaseResponse:
         now=utcnow(),
     )
     return committed("The decision is recorded.", "committees.case_page", case_id=case_id)
+
+
+@bp.route("/amendments/<int:agreement_id>")
+@login_required
+def amendment_impact(agreement_id: int) -> str:
+    shown = impact.amendment_impact(db_session(), agreement_id=agreement_id, by=actor())
+    form = AmendmentApprovalForm(prefix="approve")
+    form.digest.data = shown.digest
+    return render_template("committees/impact.html", impact=shown, form=form)
+
+
+@bp.route("/amendments/<int:agreement_id>/approve", methods=["POST"])
+@login_required
+def approve_amendment(agreement_id: int) -> BaseResponse:
+    form = AmendmentApprovalForm(prefix="approve")
+    submitted(form)
+    impact.approve_amendment(
+        db_session(),
+        agreement_id=agreement_id,
+        digest=form.digest.data or "",
+        comment=form.comment.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
+    return committed(
+        "The amendment is approved, with the impact shown.",
+        "agreements.detail",
+        agreement_id=agreement_id,
+    )

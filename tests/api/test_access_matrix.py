@@ -475,6 +475,24 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/committees/cases/{o.case_id}/decide",
         data=fixed({"alone-decision": "approve", "alone-reason": "x"}),
     ),
+    # an amendment's impact: privacy officers (agreement:review) and the agreement's
+    # committee; the closed agreement has no amendment waiting (409 for those allowed)
+    ("committees.amendment_impact", "GET"): Probe(
+        lambda o: f"/committees/amendments/{o.closed.id}", roles("privacy")
+    ),
+    ("committees.approve_amendment", "POST"): Probe(
+        lambda o: f"/committees/amendments/{o.closed.id}/approve",
+        roles("privacy"),
+        data=fixed({"approve-digest": "0" * 64}),
+    ),
+    ("api.amendment_impact", "GET"): Probe(
+        lambda o: f"{A}/committees/amendments/{o.closed.id}/impact", roles("privacy")
+    ),
+    ("api.approve_amendment", "POST"): Probe(
+        lambda o: f"{A}/committees/amendments/{o.closed.id}/approve",
+        roles("privacy"),
+        data=fixed({"digest": "0" * 64}),
+    ),
     ("api.list_committees", "GET"): Probe(lambda o: f"{A}/committees", COMMITTEE_MANAGERS),
     ("api.create_committee", "POST"): Probe(
         lambda o: f"{A}/committees",

@@ -426,6 +426,8 @@ NOT_DRIVEN = {
     "committees.VoteForm": "no demo committee case",
     "committees.ReasonForm": "no demo committee case",
     "committees.DecideAloneForm": "no demo committee case",
+    "committees.AmendmentApprovalForm": "no demo amendment waits for approval; a hidden digest "
+    "and an optional comment (tests/committees/test_amendment_impact.py)",
     "identity.LoginForm": "the sign-in page answers a wrong login itself (tests/identity)",
     "access.ScopeForm": "a GET choice of agreement and dataset; a bad choice shows the same step",
     "analysis.ScopeForm": "a GET choice of agreement and kind; a bad choice shows the same step",

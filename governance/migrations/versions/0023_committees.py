@@ -132,8 +132,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('access_request', schema=None) as batch_op:
-        batch_op.drop_column('committee_id')
     for table, index in (
         ('committee_recusal', 'ix_committee_recusal_case_id'),
         ('committee_vote', 'ix_committee_vote_case_id'),
@@ -147,3 +145,5 @@ def downgrade() -> None:
     with op.batch_alter_table('committee', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_committee_organization_id'))
     op.drop_table('committee')
+    with op.batch_alter_table('access_request', schema=None) as batch_op:
+        batch_op.drop_column('committee_id')
