@@ -48,6 +48,7 @@ from governance.agreements import web as agreements_web
 from governance.agreements.analysis_kind_model import ANALYSIS_KIND_LABELS
 from governance.agreements.clauses import CLAUSE_LABELS
 from governance.agreements.parts_model import PROJECT_ROLE_LABELS
+from governance.analysis import amendment_impact as analysis_impact
 from governance.analysis import api as analysis_api
 from governance.analysis import differencing, reaper
 from governance.analysis import labels as analysis_labels
@@ -59,6 +60,7 @@ from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
 from governance.committees import api as committees_api
+from governance.committees import impact as committee_impact
 from governance.committees import queries as committee_queries
 from governance.committees import routing as committee_routing
 from governance.committees import web as committees_web
@@ -288,6 +290,7 @@ def install() -> None:
     grant_index.install_loader(live_grants.load_changes)
     access_requests.route_to_committees(committee_routing.route_request)
     access_queries.on_request_standing(committee_queries.request_standing)
+    committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     directory.install(AUDIT_DIRECTORY)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})

@@ -11,6 +11,7 @@ from governance.access import requests
 from governance.access.models import AccessRequest, Grant, GrantStatus
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
+from governance.analysis.models import AnalysisRun
 from governance.audit.models import AuditEvent, AuditType
 from governance.committees import impact
 from governance.committees.models import Committee
@@ -165,3 +166,31 @@ def test_the_impact_page_names_holders_and_who_must_accept(
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 2
+
+
+def test_queued_analyses_that_would_fall_out_of_scope_are_listed(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    for title, kind in (
+        ("Cohort table", "descriptive"),
+        ("Diversion effect", "matched_comparison"),
+    ):
+        db.add(
+            AnalysisRun(
+                requested_by_id=people.analyst.id,
+                agreement_id=agreement.id,
+                agreement_version=1,
+                kind=kind,
+                purpose=kind,
+                title=title,
+                parameters={},
+                datasets={"records": datasets.arrests.id},
+            )
+        )
+    db.commit()
+    amend(db, people, datasets, agreement, permitted_uses=["descriptive"])
+    shown = impact.amendment_impact(db, agreement_id=agreement.id, by=people.privacy2)
+    section = next(s for s in shown.sections if s.title.startswith("Queued analyses"))
+    assert len(section.lines) == 1
+    assert "Diversion effect" in section.lines[0]
+    assert "no longer permitted" in section.lines[0]
