@@ -105,6 +105,7 @@ from governance.incidents import web as incidents_web
 from governance.kernel import labels, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
+from governance.outputs import amendment_impact as output_impact
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
@@ -291,6 +292,7 @@ def install() -> None:
     access_requests.route_to_committees(committee_routing.route_request)
     access_queries.on_request_standing(committee_queries.request_standing)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
+    committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
     directory.install(AUDIT_DIRECTORY)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})

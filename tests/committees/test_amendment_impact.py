@@ -21,6 +21,7 @@ from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets
 from tests.agreements.test_amendments_and_events import amend
 from tests.conftest import Browser, fresh
+from tests.outputs.builders import released
 from tests.support import PASSWORD, People
 
 
@@ -194,3 +195,16 @@ def test_queued_analyses_that_would_fall_out_of_scope_are_listed(
     assert len(section.lines) == 1
     assert "Diversion effect" in section.lines[0]
     assert "no longer permitted" in section.lines[0]
+
+
+def test_released_outputs_a_stricter_threshold_would_not_allow_are_listed(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    output = released(db, people, agreement)
+    amend(db, people, datasets, agreement, min_cell_size=200)
+    shown = impact.amendment_impact(db, agreement_id=agreement.id, by=people.privacy2)
+    section = next(s for s in shown.sections if s.title.startswith("Released outputs"))
+    assert "minimum cell size of 200" in section.title
+    assert len(section.lines) == 1
+    assert section.lines[0].startswith(f"Output #{output.id}")
+    assert "200" in section.lines[0]
