@@ -14,6 +14,7 @@ from governance.agreements import parts_model as agreement_parts  # noqa: F401
 from governance.agreements import progress_model as progress  # noqa: F401
 from governance.analysis import models as analysis  # noqa: F401
 from governance.audit import models as audit  # noqa: F401
+from governance.committees import models as committees  # noqa: F401
 from governance.compliance import models as compliance  # noqa: F401
 from governance.datasets import attachment_model as attachment  # noqa: F401
 from governance.datasets import cohort_model as cohort  # noqa: F401

@@ -21,6 +21,7 @@ from governance.analysis import api as analyses
 from governance.api import schema as s
 from governance.api.operations import MAX_JSON_BYTES, OPERATIONS, Answer, Operation, operation
 from governance.audit import api as audit
+from governance.committees import api as committees
 from governance.compliance import api as compliance
 from governance.datasets import api as datasets
 from governance.identity import api as me
@@ -39,6 +40,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     audit.SCHEMAS,
     me.SCHEMAS,
     compliance.SCHEMAS,
+    committees.SCHEMAS,
     api_groups.SCHEMAS,
 )
 ERROR = s.shape(

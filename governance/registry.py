@@ -30,6 +30,7 @@ from governance.access import (
     web_data,
 )
 from governance.access import queries as access_queries
+from governance.access import requests as access_requests
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
@@ -47,6 +48,7 @@ from governance.agreements import web as agreements_web
 from governance.agreements.analysis_kind_model import ANALYSIS_KIND_LABELS
 from governance.agreements.clauses import CLAUSE_LABELS
 from governance.agreements.parts_model import PROJECT_ROLE_LABELS
+from governance.analysis import amendment_impact as analysis_impact
 from governance.analysis import api as analysis_api
 from governance.analysis import differencing, reaper
 from governance.analysis import labels as analysis_labels
@@ -57,6 +59,11 @@ from governance.audit import directory, evidence, report, sentences, witness
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
+from governance.committees import api as committees_api
+from governance.committees import impact as committee_impact
+from governance.committees import queries as committee_queries
+from governance.committees import routing as committee_routing
+from governance.committees import web as committees_web
 from governance.compliance import api as compliance_api
 from governance.compliance import certification as compliance_certification
 from governance.compliance import periods as compliance_periods
@@ -98,6 +105,7 @@ from governance.incidents import web as incidents_web
 from governance.kernel import labels, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
+from governance.outputs import amendment_impact as output_impact
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
@@ -135,6 +143,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_progress.bp,
     incidents_web.bp,
     compliance_web.bp,
+    committees_web.bp,
     web_attachments.bp,
     web_closeout.bp,
 )
@@ -154,6 +163,7 @@ API_MODULES = (
     openapi,
     outputs_api,
     compliance_api,
+    committees_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -188,6 +198,8 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     ((Role.ADMIN,), role_changes.requests_to_approve),
     ((Role.DATA_STEWARD,), compliance_certification.steward_tasks),
     ((Role.COMPLIANCE_MANAGER,), compliance_periods.manager_tasks),
+    # A committee member may hold any role: the provider finds the person's own committees.
+    (tuple(Role), committee_queries.votes_waiting),
 )
 
 # What follows an agreement's change, inside the same transaction.
@@ -281,6 +293,10 @@ def install() -> None:
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
     report.install_dataset_namer(datasets_service.names_by_id)
     grant_index.install_loader(live_grants.load_changes)
+    access_requests.route_to_committees(committee_routing.route_request)
+    access_queries.on_request_standing(committee_queries.request_standing)
+    committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
+    committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
     directory.install(AUDIT_DIRECTORY)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})

@@ -34,6 +34,7 @@ ACTION_NAMES = {
     Action.WITHDRAW: "withdraw",
 }
 NULLABLE_ID = {"type": ["integer", "null"]}
+NULLABLE_TEXT = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 REQUEST = s.shape(
     {
@@ -67,6 +68,12 @@ REQUEST = s.shape(
         "privacy_decided_at": NULLABLE_TIME,
         "privacy_comment": s.string_out(),
         "grant_id": NULLABLE_ID,
+        "committee_id": NULLABLE_ID,
+        "standing": {
+            **NULLABLE_TEXT,
+            "description": "Where the request stands before its committee (votes cast of "
+            "voters, the rule, the deadline); never who voted what.",
+        },
         "actions": {
             "type": "array",
             "items": s.enum(ACTION_NAMES.values()),
@@ -94,8 +101,10 @@ def _actions(item: AccessRequest, user: User) -> list[str]:
     mine: set[Action] = set()
     if rules.own_request(user, item):
         mine |= {Action.WITHDRAW, Action.RESUBMIT}
-    elif rules.steward_of_dataset(user, dataset) and authz.can(
-        user, Permission.ACCESS_REQUEST_REVIEW
+    elif (
+        rules.steward_of_dataset(user, dataset)
+        and authz.can(user, Permission.ACCESS_REQUEST_REVIEW)
+        and item.committee_id is None  # a committee decides it
     ):
         mine |= {Action.APPROVE, Action.DENY, Action.RETURN}
     if rules.second_approver(user, item) and authz.can(
@@ -128,6 +137,8 @@ def render(item: AccessRequest) -> dict[str, Any]:
         "privacy_decided_at": iso(item.privacy_decided_at),
         "privacy_comment": item.privacy_comment,
         "grant_id": item.grant_id,
+        "committee_id": item.committee_id,
+        "standing": queries.request_standing(db_session(), item),
         "actions": _actions(item, caller()),
     }
 

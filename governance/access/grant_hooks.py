@@ -7,6 +7,8 @@ expires, ends or drops a column while a grant made under it keeps working.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,7 @@ from governance.access.grants import (
     expire_grants,
     narrow_grant,
 )
-from governance.access.models import LIVE_GRANT_STATUSES, GrantStatus, bump_epoch
+from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.identity.actors import Actor, System
@@ -61,6 +63,91 @@ def follow_agreement(
         _apply_amendment(session, agreement, new_version, by=by, now=now)
 
 
+NOT_COVERED = "the amendment no longer covers these columns"
+
+
+@dataclass(frozen=True)
+class GrantChange:
+    """What an amendment does to one live grant: end it, or narrow its columns, end or
+    download. The same plan is shown before approval and applied on approval."""
+
+    grant: Grant
+    ends: tuple[GrantStatus, str, str] | None = None  # (status, reason, clause)
+    removed_columns: tuple[str, ...] = ()
+    new_valid_until: dt.datetime | None = None  # when the amendment brings the end forward
+    download_removed: bool = False
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(
+            self.ends or self.removed_columns or self.new_valid_until or self.download_removed
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "grant_id": self.grant.id,
+            "holder_id": self.grant.user_id,
+            "ends": self.ends[1] if self.ends else None,
+            "removed_columns": list(self.removed_columns),
+            "new_valid_until": self.new_valid_until.isoformat() if self.new_valid_until else None,
+            "download_removed": self.download_removed,
+        }
+
+
+def amendment_plan(
+    session: Session, agreement: Agreement, version: AgreementVersion
+) -> list[GrantChange]:
+    """Each live grant of the agreement and what approving `version` would do to it."""
+    end = agreement_end(version)
+    plan = []
+    for grant in active_grants(session, agreement_id=agreement.id):
+        if not version.is_personnel(grant.user_id):
+            plan.append(
+                GrantChange(
+                    grant,
+                    ends=(
+                        GrantStatus.REVOKED,
+                        "the holder is no longer authorised personnel",
+                        "personnel",
+                    ),
+                )
+            )
+            continue
+        if grant.purpose not in version.permitted_uses:
+            plan.append(
+                GrantChange(
+                    grant,
+                    ends=(
+                        GrantStatus.REVOKED,
+                        "the purpose is no longer a permitted use",
+                        "scope.permitted_uses",
+                    ),
+                )
+            )
+            continue
+        covered = version.covered_columns(grant.dataset_id)
+        removed = tuple(sorted(set(grant.column_names) - covered))
+        if removed and not set(grant.column_names) & covered:
+            # A grant left with no column ends (as narrow_grant would end it).
+            plan.append(
+                GrantChange(
+                    grant,
+                    ends=(GrantStatus.REVOKED, NOT_COVERED, "scope.datasets"),
+                    removed_columns=removed,
+                )
+            )
+            continue
+        plan.append(
+            GrantChange(
+                grant,
+                removed_columns=removed,
+                new_valid_until=end if end < grant.valid_until else None,
+                download_removed=grant.allow_download and not version.allows_row_level_download,
+            )
+        )
+    return plan
+
+
 def _apply_amendment(
     session: Session,
     agreement: Agreement,
@@ -69,36 +156,18 @@ def _apply_amendment(
     by: Actor,
     now: dt.datetime,
 ) -> None:
-    end = agreement_end(version)
     kept = []
-    for grant in active_grants(session, agreement_id=agreement.id):
-        if not version.is_personnel(grant.user_id):
-            end_grant(
-                session,
-                grant,
-                status=GrantStatus.REVOKED,
-                by=by,
-                now=now,
-                reason="the holder is no longer authorised personnel",
-                clause="personnel",
-            )
-            continue
-        if grant.purpose not in version.permitted_uses:
-            end_grant(
-                session,
-                grant,
-                status=GrantStatus.REVOKED,
-                by=by,
-                now=now,
-                reason="the purpose is no longer a permitted use",
-                clause="scope.permitted_uses",
-            )
+    for change in amendment_plan(session, agreement, version):
+        grant = change.grant
+        if change.ends is not None:
+            status, reason, clause = change.ends
+            end_grant(session, grant, status=status, by=by, now=now, reason=reason, clause=clause)
             continue
         narrow_grant(
             session,
             grant,
             keep=version.covered_columns(grant.dataset_id),
-            reason="the amendment no longer covers these columns",
+            reason=NOT_COVERED,
             by=by,
             now=now,
             clause="scope.datasets",
@@ -106,8 +175,9 @@ def _apply_amendment(
         if grant.status not in LIVE_GRANT_STATUSES:
             continue
         grant.agreement_version = version.number
-        grant.valid_until = min(grant.valid_until, end)
-        if not version.allows_row_level_download:
+        if change.new_valid_until is not None:
+            grant.valid_until = change.new_valid_until
+        if change.download_removed:
             grant.allow_download = False
         grant.changed_epoch = bump_epoch(session)
         kept.append(grant)

@@ -79,6 +79,9 @@ class AccessRequest(Base):
     privacy_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     privacy_comment: Mapped[str] = mapped_column(Text, default="")
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("access_grant.id"))
+    # The committee that decides this request instead of the dataset's steward, taken when it
+    # is submitted (committees/routing.py). No foreign key: committees sit above access.
+    committee_id: Mapped[int | None] = mapped_column(Integer)
 
     columns: Mapped[list[AccessRequestColumn]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="AccessRequestColumn.position"

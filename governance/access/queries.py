@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +226,8 @@ def steward_tasks(session: Session, user: User) -> list[Task]:
             AccessRequest.status == RequestStatus.SUBMITTED,
             AccessRequest.dataset_id.in_(_stewarded(user)),
             AccessRequest.requester_id != user.id,
+            # A committee's requests are its members' tasks (committees/queries.py).
+            AccessRequest.committee_id.is_(None),
         )
     ).all()
     tasks = [
@@ -306,3 +308,23 @@ def requester_tasks(session: Session, user: User) -> list[Task]:
 def dataset_named(session: Session, dataset_id: int) -> Dataset | None:
     """The dataset a data page names, or None (the page then shows no columns)."""
     return session.get(Dataset, dataset_id)
+
+
+#: Where a request stands beyond its status, for the requester (a committee's votes so far);
+#: the registry installs the committees' reader (committees sit above access).
+RequestStanding = Callable[[Session, AccessRequest], "str | None"]
+_standings: list[RequestStanding] = []
+
+
+def on_request_standing(reader: RequestStanding) -> RequestStanding:
+    if reader not in _standings:
+        _standings.append(reader)
+    return reader
+
+
+def request_standing(session: Session, request: AccessRequest) -> str | None:
+    for reader in _standings:
+        said = reader(session, request)
+        if said:
+            return said
+    return None

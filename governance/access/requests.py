@@ -15,7 +15,7 @@ cannot take a pending request or an existing grant out of it (see datasets/recla
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,9 +31,31 @@ from governance.authz import Permission, rules
 from governance.datasets.models import Classification, Dataset, more_protected
 from governance.identity.actors import Actor
 from governance.identity.models import User
-from governance.kernel.errors import NotFound, ValidationFailed
+from governance.kernel.errors import InvalidTransition, NotFound, ValidationFailed
 
 MAX_TEXT = 4000
+
+#: Who opens a committee case for a request that an agreement, dataset or organisation has
+#: named a committee for; returns the committee's id (None: the steward decides). The
+#: registry installs the committees' router (committees sit above access).
+CommitteeRouter = Callable[[Session, AccessRequest, dt.datetime], "int | None"]
+_committee_routers: list[CommitteeRouter] = []
+
+
+def route_to_committees(router: CommitteeRouter) -> CommitteeRouter:
+    """Install a router; installing it again has no effect."""
+    if router not in _committee_routers:
+        _committee_routers.append(router)
+    return router
+
+
+def _route(session: Session, request: AccessRequest, now: dt.datetime) -> None:
+    request.committee_id = None
+    for router in _committee_routers:
+        committee_id = router(session, request, now)
+        if committee_id is not None:
+            request.committee_id = committee_id
+            return
 
 
 def get_request(session: Session, request_id: int) -> AccessRequest:
@@ -163,6 +185,7 @@ def submit_request(
     request.columns = _requested_columns(session, dataset_id, names)
     session.add(request)
     session.flush()
+    _route(session, request, now)
     audit.record(
         session,
         AuditType.ACCESS_REQUEST_SUBMIT,
@@ -176,6 +199,7 @@ def submit_request(
             "classification": {c.column_name: str(c.classification) for c in request.columns},
             "end_date": end_date.isoformat(),
             "download": download,
+            "committee_id": request.committee_id,
         },
         now=now,
     )
@@ -221,6 +245,7 @@ def resubmit_request(
     request.end_date = end_date
     request.download_requested = download
     request.submitted_at = now
+    _route(session, request, now)
     LIFECYCLE.apply(
         session,
         request,
@@ -279,6 +304,11 @@ def _require_steward(
         audit=refusal,
     )
     assert dataset is not None  # the rule holds only for a dataset
+    if request.committee_id is not None:
+        raise InvalidTransition(
+            "A committee decides this request: its members vote on the committee's case page.",
+            allowed=[],
+        )
     return dataset
 
 
@@ -296,7 +326,25 @@ def steward_approve(
     request = _for_change(session, request_id)
     dataset = _require_steward(session, request, by, AuditType.ACCESS_REQUEST_APPROVE)
     check_transition(request, Action.APPROVE)
-    approved = set(columns)
+    return _approve(
+        session, request, dataset, set(columns), comment, by=by, now=now, action=Action.APPROVE
+    )
+
+
+def _approve(
+    session: Session,
+    request: AccessRequest,
+    dataset: Dataset,
+    approved: set[str],
+    comment: str,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    action: Action,
+    detail: dict[str, Any] | None = None,
+) -> AccessRequest:
+    """The approval of a steward or a committee: the columns approved, a grant now unless a
+    direct identifier waits for a privacy officer."""
     unknown = approved - set(request.requested_columns)
     if unknown:
         raise ValidationFailed(
@@ -334,7 +382,7 @@ def steward_approve(
     LIFECYCLE.apply(
         session,
         request,
-        Action.APPROVE,
+        action,
         by=by,
         target=RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers else RequestStatus.APPROVED,
         record={
@@ -347,6 +395,7 @@ def steward_approve(
                 "left_out": sorted(set(request.requested_columns) - approved),
                 "direct_identifiers": identifiers,
                 "classification": {c: classes[c] for c in sorted(approved)},
+                **(detail or {}),
             },
         },
     )
@@ -475,6 +524,65 @@ def return_request(
         },
     )
     return request
+
+
+def committee_decide(
+    session: Session,
+    *,
+    request_id: int,
+    approve: bool,
+    columns: Sequence[str] | None,
+    end_date: dt.date | None,
+    no_download: bool,
+    comment: str,
+    detail: dict[str, Any],
+    by: Actor,
+    now: dt.datetime,
+) -> AccessRequest:
+    """Apply a committee's decision; its case has checked the rule and who voted.
+
+    An approval takes the structured conditions of the members' approvals: the columns they
+    allow (else all requested), an earlier end and no download. Direct identifiers still need
+    a privacy officer's second approval: the committee decides whether the project should
+    have the data, the privacy officer answers for the identifiers in writing (the two-person
+    rule is unchanged whoever made the first decision)."""
+    request = _for_change(session, request_id)
+    if not approve:
+        check_transition(request, Action.COMMITTEE_REJECT)
+        request.steward_id = by.id
+        request.steward_decided_at = now
+        request.steward_comment = _clean_text(comment, "reason", required=False)
+        LIFECYCLE.apply(
+            session,
+            request,
+            Action.COMMITTEE_REJECT,
+            by=by,
+            record={
+                **_audit_fields(request),
+                "detail": {"reason": request.steward_comment, **detail},
+                "now": now,
+            },
+        )
+        return request
+    check_transition(request, Action.COMMITTEE_APPROVE)
+    dataset = session.get(Dataset, request.dataset_id)
+    assert dataset is not None  # a foreign key guarantees it
+    if end_date is not None and end_date < request.end_date:
+        request.end_date = end_date
+    if no_download:
+        request.download_requested = False
+    approved = set(request.requested_columns if columns is None else columns)
+    return _approve(
+        session,
+        request,
+        dataset,
+        approved,
+        comment,
+        by=by,
+        now=now,
+        action=Action.COMMITTEE_APPROVE,
+        detail=detail,
+    )
 
 
 def _grant(

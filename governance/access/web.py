@@ -157,7 +157,11 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
     # The same named rules the services apply (authz.rules), so a button shows only when the
     # service would accept the action.
-    is_steward = rules.steward_of_dataset(user, dataset) and rules.not_own_request(user, found)
+    is_steward = (
+        rules.steward_of_dataset(user, dataset)
+        and rules.not_own_request(user, found)
+        and found.committee_id is None  # a committee decides it
+    )
     can_second = authz.can(
         user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
     ) and rules.second_approver(user, found)
@@ -174,6 +178,7 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         approve_form=approve_form,
         comment_form=second_form,
         timeline=request_timeline(db, found),
+        standing=queries.request_standing(db, found),
         reason_form=ReasonForm(prefix="deny"),
         return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,

@@ -20,6 +20,8 @@ class Action(StrEnum):
     RETURN = "return for changes"
     RESUBMIT = "resubmit"
     WITHDRAW = "withdraw"
+    COMMITTEE_APPROVE = "approve by committee"
+    COMMITTEE_REJECT = "reject by committee"
 
 
 _S = RequestStatus
@@ -27,6 +29,9 @@ _REVIEW = Permission.ACCESS_REQUEST_REVIEW
 _SECOND = Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
 _STEWARD = "steward-of-dataset, not-own-request"
 _OWN = "own-request"
+# A committee's decision: its members' votes under its rule (committees/cases.py checks who may
+# vote), not one person's permission.
+_COMMITTEE = "committee-voter, not-recused, not-own-request"
 
 TRANSITIONS: list[Transition[RequestStatus, Action]] = [
     Transition(
@@ -57,6 +62,34 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
         _REVIEW,
         AuditType.ACCESS_REQUEST_RETURN,
         rule=_STEWARD,
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.COMMITTEE_APPROVE,
+        _S.APPROVED,
+        None,
+        AuditType.ACCESS_REQUEST_APPROVE,
+        "the committee's rule is met and no direct identifier is approved",
+        _COMMITTEE,
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.COMMITTEE_APPROVE,
+        _S.AWAITING_PRIVACY_OFFICER,
+        None,
+        AuditType.ACCESS_REQUEST_APPROVE,
+        "the committee's rule is met and a direct identifier is approved: a privacy officer "
+        "approves it too",
+        _COMMITTEE,
+    ),
+    Transition(
+        _S.SUBMITTED,
+        Action.COMMITTEE_REJECT,
+        _S.DENIED,
+        None,
+        AuditType.ACCESS_REQUEST_DENY,
+        "the committee's rule rejects it",
+        _COMMITTEE,
     ),
     Transition(
         _S.SUBMITTED,

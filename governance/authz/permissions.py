@@ -47,6 +47,7 @@ class Permission(StrEnum):
     INCIDENT_MANAGE = "incident:manage"
     COMPLIANCE_MANAGE = "compliance:manage"
     IDENTITY_CONFIGURE = "identity:configure"
+    COMMITTEE_MANAGE = "committee:manage"
 
     @property
     def description(self) -> str:
@@ -54,6 +55,9 @@ class Permission(StrEnum):
 
 
 PERMISSION_DESCRIPTIONS = {
+    Permission.COMMITTEE_MANAGE: "Create data access committees, add and remove their "
+    "members, set their decision rule and name the committee that decides for an agreement, "
+    "a dataset or an organisation.",
     Permission.ETHICS_RECORD: "Record an ethics board's approval of a project, from its letter.",
     Permission.INCIDENT_REPORT: "Report a suspected incident.",
     Permission.INCIDENT_MANAGE: "Freeze, notify about and close incidents.",

@@ -47,6 +47,27 @@ def require(
         )
 
 
+# Committees (committees/cases.py): who votes on a case and who may decide it alone
+
+
+@object_rule("committee-voter")
+def committee_voter(by: Any, committee: Any) -> bool:
+    """A chair or member of the committee; observers follow its cases but never vote."""
+    return any(m.user_id == by.id and m.role != "observer" for m in committee.members)
+
+
+@object_rule("not-recused")
+def not_recused(by: Any, case: Any) -> bool:
+    """A member who declared a conflict of interest on the case does not vote on it."""
+    return by.id not in case.recused_ids
+
+
+@object_rule("committee-chair")
+def committee_chair(by: Any, committee: Any) -> bool:
+    """The committee's chair (the casting vote, and deciding alone after the deadline)."""
+    return by.id is not None and by.id == committee.chair_id
+
+
 # Access requests
 
 

@@ -48,6 +48,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("Annual audit", "compliance.index", (Permission.COMPLIANCE_MANAGE,)),
     NavItem("Certification", "compliance.certifications", (Permission.GRANT_REVIEW,)),
+    NavItem("Committees", "committees.index", (Permission.COMMITTEE_MANAGE,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),
     NavItem("Organisations", "admin.organizations", (Permission.ORGANIZATION_MANAGE,)),
     NavItem(

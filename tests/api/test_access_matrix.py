@@ -29,6 +29,8 @@ from governance.agreements import attachments
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent
+from governance.committees import service as committee_service
+from governance.committees.models import CommitteeCase
 from governance.compliance import periods
 from governance.incidents import service as incidents
 from governance.kernel.reports import pdf
@@ -54,6 +56,8 @@ class Objects:
     period_id: int = 0  # an audit period, closed after its campaign
     item_id: int = 0  # its certification item for the analyst's grant (the steward's)
     attachment_id: int = 0  # filed with `closed`, destroyed with its data
+    committee_id: int = 0  # the other organisation's committee, none of the roles a member
+    case_id: int = 0  # its case on the outsider's request, already decided
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.world, name)
@@ -85,6 +89,7 @@ def roles(*keys: str) -> frozenset[str]:
 
 
 AUDITORS = roles("privacy", "compliance")
+COMMITTEE_MANAGERS = roles("admin", "privacy")
 CHECKERS = roles("privacy", "checker")  # output:check
 MANAGERS = roles("admin", "steward")  # dataset:manage
 A = "/api/v1"
@@ -428,6 +433,107 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/compliance/certifications/{o.item_id}",
         roles("steward"),
         data=lambda o: {f"item{o.item_id}-decision": "confirm"},
+    ),
+    # committees: administered by committee:manage; cases seen by their members (and the
+    # administrators), voted on by members only: no role here is one
+    ("committees.index", "GET"): Probe(lambda o: "/committees/", COMMITTEE_MANAGERS),
+    ("committees.index", "POST"): Probe(
+        lambda o: "/committees/", COMMITTEE_MANAGERS, data=fixed({"name": ""})
+    ),
+    ("committees.detail", "GET"): Probe(
+        lambda o: f"/committees/{o.committee_id}", COMMITTEE_MANAGERS
+    ),
+    ("committees.add_member", "POST"): Probe(
+        lambda o: f"/committees/{o.committee_id}/members",
+        COMMITTEE_MANAGERS,
+        data=lambda o: {"member-user_id": str(o.people.checker.id), "member-role": "observer"},
+    ),
+    ("committees.remove_member", "POST"): Probe(
+        lambda o: f"/committees/{o.committee_id}/members/{o.people.checker.id}/remove",
+        COMMITTEE_MANAGERS,
+    ),
+    ("committees.set_rule", "POST"): Probe(
+        lambda o: f"/committees/{o.committee_id}/rule",
+        COMMITTEE_MANAGERS,
+        data=fixed({"rule-rule": "majority", "rule-decision_days": "14"}),
+    ),
+    ("committees.assign", "POST"): Probe(
+        lambda o: f"/committees/{o.committee_id}/assign",
+        COMMITTEE_MANAGERS,
+        data=lambda o: {"assign-subject_type": "agreement", "assign-subject_id": str(o.closed.id)},
+    ),
+    ("committees.case_page", "GET"): Probe(
+        lambda o: f"/committees/cases/{o.case_id}", COMMITTEE_MANAGERS
+    ),
+    ("committees.vote", "POST"): Probe(
+        lambda o: f"/committees/cases/{o.case_id}/vote", data=fixed({"vote-vote": "approve"})
+    ),
+    ("committees.recuse", "POST"): Probe(
+        lambda o: f"/committees/cases/{o.case_id}/recuse", data=fixed({"recuse-reason": "x"})
+    ),
+    ("committees.decide_alone", "POST"): Probe(
+        lambda o: f"/committees/cases/{o.case_id}/decide",
+        data=fixed({"alone-decision": "approve", "alone-reason": "x"}),
+    ),
+    # an amendment's impact: privacy officers (agreement:review) and the agreement's
+    # committee; the closed agreement has no amendment waiting (409 for those allowed)
+    ("committees.amendment_impact", "GET"): Probe(
+        lambda o: f"/committees/amendments/{o.closed.id}", roles("privacy")
+    ),
+    ("committees.approve_amendment", "POST"): Probe(
+        lambda o: f"/committees/amendments/{o.closed.id}/approve",
+        roles("privacy"),
+        data=fixed({"approve-digest": "0" * 64}),
+    ),
+    ("api.amendment_impact", "GET"): Probe(
+        lambda o: f"{A}/committees/amendments/{o.closed.id}/impact", roles("privacy")
+    ),
+    ("api.approve_amendment", "POST"): Probe(
+        lambda o: f"{A}/committees/amendments/{o.closed.id}/approve",
+        roles("privacy"),
+        data=fixed({"digest": "0" * 64}),
+    ),
+    ("api.list_committees", "GET"): Probe(lambda o: f"{A}/committees", COMMITTEE_MANAGERS),
+    ("api.create_committee", "POST"): Probe(
+        lambda o: f"{A}/committees",
+        COMMITTEE_MANAGERS,
+        data=fixed({"name": "Matrix committee", "organization_id": 1, "rule": "majority"}),
+    ),
+    ("api.set_rule", "POST"): Probe(
+        lambda o: f"{A}/committees/{o.committee_id}/rule",
+        COMMITTEE_MANAGERS,
+        data=fixed({"rule": "majority"}),
+    ),
+    ("api.add_member", "POST"): Probe(
+        lambda o: f"{A}/committees/{o.committee_id}/members",
+        COMMITTEE_MANAGERS,
+        data=lambda o: {"user_id": o.people.checker.id, "role": "observer"},
+    ),
+    ("api.remove_member", "POST"): Probe(
+        lambda o: f"{A}/committees/{o.committee_id}/members/{o.people.checker.id}/remove",
+        COMMITTEE_MANAGERS,
+    ),
+    ("api.assign", "POST"): Probe(
+        lambda o: f"{A}/committees/assignments",
+        COMMITTEE_MANAGERS,
+        data=lambda o: {
+            "committee_id": o.committee_id,
+            "subject_type": "agreement",
+            "subject_id": o.closed.id,
+        },
+    ),
+    ("api.get_case", "GET"): Probe(
+        lambda o: f"{A}/committee-cases/{o.case_id}", COMMITTEE_MANAGERS
+    ),
+    ("api.vote", "POST"): Probe(
+        lambda o: f"{A}/committee-cases/{o.case_id}/votes", data=fixed({"vote": "approve"})
+    ),
+    ("api.recuse", "POST"): Probe(
+        lambda o: f"{A}/committee-cases/{o.case_id}/recusal", data=fixed({"reason": "x"})
+    ),
+    ("api.decide_alone", "POST"): Probe(
+        lambda o: f"{A}/committee-cases/{o.case_id}/decision",
+        data=fixed({"approve": True, "reason": "x"}),
     ),
     ("api.audit_period", "GET"): Probe(
         lambda o: f"{A}/compliance/periods/{o.period_id}", roles("compliance")
@@ -920,6 +1026,26 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
         db, period_id=period.id, by=people.compliance, now=utcnow() + dt.timedelta(minutes=2)
     )
     item = next(i for i in period.items if i.grant_id == world.my_grant.id)
+    committee = committee_service.create_committee(
+        db,
+        name="Other Lab committee",
+        organization_id=world.outsider.organization_id,
+        rule="majority",
+        quorum=None,
+        chair_casting_vote=True,
+        decision_days=14,
+        by=people.admin,
+        now=utcnow(),
+    )
+    case = CommitteeCase(
+        committee_id=committee.id,
+        request_id=world.their_request.id,
+        opened_at=utcnow(),
+        deadline=utcnow(),
+        decision="approved",
+        conditions={},
+    )
+    db.add(case)
     db.commit()
     return Objects(
         world=world,
@@ -929,6 +1055,8 @@ def objects(app: Flask, db: Session, people: People, quick_pdf: None) -> Objects
         period_id=period.id,
         item_id=item.id,
         attachment_id=filed.id,
+        committee_id=committee.id,
+        case_id=case.id,
     )
 
 

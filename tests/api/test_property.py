@@ -96,6 +96,10 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "period_id": 1,
             "item_id": 1,
             "mapping_id": 1,
+            # No committee, case or member exists in this world either.
+            "committee_id": 1,
+            "case_id": 1,
+            "user_id": world.outsider.id,
         },
         {
             "agreement_id": world.theirs.id,
@@ -112,6 +116,10 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "period_id": 1,
             "item_id": 1,
             "mapping_id": 1,
+            # No committee, case or member exists in this world either.
+            "committee_id": 1,
+            "case_id": 1,
+            "user_id": world.outsider.id,
         },
     ]
     failures: list[str] = []

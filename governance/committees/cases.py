@@ -1,0 +1,361 @@
+"""A committee's case: members vote, recuse themselves, and the rule decides.
+
+Who may vote: a chair or member of the committee (not an observer), who has not declared a
+conflict of interest on the case and who did not make the request (403, recorded under the
+rule's name). While the request waits on the committee a voter may change their vote (the
+earlier vote stays as history); the same vote twice is refused (409). Each vote is tallied
+under the committee's rule (decision.py) in the same transaction, and the moment the rule is
+met the request is approved (with the approvals' conditions as grant terms) or rejected
+through access's own workflow. After the case's deadline the chair may decide alone, which is
+recorded as such; before it, the chair has one vote like everybody else. Any action on a
+decided case is refused (409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from governance.access import requests as access_requests
+from governance.access.models import AccessRequest, RequestStatus
+from governance.audit import service as audit
+from governance.audit.models import AuditType
+from governance.authz import rules
+from governance.committees import conditions as terms
+from governance.committees.decision import APPROVING, Outcome, Tally, chair_may_decide_alone, decide
+from governance.committees.models import (
+    Committee,
+    CommitteeCase,
+    CommitteeRecusal,
+    CommitteeVote,
+    Vote,
+)
+from governance.identity.actors import Actor
+from governance.kernel.errors import InvalidTransition, NotFound, ValidationFailed
+
+MAX_TEXT = 4000
+
+
+def get_case(session: Session, case_id: int) -> CommitteeCase:
+    case = session.get(CommitteeCase, case_id)
+    if case is None:
+        raise NotFound(f"There is no committee case {case_id}.")
+    return case
+
+
+def _for_change(session: Session, case_id: int) -> CommitteeCase:
+    """The case, its row locked (after the audit head: one lock order) so that two votes at
+    once are tallied one after the other."""
+    audit.take_writer_lock(session)
+    case = session.get(CommitteeCase, case_id, with_for_update=True, populate_existing=True)
+    if case is None:
+        raise NotFound(f"There is no committee case {case_id}.")
+    return case
+
+
+def parts(session: Session, case: CommitteeCase) -> tuple[Committee, AccessRequest]:
+    committee = session.get(Committee, case.committee_id)
+    request = session.get(AccessRequest, case.request_id)
+    assert committee is not None
+    assert request is not None
+    return committee, request
+
+
+def voters(committee: Committee, case: CommitteeCase, request: AccessRequest) -> list[int]:
+    """Who may vote: chairs and members, less the recused and the requester."""
+    return [
+        uid
+        for uid in committee.voter_ids
+        if uid not in case.recused_ids and uid != request.requester_id
+    ]
+
+
+def tally(committee: Committee, case: CommitteeCase, request: AccessRequest) -> Tally:
+    return decide(
+        committee.rule,
+        voters=voters(committee, case, request),
+        votes={v.voter_id: Vote(v.vote) for v in case.current_votes},
+        chair_id=committee.chair_id,
+        casting_vote=committee.chair_casting_vote,
+        quorum=committee.quorum,
+    )
+
+
+def is_open(case: CommitteeCase, request: AccessRequest) -> bool:
+    return (
+        case.decision is None
+        and request.status == RequestStatus.SUBMITTED
+        and request.committee_id == case.committee_id
+    )
+
+
+def _fields(case: CommitteeCase, request: AccessRequest) -> dict[str, Any]:
+    return {
+        "target_type": "committee_case",
+        "target_id": case.id,
+        "agreement_id": request.agreement_id,
+        "dataset_id": request.dataset_id,
+    }
+
+
+def _check_open(case: CommitteeCase, request: AccessRequest) -> None:
+    if not is_open(case, request):
+        state = case.decision or RequestStatus(request.status).label.lower()
+        raise InvalidTransition(f"This case is closed: the request is {state}.", allowed=[])
+
+
+def _require_voter(
+    committee: Committee,
+    case: CommitteeCase,
+    request: AccessRequest,
+    by: Actor,
+    event: AuditType,
+) -> None:
+    refusal = {"event_type": event, **_fields(case, request)}
+    rules.require(
+        rules.committee_voter,
+        by,
+        committee,
+        message="Only the committee's chair and members vote; observers follow the case.",
+        audit=refusal,
+    )
+    rules.require(
+        rules.not_own_request,
+        by,
+        request,
+        message="Nobody votes on their own request.",
+        audit=refusal,
+    )
+    rules.require(
+        rules.not_recused,
+        by,
+        case,
+        message="You declared a conflict of interest on this case: you cannot vote on it.",
+        audit=refusal,
+    )
+
+
+def _text(value: str, field: str) -> str:
+    text = value.strip()
+    if len(text) > MAX_TEXT:
+        raise ValidationFailed(f"The {field} is too long.", {field: f"At most {MAX_TEXT}."})
+    return text
+
+
+def cast_vote(
+    session: Session,
+    *,
+    case_id: int,
+    vote: str,
+    comment: str,
+    conditions: dict[str, Any] | None,
+    by: Actor,
+    now: dt.datetime,
+) -> CommitteeCase:
+    """Vote, or change one's vote; decides the case when the rule is met."""
+    case = _for_change(session, case_id)
+    committee, request = parts(session, case)
+    previous = next((v for v in case.current_votes if v.voter_id == by.id), None)
+    event = AuditType.COMMITTEE_VOTE_CHANGE if previous else AuditType.COMMITTEE_VOTE
+    _require_voter(committee, case, request, by, event)
+    _check_open(case, request)
+    try:
+        chosen = Vote(vote)
+    except ValueError:
+        raise ValidationFailed("Unknown vote.", {"vote": vote}) from None
+    text = _text(comment, "comment")
+    if chosen == Vote.APPROVE_WITH_CONDITIONS:
+        given = terms.parse(
+            conditions or {}, requested=request.requested_columns, end_date=request.end_date
+        )
+        if given.empty:
+            raise ValidationFailed(
+                "Name the conditions, or approve without them.", {"conditions": "Required."}
+            )
+        others = [terms.from_json(v.conditions) for v in case.current_votes if v.voter_id != by.id]
+        if terms.strictest([*others, given]).columns == frozenset():
+            raise ValidationFailed(
+                "With the other approvals' conditions no column would be left.",
+                {"conditions": "Allow a column another approval allows."},
+            )
+        stored = given.as_json()
+    else:
+        stored = {}
+    if (
+        previous is not None
+        and previous.vote == chosen
+        and previous.conditions == stored
+        and previous.comment == text
+    ):
+        raise InvalidTransition("You already voted this way on this case.", allowed=[])
+    if previous is not None:
+        previous.superseded_at = now
+    ballot = CommitteeVote(
+        case_id=case.id, voter_id=by.id, vote=chosen, comment=text, conditions=stored, cast_at=now
+    )
+    case.votes.append(ballot)
+    session.flush()
+    audit.record(
+        session,
+        event,
+        by=by,
+        **_fields(case, request),
+        detail={
+            "committee": committee.name,
+            "request_id": request.id,
+            "vote": str(chosen),
+            "previous": str(previous.vote) if previous else None,
+            "comment": text,
+            "conditions": stored,
+        },
+        now=now,
+    )
+    result = tally(committee, case, request)
+    if result.outcome != Outcome.PENDING:
+        _decide(session, committee, case, request, result.outcome, result.reason, by=by, now=now)
+    return case
+
+
+def recuse(
+    session: Session, *, case_id: int, reason: str, by: Actor, now: dt.datetime
+) -> CommitteeCase:
+    """Declare a conflict of interest: one's vote (if any) no longer counts, and the case is
+    tallied again without one (which may decide it)."""
+    case = _for_change(session, case_id)
+    committee, request = parts(session, case)
+    refusal = {"event_type": AuditType.COMMITTEE_RECUSE, **_fields(case, request)}
+    rules.require(
+        rules.committee_voter,
+        by,
+        committee,
+        message="Only the committee's chair and members declare conflicts on its cases.",
+        audit=refusal,
+    )
+    _check_open(case, request)
+    if by.id in case.recused_ids:
+        raise InvalidTransition("You already declared a conflict on this case.", allowed=[])
+    text = _text(reason, "reason")
+    if not text:
+        raise ValidationFailed("Say what the conflict of interest is.", {"reason": "Required."})
+    withdrawn = None
+    for ballot in case.current_votes:
+        if ballot.voter_id == by.id:
+            ballot.superseded_at = now
+            withdrawn = str(ballot.vote)
+    assert by.id is not None  # committee_voter holds only for a person
+    case.recusals.append(
+        CommitteeRecusal(case_id=case.id, user_id=by.id, reason=text, declared_at=now)
+    )
+    session.flush()
+    audit.record(
+        session,
+        AuditType.COMMITTEE_RECUSE,
+        by=by,
+        **_fields(case, request),
+        detail={"committee": committee.name, "reason": text, "vote_withdrawn": withdrawn},
+        now=now,
+    )
+    result = tally(committee, case, request)
+    if result.outcome != Outcome.PENDING:
+        _decide(session, committee, case, request, result.outcome, result.reason, by=by, now=now)
+    return case
+
+
+def decide_alone(
+    session: Session, *, case_id: int, approve: bool, reason: str, by: Actor, now: dt.datetime
+) -> CommitteeCase:
+    """The chair decides after the deadline without the rule being met."""
+    case = _for_change(session, case_id)
+    committee, request = parts(session, case)
+    refusal = {"event_type": AuditType.COMMITTEE_DECIDE_ALONE, **_fields(case, request)}
+    rules.require(
+        rules.committee_chair,
+        by,
+        committee,
+        message="Only the committee's chair decides alone after the deadline.",
+        audit=refusal,
+    )
+    rules.require(
+        rules.not_own_request,
+        by,
+        request,
+        message="Nobody decides their own request.",
+        audit=refusal,
+    )
+    _check_open(case, request)
+    if not chair_may_decide_alone(deadline=case.deadline, now=now):
+        raise InvalidTransition(
+            f"The chair decides alone only after the deadline ({case.deadline:%Y-%m-%d %H:%M} "
+            "UTC); until then the committee's rule decides.",
+            allowed=[],
+        )
+    text = _text(reason, "reason")
+    if not text:
+        raise ValidationFailed("Say why you decide alone.", {"reason": "Required."})
+    case.decided_alone = True
+    outcome = Outcome.APPROVED if approve else Outcome.REJECTED
+    _decide(session, committee, case, request, outcome, text, by=by, now=now)
+    return case
+
+
+def _decide(
+    session: Session,
+    committee: Committee,
+    case: CommitteeCase,
+    request: AccessRequest,
+    outcome: Outcome,
+    reason: str,
+    *,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
+    approve = outcome == Outcome.APPROVED
+    agreed = terms.strictest(
+        terms.from_json(v.conditions)
+        for v in case.current_votes
+        if Vote(v.vote) in APPROVING and v.voter_id in voters(committee, case, request)
+    )
+    case.decision = str(outcome)
+    case.decided_at = now
+    case.decided_by_id = by.id
+    case.decision_reason = reason
+    case.conditions = agreed.as_json() if approve else {}
+    counted = tally(committee, case, request)
+    detail = {
+        "committee": committee.name,
+        "case_id": case.id,
+        "rule": str(committee.rule),
+        "decided_alone": case.decided_alone,
+        "votes": {
+            "approve": counted.approvals,
+            "reject": counted.rejections,
+            "abstain": counted.abstentions,
+            "eligible": counted.eligible,
+        },
+        "conditions": case.conditions,
+    }
+    audit.record(
+        session,
+        AuditType.COMMITTEE_DECIDE_ALONE if case.decided_alone else AuditType.COMMITTEE_DECIDE,
+        by=by,
+        **_fields(case, request),
+        detail={"decision": case.decision, "reason": reason, **detail},
+        now=now,
+    )
+    comment = f"{committee.name}: {reason}"
+    if agreed.describe() and approve:
+        comment += " (conditions: " + "; ".join(agreed.describe()) + ")"
+    access_requests.committee_decide(
+        session,
+        request_id=request.id,
+        approve=approve,
+        columns=sorted(agreed.columns) if agreed.columns is not None else None,
+        end_date=agreed.end_date,
+        no_download=agreed.no_download,
+        comment=comment,
+        detail=detail,
+        by=by,
+        now=now,
+    )
