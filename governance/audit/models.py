@@ -137,6 +137,8 @@ class AuditType(StrEnum):
     ACCESS_REQUEST_DENY = "access_request:deny"
     ACCESS_REQUEST_RETURN = "access_request:return"
     ACCESS_REQUEST_WITHDRAW = "access_request:withdraw"
+    ACCESS_REQUEST_NUDGE = "access_request:nudge"
+    MAIL_DIGEST_CHOSEN = "mail:digest_chosen"
     GRANT_CREATE = "grant:create"
     GRANT_REVOKE = "grant:revoke"
     GRANT_NARROW = "grant:narrow"

@@ -138,6 +138,14 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.ACCESS_REQUEST_DENY: ("denied a request for", "deny a request for"),
     AuditType.ACCESS_REQUEST_RETURN: ("returned a request for", "return a request for"),
     AuditType.ACCESS_REQUEST_WITHDRAW: ("withdrew a request for", "withdraw a request for"),
+    AuditType.ACCESS_REQUEST_NUDGE: (
+        "sent a reminder about a request for",
+        "send a reminder about a request for",
+    ),
+    AuditType.MAIL_DIGEST_CHOSEN: (
+        "chose how often to receive the task digest of",
+        "choose the task digest of",
+    ),
     AuditType.GRANT_CREATE: ("granted access to", "grant access to"),
     AuditType.GRANT_REVOKE: ("revoked access to", "revoke access to"),
     AuditType.GRANT_NARROW: ("narrowed access to", "narrow access to"),
