@@ -30,8 +30,10 @@ from governance.identity import session_model as session  # noqa: F401
 from governance.identity import sso_model as sso  # noqa: F401
 from governance.identity import token_model as token  # noqa: F401
 from governance.incidents import models as incident  # noqa: F401
+from governance.kernel import mail_model as mail  # noqa: F401
 from governance.kernel.db import Base
 from governance.outputs import models as output  # noqa: F401
+from governance.reminders import models as reminders  # noqa: F401
 
 # The metadata with every table above on it.
 METADATA = Base.metadata

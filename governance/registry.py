@@ -84,6 +84,7 @@ from governance.identity import (
     role_changes,
     scim_api,
     totp,
+    training_tasks,
     users,
     web_account,
     web_admin,
@@ -102,7 +103,7 @@ from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
 from governance.incidents import web as incidents_web
-from governance.kernel import labels, tasks
+from governance.kernel import labels, notify, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import amendment_impact as output_impact
@@ -113,6 +114,9 @@ from governance.outputs import web as outputs_web
 from governance.outputs.models import FLAG_LABELS
 from governance.periodic import Registered
 from governance.register import web as register_web
+from governance.reminders import digest as mail_digest
+from governance.reminders import ledger as task_ledger
+from governance.reminders import web as reminders_web
 from governance.web import errors as web_errors
 from governance.web import navigation
 
@@ -146,6 +150,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     committees_web.bp,
     web_attachments.bp,
     web_closeout.bp,
+    reminders_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -182,6 +187,11 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("outputs.public_files", public.make_missing_public_files),
     # Asks an outside time-stamping authority (network): left out of a dry run.
     Registered("audit.timestamps", witness.stamp_checkpoints, outside_database=True),
+    # After every workflow's own job: the tasks they leave are what the reminders are about.
+    Registered("tasks.reminders", task_ledger.remind_tasks),
+    Registered("mail.digests", mail_digest.send_digests),
+    # Sends e-mail (a rollback cannot take it back): left out of a dry run.
+    Registered("mail.retry", notify.retry_due, outside_database=True),
 )
 
 # The tasks waiting on each role's dashboard.
@@ -200,6 +210,8 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     ((Role.COMPLIANCE_MANAGER,), compliance_periods.manager_tasks),
     # A committee member may hold any role: the provider finds the person's own committees.
     (tuple(Role), committee_queries.votes_waiting),
+    # Everyone's own training, whichever dashboard they look at.
+    (tuple(Role), training_tasks.renewal_tasks),
 )
 
 # What follows an agreement's change, inside the same transaction.
@@ -305,6 +317,9 @@ def install() -> None:
 def install_app(app: Flask, database: Database) -> None:
     """Wire one Flask app: extensions, the shell of the pages, blueprints, the API, hooks."""
     install()
+    task_ledger.install_linker(
+        lambda endpoint, params: app.url_map.bind("localhost").build(endpoint, dict(params))
+    )
     init_extensions(app, database, load_user=web_login.load_user)
     web.install_converters(app)
     for blueprint in BLUEPRINTS:

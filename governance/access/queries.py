@@ -26,11 +26,10 @@ from governance.authz import Permission, rules
 from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
-from governance.kernel.tasks import Task
+from governance.kernel.tasks import Task, service_level_days
 from governance.kernel.types import utcnow
 
 # A steward is expected to answer a request within this many days (shown as its deadline).
-REVIEW_DAYS = 5
 
 
 def _stewarded(user: User) -> Any:
@@ -220,6 +219,15 @@ def my_active_grants(session: Session, user: User, *, now: dt.datetime) -> list[
     )
 
 
+REVIEW = "Request to review"
+SECOND = "Identifiers to approve"
+
+
+def _service_level(session: Session, kind: str) -> dt.timedelta:
+    """Days each step may take: SERVICE_LEVELS, the same the requester's nudge counts by."""
+    return dt.timedelta(days=service_level_days(session.info.get("settings") or {}, kind))
+
+
 def steward_tasks(session: Session, user: User) -> list[Task]:
     waiting = session.scalars(
         select(AccessRequest).where(
@@ -233,10 +241,10 @@ def steward_tasks(session: Session, user: User) -> list[Task]:
     tasks = [
         Task(
             title=f"Review access request #{r.id} ({len(r.columns)} columns)",
-            kind="Request to review",
+            kind=REVIEW,
             endpoint="access.request_detail",
             params={"request_id": r.id},
-            due=(r.submitted_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS),
+            due=(r.submitted_at or r.created_at).date() + _service_level(session, REVIEW),
         )
         for r in waiting
     ]
@@ -267,10 +275,10 @@ def privacy_officer_tasks(session: Session, user: User) -> list[Task]:
     tasks = [
         Task(
             title=f"Second approval of direct identifiers, request #{r.id}",
-            kind="Identifiers to approve",
+            kind=SECOND,
             endpoint="access.request_detail",
             params={"request_id": r.id},
-            due=(r.steward_decided_at or r.created_at).date() + dt.timedelta(days=REVIEW_DAYS),
+            due=(r.steward_decided_at or r.created_at).date() + _service_level(session, SECOND),
         )
         for r in waiting
     ]

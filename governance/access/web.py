@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from governance import authz
 from governance.access import grants as grant_service
-from governance.access import queries, requests
+from governance.access import nudges, queries, requests
 from governance.access import review_export as review_export_service
 from governance.access import training_report as training
 from governance.access.eligibility import person_blockers
@@ -166,6 +166,7 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
     ) and rules.second_approver(user, found)
     own = rules.own_request(user, found)
+    waiting = nudges.waiting_on(db, found)
     approve_form = ApproveForm(prefix="approve")
     approve_form.columns.choices = choices((c, c) for c in found.requested_columns)
     if not approve_form.posted():  # shown again after a refusal: keep what was typed
@@ -185,6 +186,8 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
+        waiting=waiting,
+        can_nudge=own and waiting is not None and waiting.may_nudge(utcnow()),
         # As the two-person rule sees them: recorded with the request, or identifiers now.
         identifiers={
             c.column_name
@@ -291,6 +294,11 @@ def request_action(request_id: int, action: str) -> Response:
         )
     elif action == "withdraw":
         requests.withdraw_request(db, request_id=request_id, by=user, now=now)
+    elif action == "nudge":
+        told = nudges.nudge(db, request_id=request_id, by=user, now=now)
+        db.commit()
+        flash(f"A polite reminder was sent to {told} person(s) the request waits on.", "success")
+        return redirect(url_for("access.request_detail", request_id=request_id))
     else:
         raise NotFound(f"There is no action {action!r} on requests.")
     db.commit()

@@ -159,6 +159,8 @@ class AuditType(StrEnum):
     COMMITTEE_DECIDE = "committee:decide"
     COMMITTEE_DECIDE_ALONE = "committee:decide_alone"
     COMMITTEE_AMENDMENT_IMPACT = "committee:amendment_impact"
+    ACCESS_REQUEST_NUDGE = "access_request:nudge"
+    MAIL_DIGEST_CHOSEN = "mail:digest_chosen"
     GRANT_CREATE = "grant:create"
     GRANT_REVOKE = "grant:revoke"
     GRANT_NARROW = "grant:narrow"

@@ -162,6 +162,13 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.COMMITTEE_AMENDMENT_IMPACT: (
         "approved an amendment with the impact shown on",
         "approve an amendment's impact on",
+    AuditType.ACCESS_REQUEST_NUDGE: (
+        "sent a reminder about a request for",
+        "send a reminder about a request for",
+    ),
+    AuditType.MAIL_DIGEST_CHOSEN: (
+        "chose how often to receive the task digest of",
+        "choose the task digest of",
     ),
     AuditType.GRANT_CREATE: ("granted access to", "grant access to"),
     AuditType.GRANT_REVOKE: ("revoked access to", "revoke access to"),

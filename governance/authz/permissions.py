@@ -37,6 +37,7 @@ class Permission(StrEnum):
     OUTPUT_PREVIEW = "output:preview"
     OUTPUT_PUBLISH = "output:publish"
     OUTPUT_RESOLVE = "output:resolve"
+    MAIL_READ_OUTBOX = "mail:read_outbox"
     TOKEN_CREATE = "token:create"  # noqa: S105  (a permission name, not a secret)
     SESSION_END_ANY = "session:end_any"
     ACCOUNT_RESET = "account:reset"
@@ -97,6 +98,8 @@ PERMISSION_DESCRIPTIONS = {
     Permission.OUTPUT_PUBLISH: "Publish cleared outputs on the public page.",
     Permission.OUTPUT_RESOLVE: "Close a partner's answered flag once the preview window has "
     "ended without the partner's response.",
+    Permission.MAIL_READ_OUTBOX: "Search the outbox: every e-mail sent, its kind, status and "
+    "attempts (not its body).",
     Permission.TOKEN_CREATE: "Create personal API tokens.",
     Permission.SESSION_END_ANY: "See anyone's signed-in sessions and sign them out everywhere.",
     Permission.ACCOUNT_RESET: "Send a person a single-use password-reset link (without ever "

@@ -13,6 +13,7 @@ from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.tasks import tasks_for
 from governance.kernel.types import utcnow
+from governance.reminders import ledger
 from governance.web.navigation import dashboard_roles
 
 bp = Blueprint("dashboard", __name__)
@@ -45,7 +46,9 @@ def for_role(role: str) -> str:
     if chosen not in current_user.role_set:
         abort(403, f"The {chosen.label.lower()} dashboard is for people who hold that role.")
     session, user = db_session(), actor()
-    tasks = tasks_for(session, user=user, role=chosen)
+    tasks = ledger.with_due(
+        session, user, tasks_for(session, user=user, role=chosen), today=utcnow().date()
+    )
     pictures = charts_for(session, user=user, role=chosen, today=utcnow().date())
     return render_template(
         "dashboard/role.html",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import runpy
 import secrets
@@ -112,6 +113,32 @@ def _parse_queue_url(raw: object) -> str:
     if url and not url.startswith(("sqlite:", "redis:", "memory:")):
         raise ValueError("expected sqlite:///PATH, redis://HOST:PORT/DB or memory:")
     return url
+
+
+# Working days are not modelled: a service level is calendar days from the task's arrival.
+DEFAULT_SERVICE_LEVELS: dict[str, int] = {
+    "default": 7,
+    "Request to review": 5,
+    "Identifiers to approve": 5,
+    "Request to revise": 14,
+    "Agreement to review": 10,
+    "Agreement returned with comments": 14,
+    "Output to check": 5,
+    "Destruction to certify": 30,
+    "Training to renew": 30,
+    "Vote": 7,
+}
+
+
+def _parse_service_levels(raw: object) -> dict[str, int]:
+    """Days per task kind, as a mapping or JSON text; kinds not named keep their default."""
+    levels = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(levels, dict):
+        raise ValueError('expected a mapping of task kind to days, e.g. {"Request to review": 5}')
+    return {
+        **DEFAULT_SERVICE_LEVELS,
+        **{str(kind): _parse_positive_int(days) for kind, days in levels.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -320,6 +347,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_PORT", 25, _parse_positive_int, "Mail server port."),
     Setting("MAIL_SENDER", "governance@localhost", _parse_text, "From address of notifications."),
     Setting("BASE_URL", "http://127.0.0.1:5000", _parse_text, "Public address used in e-mails."),
+    Setting(
+        "MAIL_MAX_ATTEMPTS",
+        5,
+        _parse_positive_int,
+        "Times a message is tried (the first right after its change commits, then by the "
+        "queue's periodic job) before it is recorded as failed.",
+    ),
+    Setting(
+        "MAIL_RETRY_MINUTES",
+        5,
+        _parse_positive_int,
+        "Wait before the first retry of a message the mail server refused; doubles each time.",
+    ),
+    Setting(
+        "SERVICE_LEVELS",
+        DEFAULT_SERVICE_LEVELS,
+        _parse_service_levels,
+        "Days each kind of task may wait before it is overdue, e.g. "
+        '{"Request to review": 5, "default": 7}; a task whose workflow sets its own deadline '
+        "(a preview window, an expiry date) keeps that deadline.",
+    ),
+    Setting(
+        "REMINDER_DAYS_BEFORE_DUE",
+        2,
+        _parse_positive_int,
+        "Days before a task is due that its owner is reminded.",
+    ),
+    Setting(
+        "TRAINING_RENEWAL_DAYS",
+        30,
+        _parse_positive_int,
+        "Training that expires within this many days becomes a task to renew it.",
+    ),
     Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
     Setting(
         "SESSION_IDLE_MINUTES",

@@ -26,7 +26,30 @@ class Task:
     endpoint: str
     params: dict[str, object] = field(default_factory=dict)
     due: dt.date | None = None
+    # Shown on the dashboard only: e-mail never carries it (it may quote a person's comment).
     detail: str = ""
+    # Who is told when it is overdue, beyond the owner (a committee's chair); empty means the
+    # privacy officers.
+    escalate_to: tuple[str, ...] = ()
+    # What keeps it the same task while its title or kind changes; empty: kind and page.
+    key: str = ""
+
+    @property
+    def identity(self) -> str:
+        """The same work for the same person has the same identity from one look to the next."""
+        if self.key:
+            return self.key
+        params = ",".join(f"{name}={value}" for name, value in sorted(self.params.items()))
+        return f"{self.kind}|{self.endpoint}|{params}"[:300]
+
+
+def service_level_days(settings: Any, kind: str) -> int:
+    """Days a task of this kind may wait (SERVICE_LEVELS, with its "default")."""
+    levels = settings.get("SERVICE_LEVELS") if hasattr(settings, "get") else None
+    if not isinstance(levels, dict):
+        return 7
+    days = levels.get(kind, levels.get("default", 7))
+    return int(days) if days is not None else 7
 
 
 TaskProvider = Callable[[Session, Any], list[Task]]
@@ -50,6 +73,15 @@ class TaskRegistry:
 
 
 registry = TaskRegistry()
+
+
+def all_tasks_for(session: Session, *, user: Any, roles: Any) -> list[Task]:
+    """Every task waiting on this person in any of their roles, each once."""
+    found: dict[str, Task] = {}
+    for role in roles:
+        for task in tasks_for(session, user=user, role=str(role)):
+            found.setdefault(task.identity, task)
+    return list(found.values())
 
 
 def tasks_for(session: Session, *, user: Any, role: str) -> list[Task]:

@@ -1,4 +1,4 @@
-"""Who is told what as an output moves, by e-mail after the transaction commits.
+"""Who is told what as an output moves, by e-mail through the outbox (kernel/notify.py).
 
 Checkers when an output is produced or corrected; the provider's partner reviewers when the
 preview opens and when a flag is answered; the analyst (the producer, else the team) when a
@@ -32,14 +32,16 @@ def _send(
     addresses = [p.email for p in people]
     if not addresses:
         return 0
-    body = "\n\n".join(
-        [
-            *lines,
-            f"Open the output: {notify.link(session, f'/outputs/{output.id}')}",
-            "This message was sent by the data governance service; the page shows the details.",
-        ]
+    page = notify.link(session, f"/outputs/{output.id}")
+    body = "\n\n".join([*lines, f"Open the output: {page}"])
+    return notify.queue(
+        session,
+        to=addresses,
+        subject=f"{SUBJECT_PREFIX} {subject}",
+        body=body,
+        kind="output",
+        link=page,
     )
-    return notify.queue(session, to=addresses, subject=f"{SUBJECT_PREFIX} {subject}", body=body)
 
 
 def _analysts(session: Session, output: Output) -> list[User]:

@@ -162,6 +162,9 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("admin.reject_role", "POST"): Probe(lambda o: "/admin/role-changes/2/reject", roles("admin")),
     # your own account; the pages behind e-mailed links answer 404 to an unknown link
     ("account.index", "GET"): Probe(lambda o: "/account/", EVERYONE),
+    ("mail.preferences", "GET"): Probe(lambda o: "/account/mail", EVERYONE),
+    ("mail.preferences", "POST"): Probe(lambda o: "/account/mail", EVERYONE),
+    ("mail.outbox", "GET"): Probe(lambda o: "/admin/outbox", roles("admin")),
     ("two_factor.enrol", "GET"): Probe(lambda o: "/account/two-factor", EVERYONE),
     ("two_factor.start", "POST"): Probe(lambda o: "/account/two-factor/start", EVERYONE),
     ("two_factor.confirm", "POST"): Probe(lambda o: "/account/two-factor/confirm", EVERYONE),

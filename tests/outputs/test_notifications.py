@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.identity.models import User
 from governance.kernel import notify
+from governance.kernel.mail_model import MailStatus, OutboxMessage
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.models import OutputStatus
@@ -184,9 +185,13 @@ def test_a_failing_mail_server_never_breaks_the_action(
     assert any("could not send" in r.getMessage() for r in caplog.records)
 
 
+def _message(to: str, subject: str, body: str) -> OutboxMessage:
+    return OutboxMessage(recipient=to, subject=subject, body=body, delivery=MailStatus.PENDING)
+
+
 def test_without_smtp_host_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="governance.kernel.notify"):
-        sent = notify.send({"SMTP_HOST": ""}, [notify.Message("a@x.example", "Hi", "Body")])
+        sent = notify.deliver({"SMTP_HOST": ""}, [_message("a@x.example", "Hi", "Body")], T0)
     assert sent == 0
     assert any("SMTP_HOST is not set" in r.getMessage() for r in caplog.records)
 
@@ -203,8 +208,11 @@ def test_without_smtp_host_the_server_log_shows_each_notification(
         "from governance import create_app\n"
         "from governance.kernel import notify\n"
         "app = create_app()\n"
-        "notify.send({'SMTP_HOST': ''}, [notify.Message('a@x.example', 'Review due', "
-        "'secret link'), notify.Message('b@x.example', 'Review due', 'secret link')])\n"
+        "from governance.kernel.mail_model import OutboxMessage as M\n"
+        "from governance.kernel.types import utcnow\n"
+        "notify.deliver({'SMTP_HOST': ''}, [M(recipient='a@x.example', subject='Review due', "
+        "body='secret link', delivery='pending'), M(recipient='b@x.example', "
+        "subject='Review due', body='secret link', delivery='pending')], utcnow())\n"
     )
     env = {
         **os.environ,

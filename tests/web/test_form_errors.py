@@ -403,6 +403,15 @@ CASES = [
         REQUIRED,
         TYPED,
     ),
+    Case(
+        "reminders.DigestForm",
+        "analyst@lab.example",
+        _fixed("/account/mail"),
+        _fixed("/account/mail"),
+        {"mail-digest": "hourly"},
+        "Not a valid choice.",
+        None,
+    ),
     # Last: the flag it answers ends the reviewer's no-concerns choice above.
     Case(
         "outputs.AnswerForm",

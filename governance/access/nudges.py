@@ -1,0 +1,148 @@
+"""Where a request stands, who it waits on, and the requester's one polite nudge per period.
+
+A submitted request waits on its dataset's stewards; one whose direct identifiers need the
+second approval waits on the privacy officers. The requester may nudge them once per service
+level of that step (SERVICE_LEVELS "Request to review" or "Identifiers to approve"): the nudge
+is audited and e-mails the people it waits on (their names and the request's number, state and
+dates; never its purpose or columns). A second nudge in the same period is refused (409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.access import queries
+from governance.access.models import AccessRequest, RequestStatus
+from governance.audit.models import AuditEvent, AuditType
+from governance.audit.service import record
+from governance.authz import Role
+from governance.datasets.models import DatasetSteward
+from governance.identity.models import User, UserRole
+from governance.kernel import notify
+from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied
+from governance.kernel.tasks import service_level_days
+
+STEP_KINDS = {
+    RequestStatus.SUBMITTED: queries.REVIEW,
+    RequestStatus.AWAITING_PRIVACY_OFFICER: queries.SECOND,
+}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Who a request waits on now, since when, and when the requester may nudge again."""
+
+    role: str
+    people: list[User]
+    since: dt.datetime
+    period_days: int
+    last_nudge: dt.datetime | None
+
+    @property
+    def next_nudge(self) -> dt.datetime | None:
+        if self.last_nudge is None:
+            return None
+        return self.last_nudge + dt.timedelta(days=self.period_days)
+
+    def may_nudge(self, now: dt.datetime) -> bool:
+        return self.next_nudge is None or now >= self.next_nudge
+
+    @property
+    def names(self) -> str:
+        return ", ".join(p.name for p in self.people) or f"the {self.role.lower()}s"
+
+
+def waiting_on(session: Session, item: AccessRequest) -> Waiting | None:
+    """None once the request no longer waits on anyone (decided, returned or withdrawn)."""
+    status = RequestStatus(item.status)
+    if status not in STEP_KINDS:
+        return None
+    settings = session.info.get("settings") or {}
+    if status == RequestStatus.SUBMITTED:
+        role = Role.DATA_STEWARD
+        people = select(DatasetSteward.user_id).where(DatasetSteward.dataset_id == item.dataset_id)
+        since = item.submitted_at or item.created_at
+    else:
+        role = Role.PRIVACY_OFFICER
+        people = select(UserRole.user_id).where(UserRole.role == Role.PRIVACY_OFFICER)
+        since = item.steward_decided_at or item.created_at
+    holders = session.scalars(
+        select(User)
+        .where(User.id.in_(people), User.active.is_(True), User.id != item.requester_id)
+        .order_by(User.name)
+    ).all()
+    return Waiting(
+        role=role.label,
+        people=list(holders),
+        since=since,
+        period_days=service_level_days(settings, STEP_KINDS[status]),
+        last_nudge=_last_nudge(session, item.id, since),
+    )
+
+
+def _last_nudge(session: Session, request_id: int, since: dt.datetime) -> dt.datetime | None:
+    return session.scalar(
+        select(AuditEvent.occurred_at)
+        .where(
+            AuditEvent.event_type == AuditType.ACCESS_REQUEST_NUDGE,
+            AuditEvent.target_type == "access_request",
+            AuditEvent.target_id == str(request_id),
+            AuditEvent.outcome == "success",
+            AuditEvent.occurred_at >= since,
+        )
+        .order_by(AuditEvent.occurred_at.desc())
+        .limit(1)
+    )
+
+
+def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> int:
+    """Remind the people the request waits on; returns how many were e-mailed."""
+    item = session.get(AccessRequest, request_id)
+    if item is None or item.requester_id != by.id:
+        raise PermissionDenied("Only the person who asked may send a reminder about a request.")
+    waiting = waiting_on(session, item)
+    if waiting is None:
+        raise InvalidTransition(
+            f"Request #{item.id} is {RequestStatus(item.status).label.lower()}: "
+            "it waits on nobody.",
+            allowed=[],
+        )
+    if not waiting.may_nudge(now):
+        assert waiting.next_nudge is not None
+        raise Conflict(
+            f"A reminder about request #{item.id} was already sent on "
+            f"{waiting.last_nudge:%Y-%m-%d}; you may send another from "
+            f"{waiting.next_nudge:%Y-%m-%d %H:%M} UTC, one per {waiting.period_days} days."
+        )
+    page = notify.link(session, f"/access/requests/{item.id}")
+    told = 0
+    for person in waiting.people:
+        told += notify.queue_template(
+            session,
+            to=[person.email],
+            template="request_nudge.txt",
+            kind="request_nudge",
+            link=page,
+            name=person.name,
+            requester=by.name,
+            request_id=item.id,
+            waits_on=waiting.names,
+            since=f"{waiting.since:%Y-%m-%d}",
+            state=RequestStatus(item.status).label.lower(),
+        )
+    record(
+        session,
+        AuditType.ACCESS_REQUEST_NUDGE,
+        by=by,
+        agreement_id=item.agreement_id,
+        dataset_id=item.dataset_id,
+        target_type="access_request",
+        target_id=item.id,
+        detail={"waits_on": waiting.role, "told": told},
+        now=now,
+    )
+    return told

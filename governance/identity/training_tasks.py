@@ -1,0 +1,41 @@
+"""Renew training: a task for each person whose training in a course runs out soon.
+
+A course counts by its latest record: a renewal already recorded ends the task. The window is
+TRAINING_RENEWAL_DAYS before the expiry date, which is the task's due date (access pauses on
+that day for grants whose agreement requires the course).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from governance.identity.models import TrainingCourse, User
+from governance.kernel.tasks import Task
+from governance.kernel.types import utcnow
+
+KIND = "Training to renew"
+
+
+def renewal_tasks(session: Session, user: User) -> list[Task]:
+    settings: Mapping[str, Any] = session.info.get("settings") or {}
+    window = dt.timedelta(days=int(settings.get("TRAINING_RENEWAL_DAYS") or 30))
+    today = utcnow().date()
+    latest: dict[str, dt.date] = {}
+    for record in user.training:
+        latest[record.course] = max(record.expires_on, latest.get(record.course, record.expires_on))
+    return [
+        Task(
+            title=f"Renew your training: {TrainingCourse(course).label} "
+            f"({'expired' if expires <= today else 'expires'} {expires})",
+            kind=KIND,
+            endpoint="account.index",
+            due=expires,
+            key=f"training|{user.id}|{course}",
+        )
+        for course, expires in sorted(latest.items())
+        if expires - window <= today
+    ]
