@@ -31,6 +31,7 @@ from governance.identity import token_model as token  # noqa: F401
 from governance.incidents import models as incident  # noqa: F401
 from governance.kernel.db import Base
 from governance.outputs import models as output  # noqa: F401
+from governance.webhooks import models as webhook  # noqa: F401
 
 # The metadata with every table above on it.
 METADATA = Base.metadata

@@ -96,6 +96,9 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "period_id": 1,
             "item_id": 1,
             "mapping_id": 1,
+            # Nor any webhook endpoint or delivery (the callers are not administrators).
+            "endpoint_id": 1,
+            "delivery_id": 1,
         },
         {
             "agreement_id": world.theirs.id,
@@ -112,6 +115,9 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "period_id": 1,
             "item_id": 1,
             "mapping_id": 1,
+            # Nor any webhook endpoint or delivery (the callers are not administrators).
+            "endpoint_id": 1,
+            "delivery_id": 1,
         },
     ]
     failures: list[str] = []
