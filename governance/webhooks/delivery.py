@@ -25,6 +25,7 @@ from governance.identity.actors import System
 from governance.kernel import jobs
 from governance.kernel.types import utcnow
 from governance.webhooks.addresses import AddressRefused, check_url
+from governance.webhooks.lifecycle import LIFECYCLE, DeliveryAction
 from governance.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -150,14 +151,14 @@ def settle(
         )
     )
     if answer.ok:
-        delivery.status = DeliveryStatus.DELIVERED
+        LIFECYCLE.apply(session, delivery, DeliveryAction.DELIVER, by=ACTOR)
         delivery.delivered_at = now
         delivery.next_attempt_at = None
         endpoint.consecutive_failures = 0
         return delivery.status
     endpoint.consecutive_failures += 1
     if delivery.attempts >= _setting(session, "WEBHOOK_MAX_ATTEMPTS", 8):
-        delivery.status = DeliveryStatus.FAILED
+        LIFECYCLE.apply(session, delivery, DeliveryAction.GIVE_UP, by=ACTOR)
         delivery.next_attempt_at = None
     else:
         wait = backoff(session, delivery.attempts)

@@ -27,6 +27,7 @@ from governance.kernel.errors import InvalidTransition, NotFound, ValidationFail
 from governance.kernel.keys import rings_of
 from governance.webhooks.addresses import AddressRefused, allowed_hosts, check_url
 from governance.webhooks.events import TYPES
+from governance.webhooks.lifecycle import LIFECYCLE, DeliveryAction
 from governance.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 SEAL_LABEL = "webhook-secret"
@@ -210,17 +211,19 @@ def redeliver(
         raise NotFound(f"There is no webhook delivery {delivery_id}.")
     if not delivery.endpoint.enabled:
         raise InvalidTransition("The endpoint is disabled: enable it first.", allowed=["enable"])
-    delivery.status = DeliveryStatus.PENDING
+    LIFECYCLE.apply(
+        session,
+        delivery,
+        DeliveryAction.REDELIVER,
+        by=by,
+        record={
+            "target_type": "webhook_delivery",
+            "target_id": delivery.id,
+            "detail": {"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id},
+            "now": now,
+        },
+    )
     delivery.attempts = 0
     delivery.next_attempt_at = now
-    record(
-        session,
-        AuditType.WEBHOOK_REDELIVER,
-        by=by,
-        target_type="webhook_delivery",
-        target_id=delivery.id,
-        detail={"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id},
-        now=now,
-    )
     jobs.enqueue_after_commit(session, delivery.id, task=jobs.WEBHOOK_TASK_NAME)
     return delivery
