@@ -20,6 +20,7 @@ from governance.incidents import service as incidents
 from governance.lifecycle import Lifecycle, markdown
 from governance.outputs import lifecycle as output_lifecycle
 from governance.outputs import progress_reports
+from governance.webhooks import lifecycle as webhook_lifecycle
 
 LIFECYCLES: list[Lifecycle[Any, Any]] = [
     agreement_lifecycle.LIFECYCLE,
@@ -34,6 +35,7 @@ LIFECYCLES: list[Lifecycle[Any, Any]] = [
     progress_reports.LIFECYCLE,
     audit_periods.LIFECYCLE,
     compliance_certification.LIFECYCLE,
+    webhook_lifecycle.LIFECYCLE,
 ]
 
 NOTES = {

@@ -28,6 +28,8 @@ from governance.identity import api as me
 from governance.identity import api_groups
 from governance.outputs import api as outputs
 from governance.web.errors import TITLES
+from governance.webhooks import api as webhooks
+from governance.webhooks import events as webhook_events
 
 # Each noun module that answers with JSON adds its shapes here.
 SHAPES: tuple[dict[str, s.Schema], ...] = (
@@ -42,6 +44,8 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     compliance.SCHEMAS,
     committees.SCHEMAS,
     api_groups.SCHEMAS,
+    webhooks.SCHEMAS,
+    {"WebhookEventData": webhook_events.DATA_SCHEMA},
 )
 ERROR = s.shape(
     {
@@ -158,6 +162,50 @@ def _operation(op: Operation) -> dict[str, Any]:
     return entry
 
 
+WEBHOOK_HEADERS = {
+    "webhook-id": "The message's id (the CloudEvent's id): the same on every retry.",
+    "webhook-timestamp": "Seconds since the epoch when this attempt was signed.",
+    "webhook-signature": "v1,<base64 HMAC-SHA256 of id.timestamp.body> under the endpoint's "
+    "secret (Standard Webhooks).",
+}
+
+
+def _webhook(kind: webhook_events.EventKind) -> dict[str, Any]:
+    """One event type as an OpenAPI 3.1 webhook: the request this service sends."""
+    envelope = webhook_events.envelope_schema(kind.type)
+    envelope["properties"]["data"] = s.ref("WebhookEventData")
+    return {
+        "post": {
+            "operationId": "webhook_"
+            + kind.type.removeprefix(webhook_events.PREFIX).replace(".", "_"),
+            "tags": [webhooks.TAG],
+            "summary": kind.label,
+            "description": f"Sent when: {kind.label.lower()} (subject: {kind.subject}, "
+            f"state: {kind.state}). A CloudEvents 1.0 message in structured mode, signed the "
+            "Standard Webhooks way; reject it if the signature fails or the timestamp is more "
+            "than 5 minutes old.",
+            "security": [],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": True,
+                    "description": text,
+                    "schema": {"type": "string"},
+                }
+                for name, text in WEBHOOK_HEADERS.items()
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/cloudevents+json": {"schema": envelope}},
+            },
+            "responses": {
+                "2XX": {"description": "Received; any other answer is retried with back-off."}
+            },
+        }
+    }
+
+
 def document() -> dict[str, Any]:
     """The whole description; built once per process, and again if more operations were
     declared since (a caller before the app registered every API module, as a test may be,
@@ -181,6 +229,7 @@ def _document(operation_count: int) -> dict[str, Any]:
         "tags": [{"name": tag} for tag in tags],
         "security": [{"bearerToken": []}],
         "paths": paths,
+        "webhooks": {kind.type: _webhook(kind) for kind in webhook_events.KINDS},
         "components": {
             "securitySchemes": {
                 "bearerToken": {

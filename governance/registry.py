@@ -56,6 +56,8 @@ from governance.analysis import web as analysis_web
 from governance.api import register_api
 from governance.audit import api as audit_api
 from governance.audit import directory, evidence, report, sentences, witness
+from governance.audit import directory, evidence, report, sentences
+from governance.audit import service as audit_service
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
@@ -119,6 +121,11 @@ from governance.reminders import ledger as task_ledger
 from governance.reminders import web as reminders_web
 from governance.web import errors as web_errors
 from governance.web import navigation
+from governance.webhooks import api as webhooks_api
+from governance.webhooks import events as webhook_events
+from governance.webhooks import outbox as webhook_outbox
+from governance.webhooks import web as webhooks_web
+from governance.webhooks.models import DELIVERY_STATUS_LABELS
 
 # Every table on the metadata (for Alembic and the relationship registry).
 MODELS = all_models
@@ -151,6 +158,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_attachments.bp,
     web_closeout.bp,
     reminders_web.bp,
+    webhooks_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -169,6 +177,7 @@ API_MODULES = (
     outputs_api,
     compliance_api,
     committees_api,
+    webhooks_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -252,6 +261,10 @@ LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
     conditions.refresh_leaver,
 )
 
+# What follows every audit record, inside its transaction: the lifecycle events it reports are
+# written to the webhooks' outbox (none for a change that rolls back, none lost).
+AUDIT_LISTENERS: tuple[audit_service.RecordListener, ...] = (webhook_outbox.on_audit_record,)
+
 # What else keeps a retired data key from being discarded (beyond the stored files).
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
 
@@ -277,6 +290,8 @@ LABELS: tuple[Mapping[Any, str], ...] = (
     CLASSIFICATION_LABELS,
     FLAG_LABELS,
     analysis_labels.LABELS,
+    DELIVERY_STATUS_LABELS,
+    webhook_events.LABELS,
 )
 # What re-authentication asks for beyond the password (identity/reauth.py).
 REAUTH_SECOND_FACTORS: tuple[reauth.SecondFactorCheck, ...] = (totp.reauth_check,)
@@ -298,6 +313,8 @@ def install() -> None:
         users.on_training_recorded(training_listener)
     for leaver_listener in LEAVER_LISTENERS:
         leavers.on_leaver(leaver_listener)
+    for audit_listener in AUDIT_LISTENERS:
+        audit_service.on_record(audit_listener)
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
     for name, order, section in EVIDENCE_SECTIONS:

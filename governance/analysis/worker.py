@@ -19,7 +19,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from governance.kernel import jobs
-from governance.kernel.jobs import PERIODIC_TASK_NAME, REAP_TASK_NAME, TASK_NAME
+from governance.kernel.jobs import (
+    PERIODIC_TASK_NAME,
+    REAP_TASK_NAME,
+    TASK_NAME,
+    WEBHOOK_SWEEP_TASK_NAME,
+    WEBHOOK_TASK_NAME,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -63,6 +69,27 @@ def reap_task() -> None:
         run_job(database(app).sessions, reap_runs)
 
 
+def webhook_task(delivery_id: int) -> None:
+    """One attempt at one webhook delivery (governance/webhooks/delivery.py)."""
+    from governance.kernel.extensions import database
+    from governance.webhooks.delivery import deliver
+
+    app = worker_app()
+    with app.app_context():
+        deliver(database(app).sessions, delivery_id)
+
+
+def webhook_sweep_task() -> None:
+    """Every minute: a message for each webhook delivery that is due and has none."""
+    from governance.kernel.extensions import database
+    from governance.periodic import run_job
+    from governance.webhooks.delivery import sweep
+
+    app = worker_app()
+    with app.app_context():
+        run_job(database(app).sessions, sweep)
+
+
 def periodic_task(*, now: float | None = None) -> bool:
     """The registry's periodic jobs, if this slot of EXPIRY_CHECK_MINUTES has not had them
     yet (huey sends this every minute, to one worker process of each consumer); True if run."""
@@ -85,7 +112,13 @@ def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask])
     The worker processes are forked from this one and inherit the task bodies installed here."""
     _factory[:] = [app_factory]
     jobs.install_bodies(
-        {TASK_NAME: execute_task, REAP_TASK_NAME: reap_task, PERIODIC_TASK_NAME: periodic_task}
+        {
+            TASK_NAME: execute_task,
+            REAP_TASK_NAME: reap_task,
+            PERIODIC_TASK_NAME: periodic_task,
+            WEBHOOK_TASK_NAME: webhook_task,
+            WEBHOOK_SWEEP_TASK_NAME: webhook_sweep_task,
+        }
     )
     consumer = queue.create_consumer(
         workers=workers,

@@ -179,6 +179,11 @@ class AuditType(StrEnum):
     AUDIT_SEARCH_SAVE = "audit:search_save"
     AUDIT_SEARCH_DELETE = "audit:search_delete"
 
+    WEBHOOK_CREATE = "webhook:create"
+    WEBHOOK_ENABLE = "webhook:enable"
+    WEBHOOK_DISABLE = "webhook:disable"
+    WEBHOOK_REDELIVER = "webhook:redeliver"
+
     KEY_ROTATE = "key:rotate"
     KEY_DISCARD = "key:discard"
 

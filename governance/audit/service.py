@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -43,11 +43,13 @@ __all__ = [
     "AuditActor",
     "AuditSettings",
     "HeadInconsistent",
+    "RecordListener",
     "canonical_content",
     "chain_hash",
     "chain_head",
     "content_text",
     "format_time",
+    "on_record",
     "record",
     "record_refusal",
     "seal",
@@ -58,6 +60,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HEAD_ID = 1
+
+# What follows a recorded event inside the same transaction: (session, the event as written,
+# whether a checkpoint was signed with it). The registry installs them (webhooks' outbox); the
+# audit trail knows nothing of who listens.
+RecordListener = Callable[[Session, Mapping[str, Any], bool], None]
+_LISTENERS: list[RecordListener] = []
+
+
+def on_record(listener: RecordListener) -> None:
+    """Call `listener` after every event this process records (installing twice is once)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 class AuditActor(Protocol):
@@ -247,7 +261,11 @@ def _append(
         "clause": _text(clause),
         "detail": detail or {},
     }
-    return _write(connection, settings, head, event).seq
+    written = _write(connection, settings, head, event)
+    checkpointed = written.last_checkpoint_seq == written.seq != head.last_checkpoint_seq
+    for listener in _LISTENERS:
+        listener(session, event, checkpointed)
+    return written.seq
 
 
 class _Head(NamedTuple):

@@ -49,6 +49,7 @@ class Permission(StrEnum):
     COMPLIANCE_MANAGE = "compliance:manage"
     IDENTITY_CONFIGURE = "identity:configure"
     COMMITTEE_MANAGE = "committee:manage"
+    WEBHOOK_MANAGE = "webhook:manage"
 
     @property
     def description(self) -> str:
@@ -66,6 +67,8 @@ PERMISSION_DESCRIPTIONS = {
     "certification campaigns and export the controls report.",
     Permission.IDENTITY_CONFIGURE: "Map external groups to roles, issue SCIM tokens and "
     "switch local passwords off per organisation.",
+    Permission.WEBHOOK_MANAGE: "Register the endpoints that receive lifecycle events "
+    "(webhooks), switch them on and off, read their delivery logs and send messages again.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",

@@ -379,6 +379,36 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         _parse_positive_int,
         "Training that expires within this many days becomes a task to renew it.",
+        "WEBHOOK_ALLOWED_HOSTS",
+        "",
+        _parse_text,
+        "Comma-separated host names webhooks may reach over plain HTTP or at a private, "
+        "loopback or link-local address; every other endpoint must be HTTPS at a public address.",
+    ),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        8,
+        _parse_positive_int,
+        "Attempts to deliver one webhook message before it is marked failed.",
+    ),
+    Setting(
+        "WEBHOOK_RETRY_SECONDS",
+        30,
+        _parse_positive_int,
+        "Wait before the first retry of a webhook message; each later wait doubles (at most "
+        "6 hours).",
+    ),
+    Setting(
+        "WEBHOOK_DISABLE_AFTER",
+        20,
+        _parse_positive_int,
+        "Failed attempts in a row after which a webhook endpoint is disabled.",
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        10,
+        _parse_positive_int,
+        "Seconds a webhook endpoint has to answer one message.",
     ),
     Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
     Setting(

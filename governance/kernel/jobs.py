@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 TASK_NAME = "analysis.execute"
 REAP_TASK_NAME = "analysis.reap"
 PERIODIC_TASK_NAME = "governance.periodic"
+# Webhooks: one message per delivery row (governance/webhooks/delivery.py), and every minute a
+# sweep that sends the rows whose time has come and whose message was lost or never sent.
+WEBHOOK_TASK_NAME = "webhooks.deliver"
+WEBHOOK_SWEEP_TASK_NAME = "webhooks.sweep"
 PENDING_KEY = "jobs.pending_runs"
 _lock = threading.Lock()
 _queues: dict[tuple[int, str], Huey] = {}
@@ -65,6 +69,10 @@ def register_tasks(queue: Huey) -> dict[str, Any]:
         ),
         PERIODIC_TASK_NAME: queue.periodic_task(every_minute, name=PERIODIC_TASK_NAME)(
             _body(PERIODIC_TASK_NAME)
+        ),
+        WEBHOOK_TASK_NAME: queue.task(name=WEBHOOK_TASK_NAME)(_body(WEBHOOK_TASK_NAME)),
+        WEBHOOK_SWEEP_TASK_NAME: queue.periodic_task(every_minute, name=WEBHOOK_SWEEP_TASK_NAME)(
+            _body(WEBHOOK_SWEEP_TASK_NAME)
         ),
     }
 
@@ -117,9 +125,14 @@ def session_queue(session: Session) -> Huey:
     return queue_for(queue_url(settings))
 
 
-def send(queue: Huey, run_id: int) -> None:
-    """Put one message for the run on the queue (raises if the queue cannot be reached)."""
-    queue.enqueue(_tasks[id(queue)][TASK_NAME].s(run_id))
+def send(queue: Huey, run_id: int, *, task: str = TASK_NAME, delay: float | None = None) -> None:
+    """Put one message for the row on the queue, to run now or after `delay` seconds (raises
+    if the queue cannot be reached)."""
+    wrapper = _tasks[id(queue)][task]
+    if delay:
+        wrapper.schedule(args=(run_id,), delay=delay)
+    else:
+        queue.enqueue(wrapper.s(run_id))
 
 
 def pending_run_ids(queue: Huey) -> set[int]:
@@ -131,24 +144,27 @@ def pending_run_ids(queue: Huey) -> set[int]:
     return ids
 
 
-def enqueue_after_commit(session: Session, run_id: int) -> None:
-    """Send the run's message once the session's current transaction commits (never before,
+def enqueue_after_commit(
+    session: Session, run_id: int, *, task: str = TASK_NAME, delay: float | None = None
+) -> None:
+    """Send the row's message once the session's current transaction commits (never before,
     never if it rolls back)."""
-    session.info.setdefault(PENDING_KEY, []).append(run_id)
+    session.info.setdefault(PENDING_KEY, []).append((task, run_id, delay))
 
 
 @event.listens_for(Session, "after_commit")
 def _send_committed(session: Session) -> None:
-    run_ids: list[int] = session.info.pop(PENDING_KEY, [])
-    if not run_ids:
+    messages: list[tuple[str, int, float | None]] = session.info.pop(PENDING_KEY, [])
+    if not messages:
         return
     try:
         queue = session_queue(session)
-        for run_id in run_ids:
-            send(queue, run_id)
+        for task, run_id, delay in messages:
+            send(queue, run_id, task=task, delay=delay)
     except Exception:
-        # The runs are committed as queued; the reaper re-sends messages that never arrived.
-        log.exception("could not enqueue analysis runs %s; the reaper will retry", run_ids)
+        # The rows are committed as waiting; the reaper (analyses) and the sweep (webhooks)
+        # re-send messages that never arrived.
+        log.exception("could not enqueue %s; they will be sent again", messages)
 
 
 @event.listens_for(Session, "after_transaction_end")

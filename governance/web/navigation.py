@@ -57,6 +57,7 @@ NAVIGATION: tuple[NavItem, ...] = (
         (Permission.ROLE_OVERSEE, Permission.ROLE_APPROVE),
     ),
     NavItem("Identity", "identity_admin.group_mappings", (Permission.IDENTITY_CONFIGURE,)),
+    NavItem("Webhooks", "webhooks.index", (Permission.WEBHOOK_MANAGE,)),
     NavItem("API tokens", "tokens.index", (Permission.TOKEN_CREATE,)),
 )
 

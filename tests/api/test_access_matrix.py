@@ -237,6 +237,42 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.delete_group_mapping", "DELETE"): Probe(
         lambda o: f"{A}/group-mappings/999999", special={"admin": HIDDEN}
     ),
+    # webhooks (administrators; number 999999 does not exist: 404 past the permission check;
+    # the endpoint offered is internal, so an allowed registration is refused as bad data)
+    ("webhooks.index", "GET"): Probe(lambda o: "/webhooks/", roles("admin")),
+    ("webhooks.create", "POST"): Probe(
+        lambda o: "/webhooks/",
+        roles("admin"),
+        data=fixed({"url": "https://10.0.0.1/", "event_types": "org.governance.grant.started"}),
+    ),
+    ("webhooks.show", "GET"): Probe(lambda o: "/webhooks/999999", special={"admin": HIDDEN}),
+    ("webhooks.enable", "POST"): Probe(
+        lambda o: "/webhooks/999999/enable", special={"admin": HIDDEN}
+    ),
+    ("webhooks.disable", "POST"): Probe(
+        lambda o: "/webhooks/999999/disable", special={"admin": HIDDEN}
+    ),
+    ("webhooks.redeliver", "POST"): Probe(
+        lambda o: "/webhooks/deliveries/999999/redeliver", special={"admin": HIDDEN}
+    ),
+    ("api.list_webhooks", "GET"): Probe(lambda o: f"{A}/webhooks", roles("admin")),
+    ("api.create_webhook", "POST"): Probe(
+        lambda o: f"{A}/webhooks",
+        roles("admin"),
+        data=fixed({"url": "https://10.0.0.1/", "event_types": ["org.governance.grant.started"]}),
+    ),
+    ("api.webhook_deliveries", "GET"): Probe(
+        lambda o: f"{A}/webhooks/999999/deliveries", special={"admin": HIDDEN}
+    ),
+    ("api.enable_webhook", "POST"): Probe(
+        lambda o: f"{A}/webhooks/999999/enable", special={"admin": HIDDEN}
+    ),
+    ("api.disable_webhook", "POST"): Probe(
+        lambda o: f"{A}/webhooks/999999/disable", special={"admin": HIDDEN}
+    ),
+    ("api.redeliver_webhook", "POST"): Probe(
+        lambda o: f"{A}/webhook-deliveries/999999/redeliver", special={"admin": HIDDEN}
+    ),
     ("identity_admin.scim_token_list", "GET"): Probe(
         lambda o: "/admin/identity/scim-tokens", roles("admin")
     ),

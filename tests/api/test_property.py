@@ -100,6 +100,9 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "committee_id": 1,
             "case_id": 1,
             "user_id": world.outsider.id,
+            # Nor any webhook endpoint or delivery (the callers are not administrators).
+            "endpoint_id": 1,
+            "delivery_id": 1,
         },
         {
             "agreement_id": world.theirs.id,
@@ -120,6 +123,9 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             "committee_id": 1,
             "case_id": 1,
             "user_id": world.outsider.id,
+            # Nor any webhook endpoint or delivery (the callers are not administrators).
+            "endpoint_id": 1,
+            "delivery_id": 1,
         },
     ]
     failures: list[str] = []

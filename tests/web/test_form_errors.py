@@ -377,6 +377,15 @@ CASES = [
         TYPED,
     ),
     Case(
+        "webhooks.EndpointForm",
+        "admin@lab.example",
+        _fixed("/webhooks/"),
+        _fixed("/webhooks/"),
+        {"url": "", "description": TYPED, "event_types": "org.governance.grant.started"},
+        REQUIRED,
+        TYPED,
+    ),
+    Case(
         "identity.ScimTokenForm",
         "admin@lab.example",
         _fixed("/admin/identity/scim-tokens"),
