@@ -25,6 +25,7 @@ from governance.compliance import api as compliance
 from governance.datasets import api as datasets
 from governance.identity import api as me
 from governance.identity import api_groups
+from governance.metrics import api as metrics
 from governance.outputs import api as outputs
 from governance.web.errors import TITLES
 
@@ -40,6 +41,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     me.SCHEMAS,
     compliance.SCHEMAS,
     api_groups.SCHEMAS,
+    metrics.SCHEMAS,
 )
 ERROR = s.shape(
     {

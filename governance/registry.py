@@ -98,6 +98,9 @@ from governance.incidents import web as incidents_web
 from governance.kernel import labels, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
+from governance.metrics import api as metrics_api
+from governance.metrics import prometheus
+from governance.metrics import web as metrics_web
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
@@ -135,6 +138,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     compliance_web.bp,
     web_attachments.bp,
     web_closeout.bp,
+    metrics_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -152,6 +156,7 @@ API_MODULES = (
     openapi,
     outputs_api,
     compliance_api,
+    metrics_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -287,6 +292,8 @@ def install_app(app: Flask, database: Database) -> None:
     install()
     init_extensions(app, database, load_user=web_login.load_user)
     web.install_converters(app)
+    # Timed from the first hook on, so the figures include the time the other hooks take.
+    prometheus.install(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)

@@ -47,6 +47,7 @@ class Permission(StrEnum):
     INCIDENT_MANAGE = "incident:manage"
     COMPLIANCE_MANAGE = "compliance:manage"
     IDENTITY_CONFIGURE = "identity:configure"
+    METRICS_READ = "metrics:read"
 
     @property
     def description(self) -> str:
@@ -61,6 +62,8 @@ PERMISSION_DESCRIPTIONS = {
     "certification campaigns and export the controls report.",
     Permission.IDENTITY_CONFIGURE: "Map external groups to roles, issue SCIM tokens and "
     "switch local passwords off per organisation.",
+    Permission.METRICS_READ: "See the governance metrics: requests and their turnaround, "
+    "overdue tasks by owner, expiring agreements, unreviewed grants and output checks.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
@@ -130,6 +133,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.AUDIT_EXPORT,
         Permission.AUDIT_VERIFY,
         Permission.COMPLIANCE_MANAGE,
+        Permission.METRICS_READ,
         Permission.OUTPUT_CHECK,
         Permission.OUTPUT_PUBLISH,
         Permission.OUTPUT_RESOLVE,
