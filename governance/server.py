@@ -40,7 +40,7 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
     # Each worker process writes its figures to files here and /metrics sums them; emptied at
-    # start so that no earlier run's counts are added in (docs/operations.md).
+    # start so that no earlier run's counts are added in (docs/metrics.md).
     telemetry.use_directory(telemetry.instance_directory(), clean=True)
     options = {
         "bind": bind,

@@ -186,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         _parse_metrics_token,
         "Bearer token Prometheus sends to scrape /metrics (at least 32 bytes); empty means "
-        "the endpoint answers 404 (docs/operations.md).",
+        "the endpoint answers 404 (docs/metrics.md).",
         secret=True,
     ),
     Setting(

@@ -4,7 +4,7 @@ Protected by a bearer token (METRICS_TOKEN): without the setting the endpoint do
 (404), without the right token it answers 401. The figures are counts and durations by Flask
 endpoint name, method and status class, the queue's depth, job failures by task name, the
 audit trail's write latency and the age of its last signed checkpoint: nothing names a
-person, an agreement, a dataset or a column (docs/operations.md; a test reads the output).
+person, an agreement, a dataset or a column (docs/metrics.md; a test reads the output).
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Iterator
+from functools import partial
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import select
-from werkzeug.exceptions import NotFound, Unauthorized
+from werkzeug.exceptions import NotFound
 
 from governance.audit.models import AuditCheckpoint
+from governance.identity.web_login import declare_check
 from governance.kernel import jobs, telemetry
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -50,21 +52,29 @@ class ScrapeTimeFigures(Collector):
             )
 
 
-def _check_token() -> None:
+def _refusal() -> Response | None:
+    """404 when no token is set (the endpoint does not exist), a bare 401 for a wrong or
+    missing token (no page, no session cookie: a scraper reads neither); None to go on."""
     expected = str(current_app.config.get("METRICS_TOKEN") or "")
     if not expected:
         raise NotFound()
-    sent = request.headers.get("Authorization", "")
-    scheme, _, token = sent.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        error = Unauthorized("Send the metrics token as a bearer token.")
-        error.www_authenticate = 'Bearer realm="metrics"'  # type: ignore[assignment]
-        raise error
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    return Response(
+        "Send the metrics token as a bearer token.\n",
+        status=401,
+        mimetype="text/plain",
+        headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )
 
 
 @bp.route("/metrics")
+@partial(declare_check, check="the operators' bearer token (METRICS_TOKEN); 404 without it")
 def scrape() -> Response:
-    _check_token()
+    refused = _refusal()
+    if refused is not None:
+        return refused
     last = db_session().scalar(
         select(AuditCheckpoint.created_at).order_by(AuditCheckpoint.seq.desc()).limit(1)
     )

@@ -32,7 +32,7 @@ def index() -> str:
     )
 
 
-@bp.route("/metrics.csv")
+@bp.route("/export.csv")
 @login_required
 def csv() -> Response:
     found = figures.read_figures(
