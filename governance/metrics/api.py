@@ -12,7 +12,6 @@ from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.identity.api_auth import caller
 from governance.kernel.extensions import db_session
-from governance.kernel.reports.tabular import iter_csv
 from governance.kernel.types import utcnow
 from governance.metrics import figures
 
@@ -161,7 +160,7 @@ def governance_metrics_csv(query: dict[str, Any]) -> ResponseReturnValue:
     """Needs `metrics:read`."""
     found = figures.read_figures(db_session(), filters=_filters(query), by=caller(), now=utcnow())
     return Response(
-        iter_csv(figures.csv_rows(found), header=("figure", "subject", "measure", "value")),
+        figures.csv_export(found),
         mimetype="text/csv",
         headers={"Cache-Control": "no-store"},
     )

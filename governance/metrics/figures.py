@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from governance.identity.actors import Actor
 from governance.identity.models import User, UserRole
 from governance.identity.organization_model import Organization
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.reports.tabular import iter_csv
 from governance.kernel.tasks import registry as task_registry
 from governance.outputs.models import CheckDecision, OutputCheck
 
@@ -459,6 +460,11 @@ def csv_rows(figures: Figures) -> list[tuple[str, str, str, object]]:
         rows.append(("output_checks", checker.checker, "approved", checker.approved))
         rows.append(("output_checks", checker.checker, "returned", checker.returned))
     return rows
+
+
+def csv_export(figures: Figures) -> Iterator[bytes]:
+    """The CSV the page and the API send: a header, then `csv_rows`."""
+    return iter_csv(csv_rows(figures), header=("figure", "subject", "measure", "value"))
 
 
 def _rounded(hours: float | None) -> float | str:

@@ -6,7 +6,6 @@ from flask import Blueprint, Response, render_template, request
 
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
-from governance.kernel.reports.tabular import iter_csv
 from governance.kernel.types import utcnow
 from governance.metrics import figures
 from governance.metrics.charts import pictures
@@ -39,7 +38,7 @@ def csv() -> Response:
         db_session(), filters=figures.parse_filters(request.args), by=actor(), now=utcnow()
     )
     return Response(
-        iter_csv(figures.csv_rows(found), header=("figure", "subject", "measure", "value")),
+        figures.csv_export(found),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="governance-metrics-{found.today}.csv"',
