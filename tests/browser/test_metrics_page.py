@@ -49,7 +49,7 @@ def test_the_metrics_page_for_a_privacy_officer_and_not_an_analyst(
     assert officer.locator("h1").inner_text() == "Governance metrics"
     charts = officer.locator("figure.chart svg")
     assert charts.count() == 4
-    assert "Access requests per month" in charts.first.locator("title").inner_text()
+    assert "Access requests per month" in charts.first.locator("title").text_content()
     assert all(charts.nth(i).bounding_box()["width"] > 200 for i in range(4))
     month = utcnow().strftime("%Y-%m")
     row = officer.locator("table[aria-labelledby='requests-heading'] tbody tr").first
