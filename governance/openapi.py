@@ -26,6 +26,7 @@ from governance.compliance import api as compliance
 from governance.datasets import api as datasets
 from governance.identity import api as me
 from governance.identity import api_groups
+from governance.metrics import api as metrics
 from governance.outputs import api as outputs
 from governance.web.errors import TITLES
 from governance.webhooks import api as webhooks
@@ -46,6 +47,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     api_groups.SCHEMAS,
     webhooks.SCHEMAS,
     {"WebhookEventData": webhook_events.DATA_SCHEMA},
+    metrics.SCHEMAS,
 )
 ERROR = s.shape(
     {

@@ -109,6 +109,9 @@ from governance.kernel import labels, notify, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.outputs import amendment_impact as output_impact
+from governance.metrics import api as metrics_api
+from governance.metrics import prometheus
+from governance.metrics import web as metrics_web
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks
@@ -159,6 +162,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     web_closeout.bp,
     reminders_web.bp,
     webhooks_web.bp,
+    metrics_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -178,6 +182,7 @@ API_MODULES = (
     compliance_api,
     committees_api,
     webhooks_api,
+    metrics_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -339,6 +344,8 @@ def install_app(app: Flask, database: Database) -> None:
     )
     init_extensions(app, database, load_user=web_login.load_user)
     web.install_converters(app)
+    # Timed from the first hook on, so the figures include the time the other hooks take.
+    prometheus.install(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)

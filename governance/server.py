@@ -16,6 +16,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from governance.kernel import telemetry
 from governance.kernel.config import ENV_PREFIX
 
 
@@ -38,6 +39,9 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
+    # Each worker process writes its figures to files here and /metrics sums them; emptied at
+    # start so that no earlier run's counts are added in (docs/metrics.md).
+    telemetry.use_directory(telemetry.instance_directory(), clean=True)
     options = {
         "bind": bind,
         "workers": workers,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from governance.cli.context import APP_FACTORY, build_app
+from governance.kernel import telemetry
 
 
 @click.command(
@@ -26,6 +27,8 @@ def worker_command(workers: int) -> None:
     from governance.kernel.extensions import database
     from governance.periodic import run_job
 
+    # The worker's job failures join the server's figures (not emptied: the server owns it).
+    telemetry.use_directory(telemetry.instance_directory(), clean=False)
     app = build_app()
     url = app.config["QUEUE_URL"]
     with app.app_context():

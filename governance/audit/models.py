@@ -215,6 +215,8 @@ class AuditType(StrEnum):
     OUTPUT_DOWNLOAD = "output:download"
     OUTPUT_READ = "output:read"  # recorded when a read is refused
 
+    METRICS_READ = "metrics:read"  # recorded when a read is refused
+
 
 class Outcome(StrEnum):
     SUCCESS = "success"

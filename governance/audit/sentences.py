@@ -216,6 +216,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.OUTPUT_PUBLIC_FILES: ("wrote the public files of", "write the public files of"),
     AuditType.OUTPUT_DOWNLOAD: ("downloaded", "download"),
     AuditType.OUTPUT_READ: ("opened", "open"),
+    AuditType.METRICS_READ: ("opened the governance metrics", "open the governance metrics"),
     AuditType.GROUP_MAPPING_CREATE: ("mapped an external group to a role", "map a group"),
     AuditType.GROUP_MAPPING_APPROVE: ("approved a group mapping", "approve a group mapping"),
     AuditType.GROUP_MAPPING_DELETE: ("deleted a group mapping", "delete a group mapping"),

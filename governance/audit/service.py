@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -35,6 +36,7 @@ from governance.audit.format import (
     storable_text,
 )
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditType, Outcome
+from governance.kernel import telemetry
 from governance.kernel.types import utcnow
 
 __all__ = [
@@ -190,8 +192,9 @@ def record(
     3.3.4 ask that a failure of audit logging raise an alert, and the action it would have
     recorded fails with it (the caller's transaction is rolled back, nothing is committed).
     """
+    started = time.perf_counter()
     try:
-        return _append(
+        seq = _append(
             session,
             event_type,
             by=by,
@@ -217,6 +220,9 @@ def record(
             error,
         )
         raise
+    # Operators watch this: a slow trail slows every action, each waits for its event.
+    telemetry.observe_audit_write(time.perf_counter() - started)
+    return seq
 
 
 def _append(

@@ -50,6 +50,7 @@ class Permission(StrEnum):
     IDENTITY_CONFIGURE = "identity:configure"
     COMMITTEE_MANAGE = "committee:manage"
     WEBHOOK_MANAGE = "webhook:manage"
+    METRICS_READ = "metrics:read"
 
     @property
     def description(self) -> str:
@@ -69,6 +70,8 @@ PERMISSION_DESCRIPTIONS = {
     "switch local passwords off per organisation.",
     Permission.WEBHOOK_MANAGE: "Register the endpoints that receive lifecycle events "
     "(webhooks), switch them on and off, read their delivery logs and send messages again.",
+    Permission.METRICS_READ: "See the governance metrics: requests and their turnaround, "
+    "overdue tasks by owner, expiring agreements, unreviewed grants and output checks.",
     Permission.USER_MANAGE: "Create accounts, set roles and organisations, deactivate.",
     Permission.TRAINING_RECORD: "Record a person's privacy and security training.",
     Permission.ORGANIZATION_MANAGE: "Register research and provider organisations.",
@@ -140,6 +143,7 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.AUDIT_EXPORT,
         Permission.AUDIT_VERIFY,
         Permission.COMPLIANCE_MANAGE,
+        Permission.METRICS_READ,
         Permission.OUTPUT_CHECK,
         Permission.OUTPUT_PUBLISH,
         Permission.OUTPUT_RESOLVE,

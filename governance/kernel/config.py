@@ -101,6 +101,14 @@ def _parse_secret_key(raw: object) -> str:
     return secret
 
 
+def _parse_metrics_token(raw: object) -> str:
+    token = _parse_text(raw)
+    # A guessable token would open the operators' figures to anyone who can reach the port.
+    if token and len(token.encode()) < SECRET_KEY_MIN_BYTES:
+        raise ValueError(f"a METRICS_TOKEN must be at least {SECRET_KEY_MIN_BYTES} bytes")
+    return token
+
+
 def _parse_database_url(raw: object) -> str:
     url = _parse_text(raw)
     if url and not url.startswith(("sqlite:", "postgresql")):
@@ -199,6 +207,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Where login throttling counts attempts: memory:// (each server process counts "
         "alone; see SERVER_PROCESSES) or redis://HOST:PORT/DB (shared by every process "
         "and host: production).",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        _parse_metrics_token,
+        "Bearer token Prometheus sends to scrape /metrics (at least 32 bytes); empty means "
+        "the endpoint answers 404 (docs/metrics.md).",
+        secret=True,
     ),
     Setting(
         "SERVER_PROCESSES",

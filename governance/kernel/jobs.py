@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.signals import SIGNAL_ERROR
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from governance.kernel import telemetry
 from governance.kernel.config import private_file
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,18 @@ def make_queue(url: str) -> Huey:
     else:
         raise ValueError(f"unsupported QUEUE_URL {url!r}")
     _tasks[id(queue)] = register_tasks(queue)
+    queue.signal(SIGNAL_ERROR)(_count_failure)
     return queue
+
+
+def _count_failure(signal: str, task: Any, exc: BaseException | None = None) -> None:
+    """A task that raised, for the operators' figures (the run's row says what failed)."""
+    telemetry.count_job_failure(task.name)
+
+
+def pending_count(url: str) -> int:
+    """Messages waiting on the queue (the operators' queue depth)."""
+    return int(queue_for(url).pending_count())
 
 
 def queue_for(url: str) -> Huey:

@@ -47,6 +47,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Incidents", "incidents.index", (Permission.INCIDENT_REPORT,)),
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("Annual audit", "compliance.index", (Permission.COMPLIANCE_MANAGE,)),
+    NavItem("Metrics", "metrics.index", (Permission.METRICS_READ,)),
     NavItem("Certification", "compliance.certifications", (Permission.GRANT_REVIEW,)),
     NavItem("Committees", "committees.index", (Permission.COMMITTEE_MANAGE,)),
     NavItem("People", "admin.users", (Permission.USER_MANAGE, Permission.TRAINING_RECORD)),

@@ -574,6 +574,12 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"{A}/committee-cases/{o.case_id}/decision",
         data=fixed({"approve": True, "reason": "x"}),
     ),
+    # governance metrics: metrics:read; the operators' scrape needs METRICS_TOKEN (unset: 404)
+    ("metrics.index", "GET"): Probe(lambda o: "/governance-metrics/", AUDITORS),
+    ("metrics.csv", "GET"): Probe(lambda o: "/governance-metrics/export.csv", AUDITORS),
+    ("api.governance_metrics", "GET"): Probe(lambda o: f"{A}/metrics", AUDITORS),
+    ("api.governance_metrics_csv", "GET"): Probe(lambda o: f"{A}/metrics/csv", AUDITORS),
+    ("prometheus.scrape", "GET"): Probe(lambda o: "/metrics", others=HIDDEN, anonymous=HIDDEN),
     ("api.audit_period", "GET"): Probe(
         lambda o: f"{A}/compliance/periods/{o.period_id}", roles("compliance")
     ),
