@@ -1,5 +1,6 @@
 """Access decision latency at 1,000 and 100,000 column grants, against plain pycasbin, and
-audited decisions per second on SQLite.
+audited decisions per second on SQLite (and on PostgreSQL, `audited_decisions_per_s_postgres`,
+when `http_bench.postgres_url()` names a database).
 
 The decision measured is `governance.authz.decision.decide`: the policy-epoch freshness check
 in the deciding transaction, the candidate lookup and Casbin's matcher. The baseline is
@@ -21,10 +22,14 @@ import casbin
 from casbin import persist
 from sqlalchemy import insert
 
+from bench import http_bench
+
 USERS = 1000
 
 
-def _app(tmp: Path) -> Any:
+def _app(tmp: Path, url: str | None = None) -> Any:
+    """An app over SQLite in `tmp`, or over the PostgreSQL database at `url` (its public
+    schema dropped first)."""
     os.environ["GOVERNANCE_INSTANCE_PATH"] = str(tmp / "instance")
     from governance import create_app, schema
     from governance.kernel import keys
@@ -32,7 +37,11 @@ def _app(tmp: Path) -> Any:
 
     for purpose in keys.KeyPurpose:  # as `governance init` does: the app needs its keys
         keys.create_key(purpose, tmp / "instance" / f"{purpose}.key")
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"})
+    app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp / 'bench.db'}"})
+    if url:
+        with database(app).engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
     schema.upgrade(database(app).engine)
     return app
 
@@ -270,6 +279,18 @@ def run(quick: bool = False) -> dict[str, float]:
                 results["audited_decisions_per_s_sqlite"] = round(
                     _audited_per_second(app, requests, 2.0 if quick else 6.0), 1
                 )
+            from governance.kernel.extensions import database
+
+            database(app).dispose()
+    postgres = http_bench.postgres_url()
+    if postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            app = _app(Path(tmp), postgres)
+            agreement_id, dataset_id, columns = _world(app, 1000)
+            requests = _requests(agreement_id, dataset_id, columns, count, seed=1000)
+            results["audited_decisions_per_s_postgres"] = round(
+                _audited_per_second(app, requests, 2.0 if quick else 6.0), 1
+            )
             from governance.kernel.extensions import database
 
             database(app).dispose()

@@ -4,11 +4,19 @@ The world (`tests/reliability/load_world.py`: an arrests dataset of ROWS stored 
 active agreement, one grant and one API token per analyst) is built through the services on
 SQLite in a temporary instance. CLIENT_PROCESSES x THREADS clients then read pages of 50
 granted rows through `GET /api/v1/datasets/{id}/rows` as fast as they are answered, for
-DURATION_S (quick: 3 s), three times; the figures are the medians. Each client opens a new
-connection per request, as gunicorn's sync workers close every connection. Afterwards the
-bench checks that the audit trail holds exactly one allowed `dataset:read` event per read.
-With HTTP_BENCH_POSTGRES_URL set (a database whose public schema it drops), the same again on
-PostgreSQL, as `http_reads_per_s_postgres` and `http_read_p99_ms_postgres`.
+DURATION_S (quick: 3 s), three times; the figures are the medians. Each client keeps its
+connection open between requests, as an API client does (the server's gthread workers keep
+connections alive, governance/server.py), and opens a new one only after an error. Afterwards
+the bench checks that the audit trail holds exactly one allowed `dataset:read` event per read.
+
+The load test (`load_*` keys) then runs LOAD_CLIENTS clients for LOAD_S seconds (the
+environment's HTTP_BENCH_LOAD_S shortens or lengthens it; quick: 5 s) and reports the failed
+requests (must be 0), whether the audit trail holds exactly one event per read answered (1 or
+0) and whether `governance audit verify` finds the chain intact afterwards (1 or 0).
+
+With HTTP_BENCH_POSTGRES_URL or, as the tests do, GOVERNANCE_TEST_DATABASE_URL set (a database
+whose public schema it drops), all of it again on PostgreSQL, as the same keys with a
+`_postgres` suffix.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import http.client
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +41,9 @@ CLIENT_PROCESSES = 4
 THREADS = 4  # per client process: 16 concurrent clients
 ANALYSTS = 16
 ROWS = 10_000
+LOAD_CLIENTS = 64
+LOAD_S = 60.0
+QUICK_LOAD_S = 5.0
 
 
 def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]]:
@@ -71,8 +84,11 @@ def _world(tmp: Path, url: str | None = None) -> tuple[str, Path, str, list[str]
     return url, instance, path, secrets
 
 
-def _client(port: int, path: str, secrets: list[str], stop_at: float, results: Any) -> None:
-    """THREADS clients in one process; puts (latencies in s, failures) on `results`."""
+def _client(
+    port: int, path: str, secrets: list[str], threads: int, stop_at: float, results: Any
+) -> None:
+    """`threads` clients in one process, taking turns over `secrets`; puts (latencies in s,
+    failures) on `results`."""
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -81,27 +97,36 @@ def _client(port: int, path: str, secrets: list[str], stop_at: float, results: A
         mine: list[float] = []
         page = seed
         headers = {"Authorization": f"Bearer {secret}"}
+        connection: http.client.HTTPConnection | None = None
         while time.monotonic() < stop_at:
             page = page % 20 + 1
             started = time.perf_counter()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             try:
                 connection.request("GET", f"{path}&page={page}", headers=headers)
                 response = connection.getresponse()
                 response.read()
                 status = response.status
-            except OSError as error:
+                if response.will_close:
+                    connection.close()
+                    connection = None
+            except (OSError, http.client.HTTPException) as error:
                 status, reason = 0, str(error)
-            finally:
                 connection.close()
+                connection = None
             mine.append(time.perf_counter() - started)
             if status != 200:
                 with lock:
                     failures.append(f"{status} {reason if status == 0 else ''}")
+        if connection is not None:
+            connection.close()
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=loop, args=(s, i)) for i, s in enumerate(secrets)]
+    threads = [
+        threading.Thread(target=loop, args=(secrets[i % len(secrets)], i)) for i in range(threads)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -109,17 +134,38 @@ def _client(port: int, path: str, secrets: list[str], stop_at: float, results: A
     results.put((latencies, failures))
 
 
-def _measure(port: int, path: str, secrets: list[str], duration: float) -> tuple[int, float, float]:
-    """Reads answered, reads per second and the 99th percentile latency in ms."""
+def _measure(
+    port: int, path: str, secrets: list[str], duration: float, *, clients: int = 0
+) -> tuple[int, float, float]:
+    """Reads answered, reads per second and the 99th percentile latency in ms; raises if any
+    request failed. `clients` (default: one per secret) are spread over CLIENT_PROCESSES."""
+    count, rate, p99, failures = _drive(port, path, secrets, duration, clients or len(secrets))
+    if failures:
+        raise RuntimeError(f"{len(failures)} reads failed, e.g. {failures[:3]}")
+    return count, rate, p99
+
+
+def _drive(
+    port: int, path: str, secrets: list[str], duration: float, clients: int
+) -> tuple[int, float, float, list[str]]:
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     stop_at = time.monotonic() + duration
+    share = -(-clients // CLIENT_PROCESSES)
     processes = [
         context.Process(
             target=_client,
-            args=(port, path, secrets[i * THREADS : (i + 1) * THREADS], stop_at, results),
+            args=(
+                port,
+                path,
+                secrets[i * THREADS : (i + 1) * THREADS] or secrets,
+                min(share, clients - i * share),
+                stop_at,
+                results,
+            ),
         )
         for i in range(CLIENT_PROCESSES)
+        if clients - i * share > 0
     ]
     started = time.monotonic()
     for process in processes:
@@ -133,11 +179,10 @@ def _measure(port: int, path: str, secrets: list[str], duration: float) -> tuple
     for process in processes:
         process.join()
     elapsed = time.monotonic() - started
-    if failures:
-        raise RuntimeError(f"{len(failures)} reads failed, e.g. {failures[:3]}")
     latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return len(latencies), len(latencies) / elapsed, p99 * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+    answered = len(latencies) - len(failures)
+    return answered, answered / elapsed, p99 * 1000, failures
 
 
 def _audited_reads(url: str) -> int:
@@ -157,15 +202,35 @@ def _audited_reads(url: str) -> int:
     return int(count or 0)
 
 
-def measure(quick: bool, url: str | None = None) -> tuple[float, float]:
-    """Median reads per second and p99 in ms on SQLite, or on the database at `url`."""
+def _chain_intact(url: str, instance: Path) -> bool:
+    """`governance audit verify` over the trail the reads wrote."""
+    env = {
+        **os.environ,
+        "GOVERNANCE_INSTANCE_PATH": str(instance),
+        "GOVERNANCE_DATABASE_URL": url,
+    }
+    env.pop("GOVERNANCE_TEST_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "governance.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def measure(quick: bool, url: str | None = None) -> dict[str, float]:
+    """Median reads per second and p99 in ms, then the load test, on SQLite or on the
+    database at `url`."""
     from tests.live import LiveServer
 
     duration = QUICK_DURATION_S if quick else DURATION_S
+    load_s = float(os.environ.get("HTTP_BENCH_LOAD_S") or (QUICK_LOAD_S if quick else LOAD_S))
     with tempfile.TemporaryDirectory(prefix="http-bench-") as name:
         tmp = Path(name)
         url, instance, path, secrets = _world(tmp, url)
-        server = LiveServer(url, instance, tmp / "server.log", workers=WORKERS)
+        server = LiveServer(url, instance, tmp / "server.log", workers=WORKERS, start_within=180)
         try:
             _measure(server.port, path, secrets, 2.0)  # every worker booted and warm
             before = _audited_reads(url)
@@ -176,31 +241,48 @@ def measure(quick: bool, url: str | None = None) -> tuple[float, float]:
                 reads += count
                 print(f"   {rate:,.0f} reads/s, p99 {p99:.1f} ms", flush=True)
             after = _audited_reads(url)
+            if after - before != reads:
+                raise RuntimeError(f"{reads} reads answered but {after - before} recorded")
+            count, rate, p99, failures = _drive(server.port, path, secrets, load_s, LOAD_CLIENTS)
+            loaded = _audited_reads(url) - after
         finally:
             server.stop()
-    if after - before != reads:
-        raise RuntimeError(f"{reads} reads answered but {after - before} recorded")
-    return (
-        round(statistics.median(r for r, _ in figures), 1),
-        round(statistics.median(p for _, p in figures), 1),
+        intact = _chain_intact(url, instance)
+    print(
+        f"   load: {LOAD_CLIENTS} clients for {load_s:.0f} s: {count:,} reads, {rate:,.0f}/s, "
+        f"p99 {p99:.1f} ms, {len(failures)} failed {failures[:3]}, {loaded:,} audited, "
+        f"chain {'intact' if intact else 'BROKEN'}",
+        flush=True,
+    )
+    return {
+        "http_reads_per_s": round(statistics.median(r for r, _ in figures), 1),
+        "http_read_p99_ms": round(statistics.median(p for _, p in figures), 1),
+        "load_errors": float(len(failures)),
+        "load_reads_per_s": round(rate, 1),
+        "load_read_p99_ms": round(p99, 1),
+        "load_audited_equals_reads": float(loaded == count),
+        "load_chain_intact": float(intact),
+    }
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL database the benches may wipe: HTTP_BENCH_POSTGRES_URL, else the tests'
+    GOVERNANCE_TEST_DATABASE_URL (the tests wipe it too)."""
+    return os.environ.get("HTTP_BENCH_POSTGRES_URL") or os.environ.get(
+        "GOVERNANCE_TEST_DATABASE_URL"
     )
 
 
 def run(quick: bool) -> dict[str, float]:
-    """SQLite; and PostgreSQL too when HTTP_BENCH_POSTGRES_URL names a database whose public
-    schema may be dropped."""
-    rate, p99 = measure(quick)
-    results = {"http_reads_per_s": rate, "http_read_p99_ms": p99}
-    postgres = os.environ.get("HTTP_BENCH_POSTGRES_URL")
+    """SQLite; and PostgreSQL too when `postgres_url()` names a database."""
+    results = measure(quick)
+    postgres = postgres_url()
     if postgres:
         print("   PostgreSQL:", flush=True)
-        rate, p99 = measure(quick, postgres)
-        results.update(http_reads_per_s_postgres=rate, http_read_p99_ms_postgres=p99)
+        results.update({f"{k}_postgres": v for k, v in measure(quick, postgres).items()})
     return results
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     print(run(quick="--quick" in sys.argv))

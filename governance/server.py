@@ -1,7 +1,11 @@
 """Production serving: gunicorn worker processes.
 
-Processes rather than threads: pycasbin's matcher is not safe when threads share an enforcer.
-Each worker builds its own app (no preloading), so each has its own connections and enforcers.
+Worker processes, each with a few threads (gunicorn's gthread workers): a thread waiting on
+the database or on a client's next request on a kept-alive connection no longer holds a whole
+process. Sync workers closed every connection after one answer, so an API client paid a new TCP
+connection per page. Each thread has its own Casbin enforcer (pycasbin's matcher is not safe
+when threads share one: authz/enforcer.py) and its own database session per request. Each
+worker builds its own app (no preloading), so each has its own connections and enforcers.
 The periodic jobs (expiring agreements and grants, sweeping files) are not the server's: huey's
 scheduler runs them in `governance worker` (analysis/worker.py), which `make run` starts too.
 
@@ -35,7 +39,11 @@ class GovernanceServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-def serve(*, bind: str, workers: int, timeout: int) -> None:
+# Seconds a client's idle connection stays open for its next request.
+KEEPALIVE_S = 5
+
+
+def serve(*, bind: str, workers: int, timeout: int, threads: int = 4) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
@@ -45,7 +53,9 @@ def serve(*, bind: str, workers: int, timeout: int) -> None:
     options = {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "gthread",
+        "threads": threads,
+        "keepalive": KEEPALIVE_S,
         "timeout": timeout,
         "graceful_timeout": 30,
         "accesslog": "-",

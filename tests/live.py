@@ -42,6 +42,7 @@ class LiveServer:
         workers: int = 2,
         env: dict[str, str] | None = None,
         port: int | None = None,
+        start_within: float = 30,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,10 +72,10 @@ class LiveServer:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
-        self._wait_until_up()
+        self._wait_until_up(start_within)
 
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + 30
+    def _wait_until_up(self, within: float) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
@@ -83,7 +84,8 @@ class LiveServer:
                 return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("the server did not start within 30 s")
+        _stop(self.process)
+        raise RuntimeError(f"the server did not start within {within:.0f} s")
 
     def stop(self) -> None:
         _stop(self.process)

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
+from governance.access import column_cache
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
@@ -100,7 +101,11 @@ def granted_columns(
 
 
 def _dataset(session: Session, dataset_id: int) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
+    # The door needs the dataset's columns; its provider and stewards load only if asked for
+    # (eagerly they were two more queries on every read).
+    dataset = session.get(
+        Dataset, dataset_id, options=(lazyload(Dataset.provider), lazyload(Dataset.stewards))
+    )
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return dataset
@@ -170,20 +175,27 @@ def _decide_and_record(
 def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str]:
     """The offence categories the agreement in force withholds from every reader, when the
     dataset records offence categories at all."""
-    from governance.agreements.queries import in_force_version
+    from governance.agreements.queries import withheld_categories
 
     if CATEGORY_COLUMN not in dataset.column_names:
         return []
-    version = in_force_version(session, agreement_id)
-    return list(version.withheld_offence_categories) if version is not None else []
+    return withheld_categories(session, agreement_id)
+
+
+def _stored(version: DatasetVersion, columns: Sequence[str]) -> pd.DataFrame:
+    """The version's columns, decoded once per worker process (column_cache.py says what it
+    keeps and for how long). Called only after the read's decision allowed it."""
+    return column_cache.cache.columns(
+        version, list(columns), lambda missing: datastore.read_columns(version, missing)
+    )
 
 
 def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]) -> pd.DataFrame:
     """The stored columns without the withheld records. The category column is read to leave
     them out and returned only when it was asked for (and so decided)."""
     if not withheld:
-        return datastore.read_columns(version, list(columns))
-    frame = datastore.read_columns(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
+        return _stored(version, columns)
+    frame = _stored(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
     unwanted = {category.casefold() for category in withheld}
     labels = frame[CATEGORY_COLUMN].astype("string").str.casefold()
     kept = ~labels.isin(unwanted).fillna(False).to_numpy(dtype=bool)
@@ -268,8 +280,7 @@ def read_rows(
     total = len(frame)
     if sort:
         frame = frame.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
-    window = frame.iloc[(page - 1) * per_page : page * per_page][list(columns)]
-    rows = window.astype(object).where(window.notna(), None).to_dict(orient="records")
+    rows = _records(frame.iloc[(page - 1) * per_page : page * per_page], columns)
     fields["detail"].update(
         row_count=len(rows),
         matching_rows=total,
@@ -287,6 +298,15 @@ def read_rows(
         version=version.number,
         decision=decision,
     )
+
+
+def _records(window: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """A page's rows as dicts of Python values, missing ones None: column by column, as
+    pandas' own record conversion costs more than the rest of a 50-row page."""
+    if not columns:
+        return [{} for _ in range(len(window))]
+    values = [[None if pd.isna(v) else v for v in window[c].tolist()] for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:

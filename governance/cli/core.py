@@ -159,12 +159,19 @@ def demo_command(people: int | None) -> None:
     type=int,
     help="Seconds before a stuck worker is replaced.",
 )
-def serve_command(bind: str, workers: int, timeout: int) -> None:
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per worker process.",
+)
+def serve_command(bind: str, workers: int, timeout: int, threads: int) -> None:
     from governance.server import serve
 
     app = build_app()  # fail fast, in this process, on bad settings or policy files
     click.echo(f"Serving on http://{bind} (links in e-mails use {app.config['BASE_URL']}).")
-    serve(bind=bind, workers=workers, timeout=timeout)
+    serve(bind=bind, workers=workers, timeout=timeout, threads=threads)
 
 
 COMMANDS = [init_command, create_user_command, demo_command, serve_command]

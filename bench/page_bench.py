@@ -1,0 +1,183 @@
+"""Page views under load: the dashboard, an agreement's page, an audit search over a million
+events and the access review, through `governance serve` (4 worker processes) on loopback.
+
+The world is the HTTP bench's (`tests/reliability/load_world.py`, built through the services
+on SQLite), then EVENTS chained audit events are appended by the audit bench's bulk writer
+(`audit_bench.generate`, quick: 20,000). CLIENTS clients, each signed in as the compliance
+manager with the password form, ask for the four pages in turn for DURATION_S, keeping their
+connections open; `page_view_p99_ms` is the 99th percentile over all pages (the worst page's
+is printed too). Every answer must be 200.
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import re
+import statistics
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from bench import http_bench
+
+EVENTS = 1_000_000
+QUICK_EVENTS = 20_000
+CLIENTS = 16
+PROCESSES = 4
+DURATION_S = 20.0
+QUICK_DURATION_S = 3.0
+WHO = "compliance@test.example"
+
+
+def _login(port: int) -> str:
+    """The session cookie of a fresh sign-in."""
+    from tests.support import PASSWORD
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/login")
+    response = connection.getresponse()
+    form = response.read().decode()
+    cookies = [v.split(";")[0] for k, v in response.getheaders() if k.lower() == "set-cookie"]
+    token = re.search(r'name="csrf-token" content="([^"]+)"', form)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login page")
+    body = urllib.parse.urlencode(
+        {"email": WHO, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    connection.request(
+        "POST",
+        "/login",
+        body=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(cookies),
+        },
+    )
+    response = connection.getresponse()
+    response.read()
+    if response.status != 302:
+        raise RuntimeError(f"sign-in answered {response.status}")
+    signed = [v.split(";")[0] for k, v in response.getheaders() if k.lower() == "set-cookie"]
+    connection.close()
+    return "; ".join(signed or cookies)
+
+
+def _clients(port: int, pages: list[str], count: int, stop_at: float, results: Any) -> None:
+    timings: dict[str, list[float]] = {page: [] for page in pages}
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def loop(seed: int) -> None:
+        cookie = _login(port)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: dict[str, list[float]] = {page: [] for page in pages}
+        turn = seed
+        while time.monotonic() < stop_at:
+            page = pages[turn % len(pages)]
+            turn += 1
+            started = time.perf_counter()
+            try:
+                connection.request("GET", page, headers={"Cookie": cookie})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = 0
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine[page].append(time.perf_counter() - started)
+            if status != 200:
+                with lock:
+                    failures.append(f"{status} {page}")
+        connection.close()
+        with lock:
+            for page, values in mine.items():
+                timings[page].extend(values)
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put((timings, failures))
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
+
+
+def measure(quick: bool) -> dict[str, float]:
+    from bench.audit_bench import generate
+    from tests.live import LiveServer
+
+    duration = QUICK_DURATION_S if quick else DURATION_S
+    with tempfile.TemporaryDirectory(prefix="page-bench-") as name:
+        tmp = Path(name)
+        url, instance, read_path, _secrets = http_bench._world(tmp)
+        agreement = re.search(r"agreement=(\d+)", read_path)
+        assert agreement is not None
+        started = time.perf_counter()
+        generate(url, (instance / "audit.key").read_bytes(), QUICK_EVENTS if quick else EVENTS)
+        print(f"   events appended in {time.perf_counter() - started:.0f} s", flush=True)
+        pages = [
+            "/",
+            f"/agreements/{agreement.group(1)}",
+            "/audit/?event_type=dataset%3Aread",
+            "/access/grants?review=overdue",
+        ]
+        server = LiveServer(
+            url, instance, tmp / "server.log", workers=http_bench.WORKERS, start_within=180
+        )
+        try:
+            context = multiprocessing.get_context("fork")
+            results = context.Queue()
+            stop_at = time.monotonic() + duration
+            processes = [
+                context.Process(
+                    target=_clients,
+                    args=(server.port, pages, CLIENTS // PROCESSES, stop_at, results),
+                )
+                for _ in range(PROCESSES)
+            ]
+            for process in processes:
+                process.start()
+            timings: dict[str, list[float]] = {page: [] for page in pages}
+            failures: list[str] = []
+            for _ in processes:
+                got, failed = results.get()
+                for page, values in got.items():
+                    timings[page].extend(values)
+                failures.extend(failed)
+            for process in processes:
+                process.join()
+        finally:
+            server.stop()
+    if failures:
+        raise RuntimeError(f"{len(failures)} page views failed, e.g. {failures[:3]}")
+    for page, values in timings.items():
+        print(
+            f"   {page}: {len(values)} views, median {statistics.median(values) * 1000:.1f} ms, "
+            f"p99 {_p99(values):.1f} ms",
+            flush=True,
+        )
+    every = [v for values in timings.values() for v in values]
+    return {
+        "page_view_p99_ms": round(_p99(every), 1),
+        "page_view_worst_p99_ms": round(max(_p99(v) for v in timings.values()), 1),
+    }
+
+
+def run(quick: bool) -> dict[str, float]:
+    return measure(quick)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    print(run(quick="--quick" in sys.argv))
