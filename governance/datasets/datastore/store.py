@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -24,18 +26,17 @@ import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datasets.datastore import envelope, files
+from governance.datasets.datastore import envelope, files, pme
 from governance.datasets.datastore.crypto import (
     Binding,
     DataIntegrityError,
     DatastoreError,
     DecryptingReader,
-    EncryptingWriter,
 )
 from governance.datasets.datastore.parquet import (
     arrow_schema,
+    open_stored,
     read_table,
-    stored_schema,
     write_parquet,
 )
 from governance.datasets.models import Dataset, DatasetVersion
@@ -49,6 +50,8 @@ class DataUnavailable(DatastoreError):
 
 # A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
 # ship without type information, so mypy sees the first two as Any).
+_CONTEXT = struct.Struct(">QQ")
+
 TableLike: TypeAlias = pd.DataFrame | pa.Table | Iterable[pa.RecordBatch]
 
 
@@ -74,6 +77,7 @@ def store_version(
     `frame_or_table` is a DataFrame, an Arrow table, or (for streamed ingestion) an iterable of
     record batches already in the dataset's schema; an exception raised while iterating it
     leaves no file behind. The file is removed again if the transaction does not commit.
+    The rows go straight from memory into the encrypted file: no plaintext reaches the disk.
     """
     config = files.config_of(session)
     # One upload at a time per dataset, so two uploads cannot both become version N.
@@ -86,29 +90,20 @@ def store_version(
     file_key = envelope.new_file_key(config.ring, binding)
     schema = arrow_schema(dataset.columns)
     storage_name = files.new_storage_name()
-    final = config.path_of(storage_name)
-    partial = files.partial_path(config, storage_name)
     config.ensure_dir()
-    try:
-        with files.create_exclusive(partial) as out:
-            sink = EncryptingWriter(out, file_key.key, binding, file_id=file_key.file_id)
-            rows = write_parquet(sink, schema, _batches(frame_or_table, schema))
-            sink.finish()
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, final)
-        files.fsync_dir(config.data_dir)
-    except BaseException:
-        files.remove_quietly(partial)
-        files.remove_quietly(final)
-        raise
+    rows, content, byte_size = write_encrypted(
+        config.path_of(storage_name), file_key, binding, schema, _batches(frame_or_table, schema)
+    )
+    final = config.path_of(storage_name)
     files.track_pending(session, final)
     version = DatasetVersion(
         dataset_id=dataset.id,
         number=number,
-        sha256=sink.sha256,
+        sha256=content,
+        content_sha256=content,
+        storage_format=pme.FORMAT,
         row_count=rows,
-        byte_size=sink.plaintext_size,
+        byte_size=byte_size,
         storage_name=storage_name,
         source_filename=source_filename[:255],
         uploaded_by_id=by.id,
@@ -122,6 +117,42 @@ def store_version(
         files.remove_quietly(final)
         raise
     return version
+
+
+def version_keys(key: bytes, binding: Binding, file_id: bytes) -> pme.VersionKeys:
+    """The modular-encryption keys of one version's file, all derived from its own key."""
+    context = _CONTEXT.pack(binding.dataset_id, binding.version_number) + file_id
+    return pme.VersionKeys(lambda: key, context)
+
+
+def write_encrypted(
+    final: Path,
+    file_key: envelope.FileKey,
+    binding: Binding,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+) -> tuple[int, str, int]:
+    """Write `batches` as a Parquet file with modular encryption under `file_key`: to a hidden
+    name, fsynced, then renamed to `final` (so a crash never leaves a half-written file under
+    a live name); returns the rows, the content hash and the file's size."""
+    partial = final.parent / f".{final.name}{files.PARTIAL}"
+    keys = version_keys(file_key.key, binding, file_key.file_id)
+    content = pme.ContentHash(schema)
+    try:
+        with files.create_exclusive(partial) as out:
+            rows = write_parquet(
+                out, schema, content.watch(batches), encryption=keys.encryption(schema)
+            )
+            out.flush()
+            os.fsync(out.fileno())
+        byte_size = partial.stat().st_size
+        os.replace(partial, final)
+        files.fsync_dir(final.parent)
+    except BaseException:
+        files.remove_quietly(partial)
+        files.remove_quietly(final)
+        raise
+    return rows, content.hexdigest(), byte_size
 
 
 def _live_session(version: DatasetVersion) -> Session:
@@ -141,20 +172,64 @@ def _live_session(version: DatasetVersion) -> Session:
     return session
 
 
-def _open(version: DatasetVersion) -> DecryptingReader:
-    config = files.config_of(_live_session(version))
-    return open_file(
-        config,
-        config.path_of(version.storage_name),
-        version,
-        Binding(version.dataset_id, version.number),
-    )
+class StoredFile:
+    """A version's file and the keys to read it, whose column keys are unwrapped only as
+    pyarrow reads their columns; pyarrow's errors become the datastore's."""
+
+    def __init__(self, version: DatasetVersion) -> None:
+        config = files.config_of(_live_session(version))
+        self.version = version
+        self.path = config.path_of(version.storage_name)
+        if version.storage_format != pme.FORMAT:
+            raise DatastoreError(
+                f"Version {version.number} of dataset {version.dataset_id} is stored in the "
+                "earlier encrypted format, which the service no longer reads; the host "
+                "operator converts it with `governance datastore migrate-encryption`."
+            )
+        binding = Binding(version.dataset_id, version.number)
+        file_key = envelope.unwrap(config.ring, version, binding)
+        self.keys = version_keys(file_key.key, binding, file_key.file_id)
+        if not self.path.exists():
+            raise DataIntegrityError(f"The stored file {os.fspath(self.path)!r} is missing.")
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        try:
+            yield
+        except DatastoreError:
+            raise
+        except (pa.ArrowException, OSError) as error:
+            raise DataIntegrityError(
+                f"Version {self.version.number} of dataset {self.version.dataset_id} failed "
+                "decryption: its file was altered or truncated, or is not the file stored "
+                f"for it ({error})."
+            ) from None
+
+    def present(self) -> set[str]:
+        """The stored columns' names (decrypts the footer only)."""
+        with self.reading():
+            names: list[str] = open_stored(self.path, self.keys.decryption()).schema_arrow.names
+        return set(names)
+
+    def read(self, columns: list[str], filters: list[Any] | None) -> pa.Table:
+        with self.reading():
+            return read_table(self.path, columns, filters, self.keys.decryption())
+
+    def content_hash(self) -> str:
+        """Decrypt every column, row group by row group, and hash the content."""
+        with self.reading():
+            stored = open_stored(self.path, self.keys.decryption())
+            content = pme.ContentHash(stored.schema_arrow)
+            for batch in stored.iter_batches(batch_size=pme.HASH_BATCH_ROWS, use_threads=False):
+                content.update(batch)
+        return content.hexdigest()
 
 
 def open_file(
     config: files.StoreConfig, path: Path, row: envelope.KeyedFile, binding: Binding
 ) -> DecryptingReader:
-    """Open a stored file with the key its row records (or, for a file from before per-file
+    """Open a file in the chunked format (a cohort file or attachment, or a dataset version
+    not yet migrated) with the key its row records (or, for a file from before per-file
     keys, the data key its header names), checking it is the file recorded for the row."""
     if envelope.is_legacy(row):
         return DecryptingReader(path, envelope.legacy_key(config.ring, path), binding)
@@ -228,23 +303,12 @@ def read_columns(
 def _read_file(
     version: DatasetVersion, columns: list[str], filters: list[Any] | None
 ) -> tuple[pa.Table, set[str]]:
-    """Verify the whole file's SHA-256, then read the stored ones of `columns`."""
-    with _open(version) as reader:
-        _verify(version, reader)
-        present = set(stored_schema(_rewound(reader)).names)
-        if filters is not None and _filter_columns(filters) - present:
-            raise ValueError("a filtered column was added after this version was stored")
-        table = read_table(_rewound(reader), [c for c in columns if c in present], filters)
-    return table, present
-
-
-def _verify(version: DatasetVersion, reader: DecryptingReader) -> None:
-    digest = reader.sha256()
-    if digest != version.sha256:
-        raise DataIntegrityError(
-            f"Version {version.number} of dataset {version.dataset_id} does not match its "
-            f"recorded SHA-256 ({version.sha256[:12]}…, found {digest[:12]}…)."
-        )
+    """Read the stored ones of `columns`; every page read is authenticated (AES-GCM)."""
+    stored = StoredFile(version)
+    present = stored.present()
+    if filters is not None and _filter_columns(filters) - present:
+        raise ValueError("a filtered column was added after this version was stored")
+    return stored.read([c for c in columns if c in present], filters), present
 
 
 # How many bytes of decoded columns each process keeps (least recently used go first).
@@ -382,13 +446,12 @@ def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table,
         # row count comes from the file.
         return _read_file(version, columns, None)
     if entry is None or any(c not in entry.columns for c in wanted or ()):
-        with _open(version) as reader:
-            if entry is None:
-                _verify(version, reader)
-                entry = _Verified(signature, frozenset(stored_schema(_rewound(reader)).names))
-            wanted = [c for c in columns if c in entry.present]
-            missing = [c for c in wanted if c not in entry.columns]
-            read = read_table(_rewound(reader), missing, None)
+        stored = StoredFile(version)
+        if entry is None:
+            entry = _Verified(signature, frozenset(stored.present()))
+        wanted = [c for c in columns if c in entry.present]
+        missing = [c for c in wanted if c not in entry.columns]
+        read = stored.read(missing, None)
         decoded = {name: read.column(name) for name in missing}
         _cache.put(key, entry, decoded)
         arrays = {name: entry.columns.get(name, decoded.get(name)) for name in wanted}
@@ -399,16 +462,10 @@ def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table,
     return pa.table(arrays), set(entry.present)
 
 
-def _rewound(reader: DecryptingReader) -> DecryptingReader:
-    reader.seek(0)
-    return reader
-
-
 def verify_version(version: DatasetVersion) -> bool:
-    """True when the stored file decrypts and its SHA-256 matches the version row."""
+    """True when the stored file decrypts in full and its content hash matches the row."""
     try:
-        with _open(version) as reader:
-            return reader.sha256() == version.sha256
+        return StoredFile(version).content_hash() == version.content_sha256
     except DatastoreError:
         return False
 
