@@ -358,3 +358,28 @@ def test_the_keys_are_bound_to_the_version() -> None:
             pq.read_table(
                 pa.BufferReader(sink.getvalue()), decryption_properties=other.decryption()
             )
+
+
+def test_duckdb_reads_what_the_door_returns_not_the_file(
+    app: Flask, db: Session, arrests: Dataset
+) -> None:
+    """DuckDB's Parquet encryption takes one raw key for the footer and every column and has no
+    KMS: it cannot open a file with a key per column, so engines read the door's Arrow table
+    (docs/decisions/datasets-storage.md, "DuckDB and Spark")."""
+    duckdb = pytest.importorskip("duckdb")
+    version = store(db, arrests)
+    connection = duckdb.connect()
+    try:
+        connection.execute("PRAGMA add_parquet_key('some_key', '" + "0" * 32 + "')")
+        with pytest.raises(duckdb.Error):
+            connection.execute(
+                "SELECT age FROM read_parquet(?, encryption_config = {footer_key: 'some_key'})",
+                [str(path_of(app, version))],
+            ).fetchall()
+        granted = pa.Table.from_pandas(
+            datastore.read_columns(version, ["age"]), preserve_index=False
+        )
+        connection.register("granted", granted)
+        assert connection.execute("SELECT sum(age) FROM granted").fetchone() == (104,)
+    finally:
+        connection.close()
