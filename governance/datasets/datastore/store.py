@@ -1,5 +1,8 @@
 """Storing, reading, verifying and destroying dataset versions: the datastore's public functions.
 
+Versions are stored as Parquet with modular encryption (pme.py); the chunked reader `open_file`
+serves cohort files, attachments and the migration of versions stored before.
+
 These are the only functions that write, decrypt or delete stored data. They check nothing
 about who is asking: `store_version` is called by the ingestion service after its permission
 checks, `read_columns` by the one door that decides and audits every read of dataset rows,
@@ -48,10 +51,11 @@ class DataUnavailable(DatastoreError):
     """The version's data was destroyed; it can no longer be read."""
 
 
-# A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
-# ship without type information, so mypy sees the first two as Any).
+# What binds a version's column keys to it: dataset id and version number, then the file id.
 _CONTEXT = struct.Struct(">QQ")
 
+# A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
+# ship without type information, so mypy sees the first two as Any).
 TableLike: TypeAlias = pd.DataFrame | pa.Table | Iterable[pa.RecordBatch]
 
 
@@ -135,7 +139,7 @@ def write_encrypted(
     """Write `batches` as a Parquet file with modular encryption under `file_key`: to a hidden
     name, fsynced, then renamed to `final` (so a crash never leaves a half-written file under
     a live name); returns the rows, the content hash and the file's size."""
-    partial = final.parent / f".{final.name}{files.PARTIAL}"
+    partial = files.partial_path(final)
     keys = version_keys(file_key.key, binding, file_key.file_id)
     content = pme.ContentHash(schema)
     try:
@@ -263,19 +267,18 @@ def read_columns(
 ) -> pd.DataFrame:
     """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
 
-    The SHA-256 of the decrypted Parquet is checked against the version row first (one
-    streaming pass, one chunk in memory), then only the chunks holding the requested columns
-    are decrypted. Extra memory beyond the result is about the compressed size of the
-    requested columns plus four 1 MiB chunks. Filters use pyarrow's DNF form and may only name
-    requested columns, so a filter cannot reveal a column the caller may not read. A column
-    declared after this version was stored comes back as nulls.
+    Only the encrypted footer and the pages of the requested columns are decrypted, each
+    authenticated by AES-GCM; the keys of other columns are never unwrapped (pme.py). Filters
+    use pyarrow's DNF form and may only name requested columns, so a filter cannot reveal a
+    column the caller may not read. A column declared after this version was stored comes back
+    as nulls.
 
-    Without filters, the verified, decoded columns are kept in this process's cache (see
-    `_ColumnCache`): a later read of the same file, unchanged since it was verified, skips the
-    hash pass and the decryption.
+    Without filters, the decoded columns are kept in this process's cache (see
+    `_ColumnCache`): a later read of the same file, unchanged since, skips the decryption.
 
     Raises DataIntegrityError when the file is missing, altered, moved or under another key,
-    DataUnavailable when the version was destroyed, ValueError for unknown columns.
+    DataUnavailable when the version was destroyed, DatastoreError for a version still in the
+    earlier format, ValueError for unknown columns.
     """
     declared = set(version.dataset.column_names)
     unknown = [c for c in columns if c not in declared]
@@ -318,7 +321,7 @@ FileSignature = tuple[int, int, int, int, int]
 
 @dataclass
 class _Verified:
-    """A stored file as it was when its SHA-256 was last checked in this process."""
+    """A stored file as it was when its footer was last opened (authenticated) here."""
 
     signature: FileSignature
     present: frozenset[str]
@@ -327,12 +330,11 @@ class _Verified:
 
 
 class _ColumnCache:
-    """Verified files and their decoded columns, per process (each gunicorn worker has one).
+    """Opened files and their decoded columns, per process (each gunicorn worker has one).
 
-    Reading a page of rows used to decrypt the whole file to check its SHA-256 and then
-    decrypt and decode the columns again, on every request: about 7 of the 20 ms a read took
-    (docs/decisions/reliability.md). A version's file never changes once stored, so a file is
-    verified once and its decoded columns are kept, for as long as the file's signature —
+    Decrypting and decoding the same columns on every request of a paged table is wasted work
+    (docs/decisions/reliability.md). A version's file never changes once stored, so its decoded
+    columns are kept, for as long as the file's signature —
     device, inode, size, modification and change times, and a fingerprint of the key material
     recorded on the row (file id, wrapped key, wrapping key id) — is the one seen when it was
     verified. Any write to the file, a file moved into its place, or a re-keyed or re-wrapped
