@@ -39,12 +39,13 @@ from governance.kernel.reports.tabular import chain_head_line
 
 TEMPLATE = "reports/destruction_certificate.html"
 KEY_NOTE = (
-    "While stored, each version was encrypted with AES-256-GCM under a random key of its "
-    "own, kept only in the service's database, itself encrypted under a master key held "
-    "outside the database. Destruction deleted each version's key: no copy of its file, "
-    "in a backup or on a disk, can be decrypted with the service's database from now "
-    "on. The key fingerprint identifies the deleted key without revealing it; a "
-    "database backup taken before this date still holds it, until the master key that "
+    "While stored, each version was encrypted with AES-256-GCM (Parquet modular encryption, "
+    "a key per column) under keys derived from a random key of the version's own, kept only "
+    "in the service's database, itself encrypted under a master key held outside the "
+    "database. Destruction deleted each version's key: no copy of its file, in a backup or "
+    "on a disk, can be decrypted with the service's database from now on. The key "
+    "fingerprint identifies the deleted key without revealing it; a database backup taken "
+    "before this date still holds it, until the master key that "
     "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
     "data was destroyed."
 )

@@ -136,6 +136,8 @@ class AuditType(StrEnum):
     DATASET_INGEST = "dataset:ingest"
     DATASET_DESTROY = "dataset:destroy"
     DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
+    # a version moved from the earlier whole-file format to Parquet modular encryption
+    DATASET_MIGRATE_ENCRYPTION = "dataset:migrate_encryption"
     DATASET_CERTIFY_DESTRUCTION = "dataset:certify_destruction"
     DATASET_READ = "dataset:read"
     DATASET_DOWNLOAD = "dataset:download"

@@ -123,6 +123,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.DATASET_INGEST: ("loaded a new version of", "load a new version of"),
     AuditType.DATASET_DESTROY: ("destroyed the stored files of", "destroy the files of"),
     AuditType.DATASET_REWRAP: ("re-encrypted a stored file of", "re-encrypt a file of"),
+    AuditType.DATASET_MIGRATE_ENCRYPTION: (
+        "moved to Parquet modular encryption a stored version of",
+        "move to Parquet modular encryption a version of",
+    ),
     AuditType.DATASET_CERTIFY_DESTRUCTION: (
         "certified the destruction of data under",
         "certify the destruction of data under",

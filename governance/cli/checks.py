@@ -25,6 +25,7 @@ COMMAND_CHECKS: dict[str, str] = {
     "dataset ingest": HOST,
     "dataset list": HOST,
     "dataset verify": HOST,
+    "datastore migrate-encryption": HOST,
     "datastore rewrap": HOST,
     "keys discard": HOST,
     "keys list": HOST,

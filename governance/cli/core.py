@@ -62,6 +62,7 @@ def init_command() -> None:
             settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
             session.commit()
             legacy = len(datastore.legacy_rows(session))
+            unmigrated = len(datastore.versions_to_migrate(session))
     finally:
         database(app).dispose()
     if sealed is not None:
@@ -75,6 +76,11 @@ def init_command() -> None:
         click.echo(
             f"{legacy} stored file(s) predate per-file keys: they stay readable; run "
             "`governance datastore rewrap` so that destroying them erases them."
+        )
+    if unmigrated:
+        click.echo(
+            f"{unmigrated} dataset version(s) are stored in the earlier encrypted format, "
+            "which analyses no longer read: run `governance datastore migrate-encryption`."
         )
 
 

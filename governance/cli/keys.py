@@ -1,4 +1,5 @@
-"""`governance keys list | rotate | discard` and `governance datastore rewrap`; key creation for
+"""`governance keys list | rotate | discard` and `governance datastore rewrap |
+migrate-encryption`; key creation for
 `governance init`.
 
 Keys are created only here, by `init`, and never over an existing file: a key that the
@@ -212,6 +213,46 @@ def rewrap_command() -> None:
             "re-encrypted; they stay readable as before."
         )
     click.echo(f"{len(pending)} file(s) re-encrypted; every stored file has its own key.")
+
+
+@datastore_group.command(
+    "migrate-encryption",
+    help="Move dataset versions stored in the earlier whole-file format to Parquet modular "
+    "encryption, one version per transaction (safe to stop and run again); exits 1 if any "
+    "could not be moved.",
+)
+def migrate_encryption_command() -> None:
+    from governance.datasets import datastore
+    from governance.datasets.key_management import migrate_encryption
+    from governance.datasets.models import DatasetVersion
+
+    app = build_app()
+    with command_session(app) as session:
+        pending = datastore.versions_to_migrate(session)
+    failed = 0
+    for version_id in pending:
+        with command_session(app) as session:
+            version = session.get(DatasetVersion, version_id)
+            if version is None or version.storage_format != "gde1":
+                continue
+            try:
+                migrate_encryption(session, version=version, by=CLI_ACTOR)
+            except datastore.DatastoreError as error:
+                session.rollback()
+                failed += 1
+                click.echo(f"FAIL dataset version {version_id}: {error}", err=True)
+                continue
+            session.commit()
+            click.echo(
+                f"ok   dataset version {version_id} ({version.sha256}; content "
+                f"{version.content_sha256})"
+            )
+    if failed:
+        raise click.ClickException(
+            f"{failed} of {len(pending)} version(s) could not be moved; they stay in the "
+            "earlier format, unreadable by analyses until moved."
+        )
+    click.echo(f"{len(pending)} version(s) moved to Parquet modular encryption.")
 
 
 COMMANDS = [keys_group, datastore_group]

@@ -154,3 +154,28 @@ def rewrap_legacy(session: Session, *, row: DatasetVersion | CohortFile, by: Act
             target_id=row.id,
             detail={"sha256": row.sha256, "data_key_id": row.wrapping_key_id},
         )
+
+
+def migrate_encryption(session: Session, *, version: DatasetVersion, by: Actor) -> None:
+    """Move one version from the earlier whole-file format to Parquet modular encryption,
+    recorded with both its hashes: the SHA-256 the audit trail has named it by (checked
+    against the old file) and the content hash checked from now on. The caller commits."""
+    _require_operator(by, "re-encrypt stored files")
+    migrated = datastore.migrate_version(version)
+    audit.record(
+        session,
+        AuditType.DATASET_MIGRATE_ENCRYPTION,
+        by=by,
+        dataset_id=version.dataset_id,
+        target_type="dataset_version",
+        target_id=version.id,
+        detail={
+            "version": version.number,
+            "sha256": migrated.sha256,
+            "content_sha256": migrated.content_sha256,
+            "from_format": migrated.old_format,
+            "to_format": version.storage_format,
+            "data_key_id": version.wrapping_key_id,
+            "key_fingerprint": migrated.key_fingerprint,
+        },
+    )

@@ -199,7 +199,16 @@ class DatasetVersion(Base):
     id: Mapped[intpk]
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"))
     number: Mapped[int] = mapped_column(Integer)
+    # What the audit trail and certificates name the version by. For a version stored with
+    # Parquet modular encryption it is the content hash (datastore/pme.py ContentHash); for one
+    # stored before, the SHA-256 of its plaintext Parquet, checked when it was migrated.
     sha256: Mapped[str] = mapped_column(String(64))
+    # The content hash `governance datastore verify` checks; null until a version in the
+    # earlier format is migrated (the migration's audit event records both hashes).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # "pme1": Parquet modular encryption; "gde1": the earlier whole-file format, read only by
+    # the migration (datastore/migrate.py).
+    storage_format: Mapped[str] = mapped_column(String(8), server_default="gde1")
     row_count: Mapped[int] = mapped_column(BigInteger)
     byte_size: Mapped[int] = mapped_column(BigInteger)
     storage_name: Mapped[str] = mapped_column(String(200))

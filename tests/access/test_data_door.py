@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from governance.access import requests
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
-from governance.datasets.datastore import crypto
+from governance.datasets.datastore import pme
+from governance.datasets.datastore import store as store_module
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
@@ -153,7 +155,7 @@ def test_download_is_a_separate_action_the_agreement_must_allow(
     assert event.clause == "access.row_level_download"
 
 
-def test_only_the_door_decrypts_stored_files(
+def test_only_the_door_decrypts_stored_files_and_only_granted_columns(
     app: Flask,
     browser: Browser,
     people: People,
@@ -161,21 +163,34 @@ def test_only_the_door_decrypts_stored_files(
     stored: Datasets,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every decryption of a stored file during reads comes through the data door."""
+    """Every stored file is opened with its keys through the data door, and no key of a column
+    outside the grant is unwrapped at all (Parquet modular encryption: each column has its own
+    key, and pyarrow asks for a column's key only when it reads that column, possibly on one
+    of its own threads)."""
     callers: list[list[str]] = []
-    original = crypto.DecryptingReader.__init__
+    unwrapped: list[str] = []
+    opened = store_module.StoredFile.__init__
+    unwrap = pme.VersionKms.unwrap_key
 
-    def spy(self: object, *args: object, **kwargs: object) -> None:
+    def open_spy(self: store_module.StoredFile, version: Any) -> None:
         callers.append([frame.filename for frame in inspect.stack()])
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened(self, version)
 
-    monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy)
+    def unwrap_spy(self: pme.VersionKms, wrapped_key: str, master_key_identifier: str) -> bytes:
+        unwrapped.append(master_key_identifier)
+        return unwrap(self, wrapped_key, master_key_identifier)
+
+    monkeypatch.setattr(store_module.StoredFile, "__init__", open_spy)
+    monkeypatch.setattr(pme.VersionKms, "unwrap_key", unwrap_spy)
     browser.login(people.analyst.email, PASSWORD)
     assert browser.get(view_url(agreement, stored)).status_code == 200
     assert browser.get(view_url(agreement, stored, "columns=offence_category")).status_code == 403
     assert callers, "the page read no data at all"
     for stack in callers:
         assert any(name.endswith("governance/access/data_door.py") for name in stack)
+    assert pme.column_key_id("sex") in unwrapped
+    for ungranted in ("person_id", "name", "date_of_birth", "district", "arrest_date"):
+        assert pme.column_key_id(ungranted) not in unwrapped
 
 
 def test_closing_the_agreement_destroys_data_no_other_agreement_covers(

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance.datasets.cohort_model import CohortFile
+from governance.datasets.datastore import pme
 from governance.datasets.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
+from governance.datasets.datastore.store import version_keys
 from governance.datasets.models import Classification as K
 from governance.datasets.models import ColumnType as T
 from governance.datasets.models import DatasetVersion
@@ -103,6 +105,12 @@ def decrypts_with_live_keys(
         ]
     for row in rows:
         candidates += _unwrapped(row, binding, master_keys)
+    if path.exists() and pme.is_pme(path):
+        # Modular encryption: the column keys derive from a version key and its file id.
+        file_ids = [bytes.fromhex(r["file_id"]) for r in rows if r.get("file_id")]
+        return any(
+            _pme_decrypts(path, key, binding, file_id) for key in candidates for file_id in file_ids
+        )
     for key in candidates:
         try:
             with DecryptingReader(path, key, binding) as reader:
@@ -111,6 +119,14 @@ def decrypts_with_live_keys(
         except DataIntegrityError:
             continue
     return False
+
+
+def _pme_decrypts(path: Path, key: bytes, binding: Binding, file_id: bytes) -> bool:
+    try:
+        pq.read_table(path, decryption_properties=version_keys(key, binding, file_id).decryption())
+    except (OSError, pa.ArrowException, DataIntegrityError):
+        return False
+    return True
 
 
 def _unwrapped(row: dict[str, Any], binding: Binding, master_keys: list[bytes]) -> list[bytes]:

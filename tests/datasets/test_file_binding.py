@@ -8,6 +8,7 @@ swapped in for the real file (with the row's SHA-256 edited to match), was read 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from governance.datasets import datastore
 from governance.datasets.datastore import DataIntegrityError
+from governance.datasets.datastore import store as store_module
 from governance.datasets.models import Dataset
 from tests.datasets.test_datastore import FRAME, store
 from tests.support import SETUP
@@ -41,13 +43,20 @@ def test_a_file_left_by_a_crashed_upload_cannot_stand_in_for_the_version(
     assert datastore.verify_version(version) is False
 
 
-def test_the_row_records_the_id_in_its_files_header(
-    app: Flask, db: Session, arrests: Dataset
+def test_the_file_id_the_row_records_is_bound_into_the_files_keys(
+    db: Session, arrests: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from governance.datasets.datastore.crypto import read_header
-
     first, second = store(db, arrests), store(db, arrests)
-    directory = Path(app.config["DATA_DIR"])
-    for version in (first, second):
-        assert version.file_id == read_header(directory / version.storage_name).file_id.hex()
     assert first.file_id != second.file_id
+    # The file id is part of what derives the column keys: read with another one (the row's
+    # wrapped key is bound to its file id too, so only the reading side is changed here),
+    # nothing in the file unwraps.
+    keys_of = store_module.version_keys
+
+    def other_file_id(key: bytes, binding: Any, file_id: bytes) -> Any:
+        return keys_of(key, binding, bytes(16))
+
+    monkeypatch.setattr(store_module, "version_keys", other_file_id)
+    store_module.forget_cached(first.storage_name)
+    with pytest.raises(DataIntegrityError, match="not the one recorded"):
+        datastore.read_columns(first, ["age"])

@@ -24,7 +24,6 @@ from governance.agreements.destruction import destroy_uncovered
 from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
 from governance.datasets import datastore
-from governance.datasets.datastore import DataIntegrityError
 from governance.datasets.datastore.crypto import Binding
 from governance.datasets.models import Classification, ColumnType, DatasetVersion
 from governance.datasets.service import ColumnSpec, create_dataset
@@ -100,11 +99,21 @@ def run(database_url: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
             database(app).dispose()
 
 
-def test_an_old_file_stays_readable_after_the_upgrade(legacy: DatasetVersion) -> None:
+def test_an_old_file_is_read_again_once_moved_to_modular_encryption(
+    db: Session, legacy: DatasetVersion, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert legacy.wrapped_key is None
-    frame = datastore.read_columns(legacy, ["person_id", "age"])
+    with pytest.raises(datastore.DatastoreError, match="migrate-encryption"):
+        datastore.read_columns(legacy, ["person_id", "age"])
+    result = run(database_url, monkeypatch, "datastore", "migrate-encryption")
+    assert result.exit_code == 0, result.output
+    version = fresh(db).get(DatasetVersion, legacy.id)
+    assert version is not None
+    assert version.sha256 == VECTOR["plaintext_sha256"]
+    assert version.wrapped_key is not None
+    frame = datastore.read_columns(version, ["person_id", "age"])
     assert frame["person_id"].tolist() == ["P1", "P2", "P3"]
-    assert datastore.verify_version(legacy) is True
+    assert datastore.verify_version(version) is True
 
 
 def test_rewrap_gives_old_files_their_own_keys_and_then_destruction_erases_them(
@@ -130,8 +139,6 @@ def test_rewrap_gives_old_files_their_own_keys_and_then_destruction_erases_them(
     assert version.storage_name != NAME
     assert [p.name for p in data_files(app)] == [version.storage_name]
     assert version.sha256 == VECTOR["plaintext_sha256"]
-    frame = datastore.read_columns(version, ["person_id"])
-    assert frame["person_id"].tolist() == ["P1", "P2", "P3"]
     event = db.scalars(
         select(AuditEvent).where(AuditEvent.event_type == AuditType.DATASET_REWRAP)
     ).one()
@@ -174,5 +181,5 @@ def test_a_damaged_old_file_is_not_rewrapped(
     assert version is not None
     assert version.wrapped_key is None
     assert [p.name for p in data_files(app)] == [NAME]
-    with pytest.raises(DataIntegrityError):
+    with pytest.raises(datastore.DatastoreError):
         datastore.read_columns(version, ["age"])

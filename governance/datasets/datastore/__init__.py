@@ -1,9 +1,11 @@
 """The datastore: the only code that writes, decrypts or deletes stored dataset files.
 
-Files live in DATA_DIR (default instance/data) under unguessable names, as Parquet encrypted
-with AES-256-GCM (`crypto`) under a random key of each file's own, kept in the file's database
-row wrapped by the data key ring (`envelope`; the ring's current key is DATA_KEY_FILE, default
-instance/data.key, created by `governance init`, never in the database or in git). A test scans
+Files live in DATA_DIR (default instance/data) under unguessable names. Dataset versions are
+Parquet with modular encryption (`pme`: AES-256-GCM, a key per column, encrypted footer), cohort
+files and attachments are encrypted whole with AES-256-GCM (`crypto`); each file has a random
+key of its own, kept in the file's database row wrapped by the data key ring (`envelope`; the
+ring's current key is DATA_KEY_FILE, default instance/data.key, created by `governance init`,
+never in the database or in git). A test scans
 the source tree and fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet
 with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 
@@ -12,7 +14,8 @@ Public functions: `store_version` (ingestion), `read_columns` (the access decisi
 periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door
 again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement attachments (`documents`):
 `store_document`, `read_document`, `destroy_document` and `attachment_key_fingerprint`; for
-key management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`.
+key management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`;
+for the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from governance.datasets.datastore.documents import (
     store_document,
 )
 from governance.datasets.datastore.files import StoreConfig, config_of, sweep_orphans
+from governance.datasets.datastore.migrate import (
+    Migrated,
+    migrate_version,
+    versions_to_migrate,
+)
 from governance.datasets.datastore.parquet import (
     ARROW_TYPES,
     UnreadableParquet,
@@ -64,6 +72,7 @@ __all__ = [
     "DataIntegrityError",
     "DataUnavailable",
     "DatastoreError",
+    "Migrated",
     "StoreConfig",
     "UnreadableParquet",
     "UploadedParquet",
@@ -77,6 +86,7 @@ __all__ = [
     "files_needing",
     "key_fingerprint",
     "legacy_rows",
+    "migrate_version",
     "read_cohort",
     "read_columns",
     "read_document",
@@ -87,6 +97,7 @@ __all__ = [
     "store_version",
     "sweep_orphans",
     "verify_version",
+    "versions_to_migrate",
 ]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, object_session
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.datastore import envelope, files
 from governance.datasets.datastore.crypto import Binding, DataIntegrityError, EncryptingWriter
-from governance.datasets.datastore.parquet import arrow_schema, read_table, write_parquet
+from governance.datasets.datastore.parquet import arrow_schema, read_stream_table, write_parquet
 from governance.datasets.datastore.store import DataUnavailable, open_file
 from governance.datasets.models import ColumnType
 from governance.kernel.types import utcnow
@@ -118,7 +118,7 @@ def read_cohort(cohort: CohortFile, columns: Sequence[str]) -> pd.DataFrame:
                 f"Cohort file {cohort.id} does not match its recorded SHA-256."
             )
         reader.seek(0)
-        table = read_table(reader, list(columns), None)
+        table = read_stream_table(reader, list(columns))
     return table.to_pandas()
 
 

@@ -89,8 +89,9 @@ def new_storage_name() -> str:
     return secrets.token_hex(16) + SUFFIX
 
 
-def partial_path(config: StoreConfig, storage_name: str) -> Path:
-    return config.data_dir / f".{storage_name}{PARTIAL}"
+def partial_path(final: Path) -> Path:
+    """The hidden name a file is written under before it is renamed to `final`."""
+    return final.parent / f".{final.name}{PARTIAL}"
 
 
 def create_exclusive(path: Path) -> Any:

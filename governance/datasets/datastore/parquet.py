@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyarrow.parquet.encryption as pqe
 
 from governance.datasets.models import ColumnType
 
@@ -56,12 +58,25 @@ def arrow_schema(columns: Sequence[DeclaredColumn]) -> pa.Schema:
     )
 
 
-def write_parquet(sink: io.RawIOBase, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
-    """Write batches (which must match `schema`) as Parquet to `sink`; returns the row count."""
+def write_parquet(
+    sink: IO[bytes] | io.RawIOBase,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    encryption: pqe.FileEncryptionProperties | None = None,
+) -> int:
+    """Write batches (which must match `schema`) as Parquet to `sink`, encrypted with
+    `encryption` (pme.py); returns the row count."""
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
+    with pq.ParquetWriter(
+        sink,
+        schema,
+        compression="zstd",
+        write_statistics=True,
+        encryption_properties=encryption,
+    ) as writer:
         for batch in batches:
             if not batch.schema.equals(schema):
                 raise ValueError(f"a batch does not match the dataset's schema: {batch.schema}")
@@ -81,14 +96,35 @@ def write_parquet(sink: io.RawIOBase, schema: pa.Schema, batches: Iterable[pa.Re
     return rows
 
 
-def stored_schema(source: io.RawIOBase) -> pa.Schema:
-    schema: pa.Schema = pq.read_schema(source)
-    return schema
+def open_stored(path: Path, decryption: pqe.FileDecryptionProperties) -> pq.ParquetFile:
+    """A stored version's file; reading its schema decrypts the footer only."""
+    return pq.ParquetFile(path, decryption_properties=decryption)
 
 
-def read_table(source: io.RawIOBase, columns: list[str], filters: Any) -> pa.Table:
-    table: pa.Table = pq.read_table(source, columns=columns, filters=filters)
+def read_table(
+    path: Path, columns: list[str], filters: Any, decryption: pqe.FileDecryptionProperties
+) -> pa.Table:
+    """The columns asked for; pyarrow decrypts the pages of those columns only."""
+    table: pa.Table = pq.read_table(
+        path, columns=columns, filters=filters, decryption_properties=decryption
+    )
     return table
+
+
+def read_stream_table(source: io.RawIOBase, columns: list[str]) -> pa.Table:
+    """Columns of a plaintext Parquet stream (a cohort file, decrypted as it is read)."""
+    table: pa.Table = pq.read_table(source, columns=columns)
+    return table
+
+
+def plaintext_batches(
+    source: io.RawIOBase, batch_size: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and rows of a plaintext Parquet stream (a version in the earlier format,
+    decrypted chunk by chunk as it is read): the migration to modular encryption reads these."""
+    stored = pq.ParquetFile(source)
+    schema: pa.Schema = stored.schema_arrow
+    return schema, stored.iter_batches(batch_size=batch_size, use_threads=False)
 
 
 class UnreadableParquet(ValueError):

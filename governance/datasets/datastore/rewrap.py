@@ -124,7 +124,7 @@ def reencrypt_legacy(row: StoredRow) -> None:
     file_key = envelope.new_file_key(config.ring, binding)
     new_name = files.new_storage_name()
     new_path = old_path.parent / new_name
-    partial = old_path.parent / f".{new_name}{files.PARTIAL}"
+    partial = files.partial_path(new_path)
     try:
         with (
             open_file(config, old_path, row, binding) as reader,

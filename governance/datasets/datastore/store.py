@@ -1,5 +1,8 @@
 """Storing, reading, verifying and destroying dataset versions: the datastore's public functions.
 
+Versions are stored as Parquet with modular encryption (pme.py); the chunked reader `open_file`
+serves cohort files, attachments and the migration of versions stored before.
+
 These are the only functions that write, decrypt or delete stored data. They check nothing
 about who is asking: `store_version` is called by the ingestion service after its permission
 checks, `read_columns` by the one door that decides and audits every read of dataset rows,
@@ -12,9 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -24,18 +29,17 @@ import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datasets.datastore import envelope, files
+from governance.datasets.datastore import envelope, files, pme
 from governance.datasets.datastore.crypto import (
     Binding,
     DataIntegrityError,
     DatastoreError,
     DecryptingReader,
-    EncryptingWriter,
 )
 from governance.datasets.datastore.parquet import (
     arrow_schema,
+    open_stored,
     read_table,
-    stored_schema,
     write_parquet,
 )
 from governance.datasets.models import Dataset, DatasetVersion
@@ -46,6 +50,9 @@ from governance.kernel.types import utcnow
 class DataUnavailable(DatastoreError):
     """The version's data was destroyed; it can no longer be read."""
 
+
+# What binds a version's column keys to it: dataset id and version number, then the file id.
+_CONTEXT = struct.Struct(">QQ")
 
 # A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
 # ship without type information, so mypy sees the first two as Any).
@@ -74,6 +81,7 @@ def store_version(
     `frame_or_table` is a DataFrame, an Arrow table, or (for streamed ingestion) an iterable of
     record batches already in the dataset's schema; an exception raised while iterating it
     leaves no file behind. The file is removed again if the transaction does not commit.
+    The rows go straight from memory into the encrypted file: no plaintext reaches the disk.
     """
     config = files.config_of(session)
     # One upload at a time per dataset, so two uploads cannot both become version N.
@@ -86,29 +94,20 @@ def store_version(
     file_key = envelope.new_file_key(config.ring, binding)
     schema = arrow_schema(dataset.columns)
     storage_name = files.new_storage_name()
-    final = config.path_of(storage_name)
-    partial = files.partial_path(config, storage_name)
     config.ensure_dir()
-    try:
-        with files.create_exclusive(partial) as out:
-            sink = EncryptingWriter(out, file_key.key, binding, file_id=file_key.file_id)
-            rows = write_parquet(sink, schema, _batches(frame_or_table, schema))
-            sink.finish()
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, final)
-        files.fsync_dir(config.data_dir)
-    except BaseException:
-        files.remove_quietly(partial)
-        files.remove_quietly(final)
-        raise
+    rows, content, byte_size = write_encrypted(
+        config.path_of(storage_name), file_key, binding, schema, _batches(frame_or_table, schema)
+    )
+    final = config.path_of(storage_name)
     files.track_pending(session, final)
     version = DatasetVersion(
         dataset_id=dataset.id,
         number=number,
-        sha256=sink.sha256,
+        sha256=content,
+        content_sha256=content,
+        storage_format=pme.FORMAT,
         row_count=rows,
-        byte_size=sink.plaintext_size,
+        byte_size=byte_size,
         storage_name=storage_name,
         source_filename=source_filename[:255],
         uploaded_by_id=by.id,
@@ -122,6 +121,42 @@ def store_version(
         files.remove_quietly(final)
         raise
     return version
+
+
+def version_keys(key: bytes, binding: Binding, file_id: bytes) -> pme.VersionKeys:
+    """The modular-encryption keys of one version's file, all derived from its own key."""
+    context = _CONTEXT.pack(binding.dataset_id, binding.version_number) + file_id
+    return pme.VersionKeys(lambda: key, context)
+
+
+def write_encrypted(
+    final: Path,
+    file_key: envelope.FileKey,
+    binding: Binding,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+) -> tuple[int, str, int]:
+    """Write `batches` as a Parquet file with modular encryption under `file_key`: to a hidden
+    name, fsynced, then renamed to `final` (so a crash never leaves a half-written file under
+    a live name); returns the rows, the content hash and the file's size."""
+    partial = files.partial_path(final)
+    keys = version_keys(file_key.key, binding, file_key.file_id)
+    content = pme.ContentHash(schema)
+    try:
+        with files.create_exclusive(partial) as out:
+            rows = write_parquet(
+                out, schema, content.watch(batches), encryption=keys.encryption(schema)
+            )
+            out.flush()
+            os.fsync(out.fileno())
+        byte_size = partial.stat().st_size
+        os.replace(partial, final)
+        files.fsync_dir(final.parent)
+    except BaseException:
+        files.remove_quietly(partial)
+        files.remove_quietly(final)
+        raise
+    return rows, content.hexdigest(), byte_size
 
 
 def _live_session(version: DatasetVersion) -> Session:
@@ -141,20 +176,64 @@ def _live_session(version: DatasetVersion) -> Session:
     return session
 
 
-def _open(version: DatasetVersion) -> DecryptingReader:
-    config = files.config_of(_live_session(version))
-    return open_file(
-        config,
-        config.path_of(version.storage_name),
-        version,
-        Binding(version.dataset_id, version.number),
-    )
+class StoredFile:
+    """A version's file and the keys to read it, whose column keys are unwrapped only as
+    pyarrow reads their columns; pyarrow's errors become the datastore's."""
+
+    def __init__(self, version: DatasetVersion) -> None:
+        config = files.config_of(_live_session(version))
+        self.version = version
+        self.path = config.path_of(version.storage_name)
+        if version.storage_format != pme.FORMAT:
+            raise DatastoreError(
+                f"Version {version.number} of dataset {version.dataset_id} is stored in the "
+                "earlier encrypted format, which the service no longer reads; the host "
+                "operator converts it with `governance datastore migrate-encryption`."
+            )
+        binding = Binding(version.dataset_id, version.number)
+        file_key = envelope.unwrap(config.ring, version, binding)
+        self.keys = version_keys(file_key.key, binding, file_key.file_id)
+        if not self.path.exists():
+            raise DataIntegrityError(f"The stored file {os.fspath(self.path)!r} is missing.")
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        try:
+            yield
+        except DatastoreError:
+            raise
+        except (pa.ArrowException, OSError) as error:
+            raise DataIntegrityError(
+                f"Version {self.version.number} of dataset {self.version.dataset_id} failed "
+                "decryption: its file was altered or truncated, or is not the file stored "
+                f"for it ({error})."
+            ) from None
+
+    def present(self) -> set[str]:
+        """The stored columns' names (decrypts the footer only)."""
+        with self.reading():
+            names: list[str] = open_stored(self.path, self.keys.decryption()).schema_arrow.names
+        return set(names)
+
+    def read(self, columns: list[str], filters: list[Any] | None) -> pa.Table:
+        with self.reading():
+            return read_table(self.path, columns, filters, self.keys.decryption())
+
+    def content_hash(self) -> str:
+        """Decrypt every column, row group by row group, and hash the content."""
+        with self.reading():
+            stored = open_stored(self.path, self.keys.decryption())
+            content = pme.ContentHash(stored.schema_arrow)
+            for batch in stored.iter_batches(batch_size=pme.HASH_BATCH_ROWS, use_threads=False):
+                content.update(batch)
+        return content.hexdigest()
 
 
 def open_file(
     config: files.StoreConfig, path: Path, row: envelope.KeyedFile, binding: Binding
 ) -> DecryptingReader:
-    """Open a stored file with the key its row records (or, for a file from before per-file
+    """Open a file in the chunked format (a cohort file or attachment, or a dataset version
+    not yet migrated) with the key its row records (or, for a file from before per-file
     keys, the data key its header names), checking it is the file recorded for the row."""
     if envelope.is_legacy(row):
         return DecryptingReader(path, envelope.legacy_key(config.ring, path), binding)
@@ -188,19 +267,18 @@ def read_columns(
 ) -> pd.DataFrame:
     """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
 
-    The SHA-256 of the decrypted Parquet is checked against the version row first (one
-    streaming pass, one chunk in memory), then only the chunks holding the requested columns
-    are decrypted. Extra memory beyond the result is about the compressed size of the
-    requested columns plus four 1 MiB chunks. Filters use pyarrow's DNF form and may only name
-    requested columns, so a filter cannot reveal a column the caller may not read. A column
-    declared after this version was stored comes back as nulls.
+    Only the encrypted footer and the pages of the requested columns are decrypted, each
+    authenticated by AES-GCM; the keys of other columns are never unwrapped (pme.py). Filters
+    use pyarrow's DNF form and may only name requested columns, so a filter cannot reveal a
+    column the caller may not read. A column declared after this version was stored comes back
+    as nulls.
 
-    Without filters, the verified, decoded columns are kept in this process's cache (see
-    `_ColumnCache`): a later read of the same file, unchanged since it was verified, skips the
-    hash pass and the decryption.
+    Without filters, the decoded columns are kept in this process's cache (see
+    `_ColumnCache`): a later read of the same file, unchanged since, skips the decryption.
 
     Raises DataIntegrityError when the file is missing, altered, moved or under another key,
-    DataUnavailable when the version was destroyed, ValueError for unknown columns.
+    DataUnavailable when the version was destroyed, DatastoreError for a version still in the
+    earlier format, ValueError for unknown columns.
     """
     declared = set(version.dataset.column_names)
     unknown = [c for c in columns if c not in declared]
@@ -228,23 +306,12 @@ def read_columns(
 def _read_file(
     version: DatasetVersion, columns: list[str], filters: list[Any] | None
 ) -> tuple[pa.Table, set[str]]:
-    """Verify the whole file's SHA-256, then read the stored ones of `columns`."""
-    with _open(version) as reader:
-        _verify(version, reader)
-        present = set(stored_schema(_rewound(reader)).names)
-        if filters is not None and _filter_columns(filters) - present:
-            raise ValueError("a filtered column was added after this version was stored")
-        table = read_table(_rewound(reader), [c for c in columns if c in present], filters)
-    return table, present
-
-
-def _verify(version: DatasetVersion, reader: DecryptingReader) -> None:
-    digest = reader.sha256()
-    if digest != version.sha256:
-        raise DataIntegrityError(
-            f"Version {version.number} of dataset {version.dataset_id} does not match its "
-            f"recorded SHA-256 ({version.sha256[:12]}…, found {digest[:12]}…)."
-        )
+    """Read the stored ones of `columns`; every page read is authenticated (AES-GCM)."""
+    stored = StoredFile(version)
+    present = stored.present()
+    if filters is not None and _filter_columns(filters) - present:
+        raise ValueError("a filtered column was added after this version was stored")
+    return stored.read([c for c in columns if c in present], filters), present
 
 
 # How many bytes of decoded columns each process keeps (least recently used go first).
@@ -254,7 +321,7 @@ FileSignature = tuple[int, int, int, int, int]
 
 @dataclass
 class _Verified:
-    """A stored file as it was when its SHA-256 was last checked in this process."""
+    """A stored file as it was when its footer was last opened (authenticated) here."""
 
     signature: FileSignature
     present: frozenset[str]
@@ -263,12 +330,11 @@ class _Verified:
 
 
 class _ColumnCache:
-    """Verified files and their decoded columns, per process (each gunicorn worker has one).
+    """Opened files and their decoded columns, per process (each gunicorn worker has one).
 
-    Reading a page of rows used to decrypt the whole file to check its SHA-256 and then
-    decrypt and decode the columns again, on every request: about 7 of the 20 ms a read took
-    (docs/decisions/reliability.md). A version's file never changes once stored, so a file is
-    verified once and its decoded columns are kept, for as long as the file's signature —
+    Decrypting and decoding the same columns on every request of a paged table is wasted work
+    (docs/decisions/reliability.md). A version's file never changes once stored, so its decoded
+    columns are kept, for as long as the file's signature —
     device, inode, size, modification and change times, and a fingerprint of the key material
     recorded on the row (file id, wrapped key, wrapping key id) — is the one seen when it was
     verified. Any write to the file, a file moved into its place, or a re-keyed or re-wrapped
@@ -382,13 +448,12 @@ def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table,
         # row count comes from the file.
         return _read_file(version, columns, None)
     if entry is None or any(c not in entry.columns for c in wanted or ()):
-        with _open(version) as reader:
-            if entry is None:
-                _verify(version, reader)
-                entry = _Verified(signature, frozenset(stored_schema(_rewound(reader)).names))
-            wanted = [c for c in columns if c in entry.present]
-            missing = [c for c in wanted if c not in entry.columns]
-            read = read_table(_rewound(reader), missing, None)
+        stored = StoredFile(version)
+        if entry is None:
+            entry = _Verified(signature, frozenset(stored.present()))
+        wanted = [c for c in columns if c in entry.present]
+        missing = [c for c in wanted if c not in entry.columns]
+        read = stored.read(missing, None)
         decoded = {name: read.column(name) for name in missing}
         _cache.put(key, entry, decoded)
         arrays = {name: entry.columns.get(name, decoded.get(name)) for name in wanted}
@@ -399,16 +464,10 @@ def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table,
     return pa.table(arrays), set(entry.present)
 
 
-def _rewound(reader: DecryptingReader) -> DecryptingReader:
-    reader.seek(0)
-    return reader
-
-
 def verify_version(version: DatasetVersion) -> bool:
-    """True when the stored file decrypts and its SHA-256 matches the version row."""
+    """True when the stored file decrypts in full and its content hash matches the row."""
     try:
-        with _open(version) as reader:
-            return reader.sha256() == version.sha256
+        return StoredFile(version).content_hash() == version.content_sha256
     except DatastoreError:
         return False
 

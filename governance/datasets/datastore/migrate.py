@@ -1,0 +1,91 @@
+"""Moving dataset versions stored in the earlier whole-file format to Parquet modular encryption.
+
+The earlier format (crypto.py) encrypted a whole Parquet file as opaque chunks, which only this
+service could read and which had to be decrypted in full to check its hash. This module is the
+only dataset reader of that format left: `migrate_version` checks the old file against the
+SHA-256 its row records (the hash the audit trail names), streams its rows into a new file
+with modular encryption under a new key of its own (written to a hidden name, fsynced, renamed),
+and points the row at the new file, recording the new file's content hash beside the old
+SHA-256, which stays. The old file is deleted once the transaction commits; if it does not, the
+new file is deleted instead. A crash at any point leaves the row on its old, good file (a
+renamed but unrecorded new file is an orphan that `sweep_orphans` removes), so the migration
+can simply be run again, and a version already migrated is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from governance.datasets.datastore import envelope, files, pme
+from governance.datasets.datastore.crypto import Binding, DataIntegrityError
+from governance.datasets.datastore.parquet import ROW_GROUP_ROWS, plaintext_batches
+from governance.datasets.datastore.store import forget_cached, open_file, write_encrypted
+from governance.datasets.models import DatasetVersion
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What a migration changed, for its audit event."""
+
+    sha256: str
+    content_sha256: str
+    old_format: str
+    key_fingerprint: str | None
+
+
+def versions_to_migrate(session: Session) -> list[int]:
+    """Ids of the live dataset versions still in the earlier format, oldest first."""
+    return list(
+        session.scalars(
+            select(DatasetVersion.id)
+            .where(
+                DatasetVersion.destroyed_at.is_(None),
+                DatasetVersion.storage_format != pme.FORMAT,
+            )
+            .order_by(DatasetVersion.id)
+        )
+    )
+
+
+def migrate_version(version: DatasetVersion) -> Migrated:
+    """Re-store one version with modular encryption (see the module's docstring)."""
+    session = object_session(version)
+    if session is None:
+        raise RuntimeError("migrate the version through a session")
+    if version.storage_format == pme.FORMAT:
+        raise ValueError("the version is already stored with Parquet modular encryption")
+    config = files.config_of(session)
+    binding = Binding(version.dataset_id, version.number)
+    old_path = config.path_of(version.storage_name)
+    old_format = version.storage_format
+    with open_file(config, old_path, version, binding) as reader:
+        if reader.sha256() != version.sha256:
+            raise DataIntegrityError(
+                f"Version {version.number} of dataset {version.dataset_id} does not match its "
+                "recorded SHA-256; it was left as it was."
+            )
+        reader.seek(0)
+        schema, batches = plaintext_batches(reader, ROW_GROUP_ROWS)
+        file_key = envelope.new_file_key(config.ring, binding)
+        new_name = files.new_storage_name()
+        new_path = config.path_of(new_name)
+        rows, content, byte_size = write_encrypted(new_path, file_key, binding, schema, batches)
+    if rows != version.row_count:
+        files.remove_quietly(new_path)
+        raise DataIntegrityError(
+            f"Version {version.number} of dataset {version.dataset_id} holds {rows} rows, "
+            f"not the {version.row_count} recorded; it was left as it was."
+        )
+    files.track_pending(session, new_path)
+    files.remove_after_commit(session, old_path)
+    forget_cached(version.storage_name)
+    version.storage_name = new_name
+    version.storage_format = pme.FORMAT
+    version.content_sha256 = content
+    version.byte_size = byte_size
+    file_key.record_on(version)
+    session.flush()
+    return Migrated(version.sha256, content, old_format, envelope.fingerprint(version))
