@@ -16,7 +16,6 @@ database). See docs/analysis.md "Engines" for why spilling is off rather than en
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -92,18 +91,13 @@ def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
-def from_engine(frame: pd.DataFrame) -> pd.DataFrame:
-    """A query's answer as the pandas code expects it: dates as datetime64[ns]."""
+def from_engine(table: pa.Table) -> pd.DataFrame:
+    """A query's answer as the pandas code expects it: dates as datetime64[ns] (converted in
+    Arrow, not one date object at a time)."""
+    frame = table.to_pandas(date_as_object=False)
     for name in frame.columns:
-        column = frame[name]
-        if (
-            column.dtype == object
-            and len(column)
-            and isinstance(column.dropna().iloc[0] if column.notna().any() else None, dt.date)
-        ):
-            frame[name] = pd.to_datetime(column)
-        elif pd.api.types.is_datetime64_any_dtype(column):
-            frame[name] = column.astype("datetime64[ns]")
+        if pd.api.types.is_datetime64_any_dtype(frame[name]):
+            frame[name] = frame[name].astype("datetime64[ns]")
     return frame
 
 
@@ -169,7 +163,7 @@ class DuckDBEngine(SqlEngine):
         self.connection.register(name, table)
 
     def query(self, sql: str) -> pd.DataFrame:
-        return from_engine(self.connection.sql(sql).to_arrow_table().to_pandas())
+        return from_engine(self.connection.sql(sql).to_arrow_table())
 
     def days(self, start: str, end: str) -> str:
         return f"date_diff('day', {start}, {end})"
@@ -196,7 +190,7 @@ class SparkEngine(SqlEngine):
 
     def query(self, sql: str) -> pd.DataFrame:
         answer = self.session.sql(sql)
-        return from_engine(answer.toArrow().to_pandas())
+        return from_engine(answer.toArrow())
 
     def days(self, start: str, end: str) -> str:
         return f"datediff({end}, {start})"
