@@ -409,9 +409,8 @@ def _columns(detail: Mapping[str, Any]) -> list[str]:
         value = detail.get(key)
         if isinstance(value, dict):
             # An analysis's columns per source table: each column once.
-            value = list(
-                dict.fromkeys(c for cs in value.values() if isinstance(cs, list) for c in cs)
-            )
+            named = (str(c) for cs in value.values() if isinstance(cs, list) for c in cs)
+            value = list(dict.fromkeys(named))
         if isinstance(value, list) and value:
             return [_COLUMN.format(item) for item in value[:12]] + (
                 [f"and {len(value) - 12} more"] if len(value) > 12 else []
