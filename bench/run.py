@@ -94,12 +94,18 @@ def render_table(results: dict[str, float], *, quick: bool) -> str:
     return "\n".join(lines)
 
 
+NOTES = "<!-- notes: kept across runs -->"
+
+
 def table_document(table: str) -> str:
+    """The page: this run's table, then the hand-written notes below NOTES, kept."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    old = DOC.read_text() if DOC.exists() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else ""
     return (
         f"# Benchmarks\n\nLatest full `make bench` run: {dt.date.today().isoformat()}, on "
         f"{machine} (a shared machine: medians of repeated runs; ratios are measured in the "
-        f"same run).\n\n{table}\n"
+        f"same run).\n\n{table}\n" + (f"\n{notes}" if notes else "")
     )
 
 

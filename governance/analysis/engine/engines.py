@@ -215,8 +215,11 @@ def spark_session(settings: EngineSettings) -> Any:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.driver.memory", "2g")
     )
+    if settings.spark_master.startswith("local"):
+        # A single-node run shares the worker's machine: bound the JVM (a cluster's driver is
+        # sized by its deployment, see docs/analysis.md).
+        builder = builder.config("spark.driver.memory", "2g")
     for key, value in settings.spark_conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
