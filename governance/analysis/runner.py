@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from governance.access import data_door as data_access
 from governance.agreements.models import AgreementVersion
 from governance.analysis import differencing as analysis_ledger
+from governance.analysis import placement
 from governance.analysis import report as analysis_report
 from governance.analysis.engine import (
     AnalysisError,
@@ -207,6 +208,9 @@ def _execute_claimed(
         run = _get(session, run_id)
         user = _requester(session, run)
         now = clock()
+        settings = database.info["settings"]
+        # Chosen before anything is read, so the read events (and a refusal) name it.
+        engine = placement.engine_for(settings, placement.rows_to_read(session, run.datasets))
         try:
             scope = check_scope(
                 session,
@@ -220,10 +224,12 @@ def _execute_claimed(
                 stage="execute",
                 run_id=run.id,
             )
-            tables, sources = _load(session, scope, run, user, now)
+            tables, sources = _load(session, scope, run, user, now, engine)
         except DomainError as error:
             session.rollback()
             if error.audit:
+                detail = error.audit.setdefault("detail", {})
+                detail.setdefault("engine", engine)
                 audit.record_refusal(session, error.audit, by=user)
             return _finish(
                 session,
@@ -260,7 +266,8 @@ def _execute_claimed(
             progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m),
         )
         try:
-            result = run_analysis(run.kind, tables, parameters, context)
+            with placement.on_engine(engine, tables, settings) as data:
+                result = run_analysis(run.kind, data, parameters, context)
         except AnalysisRefused as refused:
             return _refuse(session, run, user, worker_id, clock(), refused)
         except AnalysisError as error:
@@ -270,6 +277,7 @@ def _execute_claimed(
         released_result = json_ready(result.to_dict())
         provenance = {
             "engine_version": engine_version(),
+            "engine": engine,
             "kind": run.kind,
             "agreement": {
                 "id": run.agreement_id,
@@ -385,12 +393,13 @@ def _refuse_key_changed(
 
 
 def _load(
-    session: Session, scope: Scope, run: AnalysisRun, user: User, now: dt.datetime
+    session: Session, scope: Scope, run: AnalysisRun, user: User, now: dt.datetime, engine: str
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Only the columns the kind declared, each through the door (which records the read)."""
+    """Only the columns the kind declared, each through the door (which records the read,
+    naming the engine the columns are handed to)."""
     tables: dict[str, pd.DataFrame] = {}
     sources: dict[str, Any] = {}
-    context = {"analysis_run": run.id}
+    context = {"analysis_run": run.id, "engine": engine}
     for table, columns in scope.columns.items():
         if scope.cohort is not None and table == "cohort":
             cohort = data_access.load_cohort(
@@ -409,6 +418,7 @@ def _load(
                 "sha256": cohort.sha256,
                 "rows": cohort.row_count,
                 "audit_seq": cohort.audit_seq,
+                "columns": columns,
             }
             continue
         dataset = scope.dataset_rows[table]
@@ -609,6 +619,11 @@ def _complete(
             "detail": {
                 "kind": run.kind,
                 "engine_version": provenance["engine_version"],
+                "engine": provenance["engine"],
+                "columns": {
+                    table: source.get("columns", [])
+                    for table, source in provenance["sources"].items()
+                },
                 "parameters": provenance["parameters"],
                 "sources": provenance["sources"],
                 "result_sha256": provenance["result_sha256"],

@@ -457,6 +457,10 @@ def _text(detail: Mapping[str, Any], *keys: str) -> str:
 def _columns(detail: Mapping[str, Any]) -> list[str]:
     for key in ("shown", "columns", "approved", "granted_columns", "requested_columns"):
         value = detail.get(key)
+        if isinstance(value, dict):
+            # An analysis's columns per source table: each column once.
+            named = (str(c) for cs in value.values() if isinstance(cs, list) for c in cs)
+            value = list(dict.fromkeys(named))
         if isinstance(value, list) and value:
             return [_COLUMN.format(item) for item in value[:12]] + (
                 [f"and {len(value) - 12} more"] if len(value) > 12 else []
@@ -489,15 +493,28 @@ def _with_columns(text: str, detail: Mapping[str, Any]) -> str:
     return f"{text}: {', '.join(columns)}" if columns and text else text
 
 
+# The analysis engines (governance/analysis/engine/engines.py), as their makers write them.
+ENGINE_NAMES = {"pandas": "pandas", "duckdb": "DuckDB", "spark": "Spark"}
+
+
+def _on_engine(text: str, detail: Mapping[str, Any]) -> str:
+    """An analysis's reads, refusals and completion say which engine the columns went to."""
+    engine = detail.get("engine")
+    if not isinstance(engine, str) or not engine or not text:
+        return text
+    return f"{text} (analysis engine: {ENGINE_NAMES.get(engine, engine)})"
+
+
 def _read(event: EventLike, names: Names) -> str:
-    """Reads and downloads of rows: how many, of what, which columns."""
+    """Reads and downloads of rows: how many, of what, which columns (and for an analysis,
+    on which engine)."""
     detail = _detail(event)
     count = detail.get("row_count", detail.get("rows"))
     dataset = _dataset_phrase(event, names) or _target_phrase(event)
     refused = event.outcome in (Outcome.DENIED, Outcome.FAILURE)
     if isinstance(count, int) and not isinstance(count, bool) and not refused:
         dataset = f"{count:,} row{'s' if count != 1 else ''} of {dataset}"
-    return _with_columns(dataset, detail)
+    return _on_engine(_with_columns(dataset, detail), detail)
 
 
 def _person(event: EventLike, names: Names) -> str:
@@ -536,7 +553,7 @@ def _object(event: EventLike, names: Names) -> str:
     """Everything else: the dataset it concerns, then the target, with any columns."""
     dataset, target = _dataset_phrase(event, names), _target_phrase(event)
     text = f"{dataset} ({target})" if dataset and target else dataset or target
-    return _with_columns(text, _detail(event))
+    return _on_engine(_with_columns(text, _detail(event)), _detail(event))
 
 
 # One renderer per family of event types (the part before the colon), reads apart.

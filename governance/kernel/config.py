@@ -81,6 +81,13 @@ def _parse_rate_limit_storage(raw: object) -> str:
     return url
 
 
+def _parse_engine(raw: object) -> str:
+    engine = _parse_text(raw).strip().lower()
+    if engine not in {"auto", "pandas", "duckdb", "spark"}:
+        raise ValueError("expected auto, pandas, duckdb or spark")
+    return engine
+
+
 def _parse_text(raw: object) -> str:
     if not isinstance(raw, str):
         raise ValueError("expected text")
@@ -351,6 +358,38 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_positive_int,
         "Seconds without a heartbeat after which a running analysis's worker is presumed "
         "dead and the run is retried or failed.",
+    ),
+    Setting(
+        "ANALYSIS_ENGINE",
+        "auto",
+        _parse_engine,
+        "Where analyses run: pandas, duckdb, spark, or auto (by the rows a run reads: DuckDB "
+        "from ANALYSIS_DUCKDB_MIN_ROWS, Spark from ANALYSIS_SPARK_MIN_ROWS when that is set).",
+    ),
+    Setting(
+        "ANALYSIS_DUCKDB_MIN_ROWS",
+        1_000_000,
+        _parse_count,
+        "With ANALYSIS_ENGINE=auto, runs reading at least this many rows run on DuckDB.",
+    ),
+    Setting(
+        "ANALYSIS_DUCKDB_MEMORY_LIMIT",
+        "4GB",
+        _parse_text,
+        "DuckDB's memory limit (it never spills to disk: a larger query fails instead).",
+    ),
+    Setting(
+        "ANALYSIS_SPARK_MIN_ROWS",
+        0,
+        _parse_count,
+        "With ANALYSIS_ENGINE=auto, runs reading at least this many rows run on Spark "
+        "(0: never chosen by size).",
+    ),
+    Setting(
+        "ANALYSIS_SPARK_MASTER",
+        "local[*]",
+        _parse_text,
+        "Spark master for analyses: local[*], spark://HOST:7077 or k8s://https://HOST:443.",
     ),
     Setting(
         "EXPIRY_CHECK_MINUTES",

@@ -38,12 +38,11 @@ from .normalise import parse_dates
 from .reoffending import (
     OFFENCE_COLUMNS,
     EligibilityRules,
-    comparison_pool,
-    derive_outcomes,
     exclusion_reasons,
     treated_index_events,
 )
 from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable
+from .sources import candidate_dates_of_birth, source_of
 
 DEFAULT_COVARIATES = (
     "age_at_index",
@@ -156,15 +155,20 @@ class MatchedComparisonKind(AnalysisKind):
         p = self.validate(params)
         read = self.columns(params)
         cohort = require_table(data, "cohort", COHORT_COLUMNS[:4])
-        events = require_table(data, "index_events", read["index_events"])
-        offences = require_table(data, "offences", OFFENCE_COLUMNS)
+        # The register's tables may live on a SQL engine: the source reduces them there.
+        source = source_of(data)
+        source.require("index_events", read["index_events"])
+        source.require("offences", OFFENCE_COLUMNS)
         context.check_columns(p.covariates)
         rules = p.eligibility
         result = AnalysisResult(kind=self.name, parameters=p.to_dict())
         context.report(0.02, "linking the cohort to administrative records")
-        persons = events[["person_id", "name", "date_of_birth", "sex"]].drop_duplicates("person_id")
+        persons = source.persons("index_events", candidate_dates_of_birth(cohort, p.day_first))
         linkage = link_cohort(cohort, persons, p.day_first)
         context.report(0.15, "selecting index events and applying eligibility rules")
+        events = source.events_of(
+            "index_events", read["index_events"], linkage.linked["person_id"].tolist()
+        )
         treated, flow = treated_index_events(linkage.linked, events, rules)
         reasons = exclusion_reasons(treated, treated["intervention_start"], rules)
         flow.update(Counter(linkage.dropped["reason"]))
@@ -177,7 +181,13 @@ class MatchedComparisonKind(AnalysisKind):
                 "eligible, so a statistically meaningful comparison is not possible",
             )
         dates = parse_dates(treated["index_date"])
-        pool = comparison_pool(events, linkage.reached_person_ids, dates.min(), dates.max())
+        pool = source.pool(
+            "index_events",
+            [c for c in read["index_events"] if c != "name"],
+            linkage.reached_person_ids,
+            dates.min(),
+            dates.max(),
+        )
         pool = pool[
             exclusion_reasons(pool, parse_dates(pool["index_date"]), rules).isna().to_numpy()
         ]
@@ -235,7 +245,7 @@ class MatchedComparisonKind(AnalysisKind):
             else:
                 needed = used | _neighbourhood(att.score, is_treated, used)
             subset = sample[needed]
-            derived = derive_outcomes(subset, offences, rules.follow_up_days, rules.waiting_days)
+            derived = source.outcomes(subset, rules.follow_up_days, rules.waiting_days)
             outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
             outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
             full = pd.concat([sample, outcomes], axis=1)

@@ -26,8 +26,9 @@ from .kinds_base import (
     read_str_list,
     require_table,
 )
-from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS, derive_outcomes
+from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
 from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significance_sentence
+from .sources import source_of
 from .stats import (
     CI_WILSON,
     PROPORTION_INTERVALS,
@@ -108,8 +109,9 @@ def _load(
     if reduced:
         notes.append("People with several records are counted once, at their earliest record.")
     if _needs_offences(*measures):
-        offences = require_table(data, "offences", OFFENCE_COLUMNS)
-        records = pd.concat([records, derive_outcomes(records, offences)], axis=1)
+        source = source_of(data)
+        source.require("offences", OFFENCE_COLUMNS)
+        records = pd.concat([records, source.outcomes(records, 365, 182)], axis=1)
         notes.append(
             "Re-offending measures: offences committed within 365 days of the index "
             "date and proven within a further 182 days."

@@ -1,0 +1,243 @@
+"""The engines an analysis runs on: pandas (the reference), DuckDB and Spark SQL.
+
+The engine never decides what may be read. The governance layer resolves the grant and the
+agreement's scope, loads exactly the permitted columns through its one door, and hands them
+here as Arrow tables: DuckDB registers them (a zero-copy scan of the Arrow buffers), Spark makes
+DataFrames of them. No engine is given a file path, so none can read a column nobody granted.
+
+What runs in SQL is written once (queries.py) and run by both SQL engines; only the few
+functions whose names differ between the dialects (a difference of dates in days) are filled in
+per engine. pandas keeps today's code, and the tests hold the three to the same answers.
+
+DuckDB must not write plaintext to disk: it is given no temporary directory (so it never spills;
+a query needing more than ``memory_limit`` fails instead) and no database file (an in-memory
+database). See docs/analysis.md "Engines" for why spilling is off rather than encrypted.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .errors import AnalysisParameterError
+
+PANDAS, DUCKDB, SPARK = "pandas", "duckdb", "spark"
+ENGINES = (PANDAS, DUCKDB, SPARK)
+ENGINE_LABELS = {PANDAS: "pandas", DUCKDB: "DuckDB", SPARK: "Spark"}
+# Every table handed to a SQL engine carries its row's position in the loaded table, so that
+# "the first row" and the order of results are the pandas reference's, whatever the engine.
+ROW = "_row"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to start each engine (from the service's settings; defaults suit tests)."""
+
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = 0  # 0: DuckDB's default, one per core
+    spark_master: str = "local[*]"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+
+def choose_engine(
+    configured: str, rows: int, duckdb_min_rows: int, spark_min_rows: int | None = None
+) -> str:
+    """The engine of a run: the configured one, or with "auto" by the rows it will read
+    (Spark only when a threshold for it is set: it needs a cluster to be worth its start)."""
+    if configured in ENGINES:
+        return configured
+    if configured != "auto":
+        raise AnalysisParameterError("engine", f"must be auto or one of {', '.join(ENGINES)}")
+    if spark_min_rows is not None and rows >= spark_min_rows:
+        return SPARK
+    return DUCKDB if rows >= duckdb_min_rows else PANDAS
+
+
+def date_literal(value: Any) -> str:
+    """A SQL date literal both dialects read; the value is a date, never text from a user."""
+    day = pd.Timestamp(value)
+    if pd.isna(day):
+        raise ValueError("a date literal needs a date")
+    return f"DATE '{day.date().isoformat()}'"
+
+
+def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """Arrow for the SQL engines, with dates (datetime64 at midnight) as Arrow dates, so that
+    no engine reinterprets them in a time zone, and the row position in ``_row``."""
+    if isinstance(frame, pa.Table) and ROW in frame.column_names:
+        return frame
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    columns, names = [], []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us")).cast(pa.date32())
+        elif pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        columns.append(column)
+        names.append(name)
+    columns.append(pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    names.append(ROW)
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def from_engine(table: pa.Table) -> pd.DataFrame:
+    """A query's answer as the pandas code expects it: dates as datetime64[ns] (converted in
+    Arrow, not one date object at a time)."""
+    frame = table.to_pandas(date_as_object=False)
+    for name in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[name]):
+            frame[name] = frame[name].astype("datetime64[ns]")
+    return frame
+
+
+class SqlEngine(ABC):
+    """A SQL engine holding the run's tables; queries return small pandas frames."""
+
+    name: str = ""
+
+    @abstractmethod
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make ``table`` queryable as ``name`` (replacing any earlier table of that name)."""
+
+    @abstractmethod
+    def query(self, sql: str) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def days(self, start: str, end: str) -> str:
+        """SQL for the whole days from date ``start`` to date ``end``."""
+
+    @abstractmethod
+    def quote(self, name: str) -> str:
+        """A column name as an identifier of this dialect."""
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need nothing
+        pass
+
+    def check_name(self, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"not a table name: {name!r}")
+        return name
+
+
+class DuckDBEngine(SqlEngine):
+    """In-process DuckDB on an in-memory database with spilling to disk switched off."""
+
+    name = DUCKDB
+
+    def __init__(self, settings: EngineSettings) -> None:
+        import duckdb
+
+        config: dict[str, Any] = {
+            "memory_limit": settings.duckdb_memory_limit,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+        if settings.duckdb_threads:
+            config["threads"] = settings.duckdb_threads
+        self.connection = duckdb.connect(":memory:", config=config)
+        for statement in (
+            # No temporary directory: DuckDB cannot spill intermediate (plaintext) rows to disk;
+            # a query that needs more than memory_limit fails instead. (Its temp_file_encryption
+            # only applies to an encrypted database file, which an in-memory database is not.)
+            "SET temp_directory = ''",
+            # Nothing outside the tables registered here may be read, and no setting changed.
+            "SET enable_external_access = false",
+            "SET lock_configuration = true",
+        ):
+            self.connection.execute(statement)
+        self._tables: dict[str, pa.Table] = {}
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._tables[self.check_name(name)] = table
+        self.connection.register(name, table)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return from_engine(self.connection.sql(sql).to_arrow_table())
+
+    def days(self, start: str, end: str) -> str:
+        return f"date_diff('day', {start}, {end})"
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class SparkEngine(SqlEngine):
+    """Spark SQL on a session of the configured master (``local[*]`` in tests and demos)."""
+
+    name = SPARK
+
+    def __init__(self, settings: EngineSettings, session: Any = None) -> None:
+        self.session = session if session is not None else spark_session(settings)
+        self._views: list[str] = []
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.session.createDataFrame(table).createOrReplaceTempView(self.check_name(name))
+        self._views.append(name)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        answer = self.session.sql(sql)
+        return from_engine(answer.toArrow())
+
+    def days(self, start: str, end: str) -> str:
+        return f"datediff({end}, {start})"
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def close(self) -> None:
+        for view in self._views:
+            self.session.catalog.dropTempView(view)
+
+
+def spark_session(settings: EngineSettings) -> Any:
+    """The process's Spark session for ``settings.spark_master`` (started once: a JVM start
+    takes seconds). Dates stay dates and the session's time zone is UTC."""
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName("governance-analysis")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    if settings.spark_master.startswith("local"):
+        # A single-node run shares the worker's machine: bound the JVM (a cluster's driver is
+        # sized by its deployment, see docs/analysis.md).
+        builder = builder.config("spark.driver.memory", "2g")
+    for key, value in settings.spark_conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def start_engine(name: str, settings: EngineSettings | None = None) -> SqlEngine:
+    settings = settings or EngineSettings()
+    if name == DUCKDB:
+        return DuckDBEngine(settings)
+    if name == SPARK:
+        return SparkEngine(settings)
+    raise ValueError(f"{name!r} is not a SQL engine")
+
+
+@contextmanager
+def running(name: str, settings: EngineSettings | None = None) -> Iterator[SqlEngine]:
+    engine = start_engine(name, settings)
+    try:
+        yield engine
+    finally:
+        engine.close()

@@ -1,0 +1,243 @@
+"""The row-level work of an analysis, once for pandas and once in SQL for DuckDB and Spark.
+
+A kind asks its source for data already reduced to what the statistics need: the register's
+persons with a date of birth some cohort row could link to, the index events of given people,
+the comparison pool (each outside person's earliest index event in a date range) and the
+re-offending measures of given index events. The reductions are the expensive part (millions of
+rows, hash joins and windows); what they return (candidates, a few columns) stays in memory for
+linkage, propensity fitting and matching, which run the same pandas code on every engine.
+
+``PandasSource`` is the reference: it calls today's functions in reoffending.py. ``SqlSource``
+runs queries.py on a DuckDB or Spark engine. Both return rows in the order of the loaded table,
+so ties (earliest event, greedy matching order) fall the same way and the matched sets agree.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import queries
+from .engines import PANDAS, ROW, SqlEngine, date_literal, to_arrow
+from .errors import DataShapeError
+from .normalise import parse_dates, swap_day_month
+from .reoffending import OFFENCE_COLUMNS, comparison_pool, derive_outcomes
+
+PERSON_COLUMNS = ["person_id", "name", "date_of_birth", "sex"]
+
+
+class Source(ABC):
+    """Where a kind's large tables live and how they are reduced."""
+
+    engine: str = PANDAS
+
+    @abstractmethod
+    def require(self, table: str, columns: Sequence[str]) -> None:
+        """``DataShapeError`` unless ``table`` was provided with these columns."""
+
+    @abstractmethod
+    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+        """Each person's first row (person_id, name, date_of_birth, sex), for the people
+        born on one of ``dates_of_birth`` (everyone when the pandas reference answers)."""
+
+    @abstractmethod
+    def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
+        """The rows of ``people``, in the table's order."""
+
+    @abstractmethod
+    def pool(
+        self,
+        table: str,
+        columns: Sequence[str],
+        excluded: Sequence[Any],
+        first: pd.Timestamp,
+        last: pd.Timestamp,
+    ) -> pd.DataFrame:
+        """Each person's earliest index event in [first, last], except ``excluded`` people's."""
+
+    @abstractmethod
+    def outcomes(
+        self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
+    ) -> pd.DataFrame:
+        """reoffended, reoffences, days_to_first_reoffence for each row of ``events``."""
+
+
+def candidate_dates_of_birth(cohort: pd.DataFrame, day_first: bool) -> pd.Series:
+    """Every date of birth a cohort row could link on (as written, and day and month swapped),
+    as linkage.py's stages read them."""
+    written = parse_dates(cohort["date_of_birth"], day_first).reset_index(drop=True)
+    both = pd.concat([written, swap_day_month(written)], ignore_index=True).dropna()
+    return pd.Series(both.unique(), dtype="datetime64[ns]")
+
+
+class PandasSource(Source):
+    """Today's path: everything in DataFrames, reduced by reoffending.py."""
+
+    def __init__(self, data: Mapping[str, pd.DataFrame]) -> None:
+        self.data = data
+
+    def _frame(self, table: str, columns: Sequence[str]) -> pd.DataFrame:
+        self.require(table, columns)
+        return self.data[table]
+
+    def require(self, table: str, columns: Sequence[str]) -> None:
+        if table not in self.data:
+            raise DataShapeError(table, "table was not provided")
+        missing = [c for c in columns if c not in self.data[table].columns]
+        if missing:
+            raise DataShapeError(table, f"missing column(s): {', '.join(missing)}")
+
+    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+        return self._frame(table, PERSON_COLUMNS)[PERSON_COLUMNS].drop_duplicates("person_id")
+
+    def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
+        events = self._frame(table, columns)
+        return events.loc[events["person_id"].isin(people).to_numpy(), list(columns)]
+
+    def pool(
+        self,
+        table: str,
+        columns: Sequence[str],
+        excluded: Sequence[Any],
+        first: pd.Timestamp,
+        last: pd.Timestamp,
+    ) -> pd.DataFrame:
+        events = self._frame(table, columns)
+        return comparison_pool(events, excluded, first, last)[list(columns)]
+
+    def outcomes(
+        self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
+    ) -> pd.DataFrame:
+        offences = self._frame("offences", OFFENCE_COLUMNS)
+        return derive_outcomes(events, offences, follow_up_days, waiting_days)
+
+
+class EngineTables(Mapping[str, pd.DataFrame]):
+    """A run's tables on a SQL engine: the large ones registered there as Arrow, the small
+    ones (the partner's cohort file) kept as DataFrames. Reading a registered table as a
+    DataFrame brings it whole into memory (kinds without a SQL reduction do that)."""
+
+    def __init__(
+        self,
+        engine: SqlEngine,
+        tables: Mapping[str, pd.DataFrame | pa.Table],
+        small: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.small = dict(small or {})
+        self.schemas: dict[str, pa.Schema] = {}
+        for name, table in tables.items():
+            arrow = to_arrow(table)
+            engine.register(name, arrow)
+            self.schemas[name] = arrow.schema
+
+    def columns(self, table: str) -> list[str]:
+        if table in self.small:
+            return list(self.small[table].columns)
+        return [name for name in self.schemas[table].names if name != ROW]
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        if table in self.small:
+            return self.small[table]
+        if table not in self.schemas:
+            raise KeyError(table)
+        select = ", ".join(queries.quoted(self.columns(table), self.engine))
+        # The table name is one this mapping registered; the columns are quoted.
+        return self.engine.query(f"SELECT {select} FROM {table} ORDER BY {ROW}")  # noqa: S608
+
+    def __contains__(self, table: object) -> bool:
+        return table in self.small or table in self.schemas
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.small
+        yield from (name for name in self.schemas if name not in self.small)
+
+    def __len__(self) -> int:
+        return len(set(self.small) | set(self.schemas))
+
+
+class SqlSource(Source):
+    """The reductions as SQL (queries.py), on DuckDB or Spark."""
+
+    def __init__(self, tables: EngineTables) -> None:
+        self.tables = tables
+        self.engine = tables.engine.name
+        self._sql = tables.engine
+
+    def require(self, table: str, columns: Sequence[str]) -> None:
+        if table not in self.tables:
+            raise DataShapeError(table, "table was not provided")
+        missing = [c for c in columns if c not in self.tables.columns(table)]
+        if missing:
+            raise DataShapeError(table, f"missing column(s): {', '.join(missing)}")
+
+    def _keys(self, name: str, table: str, people: Sequence[Any]) -> str:
+        """Register ``people`` as a one-column table typed like ``table``'s person_id."""
+        kind = self.tables.schemas[table].field("person_id").type
+        values = pa.array(pd.Series(list(people), dtype=object).dropna().tolist(), type=kind)
+        self._sql.register(name, pa.table({"person_id": values}))
+        return name
+
+    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+        self.require(table, PERSON_COLUMNS)
+        dates = pa.array(dates_of_birth.dt.date.tolist(), type=pa.date32())
+        self._sql.register("candidate_dates", pa.table({"date_of_birth": dates}))
+        return self._sql.query(queries.persons(self._sql, table, "candidate_dates"))
+
+    def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
+        self.require(table, columns)
+        keys = self._keys("wanted_people", table, people)
+        return self._sql.query(queries.rows_of(self._sql, table, list(columns), keys))
+
+    def pool(
+        self,
+        table: str,
+        columns: Sequence[str],
+        excluded: Sequence[Any],
+        first: pd.Timestamp,
+        last: pd.Timestamp,
+    ) -> pd.DataFrame:
+        self.require(table, [*columns, "index_date"])
+        keys = self._keys("excluded_people", table, excluded)
+        sql = queries.comparison_pool(
+            self._sql, table, list(columns), keys, date_literal(first), date_literal(last)
+        )
+        return self._sql.query(sql)
+
+    def outcomes(
+        self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
+    ) -> pd.DataFrame:
+        self.require("offences", OFFENCE_COLUMNS)
+        left = pd.DataFrame(
+            {
+                "person_id": events["person_id"].to_numpy(),
+                "index_date": parse_dates(events["index_date"]).to_numpy(),
+            }
+        )
+        self._sql.register("outcome_events", to_arrow(left))
+        found = self._sql.query(
+            queries.outcomes(self._sql, "outcome_events", "offences", follow_up_days, waiting_days)
+        )
+        count = np.zeros(len(events), dtype=int)
+        first = np.full(len(events), np.nan)
+        rows = found["event_row"].to_numpy(dtype=np.int64)
+        count[rows] = found["reoffences"].to_numpy(dtype=np.int64)
+        first[rows] = found["first_since"].to_numpy(dtype=float)
+        return pd.DataFrame(
+            {
+                "reoffended": (count > 0).astype(int),
+                "reoffences": count.astype(int),
+                "days_to_first_reoffence": first,
+            },
+            index=events.index,
+        )
+
+
+def source_of(data: Mapping[str, pd.DataFrame]) -> Source:
+    """The source for a kind's data: SQL when the tables are on a SQL engine."""
+    return SqlSource(data) if isinstance(data, EngineTables) else PandasSource(data)
