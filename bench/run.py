@@ -40,6 +40,7 @@ TARGETS = {
     "matched_1k_vs_1m_s": ("<= 30 s", lambda v: v <= 30),
     "matched_peak_mb": ("<= 2,048 MB", lambda v: v <= 2048),
     "protection_large_s": ("<= 10 s", lambda v: v <= 10),
+    "splink_10k_vs_10m_s": ("<= 600 s", lambda v: v <= 600),
 }
 
 
