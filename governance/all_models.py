@@ -12,6 +12,7 @@ from governance.agreements import models as agreement  # noqa: F401
 from governance.agreements import obligations_model as agreement_obligations  # noqa: F401
 from governance.agreements import parts_model as agreement_parts  # noqa: F401
 from governance.agreements import progress_model as progress  # noqa: F401
+from governance.analysis import linkage_model as linkage  # noqa: F401
 from governance.analysis import models as analysis  # noqa: F401
 from governance.audit import models as audit  # noqa: F401
 from governance.committees import models as committees  # noqa: F401

@@ -53,6 +53,7 @@ from governance.analysis import api as analysis_api
 from governance.analysis import differencing, reaper
 from governance.analysis import labels as analysis_labels
 from governance.analysis import web as analysis_web
+from governance.analysis import web_linkage as linkage_web
 from governance.api import register_api
 from governance.audit import api as audit_api
 from governance.audit import directory, evidence, report, sentences, witness
@@ -148,6 +149,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     access_web.bp,
     web_data.bp,
     analysis_web.bp,
+    linkage_web.bp,
     outputs_web.bp,
     web_public.bp,
     register_web.bp,

@@ -172,6 +172,35 @@ def _decide_and_record(
     return decision, fields
 
 
+def check_read(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+    event: AuditType,
+    context: dict[str, Any],
+) -> Decision:
+    """Decide a read without reading (an action that needs a grant of these columns, such as
+    deciding a linkage pair): a refusal raises with its audit record like any other."""
+    decision, _ = _decide_and_record(
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset=_dataset(session, dataset_id),
+        columns=columns,
+        action=DataAction.READ,
+        purpose=purpose,
+        now=now,
+        event=event,
+        detail=dict(context),
+    )
+    return decision
+
+
 def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str]:
     """The offence categories the agreement in force withholds from every reader, when the
     dataset records offence categories at all."""

@@ -72,6 +72,9 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "rounding_base": {"type": ["integer", "null"], "enum": [None, 5]},
     "protection_width": s.nullable(s.integer(1, 1_000_000)),
     "max_abs_smd": s.number(0, 1, description="Greater than 0, at most 1 (JDL: 0.1)."),
+    "min_link_probability": s.number(
+        0.5, 1, description="Lowest match probability probabilistic linkage accepts (0.95)."
+    ),
     "row_level_download": s.boolean(),
     "min_age": s.nullable(s.integer(0, 120)),
     "excluded_offence_categories": s.array(s.text(100), max_items=50),

@@ -51,6 +51,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("publication.preview_scope", "Scope of the partner preview"),
     ("access.row_level_download", "Row-level download"),
     ("analysis.balance.max_abs_smd", "Balance required of matched comparisons"),
+    ("analysis.linkage.min_match_probability", "Minimum match probability of a linked pair"),
     ("analysis.eligibility.min_age", "Minimum age of people analysed"),
     (
         "analysis.eligibility.excluded_offence_categories",
@@ -170,6 +171,11 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             f"{version.max_abs_smd:g}: the outcomes of a matched comparison are released only "
             "if no covariate's absolute standardised mean difference after matching exceeds "
             "it; an analyst may ask for less, never more."
+        ),
+        "analysis.linkage.min_match_probability": (
+            f"{version.min_link_probability:g}: probabilistic linkage accepts a pair only at or "
+            "above this match probability; pairs below it go to clerical review or are not "
+            "linked; an analyst may ask for a higher threshold, never a lower one."
         ),
         "analysis.eligibility.min_age": f"{version.min_age} years"
         if version.min_age is not None

@@ -47,7 +47,10 @@ DEFAULT_MIN_COHORT_SIZE = 60  # JDL: matched comparisons need a cohort of at lea
 DEFAULT_PREVIEW_WINDOW_DAYS = 30
 DEFAULT_DOMINANCE_THRESHOLD = 0.9
 DEFAULT_MAX_ABS_SMD = 0.1  # JDL: outcomes only when every |SMD| after matching <= 0.1
-DEFAULT_MIN_AGE = 14  # JDL: too few offenders under 14 for robust, safe analysis
+DEFAULT_MIN_AGE = 14
+# Probabilistic linkage accepts a pair only at or above this match probability (1 false link
+# in 20 at worst); an analysis may ask for a stricter threshold, never a laxer one.
+DEFAULT_MIN_LINK_PROBABILITY = 0.95  # JDL: too few offenders under 14 for robust, safe analysis
 DEFAULT_DESTRUCTION_DAYS = 30
 ROUNDING_BASES = (None, 5)
 
@@ -188,6 +191,11 @@ class AgreementVersion(Base):
     # The most imbalance (max |SMD| after matching) a matched comparison may release outcomes
     # with; an analyst may ask for less, never more.
     max_abs_smd: Mapped[float] = mapped_column(Float, default=DEFAULT_MAX_ABS_SMD)
+    # The agreement drives enforcement: the lowest match probability at which probabilistic
+    # linkage may accept a pair without a person's review (analysis/scope.py refuses less).
+    min_link_probability: Mapped[float] = mapped_column(
+        Float, default=DEFAULT_MIN_LINK_PROBABILITY, server_default="0.95"
+    )
     row_level_download: Mapped[bool] = mapped_column(Boolean)
     min_age: Mapped[int | None] = mapped_column(Integer)
     excluded_offence_categories: Mapped[list[str]] = mapped_column(JSONText())

@@ -22,6 +22,7 @@ from governance.agreements.models import (
     DEFAULT_MIN_AGE,
     DEFAULT_MIN_CELL_SIZE,
     DEFAULT_MIN_COHORT_SIZE,
+    DEFAULT_MIN_LINK_PROBABILITY,
     DEFAULT_PREVIEW_WINDOW_DAYS,
     ROUNDING_BASES,
     AgreementVersion,
@@ -67,6 +68,7 @@ class TermsInput:
     rounding_base: int | None = None
     protection_width: int | None = None
     max_abs_smd: float = DEFAULT_MAX_ABS_SMD
+    min_link_probability: float = DEFAULT_MIN_LINK_PROBABILITY
     row_level_download: bool = False
     min_age: int | None = DEFAULT_MIN_AGE
     excluded_offence_categories: list[str] = field(default_factory=list)
@@ -109,6 +111,7 @@ class TermsInput:
             rounding_base=version.rounding_base,
             protection_width=version.protection_width,
             max_abs_smd=version.max_abs_smd,
+            min_link_probability=version.min_link_probability,
             row_level_download=version.row_level_download,
             min_age=version.min_age,
             excluded_offence_categories=list(version.excluded_offence_categories),
@@ -189,6 +192,8 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["protection_width"] = "At least 1 person, or empty for the minimum cell size."
     if not 0 < terms.max_abs_smd <= 1:
         errors["max_abs_smd"] = "Greater than 0 and at most 1 (the JDL uses 0.1)."
+    if not 0.5 <= terms.min_link_probability < 1:
+        errors["min_link_probability"] = "A probability from 0.5 to below 1 (e.g. 0.95)."
     if terms.min_age is not None and not 0 <= terms.min_age <= 120:
         errors["min_age"] = "An age from 0 to 120, or empty for no minimum."
     if terms.destruction_days < 0:
@@ -343,6 +348,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.rounding_base = terms.rounding_base
     version.protection_width = terms.protection_width
     version.max_abs_smd = terms.max_abs_smd
+    version.min_link_probability = terms.min_link_probability
     version.row_level_download = terms.row_level_download
     version.min_age = terms.min_age
     version.excluded_offence_categories = list(terms.excluded_offence_categories)

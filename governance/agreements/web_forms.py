@@ -31,6 +31,7 @@ from governance.agreements.models import (
     DEFAULT_MIN_AGE,
     DEFAULT_MIN_CELL_SIZE,
     DEFAULT_MIN_COHORT_SIZE,
+    DEFAULT_MIN_LINK_PROBABILITY,
     DEFAULT_PREVIEW_WINDOW_DAYS,
 )
 from governance.agreements.terms import Signatory, TermsInput
@@ -93,6 +94,11 @@ class TermsForm(Form):
     max_abs_smd = FloatField(
         "Most imbalance a matched comparison may release outcomes with (max |SMD| after matching)",
         default=DEFAULT_MAX_ABS_SMD,
+        validators=[Optional()],
+    )
+    min_link_probability = FloatField(
+        "Lowest match probability at which probabilistic linkage accepts a pair",
+        default=DEFAULT_MIN_LINK_PROBABILITY,
         validators=[Optional()],
     )
     two_checkers_required = BooleanField("Two independent output checkers", default=True)
@@ -237,6 +243,9 @@ def terms_from(form: TermsForm) -> TermsInput:
         rounding_base=int(rounding) if rounding else None,
         protection_width=form.protection_width.data,
         max_abs_smd=DEFAULT_MAX_ABS_SMD if form.max_abs_smd.data is None else form.max_abs_smd.data,
+        min_link_probability=DEFAULT_MIN_LINK_PROBABILITY
+        if form.min_link_probability.data is None
+        else form.min_link_probability.data,
         row_level_download=bool(form.row_level_download.data),
         min_age=form.min_age.data,
         excluded_offence_categories=(form.excluded_offence_categories.data or "").splitlines(),
@@ -291,6 +300,7 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "rounding_base": str(terms.rounding_base or ""),
         "protection_width": terms.protection_width,
         "max_abs_smd": terms.max_abs_smd,
+        "min_link_probability": terms.min_link_probability,
         "two_checkers_required": terms.two_checkers_required,
         "preview_window_days": terms.preview_window_days,
         "row_level_download": terms.row_level_download,

@@ -28,6 +28,7 @@ from governance.access import data_door as data_access
 from governance.agreements.models import AgreementVersion
 from governance.analysis import differencing as analysis_ledger
 from governance.analysis import placement
+from governance.analysis import linkage_review
 from governance.analysis import report as analysis_report
 from governance.analysis.engine import (
     AnalysisError,
@@ -309,6 +310,7 @@ def _execute_claimed(
             result.populations,
             ledger,
             context.policy.min_cell_size,
+            result.linkage,
         )
 
 
@@ -488,7 +490,19 @@ def effective_parameters(
     eligibility["excluded_offence_categories"] = sorted(
         set(excluded) | set(version.excluded_offence_categories)
     )
-    return {**parameters, "eligibility": eligibility, "max_abs_smd": balance}
+    linkage = dict(parameters.get("linkage") or {})
+    if linkage.get("method") == "probabilistic":
+        # The agreement's floor when the analyst asked for nothing stricter.
+        asked = linkage.get("accept_probability")
+        floor = version.min_link_probability
+        linkage["accept_probability"] = floor if asked is None else max(float(asked), floor)
+        linkage.setdefault("review_probability", min(0.5, floor))
+    return {
+        **parameters,
+        "eligibility": eligibility,
+        "max_abs_smd": balance,
+        **({"linkage": linkage} if linkage else {}),
+    }
 
 
 def _run_fields(run: AnalysisRun) -> dict[str, Any]:
@@ -576,6 +590,7 @@ def _complete(
     populations: list[Population],
     ledger: analysis_ledger.DatasetLedger,
     minimum: int,
+    linkage: dict[str, Any] | None = None,
 ) -> RunStatus | None:
     # One writer at a time from here: a run over the same people that finished while this one
     # was in the engine is in the ledger now, and this run is checked against it before its
@@ -635,6 +650,8 @@ def _complete(
             },
         },
     )
+    if linkage is not None:
+        linkage_review.keep(session, run=run, linkage=linkage)
     _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user, now=now)
     session.commit()
     return RunStatus.SUCCEEDED

@@ -6,7 +6,8 @@ expired, a grant revoked or a cohort file withdrawn in between stops the run):
 2. the agreement is active (its version in force governs the run);
 3. the kind is one of the agreement's permitted uses (`scope.permitted_uses`);
 4. the parameters are valid for the kind (422 naming the field), and do not loosen a term of
-   the agreement (a balance threshold above `analysis.balance.max_abs_smd` is 422 naming it);
+   the agreement (a balance threshold above `analysis.balance.max_abs_smd`, or a linkage
+   acceptance probability below `analysis.linkage.min_match_probability`, is 422 naming it);
 5. every column the kind will read, in each source table, is granted to this person for this
    purpose (the purpose is the kind), decided by Casbin over their grants like any other read;
 6. a partner cohort file, if the kind reads one, belongs to the agreement's provider.
@@ -47,6 +48,7 @@ COHORT_TABLE = "cohort"
 CLAUSE_PROVIDER = "parties.provider"
 CLAUSE_USES = "scope.permitted_uses"
 CLAUSE_BALANCE = "analysis.balance.max_abs_smd"
+CLAUSE_LINKAGE = "analysis.linkage.min_match_probability"
 
 
 @dataclass
@@ -185,6 +187,7 @@ def check_scope(
             {error.field: error.message},
         ) from None
     _check_balance_ceiling(gate, version, params)
+    _check_linkage_floor(gate, version, params)
     scope = Scope(
         agreement=agreement,
         version=version,
@@ -252,6 +255,25 @@ def _check_balance_ceiling(
             f"(clause {CLAUSE_BALANCE}): choose {limit} or less.",
             {"max_abs_smd": f"At most {limit} under this agreement ({CLAUSE_BALANCE})."},
             CLAUSE_BALANCE,
+        )
+
+
+def _check_linkage_floor(gate: _Gate, version: AgreementVersion, params: Mapping[str, Any]) -> None:
+    """The agreement sets the lowest match probability at which probabilistic linkage may
+    accept a pair unreviewed; an analyst may only ask for a stricter threshold."""
+    linkage = params.get("linkage")
+    asked = linkage.get("accept_probability") if isinstance(linkage, Mapping) else None
+    floor = version.min_link_probability
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool) and asked < floor:
+        raise gate.invalid(
+            f"The linkage acceptance probability {asked:g} is below the agreement's {floor:g} "
+            f"(clause {CLAUSE_LINKAGE}): choose {floor:g} or more, and let pairs below it go "
+            "to clerical review.",
+            {
+                "linkage.accept_probability": f"At least {floor:g} under this agreement "
+                f"({CLAUSE_LINKAGE})."
+            },
+            CLAUSE_LINKAGE,
         )
 
 

@@ -198,6 +198,8 @@ class AuditType(StrEnum):
     ANALYSIS_DOWNLOAD = "analysis:download"
     COHORT_UPLOAD = "cohort:upload"
     COHORT_READ = "cohort:read"
+    LINKAGE_REVIEW_OPEN = "linkage_review:open"
+    LINKAGE_REVIEW_DECIDE = "linkage_review:decide"
 
     OUTPUT_PRODUCE = "output:produce"
     OUTPUT_CHECK_APPROVE = "output:check_approve"

@@ -204,6 +204,14 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.ANALYSIS_DOWNLOAD: ("downloaded the result of", "download the result of"),
     AuditType.COHORT_UPLOAD: ("uploaded", "upload"),
     AuditType.COHORT_READ: ("read", "read"),
+    AuditType.LINKAGE_REVIEW_OPEN: (
+        "opened the clerical review queue of the linkage of",
+        "open the clerical review queue of the linkage of",
+    ),
+    AuditType.LINKAGE_REVIEW_DECIDE: (
+        "decided a pair in the clerical review queue of the linkage of",
+        "decide a pair in the clerical review queue of the linkage of",
+    ),
     AuditType.OUTPUT_PRODUCE: ("produced", "produce"),
     AuditType.OUTPUT_CHECK_APPROVE: ("approved in an output check", "approve"),
     AuditType.OUTPUT_CHECK_RETURN: ("returned for changes", "return"),

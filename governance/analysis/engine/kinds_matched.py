@@ -22,7 +22,7 @@ from .att import ATTResult, OutcomeSpec, compare_outcomes, estimate_att
 from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
 from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
-from .linkage import link_cohort
+from .linkage import LinkageResult, link_cohort
 from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outcome_tables
 from .matched_tables import (
     COMPARISON,
@@ -35,6 +35,11 @@ from .matched_tables import (
 from .matching import MatchingOptions
 from .matching_variance import VARIANCE_NEIGHBOURS
 from .normalise import parse_dates
+from .probabilistic_linkage import (
+    LinkageOptions,
+    ProbabilisticLinkageResult,
+    link_cohort_probabilistic,
+)
 from .reoffending import (
     OFFENCE_COLUMNS,
     EligibilityRules,
@@ -78,6 +83,7 @@ class MatchedParams:
     eligibility: EligibilityRules
     max_abs_smd: float
     day_first: bool
+    linkage: LinkageOptions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +93,7 @@ class MatchedParams:
             "eligibility": self.eligibility.to_dict(),
             "max_abs_smd": self.max_abs_smd,
             "day_first": self.day_first,
+            "linkage": self.linkage.to_dict(),
         }
 
 
@@ -121,6 +128,9 @@ class MatchedComparisonKind(AnalysisKind):
         "max_abs_smd": "outcomes are withheld when any |standardised mean difference| after "
         "matching exceeds this.",
         "day_first": "read ambiguous cohort dates as day/month (true) or month/day.",
+        "linkage": "how the cohort is linked: method (deterministic or probabilistic, with "
+        "Splink), accept_probability (at least the agreement's minimum) and "
+        "review_probability (pairs between the two go to clerical review).",
     }
 
     def validate(self, params: Mapping[str, Any]) -> MatchedParams:
@@ -139,6 +149,7 @@ class MatchedComparisonKind(AnalysisKind):
             eligibility=_options(params, "eligibility", EligibilityRules),
             max_abs_smd=read_number(params, "max_abs_smd", 0.1, minimum=0.0),
             day_first=day_first,
+            linkage=_options(params, "linkage", LinkageOptions),
         )
 
     def columns(self, params: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -148,6 +159,20 @@ class MatchedComparisonKind(AnalysisKind):
             "index_events": list(dict.fromkeys(IDENTITY_COLUMNS + tuple(p.covariates))),
             "offences": list(OFFENCE_COLUMNS),
         }
+
+    @staticmethod
+    def _link(
+        cohort: pd.DataFrame, persons: pd.DataFrame, p: MatchedParams, context: RunContext
+    ) -> LinkageResult:
+        if p.linkage.method == "deterministic":
+            return link_cohort(cohort, persons, p.day_first)
+        return link_cohort_probabilistic(
+            cohort,
+            persons,
+            p.linkage.thresholds(),
+            p.day_first,
+            progress=lambda f, m: context.report(0.02 + 0.12 * f, m),
+        )
 
     def run(
         self, data: Mapping[str, pd.DataFrame], params: Mapping[str, Any], context: RunContext
@@ -163,8 +188,15 @@ class MatchedComparisonKind(AnalysisKind):
         rules = p.eligibility
         result = AnalysisResult(kind=self.name, parameters=p.to_dict())
         context.report(0.02, "linking the cohort to administrative records")
+        # On DuckDB and Spark the register is first reduced to people born on a date the
+        # cohort could mean (the deterministic stages' blocking); pandas passes everyone.
         persons = source.persons("index_events", candidate_dates_of_birth(cohort, p.day_first))
-        linkage = link_cohort(cohort, persons, p.day_first)
+        linkage = self._link(cohort, persons, p, context)
+        if isinstance(linkage, ProbabilisticLinkageResult):
+            result.linkage = {
+                "report": linkage.report(),
+                "review": linkage.review.to_dict(orient="records"),
+            }
         context.report(0.15, "selecting index events and applying eligibility rules")
         events = source.events_of(
             "index_events", read["index_events"], linkage.linked["person_id"].tolist()

@@ -54,7 +54,7 @@ class LinkageResult:
         }
 
 
-def _prepare_cohort(cohort: pd.DataFrame, day_first: bool) -> tuple[pd.DataFrame, pd.Series]:
+def prepare_cohort(cohort: pd.DataFrame, day_first: bool) -> tuple[pd.DataFrame, pd.Series]:
     missing = [column for column in COHORT_COLUMNS if column not in cohort.columns]
     if missing:
         raise DataShapeError("cohort", f"missing column(s): {', '.join(missing)}")
@@ -92,7 +92,7 @@ def _prepare_cohort(cohort: pd.DataFrame, day_first: bool) -> tuple[pd.DataFrame
     return frame, reason
 
 
-def _resolve_repeats(frame: pd.DataFrame, key: list[str], reason: pd.Series) -> pd.Series:
+def resolve_repeats(frame: pd.DataFrame, key: list[str], reason: pd.Series) -> pd.Series:
     """Rule 2/4: repeated people are duplicates (same dates) or several interventions."""
     live = frame[reason.isna()]
     grouped = live.groupby(key, sort=False, dropna=False)
@@ -114,8 +114,8 @@ def link_cohort(
     missing = [c for c in ADMIN_PERSON_COLUMNS if c not in admin_persons.columns]
     if missing:
         raise DataShapeError("admin", f"missing column(s): {', '.join(missing)}")
-    frame, reason = _prepare_cohort(cohort, day_first)
-    reason = _resolve_repeats(frame, ["full_key", "date_of_birth", "sex"], reason)
+    frame, reason = prepare_cohort(cohort, day_first)
+    reason = resolve_repeats(frame, ["full_key", "date_of_birth", "sex"], reason)
     frame["swapped_dob"] = swap_day_month(frame["date_of_birth"])
     candidates_dob = pd.concat([frame["date_of_birth"], frame["swapped_dob"]]).dropna().unique()
     admin_dob = parse_dates(admin_persons["date_of_birth"], day_first=False)
@@ -154,7 +154,7 @@ def link_cohort(
         reason.loc[found.index[found["nunique"] > 1]] = "ambiguous"
     reason = reason.mask(reason.isna() & person.isna(), "not_found")
     frame["person_id"] = person
-    reason = _resolve_repeats(frame, ["person_id"], reason)
+    reason = resolve_repeats(frame, ["person_id"], reason)
     kept = reason.isna()
     linked = frame.loc[kept, ["cohort_row", "person_id", "intervention_start", "intervention_end"]]
     linked = linked.assign(stage=stage[kept].astype(str)).reset_index(drop=True)

@@ -81,6 +81,9 @@ class AnalysisResult:
     populations: list[Population] = field(default_factory=list)
     withheld: dict[str, str] = field(default_factory=dict)
     statistics: dict[str, Any] = field(default_factory=dict)
+    # Kept by the caller, never released: probabilistic linkage's report and the pairs for
+    # clerical review (row numbers and person keys). ``to_dict`` leaves it out.
+    linkage: dict[str, Any] | None = None
 
     def table(self, name: str) -> ResultTable:
         for candidate in self.tables:

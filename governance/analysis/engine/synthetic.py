@@ -162,6 +162,12 @@ def _offences(
     ).sort_values(["person_id", "offence_date"], kind="stable", ignore_index=True)
 
 
+def register_people(n_people: int, seed: int = 0) -> pd.DataFrame:
+    """``person_id``, ``name``, ``date_of_birth``, ``sex`` of ``n_people`` generated people."""
+    people = _people(np.random.default_rng(seed), n_people)
+    return people[["person_id", "name", "date_of_birth", "sex"]]
+
+
 def generate_dataset(
     n_people: int = 100_000, seed: int = 0, programme_size: int = 1_000, effect_pp: float = 10.0
 ) -> SyntheticDataset:

@@ -18,7 +18,7 @@ def _strip_accents(name: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
 
 
-def _messy_names(rng: np.random.Generator, names: pd.Series) -> list[str]:
+def messy_names(rng: np.random.Generator, names: pd.Series) -> list[str]:
     result = []
     for name, style in zip(names.tolist(), rng.integers(0, 10, len(names)), strict=True):
         parts = name.split(" ")
@@ -53,7 +53,7 @@ def partner_cohort(
     sex = [sex_codes[s][int(i)] for s, i in zip(chosen["sex"], rng.integers(0, 4, m), strict=True)]
     cohort = pd.DataFrame(
         {
-            "name": _messy_names(rng, chosen["name"]),
+            "name": messy_names(rng, chosen["name"]),
             "date_of_birth": dob_text,
             "sex": sex,
             "intervention_start": start.dt.strftime("%d/%m/%Y").to_numpy(),

@@ -1,0 +1,196 @@
+"""Probabilistic linkage's report and clerical review queue, kept with the run.
+
+The pairs between an analysis' thresholds wait for a person to say whether the cohort row and
+the register person are the same. Comparing them means reading direct identifiers, so opening
+the queue reads the register's identifier columns through the data door (decided over the
+person's grants for the run's purpose and recorded; refused and recorded without the grant)
+and the cohort file's through its own door (the uploader only); deciding a pair asks the door
+the same question. Nothing of either side is stored here: only row numbers, person keys,
+scores and decisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.access import data_door
+from governance.analysis.linkage_model import LinkageReport, LinkageReviewPair, ReviewDecision
+from governance.analysis.models import AnalysisRun
+from governance.audit import service as audit
+from governance.audit.models import AuditType, Outcome
+from governance.identity.models import User
+from governance.kernel.errors import InvalidTransition, NotFound, ValidationFailed
+
+REGISTER_TABLE = "index_events"
+REGISTER_COLUMNS = ("person_id", "name", "date_of_birth", "sex")
+COHORT_COLUMNS = ("name", "date_of_birth", "sex")
+
+
+def keep(session: Session, *, run: AnalysisRun, linkage: dict[str, Any]) -> None:
+    """Store the report and the queue with the finished run (same transaction)."""
+    session.add(LinkageReport(run_id=run.id, report=linkage["report"]))
+    for pair in linkage["review"]:
+        session.add(
+            LinkageReviewPair(
+                run_id=run.id,
+                agreement_id=run.agreement_id,
+                cohort_row=int(pair["cohort_row"]),
+                person_key=str(pair["person_id"]),
+                match_weight=float(pair["match_weight"]),
+                match_probability=float(pair["match_probability"]),
+                why=str(pair["why"])[:120],
+            )
+        )
+
+
+def report_of(session: Session, run_id: int) -> dict[str, Any] | None:
+    row = session.scalar(select(LinkageReport).where(LinkageReport.run_id == run_id))
+    return None if row is None else row.report
+
+
+def _run(session: Session, run_id: int) -> AnalysisRun:
+    run = session.get(AnalysisRun, run_id)
+    if run is None or report_of(session, run_id) is None:
+        raise NotFound(f"Analysis {run_id} has no probabilistic linkage.")
+    return run
+
+
+def _require_identifiers(
+    session: Session, run: AnalysisRun, by: User, now: dt.datetime, event: AuditType
+) -> int:
+    """The door decides whether this person holds the register's identifier columns for the
+    run's purpose; a refusal raises with its audit record."""
+    dataset_id = int(run.datasets[REGISTER_TABLE])
+    data_door.check_read(
+        session,
+        by=by,
+        agreement_id=run.agreement_id,
+        dataset_id=dataset_id,
+        columns=REGISTER_COLUMNS,
+        purpose=run.kind,
+        now=now,
+        event=event,
+        context={"analysis_run": run.id, "clerical_review": True},
+    )
+    return dataset_id
+
+
+@dataclass
+class ReviewRow:
+    pair: LinkageReviewPair
+    cohort: dict[str, Any]
+    register: dict[str, Any]
+
+
+def open_queue(session: Session, *, run_id: int, by: User, now: dt.datetime) -> list[ReviewRow]:
+    """The pairs with both sides' identifiers, read through the door and recorded."""
+    run = _run(session, run_id)
+    dataset_id = _require_identifiers(session, run, by, now, AuditType.LINKAGE_REVIEW_OPEN)
+    pairs = list(
+        session.scalars(
+            select(LinkageReviewPair)
+            .where(LinkageReviewPair.run_id == run.id)
+            .order_by(LinkageReviewPair.match_probability.desc(), LinkageReviewPair.id)
+        )
+    )
+    context = {"analysis_run": run.id, "clerical_review": True}
+    register = data_door.load_columns(
+        session,
+        by=by,
+        agreement_id=run.agreement_id,
+        dataset_id=dataset_id,
+        columns=REGISTER_COLUMNS,
+        purpose=run.kind,
+        now=now,
+        context=context,
+    ).frame
+    if run.cohort_file_id is None:
+        raise NotFound(f"Analysis {run_id} has no cohort file.")
+    cohort = data_door.load_cohort(
+        session,
+        by=by,
+        agreement_id=run.agreement_id,
+        cohort_id=run.cohort_file_id,
+        columns=COHORT_COLUMNS,
+        purpose=run.kind,
+        now=now,
+        context=context,
+    ).frame
+    wanted = {pair.person_key for pair in pairs}
+    register = register[register["person_id"].astype(str).isin(wanted)].drop_duplicates("person_id")
+    people = {str(row["person_id"]): row for row in register.to_dict(orient="records")}
+    audit.record(
+        session,
+        AuditType.LINKAGE_REVIEW_OPEN,
+        by=by,
+        outcome=Outcome.ALLOWED,
+        now=now,
+        agreement_id=run.agreement_id,
+        target_type="analysis_run",
+        target_id=run.id,
+        detail={"pairs": len(pairs), "undecided": sum(p.decision is None for p in pairs)},
+    )
+    return [
+        ReviewRow(
+            pair=pair,
+            cohort=_shown(cohort.iloc[pair.cohort_row].to_dict())
+            if pair.cohort_row < len(cohort)
+            else {},
+            register=_shown(people.get(pair.person_key, {})),
+        )
+        for pair in pairs
+    ]
+
+
+def _shown(values: dict[str, Any]) -> dict[str, str]:
+    return {
+        key: (value.date().isoformat() if isinstance(value, pd.Timestamp) else str(value))
+        for key, value in values.items()
+        if key in COHORT_COLUMNS
+    }
+
+
+def decide(
+    session: Session, *, pair_id: int, decision: str, by: User, now: dt.datetime
+) -> LinkageReviewPair:
+    """Record whether the pair is one person; once decided, a pair stays decided (409)."""
+    pair = session.get(LinkageReviewPair, pair_id)
+    if pair is None:
+        raise NotFound(f"There is no linkage pair {pair_id}.")
+    run = _run(session, pair.run_id)
+    _require_identifiers(session, run, by, now, AuditType.LINKAGE_REVIEW_DECIDE)
+    if decision not in {d.value for d in ReviewDecision}:
+        raise ValidationFailed(
+            "Say whether the two records are the same person.",
+            {"decision": "Choose same person or different people."},
+        )
+    if pair.decision is not None:
+        raise InvalidTransition(
+            f"This pair was already decided ({ReviewDecision(pair.decision).label}).",
+            allowed=[],
+        )
+    pair.decision = ReviewDecision(decision)
+    pair.decided_by_id = by.id
+    pair.decided_at = now
+    audit.record(
+        session,
+        AuditType.LINKAGE_REVIEW_DECIDE,
+        by=by,
+        outcome=Outcome.ALLOWED,
+        now=now,
+        agreement_id=run.agreement_id,
+        target_type="analysis_run",
+        target_id=run.id,
+        detail={
+            "pair": pair.id,
+            "decision": decision,
+            "match_probability": pair.match_probability,
+        },
+    )
+    return pair
