@@ -2,7 +2,7 @@
 cases, votes and recusals; the committee an access request waits on
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0032
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0023'
-down_revision = '0021'
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """reminders: the mail outbox, the ledger of task notices and each person's digest choice
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0023
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0025'
-down_revision = '0021'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 

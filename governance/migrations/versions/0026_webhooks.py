@@ -1,7 +1,7 @@
 """webhooks: endpoints (sealed signing secrets), the outbox of deliveries, and each attempt
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0025
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0026'
-down_revision = '0021'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 

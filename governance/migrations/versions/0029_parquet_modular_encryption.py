@@ -2,7 +2,7 @@
 earlier whole-file format) and their content hash
 
 Revision ID: 0029
-Revises: 0021
+Revises: 0026
 Create Date: 2026-12-05
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0029'
-down_revision = '0021'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 match probability at which linkage may accept a pair
 
 Revision ID: 0031
-Revises: 0021
+Revises: 0029
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0031'
-down_revision = '0021'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 
