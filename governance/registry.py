@@ -57,7 +57,6 @@ from governance.analysis import web_linkage as linkage_web
 from governance.api import register_api
 from governance.audit import api as audit_api
 from governance.audit import directory, evidence, report, sentences, witness
-from governance.audit import directory, evidence, report, sentences
 from governance.audit import service as audit_service
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
@@ -109,10 +108,10 @@ from governance.incidents import web as incidents_web
 from governance.kernel import labels, notify, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
-from governance.outputs import amendment_impact as output_impact
 from governance.metrics import api as metrics_api
 from governance.metrics import prometheus
 from governance.metrics import web as metrics_web
+from governance.outputs import amendment_impact as output_impact
 from governance.outputs import api as outputs_api
 from governance.outputs import preview, public, web_closeout, web_progress, web_public
 from governance.outputs import tasks as output_tasks

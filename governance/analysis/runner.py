@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session
 from governance.access import data_door as data_access
 from governance.agreements.models import AgreementVersion
 from governance.analysis import differencing as analysis_ledger
-from governance.analysis import placement
-from governance.analysis import linkage_review
+from governance.analysis import linkage_review, placement
 from governance.analysis import report as analysis_report
 from governance.analysis.engine import (
     AnalysisError,

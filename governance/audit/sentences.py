@@ -166,6 +166,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.COMMITTEE_AMENDMENT_IMPACT: (
         "approved an amendment with the impact shown on",
         "approve an amendment's impact on",
+    ),
     AuditType.ACCESS_REQUEST_NUDGE: (
         "sent a reminder about a request for",
         "send a reminder about a request for",

@@ -434,6 +434,8 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         _parse_positive_int,
         "Training that expires within this many days becomes a task to renew it.",
+    ),
+    Setting(
         "WEBHOOK_ALLOWED_HOSTS",
         "",
         _parse_text,
