@@ -212,9 +212,7 @@ def cast_vote(
         },
         now=now,
     )
-    result = tally(committee, case, request)
-    if result.outcome != Outcome.PENDING:
-        _decide(session, committee, case, request, result.outcome, result.reason, by=by, now=now)
+    _decide_if_rule_met(session, committee, case, request, by=by, now=now)
     return case
 
 
@@ -257,9 +255,7 @@ def recuse(
         detail={"committee": committee.name, "reason": text, "vote_withdrawn": withdrawn},
         now=now,
     )
-    result = tally(committee, case, request)
-    if result.outcome != Outcome.PENDING:
-        _decide(session, committee, case, request, result.outcome, result.reason, by=by, now=now)
+    _decide_if_rule_met(session, committee, case, request, by=by, now=now)
     return case
 
 
@@ -298,6 +294,21 @@ def decide_alone(
     outcome = Outcome.APPROVED if approve else Outcome.REJECTED
     _decide(session, committee, case, request, outcome, text, by=by, now=now)
     return case
+
+
+def _decide_if_rule_met(
+    session: Session,
+    committee: Committee,
+    case: CommitteeCase,
+    request: AccessRequest,
+    *,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
+    """Tally again after a vote or a recusal; decide the moment the rule is met."""
+    result = tally(committee, case, request)
+    if result.outcome != Outcome.PENDING:
+        _decide(session, committee, case, request, result.outcome, result.reason, by=by, now=now)
 
 
 def _decide(
