@@ -393,6 +393,6 @@ def requests_to_approve(session: Session, user: User) -> list[Task]:
         Task(
             title=f"{waiting} role request(s) waiting for a second administrator",
             kind="role_request",
-            endpoint="admin.role_changes",
+            endpoint="admin.role_changes_page",
         )
     ]

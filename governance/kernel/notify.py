@@ -89,6 +89,11 @@ def _add(
     session: Session, *, to: Iterable[str], subject: str, body: str, kind: str, link: str
 ) -> int:
     recipients = sorted(set(to))
+    # The first try is the committing process's, right after the commit; the periodic job
+    # takes a message only once its wait is over (after a crash between commit and send).
+    first_retry = utcnow() + dt.timedelta(
+        minutes=int(_settings(session).get("MAIL_RETRY_MINUTES") or 5)
+    )
     rows = [
         OutboxMessage(
             recipient=address,
@@ -99,6 +104,7 @@ def _add(
             delivery=MailStatus.PENDING,
             attempts=0,
             last_error="",
+            next_attempt_at=first_retry,
         )
         for address in recipients
     ]
@@ -158,9 +164,7 @@ def _pending(ids: list[int] | None = None, *, due_at: dt.datetime | None = None)
     if ids is not None:
         query = query.where(OutboxMessage.id.in_(ids))
     if due_at is not None:
-        query = query.where(
-            (OutboxMessage.next_attempt_at.is_(None)) | (OutboxMessage.next_attempt_at <= due_at)
-        )
+        query = query.where(OutboxMessage.next_attempt_at <= due_at)
     return query.order_by(OutboxMessage.id).with_for_update(skip_locked=True)
 
 

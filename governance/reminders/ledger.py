@@ -36,7 +36,12 @@ def install_linker(linker: Linker) -> None:
 def task_path(task: Task) -> str:
     if not _linker:
         raise RuntimeError("No page linker is installed: build the app (create_app) first.")
-    return _linker[0](task.endpoint, task.params)
+    try:
+        return _linker[0](task.endpoint, task.params)
+    except LookupError:
+        # A provider naming a page that does not exist (werkzeug's BuildError is a
+        # LookupError): the dashboard still lists the task, so the message links there.
+        return "/dashboard"
 
 
 def settings_of(session: Session) -> Mapping[str, Any]:
@@ -94,29 +99,37 @@ def remind_tasks(session: Session, _actor: object, now: dt.datetime) -> int:
     today = now.astimezone(dt.UTC).date()
     before = dt.timedelta(days=int(settings_of(session).get("REMINDER_DAYS_BEFORE_DUE") or 2))
     rows = {(r.owner_id, r.task_key): r for r in session.scalars(select(TaskNotice))}
+    waiting = [
+        (user, task)
+        for user in people_with_roles(session)
+        for task in all_tasks_for(session, user=user, roles=sorted(user.role_set))
+    ]
+    # Whoever holds a task is told it is overdue as its owner, not escalated to about it.
+    holders: dict[str, set[str]] = {}
+    for user, task in waiting:
+        holders.setdefault(task.identity, set()).add(user.email)
+    escalated = {identity: set(owners) for identity, owners in holders.items()}
     seen: set[tuple[int, str]] = set()
-    escalated: dict[str, set[str]] = {}
     sent = 0
-    for user in people_with_roles(session):
-        for task in all_tasks_for(session, user=user, roles=sorted(user.role_set)):
-            key = (user.id, task.identity)
-            seen.add(key)
-            row = rows.get(key)
-            link = notify.link(session, task_path(task))
-            if row is None or row.closed_at is not None:
-                row = _arrived(session, row, user, task, link, now=now, today=today)
-                rows[key] = row
-                sent += _tell(session, user, task, row, "task_arrived.txt", "task_arrived")
-                continue
-            row.title, row.kind, row.link = task.title[:300], task.kind[:200], link
-            if task.due is not None:
-                row.due_on = task.due
-            if row.overdue_sent_at is None and today > row.due_on:
-                row.overdue_sent_at = now
-                sent += _overdue(session, user, task, row, escalated)
-            elif row.reminder_sent_at is None and row.due_on - before <= today <= row.due_on:
-                row.reminder_sent_at = now
-                sent += _tell(session, user, task, row, "task_reminder.txt", "task_reminder")
+    for user, task in waiting:
+        key = (user.id, task.identity)
+        seen.add(key)
+        row = rows.get(key)
+        link = notify.link(session, task_path(task))
+        if row is None or row.closed_at is not None:
+            row = _arrived(session, row, user, task, link, now=now, today=today)
+            rows[key] = row
+            sent += _tell(session, user, task, row, "task_arrived.txt", "task_arrived")
+            continue
+        row.title, row.kind, row.link = task.title[:300], task.kind[:200], link
+        if task.due is not None:
+            row.due_on = task.due
+        if row.overdue_sent_at is None and today > row.due_on:
+            row.overdue_sent_at = now
+            sent += _overdue(session, user, task, row, escalated, holders[task.identity])
+        elif row.reminder_sent_at is None and row.due_on - before <= today <= row.due_on:
+            row.reminder_sent_at = now
+            sent += _tell(session, user, task, row, "task_reminder.txt", "task_reminder")
     for key, row in rows.items():
         if key not in seen and row.closed_at is None:
             row.closed_at = now
@@ -162,15 +175,20 @@ def _tell(
 
 
 def _overdue(
-    session: Session, user: User, task: Task, row: TaskNotice, escalated: dict[str, set[str]]
+    session: Session,
+    user: User,
+    task: Task,
+    row: TaskNotice,
+    escalated: dict[str, set[str]],
+    holders: set[str],
 ) -> int:
     """Tell the owner, and the chair or privacy officers once per task (a task several people
-    hold escalates once, not once per holder)."""
+    hold escalates once, not once per holder, and not to its holders)."""
     overseers = (
         {a.lower() for a in task.escalate_to}
         if task.escalate_to
         else {p.email for p in users.privacy_officers(session)}
-    ) - {user.email}
+    ) - holders
     already = escalated.setdefault(task.identity, set())
     new = overseers - already
     already.update(new)

@@ -246,3 +246,21 @@ def test_no_message_carries_a_justification_a_comment_or_row_data(
     stored = fresh(db).scalars(select(OutboxMessage)).all()
     assert stored
     assert all(m.body is None for m in stored)
+
+
+def test_a_message_whose_sender_died_after_the_commit_is_sent_by_the_queue(
+    db: Session, mail: Inbox
+) -> None:
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body", kind="notice")
+    db.info.pop(notify.OUTBOX_KEY)  # the process dies between its commit and its first try
+    db.commit()
+    [waiting] = fresh(db).scalars(select(OutboxMessage)).all()
+    assert (waiting.delivery, waiting.attempts) == (MailStatus.PENDING, 0)
+    assert mail.messages == []
+    assert waiting.next_attempt_at is not None
+    assert notify.retry_due(db, None, utcnow()) == 0  # its own process may still be sending
+    assert notify.retry_due(db, None, waiting.next_attempt_at) == 1
+    db.commit()
+    assert [m[:2] for m in mail.messages] == [("a@x.example", "Hello")]
+    assert notify.retry_due(db, None, waiting.next_attempt_at + dt.timedelta(hours=1)) == 0
+    assert len(mail.messages) == 1
