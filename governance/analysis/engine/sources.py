@@ -203,6 +203,9 @@ class SqlSource(Source):
         last: pd.Timestamp,
     ) -> pd.DataFrame:
         self.require(table, [*columns, "index_date"])
+        if pd.isna(first) or pd.isna(last):
+            # No treated index date: no range, so no pool (as comparison_pool gives).
+            first, last = pd.Timestamp("2100-01-01"), pd.Timestamp("1900-01-01")
         keys = self._keys("excluded_people", table, excluded)
         sql = queries.comparison_pool(
             self._sql, table, list(columns), keys, date_literal(first), date_literal(last)
