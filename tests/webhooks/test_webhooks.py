@@ -495,3 +495,26 @@ def test_the_event_types_and_their_schemas_are_published_as_openapi_webhooks(
         "webhook-timestamp",
         "webhook-signature",
     }
+
+
+def test_an_attempt_still_in_flight_when_the_message_was_sent_again_keeps_its_state(
+    app: Flask, db: Session, people: People, receiver: Receiver
+) -> None:
+    register(db, people, receiver)
+    approved(db, people, make_datasets(db, people), countersigned=False)
+    [sent] = deliveries(db)
+    with database(app).sessions() as session:
+        slow = delivery.claim(session, sent.id, utcnow())
+        session.commit()
+    assert slow is not None
+    with database(app).sessions() as session:
+        service.redeliver(session, delivery_id=sent.id, by=people.admin, now=utcnow())
+        session.commit()
+    assert send(app, sent.id) == DeliveryStatus.DELIVERED
+    # The first attempt answers late, with a failure: logged, the message stays delivered.
+    late = delivery.Answer(500, 3000, None)
+    with database(app).sessions() as session:
+        assert delivery.settle(session, slow, late, utcnow()) == DeliveryStatus.DELIVERED
+        session.commit()
+    assert [a.status_code for a in attempts(db, sent.id)] == [204, 500]
+    assert deliveries(db)[0].status == DeliveryStatus.DELIVERED
