@@ -45,6 +45,8 @@ def check_url(url: str, allowed: Iterable[str]) -> None:
         raise AddressRefused(f"The host {host} cannot be resolved.") from error
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
         if not address.is_global or address.is_multicast:
             raise AddressRefused(
                 f"The host {host} resolves to an internal address ({address}); webhooks are "

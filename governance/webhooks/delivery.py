@@ -150,6 +150,10 @@ def settle(
             error=answer.error if answer.ok else (answer.error or f"HTTP {answer.status_code}"),
         )
     )
+    if delivery.status != DeliveryStatus.PENDING:
+        # Settled meanwhile by a second attempt (sent again by hand while this one was in
+        # flight): this attempt is logged, the message keeps its state.
+        return delivery.status
     if answer.ok:
         LIFECYCLE.apply(session, delivery, DeliveryAction.DELIVER, by=ACTOR)
         delivery.delivered_at = now

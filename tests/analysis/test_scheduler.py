@@ -40,10 +40,10 @@ def test_the_jobs_run_once_per_interval_whoever_receives_the_tick(ran: list[dt.d
     assert len(ran) == 2
 
 
-def test_the_tick_and_the_reaper_are_on_huey_s_scheduler(app: Flask) -> None:
+def test_the_tick_the_reaper_and_the_webhook_sweep_are_on_huey_s_scheduler(app: Flask) -> None:
     queue = jobs.queue_for(app.config["QUEUE_URL"])
     due = {task.name for task in queue.read_periodic(dt.datetime(2026, 1, 1, 9, 17))}
-    assert due == {jobs.PERIODIC_TASK_NAME, jobs.REAP_TASK_NAME}
+    assert due == {jobs.PERIODIC_TASK_NAME, jobs.REAP_TASK_NAME, jobs.WEBHOOK_SWEEP_TASK_NAME}
 
 
 def test_the_server_runs_no_scheduler_of_its_own() -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
+from governance.audit import service as audit_service
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.identity import tokens
 from governance.kernel import jobs
@@ -495,3 +496,48 @@ def test_the_event_types_and_their_schemas_are_published_as_openapi_webhooks(
         "webhook-timestamp",
         "webhook-signature",
     }
+
+
+def test_an_attempt_still_in_flight_when_the_message_was_sent_again_keeps_its_state(
+    app: Flask, db: Session, people: People, receiver: Receiver
+) -> None:
+    register(db, people, receiver)
+    approved(db, people, make_datasets(db, people), countersigned=False)
+    [sent] = deliveries(db)
+    with database(app).sessions() as session:
+        slow = delivery.claim(session, sent.id, utcnow())
+        session.commit()
+    assert slow is not None
+    with database(app).sessions() as session:
+        service.redeliver(session, delivery_id=sent.id, by=people.admin, now=utcnow())
+        session.commit()
+    assert send(app, sent.id) == DeliveryStatus.DELIVERED
+    # The first attempt answers late, with a failure: logged, the message stays delivered.
+    late = delivery.Answer(500, 3000, None)
+    with database(app).sessions() as session:
+        assert delivery.settle(session, slow, late, utcnow()) == DeliveryStatus.DELIVERED
+        session.commit()
+    assert [a.status_code for a in attempts(db, sent.id)] == [204, 500]
+    assert deliveries(db)[0].status == DeliveryStatus.DELIVERED
+
+
+def test_a_signed_audit_checkpoint_is_reported(
+    app: Flask, db: Session, people: People, receiver: Receiver
+) -> None:
+    register(db, people, receiver, types=("org.governance.audit.checkpoint_signed",))
+    # The trail signs a checkpoint at least every AUDIT_CHECKPOINT_MINUTES (10) while written.
+    later = utcnow() + dt.timedelta(minutes=11)
+    seq = audit_service.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, now=later)
+    db.commit()
+    [sent] = deliveries(db)
+    assert sent.event_type == "org.governance.audit.checkpoint_signed"
+    assert send(app, sent.id, later) == DeliveryStatus.PENDING  # signed 11 minutes ahead
+    assert receiver.rejected == ["Message timestamp too new"]
+    row = deliveries(db)[0]
+    row.next_attempt_at = utcnow()
+    db.commit()
+    assert send(app, sent.id) == DeliveryStatus.DELIVERED
+    data = receiver.accepted[0].event.get_data()
+    assert data["subject_type"] == "audit_trail"
+    assert data["audit_seq"] == seq
+    assert data["state"] == "signed"
