@@ -124,6 +124,13 @@ PARAMETER_TYPES: dict[str, s.Schema] = {
     ),
     "max_abs_smd": s.number(0, 5),
     "day_first": s.boolean(),
+    "linkage": s.obj(
+        {
+            "method": s.enum(["deterministic", "probabilistic"]),
+            "accept_probability": s.number(0, 1),
+            "review_probability": s.number(0, 1),
+        }
+    ),
     "excluded_offence_categories": NAMES,
 }
 

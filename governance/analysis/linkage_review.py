@@ -56,7 +56,11 @@ def report_of(session: Session, run_id: int) -> dict[str, Any] | None:
 
 def _run(session: Session, run_id: int) -> AnalysisRun:
     run = session.get(AnalysisRun, run_id)
-    if run is None or report_of(session, run_id) is None:
+    if (
+        run is None
+        or REGISTER_TABLE not in (run.datasets or {})
+        or report_of(session, run_id) is None
+    ):
         raise NotFound(f"Analysis {run_id} has no probabilistic linkage.")
     return run
 

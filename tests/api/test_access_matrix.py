@@ -838,6 +838,18 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("analyses.download", "GET"): Probe(
         lambda o: f"/analyses/{o.their_run.id}/download/pdf", CHECKERS
     ),
+    # their run has no probabilistic linkage: the checkers who may see it find no report
+    ("linkage.report", "GET"): Probe(
+        lambda o: f"/analyses/{o.their_run.id}/linkage", special=dict.fromkeys(CHECKERS, HIDDEN)
+    ),
+    ("linkage.review", "GET"): Probe(
+        lambda o: f"/analyses/{o.their_run.id}/linkage/review", others=HIDDEN
+    ),
+    ("linkage.decide", "POST"): Probe(
+        lambda o: f"/analyses/{o.their_run.id}/linkage/review/999999",
+        others=HIDDEN,
+        data=fixed({"decision": "match"}),
+    ),
     ("api.list_runs", "GET"): Probe(lambda o: f"{A}/analyses", EVERYONE),
     ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS),
     ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file", CHECKERS),

@@ -462,6 +462,8 @@ NOT_DRIVEN = {
     "outputs.ProgressForm": "no demo progress report is due",
     "outputs.DecisionForm": "no demo progress report waits for a decision",
     "datasets.DecisionForm": "no demo reclassification waits for a decision",
+    "analysis.ReviewDecisionForm": "no demo run is linked probabilistically (a Splink run takes "
+    "tens of seconds); tests/analysis/test_probabilistic_linkage_runs.py tests its refusals",
     "datasets.StewardForm": "every eligible demo steward already stewards (no form is shown)",
     "agreements.AttachmentForm": "a file upload: its refusals (size, type, content) and that "
     "nothing is kept are tested in tests/agreements/test_attachments.py",
