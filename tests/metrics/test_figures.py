@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access.models import Grant
-from governance.access.queries import REVIEW_DAYS
+from governance.access.queries import REVIEW
 from governance.agreements.models import Agreement
 from governance.kernel.errors import PermissionDenied, ValidationFailed
+from governance.kernel.tasks import service_level_days
 from governance.metrics import figures
 from governance.metrics.figures import Filters, percentile
 from tests.access.test_requests_and_grants import ask
@@ -110,8 +111,9 @@ def test_overdue_tasks_expiring_agreements_and_unreviewed_grants(
     assert {g.grant_id for g in found.unreviewed} == grants
     owners = {o.owner_id: o for o in found.overdue}
     assert owners[people.steward.id].overdue == 1
+    review_days = service_level_days(db.info.get("settings") or {}, REVIEW)  # the service level
     assert owners[people.steward.id].oldest_due == waiting.submitted_at.date() + dt.timedelta(
-        days=REVIEW_DAYS
+        days=review_days
     )
     assert people.analyst.id not in owners
     for expiring in found.expiring:
