@@ -50,6 +50,34 @@ def checkpoints(db: Session) -> list[int]:
     return list(db.scalars(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq)))
 
 
+def rewrite_suffix(db: Session, intruder: Intruder, target: int, last: int) -> dict[int, str]:
+    """Edit event `target` and store every hash from it to `last` recomputed, as an intruder
+    with the database would; returns each rewritten event's new hash."""
+    prev = hash_of(db, target - 1)
+    rewritten: list[tuple[int, str, str]] = []
+    for seq in range(target, last + 1):
+        content = stored_content(db, seq)
+        if seq == target:
+            content[6] = '{"page":"rewritten"}'
+        digest = chain_hash(prev, content_text(*content))
+        rewritten.append((seq, prev, digest))
+        prev = digest
+    db.rollback()
+    intruder(
+        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
+        detail='{"page":"rewritten"}',
+        seq=target,
+    )
+    for seq, prev_hash, digest in rewritten:
+        intruder(
+            "UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
+            seq=seq,
+            prev=prev_hash,
+            hash=digest,
+        )
+    return {seq: digest for seq, _, digest in rewritten}
+
+
 def verify(cli: CliInvoker, *args: str) -> tuple[int, str]:
     result = cli("audit", "verify", *args)
     return result.exit_code, result.output
@@ -241,29 +269,8 @@ def test_a_rewritten_suffix_is_caught_by_a_signed_checkpoint(
     """The intruder edits an event and recomputes every later hash: the chain is consistent
     again, but the checkpoints were signed with a key the intruder does not have."""
     target = chain - 12
-    prev = hash_of(db, target - 1)
-    rewritten: list[tuple[int, str, str]] = []
-    for seq in range(target, chain + 1):
-        content = stored_content(db, seq)
-        if seq == target:
-            content[6] = '{"page":"rewritten"}'
-        digest = chain_hash(prev, content_text(*content))
-        rewritten.append((seq, prev, digest))
-        prev = digest
     first_checkpoint = min(c for c in checkpoints(db) if c >= target)
-    db.rollback()
-    intruder(
-        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
-        detail='{"page":"rewritten"}',
-        seq=target,
-    )
-    for seq, prev_hash, digest in rewritten:
-        intruder(
-            "UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
-            seq=seq,
-            prev=prev_hash,
-            hash=digest,
-        )
+    prev = rewrite_suffix(db, intruder, target, chain)[chain]
     intruder("UPDATE audit_head SET hash = :hash", hash=prev)
     code, output = verify(cli)
     assert code == 1

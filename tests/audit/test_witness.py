@@ -23,11 +23,10 @@ from governance.audit import service as audit
 from governance.audit import witness
 from governance.audit.format import checkpoint_message, head_message, sign
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditTimestamp, AuditType
-from governance.audit.service import chain_hash, content_text
 from governance.identity.actors import System
 from governance.kernel.types import utcnow
 from tests.audit.conftest import CliInvoker
-from tests.audit.test_verify import hash_of, stored_content, verify
+from tests.audit.test_verify import rewrite_suffix, verify
 from tests.tsa import Authority, make_authority, serve
 
 SCHEDULER = System("scheduler")
@@ -189,34 +188,12 @@ def _rewrite_and_re_sign(db: Session, intruder: Intruder, target: int) -> None:
     key = settings.current_key
     last = audit.chain_head(db)[0]
     head = db.execute(text("SELECT format_since FROM audit_head")).one()
-    prev = hash_of(db, target - 1)
-    rewritten: list[tuple[int, str, str]] = []
-    for seq in range(target, last + 1):
-        content = stored_content(db, seq)
-        if seq == target:
-            content[6] = '{"page":"rewritten"}'
-        digest = chain_hash(prev, content_text(*content))
-        rewritten.append((seq, prev, digest))
-        prev = digest
     later = [
         (c.seq, c.cadence_events, c.cadence_minutes)
         for c in db.scalars(select(AuditCheckpoint).where(AuditCheckpoint.seq >= target))
     ]
-    db.rollback()
-    intruder(
-        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
-        detail='{"page":"rewritten"}',
-        seq=target,
-    )
-    hashes = {}
-    for seq, prev_hash, digest in rewritten:
-        hashes[seq] = digest
-        intruder(
-            "UPDATE audit_event SET prev_hash = :prev, hash = :hash WHERE seq = :seq",
-            seq=seq,
-            prev=prev_hash,
-            hash=digest,
-        )
+    hashes = rewrite_suffix(db, intruder, target, last)
+    prev = hashes[last]
     for seq, every, minutes in later:
         message = checkpoint_message(
             seq, hashes[seq], format_since=head.format_since, every=every, minutes=minutes
