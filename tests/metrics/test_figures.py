@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access.models import Grant
-from governance.access.queries import REVIEW_DAYS
+from governance.access.queries import REVIEW
+from governance.kernel.config import DEFAULT_SERVICE_LEVELS
 from governance.agreements.models import Agreement
 from governance.kernel.errors import PermissionDenied, ValidationFailed
 from governance.metrics import figures
@@ -111,7 +112,7 @@ def test_overdue_tasks_expiring_agreements_and_unreviewed_grants(
     owners = {o.owner_id: o for o in found.overdue}
     assert owners[people.steward.id].overdue == 1
     assert owners[people.steward.id].oldest_due == waiting.submitted_at.date() + dt.timedelta(
-        days=REVIEW_DAYS
+        days=DEFAULT_SERVICE_LEVELS[REVIEW]  # the service level of a review
     )
     assert people.analyst.id not in owners
     for expiring in found.expiring:
