@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from governance.access.models import Grant
 from governance.access.queries import REVIEW
-from governance.kernel.config import DEFAULT_SERVICE_LEVELS
 from governance.agreements.models import Agreement
+from governance.kernel.config import DEFAULT_SERVICE_LEVELS
 from governance.kernel.errors import PermissionDenied, ValidationFailed
 from governance.metrics import figures
 from governance.metrics.figures import Filters, percentile
