@@ -9,7 +9,7 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from governance import authz
-from governance.access import queries
+from governance.access import nudges, queries
 from governance.access import requests as service
 from governance.access.models import AccessRequest, RequestStatus
 from governance.access.workflow import Action, allowed_actions
@@ -74,6 +74,25 @@ REQUEST = s.shape(
             "description": "Where the request stands before its committee (votes cast of "
             "voters, the rule, the deadline); never who voted what.",
         },
+        "waiting_on": {
+            "oneOf": [
+                {"type": "null"},
+                s.shape(
+                    {
+                        "role": s.string_out("The role of the people the step waits on."),
+                        "people": {
+                            "type": "array",
+                            "items": s.shape({"id": s.identifier(), "name": s.string_out()}),
+                        },
+                        "since": s.time_out(),
+                        "period_days": s.integer(0, 2**31),
+                        "next_nudge": NULLABLE_TIME,
+                    }
+                ),
+            ],
+            "description": "Who the request waits on now and when the requester may nudge "
+            "them (null once it waits on nobody).",
+        },
         "actions": {
             "type": "array",
             "items": s.enum(ACTION_NAMES.values()),
@@ -116,6 +135,19 @@ def _actions(item: AccessRequest, user: User) -> list[str]:
     return [name for action, name in ACTION_NAMES.items() if action in possible & mine]
 
 
+def _waiting(item: AccessRequest) -> dict[str, Any] | None:
+    waiting = nudges.waiting_on(db_session(), item)
+    if waiting is None:
+        return None
+    return {
+        "role": waiting.role,
+        "people": [{"id": p.id, "name": p.name} for p in waiting.people],
+        "since": iso(waiting.since),
+        "period_days": waiting.period_days,
+        "next_nudge": iso(waiting.next_nudge),
+    }
+
+
 def render(item: AccessRequest) -> dict[str, Any]:
     return {
         "id": item.id,
@@ -139,6 +171,7 @@ def render(item: AccessRequest) -> dict[str, Any]:
         "grant_id": item.grant_id,
         "committee_id": item.committee_id,
         "standing": queries.request_standing(db_session(), item),
+        "waiting_on": _waiting(item),
         "actions": _actions(item, caller()),
     }
 
@@ -358,4 +391,22 @@ def withdraw_request(request_id: int) -> ResponseReturnValue:
     return _act(
         request_id,
         lambda db, by, now: service.withdraw_request(db, request_id=request_id, by=by, now=now),
+    )
+
+
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/nudge",
+    tag=TAG,
+    summary="Send the people your request waits on one polite reminder",
+    description="Once per service-level period of the step it waits on (409 for a second); "
+    "the reminder names the request's number, state and dates, never its purpose or columns.",
+    errors=ERRORS,
+    answer=ANSWER,
+)
+def nudge_request(request_id: int) -> ResponseReturnValue:
+    """Only the requester, while the request waits on someone."""
+    return _act(
+        request_id,
+        lambda db, by, now: nudges.nudge(db, request_id=request_id, by=by, now=now),
     )

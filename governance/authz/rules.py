@@ -68,6 +68,15 @@ def committee_chair(by: Any, committee: Any) -> bool:
     return by.id is not None and by.id == committee.chair_id
 
 
+@object_rule("metrics-reader")
+def metrics_reader(by: Any, committees: Any) -> bool:
+    """Holds `metrics:read`, or chairs one of the given committees: the governance metrics are
+    for privacy officers and committee chairs (a chair judges the committee's turnaround)."""
+    return can(by, Permission.METRICS_READ) or (
+        by is not None and by.id is not None and any(c.chair_id == by.id for c in committees)
+    )
+
+
 # Access requests
 
 

@@ -72,6 +72,7 @@ def votes_waiting(session: Session, user: User) -> list[Task]:
     from a partner, a privacy officer); the provider finds the person's own committees."""
     tasks = []
     for case, committee in _open_cases_for(session, user):
+        chair = session.get(User, committee.chair_id) if committee.chair_id else None
         _, request = parts(session, case)
         if user.id not in voters(committee, case, request):
             continue
@@ -85,9 +86,25 @@ def votes_waiting(session: Session, user: User) -> list[Task]:
                 params={"case_id": case.id},
                 due=case.deadline.date(),
                 detail=f"Decision rule: {rule_words(committee)}",
+                # Overdue votes go to the chair, who may decide alone after the deadline.
+                escalate_to=(chair.email,) if chair else (),
+                key=f"committee-vote|case={case.id}",
             )
         )
     return tasks
+
+
+def chaired_by(session: Session, user: Actor) -> list[Committee]:
+    """The committees this person chairs (they may read the governance metrics)."""
+    if user.id is None:
+        return []
+    return list(
+        session.scalars(
+            select(Committee)
+            .join(CommitteeMember, CommitteeMember.committee_id == Committee.id)
+            .where(CommitteeMember.user_id == user.id, CommitteeMember.role == MemberRole.CHAIR)
+        )
+    )
 
 
 def case_for_request(session: Session, request: AccessRequest) -> CommitteeCase | None:

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance import authz
 from governance.access.models import AccessRequest
 from governance.access.review import grants_due_for_review
 from governance.agreements.queries import expiring
 from governance.audit.models import AuditEvent, AuditType, Outcome
-from governance.authz import Permission
+from governance.authz import Permission, rules
+from governance.committees.queries import chaired_by
 from governance.datasets.models import Dataset
 from governance.identity.actors import Actor
 from governance.identity.models import User, UserRole
@@ -426,10 +426,14 @@ def compute(session: Session, filters: Filters, *, now: dt.datetime) -> Figures:
 
 
 def read_figures(session: Session, *, filters: Filters, by: Actor, now: dt.datetime) -> Figures:
-    """The figures for a reader who holds `metrics:read` (a refusal is recorded)."""
-    authz.require(
+    """The figures for a reader who holds `metrics:read` or chairs a committee (a refusal is
+    recorded)."""
+    rules.require(
+        rules.metrics_reader,
         by,
-        Permission.METRICS_READ,
+        chaired_by(session, by),
+        message=f"You need the {Permission.METRICS_READ.value} permission, or to chair a "
+        f"committee: {Permission.METRICS_READ.description}",
         audit={"event_type": AuditType.METRICS_READ, "target_type": "metrics"},
     )
     if filters.start and filters.end and filters.start > filters.end:

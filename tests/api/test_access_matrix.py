@@ -803,6 +803,10 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.withdraw_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"
     ),
+    # Only the requester nudges the people their request waits on.
+    ("api.nudge_request", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/nudge"
+    ),
     ("api.resubmit_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/resubmit",
         data=fixed(

@@ -3,6 +3,8 @@ three-member committee of the lab naming the agreement: a chair, two members, an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -10,6 +12,7 @@ from governance.agreements.models import Agreement
 from governance.committees import service
 from governance.committees.models import Committee
 from governance.datasets.models import DatasetSteward
+from governance.identity.models import User
 from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets, approved, make_datasets
 from tests.support import People
@@ -34,9 +37,15 @@ def committee(db: Session, people: People, agreement: Agreement) -> Committee:
     return make_committee(db, people, agreement)
 
 
-def make_committee(db: Session, people: People, agreement: Agreement) -> Committee:
+def make_committee(
+    db: Session,
+    people: People,
+    agreement: Agreement | None,
+    members: Sequence[tuple[User, str]] | None = None,
+) -> Committee:
     """Chair: the compliance manager; members: the output checker and the second privacy
-    officer; observer: the partner. It decides for the agreement, by majority."""
+    officer; observer: the partner (unless `members` says otherwise). It decides for the
+    agreement (if one is given), by majority."""
     now = utcnow()
     made = service.create_committee(
         db,
@@ -49,7 +58,7 @@ def make_committee(db: Session, people: People, agreement: Agreement) -> Committ
         by=people.admin,
         now=now,
     )
-    for person, role in (
+    for person, role in members or (
         (people.compliance, "chair"),
         (people.checker, "member"),
         (people.privacy2, "member"),
@@ -58,13 +67,14 @@ def make_committee(db: Session, people: People, agreement: Agreement) -> Committ
         service.add_member(
             db, committee_id=made.id, user_id=person.id, role=role, by=people.admin, now=now
         )
-    service.assign(
-        db,
-        committee_id=made.id,
-        subject_type="agreement",
-        subject_id=agreement.id,
-        by=people.admin,
-        now=now,
-    )
+    if agreement is not None:
+        service.assign(
+            db,
+            committee_id=made.id,
+            subject_type="agreement",
+            subject_id=agreement.id,
+            by=people.admin,
+            now=now,
+        )
     db.commit()
     return made
