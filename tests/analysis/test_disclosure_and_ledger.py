@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.audit.models import AuditEvent, AuditType
-from governance.datasets.datastore import crypto
+from governance.datasets.datastore import crypto, pme
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel import jobs
 from tests.analysis.conftest import (
@@ -189,20 +189,30 @@ def test_the_analysis_path_decrypts_only_through_the_door(
 ) -> None:
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
-    callers: list[list[str]] = []
-    original = crypto.DecryptingReader.__init__
+    callers: dict[str, list[list[str]]] = {"cohort file": [], "dataset": []}
+    reader = crypto.DecryptingReader.__init__
+    decryption = pme.VersionKeys.decryption
 
-    def spy(self: object, *args: object, **kwargs: object) -> None:
-        callers.append([frame.filename for frame in inspect.stack()])
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
+    def spy_reader(self: object, *args: object, **kwargs: object) -> None:
+        callers["cohort file"].append([frame.filename for frame in inspect.stack()])
+        reader(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy)
+    def spy_decryption(self: pme.VersionKeys) -> object:
+        callers["dataset"].append([frame.filename for frame in inspect.stack()])
+        return decryption(self)
+
+    # The cohort file keeps the chunked format; dataset versions are modular-encrypted Parquet.
+    monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy_reader)
+    monkeypatch.setattr(pme.VersionKeys, "decryption", spy_decryption)
     run = execute(
         app,
         db,
         submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id).id,
     )
     assert run.status == RunStatus.SUCCEEDED, run.reason
-    assert len(callers) == 3  # the cohort file and the two datasets, once each
-    for stack in callers:
+    assert len(callers["cohort file"]) == 1  # the cohort file, once
+    # The two datasets, each loaded once: its encrypted footer opened to see which granted
+    # columns it holds, then those columns read.
+    assert len(callers["dataset"]) == 4
+    for stack in callers["cohort file"] + callers["dataset"]:
         assert any(name.endswith("governance/access/data_door.py") for name in stack)
