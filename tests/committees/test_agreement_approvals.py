@@ -213,3 +213,35 @@ def test_agreements_whose_parties_name_no_committee_are_approved_as_before(
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
     db.commit()
     assert in_force_version(fresh(db), agreement.id).number == 2  # type: ignore[union-attr]
+
+
+def test_after_the_deadline_the_chair_decides_the_approval_alone(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    committee: Committee,
+) -> None:
+    narrow(db, people, datasets, agreement)
+    case = version_case(db, agreement, 2)
+    with pytest.raises(InvalidTransition, match="only after the deadline"):
+        cases.decide_alone(
+            db, case_id=case.id, approve=False, reason="Late.", by=people.compliance, now=utcnow()
+        )
+    db.rollback()
+    cases.decide_alone(
+        db,
+        case_id=case.id,
+        approve=False,
+        reason="Nobody voted; the scope is too wide.",
+        by=people.compliance,
+        now=case.deadline,
+    )
+    db.commit()
+    decided = version_case(db, agreement, 2)
+    assert (decided.decision, decided.decided_alone) == ("rejected", True)
+    page = signed_in(app, people.checker.email).get(f"/committees/cases/{case.id}")
+    shown = page.get_data(as_text=True)
+    assert "Decided: rejected" in shown
+    assert "the chair decided alone after the deadline" in shown
