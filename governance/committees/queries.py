@@ -268,16 +268,18 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
     )
 
 
-def open_cases(session: Session, committee: Committee) -> list[CommitteeCase]:
-    return [
-        case
-        for case in session.scalars(
-            select(CommitteeCase)
-            .where(CommitteeCase.committee_id == committee.id, CommitteeCase.decision.is_(None))
-            .order_by(CommitteeCase.deadline)
-        )
-        if is_open(case, parts(session, case)[1])
-    ]
+def open_cases(session: Session, committee: Committee) -> list[tuple[CommitteeCase, str]]:
+    """The committee's open cases, each with what it decides in words."""
+    found = []
+    for case in session.scalars(
+        select(CommitteeCase)
+        .where(CommitteeCase.committee_id == committee.id, CommitteeCase.decision.is_(None))
+        .order_by(CommitteeCase.deadline)
+    ):
+        _, subject = parts(session, case)
+        if is_open(case, subject):
+            found.append((case, subject.label))
+    return found
 
 
 def _requester_history(

@@ -198,6 +198,9 @@ def test_the_vote_task_and_the_case_page_show_the_version_and_its_changes(
     for section in ("The version submitted for approval", "What it changes", "Its clauses"):
         assert section in page, section
     assert "age_at_arrest" in page  # the columns the amendment removes, shown before/after
+    admin = signed_in(app, people.admin.email)
+    listed = admin.get(f"/committees/{committee.id}").get_data(as_text=True)
+    assert f"Approval of agreement {agreement.reference} version 2" in listed
     answer = checker.post(
         f"/committees/cases/{case.id}/vote", {"vote-vote": "approve", "vote-comment": "Fine."}
     )
