@@ -44,6 +44,7 @@ from governance.agreements import (
 from governance.agreements import leavers as agreement_leavers
 from governance.agreements import names as agreement_names
 from governance.agreements import queries as agreement_queries
+from governance.agreements import service as agreements_service
 from governance.agreements import web as agreements_web
 from governance.agreements.analysis_kind_model import ANALYSIS_KIND_LABELS
 from governance.agreements.clauses import CLAUSE_LABELS
@@ -329,6 +330,8 @@ def install() -> None:
     report.install_dataset_namer(datasets_service.names_by_id)
     grant_index.install_loader(live_grants.load_changes)
     access_requests.route_to_committees(committee_routing.route_request)
+    agreements_service.on_version_submitted(committee_routing.route_version)
+    agreements_service.approval_gate(committee_routing.approval_waiting)
     access_queries.on_request_standing(committee_queries.request_standing)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)

@@ -10,6 +10,7 @@ terms (403 / 422), then the change, its audit event, and the listeners of
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -66,7 +67,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission, rules
 from governance.identity.actors import Actor
 from governance.identity.organization_model import Organization, OrganizationKind
-from governance.kernel.errors import ValidationFailed
+from governance.kernel.errors import InvalidTransition, ValidationFailed
 from governance.kernel.text import clean_text
 
 # The whole write API of agreements, importable from this one module.
@@ -75,16 +76,19 @@ __all__ = [
     "Countersignature",
     "activate",
     "actor_key",
+    "approval_gate",
     "approve",
     "available_actions",
     "certify_destruction",
     "close",
+    "committee_return",
     "create_agreement",
     "discard_amendment",
     "execute",
     "expire",
     "expiry_moment",
     "get_agreement",
+    "on_version_submitted",
     "record_agreement_event",
     "return_to_draft",
     "start_amendment",
@@ -92,6 +96,30 @@ __all__ = [
     "terminate",
     "update_draft",
 ]
+
+
+#: Hooks the registry installs (committees sit above agreements and decide the approvals of
+#: the agreements whose parties name one): called when a version is submitted (the committee
+#: opens its case), and before a version is approved (a gate returns why the approval must
+#: wait, None when it need not).
+VersionSubmitted = Callable[[Session, Agreement, AgreementVersion, dt.datetime], None]
+ApprovalGate = Callable[[Session, Agreement, AgreementVersion], "str | None"]
+_on_submit: list[VersionSubmitted] = []
+_approval_gates: list[ApprovalGate] = []
+
+
+def on_version_submitted(hook: VersionSubmitted) -> VersionSubmitted:
+    """Install a hook; installing it again has no effect."""
+    if hook not in _on_submit:
+        _on_submit.append(hook)
+    return hook
+
+
+def approval_gate(gate: ApprovalGate) -> ApprovalGate:
+    """Install a gate; installing it again has no effect."""
+    if gate not in _approval_gates:
+        _approval_gates.append(gate)
+    return gate
 
 
 def _next_reference(session: Session, year: int) -> str:
@@ -230,6 +258,9 @@ def submit(session: Session, *, agreement_id: int, by: Actor, now: dt.datetime) 
     version.submitted_at = now
     version.submitted_by_id = by.id
     add_contributor(version, by)
+    session.flush()
+    for hook in _on_submit:
+        hook(session, agreement, version, now)
     return version
 
 
@@ -245,6 +276,33 @@ def return_to_draft(
     )
     VERSION_LIFECYCLE.apply(session, version, VersionAction.RETURN, by=by)
     add_comment(version, CommentKind.RETURN, body, by, now)
+    return version
+
+
+def committee_return(
+    session: Session,
+    *,
+    agreement_id: int,
+    comment: str,
+    detail: dict[str, Any],
+    by: Actor,
+    now: dt.datetime,
+) -> AgreementVersion:
+    """A committee rejected the submitted version: it goes back to draft with the decision as
+    the return comment. `by` is the committee (a System actor): its case has checked the rule
+    and who voted, and records the members' votes itself."""
+    agreement = get_agreement(session, agreement_id)
+    version = working_version_of(agreement)
+    move_agreement(
+        session,
+        agreement,
+        Action.RETURN,
+        by=by,
+        version=version,
+        detail={"comment": comment, **detail},
+    )
+    VERSION_LIFECYCLE.apply(session, version, VersionAction.RETURN, by=by)
+    add_comment(version, CommentKind.RETURN, comment, by, now)
     return version
 
 
@@ -270,6 +328,10 @@ def approve(
             "agreement_version": version.number,
         },
     )
+    for gate in _approval_gates:
+        waiting = gate(session, agreement, version)
+        if waiting is not None:
+            raise InvalidTransition(f"{waiting} Nothing was approved.", allowed=[Action.RETURN])
     today = now.astimezone(dt.UTC).date()
     if version.expiry_date < today:
         raise ValidationFailed(

@@ -45,7 +45,15 @@ CASE = s.shape(
     {
         "id": s.identifier(),
         "committee_id": s.identifier(),
-        "request_id": s.identifier(),
+        "request_id": {
+            "type": ["integer", "null"],
+            "description": "The access request decided; null for an agreement approval.",
+        },
+        "agreement_id": {
+            "type": ["integer", "null"],
+            "description": "The agreement whose version's approval is decided; else null.",
+        },
+        "version_number": {"type": ["integer", "null"]},
         "deadline": {"type": "string", "format": "date-time"},
         "open": s.boolean(),
         "decision": {"type": ["string", "null"]},
@@ -101,14 +109,16 @@ def committee_json(committee: Committee) -> dict[str, Any]:
 
 
 def case_json(case: CommitteeCase) -> dict[str, Any]:
-    committee, request = cases.parts(db_session(), case)
-    counted = cases.tally(committee, case, request)
+    committee, subject = cases.parts(db_session(), case)
+    counted = cases.tally(committee, case, subject)
     return {
         "id": case.id,
         "committee_id": case.committee_id,
         "request_id": case.request_id,
+        "agreement_id": case.agreement_id,
+        "version_number": case.version_number,
         "deadline": iso(case.deadline),
-        "open": cases.is_open(case, request),
+        "open": cases.is_open(case, subject),
         "decision": case.decision,
         "decided_alone": case.decided_alone,
         "rule": queries.rule_words(committee),

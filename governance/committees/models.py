@@ -12,7 +12,15 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.kernel.db import Base
@@ -109,14 +117,26 @@ class CommitteeAssignment(Base):
 
 
 class CommitteeCase(Base):
-    """An access request before a committee, from its submission to the decision."""
+    """An access request, or a submitted agreement version, before a committee, from its
+    submission to the decision. Exactly one of the two is named."""
 
     __tablename__ = "committee_case"
-    __table_args__ = (UniqueConstraint("request_id"),)
+    __table_args__ = (
+        UniqueConstraint("request_id"),
+        UniqueConstraint("agreement_id", "version_number"),
+        CheckConstraint(
+            "(request_id IS NOT NULL AND agreement_id IS NULL AND version_number IS NULL) OR "
+            "(request_id IS NULL AND agreement_id IS NOT NULL AND version_number IS NOT NULL)",
+            name="one_subject",
+        ),
+    )
 
     id: Mapped[intpk]
     committee_id: Mapped[int] = mapped_column(ForeignKey("committee.id"), index=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("access_request.id"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("access_request.id"))
+    # An agreement approval: the version submitted for approval.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreement.id"))
+    version_number: Mapped[int | None] = mapped_column(Integer)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # None while open; then "approved" or "rejected".

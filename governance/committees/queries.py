@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.access.models import AccessRequest, RequestStatus
-from governance.agreements.clauses import render_clauses
-from governance.agreements.models import Agreement
+from governance.agreements.clauses import clause_diff, render_clauses
+from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.queries import in_force_version
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.committees import conditions as terms
-from governance.committees.cases import get_case, is_open, parts, tally, voters
+from governance.committees.cases import Subject, get_case, is_open, parts, tally, voters
 from governance.committees.decision import Tally
 from governance.committees.models import (
     Committee,
@@ -48,21 +48,20 @@ def can_see_cases(user: Actor, committee: Committee) -> bool:
     return committee.role_of(user.id) is not None or authz.can(user, Permission.COMMITTEE_MANAGE)
 
 
-def _open_cases_for(session: Session, user: User) -> list[tuple[CommitteeCase, Committee]]:
+def _open_cases_for(session: Session, user: User) -> list[tuple[CommitteeCase, Committee, Subject]]:
     rows = session.execute(
         select(CommitteeCase, Committee)
         .join(Committee, Committee.id == CommitteeCase.committee_id)
         .join(CommitteeMember, CommitteeMember.committee_id == Committee.id)
-        .join(AccessRequest, AccessRequest.id == CommitteeCase.request_id)
-        .where(
-            CommitteeMember.user_id == user.id,
-            CommitteeCase.decision.is_(None),
-            AccessRequest.status == RequestStatus.SUBMITTED,
-            AccessRequest.committee_id == CommitteeCase.committee_id,
-        )
+        .where(CommitteeMember.user_id == user.id, CommitteeCase.decision.is_(None))
         .order_by(CommitteeCase.deadline)
     ).all()
-    return [(case, committee) for case, committee in rows]
+    found = []
+    for case, committee in rows:
+        _, subject = parts(session, case)
+        if is_open(case, subject):
+            found.append((case, committee, subject))
+    return found
 
 
 def votes_waiting(session: Session, user: User) -> list[Task]:
@@ -71,16 +70,15 @@ def votes_waiting(session: Session, user: User) -> list[Task]:
     Registered for every role: a committee member may hold any role (a steward, an analyst
     from a partner, a privacy officer); the provider finds the person's own committees."""
     tasks = []
-    for case, committee in _open_cases_for(session, user):
+    for case, committee, subject in _open_cases_for(session, user):
         chair = session.get(User, committee.chair_id) if committee.chair_id else None
-        _, request = parts(session, case)
-        if user.id not in voters(committee, case, request):
+        if user.id not in voters(committee, case, subject):
             continue
         if any(v.voter_id == user.id for v in case.current_votes):
             continue
         tasks.append(
             Task(
-                title=f"Vote on access request #{request.id} ({committee.name})",
+                title=f"Vote on {subject.label} ({committee.name})",
                 kind="Vote waiting",
                 endpoint="committees.case_page",
                 params={"case_id": case.id},
@@ -119,13 +117,13 @@ def request_standing(session: Session, request: AccessRequest) -> str | None:
     case = case_for_request(session, request)
     if case is None:
         return None
-    committee, _ = parts(session, case)
+    committee, subject = parts(session, case)
     if case.decision is not None:
         alone = " (the chair decided alone after the deadline)" if case.decided_alone else ""
         return f"Decided by {committee.name}: {case.decision}{alone}."
-    if not is_open(case, request):
+    if not is_open(case, subject):
         return None
-    counted = tally(committee, case, request)
+    counted = tally(committee, case, subject)
     return (
         f"Waiting on the committee {committee.name}: {counted.cast} of {counted.eligible} "
         f"votes, decision rule {rule_words(committee)}; deadline "
@@ -157,10 +155,15 @@ class SimilarDecision:
 class CaseView:
     case: CommitteeCase
     committee: Committee
-    request: AccessRequest
-    requester: User
-    dataset: Dataset
+    # An access request's case: the request, its requester and dataset.
+    request: AccessRequest | None
+    requester: User | None
+    dataset: Dataset | None
     agreement: Agreement
+    # An agreement approval's case: the version submitted and the clauses it changes.
+    version: AgreementVersion | None
+    changes: list[dict[str, str]]
+    label: str
     clauses: list[tuple[str, str, str]]
     training: list[TrainingRecord]
     history: list[AccessRequest]
@@ -177,7 +180,8 @@ class CaseView:
 
 def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
     case = get_case(session, case_id)
-    committee, request = parts(session, case)
+    committee, subject = parts(session, case)
+    request, agreement = subject.request, subject.agreement
     if not can_see_cases(by, committee):
         raise PermissionDenied(
             "Only the committee's members see its cases.",
@@ -185,45 +189,32 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
                 "event_type": AuditType.COMMITTEE_READ,
                 "target_type": "committee_case",
                 "target_id": case.id,
-                "agreement_id": request.agreement_id,
-                "dataset_id": request.dataset_id,
+                "agreement_id": agreement.id,
+                "dataset_id": subject.dataset_id,
             },
         )
-    requester = session.get(User, request.requester_id)
-    dataset = session.get(Dataset, request.dataset_id)
-    agreement = session.get(Agreement, request.agreement_id)
-    assert requester
-    assert dataset
-    assert agreement
-    version = in_force_version(session, agreement.id)
-    clauses = (
-        [c for c in render_clauses(version) if c[0].startswith(CASE_CLAUSES)] if version else []
-    )
-    history = list(
-        session.scalars(
-            select(AccessRequest)
-            .where(AccessRequest.requester_id == requester.id, AccessRequest.id != request.id)
-            .order_by(AccessRequest.id.desc())
-            .limit(20)
+    requester = dataset = None
+    training: list[TrainingRecord] = []
+    history: list[AccessRequest] = []
+    similar: list[SimilarDecision] = []
+    changes: list[dict[str, str]] = []
+    if request is None:
+        # The version itself is what the committee decides: every clause, and what changed
+        # from the version in force (an amendment).
+        assert subject.version is not None
+        clauses = render_clauses(subject.version)
+        changes = clause_diff(agreement.current_version, subject.version)
+    else:
+        requester = session.get(User, request.requester_id)
+        dataset = session.get(Dataset, request.dataset_id)
+        assert requester
+        assert dataset
+        training = list(requester.training)
+        version = in_force_version(session, agreement.id)
+        clauses = (
+            [c for c in render_clauses(version) if c[0].startswith(CASE_CLAUSES)] if version else []
         )
-    )
-    wanted = set(request.requested_columns)
-    similar = [
-        SimilarDecision(
-            r.id, RequestStatus(r.status).label, r.requested_columns, r.steward_decided_at
-        )
-        for r in session.scalars(
-            select(AccessRequest)
-            .where(
-                AccessRequest.dataset_id == request.dataset_id,
-                AccessRequest.id != request.id,
-                AccessRequest.status.in_([RequestStatus.APPROVED, RequestStatus.DENIED]),
-            )
-            .order_by(AccessRequest.id.desc())
-            .limit(50)
-        )
-        if wanted & set(r.requested_columns)
-    ][:10]
+        history, similar = _requester_history(session, request)
     names = {
         u.id: u.email
         for u in session.scalars(
@@ -259,28 +250,68 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
         requester=requester,
         dataset=dataset,
         agreement=agreement,
+        version=subject.version,
+        changes=changes,
+        label=subject.label,
         clauses=clauses,
-        training=list(requester.training),
+        training=training,
         history=history,
         similar=similar,
         votes=rows,
-        tally=tally(committee, case, request),
+        tally=tally(committee, case, subject),
         rule=rule_words(committee),
-        open=is_open(case, request),
-        can_vote=by.id in voters(committee, case, request),
+        open=is_open(case, subject),
+        can_vote=by.id in voters(committee, case, subject),
         is_chair=committee.role_of(by.id) == MemberRole.CHAIR,
         your_vote=str(mine.vote) if mine else None,
         conditions=terms.from_json(case.conditions).describe(),
     )
 
 
-def open_cases(session: Session, committee: Committee) -> list[CommitteeCase]:
-    return [
-        case
-        for case in session.scalars(
-            select(CommitteeCase)
-            .where(CommitteeCase.committee_id == committee.id, CommitteeCase.decision.is_(None))
-            .order_by(CommitteeCase.deadline)
+def open_cases(session: Session, committee: Committee) -> list[tuple[CommitteeCase, str]]:
+    """The committee's open cases, each with what it decides in words."""
+    found = []
+    for case in session.scalars(
+        select(CommitteeCase)
+        .where(CommitteeCase.committee_id == committee.id, CommitteeCase.decision.is_(None))
+        .order_by(CommitteeCase.deadline)
+    ):
+        _, subject = parts(session, case)
+        if is_open(case, subject):
+            found.append((case, subject.label))
+    return found
+
+
+def _requester_history(
+    session: Session, request: AccessRequest
+) -> tuple[list[AccessRequest], list[SimilarDecision]]:
+    """The requester's other requests, and decided requests on the same columns."""
+    history = list(
+        session.scalars(
+            select(AccessRequest)
+            .where(
+                AccessRequest.requester_id == request.requester_id,
+                AccessRequest.id != request.id,
+            )
+            .order_by(AccessRequest.id.desc())
+            .limit(20)
         )
-        if is_open(case, parts(session, case)[1])
-    ]
+    )
+    wanted = set(request.requested_columns)
+    similar = [
+        SimilarDecision(
+            r.id, RequestStatus(r.status).label, r.requested_columns, r.steward_decided_at
+        )
+        for r in session.scalars(
+            select(AccessRequest)
+            .where(
+                AccessRequest.dataset_id == request.dataset_id,
+                AccessRequest.id != request.id,
+                AccessRequest.status.in_([RequestStatus.APPROVED, RequestStatus.DENIED]),
+            )
+            .order_by(AccessRequest.id.desc())
+            .limit(50)
+        )
+        if wanted & set(r.requested_columns)
+    ][:10]
+    return history, similar

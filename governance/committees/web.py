@@ -219,7 +219,8 @@ def assign(committee_id: int) -> BaseResponse:
 
 def _vote_form(view: queries.CaseView) -> VoteForm:
     form = VoteForm(prefix="vote")
-    form.columns.choices = choices((c, c) for c in view.request.requested_columns)
+    requested = view.request.requested_columns if view.request is not None else []
+    form.columns.choices = choices((c, c) for c in requested)
     return form
 
 
