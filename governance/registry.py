@@ -51,7 +51,7 @@ from governance.agreements.clauses import CLAUSE_LABELS
 from governance.agreements.parts_model import PROJECT_ROLE_LABELS
 from governance.analysis import amendment_impact as analysis_impact
 from governance.analysis import api as analysis_api
-from governance.analysis import differencing, reaper
+from governance.analysis import differencing, reaper, request_risk
 from governance.analysis import labels as analysis_labels
 from governance.analysis import web as analysis_web
 from governance.analysis import web_linkage as linkage_web
@@ -332,6 +332,7 @@ def install() -> None:
     access_requests.route_to_committees(committee_routing.route_request)
     agreements_service.on_version_submitted(committee_routing.route_version)
     agreements_service.approval_gate(committee_routing.approval_waiting)
+    access_requests.compute_risk_with(request_risk.figures)
     access_queries.on_request_standing(committee_queries.request_standing)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)

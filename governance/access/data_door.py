@@ -27,16 +27,27 @@ from governance.access.row_filters import apply_filters, check_filters, parse_fi
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz.actions import DataAction
-from governance.authz.decision import DataRequest, Decision, decide, grant_index
+from governance.authz.decision import (
+    RISK_ASSESSMENT_PURPOSE,
+    DataRequest,
+    Decision,
+    decide,
+    decide_risk_assessment,
+    grant_index,
+)
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
-from governance.datasets.models import Dataset, DatasetVersion
+from governance.datasets.models import Classification, Dataset, DatasetVersion
+from governance.identity.actors import System
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_PAGE_SIZE = 500
 CATEGORY_COLUMN = "offence_category"
 T = TypeVar("T")
+#: Who the audit trail names for a risk assessment's read: the service, for nobody's eyes.
+RISK_ASSESSOR = System("risk assessment")
+ASSESSABLE_CLASSES = frozenset({Classification.QUASI_IDENTIFIER, Classification.SENSITIVE})
 
 
 @dataclass(frozen=True)
@@ -219,12 +230,18 @@ def _stored(version: DatasetVersion, columns: Sequence[str]) -> pd.DataFrame:
     )
 
 
-def _read(version: DatasetVersion, columns: Sequence[str], withheld: list[str]) -> pd.DataFrame:
+def _read(
+    version: DatasetVersion,
+    columns: Sequence[str],
+    withheld: list[str],
+    load: Callable[[DatasetVersion, Sequence[str]], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """The stored columns without the withheld records. The category column is read to leave
     them out and returned only when it was asked for (and so decided)."""
+    load = load or _stored
     if not withheld:
-        return _stored(version, columns)
-    frame = _stored(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
+        return load(version, columns)
+    frame = load(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
     unwanted = {category.casefold() for category in withheld}
     labels = frame[CATEGORY_COLUMN].astype("string").str.casefold()
     kept = ~labels.isin(unwanted).fillna(False).to_numpy(dtype=bool)
@@ -493,3 +510,81 @@ def load_cohort(
     return LoadedCohort(
         frame=frame, cohort_id=cohort.id, sha256=cohort.sha256, row_count=len(frame), audit_seq=seq
     )
+
+
+#: Computes figures from a frame that never leaves the service: (frame) -> counts and shares.
+Assessor = Callable[[pd.DataFrame], dict[str, Any]]
+
+
+def assess_risk(
+    session: Session,
+    *,
+    asked_by: User,
+    agreement_id: int,
+    dataset_id: int,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str],
+    assessor: Assessor,
+    now: dt.datetime,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """Count a request's quasi-identifiers on the current version for its risk figures.
+
+    The system purpose "risk assessment": the decision allows only the dataset's columns
+    classified quasi-identifier or sensitive, and the read is audited as one whose rows are
+    shown to nobody. Only what `assessor` returns (counts and shares) leaves this function.
+    The service reads, not the person whose request it is (`asked_by`): the read is recorded
+    as the system's, so it is never counted as that person's use of a grant.
+    """
+    dataset = _dataset(session, dataset_id)
+    columns = list(dict.fromkeys([*quasi_identifiers, *sensitive]))
+    decision = decide_risk_assessment(
+        columns,
+        assessable={c.name for c in dataset.columns if c.classification in ASSESSABLE_CLASSES},
+    )
+    fields: dict[str, Any] = {
+        "agreement_id": agreement_id,
+        "dataset_id": dataset.id,
+        "target_type": "dataset",
+        "target_id": dataset.id,
+        "clause": decision.clause,
+        "detail": {
+            **context,
+            "columns": columns,
+            "purpose": RISK_ASSESSMENT_PURPOSE,
+            "action": DataAction.ASSESS_RISK.value,
+            "reason": decision.reason,
+            "rows_shown": False,
+            "asked_by": asked_by.id,
+        },
+    }
+    if not decision.allowed:
+        raise PermissionDenied(
+            decision.reason,
+            clause=decision.clause,
+            audit={
+                "event_type": AuditType.DATASET_ASSESS_RISK,
+                "outcome": Outcome.DENIED,
+                "now": now,
+                **fields,
+            },
+        )
+    version = current_version(session, dataset_id)
+    # Straight from the datastore: a one-off count should not fill the readers' cache.
+    frame = _read(
+        version,
+        columns,
+        _withheld(session, agreement_id, dataset),
+        load=lambda v, names: datastore.read_columns(v, list(names)),
+    )
+    figures = assessor(frame)
+    fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
+    audit.record(
+        session,
+        AuditType.DATASET_ASSESS_RISK,
+        by=RISK_ASSESSOR,
+        outcome=Outcome.ALLOWED,
+        now=now,
+        **fields,
+    )
+    return {**figures, "version": version.number}

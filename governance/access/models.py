@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from governance.authz.actions import DataAction
 from governance.datasets.models import Classification
 from governance.kernel.db import Base
-from governance.kernel.types import UTCDateTime, created_at, intpk
+from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk
 
 
 class RequestStatus(StrEnum):
@@ -79,6 +80,9 @@ class AccessRequest(Base):
     privacy_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     privacy_comment: Mapped[str] = mapped_column(Text, default="")
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("access_grant.id"))
+    # Counts and shares only (reidentification.RiskReport.as_dict plus the threshold it was
+    # computed with), never a row value: what the steward and committee read before deciding.
+    risk_figures: Mapped[dict[str, Any] | None] = mapped_column(JSONText(), nullable=True)
     # The committee that decides this request instead of the dataset's steward, taken when it
     # is submitted (committees/routing.py). No foreign key: committees sit above access.
     committee_id: Mapped[int | None] = mapped_column(Integer)

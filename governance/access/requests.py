@@ -18,13 +18,15 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import grants
+from governance.access import data_door, grants
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
 from governance.access.workflow import LIFECYCLE, Action, check_transition
+from governance.agreements.models import AgreementVersion
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
@@ -40,6 +42,98 @@ MAX_TEXT = 4000
 #: registry installs the committees' router (committees sit above access).
 CommitteeRouter = Callable[[Session, AccessRequest, dt.datetime], "int | None"]
 _committee_routers: list[CommitteeRouter] = []
+
+
+#: Computes a request's re-identification figures from the counted frame: (frame, quasi-
+#: identifiers, sensitive columns, threshold) -> counts and shares. The registry installs the
+#: analysis engine's (analysis sits above access).
+RiskCalculator = Callable[[pd.DataFrame, Sequence[str], Sequence[str], int], dict[str, Any]]
+_risk_calculators: list[RiskCalculator] = []
+
+
+def compute_risk_with(calculator: RiskCalculator) -> RiskCalculator:
+    """Install the calculator; installing it again has no effect."""
+    if calculator not in _risk_calculators:
+        _risk_calculators.clear()
+        _risk_calculators.append(calculator)
+    return calculator
+
+
+def _assess_risk(
+    session: Session,
+    request: AccessRequest,
+    version: AgreementVersion,
+    *,
+    by: User,
+    now: dt.datetime,
+) -> None:
+    """Compute and keep the figures when the request names quasi-identifiers (nothing
+    otherwise): the rows are counted through the one door and shown to nobody."""
+    quasi = [
+        c.column_name
+        for c in request.columns
+        if c.classification == Classification.QUASI_IDENTIFIER
+    ]
+    request.risk_figures = None
+    if not quasi or not _risk_calculators:
+        return
+    try:
+        data_door.current_version(session, request.dataset_id)
+    except NotFound:
+        return  # no stored data yet: nothing to count (the page says the figures are absent)
+    dataset = session.get(Dataset, request.dataset_id)
+    assert dataset is not None  # eligibility refused an unknown dataset
+    sensitive = [c.name for c in dataset.columns if c.classification == Classification.SENSITIVE]
+    threshold = version.min_cell_size
+    calculate = _risk_calculators[0]
+    figures = data_door.assess_risk(
+        session,
+        asked_by=by,
+        agreement_id=request.agreement_id,
+        dataset_id=request.dataset_id,
+        quasi_identifiers=quasi,
+        sensitive=sensitive,
+        assessor=lambda frame: calculate(frame, quasi, sensitive, threshold),
+        now=now,
+        context={"access_request_id": request.id},
+    )
+    request.risk_figures = {**figures, "agreement_version": version.number}
+    requested = figures["requested"]
+    audit.record(
+        session,
+        AuditType.ACCESS_REQUEST_RISK_ASSESSED,
+        by=data_door.RISK_ASSESSOR,
+        **_audit_fields(request),
+        agreement_version=version.number,
+        clause="publication.min_cell_size",
+        detail={
+            "asked_by": by.id,
+            "quasi_identifiers": quasi,
+            "sensitive": sensitive,
+            "threshold": threshold,
+            "dataset_version": figures["version"],
+            "unique_share": requested["unique_share"],
+            "k_anonymity": requested["k_anonymity"],
+        },
+        now=now,
+    )
+
+
+def _above_unique_limit(request: AccessRequest, version: AgreementVersion) -> str:
+    """Why a privacy officer must approve too because the requested combination singles out
+    more records than the agreement allows ("" when it does not), naming the figure."""
+    limit = version.max_unique_share
+    figures = request.risk_figures
+    if limit is None or not figures:
+        return ""
+    share = float(figures["requested"]["unique_share"])
+    if share <= limit:
+        return ""
+    return (
+        f"{share:.1%} of the records are unique on the requested quasi-identifiers, above the "
+        f"{limit:.1%} the agreement allows (privacy.max_unique_share): a privacy officer "
+        "approves too."
+    )
 
 
 def route_to_committees(router: CommitteeRouter) -> CommitteeRouter:
@@ -203,6 +297,7 @@ def submit_request(
         },
         now=now,
     )
+    _assess_risk(session, request, version, by=by, now=now)
     return request
 
 
@@ -263,6 +358,7 @@ def resubmit_request(
             },
         },
     )
+    _assess_risk(session, request, version, by=by, now=now)
     return request
 
 
@@ -379,12 +475,15 @@ def _approve(
         for c in request.columns
         if c.column_name in approved and c.classification == Classification.DIRECT_IDENTIFIER
     )
+    too_unique = _above_unique_limit(request, version)
     LIFECYCLE.apply(
         session,
         request,
         action,
         by=by,
-        target=RequestStatus.AWAITING_PRIVACY_OFFICER if identifiers else RequestStatus.APPROVED,
+        target=RequestStatus.AWAITING_PRIVACY_OFFICER
+        if identifiers or too_unique
+        else RequestStatus.APPROVED,
         record={
             **_audit_fields(request),
             "agreement_version": version.number,
@@ -395,11 +494,12 @@ def _approve(
                 "left_out": sorted(set(request.requested_columns) - approved),
                 "direct_identifiers": identifiers,
                 "classification": {c: classes[c] for c in sorted(approved)},
+                **({"awaits_privacy_officer": too_unique} if too_unique else {}),
                 **(detail or {}),
             },
         },
     )
-    if not identifiers:
+    if not identifiers and not too_unique:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
 
@@ -460,6 +560,12 @@ def privacy_approve(
             "detail": {
                 "columns": request.approved_columns,
                 "classification": {c: classes[c] for c in request.approved_columns},
+                # The figure this approval answers for, when the combination was too unique.
+                **(
+                    {"unique_share": request.risk_figures["requested"]["unique_share"]}
+                    if request.risk_figures
+                    else {}
+                ),
             },
         },
     )

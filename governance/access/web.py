@@ -184,6 +184,8 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         return_form=CommentForm(prefix="return"),
         can_review=is_steward and Action.APPROVE.value in actions,
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
+        # Counts only, but for those who decide: the steward and a privacy officer.
+        show_risk=rules.steward_of_dataset(user, dataset) or can_second,
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
         waiting=waiting,

@@ -49,7 +49,8 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
         _S.AWAITING_PRIVACY_OFFICER,
         _REVIEW,
         AuditType.ACCESS_REQUEST_APPROVE,
-        "a direct identifier is approved: a privacy officer approves it too",
+        "a direct identifier is approved, or more records are unique than the agreement "
+        "allows: a privacy officer approves too",
         _STEWARD,
     ),
     Transition(
@@ -69,7 +70,8 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
         _S.APPROVED,
         None,
         AuditType.ACCESS_REQUEST_APPROVE,
-        "the committee's rule is met and no direct identifier is approved",
+        "the committee's rule is met, no direct identifier is approved and no more records "
+        "are unique than the agreement allows",
         _COMMITTEE,
     ),
     Transition(
@@ -78,8 +80,8 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
         _S.AWAITING_PRIVACY_OFFICER,
         None,
         AuditType.ACCESS_REQUEST_APPROVE,
-        "the committee's rule is met and a direct identifier is approved: a privacy officer "
-        "approves it too",
+        "the committee's rule is met and a direct identifier is approved, or more records are "
+        "unique than the agreement allows: a privacy officer approves too",
         _COMMITTEE,
     ),
     Transition(

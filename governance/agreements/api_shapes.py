@@ -95,6 +95,9 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "ethics_required": s.boolean(),
     "provider_notice_hours": s.nullable(s.integer(1, 8760)),
     "progress_months": s.nullable(s.integer(1, 24)),
+    "max_unique_share": s.nullable(
+        s.number(0, 1, description="Share unique above which a privacy officer approves too.")
+    ),
     "public_register": s.boolean(),
     "lay_summary": s.text(3000),
 }
@@ -120,8 +123,10 @@ TERMS_OUT = s.shape(
                 "attestation_months",
                 "provider_notice_hours",
                 "progress_months",
+                "max_unique_share",
             }
         },
+        "max_unique_share": {"type": ["number", "null"]},
         "progress_months": {"type": ["integer", "null"]},
         "legal_bases": {"type": "object", "additionalProperties": s.string_out()},
         "attestation_months": {"type": ["integer", "null"]},

@@ -65,6 +65,7 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("ethics.approval", "Ethics approval"),
     ("incidents.provider_notice", "Notice of incidents to the provider"),
     ("reporting.progress_months", "Progress reports"),
+    ("privacy.max_unique_share", "Records unique on the requested quasi-identifiers"),
     ("transparency.register", "Public data-use register"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
@@ -221,6 +222,13 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             "notifications the laws above require."
             if version.provider_notice_hours
             else "The notifications the laws above require."
+        ),
+        "privacy.max_unique_share": (
+            f"A request under which more than {version.max_unique_share:.1%} of the records are "
+            "unique on the requested quasi-identifiers needs a privacy officer's approval "
+            "naming that figure, besides the steward's."
+            if version.max_unique_share is not None
+            else "No limit: the steward sees the figures and decides."
         ),
         "reporting.progress_months": (
             f"The personnel report progress every {version.progress_months} months from the "

@@ -218,6 +218,9 @@ class AgreementVersion(Base):
     provider_notice_hours: Mapped[int | None] = mapped_column(Integer)
     # Every how many months the personnel report progress (None: no reports).
     progress_months: Mapped[int | None] = mapped_column(Integer)
+    # Above this share of records unique on a request's quasi-identifiers a privacy officer
+    # approves too (`privacy.max_unique_share`); None: no limit.
+    max_unique_share: Mapped[float | None] = mapped_column(Float)
     # The parties allow this agreement on the public data-use register (`transparency.register`),
     # with this plain-language summary; nothing else about it is typed again for the register.
     public_register: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

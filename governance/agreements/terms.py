@@ -81,6 +81,9 @@ class TermsInput:
     provider_notice_hours: int | None = None
     legal_bases: dict[str, str] = field(default_factory=dict)
     progress_months: int | None = None
+    # Above this share of records unique on a request's quasi-identifiers, a privacy officer
+    # approves too (access/requests.py); None: no limit.
+    max_unique_share: float | None = None
     # Transparency: whether the parties allow the agreement on the public data-use register,
     # and the plain-language summary shown there (governance/register).
     public_register: bool = False
@@ -124,6 +127,7 @@ class TermsInput:
             provider_notice_hours=version.provider_notice_hours,
             legal_bases=dict(version.legal_bases),
             progress_months=version.progress_months,
+            max_unique_share=version.max_unique_share,
             public_register=version.public_register,
             lay_summary=version.lay_summary,
         )
@@ -204,6 +208,8 @@ def _check_numbers(terms: TermsInput, errors: dict[str, str]) -> None:
         errors["attestation_months"] = "Between 1 and 36 months, or none."
     if terms.progress_months is not None and not 1 <= terms.progress_months <= 24:
         errors["progress_months"] = "Between 1 and 24 months, or none."
+    if terms.max_unique_share is not None and not 0 <= terms.max_unique_share <= 1:
+        errors["max_unique_share"] = "A share between 0 and 1 (0.05 is 5%), or none."
     if terms.provider_notice_hours is not None and not 1 <= terms.provider_notice_hours <= 8760:
         errors["provider_notice_hours"] = "Between 1 and 8760 hours, or none."
 
@@ -360,6 +366,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.provider_notice_hours = terms.provider_notice_hours
     version.legal_bases = dict(terms.legal_bases)
     version.progress_months = terms.progress_months
+    version.max_unique_share = terms.max_unique_share
     version.public_register = terms.public_register
     version.lay_summary = terms.lay_summary.strip()
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}

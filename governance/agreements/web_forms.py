@@ -131,6 +131,10 @@ class TermsForm(Form):
         "Tell the provider of an incident within (hours)", validators=[Optional()]
     )
     progress_months = IntegerField("Progress reports every (months)", validators=[Optional()])
+    max_unique_share = FloatField(
+        "Share of records unique above which a privacy officer approves too",
+        validators=[Optional()],
+    )
     public_register = BooleanField(
         "The parties allow this agreement on the public data-use register", default=False
     )
@@ -257,6 +261,7 @@ def terms_from(form: TermsForm) -> TermsInput:
         ethics_required=bool(form.ethics_required.data),
         provider_notice_hours=form.provider_notice_hours.data,
         progress_months=form.progress_months.data,
+        max_unique_share=form.max_unique_share.data,
         public_register=bool(form.public_register.data),
         lay_summary=form.lay_summary.data or "",
     )
@@ -313,6 +318,7 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "ethics_required": terms.ethics_required,
         "provider_notice_hours": terms.provider_notice_hours,
         "progress_months": terms.progress_months,
+        "max_unique_share": terms.max_unique_share,
         "public_register": terms.public_register,
         "lay_summary": terms.lay_summary,
         "effective_date": terms.effective_date,

@@ -143,6 +143,9 @@ class AuditType(StrEnum):
     DATASET_DOWNLOAD = "dataset:download"
 
     ACCESS_REQUEST_SUBMIT = "access_request:submit"
+    ACCESS_REQUEST_RISK_ASSESSED = "access_request:risk_assessed"
+    # A read for the system purpose "risk assessment": rows counted, never shown.
+    DATASET_ASSESS_RISK = "dataset:assess_risk"
     ACCESS_REQUEST_APPROVE = "access_request:approve"
     ACCESS_REQUEST_APPROVE_IDENTIFIERS = "access_request:approve_identifiers"
     ACCESS_REQUEST_DENY = "access_request:deny"

@@ -134,6 +134,14 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.DATASET_READ: ("read", "read"),
     AuditType.DATASET_DOWNLOAD: ("downloaded", "download"),
     AuditType.ACCESS_REQUEST_SUBMIT: ("asked for access to", "ask for access to"),
+    AuditType.DATASET_ASSESS_RISK: (
+        "counted, without showing a row, the records of",
+        "count, without showing a row, the records of",
+    ),
+    AuditType.ACCESS_REQUEST_RISK_ASSESSED: (
+        "computed the re-identification figures of",
+        "compute the re-identification figures of",
+    ),
     AuditType.ACCESS_REQUEST_APPROVE: ("approved a request for", "approve a request for"),
     AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS: (
         "gave the second approval of direct identifiers in",

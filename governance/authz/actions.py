@@ -12,3 +12,5 @@ from enum import StrEnum
 class DataAction(StrEnum):
     READ = "read"
     DOWNLOAD = "download"
+    # The service counts classes of the rows for a request's risk figures; no row is shown.
+    ASSESS_RISK = "assess_risk"

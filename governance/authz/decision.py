@@ -27,6 +27,8 @@ CLAUSE_PURPOSE = "scope.permitted_uses"
 CLAUSE_EXPIRY = "access.valid_until"
 CLAUSE_DOWNLOAD = "access.row_level_download"
 CLAUSE_NO_GRANT = "access.grant"
+CLAUSE_RISK = "privacy.minimum_necessary"
+RISK_ASSESSMENT_PURPOSE = "risk assessment"
 
 
 @dataclass(frozen=True)
@@ -149,3 +151,21 @@ def _explain_refusal(
     if request.action == DataAction.DOWNLOAD:
         return refuse("Downloading row-level data is not allowed by your grant.", CLAUSE_DOWNLOAD)
     return refuse(f"Column {column!r} is not granted for this action.", CLAUSE_COLUMNS)
+
+
+def decide_risk_assessment(columns: Sequence[str], *, assessable: set[str]) -> Decision:
+    """The system purpose "risk assessment": the service itself counts classes of rows for a
+    request's figures and shows no row to anyone, so it needs no grant; it may touch only the
+    columns the dataset classifies as quasi-identifier or sensitive."""
+    if not columns:
+        return Decision(False, "No columns were named for the risk assessment.", CLAUSE_RISK)
+    other = [c for c in columns if c not in assessable]
+    if other:
+        return Decision(
+            False,
+            f"Column {other[0]!r} is neither a quasi-identifier nor sensitive: a risk "
+            "assessment does not read it.",
+            CLAUSE_RISK,
+            denied_columns=tuple(other),
+        )
+    return Decision(True, "A risk assessment counts classes and shows no row.", CLAUSE_RISK)

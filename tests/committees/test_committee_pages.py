@@ -49,7 +49,7 @@ def test_members_vote_on_the_case_page_and_the_requester_sees_the_count(
         "Prior decisions on similar requests",
         "Votes so far",
         "Re-identification figures",
-        "Not computed yet",
+        "Not computed",
         "Record my vote",
     ):
         assert section in page, section
@@ -158,3 +158,31 @@ def test_an_administrator_sets_up_a_committee_on_its_pages(
         ).status_code
         == 403
     )
+
+
+def test_the_case_page_shows_the_requests_re_identification_figures(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    committee: Committee,
+) -> None:
+    from governance.datasets.ingestion import ingest_frame
+    from tests.access.test_data_door import ROWS
+    from tests.support import SETUP
+
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
+    db.commit()
+    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
+    page = (
+        signed_in(app, people.checker.email)
+        .get(f"/committees/cases/{case_for(db, request).id}")
+        .get_data(as_text=True)
+    )
+    assert "100.0% (30)" in page  # every record unique on sex and age as requested
+    assert "Without <code>sex</code>" in page
+    assert "theft" not in page  # counts only, never a row value
+    assert "P0001" not in page

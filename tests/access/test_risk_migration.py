@@ -1,0 +1,32 @@
+"""Migration 0034 (risk figures with a request, the agreement's unique-share limit) goes down
+and up again on both databases."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect
+
+from governance import schema
+from governance.kernel.db import make_engine
+
+
+def columns(engine: object, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}  # type: ignore[arg-type]
+
+
+def test_the_risk_migration_downgrades_and_upgrades(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert "risk_figures" in columns(engine, "access_request")
+        config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0031")
+        assert "risk_figures" not in columns(engine, "access_request")
+        assert "max_unique_share" not in columns(engine, "agreement_version")
+        schema.upgrade(engine)
+        assert "risk_figures" in columns(engine, "access_request")
+        assert "max_unique_share" in columns(engine, "agreement_version")
+        assert schema.current_revision(engine) == schema.head_revision()
+    finally:
+        engine.dispose()
