@@ -5,6 +5,7 @@ nothing that names a person, an agreement, a dataset or a column."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,11 @@ def test_the_figures_name_endpoints_and_nobody(
     distinctive |= set(db.scalars(select(Agreement.reference)))
     distinctive |= set(db.scalars(select(Dataset.name)))
     assert "@" not in text
-    assert sorted(w for w in distinctive if w.lower() in text.lower()) == []
+    # Endpoint labels are the code's route names ("admin.outbox", "access.steward_review"),
+    # which other tests in the same process may have counted: a person called "Admin" or
+    # "Steward" is not found in them, so they are left out of the search for people's words.
+    searched = re.sub(r'endpoint="[^"]*"', 'endpoint=""', text).lower()
+    assert sorted(w for w in distinctive if w.lower() in searched) == []
     values = {value for _, labels in found for _, value in labels}
     columns = set(db.scalars(select(DatasetColumn.name)))
     assert values & (columns | distinctive) == set()

@@ -27,6 +27,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        # In place (SQLite 3.35+): batch mode would copy and drop access_request, which the
+        # committee cases' foreign keys refuse while foreign keys are enforced.
+        op.execute('ALTER TABLE agreement_version DROP COLUMN max_unique_share')
+        op.execute('ALTER TABLE access_request DROP COLUMN risk_figures')
+        return
     with op.batch_alter_table('agreement_version', schema=None) as batch_op:
         batch_op.drop_column('max_unique_share')
     with op.batch_alter_table('access_request', schema=None) as batch_op:
