@@ -456,15 +456,27 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     from governance.datasets.datastore import store
 
     written = {"bytes": 0}
-    original = store.EncryptingWriter.write
+    original = store.write_parquet
 
-    def filling_up(self: Any, data: Any) -> Any:
-        written["bytes"] += len(data)
-        if written["bytes"] > 64:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return original(self, data)
+    class FillingUp:
+        """The encrypted file being written, on a disk that fills after 64 bytes."""
 
-    monkeypatch.setattr(store.EncryptingWriter, "write", filling_up)
+        def __init__(self, raw: Any) -> None:
+            self.raw = raw
+
+        def write(self, data: Any) -> Any:
+            written["bytes"] += len(data)
+            if written["bytes"] > 64:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.raw.write(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.raw, name)
+
+    def filling_up(out: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(FillingUp(out), *args, **kwargs)
+
+    monkeypatch.setattr(store, "write_parquet", filling_up)
     response = _api_upload(app.test_client(), steward_token, arrests.id, GOOD_CSV)
     assert response.status_code == 503, response.get_data(as_text=True)
     assert "could not be written to the data store" in response.get_json()["message"]
@@ -474,7 +486,7 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     failure = last_event(db, AuditType.DATASET_INGEST)
     assert failure.outcome == Outcome.FAILURE
     assert "storage failed: OSError" in failure.detail["reason"]
-    monkeypatch.setattr(store.EncryptingWriter, "write", original)
+    monkeypatch.setattr(store, "write_parquet", original)
     assert _api_upload(app.test_client(), steward_token, arrests.id, GOOD_CSV).status_code == 201
     assert len(stored_files(instance_path, app)) == 1
 
