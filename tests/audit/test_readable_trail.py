@@ -153,7 +153,9 @@ def test_saved_searches_are_kept_per_person_rerun_and_deleted(
     types = [
         e.event_type
         for e in fresh(db).scalars(
-            select(AuditEvent).where(AuditEvent.target_type == "saved_search")
+            select(AuditEvent)
+            .where(AuditEvent.target_type == "saved_search")
+            .order_by(AuditEvent.seq)
         )
     ]
     assert types == [AuditType.AUDIT_SEARCH_SAVE, AuditType.AUDIT_SEARCH_DELETE]
