@@ -10,6 +10,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
 # The quick tests the other supported Pythons run (SQLite only): the engine, identity and the kernel.
 FAST_TESTS := tests/analysis tests/identity tests/kernel
+# The tests run in parallel, one pytest-xdist worker per core (README, "Testing"): each worker
+# has its own PostgreSQL and Redis database and ports (tests/workers.py); tests marked with an
+# xdist_group run one after another on one worker. `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= auto
+PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: run test test-fast check bench reliability screenshots install install-dev lock clean oidc-demo
 
@@ -48,11 +53,12 @@ oidc-demo: install-dev
 	$(BIN)/python tools/oidc_demo.py
 
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # e.g. `make test-fast PYTHON=python3.13 VENV=.venv-3.13`: another Python, the quick tests only.
 test-fast: install-dev
-	env -u GOVERNANCE_TEST_DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
+	env -u GOVERNANCE_TEST_DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) \
+	  $(FAST_TESTS)
 
 # Refresh the lock files from pyproject.toml's ranges (newest versions they allow, for every
 # supported Python), then `make install-dev` and the tests.

@@ -26,6 +26,7 @@ from governance.kernel import keys
 from governance.kernel.db import Base, make_engine
 from governance.kernel.extensions import database
 from governance.kernel.keys import KeyPurpose
+from tests import workers
 from tests.support import People, make_people
 
 PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
@@ -54,9 +55,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    url = os.environ.get(PG_VARIABLE)
-    if not url:
+    configured = os.environ.get(PG_VARIABLE)
+    if not configured:
         pytest.skip(PG_SKIP_REASON)
+    # Each xdist worker has its own database beside the configured one (tests/workers.py).
+    url = workers.database_url(configured)
     engine = make_engine(url)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")

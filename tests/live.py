@@ -6,20 +6,13 @@ Each runs with the test's instance directory and database, built through the ser
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (for test servers, and for a peer that is down)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.workers import free_port
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

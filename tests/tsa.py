@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import free_port
+from tests.workers import free_port
 
 CONFIG = """\
 [ tsa ]

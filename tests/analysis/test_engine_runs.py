@@ -77,6 +77,7 @@ def test_a_duckdb_run_names_its_engine_and_columns_in_every_event(
 
 
 @pytest.mark.parametrize("app_config", ["pandas", "spark"], indirect=True)
+@pytest.mark.xdist_group("spark")  # one JVM (2 GiB) at a time under xdist
 def test_a_grant_revoked_after_submission_refuses_a_spark_run_as_a_pandas_run(
     app: Flask, db: Session, people: People, world: World, app_config: dict[str, Any]
 ) -> None:

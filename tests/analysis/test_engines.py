@@ -232,6 +232,7 @@ def spark_session() -> Iterator[Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("spark")  # one JVM (2 GiB) at a time under xdist
 def test_spark_gives_the_pandas_tables_estimates_and_matched_sets(spark_session: Any) -> None:
     """One test for every kind (each Spark query costs seconds on a busy 2-core machine)."""
     engine = SparkEngine(EngineSettings(), spark_session)

@@ -26,6 +26,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.kernel import jobs
 from governance.kernel.extensions import database
 from governance.periodic import run_job
+from tests import workers as per_worker
 from tests.analysis.conftest import World, grant_records, submit
 from tests.support import People
 
@@ -35,12 +36,13 @@ TIMEOUT = 3  # seconds without a heartbeat before a worker is presumed dead
 
 
 def redis_url() -> str:
-    url = os.environ.get(REDIS_VARIABLE)
-    if not url:
+    configured = os.environ.get(REDIS_VARIABLE)
+    if not configured:
         pytest.skip(
             f"Redis queue run skipped: {REDIS_VARIABLE} is not set (CI sets it to "
             "redis://127.0.0.1:6379/15)."
         )
+    url = per_worker.redis_url(configured)  # each xdist worker its own database
     try:
         import redis
 

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token
-from tests.live import free_port
+from tests.workers import free_port
 
 LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")
 

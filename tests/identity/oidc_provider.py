@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import requests
 from joserfc.jwk import RSAKey
 
-from tests.live import free_port
+from tests.workers import exclusive, free_port
 
 HERE = Path(__file__).parent / "oidc"
 NODE_SKIP = (
@@ -67,13 +67,15 @@ def node_available() -> bool:
 
 
 def install_packages() -> None:
-    """`npm ci` from the committed lock, once per checkout."""
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
-            cwd=HERE,
-            check=True,
-        )
+    """`npm ci` from the committed lock, once per checkout (xdist's workers take turns: the
+    first installs, the others find it done)."""
+    with exclusive(HERE / "node_modules.lock"):
+        if not (HERE / "node_modules" / "oidc-provider").exists():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                cwd=HERE,
+                check=True,
+            )
 
 
 def signing_key(kid: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from governance import create_app
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import User
 from governance.kernel.extensions import database
+from tests import workers as per_worker
 from tests.conftest import Browser, fresh
 from tests.identity.conftest import Inbox, login_from, mail_settings
 from tests.support import PASSWORD, People
@@ -26,9 +27,10 @@ REDIS_VARIABLE = "GOVERNANCE_TEST_REDIS_URL"
 
 
 def redis_url() -> str:
-    url = os.environ.get(REDIS_VARIABLE)
-    if not url:
+    configured = os.environ.get(REDIS_VARIABLE)
+    if not configured:
         pytest.skip(f"Redis throttle run skipped: {REDIS_VARIABLE} is not set.")
+    url = per_worker.redis_url(configured)  # each xdist worker its own database
     import redis
 
     try:

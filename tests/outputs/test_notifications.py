@@ -20,9 +20,9 @@ from governance.kernel.mail_model import MailStatus, OutboxMessage
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.models import OutputStatus
-from tests.live import free_port
 from tests.outputs.builders import DAY, T0, check_twice, produce
 from tests.support import People
+from tests.workers import free_port
 
 
 @dataclass

@@ -46,7 +46,7 @@ from governance.kernel.extensions import database
 from tests.conftest import Browser, fresh
 from tests.datasets.conftest import arrests
 from tests.datasets.support import GOOD_CSV
-from tests.live import LiveServer, free_port
+from tests.live import LiveServer
 from tests.reliability.fixtures import (
     ReadWorld,
     api_token,
@@ -61,6 +61,7 @@ from tests.reliability.fixtures import (
     wait_until,
 )
 from tests.support import PASSWORD, People
+from tests.workers import free_port
 
 __all__ = ["arrests", "read_world"]  # fixtures, imported for pytest
 

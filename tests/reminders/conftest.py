@@ -16,9 +16,9 @@ from governance.agreements.models import Agreement
 from governance.datasets.models import DatasetSteward
 from governance.kernel.extensions import database
 from tests.agreements.builders import Datasets, approved, make_datasets
-from tests.live import free_port
 from tests.outputs.test_notifications import Inbox
 from tests.support import People
+from tests.workers import free_port
 
 
 @pytest.fixture

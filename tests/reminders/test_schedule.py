@@ -24,9 +24,9 @@ from governance.reminders import digest, ledger
 from governance.reminders.models import TaskNotice
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh
-from tests.live import free_port
 from tests.outputs.test_notifications import Inbox
 from tests.support import People
+from tests.workers import free_port
 
 BASE = "https://governance.lab.example"
 SECRET_PURPOSE = "Cohort of SECRET-JUSTIFICATION-4711 arrests"

@@ -15,7 +15,7 @@ from typing import Any
 from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.live import free_port
+from tests.workers import free_port
 
 
 @dataclass
