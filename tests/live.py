@@ -35,7 +35,9 @@ class LiveServer:
         workers: int = 2,
         env: dict[str, str] | None = None,
         port: int | None = None,
-        start_within: float = 30,
+        # Generous: under xdist another worker's server or browser may share the cores while
+        # this one imports the app (a healthy start takes seconds; nothing measures it).
+        start_within: float = 90,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"

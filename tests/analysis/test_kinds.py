@@ -24,6 +24,11 @@ MATCHED = {"eligibility": {"data_complete_until": "2022-12-31"}}
 RADIUS = {**MATCHED, "matching": {"method": "radius", "caliper": 0.05}}
 
 
+# Under xdist the module's tests stay on one worker: the 100,000-person dataset and its
+# matching are made once.
+pytestmark = pytest.mark.xdist_group("test_kinds")
+
+
 @pytest.fixture(scope="module")
 def dataset():
     return generate_dataset(100_000, seed=1, programme_size=1_000)

@@ -54,6 +54,10 @@ EXPERIMENTAL_EFFECT = 1794  # Dehejia & Wahba (1999), Table 3, NSW treated minus
 KEY = b"public-lalonde-tests-key-0123456"
 
 
+# Under xdist the module's tests stay on one worker: the data, read once.
+pytestmark = pytest.mark.xdist_group("test_public_lalonde")
+
+
 @pytest.fixture(scope="module")
 def nsw() -> pd.DataFrame:
     data = pd.read_csv(DATA)

@@ -9,6 +9,9 @@ import pytest
 from governance.analysis.engine.reoffending import derive_outcomes
 from governance.analysis.engine.synthetic import generate_dataset
 
+# Under xdist the module's tests stay on one worker: its generated dataset, made once.
+pytestmark = pytest.mark.xdist_group("test_synthetic")
+
 
 @pytest.fixture(scope="module")
 def dataset():

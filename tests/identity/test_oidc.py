@@ -36,7 +36,11 @@ from tests.support import PASSWORD, People
 
 CALLBACK = "http://localhost/login/oidc/testidp/callback"
 
-pytestmark = pytest.mark.skipif(not idp.node_available(), reason=idp.NODE_SKIP)
+pytestmark = [
+    pytest.mark.skipif(not idp.node_available(), reason=idp.NODE_SKIP),
+    # Under xdist the module's tests stay on one worker: one provider process, started once.
+    pytest.mark.xdist_group("test_oidc"),
+]
 
 
 @pytest.fixture(scope="module")
