@@ -316,19 +316,11 @@ def measure_forks(tmp: Path, url: str, writers: int, events: int) -> dict[str, f
 
 def _ensure_database(url: str) -> None:
     """Create the benchmark's PostgreSQL database if the server does not have it yet."""
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url
 
-    target = make_url(url)
-    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-            ).first()
-            if exists is None:
-                connection.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
-    finally:
-        engine.dispose()
+    from tests.workers import create_database
+
+    create_database(url, via=make_url(url).set(database="postgres").render_as_string(False))
 
 
 def run(quick: bool) -> dict[str, float]:

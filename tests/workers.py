@@ -41,18 +41,25 @@ def database_url(url: str) -> str:
     if index is None:
         return url
     given = make_url(url)
-    own = given.set(database=f"{given.database}_gw{index}")
-    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    own = given.set(database=f"{given.database}_gw{index}").render_as_string(hide_password=False)
+    create_database(own, via=url)
+    return own
+
+
+def create_database(url: str, *, via: str) -> None:
+    """Create `url`'s PostgreSQL database, connected to the existing database `via`, unless
+    the server has it already (CREATE DATABASE runs outside a transaction)."""
+    name = make_url(url).database
+    engine = create_engine(make_url(via), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
             exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database}
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             ).first()
             if exists is None:
-                connection.exec_driver_sql(f'CREATE DATABASE "{own.database}"')
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         engine.dispose()
-    return own.render_as_string(hide_password=False)
 
 
 def redis_url(url: str) -> str:
