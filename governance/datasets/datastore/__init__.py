@@ -30,7 +30,6 @@ from governance.datasets.datastore.agreement_keys import (
     ReleasedWrap,
     agreement_wraps,
     covering_agreements_from,
-    release_agreement,
     wrap_dataset_for,
 )
 from governance.datasets.datastore.cohorts import (
@@ -70,6 +69,7 @@ from governance.datasets.datastore.store import (
     destroy_version,
     key_fingerprint,
     read_columns,
+    release_agreement,
     store_version,
     verify_version,
 )

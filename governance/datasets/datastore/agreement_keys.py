@@ -288,19 +288,23 @@ def agreement_wraps(session: Session, agreement_id: int) -> list[ReleasedWrap]:
     ]
 
 
-def release_agreement(session: Session, agreement_id: int) -> str | None:
-    """Destroy the agreement's key and its wraps; the key's fingerprint, or None when it had
-    none. Like a destroyed version's file, the key file goes before the commit (a failed
-    commit errs towards destruction)."""
-    for wrap in session.scalars(
-        select(VersionKeyWrap).where(VersionKeyWrap.agreement_id == agreement_id)
-    ):
+def release_agreement(session: Session, agreement_id: int) -> tuple[str | None, list[str]]:
+    """Destroy the agreement's key and its wraps; the key's fingerprint (None when it had
+    none) and the storage names of the versions it held a wrap of. Like a destroyed version's
+    file, the key file goes before the commit (a failed commit errs towards destruction)."""
+    held = session.execute(
+        select(VersionKeyWrap, DatasetVersion.storage_name)
+        .join(DatasetVersion, DatasetVersion.id == VersionKeyWrap.version_id)
+        .where(VersionKeyWrap.agreement_id == agreement_id)
+    ).all()
+    for wrap, _ in held:
         session.delete(wrap)
     session.flush()
+    names = [name for _, name in held]
     path = _path(session, agreement_id)
     kek = _read_key(path)
     if kek is None:
-        return None
+        return None, names
     path.unlink()
     files.fsync_dir(path.parent)
-    return key_fingerprint(kek)
+    return key_fingerprint(kek), names

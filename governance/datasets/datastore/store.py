@@ -488,6 +488,16 @@ def key_fingerprint(version: DatasetVersion) -> str | None:
     ).hexdigest()
 
 
+def release_agreement(session: Session, agreement_id: int) -> str | None:
+    """Destroy an agreement's own key and the version keys it wrapped (agreement_keys.py),
+    and drop what this process decoded of those versions: a version no other agreement holds
+    a key to is unreadable from now on. Returns the destroyed key's fingerprint."""
+    fingerprint, names = agreement_keys.release_agreement(session, agreement_id)
+    for name in names:
+        _cache.forget(name)
+    return fingerprint
+
+
 def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
     """Delete the version's file key and its file, and record `destroyed_at`; True if a file
     was there to delete.
