@@ -254,3 +254,23 @@ def test_a_wrap_moved_to_another_agreement_or_version_is_refused(
     with pytest.raises(DataIntegrityError):
         datastore.read_columns(first, ["sex"])
     db.rollback()
+
+
+def test_rotating_the_data_key_leaves_agreement_held_keys_alone(
+    db: Session, people: People, datasets: Datasets
+) -> None:
+    from governance.kernel import keys
+
+    held = store(db, datasets.arrests)
+    builders.approved(db, people, datasets)
+    under_ring = store(db, datasets.probation)
+    fresh(db)
+    ring = datastore.config_of(db).ring
+    new_id = keys.stage_new_key(ring)
+    # Only the version the ring still wraps is re-wrapped; the agreement's is not the ring's.
+    assert datastore.rewrap_keys(db, to_key_id=new_id) == 1
+    assert under_ring.wrapping_key_id == new_id
+    assert held.wrapped_key is None
+    assert datastore.files_needing(db, ring.current_id) == 0
+    db.commit()
+    assert datastore.read_columns(held, ["sex"])["sex"].tolist() == ["sex-1", "sex-2"]

@@ -197,6 +197,10 @@ def wrap_for(session: Session, version: DatasetVersion, agreement_id: int) -> bo
     )
     if existing is not None or version.destroyed_at is not None:
         return False
+    if version.file_id is None:
+        # Stored before per-file keys: encrypted under the data key itself until `governance
+        # datastore rewrap` gives it a key of its own (the next cover or store wraps it then).
+        return False
     key, _ = file_key(session, version)
     kek = _key_for(session, agreement_id)
     session.add(
