@@ -232,6 +232,7 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
 
 # What follows an agreement's change, inside the same transaction.
 AGREEMENT_LISTENERS: tuple[events.AgreementListener, ...] = (
+    destruction_hooks.key_on_cover,
     destruction_hooks.destroy_on_close,
     grant_hooks.follow_agreement,
 )
@@ -324,6 +325,7 @@ def install() -> None:
         audit_service.on_record(audit_listener)
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
+    datastore.covering_agreements_from(destruction_hooks.active_covering)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)

@@ -22,7 +22,11 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements import attachments as attachments_service
-from governance.agreements.destruction_model import DestroyedVersion, DestructionCertificate
+from governance.agreements.destruction_model import (
+    DestroyedKey,
+    DestroyedVersion,
+    DestructionCertificate,
+)
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
@@ -41,13 +45,14 @@ TEMPLATE = "reports/destruction_certificate.html"
 KEY_NOTE = (
     "While stored, each version was encrypted with AES-256-GCM (Parquet modular encryption, "
     "a key per column) under keys derived from a random key of the version's own, kept only "
-    "in the service's database, itself encrypted under a master key held outside the "
-    "database. Destruction deleted each version's key: no copy of its file, in a backup or "
-    "on a disk, can be decrypted with the service's database from now on. The key "
-    "fingerprint identifies the deleted key without revealing it; a database backup taken "
-    "before this date still holds it, until the master key that "
-    "encrypted it is rotated and discarded. The SHA-256 values identify exactly which "
-    "data was destroyed."
+    "in the service's database, itself encrypted under the key of each agreement covering it, "
+    "held outside the database. Destruction deleted this agreement's key and the version "
+    "keys it wrapped: no copy of a file this agreement alone covered, in a backup or on a "
+    "disk, can be decrypted with what remains, database backups included. The key "
+    "fingerprints identify the deleted keys without revealing them. (A version stored "
+    "before keys per agreement, never wrapped for an agreement, stays readable from a "
+    "database backup until the master key is rotated and discarded.) The SHA-256 values "
+    "identify exactly which data was destroyed."
 )
 
 
@@ -163,6 +168,23 @@ def destroy_uncovered(
         )
         for v in live
     ]
+    # The closed agreement's own key and every version key it wrapped are destroyed too: the
+    # versions listed above with it, and those another live agreement still covers (then only
+    # that agreement's key opens them).
+    wraps = datastore.agreement_wraps(session, agreement_id) if agreement_id is not None else []
+    destroyed_ids = {v.id for v in live}
+    certificate.keys = [
+        DestroyedKey(
+            agreement_key_id=w.agreement_key_id,
+            agreement_key_fingerprint=w.agreement_key_fingerprint,
+            dataset_id=w.dataset_id,
+            version_id=w.version_id,
+            version_number=w.version_number,
+            wrap_fingerprint=w.wrap_fingerprint,
+            version_destroyed=w.version_id in destroyed_ids,
+        )
+        for w in wraps
+    ]
     session.add(certificate)
     session.flush()
     # The PDF is rendered before any file is deleted: if rendering fails, nothing is lost.
@@ -217,6 +239,31 @@ def destroy_uncovered(
                 "certificate_id": certificate.id,
             },
         )
+    if agreement_id is not None:
+        fingerprint = datastore.release_agreement(session, agreement_id)
+        if fingerprint is not None or certificate.keys:
+            audit.record(
+                session,
+                AuditType.DATASET_DESTROY_AGREEMENT_KEY,
+                by=by,
+                agreement_id=agreement_id,
+                target_type="agreement",
+                target_id=agreement_id,
+                now=now,
+                detail={
+                    "agreement_key_fingerprint": fingerprint,
+                    "certificate_id": certificate.id,
+                    "wraps": [
+                        {
+                            "dataset_id": k.dataset_id,
+                            "version": k.version_number,
+                            "wrap_fingerprint": k.wrap_fingerprint,
+                            "version_destroyed": k.version_destroyed,
+                        }
+                        for k in certificate.keys
+                    ],
+                },
+            )
     attachments_service.destroy(
         session, list(attachments), certificate_id=certificate.id, by=by, now=now
     )
@@ -259,6 +306,14 @@ def destroy_uncovered(
                 for i in certificate.items
             ],
             "cohort_files": [{"id": c.id, "sha256": c.sha256} for c in cohort_lines],
+            "destroyed_keys": [
+                {
+                    "agreement_key_fingerprint": k.agreement_key_fingerprint,
+                    "version_id": k.version_id,
+                    "wrap_fingerprint": k.wrap_fingerprint,
+                }
+                for k in certificate.keys
+            ],
         },
     )
     return certificate

@@ -17,6 +17,7 @@ from governance.agreements import attachments
 from governance.agreements.destruction import CertifiedAgreement, destroy_uncovered
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.identity.actors import Actor
 
@@ -33,6 +34,39 @@ def still_covered(session: Session, *, excluding: int) -> set[int]:
         if other.current_version is not None:
             covered |= set(other.current_version.covered_dataset_ids)
     return covered
+
+
+def active_covering(session: Session, dataset_id: int) -> set[int]:
+    """The active agreements whose version in force covers the dataset (a new version's key
+    is wrapped for each: datastore/agreement_keys.py)."""
+    return {
+        a.id
+        for a in session.scalars(
+            select(Agreement).where(Agreement.status == AgreementStatus.ACTIVE)
+        )
+        if a.current_version is not None and dataset_id in a.current_version.covered_dataset_ids
+    }
+
+
+def key_on_cover(
+    session: Session,
+    *,
+    agreement: Agreement,
+    event: AgreementEvent,
+    previous_version: AgreementVersion | None,
+    new_version: AgreementVersion | None,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
+    """An agreement comes into force or is amended: wrap the keys of the stored versions of
+    the datasets it covers under the agreement's own key, so that its closure can destroy
+    them."""
+    if event not in (AgreementEvent.ACTIVATED, AgreementEvent.AMENDED):
+        return
+    version = new_version or agreement.current_version
+    if version is None or not version.covered_dataset_ids:
+        return
+    datastore.wrap_dataset_for(session, version.covered_dataset_ids, agreement.id)
 
 
 def destroy_on_close(

@@ -36,6 +36,12 @@ class DestructionCertificate(Base):
         order_by="DestroyedVersion.id",
         lazy="selectin",
     )
+    keys: Mapped[list[DestroyedKey]] = relationship(
+        back_populates="certificate",
+        cascade="all, delete-orphan",
+        order_by="DestroyedKey.id",
+        lazy="selectin",
+    )
 
 
 class DestroyedVersion(Base):
@@ -65,3 +71,27 @@ class DestroyedVersion(Base):
     key_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     certificate: Mapped[DestructionCertificate] = relationship(back_populates="items")
+
+
+class DestroyedKey(Base):
+    """One line of a certificate: a version key's wrap under the closed agreement's own key,
+    destroyed with that key. The version itself may live on under another agreement (then
+    `version_destroyed` is false and only that agreement's key still opens it)."""
+
+    __tablename__ = "destroyed_key"
+
+    id: Mapped[intpk]
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("destruction_certificate.id", ondelete="CASCADE"), index=True
+    )
+    # SHA-256 fingerprint of the agreement's destroyed key-encryption key, and its id.
+    agreement_key_id: Mapped[str] = mapped_column(String(16))
+    agreement_key_fingerprint: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[int] = mapped_column(Integer)
+    version_id: Mapped[int] = mapped_column(Integer)
+    version_number: Mapped[int] = mapped_column(Integer)
+    # SHA-256 of the destroyed wrapped key (identifies it in a backup, reveals nothing).
+    wrap_fingerprint: Mapped[str] = mapped_column(String(64))
+    version_destroyed: Mapped[bool] = mapped_column(Boolean)
+
+    certificate: Mapped[DestructionCertificate] = relationship(back_populates="keys")

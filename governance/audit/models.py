@@ -135,6 +135,8 @@ class AuditType(StrEnum):
     DATASET_STEWARD_REMOVE = "dataset:steward_remove"
     DATASET_INGEST = "dataset:ingest"
     DATASET_DESTROY = "dataset:destroy"
+    # an agreement's own key destroyed with the version keys it wrapped (crypto-shredding)
+    DATASET_DESTROY_AGREEMENT_KEY = "dataset:destroy_agreement_key"
     DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
     # a version moved from the earlier whole-file format to Parquet modular encryption
     DATASET_MIGRATE_ENCRYPTION = "dataset:migrate_encryption"

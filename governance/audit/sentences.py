@@ -122,6 +122,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.DATASET_STEWARD_REMOVE: ("removed a steward from", "remove a steward from"),
     AuditType.DATASET_INGEST: ("loaded a new version of", "load a new version of"),
     AuditType.DATASET_DESTROY: ("destroyed the stored files of", "destroy the files of"),
+    AuditType.DATASET_DESTROY_AGREEMENT_KEY: (
+        "destroyed the data keys of",
+        "destroy the data keys of",
+    ),
     AuditType.DATASET_REWRAP: ("re-encrypted a stored file of", "re-encrypt a file of"),
     AuditType.DATASET_MIGRATE_ENCRYPTION: (
         "moved to Parquet modular encryption a stored version of",

@@ -233,6 +233,30 @@ class DatasetVersion(Base):
         return self.destroyed_at is not None
 
 
+class VersionKeyWrap(Base):
+    """A version's file key wrapped for one agreement that covers the version's dataset.
+
+    The wrapping key is the agreement's own key-encryption key, kept outside the database
+    (datastore/agreement_keys.py). Once a version has a wrap, its key is no longer wrapped by
+    the data key ring, so destroying an agreement's key when the agreement closes makes the
+    wraps it alone held useless, in this database and in every backup of it.
+    """
+
+    __tablename__ = "version_key_wrap"
+    __table_args__ = (UniqueConstraint("version_id", "agreement_id"),)
+
+    id: Mapped[intpk]
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_version.id", ondelete="CASCADE"), index=True
+    )
+    # No foreign key: the datasets layer does not depend on the agreements tables.
+    agreement_id: Mapped[int] = mapped_column(Integer, index=True)
+    # Id of the agreement key that wrapped it (the first 16 hex digits of its SHA-256).
+    agreement_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_at]
+
+
 class ReclassificationStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -246,3 +246,28 @@ def test_spark_gives_the_pandas_tables_estimates_and_matched_sets(spark_session:
             ]
     finally:
         engine.close()
+
+
+def test_the_pool_comes_back_coded_with_the_reference_values(duckdb_engine: DuckDBEngine) -> None:
+    """The comparison pool's text columns arrive as codes (a pandas categorical), their values
+    those of the pandas reference's pool row for row; numbers and dates stay as they were."""
+    from governance.analysis.engine.sources import PandasSource
+
+    events = synthetic().index_events
+    columns = [c for c in events.columns if c != "name"]
+    first, last = pd.Timestamp("2016-01-01"), pd.Timestamp("2017-06-30")
+    excluded = events["person_id"].head(50).tolist()
+    expected = PandasSource({"index_events": events}).pool(
+        "index_events", columns, excluded, first, last
+    )
+    found = SqlSource(EngineTables(duckdb_engine, {"index_events": events})).pool(
+        "index_events", columns, excluded, first, last
+    )
+    text = [c for c in columns if c != "person_id" and pd.api.types.is_string_dtype(events[c])]
+    assert text
+    assert all(isinstance(found[c].dtype, pd.CategoricalDtype) for c in text)
+    pd.testing.assert_frame_equal(
+        expected.reset_index(drop=True),
+        found.astype(dict.fromkeys(text, object)).reset_index(drop=True),
+        check_dtype=False,
+    )

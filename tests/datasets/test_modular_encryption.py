@@ -28,7 +28,14 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.audit.verify import verify_chain
 from governance.cli import context, main
 from governance.datasets import datastore
-from governance.datasets.datastore import DataIntegrityError, DataUnavailable, envelope, files, pme
+from governance.datasets.datastore import (
+    DataIntegrityError,
+    DataUnavailable,
+    agreement_keys,
+    envelope,
+    files,
+    pme,
+)
 from governance.datasets.datastore import store as store_module
 from governance.datasets.datastore.crypto import Binding, EncryptingWriter
 from governance.datasets.datastore.parquet import arrow_schema, write_parquet
@@ -284,6 +291,35 @@ def test_migration_keeps_the_hashes_and_the_audit_trail_and_runs_once(
     again = migrate(database_url, monkeypatch)
     assert again.exit_code == 0, again.output
     assert "0 version(s) moved" in again.output
+
+
+def test_migration_keeps_a_version_keyed_for_its_agreements_only(
+    app: Flask,
+    db: Session,
+    arrests: Dataset,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = store_in_earlier_format(db, arrests)
+    assert datastore.wrap_dataset_for(db, [arrests.id], 7) == 1
+    db.commit()
+    assert old.wrapped_key is None  # only agreement 7's key leads to it now
+    result = migrate(database_url, monkeypatch)
+    assert result.exit_code == 0, result.output
+    moved = fresh(db).get(DatasetVersion, old.id)
+    assert moved is not None
+    assert moved.storage_format == "pme1"
+    assert moved.wrapped_key is None  # the new key went to the agreement, not the ring
+    assert [w.agreement_id for w in agreement_keys.wraps_of(db, moved)] == [7]
+    assert datastore.read_columns(moved, ["person_id"])["person_id"].tolist() == [
+        "P1",
+        "P2",
+        "P3",
+    ]
+    assert datastore.release_agreement(db, 7) is not None
+    db.commit()
+    with pytest.raises(DataIntegrityError, match="no key left"):
+        datastore.read_columns(fresh(db).get(DatasetVersion, old.id), ["person_id"])
 
 
 def test_a_migration_stopped_half_way_leaves_the_good_file_and_can_be_run_again(

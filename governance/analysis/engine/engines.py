@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import AnalysisParameterError
 
@@ -91,9 +92,16 @@ def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
-def from_engine(table: pa.Table) -> pd.DataFrame:
+def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
     """A query's answer as the pandas code expects it: dates as datetime64[ns] (converted in
-    Arrow, not one date object at a time)."""
+    Arrow, not one date object at a time). The text columns named in ``coded`` are
+    dictionary-encoded in Arrow and come back as pandas categoricals (an integer code per
+    row and each distinct text once), never as a Python string per row."""
+    for name in coded:
+        position = table.schema.get_field_index(name)
+        column = table.column(position)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            table = table.set_column(position, name, pc.dictionary_encode(column))
     frame = table.to_pandas(date_as_object=False)
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
@@ -111,7 +119,8 @@ class SqlEngine(ABC):
         """Make ``table`` queryable as ``name`` (replacing any earlier table of that name)."""
 
     @abstractmethod
-    def query(self, sql: str) -> pd.DataFrame: ...
+    def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
+        """The answer as a DataFrame; ``coded`` text columns as categoricals (from_engine)."""
 
     @abstractmethod
     def days(self, start: str, end: str) -> str:
@@ -162,8 +171,8 @@ class DuckDBEngine(SqlEngine):
         self._tables[self.check_name(name)] = table
         self.connection.register(name, table)
 
-    def query(self, sql: str) -> pd.DataFrame:
-        return from_engine(self.connection.sql(sql).to_arrow_table())
+    def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
+        return from_engine(self.connection.sql(sql).to_arrow_table(), coded)
 
     def days(self, start: str, end: str) -> str:
         return f"date_diff('day', {start}, {end})"
@@ -188,9 +197,9 @@ class SparkEngine(SqlEngine):
         self.session.createDataFrame(table).createOrReplaceTempView(self.check_name(name))
         self._views.append(name)
 
-    def query(self, sql: str) -> pd.DataFrame:
+    def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         answer = self.session.sql(sql)
-        return from_engine(answer.toArrow())
+        return from_engine(answer.toArrow(), coded)
 
     def days(self, start: str, end: str) -> str:
         return f"datediff({end}, {start})"

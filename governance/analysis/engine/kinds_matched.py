@@ -47,7 +47,7 @@ from .reoffending import (
     treated_index_events,
 )
 from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable
-from .sources import candidate_dates_of_birth, source_of
+from .sources import candidate_dates_of_birth, source_of, stack_groups
 
 DEFAULT_COVARIATES = (
     "age_at_index",
@@ -224,9 +224,7 @@ class MatchedComparisonKind(AnalysisKind):
             exclusion_reasons(pool, parse_dates(pool["index_date"]), rules).isna().to_numpy()
         ]
         columns = list(dict.fromkeys(["person_id", "index_date", *p.covariates]))
-        sample = pd.concat(
-            [treated[columns].assign(treated=1), pool[columns].assign(treated=0)], ignore_index=True
-        )
+        sample = stack_groups(treated, pool, columns)
         context.report(0.25, "fitting the propensity model and matching")
         att = estimate_att(
             sample,

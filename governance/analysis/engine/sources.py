@@ -210,7 +210,19 @@ class SqlSource(Source):
         sql = queries.comparison_pool(
             self._sql, table, list(columns), keys, date_literal(first), date_literal(last)
         )
-        return self._sql.query(sql)
+        # The pool is nearly the whole register: its text columns (sex, offence category,
+        # region...) come back as codes, each label held once (engines.from_engine).
+        schema = self.tables.schemas[table]
+        coded = [
+            c
+            for c in columns
+            if c != "person_id"
+            and (
+                pa.types.is_string(schema.field(c).type)
+                or pa.types.is_large_string(schema.field(c).type)
+            )
+        ]
+        return self._sql.query(sql, coded)
 
     def outcomes(
         self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
@@ -239,6 +251,23 @@ class SqlSource(Source):
             },
             index=events.index,
         )
+
+
+def stack_groups(treated: pd.DataFrame, pool: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The treated rows (``treated`` = 1) above the pool's (0), in ``columns``. A column the
+    pool holds as codes stays coded, its levels those of both groups, so the stacked sample
+    never holds a Python string per row; the values, and so every result, are those of the
+    plain columns."""
+    top, bottom = treated[list(columns)].copy(), pool[list(columns)].copy()
+    for column in columns:
+        if isinstance(bottom[column].dtype, pd.CategoricalDtype):
+            levels = pd.Index(bottom[column].cat.categories).union(
+                pd.Index(top[column].dropna().unique()), sort=False
+            )
+            kind = pd.CategoricalDtype(levels)
+            top[column] = top[column].astype(kind)
+            bottom[column] = bottom[column].astype(kind)
+    return pd.concat([top.assign(treated=1), bottom.assign(treated=0)], ignore_index=True)
 
 
 def source_of(data: Mapping[str, pd.DataFrame]) -> Source:

@@ -162,6 +162,39 @@ def _offences(
     ).sort_values(["person_id", "offence_date"], kind="stable", ignore_index=True)
 
 
+def _history(
+    seed: int, events: pd.DataFrame, offences: pd.DataFrame, per_person: float, n_people: int
+) -> pd.DataFrame:
+    """Earlier offence records (before each person's first index date) added until index
+    events and offences together number about ``per_person`` per person. They come from a
+    generator of their own, so the rest of the data is the same with or without them, and
+    they fall before every index date, so no outcome counts them: the analysis results are
+    unchanged, only the tables are larger (the register's scale, ~10 events a person)."""
+    wanted = round(per_person * n_people) - len(events) - len(offences)
+    if wanted <= 0:
+        return offences
+    rng = np.random.default_rng([seed, 1])
+    first = events.loc[events["event_number"].to_numpy() == 1]
+    owners = rng.integers(0, len(first), wanted)
+    start = first["first_index"].to_numpy()[owners]
+    # Committed 1 to 15 years before the first index date, proven within a year after.
+    committed = start - rng.integers(365, 15 * 365, wanted).astype("timedelta64[D]")
+    proven = np.minimum(
+        committed + rng.integers(0, 365, wanted).astype("timedelta64[D]"),
+        start - np.timedelta64(1, "D"),
+    )
+    extra = pd.DataFrame(
+        {
+            "person_id": first["person_id"].to_numpy()[owners],
+            "offence_date": committed,
+            "proven_date": proven,
+        }
+    )
+    return pd.concat([offences, extra], ignore_index=True).sort_values(
+        ["person_id", "offence_date"], kind="stable", ignore_index=True
+    )
+
+
 def register_people(n_people: int, seed: int = 0) -> pd.DataFrame:
     """``person_id``, ``name``, ``date_of_birth``, ``sex`` of ``n_people`` generated people."""
     people = _people(np.random.default_rng(seed), n_people)
@@ -169,9 +202,17 @@ def register_people(n_people: int, seed: int = 0) -> pd.DataFrame:
 
 
 def generate_dataset(
-    n_people: int = 100_000, seed: int = 0, programme_size: int = 1_000, effect_pp: float = 10.0
+    n_people: int = 100_000,
+    seed: int = 0,
+    programme_size: int = 1_000,
+    effect_pp: float = 10.0,
+    events_per_person: float | None = None,
 ) -> SyntheticDataset:
-    """Administrative tables for ``n_people`` people and a cohort of ~``programme_size``."""
+    """Administrative tables for ``n_people`` people and a cohort of ~``programme_size``.
+
+    By default there are about 2.5 events (index events and offence records) per person; with
+    ``events_per_person`` (10 is a national register's scale) earlier offence history is added
+    until there are about that many, leaving every analysis result unchanged (`_history`)."""
     if n_people < 10 * programme_size:
         raise ValueError("n_people must be at least ten times programme_size")
     rng = np.random.default_rng(seed)
@@ -203,6 +244,8 @@ def generate_dataset(
     reoffends = rng.random(len(events)) < probability
     offences = _offences(rng, events, reoffends)
     cohort = partner_cohort(rng, events, np.flatnonzero(participant))
+    if events_per_person is not None:
+        offences = _history(seed, events, offences, events_per_person, n_people)
     public = events.drop(columns=["first_index", "latent_risk", "event_number"])
     truth = {
         "effect_pp": effect_pp,

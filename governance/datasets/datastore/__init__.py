@@ -15,7 +15,9 @@ periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohor
 again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement attachments (`documents`):
 `store_document`, `read_document`, `destroy_document` and `attachment_key_fingerprint`; for
 key management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`;
-for the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`.
+for the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`; for
+keys per agreement and version (`agreement_keys`): `wrap_dataset_for`, `agreement_wraps`,
+`release_agreement`, `covering_agreements_from`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from governance.datasets.datastore.agreement_keys import (
+    ReleasedWrap,
+    agreement_wraps,
+    covering_agreements_from,
+    wrap_dataset_for,
+)
 from governance.datasets.datastore.cohorts import (
     COHORT_COLUMNS,
     cohort_key_fingerprint,
@@ -61,6 +69,7 @@ from governance.datasets.datastore.store import (
     destroy_version,
     key_fingerprint,
     read_columns,
+    release_agreement,
     store_version,
     verify_version,
 )
@@ -73,13 +82,16 @@ __all__ = [
     "DataUnavailable",
     "DatastoreError",
     "Migrated",
+    "ReleasedWrap",
     "StoreConfig",
     "UnreadableParquet",
     "UploadedParquet",
+    "agreement_wraps",
     "arrow_schema",
     "attachment_key_fingerprint",
     "cohort_key_fingerprint",
     "config_of",
+    "covering_agreements_from",
     "destroy_cohort",
     "destroy_document",
     "destroy_version",
@@ -91,6 +103,7 @@ __all__ = [
     "read_columns",
     "read_document",
     "reencrypt_legacy",
+    "release_agreement",
     "rewrap_keys",
     "store_cohort",
     "store_document",
@@ -98,6 +111,7 @@ __all__ = [
     "sweep_orphans",
     "verify_version",
     "versions_to_migrate",
+    "wrap_dataset_for",
 ]
 
 

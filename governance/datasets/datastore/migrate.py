@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datasets.datastore import envelope, files, pme
-from governance.datasets.datastore.crypto import Binding, DataIntegrityError
+from governance.datasets.datastore import agreement_keys, envelope, files, pme, store
+from governance.datasets.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
 from governance.datasets.datastore.parquet import ROW_GROUP_ROWS, plaintext_batches
 from governance.datasets.datastore.store import forget_cached, open_file, write_encrypted
 from governance.datasets.models import DatasetVersion
@@ -50,6 +50,17 @@ def versions_to_migrate(session: Session) -> list[int]:
     )
 
 
+def _open_old(
+    session: Session, config: files.StoreConfig, version: DatasetVersion, binding: Binding
+) -> DecryptingReader:
+    """The old file, with its key from the agreements' wraps when they hold it."""
+    path = config.path_of(version.storage_name)
+    if envelope.is_legacy(version) or version.wrapped_key is not None:
+        return open_file(config, path, version, binding)
+    key, file_id = agreement_keys.file_key(session, version)
+    return DecryptingReader(path, key, binding, file_id=file_id)
+
+
 def migrate_version(version: DatasetVersion) -> Migrated:
     """Re-store one version with modular encryption (see the module's docstring)."""
     session = object_session(version)
@@ -61,7 +72,7 @@ def migrate_version(version: DatasetVersion) -> Migrated:
     binding = Binding(version.dataset_id, version.number)
     old_path = config.path_of(version.storage_name)
     old_format = version.storage_format
-    with open_file(config, old_path, version, binding) as reader:
+    with _open_old(session, config, version, binding) as reader:
         if reader.sha256() != version.sha256:
             raise DataIntegrityError(
                 f"Version {version.number} of dataset {version.dataset_id} does not match its "
@@ -88,4 +99,6 @@ def migrate_version(version: DatasetVersion) -> Migrated:
     version.byte_size = byte_size
     file_key.record_on(version)
     session.flush()
-    return Migrated(version.sha256, content, old_format, envelope.fingerprint(version))
+    # Agreements that held the old key hold the new one instead (and the ring none).
+    agreement_keys.rewrap_new_key(session, version, file_key.key)
+    return Migrated(version.sha256, content, old_format, store.key_fingerprint(version))

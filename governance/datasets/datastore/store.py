@@ -29,7 +29,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datasets.datastore import envelope, files, pme
+from governance.datasets.datastore import agreement_keys, envelope, files, pme
 from governance.datasets.datastore.crypto import (
     Binding,
     DataIntegrityError,
@@ -116,6 +116,8 @@ def store_version(
     try:
         session.add(version)
         session.flush()
+        # The key goes to the agreements covering the dataset (and leaves the ring).
+        agreement_keys.wrap_new_version(session, version)
     except BaseException:
         files.forget_pending(session, final)
         files.remove_quietly(final)
@@ -181,7 +183,8 @@ class StoredFile:
     pyarrow reads their columns; pyarrow's errors become the datastore's."""
 
     def __init__(self, version: DatasetVersion) -> None:
-        config = files.config_of(_live_session(version))
+        session = _live_session(version)
+        config = files.config_of(session)
         self.version = version
         self.path = config.path_of(version.storage_name)
         if version.storage_format != pme.FORMAT:
@@ -191,8 +194,8 @@ class StoredFile:
                 "operator converts it with `governance datastore migrate-encryption`."
             )
         binding = Binding(version.dataset_id, version.number)
-        file_key = envelope.unwrap(config.ring, version, binding)
-        self.keys = version_keys(file_key.key, binding, file_key.file_id)
+        key, file_id = agreement_keys.file_key(session, version)
+        self.keys = version_keys(key, binding, file_id)
         if not self.path.exists():
             raise DataIntegrityError(f"The stored file {os.fspath(self.path)!r} is missing.")
 
@@ -474,8 +477,25 @@ def verify_version(version: DatasetVersion) -> bool:
 
 def key_fingerprint(version: DatasetVersion) -> str | None:
     """The fingerprint a destruction certificate gives for the version's file key: a hash of
-    the wrapped key and the id of the data key that wrapped it (never the key itself)."""
-    return envelope.fingerprint(version)
+    the wrapped key and the id of the data key that wrapped it (never the key itself); for a
+    version whose key agreements hold, a hash of their wraps' fingerprints."""
+    session = object_session(version)
+    wraps = agreement_keys.wraps_of(session, version) if session is not None else []
+    if not wraps:
+        return envelope.fingerprint(version)
+    return hashlib.sha256(
+        "\n".join(agreement_keys.wrap_fingerprint(w) for w in wraps).encode()
+    ).hexdigest()
+
+
+def release_agreement(session: Session, agreement_id: int) -> str | None:
+    """Destroy an agreement's own key and the version keys it wrapped (agreement_keys.py),
+    and drop what this process decoded of those versions: a version no other agreement holds
+    a key to is unreadable from now on. Returns the destroyed key's fingerprint."""
+    fingerprint, names = agreement_keys.release_agreement(session, agreement_id)
+    for name in names:
+        _cache.forget(name)
+    return fingerprint
 
 
 def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
@@ -497,4 +517,5 @@ def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) 
     config = files.config_of(session)
     path = config.path_of(version.storage_name)
     _cache.forget(version.storage_name)
+    agreement_keys.forget_wraps(session, version)
     return files.shred(version, path, now=now or utcnow())
