@@ -206,8 +206,9 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     # After every workflow's own job: the tasks they leave are what the reminders are about.
     Registered("tasks.reminders", task_ledger.remind_tasks),
     Registered("mail.digests", mail_digest.send_digests),
-    # Sends e-mail (a rollback cannot take it back): left out of a dry run.
-    Registered("mail.retry", notify.retry_due, outside_database=True),
+    # Queues the e-mail no worker took (queue messages cannot be taken back): left out of a
+    # dry run.
+    Registered("mail.retry", notify.requeue_due, outside_database=True),
 )
 
 # The tasks waiting on each role's dashboard.
