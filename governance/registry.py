@@ -110,6 +110,7 @@ from governance.kernel import labels, notify, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.metrics import api as metrics_api
+from governance.metrics import figures as metrics_figures
 from governance.metrics import prometheus
 from governance.metrics import web as metrics_web
 from governance.outputs import amendment_impact as output_impact
@@ -360,7 +361,7 @@ def install_app(app: Flask, database: Database) -> None:
     app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
     web_sso.register(app)
-    navigation.register(app)
+    navigation.register(app, {"metrics.index": metrics_figures.may_read})
     app.before_request(web.refuse_nul_characters)
     app.before_request(web_signin.keep_session_alive)
     app.before_request(web_two_factor.require_enrolment)
