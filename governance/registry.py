@@ -25,6 +25,7 @@ from governance.access import (
     conditions,
     grant_hooks,
     live_grants,
+    nudges,
     obligation_conditions,
     obligations,
     web_data,
@@ -230,6 +231,8 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     (tuple(Role), committee_queries.votes_waiting),
     # Everyone's own training, whichever dashboard they look at.
     (tuple(Role), training_tasks.renewal_tasks),
+    # Whoever a requester's nudge reached (a steward, an officer, a committee member).
+    (tuple(Role), nudges.reminders_to_answer),
 )
 
 # What follows an agreement's change, inside the same transaction.
@@ -336,6 +339,7 @@ def install() -> None:
     agreements_service.approval_gate(committee_routing.approval_waiting)
     access_requests.compute_risk_with(request_risk.figures)
     access_queries.on_request_standing(committee_queries.request_standing)
+    access_queries.on_request_committee(committee_queries.request_committee)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
     directory.install(AUDIT_DIRECTORY)
