@@ -5,7 +5,6 @@ conditions of an approval become structured terms of the version, applied with t
 
 from __future__ import annotations
 
-
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -102,5 +101,3 @@ def test_the_agreements_own_committee_comes_before_the_datasets(
     db.commit()
     narrow(db, people, datasets, agreement)
     assert version_case(db, agreement, 2).committee_id == own.id
-
-
