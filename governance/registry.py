@@ -25,6 +25,7 @@ from governance.access import (
     conditions,
     grant_hooks,
     live_grants,
+    nudges,
     obligation_conditions,
     obligations,
     web_data,
@@ -110,6 +111,7 @@ from governance.kernel import labels, notify, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.metrics import api as metrics_api
+from governance.metrics import figures as metrics_figures
 from governance.metrics import prometheus
 from governance.metrics import web as metrics_web
 from governance.outputs import amendment_impact as output_impact
@@ -206,8 +208,9 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     # After every workflow's own job: the tasks they leave are what the reminders are about.
     Registered("tasks.reminders", task_ledger.remind_tasks),
     Registered("mail.digests", mail_digest.send_digests),
-    # Sends e-mail (a rollback cannot take it back): left out of a dry run.
-    Registered("mail.retry", notify.retry_due, outside_database=True),
+    # Queues the e-mail no worker took (queue messages cannot be taken back): left out of a
+    # dry run.
+    Registered("mail.retry", notify.requeue_due, outside_database=True),
 )
 
 # The tasks waiting on each role's dashboard.
@@ -228,6 +231,8 @@ TASK_PROVIDERS: tuple[tuple[tuple[Role, ...], tasks.TaskProvider], ...] = (
     (tuple(Role), committee_queries.votes_waiting),
     # Everyone's own training, whichever dashboard they look at.
     (tuple(Role), training_tasks.renewal_tasks),
+    # Whoever a requester's nudge reached (a steward, an officer, a committee member).
+    (tuple(Role), nudges.reminders_to_answer),
 )
 
 # What follows an agreement's change, inside the same transaction.
@@ -336,6 +341,7 @@ def install() -> None:
     agreements_service.approval_gate(committee_routing.approval_waiting)
     access_requests.compute_risk_with(request_risk.figures)
     access_queries.on_request_standing(committee_queries.request_standing)
+    access_queries.on_request_committee(committee_queries.request_committee)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
     directory.install(AUDIT_DIRECTORY)
@@ -361,7 +367,7 @@ def install_app(app: Flask, database: Database) -> None:
     app.register_error_handler(web_login.RecentAuthRequired, web_account.ask_reauthentication)
     web_throttle.register(app)
     web_sso.register(app)
-    navigation.register(app)
+    navigation.register(app, {"metrics.index": metrics_figures.may_read})
     app.before_request(web.refuse_nul_characters)
     app.before_request(web_signin.keep_session_alive)
     app.before_request(web_two_factor.require_enrolment)

@@ -79,10 +79,32 @@ REQUEST = s.shape(
                 {"type": "null"},
                 s.shape(
                     {
-                        "role": s.string_out("The role of the people the step waits on."),
+                        "role": s.string_out(
+                            "The role of the people the step waits on (Committee when a "
+                            "committee decides)."
+                        ),
                         "people": {
                             "type": "array",
                             "items": s.shape({"id": s.identifier(), "name": s.string_out()}),
+                            "description": "The people it waits on; empty for a committee, "
+                            "whose members are never listed.",
+                        },
+                        "committee": {
+                            "oneOf": [
+                                {"type": "null"},
+                                s.shape(
+                                    {
+                                        "id": s.identifier(),
+                                        "name": s.string_out(),
+                                        "votes_cast": s.integer(0, 2**31),
+                                        "voters": s.integer(0, 2**31),
+                                        "rule": s.string_out(),
+                                        "deadline": s.time_out(),
+                                    }
+                                ),
+                            ],
+                            "description": "The committee that decides, with counts of "
+                            "votes (never who voted what).",
                         },
                         "since": s.time_out(),
                         "period_days": s.integer(0, 2**31),
@@ -139,9 +161,21 @@ def _waiting(item: AccessRequest) -> dict[str, Any] | None:
     waiting = nudges.waiting_on(db_session(), item)
     if waiting is None:
         return None
+    committee = waiting.committee
     return {
         "role": waiting.role,
-        "people": [{"id": p.id, "name": p.name} for p in waiting.people],
+        # A committee is named as a committee: its members are never listed to the reader.
+        "people": [] if committee else [{"id": p.id, "name": p.name} for p in waiting.people],
+        "committee": None
+        if committee is None
+        else {
+            "id": committee.committee_id,
+            "name": committee.name,
+            "votes_cast": committee.votes_cast,
+            "voters": committee.voters,
+            "rule": committee.rule,
+            "deadline": iso(committee.deadline),
+        },
         "since": iso(waiting.since),
         "period_days": waiting.period_days,
         "next_nudge": iso(waiting.next_nudge),

@@ -1,10 +1,15 @@
 """Where a request stands, who it waits on, and the requester's one polite nudge per period.
 
-A submitted request waits on its dataset's stewards; one whose direct identifiers need the
-second approval waits on the privacy officers. The requester may nudge them once per service
-level of that step (SERVICE_LEVELS "Request to review" or "Identifiers to approve"): the nudge
-is audited and e-mails the people it waits on (their names and the request's number, state and
-dates; never its purpose or columns). A second nudge in the same period is refused (409).
+A submitted request waits on its dataset's stewards, or, when a committee decides it, on that
+committee (the requester sees the committee and how many votes are in, never its members or
+who voted what); one whose direct identifiers need the second approval waits on the privacy
+officers. The requester may nudge once per service level of that step (SERVICE_LEVELS
+"Request to review", "Vote" or "Identifiers to approve"): the nudge is audited and e-mails the
+people it waits on (for a committee: the members who have not voted yet), with the request's
+number, state and dates, never its purpose or columns. A second nudge in the same period is
+refused (409). Each person nudged gets a task "Answer a reminder" on their dashboard, due
+SERVICE_LEVELS["Answer a reminder"] days after the nudge, which closes once they act (the
+request leaves their step, or they vote).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from governance.access import queries
 from governance.access.models import AccessRequest, RequestStatus
+from governance.access.queries import CommitteeWait
 from governance.audit.models import AuditEvent, AuditType
 from governance.audit.service import record
 from governance.authz import Role
@@ -24,12 +30,15 @@ from governance.datasets.models import DatasetSteward
 from governance.identity.models import User, UserRole
 from governance.kernel import notify
 from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied
-from governance.kernel.tasks import service_level_days
+from governance.kernel.tasks import Task, service_level_days
 
 STEP_KINDS = {
     RequestStatus.SUBMITTED: queries.REVIEW,
     RequestStatus.AWAITING_PRIVACY_OFFICER: queries.SECOND,
 }
+COMMITTEE_KIND = "Vote"
+ANSWER_KIND = "Answer a reminder"
+COMMITTEE_ROLE = "Committee"
 
 
 @dataclass(frozen=True)
@@ -37,10 +46,13 @@ class Waiting:
     """Who a request waits on now, since when, and when the requester may nudge again."""
 
     role: str
+    # Who a nudge e-mails; for a committee, its members yet to vote (never shown to the
+    # requester: `public_names` is what they see).
     people: list[User]
     since: dt.datetime
     period_days: int
     last_nudge: dt.datetime | None
+    committee: CommitteeWait | None = None
 
     @property
     def next_nudge(self) -> dt.datetime | None:
@@ -53,6 +65,9 @@ class Waiting:
 
     @property
     def names(self) -> str:
+        """Who it waits on, as the requester may read it."""
+        if self.committee is not None:
+            return f"the committee {self.committee.name}"
         return ", ".join(p.name for p in self.people) or f"the {self.role.lower()}s"
 
 
@@ -62,6 +77,23 @@ def waiting_on(session: Session, item: AccessRequest) -> Waiting | None:
     if status not in STEP_KINDS:
         return None
     settings = session.info.get("settings") or {}
+    committee = queries.request_committee(session, item)
+    if status == RequestStatus.SUBMITTED and committee is not None:
+        since = item.submitted_at or committee.opened_at
+        members = session.scalars(
+            select(User)
+            .where(User.id.in_(committee.to_vote), User.active.is_(True))
+            .where(User.id != item.requester_id)
+            .order_by(User.name)
+        ).all()
+        return Waiting(
+            role=COMMITTEE_ROLE,
+            people=list(members),
+            since=since,
+            period_days=service_level_days(settings, COMMITTEE_KIND),
+            last_nudge=_last_nudge(session, item.id, since),
+            committee=committee,
+        )
     if status == RequestStatus.SUBMITTED:
         role = Role.DATA_STEWARD
         people = select(DatasetSteward.user_id).where(DatasetSteward.dataset_id == item.dataset_id)
@@ -142,7 +174,69 @@ def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> i
         dataset_id=item.dataset_id,
         target_type="access_request",
         target_id=item.id,
-        detail={"waits_on": waiting.role, "told": told},
+        # Ids, not names: who owes an answer (their "Answer a reminder" task).
+        detail={
+            "waits_on": waiting.role,
+            "told": told,
+            "told_ids": [person.id for person in waiting.people],
+            **({"committee_id": waiting.committee.committee_id} if waiting.committee else {}),
+        },
         now=now,
     )
     return told
+
+
+def reminders_to_answer(session: Session, user: User) -> list[Task]:
+    """The task "Answer a reminder": a nudge that reached this person about a request that
+    still waits on them (it closes when the request leaves their step, or they vote)."""
+    open_requests = {
+        str(r.id): r
+        for r in session.scalars(
+            select(AccessRequest).where(AccessRequest.status.in_(list(STEP_KINDS)))
+        )
+    }
+    if not open_requests:
+        return []
+    nudges = session.execute(
+        select(AuditEvent.target_id, AuditEvent.occurred_at, AuditEvent.detail)
+        .where(
+            AuditEvent.event_type == AuditType.ACCESS_REQUEST_NUDGE,
+            AuditEvent.target_type == "access_request",
+            AuditEvent.outcome == "success",
+            AuditEvent.target_id.in_(list(open_requests)),
+        )
+        .order_by(AuditEvent.occurred_at)
+    ).all()
+    latest: dict[str, tuple[dt.datetime, dict[str, object]]] = {}
+    for target_id, occurred_at, detail in nudges:
+        if target_id is not None and user.id in (detail or {}).get("told_ids", []):
+            latest[target_id] = (occurred_at, detail)
+    settings = session.info.get("settings") or {}
+    days = service_level_days(settings, ANSWER_KIND)
+    tasks = []
+    for target_id, (occurred_at, _detail) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+        item = open_requests[target_id]
+        waiting = waiting_on(session, item)
+        if waiting is None or occurred_at < waiting.since:
+            continue  # the step it was about is over
+        if user.id not in {person.id for person in waiting.people}:
+            continue  # they acted (voted), or no longer hold the step
+        tasks.append(
+            Task(
+                title=f"Answer a reminder about access request #{item.id}",
+                kind=ANSWER_KIND,
+                # A member answers on the committee's case page; a steward or officer on the
+                # request's page.
+                endpoint=("committees.case_page" if waiting.committee else "access.request_detail"),
+                params=(
+                    {"case_id": waiting.committee.case_id}
+                    if waiting.committee
+                    else {"request_id": item.id}
+                ),
+                due=(occurred_at + dt.timedelta(days=days)).date(),
+                detail=f"The requester asked on {occurred_at:%Y-%m-%d}; it waits on "
+                f"{waiting.names} since {waiting.since:%Y-%m-%d}.",
+                key=f"answer-reminder|request={item.id}|at={occurred_at:%Y%m%dT%H%M%S}",
+            )
+        )
+    return tasks

@@ -324,6 +324,45 @@ RequestStanding = Callable[[Session, AccessRequest], "str | None"]
 _standings: list[RequestStanding] = []
 
 
+@dataclass(frozen=True)
+class CommitteeWait:
+    """A committee deciding a request, as its requester may see it: the committee and counts
+    of votes, never who voted what or who sits on it."""
+
+    committee_id: int
+    case_id: int
+    name: str
+    votes_cast: int
+    voters: int
+    rule: str
+    opened_at: dt.datetime
+    deadline: dt.datetime
+    # Who still has a vote to cast: told by a nudge, never shown to the requester.
+    to_vote: tuple[int, ...]
+
+
+RequestCommittee = Callable[[Session, AccessRequest], "CommitteeWait | None"]
+_committee_waits: list[RequestCommittee] = []
+
+
+def on_request_committee(reader: RequestCommittee) -> RequestCommittee:
+    """The registry installs the committees' reader of an open case (committees sit above)."""
+    if reader not in _committee_waits:
+        _committee_waits.append(reader)
+    return reader
+
+
+def request_committee(session: Session, request: AccessRequest) -> CommitteeWait | None:
+    """The committee an open request waits on, or None (no committee, or decided)."""
+    if request.committee_id is None:
+        return None
+    for reader in _committee_waits:
+        found = reader(session, request)
+        if found is not None:
+            return found
+    return None
+
+
 def on_request_standing(reader: RequestStanding) -> RequestStanding:
     if reader not in _standings:
         _standings.append(reader)

@@ -77,6 +77,7 @@ __all__ = [
     "activate",
     "actor_key",
     "approval_gate",
+    "approval_waiting",
     "approve",
     "available_actions",
     "certify_destruction",
@@ -120,6 +121,19 @@ def approval_gate(gate: ApprovalGate) -> ApprovalGate:
     if gate not in _approval_gates:
         _approval_gates.append(gate)
     return gate
+
+
+def approval_waiting(session: Session, agreement: Agreement) -> str | None:
+    """What the submitted version's approval waits on (a committee's votes), for its page;
+    None when nothing holds it (or no version is submitted)."""
+    version = agreement.working_version
+    if version is None or version.status != VersionStatus.SUBMITTED:
+        return None
+    for gate in _approval_gates:
+        waiting = gate(session, agreement, version)
+        if waiting is not None:
+            return waiting
+    return None
 
 
 def _next_reference(session: Session, year: int) -> str:

@@ -168,6 +168,8 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         can_see_closeout=authz.can(user, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
         or authz.can(user, Permission.AUDIT_READ),
         law_warnings=law_warnings(db_session(), checked),
+        # A committee's votes the approval waits on ("waiting on committee X (1 of 3 votes")).
+        approval_waiting=service.approval_waiting(db_session(), agreement),
         law_warnings_version=checked.number,
         execution_form=execution_form,
         comment_form=CommentForm(),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from governance.kernel import jobs
 from governance.kernel.jobs import (
+    MAIL_TASK_NAME,
     PERIODIC_TASK_NAME,
     REAP_TASK_NAME,
     TASK_NAME,
@@ -79,6 +80,16 @@ def webhook_task(delivery_id: int) -> None:
         deliver(database(app).sessions, delivery_id)
 
 
+def mail_task(message_id: int) -> None:
+    """One attempt at one e-mail of the outbox (governance/kernel/notify.py)."""
+    from governance.kernel import notify
+    from governance.kernel.extensions import database
+
+    app = worker_app()
+    with app.app_context():
+        notify.send_one(database(app).sessions, message_id)
+
+
 def webhook_sweep_task() -> None:
     """Every minute: a message for each webhook delivery that is due and has none."""
     from governance.kernel.extensions import database
@@ -118,6 +129,7 @@ def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask])
             PERIODIC_TASK_NAME: periodic_task,
             WEBHOOK_TASK_NAME: webhook_task,
             WEBHOOK_SWEEP_TASK_NAME: webhook_sweep_task,
+            MAIL_TASK_NAME: mail_task,
         }
     )
     consumer = queue.create_consumer(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.access.models import AccessRequest, RequestStatus
+from governance.access.queries import CommitteeWait
 from governance.agreements.clauses import clause_diff, render_clauses
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.queries import in_force_version
@@ -128,6 +129,31 @@ def request_standing(session: Session, request: AccessRequest) -> str | None:
         f"Waiting on the committee {committee.name}: {counted.cast} of {counted.eligible} "
         f"votes, decision rule {rule_words(committee)}; deadline "
         f"{case.deadline:%Y-%m-%d}."
+    )
+
+
+def request_committee(session: Session, request: AccessRequest) -> CommitteeWait | None:
+    """The committee an open request waits on, with counts of votes (access's hook)."""
+    if request.committee_id is None:
+        return None
+    case = case_for_request(session, request)
+    if case is None:
+        return None
+    committee, subject = parts(session, case)
+    if not is_open(case, subject):
+        return None
+    counted = tally(committee, case, subject)
+    cast = {v.voter_id for v in case.current_votes}
+    return CommitteeWait(
+        committee_id=committee.id,
+        case_id=case.id,
+        name=committee.name,
+        votes_cast=counted.cast,
+        voters=counted.eligible,
+        rule=rule_words(committee),
+        opened_at=case.opened_at,
+        deadline=case.deadline,
+        to_vote=tuple(uid for uid in voters(committee, case, subject) if uid not in cast),
     )
 
 

@@ -5,8 +5,10 @@ organisation that provides the dataset; none of them named: the dataset's stewar
 alone, as before. The most specific body wins because an agreement can be stricter than the
 provider's general practice (a consortium's own committee for its project).
 
-An agreement's approvals go to the agreement's committee, else its provider organisation's;
-none named, the privacy officer approves alone, as before.
+An agreement's approvals follow the same precedence: the agreement's committee, else the
+committee named by a dataset the version covers (the first by dataset id, when several name
+one), else its provider organisation's; none named, the privacy officer approves alone, as
+before.
 """
 
 from __future__ import annotations
@@ -90,10 +92,12 @@ def route_version(
     """Open (or reopen, when a returned version is submitted again) the case on approving a
     submitted agreement version. A reopened case starts afresh: the earlier votes were on the
     text before its changes, so they stay as history and stop counting."""
+    datasets = sorted({column.dataset_id for column in version.covered})
     committee = _first_named(
         session,
         [
             (SubjectType.AGREEMENT, agreement.id),
+            *((SubjectType.DATASET, dataset_id) for dataset_id in datasets),
             (SubjectType.ORGANIZATION, agreement.provider_id),
         ],
     )
@@ -167,6 +171,6 @@ def approval_waiting(
     committee, subject = parts(session, case)
     counted = tally(committee, case, subject)
     return (
-        f"Waiting on committee {committee.name}: {counted.cast} of {counted.eligible} votes "
-        f"({counted.reason}); the privacy officer approves once the committee has approved."
+        f"Waiting on committee {committee.name} ({counted.cast} of {counted.eligible} votes: "
+        f"{counted.reason}); the privacy officer approves once the committee has approved."
     )

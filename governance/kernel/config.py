@@ -142,6 +142,7 @@ DEFAULT_SERVICE_LEVELS: dict[str, int] = {
     "Destruction to certify": 30,
     "Training to renew": 30,
     "Vote": 7,
+    "Answer a reminder": 2,
 }
 
 

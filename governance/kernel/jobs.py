@@ -37,6 +37,9 @@ PERIODIC_TASK_NAME = "governance.periodic"
 # sweep that sends the rows whose time has come and whose message was lost or never sent.
 WEBHOOK_TASK_NAME = "webhooks.deliver"
 WEBHOOK_SWEEP_TASK_NAME = "webhooks.sweep"
+# E-mail: one message per outbox row (governance/kernel/notify.py); a refusal is planned again
+# with a delay, and the periodic job `mail.retry` queues the rows whose message was lost.
+MAIL_TASK_NAME = "mail.send"
 PENDING_KEY = "jobs.pending_runs"
 _lock = threading.Lock()
 _queues: dict[tuple[int, str], Huey] = {}
@@ -76,6 +79,7 @@ def register_tasks(queue: Huey) -> dict[str, Any]:
         WEBHOOK_SWEEP_TASK_NAME: queue.periodic_task(every_minute, name=WEBHOOK_SWEEP_TASK_NAME)(
             _body(WEBHOOK_SWEEP_TASK_NAME)
         ),
+        MAIL_TASK_NAME: queue.task(name=MAIL_TASK_NAME)(_body(MAIL_TASK_NAME)),
     }
 
 
@@ -175,8 +179,8 @@ def _send_committed(session: Session) -> None:
         for task, run_id, delay in messages:
             send(queue, run_id, task=task, delay=delay)
     except Exception:
-        # The rows are committed as waiting; the reaper (analyses) and the sweep (webhooks)
-        # re-send messages that never arrived.
+        # The rows are committed as waiting; the reaper (analyses) and the sweeps (webhooks,
+        # mail) re-send messages that never arrived.
         log.exception("could not enqueue %s; they will be sent again", messages)
 
 

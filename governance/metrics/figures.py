@@ -425,6 +425,11 @@ def compute(session: Session, filters: Filters, *, now: dt.datetime) -> Figures:
     )
 
 
+def may_read(session: Session, by: Actor) -> bool:
+    """Whether `by` may read the figures (the menu shows the entry exactly then)."""
+    return bool(rules.metrics_reader(by, chaired_by(session, by)))
+
+
 def read_figures(session: Session, *, filters: Filters, by: Actor, now: dt.datetime) -> Figures:
     """The figures for a reader who holds `metrics:read` or chairs a committee (a refusal is
     recorded)."""

@@ -6,15 +6,18 @@ menu never offers a page that would answer 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, url_for
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.authz import Permission
 from governance.authz.roles import DASHBOARD_ORDER, Role
+from governance.kernel.extensions import db_session
 from governance.kernel.reports.pdf import TEMPLATE_FILTERS
 from governance.web import forms
 
@@ -47,6 +50,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Incidents", "incidents.index", (Permission.INCIDENT_REPORT,)),
     NavItem("Audit trail", "audit.search", (Permission.AUDIT_READ,)),
     NavItem("Annual audit", "compliance.index", (Permission.COMPLIANCE_MANAGE,)),
+    # Also for committee chairs: the page's own rule decides (ENTRY_RULES, from the registry).
     NavItem("Metrics", "metrics.index", (Permission.METRICS_READ,)),
     NavItem("Certification", "compliance.certifications", (Permission.GRANT_REVIEW,)),
     NavItem("Committees", "committees.index", (Permission.COMMITTEE_MANAGE,)),
@@ -63,6 +67,12 @@ NAVIGATION: tuple[NavItem, ...] = (
 )
 
 
+# An entry an object rule opens beyond its permissions (a committee's chair reads the metrics):
+# the rule the page itself applies decides, installed by the composition root.
+EntryRule = Callable[[Session, Any], bool]
+ENTRY_RULES: dict[str, EntryRule] = {}
+
+
 def dashboard_roles(roles: frozenset[Role]) -> list[Role]:
     return [role for role in DASHBOARD_ORDER if role in roles]
 
@@ -74,7 +84,10 @@ def visible_navigation() -> list[dict[str, str]]:
     for item in NAVIGATION:
         if item.endpoint not in current_app.view_functions:
             continue
-        if item.permissions and not any(authz.can(current_user, p) for p in item.permissions):
+        if item.endpoint in ENTRY_RULES:
+            if not ENTRY_RULES[item.endpoint](db_session(), current_user):
+                continue
+        elif item.permissions and not any(authz.can(current_user, p) for p in item.permissions):
             continue
         items.append(
             {"label": item.label, "url": url_for(item.endpoint), "endpoint": item.endpoint}
@@ -96,7 +109,8 @@ def _template_helpers() -> dict[str, Any]:
     }
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, entry_rules: dict[str, EntryRule] | None = None) -> None:
+    ENTRY_RULES.update(entry_rules or {})
     app.context_processor(_template_helpers)
     # Every code a person reads goes through one registry of labels (`kernel.labels`), and
     # results show the same headline tables as the PDFs.

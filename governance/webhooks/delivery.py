@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
+import certifi
+import urllib3
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
@@ -24,7 +25,7 @@ from standardwebhooks.webhooks import Webhook
 from governance.identity.actors import System
 from governance.kernel import jobs
 from governance.kernel.types import utcnow
-from governance.webhooks.addresses import AddressRefused, check_url
+from governance.webhooks.addresses import AddressRefused, Target, resolve
 from governance.webhooks.lifecycle import LIFECYCLE, DeliveryAction
 from governance.webhooks.models import (
     DeliveryStatus,
@@ -107,23 +108,48 @@ Transport = Callable[[Outgoing, frozenset[str]], Answer]
 
 
 def post(outgoing: Outgoing, allowed: frozenset[str]) -> Answer:
-    """POST the message; never follows a redirect (a 3xx counts as a failure)."""
+    """POST the message to the address that was checked (resolved once: see addresses.py);
+    never follows a redirect (a 3xx counts as a failure)."""
     started = time.monotonic()
     try:
-        check_url(outgoing.url, allowed)
-        answer = requests.post(
-            outgoing.url,
-            data=outgoing.body,
-            headers=outgoing.headers,
-            timeout=outgoing.timeout,
-            allow_redirects=False,
-        )
-        answer.close()
-        return Answer(answer.status_code, _since(started), None)
+        target = resolve(outgoing.url, allowed)
+        pool = _pool(target, outgoing.timeout)
+        try:
+            answer = pool.urlopen(
+                "POST",
+                target.path,
+                body=outgoing.body,
+                headers={**outgoing.headers, "Host": target.host_header},
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+            )
+            answer.drain_conn()
+            return Answer(answer.status, _since(started), None)
+        finally:
+            pool.close()
     except AddressRefused as refused:
         return Answer(None, _since(started), f"Refused: {refused}")
-    except requests.RequestException as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         return Answer(None, _since(started), f"{type(error).__name__}: {error}"[:500])
+
+
+def _pool(target: Target, timeout: int) -> urllib3.HTTPConnectionPool:
+    """A connection pool to the checked address only. Over HTTPS the URL's host name is the
+    TLS server name (SNI) and the name the certificate must carry."""
+    limit = urllib3.Timeout(connect=timeout, read=timeout)
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=limit,
+            maxsize=1,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=limit, maxsize=1)
 
 
 def _since(started: float) -> int:

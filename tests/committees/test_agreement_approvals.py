@@ -65,7 +65,7 @@ def test_the_approval_waits_on_the_committee_until_a_majority_approves(
     url = f"/api/v1/agreements/{agreement.id}/approve"
     refused = client.post(url, json={}, headers=bearer(db, people.privacy2))
     assert refused.status_code == 409
-    assert "Waiting on committee Data access committee: 0 of 3 votes" in refused.get_data(
+    assert "Waiting on committee Data access committee (0 of 3 votes" in refused.get_data(
         as_text=True
     )
     vote(db, case, people.checker, "approve")

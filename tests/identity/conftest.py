@@ -5,7 +5,7 @@ commands in this process."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from typing import Any
@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token
+from tests.mailqueue import work_mail
 from tests.workers import free_port
 
 LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")
@@ -23,15 +24,28 @@ LINK = re.compile(r"https?://\S+/(reset|unlock)/([A-Za-z0-9_-]+)")
 
 @dataclass
 class Inbox:
-    """What the local SMTP server received: (recipient, subject, body) per message."""
+    """What the local SMTP server received: (recipient, subject, body) per message, once the
+    job queue's worker (`worker`, set by the fixture: tests/mailqueue.py) has sent what waits."""
 
-    messages: list[tuple[str, str, str]] = field(default_factory=list)
+    received: list[tuple[str, str, str]] = field(default_factory=list)
+    worker: Callable[[], object] | None = None
+    # Refuse this many messages (a failing server: 451, "try again later") before accepting.
+    refuse: int = 0
+
+    @property
+    def messages(self) -> list[tuple[str, str, str]]:
+        if self.worker is not None:
+            self.worker()
+        return self.received
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 4.3.0 Try again later"
         mail = message_from_bytes(envelope.content)
         body = mail.get_payload(decode=True).decode()
         for recipient in envelope.rcpt_tos:
-            self.messages.append((recipient, str(mail["Subject"]), body))
+            self.received.append((recipient, str(mail["Subject"]), body))
         return "250 OK"
 
     def to(self, address: str) -> list[tuple[str, str]]:
@@ -57,7 +71,8 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def inbox(smtp: tuple[Inbox, int]) -> Inbox:
+def inbox(smtp: tuple[Inbox, int], app: Flask) -> Inbox:
+    smtp[0].worker = lambda: work_mail(app)
     return smtp[0]
 
 

@@ -27,3 +27,28 @@ def test_a_chair_reads_the_metrics_and_a_member_is_refused(
     member.login(people.analyst2.email, PASSWORD)
     assert member.get("/governance-metrics/").status_code == 403
     assert client.get("/api/v1/metrics", headers=token_of(db, people.analyst2)).status_code == 403
+
+
+def test_the_menu_offers_the_metrics_to_a_chair_and_not_to_a_member(
+    app: Flask, browser: Browser, db: Session, people: People
+) -> None:
+    """The entry follows the page's own rule: a chair (no `metrics:read`) sees it, an
+    ordinary member of the same committee, who would be refused, does not."""
+    make_committee(db, people, None, [(people.checker, "chair"), (people.analyst2, "member")])
+
+    browser.login(people.checker.email, PASSWORD)
+    assert 'href="/governance-metrics/"' in browser.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )
+
+    member = Browser(app.test_client())
+    member.login(people.analyst2.email, PASSWORD)
+    assert 'href="/governance-metrics/"' not in member.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )
+
+    officer = Browser(app.test_client())
+    officer.login(people.privacy.email, PASSWORD)
+    assert 'href="/governance-metrics/"' in officer.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )

@@ -3,23 +3,29 @@ never on rollback, and to the right people; a failing server never breaks the ac
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.models import Agreement
 from governance.identity.models import User
 from governance.kernel import notify
 from governance.kernel.mail_model import MailStatus, OutboxMessage
+from governance.kernel.types import utcnow
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
-from governance.outputs.models import OutputStatus
+from tests import mailqueue
+from tests.conftest import fresh
+from tests.mailqueue import work_mail
 from tests.outputs.builders import DAY, T0, check_twice, produce
 from tests.support import People
 from tests.workers import free_port
@@ -27,15 +33,28 @@ from tests.workers import free_port
 
 @dataclass
 class Inbox:
-    """What the local SMTP server received: (recipient, subject, body) per message."""
+    """What the local SMTP server received: (recipient, subject, body) per message, once the
+    job queue's worker (`worker`, set by the fixture: tests/mailqueue.py) has sent what waits."""
 
-    messages: list[tuple[str, str, str]] = field(default_factory=list)
+    received: list[tuple[str, str, str]] = field(default_factory=list)
+    worker: Callable[[], object] | None = None
+    # Refuse this many messages (a failing server: 451, "try again later") before accepting.
+    refuse: int = 0
+
+    @property
+    def messages(self) -> list[tuple[str, str, str]]:
+        if self.worker is not None:
+            self.worker()
+        return self.received
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 4.3.0 Try again later"
         mail = message_from_bytes(envelope.content)
         body = mail.get_payload(decode=True).decode()
         for recipient in envelope.rcpt_tos:
-            self.messages.append((recipient, str(mail["Subject"]), body))
+            self.received.append((recipient, str(mail["Subject"]), body))
         return "250 OK"
 
     def to(self, *people: User) -> set[str]:
@@ -45,7 +64,7 @@ class Inbox:
         return {to for to, subject, _ in self.messages if subject_part in subject}
 
     def clear(self) -> None:
-        self.messages.clear()
+        self.messages.clear()  # what waited on the queue is sent, then forgotten
 
 
 @pytest.fixture
@@ -71,7 +90,8 @@ def app_config(database_url: str, inbox: tuple[Inbox, int]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def mail(inbox: tuple[Inbox, int]) -> Inbox:
+def mail(inbox: tuple[Inbox, int], app: Flask) -> Inbox:
+    inbox[0].worker = lambda: work_mail(app)
     return inbox[0]
 
 
@@ -173,16 +193,80 @@ def test_the_team_is_told_when_cleared_and_published(
     assert mail.recipients("published") == mail.to(people.analyst, people.analyst2)
 
 
-def test_a_failing_mail_server_never_breaks_the_action(
-    db: Session, people: People, agreement: Agreement, caplog: pytest.LogCaptureFixture
+def test_nothing_is_sent_by_the_committing_process_only_by_the_queue(
+    app: Flask, db: Session, people: People, agreement: Agreement, inbox: tuple[Inbox, int]
 ) -> None:
-    db.info["settings"] = {**db.info["settings"], "SMTP_PORT": free_port()}  # nobody listens
-    with caplog.at_level(logging.WARNING, logger="governance.kernel.notify"):
-        output = produce(db, people, agreement)
-    assert output.id is not None
-    db.rollback()
-    assert db.get(type(output), output.id).status == OutputStatus.PRODUCED  # type: ignore[union-attr]
-    assert any("could not send" in r.getMessage() for r in caplog.records)
+    """The action commits; its messages wait on the job queue; the SMTP server has heard
+    nothing until a worker takes them."""
+    server = inbox[0]  # without the fixture's worker: only what the server really received
+    produce(db, people, agreement)
+    db.commit()
+    rows = fresh(db).scalars(select(OutboxMessage)).all()
+    assert rows
+    assert {r.delivery for r in rows} == {MailStatus.PENDING}
+    assert {r.attempts for r in rows} == {0}
+    assert server.received == []
+    assert sorted(mailqueue.waiting(app)) == sorted(r.id for r in rows)
+    assert mailqueue.work_mail(app) == len(rows)
+    assert len(server.received) == len(rows)
+    assert {r.delivery for r in fresh(db).scalars(select(OutboxMessage))} == {MailStatus.SENT}
+
+
+def test_a_failing_mail_server_is_retried_by_the_queue_with_back_off_until_it_accepts(
+    app: Flask, db: Session, people: People, agreement: Agreement, inbox: tuple[Inbox, int]
+) -> None:
+    server = inbox[0]
+    server.refuse = 2  # the server answers "451 try again later" twice
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body")
+    db.commit()  # the action never depends on the mail server
+    [row] = fresh(db).scalars(select(OutboxMessage)).all()
+    now = utcnow()
+
+    assert mailqueue.work_mail(app, now) == 1
+    row = fresh(db).get(OutboxMessage, row.id)
+    assert row is not None
+    assert (row.delivery, row.attempts) == (MailStatus.PENDING, 1)
+    assert "451" in row.last_error
+    assert "A body" in (row.body or "")  # kept until it is sent
+    # The retry is planned on the queue itself, after MAIL_RETRY_MINUTES (5).
+    [(again, when)] = mailqueue.scheduled(app)
+    assert again == row.id
+    assert dt.timedelta(minutes=4) < when - now <= dt.timedelta(minutes=6)
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=1)) == 0  # not yet
+
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=6)) == 1
+    row = fresh(db).get(OutboxMessage, row.id)
+    assert row is not None
+    assert (row.delivery, row.attempts) == (MailStatus.PENDING, 2)
+    assert [again for again, _ in mailqueue.scheduled(app)] == [row.id]
+    assert row.next_attempt_at == now + dt.timedelta(minutes=6 + 10)  # the wait doubled
+
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=17)) == 1
+    row = fresh(db).get(OutboxMessage, row.id)
+    assert row is not None
+    assert (row.delivery, row.attempts, row.body, row.last_error) == (
+        MailStatus.SENT,
+        3,
+        None,
+        "",
+    )
+    assert [m[:2] for m in server.received] == [("a@x.example", "Hello")]
+    assert mailqueue.scheduled(app) == []
+
+
+def test_a_message_taken_twice_is_sent_once(
+    app: Flask, db: Session, people: People, inbox: tuple[Inbox, int]
+) -> None:
+    """Attacker's test (a duplicated queue message, the sweep and the first message both
+    waiting): the row's claim lets one attempt through."""
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body")
+    db.commit()
+    [row] = fresh(db).scalars(select(OutboxMessage)).all()
+    assert notify.requeue_due(db, None, utcnow()) == 1  # the sweep queues it again
+    db.commit()
+    assert mailqueue.waiting(app) == [row.id, row.id]
+    assert mailqueue.work_mail(app) == 2
+    assert len(inbox[0].received) == 1
 
 
 def _message(to: str, subject: str, body: str) -> OutboxMessage:

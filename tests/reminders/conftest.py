@@ -16,6 +16,7 @@ from governance.agreements.models import Agreement
 from governance.datasets.models import DatasetSteward
 from governance.kernel.extensions import database
 from tests.agreements.builders import Datasets, approved, make_datasets
+from tests.mailqueue import work_mail
 from tests.outputs.test_notifications import Inbox
 from tests.support import People
 from tests.workers import free_port
@@ -61,7 +62,8 @@ def app_config(database_url: str, inbox: tuple[Inbox, int]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def mail(inbox: tuple[Inbox, int]) -> Inbox:
+def mail(inbox: tuple[Inbox, int], app: Flask) -> Inbox:
+    inbox[0].worker = lambda: work_mail(app)
     return inbox[0]
 
 

@@ -116,6 +116,7 @@ def test_an_administrator_searches_the_outbox_and_nobody_else_sees_it(
 ) -> None:
     request = ask(db, people, agreement, datasets)
     run(ledger.remind_tasks, utcnow())
+    assert mail.messages  # the job queue's worker sent them
     browser.login(people.admin.email, PASSWORD)
     today = utcnow().date().isoformat()
     found = browser.get(

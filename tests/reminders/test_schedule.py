@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from governance.kernel.mail_model import MailStatus, OutboxMessage
 from governance.kernel.types import utcnow
 from governance.reminders import digest, ledger
 from governance.reminders.models import TaskNotice
+from tests import mailqueue
 from tests.agreements.builders import Datasets
 from tests.conftest import fresh
 from tests.outputs.test_notifications import Inbox
@@ -181,43 +183,77 @@ def test_digests_come_daily_weekly_or_never_as_each_person_chose(
     assert len(digests(people.steward)) == 4
 
 
-def test_a_refused_message_is_retried_then_recorded_as_failed(
-    db: Session, people: People, mail: Inbox, inbox: tuple[Inbox, int]
+def test_a_refused_message_is_retried_by_the_queue_then_recorded_as_failed(
+    app: Flask, db: Session, people: People, inbox: tuple[Inbox, int]
 ) -> None:
-    working = dict(db.info["settings"])
-    db.info["settings"] = {**working, "SMTP_PORT": free_port()}  # nobody listens
-    notify.queue(db, to=["a@x.example", "b@x.example"], subject="Hello", body="A body")
+    server = inbox[0]
+    server.refuse = 100  # a server that keeps answering "try again later"
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body")
     db.commit()
-    [first, second] = fresh(db).scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    now = utcnow()
+    assert mailqueue.work_mail(app, now) == 1
+    [first] = fresh(db).scalars(select(OutboxMessage)).all()
     assert (first.delivery, first.attempts) == (MailStatus.PENDING, 1)
-    assert first.next_attempt_at is not None
-    assert "Connection" in first.last_error
-
-    start = first.next_attempt_at
-    assert notify.retry_due(db, None, start - dt.timedelta(minutes=1)) == 0
-    assert first.attempts == 1  # its wait is not over
-    notify.retry_due(db, None, start)
-    db.commit()
-    assert first.attempts == 2
-    assert first.delivery == MailStatus.PENDING
-    assert first.next_attempt_at is not None
-    assert first.next_attempt_at - start == dt.timedelta(minutes=10)
-    notify.retry_due(db, None, first.next_attempt_at)
-    db.commit()
+    assert first.next_attempt_at == now + dt.timedelta(minutes=5)
+    assert "451" in first.last_error
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=4)) == 0  # its wait is not over
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=6)) == 1
+    [first] = fresh(db).scalars(select(OutboxMessage)).all()
+    assert (first.delivery, first.attempts) == (MailStatus.PENDING, 2)
+    assert first.next_attempt_at == now + dt.timedelta(minutes=6 + 10)
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=17)) == 1
+    [first] = fresh(db).scalars(select(OutboxMessage)).all()
+    # MAIL_MAX_ATTEMPTS is 3 here: given up, recorded, its body forgotten, no retry planned.
     assert (first.delivery, first.attempts, first.body) == (MailStatus.FAILED, 3, None)
-    assert mail.messages == []
+    assert mailqueue.scheduled(app) == []
+    assert mailqueue.work_mail(app, now + dt.timedelta(days=1)) == 0
+    assert server.received == []
 
-    # The server is back before the second message ran out of attempts... it is sent once.
-    second.attempts = 1
-    second.delivery = MailStatus.PENDING
-    second.body = "A body"
-    db.info["settings"] = working
-    assert notify.retry_due(db, None, start + dt.timedelta(hours=1)) == 1
+
+def test_a_message_whose_queue_message_was_lost_is_sent_by_the_sweep(
+    app: Flask, db: Session, inbox: tuple[Inbox, int]
+) -> None:
+    server = inbox[0]
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body", kind="notice")
+    db.info.pop(notify.OUTBOX_KEY)  # the queue message is lost between the commit and the queue
     db.commit()
-    assert second.delivery == MailStatus.SENT
-    assert second.body is None
-    assert notify.retry_due(db, None, start + dt.timedelta(hours=2)) == 0
-    assert [m[0] for m in mail.messages] == ["b@x.example"]
+    [waiting] = fresh(db).scalars(select(OutboxMessage)).all()
+    assert (waiting.delivery, waiting.attempts) == (MailStatus.PENDING, 0)
+    assert mailqueue.waiting(app) == []
+    assert mailqueue.work_mail(app) == 0
+    assert server.received == []
+    assert notify.requeue_due(db, None, utcnow()) == 1
+    db.commit()
+    assert mailqueue.waiting(app) == [waiting.id]
+    assert mailqueue.work_mail(app) == 1
+    assert [m[:2] for m in server.received] == [("a@x.example", "Hello")]
+    assert notify.requeue_due(db, None, utcnow() + dt.timedelta(hours=1)) == 0
+    db.commit()
+    assert len(server.received) == 1
+
+
+def test_a_message_whose_worker_died_mid_send_is_sent_again_after_its_time_limit(
+    app: Flask, db: Session, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = inbox[0]
+    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body")
+    db.commit()
+
+    def killed(*_args: Any) -> int:
+        raise SystemExit("the worker is killed while the server has not answered")
+
+    monkeypatch.setattr(notify, "deliver", killed)
+    now = utcnow()
+    with pytest.raises(SystemExit):
+        mailqueue.work_mail(app, now)
+    monkeypatch.undo()
+    [row] = fresh(db).scalars(select(OutboxMessage)).all()
+    assert row.delivery == MailStatus.PENDING
+    assert notify.requeue_due(db, None, now + dt.timedelta(seconds=30)) == 0  # may be sending
+    assert notify.requeue_due(db, None, now + dt.timedelta(minutes=2)) == 1
+    db.commit()
+    assert mailqueue.work_mail(app, now + dt.timedelta(minutes=2)) == 1
+    assert [m[0] for m in server.received] == ["a@x.example"]
 
 
 def test_no_message_carries_a_justification_a_comment_or_row_data(
@@ -246,21 +282,3 @@ def test_no_message_carries_a_justification_a_comment_or_row_data(
     stored = fresh(db).scalars(select(OutboxMessage)).all()
     assert stored
     assert all(m.body is None for m in stored)
-
-
-def test_a_message_whose_sender_died_after_the_commit_is_sent_by_the_queue(
-    db: Session, mail: Inbox
-) -> None:
-    notify.queue(db, to=["a@x.example"], subject="Hello", body="A body", kind="notice")
-    db.info.pop(notify.OUTBOX_KEY)  # the process dies between its commit and its first try
-    db.commit()
-    [waiting] = fresh(db).scalars(select(OutboxMessage)).all()
-    assert (waiting.delivery, waiting.attempts) == (MailStatus.PENDING, 0)
-    assert mail.messages == []
-    assert waiting.next_attempt_at is not None
-    assert notify.retry_due(db, None, utcnow()) == 0  # its own process may still be sending
-    assert notify.retry_due(db, None, waiting.next_attempt_at) == 1
-    db.commit()
-    assert [m[:2] for m in mail.messages] == [("a@x.example", "Hello")]
-    assert notify.retry_due(db, None, waiting.next_attempt_at + dt.timedelta(hours=1)) == 0
-    assert len(mail.messages) == 1
