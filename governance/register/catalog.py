@@ -59,7 +59,7 @@ CONTEXT: dict[str, Any] = {
     "rights": "dct:rights",
     "conformsTo": "dct:conformsTo",
     "accessURL": {"@id": "dcat:accessURL", "@type": "@id"},
-    "hasPolicy": {"@id": "odrl:hasPolicy", "@type": "@id", "@container": "@set"},
+    "hasPolicy": {"@id": "odrl:hasPolicy", "@container": "@set"},
     "applicableLegislation": {"@id": "dcatap:applicableLegislation", "@container": "@set"},
     "name": "foaf:name",
     "fn": "vcard:fn",
@@ -177,7 +177,15 @@ def _dataset(session: Session, listed: Listed, links: Links) -> dict[str, Any]:
                 "description": CONDITIONS,
                 "accessURL": links.request_access,
                 "accessRights": {"@id": ACCESS_RIGHTS, "@type": "dct:RightsStatement"},
-                "hasPolicy": [links.policy(v.agreement_id, v.number) for v in listed.versions],
+                # Each listed agreement's version in force, as an ODRL policy (readable by
+                # those who may read the agreement: governance/agreements/odrl_export.py).
+                "hasPolicy": [
+                    {
+                        "@id": links.policy(v.agreement_id, v.number),
+                        "@type": ["odrl:Policy", "odrl:Agreement"],
+                    }
+                    for v in listed.versions
+                ],
             }
         ],
     }
