@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from governance.agreements.common import record_agreement_event
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.odrl import Addresses, policy
-from governance.agreements.queries import get_visible
+from governance.agreements.queries import get_visible_version
 from governance.audit.models import AuditType
 from governance.identity.models import User
-from governance.kernel.errors import NotFound
 
 MEDIA_TYPE = "application/ld+json"
 
@@ -51,14 +50,7 @@ def export_policy(
 ) -> ExportedPolicy:
     """The version (the one shown first if none is named) as ODRL; 403 (recorded) for someone
     who may not read the agreement, 404 for a version it does not have."""
-    agreement = get_visible(session, agreement_id, by=by)
-    version = (
-        agreement.version(version_number)
-        if version_number is not None
-        else agreement.display_version
-    )
-    if version is None:
-        raise NotFound(f"Agreement {agreement.reference} has no version {version_number}.")
+    agreement, version = get_visible_version(session, agreement_id, version_number, by=by)
     document = policy(version, addresses(version))
     content = serialise(document)
     record_agreement_event(
