@@ -251,10 +251,19 @@ def test_a_draft_is_an_offer_not_an_agreement(
     assert json.loads(response.data)["type"] == "Offer"
 
 
+@pytest.mark.parametrize("on_register", [False, True])
 def test_a_non_party_cannot_export_and_the_refusal_is_recorded(
-    app: Flask, client: FlaskClient, db: Session, people: People, datasets: Datasets
+    app: Flask,
+    client: FlaskClient,
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    on_register: bool,
 ) -> None:
-    agreement = approved(db, people, datasets, public_register=True, lay_summary="Listed.")
+    """Private or on the public register alike: the policy states more than the register."""
+    agreement = approved(
+        db, people, datasets, public_register=on_register, lay_summary="Listed." * on_register
+    )
     outsider = add_person(
         db,
         app,

@@ -123,6 +123,8 @@ def test_only_datasets_of_listed_agreements_are_catalogued_and_valid(
     assert not list(graph.objects(distribution, DCAT.downloadURL))
     (linked,) = graph.objects(distribution, ODRL.hasPolicy)
     assert str(linked).endswith(f"/agreements/{agreement.id}/versions/1/odrl.jsonld")
+    register = app.test_client().get("/register/").get_data(as_text=True)
+    assert 'href="/catalog/dcat.jsonld"' in register
     api = app.test_client().get("/api/v1/catalog")
     assert api.status_code == 200
     assert json.loads(api.data) == document
