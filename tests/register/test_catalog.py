@@ -20,6 +20,8 @@ from flask import Flask
 from pyshacl import validate
 from sqlalchemy.orm import Session
 
+from governance.agreements.odrl import expected_terms, policy, read_policy
+from governance.agreements.odrl_links import addresses
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import (
     Classification,
@@ -28,6 +30,8 @@ from governance.datasets.models import (
     DatasetColumn,
     DatasetSteward,
 )
+from governance.demo import load_demo
+from governance.register.queries import listed_versions
 from tests.agreements.builders import Datasets, approved, make_datasets
 from tests.register.test_register import SUMMARY, listed
 from tests.support import SETUP, People
@@ -214,3 +218,20 @@ def test_hostile_names_stay_strings(
     assert not list(graph.subjects(None, rdflib.URIRef("x")))
     ok, report = conforms(document)
     assert ok, report
+
+
+def test_the_demo_world_catalogue_conforms_and_its_policies_read_back(
+    app: Flask, db: Session
+) -> None:
+    """The demo's own declarations (descriptions, stewards, laws), not only the builders'."""
+    load_demo(db, app=app)
+    db.commit()
+    document = catalogue(app)
+    assert document["dataset"]
+    ok, report = conforms(document)
+    assert ok, report
+    with app.test_request_context():
+        for agreement, version in listed_versions(db):
+            found = policy(version, addresses(version))
+            assert read_policy(found) == expected_terms(version, addresses(version))
+            assert found["type"] == "Agreement", agreement.reference
