@@ -103,7 +103,7 @@ def _success(answer: Answer) -> dict[str, Any]:
     result: dict[str, Any] = {"description": answer.description}
     media: dict[str, Any] = {}
     for media_type in answer.media_types:
-        if media_type == "application/json":
+        if media_type == "application/json" or media_type.endswith("+json"):  # JSON-LD too
             media[media_type] = {"schema": answer.schema or {"type": "object"}}
         else:
             media[media_type] = {"schema": {"type": "string"}}

@@ -121,6 +121,7 @@ from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.outputs.models import FLAG_LABELS
 from governance.periodic import Registered
+from governance.register import catalog_api, catalog_web
 from governance.register import web as register_web
 from governance.reminders import digest as mail_digest
 from governance.reminders import ledger as task_ledger
@@ -155,6 +156,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     outputs_web.bp,
     web_public.bp,
     register_web.bp,
+    catalog_web.bp,
     web_tokens.bp,
     web_account.bp,
     obligations_web.bp,
@@ -187,6 +189,7 @@ API_MODULES = (
     committees_api,
     webhooks_api,
     metrics_api,
+    catalog_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).

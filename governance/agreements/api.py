@@ -23,6 +23,8 @@ from governance.agreements.api_shapes import (
 )
 from governance.agreements.document import issue_pdf
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.odrl_export import MEDIA_TYPE, export_policy
+from governance.agreements.odrl_links import addresses
 from governance.agreements.queries import EXPIRY_WINDOWS, get_visible, list_statement
 from governance.agreements.terms import TermsInput
 from governance.api import schema as s
@@ -377,3 +379,32 @@ def agreement_pdf(agreement_id: int, query: dict[str, Any]) -> ResponseReturnVal
             "X-Content-SHA256": issued.document.sha256,
         },
     )
+
+
+@operation(
+    "GET",
+    "/agreements/<int:agreement_id>/odrl",
+    tag=TAG,
+    summary="A version of the agreement as an ODRL 2.2 policy",
+    errors=(403,),
+    query=(Param("version", s.integer(1), "A version number; default: the one shown first."),),
+    answer=Answer(
+        200,
+        "The policy as JSON-LD: an odrl:Agreement for a version in force, an odrl:Offer for "
+        "one not yet (or never) approved. Each export is recorded.",
+        {"type": "object"},
+        media_types=(MEDIA_TYPE,),
+    ),
+)
+def agreement_odrl(agreement_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    """Only those who may read the agreement; a refusal is recorded."""
+    db = db_session()
+    exported = export_policy(
+        db,
+        agreement_id=agreement_id,
+        version_number=query.get("version"),
+        by=caller(),
+        addresses=addresses,
+    )
+    db.commit()
+    return Response(exported.content, mimetype=MEDIA_TYPE)

@@ -23,11 +23,10 @@ from governance.agreements.common import record_agreement_event
 from governance.agreements.law_model import breach_notice_of
 from governance.agreements.models import Agreement, AgreementVersion, VersionStatus
 from governance.agreements.parts_model import AgreementDocument, CommentKind
-from governance.agreements.queries import get_visible
+from governance.agreements.queries import get_visible_version
 from governance.audit.models import AuditType
 from governance.identity.models import User
 from governance.kernel.config import PROJECT_ROOT
-from governance.kernel.errors import NotFound
 from governance.kernel.reports import pdf
 
 TEMPLATE = "agreements/agreement.pdf.html"
@@ -202,14 +201,7 @@ def issue_pdf(
     deadlines: Mapping[str, int] | None = None,
 ) -> IssuedPDF:
     """Render a version (the one shown first if none is named) and record the issue."""
-    agreement = get_visible(session, agreement_id, by=by)
-    version = (
-        agreement.version(version_number)
-        if version_number is not None
-        else agreement.display_version
-    )
-    if version is None:
-        raise NotFound(f"Agreement {agreement.reference} has no version {version_number}.")
+    agreement, version = get_visible_version(session, agreement_id, version_number, by=by)
     rendered = pdf.render_pdf(
         _environment(),
         TEMPLATE,

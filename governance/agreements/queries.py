@@ -22,7 +22,7 @@ from governance.authz import Permission
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
-from governance.kernel.errors import PermissionDenied
+from governance.kernel.errors import NotFound, PermissionDenied
 
 EXPIRY_WINDOWS = (7, 30, 60)
 
@@ -117,6 +117,18 @@ def get_visible(session: Session, agreement_id: int, *, by: User) -> Agreement:
             },
         )
     return agreement
+
+
+def get_visible_version(
+    session: Session, agreement_id: int, number: int | None, *, by: User
+) -> tuple[Agreement, AgreementVersion]:
+    """A version of an agreement `by` may read (the one shown first if `number` is None):
+    as get_visible, and 404 for a version the agreement does not have."""
+    agreement = get_visible(session, agreement_id, by=by)
+    version = agreement.version(number) if number is not None else agreement.display_version
+    if version is None:
+        raise NotFound(f"Agreement {agreement.reference} has no version {number}.")
+    return agreement, version
 
 
 def list_statement(

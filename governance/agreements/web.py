@@ -25,6 +25,8 @@ from governance.agreements.law_fit import law_warnings
 from governance.agreements.laws import add_state_law, catalogue
 from governance.agreements.lifecycle import Action, state_of, target_of
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.odrl_export import MEDIA_TYPE, export_policy
+from governance.agreements.odrl_links import addresses
 from governance.agreements.queries import EXPIRY_WINDOWS, get_visible, list_statement
 from governance.agreements.terms import TermsInput
 from governance.agreements.web_forms import (
@@ -388,6 +390,22 @@ def pdf(agreement_id: int) -> Response:
             "Content-Disposition": f'attachment; filename="{issued.filename}"',
             "X-Content-SHA256": issued.document.sha256,
         },
+    )
+
+
+@bp.route("/<int:agreement_id>/versions/<int:number>/odrl.jsonld")
+@login_required
+def odrl(agreement_id: int, number: int) -> Response:
+    """The version as an ODRL 2.2 policy (JSON-LD); each export is recorded."""
+    db = db_session()
+    exported = export_policy(
+        db, agreement_id=agreement_id, version_number=number, by=actor(), addresses=addresses
+    )
+    db.commit()
+    return Response(
+        exported.content,
+        mimetype=MEDIA_TYPE,
+        headers={"Content-Disposition": f'inline; filename="{exported.filename}"'},
     )
 
 

@@ -99,6 +99,7 @@ class AuditType(StrEnum):
     ATTACHMENT_DOWNLOAD = "attachment:download"
     ATTACHMENT_DESTROY = "attachment:destroy"
     AGREEMENT_PDF = "agreement:pdf"
+    AGREEMENT_ODRL = "agreement:odrl"  # a version exported as an ODRL policy
     AGREEMENT_DISCARD_AMENDMENT = "agreement:discard_amendment"
     AGREEMENT_READ = "agreement:read"  # recorded when a read is refused
     AGREEMENT_PERSONNEL_REMOVE = "agreement:personnel_remove"

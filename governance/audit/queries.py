@@ -52,6 +52,7 @@ EXPORT_TYPES = (
     AuditType.AUDIT_REPORT,
     AuditType.GRANT_REVIEW_EXPORT,
     AuditType.AGREEMENT_PDF,
+    AuditType.AGREEMENT_ODRL,
 )
 
 

@@ -89,6 +89,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.AGREEMENT_AMEND: ("started an amendment of", "amend"),
     AuditType.AGREEMENT_CLOSE: ("closed", "close"),
     AuditType.AGREEMENT_PDF: ("downloaded the PDF of", "download the PDF of"),
+    AuditType.AGREEMENT_ODRL: (
+        "exported as an ODRL policy a version of",
+        "export as an ODRL policy a version of",
+    ),
     AuditType.AGREEMENT_DISCARD_AMENDMENT: (
         "discarded the amendment of",
         "discard an amendment of",

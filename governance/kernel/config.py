@@ -404,6 +404,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_SENDER", "governance@localhost", _parse_text, "From address of notifications."),
     Setting("BASE_URL", "http://127.0.0.1:5000", _parse_text, "Public address used in e-mails."),
     Setting(
+        "CATALOG_PUBLISHER",
+        "Research data governance service",
+        _parse_text,
+        "Who publishes the DCAT-AP dataset catalogue (its dct:publisher): the service's operator.",
+    ),
+    Setting(
         "MAIL_MAX_ATTEMPTS",
         5,
         _parse_positive_int,

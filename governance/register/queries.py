@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.agreements.models import Agreement, AgreementStatus
+from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.outputs.queries import published_outputs, withdrawn_outputs
 
 LISTED = (
@@ -107,6 +107,18 @@ class Entry:
         }
 
 
+def listed_versions(session: Session) -> list[tuple[Agreement, AgreementVersion]]:
+    """The agreements on the register, each with the version in force that allows it."""
+    listed = []
+    for agreement in session.scalars(
+        select(Agreement).where(Agreement.status.in_(LISTED)).order_by(Agreement.reference)
+    ):
+        version = agreement.current_version
+        if version is not None and version.public_register:
+            listed.append((agreement, version))
+    return listed
+
+
 def entries(session: Session) -> list[Entry]:
     withdrawn = withdrawn_outputs(session)
     released: dict[int, list[ReleasedOutput]] = {}
@@ -122,12 +134,7 @@ def entries(session: Session) -> list[Entry]:
             )
         )
     listed: list[Entry] = []
-    for agreement in session.scalars(
-        select(Agreement).where(Agreement.status.in_(LISTED)).order_by(Agreement.reference)
-    ):
-        version = agreement.current_version
-        if version is None or not version.public_register:
-            continue
+    for agreement, version in listed_versions(session):
         laws = {str(law["code"]): str(law["label"]) for law in version.laws}
         ended = agreement.ended_at.date() if agreement.ended_at else None
         listed.append(

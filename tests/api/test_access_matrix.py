@@ -379,6 +379,9 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("agreements.new", "POST"): Probe(lambda o: "/agreements/new", roles("privacy")),
     ("agreements.detail", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}", AUDITORS),
     ("agreements.pdf", "GET"): Probe(lambda o: f"/agreements/{o.theirs.id}/pdf", AUDITORS),
+    ("agreements.odrl", "GET"): Probe(
+        lambda o: f"/agreements/{o.theirs.id}/versions/1/odrl.jsonld", AUDITORS
+    ),
     ("agreements.edit", "GET"): Probe(closed("edit"), roles("privacy")),
     ("agreements.edit", "POST"): Probe(closed("edit"), roles("privacy")),
     ("agreements.submit", "POST"): Probe(closed("submit"), roles("privacy")),
@@ -625,6 +628,7 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.list_agreements", "GET"): Probe(lambda o: f"{A}/agreements", EVERYONE),
     ("api.get_agreement", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}", AUDITORS),
     ("api.agreement_pdf", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}/pdf", AUDITORS),
+    ("api.agreement_odrl", "GET"): Probe(lambda o: f"{A}/agreements/{o.theirs.id}/odrl", AUDITORS),
     ("api.create_agreement", "POST"): Probe(
         lambda o: f"{A}/agreements",
         roles("privacy"),
@@ -945,6 +949,12 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("register.index", "GET"): Probe(lambda o: "/register/", EVERYONE, anonymous=OK),
     ("register.as_json", "GET"): Probe(lambda o: "/register/register.json", EVERYONE, anonymous=OK),
     ("register.as_csv", "GET"): Probe(lambda o: "/register/register.csv", EVERYONE, anonymous=OK),
+    # the DCAT-AP catalogue and the ODRL profile: public, like the register
+    ("catalog.dcat", "GET"): Probe(lambda o: "/catalog/dcat.jsonld", EVERYONE, anonymous=OK),
+    ("catalog.odrl_profile", "GET"): Probe(
+        lambda o: "/catalog/odrl-profile.jsonld", EVERYONE, anonymous=OK
+    ),
+    ("api.catalog", "GET"): Probe(lambda o: f"{A}/catalog", EVERYONE, anonymous=OK),
     ("register.witness_json", "GET"): Probe(
         lambda o: "/register/witness.json", others=HIDDEN, anonymous=HIDDEN
     ),
