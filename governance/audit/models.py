@@ -134,6 +134,8 @@ class AuditType(StrEnum):
     DATASET_STEWARD_ADD = "dataset:steward_add"
     DATASET_STEWARD_REMOVE = "dataset:steward_remove"
     DATASET_INGEST = "dataset:ingest"
+    # the data-use conditions stated as GA4GH DUO terms (before and after)
+    DATASET_SET_DATA_USE = "dataset:set_data_use"
     DATASET_DESTROY = "dataset:destroy"
     DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
     # a version moved from the earlier whole-file format to Parquet modular encryption
