@@ -74,7 +74,7 @@ def _disease(ontology: Ontology, term: Term, disease: str, field: str) -> str:
 
 def _parameter(ontology: Ontology, term: Term, value: str) -> str:
     text = value.strip()
-    field = f"modifier_{term.shorthand}"
+    field = f"modifier_{term.shorthand.lower()}"
     if len(text) > MAX_PARAMETER:
         raise ValidationFailed(
             f"The parameter of {term.label} is too long.", {field: "At most 500 characters."}
