@@ -18,6 +18,7 @@ from governance.access.models import AccessRequest
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditType
 from governance.datasets.data_use import conditions_of
+from governance.datasets.data_use import described as dataset_described
 from governance.datasets.duo.matching import Match, Purpose, match
 from governance.datasets.duo.ontology import duo
 from governance.datasets.duo.statements import (
@@ -188,3 +189,16 @@ def recheck_at_decision(session: Session, request: AccessRequest, dataset: Datas
 def described(request: AccessRequest) -> dict[str, Any] | None:
     """The purpose with ids and labels (pages, API), or None when none was stated."""
     return describe_purpose(duo(), request.data_use) if request.data_use else None
+
+
+def review_context(session: Session, request: AccessRequest | None) -> dict[str, Any]:
+    """What the review pages (the steward's, the committee's case) show of DUO: the purpose,
+    the dataset's conditions and the match table (templates' `data_use_match`)."""
+    if request is None:
+        return {"duo_purpose": None, "duo_conditions": None, "duo_match": None}
+    dataset = session.get(Dataset, request.dataset_id)
+    return {
+        "duo_purpose": described(request),
+        "duo_conditions": dataset_described(dataset) if dataset else None,
+        "duo_match": request_match(session, request),
+    }

@@ -198,9 +198,7 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
         waiting=waiting,
-        duo_purpose=data_use.described(found),
-        duo_conditions=dataset_data_use(dataset) if dataset else None,
-        duo_match=data_use.request_match(db, found),
+        **data_use.review_context(db, found),
         can_nudge=own and waiting is not None and waiting.may_nudge(utcnow()),
         # As the two-person rule sees them: recorded with the request, or identifiers now.
         identifiers={

@@ -390,10 +390,12 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
 @bp.route("/<int:dataset_id>/data-use", methods=["POST"])
 @login_required
 def set_data_use(dataset_id: int) -> WerkzeugResponse:
+    db = db_session()
+    dataset = dataset_service.get_visible_dataset(db, dataset_id, user=actor())
     form = DataUseForm()
     data_use.set_data_use(
-        db_session(),
-        dataset_id=dataset_id,
+        db,
+        dataset_id=dataset.id,
         permission=form.permission.data or "",
         disease=form.disease.data or "",
         modifiers=form.chosen_modifiers(),
@@ -401,6 +403,6 @@ def set_data_use(dataset_id: int) -> WerkzeugResponse:
         by=actor(),
         now=utcnow(),
     )
-    db_session().commit()
+    db.commit()
     flash("The data-use conditions are saved.", "success")
     return redirect(url_for("datasets.detail", dataset_id=dataset_id))

@@ -166,33 +166,24 @@ def test_approval_checks_again_after_the_steward_narrowed_the_conditions(
 def test_only_the_datasets_steward_states_conditions_and_loosening_needs_a_reason(
     db: Session, people: People, datasets: Datasets
 ) -> None:
-    for outsider in (people.analyst, people.admin, people.privacy):
+    db.execute(delete(DatasetSteward).where(DatasetSteward.dataset_id == datasets.probation.id))
+    db.commit()
+    attempts = [(outsider, datasets.arrests.id) for outsider in (people.analyst, people.admin)]
+    # A privacy officer, and a steward of another dataset.
+    attempts += [(people.privacy, datasets.arrests.id), (people.steward, datasets.probation.id)]
+    for by, dataset_id in attempts:
         with pytest.raises(PermissionDenied):
             data_use.set_data_use(
                 db,
-                dataset_id=datasets.arrests.id,
+                dataset_id=dataset_id,
                 permission=NRES,
                 disease="",
                 modifiers={},
                 reason="",
-                by=outsider,
+                by=by,
                 now=utcnow(),
             )
         db.rollback()
-    db.execute(delete(DatasetSteward).where(DatasetSteward.dataset_id == datasets.probation.id))
-    db.commit()
-    with pytest.raises(PermissionDenied):  # a steward, but of another dataset
-        data_use.set_data_use(
-            db,
-            dataset_id=datasets.probation.id,
-            permission=NRES,
-            disease="",
-            modifiers={},
-            reason="",
-            by=people.steward,
-            now=utcnow(),
-        )
-    db.rollback()
     state(db, people, datasets, permission=HMB, modifiers={IRB: ""})
     for looser in ({"permission": GRU, "modifiers": {IRB: ""}}, {"permission": HMB}):
         with pytest.raises(ValidationFailed) as refused:
@@ -315,3 +306,24 @@ def test_months_of_use_count_started_months() -> None:
     assert months_of_use(dt.date(2026, 1, 15), dt.date(2026, 2, 15)) == 1
     assert months_of_use(dt.date(2026, 1, 15), dt.date(2026, 2, 16)) == 2
     assert months_of_use(dt.date(2026, 1, 31), dt.date(2026, 1, 1)) == 0
+
+
+def test_no_change_of_conditions_without_its_audit_event(
+    db: Session, people: People, datasets: Datasets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A steward cannot loosen the conditions unrecorded: when the audit write fails, the
+    conditions stay as they were."""
+    from governance.audit import service as audit
+
+    state(db, people, datasets, permission=HMB, modifiers={IRB: ""})
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("audit storage unavailable")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError):
+        state(db, people, datasets, permission=NRES, reason="Open it up.")
+    db.rollback()
+    kept = fresh(db).get(type(datasets.arrests), datasets.arrests.id)
+    assert kept is not None
+    assert kept.data_use == {"permission": HMB, "disease": "", "modifiers": {IRB: ""}}
