@@ -9,7 +9,7 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from governance import authz
-from governance.access import nudges, queries
+from governance.access import data_use, nudges, queries
 from governance.access import requests as service
 from governance.access.models import AccessRequest, RequestStatus
 from governance.access.workflow import Action, allowed_actions
@@ -18,6 +18,8 @@ from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import day, iso, page_schema, paged
 from governance.authz import Permission, rules
+from governance.datasets.api import DUO_TERM_FIELDS
+from governance.datasets.duo.statements import DECLARED_FLAGS
 from governance.identity.api_auth import caller
 from governance.identity.models import User
 from governance.kernel.extensions import db_session
@@ -36,8 +38,44 @@ ACTION_NAMES = {
 NULLABLE_ID = {"type": ["integer", "null"]}
 NULLABLE_TEXT = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+DUO_TERM = s.shape(DUO_TERM_FIELDS)
+DATA_USE = s.nullable(
+    s.shape(
+        {
+            "version": s.string_out("The DUO release the terms come from."),
+            "purpose": DUO_TERM,
+            "disease": s.string_out("The MONDO id of disease-specific research."),
+            "research": {"type": "array", "items": DUO_TERM},
+            "ethics_approval": s.string_out(),
+            "region": s.string_out(),
+            **{name: s.boolean() for name in DECLARED_FLAGS},
+        },
+        description="The research purpose as GA4GH DUO terms (null: none stated).",
+    )
+)
+DATA_USE_MATCH = s.nullable(
+    s.shape(
+        {
+            "matches": s.boolean("The purpose fits every term of the dataset's conditions."),
+            "outcomes": {
+                "type": "array",
+                "items": s.shape(
+                    {
+                        "term": s.string_out(),
+                        "label": s.string_out(),
+                        "ok": s.boolean(),
+                        "reason": s.string_out(),
+                    }
+                ),
+            },
+        },
+        description="The purpose against the dataset's data-use conditions as they are now.",
+    )
+)
 REQUEST = s.shape(
     {
+        "data_use": DATA_USE,
+        "data_use_match": DATA_USE_MATCH,
         "id": s.identifier(),
         "status": s.enum(RequestStatus),
         "requester_id": s.identifier(),
@@ -129,6 +167,19 @@ CHANGEABLE = {
     "justification": s.text(4000, min_length=1, description="Why each column is necessary."),
     "end_date": s.date("Access needed until (inclusive)."),
     "download": s.boolean("Also download row-level data (only if the agreement allows it)."),
+    "data_use": s.obj(
+        {
+            "term": s.text(40, min_length=1, description="A DUO data use permission id."),
+            "disease": s.text(40, description="A MONDO id, for disease-specific research."),
+            "research": s.array(s.text(40), max_items=20, description="DUO kinds of research."),
+            "ethics_approval": s.text(500, description="The ethics approval's reference."),
+            "region": s.text(500, description="Where the data will be used."),
+            **{name: s.boolean() for name in DECLARED_FLAGS},
+        },
+        required=("term",),
+        description="The research purpose as GA4GH DUO terms; required when the dataset "
+        "states data-use conditions, refused (422, naming the term) when it cannot fit them.",
+    ),
 }
 SCHEMAS = {"AccessRequest": REQUEST, "AccessRequestPage": page_schema(s.ref("AccessRequest"))}
 ANSWER = Answer(200, "The request after the action.", s.ref("AccessRequest"))
@@ -183,7 +234,12 @@ def _waiting(item: AccessRequest) -> dict[str, Any] | None:
 
 
 def render(item: AccessRequest) -> dict[str, Any]:
+    outcome = data_use.request_match(db_session(), item)
     return {
+        "data_use": data_use.described(item),
+        "data_use_match": None
+        if outcome is None
+        else {"matches": outcome.matches, "outcomes": [o.as_dict() for o in outcome.outcomes]},
         "id": item.id,
         "status": str(item.status),
         "requester_id": item.requester_id,
@@ -286,6 +342,7 @@ def create_request(body: dict[str, Any]) -> ResponseReturnValue:
         download=body.get("download", False),
         by=caller(),
         now=utcnow(),
+        data_use=body.get("data_use"),
     )
     db.commit()
     return render(created), 201
@@ -408,6 +465,7 @@ def resubmit_request(request_id: int, body: dict[str, Any]) -> ResponseReturnVal
             download=body.get("download", False),
             by=by,
             now=now,
+            data_use=body.get("data_use"),
         ),
     )
 

@@ -86,6 +86,9 @@ class AccessRequest(Base):
     # The committee that decides this request instead of the dataset's steward, taken when it
     # is submitted (committees/routing.py). No foreign key: committees sit above access.
     committee_id: Mapped[int | None] = mapped_column(Integer)
+    # The research purpose as GA4GH DUO terms with the requester's statements the dataset's
+    # modifiers are checked against (datasets/duo/statements.purpose_record); None if not given.
+    data_use: Mapped[dict[str, Any] | None] = mapped_column(JSONText(), nullable=True)
 
     columns: Mapped[list[AccessRequestColumn]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="AccessRequestColumn.position"

@@ -15,7 +15,7 @@ cannot take a pending request or an existing grant out of it (see datasets/recla
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.access import data_door, grants
+from governance.access.data_use import check_purpose, recheck_at_decision
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
 from governance.access.workflow import LIFECYCLE, Action, check_transition
@@ -242,7 +243,10 @@ def submit_request(
     download: bool,
     by: User,
     now: dt.datetime,
+    data_use: Mapping[str, Any] | None = None,
 ) -> AccessRequest:
+    """Ask for columns; `data_use` is the research purpose as DUO terms with the requester's
+    statements (access/data_use.py), refused when it cannot match the dataset's conditions."""
     authz.require(
         by,
         Permission.ACCESS_REQUEST_CREATE,
@@ -265,6 +269,17 @@ def submit_request(
         download=download,
         now=now,
     )
+    dataset = session.get(Dataset, dataset_id)
+    assert dataset is not None  # eligibility refused an unknown dataset
+    purpose_record = check_purpose(
+        session,
+        dataset=dataset,
+        agreement_id=agreement_id,
+        statement=data_use,
+        end_date=end_date,
+        user=by,
+        now=now,
+    )
     request = AccessRequest(
         requester_id=by.id,
         agreement_id=agreement_id,
@@ -275,6 +290,7 @@ def submit_request(
         download_requested=download,
         status=RequestStatus.SUBMITTED,
         submitted_at=now,
+        data_use=purpose_record,
     )
     request.columns = _requested_columns(session, dataset_id, names)
     session.add(request)
@@ -294,6 +310,7 @@ def submit_request(
             "end_date": end_date.isoformat(),
             "download": download,
             "committee_id": request.committee_id,
+            **({"data_use": purpose_record} if purpose_record else {}),
         },
         now=now,
     )
@@ -312,6 +329,7 @@ def resubmit_request(
     download: bool,
     by: User,
     now: dt.datetime,
+    data_use: Mapping[str, Any] | None = None,
 ) -> AccessRequest:
     request = _for_change(session, request_id)
     rules.require(
@@ -334,6 +352,17 @@ def resubmit_request(
         download=download,
         now=now,
     )
+    dataset = session.get(Dataset, request.dataset_id)
+    assert dataset is not None  # a foreign key guarantees it
+    request.data_use = check_purpose(
+        session,
+        dataset=dataset,
+        agreement_id=request.agreement_id,
+        statement=data_use,
+        end_date=end_date,
+        user=by,
+        now=now,
+    )
     request.columns = _requested_columns(session, request.dataset_id, names)
     request.purpose = purpose
     request.justification = _clean_text(justification, "justification", required=True)
@@ -354,6 +383,7 @@ def resubmit_request(
                 "columns": names,
                 "purpose": purpose,
                 "resubmitted": True,
+                **({"data_use": request.data_use} if request.data_use else {}),
                 "classification": {c.column_name: str(c.classification) for c in request.columns},
             },
         },
@@ -464,6 +494,7 @@ def _approve(
         download=request.download_requested,
         now=now,
     )
+    recheck_at_decision(session, request, dataset)
     for column in request.columns:
         column.approved = column.column_name in approved
     request.steward_id = by.id

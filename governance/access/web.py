@@ -9,8 +9,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from governance import authz
+from governance.access import data_use, nudges, queries, requests
 from governance.access import grants as grant_service
-from governance.access import nudges, queries, requests
 from governance.access import review_export as review_export_service
 from governance.access import training_report as training
 from governance.access.eligibility import person_blockers
@@ -33,11 +33,13 @@ from governance.access.web_forms import (
     ReasonForm,
     RequestForm,
     ScopeForm,
+    duo_form_data,
 )
 from governance.access.workflow import Action, allowed_actions
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.queries import in_force_version
 from governance.authz import Permission, rules
+from governance.datasets.data_use import described as dataset_data_use
 from governance.datasets.models import Classification
 from governance.identity.web_login import actor, ensure_recent_auth, login_required
 from governance.kernel.errors import NotFound, ValidationFailed
@@ -122,6 +124,7 @@ def new_request() -> Response | str:
         if c.name in version.covered_columns(dataset.id)
     )
     form.purpose.choices = choices((use, AnalysisKind(use).label) for use in version.permitted_uses)
+    form.offer_duo_terms()
     if submitted(form):
         created = requests.submit_request(
             db,
@@ -134,12 +137,18 @@ def new_request() -> Response | str:
             download=form.download.data,
             by=user,
             now=utcnow(),
+            data_use=form.duo_statement(),
         )
         db.commit()
         flash("Your request was sent to the dataset's steward.", "success")
         return redirect(url_for("access.request_detail", request_id=created.id))
     return render_template(
-        "access/request_new.html", form=form, agreement=agreement, version=version, dataset=dataset
+        "access/request_new.html",
+        form=form,
+        agreement=agreement,
+        version=version,
+        dataset=dataset,
+        data_use=dataset_data_use(dataset),
     )
 
 
@@ -189,6 +198,7 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
         waiting=waiting,
+        **data_use.review_context(db, found),
         can_nudge=own and waiting is not None and waiting.may_nudge(utcnow()),
         # As the two-person rule sees them: recorded with the request, or identifiers now.
         identifiers={
@@ -217,6 +227,7 @@ def resubmit(request_id: int) -> Response | str:
                 "justification": item.justification,
                 "end_date": item.end_date,
                 "download": item.download_requested,
+                **duo_form_data(item.data_use),
             }
         )
     )
@@ -226,6 +237,7 @@ def resubmit(request_id: int) -> Response | str:
         if c.name in version.covered_columns(found.dataset.id)
     )
     form.purpose.choices = choices((use, AnalysisKind(use).label) for use in version.permitted_uses)
+    form.offer_duo_terms()
     if submitted(form):
         requests.resubmit_request(
             db,
@@ -237,6 +249,7 @@ def resubmit(request_id: int) -> Response | str:
             download=form.download.data,
             by=user,
             now=utcnow(),
+            data_use=form.duo_statement(),
         )
         db.commit()
         flash("Your changed request was sent to the dataset's steward again.", "success")
@@ -248,6 +261,7 @@ def resubmit(request_id: int) -> Response | str:
         version=version,
         dataset=found.dataset,
         resubmitting=item,
+        data_use=dataset_data_use(found.dataset),
     )
 
 

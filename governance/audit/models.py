@@ -135,6 +135,8 @@ class AuditType(StrEnum):
     DATASET_STEWARD_ADD = "dataset:steward_add"
     DATASET_STEWARD_REMOVE = "dataset:steward_remove"
     DATASET_INGEST = "dataset:ingest"
+    # the data-use conditions stated as GA4GH DUO terms (before and after)
+    DATASET_SET_DATA_USE = "dataset:set_data_use"
     DATASET_DESTROY = "dataset:destroy"
     # an agreement's own key destroyed with the version keys it wrapped (crypto-shredding)
     DATASET_DESTROY_AGREEMENT_KEY = "dataset:destroy_agreement_key"

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     AGREEMENT_CERTIFY_DESTRUCTION = "agreement:certify_destruction"
     DATASET_MANAGE = "dataset:manage"
     DATASET_INGEST = "dataset:ingest"
+    DATASET_SET_DATA_USE = "dataset:set_data_use"
     DATASET_READ = "dataset:read"
     DATASET_APPROVE_RECLASSIFICATION = "dataset:approve_reclassification"
     ACCESS_REQUEST_CREATE = "access_request:create"
@@ -85,6 +86,8 @@ PERMISSION_DESCRIPTIONS = {
     "agreement.",
     Permission.DATASET_MANAGE: "Declare datasets, their schema and their stewards.",
     Permission.DATASET_INGEST: "Upload a new version of a dataset one stewards.",
+    Permission.DATASET_SET_DATA_USE: "State the data-use conditions (GA4GH DUO terms) of a "
+    "dataset one stewards.",
     Permission.DATASET_READ: "Hold grants and read the granted columns of dataset rows.",
     Permission.DATASET_APPROVE_RECLASSIFICATION: "Approve or reject lowering a stored column's "
     "classification (the second person).",

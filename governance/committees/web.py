@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from governance.access import data_use
 from governance.committees import cases, impact, queries, service
 from governance.committees.models import DecisionRule, MemberRole, SubjectType, Vote
 from governance.identity import users
@@ -231,6 +232,7 @@ def case_page(case_id: int) -> str:
     return render_template(
         "committees/case.html",
         view=view,
+        **data_use.review_context(db_session(), view.request),
         vote_form=_vote_form(view),
         recuse_form=ReasonForm(prefix="recuse"),
         alone_form=DecideAloneForm(prefix="alone"),

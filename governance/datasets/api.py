@@ -16,7 +16,7 @@ from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
 from governance.authz import Permission
-from governance.datasets import ingestion, reclassification, service
+from governance.datasets import data_use, ingestion, reclassification, service
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -57,9 +57,29 @@ VERSION = s.shape(
         "destroyed_at": NULLABLE_TIME,
     }
 )
+DUO_TERM_FIELDS: dict[str, s.Schema] = {
+    "id": s.string_out("The GA4GH DUO id, such as DUO:0000042."),
+    "label": s.string_out("The term's label in the shipped DUO release."),
+    "shorthand": s.string_out("DUO's shorthand, such as GRU (empty for the kinds of research)."),
+}
+DATA_USE = s.nullable(
+    s.shape(
+        {
+            "version": s.string_out("The DUO release the terms come from."),
+            "permission": s.shape(DUO_TERM_FIELDS),
+            "disease": s.string_out("The MONDO id of a disease-specific permission."),
+            "modifiers": {
+                "type": "array",
+                "items": s.shape({**DUO_TERM_FIELDS, "parameter": s.string_out()}),
+            },
+        },
+        description="The data-use conditions as GA4GH DUO terms (null: none stated).",
+    )
+)
 DETAIL = s.shape(
     {
         **SUMMARY_FIELDS,
+        "data_use": DATA_USE,
         "columns": {
             "type": "array",
             "items": s.shape(
@@ -204,6 +224,7 @@ def get_dataset(dataset_id: int) -> ResponseReturnValue:
     uploads = authz.can(user, Permission.DATASET_INGEST) and user.id in dataset.steward_ids
     return {
         **summary(dataset, service.latest_versions(db, [dataset.id])),
+        "data_use": data_use.described(dataset),
         "columns": [
             {
                 "position": c.position,

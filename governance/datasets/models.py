@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -122,6 +123,9 @@ class Dataset(Base):
         String(40), default=SubjectArea.OTHER, server_default=SubjectArea.OTHER.value
     )
     created_at: Mapped[created_at]
+    # The data-use conditions as GA4GH DUO terms (duo/statements.conditions_record: permission,
+    # MONDO disease, modifiers with their parameters); None until a steward states them.
+    data_use: Mapped[dict[str, Any] | None] = mapped_column(JSONText(), nullable=True)
 
     provider: Mapped[Organization] = relationship(lazy="joined")
     columns: Mapped[list[DatasetColumn]] = relationship(

@@ -25,8 +25,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from governance import authz
 from governance.authz import Permission
-from governance.datasets import ingestion, reclassification
+from governance.datasets import data_use, ingestion, reclassification
 from governance.datasets import service as dataset_service
+from governance.datasets.duo.ontology import duo
+from governance.datasets.duo.statements import PARAMETERS
 from governance.datasets.models import (
     CLASSIFICATION_LABELS,
     ColumnType,
@@ -40,7 +42,7 @@ from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.web.errors import error_response
-from governance.web.forms import Form, choices, submitted
+from governance.web.forms import CheckboxesField, Form, choices, submitted
 from governance.web.paging import paginate
 
 bp = Blueprint("datasets", __name__, url_prefix="/datasets")
@@ -91,6 +93,58 @@ class DeclareForm(SchemaForm):
 
 class StewardForm(Form):
     user_id = SelectField("Data steward", coerce=int)
+
+
+class DataUseForm(Form):
+    """A dataset's data-use conditions as GA4GH DUO terms (datasets/data_use.py checks them)."""
+
+    permission = SelectField("Data use permission", validate_choice=False)
+    disease = StringField(
+        "Disease (MONDO id, for disease-specific research)", validators=[Length(max=40)]
+    )
+    modifiers = CheckboxesField("Data use modifiers", validate_choice=False)
+    # One parameter per modifier that needs one (duo/statements.PARAMETERS); the service
+    # checks each against its modifier.
+    modifier_ts = StringField("Time limit on use: months", validators=[Length(max=500)])
+    modifier_us = StringField("Approved users' e-mail addresses", validators=[Length(max=500)])
+    modifier_ps = StringField(
+        "Approved projects' agreement references", validators=[Length(max=500)]
+    )
+    modifier_is = StringField("Approved institutions", validators=[Length(max=500)])
+    modifier_gs = StringField("Regions where use is allowed", validators=[Length(max=500)])
+    modifier_mor = StringField(
+        "Publication moratorium until (YYYY-MM-DD)", validators=[Length(max=500)]
+    )
+    modifier_rs = StringField("Kind of research allowed (DUO id)", validators=[Length(max=500)])
+    reason = TextAreaField(
+        "Why (required when the conditions are loosened)", validators=[Length(max=2000)]
+    )
+
+    def offer_terms(self, current: dict[str, Any] | None) -> None:
+        ontology = duo()
+        self.permission.choices = choices(
+            (t.id, f"{t.label} ({t.shorthand}, {t.id})") for t in ontology.permissions()
+        )
+        self.modifiers.choices = choices(
+            (t.id, f"{t.label} ({t.shorthand}, {t.id})") for t in ontology.modifiers()
+        )
+        if current and not self.is_submitted():
+            self.permission.data = current["permission"]
+            self.disease.data = current.get("disease", "")
+            self.modifiers.data = list(current.get("modifiers", {}))
+            for modifier_id, value in current.get("modifiers", {}).items():
+                term = ontology.term(modifier_id)
+                if term is not None and term.shorthand in PARAMETERS:
+                    getattr(self, f"modifier_{term.shorthand.lower()}").data = value
+
+    def chosen_modifiers(self) -> dict[str, str]:
+        ontology = duo()
+        chosen: dict[str, str] = {}
+        for modifier_id in self.modifiers.data or []:
+            term = ontology.term(modifier_id)
+            field = getattr(self, f"modifier_{term.shorthand.lower()}", None) if term else None
+            chosen[modifier_id] = (field.data or "") if field is not None else ""
+        return chosen
 
 
 def _rows(form: SchemaForm) -> list[dict[str, Any]]:
@@ -190,6 +244,11 @@ def detail(dataset_id: int) -> str:
             for u in dataset_service.steward_candidates(db)
             if u.id not in dataset.steward_ids
         )
+    can_set_data_use = (
+        authz.can(user, Permission.DATASET_SET_DATA_USE) and user.id in dataset.steward_ids
+    )
+    data_use_form = DataUseForm()
+    data_use_form.offer_terms(dataset.data_use)
     return render_template(
         "datasets/detail.html",
         dataset=dataset,
@@ -202,6 +261,9 @@ def detail(dataset_id: int) -> str:
         can_decide=authz.can(user, Permission.DATASET_APPROVE_RECLASSIFICATION),
         decision_form=DecisionForm(),
         can_upload=(authz.can(user, Permission.DATASET_INGEST) and user.id in dataset.steward_ids),
+        data_use=data_use.described(dataset),
+        data_use_form=data_use_form,
+        can_set_data_use=can_set_data_use,
         max_upload=ingestion.limits_of(db).max_upload_label,
         max_rows=f"{ingestion.limits_of(db).max_rows:,}",
     )
@@ -322,4 +384,25 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
     dataset_service.remove_steward(db, dataset_id=dataset_id, user_id=user_id, by=actor())
     db.commit()
     flash("Steward removed.", "success")
+    return redirect(url_for("datasets.detail", dataset_id=dataset_id))
+
+
+@bp.route("/<int:dataset_id>/data-use", methods=["POST"])
+@login_required
+def set_data_use(dataset_id: int) -> WerkzeugResponse:
+    db = db_session()
+    dataset = dataset_service.get_visible_dataset(db, dataset_id, user=actor())
+    form = DataUseForm()
+    data_use.set_data_use(
+        db,
+        dataset_id=dataset.id,
+        permission=form.permission.data or "",
+        disease=form.disease.data or "",
+        modifiers=form.chosen_modifiers(),
+        reason=form.reason.data or "",
+        by=actor(),
+        now=utcnow(),
+    )
+    db.commit()
+    flash("The data-use conditions are saved.", "success")
     return redirect(url_for("datasets.detail", dataset_id=dataset_id))

@@ -20,7 +20,8 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import SelectChoice
+from wtforms import SelectChoice, SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from governance.kernel.errors import DomainError, ValidationFailed
 from governance.kernel.extensions import db_session
@@ -95,6 +96,13 @@ def _page_of_form() -> tuple[str, dict[str, Any], str | None] | None:
         if endpoint in current_app.view_functions and endpoint != "static":
             return str(endpoint), dict(values), query
     return None
+
+
+class CheckboxesField(SelectMultipleField):  # type: ignore[misc]
+    """A group of checkboxes: keyboard- and screen-reader-friendly, unlike a multi-select."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 def redisplay(error: ValidationFailed) -> tuple[str, int] | None:

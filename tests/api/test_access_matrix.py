@@ -699,6 +699,11 @@ TABLE: dict[tuple[str, str], Probe] = {
         data=upload_file,
         upload=True,
     ),
+    ("datasets.set_data_use", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/data-use",
+        special={"partner": HIDDEN},
+        data=lambda o: {"permission": "DUO:0000042"},
+    ),
     ("datasets.decide_reclassification", "POST"): Probe(
         lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve", roles("privacy")
     ),

@@ -314,6 +314,15 @@ CASES = [
         "kept dddd",
     ),
     Case(
+        "datasets.DataUseForm",
+        "steward@lab.example",
+        lambda db: f"/datasets/{_dataset(db).id}",
+        lambda db: f"/datasets/{_dataset(db).id}/data-use",
+        {"permission": "DUO:0000042", "modifiers": ["DUO:0000025"], "modifier_ts": "kept soon"},
+        "Give a number of months.",
+        "kept soon",
+    ),
+    Case(
         "datasets.DeclareForm",
         "steward@lab.example",
         _fixed("/datasets/new"),
