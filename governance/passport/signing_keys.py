@@ -250,16 +250,21 @@ def rotate(settings: Mapping[str, Any], now: dt.datetime) -> Rotation:
     old_kid = _read_current_id(folder)
     key = _make_key(folder, settings["PASSPORT_KEY_ALGORITHM"])
     _replace(folder / CURRENT, key.thumbprint().encode())
-    if old_kid is not None:
-        old_public = folder / f"{old_kid}{PUBLIC_SUFFIX}"
-        if old_public.exists():
-            record = json.loads(old_public.read_text(encoding="utf-8"))
-            record["retired_at"] = now.isoformat()
-            _replace(old_public, json.dumps(record, indent=2, sort_keys=True).encode())
-        (folder / f"{old_kid}{PRIVATE_SUFFIX}").unlink(missing_ok=True)
-        with _lock:
-            _cache.pop(f"{folder}/{old_kid}", None)
+    # The old key, and any other a rotation stopped half-way left unretired.
+    for public in public_keys(settings):
+        if public.kid != key.thumbprint() and public.retired_at is None:
+            _retire(folder, public.kid, now)
     return Rotation(old_kid, key.thumbprint(), algorithm_of(key))
+
+
+def _retire(folder: Path, kid: str, now: dt.datetime) -> None:
+    public = folder / f"{kid}{PUBLIC_SUFFIX}"
+    record = json.loads(public.read_text(encoding="utf-8"))
+    record["retired_at"] = now.isoformat()
+    _replace(public, json.dumps(record, indent=2, sort_keys=True).encode())
+    (folder / f"{kid}{PRIVATE_SUFFIX}").unlink(missing_ok=True)
+    with _lock:
+        _cache.pop(f"{folder}/{kid}", None)
 
 
 def droppable_keys(session: Session, settings: Mapping[str, Any], now: dt.datetime) -> list[str]:

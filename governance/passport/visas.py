@@ -204,6 +204,22 @@ class VisaStatus:
         return self.state == VisaState.ACTIVE
 
 
+def visa_state(
+    *, visa_expires_at: dt.datetime, grant_status: str, grant_ends_at: dt.datetime, now: dt.datetime
+) -> VisaState:
+    """Whether a visa holds, from its own expiry and its grant's state now: the one rule the
+    status endpoint answers with (and the issuing filter keeps to)."""
+    if visa_expires_at <= now:
+        return VisaState.EXPIRED
+    if grant_status == GrantStatus.REVOKED:
+        return VisaState.GRANT_REVOKED
+    if grant_status == GrantStatus.PAUSED:
+        return VisaState.GRANT_PAUSED
+    if grant_status != GrantStatus.ACTIVE or grant_ends_at <= now:
+        return VisaState.GRANT_EXPIRED
+    return VisaState.ACTIVE
+
+
 def visa_status(session: Session, jti: str, now: dt.datetime) -> VisaStatus:
     """Whether the visa `jti` still holds: its own lifetime and its grant's state now."""
     visa = session.get(IssuedVisa, jti)
@@ -211,13 +227,10 @@ def visa_status(session: Session, jti: str, now: dt.datetime) -> VisaStatus:
         raise NotFound("This service issued no visa with that jti.")
     grant = session.get(Grant, visa.grant_id)
     assert grant is not None  # a foreign key guarantees it
-    state = VisaState.ACTIVE
-    if visa.expires_at <= now:
-        state = VisaState.EXPIRED
-    elif grant.status == GrantStatus.REVOKED:
-        state = VisaState.GRANT_REVOKED
-    elif grant.status == GrantStatus.PAUSED:
-        state = VisaState.GRANT_PAUSED
-    elif grant.status == GrantStatus.EXPIRED or grant_end(grant) <= now:
-        state = VisaState.GRANT_EXPIRED
+    state = visa_state(
+        visa_expires_at=visa.expires_at,
+        grant_status=grant.status,
+        grant_ends_at=grant_end(grant),
+        now=now,
+    )
     return VisaStatus(jti, state, visa.issued_at, visa.expires_at, visa.grant_id)
