@@ -34,6 +34,7 @@ from governance.incidents import models as incident  # noqa: F401
 from governance.kernel import mail_model as mail  # noqa: F401
 from governance.kernel.db import Base
 from governance.outputs import models as output  # noqa: F401
+from governance.passport import models as passport  # noqa: F401
 from governance.reminders import models as reminders  # noqa: F401
 from governance.webhooks import models as webhook  # noqa: F401
 

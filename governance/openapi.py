@@ -10,6 +10,7 @@ authentication at `/api/v1/openapi.json`; tests validate it and real responses a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask.typing import ResponseReturnValue
@@ -28,6 +29,7 @@ from governance.identity import api as me
 from governance.identity import api_groups
 from governance.metrics import api as metrics
 from governance.outputs import api as outputs
+from governance.passport import api as passport
 from governance.web.errors import TITLES
 from governance.webhooks import api as webhooks
 from governance.webhooks import events as webhook_events
@@ -48,6 +50,7 @@ SHAPES: tuple[dict[str, s.Schema], ...] = (
     webhooks.SCHEMAS,
     {"WebhookEventData": webhook_events.DATA_SCHEMA},
     metrics.SCHEMAS,
+    passport.SCHEMAS,
 )
 ERROR = s.shape(
     {
@@ -74,6 +77,7 @@ ERROR_MEANINGS = {
     403: "Not allowed; the attempt is recorded in the audit trail.",
     404: "No such object, or none that you can see.",
     409: "The object's state does not allow this; `allowed` lists what it does allow.",
+    410: "It no longer holds (a visa whose grant was revoked or ended, or that expired).",
     413: f"The body is too large (JSON: {MAX_JSON_BYTES // 1024} KiB; uploads: MAX_UPLOAD_MB).",
     415: "The body's media type is not the one this endpoint takes.",
     422: "A field, parameter or rule is not satisfied; `fields` names each one.",
@@ -85,6 +89,14 @@ as its pages. Authenticate every request with a personal API token
 `governance token create --user EMAIL`. Times are ISO 8601 in UTC; lists are paged
 (`Page`: page/per_page/pages/total) except the audit trail (`CursorPage`: `next`, passed back
 as `before`). Errors are JSON objects with `error`, `status` and `message`."""
+
+
+# A path parameter's schema by its Flask converter.
+PATH_SCHEMAS: dict[str, Callable[[], s.Schema]] = {
+    "int": s.identifier,
+    "uuid": lambda: {"type": "string", "format": "uuid"},
+    "string": lambda: {"type": "string", "minLength": 1},
+}
 
 
 def _error_response(status: int) -> dict[str, Any]:
@@ -118,8 +130,8 @@ def _success(answer: Answer) -> dict[str, Any]:
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": s.identifier()}
-        for name in op.path_params
+        {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS[converter]()}
+        for name, converter in op.path_converters.items()
     ]
     for param in op.query:
         entry: dict[str, Any] = {

@@ -120,6 +120,9 @@ from governance.outputs import preview, public, web_closeout, web_progress, web_
 from governance.outputs import tasks as output_tasks
 from governance.outputs import web as outputs_web
 from governance.outputs.models import FLAG_LABELS
+from governance.passport import api as passport_api
+from governance.passport import key_rotation as passport_keys
+from governance.passport import web as passport_web
 from governance.periodic import Registered
 from governance.register import catalog_api, catalog_web
 from governance.register import web as register_web
@@ -169,6 +172,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     reminders_web.bp,
     webhooks_web.bp,
     metrics_web.bp,
+    passport_web.bp,
 )
 
 # The JSON API: each module declares its operations on `governance.api.operations.bp`.
@@ -190,6 +194,7 @@ API_MODULES = (
     webhooks_api,
     metrics_api,
     catalog_api,
+    passport_api,
 )
 
 # What happens as time passes, in the order it runs (`governance expire` prints the same).
@@ -208,6 +213,8 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("outputs.public_files", public.make_missing_public_files),
     # Asks an outside time-stamping authority (network): left out of a dry run.
     Registered("audit.timestamps", witness.stamp_checkpoints, outside_database=True),
+    # Deletes key files (a rollback cannot bring them back): left out of a dry run.
+    Registered("passport.drop_keys", passport_keys.drop_retired_keys, outside_database=True),
     # After every workflow's own job: the tasks they leave are what the reminders are about.
     Registered("tasks.reminders", task_ledger.remind_tasks),
     Registered("mail.digests", mail_digest.send_digests),

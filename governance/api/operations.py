@@ -80,6 +80,14 @@ class Operation:
         return re.findall(r"<(?:\w+:)?(\w+)>", self.rule)
 
     @property
+    def path_converters(self) -> dict[str, str]:
+        """Each path parameter's Flask converter (`int`, `uuid`...; `string` when none)."""
+        return {
+            name: converter or "string"
+            for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", self.rule)
+        }
+
+    @property
     def statuses(self) -> list[int]:
         """Every status the operation may answer with, for the document."""
         found = {self.answer.status, *self.errors}

@@ -179,6 +179,7 @@ class AuditType(StrEnum):
     GRANT_RESUME = "grant:resume"
     GRANT_REVIEW = "grant:review"
     GRANT_REVIEW_EXPORT = "grant:review_export"
+    PASSPORT_VISA_ISSUE = "passport:visa_issue"  # a GA4GH visa signed for one of one's grants
 
     AUDIT_SEARCH = "audit:search"
     AUDIT_EXPORT = "audit:export"

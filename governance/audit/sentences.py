@@ -203,6 +203,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.GRANT_RESUME: ("resumed access to", "resume access to"),
     AuditType.GRANT_REVIEW: ("reviewed access to", "review access to"),
     AuditType.GRANT_REVIEW_EXPORT: ("downloaded the access review", "download the access review"),
+    AuditType.PASSPORT_VISA_ISSUE: (
+        "was issued a GA4GH visa asserting access to",
+        "obtain a GA4GH visa for",
+    ),
     AuditType.AUDIT_SEARCH: ("searched the audit trail", "search the audit trail"),
     AuditType.AUDIT_EXPORT: ("exported the audit trail", "export the audit trail"),
     AuditType.AUDIT_REPORT: ("produced an audit report", "produce an audit report"),
@@ -399,6 +403,7 @@ FAMILIES = {
     "access_request": "Access request",
     "committee": "Committee",
     "grant": "Grant",
+    "passport": "GA4GH Passport",
     "audit": "Audit trail",
     "key": "Encryption key",
     "analysis": "Analysis",

@@ -18,6 +18,7 @@ from governance.cli import context, core, keys
 from governance.cli import expire as agreements
 from governance.datasets import cli as datasets
 from governance.identity import cli as tokens
+from governance.passport import cli as passport
 
 
 class _Main(click.Group):
@@ -53,3 +54,4 @@ for command in (
 main.add_command(audit.audit_group)
 main.add_command(tokens.token_group)
 main.add_command(analyses.analyses_group)
+main.add_command(passport.passport_group)

@@ -60,7 +60,9 @@ def authenticate() -> ResponseReturnValue | None:
 
 @bp.after_request
 def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
+    # Only what an endpoint declares public (the visa keys) may be kept by caches.
+    if not response.cache_control.public:
+        response.headers["Cache-Control"] = "no-store"
     response.vary.add("Authorization")
     return response
 

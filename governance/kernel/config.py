@@ -130,6 +130,25 @@ def _parse_queue_url(raw: object) -> str:
     return url
 
 
+def _parse_passport_algorithm(raw: object) -> str:
+    algorithm = _parse_text(raw).strip().upper()
+    if algorithm not in {"ES256", "RS256"}:
+        raise ValueError("expected ES256 or RS256")
+    return algorithm
+
+
+# A visa is a bearer credential that another system trusts without asking us: short lifetimes
+# are what make revocation bite (docs/standards.md).
+MAX_VISA_MINUTES = 24 * 60
+
+
+def _parse_visa_minutes(raw: object) -> int:
+    minutes = _parse_positive_int(raw)
+    if minutes > MAX_VISA_MINUTES:
+        raise ValueError(f"expected at most {MAX_VISA_MINUTES} minutes (one day)")
+    return minutes
+
+
 # Working days are not modelled: a service level is calendar days from the task's arrival.
 DEFAULT_SERVICE_LEVELS: dict[str, int] = {
     "default": 7,
@@ -476,6 +495,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("API_TOKEN_DAYS", 90, _parse_positive_int, "Default lifetime of a personal API token."),
     Setting(
+        "PASSPORT_KEY_DIR",
+        "",
+        _parse_text,
+        "Folder of the keys that sign GA4GH Passport visas (the current private key, and the "
+        "public keys still published at the JWKS URL); empty means instance/passport. Never "
+        "in the database or in git (docs/standards.md).",
+    ),
+    Setting(
+        "PASSPORT_KEY_ALGORITHM",
+        "ES256",
+        _parse_passport_algorithm,
+        "Signature algorithm of the next visa signing key `governance passport rotate-key` "
+        "makes: ES256 (P-256) or RS256 (RSA 3072).",
+    ),
+    Setting(
+        "PASSPORT_VISA_MINUTES",
+        60,
+        _parse_visa_minutes,
+        "Lifetime of a GA4GH visa (at most 1440); a visa never outlives its grant.",
+    ),
+    Setting(
         "SESSION_IDLE_MINUTES",
         30,
         _parse_positive_int,
@@ -574,6 +614,8 @@ def _fill_instance_defaults(settings: dict[str, Any], instance_path: Path) -> No
         settings["DATA_KEY_FILE"] = str(instance_path / "data.key")
     if not settings["AUDIT_KEY_FILE"]:
         settings["AUDIT_KEY_FILE"] = str(instance_path / "audit.key")
+    if not settings["PASSPORT_KEY_DIR"]:
+        settings["PASSPORT_KEY_DIR"] = str(instance_path / "passport")
     if not settings["QUEUE_URL"]:
         settings["QUEUE_URL"] = f"sqlite:///{instance_path / 'queue.db'}"
     if not settings["IDENTITY_PROVIDERS_FILE"]:

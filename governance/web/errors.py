@@ -54,6 +54,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Not possible in this state",
+    410: "Gone",
     413: "Too large",
     422: "Please correct the form",
     429: "Too many attempts",

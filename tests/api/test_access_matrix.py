@@ -839,6 +839,16 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.grant_review", "POST"): Probe(
         lambda o: f"{A}/grants/{o.their_grant.id}/review", data=fixed({"keep": ["sex"]})
     ),
+    # GA4GH Passport: everyone's own visas (none for another's grant); the keys and a visa's
+    # status are public (no visa has this jti)
+    ("api.issue_passport", "POST"): Probe(lambda o: f"{A}/passport", EVERYONE),
+    ("api.jwks", "GET"): Probe(lambda o: f"{A}/passport/jwks.json", EVERYONE, anonymous=OK),
+    ("api.visa_status", "GET"): Probe(
+        lambda o: f"{A}/passport/visas/9b2f7c7e-3a3e-4b8e-9a53-0c0ffee00000",
+        others=HIDDEN,
+        anonymous=HIDDEN,
+    ),
+    ("passport.download", "POST"): Probe(lambda o: "/passport/download", EVERYONE),
     ("access.review_export", "GET"): Probe(
         lambda o: "/access/reviews.csv", roles("privacy", "steward", "compliance")
     ),

@@ -103,6 +103,8 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             # Nor any webhook endpoint or delivery (the callers are not administrators).
             "endpoint_id": 1,
             "delivery_id": 1,
+            # Nor any GA4GH visa.
+            "jti": "9b2f7c7e-3a3e-4b8e-9a53-0c0ffee00000",
         },
         {
             "agreement_id": world.theirs.id,
@@ -126,6 +128,8 @@ def test_generated_requests_find_no_server_error(app: Flask, world: World, db: S
             # Nor any webhook endpoint or delivery (the callers are not administrators).
             "endpoint_id": 1,
             "delivery_id": 1,
+            # Nor any GA4GH visa.
+            "jti": "9b2f7c7e-3a3e-4b8e-9a53-0c0ffee00000",
         },
     ]
     failures: list[str] = []
