@@ -22,7 +22,6 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
-from governance.access import column_cache
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
@@ -223,11 +222,9 @@ def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str
 
 
 def _stored(version: DatasetVersion, columns: Sequence[str]) -> pd.DataFrame:
-    """The version's columns, decoded once per worker process (column_cache.py says what it
-    keeps and for how long). Called only after the read's decision allowed it."""
-    return column_cache.cache.columns(
-        version, list(columns), lambda missing: datastore.read_columns(version, missing)
-    )
+    """The version's columns, decoded once per worker process (datastore/column_cache.py says
+    what it keeps and for how long). Called only after the read's decision allowed it."""
+    return datastore.read_columns(version, list(columns))
 
 
 def _read(
@@ -570,12 +567,12 @@ def assess_risk(
             },
         )
     version = current_version(session, dataset_id)
-    # Straight from the datastore: a one-off count should not fill the readers' cache.
+    # A one-off count should not fill the readers' cache.
     frame = _read(
         version,
         columns,
         _withheld(session, agreement_id, dataset),
-        load=lambda v, names: datastore.read_columns(v, list(names)),
+        load=lambda v, names: datastore.read_columns(v, list(names), keep=False),
     )
     figures = assessor(frame)
     fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)

@@ -1,24 +1,27 @@
-"""The door's per-process cache of decoded columns (access/column_cache.py): reads served from
-memory are still decided and recorded one by one, a revocation refuses the very next read in
-another process, a new version is read from its own file, and a forked process starts empty."""
+"""The one per-process cache of decoded columns (datastore/column_cache.py), seen from the
+door: reads served from memory are still decided and recorded one by one, a revocation refuses
+the very next read in another process, a new version is read from its own file, and a forked
+process starts empty."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.access import column_cache, grants
 from governance.access import data_door as door
+from governance.access import grants
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType, Outcome
-from governance.datasets import datastore
+from governance.datasets.datastore import DataIntegrityError
+from governance.datasets.datastore import store as store_module
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.types import utcnow
@@ -30,20 +33,21 @@ from tests.support import SETUP, People
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    column_cache.cache.clear()
+    store_module._cache.clear()
     yield
-    column_cache.cache.clear()
+    store_module._cache.clear()
 
 
 def _datastore_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The columns of each read that decrypted and decoded the file."""
     calls: list[list[str]] = []
-    original = datastore.read_columns
+    original = store_module.StoredFile.read
 
-    def counted(version: Any, columns: list[str], **kwargs: Any) -> pd.DataFrame:
+    def counted(self: store_module.StoredFile, columns: list[str], filters: Any) -> Any:
         calls.append(list(columns))
-        return original(version, columns, **kwargs)
+        return original(self, columns, filters)
 
-    monkeypatch.setattr(datastore, "read_columns", counted)
+    monkeypatch.setattr(store_module.StoredFile, "read", counted)
     return calls
 
 
@@ -121,7 +125,7 @@ def test_a_new_version_is_read_from_its_file_and_the_old_columns_leave_memory(
     stored: Datasets,  # noqa: F811
 ) -> None:
     first = _read(db, people, agreement, stored)
-    held = column_cache.cache.nbytes
+    held = store_module._cache.nbytes
     assert held > 0
     changed = ROWS.assign(sex=["X"] * len(ROWS))
     ingest_frame(
@@ -133,7 +137,7 @@ def test_a_new_version_is_read_from_its_file_and_the_old_columns_leave_memory(
     assert second.version == 2
     assert {row["sex"] for row in second.rows} == {"X"}
     # Only the second version's two columns are held now.
-    assert column_cache.cache.nbytes == pytest.approx(held, rel=0.5)
+    assert store_module._cache.nbytes == pytest.approx(held, rel=0.5)
 
 
 def test_a_forked_process_starts_with_nothing_in_memory(
@@ -150,23 +154,20 @@ def test_a_forked_process_starts_with_nothing_in_memory(
     assert calls == [["sex", "age_at_arrest"]]
 
 
-def test_the_cache_keeps_within_its_budget() -> None:
-    cache = column_cache.ColumnCache(budget=10_000)
-
-    class Version:
-        def __init__(self, number: int) -> None:
-            self.id = number
-            self.dataset_id = number
-            self.storage_name = f"file-{number}"
-            self.sha256 = "0" * 64
-            self.file_id = None
-            self.wrapping_key_id = None
-            self.wrapped_key = None
-
-    def read(columns: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({c: range(500) for c in columns})  # 4 kB a column
-
-    for number in range(5):
-        frame = cache.columns(Version(number), ["a", "b"], read)  # type: ignore[arg-type]
-        assert frame["a"].tolist() == list(range(500))
-        assert cache.nbytes <= 10_000
+def test_a_file_altered_after_a_read_is_refused_at_the_next_read_through_the_door(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,  # noqa: F811
+) -> None:
+    # One cache, below the door: a hit is served only while the file is the one verified.
+    _read(db, people, agreement, stored)
+    version = door.current_version(db, stored.arrests.id)
+    path = Path(app.config["DATA_DIR"]) / version.storage_name
+    time.sleep(0.02)  # past the filesystem clock's tick
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    path.write_bytes(bytes(content))
+    with pytest.raises(DataIntegrityError):
+        _read(db, people, agreement, stored)

@@ -11,7 +11,6 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import column_cache
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.datastore import crypto, pme, store
@@ -203,9 +202,8 @@ def test_the_analysis_path_decrypts_only_through_the_door(
         return decryption(self)
 
     # Start cold: a request's re-identification figures may already have read (through the
-    # door) the columns the run asks for, and the caches would then answer without a file.
+    # door) the columns the run asks for, and the cache would then answer without a file.
     store._cache.clear()
-    column_cache.cache.clear()
     # The cohort file keeps the chunked format; dataset versions are modular-encrypted Parquet.
     monkeypatch.setattr(crypto.DecryptingReader, "__init__", spy_reader)
     monkeypatch.setattr(pme.VersionKeys, "decryption", spy_decryption)

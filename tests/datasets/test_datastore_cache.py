@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
@@ -117,3 +118,37 @@ def test_the_cache_keeps_within_its_budget(
     assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
     assert datastore.read_columns(version, ["age"])["age"].tolist() == [34, 19, 51]
     assert store_module._cache._bytes == 0
+
+
+def test_the_cache_keeps_one_version_per_dataset_and_the_least_recently_used_go_first() -> None:
+    from governance.datasets.datastore.column_cache import ColumnCache, Verified
+
+    column = pd.Series(range(500))  # 4 kB
+    size = int(column.memory_usage(index=True, deep=True))
+    cache = ColumnCache(budget=2 * size)
+    signature = (1, 2, 3, 4, 5)
+
+    def keep(dataset_id: int, name: str) -> None:
+        entry = Verified(signature, frozenset({"a"}), 500)
+        cache.put(dataset_id, (name, "0" * 64), entry, {"a": column})
+
+    keep(1, "v1")
+    keep(1, "v2")  # a newer version of dataset 1: version 1's columns leave memory
+    assert cache.nbytes == size
+    assert cache.get(1, ("v1", "0" * 64), signature) is None
+    keep(2, "w1")
+    keep(3, "x1")
+    assert cache.get(2, ("w1", "0" * 64), signature) is not None  # now the most recent
+    keep(4, "y1")  # over budget: dataset 3's file, the least recently used, goes
+    assert cache.nbytes <= cache.budget
+    assert cache.get(3, ("x1", "0" * 64), signature) is None
+    assert cache.get(2, ("w1", "0" * 64), signature) is not None
+    # Another signature (the file changed) is a miss, and the stale entry is dropped.
+    assert cache.get(2, ("w1", "0" * 64), (9, 9, 9, 9, 9)) is None
+    cache.put(
+        5,
+        ("huge", "0" * 64),
+        Verified(signature, frozenset({"a"}), 0),
+        {"a": pd.Series(range(10 * 500))},
+    )
+    assert cache.nbytes <= cache.budget

@@ -16,11 +16,8 @@ import datetime as dt
 import hashlib
 import os
 import struct
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -30,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from governance.datasets.datastore import agreement_keys, envelope, files, pme
+from governance.datasets.datastore.column_cache import ColumnCache, FileSignature, Verified
 from governance.datasets.datastore.crypto import (
     Binding,
     DataIntegrityError,
@@ -266,7 +264,11 @@ def _filter_columns(filters: Any) -> set[str]:
 
 
 def read_columns(
-    version: DatasetVersion, columns: list[str], *, filters: list[Any] | None = None
+    version: DatasetVersion,
+    columns: list[str],
+    *,
+    filters: list[Any] | None = None,
+    keep: bool = True,
 ) -> pd.DataFrame:
     """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
 
@@ -276,8 +278,9 @@ def read_columns(
     column the caller may not read. A column declared after this version was stored comes back
     as nulls.
 
-    Without filters, the decoded columns are kept in this process's cache (see
-    `_ColumnCache`): a later read of the same file, unchanged since, skips the decryption.
+    Without filters, the decoded columns are kept in this process's cache (column_cache.py
+    says what it keeps and for how long; `keep=False` for a one-off read that should not fill
+    it): a later read of the same file, unchanged since, skips decrypting and decoding.
 
     Raises DataIntegrityError when the file is missing, altered, moved or under another key,
     DataUnavailable when the version was destroyed, DatastoreError for a version still in the
@@ -289,13 +292,12 @@ def read_columns(
         raise ValueError(f"dataset {version.dataset_id} has no column(s) {', '.join(unknown)}")
     if len(set(columns)) != len(columns):
         raise ValueError("a column is requested twice")
-    if filters is not None:
-        outside = _filter_columns(filters) - set(columns)
-        if outside:
-            raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
-        table, present = _read_file(version, columns, filters)
-    else:
-        table, present = _read_cached(version, columns)
+    if filters is None:
+        return _read_cached(version, columns, keep=keep)
+    outside = _filter_columns(filters) - set(columns)
+    if outside:
+        raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
+    table, present = _read_file(version, columns, filters)
     full_schema = arrow_schema(version.dataset.columns)
     for name in columns:
         if name not in present:
@@ -318,98 +320,10 @@ def _read_file(
 
 
 # How many bytes of decoded columns each process keeps (least recently used go first).
+# pandas holds strings as Python objects, several times their Arrow size: 10,000 rows of ten
+# columns take about 10 MB.
 CACHE_BYTES = 256 * 1024 * 1024
-FileSignature = tuple[int, int, int, int, int]
-
-
-@dataclass
-class _Verified:
-    """A stored file as it was when its footer was last opened (authenticated) here."""
-
-    signature: FileSignature
-    present: frozenset[str]
-    columns: dict[str, pa.ChunkedArray] = field(default_factory=dict)
-    nbytes: int = 0
-
-
-class _ColumnCache:
-    """Opened files and their decoded columns, per process (each gunicorn worker has one).
-
-    Decrypting and decoding the same columns on every request of a paged table is wasted work
-    (docs/decisions/reliability.md). A version's file never changes once stored, so its decoded
-    columns are kept, for as long as the file's signature —
-    device, inode, size, modification and change times, and a fingerprint of the key material
-    recorded on the row (file id, wrapped key, wrapping key id) — is the one seen when it was
-    verified. Any write to the file, a file moved into its place, or a re-keyed or re-wrapped
-    row changes the signature, and the next read opens the file again (and fails where it
-    must). Whether the version is destroyed is checked on the database row before the cache is
-    consulted, and destroying a version in this process drops its entry.
-    """
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str], signature: FileSignature) -> _Verified | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.signature != signature:
-                self._drop(key)
-                return None
-            self._entries.move_to_end(key)
-            return entry
-
-    def put(
-        self, key: tuple[str, str], entry: _Verified, columns: dict[str, pa.ChunkedArray]
-    ) -> None:
-        with self._lock:
-            current = self._entries.get(key)
-            if current is not entry:
-                if current is not None:
-                    self._drop(key)
-                self._entries[key] = entry
-            for name, array in columns.items():
-                size = array.nbytes
-                if name in entry.columns:
-                    continue
-                if self._bytes + size > self.budget and not self._evict(size, keep=key):
-                    continue  # too large to keep: read from the file each time
-                entry.columns[name] = array
-                entry.nbytes += size
-                self._bytes += size
-            self._entries.move_to_end(key)
-
-    def forget(self, storage_name: str) -> None:
-        with self._lock:
-            for key in [k for k in self._entries if k[0] == storage_name]:
-                self._drop(key)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
-    def _evict(self, size: int, *, keep: tuple[str, str]) -> bool:
-        """Free room for `size` bytes from other entries; False if it cannot fit."""
-        if size > self.budget:
-            return False
-        for key in [k for k in self._entries if k != keep]:
-            if self._bytes + size <= self.budget:
-                break
-            self._drop(key)
-        return self._bytes + size <= self.budget
-
-    def _drop(self, key: tuple[str, str]) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._bytes -= entry.nbytes
-
-
-_cache = _ColumnCache(CACHE_BYTES)
+_cache = ColumnCache(CACHE_BYTES)
 
 
 def forget_cached(storage_name: str) -> None:
@@ -437,34 +351,41 @@ def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
     )
 
 
-def _read_cached(version: DatasetVersion, columns: list[str]) -> tuple[pa.Table, set[str]]:
-    """The stored ones of `columns`, from the cache where the file is unchanged since it was
-    verified; otherwise verified and read from the file, and cached."""
+def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> pd.DataFrame:
+    """`columns` (in that order) from the cache where the file is unchanged since it was
+    verified; the others verified and read from the file, and kept when `keep` is true.
+    Columns declared after the version was stored come back as nulls."""
     session = _live_session(version)
     config = files.config_of(session)
     signature = _signature(config.path_of(version.storage_name), version)
     key = (version.storage_name, version.sha256)
-    entry = _cache.get(key, signature)
-    wanted = None if entry is None else [c for c in columns if c in entry.present]
-    if wanted == []:
-        # Only columns declared after this version was stored: nothing to decode, but the
-        # row count comes from the file.
-        return _read_file(version, columns, None)
-    if entry is None or any(c not in entry.columns for c in wanted or ()):
+    entry = _cache.get(version.dataset_id, key, signature) if keep else None
+    decoded: dict[str, pd.Series] = {}
+    if entry is None or any(c not in entry.columns for c in columns if c in entry.present):
         stored = StoredFile(version)
         if entry is None:
-            entry = _Verified(signature, frozenset(stored.present()))
-        wanted = [c for c in columns if c in entry.present]
-        missing = [c for c in wanted if c not in entry.columns]
-        read = stored.read(missing, None)
-        decoded = {name: read.column(name) for name in missing}
-        _cache.put(key, entry, decoded)
-        arrays = {name: entry.columns.get(name, decoded.get(name)) for name in wanted}
-    else:
-        arrays = {name: entry.columns[name] for name in wanted or ()}
-    if not arrays:
-        return _read_file(version, columns, None)
-    return pa.table(arrays), set(entry.present)
+            with stored.reading():
+                footer = open_stored(stored.path, stored.keys.decryption())
+                entry = Verified(
+                    signature, frozenset(footer.schema_arrow.names), footer.metadata.num_rows
+                )
+        missing = [c for c in columns if c in entry.present and c not in entry.columns]
+        if missing:
+            table = stored.read(missing, None)
+            decoded = {name: table.column(name).to_pandas() for name in missing}
+        if keep:
+            _cache.put(version.dataset_id, key, entry, decoded)
+    full_schema = arrow_schema(version.dataset.columns)
+    series: dict[str, pd.Series] = {}
+    for name in columns:
+        if name in decoded:
+            series[name] = decoded[name]
+        elif name in entry.columns:
+            series[name] = entry.columns[name]
+        else:  # declared after this version was stored
+            series[name] = pa.nulls(entry.rows, full_schema.field(name).type).to_pandas()
+    # A new frame (copies): a caller cannot change what is kept.
+    return pd.DataFrame(series) if series else pd.DataFrame(index=pd.RangeIndex(entry.rows))
 
 
 def verify_version(version: DatasetVersion) -> bool:
