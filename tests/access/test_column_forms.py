@@ -350,3 +350,42 @@ def test_the_steward_counts_the_figures_again_on_a_new_version(
     page = steward.get(f"/access/requests/{request.id}").get_data(as_text=True)
     assert "Count the figures again" in page
     assert "As granted" in page
+
+
+def test_the_steward_chooses_the_form_on_the_request_page(
+    app: Flask,
+    client: FlaskClient,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,
+) -> None:
+    request = ask(db, people, agreement, stored, columns=("sex", "age_at_arrest"))
+    steward = Browser(app.test_client())
+    steward.login(people.steward.email, PASSWORD)
+    page = steward.get(f"/access/requests/{request.id}").get_data(as_text=True)
+    assert 'name="approve-form-age_at_arrest"' in page
+    answer = steward.post(
+        f"/access/requests/{request.id}/approve",
+        data={
+            "approve-columns": ["sex", "age_at_arrest"],
+            "approve-form-age_at_arrest": "coarsened",
+            "approve-form-sex": "",
+        },
+    )
+    assert answer.status_code == 302
+    found = fresh(db).get(AccessRequest, request.id)
+    assert found is not None
+    assert found.grant_id is not None
+    assert found.approved_forms == {"age_at_arrest": ColumnForm.COARSENED}
+    grant_page = steward.get(f"/access/grants/{found.grant_id}").get_data(as_text=True)
+    assert "<code>age_at_arrest</code> coarsened" in grant_page
+    shown = client.get(
+        f"/api/v1/grants/{found.grant_id}", headers=token_of(db, people.analyst)
+    ).get_json()
+    assert shown["forms"] == {"age_at_arrest": "coarsened"}
+    refused = steward.post(
+        f"/access/requests/{ask(db, people, agreement, stored).id}/approve",
+        data={"approve-columns": ["sex"], "approve-form-sex": "blurred"},
+    )
+    assert refused.status_code == 422
