@@ -71,13 +71,20 @@ def _measure() -> dict[str, float]:
     return {"seconds": elapsed, "peak_mb": peak, "index_events": rows, "pdf_bytes": float(len(pdf))}
 
 
+def instance_env(instance: str) -> dict[str, str]:
+    """This process's environment for a fresh instance folder: no other GOVERNANCE_ setting
+    (a developer's database or keys) leaks into the benchmark (risk_door_bench.py too)."""
+    env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": instance}
+    for name in list(env):
+        if name.startswith("GOVERNANCE_") and name != "GOVERNANCE_INSTANCE_PATH":
+            env.pop(name)
+    return env
+
+
 def run(quick: bool) -> dict[str, float]:
     people = 50_000 if quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="analysis-bench-") as instance:
-        env = {**os.environ, "GOVERNANCE_INSTANCE_PATH": instance}
-        for name in list(env):
-            if name.startswith("GOVERNANCE_") and name != "GOVERNANCE_INSTANCE_PATH":
-                env.pop(name)
+        env = instance_env(instance)
         setup_started = time.perf_counter()
         for command in (["init"], ["demo", "--people", str(people)]):
             done = subprocess.run(

@@ -352,6 +352,7 @@ def install() -> None:
     access_requests.compute_risk_with(request_risk.figures)
     access_queries.on_request_standing(committee_queries.request_standing)
     access_queries.on_request_committee(committee_queries.request_committee)
+    access_queries.on_committee_decider(committee_queries.decides_request)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
     directory.install(AUDIT_DIRECTORY)

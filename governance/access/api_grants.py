@@ -30,6 +30,12 @@ SUMMARY_FIELDS: dict[str, s.Schema] = {
     "agreement_version": s.integer(1),
     "dataset_id": s.identifier(),
     "columns": STRINGS,
+    "forms": {
+        "type": "object",
+        "additionalProperties": s.enum(("coarsened", "pseudonymised")),
+        "description": "Columns granted in another form than stored; the data door produces "
+        "that form at every read.",
+    },
     "purpose": s.string_out(),
     "valid_from": s.time_out(),
     "valid_until": s.time_out("The grant's own end."),
@@ -95,6 +101,7 @@ def summary(grant: Grant) -> dict[str, Any]:
         "agreement_version": grant.agreement_version,
         "dataset_id": grant.dataset_id,
         "columns": grant.column_names,
+        "forms": {name: str(form) for name, form in grant.forms.items()},
         "purpose": grant.purpose,
         "valid_from": iso(grant.valid_from),
         "valid_until": iso(grant.valid_until),

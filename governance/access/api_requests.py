@@ -94,6 +94,11 @@ REQUEST = s.shape(
                         "type": ["boolean", "null"],
                         "description": "null until a steward decides.",
                     },
+                    "form": {
+                        **NULLABLE_TEXT,
+                        "description": "The form an approved column is granted in: "
+                        "coarsened, pseudonymised, or null (as stored).",
+                    },
                 }
             ),
         },
@@ -157,6 +162,21 @@ REQUEST = s.shape(
             "type": "array",
             "items": s.enum(ACTION_NAMES.values()),
             "description": "What the caller may do now.",
+        },
+        "privacy_officer_because": {
+            "type": "array",
+            "items": s.string_out(),
+            "description": "Why the request waits for a privacy officer (the direct "
+            "identifiers; the figure above the agreement's threshold, with both named); "
+            "empty unless it does.",
+        },
+        "risk_figures": {
+            "oneOf": [{"type": "null"}, {"type": "object"}],
+            "description": "The re-identification figures (counts and shares, never a row "
+            "value): `requested` with each drop/coarsen alternative, `granted` for the "
+            "approved columns in their granted form, the dataset `version` counted. Only "
+            "for those who decide (the dataset's steward, a privacy officer who may give the "
+            "second approval, a member of the deciding committee); null otherwise.",
         },
     }
 )
@@ -249,7 +269,9 @@ def render(item: AccessRequest) -> dict[str, Any]:
         "justification": item.justification,
         "end_date": day(item.end_date),
         "download_requested": item.download_requested,
-        "columns": [{"name": c.column_name, "approved": c.approved} for c in item.columns],
+        "columns": [
+            {"name": c.column_name, "approved": c.approved, "form": c.form} for c in item.columns
+        ],
         "created_at": iso(item.created_at),
         "submitted_at": iso(item.submitted_at),
         "steward_id": item.steward_id,
@@ -263,6 +285,10 @@ def render(item: AccessRequest) -> dict[str, Any]:
         "standing": queries.request_standing(db_session(), item),
         "waiting_on": _waiting(item),
         "actions": _actions(item, caller()),
+        "privacy_officer_because": service.privacy_officer_reasons(item),
+        "risk_figures": item.risk_figures
+        if queries.sees_risk_figures(db_session(), item, caller())
+        else None,
     }
 
 
@@ -364,14 +390,22 @@ def _act(request_id: int, call: Any) -> ResponseReturnValue:
         {
             "columns": s.array(s.text(120, min_length=1), min_items=1, max_items=1000),
             "comment": s.text(4000),
+            "forms": {
+                "type": "object",
+                "additionalProperties": s.enum(("coarsened", "pseudonymised")),
+                "description": "Approved columns granted in another form than stored: "
+                "{column: 'coarsened' | 'pseudonymised'}; the data door produces that form at "
+                "every read.",
+            },
         },
         required=("columns",),
     ),
-    errors=ERRORS,
+    errors=(*ERRORS, 422),
     answer=ANSWER,
 )
 def approve_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
-    """Direct identifiers then wait for a privacy officer; anything else becomes a grant."""
+    """Direct identifiers, or granted figures above the agreement's threshold, then wait for
+    a privacy officer; anything else becomes a grant."""
     return _act(
         request_id,
         lambda db, by, now: service.steward_approve(
@@ -379,9 +413,26 @@ def approve_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValu
             request_id=request_id,
             columns=body["columns"],
             comment=body.get("comment", ""),
+            forms=body.get("forms"),
             by=by,
             now=now,
         ),
+    )
+
+
+@operation(
+    "POST",
+    "/access-requests/<int:request_id>/risk",
+    tag=TAG,
+    summary="Count the re-identification figures again (steward)",
+    errors=(*ERRORS, 404),
+    answer=ANSWER,
+)
+def recompute_risk(request_id: int) -> ResponseReturnValue:
+    """On the dataset's current version, for the request and what it grants; shows no row."""
+    return _act(
+        request_id,
+        lambda db, by, now: service.recompute_risk(db, request_id=request_id, by=by, now=now),
     )
 
 

@@ -9,6 +9,9 @@ only code that can decrypt the files, for exactly those columns. A refusal reads
 says nothing about columns the person was not granted, not even how many rows match them.
 An agreement may also withhold records of some offence categories from every reader: the door
 leaves them out of every read here (`_read`), so the row viewer, exports and the engine agree.
+A column the allowing grant gives coarsened or pseudonymised is produced in that form right
+after the read, before filters, sorting or paging (column_forms.py): no read returns its fine
+values, and a filter on it is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from governance.access import column_forms
+from governance.access.column_forms import GrantedForm
+from governance.access.models import ColumnForm
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
@@ -37,7 +43,7 @@ from governance.authz.decision import (
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Classification, Dataset, DatasetVersion
-from governance.identity.actors import System
+from governance.identity.actors import Actor, System
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -182,6 +188,49 @@ def _decide_and_record(
     return decision, fields
 
 
+def _granted_forms(session: Session, decision: Decision) -> dict[str, GrantedForm]:
+    """The columns the allowing grants give in another form than stored (the grant that
+    allowed each column says which)."""
+    index = grant_index(session)
+    forms: dict[str, GrantedForm] = {}
+    for column, rule in decision.granted.items():
+        for name, form, key_id in index.granted_by(rule).forms:
+            if name == column:
+                forms[column] = GrantedForm(ColumnForm(form), key_id or None)
+    return forms
+
+
+def _refuse_filters_on_forms(
+    forms: dict[str, GrantedForm], filtered: Sequence[str], fields: dict[str, Any], now: dt.datetime
+) -> None:
+    """A filter compares the stored value: on a column granted coarsened or pseudonymised it
+    would reveal the fine value one question at a time, so it is refused (and recorded)."""
+    formed = sorted({c for c in filtered if c in forms})
+    if not formed:
+        return
+    reason = (
+        f"{', '.join(formed)} {'is' if len(formed) == 1 else 'are'} granted "
+        f"{' / '.join(sorted({str(forms[c].form) for c in formed}))}, not as stored: "
+        "filtering on the stored values is not part of the grant."
+    )
+    raise PermissionDenied(
+        reason,
+        clause="access.columns",
+        audit={
+            "event_type": AuditType.DATASET_READ,
+            "outcome": Outcome.DENIED,
+            "now": now,
+            **fields,
+            "clause": "access.columns",
+            "detail": {**fields["detail"], "reason": reason, "forms": _described(forms)},
+        },
+    )
+
+
+def _described(forms: dict[str, GrantedForm]) -> dict[str, str]:
+    return {column: str(granted.form) for column, granted in sorted(forms.items())}
+
+
 def check_read(
     session: Session,
     *,
@@ -306,20 +355,18 @@ def read_rows(
             "page": page,
         },
     )
-    checked = _recorded(
-        lambda: check_filters(parsed, dataset),
-        {
-            "event_type": AuditType.DATASET_READ,
-            "outcome": Outcome.DENIED,
-            "now": now,
-            **fields,
-            "clause": None,
-            "detail": dict(fields["detail"]),
-        },
-    )
+    forms = _granted_forms(session, decision)
+    _refuse_filters_on_forms(forms, [f.column for f in parsed], fields, now)
+    checked = _recorded(lambda: check_filters(parsed, dataset), _denied_read(fields, now))
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
-    frame = apply_filters(_read(version, touched, withheld), checked)
+    stored = _recorded(
+        lambda: column_forms.produce(
+            session, _read(version, touched, withheld), forms, agreement_id=agreement_id
+        ),
+        _denied_read(fields, now),
+    )
+    frame = apply_filters(stored, checked)
     total = len(frame)
     if sort:
         frame = frame.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
@@ -330,6 +377,7 @@ def read_rows(
         version=version.number,
         sha256=version.sha256,
         withheld_categories=withheld,
+        **_forms_detail(forms),
     )
     audit.record(session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields)
     return RowPage(
@@ -341,6 +389,25 @@ def read_rows(
         version=version.number,
         decision=decision,
     )
+
+
+def _denied_read(
+    fields: dict[str, Any], now: dt.datetime, event: AuditType = AuditType.DATASET_READ
+) -> dict[str, Any]:
+    """The audit record of a read refused after its decision (a bad filter, a column with no
+    coarser form in this version)."""
+    return {
+        "event_type": event,
+        "outcome": Outcome.DENIED,
+        "now": now,
+        **fields,
+        "clause": None,
+        "detail": dict(fields["detail"]),
+    }
+
+
+def _forms_detail(forms: dict[str, GrantedForm]) -> dict[str, Any]:
+    return {"forms": _described(forms)} if forms else {}
 
 
 def _records(window: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -391,14 +458,21 @@ def download_rows(
         event=AuditType.DATASET_DOWNLOAD,
         detail={},
     )
+    forms = _granted_forms(session, decision)
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
-    frame = _read(version, columns, withheld)
+    frame = _recorded(
+        lambda: column_forms.produce(
+            session, _read(version, columns, withheld), forms, agreement_id=agreement_id
+        ),
+        _denied_read(fields, now, AuditType.DATASET_DOWNLOAD),
+    )
     fields["detail"].update(
         row_count=len(frame),
         version=version.number,
         sha256=version.sha256,
         withheld_categories=withheld,
+        **_forms_detail(forms),
     )
     audit.record(
         session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now, **fields
@@ -432,14 +506,21 @@ def load_columns(
         event=AuditType.DATASET_READ,
         detail=dict(context),
     )
+    forms = _granted_forms(session, decision)
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
-    frame = _read(version, columns, withheld)
+    frame = _recorded(
+        lambda: column_forms.produce(
+            session, _read(version, columns, withheld), forms, agreement_id=agreement_id
+        ),
+        _denied_read(fields, now),
+    )
     fields["detail"].update(
         row_count=len(frame),
         version=version.number,
         sha256=version.sha256,
         withheld_categories=withheld,
+        **_forms_detail(forms),
     )
     seq = audit.record(
         session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields
@@ -516,7 +597,7 @@ Assessor = Callable[[pd.DataFrame], dict[str, Any]]
 def assess_risk(
     session: Session,
     *,
-    asked_by: User,
+    asked_by: Actor,
     agreement_id: int,
     dataset_id: int,
     quasi_identifiers: Sequence[str],

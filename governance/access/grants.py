@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.access import column_forms
 from governance.access.grant_lifecycle import LIFECYCLE, Action
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
+    ColumnForm,
     Grant,
     GrantColumn,
     GrantStatus,
@@ -54,11 +56,14 @@ def create_grant(
     by: Actor,
     now: dt.datetime,
     request_id: int | None = None,
+    forms: Mapping[str, ColumnForm] | None = None,
 ) -> Grant:
     """Write a grant and its audit event; the caller has checked eligibility and approval.
 
     `columns` maps each granted column to the classification it was approved under, which
-    the grant keeps whatever later happens to the dataset's column."""
+    the grant keeps whatever later happens to the dataset's column. `forms` names the columns
+    granted coarsened or pseudonymised (column_forms.py); a pseudonym keeps the id of the data
+    key its secret comes from."""
     from governance.access import conditions as grant_conditions
 
     names = sorted(columns)
@@ -79,7 +84,19 @@ def create_grant(
         granted_by_id=by.id,
         changed_epoch=bump_epoch(session),
     )
-    grant.columns = [GrantColumn(column_name=name, classification=columns[name]) for name in names]
+    forms = {name: form for name, form in (forms or {}).items() if name in columns}
+    key_id = (
+        column_forms.current_key_id(session) if ColumnForm.PSEUDONYMISED in forms.values() else None
+    )
+    grant.columns = [
+        GrantColumn(
+            column_name=name,
+            classification=columns[name],
+            form=forms.get(name),
+            form_key_id=key_id if forms.get(name) == ColumnForm.PSEUDONYMISED else None,
+        )
+        for name in names
+    ]
     session.add(grant)
     session.flush()
     end = grant_conditions.effective_ends(session, [grant], now)[grant.id]
@@ -100,6 +117,7 @@ def create_grant(
             "columns": names,
             "purpose": purpose,
             "classification": {name: str(columns[name]) for name in names},
+            **({"forms": {n: str(f) for n, f in sorted(forms.items())}} if forms else {}),
             "valid_until": valid_until.isoformat(),
             "effective_until": end.at.isoformat(),
             "ends_by": end.clause,

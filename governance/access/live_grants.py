@@ -37,6 +37,8 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
             Grant.effective_reason,
             GrantColumn.column_name,
             GrantColumn.classification,
+            GrantColumn.form,
+            GrantColumn.form_key_id,
         )
         .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
         .order_by(Grant.id)
@@ -46,15 +48,17 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
         if since < 0
         else query.where(Grant.changed_epoch > since)
     )
-    grouped: dict[int, tuple[Any, set[str], set[str]]] = {}
+    grouped: dict[int, tuple[Any, set[str], set[str], list[tuple[str, str, str]]]] = {}
     for row in session.execute(query):
-        _, columns, identifiers = grouped.setdefault(row.id, (row, set(), set()))
+        _, columns, identifiers, forms = grouped.setdefault(row.id, (row, set(), set(), []))
         if row.column_name is not None:
             columns.add(row.column_name)
             if row.classification == Classification.DIRECT_IDENTIFIER:
                 identifiers.add(row.column_name)
+            if row.form:
+                forms.append((row.column_name, str(row.form), row.form_key_id or ""))
     changes: list[tuple[int, GrantEntry | None]] = []
-    for grant_id, (row, columns, identifiers) in grouped.items():
+    for grant_id, (row, columns, identifiers, forms) in grouped.items():
         if row.status not in LIVE_GRANT_STATUSES:
             changes.append((grant_id, None))
             continue
@@ -78,6 +82,7 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
                     until_clause=sys.intern(row.effective_clause or GRANT_END_CLAUSE),
                     until_reason=sys.intern(row.effective_reason or ""),
                     identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS,
+                    forms=tuple(sorted(forms)),
                 ),
             )
         )

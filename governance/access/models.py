@@ -44,6 +44,19 @@ class RequestStatus(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
+class ColumnForm(StrEnum):
+    """The form in which a column is granted instead of its stored values, produced by the data
+    door at every read (access/column_forms.py): the holder never receives the fine value."""
+
+    COARSENED = "coarsened"  # a date to its month, a number to a 5-wide band, a code to its
+    # larger unit (reidentification.coarsen)
+    PSEUDONYMISED = "pseudonymised"  # a keyed pseudonym (HMAC) per agreement
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
 class GrantStatus(StrEnum):
     ACTIVE = "active"
     # A condition the grant depends on (the holder's training...) has lapsed; the grant works
@@ -102,6 +115,11 @@ class AccessRequest(Base):
     def approved_columns(self) -> list[str]:
         return [c.column_name for c in self.columns if c.approved]
 
+    @property
+    def approved_forms(self) -> dict[str, ColumnForm]:
+        """Approved columns granted in another form than stored, with that form."""
+        return {c.column_name: ColumnForm(c.form) for c in self.columns if c.approved and c.form}
+
 
 class AccessRequestColumn(Base):
     __tablename__ = "access_request_column"
@@ -119,6 +137,8 @@ class AccessRequestColumn(Base):
     classification: Mapped[Classification] = mapped_column(
         String(30), server_default=Classification.DIRECT_IDENTIFIER.value
     )
+    # The form the steward or committee grants the column in (None: as stored).
+    form: Mapped[ColumnForm | None] = mapped_column(String(20), nullable=True)
 
 
 class Grant(Base):
@@ -169,6 +189,11 @@ class Grant(Base):
         return [c.column_name for c in self.columns]
 
     @property
+    def forms(self) -> dict[str, ColumnForm]:
+        """Columns granted in another form than stored, with that form."""
+        return {c.column_name: ColumnForm(c.form) for c in self.columns if c.form}
+
+    @property
     def last_day(self) -> dt.date:
         """The last day of the grant's own term (a lapsed condition may stop it earlier: see
         `effective_until`). It ends at 00:00 UTC of the next day, so the stored end shown as a
@@ -192,6 +217,10 @@ class GrantColumn(Base):
     classification: Mapped[Classification] = mapped_column(
         String(30), server_default=Classification.DIRECT_IDENTIFIER.value
     )
+    # The form the column is granted in (None: as stored) and, for a pseudonym, the id of the
+    # data key its secret is derived from, so that a key rotation does not change pseudonyms.
+    form: Mapped[ColumnForm | None] = mapped_column(String(20), nullable=True)
+    form_key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class GrantReview(Base):

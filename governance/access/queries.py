@@ -375,3 +375,33 @@ def request_standing(session: Session, request: AccessRequest) -> str | None:
         if said:
             return said
     return None
+
+
+#: Whether a person decides a request as a member of its committee; the registry installs the
+#: committees' answer (committees sit above access).
+CommitteeDecider = Callable[[Session, AccessRequest, User], bool]
+_committee_deciders: list[CommitteeDecider] = []
+
+
+def on_committee_decider(decider: CommitteeDecider) -> CommitteeDecider:
+    if decider not in _committee_deciders:
+        _committee_deciders.append(decider)
+    return decider
+
+
+def sees_risk_figures(session: Session, request: AccessRequest, user: User) -> bool:
+    """The re-identification figures are for those who decide: the dataset's steward, a
+    privacy officer who may give the second approval, a member of the deciding committee.
+    Counts and shares only, but not the requester's to read."""
+    if rules.own_request(user, request):
+        return False
+    dataset = session.get(Dataset, request.dataset_id)
+    if rules.steward_of_dataset(user, dataset):
+        return True
+    if authz.can(user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS) and rules.second_approver(
+        user, request
+    ):
+        return True
+    return request.committee_id is not None and any(
+        decides(session, request, user) for decides in _committee_deciders
+    )

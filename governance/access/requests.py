@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import data_door, grants
+from governance.access import column_forms, data_door, grants
 from governance.access.data_use import check_purpose, recheck_at_decision
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
@@ -65,17 +65,22 @@ def _assess_risk(
     request: AccessRequest,
     version: AgreementVersion,
     *,
-    by: User,
+    by: Actor,
     now: dt.datetime,
+    granted: bool = False,
 ) -> None:
     """Compute and keep the figures when the request names quasi-identifiers (nothing
-    otherwise): the rows are counted through the one door and shown to nobody."""
-    quasi = [
-        c.column_name
-        for c in request.columns
-        if c.classification == Classification.QUASI_IDENTIFIER
-    ]
-    request.risk_figures = None
+    otherwise): the rows are counted through the one door and shown to nobody.
+
+    `granted`: the figures of what the decision grants (the approved quasi-identifiers, each
+    in its granted form), kept beside the requested ones under "granted"."""
+    columns = [c for c in request.columns if c.approved] if granted else list(request.columns)
+    quasi = [c.column_name for c in columns if c.classification == Classification.QUASI_IDENTIFIER]
+    forms = {c: f for c, f in request.approved_forms.items() if c in quasi} if granted else {}
+    kept = dict(request.risk_figures or {})
+    kept.pop("granted", None)
+    kept.pop("privacy_officer_because", None)
+    request.risk_figures = (kept or None) if granted else None
     if not quasi or not _risk_calculators:
         return
     try:
@@ -87,6 +92,7 @@ def _assess_risk(
     sensitive = [c.name for c in dataset.columns if c.classification == Classification.SENSITIVE]
     threshold = version.min_cell_size
     calculate = _risk_calculators[0]
+    described = {c: str(f) for c, f in sorted(forms.items())}
     figures = data_door.assess_risk(
         session,
         asked_by=by,
@@ -94,12 +100,23 @@ def _assess_risk(
         dataset_id=request.dataset_id,
         quasi_identifiers=quasi,
         sensitive=sensitive,
-        assessor=lambda frame: calculate(frame, quasi, sensitive, threshold),
+        assessor=lambda frame: calculate(
+            column_forms.for_figures(frame, forms), quasi, sensitive, threshold
+        ),
         now=now,
-        context={"access_request_id": request.id},
+        context={
+            "access_request_id": request.id,
+            **({"granted": True, "forms": described} if granted else {}),
+        },
     )
-    request.risk_figures = {**figures, "agreement_version": version.number}
     requested = figures["requested"]
+    if granted:
+        request.risk_figures = {
+            **kept,
+            "granted": {**requested, "forms": described, "version": figures["version"]},
+        }
+    else:
+        request.risk_figures = {**figures, "agreement_version": version.number}
     audit.record(
         session,
         AuditType.ACCESS_REQUEST_RISK_ASSESSED,
@@ -115,26 +132,146 @@ def _assess_risk(
             "dataset_version": figures["version"],
             "unique_share": requested["unique_share"],
             "k_anonymity": requested["k_anonymity"],
+            **({"granted": True, "forms": described} if granted else {}),
         },
         now=now,
     )
 
 
 def _above_unique_limit(request: AccessRequest, version: AgreementVersion) -> str:
-    """Why a privacy officer must approve too because the requested combination singles out
-    more records than the agreement allows ("" when it does not), naming the figure."""
+    """Why a privacy officer must approve too because the combination singles out more
+    records than the agreement allows ("" when it does not), naming the figure. The figure is
+    that of what is granted (the approved quasi-identifiers in their granted form) once the
+    decision has been counted, else that of the request."""
     limit = version.max_unique_share
     figures = request.risk_figures
     if limit is None or not figures:
         return ""
-    share = float(figures["requested"]["unique_share"])
+    granted = figures.get("granted")
+    counted = granted or figures.get("requested")
+    if not counted:
+        return ""
+    share = float(counted["unique_share"])
     if share <= limit:
         return ""
+    forms = granted.get("forms") if granted else None
+    what = (
+        "the approved quasi-identifiers"
+        + (
+            " in their granted form (" + ", ".join(f"{c} {f}" for c, f in forms.items()) + ")"
+            if forms
+            else ""
+        )
+        if granted
+        else "the requested quasi-identifiers"
+    )
     return (
-        f"{share:.1%} of the records are unique on the requested quasi-identifiers, above the "
+        f"{share:.1%} of the records are unique on {what}, above the "
         f"{limit:.1%} the agreement allows (privacy.max_unique_share): a privacy officer "
         "approves too."
     )
+
+
+def privacy_officer_reasons(request: AccessRequest) -> list[str]:
+    """Why a request waits for a privacy officer, in words for the requester and reviewers:
+    the direct identifiers approved, and the figure above the agreement's threshold."""
+    if request.status != RequestStatus.AWAITING_PRIVACY_OFFICER:
+        return []
+    reasons = []
+    identifiers = [
+        c.column_name
+        for c in request.columns
+        if c.approved and c.classification == Classification.DIRECT_IDENTIFIER
+    ]
+    if identifiers:
+        reasons.append(
+            f"It grants direct identifiers ({', '.join(identifiers)}): two people approve "
+            "them, the steward and a privacy officer (privacy.laws)."
+        )
+    because = (request.risk_figures or {}).get("privacy_officer_because")
+    if because:
+        reasons.append(str(because))
+    return reasons
+
+
+def recompute_risk(
+    session: Session, *, request_id: int, by: Actor, now: dt.datetime
+) -> AccessRequest:
+    """Count the figures again on the dataset's current version (after a new version, say),
+    for the requested combination and, once decided, for what is granted; shows no row.
+    Only a steward of the dataset asks; the request and its decision do not change."""
+    request = _for_change(session, request_id)
+    refusal = {"event_type": AuditType.ACCESS_REQUEST_RISK_RECOMPUTE, **_audit_fields(request)}
+    authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
+    rules.require(
+        rules.not_own_request,
+        by,
+        request,
+        message="Nobody reviews their own request.",
+        audit=refusal,
+    )
+    dataset = session.get(Dataset, request.dataset_id)
+    rules.require(
+        rules.steward_of_dataset,
+        by,
+        dataset,
+        message="Only a steward of this dataset asks for its requests' figures again.",
+        audit=refusal,
+    )
+    if request.status == RequestStatus.WITHDRAWN:
+        raise InvalidTransition("This request was withdrawn: there is nothing to count.")
+    version = _agreement_version(session, request)
+    before = request.risk_figures or {}
+    because = before.get("privacy_officer_because")
+    _assess_risk(session, request, version, by=by, now=now)
+    if request.columns and any(c.approved for c in request.columns):
+        _assess_risk(session, request, version, by=by, now=now, granted=True)
+    if because and request.risk_figures is not None:
+        # The reason the decision was taken under stays as it was decided.
+        request.risk_figures = {**request.risk_figures, "privacy_officer_because": because}
+    after = request.risk_figures or {}
+    audit.record(
+        session,
+        AuditType.ACCESS_REQUEST_RISK_RECOMPUTE,
+        by=by,
+        **_audit_fields(request),
+        agreement_version=version.number,
+        clause="publication.min_cell_size",
+        detail={
+            "before": _headline(before),
+            "after": _headline(after),
+            "rows_shown": False,
+        },
+        now=now,
+    )
+    return request
+
+
+def _headline(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures an audit record keeps of a recomputation: version, unique share, k."""
+    out: dict[str, Any] = {}
+    for key in ("requested", "granted"):
+        counted = figures.get(key)
+        if counted:
+            out[key] = {
+                "unique_share": counted["unique_share"],
+                "k_anonymity": counted["k_anonymity"],
+            }
+    if "version" in figures:
+        out["dataset_version"] = figures["version"]
+    return out
+
+
+def _agreement_version(session: Session, request: AccessRequest) -> AgreementVersion:
+    """The agreement version in force (its minimum cell size is the figures' threshold)."""
+    from governance.agreements.queries import in_force_version
+
+    version = in_force_version(session, request.agreement_id)
+    if version is None:
+        raise InvalidTransition(
+            "The request's agreement is not in force: its figures are not counted again."
+        )
+    return version
 
 
 def route_to_committees(router: CommitteeRouter) -> CommitteeRouter:
@@ -446,14 +583,24 @@ def steward_approve(
     comment: str,
     by: Actor,
     now: dt.datetime,
+    forms: Mapping[str, str] | None = None,
 ) -> AccessRequest:
-    """Approve all or some of the requested columns; direct identifiers wait for a privacy
-    officer, everything else becomes a grant now."""
+    """Approve all or some of the requested columns, each as stored or in the form `forms`
+    names (coarsened, pseudonymised); direct identifiers, or figures above the agreement's
+    threshold, wait for a privacy officer, everything else becomes a grant now."""
     request = _for_change(session, request_id)
     dataset = _require_steward(session, request, by, AuditType.ACCESS_REQUEST_APPROVE)
     check_transition(request, Action.APPROVE)
     return _approve(
-        session, request, dataset, set(columns), comment, by=by, now=now, action=Action.APPROVE
+        session,
+        request,
+        dataset,
+        set(columns),
+        comment,
+        by=by,
+        now=now,
+        action=Action.APPROVE,
+        forms=forms,
     )
 
 
@@ -468,9 +615,11 @@ def _approve(
     now: dt.datetime,
     action: Action,
     detail: dict[str, Any] | None = None,
+    forms: Mapping[str, str] | None = None,
 ) -> AccessRequest:
-    """The approval of a steward or a committee: the columns approved, a grant now unless a
-    direct identifier waits for a privacy officer."""
+    """The approval of a steward or a committee: the columns approved, each in its granted
+    form, a grant now unless a direct identifier or the granted figures wait for a privacy
+    officer."""
     unknown = approved - set(request.requested_columns)
     if unknown:
         raise ValidationFailed(
@@ -495,8 +644,10 @@ def _approve(
         now=now,
     )
     recheck_at_decision(session, request, dataset)
+    granted_forms = column_forms.parse_forms(forms, allowed=approved)
     for column in request.columns:
         column.approved = column.column_name in approved
+        column.form = granted_forms.get(column.column_name) if column.approved else None
     request.steward_id = by.id
     request.steward_decided_at = now
     request.steward_comment = _clean_text(comment, "comment", required=False)
@@ -506,7 +657,10 @@ def _approve(
         for c in request.columns
         if c.column_name in approved and c.classification == Classification.DIRECT_IDENTIFIER
     )
+    _assess_risk(session, request, version, by=by, now=now, granted=True)
     too_unique = _above_unique_limit(request, version)
+    if too_unique and request.risk_figures is not None:
+        request.risk_figures = {**request.risk_figures, "privacy_officer_because": too_unique}
     LIFECYCLE.apply(
         session,
         request,
@@ -525,6 +679,11 @@ def _approve(
                 "left_out": sorted(set(request.requested_columns) - approved),
                 "direct_identifiers": identifiers,
                 "classification": {c: classes[c] for c in sorted(approved)},
+                **(
+                    {"forms": {c: str(f) for c, f in sorted(granted_forms.items())}}
+                    if granted_forms
+                    else {}
+                ),
                 **({"awaits_privacy_officer": too_unique} if too_unique else {}),
                 **(detail or {}),
             },
@@ -592,16 +751,20 @@ def privacy_approve(
                 "columns": request.approved_columns,
                 "classification": {c: classes[c] for c in request.approved_columns},
                 # The figure this approval answers for, when the combination was too unique.
-                **(
-                    {"unique_share": request.risk_figures["requested"]["unique_share"]}
-                    if request.risk_figures
-                    else {}
-                ),
+                **_answered_figure(request),
             },
         },
     )
     _grant(session, request, version_number=version.number, by=by, now=now)
     return request
+
+
+def _answered_figure(request: AccessRequest) -> dict[str, Any]:
+    """The figure a privacy officer's approval answers for: the granted combination's unique
+    share once counted, else the requested one's."""
+    figures = request.risk_figures or {}
+    counted = figures.get("granted") or figures.get("requested")
+    return {"unique_share": counted["unique_share"]} if counted else {}
 
 
 def deny_request(
@@ -675,6 +838,7 @@ def committee_decide(
     detail: dict[str, Any],
     by: Actor,
     now: dt.datetime,
+    forms: Mapping[str, str] | None = None,
 ) -> AccessRequest:
     """Apply a committee's decision; its case has checked the rule and who voted.
 
@@ -719,6 +883,7 @@ def committee_decide(
         now=now,
         action=Action.COMMITTEE_APPROVE,
         detail=detail,
+        forms={c: f for c, f in (forms or {}).items() if c in approved},
     )
 
 
@@ -740,5 +905,6 @@ def _grant(
         by=by,
         now=now,
         request_id=request.id,
+        forms=request.approved_forms,
     )
     request.grant_id = grant.id

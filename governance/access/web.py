@@ -16,6 +16,7 @@ from governance.access import training_report as training
 from governance.access.eligibility import person_blockers
 from governance.access.models import (
     AccessRequest,
+    ColumnForm,
     Grant,
     GrantStatus,
     RequestStatus,
@@ -166,11 +167,8 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
     # The same named rules the services apply (authz.rules), so a button shows only when the
     # service would accept the action.
-    is_steward = (
-        rules.steward_of_dataset(user, dataset)
-        and rules.not_own_request(user, found)
-        and found.committee_id is None  # a committee decides it
-    )
+    is_steward_of = rules.steward_of_dataset(user, dataset) and rules.not_own_request(user, found)
+    is_steward = is_steward_of and found.committee_id is None  # else a committee decides it
     can_second = authz.can(
         user, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS
     ) and rules.second_approver(user, found)
@@ -194,7 +192,10 @@ def _request_page(request_id: int, second_form: CommentForm) -> str:
         can_review=is_steward and Action.APPROVE.value in actions,
         can_second=can_second and Action.APPROVE_IDENTIFIERS.value in actions,
         # Counts only, but for those who decide: the steward and a privacy officer.
-        show_risk=rules.steward_of_dataset(user, dataset) or can_second,
+        show_risk=queries.sees_risk_figures(db, found, user),
+        privacy_officer_because=requests.privacy_officer_reasons(found),
+        can_recompute=is_steward_of and authz.can(user, Permission.ACCESS_REQUEST_REVIEW),
+        forms=[f.value for f in ColumnForm],
         can_withdraw=own and Action.WITHDRAW.value in actions,
         can_resubmit=own and Action.RESUBMIT.value in actions,
         waiting=waiting,
@@ -279,9 +280,17 @@ def request_action(request_id: int, action: str) -> Response:
             request_id=request_id,
             columns=form.columns.data,
             comment=form.comment.data or "",
+            # One choice per requested column: as stored (empty), coarsened, pseudonymised.
+            forms={
+                c: request.form.get(f"approve-form-{c}", "")
+                for c in found.requested_columns
+                if c in (form.columns.data or [])
+            },
             by=user,
             now=now,
         )
+    elif action == "risk":
+        requests.recompute_risk(db, request_id=request_id, by=user, now=now)
     elif action == "approve-identifiers":
         ensure_recent_auth(back=url_for("access.request_detail", request_id=request_id))
         form_c = CommentForm(prefix="second")

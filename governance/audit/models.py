@@ -151,6 +151,8 @@ class AuditType(StrEnum):
     ACCESS_REQUEST_RISK_ASSESSED = "access_request:risk_assessed"
     # A read for the system purpose "risk assessment": rows counted, never shown.
     DATASET_ASSESS_RISK = "dataset:assess_risk"
+    # A steward asked for a request's figures again (after a new dataset version, say).
+    ACCESS_REQUEST_RISK_RECOMPUTE = "access_request:risk_recompute"
     ACCESS_REQUEST_APPROVE = "access_request:approve"
     ACCESS_REQUEST_APPROVE_IDENTIFIERS = "access_request:approve_identifiers"
     ACCESS_REQUEST_DENY = "access_request:deny"

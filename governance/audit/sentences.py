@@ -154,6 +154,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "computed the re-identification figures of",
         "compute the re-identification figures of",
     ),
+    AuditType.ACCESS_REQUEST_RISK_RECOMPUTE: (
+        "asked for the re-identification figures again of",
+        "ask for the re-identification figures again of",
+    ),
     AuditType.ACCESS_REQUEST_APPROVE: ("approved a request for", "approve a request for"),
     AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS: (
         "gave the second approval of direct identifiers in",

@@ -49,6 +49,8 @@ class GrantEntry:
     until_reason: str = ""
     # Columns granted as direct identifiers (the classification recorded with the grant).
     identifiers: frozenset[str] = NO_COLUMNS
+    # Columns granted in another form than stored: (column, form, data key id or "").
+    forms: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def rule(self) -> str:

@@ -303,6 +303,11 @@ def get_case(case_id: int) -> ResponseReturnValue:
                     "columns": s.array(s.text(120, min_length=1), max_items=1000),
                     "end_date": s.date("An end earlier than the one asked for."),
                     "no_download": s.boolean(),
+                    "forms": {
+                        "type": "object",
+                        "additionalProperties": s.enum(("coarsened", "pseudonymised")),
+                        "description": "Requested columns granted only in this form.",
+                    },
                 },
                 description="With approve_with_conditions: the grant's terms.",
             ),

@@ -452,6 +452,7 @@ def _decide(
         columns=sorted(agreed.columns) if agreed.columns is not None else None,
         end_date=agreed.end_date,
         no_download=agreed.no_download,
+        forms=dict(agreed.forms),
         comment=comment,
         detail=detail,
         by=by,

@@ -1,9 +1,11 @@
 """Conditions of an approval as structured terms of the grant, never free text.
 
 A member who approves with conditions names them as data: the columns the grant is narrowed
-to, an end date earlier than the one asked for, and no row-level download. When the
+to, columns granted only coarsened or pseudonymised (access/column_forms.py), an end date
+earlier than the one asked for, and no row-level download. When the
 committee approves, the conditions of every counted approval are combined into the strictest
-(the columns all of them allow, the earliest end, no download if any says so) and the grant
+(the columns all of them allow, each column in the most protective form any names, the
+earliest end, no download if any says so) and the grant
 is made with them, so the data door enforces them like any other grant term.
 
 Publication after the partner's preview is not a condition here: every output already goes
@@ -14,10 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from governance.kernel.errors import ValidationFailed
+
+#: Column forms from least to most protective: a pseudonym says nothing of the value, a
+#: coarsened value still says its band, month or larger area.
+FORM_ORDER = ("coarsened", "pseudonymised")
 
 
 @dataclass(frozen=True)
@@ -25,10 +31,16 @@ class Conditions:
     columns: frozenset[str] | None = None  # None: every column the request asked for
     end_date: dt.date | None = None
     no_download: bool = False
+    forms: Mapping[str, str] = field(default_factory=dict)  # column -> coarsened/pseudonymised
 
     @property
     def empty(self) -> bool:
-        return self.columns is None and self.end_date is None and not self.no_download
+        return (
+            self.columns is None
+            and self.end_date is None
+            and not self.no_download
+            and not self.forms
+        )
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -38,6 +50,8 @@ class Conditions:
             out["end_date"] = self.end_date.isoformat()
         if self.no_download:
             out["no_download"] = True
+        if self.forms:
+            out["forms"] = dict(sorted(self.forms.items()))
         return out
 
     def describe(self) -> list[str]:
@@ -49,15 +63,16 @@ class Conditions:
             words.append(f"access ends on {self.end_date.isoformat()}")
         if self.no_download:
             words.append("no row-level download")
+        words.extend(f"{column} granted {form}" for column, form in sorted(self.forms.items()))
         return words
 
 
 def parse(raw: Mapping[str, Any], *, requested: Sequence[str], end_date: dt.date) -> Conditions:
     """Check a voter's conditions against the request: 422 for anything it cannot narrow."""
-    unknown = set(raw) - {"columns", "end_date", "no_download"}
+    unknown = set(raw) - {"columns", "end_date", "no_download", "forms"}
     if unknown:
         raise ValidationFailed(
-            "Conditions are columns, an end date and no download.",
+            "Conditions are columns, column forms, an end date and no download.",
             {"conditions": ", ".join(sorted(unknown))},
         )
     columns: frozenset[str] | None = None
@@ -81,7 +96,23 @@ def parse(raw: Mapping[str, Any], *, requested: Sequence[str], end_date: dt.date
                 "A condition's end date must be earlier than the one asked for.",
                 {"conditions": f"Before {end_date.isoformat()}."},
             )
-    return Conditions(columns=columns, end_date=end, no_download=bool(raw.get("no_download")))
+    forms = _forms(raw.get("forms"), requested)
+    return Conditions(
+        columns=columns, end_date=end, no_download=bool(raw.get("no_download")), forms=forms
+    )
+
+
+def _forms(raw: object, requested: Sequence[str]) -> dict[str, str]:
+    if not raw:
+        return {}
+    if not isinstance(raw, Mapping) or not all(
+        str(f) in FORM_ORDER and str(c) in requested for c, f in raw.items()
+    ):
+        raise ValidationFailed(
+            "Column forms name requested columns, each coarsened or pseudonymised.",
+            {"conditions": "forms"},
+        )
+    return {str(c): str(f) for c, f in raw.items()}
 
 
 def from_json(raw: Mapping[str, Any]) -> Conditions:
@@ -91,6 +122,7 @@ def from_json(raw: Mapping[str, Any]) -> Conditions:
         columns=frozenset(columns) if columns is not None else None,
         end_date=dt.date.fromisoformat(end) if end else None,
         no_download=bool(raw.get("no_download")),
+        forms=dict(raw.get("forms") or {}),
     )
 
 
@@ -99,10 +131,15 @@ def strictest(all_conditions: Iterable[Conditions]) -> Conditions:
     columns: frozenset[str] | None = None
     end: dt.date | None = None
     no_download = False
+    forms: dict[str, str] = {}
     for c in all_conditions:
+        for column, form in c.forms.items():
+            if FORM_ORDER.index(form) > FORM_ORDER.index(forms.get(column, FORM_ORDER[0])):
+                forms[column] = form
+            forms.setdefault(column, form)
         if c.columns is not None:
             columns = c.columns if columns is None else columns & c.columns
         if c.end_date is not None:
             end = c.end_date if end is None else min(end, c.end_date)
         no_download = no_download or c.no_download
-    return Conditions(columns=columns, end_date=end, no_download=no_download)
+    return Conditions(columns=columns, end_date=end, no_download=no_download, forms=forms)

@@ -110,6 +110,14 @@ def case_for_request(session: Session, request: AccessRequest) -> CommitteeCase 
     return session.scalar(select(CommitteeCase).where(CommitteeCase.request_id == request.id))
 
 
+def decides_request(session: Session, request: AccessRequest, user: User) -> bool:
+    """Whether the person sits on the committee that decides this request."""
+    if request.committee_id is None:
+        return False
+    committee = session.get(Committee, request.committee_id)
+    return committee is not None and committee.role_of(user.id) is not None
+
+
 def request_standing(session: Session, request: AccessRequest) -> str | None:
     """Where a request stands before its committee, for the requester: how many votes are in
     and the rule, never who voted what (members vote freely; the audit trail keeps names)."""

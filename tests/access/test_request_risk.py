@@ -119,7 +119,7 @@ def test_the_steward_sees_the_figures_and_the_requester_does_not(
     assert "100.0% (30)" in page  # everyone unique as requested
     assert "Without <code>age_at_arrest</code>" in page
     assert "drop age_at_arrest" not in page  # a label, not the code
-    assert "<code>age_at_arrest</code> coarsened to" in page
+    assert "<code>age_at_arrest</code> coarsened in bands of 5" in page  # ages stored as text
     assert not [v for v in ROW_VALUES if v in page]
     requester = Browser(app.test_client())
     requester.login(people.analyst.email, PASSWORD)

@@ -30,3 +30,21 @@ def test_the_risk_migration_downgrades_and_upgrades(database_url: str) -> None:
         assert schema.current_revision(engine) == schema.head_revision()
     finally:
         engine.dispose()
+
+
+def test_the_column_forms_migration_downgrades_and_upgrades(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert "form" in columns(engine, "access_request_column")
+        assert {"form", "form_key_id"} <= columns(engine, "access_grant_column")
+        config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0034")
+        assert "form" not in columns(engine, "access_request_column")
+        assert not {"form", "form_key_id"} & columns(engine, "access_grant_column")
+        schema.upgrade(engine)
+        assert {"form", "form_key_id"} <= columns(engine, "access_grant_column")
+        assert schema.current_revision(engine) == schema.head_revision()
+    finally:
+        engine.dispose()

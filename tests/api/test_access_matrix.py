@@ -800,6 +800,10 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"{A}/access-requests/{o.their_request.id}/approve",
         data=fixed({"columns": ["sex"]}),
     ),
+    # Only a steward of the request's dataset counts its figures again.
+    ("api.recompute_risk", "POST"): Probe(
+        lambda o: f"{A}/access-requests/{o.their_request.id}/risk"
+    ),
     ("api.approve_identifiers", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers", roles("privacy")
     ),

@@ -407,3 +407,42 @@ def test_only_committee_managers_administer_committees(
     db.commit()
     removed = events(db, AuditType.COMMITTEE_MEMBER_REMOVE)
     assert removed[0].detail == {"member": people.partner.email, "role": "observer"}
+
+
+def test_a_condition_can_grant_a_column_coarsened_or_pseudonymised(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, committee: Committee
+) -> None:
+    """The most protective form any approval names is the grant's term."""
+    request = ask(
+        db, people, agreement, datasets, columns=("sex", "age_at_arrest", "offence_category")
+    )
+    case = case_of(db, request)
+    vote(
+        db,
+        case,
+        people.checker,
+        "approve_with_conditions",
+        conditions={"forms": {"age_at_arrest": "coarsened", "offence_category": "coarsened"}},
+    )
+    vote(
+        db,
+        case_of(db, request),
+        people.privacy2,
+        "approve_with_conditions",
+        conditions={"forms": {"offence_category": "pseudonymised"}},
+    )
+    found = fresh(db).get(AccessRequest, request.id)
+    assert found is not None
+    assert found.status == RequestStatus.APPROVED
+    grant = db.get(Grant, found.grant_id)
+    assert grant is not None
+    assert grant.forms == {"age_at_arrest": "coarsened", "offence_category": "pseudonymised"}
+    other = ask(db, people, agreement, datasets, columns=("sex",))
+    with pytest.raises(ValidationFailed, match="Column forms"):
+        vote(
+            db,
+            case_of(db, other),
+            people.checker,
+            "approve_with_conditions",
+            conditions={"forms": {"sex": "blurred"}},
+        )

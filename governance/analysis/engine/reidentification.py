@@ -9,9 +9,10 @@ many people the combination singles out. For the requested combination this give
 * distinct l-diversity of each sensitive column: the fewest distinct sensitive values in any
   class (Machanavajjhala et al. 2007); l = 1 means some class discloses its value outright;
 * the same figures with each column dropped, and with each column coarsened one step (a date
-  to its month, an age or other number to a 5-wide band, a code to all but its last
-  character: a postcode to its district, an area code to the larger area), so the steward
-  sees which column to narrow or coarsen.
+  to its month, an age or other number, stored as a number or as text, to a 5-wide band, a
+  code to all but its last character: a postcode to its district, an area code to the larger
+  area), so the steward sees which column to narrow or coarsen; `coarsened` makes that form
+  for a column granted coarsened (access/column_forms.py), so the figures are of what is read.
 
 Missing values form their own class (a missing date is as telling as a date). The figures are
 exact counts: each column is turned into integer codes once, a coarser column is made by
@@ -171,10 +172,11 @@ def coarsen(values: pd.Series) -> tuple[str, pd.Series] | None:
     if pd.api.types.is_datetime64_any_dtype(values):
         return "to month", values.dt.to_period("M").astype("string")
     if pd.api.types.is_numeric_dtype(values):
-        banded = np.floor(values.astype("float64") / BAND_WIDTH) * BAND_WIDTH
-        labels = banded.map(lambda low: f"{low:g}-{low + BAND_WIDTH - 1:g}", na_action="ignore")
-        return f"in bands of {BAND_WIDTH}", labels.astype("string")
+        return f"in bands of {BAND_WIDTH}", _banded(values.astype("float64"))
     text = values.astype("string")
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().sum() == text.notna().sum():  # numbers stored as text (an age)
+        return f"in bands of {BAND_WIDTH}", _banded(numbers.astype("float64"))
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
     if parsed.notna().sum() == text.notna().sum():
         return "to month", parsed.dt.to_period("M").astype("string")
@@ -182,6 +184,25 @@ def coarsen(values: pd.Series) -> tuple[str, pd.Series] | None:
     if len(lengths) == 1 and int(lengths[0]) > 1:
         return "to its larger unit (last character dropped)", text.str[:-1]
     return None
+
+
+def _banded(numbers: pd.Series) -> pd.Series:
+    banded = np.floor(numbers / BAND_WIDTH) * BAND_WIDTH
+    labels = banded.map(lambda low: f"{low:g}-{low + BAND_WIDTH - 1:g}", na_action="ignore")
+    return labels.astype("string")
+
+
+def coarsened(values: pd.Series) -> pd.Series | None:
+    """The column one step coarser, as `coarsen` makes it for the figures, computed on its
+    distinct values and spread back to the rows (a million rows have few distinct values);
+    None when the column has no coarser form. The data door serves a column granted coarsened
+    in exactly this form, so the figures the steward read are the figures of what is read."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    coarse = coarsen(pd.Series(uniques, dtype=values.dtype))
+    if coarse is None:
+        return None
+    labels = coarse[1].to_numpy(dtype=object)[codes]
+    return pd.Series(labels, index=values.index, dtype="string", name=values.name)
 
 
 def _figures(
