@@ -28,7 +28,6 @@ from tests.agreements.builders import Datasets
 from tests.conftest import fresh
 from tests.outputs.test_notifications import Inbox
 from tests.support import People
-from tests.workers import free_port
 
 BASE = "https://governance.lab.example"
 SECRET_PURPOSE = "Cohort of SECRET-JUSTIFICATION-4711 arrests"

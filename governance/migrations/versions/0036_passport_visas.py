@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0036'
-down_revision = '0034'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 

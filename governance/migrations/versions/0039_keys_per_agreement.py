@@ -12,7 +12,7 @@ from alembic import op
 import governance.kernel.types
 
 revision = '0039'
-down_revision = '0034'
+down_revision = '0036'
 branch_labels = None
 depends_on = None
 
