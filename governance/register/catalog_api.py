@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask.typing import ResponseReturnValue
 
+from governance.agreements.odrl_export import MEDIA_TYPE
 from governance.api.operations import Answer, operation
-from governance.register.catalog_web import MEDIA_TYPE, catalogue_document, jsonld
+from governance.register.catalog_web import catalogue_document, jsonld
 
 
 @operation(

@@ -6,12 +6,12 @@ register's consent already makes public (governance/register/catalog.py).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
 
 from governance.agreements.odrl import profile_document
+from governance.agreements.odrl_export import MEDIA_TYPE, serialise
 from governance.agreements.odrl_links import (
     catalogue_address,
     dataset_address,
@@ -25,13 +25,12 @@ from governance.register.catalog import Links, catalogue
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
-MEDIA_TYPE = "application/ld+json"
 PUBLIC_CACHE = "public, max-age=300"
 
 
 def jsonld(document: dict[str, Any]) -> Response:
     """JSON-LD with every non-ASCII character escaped, whatever a name holds."""
-    response = Response(json.dumps(document, ensure_ascii=True, indent=2), mimetype=MEDIA_TYPE)
+    response = Response(serialise(document), mimetype=MEDIA_TYPE)
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return response
 
