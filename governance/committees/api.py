@@ -301,15 +301,22 @@ def get_case(case_id: int) -> ResponseReturnValue:
             "conditions": s.obj(
                 {
                     "columns": s.array(s.text(120, min_length=1), max_items=1000),
-                    "end_date": s.date("An end earlier than the one asked for."),
+                    "end_date": s.date(
+                        "An end earlier than the one asked for (a request) or than the "
+                        "version's expiry (an agreement approval)."
+                    ),
                     "no_download": s.boolean(),
                     "forms": {
                         "type": "object",
                         "additionalProperties": s.enum(("coarsened", "pseudonymised")),
                         "description": "Requested columns granted only in this form.",
                     },
+                    "preview_days": s.integer(1, 365),
                 },
-                description="With approve_with_conditions: the grant's terms.",
+                description="With approve_with_conditions: the grant's terms (columns, "
+                "end_date, no_download, forms) or, on an agreement approval, the version's "
+                "(end_date, preview_days: publication only after a partner preview this long, "
+                "no_download).",
             ),
         },
         required=("vote",),

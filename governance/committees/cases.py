@@ -227,6 +227,26 @@ def _text(value: str, field: str) -> str:
     return text
 
 
+def _request_conditions(
+    case: CommitteeCase, request: AccessRequest, conditions: dict[str, Any] | None, by: Actor
+) -> dict[str, Any]:
+    """A request's conditions, checked against it and the other approvals' (grant terms)."""
+    given = terms.parse(
+        conditions or {}, requested=request.requested_columns, end_date=request.end_date
+    )
+    if given.empty:
+        raise ValidationFailed(
+            "Name the conditions, or approve without them.", {"conditions": "Required."}
+        )
+    others = [terms.from_json(v.conditions) for v in case.current_votes if v.voter_id != by.id]
+    if terms.strictest([*others, given]).columns == frozenset():
+        raise ValidationFailed(
+            "With the other approvals' conditions no column would be left.",
+            {"conditions": "Allow a column another approval allows."},
+        )
+    return given.as_json()
+
+
 def cast_vote(
     session: Session,
     *,
@@ -252,25 +272,15 @@ def cast_vote(
     if chosen == Vote.APPROVE_WITH_CONDITIONS:
         request = subject.request
         if request is None:
-            raise ValidationFailed(
-                "Conditions are terms of an access grant: on an agreement version, approve or "
-                "reject it and say in the comment what should change.",
-                {"vote": "Approve or reject."},
-            )
-        given = terms.parse(
-            conditions or {}, requested=request.requested_columns, end_date=request.end_date
-        )
-        if given.empty:
-            raise ValidationFailed(
-                "Name the conditions, or approve without them.", {"conditions": "Required."}
-            )
-        others = [terms.from_json(v.conditions) for v in case.current_votes if v.voter_id != by.id]
-        if terms.strictest([*others, given]).columns == frozenset():
-            raise ValidationFailed(
-                "With the other approvals' conditions no column would be left.",
-                {"conditions": "Allow a column another approval allows."},
-            )
-        stored = given.as_json()
+            assert subject.version is not None
+            on_version = terms.parse_version(conditions or {}, version=subject.version)
+            if on_version.empty:
+                raise ValidationFailed(
+                    "Name the conditions, or approve without them.", {"conditions": "Required."}
+                )
+            stored = on_version.as_json()
+        else:
+            stored = _request_conditions(case, request, conditions, by)
     else:
         stored = {}
     if (
@@ -407,16 +417,24 @@ def _decide(
     now: dt.datetime,
 ) -> None:
     approve = outcome == Outcome.APPROVED
-    agreed = terms.strictest(
-        terms.from_json(v.conditions)
+    counted_approvals = [
+        v.conditions
         for v in case.current_votes
         if Vote(v.vote) in APPROVING and v.voter_id in voters(committee, case, subject)
-    )
+    ]
+    agreed = terms.strictest(terms.from_json(c) for c in counted_approvals)
     case.decision = str(outcome)
     case.decided_at = now
     case.decided_by_id = by.id
     case.decision_reason = reason
     case.conditions = agreed.as_json() if approve else {}
+    applied: dict[str, list[Any]] = {}
+    if subject.version is not None:
+        # An agreement version's conditions are its own terms, written with the decision.
+        on_version = terms.strictest_version(terms.version_from_json(c) for c in counted_approvals)
+        case.conditions = on_version.as_json() if approve else {}
+        if approve:
+            applied = terms.apply_to_version(on_version, subject.version)
     counted = tally(committee, case, subject)
     detail = {
         "committee": committee.name,
@@ -430,6 +448,7 @@ def _decide(
             "eligible": counted.eligible,
         },
         "conditions": case.conditions,
+        **({"terms_changed": applied} if applied else {}),
     }
     audit.record(
         session,

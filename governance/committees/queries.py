@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -270,7 +271,7 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
                 role=str(member.role),
                 vote=str(current.vote) if current else "",
                 comment=current.comment if current else "",
-                conditions=terms.from_json(current.conditions).describe() if current else [],
+                conditions=_described(current.conditions, subject) if current else [],
                 cast_at=current.cast_at if current else None,
                 changed=history_count > 1,
                 recused=recusals.get(member.user_id),
@@ -298,8 +299,15 @@ def case_view(session: Session, *, case_id: int, by: User) -> CaseView:
         can_vote=by.id in voters(committee, case, subject),
         is_chair=committee.role_of(by.id) == MemberRole.CHAIR,
         your_vote=str(mine.vote) if mine else None,
-        conditions=terms.from_json(case.conditions).describe(),
+        conditions=_described(case.conditions, subject),
     )
+
+
+def _described(raw: dict[str, Any], subject: Subject) -> list[str]:
+    """Conditions in words: a grant's terms, or an agreement version's."""
+    if subject.version is not None:
+        return terms.version_from_json(raw).describe()
+    return terms.from_json(raw).describe()
 
 
 def open_cases(session: Session, committee: Committee) -> list[tuple[CommitteeCase, str]]:
