@@ -93,12 +93,12 @@ def parse(raw: Mapping[str, Any], *, requested: Sequence[str], end_date: dt.date
             end = dt.date.fromisoformat(str(raw["end_date"]))
         except ValueError:
             raise ValidationFailed(
-                "The condition's end date is not a date.", {"conditions": "YYYY-MM-DD"}
+                "The condition's end date is not a date.", {"end_date": "YYYY-MM-DD"}
             ) from None
         if end >= end_date:
             raise ValidationFailed(
                 "A condition's end date must be earlier than the one asked for.",
-                {"conditions": f"Before {end_date.isoformat()}."},
+                {"end_date": f"Before {end_date.isoformat()}."},
             )
     forms = _forms(raw.get("forms"), requested)
     return Conditions(
@@ -208,14 +208,14 @@ def parse_version(raw: Mapping[str, Any], *, version: Any) -> VersionConditions:
             end = dt.date.fromisoformat(str(given["end_date"]))
         except ValueError:
             raise ValidationFailed(
-                "The condition's end date is not a date.", {"conditions": "YYYY-MM-DD"}
+                "The condition's end date is not a date.", {"end_date": "YYYY-MM-DD"}
             ) from None
         if end >= version.expiry_date or end < version.effective_date:
             raise ValidationFailed(
                 "A condition's end date must fall before the version's expiry and not before "
                 "its start.",
                 {
-                    "conditions": f"From {version.effective_date.isoformat()} to before "
+                    "end_date": f"From {version.effective_date.isoformat()} to before "
                     f"{version.expiry_date.isoformat()}."
                 },
             )
@@ -224,13 +224,13 @@ def parse_version(raw: Mapping[str, Any], *, version: Any) -> VersionConditions:
         raw_days = given["preview_days"]
         if isinstance(raw_days, bool) or not isinstance(raw_days, int):
             raise ValidationFailed(
-                "The partner preview is a number of days.", {"conditions": "preview_days"}
+                "The partner preview is a number of days.", {"preview_days": "A number of days."}
             )
         if not version.preview_window_days < raw_days <= MAX_PREVIEW_DAYS:
             raise ValidationFailed(
                 "A partner preview condition must be longer than the version's preview window.",
                 {
-                    "conditions": f"More than {version.preview_window_days} days, at most "
+                    "preview_days": f"More than {version.preview_window_days} days, at most "
                     f"{MAX_PREVIEW_DAYS}."
                 },
             )

@@ -18,7 +18,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from governance.access import data_use
+from governance.access.models import ColumnForm
 from governance.committees import cases, impact, queries, service
+from governance.committees.conditions import MAX_PREVIEW_DAYS
 from governance.committees.models import DecisionRule, MemberRole, SubjectType, Vote
 from governance.identity import users
 from governance.identity.web_login import actor, login_required
@@ -49,6 +51,12 @@ SUBJECT_LABELS = {
     SubjectType.AGREEMENT: "Agreement",
     SubjectType.DATASET: "Dataset",
     SubjectType.ORGANIZATION: "Organisation",
+}
+#: A requested column's form in a condition ("" keeps it as stored).
+COLUMN_FORM_LABELS = {
+    "": "As stored",
+    ColumnForm.COARSENED: "Coarsened",
+    ColumnForm.PSEUDONYMISED: "Pseudonymised",
 }
 
 
@@ -82,6 +90,24 @@ class VoteForm(Form):
     columns = SelectMultipleField("Condition: narrow the columns to")
     end_date = DateField("Condition: access ends earlier, on", validators=[Optional()])
     no_download = BooleanField("Condition: no row-level download")
+    # On an agreement version's approval: publication only after a partner preview this long.
+    preview_days = IntegerField(
+        "Condition: publication only after a partner preview of (days)",
+        validators=[Optional(), NumberRange(1, MAX_PREVIEW_DAYS)],
+    )
+    # On an access request's case, one `form_<n>` field per requested column (`_vote_form`).
+    requested: list[str] = []
+
+    def column_form_fields(self) -> list[SelectField]:
+        return [self[f"form_{n}"] for n in range(len(self.requested))]
+
+    def column_forms(self) -> dict[str, str]:
+        """The columns a condition grants coarsened or pseudonymised, with their form."""
+        return {
+            column: str(self[f"form_{n}"].data)
+            for n, column in enumerate(self.requested)
+            if self[f"form_{n}"].data
+        }
 
 
 class ReasonForm(Form):
@@ -219,8 +245,19 @@ def assign(committee_id: int) -> BaseResponse:
 
 
 def _vote_form(view: queries.CaseView) -> VoteForm:
-    form = VoteForm(prefix="vote")
-    requested = view.request.requested_columns if view.request is not None else []
+    requested = list(view.request.requested_columns) if view.request is not None else []
+    # Fields are numbered, not named after the columns: a column's name need not be a valid
+    # field name.
+    per_column = {
+        f"form_{n}": SelectField(
+            f"Condition: {column} granted",
+            choices=choices(COLUMN_FORM_LABELS.items()),
+            default="",
+        )
+        for n, column in enumerate(requested)
+    }
+    form_class = type("CaseVoteForm", (VoteForm,), {**per_column, "requested": requested})
+    form: VoteForm = form_class(prefix="vote")
     form.columns.choices = choices((c, c) for c in requested)
     return form
 
@@ -251,10 +288,13 @@ def vote(case_id: int) -> BaseResponse:
     conditions: dict[str, object] = {}
     if form.vote.data == Vote.APPROVE_WITH_CONDITIONS:
         conditions = {
-            "columns": form.columns.data or [],
             "end_date": form.end_date.data.isoformat() if form.end_date.data else None,
             "no_download": bool(form.no_download.data),
         }
+        if view.request is not None:
+            conditions.update(columns=form.columns.data or [], forms=form.column_forms())
+        else:
+            conditions["preview_days"] = form.preview_days.data
     cases.cast_vote(
         db_session(),
         case_id=case_id,

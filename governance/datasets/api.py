@@ -339,3 +339,52 @@ def upload_version(dataset_id: int) -> ResponseReturnValue:
     )
     db.commit()
     return version_json(version), 201
+
+
+@operation(
+    "PUT",
+    "/datasets/<int:dataset_id>/data-use",
+    tag=TAG,
+    summary="State a dataset's data-use conditions as GA4GH DUO terms (its steward)",
+    body=s.obj(
+        {
+            "permission": s.text(40, min_length=1, description="A DUO permission id."),
+            "disease": s.text(40, description="The MONDO id of a disease-specific permission."),
+            "modifiers": {
+                "type": "object",
+                "additionalProperties": s.text(500),
+                "description": "DUO modifier id -> its parameter ('' for none), such as "
+                '{"DUO:0000024": "2027-01-01"}.',
+            },
+            "reason": s.text(
+                data_use.MAX_REASON, description="Required when the conditions are loosened."
+            ),
+        },
+        required=("permission",),
+    ),
+    errors=(403,),
+    answer=Answer(200, "The dataset with its conditions.", s.ref("Dataset")),
+)
+def set_data_use(dataset_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """As on the dataset's page: only a steward of the dataset (403, recorded, otherwise);
+    every change is audited with the conditions before and after; loosening them needs a
+    reason (422, nothing written)."""
+    db, user = db_session(), caller()
+    dataset = service.get_visible_dataset(db, dataset_id, user=user)
+    modifiers = body.get("modifiers") or {}
+    if not all(isinstance(value, str) for value in modifiers.values()):
+        raise ValidationFailed(
+            "Each modifier's parameter is text ('' for none).", {"modifiers": "text values"}
+        )
+    data_use.set_data_use(
+        db,
+        dataset_id=dataset.id,
+        permission=body["permission"],
+        disease=body.get("disease", ""),
+        modifiers=modifiers,
+        reason=body.get("reason", ""),
+        by=user,
+        now=utcnow(),
+    )
+    db.commit()
+    return get_dataset(dataset_id)

@@ -745,6 +745,11 @@ TABLE: dict[tuple[str, str], Probe] = {
         data=upload_file,
         upload=True,
     ),
+    ("api.set_data_use", "PUT"): Probe(
+        lambda o: f"{A}/datasets/{o.datasets.probation.id}/data-use",
+        special={"partner": HIDDEN},
+        data=fixed({"permission": "DUO:0000042"}),
+    ),
     # access requests and grants: pages
     ("access.requests_list", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
     ("access.requests", "GET"): Probe(lambda o: "/access/requests", EVERYONE),
