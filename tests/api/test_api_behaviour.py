@@ -315,4 +315,6 @@ def test_a_returned_request_is_sent_again_by_its_requester(
     sent = api("analyst").post(f"{pending}/resubmit", json=body)
     assert sent.status_code == 200
     assert sent.get_json()["status"] == "submitted"
-    assert sent.get_json()["columns"] == [{"name": "offence_category", "approved": None}]
+    assert sent.get_json()["columns"] == [
+        {"name": "offence_category", "approved": None, "form": None}
+    ]
