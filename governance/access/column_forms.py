@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from governance.access.models import ColumnForm
+from governance.agreements.models import DerivedForms
 from governance.analysis.engine.reidentification import coarsened
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.keys import rings_of
@@ -65,6 +66,32 @@ def parse_forms(raw: object, *, allowed: set[str]) -> dict[str, ColumnForm]:
                 {"forms": f"{str(column)[:120]}: {str(form)[:40]}"},
             ) from None
     return forms
+
+
+DERIVED_FORMS_CLAUSE = "access.derived_forms"
+
+
+def not_allowed(forms: Mapping[str, str], allowed: DerivedForms) -> str:
+    """Why the agreement does not allow these columns in these forms (clause
+    access.derived_forms), or "" when it does: checked when a steward or a committee grants
+    them, and again at every read (an amendment may have narrowed the term since)."""
+    refused = sorted((c, str(f)) for c, f in forms.items() if not allowed.allows(str(f)))
+    if not refused:
+        return ""
+    what = ", ".join(f"{column} {form}" for column, form in refused)
+    return (
+        f"The agreement does not allow {what} (clause {DERIVED_FORMS_CLAUSE}: "
+        f"{_ALLOWED_WORDS[allowed]}): grant the column as stored, in an allowed form, or "
+        "leave it out."
+    )
+
+
+_ALLOWED_WORDS = {
+    DerivedForms.NONE: "every column as stored",
+    DerivedForms.COARSENED: "coarsened only",
+    DerivedForms.PSEUDONYMISED: "pseudonymised only",
+    DerivedForms.BOTH: "coarsened or pseudonymised",
+}
 
 
 def pseudonym_label(agreement_id: int) -> str:

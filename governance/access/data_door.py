@@ -188,15 +188,44 @@ def _decide_and_record(
     return decision, fields
 
 
-def _granted_forms(session: Session, decision: Decision) -> dict[str, GrantedForm]:
+def _granted_forms(
+    session: Session,
+    decision: Decision,
+    *,
+    agreement_id: int,
+    fields: dict[str, Any],
+    now: dt.datetime,
+    event: AuditType = AuditType.DATASET_READ,
+) -> dict[str, GrantedForm]:
     """The columns the allowing grants give in another form than stored (the grant that
-    allowed each column says which)."""
+    allowed each column says which). A form the agreement in force no longer allows (an
+    amendment narrowed `access.derived_forms` after the grant) is refused, and recorded: the
+    column is served neither in that form nor as stored."""
     index = grant_index(session)
     forms: dict[str, GrantedForm] = {}
     for column, rule in decision.granted.items():
         for name, form, key_id in index.granted_by(rule).forms:
             if name == column:
                 forms[column] = GrantedForm(ColumnForm(form), key_id or None)
+    if not forms:
+        return forms
+    from governance.agreements.queries import derived_forms_in_force
+
+    described = _described(forms)
+    reason = column_forms.not_allowed(described, derived_forms_in_force(session, agreement_id))
+    if reason:
+        raise PermissionDenied(
+            reason,
+            clause=column_forms.DERIVED_FORMS_CLAUSE,
+            audit={
+                "event_type": event,
+                "outcome": Outcome.DENIED,
+                "now": now,
+                **fields,
+                "clause": column_forms.DERIVED_FORMS_CLAUSE,
+                "detail": {**fields["detail"], "reason": reason, "forms": described},
+            },
+        )
     return forms
 
 
@@ -355,7 +384,7 @@ def read_rows(
             "page": page,
         },
     )
-    forms = _granted_forms(session, decision)
+    forms = _granted_forms(session, decision, agreement_id=agreement_id, fields=fields, now=now)
     _refuse_filters_on_forms(forms, [f.column for f in parsed], fields, now)
     checked = _recorded(lambda: check_filters(parsed, dataset), _denied_read(fields, now))
     version = current_version(session, dataset_id)
@@ -458,7 +487,14 @@ def download_rows(
         event=AuditType.DATASET_DOWNLOAD,
         detail={},
     )
-    forms = _granted_forms(session, decision)
+    forms = _granted_forms(
+        session,
+        decision,
+        agreement_id=agreement_id,
+        fields=fields,
+        now=now,
+        event=AuditType.DATASET_DOWNLOAD,
+    )
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     frame = _recorded(
@@ -506,7 +542,7 @@ def load_columns(
         event=AuditType.DATASET_READ,
         detail=dict(context),
     )
-    forms = _granted_forms(session, decision)
+    forms = _granted_forms(session, decision, agreement_id=agreement_id, fields=fields, now=now)
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     frame = _recorded(

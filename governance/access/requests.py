@@ -27,7 +27,7 @@ from governance.access.data_use import check_purpose, recheck_at_decision
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
 from governance.access.workflow import LIFECYCLE, Action, check_transition
-from governance.agreements.models import AgreementVersion
+from governance.agreements.models import AgreementVersion, DerivedForms
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
@@ -645,6 +645,7 @@ def _approve(
     )
     recheck_at_decision(session, request, dataset)
     granted_forms = column_forms.parse_forms(forms, allowed=approved)
+    _refuse_forms_not_allowed(request, version, granted_forms, by=by, now=now)
     for column in request.columns:
         column.approved = column.column_name in approved
         column.form = granted_forms.get(column.column_name) if column.approved else None
@@ -692,6 +693,35 @@ def _approve(
     if not identifiers and not too_unique:
         _grant(session, request, version_number=version.number, by=by, now=now)
     return request
+
+
+def _refuse_forms_not_allowed(
+    request: AccessRequest,
+    version: AgreementVersion,
+    forms: Mapping[str, str],
+    *,
+    by: Actor,
+    now: dt.datetime,
+) -> None:
+    """422 naming `access.derived_forms` when the agreement does not allow a column in the form
+    the decision grants it in; nothing is written, the refusal is recorded."""
+    reason = column_forms.not_allowed(forms, DerivedForms(version.derived_forms))
+    if not reason:
+        return
+    error = ValidationFailed(reason, {"forms": reason})
+    error.audit = {
+        "event_type": AuditType.ACCESS_REQUEST_APPROVE,
+        "now": now,
+        **_audit_fields(request),
+        "agreement_version": version.number,
+        "clause": column_forms.DERIVED_FORMS_CLAUSE,
+        "detail": {
+            "reason": reason,
+            "forms": {c: str(f) for c, f in sorted(forms.items())},
+            "agreement_allows": str(version.derived_forms),
+        },
+    }
+    raise error
 
 
 def privacy_approve(

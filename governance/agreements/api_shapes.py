@@ -14,6 +14,7 @@ from governance.agreements.models import (
     Agreement,
     AgreementStatus,
     AgreementVersion,
+    DerivedForms,
     ResearchProductsOwner,
     VersionStatus,
 )
@@ -97,6 +98,11 @@ TERMS_FIELDS: dict[str, s.Schema] = {
     "progress_months": s.nullable(s.integer(1, 24)),
     "max_unique_share": s.nullable(
         s.number(0, 1, description="Share unique above which a privacy officer approves too.")
+    ),
+    "derived_forms": s.enum(
+        DerivedForms,
+        description="Forms a column may be granted in instead of its stored values "
+        "(clause access.derived_forms).",
     ),
     "public_register": s.boolean(),
     "lay_summary": s.text(3000),

@@ -66,11 +66,22 @@ CLAUSES: tuple[tuple[str, str], ...] = (
     ("incidents.provider_notice", "Notice of incidents to the provider"),
     ("reporting.progress_months", "Progress reports"),
     ("privacy.max_unique_share", "Records unique on the requested quasi-identifiers"),
+    ("access.derived_forms", "Columns granted coarsened or pseudonymised"),
     ("transparency.register", "Public data-use register"),
     ("term.effective_date", "Effective date"),
     ("term.expiry_date", "Expiry date"),
 )
 CLAUSE_LABELS = dict(CLAUSES)
+# The `access.derived_forms` term (models.DerivedForms) in the words of the clause list.
+DERIVED_FORMS = {
+    "none": "Every column is granted as stored: none coarsened or pseudonymised.",
+    "coarsened": "A steward may grant a column coarsened (a date to its month, an age to a "
+    "band), not pseudonymised; the data door produces the form at every read.",
+    "pseudonymised": "A steward may grant a column as a keyed pseudonym, not coarsened; the "
+    "data door produces the form at every read.",
+    "both": "A steward may grant a column coarsened or as a keyed pseudonym; the data door "
+    "produces the form at every read.",
+}
 
 
 def _categories(codes: list[str]) -> str:
@@ -230,6 +241,7 @@ def render_clauses(version: AgreementVersion) -> list[tuple[str, str, str]]:
             if version.max_unique_share is not None
             else "No limit: the steward sees the figures and decides."
         ),
+        "access.derived_forms": DERIVED_FORMS[str(version.derived_forms)],
         "reporting.progress_months": (
             f"The personnel report progress every {version.progress_months} months from the "
             "effective date (work done, outputs released, changes in the team); the privacy "

@@ -78,6 +78,20 @@ class VersionStatus(StrEnum):
     DISCARDED = "discarded"  # an amendment withdrawn, or left pending when the agreement ended
 
 
+class DerivedForms(StrEnum):
+    """Which forms other than the stored one a steward may grant a column in
+    (`access.derived_forms`): a coarsened form, a keyed pseudonym, both, or neither."""
+
+    NONE = "none"
+    COARSENED = "coarsened"
+    PSEUDONYMISED = "pseudonymised"
+    BOTH = "both"
+
+    def allows(self, form: str) -> bool:
+        """Whether a column may be granted (or still served) in `form` under this term."""
+        return self == DerivedForms.BOTH or (self != DerivedForms.NONE and form == self.value)
+
+
 class ResearchProductsOwner(StrEnum):
     RECIPIENT = "recipient"
     PROVIDER = "provider"
@@ -221,6 +235,15 @@ class AgreementVersion(Base):
     # Above this share of records unique on a request's quasi-identifiers a privacy officer
     # approves too (`privacy.max_unique_share`); None: no limit.
     max_unique_share: Mapped[float | None] = mapped_column(Float)
+    # The forms a steward may grant a column in instead of its stored values
+    # (`access.derived_forms`); the data door checks it again at every read. A new agreement
+    # allows none until its privacy officer chooses; versions written before the term (the
+    # server default, migration 0041) allow both, as they did, so grants already made in a
+    # form keep being served: their privacy officer sees "both" in the clause list and
+    # narrows it by amendment.
+    derived_forms: Mapped[str] = mapped_column(
+        String(20), default=DerivedForms.NONE.value, server_default=DerivedForms.BOTH.value
+    )
     # The parties allow this agreement on the public data-use register (`transparency.register`),
     # with this plain-language summary; nothing else about it is typed again for the register.
     public_register: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

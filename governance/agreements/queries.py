@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements.common import get_agreement
-from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.models import (
+    Agreement,
+    AgreementStatus,
+    AgreementVersion,
+    DerivedForms,
+)
 from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
@@ -50,6 +55,22 @@ def withheld_categories(session: Session, agreement_id: int) -> list[str]:
         )
     )
     return list(withheld or [])
+
+
+def derived_forms_in_force(session: Session, agreement_id: int) -> DerivedForms:
+    """The forms the version in force allows a column to be granted in
+    (`access.derived_forms`); none unless the agreement is active. One column of one row,
+    like `withheld_categories`: the data door asks at every read of a formed column."""
+    allowed = session.scalar(
+        select(AgreementVersion.derived_forms)
+        .join(Agreement, AgreementVersion.agreement_id == Agreement.id)
+        .where(
+            Agreement.id == agreement_id,
+            Agreement.status == AgreementStatus.ACTIVE,
+            AgreementVersion.number == Agreement.current_version_number,
+        )
+    )
+    return DerivedForms(allowed) if allowed else DerivedForms.NONE
 
 
 def agreement_by_key(session: Session, key: str) -> tuple[int, str] | None:

@@ -26,6 +26,7 @@ from governance.agreements.models import (
     DEFAULT_PREVIEW_WINDOW_DAYS,
     ROUNDING_BASES,
     AgreementVersion,
+    DerivedForms,
     ResearchProductsOwner,
 )
 from governance.agreements.parts_model import CoveredColumn, Personnel, ProjectRole
@@ -84,6 +85,10 @@ class TermsInput:
     # Above this share of records unique on a request's quasi-identifiers, a privacy officer
     # approves too (access/requests.py); None: no limit.
     max_unique_share: float | None = None
+    # The forms a column may be granted in instead of its stored values (access/requests.py,
+    # the data door): none, coarsened, pseudonymised or both. None unless chosen; an amendment
+    # starts from the version it amends.
+    derived_forms: str = DerivedForms.NONE.value
     # Transparency: whether the parties allow the agreement on the public data-use register,
     # and the plain-language summary shown there (governance/register).
     public_register: bool = False
@@ -128,6 +133,7 @@ class TermsInput:
             legal_bases=dict(version.legal_bases),
             progress_months=version.progress_months,
             max_unique_share=version.max_unique_share,
+            derived_forms=str(version.derived_forms),
             public_register=version.public_register,
             lay_summary=version.lay_summary,
         )
@@ -177,6 +183,8 @@ def _check_choices(terms: TermsInput, errors: dict[str, str]) -> None:
     terms.permitted_uses = [k.value for k in AnalysisKind if k.value in terms.permitted_uses]
     if terms.research_products_owner not in {o.value for o in ResearchProductsOwner}:
         errors["research_products_owner"] = "Choose the recipient, the provider or both."
+    if terms.derived_forms not in {f.value for f in DerivedForms}:
+        errors["derived_forms"] = "Choose none, coarsened, pseudonymised or both."
     if terms.rounding_base not in ROUNDING_BASES:
         errors["rounding_base"] = "Choose no rounding or rounding to base 5."
 
@@ -367,6 +375,7 @@ def write_terms(session: Session, version: AgreementVersion, checked: CheckedTer
     version.legal_bases = dict(terms.legal_bases)
     version.progress_months = terms.progress_months
     version.max_unique_share = terms.max_unique_share
+    version.derived_forms = terms.derived_forms
     version.public_register = terms.public_register
     version.lay_summary = terms.lay_summary.strip()
     existing_columns = {(c.dataset_id, c.column_name): c for c in version.covered}

@@ -135,6 +135,18 @@ class TermsForm(Form):
         "Share of records unique above which a privacy officer approves too",
         validators=[Optional()],
     )
+    derived_forms = SelectField(
+        "Columns may be granted coarsened or pseudonymised",
+        choices=choices(
+            [
+                ("none", "Neither: every column as stored (default)"),
+                ("coarsened", "Coarsened only"),
+                ("pseudonymised", "Pseudonymised only"),
+                ("both", "Coarsened or pseudonymised"),
+            ]
+        ),
+        default="none",
+    )
     public_register = BooleanField(
         "The parties allow this agreement on the public data-use register", default=False
     )
@@ -262,6 +274,7 @@ def terms_from(form: TermsForm) -> TermsInput:
         provider_notice_hours=form.provider_notice_hours.data,
         progress_months=form.progress_months.data,
         max_unique_share=form.max_unique_share.data,
+        derived_forms=form.derived_forms.data or "",
         public_register=bool(form.public_register.data),
         lay_summary=form.lay_summary.data or "",
     )
@@ -319,6 +332,7 @@ def form_data(terms: TermsInput) -> dict[str, Any]:
         "provider_notice_hours": terms.provider_notice_hours,
         "progress_months": terms.progress_months,
         "max_unique_share": terms.max_unique_share,
+        "derived_forms": terms.derived_forms,
         "public_register": terms.public_register,
         "lay_summary": terms.lay_summary,
         "effective_date": terms.effective_date,

@@ -24,10 +24,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from governance.access import column_forms
 from governance.access import requests as access_requests
 from governance.access.models import AccessRequest, RequestStatus
 from governance.agreements import service as agreements_service
 from governance.agreements.models import Agreement, AgreementVersion, VersionStatus
+from governance.agreements.queries import derived_forms_in_force
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import rules
@@ -228,9 +230,18 @@ def _text(value: str, field: str) -> str:
 
 
 def _request_conditions(
-    case: CommitteeCase, request: AccessRequest, conditions: dict[str, Any] | None, by: Actor
+    session: Session,
+    case: CommitteeCase,
+    subject: Subject,
+    conditions: dict[str, Any] | None,
+    *,
+    by: Actor,
+    event: AuditType,
 ) -> dict[str, Any]:
-    """A request's conditions, checked against it and the other approvals' (grant terms)."""
+    """A request's conditions, checked against it, the agreement in force (the column forms
+    it allows) and the other approvals' (grant terms)."""
+    request = subject.request
+    assert request is not None
     given = terms.parse(
         conditions or {}, requested=request.requested_columns, end_date=request.end_date
     )
@@ -238,6 +249,22 @@ def _request_conditions(
         raise ValidationFailed(
             "Name the conditions, or approve without them.", {"conditions": "Required."}
         )
+    allowed = derived_forms_in_force(session, request.agreement_id)
+    refused = column_forms.not_allowed(given.forms, allowed)
+    if refused:
+        error = ValidationFailed(refused, {"conditions": refused})
+        error.audit = {
+            "event_type": event,
+            **_fields(case, subject),
+            "clause": column_forms.DERIVED_FORMS_CLAUSE,
+            "detail": {
+                **_subject_detail(subject),
+                "reason": refused,
+                "forms": dict(sorted(given.forms.items())),
+                "agreement_allows": str(allowed),
+            },
+        }
+        raise error
     others = [terms.from_json(v.conditions) for v in case.current_votes if v.voter_id != by.id]
     if terms.strictest([*others, given]).columns == frozenset():
         raise ValidationFailed(
@@ -280,7 +307,7 @@ def cast_vote(
                 )
             stored = on_version.as_json()
         else:
-            stored = _request_conditions(case, request, conditions, by)
+            stored = _request_conditions(session, case, subject, conditions, by=by, event=event)
     else:
         stored = {}
     if (

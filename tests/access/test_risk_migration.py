@@ -48,3 +48,26 @@ def test_the_column_forms_migration_downgrades_and_upgrades(database_url: str) -
         assert schema.current_revision(engine) == schema.head_revision()
     finally:
         engine.dispose()
+
+
+def test_the_derived_forms_migration_downgrades_and_upgrades(database_url: str) -> None:
+    """0041: existing versions come back allowing both forms (what they allowed before)."""
+    engine = make_engine(database_url)
+    try:
+        assert "derived_forms" in columns(engine, "agreement_version")
+        config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0040")
+        assert "derived_forms" not in columns(engine, "agreement_version")
+        schema.upgrade(engine)
+        [column] = [
+            c
+            for c in inspect(engine).get_columns("agreement_version")
+            if c["name"] == "derived_forms"
+        ]
+        assert not column["nullable"]
+        assert "both" in str(column["default"])
+        assert schema.current_revision(engine) == schema.head_revision()
+    finally:
+        engine.dispose()

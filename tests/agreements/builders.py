@@ -92,6 +92,9 @@ def terms(people: People, datasets: Datasets, **overrides: Any) -> TermsInput:
         "laws": ["cjis"],
         "third_party_recipients": [],
         "personnel": {people.analyst.id: "principal_investigator", people.analyst2.id: "analyst"},
+        # The tests' agreement allows both forms (a new agreement allows none unless its
+        # privacy officer chooses): the tests of the term override it.
+        "derived_forms": "both",
     }
     values.update(overrides)
     return TermsInput(**values)
