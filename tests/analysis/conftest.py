@@ -94,6 +94,7 @@ def make_agreement(
         "laws": ["cjis"],
         "third_party_recipients": [],
         "personnel": {people.analyst.id: "principal_investigator", people.analyst2.id: "analyst"},
+        "derived_forms": "both",  # like tests/agreements/builders.py: the forms' tests grant both
     }
     values.update(overrides)
     now = utcnow()
