@@ -645,7 +645,7 @@ def _approve(
     )
     recheck_at_decision(session, request, dataset)
     granted_forms = column_forms.parse_forms(forms, allowed=approved)
-    _refuse_forms_not_allowed(request, version, granted_forms, by=by, now=now)
+    _refuse_forms_not_allowed(request, version, granted_forms, now=now)
     for column in request.columns:
         column.approved = column.column_name in approved
         column.form = granted_forms.get(column.column_name) if column.approved else None
@@ -700,17 +700,17 @@ def _refuse_forms_not_allowed(
     version: AgreementVersion,
     forms: Mapping[str, str],
     *,
-    by: Actor,
     now: dt.datetime,
+    event: AuditType = AuditType.ACCESS_REQUEST_APPROVE,
 ) -> None:
-    """422 naming `access.derived_forms` when the agreement does not allow a column in the form
-    the decision grants it in; nothing is written, the refusal is recorded."""
+    """422 naming `access.derived_forms` when the agreement in force does not allow a column in
+    the form the decision grants it in; nothing is written, the refusal is recorded."""
     reason = column_forms.not_allowed(forms, DerivedForms(version.derived_forms))
     if not reason:
         return
     error = ValidationFailed(reason, {"forms": reason})
     error.audit = {
-        "event_type": AuditType.ACCESS_REQUEST_APPROVE,
+        "event_type": event,
         "now": now,
         **_audit_fields(request),
         "agreement_version": version.number,
@@ -760,6 +760,15 @@ def privacy_approve(
         end_date=request.end_date,
         download=request.download_requested,
         now=now,
+    )
+    # The steward chose the forms under the version then in force: an amendment since may
+    # have narrowed what the agreement allows.
+    _refuse_forms_not_allowed(
+        request,
+        version,
+        request.approved_forms,
+        now=now,
+        event=AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS,
     )
     request.privacy_officer_id = by.id
     request.privacy_decided_at = now

@@ -227,3 +227,38 @@ def test_a_new_agreement_allows_none_until_chosen_and_the_clause_says_so(
     version = fresh(db).get(Agreement, agreement.id).working_version  # type: ignore[union-attr]
     assert version is not None
     assert version.derived_forms == "coarsened"
+
+
+def test_the_second_approval_checks_the_term_in_force_again(
+    db: Session, people: People, datasets: Datasets, stored: Datasets
+) -> None:
+    """The steward grants a pseudonymised identifier; before the privacy officer's second
+    approval an amendment allows coarsened columns only: the second approval is refused."""
+    agreement = approved(db, people, datasets, row_level_download=True, derived_forms="both")
+    request = ask(db, people, agreement, stored, columns=("person_id", "sex"))
+    requests.steward_approve(
+        db,
+        request_id=request.id,
+        columns=["person_id", "sex"],
+        comment="",
+        forms={"person_id": "pseudonymised"},
+        by=people.steward,
+        now=utcnow(),
+    )
+    db.commit()
+    amend(db, people, datasets, agreement, derived_forms="coarsened")
+    with pytest.raises(ValidationFailed, match=CLAUSE) as refused:
+        requests.privacy_approve(
+            db,
+            request_id=request.id,
+            comment="Ids to count people.",
+            by=people.privacy,
+            now=utcnow(),
+        )
+    assert refused.value.audit is not None
+    assert refused.value.audit["event_type"] == AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS
+    db.rollback()
+    found = fresh(db).get(AccessRequest, request.id)
+    assert found is not None
+    assert found.status == RequestStatus.AWAITING_PRIVACY_OFFICER
+    assert found.grant_id is None
