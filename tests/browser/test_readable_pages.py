@@ -115,7 +115,7 @@ def test_no_raw_code_in_the_main_pages_of_any_role(
 HREFS = "links => links.map(a => a.getAttribute('href'))"
 # Downloads, sign-out and the row viewer's data are not pages of text to read.
 SKIPPED = ("/logout", "/static", "/api/", "/audit/export", "/audit/evidence", "/published/N/")
-DOWNLOADS = (".csv", ".pdf", ".json", ".jsonl", ".txt", "SHA256SUMS")
+DOWNLOADS = (".csv", ".pdf", ".json", ".jsonl", ".jsonld", ".txt", "SHA256SUMS")
 MAX_PAGES = 400
 # The detail pages walked beyond the menus, and from them their own sub-pages (two links deep).
 FOLLOWED = (
