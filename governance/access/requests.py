@@ -201,22 +201,12 @@ def recompute_risk(
     for the requested combination and, once decided, for what is granted; shows no row.
     Only a steward of the dataset asks; the request and its decision do not change."""
     request = _for_change(session, request_id)
-    refusal = {"event_type": AuditType.ACCESS_REQUEST_RISK_RECOMPUTE, **_audit_fields(request)}
-    authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
-    rules.require(
-        rules.not_own_request,
-        by,
+    _steward_of_request(
+        session,
         request,
-        message="Nobody reviews their own request.",
-        audit=refusal,
-    )
-    dataset = session.get(Dataset, request.dataset_id)
-    rules.require(
-        rules.steward_of_dataset,
         by,
-        dataset,
-        message="Only a steward of this dataset asks for its requests' figures again.",
-        audit=refusal,
+        AuditType.ACCESS_REQUEST_RISK_RECOMPUTE,
+        only="Only a steward of this dataset asks for its requests' figures again.",
     )
     if request.status == RequestStatus.WITHDRAWN:
         raise InvalidTransition("This request was withdrawn: there is nothing to count.")
@@ -546,9 +536,11 @@ def withdraw_request(
     return request
 
 
-def _require_steward(
-    session: Session, request: AccessRequest, by: Actor, event: AuditType
+def _steward_of_request(
+    session: Session, request: AccessRequest, by: Actor, event: AuditType, *, only: str
 ) -> Dataset:
+    """The request's dataset if `by` reviews requests, is a steward of it and did not ask;
+    otherwise 403, recorded as a refused `event` (`only` says who may)."""
     refusal = {"event_type": event, **_audit_fields(request)}
     authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
     rules.require(
@@ -559,14 +551,17 @@ def _require_steward(
         audit=refusal,
     )
     dataset = session.get(Dataset, request.dataset_id)
-    rules.require(
-        rules.steward_of_dataset,
-        by,
-        dataset,
-        message="Only a steward of this dataset reviews its requests.",
-        audit=refusal,
-    )
+    rules.require(rules.steward_of_dataset, by, dataset, message=only, audit=refusal)
     assert dataset is not None  # the rule holds only for a dataset
+    return dataset
+
+
+def _require_steward(
+    session: Session, request: AccessRequest, by: Actor, event: AuditType
+) -> Dataset:
+    dataset = _steward_of_request(
+        session, request, by, event, only="Only a steward of this dataset reviews its requests."
+    )
     if request.committee_id is not None:
         raise InvalidTransition(
             "A committee decides this request: its members vote on the committee's case page.",
