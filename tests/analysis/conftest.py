@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from governance.agreements.terms import Signatory, TermsInput
 from governance.analysis import cohorts
 from governance.analysis import runs as analyses
 from governance.analysis.engine import SyntheticDataset, generate_dataset
+from governance.analysis.engine.engines import DuckDBEngine, EngineSettings
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.runner import execute_run
 from governance.datasets.ingestion import ingest_frame
@@ -302,3 +304,31 @@ def survey(db: Session, people: People) -> Dataset:
     from tests.analysis.test_ledger_across_releases import declare
 
     return declare(db, people)
+
+
+@pytest.fixture
+def duckdb_engine() -> Iterator[DuckDBEngine]:
+    """A DuckDB engine for one test (the engine-agreement tests')."""
+    engine = DuckDBEngine(EngineSettings(duckdb_memory_limit="1GB"))
+    yield engine
+    engine.close()
+
+
+def java_missing() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return True
+    return shutil.which("java") is None
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One JVM for every Spark test of the session (it takes seconds to start)."""
+    if java_missing():
+        pytest.skip("Spark tests need Java (a JRE 17 or later) and pyspark; neither is here")
+    from governance.analysis.engine.engines import spark_session as start
+
+    session = start(EngineSettings(spark_master="local[2]"))
+    yield session
+    session.stop()

@@ -99,13 +99,6 @@ def assert_same(expected: Any, found: Any, where: str = "result") -> None:
         assert expected == found, where
 
 
-@pytest.fixture
-def duckdb_engine() -> Iterator[DuckDBEngine]:
-    engine = DuckDBEngine(EngineSettings(duckdb_memory_limit="1GB"))
-    yield engine
-    engine.close()
-
-
 @pytest.mark.parametrize(
     ("kind", "params"), RUNS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(RUNS)]
 )
@@ -209,26 +202,6 @@ def test_the_engine_is_chosen_by_configuration_then_size() -> None:
     assert choose_engine("pandas", 10**9, duckdb_min_rows=1000) == PANDAS
     with pytest.raises(AnalysisParameterError):
         choose_engine("polars", 10, duckdb_min_rows=1000)
-
-
-def java_missing() -> bool:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return True
-    return shutil.which("java") is None
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """One JVM for every Spark test of the session (it takes seconds to start)."""
-    if java_missing():
-        pytest.skip("Spark tests need Java (a JRE 17 or later) and pyspark; neither is here")
-    from governance.analysis.engine.engines import spark_session as start
-
-    session = start(EngineSettings(spark_master="local[2]"))
-    yield session
-    session.stop()
 
 
 @pytest.mark.slow

@@ -123,6 +123,10 @@ class SqlEngine(ABC):
         """The answer as a DataFrame; ``coded`` text columns as categoricals (from_engine)."""
 
     @abstractmethod
+    def materialize(self, name: str, sql: str) -> None:
+        """Keep the answer of ``sql`` in memory as table ``name``, for several queries."""
+
+    @abstractmethod
     def days(self, start: str, end: str) -> str:
         """SQL for the whole days from date ``start`` to date ``end``."""
 
@@ -174,6 +178,10 @@ class DuckDBEngine(SqlEngine):
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         return from_engine(self.connection.sql(sql).to_arrow_table(), coded)
 
+    def materialize(self, name: str, sql: str) -> None:
+        # A temporary table of an in-memory database lives in memory (no spill: see above).
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {self.check_name(name)} AS {sql}")
+
     def days(self, start: str, end: str) -> str:
         return f"date_diff('day', {start}, {end})"
 
@@ -192,6 +200,7 @@ class SparkEngine(SqlEngine):
     def __init__(self, settings: EngineSettings, session: Any = None) -> None:
         self.session = session if session is not None else spark_session(settings)
         self._views: list[str] = []
+        self._cached: list[Any] = []
 
     def register(self, name: str, table: pa.Table) -> None:
         self.session.createDataFrame(table).createOrReplaceTempView(self.check_name(name))
@@ -200,6 +209,12 @@ class SparkEngine(SqlEngine):
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         answer = self.session.sql(sql)
         return from_engine(answer.toArrow(), coded)
+
+    def materialize(self, name: str, sql: str) -> None:
+        frame = self.session.sql(sql).cache()
+        frame.createOrReplaceTempView(self.check_name(name))
+        self._cached.append(frame)
+        self._views.append(name)
 
     def days(self, start: str, end: str) -> str:
         return f"datediff({end}, {start})"
@@ -210,6 +225,8 @@ class SparkEngine(SqlEngine):
     def close(self) -> None:
         for view in self._views:
             self.session.catalog.dropTempView(view)
+        for frame in self._cached:
+            frame.unpersist()
 
 
 def spark_session(settings: EngineSettings) -> Any:

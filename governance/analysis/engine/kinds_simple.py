@@ -20,44 +20,27 @@ from .errors import AnalysisParameterError
 from .kinds_base import (
     AnalysisKind,
     RunContext,
-    one_row_per_person,
     read_optional_str,
     read_str,
     read_str_list,
-    require_table,
 )
+from .records import CATEGORY_COLUMN, PERSON_KEY, Records, load_records, needs_offences
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
 from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significance_sentence
-from .sources import source_of
 from .stats import (
     CI_WILSON,
     PROPORTION_INTERVALS,
+    compare_summaries,
     interval_label,
     two_proportion_test,
-    welch_t_test,
     wilson_interval,
 )
-from .tabulation import (
-    MISSING_LABEL,
-    aggregate_cells,
-    control_counts,
-    control_means,
-    control_rates,
-)
-
-PERSON_KEY = "person_id"
-
-
-def _needs_offences(*columns: str | None) -> bool:
-    return any(column in OUTCOME_COLUMNS for column in columns if column is not None)
-
 
 EXCLUDED = "excluded_offence_categories"
 EXCLUDED_HELP = (
     "index offence categories whose records are left out (the governance layer "
     "adds the agreement's, which apply to every kind)."
 )
-CATEGORY_COLUMN = "offence_category"
 
 
 def _excluded(params: Mapping[str, Any]) -> list[str]:
@@ -68,7 +51,7 @@ def _columns(
     base: list[str], *measures: str | None, excluded: list[str] | None = None
 ) -> dict[str, list[str]]:
     records = [PERSON_KEY, *base, *([CATEGORY_COLUMN] if excluded else [])]
-    if _needs_offences(*measures):
+    if needs_offences(*measures):
         records.append("index_date")
         read = {"records": records, "offences": list(OFFENCE_COLUMNS)}
     else:
@@ -76,47 +59,6 @@ def _columns(
     read["records"] += [m for m in measures if m is not None and m not in OUTCOME_COLUMNS]
     read["records"] = list(dict.fromkeys(read["records"]))
     return read
-
-
-def _without_excluded(records: pd.DataFrame, excluded: list[str], notes: list[str]) -> pd.DataFrame:
-    """Leave out the records whose index offence is in an excluded category, and say so in
-    the notes (which categories and why; how many is not said: a count of people in a
-    category excluded because it is sensitive would itself disclose)."""
-    if not excluded:
-        return records
-    unwanted = {category.casefold() for category in excluded}
-    labels = records[CATEGORY_COLUMN]
-    dropped = [value for value in labels.dropna().unique() if str(value).casefold() in unwanted]
-    notes.append(
-        f"Records whose index offence category is "
-        f"{', '.join(sorted(c.replace('_', ' ') for c in excluded))} were left "
-        "out before any counting, as the agreement's clause "
-        "analysis.eligibility.excluded_offence_categories requires for every analysis."
-    )
-    return records[~labels.isin(dropped).to_numpy(dtype=bool)]
-
-
-def _load(
-    data: Mapping[str, pd.DataFrame],
-    read: dict[str, list[str]],
-    measures: list[str | None],
-    notes: list[str],
-    excluded: list[str] | None = None,
-) -> pd.DataFrame:
-    records = require_table(data, "records", read["records"])
-    records = _without_excluded(records, excluded or [], notes)
-    records, reduced = one_row_per_person(records, PERSON_KEY)
-    if reduced:
-        notes.append("People with several records are counted once, at their earliest record.")
-    if _needs_offences(*measures):
-        source = source_of(data)
-        source.require("offences", OFFENCE_COLUMNS)
-        records = pd.concat([records, source.outcomes(records, 365, 182)], axis=1)
-        notes.append(
-            "Re-offending measures: offences committed within 365 days of the index "
-            "date and proven within a further 182 days."
-        )
-    return records
 
 
 @dataclass(frozen=True)
@@ -161,21 +103,23 @@ class DescriptiveKind(AnalysisKind):
         context.check_columns(p.group_by)
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
         context.report(0.1, "loading records")
-        records = _load(
+        records = load_records(
             data,
-            self.columns(params),
+            self.columns(params)["records"],
             [p.rate_of, p.mean_of],
             result.notes,
             p.excluded_offence_categories,
+            mean_of=p.mean_of,
         )
-        population = context.population("records", records[PERSON_KEY], essential=True)
+        population = context.population("records", records.keys(), essential=True)
         result.populations.append(population)
         policy = context.policy
         context.report(0.4, "tabulating counts")
-        counts = control_counts(records, p.group_by, policy)
+        counts = control_table(records.cells(p.group_by), p.group_by, "count", policy)
         result.tables.append(ResultTable("counts", "Number of people", counts, population.label))
         if p.rate_of is not None:
-            rates = control_rates(records, p.group_by, p.rate_of, policy)
+            cells = records.cells(p.group_by, event_column=p.rate_of)
+            rates = control_table(cells, p.group_by, "rate", policy)
             result.tables.append(
                 ResultTable(
                     "rates",
@@ -187,13 +131,16 @@ class DescriptiveKind(AnalysisKind):
             )
         valued = records
         if p.mean_of is not None:
-            valued = records[pd.to_numeric(records[p.mean_of], errors="coerce").notna()]
+            valued = records.valued(p.mean_of)
             label = population.label
             if len(valued) != len(records):
-                with_value = context.population(f"records with {p.mean_of}", valued[PERSON_KEY])
+                with_value = context.population(f"records with {p.mean_of}", valued.keys())
                 result.populations.append(with_value)
                 label = with_value.label
-            means = control_means(valued, p.group_by, p.mean_of, policy)
+            cells = valued.cells(
+                p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n
+            )
+            means = control_table(cells, p.group_by, "mean", policy)
             result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
         context.report(0.7, "checking differencing and protection intervals")
         context.control(result)
@@ -213,7 +160,7 @@ class DescriptiveKind(AnalysisKind):
     @staticmethod
     def _compare_two_means(
         result: AnalysisResult,
-        valued: pd.DataFrame,
+        valued: Records,
         column: str,
         measure: str,
         context: RunContext,
@@ -233,10 +180,9 @@ class DescriptiveKind(AnalysisKind):
                 )
             return
         codes = [cell.labels[column] for cell in groups]
-        labels = valued[column].astype("string").fillna(MISSING_LABEL)
-        values = pd.to_numeric(valued[measure], errors="coerce").to_numpy(dtype=float)
-        first, second = (values[(labels == code).to_numpy()] for code in codes)
-        test = welch_t_test(first, second)
+        # Welch's test needs only each group's count, mean and variance.
+        first, second = valued.summaries(column, measure, codes)
+        test = compare_summaries(first, second)
         result.statistics["welch"] = {
             "groups": codes,
             "labels": [context.label(column, code) for code in codes],
@@ -308,15 +254,18 @@ class RateComparisonKind(AnalysisKind):
         p = self.validate(params)
         context.check_columns([p.group_column])
         result = AnalysisResult(kind=self.name, parameters=asdict(p))
-        records = _load(
-            data, self.columns(params), [p.outcome], result.notes, p.excluded_offence_categories
+        records = load_records(
+            data,
+            self.columns(params)["records"],
+            [p.outcome],
+            result.notes,
+            p.excluded_offence_categories,
         )
-        labels = records[p.group_column].astype("string")
-        chosen = records[labels.isin([p.group_a, p.group_b]).fillna(False).to_numpy(dtype=bool)]
+        chosen = records.within(p.group_column, [p.group_a, p.group_b])
         result.populations.append(
-            context.population("compared groups", chosen[PERSON_KEY], essential=True)
+            context.population("compared groups", chosen.keys(), essential=True)
         )
-        cells = aggregate_cells(chosen, [p.group_column], event_column=p.outcome)
+        cells = chosen.cells([p.group_column], event_column=p.outcome)
         wanted = cells[p.group_column].isin([p.group_a, p.group_b, TOTAL_LABEL])
         cells = _with_both_groups(cells[wanted], p)
         result.tables.append(

@@ -100,3 +100,162 @@ def outcomes(
           AND o.proven_date >= o.offence_date
         GROUP BY e.{ROW}
     """
+
+
+# The person-level records of the descriptive and rate kinds (records.py): reduced to each
+# person's earliest record, measured and grouped on the engine; only grouped rows come back.
+
+
+def ranked_records(
+    dialect: Dialect,
+    table: str,
+    columns: Sequence[str],
+    dated: bool,
+    category: str | None = None,
+    dropped: str | None = None,
+) -> str:
+    """The records with each person's rank among their own (1: the earliest index date, then
+    the earlier row; missing dates last), less those whose ``category`` value is in table
+    ``dropped`` (kinds_base.one_row_per_person, records.without_excluded)."""
+    cols = ", ".join(quoted(columns, dialect))
+    person = dialect.quote("person_id")
+    order = f"{dialect.quote('index_date')} ASC NULLS LAST, {ROW}" if dated else ROW
+    where = ""
+    if category is not None and dropped is not None:
+        # A record without a category is kept (pandas' isin is false for a missing value).
+        label = dialect.quote(category)
+        where = f"WHERE NOT EXISTS (SELECT 1 FROM {dropped} d WHERE d.value = records.{label})"
+    return f"""
+        SELECT {cols}, {ROW},
+               row_number() OVER (PARTITION BY {person} ORDER BY {order}) AS rank_in_person
+        FROM {table} records {where}
+    """
+
+
+def record_counts(ranked: str) -> str:
+    """Rows read and people among them (the ranked records' partitions)."""
+    return f"""
+        SELECT count(*) AS rows_read,
+               count(CASE WHEN rank_in_person = 1 THEN 1 END) AS people
+        FROM ({ranked}) ranked
+    """
+
+
+def measured_records(
+    dialect: Dialect,
+    ranked: str,
+    columns: Sequence[str],
+    offences: str | None = None,
+    follow_up_days: int = 365,
+    waiting_days: int = 182,
+) -> str:
+    """Each person's earliest record, with the three re-offending measures when ``offences``
+    is given (reoffending.derive_outcomes, as ``outcomes`` computes them)."""
+    cols = ", ".join(quoted(columns, dialect))
+    kept = f"SELECT {cols}, {ROW} FROM ({ranked}) ranked WHERE rank_in_person = 1"
+    if offences is None:
+        return kept
+    found = outcomes(dialect, "kept", offences, follow_up_days, waiting_days)
+    return f"""
+        WITH kept AS ({kept}), found AS ({found})
+        SELECT kept.*,
+               CASE WHEN found.reoffences IS NULL THEN 0 ELSE 1 END AS reoffended,
+               coalesce(found.reoffences, 0) AS reoffences,
+               found.first_since AS days_to_first_reoffence
+        FROM kept LEFT JOIN found ON found.event_row = kept.{ROW}
+    """
+
+
+def numeric(dialect: Dialect, column: str) -> str:
+    """A column as a double, NaN read as missing (pandas' to_numeric then notna)."""
+    value = f"CAST({dialect.quote(column)} AS DOUBLE)"
+    return f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+
+
+def _where(filters: Sequence[str]) -> str:
+    return " AND ".join(f"({condition})" for condition in filters) or "1 = 1"
+
+
+def _dims(dialect: Dialect, by: Sequence[str]) -> tuple[str, str]:
+    """Grouping columns selected as _d0, _d1... (two may share a source column)."""
+    chosen = ", ".join(f"{dialect.quote(c)} AS _d{i}" for i, c in enumerate(by))
+    return chosen, ", ".join(f"_d{i}" for i in range(len(by)))
+
+
+def grouped(
+    dialect: Dialect,
+    table: str,
+    by: Sequence[str],
+    filters: Sequence[str],
+    event: str | None = None,
+    value: str | None = None,
+) -> str:
+    """Rows per distinct combination of the raw values of ``by`` (and of ``event``), with the
+    count, sum and sum of |values| of ``value`` (a ``numeric`` expression) when given."""
+    chosen, names = _dims(dialect, by)
+    if event is not None:
+        chosen += f", {dialect.quote(event)} AS _event"
+        names += ", _event"
+    measures = "count(*) AS n_rows"
+    if value is not None:
+        chosen += f", {value} AS _value"
+        measures += (
+            ", count(_value) AS n_values, sum(_value) AS value_sum, "
+            "sum(abs(_value)) AS abs_sum"
+        )
+    return f"""
+        SELECT {names}, {measures}
+        FROM (SELECT {chosen} FROM {table} WHERE {_where(filters)}) t
+        GROUP BY {names}
+    """
+
+
+def largest_values(
+    dialect: Dialect, table: str, by: Sequence[str], filters: Sequence[str], value: str, n: int
+) -> str:
+    """Each group's ``n`` largest |values| (the nk-dominance rule's contributions)."""
+    chosen, names = _dims(dialect, by)
+    partition = f"PARTITION BY {names}" if by else ""
+    return f"""
+        SELECT {names + ", " if by else ""}magnitude FROM (
+            SELECT {names + ", " if by else ""}magnitude,
+                   row_number() OVER ({partition} ORDER BY magnitude DESC) AS rank_in_group
+            FROM (
+                SELECT {chosen + ", " if by else ""}abs({value}) AS magnitude
+                FROM {table} WHERE {_where([*filters, f"{value} IS NOT NULL"])}
+            ) t
+        ) ranked
+        WHERE rank_in_group <= {int(n)}
+    """
+
+
+def moments(
+    dialect: Dialect, table: str, column: str, filters: Sequence[str], value: str
+) -> str:
+    """Count, mean and sample variance of ``value`` per raw value of ``column``."""
+    chosen, names = _dims(dialect, [column])
+    return f"""
+        SELECT {names}, count(_value) AS n_values, avg(_value) AS mean,
+               var_samp(_value) AS variance
+        FROM (SELECT {chosen}, {value} AS _value FROM {table}
+              WHERE {_where([*filters, f"{value} IS NOT NULL"])}) t
+        GROUP BY {names}
+    """
+
+
+def distinct_values(
+    dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()
+) -> str:
+    return f"SELECT DISTINCT {dialect.quote(column)} AS value FROM {table} WHERE {_where(filters)}"
+
+
+def row_count(table: str, filters: Sequence[str]) -> str:
+    return f"SELECT count(*) AS n_rows FROM {table} WHERE {_where(filters)}"
+
+
+def person_keys(dialect: Dialect, table: str, filters: Sequence[str]) -> str:
+    """The person keys of the rows, in the loaded table's order."""
+    return f"""
+        SELECT {dialect.quote("person_id")} FROM {table}
+        WHERE {_where(filters)} ORDER BY {ROW}
+    """

@@ -51,10 +51,7 @@ def aggregate_cells(
         levels.append(labels)
     frame["count"] = 1.0
     if event_column is not None:
-        events = pd.to_numeric(data[event_column], errors="coerce")
-        if events.isna().any() or not events.isin([0, 1]).all():
-            raise DataShapeError("data", f"{event_column!r} must hold only 0/1 (or booleans)")
-        frame["events"] = events.astype(float)
+        frame["events"] = _events(data[event_column], event_column)
     if value_column is not None:
         values = pd.to_numeric(data[value_column], errors="coerce")
         # People without a value do not contribute to the mean, so they are not counted in it.
@@ -64,6 +61,79 @@ def aggregate_cells(
         frame["abs_sum"] = values.abs()
         # Largest contributions first, once, so each margin's top n is a groupby head.
         frame = frame.sort_values("abs_sum", ascending=False, kind="stable")
+    return _margins(frame, frame, dims, levels, value_column, dominance_n, max_cells)
+
+
+def aggregate_groups(
+    groups: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    events: pd.Series | None = None,
+    event_column: str | None = None,
+    value_column: str | None = None,
+    tops: pd.DataFrame | None = None,
+    dominance_n: int = 2,
+    max_cells: int = MAX_TABLE_CELLS,
+) -> pd.DataFrame:
+    """``aggregate_cells`` of rows that a SQL engine has already grouped: the same cells, labels
+    and order, from one row per distinct combination of the raw values of ``by`` (and of
+    ``event_column``, whose values are read as aggregate_cells reads them).
+
+    ``groups`` holds those raw values, ``count`` (rows; with ``value_column``, the rows with a
+    value), and with ``value_column`` ``value_sum`` and ``abs_sum``; ``tops`` then holds, per
+    group, its ``dominance_n`` largest |values| as ``abs_sum`` beside the raw values of ``by``
+    (the largest of a margin are among the largest of the groups it adds up). Labelling runs
+    here, on the few grouped rows, so text, numbers, dates and missing values are labelled by
+    the reference's own code, and raw values that share a label share a cell.
+    """
+    dims = list(by)
+    _require(groups, [*dims, "count"], allow_empty=True)
+    present = (groups["count"] > 0).to_numpy()
+    groups = groups[present]
+    if groups.empty:
+        raise DataShapeError("data", "no rows")
+    frame = pd.DataFrame(index=groups.index)
+    levels: list[list[str]] = []
+    for dim in dims:
+        codes, labels = _level_codes(groups[dim])
+        frame[dim] = codes
+        levels.append(labels)
+    frame["count"] = groups["count"].astype(float)
+    if events is not None:
+        frame["events"] = _events(events[present], str(event_column)) * frame["count"].to_numpy()
+    ranked = frame
+    if value_column is not None:
+        frame["value_sum"] = groups["value_sum"].astype(float)
+        frame["abs_sum"] = groups["abs_sum"].astype(float)
+        if tops is None:
+            raise ValueError("a table of means needs each group's largest values")
+        ranked = pd.DataFrame(
+            {dim: _codes_in(tops[dim], levels[i]) for i, dim in enumerate(dims)},
+            index=tops.index,
+        )
+        ranked["abs_sum"] = tops["abs_sum"].astype(float)
+        ranked = ranked.sort_values("abs_sum", ascending=False, kind="stable")
+    return _margins(frame, ranked, dims, levels, value_column, dominance_n, max_cells)
+
+
+def _events(column: pd.Series, name: str) -> pd.Series:
+    events = pd.to_numeric(column, errors="coerce")
+    if events.isna().any() or not events.isin([0, 1]).all():
+        raise DataShapeError("data", f"{name!r} must hold only 0/1 (or booleans)")
+    return events.astype(float)
+
+
+def _margins(
+    frame: pd.DataFrame,
+    ranked: pd.DataFrame,
+    dims: list[str],
+    levels: list[list[str]],
+    value_column: str | None,
+    dominance_n: int,
+    max_cells: int,
+) -> pd.DataFrame:
+    """Every level combination and margin of ``frame`` (level codes and summable measures);
+    ``ranked`` holds the |values| behind the top-n sums, largest first."""
     cells = int(np.prod([len(labels) + 1 for labels in levels]))
     if cells > max_cells:
         raise AnalysisRefused(
@@ -75,7 +145,9 @@ def aggregate_cells(
     for size in range(len(dims), -1, -1):
         for kept in combinations(range(len(dims)), size):
             pieces.append(
-                _aggregate_subset(frame, dims, levels, list(kept), value_column, dominance_n)
+                _aggregate_subset(
+                    frame, ranked, dims, levels, list(kept), value_column, dominance_n
+                )
             )
     return pd.concat(pieces, ignore_index=True)
 
@@ -92,8 +164,15 @@ def _level_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return remap[codes] if len(names) else codes.astype(np.int64), labels
 
 
+def _codes_in(series: pd.Series, labels: list[str]) -> np.ndarray:
+    """Codes of ``series`` into ``labels`` (every value's label must be among them)."""
+    names = series.astype(object).where(series.notna(), MISSING_LABEL).map(str)
+    return np.asarray(names.map({name: i for i, name in enumerate(labels)}), dtype=np.int64)
+
+
 def _aggregate_subset(
     frame: pd.DataFrame,
+    ranked: pd.DataFrame,
     dims: list[str],
     levels: list[list[str]],
     kept: list[int],
@@ -111,12 +190,12 @@ def _aggregate_subset(
         )
         summed = summed.reindex(grid, fill_value=0.0)
         if value_column is not None:
-            top = frame.groupby(keys, sort=False).head(dominance_n).groupby(keys)["abs_sum"].sum()
+            top = ranked.groupby(keys, sort=False).head(dominance_n).groupby(keys)["abs_sum"].sum()
             summed["top_n_sum"] = top.reindex(summed.index, fill_value=0.0)
     else:
         summed = frame[measures].sum().to_frame().T
         if value_column is not None:
-            summed["top_n_sum"] = float(frame["abs_sum"].head(dominance_n).sum())
+            summed["top_n_sum"] = float(ranked["abs_sum"].head(dominance_n).sum())
     result = summed.reset_index(drop=not keys)
     for position, dim in enumerate(dims):
         if position in kept:
@@ -198,9 +277,9 @@ def _check_dimensions(by: Sequence[str]) -> None:
         raise AnalysisParameterError("group_by", "give up to three distinct column names")
 
 
-def _require(data: pd.DataFrame, columns: Sequence[str]) -> None:
+def _require(data: pd.DataFrame, columns: Sequence[str], allow_empty: bool = False) -> None:
     missing = [column for column in columns if column not in data.columns]
     if missing:
         raise DataShapeError("data", f"missing column(s): {', '.join(missing)}")
-    if len(data) == 0:
+    if len(data) == 0 and not allow_empty:
         raise DataShapeError("data", "no rows")
