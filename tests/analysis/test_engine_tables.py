@@ -29,7 +29,7 @@ from tests.analysis.conftest import synthetic
 from tests.analysis.test_engines import KEY, assert_same
 
 HOSTILE = (
-    "O'Brien \"quoted\"; DROP TABLE records; --",
+    'O\'Brien "quoted"; DROP TABLE records; --',
     "Ünïcödé 🚓 région",
     "back`tick",
     "Missing",
@@ -94,7 +94,12 @@ RUNS: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "rate_comparison",
-        {"group_column": "prior_offences", "group_a": "1.0", "group_b": "3.0", "outcome": "employed"},
+        {
+            "group_column": "prior_offences",
+            "group_a": "1.0",
+            "group_b": "3.0",
+            "outcome": "employed",
+        },
     ),
 ]
 IDS = [f"{kind}-{i}" for i, (kind, _) in enumerate(RUNS)]
@@ -140,7 +145,8 @@ def test_the_hostile_data_reaches_every_case() -> None:
     regions = {cell["labels"]["region"] for cell in counts}
     assert {HOSTILE[0], HOSTILE[1], HOSTILE[2], "Missing"} <= regions
     small = [c for c in counts if c["labels"] == {"region": HOSTILE[2], "sex": "Total"}]
-    assert small and small[0]["disclosure"]["suppressed"]
+    assert small
+    assert small[0]["disclosure"]["suppressed"]
     assert any("straße" in note for note in first["notes"])
     third = run_with(None, *RUNS[2])
     assert "welch" in third["statistics"]
@@ -150,10 +156,8 @@ def test_a_column_sql_cannot_read_as_pandas_does_falls_back_to_pandas(
     duckdb_engine: DuckDBEngine,
 ) -> None:
     """A mean of a text column (pandas parses the numbers in it) is computed in pandas."""
-    events, offences = hostile_records()
-    events["priors_text"] = events["prior_offences"].map(
-        lambda v: None if pd.isna(v) else f"{v:g}"
-    )
+    events, _offences = hostile_records()
+    events["priors_text"] = events["prior_offences"].map(lambda v: None if pd.isna(v) else f"{v:g}")
     params = {"group_by": ["sex"], "mean_of": "priors_text"}
     tables = {"records": events[columns_needed("descriptive", params)["records"]]}
     context = RunContext(DisclosurePolicy(), ledger_key=KEY)

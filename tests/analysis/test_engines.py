@@ -7,8 +7,7 @@ few tests marked slow, on one session-wide SparkSession, and is skipped when Jav
 from __future__ import annotations
 
 import math
-import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -137,9 +137,7 @@ class DescriptiveKind(AnalysisKind):
                 with_value = context.population(f"records with {p.mean_of}", valued.keys())
                 result.populations.append(with_value)
                 label = with_value.label
-            cells = valued.cells(
-                p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n
-            )
+            cells = valued.cells(p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n)
             means = control_table(cells, p.group_by, "mean", policy)
             result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
         context.report(0.7, "checking differencing and protection intervals")

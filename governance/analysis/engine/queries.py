@@ -200,8 +200,7 @@ def grouped(
     if value is not None:
         chosen += f", {value} AS _value"
         measures += (
-            ", count(_value) AS n_values, sum(_value) AS value_sum, "
-            "sum(abs(_value)) AS abs_sum"
+            ", count(_value) AS n_values, sum(_value) AS value_sum, sum(abs(_value)) AS abs_sum"
         )
     return f"""
         SELECT {names}, {measures}
@@ -229,9 +228,7 @@ def largest_values(
     """
 
 
-def moments(
-    dialect: Dialect, table: str, column: str, filters: Sequence[str], value: str
-) -> str:
+def moments(dialect: Dialect, table: str, column: str, filters: Sequence[str], value: str) -> str:
     """Count, mean and sample variance of ``value`` per raw value of ``column``."""
     chosen, names = _dims(dialect, [column])
     return f"""
@@ -243,10 +240,13 @@ def moments(
     """
 
 
-def distinct_values(
-    dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()
-) -> str:
+def distinct_values(dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()) -> str:
     return f"SELECT DISTINCT {dialect.quote(column)} AS value FROM {table} WHERE {_where(filters)}"
+
+
+def among(dialect: Dialect, column: str, values: str) -> str:
+    """A condition: ``column`` is one of the values of table ``values``."""
+    return f"{dialect.quote(column)} IN (SELECT value FROM {values})"
 
 
 def row_count(table: str, filters: Sequence[str]) -> str:

@@ -91,9 +91,7 @@ class FrameRecords(Records):
         return self.frame[PERSON_KEY]
 
     def valued(self, measure: str) -> Records:
-        return FrameRecords(
-            self.frame[pd.to_numeric(self.frame[measure], errors="coerce").notna()]
-        )
+        return FrameRecords(self.frame[pd.to_numeric(self.frame[measure], errors="coerce").notna()])
 
     def within(self, column: str, labels: Sequence[str]) -> Records:
         text = self.frame[column].astype("string")
@@ -293,7 +291,7 @@ class SqlRecords(Records):
             return self._narrowed("1 = 0")
         field = self.schema.field(column)
         name = _register(self.engine, f"chosen_{len(self.filters)}", chosen.tolist(), field)
-        return self._narrowed(f"{self.engine.quote(column)} IN (SELECT value FROM {name})")
+        return self._narrowed(queries.among(self.engine, column, name))
 
     def cells(
         self,
