@@ -211,7 +211,10 @@ class SparkEngine(SqlEngine):
         return from_engine(answer.toArrow(), coded)
 
     def materialize(self, name: str, sql: str) -> None:
-        frame = self.session.sql(sql).cache()
+        from pyspark import StorageLevel
+
+        # Memory only: a partition that does not fit is recomputed, never written to disk.
+        frame = self.session.sql(sql).persist(StorageLevel.MEMORY_ONLY)
         frame.createOrReplaceTempView(self.check_name(name))
         self._cached.append(frame)
         self._views.append(name)

@@ -43,12 +43,7 @@ def aggregate_cells(
     _require(data, dims + [c for c in (event_column, value_column) if c is not None])
     # Grouping runs on integer level codes (fast on a million rows); labels are attached to
     # the few hundred result rows only.
-    frame = pd.DataFrame(index=data.index)
-    levels: list[list[str]] = []
-    for dim in dims:
-        codes, labels = _level_codes(data[dim])
-        frame[dim] = codes
-        levels.append(labels)
+    frame, levels = _coded(data, dims)
     frame["count"] = 1.0
     if event_column is not None:
         frame["events"] = _events(data[event_column], event_column)
@@ -92,12 +87,7 @@ def aggregate_groups(
     groups = groups[present]
     if groups.empty:
         raise DataShapeError("data", "no rows")
-    frame = pd.DataFrame(index=groups.index)
-    levels: list[list[str]] = []
-    for dim in dims:
-        codes, labels = _level_codes(groups[dim])
-        frame[dim] = codes
-        levels.append(labels)
+    frame, levels = _coded(groups, dims)
     frame["count"] = groups["count"].astype(float)
     if events is not None:
         frame["events"] = _events(events[present], str(event_column)) * frame["count"].to_numpy()
@@ -150,6 +140,17 @@ def _margins(
                 )
             )
     return pd.concat(pieces, ignore_index=True)
+
+
+def _coded(data: pd.DataFrame, dims: list[str]) -> tuple[pd.DataFrame, list[list[str]]]:
+    """The level codes of each of ``dims`` (one column each) and the labels of the codes."""
+    frame = pd.DataFrame(index=data.index)
+    levels: list[list[str]] = []
+    for dim in dims:
+        codes, labels = _level_codes(data[dim])
+        frame[dim] = codes
+        levels.append(labels)
+    return frame, levels
 
 
 def _level_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
