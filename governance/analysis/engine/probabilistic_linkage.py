@@ -37,8 +37,13 @@ from .errors import AnalysisParameterError, DataShapeError
 from .linkage import ADMIN_PERSON_COLUMNS, LinkageResult, prepare_cohort, resolve_repeats
 from .normalise import name_tokens, normalise_sex, parse_dates
 
-# Pairs below this probability are not even kept for the estimate of recall.
+# Pairs below this probability (Splink's, pair by pair) are not even kept for the estimate of
+# recall.
 SCORE_FLOOR = 0.001
+# The chance that a cohort person present in the register has no pair among those scored (the
+# blocking rules missed them, or two errors sank the pair below SCORE_FLOOR): the labelled sets
+# show 0.2 to 0.3%; 1% keeps a lone weak candidate from passing for certain.
+UNSEEN = 0.01
 WEIGHT_BIN = 2.0
 ProgressFn = Callable[[float, str], None]
 
@@ -118,22 +123,27 @@ class ProbabilisticLinkageResult(LinkageResult):
 
 
 def _split_names(names: pd.Series) -> pd.DataFrame:
-    """Forename (first token) and surname (last token) in the normalised spelling."""
+    """Forename (first token), middle names (the tokens between, or none) and surname (last
+    token) in the normalised spelling, worked out once per distinct name."""
     text = names.astype("string").fillna("")
     tokens = {value: name_tokens(str(value)) for value in pd.unique(text.to_numpy())}
     first = {value: (t[0] if t else None) for value, t in tokens.items()}
+    middle = {value: (" ".join(t[1:-1]) or None) for value, t in tokens.items()}
     last = {value: (t[-1] if len(t) > 1 else None) for value, t in tokens.items()}
     return pd.DataFrame(
-        {"first_name": text.map(first), "surname": text.map(last)}, index=names.index
+        {"first_name": text.map(first), "middle_names": text.map(middle), "surname": text.map(last)},
+        index=names.index,
     )
 
 
-def _model_frame(ids: pd.Series, names: pd.Series, dob: pd.Series, sex: pd.Series) -> pd.DataFrame:
+def _model_frame(ids: Any, names: pd.Series, dob: pd.Series, sex: pd.Series) -> pd.DataFrame:
+    """The columns the model compares, keyed by an integer (the cohort row or the register
+    position): millions of keys never become Python strings, and the dates stay a typed column
+    that DuckDB casts (``_load``)."""
     frame = _split_names(names).reset_index(drop=True)
-    frame.insert(0, "unique_id", ids.astype(str).to_numpy())
-    frame["date_of_birth"] = pd.to_datetime(dob).dt.date.to_numpy()
-    frame["birth_year"] = pd.to_datetime(dob).dt.year.astype("Int64").to_numpy()
-    frame["sex"] = sex.to_numpy()
+    frame.insert(0, "unique_id", np.asarray(ids, dtype=np.int64))
+    frame["date_of_birth"] = pd.to_datetime(dob).to_numpy()
+    frame["sex"] = np.asarray(sex, dtype=object)
     return frame
 
 
@@ -148,25 +158,62 @@ def _settings(register_size: int) -> Any:
         comparisons=[
             cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
             cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            # Missing on either side (a partner file often drops them) says nothing.
+            cl.ExactMatch("middle_names"),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
             cl.ExactMatch("sex"),
         ],
+        # Each rule pairs a cohort row only with the few register people sharing two or three
+        # keys, so the pairs grow with the cohort, not with the register squared. OR-ed, they
+        # still find a surname typo (first two rules), a forename written differently (the
+        # second), and a date a day out or with day and month exchanged (the third, which
+        # keeps the year and the surname's initial).
         blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth"),
-            block_on("first_name", "surname"),
-            block_on("surname", "birth_year"),
-            block_on("first_name", "birth_year"),
+            block_on("date_of_birth", "first_name"),
+            block_on("date_of_birth", "surname"),
+            block_on("first_name", "birth_year", "surname_initial"),
         ],
         retain_intermediate_calculation_columns=False,
+        # EM iterates on counts of agreement patterns (a few hundred rows), so iterations are
+        # cheap; the namesake pass moves slowly from the default m towards its fixed point.
+        max_iterations=200,
     )
 
 
 BLOCKING_RULES = (
-    "same date of birth",
-    "same forename and surname",
-    "same surname and year of birth",
-    "same forename and year of birth",
+    "same date of birth and forename",
+    "same date of birth and surname",
+    "same forename, year of birth and initial of the surname",
 )
+
+# Expectation maximisation runs on pairs of one cohort row and one register person only. Splink
+# blocks training pairs on its concatenated input, so a rule on shared columns alone would pair
+# register people with each other (billions at 10 million) before dropping them; naming the
+# sides lets DuckDB filter each side before the join.
+_COHORT_PAIRS = " and l.source_dataset = 'cohort' and r.source_dataset = 'register'"
+# The first pass estimates the names and sex among people sharing the date of birth (two free
+# comparisons that agree together on a match let EM tell matches from the rest). The second
+# estimates the date of birth among namesakes: with the names fixed by the block, only the
+# date is left to separate people, so the share of matches among the pairs is held at the
+# prior adjusted by the names' trained weights rather than estimated (EM would otherwise take
+# every namesake for a match).
+TRAINING_RULES = (
+    ("l.date_of_birth = r.date_of_birth", False),
+    ("l.first_name = r.first_name and l.surname = r.surname", True),
+)
+
+
+def _load(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Copy a frame into a DuckDB table once, deriving the blocking keys there: Splink reads
+    its inputs several times, and each pandas scan of a text column goes through Python."""
+    connection.register("incoming", frame)
+    connection.execute(
+        f"create table {name} as select unique_id, first_name, middle_names, surname,"
+        " cast(date_of_birth as date) as date_of_birth,"
+        " cast(year(date_of_birth) as integer) as birth_year,"
+        " left(surname, 1) as surname_initial, sex from incoming"
+    )
+    connection.unregister("incoming")
 
 
 def _score(
@@ -177,7 +224,7 @@ def _score(
     progress: ProgressFn,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every blocked pair with probability above ``SCORE_FLOOR`` and the trained model."""
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import DuckDBAPI, Linker
 
     connection = duckdb.connect(
         ":memory:",
@@ -189,8 +236,10 @@ def _score(
         },
     )
     try:
+        _load(connection, "cohort", cohort)
+        _load(connection, "register", register)
         linker = Linker(
-            [cohort, register],
+            ["cohort", "register"],
             _settings(len(register)),
             DuckDBAPI(connection),
             set_up_basic_logging=False,
@@ -199,15 +248,12 @@ def _score(
         progress(0.1, "estimating u probabilities by random sampling")
         linker.training.estimate_u_using_random_sampling(max_pairs=limits.u_sample_pairs, seed=seed)
         progress(0.3, "estimating m probabilities by expectation maximisation")
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("date_of_birth")
-        )
-        # Common names recur in a national register: pairs blocked on the name alone are
-        # mostly different people, and EM would learn that "same name" is what a match is.
-        # Adding the month of birth keeps day errors and year errors in, namesakes mostly out.
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("first_name", "surname", "month(date_of_birth)")
-        )
+        for rule, fix_share in TRAINING_RULES:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule + _COHORT_PAIRS,
+                estimate_without_term_frequencies=True,
+                fix_probability_two_random_records_match=fix_share,
+            )
         progress(0.6, "scoring the blocked pairs")
         predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
         pairs = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
@@ -219,17 +265,49 @@ def _score(
             columns=["cohort_row", "person_id", "match_weight", "match_probability"]
         )
         return pairs, model
-    cohort_side = pairs["source_dataset_l"] == "cohort"
+    # Two-table link_only: the left side is always the first input, the cohort.
     pairs = pd.DataFrame(
         {
-            "cohort_row": np.where(cohort_side, pairs["unique_id_l"], pairs["unique_id_r"]),
-            "person_id": np.where(cohort_side, pairs["unique_id_r"], pairs["unique_id_l"]),
+            "cohort_row": pairs["unique_id_l"].astype(np.int64),
+            "person_id": pairs["unique_id_r"].astype(np.int64),
             "match_weight": pairs["match_weight"].astype(float),
             "match_probability": pairs["match_probability"].astype(float),
         }
     )
-    pairs["cohort_row"] = pairs["cohort_row"].astype(int)
     return pairs, model
+
+
+def _one_to_one(pairs: pd.DataFrame, register_size: int, valid_rows: int) -> pd.DataFrame:
+    """Each pair's probability of being *the* register record of its cohort row.
+
+    Splink scores a pair on its own, with a prior of one chance in the register's size, so in a
+    national register a pair agreeing on everything still scores below 0.95 although nobody
+    else comes close. A cohort row is one person, in the register once or not at all: given
+    every candidate of the row, pair j is the match with probability
+    ``q B_j / ((1 - share) + share * UNSEEN + q * sum(B))``, where ``B`` is each pair's Bayes
+    factor, ``share`` the share of cohort people present in the register (estimated here, by
+    fixed point, from the rows' own candidates), ``q = share / register size``, and
+    ``UNSEEN`` the chance that a present person's record is not among the pairs scored. Two
+    candidates agreeing equally split the probability, so neither is linked."""
+    if pairs.empty:
+        return pairs
+    prior_odds = 1 / max(register_size - 1, 1)
+    bayes = np.exp2(pairs["match_weight"].to_numpy(dtype=float)) / prior_odds
+    rows = pairs["cohort_row"].to_numpy()
+    total = pd.Series(bayes).groupby(rows).transform("sum").to_numpy()
+    per_row = pd.Series(bayes).groupby(rows).sum().to_numpy()
+    share = 0.5
+    for _ in range(200):
+        weight = share / register_size
+        present = weight * per_row / ((1 - share) + share * UNSEEN + weight * per_row)
+        update = min(float(present.sum()) / max(valid_rows, 1), 1.0)
+        converged = abs(update - share) < 1e-9
+        share = update
+        if converged:
+            break
+    weight = share / register_size
+    probability = weight * bayes / ((1 - share) + share * UNSEEN + weight * total)
+    return pairs.assign(match_probability=probability)
 
 
 def _decide(
@@ -285,8 +363,8 @@ def _quality(
         "estimation": [
             "term-frequency adjustments on forename and surname",
             "u probabilities by random sampling of pairs",
-            "m probabilities by expectation maximisation on pairs blocked on the date of birth, "
-            "then on forename, surname and month of birth",
+            "m probabilities by expectation maximisation on pairs of a cohort row and a "
+            "register person sharing the date of birth, then forename and surname",
             "prior: each cohort person appears at most once in the register",
         ],
     }
@@ -312,7 +390,7 @@ def link_cohort_probabilistic(
     valid = frame[reason.isna()]
     persons = admin_persons.drop_duplicates("person_id").reset_index(drop=True)
     register = _model_frame(
-        persons["person_id"],
+        np.arange(len(persons)),
         persons["name"],
         parse_dates(persons["date_of_birth"].astype("string"), day_first=False)
         if not pd.api.types.is_datetime64_any_dtype(persons["date_of_birth"])
@@ -333,13 +411,14 @@ def link_cohort_probabilistic(
     else:
         pairs, model = _score(cohort_model, register, limits or DuckDBLimits(), seed, report)
     report(0.9, "deciding links and clerical review")
+    pairs = _one_to_one(pairs, len(register), len(valid))
     linked_pairs, review, best = _decide(pairs, thresholds)
     id_type = admin_persons["person_id"].dtype
-    by_text = dict(zip(persons["person_id"].astype(str), persons["person_id"], strict=True))
+    person_ids = persons["person_id"].to_numpy()  # the model's register key is the position
     person = pd.Series(pd.NA, index=frame.index, dtype="object")
-    person.loc[linked_pairs["cohort_row"].to_numpy()] = (
-        linked_pairs["person_id"].map(by_text).to_numpy()
-    )
+    person.loc[linked_pairs["cohort_row"].to_numpy()] = person_ids[
+        linked_pairs["person_id"].to_numpy()
+    ]
     in_review = frame["cohort_row"].isin(review["cohort_row"])
     reason = reason.mask(reason.isna() & in_review, "clerical_review")
     reason = reason.mask(reason.isna() & person.isna(), "not_found")
@@ -352,7 +431,7 @@ def link_cohort_probabilistic(
     dropped = pd.DataFrame(
         {"cohort_row": frame.loc[~kept, "cohort_row"], "reason": reason[~kept].astype(str)}
     ).reset_index(drop=True)
-    review = review.assign(person_id=review["person_id"].map(by_text))
+    review = review.assign(person_id=person_ids[review["person_id"].to_numpy(dtype=np.int64)])
     quality = _quality(best, linked_pairs, review, len(valid))
     quality["thresholds"] = thresholds.to_dict()
     quality["dropped_explained"] = {
