@@ -93,5 +93,6 @@ def run(quick: bool) -> dict[str, float]:
         for name, value in figures.items()
     }
 
+
 if __name__ == "__main__":
     print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -102,13 +102,15 @@ class LinkageOptions:
 
 @dataclass(frozen=True)
 class DuckDBLimits:
-    """What the in-memory DuckDB may use (no temporary directory, so nothing spills) and how
-    many random pairs estimate the u probabilities (Splink's default, a million; fewer in
-    tests, whose registers are small)."""
+    """What the in-memory DuckDB may use (no temporary directory, so nothing spills), how
+    many random pairs estimate the u probabilities (Splink's default, a million, whatever the
+    register's size; fewer in tests, whose registers are small) and how many blocked pairs
+    the broader blocking rules may bring (``BROAD_RULES``)."""
 
     memory_limit: str = "2GB"
     threads: int = 2
     u_sample_pairs: float = 1e6
+    pair_budget: float = 1e7
 
 
 @dataclass
@@ -131,7 +133,11 @@ def _split_names(names: pd.Series) -> pd.DataFrame:
     middle = {value: (" ".join(t[1:-1]) or None) for value, t in tokens.items()}
     last = {value: (t[-1] if len(t) > 1 else None) for value, t in tokens.items()}
     return pd.DataFrame(
-        {"first_name": text.map(first), "middle_names": text.map(middle), "surname": text.map(last)},
+        {
+            "first_name": text.map(first),
+            "middle_names": text.map(middle),
+            "surname": text.map(last),
+        },
         index=names.index,
     )
 
@@ -147,7 +153,7 @@ def _model_frame(ids: Any, names: pd.Series, dob: pd.Series, sex: pd.Series) -> 
     return frame
 
 
-def _settings(register_size: int) -> Any:
+def _settings(register_size: int, blocking_keys: list[tuple[str, ...]]) -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
@@ -163,16 +169,7 @@ def _settings(register_size: int) -> Any:
             cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
             cl.ExactMatch("sex"),
         ],
-        # Each rule pairs a cohort row only with the few register people sharing two or three
-        # keys, so the pairs grow with the cohort, not with the register squared. OR-ed, they
-        # still find a surname typo (first two rules), a forename written differently (the
-        # second), and a date a day out or with day and month exchanged (the third, which
-        # keeps the year and the surname's initial).
-        blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth", "first_name"),
-            block_on("date_of_birth", "surname"),
-            block_on("first_name", "birth_year", "surname_initial"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*keys) for keys in blocking_keys],
         retain_intermediate_calculation_columns=False,
         # EM iterates on counts of agreement patterns (a few hundred rows), so iterations are
         # cheap; the namesake pass moves slowly from the default m towards its fixed point.
@@ -180,11 +177,55 @@ def _settings(register_size: int) -> Any:
     )
 
 
-BLOCKING_RULES = (
-    "same date of birth and forename",
-    "same date of birth and surname",
-    "same forename, year of birth and initial of the surname",
+# Always used: each pairs a cohort row only with the few register people sharing two or three
+# keys, so the pairs grow with the cohort, not with the register. OR-ed, they still find a
+# surname typo (first rule), a forename written differently (second), and a date a day out or
+# with day and month exchanged (third and fourth, which keep the year and an initial).
+TIGHT_RULES = (
+    (("date_of_birth", "first_name"), "same date of birth and forename"),
+    (("date_of_birth", "surname"), "same date of birth and surname"),
+    (("first_name", "birth_year", "surname_initial"), "same forename, year of birth and initial"),
+    (("surname", "birth_year", "forename_initial"), "same surname, year of birth and initial"),
 )
+# Broader rules find people whose two names both differ, or whose date is wrong and a name
+# too; each is added, in this order, only while the pairs of all the rules used stay within
+# ``DuckDBLimits.pair_budget``: a small register gets them all, a national one (where the same
+# date of birth alone pairs each cohort row with over a thousand people) only what fits.
+BROAD_RULES = (
+    (("date_of_birth",), "same date of birth"),
+    (("first_name", "surname"), "same forename and surname"),
+    (("surname", "birth_year"), "same surname and year of birth"),
+    (("first_name", "birth_year"), "same forename and year of birth"),
+)
+
+
+def _pairs_of_rule(connection: duckdb.DuckDBPyConnection, keys: tuple[str, ...]) -> int:
+    """How many cohort-register pairs share these keys (counted per key value, not paired)."""
+    columns = ", ".join(keys)
+    present = " and ".join(f"{key} is not null" for key in keys)
+    cohort, register = (
+        # Column and table names are this module's constants; no value enters the text.
+        f"(select {columns}, count(*) as n from {table} where {present} group by all)"  # noqa: S608
+        for table in ("cohort", "register")
+    )
+    (count,) = connection.execute(
+        f"select coalesce(sum(c.n * r.n), 0) from {cohort} c join {register} r using ({columns})"  # noqa: S608
+    ).fetchall()[0]
+    return int(count)
+
+
+def _blocking_rules(
+    connection: duckdb.DuckDBPyConnection, budget: float
+) -> list[tuple[tuple[str, ...], str]]:
+    rules = list(TIGHT_RULES)
+    pairs = sum(_pairs_of_rule(connection, keys) for keys, _ in rules)
+    for keys, description in BROAD_RULES:
+        extra = _pairs_of_rule(connection, keys)
+        if pairs + extra <= budget:
+            rules.append((keys, description))
+            pairs += extra
+    return rules
+
 
 # Expectation maximisation runs on pairs of one cohort row and one register person only. Splink
 # blocks training pairs on its concatenated input, so a rule on shared columns alone would pair
@@ -208,11 +249,12 @@ def _load(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame)
     its inputs several times, and each pandas scan of a text column goes through Python."""
     connection.register("incoming", frame)
     connection.execute(
-        f"create table {name} as select unique_id, first_name, middle_names, surname,"
+        f"create table {name} as select unique_id, first_name, middle_names, surname,"  # noqa: S608
         " cast(date_of_birth as date) as date_of_birth,"
         " cast(year(date_of_birth) as integer) as birth_year,"
-        " left(surname, 1) as surname_initial, sex from incoming"
-    )
+        " left(first_name, 1) as forename_initial, left(surname, 1) as surname_initial,"
+        " sex from incoming"
+    ).fetchall()
     connection.unregister("incoming")
 
 
@@ -222,8 +264,9 @@ def _score(
     limits: DuckDBLimits,
     seed: int,
     progress: ProgressFn,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every blocked pair with probability above ``SCORE_FLOOR`` and the trained model."""
+) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+    """Every blocked pair with probability above ``SCORE_FLOOR``, the trained model and the
+    blocking rules used."""
     from splink import DuckDBAPI, Linker
 
     connection = duckdb.connect(
@@ -238,9 +281,10 @@ def _score(
     try:
         _load(connection, "cohort", cohort)
         _load(connection, "register", register)
+        rules = _blocking_rules(connection, limits.pair_budget)
         linker = Linker(
             ["cohort", "register"],
-            _settings(len(register)),
+            _settings(len(register), [keys for keys, _ in rules]),
             DuckDBAPI(connection),
             set_up_basic_logging=False,
             input_table_aliases=["cohort", "register"],
@@ -258,13 +302,14 @@ def _score(
         predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
         pairs = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
         model = linker.misc.save_model_to_json()
+        used = [description for _, description in rules]
     finally:
         connection.close()
     if pairs.empty:
         pairs = pd.DataFrame(
             columns=["cohort_row", "person_id", "match_weight", "match_probability"]
         )
-        return pairs, model
+        return pairs, model, used
     # Two-table link_only: the left side is always the first input, the cohort.
     pairs = pd.DataFrame(
         {
@@ -274,7 +319,7 @@ def _score(
             "match_probability": pairs["match_probability"].astype(float),
         }
     )
-    return pairs, model
+    return pairs, model, used
 
 
 def _one_to_one(pairs: pd.DataFrame, register_size: int, valid_rows: int) -> pd.DataFrame:
@@ -359,7 +404,6 @@ def _quality(
         if expected_true
         else None,
         "weight_distribution": _weight_histogram(best["match_weight"]),
-        "blocking_rules": list(BLOCKING_RULES),
         "estimation": [
             "term-frequency adjustments on forename and surname",
             "u probabilities by random sampling of pairs",
@@ -408,8 +452,9 @@ def link_cohort_probabilistic(
             columns=["cohort_row", "person_id", "match_weight", "match_probability"]
         )
         model: dict[str, Any] = {}
+        rules: list[str] = []
     else:
-        pairs, model = _score(cohort_model, register, limits or DuckDBLimits(), seed, report)
+        pairs, model, rules = _score(cohort_model, register, limits or DuckDBLimits(), seed, report)
     report(0.9, "deciding links and clerical review")
     pairs = _one_to_one(pairs, len(register), len(valid))
     linked_pairs, review, best = _decide(pairs, thresholds)
@@ -433,6 +478,7 @@ def link_cohort_probabilistic(
     ).reset_index(drop=True)
     review = review.assign(person_id=person_ids[review["person_id"].to_numpy(dtype=np.int64)])
     quality = _quality(best, linked_pairs, review, len(valid))
+    quality["blocking_rules"] = rules
     quality["thresholds"] = thresholds.to_dict()
     quality["dropped_explained"] = {
         name: DROP_REASONS.get(name, name) for name in sorted(Counter(dropped["reason"]))
