@@ -189,7 +189,8 @@ def test_a_lone_candidate_is_certain_and_two_alike_split_the_probability() -> No
     scored = linkage._one_to_one(pairs, register_size=10_000_000, valid_rows=3)
     lone, first, second, weak = scored["match_probability"]
     assert lone > 0.95
-    assert first == pytest.approx(second) and first < 0.5
+    assert first == pytest.approx(second)
+    assert first < 0.5
     assert weak < 0.001
 
 
@@ -205,4 +206,5 @@ def test_broad_blocking_rules_are_used_only_within_the_pair_budget() -> None:
         linkage.BROAD_RULES
     )
     precision, recall = precision_recall(result.linked, data.true_person_id)
-    assert precision >= 0.98 and recall >= 0.85
+    assert precision >= 0.98
+    assert recall >= 0.85
