@@ -8,11 +8,14 @@ in-process DuckDB backend:
 * the frames come from the caller (the data door's granted columns); nothing is read from a
   file. DuckDB runs in memory with a memory ceiling and **no temporary directory**, so it can
   never spill plaintext rows to disk: a link too big for the ceiling fails loudly instead;
-* blocking rules (``BLOCKING_RULES``) limit the pairs scored to those that agree on the date
-  of birth, on forename and surname, or on surname and year of birth;
+* blocking rules pair cohort rows with register people only (``link_only``): four tight
+  rules always (``TIGHT_RULES``), whose pairs grow with the cohort and not with the register,
+  and the broad ones (``BROAD_RULES``) while their pairs fit a fixed budget;
 * the model: term-frequency adjustments on forename and surname, u probabilities by random
-  sampling, m probabilities by expectation maximisation on the pairs of two blocking rules;
-  the prior is one cohort person per register person (``1 / register size``);
+  sampling of a fixed number of pairs, m probabilities by expectation maximisation on pairs of
+  a cohort row and a register person (``TRAINING_RULES``); the prior is one cohort person per
+  register person (``1 / register size``), and a pair's probability is that of being its
+  row's one register record given every candidate of the row (``_one_to_one``);
 * each valid cohort row's best pair decides: at or above ``accept`` (and no second pair
   there) the row is linked; between ``review`` and ``accept``, or two pairs above ``accept``,
   the pair goes to clerical review; below ``review`` the row is ``not_found``;
@@ -412,6 +415,8 @@ def _quality(
             "m probabilities by expectation maximisation on pairs of a cohort row and a "
             "register person sharing the date of birth, then forename and surname",
             "prior: each cohort person appears at most once in the register",
+            "a pair's probability is that of being its cohort row's one register record, "
+            "given every candidate of the row",
         ],
     }
 
