@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from governance.analysis.engine import probabilistic_linkage as linkage
+from governance.analysis.engine import splink_model
 from governance.analysis.engine.errors import AnalysisParameterError
 from governance.analysis.engine.probabilistic_linkage import (
     DuckDBLimits,
@@ -142,7 +143,7 @@ def test_duckdb_runs_in_memory_with_no_temporary_directory(monkeypatch: Any) -> 
         seen.append({"database": database, **config})
         return connect(database, config=config)
 
-    monkeypatch.setattr(linkage.duckdb, "connect", spy)
+    monkeypatch.setattr(splink_model.duckdb, "connect", spy)
     data = labelled_linkage(600, 40, seed=2)
     link_cohort_probabilistic(data.cohort, data.register, LinkageThresholds(), limits=FAST)
     assert seen == [
@@ -200,10 +201,10 @@ def test_broad_blocking_rules_are_used_only_within_the_pair_budget() -> None:
     result = link_cohort_probabilistic(
         data.cohort, data.register, LinkageThresholds(0.95, 0.5), limits=tight
     )
-    assert result.report()["blocking_rules"] == [rule for _, rule in linkage.TIGHT_RULES]
+    assert result.report()["blocking_rules"] == [rule for _, rule in splink_model.TIGHT_RULES]
     _data, everything = generated()
-    assert len(everything.report()["blocking_rules"]) == len(linkage.TIGHT_RULES) + len(
-        linkage.BROAD_RULES
+    assert len(everything.report()["blocking_rules"]) == len(splink_model.TIGHT_RULES) + len(
+        splink_model.BROAD_RULES
     )
     precision, recall = precision_recall(result.linked, data.true_person_id)
     assert precision >= 0.98
