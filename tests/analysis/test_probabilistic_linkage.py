@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from governance.analysis.engine import probabilistic_linkage as linkage
+from governance.analysis.engine import splink_model
 from governance.analysis.engine.errors import AnalysisParameterError
 from governance.analysis.engine.probabilistic_linkage import (
     DuckDBLimits,
@@ -142,7 +143,7 @@ def test_duckdb_runs_in_memory_with_no_temporary_directory(monkeypatch: Any) -> 
         seen.append({"database": database, **config})
         return connect(database, config=config)
 
-    monkeypatch.setattr(linkage.duckdb, "connect", spy)
+    monkeypatch.setattr(splink_model.duckdb, "connect", spy)
     data = labelled_linkage(600, 40, seed=2)
     link_cohort_probabilistic(data.cohort, data.register, LinkageThresholds(), limits=FAST)
     assert seen == [
@@ -173,3 +174,38 @@ def test_bad_linkage_settings_are_refused_naming_the_field(
     with pytest.raises(AnalysisParameterError) as refused:
         LinkageOptions(**settings)
     assert refused.value.field == field
+
+
+def test_a_lone_candidate_is_certain_and_two_alike_split_the_probability() -> None:
+    """The probability is that of being the row's one register record: a pair agreeing on
+    everything with nobody else near passes, two equally good candidates share it."""
+    strong = 30.0  # a Bayes factor that beats a ten-million register's prior by about 100
+    pairs = pd.DataFrame(
+        {
+            "cohort_row": [0, 1, 1, 2],
+            "person_id": [10, 11, 12, 13],
+            "match_weight": [strong - 23.25, strong - 23.25, strong - 23.25, -30.0],
+        }
+    )
+    scored = linkage._one_to_one(pairs, register_size=10_000_000, valid_rows=3)
+    lone, first, second, weak = scored["match_probability"]
+    assert lone > 0.95
+    assert first == pytest.approx(second)
+    assert first < 0.5
+    assert weak < 0.001
+
+
+def test_broad_blocking_rules_are_used_only_within_the_pair_budget() -> None:
+    data = labelled_linkage(3_000, 300, seed=5)
+    tight = DuckDBLimits(memory_limit="1GB", u_sample_pairs=1e5, pair_budget=1)
+    result = link_cohort_probabilistic(
+        data.cohort, data.register, LinkageThresholds(0.95, 0.5), limits=tight
+    )
+    assert result.report()["blocking_rules"] == [rule for _, rule in splink_model.TIGHT_RULES]
+    _data, everything = generated()
+    assert len(everything.report()["blocking_rules"]) == len(splink_model.TIGHT_RULES) + len(
+        splink_model.BROAD_RULES
+    )
+    precision, recall = precision_recall(result.linked, data.true_person_id)
+    assert precision >= 0.98
+    assert recall >= 0.85
