@@ -125,7 +125,8 @@ def measure(quick: bool) -> dict[str, float]:
         generate(url, (instance / "audit.key").read_bytes(), QUICK_EVENTS if quick else EVENTS)
         print(f"   events appended in {time.perf_counter() - started:.0f} s", flush=True)
         pages = [
-            "/",
+            # "/" answers with a redirect to the signed-in person's first dashboard.
+            "/dashboard/compliance_manager",
             f"/agreements/{agreement.group(1)}",
             "/audit/?event_type=dataset%3Aread",
             "/access/grants?review=overdue",
