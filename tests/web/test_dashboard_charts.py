@@ -19,9 +19,7 @@ from tests.support import PASSWORD, People
 
 
 def _refusal(db: Session, when: dt.datetime) -> None:
-    audit.record(
-        db, AuditType.DATASET_READ, by=System("test"), outcome=Outcome.DENIED, now=when
-    )
+    audit.record(db, AuditType.DATASET_READ, by=System("test"), outcome=Outcome.DENIED, now=when)
 
 
 def test_the_dashboard_counts_today_in_words_and_draws_complete_days(
@@ -36,7 +34,8 @@ def test_the_dashboard_counts_today_in_words_and_draws_complete_days(
     browser.login(people.compliance.email, PASSWORD)
     page = browser.get("/dashboard/compliance_manager").get_data(as_text=True)
     refused = re.search(r"Today so far: ([\d,]+) refused\.", page)
-    assert refused is not None and int(refused.group(1)) >= 1
+    assert refused is not None
+    assert int(refused.group(1)) >= 1
     # The refusals chart's description counts the complete days only: yesterday's three.
     desc = re.search(r"Refusals per day from (\S+) to (\S+) \(30 days\): total (\d+)", page)
     assert desc is not None, "no description of the refusals chart"
@@ -49,7 +48,9 @@ def test_a_chart_is_drawn_again_only_when_its_data_changes() -> None:
     first = charts.time_series({day: 3}, title="Events")
     assert charts.time_series({day: 3}, title="Events") is first
     changed = charts.time_series({day: 4}, title="Events")
-    assert changed is not first and "total 4" in changed
-    # A generator is drawn, not used up by the cache's key.
+    assert changed is not first
+    assert "total 4" in changed
+    # A generator is drawn, not used up by the cache's key: it is the same chart as its list.
     drawn = charts.bar_chart(((name, n) for name, n in [("a", 1.0), ("b", 2.0)]), title="T")
-    assert "a" in drawn and "b" in drawn
+    assert charts.bar_chart([("a", 1.0), ("b", 2.0)], title="T") is drawn
+    assert "a: 1" in drawn or "a" in drawn.split("<desc")[1]
