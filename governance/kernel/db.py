@@ -4,12 +4,23 @@ SQLite transactions start with BEGIN IMMEDIATE: every audited action reads the a
 and then writes, and a deferred SQLite transaction that has read cannot always upgrade to a
 write (SQLITE_BUSY_SNAPSHOT); taking the write lock up front keeps the chain a single line
 across processes. PostgreSQL gets the same guarantee from a row lock on the chain head.
+
+SQLite has one write lock for the whole database, so a transaction begun IMMEDIATE by a page
+view held it for the whole view (4 to 15 ms of reading and rendering), and every request of
+every worker waited in line. Work that only reads first (a GET: its only writes are the audit
+events it records) runs `reading_first()`: its transactions begin deferred, reading a committed
+snapshot without the lock, and its first write, or its first SELECT ... FOR UPDATE (the audit
+chain head is read that way), ends the snapshot and takes the lock with BEGIN IMMEDIATE before
+it runs. What it writes is then decided under the lock, as before; what it read before is a
+snapshot a few milliseconds old, as a PostgreSQL statement's is under READ COMMITTED. Forms,
+API writes, the CLI and the workers keep IMMEDIATE from the start: they read what they change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,43 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Whether this thread's (or task's) work reads first and writes only what it records.
+_READING_FIRST: ContextVar[bool] = ContextVar("reading_first", default=False)
+# Marks, on the DBAPI connection's record, a SQLite transaction begun deferred and not yet
+# holding the write lock.
+_DEFERRED = "governance_deferred"
+
+
+@contextmanager
+def reading_first() -> Iterator[None]:
+    """Within this block SQLite transactions begin deferred and take the write lock at their
+    first write (see the module's note); PostgreSQL is unaffected."""
+    token = _READING_FIRST.set(True)
+    try:
+        yield
+    finally:
+        _READING_FIRST.reset(token)
+
+
+def set_reading_first(value: bool) -> None:
+    """For request hooks, which cannot wrap the request in a `with`: reset at teardown."""
+    _READING_FIRST.set(value)
+
+
+def _writes(statement: str, context: Any) -> bool:
+    """Whether a statement needs SQLite's write lock: anything but a plain read, and a
+    SELECT ... FOR UPDATE (a read whose answer decides a write, like the audit chain head)."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and getattr(compiled.statement, "_for_update_arg", None) is not None:
+        return True
+    # A SAVEPOINT counts as a write: taking the lock later would end the snapshot, and the
+    # savepoint with it.
+    return statement.lstrip()[:8].upper().split(" ")[0] not in _NOT_WRITES
+
+
+_NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "RELEASE", "END"})
 
 
 def is_sqlite(url: str) -> bool:
@@ -61,7 +109,25 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        deferred = read_only or _READING_FIRST.get()
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        connection.info[_DEFERRED] = deferred and not read_only
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take_write_lock(
+        connection: Any, cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if connection.info.get(_DEFERRED) and _writes(statement, context):
+            # Nothing has been written yet, so ending the snapshot loses nothing; the write
+            # (and the read that decides it) then runs under the lock on the newest data.
+            connection.info[_DEFERRED] = False
+            cursor.execute("COMMIT")
+            cursor.execute("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _ended(connection: Any) -> None:
+        connection.info.pop(_DEFERRED, None)
 
     return engine
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import Session
 
-from governance.kernel.db import Database
+from governance.kernel.db import Database, set_reading_first
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -30,6 +30,7 @@ limiter = Limiter(key_func=get_remote_address)
 SESSION_KEY = "sid"
 
 DB_KEY = "governance.kernel.db"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def database(app: Flask | None = None) -> Database:
@@ -40,6 +41,9 @@ def database(app: Flask | None = None) -> Database:
 def db_session() -> Session:
     """The current request's session."""
     if "db_session" not in g:
+        # A request that only reads (and records that it did) is read by SQLite without its
+        # write lock until it writes (kernel/db.py); the flag is cleared at teardown.
+        set_reading_first(has_request_context() and request.method in SAFE_METHODS)
         g.db_session = database().sessions()
     session: Session = g.db_session
     return session
@@ -49,6 +53,7 @@ def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+    set_reading_first(False)
 
 
 def init_extensions(app: Flask, db: Database, *, load_user: Callable[[str], Any]) -> None:

@@ -10,12 +10,14 @@ document (no XML prolog, ids namespaced per chart, ``<title>``/``<desc>``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -125,6 +127,47 @@ def _rewrite_tag(tag: str, prefix: str) -> str:
         return attrs + (f' style="{"; ".join(rest)}"' if rest else "")
 
     return _STYLE_ATTR.sub(to_attributes, tag)
+
+
+def _frozen(value: Any) -> Any:
+    """`value` with its mappings and one-shot iterables made into lists, so it can be both
+    described (for the cache's key) and still drawn."""
+    if isinstance(value, Mapping):
+        return {k: _frozen(v) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes | tuple):
+        return [_frozen(v) for v in value]
+    return value
+
+
+# Drawn charts kept per process: a few hundred kilobytes of SVG, never on disk.
+REMEMBERED_CHARTS = 64
+
+
+def remembered(draw: Callable[..., Markup]) -> Callable[..., Markup]:
+    """A chart is a pure function of its data and labels, and drawing one with matplotlib
+    costs 50 to 150 ms: the same data drawn again (every dashboard view until the counts
+    change) is served from a small per-process cache. The key is the data itself, so nothing
+    can be stale: a new count is a new key."""
+    cache: OrderedDict[str, Markup] = OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Markup:
+        args = tuple(_frozen(a) for a in args)
+        kwargs = {k: _frozen(v) for k, v in kwargs.items()}
+        key = hashlib.sha256(repr((args, sorted(kwargs.items()))).encode()).hexdigest()
+        with lock:
+            if (svg := cache.get(key)) is not None:
+                cache.move_to_end(key)
+                return svg
+        svg = draw(*args, **kwargs)
+        with lock:
+            cache[key] = svg
+            while len(cache) > REMEMBERED_CHARTS:
+                cache.popitem(last=False)
+        return svg
+
+    return drawn
 
 
 @contextmanager

@@ -53,6 +53,7 @@ def _pairs(data: Mapping[str, float] | Iterable[tuple[str, float]]) -> list[tupl
     return pairs
 
 
+@_svg.remembered
 def time_series(
     counts: Mapping[dt.date, int] | Iterable[tuple[dt.date, int]],
     *,
@@ -137,6 +138,7 @@ def _whole_number_ticks(axis: Any, values: Iterable[float]) -> None:
         axis.set_major_locator(MaxNLocator(integer=True))
 
 
+@_svg.remembered
 def bar_chart(
     data: Mapping[str, float] | Iterable[tuple[str, float]],
     *,
@@ -206,6 +208,7 @@ def category_labels(categories: Sequence[str], width: float) -> list[str]:
     return labels
 
 
+@_svg.remembered
 def grouped_bar_chart(
     data: Mapping[str, Mapping[str, float]],
     *,
