@@ -353,7 +353,7 @@ def test_keys_never_appear_in_reprs_logs_or_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    version = store(db, arrests)
+    version = held_by_ring(db, store(db, arrests))
     datastore.read_columns(version, ["age"])
     rings = keys.rings_of(db)
     file_key = envelope.unwrap(rings.data, version, envelope_binding(version))
