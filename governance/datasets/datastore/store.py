@@ -40,7 +40,7 @@ from governance.datasets.datastore.parquet import (
     read_table,
     write_parquet,
 )
-from governance.datasets.models import Dataset, DatasetVersion
+from governance.datasets.models import Dataset, DatasetVersion, VersionKeyWrap
 from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 
@@ -367,8 +367,16 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
     # The holders' wraps are key material too: a wrap taken away, altered or replaced since
     # the columns were kept sends the read back to the file and its keys.
     held = b"\0".join(
-        f"{w.agreement_id}:{w.agreement_key_id}:".encode() + bytes(w.wrapped_key)
-        for w in agreement_keys.wraps_of(session, version)
+        f"{holder}:{kid}:".encode() + bytes(wrapped)
+        for holder, kid, wrapped in session.execute(
+            select(
+                VersionKeyWrap.agreement_id,
+                VersionKeyWrap.agreement_key_id,
+                VersionKeyWrap.wrapped_key,
+            )
+            .where(VersionKeyWrap.version_id == version.id)
+            .order_by(VersionKeyWrap.id)
+        )
     )
     signature = _signature(config.path_of(version.storage_name), version, held)
     key = (version.storage_name, version.sha256)
