@@ -44,13 +44,15 @@ from governance.kernel.reports.tabular import chain_head_line
 TEMPLATE = "reports/destruction_certificate.html"
 KEY_NOTE = (
     "While stored, each version was encrypted with AES-256-GCM (Parquet modular encryption, "
-    "a key per column) under keys derived from a random key of the version's own, kept only "
-    "in the service's database, itself encrypted under the key of each agreement covering it, "
-    "held outside the database. Destruction deleted this agreement's key and the version "
-    "keys it wrapped: no copy of a file this agreement alone covered, in a backup or on a "
-    "disk, can be decrypted with what remains, database backups included. The key "
+    "a key per column) under keys derived from a random key of the version's own, kept in the "
+    "service's database only encrypted under a key of each agreement covering it (or, while no "
+    "agreement covered it, under a key of the dataset's own), one key per holder and version, "
+    "held outside the database. Destruction deleted this agreement's keys, every key of each "
+    "destroyed version, and the wrapped version keys: no copy of a file listed as destroyed, in "
+    "a backup or on a disk, can be decrypted with what remains, database backups included. "
+    "Partner cohort files were held the same way under the agreement's keys. The key "
     "fingerprints identify the deleted keys without revealing them. (A version stored "
-    "before keys per agreement, never wrapped for an agreement, stays readable from a "
+    "before keys per agreement, never wrapped for a holder, stays readable from a "
     "database backup until the master key is rotated and discarded.) The SHA-256 values "
     "identify exactly which data was destroyed."
 )
@@ -168,13 +170,21 @@ def destroy_uncovered(
         )
         for v in live
     ]
-    # The closed agreement's own key and every version key it wrapped are destroyed too: the
+    # The closed agreement's keys and every version key it wrapped are destroyed too: the
     # versions listed above with it, and those another live agreement still covers (then only
-    # that agreement's key opens them).
-    wraps = datastore.agreement_wraps(session, agreement_id) if agreement_id is not None else []
+    # that agreement's key opens them); so are the keys of every holder of a destroyed version
+    # (the dataset's own key for a version no agreement covered).
     destroyed_ids = {v.id for v in live}
+    wraps = {
+        (w.holder, w.version_id): w
+        for w in [
+            *(datastore.agreement_wraps(session, agreement_id) if agreement_id else []),
+            *datastore.version_wraps(session, sorted(destroyed_ids)),
+        ]
+    }
     certificate.keys = [
         DestroyedKey(
+            holder=w.holder,
             agreement_key_id=w.agreement_key_id,
             agreement_key_fingerprint=w.agreement_key_fingerprint,
             dataset_id=w.dataset_id,
@@ -183,7 +193,7 @@ def destroy_uncovered(
             wrap_fingerprint=w.wrap_fingerprint,
             version_destroyed=w.version_id in destroyed_ids,
         )
-        for w in wraps
+        for w in wraps.values()
     ]
     session.add(certificate)
     session.flush()
@@ -239,31 +249,35 @@ def destroy_uncovered(
                 "certificate_id": certificate.id,
             },
         )
-    if agreement_id is not None:
-        fingerprint = datastore.release_agreement(session, agreement_id)
-        if fingerprint is not None or certificate.keys:
-            audit.record(
-                session,
-                AuditType.DATASET_DESTROY_AGREEMENT_KEY,
-                by=by,
-                agreement_id=agreement_id,
-                target_type="agreement",
-                target_id=agreement_id,
-                now=now,
-                detail={
-                    "agreement_key_fingerprint": fingerprint,
-                    "certificate_id": certificate.id,
-                    "wraps": [
-                        {
-                            "dataset_id": k.dataset_id,
-                            "version": k.version_number,
-                            "wrap_fingerprint": k.wrap_fingerprint,
-                            "version_destroyed": k.version_destroyed,
-                        }
-                        for k in certificate.keys
-                    ],
-                },
-            )
+    fingerprints = (
+        datastore.release_agreement(session, agreement_id) if agreement_id is not None else []
+    )
+    if fingerprints or certificate.keys:
+        audit.record(
+            session,
+            AuditType.DATASET_DESTROY_AGREEMENT_KEY,
+            by=by,
+            agreement_id=agreement_id,
+            target_type="agreement" if agreement_id is not None else "destruction_certificate",
+            target_id=agreement_id if agreement_id is not None else certificate.id,
+            now=now,
+            detail={
+                # Every key file of the agreement's (its versions' and its cohort files').
+                "agreement_key_fingerprints": fingerprints,
+                "certificate_id": certificate.id,
+                "wraps": [
+                    {
+                        "holder": k.holder,
+                        "dataset_id": k.dataset_id,
+                        "version": k.version_number,
+                        "key_fingerprint": k.agreement_key_fingerprint,
+                        "wrap_fingerprint": k.wrap_fingerprint,
+                        "version_destroyed": k.version_destroyed,
+                    }
+                    for k in certificate.keys
+                ],
+            },
+        )
     attachments_service.destroy(
         session, list(attachments), certificate_id=certificate.id, by=by, now=now
     )
@@ -308,6 +322,7 @@ def destroy_uncovered(
             "cohort_files": [{"id": c.id, "sha256": c.sha256} for c in cohort_lines],
             "destroyed_keys": [
                 {
+                    "holder": k.holder,
                     "agreement_key_fingerprint": k.agreement_key_fingerprint,
                     "version_id": k.version_id,
                     "wrap_fingerprint": k.wrap_fingerprint,

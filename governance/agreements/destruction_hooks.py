@@ -17,6 +17,8 @@ from governance.agreements import attachments
 from governance.agreements.destruction import CertifiedAgreement, destroy_uncovered
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.audit import service as audit
+from governance.audit.models import AuditType
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.identity.actors import Actor
@@ -59,14 +61,37 @@ def key_on_cover(
     now: dt.datetime,
 ) -> None:
     """An agreement comes into force or is amended: wrap the keys of the stored versions of
-    the datasets it covers under the agreement's own key, so that its closure can destroy
-    them."""
+    the datasets it covers under the agreement's own keys, so that its closure can destroy
+    them; an amendment that drops a dataset destroys the agreement's keys to its versions in
+    the same transaction (recorded with their fingerprints), so that the agreement can no
+    longer open them even from a database backup."""
     if event not in (AgreementEvent.ACTIVATED, AgreementEvent.AMENDED):
         return
     version = new_version or agreement.current_version
-    if version is None or not version.covered_dataset_ids:
+    if version is None:
         return
-    datastore.wrap_dataset_for(session, version.covered_dataset_ids, agreement.id)
+    if version.covered_dataset_ids:
+        datastore.wrap_dataset_for(session, version.covered_dataset_ids, agreement.id)
+    if event != AgreementEvent.AMENDED or previous_version is None:
+        return
+    dropped = sorted(set(previous_version.covered_dataset_ids) - set(version.covered_dataset_ids))
+    released = datastore.release_cover(session, agreement.id, dropped) if dropped else []
+    if released:
+        audit.record(
+            session,
+            AuditType.DATASET_RELEASE_AGREEMENT_KEYS,
+            by=by,
+            agreement_id=agreement.id,
+            agreement_version=version.number,
+            target_type="agreement",
+            target_id=agreement.id,
+            now=now,
+            detail={
+                "datasets": dropped,
+                "supersedes": previous_version.number,
+                "wraps": [r.detail() for r in released],
+            },
+        )
 
 
 def destroy_on_close(

@@ -74,8 +74,9 @@ class DestroyedVersion(Base):
 
 
 class DestroyedKey(Base):
-    """One line of a certificate: a version key's wrap under the closed agreement's own key,
-    destroyed with that key. The version itself may live on under another agreement (then
+    """One line of a certificate: a version key's wrap and the key file it was sealed under
+    (the closed agreement's, another holder's of a destroyed version, or the dataset's own),
+    destroyed together. The version itself may live on under another agreement (then
     `version_destroyed` is false and only that agreement's key still opens it)."""
 
     __tablename__ = "destroyed_key"
@@ -93,5 +94,8 @@ class DestroyedKey(Base):
     # SHA-256 of the destroyed wrapped key (identifies it in a backup, reveals nothing).
     wrap_fingerprint: Mapped[str] = mapped_column(String(64))
     version_destroyed: Mapped[bool] = mapped_column(Boolean)
+    # Whose key it was: `agreement-<id>` or, for a version no agreement covered, `dataset-<id>`
+    # (the dataset's own key). Lines from before keys per file name the closed agreement.
+    holder: Mapped[str] = mapped_column(String(40), server_default="agreement")
 
     certificate: Mapped[DestructionCertificate] = relationship(back_populates="keys")

@@ -140,6 +140,8 @@ class AuditType(StrEnum):
     DATASET_DESTROY = "dataset:destroy"
     # an agreement's own key destroyed with the version keys it wrapped (crypto-shredding)
     DATASET_DESTROY_AGREEMENT_KEY = "dataset:destroy_agreement_key"
+    # an amendment in force dropped datasets: the agreement's keys for their versions destroyed
+    DATASET_RELEASE_AGREEMENT_KEYS = "dataset:release_agreement_keys"
     DATASET_REWRAP = "dataset:rewrap"  # a file from before per-file keys re-encrypted
     # a version moved from the earlier whole-file format to Parquet modular encryption
     DATASET_MIGRATE_ENCRYPTION = "dataset:migrate_encryption"

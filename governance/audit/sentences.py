@@ -134,6 +134,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "destroyed the data keys of",
         "destroy the data keys of",
     ),
+    AuditType.DATASET_RELEASE_AGREEMENT_KEYS: (
+        "destroyed the agreement's keys to the data an amendment dropped from",
+        "destroy the agreement's keys to the data an amendment dropped from",
+    ),
     AuditType.DATASET_REWRAP: ("re-encrypted a stored file of", "re-encrypt a file of"),
     AuditType.DATASET_MIGRATE_ENCRYPTION: (
         "moved to Parquet modular encryption a stored version of",

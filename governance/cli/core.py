@@ -62,7 +62,9 @@ def init_command() -> None:
             settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
             session.commit()
             legacy = len(datastore.legacy_rows(session))
-            unmigrated = len(datastore.versions_to_migrate(session))
+            unmigrated = len(datastore.versions_to_migrate(session)) + len(
+                datastore.cohorts_to_migrate(session)
+            )
     finally:
         database(app).dispose()
     if sealed is not None:
@@ -79,7 +81,8 @@ def init_command() -> None:
         )
     if unmigrated:
         click.echo(
-            f"{unmigrated} dataset version(s) are stored in the earlier encrypted format, "
+            f"{unmigrated} dataset version(s) or cohort file(s) are stored in the earlier "
+            "encrypted format, "
             "which analyses no longer read: run `governance datastore migrate-encryption`."
         )
 

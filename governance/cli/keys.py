@@ -217,42 +217,48 @@ def rewrap_command() -> None:
 
 @datastore_group.command(
     "migrate-encryption",
-    help="Move dataset versions stored in the earlier whole-file format to Parquet modular "
-    "encryption, one version per transaction (safe to stop and run again); exits 1 if any "
-    "could not be moved.",
+    help="Move dataset versions and cohort files stored in the earlier whole-file format to "
+    "Parquet modular encryption (cohort files under their agreement's keys), one file per "
+    "transaction (safe to stop and run again); exits 1 if any could not be moved.",
 )
 def migrate_encryption_command() -> None:
     from governance.datasets import datastore
+    from governance.datasets.cohort_model import CohortFile
     from governance.datasets.key_management import migrate_encryption
     from governance.datasets.models import DatasetVersion
 
     app = build_app()
     with command_session(app) as session:
-        pending = datastore.versions_to_migrate(session)
+        pending: list[tuple[bool, int]] = [
+            *((True, i) for i in datastore.versions_to_migrate(session)),
+            *((False, i) for i in datastore.cohorts_to_migrate(session)),
+        ]
     failed = 0
-    for version_id in pending:
+    for is_version, row_id in pending:
+        kind = "dataset version" if is_version else "cohort file"
         with command_session(app) as session:
-            version = session.get(DatasetVersion, version_id)
-            if version is None or version.storage_format != "gde1":
+            row: DatasetVersion | CohortFile | None = (
+                session.get(DatasetVersion, row_id)
+                if is_version
+                else session.get(CohortFile, row_id)
+            )
+            if row is None or row.storage_format != "gde1":
                 continue
             try:
-                migrate_encryption(session, version=version, by=CLI_ACTOR)
+                migrate_encryption(session, row=row, by=CLI_ACTOR)
             except datastore.DatastoreError as error:
                 session.rollback()
                 failed += 1
-                click.echo(f"FAIL dataset version {version_id}: {error}", err=True)
+                click.echo(f"FAIL {kind} {row_id}: {error}", err=True)
                 continue
             session.commit()
-            click.echo(
-                f"ok   dataset version {version_id} ({version.sha256}; content "
-                f"{version.content_sha256})"
-            )
+            click.echo(f"ok   {kind} {row_id} ({row.sha256}; content {row.content_sha256})")
     if failed:
         raise click.ClickException(
-            f"{failed} of {len(pending)} version(s) could not be moved; they stay in the "
-            "earlier format, unreadable by analyses until moved."
+            f"{failed} of {len(pending)} file(s) could not be moved; they stay in the earlier "
+            "format (dataset versions unreadable by analyses until moved)."
         )
-    click.echo(f"{len(pending)} version(s) moved to Parquet modular encryption.")
+    click.echo(f"{len(pending)} file(s) moved to Parquet modular encryption.")
 
 
 COMMANDS = [keys_group, datastore_group]

@@ -28,9 +28,16 @@ class CohortFile(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_name: Mapped[str] = mapped_column(String(200))
-    # As on DatasetVersion: the file's header id, and its own key wrapped by the data key.
+    # As on DatasetVersion: the file's id, and its own key wrapped by the data key
+    # (`wrapping_key_id`) or, since keys per agreement, by the agreement's key file for this
+    # cohort file (`agreement_key_id`; datastore/cohorts.py), deleted when the agreement closes.
     file_id: Mapped[str | None] = mapped_column(String(32))
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     wrapping_key_id: Mapped[str | None] = mapped_column(String(16))
+    agreement_key_id: Mapped[str | None] = mapped_column(String(16))
+    # `pme1`: Parquet modular encryption, hash of the content in `content_sha256`; `gde1`:
+    # the earlier chunked format (until `governance datastore migrate-encryption`).
+    storage_format: Mapped[str] = mapped_column(String(8), server_default="gde1")
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]
     destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -156,26 +157,39 @@ def rewrap_legacy(session: Session, *, row: DatasetVersion | CohortFile, by: Act
         )
 
 
-def migrate_encryption(session: Session, *, version: DatasetVersion, by: Actor) -> None:
-    """Move one version from the earlier whole-file format to Parquet modular encryption,
-    recorded with both its hashes: the SHA-256 the audit trail has named it by (checked
-    against the old file) and the content hash checked from now on. The caller commits."""
+def migrate_encryption(session: Session, *, row: DatasetVersion | CohortFile, by: Actor) -> None:
+    """Move one version or cohort file from the earlier whole-file format to Parquet modular
+    encryption, recorded with both its hashes: the SHA-256 the audit trail has named it by
+    (checked against the old file) and the content hash checked from now on. The caller
+    commits."""
     _require_operator(by, "re-encrypt stored files")
-    migrated = datastore.migrate_version(version)
+    if isinstance(row, DatasetVersion):
+        migrated = datastore.migrate_version(row)
+        where: dict[str, Any] = {
+            "dataset_id": row.dataset_id,
+            "target_type": "dataset_version",
+            "target_id": row.id,
+        }
+        detail: dict[str, Any] = {"version": row.number, "data_key_id": row.wrapping_key_id}
+    else:
+        migrated = datastore.migrate_cohort(row)
+        where = {
+            "agreement_id": row.agreement_id,
+            "target_type": "cohort_file",
+            "target_id": row.id,
+        }
+        detail = {"agreement_key_id": row.agreement_key_id}
     audit.record(
         session,
         AuditType.DATASET_MIGRATE_ENCRYPTION,
         by=by,
-        dataset_id=version.dataset_id,
-        target_type="dataset_version",
-        target_id=version.id,
+        **where,
         detail={
-            "version": version.number,
+            **detail,
             "sha256": migrated.sha256,
             "content_sha256": migrated.content_sha256,
             "from_format": migrated.old_format,
-            "to_format": version.storage_format,
-            "data_key_id": version.wrapping_key_id,
+            "to_format": row.storage_format,
             "key_fingerprint": migrated.key_fingerprint,
         },
     )

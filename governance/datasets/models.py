@@ -238,12 +238,14 @@ class DatasetVersion(Base):
 
 
 class VersionKeyWrap(Base):
-    """A version's file key wrapped for one agreement that covers the version's dataset.
+    """A version's file key wrapped for one holder: an agreement that covers the version's
+    dataset or, while none does, the dataset itself.
 
-    The wrapping key is the agreement's own key-encryption key, kept outside the database
-    (datastore/agreement_keys.py). Once a version has a wrap, its key is no longer wrapped by
-    the data key ring, so destroying an agreement's key when the agreement closes makes the
-    wraps it alone held useless, in this database and in every backup of it.
+    The wrapping key is the holder's own key-encryption key for this version, kept outside the
+    database (datastore/key_files.py). Once a version has a wrap, its key is no longer wrapped
+    by the data key ring, so deleting a holder's key file (an agreement closing, an amendment
+    dropping the dataset, a destruction) makes that wrap useless, in this database and in every
+    backup of it.
     """
 
     __tablename__ = "version_key_wrap"
@@ -253,9 +255,10 @@ class VersionKeyWrap(Base):
     version_id: Mapped[int] = mapped_column(
         ForeignKey("dataset_version.id", ondelete="CASCADE"), index=True
     )
-    # No foreign key: the datasets layer does not depend on the agreements tables.
-    agreement_id: Mapped[int] = mapped_column(Integer, index=True)
-    # Id of the agreement key that wrapped it (the first 16 hex digits of its SHA-256).
+    # No foreign key: the datasets layer does not depend on the agreements tables. Null for
+    # the dataset's own key, which holds a version while no agreement covers it.
+    agreement_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Id of the key file that wrapped it (the first 16 hex digits of the key's SHA-256).
     agreement_key_id: Mapped[str] = mapped_column(String(16))
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[created_at]

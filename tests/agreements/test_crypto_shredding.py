@@ -22,7 +22,7 @@ from governance.agreements.destruction_model import DestructionCertificate
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets import datastore
-from governance.datasets.datastore import DataIntegrityError, agreement_keys
+from governance.datasets.datastore import DataIntegrityError, agreement_keys, key_files
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import Dataset, DatasetVersion, VersionKeyWrap
 from governance.kernel.types import utcnow
@@ -40,10 +40,13 @@ def store(db: Session, dataset: Dataset) -> DatasetVersion:
 
 
 def wrap_holders(db: Session, version: DatasetVersion) -> list[int]:
+    """The agreements holding a wrap of the version."""
     return sorted(
-        db.scalars(
+        agreement_id
+        for agreement_id in db.scalars(
             select(VersionKeyWrap.agreement_id).where(VersionKeyWrap.version_id == version.id)
         )
+        if agreement_id is not None
     )
 
 
@@ -73,7 +76,8 @@ def test_each_covering_agreement_holds_its_own_wrap_and_the_ring_none(
     db: Session, people: People, datasets: Datasets
 ) -> None:
     before = store(db, datasets.arrests)
-    assert before.wrapped_key is not None
+    # No agreement covers it yet: its dataset's own key holds it, not the ring.
+    assert before.wrapped_key is None
     assert wrap_holders(db, before) == []
     first = builders.approved(db, people, datasets)
     second = builders.approved(db, people, datasets)
@@ -87,15 +91,24 @@ def test_each_covering_agreement_holds_its_own_wrap_and_the_ring_none(
     assert wrap_holders(db, later) == [first.id, second.id]
     assert later.wrapped_key is None
     assert datastore.read_columns(later, ["sex"])["sex"].tolist() == ["sex-1", "sex-2"]
-    # The agreement keys live outside the database, owner-only, one per agreement.
-    keys = sorted(p.name for p in agreement_keys.folder(db).iterdir())
-    assert keys == [f"agreement-{first.id}.key", f"agreement-{second.id}.key"]
-    for path in agreement_keys.folder(db).iterdir():
+    # The agreement keys live outside the database, owner-only, one per agreement and version;
+    # the dataset's own key for `before` went when the agreements came to hold it.
+    keys = sorted(
+        str(p.relative_to(key_files.folder(db))) for p in key_files.folder(db).rglob("*.key")
+    )
+    assert [k.split("-", 3)[:3] for k in keys] == [
+        ["agreement", f"{first.id}/version", str(before.id)],
+        ["agreement", f"{first.id}/version", str(later.id)],
+        ["agreement", f"{second.id}/version", str(before.id)],
+        ["agreement", f"{second.id}/version", str(later.id)],
+    ]
+    for path in key_files.folder(db).rglob("*.key"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    # The probation dataset is covered by neither: its version stays under the ring.
+    # The probation dataset is covered by neither: its version is held by its dataset's key.
     unrelated = store(db, datasets.probation)
     assert wrap_holders(db, unrelated) == []
-    assert unrelated.wrapped_key is not None
+    assert [w.agreement_id for w in agreement_keys.wraps_of(db, unrelated)] == [None]
+    assert unrelated.wrapped_key is None
 
 
 @dataclass
@@ -160,14 +173,14 @@ def test_closing_shreds_what_the_agreement_alone_covered_backups_included(
     assert wrap_holders(db, probation) == [closing.id, staying.id]
     data_dir = Path(datastore.config_of(db).data_dir)
     backup = take_backup(db, data_dir)
-    key_file = agreement_keys.folder(db) / f"agreement-{closing.id}.key"
-    assert key_file.exists()
+    key_folder = key_files.folder(db) / f"agreement-{closing.id}"
+    assert len(list(key_folder.glob("*.key"))) == 2
 
     certificate = close(db, people, closing)
     fresh(db)
 
     # The closed agreement's key is gone from the key folder, and its wraps from the database.
-    assert not key_file.exists()
+    assert list(key_folder.glob("*.key")) == []
     assert arrests.destroyed_at is not None
     assert probation.destroyed_at is None
     assert wrap_holders(db, probation) == [staying.id]
@@ -179,13 +192,14 @@ def test_closing_shreds_what_the_agreement_alone_covered_backups_included(
     assert [(k.version_id, k.version_destroyed) for k in keys] == sorted(
         [(arrests.id, True), (probation.id, False)]
     )
-    fingerprint = keys[0].agreement_key_fingerprint
-    assert len(fingerprint) == 64
-    assert {k.agreement_key_fingerprint for k in keys} == {fingerprint}
+    fingerprints = [k.agreement_key_fingerprint for k in keys]
+    assert all(len(f) == 64 for f in fingerprints)
+    assert len(set(fingerprints)) == 2
+    assert {k.holder for k in keys} == {f"agreement-{closing.id}"}
     text = "".join(
         "".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(certificate.pdf)).pages
     )
-    assert fingerprint in text
+    assert all(f in text for f in fingerprints)
     assert all(k.wrap_fingerprint in text for k in keys)
     event = db.scalar(
         select(AuditEvent).where(
@@ -194,7 +208,10 @@ def test_closing_shreds_what_the_agreement_alone_covered_backups_included(
         )
     )
     assert event is not None
-    assert event.detail["agreement_key_fingerprint"] == fingerprint
+    # The key of the version destroyed went with it; the agreement's other key with the close.
+    still = next(k for k in keys if not k.version_destroyed)
+    assert event.detail["agreement_key_fingerprints"] == [still.agreement_key_fingerprint]
+    assert sorted(w["key_fingerprint"] for w in event.detail["wraps"]) == sorted(fingerprints)
     assert sorted(w["wrap_fingerprint"] for w in event.detail["wraps"]) == sorted(
         k.wrap_fingerprint for k in keys
     )
@@ -234,7 +251,8 @@ def test_a_wrap_moved_to_another_agreement_or_version_is_refused(
     db.rollback()
     # A wrap relabelled as another agreement's is refused too (bound to the agreement).
     other = builders.approved(db, people, datasets)
-    os.remove(agreement_keys.folder(db) / f"agreement-{agreement.id}.key")
+    for path in (key_files.folder(db) / f"agreement-{agreement.id}").glob("*.key"):
+        os.remove(path)
     wrap = db.scalar(
         select(VersionKeyWrap).where(
             VersionKeyWrap.version_id == first.id, VersionKeyWrap.agreement_id == other.id
@@ -256,7 +274,7 @@ def test_a_wrap_moved_to_another_agreement_or_version_is_refused(
     db.rollback()
 
 
-def test_rotating_the_data_key_leaves_agreement_held_keys_alone(
+def test_rotating_the_data_key_leaves_held_keys_alone(
     db: Session, people: People, datasets: Datasets
 ) -> None:
     from governance.kernel import keys
@@ -267,9 +285,9 @@ def test_rotating_the_data_key_leaves_agreement_held_keys_alone(
     fresh(db)
     ring = datastore.config_of(db).ring
     new_id = keys.stage_new_key(ring)
-    # Only the version the ring still wraps is re-wrapped; the agreement's is not the ring's.
-    assert datastore.rewrap_keys(db, to_key_id=new_id) == 1
-    assert under_ring.wrapping_key_id == new_id
+    # The ring wraps neither: the agreement's key holds one, the dataset's own the other.
+    assert datastore.rewrap_keys(db, to_key_id=new_id) == 0
+    assert under_ring.wrapped_key is None
     assert held.wrapped_key is None
     assert datastore.files_needing(db, ring.current_id) == 0
     db.commit()

@@ -33,10 +33,18 @@ def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
     backup = tmp_path / "cohort-backup.gde"
     shutil.copy(path, backup)
     assert decrypts_with_live_keys(app, db, backup, binding)
-    wrapped, wrapping_key_id = (
-        getattr(cohort, "wrapped_key", None),
-        getattr(cohort, "wrapping_key_id", None),
+    # The file's key is held under a key file of its agreement's, not the data key ring.
+    assert cohort.storage_format == "pme1"
+    assert cohort.wrapping_key_id is None
+    assert cohort.agreement_key_id
+    key_file = (
+        datastore.key_files.folder(db)
+        / f"agreement-{world.agreement.id}"
+        / f"cohort-{cohort.id}-{cohort.agreement_key_id}.key"
     )
+    assert key_file.exists()
+    before = datastore.cohort_key_fingerprint(cohort)
+    backup_row = {c.key: getattr(cohort, c.key) for c in CohortFile.__mapper__.column_attrs}
     now = utcnow()
     agreements.terminate(
         db, agreement_id=world.agreement.id, reason="Funding ended.", by=people.privacy2, now=now
@@ -53,7 +61,10 @@ def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
     assert destroyed is not None
     assert destroyed.destroyed_at is not None
     assert not path.exists()
-    assert not decrypts_with_live_keys(app, db, backup, binding)
+    # With the database row as it was (a database backup) and every key left, nothing opens
+    # the copy: the agreement's key file for it is gone.
+    assert not key_file.exists()
+    assert not decrypts_with_live_keys(app, db, backup, binding, backup_row)
     assert destroyed.wrapped_key is None
     event = db.scalars(
         select(AuditEvent).where(
@@ -63,6 +74,4 @@ def test_closing_the_agreement_erases_every_copy_of_its_cohort_files(
     ).one()
     fingerprint = event.detail["key_fingerprint"]
     assert fingerprint
-    assert fingerprint == datastore.cohort_key_fingerprint(
-        CohortFile(wrapped_key=wrapped, wrapping_key_id=wrapping_key_id)
-    )
+    assert fingerprint == before

@@ -105,6 +105,7 @@ def decrypts_with_live_keys(
         ]
     for row in rows:
         candidates += _unwrapped(row, binding, master_keys)
+    candidates += _held(db, key_file, rows)
     if path.exists() and pme.is_pme(path):
         # Modular encryption: the column keys derive from a version key and its file id.
         file_ids = [bytes.fromhex(r["file_id"]) for r in rows if r.get("file_id")]
@@ -119,6 +120,42 @@ def decrypts_with_live_keys(
         except DataIntegrityError:
             continue
     return False
+
+
+def _held(db: Session, key_file: Path, rows: list[Any]) -> list[bytes]:
+    """File keys that any key file left in the holders' folder unwraps: from the cohort rows
+    (and backup row) given, and every version key wrap in the live database."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from governance.datasets.datastore import agreement_keys, cohorts
+    from governance.datasets.models import VersionKeyWrap
+
+    folder = key_file.with_name(key_file.name + ".agreements")
+    keks = [p.read_bytes() for p in folder.rglob("*.key")] if folder.is_dir() else []
+    sealed: list[tuple[bytes, bytes]] = []
+    for row in rows:
+        if row.get("agreement_key_id") and row.get("wrapped_key") and row.get("file_id"):
+            aad = (
+                cohorts.WRAP_LABEL
+                + row["agreement_id"].to_bytes(8, "big")
+                + row["id"].to_bytes(8, "big")
+                + bytes.fromhex(row["file_id"])
+            )
+            sealed.append((bytes(row["wrapped_key"]), aad))
+    for wrap in db.scalars(select(VersionKeyWrap)):
+        version = db.get(DatasetVersion, wrap.version_id)
+        if version is not None and version.file_id:
+            aad = agreement_keys._context(wrap.agreement_id, version)
+            sealed.append((bytes(wrap.wrapped_key), aad))
+    found = []
+    for kek in keks:
+        for blob, aad in sealed:
+            try:
+                found.append(AESGCM(kek).decrypt(blob[:12], blob[12:], aad))
+            except InvalidTag:
+                continue
+    return found
 
 
 def _pme_decrypts(path: Path, key: bytes, binding: Binding, file_id: bytes) -> bool:
@@ -158,3 +195,21 @@ def _unwrapped(row: dict[str, Any], binding: Binding, master_keys: list[bytes]) 
 def _hkdf(key: bytes, info: bytes) -> bytes:
     prk = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+def held_by_ring(db: Session, version: DatasetVersion) -> DatasetVersion:
+    """Put a version's key back under the data key ring, as versions stored before keys per
+    holder were (and still are until a holder wraps them): for the tests of the ring's own
+    rotation, discard and erasure."""
+    from governance.datasets.datastore import agreement_keys, envelope, files
+
+    key, file_id = agreement_keys.file_key(db, version)
+    for wrap in agreement_keys.wraps_of(db, version):
+        db.delete(wrap)
+    db.flush()
+    ring = files.config_of(db).ring
+    envelope.wrap(ring, key, Binding(version.dataset_id, version.number), file_id).record_on(
+        version
+    )
+    db.commit()
+    return version

@@ -21,7 +21,7 @@ from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.datasets.service import create_dataset
 from governance.kernel.extensions import database
-from tests.datasets.support import COLUMNS, data_files, version_count
+from tests.datasets.support import COLUMNS, data_files, held_by_ring, version_count
 from tests.support import SETUP, People
 
 FRAME = pd.DataFrame(
@@ -88,7 +88,9 @@ def test_a_stored_file_is_ciphertext_with_an_unguessable_owner_only_name(
 def test_a_stored_file_is_unreadable_with_another_data_key(
     app: Flask, app_config: dict[str, Any], db: Session, arrests: Dataset
 ) -> None:
-    store(db, arrests)
+    # A version whose key the ring wraps (one held by its dataset or an agreement is opened
+    # with their key files instead: tests/agreements/test_key_holders.py).
+    held_by_ring(db, store(db, arrests))
     key_file = Path(app.config["DATA_KEY_FILE"])
     key_file.write_bytes(os.urandom(32))
     restarted = create_app(app_config)

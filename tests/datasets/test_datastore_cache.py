@@ -16,9 +16,10 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from governance.datasets import datastore
-from governance.datasets.datastore import DataIntegrityError, DataUnavailable
+from governance.datasets.datastore import DataIntegrityError, DataUnavailable, agreement_keys
 from governance.datasets.datastore import store as store_module
 from governance.datasets.models import Dataset
+from tests.datasets.support import held_by_ring
 from tests.datasets.test_datastore import FRAME, store
 
 
@@ -87,7 +88,7 @@ def test_another_file_moved_into_place_after_caching_is_refused(
 def test_a_version_whose_key_changed_after_caching_is_not_served_from_the_cache(
     db: Session, arrests: Dataset
 ) -> None:
-    version = store(db, arrests)
+    version = held_by_ring(db, store(db, arrests))
     datastore.read_columns(version, ["age"])
     assert version.wrapped_key is not None
     damaged = bytearray(version.wrapped_key)
@@ -152,3 +153,22 @@ def test_the_cache_keeps_one_version_per_dataset_and_the_least_recently_used_go_
         {"a": pd.Series(range(10 * 500))},
     )
     assert cache.nbytes <= cache.budget
+
+
+def test_a_version_whose_holders_wrap_changed_after_caching_is_not_served_from_the_cache(
+    db: Session, arrests: Dataset
+) -> None:
+    version = store(db, arrests)
+    datastore.read_columns(version, ["age"])
+    [wrap] = agreement_keys.wraps_of(db, version)
+    damaged = bytearray(wrap.wrapped_key)
+    damaged[-1] ^= 0x01
+    wrap.wrapped_key = bytes(damaged)
+    db.flush()
+    with pytest.raises(DataIntegrityError, match="does not unwrap"):
+        datastore.read_columns(version, ["age"])
+    db.delete(wrap)
+    db.flush()
+    with pytest.raises(DataIntegrityError, match="no key left"):
+        datastore.read_columns(version, ["age"])
+    db.rollback()

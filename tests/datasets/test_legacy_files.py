@@ -24,6 +24,7 @@ from governance.agreements.destruction import destroy_uncovered
 from governance.audit.models import AuditEvent, AuditType
 from governance.cli import context, main
 from governance.datasets import datastore
+from governance.datasets.datastore import agreement_keys
 from governance.datasets.datastore.crypto import Binding
 from governance.datasets.models import Classification, ColumnType, DatasetVersion
 from governance.datasets.service import ColumnSpec, create_dataset
@@ -110,7 +111,9 @@ def test_an_old_file_is_read_again_once_moved_to_modular_encryption(
     version = fresh(db).get(DatasetVersion, legacy.id)
     assert version is not None
     assert version.sha256 == VECTOR["plaintext_sha256"]
-    assert version.wrapped_key is not None
+    # Its new key is held by its dataset's own key file, not the ring (no agreement covers it).
+    assert version.wrapped_key is None
+    assert [w.agreement_id for w in agreement_keys.wraps_of(db, version)] == [None]
     frame = datastore.read_columns(version, ["person_id", "age"])
     assert frame["person_id"].tolist() == ["P1", "P2", "P3"]
     assert datastore.verify_version(version) is True

@@ -43,7 +43,7 @@ from governance.datasets.datastore.store import version_keys
 from governance.datasets.models import Dataset, DatasetVersion
 from governance.kernel.extensions import database
 from tests.conftest import fresh
-from tests.datasets.support import data_files, decrypts_with_live_keys
+from tests.datasets.support import data_files, decrypts_with_live_keys, held_by_ring
 from tests.datasets.test_datastore import FRAME, store
 
 
@@ -156,7 +156,7 @@ def test_a_flipped_bit_in_anything_read_is_refused(
 def test_a_wrong_or_destroyed_key_fails_with_a_clear_error(
     app: Flask, db: Session, arrests: Dataset
 ) -> None:
-    version = store(db, arrests)
+    version = held_by_ring(db, store(db, arrests))
     wrapped = bytearray(version.wrapped_key or b"")
     wrapped[-1] ^= 0x01
     version.wrapped_key = bytes(wrapped)
@@ -263,7 +263,7 @@ def test_migration_keeps_the_hashes_and_the_audit_trail_and_runs_once(
 
     result = migrate(database_url, monkeypatch)
     assert result.exit_code == 0, result.output
-    assert "1 version(s) moved" in result.output
+    assert "1 file(s) moved" in result.output
     moved = fresh(db).get(DatasetVersion, old.id)
     assert moved is not None
     assert moved.sha256 == recorded_sha256  # what the audit trail names it by
@@ -290,7 +290,7 @@ def test_migration_keeps_the_hashes_and_the_audit_trail_and_runs_once(
     assert not decrypts_with_live_keys(app, db, old_copy, Binding(moved.dataset_id, 1))
     again = migrate(database_url, monkeypatch)
     assert again.exit_code == 0, again.output
-    assert "0 version(s) moved" in again.output
+    assert "0 file(s) moved" in again.output
 
 
 def test_migration_keeps_a_version_keyed_for_its_agreements_only(

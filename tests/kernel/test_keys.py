@@ -33,7 +33,7 @@ from governance.kernel.config import ConfigError
 from governance.kernel.extensions import database
 from governance.kernel.keys import KeyFileError, KeyNotAvailable, KeyPurpose, load_ring
 from tests.conftest import fresh
-from tests.datasets.support import COLUMNS
+from tests.datasets.support import COLUMNS, held_by_ring
 from tests.datasets.test_datastore import FRAME, store
 from tests.support import SETUP, People
 
@@ -211,7 +211,10 @@ def test_rotating_the_data_key_rewraps_every_file_key_and_reads_on(
     cli: CliRunner,
     instance_path: Path,
 ) -> None:
-    first, second = store(db, arrests), store(db, arrests, FRAME.head(2))
+    # Versions whose keys the ring wraps (stored before keys per holder); versions held by
+    # agreements or their dataset are not the ring's (tests/agreements/test_crypto_shredding).
+    first = held_by_ring(db, store(db, arrests))
+    second = held_by_ring(db, store(db, arrests, FRAME.head(2)))
     old_id = files.config_of(db).ring.current_id
     result = run(cli, "keys", "rotate", "--purpose", "data")
     assert result.exit_code == 0, result.output
@@ -273,7 +276,7 @@ def test_rotating_the_audit_key_keeps_the_old_one_by_id(
 def test_a_retired_data_key_is_discarded_only_when_nothing_needs_it(
     app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path
 ) -> None:
-    store(db, arrests)
+    held_by_ring(db, store(db, arrests))
     current = files.config_of(db).ring.current_id
     refused = run(cli, "keys", "discard", "--purpose", "data", "--key-id", current)
     assert refused.exit_code == 1
@@ -299,7 +302,7 @@ def test_a_retired_data_key_is_discarded_only_when_nothing_needs_it(
 def test_a_retired_data_key_still_wrapping_a_file_key_is_not_discarded(
     app: Flask, db: Session, arrests: Dataset, cli: CliRunner, instance_path: Path
 ) -> None:
-    version = store(db, arrests)
+    version = held_by_ring(db, store(db, arrests))
     old_id = version.wrapping_key_id
     assert old_id is not None
     assert run(cli, "keys", "rotate", "--purpose", "data").exit_code == 0
@@ -350,7 +353,7 @@ def test_keys_never_appear_in_reprs_logs_or_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    version = store(db, arrests)
+    version = held_by_ring(db, store(db, arrests))
     datastore.read_columns(version, ["age"])
     rings = keys.rings_of(db)
     file_key = envelope.unwrap(rings.data, version, envelope_binding(version))

@@ -15,9 +15,10 @@ periodic job); for partner cohort files (`cohorts`): `store_cohort`, `read_cohor
 again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement attachments (`documents`):
 `store_document`, `read_document`, `destroy_document` and `attachment_key_fingerprint`; for
 key management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`;
-for the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`; for
-keys per agreement and version (`agreement_keys`): `wrap_dataset_for`, `agreement_wraps`,
-`release_agreement`, `covering_agreements_from`.
+for the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`,
+`cohorts_to_migrate`, `migrate_cohort`; for keys per holder and file (`agreement_keys`,
+`key_files`): `wrap_dataset_for`, `agreement_wraps`, `version_wraps`, `release_agreement`,
+`release_cover`, `covering_agreements_from`, `sweep_keys`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from governance.datasets.datastore import agreement_keys, cohorts, key_files
 from governance.datasets.datastore.agreement_keys import (
     ReleasedWrap,
     agreement_wraps,
     covering_agreements_from,
+    version_wraps,
     wrap_dataset_for,
 )
 from governance.datasets.datastore.cohorts import (
@@ -46,9 +49,16 @@ from governance.datasets.datastore.documents import (
     read_document,
     store_document,
 )
-from governance.datasets.datastore.files import StoreConfig, config_of, sweep_orphans
+from governance.datasets.datastore.files import (
+    ORPHAN_GRACE_SECONDS,
+    StoreConfig,
+    config_of,
+    sweep_orphans,
+)
 from governance.datasets.datastore.migrate import (
     Migrated,
+    cohorts_to_migrate,
+    migrate_cohort,
     migrate_version,
     versions_to_migrate,
 )
@@ -70,6 +80,7 @@ from governance.datasets.datastore.store import (
     key_fingerprint,
     read_columns,
     release_agreement,
+    release_cover,
     store_version,
     verify_version,
 )
@@ -90,6 +101,7 @@ __all__ = [
     "arrow_schema",
     "attachment_key_fingerprint",
     "cohort_key_fingerprint",
+    "cohorts_to_migrate",
     "config_of",
     "covering_agreements_from",
     "destroy_cohort",
@@ -98,23 +110,35 @@ __all__ = [
     "files_needing",
     "key_fingerprint",
     "legacy_rows",
+    "migrate_cohort",
     "migrate_version",
     "read_cohort",
     "read_columns",
     "read_document",
     "reencrypt_legacy",
     "release_agreement",
+    "release_cover",
     "rewrap_keys",
     "store_cohort",
     "store_document",
     "store_version",
+    "sweep_keys",
     "sweep_orphans",
     "verify_version",
+    "version_wraps",
     "versions_to_migrate",
     "wrap_dataset_for",
 ]
 
 
+def sweep_keys(session: Session, *, grace_seconds: int = ORPHAN_GRACE_SECONDS) -> list[str]:
+    """Remove key files that no wrap names (left by a crash after the commit that stopped
+    using them: key_files.py); returns their names."""
+    referenced = agreement_keys.referenced_keys(session) | cohorts.referenced_keys(session)
+    return key_files.sweep(session, referenced, grace_seconds=grace_seconds)
+
+
 def sweep_job(session: Session, actor: System, now: dt.datetime) -> int:
-    """Remove data files that no committed, live version references (see files.py)."""
-    return len(sweep_orphans(session))
+    """Remove data files that no committed, live version references (see files.py), and key
+    files that no wrap names."""
+    return len(sweep_orphans(session)) + len(sweep_keys(session))

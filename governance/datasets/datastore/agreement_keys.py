@@ -1,56 +1,54 @@
-"""Keys per agreement and dataset version: what makes closing an agreement crypto-shred the data
-it alone covered, in every copy of the files and every backup of the database.
+"""Keys per agreement and dataset version: what makes destroying data verifiable, in every
+copy of the files and every backup of the database.
 
-Each stored version has a random file key (envelope.py). While an agreement covers the
-version's dataset, that key is wrapped (AES-256-GCM) under the agreement's own key-encryption
-key and the wrap is kept in the database (`VersionKeyWrap`), bound to the agreement, the
-dataset, the version number and the file id. Once a version has a wrap, its key is no longer
-kept wrapped by the data key ring: the only ways to it are the wraps of the agreements that
-cover it.
+Each stored version has a random file key (envelope.py). That key is kept in the database only
+wrapped (AES-256-GCM, `VersionKeyWrap`), bound to its holder, the dataset, the version number
+and the file id, under a key-encryption key of that holder and version kept outside the
+database (key_files.py). The holders:
+* each agreement whose version in force covers the version's dataset, from the moment the
+  agreement comes into force (or the version is stored, if later);
+* while no agreement covers it, the dataset itself (its own key for the version, read by the
+  steward's checks and the service's maintenance through the one door like any read).
+Once a version has a wrap, the data key ring no longer wraps its key, and a version covered by
+an agreement no longer has a wrap under its dataset's own key: the only ways to its key are
+its holders' key files.
 
-The agreement keys are 32 random bytes each, one file per agreement in the folder beside the
-data key (`<DATA_KEY_FILE>.agreements/agreement-<id>.key`, owner-only), never in the database.
-When an agreement's data is destroyed, `release_agreement` deletes its key file and its wraps:
-* a version the agreement alone covered is destroyed with it, and a database backup taken
-  before still holds only a wrap under a key that no longer exists: with a copy of the file,
-  nothing that remains decrypts it;
-* a version another live agreement also covers stays readable through that agreement's wrap
-  only.
-The certificate names each destroyed wrap and the agreement key by their SHA-256 fingerprints.
-
-The agreement keys' folder must not be kept in backups that outlive an agreement's closure
-(docs/datasets.md, Destruction): a copy of an agreement key would undo its destruction.
+Taking a version from a holder deletes that holder's wrap and the key file it was sealed
+under, so a wrap row restored from a database backup finds no key:
+* an agreement closing deletes all its key files (`release_agreement`, before the commit);
+* an amendment dropping a dataset deletes the agreement's wraps and keys for that dataset's
+  versions (`release_cover`, after the commit); a version then covered by no agreement goes
+  back to its dataset's own key;
+* a version coming under an agreement leaves its dataset's own key (after the commit);
+* destroying a version deletes every wrap and key file it had (`forget_wraps`, before).
+Certificates and the audit trail name each destroyed key by its fingerprint.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from governance.datasets.datastore import envelope, files
+from governance.datasets.datastore import envelope, files, key_files
 from governance.datasets.datastore.crypto import NONCE_SIZE, Binding, DataIntegrityError
 from governance.datasets.models import DatasetVersion, VersionKeyWrap
-from governance.kernel.config import private_dir
 
-KEY_SIZE = 32
-FOLDER_SUFFIX = ".agreements"
 WRAP_LABEL = b"governance agreement version key v1\0"
-KEY_FINGERPRINT_LABEL = b"governance destroyed agreement key v1\0"
 WRAP_FINGERPRINT_LABEL = b"governance destroyed agreement wrap v1\0"
+# Stands for "the dataset's own key" in a wrap's associated data (no agreement has this id).
+DATASET_HOLDER = 2**64 - 1
 _CONTEXT = struct.Struct(">QQQ")
 
 # Which active agreements cover a dataset: filled by the registry (the agreements layer sits
-# above the datasets layer). With none installed, versions stay wrapped by the data key ring.
+# above the datasets layer). With none installed, no version is covered by an agreement.
 CoveringAgreements = Callable[[Session, int], set[int]]
 COVERING: list[CoveringAgreements] = []
 
@@ -62,23 +60,12 @@ def covering_agreements_from(finder: CoveringAgreements) -> CoveringAgreements:
     return finder
 
 
-def folder(session: Session) -> Path:
-    """Where the agreement keys live: beside the data key, outside the database."""
-    ring_path = files.config_of(session).ring.path
-    return ring_path.with_name(ring_path.name + FOLDER_SUFFIX)
+def holder_of(wrap: VersionKeyWrap, version: DatasetVersion) -> str:
+    return key_files.holder_of(wrap.agreement_id, version.dataset_id)
 
 
-def _path(session: Session, agreement_id: int) -> Path:
-    return folder(session) / f"agreement-{int(agreement_id)}.key"
-
-
-def key_id(key: bytes) -> str:
-    return hashlib.sha256(key).hexdigest()[:16]
-
-
-def key_fingerprint(key: bytes) -> str:
-    """What a certificate names a destroyed agreement key by (never the key)."""
-    return hashlib.sha256(KEY_FINGERPRINT_LABEL + key).hexdigest()
+def _subject(version: DatasetVersion) -> str:
+    return f"version-{version.id}"
 
 
 def wrap_fingerprint(wrap: VersionKeyWrap) -> str:
@@ -87,59 +74,14 @@ def wrap_fingerprint(wrap: VersionKeyWrap) -> str:
     ).hexdigest()
 
 
-def _read_key(path: Path) -> bytes | None:
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    if len(key) != KEY_SIZE:
-        raise DataIntegrityError(f"The agreement key {path.name} is not {KEY_SIZE} bytes long.")
-    return key
-
-
-def _key_for(session: Session, agreement_id: int) -> bytes:
-    """The agreement's key, created (owner-only, fsynced) on its first use."""
-    path = _path(session, agreement_id)
-    key = _read_key(path)
-    if key is not None:
-        return key
-    private_dir(path.parent)
-    key = secrets.token_bytes(KEY_SIZE)
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # Never replace a key another process wrote first: its wraps may already exist.
-        os.link(partial, path)
-    except FileExistsError:
-        existing = _read_key(path)
-        if existing is None:
-            raise
-        key = existing
-    finally:
-        partial.unlink(missing_ok=True)
-    files.fsync_dir(path.parent)
-    return key
-
-
-def _context(agreement_id: int, binding: Binding, file_id: bytes) -> bytes:
+def _context(agreement_id: int | None, version: DatasetVersion) -> bytes:
+    assert version.file_id is not None
+    holder = DATASET_HOLDER if agreement_id is None else agreement_id
     return (
         WRAP_LABEL
-        + _CONTEXT.pack(agreement_id, binding.dataset_id, binding.version_number)
-        + file_id
+        + _CONTEXT.pack(holder, version.dataset_id, version.number)
+        + bytes.fromhex(version.file_id)
     )
-
-
-def _seal(kek: bytes, key: bytes, agreement_id: int, version: DatasetVersion) -> bytes:
-    assert version.file_id is not None
-    binding = Binding(version.dataset_id, version.number)
-    nonce = secrets.token_bytes(NONCE_SIZE)
-    context = _context(agreement_id, binding, bytes.fromhex(version.file_id))
-    return nonce + AESGCM(kek).encrypt(nonce, key, context)
 
 
 def wraps_of(session: Session, version: DatasetVersion) -> list[VersionKeyWrap]:
@@ -147,72 +89,114 @@ def wraps_of(session: Session, version: DatasetVersion) -> list[VersionKeyWrap]:
         session.scalars(
             select(VersionKeyWrap)
             .where(VersionKeyWrap.version_id == version.id)
-            .order_by(VersionKeyWrap.agreement_id)
+            .order_by(VersionKeyWrap.agreement_id.is_(None), VersionKeyWrap.agreement_id)
         )
     )
 
 
+def _unwrap(session: Session, wrap: VersionKeyWrap, version: DatasetVersion) -> bytes | None:
+    """The file key through this wrap; None when its key file was destroyed."""
+    found = key_files.find(
+        session, holder_of(wrap, version), _subject(version), wrap.agreement_key_id
+    )
+    if found is None:
+        return None
+    blob = bytes(wrap.wrapped_key)
+    try:
+        return AESGCM(found[1]).decrypt(
+            blob[:NONCE_SIZE], blob[NONCE_SIZE:], _context(wrap.agreement_id, version)
+        )
+    except InvalidTag:
+        raise DataIntegrityError(
+            f"The version's key does not unwrap with the key of {holder_of(wrap, version)}: "
+            "the wrap was altered or belongs to another version."
+        ) from None
+
+
 def file_key(session: Session, version: DatasetVersion) -> tuple[bytes, bytes]:
-    """The version's file key and file id: through a live agreement's wrap, or (for a
-    version no agreement has wrapped yet) the data key ring."""
+    """The version's file key and file id: through a holder's wrap, or (for a version no
+    holder has wrapped yet) the data key ring."""
     if version.file_id is None:
         raise DataIntegrityError("The stored file's key is not recorded: it was destroyed.")
-    binding = Binding(version.dataset_id, version.number)
     file_id = bytes.fromhex(version.file_id)
-    wraps = wraps_of(session, version) if version.id is not None else []
-    for wrap in wraps:
-        kek = _read_key(_path(session, wrap.agreement_id))
-        if kek is None:
-            continue
-        blob = bytes(wrap.wrapped_key)
-        try:
-            key = AESGCM(kek).decrypt(
-                blob[:NONCE_SIZE],
-                blob[NONCE_SIZE:],
-                _context(wrap.agreement_id, binding, file_id),
-            )
-        except InvalidTag:
-            raise DataIntegrityError(
-                f"The version's key does not unwrap with agreement {wrap.agreement_id}'s key: "
-                "the wrap was altered or belongs to another version."
-            ) from None
-        return key, file_id
+    for wrap in wraps_of(session, version) if version.id is not None else []:
+        key = _unwrap(session, wrap, version)
+        if key is not None:
+            return key, file_id
     if version.wrapped_key is None:
         raise DataIntegrityError(
             f"Version {version.number} of dataset {version.dataset_id} has no key left: the "
             "keys of the agreements that covered it were destroyed."
         )
-    unwrapped = envelope.unwrap(files.config_of(session).ring, version, binding)
+    unwrapped = envelope.unwrap(
+        files.config_of(session).ring, version, Binding(version.dataset_id, version.number)
+    )
     return unwrapped.key, unwrapped.file_id
 
 
-def wrap_for(session: Session, version: DatasetVersion, agreement_id: int) -> bool:
-    """Wrap the version's key for the agreement (once), then forget the ring's wrap so that
-    only agreements' keys lead to it; True if a wrap was added."""
-    existing = session.scalar(
-        select(VersionKeyWrap).where(
-            VersionKeyWrap.version_id == version.id,
-            VersionKeyWrap.agreement_id == agreement_id,
-        )
+def _add_wrap(
+    session: Session, version: DatasetVersion, agreement_id: int | None, key: bytes
+) -> VersionKeyWrap:
+    """Seal the file key under a new key file of the holder's; the ring's wrap goes."""
+    holder = key_files.holder_of(agreement_id, version.dataset_id)
+    kid, kek = key_files.create(session, holder, _subject(version))
+    nonce = secrets.token_bytes(NONCE_SIZE)
+    wrap = VersionKeyWrap(
+        version_id=version.id,
+        agreement_id=agreement_id,
+        agreement_key_id=kid,
+        wrapped_key=nonce + AESGCM(kek).encrypt(nonce, key, _context(agreement_id, version)),
     )
-    if existing is not None or version.destroyed_at is not None:
-        return False
-    if version.file_id is None:
-        # Stored before per-file keys: encrypted under the data key itself until `governance
-        # datastore rewrap` gives it a key of its own (the next cover or store wraps it then).
-        return False
-    key, _ = file_key(session, version)
-    kek = _key_for(session, agreement_id)
-    session.add(
-        VersionKeyWrap(
-            version_id=version.id,
-            agreement_id=agreement_id,
-            agreement_key_id=key_id(kek),
-            wrapped_key=_seal(kek, key, agreement_id, version),
-        )
-    )
+    session.add(wrap)
     version.wrapped_key = None
     version.wrapping_key_id = None
+    return wrap
+
+
+def _remove(
+    session: Session, version: DatasetVersion, wraps: Iterable[VersionKeyWrap], *, now: bool
+) -> None:
+    """Delete these wraps and the key files they were sealed under: at once for a
+    destruction, after the commit otherwise (key_files.py says why)."""
+    paths = []
+    for wrap in wraps:
+        paths.append(
+            key_files.key_path(
+                session, holder_of(wrap, version), _subject(version), wrap.agreement_key_id
+            )
+        )
+        session.delete(wrap)
+    session.flush()
+    if now:
+        key_files.unlink_now(paths)
+    else:
+        key_files.unlink_after_commit(session, paths)
+
+
+def wrap_for(session: Session, version: DatasetVersion, agreement_id: int) -> bool:
+    """Wrap the version's key for the agreement (once); the ring's wrap and the dataset's own
+    go, so only agreements' keys lead to it. True if a wrap was added."""
+    if version.destroyed_at is not None or version.file_id is None:
+        # A version stored before per-file keys is encrypted under the data key itself until
+        # `governance datastore rewrap` gives it a key of its own.
+        return False
+    wraps = wraps_of(session, version)
+    if any(w.agreement_id == agreement_id for w in wraps):
+        return False
+    key, _ = file_key(session, version)
+    _add_wrap(session, version, agreement_id, key)
+    _remove(session, version, [w for w in wraps if w.agreement_id is None], now=False)
+    return True
+
+
+def hold_for_dataset(session: Session, version: DatasetVersion, key: bytes | None = None) -> bool:
+    """A version no agreement covers: its key goes under its dataset's own key file (and
+    leaves the ring), so that destroying it is verifiable too. True if a wrap was added."""
+    if version.destroyed_at is not None or version.file_id is None:
+        return False
+    if wraps_of(session, version):
+        return False
+    _add_wrap(session, version, None, key or file_key(session, version)[0])
     session.flush()
     return True
 
@@ -228,39 +212,42 @@ def wrap_dataset_for(session: Session, dataset_ids: list[int], agreement_id: int
 
 
 def wrap_new_version(session: Session, version: DatasetVersion) -> None:
-    """A version just stored: wrap it for every active agreement covering its dataset."""
+    """A version just stored: wrap it for every active agreement covering its dataset, or,
+    when none does, under its dataset's own key."""
     covering: set[int] = set()
     for finder in COVERING:
         covering |= finder(session, version.dataset_id)
     for agreement_id in sorted(covering):
         wrap_for(session, version, agreement_id)
+    if not covering:
+        hold_for_dataset(session, version)
+    session.flush()
 
 
 def rewrap_new_key(session: Session, version: DatasetVersion, key: bytes) -> None:
     """After a version was re-stored under a new file key (the move to modular encryption):
-    replace its agreements' wraps with wraps of the new key."""
+    its holders' wraps are replaced by wraps of the new key under new key files (the old ones
+    go after the commit); a version nobody held goes under its dataset's own key."""
     wraps = wraps_of(session, version)
-    if not wraps:
-        return
-    for wrap in wraps:
-        kek = _key_for(session, wrap.agreement_id)
-        wrap.wrapped_key = _seal(kek, key, wrap.agreement_id, version)
-        wrap.agreement_key_id = key_id(kek)
-    version.wrapped_key = None
-    version.wrapping_key_id = None
+    holders = [wrap.agreement_id for wrap in wraps]
+    _remove(session, version, wraps, now=False)
+    for agreement_id in holders:
+        _add_wrap(session, version, agreement_id, key)
     session.flush()
+    hold_for_dataset(session, version, key)
 
 
 def forget_wraps(session: Session, version: DatasetVersion) -> None:
-    """A destroyed version's wraps go with it (the caller has named them on a certificate)."""
-    for wrap in wraps_of(session, version):
-        session.delete(wrap)
+    """A destroyed version's wraps and key files go with it (the caller has named them on a
+    certificate)."""
+    _remove(session, version, wraps_of(session, version), now=True)
 
 
 @dataclass(frozen=True)
 class ReleasedWrap:
-    """A wrap destroyed with its agreement's key, as a certificate names it."""
+    """A wrap destroyed with its key file, as a certificate or the audit trail names it."""
 
+    holder: str
     agreement_key_id: str
     agreement_key_fingerprint: str
     dataset_id: int
@@ -268,47 +255,134 @@ class ReleasedWrap:
     version_number: int
     wrap_fingerprint: str
 
+    def detail(self) -> dict[str, object]:
+        return {
+            "holder": self.holder,
+            "dataset_id": self.dataset_id,
+            "version": self.version_number,
+            "key_id": self.agreement_key_id,
+            "key_fingerprint": self.agreement_key_fingerprint,
+            "wrap_fingerprint": self.wrap_fingerprint,
+        }
 
-def agreement_wraps(session: Session, agreement_id: int) -> list[ReleasedWrap]:
-    """The agreement's wraps as the certificate will name them (read before the release)."""
-    kek = _read_key(_path(session, agreement_id))
-    rows = session.execute(
-        select(VersionKeyWrap, DatasetVersion)
-        .join(DatasetVersion, DatasetVersion.id == VersionKeyWrap.version_id)
-        .where(VersionKeyWrap.agreement_id == agreement_id)
-        .order_by(DatasetVersion.dataset_id, DatasetVersion.number)
-    ).all()
+
+def _released(session: Session, wrap: VersionKeyWrap, version: DatasetVersion) -> ReleasedWrap:
+    holder = holder_of(wrap, version)
+    found = key_files.find(session, holder, _subject(version), wrap.agreement_key_id)
+    return ReleasedWrap(
+        holder=holder,
+        agreement_key_id=wrap.agreement_key_id,
+        # A key already gone (a retried close) is named by its id alone.
+        agreement_key_fingerprint=key_files.fingerprint(found[1]) if found else "",
+        dataset_id=version.dataset_id,
+        version_id=version.id,
+        version_number=version.number,
+        wrap_fingerprint=wrap_fingerprint(wrap),
+    )
+
+
+def _wraps_where(
+    session: Session, *conditions: ColumnElement[bool]
+) -> list[tuple[VersionKeyWrap, DatasetVersion]]:
     return [
-        ReleasedWrap(
-            agreement_key_id=wrap.agreement_key_id,
-            # A key already gone (a retried close) is named by its id alone.
-            agreement_key_fingerprint=key_fingerprint(kek) if kek else "",
-            dataset_id=version.dataset_id,
-            version_id=version.id,
-            version_number=version.number,
-            wrap_fingerprint=wrap_fingerprint(wrap),
+        (wrap, version)
+        for wrap, version in session.execute(
+            select(VersionKeyWrap, DatasetVersion)
+            .join(DatasetVersion, DatasetVersion.id == VersionKeyWrap.version_id)
+            .where(*conditions)
+            .order_by(DatasetVersion.dataset_id, DatasetVersion.number, VersionKeyWrap.id)
         )
-        for wrap, version in rows
     ]
 
 
-def release_agreement(session: Session, agreement_id: int) -> tuple[str | None, list[str]]:
-    """Destroy the agreement's key and its wraps; the key's fingerprint (None when it had
-    none) and the storage names of the versions it held a wrap of. Like a destroyed version's
-    file, the key file goes before the commit (a failed commit errs towards destruction)."""
-    held = session.execute(
-        select(VersionKeyWrap, DatasetVersion.storage_name)
-        .join(DatasetVersion, DatasetVersion.id == VersionKeyWrap.version_id)
-        .where(VersionKeyWrap.agreement_id == agreement_id)
-    ).all()
+def agreement_wraps(session: Session, agreement_id: int) -> list[ReleasedWrap]:
+    """The agreement's wraps as the certificate will name them (read before the release)."""
+    rows = _wraps_where(session, VersionKeyWrap.agreement_id == agreement_id)
+    return [_released(session, wrap, version) for wrap, version in rows]
+
+
+def version_wraps(session: Session, version_ids: list[int]) -> list[ReleasedWrap]:
+    """Every wrap of these versions (about to be destroyed), whoever holds it."""
+    if not version_ids:
+        return []
+    rows = _wraps_where(session, VersionKeyWrap.version_id.in_(version_ids))
+    return [_released(session, wrap, version) for wrap, version in rows]
+
+
+def release_cover(
+    session: Session, agreement_id: int, dataset_ids: list[int]
+) -> list[ReleasedWrap]:
+    """An amendment in force no longer covers these datasets: delete the agreement's wraps of
+    their versions and the key files they were sealed under (after the commit), so no wrap
+    restored from a backup opens them through this agreement again; a version left with no
+    holder goes under its dataset's own key. Returns what was released."""
+    rows = _wraps_where(
+        session,
+        VersionKeyWrap.agreement_id == agreement_id,
+        DatasetVersion.dataset_id.in_(dataset_ids),
+    )
+    released = []
+    legacy = key_files.read_key(key_files.legacy_path(session, agreement_id))
+    for wrap, version in rows:
+        released.append(_released(session, wrap, version))
+        try:
+            key: bytes | None = file_key(session, version)[0]
+        except DataIntegrityError:
+            key = None  # already unreadable: the wrap goes all the same
+        _remove(session, version, [wrap], now=False)
+        if key is not None and version.destroyed_at is None and not wraps_of(session, version):
+            hold_for_dataset(session, version, key)
+    if legacy is not None and rows:
+        _leave_legacy_key(session, agreement_id, legacy)
+    return released
+
+
+def _leave_legacy_key(session: Session, agreement_id: int, legacy: bytes) -> None:
+    """An agreement keyed with one key for all its versions, released from some: its other
+    wraps get keys of their own and the shared key goes after the commit (otherwise the
+    released wraps, restored from a backup, would open with it)."""
+    kid = key_files.key_id(legacy)
+    for wrap, version in _wraps_where(
+        session, VersionKeyWrap.agreement_id == agreement_id, VersionKeyWrap.agreement_key_id == kid
+    ):
+        key = _unwrap(session, wrap, version)
+        if key is None:
+            continue
+        session.delete(wrap)
+        session.flush()
+        _add_wrap(session, version, agreement_id, key)
+    session.flush()
+    key_files.unlink_after_commit(session, [key_files.legacy_path(session, agreement_id)])
+
+
+def release_agreement(session: Session, agreement_id: int) -> tuple[list[str], list[str]]:
+    """Destroy the agreement's key files (its versions' and its cohort files') and its wraps;
+    the fingerprints of the keys destroyed and the storage names of the versions it held a
+    wrap of. Like a destroyed version's file, the key files go before the commit (a failed
+    commit errs towards destruction)."""
+    held = _wraps_where(session, VersionKeyWrap.agreement_id == agreement_id)
     for wrap, _ in held:
         session.delete(wrap)
     session.flush()
-    names = [name for _, name in held]
-    path = _path(session, agreement_id)
-    kek = _read_key(path)
-    if kek is None:
-        return None, names
-    path.unlink()
-    files.fsync_dir(path.parent)
-    return key_fingerprint(kek), names
+    holder = key_files.holder_of(agreement_id, 0)
+    paths = sorted((key_files.folder(session) / holder).glob("*.key"))
+    legacy = key_files.legacy_path(session, agreement_id)
+    keys = [key for key in map(key_files.read_key, [*paths, legacy]) if key is not None]
+    key_files.unlink_holder(session, holder)
+    key_files.unlink_now([legacy])
+    return sorted(map(key_files.fingerprint, keys)), [v.storage_name for _, v in held]
+
+
+def referenced_keys(session: Session) -> set[tuple[str, str, str]]:
+    """(holder, file, key id) of every wrap of a dataset version, for the key sweep."""
+    return {
+        (key_files.holder_of(agreement_id, dataset_id), f"version-{version_id}", kid)
+        for agreement_id, dataset_id, version_id, kid in session.execute(
+            select(
+                VersionKeyWrap.agreement_id,
+                DatasetVersion.dataset_id,
+                VersionKeyWrap.version_id,
+                VersionKeyWrap.agreement_key_id,
+            ).join(DatasetVersion, DatasetVersion.id == VersionKeyWrap.version_id)
+        )
+    }

@@ -13,9 +13,10 @@ What it keeps and for how long:
 - keyed by the file (storage name and content hash) and valid for as long as the file's
   signature is the one seen when it was verified: device, inode, size, modification and
   change times, and a fingerprint of the key material the row records (file id, wrapped key,
-  wrapping key id). Any write to the file, a file moved into its place, or a re-keyed or
-  re-wrapped row changes the signature and the next read opens the file again (and fails where
-  it must); a destroyed version is refused on its row before the cache is consulted;
+  wrapping key id) and of its holders' wraps (agreement_keys.py). Any write to the file, a
+  file moved into its place, or a re-keyed or re-wrapped row or wrap changes the signature and
+  the next read opens the file again (and fails where it must); a destroyed version is refused
+  on its row before the cache is consulted;
 - one version per dataset: reading another version of a dataset drops the columns of the one
   before, so a replaced version's plaintext leaves memory at the next read of the dataset;
 - at most `budget` bytes (pandas' deep size), least recently used first out; a column larger

@@ -10,6 +10,10 @@ SHA-256, which stays. The old file is deleted once the transaction commits; if i
 new file is deleted instead. A crash at any point leaves the row on its old, good file (a
 renamed but unrecorded new file is an orphan that `sweep_orphans` removes), so the migration
 can simply be run again, and a version already migrated is skipped.
+
+Cohort files move the same way (`migrate_cohort`), and their new key goes under their
+agreement's key file for them rather than the data key ring (cohorts.py); the SHA-256 the
+audit trail named them by at upload stays on the row beside the new content hash.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from governance.datasets.datastore import agreement_keys, envelope, files, pme, store
+from governance.datasets.cohort_model import CohortFile
+from governance.datasets.datastore import agreement_keys, cohorts, envelope, files, pme, store
 from governance.datasets.datastore.crypto import Binding, DataIntegrityError, DecryptingReader
 from governance.datasets.datastore.parquet import ROW_GROUP_ROWS, plaintext_batches
 from governance.datasets.datastore.store import forget_cached, open_file, write_encrypted
@@ -102,3 +107,53 @@ def migrate_version(version: DatasetVersion) -> Migrated:
     # Agreements that held the old key hold the new one instead (and the ring none).
     agreement_keys.rewrap_new_key(session, version, file_key.key)
     return Migrated(version.sha256, content, old_format, store.key_fingerprint(version))
+
+
+def cohorts_to_migrate(session: Session) -> list[int]:
+    """Ids of the live cohort files still in the earlier format, oldest first."""
+    return list(
+        session.scalars(
+            select(CohortFile.id)
+            .where(CohortFile.destroyed_at.is_(None), CohortFile.storage_format != pme.FORMAT)
+            .order_by(CohortFile.id)
+        )
+    )
+
+
+def migrate_cohort(cohort: CohortFile) -> Migrated:
+    """Re-store one cohort file with modular encryption under a key its agreement holds."""
+    session = object_session(cohort)
+    if session is None:
+        raise RuntimeError("migrate the cohort file through a session")
+    if cohort.storage_format == pme.FORMAT:
+        raise ValueError("the cohort file is already stored with Parquet modular encryption")
+    config = files.config_of(session)
+    binding = cohorts.binding_of(cohort)
+    old_path = config.cohort_path_of(cohort.storage_name)
+    old_format = cohort.storage_format
+    with open_file(config, old_path, cohort, binding) as reader:
+        if reader.sha256() != cohort.sha256:
+            raise DataIntegrityError(
+                f"Cohort file {cohort.id} does not match its recorded SHA-256; it was left as "
+                "it was."
+            )
+        reader.seek(0)
+        schema, batches = plaintext_batches(reader, ROW_GROUP_ROWS)
+        file_key = envelope.new_file_key(config.ring, binding)
+        new_name = files.new_storage_name()
+        new_path = config.cohort_path_of(new_name)
+        rows, content, _ = write_encrypted(new_path, file_key, binding, schema, batches)
+    if rows != cohort.row_count:
+        files.remove_quietly(new_path)
+        raise DataIntegrityError(
+            f"Cohort file {cohort.id} holds {rows} rows, not the {cohort.row_count} recorded; "
+            "it was left as it was."
+        )
+    files.track_pending(session, new_path)
+    files.remove_after_commit(session, old_path)
+    cohort.storage_name = new_name
+    cohort.storage_format = pme.FORMAT
+    cohort.content_sha256 = content
+    cohorts.hold_for_agreement(session, cohort, file_key.key, file_key.file_id)
+    session.flush()
+    return Migrated(cohort.sha256, content, old_format, cohorts.cohort_key_fingerprint(cohort))

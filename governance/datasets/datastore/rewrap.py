@@ -83,8 +83,10 @@ def rewrap_keys(session: Session, *, to_key_id: str) -> int:
     for row in live_rows(session):
         if envelope.is_legacy(row) or row.wrapping_key_id == to_key_id:
             continue
-        if row.wrapped_key is None:
-            continue  # a version whose key only its agreements' keys wrap (agreement_keys.py)
+        if row.wrapped_key is None or row.wrapping_key_id is None:
+            # A version whose key only its holders' key files wrap (agreement_keys.py), or a
+            # cohort file whose key its agreement's does (cohorts.py): not the ring's.
+            continue
         binding = _binding(row)
         current = envelope.unwrap(config.ring, row, binding)
         envelope.wrap(

@@ -17,7 +17,7 @@ import hashlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -40,7 +40,7 @@ from governance.datasets.datastore.parquet import (
     read_table,
     write_parquet,
 )
-from governance.datasets.models import Dataset, DatasetVersion
+from governance.datasets.models import Dataset, DatasetVersion, VersionKeyWrap
 from governance.identity.actors import Actor
 from governance.kernel.types import utcnow
 
@@ -176,6 +176,21 @@ def _live_session(version: DatasetVersion) -> Session:
     return session
 
 
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """pyarrow's errors while reading a stored file with modular encryption, as the
+    datastore's: `what` names the file (a version, a cohort file)."""
+    try:
+        yield
+    except DatastoreError:
+        raise
+    except (pa.ArrowException, OSError) as error:
+        raise DataIntegrityError(
+            f"{what} failed decryption: its file was altered or truncated, or is not the file "
+            f"stored for it ({error})."
+        ) from None
+
+
 class StoredFile:
     """A version's file and the keys to read it, whose column keys are unwrapped only as
     pyarrow reads their columns; pyarrow's errors become the datastore's."""
@@ -197,18 +212,8 @@ class StoredFile:
         if not self.path.exists():
             raise DataIntegrityError(f"The stored file {os.fspath(self.path)!r} is missing.")
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        try:
-            yield
-        except DatastoreError:
-            raise
-        except (pa.ArrowException, OSError) as error:
-            raise DataIntegrityError(
-                f"Version {self.version.number} of dataset {self.version.dataset_id} failed "
-                "decryption: its file was altered or truncated, or is not the file stored "
-                f"for it ({error})."
-            ) from None
+    def reading(self) -> AbstractContextManager[None]:
+        return reading(f"Version {self.version.number} of dataset {self.version.dataset_id}")
 
     def present(self) -> set[str]:
         """The stored columns' names (decrypts the footer only)."""
@@ -331,7 +336,7 @@ def forget_cached(storage_name: str) -> None:
     _cache.forget(storage_name)
 
 
-def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
+def _signature(path: Path, row: envelope.KeyedFile, held: bytes = b"") -> FileSignature:
     try:
         stat = path.stat()
     except FileNotFoundError as exc:
@@ -340,6 +345,8 @@ def _signature(path: Path, row: envelope.KeyedFile) -> FileSignature:
         "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode()
         + b"\0"
         + bytes(row.wrapped_key or b"")
+        + b"\0"
+        + held
     )
     fingerprint = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
     return (
@@ -357,7 +364,21 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
     Columns declared after the version was stored come back as nulls."""
     session = _live_session(version)
     config = files.config_of(session)
-    signature = _signature(config.path_of(version.storage_name), version)
+    # The holders' wraps are key material too: a wrap taken away, altered or replaced since
+    # the columns were kept sends the read back to the file and its keys.
+    held = b"\0".join(
+        f"{holder}:{kid}:".encode() + bytes(wrapped)
+        for holder, kid, wrapped in session.execute(
+            select(
+                VersionKeyWrap.agreement_id,
+                VersionKeyWrap.agreement_key_id,
+                VersionKeyWrap.wrapped_key,
+            )
+            .where(VersionKeyWrap.version_id == version.id)
+            .order_by(VersionKeyWrap.id)
+        )
+    )
+    signature = _signature(config.path_of(version.storage_name), version, held)
     key = (version.storage_name, version.sha256)
     entry = _cache.get(version.dataset_id, key, signature) if keep else None
     decoded: dict[str, pd.Series] = {}
@@ -409,14 +430,28 @@ def key_fingerprint(version: DatasetVersion) -> str | None:
     ).hexdigest()
 
 
-def release_agreement(session: Session, agreement_id: int) -> str | None:
-    """Destroy an agreement's own key and the version keys it wrapped (agreement_keys.py),
+def release_agreement(session: Session, agreement_id: int) -> list[str]:
+    """Destroy an agreement's key files and the version keys it wrapped (agreement_keys.py),
     and drop what this process decoded of those versions: a version no other agreement holds
-    a key to is unreadable from now on. Returns the destroyed key's fingerprint."""
-    fingerprint, names = agreement_keys.release_agreement(session, agreement_id)
+    a key to is unreadable from now on. Returns the destroyed keys' fingerprints."""
+    fingerprints, names = agreement_keys.release_agreement(session, agreement_id)
     for name in names:
         _cache.forget(name)
-    return fingerprint
+    return fingerprints
+
+
+def release_cover(
+    session: Session, agreement_id: int, dataset_ids: list[int]
+) -> list[agreement_keys.ReleasedWrap]:
+    """An amendment in force dropped these datasets from the agreement: its wraps of their
+    versions and the key files under them go (agreement_keys.release_cover), and this
+    process's decoded columns of them with them."""
+    released = agreement_keys.release_cover(session, agreement_id, dataset_ids)
+    for version_id in {r.version_id for r in released}:
+        version = session.get(DatasetVersion, version_id)
+        if version is not None:
+            _cache.forget(version.storage_name)
+    return released
 
 
 def destroy_version(version: DatasetVersion, *, now: dt.datetime | None = None) -> bool:
