@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -177,6 +176,8 @@ def _score(
     progress: ProgressFn,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every blocked pair with probability above ``SCORE_FLOOR`` and the trained model."""
+    # DuckDB and Splink with the first probabilistic linkage, not with the service.
+    import duckdb
     from splink import DuckDBAPI, Linker, block_on
 
     connection = duckdb.connect(
