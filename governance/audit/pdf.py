@@ -42,6 +42,15 @@ def render(template: str, head: tuple[int, str], context: Mapping[str, Any]) -> 
     return rendered.content
 
 
+def prepare() -> None:
+    """Import the renderer and the charts (WeasyPrint, matplotlib: about a second of CPU) while
+    something else is awaited, so that rendering starts at once."""
+    from governance.kernel.reports import charts  # noqa: F401  (imported for its start only)
+
+    pdf.prepare()
+    environment()
+
+
 def verification_facts(verification: Verification) -> list[tuple[str, str]]:
     """The cover lines that state whether the trail verified when the PDF was made."""
     if verification.intact:
