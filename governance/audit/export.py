@@ -32,6 +32,9 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
@@ -55,8 +58,6 @@ from governance.kernel.reports.tabular import (
 from governance.kernel.types import utcnow
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
 STREAMED_FORMATS = ("csv", "jsonl")
@@ -146,13 +147,14 @@ def iter_export(
 _WHOLE_COLUMNS = frozenset({"seq", "actor_id", "agreement_id", "agreement_version", "dataset_id"})
 # A cell beginning with one of the toolkit's DANGEROUS_PREFIXES gets a leading `'` (RE2).
 _DANGEROUS_START = "^([" + "".join(sorted(DANGEROUS_PREFIXES)).replace("-", "\\-") + "])"
+_CSV_OPTIONS = pacsv.WriteOptions(
+    include_header=False, eol="\r\n", quoting_style="needed", batch_size=CSV_BATCH
+)
 
 
 def _whole(values: Sequence[Any]) -> pa.Array:
     """An integer column; a value that is not a whole number (SQLite stores what it is given)
     is written as neutralised text instead."""
-    import pyarrow as pa
-
     try:
         return pa.array(values, type=pa.int64())
     except (pa.ArrowException, TypeError, OverflowError):
@@ -161,9 +163,6 @@ def _whole(values: Sequence[Any]) -> pa.Array:
 
 def _text(values: Sequence[Any]) -> pa.Array:
     """A text column, each cell neutralised against spreadsheet formulas."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     try:
         array = pa.array(values, type=pa.string())
     except (pa.ArrowException, TypeError):
@@ -172,8 +171,6 @@ def _text(values: Sequence[Any]) -> pa.Array:
 
 
 def _batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
-    import pyarrow as pa
-
     columns = list(zip(*rows, strict=True))
     return pa.RecordBatch.from_arrays(
         [
@@ -186,20 +183,14 @@ def _batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
 
 def iter_csv_rows(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
     """The header, one line per event and the `# end of export: rows=N` trailer, in chunks:
-    each batch of events becomes an Arrow record batch, written by pyarrow's CSV writer
-    (imported here, by the first export, rather than by every process that builds the app)."""
-    import pyarrow.csv as pacsv
-
-    options = pacsv.WriteOptions(
-        include_header=False, eol="\r\n", quoting_style="needed", batch_size=CSV_BATCH
-    )
+    each batch of events becomes an Arrow record batch, written by pyarrow's CSV writer."""
     yield (",".join(EXPORT_COLUMNS) + "\r\n").encode()
     count, iterator = 0, iter(rows)
     while batch := list(islice(iterator, CSV_BATCH)):
         count += len(batch)
         sink = io.BytesIO()
         # A writer per batch: a column's type may differ between batches (`_whole`).
-        pacsv.write_csv(_batch(batch), sink, options)
+        pacsv.write_csv(_batch(batch), sink, _CSV_OPTIONS)
         yield sink.getvalue()
     yield f"# end of export: rows={count}\r\n".encode()
 
