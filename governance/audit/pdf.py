@@ -43,10 +43,8 @@ def render(template: str, head: tuple[int, str], context: Mapping[str, Any]) -> 
 
 
 def prepare() -> None:
-    """Import the renderer and the charts (WeasyPrint, matplotlib: about a second of CPU) while
-    something else is awaited, so that rendering starts at once."""
-    from governance.kernel.reports import charts  # noqa: F401  (imported for its start only)
-
+    """Start the renderer (WeasyPrint: about half a second of CPU) and load the templates'
+    environment while something else is awaited, so that rendering starts at once."""
     pdf.prepare()
     environment()
 

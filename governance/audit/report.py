@@ -189,7 +189,7 @@ def build_report(
         # aggregates.
         verifying = pool.submit(verify_chain, engine, settings, workers=VERIFY_WORKERS)
         values = _aggregate(engine, flt)
-        # The renderer's own start, while the worker processes are still walking the chain.
+        # The renderer's start, while the worker processes are still walking the chain.
         prepare()
         verification = verifying.result()
     return AuditReport(
