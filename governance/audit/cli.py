@@ -56,6 +56,43 @@ def _app() -> Iterator[Flask]:
         database(app).dispose()
 
 
+@contextmanager
+def _early_verification(
+    expect_head: tuple[int, str] | None, workers: int, witnesses: list[Any]
+) -> Iterator[Any]:
+    """The chain's walk, started before the app is built (its imports take seconds, the walk
+    of a long trail as long again on the other core), or None when the configuration or the
+    keys cannot be read: building the app then says why, as for every command."""
+    from governance.audit.service import AuditSettings
+    from governance.audit.verify import verify_early
+    from governance.kernel import keys
+    from governance.kernel.config import ConfigError, load_settings, project_instance_path
+    from governance.kernel.db import is_sqlite, make_engine
+
+    try:
+        settings = load_settings(project_instance_path(), None)
+        ring = keys.load_rings(settings).audit
+    except ConfigError:
+        yield None
+        return
+    url = settings["DATABASE_URL"]
+    engine = make_engine(url, read_only=is_sqlite(url))
+    verifying = verify_early(
+        engine,
+        settings,
+        AuditSettings(keys=ring.keys, current_key_id=ring.current_id),
+        expect_head=expect_head,
+        workers=workers,
+        witnesses=witnesses,
+    )
+    try:
+        yield verifying
+    finally:
+        # Waits for the walk even when the command stopped early (its workers end with it).
+        verifying.exception()
+        engine.dispose()
+
+
 @click.group("audit", help="Verify, export and report on the audit trail.")
 def audit_group() -> None:
     """The `audit` command group."""
@@ -102,14 +139,22 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
 def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
     from governance.audit.verify import parse_head, run_verification
     from governance.audit.witness import WitnessError, load_file
+    from governance.kernel.errors import ValidationFailed
     from governance.kernel.extensions import database
 
     try:
         kept = [witness for path in witness_files for witness in load_file(path)]
     except WitnessError as error:
         raise click.ClickException(f"{error}. Nothing was verified.") from error
-    with _app() as app, command_session(app) as session:
+    try:
         expected = parse_head(expect_head) if expect_head else None
+    except ValidationFailed as error:
+        raise click.ClickException(error.message) from error
+    with (
+        _early_verification(expected, workers, kept) as verifying,
+        _app() as app,
+        command_session(app) as session,
+    ):
         result = run_verification(
             session,
             database(app).read_engine(),
@@ -117,6 +162,7 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
             expect_head=expected,
             workers=workers,
             witnesses=kept,
+            verifying=verifying,
         )
         session.commit()
     click.echo(result.summary())

@@ -42,6 +42,13 @@ def render(template: str, head: tuple[int, str], context: Mapping[str, Any]) -> 
     return rendered.content
 
 
+def prepare() -> None:
+    """Start the renderer (WeasyPrint: about half a second of CPU) and load the templates'
+    environment while something else is awaited, so that rendering starts at once."""
+    pdf.prepare()
+    environment()
+
+
 def verification_facts(verification: Verification) -> list[tuple[str, str]]:
     """The cover lines that state whether the trail verified when the PDF was made."""
     if verification.intact:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.audit.export import snapshot
 from governance.audit.models import AuditEvent, AuditType, Outcome
-from governance.audit.pdf import render, verification_facts
+from governance.audit.pdf import prepare, render, verification_facts
 from governance.audit.queries import AuditFilter
 from governance.audit.verify import Verification, verify_chain
 from governance.kernel.types import utcnow
@@ -189,6 +189,8 @@ def build_report(
         # aggregates.
         verifying = pool.submit(verify_chain, engine, settings, workers=VERIFY_WORKERS)
         values = _aggregate(engine, flt)
+        # The renderer's start, while the worker processes are still walking the chain.
+        prepare()
         verification = verifying.result()
     return AuditReport(
         filters=flt, generated_at=now or utcnow(), verification=verification, **values

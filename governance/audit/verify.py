@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -513,9 +514,11 @@ def run_verification(
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
     witnesses: Sequence[Witness] = (),
+    verifying: Future[Verification] | None = None,
 ) -> Verification:
     """Check `audit:verify`, verify on `engine` (a read engine), and record the result as an
-    `audit:verify` event in `session`; the caller commits.
+    `audit:verify` event in `session`; the caller commits. With `verifying` (from
+    `verify_early`, given the same arguments) the result is taken from it instead.
 
     A tampered trail may refuse the record itself (an event forged beyond the head takes the
     next sequence number; an edited head stops every write): the write is then logged as
@@ -526,13 +529,17 @@ def run_verification(
         Permission.AUDIT_VERIFY,
         audit={"event_type": AuditType.AUDIT_VERIFY, "target_type": "audit_trail"},
     )
-    result = verify_chain(
-        engine,
-        audit.settings_of(session),
-        expect_head=expect_head,
-        workers=workers,
-        witnesses=witnesses,
-        trust=witness_tokens.trust_from_settings(session.info.get("settings") or {}),
+    result = (
+        verifying.result()
+        if verifying is not None
+        else verify_chain(
+            engine,
+            audit.settings_of(session),
+            expect_head=expect_head,
+            workers=workers,
+            witnesses=witnesses,
+            trust=witness_tokens.trust_from_settings(session.info.get("settings") or {}),
+        )
     )
     fault = result.fault
     try:
@@ -563,6 +570,33 @@ def run_verification(
         if fault is None:
             raise
     return result
+
+
+def verify_early(
+    engine: Engine,
+    settings: Mapping[str, Any],
+    audit_settings: AuditSettings,
+    *,
+    expect_head: tuple[int, str] | None = None,
+    workers: int = 0,
+    witnesses: Sequence[Witness] = (),
+) -> Future[Verification]:
+    """Start `verify_chain` on `engine` now, in a thread that mostly
+    waits for its worker processes, so that a command builds its app (seconds of imports)
+    while the chain is walked. The result stays inside the process until `run_verification`
+    has checked `audit:verify` and hands it over; nothing is written meanwhile."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify")
+    verifying = pool.submit(
+        verify_chain,
+        engine,
+        audit_settings,
+        expect_head=expect_head,
+        workers=workers,
+        witnesses=witnesses,
+        trust=witness_tokens.trust_from_settings(settings),
+    )
+    pool.shutdown(wait=False)
+    return verifying
 
 
 def parse_head(text: str) -> tuple[int, str]:

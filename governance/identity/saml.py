@@ -15,19 +15,20 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.metadata import create_metadata_string
-from saml2.saml import NAMEID_FORMAT_PERSISTENT
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from governance.identity.oidc import SignInRefused, Verified
 from governance.identity.providers import SamlProvider
 from governance.identity.sso_model import SeenAssertion
+
+if TYPE_CHECKING:
+    # pysaml2 (and its XML schema stack) is imported by the first SAML sign-in, not with the
+    # service: about a second and 60 MB that most processes never use.
+    from saml2.client import Saml2Client
+    from saml2.config import SPConfig
 
 XMLSEC = "xmlsec1"
 
@@ -41,6 +42,10 @@ class SamlServiceProvider:
         self._client: Saml2Client | None = None
 
     def config(self) -> SPConfig:
+        from saml2 import BINDING_HTTP_POST
+        from saml2.config import SPConfig
+        from saml2.saml import NAMEID_FORMAT_PERSISTENT
+
         xmlsec = shutil.which(XMLSEC)
         if xmlsec is None:
             raise SignInRefused("xmlsec1 is not installed, so SAML signatures cannot be checked")
@@ -74,15 +79,21 @@ class SamlServiceProvider:
         return config
 
     def client(self) -> Saml2Client:
+        from saml2.client import Saml2Client
+
         if self._client is None:
             self._client = Saml2Client(config=self.config())
         return self._client
 
     def metadata(self) -> str:
+        from saml2.metadata import create_metadata_string
+
         return create_metadata_string(None, config=self.config(), valid=48).decode()  # type: ignore[no-any-return]
 
     def start(self) -> tuple[str, str]:
         """The IdP address to send the browser to, and the request's id to keep."""
+        from saml2 import BINDING_HTTP_REDIRECT
+
         request_id, info = self.client().prepare_for_authenticate(
             entityid=self.provider.idp_entity_id, binding=BINDING_HTTP_REDIRECT
         )
@@ -94,6 +105,8 @@ class SamlServiceProvider:
     ) -> Verified:
         """Check the IdP's response against the request this browser made; record its
         assertion so that it is never accepted twice."""
+        from saml2 import BINDING_HTTP_POST
+
         if not request_id:
             raise SignInRefused("no SAML sign-in was started in this browser (unsolicited)")
         try:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import scim2_models as scim
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -23,8 +22,14 @@ from governance.identity.scim_model import NAME_LENGTH, ScimGroup, ScimGroupMemb
 from governance.identity.scim_resources import group_filter
 from governance.identity.scim_users import SCIM_ACTOR, Caller
 
+if TYPE_CHECKING:
+    # scim2-models is imported by the first SCIM request, not when the app is built.
+    import scim2_models as scim
+
 
 def find_group(session: Session, group_id: str) -> ScimGroup:
+    import scim2_models as scim
+
     group = (
         session.get(ScimGroup, int(group_id)) if group_id.isdigit() and len(group_id) < 10 else None
     )
@@ -51,6 +56,8 @@ def member_names(session: Session, group: ScimGroup) -> dict[int, str]:
 def create_group(
     session: Session, *, resource: scim.Group, caller: Caller, now: dt.datetime
 ) -> ScimGroup:
+    import scim2_models as scim
+
     name = _name(resource)
     if session.scalars(select(ScimGroup).where(ScimGroup.display_name == name)).first():
         raise scim.UniquenessException(detail=f"A group named {name!r} exists.")
@@ -69,6 +76,8 @@ def create_group(
 def replace_group(
     session: Session, *, group: ScimGroup, resource: scim.Group, caller: Caller, now: dt.datetime
 ) -> ScimGroup:
+    import scim2_models as scim
+
     name = _name(resource)
     clash = session.scalars(
         select(ScimGroup).where(ScimGroup.display_name == name, ScimGroup.id != group.id)
@@ -134,6 +143,8 @@ def _recompute(session: Session, user_ids: Iterable[int], *, now: dt.datetime) -
 
 
 def _member_ids(session: Session, resource: scim.Group) -> set[int]:
+    import scim2_models as scim
+
     wanted: set[int] = set()
     for member in resource.members or []:
         value = str(member.value or "")
@@ -146,6 +157,8 @@ def _member_ids(session: Session, resource: scim.Group) -> set[int]:
 
 
 def _name(resource: scim.Group) -> str:
+    import scim2_models as scim
+
     name = " ".join((resource.display_name or "").split())
     if not name or len(name) > NAME_LENGTH:
         raise scim.InvalidValueException(detail=f"displayName: 1 to {NAME_LENGTH} characters.")

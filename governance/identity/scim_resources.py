@@ -10,22 +10,19 @@ and the read-only groups), so a client knows what it can rely on. `roles`, `enti
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import scim2_models as scim
-from scim2_models.path.expressions import (
-    AttrPath,
-    CompareOperator,
-    Comparison,
-    FilterNode,
-    LogicalExpr,
-    LogicalOperator,
-)
 from sqlalchemy import ColumnElement, and_, func, or_
 
 from governance.identity.models import User
 from governance.identity.scim_model import ScimGroup, ScimIdentity
 from governance.kernel.types import canonical_json
+
+if TYPE_CHECKING:
+    # scim2-models is imported by the first SCIM request, not when the app is built.
+    import scim2_models as scim
+    from scim2_models.path.expressions import AttrPath, FilterNode
+
 
 USER_ATTRIBUTES = ("userName", "displayName", "active", "emails", "groups")
 EMAIL_SUB_ATTRIBUTES = ("value", "primary")
@@ -36,6 +33,8 @@ FORBIDDEN = ("roles", "entitlements", "password", "x509_certificates")
 
 
 def user_schema() -> scim.Schema:
+    import scim2_models as scim
+
     schema = scim.User.to_schema()
     schema.attributes = [a for a in schema.attributes or [] if a.name in USER_ATTRIBUTES]
     for attribute in schema.attributes:
@@ -54,12 +53,16 @@ def user_schema() -> scim.Schema:
 
 
 def group_schema() -> scim.Schema:
+    import scim2_models as scim
+
     schema = scim.Group.to_schema()
     schema.attributes = [a for a in schema.attributes or [] if a.name in GROUP_ATTRIBUTES]
     return schema
 
 
 def service_provider_config(base: str) -> scim.ServiceProviderConfig:
+    import scim2_models as scim
+
     return scim.ServiceProviderConfig(
         documentation_uri=None,
         patch=scim.Patch(supported=True),
@@ -83,6 +86,8 @@ def service_provider_config(base: str) -> scim.ServiceProviderConfig:
 
 
 def resource_types(base: str) -> list[scim.ResourceType]:
+    import scim2_models as scim
+
     found = []
     for model, name in ((scim.User, "User"), (scim.Group, "Group")):
         resource_type = scim.ResourceType.from_resource(model)
@@ -94,6 +99,8 @@ def resource_types(base: str) -> list[scim.ResourceType]:
 
 
 def schemas(base: str) -> list[scim.Schema]:
+    import scim2_models as scim
+
     found = []
     for schema in (user_schema(), group_schema()):
         schema.meta = scim.Meta(resource_type="Schema", location=f"{base}/Schemas/{schema.id}")
@@ -110,6 +117,8 @@ def etag_of(payload: dict[str, Any]) -> str:
 def user_resource(
     user: User, identity: ScimIdentity | None, groups: list[ScimGroup], base: str
 ) -> scim.User[Any]:
+    import scim2_models as scim
+
     resource: scim.User[Any] = scim.User(
         id=str(user.id),
         user_name=identity.user_name if identity else user.email,
@@ -134,6 +143,8 @@ def user_resource(
 
 
 def group_resource(group: ScimGroup, names: dict[int, str], base: str) -> scim.Group:
+    import scim2_models as scim
+
     resource = scim.Group(
         id=str(group.id),
         display_name=group.display_name,
@@ -167,6 +178,8 @@ def dump(
 def _stamp(
     resource: scim.Resource[Any], kind: str, location: str, created: Any, modified: Any
 ) -> None:
+    import scim2_models as scim
+
     resource.meta = scim.Meta(
         resource_type=kind, location=location, created=created, last_modified=modified
     )
@@ -184,11 +197,15 @@ def user_name_column() -> ColumnElement[str]:
 def user_filter(text: str) -> ColumnElement[bool]:
     """The SQL condition for a filter on userName, emails, externalId or displayName with eq, co
     and sw, joined by and/or. Anything else is a SCIM invalidFilter."""
+    import scim2_models as scim
+
     node = scim.ScimFilter[scim.User[Any]](text).ast
     return _condition(node, _user_column)
 
 
 def group_filter(text: str) -> ColumnElement[bool]:
+    import scim2_models as scim
+
     node = scim.ScimFilter[scim.Group](text).ast
     return _condition(node, _group_column)
 
@@ -216,6 +233,14 @@ def _group_column(path: AttrPath) -> Any:
 
 
 def _condition(node: FilterNode, column_of: Any) -> ColumnElement[bool]:
+    import scim2_models as scim
+    from scim2_models.path.expressions import (
+        CompareOperator,
+        Comparison,
+        LogicalExpr,
+        LogicalOperator,
+    )
+
     if isinstance(node, LogicalExpr):
         parts = [_condition(term, column_of) for term in node.terms]
         return and_(*parts) if node.op == LogicalOperator.and_ else or_(*parts)

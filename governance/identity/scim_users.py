@@ -11,10 +11,11 @@ account (the audit trail and agreements name them) but is gone for the SCIM clie
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import scim2_models as scim
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,12 @@ from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.scim_model import NAME_LENGTH, ScimGroup, ScimGroupMember, ScimIdentity
 
-__all__ = ["SCIM_ACTOR", "Caller", "Refused", "ScimIdentity"]
+if TYPE_CHECKING:
+    # scim2-models is imported by the first SCIM request, not when the app is built.
+    import scim2_models as scim
+
+
+__all__ = ["SCIM_ACTOR", "Caller", "ScimIdentity", "refused"]
 from governance.identity.scim_resources import FORBIDDEN, user_filter, user_name_column
 from governance.kernel.errors import ValidationFailed
 
@@ -36,12 +42,22 @@ SCIM_ACTOR = System(groups.SCIM_SOURCE)
 NO_LOCAL_PASSWORD = "!provisioned"  # noqa: S105
 
 
-class Refused(scim.ForbiddenException):
-    """A request SCIM may never make; the blueprint records `audit` after rolling back."""
+def refused(detail: str, *, audit: dict[str, Any]) -> Exception:
+    """A request SCIM may never make (403); the blueprint records `audit` after rolling back."""
+    return _refused_class()(detail, audit=audit)
 
-    def __init__(self, detail: str, *, audit: dict[str, Any]) -> None:
-        super().__init__(detail=detail)
-        self.audit = audit
+
+@functools.cache
+def _refused_class() -> Callable[..., Exception]:
+    # Built on first use: scim2-models is imported by the first SCIM request, not with the app.
+    import scim2_models as scim
+
+    class Refused(scim.ForbiddenException):
+        def __init__(self, detail: str, *, audit: dict[str, Any]) -> None:
+            super().__init__(detail=detail)
+            self.audit = audit
+
+    return Refused
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,8 @@ class Caller:
 
 def find_user(session: Session, user_id: str) -> tuple[User, ScimIdentity | None]:
     """The account a SCIM id names, unless the client deleted it (404 then)."""
+    import scim2_models as scim
+
     if not user_id.isdigit() or len(user_id) > 10:
         raise scim.NotFoundException(detail=f"There is no user {user_id}.")
     user = session.get(User, int(user_id))
@@ -94,6 +112,8 @@ def create_user(
     now: dt.datetime,
 ) -> User:
     """A new account, or an existing one (same e-mail, not yet provisioned) claimed."""
+    import scim2_models as scim
+
     _refuse_forbidden(session, resource, caller, user_id=None, now=now)
     user_name = _user_name(resource)
     email = _email(resource)
@@ -162,7 +182,7 @@ def _deactivate(session: Session, user: User, identity: ScimIdentity, now: dt.da
 def _reactivate(session: Session, user: User, identity: ScimIdentity, caller: Caller) -> None:
     """Only an account SCIM deactivated: one an administrator deactivated stays so (403)."""
     if not identity.deactivated_by_scim:
-        raise Refused(
+        raise refused(
             f"{user.email} was deactivated by an administrator; only an administrator "
             "reactivates it.",
             audit={
@@ -186,6 +206,8 @@ def replace_user(
     now: dt.datetime,
 ) -> User:
     """Bring the account to the resource: userName, externalId, displayName, e-mail, active."""
+    import scim2_models as scim
+
     _refuse_forbidden(session, resource, caller, user_id=user.id, now=now)
     user_name = _user_name(resource)
     email = _email(resource)
@@ -265,7 +287,7 @@ def _refuse_forbidden(
     and the attempt recorded."""
     tried = [name for name in FORBIDDEN if getattr(resource, name, None)]
     if tried:
-        raise Refused(
+        raise refused(
             f"SCIM cannot set {', '.join(tried)}: roles come only from group mappings that an "
             "administrator configures, and provisioned accounts have no local password.",
             audit={
@@ -279,6 +301,8 @@ def _refuse_forbidden(
 
 
 def _user_name(resource: scim.User[Any]) -> str:
+    import scim2_models as scim
+
     name = (resource.user_name or "").strip()
     if not name or len(name) > NAME_LENGTH or not name.isprintable():
         raise scim.InvalidValueException(detail=f"userName: 1 to {NAME_LENGTH} characters.")
@@ -286,6 +310,8 @@ def _user_name(resource: scim.User[Any]) -> str:
 
 
 def _email(resource: scim.User[Any]) -> str:
+    import scim2_models as scim
+
     listed = [e for e in resource.emails or [] if e.value]
     primary = next((e for e in listed if e.primary), listed[0] if listed else None)
     raw = primary.value if primary else resource.user_name
@@ -315,6 +341,8 @@ def _taken(session: Session, user_name: str, *, exclude: int | None) -> bool:
 
 
 def _organization(session: Session, settings: dict[str, Any]) -> Organization:
+    import scim2_models as scim
+
     wanted = str(settings.get("SCIM_ORGANIZATION") or "")
     query = select(Organization).order_by(Organization.id)
     if wanted:

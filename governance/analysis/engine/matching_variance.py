@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from .matching import MatchAssignment
 
@@ -69,6 +68,8 @@ def with_variance(
     result: MatchedDifference, variance: float, kind: str, ci_method: str
 ) -> MatchedDifference:
     """``result`` with another (positive) variance of the same difference, named."""
+    from scipy import stats as scipy_stats
+
     standard_error = math.sqrt(variance)
     z = result.difference / standard_error
     half = float(scipy_stats.norm.ppf(0.5 + result.confidence / 2)) * standard_error
@@ -145,6 +146,8 @@ def abadie_imbens(
     treated scores, controls likewise); ``values`` may be NaN outside the matched people and
     their within-group neighbours. ``among`` restricts the comparison (see the module doc).
     """
+    from scipy import stats as scipy_stats
+
     treated_rows = np.flatnonzero(is_treated)
     control_rows = np.flatnonzero(~is_treated)
     finite = np.isfinite(values)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 from .protection_network import NetworkIntervals
 from .protection_system import TOLERANCE, Expression, System
@@ -39,6 +41,8 @@ class Program:
 
     @classmethod
     def of(cls, system: System, known: Mapping[int, tuple[float, float]]) -> Program:
+        from scipy import sparse
+
         fixed = {q: low for q, (low, high) in known.items() if high - low <= TOLERANCE}
         variables = [q for q in range(len(system.index)) if q not in fixed]
         column = {q: i for i, q in enumerate(variables)}
@@ -91,6 +95,9 @@ class Program:
         """A feasible table that moves each row's value away from its witnessed extreme (up
         where ``signs`` is 1, down where -1) by as much as possible, capped at ``width``
         each: maximise sum t_k with t_k <= width and t_k <= sign_k * rows_k x + limits_k."""
+        from scipy import sparse
+        from scipy.optimize import linprog
+
         n, k = len(self.variables), len(rows)
         if not n:
             return None
@@ -123,6 +130,8 @@ class Program:
 
     def solve(self, objective: np.ndarray) -> tuple[float | None, np.ndarray | None]:
         """Minimise ``objective @ x``; (None, None) when unbounded below."""
+        from scipy.optimize import linprog
+
         if not len(self.variables):
             return 0.0, np.zeros(0)
         result = linprog(

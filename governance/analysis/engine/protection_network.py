@@ -29,10 +29,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import maximum_flow
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 @dataclass
@@ -58,6 +60,8 @@ class NetworkIntervals:
     ) -> NetworkIntervals | None:
         """The network of ``A x = b, x >= 0`` with ``start`` a feasible integral point, or None
         if the programme is not a network programme (see the module doc)."""
+        from scipy import sparse
+
         if has_inequalities or start is None or a_eq is None:
             return None
         if any(low != 0.0 or high is not None for low, high in bounds):
@@ -92,6 +96,8 @@ class NetworkIntervals:
     def intervals(self, targets: list[int], width: float) -> list[tuple[float, float]]:
         """[min, max] of each target variable, with each side capped at the width (exact when
         the interval is narrower than the width)."""
+        from scipy import sparse
+
         cap = math.ceil(width) + 1
         free = self.tail == self.head  # in no equation: only x >= 0 binds it
         # Residual capacities, one entry per (from, to): growth a -> b (cap), shrinking b -> a.
@@ -144,6 +150,9 @@ class NetworkIntervals:
     ) -> int:
         """Max flow from ``source`` to ``sink`` (capped) without the target's own residual
         edge ``own`` (moving the count itself is not a path around it)."""
+        from scipy import sparse
+        from scipy.sparse.csgraph import maximum_flow
+
         trimmed = data.copy()
         pointer = position.get(own)
         if pointer is not None:

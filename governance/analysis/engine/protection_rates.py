@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import sparse
 
 from .protection_network import NetworkIntervals
 from .protection_system import TOLERANCE, Expression, System
@@ -98,6 +97,8 @@ def _pairs(system: System) -> list[tuple[int, int]] | None:
 def _network(
     lines: list[Expression], values: np.ndarray, fixed: np.ndarray, frozen: np.ndarray | None
 ) -> NetworkIntervals | None:
+    from scipy import sparse
+
     free = np.flatnonzero(~fixed)
     column = {int(p): k for k, p in enumerate(free)}
     kept = [line for line in lines if any(p in column for p, _ in line)]

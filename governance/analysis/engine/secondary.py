@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import qr
-from scipy.optimize import linprog
 
 _TOLERANCE = 1e-7
 
@@ -163,6 +161,8 @@ def _determined_cells(
 
 def _in_row_space(matrix: np.ndarray) -> np.ndarray:
     """For each column i: is the unit vector e_i in the row space of ``matrix``?"""
+    from scipy.linalg import qr  # SciPy only when a table needs it, not with the service
+
     if matrix.shape[1] == 0:
         return np.zeros(0, dtype=bool)
     q, r, _ = qr(matrix.T, mode="economic", pivoting=True)
@@ -178,6 +178,8 @@ def _cone_support(matrix: np.ndarray, zeros: np.ndarray) -> np.ndarray:
     Maximise sum t_j with 0 <= t_j <= v_j <= unbounded over the zero cells: the cone is closed
     under addition and scaling, so every coordinate any cone vector can raise gets t_j = 1.
     """
+    from scipy.optimize import linprog
+
     n_unknown = matrix.shape[1]
     zero_columns = np.flatnonzero(zeros)
     n_zero = len(zero_columns)

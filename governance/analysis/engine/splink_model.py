@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from .normalise import name_tokens
+
+if TYPE_CHECKING:
+    import duckdb
 
 ProgressFn = Callable[[float, str], None]
 
@@ -180,6 +182,8 @@ def score_pairs(
 ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     """Every blocked pair with probability above ``SCORE_FLOOR``, the trained model and the
     blocking rules used."""
+    # DuckDB and Splink with the first probabilistic linkage, not with the service.
+    import duckdb
     from splink import DuckDBAPI, Linker
 
     connection = duckdb.connect(

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,8 @@ def statistic_label(prefix: str, key: str, container: Mapping[str, Any]) -> str:
 
 def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion; ``n`` may be an effective (weighted) size."""
+    from scipy import stats as scipy_stats
+
     z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     denominator = 1 + z * z / n
     centre = (rate + z * z / (2 * n)) / denominator
@@ -139,6 +140,8 @@ def two_proportion_test(
     (u2 - p2)^2), d + sqrt((u1 - p1)^2 + (p2 - l2)^2)) (Newcombe 1998, method 10).
     When both rates are 0 or both 1 the pooled SE is 0 and z, p are undefined (None).
     """
+    from scipy import stats as scipy_stats
+
     _check_confidence(confidence)
     if interval not in PROPORTION_INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(PROPORTION_INTERVALS)}")
@@ -227,6 +230,8 @@ def compare_summaries(
     first: WeightedSummary, second: WeightedSummary, confidence: float = 0.95
 ) -> MeanComparison:
     """Welch comparison of two already-computed weighted summaries."""
+    from scipy import stats as scipy_stats
+
     difference = first.mean - second.mean
     undefined = MeanComparison(
         first.mean,
@@ -278,6 +283,8 @@ def mean_interval(
     confidence: float = 0.95,
 ) -> tuple[float, float] | None:
     """t-interval for a (weighted) mean: m +/- t_{n_eff - 1} sqrt(v / n_eff); None if n_eff <= 1."""
+    from scipy import stats as scipy_stats
+
     _check_confidence(confidence)
     summary = weighted_summary(values, weights)
     if summary.variance is None or summary.effective_n <= 1:
