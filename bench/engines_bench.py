@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -93,18 +94,81 @@ def load(folder: Path) -> tuple[dict[str, Any], Any]:
     return tables, pd.read_parquet(folder / "cohort.parquet")
 
 
-def run_matched(engine: str, folder: Path, **settings: Any) -> tuple[float, dict[str, Any]]:
+class Phases:
+    """Wall and CPU seconds and peak RSS of each step the run reports (its progress
+    messages), written to stderr: where a run's time and memory go."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        # Restarting the high-water mark loses the earlier peak (getrusage's too): keep it.
+        self.peak_mb = _phase_peak_mb()
+        self.name = "loading the tables, registering them on the engine"
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        _reset_peak()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if message != self.name:
+            self.close()
+            self.name = message
+
+    def close(self) -> None:
+        wall, cpu, peak = time.perf_counter(), time.process_time(), _phase_peak_mb()
+        self.peak_mb = max(self.peak_mb, peak)
+        self.rows.append(
+            {
+                "phase": self.name,
+                "wall_s": round(wall - self.wall, 2),
+                "cpu_s": round(cpu - self.cpu, 2),
+                "peak_rss_mb": round(peak),
+            }
+        )
+        self.wall, self.cpu = wall, cpu
+        _reset_peak()
+
+
+def _reset_peak() -> None:
+    """Restart the kernel's high-water mark of this process's RSS (Linux: clear_refs 5)."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _phase_peak_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_mb()
+
+
+def run_matched(
+    engine: str, folder: Path, phases: Phases | None = None, **settings: Any
+) -> tuple[float, dict[str, Any]]:
     from governance.analysis.engine import DisclosurePolicy, RunContext, run_analysis
-    from governance.analysis.engine.engines import EngineSettings, running
+    from governance.analysis.engine.engines import EngineSettings, from_engine, running
     from governance.analysis.engine.sources import EngineTables
 
     tables, cohort = load(folder)
+    context = RunContext(
+        DisclosurePolicy(), ledger_key=b"bench" * 8, keep_population_keys=True, progress=phases
+    )
+    if engine == "pandas":
+        # Today's path: the door's DataFrames (dates as datetime64), made before the clock
+        # starts as the engines' Arrow tables are.
+        frames = {name: from_engine(tables.pop(name)) for name in list(tables)}
+        started = time.perf_counter()
+        result = run_analysis("matched_comparison", {**frames, "cohort": cohort}, PARAMS, context)
+        if phases is not None:
+            phases.close()
+        return time.perf_counter() - started, result.to_dict(include_keys=True)
     started = time.perf_counter()
     with running(engine, EngineSettings(**settings)) as sql:
         data = EngineTables(sql, tables, {"cohort": cohort})
         del tables
-        context = RunContext(DisclosurePolicy(), ledger_key=b"bench" * 8, keep_population_keys=True)
         result = run_analysis("matched_comparison", data, PARAMS, context)
+    if phases is not None:
+        phases.close()
     return time.perf_counter() - started, result.to_dict(include_keys=True)
 
 
@@ -133,7 +197,7 @@ def _child(*arguments: str) -> dict[str, float]:
         [sys.executable, __file__, *arguments],
         cwd=ROOT,
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -144,9 +208,14 @@ def _peak_mb() -> float:
 
 
 def measure(what: str, folder: Path) -> dict[str, float]:
-    if what == "duckdb":
-        seconds, _ = run_matched("duckdb", folder, duckdb_memory_limit="6GB")
-        return {"seconds": seconds, "peak_mb": _peak_mb()}
+    if what in ("duckdb", "pandas"):
+        phases = Phases()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        seconds, _ = run_matched(what, folder, phases, duckdb_memory_limit="6GB")
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps(phases.rows, indent=1), file=sys.stderr)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return {"seconds": seconds, "peak_mb": max(phases.peak_mb, _peak_mb()), "cpu_s": cpu}
     duck_seconds, on_duckdb = run_matched("duckdb", folder, duckdb_memory_limit="3GB")
     spark_seconds, on_spark = run_matched("spark", folder)
     return {
@@ -156,6 +225,30 @@ def measure(what: str, folder: Path) -> dict[str, float]:
     }
 
 
+@contextmanager
+def _data_folder(people: int, cohort: int) -> Iterator[Path]:
+    """A temporary folder, or with `ENGINES_BENCH_DATA` a kept one per size, so that
+    repeated runs of a size generate its data once (delete the folder when done)."""
+    kept = os.environ.get("ENGINES_BENCH_DATA")
+    if kept:
+        folder = Path(kept) / f"{people}-{cohort}-{EVENTS_PER_PERSON:g}"
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="engines-bench-") as temporary:
+        yield Path(temporary)
+
+
+def _generated(folder: Path, people: int, cohort: int) -> dict[str, float]:
+    """Generate into ``folder`` unless a completed generation is there already."""
+    done = folder / "generated.json"
+    if done.exists():
+        return dict(json.loads(done.read_text()))
+    made = _child("--generate", str(folder), str(people), str(cohort))
+    done.write_text(json.dumps(made))
+    return made
+
+
 def run(quick: bool) -> dict[str, float]:
     people = 50_000 if quick else int(os.environ.get("ENGINES_BENCH_PEOPLE", str(FULL_PEOPLE)))
     cohort = max(1_000, people // 1_000) if not quick else 500
@@ -163,13 +256,14 @@ def run(quick: bool) -> dict[str, float]:
     # harness under every name); a reduced run reports under "matched_scaled_*".
     name = "matched_10k_vs_10m" if quick or people == FULL_PEOPLE else "matched_scaled"
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="engines-bench-") as folder:
-        made = _child("--generate", folder, str(people), str(cohort))
-        run_figures = _child("--measure", "duckdb", folder)
+    with _data_folder(people, cohort) as folder:
+        made = _generated(folder, people, cohort)
+        run_figures = _child("--measure", "duckdb", str(folder))
         figures.update(
             {
                 f"{name}_duckdb_s": run_figures["seconds"],
                 f"{name}_duckdb_peak_mb": run_figures["peak_mb"],
+                f"{name}_duckdb_cpu_s": run_figures["cpu_s"],
                 "matched_register_people": float(people),
                 "matched_register_cohort": float(cohort),
                 "matched_register_events": made["index_events"] + made["offences"],
@@ -178,6 +272,12 @@ def run(quick: bool) -> dict[str, float]:
                 "matched_register_generate_s": made["generate_s"],
             }
         )
+        if os.environ.get("ENGINES_BENCH_PANDAS") == "1":
+            # Today's pandas path on the same data, for the ratio (fresh process).
+            on_pandas = _child("--measure", "pandas", str(folder))
+            figures[f"{name}_pandas_s"] = on_pandas["seconds"]
+            figures[f"{name}_pandas_peak_mb"] = on_pandas["peak_mb"]
+            figures[f"{name}_pandas_cpu_s"] = on_pandas["cpu_s"]
     spark_people = 50_000 if quick else 1_000_000
     if os.environ.get("ENGINES_BENCH_SPARK", "1") == "1":
         with tempfile.TemporaryDirectory(prefix="engines-bench-spark-") as folder:

@@ -143,3 +143,25 @@ def test_variance_is_positive_and_finite(seed, size, slope, replace, neighbours,
     assert math.isfinite(test["standard_error"])
     assert test["standard_error"] > 0
     assert test["ci_low"] < test["difference"] < test["ci_high"]
+
+
+def test_blocks_of_rows_give_the_whole_pass(monkeypatch):
+    """The nearest controls and the weighted Gram matrix, taken a block of rows at a time
+    (ten million units), are those of one pass over every row."""
+    from governance.analysis.engine import matching_variance_score, propensity
+
+    rng = np.random.default_rng(5)
+    scores = np.round(rng.normal(size=500), 1)  # many ties in score
+    members = np.flatnonzero(rng.random(500) < 0.7)
+    queries = np.arange(500)
+    design = rng.normal(size=(500, 6))
+    weights = rng.random(500)
+    whole_near = matching_variance_score.nearest_in_group(scores, members, queries, 4)
+    whole_gram = propensity.weighted_gram(design, weights)
+    monkeypatch.setattr(propensity, "BLOCK_ROWS", 37)
+    monkeypatch.setattr(matching_variance_score, "BLOCK_ROWS", 37)
+    np.testing.assert_array_equal(
+        matching_variance_score.nearest_in_group(scores, members, queries, 4), whole_near
+    )
+    np.testing.assert_allclose(propensity.weighted_gram(design, weights), whole_gram, rtol=1e-12)
+    np.testing.assert_allclose(whole_gram, (design * weights[:, None]).T @ design, rtol=1e-12)

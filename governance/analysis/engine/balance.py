@@ -46,11 +46,14 @@ def _weighted_moments(matrix: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     rows (0 leaves a row out) so no row subset of a large matrix is ever copied."""
     total = weights.sum()
     denominator = total - (weights @ weights) / total
-    mean = weights @ matrix / total
+    mean = np.full(matrix.shape[1], np.nan)
     variance = np.full(matrix.shape[1], np.nan)
-    if denominator > 0:
-        for position in range(matrix.shape[1]):
-            centred = matrix[:, position] - mean[position]
+    for position in range(matrix.shape[1]):
+        # A column at a time, as float64 (the matrix may be float32, see encoding.py).
+        column = np.asarray(matrix[:, position], dtype=float)
+        mean[position] = weights @ column / total
+        if denominator > 0:
+            centred = column - mean[position]
             variance[position] = weights @ (centred * centred) / denominator
     return mean, variance
 

@@ -21,7 +21,9 @@ MISSING_LEVEL = "Missing"
 
 @dataclass(frozen=True)
 class EncodedCovariates:
-    """Design matrix (without intercept) and what each column stands for."""
+    """Design matrix (without intercept) and what each column stands for. The matrix is
+    float32 when that holds every value exactly (indicators, whole numbers), else float64:
+    read a column with ``column`` to compute with it."""
 
     matrix: np.ndarray
     names: list[str]
@@ -29,6 +31,10 @@ class EncodedCovariates:
     levels: dict[str, list[str]]
     binary: list[bool]
     reference: list[bool]
+
+    def column(self, position: int) -> np.ndarray:
+        """One column as float64 (the matrix may hold exact values as float32)."""
+        return np.asarray(self.matrix[:, position], dtype=float)
 
     @property
     def model_columns(self) -> np.ndarray:
@@ -85,10 +91,18 @@ def encode_covariates(
             binary.append(bool(np.isin(values, (0.0, 1.0)).all()))
             reference.append(False)
     # Column-major: every later pass (balance, checks) reads one covariate at a time.
-    matrix = np.empty((len(data), len(specs)), order="F")
+    # Indicators and whole numbers up to 2**24 are exact in float32: the matrix then takes
+    # half the memory (ten million people by 20 columns: 0.7 GB, not 1.4), and every pass
+    # reads a column as float64 (``column``), so each figure is a float64 matrix's.
+    exact = all(kind == "level" or _exact_in_float32(values) for kind, values, _ in specs)
+    matrix = np.empty((len(data), len(specs)), dtype=np.float32 if exact else np.float64, order="F")
     for position, (kind, values, code) in enumerate(specs):
         matrix[:, position] = (values == code) if kind == "level" else values
     return EncodedCovariates(matrix, names, sources, levels, binary, reference)
+
+
+def _exact_in_float32(values: np.ndarray) -> bool:
+    return bool(np.all((values == np.round(values)) & (np.abs(values) <= 2**24)))
 
 
 def _is_categorical(series: pd.Series) -> bool:

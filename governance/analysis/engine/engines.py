@@ -87,7 +87,9 @@ def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
             column = column.cast(column.type.value_type)
         columns.append(column)
         names.append(name)
-    columns.append(pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    # 32 bits while they suffice: a register's hundred million events save 400 MB.
+    positions = np.int32 if table.num_rows < np.iinfo(np.int32).max else np.int64
+    columns.append(pa.array(np.arange(table.num_rows, dtype=positions)))
     names.append(ROW)
     return pa.Table.from_arrays(columns, names=names)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from .att import ATTResult, OutcomeSpec, compare_outcomes, estimate_att
 from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
 from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
-from .linkage import LinkageResult, link_cohort
+from .linkage import LinkageResult, link_cohort, linkable_pairs
 from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outcome_tables
 from .matched_tables import (
     COMPARISON,
@@ -190,7 +191,15 @@ class MatchedComparisonKind(AnalysisKind):
         context.report(0.02, "linking the cohort to administrative records")
         # On DuckDB and Spark the register is first reduced to people born on a date the
         # cohort could mean (the deterministic stages' blocking); pandas passes everyone.
-        persons = source.persons("index_events", candidate_dates_of_birth(cohort, p.day_first))
+        persons = source.persons(
+            "index_events",
+            candidate_dates_of_birth(cohort, p.day_first),
+            # The deterministic stages join on name keys and dates of birth: only the people
+            # whose record could meet a cohort row there need come back from the register.
+            partial(linkable_pairs, cohort, day_first=p.day_first)
+            if p.linkage.method == "deterministic"
+            else None,
+        )
         linkage = self._link(cohort, persons, p, context)
         if isinstance(linkage, ProbabilisticLinkageResult):
             result.linkage = {
@@ -225,6 +234,7 @@ class MatchedComparisonKind(AnalysisKind):
         ]
         columns = list(dict.fromkeys(["person_id", "index_date", *p.covariates]))
         sample = stack_groups(treated, pool, columns)
+        del pool  # nearly the register's people: the sample holds what is needed of it
         context.report(0.25, "fitting the propensity model and matching")
         att = estimate_att(
             sample,
@@ -274,12 +284,15 @@ class MatchedComparisonKind(AnalysisKind):
                 needed = np.ones(len(sample), dtype=bool)
             else:
                 needed = used | _neighbourhood(att.score, is_treated, used)
-            subset = sample[needed]
+            # The measures need each row's person and index date, not a copy of its covariates.
+            subset = sample.loc[needed, ["person_id", "index_date"]]
             derived = source.outcomes(subset, rules.follow_up_days, rules.waiting_days)
             outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
             outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
-            full = pd.concat([sample, outcomes], axis=1)
-            matched = full[used].reset_index(drop=True)
+            del subset, derived
+            # The outcomes beside the sample's columns for the matched rows only: a copy of the
+            # whole sample would be millions of rows (compare_outcomes reads the outcomes).
+            matched = pd.concat([sample[used], outcomes[used]], axis=1).reset_index(drop=True)
             tables, figures = outcome_tables(matched, weights[used], context.policy)
             result.tables += tables
         context.report(0.85, "checking differencing and protection intervals")
@@ -294,7 +307,7 @@ class MatchedComparisonKind(AnalysisKind):
             result.withheld["outcomes"] = withheld
             result.summary = withheld
         else:
-            estimates = compare_outcomes(full, OUTCOMES, is_treated, weights, att.structure())
+            estimates = compare_outcomes(outcomes, OUTCOMES, is_treated, weights, att.structure())
             describe_outcomes(result, figures, estimates)
         above = [
             row.term

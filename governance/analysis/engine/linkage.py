@@ -107,6 +107,39 @@ def resolve_repeats(frame: pd.DataFrame, key: list[str], reason: pd.Series) -> p
     return reason
 
 
+def linkable_pairs(cohort: pd.DataFrame, names: pd.Series, day_first: bool) -> pd.DataFrame:
+    """Of ``names`` (administrative names), the (name, date_of_birth) pairs some cohort row
+    could link to at some stage: the name's full key and the row's date of birth, as written
+    or with day and month swapped, or the name's short key and the date as written. A person
+    whose record is not one of these pairs takes part in no stage's join (sex only narrows
+    further), so leaving them out changes no link, ambiguity or count of ``link_cohort``."""
+    frame, _ = prepare_cohort(cohort, day_first)
+    swapped = swap_day_month(frame["date_of_birth"])
+    wanted = pd.concat(
+        [
+            pd.DataFrame({"key": "full " + frame["full_key"], "date_of_birth": dates})
+            for dates in (frame["date_of_birth"], swapped)
+        ]
+        + [
+            pd.DataFrame(
+                {"key": "short " + frame["short_key"], "date_of_birth": frame["date_of_birth"]}
+            )
+        ],
+        ignore_index=True,
+    ).dropna()
+    names = names.dropna().drop_duplicates().reset_index(drop=True)
+    keys = name_keys(names)
+    known = pd.concat(
+        [
+            pd.DataFrame({"name": names, "key": "full " + keys["full_key"]}),
+            pd.DataFrame({"name": names, "key": "short " + keys["short_key"]}),
+        ],
+        ignore_index=True,
+    )
+    pairs = known.merge(wanted.drop_duplicates(), on="key", how="inner")
+    return pairs[["name", "date_of_birth"]].drop_duplicates().reset_index(drop=True)
+
+
 def link_cohort(
     cohort: pd.DataFrame, admin_persons: pd.DataFrame, day_first: bool = True
 ) -> LinkageResult:

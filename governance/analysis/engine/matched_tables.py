@@ -185,7 +185,10 @@ def balance_rows_published(
     published = []
     for position, row in enumerate(rows):
         column = matrix[:, position]
-        groups = (column[treated_before], column[treated_after], column[controls_after])
+        groups = tuple(
+            np.asarray(column[rows], dtype=float)
+            for rows in (treated_before, treated_after, controls_after)
+        )
         if row.binary:
             unsafe = any(_small(float(g.sum()), float(len(g)), policy) for g in groups)
             rule = "threshold"

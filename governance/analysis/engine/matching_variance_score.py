@@ -48,6 +48,7 @@ import numpy as np
 
 from .encoding import EncodedCovariates
 from .matching import MatchAssignment
+from .propensity import BLOCK_ROWS, standardised_design, weighted_gram
 
 COVARIANCE_NEIGHBOURS = 4
 
@@ -65,9 +66,6 @@ class EstimatedScore:
 
     def design(self) -> np.ndarray:
         if self._design is None:
-            # Imported here: propensity imports statsmodels, needed only when this is used.
-            from .propensity import standardised_design
-
             self._design = standardised_design(self.encoded)
         return self._design
 
@@ -92,6 +90,22 @@ def nearest_in_group(
     result = np.full((len(queries), count), -1, dtype=np.int64)
     if len(order) == 0:
         return result
+    # A block of queries at a time: the (queries, 2 count + 1) work arrays of ten million
+    # units would take gigabytes at once.
+    for start in range(0, len(queries), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        result[block] = _nearest_block(order, sorted_scores, scores, queries[block], count)
+    return result
+
+
+def _nearest_block(
+    order: np.ndarray,
+    sorted_scores: np.ndarray,
+    scores: np.ndarray,
+    queries: np.ndarray,
+    count: int,
+) -> np.ndarray:
+    result = np.full((len(queries), count), -1, dtype=np.int64)
     slot = np.searchsorted(sorted_scores, scores[queries], "left")
     offsets = np.arange(-count, count + 1)
     window = slot[:, None] + offsets[None, :]
@@ -152,12 +166,16 @@ def score_adjustment(
     design = estimated.design()
     propensity = 1.0 / (1.0 + np.exp(-estimated.linear_predictor))
     density = propensity * (1.0 - propensity)
-    information = (design * density[:, None]).T @ design / n
+    information = weighted_gram(design, density) / n
     n1 = len(matched_t)
+    # Sums over a subset of rows as products with weights that are 0 elsewhere: a row subset
+    # of the design would copy it (gigabytes for ten million units).
+    in_units = np.zeros(n, dtype=bool)
+    in_units[units] = True
     derivative = (
         design[matched_t].T @ ((1.0 - propensity[matched_t]) * values[matched_t])
-        - design[control_rows].T @ (propensity[control_rows] * values[control_rows])
-        - difference * (design[units].T @ density[units])
+        - design.T @ np.where(is_treated, 0.0, propensity * values)
+        - difference * (design.T @ np.where(in_units, density, 0.0))
     ) / n1
     near = estimated.near_controls(scores, control_rows, units)
     shift = _weighted_local_covariances(design, values, near, propensity[units]) / n1

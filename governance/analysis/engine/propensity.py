@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,7 @@ def _design(encoded: EncodedCovariates) -> tuple[np.ndarray, np.ndarray, np.ndar
     centres = np.zeros(len(model))
     scales = np.ones(len(model))
     for position, column in enumerate(model):
-        values = encoded.matrix[:, column]
+        values = encoded.column(column)
         centres[position] = values.mean()
         spread = values.std()
         scales[position] = spread if spread > 0 else 1.0
@@ -174,12 +175,34 @@ def _starting_values(design: np.ndarray, outcome: np.ndarray) -> np.ndarray:
     return params
 
 
+# Rows per block where a pass over every unit would otherwise copy the design (gigabytes for
+# ten million units); a block's copy stays near 40 MB.
+BLOCK_ROWS = 1 << 18
+
+
+def weighted_gram(design: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_i w_i X_i X_i', a block of rows at a time (never a weighted copy of the design)."""
+    gram = np.zeros((design.shape[1], design.shape[1]))
+    for start in range(0, design.shape[0], BLOCK_ROWS):
+        block = design[start : start + BLOCK_ROWS]
+        gram += (block * weights[start : start + BLOCK_ROWS, None]).T @ block
+    return gram
+
+
+@cache
 def _logit() -> Any:
     """statsmodels' Logit, imported when a model is first fitted: statsmodels takes about a
-    second to import, which every CLI command and web worker would otherwise pay at start."""
+    second to import, which every CLI command and web worker would otherwise pay at start.
+    Its Hessian is the same sum, taken a block of rows at a time: statsmodels' own makes a
+    weighted copy of the whole design at every Newton step."""
     from statsmodels.discrete.discrete_model import Logit
 
-    return Logit
+    class BlockLogit(Logit):  # type: ignore[misc]
+        def hessian(self, params: np.ndarray) -> np.ndarray:
+            fitted = self.predict(params)
+            return -weighted_gram(self.exog, fitted * (1 - fitted))
+
+    return BlockLogit
 
 
 def _attempt(

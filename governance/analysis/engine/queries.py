@@ -31,22 +31,37 @@ def quoted(columns: Sequence[str], dialect: Dialect | None = None) -> list[str]:
     return [dialect.quote(column) for column in columns]
 
 
-def persons(dialect: Dialect, table: str, candidates: str) -> str:
-    """Each person's first row, for people born on a candidate date (linkage's blocking)."""
+def persons(
+    dialect: Dialect, table: str, candidates: str, keys: Sequence[str] = ("date_of_birth",)
+) -> str:
+    """Each person's first row, for people whose first row's ``keys`` (the date of birth, or
+    the name and the date of birth) are a row of ``candidates`` (linkage's blocking)."""
     cols = ", ".join(quoted(["person_id", "name", "date_of_birth", "sex"], dialect))
+
+    def candidate(alias: str) -> str:
+        same = " AND ".join(f"c.{key} = {alias}.{key}" for key in quoted(keys, dialect))
+        return f"EXISTS (SELECT 1 FROM {candidates} c WHERE {same})"
+
     return f"""
         SELECT {cols} FROM (
             SELECT {cols}, {ROW},
                    row_number() OVER (PARTITION BY person_id ORDER BY {ROW}) AS rank_in_person
             FROM {table}
             WHERE person_id IN (
-                SELECT person_id FROM {table}
-                WHERE date_of_birth IN (SELECT date_of_birth FROM {candidates})
+                SELECT person_id FROM {table} events WHERE {candidate("events")}
             )
         ) first_rows
-        WHERE rank_in_person = 1
-          AND date_of_birth IN (SELECT date_of_birth FROM {candidates})
+        WHERE rank_in_person = 1 AND {candidate("first_rows")}
         ORDER BY {ROW}
+    """
+
+
+def names_born_on(dialect: Dialect, table: str, candidates: str) -> str:
+    """The distinct names of the rows whose date of birth is one of ``candidates``."""
+    name, born = quoted(["name", "date_of_birth"], dialect)
+    return f"""
+        SELECT DISTINCT {name} FROM {table}
+        WHERE {name} IS NOT NULL AND {born} IN (SELECT date_of_birth FROM {candidates})
     """
 
 
@@ -66,19 +81,24 @@ def comparison_pool(
     """Each person's earliest index event (ties: the earlier row) between two dates, for the
     people not in ``excluded`` (reoffending.comparison_pool)."""
     cols = ", ".join(quoted(columns, dialect))
+    # The window sorts only the keys (a register's ten million people); the chosen rows'
+    # columns are fetched afterwards by their position.
     return f"""
-        SELECT {cols} FROM (
-            SELECT {cols}, {ROW},
-                   row_number() OVER (
-                       PARTITION BY person_id ORDER BY index_date, {ROW}
-                   ) AS rank_in_person
-            FROM {table} events
-            WHERE index_date >= {first} AND index_date <= {last}
-              AND NOT EXISTS (
-                  SELECT 1 FROM {excluded} x WHERE x.person_id = events.person_id
-              )
-        ) pool
-        WHERE rank_in_person = 1
+        SELECT {cols} FROM {table}
+        WHERE {ROW} IN (
+            SELECT {ROW} FROM (
+                SELECT {ROW},
+                       row_number() OVER (
+                           PARTITION BY person_id ORDER BY index_date, {ROW}
+                       ) AS rank_in_person
+                FROM {table} events
+                WHERE index_date >= {first} AND index_date <= {last}
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {excluded} x WHERE x.person_id = events.person_id
+                  )
+            ) pool
+            WHERE rank_in_person = 1
+        )
         ORDER BY {ROW}
     """
 

@@ -15,7 +15,7 @@ so ties (earliest event, greedy matching order) fall the same way and the matche
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ from .normalise import parse_dates, swap_day_month
 from .reoffending import OFFENCE_COLUMNS, comparison_pool, derive_outcomes
 
 PERSON_COLUMNS = ["person_id", "name", "date_of_birth", "sex"]
+# Administrative names -> the (name, date_of_birth) pairs a cohort could link to.
+PairsOf = Callable[[pd.Series], pd.DataFrame]
 
 
 class Source(ABC):
@@ -41,9 +43,13 @@ class Source(ABC):
         """``DataShapeError`` unless ``table`` was provided with these columns."""
 
     @abstractmethod
-    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+    def persons(
+        self, table: str, dates_of_birth: pd.Series, pairs: PairsOf | None = None
+    ) -> pd.DataFrame:
         """Each person's first row (person_id, name, date_of_birth, sex), for the people
-        born on one of ``dates_of_birth`` (everyone when the pandas reference answers)."""
+        born on one of ``dates_of_birth`` (everyone when the pandas reference answers). With
+        ``pairs`` (the distinct names of those people -> the (name, date_of_birth) pairs
+        worth linking), only the people whose first row is one of those pairs."""
 
     @abstractmethod
     def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
@@ -92,7 +98,9 @@ class PandasSource(Source):
         if missing:
             raise DataShapeError(table, f"missing column(s): {', '.join(missing)}")
 
-    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+    def persons(
+        self, table: str, dates_of_birth: pd.Series, pairs: PairsOf | None = None
+    ) -> pd.DataFrame:
         return self._frame(table, PERSON_COLUMNS)[PERSON_COLUMNS].drop_duplicates("person_id")
 
     def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
@@ -183,11 +191,30 @@ class SqlSource(Source):
         self._sql.register(name, pa.table({"person_id": values}))
         return name
 
-    def persons(self, table: str, dates_of_birth: pd.Series) -> pd.DataFrame:
+    def persons(
+        self, table: str, dates_of_birth: pd.Series, pairs: PairsOf | None = None
+    ) -> pd.DataFrame:
         self.require(table, PERSON_COLUMNS)
-        dates = pa.array(dates_of_birth.dt.date.tolist(), type=pa.date32())
-        self._sql.register("candidate_dates", pa.table({"date_of_birth": dates}))
-        return self._sql.query(queries.persons(self._sql, table, "candidate_dates"))
+        self._sql.register("candidate_dates", pa.table({"date_of_birth": _dates(dates_of_birth)}))
+        if pairs is None:
+            return self._sql.query(queries.persons(self._sql, table, "candidate_dates"))
+        # A register of ten million people has millions born on a date some cohort of ten
+        # thousand could mean; only those whose name could link on that date come back.
+        names = self._sql.query(queries.names_born_on(self._sql, table, "candidate_dates"))
+        wanted = pairs(names["name"])
+        kind = self.tables.schemas[table].field("name").type
+        self._sql.register(
+            "candidate_people",
+            pa.table(
+                {
+                    "name": pa.array(wanted["name"].tolist(), type=kind),
+                    "date_of_birth": _dates(wanted["date_of_birth"]),
+                }
+            ),
+        )
+        return self._sql.query(
+            queries.persons(self._sql, table, "candidate_people", ("name", "date_of_birth"))
+        )
 
     def events_of(self, table: str, columns: Sequence[str], people: Sequence[Any]) -> pd.DataFrame:
         self.require(table, columns)
@@ -251,6 +278,12 @@ class SqlSource(Source):
             },
             index=events.index,
         )
+
+
+def _dates(values: pd.Series) -> pa.Array:
+    """Dates (datetime64 at midnight) as an Arrow date column, as the engines hold them."""
+    days = pd.to_datetime(values).to_numpy().astype("datetime64[D]")
+    return pa.array(days, type=pa.date32(), from_pandas=True)
 
 
 def stack_groups(treated: pd.DataFrame, pool: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
