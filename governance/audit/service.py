@@ -318,8 +318,6 @@ def _write(
     # The detail is stored as the canonical text hashed.
     row = {
         **event,
-        "event_type": event["event_type"].value,
-        "outcome": event["outcome"].value,
         "detail": detail_json,
         "prev_hash": head.hash,
         "hash": digest,
