@@ -4,8 +4,6 @@ falls back to reading the head under lock whenever the stored head is not exactl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from sqlalchemy import Connection, func, select, text
@@ -21,7 +19,7 @@ from tests.support import People
 
 
 @pytest.fixture
-def head_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def head_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The seq of every head the writer read from the database."""
     reads: list[int] = []
     read = chain.read
@@ -32,7 +30,7 @@ def head_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return head
 
     monkeypatch.setattr(chain, "read", counted)
-    yield reads
+    return reads
 
 
 def _record(db: Session, people: People, page: int) -> int:
