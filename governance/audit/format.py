@@ -346,7 +346,8 @@ def chain_hash(prev_hash: str, content: str) -> str:
 
 
 def sign(key: bytes, message: str) -> str:
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+    # The one-shot form: OpenSSL's HMAC in one call, several times faster than an HMAC object.
+    return hmac.digest(key, message.encode(), "sha256").hex()
 
 
 def legacy_checkpoint_message(seq: int, head_hash: str) -> str:

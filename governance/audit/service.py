@@ -15,11 +15,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Text, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from governance.audit import head as chain
 from governance.audit.format import (
     CURRENT_FORMAT,
     GENESIS_HASH,
@@ -35,7 +36,8 @@ from governance.audit.format import (
     sign,
     storable_text,
 )
-from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditType, Outcome
+from governance.audit.head import HEAD_ID, Head, HeadInconsistent
+from governance.audit.models import AuditCheckpoint, AuditHead, AuditType, Outcome
 from governance.kernel import telemetry
 from governance.kernel.types import utcnow
 
@@ -60,8 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-HEAD_ID = 1
 
 # What follows a recorded event inside the same transaction: (session, the event as written,
 # whether a checkpoint was signed with it). The registry installs them (webhooks' outbox); the
@@ -245,14 +245,8 @@ def _append(
     settings = settings_of(session)
     occurred_at = now or utcnow()
     check_time(occurred_at)
-    # Core statements on the session's connection: this runs for every access, and the ORM's
-    # per-statement bookkeeping would cost more than the write itself.
-    connection = session.connection()
-    head = _read_head(connection)
-    if _needs_seal(head):
-        head = _seal(connection, settings, head, occurred_at)
     event: dict[str, Any] = {
-        "seq": head.seq + 1,
+        "seq": None,  # the head's next, set by _write
         "occurred_at": occurred_at,
         "event_type": AuditType(event_type),
         "outcome": Outcome(outcome),
@@ -267,57 +261,22 @@ def _append(
         "clause": _text(clause),
         "detail": detail or {},
     }
-    written = _write(connection, settings, head, event)
-    checkpointed = written.last_checkpoint_seq == written.seq != head.last_checkpoint_seq
+    connection = session.connection()
+    # The head this process last wrote is usually still the head: write after it, on the
+    # condition that it is (head.py); else read the head under lock and write after that.
+    was = chain.remembered(connection)
+    written = None
+    if was is not None and not _needs_seal(was):
+        written = _write(connection, settings, was, event, guarded=True)
+    if was is None or written is None:
+        was = chain.read(connection)
+        if _needs_seal(was):
+            was = _seal(connection, settings, was, occurred_at)
+        written = _write_locked(connection, settings, was, event)
+    checkpointed = written.last_checkpoint_seq == written.seq != was.last_checkpoint_seq
     for listener in _LISTENERS:
         listener(session, event, checkpointed)
     return written.seq
-
-
-class _Head(NamedTuple):
-    seq: int
-    hash: str
-    last_checkpoint_seq: int
-    last_checkpoint_at: dt.datetime | None
-    cadence_events: int | None
-    cadence_minutes: int | None
-    format_since: int
-
-
-_READ_HEAD = (
-    select(
-        AuditHead.seq,
-        AuditHead.hash,
-        AuditHead.last_checkpoint_seq,
-        AuditHead.last_checkpoint_at,
-        AuditHead.cadence_events,
-        AuditHead.cadence_minutes,
-        AuditHead.format_since,
-    )
-    .where(AuditHead.id == HEAD_ID)
-    .with_for_update()
-)
-# The detail is bound as the canonical text hashed, not through `JSONText` (which would write
-# Python's own canonical JSON, different from RFC 8785 for floats).
-_INSERT_EVENT = insert(AuditEvent).values(detail=bindparam("detail", type_=Text()))
-_INSERT_CHECKPOINT = insert(AuditCheckpoint)
-_WRITE_HEAD = update(AuditHead).where(AuditHead.id == HEAD_ID)
-
-
-class HeadInconsistent(RuntimeError):
-    """The head row contradicts itself: it was edited outside the application."""
-
-
-def _read_head(connection: Connection) -> _Head:
-    head = _Head(*connection.execute(_READ_HEAD).one())
-    if not 1 <= head.format_since <= head.seq + 1:
-        # Only an edit of the head row gets here; writing on would bury it under new events.
-        raise HeadInconsistent(
-            f"The audit chain head is inconsistent (format_since="
-            f"{head.format_since}, seq={head.seq}): run `governance audit "
-            f"verify`. Nothing is written until it is resolved."
-        )
-    return head
 
 
 def _text(value: str | None) -> str | None:
@@ -325,10 +284,16 @@ def _text(value: str | None) -> str | None:
 
 
 def _write(
-    connection: Connection, settings: AuditSettings, head: _Head, event: dict[str, Any]
-) -> _Head:
-    """Insert `event` after `head`, sign a checkpoint when one is due, sign the new head."""
-    seq: int = event["seq"]
+    connection: Connection,
+    settings: AuditSettings,
+    head: Head,
+    event: dict[str, Any],
+    *,
+    guarded: bool,
+) -> Head | None:
+    """Write `event` after `head`, sign a checkpoint when one is due, sign the new head;
+    return the new head, or None when `guarded` and the stored head is no longer `head`."""
+    seq = event["seq"] = head.seq + 1
     occurred_at: dt.datetime = event["occurred_at"]
     detail_json = canonical_detail(event["detail"])
     digest = chain_hash(
@@ -350,10 +315,14 @@ def _write(
             event["target_type"],
         ),
     )
-    connection.execute(
-        _INSERT_EVENT, {**event, "detail": detail_json, "prev_hash": head.hash, "hash": digest}
-    )
-    values: dict[str, Any] = {
+    # The detail is stored as the canonical text hashed.
+    row = {
+        **event,
+        "detail": detail_json,
+        "prev_hash": head.hash,
+        "hash": digest,
+    }
+    moved: dict[str, Any] = {
         "seq": seq,
         "hash": digest,
         "key_id": settings.current_key_id,
@@ -362,26 +331,24 @@ def _write(
         ),
     }
     new_head = head._replace(seq=seq, hash=digest)
+    checkpoint = None
     if _checkpoint_due(settings, head, seq, occurred_at):
         every, minutes = settings.checkpoint_every, settings.checkpoint_minutes
-        connection.execute(
-            _INSERT_CHECKPOINT,
-            {
-                "seq": seq,
-                "head_hash": digest,
-                "created_at": occurred_at,
-                "key_id": settings.current_key_id,
-                "cadence_events": every,
-                "cadence_minutes": minutes,
-                "signature": sign(
-                    settings.current_key,
-                    checkpoint_message(
-                        seq, digest, format_since=head.format_since, every=every, minutes=minutes
-                    ),
+        checkpoint = {
+            "seq": seq,
+            "head_hash": digest,
+            "created_at": occurred_at,
+            "key_id": settings.current_key_id,
+            "signature": sign(
+                settings.current_key,
+                checkpoint_message(
+                    seq, digest, format_since=head.format_since, every=every, minutes=minutes
                 ),
-            },
-        )
-        values.update(
+            ),
+            "cadence_events": every,
+            "cadence_minutes": minutes,
+        }
+        moved.update(
             last_checkpoint_seq=seq,
             last_checkpoint_at=occurred_at,
             cadence_events=every,
@@ -393,11 +360,30 @@ def _write(
             cadence_events=every,
             cadence_minutes=minutes,
         )
-    connection.execute(_WRITE_HEAD, values)
+    if not chain.append(
+        connection,
+        was=head,
+        guarded=guarded,
+        event=row,
+        head=moved,
+        checkpoint=checkpoint,
+        now=new_head,
+    ):
+        return None
     return new_head
 
 
-def _checkpoint_due(settings: AuditSettings, head: _Head, seq: int, now: dt.datetime) -> bool:
+def _write_locked(
+    connection: Connection, settings: AuditSettings, head: Head, event: dict[str, Any]
+) -> Head:
+    """`_write` after the head read under lock in this transaction."""
+    written = _write(connection, settings, head, event, guarded=False)
+    if written is None:
+        raise HeadInconsistent("The audit chain head row is missing: run `governance init`.")
+    return written
+
+
+def _checkpoint_due(settings: AuditSettings, head: Head, seq: int, now: dt.datetime) -> bool:
     """The rule the verifier checks (audit_walk): a checkpoint at the first event of format 2,
     and then within the cadence the last checkpoint promised. A writer configured with another
     cadence signs a checkpoint at once, promising its own."""
@@ -416,12 +402,12 @@ def _checkpoint_due(settings: AuditSettings, head: _Head, seq: int, now: dt.date
     )
 
 
-def _needs_seal(head: _Head) -> bool:
+def _needs_seal(head: Head) -> bool:
     """Events of format 1 are stored and none of format 2 yet: the next event is the seal."""
     return head.seq >= 1 and head.format_since == head.seq + 1
 
 
-def _seal(connection: Connection, settings: AuditSettings, head: _Head, now: dt.datetime) -> _Head:
+def _seal(connection: Connection, settings: AuditSettings, head: Head, now: dt.datetime) -> Head:
     """Write the `audit:upgrade` event: the first event of format 2. It records how many
     format-1 checkpoints exist and the format-1 head; its signed checkpoint binds the format
     boundary, so no later event can be passed off as format 1, and no format-1 checkpoint can
@@ -431,8 +417,8 @@ def _seal(connection: Connection, settings: AuditSettings, head: _Head, now: dt.
         .select_from(AuditCheckpoint)
         .where(AuditCheckpoint.seq < head.format_since)
     ).scalar_one()
-    event = {
-        "seq": head.seq + 1,
+    event: dict[str, Any] = {
+        "seq": None,
         "occurred_at": now,
         "event_type": AuditType.AUDIT_UPGRADE,
         "outcome": Outcome.SUCCESS,
@@ -458,7 +444,7 @@ def _seal(connection: Connection, settings: AuditSettings, head: _Head, now: dt.
         head.seq + 1,
         head.seq,
     )
-    return _write(connection, settings, head, event)
+    return _write_locked(connection, settings, head, event)
 
 
 UPGRADE_ACTOR = "system:audit-upgrade"
@@ -468,7 +454,7 @@ def seal(session: Session, *, now: dt.datetime | None = None) -> int | None:
     """Record the format upgrade now if it is pending (`governance init` calls this right after
     migrating); return the event's seq, or None when there was nothing to seal."""
     connection = session.connection()
-    head = _read_head(connection)
+    head = chain.read(connection)
     if not _needs_seal(head):
         return None
     moment = now or utcnow()
@@ -497,9 +483,10 @@ def take_writer_lock(session: Session) -> None:
     COMMITTED): the second reads the state the first committed and is refused by the
     lifecycle table, instead of both passing the check. It also keeps one lock order (the
     head, then any row lock), so changes cannot deadlock. SQLite's BEGIN IMMEDIATE already
-    runs writers one at a time (and has no FOR UPDATE).
+    runs writers one at a time (and has no FOR UPDATE). The head read with the lock is the
+    one the change's event is then written after, without reading it again.
     """
-    session.execute(select(AuditHead.id).where(AuditHead.id == HEAD_ID).with_for_update())
+    chain.read(session.connection())
 
 
 def chain_head(session: Session) -> tuple[int, str]:

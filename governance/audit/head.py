@@ -1,0 +1,215 @@
+"""The audit chain head: read it under lock, and move it with each new event in one statement.
+
+Every audited action appends an event, so this is the hottest write of the service; each
+statement it saves is a round trip saved on PostgreSQL for every read of data. An event is
+written by one statement that moves the head from the one the event was chained to and inserts
+the event only if the head moved (PostgreSQL: an `UPDATE ... RETURNING` in a `WITH` feeding an
+`INSERT ... SELECT`, atomic as one statement; SQLite, which has no writing `WITH`, inserts the
+event selected from the head row, then moves the head: two statements under the write lock its
+`BEGIN IMMEDIATE` took).
+
+The head an event is chained to is either read under lock in the writing transaction, or the
+head this process last wrote or read (`remembered`), which is only a guess: the statement then
+also requires the stored head to equal it in every field the event depends on (seq, hash,
+checkpoint and cadence, format), and writes nothing when another writer moved it. The head row
+is locked by the UPDATE until the transaction ends (PostgreSQL re-checks the condition against
+a row another transaction changed meanwhile), so writers still append in turn and the chain
+never forks; a missed guess costs a read under lock and a second statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator, select
+from sqlalchemy.exc import DBAPIError
+
+from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+
+HEAD_ID = 1
+
+
+class Head(NamedTuple):
+    seq: int
+    hash: str
+    last_checkpoint_seq: int
+    last_checkpoint_at: dt.datetime | None
+    cadence_events: int | None
+    cadence_minutes: int | None
+    format_since: int
+
+
+class HeadInconsistent(RuntimeError):
+    """The head row contradicts itself: it was edited outside the application."""
+
+
+_READ_HEAD = (
+    select(
+        AuditHead.seq,
+        AuditHead.hash,
+        AuditHead.last_checkpoint_seq,
+        AuditHead.last_checkpoint_at,
+        AuditHead.cadence_events,
+        AuditHead.cadence_minutes,
+        AuditHead.format_since,
+    )
+    .where(AuditHead.id == HEAD_ID)
+    .with_for_update()
+)
+
+_WAS = tuple(f"was_{name}" for name in Head._fields)
+# The head each database's writers in this process last saw, by engine (a guess, see above).
+_remembered: weakref.WeakKeyDictionary[Engine, Head] = weakref.WeakKeyDictionary()
+
+
+def read(connection: Connection) -> Head:
+    """The head, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already holds the write lock), checked for consistency and remembered."""
+    head = Head(*connection.execute(_READ_HEAD).one())
+    if not 1 <= head.format_since <= head.seq + 1:
+        # Only an edit of the head row gets here; writing on would bury it under new events.
+        raise HeadInconsistent(
+            f"The audit chain head is inconsistent (format_since="
+            f"{head.format_since}, seq={head.seq}): run `governance audit "
+            f"verify`. Nothing is written until it is resolved."
+        )
+    _remembered[connection.engine] = head
+    return head
+
+
+def remembered(connection: Connection) -> Head | None:
+    """The head this process last wrote or read on this database, unchecked."""
+    return _remembered.get(connection.engine)
+
+
+def forget(connection: Connection) -> None:
+    _remembered.pop(connection.engine, None)
+
+
+def append(
+    connection: Connection,
+    *,
+    was: Head,
+    guarded: bool,
+    event: Mapping[str, Any],
+    head: Mapping[str, Any],
+    checkpoint: Mapping[str, Any] | None,
+    now: Head,
+) -> bool:
+    """Insert `event` (its columns) and set the head's columns `head`, chained to the head
+    `was`; insert `checkpoint` too when one is due; remember `now` as the head. `guarded`:
+    `was` is a guess, so write only if the stored head is still exactly `was`; unguarded, the
+    caller read `was` under lock in this transaction. False when nothing was written."""
+    dialect = connection.dialect
+    sqlite = dialect.name == "sqlite"
+    statements = _statements(dialect.name, dialect.driver, guarded, tuple(head))
+    driver_error = dialect.loaded_dbapi.Error
+    values = dict(event)
+    values.update({f"new_{name}": value for name, value in head.items()})
+    if guarded:
+        values.update(zip(_WAS, was, strict=True))
+    if sqlite:
+        values["occurred_at"] = _time(values["occurred_at"])
+        if "new_last_checkpoint_at" in values:
+            values["new_last_checkpoint_at"] = _time(values["new_last_checkpoint_at"])
+        if guarded and was.last_checkpoint_at is not None:
+            values["was_last_checkpoint_at"] = _time(was.last_checkpoint_at)
+    cursor = connection.connection.cursor()
+    try:
+        written = _run(cursor, driver_error, statements[0], values) == 1
+        if written:
+            for statement in statements[1:]:
+                _run(cursor, driver_error, statement, values)
+            if checkpoint is not None:
+                stored = dict(checkpoint)
+                if sqlite:
+                    stored["created_at"] = _time(stored["created_at"])
+                _run(cursor, driver_error, _insert_checkpoint(dialect.name, dialect.driver), stored)
+    finally:
+        cursor.close()
+    if not written:
+        forget(connection)
+        return False
+    _remembered[connection.engine] = now
+    return True
+
+
+def _run(cursor: Any, driver_error: Any, sql: str, values: Mapping[str, Any]) -> int:
+    """Execute on the driver's cursor (SQLAlchemy's per-statement bookkeeping would cost more
+    than the write); a driver error is raised as SQLAlchemy's, as everywhere else."""
+    try:
+        cursor.execute(sql, values)
+    except driver_error as error:
+        raise DBAPIError.instance(sql, None, error, driver_error) from error
+    return int(cursor.rowcount)
+
+
+def _time(moment: dt.datetime) -> str:
+    """A UTC time as SQLAlchemy stores it in SQLite (what the verifier parses)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@functools.cache
+def _statements(
+    dialect: str, driver: str, guarded: bool, head_columns: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The SQL of one write: the first statement writes the event (and on PostgreSQL moves
+    the head); it writes one row, or none when the guard failed."""
+    mark = _marker(dialect, driver)
+    where = [f"id = {HEAD_ID}"]
+    if guarded:
+        null_safe = "IS" if dialect == "sqlite" else "IS NOT DISTINCT FROM"
+        where += [
+            f"{name} {null_safe if AuditHead.__table__.c[name].nullable else '='} "
+            f"{mark('was_' + name)}"
+            for name in Head._fields
+        ]
+    condition = " AND ".join(where)
+    event_columns = AuditEvent.__table__.columns
+    columns = ", ".join(column.name for column in event_columns)
+    assignments = ", ".join(f"{name} = {mark('new_' + name)}" for name in head_columns)
+    if dialect == "sqlite":
+        selected = ", ".join(mark(column.name) for column in event_columns)
+        return (
+            f"INSERT INTO audit_event ({columns}) SELECT {selected} FROM audit_head "
+            f"WHERE {condition}",
+            f"UPDATE audit_head SET {assignments} WHERE id = {HEAD_ID}",
+        )
+    # Typed, as nothing else tells PostgreSQL a NULL's type in a SELECT list.
+    typed = ", ".join(f"{mark(column.name)}::{_pg_type(column)}" for column in event_columns)
+    return (
+        f"WITH moved AS (UPDATE audit_head SET {assignments} WHERE {condition} RETURNING id) "
+        f"INSERT INTO audit_event ({columns}) SELECT {typed} FROM moved",
+    )
+
+
+# The widest type of each kind: the INSERT's assignment then checks lengths and ranges.
+_PG_TYPES = {int: "bigint", str: "text", dt.datetime: "timestamptz"}
+
+
+def _pg_type(column: ColumnElement[Any]) -> str:
+    stored = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+    return _PG_TYPES[stored.python_type]
+
+
+@functools.cache
+def _insert_checkpoint(dialect: str, driver: str) -> str:
+    mark = _marker(dialect, driver)
+    names = [column.name for column in AuditCheckpoint.__table__.columns]
+    return (
+        f"INSERT INTO audit_checkpoint ({', '.join(names)}) "
+        f"VALUES ({', '.join(mark(name) for name in names)})"
+    )
+
+
+def _marker(dialect: str, driver: str) -> Callable[[str], str]:
+    """How the driver names a parameter: sqlite3 `:name`, psycopg `%(name)s`."""
+    if dialect == "sqlite":
+        return lambda name: f":{name}"
+    if driver in {"psycopg", "psycopg2"}:
+        return lambda name: f"%({name})s"
+    raise NotImplementedError(f"the audit writer does not know the driver {driver}")
