@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator, select
 from sqlalchemy.exc import DBAPIError
 
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from governance.kernel.db import writing
 
 HEAD_ID = 1
 
@@ -118,6 +119,9 @@ def append(
             values["new_last_checkpoint_at"] = _time(values["new_last_checkpoint_at"])
         if guarded and was.last_checkpoint_at is not None:
             values["was_last_checkpoint_at"] = _time(was.last_checkpoint_at)
+    # A request that read first (kernel/db.py) takes SQLite's write lock before the guard reads
+    # the stored head: the driver's cursor bypasses the hook that would take it.
+    writing(connection)
     cursor = connection.connection.cursor()
     try:
         written = _run(cursor, driver_error, statements[0], values) == 1

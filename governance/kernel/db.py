@@ -79,6 +79,23 @@ def _writes(statement: str, context: Any) -> bool:
 _NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "RELEASE", "END"})
 
 
+def writing(connection: Any) -> None:
+    """Take SQLite's write lock now if this connection's transaction began deferred and has not
+    taken it yet (a no-op otherwise, and on PostgreSQL). Statements sent through SQLAlchemy
+    take it by themselves; code that writes on the driver's own cursor calls this first."""
+    if not connection.info.get(_DEFERRED):
+        return
+    # Nothing has been written yet, so ending the snapshot loses nothing; the write (and the
+    # read that decides it) then runs under the lock on the newest data.
+    connection.info[_DEFERRED] = False
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("COMMIT")
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -115,14 +132,10 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take_write_lock(
-        connection: Any, cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+        connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
     ) -> None:
         if connection.info.get(_DEFERRED) and _writes(statement, context):
-            # Nothing has been written yet, so ending the snapshot loses nothing; the write
-            # (and the read that decides it) then runs under the lock on the newest data.
-            connection.info[_DEFERRED] = False
-            cursor.execute("COMMIT")
-            cursor.execute("BEGIN IMMEDIATE")
+            writing(connection)
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
