@@ -4,6 +4,8 @@ SQLite transactions start with BEGIN IMMEDIATE: every audited action reads the a
 and then writes, and a deferred SQLite transaction that has read cannot always upgrade to a
 write (SQLITE_BUSY_SNAPSHOT); taking the write lock up front keeps the chain a single line
 across processes. PostgreSQL gets the same guarantee from a row lock on the chain head.
+Writers wait for their turn on a file lock, woken by the kernel when the writer before them
+ends, rather than in SQLite's polling busy handler (kernel/writer_lock.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
+from governance.kernel.writer_lock import LockingConnection, writer_lock
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -41,11 +44,15 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     path = make_url(url).database
+    lock = None
     if path and path != ":memory:" and not path.startswith("file:"):
         # The database holds personal data and wrapped file keys: owner-only from the start
         # (SQLite would create it, and its -wal and -shm files, readable by everyone).
         private_file(Path(path))
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        lock = writer_lock(Path(path))
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "factory": LockingConnection}, **kwargs
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -58,10 +65,14 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        dbapi_connection.writer_lock = lock
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.connection.dbapi_connection.begin_writing()
 
     return engine
 
