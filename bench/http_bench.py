@@ -232,7 +232,12 @@ def measure(quick: bool, url: str | None = None) -> dict[str, float]:
         tmp = Path(name)
         url, instance, path, secrets = _world(tmp, url)
         server = LiveServer(
-            url, instance, tmp / "server.log", workers=WORKERS, threads=SERVER_THREADS, start_within=180
+            url,
+            instance,
+            tmp / "server.log",
+            workers=WORKERS,
+            threads=SERVER_THREADS,
+            start_within=180,
         )
         try:
             _measure(server.port, path, secrets, 2.0)  # every worker booted and warm

@@ -33,7 +33,7 @@ def _writer(engine: Engine, failures: list[str]) -> None:
                 # Read, then write what was read: a lost update would show in the count.
                 n = connection.scalar(text("SELECT n FROM counter"))
                 connection.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
-        except Exception as error:  # noqa: BLE001 - every failure is reported
+        except Exception as error:
             failures.append(repr(error))
 
 
@@ -79,9 +79,11 @@ def test_a_second_connection_of_a_writing_thread_is_refused_not_stuck(
     first, second = make_engine(url), make_engine(url)
     with first.begin() as connection:
         connection.execute(text("CREATE TABLE t (n INTEGER)"))
-        with pytest.raises(Exception, match="database is locked") as refused:
-            with second.begin() as other:
-                other.execute(text("INSERT INTO t VALUES (1)"))
+        with (
+            pytest.raises(Exception, match="database is locked") as refused,
+            second.begin() as other,
+        ):
+            other.execute(text("INSERT INTO t VALUES (1)"))
         assert isinstance(refused.value.__cause__ or refused.value, sqlite3.OperationalError)
     with second.begin() as other:  # the first transaction ended: the lock is free again
         other.execute(text("INSERT INTO t VALUES (1)"))
