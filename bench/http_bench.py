@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-DURATION_S = 20.0
+DURATION_S = float(os.environ.get("HTTP_BENCH_DURATION_S") or 20)
 QUICK_DURATION_S = 3.0
-REPEATS = 3
-WORKERS = 4
+REPEATS = int(os.environ.get("HTTP_BENCH_REPEATS") or 3)
+WORKERS = int(os.environ.get("HTTP_BENCH_WORKERS") or 4)
+SERVER_THREADS = int(os.environ.get("HTTP_BENCH_THREADS") or 0) or None
 CLIENT_PROCESSES = 4
 THREADS = 4  # per client process: 16 concurrent clients
 ANALYSTS = 16
@@ -230,7 +231,14 @@ def measure(quick: bool, url: str | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="http-bench-") as name:
         tmp = Path(name)
         url, instance, path, secrets = _world(tmp, url)
-        server = LiveServer(url, instance, tmp / "server.log", workers=WORKERS, start_within=180)
+        server = LiveServer(
+            url,
+            instance,
+            tmp / "server.log",
+            workers=WORKERS,
+            threads=SERVER_THREADS,
+            start_within=180,
+        )
         try:
             _measure(server.port, path, secrets, 2.0)  # every worker booted and warm
             before = _audited_reads(url)

@@ -33,6 +33,7 @@ class LiveServer:
         log: Path,
         *,
         workers: int = 2,
+        threads: int | None = None,
         env: dict[str, str] | None = None,
         port: int | None = None,
         # Generous: under xdist another worker's server or browser may share the cores while
@@ -62,6 +63,7 @@ class LiveServer:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
+                *(["--threads", str(threads)] if threads else []),
             ],
             env=env,
             stdout=self._log_file,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from governance.access import column_forms
 from governance.access.column_forms import GrantedForm
@@ -117,10 +117,17 @@ def granted_columns(
 
 
 def _dataset(session: Session, dataset_id: int) -> Dataset:
-    # The door needs the dataset's columns; its provider and stewards load only if asked for
-    # (eagerly they were two more queries on every read).
+    # The door needs the dataset's columns, joined in the same query (one round trip, not two);
+    # its provider and stewards load only if asked for (eagerly they were two more queries on
+    # every read).
     dataset = session.get(
-        Dataset, dataset_id, options=(lazyload(Dataset.provider), lazyload(Dataset.stewards))
+        Dataset,
+        dataset_id,
+        options=(
+            lazyload(Dataset.provider),
+            lazyload(Dataset.stewards),
+            joinedload(Dataset.columns),
+        ),
     )
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")

@@ -14,6 +14,9 @@ chain head is read that way), ends the snapshot and takes the lock with BEGIN IM
 it runs. What it writes is then decided under the lock, as before; what it read before is a
 snapshot a few milliseconds old, as a PostgreSQL statement's is under READ COMMITTED. Forms,
 API writes, the CLI and the workers keep IMMEDIATE from the start: they read what they change.
+
+Writers wait for their turn on a file lock, woken by the kernel when the writer before them
+ends, rather than in SQLite's polling busy handler (kernel/writer_lock.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
+from governance.kernel.writer_lock import LockingConnection, writer_lock
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -88,12 +92,14 @@ def writing(connection: Any) -> None:
     # Nothing has been written yet, so ending the snapshot loses nothing; the write (and the
     # read that decides it) then runs under the lock on the newest data.
     connection.info[_DEFERRED] = False
-    cursor = connection.connection.dbapi_connection.cursor()
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
     try:
         cursor.execute("COMMIT")
-        cursor.execute("BEGIN IMMEDIATE")
     finally:
         cursor.close()
+    # BEGIN IMMEDIATE after this process's turn at the writer lock (kernel/writer_lock.py).
+    dbapi_connection.begin_writing()
 
 
 def is_sqlite(url: str) -> bool:
@@ -106,11 +112,15 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     path = make_url(url).database
+    lock = None
     if path and path != ":memory:" and not path.startswith("file:"):
         # The database holds personal data and wrapped file keys: owner-only from the start
         # (SQLite would create it, and its -wal and -shm files, readable by everyone).
         private_file(Path(path))
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        lock = writer_lock(Path(path))
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "factory": LockingConnection}, **kwargs
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -123,11 +133,15 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        dbapi_connection.writer_lock = lock
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         deferred = read_only or _READING_FIRST.get()
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        if deferred:
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.connection.dbapi_connection.begin_writing()
         connection.info[_DEFERRED] = deferred and not read_only
 
     @event.listens_for(engine, "before_cursor_execute")

@@ -405,8 +405,11 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
             series[name] = entry.columns[name]
         else:  # declared after this version was stored
             series[name] = pa.nulls(entry.rows, full_schema.field(name).type).to_pandas()
-    # A new frame (copies): a caller cannot change what is kept.
-    return pd.DataFrame(series) if series else pd.DataFrame(index=pd.RangeIndex(entry.rows))
+    # A new frame over the kept columns without copying them: pandas' copy-on-write copies a
+    # column the caller changes, so what is kept stays as read.
+    if not series:
+        return pd.DataFrame(index=pd.RangeIndex(entry.rows))
+    return pd.DataFrame(series, copy=False)
 
 
 def verify_version(version: DatasetVersion) -> bool:
