@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from governance.agreements.clauses import clause_diff
 from governance.agreements.law_fit import law_warnings
@@ -15,7 +16,7 @@ from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import ProjectRole
 from governance.agreements.queries import terms_form_choices
 from governance.agreements.web_forms import TermsForm
-from governance.identity.models import User
+from governance.identity.models import TrainingRecord, User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 
@@ -60,15 +61,23 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
 
 
 def _load_training(version: AgreementVersion) -> None:
-    """Everyone named on the version, with their training records, in one query: the page
-    would otherwise load each person's records one at a time (the many-to-one `person.user`
-    is then found in the session without a query)."""
+    """Everyone named on the version gets their training records in one query: the page
+    would otherwise load each person's records one at a time. The people themselves (and
+    their roles) are already loaded with the personnel, so only the records are read."""
     session = object_session(version)
-    ids = {p.user_id for p in version.personnel}
-    if session is not None and ids:
-        session.scalars(
-            select(User).where(User.id.in_(ids)).options(selectinload(User.training))
-        ).all()
+    users = {p.user_id: p.user for p in version.personnel}
+    unloaded = {i: u for i, u in users.items() if "training" in inspect(u).unloaded}
+    if session is None or not unloaded:
+        return
+    records: dict[int, list[TrainingRecord]] = {i: [] for i in unloaded}
+    for record in session.scalars(
+        select(TrainingRecord)
+        .where(TrainingRecord.user_id.in_(unloaded))
+        .order_by(TrainingRecord.user_id, TrainingRecord.completed_on.desc())
+    ):
+        records[record.user_id].append(record)
+    for user_id, user in unloaded.items():
+        set_committed_value(user, "training", records[user_id])
 
 
 def form_context(
