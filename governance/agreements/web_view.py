@@ -6,17 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session, object_session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from governance.agreements.clauses import clause_diff
 from governance.agreements.law_fit import law_warnings
-from governance.agreements.models import Agreement, AgreementVersion
+from governance.agreements.models import Agreement
 from governance.agreements.parts_model import ProjectRole
-from governance.agreements.queries import terms_form_choices
+from governance.agreements.queries import load_training, terms_form_choices
 from governance.agreements.web_forms import TermsForm
-from governance.identity.models import TrainingRecord, User
+from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 
@@ -41,7 +39,7 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
         reverse=True,
     )
     required = shown.required_courses()
-    _load_training(shown)
+    load_training(shown)
     training = [
         {"person": p, "missing": sorted(c.label for c in required - p.user.current_courses(today))}
         for p in shown.personnel
@@ -58,26 +56,6 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
         "training": training,
         "destruction_due": agreement.destruction_due(),
     }
-
-
-def _load_training(version: AgreementVersion) -> None:
-    """Everyone named on the version gets their training records in one query: the page
-    would otherwise load each person's records one at a time. The people themselves (and
-    their roles) are already loaded with the personnel, so only the records are read."""
-    session = object_session(version)
-    users = {p.user_id: p.user for p in version.personnel}
-    unloaded = {i: u for i, u in users.items() if "training" in inspect(u).unloaded}
-    if session is None or not unloaded:
-        return
-    records: dict[int, list[TrainingRecord]] = {i: [] for i in unloaded}
-    for record in session.scalars(
-        select(TrainingRecord)
-        .where(TrainingRecord.user_id.in_(unloaded))
-        .order_by(TrainingRecord.user_id, TrainingRecord.completed_on.desc())
-    ):
-        records[record.user_id].append(record)
-    for user_id, user in unloaded.items():
-        set_committed_value(user, "training", records[user_id])
 
 
 def form_context(
