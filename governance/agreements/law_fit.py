@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from governance.agreements.law_model import LawCode
 from governance.agreements.models import AgreementVersion
@@ -37,9 +38,15 @@ def law_warnings(session: Session, version: AgreementVersion) -> list[str]:
     ids = version.covered_dataset_ids
     if not ids:
         return []
-    datasets = list(
-        session.scalars(select(Dataset).where(Dataset.id.in_(ids)).order_by(Dataset.id))
-    )
+    # The page has the covered datasets loaded already (with the covered columns): only those
+    # the session does not hold are read.
+    held = {i: session.identity_map.get(identity_key(Dataset, i)) for i in ids}
+    missing = [i for i, dataset in held.items() if dataset is None]
+    if missing:
+        held.update(
+            (d.id, d) for d in session.scalars(select(Dataset).where(Dataset.id.in_(missing)))
+        )
+    datasets = [d for i in sorted(held) if (d := held[i]) is not None]
     misfits = unfitting(version.law_codes, {SubjectArea(d.subject_area) for d in datasets})
     described = ", ".join(f"{d.name} ({d.subject_area_label.lower()})" for d in datasets)
     labels = {str(law["code"]): str(law["label"]) for law in version.laws}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, inspect, or_, select
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from governance import authz
 from governance.agreements.common import get_agreement
@@ -25,7 +26,7 @@ from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets.models import Dataset
-from governance.identity.models import User
+from governance.identity.models import TrainingRecord, User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import NotFound, PermissionDenied
 
@@ -229,3 +230,23 @@ def terms_form_choices(
         list(session.scalars(datasets_query)),
         list(session.scalars(people_query.order_by(User.name))),
     )
+
+
+def load_training(version: AgreementVersion) -> None:
+    """Everyone named on the version gets their training records in one query: the page
+    would otherwise load each person's records one at a time. The people themselves (and
+    their roles) are already loaded with the personnel, so only the records are read."""
+    session = object_session(version)
+    users = {p.user_id: p.user for p in version.personnel}
+    unloaded = {i: u for i, u in users.items() if "training" in inspect(u).unloaded}
+    if session is None or not unloaded:
+        return
+    records: dict[int, list[TrainingRecord]] = {i: [] for i in unloaded}
+    for record in session.scalars(
+        select(TrainingRecord)
+        .where(TrainingRecord.user_id.in_(unloaded))
+        .order_by(TrainingRecord.user_id, TrainingRecord.completed_on.desc())
+    ):
+        records[record.user_id].append(record)
+    for user_id, user in unloaded.items():
+        set_committed_value(user, "training", records[user_id])

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session
 
 from governance.agreements.clauses import clause_diff
 from governance.agreements.law_fit import law_warnings
-from governance.agreements.models import Agreement, AgreementVersion
+from governance.agreements.models import Agreement
 from governance.agreements.parts_model import ProjectRole
-from governance.agreements.queries import terms_form_choices
+from governance.agreements.queries import load_training, terms_form_choices
 from governance.agreements.web_forms import TermsForm
 from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
@@ -40,7 +39,7 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
         reverse=True,
     )
     required = shown.required_courses()
-    _load_training(shown)
+    load_training(shown)
     training = [
         {"person": p, "missing": sorted(c.label for c in required - p.user.current_courses(today))}
         for p in shown.personnel
@@ -57,18 +56,6 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
         "training": training,
         "destruction_due": agreement.destruction_due(),
     }
-
-
-def _load_training(version: AgreementVersion) -> None:
-    """Everyone named on the version, with their training records, in one query: the page
-    would otherwise load each person's records one at a time (the many-to-one `person.user`
-    is then found in the session without a query)."""
-    session = object_session(version)
-    ids = {p.user_id for p in version.personnel}
-    if session is not None and ids:
-        session.scalars(
-            select(User).where(User.id.in_(ids)).options(selectinload(User.training))
-        ).all()
 
 
 def form_context(

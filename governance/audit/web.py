@@ -8,6 +8,7 @@ export byte is streamed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -88,7 +89,7 @@ def _page(
         names=names,
         errors=errors or {},
         message=message,
-        event_types=[(t.value, event_label(t.value)) for t in AuditType],
+        event_types=_event_type_options(),
         outcomes=list(Outcome),
         kinds=[(name, text) for name, (text, _) in KINDS.items()],
         presets=saved_searches.presets(),
@@ -168,3 +169,10 @@ def verify() -> BaseResponse:
     db.commit()
     flash(result.summary(), "success" if result.intact else "error")
     return redirect(url_for("audit.search"))
+
+
+@cache
+def _event_type_options() -> list[tuple[str, str]]:
+    """The "What happened" choices: fixed by the code, so worked out once per process rather
+    than for each search (about 150 labels)."""
+    return [(t.value, event_label(t.value)) for t in AuditType]
