@@ -143,7 +143,8 @@ def test_duckdb_runs_in_memory_with_no_temporary_directory(monkeypatch: Any) -> 
         seen.append({"database": database, **config})
         return connect(database, config=config)
 
-    monkeypatch.setattr(splink_model.duckdb, "connect", spy)
+    # The linkage imports DuckDB when it first runs (the app starts without it).
+    monkeypatch.setattr(duckdb, "connect", spy)
     data = labelled_linkage(600, 40, seed=2)
     link_cohort_probabilistic(data.cohort, data.register, LinkageThresholds(), limits=FAST)
     assert seen == [
