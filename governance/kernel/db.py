@@ -77,7 +77,8 @@ def _writes(statement: str, context: Any) -> bool:
         return True
     # A SAVEPOINT counts as a write: taking the lock later would end the snapshot, and the
     # savepoint with it.
-    return statement.lstrip()[:8].upper().split(" ")[0] not in _NOT_WRITES
+    words = statement[:64].split(None, 1)
+    return not words or words[0].upper() not in _NOT_WRITES
 
 
 _NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "RELEASE", "END"})
