@@ -18,7 +18,10 @@ audit trail named them by at upload stays on the row beside the new content hash
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -77,25 +80,18 @@ def migrate_version(version: DatasetVersion) -> Migrated:
     binding = Binding(version.dataset_id, version.number)
     old_path = config.path_of(version.storage_name)
     old_format = version.storage_format
+    what = f"Version {version.number} of dataset {version.dataset_id}"
     with _open_old(session, config, version, binding) as reader:
-        if reader.sha256() != version.sha256:
-            raise DataIntegrityError(
-                f"Version {version.number} of dataset {version.dataset_id} does not match its "
-                "recorded SHA-256; it was left as it was."
-            )
-        reader.seek(0)
-        schema, batches = plaintext_batches(reader, ROW_GROUP_ROWS)
-        file_key = envelope.new_file_key(config.ring, binding)
-        new_name = files.new_storage_name()
-        new_path = config.path_of(new_name)
-        rows, content, byte_size = write_encrypted(new_path, file_key, binding, schema, batches)
-    if rows != version.row_count:
-        files.remove_quietly(new_path)
-        raise DataIntegrityError(
-            f"Version {version.number} of dataset {version.dataset_id} holds {rows} rows, "
-            f"not the {version.row_count} recorded; it was left as it was."
+        new_name, file_key, content, byte_size = _rewrite(
+            session,
+            config,
+            reader,
+            binding,
+            what,
+            version.sha256,
+            version.row_count,
+            config.path_of,
         )
-    files.track_pending(session, new_path)
     files.remove_after_commit(session, old_path)
     forget_cached(version.storage_name)
     version.storage_name = new_name
@@ -107,6 +103,39 @@ def migrate_version(version: DatasetVersion) -> Migrated:
     # Agreements that held the old key hold the new one instead (and the ring none).
     agreement_keys.rewrap_new_key(session, version, file_key.key)
     return Migrated(version.sha256, content, old_format, store.key_fingerprint(version))
+
+
+def _rewrite(
+    session: Session,
+    config: Any,
+    reader: Any,
+    binding: Binding,
+    what: str,
+    sha256: str,
+    row_count: int,
+    path_of: Callable[[str], Path],
+) -> tuple[str, Any, str, int]:
+    """Check the old file against its recorded SHA-256, write its rows again with modular
+    encryption under a new file key, and check the rows written against the recorded count
+    (the new file is removed if they differ): the new storage name, file key, content hash and
+    size. Nothing about the old file changes here."""
+    if reader.sha256() != sha256:
+        raise DataIntegrityError(
+            f"{what} does not match its recorded SHA-256; it was left as it was."
+        )
+    reader.seek(0)
+    schema, batches = plaintext_batches(reader, ROW_GROUP_ROWS)
+    file_key = envelope.new_file_key(config.ring, binding)
+    new_name = files.new_storage_name()
+    new_path = path_of(new_name)
+    rows, content, byte_size = write_encrypted(new_path, file_key, binding, schema, batches)
+    if rows != row_count:
+        files.remove_quietly(new_path)
+        raise DataIntegrityError(
+            f"{what} holds {rows} rows, not the {row_count} recorded; it was left as it was."
+        )
+    files.track_pending(session, new_path)
+    return new_name, file_key, content, byte_size
 
 
 def cohorts_to_migrate(session: Session) -> list[int]:
@@ -132,24 +161,16 @@ def migrate_cohort(cohort: CohortFile) -> Migrated:
     old_path = config.cohort_path_of(cohort.storage_name)
     old_format = cohort.storage_format
     with open_file(config, old_path, cohort, binding) as reader:
-        if reader.sha256() != cohort.sha256:
-            raise DataIntegrityError(
-                f"Cohort file {cohort.id} does not match its recorded SHA-256; it was left as "
-                "it was."
-            )
-        reader.seek(0)
-        schema, batches = plaintext_batches(reader, ROW_GROUP_ROWS)
-        file_key = envelope.new_file_key(config.ring, binding)
-        new_name = files.new_storage_name()
-        new_path = config.cohort_path_of(new_name)
-        rows, content, _ = write_encrypted(new_path, file_key, binding, schema, batches)
-    if rows != cohort.row_count:
-        files.remove_quietly(new_path)
-        raise DataIntegrityError(
-            f"Cohort file {cohort.id} holds {rows} rows, not the {cohort.row_count} recorded; "
-            "it was left as it was."
+        new_name, file_key, content, _ = _rewrite(
+            session,
+            config,
+            reader,
+            binding,
+            f"Cohort file {cohort.id}",
+            cohort.sha256,
+            cohort.row_count,
+            config.cohort_path_of,
         )
-    files.track_pending(session, new_path)
     files.remove_after_commit(session, old_path)
     cohort.storage_name = new_name
     cohort.storage_format = pme.FORMAT
