@@ -12,11 +12,17 @@ per engine. pandas keeps today's code, and the tests hold the three to the same 
 DuckDB must not write plaintext to disk: it is given no temporary directory (so it never spills;
 a query needing more than ``memory_limit`` fails instead) and no database file (an in-memory
 database). See docs/analysis.md "Engines" for why spilling is off rather than encrypted.
+Spark cannot be kept off the disk (it writes shuffle blocks, and PySpark hands a table to the JVM
+through a temporary file), so every Spark session encrypts its local I/O
+(`spark.io.encryption.enabled`, a key per application held in memory) and a session without it
+is refused.
 """
 
 from __future__ import annotations
 
+import gc
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,6 +42,9 @@ ENGINE_LABELS = {PANDAS: "pandas", DUCKDB: "DuckDB", SPARK: "Spark"}
 # Every table handed to a SQL engine carries its row's position in the loaded table, so that
 # "the first row" and the order of results are the pandas reference's, whatever the engine.
 ROW = "_row"
+# Spark's local disk I/O encryption: shuffle and spill files, cached blocks and the tables PySpark
+# hands to the JVM are written encrypted with a key that lives only in the application's memory.
+IO_ENCRYPTION = "spark.io.encryption.enabled"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -205,7 +214,14 @@ class SparkEngine(SqlEngine):
         self._cached: list[Any] = []
 
     def register(self, name: str, table: pa.Table) -> None:
-        self.session.createDataFrame(table).createOrReplaceTempView(self.check_name(name))
+        # With I/O encryption on, PySpark sends the table to the JVM over a local socket (not
+        # through a plaintext temporary file) and leaves that socket to the garbage collector:
+        # its ResourceWarning is PySpark's own, so it is collected and silenced here only.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
+            frame = self.session.createDataFrame(table)
+            gc.collect()
+        frame.createOrReplaceTempView(self.check_name(name))
         self._views.append(name)
 
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
@@ -252,8 +268,21 @@ def spark_session(settings: EngineSettings) -> Any:
         # sized by its deployment, see docs/analysis.md).
         builder = builder.config("spark.driver.memory", "2g")
     for key, value in settings.spark_conf.items():
+        if key == IO_ENCRYPTION and str(value).lower() != "true":
+            raise ValueError(
+                f"{IO_ENCRYPTION} must stay true: without it Spark writes the rows it shuffles "
+                "and the tables it is given to local disk in plaintext"
+            )
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.config(IO_ENCRYPTION, "true").getOrCreate()
+    # getOrCreate returns a session this process already started, with whatever settings it was
+    # started with; a session that writes plaintext is not used.
+    if session.sparkContext.getConf().get(IO_ENCRYPTION, "false").lower() != "true":
+        raise RuntimeError(
+            f"this process's Spark session was started without {IO_ENCRYPTION}: "
+            "stop it and start the analysis again"
+        )
+    return session
 
 
 def start_engine(name: str, settings: EngineSettings | None = None) -> SqlEngine:
