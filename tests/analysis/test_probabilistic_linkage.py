@@ -210,3 +210,36 @@ def test_broad_blocking_rules_are_used_only_within_the_pair_budget() -> None:
     precision, recall = precision_recall(result.linked, data.true_person_id)
     assert precision >= 0.98
     assert recall >= 0.85
+
+
+@pytest.mark.slow
+def test_splink_on_the_runs_spark_session_links_as_on_duckdb(spark_session: Any) -> None:
+    """A run on Spark links there (Splink's SparkAPI on the run's session, no DuckDB opened):
+    the same blocking, the same quality against the truth, nearly the same links (the u
+    sample is drawn by each engine's own random sampling), and Splink's tables gone after."""
+    data, on_duckdb = generated()
+    opened: list[str] = []
+    connect = duckdb.connect
+    try:
+        duckdb.connect = lambda *a, **k: opened.append("duckdb") or connect(*a, **k)  # type: ignore[assignment]
+        on_spark = link_cohort_probabilistic(
+            data.cohort,
+            data.register,
+            LinkageThresholds(0.95, 0.5),
+            limits=FAST,
+            spark_session=spark_session,
+        )
+    finally:
+        duckdb.connect = connect  # type: ignore[assignment]
+    assert opened == []
+    assert on_spark.report()["splink_backend"] == "Spark"
+    assert on_duckdb.report()["splink_backend"] == "DuckDB"
+    assert on_spark.report()["blocking_rules"] == on_duckdb.report()["blocking_rules"]
+    precision, recall = precision_recall(on_spark.linked, data.true_person_id)
+    assert precision >= 0.98
+    assert recall >= 0.85
+    pairs = {tuple(r) for r in on_duckdb.linked[["cohort_row", "person_id"]].to_numpy()}
+    same = {tuple(r) for r in on_spark.linked[["cohort_row", "person_id"]].to_numpy()} & pairs
+    assert len(same) >= 0.97 * len(pairs)
+    left = [t.name for t in spark_session.catalog.listTables() if t.name.startswith("__splink")]
+    assert left == []

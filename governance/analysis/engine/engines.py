@@ -263,11 +263,20 @@ def spark_session(settings: EngineSettings) -> Any:
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
     )
+    # Splink's string similarity functions (Jaro-Winkler...) for probabilistic linkage on
+    # Spark: a jar shipped with Splink, registered by its SparkAPI, needed on the classpath from
+    # the session's start.
+    from splink.backends.spark import similarity_jar_location
+
+    jars = [similarity_jar_location(), *filter(None, [settings.spark_conf.get("spark.jars")])]
+    builder = builder.config("spark.jars", ",".join(jars))
     if settings.spark_master.startswith("local"):
         # A single-node run shares the worker's machine: bound the JVM (a cluster's driver is
         # sized by its deployment, see docs/analysis.md).
         builder = builder.config("spark.driver.memory", "2g")
     for key, value in settings.spark_conf.items():
+        if key == "spark.jars":
+            continue
         if key == IO_ENCRYPTION and str(value).lower() != "true":
             raise ValueError(
                 f"{IO_ENCRYPTION} must stay true: without it Spark writes the rows it shuffles "

@@ -48,7 +48,7 @@ from .reoffending import (
     treated_index_events,
 )
 from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable
-from .sources import candidate_dates_of_birth, source_of, stack_groups
+from .sources import Source, candidate_dates_of_birth, source_of, stack_groups
 
 DEFAULT_COVARIATES = (
     "age_at_index",
@@ -163,7 +163,11 @@ class MatchedComparisonKind(AnalysisKind):
 
     @staticmethod
     def _link(
-        cohort: pd.DataFrame, persons: pd.DataFrame, p: MatchedParams, context: RunContext
+        cohort: pd.DataFrame,
+        persons: pd.DataFrame,
+        p: MatchedParams,
+        context: RunContext,
+        source: Source,
     ) -> LinkageResult:
         if p.linkage.method == "deterministic":
             return link_cohort(cohort, persons, p.day_first)
@@ -173,6 +177,7 @@ class MatchedComparisonKind(AnalysisKind):
             p.linkage.thresholds(),
             p.day_first,
             progress=lambda f, m: context.report(0.02 + 0.12 * f, m),
+            spark_session=source.spark_session(),
         )
 
     def run(
@@ -200,7 +205,7 @@ class MatchedComparisonKind(AnalysisKind):
             if p.linkage.method == "deterministic"
             else None,
         )
-        linkage = self._link(cohort, persons, p, context)
+        linkage = self._link(cohort, persons, p, context, source)
         if isinstance(linkage, ProbabilisticLinkageResult):
             result.linkage = {
                 "report": linkage.report(),

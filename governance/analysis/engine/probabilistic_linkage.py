@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engines import DUCKDB, ENGINE_LABELS, SPARK
 from .errors import AnalysisParameterError, DataShapeError
 from .linkage import ADMIN_PERSON_COLUMNS, LinkageResult, prepare_cohort, resolve_repeats
 from .normalise import normalise_sex, parse_dates
@@ -220,8 +221,10 @@ def link_cohort_probabilistic(
     limits: DuckDBLimits | None = None,
     seed: int = 1,
     progress: ProgressFn | None = None,
+    spark_session: Any = None,
 ) -> ProbabilisticLinkageResult:
-    """Link cohort rows to ``person_id`` with a Splink model estimated on these data."""
+    """Link cohort rows to ``person_id`` with a Splink model estimated on these data, on
+    ``spark_session`` when the run is on Spark, else on an in-memory DuckDB."""
     report = progress or (lambda fraction, message: None)
     missing = [c for c in ADMIN_PERSON_COLUMNS if c not in admin_persons.columns]
     if missing:
@@ -253,7 +256,7 @@ def link_cohort_probabilistic(
         rules: list[str] = []
     else:
         pairs, model, rules = score_pairs(
-            cohort_model, register, limits or DuckDBLimits(), seed, report
+            cohort_model, register, limits or DuckDBLimits(), seed, report, spark_session
         )
     report(0.9, "deciding links and clerical review")
     pairs = _one_to_one(pairs, len(register), len(valid))
@@ -279,6 +282,7 @@ def link_cohort_probabilistic(
     review = review.assign(person_id=person_ids[review["person_id"].to_numpy(dtype=np.int64)])
     quality = _quality(best, linked_pairs, review, len(valid))
     quality["blocking_rules"] = rules
+    quality["splink_backend"] = ENGINE_LABELS[SPARK if spark_session is not None else DUCKDB]
     quality["thresholds"] = thresholds.to_dict()
     quality["dropped_explained"] = {
         name: DROP_REASONS.get(name, name) for name in sorted(Counter(dropped["reason"]))

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import queries
-from .engines import PANDAS, ROW, SqlEngine, date_literal, to_arrow
+from .engines import PANDAS, ROW, SparkEngine, SqlEngine, date_literal, to_arrow
 from .errors import DataShapeError
 from .normalise import parse_dates, swap_day_month
 from .reoffending import OFFENCE_COLUMNS, comparison_pool, derive_outcomes
@@ -41,6 +41,11 @@ class Source(ABC):
     @abstractmethod
     def require(self, table: str, columns: Sequence[str]) -> None:
         """``DataShapeError`` unless ``table`` was provided with these columns."""
+
+    def spark_session(self) -> Any:
+        """The run's Spark session when its tables are on Spark (probabilistic linkage then
+        runs there too), else None."""
+        return None
 
     @abstractmethod
     def persons(
@@ -176,6 +181,9 @@ class SqlSource(Source):
         self.tables = tables
         self.engine = tables.engine.name
         self._sql = tables.engine
+
+    def spark_session(self) -> Any:
+        return self._sql.session if isinstance(self._sql, SparkEngine) else None
 
     def require(self, table: str, columns: Sequence[str]) -> None:
         if table not in self.tables:

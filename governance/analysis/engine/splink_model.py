@@ -1,8 +1,9 @@
 """The Splink model of probabilistic_linkage.py: what is compared, which pairs are scored, how
-the model is estimated, and the scoring itself, on an in-memory DuckDB that cannot spill.
+the model is estimated, and the scoring itself, on an in-memory DuckDB that cannot spill or on
+the run's Spark session (splink_stores.py).
 
 The register side is prepared once: names split per distinct value, the frames copied into
-DuckDB tables keyed by integers, the blocking keys derived in SQL. Nothing here decides a
+the engine's tables keyed by integers, the blocking keys derived in SQL. Nothing here decides a
 link; the caller turns the scored pairs into links, clerical review and the report.
 """
 
@@ -10,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .normalise import name_tokens
-
-if TYPE_CHECKING:
-    import duckdb
+from .splink_stores import SplinkStore, store_for
 
 ProgressFn = Callable[[float, str], None]
 
@@ -114,7 +113,7 @@ BROAD_RULES = (
 )
 
 
-def _pairs_of_rule(connection: duckdb.DuckDBPyConnection, keys: tuple[str, ...]) -> int:
+def _pairs_of_rule(store: SplinkStore, keys: tuple[str, ...]) -> int:
     """How many cohort-register pairs share these keys (counted per key value, not paired)."""
     columns = ", ".join(keys)
     present = " and ".join(f"{key} is not null" for key in keys)
@@ -123,19 +122,16 @@ def _pairs_of_rule(connection: duckdb.DuckDBPyConnection, keys: tuple[str, ...])
         f"(select {columns}, count(*) as n from {table} where {present} group by all)"  # noqa: S608
         for table in ("cohort", "register")
     )
-    (count,) = connection.execute(
+    return store.scalar(
         f"select coalesce(sum(c.n * r.n), 0) from {cohort} c join {register} r using ({columns})"  # noqa: S608
-    ).fetchall()[0]
-    return int(count)
+    )
 
 
-def _blocking_rules(
-    connection: duckdb.DuckDBPyConnection, budget: float
-) -> list[tuple[tuple[str, ...], str]]:
+def _blocking_rules(store: SplinkStore, budget: float) -> list[tuple[tuple[str, ...], str]]:
     rules = list(TIGHT_RULES)
-    pairs = sum(_pairs_of_rule(connection, keys) for keys, _ in rules)
+    pairs = sum(_pairs_of_rule(store, keys) for keys, _ in rules)
     for keys, description in BROAD_RULES:
-        extra = _pairs_of_rule(connection, keys)
+        extra = _pairs_of_rule(store, keys)
         if pairs + extra <= budget:
             rules.append((keys, description))
             pairs += extra
@@ -159,50 +155,28 @@ TRAINING_RULES = (
 )
 
 
-def _load(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    """Copy a frame into a DuckDB table once, deriving the blocking keys there: Splink reads
-    its inputs several times, and each pandas scan of a text column goes through Python."""
-    connection.register("incoming", frame)
-    connection.execute(
-        f"create table {name} as select unique_id, first_name, middle_names, surname,"  # noqa: S608
-        " cast(date_of_birth as date) as date_of_birth,"
-        " cast(year(date_of_birth) as integer) as birth_year,"
-        " left(first_name, 1) as forename_initial, left(surname, 1) as surname_initial,"
-        " sex from incoming"
-    ).fetchall()
-    connection.unregister("incoming")
-
-
 def score_pairs(
     cohort: pd.DataFrame,
     register: pd.DataFrame,
     limits: DuckDBLimits,
     seed: int,
     progress: ProgressFn,
+    spark_session: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     """Every blocked pair with probability above ``SCORE_FLOOR``, the trained model and the
-    blocking rules used."""
-    # DuckDB and Splink with the first probabilistic linkage, not with the service.
-    import duckdb
-    from splink import DuckDBAPI, Linker
+    blocking rules used; on ``spark_session`` when given (a run on Spark), else on an
+    in-memory DuckDB within ``limits``."""
+    from splink import Linker
 
-    connection = duckdb.connect(
-        ":memory:",
-        config={
-            "memory_limit": limits.memory_limit,
-            "threads": limits.threads,
-            # No temporary directory: DuckDB cannot offload blocks, so no plaintext on disk.
-            "temp_directory": "",
-        },
-    )
+    store = store_for(spark_session, limits)
     try:
-        _load(connection, "cohort", cohort)
-        _load(connection, "register", register)
-        rules = _blocking_rules(connection, limits.pair_budget)
+        store.load("cohort", cohort)
+        store.load("register", register)
+        rules = _blocking_rules(store, limits.pair_budget)
         linker = Linker(
             ["cohort", "register"],
             _settings(len(register), [keys for keys, _ in rules]),
-            DuckDBAPI(connection),
+            store.api(),
             set_up_basic_logging=False,
             input_table_aliases=["cohort", "register"],
         )
@@ -221,7 +195,7 @@ def score_pairs(
         model = linker.misc.save_model_to_json()
         used = [description for _, description in rules]
     finally:
-        connection.close()
+        store.close()
     if pairs.empty:
         pairs = pd.DataFrame(
             columns=["cohort_row", "person_id", "match_weight", "match_probability"]
