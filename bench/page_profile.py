@@ -82,15 +82,7 @@ def profile(directory: Path, argv: list[str]) -> None:
         for _ in range(3):  # warm: templates, charts, enforcers, compiled statements
             if (answer := browser.get(page)).status_code != 200:
                 raise RuntimeError(f"{answer.status_code} {page}")
-        statements: list[tuple[str, Any, float]] = []
-        started_at: list[float] = []
-
-        def before(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-            started_at.append(time.perf_counter())
-
-        def after(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_rest: Any) -> None:
-            statements.append((sql, parameters, time.perf_counter() - started_at.pop()))
-
+        statements, before, after = _listeners()
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
         browser.get(page)
@@ -108,7 +100,7 @@ def profile(directory: Path, argv: list[str]) -> None:
             f"{sum(s[2] for s in statements) * 1000:.2f} ms in them",
             flush=True,
         )
-        for sql, parameters, took in statements if "--statements" in argv else []:
+        for sql, _parameters, took in statements if "--statements" in argv else []:
             print(f"   {took * 1000:7.2f} ms  {' '.join(sql.split())[:220]}")
         if "--explain" in argv:
             explain(engine, statements)
@@ -120,6 +112,20 @@ def profile(directory: Path, argv: list[str]) -> None:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
     database(app).dispose()
+
+
+def _listeners() -> tuple[list[tuple[str, Any, float]], Any, Any]:
+    """The statements of one view, each with its parameters and wall time."""
+    statements: list[tuple[str, Any, float]] = []
+    started_at: list[float] = []
+
+    def before(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        started_at.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_rest: Any) -> None:
+        statements.append((sql, parameters, time.perf_counter() - started_at.pop()))
+
+    return statements, before, after
 
 
 def explain(engine: Any, statements: list[tuple[str, Any, float]]) -> None:

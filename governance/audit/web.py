@@ -210,14 +210,14 @@ def _drawn_event_type_select(selected: str | None) -> Markup:
 
 def _draw_event_type_select(selected: str | None, error: str | None) -> Markup:
     select = get_template_attribute("_macros.html", "filter_select")
-    return Markup(
-        select(
-            "event_type",
-            "What happened",
-            _event_type_options(),
-            selected,
-            any="Anything",
-            error=error,
-            id="event_type",
-        )
+    # An autoescaping template's macro returns Markup, every value in it escaped.
+    drawn: Markup = select(
+        "event_type",
+        "What happened",
+        _event_type_options(),
+        selected,
+        any="Anything",
+        error=error,
+        id="event_type",
     )
+    return drawn
