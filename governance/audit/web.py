@@ -209,9 +209,9 @@ def _drawn_event_type_select(selected: str | None) -> Markup:
 
 
 def _draw_event_type_select(selected: str | None, error: str | None) -> Markup:
-    select = get_template_attribute("_macros.html", "filter_select")
+    macro = get_template_attribute("_macros.html", "filter_select")
     # An autoescaping template's macro returns Markup, every value in it escaped.
-    drawn: Markup = select(
+    drawn: Markup = macro(
         "event_type",
         "What happened",
         _event_type_options(),
