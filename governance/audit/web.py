@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from governance import authz
@@ -89,7 +99,9 @@ def _page(
         names=names,
         errors=errors or {},
         message=message,
-        event_types=_event_type_options(),
+        event_type_select=_event_type_select(
+            request.args.get("event_type"), (errors or {}).get("event_type")
+        ),
         outcomes=list(Outcome),
         kinds=[(name, text) for name, (text, _) in KINDS.items()],
         presets=saved_searches.presets(),
@@ -176,3 +188,36 @@ def _event_type_options() -> list[tuple[str, str]]:
     """The "What happened" choices: fixed by the code, so worked out once per process rather
     than for each search (about 150 labels)."""
     return [(t.value, event_label(t.value)) for t in AuditType]
+
+
+def _event_type_select(selected: str | None, error: str | None) -> Markup:
+    """The "What happened" drop-down. Its 150 options were a tenth of a search's CPU to render
+    (a macro call per option); they depend only on which one is chosen, so each process keeps
+    the drop-down drawn for no choice and for each event type. A choice that is no event type,
+    or an error to show beside it, is drawn each time (never kept: anyone could type one)."""
+    if error is None and (selected is None or selected in _EVENT_TYPES):
+        return _drawn_event_type_select(selected)
+    return _draw_event_type_select(selected, error)
+
+
+_EVENT_TYPES = frozenset(t.value for t in AuditType)
+
+
+@cache
+def _drawn_event_type_select(selected: str | None) -> Markup:
+    return _draw_event_type_select(selected, None)
+
+
+def _draw_event_type_select(selected: str | None, error: str | None) -> Markup:
+    macro = get_template_attribute("_macros.html", "filter_select")
+    # An autoescaping template's macro returns Markup, every value in it escaped.
+    drawn: Markup = macro(
+        "event_type",
+        "What happened",
+        _event_type_options(),
+        selected,
+        any="Anything",
+        error=error,
+        id="event_type",
+    )
+    return drawn

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from governance import authz
 from governance.audit import service as audit
@@ -77,12 +77,21 @@ def start_session(
 
 def find_active(session: Session, secret: object, *, user_id: int) -> UserSession | None:
     """The live session this cookie secret names, for this person, if it has not ended and
-    the person is active: one lookup on a unique index, the person loaded with it."""
+    the person is active: one lookup on a unique index, the person and their roles loaded with
+    it."""
     if not isinstance(secret, str) or not secret or len(secret) > 200:
         return None
-    record = session.scalars(
-        select(UserSession).where(UserSession.secret_sha256 == digest(secret))
-    ).first()
+    # The person's roles come in the same statement (a join, not the model's usual second
+    # `selectin` query): every page needs them, for the menu and for each permission check.
+    record = (
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.secret_sha256 == digest(secret))
+            .options(joinedload(UserSession.user).joinedload(User.roles))
+        )
+        .unique()
+        .first()
+    )
     if (
         record is None
         or record.ended_at is not None

@@ -137,3 +137,32 @@ def test_verify_button_records_and_reports(browser: Browser, people: People, db:
         .one()
     )
     assert verified.outcome == Outcome.SUCCESS
+
+
+def chosen_event_types(page: str) -> list[str]:
+    select = re.search(r'<select id="event_type".*?</select>', page, re.S)
+    assert select is not None
+    return re.findall(r'<option value="([^"]*)" selected>', select.group(0))
+
+
+def test_the_what_happened_choice_shows_what_was_searched_each_time(
+    browser: Browser, people: People
+) -> None:
+    """The drop-down is drawn once per choice per process: each search still shows its own
+    choice, a choice that is no event type selects nothing and is answered with the error."""
+    browser.login(people.compliance.email, PASSWORD)
+    for query, chosen in [
+        ("event_type=dataset:read", ["dataset:read"]),
+        ("event_type=audit:search", ["audit:search"]),
+        ("", []),
+        ("event_type=dataset:read", ["dataset:read"]),
+    ]:
+        page = browser.get(f"/audit/?{query}")
+        assert page.status_code == 200
+        assert chosen_event_types(page.get_data(as_text=True)) == chosen
+    typed = browser.get("/audit/?event_type=no:such%22thing")
+    assert typed.status_code == 422
+    text = typed.get_data(as_text=True)
+    assert chosen_event_types(text) == []
+    assert 'aria-invalid="true"' in re.search(r'<select id="event_type"[^>]*>', text).group(0)  # type: ignore[union-attr]
+    assert 'no:such"thing' not in text

@@ -226,6 +226,8 @@ def test_a_page_finds_its_session_with_one_lookup_and_writes_at_most_once_a_minu
         s for s in statements if "FROM user_session" in s and "user_session.secret_sha256 =" in s
     ]
     assert len(about_sessions) == 1
+    # The person's roles come with the session, not in a second statement of every page.
+    assert "JOIN user_role" in about_sessions[0]
     assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
     record = fresh(db).scalars(select(UserSession)).one()
     record.last_seen_at -= dt.timedelta(minutes=2)
