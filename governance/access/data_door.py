@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, lazyload
@@ -48,6 +50,9 @@ from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_PAGE_SIZE = 500
+#: Rows of a column by position: a slice, or the positions themselves.
+Rows = slice | npt.NDArray[np.intp]
+ALL_ROWS = slice(None)
 CATEGORY_COLUMN = "offence_category"
 T = TypeVar("T")
 #: Who the audit trail names for a risk assessment's read: the service, for nobody's eyes.
@@ -324,10 +329,39 @@ def _read(
     if not withheld:
         return load(version, columns)
     frame = load(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
-    unwanted = {category.casefold() for category in withheld}
-    labels = frame[CATEGORY_COLUMN].astype("string").str.casefold()
-    kept = ~labels.isin(unwanted).fillna(False).to_numpy(dtype=bool)
+    kept = _kept(frame[CATEGORY_COLUMN], withheld)
     return frame.loc[kept, list(columns)].reset_index(drop=True)
+
+
+def _kept(categories: pd.Series, withheld: list[str]) -> npt.NDArray[np.bool_]:
+    """Which records are left in: those of no withheld category (compared case-blind)."""
+    unwanted = {category.casefold() for category in withheld}
+    labels = categories.astype("string").str.casefold()
+    kept: npt.NDArray[np.bool_] = ~labels.isin(unwanted).fillna(False).to_numpy(dtype=bool)
+    return kept
+
+
+def _plain_page(
+    version: DatasetVersion,
+    columns: Sequence[str],
+    withheld: list[str],
+    start: int,
+    stop: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows `start` to `stop` of the stored columns (without the withheld records) and how
+    many there are, for a read with no filter, sort or granted form to apply: cut from the
+    decoded columns themselves, as a frame of them would cost as much as the rest of a read.
+    The rows are those `_records` makes of the frame `_read` returns, cut the same way."""
+    names = list(dict.fromkeys([*columns, CATEGORY_COLUMN] if withheld else columns))
+    stored = datastore.read_series(version, names)
+    wanted: Rows
+    if withheld:
+        kept = np.flatnonzero(_kept(stored.series[CATEGORY_COLUMN], withheld))
+        total, wanted = len(kept), kept[start:stop]
+    else:
+        total, wanted = stored.rows, slice(start, stop)
+    cells = [_cells(stored.series[name], wanted) for name in columns]
+    return _rows(columns, cells, max(0, min(stop, total) - start)), total
 
 
 def read_rows(
@@ -396,17 +430,26 @@ def read_rows(
     checked = _recorded(lambda: check_filters(parsed, dataset), _denied_read(fields, now))
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
-    stored = _recorded(
-        lambda: column_forms.produce(
-            session, _read(version, touched, withheld), forms, agreement_id=agreement_id
-        ),
-        _denied_read(fields, now),
-    )
-    frame = apply_filters(stored, checked)
-    total = len(frame)
-    if sort:
-        frame = frame.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
-    rows = _records(frame.iloc[(page - 1) * per_page : page * per_page], columns)
+    start, stop = (page - 1) * per_page, page * per_page
+    if not checked and not sort and not forms:
+        rows, total = _recorded(
+            lambda: _plain_page(version, columns, withheld, start, stop),
+            _denied_read(fields, now),
+        )
+    else:
+        stored = _recorded(
+            lambda: column_forms.produce(
+                session, _read(version, touched, withheld), forms, agreement_id=agreement_id
+            ),
+            _denied_read(fields, now),
+        )
+        frame = apply_filters(stored, checked)
+        total = len(frame)
+        if sort:
+            frame = frame.sort_values(
+                sort, ascending=not descending, kind="stable", na_position="last"
+            )
+        rows = _records(frame.iloc[start:stop], columns)
     fields["detail"].update(
         row_count=len(rows),
         matching_rows=total,
@@ -449,10 +492,32 @@ def _forms_detail(forms: dict[str, GrantedForm]) -> dict[str, Any]:
 def _records(window: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
     """A page's rows as dicts of Python values, missing ones None: column by column, as
     pandas' own record conversion costs more than the rest of a 50-row page."""
+    return _rows(columns, [_cells(window[c]) for c in columns], len(window))
+
+
+def _cells(column: pd.Series, wanted: Rows = ALL_ROWS) -> list[Any]:
+    """The `wanted` rows (positions) of a column as Python values, each missing one (NaN,
+    NaT, NA, None) None: `[None if pd.isna(v) else v for v in column.iloc[wanted].tolist()]`,
+    without pandas' work per value where the column's type allows (text in Arrow, numbers),
+    which cost a page of text columns a tenth of its read."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        # Arrow gives the same str values and None for each missing one.
+        chunked = column.array.__arrow_array__()
+        part = chunked[wanted] if isinstance(wanted, slice) else chunked.take(wanted)
+        texts: list[Any] = part.to_pylist()
+        return texts
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        # The values Series.tolist gives (the array's); only a float can be missing (NaN).
+        values: list[Any] = column.to_numpy()[wanted].tolist()
+        return [None if v != v else v for v in values] if dtype.kind == "f" else values
+    return [None if pd.isna(v) else v for v in column.iloc[wanted].tolist()]
+
+
+def _rows(columns: Sequence[str], cells: list[list[Any]], count: int) -> list[dict[str, Any]]:
     if not columns:
-        return [{} for _ in range(len(window))]
-    values = [[None if pd.isna(v) else v for v in window[c].tolist()] for c in columns]
-    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        return [{} for _ in range(count)]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*cells, strict=True)]
 
 
 def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:

@@ -50,6 +50,22 @@ class Verified:
     nbytes: int = 0
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Decoded columns of one file, in the order asked, each `rows` long. The series may be
+    the cache's own: a caller reads them, or takes a frame, and never changes them."""
+
+    series: dict[str, pd.Series]
+    rows: int
+
+    def frame(self) -> pd.DataFrame:
+        """A new frame over the columns without copying them: pandas' copy-on-write copies a
+        column the caller changes, so what is kept stays as read."""
+        if not self.series:
+            return pd.DataFrame(index=pd.RangeIndex(self.rows))
+        return pd.DataFrame(self.series, copy=False)
+
+
 class ColumnCache:
     def __init__(self, budget: int) -> None:
         self.budget = budget

@@ -27,7 +27,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from governance.datasets.datastore import agreement_keys, envelope, files, pme
-from governance.datasets.datastore.column_cache import ColumnCache, FileSignature, Verified
+from governance.datasets.datastore.column_cache import (
+    ColumnCache,
+    Columns,
+    FileSignature,
+    Verified,
+)
 from governance.datasets.datastore.crypto import (
     Binding,
     DataIntegrityError,
@@ -291,14 +296,9 @@ def read_columns(
     DataUnavailable when the version was destroyed, DatastoreError for a version still in the
     earlier format, ValueError for unknown columns.
     """
-    declared = set(version.dataset.column_names)
-    unknown = [c for c in columns if c not in declared]
-    if unknown:
-        raise ValueError(f"dataset {version.dataset_id} has no column(s) {', '.join(unknown)}")
-    if len(set(columns)) != len(columns):
-        raise ValueError("a column is requested twice")
+    _check_requested(version, columns)
     if filters is None:
-        return _read_cached(version, columns, keep=keep)
+        return _read_cached(version, columns, keep=keep).frame()
     outside = _filter_columns(filters) - set(columns)
     if outside:
         raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
@@ -311,6 +311,23 @@ def read_columns(
                 pa.nulls(table.num_rows, full_schema.field(name).type),
             )
     return table.select(columns).to_pandas()
+
+
+def read_series(version: DatasetVersion, columns: list[str]) -> Columns:
+    """`read_columns` without the frame: the decoded columns themselves (kept in this
+    process's cache like theirs), for a caller that pages them (the door's plain page) and
+    needs no frame to filter or sort. The series are the cache's own: never change them."""
+    _check_requested(version, columns)
+    return _read_cached(version, columns, keep=True)
+
+
+def _check_requested(version: DatasetVersion, columns: list[str]) -> None:
+    declared = set(version.dataset.column_names)
+    unknown = [c for c in columns if c not in declared]
+    if unknown:
+        raise ValueError(f"dataset {version.dataset_id} has no column(s) {', '.join(unknown)}")
+    if len(set(columns)) != len(columns):
+        raise ValueError("a column is requested twice")
 
 
 def _read_file(
@@ -358,7 +375,7 @@ def _signature(path: Path, row: envelope.KeyedFile, held: bytes = b"") -> FileSi
     )
 
 
-def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> pd.DataFrame:
+def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> Columns:
     """`columns` (in that order) from the cache where the file is unchanged since it was
     verified; the others verified and read from the file, and kept when `keep` is true.
     Columns declared after the version was stored come back as nulls."""
@@ -396,7 +413,6 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
             decoded = {name: table.column(name).to_pandas() for name in missing}
         if keep:
             _cache.put(version.dataset_id, key, entry, decoded)
-    full_schema = arrow_schema(version.dataset.columns)
     series: dict[str, pd.Series] = {}
     for name in columns:
         if name in decoded:
@@ -404,12 +420,9 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
         elif name in entry.columns:
             series[name] = entry.columns[name]
         else:  # declared after this version was stored
-            series[name] = pa.nulls(entry.rows, full_schema.field(name).type).to_pandas()
-    # A new frame over the kept columns without copying them: pandas' copy-on-write copies a
-    # column the caller changes, so what is kept stays as read.
-    if not series:
-        return pd.DataFrame(index=pd.RangeIndex(entry.rows))
-    return pd.DataFrame(series, copy=False)
+            column_type = arrow_schema(version.dataset.columns).field(name).type
+            series[name] = pa.nulls(entry.rows, column_type).to_pandas()
+    return Columns(series, entry.rows)
 
 
 def verify_version(version: DatasetVersion) -> bool:
