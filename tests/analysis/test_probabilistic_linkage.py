@@ -273,3 +273,23 @@ def test_a_date_with_day_and_month_exchanged_or_a_surname_one_letter_out_is_stil
     summary = result.report()["model"]["date_of_birth"]
     exchanged = next(level for level in summary if level["level"] == "Day and month exchanged")
     assert exchanged["m"] > 100 * exchanged["u"]
+
+
+def test_scored_pairs_leave_duckdb_as_keys_scores_and_levels_only(monkeypatch: Any) -> None:
+    """Splink keeps the compared names and dates beside each pair's levels; only integers and
+    scores may be copied out of DuckDB into the process's frames (and so into any output)."""
+    seen: list[pd.DataFrame] = []
+    real = linkage._refine_m
+
+    def spy(pairs: pd.DataFrame, *args: Any) -> pd.DataFrame:
+        seen.append(pairs)
+        return real(pairs, *args)
+
+    monkeypatch.setattr(linkage, "_refine_m", spy)
+    data = labelled_linkage(2_000, 100, seed=3)
+    link_cohort_probabilistic(data.cohort, data.register, LinkageThresholds(), limits=FAST)
+    (pairs,) = seen
+    assert any(column.startswith("gamma_date_of_birth") for column in pairs.columns)
+    assert all(pd.api.types.is_numeric_dtype(dtype) for dtype in pairs.dtypes)
+    text = pairs.to_csv()
+    assert not [value for value in identifier_values(data) if value in text]
