@@ -243,3 +243,86 @@ def test_splink_on_the_runs_spark_session_links_as_on_duckdb(spark_session: Any)
     assert len(same) >= 0.97 * len(pairs)
     left = [t.name for t in spark_session.catalog.listTables() if t.name.startswith("__splink")]
     assert left == []
+
+
+def test_namesakes_born_years_apart_stop_weighing_once_m_is_refined() -> None:
+    """Splink's EM among namesakes can leave a date years out with half the matches' m; each
+    such namesake then takes a share of its row's probability and, at ten million people,
+    sinks the person. Refined on the one-to-one posterior, the date's m follows the pairs the
+    model believes, the person is linked, and a row of namesakes alone stays unlinked."""
+    rows, crowd = 200, 2_000
+    prior = np.log2(1 / 10_000_000)
+    names = np.log2(15_000)  # forename and surname agree exactly, the same in every pair
+    polluted = {"exact": (0.5, 1e-4), "else": (0.5, 0.9999)}
+    dob_weight = {level: np.log2(m / u) for level, (m, u) in polluted.items()}
+    row = np.repeat(np.arange(rows), crowd + 1)
+    true = np.tile(np.r_[True, np.zeros(crowd, dtype=bool)], rows)
+    true[row >= rows - 20] = False  # twenty people absent from the register: namesakes only
+    pairs = pd.DataFrame(
+        {
+            "cohort_row": row,
+            "person_id": np.arange(len(row)),
+            "match_weight": prior + names + np.where(true, dob_weight["exact"], dob_weight["else"]),
+            "gamma_date_of_birth": np.where(true, 1, 0).astype(np.int8),
+        }
+    )
+    model = {
+        "comparisons": [
+            {
+                "output_column_name": "date_of_birth",
+                "comparison_levels": [
+                    {"is_null_level": True},
+                    {"m_probability": polluted["exact"][0], "u_probability": 1e-4},
+                    {"m_probability": polluted["else"][0], "u_probability": 0.9999},
+                ],
+            }
+        ]
+    }
+    before = linkage._one_to_one(pairs, register_size=10_000_000, valid_rows=rows)
+    after = linkage._refine_m(pairs, model, register_size=10_000_000, valid_rows=rows)
+    assert before.loc[true, "match_probability"].max() < 0.95
+    assert after.loc[true, "match_probability"].min() > 0.95
+    absent = after["cohort_row"] >= rows - 20
+    assert after.loc[absent, "match_probability"].max() < 0.5
+    # The report's model shows the refined m (Splink's estimate weighs as 20 pairs).
+    _null, exact, other = model["comparisons"][0]["comparison_levels"]
+    assert exact["m_probability"] > 0.8
+    assert other["m_probability"] < 0.25  # from 0.5
+
+
+def test_a_date_with_day_and_month_exchanged_or_a_surname_one_letter_out_is_still_linked() -> None:
+    data, result = generated()
+    truth = data.true_person_id
+    register = data.register.set_index("person_id")
+    linked = result.linked.set_index("cohort_row")["person_id"]
+    swapped = []
+    for row, person in truth.dropna().items():
+        written = pd.to_datetime(data.cohort.loc[row, "date_of_birth"], dayfirst=True)
+        born = register.loc[person, "date_of_birth"]
+        if written != born and (written.day, written.month) == (born.month, born.day):
+            swapped.append(row)
+    assert len(swapped) >= 3
+    assert all(linked.get(row) == truth[row] for row in swapped)
+    summary = result.report()["model"]["date_of_birth"]
+    exchanged = next(level for level in summary if level["level"] == "Day and month exchanged")
+    assert exchanged["m"] > 100 * exchanged["u"]
+
+
+def test_scored_pairs_leave_duckdb_as_keys_scores_and_levels_only(monkeypatch: Any) -> None:
+    """Splink keeps the compared names and dates beside each pair's levels; only integers and
+    scores may be copied out of DuckDB into the process's frames (and so into any output)."""
+    seen: list[pd.DataFrame] = []
+    real = linkage._refine_m
+
+    def spy(pairs: pd.DataFrame, *args: Any) -> pd.DataFrame:
+        seen.append(pairs)
+        return real(pairs, *args)
+
+    monkeypatch.setattr(linkage, "_refine_m", spy)
+    data = labelled_linkage(2_000, 100, seed=3)
+    link_cohort_probabilistic(data.cohort, data.register, LinkageThresholds(), limits=FAST)
+    (pairs,) = seen
+    assert any(column.startswith("gamma_date_of_birth") for column in pairs.columns)
+    assert all(pd.api.types.is_numeric_dtype(dtype) for dtype in pairs.dtypes)
+    text = pairs.to_csv()
+    assert not [value for value in identifier_values(data) if value in text]

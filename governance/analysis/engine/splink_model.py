@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,64 @@ def model_frame(ids: Any, names: pd.Series, dob: pd.Series, sex: pd.Series) -> p
     return frame
 
 
+def _name_comparison(column: str) -> Any:
+    """Exact (with term frequencies), one edit apart, then Jaro-Winkler 0.88 and 0.7. Splink's
+    NameComparison has no edit-distance level: a mistyped letter in a short surname ("Hfll"
+    for "Hall") fell to Jaro-Winkler 0.7, a level random namesakes reach as often as matches,
+    so the typo gave no evidence; one edit apart is about twenty times rarer at random."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+            cll.DamerauLevenshteinLevel(column, 1),
+            cll.JaroWinklerLevel(column, 0.88),
+            cll.JaroWinklerLevel(column, 0.7),
+            cll.ElseLevel(),
+        ],
+        comparison_description=f"{column}: exact, one edit, Jaro-Winkler 0.88 and 0.7",
+    )
+
+
+def _date_of_birth_comparison() -> Any:
+    """Splink's date of birth levels with day and month exchanged added after the exact one:
+    the commonest error of a date typed in the other convention, which otherwise scored as a
+    date months out (within a year), as random people born the same year do."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import ColumnExpression
+
+    def within(threshold: int, metric: Literal["month", "year"]) -> Any:
+        return cll.AbsoluteDateDifferenceLevel(
+            "date_of_birth", input_is_string=False, threshold=threshold, metric=metric
+        )
+
+    levels: list[Any] = [
+        cll.NullLevel("date_of_birth"),
+        cll.ExactMatchLevel("date_of_birth"),
+        cll.CustomLevel(
+            "year(date_of_birth_l) = year(date_of_birth_r)"
+            " and month(date_of_birth_l) = day(date_of_birth_r)"
+            " and day(date_of_birth_l) = month(date_of_birth_r)",
+            label_for_charts="Day and month exchanged",
+        ),
+        cll.DamerauLevenshteinLevel(ColumnExpression("date_of_birth").cast_to_string(), 1),
+        within(1, "month"),
+        within(1, "year"),
+        within(10, "year"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(
+        output_column_name="date_of_birth",
+        comparison_levels=levels,
+        comparison_description="date of birth: exact, day and month exchanged, one edit, "
+        "within a month, a year, ten years",
+    )
+
+
 def _settings(register_size: int, blocking_keys: list[tuple[str, ...]]) -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -76,15 +134,17 @@ def _settings(register_size: int, blocking_keys: list[tuple[str, ...]]) -> Any:
         unique_id_column_name="unique_id",
         probability_two_random_records_match=1 / max(register_size, 2),
         comparisons=[
-            cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
-            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            _name_comparison("first_name"),
+            _name_comparison("surname"),
             # Missing on either side (a partner file often drops them) says nothing.
             cl.ExactMatch("middle_names"),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
+            _date_of_birth_comparison(),
             cl.ExactMatch("sex"),
         ],
         blocking_rules_to_generate_predictions=[block_on(*keys) for keys in blocking_keys],
-        retain_intermediate_calculation_columns=False,
+        # The comparison levels of each scored pair (``gamma_*``) come back with it: the m
+        # probabilities are refined on the one-to-one posterior (probabilistic_linkage.py).
+        retain_intermediate_calculation_columns=True,
         # EM iterates on counts of agreement patterns (a few hundred rows), so iterations are
         # cheap; the namesake pass moves slowly from the default m towards its fixed point.
         max_iterations=200,
@@ -191,7 +251,10 @@ def score_pairs(
             )
         progress(0.6, "scoring the blocked pairs")
         predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)
-        pairs = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
+        # Only the keys, scores and comparison levels leave the engine: the compared names and
+        # dates that Splink keeps beside the levels are never copied out.
+        pairs = store.pairs(predictions)
+        kept = [c for c in pairs.columns if c not in ("unique_id_l", "unique_id_r")]
         model = linker.misc.save_model_to_json()
         used = [description for _, description in rules]
     finally:
@@ -208,6 +271,7 @@ def score_pairs(
             "person_id": pairs["unique_id_r"].astype(np.int64),
             "match_weight": pairs["match_weight"].astype(float),
             "match_probability": pairs["match_probability"].astype(float),
+            **{column: pairs[column].astype(np.int8) for column in kept[2:]},
         }
     )
     return pairs, model, used

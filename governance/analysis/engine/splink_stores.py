@@ -53,8 +53,18 @@ class SplinkStore(ABC):
         """Splink's database API over this store."""
 
     @abstractmethod
+    def pairs(self, predictions: Any) -> pd.DataFrame:
+        """Of Splink's scored pairs, only the two keys, the weight, the probability and the
+        comparison levels (``gamma_*``): never the compared names and dates beside them."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the tables."""
+
+
+def _kept(columns: list[str]) -> list[str]:
+    keys = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
+    return keys + [column for column in columns if column.startswith("gamma_")]
 
 
 class DuckDBStore(SplinkStore):
@@ -90,6 +100,10 @@ class DuckDBStore(SplinkStore):
 
         return DuckDBAPI(self.connection)
 
+    def pairs(self, predictions: Any) -> pd.DataFrame:
+        relation = predictions.as_duckdbpyrelation()
+        return relation.select(*_kept(relation.columns)).df()
+
     def close(self) -> None:
         self.connection.close()
 
@@ -115,6 +129,10 @@ class SparkStore(SplinkStore):
         # "persist" keeps Splink's intermediate tables in the executors' memory (spilled blocks
         # are encrypted by the session); its default writes them as Parquet files.
         return _arrow_spark_api()(spark_session=self.sql.session, break_lineage_method="persist")
+
+    def pairs(self, predictions: Any) -> pd.DataFrame:
+        frame = predictions.as_spark_dataframe()
+        return frame.select(*_kept(frame.columns)).toArrow().to_pandas()
 
     def close(self) -> None:
         self.sql.close()
