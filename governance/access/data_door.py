@@ -42,6 +42,7 @@ from governance.authz.decision import (
     decide_risk_assessment,
     grant_index,
 )
+from governance.authz.read_memo import Snapshot, adopt, remembered, snapshot
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Classification, Dataset, DatasetVersion
@@ -55,6 +56,7 @@ Rows = slice | npt.NDArray[np.intp]
 ALL_ROWS = slice(None)
 CATEGORY_COLUMN = "offence_category"
 T = TypeVar("T")
+R = TypeVar("R")
 #: Who the audit trail names for a risk assessment's read: the service, for nobody's eyes.
 RISK_ASSESSOR = System("risk assessment")
 ASSESSABLE_CLASSES = frozenset({Classification.QUASI_IDENTIFIER, Classification.SENSITIVE})
@@ -89,14 +91,39 @@ class Loaded:
 
 
 def current_version(session: Session, dataset_id: int) -> DatasetVersion:
-    version = session.scalars(
-        select(DatasetVersion)
-        .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.destroyed_at.is_(None))
-        .order_by(DatasetVersion.number.desc())
-    ).first()
+    def load() -> DatasetVersion | None:
+        return session.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.destroyed_at.is_(None))
+            .order_by(DatasetVersion.number.desc())
+        ).first()
+
+    version = _remembered_row(session, ("current_version", dataset_id), load)
     if version is None:
         raise NotFound("This dataset has no stored data yet.")
     return version
+
+
+def _remembered_row(
+    session: Session, key: tuple[str, int], load: Callable[[], R | None], *collections: str
+) -> R | None:
+    """A row (with its loaded `collections`) as this process last loaded it under the policy
+    epoch this transaction sees, else `load()`ed: every change to the tables a read looks up
+    bumps the epoch (authz/read_memo.py)."""
+    loaded: list[R] = []
+
+    def snap() -> Snapshot | None:
+        row = load()
+        if row is None:
+            return None
+        loaded.append(row)
+        return snapshot(row, *collections)
+
+    held = remembered(session, key, snap)
+    if loaded or held is None:
+        return loaded[0] if loaded else None
+    row = adopt(session, held)
+    return row if row is not None else load()
 
 
 def granted_columns(
@@ -125,15 +152,18 @@ def _dataset(session: Session, dataset_id: int) -> Dataset:
     # The door needs the dataset's columns, joined in the same query (one round trip, not two);
     # its provider and stewards load only if asked for (eagerly they were two more queries on
     # every read).
-    dataset = session.get(
-        Dataset,
-        dataset_id,
-        options=(
-            lazyload(Dataset.provider),
-            lazyload(Dataset.stewards),
-            joinedload(Dataset.columns),
-        ),
-    )
+    def load() -> Dataset | None:
+        return session.get(
+            Dataset,
+            dataset_id,
+            options=(
+                lazyload(Dataset.provider),
+                lazyload(Dataset.stewards),
+                joinedload(Dataset.columns),
+            ),
+        )
+
+    dataset = _remembered_row(session, ("dataset", dataset_id), load, "columns")
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return dataset
@@ -224,7 +254,12 @@ def _granted_forms(
     from governance.agreements.queries import derived_forms_in_force
 
     described = _described(forms)
-    reason = column_forms.not_allowed(described, derived_forms_in_force(session, agreement_id))
+    in_force = remembered(
+        session,
+        ("derived_forms", agreement_id),
+        lambda: derived_forms_in_force(session, agreement_id),
+    )
+    reason = column_forms.not_allowed(described, in_force)
     if reason:
         raise PermissionDenied(
             reason,
@@ -308,7 +343,13 @@ def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str
 
     if CATEGORY_COLUMN not in dataset.column_names:
         return []
-    return withheld_categories(session, agreement_id)
+    return list(
+        remembered(
+            session,
+            ("withheld", agreement_id),
+            lambda: tuple(withheld_categories(session, agreement_id)),
+        )
+    )
 
 
 def _stored(version: DatasetVersion, columns: Sequence[str]) -> pd.DataFrame:

@@ -11,6 +11,10 @@ from typing import Any, Protocol
 
 from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy, PolicyError, load_policy
 from governance.authz.permissions import APPROVAL_AND_AUDIT_POWERS, Permission
+
+# Imported for its session listeners: every write to a table a read depends on bumps the
+# policy epoch, in whichever process and by whichever code it is made.
+from governance.authz.read_memo import WATCHED as WATCHED
 from governance.authz.roles import Role
 from governance.kernel.errors import PermissionDenied
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from governance.authz import identifiers as ids
 from governance.authz.actions import DataAction
+from governance.authz.read_memo import ReadMemo, seen_epoch
 
 LineKey = tuple[str, str, str, str]
 PolicyLine = tuple[str, str, str, str, str, str, str]
@@ -91,18 +92,6 @@ def _loader() -> GrantLoader:
     return _loaders[0]
 
 
-def read_epoch(session: Session) -> int:
-    """The current policy epoch, read with the raw driver cursor: this runs before every
-    decision and the ORM's per-statement overhead would cost more than the decision."""
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute("SELECT epoch FROM policy_epoch WHERE id = 1")
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return int(row[0]) if row else 0
-
-
 class GrantIndex:
     """Live grants of one database, by the (subject, domain, object, action) they match."""
 
@@ -113,9 +102,11 @@ class GrantIndex:
         self._by_rule: dict[str, GrantEntry] = {}
         self._by_scope: dict[tuple[int, int, int], frozenset[int]] = {}
         self._lock = threading.Lock()
+        # What reads look up besides the grants, behind the same epoch (read_memo.py).
+        self.memo = ReadMemo()
 
     def ensure_fresh(self, session: Session) -> None:
-        current = read_epoch(session)
+        current = seen_epoch(session)
         if current == self.epoch:
             return
         with self._lock:

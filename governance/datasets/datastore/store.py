@@ -26,6 +26,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
+from governance.authz.read_memo import remembered
 from governance.datasets.datastore import agreement_keys, envelope, files, pme
 from governance.datasets.datastore.column_cache import (
     ColumnCache,
@@ -383,18 +384,9 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
     config = files.config_of(session)
     # The holders' wraps are key material too: a wrap taken away, altered or replaced since
     # the columns were kept sends the read back to the file and its keys.
-    held = b"\0".join(
-        f"{holder}:{kid}:".encode() + bytes(wrapped)
-        for holder, kid, wrapped in session.execute(
-            select(
-                VersionKeyWrap.agreement_id,
-                VersionKeyWrap.agreement_key_id,
-                VersionKeyWrap.wrapped_key,
-            )
-            .where(VersionKeyWrap.version_id == version.id)
-            .order_by(VersionKeyWrap.id)
-        )
-    )
+    # Remembered per process behind the policy epoch, which every change to the wraps bumps
+    # (authz/read_memo.py): a wrap deleted in any process is missing from the next read here.
+    held = remembered(session, ("key_wraps", version.id), lambda: _held_wraps(session, version))
     signature = _signature(config.path_of(version.storage_name), version, held)
     key = (version.storage_name, version.sha256)
     entry = _cache.get(version.dataset_id, key, signature) if keep else None
@@ -423,6 +415,21 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
             column_type = arrow_schema(version.dataset.columns).field(name).type
             series[name] = pa.nulls(entry.rows, column_type).to_pandas()
     return Columns(series, entry.rows)
+
+
+def _held_wraps(session: Session, version: DatasetVersion) -> bytes:
+    return b"\0".join(
+        f"{holder}:{kid}:".encode() + bytes(wrapped)
+        for holder, kid, wrapped in session.execute(
+            select(
+                VersionKeyWrap.agreement_id,
+                VersionKeyWrap.agreement_key_id,
+                VersionKeyWrap.wrapped_key,
+            )
+            .where(VersionKeyWrap.version_id == version.id)
+            .order_by(VersionKeyWrap.id)
+        )
+    )
 
 
 def verify_version(version: DatasetVersion) -> bool:

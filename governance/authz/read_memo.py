@@ -1,0 +1,229 @@
+"""What a read looks up, remembered per process behind the policy epoch.
+
+A granted read needs the same few rows every time: the token and its holder, the dataset and
+its columns, the dataset's current version, the key wraps of that version, what the agreement
+in force withholds. Loading them costs more than deciding and recording the read, so each
+process keeps them here, tagged with the policy epoch they were loaded under, and serves them
+only to a transaction that read that same epoch. The epoch is read once per transaction (with
+the raw cursor, as the grant index always did), so a read sends BEGIN, that one SELECT, its
+audit row and COMMIT.
+
+Why this never outlives a revocation: every change to a table a read's outcome or content
+depends on (`WATCHED`) bumps the epoch in the same transaction as the change, before the
+change is flushed (`_bump_before_flush`, and `_bump_on_statement` for UPDATE/DELETE/INSERT
+statements run through a session). A process whose cached entries were loaded under an older
+epoch reloads them at its next read. Time-based ends are not cached decisions: the token's
+expiry is compared with the clock at every read, and the grant's effective end (its own, its
+agreement's, its holder's training) is the grant index's `until`, checked by every decision.
+
+What this trusts: that rows of `WATCHED` are written through SQLAlchemy sessions of this code
+base. Someone who edits those tables with raw SQL outside the service (an insider at the
+database prompt) must also bump `policy_epoch` for the running processes to notice, as they
+already had to for the grant index (docs/benchmarks.md, "read context cache").
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import event, inspect, text
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+T = TypeVar("T")
+
+#: Tables whose rows decide a read or say what it returns. Adding a table a read depends on
+#: here is what makes a change to it reach every process's next read.
+WATCHED = frozenset(
+    {
+        "api_token",  # revoked, expiry date, secret
+        "user_account",  # deactivated, removed
+        "user_role",
+        "training_record",  # grant conditions (conditions.py also bumps)
+        "access_grant",  # grants.py also bumps, and sets changed_epoch for the grant index
+        "access_grant_column",
+        "agreement",  # status (suspended, terminated, expired), version in force
+        "agreement_version",  # withheld offence categories, derived forms
+        "dataset",
+        "dataset_column",
+        "dataset_version",  # uploaded, replaced, destroyed
+        "version_key_wrap",  # crypto-shredding takes the wraps away
+    }
+)
+#: Entries kept per database and process, least recently used dropped first.
+MEMO_ENTRIES = 4096
+_SEEN = "read_memo_seen"
+_BUMP = text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1")
+
+
+def read_epoch(session: Session) -> int:
+    """The current policy epoch, read with the raw driver cursor (the ORM's per-statement
+    overhead would cost more than the decision it guards)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT epoch FROM policy_epoch WHERE id = 1")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(row[0]) if row else 0
+
+
+def seen_epoch(session: Session) -> int:
+    """The epoch this transaction works under: read at its first question, then remembered
+    until it commits, rolls back or writes (a write may have bumped it)."""
+    transaction = session.get_transaction()
+    seen = session.info.get(_SEEN)
+    if transaction is not None and seen is not None and seen[0] is transaction:
+        return int(seen[1])
+    epoch = read_epoch(session)
+    session.info[_SEEN] = (session.get_transaction(), epoch)
+    return epoch
+
+
+class ReadMemo:
+    """Entries of one database in this process: (epoch loaded under, value) by key."""
+
+    def __init__(self, size: int = MEMO_ENTRIES) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._newest = -1
+
+    def get(self, session: Session, key: Hashable, load: Callable[[], T]) -> T:
+        """The value under `key` if it was loaded under the epoch this transaction sees;
+        otherwise `load()` it (in this transaction, after the epoch was read, so it is at least
+        as new as that epoch) and keep it."""
+        epoch = seen_epoch(session)
+        with self._lock:
+            if epoch < self._newest:
+                # The epoch went back (a database restored under running processes): nothing
+                # kept can be matched to it safely.
+                self._entries.clear()
+            self._newest = max(self._newest, epoch)
+            found = self._entries.get(key)
+            if found is not None and found[0] == epoch:
+                self._entries.move_to_end(key)
+                return found[1]  # type: ignore[no-any-return]
+        value = load()
+        if value is None:  # nothing found is not remembered: guesses must not push entries out
+            return value
+        with self._lock:
+            self._entries[key] = (epoch, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
+    """`load()`, or what it returned under the epoch this transaction sees. A session opened
+    without the process's grant index (a script's own) has no memo and always loads."""
+    memo = getattr(session.info.get("grant_index"), "memo", None)
+    if not isinstance(memo, ReadMemo):
+        return load()
+    return memo.get(session, key, load)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A loaded row's column values and the loaded collections that belong to it, from which
+    each read builds its own instance in its own session (instances are never shared)."""
+
+    cls: type[Any]
+    values: tuple[tuple[str, Any], ...]
+    children: tuple[tuple[str, tuple[Snapshot, ...]], ...] = ()
+
+
+def snapshot(instance: Any, *collections: str) -> Snapshot:
+    mapper = inspect(instance).mapper
+    values = tuple((attr.key, getattr(instance, attr.key)) for attr in mapper.column_attrs)
+    children = tuple(
+        (name, tuple(snapshot(child) for child in getattr(instance, name))) for name in collections
+    )
+    return Snapshot(type(instance), copy.deepcopy(values), children)
+
+
+def adopt(session: Session, snap: Snapshot) -> Any | None:
+    """The snapshot's row as a persistent instance of `session`, without a query: the one the
+    session already holds, or new ones built from the values (mutable values copied, so a read
+    that changes its instance does not change the memo). None when the session already holds
+    one of its collection's rows but not the row itself: the caller then loads it."""
+    held = session.identity_map.get(_identity(snap))
+    if held is not None:
+        return held
+    instance = _build(snap)
+    children = [(name, [_build(child) for child in snaps]) for name, snaps in snap.children]
+    built = [instance, *(child for _name, kids in children for child in kids)]
+    if any(_identity_of(obj) in session.identity_map for obj in built[1:]):
+        return None
+    for obj in built:
+        make_transient_to_detached(obj)
+    for name, kids in children:
+        # As loaded, with no change to write: the read's flush must find nothing to do.
+        set_committed_value(instance, name, kids)
+        backref = inspect(snap.cls).relationships[name].back_populates
+        for child in kids if backref else ():
+            set_committed_value(child, backref, instance)
+    session.add(instance)
+    return instance
+
+
+def _build(snap: Snapshot) -> Any:
+    # The values go straight into the instance's dict, as a query's loading puts them: setting
+    # them through the attributes would record each as a change (and cost more than the query).
+    instance = inspect(snap.cls).class_manager.new_instance()
+    instance.__dict__.update(
+        (name, copy.deepcopy(value) if isinstance(value, list | dict) else value)
+        for name, value in snap.values
+    )
+    return instance
+
+
+def _identity(snap: Snapshot) -> Any:
+    mapper = inspect(snap.cls)
+    values = dict(snap.values)
+    return mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+
+
+def _identity_of(instance: Any) -> Any:
+    return inspect(instance).mapper.identity_key_from_instance(instance)
+
+
+def _touches_watched(instances: Any) -> bool:
+    return any(inspect(obj).mapper.local_table.name in WATCHED for obj in instances)
+
+
+def bump(session: Session) -> None:
+    """Advance the policy epoch in the session's transaction (readers everywhere reload)."""
+    session.connection().execute(_BUMP)
+    session.info.pop(_SEEN, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # Before the rows are written, so the epoch's row lock is taken first, as grants.py does.
+    session.info.pop(_SEEN, None)
+    if (
+        _touches_watched(session.new)
+        or _touches_watched(session.deleted)
+        or _touches_watched(session.dirty)
+    ):
+        bump(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bump_on_statement(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    state.session.info.pop(_SEEN, None)
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in WATCHED:
+        bump(state.session)
