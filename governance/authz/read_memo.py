@@ -18,14 +18,17 @@ agreement's, its holder's training) is the grant index's `until`, checked by eve
 
 What this trusts: that rows of `WATCHED` are written through SQLAlchemy sessions of this code
 base. Someone who edits those tables with raw SQL outside the service (an insider at the
-database prompt) must also bump `policy_epoch` for the running processes to notice, as they
-already had to for the grant index (docs/benchmarks.md, "read context cache").
+database prompt, revoking a token by hand in an emergency) is noticed at once only if they also
+bump `policy_epoch`, as the grant index always required; otherwise within `MAX_AGE_S`, since no
+entry is served longer than that after it was loaded (a bounded backstop costing one reload per
+entry and process every few seconds).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -57,6 +60,8 @@ WATCHED = frozenset(
 )
 #: Entries kept per database and process, least recently used dropped first.
 MEMO_ENTRIES = 4096
+#: Seconds an entry is served after it was loaded, whatever the epoch says.
+MAX_AGE_S = 2.0
 _SEEN = "read_memo_seen"
 _BUMP = text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1")
 
@@ -86,11 +91,11 @@ def seen_epoch(session: Session) -> int:
 
 
 class ReadMemo:
-    """Entries of one database in this process: (epoch loaded under, value) by key."""
+    """Entries of one database in this process: (epoch loaded under, when, value) by key."""
 
     def __init__(self, size: int = MEMO_ENTRIES) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._newest = -1
 
@@ -106,14 +111,15 @@ class ReadMemo:
                 self._entries.clear()
             self._newest = max(self._newest, epoch)
             found = self._entries.get(key)
-            if found is not None and found[0] == epoch:
+            now = time.monotonic()
+            if found is not None and found[0] == epoch and now - found[1] <= MAX_AGE_S:
                 self._entries.move_to_end(key)
-                return found[1]  # type: ignore[no-any-return]
+                return found[2]  # type: ignore[no-any-return]
         value = load()
         if value is None:  # nothing found is not remembered: guesses must not push entries out
             return value
         with self._lock:
-            self._entries[key] = (epoch, value)
+            self._entries[key] = (epoch, now, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)

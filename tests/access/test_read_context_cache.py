@@ -5,6 +5,7 @@ must not decrypt once the key wraps are gone. Runs on SQLite and on PostgreSQL."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from governance.access import grants
 from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.authz import read_memo
 from governance.authz.read_memo import ReadMemo
 from governance.datasets.datastore import DataIntegrityError
 from governance.datasets.models import DatasetVersion, VersionKeyWrap
@@ -156,6 +158,38 @@ def test_a_bulk_statement_through_a_session_also_reaches_the_warm_process(
     client = _warm(other, url, secret)
     db.execute(update(ApiToken).values(revoked_at=utcnow()))
     db.commit()
+    assert _get(client, url, secret).status_code == 401
+
+
+def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_memos_age(
+    db: Session,
+    agreement: Agreement,
+    stored: Datasets,  # noqa: F811
+    other: Flask,
+    secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An insider's raw SQL on the driver's own connection bumps no epoch; the warm process
+    still stops serving the revoked token once its entry is older than MAX_AGE_S."""
+    url = _rows_url(agreement, stored)
+    client = _warm(other, url, secret)
+    raw = database(other).engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(
+            str(
+                update(ApiToken)
+                .values(revoked_at=utcnow())
+                .compile(
+                    dialect=database(other).engine.dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+        )
+        raw.commit()
+    finally:
+        raw.close()
+    clock = time.monotonic() + read_memo.MAX_AGE_S + 0.1
+    monkeypatch.setattr(read_memo.time, "monotonic", lambda: clock)
     assert _get(client, url, secret).status_code == 401
 
 
