@@ -314,14 +314,23 @@ FIGURES = (
 )
 
 
+@pytest.mark.parametrize("recount", [64, 2], ids=["one-by-one", "recounted"])
 def test_counts_made_before_the_report_give_the_same_figures(
-    app: Flask, db: Session, people: People, activity: int, monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    db: Session,
+    people: People,
+    activity: int,
+    monkeypatch: pytest.MonkeyPatch,
+    recount: int,
 ) -> None:
     # The command counts while its app is built, before `audit:report` is recorded; the
     # events recorded since (denials, identifier reads, a new user and dataset) are counted
     # when the report is made. Every figure must be what counting all at once gives, the
     # lists of the latest events included (two listed here, so that both parts are cut).
     monkeypatch.setattr(audit_report, "LISTED", 2)
+    # Three events follow the early counts: counted one by one, or (beyond RECOUNT) the
+    # whole period counted again.
+    monkeypatch.setattr(audit_report, "RECOUNT", recount)
     engine = database(app).read_engine()
     flt = AuditFilter(since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     early = audit_report.count_early(engine, flt)
