@@ -93,6 +93,37 @@ def _early_verification(
         engine.dispose()
 
 
+@contextmanager
+def _early_counts(fmt: str, filters: dict[str, str | None]) -> Iterator[Any]:
+    """The PDF report's counts, started before the app is built (as `_early_verification`
+    starts the walk), or None: for another format, filters that need the app to be read (an
+    agreement's reference) or a configuration that cannot be read (building the app says
+    why)."""
+    if fmt != "pdf" or filters.get("agreement_id"):
+        yield None
+        return
+    from governance.audit.queries import parse_filter
+    from governance.audit.report import count_early
+    from governance.kernel.config import ConfigError, load_settings, project_instance_path
+    from governance.kernel.db import is_sqlite, make_engine
+    from governance.kernel.errors import ValidationFailed
+
+    try:
+        url = load_settings(project_instance_path(), None)["DATABASE_URL"]
+        flt = parse_filter(filters)
+    except (ConfigError, ValidationFailed):
+        yield None
+        return
+    engine = make_engine(url, read_only=is_sqlite(url))
+    counting = count_early(engine, flt)
+    try:
+        yield counting
+    finally:
+        # The counts end with the command, used or not.
+        counting.exception()
+        engine.dispose()
+
+
 @click.group("audit", help="Verify, export and report on the audit trail.")
 def audit_group() -> None:
     """The `audit` command group."""
@@ -184,7 +215,11 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
     from governance.audit.queries import parse_filter
     from governance.kernel.extensions import database
 
-    with _app() as app, command_session(app) as session:
+    with (
+        _early_counts(fmt, filters) as counting,
+        _app() as app,
+        command_session(app) as session,
+    ):
         engine = database(app).read_engine()
         if filters.get("agreement_id"):
             # People type the reference; the filter takes the agreement's number.
@@ -197,7 +232,7 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
             audit_export.record_export(session, flt, fmt=fmt, by=CLI_ACTOR, event_type=event_type)
             session.commit()
             if fmt == "pdf":
-                report = audit_report.build_report(session, engine, flt)
+                report = audit_report.build_report(session, engine, flt, early=counting)
                 file.write(audit_report.render_report(report))
                 head = report.head
             else:

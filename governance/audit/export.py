@@ -45,6 +45,7 @@ from governance.audit.queries import (
     EXPORT_COLUMNS,
     AuditFilter,
     export_select,
+    stream_batches,
     stream_rows,
 )
 from governance.audit.service import HEAD_ID, format_time
@@ -104,8 +105,11 @@ def snapshot(engine: Engine) -> Iterator[tuple[Connection, tuple[int, str]]]:
         if connection.dialect.name != "sqlite":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
+            # The table, not the mapped class: the report's early counts read it while the
+            # app is still importing models (see `report.EVENTS`).
+            head_row = AuditHead.__table__.c
             head = connection.execute(
-                select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+                select(head_row.seq, head_row.hash).where(head_row.id == HEAD_ID)
             ).one()
             yield connection, (head.seq, head.hash)
 
@@ -119,7 +123,6 @@ def iter_export(
     exported_at = format_time(now or utcnow())
     with snapshot(engine) as (connection, (head_seq, head_hash)):
         statement = export_select(flt, connection.dialect.name, extra=[AuditEvent.seq <= head_seq])
-        rows = stream_rows(connection, statement)
         if fmt == "csv":
             yield from iter_csv(
                 (),
@@ -128,7 +131,7 @@ def iter_export(
                     f"exported {exported_at}; filters: {flt.describe()}",
                 ],
             )
-            yield from iter_csv_rows(rows)
+            yield from iter_csv_batches(stream_batches(connection, statement, CSV_BATCH))
             return
         meta = {
             "audit_chain_head": {"seq": head_seq, "sha256": head_hash},
@@ -139,7 +142,7 @@ def iter_export(
         detail = EXPORT_COLUMNS.index("detail")
         yield from iter_jsonl(
             {**dict(zip(EXPORT_COLUMNS, row, strict=True)), "detail": json.loads(row[detail])}
-            for row in rows
+            for row in stream_rows(connection, statement)
         )
 
 
@@ -161,16 +164,20 @@ def _whole(values: Sequence[Any]) -> pa.Array:
         return _text(values)
 
 
+def _neutralised(array: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(array, _DANGEROUS_START, "'\\1", max_replacements=1)
+
+
 def _text(values: Sequence[Any]) -> pa.Array:
     """A text column, each cell neutralised against spreadsheet formulas."""
     try:
         array = pa.array(values, type=pa.string())
     except (pa.ArrowException, TypeError):
         array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-    return pc.replace_substring_regex(array, _DANGEROUS_START, "'\\1", max_replacements=1)
+    return _neutralised(array)
 
 
-def _batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+def _batch_by_column(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True))
     return pa.RecordBatch.from_arrays(
         [
@@ -181,12 +188,42 @@ def _batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
     )
 
 
+# Every event as one Arrow struct: pyarrow converts a whole batch of row tuples in C, where
+# transposing them into columns first (`zip(*rows)`) costs as much again in Python.
+_ROW = pa.struct(
+    [(name, pa.int64() if name in _WHOLE_COLUMNS else pa.string()) for name in EXPORT_COLUMNS]
+)
+
+
+def _batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+    try:
+        converted = pa.RecordBatch.from_struct_array(pa.array(rows, type=_ROW))
+    except (pa.ArrowException, TypeError, OverflowError):
+        # A value of another type (SQLite stores what it is given), or a row of the wrong
+        # length: column by column, as every batch was written before, which writes such a
+        # value as text (or refuses the row).
+        return _batch_by_column(rows)
+    return pa.RecordBatch.from_arrays(
+        [
+            column if name in _WHOLE_COLUMNS else _neutralised(column)
+            for name, column in zip(EXPORT_COLUMNS, converted.columns, strict=True)
+        ],
+        names=list(EXPORT_COLUMNS),
+    )
+
+
 def iter_csv_rows(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
     """The header, one line per event and the `# end of export: rows=N` trailer, in chunks:
     each batch of events becomes an Arrow record batch, written by pyarrow's CSV writer."""
+    iterator = iter(rows)
+    yield from iter_csv_batches(iter(lambda: list(islice(iterator, CSV_BATCH)), []))
+
+
+def iter_csv_batches(batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[bytes]:
+    """`iter_csv_rows` for rows already in batches (`stream_batches`)."""
     yield (",".join(EXPORT_COLUMNS) + "\r\n").encode()
-    count, iterator = 0, iter(rows)
-    while batch := list(islice(iterator, CSV_BATCH)):
+    count = 0
+    for batch in batches:
         count += len(batch)
         sink = io.BytesIO()
         # A writer per batch: a column's type may differ between batches (`_whole`).

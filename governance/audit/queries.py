@@ -285,6 +285,37 @@ def stream_rows(
     connection: Connection, statement: Select[Any], batch: int = STREAM_BATCH
 ) -> Iterator[Sequence[Any]]:
     """Yield rows (tuple-like) in batches from a server-side cursor: memory stays constant."""
-    result = connection.execution_options(stream_results=True, yield_per=batch).execute(statement)
-    for partition in result.partitions():
-        yield from partition
+    for rows in stream_batches(connection, statement, batch):
+        yield from rows
+
+
+def stream_batches(
+    connection: Connection, statement: Select[Any], batch: int = STREAM_BATCH
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows in lists of at most `batch` plain tuples, read from a server-side cursor (on
+    SQLite the driver steps the query as rows are asked for): memory stays constant.
+
+    Only for statements whose columns need no conversion by SQLAlchemy (`export_select`'s):
+    after the first row, rows come straight from the driver's cursor, which spares a `Row`
+    object per event (a fifth of a million-event export's CPU). The first row is taken
+    through SQLAlchemy because a streaming result may already hold it (psycopg's server-side
+    cursor fetches one row when the result opens); nothing else is buffered before it.
+    """
+    result = connection.execution_options(stream_results=True).execute(statement)
+    first = result.fetchone()
+    if first is None:
+        return
+    cursor = result.context.cursor
+    try:
+        # fetchmany(0) would mean "the driver's default size", not none.
+        rows: list[tuple[Any, ...]] = [
+            tuple(first),
+            *(cursor.fetchmany(batch - 1) if batch > 1 else ()),
+        ]
+        while rows:
+            yield rows
+            # The drivers' rows are plain tuples (no row factory is set on either).
+            rows = list(cursor.fetchmany(batch))
+    finally:
+        # SQLAlchemy did not see the rows end: close the (server-side) cursor here.
+        result.close()

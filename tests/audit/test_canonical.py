@@ -10,12 +10,14 @@ import io
 import json
 from typing import Any
 
+import pyarrow.csv as pacsv
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from governance.audit.export import iter_csv_rows
+from governance.audit import export
+from governance.audit.export import iter_csv_batches, iter_csv_rows
 from governance.audit.format import (
     MAX_SAFE_INTEGER,
     canonical_detail,
@@ -238,6 +240,9 @@ def test_a_whole_number_stored_as_text_never_hashes_like_the_number() -> None:
         content_text(*forged)
 
 
+# No deadline: the first example pays pyarrow's first conversion and RE2 compile (hundreds of
+# ms on a busy machine), which hypothesis would take for a flaky test.
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -296,3 +301,91 @@ def test_csv_neutralises_formula_cells() -> None:
     assert ",\"'=cmd|' /C calc'!A0\"," in line
     assert ',"\'+1","\'-x","\'@y",' in line
     assert '"\'\tz"' in line
+
+
+HOSTILE_TEXT = (
+    DANGEROUS | texts | st.sampled_from(["é ñ 中文 🙂", "a\r\nb", '"', '""', ",", "'=x", "x="])
+)
+WHOLE = ("seq", "actor_id", "agreement_id", "agreement_version", "dataset_id")
+
+
+def reference_csv(batches: list[list[tuple[Any, ...]]]) -> bytes:
+    """The export written cell by cell, independently of pyarrow: integers bare, text always
+    quoted with quotes doubled, a formula-like first character neutralised with `'`, an
+    absent value empty, CRLF after every line."""
+    lines = [",".join(EXPORT_COLUMNS)]
+    for row in (row for batch in batches for row in batch):
+        cells = []
+        for name, value in zip(EXPORT_COLUMNS, row, strict=True):
+            if value is None:
+                cells.append("")
+            elif name in WHOLE:
+                cells.append(str(value))
+            else:
+                text = "'" + value if value and value[0] in "=+-@\t\r\n" else value
+                cells.append('"' + text.replace('"', '""') + '"')
+        lines.append(",".join(cells))
+    lines.append(f"# end of export: rows={sum(len(batch) for batch in batches)}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+# No deadline: the first example pays pyarrow's first conversion and RE2 compile (hundreds of
+# ms on a busy machine), which hypothesis would take for a flaky test.
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(min_value=1, max_value=2**62),
+                HOSTILE_TEXT,
+                HOSTILE_TEXT,
+                HOSTILE_TEXT,
+                maybe_int,
+                st.none() | HOSTILE_TEXT,
+                maybe_int,
+                maybe_int,
+                maybe_int,
+                st.none() | HOSTILE_TEXT,
+                st.none() | HOSTILE_TEXT,
+                st.none() | HOSTILE_TEXT,
+                st.none() | HOSTILE_TEXT,
+                HOSTILE_TEXT,
+                HOSTILE_TEXT,
+                HOSTILE_TEXT,
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        max_size=4,
+    )
+)
+def test_csv_bytes_are_an_independent_cell_by_cell_rendering(
+    batches: list[list[tuple[Any, ...]]],
+) -> None:
+    assert b"".join(iter_csv_batches(batches)) == reference_csv(batches)
+    rows = [row for batch in batches for row in batch]
+    assert b"".join(iter_csv_rows(rows)) == reference_csv([rows] if rows else [])
+
+
+odd_values = st.none() | st.integers() | texts | st.floats(allow_nan=False) | st.booleans()
+
+
+# No deadline: the first example pays pyarrow's first conversion and RE2 compile (hundreds of
+# ms on a busy machine), which hypothesis would take for a flaky test.
+@settings(deadline=None)
+@given(st.lists(st.tuples(*[odd_values] * len(EXPORT_COLUMNS)), min_size=1, max_size=4))
+def test_a_value_of_another_type_is_written_as_before(rows: list[tuple[Any, ...]]) -> None:
+    # SQLite stores what it is given: a batch holding text in an integer column (or a number
+    # in a text column) is written column by column, as every batch was before, byte for byte.
+    def written(batch: Any) -> bytes:
+        sink = io.BytesIO()
+        pacsv.write_csv(batch, sink, export._CSV_OPTIONS)
+        return sink.getvalue()
+
+    try:
+        expected = written(export._batch_by_column(rows))
+    except (ValueError, TypeError, OverflowError) as error:
+        with pytest.raises(type(error)):
+            export._batch(rows)
+        return
+    assert written(export._batch(rows)) == expected

@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.queries import AuditFilter, export_select, stream_batches
+from governance.kernel.extensions import database
 from tests.audit.conftest import CliInvoker
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
@@ -169,3 +172,21 @@ def test_export_is_refused_without_the_permission_and_the_refusal_recorded(
     assert denied.outcome == Outcome.DENIED
     assert denied.actor_email == user.email
     assert denied.rule == "role-permission:audit:export"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7, 5000])
+def test_batches_from_the_drivers_cursor_hold_every_row_once(
+    app: Flask, hostile: int, batch: int
+) -> None:
+    # The first row passes through SQLAlchemy (which may have buffered it), the rest come
+    # from the driver's cursor: none may be lost or repeated, in any batch size.
+    engine = database(app).read_engine()
+    statement = export_select(AuditFilter(), engine.dialect.name)
+    with engine.connect() as connection:
+        expected = [tuple(row) for row in connection.execute(statement)]
+        batches = list(stream_batches(connection, statement, batch))
+        # The cursor is closed when the rows end: the connection takes another query.
+        assert connection.execute(select(AuditEvent.seq).limit(1)).scalar() == 1
+    assert [row for rows in batches for row in rows] == expected
+    assert len(expected) >= hostile
+    assert all(0 < len(rows) <= batch for rows in batches)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements.models import Agreement
 from governance.audit import evidence as audit_evidence
+from governance.audit import report as audit_report
 from governance.audit import service as audit
 from governance.audit.evidence import EvidenceSection
 from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.queries import AuditFilter
 from governance.cli import main
+from governance.kernel.config import PROJECT_ROOT
+from governance.kernel.extensions import database
 from tests.agreements.builders import draft, make_datasets
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.conftest import Browser, fresh
@@ -288,3 +297,95 @@ def test_the_export_takes_the_agreement_reference_a_person_types(
     )
     assert unknown.exit_code == 1
     assert "There is no agreement DUA-2099-999" in unknown.output
+
+
+FIGURES = (
+    "head",
+    "total",
+    "by_type",
+    "by_outcome",
+    "by_user",
+    "by_dataset",
+    "daily",
+    "denied_total",
+    "denied",
+    "identifier_reads_total",
+    "identifier_reads",
+)
+
+
+@pytest.mark.parametrize("recount", [64, 2], ids=["one-by-one", "recounted"])
+def test_counts_made_before_the_report_give_the_same_figures(
+    app: Flask,
+    db: Session,
+    people: People,
+    activity: int,
+    monkeypatch: pytest.MonkeyPatch,
+    recount: int,
+) -> None:
+    # The command counts while its app is built, before `audit:report` is recorded; the
+    # events recorded since (denials, identifier reads, a new user and dataset) are counted
+    # when the report is made. Every figure must be what counting all at once gives, the
+    # lists of the latest events included (two listed here, so that both parts are cut).
+    monkeypatch.setattr(audit_report, "LISTED", 2)
+    # Three events follow the early counts: counted one by one, or (beyond RECOUNT) the
+    # whole period counted again.
+    monkeypatch.setattr(audit_report, "RECOUNT", recount)
+    engine = database(app).read_engine()
+    flt = AuditFilter(since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    early = audit_report.count_early(engine, flt)
+    assert early.result().head == audit.chain_head(fresh(db))
+    for identifiers, outcome, by in (
+        (["full_name"], Outcome.ALLOWED, people.analyst2),
+        ([], Outcome.DENIED, people.compliance),
+        (["date_of_birth"], Outcome.DENIED, people.analyst),
+    ):
+        audit.record(
+            db,
+            AuditType.DATASET_READ,
+            by=by,
+            outcome=outcome,
+            agreement_id=activity,
+            dataset_id=77,
+            detail={"columns": identifiers, "direct_identifier_columns": identifiers},
+        )
+    db.commit()
+    merged = audit_report.build_report(db, engine, flt, early=early)
+    whole = audit_report.build_report(db, engine, flt)
+    for name in FIGURES:
+        assert getattr(merged, name) == getattr(whole, name), name
+    assert merged.head[0] == early.result().head[0] + 3
+    assert merged.denied_total == 3
+    assert [event["seq"] for event in merged.denied] == [merged.head[0], merged.head[0] - 1]
+    assert merged.identifier_reads_total == 4
+    assert ("dataset (#77)", 3) in merged.by_dataset
+
+
+def test_counts_made_for_other_filters_are_not_used(app: Flask, db: Session, activity: int) -> None:
+    engine = database(app).read_engine()
+    early = audit_report.count_early(engine, AuditFilter(dataset_id=5))
+    report = audit_report.build_report(db, engine, AuditFilter(), early=early)
+    assert report.total == audit.chain_head(fresh(db))[0]
+
+
+def test_early_counts_configure_no_mapper(database_url: str, instance_path: Path) -> None:
+    # `count_early` runs while the command's app imports the models: an ORM statement would
+    # configure every mapper then and fail on a model not yet imported (as it did).
+    probe = (
+        "import sys\n"
+        "from governance.audit import report\n"
+        "from governance.audit.queries import AuditFilter\n"
+        "from governance.kernel.db import is_sqlite, make_engine\n"
+        "from sqlalchemy.orm import Mapper\n"
+        "url = sys.argv[1]\n"
+        "counts = report.count_early(make_engine(url, read_only=is_sqlite(url)), AuditFilter())\n"
+        "print(counts.result().head[0] >= 0, report.AuditEvent.__mapper__.configured)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, database_url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert done.stdout.split() == ["True", "False"], done.stderr
