@@ -107,7 +107,8 @@ def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
         column = table.column(position)
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             table = table.set_column(position, name, pc.dictionary_encode(column))
-    frame = table.to_pandas(date_as_object=False)
+    # A block per column: a caller that drops columns one by one (kept_rows) frees each.
+    frame = table.to_pandas(date_as_object=False, split_blocks=True)
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
             frame[name] = frame[name].astype("datetime64[ns]")
@@ -122,13 +123,11 @@ def kept_rows(
 ) -> pd.DataFrame:
     """The kept rows of an answer read a batch at a time, as ``from_engine`` of the whole
     answer then ``keep`` would give them: a coded column's levels are the whole answer's in
-    order of first appearance (a batch's dropped rows' included), and a column that held a
-    missing value anywhere has the type pandas gives such a column, even when every missing
-    value was in a dropped row."""
+    order of first appearance (a batch's dropped rows' included); a column's type is the one
+    pandas gives a column with a missing value when any batch had one (concatenation keeps
+    the wider type of the batches, each converted before its rows are dropped)."""
     parts: list[pd.DataFrame] = []
-    missing: set[str] = set()
     for batch in batches:
-        missing.update(n for n, c in zip(batch.schema.names, batch.columns) if c.null_count)
         frame = from_engine(pa.Table.from_batches([batch]), coded)
         parts.append(frame[keep(frame)])
         del frame
@@ -144,10 +143,6 @@ def kept_rows(
             column: Any = pd.Series(union_categoricals(pieces), copy=False)
         else:
             column = pd.concat(pieces, ignore_index=True)
-        if name in missing:
-            with_missing = from_engine(pa.table({name: pa.nulls(1, schema.field(name).type)}))
-            if column.dtype != with_missing[name].dtype:
-                column = column.astype(with_missing[name].dtype)
         columns[name] = column
         for part in parts:
             del part[name]
