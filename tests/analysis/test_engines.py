@@ -289,3 +289,32 @@ def test_the_pool_read_in_batches_is_the_whole_answer_less_the_rows_dropped(
         "index_events", columns, excluded, first, last, keep=keep
     )
     assert reference["person_id"].tolist() == found["person_id"].tolist()
+
+
+def test_a_matched_run_lets_the_register_go_once_no_later_step_reads_it(
+    duckdb_engine: DuckDBEngine,
+) -> None:
+    """The register's tables are the run's largest: a matched comparison drops each from the
+    engine when it has read the last of it (the index events after the pool, the offences
+    after the outcomes), so the fit and the variances do not run beside them."""
+    tables = tables_for(synthetic(), "matched_comparison", MATCHED_PARAMS)
+    cohort = tables.pop("cohort")
+    data = EngineTables(duckdb_engine, tables, {"cohort": cohort})
+    before = {row[0] for row in duckdb_engine.connection.sql("SHOW TABLES").fetchall()}
+    seen: list[tuple[str, bool, bool]] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append((message, "index_events" in data, "offences" in data))
+
+    context = RunContext(DisclosurePolicy(), ledger_key=KEY, progress=progress)
+    run_analysis("matched_comparison", data, MATCHED_PARAMS, context)
+
+    held = {message: (events, offences) for message, events, offences in seen}
+    assert held["linking the cohort to administrative records"] == (True, True)
+    assert held["deriving the re-offending outcomes"] == (False, True)
+    assert held["fitting the propensity model and matching"] == (False, False)
+    assert "index_events" not in data
+    assert "offences" not in data
+    after = {row[0] for row in duckdb_engine.connection.sql("SHOW TABLES").fetchall()}
+    assert before >= {"index_events", "offences"}
+    assert not after & {"index_events", "offences", "excluded_people", "outcome_events"}
