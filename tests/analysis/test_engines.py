@@ -244,3 +244,77 @@ def test_the_pool_comes_back_coded_with_the_reference_values(duckdb_engine: Duck
         found.astype(dict.fromkeys(text, object)).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_the_pool_read_in_batches_is_the_whole_answer_less_the_rows_dropped(
+    duckdb_engine: DuckDBEngine,
+) -> None:
+    """Read a few rows at a time, with the rows a rule drops left out as they arrive, the pool
+    is the whole answer filtered afterwards: the same rows in the same order, the same values
+    and column types (a column missing a value only in a dropped row is still the type a
+    column with a missing value has), and a coded column's levels in the same order (a level
+    first seen in a dropped row included)."""
+    from governance.analysis.engine.sources import PandasSource
+
+    events = synthetic().index_events.drop(columns="name")
+    columns = list(events.columns)
+    first, last = pd.Timestamp("2014-01-01"), pd.Timestamp("2021-12-31")
+    excluded = events["person_id"].head(50).tolist()
+    # Every seventh row of the pool loses its number, the first five of them to a new label.
+    marked = (
+        PandasSource({"index_events": events})
+        .pool("index_events", columns, excluded, first, last)
+        .index[::7]
+    )
+    events["prior_offences"] = events["prior_offences"].astype("Int64")
+    events.loc[marked, "prior_offences"] = pd.NA
+    events.loc[marked[:5], "offence_category"] = "seen only in dropped rows"
+
+    def keep(rows: pd.DataFrame) -> np.ndarray:
+        return np.asarray(rows["prior_offences"].notna() & (rows["age_at_index"] >= 18))
+
+    source = SqlSource(EngineTables(duckdb_engine, {"index_events": events}))
+    whole = source.pool("index_events", columns, excluded, first, last)
+    expected = whole[keep(whole)].reset_index(drop=True)
+    duckdb_engine.batch_rows = 50
+    found = source.pool("index_events", columns, excluded, first, last, keep=keep)
+
+    assert len(whole) > 20 * duckdb_engine.batch_rows
+    assert len(found) < len(whole) - len(marked)
+    assert expected["prior_offences"].dtype == np.float64
+    assert "seen only in dropped rows" in list(found["offence_category"].cat.categories)
+    pd.testing.assert_frame_equal(expected, found.reset_index(drop=True))
+    # The pandas reference applies the same rule to the same pool.
+    reference = PandasSource({"index_events": events}).pool(
+        "index_events", columns, excluded, first, last, keep=keep
+    )
+    assert reference["person_id"].tolist() == found["person_id"].tolist()
+
+
+def test_a_matched_run_lets_the_register_go_once_no_later_step_reads_it(
+    duckdb_engine: DuckDBEngine,
+) -> None:
+    """The register's tables are the run's largest: a matched comparison drops each from the
+    engine when it has read the last of it (the index events after the pool, the offences
+    after the outcomes), so the fit and the variances do not run beside them."""
+    tables = tables_for(synthetic(), "matched_comparison", MATCHED_PARAMS)
+    cohort = tables.pop("cohort")
+    data = EngineTables(duckdb_engine, tables, {"cohort": cohort})
+    before = {row[0] for row in duckdb_engine.connection.sql("SHOW TABLES").fetchall()}
+    seen: list[tuple[str, bool, bool]] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append((message, "index_events" in data, "offences" in data))
+
+    context = RunContext(DisclosurePolicy(), ledger_key=KEY, progress=progress)
+    run_analysis("matched_comparison", data, MATCHED_PARAMS, context)
+
+    held = {message: (events, offences) for message, events, offences in seen}
+    assert held["linking the cohort to administrative records"] == (True, True)
+    assert held["deriving the re-offending outcomes"] == (False, True)
+    assert held["fitting the propensity model and matching"] == (False, False)
+    assert "index_events" not in data
+    assert "offences" not in data
+    after = {row[0] for row in duckdb_engine.connection.sql("SHOW TABLES").fetchall()}
+    assert before >= {"index_events", "offences"}
+    assert not after & {"index_events", "offences", "excluded_people", "outcome_events"}

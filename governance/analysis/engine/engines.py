@@ -24,7 +24,7 @@ import gc
 import re
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
 
 from .errors import AnalysisParameterError
 
@@ -45,6 +46,8 @@ ROW = "_row"
 # Spark's local disk I/O encryption: shuffle and spill files, cached blocks and the tables PySpark
 # hands to the JVM are written encrypted with a key that lives only in the application's memory.
 IO_ENCRYPTION = "spark.io.encryption.enabled"
+# Rows per batch when an answer is streamed (query_kept): a few MB of pandas at a time.
+BATCH_ROWS = 262_144
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -113,11 +116,46 @@ def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
         column = table.column(position)
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             table = table.set_column(position, name, pc.dictionary_encode(column))
-    frame = table.to_pandas(date_as_object=False)
+    # A block per column: a caller that drops columns one by one (kept_rows) frees each.
+    frame = table.to_pandas(date_as_object=False, split_blocks=True)
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
             frame[name] = frame[name].astype("datetime64[ns]")
     return frame
+
+
+def kept_rows(
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    keep: Callable[[pd.DataFrame], np.ndarray],
+    coded: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The kept rows of an answer read a batch at a time, as ``from_engine`` of the whole
+    answer then ``keep`` would give them: a coded column's levels are the whole answer's in
+    order of first appearance (a batch's dropped rows' included); a column's type is the one
+    pandas gives a column with a missing value when any batch had one (concatenation keeps
+    the wider type of the batches, each converted before its rows are dropped)."""
+    parts: list[pd.DataFrame] = []
+    for batch in batches:
+        frame = from_engine(pa.Table.from_batches([batch]), coded)
+        parts.append(frame[keep(frame)])
+        del frame
+    if not parts:
+        empty = from_engine(schema.empty_table(), coded)
+        return empty[keep(empty)]
+    columns: dict[str, Any] = {}
+    for name in parts[0].columns:
+        pieces = [part[name] for part in parts]
+        if isinstance(pieces[0].dtype, pd.CategoricalDtype):
+            # Levels in order of first appearance across batches, unused ones kept (the
+            # whole answer's dictionary).
+            column: Any = pd.Series(union_categoricals(pieces), copy=False)
+        else:
+            column = pd.concat(pieces, ignore_index=True)
+        columns[name] = column
+        for part in parts:
+            del part[name]
+    return pd.DataFrame(columns, copy=False)
 
 
 class SqlEngine(ABC):
@@ -132,6 +170,18 @@ class SqlEngine(ABC):
     @abstractmethod
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         """The answer as a DataFrame; ``coded`` text columns as categoricals (from_engine)."""
+
+    def query_kept(
+        self, sql: str, keep: Callable[[pd.DataFrame], np.ndarray], coded: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        """The rows of the answer for which ``keep`` (a mask over a frame made as ``query``
+        makes one) holds, in the answer's order: here from the whole answer; an engine that
+        can stream its answer builds it a batch at a time (the same rows, columns and types)."""
+        frame = self.query(sql, coded)
+        return frame[keep(frame)]
+
+    def unregister(self, name: str) -> None:  # noqa: B027 - an engine without its own copy
+        """Forget table ``name``, so that its memory can go once nothing else holds it."""
 
     @abstractmethod
     def materialize(self, name: str, sql: str) -> None:
@@ -158,6 +208,7 @@ class DuckDBEngine(SqlEngine):
     """In-process DuckDB on an in-memory database with spilling to disk switched off."""
 
     name = DUCKDB
+    batch_rows = BATCH_ROWS
 
     def __init__(self, settings: EngineSettings) -> None:
         import duckdb
@@ -188,6 +239,20 @@ class DuckDBEngine(SqlEngine):
 
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         return from_engine(self.connection.sql(sql).to_arrow_table(), coded)
+
+    def query_kept(
+        self, sql: str, keep: Callable[[pd.DataFrame], np.ndarray], coded: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        # A register-sized answer (the comparison pool: a row per person) is never held whole
+        # twice (Arrow and pandas): each batch becomes pandas and only its kept rows stay.
+        reader = self.connection.sql(sql).to_arrow_reader(self.batch_rows)
+        return kept_rows(reader.schema, reader, keep, coded)
+
+    def unregister(self, name: str) -> None:
+        if self._tables.pop(self.check_name(name), None) is not None:
+            self.connection.unregister(name)
+        # Arrow's allocator keeps freed pages for reuse; a register's table is worth returning.
+        pa.default_memory_pool().release_unused()
 
     def materialize(self, name: str, sql: str) -> None:
         # A temporary table of an in-memory database lives in memory (no spill: see above).
@@ -223,6 +288,11 @@ class SparkEngine(SqlEngine):
             gc.collect()
         frame.createOrReplaceTempView(self.check_name(name))
         self._views.append(name)
+
+    def unregister(self, name: str) -> None:
+        if self.check_name(name) in self._views:
+            self.session.catalog.dropTempView(name)
+            self._views.remove(name)
 
     def query(self, sql: str, coded: Sequence[str] = ()) -> pd.DataFrame:
         answer = self.session.sql(sql)

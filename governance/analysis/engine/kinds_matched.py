@@ -233,13 +233,22 @@ class MatchedComparisonKind(AnalysisKind):
             linkage.reached_person_ids,
             dates.min(),
             dates.max(),
+            # The eligibility rules, row by row: ineligible rows are dropped as they arrive.
+            keep=lambda rows: (
+                exclusion_reasons(rows, parse_dates(rows["index_date"]), rules).isna().to_numpy()
+            ),
         )
-        pool = pool[
-            exclusion_reasons(pool, parse_dates(pool["index_date"]), rules).isna().to_numpy()
-        ]
+        source.release("index_events")
         columns = list(dict.fromkeys(["person_id", "index_date", *p.covariates]))
         sample = stack_groups(treated, pool, columns)
         del pool  # nearly the register's people: the sample holds what is needed of it
+        outcomes: pd.DataFrame | None = None
+        if p.matching.variance == "abadie_imbens":
+            # The 2016 adjustment for the estimated score needs every unit's outcomes, whatever
+            # the match: derived now, the offences (a register's hundred million rows) leave
+            # memory before the fit instead of after it.
+            context.report(0.2, "deriving the re-offending outcomes")
+            outcomes = self._outcomes_of(source, sample, np.ones(len(sample), dtype=bool), rules)
         context.report(0.25, "fitting the propensity model and matching")
         att = estimate_att(
             sample,
@@ -282,19 +291,11 @@ class MatchedComparisonKind(AnalysisKind):
         withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
         figures: dict[str, dict[str, dict[str, float]]] = {}
         if withheld is None:
-            # Outcomes are derived for the matched people and, for the 2006 variance, their
-            # nearest neighbours of the same group by score; the 2016 adjustment for the
-            # estimated score averages over every unit the logit was fitted on.
-            if p.matching.variance == "abadie_imbens":
-                needed = np.ones(len(sample), dtype=bool)
-            else:
+            if outcomes is None:
+                # For the 2006 variance: the matched people and their nearest neighbours of
+                # the same group by score.
                 needed = used | _neighbourhood(att.score, is_treated, used)
-            # The measures need each row's person and index date, not a copy of its covariates.
-            subset = sample.loc[needed, ["person_id", "index_date"]]
-            derived = source.outcomes(subset, rules.follow_up_days, rules.waiting_days)
-            outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
-            outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
-            del subset, derived
+                outcomes = self._outcomes_of(source, sample, needed, rules)
             # The outcomes beside the sample's columns for the matched rows only: a copy of the
             # whole sample would be millions of rows (compare_outcomes reads the outcomes).
             matched = pd.concat([sample[used], outcomes[used]], axis=1).reset_index(drop=True)
@@ -311,7 +312,7 @@ class MatchedComparisonKind(AnalysisKind):
         if withheld is not None:
             result.withheld["outcomes"] = withheld
             result.summary = withheld
-        else:
+        elif outcomes is not None:  # derived above whenever they are not withheld
             estimates = compare_outcomes(outcomes, OUTCOMES, is_treated, weights, att.structure())
             describe_outcomes(result, figures, estimates)
         above = [
@@ -334,6 +335,20 @@ class MatchedComparisonKind(AnalysisKind):
             )
         context.report(1.0, "done")
         return result
+
+    @staticmethod
+    def _outcomes_of(
+        source: Source, sample: pd.DataFrame, needed: np.ndarray, rules: EligibilityRules
+    ) -> pd.DataFrame:
+        """The three measures for the ``needed`` rows of the sample (NaN elsewhere); the
+        offences are not read again, so the source may let them go."""
+        # The measures need each row's person and index date, not a copy of its covariates.
+        subset = sample.loc[needed, ["person_id", "index_date"]]
+        derived = source.outcomes(subset, rules.follow_up_days, rules.waiting_days)
+        source.release("offences")
+        outcomes = pd.DataFrame(np.nan, index=sample.index, columns=derived.columns)
+        outcomes.loc[subset.index] = derived.to_numpy(dtype=float)
+        return outcomes
 
     @staticmethod
     def _outcomes_withheld(n_matched: int, unbalanced: list[str], p: MatchedParams) -> str | None:

@@ -31,6 +31,8 @@ from .reoffending import OFFENCE_COLUMNS, comparison_pool, derive_outcomes
 PERSON_COLUMNS = ["person_id", "name", "date_of_birth", "sex"]
 # Administrative names -> the (name, date_of_birth) pairs a cohort could link to.
 PairsOf = Callable[[pd.Series], pd.DataFrame]
+# Rows of a frame -> a boolean mask of those to keep.
+Keep = Callable[[pd.DataFrame], np.ndarray]
 
 
 class Source(ABC):
@@ -68,8 +70,16 @@ class Source(ABC):
         excluded: Sequence[Any],
         first: pd.Timestamp,
         last: pd.Timestamp,
+        keep: Keep | None = None,
     ) -> pd.DataFrame:
-        """Each person's earliest index event in [first, last], except ``excluded`` people's."""
+        """Each person's earliest index event in [first, last], except ``excluded`` people's;
+        with ``keep``, only those rows of it for which the mask ``keep`` gives holds (a rule
+        of each row alone, so a SQL source applies it as the rows arrive)."""
+
+    def release(self, table: str) -> None:  # noqa: B027 - pandas' tables are the caller's
+        """The kind reads no more of ``table``: a SQL source drops it from the engine (the
+        run's tables are the engine's alone), so that its memory goes before the later,
+        memory-hungry steps (propensity fit, variances)."""
 
     @abstractmethod
     def outcomes(
@@ -119,9 +129,11 @@ class PandasSource(Source):
         excluded: Sequence[Any],
         first: pd.Timestamp,
         last: pd.Timestamp,
+        keep: Keep | None = None,
     ) -> pd.DataFrame:
         events = self._frame(table, columns)
-        return comparison_pool(events, excluded, first, last)[list(columns)]
+        pool = comparison_pool(events, excluded, first, last)[list(columns)]
+        return pool if keep is None else pool[keep(pool)]
 
     def outcomes(
         self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
@@ -148,6 +160,12 @@ class EngineTables(Mapping[str, pd.DataFrame]):
             arrow = to_arrow(table)
             engine.register(name, arrow)
             self.schemas[name] = arrow.schema
+
+    def release(self, table: str) -> None:
+        """Drop a registered table from the engine and from this mapping (a run's kind
+        calls it through ``Source.release`` once it needs no more of the table)."""
+        if self.schemas.pop(table, None) is not None:
+            self.engine.unregister(table)
 
     def columns(self, table: str) -> list[str]:
         if table in self.small:
@@ -236,6 +254,7 @@ class SqlSource(Source):
         excluded: Sequence[Any],
         first: pd.Timestamp,
         last: pd.Timestamp,
+        keep: Keep | None = None,
     ) -> pd.DataFrame:
         self.require(table, [*columns, "index_date"])
         if pd.isna(first) or pd.isna(last):
@@ -257,7 +276,15 @@ class SqlSource(Source):
                 or pa.types.is_large_string(schema.field(c).type)
             )
         ]
-        return self._sql.query(sql, coded)
+        if keep is None:
+            pool = self._sql.query(sql, coded)
+        else:
+            pool = self._sql.query_kept(sql, keep, coded)
+        self._sql.unregister(keys)
+        return pool
+
+    def release(self, table: str) -> None:
+        self.tables.release(table)
 
     def outcomes(
         self, events: pd.DataFrame, follow_up_days: int, waiting_days: int
@@ -273,6 +300,7 @@ class SqlSource(Source):
         found = self._sql.query(
             queries.outcomes(self._sql, "outcome_events", "offences", follow_up_days, waiting_days)
         )
+        self._sql.unregister("outcome_events")
         count = np.zeros(len(events), dtype=int)
         first = np.full(len(events), np.nan)
         rows = found["event_row"].to_numpy(dtype=np.int64)
@@ -299,7 +327,8 @@ def stack_groups(treated: pd.DataFrame, pool: pd.DataFrame, columns: Sequence[st
     pool holds as codes stays coded, its levels those of both groups, so the stacked sample
     never holds a Python string per row; the values, and so every result, are those of the
     plain columns."""
-    top, bottom = treated[list(columns)].copy(), pool[list(columns)].copy()
+    # Copy-on-write (pandas 3): the selections share the columns until one is changed.
+    top, bottom = treated[list(columns)], pool[list(columns)]
     for column in columns:
         if isinstance(bottom[column].dtype, pd.CategoricalDtype):
             levels = pd.Index(bottom[column].cat.categories).union(
