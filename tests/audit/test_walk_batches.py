@@ -64,15 +64,10 @@ def _tamper(name: str, intruder: Intruder, chain: int, dialect: str) -> None:
             "|| ' BC')::timestamp AT TIME ZONE 'UTC' WHERE seq = 13"
         ],
         "a time moved later": [
-            "UPDATE audit_event SET occurred_at = occurred_at WHERE seq = 0"  # no-op on PostgreSQL
-            if not sqlite
-            else "UPDATE audit_event SET occurred_at = '2999-01-01 00:00:00.000000' WHERE seq = 17"
+            "UPDATE audit_event SET occurred_at = '2999-01-01 00:00:00.000000' WHERE seq = 17"
         ],
+        "a number stored as text": ["UPDATE audit_event SET agreement_id = 'null' WHERE seq = 11"],
     }
-    if sqlite:  # PostgreSQL refuses text in an integer column itself
-        statements["a number stored as text"] = [
-            "UPDATE audit_event SET agreement_id = 'null' WHERE seq = 11"
-        ]
     values = {
         "page99": '{"page":99}',
         "spaced": '{"page": 1}',
@@ -85,6 +80,9 @@ def _tamper(name: str, intruder: Intruder, chain: int, dialect: str) -> None:
         )
 
 
+# Edits written as SQLite text: PostgreSQL refuses text in an integer column itself, and its
+# typed time is covered by "an edited time".
+SQLITE_ONLY = {"a time moved later", "a number stored as text"}
 TAMPERING = [
     "an edited field",
     "an edited detail",
@@ -118,6 +116,8 @@ def test_the_short_path_names_what_checking_each_event_names(
     tampering: str,
 ) -> None:
     dialect = db.get_bind().dialect.name
+    if dialect != "sqlite" and tampering in SQLITE_ONLY:
+        pytest.skip("an edit only SQLite accepts")
     _tamper(tampering, intruder, chain, dialect)
     monkeypatch.setattr(walk, "FETCH_BATCH", 4)
     batched = _verify(app, db, workers=0)
@@ -126,7 +126,7 @@ def test_the_short_path_names_what_checking_each_event_names(
     assert batched == one_by_one
     if tampering == "nothing":
         assert batched.intact, batched.summary()
-    elif tampering != "a time moved later" or dialect == "sqlite":
+    else:
         assert batched.fault is not None, f"{tampering} was not found"
 
 
