@@ -21,8 +21,9 @@ import hashlib
 import hmac
 import json
 import math
+import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from json import scanner
 from json.encoder import encode_basestring as _quote  # what JSON and JCS use for text
 from typing import Any
@@ -87,6 +88,29 @@ def sqlite_time_text(stored: Any) -> str | None:
             return None
         _valid_days.add(day)
     return f"{day}T{stored[11:]}Z"
+
+
+_SQLITE_TIMES = re.compile(rf"(?:{_SQLITE_TIME.pattern}\n)*{_SQLITE_TIME.pattern}", re.ASCII)
+_day = operator.itemgetter(slice(0, 10))
+
+
+def sqlite_time_texts(stored: Sequence[Any]) -> list[str] | None:
+    """`sqlite_time_text` of many stored times at once, or None when any one is not exactly the
+    stored form: one C-speed match over the times joined by newlines (a pattern that cannot
+    match a newline, so each line is one time), then the dates not yet seen checked one by
+    one."""
+    try:
+        joined = "\n".join(stored)
+    except TypeError:  # not every value is text
+        return None
+    # As many lines as values: no value holds a newline of its own (two times in one).
+    if joined.count("\n") != len(stored) - 1 or _SQLITE_TIMES.fullmatch(joined) is None:
+        return None
+    for day in set(map(_day, stored)).difference(_valid_days):
+        if sqlite_time_text(f"{day} 00:00:00.000000") is None:
+            return None
+    # Each line is `YYYY-MM-DD HH:MM:SS.ffffff`: its one space becomes the T, and a Z ends it.
+    return (joined.replace(" ", "T").replace("\n", "Z\n") + "Z").split("\n")
 
 
 def time_after(text: str, minutes: int) -> str:

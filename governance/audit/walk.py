@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, cast
 
 from governance.audit.format import (
@@ -30,6 +31,7 @@ from governance.audit.format import (
     is_legacy_object,
     legacy_checkpoint_message,
     sqlite_time_text,
+    sqlite_time_texts,
     time_after,
     verify_signature,
 )
@@ -37,10 +39,13 @@ from governance.audit.format import (
 FETCH_BATCH = 10_000
 # How far a renumbered deletion is looked for once a broken link has been found.
 RENUMBER_SEARCH = 10_000
-# Details already found canonical, remembered up to this many per format: most details repeat
-# (an empty object, the same columns read again), and parsing them again costs as much as
-# everything else a row needs.
-CANONICAL_CACHE = 50_000
+# Details already found canonical, remembered per format up to this many and this many
+# characters in all (a worker's memory stays within some tens of MB): most details repeat (an
+# empty object, the same columns read again), and parsing one again costs as much as
+# everything else its event needs. A stretch of a million events held about 90,000 distinct
+# details in the benchmark's trail, so a smaller bound made most repeats parse again.
+CANONICAL_CACHE = 200_000
+CANONICAL_CACHE_CHARS = 20_000_000
 _COLUMNS = (
     "actor_email, actor_id, agreement_id, agreement_version, clause, dataset_id, "
     "detail, event_type, {occurred}, outcome, rule, seq, target_id, target_type, "
@@ -56,6 +61,7 @@ _PG_OCCURRED = (
 )
 _DETAIL, _TIME, _SEQ, _PREV, _HASH = 6, 8, 11, 14, 15  # positions in a row of _COLUMNS
 _WHOLE, _TEXT = (int, type(None)), (str, type(None))
+_time_of = itemgetter(_TIME)
 _FIELD_TYPES = (
     (11, "seq", (int,)),
     (1, "actor_id", _WHOLE),
@@ -128,6 +134,18 @@ class Faulted(Exception):
         self.fault = fault
 
 
+@dataclass(slots=True)
+class _Position:
+    """Where a walk stands: the next event expected, the hash it must link to, the link into
+    the stretch's first event, and when the next checkpoint falls due (seq, canonical time)."""
+
+    expected: int
+    prev: str
+    first_prev: str | None
+    due_seq: int
+    due_time: str
+
+
 class Walk:
     """Walks on a DBAPI connection (sqlite3 or psycopg), whose driver errors are `error`."""
 
@@ -141,8 +159,13 @@ class Walk:
             sqlite_time_text if self.dialect == "sqlite" else _as_is
         )
         self._canonical: dict[bool, set[str]] = {True: set(), False: set()}
+        self._cached_chars = 0
 
     def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
+        for batch in self.batches(start, end):
+            yield from batch
+
+    def batches(self, start: int, end: int) -> Iterator[list[tuple[Any, ...]]]:
         occurred = "occurred_at" if self.dialect == "sqlite" else _PG_OCCURRED
         mark = self.mark
         sql = (
@@ -157,81 +180,139 @@ class Walk:
         try:
             cursor.execute(sql, (start, end))
             while batch := cursor.fetchmany(FETCH_BATCH):
-                yield from batch
+                yield batch
         finally:
             cursor.close()
 
     def stretch(self, start: int, end: int, *, final: bool) -> Stretch:
         """Walk events `start`..`end`; the link into `start` is left to the caller."""
-        expected, prev, first_prev = start, "", None
-        checkpoints = self.trail.checkpoints
-        since, head_seq = self.trail.format_since, self.trail.head_seq
-        time_text, canonical = self.time_text, self._canonical
-        due_seq, due_time = self.cadence_before(start)
+        at = _Position(start, "", None, *self.cadence_before(start))
         try:
             try:
-                for row in self.rows(start, end):
-                    seq = row[_SEQ]
-                    if seq != expected:
-                        raise Faulted(
-                            _missing(expected, seq) if type(seq) is int else _wrong_type(row)
-                        )
-                    if first_prev is None:
-                        first_prev = prev = row[_PREV]
-                    elif row[_PREV] != prev:
-                        raise Faulted(self.broken_link(row))
-                    occurred = time_text(row[_TIME])
-                    if occurred is None:
-                        raise Faulted(_malformed_time(seq, row[_TIME]))
-                    current = seq >= since
-                    if row[_DETAIL] not in canonical[current]:
-                        self.check_detail(seq, row[_DETAIL], current)
-                    try:
-                        content = content_text(
-                            row[0],
-                            row[1],
-                            row[2],
-                            row[3],
-                            row[4],
-                            row[5],
-                            row[6],
-                            row[7],
-                            occurred,
-                            row[9],
-                            row[10],
-                            row[11],
-                            row[12],
-                            row[13],
-                        )
-                    except TypeError:
-                        raise Faulted(_wrong_type(row)) from None
-                    if chain_hash(prev, content) != row[_HASH]:
-                        raise Faulted(
-                            Fault(
-                                FaultKind.ALTERED,
-                                seq=seq,
-                                message=(
-                                    f"event {seq}'s stored content no longer matches its hash: a "
-                                    "field of it was edited."
-                                ),
-                            )
-                        )
+                for batch in self.batches(start, end):
+                    self.walk_batch(batch, at)
+            except self.error:
+                raise Faulted(self.unreadable(at.expected, end)) from None
+            if not final and at.expected <= end:
+                raise Faulted(_missing(at.expected, end + 1))
+        except Faulted as faulted:
+            return Stretch(
+                start, at.expected - start, at.first_prev, at.prev or None, faulted.fault
+            )
+        return Stretch(start, at.expected - start, at.first_prev, at.prev or None, None)
+
+    def walk_batch(self, batch: list[tuple[Any, ...]], at: _Position) -> None:
+        """Check a batch of events in order, each as `step` checks it, and move `at` past them.
+
+        The common event (linked, no checkpoint overdue) takes a short path: its time from one
+        bulk check of the batch's times, its detail looked up among those already found
+        canonical, its hash recomputed with the writer's `content_text` and compared, and the
+        checkpoint on it, if any, checked. Any other event, or any doubt, goes through `step`,
+        which checks everything again in order and names the first fault."""
+        since, head_seq = self.trail.format_since, self.trail.head_seq
+        first, last = at.expected, at.expected + len(batch) - 1
+        times = self.batch_times(batch) if first >= since or last < since else None
+        if times is None or at.first_prev is None:
+            # Times that are not all well formed, the format boundary within the batch, or the
+            # stretch's first event: each event on its own.
+            for row in batch[: None if times is None else 1]:
+                self.step(row, at)
+            if times is None:
+                return
+            batch, times = batch[1:], times[1:]
+        current = first >= since
+        canonical, checkpoints = self._canonical[current], self.trail.checkpoints
+        expected, prev, due_seq, due_time = at.expected, at.prev, at.due_seq, at.due_time
+        for row, occurred in zip(batch, times, strict=True):
+            (email, actor, agreement, version, clause, dataset, detail, kind, _, outcome, rule,
+             seq, target_id, target_type, stored_prev, stored_hash) = row  # fmt: skip
+            if (
+                seq == expected
+                and stored_prev == prev
+                and (
+                    not current
+                    or (seq < due_seq and occurred < due_time)
+                    or seq in checkpoints
+                    or seq > head_seq
+                )
+            ):
+                if detail not in canonical:
+                    at.expected, at.prev = expected, prev  # where a fault in it stops the walk
+                    self.check_detail(seq, detail, current)
+                try:
+                    content = _content(
+                        email, actor, agreement, version, clause, dataset, detail, kind,
+                        occurred, outcome, rule, seq, target_id, target_type,
+                    )  # fmt: skip
+                except TypeError:
+                    content = None
+                if content is not None and chain_hash(prev, content) == stored_hash:
                     checkpoint = checkpoints.get(seq)
                     if checkpoint is not None:
-                        self.check_checkpoint(checkpoint, row[_HASH])
+                        at.expected, at.prev = expected, prev
+                        self.check_checkpoint(checkpoint, stored_hash)
                         if current:
                             due_seq, due_time = _next_due(checkpoint, occurred)
-                    elif current and (seq >= due_seq or occurred >= due_time) and seq <= head_seq:
-                        raise Faulted(self.missing_checkpoint(seq, due_seq))
-                    prev = row[_HASH]
-                    expected += 1
-            except self.error:
-                raise Faulted(self.unreadable(expected, end)) from None
-            if not final and expected <= end:
-                raise Faulted(_missing(expected, end + 1))
-        except Faulted as faulted:
-            return Stretch(start, expected - start, first_prev, prev or None, faulted.fault)
-        return Stretch(start, expected - start, first_prev, prev or None, None)
+                    expected, prev = expected + 1, stored_hash
+                    continue
+            at.expected, at.prev, at.due_seq, at.due_time = expected, prev, due_seq, due_time
+            self.step(row, at)
+            expected, prev, due_seq, due_time = at.expected, at.prev, at.due_seq, at.due_time
+        at.expected, at.prev, at.due_seq, at.due_time = expected, prev, due_seq, due_time
+
+    def batch_times(self, batch: list[tuple[Any, ...]]) -> list[str] | None:
+        """The canonical time of every event in the batch, or None when any is not stored in
+        its canonical form (`step` then names it)."""
+        stored = list(map(_time_of, batch))
+        if self.dialect == "sqlite":
+            return sqlite_time_texts(stored)
+        return stored if set(map(type, stored)) <= {str} else None
+
+    def step(self, row: tuple[Any, ...], at: _Position) -> None:
+        """Check one event and move `at` past it, or raise Faulted naming what is wrong."""
+        seq = row[_SEQ]
+        if seq != at.expected:
+            raise Faulted(_missing(at.expected, seq) if type(seq) is int else _wrong_type(row))
+        if at.first_prev is None:
+            at.first_prev = at.prev = row[_PREV]
+        elif row[_PREV] != at.prev:
+            raise Faulted(self.broken_link(row))
+        occurred = self.time_text(row[_TIME])
+        if occurred is None:
+            raise Faulted(_malformed_time(seq, row[_TIME]))
+        current = seq >= self.trail.format_since
+        if row[_DETAIL] not in self._canonical[current]:
+            self.check_detail(seq, row[_DETAIL], current)
+        fields = list(row[:_PREV])
+        fields[_TIME] = occurred
+        try:
+            content = _content(*fields)
+        except TypeError:
+            raise Faulted(_wrong_type(row)) from None
+        if chain_hash(at.prev, content) != row[_HASH]:
+            raise Faulted(
+                Fault(
+                    FaultKind.ALTERED,
+                    seq=seq,
+                    message=(
+                        f"event {seq}'s stored content no longer matches its hash: a "
+                        "field of it was edited."
+                    ),
+                )
+            )
+        checkpoint = self.trail.checkpoints.get(seq)
+        if checkpoint is not None:
+            self.check_checkpoint(checkpoint, row[_HASH])
+            if current:
+                at.due_seq, at.due_time = _next_due(checkpoint, occurred)
+        elif (
+            current
+            and (seq >= at.due_seq or occurred >= at.due_time)
+            and seq <= self.trail.head_seq
+        ):
+            raise Faulted(self.missing_checkpoint(seq, at.due_seq))
+        at.prev = row[_HASH]
+        at.expected += 1
 
     def check_detail(self, seq: int, detail: Any, current: bool) -> None:
         """The detail must be exactly the canonical JSON of an object in the event's format
@@ -251,9 +332,12 @@ class Walk:
                     ),
                 )
             )
-        if len(seen) >= CANONICAL_CACHE:
-            seen.clear()
+        if len(seen) >= CANONICAL_CACHE or self._cached_chars >= CANONICAL_CACHE_CHARS:
+            for kept in self._canonical.values():
+                kept.clear()  # in place: a walk in progress holds the set
+            self._cached_chars = 0
         seen.add(detail)
+        self._cached_chars += len(detail)
 
     def check_checkpoint(self, checkpoint: Checkpoint, event_hash: str) -> None:
         seq, head_hash, key_id, signature, every, minutes = checkpoint
