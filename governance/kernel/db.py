@@ -17,6 +17,17 @@ API writes, the CLI and the workers keep IMMEDIATE from the start: they read wha
 
 Writers wait for their turn on a file lock, woken by the kernel when the writer before them
 ends, rather than in SQLite's polling busy handler (kernel/writer_lock.py).
+
+PostgreSQL connections are not pinged with a round trip at each checkout (`pool_pre_ping` cost
+one of the five round trips of an audited decision). A server that ends a connection (a
+restart, `pg_terminate_backend`, an idle timeout) sends its goodbye and closes the socket, so
+an idle pooled connection whose socket has become readable is dead: `_check_alive` looks
+without a round trip, and the pool replaces it (and every connection older than it) before the
+request uses it. A connection that dies without a word (a cable, a crashed host) fails the
+request that meets it, inside its transaction, so nothing of that request is committed: the
+driver's error marks the connection broken, the rollback that follows invalidates the pool
+(SQLAlchemy's disconnect detection), and the next request connects afresh. `pool_recycle`
+bounds how long a connection can sit idle behind a firewall that drops it silently.
 """
 
 from __future__ import annotations
@@ -25,9 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from select import POLLERR, POLLHUP, POLLIN, POLLNVAL, poll
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
@@ -103,6 +115,33 @@ def writing(connection: Any) -> None:
     dbapi_connection.begin_writing()
 
 
+#: Seconds after which a pooled PostgreSQL connection is replaced at its next checkout: a
+#: firewall or NAT that forgets an idle connection says nothing, so none is trusted for long.
+POOL_RECYCLE_S = 1800
+
+_UNSOLICITED = POLLIN | POLLERR | POLLHUP | POLLNVAL
+
+
+def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled PostgreSQL connection the server has ended, without a round trip.
+
+    An idle connection between transactions expects nothing from the server; a readable (or
+    hung-up) socket means the server sent its termination notice and closed it. Raising
+    `InvalidatePoolError` makes the pool connect afresh, and invalidate the connections pooled
+    before this one: a restart ended them too. A notice the server sends unasked on a live
+    connection would cost a reconnection, nothing more."""
+    if _ended_by_server(dbapi_connection):
+        raise exc.InvalidatePoolError("the server ended the pooled connection")
+
+
+def _ended_by_server(dbapi_connection: Any) -> bool:
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    watch = poll()
+    watch.register(dbapi_connection.fileno(), _UNSOLICITED)
+    return bool(watch.poll(0))
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -110,8 +149,10 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """An engine with the pragmas and transaction mode this service relies on."""
     if not is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "checkout", _check_alive)
+        return engine
     path = make_url(url).database
     lock = None
     if path and path != ":memory:" and not path.startswith("file:"):

@@ -610,3 +610,92 @@ def test_access_stops_at_the_agreements_expiry_without_the_expiry_job(
     assert grant is not None
     assert grant.status == GrantStatus.ACTIVE
     assert grant.valid_until <= end
+
+
+# --- PostgreSQL ends the pooled connections (a restart, an administrator) ---------------
+
+
+def _end_backends(url: str) -> None:
+    """Terminate every other backend of the test database, as a restart does, and wait until
+    they are gone (the server has then sent each its notice and closed its socket)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    others = text(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    try:
+        with engine.connect() as connection:
+            pids = connection.scalars(others).all()
+            assert pids, "the app has no pooled connection to end"
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"),
+                {"pids": list(pids)},
+            )
+            connection.commit()
+            deadline = time.monotonic() + 10
+            while set(connection.scalars(others).all()) & set(pids):
+                connection.commit()
+                assert time.monotonic() < deadline, "backends not terminated"
+                time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
+def test_ended_pooled_connections_are_replaced_before_a_read_uses_them(
+    app: Flask, db: Session, people: People, read_world: ReadWorld, database_url: str
+) -> None:
+    """PostgreSQL ends every connection while they sit in the pool (pool_pre_ping's round
+    trip is gone, kernel/db.py). Proves: the next read is served and audited on a fresh
+    connection, without an error, and the chain stays one line."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("a SQLite file has no server to end its connections")
+    api = app.test_client()
+    assert api.get(read_world.rows_path, headers=read_world.headers()).status_code == 200
+    reads = count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED)
+    fresh(db)  # its connection goes back to the pool, to be ended with the others
+    _end_backends(database_url)
+
+    served = api.get(read_world.rows_path, headers=read_world.headers())
+    assert served.status_code == 200, served.get_data(as_text=True)
+    assert len(served.get_json()["items"]) == 30
+    assert count_events(db, AuditType.DATASET_READ, Outcome.ALLOWED) == reads + 1
+    assert_chain_intact(app)
+
+
+def test_a_connection_ended_unseen_fails_one_read_cleanly_and_the_next_is_served(
+    app: Flask,
+    db: Session,
+    people: People,
+    read_world: ReadWorld,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As above, but the pool cannot see that the connections were ended (as when a host
+    crashed and its goodbye never came). Proves: the read that meets a dead connection
+    answers 503 with no rows and records nothing (no half-written event, no read without its
+    event); the pool is invalidated, so the very next read is served and audited."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("a SQLite file has no server to end its connections")
+    from governance.kernel import db as kernel_db
+
+    api = app.test_client()
+    # Read before the connections die: the test's own session would meet a dead one too.
+    path, headers = read_world.rows_path, read_world.headers()
+    assert api.get(path, headers=headers).status_code == 200
+    reads = count_events(db, AuditType.DATASET_READ)
+    fresh(db)
+    monkeypatch.setattr(kernel_db, "_ended_by_server", lambda _connection: False)
+    _end_backends(database_url)
+
+    refused = api.get(path, headers=headers)
+    assert refused.status_code == 503
+    assert "items" not in refused.get_json()
+    assert count_events(db, AuditType.DATASET_READ) == reads
+
+    served = api.get(path, headers=headers)
+    assert served.status_code == 200, served.get_data(as_text=True)
+    assert count_events(db, AuditType.DATASET_READ) == reads + 1
+    assert_chain_intact(app)
