@@ -64,15 +64,23 @@ MEMO_ENTRIES = 4096
 MAX_AGE_S = 2.0
 _SEEN = "read_memo_seen"
 _BUMP = text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1")
+_EPOCH = "SELECT epoch FROM policy_epoch WHERE id = 1"
 
 
 def read_epoch(session: Session) -> int:
     """The current policy epoch, read with the raw driver cursor (the ORM's per-statement
     overhead would cost more than the decision it guards)."""
-    cursor = session.connection().connection.cursor()
+    connection = session.connection()
+    cursor = connection.connection.cursor()
     try:
-        cursor.execute("SELECT epoch FROM policy_epoch WHERE id = 1")
+        cursor.execute(_EPOCH)
         row = cursor.fetchone()
+    except connection.dialect.loaded_dbapi.Error as error:
+        # Often a transaction's first statement, so the first to meet a connection the server
+        # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
+        # its DBAPIError; a disconnect invalidates the pool so the next request connects
+        # afresh, and the rollback does not touch the dead connection).
+        connection._handle_dbapi_exception(error, _EPOCH, (), cursor, None)
     finally:
         cursor.close()
     return int(row[0]) if row else 0
