@@ -85,6 +85,18 @@ def _warm(other: Flask, url: str, secret: str) -> FlaskClient:
     return client
 
 
+@pytest.fixture
+def warm_read(
+    agreement: Agreement,
+    stored: Datasets,  # noqa: F811
+    other: Flask,
+    secret: str,
+) -> tuple[FlaskClient, str]:
+    """The other process, warm for the analyst's token, and the read's URL."""
+    url = _rows_url(agreement, stored)
+    return _warm(other, url, secret), url
+
+
 def _reads(db: Session, outcome: Outcome) -> int:
     db.expire_all()
     return int(
@@ -100,13 +112,11 @@ def _reads(db: Session, outcome: Outcome) -> int:
 def test_a_grant_revoked_in_one_process_refuses_and_records_the_next_read_in_another(
     db: Session,
     people: People,
-    agreement: Agreement,
     stored: Datasets,  # noqa: F811
-    other: Flask,
+    warm_read: tuple[FlaskClient, str],
     secret: str,
 ) -> None:
-    url = _rows_url(agreement, stored)
-    client = _warm(other, url, secret)
+    client, url = warm_read
     denied = _reads(db, Outcome.DENIED)
     grant_id = db.scalar(select(Grant.id).where(Grant.dataset_id == stored.arrests.id))
     assert grant_id is not None
@@ -121,15 +131,9 @@ def test_a_grant_revoked_in_one_process_refuses_and_records_the_next_read_in_ano
 
 
 def test_a_token_revoked_or_a_holder_deactivated_elsewhere_is_refused_at_the_next_read(
-    db: Session,
-    people: People,
-    agreement: Agreement,
-    stored: Datasets,  # noqa: F811
-    other: Flask,
-    secret: str,
+    db: Session, people: People, other: Flask, warm_read: tuple[FlaskClient, str], secret: str
 ) -> None:
-    url = _rows_url(agreement, stored)
-    client = _warm(other, url, secret)
+    client, url = warm_read
     token = db.scalars(select(ApiToken)).one()
     tokens.revoke_token(db, token_id=token.id, by=people.analyst, now=utcnow())
     db.commit()
@@ -148,31 +152,20 @@ def test_a_token_revoked_or_a_holder_deactivated_elsewhere_is_refused_at_the_nex
 
 
 def test_a_bulk_statement_through_a_session_also_reaches_the_warm_process(
-    db: Session,
-    agreement: Agreement,
-    stored: Datasets,  # noqa: F811
-    other: Flask,
-    secret: str,
+    db: Session, warm_read: tuple[FlaskClient, str], secret: str
 ) -> None:
-    url = _rows_url(agreement, stored)
-    client = _warm(other, url, secret)
+    client, url = warm_read
     db.execute(update(ApiToken).values(revoked_at=utcnow()))
     db.commit()
     assert _get(client, url, secret).status_code == 401
 
 
 def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_memos_age(
-    db: Session,
-    agreement: Agreement,
-    stored: Datasets,  # noqa: F811
-    other: Flask,
-    secret: str,
-    monkeypatch: pytest.MonkeyPatch,
+    warm_read: tuple[FlaskClient, str], other: Flask, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An insider's raw SQL on the driver's own connection bumps no epoch; the warm process
     still stops serving the revoked token once its entry is older than MAX_AGE_S."""
-    url = _rows_url(agreement, stored)
-    client = _warm(other, url, secret)
+    client, url = warm_read
     raw = database(other).engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -189,19 +182,17 @@ def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_me
     finally:
         raw.close()
     clock = time.monotonic() + read_memo.MAX_AGE_S + 0.1
-    monkeypatch.setattr(read_memo.time, "monotonic", lambda: clock)
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
     assert _get(client, url, secret).status_code == 401
 
 
 def test_key_wraps_deleted_elsewhere_leave_the_warm_process_unable_to_decrypt(
     db: Session,
-    agreement: Agreement,
     stored: Datasets,  # noqa: F811
-    other: Flask,
+    warm_read: tuple[FlaskClient, str],
     secret: str,
 ) -> None:
-    url = _rows_url(agreement, stored)
-    client = _warm(other, url, secret)
+    client, url = warm_read
     version_ids = select(DatasetVersion.id).where(DatasetVersion.dataset_id == stored.arrests.id)
     db.execute(delete(VersionKeyWrap).where(VersionKeyWrap.version_id.in_(version_ids)))
     db.commit()
