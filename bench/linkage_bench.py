@@ -44,8 +44,9 @@ def _measure(people: int, cohort: int) -> dict[str, float]:
         data.register,
         LinkageThresholds(0.95, 0.5),
         # In-memory DuckDB cannot spill (no plaintext on disk): its ceiling must hold the
-        # blocked pairs with their comparison columns (SPLINK_BENCH_MEMORY, default 6GB).
-        limits=DuckDBLimits(os.environ.get("SPLINK_BENCH_MEMORY", "6GB")),
+        # blocked pairs with their comparison columns (SPLINK_BENCH_MEMORY). 6GB ran out at
+        # 10 M people; with 12GB the quiet run peaked at 7.9 GB resident (docs/benchmarks.md).
+        limits=DuckDBLimits(os.environ.get("SPLINK_BENCH_MEMORY", "12GB")),
         progress=progress,
     )
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
