@@ -119,28 +119,8 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
 
 
-def settle(url: str) -> None:
-    """On PostgreSQL, what autovacuum does after a bulk load, before any page is viewed:
-    VACUUM (ANALYZE) the audit trail. This machine's server runs with autovacuum off
-    (/etc/postgresql/15/main/conf.d/90-ci.conf), so a million rows written in one go had no
-    statistics and no visibility map: the planner then read all of `audit_event` for the
-    dashboard's 30 days (340 ms a view) and counted a search's 10,000 matches through a
-    bitmap over all 400,000 (90 ms), where with statistics it walks `ix_audit_event_occurred_at`
-    (0.2 ms) and the event-type index alone (1.6 ms). A database that gained its events one at
-    a time, with autovacuum on as PostgreSQL ships, is in the settled state. SQLite keeps no
-    statistics unless asked and its planner takes the indexes without them."""
-    if url.startswith("sqlite"):
-        return
-    from governance.kernel.db import make_engine
-
-    engine = make_engine(url)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("VACUUM (ANALYZE) audit_event, audit_checkpoint")
-    engine.dispose()
-
-
 def measure(quick: bool, database_url: str | None = None) -> dict[str, float]:
-    from bench.audit_bench import generate
+    from bench.audit_bench import generate, settle
     from tests.live import LiveServer
 
     duration = QUICK_DURATION_S if quick else DURATION_S

@@ -32,8 +32,8 @@ VIEWS = 30
 
 def build(directory: Path, postgres: bool) -> None:
     from bench import http_bench
-    from bench.audit_bench import generate
-    from bench.page_bench import EVENTS, settle
+    from bench.audit_bench import generate, settle
+    from bench.page_bench import EVENTS
 
     directory.mkdir(parents=True, exist_ok=True)
     url, instance, read_path, _secrets = http_bench._world(
