@@ -254,7 +254,6 @@ def score_pairs(
         # Only the keys, scores and comparison levels leave the engine: the compared names and
         # dates that Splink keeps beside the levels are never copied out.
         pairs = store.pairs(predictions)
-        kept = [c for c in pairs.columns if c not in ("unique_id_l", "unique_id_r")]
         model = linker.misc.save_model_to_json()
         used = [description for _, description in rules]
     finally:
@@ -271,7 +270,7 @@ def score_pairs(
             "person_id": pairs["unique_id_r"].astype(np.int64),
             "match_weight": pairs["match_weight"].astype(float),
             "match_probability": pairs["match_probability"].astype(float),
-            **{column: pairs[column].astype(np.int8) for column in kept[2:]},
+            **{c: pairs[c].astype(np.int8) for c in pairs.columns if c.startswith("gamma_")},
         }
     )
     return pairs, model, used
