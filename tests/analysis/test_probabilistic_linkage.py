@@ -216,8 +216,12 @@ def test_broad_blocking_rules_are_used_only_within_the_pair_budget() -> None:
 def test_splink_on_the_runs_spark_session_links_as_on_duckdb(spark_session: Any) -> None:
     """A run on Spark links there (Splink's SparkAPI on the run's session, no DuckDB opened):
     the same blocking, the same quality against the truth, nearly the same links (the u
-    sample is drawn by each engine's own random sampling), and Splink's tables gone after."""
+    sample is drawn by each engine's own random sampling), and Splink's tables gone after,
+    while the run's own views of the same names are neither replaced nor dropped."""
     data, on_duckdb = generated()
+    for name in ("cohort", "register"):
+        # Made in SQL: a local list would go to the JVM through PySpark's leaky socket.
+        spark_session.sql(f"select '{name}' as runs_own").createOrReplaceTempView(name)
     opened: list[str] = []
     connect = duckdb.connect
     try:
@@ -241,8 +245,11 @@ def test_splink_on_the_runs_spark_session_links_as_on_duckdb(spark_session: Any)
     pairs = {tuple(r) for r in on_duckdb.linked[["cohort_row", "person_id"]].to_numpy()}
     same = {tuple(r) for r in on_spark.linked[["cohort_row", "person_id"]].to_numpy()} & pairs
     assert len(same) >= 0.97 * len(pairs)
-    left = [t.name for t in spark_session.catalog.listTables() if t.name.startswith("__splink")]
+    left = [t.name for t in spark_session.catalog.listTables() if "splink" in t.name]
     assert left == []
+    for name in ("cohort", "register"):
+        assert spark_session.table(name).collect()[0]["runs_own"] == name
+        spark_session.catalog.dropTempView(name)
 
 
 def test_namesakes_born_years_apart_stop_weighing_once_m_is_refined() -> None:

@@ -179,7 +179,7 @@ def _pairs_of_rule(store: SplinkStore, keys: tuple[str, ...]) -> int:
     present = " and ".join(f"{key} is not null" for key in keys)
     cohort, register = (
         # Column and table names are this module's constants; no value enters the text.
-        f"(select {columns}, count(*) as n from {table} where {present} group by all)"  # noqa: S608
+        f"(select {columns}, count(*) as n from {store.table(table)} where {present} group by all)"  # noqa: S608
         for table in ("cohort", "register")
     )
     return store.scalar(
@@ -234,7 +234,7 @@ def score_pairs(
         store.load("register", register)
         rules = _blocking_rules(store, limits.pair_budget)
         linker = Linker(
-            ["cohort", "register"],
+            [store.table("cohort"), store.table("register")],
             _settings(len(register), [keys for keys, _ in rules]),
             store.api(),
             set_up_basic_logging=False,

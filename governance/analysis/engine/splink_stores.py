@@ -11,6 +11,7 @@ whatever Spark itself writes (engines.spark_session).
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,10 @@ class SplinkStore(ABC):
     """The tables Splink links and the engine it runs its SQL on."""
 
     engine: str
+
+    def table(self, name: str) -> str:
+        """The engine's name of the model's table ``name`` ("cohort" or "register")."""
+        return name
 
     @abstractmethod
     def load(self, name: str, frame: pd.DataFrame) -> None:
@@ -116,11 +121,18 @@ class SparkStore(SplinkStore):
 
     def __init__(self, session: Any) -> None:
         self.sql = SparkEngine(EngineSettings(), session=session)
+        # The session is the run's: its own views (a table called "register", say) must not be
+        # replaced by the model's, nor dropped with them, so the model's views get a prefix of
+        # their own.
+        self.prefix = f"splink_{secrets.token_hex(6)}_"
+
+    def table(self, name: str) -> str:
+        return self.prefix + name
 
     def load(self, name: str, frame: pd.DataFrame) -> None:
-        incoming = f"{name}_incoming"
+        incoming = self.table(f"{name}_incoming")
         self.sql.register(incoming, pa.Table.from_pandas(frame, preserve_index=False))
-        self.sql.materialize(name, _MODEL_COLUMNS.format(incoming=incoming))
+        self.sql.materialize(self.table(name), _MODEL_COLUMNS.format(incoming=incoming))
 
     def scalar(self, sql: str) -> int:
         return int(self.sql.query(sql).iloc[0, 0])
