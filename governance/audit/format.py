@@ -30,8 +30,6 @@ from typing import Any
 
 import rfc8785
 
-from governance.kernel import keys
-
 GENESIS_HASH = "0" * 64
 LEGACY_FORMAT = 1
 CURRENT_FORMAT = 2
@@ -46,6 +44,10 @@ _EARLIEST_TEXT = "1970-01-01"
 def fingerprint(key: bytes) -> str:
     """The id a key is known by: the key ring's id rule (the first 16 hex digits of its
     SHA-256), which the key_id columns of the head and the checkpoints hold."""
+    # Imported here: the key ring's module imports SQLAlchemy's ORM (0.2 s of CPU), which the
+    # verifier's worker processes, importing this module for the walk, never need.
+    from governance.kernel import keys
+
     return keys.key_id(key)
 
 

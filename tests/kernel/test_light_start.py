@@ -32,3 +32,21 @@ def test_building_the_app_imports_none_of_the_heavy_libraries(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env
     )
     assert output.stdout.strip() == ""
+
+
+def test_the_verifiers_worker_imports_neither_sqlalchemy_nor_the_app() -> None:
+    """Each `audit verify` (and each PDF report) starts two worker processes that walk the
+    chain; both start at once, so every tenth of a second of their imports is a tenth of a
+    second of the command. The key ring's module (SQLAlchemy's ORM, 0.2 s of CPU) was once
+    imported through the audit format's `fingerprint`."""
+    code = (
+        "import sys\n"
+        "import governance.audit.verify_worker\n"
+        "print(','.join(m for m in ('sqlalchemy', 'flask', 'governance.kernel.keys') "
+        "if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert output.stdout.strip() == ""
