@@ -542,16 +542,19 @@ def _cells(column: pd.Series, wanted: Rows = ALL_ROWS) -> list[Any]:
     without pandas' work per value where the column's type allows (text in Arrow, numbers),
     which cost a page of text columns a tenth of its read."""
     dtype = column.dtype
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        # Arrow gives the same str values and None for each missing one.
+    if (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        # pandas' nullable integers: how the datastore decodes an integer column with gaps
+        isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu"
+    ):
+        # Arrow gives the same str or int values (every digit) and None for each missing one.
         chunked = column.array.__arrow_array__()
         part = chunked[wanted] if isinstance(wanted, slice) else chunked.take(wanted)
-        texts: list[Any] = part.to_pylist()
-        return texts
+        values: list[Any] = part.to_pylist()
+        return values
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         # The values Series.tolist gives (the array's); only a float can be missing (NaN).
-        values: list[Any] = column.to_numpy()[wanted].tolist()
-        return [None if v != v else v for v in values] if dtype.kind == "f" else values
+        numbers: list[Any] = column.to_numpy()[wanted].tolist()
+        return [None if v != v else v for v in numbers] if dtype.kind == "f" else numbers
     return [None if pd.isna(v) else v for v in column.iloc[wanted].tolist()]
 
 
