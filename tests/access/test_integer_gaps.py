@@ -1,6 +1,6 @@
 """An integer column with missing values reads back as integers, every digit kept, wherever a
 person sees it: the API's page of rows (plain, filtered or sorted), the HTML page, the CSV
-export and the frame the analysis engine is given. Before, pandas decoded such a column as
+export, and the frame the door loads for an analysis. Before, pandas decoded such a column as
 floats: 38 was shown as 38.0 and 9007199254740993 (2**53 + 1) as 9007199254740992."""
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def granted(db: Session, people: People, agreement: Agreement, datasets: Dataset
     )
     db.commit()
     found = fresh(db).get(AccessRequest, request.id)
-    assert found is not None and found.status == RequestStatus.APPROVED
+    assert found is not None
+    assert found.status == RequestStatus.APPROVED
     return datasets
 
 
@@ -118,7 +119,8 @@ def test_the_api_page_shows_each_integer_as_stored_and_each_gap_as_null(
     assert '"age_at_arrest":38,' in raw
     assert '"age_at_arrest":null,' in raw
     assert '"age_at_arrest":9007199254740993,' in raw
-    assert "38.0" not in raw and "9007199254740992" not in raw
+    assert "38.0" not in raw
+    assert "9007199254740992" not in raw
     # The same values on the way through a filter and a sort (the frame, not the plain page).
     ordered = api_page(client, headers, agreement, granted, "sort=age_at_arrest", "dir=desc")
     present = sorted((a for a in AGES if a is not None), reverse=True)
@@ -144,8 +146,10 @@ def test_the_html_page_and_the_csv_export_show_the_integers_as_stored(
     page = browser.get(f"/data/view?{scope}&columns=sex&columns=age_at_arrest")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "<td>38</td>" in html and "<td>9007199254740993</td>" in html
-    assert "38.0" not in html and "9007199254740992" not in html
+    assert "<td>38</td>" in html
+    assert "<td>9007199254740993</td>" in html
+    assert "38.0" not in html
+    assert "9007199254740992" not in html
     export = browser.get(f"/data/download?{scope}&columns=sex&columns=age_at_arrest")
     assert export.status_code == 200
     lines = list(csv_module.reader(io.StringIO(export.get_data(as_text=True))))
@@ -154,7 +158,7 @@ def test_the_html_page_and_the_csv_export_show_the_integers_as_stored(
     assert [row[1] for row in rows] == ["" if a is None else str(a) for a in AGES]
 
 
-def test_the_engine_is_given_exact_nullable_integers(
+def test_the_door_loads_exact_nullable_integers_for_its_callers(
     db: Session, people: People, agreement: Agreement, granted: Datasets
 ) -> None:
     loaded = load_columns(
@@ -171,7 +175,8 @@ def test_the_engine_is_given_exact_nullable_integers(
     ages = loaded.frame["age_at_arrest"]
     assert ages.dtype == "Int64"
     assert [None if pd.isna(a) else a for a in ages.tolist()] == AGES
-    # What float-expecting code does with them still works: a mean, a float array.
+    # What float-expecting code does with them still works: a mean, a float array. (The
+    # engine itself is handed them as floats, as before: tests/analysis says why.)
     present = [a for a in AGES if a is not None]
     assert ages.mean() == pytest.approx(sum(present) / len(present))
     assert ages.to_numpy(dtype=float, na_value=float("nan")).shape == (len(AGES),)
@@ -207,7 +212,8 @@ def test_a_column_without_gaps_and_one_declared_later_read_as_before(
     ):
         assert frame["age_at_arrest"].dtype == "int64"
         assert frame["age_at_arrest"].tolist() == list(range(30))
-        assert frame["priors"].isna().all() and len(frame) == 30
+        assert frame["priors"].isna().all()
+        assert len(frame) == 30
 
 
 @settings(
