@@ -542,15 +542,17 @@ def _cells(column: pd.Series, wanted: Rows = ALL_ROWS) -> list[Any]:
     without pandas' work per value where the column's type allows (text in Arrow, numbers),
     which cost a page of text columns a tenth of its read."""
     dtype = column.dtype
-    if (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
-        # pandas' nullable integers: how the datastore decodes an integer column with gaps
-        isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu"
-    ):
-        # Arrow gives the same str or int values (every digit) and None for each missing one.
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        # Arrow gives the same str values and None for each missing one.
         chunked = column.array.__arrow_array__()
         part = chunked[wanted] if isinstance(wanted, slice) else chunked.take(wanted)
-        values: list[Any] = part.to_pylist()
-        return values
+        texts: list[Any] = part.to_pylist()
+        return texts
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+        # pandas' nullable integers (an integer column with gaps, as the datastore decodes
+        # it): the page's rows only, through Arrow, give Python ints, every digit, and None.
+        integers: list[Any] = column.array[wanted].__arrow_array__().to_pylist()
+        return integers
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         # The values Series.tolist gives (the array's); only a float can be missing (NaN).
         numbers: list[Any] = column.to_numpy()[wanted].tolist()
