@@ -548,10 +548,15 @@ def _cells(column: pd.Series, wanted: Rows = ALL_ROWS) -> list[Any]:
         part = chunked[wanted] if isinstance(wanted, slice) else chunked.take(wanted)
         texts: list[Any] = part.to_pylist()
         return texts
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+        # pandas' nullable integers (an integer column with gaps, as the datastore decodes
+        # it): the page's rows only, through Arrow, give Python ints, every digit, and None.
+        integers: list[Any] = column.array[wanted].__arrow_array__().to_pylist()
+        return integers
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         # The values Series.tolist gives (the array's); only a float can be missing (NaN).
-        values: list[Any] = column.to_numpy()[wanted].tolist()
-        return [None if v != v else v for v in values] if dtype.kind == "f" else values
+        numbers: list[Any] = column.to_numpy()[wanted].tolist()
+        return [None if v != v else v for v in numbers] if dtype.kind == "f" else numbers
     return [None if pd.isna(v) else v for v in column.iloc[wanted].tolist()]
 
 

@@ -162,5 +162,10 @@ def apply_filters(frame: pd.DataFrame, filters: Sequence[CheckedFilter]) -> pd.D
             elif checked.column_type == ColumnType.CATEGORY:
                 series = series.astype("string")
             mask = COMPARISONS[checked.op](series, checked.value)
+            if checked.column_type == ColumnType.INTEGER and checked.op == "ne":
+                # An integer column with gaps is pandas' nullable type, whose comparisons
+                # give NA for a gap; a gap is "not equal" to the value, as it always was
+                # (and is for numbers, dates and booleans).
+                mask = mask.fillna(True)
         frame = frame[mask.fillna(False).astype(bool)]
     return frame

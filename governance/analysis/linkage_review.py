@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access import data_door
+from governance.analysis.engine.engines import integers_as_read
 from governance.analysis.linkage_model import LinkageReport, LinkageReviewPair, ReviewDecision
 from governance.analysis.models import AnalysisRun
 from governance.audit import service as audit
@@ -127,8 +128,11 @@ def open_queue(session: Session, *, run_id: int, by: User, now: dt.datetime) -> 
         context=context,
     ).frame
     wanted = {pair.person_key for pair in pairs}
-    register = register[register["person_id"].astype(str).isin(wanted)].drop_duplicates("person_id")
-    people = {str(row["person_id"]): row for row in register.to_dict(orient="records")}
+    # Matched on the keys as the engine wrote them (integer keys with gaps as floats, "7.0").
+    keys = integers_as_read(register[["person_id"]].copy())["person_id"].astype(str)
+    register = register.assign(_key=keys)
+    register = register[register["_key"].isin(wanted)].drop_duplicates("person_id")
+    people = {row.pop("_key"): row for row in register.to_dict(orient="records")}
     audit.record(
         session,
         AuditType.LINKAGE_REVIEW_OPEN,

@@ -38,6 +38,7 @@ from governance.analysis.engine import (
     RunContext,
     run_analysis,
 )
+from governance.analysis.engine.engines import integers_as_read
 from governance.analysis.engine.ledger import DifferencingRefused
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.analysis.provenance import (
@@ -448,7 +449,9 @@ def _load(
 
 
 def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:
-    """Dates as datetime64 and categories as plain labels, as the engine expects them."""
+    """Dates as datetime64, categories as plain labels and integers with gaps as floats, as
+    the engine expects them (integers_as_read says why the last)."""
+    integers_as_read(frame)
     types = {column.name: column.type for column in declared}
     for name in frame.columns:
         if types.get(name) == ColumnType.DATE:

@@ -26,6 +26,11 @@ TEXT = ["F", 'Zoë "quoted" \\ back', "東京", "😀 emoji", " padded ", "<b>&a
 # Each case: the declared type of `age_at_arrest` and thirty values of it to store.
 CASES: dict[str, tuple[ColumnType, list[Any]]] = {
     "large integers": (ColumnType.INTEGER, [BIG - i if i % 3 else -BIG + i for i in range(30)]),
+    # Decoded as pandas' nullable integers: 38, not 38.0; 2**62 + 1 to its last digit.
+    "integers with gaps": (
+        ColumnType.INTEGER,
+        [None if i % 4 == 3 else (BIG - i if i % 2 else 38 + i) for i in range(30)],
+    ),
     "floats with gaps": (
         ColumnType.FLOAT,
         [None if i % 4 == 0 else (i / 7 if i % 5 else -(1e17 + i)) for i in range(30)],

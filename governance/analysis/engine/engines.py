@@ -83,6 +83,24 @@ def date_literal(value: Any) -> str:
     return f"DATE '{day.date().isoformat()}'"
 
 
+def integers_as_read(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with pandas' nullable integer columns as float64, missing values NaN: how
+    the data door gave the engine an integer column with a gap before it kept such columns
+    as integers for the pages and exports (the same frame, changed in place).
+
+    The engine's text of a value is what links releases across time: a population's person
+    keys are hashed as text (ledger.py) and a table's cell labels link it to earlier tables
+    over the same people (output control). Integers with gaps have always reached them as
+    floats ("1.0"); handed as integers ("1") the same people would hash differently, and a
+    release could differ by one person from an earlier one without the differencing check
+    seeing it. Changing that form needs the ledger to match both forms first."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
 def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """Arrow for the SQL engines, with dates (datetime64 at midnight) as Arrow dates, so that
     no engine reinterprets them in a time zone, and the row position in ``_row``."""

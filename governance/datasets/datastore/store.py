@@ -63,6 +63,43 @@ _CONTEXT = struct.Struct(">QQ")
 TableLike: TypeAlias = pd.DataFrame | pa.Table | Iterable[pa.RecordBatch]
 
 
+# pandas' nullable integers for Arrow's. Arrow's own `to_pandas` turns an integer column with
+# a missing value into float64: a page would show 38 as 38.0, and an integer beyond 2**53
+# would lose its last digits (9007199254740993 read back as ...992). A column without one
+# keeps numpy's int64, as before.
+_NULLABLE_INTEGERS: dict[pa.DataType, Any] = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+}
+
+
+def decoded(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """A stored column as pandas: as Arrow's `to_pandas` gives it, except that integers with
+    a missing value stay integers (pandas' nullable type, the gaps `pd.NA`), every digit kept.
+    Dates and booleans with gaps already come back as Python objects with None."""
+    if column.null_count and column.type in _NULLABLE_INTEGERS:
+        series: pd.Series = column.to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+        return series
+    plain: pd.Series = column.to_pandas()
+    return plain
+
+
+def decoded_frame(table: pa.Table) -> pd.DataFrame:
+    """`table.to_pandas()` with each column as `decoded` makes it."""
+    frame = table.to_pandas()
+    for position, name in enumerate(table.column_names):
+        column = table.column(position)
+        if column.null_count and column.type in _NULLABLE_INTEGERS:
+            frame[name] = decoded(column)
+    return frame
+
+
 def _batches(data: TableLike, schema: pa.Schema) -> Iterable[pa.RecordBatch]:
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
@@ -304,14 +341,15 @@ def read_columns(
     if outside:
         raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
     table, present = _read_file(version, columns, filters)
-    full_schema = arrow_schema(version.dataset.columns)
-    for name in columns:
-        if name not in present:
+    added = [name for name in columns if name not in present]
+    if added:
+        full_schema = arrow_schema(version.dataset.columns)
+        for name in added:
             table = table.append_column(
                 full_schema.field(name).with_nullable(True),
                 pa.nulls(table.num_rows, full_schema.field(name).type),
             )
-    return table.select(columns).to_pandas()
+    return decoded_frame(table.select(columns))
 
 
 def read_series(version: DatasetVersion, columns: list[str]) -> Columns:
@@ -390,7 +428,7 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
     signature = _signature(config.path_of(version.storage_name), version, held)
     key = (version.storage_name, version.sha256)
     entry = _cache.get(version.dataset_id, key, signature) if keep else None
-    decoded: dict[str, pd.Series] = {}
+    fresh: dict[str, pd.Series] = {}
     if entry is None or any(c not in entry.columns for c in columns if c in entry.present):
         stored = StoredFile(version)
         if entry is None:
@@ -402,18 +440,20 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
         missing = [c for c in columns if c in entry.present and c not in entry.columns]
         if missing:
             table = stored.read(missing, None)
-            decoded = {name: table.column(name).to_pandas() for name in missing}
+            fresh = {name: decoded(table.column(name)) for name in missing}
         if keep:
-            _cache.put(version.dataset_id, key, entry, decoded)
+            _cache.put(version.dataset_id, key, entry, fresh)
     series: dict[str, pd.Series] = {}
+    schema: pa.Schema | None = None  # built once per read, and only if a column needs it
     for name in columns:
-        if name in decoded:
-            series[name] = decoded[name]
+        if name in fresh:
+            series[name] = fresh[name]
         elif name in entry.columns:
             series[name] = entry.columns[name]
         else:  # declared after this version was stored
-            column_type = arrow_schema(version.dataset.columns).field(name).type
-            series[name] = pa.nulls(entry.rows, column_type).to_pandas()
+            if schema is None:
+                schema = arrow_schema(version.dataset.columns)
+            series[name] = decoded(pa.nulls(entry.rows, schema.field(name).type))
     return Columns(series, entry.rows)
 
 
