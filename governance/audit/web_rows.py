@@ -35,21 +35,21 @@ Asked = tuple[str, Any, str]
 class _Recording(Names):
     """The page's names, noting each one a row asks for."""
 
-    asked: list[Asked] = field(default_factory=list)
+    asked: dict[tuple[str, Any], str] = field(default_factory=dict)
 
     def person(self, email: str | None) -> str:
         found = super().person(email)
-        self.asked.append(("person", email, found))
+        self.asked[("person", email)] = found
         return found
 
     def agreement(self, agreement_id: int | None) -> str:
         found = super().agreement(agreement_id)
-        self.asked.append(("agreement", agreement_id, found))
+        self.asked[("agreement", agreement_id)] = found
         return found
 
     def dataset(self, dataset_id: int | None) -> str:
         found = super().dataset(dataset_id)
-        self.asked.append(("dataset", dataset_id, found))
+        self.asked[("dataset", dataset_id)] = found
         return found
 
 
@@ -87,7 +87,7 @@ def _draw(event: AuditEvent, names: Names) -> tuple[tuple[Asked, ...], Markup]:
     macro = get_template_attribute("audit/_event_row.html", "event_row")
     # An autoescaping template's macro returns Markup, every value in it escaped.
     row: Markup = macro(event, sentence_html(event, recording), detail_items(event), recording)
-    return tuple(recording.asked), row
+    return tuple((lookup, value, found) for (lookup, value), found in recording.asked.items()), row
 
 
 def event_rows(events: Sequence[AuditEvent], names: Names) -> list[Markup]:
