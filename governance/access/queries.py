@@ -64,6 +64,8 @@ def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[s
     """People and datasets named in a listing, so tables show names rather than numbers."""
     user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
     dataset_ids = {i.dataset_id for i in items}
+    if not items:  # an empty page (no grant overdue for review) names nobody: nothing to ask
+        return {"people": {}, "datasets": {}}
     return {
         "people": {
             row.id: row.name

@@ -5,9 +5,11 @@ agreement changes reach the audit trail."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
 
 from governance import authz
 from governance.agreements.lifecycle import (
@@ -32,8 +34,10 @@ def actor_key(by: Actor) -> str:
     return f"user:{by.id}" if by.id is not None else by.email
 
 
-def get_agreement(session: Session, agreement_id: int) -> Agreement:
-    agreement = session.get(Agreement, agreement_id)
+def get_agreement(
+    session: Session, agreement_id: int, *, options: Sequence[ORMOption] = ()
+) -> Agreement:
+    agreement = session.get(Agreement, agreement_id, options=options)
     if agreement is None:
         raise NotFound(f"There is no agreement {agreement_id}.")
     return agreement

@@ -8,11 +8,13 @@ authorised personnel, read-only.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, exists, func, inspect, or_, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, lazyload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.interfaces import ORMOption
 
 from governance import authz
 from governance.agreements.common import get_agreement
@@ -22,7 +24,7 @@ from governance.agreements.models import (
     AgreementVersion,
     DerivedForms,
 )
-from governance.agreements.parts_model import Personnel
+from governance.agreements.parts_model import CoveredColumn, Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets.models import Dataset
@@ -122,10 +124,12 @@ def can_view(user: User, agreement: Agreement) -> bool:
     return any(v.is_personnel(user.id) for v in agreement.versions)
 
 
-def get_visible(session: Session, agreement_id: int, *, by: User) -> Agreement:
+def get_visible(
+    session: Session, agreement_id: int, *, by: User, options: Sequence[ORMOption] = ()
+) -> Agreement:
     """The agreement if `by` may read it: 404 if it does not exist, 403 (recorded) if not
     theirs."""
-    agreement = get_agreement(session, agreement_id)
+    agreement = get_agreement(session, agreement_id, options=options)
     if not can_view(by, agreement):
         raise PermissionDenied(
             "This agreement is visible to its parties, its authorised personnel and privacy "
@@ -139,6 +143,27 @@ def get_visible(session: Session, agreement_id: int, *, by: User) -> Agreement:
             },
         )
     return agreement
+
+
+# The agreement's page shows its versions with their covered columns (and datasets), personnel
+# (and people), comments and documents; the model's selectin cascade would go on to read every
+# covered dataset's columns and stewards and every named person's roles, which the page does
+# not show. Read as the page asks, those load only if something touches them.
+FOR_PAGE: tuple[ORMOption, ...] = (
+    selectinload(Agreement.versions)
+    .selectinload(AgreementVersion.covered)
+    .joinedload(CoveredColumn.dataset)
+    .options(lazyload(Dataset.columns), lazyload(Dataset.stewards)),
+    selectinload(Agreement.versions)
+    .selectinload(AgreementVersion.personnel)
+    .joinedload(Personnel.user)
+    .lazyload(User.roles),
+)
+
+
+def get_visible_page(session: Session, agreement_id: int, *, by: User) -> Agreement:
+    """As get_visible, loaded for the agreement's page."""
+    return get_visible(session, agreement_id, by=by, options=FOR_PAGE)
 
 
 def get_visible_version(

@@ -27,7 +27,7 @@ from governance.agreements.lifecycle import Action, state_of, target_of
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.odrl_export import MEDIA_TYPE, export_policy
 from governance.agreements.odrl_links import addresses
-from governance.agreements.queries import EXPIRY_WINDOWS, get_visible, list_statement
+from governance.agreements.queries import EXPIRY_WINDOWS, get_visible_page, list_statement
 from governance.agreements.terms import TermsInput
 from governance.agreements.web_forms import (
     CommentForm,
@@ -150,7 +150,7 @@ def detail(agreement_id: int) -> str:
 
 def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
     user = actor()
-    agreement = get_visible(db_session(), agreement_id, by=user)
+    agreement = get_visible_page(db_session(), agreement_id, by=user)
     checked = agreement.working_version or agreement.display_version
     available = service.available_actions(agreement, user)
     return render_template(

@@ -32,8 +32,9 @@ from governance.audit import search as audit_search
 from governance.audit.directory import names_for
 from governance.audit.models import AuditType, Outcome
 from governance.audit.queries import KINDS, AuditFilter, parse_filter
-from governance.audit.sentences import detail_items, event_label, sentence_html
+from governance.audit.sentences import event_label
 from governance.audit.verify import run_verification
+from governance.audit.web_rows import event_rows
 from governance.authz import Permission
 from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
@@ -95,7 +96,7 @@ def _page(
         head=page.head if page is not None else audit_search.readable_head(db, by=user),
         flt=flt,
         args=flt.as_args(),
-        rows=[(event, sentence_html(event, names), detail_items(event)) for event in events],
+        rows=event_rows(events, names),
         names=names,
         errors=errors or {},
         message=message,

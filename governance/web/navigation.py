@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -77,15 +77,40 @@ def dashboard_roles(roles: frozenset[Role]) -> list[Role]:
     return [role for role in DASHBOARD_ORDER if role in roles]
 
 
+# Distinct menus a process keeps: one per combination of roles seen, far fewer in practice.
+MENUS_KEPT = 256
+
+
 def visible_navigation() -> list[dict[str, str]]:
     if not current_user.is_authenticated:
         return []
+    # The object rules are asked at every page (a chair named a moment ago sees the entry);
+    # the rest depends only on the roles, so each process draws the menu once per combination.
+    opened = frozenset(
+        endpoint
+        for endpoint, rule in ENTRY_RULES.items()
+        if endpoint in current_app.view_functions and rule(db_session(), current_user)
+    )
+    policy = authz.current_policy()
+    key = (current_user.role_set, current_user.is_active, opened, request.script_root)
+    drawn: dict[tuple[Any, ...], tuple[object, list[dict[str, str]]]] = (
+        current_app.extensions.setdefault("navigation", {})
+    )
+    kept = drawn.get(key)
+    if kept is None or kept[0] is not policy:
+        if len(drawn) > MENUS_KEPT:
+            drawn.clear()
+        kept = drawn[key] = (policy, _menu(opened))
+    return [dict(item) for item in kept[1]]
+
+
+def _menu(opened: frozenset[str]) -> list[dict[str, str]]:
     items = []
     for item in NAVIGATION:
         if item.endpoint not in current_app.view_functions:
             continue
         if item.endpoint in ENTRY_RULES:
-            if not ENTRY_RULES[item.endpoint](db_session(), current_user):
+            if item.endpoint not in opened:
                 continue
         elif item.permissions and not any(authz.can(current_user, p) for p in item.permissions):
             continue

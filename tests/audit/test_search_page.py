@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.identity.models import User
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
 
@@ -166,3 +168,44 @@ def test_the_what_happened_choice_shows_what_was_searched_each_time(
     assert chosen_event_types(text) == []
     assert 'aria-invalid="true"' in re.search(r'<select id="event_type"[^>]*>', text).group(0)  # type: ignore[union-attr]
     assert 'no:such"thing' not in text
+
+
+def test_a_page_seen_before_names_a_renamed_person_anew(
+    browser: Browser, people: People, reads: list[int], db: Session
+) -> None:
+    """Each process keeps the rows it drew; a person renamed since is named as they are now."""
+    browser.login(people.compliance.email, PASSWORD)
+    name, email = people.analyst.name, people.analyst.email
+    before = browser.get("/audit/?event_type=dataset:read").get_data(as_text=True)
+    assert before.count(f"<dd>{name} <code>{email}</code>") == 50
+    fresh(db).get(User, people.analyst.id).name = "Renamed Analyst"  # type: ignore[union-attr]
+    db.commit()
+    after = browser.get("/audit/?event_type=dataset:read").get_data(as_text=True)
+    assert seqs_on(after) == seqs_on(before)
+    assert after.count(f"<dd>Renamed Analyst <code>{email}</code>") == 50
+    assert after.count('class="sentence">Renamed Analyst read') == 45
+    assert after.count('class="sentence">Refused: Renamed Analyst tried') == 5
+    assert f"<dd>{name} <code>" not in after
+    assert f'class="sentence">{name} ' not in after
+
+
+def test_an_event_altered_in_the_database_is_shown_as_it_now_stands(
+    browser: Browser,
+    people: People,
+    reads: list[int],
+    intruder: Callable[..., None],
+) -> None:
+    """A kept row is never shown for an event whose stored fields changed (the chain will say
+    it was tampered with; the page shows what the trail holds)."""
+    browser.login(people.compliance.email, PASSWORD)
+    newest = max(reads)
+    before = browser.get("/audit/?event_type=dataset:read").get_data(as_text=True)
+    assert "<dt>i</dt><dd><code>119</code></dd>" in before
+    intruder(
+        "UPDATE audit_event SET detail = :detail WHERE seq = :seq",
+        detail='{"i": 7777}',
+        seq=newest,
+    )
+    after = browser.get("/audit/?event_type=dataset:read").get_data(as_text=True)
+    assert "<dt>i</dt><dd><code>7777</code></dd>" in after
+    assert "<dt>i</dt><dd><code>119</code></dd>" not in after

@@ -52,3 +52,18 @@ def test_the_menu_offers_the_metrics_to_a_chair_and_not_to_a_member(
     assert 'href="/governance-metrics/"' in officer.get("/", follow_redirects=True).get_data(
         as_text=True
     )
+
+
+def test_a_person_named_chair_sees_the_entry_at_their_next_page(
+    browser: Browser, db: Session, people: People
+) -> None:
+    """Each process draws a menu once per combination of roles, but asks the chair rule at
+    every page: the same person with the same roles gains the entry as soon as they chair."""
+    browser.login(people.checker.email, PASSWORD)
+    assert 'href="/governance-metrics/"' not in browser.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )
+    make_committee(db, people, None, [(people.checker, "chair"), (people.analyst2, "member")])
+    assert 'href="/governance-metrics/"' in browser.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )
