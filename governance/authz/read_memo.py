@@ -39,6 +39,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: Tables whose rows decide a read or say what it returns. Adding a table a read depends on
 #: here is what makes a change to it reach every process's next read.
@@ -146,23 +147,50 @@ def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     return memo.get(session, key, load)
 
 
+def remembered_row(
+    session: Session, key: Hashable, load: Callable[[], R | None], *relations: str
+) -> R | None:
+    """The row `load()` finds (with its loaded `relations`: collections, or a single related
+    row such as a token's holder), as this process last loaded it under the policy epoch this
+    transaction sees, built into this session without a query; else `load()`ed and
+    remembered. Every change to a table a read looks up bumps the epoch (`WATCHED`)."""
+    loaded: list[R] = []
+
+    def snap() -> Snapshot | None:
+        row = load()
+        if row is None:
+            return None
+        loaded.append(row)
+        return snapshot(row, *relations)
+
+    held = remembered(session, key, snap)
+    if loaded or held is None:
+        return loaded[0] if loaded else None
+    row = adopt(session, held)
+    return row if row is not None else load()
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A loaded row's column values and the loaded collections that belong to it, from which
-    each read builds its own instance in its own session (instances are never shared)."""
+    """A loaded row's column values and the loaded rows related to it (collections, and single
+    related rows), from which each read builds its own instances in its own session (instances
+    are never shared)."""
 
     cls: type[Any]
     values: tuple[tuple[str, Any], ...]
     children: tuple[tuple[str, tuple[Snapshot, ...]], ...] = ()
+    related: tuple[tuple[str, Snapshot], ...] = ()
 
 
-def snapshot(instance: Any, *collections: str) -> Snapshot:
+def snapshot(instance: Any, *relations: str) -> Snapshot:
     mapper = inspect(instance).mapper
     values = tuple((attr.key, getattr(instance, attr.key)) for attr in mapper.column_attrs)
-    children = tuple(
-        (name, tuple(snapshot(child) for child in getattr(instance, name))) for name in collections
+    many = [name for name in relations if mapper.relationships[name].uselist]
+    children = tuple((name, tuple(snapshot(c) for c in getattr(instance, name))) for name in many)
+    related = tuple(
+        (name, snapshot(getattr(instance, name))) for name in relations if name not in many
     )
-    return Snapshot(type(instance), copy.deepcopy(values), children)
+    return Snapshot(type(instance), copy.deepcopy(values), children, related)
 
 
 def adopt(session: Session, snap: Snapshot) -> Any | None:
@@ -173,6 +201,9 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
     held = session.identity_map.get(_identity(snap))
     if held is not None:
         return held
+    related = [(name, adopt(session, other)) for name, other in snap.related]
+    if any(other is None for _name, other in related):
+        return None
     instance = _build(snap)
     children = [(name, [_build(child) for child in snaps]) for name, snaps in snap.children]
     built = [instance, *(child for _name, kids in children for child in kids)]
@@ -186,6 +217,9 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
         backref = inspect(snap.cls).relationships[name].back_populates
         for child in kids if backref else ():
             set_committed_value(child, backref, instance)
+    for name, other in related:
+        # The session holds its instances weakly: the row keeps its related row, as loaded.
+        set_committed_value(instance, name, other)
     session.add(instance)
     return instance
 
