@@ -180,6 +180,8 @@ class Snapshot:
     values: tuple[tuple[str, Any], ...]
     children: tuple[tuple[str, tuple[Snapshot, ...]], ...] = ()
     related: tuple[tuple[str, Snapshot], ...] = ()
+    #: The row's identity key, worked out once when it is remembered, not at every read.
+    key: Any = None
 
 
 def snapshot(instance: Any, *relations: str) -> Snapshot:
@@ -190,7 +192,8 @@ def snapshot(instance: Any, *relations: str) -> Snapshot:
     related = tuple(
         (name, snapshot(getattr(instance, name))) for name in relations if name not in many
     )
-    return Snapshot(type(instance), copy.deepcopy(values), children, related)
+    key = mapper.identity_key_from_instance(instance)
+    return Snapshot(type(instance), copy.deepcopy(values), children, related, key)
 
 
 def adopt(session: Session, snap: Snapshot) -> Any | None:
@@ -198,17 +201,17 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
     session already holds, or new ones built from the values (mutable values copied, so a read
     that changes its instance does not change the memo). None when the session already holds
     one of its collection's rows but not the row itself: the caller then loads it."""
-    held = session.identity_map.get(_identity(snap))
+    held = session.identity_map.get(snap.key)
     if held is not None:
         return held
     related = [(name, adopt(session, other)) for name, other in snap.related]
     if any(other is None for _name, other in related):
         return None
+    if any(child.key in session.identity_map for _name, snaps in snap.children for child in snaps):
+        return None
     instance = _build(snap)
     children = [(name, [_build(child) for child in snaps]) for name, snaps in snap.children]
     built = [instance, *(child for _name, kids in children for child in kids)]
-    if any(_identity_of(obj) in session.identity_map for obj in built[1:]):
-        return None
     for obj in built:
         make_transient_to_detached(obj)
     for name, kids in children:
@@ -233,16 +236,6 @@ def _build(snap: Snapshot) -> Any:
         for name, value in snap.values
     )
     return instance
-
-
-def _identity(snap: Snapshot) -> Any:
-    mapper = inspect(snap.cls)
-    values = dict(snap.values)
-    return mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
-
-
-def _identity_of(instance: Any) -> Any:
-    return inspect(instance).mapper.identity_key_from_instance(instance)
 
 
 def _touches_watched(instances: Any) -> bool:
