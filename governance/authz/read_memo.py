@@ -97,7 +97,8 @@ def read_epoch(session: Session) -> int:
 
 def _opens_transaction(raw: Any) -> bool:
     """Whether this is a psycopg connection with no transaction open yet: psycopg would send
-    BEGIN alone and wait for its answer before the epoch read."""
+    BEGIN alone and wait for its answer before the epoch read. (`_pipeline` and
+    `_get_tx_start_command` are psycopg 3's own names: an upgrade must keep them.)"""
     pgconn = getattr(raw, "pgconn", None)
     return (
         pgconn is not None
