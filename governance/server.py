@@ -15,6 +15,7 @@ connection (SQLite's lock bookkeeping above all) must never be carried across fo
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -37,6 +38,16 @@ class GovernanceServer(BaseApplication):  # type: ignore[misc]
         from governance import create_app
 
         return create_app()
+
+
+def _freeze_startup_objects(_worker: Any) -> None:
+    """After the worker has built its app: the few hundred thousand objects of the imports
+    and the app live as long as the process, and every full collection of the garbage
+    collector walked all of them (tens of milliseconds, stopping every thread of the worker,
+    which is a request's tail). Frozen, the collector no longer looks at them; what requests
+    create is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 # Seconds a client's idle connection stays open for its next request.
@@ -62,5 +73,6 @@ def serve(*, bind: str, workers: int, timeout: int, threads: int = 4) -> None:
         "preload_app": False,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
+        "post_worker_init": _freeze_startup_objects,
     }
     GovernanceServer(options).run()

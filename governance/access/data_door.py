@@ -42,7 +42,7 @@ from governance.authz.decision import (
     decide_risk_assessment,
     grant_index,
 )
-from governance.authz.read_memo import Snapshot, adopt, remembered, snapshot
+from governance.authz.read_memo import remembered, remembered_row
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import Classification, Dataset, DatasetVersion
@@ -98,32 +98,10 @@ def current_version(session: Session, dataset_id: int) -> DatasetVersion:
             .order_by(DatasetVersion.number.desc())
         ).first()
 
-    version = _remembered_row(session, ("current_version", dataset_id), load)
+    version = remembered_row(session, ("current_version", dataset_id), load)
     if version is None:
         raise NotFound("This dataset has no stored data yet.")
     return version
-
-
-def _remembered_row(
-    session: Session, key: tuple[str, int], load: Callable[[], R | None], *collections: str
-) -> R | None:
-    """A row (with its loaded `collections`) as this process last loaded it under the policy
-    epoch this transaction sees, else `load()`ed: every change to the tables a read looks up
-    bumps the epoch (authz/read_memo.py)."""
-    loaded: list[R] = []
-
-    def snap() -> Snapshot | None:
-        row = load()
-        if row is None:
-            return None
-        loaded.append(row)
-        return snapshot(row, *collections)
-
-    held = remembered(session, key, snap)
-    if loaded or held is None:
-        return loaded[0] if loaded else None
-    row = adopt(session, held)
-    return row if row is not None else load()
 
 
 def granted_columns(
@@ -163,7 +141,7 @@ def _dataset(session: Session, dataset_id: int) -> Dataset:
             ),
         )
 
-    dataset = _remembered_row(session, ("dataset", dataset_id), load, "columns")
+    dataset = remembered_row(session, ("dataset", dataset_id), load, "columns")
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return dataset

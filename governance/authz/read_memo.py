@@ -39,6 +39,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: Tables whose rows decide a read or say what it returns. Adding a table a read depends on
 #: here is what makes a change to it reach every process's next read.
@@ -65,16 +66,23 @@ MAX_AGE_S = 2.0
 _SEEN = "read_memo_seen"
 _BUMP = text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1")
 _EPOCH = "SELECT epoch FROM policy_epoch WHERE id = 1"
+#: libpq's PQTRANS_IDLE: connected, no transaction open.
+_PG_IDLE = 0
 
 
 def read_epoch(session: Session) -> int:
     """The current policy epoch, read with the raw driver cursor (the ORM's per-statement
     overhead would cost more than the decision it guards)."""
     connection = session.connection()
-    cursor = connection.connection.cursor()
+    raw = connection.connection.dbapi_connection
+    cursor = None
     try:
-        cursor.execute(_EPOCH)
-        row = cursor.fetchone()
+        if _opens_transaction(raw):
+            row = _begin_and_read(raw)
+        else:
+            cursor = connection.connection.cursor()
+            cursor.execute(_EPOCH)
+            row = cursor.fetchone()
     except connection.dialect.loaded_dbapi.Error as error:
         # Often a transaction's first statement, so the first to meet a connection the server
         # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
@@ -82,8 +90,40 @@ def read_epoch(session: Session) -> int:
         # afresh, and the rollback does not touch the dead connection).
         connection._handle_dbapi_exception(error, _EPOCH, (), cursor, None)
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
     return int(row[0]) if row else 0
+
+
+def _opens_transaction(raw: Any) -> bool:
+    """Whether this is a psycopg connection with no transaction open yet: psycopg would send
+    BEGIN alone and wait for its answer before the epoch read. (`_pipeline` and
+    `_get_tx_start_command` are psycopg 3's own names: an upgrade must keep them.)"""
+    pgconn = getattr(raw, "pgconn", None)
+    return (
+        pgconn is not None
+        and not raw.autocommit
+        and getattr(raw, "_pipeline", None) is None
+        and pgconn.transaction_status == _PG_IDLE
+    )
+
+
+def _begin_and_read(raw: Any) -> tuple[Any, ...] | None:
+    """BEGIN and the epoch read in one round trip (one simple query of two statements), as
+    psycopg's own BEGIN would open the transaction; psycopg then sees it open and sends no
+    BEGIN of its own, and commits or rolls it back as usual. A failure is raised as the
+    driver's own error; a connection found dead is then `closed` to psycopg, which is what
+    SQLAlchemy's disconnect detection looks at."""
+    from psycopg import errors, pq
+
+    result = raw.pgconn.exec_(raw._get_tx_start_command() + b"; " + _EPOCH.encode())
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        if raw.pgconn.status != pq.ConnStatus.OK:
+            # As psycopg raises a lost connection: an OperationalError.
+            message = (result.error_message or raw.pgconn.error_message).decode(errors="replace")
+            raise errors.OperationalError(message.strip())
+        raise errors.error_from_result(result, encoding=raw.info.encoding)
+    return (result.get_value(0, 0),) if result.ntuples else None
 
 
 def seen_epoch(session: Session) -> int:
@@ -146,23 +186,53 @@ def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     return memo.get(session, key, load)
 
 
+def remembered_row(
+    session: Session, key: Hashable, load: Callable[[], R | None], *relations: str
+) -> R | None:
+    """The row `load()` finds (with its loaded `relations`: collections, or a single related
+    row such as a token's holder), as this process last loaded it under the policy epoch this
+    transaction sees, built into this session without a query; else `load()`ed and
+    remembered. Every change to a table a read looks up bumps the epoch (`WATCHED`)."""
+    loaded: list[R] = []
+
+    def snap() -> Snapshot | None:
+        row = load()
+        if row is None:
+            return None
+        loaded.append(row)
+        return snapshot(row, *relations)
+
+    held = remembered(session, key, snap)
+    if loaded or held is None:
+        return loaded[0] if loaded else None
+    row = adopt(session, held)
+    return row if row is not None else load()
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A loaded row's column values and the loaded collections that belong to it, from which
-    each read builds its own instance in its own session (instances are never shared)."""
+    """A loaded row's column values and the loaded rows related to it (collections, and single
+    related rows), from which each read builds its own instances in its own session (instances
+    are never shared)."""
 
     cls: type[Any]
     values: tuple[tuple[str, Any], ...]
     children: tuple[tuple[str, tuple[Snapshot, ...]], ...] = ()
+    related: tuple[tuple[str, Snapshot], ...] = ()
+    #: The row's identity key, worked out once when it is remembered, not at every read.
+    key: Any = None
 
 
-def snapshot(instance: Any, *collections: str) -> Snapshot:
+def snapshot(instance: Any, *relations: str) -> Snapshot:
     mapper = inspect(instance).mapper
     values = tuple((attr.key, getattr(instance, attr.key)) for attr in mapper.column_attrs)
-    children = tuple(
-        (name, tuple(snapshot(child) for child in getattr(instance, name))) for name in collections
+    many = [name for name in relations if mapper.relationships[name].uselist]
+    children = tuple((name, tuple(snapshot(c) for c in getattr(instance, name))) for name in many)
+    related = tuple(
+        (name, snapshot(getattr(instance, name))) for name in relations if name not in many
     )
-    return Snapshot(type(instance), copy.deepcopy(values), children)
+    key = mapper.identity_key_from_instance(instance)
+    return Snapshot(type(instance), copy.deepcopy(values), children, related, key)
 
 
 def adopt(session: Session, snap: Snapshot) -> Any | None:
@@ -170,14 +240,17 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
     session already holds, or new ones built from the values (mutable values copied, so a read
     that changes its instance does not change the memo). None when the session already holds
     one of its collection's rows but not the row itself: the caller then loads it."""
-    held = session.identity_map.get(_identity(snap))
+    held = session.identity_map.get(snap.key)
     if held is not None:
         return held
+    related = [(name, adopt(session, other)) for name, other in snap.related]
+    if any(other is None for _name, other in related):
+        return None
+    if any(child.key in session.identity_map for _name, snaps in snap.children for child in snaps):
+        return None
     instance = _build(snap)
     children = [(name, [_build(child) for child in snaps]) for name, snaps in snap.children]
     built = [instance, *(child for _name, kids in children for child in kids)]
-    if any(_identity_of(obj) in session.identity_map for obj in built[1:]):
-        return None
     for obj in built:
         make_transient_to_detached(obj)
     for name, kids in children:
@@ -186,6 +259,9 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
         backref = inspect(snap.cls).relationships[name].back_populates
         for child in kids if backref else ():
             set_committed_value(child, backref, instance)
+    for name, other in related:
+        # The session holds its instances weakly: the row keeps its related row, as loaded.
+        set_committed_value(instance, name, other)
     session.add(instance)
     return instance
 
@@ -199,16 +275,6 @@ def _build(snap: Snapshot) -> Any:
         for name, value in snap.values
     )
     return instance
-
-
-def _identity(snap: Snapshot) -> Any:
-    mapper = inspect(snap.cls)
-    values = dict(snap.values)
-    return mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
-
-
-def _identity_of(instance: Any) -> Any:
-    return inspect(instance).mapper.identity_key_from_instance(instance)
 
 
 def _touches_watched(instances: Any) -> bool:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.authz.read_memo import Snapshot, adopt, remembered, snapshot
+from governance.authz.read_memo import remembered_row
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
 from governance.identity.token_model import PREFIX_LENGTH, ApiToken
@@ -190,20 +189,12 @@ def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | 
 def _by_digest(session: Session, wanted: str) -> ApiToken | None:
     """The token and its holder as this process last loaded them under the current policy
     epoch (any change to either bumps it: authz/read_memo.py), else from the database."""
-
-    def load() -> tuple[Snapshot, Snapshot] | None:
-        token = session.scalars(_BY_DIGEST, {"digest": wanted}).first()
-        return None if token is None else (snapshot(token), snapshot(token.user))
-
-    held = remembered(session, ("api_token", wanted), load)
-    if held is None:
-        return None
-    user, token = adopt(session, held[1]), adopt(session, held[0])
-    if isinstance(token, ApiToken) and isinstance(user, User):
-        # The session holds its instances weakly: the token keeps its holder, as loaded.
-        set_committed_value(token, "user", user)
-        return token
-    return session.scalars(_BY_DIGEST, {"digest": wanted}).first()
+    return remembered_row(
+        session,
+        ("api_token", wanted),
+        lambda: session.scalars(_BY_DIGEST, {"digest": wanted}).first(),
+        "user",
+    )
 
 
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
