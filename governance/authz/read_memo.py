@@ -38,6 +38,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from governance.kernel.db import fetch_opening
+
 T = TypeVar("T")
 
 #: Tables whose rows decide a read or say what it returns. Adding a table a read depends on
@@ -73,8 +75,8 @@ def read_epoch(session: Session) -> int:
     connection = session.connection()
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(_EPOCH)
-        row = cursor.fetchone()
+        # Usually the transaction's first statement: on PostgreSQL its BEGIN travels with it.
+        row = fetch_opening(connection.connection.dbapi_connection, cursor, _EPOCH)
     except connection.dialect.loaded_dbapi.Error as error:
         # Often a transaction's first statement, so the first to meet a connection the server
         # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
