@@ -159,8 +159,19 @@ def _run(cursor: Any, driver_error: Any, sql: str, values: Mapping[str, Any]) ->
 def _time(moment: dt.datetime) -> str:
     """A UTC time as SQLAlchemy stores it in SQLite (what the verifier parses):
     `YYYY-MM-DD HH:MM:SS.ffffff`. One `isoformat` of the UTC time, cut: `astimezone` and
-    `replace` each cost as much as the formatting, and this runs for every event written."""
-    return stored_time(utc_text(moment))
+    `replace` each cost as much as the formatting, and this runs for every event written.
+    The last time formatted is kept: a guarded write passes its head's last checkpoint time,
+    the same for a thousand events."""
+    global _last_time
+    last = _last_time
+    if last[0] is moment:
+        return last[1]
+    text = stored_time(utc_text(moment))
+    _last_time = (moment, text)
+    return text
+
+
+_last_time: tuple[dt.datetime | None, str] = (None, "")
 
 
 def utc_text(moment: dt.datetime) -> str:

@@ -166,43 +166,40 @@ _PLAIN_BEGIN = (b"", b"BEGIN")
 
 
 def _begin_with(dbapi_connection: Any) -> bool:
+    # Only a psycopg connection has a libpq `pgconn`; psycopg is imported only then (a SQLite
+    # command's start does not pay for it).
+    if getattr(dbapi_connection, "pgconn", None) is None:
+        return False
+    from psycopg import Connection, pq
+
     return (
-        type(dbapi_connection) is _PSYCOPG_CONNECTION
+        type(dbapi_connection) is Connection
         and not dbapi_connection.autocommit
         and dbapi_connection.isolation_level is None
         and dbapi_connection.read_only is None
         and dbapi_connection.deferrable is None
         and getattr(dbapi_connection, "_begin_statement", b"") in _PLAIN_BEGIN
-        and dbapi_connection.pgconn.transaction_status == _PQ.TransactionStatus.IDLE
-        and dbapi_connection.pgconn.pipeline_status == _PQ.PipelineStatus.OFF
+        and dbapi_connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        and dbapi_connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
     )
 
 
 def _begin_and_fetch(connection: Any, sql: str) -> tuple[Any, ...] | None:
+    from psycopg import errors, generators, pq
+
     with connection.lock:
         connection._check_connection_ok()  # closed or broken: psycopg's own error
         pgconn = connection.pgconn
         pgconn.send_query(b"BEGIN;" + sql.encode())
-        results = connection.wait(_PQ_EXECUTE(pgconn))
+        results = connection.wait(generators.execute(pgconn))
     for result in results:
-        if result.status not in _PQ_OK:
-            raise _PG_ERROR_FROM_RESULT(result, encoding=pgconn._encoding)
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise errors.error_from_result(result, encoding=pgconn._encoding)
     last = results[-1]
     if last.ntuples == 0:
         return None
     values = (last.get_value(0, column) for column in range(last.nfields))
     return tuple(None if value is None else bytes(value).decode() for value in values)
-
-
-try:  # psycopg is the PostgreSQL driver; an installation for SQLite alone may lack it
-    from psycopg import Connection as _PSYCOPG_CONNECTION
-    from psycopg import pq as _PQ
-    from psycopg.errors import error_from_result as _PG_ERROR_FROM_RESULT
-    from psycopg.generators import execute as _PQ_EXECUTE
-
-    _PQ_OK = frozenset({_PQ.ExecStatus.COMMAND_OK, _PQ.ExecStatus.TUPLES_OK})
-except ImportError:  # pragma: no cover
-    _PSYCOPG_CONNECTION = None  # type: ignore[assignment,misc]
 
 
 def is_sqlite(url: str) -> bool:
