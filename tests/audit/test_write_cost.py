@@ -82,14 +82,21 @@ def test_the_epoch_read_opens_the_transaction_in_one_round_trip(app: Flask, db: 
     from psycopg import pq
 
     assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
-    sent: list[bytes] = []
-    trace = raw.pgconn.send_query
-    raw.pgconn.send_query = lambda query: (sent.append(query), trace(query))[1]  # type: ignore[method-assign]
+    waits: list[object] = []
+    wait = raw.wait
+    raw.wait = lambda *args, **kwargs: (waits.append(args), wait(*args, **kwargs))[1]
     try:
         assert read_epoch(db) == 41
     finally:
-        del raw.pgconn.send_query
-    assert sent == [b"BEGIN;SELECT epoch FROM policy_epoch WHERE id = 1"]
+        del raw.wait
+    assert len(waits) == 1  # one answer waited for: BEGIN's and the SELECT's together
+    # The server received them as one message.
+    with database(app).engine.connect() as other:
+        last = other.execute(
+            text("SELECT query FROM pg_stat_activity WHERE pid = :pid"),
+            {"pid": raw.info.backend_pid},
+        ).scalar_one()
+    assert last == "BEGIN;SELECT epoch FROM policy_epoch WHERE id = 1"
     # The transaction is open, as psycopg's own BEGIN would have left it, and ends as usual.
     assert raw.pgconn.transaction_status == pq.TransactionStatus.INTRANS
     assert db.execute(text("SELECT txid_current_if_assigned() IS NULL")).scalar_one()
