@@ -100,11 +100,13 @@ def append(
     head: Mapping[str, Any],
     checkpoint: Mapping[str, Any] | None,
     now: Head,
+    occurred_at_text: str | None = None,
 ) -> bool:
     """Insert `event` (its columns) and set the head's columns `head`, chained to the head
     `was`; insert `checkpoint` too when one is due; remember `now` as the head. `guarded`:
     `was` is a guess, so write only if the stored head is still exactly `was`; unguarded, the
-    caller read `was` under lock in this transaction. False when nothing was written."""
+    caller read `was` under lock in this transaction. False when nothing was written.
+    `occurred_at_text`: the event time's `utc_text`, when the caller already made it."""
     dialect = connection.dialect
     sqlite = dialect.name == "sqlite"
     statements = _statements(dialect.name, dialect.driver, guarded, tuple(head))
@@ -114,7 +116,9 @@ def append(
     if guarded:
         values.update(zip(_WAS, was, strict=True))
     if sqlite:
-        values["occurred_at"] = _time(values["occurred_at"])
+        values["occurred_at"] = (
+            stored_time(occurred_at_text) if occurred_at_text else _time(values["occurred_at"])
+        )
         if "new_last_checkpoint_at" in values:
             values["new_last_checkpoint_at"] = _time(values["new_last_checkpoint_at"])
         if guarded and was.last_checkpoint_at is not None:
@@ -153,8 +157,39 @@ def _run(cursor: Any, driver_error: Any, sql: str, values: Mapping[str, Any]) ->
 
 
 def _time(moment: dt.datetime) -> str:
-    """A UTC time as SQLAlchemy stores it in SQLite (what the verifier parses)."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """A UTC time as SQLAlchemy stores it in SQLite (what the verifier parses):
+    `YYYY-MM-DD HH:MM:SS.ffffff`. One `isoformat` of the UTC time, cut: `astimezone` and
+    `replace` each cost as much as the formatting, and this runs for every event written.
+    The last time formatted is kept: a guarded write passes its head's last checkpoint time,
+    the same for a thousand events."""
+    global _last_time
+    last = _last_time
+    if last[0] is moment:
+        return last[1]
+    text = stored_time(utc_text(moment))
+    _last_time = (moment, text)
+    return text
+
+
+_last_time: tuple[dt.datetime | None, str] = (None, "")
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """`moment` in UTC as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (years below 1000 padded to four
+    digits, as `format_time` writes them): the canonical time is its first 26 characters and
+    a Z, the SQLite form the same with a space for the T."""
+    utc = moment if moment.tzinfo is dt.UTC else moment.astimezone(dt.UTC)
+    return utc.isoformat(timespec="microseconds")
+
+
+def canonical_time(text: str) -> str:
+    """`format.format_time` of the time whose `utc_text` is `text`."""
+    return f"{text[:26]}Z"
+
+
+def stored_time(text: str) -> str:
+    """The SQLite form of the time whose `utc_text` is `text`."""
+    return f"{text[:10]} {text[11:26]}"
 
 
 @functools.cache

@@ -11,6 +11,7 @@ is committed without its record.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -295,6 +296,7 @@ def _write(
     return the new head, or None when `guarded` and the stored head is no longer `head`."""
     seq = event["seq"] = head.seq + 1
     occurred_at: dt.datetime = event["occurred_at"]
+    occurred_text = chain.utc_text(occurred_at)
     detail_json = canonical_detail(event["detail"])
     digest = chain_hash(
         head.hash,
@@ -307,7 +309,7 @@ def _write(
             event["dataset_id"],
             detail_json,
             event["event_type"],
-            format_time(occurred_at),
+            chain.canonical_time(occurred_text),  # format_time(occurred_at), formatted once
             event["outcome"],
             event["rule"],
             seq,
@@ -326,7 +328,7 @@ def _write(
         "seq": seq,
         "hash": digest,
         "key_id": settings.current_key_id,
-        "signature": sign(
+        "signature": _sign(
             settings.current_key, head_message(seq, digest, format_since=head.format_since)
         ),
     }
@@ -368,9 +370,37 @@ def _write(
         head=moved,
         checkpoint=checkpoint,
         now=new_head,
+        occurred_at_text=occurred_text,
     ):
         return None
     return new_head
+
+
+# HMAC-SHA256 with the key's padded inner and outer hashes computed once per key (RFC 2104):
+# each event signs the new head, and OpenSSL's one-shot HMAC sets the key up every time.
+_BLOCK = 64
+_INNER = bytes(x ^ 0x36 for x in range(256))
+_OUTER = bytes(x ^ 0x5C for x in range(256))
+_pads: dict[bytes, tuple[Any, Any]] = {}
+
+
+def _sign(key: bytes, message: str) -> str:
+    """`format.sign(key, message)`, the same signature, cheaper per call."""
+    pads = _pads.get(key)
+    if pads is None:
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        pads = (
+            hashlib.sha256(block.translate(_INNER)),
+            hashlib.sha256(block.translate(_OUTER)),
+        )
+        if len(_pads) >= 8:  # a few keys over a process's life (rotation); never grows unbounded
+            _pads.clear()
+        _pads[key] = pads
+    inner = pads[0].copy()
+    inner.update(message.encode())
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def _write_locked(

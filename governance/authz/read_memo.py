@@ -38,6 +38,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from governance.kernel.db import fetch_opening
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -66,23 +68,16 @@ MAX_AGE_S = 2.0
 _SEEN = "read_memo_seen"
 _BUMP = text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1")
 _EPOCH = "SELECT epoch FROM policy_epoch WHERE id = 1"
-#: libpq's PQTRANS_IDLE: connected, no transaction open.
-_PG_IDLE = 0
 
 
 def read_epoch(session: Session) -> int:
     """The current policy epoch, read with the raw driver cursor (the ORM's per-statement
     overhead would cost more than the decision it guards)."""
     connection = session.connection()
-    raw = connection.connection.dbapi_connection
-    cursor = None
+    cursor = connection.connection.cursor()
     try:
-        if _opens_transaction(raw):
-            row = _begin_and_read(raw)
-        else:
-            cursor = connection.connection.cursor()
-            cursor.execute(_EPOCH)
-            row = cursor.fetchone()
+        # Usually the transaction's first statement: on PostgreSQL its BEGIN travels with it.
+        row = fetch_opening(connection.connection.dbapi_connection, cursor, _EPOCH)
     except connection.dialect.loaded_dbapi.Error as error:
         # Often a transaction's first statement, so the first to meet a connection the server
         # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
@@ -90,40 +85,8 @@ def read_epoch(session: Session) -> int:
         # afresh, and the rollback does not touch the dead connection).
         connection._handle_dbapi_exception(error, _EPOCH, (), cursor, None)
     finally:
-        if cursor is not None:
-            cursor.close()
+        cursor.close()
     return int(row[0]) if row else 0
-
-
-def _opens_transaction(raw: Any) -> bool:
-    """Whether this is a psycopg connection with no transaction open yet: psycopg would send
-    BEGIN alone and wait for its answer before the epoch read. (`_pipeline` and
-    `_get_tx_start_command` are psycopg 3's own names: an upgrade must keep them.)"""
-    pgconn = getattr(raw, "pgconn", None)
-    return (
-        pgconn is not None
-        and not raw.autocommit
-        and getattr(raw, "_pipeline", None) is None
-        and pgconn.transaction_status == _PG_IDLE
-    )
-
-
-def _begin_and_read(raw: Any) -> tuple[Any, ...] | None:
-    """BEGIN and the epoch read in one round trip (one simple query of two statements), as
-    psycopg's own BEGIN would open the transaction; psycopg then sees it open and sends no
-    BEGIN of its own, and commits or rolls it back as usual. A failure is raised as the
-    driver's own error; a connection found dead is then `closed` to psycopg, which is what
-    SQLAlchemy's disconnect detection looks at."""
-    from psycopg import errors, pq
-
-    result = raw.pgconn.exec_(raw._get_tx_start_command() + b"; " + _EPOCH.encode())
-    if result.status != pq.ExecStatus.TUPLES_OK:
-        if raw.pgconn.status != pq.ConnStatus.OK:
-            # As psycopg raises a lost connection: an OperationalError.
-            message = (result.error_message or raw.pgconn.error_message).decode(errors="replace")
-            raise errors.OperationalError(message.strip())
-        raise errors.error_from_result(result, encoding=raw.info.encoding)
-    return (result.get_value(0, 0),) if result.ntuples else None
 
 
 def seen_epoch(session: Session) -> int:

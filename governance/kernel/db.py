@@ -142,6 +142,66 @@ def _ended_by_server(dbapi_connection: Any) -> bool:
     return bool(watch.poll(0))
 
 
+def fetch_opening(dbapi_connection: Any, cursor: Any, sql: str) -> tuple[Any, ...] | None:
+    """The first row of the parameterless SELECT `sql`, run on the driver's `cursor`.
+
+    When `sql` opens a PostgreSQL transaction, psycopg would first send BEGIN and wait for its
+    answer, then send the statement: two round trips. Here both go in one simple-protocol
+    message (`BEGIN;SELECT ...`), exactly the BEGIN psycopg would have sent (only when no
+    isolation level, read-only or deferrable option asks for another), and both answers come
+    back together: an audited read's first statement is the policy epoch's SELECT, so every
+    read saves a round trip. The values come back as text (the simple protocol's), which the
+    caller converts. Errors are psycopg's, raised as its cursor would raise them; psycopg reads
+    the transaction's state from libpq, so its COMMIT and ROLLBACK follow as usual. SQLite, and
+    a transaction already begun, use the cursor."""
+    if _begin_with(dbapi_connection):
+        return _begin_and_fetch(dbapi_connection, sql)
+    cursor.execute(sql)
+    row: tuple[Any, ...] | None = cursor.fetchone()
+    return row
+
+
+# What psycopg has made its BEGIN command so far (it builds and keeps it at the first BEGIN).
+_PLAIN_BEGIN = (b"", b"BEGIN")
+
+
+def _begin_with(dbapi_connection: Any) -> bool:
+    # Only a psycopg connection has a libpq `pgconn`; psycopg is imported only then (a SQLite
+    # command's start does not pay for it).
+    if getattr(dbapi_connection, "pgconn", None) is None:
+        return False
+    from psycopg import Connection, pq
+
+    return (
+        type(dbapi_connection) is Connection
+        and not dbapi_connection.autocommit
+        and dbapi_connection.isolation_level is None
+        and dbapi_connection.read_only is None
+        and dbapi_connection.deferrable is None
+        and getattr(dbapi_connection, "_begin_statement", b"") in _PLAIN_BEGIN
+        and dbapi_connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        and dbapi_connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
+    )
+
+
+def _begin_and_fetch(connection: Any, sql: str) -> tuple[Any, ...] | None:
+    from psycopg import errors, generators, pq
+
+    with connection.lock:
+        connection._check_connection_ok()  # closed or broken: psycopg's own error
+        pgconn = connection.pgconn
+        pgconn.send_query(b"BEGIN;" + sql.encode())
+        results = connection.wait(generators.execute(pgconn))
+    for result in results:
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise errors.error_from_result(result, encoding=pgconn._encoding)
+    last = results[-1]
+    if last.ntuples == 0:
+        return None
+    values = (last.get_value(0, column) for column in range(last.nfields))
+    return tuple(None if value is None else bytes(value).decode() for value in values)
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
