@@ -245,6 +245,37 @@ def _fast_password_hashing() -> Iterator[None]:
     passwords._hasher = production
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _policy_loaded_once_per_content() -> Iterator[None]:
+    """Each app loads its policy files with casbin at start (about 40 ms of CPU, a third of
+    `create_app`, for each of the suite's thousands of apps). The same files give the same
+    Policy (an immutable value), so the tests' apps load each content once: an app given
+    other files (another directory, or the same one rewritten) loads them for real, and files
+    that do not load raise as before."""
+    import governance.authz as authz
+    from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy
+
+    original = authz.load_policy
+    loaded: dict[tuple[Path, bytes, bytes], Policy] = {}
+
+    def load_once(directory: Path = DEFAULT_POLICY_DIR) -> Policy:
+        try:
+            key = (
+                directory,
+                (directory / "model.conf").read_bytes(),
+                (directory / "roles.csv").read_bytes(),
+            )
+        except OSError:
+            return original(directory)
+        if key not in loaded:
+            loaded[key] = original(directory)
+        return loaded[key]
+
+    authz.load_policy = load_once
+    yield
+    authz.load_policy = original
+
+
 COMMAND_MODULES = ("agreements", "analyses", "audit", "core", "datasets", "keys", "tokens")
 
 
