@@ -9,7 +9,7 @@ never in the database or in git). A test scans
 the source tree and fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet
 with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 
-Public functions: `store_version` (ingestion), `read_columns` and `read_series` (the access
+Public functions: `store_version` and `VersionWriter` (ingestion, whole or streamed), `read_columns` and `read_series` (the access
 decision door), `verify_version`, `destroy_version` and `key_fingerprint` (destruction) and
 `sweep_orphans` (a periodic job); for partner cohort files (`cohorts`): `store_cohort`,
 `read_cohort` (the door again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement
@@ -78,6 +78,7 @@ from governance.datasets.datastore.rewrap import (
 )
 from governance.datasets.datastore.store import (
     DataUnavailable,
+    VersionWriter,
     destroy_version,
     key_fingerprint,
     read_columns,
@@ -101,6 +102,7 @@ __all__ = [
     "StoreConfig",
     "UnreadableParquet",
     "UploadedParquet",
+    "VersionWriter",
     "agreement_wraps",
     "arrow_schema",
     "attachment_key_fingerprint",
