@@ -79,8 +79,8 @@ def store_register(people: int, cohort: int) -> dict[str, float]:
 
     from governance import create_app
     from governance.analysis import cohorts
-    from governance.datasets.cohort_model import CohortFile
     from governance.analysis.engine import generate_dataset
+    from governance.datasets.cohort_model import CohortFile
     from governance.datasets.ingestion import ingest_stream
     from governance.datasets.models import Dataset
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES
@@ -99,7 +99,8 @@ def store_register(people: int, cohort: int) -> dict[str, float]:
         analyst = session.get(User, demo_cohort.uploaded_by_id)
         datasets = {d.name: d for d in session.scalars(select(Dataset))}
         steward = session.get(User, min(datasets[INDEX_EVENTS].steward_ids))
-        assert analyst is not None and steward is not None
+        assert analyst is not None
+        assert steward is not None
         partner = None
         with ExitStack() as streams:
             opened = time.perf_counter(), _rusage_cpu()
@@ -183,9 +184,9 @@ def measure() -> dict[str, float]:
     from governance import create_app
     from governance.analysis import runner
     from governance.analysis import runs as analyses
-    from governance.datasets.cohort_model import CohortFile
     from governance.analysis.models import AnalysisRun
     from governance.audit.models import AuditEvent
+    from governance.datasets.cohort_model import CohortFile
     from governance.datasets.models import Dataset
     from governance.demo.analyses import MATCHED_PARAMETERS
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES

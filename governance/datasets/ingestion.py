@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import PurePath
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import IO, Any
 
 import pandas as pd

@@ -9,8 +9,10 @@ loop or someone who is not the dataset's steward leaves no version and no file.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +52,18 @@ def register(rows: int) -> pd.DataFrame:
 def parts(frame: pd.DataFrame, sizes: list[int]) -> list[pd.DataFrame]:
     bounds = np.cumsum([0, *sizes])
     assert bounds[-1] == len(frame)
-    return [frame.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds, bounds[1:])]
+    return [frame.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(bounds)]
+
+
+def stream(
+    db: Session, dataset: Dataset, frames: list[pd.DataFrame], by: Any = SETUP, then: Any = None
+) -> None:
+    """Stream `frames` as the next version; `then` is raised inside the block after them."""
+    with ingest_stream(db, dataset_id=dataset.id, source_filename="streamed", by=by) as out:
+        for frame in frames:
+            out.write(frame)
+        if then is not None:
+            raise then
 
 
 ROWS = 2 * ROW_GROUP_ROWS + 12_345
@@ -128,12 +141,8 @@ def test_a_refused_part_leaves_no_version_and_no_file(
 ) -> None:
     good, bad = parts(register(1_000), [600, 400])
     bad.loc[5, "person_id"] = None  # a required column without a value
-    with (
-        pytest.raises(IngestionRefused) as refused,
-        ingest_stream(db, dataset_id=arrests.id, source_filename="streamed", by=SETUP) as out,
-    ):
-        out.write(good)
-        out.write(bad)
+    with pytest.raises(IngestionRefused) as refused:
+        stream(db, arrests, [good, bad])
     # Rows are numbered across the parts, as in one file.
     assert refused.value.problems[0].row == 606
     assert refused.value.audit is not None
@@ -145,12 +154,8 @@ def test_a_refused_part_leaves_no_version_and_no_file(
 
 def test_a_part_with_other_columns_is_refused(app: Flask, db: Session, arrests: Dataset) -> None:
     first, second = parts(register(100), [50, 50])
-    with (
-        pytest.raises(IngestionRefused) as refused,
-        ingest_stream(db, dataset_id=arrests.id, source_filename="streamed", by=SETUP) as out,
-    ):
-        out.write(first)
-        out.write(second.drop(columns=["bail"]))
+    with pytest.raises(IngestionRefused) as refused:
+        stream(db, arrests, [first, second.drop(columns=["bail"])])
     assert "part's columns differ" in refused.value.problems[0].text
     db.rollback()
     assert version_count(db, arrests.id) == 0
@@ -160,12 +165,9 @@ def test_a_part_with_other_columns_is_refused(app: Flask, db: Session, arrests: 
 def test_an_error_in_the_callers_loop_leaves_no_file(
     app: Flask, db: Session, arrests: Dataset
 ) -> None:
-    with (
-        pytest.raises(RuntimeError, match="generator failed"),
-        ingest_stream(db, dataset_id=arrests.id, source_filename="streamed", by=SETUP) as out,
-    ):
-        out.write(register(ROW_GROUP_ROWS + 1))  # a row group is on disk already
-        raise RuntimeError("generator failed")
+    # A row group is on disk already when the caller's loop fails.
+    with pytest.raises(RuntimeError, match="generator failed"):
+        stream(db, arrests, [register(ROW_GROUP_ROWS + 1)], then=RuntimeError("generator failed"))
     db.rollback()
     assert version_count(db, arrests.id) == 0
     assert data_files(app) == []
@@ -174,13 +176,8 @@ def test_an_error_in_the_callers_loop_leaves_no_file(
 def test_only_the_datasets_stewards_may_stream_a_version(
     app: Flask, db: Session, arrests: Dataset, people: People
 ) -> None:
-    with (
-        pytest.raises(PermissionDenied),
-        ingest_stream(
-            db, dataset_id=arrests.id, source_filename="streamed", by=people.analyst
-        ) as out,
-    ):
-        out.write(register(10))
+    with pytest.raises(PermissionDenied):
+        stream(db, arrests, [register(10)], by=people.analyst)
     db.rollback()
     assert version_count(db, arrests.id) == 0
     assert data_files(app) == []

@@ -9,8 +9,8 @@ one package holds every Parquet reader in the codebase; see `UploadedParquet`.
 from __future__ import annotations
 
 import io
-from contextlib import suppress
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any, Protocol
 
