@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.analysis_bench import instance_env  # noqa: E402
-from bench.engines_bench import _phase_peak_mb, _reset_peak  # noqa: E402
+from bench.engines_bench import Phases, _phase_peak_mb, _reset_peak  # noqa: E402
 
 CHUNK = 1_000_000
 FULL_PEOPLE = 10_000_000
@@ -194,18 +194,29 @@ def measure() -> dict[str, float]:
     from governance.kernel.extensions import database
     from governance.kernel.types import utcnow
 
-    # Where the door's part ends: the tables loaded (bench instrumentation only).
+    # Where the door's part ends (the tables loaded), and each step the run reports: wall, CPU
+    # and peak RSS per phase, to stderr (bench instrumentation only).
     load: dict[str, float] = {}
     original_load = runner._load
+    phases: list[Phases] = []
 
     def timed_load(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         loaded = original_load(*args, **kwargs)
         load["seconds"] = time.perf_counter() - started
         load["peak_mb"] = _phase_peak_mb()
+        phases[0].close()
+        phases[0].name = "handing the tables to the engine"
         return loaded
 
+    original_progress = runner.Heartbeat.progress
+
+    def progress(self: Any, fraction: float, message: str) -> None:
+        phases[0](fraction, message)
+        original_progress(self, fraction, message)
+
     runner._load = timed_load  # type: ignore[assignment]
+    runner.Heartbeat.progress = progress  # type: ignore[method-assign]
     app = create_app()
     db = database(app)
     with app.app_context(), db.session() as session:
@@ -215,7 +226,8 @@ def measure() -> dict[str, float]:
         assert analyst is not None
         ids = {d.name: d.id for d in session.scalars(select(Dataset))}
         first_event = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())) or 0
-        _reset_peak()
+        phases.append(Phases())
+        phases[0].name = "the gate and the door's reads"
         started, cpu = time.perf_counter(), _rusage_cpu()
         run = analyses.submit_run(
             session,
@@ -234,7 +246,9 @@ def measure() -> dict[str, float]:
         assert stored is not None
         pdf = stored.report_pdf
         elapsed, cpu = time.perf_counter() - started, _rusage_cpu() - cpu
-        peak = _phase_peak_mb()
+        phases[0].close()
+        peak = max(phases[0].peak_mb, _phase_peak_mb())
+        print(json.dumps(phases[0].rows, indent=1), file=sys.stderr)
         if status is None or pdf is None:
             raise RuntimeError(f"the run did not succeed: {stored.status} {stored.reason}")
         sources = stored.provenance["sources"]
