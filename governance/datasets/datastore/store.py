@@ -383,15 +383,7 @@ def read_columns(
     outside = _filter_columns(filters) - set(columns)
     if outside:
         raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
-    table, present = _read_file(version, columns, filters)
-    full_schema = arrow_schema(version.dataset.columns)
-    for name in columns:
-        if name not in present:
-            table = table.append_column(
-                full_schema.field(name).with_nullable(True),
-                pa.nulls(table.num_rows, full_schema.field(name).type),
-            )
-    return table.select(columns).to_pandas()
+    return _read_table(version, columns, filters).to_pandas()
 
 
 def read_arrow(version: DatasetVersion, columns: list[str]) -> pa.Table:
@@ -402,7 +394,13 @@ def read_arrow(version: DatasetVersion, columns: list[str]) -> pa.Table:
     (a date a Python object) and be held twice. A column declared after this version was
     stored comes back as nulls. Raises as `read_columns` does."""
     _check_requested(version, columns)
-    table, present = _read_file(version, columns, None)
+    return _read_table(version, columns, None)
+
+
+def _read_table(version: DatasetVersion, columns: list[str], filters: list[Any] | None) -> pa.Table:
+    """`columns` in that order, from the file; those declared after the version was stored
+    as nulls."""
+    table, present = _read_file(version, columns, filters)
     full_schema = arrow_schema(version.dataset.columns)
     for name in columns:
         if name not in present:
