@@ -78,12 +78,13 @@ def on_engine(
         return
     running = start_engine(engine, engine_settings(settings))
     try:
-        # Each table is released as soon as its engine copy exists, to bound the peak.
-        large = {
-            name: to_arrow(tables.pop(name))
-            for name in [n for n in tables if n not in IN_MEMORY_TABLES]
-        }
+        # Each table is released as soon as its engine copy exists, to bound the peak, and
+        # nothing here keeps the engine copies: once the run releases a table from the engine
+        # (`Source.release`), its memory goes (a name bound to them in this frame would hold a
+        # register's tables, several GB, for the whole run).
+        large = [n for n in tables if n not in IN_MEMORY_TABLES]
         small = {name: t for name, t in tables.items() if isinstance(t, pd.DataFrame)}
-        yield EngineTables(running, large, small)
+        yield EngineTables(running, {n: to_arrow(tables.pop(n)) for n in large}, small)
     finally:
         running.close()
+
