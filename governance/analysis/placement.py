@@ -87,4 +87,3 @@ def on_engine(
         yield EngineTables(running, {n: to_arrow(tables.pop(n)) for n in large}, small)
     finally:
         running.close()
-
