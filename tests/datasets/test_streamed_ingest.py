@@ -96,7 +96,7 @@ def test_a_version_streamed_in_parts_is_the_version_one_upload_makes(
     recorded = db.scalars(
         select(AuditEvent).where(
             AuditEvent.event_type == AuditType.DATASET_INGEST,
-            AuditEvent.target_id == streamed.id,
+            AuditEvent.target_id == str(streamed.id),
         )
     ).one()
     assert recorded.outcome == Outcome.SUCCESS
