@@ -198,10 +198,10 @@ def generate(
 
 def settle(url: str) -> None:
     """On PostgreSQL, what autovacuum does after a bulk load, before the trail is read (pages,
-    the report's counts): VACUUM (ANALYZE) the audit trail. This machine's server runs with autovacuum off
-    (/etc/postgresql/15/main/conf.d/90-ci.conf), so a million rows written in one go had no
-    statistics and no visibility map: the planner then read all of `audit_event` for the
-    dashboard's 30 days (340 ms a view) and counted a search's 10,000 matches through a
+    the report's counts): VACUUM (ANALYZE) the audit trail. This machine's server runs with
+    autovacuum off (/etc/postgresql/15/main/conf.d/90-ci.conf), so a million rows written in
+    one go had no statistics and no visibility map: the planner then read all of `audit_event`
+    for the dashboard's 30 days (340 ms a view) and counted a search's 10,000 matches through a
     bitmap over all 400,000 (90 ms), where with statistics it walks `ix_audit_event_occurred_at`
     (0.2 ms) and the event-type index alone (1.6 ms). A database that gained its events one at
     a time, with autovacuum on as PostgreSQL ships, is in the settled state. SQLite keeps no

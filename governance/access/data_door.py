@@ -1,8 +1,8 @@
 """The one door to dataset rows: decide, record, then read only the allowed columns.
 
 Pages, the API, exports and the analysis engine all read rows through `read_rows`,
-`download_rows` or `load_columns` (and a matched comparison reads its partner cohort file
-through `load_cohort`). Each asks the decision function (Casbin over the stored
+`download_rows`, `load_columns` or `load_engine_columns` (and a matched comparison reads its
+partner cohort file through `load_cohort`). Each asks the decision function (Casbin over the stored
 grants) about every column it will touch — shown, filtered on or sorted by — records the
 decision in the audit trail in the same transaction, and only then asks the datastore, the
 only code that can decrypt the files, for exactly those columns. A refusal reads nothing and
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
@@ -88,6 +89,23 @@ class Loaded:
     decision: Decision
     audit_seq: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedForEngine:
+    """Columns loaded for an engine (`load_engine_columns`): an Arrow table, or a frame
+    when the read produced one, with the same provenance as `Loaded`."""
+
+    data: pd.DataFrame | pa.Table
+    dataset_id: int
+    version: int
+    sha256: str
+    decision: Decision
+    audit_seq: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.data.num_rows if isinstance(self.data, pa.Table) else len(self.data))
 
 
 def current_version(session: Session, dataset_id: int) -> DatasetVersion:
@@ -625,6 +643,70 @@ def load_columns(
     context: dict[str, Any],
 ) -> Loaded:
     """Columns for the analysis engine, decided and recorded like any other read."""
+    loaded = _load_columns(
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=columns,
+        purpose=purpose,
+        now=now,
+        context=context,
+        arrow=False,
+    )
+    assert isinstance(loaded.data, pd.DataFrame)
+    return Loaded(
+        frame=loaded.data,
+        dataset_id=loaded.dataset_id,
+        version=loaded.version,
+        sha256=loaded.sha256,
+        decision=loaded.decision,
+        audit_seq=loaded.audit_seq,
+    )
+
+
+def load_engine_columns(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+    context: dict[str, Any],
+) -> LoadedForEngine:
+    """`load_columns` for an engine that takes Arrow (DuckDB, Spark): the same decision, the
+    same record and the same columns, but a read that needs no granted form and withholds no
+    records comes back as the Arrow table the datastore decrypts, never made into pandas (at a
+    register's size the frame would cost more than the run: a date a Python object, the data
+    held twice). A read with a form or withheld records is produced as a frame, as for every
+    other reader."""
+    return _load_columns(
+        session,
+        by=by,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=columns,
+        purpose=purpose,
+        now=now,
+        context=context,
+        arrow=True,
+    )
+
+
+def _load_columns(
+    session: Session,
+    *,
+    by: User,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    now: dt.datetime,
+    context: dict[str, Any],
+    arrow: bool,
+) -> LoadedForEngine:
     dataset = _dataset(session, dataset_id)
     decision, fields = _decide_and_record(
         session,
@@ -641,14 +723,22 @@ def load_columns(
     forms = _granted_forms(session, decision, agreement_id=agreement_id, fields=fields, now=now)
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
-    frame = _recorded(
-        lambda: column_forms.produce(
-            session, _read(version, columns, withheld), forms, agreement_id=agreement_id
-        ),
-        _denied_read(fields, now),
-    )
+    data: pd.DataFrame | pa.Table
+    if arrow and not forms and not withheld:
+        data = _recorded(
+            lambda: datastore.read_arrow(version, list(columns)), _denied_read(fields, now)
+        )
+        rows = data.num_rows
+    else:
+        data = _recorded(
+            lambda: column_forms.produce(
+                session, _read(version, columns, withheld), forms, agreement_id=agreement_id
+            ),
+            _denied_read(fields, now),
+        )
+        rows = len(data)
     fields["detail"].update(
-        row_count=len(frame),
+        row_count=rows,
         version=version.number,
         sha256=version.sha256,
         withheld_categories=withheld,
@@ -657,8 +747,8 @@ def load_columns(
     seq = audit.record(
         session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields
     )
-    return Loaded(
-        frame=frame,
+    return LoadedForEngine(
+        data=data,
         dataset_id=dataset_id,
         version=version.number,
         sha256=version.sha256,

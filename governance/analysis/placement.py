@@ -5,7 +5,8 @@ the dataset versions the run names (`ANALYSIS_ENGINE`, `ANALYSIS_DUCKDB_MIN_ROWS
 `ANALYSIS_SPARK_MIN_ROWS`, `ANALYSIS_SPARK_MASTER`, `ANALYSIS_DUCKDB_MEMORY_LIMIT`), so that
 every read event of the run and its refusal, if the gate refuses it, name the engine. What may
 be read is not the engine's business: the scope gate and the door decide that, and the engine
-is given only the frames they returned, as Arrow tables (engine/engines.py).
+is given only the tables they returned: DataFrames for pandas, Arrow tables for DuckDB and
+Spark (engine/engines.py), which the door decrypts straight into Arrow.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from governance.access import data_door
@@ -62,20 +64,26 @@ def engine_settings(settings: Mapping[str, Any]) -> EngineSettings:
 
 @contextmanager
 def on_engine(
-    engine: str, tables: dict[str, pd.DataFrame], settings: Mapping[str, Any]
+    engine: str, tables: dict[str, pd.DataFrame | pa.Table], settings: Mapping[str, Any]
 ) -> Iterator[Mapping[str, pd.DataFrame]]:
     """The loaded tables as the engine takes them: DataFrames for pandas; otherwise Arrow
-    tables registered on a DuckDB connection or Spark session, closed after the run."""
+    tables registered on a DuckDB connection or Spark session, closed after the run. The door
+    hands DuckDB and Spark Arrow tables already (`data_door.load_engine_columns`); a frame (a
+    read with a granted form or withheld records) is made Arrow here."""
     if engine == PANDAS:
-        yield tables
+        frames = {name: t for name, t in tables.items() if isinstance(t, pd.DataFrame)}
+        if len(frames) != len(tables):
+            raise TypeError("the pandas engine is handed DataFrames only")
+        yield frames
         return
     running = start_engine(engine, engine_settings(settings))
     try:
-        # Each DataFrame is released as soon as its Arrow copy exists, to bound the peak.
-        large = {
-            name: to_arrow(tables.pop(name))
-            for name in [n for n in tables if n not in IN_MEMORY_TABLES]
-        }
-        yield EngineTables(running, large, tables)
+        # Each table is released as soon as its engine copy exists, to bound the peak, and
+        # nothing here keeps the engine copies: once the run releases a table from the engine
+        # (`Source.release`), its memory goes (a name bound to them in this frame would hold a
+        # register's tables, several GB, for the whole run).
+        large = [n for n in tables if n not in IN_MEMORY_TABLES]
+        small = {name: t for name, t in tables.items() if isinstance(t, pd.DataFrame)}
+        yield EngineTables(running, {n: to_arrow(tables.pop(n)) for n in large}, small)
     finally:
         running.close()

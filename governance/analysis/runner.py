@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,7 @@ from governance.analysis.engine import (
     RunContext,
     run_analysis,
 )
-from governance.analysis.engine.engines import integers_as_read
+from governance.analysis.engine.engines import PANDAS, integers_as_read
 from governance.analysis.engine.ledger import DifferencingRefused
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.analysis.provenance import (
@@ -396,10 +397,10 @@ def _refuse_key_changed(
 
 def _load(
     session: Session, scope: Scope, run: AnalysisRun, user: User, now: dt.datetime, engine: str
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+) -> tuple[dict[str, pd.DataFrame | pa.Table], dict[str, Any]]:
     """Only the columns the kind declared, each through the door (which records the read,
-    naming the engine the columns are handed to)."""
-    tables: dict[str, pd.DataFrame] = {}
+    naming the engine the columns are handed to); for DuckDB and Spark as Arrow tables."""
+    tables: dict[str, pd.DataFrame | pa.Table] = {}
     sources: dict[str, Any] = {}
     context = {"analysis_run": run.id, "engine": engine}
     for table, columns in scope.columns.items():
@@ -424,28 +425,50 @@ def _load(
             }
             continue
         dataset = scope.dataset_rows[table]
-        loaded = data_access.load_columns(
-            session,
-            by=user,
-            agreement_id=run.agreement_id,
-            dataset_id=dataset.id,
-            columns=columns,
-            purpose=run.kind,
-            now=now,
-            context={**context, "table": table},
-        )
-        tables[table] = _engine_types(loaded.frame, dataset.columns)
+        door: dict[str, Any] = {
+            "by": user,
+            "agreement_id": run.agreement_id,
+            "dataset_id": dataset.id,
+            "columns": columns,
+            "purpose": run.kind,
+            "now": now,
+            "context": {**context, "table": table},
+        }
+        if engine == PANDAS:
+            loaded = data_access.load_columns(session, **door)
+            tables[table] = _engine_types(loaded.frame, dataset.columns)
+            read = (loaded.version, loaded.sha256, len(loaded.frame), loaded.audit_seq)
+            rule = loaded.decision.rule
+        else:
+            # DuckDB and Spark take Arrow: the door's table goes to them without a pandas copy.
+            for_engine = data_access.load_engine_columns(session, **door)
+            tables[table] = _engine_input(for_engine.data, dataset.columns)
+            read = (for_engine.version, for_engine.sha256, for_engine.rows, for_engine.audit_seq)
+            rule = for_engine.decision.rule
         sources[table] = {
             "dataset_id": dataset.id,
             "dataset": dataset.name,
-            "version": loaded.version,
-            "sha256": loaded.sha256,
-            "rows": len(loaded.frame),
-            "audit_seq": loaded.audit_seq,
-            "rule": loaded.decision.rule,
+            "version": read[0],
+            "sha256": read[1],
+            "rows": read[2],
+            "audit_seq": read[3],
+            "rule": rule,
             "columns": columns,
         }
     return tables, sources
+
+
+def _engine_input(data: pd.DataFrame | pa.Table, declared: Any) -> pd.DataFrame | pa.Table:
+    """What a SQL engine is handed: a frame as the pandas engine has it, or the door's Arrow
+    table with the values the frame would give the engine (`to_arrow` then makes dates and
+    categories alike for both): an integer column with missing values is float, as pandas
+    holds it, so that every engine computes on the same numbers."""
+    if isinstance(data, pd.DataFrame):
+        return _engine_types(data, declared)
+    for position, field in enumerate(data.schema):
+        if pa.types.is_integer(field.type) and data.column(position).null_count:
+            data = data.set_column(position, field.name, data.column(position).cast(pa.float64()))
+    return data
 
 
 def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:

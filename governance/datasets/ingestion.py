@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePath
 from typing import IO, Any
 
@@ -24,6 +26,7 @@ from governance.authz import Permission
 from governance.datasets import datastore
 from governance.datasets.ingest import (
     FORMATS,
+    FrameStream,
     IngestionRefused,
     IngestLimits,
     Upload,
@@ -105,6 +108,54 @@ def ingest_frame(
     return _store(session, dataset, upload, name, by)
 
 
+class StreamedVersion:
+    """The next version of a dataset, written a part at a time (`ingest_stream`)."""
+
+    def __init__(self, writer: datastore.VersionWriter, checks: FrameStream) -> None:
+        self._writer = writer
+        self._checks = checks
+        self.version: DatasetVersion | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Check this part and encrypt its rows into the version's file at once."""
+        for batch in self._checks.batches(frame):
+            self._writer.write(batch)
+
+    def complete(self) -> DatasetVersion:
+        """Refuse the upload if a part had a problem; else the version (called by
+        `ingest_stream` when its block ends)."""
+        self._checks.finish()
+        self.version = self._writer.finish()
+        return self.version
+
+
+@contextmanager
+def ingest_stream(
+    session: Session, *, dataset_id: int, source_filename: str, by: Actor
+) -> Iterator[StreamedVersion]:
+    """Store data frames that arrive one part at a time (a register generated or exported in
+    chunks) as the dataset's next version, with the same permission, checks and audit record
+    as `ingest_frame`: each part is checked and encrypted into the version's file as it is
+    written, so the whole table is never held in memory. The version is stored when the block
+    ends; an exception inside it (or a refused part) leaves no file and no version behind."""
+    dataset = get_dataset(session, dataset_id)
+    _require_steward(by, dataset)
+    name = clean_filename(source_filename)
+    checks = FrameStream(dataset.columns, limits_of(session))
+    try:
+        with datastore.VersionWriter(
+            session, dataset=dataset, source_filename=name, by=by
+        ) as writer:
+            stream = StreamedVersion(writer, checks)
+            yield stream
+            version = stream.complete()
+    except IngestionRefused as refused:
+        raise _with_audit(refused, dataset, name, "frame") from None
+    except OSError as error:
+        raise _unwritable(dataset, name, "frame", error) from error
+    _record_stored(session, by, dataset, version, name, "frame")
+
+
 def refuse_oversize(dataset: Dataset, filename: str, limits: IngestLimits) -> IngestionRefused:
     """The refusal of a file known to be too large before it is read (web and CLI)."""
     refused = refuse(
@@ -128,12 +179,23 @@ def _store(
     except IngestionRefused as refused:
         raise _with_audit(refused, dataset, name, upload.format) from None
     except OSError as error:
-        log.exception("storing an upload of dataset %s failed", dataset.id)
-        raise ServiceUnavailable(
-            "The upload could not be written to the data store; nothing was saved. Try "
-            "again, and tell an administrator if it keeps happening.",
-            audit=_failure(dataset, name, upload.format, f"storage failed: {type(error).__name__}"),
-        ) from error
+        raise _unwritable(dataset, name, upload.format, error) from error
+    _record_stored(session, by, dataset, version, name, upload.format)
+    return version
+
+
+def _unwritable(dataset: Dataset, name: str, fmt: str, error: OSError) -> ServiceUnavailable:
+    log.exception("storing an upload of dataset %s failed", dataset.id)
+    return ServiceUnavailable(
+        "The upload could not be written to the data store; nothing was saved. Try "
+        "again, and tell an administrator if it keeps happening.",
+        audit=_failure(dataset, name, fmt, f"storage failed: {type(error).__name__}"),
+    )
+
+
+def _record_stored(
+    session: Session, by: Actor, dataset: Dataset, version: DatasetVersion, name: str, fmt: str
+) -> None:
     audit.record(
         session,
         AuditType.DATASET_INGEST,
@@ -147,10 +209,9 @@ def _store(
             "sha256": version.sha256,
             "bytes": version.byte_size,
             "source_filename": name,
-            "format": upload.format,
+            "format": fmt,
         },
     )
-    return version
 
 
 def _failure(

@@ -76,7 +76,61 @@ def test_a_duckdb_run_names_its_engine_and_columns_in_every_event(
     assert "(analysis engine: DuckDB)" in said
 
 
-@pytest.mark.parametrize("app_config", ["pandas", "spark"], indirect=True)
+def test_a_duckdb_run_is_handed_the_doors_arrow_table_of_the_granted_columns_only(
+    app: Flask, db: Session, people: People, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The door decrypts the granted columns straight into Arrow for DuckDB: no pandas frame of
+    the register is made (a register's dates would be a Python object each), and no other
+    column's key is unwrapped; the read is decided and recorded as every read is."""
+    from governance.analysis.engine import columns_needed
+    from governance.datasets import datastore
+    from governance.datasets.datastore import pme
+
+    def no_frames(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a DuckDB run read the register as pandas frames")
+
+    read: list[list[str]] = []
+    original = datastore.read_arrow
+
+    def arrow(version: Any, columns: list[str]) -> Any:
+        read.append(list(columns))
+        return original(version, columns)
+
+    unwrapped: list[str] = []
+    unwrap = pme.VersionKms.unwrap_key
+
+    def spy(self: pme.VersionKms, wrapped_key: str, master_key_identifier: str) -> bytes:
+        unwrapped.append(master_key_identifier)
+        return unwrap(self, wrapped_key, master_key_identifier)
+
+    cohort_id = upload(db, people, world)
+    grant_matched(db, people, world)
+    run = submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id)
+    monkeypatch.setattr(datastore, "read_columns", no_frames)
+    monkeypatch.setattr(datastore, "read_arrow", arrow)
+    monkeypatch.setattr(pme.VersionKms, "unwrap_key", spy)
+    run = execute(app, db, run.id)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    needed = columns_needed("matched_comparison", MATCHED_PARAMS)
+    assert sorted(map(sorted, read)) == sorted(
+        [sorted(needed["index_events"]), sorted(needed["offences"])]
+    )
+    ungranted = set(world.events.column_names) - set(needed["index_events"])
+    assert ungranted, "the test needs a column the grant leaves out"
+    assert not {pme.column_key_id(c) for c in ungranted} & set(unwrapped)
+    reads = events(db, AuditType.DATASET_READ)
+    assert {e.detail["table"]: sorted(e.detail["columns"]) for e in reads} == {
+        "index_events": sorted(needed["index_events"]),
+        "offences": sorted(needed["offences"]),
+    }
+    assert {e.detail["engine"] for e in reads} == {"duckdb"}
+    assert {e.detail["row_count"] for e in reads} == {
+        len(world.data.index_events),
+        len(world.data.offences),
+    }
+
+
+@pytest.mark.parametrize("app_config", ["pandas", "duckdb", "spark"], indirect=True)
 @pytest.mark.xdist_group("spark")  # one JVM (2 GiB) at a time under xdist
 def test_a_grant_revoked_after_submission_refuses_a_spark_run_as_a_pandas_run(
     app: Flask, db: Session, people: People, world: World, app_config: dict[str, Any]

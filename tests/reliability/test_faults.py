@@ -457,7 +457,7 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     from governance.datasets.datastore import store
 
     written = {"bytes": 0}
-    original = store.write_parquet
+    original = store.ParquetSink
 
     class FillingUp:
         """The encrypted file being written, on a disk that fills after 64 bytes."""
@@ -477,7 +477,7 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     def filling_up(out: Any, *args: Any, **kwargs: Any) -> Any:
         return original(FillingUp(out), *args, **kwargs)
 
-    monkeypatch.setattr(store, "write_parquet", filling_up)
+    monkeypatch.setattr(store, "ParquetSink", filling_up)
     response = _api_upload(app.test_client(), steward_token, arrests.id, GOOD_CSV)
     assert response.status_code == 503, response.get_data(as_text=True)
     assert "could not be written to the data store" in response.get_json()["message"]
@@ -487,7 +487,7 @@ def test_disk_full_midway_through_an_upload_leaves_nothing(
     failure = last_event(db, AuditType.DATASET_INGEST)
     assert failure.outcome == Outcome.FAILURE
     assert "storage failed: OSError" in failure.detail["reason"]
-    monkeypatch.setattr(store, "write_parquet", original)
+    monkeypatch.setattr(store, "ParquetSink", original)
     assert _api_upload(app.test_client(), steward_token, arrests.id, GOOD_CSV).status_code == 201
     assert len(stored_files(instance_path, app)) == 1
 

@@ -9,17 +9,17 @@ never in the database or in git). A test scans
 the source tree and fails if any other module imports pyarrow.parquet or AESGCM, reads Parquet
 with pandas, or names the DATA_DIR or DATA_KEY_FILE settings.
 
-Public functions: `store_version` (ingestion), `read_columns` and `read_series` (the access
-decision door), `verify_version`, `destroy_version` and `key_fingerprint` (destruction) and
-`sweep_orphans` (a periodic job); for partner cohort files (`cohorts`): `store_cohort`,
-`read_cohort` (the door again), `destroy_cohort` and `cohort_key_fingerprint`; for agreement
-attachments (`documents`): `store_document`, `read_document`, `destroy_document` and
-`attachment_key_fingerprint`; for key management (`rewrap`): `rewrap_keys`, `files_needing`,
-`legacy_rows`, `reencrypt_legacy`; for the move to modular encryption (`migrate`):
-`versions_to_migrate`, `migrate_version`, `cohorts_to_migrate`, `migrate_cohort`; for keys per
-holder and file (`agreement_keys`, `key_files`): `wrap_dataset_for`, `agreement_wraps`,
-`version_wraps`, `release_agreement`, `release_cover`, `covering_agreements_from`,
-`sweep_keys`.
+Public functions: `store_version` and `VersionWriter` (ingestion, whole or streamed),
+`read_columns`, `read_arrow` and `read_series` (the access decision door), `verify_version`,
+`destroy_version` and `key_fingerprint` (destruction) and `sweep_orphans` (a periodic job); for
+partner cohort files (`cohorts`): `store_cohort`, `read_cohort` (the door again),
+`destroy_cohort` and `cohort_key_fingerprint`; for agreement attachments (`documents`):
+`store_document`, `read_document`, `destroy_document` and `attachment_key_fingerprint`; for key
+management (`rewrap`): `rewrap_keys`, `files_needing`, `legacy_rows`, `reencrypt_legacy`; for
+the move to modular encryption (`migrate`): `versions_to_migrate`, `migrate_version`,
+`cohorts_to_migrate`, `migrate_cohort`; for keys per holder and file (`agreement_keys`,
+`key_files`): `wrap_dataset_for`, `agreement_wraps`, `version_wraps`, `release_agreement`,
+`release_cover`, `covering_agreements_from`, `sweep_keys`.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ from governance.datasets.datastore.rewrap import (
 )
 from governance.datasets.datastore.store import (
     DataUnavailable,
+    VersionWriter,
     destroy_version,
     key_fingerprint,
+    read_arrow,
     read_columns,
     read_series,
     release_agreement,
@@ -101,6 +103,7 @@ __all__ = [
     "StoreConfig",
     "UnreadableParquet",
     "UploadedParquet",
+    "VersionWriter",
     "agreement_wraps",
     "arrow_schema",
     "attachment_key_fingerprint",
@@ -116,6 +119,7 @@ __all__ = [
     "legacy_rows",
     "migrate_cohort",
     "migrate_version",
+    "read_arrow",
     "read_cohort",
     "read_columns",
     "read_document",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -58,6 +59,59 @@ def arrow_schema(columns: Sequence[DeclaredColumn]) -> pa.Schema:
     )
 
 
+class ParquetSink:
+    """A Parquet file written as batches arrive (which must match `schema`), encrypted with
+    `encryption` (pme.py): batches are gathered into row groups of `ROW_GROUP_ROWS`, so memory
+    is one row group whatever the file's size. `close` writes the footer and returns the rows."""
+
+    def __init__(
+        self,
+        sink: IO[bytes] | io.RawIOBase,
+        schema: pa.Schema,
+        *,
+        encryption: pqe.FileEncryptionProperties | None = None,
+    ) -> None:
+        self.schema = schema
+        self.rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(
+            sink,
+            schema,
+            compression="zstd",
+            write_statistics=True,
+            encryption_properties=encryption,
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.schema.equals(self.schema):
+            raise ValueError(f"a batch does not match the dataset's schema: {batch.schema}")
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(
+            pa.Table.from_batches(self._pending, self.schema), row_group_size=ROW_GROUP_ROWS
+        )
+        self.rows += self._pending_rows
+        self._pending, self._pending_rows = [], 0
+
+    def close(self) -> int:
+        # A file with no rows still gets its (empty) row group, as a one-shot write gives.
+        if self._pending_rows or not self.rows:
+            self._flush()
+        self._writer.close()
+        return self.rows
+
+    def abandon(self) -> None:
+        """Stop after a failure: the writer lets go of the sink (the caller removes the file)."""
+        self._pending = []
+        with suppress(Exception):
+            self._writer.close()
+
+
 def write_parquet(
     sink: IO[bytes] | io.RawIOBase,
     schema: pa.Schema,
@@ -67,33 +121,14 @@ def write_parquet(
 ) -> int:
     """Write batches (which must match `schema`) as Parquet to `sink`, encrypted with
     `encryption` (pme.py); returns the row count."""
-    rows = 0
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    with pq.ParquetWriter(
-        sink,
-        schema,
-        compression="zstd",
-        write_statistics=True,
-        encryption_properties=encryption,
-    ) as writer:
+    writer = ParquetSink(sink, schema, encryption=encryption)
+    try:
         for batch in batches:
-            if not batch.schema.equals(schema):
-                raise ValueError(f"a batch does not match the dataset's schema: {batch.schema}")
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            if pending_rows >= ROW_GROUP_ROWS:
-                writer.write_table(
-                    pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS
-                )
-                rows += pending_rows
-                pending, pending_rows = [], 0
-        if pending_rows or not rows:
-            writer.write_table(
-                pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS
-            )
-            rows += pending_rows
-    return rows
+            writer.write(batch)
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer.close()
 
 
 def open_stored(path: Path, decryption: pqe.FileDecryptionProperties) -> pq.ParquetFile:

@@ -17,7 +17,7 @@ import hashlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -41,10 +41,10 @@ from governance.datasets.datastore.crypto import (
     DecryptingReader,
 )
 from governance.datasets.datastore.parquet import (
+    ParquetSink,
     arrow_schema,
     open_stored,
     read_table,
-    write_parquet,
 )
 from governance.datasets.models import Dataset, DatasetVersion, VersionKeyWrap
 from governance.identity.actors import Actor
@@ -58,9 +58,9 @@ class DataUnavailable(DatastoreError):
 # What binds a version's column keys to it: dataset id and version number, then the file id.
 _CONTEXT = struct.Struct(">QQ")
 
-# A DataFrame, an Arrow table, or batches already in the dataset's schema (pandas and pyarrow
-# ship without type information, so mypy sees the first two as Any).
-TableLike: TypeAlias = pd.DataFrame | pa.Table | Iterable[pa.RecordBatch]
+# A DataFrame, an Arrow table, or one or more batches already in the dataset's schema (pandas
+# and pyarrow ship without type information, so mypy sees the first two as Any).
+TableLike: TypeAlias = pd.DataFrame | pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]
 
 
 # pandas' nullable integers for Arrow's. Arrow's own `to_pandas` turns an integer column with
@@ -101,12 +101,91 @@ def decoded_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _batches(data: TableLike, schema: pa.Schema) -> Iterable[pa.RecordBatch]:
+    if isinstance(data, pa.RecordBatch):
+        return [data]
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
     if isinstance(data, pa.Table):
         batches: list[pa.RecordBatch] = data.select(schema.names).cast(schema).to_batches()
         return batches
     return data
+
+
+class VersionWriter:
+    """A new version of `dataset` whose rows arrive over time (streamed ingestion): each
+    `write` encrypts its rows into the version's file at once, a row group at a time, so a
+    register far larger than memory is stored without ever being held whole; `finish` adds the
+    version's row to the session. Used as a context manager, an exception before `finish`
+    leaves no file behind; the file is removed again if the transaction does not commit.
+    The rows go straight from memory into the encrypted file: no plaintext reaches the disk.
+    """
+
+    def __init__(
+        self, session: Session, *, dataset: Dataset, source_filename: str, by: Actor
+    ) -> None:
+        config = files.config_of(session)
+        # One upload at a time per dataset, so two uploads cannot both become version N.
+        session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+        latest = session.scalar(
+            select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)
+        )
+        self.session, self.dataset, self.by = session, dataset, by
+        self.source_filename = source_filename
+        self.number = (latest or 0) + 1
+        binding = Binding(dataset.id, self.number)
+        self.file_key = envelope.new_file_key(config.ring, binding)
+        self.schema = arrow_schema(dataset.columns)
+        self.storage_name = files.new_storage_name()
+        config.ensure_dir()
+        self.final = config.path_of(self.storage_name)
+        self._file = EncryptedWriter(self.final, self.file_key, binding, self.schema)
+        self.version: DatasetVersion | None = None
+
+    def write(self, data: TableLike) -> None:
+        """Encrypt these rows (a DataFrame, an Arrow table or batches in the dataset's
+        schema) into the version's file."""
+        for batch in _batches(data, self.schema):
+            self._file.write(batch)
+
+    def finish(self) -> DatasetVersion:
+        rows, content, byte_size = self._file.close()
+        files.track_pending(self.session, self.final)
+        version = DatasetVersion(
+            dataset_id=self.dataset.id,
+            number=self.number,
+            sha256=content,
+            content_sha256=content,
+            storage_format=pme.FORMAT,
+            row_count=rows,
+            byte_size=byte_size,
+            storage_name=self.storage_name,
+            source_filename=self.source_filename[:255],
+            uploaded_by_id=self.by.id,
+        )
+        self.file_key.record_on(version)
+        try:
+            self.session.add(version)
+            self.session.flush()
+            # The key goes to the agreements covering the dataset (and leaves the ring).
+            agreement_keys.wrap_new_version(self.session, version)
+        except BaseException:
+            files.forget_pending(self.session, self.final)
+            files.remove_quietly(self.final)
+            raise
+        self.version = version
+        return version
+
+    def abort(self) -> None:
+        """Remove what was written (nothing is left under the live name or the hidden one)."""
+        if self.version is None:
+            self._file.discard()
+
+    def __enter__(self) -> VersionWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.abort()
 
 
 def store_version(
@@ -123,53 +202,65 @@ def store_version(
     record batches already in the dataset's schema; an exception raised while iterating it
     leaves no file behind. The file is removed again if the transaction does not commit.
     The rows go straight from memory into the encrypted file: no plaintext reaches the disk.
+    (`VersionWriter` does the same for rows pushed to it as they arrive.)
     """
-    config = files.config_of(session)
-    # One upload at a time per dataset, so two uploads cannot both become version N.
-    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
-    latest = session.scalar(
-        select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)
-    )
-    number = (latest or 0) + 1
-    binding = Binding(dataset.id, number)
-    file_key = envelope.new_file_key(config.ring, binding)
-    schema = arrow_schema(dataset.columns)
-    storage_name = files.new_storage_name()
-    config.ensure_dir()
-    rows, content, byte_size = write_encrypted(
-        config.path_of(storage_name), file_key, binding, schema, _batches(frame_or_table, schema)
-    )
-    final = config.path_of(storage_name)
-    files.track_pending(session, final)
-    version = DatasetVersion(
-        dataset_id=dataset.id,
-        number=number,
-        sha256=content,
-        content_sha256=content,
-        storage_format=pme.FORMAT,
-        row_count=rows,
-        byte_size=byte_size,
-        storage_name=storage_name,
-        source_filename=source_filename[:255],
-        uploaded_by_id=by.id,
-    )
-    file_key.record_on(version)
-    try:
-        session.add(version)
-        session.flush()
-        # The key goes to the agreements covering the dataset (and leaves the ring).
-        agreement_keys.wrap_new_version(session, version)
-    except BaseException:
-        files.forget_pending(session, final)
-        files.remove_quietly(final)
-        raise
-    return version
+    with VersionWriter(session, dataset=dataset, source_filename=source_filename, by=by) as writer:
+        writer.write(frame_or_table)
+        return writer.finish()
 
 
 def version_keys(key: bytes, binding: Binding, file_id: bytes) -> pme.VersionKeys:
     """The modular-encryption keys of one version's file, all derived from its own key."""
     context = _CONTEXT.pack(binding.dataset_id, binding.version_number) + file_id
     return pme.VersionKeys(lambda: key, context)
+
+
+class EncryptedWriter:
+    """A Parquet file with modular encryption under `file_key`, written as batches arrive: to
+    a hidden name, then on `close` fsynced and renamed to `final` (so a crash never leaves a
+    half-written file under a live name); `discard` removes it instead."""
+
+    def __init__(
+        self, final: Path, file_key: envelope.FileKey, binding: Binding, schema: pa.Schema
+    ) -> None:
+        self.final = final
+        self.partial = files.partial_path(final)
+        keys = version_keys(file_key.key, binding, file_key.file_id)
+        self.content = pme.ContentHash(schema)
+        self._out = files.create_exclusive(self.partial)
+        try:
+            self._sink = ParquetSink(self._out, schema, encryption=keys.encryption(schema))
+        except BaseException:
+            self._out.close()
+            files.remove_quietly(self.partial)
+            raise
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._sink.write(batch)
+        self.content.update(batch)
+
+    def close(self) -> tuple[int, str, int]:
+        """Finish the file under its live name; returns the rows, the content hash and the
+        file's size."""
+        try:
+            rows = self._sink.close()
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            byte_size = self.partial.stat().st_size
+            os.replace(self.partial, self.final)
+            files.fsync_dir(self.final.parent)
+        except BaseException:
+            self.discard()
+            raise
+        return rows, self.content.hexdigest(), byte_size
+
+    def discard(self) -> None:
+        self._sink.abandon()
+        with suppress(OSError):
+            self._out.close()
+        files.remove_quietly(self.partial)
+        files.remove_quietly(self.final)
 
 
 def write_encrypted(
@@ -179,27 +270,16 @@ def write_encrypted(
     schema: pa.Schema,
     batches: Iterable[pa.RecordBatch],
 ) -> tuple[int, str, int]:
-    """Write `batches` as a Parquet file with modular encryption under `file_key`: to a hidden
-    name, fsynced, then renamed to `final` (so a crash never leaves a half-written file under
-    a live name); returns the rows, the content hash and the file's size."""
-    partial = files.partial_path(final)
-    keys = version_keys(file_key.key, binding, file_key.file_id)
-    content = pme.ContentHash(schema)
+    """Write `batches` as a Parquet file with modular encryption under `file_key`
+    (`EncryptedWriter`); returns the rows, the content hash and the file's size."""
+    writer = EncryptedWriter(final, file_key, binding, schema)
     try:
-        with files.create_exclusive(partial) as out:
-            rows = write_parquet(
-                out, schema, content.watch(batches), encryption=keys.encryption(schema)
-            )
-            out.flush()
-            os.fsync(out.fileno())
-        byte_size = partial.stat().st_size
-        os.replace(partial, final)
-        files.fsync_dir(final.parent)
+        for batch in batches:
+            writer.write(batch)
     except BaseException:
-        files.remove_quietly(partial)
-        files.remove_quietly(final)
+        writer.discard()
         raise
-    return rows, content.hexdigest(), byte_size
+    return writer.close()
 
 
 def _live_session(version: DatasetVersion) -> Session:
@@ -340,6 +420,23 @@ def read_columns(
     outside = _filter_columns(filters) - set(columns)
     if outside:
         raise ValueError(f"filters may only use requested columns, not {sorted(outside)}")
+    return decoded_frame(_read_table(version, columns, filters))
+
+
+def read_arrow(version: DatasetVersion, columns: list[str]) -> pa.Table:
+    """`read_columns` for an engine that takes Arrow (DuckDB, Spark): the same columns,
+    decrypted in memory (only their pages; the keys of other columns are never unwrapped) and
+    returned as Arrow as stored, with no pandas copy and nothing kept in the cache: a
+    register's hundred million rows would cost several times their size as pandas objects
+    (a date a Python object) and be held twice. A column declared after this version was
+    stored comes back as nulls. Raises as `read_columns` does."""
+    _check_requested(version, columns)
+    return _read_table(version, columns, None)
+
+
+def _read_table(version: DatasetVersion, columns: list[str], filters: list[Any] | None) -> pa.Table:
+    """`columns` in that order, from the file; those declared after the version was stored
+    as nulls."""
     table, present = _read_file(version, columns, filters)
     added = [name for name in columns if name not in present]
     if added:
@@ -349,7 +446,7 @@ def read_columns(
                 full_schema.field(name).with_nullable(True),
                 pa.nulls(table.num_rows, full_schema.field(name).type),
             )
-    return decoded_frame(table.select(columns))
+    return table.select(columns)
 
 
 def read_series(version: DatasetVersion, columns: list[str]) -> Columns:

@@ -21,10 +21,11 @@ import pyarrow as pa
 from governance.datasets.datastore.parquet import DeclaredColumn, arrow_schema
 from governance.datasets.ingest.csv_source import CsvUpload
 from governance.datasets.ingest.problems import IngestionRefused, IngestLimits, Problem, refuse
-from governance.datasets.ingest.typed_source import frame_batches, parquet_batches
+from governance.datasets.ingest.typed_source import FrameStream, frame_batches, parquet_batches
 
 __all__ = [
     "FORMATS",
+    "FrameStream",
     "IngestLimits",
     "IngestionRefused",
     "Problem",

@@ -67,28 +67,53 @@ class TypedUpload:
         self.file_columns = [schema.names[i] for i in sorted(self.index_of.values())]
 
     def checked(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        problems = ProblemLog(self.limits.max_problems)
-        checkers = [
-            ColumnChecker(c, i + 1, self.limits, problems, header_row=False)
-            for i, c in enumerate(self.columns)
-        ]
-        first_row = 1
+        checker = self.checker()
         for batch in batches:
-            if first_row - 1 + batch.num_rows > self.limits.max_rows:
-                raise self.limits.too_many_rows(row=self.limits.max_rows + 1)
-            rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
-            first_row += batch.num_rows
-            arrays = []
-            for column, checker in zip(self.columns, checkers, strict=True):
-                if column.name in self.index_of:
-                    arrays.append(checker.from_typed(batch.column(column.name), rows))
-                else:
-                    arrays.append(pa.nulls(batch.num_rows, ARROW_TYPES[checker.type]))
-            if not problems:
-                yield pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        if problems:
-            raise problems.refusal()
-        if first_row == 1:
+            converted = checker.check(batch)
+            if converted is not None:
+                yield converted
+        checker.finish()
+
+    def checker(self) -> BatchChecker:
+        """A checker of this upload's batches as they arrive, one after another."""
+        return BatchChecker(self)
+
+
+class BatchChecker:
+    """Checks and converts an upload's batches in order (rows numbered across them); problems
+    are gathered across the whole upload and refused together by `finish`."""
+
+    def __init__(self, upload: TypedUpload) -> None:
+        self.upload = upload
+        self.limits = upload.limits
+        self.problems = ProblemLog(self.limits.max_problems)
+        self.checkers = [
+            ColumnChecker(c, i + 1, self.limits, self.problems, header_row=False)
+            for i, c in enumerate(upload.columns)
+        ]
+        self.first_row = 1
+
+    def check(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The batch in the dataset's schema, or None once any problem was found (nothing
+        more is worth storing; the checks go on so that the refusal lists the problems)."""
+        if self.first_row - 1 + batch.num_rows > self.limits.max_rows:
+            raise self.limits.too_many_rows(row=self.limits.max_rows + 1)
+        rows = pa.array(range(self.first_row, self.first_row + batch.num_rows), pa.int64())
+        self.first_row += batch.num_rows
+        arrays = []
+        for column, checker in zip(self.upload.columns, self.checkers, strict=True):
+            if column.name in self.upload.index_of:
+                arrays.append(checker.from_typed(batch.column(column.name), rows))
+            else:
+                arrays.append(pa.nulls(batch.num_rows, ARROW_TYPES[checker.type]))
+        if self.problems:
+            return None
+        return pa.RecordBatch.from_arrays(arrays, schema=self.upload.schema)
+
+    def finish(self) -> None:
+        if self.problems:
+            raise self.problems.refusal()
+        if self.first_row == 1:
             raise refuse("file", "it has no rows")
 
 
@@ -123,16 +148,57 @@ def _translated(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         raise refuse("file", f"part of the Parquet file cannot be read ({error})") from error
 
 
+def frame_table(frame: pd.DataFrame) -> pa.Table:
+    """A data frame as Arrow, or the refusal a user sees when it cannot be one."""
+    if not all(isinstance(name, str) for name in frame.columns):
+        raise refuse("frame", "every column name must be text")
+    try:
+        table: pa.Table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError) as error:
+        raise refuse("frame", f"it cannot be converted to Arrow ({error})") from error
+    return table
+
+
+class FrameStream:
+    """Data frames checked as they arrive, one part of an upload after another (streamed
+    ingestion: a register generated or exported in chunks): each part is checked as
+    `frame_batches` checks a whole frame, with rows numbered across the parts, and every part
+    must have the first part's columns."""
+
+    def __init__(self, columns: Sequence[DeclaredColumn], limits: IngestLimits) -> None:
+        self.columns = list(columns)
+        self.limits = limits
+        self.file_columns: list[str] | None = None
+        self._checker: BatchChecker | None = None
+
+    def batches(self, frame: pd.DataFrame) -> Iterator[pa.RecordBatch]:
+        """This part's checked batches (none once a problem was found)."""
+        table = frame_table(frame)
+        upload = TypedUpload(table.schema, self.columns, self.limits)
+        if self._checker is None:
+            self._checker, self.file_columns = upload.checker(), upload.file_columns
+        elif upload.file_columns != self.file_columns:
+            raise refuse("frame", "a part's columns differ from the first part's")
+        checker = self._checker
+        for batch in table.select(upload.file_columns).to_batches(
+            max_chunksize=self.limits.batch_rows
+        ):
+            converted = checker.check(batch)
+            if converted is not None:
+                yield converted
+
+    def finish(self) -> None:
+        """Refuse the upload if any part had a problem, or there were no rows."""
+        if self._checker is None:
+            raise refuse("file", "it has no rows")
+        self._checker.finish()
+
+
 def frame_batches(
     frame: pd.DataFrame, columns: Sequence[DeclaredColumn], limits: IngestLimits
 ) -> Iterator[pa.RecordBatch]:
     """Check a data frame (as the demo and services pass) and yield its batches."""
-    if not all(isinstance(name, str) for name in frame.columns):
-        raise refuse("frame", "every column name must be text")
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, ValueError, TypeError) as error:
-        raise refuse("frame", f"it cannot be converted to Arrow ({error})") from error
+    table = frame_table(frame)
     upload = TypedUpload(table.schema, columns, limits)
     return upload.checked(
         table.select(upload.file_columns).to_batches(max_chunksize=limits.batch_rows)
