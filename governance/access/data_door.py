@@ -675,13 +675,14 @@ def load_engine_columns(
     purpose: str,
     now: dt.datetime,
     context: dict[str, Any],
+    arrow: bool = True,
 ) -> LoadedForEngine:
-    """`load_columns` for an engine that takes Arrow (DuckDB, Spark): the same decision, the
-    same record and the same columns, but a read that needs no granted form and withholds no
-    records comes back as the Arrow table the datastore decrypts, never made into pandas (at a
-    register's size the frame would cost more than the run: a date a Python object, the data
-    held twice). A read with a form or withheld records is produced as a frame, as for every
-    other reader."""
+    """`load_columns` for the analysis engine: the same decision, the same record and the same
+    columns; for an engine that takes Arrow (`arrow`: DuckDB, Spark) a read that needs no
+    granted form and withholds no records comes back as the Arrow table the datastore
+    decrypts, never made into pandas (at a register's size the frame would cost more than the
+    run: a date a Python object, the data held twice). Otherwise (pandas, or a read with a
+    form or withheld records) it is produced as a frame, as for every other reader."""
     return _load_columns(
         session,
         by=by,
@@ -691,7 +692,7 @@ def load_engine_columns(
         purpose=purpose,
         now=now,
         context=context,
-        arrow=True,
+        arrow=arrow,
     )
 
 

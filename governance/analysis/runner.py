@@ -434,41 +434,29 @@ def _load(
             "now": now,
             "context": {**context, "table": table},
         }
-        if engine == PANDAS:
-            loaded = data_access.load_columns(session, **door)
-            tables[table] = _engine_types(loaded.frame, dataset.columns)
-            read = (loaded.version, loaded.sha256, len(loaded.frame), loaded.audit_seq)
-            rule = loaded.decision.rule
-        else:
-            # DuckDB and Spark take Arrow: the door's table goes to them without a pandas copy.
-            for_engine = data_access.load_engine_columns(session, **door)
-            tables[table] = _engine_input(for_engine.data, dataset.columns)
-            read = (for_engine.version, for_engine.sha256, for_engine.rows, for_engine.audit_seq)
-            rule = for_engine.decision.rule
+        # DuckDB and Spark take Arrow: the door's table goes to them without a pandas copy.
+        loaded = data_access.load_engine_columns(session, **door, arrow=engine != PANDAS)
+        tables[table] = _engine_input(loaded.data, dataset.columns)
         sources[table] = {
             "dataset_id": dataset.id,
             "dataset": dataset.name,
-            "version": read[0],
-            "sha256": read[1],
-            "rows": read[2],
-            "audit_seq": read[3],
-            "rule": rule,
+            "version": loaded.version,
+            "sha256": loaded.sha256,
+            "rows": loaded.rows,
+            "audit_seq": loaded.audit_seq,
+            "rule": loaded.decision.rule,
             "columns": columns,
         }
     return tables, sources
 
 
 def _engine_input(data: pd.DataFrame | pa.Table, declared: Any) -> pd.DataFrame | pa.Table:
-    """What a SQL engine is handed: a frame as the pandas engine has it, or the door's Arrow
+    """What the engine is handed: a frame as `_engine_types` makes it, or the door's Arrow
     table with the values the frame would give the engine (`to_arrow` then makes dates and
-    categories alike for both): an integer column with missing values is float, as pandas
-    holds it, so that every engine computes on the same numbers."""
+    categories alike for both; integers_as_read says why integers with gaps are floats)."""
     if isinstance(data, pd.DataFrame):
         return _engine_types(data, declared)
-    for position, field in enumerate(data.schema):
-        if pa.types.is_integer(field.type) and data.column(position).null_count:
-            data = data.set_column(position, field.name, data.column(position).cast(pa.float64()))
-    return data
+    return integers_as_read(data)
 
 
 def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:

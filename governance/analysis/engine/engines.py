@@ -83,10 +83,12 @@ def date_literal(value: Any) -> str:
     return f"DATE '{day.date().isoformat()}'"
 
 
-def integers_as_read(frame: pd.DataFrame) -> pd.DataFrame:
+def integers_as_read(frame: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
     """The frame with pandas' nullable integer columns as float64, missing values NaN: how
     the data door gave the engine an integer column with a gap before it kept such columns
-    as integers for the pages and exports (the same frame, changed in place).
+    as integers for the pages and exports (the same frame, changed in place). An Arrow table
+    (the door's read for DuckDB and Spark) comes back with its integer columns that have a
+    missing value cast to float64 likewise, so every engine computes on the same numbers.
 
     The engine's text of a value is what links releases across time: a population's person
     keys are hashed as text (ledger.py) and a table's cell labels link it to earlier tables
@@ -94,6 +96,14 @@ def integers_as_read(frame: pd.DataFrame) -> pd.DataFrame:
     floats ("1.0"); handed as integers ("1") the same people would hash differently, and a
     release could differ by one person from an earlier one without the differencing check
     seeing it. Changing that form needs the ledger to match both forms first."""
+    if isinstance(frame, pa.Table):
+        table = frame
+        for position, field in enumerate(table.schema):
+            if pa.types.is_integer(field.type) and table.column(position).null_count:
+                table = table.set_column(
+                    position, field.name, table.column(position).cast(pa.float64())
+                )
+        return table
     for name in frame.columns:
         dtype = frame[name].dtype
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
