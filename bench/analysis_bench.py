@@ -19,56 +19,84 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _measure() -> dict[str, float]:
-    """Child process: one matched comparison from submission to PDF bytes."""
+def matched_run(db: Any, session: Any) -> Any:
+    """Submit the matched comparison on the newest cohort file as the analyst who uploaded it,
+    run it with the worker's code (`runner.execute_run`, looked up at call time so that a
+    bench's instrumentation of the runner applies), and return the stored run; raise unless it
+    produced its PDF. Used by this bench and service_scale_bench.py."""
     from sqlalchemy import select
 
-    from governance import create_app
+    from governance.analysis import runner
     from governance.analysis import runs as analyses
     from governance.analysis.models import AnalysisRun
-    from governance.analysis.runner import execute_run
     from governance.datasets.cohort_model import CohortFile
     from governance.datasets.models import Dataset
     from governance.demo.analyses import MATCHED_PARAMETERS
     from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES
     from governance.identity.models import User
-    from governance.kernel.extensions import database
     from governance.kernel.types import utcnow
+
+    cohort = session.scalars(select(CohortFile).order_by(CohortFile.id.desc())).first()
+    assert cohort is not None
+    analyst = session.get(User, cohort.uploaded_by_id)
+    assert analyst is not None
+    ids = {d.name: d.id for d in session.scalars(select(Dataset))}
+    run = analyses.submit_run(
+        session,
+        agreement_id=cohort.agreement_id,
+        kind="matched_comparison",
+        parameters=MATCHED_PARAMETERS,
+        datasets={"index_events": ids[INDEX_EVENTS], "offences": ids[OFFENCES]},
+        cohort_id=cohort.id,
+        by=analyst,
+        now=utcnow(),
+    )
+    session.commit()
+    status = runner.execute_run(db, run.id, worker_id="bench")
+    session.expire_all()
+    stored = session.get(AnalysisRun, run.id)
+    assert stored is not None
+    if status is None or stored.report_pdf is None:
+        raise RuntimeError(f"the run did not succeed: {stored.status} {stored.reason}")
+    return stored
+
+
+def _measure() -> dict[str, float]:
+    """Child process: one matched comparison from submission to PDF bytes."""
+    from governance import create_app
+    from governance.kernel.extensions import database
 
     app = create_app()
     db = database(app)
     with app.app_context(), db.session() as session:
-        cohort = session.scalars(select(CohortFile)).one()
-        analyst = session.get(User, cohort.uploaded_by_id)
-        assert analyst is not None
-        ids = {d.name: d.id for d in session.scalars(select(Dataset))}
         started = time.perf_counter()
-        run = analyses.submit_run(
-            session,
-            agreement_id=cohort.agreement_id,
-            kind="matched_comparison",
-            parameters=MATCHED_PARAMETERS,
-            datasets={"index_events": ids[INDEX_EVENTS], "offences": ids[OFFENCES]},
-            cohort_id=cohort.id,
-            by=analyst,
-            now=utcnow(),
-        )
-        session.commit()
-        status = execute_run(db, run.id, worker_id="bench")
-        session.expire_all()
-        stored = session.get(AnalysisRun, run.id)
-        assert stored is not None
-        pdf = stored.report_pdf
+        stored = matched_run(db, session)
         elapsed = time.perf_counter() - started
-        if status is None or pdf is None:
-            raise RuntimeError(f"the run did not succeed: {stored.status} {stored.reason}")
+        pdf = stored.report_pdf
         rows = float(stored.provenance["sources"]["index_events"]["rows"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": elapsed, "peak_mb": peak, "index_events": rows, "pdf_bytes": float(len(pdf))}
+
+
+def governance(env: dict[str, str], *command: str) -> None:
+    """Run `governance <command>` in a fresh process with `env`; raise with its output's end
+    when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from governance.cli import main; main()", *command],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(
+            f"governance {' '.join(command)} failed: {(done.stderr or done.stdout)[-2000:]}"
+        )
 
 
 def instance_env(instance: str) -> dict[str, str]:
@@ -86,18 +114,8 @@ def run(quick: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="analysis-bench-") as instance:
         env = instance_env(instance)
         setup_started = time.perf_counter()
-        for command in (["init"], ["demo", "--people", str(people)]):
-            done = subprocess.run(
-                [sys.executable, "-c", "from governance.cli import main; main()", *command],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode:
-                raise RuntimeError(
-                    f"governance {' '.join(command)} failed: {(done.stderr or done.stdout)[-2000:]}"
-                )
+        governance(env, "init")
+        governance(env, "demo", "--people", str(people))
         setup = time.perf_counter() - setup_started
         # Today's path (pandas) and DuckDB, each in a fresh process on the same stored data;
         # the second run repeats the first's populations, which the differencing check allows.

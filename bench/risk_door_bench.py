@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.analysis_bench import instance_env  # noqa: E402 - after the path it needs
+from bench.analysis_bench import governance, instance_env  # noqa: E402 - after the path it needs
 
 
 def _measure(size: int) -> dict[str, float]:
@@ -119,15 +119,7 @@ def run(quick: bool) -> dict[str, float]:
     size = 20_000 if quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="risk-door-bench-") as instance:
         env = instance_env(instance)
-        done = subprocess.run(
-            [sys.executable, "-c", "from governance.cli import main; main()", "init"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode:
-            raise RuntimeError(f"governance init failed: {(done.stderr or done.stdout)[-2000:]}")
+        governance(env, "init")
         child = subprocess.run(
             [sys.executable, __file__, "--measure", str(size)],
             env=env,

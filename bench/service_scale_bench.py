@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.analysis_bench import instance_env  # noqa: E402
+from bench.analysis_bench import governance, instance_env, matched_run  # noqa: E402
 from bench.engines_bench import Phases, _phase_peak_mb, _reset_peak  # noqa: E402
 
 CHUNK = 1_000_000
@@ -183,16 +183,8 @@ def measure() -> dict[str, float]:
 
     from governance import create_app
     from governance.analysis import runner
-    from governance.analysis import runs as analyses
-    from governance.analysis.models import AnalysisRun
     from governance.audit.models import AuditEvent
-    from governance.datasets.cohort_model import CohortFile
-    from governance.datasets.models import Dataset
-    from governance.demo.analyses import MATCHED_PARAMETERS
-    from governance.demo.analysis_data import INDEX_EVENTS, OFFENCES
-    from governance.identity.models import User
     from governance.kernel.extensions import database
-    from governance.kernel.types import utcnow
 
     # Where the door's part ends (the tables loaded), and each step the run reports: wall, CPU
     # and peak RSS per phase, to stderr (bench instrumentation only).
@@ -220,42 +212,20 @@ def measure() -> dict[str, float]:
     app = create_app()
     db = database(app)
     with app.app_context(), db.session() as session:
-        cohort = session.scalars(select(CohortFile).order_by(CohortFile.id.desc())).first()
-        assert cohort is not None
-        analyst = session.get(User, cohort.uploaded_by_id)
-        assert analyst is not None
-        ids = {d.name: d.id for d in session.scalars(select(Dataset))}
         first_event = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())) or 0
         phases.append(Phases())
         phases[0].name = "the gate and the door's reads"
         started, cpu = time.perf_counter(), _rusage_cpu()
-        run = analyses.submit_run(
-            session,
-            agreement_id=cohort.agreement_id,
-            kind="matched_comparison",
-            parameters=MATCHED_PARAMETERS,
-            datasets={"index_events": ids[INDEX_EVENTS], "offences": ids[OFFENCES]},
-            cohort_id=cohort.id,
-            by=analyst,
-            now=utcnow(),
-        )
-        session.commit()
-        status = runner.execute_run(db, run.id, worker_id="bench")
-        session.expire_all()
-        stored = session.get(AnalysisRun, run.id)
-        assert stored is not None
-        pdf = stored.report_pdf
+        stored = matched_run(db, session)
         elapsed, cpu = time.perf_counter() - started, _rusage_cpu() - cpu
         phases[0].close()
         peak = max(phases[0].peak_mb, _phase_peak_mb())
         print(json.dumps(phases[0].rows, indent=1), file=sys.stderr)
-        if status is None or pdf is None:
-            raise RuntimeError(f"the run did not succeed: {stored.status} {stored.reason}")
         sources = stored.provenance["sources"]
         reads = [
             e
             for e in session.scalars(select(AuditEvent).where(AuditEvent.seq > first_event))
-            if (e.detail or {}).get("analysis_run") == run.id and e.dataset_id is not None
+            if (e.detail or {}).get("analysis_run") == stored.id and e.dataset_id is not None
         ]
         audited = bool(reads) and all(
             e.detail.get("engine") == "duckdb"
@@ -286,20 +256,6 @@ def _child(env: dict[str, str], *arguments: str) -> dict[str, float]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _governance(env: dict[str, str], *command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "from governance.cli import main; main()", *command],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise RuntimeError(
-            f"governance {' '.join(command)} failed: {(done.stderr or done.stdout)[-2000:]}"
-        )
-
-
 @contextmanager
 def _instance(people: int, cohort: int) -> Iterator[Path]:
     """A temporary instance folder, or with `SERVICE_BENCH_DATA` a kept one per size."""
@@ -319,8 +275,8 @@ def stored_register(instance: Path, people: int, cohort: int) -> dict[str, float
     if done.exists():
         return dict(json.loads(done.read_text()))
     env = _settings_env(str(instance))
-    _governance(env, "init")
-    _governance(env, "demo", "--people", str(DEMO_PEOPLE if people > DEMO_PEOPLE else 5_000))
+    governance(env, "init")
+    governance(env, "demo", "--people", str(DEMO_PEOPLE if people > DEMO_PEOPLE else 5_000))
     made = _child(env, "--store", str(people), str(cohort))
     done.write_text(json.dumps(made))
     return made

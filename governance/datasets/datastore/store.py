@@ -91,12 +91,19 @@ def decoded(column: pa.ChunkedArray | pa.Array) -> pd.Series:
 
 
 def decoded_frame(table: pa.Table) -> pd.DataFrame:
-    """`table.to_pandas()` with each column as `decoded` makes it."""
-    frame = table.to_pandas()
-    for position, name in enumerate(table.column_names):
-        column = table.column(position)
-        if column.null_count and column.type in _NULLABLE_INTEGERS:
-            frame[name] = decoded(column)
+    """`table.to_pandas()` with each column as `decoded` makes it; a column with gaps is
+    converted once, by `decoded`, not first as floats and again."""
+    gaps = [
+        (position, name)
+        for position, (name, column) in enumerate(zip(table.column_names, table.columns))
+        if column.null_count and column.type in _NULLABLE_INTEGERS
+    ]
+    if not gaps:
+        plain: pd.DataFrame = table.to_pandas()
+        return plain
+    frame: pd.DataFrame = table.drop_columns([name for _, name in gaps]).to_pandas()
+    for position, name in gaps:  # ascending, so each lands at its own position
+        frame.insert(position, name, decoded(table.column(position)))
     return frame
 
 
