@@ -95,7 +95,9 @@ def decoded_frame(table: pa.Table) -> pd.DataFrame:
     converted once, by `decoded`, not first as floats and again."""
     gaps = [
         (position, name)
-        for position, (name, column) in enumerate(zip(table.column_names, table.columns))
+        for position, (name, column) in enumerate(
+            zip(table.column_names, table.columns, strict=True)
+        )
         if column.null_count and column.type in _NULLABLE_INTEGERS
     ]
     if not gaps:
