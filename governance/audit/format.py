@@ -92,87 +92,27 @@ def sqlite_time_text(stored: Any) -> str | None:
     return f"{day}T{stored[11:]}Z"
 
 
-# The same over many times joined by newlines, in one C-speed match (a pattern that cannot match
-# a newline, so each line is one time). Without capturing groups: a third faster.
-_TIME_LINE = r"\d{4}-\d\d-\d\d (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}"
-_TIME_LINES = re.compile(rf"(?:{_TIME_LINE}\n)*{_TIME_LINE}", re.ASCII)
+_SQLITE_TIMES = re.compile(rf"(?:{_SQLITE_TIME.pattern}\n)*{_SQLITE_TIME.pattern}", re.ASCII)
 _day = operator.itemgetter(slice(0, 10))
 
 
 def sqlite_time_texts(stored: Sequence[Any]) -> list[str] | None:
     """`sqlite_time_text` of many stored times at once, or None when any one is not exactly the
-    stored form: one match over the times joined by newlines, then the dates not yet seen
-    checked one by one."""
-    joined = _joined_lines(stored)
-    if joined is None:
-        return None
-    for day in set(map(_day, stored)).difference(_valid_days):
-        if sqlite_time_text(f"{day} 00:00:00.000000") is None:
-            return None
-    return _canonical_lines(joined)
-
-
-def _joined_lines(stored: Sequence[Any]) -> str | None:
-    """The times joined by newlines when each is in the stored form's shape, else None."""
+    stored form: one C-speed match over the times joined by newlines (a pattern that cannot
+    match a newline, so each line is one time), then the dates not yet seen checked one by
+    one."""
     try:
         joined = "\n".join(stored)
     except TypeError:  # not every value is text
         return None
     # As many lines as values: no value holds a newline of its own (two times in one).
-    if joined.count("\n") != len(stored) - 1 or _TIME_LINES.fullmatch(joined) is None:
+    if joined.count("\n") != len(stored) - 1 or _SQLITE_TIMES.fullmatch(joined) is None:
         return None
-    return joined
-
-
-def _canonical_lines(joined: str) -> list[str]:
+    for day in set(map(_day, stored)).difference(_valid_days):
+        if sqlite_time_text(f"{day} 00:00:00.000000") is None:
+            return None
     # Each line is `YYYY-MM-DD HH:MM:SS.ffffff`: its one space becomes the T, and a Z ends it.
     return (joined.replace(" ", "T").replace("\n", "Z\n") + "Z").split("\n")
-
-
-# PostgreSQL stores a typed time. The walk reads the server's rendering of it in UTC under
-# DateStyle ISO (`walk._PG_OCCURRED`): SQLite's stored form, except that the fraction loses its
-# trailing zeros and a whole second has none (`2025-01-01 00:00:31.5`, `2025-01-01 00:00:00`).
-# The canonical text is made here rather than by the server's `to_char` (docs/benchmarks.md,
-# `pgverify`: the server's 0.3 µs an event moves to the walk, CPU in all unchanged), so that
-# no server function a role could shadow or redefine produces the text that is hashed. The
-# text renders a typed time, a real date; a time outside the years 1970-9999 renders in
-# another shape (`0044-03-15 12:00:00 BC`, `infinity`, `10000-01-01 00:00:00`), as does a
-# column retyped or another DateStyle, and is refused. In range, rendering is one-to-one.
-_WHOLE_SECOND = len("2025-01-01 00:00:00")
-_STORED_LENGTH = len("2025-01-01 00:00:00.000000")
-_PG_TIME = re.compile(rf"{_TIME_LINE}", re.ASCII)
-
-
-def pg_time_text(rendered: Any) -> str | None:
-    """The canonical text of a time as PostgreSQL renders `occurred_at AT TIME ZONE 'UTC'` as
-    text (DateStyle ISO), or None when it is not a time of the years 1970-9999 so rendered."""
-    if type(rendered) is not str:
-        return None
-    padded = (
-        f"{rendered}.000000"
-        if len(rendered) == _WHOLE_SECOND
-        else rendered.ljust(_STORED_LENGTH, "0")
-    )
-    if _PG_TIME.fullmatch(padded) is None or padded < _EARLIEST_TEXT:
-        return None
-    return f"{padded[:10]}T{padded[11:]}Z"
-
-
-def pg_time_texts(rendered: Sequence[Any]) -> list[str] | None:
-    """`pg_time_text` of many rendered times at once, or None when any one is not such a time:
-    the fraction's zeros put back, then one match over all (as `sqlite_time_texts`), and in
-    this shape the least text is the earliest time."""
-    try:
-        padded = [
-            f"{text}.000000" if len(text) == _WHOLE_SECOND else text.ljust(_STORED_LENGTH, "0")
-            for text in rendered
-        ]
-    except (TypeError, AttributeError):  # not every value is text
-        return None
-    joined = _joined_lines(padded)
-    if joined is None or min(padded) < _EARLIEST_TEXT:
-        return None
-    return _canonical_lines(joined)
 
 
 def time_after(text: str, minutes: int) -> str:

@@ -30,8 +30,6 @@ from governance.audit.format import (
     is_jcs_object,
     is_legacy_object,
     legacy_checkpoint_message,
-    pg_time_text,
-    pg_time_texts,
     sqlite_time_text,
     sqlite_time_texts,
     time_after,
@@ -53,13 +51,14 @@ _COLUMNS = (
     "detail, event_type, {occurred}, outcome, rule, seq, target_id, target_type, "
     "prev_hash, hash"
 )
-# PostgreSQL stores a typed time: the walk reads the server's rendering of it in UTC under
-# DateStyle ISO, set for the walk's transaction, and makes the canonical text itself
-# (`pg_time_text`, which refuses a time outside the years 1970-9999: a year BC, 'infinity').
-# `occurred_at AT TIME ZONE 'UTC'`, named in the catalogue so that no function of that name
-# placed earlier in the search path can stand in for it.
-_PG_OCCURRED = "pg_catalog.timezone('UTC', occurred_at)::text"
-_PG_DATESTYLE = "SET LOCAL DateStyle = 'ISO'"
+# PostgreSQL stores a typed time: it is formatted by the database, and a time outside
+# [1970, 10000) (a year BC, 'infinity') reads as NULL, which the walk refuses.
+_PG_OCCURRED = (
+    "CASE WHEN occurred_at >= TIMESTAMPTZ '1970-01-01 00:00:00+00' "
+    "AND occurred_at <= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' "
+    "THEN to_char(occurred_at AT TIME ZONE 'UTC', "
+    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END'
+)
 _DETAIL, _TIME, _SEQ, _PREV, _HASH = 6, 8, 11, 14, 15  # positions in a row of _COLUMNS
 _WHOLE, _TEXT = (int, type(None)), (str, type(None))
 _time_of = itemgetter(_TIME)
@@ -157,7 +156,7 @@ class Walk:
         self.error = error
         self.mark = "%s" if dialect == "postgresql" else "?"  # the driver's parameter style
         self.time_text: Callable[[Any], str | None] = (
-            sqlite_time_text if self.dialect == "sqlite" else pg_time_text
+            sqlite_time_text if self.dialect == "sqlite" else _as_is
         )
         self._canonical: dict[bool, set[str]] = {True: set(), False: set()}
         self._cached_chars = 0
@@ -173,12 +172,6 @@ class Walk:
             f"SELECT {_COLUMNS.format(occurred=occurred)} FROM audit_event "  # noqa: S608
             f"WHERE seq >= {mark} AND seq <= {mark} ORDER BY seq"
         )
-        if self.dialect == "postgresql":
-            setting = self.connection.cursor()
-            try:
-                setting.execute(_PG_DATESTYLE)  # until the walk's transaction ends
-            finally:
-                setting.close()
         cursor = (
             self.connection.cursor(f"audit_verify_{start}")
             if self.dialect == "postgresql"
@@ -273,7 +266,7 @@ class Walk:
         stored = list(map(_time_of, batch))
         if self.dialect == "sqlite":
             return sqlite_time_texts(stored)
-        return pg_time_texts(stored)
+        return stored if set(map(type, stored)) <= {str} else None
 
     def step(self, row: tuple[Any, ...], at: _Position) -> None:
         """Check one event and move `at` past it, or raise Faulted naming what is wrong."""
@@ -538,6 +531,10 @@ class Walk:
         )
 
 
+def _as_is(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _whole(value: Any) -> bool:
     return type(value) is int and value >= 1
 
@@ -549,8 +546,11 @@ def _next_due(checkpoint: Checkpoint, occurred: str) -> tuple[int, str]:
 
 
 def _malformed_time(seq: int, stored: Any) -> Fault:
-    # On PostgreSQL `stored` is the server's rendering: a year BC or 'infinity' shows as such.
-    found = "no time at all" if stored is None else repr(stored)
+    found = (
+        "it lies outside the years 1970 to 9999 (a year BC, or infinity)"
+        if stored is None
+        else repr(stored)
+    )
     return Fault(
         FaultKind.MALFORMED,
         seq=seq,

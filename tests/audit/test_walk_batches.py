@@ -8,27 +8,19 @@ every position within a batch. The intruder has database access and dropped the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit import walk
-from governance.audit.format import (
-    format_time,
-    pg_time_text,
-    pg_time_texts,
-    sqlite_time_text,
-    sqlite_time_texts,
-)
+from governance.audit.format import sqlite_time_text, sqlite_time_texts
 from governance.audit.verify import Verification, verify_chain
-from governance.kernel.db import make_engine
 from governance.kernel.extensions import database
 
 Intruder = Callable[..., None]
@@ -170,142 +162,3 @@ def test_times_checked_in_bulk_are_each_times_canonical_text(stored: list[Any]) 
     one_by_one = [sqlite_time_text(value) for value in stored]
     expected = None if None in one_by_one else one_by_one
     assert sqlite_time_texts(stored) == expected
-
-
-# -- PostgreSQL's rendering of a time, made canonical by the walk ------------------------------
-
-
-def _rendered(moment: dt.datetime) -> str:
-    """What PostgreSQL's ISO rendering of a UTC `timestamp` looks like: the fraction without its
-    trailing zeros, none for a whole second (checked against the server below)."""
-    text = moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return text.rstrip("0").rstrip(".")
-
-
-earliest, latest = dt.datetime(1970, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
-moments = st.datetimes(min_value=earliest, max_value=latest, timezones=st.timezones()).filter(
-    lambda moment: earliest <= moment.astimezone(dt.UTC).replace(tzinfo=None) <= latest
-)
-rendered_times = st.one_of(
-    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=latest).map(_rendered),
-    st.sampled_from(
-        [
-            "0044-03-15 12:00:00 BC",
-            "2025-01-01 00:00:00 BC",
-            "2025-01-01 00:00:31.5 BC",
-            "infinity",
-            "-infinity",
-            "10000-01-01 00:00:00",
-            "1969-12-31 23:59:59.999999",
-            "2025-01-01 00:00:00+00",
-            "2025-01-01 00:00:31.5+05:30",
-            "12:00:00+00",
-            "01/01/2025 00:00:00",  # DateStyle SQL
-            "Wed Jan 01 00:00:00 2025",  # DateStyle Postgres
-            "2025-01-01T00:00:00",
-            "2025-01-01 00:00:00\n2025-01-01 00:00:00",
-            "",
-        ]
-    ),
-    st.text(max_size=30),
-    st.none(),
-    st.integers(),
-)
-
-
-@given(st.lists(rendered_times, min_size=1, max_size=6))
-def test_rendered_times_made_canonical_in_bulk_are_each_ones_canonical_text(
-    rendered: list[Any],
-) -> None:
-    one_by_one = [pg_time_text(value) for value in rendered]
-    expected = None if None in one_by_one else one_by_one
-    assert pg_time_texts(rendered) == expected
-
-
-@given(moments)
-def test_the_canonical_text_of_a_rendered_time_is_what_the_writer_hashes(
-    moment: dt.datetime,
-) -> None:
-    assert pg_time_text(_rendered(moment.astimezone(dt.UTC))) == format_time(moment)
-
-
-@pytest.fixture(scope="module")
-def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    yield engine
-    engine.dispose()
-
-
-def _server_texts(
-    engine: Engine, values: list[Any], zone: str, cast: str = "timestamptz"
-) -> list[tuple[Any, str | None]]:
-    """The walk's rendering of each value (its own SQL, under the session's `zone` and a
-    DateStyle it must override) beside the server's `to_char` of the same time."""
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"SET LOCAL TimeZone = '{zone}'")
-        connection.exec_driver_sql("SET LOCAL DateStyle = 'SQL, DMY'")
-        connection.exec_driver_sql(walk._PG_DATESTYLE)
-        rows = connection.exec_driver_sql(
-            f"SELECT {walk._PG_OCCURRED}, CASE WHEN occurred_at >= '1970-01-01 00:00:00+00' "
-            "AND occurred_at < '10000-01-01 00:00:00+00' THEN to_char(occurred_at AT TIME ZONE "
-            "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END "
-            f"FROM unnest(%(values)s::{cast}[]) WITH ORDINALITY AS t(occurred_at, n) ORDER BY n",
-            {"values": values},
-        ).all()
-    return [(row[0], row[1]) for row in rows]
-
-
-zones = st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "+14"])
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(moments, min_size=1, max_size=25), zones)
-def test_the_canonical_text_of_the_servers_rendering_is_to_char_and_the_writers(
-    pg_engine: Engine, stored: list[dt.datetime], zone: str
-) -> None:
-    """Any time the writer can store, in any zone it came in and any zone the session has:
-    the walk's text of PostgreSQL's rendering is byte for byte `to_char`'s (what the walk read
-    before) and `format_time`'s (what the writer hashed), one by one and in bulk."""
-    served = _server_texts(pg_engine, stored, zone)
-    expected = [format_time(moment) for moment in stored]
-    assert [pg_time_text(rendered) for rendered, _ in served] == expected
-    assert [to_char for _, to_char in served] == expected
-    assert pg_time_texts([rendered for rendered, _ in served]) == expected
-
-
-@pytest.mark.parametrize(
-    "stored",
-    [
-        "0044-03-15 12:00:00+00 BC",
-        "2025-01-01 00:00:00+00 BC",
-        "infinity",
-        "-infinity",
-        "10000-01-01 00:00:00+00",
-        "1969-12-31 23:59:59.999999+00",
-        "1970-01-01 05:29:59.999999+05:30",
-    ],
-)
-def test_a_time_outside_the_years_1970_to_9999_is_refused(pg_engine: Engine, stored: str) -> None:
-    [(rendered, to_char)] = _server_texts(pg_engine, [stored], "UTC")
-    assert to_char is None
-    assert pg_time_text(rendered) is None
-    assert pg_time_texts([rendered]) is None
-    assert pg_time_texts(["2025-01-01 00:00:00", rendered]) is None
-
-
-@pytest.mark.parametrize(
-    "stored", ["1970-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00", "2024-02-29 12:00:00+00"]
-)
-def test_the_first_and_last_times_are_kept(pg_engine: Engine, stored: str) -> None:
-    [(rendered, to_char)] = _server_texts(pg_engine, [stored], "Asia/Kolkata")
-    assert pg_time_text(rendered) == to_char
-    assert pg_time_texts([rendered]) == [to_char]
-
-
-def test_a_column_retyped_without_its_zone_is_refused(pg_engine: Engine) -> None:
-    """`timestamp` instead of `timestamptz`: the same expression then renders a zone."""
-    [(rendered, _)] = _server_texts(
-        pg_engine, ["2025-01-01 00:00:00"], "Asia/Kolkata", cast="timestamp"
-    )
-    assert pg_time_text(rendered) is None
-    assert pg_time_texts([rendered]) is None
