@@ -196,7 +196,7 @@ def _start_worker(stack: ExitStack) -> Worker:
     and none of the app's imports), stopped when `stack` closes if it is still running; it
     waits for its job on its standard input."""
     # A file, not a pipe, for error output: a long traceback cannot block the worker.
-    errors = stack.enter_context(tempfile.TemporaryFile())
+    errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
     process = stack.enter_context(
         subprocess.Popen(
             [sys.executable, "-m", "governance.audit.verify_worker"],

@@ -188,7 +188,7 @@ def _walk_texts(engine: Engine, values: list[Any], zone: str) -> list[str | None
     with engine.begin() as connection:
         connection.exec_driver_sql(f"SET LOCAL TimeZone = '{zone}'")
         rows = connection.exec_driver_sql(
-            f"SELECT {walk._PG_OCCURRED} FROM unnest(%(values)s::timestamptz[]) "
+            f"SELECT {walk._PG_OCCURRED} FROM unnest(%(values)s::timestamptz[]) "  # noqa: S608
             "WITH ORDINALITY AS t(occurred_at, n) ORDER BY n",
             {"values": values},
         ).all()
