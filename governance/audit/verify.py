@@ -115,7 +115,7 @@ def verify_chain(
     stretches verify independently) and the links between stretches are checked here; with 0,
     or a chain shorter than `min_events_per_worker`, this process walks it.
     """
-    with engine.connect() as connection:
+    with engine.connect() as connection, ExitStack() as stack:
         if connection.dialect.name != "sqlite":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
@@ -126,8 +126,13 @@ def verify_chain(
                 ),
                 {"id": HEAD_ID},
             ).one()
-            checkpoints = _checkpoints(connection)
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
+            count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
+            parts = 0 if fault is not None else min(workers, last // max(1, min_events_per_worker))
+            # Started before the checkpoints are read (a million events have 50,000): each
+            # worker's interpreter starts on the other core meanwhile, then waits for its job.
+            started = [_start_worker(stack) for _ in range(parts)]
+            checkpoints = _checkpoints(connection)
             trail = Trail(
                 keys=dict(settings.keys),
                 checkpoints=checkpoints,
@@ -140,14 +145,12 @@ def verify_chain(
                 trail,
                 connection.dialect.loaded_dbapi.Error,
             )
-            count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
             witnessed = 0
             if fault is None:
-                parts = min(workers, last // max(1, min_events_per_worker))
-                if parts < 1:
+                if not started:
                     stretches = [walk.stretch(1, last, final=True)]
                 else:
-                    stretches = _walk_in_processes(engine, trail, last, parts)
+                    stretches = _walk_in_processes(engine, trail, last, started)
                 count, last_hash, fault = _join(walk, stretches)
             try:
                 if fault is None:
@@ -185,46 +188,53 @@ def _checkpoints(connection: Connection) -> dict[int, Checkpoint]:
         cursor.close()
 
 
-def _walk_in_processes(engine: Engine, trail: Trail, last: int, parts: int) -> list[Stretch]:
-    """Walk `parts` contiguous stretches in as many worker processes at once. Each is a fresh
-    `python -m governance.audit.verify_worker` (no inherited connections or threads, and
-    none of the app's imports) told its job, keys included, through its own standard input."""
-    size = -(-last // parts)
-    bounds = [(start, min(last, start + size - 1)) for start in range(1, last + 1, size)]
+Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
+
+
+def _start_worker(stack: ExitStack) -> Worker:
+    """A fresh `python -m governance.audit.verify_worker` (no inherited connections or threads,
+    and none of the app's imports), stopped when `stack` closes if it is still running; it
+    waits for its job on its standard input."""
+    # A file, not a pipe, for error output: a long traceback cannot block the worker.
+    errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
+    process = stack.enter_context(
+        subprocess.Popen(
+            [sys.executable, "-m", "governance.audit.verify_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    )
+    stack.callback(_stop, process)
+    return process, errors
+
+
+def _walk_in_processes(
+    engine: Engine, trail: Trail, last: int, workers: list[Worker]
+) -> list[Stretch]:
+    """Walk as many contiguous stretches as there are `workers`, at once, each told its job,
+    keys included, through its own standard input."""
+    parts = len(workers)  # at most one per `min_events_per_worker` events: none is empty
+    bounds = [(1 + last * part // parts, last * (part + 1) // parts) for part in range(parts)]
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     # Only the plain connection settings travel (SQLAlchemy adds its own adapter objects).
     kwargs = {
         name: value for name, value in kwargs.items() if isinstance(value, str | int | float | bool)
     }
-    with ExitStack() as stack:
-        workers = []
-        for _ in bounds:
-            # A file, not a pipe, for error output: a long traceback cannot block the worker.
-            errors = stack.enter_context(tempfile.TemporaryFile())
-            process = stack.enter_context(
-                subprocess.Popen(
-                    [sys.executable, "-m", "governance.audit.verify_worker"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=errors,
-                )
+    # Every worker was started before any is told its job: a job (the trail's checkpoints,
+    # several MB for a million events) is larger than a pipe holds (64 KB), so writing one
+    # waits until its worker has started Python and reads it. Told one by one as they were
+    # started, the second worker began its walk only once the first had started (2.4 s later
+    # at a load of 11; the length of a worker's start on a quiet machine).
+    for (process, _), (start, end) in zip(workers, bounds, strict=True):
+        stdin = cast(IO[bytes], process.stdin)  # opened with PIPE
+        stdin.write(
+            pickle.dumps(
+                Job(engine.dialect.name, list(args), kwargs, trail, start, end, end == last)
             )
-            stack.callback(_stop, process)
-            workers.append((process, errors))
-        # Every worker is started before any is told its job: a job (the trail's checkpoints,
-        # several MB for a million events) is larger than a pipe holds (64 KB), so writing one
-        # waits until its worker has started Python and reads it. Told one by one as they were
-        # started, the second worker began its walk only once the first had started (2.4 s
-        # later at a load of 11; the length of a worker's start on a quiet machine).
-        for (process, _), (start, end) in zip(workers, bounds, strict=True):
-            stdin = cast(IO[bytes], process.stdin)  # opened with PIPE just above
-            stdin.write(
-                pickle.dumps(
-                    Job(engine.dialect.name, list(args), kwargs, trail, start, end, end == last)
-                )
-            )
-            stdin.close()
-        return [_result(process, errors) for process, errors in workers]
+        )
+        stdin.close()
+    return [_result(process, errors) for process, errors in workers]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

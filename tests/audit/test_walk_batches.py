@@ -8,19 +8,21 @@ every position within a batch. The intruder has database access and dropped the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit import walk
-from governance.audit.format import sqlite_time_text, sqlite_time_texts
+from governance.audit.format import format_time, sqlite_time_text, sqlite_time_texts
 from governance.audit.verify import Verification, verify_chain
+from governance.kernel.db import make_engine
 from governance.kernel.extensions import database
 
 Intruder = Callable[..., None]
@@ -162,3 +164,72 @@ def test_times_checked_in_bulk_are_each_times_canonical_text(stored: list[Any]) 
     one_by_one = [sqlite_time_text(value) for value in stored]
     expected = None if None in one_by_one else one_by_one
     assert sqlite_time_texts(stored) == expected
+
+
+# -- PostgreSQL: the canonical time is the server's text of the stored time -----------------
+
+earliest, latest = dt.datetime(1970, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
+moments = st.datetimes(min_value=earliest, max_value=latest, timezones=st.timezones()).filter(
+    lambda moment: earliest <= moment.astimezone(dt.UTC).replace(tzinfo=None) <= latest
+)
+zones = st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "+14"])
+
+
+@pytest.fixture(scope="module")
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def _walk_texts(engine: Engine, values: list[Any], zone: str) -> list[str | None]:
+    """The walk's own expression for the time (`walk._PG_OCCURRED`) over `values` stored as
+    `timestamptz`, in a session whose time zone is `zone`."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"SET LOCAL TimeZone = '{zone}'")
+        rows = connection.exec_driver_sql(
+            f"SELECT {walk._PG_OCCURRED} FROM unnest(%(values)s::timestamptz[]) "  # noqa: S608
+            "WITH ORDINALITY AS t(occurred_at, n) ORDER BY n",
+            {"values": values},
+        ).all()
+    return [row[0] for row in rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(moments, min_size=1, max_size=25), zones)
+def test_the_walks_text_of_a_stored_time_is_what_the_writer_hashed(
+    pg_engine: Engine, stored: list[dt.datetime], zone: str
+) -> None:
+    """Any time the writer can store (microseconds or none, leap days, year ends, any zone it
+    came in), read in any session time zone: byte for byte `format_time`'s text."""
+    assert _walk_texts(pg_engine, stored, zone) == [format_time(moment) for moment in stored]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "0044-03-15 12:00:00+00 BC",
+        "2025-01-01 00:00:00+00 BC",
+        "infinity",
+        "-infinity",
+        "10000-01-01 00:00:00+00",
+        "1969-12-31 23:59:59.999999+00",
+        "1970-01-01 05:29:59.999999+05:30",
+    ],
+)
+def test_a_time_outside_the_years_1970_to_9999_reads_as_none(
+    pg_engine: Engine, stored: str
+) -> None:
+    assert _walk_texts(pg_engine, [stored], "Asia/Kolkata") == [None]
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("1970-01-01 00:00:00+00", "1970-01-01T00:00:00.000000Z"),
+        ("9999-12-31 23:59:59.999999+00", "9999-12-31T23:59:59.999999Z"),
+        ("2024-02-29 23:30:00-01", "2024-03-01T00:30:00.000000Z"),
+    ],
+)
+def test_the_first_and_last_times_are_kept(pg_engine: Engine, stored: str, text: str) -> None:
+    assert _walk_texts(pg_engine, [stored], "Pacific/Chatham") == [text]
