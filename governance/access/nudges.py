@@ -186,15 +186,14 @@ def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> i
     return told
 
 
+# Built once: every dashboard (every role's) asks it.
+_WAITING_REQUESTS = select(AccessRequest).where(AccessRequest.status.in_(list(STEP_KINDS)))
+
+
 def reminders_to_answer(session: Session, user: User) -> list[Task]:
     """The task "Answer a reminder": a nudge that reached this person about a request that
     still waits on them (it closes when the request leaves their step, or they vote)."""
-    open_requests = {
-        str(r.id): r
-        for r in session.scalars(
-            select(AccessRequest).where(AccessRequest.status.in_(list(STEP_KINDS)))
-        )
-    }
+    open_requests = {str(r.id): r for r in session.scalars(_WAITING_REQUESTS)}
     if not open_requests:
         return []
     nudges = session.execute(

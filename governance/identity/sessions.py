@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from governance import authz
@@ -75,23 +75,24 @@ def start_session(
     return StartedSession(record=record, secret=secret)
 
 
+# The person's roles come in the same statement (a join, not the model's usual second
+# `selectin` query): every page needs them, for the menu and for each permission check. Built
+# once: every page runs it, and building the statement with its loader options cost about a
+# third of the lookup's CPU (the statement sent is the same; it is still sent at every page).
+_FIND_ACTIVE = (
+    select(UserSession)
+    .where(UserSession.secret_sha256 == bindparam("digest"))
+    .options(joinedload(UserSession.user).joinedload(User.roles))
+)
+
+
 def find_active(session: Session, secret: object, *, user_id: int) -> UserSession | None:
     """The live session this cookie secret names, for this person, if it has not ended and
     the person is active: one lookup on a unique index, the person and their roles loaded with
     it."""
     if not isinstance(secret, str) or not secret or len(secret) > 200:
         return None
-    # The person's roles come in the same statement (a join, not the model's usual second
-    # `selectin` query): every page needs them, for the menu and for each permission check.
-    record = (
-        session.scalars(
-            select(UserSession)
-            .where(UserSession.secret_sha256 == digest(secret))
-            .options(joinedload(UserSession.user).joinedload(User.roles))
-        )
-        .unique()
-        .first()
-    )
+    record = session.scalars(_FIND_ACTIVE, {"digest": digest(secret)}).unique().first()
     if (
         record is None
         or record.ended_at is not None

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from governance.identity import users
@@ -56,14 +56,17 @@ def due_date(session: Session, task: Task, *, arrived: dt.date) -> dt.date:
     return arrived + dt.timedelta(days=service_level_days(settings_of(session), task.kind))
 
 
+# Built once: every dashboard asks it.
+_OPEN_NOTICES = select(TaskNotice).where(
+    TaskNotice.owner_id == bindparam("owner_id"), TaskNotice.closed_at.is_(None)
+)
+
+
 def with_due(session: Session, user: User, tasks: list[Task], *, today: dt.date) -> list[Task]:
     """The dashboard's tasks, each with a due date (the ledger's, else one from today), in
     their order (those the workflow dates first)."""
     known = {
-        row.task_key: row.due_on
-        for row in session.scalars(
-            select(TaskNotice).where(TaskNotice.owner_id == user.id, TaskNotice.closed_at.is_(None))
-        )
+        row.task_key: row.due_on for row in session.scalars(_OPEN_NOTICES, {"owner_id": user.id})
     }
     return [
         t if t.due else _dated(t, known.get(t.identity) or due_date(session, t, arrived=today))

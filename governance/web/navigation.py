@@ -84,6 +84,20 @@ MENUS_KEPT = 256
 def visible_navigation() -> list[dict[str, str]]:
     if not current_user.is_authenticated:
         return []
+    return [dict(item) for item in _drawn_menu().items]
+
+
+@dataclass(frozen=True)
+class DrawnMenu:
+    """What a process keeps of one combination: the policy it was drawn under, the menu's
+    entries and the links to the person's dashboards (role, address)."""
+
+    policy: object
+    items: tuple[dict[str, str], ...]
+    dashboards: tuple[tuple[Role, str], ...]
+
+
+def _drawn_menu() -> DrawnMenu:
     # The object rules are asked at every page (a chair named a moment ago sees the entry);
     # the rest depends only on the roles, so each process draws the menu once per combination.
     opened = frozenset(
@@ -92,16 +106,51 @@ def visible_navigation() -> list[dict[str, str]]:
         if endpoint in current_app.view_functions and rule(db_session(), current_user)
     )
     policy = authz.current_policy()
-    key = (current_user.role_set, current_user.is_active, opened, request.script_root)
-    drawn: dict[tuple[Any, ...], tuple[object, list[dict[str, str]]]] = (
-        current_app.extensions.setdefault("navigation", {})
-    )
+    roles = current_user.role_set
+    key = (roles, current_user.is_active, opened, request.script_root)
+    drawn: dict[tuple[Any, ...], DrawnMenu] = current_app.extensions.setdefault("navigation", {})
     kept = drawn.get(key)
-    if kept is None or kept[0] is not policy:
+    if kept is None or kept.policy is not policy:
         if len(drawn) > MENUS_KEPT:
             drawn.clear()
-        kept = drawn[key] = (policy, _menu(opened))
-    return [dict(item) for item in kept[1]]
+        kept = drawn[key] = DrawnMenu(
+            policy,
+            tuple(_menu(opened)),
+            tuple(
+                (role, url_for("dashboard.for_role", role=role.value))
+                for role in dashboard_roles(roles)
+            ),
+        )
+    return kept
+
+
+@dataclass(frozen=True)
+class ShellLinks:
+    """The addresses every page's header links to; they depend only on where the site is
+    mounted (the URL map is fixed once the app serves), so each process works them out once
+    per script root rather than at every page."""
+
+    stylesheet: str
+    home: str
+    login: str
+    logout: str
+    account: str
+
+
+def _shell_links() -> ShellLinks:
+    kept: dict[str, ShellLinks] = current_app.extensions.setdefault("shell_links", {})
+    links = kept.get(request.script_root)
+    if links is None:
+        if len(kept) > MENUS_KEPT:
+            kept.clear()
+        links = kept[request.script_root] = ShellLinks(
+            stylesheet=url_for("static", filename="app.css"),
+            home=url_for("dashboard.home"),
+            login=url_for("auth.login"),
+            logout=url_for("auth.logout"),
+            account=url_for("account.index"),
+        )
+    return links
 
 
 def _menu(opened: frozenset[str]) -> list[dict[str, str]]:
@@ -124,13 +173,15 @@ def _template_helpers() -> dict[str, Any]:
     def can(permission: str) -> bool:
         return current_user.is_authenticated and authz.can(current_user, Permission(permission))
 
-    roles = dashboard_roles(current_user.role_set) if current_user.is_authenticated else []
+    signed_in = current_user.is_authenticated
+    menu = _drawn_menu() if signed_in else None
     return {
         **forms.refusal_context(),
-        "navigation": visible_navigation(),
+        "navigation": [dict(item) for item in menu.items] if menu else [],
         "can": can,
         "Permission": Permission,
-        "dashboard_roles": roles,
+        "dashboard_links": menu.dashboards if menu else (),
+        "shell": _shell_links(),
     }
 
 
