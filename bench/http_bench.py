@@ -38,6 +38,7 @@ QUICK_DURATION_S = 3.0
 REPEATS = int(os.environ.get("HTTP_BENCH_REPEATS") or 3)
 WORKERS = int(os.environ.get("HTTP_BENCH_WORKERS") or 4)
 SERVER_THREADS = int(os.environ.get("HTTP_BENCH_THREADS") or 0) or None
+WORKER_CLASS = os.environ.get("HTTP_BENCH_WORKER_CLASS") or None  # default: serve's
 CLIENT_PROCESSES = 4
 THREADS = 4  # per client process: 16 concurrent clients
 ANALYSTS = 16
@@ -237,6 +238,7 @@ def measure(quick: bool, url: str | None = None) -> dict[str, float]:
             tmp / "server.log",
             workers=WORKERS,
             threads=SERVER_THREADS,
+            worker_class=WORKER_CLASS,
             start_within=180,
         )
         try:
