@@ -190,6 +190,8 @@ class Snapshot:
     mutable: tuple[tuple[str, Any], ...] = ()
     #: For each collection, the name of the children's attribute back to this row, if any.
     backrefs: tuple[str | None, ...] = ()
+    #: The mapped class's new, empty instance (looked up once, not at every read).
+    new: Callable[[], Any] | None = None
 
 
 def snapshot(instance: Any, *relations: str) -> Snapshot:
@@ -209,6 +211,7 @@ def snapshot(instance: Any, *relations: str) -> Snapshot:
         key,
         copy.deepcopy(tuple((name, v) for name, v in values if isinstance(v, list | dict))),
         tuple(mapper.relationships[name].back_populates for name in many),
+        mapper.class_manager.new_instance,
     )
 
 
@@ -229,8 +232,9 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
         kids = [_attach(session, child) for child in snaps]
         # As loaded, with no change to write: the read's flush must find nothing to do.
         set_committed_value(instance, name, kids)
-        for child in kids if backref else ():
-            set_committed_value(child, backref, instance)
+        if backref is not None:
+            for child in kids:
+                set_committed_value(child, backref, instance)
     for name, other in related:
         # The session holds its instances weakly: the row keeps its related row, as loaded.
         set_committed_value(instance, name, other)
@@ -244,7 +248,7 @@ def _attach(session: Session, snap: Snapshot) -> Any:
     the session's identity map. `session.add` did the same after walking every relationship of
     every instance for cascades (a fifth of a read's CPU, with `make_transient_to_detached`);
     these instances have nothing to cascade: they were just built, unchanged."""
-    instance = inspect(snap.cls).class_manager.new_instance()
+    instance = snap.new() if snap.new else inspect(snap.cls).class_manager.new_instance()
     instance.__dict__.update(snap.values)
     for name, value in snap.mutable:
         instance.__dict__[name] = copy.deepcopy(value)
