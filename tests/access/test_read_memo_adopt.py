@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, joinedload, lazyload
@@ -20,6 +21,13 @@ from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets
 from tests.support import People
+
+
+@pytest.fixture
+def dataset_id(db: Session, datasets: Datasets) -> int:
+    """The arrests dataset, committed: each test loads it in sessions of its own."""
+    db.commit()
+    return datasets.arrests.id
 
 
 def _loaded(session: Session, dataset_id: int) -> Dataset:
@@ -47,11 +55,10 @@ def _statements(app: Flask) -> Iterator[list[str]]:
 
 
 def test_an_adopted_row_and_its_collection_are_the_sessions_own_and_unchanged(
-    app: Flask, db: Session, datasets: Datasets
+    app: Flask, dataset_id: int
 ) -> None:
-    db.commit()
     with database(app).session() as first:
-        loaded = _loaded(first, datasets.arrests.id)
+        loaded = _loaded(first, dataset_id)
         snap = snapshot(loaded, "columns")
         names = [c.name for c in loaded.columns]
         provider_id = loaded.provider_id
@@ -67,7 +74,7 @@ def test_an_adopted_row_and_its_collection_are_the_sessions_own_and_unchanged(
             assert state.session is session
             assert [c.name for c in dataset.columns] == names
             assert all(inspect(c).persistent and c.dataset is dataset for c in dataset.columns)
-            assert session.get(Dataset, datasets.arrests.id) is dataset  # the identity map's
+            assert session.get(Dataset, dataset_id) is dataset  # the identity map's
             assert not session.dirty
             assert not session.new
             session.flush()
@@ -80,11 +87,10 @@ def test_an_adopted_row_and_its_collection_are_the_sessions_own_and_unchanged(
 
 
 def test_each_session_gets_its_own_instances_and_its_own_mutable_values(
-    app: Flask, db: Session, datasets: Datasets
+    app: Flask, dataset_id: int
 ) -> None:
-    db.commit()
     with database(app).session() as first:
-        loaded = _loaded(first, datasets.arrests.id)
+        loaded = _loaded(first, dataset_id)
         loaded.data_use = {"codes": ["DUO:0000042"]}  # a mutable value, kept in the memo
         loaded.columns[0].value_labels = {"1": "one"}
         snap = snapshot(loaded, "columns")
@@ -137,12 +143,11 @@ def test_a_token_and_its_holder_adopted_together_and_a_change_is_flushed(
 
 
 def test_a_session_holding_one_of_the_collections_rows_loads_instead(
-    app: Flask, db: Session, datasets: Datasets
+    app: Flask, dataset_id: int
 ) -> None:
-    db.commit()
     with database(app).session() as first:
-        snap = snapshot(_loaded(first, datasets.arrests.id), "columns")
-        column_id = first.get(Dataset, datasets.arrests.id).columns[0].id  # type: ignore[union-attr]
+        snap = snapshot(_loaded(first, dataset_id), "columns")
+        column_id = first.get(Dataset, dataset_id).columns[0].id  # type: ignore[union-attr]
     with database(app).session() as session:
         held = session.get(DatasetColumn, column_id)  # held: the session keeps rows weakly
         assert adopt(session, snap) is None  # the caller loads it: one instance per row
