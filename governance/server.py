@@ -1,13 +1,16 @@
 """Production serving: gunicorn worker processes.
 
-Worker processes, each with a few threads (gunicorn's gthread workers): a thread waiting on
-the database or on a client's next request on a kept-alive connection no longer holds a whole
-process. Sync workers closed every connection after one answer, so an API client paid a new TCP
-connection per page. Each thread has its own Casbin enforcer (pycasbin's matcher is not safe
-when threads share one: authz/enforcer.py) and its own database session per request. Each
-worker builds its own app (no preloading), so each has its own connections and enforcers.
-The periodic jobs (expiring agreements and grants, sweeping files) are not the server's: huey's
-scheduler runs them in `governance worker` (analysis/worker.py), which `make run` starts too.
+Worker processes, each with a few threads (gunicorn's gthread workers, the default): a thread
+waiting on the database or on a client's next request on a kept-alive connection does not hold
+a whole process. `--worker-class sync` serves one request at a time per process and closes
+every connection after one answer (an API client pays a new TCP connection per page), but
+waiting requests are served in arrival order: measured against each other in
+docs/benchmarks.md ("readtail"). Each thread has its own Casbin enforcer (pycasbin's matcher
+is not safe when threads share one: authz/enforcer.py) and its own database session per
+request. Each worker builds its own app (no preloading), so each has its own connections and
+enforcers. The periodic jobs (expiring agreements and grants, sweeping files) are not the
+server's: huey's scheduler runs them in `governance worker` (analysis/worker.py), which
+`make run` starts too.
 
 The arbiter itself never opens the database: gunicorn forks workers from it, and a database
 connection (SQLite's lock bookkeeping above all) must never be carried across fork().
