@@ -6,8 +6,10 @@ SQLite in a temporary instance. CLIENT_PROCESSES x THREADS clients then read pag
 granted rows through `GET /api/v1/datasets/{id}/rows` as fast as they are answered, for
 DURATION_S (quick: 3 s), three times; the figures are the medians. Each client keeps its
 connection open between requests, as an API client does (the server's gthread workers keep
-connections alive, governance/server.py), and opens a new one only after an error. Afterwards
-the bench checks that the audit trail holds exactly one allowed `dataset:read` event per read.
+connections alive, governance/server.py), and opens a new one only after an error or when
+the server closes it (sync workers, HTTP_BENCH_WORKER_CLASS=sync; HTTP_BENCH_WORKERS and
+HTTP_BENCH_THREADS set the model's size). Afterwards the bench checks that the audit trail
+holds exactly one allowed `dataset:read` event per read.
 
 The load test (`load_*` keys) then runs LOAD_CLIENTS clients for LOAD_S seconds (the
 environment's HTTP_BENCH_LOAD_S shortens or lengthens it; quick: 5 s) and reports the failed
@@ -38,6 +40,7 @@ QUICK_DURATION_S = 3.0
 REPEATS = int(os.environ.get("HTTP_BENCH_REPEATS") or 3)
 WORKERS = int(os.environ.get("HTTP_BENCH_WORKERS") or 4)
 SERVER_THREADS = int(os.environ.get("HTTP_BENCH_THREADS") or 0) or None
+WORKER_CLASS = os.environ.get("HTTP_BENCH_WORKER_CLASS") or None  # default: serve's
 CLIENT_PROCESSES = 4
 THREADS = 4  # per client process: 16 concurrent clients
 ANALYSTS = 16
@@ -237,6 +240,7 @@ def measure(quick: bool, url: str | None = None) -> dict[str, float]:
             tmp / "server.log",
             workers=WORKERS,
             threads=SERVER_THREADS,
+            worker_class=WORKER_CLASS,
             start_within=180,
         )
         try:

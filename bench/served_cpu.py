@@ -8,7 +8,7 @@ median and 99th percentile. With `--spy SECONDS` it also records the workers wit
 (`PY_SPY`, default `py-spy` on the PATH) for that long during a drive and prints the
 heaviest frames.
 
-    .venv/bin/python bench/served_cpu.py [--postgres] [--workers N] [--threads N]
+    .venv/bin/python bench/served_cpu.py [--postgres] [--workers N] [--threads N] [--worker-class C]
         [--seconds S] [--rounds N] [--spy S]
 """
 
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--worker-class", default=None, help="gthread or sync (default: serve's)")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spy", type=float, default=0)
@@ -125,6 +126,7 @@ def main() -> None:
             tmp / "server.log",
             workers=args.workers,
             threads=args.threads or None,
+            worker_class=args.worker_class,
             start_within=180,
         )
         try:

@@ -34,6 +34,7 @@ class LiveServer:
         *,
         workers: int = 2,
         threads: int | None = None,
+        worker_class: str | None = None,
         env: dict[str, str] | None = None,
         port: int | None = None,
         # Generous: under xdist another worker's server or browser may share the cores while
@@ -64,6 +65,7 @@ class LiveServer:
                 "--workers",
                 str(workers),
                 *(["--threads", str(threads)] if threads else []),
+                *(["--worker-class", worker_class] if worker_class else []),
             ],
             env=env,
             stdout=self._log_file,

@@ -14,7 +14,7 @@ from governance.access.row_filters import MAX_FILTERS
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
-from governance.api.responses import json_value
+from governance.api.responses import json_rows
 from governance.identity.api_auth import caller
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
@@ -81,7 +81,7 @@ def read_rows(dataset_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     )
     db.commit()
     return {
-        "items": [{name: json_value(value) for name, value in row.items()} for row in page.rows],
+        "items": json_rows(page.rows),
         "columns": page.columns,
         "page": page.page,
         "per_page": page.per_page,

@@ -172,11 +172,12 @@ def read_query(params: tuple[Param, ...]) -> dict[str, Any]:
     declared = {p.name: p for p in params}
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
-    for name in request.args:
+    args = request.args  # once: each `request.` goes through the context's proxy
+    for name in args:
         if name not in declared:
             errors[name] = "unknown query parameter"
     for param in params:
-        raw = request.args.getlist(param.name)
+        raw = args.getlist(param.name)
         if not raw:
             if param.required:
                 errors[param.name] = "required"

@@ -56,6 +56,24 @@ def page_schema(item: Schema) -> Schema:
     )
 
 
+#: Cell types JSON carries as they are (exact types: a numpy integer or a bool subclass is not).
+_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
+
+
+def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of data as JSON (`json_value` of each cell): only the columns holding some value
+    JSON cannot carry as it is (a date, a float that may be NaN) are converted, so a page of
+    text and integers goes out as it was read, without a new dict and a call per cell."""
+    if not rows:
+        return rows
+    converted = [
+        name for name in rows[0] if any(type(row[name]) not in _AS_THEY_ARE for row in rows)
+    ]
+    if not converted:
+        return rows
+    return [row | {name: json_value(row[name]) for name in converted} for row in rows]
+
+
 def json_value(value: Any) -> Any:
     """A cell of dataset rows as JSON: dates as ISO text, numbers as numbers, gaps as null."""
     if value is None:

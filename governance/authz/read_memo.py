@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from governance.kernel.db import fetch_opening
 
@@ -179,30 +179,46 @@ class Snapshot:
     are never shared)."""
 
     cls: type[Any]
+    #: The immutable column values (numbers, text, dates), copied into each instance as they are.
     values: tuple[tuple[str, Any], ...]
     children: tuple[tuple[str, tuple[Snapshot, ...]], ...] = ()
     related: tuple[tuple[str, Snapshot], ...] = ()
     #: The row's identity key, worked out once when it is remembered, not at every read.
     key: Any = None
+    #: The mutable column values (JSON lists and dicts): each instance gets its own copy, so a
+    #: read that changes its instance does not change the memo.
+    mutable: tuple[tuple[str, Any], ...] = ()
+    #: For each collection, the name of the children's attribute back to this row, if any.
+    backrefs: tuple[str | None, ...] = ()
+    #: The mapped class's new, empty instance (looked up once, not at every read).
+    new: Callable[[], Any] | None = None
 
 
 def snapshot(instance: Any, *relations: str) -> Snapshot:
     mapper = inspect(instance).mapper
-    values = tuple((attr.key, getattr(instance, attr.key)) for attr in mapper.column_attrs)
+    values = [(attr.key, getattr(instance, attr.key)) for attr in mapper.column_attrs]
     many = [name for name in relations if mapper.relationships[name].uselist]
     children = tuple((name, tuple(snapshot(c) for c in getattr(instance, name))) for name in many)
     related = tuple(
         (name, snapshot(getattr(instance, name))) for name in relations if name not in many
     )
     key = mapper.identity_key_from_instance(instance)
-    return Snapshot(type(instance), copy.deepcopy(values), children, related, key)
+    return Snapshot(
+        type(instance),
+        tuple((name, value) for name, value in values if not isinstance(value, list | dict)),
+        children,
+        related,
+        key,
+        copy.deepcopy(tuple((name, v) for name, v in values if isinstance(v, list | dict))),
+        tuple(mapper.relationships[name].back_populates for name in many),
+        mapper.class_manager.new_instance,
+    )
 
 
 def adopt(session: Session, snap: Snapshot) -> Any | None:
     """The snapshot's row as a persistent instance of `session`, without a query: the one the
-    session already holds, or new ones built from the values (mutable values copied, so a read
-    that changes its instance does not change the memo). None when the session already holds
-    one of its collection's rows but not the row itself: the caller then loads it."""
+    session already holds, or new ones built from the values. None when the session already
+    holds one of its collection's rows but not the row itself: the caller then loads it."""
     held = session.identity_map.get(snap.key)
     if held is not None:
         return held
@@ -211,32 +227,35 @@ def adopt(session: Session, snap: Snapshot) -> Any | None:
         return None
     if any(child.key in session.identity_map for _name, snaps in snap.children for child in snaps):
         return None
-    instance = _build(snap)
-    children = [(name, [_build(child) for child in snaps]) for name, snaps in snap.children]
-    built = [instance, *(child for _name, kids in children for child in kids)]
-    for obj in built:
-        make_transient_to_detached(obj)
-    for name, kids in children:
+    instance = _attach(session, snap)
+    for (name, snaps), backref in zip(snap.children, snap.backrefs, strict=True):
+        kids = [_attach(session, child) for child in snaps]
         # As loaded, with no change to write: the read's flush must find nothing to do.
         set_committed_value(instance, name, kids)
-        backref = inspect(snap.cls).relationships[name].back_populates
-        for child in kids if backref else ():
-            set_committed_value(child, backref, instance)
+        if backref is not None:
+            for child in kids:
+                set_committed_value(child, backref, instance)
     for name, other in related:
         # The session holds its instances weakly: the row keeps its related row, as loaded.
         set_committed_value(instance, name, other)
-    session.add(instance)
     return instance
 
 
-def _build(snap: Snapshot) -> Any:
-    # The values go straight into the instance's dict, as a query's loading puts them: setting
-    # them through the attributes would record each as a change (and cost more than the query).
-    instance = inspect(snap.cls).class_manager.new_instance()
-    instance.__dict__.update(
-        (name, copy.deepcopy(value) if isinstance(value, list | dict) else value)
-        for name, value in snap.values
-    )
+def _attach(session: Session, snap: Snapshot) -> Any:
+    """A new instance of the snapshot's row in `session`, made as a query's loading makes one
+    (sqlalchemy.orm.loading): the values straight into the instance's dict (setting them through
+    the attributes would record each as a change), the identity key set and the state put into
+    the session's identity map. `session.add` did the same after walking every relationship of
+    every instance for cascades (a fifth of a read's CPU, with `make_transient_to_detached`);
+    these instances have nothing to cascade: they were just built, unchanged."""
+    instance = snap.new() if snap.new else inspect(snap.cls).class_manager.new_instance()
+    instance.__dict__.update(snap.values)
+    for name, value in snap.mutable:
+        instance.__dict__[name] = copy.deepcopy(value)
+    state = instance_state(instance)
+    state.key = snap.key
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, snap.key)
     return instance
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from governance.audit import service as audit
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
+from governance.server import WORKER_CLASSES
 
 
 @click.command(
@@ -173,14 +174,22 @@ def demo_command(people: int | None) -> None:
     default=4,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Threads per worker process.",
+    help="Threads per worker process (gthread workers only).",
 )
-def serve_command(bind: str, workers: int, timeout: int, threads: int) -> None:
+@click.option(
+    "--worker-class",
+    default="gthread",
+    show_default=True,
+    type=click.Choice(WORKER_CLASSES),
+    help="gunicorn worker class: gthread (threads, connections kept alive) or sync (one "
+    "request at a time per process, a connection per request).",
+)
+def serve_command(bind: str, workers: int, timeout: int, threads: int, worker_class: str) -> None:
     from governance.server import serve
 
     app = build_app()  # fail fast, in this process, on bad settings or policy files
     click.echo(f"Serving on http://{bind} (links in e-mails use {app.config['BASE_URL']}).")
-    serve(bind=bind, workers=workers, timeout=timeout, threads=threads)
+    serve(bind=bind, workers=workers, timeout=timeout, threads=threads, worker_class=worker_class)
 
 
 COMMANDS = [init_command, create_user_command, demo_command, serve_command]

@@ -10,11 +10,15 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.api.responses import json_rows, json_value
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import ColumnType, DatasetColumn
 from tests.api.scenario import ARREST_ROWS, World
@@ -114,3 +118,37 @@ def test_each_stored_value_is_shown_as_itself(
             answer.get_data()
             == json.dumps(expected, sort_keys=True, separators=(",", ":")).encode() + b"\n"
         )
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.dates(),
+    st.datetimes(timezones=st.sampled_from([None, dt.UTC])),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.integers(-(2**62), 2**62).map(np.int64),
+)
+
+
+# No deadline: a loaded machine (and the first example's imports) is not what this asserts.
+@settings(deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda width: st.lists(
+            st.lists(_CELLS, min_size=width, max_size=width), min_size=0, max_size=6
+        )
+    )
+)
+def test_rows_go_out_as_each_cell_would_alone(cells: list[list[Any]]) -> None:
+    """`json_rows` converts only the columns that need it, to what `json_value` makes of each
+    cell: the same answer as converting every cell, the columns in their order."""
+    rows = [{f"c{i}": value for i, value in enumerate(row)} for row in cells]
+    expected = [{name: json_value(value) for name, value in row.items()} for row in rows]
+    got = json_rows(rows)
+    assert json.dumps(got) == json.dumps(expected)
+    assert [list(row) for row in got] == [list(row) for row in expected]
+    for row in got:
+        assert all(type(value) in {str, int, float, bool, type(None)} for value in row.values())
