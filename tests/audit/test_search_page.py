@@ -141,8 +141,9 @@ def test_verify_button_records_and_reports(browser: Browser, people: People, db:
     assert verified.outcome == Outcome.SUCCESS
 
 
-def chosen_event_types(page: str) -> list[str]:
-    select = re.search(r'<select id="event_type".*?</select>', page, re.S)
+def chosen_event_types(page: str, name: str = "event_type") -> list[str]:
+    """The options chosen in the drop-down `name` (the "What happened" one unless named)."""
+    select = re.search(rf'<select id="{name}".*?</select>', page, re.S)
     assert select is not None
     return re.findall(r'<option value="([^"]*)" selected>', select.group(0))
 
@@ -217,12 +218,6 @@ def _form(page: str) -> str:
     return form.group(0)
 
 
-def _chosen(form: str, name: str) -> list[str]:
-    select = re.search(rf'<select id="{name}".*?</select>', form, re.S)
-    assert select is not None
-    return re.findall(r'<option value="([^"]*)" selected>', select.group(0))
-
-
 def test_the_filter_form_shows_each_search_s_own_choices_and_text(
     browser: Browser, people: People
 ) -> None:
@@ -240,14 +235,14 @@ def test_the_filter_form_shows_each_search_s_own_choices_and_text(
             page = browser.get(f"/audit/?{query}")
             assert page.status_code == 200
             form = _form(page.get_data(as_text=True))
-            assert _chosen(form, "kind") == kind
-            assert _chosen(form, "outcome") == outcome
+            assert chosen_event_types(form, "kind") == kind
+            assert chosen_event_types(form, "outcome") == outcome
             assert ('href="/audit/">Clear</a>' in form) == bool(query)
             assert 'value="analyst"' not in form
             assert "has-error" not in form
         typed = _form(browser.get("/audit/?user=analyst&kind=exports").get_data(as_text=True))
         assert 'id="user" name="user" type="text" placeholder="Alex Kim" value="analyst"' in typed
-        assert _chosen(typed, "kind") == ["exports"]
+        assert chosen_event_types(typed, "kind") == ["exports"]
         refused = browser.get("/audit/?since=yesterday&kind=exports")
         assert refused.status_code == 422
         assert 'value="yesterday" aria-invalid="true"' in _form(refused.get_data(as_text=True))
