@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -60,6 +60,14 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
     return found
 
 
+# Built once with one expanding parameter: a listing's names are asked at every view, and
+# building the IN lists anew (a bound parameter per id) cost more than the queries.
+_PEOPLE_NAMES = select(User.id, User.name).where(User.id.in_(bindparam("ids", expanding=True)))
+_DATASET_NAMES = select(Dataset.id, Dataset.name).where(
+    Dataset.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:
     """People and datasets named in a listing, so tables show names rather than numbers."""
     user_ids = {getattr(i, "user_id", None) or getattr(i, "requester_id", 0) for i in items}
@@ -68,14 +76,10 @@ def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[s
         return {"people": {}, "datasets": {}}
     return {
         "people": {
-            row.id: row.name
-            for row in session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+            row.id: row.name for row in session.execute(_PEOPLE_NAMES, {"ids": list(user_ids)})
         },
         "datasets": {
-            row.id: row.name
-            for row in session.execute(
-                select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids))
-            )
+            row.id: row.name for row in session.execute(_DATASET_NAMES, {"ids": list(dataset_ids)})
         },
     }
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -123,19 +123,21 @@ def review_grant(
     return review
 
 
+def due_for_review(now: dt.datetime) -> ColumnElement[bool]:
+    """Not ended (active or paused) and not reviewed (nor created) in 90 days: a condition, so
+    that the grants page narrows its own query rather than fetching the grants first."""
+    cutoff = now - REVIEW_PERIOD
+    return and_(
+        Grant.status.in_(LIVE_GRANT_STATUSES),
+        or_(
+            Grant.last_reviewed_at < cutoff,
+            Grant.last_reviewed_at.is_(None) & (Grant.created_at < cutoff),
+        ),
+    )
+
+
 def grants_due_for_review(session: Session, *, now: dt.datetime) -> list[Grant]:
     """Grants not ended (active or paused) and not reviewed (nor created) in 90 days."""
-    cutoff = now - REVIEW_PERIOD
     return list(
-        session.scalars(
-            select(Grant)
-            .where(
-                Grant.status.in_(LIVE_GRANT_STATUSES),
-                or_(
-                    Grant.last_reviewed_at < cutoff,
-                    Grant.last_reviewed_at.is_(None) & (Grant.created_at < cutoff),
-                ),
-            )
-            .order_by(Grant.created_at)
-        )
+        session.scalars(select(Grant).where(due_for_review(now)).order_by(Grant.created_at))
     )

@@ -23,7 +23,7 @@ from governance.access.models import (
 )
 from governance.access.review import (
     REVIEW_PERIOD,
-    grants_due_for_review,
+    due_for_review,
     review_grant,
 )
 from governance.access.timeline import request_timeline
@@ -342,8 +342,7 @@ def grants_list() -> str:
         query = query.where(Grant.status == status)
     overdue_only = request.args.get("review") == "overdue"
     if overdue_only:
-        overdue = {g.id for g in grants_due_for_review(db, now=utcnow())}
-        query = query.where(Grant.id.in_(overdue or {-1}))
+        query = query.where(due_for_review(utcnow()))
     page = paginate(
         db,
         query,

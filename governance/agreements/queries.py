@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, exists, func, inspect, or_, select
-from sqlalchemy.orm import Session, lazyload, object_session, selectinload
+from sqlalchemy.orm import Session, joinedload, lazyload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -145,19 +145,24 @@ def get_visible(
     return agreement
 
 
-# The agreement's page shows its versions with their covered columns (and datasets), personnel
-# (and people), comments and documents; the model's selectin cascade would go on to read every
-# covered dataset's columns and stewards and every named person's roles, which the page does
-# not show. Read as the page asks, those load only if something touches them.
+# The agreement's page shows its versions with their covered columns (and datasets and their
+# columns), personnel (people and their training), comments and documents, in six statements
+# whatever the number of versions or datasets: the versions come with the agreement (an
+# agreement has a handful), training with the people and the documents and the datasets'
+# columns each in one statement rather than one per version or dataset. The model's selectin
+# cascade would go on to read every covered dataset's stewards and every named person's roles,
+# which the page does not show: read as the page asks, those load only if something touches
+# them.
 FOR_PAGE: tuple[ORMOption, ...] = (
-    selectinload(Agreement.versions)
+    joinedload(Agreement.versions)
     .selectinload(AgreementVersion.covered)
     .joinedload(CoveredColumn.dataset)
-    .options(lazyload(Dataset.columns), lazyload(Dataset.stewards)),
-    selectinload(Agreement.versions)
+    .options(selectinload(Dataset.columns), lazyload(Dataset.stewards)),
+    joinedload(Agreement.versions)
     .selectinload(AgreementVersion.personnel)
     .joinedload(Personnel.user)
-    .lazyload(User.roles),
+    .options(lazyload(User.roles), joinedload(User.training)),
+    joinedload(Agreement.versions).selectinload(AgreementVersion.documents),
 )
 
 

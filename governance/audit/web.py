@@ -13,6 +13,7 @@ from functools import cache
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     get_template_attribute,
     redirect,
@@ -109,6 +110,7 @@ def _page(
         saved=saved_searches.list_saved(db, by=user),
         can_export=authz.can(user, Permission.AUDIT_EXPORT),
         can_verify=authz.can(user, Permission.AUDIT_VERIFY),
+        **_filter_form(errors, message),
     )
 
 
@@ -222,3 +224,47 @@ def _draw_event_type_select(selected: str | None, error: str | None) -> Markup:
         id="event_type",
     )
     return drawn
+
+
+# The filter form's fields a person types freely: a form showing any of them is drawn each time.
+_TYPED = ("since", "until", "user", "agreement_id", "dataset", "dataset_id")
+# Every choice of "What happened", kind and outcome, with and without other arguments: far
+# fewer in practice; cleared, not grown, beyond this.
+KEPT_FORMS = 1024
+_kept_forms: dict[tuple[object, ...], Markup] = {}
+
+
+def _filter_form(errors: dict[str, str] | None, message: str) -> dict[str, object]:
+    """The search's filter form as kept for this request's choices, if it was drawn before
+    (`kept_filters`), and how the template keeps the one it draws (`keep_filters`).
+
+    Its seven fields and their macros were about a twentieth of a search's CPU, and a search
+    by its drop-downs alone (the checks, paging through one kind of event) shows the same form
+    each time: it depends only on the three choices, whether any argument is given (the Clear
+    link) and where the app is mounted. A form showing typed text, an error or a message is
+    drawn each time and never kept (anyone could type anything), and so is every form while
+    templates reload (development)."""
+    args = request.args
+    key = (
+        None
+        if errors
+        or message
+        or any(args.get(name) for name in _TYPED)
+        or current_app.jinja_env.auto_reload
+        else (
+            args.get("event_type"),
+            args.get("kind"),
+            args.get("outcome"),
+            bool(args),
+            request.script_root,
+        )
+    )
+
+    def keep(drawn: Markup) -> str:
+        if key is not None:
+            if len(_kept_forms) >= KEPT_FORMS:
+                _kept_forms.clear()
+            _kept_forms[key] = drawn
+        return ""
+
+    return {"kept_filters": _kept_forms.get(key) if key else None, "keep_filters": keep}

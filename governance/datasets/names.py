@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.datasets.models import Dataset
 
+# Built once with one expanding parameter (see identity.names): asked at every audit search.
+_NAMES_BY_ID = select(Dataset.id, Dataset.name).where(
+    Dataset.id.in_(bindparam("ids", expanding=True))
+)
+
 
 def datasets_by_id(session: Session, dataset_ids: Sequence[int]) -> dict[int, str]:
-    rows = session.execute(
-        select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(dataset_ids)))
-    )
+    rows = session.execute(_NAMES_BY_ID, {"ids": list(dataset_ids)})
     return {row[0]: row[1] for row in rows}
 
 

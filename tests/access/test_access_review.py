@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+from flask import Flask
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -142,3 +143,50 @@ def test_the_evidence_pack_lists_versions_and_grants(
     grants = sections["Grants (minimum necessary)"]
     assert len(grants.rows) == 1
     assert grants.rows[0][3] == "age_at_arrest, sex"
+
+
+@pytest.mark.parametrize(
+    ("status", "created_days_ago", "reviewed_days_ago"),
+    [
+        ("active", 100, None),  # never reviewed, created long ago: due
+        ("active", 10, None),  # new: not due
+        ("active", 100, 10),  # reviewed lately: not due
+        ("active", 200, 100),  # reviewed long ago: due
+        ("paused", 100, None),  # not ended: due, shown when the status filter allows
+        ("revoked", 100, None),  # ended: never due
+        ("expired", 200, 100),
+    ],
+)
+def test_the_overdue_page_lists_exactly_the_grants_due_for_review(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,
+    status: str,
+    created_days_ago: int,
+    reviewed_days_ago: int | None,
+) -> None:
+    """The grants page narrows its own query by the review's condition: it lists what
+    grants_due_for_review finds, within the page's status filter and what the viewer sees."""
+    now = utcnow()
+    grant = db.scalars(select(Grant)).one()
+    grant.status = status
+    grant.created_at = now - dt.timedelta(days=created_days_ago)
+    grant.last_reviewed_at = (
+        None if reviewed_days_ago is None else now - dt.timedelta(days=reviewed_days_ago)
+    )
+    db.commit()
+    due = {g.id for g in grants_due_for_review(fresh(db), now=utcnow())}
+    for who in (people.steward, people.privacy):
+        browser = Browser(app.test_client())
+        browser.login(who.email, PASSWORD)
+        for query, shown_statuses in [
+            ("review=overdue", {"active"}),
+            ("status=all&review=overdue", {"active", "paused", "revoked", "expired"}),
+            ("status=paused&review=overdue", {"paused"}),
+        ]:
+            page = browser.get(f"/access/grants?{query}")
+            assert page.status_code == 200
+            listed = f'">#{grant.id}</a>' in page.get_data(as_text=True)
+            assert listed == (grant.id in due and status in shown_statuses), (who.email, query)

@@ -192,3 +192,36 @@ def test_the_dashboard_lists_agreements_expiring_within_60_30_and_7_days(
         assert soon[days].reference in page
     assert soon[90].reference not in page
     assert f"Review {submitted.reference}" in page
+
+
+def test_a_changed_term_name_or_party_is_shown_at_the_next_view(
+    browser: Browser, db: Session, people: People, datasets: Datasets
+) -> None:
+    """Each process keeps the terms tables it drew, by their text: a term edited in the
+    database, a dataset renamed or a party renamed after the page was seen shows at once."""
+    agreement = builders.draft(db, people, datasets)
+    db.commit()
+    dataset_name, provider_name = datasets.arrests.name, people.police.name
+    browser.login(people.privacy.email, PASSWORD)
+    url = f"/agreements/{agreement.id}"
+    for _ in range(2):
+        first = browser.get(url).get_data(as_text=True)
+        assert "Estimate the effect of pre-arrest diversion" in first
+        assert dataset_name in first
+        assert provider_name in first
+    session = fresh(db)
+    version = session.get(Agreement, agreement.id).working_version  # type: ignore[union-attr]
+    assert version is not None
+    version.purpose = "A purpose changed behind the page's back."
+    session.get(type(datasets.arrests), datasets.arrests.id).name = "Renamed arrests"  # type: ignore[union-attr]
+    session.get(Agreement, agreement.id).provider.name = "Renamed Police"  # type: ignore[union-attr]
+    session.commit()
+    after = browser.get(url).get_data(as_text=True)
+    assert "A purpose changed behind the page&#39;s back." in after
+    assert "Estimate the effect of pre-arrest diversion" not in after
+    terms = re.search(r'<table class="table clauses">.*?</table>', after, re.S)
+    assert terms is not None
+    assert "Renamed arrests" in terms.group(0)
+    assert dataset_name not in terms.group(0)
+    assert "Renamed Police" in terms.group(0)
+    assert provider_name not in terms.group(0)

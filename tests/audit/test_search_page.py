@@ -141,8 +141,9 @@ def test_verify_button_records_and_reports(browser: Browser, people: People, db:
     assert verified.outcome == Outcome.SUCCESS
 
 
-def chosen_event_types(page: str) -> list[str]:
-    select = re.search(r'<select id="event_type".*?</select>', page, re.S)
+def chosen_event_types(page: str, name: str = "event_type") -> list[str]:
+    """The options chosen in the drop-down `name` (the "What happened" one unless named)."""
+    select = re.search(rf'<select id="{name}".*?</select>', page, re.S)
     assert select is not None
     return re.findall(r'<option value="([^"]*)" selected>', select.group(0))
 
@@ -209,3 +210,39 @@ def test_an_event_altered_in_the_database_is_shown_as_it_now_stands(
     after = browser.get("/audit/?event_type=dataset:read").get_data(as_text=True)
     assert "<dt>i</dt><dd><code>7777</code></dd>" in after
     assert "<dt>i</dt><dd><code>119</code></dd>" not in after
+
+
+def _form(page: str) -> str:
+    form = re.search(r'<form method="get".*?</form>', page, re.S)
+    assert form is not None
+    return form.group(0)
+
+
+def test_the_filter_form_shows_each_search_s_own_choices_and_text(
+    browser: Browser, people: People
+) -> None:
+    """Each process keeps the filter form drawn for a set of drop-down choices: every search
+    still shows its own choices, what was typed, its errors and the Clear link as it should."""
+    browser.login(people.compliance.email, PASSWORD)
+    for _ in range(2):  # the second round is answered with the forms kept in the first
+        for query, kind, outcome in [
+            ("kind=exports", ["exports"], []),
+            ("outcome=denied", [], ["denied"]),
+            ("kind=exports&outcome=denied", ["exports"], ["denied"]),
+            ("kind=exports&before=", ["exports"], []),
+            ("", [], []),
+        ]:
+            page = browser.get(f"/audit/?{query}")
+            assert page.status_code == 200
+            form = _form(page.get_data(as_text=True))
+            assert chosen_event_types(form, "kind") == kind
+            assert chosen_event_types(form, "outcome") == outcome
+            assert ('href="/audit/">Clear</a>' in form) == bool(query)
+            assert 'value="analyst"' not in form
+            assert "has-error" not in form
+        typed = _form(browser.get("/audit/?user=analyst&kind=exports").get_data(as_text=True))
+        assert 'id="user" name="user" type="text" placeholder="Alex Kim" value="analyst"' in typed
+        assert chosen_event_types(typed, "kind") == ["exports"]
+        refused = browser.get("/audit/?since=yesterday&kind=exports")
+        assert refused.status_code == 422
+        assert 'value="yesterday" aria-invalid="true"' in _form(refused.get_data(as_text=True))
