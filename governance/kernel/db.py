@@ -185,8 +185,10 @@ def fetch_opening(dbapi_connection: Any, cursor: Any, sql: str) -> tuple[Any, ..
     if _begin_with(dbapi_connection):
         return _begin_and_fetch(dbapi_connection, sql)
     cursor.execute(sql)
-    row: tuple[Any, ...] | None = cursor.fetchone()
-    return row
+    # Every row, not one: a SQLite statement left unfinished on a kept cursor (driver_cursor)
+    # would hold its read snapshot past the transaction's end.
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows[0] if rows else None
 
 
 # What psycopg has made its BEGIN command so far (it builds and keeps it at the first BEGIN).

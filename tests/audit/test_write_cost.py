@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from governance.audit import head as chain
@@ -200,3 +200,27 @@ def test_a_failed_epoch_read_leaves_the_kept_cursor_open(app: Flask, db: Session
     db.rollback()
     assert driver_cursor(db.connection()) is cursor
     assert read_epoch(db) == 0
+
+
+def test_the_kept_cursor_holds_no_sqlite_snapshot_after_commit(app: Flask, db: Session) -> None:
+    """A SELECT of several rows read on the kept cursor is read to its end, so no statement
+    outlives the transaction: a checkpoint by another connection finds no reader holding it."""
+    if not database(app).is_sqlite:
+        pytest.skip("SQLite's read snapshots")
+    import sqlite3
+
+    from governance.kernel.db import driver_cursor
+
+    connection = db.connection()
+    raw = connection.connection.dbapi_connection
+    rows = "SELECT epoch FROM policy_epoch UNION ALL SELECT epoch + 1 FROM policy_epoch"
+    assert fetch_opening(raw, driver_cursor(connection), rows) == (0,)
+    db.commit()
+    db.execute(text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1"))
+    db.commit()
+    other = sqlite3.connect(make_url(database(app).url).database or "")
+    try:
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0
