@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator, select
 from sqlalchemy.exc import DBAPIError
 
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from governance.kernel.db import writing
+from governance.kernel.db import driver_cursor, writing
 
 HEAD_ID = 1
 
@@ -126,19 +126,16 @@ def append(
     # A request that read first (kernel/db.py) takes SQLite's write lock before the guard reads
     # the stored head: the driver's cursor bypasses the hook that would take it.
     writing(connection)
-    cursor = connection.connection.cursor()
-    try:
-        written = _run(cursor, driver_error, statements[0], values) == 1
-        if written:
-            for statement in statements[1:]:
-                _run(cursor, driver_error, statement, values)
-            if checkpoint is not None:
-                stored = dict(checkpoint)
-                if sqlite:
-                    stored["created_at"] = _time(stored["created_at"])
-                _run(cursor, driver_error, _insert_checkpoint(dialect.name, dialect.driver), stored)
-    finally:
-        cursor.close()
+    cursor = driver_cursor(connection)  # the connection's, kept (kernel/db.py)
+    written = _run(cursor, driver_error, statements[0], values) == 1
+    if written:
+        for statement in statements[1:]:
+            _run(cursor, driver_error, statement, values)
+        if checkpoint is not None:
+            stored = dict(checkpoint)
+            if sqlite:
+                stored["created_at"] = _time(stored["created_at"])
+            _run(cursor, driver_error, _insert_checkpoint(dialect.name, dialect.driver), stored)
     if not written:
         forget(connection)
         return False

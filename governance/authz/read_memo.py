@@ -38,7 +38,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from governance.kernel.db import fetch_opening
+from governance.kernel.db import driver_cursor, fetch_opening
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,7 +74,8 @@ def read_epoch(session: Session) -> int:
     """The current policy epoch, read with the raw driver cursor (the ORM's per-statement
     overhead would cost more than the decision it guards)."""
     connection = session.connection()
-    cursor = connection.connection.cursor()
+    # The connection's kept cursor (kernel/db.py), not a new one per read.
+    cursor = driver_cursor(connection)
     try:
         # Usually the transaction's first statement: on PostgreSQL its BEGIN travels with it.
         row = fetch_opening(connection.connection.dbapi_connection, cursor, _EPOCH)
@@ -82,10 +83,9 @@ def read_epoch(session: Session) -> int:
         # Often a transaction's first statement, so the first to meet a connection the server
         # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
         # its DBAPIError; a disconnect invalidates the pool so the next request connects
-        # afresh, and the rollback does not touch the dead connection).
-        connection._handle_dbapi_exception(error, _EPOCH, (), cursor, None)
-    finally:
-        cursor.close()
+        # afresh, and the rollback does not touch the dead connection). No cursor is passed:
+        # SQLAlchemy would close it, and it is the connection's.
+        connection._handle_dbapi_exception(error, _EPOCH, (), None, None)
     return int(row[0]) if row else 0
 
 

@@ -142,6 +142,34 @@ def _ended_by_server(dbapi_connection: Any) -> bool:
     return bool(watch.poll(0))
 
 
+# Where a pooled DBAPI connection keeps its driver cursor (see `driver_cursor`).
+_KEPT_CURSOR = "governance_driver_cursor"
+
+
+def driver_cursor(connection: Any) -> Any:
+    """The driver's cursor of `connection`'s DBAPI connection, for the statements run on the
+    driver itself (the policy epoch's read, the audit append), kept with the connection.
+
+    Every audited decision ran two such statements, each on a new cursor: a psycopg cursor is
+    an object graph (its adapters, its transformer) built and thrown away per statement, and
+    its transformer looks up a dumper for every parameter's type again; kept, the lookups are
+    done once per connection (about 8 µs of CPU a statement on PostgreSQL). It lives in the
+    pool record's `info`, which SQLAlchemy clears when the DBAPI connection is replaced; the
+    check on `connection` below covers a record reused by another DBAPI connection anyway.
+    Callers never close it (a closed psycopg cursor is replaced here all the same)."""
+    fairy = connection.connection
+    dbapi_connection = fairy.dbapi_connection
+    info = fairy.info
+    cursor = info.get(_KEPT_CURSOR)
+    if (
+        cursor is None
+        or cursor.connection is not dbapi_connection
+        or getattr(cursor, "closed", False)
+    ):
+        cursor = info[_KEPT_CURSOR] = dbapi_connection.cursor()
+    return cursor
+
+
 def fetch_opening(dbapi_connection: Any, cursor: Any, sql: str) -> tuple[Any, ...] | None:
     """The first row of the parameterless SELECT `sql`, run on the driver's `cursor`.
 
@@ -157,8 +185,10 @@ def fetch_opening(dbapi_connection: Any, cursor: Any, sql: str) -> tuple[Any, ..
     if _begin_with(dbapi_connection):
         return _begin_and_fetch(dbapi_connection, sql)
     cursor.execute(sql)
-    row: tuple[Any, ...] | None = cursor.fetchone()
-    return row
+    # Every row, not one: a SQLite statement left unfinished on a kept cursor (driver_cursor)
+    # would hold its read snapshot past the transaction's end.
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows[0] if rows else None
 
 
 # What psycopg has made its BEGIN command so far (it builds and keeps it at the first BEGIN).

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from governance.audit import head as chain
@@ -126,3 +126,101 @@ def test_a_failing_opening_statement_fails_as_the_cursor_would(app: Flask, db: S
     assert opening("SELECT 1 WHERE false") is None
     db.rollback()
     assert read_epoch(db) == 0
+
+
+def test_the_driver_cursor_is_kept_with_its_connection(app: Flask, db: Session) -> None:
+    """The epoch read and the audit append run on one cursor per DBAPI connection, across
+    transactions and checkouts; a replaced connection gets its own."""
+    from governance.kernel.db import driver_cursor
+
+    first = driver_cursor(db.connection())
+    assert driver_cursor(db.connection()) is first
+    raw = db.connection().connection.dbapi_connection
+    assert first.connection is raw
+    db.commit()
+    db.close()
+    # The pool hands the same DBAPI connection out again: the same cursor comes with it.
+    if db.connection().connection.dbapi_connection is raw:
+        assert driver_cursor(db.connection()) is first
+    db.rollback()
+    db.close()
+    engine = database(app).engine
+    with engine.connect() as connection:
+        kept = driver_cursor(connection)
+        connection.invalidate()  # the DBAPI connection is closed and replaced
+    with engine.connect() as connection:
+        replaced = driver_cursor(connection)
+        assert replaced is not kept
+        assert replaced.connection is connection.connection.dbapi_connection
+    assert read_epoch(db) == 0
+
+
+def test_the_kept_cursor_serves_after_a_failed_statement(
+    app: Flask, db: Session, people: People
+) -> None:
+    """A statement that fails on the kept cursor (the action fails with it) leaves it usable
+    for the next transaction: the epoch is read and the event written and verifiable."""
+    from sqlalchemy.exc import DBAPIError
+
+    from governance.kernel.db import driver_cursor
+
+    audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, detail={"page": 0})
+    db.commit()
+    cursor = driver_cursor(db.connection())
+    with pytest.raises(DBAPIError):
+        chain._run(cursor, db.connection().dialect.loaded_dbapi.Error, "SELECT * FROM nowhere", {})
+    db.rollback()
+    assert driver_cursor(db.connection()) is cursor
+    db.execute(text("UPDATE policy_epoch SET epoch = 7 WHERE id = 1"))
+    db.commit()
+    assert read_epoch(db) == 7
+    seq = audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, detail={"page": 1})
+    db.commit()
+    assert db.scalar(text("SELECT max(seq) FROM audit_event")) == seq
+    db.rollback()
+    result = verify_chain(database(app).read_engine(), audit.settings_of(db))
+    assert result.intact, result.summary()
+
+
+def test_a_failed_epoch_read_leaves_the_kept_cursor_open(app: Flask, db: Session) -> None:
+    """SQLAlchemy closes the cursor it is handed with a failed statement: the epoch read
+    hands it none, so the connection's kept cursor survives the error."""
+    from governance.authz import read_memo
+    from governance.kernel.db import driver_cursor
+
+    cursor = driver_cursor(db.connection())
+    db.rollback()
+    original = read_memo._EPOCH
+    read_memo._EPOCH = "SELECT epoch FROM no_such_table"
+    try:
+        with pytest.raises(Exception, match="no_such_table"):
+            read_epoch(db)
+    finally:
+        read_memo._EPOCH = original
+    db.rollback()
+    assert driver_cursor(db.connection()) is cursor
+    assert read_epoch(db) == 0
+
+
+def test_the_kept_cursor_holds_no_sqlite_snapshot_after_commit(app: Flask, db: Session) -> None:
+    """A SELECT of several rows read on the kept cursor is read to its end, so no statement
+    outlives the transaction: a checkpoint by another connection finds no reader holding it."""
+    if not database(app).is_sqlite:
+        pytest.skip("SQLite's read snapshots")
+    import sqlite3
+
+    from governance.kernel.db import driver_cursor
+
+    connection = db.connection()
+    raw = connection.connection.dbapi_connection
+    rows = "SELECT epoch FROM policy_epoch UNION ALL SELECT epoch + 1 FROM policy_epoch"
+    assert fetch_opening(raw, driver_cursor(connection), rows) == (0,)
+    db.commit()
+    db.execute(text("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1"))
+    db.commit()
+    other = sqlite3.connect(make_url(database(app).url).database or "")
+    try:
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0
