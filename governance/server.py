@@ -22,25 +22,31 @@ import gc
 import os
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
 from governance.kernel import telemetry
 from governance.kernel.config import ENV_PREFIX
 
 
-class GovernanceServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
+def _server(options: dict[str, Any]) -> Any:
+    """gunicorn's application for `options`. gunicorn is imported here, by `serve` only: every
+    command imports this module (`governance serve` offers WORKER_CLASSES), and the others
+    should not pay for gunicorn's imports at start."""
+    from gunicorn.app.base import BaseApplication
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+    class GovernanceServer(BaseApplication):  # type: ignore[misc]
+        def __init__(self, options: dict[str, Any]) -> None:
+            self.options = options
+            super().__init__()
 
-    def load(self) -> Any:
-        from governance import create_app
+        def load_config(self) -> None:
+            for key, value in self.options.items():
+                self.cfg.set(key, value)
 
-        return create_app()
+        def load(self) -> Any:
+            from governance import create_app
+
+            return create_app()
+
+    return GovernanceServer(options)
 
 
 def _freeze_startup_objects(_worker: Any) -> None:
@@ -96,7 +102,7 @@ def serve(
     # Each worker process writes its figures to files here and /metrics sums them; emptied at
     # start so that no earlier run's counts are added in (docs/metrics.md).
     telemetry.use_directory(telemetry.instance_directory(), clean=True)
-    GovernanceServer(
+    _server(
         options(
             bind=bind,
             workers=workers,
