@@ -3,11 +3,10 @@ the version history clause by clause, comments, issued PDFs, and the choices of 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-from flask import current_app, get_template_attribute, request
+from flask import get_template_attribute, request
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from governance.agreements.web_forms import TermsForm
 from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
+from governance.web.drawn import KeptDrawings
 
 
 def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
@@ -63,28 +63,22 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
 
 # Terms as shown: a few kB each, so at most about 2 MB per process.
 KEPT_TABLES = 256
-_kept_tables: dict[tuple[tuple[str, str, str], ...], Markup] = {}
-_lock = threading.Lock()
+_kept_tables = KeptDrawings(KEPT_TABLES)
 
 
 def terms_table(clauses: Sequence[tuple[str, str, str]]) -> Markup:
     """The table of a version's terms. Drawing it (a row per clause, each value's column names
     set as code) was about a twentieth of the agreement page's CPU; the table is a function of
     the clauses' text alone, so each process keeps the tables it drew by that text: any change
-    of a term, a name or a column draws a new one. Nothing is kept while templates reload."""
+    of a term, a name or a column draws a new one."""
     key = tuple(clauses)
-    with _lock:
-        kept = None if current_app.jinja_env.auto_reload else _kept_tables.get(key)
+    kept = _kept_tables.get(key)
     if kept is not None:
         return kept
     macro = get_template_attribute("agreements/_clauses.html", "clause_table")
     # An autoescaping template's macro returns Markup, every value in it escaped.
     drawn: Markup = macro(clauses, "Every clause, with the identifier later decisions cite")
-    if not current_app.jinja_env.auto_reload:
-        with _lock:
-            if len(_kept_tables) >= KEPT_TABLES:
-                _kept_tables.clear()
-            _kept_tables[key] = drawn
+    _kept_tables.keep(key, drawn)
     return drawn
 
 

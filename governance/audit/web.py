@@ -13,7 +13,6 @@ from functools import cache
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     get_template_attribute,
     redirect,
@@ -40,6 +39,7 @@ from governance.authz import Permission
 from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import database, db_session
+from governance.web.drawn import KeptDrawings
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -229,9 +229,9 @@ def _draw_event_type_select(selected: str | None, error: str | None) -> Markup:
 # The filter form's fields a person types freely: a form showing any of them is drawn each time.
 _TYPED = ("since", "until", "user", "agreement_id", "dataset", "dataset_id")
 # Every choice of "What happened", kind and outcome, with and without other arguments: far
-# fewer in practice; cleared, not grown, beyond this.
+# fewer in practice; emptied, not grown, beyond this.
 KEPT_FORMS = 1024
-_kept_forms: dict[tuple[object, ...], Markup] = {}
+_kept_forms = KeptDrawings(KEPT_FORMS)
 
 
 def _filter_form(errors: dict[str, str] | None, message: str) -> dict[str, object]:
@@ -242,15 +242,11 @@ def _filter_form(errors: dict[str, str] | None, message: str) -> dict[str, objec
     by its drop-downs alone (the checks, paging through one kind of event) shows the same form
     each time: it depends only on the three choices, whether any argument is given (the Clear
     link) and where the app is mounted. A form showing typed text, an error or a message is
-    drawn each time and never kept (anyone could type anything), and so is every form while
-    templates reload (development)."""
+    drawn each time and never kept (anyone could type anything)."""
     args = request.args
     key = (
         None
-        if errors
-        or message
-        or any(args.get(name) for name in _TYPED)
-        or current_app.jinja_env.auto_reload
+        if errors or message or any(args.get(name) for name in _TYPED)
         else (
             args.get("event_type"),
             args.get("kind"),
@@ -262,9 +258,7 @@ def _filter_form(errors: dict[str, str] | None, message: str) -> dict[str, objec
 
     def keep(drawn: Markup) -> str:
         if key is not None:
-            if len(_kept_forms) >= KEPT_FORMS:
-                _kept_forms.clear()
-            _kept_forms[key] = drawn
+            _kept_forms.keep(key, drawn)
         return ""
 
     return {"kept_filters": _kept_forms.get(key) if key else None, "keep_filters": keep}
