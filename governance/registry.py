@@ -4,7 +4,9 @@ A reader who wants to know which pages, API modules, periodic jobs, dashboard ta
 listeners and evidence-pack sections exist opens this file. No module registers itself by
 being imported: each noun defines plain functions and blueprints, and `install` (called by
 `create_app`, so by the server, the scheduler, the worker and every command) puts them in
-place. Installing twice is the same as once.
+place. Installing twice is the same as once. The audit trail's own part (its record listeners,
+the report's dataset names) is listed in registry_trail.py, which `install` installs too: the
+commands that only verify, export or report on the trail install that part alone.
 
 The command line lists its commands in governance/cli/__init__.py, the demo its steps in
 governance/demo/steps.py and the worker its task bodies in governance/analysis/worker.py.
@@ -17,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from governance import all_models, evidence_sections, openapi, periodic, web
+from governance import all_models, evidence_sections, openapi, periodic, registry_trail, web
 from governance.access import (
     api_grants,
     api_requests,
@@ -58,8 +60,7 @@ from governance.analysis import web as analysis_web
 from governance.analysis import web_linkage as linkage_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import directory, evidence, report, sentences, witness
-from governance.audit import service as audit_service
+from governance.audit import directory, evidence, sentences, witness
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
@@ -76,7 +77,6 @@ from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management, reclassification
 from governance.datasets import names as dataset_names
-from governance.datasets import service as datasets_service
 from governance.datasets import web as datasets_web
 from governance.datasets.models import CLASSIFICATION_LABELS
 from governance.identity import api as identity_api
@@ -133,7 +133,6 @@ from governance.web import errors as web_errors
 from governance.web import navigation
 from governance.webhooks import api as webhooks_api
 from governance.webhooks import events as webhook_events
-from governance.webhooks import outbox as webhook_outbox
 from governance.webhooks import web as webhooks_web
 from governance.webhooks.models import DELIVERY_STATUS_LABELS
 
@@ -284,9 +283,10 @@ LEAVER_LISTENERS: tuple[leavers.LeaverListener, ...] = (
     conditions.refresh_leaver,
 )
 
-# What follows every audit record, inside its transaction: the lifecycle events it reports are
-# written to the webhooks' outbox (none for a change that rolls back, none lost).
-AUDIT_LISTENERS: tuple[audit_service.RecordListener, ...] = (webhook_outbox.on_audit_record,)
+# What follows every audit record, inside its transaction (the webhooks' outbox), and the
+# report's dataset names are listed in the trail's own part of the registry,
+# governance/registry_trail.py: the commands that only verify, export or report on the trail
+# install that part alone.
 
 # What else keeps a retired data key from being discarded (beyond the stored files).
 DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_data_key,)
@@ -336,15 +336,13 @@ def install() -> None:
         users.on_training_recorded(training_listener)
     for leaver_listener in LEAVER_LISTENERS:
         leavers.on_leaver(leaver_listener)
-    for audit_listener in AUDIT_LISTENERS:
-        audit_service.on_record(audit_listener)
+    registry_trail.install()
     for keeper in DATA_KEY_KEEPERS:
         key_management.keep_data_keys_for(keeper)
     datastore.covering_agreements_from(destruction_hooks.active_covering)
     for name, order, section in EVIDENCE_SECTIONS:
         evidence.providers.register(name, order=order)(section)
     evidence.install_subject_finder(agreement_queries.agreement_by_key)
-    report.install_dataset_namer(datasets_service.names_by_id)
     grant_index.install_loader(live_grants.load_changes)
     access_requests.route_to_committees(committee_routing.route_request)
     agreements_service.on_version_submitted(committee_routing.route_version)

@@ -16,7 +16,14 @@ from typing import Any, BinaryIO, TypeVar
 import click
 from flask import Flask
 
-from governance.cli.context import CLI_ACTOR, build_app, command_session
+from governance.cli.context import (
+    CLI_ACTOR,
+    audit_trail,
+    build_app,
+    command_session,
+    database_session,
+)
+from governance.kernel.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +61,20 @@ def _app() -> Iterator[Flask]:
         yield app
     finally:
         database(app).dispose()
+
+
+@contextmanager
+def _command_database(*, whole_app: bool) -> Iterator[Database]:
+    """The database for an export: the trail's alone, or, for a filter by agreement (found by
+    its reference through the agreements' wiring), the app's, inside its context."""
+    if not whole_app:
+        with audit_trail() as db:
+            yield db
+        return
+    from governance.kernel.extensions import database
+
+    with _app() as app, app.app_context():
+        yield database(app)
 
 
 @contextmanager
@@ -171,7 +192,6 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
     from governance.audit.verify import parse_head, run_verification
     from governance.audit.witness import WitnessError, load_file
     from governance.kernel.errors import ValidationFailed
-    from governance.kernel.extensions import database
 
     try:
         kept = [witness for path in witness_files for witness in load_file(path)]
@@ -181,14 +201,16 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
         expected = parse_head(expect_head) if expect_head else None
     except ValidationFailed as error:
         raise click.ClickException(error.message) from error
+    # The trail's database alone, not the app: its imports would compete with the walk's
+    # workers for the machine's cores, and the command's event needs only the trail's wiring.
     with (
         _early_verification(expected, workers, kept) as verifying,
-        _app() as app,
-        command_session(app) as session,
+        audit_trail() as db,
+        database_session(db) as session,
     ):
         result = run_verification(
             session,
-            database(app).read_engine(),
+            db.read_engine(),
             by=CLI_ACTOR,
             expect_head=expected,
             workers=workers,
@@ -213,14 +235,13 @@ def export_command(fmt: str, out: Path, **filters: str | None) -> None:
     from governance.audit import report as audit_report
     from governance.audit.models import AuditType
     from governance.audit.queries import parse_filter
-    from governance.kernel.extensions import database
 
     with (
         _early_counts(fmt, filters) as counting,
-        _app() as app,
-        command_session(app) as session,
+        _command_database(whole_app=bool(filters.get("agreement_id"))) as db,
+        database_session(db) as session,
     ):
-        engine = database(app).read_engine()
+        engine = db.read_engine()
         if filters.get("agreement_id"):
             # People type the reference; the filter takes the agreement's number.
             filters["agreement_id"] = str(

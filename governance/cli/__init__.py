@@ -11,7 +11,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from governance import create_app
+from governance import create_app, open_audit_trail
 from governance.analysis import cli as analyses
 from governance.audit import cli as audit
 from governance.cli import context, core, keys
@@ -41,6 +41,7 @@ class _Main(click.Group):
 def main() -> None:
     """Entry point of the console script."""
     context.use_app_factory(create_app)
+    context.use_trail_factory(open_audit_trail)
 
 
 for command in (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit
 from governance.identity.actors import System
 from governance.kernel.config import ConfigError
+from governance.kernel.db import Database
 from governance.kernel.errors import DomainError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 CLI_ACTOR = System("cli")
 # How a command builds the app: the `governance` group (cli/__init__.py, the command line's
 # composition root) sets it to `create_app`, so the nouns' commands, which use this module,
@@ -25,27 +27,50 @@ CLI_ACTOR = System("cli")
 APP_FACTORY: list[Callable[[], Flask]] = []
 
 
+# How a command that only verifies, exports or reports on the audit trail opens the database:
+# the same group sets it to `open_audit_trail`, the settings, keys and audit wiring without the
+# app (governance/registry_trail.py says why).
+TRAIL_FACTORY: list[Callable[[], Database]] = []
+
+
 def use_app_factory(factory: Callable[[], Flask]) -> None:
     APP_FACTORY[:] = [factory]
 
 
-def build_app() -> Flask:
+def use_trail_factory(factory: Callable[[], Database]) -> None:
+    TRAIL_FACTORY[:] = [factory]
+
+
+def _built(factories: Sequence[Callable[[], T]]) -> T:
     from governance.authz import PolicyError
 
-    if not APP_FACTORY:
-        raise RuntimeError("No app factory: commands run through the `governance` group.")
+    if not factories:
+        raise RuntimeError("No factory: commands run through the `governance` group.")
     try:
-        return APP_FACTORY[0]()
+        return factories[0]()
     except (ConfigError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-@contextmanager
-def command_session(app: Flask) -> Iterator[Session]:
-    """A session for one command; a refused action's refusal is still recorded."""
-    from governance.kernel.extensions import database
+def build_app() -> Flask:
+    return _built(APP_FACTORY)
 
-    with app.app_context(), database(app).session() as session:
+
+@contextmanager
+def audit_trail() -> Iterator[Database]:
+    """The database for one command on the audit trail (no app); its connections are closed
+    when the command ends."""
+    db = _built(TRAIL_FACTORY)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def database_session(db: Database) -> Iterator[Session]:
+    """A session for one command; a refused action's refusal is still recorded."""
+    with db.session() as session:
         try:
             yield session
         except DomainError as error:
@@ -54,6 +79,15 @@ def command_session(app: Flask) -> Iterator[Session]:
                 audit.record_refusal(session, error.audit, by=CLI_ACTOR)
                 session.commit()
             raise click.ClickException(error.message) from error
+
+
+@contextmanager
+def command_session(app: Flask) -> Iterator[Session]:
+    """A session for one command, inside the app's context."""
+    from governance.kernel.extensions import database
+
+    with app.app_context(), database_session(database(app)) as session:
+        yield session
 
 
 def domain_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.datasets.models import Dataset
@@ -16,7 +16,8 @@ _NAMES_BY_ID = select(Dataset.id, Dataset.name).where(
 )
 
 
-def datasets_by_id(session: Session, dataset_ids: Sequence[int]) -> dict[int, str]:
+def datasets_by_id(session: Session | Connection, dataset_ids: Sequence[int]) -> dict[int, str]:
+    """Also on a bare connection: the audit report names its datasets on its snapshot."""
     rows = session.execute(_NAMES_BY_ID, {"ids": list(dataset_ids)})
     return {row[0]: row[1] for row in rows}
 

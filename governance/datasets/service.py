@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -592,13 +592,3 @@ def _check_change_after_data(dataset: Dataset, columns: Sequence[ColumnSpec]) ->
             raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
     if any(spec.required for spec in columns[len(current) :]):
         raise InvalidTransition(refusal, allowed=SCHEMA_CHANGES_AFTER_DATA)
-
-
-def names_by_id(connection: Connection, dataset_ids: Sequence[int]) -> dict[int, str]:
-    """Datasets' names by id, on a bare connection (the audit report's snapshot)."""
-    return {
-        row[0]: row[1]
-        for row in connection.execute(
-            select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids))
-        )
-    }
