@@ -1,7 +1,7 @@
 """The one door to dataset rows: decide, record, then read only the allowed columns.
 
 Pages, the API, exports and the analysis engine all read rows through `read_rows`,
-`download_rows`, `load_columns` or `load_engine_columns` (and a matched comparison reads its
+`download_rows` or `load_columns` (and a matched comparison reads its
 partner cohort file through `load_cohort`). Each asks the decision function (Casbin over the stored
 grants) about every column it will touch — shown, filtered on or sorted by — records the
 decision in the audit trail in the same transaction, and only then asks the datastore, the
@@ -80,20 +80,8 @@ class RowPage:
 
 @dataclass(frozen=True)
 class Loaded:
-    """Columns loaded for an analysis, with the provenance its report must carry."""
-
-    frame: pd.DataFrame
-    dataset_id: int
-    version: int
-    sha256: str
-    decision: Decision
-    audit_seq: int
-
-
-@dataclass(frozen=True)
-class LoadedForEngine:
-    """Columns loaded for an engine (`load_engine_columns`): an Arrow table, or a frame
-    when the read produced one, with the same provenance as `Loaded`."""
+    """Columns loaded for an analysis (`load_columns`), with the provenance its report must
+    carry: an Arrow table when asked for and the read allowed it, otherwise a frame."""
 
     data: pd.DataFrame | pa.Table
     dataset_id: int
@@ -105,6 +93,13 @@ class LoadedForEngine:
     @property
     def rows(self) -> int:
         return int(self.data.num_rows if isinstance(self.data, pa.Table) else len(self.data))
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The columns as a frame, as every read not asked for Arrow gives them."""
+        if isinstance(self.data, pa.Table):
+            raise TypeError("these columns were read as Arrow (load_columns with arrow=True)")
+        return self.data
 
 
 def current_version(session: Session, dataset_id: int) -> DatasetVersion:
@@ -587,47 +582,20 @@ def download_rows(
 ) -> tuple[list[str], Iterator[tuple[Any, ...]], Decision]:
     """Row-level data leaving the secure setting: a separate action the agreement must allow
     and the grant must name. Returns the header and the rows to stream."""
-    dataset = _dataset(session, dataset_id)
-    decision, fields = _decide_and_record(
+    loaded = _read_whole(
         session,
+        DataAction.DOWNLOAD,
         by=by,
         agreement_id=agreement_id,
-        dataset=dataset,
+        dataset_id=dataset_id,
         columns=columns,
-        action=DataAction.DOWNLOAD,
         purpose=purpose,
         now=now,
-        event=AuditType.DATASET_DOWNLOAD,
         detail={},
     )
-    forms = _granted_forms(
-        session,
-        decision,
-        agreement_id=agreement_id,
-        fields=fields,
-        now=now,
-        event=AuditType.DATASET_DOWNLOAD,
-    )
-    version = current_version(session, dataset_id)
-    withheld = _withheld(session, agreement_id, dataset)
-    frame = _recorded(
-        lambda: column_forms.produce(
-            session, _read(version, columns, withheld), forms, agreement_id=agreement_id
-        ),
-        _denied_read(fields, now, AuditType.DATASET_DOWNLOAD),
-    )
-    fields["detail"].update(
-        row_count=len(frame),
-        version=version.number,
-        sha256=version.sha256,
-        withheld_categories=withheld,
-        **_forms_detail(forms),
-    )
-    audit.record(
-        session, AuditType.DATASET_DOWNLOAD, by=by, outcome=Outcome.ALLOWED, now=now, **fields
-    )
+    frame = loaded.frame
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-    return list(columns), rows, decision
+    return list(columns), rows, loaded.decision
 
 
 def load_columns(
@@ -640,63 +608,38 @@ def load_columns(
     purpose: str,
     now: dt.datetime,
     context: dict[str, Any],
+    arrow: bool = False,
 ) -> Loaded:
-    """Columns for the analysis engine, decided and recorded like any other read."""
-    loaded = _load_columns(
+    """Columns for the analysis engine, decided and recorded like any other read. With `arrow`
+    (an engine that takes Arrow: DuckDB, Spark) a read that needs no granted form and
+    withholds no records comes back as the Arrow table the datastore decrypts, never made
+    into pandas (at a register's size the frame would cost more than the run: a date a Python
+    object, the data held twice). Otherwise (pandas, or a read with a form or withheld
+    records) it is produced as a frame, as for every other reader."""
+    return _read_whole(
         session,
+        DataAction.READ,
         by=by,
         agreement_id=agreement_id,
         dataset_id=dataset_id,
         columns=columns,
         purpose=purpose,
         now=now,
-        context=context,
-        arrow=False,
-    )
-    assert isinstance(loaded.data, pd.DataFrame)
-    return Loaded(
-        frame=loaded.data,
-        dataset_id=loaded.dataset_id,
-        version=loaded.version,
-        sha256=loaded.sha256,
-        decision=loaded.decision,
-        audit_seq=loaded.audit_seq,
-    )
-
-
-def load_engine_columns(
-    session: Session,
-    *,
-    by: User,
-    agreement_id: int,
-    dataset_id: int,
-    columns: Sequence[str],
-    purpose: str,
-    now: dt.datetime,
-    context: dict[str, Any],
-    arrow: bool = True,
-) -> LoadedForEngine:
-    """`load_columns` for the analysis engine: the same decision, the same record and the same
-    columns; for an engine that takes Arrow (`arrow`: DuckDB, Spark) a read that needs no
-    granted form and withholds no records comes back as the Arrow table the datastore
-    decrypts, never made into pandas (at a register's size the frame would cost more than the
-    run: a date a Python object, the data held twice). Otherwise (pandas, or a read with a
-    form or withheld records) it is produced as a frame, as for every other reader."""
-    return _load_columns(
-        session,
-        by=by,
-        agreement_id=agreement_id,
-        dataset_id=dataset_id,
-        columns=columns,
-        purpose=purpose,
-        now=now,
-        context=context,
+        detail=dict(context),
         arrow=arrow,
     )
 
 
-def _load_columns(
+# The audit event of each action that reads whole columns (a download, or an engine's read).
+_WHOLE_READ_EVENTS = {
+    DataAction.READ: AuditType.DATASET_READ,
+    DataAction.DOWNLOAD: AuditType.DATASET_DOWNLOAD,
+}
+
+
+def _read_whole(
     session: Session,
+    action: DataAction,
     *,
     by: User,
     agreement_id: int,
@@ -704,9 +647,12 @@ def _load_columns(
     columns: Sequence[str],
     purpose: str,
     now: dt.datetime,
-    context: dict[str, Any],
-    arrow: bool,
-) -> LoadedForEngine:
+    detail: dict[str, Any],
+    arrow: bool = False,
+) -> Loaded:
+    """Every row of the columns: decided, read in their granted forms without the withheld
+    records, and recorded with the version read, all under `action`'s audit event."""
+    event = _WHOLE_READ_EVENTS[action]
     dataset = _dataset(session, dataset_id)
     decision, fields = _decide_and_record(
         session,
@@ -714,27 +660,28 @@ def _load_columns(
         agreement_id=agreement_id,
         dataset=dataset,
         columns=columns,
-        action=DataAction.READ,
+        action=action,
         purpose=purpose,
         now=now,
-        event=AuditType.DATASET_READ,
-        detail=dict(context),
+        event=event,
+        detail=detail,
     )
-    forms = _granted_forms(session, decision, agreement_id=agreement_id, fields=fields, now=now)
+    forms = _granted_forms(
+        session, decision, agreement_id=agreement_id, fields=fields, now=now, event=event
+    )
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
+    denied = _denied_read(fields, now, event)
     data: pd.DataFrame | pa.Table
     if arrow and not forms and not withheld:
-        data = _recorded(
-            lambda: datastore.read_arrow(version, list(columns)), _denied_read(fields, now)
-        )
+        data = _recorded(lambda: datastore.read_arrow(version, list(columns)), denied)
         rows = data.num_rows
     else:
         data = _recorded(
             lambda: column_forms.produce(
                 session, _read(version, columns, withheld), forms, agreement_id=agreement_id
             ),
-            _denied_read(fields, now),
+            denied,
         )
         rows = len(data)
     fields["detail"].update(
@@ -744,10 +691,8 @@ def _load_columns(
         withheld_categories=withheld,
         **_forms_detail(forms),
     )
-    seq = audit.record(
-        session, AuditType.DATASET_READ, by=by, outcome=Outcome.ALLOWED, now=now, **fields
-    )
-    return LoadedForEngine(
+    seq = audit.record(session, event, by=by, outcome=Outcome.ALLOWED, now=now, **fields)
+    return Loaded(
         data=data,
         dataset_id=dataset_id,
         version=version.number,

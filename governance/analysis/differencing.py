@@ -136,10 +136,10 @@ class DatasetLedger:
             return _populations(session, rows)
 
     def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
-        """Tables of earlier runs released over exactly this population (same keyed digest)."""
-        same = [
-            row for row in self.rows if row.scheme == SCHEME and row.digest == population.digest
-        ]
+        """Tables of earlier runs released over exactly this population (the keyed digest of
+        either form its keys were written in)."""
+        digests = population.digests
+        same = [row for row in self.rows if row.scheme == SCHEME and row.digest in digests]
         tables: list[Mapping[str, Any]] = []
         if not same:
             return tables

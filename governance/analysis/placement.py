@@ -68,7 +68,7 @@ def on_engine(
 ) -> Iterator[Mapping[str, pd.DataFrame]]:
     """The loaded tables as the engine takes them: DataFrames for pandas; otherwise Arrow
     tables registered on a DuckDB connection or Spark session, closed after the run. The door
-    hands DuckDB and Spark Arrow tables already (`data_door.load_engine_columns`); a frame (a
+    hands DuckDB and Spark Arrow tables already (`data_door.load_columns`); a frame (a
     read with a granted form or withheld records) is made Arrow here."""
     if engine == PANDAS:
         frames = {name: t for name, t in tables.items() if isinstance(t, pd.DataFrame)}

@@ -435,7 +435,7 @@ def _load(
             "context": {**context, "table": table},
         }
         # DuckDB and Spark take Arrow: the door's table goes to them without a pandas copy.
-        loaded = data_access.load_engine_columns(session, **door, arrow=engine != PANDAS)
+        loaded = data_access.load_columns(session, **door, arrow=engine != PANDAS)
         tables[table] = _engine_input(loaded.data, dataset.columns)
         sources[table] = {
             "dataset_id": dataset.id,

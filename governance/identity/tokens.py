@@ -151,8 +151,25 @@ def revoke_token(session: Session, *, token_id: int, by: Actor, now: dt.datetime
         )
     if token.revoked_at is not None:
         raise InvalidTransition(f"Token {token.prefix}… is already revoked.")
+    revoke(session, token, by=by, now=now)
+    return token
+
+
+def revoke(
+    session: Session, token: ApiToken, *, by: Actor, now: dt.datetime, reason: str | None = None
+) -> None:
+    """Revoke a live token, recorded in the caller's transaction; `reason` when it was not
+    asked for (its holder deactivated). The caller has checked who may."""
     token.revoked_at = now
     token.revoked_by_id = by.id
+    detail: dict[str, object] = {
+        "user_id": token.user_id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "expired": token.expires_at <= now,
+    }
+    if reason is not None:
+        detail["reason"] = reason
     audit.record(
         session,
         AuditType.TOKEN_REVOKE,
@@ -160,14 +177,8 @@ def revoke_token(session: Session, *, token_id: int, by: Actor, now: dt.datetime
         target_type="api_token",
         target_id=token.id,
         now=now,
-        detail={
-            "user_id": token.user_id,
-            "name": token.name,
-            "prefix": token.prefix,
-            "expired": token.expires_at <= now,
-        },
+        detail=detail,
     )
-    return token
 
 
 def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | None:

@@ -14,7 +14,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
-from governance.identity import account_links, role_changes, sessions
+from governance.identity import account_links, role_changes, sessions, tokens
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingCourse, TrainingRecord, User, UserRole
 from governance.identity.organization_model import Organization, OrganizationKind
@@ -260,23 +260,7 @@ def _revoke_tokens_of(session: Session, user: User, *, by: Actor, now: dt.dateti
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ).all()
     for token in live:
-        token.revoked_at = now
-        token.revoked_by_id = by.id
-        audit.record(
-            session,
-            AuditType.TOKEN_REVOKE,
-            by=by,
-            target_type="api_token",
-            target_id=token.id,
-            now=now,
-            detail={
-                "user_id": user.id,
-                "name": token.name,
-                "prefix": token.prefix,
-                "expired": token.expires_at <= now,
-                "reason": "holder deactivated",
-            },
-        )
+        tokens.revoke(session, token, by=by, now=now, reason="holder deactivated")
     return [token.prefix for token in live]
 
 

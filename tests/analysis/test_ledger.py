@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,13 +13,16 @@ from hypothesis import strategies as st
 from governance.analysis.engine.disclosure import DisclosurePolicy
 from governance.analysis.engine.errors import AnalysisRefused
 from governance.analysis.engine.ledger import (
+    LEGACY_SCHEME,
     MEMBER_HASH_BYTES,
     DifferencingRefused,
     Population,
+    ReleasedPopulations,
     check_output_columns,
     common_members,
     differencing_conflicts,
     key_fingerprint,
+    key_texts,
     legacy_digest,
     population_of,
     require_no_differencing,
@@ -158,3 +162,93 @@ def test_hashing_a_large_population_is_vectorised_enough():
     assert population.size == 200_000
     assert population.members is not None
     assert len(population.members) == 200_000
+
+
+# Person keys as the engine handed them: int64 without a gap, pandas' nullable integers with
+# one, and float64 ("7.0") for integers with a gap, the form releases were recorded in before.
+_INTEGER_KEYS = st.sets(st.integers(min_value=-(2**53), max_value=2**53), min_size=12, max_size=80)
+
+
+def _as_read_with_gaps(keys: list[int]) -> pd.Series:
+    """The keys as the engine had them when their column had a gap: float64 with a NaN."""
+    return pd.Series([*map(float, keys), np.nan], dtype="float64")
+
+
+def _as_nullable(keys: list[int]) -> pd.Series:
+    return pd.Series([*keys, None], dtype="Int64")
+
+
+@given(keys=_INTEGER_KEYS, data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_release_in_the_float_form_is_matched_by_integer_keys(keys, data):
+    """An earlier release recorded "7.0" for each person; a new one over the same people but a
+    few, handed the keys as integers ("7"), is caught with the exact difference, and one over
+    exactly the same people is recognised as the same population (no conflict)."""
+    people = sorted(keys)
+    earlier = population_of("earlier", _as_read_with_gaps(people), KEY)
+    left = data.draw(
+        st.integers(min_value=1, max_value=min(POLICY.min_cell_size - 1, len(people) - 1))
+    )
+    form = data.draw(st.sampled_from([_as_nullable, np.array]))
+    new = population_of("new", form(people[left:]), KEY)
+    [conflict] = differencing_conflicts(new, [earlier], POLICY.min_cell_size)
+    assert (conflict.only_in_new, conflict.only_in_released, conflict.exact) == (0, left, True)
+    same = population_of("same", form(people), KEY)
+    assert earlier.digest in same.digests
+    assert not differencing_conflicts(same, [earlier], POLICY.min_cell_size)
+
+
+@given(keys=_INTEGER_KEYS, data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_every_numeric_form_of_the_same_people_is_one_population(keys, data):
+    """Whatever type the keys reach the engine as, the ledger writes them alike ("7"), so a
+    population one person away from a new release is caught whichever form either had."""
+    people = sorted(keys)
+    forms = [_as_read_with_gaps, _as_nullable, np.array]
+    first, second = data.draw(st.sampled_from(forms)), data.draw(st.sampled_from(forms))
+    assert (
+        population_of("a", first(people), KEY).digest
+        == population_of("b", second(people), KEY).digest
+    )
+    earlier = population_of("earlier", first(people), KEY)
+    new = population_of("new", second(people[1:]), KEY)
+    [conflict] = differencing_conflicts(new, [earlier], POLICY.min_cell_size)
+    assert (conflict.only_in_new, conflict.only_in_released) == (0, 1)
+
+
+def test_integer_keys_are_written_as_integers_and_text_keys_as_they_are():
+    def texts(keys):
+        written, former = key_texts(keys)
+        return written, sorted(former)
+
+    assert texts(pd.Series([7.0, np.nan, 12.0, 7.0])) == (["12", "7"], ["12.0", "7.0"])
+    assert texts(pd.Series([7, None], dtype="Int64")) == (["7"], ["7.0"])
+    assert texts(pd.Series([2.5, 1e16])) == (["1e+16", "2.5"], ["1e+16", "2.5"])
+    big = 2**53 + 1  # as a float it is 2**53: the float form loses the last digit
+    assert texts(pd.Series([big], dtype="Int64")) == ([str(big)], ["9007199254740992.0"])
+    assert texts(["7.0", "7", "a"]) == (["7", "7.0", "a"], ["7", "7.0", "a"])
+    assert population_of("text", ["7", "8"], KEY).former is None
+
+
+def test_a_legacy_row_in_the_float_form_is_matched_by_integer_keys():
+    """Rows from before the keyed ledger carry an unkeyed digest of the keys' text; one written
+    as "7.0" is the same people as integer keys, not a possible conflict."""
+    people = list(range(1, 40))
+    text = sorted(f"{float(k)}" for k in people)
+    legacy = Population("legacy", len(people), legacy_digest(text), scheme=LEGACY_SCHEME)
+    new = population_of("new", _as_nullable(people), KEY, with_legacy_digest=True)
+    assert not differencing_conflicts(new, [legacy], POLICY.min_cell_size)
+    fewer = population_of("fewer", _as_nullable(people[1:]), KEY, with_legacy_digest=True)
+    [conflict] = differencing_conflicts(fewer, [legacy], POLICY.min_cell_size)
+    assert not conflict.exact
+
+
+def test_tables_over_the_float_form_are_found_for_integer_keys():
+    """Protection intervals link a new table to earlier ones over exactly the same people; an
+    earlier release recorded in the float form is still found."""
+    people = list(range(1, 40))
+    earlier = population_of("earlier", _as_read_with_gaps(people), KEY)
+    ledger = ReleasedPopulations((earlier,), {earlier.digest: [{"name": "counts"}]})
+    assert ledger.tables_over(population_of("new", _as_nullable(people), KEY)) == [
+        {"name": "counts"}
+    ]

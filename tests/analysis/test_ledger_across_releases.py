@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from governance import create_app
 from governance.agreements.models import Agreement
 from governance.analysis import runs as analyses
+from governance.analysis.differencing import ledger_key, pack_members
+from governance.analysis.engine.ledger import population_of
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.analysis.runner import execute_run
 from governance.audit.models import AuditEvent, AuditType
@@ -402,3 +404,32 @@ def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
     assert refused.conflicts
     assert refused.conflicts[0]["only_in_new"] == 3
     assert len(db.scalars(select(ReleasedPopulation)).all()) == 1
+
+
+def test_a_release_recorded_with_float_keys_still_catches_a_difference(
+    app: Flask, db: Session, people: People, survey: Dataset
+) -> None:
+    """Releases over a register whose integer person keys had a gap were recorded as the engine
+    then wrote those keys ("7.0"). Rewritten so, the first release is still the same people as
+    a run over the same register (which succeeds), and a run over three fewer is refused with
+    the exact difference from both releases, the one in either form."""
+    agreement = agreement_over(db, people, survey, analyst=people.analyst)
+    first = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]})
+    assert first.status == RunStatus.SUCCEEDED, first.reason
+    floats = register()["person_id"].astype("float64")
+    former = population_of("float keys", floats, ledger_key(db)).former
+    assert former is not None
+    db.execute(
+        update(ReleasedPopulation)
+        .where(ReleasedPopulation.run_id == first.id)
+        .values(digest=former.digest, member_hashes=pack_members(former.members))
+    )
+    db.commit()
+    again = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]})
+    assert again.status == RunStatus.SUCCEEDED, again.reason
+    ingest(db, survey, register().iloc[3:])
+    fewer = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]})
+    assert fewer.status == RunStatus.REFUSED, fewer.result
+    assert sorted(
+        (c["run_id"], c["only_in_new"], c["only_in_released"]) for c in fewer.conflicts or []
+    ) == [(first.id, 0, 3), (again.id, 0, 3)]

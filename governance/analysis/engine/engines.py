@@ -93,9 +93,9 @@ def integers_as_read(frame: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
     The engine's text of a value is what links releases across time: a population's person
     keys are hashed as text (ledger.py) and a table's cell labels link it to earlier tables
     over the same people (output control). Integers with gaps have always reached them as
-    floats ("1.0"); handed as integers ("1") the same people would hash differently, and a
-    release could differ by one person from an earlier one without the differencing check
-    seeing it. Changing that form needs the ledger to match both forms first."""
+    floats ("1.0"). The ledger writes integer keys as integers and matches releases recorded
+    in either form (`ledger.key_texts`); the cell labels of earlier tables do not yet, so a
+    table grouped by such a column would not be linked to one released before."""
     if isinstance(frame, pa.Table):
         table = frame
         for position, field in enumerate(table.schema):

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
 from .disclosure import DisclosurePolicy
 from .errors import AnalysisRefused
@@ -90,7 +91,9 @@ class Population:
     population with ``compare_within_output`` false is checked against earlier releases only
     (see the matched comparison's linked cohort). An ``essential`` population is what the
     output is about: a conflict with an earlier release refuses the whole run, where other
-    populations only have their tables withheld."""
+    populations only have their tables withheld. ``former`` is the same people with integer
+    keys written as the engine wrote those read with a gap ("7.0", see ``key_texts``), so that
+    releases recorded in that form are compared with this one."""
 
     label: str
     size: int
@@ -102,6 +105,17 @@ class Population:
     release: str | None = None
     compare_within_output: bool = True
     essential: bool = False
+    former: Population | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def forms(self) -> tuple[Population, ...]:
+        """This population, and the same people as ``former`` wrote them when that differs."""
+        return (self,) if self.former is None else (self, self.former)
+
+    @property
+    def digests(self) -> frozenset[str]:
+        """The digests an earlier release over exactly these people may carry."""
+        return frozenset(form.digest for form in self.forms)
 
     def to_dict(self, include_members: bool = False, include_keys: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {"label": self.label, "size": self.size, "digest": self.digest}
@@ -110,6 +124,43 @@ class Population:
         if include_keys and self.keys is not None:
             result["keys"] = list(self.keys)
         return result
+
+
+def key_texts(person_keys: Sequence[Any] | pd.Series | np.ndarray) -> tuple[list[str], list[str]]:
+    """The distinct person keys as text: sorted, as the ledger writes them; and, in no order,
+    as releases written earlier may carry them (the same unless the keys are numbers).
+
+    An integer key is written as an integer ("7") whatever type it reaches the engine as.
+    Integer columns with a gap reached the engine as floats until it was handed pandas'
+    nullable integers, and releases over them were recorded as "7.0": the second list is that
+    form (pandas' text of the float64 value, every key as the engine then had it), so the
+    same people still match them and a population one person away from them is still seen.
+    """
+    values = pd.Series(person_keys).dropna().reset_index(drop=True)
+    if not is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype):
+        keys = _sorted_distinct(values.astype(str))
+        return keys, keys
+    if is_integer_dtype(values.dtype):
+        integers = pd.Series(values.unique())
+        rest = pd.Series([], dtype="float64")
+    else:
+        # Beyond 2**53 a float no longer names one integer: such a float keeps its own text.
+        exact = ((values % 1 == 0) & (values.abs() <= 2.0**53)).to_numpy(dtype=bool)
+        integers = pd.Series(pd.unique(values[exact].astype("int64")))
+        rest = values[~exact].astype("float64")
+    text = integers.astype(str)
+    keys = _sorted_distinct(pd.concat([text, rest.astype(str)]))
+    # The float text of an integer up to 2**53 is the integer's with ".0" (from 1e16 it is
+    # "1e+16"; 2**53 is below that); a larger one is rounded as the float was.
+    small = (integers.abs() <= 2**53).to_numpy(dtype=bool)
+    float_text = integers[~small].astype("float64").astype(str)
+    former = pd.concat([text[small] + ".0", float_text, rest.astype(str)]).unique().tolist()
+    return keys, former
+
+
+def _sorted_distinct(text: pd.Series) -> list[str]:
+    keys: list[str] = np.sort(np.asarray(text.unique(), dtype=object)).tolist()
+    return keys
 
 
 def population_of(
@@ -124,23 +175,31 @@ def population_of(
 ) -> Population:
     """Fingerprint a population: size, keyed member hashes and their digest.
 
-    Keys are compared as text, so the same people give the same digest whatever the order or
-    duplicates of their keys. The digest is SHA-256 over the sorted member hashes, so it is
-    keyed too: without the key it cannot confirm a guessed set of people.
+    Keys are compared as text (``key_texts``), so the same people give the same digest whatever
+    the order or duplicates of their keys. The digest is SHA-256 over the sorted member hashes,
+    so it is keyed too: without the key it cannot confirm a guessed set of people.
     """
-    text = pd.Series(person_keys).dropna().astype(str).unique()
-    keys = np.sort(np.asarray(text, dtype=object)).tolist()
-    members = hash_members(keys, key)
-    return Population(
-        label=label,
-        size=len(keys),
-        digest=hashlib.sha256(members.tobytes()).hexdigest(),
-        members=members,
+    keys, former_keys = key_texts(person_keys)
+
+    def fingerprint(keys: list[str]) -> Population:
+        members = hash_members(keys, key)
+        return Population(
+            label=label,
+            size=len(keys),
+            digest=hashlib.sha256(members.tobytes()).hexdigest(),
+            members=members,
+            legacy_digest=legacy_digest(sorted(keys)) if with_legacy_digest else None,
+        )
+
+    population = replace(
+        fingerprint(keys),
         keys=tuple(keys) if keep_keys else None,
-        legacy_digest=legacy_digest(keys) if with_legacy_digest else None,
         compare_within_output=compare_within_output,
         essential=essential,
     )
+    if former_keys is keys:
+        return population
+    return replace(population, former=fingerprint(former_keys))
 
 
 @dataclass(frozen=True)
@@ -189,15 +248,21 @@ def differencing_conflicts(
         if abs(new.size - other.size) >= minimum:
             continue
         if other.members is not None and new.members is not None:
-            if other.digest == new.digest:
+            if other.digest in new.digests:
                 continue
-            shared = common_members(new.members, other.members)
+            # An earlier release wrote each key in one form: a person it shares with the new
+            # population matches one form's hash, never both, so the counts add up.
+            shared = sum(
+                common_members(form.members, other.members)
+                for form in new.forms
+                if form.members is not None
+            )
             only_new, only_old = new.size - shared, other.size - shared
             if 0 < only_new + only_old < minimum:
                 conflicts.append(
                     DifferencingConflict(other.label, other.release, only_new, only_old, True)
                 )
-        elif new.legacy_digest is None or new.legacy_digest != other.digest:
+        elif other.digest not in {form.legacy_digest for form in new.forms}:
             conflicts.append(DifferencingConflict(other.label, other.release, None, None, False))
     return conflicts
 
@@ -271,4 +336,4 @@ class ReleasedPopulations:
         return [p for p in self.populations if abs(p.size - size) < minimum]
 
     def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
-        return list(self.tables.get(population.digest, ()))
+        return [table for digest in population.digests for table in self.tables.get(digest, ())]
