@@ -215,6 +215,21 @@ def _casbin_baseline(app: Any, requests: list[Any]) -> list[float]:
     return timings
 
 
+#: Rounds of the audited-decision loop; the median round's rate is reported. One 6-second loop
+#: moved by a third between two runs of the same code (other work on the machine, a checkpoint
+#: landing in it); the median of five shorter rounds is steadier in about the same time.
+AUDITED_ROUNDS = 5
+
+
+def _audited_median(app: Any, requests: list[Any], seconds: float) -> float:
+    """The median of `AUDITED_ROUNDS` rounds of `_audited_per_second`, each `seconds` long,
+    after a short untimed round (the first sessions pay for the pool and the statements'
+    first compilation)."""
+    _audited_per_second(app, requests, 0.25)
+    rates = [_audited_per_second(app, requests, seconds) for _ in range(AUDITED_ROUNDS)]
+    return statistics.median(rates)
+
+
 def _audited_per_second(app: Any, requests: list[Any], seconds: float) -> float:
     from governance.audit import service as audit
     from governance.audit.models import AuditType, Outcome
@@ -277,7 +292,7 @@ def run(quick: bool = False) -> dict[str, float]:
                 )
             if size == 1000:
                 results["audited_decisions_per_s_sqlite"] = round(
-                    _audited_per_second(app, requests, 2.0 if quick else 6.0), 1
+                    _audited_median(app, requests, 0.4 if quick else 1.5), 1
                 )
             from governance.kernel.extensions import database
 
@@ -289,7 +304,7 @@ def run(quick: bool = False) -> dict[str, float]:
             agreement_id, dataset_id, columns = _world(app, 1000)
             requests = _requests(agreement_id, dataset_id, columns, count, seed=1000)
             results["audited_decisions_per_s_postgres"] = round(
-                _audited_per_second(app, requests, 2.0 if quick else 6.0), 1
+                _audited_median(app, requests, 0.4 if quick else 1.5), 1
             )
             from governance.kernel.extensions import database
 

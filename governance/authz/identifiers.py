@@ -8,12 +8,16 @@ percent-encoded (only letters, digits and `_.-~` pass through) and prefixed by i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from urllib.parse import quote, unquote
 
 ANY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+@functools.lru_cache(maxsize=4096)
 def safe(name: str) -> str:
+    # Kept: every decision encodes its purpose and each column again (3-5 µs apiece in
+    # `quote`), and a service has few distinct names; bounded, so odd names cannot grow it.
     return quote(name, safe="")
 
 
@@ -39,7 +43,24 @@ def purpose_token(purpose: str) -> str:
 
 def time_token(moment: dt.datetime) -> str:
     """Fixed-width UTC text, so Casbin's string comparison orders times correctly."""
-    return moment.astimezone(dt.UTC).strftime(ANY_TIME_FORMAT)
+    utc = moment.astimezone(dt.UTC)
+    if utc.year < 1000:
+        # strftime writes such a year unpadded; isoformat would pad it. Kept as it was.
+        return utc.strftime(ANY_TIME_FORMAT)
+    # The same text as `strftime(ANY_TIME_FORMAT)` at a sixth of its cost (2 µs against 12 on
+    # this machine; every decision formats its time).
+    return _TIME_TEXT % (
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+    )
+
+
+_TIME_TEXT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
 def grant_rule(grant_id: int) -> str:
