@@ -78,18 +78,20 @@ def served(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-        try:
-            urllib.request.urlopen(f"{url}/up", timeout=30).read()  # noqa: S310
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=45)
-    log.close()
+    try:  # the server ends even when it never answered
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                urllib.request.urlopen(f"{url}/up", timeout=30).read()  # noqa: S310
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=45)
+        log.close()
 
 
 def test_an_answer_streamed_past_the_timeout_arrives_whole(served: str) -> None:
