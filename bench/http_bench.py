@@ -5,11 +5,11 @@ active agreement, one grant and one API token per analyst) is built through the 
 SQLite in a temporary instance. CLIENT_PROCESSES x THREADS clients then read pages of 50
 granted rows through `GET /api/v1/datasets/{id}/rows` as fast as they are answered, for
 DURATION_S (quick: 3 s), three times; the figures are the medians. Each client keeps its
-connection open between requests, as an API client does (the server's gthread workers keep
-connections alive, governance/server.py), and opens a new one only after an error or when
-the server closes it (sync workers, HTTP_BENCH_WORKER_CLASS=sync; HTTP_BENCH_WORKERS and
-HTTP_BENCH_THREADS set the model's size). Afterwards the bench checks that the audit trail
-holds exactly one allowed `dataset:read` event per read.
+connection open between requests, as an API client does, and opens a new one only after an
+error or when the server closes it (serve's default sync workers close each one; gthread
+workers, HTTP_BENCH_WORKER_CLASS=gthread, keep them alive: governance/server.py;
+HTTP_BENCH_WORKERS and HTTP_BENCH_THREADS set the model's size). Afterwards the bench
+checks that the audit trail holds exactly one allowed `dataset:read` event per read.
 
 The load test (`load_*` keys) then runs LOAD_CLIENTS clients for LOAD_S seconds (the
 environment's HTTP_BENCH_LOAD_S shortens or lengthens it; quick: 5 s) and reports the failed

@@ -5,10 +5,12 @@ The world is the HTTP bench's (`tests/reliability/load_world.py`, built through 
 on SQLite), then EVENTS chained audit events are appended by the audit bench's bulk writer
 (`audit_bench.generate`, quick: 20,000). CLIENTS clients, each signed in as the compliance
 manager with the password form, ask for the four pages in turn for DURATION_S, keeping their
-connections open; `page_view_p99_ms` is the 99th percentile over all pages (the worst page's
-is printed too). Every answer must be 200. With HTTP_BENCH_POSTGRES_URL or
-GOVERNANCE_TEST_DATABASE_URL set (a database whose public schema it drops), all of it again on
-PostgreSQL as `page_view_p99_ms_postgres`.
+connections open where the server does (serve's worker model unless the HTTP bench's
+HTTP_BENCH_WORKER_CLASS, HTTP_BENCH_WORKERS and HTTP_BENCH_THREADS say otherwise);
+`page_view_p99_ms` is the 99th percentile over all pages (the worst page's is printed too).
+Every answer must be 200. With HTTP_BENCH_POSTGRES_URL or GOVERNANCE_TEST_DATABASE_URL set (a
+database whose public schema it drops), all of it again on PostgreSQL as
+`page_view_p99_ms_postgres`.
 """
 
 from __future__ import annotations
@@ -141,7 +143,13 @@ def measure(quick: bool, database_url: str | None = None) -> dict[str, float]:
             "/access/grants?review=overdue",
         ]
         server = LiveServer(
-            url, instance, tmp / "server.log", workers=http_bench.WORKERS, start_within=180
+            url,
+            instance,
+            tmp / "server.log",
+            workers=http_bench.WORKERS,
+            threads=http_bench.SERVER_THREADS,
+            worker_class=http_bench.WORKER_CLASS,
+            start_within=180,
         )
         try:
             context = multiprocessing.get_context("fork")

@@ -1,16 +1,26 @@
 """Production serving: gunicorn worker processes.
 
-Worker processes, each with a few threads (gunicorn's gthread workers, the default): a thread
-waiting on the database or on a client's next request on a kept-alive connection does not hold
-a whole process. `--worker-class sync` serves one request at a time per process and closes
-every connection after one answer (an API client pays a new TCP connection per page), but
-waiting requests are served in arrival order: measured against each other in
-docs/benchmarks.md ("readtail"). Each thread has its own Casbin enforcer (pycasbin's matcher
-is not safe when threads share one: authz/enforcer.py) and its own database session per
+Worker processes serving one request at a time each (gunicorn's sync workers, the default):
+waiting requests queue in the kernel's accept queue and are served in arrival order, and each
+connection is closed after its answer. Measured against gthread in docs/benchmarks.md ("readtail",
+"syncdefault"): more reads a second and half the tail. A sync worker is held by whatever holds
+its request, a slow client above all (one that sends its request or reads its answer slowly, or
+a browser's idle pre-opened connection), so in production it sits behind a buffering reverse
+proxy (nginx), as gunicorn's own documentation says. Without one, `--worker-class gthread` (each
+worker process with a few threads, connections kept alive: a thread waiting on a client does
+not hold a whole process) is the choice. Each thread has its own Casbin enforcer (pycasbin's
+matcher is not safe when threads share one: authz/enforcer.py) and its own database session per
 request. Each worker builds its own app (no preloading), so each has its own connections and
 enforcers. The periodic jobs (expiring agreements and grants, sweeping files) are not the
 server's: huey's scheduler runs them in `governance worker` (analysis/worker.py), which
 `make run` starts too.
+
+gunicorn replaces a sync worker whose request has run longer than `--timeout` (it counts from
+the worker's last heartbeat, which gunicorn sends only between requests). A long streamed answer
+(an audit export of millions of events, a dataset's rows) or a large upload is not stuck while
+it moves, so a sync worker also sends the heartbeat as its request's body is read and its
+answer's chunks are written (`_Heartbeat`): only a request making no progress for `--timeout`
+seconds is cut off.
 
 The arbiter itself never opens the database: gunicorn forks workers from it, and a database
 connection (SQLite's lock bookkeeping above all) must never be carried across fork().
@@ -20,16 +30,19 @@ from __future__ import annotations
 
 import gc
 import os
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from governance.kernel import telemetry
 from governance.kernel.config import ENV_PREFIX
 
 
-def _server(options: dict[str, Any]) -> Any:
-    """gunicorn's application for `options`. gunicorn is imported here, by `serve` only: every
-    command imports this module (`governance serve` offers WORKER_CLASSES), and the others
-    should not pay for gunicorn's imports at start."""
+def _server(options: dict[str, Any], build: Callable[[], Any] | None = None) -> Any:
+    """gunicorn's application for `options`, serving the app `build` returns in each worker
+    (the governance app; a test's own WSGI app). gunicorn is imported here, by `serve` only:
+    every command imports this module (`governance serve` offers WORKER_CLASSES), and the
+    others should not pay for gunicorn's imports at start."""
     from gunicorn.app.base import BaseApplication
 
     class GovernanceServer(BaseApplication):  # type: ignore[misc]
@@ -42,6 +55,8 @@ def _server(options: dict[str, Any]) -> Any:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
+            if build is not None:
+                return build()
             from governance import create_app
 
             return create_app()
@@ -59,15 +74,112 @@ def _freeze_startup_objects(_worker: Any) -> None:
     gc.freeze()
 
 
+# Seconds between two heartbeats a sync worker sends while its request makes progress: far
+# below any sensible --timeout, and a few system calls a second at most.
+HEARTBEAT_S = 1.0
+
+
+class _Beat:
+    """One request's heartbeat: gunicorn's `notify` (it touches the worker's heartbeat file),
+    at most every HEARTBEAT_S seconds."""
+
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+        self._last = time.monotonic()
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= HEARTBEAT_S:
+            self._notify()
+            self._last = now
+
+
+class _BeatingInput:
+    """The request's body (gunicorn's `Body`), sending the heartbeat as it is read. Only the
+    methods `Body` has: werkzeug looks for `readinto` and must not find it."""
+
+    def __init__(self, body: Any, beat: _Beat) -> None:
+        self._body = body
+        self._beat = beat
+
+    def read(self, size: int | None = None) -> bytes:
+        self._beat()
+        data: bytes = self._body.read(size)
+        return data
+
+    def readline(self, size: int | None = None) -> bytes:
+        self._beat()
+        line: bytes = self._body.readline(size)
+        return line
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        self._beat()
+        lines: list[bytes] = self._body.readlines(size)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._body:
+            self._beat()
+            yield line
+
+
+class _BeatingBody:
+    """The answer's chunks, sending the heartbeat before each is handed to gunicorn (which
+    writes it before asking for the next: a client that stops reading stops the beats)."""
+
+    def __init__(self, body: Iterable[bytes], beat: _Beat) -> None:
+        self._body = body
+        self._beat = beat
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            self._beat()
+            yield chunk
+
+    def close(self) -> None:
+        # WSGI: the server calls the body's close() (Flask's teardown, stream_with_context's
+        # context) whether or not it was iterated to the end.
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+class _Heartbeat:
+    """WSGI middleware of a sync worker: a request whose body is being read or whose answer is
+    being written is alive, whatever its length (module docstring)."""
+
+    def __init__(self, app: Callable[..., Any], notify: Callable[[], None]) -> None:
+        self._app = app
+        self._notify = notify
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        beat = _Beat(self._notify)
+        environ["wsgi.input"] = _BeatingInput(environ["wsgi.input"], beat)
+        body = self._app(environ, start_response)
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and isinstance(body, file_wrapper):
+            return body  # a file (static assets): gunicorn sends it with sendfile, kept so
+        return _BeatingBody(body, beat)
+
+
+def _worker_started(worker: Any) -> None:
+    """gunicorn's post_worker_init: the app is built; a sync worker's gets its heartbeat."""
+    _freeze_startup_objects(worker)
+    if worker.cfg.worker_class_str == "sync":
+        worker.wsgi = _Heartbeat(worker.wsgi, worker.notify)
+
+
 # Seconds a client's idle connection stays open for its next request.
 KEEPALIVE_S = 5
 
-#: gunicorn's worker classes `governance serve --worker-class` offers. gthread: each worker
-#: serves `threads` requests at once and keeps connections alive. sync: each worker serves one
-#: request at a time and closes the connection after it; waiting requests queue in the kernel's
-#: accept queue in arrival order. docs/benchmarks.md ("readtail") has the measurement that
-#: chose the default.
-WORKER_CLASSES = ("gthread", "sync")
+#: gunicorn's worker classes `governance serve --worker-class` offers, the default first. sync:
+#: each worker serves one request at a time and closes the connection after it; waiting
+#: requests queue in the kernel's accept queue in arrival order (behind a buffering proxy in
+#: production). gthread: each worker serves `threads` requests at once and keeps connections
+#: alive (the choice without a proxy). docs/benchmarks.md ("readtail", "syncdefault") has the
+#: measurements that chose the default.
+WORKER_CLASSES = ("sync", "gthread")
+DEFAULT_WORKER_CLASS = WORKER_CLASSES[0]
 
 
 def options(
@@ -89,12 +201,17 @@ def options(
         "preload_app": False,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
-        "post_worker_init": _freeze_startup_objects,
+        "post_worker_init": _worker_started,
     }
 
 
 def serve(
-    *, bind: str, workers: int, timeout: int, threads: int = 4, worker_class: str = "gthread"
+    *,
+    bind: str,
+    workers: int,
+    timeout: int,
+    threads: int = 4,
+    worker_class: str = DEFAULT_WORKER_CLASS,
 ) -> None:
     # Each worker's app learns how many processes share the work: with memory throttle
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from governance.audit import service as audit
 from governance.cli.context import CLI_ACTOR, build_app, command_session, echo_table
-from governance.server import WORKER_CLASSES
+from governance.server import DEFAULT_WORKER_CLASS, WORKER_CLASSES
 
 
 @click.command(
@@ -167,7 +167,8 @@ def demo_command(people: int | None) -> None:
     default=120,
     show_default=True,
     type=int,
-    help="Seconds before a stuck worker is replaced.",
+    help="Seconds a request may go without progress (its body read or its answer written) "
+    "before its sync worker is replaced.",
 )
 @click.option(
     "--threads",
@@ -178,11 +179,12 @@ def demo_command(people: int | None) -> None:
 )
 @click.option(
     "--worker-class",
-    default="gthread",
+    default=DEFAULT_WORKER_CLASS,
     show_default=True,
     type=click.Choice(WORKER_CLASSES),
-    help="gunicorn worker class: gthread (threads, connections kept alive) or sync (one "
-    "request at a time per process, a connection per request).",
+    help="gunicorn worker class: sync (one request at a time per process, a connection per "
+    "request; put a buffering reverse proxy in front) or gthread (threads, connections kept "
+    "alive; the choice without a proxy).",
 )
 def serve_command(bind: str, workers: int, timeout: int, threads: int, worker_class: str) -> None:
     from governance.server import serve
