@@ -5,18 +5,25 @@ The world is the HTTP bench's (`tests/reliability/load_world.py`, built through 
 on SQLite), then EVENTS chained audit events are appended by the audit bench's bulk writer
 (`audit_bench.generate`, quick: 20,000). CLIENTS clients, each signed in as the compliance
 manager with the password form, ask for the four pages in turn for DURATION_S, keeping their
-connections open where the server does (serve's worker model unless the HTTP bench's
-HTTP_BENCH_WORKER_CLASS, HTTP_BENCH_WORKERS and HTTP_BENCH_THREADS say otherwise);
-`page_view_p99_ms` is the 99th percentile over all pages (the worst page's is printed too).
-Every answer must be 200. With HTTP_BENCH_POSTGRES_URL or GOVERNANCE_TEST_DATABASE_URL set (a
-database whose public schema it drops), all of it again on PostgreSQL as
-`page_view_p99_ms_postgres`.
+connections open; `page_view_p99_ms` is the 99th percentile over all pages (the worst page's
+is printed too). Every answer must be 200. With HTTP_BENCH_POSTGRES_URL or
+GOVERNANCE_TEST_DATABASE_URL set (a database whose public schema it drops), all of it again on
+PostgreSQL as `page_view_p99_ms_postgres`.
+
+The server's model is the HTTP bench's: HTTP_BENCH_WORKER_CLASS (gthread or sync; default:
+serve's), HTTP_BENCH_WORKERS and HTTP_BENCH_THREADS. A sync worker closes each connection after
+its answer; the clients then open a new one, as the HTTP bench's do. PAGE_BENCH_WORLD=DIR serves
+a world built by `bench/page_profile.py --build DIR` instead of building one (minutes per million
+events), for repeated runs side by side; the page bench then measures that world's database
+alone.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import multiprocessing
+import os
 import re
 import statistics
 import tempfile
@@ -95,6 +102,8 @@ def _clients(port: int, pages: list[str], count: int, duration: float, results: 
                 response = connection.getresponse()
                 response.read()
                 status = response.status
+                if response.will_close:  # a sync worker: the next view on a new connection
+                    connection.close()
             except (OSError, http.client.HTTPException):
                 status = 0
                 connection.close()
@@ -121,24 +130,35 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
 
 
-def measure(quick: bool, database_url: str | None = None) -> dict[str, float]:
+def _built_world(tmp: Path, quick: bool, database_url: str | None) -> tuple[str, Path, str]:
+    """The database URL, instance and agreement id of a world: PAGE_BENCH_WORLD's, else one
+    built in `tmp`."""
+    if given := os.environ.get("PAGE_BENCH_WORLD"):
+        world = json.loads((Path(given) / "world.json").read_text())
+        return world["url"], Path(world["instance"]), world["agreement"]
     from bench.audit_bench import generate, settle
+
+    url, instance, read_path, _secrets = http_bench._world(tmp, database_url)
+    agreement = re.search(r"agreement=(\d+)", read_path)
+    assert agreement is not None
+    started = time.perf_counter()
+    generate(url, (instance / "audit.key").read_bytes(), QUICK_EVENTS if quick else EVENTS)
+    settle(url)
+    print(f"   events appended in {time.perf_counter() - started:.0f} s", flush=True)
+    return url, instance, agreement.group(1)
+
+
+def measure(quick: bool, database_url: str | None = None) -> dict[str, float]:
     from tests.live import LiveServer
 
     duration = QUICK_DURATION_S if quick else DURATION_S
     with tempfile.TemporaryDirectory(prefix="page-bench-") as name:
         tmp = Path(name)
-        url, instance, read_path, _secrets = http_bench._world(tmp, database_url)
-        agreement = re.search(r"agreement=(\d+)", read_path)
-        assert agreement is not None
-        started = time.perf_counter()
-        generate(url, (instance / "audit.key").read_bytes(), QUICK_EVENTS if quick else EVENTS)
-        settle(url)
-        print(f"   events appended in {time.perf_counter() - started:.0f} s", flush=True)
+        url, instance, agreement = _built_world(tmp, quick, database_url)
         pages = [
             # "/" answers with a redirect to the signed-in person's first dashboard.
             "/dashboard/compliance_manager",
-            f"/agreements/{agreement.group(1)}",
+            f"/agreements/{agreement}",
             "/audit/?event_type=dataset%3Aread",
             "/access/grants?review=overdue",
         ]
@@ -192,7 +212,7 @@ def measure(quick: bool, database_url: str | None = None) -> dict[str, float]:
 def run(quick: bool) -> dict[str, float]:
     results = measure(quick)
     postgres = http_bench.postgres_url()
-    if postgres:
+    if postgres and not os.environ.get("PAGE_BENCH_WORLD"):
         print("   PostgreSQL:", flush=True)
         results.update({f"{k}_postgres": v for k, v in measure(quick, postgres).items()})
     return results
