@@ -49,7 +49,9 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-# The analysis worker runs beside the server and stops with it. `make run PORT=8080` serves
+# The analysis worker runs beside the server and stops with it. The browser talks to the
+# server directly (no buffering proxy), so threads, not sync workers (README, "Serving in
+# production"): a browser's idle pre-opened connection holds a thread, not a whole process. `make run PORT=8080` serves
 # elsewhere; links in e-mails and the demo's printed address follow the port.
 PORT ?= 5000
 run: export GOVERNANCE_BASE_URL ?= http://127.0.0.1:$(PORT)
@@ -59,7 +61,7 @@ run: install
 	$(BIN)/governance demo
 	$(BIN)/governance worker --workers 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/governance serve --bind 127.0.0.1:$(PORT) --workers 2
+	$(BIN)/governance serve --bind 127.0.0.1:$(PORT) --workers 2 --worker-class gthread
 
 # A local OpenID Connect provider (node's oidc-provider) for `make run` to sign in with; it
 # writes instance/identity_providers.toml when absent (docs/identity.md).
