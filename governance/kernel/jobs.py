@@ -18,15 +18,19 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
-from huey.signals import SIGNAL_ERROR
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from governance.kernel import telemetry
 from governance.kernel.config import private_file
+
+if TYPE_CHECKING:
+    # huey itself is imported when a queue is made (make_queue): its import brings redis and
+    # psycopg (0.3 s of CPU), and a process that only records audit events (`audit verify`,
+    # through the webhooks' outbox) makes no queue unless a delivery is due.
+    from huey import Huey
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,8 @@ def _body(name: str) -> Callable[..., None]:
 def register_tasks(queue: Huey) -> dict[str, Any]:
     """The analysis task and, on huey's own scheduler (the only one: it runs in the worker's
     consumer), every minute: the reaper, and the tick of the periodic jobs (periodic.py)."""
+    from huey import crontab
+
     every_minute = crontab(minute="*")
     return {
         TASK_NAME: queue.task(name=TASK_NAME)(_body(TASK_NAME)),
@@ -92,6 +98,9 @@ def claim_slot(queue: Huey, name: str, slot: int) -> bool:
 
 def make_queue(url: str) -> Huey:
     """A huey instance for QUEUE_URL with the analysis tasks registered on it."""
+    from huey import MemoryHuey, RedisHuey, SqliteHuey
+    from huey.signals import SIGNAL_ERROR
+
     if url.startswith("sqlite:///"):
         # Owner-only, like every file in instance/ (SQLite's -wal and -shm files follow).
         path = private_file(Path(url.removeprefix("sqlite:///")))

@@ -38,7 +38,8 @@ shell = sorted(
     or (name.startswith("governance.") and name.rsplit(".", 1)[1].startswith(("web_", "api_")))
 )
 listeners = [f"{f.__module__}.{f.__qualname__}" for f in service._LISTENERS]
-print(json.dumps({"code": code, "shell": shell, "listeners": listeners}))
+queue = "huey" in sys.modules
+print(json.dumps({"code": code, "shell": shell, "listeners": listeners, "queue": queue}))
 """
 
 
@@ -77,6 +78,7 @@ def test_a_trail_command_builds_no_app_and_records_its_event(
     assert ran["code"] in (0, None), ran
     assert ran["shell"] == [], ran
     assert ran["listeners"] == _listeners()
+    assert ran["queue"] is False  # no webhook due, so no job queue made (kernel/jobs.py)
     last = fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
     assert (last.seq, last.event_type, last.actor_email) == (chain + 1, event_type, "system:cli")
     # The chain, with the command's own event, still verifies.
