@@ -13,7 +13,7 @@ importing every noun's pages, API and services (about 2 s of CPU at each such co
 
 from __future__ import annotations
 
-from governance.audit import report
+from governance.audit import report_names
 from governance.audit import service as audit_service
 from governance.datasets import names as dataset_names
 from governance.webhooks import outbox as webhook_outbox
@@ -27,4 +27,4 @@ def install() -> None:
     """Put the trail's listeners and the report's namer in place; twice is the same as once."""
     for audit_listener in AUDIT_LISTENERS:
         audit_service.on_record(audit_listener)
-    report.install_dataset_namer(dataset_names.datasets_by_id)
+    report_names.install_dataset_namer(dataset_names.datasets_by_id)

@@ -14,7 +14,6 @@ event whose detail lists a non-empty `direct_identifier_columns`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from governance.audit.export import snapshot
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.audit.pdf import prepare, render, verification_facts
 from governance.audit.queries import AuditFilter
+from governance.audit.report_names import dataset_namer
 from governance.audit.verify import Verification, verify_chain
 from governance.kernel.types import utcnow
 
@@ -138,21 +138,6 @@ def _listed(connection: Connection, conditions: list[ColumnElement[bool]]) -> li
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-# Names datasets by id for the report; datasets sit above audit, so the registry installs it.
-DatasetNamer = Callable[[Connection, Sequence[int]], dict[int, str]]
-_namers: list[DatasetNamer] = []
-
-
-def install_dataset_namer(namer: DatasetNamer) -> None:
-    _namers[:] = [namer]
-
-
-def _dataset_namer() -> DatasetNamer:
-    if not _namers:
-        raise RuntimeError("No dataset namer is installed: build the app first.")
-    return _namers[0]
-
-
 def _count(connection: Connection, conditions: list[ColumnElement[bool]]) -> int:
     return int(
         connection.scalar(select(func.count()).select_from(EVENT_TABLE).where(*conditions)) or 0
@@ -218,7 +203,7 @@ def _figures(connection: Connection, counts: _Counts, head: tuple[int, str]) -> 
     by_outcome = _totals([(outcome, n) for _, outcome, _, n in cube])
     # Only the datasets the report shows are named.
     shown, _ = _ranked(counts.datasets)
-    names = _dataset_namer()(connection, [dataset for dataset, _ in shown])
+    names = dataset_namer()(connection, [dataset for dataset, _ in shown])
     return {
         "head": head,
         "total": sum(n for *_, n in cube),

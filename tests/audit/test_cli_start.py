@@ -39,7 +39,9 @@ shell = sorted(
 )
 listeners = [f"{f.__module__}.{f.__qualname__}" for f in service._LISTENERS]
 queue = "huey" in sys.modules
-print(json.dumps({"code": code, "shell": shell, "listeners": listeners, "queue": queue}))
+arrow = "pyarrow" in sys.modules
+print(json.dumps({"code": code, "shell": shell, "listeners": listeners, "queue": queue,
+                  "arrow": arrow}))
 """
 
 
@@ -79,6 +81,9 @@ def test_a_trail_command_builds_no_app_and_records_its_event(
     assert ran["shell"] == [], ran
     assert ran["listeners"] == _listeners()
     assert ran["queue"] is False  # no webhook due, so no job queue made (kernel/jobs.py)
+    # Verifying draws no report: the report (and its export's pyarrow) is not imported to
+    # install the report's dataset namer (audit/report_names.py).
+    assert ran["arrow"] is (args[1] == "export"), ran
     last = fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
     assert (last.seq, last.event_type, last.actor_email) == (chain + 1, event_type, "system:cli")
     # The chain, with the command's own event, still verifies.
