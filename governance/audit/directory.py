@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from governance.kernel.installed import Installed
+
 
 @dataclass(frozen=True)
 class Names:
@@ -53,16 +55,10 @@ class Directory:
     datasets_matching: Callable[[Session, str], list[tuple[int, str]]]
 
 
-_installed: list[Directory] = []
-
-
-def install(directory: Directory) -> None:
-    _installed[:] = [directory]
-
-
-def installed() -> Directory | None:
-    """The directory the registry installed, or None (a bare test of the audit package)."""
-    return _installed[0] if _installed else None
+_directory: Installed[Directory] = Installed("No directory is installed: build the app first.")
+install = _directory.install
+# The directory the registry installed, or None (a bare test of the audit package).
+installed = _directory.get_or_none
 
 
 def names_for(session: Session, events: Iterable[object]) -> Names:

@@ -28,6 +28,7 @@ from governance.audit.pdf import render, verification_facts
 from governance.audit.queries import AuditFilter, export_select, stream_rows
 from governance.audit.verify import Verification, verify_chain
 from governance.kernel.errors import NotFound
+from governance.kernel.installed import Installed
 from governance.kernel.reports.tabular import chain_head_line, iter_csv
 from governance.kernel.types import utcnow
 
@@ -101,20 +102,18 @@ class Subject:
 # Finds an agreement by its reference (DUA-2026-001) or its number; installed by the registry
 # (the audit trail knows no noun: agreements sit above it).
 SubjectFinder = Callable[[Session, str], tuple[int, str] | None]
-_finders: list[SubjectFinder] = []
-
-
-def install_subject_finder(finder: SubjectFinder) -> None:
-    _finders[:] = [finder]
+_finder: Installed[SubjectFinder] = Installed(
+    "No agreement finder is installed: build the app first."
+)
+install_subject_finder = _finder.install
 
 
 def agreement_named(session: Session, key: int | str) -> Subject:
     """The agreement named by reference or number; a pack of an agreement that does not
     exist is refused (404 on the pages, exit 1 on the command line), never produced empty."""
-    if not _finders:
-        raise RuntimeError("No agreement finder is installed: build the app first.")
+    finder = _finder.get()
     text = str(key).strip()
-    found = _finders[0](session, text)
+    found = finder(session, text)
     if found is None:
         raise NotFound(f"There is no agreement {text}: no evidence pack was produced.")
     return Subject(*found)

@@ -11,16 +11,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
 
+from governance.kernel.installed import Installed
+
 # Names datasets by id, from the connection the report reads its snapshot on.
 DatasetNamer = Callable[[Connection, Sequence[int]], dict[int, str]]
-_namers: list[DatasetNamer] = []
-
-
-def install_dataset_namer(namer: DatasetNamer) -> None:
-    _namers[:] = [namer]
-
-
-def dataset_namer() -> DatasetNamer:
-    if not _namers:
-        raise RuntimeError("No dataset namer is installed: build the app first.")
-    return _namers[0]
+_namer: Installed[DatasetNamer] = Installed("No dataset namer is installed: build the app first.")
+install_dataset_namer = _namer.install
+dataset_namer = _namer.get

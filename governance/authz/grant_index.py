@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from governance.authz import identifiers as ids
 from governance.authz.actions import DataAction
 from governance.authz.read_memo import ReadMemo, seen_epoch
+from governance.kernel.installed import Installed
 
 LineKey = tuple[str, str, str, str]
 PolicyLine = tuple[str, str, str, str, str, str, str]
@@ -79,17 +80,8 @@ class GrantEntry:
 # its entry or None when it no longer works. The grants are access's tables, above authz, so the
 # registry installs the loader (governance/access/live_grants.py).
 GrantLoader = Callable[[Session, int], list[tuple[int, GrantEntry | None]]]
-_loaders: list[GrantLoader] = []
-
-
-def install_loader(loader: GrantLoader) -> None:
-    _loaders[:] = [loader]
-
-
-def _loader() -> GrantLoader:
-    if not _loaders:
-        raise RuntimeError("No grant loader is installed: build the app first.")
-    return _loaders[0]
+_loader: Installed[GrantLoader] = Installed("No grant loader is installed: build the app first.")
+install_loader = _loader.install
 
 
 class GrantIndex:
@@ -111,7 +103,7 @@ class GrantIndex:
             return
         with self._lock:
             if current != self.epoch:
-                self._apply(_loader()(session, self.epoch))
+                self._apply(_loader.get()(session, self.epoch))
                 self.epoch = current
 
     def lines(self, key: LineKey) -> tuple[PolicyLine, ...]:

@@ -20,24 +20,23 @@ from sqlalchemy.orm import Session
 from governance.identity import users
 from governance.identity.models import User, UserRole
 from governance.kernel import notify
+from governance.kernel.installed import Installed
 from governance.kernel.tasks import Task, all_tasks_for, service_level_days
 from governance.reminders.models import TaskNotice
 
 # How a task's page becomes a path (endpoint, params) -> "/access/requests/3": the registry
 # installs Flask's URL map here, so this module needs no Flask.
 Linker = Callable[[str, Mapping[str, object]], str]
-_linker: list[Linker] = []
-
-
-def install_linker(linker: Linker) -> None:
-    _linker[:] = [linker]
+_linker: Installed[Linker] = Installed(
+    "No page linker is installed: build the app (create_app) first."
+)
+install_linker = _linker.install
 
 
 def task_path(task: Task) -> str:
-    if not _linker:
-        raise RuntimeError("No page linker is installed: build the app (create_app) first.")
+    linker = _linker.get()
     try:
-        return _linker[0](task.endpoint, task.params)
+        return linker(task.endpoint, task.params)
     except LookupError:
         # A provider naming a page that does not exist (werkzeug's BuildError is a
         # LookupError): the dashboard still lists the task, so the message links there.
