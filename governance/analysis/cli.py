@@ -39,7 +39,7 @@ def worker_command(workers: int) -> None:
         f"Analysis worker: {workers} process(es) on {url.split('@')[-1]}; "
         f"{recovered} stranded run(s) recovered at start."
     )
-    worker.run_consumer(jobs.queue_for(url), workers=workers, app_factory=APP_FACTORY[0])
+    worker.run_consumer(jobs.queue_for(url), workers=workers, app_factory=APP_FACTORY.get())
 
 
 @click.group("analyses", help="Analysis runs.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -16,6 +16,7 @@ from governance.identity.actors import System
 from governance.kernel.config import ConfigError
 from governance.kernel.db import Database
 from governance.kernel.errors import DomainError
+from governance.kernel.installed import Installed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,30 +25,29 @@ CLI_ACTOR = System("cli")
 # How a command builds the app: the `governance` group (cli/__init__.py, the command line's
 # composition root) sets it to `create_app`, so the nouns' commands, which use this module,
 # never import the composition root themselves.
-APP_FACTORY: list[Callable[[], Flask]] = []
+APP_FACTORY: Installed[Callable[[], Flask]] = Installed(
+    "No app factory: commands run through the `governance` group."
+)
 
 
 # How a command that only verifies, exports or reports on the audit trail opens the database:
 # the same group sets it to `open_audit_trail`, the settings, keys and audit wiring without the
 # app (governance/registry_trail.py says why).
-TRAIL_FACTORY: list[Callable[[], Database]] = []
+TRAIL_FACTORY: Installed[Callable[[], Database]] = Installed(
+    "No trail factory: commands run through the `governance` group."
+)
 
 
-def use_app_factory(factory: Callable[[], Flask]) -> None:
-    APP_FACTORY[:] = [factory]
+use_app_factory = APP_FACTORY.install
+use_trail_factory = TRAIL_FACTORY.install
 
 
-def use_trail_factory(factory: Callable[[], Database]) -> None:
-    TRAIL_FACTORY[:] = [factory]
-
-
-def _built(factories: Sequence[Callable[[], T]]) -> T:
+def _built(factory: Installed[Callable[[], T]]) -> T:
     from governance.authz import PolicyError
 
-    if not factories:
-        raise RuntimeError("No factory: commands run through the `governance` group.")
+    built = factory.get()
     try:
-        return factories[0]()
+        return built()
     except (ConfigError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
 
