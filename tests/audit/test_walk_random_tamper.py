@@ -13,6 +13,7 @@ example is a few milliseconds, so hypothesis can try hundreds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ def _events() -> tuple[list[dict[str, Any]], dict[int, walk.Checkpoint]]:
             "agreement_version": 1 if seq % 5 else None,
             "clause": "4.2" if seq % 6 == 0 else None,
             "dataset_id": seq % 7 or None,
-            "detail": '{"page":%d}' % (seq % 3) if seq % 2 else "{}",
+            "detail": f'{{"page":{seq % 3}}}' if seq % 2 else "{}",
             "event_type": "dataset:read",
             "occurred_at": moment.strftime("%Y-%m-%d %H:%M:%S.%f"),
             "outcome": "allowed",
@@ -122,7 +123,7 @@ any_value = st.one_of(
             "1969-12-31 23:59:59.999999",
             "0" * 64,
         ]
-    ),  # fmt: skip
+    ),
 )
 details = st.sampled_from(
     ['{"page": 1}', '{"page":1.0}', '{"page":01}', '{"b":1,"a":2}', '{"page":1,"page":1}',
@@ -167,10 +168,9 @@ def _trail(path: Path, changes: list[tuple[Any, ...]]) -> tuple[sqlite3.Connecti
     )
     checkpoints = dict(CHECKPOINTS)
     for change in changes:
-        try:
+        # NOT NULL or a seq already taken: the table refuses the edit, as it would the intruder's.
+        with contextlib.suppress(sqlite3.IntegrityError):
             _edit(connection, checkpoints, change)
-        except sqlite3.IntegrityError:
-            pass  # NOT NULL or a seq already taken: the table refused that edit
     connection.commit()
     return connection, Trail(
         keys={KEY_ID: KEY}, checkpoints=checkpoints, format_since=1, head_seq=EVENTS
@@ -278,9 +278,11 @@ def test_the_batched_walk_names_what_the_reference_names(
 
 def test_an_untouched_trail_walks_clean(trail_file: Path) -> None:
     whole, first, second, *_ = _walks(trail_file, [], 4)
-    assert whole.fault is None and whole.count == EVENTS
+    assert whole.fault is None
+    assert whole.count == EVENTS
     assert (first.count, second.count) == (9, EVENTS - 9)
-    assert first.fault is None and second.fault is None
+    assert first.fault is None
+    assert second.fault is None
     assert second.first_prev == first.last_hash
 
 
