@@ -381,3 +381,4 @@ def install_app(app: Flask, database: Database) -> None:
     app.before_request(web_signin.keep_session_alive)
     app.before_request(web_two_factor.require_enrolment)
     app.after_request(web.security_headers)
+    web.remember_plain_functions(app)

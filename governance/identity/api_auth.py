@@ -60,10 +60,16 @@ def authenticate() -> ResponseReturnValue | None:
 
 @bp.after_request
 def _no_store(response: Response) -> Response:
-    # Only what an endpoint declares public (the visa keys) may be kept by caches.
-    if not response.cache_control.public:
-        response.headers["Cache-Control"] = "no-store"
-    response.vary.add("Authorization")
+    # Only what an endpoint declares public (the visa keys) may be kept by caches. Most
+    # answers set neither header: then there is nothing to parse (werkzeug's cache-control
+    # and vary objects cost more than the answer's other headers together).
+    headers = response.headers
+    if "Cache-Control" not in headers or not response.cache_control.public:
+        headers["Cache-Control"] = "no-store"
+    if "Vary" in headers:
+        response.vary.add("Authorization")
+    else:
+        headers["Vary"] = "Authorization"
     return response
 
 

@@ -19,6 +19,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -78,9 +79,21 @@ def instruments() -> Instruments:
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    counted, timed = _request_series(endpoint, method, status // 100)
+    counted.inc()
+    timed.observe(seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_series(endpoint: str, method: str, status_class: int) -> tuple[Any, Any]:
+    """The labelled series one kind of request goes to, looked up once per process:
+    `labels()` checks and joins its values under a lock at every call. The endpoints, methods
+    and status classes are few (unmatched addresses are one endpoint), so this stays small."""
     kit = instruments()
-    kit.requests.labels(endpoint, method, f"{status // 100}xx").inc()
-    kit.request_seconds.labels(endpoint, method).observe(seconds)
+    return (
+        kit.requests.labels(endpoint, method, f"{status_class}xx"),
+        kit.request_seconds.labels(endpoint, method),
+    )
 
 
 def observe_audit_write(seconds: float) -> None:

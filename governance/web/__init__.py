@@ -28,8 +28,11 @@ class BoundedInt(IntegerConverter):
 def refuse_nul_characters() -> None:
     """A NUL character is never meaningful text; PostgreSQL cannot store one and a page
     should not echo one. Refuse it in any query or form field before a view runs."""
-    fields = list(request.args.items(multi=True))
-    if not request.path.startswith("/api/"):  # the API validates its own JSON bodies
+    api = request.path.startswith("/api/")  # the API validates its own JSON bodies
+    query = request.query_string
+    # A query's NUL arrives as %00 (or raw): without either its fields need no walk.
+    fields = list(request.args.items(multi=True)) if b"%00" in query or b"\x00" in query else []
+    if not api:
         fields.extend(request.form.items(multi=True))
     for name, value in fields:
         if "\x00" in name or "\x00" in value:
@@ -37,6 +40,29 @@ def refuse_nul_characters() -> None:
                 "Text may not contain NUL characters; nothing was saved.",
                 {name.replace("\x00", ""): "Contains a NUL character."},
             )
+
+
+def remember_plain_functions(app: Flask) -> None:
+    """Flask asks `ensure_sync` of each hook and of the view on every request (about fifteen
+    for an API read), and each time it inspects the function's code for a coroutine. The
+    functions are the app's own, made at start-up, so each process remembers the ones that
+    are plain (at most PLAIN_FUNCTIONS) and hands them back at once; a coroutine function
+    still goes to Flask's own wrapping each time."""
+    plain: set[Any] = set()
+    wrap = app.ensure_sync
+
+    def ensure_sync(func: Any) -> Any:
+        if func in plain:
+            return func
+        made = wrap(func)
+        if made is func and len(plain) < PLAIN_FUNCTIONS:
+            plain.add(func)
+        return made
+
+    app.ensure_sync = ensure_sync  # type: ignore[method-assign]
+
+
+PLAIN_FUNCTIONS = 4096
 
 
 # The headers every answer carries unless its view set its own.

@@ -17,7 +17,8 @@ from governance.api.operations import MAX_JSON_BYTES
 from governance.audit.models import AuditEvent, AuditType
 from governance.kernel.types import utcnow
 from tests.api.scenario import Api, World
-from tests.conftest import fresh
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
 
 Clients = Callable[[str], Api]
 
@@ -318,3 +319,41 @@ def test_a_returned_request_is_sent_again_by_its_requester(
     assert sent.get_json()["columns"] == [
         {"name": "offence_category", "approved": None, "form": None}
     ]
+
+
+def test_a_signed_in_browsers_cookie_is_neither_read_nor_answered_by_the_api(
+    app: Flask, api: Callable[[str], Api], people: People
+) -> None:
+    """The API authenticates by bearer token alone: a browser signed in to the pages gets a
+    401 from it without a token, and its answers (with a token) carry no cookie and do not
+    vary by cookie; the same browser's pages still know who it is."""
+    browser = Browser(app.test_client())
+    assert browser.login(people.analyst.email, PASSWORD).status_code == 302
+    assert browser.get("/api/v1/me").status_code == 401
+    with_token = Api(browser.client, api("analyst").token)
+    answer = with_token.get("/api/v1/me")
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers
+    assert answer.headers["Vary"] == "Authorization"
+    assert answer.headers["Cache-Control"] == "no-store"
+    page = browser.get("/", follow_redirects=True)
+    assert page.status_code == 200
+    assert page.request.path != "/login"
+    assert "Cookie" in page.headers.get("Vary", "")
+
+
+def test_public_answers_stay_public_and_vary_by_authorization(app: Flask) -> None:
+    """The visa keys are declared cacheable: their Cache-Control is kept, and Authorization
+    is added to whatever Vary the view set."""
+    keys = app.test_client().get("/api/v1/passport/jwks.json")
+    assert keys.status_code == 200
+    assert keys.headers["Cache-Control"].startswith("public")
+    assert "Authorization" in keys.headers["Vary"]
+
+
+def test_nul_in_an_api_query_is_refused(api: Callable[[str], Api]) -> None:
+    for query in ("purpose=%00", "x%00=1", "purpose=a\x00b"):
+        answer = api("analyst").get(f"/api/v1/agreements?{query}")
+        assert answer.status_code == 422, query
+        assert "NUL" in answer.get_json()["message"]
+    assert api("analyst").get("/api/v1/agreements?q=%2500").status_code != 500
