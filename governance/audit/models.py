@@ -385,7 +385,7 @@ def of_type(*kinds: str) -> ColumnElement[bool]:
     none of them is the bulk's type (a bound value alone would not let it use the index)."""
     column = AuditEvent.event_type
     condition = column == kinds[0] if len(kinds) == 1 else column.in_(list(kinds))
-    if BULK_TYPE in kinds:
+    if not kinds or BULK_TYPE in kinds:
         return condition
     return and_(condition, column != literal_column(f"'{BULK_TYPE}'"))
 
