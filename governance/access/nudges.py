@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from governance.access import queries
 from governance.access.models import AccessRequest, RequestStatus
 from governance.access.queries import CommitteeWait
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.audit.service import record
 from governance.authz import Role
 from governance.datasets.models import DatasetSteward
@@ -120,7 +120,7 @@ def _last_nudge(session: Session, request_id: int, since: dt.datetime) -> dt.dat
     return session.scalar(
         select(AuditEvent.occurred_at)
         .where(
-            AuditEvent.event_type == AuditType.ACCESS_REQUEST_NUDGE,
+            of_type(AuditType.ACCESS_REQUEST_NUDGE),
             AuditEvent.target_type == "access_request",
             AuditEvent.target_id == str(request_id),
             AuditEvent.outcome == "success",
@@ -199,7 +199,7 @@ def reminders_to_answer(session: Session, user: User) -> list[Task]:
     nudges = session.execute(
         select(AuditEvent.target_id, AuditEvent.occurred_at, AuditEvent.detail)
         .where(
-            AuditEvent.event_type == AuditType.ACCESS_REQUEST_NUDGE,
+            of_type(AuditType.ACCESS_REQUEST_NUDGE),
             AuditEvent.target_type == "access_request",
             AuditEvent.outcome == "success",
             AuditEvent.target_id.in_(list(open_requests)),

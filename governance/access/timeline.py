@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from governance.access.models import AccessRequest
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.identity.models import User
 
 _STEPS = (
@@ -86,7 +86,7 @@ def request_timeline(session: Session, request: AccessRequest) -> list[Step]:
             select(AuditEvent)
             .where(
                 or_(own, grant_target) if grant_target is not None else own,
-                AuditEvent.event_type.in_([str(t) for t in _STEPS]),
+                of_type(*_STEPS),
                 AuditEvent.outcome == "success",
             )
             .order_by(AuditEvent.seq)

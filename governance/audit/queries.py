@@ -19,7 +19,7 @@ from sqlalchemy import type_coerce as coerce
 from sqlalchemy.orm import Session
 
 from governance.audit import directory
-from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.kernel.errors import ValidationFailed
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -57,7 +57,7 @@ EXPORT_TYPES = (
 
 
 def _exports() -> ColumnElement[bool]:
-    return AuditEvent.event_type.in_([str(kind) for kind in EXPORT_TYPES])
+    return of_type(*EXPORT_TYPES)
 
 
 def _identifier_reads() -> ColumnElement[bool]:
@@ -112,9 +112,9 @@ class AuditFilter:
         if self.dataset_ids is not None:
             clauses.append(table.dataset_id.in_(self.dataset_ids))
         if self.event_type is not None:
-            clauses.append(table.event_type == self.event_type)
+            clauses.append(of_type(self.event_type))
         if self.outcome is not None:
-            clauses.append(table.outcome == self.outcome)
+            clauses.append(with_outcome(self.outcome))
         if self.kind is not None:
             clauses.append(KINDS[self.kind][1]())
         return clauses

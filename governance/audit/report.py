@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.export import snapshot
-from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.models import AuditEvent, AuditType, Outcome, with_outcome
 from governance.audit.pdf import prepare, render, verification_facts
 from governance.audit.queries import AuditFilter
 from governance.audit.report_names import dataset_namer
@@ -191,7 +191,7 @@ def _counts(
         cube={(kind, outcome, day): n for kind, outcome, day, n in cube},
         users=users,
         datasets=datasets,
-        denied=_listed(connection, [*where, EVENTS.outcome == Outcome.DENIED]),
+        denied=_listed(connection, [*where, with_outcome(Outcome.DENIED)]),
         identifier_reads_total=_count(connection, identifiers),
         identifier_reads=_listed(connection, identifiers),
     )

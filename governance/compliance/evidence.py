@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from governance.access.models import LIVE_GRANT_STATUSES, Grant
 from governance.access.training_report import training_lines
-from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditType, Outcome
+from governance.audit.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditHead,
+    AuditType,
+    Outcome,
+    of_type,
+    with_outcome,
+)
 from governance.audit.verify import Verification
 from governance.compliance.models import PeriodStatus
 from governance.compliance.periods import latest_campaign
@@ -44,12 +52,12 @@ def count_events(
     session: Session, window: Window, types: Iterable[AuditType], outcome: Outcome | None = None
 ) -> int:
     query = select(func.count()).where(
-        AuditEvent.event_type.in_([str(t) for t in types]),
+        of_type(*types),
         AuditEvent.occurred_at >= window.since,
         AuditEvent.occurred_at < window.until,
     )
     if outcome is not None:
-        query = query.where(AuditEvent.outcome == outcome)
+        query = query.where(with_outcome(outcome))
     return int(session.scalar(query) or 0)
 
 
@@ -73,7 +81,7 @@ def denials(session: Session, window: Window) -> str:
     refused = int(
         session.scalar(
             select(func.count()).where(
-                AuditEvent.outcome == Outcome.DENIED,
+                with_outcome(Outcome.DENIED),
                 AuditEvent.occurred_at >= window.since,
                 AuditEvent.occurred_at < window.until,
             )
@@ -199,9 +207,7 @@ def key_rotation(session: Session, window: Window) -> str:
 def _last_rotation(session: Session, purpose: str) -> dt.datetime | None:
     last: dt.datetime | None = None
     for occurred_at, detail in session.execute(
-        select(AuditEvent.occurred_at, AuditEvent.detail).where(
-            AuditEvent.event_type == AuditType.KEY_ROTATE
-        )
+        select(AuditEvent.occurred_at, AuditEvent.detail).where(of_type(AuditType.KEY_ROTATE))
     ):
         if detail.get("purpose") == purpose:
             last = occurred_at if last is None else max(last, occurred_at)

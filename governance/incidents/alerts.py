@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
-from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.identity.actors import System
 from governance.incidents.service import report_alert
 
@@ -41,17 +41,13 @@ def _agreement_of(session: Session, failure: AuditEvent) -> list[int]:
 def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each failed verification not yet followed; returns how many."""
     followed = set(
-        session.scalars(
-            select(AuditEvent.target_id).where(
-                AuditEvent.event_type == AuditType.INCIDENT_FROM_ALERT
-            )
-        )
+        session.scalars(select(AuditEvent.target_id).where(of_type(AuditType.INCIDENT_FROM_ALERT)))
     )
     failures = session.scalars(
         select(AuditEvent)
         .where(
-            AuditEvent.event_type == AuditType.AUDIT_VERIFY,
-            AuditEvent.outcome == Outcome.FAILURE,
+            of_type(AuditType.AUDIT_VERIFY),
+            with_outcome(Outcome.FAILURE),
         )
         .order_by(AuditEvent.seq)
     )

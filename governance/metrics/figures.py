@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from governance.access.models import AccessRequest
 from governance.access.review import grants_due_for_review
 from governance.agreements.queries import expiring
-from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.models import AuditEvent, AuditType, Outcome, of_type
 from governance.authz import Permission, rules
 from governance.committees.queries import chaired_by
 from governance.datasets.models import Dataset
@@ -235,7 +235,7 @@ def request_histories(session: Session, filters: Filters) -> list[RequestHistory
             AuditEvent.event_type, AuditEvent.target_id, AuditEvent.occurred_at, AuditEvent.detail
         )
         .where(
-            AuditEvent.event_type.in_(_REQUEST_EVENTS),
+            of_type(*_REQUEST_EVENTS),
             AuditEvent.target_type == "access_request",
             AuditEvent.outcome == Outcome.SUCCESS,
         )
@@ -251,7 +251,7 @@ def request_histories(session: Session, filters: Filters) -> list[RequestHistory
         _apply(history, AuditType(event_type), at, detail or {})
     grants = session.execute(
         select(AuditEvent.occurred_at, AuditEvent.detail).where(
-            AuditEvent.event_type == AuditType.GRANT_CREATE,
+            of_type(AuditType.GRANT_CREATE),
             AuditEvent.outcome == Outcome.SUCCESS,
         )
     )

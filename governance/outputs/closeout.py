@@ -33,7 +33,7 @@ from governance.agreements.destruction_model import DestructionCertificate
 from governance.agreements.models import Agreement, AgreementStatus
 from governance.agreements.progress_model import ProgressReport, ReportStatus
 from governance.audit import service as audit
-from governance.audit.models import AuditEvent, AuditType, Outcome
+from governance.audit.models import AuditEvent, AuditType, Outcome, of_type
 from governance.authz import Permission
 from governance.datasets.attachment_model import Attachment, AttachmentKind
 from governance.datasets.cohort_model import CohortFile
@@ -145,7 +145,7 @@ def downloaders(session: Session, agreement_id: int) -> dict[int, str]:
         for actor_id, email in session.execute(
             select(AuditEvent.actor_id, func.max(AuditEvent.actor_email))
             .where(
-                AuditEvent.event_type == AuditType.DATASET_DOWNLOAD,
+                of_type(AuditType.DATASET_DOWNLOAD),
                 AuditEvent.outcome == Outcome.ALLOWED,
                 AuditEvent.agreement_id == agreement_id,
                 AuditEvent.actor_id.is_not(None),
