@@ -16,13 +16,12 @@ from sqlalchemy.orm import Session
 from governance.analysis import linkage_review
 from governance.analysis.linkage_model import LinkageReport, LinkageReviewPair
 from governance.analysis.models import RunStatus
-from governance.datasets import service as datasets
-from governance.datasets.models import Classification, ColumnType, Dataset
+from governance.datasets.models import Dataset
 from tests.analysis.conftest import MATCHED_PARAMS, World, execute, grant_matched, submit, upload
 from tests.analysis.test_ledger_across_releases import (
     AID_LABELS,
     agreement_over,
-    ingest,
+    declare,
     register,
     run,
 )
@@ -31,6 +30,7 @@ from tests.support import PASSWORD, People
 
 # Three people whose aid is not recorded: the column is an integer column with a gap.
 NO_AID = [4, 50, 120]
+BY_AID = {"group_by": ["aid"], "rate_of": "passed"}
 
 
 @pytest.fixture
@@ -46,33 +46,10 @@ def app_config(database_url: str, tmp_path: Any, request: pytest.FixtureRequest)
 
 
 def survey_with_gaps(db: Session, people: People) -> tuple[Dataset, pd.DataFrame]:
-    spec = datasets.ColumnSpec
-    dataset = datasets.create_dataset(
-        db,
-        name="Survey register",
-        description="Generated survey answers, some without the aid answer.",
-        provider_id=people.probation.id,
-        by=people.steward,
-        columns=[
-            spec("person_id", ColumnType.INTEGER, Classification.DIRECT_IDENTIFIER),
-            spec("sex", ColumnType.CATEGORY, Classification.QUASI_IDENTIFIER),
-            spec(
-                "aid",
-                ColumnType.INTEGER,
-                Classification.GENERAL,
-                value_labels=AID_LABELS,
-                required=False,
-            ),
-            spec("passed", ColumnType.INTEGER, Classification.GENERAL),
-            spec("score", ColumnType.FLOAT, Classification.GENERAL, required=False),
-        ],
-    )
-    db.commit()
     frame = register()
     frame["aid"] = frame["aid"].astype("Int64")
     frame.loc[NO_AID, "aid"] = pd.NA
-    ingest(db, dataset, frame)
-    return dataset, frame
+    return declare(db, people, frame), frame
 
 
 @pytest.mark.parametrize(
@@ -91,15 +68,7 @@ def test_a_table_by_an_integer_category_with_a_gap_shows_its_codes_as_integers(
 ) -> None:
     survey, frame = survey_with_gaps(db, people)
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    done = run(
-        app,
-        db,
-        agreement,
-        survey,
-        people.analyst,
-        "descriptive",
-        {"group_by": ["aid"], "rate_of": "passed"},
-    )
+    done = run(app, db, agreement, survey, people.analyst, "descriptive", BY_AID)
     assert done.status == RunStatus.SUCCEEDED, done.reason
     assert done.provenance["engine"] == app_config["ANALYSIS_ENGINE"]
     assert done.result is not None
@@ -130,11 +99,8 @@ def test_the_clerical_review_finds_people_of_pairs_stored_in_either_key_form(
     register person's name beside the cohort row."""
     grant_matched(db, people, world)
     cohort_id = upload(db, people, world)
-    done = execute(
-        app,
-        db,
-        submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id).id,
-    )
+    queued = submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=cohort_id)
+    done = execute(app, db, queued.id)
     assert done.status == RunStatus.SUCCEEDED, done.reason
     db.add(LinkageReport(run_id=done.id, report={"thresholds": {}}))
     register_rows = world.data.index_events.drop_duplicates("person_id").set_index("person_id")

@@ -49,17 +49,6 @@ IO_ENCRYPTION = "spark.io.encryption.enabled"
 # Rows per batch when an answer is streamed (query_kept): a few MB of pandas at a time.
 BATCH_ROWS = 262_144
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# pandas' nullable integer type of each Arrow integer type (from_engine).
-_NULLABLE_INTEGERS: dict[pa.DataType, Any] = {
-    pa.int8(): pd.Int8Dtype(),
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-    pa.uint8(): pd.UInt8Dtype(),
-    pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(),
-    pa.uint64(): pd.UInt64Dtype(),
-}
 
 
 @dataclass(frozen=True)
@@ -132,7 +121,7 @@ def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
     gaps = [
         (position, field.name)
         for position, field in enumerate(table.schema)
-        if field.type in _NULLABLE_INTEGERS and table.column(position).null_count
+        if pa.types.is_integer(field.type) and table.column(position).null_count
     ]
     # A block per column: a caller that drops columns one by one (kept_rows) frees each.
     frame = table.drop_columns([name for _, name in gaps]).to_pandas(
@@ -140,12 +129,20 @@ def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
     )
     for position, name in gaps:  # ascending, so each lands at its own position
         frame.insert(
-            position, name, table.column(position).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+            position, name, table.column(position).to_pandas(types_mapper=_nullable_integers)
         )
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
             frame[name] = frame[name].astype("datetime64[ns]")
     return frame
+
+
+def _nullable_integers(kind: pa.DataType) -> Any:
+    """pandas' nullable integer type of an Arrow integer type (int64: Int64, uint8: UInt8)."""
+    name = str(kind)
+    return pd.api.types.pandas_dtype(
+        "U" + name[1:].capitalize() if name[0] == "u" else name.title()
+    )
 
 
 def kept_rows(
