@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access import data_door
-from governance.analysis.engine.engines import integers_as_read
 from governance.analysis.linkage_model import LinkageReport, LinkageReviewPair, ReviewDecision
 from governance.analysis.models import AnalysisRun
 from governance.audit import service as audit
@@ -127,10 +126,8 @@ def open_queue(session: Session, *, run_id: int, by: User, now: dt.datetime) -> 
         now=now,
         context=context,
     ).frame
-    wanted = {pair.person_key for pair in pairs}
-    # Matched on the keys as the engine wrote them (integer keys with gaps as floats, "7.0").
-    keys = integers_as_read(register[["person_id"]].copy())["person_id"].astype(str)
-    register = register.assign(_key=keys)
+    wanted = {form for pair in pairs for form in key_forms(pair.person_key)}
+    register = register.assign(_key=register["person_id"].astype(str))
     register = register[register["_key"].isin(wanted)].drop_duplicates("person_id")
     people = {row.pop("_key"): row for row in register.to_dict(orient="records")}
     audit.record(
@@ -150,10 +147,22 @@ def open_queue(session: Session, *, run_id: int, by: User, now: dt.datetime) -> 
             cohort=_shown(cohort.iloc[pair.cohort_row].to_dict())
             if pair.cohort_row < len(cohort)
             else {},
-            register=_shown(people.get(pair.person_key, {})),
+            register=_shown(
+                next((people[k] for k in key_forms(pair.person_key) if k in people), {})
+            ),
         )
         for pair in pairs
     ]
+
+
+def key_forms(stored: str) -> tuple[str, ...]:
+    """The register keys a stored pair may name: its own text, and for "7.0" also "7".
+    Pairs queued while integer keys with a gap reached the engine as floats were stored as
+    "7.0"; the register's integer keys are now read as integers, gaps and all ("7")."""
+    whole, dot, fraction = stored.partition(".")
+    if dot and fraction == "0" and whole.lstrip("-").isdigit():
+        return stored, whole
+    return (stored,)
 
 
 def _shown(values: dict[str, Any]) -> dict[str, str]:

@@ -39,7 +39,7 @@ from governance.analysis.engine import (
     RunContext,
     run_analysis,
 )
-from governance.analysis.engine.engines import PANDAS, integers_as_read
+from governance.analysis.engine.engines import PANDAS
 from governance.analysis.engine.ledger import DifferencingRefused
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.analysis.provenance import (
@@ -452,17 +452,16 @@ def _load(
 
 def _engine_input(data: pd.DataFrame | pa.Table, declared: Any) -> pd.DataFrame | pa.Table:
     """What the engine is handed: a frame as `_engine_types` makes it, or the door's Arrow
-    table with the values the frame would give the engine (`to_arrow` then makes dates and
-    categories alike for both; integers_as_read says why integers with gaps are floats)."""
+    table as read (`to_arrow` then makes dates and categories alike for both). Integers with
+    a gap stay integers either way (pandas' nullable Int64, Arrow's int64 with nulls): a
+    table grouped by such a column is labelled "7", not "7.0"."""
     if isinstance(data, pd.DataFrame):
         return _engine_types(data, declared)
-    return integers_as_read(data)
+    return data
 
 
 def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:
-    """Dates as datetime64, categories as plain labels and integers with gaps as floats, as
-    the engine expects them (integers_as_read says why the last)."""
-    integers_as_read(frame)
+    """Dates as datetime64 and categories as plain labels, as the engine expects them."""
     types = {column.name: column.type for column in declared}
     for name in frame.columns:
         if types.get(name) == ColumnType.DATE:

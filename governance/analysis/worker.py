@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from governance.kernel import jobs
+from governance.kernel.installed import Installed
 from governance.kernel.jobs import (
     MAIL_TASK_NAME,
     PERIODIC_TASK_NAME,
@@ -36,14 +37,16 @@ log = logging.getLogger(__name__)
 _apps: dict[int, Flask] = {}
 # How a worker process builds its app: `run_consumer` is given `create_app` by the command that
 # starts it, so this module never imports the composition root.
-_factory: list[Callable[[], Flask]] = []
+APP_FACTORY: Installed[Callable[[], Flask]] = Installed(
+    "No app factory: worker processes are started by `run_consumer` (`governance worker`)."
+)
 
 
 def worker_app() -> Flask:
     """This process's app, built on first use from instance/config.py and the environment."""
     pid = os.getpid()
     if pid not in _apps:
-        _apps[pid] = _factory[0]()
+        _apps[pid] = APP_FACTORY.get()()
     return _apps[pid]
 
 
@@ -121,7 +124,7 @@ def periodic_task(*, now: float | None = None) -> bool:
 def run_consumer(queue: Huey, *, workers: int, app_factory: Callable[[], Flask]) -> None:
     """Run the consumer until interrupted: N worker processes plus the periodic scheduler.
     The worker processes are forked from this one and inherit the task bodies installed here."""
-    _factory[:] = [app_factory]
+    APP_FACTORY.install(app_factory)
     jobs.install_bodies(
         {
             TASK_NAME: execute_task,

@@ -281,7 +281,8 @@ def test_the_pool_read_in_batches_is_the_whole_answer_less_the_rows_dropped(
 
     assert len(whole) > 20 * duckdb_engine.batch_rows
     assert len(found) < len(whole) - len(marked)
-    assert expected["prior_offences"].dtype == np.float64
+    # An integer column with a gap comes back as integers, as the door hands it to pandas.
+    assert expected["prior_offences"].dtype == pd.Int64Dtype()
     assert "seen only in dropped rows" in list(found["offence_category"].cat.categories)
     pd.testing.assert_frame_equal(expected, found.reset_index(drop=True))
     # The pandas reference applies the same rule to the same pool.

@@ -59,7 +59,8 @@ def register(size: int = PEOPLE, missing_scores: int = 3, seed: int = 5) -> pd.D
     return frame
 
 
-def declare(db: Session, people: People) -> Dataset:
+def declare(db: Session, people: People, frame: pd.DataFrame | None = None) -> Dataset:
+    """The survey register (``register()``, or ``frame``: one whose aid may have gaps)."""
     spec = datasets.ColumnSpec
     dataset = datasets.create_dataset(
         db,
@@ -70,13 +71,19 @@ def declare(db: Session, people: People) -> Dataset:
         columns=[
             spec("person_id", ColumnType.INTEGER, Classification.DIRECT_IDENTIFIER),
             spec("sex", ColumnType.CATEGORY, Classification.QUASI_IDENTIFIER),
-            spec("aid", ColumnType.INTEGER, Classification.GENERAL, value_labels=AID_LABELS),
+            spec(
+                "aid",
+                ColumnType.INTEGER,
+                Classification.GENERAL,
+                value_labels=AID_LABELS,
+                required=frame is None or bool(frame["aid"].notna().all()),
+            ),
             spec("passed", ColumnType.INTEGER, Classification.GENERAL),
             spec("score", ColumnType.FLOAT, Classification.GENERAL, required=False),
         ],
     )
     db.commit()
-    ingest(db, dataset, register())
+    ingest(db, dataset, register() if frame is None else frame)
     return dataset
 
 

@@ -83,34 +83,6 @@ def date_literal(value: Any) -> str:
     return f"DATE '{day.date().isoformat()}'"
 
 
-def integers_as_read(frame: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
-    """The frame with pandas' nullable integer columns as float64, missing values NaN: how
-    the data door gave the engine an integer column with a gap before it kept such columns
-    as integers for the pages and exports (the same frame, changed in place). An Arrow table
-    (the door's read for DuckDB and Spark) comes back with its integer columns that have a
-    missing value cast to float64 likewise, so every engine computes on the same numbers.
-
-    The engine's text of a value is what links releases across time: a population's person
-    keys are hashed as text (ledger.py) and a table's cell labels link it to earlier tables
-    over the same people (output control). Integers with gaps have always reached them as
-    floats ("1.0"). The ledger writes integer keys as integers and matches releases recorded
-    in either form (`ledger.key_texts`); the cell labels of earlier tables do not yet, so a
-    table grouped by such a column would not be linked to one released before."""
-    if isinstance(frame, pa.Table):
-        table = frame
-        for position, field in enumerate(table.schema):
-            if pa.types.is_integer(field.type) and table.column(position).null_count:
-                table = table.set_column(
-                    position, field.name, table.column(position).cast(pa.float64())
-                )
-        return table
-    for name in frame.columns:
-        dtype = frame[name].dtype
-        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
-            frame[name] = frame[name].astype("float64")
-    return frame
-
-
 def to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """Arrow for the SQL engines, with dates (datetime64 at midnight) as Arrow dates, so that
     no engine reinterprets them in a time zone, and the row position in ``_row``."""
@@ -144,12 +116,33 @@ def from_engine(table: pa.Table, coded: Sequence[str] = ()) -> pd.DataFrame:
         column = table.column(position)
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             table = table.set_column(position, name, pc.dictionary_encode(column))
+    # Integer columns with a missing value as pandas' nullable integers, as the door hands
+    # them to pandas: the floats Arrow would make write 7 as "7.0" in a table's labels.
+    gaps = [
+        (position, field.name)
+        for position, field in enumerate(table.schema)
+        if pa.types.is_integer(field.type) and table.column(position).null_count
+    ]
     # A block per column: a caller that drops columns one by one (kept_rows) frees each.
-    frame = table.to_pandas(date_as_object=False, split_blocks=True)
+    frame = table.drop_columns([name for _, name in gaps]).to_pandas(
+        date_as_object=False, split_blocks=True
+    )
+    for position, name in gaps:  # ascending, so each lands at its own position
+        frame.insert(
+            position, name, table.column(position).to_pandas(types_mapper=_nullable_integers)
+        )
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
             frame[name] = frame[name].astype("datetime64[ns]")
     return frame
+
+
+def _nullable_integers(kind: pa.DataType) -> Any:
+    """pandas' nullable integer type of an Arrow integer type (int64: Int64, uint8: UInt8)."""
+    name = str(kind)
+    return pd.api.types.pandas_dtype(
+        "U" + name[1:].capitalize() if name[0] == "u" else name.title()
+    )
 
 
 def kept_rows(

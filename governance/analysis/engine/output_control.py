@@ -23,6 +23,7 @@ import numpy as np
 from .disclosure import RULE_SECONDARY, ControlledCell, ControlledTable
 from .ledger import DifferencingRefused, Population, differencing_conflicts
 from .protection import LinkedTable, protect
+from .protection_system import integer_dimensions
 from .results import AnalysisResult, ResultTable
 
 if TYPE_CHECKING:
@@ -86,7 +87,11 @@ def _protect_population(
     if not ours:
         return
     linked = [_linked(table) for _, table in ours]
-    earlier = [LinkedTable.from_released(t) for t in context.ledger.tables_over(population)]
+    # An earlier table's "7.0" is this output's level "7" (integer_dimensions says when).
+    integers = integer_dimensions(linked)
+    earlier = [
+        LinkedTable.from_released(t, integers) for t in context.ledger.tables_over(population)
+    ]
     notes = protect([*linked, *earlier], width)
     for note in notes:
         if note not in result.notes:

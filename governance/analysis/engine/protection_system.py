@@ -10,7 +10,8 @@ rounded earlier release) and the hidden counts to protect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,11 @@ import pandas as pd
 
 from .disclosure import TOTAL_LABEL
 from .secondary import table_lines
+from .tabulation import MISSING_LABEL
 
 TOLERANCE = 1e-6
+_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER_AS_FLOAT = re.compile(r"-?[0-9]+\.0")
 
 Labels = frozenset[tuple[str, str]]
 Quantity = tuple[str, Labels]
@@ -42,20 +46,50 @@ class LinkedTable:
     newly_suppressed: set[int] = field(default_factory=set)
 
     @classmethod
-    def from_released(cls, table: Mapping[str, Any]) -> LinkedTable:
-        """An earlier release's table, as stored (``ResultTable.to_dict``)."""
+    def from_released(cls, table: Mapping[str, Any], integers: Collection[str] = ()) -> LinkedTable:
+        """An earlier release's table, as stored (``ResultTable.to_dict``). In the
+        dimensions named in ``integers`` (those this output labels with integers, see
+        ``integer_dimensions``) a level "7.0" is the level "7": tables grouped by an integer
+        column with a gap were labelled so while such columns reached the engine as floats."""
         measures = dict(table.get("measures") or {"count": "count"})
         cells = list(table.get("cells", []))
         policy = table.get("policy") or {}
         return cls(
             dimensions=list(table.get("dimensions", [])),
             measures=measures,
-            labels=[{k: str(v) for k, v in cell["labels"].items()} for cell in cells],
+            labels=[
+                {
+                    k: _as_integer(str(v)) if k in integers else str(v)
+                    for k, v in cell["labels"].items()
+                }
+                for cell in cells
+            ],
             values=[{key: _number(cell["values"].get(key)) for key in measures} for cell in cells],
             suppressed=np.array([bool(c["disclosure"]["suppressed"]) for c in cells], bool),
             mutable=False,
             rounding_base=policy.get("rounding_base"),
         )
+
+
+def integer_dimensions(tables: Sequence[LinkedTable]) -> frozenset[str]:
+    """The dimensions whose levels in ``tables`` are all integers ("7"; margins and the
+    missing level aside), at least one of them."""
+    levels: dict[str, set[str]] = {}
+    for table in tables:
+        for labels in table.labels:
+            for dimension, label in labels.items():
+                if label not in (TOTAL_LABEL, MISSING_LABEL):
+                    levels.setdefault(dimension, set()).add(label)
+    return frozenset(
+        dimension
+        for dimension, found in levels.items()
+        if all(_INTEGER.fullmatch(label) for label in found)
+    )
+
+
+def _as_integer(label: str) -> str:
+    """ "7" for "7.0" (how pandas wrote an integer held as a float), any other label as is."""
+    return label[:-2] if _INTEGER_AS_FLOAT.fullmatch(label) else label
 
 
 def _number(value: Any) -> float | None:
