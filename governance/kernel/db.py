@@ -43,6 +43,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
+from governance.kernel.pg_prepared import keep_prepared_statements
 from governance.kernel.writer_lock import LockingConnection, writer_lock
 
 NAMING_CONVENTION = {
@@ -242,6 +243,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "checkout", _check_alive)
+        keep_prepared_statements(engine)
         return engine
     path = make_url(url).database
     lock = None
