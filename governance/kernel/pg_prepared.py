@@ -24,6 +24,7 @@ it, through SQLAlchemy's disconnect handling).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -61,17 +62,15 @@ def _rollback_keeping_prepared(connection: Any) -> None:
     dbapi_connection = connection.connection.dbapi_connection
     if not _plain_transaction(dbapi_connection):
         return
-    from psycopg import generators, pq
+    from psycopg import generators
 
-    try:
-        with dbapi_connection.lock:
-            pgconn = dbapi_connection.pgconn
-            pgconn.send_query(b"ROLLBACK")
-            results = dbapi_connection.wait(generators.execute(pgconn))
-    except Exception:  # noqa: BLE001 - psycopg's own rollback follows and reports it
-        return
-    if not results or results[-1].status != pq.ExecStatus.COMMAND_OK:
-        return  # the connection is not idle: psycopg's rollback follows, as before
+    # Whatever happens here, psycopg's rollback follows (SQLAlchemy calls it next): it finds
+    # the connection idle after a ROLLBACK that worked, and otherwise rolls back, or reports
+    # the broken connection, as it always did.
+    with suppress(Exception), dbapi_connection.lock:
+        pgconn = dbapi_connection.pgconn
+        pgconn.send_query(b"ROLLBACK")
+        dbapi_connection.wait(generators.execute(pgconn))
 
 
 def _plain_transaction(dbapi_connection: Any) -> bool:

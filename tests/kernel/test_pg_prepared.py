@@ -60,7 +60,9 @@ def test_a_rolled_back_table_forgets_the_prepared_statements(engine: Engine) -> 
     with engine.connect() as connection:
         connection.exec_driver_sql("CREATE TABLE scratch_rolled_back (n integer)")
         for _ in range(6):
-            connection.exec_driver_sql("SELECT n FROM scratch_rolled_back WHERE n = %(n)s", {"n": 1})
+            connection.exec_driver_sql(
+                "SELECT n FROM scratch_rolled_back WHERE n = %(n)s", {"n": 1}
+            )
     # psycopg's own rollback: nothing prepared is left that could name the table.
     with engine.connect() as connection:
         assert _prepared(connection) == []
@@ -68,7 +70,9 @@ def test_a_rolled_back_table_forgets_the_prepared_statements(engine: Engine) -> 
         # The same statement runs again (and would be prepared afresh), no stale plan.
         connection.exec_driver_sql("CREATE TABLE scratch_rolled_back (n integer)")
         for _ in range(6):
-            connection.exec_driver_sql("SELECT n FROM scratch_rolled_back WHERE n = %(n)s", {"n": 1})
+            connection.exec_driver_sql(
+                "SELECT n FROM scratch_rolled_back WHERE n = %(n)s", {"n": 1}
+            )
 
 
 def test_a_failed_transaction_is_rolled_back_by_psycopg(engine: Engine) -> None:
