@@ -57,7 +57,11 @@ def _forget(connection: Any) -> None:
 
 
 def _rollback_keeping_prepared(connection: Any) -> None:
-    if connection.info.pop(_NOT_PLAIN, False) or connection.invalidated or connection.closed:
+    # An invalidated connection (one that met a dead server) is not asked anything: even its
+    # `info` would try to reconnect; SQLAlchemy's own rollback deals with it.
+    if connection.invalidated or connection.closed:
+        return
+    if connection.info.pop(_NOT_PLAIN, False):
         return
     dbapi_connection = connection.connection.dbapi_connection
     if not _plain_transaction(dbapi_connection):
