@@ -79,6 +79,19 @@ def _rollback_keeping_prepared(connection: Any) -> None:
 
 def _plain_transaction(dbapi_connection: Any) -> bool:
     """A psycopg connection in a healthy transaction begun by SQLAlchemy, nothing else."""
+    return (
+        psycopg_in(dbapi_connection, "INTRANS")
+        and not dbapi_connection.closed
+        and not getattr(dbapi_connection, "_num_transactions", 1)
+        and getattr(dbapi_connection, "_tpc", True) is None
+    )
+
+
+def psycopg_in(dbapi_connection: Any, status: str) -> bool:
+    """Whether `dbapi_connection` is a plain psycopg connection (not autocommit, no pipeline)
+    whose transaction status is `status` (libpq's name: IDLE, INTRANS...). Only a psycopg
+    connection has a libpq `pgconn`; psycopg is imported only then (a SQLite command's start
+    does not pay for it)."""
     if getattr(dbapi_connection, "pgconn", None) is None:
         return False
     from psycopg import Connection, pq
@@ -86,9 +99,6 @@ def _plain_transaction(dbapi_connection: Any) -> bool:
     return (
         type(dbapi_connection) is Connection
         and not dbapi_connection.autocommit
-        and not dbapi_connection.closed
-        and not getattr(dbapi_connection, "_num_transactions", 1)
-        and getattr(dbapi_connection, "_tpc", True) is None
-        and dbapi_connection.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+        and dbapi_connection.pgconn.transaction_status == pq.TransactionStatus[status]
         and dbapi_connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
     )
