@@ -19,7 +19,15 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from governance import all_models, evidence_sections, openapi, periodic, registry_trail, web
+from governance import (
+    all_models,
+    evidence_sections,
+    openapi,
+    periodic,
+    registry_names,
+    registry_trail,
+    web,
+)
 from governance.access import (
     api_grants,
     api_requests,
@@ -45,7 +53,6 @@ from governance.agreements import (
     web_destruction,
 )
 from governance.agreements import leavers as agreement_leavers
-from governance.agreements import names as agreement_names
 from governance.agreements import queries as agreement_queries
 from governance.agreements import service as agreements_service
 from governance.agreements import web as agreements_web
@@ -294,9 +301,7 @@ DATA_KEY_KEEPERS: tuple[key_management.KeyKeeper, ...] = (differencing.keeps_dat
 
 # Who and what the audit trail's ids and e-mails stand for, as people name them.
 AUDIT_DIRECTORY = directory.Directory(
-    people_by_email=people_names.people_by_email,
-    references_by_id=agreement_names.references_by_id,
-    datasets_by_id=dataset_names.datasets_by_id,
+    names_in=registry_names.names_in,
     people_matching=people_names.people_matching,
     agreement_by_key=agreement_queries.agreement_by_key,
     datasets_matching=dataset_names.datasets_matching,

@@ -11,9 +11,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, inspect, or_, select
-from sqlalchemy.orm import Session, joinedload, lazyload, object_session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from governance import authz
@@ -28,7 +27,7 @@ from governance.agreements.parts_model import CoveredColumn, Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets.models import Dataset
-from governance.identity.models import TrainingRecord, User
+from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import NotFound, PermissionDenied
 
@@ -146,13 +145,13 @@ def get_visible(
 
 
 # The agreement's page shows its versions with their covered columns (and datasets and their
-# columns), personnel (people and their training), comments and documents, in six statements
-# whatever the number of versions or datasets: the versions come with the agreement (an
-# agreement has a handful), training with the people and the documents and the datasets'
-# columns each in one statement rather than one per version or dataset. The model's selectin
-# cascade would go on to read every covered dataset's stewards and every named person's roles,
-# which the page does not show: read as the page asks, those load only if something touches
-# them.
+# columns), personnel (people), comments and documents, in six statements whatever the number
+# of versions or datasets: the versions come with the agreement (an agreement has a handful),
+# the documents and the datasets' columns each in one statement rather than one per version or
+# dataset. The people's training is read as rows (`identity.courses`), not as objects. The
+# model's selectin cascade would go on to read every covered dataset's stewards and every named
+# person's roles, which the page does not show: read as the page asks, those load only if
+# something touches them.
 FOR_PAGE: tuple[ORMOption, ...] = (
     joinedload(Agreement.versions)
     .selectinload(AgreementVersion.covered)
@@ -161,7 +160,7 @@ FOR_PAGE: tuple[ORMOption, ...] = (
     joinedload(Agreement.versions)
     .selectinload(AgreementVersion.personnel)
     .joinedload(Personnel.user)
-    .options(lazyload(User.roles), joinedload(User.training)),
+    .options(lazyload(User.roles), lazyload(User.training)),
     joinedload(Agreement.versions).selectinload(AgreementVersion.documents),
 )
 
@@ -260,23 +259,3 @@ def terms_form_choices(
         list(session.scalars(datasets_query)),
         list(session.scalars(people_query.order_by(User.name))),
     )
-
-
-def load_training(version: AgreementVersion) -> None:
-    """Everyone named on the version gets their training records in one query: the page
-    would otherwise load each person's records one at a time. The people themselves (and
-    their roles) are already loaded with the personnel, so only the records are read."""
-    session = object_session(version)
-    users = {p.user_id: p.user for p in version.personnel}
-    unloaded = {i: u for i, u in users.items() if "training" in inspect(u).unloaded}
-    if session is None or not unloaded:
-        return
-    records: dict[int, list[TrainingRecord]] = {i: [] for i in unloaded}
-    for record in session.scalars(
-        select(TrainingRecord)
-        .where(TrainingRecord.user_id.in_(unloaded))
-        .order_by(TrainingRecord.user_id, TrainingRecord.completed_on.desc())
-    ):
-        records[record.user_id].append(record)
-    for user_id, user in unloaded.items():
-        set_committed_value(user, "training", records[user_id])

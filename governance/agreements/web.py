@@ -155,7 +155,7 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
     available = service.available_actions(agreement, user)
     return render_template(
         "agreements/detail.html",
-        **detail_context(agreement, user),
+        **detail_context(db_session(), agreement, user),
         state=state_of(agreement),
         can_edit=Action.EDIT in available,
         can_submit=Action.SUBMIT in available,

@@ -14,15 +14,16 @@ from governance.agreements.clauses import clause_diff
 from governance.agreements.law_fit import law_warnings
 from governance.agreements.models import Agreement
 from governance.agreements.parts_model import ProjectRole
-from governance.agreements.queries import load_training, terms_form_choices
+from governance.agreements.queries import terms_form_choices
 from governance.agreements.web_forms import TermsForm
+from governance.identity.courses import current_courses
 from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 from governance.web.drawn import KeptDrawings
 
 
-def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
+def detail_context(session: Session, agreement: Agreement, user: User) -> dict[str, Any]:
     shown = agreement.display_version
     current, working = agreement.current_version, agreement.working_version
     today = utcnow().date()
@@ -42,9 +43,9 @@ def detail_context(agreement: Agreement, user: User) -> dict[str, Any]:
         reverse=True,
     )
     required = shown.required_courses()
-    load_training(shown)
+    held = current_courses(session, {p.user_id for p in shown.personnel}, today)
     training = [
-        {"person": p, "missing": sorted(c.label for c in required - p.user.current_courses(today))}
+        {"person": p, "missing": sorted(c.label for c in required - held[p.user_id])}
         for p in shown.personnel
     ]
     return {

@@ -44,9 +44,8 @@ class Names:
 class Directory:
     """The look-ups the nouns above provide; each takes the caller's session."""
 
-    people_by_email: Callable[[Session, Sequence[str]], dict[str, str]]
-    references_by_id: Callable[[Session, Sequence[int]], dict[int, str]]
-    datasets_by_id: Callable[[Session, Sequence[int]], dict[int, str]]
+    # E-mails, agreement ids, dataset ids -> their names, in one statement (registry_names).
+    names_in: Callable[[Session, Sequence[str], Sequence[int], Sequence[int]], Names]
     # Name or partial e-mail -> the e-mails of the people it matches (at most a page of them).
     people_matching: Callable[[Session, str], list[str]]
     # Reference (DUA-2026-001) or number -> (id, reference).
@@ -62,7 +61,7 @@ installed = _directory.get_or_none
 
 
 def names_for(session: Session, events: Iterable[object]) -> Names:
-    """The names of everyone and everything the events mention, in three look-ups."""
+    """The names of everyone and everything the events mention, in one look-up."""
     directory = installed()
     if directory is None:
         return Names()
@@ -83,8 +82,6 @@ def names_for(session: Session, events: Iterable[object]) -> Names:
         dataset_id = getattr(event, "dataset_id", None)
         if dataset_id is not None:
             datasets.add(dataset_id)
-    return Names(
-        people=directory.people_by_email(session, sorted(emails)) if emails else {},
-        agreements=directory.references_by_id(session, sorted(agreements)) if agreements else {},
-        datasets=directory.datasets_by_id(session, sorted(datasets)) if datasets else {},
-    )
+    if not (emails or agreements or datasets):
+        return Names()
+    return directory.names_in(session, sorted(emails), sorted(agreements), sorted(datasets))

@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session
 from governance.datasets.models import Dataset
 
 # Built once with one expanding parameter (see identity.names): asked at every audit search.
-_NAMES_BY_ID = select(Dataset.id, Dataset.name).where(
-    Dataset.id.in_(bindparam("ids", expanding=True))
+NAMES_BY_ID = select(Dataset.id, Dataset.name).where(
+    Dataset.id.in_(bindparam("dataset_ids", expanding=True))
 )
 
 
 def datasets_by_id(session: Session | Connection, dataset_ids: Sequence[int]) -> dict[int, str]:
     """Also on a bare connection: the audit report names its datasets on its snapshot."""
-    rows = session.execute(_NAMES_BY_ID, {"ids": list(dataset_ids)})
+    rows = session.execute(NAMES_BY_ID, {"dataset_ids": list(dataset_ids)})
     return {row[0]: row[1] for row in rows}
 
 

@@ -3,8 +3,6 @@ or part of an e-mail for its filters (installed into `audit.directory` by the re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -14,15 +12,9 @@ MATCH_LIMIT = 200  # a filter naming more people than this is not a filter
 
 # Built once with one expanding parameter: the audit search names a page's people at every
 # view, and building the IN list anew (a bound parameter per e-mail) cost more than the query.
-_NAMES_BY_EMAIL = select(User.email, User.name).where(
+NAMES_BY_EMAIL = select(User.email, User.name).where(
     func.lower(User.email).in_(bindparam("emails", expanding=True))
 )
-
-
-def people_by_email(session: Session, emails: Sequence[str]) -> dict[str, str]:
-    """Full names by (recorded, lower-case) e-mail."""
-    rows = session.execute(_NAMES_BY_EMAIL, {"emails": list(emails)})
-    return {email.lower(): name for email, name in rows}
 
 
 def people_matching(session: Session, text: str) -> list[str]:

@@ -43,6 +43,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
+from governance.kernel.pg_prepared import keep_prepared_statements, psycopg_in
 from governance.kernel.writer_lock import LockingConnection, writer_lock
 
 NAMING_CONVENTION = {
@@ -196,21 +197,12 @@ _PLAIN_BEGIN = (b"", b"BEGIN")
 
 
 def _begin_with(dbapi_connection: Any) -> bool:
-    # Only a psycopg connection has a libpq `pgconn`; psycopg is imported only then (a SQLite
-    # command's start does not pay for it).
-    if getattr(dbapi_connection, "pgconn", None) is None:
-        return False
-    from psycopg import Connection, pq
-
     return (
-        type(dbapi_connection) is Connection
-        and not dbapi_connection.autocommit
+        psycopg_in(dbapi_connection, "IDLE")
         and dbapi_connection.isolation_level is None
         and dbapi_connection.read_only is None
         and dbapi_connection.deferrable is None
         and getattr(dbapi_connection, "_begin_statement", b"") in _PLAIN_BEGIN
-        and dbapi_connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        and dbapi_connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
     )
 
 
@@ -242,6 +234,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "checkout", _check_alive)
+        keep_prepared_statements(engine)
         return engine
     path = make_url(url).database
     lock = None
