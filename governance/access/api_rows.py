@@ -91,14 +91,15 @@ def _answer(page: data_access.RowPage) -> Response:
     taken as JSON text from the page when an earlier read of the same page wrote them: the
     door keeps them with the page's rows (`RowPage.derived`), and for 50 rows their encoding
     cost more than the rest of the answer."""
-    provider = current_app.json
+    provider, compact = current_app.json, (",", ":")
     items = page.derived.get(ITEMS_JSON)
     if not isinstance(items, str):
-        items = provider.dumps(json_rows(page.rows), separators=(",", ":"))
+        items = provider.dumps(json_rows(page.rows), separators=compact)
         page.derived[ITEMS_JSON] = items
+    # Keys in order, as sorted keys give them: "columns", "items", then the rest.
+    columns = provider.dumps({"columns": page.columns}, separators=compact)
     rest = provider.dumps(
         {
-            "columns": page.columns,
             "page": page.page,
             "per_page": page.per_page,
             "pages": page.pages,
@@ -106,8 +107,8 @@ def _answer(page: data_access.RowPage) -> Response:
             "version": page.version,
             "rules": list(page.decision.rules),
         },
-        separators=(",", ":"),
+        separators=compact,
     )
     return current_app.response_class(
-        f'{{"items":{items},{rest[1:]}\n', mimetype="application/json"
+        f'{columns[:-1]},"items":{items},{rest[1:]}\n', mimetype="application/json"
     )
