@@ -6,7 +6,6 @@ withheld records, another version or other rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,23 +18,16 @@ from governance.access import grants, requests
 from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType, Outcome
-from governance.datasets.datastore import store as store_module
 from governance.datasets.ingestion import ingest_frame
 from governance.identity import tokens
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.types import utcnow
+from tests.access.test_column_cache import _empty_cache  # noqa: F401  (autouse: an empty cache)
 from tests.access.test_data_door import ROWS, stored  # noqa: F401  (the fixture)
 from tests.access.test_decisions_with_database import another_process
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets, approved
 from tests.support import SETUP, People
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    store_module._cache.clear()
-    yield
-    store_module._cache.clear()
 
 
 def _cuts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
