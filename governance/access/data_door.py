@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -66,12 +66,18 @@ ASSESSABLE_CLASSES = frozenset({Classification.QUASI_IDENTIFIER, Classification.
 @dataclass(frozen=True)
 class RowPage:
     columns: list[str]
+    #: A new list, but its rows may be shared with other reads of the same page: never
+    #: change a row.
     rows: list[dict[str, Any]]
     total: int
     page: int
     per_page: int
     version: int
     decision: Decision
+    #: Where a reader keeps what it makes of exactly these rows (the API, its JSON), so the
+    #: next read of the same page need not make it again. Kept with the rows (`CutPage`) when
+    #: the door keeps them, otherwise this read's own.
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -372,19 +378,40 @@ def _kept(categories: pd.Series, withheld: list[str]) -> npt.NDArray[np.bool_]:
     return kept
 
 
+@dataclass(frozen=True)
+class CutPage:
+    """A plain page as cut from a file's kept columns: its rows, how many rows there are in
+    all, and what readers made of these rows (`RowPage.derived`). Shared by the reads of the
+    same page: never changed."""
+
+    rows: tuple[dict[str, Any], ...]
+    total: int
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
 def _plain_page(
     version: DatasetVersion,
     columns: Sequence[str],
     withheld: list[str],
     start: int,
     stop: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> CutPage:
     """Rows `start` to `stop` of the stored columns (without the withheld records) and how
     many there are, for a read with no filter, sort or granted form to apply: cut from the
     decoded columns themselves, as a frame of them would cost as much as the rest of a read.
-    The rows are those `_records` makes of the frame `_read` returns, cut the same way."""
+    The rows are those `_records` makes of the frame `_read` returns, cut the same way.
+
+    The cut page is kept with the columns it was cut from (`Columns.pages`: the datastore's
+    cache drops both together), under what decides its content (the columns, the withheld
+    categories, the rows' positions), so the next read of the same page, decided and recorded
+    like any other before it gets here, takes it as it is: cutting and converting the cells
+    cost more than the decision and the audit row together."""
     names = list(dict.fromkeys([*columns, CATEGORY_COLUMN] if withheld else columns))
     stored = datastore.read_series(version, names)
+    key = (tuple(columns), tuple(withheld), start, stop)
+    cut: CutPage | None = stored.pages.get(key)
+    if cut is not None:
+        return cut
     wanted: Rows
     if withheld:
         kept = np.flatnonzero(_kept(stored.series[CATEGORY_COLUMN], withheld))
@@ -392,7 +419,9 @@ def _plain_page(
     else:
         total, wanted = stored.rows, slice(start, stop)
     cells = [_cells(stored.series[name], wanted) for name in columns]
-    return _rows(columns, cells, max(0, min(stop, total) - start)), total
+    cut = CutPage(tuple(_rows(columns, cells, max(0, min(stop, total) - start))), total)
+    stored.pages.put(key, cut)
+    return cut
 
 
 def read_rows(
@@ -462,11 +491,13 @@ def read_rows(
     version = current_version(session, dataset_id)
     withheld = _withheld(session, agreement_id, dataset)
     start, stop = (page - 1) * per_page, page * per_page
+    derived: dict[str, Any] = {}
     if not checked and not sort and not forms:
-        rows, total = _recorded(
+        cut = _recorded(
             lambda: _plain_page(version, columns, withheld, start, stop),
             _denied_read(fields, now),
         )
+        rows, total, derived = list(cut.rows), cut.total, cut.derived
     else:
         stored = _recorded(
             lambda: column_forms.produce(
@@ -498,6 +529,7 @@ def read_rows(
         per_page=per_page,
         version=version.number,
         decision=decision,
+        derived=derived,
     )
 
 

@@ -22,6 +22,14 @@ What it keeps and for how long:
 - at most `budget` bytes (pandas' deep size), least recently used first out; a column larger
   than the budget is never kept;
 - per process, never written anywhere; a forked child starts empty.
+
+Beside a file's columns, its entry keeps the pages cut from them (`Pages`: the door's plain
+pages of 50 rows, at most `PAGES_PER_FILE` per file): cutting and converting a page's cells
+cost more than deciding and recording the read. They are the same plaintext as the columns,
+held by the same entry, so they leave memory with it (a new version, a changed signature, a
+fork, the budget); like the columns they are served only by a call the door makes after the
+read was decided and recorded. Their bytes are not counted in the budget (a page of 50 rows
+is tens of kilobytes, so at most a few megabytes per file).
 """
 
 from __future__ import annotations
@@ -29,14 +37,45 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 # device, inode, size, mtime, ctime (the device mixed with the key material's fingerprint)
 FileSignature = tuple[int, int, int, int, int]
 FileKey = tuple[str, str]  # (storage name, content hash)
+#: Pages kept per file, least recently used dropped first.
+PAGES_PER_FILE = 256
+
+
+class Pages:
+    """What readers cut from one file's columns (pages of rows), by what they asked: kept
+    with the file's entry and dropped with it. Values are shared between reads: never change
+    one."""
+
+    def __init__(self, size: int = PAGES_PER_FILE) -> None:
+        self.size = size
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._kept[key] = value
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 @dataclass
@@ -48,6 +87,7 @@ class Verified:
     rows: int
     columns: dict[str, pd.Series] = field(default_factory=dict)
     nbytes: int = 0
+    pages: Pages = field(default_factory=Pages)
 
 
 @dataclass(frozen=True)
@@ -57,6 +97,9 @@ class Columns:
 
     series: dict[str, pd.Series]
     rows: int
+    #: The pages cut from these columns, kept with them (a new, empty one when the columns
+    #: were read without keeping them).
+    pages: Pages = field(default_factory=Pages)
 
     def frame(self) -> pd.DataFrame:
         """A new frame over the columns without copying them: pandas' copy-on-write copies a

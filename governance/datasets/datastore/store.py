@@ -560,7 +560,7 @@ def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> 
             if schema is None:
                 schema = arrow_schema(version.dataset.columns)
             series[name] = decoded(pa.nulls(entry.rows, schema.field(name).type))
-    return Columns(series, entry.rows)
+    return Columns(series, entry.rows, entry.pages)
 
 
 def _held_wraps(session: Session, version: DatasetVersion) -> bytes:
