@@ -96,6 +96,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def open_database(settings: Mapping[str, Any]) -> Database:
     """The database as every process uses it: its audit settings (keys, checkpoint cadence),
     settings, key rings and grant index, which the services find on it."""
+    from governance.audit.search import AT_CAP_INFO, FiltersAtCap
     from governance.audit.service import AuditSettings
     from governance.authz.grant_index import GrantIndex
     from governance.kernel import keys
@@ -118,6 +119,8 @@ def open_database(settings: Mapping[str, Any]) -> Database:
             "keys": key_rings,
             # One grant index per database and process, shared by its sessions (see decision.py).
             "grant_index": GrantIndex(),
+            # The audit searches whose count has reached its cap (see audit/search.py).
+            AT_CAP_INFO: FiltersAtCap(),
         },
     )
 

@@ -294,7 +294,7 @@ def versions_of(
 
 def covered_until(periods: Iterable[tuple[Moment, Moment]], day: Moment) -> Moment | None:
     """The first day on or after `day` that no training period covers, when `day` itself is
-    covered (a period covers completed_on <= d < expires_on, as `User.current_courses`);
+    covered (a period covers completed_on <= d < expires_on, as `TrainingRecord.current_on`);
     None when `day` is not covered. Back-to-back and overlapping renewals join up. Works the
     same on moments (ethics approvals in force from the moment they were recorded)."""
     end = day

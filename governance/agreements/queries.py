@@ -26,7 +26,7 @@ from governance.agreements.models import (
 from governance.agreements.parts_model import CoveredColumn, Personnel
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.datasets.models import Dataset
+from governance.datasets.models import Dataset, DatasetColumn
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import NotFound, PermissionDenied
@@ -156,11 +156,15 @@ FOR_PAGE: tuple[ORMOption, ...] = (
     joinedload(Agreement.versions)
     .selectinload(AgreementVersion.covered)
     .joinedload(CoveredColumn.dataset)
-    .options(selectinload(Dataset.columns), lazyload(Dataset.stewards)),
+    .options(
+        selectinload(Dataset.columns).load_only(DatasetColumn.name, DatasetColumn.position),
+        lazyload(Dataset.stewards),
+        lazyload(Dataset.provider),
+    ),
     joinedload(Agreement.versions)
     .selectinload(AgreementVersion.personnel)
     .joinedload(Personnel.user)
-    .options(lazyload(User.roles), lazyload(User.training)),
+    .options(lazyload(User.roles), lazyload(User.training), lazyload(User.organization)),
     joinedload(Agreement.versions).selectinload(AgreementVersion.documents),
 )
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Date, bindparam, select
 from sqlalchemy.orm import Session
 
 from governance.identity.models import TrainingCourse, TrainingRecord
 
-# Built once, with an expanding parameter for the people. Current means what
-# `User.current_courses` means: completed on or before the day, expiring after it.
+# Built once, with an expanding parameter for the people and the day as a parameter: the
+# cast tells the type checker that the rule, typed for a date, is given the day's placeholder.
 _CURRENT = select(TrainingRecord.user_id, TrainingRecord.course).where(
     TrainingRecord.user_id.in_(bindparam("people", expanding=True)),
-    TrainingRecord.completed_on <= bindparam("on"),
-    TrainingRecord.expires_on > bindparam("on"),
+    TrainingRecord.current_on(cast(dt.date, bindparam("on", type_=Date()))),
 )
 
 

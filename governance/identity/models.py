@@ -6,6 +6,7 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.authz.roles import Role
@@ -67,9 +68,7 @@ class User(Base):
         return role in self.role_set
 
     def current_courses(self, on: dt.date) -> set[TrainingCourse]:
-        return {
-            TrainingCourse(t.course) for t in self.training if t.completed_on <= on < t.expires_on
-        }
+        return {TrainingCourse(t.course) for t in self.training if t.current_on(on)}
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
@@ -131,3 +130,13 @@ class TrainingRecord(Base):
     @property
     def course_label(self) -> str:
         return TrainingCourse(self.course).label
+
+    @hybrid_method
+    def current_on(self, on: dt.date) -> bool:
+        """The one rule for current training: completed on or before `on` and expiring after it
+        (training that expires today no longer counts today; training dated tomorrow does not
+        count yet). On a record it is a bool; on the class (`TrainingRecord.current_on(day)`)
+        the same expression is the SQL clause, so pages that read rows keep the rule too."""
+        # `&` rather than `and` or a chained comparison: on the class each side is a SQL
+        # comparison, which `and` would try to turn into a bool, while `&` joins them with AND.
+        return (self.completed_on <= on) & (self.expires_on > on)

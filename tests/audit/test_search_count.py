@@ -4,7 +4,7 @@ whichever way it is worked out (from the first page, stepping to the cap-th matc
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from governance.audit import search as audit_search
@@ -64,3 +64,43 @@ def test_the_count_is_the_number_of_matches_up_to_the_cap(
         )
         assert later.matched == min(matches, cap)
     db.rollback()
+
+
+def test_a_count_at_the_cap_is_not_asked_again_and_one_below_follows_new_events(
+    db: Session, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_search, "COUNT_CAP", 10)
+    reads, denied = (
+        AuditFilter(event_type=AuditType.DATASET_READ),
+        AuditFilter(event_type=AuditType.DATASET_READ, outcome=Outcome.DENIED),
+    )
+
+    def add(count: int, outcome: Outcome = Outcome.ALLOWED) -> None:
+        for _ in range(count):
+            audit.record(db, AuditType.DATASET_READ, by=people.analyst, outcome=outcome)
+        db.commit()
+
+    def matched(flt: AuditFilter) -> tuple[int, int]:
+        """The count shown on a second page's search, and the statements it sent."""
+        sent: list[str] = []
+        engine = db.get_bind()
+        listener = lambda *args: sent.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            page = audit_search.search(db, flt, before=None, by=people.compliance, per_page=2)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        db.commit()
+        return page.matched, sum("count(" in sql.lower() for sql in sent)
+
+    add(6)
+    assert matched(reads) == (6, 1)
+    assert matched(denied) == (0, 0)  # the first page holds every match: nothing counted
+    add(6)
+    assert matched(reads)[0] == 10  # "at least 10"
+    assert matched(reads) == (10, 0)  # the trail only grows: the cap is not asked again
+    add(3, Outcome.DENIED)
+    assert matched(denied) == (3, 1)  # below the cap, each search counts afresh
+    add(3, Outcome.DENIED)
+    assert matched(denied) == (6, 1)
+    assert matched(reads) == (10, 0)
