@@ -27,7 +27,7 @@ from governance.kernel.errors import PermissionDenied, ValidationFailed
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.access.test_request_risk import limit_unique_share
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask, ask_and_grant
 from tests.agreements.builders import Datasets, approved
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
@@ -286,16 +286,7 @@ def test_the_requester_is_told_why_it_waits_and_the_api_keeps_figures_for_decide
     stored: Datasets,
 ) -> None:
     limit_unique_share(db, agreement, 0.05)
-    request = ask(db, people, agreement, stored, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = ask_and_grant(db, people, agreement, stored, columns=("sex", "age_at_arrest"))
     requester = Browser(app.test_client())
     requester.login(people.analyst.email, PASSWORD)
     page = requester.get(f"/access/requests/{request.id}").get_data(as_text=True)

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from governance.access import conditions as grant_conditions
 from governance.access import data_door as data_access
-from governance.access import requests
 from governance.access.models import Grant, GrantStatus, PolicyEpoch
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
@@ -37,7 +36,7 @@ from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from governance.periodic import SCHEDULER
 from tests.access.test_data_door import ROWS, view_url
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
@@ -81,16 +80,7 @@ def lapsing(db: Session, people: People, agreement: Agreement, datasets: Dataset
     )
     db.commit()
     cjis_until(db, people, today() + dt.timedelta(days=1))
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = ask_and_grant(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
     assert request.grant_id is not None
     return request.grant_id
 

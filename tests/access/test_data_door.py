@@ -11,14 +11,13 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import requests
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.datastore import pme
 from governance.datasets.datastore import store as store_module
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel.types import utcnow
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
@@ -43,16 +42,7 @@ def stored(db: Session, people: People, agreement: Agreement, datasets: Datasets
         db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
     )
     db.commit()
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    ask_and_grant(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
     return datasets
 
 

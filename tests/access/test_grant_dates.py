@@ -7,11 +7,9 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from governance.access import requests
 from governance.access.models import Grant
 from governance.agreements.models import Agreement
-from governance.kernel.types import utcnow
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
@@ -22,16 +20,7 @@ def test_a_grant_to_the_agreements_end_shows_the_agreements_last_day(
 ) -> None:
     version = agreement.current_version
     assert version is not None
-    request = ask(db, people, agreement, datasets, end_date=version.expiry_date)
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = ask_and_grant(db, people, agreement, datasets, end_date=version.expiry_date)
     grant = fresh(db).get(Grant, fresh(db).get(type(request), request.id).grant_id)
     assert grant is not None
     assert grant.valid_until.date() == version.expiry_date + dt.timedelta(days=1)

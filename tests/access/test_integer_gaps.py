@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import requests
 from governance.access.data_door import load_columns
 from governance.access.models import AccessRequest, RequestStatus
 from governance.agreements.models import Agreement
@@ -28,7 +27,7 @@ from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import ColumnType, DatasetColumn, DatasetVersion
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets, approved
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
@@ -71,16 +70,9 @@ def store_ages(db: Session, datasets: Datasets, ages: list[int | None]) -> None:
 def granted(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> Datasets:
     declare_integer(db, datasets)
     store_ages(db, datasets, AGES)
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"), download=True)
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
+    request = ask_and_grant(
+        db, people, agreement, datasets, columns=("sex", "age_at_arrest"), download=True
     )
-    db.commit()
     found = fresh(db).get(AccessRequest, request.id)
     assert found is not None
     assert found.status == RequestStatus.APPROVED

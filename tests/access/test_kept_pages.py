@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance.access import data_door as door
-from governance.access import grants, requests
+from governance.access import grants
 from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType, Outcome
@@ -25,7 +25,7 @@ from governance.kernel.types import utcnow
 from tests.access.test_column_cache import _empty_cache  # noqa: F401  (autouse: an empty cache)
 from tests.access.test_data_door import ROWS, stored  # noqa: F401  (the fixture)
 from tests.access.test_decisions_with_database import another_process
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets, approved
 from tests.support import SETUP, People
 
@@ -122,16 +122,7 @@ def test_a_page_kept_for_one_agreement_is_not_served_under_one_that_withholds_re
     stored: Datasets,  # noqa: F811
 ) -> None:
     withholding = approved(db, people, stored, withheld_offence_categories=["secret-offence"])
-    request = ask(db, people, withholding, stored)
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    ask_and_grant(db, people, withholding, stored)
     assert _read(db, people, agreement, stored, page=1).rows == _expected(ROWS, 0, 10)
     kept = ROWS[ROWS["offence_category"] != "SECRET-OFFENCE"].reset_index(drop=True)
     withheld = _read(db, people, withholding, stored, page=1)

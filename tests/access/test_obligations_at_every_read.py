@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from governance.access import conditions as grant_conditions
-from governance.access import obligations, requests
+from governance.access import obligations
 from governance.access.models import Grant, GrantStatus
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
@@ -33,7 +33,7 @@ from governance.kernel.types import utcnow
 from governance.periodic import SCHEDULER
 from tests.access.test_conditions_at_every_read import morning_after, reading
 from tests.access.test_data_door import ROWS
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets, approved, terms
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
@@ -50,16 +50,7 @@ def with_grant(db: Session, people: People, datasets: Datasets, **overrides: Any
         db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
     )
     db.commit()
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    ask_and_grant(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
     return agreement
 
 
@@ -337,16 +328,7 @@ def with_grant_on(db: Session, people: People, datasets: Datasets, agreement: Ag
         db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
     )
     db.commit()
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    ask_and_grant(db, people, agreement, datasets, columns=("sex", "age_at_arrest"))
 
 
 def test_an_agreement_requiring_ethics_approval_becomes_active_only_with_one_in_force(

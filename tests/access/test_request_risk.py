@@ -19,7 +19,7 @@ from governance.authz.decision import decide_risk_assessment
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask, ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
@@ -175,16 +175,7 @@ def test_below_the_limit_or_without_one_the_steward_grants_alone(
     db: Session, people: People, agreement: Agreement, stored: Datasets
 ) -> None:
     limit_unique_share(db, agreement, None)
-    request = ask(db, people, agreement, stored, columns=("sex", "age_at_arrest"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = ask_and_grant(db, people, agreement, stored, columns=("sex", "age_at_arrest"))
     assert fresh(db).get(AccessRequest, request.id).status == RequestStatus.APPROVED  # type: ignore[union-attr]
     limit_unique_share(db, agreement, 0.05)
     request = ask(db, people, agreement, stored, columns=("sex",))  # nobody unique on sex

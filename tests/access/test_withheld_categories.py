@@ -8,14 +8,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from governance.access import requests
 from governance.access.data_door import download_rows, load_columns, read_rows
 from governance.agreements.clauses import render_clauses
 from governance.agreements.models import Agreement
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS, last_event
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets, approved
 from tests.conftest import Browser
 from tests.support import PASSWORD, SETUP, People
@@ -41,16 +40,7 @@ def granted(db: Session, people: People, agreement: Agreement, datasets: Dataset
         db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
     )
     db.commit()
-    request = ask(db, people, agreement, datasets, columns=("sex", "age_at_arrest"), download=True)
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["sex", "age_at_arrest"],
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    ask_and_grant(db, people, agreement, datasets, columns=("sex", "age_at_arrest"), download=True)
     return datasets
 
 
