@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from governance.access import grants, requests
+from governance.access import grants
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.authz.actions import DataAction
@@ -16,7 +16,7 @@ from governance.authz.grant_index import GrantIndex
 from governance.kernel.db import Database
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.support import People
 
@@ -28,16 +28,7 @@ def granted(
     datasets: Datasets,
     columns: tuple[str, ...] = ("sex", "age_at_arrest"),
 ) -> int:
-    request = ask(db, people, agreement, datasets, columns=columns)
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=list(columns),
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = ask_and_grant(db, people, agreement, datasets, columns)
     assert request.grant_id is not None
     return request.grant_id
 
