@@ -15,6 +15,13 @@ checkpoint and cadence, format), and writes nothing when another writer moved it
 is locked by the UPDATE until the transaction ends (PostgreSQL re-checks the condition against
 a row another transaction changed meanwhile), so writers still append in turn and the chain
 never forks; a missed guess costs a read under lock and a second statement.
+
+A guess only pays while this process is the one writing. Where several processes write (the
+served API's workers), the head another one moved is the rule: measured with 4 workers, 95 %
+(SQLite) to 99 % (PostgreSQL) of the guesses missed, each costing a statement (a round trip on
+PostgreSQL), a hash and a signature for nothing before the read under lock. So after a missed
+guess the next `GUESS_AGAIN_AFTER` appends of this process read the head under lock first (two
+statements, not three), then it guesses once more; a process writing alone keeps guessing.
 """
 
 from __future__ import annotations
@@ -65,6 +72,10 @@ _READ_HEAD = (
 _WAS = tuple(f"was_{name}" for name in Head._fields)
 # The head each database's writers in this process last saw, by engine (a guess, see above).
 _remembered: weakref.WeakKeyDictionary[Engine, Head] = weakref.WeakKeyDictionary()
+#: Appends that read the head under lock before this process guesses again after a miss.
+GUESS_AGAIN_AFTER = 16
+# How many appends are still to read first, by engine (only after a missed guess).
+_not_guessing: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
 
 
 def read(connection: Connection) -> Head:
@@ -83,12 +94,21 @@ def read(connection: Connection) -> Head:
 
 
 def remembered(connection: Connection) -> Head | None:
-    """The head this process last wrote or read on this database, unchecked."""
-    return _remembered.get(connection.engine)
+    """The head this process last wrote or read on this database, unchecked; None (read the
+    head under lock) for the `GUESS_AGAIN_AFTER` appends after a missed guess."""
+    engine = connection.engine
+    skipped = _not_guessing.get(engine)
+    if skipped:
+        _not_guessing[engine] = skipped - 1
+        return None
+    return _remembered.get(engine)
 
 
 def forget(connection: Connection) -> None:
-    _remembered.pop(connection.engine, None)
+    """The guess missed: another writer moved the head (or this one's event rolled back)."""
+    engine = connection.engine
+    _remembered.pop(engine, None)
+    _not_guessing[engine] = GUESS_AGAIN_AFTER
 
 
 def append(

@@ -117,3 +117,67 @@ def test_a_head_whose_cadence_was_changed_is_read_and_a_checkpoint_signed(
     assert head_reads == [first]
     assert db.get(AuditCheckpoint, seq) is not None
     _assert_one_chain(app, db)
+
+
+def test_after_a_missed_guess_the_head_is_read_first_then_guessed_again(
+    app: Flask,
+    db: Session,
+    people: People,
+    head_reads: list[int],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where other processes write between this one's events (the served API's workers), a
+    guess misses nearly every time and costs a statement for nothing: after a miss the next
+    GUESS_AGAIN_AFTER events read the head under lock first, with no guarded statement, and
+    the one after guesses again. The chain stays one chain throughout."""
+    guesses: list[bool] = []  # each guarded append: whether it wrote
+    append = chain.append
+
+    def counted(connection: Connection, **kwargs: object) -> bool:
+        written = append(connection, **kwargs)  # type: ignore[arg-type]
+        if kwargs["guarded"]:
+            guesses.append(written)
+        return written
+
+    monkeypatch.setattr(chain, "append", counted)
+    _record(db, people, 0)
+    db.commit()
+    other = Database(database_url, info=database(app).info)  # another process's engine
+    try:
+        seqs = []
+        for page in range(1, chain.GUESS_AGAIN_AFTER + 3):
+            with other.session() as session:  # another writer moves the head each time
+                _record(session, people, -page)
+                session.commit()
+            guesses.clear()
+            head_reads.clear()
+            seqs.append(_record(db, people, page))
+            db.commit()
+            # The first event guesses and misses, the next GUESS_AGAIN_AFTER read first,
+            # the one after guesses (and misses) again.
+            guessed = page == 1 or page == chain.GUESS_AGAIN_AFTER + 2
+            assert guesses == ([False] if guessed else []), page
+            assert head_reads == [seqs[-1] - 1], page
+    finally:
+        other.dispose()
+    _assert_one_chain(app, db)
+
+
+def test_a_process_writing_alone_keeps_guessing_after_its_own_miss(
+    app: Flask, db: Session, people: People, head_reads: list[int]
+) -> None:
+    first = _record(db, people, 0)
+    db.commit()
+    _record(db, people, 1)
+    db.rollback()  # the guess of the next event misses: the head did not move
+    _record(db, people, 1)
+    db.commit()
+    for page in range(2, chain.GUESS_AGAIN_AFTER + 2):
+        _record(db, people, page)
+        db.commit()
+    head_reads.clear()
+    assert _record(db, people, 99) == first + chain.GUESS_AGAIN_AFTER + 2
+    db.commit()
+    assert head_reads == []  # guessing again, and right
+    _assert_one_chain(app, db)
