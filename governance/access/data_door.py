@@ -17,8 +17,9 @@ values, and a filter on it is refused.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session
 
 from governance.access import column_forms
 from governance.access.column_forms import GrantedForm
@@ -46,7 +47,13 @@ from governance.authz.decision import (
 from governance.authz.read_memo import remembered, remembered_row
 from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
-from governance.datasets.models import Classification, Dataset, DatasetVersion
+from governance.datasets.models import (
+    Classification,
+    ColumnType,
+    Dataset,
+    DatasetColumn,
+    DatasetVersion,
+)
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
@@ -144,22 +151,58 @@ def granted_columns(
     return sorted(columns)
 
 
-def _dataset(session: Session, dataset_id: int) -> Dataset:
-    # The door needs the dataset's columns, joined in the same query (one round trip, not two);
-    # its provider and stewards load only if asked for (eagerly they were two more queries on
-    # every read).
-    def load() -> Dataset | None:
-        return session.get(
-            Dataset,
-            dataset_id,
-            options=(
-                lazyload(Dataset.provider),
-                lazyload(Dataset.stewards),
-                joinedload(Dataset.columns),
-            ),
-        )
+@dataclass(frozen=True)
+class DoorColumn:
+    """What the door reads of a declared column."""
 
-    dataset = remembered_row(session, ("dataset", dataset_id), load, "columns")
+    name: str
+    type: ColumnType
+    classification: Classification
+
+    @property
+    def is_direct_identifier(self) -> bool:
+        return self.classification == Classification.DIRECT_IDENTIFIER
+
+
+@dataclass(frozen=True)
+class DoorDataset:
+    """What the door reads of a dataset: its id and its declared columns in order, as plain
+    values. Remembered per process behind the policy epoch (authz/read_memo.py: a change to
+    `dataset` or `dataset_column` anywhere bumps it) and shared by the reads that see that
+    epoch, so never changed: each read used to rebuild the dataset and its columns as ORM
+    instances from the memo (nine for the bench's dataset), which cost more than the
+    decision's own Python."""
+
+    id: int
+    columns: tuple[DoorColumn, ...]
+    column_names: tuple[str, ...] = field(init=False, compare=False)
+    _by_name: Mapping[str, DoorColumn] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The first column of a name, as `Dataset.column` finds it.
+        by_name = MappingProxyType({c.name: c for c in reversed(self.columns)})
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+        object.__setattr__(self, "_by_name", by_name)
+
+    def column(self, name: str) -> DoorColumn | None:
+        return self._by_name.get(name)
+
+
+def _dataset(session: Session, dataset_id: int) -> DoorDataset:
+    # The dataset's columns, read as values (one statement), in the order the dataset's
+    # `columns` gives them.
+    def load() -> DoorDataset | None:
+        rows = session.execute(
+            select(DatasetColumn.name, DatasetColumn.type, DatasetColumn.classification)
+            .where(DatasetColumn.dataset_id == dataset_id)
+            .order_by(DatasetColumn.position)
+        ).all()
+        if not rows and session.get(Dataset, dataset_id) is None:
+            return None
+        columns = (DoorColumn(name, ColumnType(t), Classification(c)) for name, t, c in rows)
+        return DoorDataset(dataset_id, tuple(columns))
+
+    dataset = remembered(session, ("door_dataset", dataset_id), load)
     if dataset is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return dataset
@@ -170,7 +213,7 @@ def _decide_and_record(
     *,
     by: User,
     agreement_id: int,
-    dataset: Dataset,
+    dataset: DoorDataset,
     columns: Sequence[str],
     action: DataAction,
     purpose: str,
@@ -332,7 +375,7 @@ def check_read(
     return decision
 
 
-def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str]:
+def _withheld(session: Session, agreement_id: int, dataset: DoorDataset) -> list[str]:
     """The offence categories the agreement in force withholds from every reader, when the
     dataset records offence categories at all."""
     from governance.agreements.queries import withheld_categories
@@ -348,24 +391,23 @@ def _withheld(session: Session, agreement_id: int, dataset: Dataset) -> list[str
     )
 
 
-def _stored(version: DatasetVersion, columns: Sequence[str]) -> pd.DataFrame:
-    """The version's columns, decoded once per worker process (datastore/column_cache.py says
-    what it keeps and for how long). Called only after the read's decision allowed it."""
-    return datastore.read_columns(version, list(columns))
-
-
 def _read(
     version: DatasetVersion,
+    dataset: DoorDataset,
     columns: Sequence[str],
     withheld: list[str],
-    load: Callable[[DatasetVersion, Sequence[str]], pd.DataFrame] | None = None,
+    *,
+    keep: bool = True,
 ) -> pd.DataFrame:
-    """The stored columns without the withheld records. The category column is read to leave
-    them out and returned only when it was asked for (and so decided)."""
-    load = load or _stored
+    """The stored columns without the withheld records, decoded once per worker process
+    (datastore/column_cache.py says what it keeps and for how long; `keep=False` for a
+    one-off read). Called only after the read's decision allowed it. The category column is
+    read to leave them out and returned only when it was asked for (and so decided)."""
+    declared = dataset.column_names
     if not withheld:
-        return load(version, columns)
-    frame = load(version, list(dict.fromkeys([*columns, CATEGORY_COLUMN])))
+        return datastore.read_columns(version, list(columns), keep=keep, declared=declared)
+    names = list(dict.fromkeys([*columns, CATEGORY_COLUMN]))
+    frame = datastore.read_columns(version, names, keep=keep, declared=declared)
     kept = _kept(frame[CATEGORY_COLUMN], withheld)
     return frame.loc[kept, list(columns)].reset_index(drop=True)
 
@@ -391,6 +433,7 @@ class CutPage:
 
 def _plain_page(
     version: DatasetVersion,
+    dataset: DoorDataset,
     columns: Sequence[str],
     withheld: list[str],
     start: int,
@@ -407,7 +450,7 @@ def _plain_page(
     like any other before it gets here, takes it as it is: cutting and converting the cells
     cost more than the decision and the audit row together."""
     names = list(dict.fromkeys([*columns, CATEGORY_COLUMN] if withheld else columns))
-    stored = datastore.read_series(version, names)
+    stored = datastore.read_series(version, names, declared=dataset.column_names)
     key = (tuple(columns), tuple(withheld), start, stop)
     cut: CutPage | None = stored.pages.get(key)
     if cut is not None:
@@ -494,14 +537,17 @@ def read_rows(
     derived: dict[str, Any] = {}
     if not checked and not sort and not forms:
         cut = _recorded(
-            lambda: _plain_page(version, columns, withheld, start, stop),
+            lambda: _plain_page(version, dataset, columns, withheld, start, stop),
             _denied_read(fields, now),
         )
         rows, total, derived = list(cut.rows), cut.total, cut.derived
     else:
         stored = _recorded(
             lambda: column_forms.produce(
-                session, _read(version, touched, withheld), forms, agreement_id=agreement_id
+                session,
+                _read(version, dataset, touched, withheld),
+                forms,
+                agreement_id=agreement_id,
             ),
             _denied_read(fields, now),
         )
@@ -706,12 +752,18 @@ def _read_whole(
     denied = _denied_read(fields, now, event)
     data: pd.DataFrame | pa.Table
     if arrow and not forms and not withheld:
-        data = _recorded(lambda: datastore.read_arrow(version, list(columns)), denied)
+        data = _recorded(
+            lambda: datastore.read_arrow(version, list(columns), declared=dataset.column_names),
+            denied,
+        )
         rows = data.num_rows
     else:
         data = _recorded(
             lambda: column_forms.produce(
-                session, _read(version, columns, withheld), forms, agreement_id=agreement_id
+                session,
+                _read(version, dataset, columns, withheld),
+                forms,
+                agreement_id=agreement_id,
             ),
             denied,
         )
@@ -848,12 +900,7 @@ def assess_risk(
         )
     version = current_version(session, dataset_id)
     # A one-off count should not fill the readers' cache.
-    frame = _read(
-        version,
-        columns,
-        _withheld(session, agreement_id, dataset),
-        load=lambda v, names: datastore.read_columns(v, list(names), keep=False),
-    )
+    frame = _read(version, dataset, columns, _withheld(session, agreement_id, dataset), keep=False)
     figures = assessor(frame)
     fields["detail"].update(row_count=len(frame), version=version.number, sha256=version.sha256)
     audit.record(

@@ -14,11 +14,11 @@ import datetime as dt
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from governance.datasets.models import ColumnType, Dataset
+from governance.datasets.models import ColumnType
 from governance.kernel.errors import ValidationFailed
 
 OPERATORS = {
@@ -96,7 +96,18 @@ def parse_filters(raw: Sequence[str]) -> list[RowFilter]:
     return filters
 
 
-def check_filters(filters: Sequence[RowFilter], dataset: Dataset) -> list[CheckedFilter]:
+class _Declared(Protocol):
+    @property
+    def type(self) -> str: ...
+
+
+class DeclaredColumns(Protocol):
+    """A dataset's declared columns by name (the door's `DoorDataset`)."""
+
+    def column(self, name: str) -> _Declared | None: ...
+
+
+def check_filters(filters: Sequence[RowFilter], dataset: DeclaredColumns) -> list[CheckedFilter]:
     """Each filter against its column's declared type; 422 naming every filter that does not
     fit. Runs after the access decision (which refused ungranted and unknown columns)."""
     checked: list[CheckedFilter] = []

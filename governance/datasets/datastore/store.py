@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -406,6 +406,7 @@ def read_columns(
     *,
     filters: list[Any] | None = None,
     keep: bool = True,
+    declared: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Decrypt `version` and return only `columns` (in that order), rows matching `filters`.
 
@@ -421,9 +422,11 @@ def read_columns(
 
     Raises DataIntegrityError when the file is missing, altered, moved or under another key,
     DataUnavailable when the version was destroyed, DatastoreError for a version still in the
-    earlier format, ValueError for unknown columns.
+    earlier format, ValueError for unknown columns. `declared`: the dataset's declared column
+    names when the caller has them (the door's, remembered behind the policy epoch), so the
+    version's dataset need not be loaded to check `columns` against them.
     """
-    _check_requested(version, columns)
+    _check_requested(version, columns, declared)
     if filters is None:
         return _read_cached(version, columns, keep=keep).frame()
     outside = _filter_columns(filters) - set(columns)
@@ -432,7 +435,9 @@ def read_columns(
     return decoded_frame(_read_table(version, columns, filters))
 
 
-def read_arrow(version: DatasetVersion, columns: list[str]) -> pa.Table:
+def read_arrow(
+    version: DatasetVersion, columns: list[str], *, declared: Collection[str] | None = None
+) -> pa.Table:
     """`read_columns` for an engine that takes Arrow (DuckDB, Spark): the same columns,
     decrypted in memory (only their pages; the keys of other columns are never unwrapped) and
     returned as Arrow as stored, with no pandas copy and nothing kept in the cache: a
@@ -458,16 +463,21 @@ def _read_table(version: DatasetVersion, columns: list[str], filters: list[Any] 
     return table.select(columns)
 
 
-def read_series(version: DatasetVersion, columns: list[str]) -> Columns:
+def read_series(
+    version: DatasetVersion, columns: list[str], *, declared: Collection[str] | None = None
+) -> Columns:
     """`read_columns` without the frame: the decoded columns themselves (kept in this
     process's cache like theirs), for a caller that pages them (the door's plain page) and
     needs no frame to filter or sort. The series are the cache's own: never change them."""
-    _check_requested(version, columns)
+    _check_requested(version, columns, declared)
     return _read_cached(version, columns, keep=True)
 
 
-def _check_requested(version: DatasetVersion, columns: list[str]) -> None:
-    declared = set(version.dataset.column_names)
+def _check_requested(
+    version: DatasetVersion, columns: list[str], declared: Collection[str] | None = None
+) -> None:
+    if declared is None:
+        declared = set(version.dataset.column_names)
     unknown = [c for c in columns if c not in declared]
     if unknown:
         raise ValueError(f"dataset {version.dataset_id} has no column(s) {', '.join(unknown)}")
