@@ -3,9 +3,10 @@ figure that a loaded machine does not spoil as much as reads per second.
 
 The HTTP bench's world and clients (bench/http_bench.py), one server, ROUNDS alternating
 drives of DURATION_S; for each, the CPU time (user + system, from /proc) the server's
-processes and the bench's client processes spent per read answered, and the latencies'
-median and 99th percentile. With `--spy SECONDS` it also records the workers with py-spy
-(`PY_SPY`, default `py-spy` on the PATH) for that long during a drive and prints the
+processes and the bench's client processes spent per read answered (on PostgreSQL also the
+server processes of the world's database, the backends the workers' pools hold), and the
+latencies' median and 99th percentile. With `--spy SECONDS` it also records the workers with
+py-spy (`PY_SPY`, default `py-spy` on the PATH) for that long during a drive and prints the
 heaviest frames.
 
     .venv/bin/python bench/served_cpu.py [--postgres] [--workers N] [--threads N] [--worker-class C]
@@ -44,6 +45,19 @@ def _cpu(pids: list[int]) -> tuple[float, float]:
         user += int(fields[11])
         system += int(fields[12])
     return user / TICK, system / TICK
+
+
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the world's database (the workers' pooled
+    connections): their CPU is the database's share of a read, on the same cores."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
 
 
 def _clients_cpu() -> float:
@@ -135,23 +149,31 @@ def main() -> None:
         try:
             _drive(server.port, path, secrets, 2.0, len(secrets))  # warm every worker
             pids = _tree(server.process.pid)
+            backends = _backends(url) if args.postgres else []
             for round_ in range(args.rounds):
                 spies = []
                 if args.spy and round_ == args.rounds - 1:
                     spied.mkdir(parents=True, exist_ok=True)
                     spies = _spy(pids[1:], args.spy, spied, os.environ.get("PY_SPY", "py-spy"))
                 server_before, clients_before = _cpu(pids), _clients_cpu()
+                backend_before = sum(_cpu(backends))
                 load = os.getloadavg()[0]
                 count, rate, p99, failures = _drive(
                     server.port, path, secrets, args.seconds, len(secrets)
                 )
                 user, system = (a - b for a, b in zip(_cpu(pids), server_before, strict=True))
                 clients_cpu = _clients_cpu() - clients_before
+                backend = sum(_cpu(backends)) - backend_before
+                database = (
+                    f", database {1000 * backend / count:.2f} ms ({len(backends)} backends)"
+                    if backends
+                    else ""
+                )
                 print(
                     f"{count} reads, {rate:.0f}/s, p99 {p99:.1f} ms, {len(failures)} failed; "
                     f"CPU per read: server {1000 * (user + system) / count:.2f} ms "
                     f"(user {1000 * user / count:.2f}, system {1000 * system / count:.2f}), "
-                    f"clients {1000 * clients_cpu / count:.2f} ms (load {load:.1f})",
+                    f"clients {1000 * clients_cpu / count:.2f} ms{database} (load {load:.1f})",
                     flush=True,
                 )
                 for spy in spies:
