@@ -15,6 +15,7 @@ is deleted once the transaction that points the row at the new file commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -55,10 +56,7 @@ class StoreConfig:
         return self.data_dir
 
     def path_of(self, storage_name: str) -> Path:
-        # Names come from the database; refuse anything that could step outside DATA_DIR.
-        if not NAME_PATTERN.match(storage_name):
-            raise ValueError(f"{storage_name!r} is not a datastore file name")
-        return self.data_dir / storage_name
+        return _path_in(self.data_dir, storage_name)
 
     @property
     def cohort_dir(self) -> Path:
@@ -76,13 +74,35 @@ class StoreConfig:
 
 
 def config_of(session: Session) -> StoreConfig:
+    return StoreConfig(Path(_settings(session)["DATA_DIR"]), rings_of(session).data)
+
+
+def _settings(session: Session) -> dict[str, Any]:
     settings = session.info.get("settings")
     if not isinstance(settings, dict):
         raise RuntimeError(
             "This session was not opened by governance.kernel.db.Database: the data "
             "directory and key settings are missing."
         )
-    return StoreConfig(Path(settings["DATA_DIR"]), rings_of(session).data)
+    return settings
+
+
+def stored_path(session: Session, storage_name: str) -> str:
+    """`config_of(session).path_of(storage_name)` as text, without the key ring: what the
+    column cache stats at every read (a path worked out once per directory and name)."""
+    return _stored_path(str(_settings(session)["DATA_DIR"]), storage_name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_path(data_dir: str, storage_name: str) -> str:
+    return os.fspath(_path_in(Path(data_dir), storage_name))
+
+
+def _path_in(data_dir: Path, storage_name: str) -> Path:
+    # Names come from the database; refuse anything that could step outside DATA_DIR.
+    if not NAME_PATTERN.match(storage_name):
+        raise ValueError(f"{storage_name!r} is not a datastore file name")
+    return data_dir / storage_name
 
 
 def new_storage_name() -> str:

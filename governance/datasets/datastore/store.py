@@ -13,6 +13,7 @@ the version row (envelope.py); destroying the version deletes that key.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import struct
@@ -508,19 +509,14 @@ def forget_cached(storage_name: str) -> None:
     _cache.forget(storage_name)
 
 
-def _signature(path: Path, row: envelope.KeyedFile, held: bytes = b"") -> FileSignature:
+def _signature(path: str, row: envelope.KeyedFile, held: bytes = b"") -> FileSignature:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError as exc:
-        raise DataIntegrityError(f"The stored file {os.fspath(path)!r} is missing.") from exc
-    material = (
-        "\0".join((row.file_id or "legacy", row.wrapping_key_id or "")).encode()
-        + b"\0"
-        + bytes(row.wrapped_key or b"")
-        + b"\0"
-        + held
+        raise DataIntegrityError(f"The stored file {path!r} is missing.") from exc
+    fingerprint = _fingerprint(
+        row.file_id or "legacy", row.wrapping_key_id or "", bytes(row.wrapped_key or b""), held
     )
-    fingerprint = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
     return (
         stat.st_dev ^ fingerprint,
         stat.st_ino,
@@ -530,18 +526,26 @@ def _signature(path: Path, row: envelope.KeyedFile, held: bytes = b"") -> FileSi
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _fingerprint(file_id: str, wrapping_key_id: str, wrapped_key: bytes, held: bytes) -> int:
+    """The key material's part of a file's signature: a function of its arguments only, so
+    worked out once per file and key material, not at every read (the material, and so the
+    signature, changes whenever a key or a wrap does)."""
+    material = "\0".join((file_id, wrapping_key_id)).encode() + b"\0" + wrapped_key + b"\0" + held
+    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+
+
 def _read_cached(version: DatasetVersion, columns: list[str], *, keep: bool) -> Columns:
     """`columns` (in that order) from the cache where the file is unchanged since it was
     verified; the others verified and read from the file, and kept when `keep` is true.
     Columns declared after the version was stored come back as nulls."""
     session = _live_session(version)
-    config = files.config_of(session)
     # The holders' wraps are key material too: a wrap taken away, altered or replaced since
     # the columns were kept sends the read back to the file and its keys.
     # Remembered per process behind the policy epoch, which every change to the wraps bumps
     # (authz/read_memo.py): a wrap deleted in any process is missing from the next read here.
     held = remembered(session, ("key_wraps", version.id), lambda: _held_wraps(session, version))
-    signature = _signature(config.path_of(version.storage_name), version, held)
+    signature = _signature(files.stored_path(session, version.storage_name), version, held)
     key = (version.storage_name, version.sha256)
     entry = _cache.get(version.dataset_id, key, signature) if keep else None
     fresh: dict[str, pd.Series] = {}
