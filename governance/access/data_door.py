@@ -49,7 +49,6 @@ from governance.datasets import datastore
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.models import (
     Classification,
-    ColumnType,
     Dataset,
     DatasetColumn,
     DatasetVersion,
@@ -153,11 +152,11 @@ def granted_columns(
 
 @dataclass(frozen=True)
 class DoorColumn:
-    """What the door reads of a declared column."""
+    """What the door reads of a declared column: its stored values, as the ORM gives them."""
 
     name: str
-    type: ColumnType
-    classification: Classification
+    type: str
+    classification: str
 
     @property
     def is_direct_identifier(self) -> bool:
@@ -199,7 +198,7 @@ def _dataset(session: Session, dataset_id: int) -> DoorDataset:
         ).all()
         if not rows and session.get(Dataset, dataset_id) is None:
             return None
-        columns = (DoorColumn(name, ColumnType(t), Classification(c)) for name, t, c in rows)
+        columns = (DoorColumn(*row) for row in rows)
         return DoorDataset(dataset_id, tuple(columns))
 
     dataset = remembered(session, ("door_dataset", dataset_id), load)
