@@ -3,55 +3,114 @@
 
 A fresh interpreter that imports only the DBAPI driver and the walk (not SQLAlchemy, not the
 app): a spawned copy of the CLI re-imported the whole app, about a second of CPU per worker.
-Its job, keys included, comes on standard input and its result leaves on standard output; both
-pipes belong to the verifying process that started it, never the command line.
+Its job comes on standard input and its result leaves on standard output; both pipes belong
+to the verifying process that started it, never the command line. The job is small (where to
+connect, the keys, the stretch's bounds): the worker reads its own stretch's checkpoints in the
+same snapshot as its events, so no worker waits for another's job to be written.
 """
 
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from governance.audit.walk import Stretch, Trail, Walk
+if TYPE_CHECKING:  # imported by `main` as the worker starts: the command starting one has no use
+    from governance.audit.walk import Stretch
+
+Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
+
+
+def start(stack: ExitStack) -> Worker:
+    """A fresh `python -m governance.audit.verify_worker` (no inherited connections or threads,
+    and none of the app's imports), stopped when `stack` closes if it is still running; it
+    starts Python and imports the walk, then waits for its job on its standard input. This
+    module imports only the standard library, so a command can start its workers first."""
+    # A file, not a pipe, for error output: a long traceback cannot block the worker.
+    errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
+    process = stack.enter_context(
+        subprocess.Popen(
+            [sys.executable, "-m", "governance.audit.verify_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    )
+    stack.callback(_stop, process)
+    return process, errors
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
 
 
 @dataclass(frozen=True)
 class Job:
-    """One stretch for a worker process, with how to connect (the driver's own arguments)."""
+    """One stretch for a worker process, with how to connect (the driver's own arguments) and
+    what every stretch needs besides its rows and checkpoints (see `Trail`)."""
 
     dialect: str
     connect_args: list[Any]
     connect_kwargs: dict[str, Any]
-    trail: Trail
+    keys: dict[str, bytes]
+    format_since: int
+    head_seq: int
     start: int
     end: int
     final: bool
 
+    def __repr__(self) -> str:  # the keys are never shown
+        return f"Job({self.dialect}, {self.start}..{self.end}, final={self.final})"
+
 
 def run_job(job: Job) -> Stretch:
+    from governance.audit.walk import Trail, Walk, read_checkpoints
+
     if job.dialect == "sqlite":
         import sqlite3
 
         connection: Any = sqlite3.connect(*job.connect_args, **job.connect_kwargs)
         error: type[Exception] = sqlite3.Error
+        # One read transaction: the checkpoints and the events from the same snapshot.
+        connection.execute("BEGIN")
     else:
         import psycopg
 
         connection, error = psycopg.connect(*job.connect_args, **job.connect_kwargs), psycopg.Error
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
     try:
-        return Walk(connection, job.dialect, job.trail, error).stretch(
-            job.start, job.end, final=job.final
+        walk = Walk(
+            connection,
+            job.dialect,
+            Trail(
+                keys=job.keys,
+                checkpoints=read_checkpoints(connection, job.dialect, job.start, job.end),
+                format_since=job.format_since,
+                head_seq=job.head_seq,
+            ),
+            error,
         )
+        return walk.stretch(job.start, job.end, final=job.final)
     finally:
         connection.close()
 
 
 def main() -> None:
     """The worker: a pickled `Job` on standard input, the pickled `Stretch` on standard output
-    (both pipes belong to the verifying process that started it)."""
-    job = pickle.load(sys.stdin.buffer)  # noqa: S301  (from our own parent process)
+    (both pipes belong to the verifying process that started it). Standard input closed
+    without a job (a worker started ahead and not needed) ends it quietly."""
+    import governance.audit.walk  # noqa: F401  (while the job is being prepared)
+
+    data = sys.stdin.buffer.read()
+    if not data:
+        return
+    job = pickle.loads(data)  # noqa: S301  (from our own parent process)
     pickle.dump(run_job(job), sys.stdout.buffer)
 
 
