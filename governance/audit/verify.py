@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import pickle
 import subprocess
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -592,8 +590,9 @@ def verify_early(
 ) -> Future[Verification]:
     """Start `verify_chain` on `engine` now (with the worker processes started `ahead`), in a
     thread that mostly waits for its worker processes, so that a command builds its app
-    (seconds of imports) while the chain is walked. The result stays inside the process until `run_verification`
-    has checked `audit:verify` and hands it over; nothing is written meanwhile."""
+    (seconds of imports) while the chain is walked. The result stays inside the process until
+    `run_verification` has checked `audit:verify` and hands it over; nothing is written
+    meanwhile."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify")
     verifying = pool.submit(
         verify_chain,
