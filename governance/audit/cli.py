@@ -192,12 +192,20 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
 )
 def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
     from governance.audit import verify_worker
+    from governance.kernel.config import ConfigError, load_settings, project_instance_path
+    from governance.kernel.db import is_sqlite
 
     with ExitStack() as stack:
-        # The walk's workers first (this module imports only the standard library): their
-        # interpreters start on the other core while this command imports the verification and
-        # reads the head, so each takes its stretch at once (a short trail tells them to end).
-        ahead = [verify_worker.start(stack) for _ in range(workers)]
+        # The walk's workers first (that module imports only the standard library): their
+        # interpreters and database drivers start on the other core while this command imports
+        # the verification and reads the head, so each takes its stretch at once (a short trail
+        # tells them to end). Without a configuration, building the trail's database says why.
+        try:
+            url = load_settings(project_instance_path(), None)["DATABASE_URL"]
+        except ConfigError:
+            url = None
+        dialect = "sqlite" if url is None or is_sqlite(url) else "postgresql"
+        ahead = [verify_worker.start(stack, dialect) for _ in range(workers if url else 0)]
         _verify(expect_head, workers, witness_files, ahead)
 
 

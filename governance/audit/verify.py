@@ -135,7 +135,8 @@ def verify_chain(
             # Workers the command started ahead (their interpreters start while it imports),
             # then as many more as the stretches need; the ones not needed are told to stop.
             started = list(ahead[:parts])
-            started += [start_worker(stack) for _ in range(parts - len(started))]
+            dialect = connection.dialect.name
+            started += [start_worker(stack, dialect) for _ in range(parts - len(started))]
             for process, _ in ahead[parts:]:
                 cast(IO[bytes], process.stdin).close()  # no job: it ends at once
             if started:

@@ -25,16 +25,17 @@ if TYPE_CHECKING:  # imported by `main` as the worker starts: the command starti
 Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
 
 
-def start(stack: ExitStack) -> Worker:
+def start(stack: ExitStack, dialect: str) -> Worker:
     """A fresh `python -m governance.audit.verify_worker` (no inherited connections or threads,
     and none of the app's imports), stopped when `stack` closes if it is still running; it
-    starts Python and imports the walk, then waits for its job on its standard input. This
-    module imports only the standard library, so a command can start its workers first."""
+    starts Python and imports the walk and the `dialect`'s driver (psycopg: 0.1-0.15 s of
+    CPU), then waits for its job on its standard input. This module imports only the standard
+    library, so a command can start its workers first."""
     # A file, not a pipe, for error output: a long traceback cannot block the worker.
     errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
     process = stack.enter_context(
-        subprocess.Popen(
-            [sys.executable, "-m", "governance.audit.verify_worker"],
+        subprocess.Popen(  # noqa: S603  (this interpreter, this module, a dialect's name)
+            [sys.executable, "-m", "governance.audit.verify_worker", dialect],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -68,21 +69,27 @@ class Job:
         return f"Job({self.dialect}, {self.start}..{self.end}, final={self.final})"
 
 
+def _driver(dialect: str) -> Any:
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3
+    import psycopg
+
+    return psycopg
+
+
 def run_job(job: Job) -> Stretch:
     from governance.audit.walk import Trail, Walk, read_checkpoints
 
+    driver = _driver(job.dialect)
+    connection: Any = driver.connect(*job.connect_args, **job.connect_kwargs)
+    error: type[Exception] = driver.Error
     if job.dialect == "sqlite":
-        import sqlite3
-
-        connection: Any = sqlite3.connect(*job.connect_args, **job.connect_kwargs)
-        error: type[Exception] = sqlite3.Error
         # One read transaction: the checkpoints and the events from the same snapshot.
         connection.execute("BEGIN")
     else:
-        import psycopg
-
-        connection, error = psycopg.connect(*job.connect_args, **job.connect_kwargs), psycopg.Error
-        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.isolation_level = driver.IsolationLevel.REPEATABLE_READ
         connection.read_only = True
     try:
         walk = Walk(
@@ -102,11 +109,13 @@ def run_job(job: Job) -> Stretch:
 
 
 def main() -> None:
-    """The worker: a pickled `Job` on standard input, the pickled `Stretch` on standard output
-    (both pipes belong to the verifying process that started it). Standard input closed
-    without a job (a worker started ahead and not needed) ends it quietly."""
+    """The worker (`sys.argv[1]` its dialect): a pickled `Job` on standard input, the pickled
+    `Stretch` on standard output (both pipes belong to the verifying process that started
+    it). Standard input closed without a job (a worker started ahead and not needed) ends it
+    quietly."""
     import governance.audit.walk  # noqa: F401  (while the job is being prepared)
 
+    _driver(sys.argv[1])
     data = sys.stdin.buffer.read()
     if not data:
         return

@@ -112,15 +112,16 @@ def test_a_workers_job_names_its_stretch_not_the_trails_checkpoints() -> None:
 def test_workers_started_ahead_walk_or_end_without_being_killed(
     app: Flask, chain: int, db: Session
 ) -> None:
+    dialect = db.get_bind().dialect.name
     with ExitStack() as stack:
-        ahead = [verify_worker.start(stack) for _ in range(3)]
+        ahead = [verify_worker.start(stack, dialect) for _ in range(3)]
         result = _verify(app, db, workers=2, ahead=ahead)
         assert result.intact, result.summary()
         assert result.events == chain
         # Two walked; the third was told to end (standard input closed without a job).
         assert [process.wait(timeout=30) for process, _ in ahead] == [0, 0, 0]
     with ExitStack() as stack:
-        ahead = [verify_worker.start(stack) for _ in range(2)]
+        ahead = [verify_worker.start(stack, dialect) for _ in range(2)]
         assert _verify(app, db, workers=0, ahead=ahead).intact
         assert [process.wait(timeout=30) for process, _ in ahead] == [0, 0]
 
@@ -132,9 +133,9 @@ import json, sys
 from governance.audit import verify_worker
 started, imported = [], []
 real = verify_worker.start
-def start(stack):
+def start(stack, dialect):
     imported.append("governance.audit.verify" in sys.modules)
-    started.append(real(stack))
+    started.append(real(stack, dialect))
     return started[-1]
 verify_worker.start = start
 from governance.cli import main
