@@ -191,7 +191,7 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
     "the authority's token is valid and the trail still has that head. Repeatable.",
 )
 def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
-    from governance.audit import verify_worker
+    from governance.audit import verify_start
     from governance.kernel.config import ConfigError, load_settings, project_instance_path
     from governance.kernel.db import is_sqlite
 
@@ -205,7 +205,7 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
         except ConfigError:
             url = None
         dialect = "sqlite" if url is None or is_sqlite(url) else "postgresql"
-        ahead = [verify_worker.start(stack, dialect) for _ in range(workers if url else 0)]
+        ahead = [verify_start.start(stack, dialect) for _ in range(workers if url else 0)]
         _verify(expect_head, workers, witness_files, ahead)
 
 

@@ -32,8 +32,9 @@ from governance.audit import witness as witness_tokens
 from governance.audit.format import GENESIS_HASH, head_message, verify_signature
 from governance.audit.models import AuditType, Outcome
 from governance.audit.service import HEAD_ID, AuditSettings
-from governance.audit.verify_worker import Job, Worker
-from governance.audit.verify_worker import start as start_worker
+from governance.audit.verify_start import Worker
+from governance.audit.verify_start import start as start_worker
+from governance.audit.verify_worker import Job
 from governance.audit.walk import (
     Checkpoint,
     Fault,
@@ -115,7 +116,7 @@ def verify_chain(
     walked by that many worker processes (each event's hash depends only on its own row, so
     stretches verify independently) and the links between stretches are checked here; with 0,
     or a chain shorter than `min_events_per_worker`, this process walks it. `ahead` are
-    worker processes the caller started early (`verify_worker.start`) and stops: those needed
+    worker processes the caller started early (`verify_start.start`) and stops: those needed
     are used first, the others told to end.
     """
     with engine.connect() as connection, ExitStack() as stack:

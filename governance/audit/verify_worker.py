@@ -6,48 +6,18 @@ app): a spawned copy of the CLI re-imported the whole app, about a second of CPU
 Its job comes on standard input and its result leaves on standard output; both pipes belong
 to the verifying process that started it, never the command line. The job is small (where to
 connect, the keys, the stretch's bounds): the worker reads its own stretch's checkpoints in the
-same snapshot as its events, so no worker waits for another's job to be written.
+same snapshot as its events, so no worker waits for another's job to be written. It is
+started by `verify_start.start`, which a command can call before its own imports.
 """
 
 from __future__ import annotations
 
 import pickle
-import subprocess
 import sys
-import tempfile
-from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # imported by `main` as the worker starts: the command starting one has no use
-    from governance.audit.walk import Stretch
-
-Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
-
-
-def start(stack: ExitStack, dialect: str) -> Worker:
-    """A fresh `python -m governance.audit.verify_worker` (no inherited connections or threads,
-    and none of the app's imports), stopped when `stack` closes if it is still running; it
-    starts Python and imports the walk and the `dialect`'s driver (psycopg: 0.1-0.15 s of
-    CPU), then waits for its job on its standard input. This module imports only the standard
-    library, so a command can start its workers first."""
-    # A file, not a pipe, for error output: a long traceback cannot block the worker.
-    errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
-    process = stack.enter_context(
-        subprocess.Popen(  # noqa: S603  (this interpreter, this module, a dialect's name)
-            [sys.executable, "-m", "governance.audit.verify_worker", dialect],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    )
-    stack.callback(_stop, process)
-    return process, errors
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
+from governance.audit.walk import Stretch, Trail, Walk, read_checkpoints
 
 
 @dataclass(frozen=True)
@@ -80,8 +50,6 @@ def _driver(dialect: str) -> Any:
 
 
 def run_job(job: Job) -> Stretch:
-    from governance.audit.walk import Trail, Walk, read_checkpoints
-
     driver = _driver(job.dialect)
     connection: Any = driver.connect(*job.connect_args, **job.connect_kwargs)
     error: type[Exception] = driver.Error
@@ -113,9 +81,7 @@ def main() -> None:
     `Stretch` on standard output (both pipes belong to the verifying process that started
     it). Standard input closed without a job (a worker started ahead and not needed) ends it
     quietly."""
-    import governance.audit.walk  # noqa: F401  (while the job is being prepared)
-
-    _driver(sys.argv[1])
+    _driver(sys.argv[1])  # imported while the job is being prepared
     data = sys.stdin.buffer.read()
     if not data:
         return

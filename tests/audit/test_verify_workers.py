@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
-from governance.audit import verify, verify_worker
+from governance.audit import verify, verify_start
 from governance.audit.format import signer
 from governance.audit.verify import Verification, verify_chain
 from governance.audit.walk import read_checkpoints
@@ -114,14 +114,14 @@ def test_workers_started_ahead_walk_or_end_without_being_killed(
 ) -> None:
     dialect = db.get_bind().dialect.name
     with ExitStack() as stack:
-        ahead = [verify_worker.start(stack, dialect) for _ in range(3)]
+        ahead = [verify_start.start(stack, dialect) for _ in range(3)]
         result = _verify(app, db, workers=2, ahead=ahead)
         assert result.intact, result.summary()
         assert result.events == chain
         # Two walked; the third was told to end (standard input closed without a job).
         assert [process.wait(timeout=30) for process, _ in ahead] == [0, 0, 0]
     with ExitStack() as stack:
-        ahead = [verify_worker.start(stack, dialect) for _ in range(2)]
+        ahead = [verify_start.start(stack, dialect) for _ in range(2)]
         assert _verify(app, db, workers=0, ahead=ahead).intact
         assert [process.wait(timeout=30) for process, _ in ahead] == [0, 0]
 
@@ -130,14 +130,14 @@ def test_workers_started_ahead_walk_or_end_without_being_killed(
 # imported when the first was started, and how many were.
 PROBE = """
 import json, sys
-from governance.audit import verify_worker
+from governance.audit import verify_start
 started, imported = [], []
-real = verify_worker.start
+real = verify_start.start
 def start(stack, dialect):
     imported.append("governance.audit.verify" in sys.modules)
     started.append(real(stack, dialect))
     return started[-1]
-verify_worker.start = start
+verify_start.start = start
 from governance.cli import main
 try:
     main(sys.argv[1:])
