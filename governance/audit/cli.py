@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -79,11 +79,12 @@ def _command_database(*, whole_app: bool) -> Iterator[Database]:
 
 @contextmanager
 def _early_verification(
-    expect_head: tuple[int, str] | None, workers: int, witnesses: list[Any]
+    expect_head: tuple[int, str] | None, workers: int, witnesses: list[Any], ahead: list[Any]
 ) -> Iterator[Any]:
     """The chain's walk, started before the app is built (its imports take seconds, the walk
-    of a long trail as long again on the other core), or None when the configuration or the
-    keys cannot be read: building the app then says why, as for every command."""
+    of a long trail as long again on the other core) on the worker processes started `ahead`,
+    or None when the configuration or the keys cannot be read: building the app then says why,
+    as for every command."""
     from governance.audit.service import AuditSettings
     from governance.audit.verify import verify_early
     from governance.kernel import keys
@@ -105,6 +106,7 @@ def _early_verification(
         expect_head=expect_head,
         workers=workers,
         witnesses=witnesses,
+        ahead=ahead,
     )
     try:
         yield verifying
@@ -189,6 +191,27 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
     "the authority's token is valid and the trail still has that head. Repeatable.",
 )
 def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
+    from governance.audit import verify_start
+    from governance.kernel.config import ConfigError, load_settings, project_instance_path
+    from governance.kernel.db import is_sqlite
+
+    with ExitStack() as stack:
+        # The walk's workers first (that module imports only the standard library): their
+        # interpreters and database drivers start on the other core while this command imports
+        # the verification and reads the head, so each takes its stretch at once (a short trail
+        # tells them to end). Without a configuration, building the trail's database says why.
+        try:
+            url = load_settings(project_instance_path(), None)["DATABASE_URL"]
+        except ConfigError:
+            url = None
+        dialect = "sqlite" if url is None or is_sqlite(url) else "postgresql"
+        ahead = [verify_start.start(stack, dialect) for _ in range(workers if url else 0)]
+        _verify(expect_head, workers, witness_files, ahead)
+
+
+def _verify(
+    expect_head: str | None, workers: int, witness_files: tuple[Path, ...], ahead: list[Any]
+) -> None:
     from governance.audit.verify import parse_head, run_verification
     from governance.audit.witness import WitnessError, load_file
     from governance.kernel.errors import ValidationFailed
@@ -204,7 +227,7 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
     # The trail's database alone, not the app: its imports would compete with the walk's
     # workers for the machine's cores, and the command's event needs only the trail's wiring.
     with (
-        _early_verification(expected, workers, kept) as verifying,
+        _early_verification(expected, workers, kept, ahead) as verifying,
         audit_trail() as db,
         database_session(db) as session,
     ):

