@@ -273,6 +273,43 @@ def _policy_loaded_once_per_content() -> Iterator[None]:
     authz.load_policy = original
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _url_builders_compiled_once() -> Iterator[None]:
+    """Each app binds its ~280 routes, and werkzeug compiles two URL builders for each (a
+    function built as an AST, then `compile`d): most of what remains of `create_app`'s CPU
+    once the policy is loaded once, for each of the suite's thousands of apps. A builder's
+    code depends only on what `Rule._compile_builder` reads (the rule's parsed parts, its
+    defaults, whether unknown arguments are appended) and it keeps no state (the rule is its
+    first argument), so the tests' apps share the builders compiled for identical inputs:
+    the same keys give the same code, any other rule compiles as before."""
+    from werkzeug.routing.rules import Rule
+
+    original = Rule._compile_builder
+    compiled: dict[tuple[Any, ...], Any] = {}
+
+    def compile_once(self: Rule, append_unknown: bool = True) -> Any:
+        dynamic = {data for is_dynamic, data in self._trace if is_dynamic}
+        key = (
+            self.rule,
+            append_unknown,
+            tuple(self._trace),
+            # Only the names of the defaults reach the code, and the converted value of a
+            # default that fills one of the rule's own parts.
+            tuple(
+                (name, self._converters[name].to_url(value) if name in dynamic else None)
+                for name, value in (self.defaults or {}).items()
+            ),
+        )
+        if key not in compiled:
+            compiled[key] = original(self, append_unknown)
+        return compiled[key]
+
+    compile_once.original = original  # type: ignore[attr-defined]  (tests/kernel/test_app_builders.py)
+    Rule._compile_builder = compile_once  # type: ignore[method-assign]
+    yield
+    Rule._compile_builder = original  # type: ignore[method-assign]
+
+
 COMMAND_MODULES = ("agreements", "analyses", "audit", "core", "datasets", "keys", "tokens")
 
 
