@@ -15,11 +15,13 @@ from sqlalchemy import Date, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.identity.models import TrainingCourse, TrainingRecord
+from governance.kernel.one_of import one_of
 
-# Built once, with an expanding parameter for the people and the day as a parameter: the
-# cast tells the type checker that the rule, typed for a date, is given the day's placeholder.
+# Built once, with one parameter for the list of people (kernel.one_of) and the day as a
+# parameter: the cast tells the type checker that the rule, typed for a date, is given the
+# day's placeholder.
 _CURRENT = select(TrainingRecord.user_id, TrainingRecord.course).where(
-    TrainingRecord.user_id.in_(bindparam("people", expanding=True)),
+    one_of(TrainingRecord.user_id, "people"),
     TrainingRecord.current_on(cast(dt.date, bindparam("on", type_=Date()))),
 )
 
