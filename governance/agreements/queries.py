@@ -182,41 +182,42 @@ _PAGE_AGREEMENT = (
         )
     )
 )
+
+
+def _part(model: Any, *order_by: Any, load: Any = None) -> Any:
+    """Every version's rows of one part, by version, then in their relationship's order."""
+    statement = (
+        select(model)
+        .where(one_of(model.version_id, "versions"))
+        .order_by(model.version_id, *order_by)
+    )
+    return statement.options(load) if load is not None else statement
+
+
 _PAGE_PARTS: tuple[tuple[str, Any], ...] = (
     (
         "covered",
-        select(CoveredColumn)
-        .where(one_of(CoveredColumn.version_id, "versions"))
-        .order_by(CoveredColumn.version_id, CoveredColumn.dataset_id, CoveredColumn.column_name)
-        .options(
-            joinedload(CoveredColumn.dataset).options(
+        _part(
+            CoveredColumn,
+            CoveredColumn.dataset_id,
+            CoveredColumn.column_name,
+            load=joinedload(CoveredColumn.dataset).options(
                 lazyload(Dataset.columns), lazyload(Dataset.stewards), lazyload(Dataset.provider)
-            )
+            ),
         ),
     ),
     (
         "personnel",
-        select(Personnel)
-        .where(one_of(Personnel.version_id, "versions"))
-        .order_by(Personnel.version_id, Personnel.user_id)
-        .options(
-            joinedload(Personnel.user).options(
+        _part(
+            Personnel,
+            Personnel.user_id,
+            load=joinedload(Personnel.user).options(
                 lazyload(User.roles), lazyload(User.training), lazyload(User.organization)
-            )
+            ),
         ),
     ),
-    (
-        "comments",
-        select(AgreementComment)
-        .where(one_of(AgreementComment.version_id, "versions"))
-        .order_by(AgreementComment.id),
-    ),
-    (
-        "documents",
-        select(AgreementDocument)
-        .where(one_of(AgreementDocument.version_id, "versions"))
-        .order_by(AgreementDocument.id),
-    ),
+    ("comments", _part(AgreementComment, AgreementComment.id)),
+    ("documents", _part(AgreementDocument, AgreementDocument.id)),
 )
 # Only what `_datasets` (clauses.py) orders the covered columns by.
 _PAGE_DATASET_COLUMNS = (

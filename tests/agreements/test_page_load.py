@@ -18,6 +18,7 @@ from governance.identity.models import User
 from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
+from tests.agreements.test_amendments_and_events import amend
 from tests.conftest import fresh
 from tests.support import People
 
@@ -43,30 +44,21 @@ def test_each_version_gets_its_own_parts_as_the_model_loads_them(
     stops = builders._dataset(db, "Stops", people.police.id, builders.PROBATION_COLUMNS)
     db.commit()
     agreement = builders.approved(db, people, datasets)
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Add stops", by=people.privacy, now=utcnow()
-    )
-    agreements.update_draft(
+    amend(
         db,
-        agreement_id=agreement.id,
-        by=people.privacy,
-        now=utcnow(),
-        terms=builders.terms(
-            people,
-            datasets,
-            # Columns out of their declared order, and a second dataset.
-            columns={
-                datasets.arrests.id: ["offence_category", "person_id"],
-                stops.id: ["risk_level", "person_id"],
-            },
-            personnel={people.analyst2.id: "principal_investigator"},
-        ),
+        people,
+        datasets,
+        agreement,
+        # Columns out of their declared order, and a second dataset.
+        columns={
+            datasets.arrests.id: ["offence_category", "person_id"],
+            stops.id: ["risk_level", "person_id"],
+        },
+        personnel={people.analyst2.id: "principal_investigator"},
     )
-    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     agreements.return_to_draft(
-        db, agreement_id=agreement.id, comment="Say why stops", by=people.privacy2,
-        now=utcnow(),
-    )  # fmt: skip
+        db, agreement_id=agreement.id, comment="Why stops?", by=people.privacy2, now=utcnow()
+    )
     db.commit()
     agreement_id = agreement.id
 
