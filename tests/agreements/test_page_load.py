@@ -44,18 +44,13 @@ def test_each_version_gets_its_own_parts_as_the_model_loads_them(
     stops = builders._dataset(db, "Stops", people.police.id, builders.PROBATION_COLUMNS)
     db.commit()
     agreement = builders.approved(db, people, datasets)
-    amend(
-        db,
-        people,
-        datasets,
-        agreement,
-        # Columns out of their declared order, and a second dataset.
-        columns={
-            datasets.arrests.id: ["offence_category", "person_id"],
-            stops.id: ["risk_level", "person_id"],
-        },
-        personnel={people.analyst2.id: "principal_investigator"},
-    )
+    # Columns out of their declared order, and a second dataset; other personnel.
+    columns = {
+        datasets.arrests.id: ["offence_category", "person_id"],
+        stops.id: ["risk_level", "person_id"],
+    }
+    analyst2 = {people.analyst2.id: "principal_investigator"}
+    amend(db, people, datasets, agreement, columns=columns, personnel=analyst2)
     agreements.return_to_draft(
         db, agreement_id=agreement.id, comment="Why stops?", by=people.privacy2, now=utcnow()
     )
