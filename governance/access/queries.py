@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -26,6 +26,7 @@ from governance.authz import Permission, rules
 from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.one_of import one_of
 from governance.kernel.tasks import Task, service_level_days
 from governance.kernel.types import utcnow
 
@@ -60,12 +61,11 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
     return found
 
 
-# Built once with one expanding parameter: a listing's names are asked at every view, and
-# building the IN lists anew (a bound parameter per id) cost more than the queries.
-_PEOPLE_NAMES = select(User.id, User.name).where(User.id.in_(bindparam("ids", expanding=True)))
-_DATASET_NAMES = select(Dataset.id, Dataset.name).where(
-    Dataset.id.in_(bindparam("ids", expanding=True))
-)
+# Built once with one parameter for the list (kernel.one_of): a listing's names are asked at
+# every view, and building the IN lists anew (a bound parameter per id) cost more than the
+# queries.
+_PEOPLE_NAMES = select(User.id, User.name).where(one_of(User.id, "ids"))
+_DATASET_NAMES = select(Dataset.id, Dataset.name).where(one_of(Dataset.id, "ids"))
 
 
 def names_in(session: Session, items: Sequence[AccessRequest | Grant]) -> dict[str, dict[int, str]]:

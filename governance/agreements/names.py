@@ -3,11 +3,12 @@ sentences and filters (installed into `audit.directory` by the registry)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from governance.agreements.models import Agreement
+from governance.kernel.one_of import one_of
 
-# Built once with one expanding parameter (see identity.names): asked at every audit search.
+# Built once with one parameter for the list (see identity.names): asked at every audit search.
 REFERENCES_BY_ID = select(Agreement.id, Agreement.reference).where(
-    Agreement.id.in_(bindparam("agreement_ids", expanding=True))
+    one_of(Agreement.id, "agreement_ids")
 )

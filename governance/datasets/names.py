@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from governance.datasets.models import Dataset
+from governance.kernel.one_of import one_of
 
-# Built once with one expanding parameter (see identity.names): asked at every audit search.
-NAMES_BY_ID = select(Dataset.id, Dataset.name).where(
-    Dataset.id.in_(bindparam("dataset_ids", expanding=True))
-)
+# Built once with one parameter for the list (see identity.names): asked at every audit search.
+NAMES_BY_ID = select(Dataset.id, Dataset.name).where(one_of(Dataset.id, "dataset_ids"))
 
 
 def datasets_by_id(session: Session | Connection, dataset_ids: Sequence[int]) -> dict[int, str]:

@@ -2,7 +2,8 @@
 
 The agreement's page shows each named person's missing training. Loading every person's
 training records as ORM objects (joined to the people, two or more a person) was about a
-quarter of the page's load; the page needs only which courses are current, by person."""
+quarter of the page's load; the page needs only which courses are current, by person. The
+dashboard's renewal tasks need only each course's latest expiry, read the same way."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import datetime as dt
 from collections.abc import Collection
 from typing import cast
 
-from sqlalchemy import Date, bindparam, select
+from sqlalchemy import Date, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.identity.models import TrainingCourse, TrainingRecord
+from governance.kernel.one_of import one_of
 
-# Built once, with an expanding parameter for the people and the day as a parameter: the
-# cast tells the type checker that the rule, typed for a date, is given the day's placeholder.
+# Built once, with one parameter for the list of people (kernel.one_of) and the day as a
+# parameter: the cast tells the type checker that the rule, typed for a date, is given the
+# day's placeholder.
 _CURRENT = select(TrainingRecord.user_id, TrainingRecord.course).where(
-    TrainingRecord.user_id.in_(bindparam("people", expanding=True)),
+    one_of(TrainingRecord.user_id, "people"),
     TrainingRecord.current_on(cast(dt.date, bindparam("on", type_=Date()))),
 )
 
@@ -32,3 +35,17 @@ def current_courses(
         for user_id, course in session.execute(_CURRENT, {"people": list(held), "on": on}):
             held[user_id].add(TrainingCourse(course))
     return held
+
+
+_LATEST = (
+    select(TrainingRecord.course, func.max(TrainingRecord.expires_on))
+    .where(TrainingRecord.user_id == bindparam("person"))
+    .group_by(TrainingRecord.course)
+)
+
+
+def latest_expiry(session: Session, user_id: int) -> dict[str, dt.date]:
+    """When each course a person has a record of runs out, by its latest record (a renewal
+    already recorded counts, whenever it was taken)."""
+    rows = session.execute(_LATEST, {"person": user_id})
+    return {course: expires for course, expires in rows}  # noqa: C416 (a Result has keys())

@@ -3,17 +3,19 @@ or part of an e-mail for its filters (installed into `audit.directory` by the re
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import String, func, or_, select
 from sqlalchemy.orm import Session
 
 from governance.identity.models import User
+from governance.kernel.one_of import one_of
 
 MATCH_LIMIT = 200  # a filter naming more people than this is not a filter
 
-# Built once with one expanding parameter: the audit search names a page's people at every
-# view, and building the IN list anew (a bound parameter per e-mail) cost more than the query.
+# Built once with one parameter for the list (kernel.one_of): the audit search names a page's
+# people at every view, and building the IN list anew (a bound parameter per e-mail) cost more
+# than the query.
 NAMES_BY_EMAIL = select(User.email, User.name).where(
-    func.lower(User.email).in_(bindparam("emails", expanding=True))
+    one_of(func.lower(User.email), "emails", String())
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from governance.identity.courses import latest_expiry
 from governance.identity.models import TrainingCourse, User
 from governance.kernel.tasks import Task
 from governance.kernel.types import utcnow
@@ -24,9 +25,7 @@ def renewal_tasks(session: Session, user: User) -> list[Task]:
     settings: Mapping[str, Any] = session.info.get("settings") or {}
     window = dt.timedelta(days=int(settings.get("TRAINING_RENEWAL_DAYS") or 30))
     today = utcnow().date()
-    latest: dict[str, dt.date] = {}
-    for record in user.training:
-        latest[record.course] = max(record.expires_on, latest.get(record.course, record.expires_on))
+    latest = latest_expiry(session, user.id)
     return [
         Task(
             title=f"Renew your training: {TrainingCourse(course).label} "

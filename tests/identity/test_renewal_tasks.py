@@ -1,0 +1,62 @@
+"""The dashboard's training renewal tasks, read as each course's latest expiry (rows, not the
+person's training records as objects): a course counts by its latest record, so a renewal
+already recorded ends the task; only the person's own records count."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from governance.identity.models import TrainingCourse, TrainingRecord, User
+from governance.identity.training_tasks import renewal_tasks
+from governance.kernel.types import utcnow
+from tests.support import People
+
+HIPAA = TrainingCourse.HIPAA_PRIVACY
+FERPA = TrainingCourse.FERPA
+UK = TrainingCourse.UK_DATA_PROTECTION
+PART2 = TrainingCourse.PART2_CONFIDENTIALITY
+
+
+def _record(db: Session, person: User, course: TrainingCourse, expires_in: int) -> None:
+    expires = utcnow().date() + dt.timedelta(days=expires_in)
+    db.add(
+        TrainingRecord(
+            user_id=person.id,
+            course=course,
+            completed_on=expires - dt.timedelta(days=365),
+            expires_on=expires,
+        )
+    )
+
+
+def test_each_course_counts_by_its_latest_record_and_only_the_persons_own(
+    db: Session, people: People
+) -> None:
+    checker, other = people.checker, people.analyst
+    _record(db, checker, HIPAA, 10)  # runs out within the 30 days' window: a task
+    _record(db, checker, HIPAA, -300)  # an older record of the same course
+    _record(db, checker, FERPA, 5)
+    _record(db, checker, FERPA, 200)  # renewed: no task
+    _record(db, checker, UK, -3)  # expired three days ago: a task
+    _record(db, other, PART2, 1)  # someone else's
+    _record(db, other, HIPAA, 2)
+    db.commit()
+    today = utcnow().date()
+
+    tasks = renewal_tasks(db, checker)
+
+    # The fixture's people also hold two courses running out in 335 days: no task.
+    assert [(t.title, t.due, t.key) for t in tasks] == [
+        (
+            f"Renew your training: {HIPAA.label} (expires {today + dt.timedelta(days=10)})",
+            today + dt.timedelta(days=10),
+            f"training|{checker.id}|{HIPAA.value}",
+        ),
+        (
+            f"Renew your training: {UK.label} (expired {today - dt.timedelta(days=3)})",
+            today - dt.timedelta(days=3),
+            f"training|{checker.id}|{UK.value}",
+        ),
+    ]
