@@ -92,9 +92,9 @@ def test_a_duckdb_run_is_handed_the_doors_arrow_table_of_the_granted_columns_onl
     read: list[list[str]] = []
     original = datastore.read_arrow
 
-    def arrow(version: Any, columns: list[str]) -> Any:
+    def arrow(version: Any, columns: list[str], **options: Any) -> Any:
         read.append(list(columns))
-        return original(version, columns)
+        return original(version, columns, **options)
 
     unwrapped: list[str] = []
     unwrap = pme.VersionKms.unwrap_key
