@@ -52,6 +52,7 @@ from governance.datasets.models import (
     Dataset,
     DatasetColumn,
     DatasetVersion,
+    is_direct_identifier,
 )
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
@@ -160,7 +161,7 @@ class DoorColumn:
 
     @property
     def is_direct_identifier(self) -> bool:
-        return self.classification == Classification.DIRECT_IDENTIFIER
+        return is_direct_identifier(self.classification)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,12 @@ class Classification(StrEnum):
         return self.protection < other.protection
 
 
+def is_direct_identifier(classification: str) -> bool:
+    """The one rule for "this column names a person": two approvers to grant, never in an
+    output. Takes the stored value, so the data door's plain column and the ORM column agree."""
+    return classification == Classification.DIRECT_IDENTIFIER
+
+
 def more_protected(first: Classification, second: Classification) -> Classification:
     return (
         first if Classification(first).protection >= Classification(second).protection else second
@@ -180,7 +186,7 @@ class DatasetColumn(Base):
 
     @property
     def is_direct_identifier(self) -> bool:
-        return self.classification == Classification.DIRECT_IDENTIFIER
+        return is_direct_identifier(self.classification)
 
 
 class DatasetSteward(Base):
