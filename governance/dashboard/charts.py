@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from markupsafe import Markup
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access.models import AccessRequest, Grant, GrantStatus, RequestStatus
 from governance.agreements.models import Agreement, AgreementStatus
-from governance.audit.models import AuditEvent, Outcome
-from governance.audit.report import event_day
+from governance.audit.day_counts import day_counts
+from governance.audit.models import Outcome
 from governance.authz import Role
 from governance.datasets.models import Dataset, DatasetSteward
 from governance.identity.models import User
@@ -106,43 +106,17 @@ def access_by_dataset(session: Session, user: User) -> Chart:
     )
 
 
-# The activity chart's statement per database dialect, built once per process: every
-# compliance manager's dashboard sends it, and building it cost more CPU than SQLite's answer.
-_ACTIVITY: dict[str, Select[str, Outcome, int]] = {}
-
-
-def _activity_query(dialect: str) -> Select[str, Outcome, int]:
-    if dialect not in _ACTIVITY:
-        day = event_day(dialect)
-        _ACTIVITY[dialect] = (
-            select(day, AuditEvent.outcome, func.count())
-            .where(AuditEvent.occurred_at >= bindparam("since"))
-            .group_by(day, AuditEvent.outcome)
-        )
-    return _ACTIVITY[dialect]
-
-
 def audit_activity(session: Session, today: dt.date) -> list[Chart]:
     """The 30 complete days before today, and today's running count in words. A day still
     under way would show as a drop at the end of the line; and since every page view is
     itself an audit event, a chart that included today would change (and be drawn again, about
     150 ms of matplotlib) at each view, where complete days are drawn once a day per worker."""
-    since = dt.datetime.combine(today - dt.timedelta(days=30), dt.time(), tzinfo=dt.UTC)
-    rows = session.execute(_activity_query(session.get_bind().dialect.name), {"since": since}).all()
     # Every day of the window is listed, so quiet days show as zero and the axis spans 30 days.
     days = [today - dt.timedelta(days=n) for n in range(30, 0, -1)]
-    every: dict[dt.date, int] = dict.fromkeys(days, 0)
-    denied: dict[dt.date, int] = dict.fromkeys(days, 0)
-    so_far, refused_so_far = 0, 0
-    for when, outcome, count in rows:
-        moment = dt.date.fromisoformat(when)
-        if moment >= today:
-            so_far += count
-            refused_so_far += count if outcome == Outcome.DENIED else 0
-            continue
-        every[moment] = every.get(moment, 0) + count
-        if outcome == Outcome.DENIED:
-            denied[moment] = denied.get(moment, 0) + count
+    counted = day_counts(session, since=days[0])
+    every = {day: counted.on(day) for day in days}
+    denied = {day: counted.on(day, Outcome.DENIED) for day in days}
+    so_far, refused_so_far = counted.on(today), counted.on(today, Outcome.DENIED)
     return [
         Chart(
             "Audit events per day, last 30 days",
