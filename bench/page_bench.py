@@ -10,9 +10,9 @@ starting each round together, so no sign-in or warm-up runs beside a timed view 
 is the same number of views. `page_view_p99_ms` is the median over the rounds of each round's
 99th percentile over all pages (the worst page's likewise, and each round's are printed), as
 bench/run.py asks: a figure steadier than one pooled p99 over a fixed duration, whose views a
-page swung 1,168-1,530 between runs of the same code. Every answer must be 200. With HTTP_BENCH_POSTGRES_URL or
-GOVERNANCE_TEST_DATABASE_URL set (a database whose public schema it drops), all of it again on
-PostgreSQL as `page_view_p99_ms_postgres`.
+page swung 1,168-1,530 between runs of the same code. Every answer must be 200. With
+HTTP_BENCH_POSTGRES_URL or GOVERNANCE_TEST_DATABASE_URL set (a database whose public schema it
+drops), all of it again on PostgreSQL as `page_view_p99_ms_postgres`.
 
 The server's model is the HTTP bench's: HTTP_BENCH_WORKER_CLASS (gthread or sync; default:
 serve's), HTTP_BENCH_WORKERS and HTTP_BENCH_THREADS. A sync worker closes each connection after

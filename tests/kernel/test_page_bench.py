@@ -21,7 +21,7 @@ class _Pages(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     started: list[float] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         _Pages.started.append(time.monotonic())
         self.send_response(200)
         self.send_header("Content-Length", "2")
