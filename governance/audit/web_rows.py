@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from governance.audit.directory import Names
 from governance.audit.models import AuditEvent
+from governance.audit.queries import EXPORT_COLUMNS
 from governance.audit.sentences import detail_items, sentence_html
 
 # About 40 pages of 50 rows of about 1.5 kB each: some 3 MB per process at most.
@@ -58,22 +59,9 @@ _kept: OrderedDict[tuple[Any, ...], tuple[tuple[Asked, ...], Markup]] = OrderedD
 _lock = threading.Lock()
 
 
-# The event's fields its row shows, but for the detail (shown as its repr: a dict is no key).
-_SHOWN = (
-    "seq",
-    "occurred_at",
-    "event_type",
-    "outcome",
-    "actor_email",
-    "agreement_id",
-    "agreement_version",
-    "dataset_id",
-    "target_type",
-    "target_id",
-    "rule",
-    "clause",
-    "detail",
-)
+# The event's fields its row shows: every exported field but the actor's id (the row names the
+# person by e-mail) and the chain's hashes; the detail last (a dict is no key: its repr is).
+_SHOWN = tuple(name for name in EXPORT_COLUMNS if name not in {"actor_id", "prev_hash", "hash"})
 _shown_loaded = operator.itemgetter(*_SHOWN)
 
 

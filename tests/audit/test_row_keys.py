@@ -18,15 +18,17 @@ from tests.support import People
 
 
 def _events(db: Session, people: People) -> list[AuditEvent]:
-    for i in range(6):
+    """Six reads, two refused, each with its own detail; newest first."""
+    outcomes = [Outcome.DENIED, Outcome.ALLOWED, Outcome.ALLOWED] * 2
+    for i, outcome in enumerate(outcomes):
         audit.record(
             db,
             AuditType.DATASET_READ,
-            by=people.analyst,
-            agreement_id=5,
-            dataset_id=2,
-            outcome=Outcome.DENIED if i % 3 == 0 else Outcome.ALLOWED,
+            outcome=outcome,
             detail={"i": i, "columns": ["a", "b"]},
+            dataset_id=4,
+            agreement_id=3,
+            by=people.analyst,
         )
     db.commit()
     return list(db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(6)))
@@ -59,6 +61,7 @@ def test_a_kept_page_is_found_without_reading_each_mapped_attribute(
 
 
 def test_the_key_is_the_shown_fields_loaded_or_not(db: Session, people: People) -> None:
+    assert web_rows._SHOWN[-1] == "detail"
     events = _events(db, people)
     keys = [web_rows._shown(event) for event in events]
     assert keys == [_by_attribute(event) for event in events]
