@@ -4,13 +4,16 @@ holds on a loaded machine, where two runs a minute apart do not.
 Each tree serves the page bench's four pages through Flask's test client in a process of its
 own, on the same world (`bench/page_profile.py --build DIR`); the driver asks both for the same
 page one after the other (in a random order) ROUNDS times and prints, per page, the median and
-the fastest `time.process_time` of a view and the statements one view sends.
+the fastest `time.process_time` of a view and the statements one view sends. On PostgreSQL it
+also prints the CPU the database's backends spent per view (the backends of the tree's own
+connections, from `/proc/<pid>/schedstat`, nanoseconds), the other half of a view's cost.
 
     .venv/bin/python bench/page_ab.py DIR /work/main /work/wt/branch [ROUNDS]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROUNDS = 60
 
@@ -42,18 +46,40 @@ def worker(directory: Path) -> None:
     if browser.login(WHO, PASSWORD).status_code != 302:
         raise RuntimeError("sign-in failed")
     sent = [0]
-    event.listen(
-        database(app).engine, "before_cursor_execute", lambda *_: sent.__setitem__(0, sent[0] + 1)
-    )
+    engine = database(app).engine
+    event.listen(engine, "before_cursor_execute", lambda *_: sent.__setitem__(0, sent[0] + 1))
+    backends: set[int] = set()
+    if engine.dialect.name == "postgresql":
+
+        def note_backend(connection: Any, _record: Any) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backends.add(cursor.fetchone()[0])
+            connection.commit()
+
+        event.listen(engine, "connect", note_backend)
+        database(app).dispose()  # reconnect, noting each connection's backend
     for page in pages(world["agreement"]):
         for _ in range(3):
             browser.get(page)
     print("ready", flush=True)
     for line in sys.stdin:
         sent[0] = 0
+        backend = _backend_ns(backends)
         started = time.process_time()
         status = browser.get(line.strip()).status_code
-        print(f"{(time.process_time() - started) * 1000:.3f} {status} {sent[0]}", flush=True)
+        spent = (time.process_time() - started) * 1000
+        backend = _backend_ns(backends) - backend
+        print(f"{spent:.3f} {status} {sent[0]} {backend / 1e6:.3f}", flush=True)
+
+
+def _backend_ns(pids: set[int]) -> int:
+    """CPU nanoseconds the backends `pids` have run (a backend that has gone counts 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    return total
 
 
 def drive(directory: Path, trees: list[str], rounds: int) -> None:
@@ -78,6 +104,7 @@ def drive(directory: Path, trees: list[str], rounds: int) -> None:
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError("a worker did not start")
     spent: dict[tuple[str, str], list[float]] = {}
+    backend: dict[tuple[str, str], list[float]] = {}
     sent: dict[tuple[str, str], int] = {}
     for _ in range(rounds):
         for page in pages(world["agreement"]):
@@ -87,10 +114,11 @@ def drive(directory: Path, trees: list[str], rounds: int) -> None:
                 assert process.stdout
                 process.stdin.write(page + "\n")
                 process.stdin.flush()
-                ms, status, count = process.stdout.readline().split()
+                ms, status, count, backend_ms = process.stdout.readline().split()
                 if status != "200":
                     raise RuntimeError(f"{tree} {page}: {status}")
                 spent.setdefault((tree, page), []).append(float(ms))
+                backend.setdefault((tree, page), []).append(float(backend_ms))
                 sent[(tree, page)] = int(count)
     for process in workers.values():
         assert process.stdin
@@ -105,6 +133,13 @@ def drive(directory: Path, trees: list[str], rounds: int) -> None:
             f"ratio {statistics.median(b) / statistics.median(a):.2f}, "
             f"statements {sent[(first, page)]} -> {sent[(second, page)]}"
         )
+        a, b = backend[(first, page)], backend[(second, page)]
+        if max(a) > 0:
+            print(
+                f"   backend: {statistics.median(a):.2f} / {min(a):.2f} ms -> "
+                f"{statistics.median(b):.2f} / {min(b):.2f} ms, mean {statistics.mean(a):.2f} "
+                f"-> {statistics.mean(b):.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ goes into a row: labels are fixed when the app starts, and the template is the p
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from markupsafe import Markup
 
 from governance.audit.directory import Names
 from governance.audit.models import AuditEvent
+from governance.audit.queries import EXPORT_COLUMNS
 from governance.audit.sentences import detail_items, sentence_html
 
 # About 40 pages of 50 rows of about 1.5 kB each: some 3 MB per process at most.
@@ -57,23 +59,24 @@ _kept: OrderedDict[tuple[Any, ...], tuple[tuple[Asked, ...], Markup]] = OrderedD
 _lock = threading.Lock()
 
 
+# The event's fields its row shows: every exported field but the actor's id (the row names the
+# person by e-mail) and the chain's hashes; the detail last (a dict is no key: its repr is).
+_SHOWN = tuple(name for name in EXPORT_COLUMNS if name not in {"actor_id", "prev_hash", "hash"})
+_shown_loaded = operator.itemgetter(*_SHOWN)
+
+
 def _shown(event: AuditEvent) -> tuple[Any, ...]:
-    """Everything of the event that its row shows: a different value is a different row."""
-    return (
-        event.seq,
-        event.occurred_at,
-        event.event_type,
-        event.outcome,
-        event.actor_email,
-        event.agreement_id,
-        event.agreement_version,
-        event.dataset_id,
-        event.target_type,
-        event.target_id,
-        event.rule,
-        event.clause,
-        repr(event.detail),
-    )
+    """Everything of the event that its row shows: a different value is a different row.
+
+    Read from the values the ORM loaded into the event (its `__dict__`), in one call: through
+    the mapped attributes, 13 per event, the key was three fifths of a kept page's rows (50
+    events, 0.28 of 0.5 ms); a field not loaded (expired, deferred) is read as the ORM reads
+    it, loading it."""
+    try:
+        values = _shown_loaded(event.__dict__)
+    except KeyError:
+        values = tuple(getattr(event, name) for name in _SHOWN)
+    return (*values[:-1], repr(values[-1]))
 
 
 def _same_names(asked: tuple[Asked, ...], names: Names) -> bool:
