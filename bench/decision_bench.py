@@ -10,6 +10,7 @@ pycasbin's ordinary `Enforcer` loaded with the same lines, asked the same reques
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import random
 import statistics
@@ -231,8 +232,6 @@ def _audited_median(app: Any, requests: list[Any], seconds: float) -> float:
 
 
 def _audited_per_second(app: Any, requests: list[Any], seconds: float) -> float:
-    from governance.audit import service as audit
-    from governance.audit.models import AuditType, Outcome
     from governance.authz.decision import decide
     from governance.identity.actors import System
     from governance.kernel.extensions import database
@@ -243,22 +242,37 @@ def _audited_per_second(app: Any, requests: list[Any], seconds: float) -> float:
     while time.perf_counter() - start < seconds:
         request = requests[done % len(requests)]
         with db.session() as session:
-            decision = decide(session, request)
-            audit.record(
-                session,
-                AuditType.DATASET_READ,
-                by=actor,
-                outcome=Outcome.ALLOWED if decision.allowed else Outcome.DENIED,
-                agreement_id=request.agreement_id,
-                dataset_id=request.dataset_id,
-                rule=decision.rule,
-                clause=decision.clause,
-                agreement_version=decision.agreement_version,
-                detail={"columns": list(request.columns), "purpose": request.purpose},
-            )
+            record_decision(session, request, decide(session, request), actor)
             session.commit()
         done += 1
     return done / (time.perf_counter() - start)
+
+
+def record_decision(session: Any, request: Any, decision: Any, actor: Any) -> None:
+    """The audit event of one decision, as a served read records it."""
+    record, read, allowed, denied = _audit_names()
+    record(
+        session,
+        read,
+        by=actor,
+        outcome=allowed if decision.allowed else denied,
+        agreement_id=request.agreement_id,
+        dataset_id=request.dataset_id,
+        rule=decision.rule,
+        clause=decision.clause,
+        agreement_version=decision.agreement_version,
+        detail={"columns": list(request.columns), "purpose": request.purpose},
+    )
+
+
+@functools.cache
+def _audit_names() -> tuple[Any, ...]:
+    """Imported at the first decision, not at every one (and not before `_app` set the
+    instance path)."""
+    from governance.audit import service as audit
+    from governance.audit.models import AuditType, Outcome
+
+    return audit.record, AuditType.DATASET_READ, Outcome.ALLOWED, Outcome.DENIED
 
 
 def _percentile(values: list[float], fraction: float) -> float:
