@@ -87,7 +87,10 @@ def read(connection: Connection) -> Head:
         # Every row: a SQLite statement left unfinished on a kept cursor holds its snapshot.
         rows = cursor.fetchall()
     except driver_error as error:
-        raise DBAPIError.instance(sql, None, error, driver_error) from error
+        # As SQLAlchemy handles its own statements' errors (read_memo.read_epoch does the
+        # same): raised as its DBAPIError, a disconnect invalidating the pool. No cursor is
+        # passed: SQLAlchemy would close it, and it is the connection's.
+        connection._handle_dbapi_exception(error, sql, (), None, None)
     if len(rows) != 1:
         raise NoResultFound("The audit chain head row is missing: run `governance init`.")
     head = Head(*convert(rows[0]))

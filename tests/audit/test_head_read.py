@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import event, select, text
-from sqlalchemy.exc import NoResultFound, OperationalError
+from sqlalchemy.exc import DBAPIError, NoResultFound, OperationalError
 from sqlalchemy.orm import Session
 
 from governance.audit import head as chain
@@ -99,3 +99,23 @@ def test_a_request_that_read_first_takes_sqlites_write_lock_before_the_head(
         assert not connection.info.get("governance_deferred")  # BEGIN IMMEDIATE taken
         assert raw.in_transaction
         session.rollback()
+
+
+def test_a_head_read_on_a_connection_the_server_ended_invalidates_it(
+    app: Flask, db: Session, people: People
+) -> None:
+    """As SQLAlchemy's own execution did: the driver's error raised as SQLAlchemy's, the dead
+    connection invalidated so the pool connects afresh."""
+    if database(app).is_sqlite:
+        pytest.skip("a PostgreSQL server ending a connection")
+    connection = db.connection()
+    pid = connection.connection.dbapi_connection.info.backend_pid
+    with database(app).engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    with pytest.raises(DBAPIError) as raised:
+        chain.read(connection)
+    assert raised.value.connection_invalidated
+    db.rollback()
+    assert db.execute(text("SELECT 1")).scalar_one() == 1  # a fresh connection
+    db.rollback()
