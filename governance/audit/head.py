@@ -32,8 +32,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator
+from sqlalchemy.exc import DBAPIError, NoResultFound
 
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from governance.kernel.db import driver_cursor, writing
@@ -55,20 +55,6 @@ class HeadInconsistent(RuntimeError):
     """The head row contradicts itself: it was edited outside the application."""
 
 
-_READ_HEAD = (
-    select(
-        AuditHead.seq,
-        AuditHead.hash,
-        AuditHead.last_checkpoint_seq,
-        AuditHead.last_checkpoint_at,
-        AuditHead.cadence_events,
-        AuditHead.cadence_minutes,
-        AuditHead.format_since,
-    )
-    .where(AuditHead.id == HEAD_ID)
-    .with_for_update()
-)
-
 _WAS = tuple(f"was_{name}" for name in Head._fields)
 # The head each database's writers in this process last saw, by engine (a guess, see above).
 _remembered: weakref.WeakKeyDictionary[Engine, Head] = weakref.WeakKeyDictionary()
@@ -80,8 +66,34 @@ _not_guessing: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionar
 
 def read(connection: Connection) -> Head:
     """The head, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
-    already holds the write lock), checked for consistency and remembered."""
-    head = Head(*connection.execute(_READ_HEAD).one())
+    already holds the write lock), checked for consistency and remembered.
+
+    Read on the connection's kept driver cursor, as the append is written: where several
+    processes write (the served API's workers) most appends read the head first, and
+    SQLAlchemy's execution of this one-row SELECT (its compiled cache, execution context and
+    result) cost more CPU than the append itself. The one typed column is converted by the
+    column type's own result processor, so the values are those SQLAlchemy would give."""
+    dialect = connection.dialect
+    sql, convert = _head_reader(dialect)
+    if not connection.in_transaction():
+        connection.begin()  # what SQLAlchemy's execute would do (its begin hooks run)
+    # As the append: SQLite's write lock first when the transaction began deferred (the
+    # SELECT ... FOR UPDATE through SQLAlchemy took it in the engine's hook).
+    writing(connection)
+    cursor = driver_cursor(connection)
+    driver_error = dialect.loaded_dbapi.Error
+    try:
+        cursor.execute(sql)
+        # Every row: a SQLite statement left unfinished on a kept cursor holds its snapshot.
+        rows = cursor.fetchall()
+    except driver_error as error:
+        # As SQLAlchemy handles its own statements' errors (read_memo.read_epoch does the
+        # same): raised as its DBAPIError, a disconnect invalidating the pool. No cursor is
+        # passed: SQLAlchemy would close it, and it is the connection's.
+        connection._handle_dbapi_exception(error, sql, (), None, None)
+    if len(rows) != 1:
+        raise NoResultFound("The audit chain head row is missing: run `governance init`.")
+    head = Head(*convert(rows[0]))
     if not 1 <= head.format_since <= head.seq + 1:
         # Only an edit of the head row gets here; writing on would bury it under new events.
         raise HeadInconsistent(
@@ -91,6 +103,35 @@ def read(connection: Connection) -> Head:
         )
     _remembered[connection.engine] = head
     return head
+
+
+_head_readers: dict[tuple[str, str], tuple[str, Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _head_reader(dialect: Any) -> tuple[str, Callable[[Any], tuple[Any, ...]]]:
+    """The head's SELECT (with the row lock on PostgreSQL) and the conversion of its row, once
+    per dialect: `last_checkpoint_at` through `UTCDateTime`'s result processor (SQLite's text
+    parsed, PostgreSQL's zone made UTC), the other columns as the driver gives them."""
+    key = (dialect.name, dialect.driver)
+    found = _head_readers.get(key)
+    if found is not None:
+        return found
+    table = AuditHead.__table__
+    names = list(Head._fields)
+    lock = "" if dialect.name == "sqlite" else " FOR UPDATE"
+    sql = f"SELECT {', '.join(names)} FROM audit_head WHERE id = {HEAD_ID}{lock}"
+    processors = [
+        table.c[name].type.dialect_impl(dialect).result_processor(dialect, None) for name in names
+    ]
+
+    def convert(row: Any) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(processors, row, strict=True)
+        )
+
+    _head_readers[key] = (sql, convert)
+    return sql, convert
 
 
 def remembered(connection: Connection) -> Head | None:
