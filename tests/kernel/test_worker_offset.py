@@ -4,9 +4,11 @@ run's workers onto other PostgreSQL databases, Redis databases and port ranges."
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
+from governance.kernel.config import load_settings
 from tests import workers
 
 OFFSET = "GOVERNANCE_TEST_WORKER_OFFSET"
@@ -73,3 +75,10 @@ def test_an_offset_that_is_not_a_whole_number_is_refused(as_worker: pytest.Monke
     as_worker.setenv(OFFSET, "two")
     with pytest.raises(ValueError, match="GOVERNANCE_TEST_WORKER_OFFSET must be a whole number"):
         workers.worker_index()
+
+
+def test_the_offset_is_the_harnesss_not_an_unknown_setting(tmp_path: Path) -> None:
+    """The app refuses unknown GOVERNANCE_ variables: without this, every app of an offset run
+    failed to start."""
+    settings = load_settings(tmp_path, None, environ={OFFSET: "2"})
+    assert "TEST_WORKER_OFFSET" not in settings
