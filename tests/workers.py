@@ -3,7 +3,10 @@
 `make test` runs the suite in several processes (pytest-xdist, README "Testing"). Each worker
 (`gw0`, `gw1`, ...) gets its own PostgreSQL database, Redis database and range of loopback
 ports, all derived from the one setting a developer gives; a serial run (`-n 0`, or without
-xdist) uses the settings as given. Temporary directories are already per worker (xdist gives
+xdist) uses the settings as given. Two runs on one machine at once (CI's quick runs on two
+Pythons) keep apart by GOVERNANCE_TEST_WORKER_OFFSET: with offset K, worker `gwN` takes what
+worker `gw(N + K)` would (its database, Redis database and ports), so the second run of two
+two-worker runs sets 2. Temporary directories are already per worker (xdist gives
 each its own `tmp_path` base), and so are the session's servers and the browser.
 """
 
@@ -26,12 +29,19 @@ FIRST_PORT = 20_000
 PORTS_EACH = 1_000
 PORT_BLOCKS = 12
 REDIS_DATABASES = 16
+OFFSET_VARIABLE = "GOVERNANCE_TEST_WORKER_OFFSET"
 
 
 def worker_index() -> int | None:
-    """0 for xdist's `gw0`, 1 for `gw1`, ...; None in a serial run (or xdist's controller)."""
+    """0 for xdist's `gw0`, 1 for `gw1`, ...; None in a serial run (or xdist's controller).
+    Shifted by GOVERNANCE_TEST_WORKER_OFFSET (a whole number, 0 when unset or empty)."""
     name = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else None
+    if not (name.startswith("gw") and name[2:].isdigit()):
+        return None
+    offset = os.environ.get(OFFSET_VARIABLE, "").strip() or "0"
+    if not offset.isdigit():
+        raise ValueError(f"{OFFSET_VARIABLE} must be a whole number, not {offset!r}")
+    return int(name[2:]) + int(offset)
 
 
 def database_url(url: str) -> str:
