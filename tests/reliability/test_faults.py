@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
 import json
 import os
 import shutil
@@ -84,14 +85,15 @@ def _http_workers(master: int) -> list[int]:
 
 
 def _read(url: str, headers: dict[str, str]) -> tuple[int | None, int]:
-    """(status, rows) of one API read; status None when the connection broke."""
+    """(status, rows) of one API read; status None when the connection broke, before the
+    answer or in the middle of its body (a worker killed while sending it: `IncompleteRead`)."""
     try:
         request = urllib.request.Request(url, headers=headers)  # noqa: S310
         with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
             return response.status, len(json.load(response)["items"])
     except urllib.error.HTTPError as error:
         return error.code, 0
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None, 0
 
 
