@@ -3,8 +3,8 @@
 `make test` runs the suite in several processes (pytest-xdist, README "Testing"). Each worker
 (`gw0`, `gw1`, ...) gets its own PostgreSQL database, Redis database and range of loopback
 ports, all derived from the one setting a developer gives; a serial run (`-n 0`, or without
-xdist) uses the settings as given. Two runs on one machine at once (CI's quick runs on two
-Pythons) keep apart by GOVERNANCE_TEST_WORKER_OFFSET: with offset K, worker `gwN` takes what
+xdist) uses the settings as given. Two runs on one machine at once (the quick runs on two
+Pythons, say) keep apart by GOVERNANCE_TEST_WORKER_OFFSET: with offset K, worker `gwN` takes what
 worker `gw(N + K)` would (its database, Redis database and ports), so the second run of two
 two-worker runs sets 2. Temporary directories are already per worker (xdist gives
 each its own `tmp_path` base), and so are the session's servers and the browser.

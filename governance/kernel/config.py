@@ -25,7 +25,7 @@ ENV_PREFIX = "GOVERNANCE_"
 # Variables that share the prefix but configure the test and CLI harness, not the app.
 # GOVERNANCE_RELIABILITY=full is set by `make reliability` for the test process (and the
 # servers it starts); without it here every app refused to start in that run. Likewise
-# GOVERNANCE_TEST_WORKER_OFFSET, set for the second of two test runs side by side (CI's).
+# GOVERNANCE_TEST_WORKER_OFFSET, set for the second of two test runs side by side.
 HARNESS_VARIABLES = {
     "GOVERNANCE_TEST_DATABASE_URL",
     "GOVERNANCE_INSTANCE_PATH",
