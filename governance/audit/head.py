@@ -33,10 +33,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Engine, TypeDecorator
-from sqlalchemy.exc import DBAPIError, NoResultFound
+from sqlalchemy.exc import NoResultFound
 
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from governance.kernel.db import driver_cursor, writing
+from governance.kernel.db import driver_cursor, driver_failed, writing
 
 HEAD_ID = 1
 
@@ -87,10 +87,7 @@ def read(connection: Connection) -> Head:
         # Every row: a SQLite statement left unfinished on a kept cursor holds its snapshot.
         rows = cursor.fetchall()
     except driver_error as error:
-        # As SQLAlchemy handles its own statements' errors (read_memo.read_epoch does the
-        # same): raised as its DBAPIError, a disconnect invalidating the pool. No cursor is
-        # passed: SQLAlchemy would close it, and it is the connection's.
-        connection._handle_dbapi_exception(error, sql, (), None, None)
+        driver_failed(connection, error, sql)
     if len(rows) != 1:
         raise NoResultFound("The audit chain head row is missing: run `governance init`.")
     head = Head(*convert(rows[0]))
@@ -188,15 +185,21 @@ def append(
     # the stored head: the driver's cursor bypasses the hook that would take it.
     writing(connection)
     cursor = driver_cursor(connection)  # the connection's, kept (kernel/db.py)
-    written = _run(cursor, driver_error, statements[0], values) == 1
+    written = _run(connection, cursor, driver_error, statements[0], values) == 1
     if written:
         for statement in statements[1:]:
-            _run(cursor, driver_error, statement, values)
+            _run(connection, cursor, driver_error, statement, values)
         if checkpoint is not None:
             stored = dict(checkpoint)
             if sqlite:
                 stored["created_at"] = _time(stored["created_at"])
-            _run(cursor, driver_error, _insert_checkpoint(dialect.name, dialect.driver), stored)
+            _run(
+                connection,
+                cursor,
+                driver_error,
+                _insert_checkpoint(dialect.name, dialect.driver),
+                stored,
+            )
     if not written:
         forget(connection)
         return False
@@ -204,13 +207,16 @@ def append(
     return True
 
 
-def _run(cursor: Any, driver_error: Any, sql: str, values: Mapping[str, Any]) -> int:
+def _run(
+    connection: Connection, cursor: Any, driver_error: Any, sql: str, values: Mapping[str, Any]
+) -> int:
     """Execute on the driver's cursor (SQLAlchemy's per-statement bookkeeping would cost more
-    than the write); a driver error is raised as SQLAlchemy's, as everywhere else."""
+    than the write); a driver error is raised as SQLAlchemy's, a disconnect invalidating the
+    connection, as the head's read does."""
     try:
         cursor.execute(sql, values)
     except driver_error as error:
-        raise DBAPIError.instance(sql, None, error, driver_error) from error
+        driver_failed(connection, error, sql)
     return int(cursor.rowcount)
 
 

@@ -38,7 +38,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from governance.kernel.db import driver_cursor, fetch_opening
+from governance.kernel.db import driver_cursor, driver_failed, fetch_opening
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,11 +81,8 @@ def read_epoch(session: Session) -> int:
         row = fetch_opening(connection.connection.dbapi_connection, cursor, _EPOCH)
     except connection.dialect.loaded_dbapi.Error as error:
         # Often a transaction's first statement, so the first to meet a connection the server
-        # ended unseen: handled as SQLAlchemy handles its own statements' errors (raised as
-        # its DBAPIError; a disconnect invalidates the pool so the next request connects
-        # afresh, and the rollback does not touch the dead connection). No cursor is passed:
-        # SQLAlchemy would close it, and it is the connection's.
-        connection._handle_dbapi_exception(error, _EPOCH, (), None, None)
+        # ended unseen: the pool must connect afresh for the next request.
+        driver_failed(connection, error, _EPOCH)
     return int(row[0]) if row else 0
 
 

@@ -37,9 +37,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from select import POLLERR, POLLHUP, POLLIN, POLLNVAL, poll
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Engine, MetaData, create_engine, event, exc, make_url
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from governance.kernel.config import private_file
@@ -169,6 +169,19 @@ def driver_cursor(connection: Any) -> Any:
     ):
         cursor = info[_KEPT_CURSOR] = dbapi_connection.cursor()
     return cursor
+
+
+def driver_failed(connection: Connection, error: Exception, statement: str) -> NoReturn:
+    """Raise the driver's `error` from a statement run on `connection`'s kept driver cursor as
+    SQLAlchemy raises its own statements' errors: its `DBAPIError` subclass, and a disconnect
+    invalidating the connection so that the rollback does not touch it and the pool connects
+    afresh (the policy epoch's read, the audit head's read and the append all run there).
+
+    Uses SQLAlchemy's private `Connection._handle_dbapi_exception`, which its own execution
+    uses: no public call does the disconnect handling. No parameters are passed (they would
+    appear in the error's text and the logs: an audit event's values are personal data), and
+    no cursor (SQLAlchemy would close it, and it is the connection's)."""
+    connection._handle_dbapi_exception(error, statement, (), None, None)
 
 
 def fetch_opening(dbapi_connection: Any, cursor: Any, sql: str) -> tuple[Any, ...] | None:

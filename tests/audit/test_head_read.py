@@ -119,3 +119,31 @@ def test_a_head_read_on_a_connection_the_server_ended_invalidates_it(
     db.rollback()
     assert db.execute(text("SELECT 1")).scalar_one() == 1  # a fresh connection
     db.rollback()
+
+
+def test_an_append_on_a_connection_the_server_ended_invalidates_it(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The append (a guess of the head: no read first) meets the dead connection: raised as
+    SQLAlchemy's error with the connection invalidated, as the head's read is, so the pool
+    connects afresh and the chain goes on from the head the server kept."""
+    if database(app).is_sqlite:
+        pytest.skip("a PostgreSQL server ending a connection")
+    _record(db, people, 0)
+    db.commit()
+    connection = db.connection()
+    engine = connection.engine
+    chain._not_guessing.pop(engine, None)
+    assert chain.remembered(connection) is not None  # the append goes straight to the server
+    pid = connection.connection.dbapi_connection.info.backend_pid
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    with pytest.raises(DBAPIError) as raised:
+        _record(db, people, 1)
+    assert raised.value.connection_invalidated
+    db.rollback()
+    seq = _record(db, people, 2)  # on a fresh connection
+    db.commit()
+    assert db.execute(text("SELECT max(seq) FROM audit_event")).scalar_one() == seq
+    db.rollback()

@@ -166,9 +166,12 @@ def test_the_kept_cursor_serves_after_a_failed_statement(
 
     audit.record(db, AuditType.AUDIT_SEARCH, by=people.compliance, detail={"page": 0})
     db.commit()
-    cursor = driver_cursor(db.connection())
+    connection = db.connection()
+    cursor = driver_cursor(connection)
     with pytest.raises(DBAPIError):
-        chain._run(cursor, db.connection().dialect.loaded_dbapi.Error, "SELECT * FROM nowhere", {})
+        chain._run(
+            connection, cursor, connection.dialect.loaded_dbapi.Error, "SELECT * FROM nowhere", {}
+        )
     db.rollback()
     assert driver_cursor(db.connection()) is cursor
     db.execute(text("UPDATE policy_epoch SET epoch = 7 WHERE id = 1"))
