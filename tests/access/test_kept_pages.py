@@ -185,3 +185,45 @@ def test_the_api_answers_a_page_read_again_with_the_same_json_and_records_each_r
     third = client.get(url.format(page=3), headers=headers).get_json()
     assert third["items"] == _expected(ROWS, 10, 15)
     assert _events(db, Outcome.ALLOWED) == allowed + 3
+
+
+def test_a_kept_answer_names_the_rules_of_the_read_that_asked_not_an_earlier_one(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,  # noqa: F811
+) -> None:
+    # The answer's bytes are kept with the page (api_rows._answer) around its rules: the same
+    # page read by two people under their own grants names each one's grant, in turn.
+    ask_and_grant(db, people, agreement, stored, by=people.analyst2)
+    rule = {
+        person.id: f"grant:{grant_id}"
+        for person, grant_id in (
+            (person, db.scalar(select(Grant.id).where(Grant.user_id == person.id)))
+            for person in (people.analyst, people.analyst2)
+        )
+    }
+    assert len(set(rule.values())) == 2
+    client = app.test_client()
+    url = (
+        f"/api/v1/datasets/{stored.arrests.id}/rows?agreement={agreement.id}"
+        "&purpose=descriptive&columns=age_at_arrest&columns=sex&per_page=5&page=2"
+    )
+    readers = []
+    for person in (people.analyst, people.analyst2):
+        secret = tokens.create_token(
+            db, user_id=person.id, name="script", days=None, by=person, now=utcnow()
+        ).secret
+        readers.append((person, {"Authorization": f"Bearer {secret}"}))
+    db.commit()
+    answers = []
+    for person, headers in readers * 2:
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200
+        assert answer.get_json()["rules"] == [rule[person.id]]
+        answers.append(answer.get_json())
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    assert {k: v for k, v in answers[0].items() if k != "rules"} == {
+        k: v for k, v in answers[1].items() if k != "rules"
+    }
