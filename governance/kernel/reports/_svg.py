@@ -10,6 +10,7 @@ document (no XML prolog, ids namespaced per chart, ``<title>``/``<desc>``,
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import io
@@ -129,9 +130,20 @@ def _rewrite_tag(tag: str, prefix: str) -> str:
     return _STYLE_ATTR.sub(to_attributes, tag)
 
 
+# Values that `_frozen` returns as they are, by exact type: a chart's data is mostly these, in
+# plain dicts and lists, and the abstract `Mapping`/`Iterable` checks cost a dashboard view
+# about as much as the rest of the cache's key.
+_PLAIN = frozenset({int, float, bool, str, bytes, tuple, type(None), dt.date, dt.datetime})
+
+
 def _frozen(value: Any) -> Any:
     """`value` with its mappings and one-shot iterables made into lists, so it can be both
     described (for the cache's key) and still drawn."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN else _frozen(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {k: _frozen(v) for k, v in value.items()}
     if isinstance(value, Iterable) and not isinstance(value, str | bytes | tuple):
