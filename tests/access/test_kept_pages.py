@@ -223,7 +223,8 @@ def test_a_kept_answer_names_the_rules_of_the_read_that_asked_not_an_earlier_one
         assert answer.status_code == 200
         assert answer.get_json()["rules"] == [rule[person.id]]
         answers.append(answer.get_json())
-    assert answers[0] == answers[2] and answers[1] == answers[3]
+    assert answers[0] == answers[2]
+    assert answers[1] == answers[3]
     assert {k: v for k, v in answers[0].items() if k != "rules"} == {
         k: v for k, v in answers[1].items() if k != "rules"
     }
