@@ -8,8 +8,12 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
-# The quick tests the other supported Pythons run (SQLite only): the engine, identity and the kernel.
+# The quick tests the other supported Pythons run (SQLite only): the engine, identity and the
+# kernel, without the slow tests (Splink on Spark, the large disclosure-control properties), which
+# `make test` runs on this Python; those marked every_python (one Spark run, the analysis workers'
+# processes) run there too.
 FAST_TESTS := tests/analysis tests/identity tests/kernel
+FAST_MARKS := not slow or every_python
 # The tests run in parallel, one pytest-xdist worker per core (README, "Testing"): each worker
 # has its own PostgreSQL and Redis database and ports (tests/workers.py); tests marked with an
 # xdist_group run one after another on one worker. `make test TEST_WORKERS=0` runs serially.
@@ -76,7 +80,7 @@ test: install-dev
 test-fast: install-dev
 	$(BYTECODE)
 	env -u GOVERNANCE_TEST_DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) \
-	  $(FAST_TESTS)
+	  -m "$(FAST_MARKS)" $(FAST_TESTS)
 
 # Refresh the lock files from pyproject.toml's ranges (newest versions they allow, for every
 # supported Python), then `make install-dev` and the tests.

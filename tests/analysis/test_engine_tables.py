@@ -246,6 +246,7 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
 
 
 @pytest.mark.slow
+@pytest.mark.every_python  # the quick tests' one Spark run on the other Pythons
 @pytest.mark.xdist_group("spark")  # one JVM (2 GiB) at a time under xdist
 def test_spark_releases_the_pandas_tables(spark_session: Any) -> None:
     """A few fixed runs (each Spark query costs seconds on a busy 2-core machine)."""

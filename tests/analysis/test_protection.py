@@ -173,6 +173,7 @@ def test_a_cell_of_one_is_no_longer_pinned_between_zero_and_two():
     assert_protected(joint_ranges(people, [{"dimensions": ["r", "c"], "cells": cells}]))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(two_way_people())
 def test_no_suppressed_count_of_one_output_can_be_narrowed(people):

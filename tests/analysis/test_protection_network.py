@@ -81,6 +81,7 @@ def attack(table: dict[str, Any]) -> list[tuple[dict[str, str], float, float]]:
     return found
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31 - 1),
@@ -140,6 +141,7 @@ def rate_tables(people: pd.DataFrame) -> list[dict[str, Any]]:
     return result.to_dict()["tables"]
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), size=st.integers(200, 2_500))
 def test_rate_tables_are_decided_as_the_exact_programmes_decide_them(seed, size):

@@ -30,7 +30,9 @@ from tests import workers as per_worker
 from tests.analysis.conftest import World, grant_records, submit
 from tests.support import People
 
-pytestmark = pytest.mark.slow
+# Worker processes started, killed and retried: run on the other Pythons too, whose process
+# start and signals are where they differ.
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 REDIS_VARIABLE = "GOVERNANCE_TEST_REDIS_URL"
 TIMEOUT = 3  # seconds without a heartbeat before a worker is presumed dead
 

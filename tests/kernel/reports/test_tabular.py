@@ -209,6 +209,7 @@ def _many_rows(n: int) -> Iterator[tuple[Any, ...]]:
         yield (i, names[i % 97], "=cmd()" if i % 10 == 0 else "ok", -i, 0.5, day)
 
 
+@pytest.mark.slow
 def test_streaming_a_million_rows_keeps_memory_bounded() -> None:
     tracemalloc.start()
     try:
