@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
-from itsdangerous import BadSignature
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -217,46 +216,17 @@ class Browser:
 
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
-        self._token: tuple[str, str] | None = None  # the session's CSRF secret, its token
 
     def login(self, email: str, password: str) -> Any:
         return self.client.post(
             "/login",
-            data={"email": email, "password": password, "csrf_token": self.csrf_token()},
+            data={"email": email, "password": password, "csrf_token": csrf_token(self.client)},
         )
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         form = dict(data or {})
-        form.setdefault("csrf_token", self.csrf_token())
+        form.setdefault("csrf_token", csrf_token(self.client, "/login"))
         return self.client.post(path, data=form, **kwargs)
-
-    def csrf_token(self) -> str:
-        """The token of the session's CSRF secret: read off the login page, then kept while the
-        secret stays the same. A token is that secret signed and never expires here
-        (WTF_CSRF_TIME_LIMIT=None), so a kept one is what the page would give again; a login
-        or logout clears the session and with it the secret, and the next form reads the page
-        again. Reading the page for every form was 8 % of the suite's time: signed in, /login
-        redirects to the dashboard, which renders its tasks and charts."""
-        secret = self._csrf_secret()
-        if secret is not None and self._token is not None and self._token[0] == secret:
-            return self._token[1]
-        token = csrf_token(self.client, "/login")
-        secret = self._csrf_secret()
-        self._token = (secret, token) if secret is not None else None
-        return token
-
-    def _csrf_secret(self) -> str | None:
-        """The CSRF secret in the client's session cookie, as the app reads it."""
-        app = self.client.application
-        cookie = self.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-        if cookie is None or serializer is None:
-            return None
-        try:
-            secret = serializer.loads(cookie.value).get("csrf_token")
-        except BadSignature:
-            return None
-        return secret if isinstance(secret, str) else None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.client.get(path, **kwargs)
