@@ -58,12 +58,21 @@ class Transition(Generic[S, A]):
 Refusal = Callable[[Any, Any, Any, list[str]], InvalidTransition]
 
 
+def refused_in_state(
+    what: str, state: str, action: StrEnum, allowed: list[str]
+) -> InvalidTransition:
+    """The 409 of an action the state forbids, in words a person reads: 'Output OUT-00008 is
+    published: "no concerns" is not possible now.' The action is quoted as its name (some are
+    identifiers such as `no_concerns`, which no verb phrase around them reads well); `allowed`
+    keeps the identifiers for API clients."""
+    words = str(action.value).replace("_", " ")
+    return InvalidTransition(f'{what} is {state}: "{words}" is not possible now.', allowed=allowed)
+
+
 def _default_refusal(
     obj: Any, state: StrEnum, action: StrEnum, allowed: list[str]
 ) -> InvalidTransition:
-    return InvalidTransition(
-        f"This {type(obj).__name__} is {state.value}: it cannot {action.value}.", allowed=allowed
-    )
+    return refused_in_state(f"This {type(obj).__name__}", state.value, action, allowed)
 
 
 def already(what: str, *, tense: str = "was") -> Refusal:

@@ -12,15 +12,10 @@ from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.reports.tabular import iter_csv
-from governance.kernel.types import utcnow
+from governance.kernel.types import MAX_ID, utcnow
 from governance.web.paging import MAX_PAGE
 
 bp = Blueprint("data", __name__, url_prefix="/data")
-
-
-#: Fix (issue 9, tests/reliability/test_hostile_input.py): ids past 64 bits overflowed the
-#: database driver (SQLite: OverflowError, a 500). Every id is a 32-bit integer column.
-MAX_ID = 2**31 - 1
 
 
 def _int_arg(name: str) -> int:

@@ -10,7 +10,7 @@ from governance.access.models import AccessRequest, RequestStatus
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.kernel.errors import InvalidTransition
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, refused_in_state
 
 
 class Action(StrEnum):
@@ -148,9 +148,7 @@ TRANSITIONS: list[Transition[RequestStatus, Action]] = [
 def _refusal(
     request: Any, status: RequestStatus, action: Action, allowed: list[str]
 ) -> InvalidTransition:
-    return InvalidTransition(
-        f"You cannot {action} a request that is {status.label.lower()}.", allowed=allowed
-    )
+    return refused_in_state("The request", status.label.lower(), action, allowed)
 
 
 LIFECYCLE: Lifecycle[RequestStatus, Action] = Lifecycle(

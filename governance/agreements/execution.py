@@ -55,6 +55,35 @@ def _checked(signature: Countersignature, today: dt.date) -> Countersignature:
     return cleaned
 
 
+def _same(a: str, b: str) -> bool:
+    """Equal as a person reads them: case and runs of space aside."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def _check_parties(
+    signature: Countersignature, *, provider: str, signatories: list[dict[str, str]]
+) -> None:
+    """The countersignature binds the provider only if it is the provider's, by a signatory the
+    approved terms name for it: a signature typed for another organisation or by someone the
+    terms do not name would make an agreement active that the provider never signed."""
+    errors: dict[str, str] = {}
+    if not _same(signature.organisation, provider):
+        errors["organisation"] = (
+            f"The data provider is {provider}: only its signature makes the agreement binding."
+        )
+    named = [s["name"] for s in signatories if s.get("party") == "provider"]
+    if named and not any(_same(signature.name, name) for name in named):
+        errors["name"] = (
+            f"The terms name {' or '.join(named)} to sign for the provider. If someone else "
+            f"signed, amend the agreement's signatories first."
+        )
+    if errors:
+        raise ValidationFailed(
+            "The countersignature is not the provider's signatory's; nothing was recorded.",
+            errors,
+        )
+
+
 def record_execution(
     session: Session,
     *,
@@ -71,6 +100,7 @@ def record_execution(
     today = now.astimezone(dt.UTC).date()
     signed = _checked(signature, today)
     assert signed.signed_on is not None
+    _check_parties(signed, provider=agreement.provider.name, signatories=version.signatories)
     approved_on = version.approved_at.astimezone(dt.UTC).date() if version.approved_at else today
     if signed.signed_on < approved_on:
         raise ValidationFailed(

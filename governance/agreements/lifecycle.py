@@ -17,7 +17,7 @@ from governance.agreements.models import Agreement, AgreementStatus, AgreementVe
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.kernel.errors import InvalidTransition
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, refused_in_state
 
 
 class State(StrEnum):
@@ -173,10 +173,7 @@ def allowed_actions(state: State) -> list[Action]:
 
 
 def _refusal(agreement: Any, state: State, action: Action, allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(
-        f"Agreement {agreement.reference} is {state.value}: it cannot {action.value}.",
-        allowed=allowed,
-    )
+    return refused_in_state(f"Agreement {agreement.reference}", state.value, action, allowed)
 
 
 # An agreement being amended is stored as active: its working version says which step the

@@ -37,6 +37,7 @@ from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.kernel.one_of import one_of
+from governance.kernel.text import whole_number
 
 EXPIRY_WINDOWS = (7, 30, 60)
 
@@ -84,11 +85,11 @@ def derived_forms_in_force(session: Session, agreement_id: int) -> DerivedForms:
 
 def agreement_by_key(session: Session, key: str) -> tuple[int, str] | None:
     """(id, reference) of the agreement a person names by reference or number, if any."""
-    agreement = (
-        session.get(Agreement, int(key))
-        if key.isdigit()
-        else session.scalar(select(Agreement).where(Agreement.reference == key.upper()))
-    )
+    if key.isdigit():
+        number = whole_number(key)
+        agreement = session.get(Agreement, number) if number is not None else None
+    else:
+        agreement = session.scalar(select(Agreement).where(Agreement.reference == key.upper()))
     return (agreement.id, agreement.reference) if agreement is not None else None
 
 

@@ -48,6 +48,7 @@ from governance.identity.organization_model import Organization, OrganizationKin
 from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
+from governance.kernel.text import whole_number
 from governance.kernel.types import utcnow
 from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
@@ -63,9 +64,10 @@ def _int_arg(name: str, allowed: tuple[int, ...] | None = None) -> int | None:
     raw = request.args.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or (allowed and int(raw) not in allowed):
+    number = whole_number(raw)
+    if number is None or (allowed and number not in allowed):
         raise ValidationFailed(f"The {name} filter is not valid.", {name: "Choose from the list."})
-    return int(raw)
+    return number
 
 
 @bp.route("/")

@@ -36,6 +36,7 @@ from governance.agreements.models import (
 )
 from governance.agreements.terms import Signatory, TermsInput
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import whole_number
 from governance.web.forms import Form, choices
 
 
@@ -203,13 +204,14 @@ def _signatories(party: str, raw: str | None) -> list[Signatory]:
 def posted_columns() -> dict[int, list[str]]:
     columns: dict[int, list[str]] = {}
     for value in request.form.getlist("columns"):
-        dataset_id, _colon, name = value.partition(":")
-        if not dataset_id.isdigit() or not name:
+        raw_id, _colon, name = value.partition(":")
+        dataset_id = whole_number(raw_id)
+        if dataset_id is None or not name:
             raise ValidationFailed(
                 "A covered column was not understood; nothing was saved.",
                 {"columns": f"Unexpected value {value[:80]!r}."},
             )
-        columns.setdefault(int(dataset_id), []).append(name)
+        columns.setdefault(dataset_id, []).append(name)
     return columns
 
 
@@ -218,13 +220,13 @@ def posted_personnel() -> dict[int, str]:
     for key, role in request.form.items(multi=True):
         if not key.startswith("personnel-") or not role:
             continue
-        user_id = key.removeprefix("personnel-")
-        if not user_id.isdigit():
+        user_id = whole_number(key.removeprefix("personnel-"))
+        if user_id is None:
             raise ValidationFailed(
                 "A person was not understood; nothing was saved.",
                 {"personnel": f"Unexpected field {key[:80]!r}."},
             )
-        people[int(user_id)] = role
+        people[user_id] = role
     return people
 
 

@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import TEXT_PATTERN, refused_character
+from governance.kernel.types import MAX_ID
 
 Schema = dict[str, Any]
 
-# Largest id any table holds (a 32-bit integer column); a larger one cannot name anything.
-MAX_ID = 2_147_483_647
-# Typed text refuses control characters (PostgreSQL cannot store NUL; invisible characters
-# would make what is shown differ from what was typed); line breaks and tabs are allowed.
-TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
-_TEXT = re.compile("^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+# Typed text refuses what the pages' forms refuse (kernel/text.py: control characters,
+# PostgreSQL cannot store NUL; invisible formatting would make what is shown differ from what
+# was typed); line breaks and tabs are allowed.
 _DATE = re.compile("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -230,8 +229,8 @@ def _check_string(schema: Schema, value: str, where: str, errors: dict[str, str]
         errors[where] = (
             "required" if schema["minLength"] == 1 else f"at least {schema['minLength']} characters"
         )
-    elif "pattern" in schema and not _TEXT.search(value):
-        errors[where] = "contains control characters; send plain text"
+    elif "pattern" in schema and refused_character(value):
+        errors[where] = "contains control characters or invisible formatting; send plain text"
     elif schema.get("format") == "date" and parse_date(value) is None:
         errors[where] = "an ISO date such as 2026-01-31"
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from governance.audit import directory
 from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import whole_number
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "seq",
@@ -182,8 +183,9 @@ def parse_filter(args: Mapping[str, str | None], session: Session | None = None)
                 errors.update(exc.fields)
     for key in ("agreement_id", "dataset_id"):
         if raw[key]:
-            if raw[key].isdigit() and len(raw[key]) < 10:
-                values[key] = int(raw[key])
+            number = whole_number(raw[key])
+            if number is not None:
+                values[key] = number
             elif key == "agreement_id" and resolver is not None:
                 found = resolver.agreement_by_key(session, raw[key]) if session else None
                 if found is None:

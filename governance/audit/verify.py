@@ -48,6 +48,7 @@ from governance.audit.walk import (
 from governance.audit.witness import Witness
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import whole_number
 
 if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
@@ -614,9 +615,10 @@ def parse_head(text: str) -> tuple[int, str]:
     """`SEQ:SHA256` (or `seq=SEQ, sha256=SHA256` as printed on exports) as a pair."""
     cleaned = text.replace("seq=", "").replace("sha256=", "").replace(",", ":").replace(" ", "")
     seq, _, digest = cleaned.partition(":")
-    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    number = whole_number(seq, maximum=2**63 - 1)
+    if number is None or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ValidationFailed(
             "A chain head is written SEQ:SHA256, as printed on exports.",
             {"expect_head": f"{text!r} is not SEQ:SHA256."},
         )
-    return int(seq), digest
+    return number, digest

@@ -39,6 +39,7 @@ from governance.authz import Permission
 from governance.identity.web_login import actor, login_required, require_recent_auth
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import database, db_session
+from governance.kernel.text import whole_number
 from governance.web.drawn import KeptDrawings
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -59,9 +60,10 @@ def _before() -> int | None:
     raw = request.args.get("before", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    number = whole_number(raw, maximum=10**18 - 1)
+    if number is None:
         raise ValidationFailed("before must be an event number.", {"before": "Not a number."})
-    return int(raw)
+    return number
 
 
 @bp.route("/")

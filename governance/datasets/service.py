@@ -37,6 +37,7 @@ from governance.identity.actors import Actor
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.kernel.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from governance.kernel.text import whole_number
 from governance.kernel.types import utcnow
 
 MAX_NAME = 120
@@ -212,7 +213,10 @@ def find_dataset(session: Session, reference: str) -> Dataset:
     """A dataset by id, or by name when only one provider has a dataset of that name."""
     reference = reference.strip()
     if reference.isdigit():
-        return get_dataset(session, int(reference))
+        number = whole_number(reference)
+        if number is None:
+            raise NotFound(f"There is no dataset {reference[:40]!r}.")
+        return get_dataset(session, number)
     found = session.scalars(select(Dataset).where(Dataset.name == reference)).all()
     if not found:
         raise NotFound(f"There is no dataset named {reference!r}.")

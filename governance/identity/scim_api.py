@@ -34,6 +34,7 @@ from governance.identity.scim_users import SCIM_ACTOR, Caller
 from governance.identity.web_login import declare_check
 from governance.kernel.errors import DomainError
 from governance.kernel.extensions import csrf, db_session
+from governance.kernel.text import whole_number
 from governance.kernel.types import utcnow
 
 if TYPE_CHECKING:
@@ -234,9 +235,10 @@ def _int_arg(name: str, default: int, *, minimum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.lstrip("-").isdigit():
+    number = whole_number(raw.removeprefix("-"), maximum=2**62)
+    if number is None:
         raise scim.InvalidValueException(detail=f"{name} must be a whole number.")
-    return max(int(raw), minimum)
+    return max(-number if raw.startswith("-") else number, minimum)
 
 
 # --- discovery ---------------------------------------------------------------------------------

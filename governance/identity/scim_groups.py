@@ -21,6 +21,7 @@ from governance.identity.models import User
 from governance.identity.scim_model import NAME_LENGTH, ScimGroup, ScimGroupMember, ScimIdentity
 from governance.identity.scim_resources import group_filter
 from governance.identity.scim_users import SCIM_ACTOR, Caller
+from governance.kernel.text import whole_number
 
 if TYPE_CHECKING:
     # scim2-models is imported by the first SCIM request, not when the app is built.
@@ -30,9 +31,8 @@ if TYPE_CHECKING:
 def find_group(session: Session, group_id: str) -> ScimGroup:
     import scim2_models as scim
 
-    group = (
-        session.get(ScimGroup, int(group_id)) if group_id.isdigit() and len(group_id) < 10 else None
-    )
+    number = whole_number(group_id)
+    group = session.get(ScimGroup, number) if number is not None else None
     if group is None:
         raise scim.NotFoundException(detail=f"There is no group {group_id}.")
     return group
@@ -148,7 +148,8 @@ def _member_ids(session: Session, resource: scim.Group) -> set[int]:
     wanted: set[int] = set()
     for member in resource.members or []:
         value = str(member.value or "")
-        user = session.get(User, int(value)) if value.isdigit() and len(value) < 10 else None
+        number = whole_number(value)
+        user = session.get(User, number) if number is not None else None
         identity = session.get(ScimIdentity, user.id) if user else None
         if user is None or (identity is not None and identity.deleted_at is not None):
             raise scim.InvalidValueException(detail=f"members: there is no user {value!r}.")

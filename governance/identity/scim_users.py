@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["SCIM_ACTOR", "Caller", "ScimIdentity", "refused"]
 from governance.identity.scim_resources import FORBIDDEN, user_filter, user_name_column
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import whole_number
 
 SCIM_ACTOR = System(groups.SCIM_SOURCE)
 # A provisioned account signs in through the institution; this is no argon2 hash, so no
@@ -71,10 +72,11 @@ def find_user(session: Session, user_id: str) -> tuple[User, ScimIdentity | None
     """The account a SCIM id names, unless the client deleted it (404 then)."""
     import scim2_models as scim
 
-    if not user_id.isdigit() or len(user_id) > 10:
+    number = whole_number(user_id)
+    if number is None:
         raise scim.NotFoundException(detail=f"There is no user {user_id}.")
-    user = session.get(User, int(user_id))
-    identity = session.get(ScimIdentity, int(user_id)) if user else None
+    user = session.get(User, number)
+    identity = session.get(ScimIdentity, number) if user else None
     if user is None or (identity is not None and identity.deleted_at is not None):
         raise scim.NotFoundException(detail=f"There is no user {user_id}.")
     return user, identity

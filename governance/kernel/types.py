@@ -14,6 +14,11 @@ from sqlalchemy import BigInteger, DateTime, Integer, String, Text, TypeDecorato
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import mapped_column
 
+#: The largest id any table holds: ids are 32-bit integer columns, so a larger number names
+#: nothing. Checked before a lookup, since past 64 bits SQLite's driver overflows (a 500 where
+#: the answer is "there is no such thing").
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Aware UTC datetimes in and out, on SQLite (which has no zones) and PostgreSQL."""

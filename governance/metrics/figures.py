@@ -38,6 +38,7 @@ from governance.identity.organization_model import Organization
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.reports.tabular import iter_csv
 from governance.kernel.tasks import registry as task_registry
+from governance.kernel.text import whole_number
 from governance.outputs.models import CheckDecision, OutputCheck
 
 #: How far ahead expiring agreements are listed, and how long a grant may go unreviewed.
@@ -190,9 +191,10 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
         text = (args.get(name) or "").strip()
         if not text:
             return None
-        if not text.isdigit():
+        number = whole_number(text)
+        if number is None:
             raise ValidationFailed("Choose one from the list.", {name: "Not a known choice."})
-        return int(text)
+        return number
 
     return Filters(
         start=day("start"),
@@ -242,9 +244,9 @@ def request_histories(session: Session, filters: Filters) -> list[RequestHistory
         .order_by(AuditEvent.seq)
     )
     for event_type, target_id, at, detail in events:
-        if target_id is None or not target_id.isdigit():
+        request_id = whole_number(target_id or "")
+        if request_id is None:
             continue
-        request_id = int(target_id)
         if kept is not None and request_id not in kept:
             continue
         history = histories.setdefault(request_id, RequestHistory(request_id))

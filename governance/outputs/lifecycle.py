@@ -21,7 +21,7 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity.actors import Actor
 from governance.kernel.errors import InvalidTransition
-from governance.lifecycle import Lifecycle, Transition
+from governance.lifecycle import Lifecycle, Transition, refused_in_state
 from governance.outputs.models import CheckDecision, Output, OutputStatus
 
 
@@ -237,9 +237,7 @@ EVENT_TYPES = {
 
 
 def _refusal(output: Any, state: State, action: Action, allowed: list[str]) -> InvalidTransition:
-    return InvalidTransition(
-        f"Output {output.reference} is {state.value}: it cannot {action.value}.", allowed=allowed
-    )
+    return refused_in_state(f"Output {output.reference}", state.value, action, allowed)
 
 
 LIFECYCLE: Lifecycle[State, Action] = Lifecycle(

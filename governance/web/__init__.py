@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter, Map
 
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.types import MAX_ID
 
 
 def install_converters(app: Flask) -> None:
@@ -18,10 +19,10 @@ def install_converters(app: Flask) -> None:
 
 
 class BoundedInt(IntegerConverter):
-    """`<int:...>` with an upper bound of 2**31 - 1 unless a rule says otherwise."""
+    """`<int:...>` with an upper bound of `MAX_ID` unless a rule says otherwise."""
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2_147_483_647)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -141,7 +141,7 @@ def signature(on: dt.date, **overrides: Any) -> agreements.Countersignature:
     fields: dict[str, Any] = {
         "name": "Chief Dana Reyes",
         "title": "Chief of Police",
-        "organisation": "Riverton Police Department",
+        "organisation": "Test Police",
         "signed_on": on,
         "signed_copy_reference": "RPD-LEGAL-2026-114",
     }

@@ -113,6 +113,28 @@ def test_only_a_privacy_officer_records_the_countersignature(
     assert denied.actor_id == getattr(people, who).id
 
 
+def test_the_form_starts_with_the_provider_and_the_signatory_the_terms_name(
+    app: Flask, db: Session, people: People, datasets: Datasets
+) -> None:
+    agreement = builders.approved(db, people, datasets, countersigned=False)
+    browser = Browser(app.test_client())
+    browser.login(people.privacy.email, PASSWORD)
+    page = browser.get(f"/agreements/{agreement.id}").get_data(as_text=True)
+    assert 'value="Chief Dana Reyes"' in page
+    assert 'value="Chief of Police"' in page
+    assert 'value="Test Police"' in page
+    # Typed for another organisation: refused on the form, as typed, and nothing recorded.
+    answer = browser.post(
+        f"/agreements/{agreement.id}/execute", {**PAGE_FORM, "organisation": "Some Other Org"}
+    )
+    assert answer.status_code == 422
+    text = answer.get_data(as_text=True)
+    assert "The data provider is Test Police" in text
+    assert 'value="Some Other Org"' in text
+    assert status(db, agreement) == AgreementStatus.APPROVED
+    assert events(db, agreement, AuditType.AGREEMENT_EXECUTE) == []
+
+
 def test_executing_in_any_other_state_is_refused(
     db: Session, people: People, datasets: Datasets
 ) -> None:
@@ -143,6 +165,10 @@ def test_executing_in_any_other_state_is_refused(
         ({"signed_on": None}, "signed_on"),
         ({"signed_on": builders.today() + dt.timedelta(days=1)}, "signed_on"),
         ({"signed_on": builders.today() - dt.timedelta(days=2)}, "signed_on"),  # before approval
+        # Not the provider's: another organisation, or someone the terms do not name to sign.
+        ({"organisation": "Some Other Org"}, "organisation"),
+        ({"name": "Deputy Sam Ortiz"}, "name"),
+        ({"name": "Dr Lee Park"}, "name"),  # the recipient's signatory
     ],
 )
 def test_an_incomplete_countersignature_records_nothing(
@@ -198,6 +224,8 @@ def test_the_api_records_the_countersignature(
     assert post("analyst", body) == 403
     assert post("privacy", {**body, "signed_on": "not a date"}) in (400, 422)
     assert post("privacy", {k: v for k, v in body.items() if k != "name"}) in (400, 422)
+    assert post("privacy", {**body, "organisation": "Some Other Org"}) == 422
+    assert post("privacy", {**body, "name": "Someone Unnamed"}) == 422
     assert status(db, agreement) == AgreementStatus.APPROVED
     answer = client.post(url, json=body, headers={"Authorization": f"Bearer {secrets['privacy']}"})
     assert answer.status_code == 200, answer.get_data(as_text=True)

@@ -79,6 +79,17 @@ def invalid_cases(people: People, datasets: Datasets) -> dict[str, tuple[dict[st
             "does not belong to the recipient",
         ),
         "control character in title": ({"title": "Evaluation\x07"}, "title", "control characters"),
+        # Shown as "Evaluation of exe.png" ("Trojan Source"): what is shown is not what is signed.
+        "direction override in title": (
+            {"title": "Evaluation of \u202egnp.exe"},
+            "title",
+            "invisible formatting",
+        ),
+        "zero-width space in purpose": (
+            {"purpose": "Evaluate\u200b the programme"},
+            "purpose",
+            "invisible formatting",
+        ),
         "title not a number field": (
             {"min_cell_size": "ten"},
             "min_cell_size",
@@ -101,6 +112,8 @@ CASES = [
     "unknown project role",
     "person outside the recipient",
     "control character in title",
+    "direction override in title",
+    "zero-width space in purpose",
     "title not a number field",
 ]
 

@@ -653,7 +653,7 @@ TABLE: dict[tuple[str, str], Probe] = {
             {
                 "name": "Chief Dana Reyes",
                 "title": "Chief of Police",
-                "organisation": "Riverton Police Department",
+                "organisation": "Test Police",
                 "signed_on": "2026-01-01",
                 "signed_copy_reference": "RPD-1",
             }

@@ -561,6 +561,11 @@ ODD_QUERIES = [
     "q=%00%FF&status=%C0%AF&user=%ED%A0%80",
     "since=9999-99-99&until=not-a-date",
     "event_type=%FF&format=%FF",
+    # Ids past 64 bits, and "²", which str.isdigit accepts and int refuses (both were 500s).
+    "agreement_id=99999999999999999999999",
+    "agreement_id=%C2%B2",
+    "dataset_id=%C2%B2&organization_id=%C2%B2",
+    "before=%C2%B2",
 ]
 
 
@@ -679,6 +684,8 @@ def test_huge_and_negative_ids_in_paths_and_queries_are_never_a_5xx(
         "&purpose=descriptive",
         "/audit/?before=" + huge,
         "/audit/?agreement=" + huge,
+        "/audit/?agreement_id=" + huge,
+        "/audit/?dataset_id=" + huge,
     ]
     for rule in app.url_map.iter_rules():
         if "GET" in (rule.methods or set()) and rule.arguments and "static" not in rule.rule:

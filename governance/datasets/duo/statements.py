@@ -22,6 +22,7 @@ from governance.datasets.duo.matching import (
 )
 from governance.datasets.duo.ontology import Ontology, Term
 from governance.kernel.errors import ValidationFailed
+from governance.kernel.text import whole_number
 
 MONDO_ID = re.compile(r"^MONDO:[0-9]{7}$")
 MAX_PARAMETER = 500
@@ -84,7 +85,8 @@ def _parameter(ontology: Ontology, term: Term, value: str) -> str:
     wanted = PARAMETERS[term.shorthand]
     valid = bool(text)
     if term.shorthand == "TS":
-        valid = text.isdigit() and 0 < int(text) <= 1200
+        months = whole_number(text, maximum=1200)
+        valid = months is not None and months > 0
     elif term.shorthand == "MOR":
         valid = bool(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text))
     elif term.shorthand == "RS":
