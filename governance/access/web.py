@@ -327,7 +327,10 @@ def request_action(request_id: int, action: str) -> Response:
     else:
         raise NotFound(f"There is no action {action!r} on requests.")
     db.commit()
-    flash("Done.", "success")
+    # Say where the action left the request: an approval of identifier columns, say, still
+    # waits on a privacy officer, which "Done." would hide.
+    status = requests.get_request(db, request_id).status
+    flash(f"Done: the request is now {status.label.lower()}.", "success")
     return redirect(url_for("access.request_detail", request_id=request_id))
 
 

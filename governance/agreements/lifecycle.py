@@ -75,8 +75,9 @@ RULES: dict[Action, Rule] = {
     Action.EXECUTE: Rule(
         Permission.AGREEMENT_EXECUTE,
         "privacy officer",
-        "Records the provider's countersignature: signatory, title, organisation, date signed "
-        "and the reference of the signed copy. No agreement becomes active without it.",
+        "Records the provider's countersignature: signatory (one the terms name for the "
+        "provider), title, organisation (the provider), date signed and the reference of the "
+        "signed copy. No agreement becomes active without it.",
     ),
     Action.ACTIVATE: Rule(
         None,

@@ -59,10 +59,14 @@ def test_analyst_requests_and_steward_grants_fewer_columns(
     assert approved.status_code == 302
     grant = fresh(db).scalars(select(Grant)).one()
     assert grant.column_names == ["age_at_arrest", "sex"]
+    # The page says where the approval left the request.
+    shown = steward.get(approved.headers["Location"]).get_data(as_text=True)
+    assert "Done: the request is now approved." in shown
 
     # The analyst cannot review; the 409 names what is possible now.
     again = steward.post(f"/access/requests/{request.id}/approve", {"approve-columns": ["sex"]})
     assert again.status_code == 409
+    assert '"approve" is not possible now' in again.get_data(as_text=True)
 
 
 def test_a_requester_cannot_open_someone_elses_request(

@@ -151,12 +151,21 @@ def signature(on: dt.date, **overrides: Any) -> agreements.Countersignature:
 def countersign(
     db: Session, people: People, agreement: Agreement, *, now: dt.datetime | None = None
 ) -> None:
-    """Record the provider's countersignature of an approved agreement (a privacy officer)."""
+    """Record the provider's countersignature of an approved agreement (a privacy officer):
+    the provider's first signatory the terms name signs for it."""
     moment = now or utcnow()
+    version = agreement.current_version
+    assert version is not None
+    signatory = next(s for s in version.signatories if s["party"] == "provider")
     agreements.execute(
         db,
         agreement_id=agreement.id,
-        signature=signature(moment.date()),
+        signature=signature(
+            moment.date(),
+            name=signatory["name"],
+            title=signatory["title"],
+            organisation=agreement.provider.name,
+        ),
         by=people.privacy,
         now=moment,
     )

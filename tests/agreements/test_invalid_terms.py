@@ -138,6 +138,8 @@ def test_invalid_terms_are_refused_on_creation_and_nothing_is_saved(
     page = response.get_data(as_text=True)
     assert f'href="#f-{field}"' in page
     assert message.replace("'", "&#39;") in page
+    # The summary names the field as its label does, not by its identifier.
+    assert f'href="#f-{field}">{field}</a>' not in page
     assert counts(db) == before
 
 

@@ -64,7 +64,7 @@ def test_signature_blocks_are_blank_until_executed_then_filled_in(
     countersign(db, people, fresh(db).get(Agreement, agreement.id))  # type: ignore[arg-type]
     db.commit()
     signed = section(text_of(db, people, agreement), "Signatures", "Page")
-    provider_block = section(signed, "Data provider: Riverton Police Department", "Recipient")
+    provider_block = section(signed, "Data provider: Test Police", "Recipient")
     assert "Name: Chief Dana Reyes" in provider_block
     assert "Signed (signed copy RPD-LEGAL-2026-114)" in provider_block
     assert f"Date: {approved_on}" in provider_block
