@@ -15,7 +15,7 @@ from typing import Any
 
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import TEXT_PATTERN, refused_character
-from governance.kernel.types import MAX_ID
+from governance.kernel.types import MAX_ID as MAX_ID  # the schemas' bound on ids, re-exported
 
 Schema = dict[str, Any]
 
