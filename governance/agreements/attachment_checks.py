@@ -17,10 +17,8 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 from governance.kernel.errors import DomainError, TooLarge, ValidationFailed
+from governance.kernel.pdf_files import pdf_problem
 
 
 @dataclass(frozen=True)
@@ -142,17 +140,9 @@ def _check_content(file_type: FileType, content: bytes) -> None:
 
 
 def _check_pdf(file_type: FileType, content: bytes) -> None:
-    try:
-        reader = PdfReader(io.BytesIO(content), strict=False)
-        if reader.is_encrypted:
-            raise _refuse(file_type, "it is encrypted, so it cannot be checked")
-        pages = len(reader.pages)
-    except ValidationFailed:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as error:
-        raise _refuse(file_type, f"it does not open ({type(error).__name__})") from error
-    if pages < 1:
-        raise _refuse(file_type, "it has no page")
+    problem = pdf_problem(content)
+    if problem is not None:
+        raise _refuse(file_type, problem)
 
 
 def _check_docx(file_type: FileType, content: bytes) -> None:

@@ -63,7 +63,7 @@ from governance.kernel.db import Database
 from governance.kernel.errors import DomainError
 from governance.kernel.types import utcnow
 from governance.outputs import service as outputs
-from governance.outputs.content import csv_of, released_from_analysis
+from governance.outputs.content import released_from_analysis
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -683,8 +683,8 @@ def _hand_off(
     `analysis:complete`: the released figures become an output in state "produced", and
     the checkers see the per-cell disclosure record beside them."""
     released, disclosure = released_from_analysis(result)
-    # The output's CSV is its released cells, one row each (what partners and the public
-    # receive); the run keeps its fuller CSV (statistics, balance) for the project team.
+    # The output's CSV is made from its released cells by produce_output (what partners and
+    # the public receive); the run keeps its fuller CSV (statistics, balance) for the team.
     output = outputs.produce_output(
         session,
         run_id=run.id,
@@ -696,7 +696,6 @@ def _hand_off(
         result=released,
         disclosure=disclosure,
         pdf=report.pdf,
-        csv=csv_of(released),
         populations=[
             {"ledger_id": row.id, "label": row.label, "size": row.size, "digest": row.digest}
             for row in ledger

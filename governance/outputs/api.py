@@ -29,7 +29,7 @@ from governance.outputs import common, preview, service
 from governance.outputs.lifecycle import State
 from governance.outputs.models import AnswerKind, FlagKind, Output, OutputFlag, OutputStatus
 from governance.outputs.queries import Abilities, abilities, get_visible, list_statement
-from governance.outputs.web_forms import uploaded_file, uploaded_result
+from governance.outputs.web_forms import correction_files
 from governance.web.paging import paginate
 
 TAG = "Outputs"
@@ -469,8 +469,22 @@ def publish_output(output_id: int) -> ResponseReturnValue:
     upload={
         "type": "object",
         "properties": {
-            "pdf": {"type": "string", "format": "binary", "description": "The report."},
-            "csv": {"type": "string", "format": "binary", "description": "The released figures."},
+            "pdf": {
+                "type": "string",
+                "format": "binary",
+                "description": "The report: a PDF that opens and is not encrypted. Nothing reads "
+                "its figures by machine; the output checkers read it before approving.",
+            },
+            "csv": {
+                "type": "string",
+                "format": "binary",
+                "description": "Optional. The released CSV is always made from the result "
+                "(one row per cell: table, cell, the dimensions, count, events, rate, mean, "
+                "suppressed). A CSV sent here is compared with it and refused (422, naming the "
+                "first line and column that differ) unless it has the same header and rows, "
+                "values equal as numbers in plain notation and suppressed values blank; it is "
+                "never stored.",
+            },
             "result": {
                 "type": "string",
                 "format": "binary",
@@ -482,7 +496,7 @@ def publish_output(output_id: int) -> ResponseReturnValue:
                 "description": "The plain-language summary.",
             },
         },
-        "required": ["pdf", "csv", "summary"],
+        "required": ["pdf", "summary"],
     },
     errors=ERRORS,
     answer=ANSWER,
@@ -491,17 +505,13 @@ def correct_output(output_id: int) -> ResponseReturnValue:
     """Its checks and its preview start again."""
     db, user = db_session(), caller()
     output = get_visible(db, output_id, by=user)
-    pdf, csv = uploaded_file("pdf"), uploaded_file("csv")
-    result = uploaded_result(output)
     summary_text = request.form.get("summary", "")
     if len(summary_text) > 10000:
         raise ValidationFailed("The summary is too long.", {"summary": "at most 10000 characters"})
     service.correct_output(
         db,
         output_id=output_id,
-        result=result,
-        pdf=pdf,
-        csv=csv,
+        **correction_files(output),
         summary=summary_text,
         by=user,
         now=utcnow(),

@@ -13,13 +13,14 @@ engine's `AnalysisResult.to_dict()`):
 
 Every cell that is not suppressed rests on at least the agreement's `min_cell_size` people
 (its count, its events and its non-events), and a suppressed cell carries no value at all: a
-table of person-level rows (counts of one) cannot pass. The CSV is held to the same rule. The
-parts a preview flag can point at are derived from the result.
+table of person-level rows (counts of one) cannot pass. The CSV released with an output is
+made from the result (released_csv.py), so it carries the checked figures and nothing else.
+No machine reads the PDF's figures: it must open, and the checkers read it. The parts a preview
+flag can point at are derived from the result.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -29,7 +30,7 @@ from typing import Any
 
 from governance.analysis.engine.stats import statistic_label
 from governance.kernel.errors import ValidationFailed
-from governance.kernel.reports.tabular import iter_csv
+from governance.kernel.pdf_files import pdf_problem
 
 # The analysis kinds, all of which release aggregate tables only (a test keeps this equal to
 # governance.analysis.engine.list_kinds()); anything else is refused at production.
@@ -38,7 +39,6 @@ RESULT_KEYS = frozenset({"tables", "figures", "statistics", "notes", "caveats"})
 TABLE_KEYS = frozenset({"id", "title", "dimensions", "measure", "population", "cells"})
 CELL_KEYS = frozenset({"id", "labels", "values", "suppressed"})
 VALUE_KEYS = ("count", "events", "rate", "mean")
-COUNT_COLUMNS = frozenset({"count", "events", "non_events"})
 MAX_CELLS = 5000  # the engine refuses tables over 5,000 cells
 PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,119}$")
 FIXED_PARTS = (
@@ -51,13 +51,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _refuse(field: str, message: str) -> ValidationFailed:
+def refuse(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"The output cannot be stored: {message}", {field: message})
 
 
 def _text(value: Any, field: str, limit: int = 2000) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise _refuse(field, f"{field} must be text of 1 to {limit} characters.")
+        raise refuse(field, f"{field} must be text of 1 to {limit} characters.")
     return value
 
 
@@ -69,15 +69,15 @@ def _number(value: Any, field: str) -> float | int | None:
         or not isinstance(value, int | float)
         or (isinstance(value, float) and not math.isfinite(value))
     ):
-        raise _refuse(field, f"{field} must be a number or null.")
+        raise refuse(field, f"{field} must be a number or null.")
     return value
 
 
 def _part_id(value: Any, field: str, seen: set[str]) -> str:
     if not isinstance(value, str) or not PART_ID.match(value):
-        raise _refuse(field, f"{field} must be an identifier (letters, digits, _ . : / -).")
+        raise refuse(field, f"{field} must be an identifier (letters, digits, _ . : / -).")
     if value in seen:
-        raise _refuse(field, f"the identifier {value!r} is used twice.")
+        raise refuse(field, f"the identifier {value!r} is used twice.")
     seen.add(value)
     return value
 
@@ -86,7 +86,7 @@ def _check_cell(
     cell: Any, table: Mapping[str, Any], min_cell_size: int, seen: set[str], where: str
 ) -> dict[str, str]:
     if not isinstance(cell, dict) or not set(cell) <= CELL_KEYS:
-        raise _refuse(where, f"each cell has only {', '.join(sorted(CELL_KEYS))}.")
+        raise refuse(where, f"each cell has only {', '.join(sorted(CELL_KEYS))}.")
     cell_id = _part_id(cell.get("id"), f"{where}.id", seen)
     labels = cell.get("labels")
     if (
@@ -94,35 +94,43 @@ def _check_cell(
         or not set(labels) <= set(table["dimensions"])
         or not all(isinstance(v, str) and len(v) <= 200 for v in labels.values())
     ):
-        raise _refuse(where, "cell labels name the table's dimensions with text levels.")
+        raise refuse(where, "cell labels name the table's dimensions with text levels.")
     values = cell.get("values")
     if not isinstance(values, dict) or not set(values) <= set(VALUE_KEYS):
-        raise _refuse(where, f"cell values are among {', '.join(VALUE_KEYS)}.")
+        raise refuse(where, f"cell values are among {', '.join(VALUE_KEYS)}.")
     numbers = {key: _number(value, f"{where}.{key}") for key, value in values.items()}
     if not isinstance(cell.get("suppressed"), bool):
-        raise _refuse(where, "each cell says whether it is suppressed.")
+        raise refuse(where, "each cell says whether it is suppressed.")
     if cell["suppressed"]:
         if any(v is not None for v in numbers.values()):
-            raise _refuse(where, f"suppressed cell {cell_id} still carries a value.")
+            raise refuse(where, f"suppressed cell {cell_id} still carries a value.")
     else:
         _check_threshold(numbers, min_cell_size, f"cell {cell_id}", where)
     label = ", ".join(f"{k} {v}" for k, v in labels.items()) or "all"
     return {"id": cell_id, "label": f"{table['title']}: {label}"}
 
 
+def _rests_on(numbers: Mapping[str, float | int | None]) -> dict[str, float | int]:
+    """The numbers of people a released figure rests on: its count, and with events also its
+    events and non-events."""
+    count, events = numbers.get("count"), numbers.get("events")
+    if count is None:
+        return {}
+    if events is None:
+        return {"count": count}
+    return {"count": count, "events": events, "non_events": count - events}
+
+
 def _check_threshold(
     numbers: Mapping[str, float | int | None], min_cell_size: int, what: str, field: str
 ) -> None:
     """A released figure rests on at least min_cell_size people, events and non-events."""
-    count, events = numbers.get("count"), numbers.get("events")
-    if count is None:
-        raise _refuse(field, f"{what} is released without the count of people it rests on.")
-    rests_on = {"count": count}
-    if events is not None:
-        rests_on.update(events=events, non_events=count - events)
+    rests_on = _rests_on(numbers)
+    if not rests_on:
+        raise refuse(field, f"{what} is released without the count of people it rests on.")
     for name, value in rests_on.items():
         if value < min_cell_size:
-            raise _refuse(
+            raise refuse(
                 field,
                 f"{what} releases a {name.replace('_', '-')} of {value:g}, "
                 f"below the agreement's minimum cell size of "
@@ -133,17 +141,17 @@ def _check_threshold(
 def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
     """Validate a released result; returns the parts a flag can point at."""
     if not isinstance(result, dict) or not set(result) <= RESULT_KEYS:
-        raise _refuse("result", f"a result has only {', '.join(sorted(RESULT_KEYS))}.")
+        raise refuse("result", f"a result has only {', '.join(sorted(RESULT_KEYS))}.")
     seen = {part["id"] for part in FIXED_PARTS}
     parts: list[dict[str, str]] = [dict(p) for p in FIXED_PARTS]
     tables = result.get("tables", [])
     if not isinstance(tables, list) or not tables:
-        raise _refuse("result.tables", "an output releases at least one table.")
+        raise refuse("result.tables", "an output releases at least one table.")
     cells = 0
     for t, table in enumerate(tables):
         where = f"result.tables[{t}]"
         if not isinstance(table, dict) or not set(table) <= TABLE_KEYS:
-            raise _refuse(where, f"a table has only {', '.join(sorted(TABLE_KEYS))}.")
+            raise refuse(where, f"a table has only {', '.join(sorted(TABLE_KEYS))}.")
         parts.append(
             {
                 "id": _part_id(table.get("id"), f"{where}.id", seen),
@@ -152,13 +160,13 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
         )
         dimensions = table.get("dimensions")
         if not isinstance(dimensions, list) or not all(isinstance(d, str) for d in dimensions):
-            raise _refuse(where, "dimensions are a list of names.")
+            raise refuse(where, "dimensions are a list of names.")
         rows = table.get("cells")
         if not isinstance(rows, list) or not rows:
-            raise _refuse(where, "a table has cells.")
+            raise refuse(where, "a table has cells.")
         cells += len(rows)
         if cells > MAX_CELLS:
-            raise _refuse("result.tables", f"more than {MAX_CELLS} cells in all.")
+            raise refuse("result.tables", f"more than {MAX_CELLS} cells in all.")
         parts += [
             _check_cell(cell, table, min_cell_size, seen, f"{where}.cells[{c}]")
             for c, cell in enumerate(rows)
@@ -166,7 +174,7 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
     for f, figure in enumerate(_list(result, "figures")):
         where = f"result.figures[{f}]"
         if not isinstance(figure, dict) or not set(figure) <= {"id", "title", "description"}:
-            raise _refuse(where, "a figure has an id, a title and a description.")
+            raise refuse(where, "a figure has an id, a title and a description.")
         parts.append(
             {
                 "id": _part_id(figure.get("id"), f"{where}.id", seen),
@@ -176,7 +184,7 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
     for s, statistic in enumerate(_list(result, "statistics")):
         where = f"result.statistics[{s}]"
         if not isinstance(statistic, dict) or set(statistic) != {"id", "label", "value"}:
-            raise _refuse(where, "a statistic has an id, a label and a value.")
+            raise refuse(where, "a statistic has an id, a label and a value.")
         _number(statistic["value"], f"{where}.value")
         parts.append(
             {
@@ -195,62 +203,60 @@ def check_result(result: Any, *, min_cell_size: int) -> list[dict[str, str]]:
 def _list(result: Mapping[str, Any], key: str) -> list[Any]:
     value = result.get(key, [])
     if not isinstance(value, list):
-        raise _refuse(f"result.{key}", f"{key} is a list.")
+        raise refuse(f"result.{key}", f"{key} is a list.")
     return value
 
 
-def cell_count(result: Mapping[str, Any]) -> int:
-    return sum(len(table["cells"]) for table in result["tables"])
-
-
-def check_csv(data: bytes, *, cells: int, min_cell_size: int) -> None:
-    """The CSV holds no more rows than the result has cells, and every count column meets
-    the minimum cell size (a blank or non-numeric entry marks a suppressed figure)."""
-    if not isinstance(data, bytes) or not data:
-        raise _refuse("csv", "the CSV file is empty.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _refuse("csv", "the CSV file is not UTF-8 text.") from exc
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
-    rows = list(csv.reader(lines))
-    if not rows:
-        raise _refuse("csv", "the CSV file has no header.")
-    header = [name.strip().lower() for name in rows[0]]
-    if len(rows) - 1 > cells:
-        raise _refuse(
-            "csv",
-            f"the CSV has {len(rows) - 1} rows but the result only "
-            f"{cells} cells: it must hold the released figures only.",
-        )
-    watched = [i for i, name in enumerate(header) if name in COUNT_COLUMNS]
-    for number, row in enumerate(rows[1:], start=2):
-        for i in watched:
-            raw = row[i].strip() if i < len(row) else ""
-            try:
-                value = float(raw)
-            except ValueError:
-                continue
-            if value < min_cell_size:
-                raise _refuse(
-                    "csv",
-                    f"CSV line {number} releases a {header[i]} of {raw}, "
-                    f"below the minimum cell size of {min_cell_size}.",
-                )
-
-
 def check_pdf(data: bytes) -> None:
-    if not isinstance(data, bytes) or not data.startswith(b"%PDF-"):
-        raise _refuse("pdf", "the report must be a PDF file.")
+    """The report must open: nothing reads its figures by machine, so the output checkers
+    must be able to read it before they approve."""
+    problem = pdf_problem(data) if isinstance(data, bytes) else "it is not a file"
+    if problem is not None:
+        raise refuse("pdf", f"the report must be a PDF that opens: {problem}.")
+
+
+def correction_record(
+    result: Mapping[str, Any], *, min_cell_size: int, revision: int
+) -> dict[str, Any]:
+    """The disclosure record of figures a correction uploaded. The engine's record describes
+    the cells it controlled, not these; what the service checked here is the minimum cell size
+    (`check_result`), so that is recorded cell by cell with the smallest number each released
+    figure rests on, and the record says what was not run again."""
+    cells = [
+        {
+            "part": cell["id"],
+            "suppressed": cell["suppressed"],
+            "rules": [],
+            "smallest_base": None
+            if cell["suppressed"]
+            else min(_rests_on(cell["values"]).values()),
+        }
+        for table in result["tables"]
+        for cell in table["cells"]
+    ]
+    return {
+        "policy": {"min_cell_size": min_cell_size, "checked_at_revision": revision},
+        "note": CORRECTION_NOTE,
+        "cells": cells,
+    }
+
+
+CORRECTION_NOTE = (
+    "These figures were uploaded with a correction. The service checked that every released "
+    "figure rests on at least the minimum cell size (count, events and non-events) and that "
+    "suppressed cells carry no value. The engine's other rules (dominance, secondary "
+    "suppression, differencing against earlier outputs) were not run again: check the tables "
+    "by eye, and read the statistics, the summary and the PDF."
+)
 
 
 def check_json(value: Any, field: str, kind: type) -> None:
     if not isinstance(value, kind):
-        raise _refuse(field, f"{field} must be a JSON {kind.__name__}.")
+        raise refuse(field, f"{field} must be a JSON {kind.__name__}.")
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise _refuse(field, f"{field} must be plain JSON.") from exc
+        raise refuse(field, f"{field} must be plain JSON.") from exc
 
 
 def table_view(table: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -266,24 +272,6 @@ def table_view(table: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]
         for c in table["cells"]
     ]
     return [*table["dimensions"], *present], rows
-
-
-def csv_of(result: Mapping[str, Any]) -> bytes:
-    """The released figures as one long CSV (a suppressed figure is blank, marked so)."""
-    dimensions = list(dict.fromkeys(d for t in result["tables"] for d in t["dimensions"]))
-    header = ["table", "cell", *dimensions, *VALUE_KEYS, "suppressed"]
-    rows = [
-        [
-            t["id"],
-            c["id"],
-            *[c["labels"].get(d, "") for d in dimensions],
-            *[c["values"].get(k) for k in VALUE_KEYS],
-            "yes" if c["suppressed"] else "no",
-        ]
-        for t in result["tables"]
-        for c in t["cells"]
-    ]
-    return b"".join(iter_csv(rows, header=header))
 
 
 def released_from_analysis(analysis: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -23,8 +23,9 @@ from governance.identity.actors import System
 from governance.kernel.config import PROJECT_ROOT
 from governance.kernel.reports import pdf
 from governance.outputs.common import record_output_event
-from governance.outputs.content import csv_of, sha256, table_view
+from governance.outputs.content import sha256, table_view
 from governance.outputs.models import Output, OutputStatus
+from governance.outputs.released_csv import csv_of
 
 TEMPLATE = "reports/public_output.html"
 

@@ -35,11 +35,10 @@ from governance.outputs.common import (
 )
 from governance.outputs.content import (
     AGGREGATE_KINDS,
-    cell_count,
-    check_csv,
     check_json,
     check_pdf,
     check_result,
+    correction_record,
     sha256,
 )
 from governance.outputs.lifecycle import (
@@ -55,6 +54,7 @@ from governance.outputs.lifecycle import (
 from governance.outputs.models import CheckDecision, Output, OutputCheck, OutputStatus
 from governance.outputs.preview import release
 from governance.outputs.public import make_public_files, public_hashes
+from governance.outputs.released_csv import check_csv_upload, csv_of
 
 __all__ = [
     "Download",
@@ -76,12 +76,13 @@ def _clean(raw: str, field: str, *, max_length: int, required: bool = True) -> s
 
 
 def _checked_files(
-    min_cell_size: int, result: dict[str, Any], pdf: bytes, csv: bytes
-) -> list[dict[str, str]]:
+    min_cell_size: int, result: dict[str, Any], pdf: bytes
+) -> tuple[list[dict[str, str]], bytes]:
+    """The parts a flag can point at, and the CSV released with the result: made from it, so it
+    carries exactly the figures that were checked (an uploaded CSV is never stored)."""
     parts = check_result(result, min_cell_size=min_cell_size)
     check_pdf(pdf)
-    check_csv(csv, cells=cell_count(result), min_cell_size=min_cell_size)
-    return parts
+    return parts, csv_of(result)
 
 
 def produce_output(
@@ -96,15 +97,14 @@ def produce_output(
     result: dict[str, Any],
     disclosure: dict[str, Any],
     pdf: bytes,
-    csv: bytes,
     populations: list[dict[str, Any]],
     by: Actor,
     now: dt.datetime,
 ) -> Output:
-    """Store a finished analysis's output in state "produced", with the SHA-256 of its PDF
-    and CSV, and tell the output checkers. `by` is the analyst who ran the analysis (a System
-    actor is accepted for the host operator). Refuses (422) content that is not aggregate and
-    disclosure-controlled under the agreement's minimum cell size."""
+    """Store a finished analysis's output in state "produced", with its PDF, the CSV made from
+    its result and the SHA-256 of both, and tell the output checkers. `by` is the analyst who
+    ran the analysis (a System actor is accepted for the host operator). Refuses (422) content
+    that is not aggregate and disclosure-controlled under the agreement's minimum cell size."""
     authz.require(
         by,
         Permission.ANALYSIS_RUN,
@@ -152,7 +152,7 @@ def produce_output(
                 "rule": "permitted-use",
             },
         )
-    parts = _checked_files(version.min_cell_size, result, pdf, csv)
+    parts, csv = _checked_files(version.min_cell_size, result, pdf)
     check_json(disclosure, "disclosure", dict)
     check_json(populations, "populations", list)
     output = Output(
@@ -233,6 +233,13 @@ def check_output(
         if not approve
         else (State.CHECKED if approvals >= needed else State.SECOND_CHECK)
     )
+    # The files the decision was about, so the trail says which PDF and CSV were approved.
+    checked = {
+        "reasons": body,
+        "revision": output.revision,
+        "pdf_sha256": output.pdf_sha256,
+        "csv_sha256": output.csv_sha256,
+    }
     # Before the check is added: the state is read from the revision's approvals.
     move(
         session,
@@ -240,9 +247,9 @@ def check_output(
         action,
         target,
         by=by,
-        detail={"reasons": body}
+        detail=checked
         if not approve
-        else {"reasons": body, "approvals": approvals, "approvals_needed": needed},
+        else {**checked, "approvals": approvals, "approvals_needed": needed},
     )
     output.checks.append(
         OutputCheck(
@@ -292,16 +299,25 @@ def correct_output(
     output_id: int,
     result: dict[str, Any],
     pdf: bytes,
-    csv: bytes,
     summary: str,
     by: Actor,
     now: dt.datetime,
+    csv: bytes | None = None,
 ) -> Output:
-    """A new revision by the team: its checks and its preview start again."""
+    """A new revision by the team: its checks and its preview start again. The released CSV
+    is made from the result; a `csv` sent along must say exactly the same (else 422, naming
+    the first difference), and is not stored. Figures that changed get a disclosure record of
+    what was checked here; unchanged figures keep the record that describes them."""
     output = start(session, Action.CORRECT, output_id, by)
     require_team(by, Action.CORRECT, output)
     steps_of(output, Action.CORRECT)
-    parts = _checked_files(output.version.min_cell_size, result, pdf, csv)
+    min_cell_size = output.version.min_cell_size
+    parts, released_csv = _checked_files(min_cell_size, result, pdf)
+    if csv is not None:
+        check_csv_upload(csv, result)
+    summary_text = _clean(summary, "summary", max_length=10000)
+    figures_changed = result["tables"] != output.result["tables"]
+    # Every check above runs before the first change below: a refusal leaves the revision whole.
     before = {
         "revision": output.revision,
         "pdf_sha256": output.pdf_sha256,
@@ -309,9 +325,13 @@ def correct_output(
     }
     output.revision += 1
     output.result, output.parts = result, parts
-    output.summary = _clean(summary, "summary", max_length=10000)
+    output.summary = summary_text
     output.pdf, output.pdf_sha256 = pdf, sha256(pdf)
-    output.csv, output.csv_sha256 = csv, sha256(csv)
+    output.csv, output.csv_sha256 = released_csv, sha256(released_csv)
+    if figures_changed:
+        output.disclosure = correction_record(
+            result, min_cell_size=min_cell_size, revision=output.revision
+        )
     output.revised_at = now
     output.preview_opened_at = output.preview_closes_at = None
     output.cleared_at = output.released_at = None
@@ -330,6 +350,7 @@ def correct_output(
                 "pdf_sha256": output.pdf_sha256,
                 "csv_sha256": output.csv_sha256,
             },
+            "figures_changed": figures_changed,
         },
     )
     notices.to_check(session, output, corrected=True)

@@ -31,8 +31,7 @@ from governance.outputs.web_forms import (
     FlagForm,
     NoConcernsForm,
     ResolveForm,
-    uploaded_file,
-    uploaded_result,
+    correction_files,
 )
 from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
@@ -249,14 +248,10 @@ def correct(output_id: int) -> BaseResponse | str:
             )
         return render_template("outputs/correct.html", output=output, form=form)
     # Missing files reach the service as empty: it answers 403 and 409 before 422.
-    pdf, csv = uploaded_file("pdf"), uploaded_file("csv")
-    result = uploaded_result(output)
     service.correct_output(
         db,
         output_id=output_id,
-        result=result,
-        pdf=pdf,
-        csv=csv,
+        **correction_files(output),
         summary=form.summary.data or "",
         by=user,
         now=utcnow(),

@@ -55,12 +55,25 @@ class CorrectForm(Form):
     summary = TextAreaField("Plain-language summary", validators=[Optional(), Length(max=10000)])
 
 
+def correction_files(output: Output) -> dict[str, Any]:
+    """The files of a correction as `correct_output` takes them, for the page and the API alike.
+    The CSV is optional: the released one is made from the result, and one sent is only compared
+    with it."""
+    return {"pdf": uploaded_file("pdf"), "csv": sent_file("csv"), "result": uploaded_result(output)}
+
+
 def uploaded_file(name: str) -> bytes:
     """The bytes of an uploaded file; empty when none was sent (the service then answers 403
     and 409 before 422)."""
+    return sent_file(name) or b""
+
+
+def sent_file(name: str) -> bytes | None:
+    """The bytes of an optional upload, or None when none was sent (an empty file that was
+    sent is b"", which the service refuses)."""
     file = request.files.get(name)
     if file is None or not file.filename:
-        return b""
+        return None
     data: bytes = file.read()
     return data
 

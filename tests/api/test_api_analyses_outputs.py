@@ -20,8 +20,8 @@ from governance.analysis.runner import execute_run
 from governance.audit.models import AuditEvent, AuditType
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
-from governance.outputs.content import csv_of
 from governance.outputs.models import Output
+from governance.outputs.released_csv import csv_of
 from tests.agreements.builders import make_probation_partner
 from tests.api.scenario import Api, World
 from tests.conftest import fresh

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 
 from governance.kernel.types import utcnow
 from governance.openapi import document
-from governance.outputs.content import csv_of
+from governance.outputs.released_csv import csv_of
 from tests.api.conformance import assert_conforms
 from tests.api.scenario import Api, World
 from tests.outputs.builders import report_pdf

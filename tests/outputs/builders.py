@@ -17,7 +17,6 @@ from governance.audit.models import AuditEvent
 from governance.kernel.reports.pdf import render_pdf_string
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
-from governance.outputs.content import csv_of
 from governance.outputs.models import Output
 from tests.agreements import builders as agreement_builders
 from tests.agreements.builders import Datasets
@@ -145,7 +144,6 @@ def produce(
         "result": result,
         "disclosure": disclosure_record(),
         "pdf": report_pdf(),
-        "csv": csv_of(result),
         "populations": [{"label": "treatment", "size": 120}],
         "by": people.analyst,
         "now": now,

@@ -18,9 +18,9 @@ from governance.audit.models import AuditEvent
 from governance.authz import Role
 from governance.identity.models import User
 from governance.outputs import service as outputs
-from governance.outputs.content import csv_of
 from governance.outputs.lifecycle import lifecycle_markdown
 from governance.outputs.models import Output, OutputStatus
+from governance.outputs.released_csv import csv_of
 from governance.outputs.tasks import CHECK_WITHIN_DAYS
 from tests.conftest import Browser, fresh
 from tests.outputs.builders import (

@@ -19,7 +19,7 @@ from governance.analysis.engine import list_kinds
 from governance.kernel.errors import InvalidTransition, ValidationFailed
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
-from governance.outputs.content import AGGREGATE_KINDS, csv_of, released_from_analysis
+from governance.outputs.content import AGGREGATE_KINDS, released_from_analysis
 from governance.outputs.models import Output
 from tests.agreements.builders import Datasets
 from tests.outputs.builders import (
@@ -281,19 +281,7 @@ def test_disaggregated_results_cannot_be_stored(
 ) -> None:
     result = make()
     with pytest.raises(ValidationFailed):
-        produce(db, people, agreement, result=result, csv=csv_of(headline_result()), commit=False)
-
-
-def test_a_csv_with_person_rows_or_small_counts_cannot_be_stored(
-    db: Session, people: People, agreement: Agreement
-) -> None:
-    header = "table,cell,group,count,events\r\n"
-    person_rows = header + "".join(f"people,{n},P{n},1,0\r\n" for n in range(40))
-    small = header + "headline,t,Treatment,120,3\r\n"
-    for content in (person_rows, small, "", "\xff\xfe"):
-        with pytest.raises(ValidationFailed, match=r"csv|CSV"):
-            produce(db, people, agreement, csv=content.encode("latin-1"), commit=False)
-        db.rollback()
+        produce(db, people, agreement, result=result, commit=False)
 
 
 def test_only_aggregate_kinds_and_real_pdfs_are_stored(
@@ -375,6 +363,5 @@ def test_an_engine_result_splits_into_released_figures_and_a_disclosure_record(
         kind="descriptive",
         result=result,
         disclosure=disclosure,
-        csv=csv_of(result),
     )
     assert stored.part_label("by_district/1") == "People by district: district North"

@@ -17,9 +17,9 @@ from governance.cli import main
 from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
-from governance.outputs.content import csv_of
 from governance.outputs.lifecycle import State, state_of
 from governance.outputs.models import Output, OutputStatus
+from governance.outputs.released_csv import csv_of
 from tests.conftest import fresh
 from tests.outputs.builders import (
     DAY,
