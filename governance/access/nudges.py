@@ -30,7 +30,7 @@ from governance.datasets.models import DatasetSteward
 from governance.identity.models import User, UserRole
 from governance.kernel import notify
 from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied
-from governance.kernel.tasks import Task, service_level_days
+from governance.kernel.tasks import Task, guarded, service_level_days
 
 STEP_KINDS = {
     RequestStatus.SUBMITTED: queries.REVIEW,
@@ -190,6 +190,7 @@ def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> i
 _WAITING_REQUESTS = select(AccessRequest).where(AccessRequest.status.in_(list(STEP_KINDS)))
 
 
+@guarded(_WAITING_REQUESTS)
 def reminders_to_answer(session: Session, user: User) -> list[Task]:
     """The task "Answer a reminder": a nudge that reached this person about a request that
     still waits on them (it closes when the request leaves their step, or they vote)."""

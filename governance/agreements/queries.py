@@ -158,9 +158,10 @@ def _check_visible(agreement: Agreement, by: User) -> None:
 
 
 # The agreement's page shows its versions with their covered columns (and datasets and their
-# columns), personnel (people), comments and documents, in six statements whatever the number
-# of versions or datasets: the agreement with its versions, then each part of every version in
-# one statement, and the covered datasets' columns in one. The people's training is read as
+# columns), personnel (people), comments and documents, in at most six statements whatever the
+# number of versions or datasets: the agreement with its versions, then each part of every
+# version in one statement (but comments and documents when no version has any), and the
+# covered datasets' columns in one. The people's training is read as
 # rows (`identity.courses`), not as objects. The model's selectin cascade would go on to read
 # every covered dataset's stewards and every named person's roles, which the page does not
 # show: read as the page asks, those load only if something touches them.
@@ -171,8 +172,23 @@ def _check_visible(agreement: Agreement, by: User) -> None:
 # one's cache key, about 1.8 ms of the page's 7 (SQLite, 2026-12-06 pagespeed2); the rows
 # sent and the objects made are the same. A relationship not set here (the dataset's stewards,
 # a person's roles) still loads when touched.
+def _any_of(model: Any) -> Any:
+    """Whether any version of the agreement (the enclosing statement's) has a row of `model`."""
+    return (
+        select(model.version_id)
+        .join(AgreementVersion, AgreementVersion.id == model.version_id)
+        .where(AgreementVersion.agreement_id == Agreement.id)
+        .exists()
+    )
+
+
+# Parts most agreements have none of (review comments, issued documents): the first
+# statement says whether any version has one, and a part no version has is not asked for.
+_MAYBE_EMPTY = {"comments": AgreementComment, "documents": AgreementDocument}
 _PAGE_AGREEMENT = (
-    select(Agreement)
+    select(
+        Agreement, *(_any_of(model).label(f"any_{name}") for name, model in _MAYBE_EMPTY.items())
+    )
     .where(Agreement.id == bindparam("agreement"))
     .options(
         joinedload(Agreement.versions).options(
@@ -235,15 +251,17 @@ _PAGE_DATASET_COLUMNS = (
 def _load_page(session: Session, agreement_id: int) -> Agreement:
     """The agreement with everything its page shows loaded, in the order the relationships
     declare (each part's statement orders by version first, then as its relationship does)."""
-    agreement = session.scalars(_PAGE_AGREEMENT, {"agreement": agreement_id}).unique().one_or_none()
-    if agreement is None:
+    row = session.execute(_PAGE_AGREEMENT, {"agreement": agreement_id}).unique().one_or_none()
+    if row is None:
         raise NotFound(f"There is no agreement {agreement_id}.")
+    agreement: Agreement = row[0]
+    none_of = {name for name, found in zip(_MAYBE_EMPTY, row[1:], strict=True) if not found}
     versions = agreement.versions
     ids = [v.id for v in versions]
     datasets: dict[int, Dataset] = {}
     for attribute, statement in _PAGE_PARTS:
         parts: dict[int, list[Any]] = {v: [] for v in ids}
-        for part in session.scalars(statement, {"versions": ids}):
+        for part in () if attribute in none_of else session.scalars(statement, {"versions": ids}):
             parts[part.version_id].append(part)
             if attribute == "covered":
                 datasets[part.dataset_id] = part.dataset

@@ -14,6 +14,11 @@ Freshness: a database replaced under a running process (a restore, a test's new 
 can reuse the `seq` numbers, so the remembered last event's hash is looked up at each view and
 a mismatch counts the window afresh. The counts are kept per engine and swapped whole, so
 threads of one worker never add the same events twice.
+
+A later view asks one statement (`since`): the remembered last event's hash, the new events'
+counts and the newest event with its hash, as rows of one UNION ALL, so all three come from
+one snapshot (every dashboard view sends it; as three statements they were a third of the
+dashboard's).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditEvent, Outcome
@@ -59,18 +64,29 @@ def _statements(dialect: str) -> dict[str, Any]:
     """Built once per dialect: every compliance dashboard view sends them."""
     if dialect not in _STATEMENTS:
         day = event_day(dialect)
+        after = AuditEvent.seq > bindparam("after")
+        newest = select(func.max(AuditEvent.seq)).where(after).scalar_subquery()
         _STATEMENTS[dialect] = {
             "last": select(AuditEvent.seq, AuditEvent.hash)
             .order_by(AuditEvent.seq.desc())
             .limit(1),
-            "hash_of": select(AuditEvent.hash).where(AuditEvent.seq == bindparam("seq")),
             "window": select(day, AuditEvent.outcome, func.count())
             .where(AuditEvent.occurred_at >= bindparam("since"))
             .where(AuditEvent.seq <= bindparam("upto"))
             .group_by(day, AuditEvent.outcome),
-            "after": select(day, AuditEvent.outcome, func.count(), func.max(AuditEvent.seq))
-            .where(AuditEvent.seq > bindparam("after"))
-            .group_by(day, AuditEvent.outcome),
+            # Rows (kind, seq, hash, day, outcome, events): the kept last event ("kept"), the
+            # events after it per day and outcome ("day"), the newest event ("newest").
+            "since": union_all(
+                select(
+                    literal("kept"), AuditEvent.seq, AuditEvent.hash, null(), null(), null()
+                ).where(AuditEvent.seq == bindparam("after")),
+                select(literal("day"), null(), null(), day, AuditEvent.outcome, func.count())
+                .where(after)
+                .group_by(day, AuditEvent.outcome),
+                select(
+                    literal("newest"), AuditEvent.seq, AuditEvent.hash, null(), null(), null()
+                ).where(AuditEvent.seq == newest),
+            ),
         }
     return _STATEMENTS[dialect]
 
@@ -87,28 +103,25 @@ def _counted_afresh(session: Session, since: dt.date, sql: dict[str, Any]) -> Da
     return DayCounts(since, last.seq, last.hash, MappingProxyType(counts))
 
 
-def _with_new_events(session: Session, kept: DayCounts, sql: dict[str, Any]) -> DayCounts:
-    rows = session.execute(sql["after"], {"after": kept.last_seq}).all()
-    if not rows:
-        return kept
+def _with_new_events(session: Session, kept: DayCounts, sql: dict[str, Any]) -> DayCounts | None:
+    """The kept counts with the events added since; None when their last event is no longer
+    the one they counted (nothing counted: every event is after it)."""
+    rows = session.execute(sql["since"], {"after": kept.last_seq}).all()
+    held = not kept.last_seq
     counts = Counter(kept.counts)
-    last_seq = kept.last_seq
-    for d, o, n, top in rows:
-        day = dt.date.fromisoformat(d)
-        if day >= kept.since:
+    last_seq, last_hash = kept.last_seq, kept.last_hash
+    for kind, seq, hash_, d, o, n in rows:
+        if kind == "kept":
+            held = hash_ == kept.last_hash
+        elif kind == "newest":
+            last_seq, last_hash = seq, hash_
+        elif (day := dt.date.fromisoformat(d)) >= kept.since:
             counts[(day, Outcome(o))] += n
-        last_seq = max(last_seq, top)
-    last_hash = session.execute(sql["hash_of"], {"seq": last_seq}).scalar_one()
+    if not held:
+        return None
+    if last_seq == kept.last_seq:
+        return kept
     return DayCounts(kept.since, last_seq, last_hash, MappingProxyType(dict(counts)))
-
-
-def _still_holds(session: Session, kept: DayCounts, since: dt.date, sql: dict[str, Any]) -> bool:
-    """The kept counts cover `since`, and their last event is still the one they counted."""
-    if kept.since > since:
-        return False
-    if not kept.last_seq:  # nothing was counted: every event is after it
-        return True
-    return bool(session.execute(sql["hash_of"], {"seq": kept.last_seq}).scalar() == kept.last_hash)
 
 
 def day_counts(session: Session, since: dt.date) -> DayCounts:
@@ -118,13 +131,11 @@ def day_counts(session: Session, since: dt.date) -> DayCounts:
     engine = bind if isinstance(bind, Engine) else bind.engine
     sql = _statements(engine.dialect.name)
     kept = _KEPT.get(engine)
-    if kept is not None and not _still_holds(session, kept, since, sql):
-        kept = None
-    fresh = (
-        _counted_afresh(session, since, sql)
-        if kept is None
-        else _with_new_events(session, kept, sql)
-    )
+    fresh = None
+    if kept is not None and kept.since <= since:
+        fresh = _with_new_events(session, kept, sql)
+    if fresh is None:
+        fresh = _counted_afresh(session, since, sql)
     if fresh.since < since:  # the window moved on: forget the days before it
         fresh = DayCounts(
             since,

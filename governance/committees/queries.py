@@ -30,7 +30,7 @@ from governance.datasets.models import Dataset
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingRecord, User
 from governance.kernel.errors import PermissionDenied
-from governance.kernel.tasks import Task
+from governance.kernel.tasks import Task, guarded
 
 RULE_WORDS = {
     "all": "every member approves",
@@ -61,8 +61,12 @@ _OPEN_CASES = (
 )
 
 
+def _member(_session: Session, user: User) -> dict[str, object]:
+    return {"user_id": user.id}
+
+
 def _open_cases_for(session: Session, user: User) -> list[tuple[CommitteeCase, Committee, Subject]]:
-    rows = session.execute(_OPEN_CASES, {"user_id": user.id}).all()
+    rows = session.execute(_OPEN_CASES, _member(session, user)).all()
     found = []
     for case, committee in rows:
         _, subject = parts(session, case)
@@ -71,6 +75,7 @@ def _open_cases_for(session: Session, user: User) -> list[tuple[CommitteeCase, C
     return found
 
 
+@guarded(_OPEN_CASES, _member)
 def votes_waiting(session: Session, user: User) -> list[Task]:
     """Cases on which this person may vote and has not: due on the case's deadline.
 

@@ -263,6 +263,7 @@ _CAMPAIGNS_UNDER_WAY = (
 )
 
 
+@tasks.guarded(_CAMPAIGNS_UNDER_WAY)
 def manager_tasks(session: Session, user: Any) -> list[tasks.Task]:
     """The compliance manager's line for each campaign under way: its progress, the overdue
     items, and the period to close once the deadline has passed."""

@@ -37,15 +37,18 @@ def current_courses(
     return held
 
 
-_LATEST = (
+# Each course's latest record runs out by `until`: a renewal already recorded (a later
+# expiry) ends the course's renewal task, whenever it was taken.
+DUE_FOR_RENEWAL = (
     select(TrainingRecord.course, func.max(TrainingRecord.expires_on))
     .where(TrainingRecord.user_id == bindparam("person"))
     .group_by(TrainingRecord.course)
+    .having(func.max(TrainingRecord.expires_on) <= bindparam("renewal_until", type_=Date()))
 )
 
 
-def latest_expiry(session: Session, user_id: int) -> dict[str, dt.date]:
-    """When each course a person has a record of runs out, by its latest record (a renewal
-    already recorded counts, whenever it was taken)."""
-    rows = session.execute(_LATEST, {"person": user_id})
+def due_for_renewal(session: Session, user_id: int, until: dt.date) -> dict[str, dt.date]:
+    """When each of a person's courses runs out, for the courses whose latest record runs out
+    on or before `until`."""
+    rows = session.execute(DUE_FOR_RENEWAL, {"person": user_id, "renewal_until": until})
     return {course: expires for course, expires in rows}  # noqa: C416 (a Result has keys())

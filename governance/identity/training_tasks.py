@@ -13,19 +13,28 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.identity.courses import latest_expiry
+from governance.identity.courses import DUE_FOR_RENEWAL, due_for_renewal
 from governance.identity.models import TrainingCourse, User
-from governance.kernel.tasks import Task
+from governance.kernel.tasks import Task, guarded
 from governance.kernel.types import utcnow
 
 KIND = "Training to renew"
 
 
-def renewal_tasks(session: Session, user: User) -> list[Task]:
+def renewal_until(session: Session, today: dt.date) -> dt.date:
+    """The last expiry day whose course is due for renewal today (the window's end)."""
     settings: Mapping[str, Any] = session.info.get("settings") or {}
-    window = dt.timedelta(days=int(settings.get("TRAINING_RENEWAL_DAYS") or 30))
+    return today + dt.timedelta(days=int(settings.get("TRAINING_RENEWAL_DAYS") or 30))
+
+
+def _renewal_parameters(session: Session, user: User) -> dict[str, object]:
+    return {"person": user.id, "renewal_until": renewal_until(session, utcnow().date())}
+
+
+@guarded(DUE_FOR_RENEWAL, _renewal_parameters)
+def renewal_tasks(session: Session, user: User) -> list[Task]:
     today = utcnow().date()
-    latest = latest_expiry(session, user.id)
+    due = due_for_renewal(session, user.id, renewal_until(session, today))
     return [
         Task(
             title=f"Renew your training: {TrainingCourse(course).label} "
@@ -35,6 +44,5 @@ def renewal_tasks(session: Session, user: User) -> list[Task]:
             due=expires,
             key=f"training|{user.id}|{course}",
         )
-        for course, expires in sorted(latest.items())
-        if expires - window <= today
+        for course, expires in sorted(due.items())
     ]

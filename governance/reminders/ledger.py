@@ -64,6 +64,8 @@ _OPEN_NOTICES = select(TaskNotice).where(
 def with_due(session: Session, user: User, tasks: list[Task], *, today: dt.date) -> list[Task]:
     """The dashboard's tasks, each with a due date (the ledger's, else one from today), in
     their order (those the workflow dates first)."""
+    if all(t.due for t in tasks):  # the ledger dates only tasks the workflow left undated
+        return list(tasks)
     known = {
         row.task_key: row.due_on for row in session.scalars(_OPEN_NOTICES, {"owner_id": user.id})
     }

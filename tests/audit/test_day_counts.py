@@ -94,17 +94,26 @@ def test_a_later_view_counts_only_the_events_after_the_last_it_counted(
     db.commit()
     first = day_counts(db, SINCE)
     assert any("occurred_at >=" in s for s in statements), "the first view counts the window"
-    statements.clear()
     _record(db, 0, Outcome.DENIED)
     _record(db, 3, Outcome.DENIED)  # recorded now, dated three days ago: lands on its day
     db.commit()
+    statements.clear()
     second = day_counts(db, SINCE)
     assert not any("occurred_at >=" in s for s in statements), statements
+    # One statement: the kept last event's hash, the new events' counts, the newest event.
+    assert len(_selects(statements)) == 1, statements
     assert second.last_seq == first.last_seq + 2
     assert second.on(TODAY, Outcome.DENIED) == first.on(TODAY, Outcome.DENIED) + 1
     assert second.on(TODAY - dt.timedelta(days=3), Outcome.DENIED) == 1
     assert second.on(TODAY) == first.on(TODAY) + 1
+    statements.clear()
+    assert day_counts(db, SINCE) == second  # nothing new: the same counts, one statement
+    assert len(_selects(statements)) == 1, statements
     assert _kept(db) == _plain(db)
+
+
+def _selects(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
 
 
 def test_a_changed_database_under_the_process_is_counted_afresh(

@@ -60,3 +60,13 @@ def test_each_course_counts_by_its_latest_record_and_only_the_persons_own(
             f"training|{checker.id}|{UK.value}",
         ),
     ]
+
+
+def test_the_window_ends_on_its_last_day(db: Session, people: People) -> None:
+    """A course running out on the window's last day is due; one running out the day after
+    is not (the rule is in the statement, and the dashboard's question asks the same)."""
+    checker = people.checker
+    _record(db, checker, HIPAA, 30)
+    _record(db, checker, FERPA, 31)
+    db.commit()
+    assert [t.key for t in renewal_tasks(db, checker)] == [f"training|{checker.id}|{HIPAA.value}"]
