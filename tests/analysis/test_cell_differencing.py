@@ -70,7 +70,8 @@ def refused_for_cells(first: AnalysisRun, second: AnalysisRun, db: Session) -> N
     """The second run was refused for differencing, records nothing, is audited, and its
     reason does not name the first."""
     assert second.status == RunStatus.REFUSED, small_differences(first, second)
-    assert second.result is None and second.report_csv is None
+    assert second.result is None
+    assert second.report_csv is None
     assert second.clause == "publication.min_cell_size"
     assert f"run {first.id}" not in second.reason
     assert "in a cell both publish" in second.reason

@@ -171,10 +171,10 @@ def _row_texts(person_keys: Sequence[Any] | pd.Series | np.ndarray) -> pd.Series
     values = pd.Series(person_keys).reset_index(drop=True)
     present = values.notna().to_numpy(dtype=bool)
     text = values.astype(str).astype(object)
-    if is_numeric_dtype(values.dtype) and not is_bool_dtype(values.dtype):
-        if not is_integer_dtype(values.dtype):
-            exact = present & ((values % 1 == 0) & (values.abs() <= 2.0**53)).to_numpy(bool)
-            text[exact] = values[exact].astype("int64").astype(str)
+    numeric = is_numeric_dtype(values.dtype) and not is_bool_dtype(values.dtype)
+    if numeric and not is_integer_dtype(values.dtype):
+        exact = present & ((values % 1 == 0) & (values.abs() <= 2.0**53)).to_numpy(bool)
+        text[exact] = values[exact].astype("int64").astype(str)
     text[~present] = None
     return text
 
@@ -204,15 +204,9 @@ def population_of(
     so it is keyed too: without the key it cannot confirm a guessed set of people.
     """
     keys, former_keys = key_texts(person_keys)
-    ranks: list[np.ndarray] = []
 
-    def fingerprint(keys: list[str]) -> Population:
-        hashed = _keyed_hashes(keys, key)
-        order = np.argsort(hashed, kind="stable")
-        members = hashed[order]
-        rank = np.empty(len(keys), dtype=np.int64)
-        rank[order] = np.arange(len(keys))
-        ranks.append(rank)
+    def fingerprint(keys: list[str], members: np.ndarray | None = None) -> Population:
+        members = hash_members(keys, key) if members is None else members
         return Population(
             label=label,
             size=len(keys),
@@ -221,19 +215,28 @@ def population_of(
             legacy_digest=legacy_digest(sorted(keys)) if with_legacy_digest else None,
         )
 
+    placed = None
+    if cells is None:
+        population = fingerprint(keys)
+    else:
+        # Each row hashed (rows are people, so this is the hashing the keys need anyway),
+        # and each row's member found by the sort that orders the members.
+        texts = _row_texts(person_keys)
+        present = texts.notna().to_numpy(dtype=bool)
+        members, inverse = np.unique(
+            _keyed_hashes(texts[present].tolist(), key), return_inverse=True
+        )
+        positions = np.full(len(texts), -1, dtype=np.int64)
+        positions[present] = inverse
+        population = fingerprint(keys, members)
+        placed = person_cells(cells.reset_index(drop=True), positions, len(members))
     population = replace(
-        fingerprint(keys),
+        population,
         keys=tuple(keys) if keep_keys else None,
         compare_within_output=compare_within_output,
         essential=essential,
+        cells=placed,
     )
-    if cells is not None:
-        found = pd.Index(keys).get_indexer(_row_texts(person_keys))
-        positions = np.where(found >= 0, ranks[0][found], -1)
-        population = replace(
-            population,
-            cells=person_cells(cells.reset_index(drop=True), positions, len(keys)),
-        )
     if former_keys is keys:
         return population
     return replace(population, former=fingerprint(former_keys))
