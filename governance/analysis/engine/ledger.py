@@ -14,6 +14,9 @@ population keeps the sorted 32-byte hashes and a digest of them. Equal digests m
 populations under one key; the symmetric difference of two populations is counted exactly on
 the hashes. Anyone without the key can neither test a guessed person nor link populations.
 
+A population may also say which cell of its tables each member is in (``cell_differencing``):
+two releases over populations far apart can still be subtracted cell by cell.
+
 The caller supplies earlier releases through a ``ReleaseLedger`` (``ReleasedPopulations`` is
 the in-memory one), which hands over only populations whose size is within reach of the new
 one: two populations whose sizes differ by at least the threshold cannot conflict.
