@@ -264,7 +264,9 @@ def _cell_releases(session: Session, rows: Sequence[LedgerRow]) -> list[CellRele
                 ledger_label(row.run_id, row.label),
                 str(row.id),
                 unpack_members(found.member_hashes or b""),
-                PersonCells.unpack(found.cell_dimensions, found.cell_levels, found.cell_codes),
+                PersonCells.unpack(
+                    found.cell_dimensions, found.cell_levels, found.cell_codes or b""
+                ),
                 [t for t in tables if t.get("population") == row.label],
             )
         )

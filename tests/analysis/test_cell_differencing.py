@@ -36,7 +36,8 @@ from tests.analysis.conftest import (
     make_agreement,
     submit,
 )
-from tests.support import SETUP, People
+from tests.conftest import Browser
+from tests.support import PASSWORD, SETUP, People
 
 DETAILED = ["region", "sex", "age_at_index"]
 MINIMUM = 10
@@ -122,6 +123,12 @@ def test_the_same_table_without_an_offence_category_is_refused(
         app, db, people, world, group_by=DETAILED, excluded_offence_categories=["fraud"]
     )
     refused_for_cells(first, second, db)
+    # The privacy officer's page names the earlier release and how many cells conflict.
+    officer = Browser(app.test_client())
+    officer.login(people.privacy.email, PASSWORD)
+    page = officer.get(f"/analyses/{second.id}").get_data(as_text=True)
+    assert f'href="/analyses/{first.id}"' in page
+    assert f"{second.conflicts[0]['cells']} cells both publish differ by too few people" in page
     # The refusal blocks nothing: the same exclusion by sex alone differs by at least ten
     # people (or none) in every cell both tables publish, and is released. (By region it
     # would not: 37 people's earliest record moves to another region when their fraud
