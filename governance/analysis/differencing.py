@@ -45,7 +45,7 @@ from governance.analysis.engine.ledger import (
 )
 from governance.analysis.models import AnalysisRun, ReleasedPopulation
 from governance.datasets.models import Dataset
-from governance.kernel import keys
+from governance.kernel import keys, sealing
 
 
 class LedgerKeyChanged(Exception):
@@ -162,7 +162,7 @@ class DatasetLedger:
         per run (each is its member hashes and two bytes per member and dimension)."""
         if self._cell_releases is None:
             with self.reader() as session:
-                self._cell_releases = _cell_releases(session, self.rows)
+                self._cell_releases = _cell_releases(session, self.rows, self.key)
         return self._cell_releases
 
     def newer_conflicts(
@@ -181,7 +181,7 @@ class DatasetLedger:
             return []
         self._add(newer)
         earlier = _populations(session, newer)
-        with_cells = _cell_releases(session, newer)
+        with_cells = _cell_releases(session, newer, self.key)
         found = []
         for population in populations:
             own = [t for t in tables if t.get("population") == population.label]
@@ -238,7 +238,26 @@ def _populations(session: Session, rows: Sequence[LedgerRow]) -> list[Population
     ]
 
 
-def _cell_releases(session: Session, rows: Sequence[LedgerRow]) -> list[CellRelease]:
+#: The per-person cells are sealed (AES-GCM) under a subkey of the ledger key, bound to the
+#: row's run and population label: they are a pseudonymous record of each released person's
+#: levels of the grouping columns, which someone with the database alone must not read (the
+#: data files are encrypted at rest for the same reason), nor move to another population's row.
+CELLS_LABEL = "differencing ledger cells v1"
+
+
+def _cells_context(run_id: int, label: str) -> bytes:
+    return f"{run_id}\n{label}".encode()
+
+
+def seal_cells(key: bytes, run_id: int, label: str, packed: bytes) -> bytes:
+    return sealing.seal_under(key, CELLS_LABEL, packed, _cells_context(run_id, label))
+
+
+def open_cells(key: bytes, run_id: int, label: str, sealed: bytes) -> bytes:
+    return sealing.unseal_under(key, CELLS_LABEL, sealed, _cells_context(run_id, label))
+
+
+def _cell_releases(session: Session, rows: Sequence[LedgerRow], key: bytes) -> list[CellRelease]:
     wanted = [row for row in rows if row.has_cells and row.scheme == SCHEME]
     if not wanted:
         return []
@@ -265,7 +284,13 @@ def _cell_releases(session: Session, rows: Sequence[LedgerRow]) -> list[CellRele
                 str(row.id),
                 unpack_members(found.member_hashes or b""),
                 PersonCells.unpack(
-                    found.cell_dimensions, found.cell_levels, found.cell_codes or b""
+                    found.cell_dimensions,
+                    found.cell_levels,
+                    (
+                        open_cells(key, row.run_id, row.label, found.cell_codes)
+                        if found.cell_codes
+                        else b""
+                    ),
                 ),
                 [t for t in tables if t.get("population") == row.label],
             )
@@ -320,7 +345,9 @@ def record_populations(
             member_hashes=pack_members(p.members),
             cell_dimensions=None if p.cells is None else list(p.cells.dimensions),
             cell_levels=None if p.cells is None else [list(level) for level in p.cells.labels],
-            cell_codes=None if p.cells is None else p.cells.pack(),
+            cell_codes=(
+                None if p.cells is None else seal_cells(key, run.id, p.label, p.cells.pack())
+            ),
         )
         for p in populations
     ]

@@ -248,3 +248,36 @@ def test_a_narrower_cohort_file_cannot_be_subtracted(
         submit(db, people, world, "matched_comparison", MATCHED_PARAMS, cohort_id=narrower).id,
     )
     refused_for_cells(first, second, db)
+
+
+def test_the_ledgers_cells_are_sealed_under_the_ledger_key(
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    """Someone with the database alone: each released person's cell levels are kept only
+    sealed under the ledger key (outside the database), and a row's sealed cells moved to
+    another population's row do not open there."""
+    from cryptography.exceptions import InvalidTag
+
+    from governance.analysis import differencing
+
+    grant_records(db, people, world, "descriptive")
+    first = descriptive(app, db, people, world, group_by=DETAILED)
+    second = descriptive(app, db, people, world, group_by=["sex"])
+    assert first.status == second.status == RunStatus.SUCCEEDED
+    rows = [r for r in db.scalars(select(ReleasedPopulation)) if r.cell_codes]
+    assert len(rows) >= 2
+    with app.app_context():
+        key = differencing.ledger_key(db)
+    for row in rows:
+        assert row.cell_dimensions
+        assert row.cell_codes
+        opened = differencing.open_cells(key, row.run_id, row.label, row.cell_codes)
+        # Two bytes per member and dimension, none of it readable from the stored bytes.
+        assert len(opened) == 2 * row.size * len(row.cell_dimensions)
+        assert opened not in row.cell_codes
+    with pytest.raises(InvalidTag):
+        differencing.open_cells(key, rows[1].run_id, rows[1].label, rows[0].cell_codes or b"")
+    with pytest.raises(InvalidTag):
+        differencing.open_cells(
+            b"\0" * 32, rows[0].run_id, rows[0].label, rows[0].cell_codes or b""
+        )
