@@ -5,7 +5,8 @@ One ledger per dataset (the dataset whose person keys define the output's popula
 agreement, analyst or dataset version produced the output, so two agreements over the same
 people can no longer each release a table on populations a few people apart. Each population
 is kept as its size, a keyed digest and the engine's keyed 256-bit member hashes (32 bytes each,
-sorted), with the fingerprint of the ledger key; never raw person keys.
+sorted), with the fingerprint of the ledger key, and which cell of its tables each hashed member
+is in (so a later release is also checked cell by cell); never raw person keys.
 
 The key is one service-wide secret kept outside the database (`ledger_key`): derived with HKDF
 from the data key ring under its own label, from the data key the ledger was first written under
@@ -32,17 +33,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.analysis.engine import Population, get_kind
+from governance.analysis.engine.cell_differencing import CellRelease, PersonCells
 from governance.analysis.engine.ledger import (
     LEGACY_SCHEME,
     MEMBER_HASH_BYTES,
     SCHEME,
     DifferencingConflict,
+    cell_conflicts,
     differencing_conflicts,
     key_fingerprint,
 )
 from governance.analysis.models import AnalysisRun, ReleasedPopulation
 from governance.datasets.models import Dataset
-from governance.kernel import keys
+from governance.kernel import keys, sealing
 
 
 class LedgerKeyChanged(Exception):
@@ -89,6 +92,7 @@ class LedgerRow:
     digest: str
     scheme: str
     key_fingerprint: str | None
+    has_cells: bool
 
 
 Reader = Callable[[], AbstractContextManager[Session]]
@@ -107,6 +111,7 @@ class DatasetLedger:
     dataset_name: str
     rows: list[LedgerRow] = field(default_factory=list)
     high_water: int = 0
+    _cell_releases: list[CellRelease] | None = None
 
     @classmethod
     def open(cls, session: Session, reader: Reader, dataset_id: int, key: bytes) -> DatasetLedger:
@@ -152,20 +157,37 @@ class DatasetLedger:
                     ]
         return tables
 
+    def cell_releases(self) -> Iterable[CellRelease]:
+        """Every earlier population that kept its members' cells, with its tables: read once
+        per run (each is its member hashes and two bytes per member and dimension)."""
+        if self._cell_releases is None:
+            with self.reader() as session:
+                self._cell_releases = _cell_releases(session, self.rows, self.key)
+        return self._cell_releases
+
     def newer_conflicts(
-        self, session: Session, populations: Iterable[Population], minimum: int
+        self,
+        session: Session,
+        populations: Iterable[Population],
+        minimum: int,
+        tables: Sequence[Mapping[str, Any]] = (),
     ) -> list[tuple[Population, list[DifferencingConflict]]]:
         """Conflicts with rows written since this ledger was opened (a run over the same people
-        that finished meanwhile). Call it under the audit writer lock, in the transaction that
+        that finished meanwhile), whole populations and, for ``tables`` (this run's, as
+        released), cell by cell. Call it under the audit writer lock, in the transaction that
         records this run's populations, so no third run can slip in between."""
         newer = _rows(session, self.dataset_id, after=self.high_water)
         if not newer:
             return []
         self._add(newer)
         earlier = _populations(session, newer)
+        with_cells = _cell_releases(session, newer, self.key)
         found = []
         for population in populations:
-            conflicts = differencing_conflicts(population, earlier, minimum)
+            own = [t for t in tables if t.get("population") == population.label]
+            conflicts = differencing_conflicts(population, earlier, minimum) + cell_conflicts(
+                population, own, with_cells, minimum
+            )
             if conflicts:
                 found.append((population, conflicts))
         return found
@@ -180,6 +202,7 @@ def _rows(session: Session, dataset_id: int, *, after: int) -> list[LedgerRow]:
         ReleasedPopulation.digest,
         ReleasedPopulation.scheme,
         ReleasedPopulation.key_fingerprint,
+        ReleasedPopulation.cell_dimensions.is_not(None),
     )
     return [
         LedgerRow(*values)
@@ -215,6 +238,66 @@ def _populations(session: Session, rows: Sequence[LedgerRow]) -> list[Population
     ]
 
 
+#: The per-person cells are sealed (AES-GCM) under a subkey of the ledger key, bound to the
+#: row's run and population label: they are a pseudonymous record of each released person's
+#: levels of the grouping columns, which someone with the database alone must not read (the
+#: data files are encrypted at rest for the same reason), nor move to another population's row.
+CELLS_LABEL = "differencing ledger cells v1"
+
+
+def _cells_context(run_id: int, label: str) -> bytes:
+    return f"{run_id}\n{label}".encode()
+
+
+def seal_cells(key: bytes, run_id: int, label: str, packed: bytes) -> bytes:
+    return sealing.seal_under(key, CELLS_LABEL, packed, _cells_context(run_id, label))
+
+
+def open_cells(key: bytes, run_id: int, label: str, sealed: bytes) -> bytes:
+    return sealing.unseal_under(key, CELLS_LABEL, sealed, _cells_context(run_id, label))
+
+
+def _cell_releases(session: Session, rows: Sequence[LedgerRow], key: bytes) -> list[CellRelease]:
+    wanted = [row for row in rows if row.has_cells and row.scheme == SCHEME]
+    if not wanted:
+        return []
+    stored = {
+        values.id: values
+        for values in session.execute(
+            select(
+                ReleasedPopulation.id,
+                ReleasedPopulation.member_hashes,
+                ReleasedPopulation.cell_dimensions,
+                ReleasedPopulation.cell_levels,
+                ReleasedPopulation.cell_codes,
+            ).where(ReleasedPopulation.id.in_([row.id for row in wanted]))
+        )
+    }
+    releases = []
+    for row in wanted:
+        found = stored[row.id]
+        run = session.get(AnalysisRun, row.run_id)
+        tables = (run.result or {}).get("tables", []) if run is not None else []
+        releases.append(
+            CellRelease(
+                ledger_label(row.run_id, row.label),
+                str(row.id),
+                unpack_members(found.member_hashes or b""),
+                PersonCells.unpack(
+                    found.cell_dimensions,
+                    found.cell_levels,
+                    (
+                        open_cells(key, row.run_id, row.label, found.cell_codes)
+                        if found.cell_codes
+                        else b""
+                    ),
+                ),
+                [t for t in tables if t.get("population") == row.label],
+            )
+        )
+    return releases
+
+
 def conflict_records(
     session: Session, conflicts: Iterable[DifferencingConflict]
 ) -> list[dict[str, Any]]:
@@ -234,6 +317,7 @@ def conflict_records(
                 "exact": conflict.exact,
                 "only_in_new": conflict.only_in_new,
                 "only_in_released": conflict.only_in_released,
+                "cells": conflict.cells,
             }
         )
     return records
@@ -259,6 +343,11 @@ def record_populations(
             scheme=SCHEME,
             key_fingerprint=fingerprint,
             member_hashes=pack_members(p.members),
+            cell_dimensions=None if p.cells is None else list(p.cells.dimensions),
+            cell_levels=None if p.cells is None else [list(level) for level in p.cells.labels],
+            cell_codes=(
+                None if p.cells is None else seal_cells(key, run.id, p.label, p.cells.pack())
+            ),
         )
         for p in populations
     ]

@@ -8,7 +8,8 @@ result, its provenance and the rendered report. Nothing but released figures is 
 
 The ledger keeps, per dataset whose people they are, the populations behind each produced
 output, whichever agreement or analyst produced it (size, digest and the engine's keyed 256-bit
-member hashes, with the fingerprint of the key), never raw person keys.
+member hashes, with the fingerprint of the key, and which cell of the output's tables each
+hashed member is in), never raw person keys.
 """
 
 from __future__ import annotations
@@ -135,4 +136,10 @@ class ReleasedPopulation(Base):
     scheme: Mapped[str] = mapped_column(String(20))
     key_fingerprint: Mapped[str | None] = mapped_column(String(16))
     member_hashes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # Which cell of the release's tables each member is in (engine/cell_differencing.py): the
+    # dimensions, each one's levels, and per member, in member-hash order, a 16-bit level per
+    # dimension. Empty for rows recorded before cells were kept (migration 0044).
+    cell_dimensions: Mapped[list[str] | None] = mapped_column(JSONText())
+    cell_levels: Mapped[list[list[str]] | None] = mapped_column(JSONText())
+    cell_codes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[created_at]

@@ -617,7 +617,7 @@ def _complete(
         )
         return None
     try:
-        newer = ledger.newer_conflicts(session, populations, minimum)
+        newer = ledger.newer_conflicts(session, populations, minimum, result.get("tables", []))
     except analysis_ledger.LedgerKeyChanged as changed:
         return _refuse_key_changed(session, run, user, worker_id, now, changed)
     if newer:

@@ -162,6 +162,7 @@ def conflicts_seen_by(
                 "size": record.get("size"),
                 "only_in_new": record.get("only_in_new"),
                 "only_in_released": record.get("only_in_released"),
+                "cells": record.get("cells"),
             }
         )
     return shown

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from governance.analysis.engine import DisclosurePolicy, RunContext, columns_needed, run_analysis
 from governance.analysis.engine.disclosure import control_table
 from governance.analysis.engine.engines import DuckDBEngine, EngineSettings, SparkEngine, SqlEngine
-from governance.analysis.engine.records import FrameRecords, SqlRecords, load_records
+from governance.analysis.engine.ledger import population_of
+from governance.analysis.engine.records import FrameRecords, Records, SqlRecords, load_records
 from governance.analysis.engine.sources import EngineTables
 from tests.analysis.conftest import synthetic
 from tests.analysis.test_engines import KEY, assert_same, assert_same_release
@@ -172,6 +173,22 @@ numbers = st.one_of(st.none(), st.integers(-3, 3))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def people_cells(records: Records, by: list[str]) -> list[tuple[bytes, tuple[str, ...]]]:
+    """Each member's hash and cell labels, as the ledger records them."""
+    people = records.people(by)
+    population = population_of("p", people["person_id"], KEY, cells=people[by])
+    assert population.members is not None
+    if population.cells is None:
+        return [(member, ()) for member in population.members.tolist()]
+    labels = population.cells.labels
+    return [
+        (member, tuple(labels[j][code] for j, code in enumerate(codes)))
+        for member, codes in zip(
+            population.members.tolist(), population.cells.codes.tolist(), strict=True
+        )
+    ]
+
+
 @given(
     rows=st.lists(
         st.tuples(
@@ -223,7 +240,8 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
         assert isinstance(found, SqlRecords)
         assert isinstance(expected, FrameRecords)
         assert sql_notes == notes
-        assert sorted(found.keys().astype(str)) == sorted(expected.keys().astype(str))
+        # The same people, each in the same cell (what the ledger records of them).
+        assert people_cells(found, by) == people_cells(expected, by)
         if len(expected) == 0:
             return
         policy = DisclosurePolicy(min_cell_size=3)

@@ -83,8 +83,10 @@ class RunContext:
         *,
         essential: bool = False,
         compare_within_output: bool = True,
+        cells: pd.DataFrame | None = None,
     ) -> Population:
-        """Fingerprint a population of this output; ``control`` checks it."""
+        """Fingerprint a population of this output; ``control`` checks it. ``cells`` (one row
+        per key: the levels its tables are grouped by) lets it be checked cell by cell."""
         return population_of(
             label,
             keys,
@@ -93,6 +95,7 @@ class RunContext:
             with_legacy_digest=self.ledger.wants_legacy_digest,
             compare_within_output=compare_within_output,
             essential=essential,
+            cells=cells,
         )
 
     def control(self, result: AnalysisResult) -> None:

@@ -277,7 +277,10 @@ class MatchedComparisonKind(AnalysisKind):
             context.population("treatment group", treated_keys, essential=True),
             context.population("comparison group", control_keys, essential=True),
             context.population(
-                MATCHED_GROUPS, pd.concat([treated_keys, control_keys]), essential=True
+                MATCHED_GROUPS,
+                pd.concat([treated_keys, control_keys]),
+                essential=True,
+                cells=_matched_cells(sample, used, is_treated, att.encoded.levels),
             ),
         ]
         context.report(0.75, "computing outcomes and disclosure-controlled tables")
@@ -446,6 +449,24 @@ class MatchedComparisonKind(AnalysisKind):
                     intervals=None if covariate in levels else interval_labels("mean"),
                 )
             )
+
+
+def _matched_cells(
+    sample: pd.DataFrame,
+    used: np.ndarray,
+    is_treated: np.ndarray,
+    levels: Mapping[str, list[str]],
+) -> pd.DataFrame:
+    """Each matched person's group and categorical characteristics, in the order of the
+    matched groups' keys (the treated, then the comparison people): the cells of the tables
+    over them (characteristics by level and group, outcomes by group)."""
+    columns = [c for c in levels if c in sample.columns]
+    return pd.concat(
+        [
+            sample.loc[used & chosen, columns].assign(group=group)
+            for chosen, group in ((is_treated, TREATMENT), (~is_treated, COMPARISON))
+        ]
+    )[["group", *columns]]
 
 
 def _neighbourhood(scores: np.ndarray, is_treated: np.ndarray, used: np.ndarray) -> np.ndarray:

@@ -111,7 +111,10 @@ class DescriptiveKind(AnalysisKind):
             p.excluded_offence_categories,
             mean_of=p.mean_of,
         )
-        population = context.population("records", records.keys(), essential=True)
+        people = records.people(p.group_by)
+        population = context.population(
+            "records", people[PERSON_KEY], essential=True, cells=people[p.group_by]
+        )
         result.populations.append(population)
         policy = context.policy
         context.report(0.4, "tabulating counts")
@@ -134,7 +137,12 @@ class DescriptiveKind(AnalysisKind):
             valued = records.valued(p.mean_of)
             label = population.label
             if len(valued) != len(records):
-                with_value = context.population(f"records with {p.mean_of}", valued.keys())
+                valued_people = valued.people(p.group_by)
+                with_value = context.population(
+                    f"records with {p.mean_of}",
+                    valued_people[PERSON_KEY],
+                    cells=valued_people[p.group_by],
+                )
                 result.populations.append(with_value)
                 label = with_value.label
             cells = valued.cells(p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n)
@@ -260,8 +268,14 @@ class RateComparisonKind(AnalysisKind):
             p.excluded_offence_categories,
         )
         chosen = records.within(p.group_column, [p.group_a, p.group_b])
+        people = chosen.people([p.group_column])
         result.populations.append(
-            context.population("compared groups", chosen.keys(), essential=True)
+            context.population(
+                "compared groups",
+                people[PERSON_KEY],
+                essential=True,
+                cells=people[[p.group_column]],
+            )
         )
         cells = chosen.cells([p.group_column], event_column=p.outcome)
         wanted = cells[p.group_column].isin([p.group_a, p.group_b, TOTAL_LABEL])

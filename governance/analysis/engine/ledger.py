@@ -14,6 +14,9 @@ population keeps the sorted 32-byte hashes and a digest of them. Equal digests m
 populations under one key; the symmetric difference of two populations is counted exactly on
 the hashes. Anyone without the key can neither test a guessed person nor link populations.
 
+A population may also say which cell of its tables each member is in (``cell_differencing``):
+two releases over populations far apart can still be subtracted cell by cell.
+
 The caller supplies earlier releases through a ``ReleaseLedger`` (``ReleasedPopulations`` is
 the in-memory one), which hands over only populations whose size is within reach of the new
 one: two populations whose sizes differ by at least the threshold cannot conflict.
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
+from .cell_differencing import CellRelease, PersonCells, cell_difference, person_cells
 from .disclosure import DisclosurePolicy
 from .errors import AnalysisRefused
 
@@ -67,15 +71,20 @@ def key_fingerprint(key: bytes) -> str:
 def hash_members(keys: Sequence[str], key: bytes) -> np.ndarray:
     """Sorted keyed BLAKE2b-256 hashes of the (distinct, text) person keys, as an ``S32``
     array. About a microsecond per person: a million-person register takes a second."""
+    members = _keyed_hashes(keys, key)
+    members.sort()
+    return members
+
+
+def _keyed_hashes(keys: Sequence[str], key: bytes) -> np.ndarray:
+    """The keyed hashes of ``keys``, in their order."""
     if not 16 <= len(key) <= 64:
         raise ValueError("the ledger key must be 16 to 64 bytes")
     hashed = [
         hashlib.blake2b(k.encode("utf-8"), key=key, digest_size=32, person=_PERSON).digest()
         for k in keys
     ]
-    members = np.array(hashed, dtype=f"S{MEMBER_HASH_BYTES}")
-    members.sort()
-    return members
+    return np.array(hashed, dtype=f"S{MEMBER_HASH_BYTES}")
 
 
 def legacy_digest(sorted_keys: Sequence[str]) -> str:
@@ -93,7 +102,8 @@ class Population:
     output is about: a conflict with an earlier release refuses the whole run, where other
     populations only have their tables withheld. ``former`` is the same people with integer
     keys written as the engine wrote those read with a gap ("7.0", see ``key_texts``), so that
-    releases recorded in that form are compared with this one."""
+    releases recorded in that form are compared with this one. ``cells`` says which cell of
+    its tables each member falls in (``cell_differencing``), for the ledger only."""
 
     label: str
     size: int
@@ -106,6 +116,7 @@ class Population:
     compare_within_output: bool = True
     essential: bool = False
     former: Population | None = field(default=None, repr=False, compare=False)
+    cells: PersonCells | None = field(default=None, repr=False, compare=False)
 
     @property
     def forms(self) -> tuple[Population, ...]:
@@ -158,6 +169,19 @@ def key_texts(person_keys: Sequence[Any] | pd.Series | np.ndarray) -> tuple[list
     return keys, former
 
 
+def _row_texts(person_keys: Sequence[Any] | pd.Series | np.ndarray) -> pd.Series:
+    """Each row's person key as ``key_texts`` writes it (None where it is missing)."""
+    values = pd.Series(person_keys).reset_index(drop=True)
+    present = values.notna().to_numpy(dtype=bool)
+    text = values.astype(str).astype(object)
+    numeric = is_numeric_dtype(values.dtype) and not is_bool_dtype(values.dtype)
+    if numeric and not is_integer_dtype(values.dtype):
+        exact = present & ((values % 1 == 0) & (values.abs() <= 2.0**53)).to_numpy(bool)
+        text[exact] = values[exact].astype("int64").astype(str)
+    text[~present] = None
+    return text
+
+
 def _sorted_distinct(text: pd.Series) -> list[str]:
     keys: list[str] = np.sort(np.asarray(text.unique(), dtype=object)).tolist()
     return keys
@@ -172,8 +196,11 @@ def population_of(
     with_legacy_digest: bool = False,
     compare_within_output: bool = True,
     essential: bool = False,
+    cells: pd.DataFrame | None = None,
 ) -> Population:
-    """Fingerprint a population: size, keyed member hashes and their digest.
+    """Fingerprint a population: size, keyed member hashes and their digest; with ``cells``
+    (one row per row of ``person_keys``, one column per dimension its tables are grouped by),
+    which cell each member falls in.
 
     Keys are compared as text (``key_texts``), so the same people give the same digest whatever
     the order or duplicates of their keys. The digest is SHA-256 over the sorted member hashes,
@@ -181,8 +208,8 @@ def population_of(
     """
     keys, former_keys = key_texts(person_keys)
 
-    def fingerprint(keys: list[str]) -> Population:
-        members = hash_members(keys, key)
+    def fingerprint(keys: list[str], members: np.ndarray | None = None) -> Population:
+        members = hash_members(keys, key) if members is None else members
         return Population(
             label=label,
             size=len(keys),
@@ -191,11 +218,27 @@ def population_of(
             legacy_digest=legacy_digest(sorted(keys)) if with_legacy_digest else None,
         )
 
+    placed = None
+    if cells is None:
+        population = fingerprint(keys)
+    else:
+        # Each row hashed (rows are people, so this is the hashing the keys need anyway),
+        # and each row's member found by the sort that orders the members.
+        texts = _row_texts(person_keys)
+        present = texts.notna().to_numpy(dtype=bool)
+        members, inverse = np.unique(
+            _keyed_hashes(texts[present].tolist(), key), return_inverse=True
+        )
+        positions = np.full(len(texts), -1, dtype=np.int64)
+        positions[present] = inverse
+        population = fingerprint(keys, members)
+        placed = person_cells(cells.reset_index(drop=True), positions, len(members))
     population = replace(
-        fingerprint(keys),
+        population,
         keys=tuple(keys) if keep_keys else None,
         compare_within_output=compare_within_output,
         essential=essential,
+        cells=placed,
     )
     if former_keys is keys:
         return population
@@ -211,6 +254,9 @@ class DifferencingConflict:
     only_in_new: int | None
     only_in_released: int | None
     exact: bool
+    # The cells both releases publish where one side differs by too few people; None when the
+    # whole populations are too close.
+    cells: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,6 +265,7 @@ class DifferencingConflict:
             "only_in_new": self.only_in_new,
             "only_in_released": self.only_in_released,
             "exact": self.exact,
+            "cells": self.cells,
         }
 
 
@@ -267,11 +314,45 @@ def differencing_conflicts(
     return conflicts
 
 
+def cell_conflicts(
+    new: Population,
+    tables: Sequence[Mapping[str, Any]],
+    earlier: Iterable[CellRelease],
+    minimum: int,
+) -> list[DifferencingConflict]:
+    """Earlier releases that ``new`` and its ``tables`` (as ``ResultTable.to_dict``) can be
+    subtracted from cell by cell to describe 1 to minimum-1 people (``cell_differencing``)."""
+    if new.cells is None or new.members is None:
+        return []
+    conflicts = []
+    for other in earlier:
+        found = cell_difference(new.members, new.cells, tables, other, minimum)
+        if found is not None:
+            conflicts.append(
+                DifferencingConflict(
+                    other.label,
+                    other.release,
+                    found.only_in_new,
+                    found.only_in_released,
+                    True,
+                    found.cells,
+                )
+            )
+    return conflicts
+
+
 DIFFERENCING_HINT = (
     "To go ahead, analyse exactly the same people as the earlier release, or a population that "
     "differs from it by at least {minimum} people (for example a wider or narrower grouping, "
     "another outcome column without missing values, or a cohort file that adds or removes at "
     "least {minimum} people)."
+)
+
+
+CELL_HINT = (
+    "To go ahead, analyse exactly the same people as the earlier release, or group them so "
+    "that in every cell the two tables share the people added or left out number none or at "
+    "least {minimum} (for example a coarser grouping, or leaving out a larger group)."
 )
 
 
@@ -285,13 +366,17 @@ class DifferencingRefused(AnalysisRefused):
     ) -> None:
         kind = "an earlier release" if len(conflicts) == 1 else f"{len(conflicts)} earlier releases"
         exact = all(conflict.exact for conflict in conflicts)
-        how = "fewer than" if exact else "possibly fewer than"
+        if any(conflict.cells for conflict in conflicts):
+            hint, gap = CELL_HINT, f"1 to {minimum - 1} people in a cell both publish"
+        else:
+            hint = DIFFERENCING_HINT
+            gap = ("fewer than" if exact else "possibly fewer than") + f" {minimum} people"
         super().__init__(
             "differencing",
             f"the population {population.label!r} ({population.size:,} people) differs from "
-            f"{kind} of the same people by {how} {minimum} people, so subtracting one from "
+            f"{kind} of the same people by {gap}, so subtracting one from "
             "the other could describe those people; nothing was released. "
-            + DIFFERENCING_HINT.format(minimum=minimum),
+            + hint.format(minimum=minimum),
         )
         self.population = population
         self.conflicts = conflicts
@@ -319,6 +404,9 @@ class ReleaseLedger(Protocol):
     def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
         """Released tables (as ``ResultTable.to_dict``) over exactly this population."""
 
+    def cell_releases(self) -> Iterable[CellRelease]:
+        """Every earlier population that records its members' cells, with its tables."""
+
 
 @dataclass(frozen=True)
 class ReleasedPopulations:
@@ -337,3 +425,10 @@ class ReleasedPopulations:
 
     def tables_over(self, population: Population) -> Sequence[Mapping[str, Any]]:
         return [table for digest in population.digests for table in self.tables.get(digest, ())]
+
+    def cell_releases(self) -> Iterable[CellRelease]:
+        return [
+            CellRelease(p.label, p.release, p.members, p.cells, self.tables.get(p.digest, ()))
+            for p in self.populations
+            if p.cells is not None and p.members is not None
+        ]

@@ -11,6 +11,11 @@ figure or summary is derived from them.
    its tables withheld.
 3. Protection intervals (``protection.py``) over every table of each population, this output's
    and earlier releases' over exactly the same people.
+4. Against earlier releases, cell by cell (``cell_differencing.py``): a population whose
+   people differ from an earlier release's, in a cell both publish, by 1 to min_cell_size - 1
+   people is treated as in step 2 (the run refused, or its tables withheld). Suppressing those
+   cells instead would not do: with the margins of both releases published, a suppressed
+   cell's difference is the margin's difference less the other cells' on its line.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .disclosure import RULE_SECONDARY, ControlledCell, ControlledTable
-from .ledger import DifferencingRefused, Population, differencing_conflicts
+from .ledger import DifferencingRefused, Population, cell_conflicts, differencing_conflicts
 from .protection import LinkedTable, protect
 from .protection_system import integer_dimensions
 from .results import AnalysisResult, ResultTable
@@ -49,11 +54,26 @@ def control_output(result: AnalysisResult, context: RunContext) -> None:
             _withhold_tables(result, population, ACROSS_RELEASES.format(minimum=minimum))
             continue
         kept.append(population)
-    result.populations = kept
     width = context.policy.interval_width
     for population in kept:
         _protect_population(result, population, context, width)
+    result.populations = [p for p in kept if _no_cell_conflict(result, p, context)]
     result.tables = [_with_value_labels(table, context) for table in result.tables]
+
+
+def _no_cell_conflict(result: AnalysisResult, population: Population, context: RunContext) -> bool:
+    """Step 4: False when the population's tables were withheld; raises for an essential one."""
+    minimum = context.policy.min_cell_size
+    tables = [table.to_dict() for table in _tables_over(result, population)]
+    if population.cells is None or not tables:
+        return True
+    conflicts = cell_conflicts(population, tables, context.ledger.cell_releases(), minimum)
+    if not conflicts:
+        return True
+    if population.essential:
+        raise DifferencingRefused(population, conflicts, minimum)
+    _withhold_tables(result, population, ACROSS_CELLS.format(minimum=minimum))
+    return False
 
 
 WITHIN_OUTPUT = (
@@ -65,6 +85,13 @@ ACROSS_RELEASES = (
     "Withheld: this table describes a population that differs from an earlier release of the "
     "same people by fewer than {minimum} people, so subtracting one from the other would "
     "describe those people."
+)
+
+
+ACROSS_CELLS = (
+    "Withheld: this table describes a population whose people differ from an earlier "
+    "release's, in a cell both publish, by fewer than {minimum} people, so subtracting one "
+    "from the other would describe those people."
 )
 
 

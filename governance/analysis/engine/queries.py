@@ -273,9 +273,12 @@ def row_count(table: str, filters: Sequence[str]) -> str:
     return f"SELECT count(*) AS n_rows FROM {table} WHERE {_where(filters)}"
 
 
-def person_keys(dialect: Dialect, table: str, filters: Sequence[str]) -> str:
-    """The person keys of the rows, in the loaded table's order."""
+def person_keys(
+    dialect: Dialect, table: str, filters: Sequence[str], columns: Sequence[str] = ()
+) -> str:
+    """The person keys of the rows (and ``columns``), in the loaded table's order."""
+    chosen = ", ".join(dialect.quote(c) for c in dict.fromkeys(["person_id", *columns]))
     return f"""
-        SELECT {dialect.quote("person_id")} FROM {table}
+        SELECT {chosen} FROM {table}
         WHERE {_where(filters)} ORDER BY {ROW}
     """

@@ -51,8 +51,9 @@ class Records(ABC):
     def __len__(self) -> int: ...
 
     @abstractmethod
-    def keys(self) -> pd.Series:
-        """The person keys, in the loaded table's order."""
+    def people(self, by: Sequence[str]) -> pd.DataFrame:
+        """The person key and the ``by`` columns of each record, in the loaded table's order
+        (which cell of a table grouped by ``by`` each person is in, for the ledger)."""
 
     @abstractmethod
     def valued(self, measure: str) -> Records:
@@ -87,8 +88,8 @@ class FrameRecords(Records):
     def __len__(self) -> int:
         return len(self.frame)
 
-    def keys(self) -> pd.Series:
-        return self.frame[PERSON_KEY]
+    def people(self, by: Sequence[str]) -> pd.DataFrame:
+        return self.frame[list(dict.fromkeys([PERSON_KEY, *by]))]
 
     def valued(self, measure: str) -> Records:
         return FrameRecords(self.frame[pd.to_numeric(self.frame[measure], errors="coerce").notna()])
@@ -276,9 +277,9 @@ class SqlRecords(Records):
             self._rows = int(found["n_rows"].iloc[0])
         return self._rows
 
-    def keys(self) -> pd.Series:
-        sql = queries.person_keys(self.engine, self.table, self.filters)
-        return self._query(sql, {PERSON_KEY: PERSON_KEY})[PERSON_KEY]
+    def people(self, by: Sequence[str]) -> pd.DataFrame:
+        sql = queries.person_keys(self.engine, self.table, self.filters, by)
+        return self._query(sql, {column: column for column in [PERSON_KEY, *by]})
 
     def valued(self, measure: str) -> Records:
         return self._narrowed(f"{queries.numeric(self.engine, measure)} IS NOT NULL")

@@ -147,13 +147,13 @@ def _coded(data: pd.DataFrame, dims: list[str]) -> tuple[pd.DataFrame, list[list
     frame = pd.DataFrame(index=data.index)
     levels: list[list[str]] = []
     for dim in dims:
-        codes, labels = _level_codes(data[dim])
+        codes, labels = level_codes(data[dim])
         frame[dim] = codes
         levels.append(labels)
     return frame, levels
 
 
-def _level_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+def level_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes into the sorted text labels of ``series`` (missing values -> ``MISSING_LABEL``)."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     names = [str(value) for value in uniques]

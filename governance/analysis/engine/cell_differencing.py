@@ -1,0 +1,210 @@
+"""Differencing cell by cell: two releases over overlapping populations, subtracted.
+
+Two tables over populations far apart (everyone, and everyone but fraud offenders) pass the
+population check, yet subtracting them cell by cell gives, in each cell both publish, the
+number of fraud offenders there. So for every earlier release over the same people, the new
+release is checked cell by cell: in each cell published (unsuppressed) by a table of each,
+the people in that cell of the new population but not of the earlier one, and those in the
+earlier one's but not the new one's, must each be none or at least the minimum cell size.
+
+A cell is named by its labels with the margins left out (``{"region": "london"}`` is the
+region's margin of a table by region and sex, and the cell of a table by region alone); its
+people are those of the population whose labels agree on those dimensions. To know which of an
+earlier release's people fell in which cell, a population carries ``PersonCells``: for each
+of its members (in the order of the sorted keyed member hashes) the level of each dimension its
+tables are grouped by. The ledger keeps them beside the member hashes: keyed hashes and cell
+levels, never a person key (docs/decisions/analysis-ledger.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .disclosure import TOTAL_LABEL
+from .tabulation import level_codes
+
+CODE_TYPE = np.dtype("<u2")  # a table has at most 5,000 cells, so a level fits 16 bits
+Cell = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PersonCells:
+    """The level of each dimension for each member of a population: ``codes[i, j]`` indexes
+    ``labels[j]`` for the population's i-th member hash (sorted) and ``dimensions[j]``."""
+
+    dimensions: tuple[str, ...]
+    labels: tuple[tuple[str, ...], ...]
+    codes: np.ndarray
+
+    def pack(self) -> bytes:
+        return np.ascontiguousarray(self.codes, dtype=CODE_TYPE).tobytes()
+
+    @classmethod
+    def unpack(
+        cls, dimensions: Sequence[str], labels: Sequence[Sequence[str]], blob: bytes
+    ) -> PersonCells:
+        codes = np.frombuffer(blob, dtype=CODE_TYPE).reshape(-1, len(dimensions))
+        return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes)
+
+
+def person_cells(frame: pd.DataFrame, positions: np.ndarray, size: int) -> PersonCells | None:
+    """``PersonCells`` of a population of ``size`` members from ``frame`` (one row per row of
+    the population's keys, one column per dimension), ``positions`` giving each row's member
+    (-1: a row without a key). Levels are labelled as the tables label them (tabulation.py)."""
+    dimensions = tuple(str(column) for column in frame.columns)
+    if not dimensions:
+        return None
+    kept = positions >= 0
+    codes = np.zeros((size, len(dimensions)), dtype=CODE_TYPE)
+    labels = []
+    for column, dimension in enumerate(frame.columns):
+        found, names = level_codes(frame[dimension])
+        if len(names) > np.iinfo(CODE_TYPE).max:
+            return None  # no table can be grouped by so many levels
+        codes[positions[kept], column] = found[kept]
+        labels.append(tuple(names))
+    return PersonCells(dimensions, tuple(labels), codes)
+
+
+@dataclass(frozen=True)
+class CellRelease:
+    """An earlier release's population with its cells, and its tables over it (as stored,
+    ``ResultTable.to_dict``)."""
+
+    label: str
+    release: str | None
+    members: np.ndarray
+    cells: PersonCells
+    tables: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class CellDifference:
+    """The cells two releases both publish where one side's people differ by too few."""
+
+    cells: int
+    only_in_new: int
+    only_in_released: int
+
+
+def published_cells(tables: Iterable[Mapping[str, Any]], dimensions: Sequence[str]) -> set[Cell]:
+    """The cells (labels without margins) some table publishes, of tables whose dimensions are
+    all among ``dimensions`` (the others' cells cannot be placed)."""
+    known = set(dimensions)
+    found: set[Cell] = set()
+    for table in tables:
+        if not set(table.get("dimensions", [])) <= known:
+            continue
+        for cell in table.get("cells", []):
+            if not cell["disclosure"]["suppressed"]:
+                found.add(_cell(cell["labels"]))
+    return found
+
+
+def _cell(labels: Mapping[str, Any]) -> Cell:
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items() if v != TOTAL_LABEL))
+
+
+def cell_difference(
+    members: np.ndarray,
+    cells: PersonCells,
+    tables: Sequence[Mapping[str, Any]],
+    earlier: CellRelease,
+    minimum: int,
+) -> CellDifference | None:
+    """How the new population (``members``, ``cells``, its ``tables``) and an earlier release
+    differ in the cells both publish; None when no such cell differs, on either side, by 1 to
+    ``minimum`` - 1 people."""
+    shared = published_cells(tables, cells.dimensions) & published_cells(
+        earlier.tables, earlier.cells.dimensions
+    )
+    if not shared:
+        return None
+    in_earlier = _positions(members, earlier.members)
+    in_new = _positions(earlier.members, members)
+    by_dimensions: dict[tuple[str, ...], list[Cell]] = {}
+    for cell in shared:
+        by_dimensions.setdefault(tuple(name for name, _ in cell), []).append(cell)
+    failing = 0
+    for dimensions, wanted in by_dimensions.items():
+        new_keys, old_keys = _keys(cells, earlier.cells, dimensions)
+        only_new = _counts(new_keys, old_keys, in_earlier)
+        only_old = _counts(old_keys, new_keys, in_new)
+        for cell in wanted:
+            key = _key_of(cell, cells, earlier.cells, dimensions)
+            if any(0 < counts.get(key, 0) < minimum for counts in (only_new, only_old)):
+                failing += 1
+    if not failing:
+        return None
+    return CellDifference(
+        failing, int(np.count_nonzero(in_earlier < 0)), int(np.count_nonzero(in_new < 0))
+    )
+
+
+def _positions(members: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each of ``members`` (sorted hashes), its position in ``other``, or -1. Searched on
+    the hashes' first 8 bytes (as big-endian integers they sort as the hashes do, and compare
+    three times faster); the rare hash sharing its prefix with another is searched in full."""
+    if not len(other):
+        return np.full(len(members), -1, dtype=np.int64)
+    prefixes, wanted = _prefix(other), _prefix(members)
+    found = np.minimum(np.searchsorted(prefixes, wanted), len(other) - 1)
+    exact = other[found] == members
+    tied = ~exact & (prefixes[found] == wanted)
+    if tied.any():
+        found[tied] = np.minimum(np.searchsorted(other, members[tied]), len(other) - 1)
+        exact[tied] = other[found[tied]] == members[tied]
+    return np.where(exact, found, -1)
+
+
+def _prefix(hashes: np.ndarray) -> np.ndarray:
+    rows = hashes.view(np.uint8).reshape(-1, hashes.dtype.itemsize)[:, :8]
+    return np.ascontiguousarray(rows).view(">u8").ravel()
+
+
+def _levels(first: PersonCells, second: PersonCells, dimension: str) -> list[str]:
+    names = first.labels[first.dimensions.index(dimension)]
+    return sorted(set(names) | set(second.labels[second.dimensions.index(dimension)]))
+
+
+def _keys(
+    new: PersonCells, old: PersonCells, dimensions: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per member naming its cell on ``dimensions``, comparable across the two."""
+    keys = []
+    for cells in (new, old):
+        key = np.zeros(len(cells.codes), dtype=np.int64)
+        for dimension in dimensions:
+            levels = _levels(new, old, dimension)
+            own = cells.labels[cells.dimensions.index(dimension)]
+            remap = np.array([levels.index(name) for name in own] or [0], dtype=np.int64)
+            column = cells.codes[:, cells.dimensions.index(dimension)].astype(np.int64)
+            key = key * len(levels) + remap[column]
+        keys.append(key)
+    return keys[0], keys[1]
+
+
+def _key_of(cell: Cell, new: PersonCells, old: PersonCells, dimensions: tuple[str, ...]) -> int:
+    labels = dict(cell)
+    key = 0
+    for dimension in dimensions:
+        levels = _levels(new, old, dimension)
+        if labels[dimension] not in levels:
+            return -1
+        key = key * len(levels) + levels.index(labels[dimension])
+    return key
+
+
+def _counts(own: np.ndarray, other: np.ndarray, positions: np.ndarray) -> dict[int, int]:
+    """Per cell key: the members in that cell here but not in that cell there (absent there,
+    or there in another cell)."""
+    found = positions >= 0
+    same = np.zeros(len(own), dtype=bool)
+    same[found] = other[positions[found]] == own[found]
+    keys, counts = np.unique(own[~same], return_counts=True)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
