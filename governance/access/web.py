@@ -329,7 +329,7 @@ def request_action(request_id: int, action: str) -> Response:
     db.commit()
     # Say where the action left the request: an approval of identifier columns, say, still
     # waits on a privacy officer, which "Done." would hide.
-    status = requests.get_request(db, request_id).status
+    status = RequestStatus(requests.get_request(db, request_id).status)
     flash(f"Done: the request is now {status.label.lower()}.", "success")
     return redirect(url_for("access.request_detail", request_id=request_id))
 
