@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from governance.authz import Role
@@ -114,3 +118,18 @@ def make_people(session: Session, app: Flask) -> People:
     )
     session.commit()
     return result
+
+
+@contextmanager
+def statements_sent(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements `engine` sends while the block runs, in order."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

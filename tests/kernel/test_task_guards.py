@@ -19,7 +19,7 @@ from governance.kernel.extensions import database
 from governance.kernel.tasks import Task, TaskRegistry, guarded
 from governance.kernel.types import utcnow
 from tests.conftest import Browser
-from tests.support import PASSWORD, People
+from tests.support import PASSWORD, People, statements_sent
 
 NAMED = select(Organization).where(Organization.name == bindparam("organization"))
 
@@ -38,15 +38,8 @@ def _provider(called: list[str], name: str) -> Any:
 
 @pytest.fixture
 def sent(db: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(engine, "before_cursor_execute", note)
+    with statements_sent(db.get_bind()) as seen:
+        yield seen
 
 
 def test_only_providers_whose_first_statement_has_a_row_are_asked(

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.web.paging import Page, paginate
+from tests.support import statements_sent
 
 SORTS = {"name": Organization.name, "id": Organization.id, "email": User.email}
 AGENCIES = 9
@@ -32,15 +33,8 @@ def agencies(db: Session) -> list[Organization]:
 @pytest.fixture
 def statements(db: Session) -> Iterator[list[str]]:
     """What the test's session sends (the pager runs on the session it is given)."""
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(engine, "before_cursor_execute", note)
+    with statements_sent(db.get_bind()) as seen:
+        yield seen
 
 
 def _page(app: Flask, db: Session, statement: Any, query: str, **options: Any) -> Page[Any]:
