@@ -24,8 +24,15 @@ from governance.identity.actors import System
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 
-TODAY = utcnow().date()
-SINCE = TODAY - dt.timedelta(days=30)
+
+def _today() -> dt.date:
+    """Read at each use, not once at import: a run that crosses midnight (UTC) records its
+    events on the new day."""
+    return utcnow().date()
+
+
+def _since() -> dt.date:
+    return _today() - dt.timedelta(days=30)
 
 
 def _record(db: Session, days_ago: int, outcome: Outcome) -> None:
@@ -38,14 +45,14 @@ def _plain(db: Session) -> dict[tuple[dt.date, Outcome], int]:
     counts: dict[tuple[dt.date, Outcome], int] = {}
     for when, outcome in db.execute(select(AuditEvent.occurred_at, AuditEvent.outcome)):
         day = when.astimezone(dt.UTC).date()
-        if day >= SINCE:
+        if day >= _since():
             key = (day, Outcome(outcome))
             counts[key] = counts.get(key, 0) + 1
     return counts
 
 
 def _kept(db: Session) -> dict[tuple[dt.date, Outcome], int]:
-    return {k: n for k, n in day_counts(db, SINCE).counts.items() if n}
+    return {k: n for k, n in day_counts(db, _since()).counts.items() if n}
 
 
 @pytest.fixture
@@ -92,22 +99,22 @@ def test_a_later_view_counts_only_the_events_after_the_last_it_counted(
     for i in range(5):
         _record(db, i, Outcome.ALLOWED)
     db.commit()
-    first = day_counts(db, SINCE)
+    first = day_counts(db, _since())
     assert any("occurred_at >=" in s for s in statements), "the first view counts the window"
     _record(db, 0, Outcome.DENIED)
     _record(db, 3, Outcome.DENIED)  # recorded now, dated three days ago: lands on its day
     db.commit()
     statements.clear()
-    second = day_counts(db, SINCE)
+    second = day_counts(db, _since())
     assert not any("occurred_at >=" in s for s in statements), statements
     # One statement: the kept last event's hash, the new events' counts, the newest event.
     assert len(_selects(statements)) == 1, statements
     assert second.last_seq == first.last_seq + 2
-    assert second.on(TODAY, Outcome.DENIED) == first.on(TODAY, Outcome.DENIED) + 1
-    assert second.on(TODAY - dt.timedelta(days=3), Outcome.DENIED) == 1
-    assert second.on(TODAY) == first.on(TODAY) + 1
+    assert second.on(_today(), Outcome.DENIED) == first.on(_today(), Outcome.DENIED) + 1
+    assert second.on(_today() - dt.timedelta(days=3), Outcome.DENIED) == 1
+    assert second.on(_today()) == first.on(_today()) + 1
     statements.clear()
-    assert day_counts(db, SINCE) == second  # nothing new: the same counts, one statement
+    assert day_counts(db, _since()) == second  # nothing new: the same counts, one statement
     assert len(_selects(statements)) == 1, statements
     assert _kept(db) == _plain(db)
 
@@ -122,7 +129,7 @@ def test_a_changed_database_under_the_process_is_counted_afresh(
     for _ in range(3):
         _record(db, 1, Outcome.DENIED)
     db.commit()
-    assert day_counts(db, SINCE).on(TODAY - dt.timedelta(days=1), Outcome.DENIED) >= 3
+    assert day_counts(db, _since()).on(_today() - dt.timedelta(days=1), Outcome.DENIED) >= 3
     # As a restore would: the events the process counted are gone and others take their seqs.
     last = db.scalar(select(func.max(AuditEvent.seq)))
     intruder(
@@ -131,25 +138,25 @@ def test_a_changed_database_under_the_process_is_counted_afresh(
     )
     db.commit()
     assert db.scalar(select(func.max(AuditEvent.seq))) == last
-    assert day_counts(db, SINCE).on(TODAY - dt.timedelta(days=1), Outcome.DENIED) == 0
+    assert day_counts(db, _since()).on(_today() - dt.timedelta(days=1), Outcome.DENIED) == 0
     assert _kept(db) == _plain(db)
 
 
 def test_an_earlier_window_than_the_kept_one_is_counted_afresh(db: Session) -> None:
     _record(db, 35, Outcome.ALLOWED)
     db.commit()
-    day_counts(db, SINCE)
-    earlier = TODAY - dt.timedelta(days=40)
-    assert day_counts(db, earlier).on(TODAY - dt.timedelta(days=35)) >= 1
+    day_counts(db, _since())
+    earlier = _today() - dt.timedelta(days=40)
+    assert day_counts(db, earlier).on(_today() - dt.timedelta(days=35)) >= 1
     # And a later one forgets the days before it.
-    assert day_counts(db, SINCE).on(TODAY - dt.timedelta(days=35)) == 0
+    assert day_counts(db, _since()).on(_today() - dt.timedelta(days=35)) == 0
 
 
 def test_threads_viewing_at_once_never_count_an_event_twice(app: Flask, db: Session) -> None:
     for _ in range(20):
         _record(db, 0, Outcome.ALLOWED)
     db.commit()
-    day_counts(db, SINCE)
+    day_counts(db, _since())
     failures: list[BaseException] = []
     start = threading.Barrier(4)
 
@@ -158,7 +165,7 @@ def test_threads_viewing_at_once_never_count_an_event_twice(app: Flask, db: Sess
             with database(app).session() as session:
                 start.wait()
                 for _ in range(5):
-                    day_counts(session, SINCE)
+                    day_counts(session, _since())
                     session.commit()
         except BaseException as error:  # reported by the main thread
             failures.append(error)
@@ -173,5 +180,5 @@ def test_threads_viewing_at_once_never_count_an_event_twice(app: Flask, db: Sess
         thread.join()
     assert not failures
     with database(app).session() as session:
-        assert {k: n for k, n in day_counts(session, SINCE).counts.items() if n} == _plain(db)
+        assert {k: n for k, n in day_counts(session, _since()).counts.items() if n} == _plain(db)
     assert kept_counts._KEPT  # the counts are kept between views
