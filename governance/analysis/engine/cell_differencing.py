@@ -12,8 +12,9 @@ region's margin of a table by region and sex, and the cell of a table by region 
 people are those of the population whose labels agree on those dimensions. To know which of an
 earlier release's people fell in which cell, a population carries ``PersonCells``: for each
 of its members (in the order of the sorted keyed member hashes) the level of each dimension its
-tables are grouped by. The ledger keeps them beside the member hashes: keyed hashes and cell
-levels, never a person key (docs/decisions/analysis-ledger.md).
+tables are grouped by. The ledger keeps them beside the member hashes, sealed under a subkey of
+the ledger key: keyed hashes and cell levels, never a person key
+(docs/decisions/analysis-ledger.md).
 """
 
 from __future__ import annotations
@@ -132,11 +133,12 @@ def cell_difference(
         by_dimensions.setdefault(tuple(name for name, _ in cell), []).append(cell)
     failing = 0
     for dimensions, wanted in by_dimensions.items():
-        new_keys, old_keys = _keys(cells, earlier.cells, dimensions)
+        indexes = _level_indexes(cells, earlier.cells, dimensions)
+        new_keys, old_keys = _keys(cells, earlier.cells, dimensions, indexes)
         only_new = _counts(new_keys, old_keys, in_earlier)
         only_old = _counts(old_keys, new_keys, in_new)
         for cell in wanted:
-            key = _key_of(cell, cells, earlier.cells, dimensions)
+            key = _key_of(cell, dimensions, indexes)
             if any(0 < counts.get(key, 0) < minimum for counts in (only_new, only_old)):
                 failing += 1
     if not failing:
@@ -167,36 +169,49 @@ def _prefix(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows).view(">u8").ravel()
 
 
-def _levels(first: PersonCells, second: PersonCells, dimension: str) -> list[str]:
-    names = first.labels[first.dimensions.index(dimension)]
-    return sorted(set(names) | set(second.labels[second.dimensions.index(dimension)]))
+def _level_indexes(
+    first: PersonCells, second: PersonCells, dimensions: tuple[str, ...]
+) -> dict[str, dict[str, int]]:
+    """Each dimension's levels in either population, sorted, as positions by name: built once
+    per group of cells, for the members' keys and every cell's key alike."""
+    indexes = {}
+    for dimension in dimensions:
+        names = first.labels[first.dimensions.index(dimension)]
+        both = sorted(set(names) | set(second.labels[second.dimensions.index(dimension)]))
+        indexes[dimension] = {name: position for position, name in enumerate(both)}
+    return indexes
 
 
 def _keys(
-    new: PersonCells, old: PersonCells, dimensions: tuple[str, ...]
+    new: PersonCells,
+    old: PersonCells,
+    dimensions: tuple[str, ...],
+    indexes: Mapping[str, Mapping[str, int]],
 ) -> tuple[np.ndarray, np.ndarray]:
     """One integer per member naming its cell on ``dimensions``, comparable across the two."""
     keys = []
     for cells in (new, old):
         key = np.zeros(len(cells.codes), dtype=np.int64)
         for dimension in dimensions:
-            levels = _levels(new, old, dimension)
+            index = indexes[dimension]
             own = cells.labels[cells.dimensions.index(dimension)]
-            remap = np.array([levels.index(name) for name in own] or [0], dtype=np.int64)
+            remap = np.array([index[name] for name in own] or [0], dtype=np.int64)
             column = cells.codes[:, cells.dimensions.index(dimension)].astype(np.int64)
-            key = key * len(levels) + remap[column]
+            key = key * len(index) + remap[column]
         keys.append(key)
     return keys[0], keys[1]
 
 
-def _key_of(cell: Cell, new: PersonCells, old: PersonCells, dimensions: tuple[str, ...]) -> int:
+def _key_of(
+    cell: Cell, dimensions: tuple[str, ...], indexes: Mapping[str, Mapping[str, int]]
+) -> int:
     labels = dict(cell)
     key = 0
     for dimension in dimensions:
-        levels = _levels(new, old, dimension)
-        if labels[dimension] not in levels:
+        position = indexes[dimension].get(labels[dimension])
+        if position is None:
             return -1
-        key = key * len(levels) + levels.index(labels[dimension])
+        key = key * len(indexes[dimension]) + position
     return key
 
 
