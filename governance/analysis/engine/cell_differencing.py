@@ -15,18 +15,24 @@ of its members (in the order of the sorted keyed member hashes) the level of eac
 tables are grouped by. The ledger keeps them beside the member hashes, sealed under a subkey of
 the ledger key: keyed hashes and cell levels, never a person key
 (docs/decisions/analysis-ledger.md).
+
+The same check runs between two populations of one output (counts over everyone, means over
+those with a value), where each population may also carry its members' outcomes (``events``,
+never stored): two tables that both publish an outcome's count (``events:<outcome>``) in a cell
+must then not differ there, on either side, by an event count (or a non-event count) that a
+single table would suppress (``disclosure.threshold_failures`` of the difference).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .disclosure import TOTAL_LABEL
+from .disclosure import TOTAL_LABEL, DisclosurePolicy, threshold_failures
 from .tabulation import level_codes
 
 CODE_TYPE = np.dtype("<u2")  # a table has at most 5,000 cells, so a level fits 16 bits
@@ -36,11 +42,15 @@ Cell = tuple[tuple[str, str], ...]
 @dataclass(frozen=True)
 class PersonCells:
     """The level of each dimension for each member of a population: ``codes[i, j]`` indexes
-    ``labels[j]`` for the population's i-th member hash (sorted) and ``dimensions[j]``."""
+    ``labels[j]`` for the population's i-th member hash (sorted) and ``dimensions[j]``.
+    ``events`` maps an outcome's quantity (``events:<outcome>``) to each member's 0/1 in the
+    same order, for the check within one output; it is never packed (the ledger keeps no
+    outcomes)."""
 
     dimensions: tuple[str, ...]
     labels: tuple[tuple[str, ...], ...]
     codes: np.ndarray
+    events: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     def pack(self) -> bytes:
         return np.ascontiguousarray(self.codes, dtype=CODE_TYPE).tobytes()
@@ -53,14 +63,27 @@ class PersonCells:
         return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes)
 
 
-def person_cells(frame: pd.DataFrame, positions: np.ndarray, size: int) -> PersonCells | None:
+def person_cells(
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    size: int,
+    events: pd.DataFrame | None = None,
+) -> PersonCells | None:
     """``PersonCells`` of a population of ``size`` members from ``frame`` (one row per row of
     the population's keys, one column per dimension), ``positions`` giving each row's member
-    (-1: a row without a key). Levels are labelled as the tables label them (tabulation.py)."""
+    (-1: a row without a key). Levels are labelled as the tables label them (tabulation.py).
+    ``events`` (the same rows, one 0/1 column per quantity ``events:<outcome>``) places each
+    member's outcomes."""
     dimensions = tuple(str(column) for column in frame.columns)
     if not dimensions:
         return None
     kept = positions >= 0
+    outcomes = {}
+    for quantity in [] if events is None else events.columns:
+        values = np.zeros(size, dtype=np.int8)
+        found = pd.to_numeric(events[quantity], errors="coerce").fillna(0).to_numpy() != 0
+        values[positions[kept]] = found[kept]
+        outcomes[str(quantity)] = values
     codes = np.zeros((size, len(dimensions)), dtype=CODE_TYPE)
     labels = []
     for column, dimension in enumerate(frame.columns):
@@ -69,7 +92,7 @@ def person_cells(frame: pd.DataFrame, positions: np.ndarray, size: int) -> Perso
             return None  # no table can be grouped by so many levels
         codes[positions[kept], column] = found[kept]
         labels.append(tuple(names))
-    return PersonCells(dimensions, tuple(labels), codes)
+    return PersonCells(dimensions, tuple(labels), codes, outcomes)
 
 
 @dataclass(frozen=True)
@@ -93,13 +116,18 @@ class CellDifference:
     only_in_released: int
 
 
-def published_cells(tables: Iterable[Mapping[str, Any]], dimensions: Sequence[str]) -> set[Cell]:
+def published_cells(
+    tables: Iterable[Mapping[str, Any]], dimensions: Sequence[str], quantity: str | None = None
+) -> set[Cell]:
     """The cells (labels without margins) some table publishes, of tables whose dimensions are
-    all among ``dimensions`` (the others' cells cannot be placed)."""
+    all among ``dimensions`` (the others' cells cannot be placed); with ``quantity``, of the
+    tables that publish it (``measures``, as ``ResultTable.to_dict`` names them)."""
     known = set(dimensions)
     found: set[Cell] = set()
     for table in tables:
         if not set(table.get("dimensions", [])) <= known:
+            continue
+        if quantity is not None and quantity not in table.get("measures", {}).values():
             continue
         for cell in table.get("cells", []):
             if not cell["disclosure"]["suppressed"]:
@@ -117,15 +145,19 @@ def cell_difference(
     tables: Sequence[Mapping[str, Any]],
     earlier: CellRelease,
     minimum: int,
+    policy: DisclosurePolicy | None = None,
 ) -> CellDifference | None:
     """How the new population (``members``, ``cells``, its ``tables``) and an earlier release
     differ in the cells both publish; None when no such cell differs, on either side, by 1 to
-    ``minimum`` - 1 people."""
+    ``minimum`` - 1 people. With ``policy``, and outcomes on both sides, a cell where both
+    publish an outcome's count also fails when either side's events or non-events are what
+    ``policy`` would suppress in a single rate table (``_outcome_failures``)."""
     shared = published_cells(tables, cells.dimensions) & published_cells(
         earlier.tables, earlier.cells.dimensions
     )
     if not shared:
         return None
+    outcomes = _shared_outcomes(cells, tables, earlier, policy)
     in_earlier = _positions(members, earlier.members)
     in_new = _positions(earlier.members, members)
     by_dimensions: dict[tuple[str, ...], list[Cell]] = {}
@@ -137,15 +169,71 @@ def cell_difference(
         new_keys, old_keys = _keys(cells, earlier.cells, dimensions, indexes)
         only_new = _counts(new_keys, old_keys, in_earlier)
         only_old = _counts(old_keys, new_keys, in_new)
-        for cell in wanted:
-            key = _key_of(cell, dimensions, indexes)
-            if any(0 < counts.get(key, 0) < minimum for counts in (only_new, only_old)):
-                failing += 1
+        keys = [_key_of(cell, dimensions, indexes) for cell in wanted]
+        small = np.array(
+            [
+                any(0 < counts.get(key, 0) < minimum for counts in (only_new, only_old))
+                for key in keys
+            ],
+            dtype=bool,
+        )
+        for quantity, published in outcomes.items():
+            chosen = np.array([cell in published for cell in wanted], dtype=bool)
+            if policy is not None and chosen.any():
+                small |= chosen & _outcome_failures(
+                    (new_keys, cells.events[quantity], in_earlier),
+                    (old_keys, earlier.cells.events[quantity], in_new),
+                    keys,
+                    policy,
+                )
+        failing += int(np.count_nonzero(small))
     if not failing:
         return None
     return CellDifference(
         failing, int(np.count_nonzero(in_earlier < 0)), int(np.count_nonzero(in_new < 0))
     )
+
+
+def _shared_outcomes(
+    cells: PersonCells,
+    tables: Sequence[Mapping[str, Any]],
+    earlier: CellRelease,
+    policy: DisclosurePolicy | None,
+) -> dict[str, set[Cell]]:
+    """Per outcome both sides know their members' values of: the cells where a table of each
+    publishes its count."""
+    if policy is None:
+        return {}
+    found = {}
+    for quantity in set(cells.events) & set(earlier.cells.events):
+        both = published_cells(tables, cells.dimensions, quantity) & published_cells(
+            earlier.tables, earlier.cells.dimensions, quantity
+        )
+        if both:
+            found[quantity] = both
+    return found
+
+
+Side = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _outcome_failures(
+    new: Side, old: Side, keys: Sequence[int], policy: DisclosurePolicy
+) -> np.ndarray:
+    """Per cell key: whether the people on either side of the difference (``new`` and ``old``:
+    each member's cell key, outcome and position on the other side), taken as a rate cell of
+    their own, fail ``policy``'s threshold (its events, or non-events, 1 to minimum - 1; or
+    0 when zeros are disclosive). A member counts on a side when its cell or its outcome is
+    not the same on the other (so a person whose outcome differs counts on both)."""
+    failing = np.zeros(len(keys), dtype=bool)
+    for (own, events, positions), (other, other_events, _) in ((new, old), (old, new)):
+        counts = _counts(own * 2 + events, other * 2 + other_events, positions)
+        with_event = np.array([counts.get(2 * key + 1, 0) for key in keys], dtype=float)
+        without = np.array([counts.get(2 * key, 0) for key in keys], dtype=float)
+        people = with_event + without
+        sides = pd.DataFrame({"count": people, "events": with_event})
+        failing |= (people > 0) & threshold_failures(sides, "rate", policy)
+    return failing
 
 
 def _positions(members: np.ndarray, other: np.ndarray) -> np.ndarray:

@@ -84,9 +84,12 @@ class RunContext:
         essential: bool = False,
         compare_within_output: bool = True,
         cells: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
     ) -> Population:
         """Fingerprint a population of this output; ``control`` checks it. ``cells`` (one row
-        per key: the levels its tables are grouped by) lets it be checked cell by cell."""
+        per key: the levels its tables are grouped by) lets it be checked cell by cell;
+        ``events`` (one row per key, a 0/1 column per quantity ``events:<outcome>`` its
+        tables publish) lets the outcome counts be checked within the output too."""
         return population_of(
             label,
             keys,
@@ -96,6 +99,7 @@ class RunContext:
             compare_within_output=compare_within_output,
             essential=essential,
             cells=cells,
+            events=events,
         )
 
     def control(self, result: AnalysisResult) -> None:

@@ -111,9 +111,13 @@ class DescriptiveKind(AnalysisKind):
             p.excluded_offence_categories,
             mean_of=p.mean_of,
         )
-        people = records.people(p.group_by)
+        people = records.people([*p.group_by, *([p.rate_of] if p.rate_of else [])])
         population = context.population(
-            "records", people[PERSON_KEY], essential=True, cells=people[p.group_by]
+            "records",
+            people[PERSON_KEY],
+            essential=True,
+            cells=people[p.group_by],
+            events=_events_of(people, p.rate_of),
         )
         result.populations.append(population)
         policy = context.policy
@@ -268,13 +272,14 @@ class RateComparisonKind(AnalysisKind):
             p.excluded_offence_categories,
         )
         chosen = records.within(p.group_column, [p.group_a, p.group_b])
-        people = chosen.people([p.group_column])
+        people = chosen.people([p.group_column, p.outcome])
         result.populations.append(
             context.population(
                 "compared groups",
                 people[PERSON_KEY],
                 essential=True,
                 cells=people[[p.group_column]],
+                events=_events_of(people, p.outcome),
             )
         )
         cells = chosen.cells([p.group_column], event_column=p.outcome)
@@ -329,6 +334,14 @@ class RateComparisonKind(AnalysisKind):
             + significance_sentence(test.p_value, f"rate of {p.outcome}")
         )
         return result
+
+
+def _events_of(people: pd.DataFrame, outcome: str | None) -> pd.DataFrame | None:
+    """Each person's 0/1 ``outcome`` as the quantity its rate tables publish, for the check of
+    outcome counts between the populations of one output (``cell_differencing``)."""
+    if outcome is None:
+        return None
+    return pd.DataFrame({f"events:{outcome}": people[outcome].to_numpy()})
 
 
 def _with_both_groups(cells: pd.DataFrame, p: RateComparisonParams) -> pd.DataFrame:

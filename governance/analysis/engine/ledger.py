@@ -197,10 +197,13 @@ def population_of(
     compare_within_output: bool = True,
     essential: bool = False,
     cells: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> Population:
     """Fingerprint a population: size, keyed member hashes and their digest; with ``cells``
     (one row per row of ``person_keys``, one column per dimension its tables are grouped by),
-    which cell each member falls in.
+    which cell each member falls in, and with ``events`` (the same rows, one 0/1 column per
+    outcome quantity its tables publish, ``events:<outcome>``) each member's outcomes, for the
+    check within one output (never recorded).
 
     Keys are compared as text (``key_texts``), so the same people give the same digest whatever
     the order or duplicates of their keys. The digest is SHA-256 over the sorted member hashes,
@@ -232,7 +235,12 @@ def population_of(
         positions = np.full(len(texts), -1, dtype=np.int64)
         positions[present] = inverse
         population = fingerprint(keys, members)
-        placed = person_cells(cells.reset_index(drop=True), positions, len(members))
+        placed = person_cells(
+            cells.reset_index(drop=True),
+            positions,
+            len(members),
+            None if events is None else events.reset_index(drop=True),
+        )
     population = replace(
         population,
         keys=tuple(keys) if keep_keys else None,
@@ -319,14 +327,17 @@ def cell_conflicts(
     tables: Sequence[Mapping[str, Any]],
     earlier: Iterable[CellRelease],
     minimum: int,
+    policy: DisclosurePolicy | None = None,
 ) -> list[DifferencingConflict]:
     """Earlier releases that ``new`` and its ``tables`` (as ``ResultTable.to_dict``) can be
-    subtracted from cell by cell to describe 1 to minimum-1 people (``cell_differencing``)."""
+    subtracted from cell by cell to describe 1 to minimum-1 people (``cell_differencing``);
+    with ``policy``, also outcome counts that ``policy`` would suppress, where both sides
+    carry their members' outcomes."""
     if new.cells is None or new.members is None:
         return []
     conflicts = []
     for other in earlier:
-        found = cell_difference(new.members, new.cells, tables, other, minimum)
+        found = cell_difference(new.members, new.cells, tables, other, minimum, policy)
         if found is not None:
             conflicts.append(
                 DifferencingConflict(

@@ -11,11 +11,19 @@ figure or summary is derived from them.
    its tables withheld.
 3. Protection intervals (``protection.py``) over every table of each population, this output's
    and earlier releases' over exactly the same people.
-4. Against earlier releases, cell by cell (``cell_differencing.py``): a population whose
-   people differ from an earlier release's, in a cell both publish, by 1 to min_cell_size - 1
-   people is treated as in step 2 (the run refused, or its tables withheld). Suppressing those
-   cells instead would not do: with the margins of both releases published, a suppressed
-   cell's difference is the margin's difference less the other cells' on its line.
+4. Within the output, cell by cell (``cell_differencing.py``): a population whose people
+   differ from an earlier-declared population's of the same output, in a cell both publish,
+   by 1 to min_cell_size - 1 people, or whose outcome counts there differ by what a single
+   rate table would suppress, has its tables withheld as in step 1 (an essential one refuses
+   the run: the output would be withheld from what it is about).
+5. Against earlier releases, cell by cell: a population whose people differ from an earlier
+   release's, in a cell both publish, by 1 to min_cell_size - 1 people is treated as in step
+   2 (the run refused, or its tables withheld). Suppressing those cells instead would not do:
+   with the margins of both releases published, a suppressed cell's difference is the
+   margin's difference less the other cells' on its line.
+
+Steps 4 and 5 run after the protection intervals, so the cells those hide count as
+unpublished.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .cell_differencing import CellRelease
 from .disclosure import RULE_SECONDARY, ControlledCell, ControlledTable
+from .errors import AnalysisRefused
 from .ledger import DifferencingRefused, Population, cell_conflicts, differencing_conflicts
 from .protection import LinkedTable, protect
 from .protection_system import integer_dimensions
@@ -36,7 +46,7 @@ if TYPE_CHECKING:
 
 
 def control_output(result: AnalysisResult, context: RunContext) -> None:
-    """Apply the three output-level steps to ``result`` in place (see the module docstring)."""
+    """Apply the output-level steps to ``result`` in place (see the module docstring)."""
     minimum = context.policy.min_cell_size
     kept: list[Population] = []
     for population in result.populations:
@@ -57,12 +67,40 @@ def control_output(result: AnalysisResult, context: RunContext) -> None:
     width = context.policy.interval_width
     for population in kept:
         _protect_population(result, population, context, width)
+    kept = _within_output_cells(result, kept, context)
     result.populations = [p for p in kept if _no_cell_conflict(result, p, context)]
     result.tables = [_with_value_labels(table, context) for table in result.tables]
 
 
+def _within_output_cells(
+    result: AnalysisResult, populations: list[Population], context: RunContext
+) -> list[Population]:
+    """Step 4: the populations whose tables are kept; raises for an essential one."""
+    policy = context.policy
+    kept: list[Population] = []
+    earlier: list[CellRelease] = []
+    for population in populations:
+        tables = [table.to_dict() for table in _tables_over(result, population)]
+        checked = population.compare_within_output and population.cells is not None
+        if not checked or not tables or population.members is None or population.cells is None:
+            kept.append(population)
+            continue
+        if cell_conflicts(population, tables, earlier, policy.min_cell_size, policy):
+            if population.essential:
+                raise AnalysisRefused(
+                    "differencing", WITHIN_OUTPUT_REFUSAL.format(label=population.label)
+                )
+            _withhold_tables(result, population, WITHIN_CELLS.format(minimum=policy.min_cell_size))
+            continue
+        kept.append(population)
+        earlier.append(
+            CellRelease(population.label, None, population.members, population.cells, tables)
+        )
+    return kept
+
+
 def _no_cell_conflict(result: AnalysisResult, population: Population, context: RunContext) -> bool:
-    """Step 4: False when the population's tables were withheld; raises for an essential one."""
+    """Step 5: False when the population's tables were withheld; raises for an essential one."""
     minimum = context.policy.min_cell_size
     tables = [table.to_dict() for table in _tables_over(result, population)]
     if population.cells is None or not tables:
@@ -80,6 +118,18 @@ WITHIN_OUTPUT = (
     "Withheld: this table describes a population that differs from another population in the "
     "same output by fewer than {minimum} people, so subtracting one from the other would "
     "describe those people."
+)
+WITHIN_CELLS = (
+    "Withheld: this table describes a population whose people differ from another "
+    "population's in the same output, in a cell both publish, by fewer than {minimum} people "
+    "(or whose outcome counts there differ by fewer than {minimum}), so subtracting one from "
+    "the other would describe those people."
+)
+WITHIN_OUTPUT_REFUSAL = (
+    "the population {label!r} differs from another population of the same output, in a cell "
+    "both publish, by too few people (or outcomes), so subtracting one table from the other "
+    "could describe them; nothing was released. Group the people more coarsely, or analyse "
+    "an outcome column without missing values."
 )
 ACROSS_RELEASES = (
     "Withheld: this table describes a population that differs from an earlier release of the "
