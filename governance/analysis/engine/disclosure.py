@@ -193,9 +193,16 @@ def round_to_base(values: np.ndarray, base: int) -> np.ndarray:
 
 
 def control_table(
-    cells: pd.DataFrame, dimensions: Sequence[str], measure: Measure, policy: DisclosurePolicy
+    cells: pd.DataFrame,
+    dimensions: Sequence[str],
+    measure: Measure,
+    policy: DisclosurePolicy,
+    published_elsewhere: np.ndarray | None = None,
 ) -> ControlledTable:
-    """Apply primary, secondary and rounding rules to a long table that includes its margins."""
+    """Apply primary, secondary and rounding rules to a long table that includes its margins.
+    ``published_elsewhere`` marks cells whose count another table of the output publishes:
+    suppressing one as a complement would hide nothing, so it is chosen only when no other
+    cell of its lines can be."""
     dims = list(dimensions)
     cells = cells.reset_index(drop=True)
     threshold = threshold_failures(cells, measure, policy)
@@ -213,7 +220,10 @@ def control_table(
         nonnegative = bool(np.all(cells["abs_sum"].to_numpy(dtype=float) == np.abs(sums)))
         additive.append(AdditiveTable(sums, nonnegative))
     labels = cells[dims].astype(str) if dims else pd.DataFrame(index=cells.index)
-    suppressed = complementary_suppression(labels, dims, TOTAL_LABEL, primary, additive, counts)
+    cost = counts.copy()
+    if published_elsewhere is not None:
+        cost[np.asarray(published_elsewhere, dtype=bool)] = np.inf
+    suppressed = complementary_suppression(labels, dims, TOTAL_LABEL, primary, additive, cost)
     secondary = suppressed & ~primary
     return ControlledTable(
         dimensions=dims,

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from .att import OutcomeEstimate
-from .disclosure import TOTAL_LABEL, ControlledTable, DisclosurePolicy
+from .disclosure import TOTAL_LABEL, ControlledTable, DisclosurePolicy, control_table
 from .matched_tables import COMPARISON, TREATMENT, group_table, interval_labels
 from .results import AnalysisResult, ResultTable, jdl_rate_sentence, significance_sentence
-from .tabulation import control_count_table
+from .tabulation import cells_from_wide_counts
 
+FLOW_STAGE, FLOW_TREATED = "stage", "in_treatment_group"
 FLOW_ORDER = (
-    "in_treatment_group",
+    FLOW_TREATED,
     "invalid_name",
     "invalid_date_of_birth",
     "invalid_sex",
@@ -38,14 +39,26 @@ FLOW_ORDER = (
 
 
 def flow_table(flow: Counter[str], policy: DisclosurePolicy) -> ResultTable:
-    """How the submitted cohort became the treatment group, one count per outcome."""
+    """How the submitted cohort became the treatment group, one count per outcome.
+
+    The treatment group's size is published by the tables over the matched groups (their
+    treatment-group totals), so the flow's ``in_treatment_group`` is never hidden as the
+    complement of a small count, and the protection intervals take it as known: with it known
+    from those tables, the flow's total less its other cells would give the small count
+    back."""
     order = [key for key in FLOW_ORDER if flow.get(key)] + sorted(set(flow) - set(FLOW_ORDER))
-    series = pd.Series([flow[key] for key in order], index=pd.Index(order, name="stage"))
+    series = pd.Series([flow[key] for key in order], index=pd.Index(order, name=FLOW_STAGE))
+    cells, dimensions = cells_from_wide_counts(series)
+    # A treatment group under the threshold is suppressed in those tables too.
+    elsewhere = (cells[FLOW_STAGE] == FLOW_TREATED).to_numpy(dtype=bool) & (
+        flow.get(FLOW_TREATED, 0) >= policy.min_cell_size
+    )
     return ResultTable(
         "cohort_flow",
         "What happened to the people submitted",
-        control_count_table(series, policy),
+        control_table(cells, dimensions, "count", policy, published_elsewhere=elsewhere),
         "linked cohort",
+        published_elsewhere=frozenset(np.flatnonzero(elsewhere).tolist()),
     )
 
 

@@ -205,6 +205,7 @@ def _linked(table: ResultTable) -> LinkedTable:
         values=[{key: cell.raw.get(key) for key in measures} for cell in cells],
         suppressed=np.array([cell.suppressed for cell in cells], dtype=bool),
         mutable=True,
+        public=table.published_elsewhere,
     )
 
 

@@ -138,6 +138,8 @@ def _suppress_beside(system: System, expression: Expression) -> bool:
         for position, table in enumerate(system.tables):
             if table.mutable:
                 candidates.update((position, int(c)) for c in np.flatnonzero(~table.suppressed))
+    # A cell another table publishes hides nothing when suppressed here.
+    candidates = {(p, c) for p, c in candidates if c not in system.tables[p].public}
     if not candidates:
         return False
 

@@ -44,6 +44,10 @@ class LinkedTable:
     mutable: bool
     rounding_base: int | None = None
     newly_suppressed: set[int] = field(default_factory=set)
+    # Cells of ours whose value another table of the output publishes (over another
+    # population): known to a reader even when suppressed here, so never a cell to protect or
+    # to hide for another's sake.
+    public: frozenset[int] = frozenset()
 
     @classmethod
     def from_released(cls, table: Mapping[str, Any], integers: Collection[str] = ()) -> LinkedTable:
@@ -174,7 +178,8 @@ class System:
         for quantity, carriers in enumerate(self.carriers):
             for position, cell in carriers:
                 table = self.tables[position]
-                if table.suppressed[cell] or (table.mutable and not use_ours):
+                hidden = table.suppressed[cell] and cell not in table.public
+                if hidden or (table.mutable and not use_ours):
                     continue
                 if not table.mutable and not use_earlier:
                     continue
@@ -211,6 +216,8 @@ class System:
         found: dict[Expression, None] = {}
         for position, table in enumerate(self.tables):
             for cell in np.flatnonzero(table.suppressed):
+                if int(cell) in table.public:
+                    continue
                 quantities = self.cell_quantities[position][int(cell)]
                 for quantity in quantities.values():
                     found[((quantity, 1.0),)] = None

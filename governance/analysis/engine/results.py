@@ -34,7 +34,9 @@ class ResultTable:
     ``count`` is the number of people in the cell, ``events:<outcome>`` the number with the
     outcome. Tables over one population that name the same quantity for the same labels
     describe the same people, which is how the protection intervals link tables within an
-    output and across releases. ``intervals`` names the method of each interval it shows.
+    output and across releases. ``intervals`` names the method of each interval it shows;
+    ``published_elsewhere`` the cells whose counts the output publishes in a table over
+    another population.
     """
 
     name: str
@@ -44,6 +46,9 @@ class ResultTable:
     measures: dict[str, str] | None = None
     intervals: dict[str, str] | None = None
     value_labels: dict[str, dict[str, str]] | None = None
+    # Positions of cells whose count another table of the output publishes over another
+    # population (the cohort flow's treatment group): protection takes them as known.
+    published_elsewhere: frozenset[int] = frozenset()
 
     def quantities(self) -> dict[str, str]:
         if self.measures is not None:
