@@ -320,6 +320,50 @@ def test_tables_over_populations_a_few_people_apart_in_one_output_are_withheld(
     assert b"means" not in (output.report_csv or b"").split(b"\n", 5)[-1]
 
 
+def test_means_a_few_people_apart_in_one_cell_of_the_output_are_withheld(
+    app: Flask, db: Session, people: People
+) -> None:
+    """25 people without a score are enough for the whole populations, but 3 of them are
+    women: the counts of women less the means table's count of women gave those 3."""
+    frame = register(missing_scores=0)
+    women = frame.index[frame["sex"] == "F"][:3]
+    men = frame.index[frame["sex"] == "M"][:22]
+    frame.loc[women.union(men), "score"] = np.nan
+    survey = declare(db, people, frame)
+    agreement = agreement_over(db, people, survey, analyst=people.analyst)
+    output = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "descriptive",
+        {"group_by": ["sex"], "mean_of": "score"},
+    )
+    assert output.status == RunStatus.SUCCEEDED, output.reason
+    assert output.result is not None
+    assert [t["name"] for t in output.result["tables"]] == ["counts"]
+    assert "in the same output, in a cell both publish" in output.result["withheld"]["means"]
+    assert [p["label"] for p in output.result["populations"]] == ["records"]
+    assert [r.label for r in db.scalars(select(ReleasedPopulation))] == ["records"]
+    # With the missing scores spread so that every cell has none or enough, both are released.
+    frame.loc[frame.index[frame["sex"] == "F"][:12], "score"] = np.nan
+    ingest(db, survey, frame)
+    both = run(
+        app,
+        db,
+        agreement,
+        survey,
+        people.analyst,
+        "descriptive",
+        {"group_by": ["sex"], "mean_of": "score"},
+    )
+    assert both.status == RunStatus.SUCCEEDED, both.reason
+    assert both.result is not None
+    assert [t["name"] for t in both.result["tables"]] == ["counts", "means"]
+    assert not both.result["withheld"]
+
+
 def test_a_refused_or_withheld_population_does_not_block_later_work(
     app: Flask, db: Session, people: People, survey: Dataset
 ) -> None:

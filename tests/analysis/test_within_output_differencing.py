@@ -12,6 +12,7 @@ essential one refuses the run.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,8 +26,11 @@ from governance.analysis.engine import DisclosurePolicy, RunContext, run_analysi
 from governance.analysis.engine.cell_differencing import CellRelease, cell_difference
 from governance.analysis.engine.disclosure import TOTAL_LABEL, control_table
 from governance.analysis.engine.errors import AnalysisRefused
+from governance.analysis.engine.kinds import columns_needed
 from governance.analysis.engine.ledger import population_of
+from governance.analysis.engine.matched_summary import flow_table
 from governance.analysis.engine.results import AnalysisResult, ResultTable
+from governance.analysis.engine.synthetic import generate_dataset
 from governance.analysis.engine.tabulation import aggregate_cells
 
 KEY = b"k" * 32
@@ -97,7 +101,8 @@ def test_a_cell_the_means_table_suppresses_is_not_a_conflict() -> None:
     frame.loc[frame.index[frame["sex"] == "X"][:1], "score"] = np.nan
     result = describe(frame, {"group_by": ["sex"], "mean_of": "score"})
     counts, means = result.table("counts").table, result.table("means").table
-    assert counts.cell(sex="X").suppressed and means.cell(sex="X").suppressed
+    assert counts.cell(sex="X").suppressed
+    assert means.cell(sex="X").suppressed
     assert not result.withheld
 
 
@@ -250,11 +255,14 @@ def test_a_person_whose_outcome_differs_counts_on_both_sides() -> None:
         for label, f in (("first", frame), ("second", changed))
     )
     tables = [rate_table(f, policy) for f in (frame, changed)]
-    assert first.cells is not None and second.cells is not None
-    assert first.members is not None and second.members is not None
+    assert first.cells is not None
+    assert second.cells is not None
+    assert first.members is not None
+    assert second.members is not None
     earlier = CellRelease("first", None, first.members, first.cells, [tables[0]])
     found = cell_difference(second.members, second.cells, [tables[1]], earlier, MINIMUM, policy)
-    assert found is not None and found.cells == 2  # London and the total
+    assert found is not None
+    assert found.cells == 2
     # Against an earlier release (no policy: the ledger keeps no outcomes) only people count.
     assert cell_difference(second.members, second.cells, [tables[1]], earlier, MINIMUM) is None
 
@@ -369,3 +377,96 @@ def test_no_two_rate_tables_of_an_output_publish_a_small_difference_of_outcomes(
     result = two_rate_tables(everyone, subset, DisclosurePolicy())
     frames = {"rates of everyone": everyone, "rates of subset": subset}
     assert no_small_differences(result, everyone, frames)
+
+
+# The matched comparison's cohort flow counts the submitted rows by what happened to each. Its
+# cells are disjoint groups, so two of them never subtract to a group of people; but its
+# ``in_treatment_group`` is the treatment group's size, which the tables over the matched
+# groups publish (their treatment totals). Hidden as the complement of a small count, it gave
+# that count back: the flow's total less its other cells less the treatment group.
+
+
+def controlled_flow(flow: dict[str, int], policy: DisclosurePolicy) -> list[Any]:
+    context = RunContext(policy=policy, ledger_key=KEY)
+    result = AnalysisResult(kind="test", parameters={})
+    result.populations.append(
+        context.population(
+            "linked cohort", list(range(sum(flow.values()))), compare_within_output=False
+        )
+    )
+    result.tables.append(flow_table(Counter(flow), policy))
+    context.control(result)
+    return result.tables[0].table.cells
+
+
+def test_the_flow_does_not_hide_the_treatment_group_to_protect_a_small_count() -> None:
+    """On main: in_treatment_group 40 hidden beside no_index_event 5, the total 545 and
+    not_found 500 published, and 40 published by every characteristics table: 5 = 545 - 500 -
+    40."""
+    cells = {
+        c.labels["stage"]: c
+        for c in controlled_flow(
+            {"in_treatment_group": 40, "not_found": 500, "no_index_event": 5}, DisclosurePolicy()
+        )
+    }
+    assert cells["no_index_event"].suppressed
+    assert cells["in_treatment_group"].values["count"] == 40
+    assert widest_interval(cells, "no_index_event", treated=40) >= MINIMUM
+
+
+def widest_interval(cells: dict[str, Any], stage: str, treated: int) -> float:
+    """The width of what a reader knowing the treatment group's size learns of a hidden
+    flow cell: with the total published, the hidden cells share what is left (each from 0 to
+    all of it, or exactly it when alone); with the total hidden, nothing bounds them."""
+    total = cells[TOTAL_LABEL]
+    if total.suppressed:
+        return float("inf")
+    known = {
+        name: (treated if name == "in_treatment_group" else cell.values["count"])
+        for name, cell in cells.items()
+        if name != TOTAL_LABEL and (not cell.suppressed or name == "in_treatment_group")
+    }
+    left = total.values["count"] - sum(known.values())
+    hidden = [name for name, cell in cells.items() if name != TOTAL_LABEL and name not in known]
+    assert stage in hidden
+    return 0.0 if len(hidden) == 1 else float(left)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    treated=st.integers(10, 400),
+    others=st.dictionaries(
+        st.sampled_from(
+            ["not_found", "no_index_event", "under_min_age", "ambiguous", "invalid_sex"]
+        ),
+        st.integers(1, 600),
+        min_size=1,
+    ),
+)
+def test_no_small_flow_count_is_recovered_with_the_treatment_group_known(
+    treated: int, others: dict[str, int]
+) -> None:
+    flow = {"in_treatment_group": treated, **others}
+    cells = {c.labels["stage"]: c for c in controlled_flow(flow, DisclosurePolicy())}
+    for stage, count in others.items():
+        if count < MINIMUM:
+            assert cells[stage].suppressed
+            assert widest_interval(cells, stage, treated) >= MINIMUM, (flow, stage)
+
+
+def test_the_flow_treatment_group_is_the_size_the_matched_tables_publish() -> None:
+    """The premise: a matched run's characteristics tables publish the flow's in_treatment_group
+    (their treatment total), and the flow publishes it too."""
+    dataset = generate_dataset(20_000, seed=3, programme_size=300)
+    parameters = {"eligibility": {"data_complete_until": "2022-12-31"}}
+    read = columns_needed("matched_comparison", parameters)
+    data = {table: getattr(dataset, table)[columns] for table, columns in read.items()}
+    result = run_analysis(
+        "matched_comparison", data, parameters, RunContext(DisclosurePolicy(), ledger_key=KEY)
+    )
+    flow = result.table("cohort_flow").table.cell(stage="in_treatment_group")
+    assert not flow.suppressed
+    for table in result.tables:
+        if table.name.startswith("characteristics_") and "count" in table.table.cells[0].values:
+            labels = dict.fromkeys(table.table.dimensions, TOTAL_LABEL) | {"group": "treatment"}
+            assert table.table.cell(**labels).values["count"] == flow.values["count"]
