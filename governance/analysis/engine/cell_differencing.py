@@ -78,12 +78,7 @@ def person_cells(
     if not dimensions:
         return None
     kept = positions >= 0
-    outcomes = {}
-    for quantity in [] if events is None else events.columns:
-        values = np.zeros(size, dtype=np.int8)
-        found = pd.to_numeric(events[quantity], errors="coerce").fillna(0).to_numpy() != 0
-        values[positions[kept]] = found[kept]
-        outcomes[str(quantity)] = values
+    outcomes = {} if events is None else _placed_events(events, positions, size)
     codes = np.zeros((size, len(dimensions)), dtype=CODE_TYPE)
     labels = []
     for column, dimension in enumerate(frame.columns):
@@ -93,6 +88,18 @@ def person_cells(
         codes[positions[kept], column] = found[kept]
         labels.append(tuple(names))
     return PersonCells(dimensions, tuple(labels), codes, outcomes)
+
+
+def _placed_events(events: pd.DataFrame, positions: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Each member's 0/1 per outcome column of ``events`` (rows placed by ``positions``)."""
+    kept = positions >= 0
+    outcomes = {}
+    for quantity in events.columns:
+        values = np.zeros(size, dtype=np.int8)
+        happened = pd.to_numeric(events[quantity], errors="coerce").fillna(0).to_numpy() != 0
+        values[positions[kept]] = happened[kept]
+        outcomes[str(quantity)] = values
+    return outcomes
 
 
 @dataclass(frozen=True)
