@@ -129,6 +129,15 @@ def run(
     return execute(app, db, submitted.id)
 
 
+def means_by_sex(
+    app: Flask, db: Session, agreement: Agreement, dataset: Dataset, user: User
+) -> AnalysisRun:
+    """Counts by sex over everyone and means of the score over those with one."""
+    return run(
+        app, db, agreement, dataset, user, "descriptive", {"group_by": ["sex"], "mean_of": "score"}
+    )
+
+
 def cell(run: AnalysisRun, table: str, **labels: str) -> dict[str, Any]:
     assert run.result is not None
     found = next(t for t in run.result["tables"] if t["name"] == table)
@@ -301,15 +310,7 @@ def test_tables_over_populations_a_few_people_apart_in_one_output_are_withheld(
     """Counts over everyone and means over those with a score differ by the three people
     without one: publishing both would give their sex by subtraction."""
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    output = run(
-        app,
-        db,
-        agreement,
-        survey,
-        people.analyst,
-        "descriptive",
-        {"group_by": ["sex"], "mean_of": "score"},
-    )
+    output = means_by_sex(app, db, agreement, survey, people.analyst)
     assert output.status == RunStatus.SUCCEEDED, output.reason
     assert output.result is not None
     names = [t["name"] for t in output.result["tables"]]
@@ -331,15 +332,7 @@ def test_means_a_few_people_apart_in_one_cell_of_the_output_are_withheld(
     frame.loc[women.union(men), "score"] = np.nan
     survey = declare(db, people, frame)
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    output = run(
-        app,
-        db,
-        agreement,
-        survey,
-        people.analyst,
-        "descriptive",
-        {"group_by": ["sex"], "mean_of": "score"},
-    )
+    output = means_by_sex(app, db, agreement, survey, people.analyst)
     assert output.status == RunStatus.SUCCEEDED, output.reason
     assert output.result is not None
     assert [t["name"] for t in output.result["tables"]] == ["counts"]
@@ -349,15 +342,7 @@ def test_means_a_few_people_apart_in_one_cell_of_the_output_are_withheld(
     # With the missing scores spread so that every cell has none or enough, both are released.
     frame.loc[frame.index[frame["sex"] == "F"][:12], "score"] = np.nan
     ingest(db, survey, frame)
-    both = run(
-        app,
-        db,
-        agreement,
-        survey,
-        people.analyst,
-        "descriptive",
-        {"group_by": ["sex"], "mean_of": "score"},
-    )
+    both = means_by_sex(app, db, agreement, survey, people.analyst)
     assert both.status == RunStatus.SUCCEEDED, both.reason
     assert both.result is not None
     assert [t["name"] for t in both.result["tables"]] == ["counts", "means"]
@@ -370,15 +355,7 @@ def test_a_refused_or_withheld_population_does_not_block_later_work(
     """Before, the output above put both populations in the ledger, and every later analysis
     of the full register was refused for ever. Only released populations enter now."""
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    first = run(
-        app,
-        db,
-        agreement,
-        survey,
-        people.analyst,
-        "descriptive",
-        {"group_by": ["sex"], "mean_of": "score"},
-    )
+    first = means_by_sex(app, db, agreement, survey, people.analyst)
     assert first.status == RunStatus.SUCCEEDED
     later = run(app, db, agreement, survey, people.analyst, "descriptive", {"group_by": ["aid"]})
     assert later.status == RunStatus.SUCCEEDED, later.reason

@@ -136,12 +136,18 @@ def without_londoners(frame: pd.DataFrame, reoffended: int, others: int) -> pd.D
 
 
 def two_rate_tables(
-    everyone: pd.DataFrame, subset: pd.DataFrame, policy: DisclosurePolicy
+    everyone: pd.DataFrame,
+    subset: pd.DataFrame,
+    policy: DisclosurePolicy,
+    subset_essential: bool = False,
 ) -> AnalysisResult:
     """An output with a rate table over ``everyone`` and one over ``subset``, controlled."""
     context = RunContext(policy=policy, ledger_key=KEY)
     result = AnalysisResult(kind="test", parameters={})
-    for label, frame, essential in (("everyone", everyone, True), ("subset", subset, False)):
+    for label, frame, essential in (
+        ("everyone", everyone, True),
+        ("subset", subset, subset_essential),
+    ):
         result.populations.append(
             context.population(
                 label,
@@ -151,18 +157,19 @@ def two_rate_tables(
                 events=pd.DataFrame({EVENTS: frame["reoffended"].to_numpy()}),
             )
         )
-        cells = aggregate_cells(frame, ["region"], event_column="reoffended")
         result.tables.append(
-            ResultTable(
-                f"rates of {label}",
-                "Rate of re-offending",
-                control_table(cells, ["region"], "rate", policy),
-                label,
-                measures={"count": "count", "events": EVENTS},
-            )
+            ResultTable(f"rates of {label}", "Rate", rates(frame, policy), label, measures=RATES)
         )
     context.control(result)
     return result
+
+
+RATES = {"count": "count", "events": EVENTS}
+
+
+def rates(frame: pd.DataFrame, policy: DisclosurePolicy) -> Any:
+    cells = aggregate_cells(frame, ["region"], event_column="reoffended")
+    return control_table(cells, ["region"], "rate", policy)
 
 
 @pytest.mark.parametrize(
@@ -210,31 +217,10 @@ def test_two_rate_tables_are_released_when_a_single_table_would_publish_the_diff
 
 def test_an_essential_population_that_conflicts_within_the_output_refuses_the_run() -> None:
     everyone = reoffenders()
-    policy = DisclosurePolicy()
-    context = RunContext(policy=policy, ledger_key=KEY)
-    result = AnalysisResult(kind="test", parameters={})
-    for label, frame in (("everyone", everyone), ("fewer", without_londoners(everyone, 3, 27))):
-        result.populations.append(
-            context.population(
-                label,
-                frame["person_id"],
-                essential=True,
-                cells=frame[["region"]],
-                events=pd.DataFrame({EVENTS: frame["reoffended"].to_numpy()}),
-            )
-        )
-        cells = aggregate_cells(frame, ["region"], event_column="reoffended")
-        result.tables.append(
-            ResultTable(
-                label,
-                "Rate",
-                control_table(cells, ["region"], "rate", policy),
-                label,
-                measures={"count": "count", "events": EVENTS},
-            )
-        )
     with pytest.raises(AnalysisRefused, match="another population of the same output"):
-        context.control(result)
+        two_rate_tables(
+            everyone, without_londoners(everyone, 3, 27), DisclosurePolicy(), subset_essential=True
+        )
 
 
 def test_a_person_whose_outcome_differs_counts_on_both_sides() -> None:
@@ -268,9 +254,7 @@ def test_a_person_whose_outcome_differs_counts_on_both_sides() -> None:
 
 
 def rate_table(frame: pd.DataFrame, policy: DisclosurePolicy) -> dict[str, Any]:
-    cells = aggregate_cells(frame, ["region"], event_column="reoffended")
-    table = control_table(cells, ["region"], "rate", policy)
-    return ResultTable("rates", "Rate", table, "p", measures={"events": EVENTS}).to_dict()
+    return ResultTable("rates", "Rate", rates(frame, policy), "p", measures=RATES).to_dict()
 
 
 # The property: whatever the register, no two cells an output publishes over the same cell
