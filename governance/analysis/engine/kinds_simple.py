@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .disclosure import TOTAL_LABEL, control_table
+from .disclosure import ABOVE_LOWEST, TOTAL_LABEL, control_table, with_implied_counts
 from .errors import AnalysisParameterError
 from .kinds_base import (
     AnalysisKind,
@@ -79,7 +79,8 @@ class DescriptiveKind(AnalysisKind):
         "group_by": "1 to 3 columns to count people by.",
         "rate_of": "a 0/1 column, or reoffended, whose rate is shown per group.",
         "mean_of": "a number column (or reoffences, days_to_first_reoffence) whose mean is "
-        "shown per group.",
+        "shown per group; the counts of people a mean implies (over a column of two values, "
+        "the count at each) are held to the rate rule.",
         EXCLUDED: EXCLUDED_HELP,
     }
 
@@ -146,8 +147,18 @@ class DescriptiveKind(AnalysisKind):
                 result.populations.append(with_value)
                 label = with_value.label
             cells = valued.cells(p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n)
-            means = control_table(cells, p.group_by, "mean", policy)
-            result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
+            # A mean over two values is a rate (count and mean give both counts): it is held
+            # to the rate rule, and its people at the higher value are that rate's events.
+            domain = valued.domain(p.mean_of)
+            means = control_table(with_implied_counts(cells, domain), p.group_by, "mean", policy)
+            quantities = (
+                {"count": "count", ABOVE_LOWEST: f"events:{p.mean_of}"}
+                if domain.two_valued
+                else None
+            )
+            result.tables.append(
+                ResultTable("means", f"Mean of {p.mean_of}", means, label, measures=quantities)
+            )
         context.report(0.7, "checking differencing and protection intervals")
         context.control(result)
         counts = result.table("counts").table
