@@ -228,11 +228,9 @@ def threshold_failures(
     """Cells where a count behind the published figure is below ``min_cell_size``: the count;
     for a rate its events and (``protect_non_events``) non-events; for a mean the counts its
     values imply, the same way (``with_implied_counts``)."""
-    minimum = policy.min_cell_size
 
     def small(values: np.ndarray) -> np.ndarray:
-        below = values < minimum
-        return below if policy.zeros_are_disclosive else below & (values != 0)
+        return small_counts(values, policy)
 
     counts = cells["count"].to_numpy(dtype=float)
     failing = small(counts)
@@ -249,6 +247,13 @@ def threshold_failures(
     if policy.protect_non_events:
         failing |= small(non_events) & (counts > 0)
     return np.asarray(failing, dtype=bool)
+
+
+def small_counts(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
+    """Counts of people under the minimum cell size (zeros too, when they are disclosive)."""
+    values = np.asarray(values, dtype=float)
+    below = values < policy.min_cell_size
+    return np.asarray(below if policy.zeros_are_disclosive else below & (values != 0), bool)
 
 
 def _require_implied(cells: pd.DataFrame) -> None:

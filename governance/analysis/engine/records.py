@@ -134,8 +134,10 @@ def _boolean(column: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(column.dtype):
         return True
     present = column.dropna()
-    return column.dtype == object and len(present) > 0 and all(
-        isinstance(v, (bool, np.bool_)) for v in present
+    return (
+        column.dtype == object
+        and len(present) > 0
+        and all(isinstance(v, (bool, np.bool_)) for v in present)
     )
 
 
@@ -357,7 +359,9 @@ class SqlRecords(Records):
 
     def domain(self, measure: str) -> ValueDomain:
         value = queries.numeric(self.engine, measure)
-        found = self.engine.query(queries.extreme_values(self.engine, self.table, self.filters, value))
+        found = self.engine.query(
+            queries.extreme_values(self.engine, self.table, self.filters, value)
+        )
         field = self.schema.field(measure) if measure in self.schema.names else None
         boolean = field is not None and pa.types.is_boolean(field.type)
         return ValueDomain.from_values([*found["value"].tolist(), *((0, 1) if boolean else ())])
