@@ -7,8 +7,14 @@ that travels with every published value.
 
 Tables are handled in *long* form: one row per cell, one column per grouping dimension whose
 value is a level label or ``TOTAL_LABEL`` for a margin, plus additive measure columns
-(``count``; ``events`` for rates; ``value_sum``, ``abs_sum`` and ``top_n_sum`` for means).
+(``count``; ``events`` for rates; ``value_sum``, ``abs_sum``, ``top_n_sum`` and the two counts
+the mean implies, ``above_lowest`` and ``below_highest`` (``with_implied_counts``), for means).
 ``tabulation.py`` builds such tables from person-level data or from a wide table of counts.
+
+A mean is a rate in disguise when its column takes few values: over a column with two values
+(0/1, booleans, two codes) a cell's count and mean give the number of people at each value
+exactly. So every mean is checked on the counts it implies, with the rate rule: the people
+above the column's lowest value (the rate's events) and below its highest (the non-events).
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ RULE_SECONDARY = "secondary"
 RULE_ROUNDING = "rounding"
 
 Measure = Literal["count", "rate", "mean"]
+ABOVE_LOWEST = "above_lowest"
+BELOW_HIGHEST = "below_highest"
+IMPLIED_COUNTS = (ABOVE_LOWEST, BELOW_HIGHEST)
 
 
 @dataclass(frozen=True)
@@ -156,24 +165,103 @@ class ControlledTable:
         raise KeyError(labels)
 
 
+@dataclass(frozen=True)
+class ValueDomain:
+    """What a reader can use of the values a mean is taken over: its two lowest and two highest
+    distinct values (all of them when there are at most four), sorted. A reader who knows them
+    turns a cell's count n and sum S into counts of people: at most (S - n * lowest) /
+    (second lowest - lowest) are above the lowest value, at most (n * highest - S) / (highest -
+    second highest) below the highest. Over two values both are exact: the mean is a rate."""
+
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: Any, *, boolean: bool = False) -> ValueDomain:
+        """The domain of ``values`` (numbers; others and missing values are left out, as the
+        mean leaves them out); a ``boolean`` column's domain is {0, 1} whatever it holds."""
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").dropna()
+        found = set(numbers.astype(float).tolist()) | ({0.0, 1.0} if boolean else set())
+        return cls.from_values(found)
+
+    @classmethod
+    def from_values(cls, values: Any) -> ValueDomain:
+        """The domain of distinct values already found (e.g. the lowest and highest two)."""
+        distinct = sorted({float(v) for v in values if not pd.isna(v)})
+        return cls(tuple(distinct if len(distinct) <= 4 else distinct[:2] + distinct[-2:]))
+
+    @property
+    def two_valued(self) -> bool:
+        """Exactly two values: the implied counts are the counts of people at each value."""
+        return len(self.values) == 2
+
+    def implied_counts(
+        self, count: np.ndarray, value_sum: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell: at most how many people are above the lowest value, and below the highest.
+        Over a single value nobody is above it (a reader learns everyone shares it), and the
+        cell's count is the count below "the other value"."""
+        count = np.asarray(count, dtype=float)
+        value_sum = np.asarray(value_sum, dtype=float)
+        if len(self.values) < 2:
+            return np.zeros_like(count), count.copy()
+        lowest, highest = self.values[0], self.values[-1]
+        # Values a hair apart make the bounds huge (infinite past float range): not small.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            above = (value_sum - count * lowest) / (self.values[1] - lowest)
+            below = (count * highest - value_sum) / (highest - self.values[-2])
+        # Rounding error of the sums must not turn a count of 10 into 9.999999.
+        return np.maximum(np.round(above, 6), 0.0), np.maximum(np.round(below, 6), 0.0)
+
+
+def with_implied_counts(cells: pd.DataFrame, domain: ValueDomain) -> pd.DataFrame:
+    """A long table of means with the counts of people its means imply (see ``ValueDomain``);
+    ``control_table`` holds them to the rate rule."""
+    above, below = domain.implied_counts(
+        cells["count"].to_numpy(dtype=float), cells["value_sum"].to_numpy(dtype=float)
+    )
+    return cells.assign(**{ABOVE_LOWEST: above, BELOW_HIGHEST: below})
+
+
 def threshold_failures(
     cells: pd.DataFrame, measure: Measure, policy: DisclosurePolicy
 ) -> np.ndarray:
-    """Cells where a count behind the published figure is below ``min_cell_size``."""
-    minimum = policy.min_cell_size
+    """Cells where a count behind the published figure is below ``min_cell_size``: the count;
+    for a rate its events and (``protect_non_events``) non-events; for a mean the counts its
+    values imply, the same way (``with_implied_counts``)."""
 
     def small(values: np.ndarray) -> np.ndarray:
-        below = values < minimum
-        return below if policy.zeros_are_disclosive else below & (values != 0)
+        return small_counts(values, policy)
 
     counts = cells["count"].to_numpy(dtype=float)
     failing = small(counts)
     if measure == "rate":
         events = cells["events"].to_numpy(dtype=float)
-        failing |= small(events) & (counts > 0)
-        if policy.protect_non_events:
-            failing |= small(counts - events) & (counts > 0)
+        non_events = counts - events
+    elif measure == "mean":
+        _require_implied(cells)
+        events = cells[ABOVE_LOWEST].to_numpy(dtype=float)
+        non_events = cells[BELOW_HIGHEST].to_numpy(dtype=float)
+    else:
+        return np.asarray(failing, dtype=bool)
+    failing |= small(events) & (counts > 0)
+    if policy.protect_non_events:
+        failing |= small(non_events) & (counts > 0)
     return np.asarray(failing, dtype=bool)
+
+
+def small_counts(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
+    """Counts of people under the minimum cell size (zeros too, when they are disclosive)."""
+    values = np.asarray(values, dtype=float)
+    below = values < policy.min_cell_size
+    return np.asarray(below if policy.zeros_are_disclosive else below & (values != 0), bool)
+
+
+def _require_implied(cells: pd.DataFrame) -> None:
+    missing = [column for column in IMPLIED_COUNTS if column not in cells.columns]
+    if missing:
+        raise ValueError(
+            "a table of means needs the counts its means imply (disclosure.with_implied_counts)"
+        )
 
 
 def dominance_failures(cells: pd.DataFrame, policy: DisclosurePolicy) -> np.ndarray:
@@ -219,6 +307,11 @@ def control_table(
         sums = cells["value_sum"].to_numpy(dtype=float)
         nonnegative = bool(np.all(cells["abs_sum"].to_numpy(dtype=float) == np.abs(sums)))
         additive.append(AdditiveTable(sums, nonnegative))
+        # The implied counts are additive and never negative, as a rate's events and
+        # non-events are: a complement must not let a margin pin a hidden one at zero.
+        additive += [
+            AdditiveTable(cells[column].to_numpy(dtype=float), True) for column in IMPLIED_COUNTS
+        ]
     labels = cells[dims].astype(str) if dims else pd.DataFrame(index=cells.index)
     cost = counts.copy()
     if published_elsewhere is not None:
@@ -246,7 +339,7 @@ def _published_cells(
     records: list[ControlledCell] = []
     for position, data in enumerate(cells.to_dict("records")):
         labels = {dim: str(data[dim]) for dim in dims}
-        raw = {key: float(data[key]) for key in ("count", "events") if key in data}
+        raw = {key: float(data[key]) for key in ("count", "events", *IMPLIED_COUNTS) if key in data}
         rules = [
             name
             for name, fired in (

@@ -13,9 +13,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .disclosure import TOTAL_LABEL, control_table
+from .disclosure import (
+    ABOVE_LOWEST,
+    TOTAL_LABEL,
+    ValueDomain,
+    control_table,
+    small_counts,
+    with_implied_counts,
+)
 from .errors import AnalysisParameterError
 from .kinds_base import (
     AnalysisKind,
@@ -30,6 +38,7 @@ from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significanc
 from .stats import (
     CI_WILSON,
     PROPORTION_INTERVALS,
+    WeightedSummary,
     compare_summaries,
     interval_label,
     two_proportion_test,
@@ -79,7 +88,8 @@ class DescriptiveKind(AnalysisKind):
         "group_by": "1 to 3 columns to count people by.",
         "rate_of": "a 0/1 column, or reoffended, whose rate is shown per group.",
         "mean_of": "a number column (or reoffences, days_to_first_reoffence) whose mean is "
-        "shown per group.",
+        "shown per group; the counts of people a mean implies (over a column of two values, "
+        "the count at each) are held to the rate rule.",
         EXCLUDED: EXCLUDED_HELP,
     }
 
@@ -136,7 +146,7 @@ class DescriptiveKind(AnalysisKind):
                     measures={"count": "count", "events": f"events:{p.rate_of}"},
                 )
             )
-        valued = records
+        valued, domain = records, ValueDomain(())
         if p.mean_of is not None:
             valued = records.valued(p.mean_of)
             label = population.label
@@ -150,8 +160,18 @@ class DescriptiveKind(AnalysisKind):
                 result.populations.append(with_value)
                 label = with_value.label
             cells = valued.cells(p.group_by, value_column=p.mean_of, dominance_n=policy.dominance_n)
-            means = control_table(cells, p.group_by, "mean", policy)
-            result.tables.append(ResultTable("means", f"Mean of {p.mean_of}", means, label))
+            # A mean over two values is a rate (count and mean give both counts): it is held
+            # to the rate rule, and its people at the higher value are that rate's events.
+            domain = valued.domain(p.mean_of)
+            means = control_table(with_implied_counts(cells, domain), p.group_by, "mean", policy)
+            quantities = (
+                {"count": "count", ABOVE_LOWEST: f"events:{p.mean_of}"}
+                if domain.two_valued
+                else None
+            )
+            result.tables.append(
+                ResultTable("means", f"Mean of {p.mean_of}", means, label, measures=quantities)
+            )
         context.report(0.7, "checking differencing and protection intervals")
         context.control(result)
         counts = result.table("counts").table
@@ -162,7 +182,7 @@ class DescriptiveKind(AnalysisKind):
             f"on fewer than {policy.min_cell_size} people are suppressed."
         )
         if p.mean_of is not None and len(p.group_by) == 1:
-            self._compare_two_means(result, valued, p.group_by[0], p.mean_of, context)
+            self._compare_two_means(result, valued, p.group_by[0], p.mean_of, domain, context)
         result.caveats.append(COMPARISON_CAVEAT)
         context.report(1.0, "done")
         return result
@@ -173,10 +193,13 @@ class DescriptiveKind(AnalysisKind):
         valued: Records,
         column: str,
         measure: str,
+        domain: ValueDomain,
         context: RunContext,
     ) -> None:
         """Welch's test between the two groups of a two-group table of means, released only
-        when both groups' means are."""
+        when both groups' means are, and, over a column of three values, when the counts of
+        people at each value are safe: its standard error and degrees of freedom give each
+        group's variance, and count, mean and variance over three values give the three counts."""
         try:
             means = result.table("means").table
         except KeyError:
@@ -192,6 +215,15 @@ class DescriptiveKind(AnalysisKind):
         codes = [cell.labels[column] for cell in groups]
         # Welch's test needs only each group's count, mean and variance.
         first, second = valued.summaries(column, measure, codes)
+        if len(domain.values) == 3 and any(
+            small_counts(_counts_at_three_values(summary, domain), context.policy).any()
+            for summary in (first, second)
+        ):
+            result.withheld["welch"] = (
+                f"The test would give the number of people at each of the three values of "
+                f"{measure} in a group, and some are too few to release."
+            )
+            return
         test = compare_summaries(first, second)
         result.statistics["welch"] = {
             "groups": codes,
@@ -207,6 +239,17 @@ class DescriptiveKind(AnalysisKind):
             f"({interval_label(test.ci_method)} {test.ci_low:.2f} to {test.ci_high:.2f}). "
             + significance_sentence(test.p_value, f"mean of {measure}")
         )
+
+
+def _counts_at_three_values(summary: WeightedSummary, domain: ValueDomain) -> np.ndarray:
+    """The people at each of three values, from a group's count, mean and sample variance."""
+    n = float(summary.n_units)
+    variance = summary.variance or 0.0
+    squares = (n - 1) * variance + n * summary.mean**2
+    values = np.asarray(domain.values, dtype=float)
+    system = np.vstack([np.ones(3), values, values**2])
+    counts = np.linalg.solve(system, np.array([n, n * summary.mean, squares]))
+    return np.maximum(np.round(counts, 6), 0.0)
 
 
 @dataclass(frozen=True)

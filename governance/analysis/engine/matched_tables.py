@@ -19,7 +19,10 @@ from .disclosure import (
     ControlledCell,
     ControlledTable,
     DisclosurePolicy,
+    ValueDomain,
     control_table,
+    threshold_failures,
+    with_implied_counts,
 )
 from .stats import mean_interval, weighted_summary, wilson_interval
 from .tabulation import cells_from_wide_counts
@@ -42,7 +45,11 @@ def _cells(values_t: np.ndarray, values_c: np.ndarray, measure: str, top_n: int)
                 "top_n_sum": float(magnitude[:top_n].sum()),
             }
         )
-    return pd.DataFrame(rows)
+    cells = pd.DataFrame(rows)
+    if measure == "rate":
+        return cells
+    # A mean over few values gives counts of people: held to the rate rule (disclosure.py).
+    return with_implied_counts(cells, ValueDomain.of(np.concatenate([values_t, values_c])))
 
 
 def group_table(
@@ -159,11 +166,11 @@ def characteristics_table(
     return ControlledTable(dims, "count", cells, policy.to_dict())
 
 
-def _small(value: float, total: float, policy: DisclosurePolicy) -> bool:
-    for part in (value, total - value):
-        if part < policy.min_cell_size and (policy.zeros_are_disclosive or part > 0):
-            return True
-    return False
+def _small(values: np.ndarray, domain: ValueDomain, policy: DisclosurePolicy) -> bool:
+    """The threshold rule on a group's mean: its count and the counts of people its mean
+    implies (for a 0/1 column, those with and without the characteristic)."""
+    cells = pd.DataFrame({"count": [float(len(values))], "value_sum": [float(values.sum())]})
+    return bool(threshold_failures(with_implied_counts(cells, domain), "mean", policy)[0])
 
 
 def _dominated(values: np.ndarray, policy: DisclosurePolicy) -> bool:
@@ -181,7 +188,9 @@ def balance_rows_published(
     policy: DisclosurePolicy,
 ) -> list[dict[str, Any]]:
     """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
-    people behind a level are too few, or a numeric covariate is dominated by a few values."""
+    people behind a group's mean are too few, or the counts of people it implies are (for a
+    level or a 0/1 covariate, those with and without it; for a covariate of two codes the same),
+    or a numeric covariate is dominated by a few values."""
     published = []
     for position, row in enumerate(rows):
         column = matrix[:, position]
@@ -189,17 +198,18 @@ def balance_rows_published(
             np.asarray(column[rows], dtype=float)
             for rows in (treated_before, treated_after, controls_after)
         )
-        if row.binary:
-            unsafe = any(_small(float(g.sum()), float(len(g)), policy) for g in groups)
-            rule = "threshold"
-        else:
-            unsafe = any(_dominated(g, policy) for g in groups)
-            rule = "dominance"
+        domain = ValueDomain.of(np.concatenate(groups))
+        rules = []
+        if any(_small(g, domain, policy) for g in groups):
+            rules.append("threshold")
+        if not row.binary and any(_dominated(g, policy) for g in groups):
+            rules.append("dominance")
+        unsafe = bool(rules)
         data = row.to_dict()
         if unsafe:
             for key in data:
                 if key not in ("term", "covariate", "binary"):
                     data[key] = None
-        data["disclosure"] = {"suppressed": unsafe, "rules": [rule] if unsafe else []}
+        data["disclosure"] = {"suppressed": unsafe, "rules": rules}
         published.append(data)
     return published

@@ -260,6 +260,20 @@ def moments(dialect: Dialect, table: str, column: str, filters: Sequence[str], v
     """
 
 
+def extreme_values(dialect: Dialect, table: str, filters: Sequence[str], value: str) -> str:
+    """The two lowest and two highest distinct values of ``value`` (what a reader can use to
+    turn a mean into counts of people, see disclosure.ValueDomain)."""
+    return f"""
+        SELECT value FROM (
+            SELECT value, row_number() OVER (ORDER BY value) AS from_lowest,
+                   row_number() OVER (ORDER BY value DESC) AS from_highest
+            FROM (SELECT DISTINCT {value} AS value FROM {table}
+                  WHERE {_where([*filters, f"{value} IS NOT NULL"])}) d
+        ) ranked
+        WHERE from_lowest <= 2 OR from_highest <= 2
+    """
+
+
 def distinct_values(dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()) -> str:
     return f"SELECT DISTINCT {dialect.quote(column)} AS value FROM {table} WHERE {_where(filters)}"
 

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import queries
+from .disclosure import ValueDomain
 from .engines import SqlEngine
 from .kinds_base import one_row_per_person, require_table
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
@@ -78,6 +79,10 @@ class Records(ABC):
     def summaries(self, column: str, measure: str, codes: Sequence[str]) -> list[WeightedSummary]:
         """Per code (a label of ``column``): the summary of ``measure`` in its records."""
 
+    @abstractmethod
+    def domain(self, measure: str) -> ValueDomain:
+        """The values of ``measure`` a reader can use to read a mean as counts of people."""
+
 
 class FrameRecords(Records):
     """The reference: the records as one DataFrame."""
@@ -118,6 +123,22 @@ class FrameRecords(Records):
         labels = self.frame[column].astype("string").fillna(MISSING_LABEL)
         values = pd.to_numeric(self.frame[measure], errors="coerce").to_numpy(dtype=float)
         return [weighted_summary(values[(labels == code).to_numpy()]) for code in codes]
+
+    def domain(self, measure: str) -> ValueDomain:
+        column = self.frame[measure]
+        return ValueDomain.of(column, boolean=_boolean(column))
+
+
+def _boolean(column: pd.Series) -> bool:
+    """A column stored as booleans (its domain is {0, 1} whichever of them it holds)."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return True
+    present = column.dropna()
+    return (
+        column.dtype == object
+        and len(present) > 0
+        and all(isinstance(v, (bool, np.bool_)) for v in present)
+    )
 
 
 def without_excluded(records: pd.DataFrame, excluded: list[str], notes: list[str]) -> pd.DataFrame:
@@ -335,6 +356,15 @@ class SqlRecords(Records):
         found = self._query(sql, {"_d0": column})
         labels = found["_d0"].astype("string").fillna(MISSING_LABEL)
         return [_pooled(found[(labels == code).to_numpy(dtype=bool)]) for code in codes]
+
+    def domain(self, measure: str) -> ValueDomain:
+        value = queries.numeric(self.engine, measure)
+        found = self.engine.query(
+            queries.extreme_values(self.engine, self.table, self.filters, value)
+        )
+        field = self.schema.field(measure) if measure in self.schema.names else None
+        boolean = field is not None and pa.types.is_boolean(field.type)
+        return ValueDomain.from_values([*found["value"].tolist(), *((0, 1) if boolean else ())])
 
 
 def _pooled(groups: pd.DataFrame) -> WeightedSummary:

@@ -14,7 +14,14 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .disclosure import TOTAL_LABEL, ControlledTable, DisclosurePolicy, control_table
+from .disclosure import (
+    TOTAL_LABEL,
+    ControlledTable,
+    DisclosurePolicy,
+    ValueDomain,
+    control_table,
+    with_implied_counts,
+)
 from .errors import AnalysisParameterError, AnalysisRefused, DataShapeError
 
 MISSING_LABEL = "Missing"
@@ -267,9 +274,13 @@ def control_rates(
 def control_means(
     data: pd.DataFrame, by: Sequence[str], value_column: str, policy: DisclosurePolicy
 ) -> ControlledTable:
-    """Controlled table of means; subject to the threshold and nk-dominance rules."""
+    """Controlled table of means; subject to the threshold rule (on the count and on the
+    counts the means imply, see ``disclosure.ValueDomain``) and the nk-dominance rule."""
     _check_dimensions(by)
     cells = aggregate_cells(data, by, value_column=value_column, dominance_n=policy.dominance_n)
+    column = data[value_column]
+    boolean = pd.api.types.is_bool_dtype(column.dtype)
+    cells = with_implied_counts(cells, ValueDomain.of(column, boolean=boolean))
     return control_table(cells, by, "mean", policy)
 
 
