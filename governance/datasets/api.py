@@ -217,7 +217,8 @@ def list_datasets(query: dict[str, Any]) -> ResponseReturnValue:
     answer=Answer(200, "The dataset.", s.ref("Dataset")),
 )
 def get_dataset(dataset_id: int) -> ResponseReturnValue:
-    """404 if it does not exist or belongs to another provider agency than yours."""
+    """404 if it does not exist or belongs to another provider agency than yours (the same
+    answer; the look-up is recorded as denied either way)."""
     db, user = db_session(), caller()
     dataset = service.get_visible_dataset(db, dataset_id, user=user)
     versions = service.list_versions(db, dataset_id=dataset.id)
