@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -66,6 +66,7 @@ def visible_request(session: Session, request_id: int, user: User) -> AccessRequ
 # Who sees a request or a grant: its person, the stewards of its dataset, whoever oversees grants
 # (`requests_visible_to`, `grants_visible_to`).
 VISIBILITY_RULE = "own-or-stewarded-or-overseen"
+_Held = TypeVar("_Held", AccessRequest, Grant)
 _WHO_SEES = "Only {}, the stewards of its dataset, privacy officers and compliance managers see {}."
 # Each kind as the trail names it, as the person reads it, its refused look-up's event, and
 # who sees it (the rule in words).
@@ -80,7 +81,7 @@ _LOOKUPS = {
 }
 
 
-def _unseen(session: Session, model: type[AccessRequest] | type[Grant], object_id: int) -> NotFound:
+def _unseen(session: Session, model: type[_Held], object_id: int) -> NotFound:
     """404 for a request or grant the person may not see, worded as for an id that names
     nothing, so that the answer does not tell which ids exist; the look-up is recorded as
     denied either way, the trail telling the two apart (`audit.lookup_refusal`). Whether the id
