@@ -16,12 +16,13 @@ from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit import service as audit
 from governance.audit.directory import Names
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditType
 from governance.audit.sentences import sentence
 from tests.access.test_requests_and_grants import ask, ask_and_grant
 from tests.agreements.builders import Datasets
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
+from tests.outputs.builders import denied
 from tests.support import PASSWORD, People
 
 MISSING = 987_654  # an id no test makes so many of
@@ -31,16 +32,6 @@ KINDS = {
     "request": ("/access/requests/{}", "/api/v1/access-requests/{}", AuditType.ACCESS_REQUEST_READ),
     "grant": ("/access/grants/{}", "/api/v1/grants/{}", AuditType.GRANT_READ),
 }
-
-
-def denied(db: Session, event_type: AuditType) -> list[AuditEvent]:
-    return list(
-        fresh(db).scalars(
-            select(AuditEvent)
-            .where(AuditEvent.event_type == event_type, AuditEvent.outcome == "denied")
-            .order_by(AuditEvent.seq)
-        )
-    )
 
 
 def others_object(

@@ -9,47 +9,21 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from governance.audit import service as audit
 from governance.audit.directory import Names
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditType
 from governance.audit.sentences import sentence
-from governance.authz import Role
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
-from tests.support import PASSWORD, People, add_person
+from tests.outputs.builders import denied
+from tests.support import PASSWORD, People
 
 MISSING = 987_654
-
-
-@pytest.fixture
-def other_agency(app: Flask, db: Session, people: People) -> User:
-    """A partner reviewer of the probation service: the police's arrests are not theirs."""
-    person = add_person(
-        db,
-        app,
-        email="prob@test.example",
-        name="Prob",
-        org=people.probation,
-        roles=(Role.PARTNER_REVIEWER,),
-    )
-    db.commit()
-    return person
-
-
-def denied(db: Session, event_type: AuditType) -> list[AuditEvent]:
-    return list(
-        fresh(db).scalars(
-            select(AuditEvent)
-            .where(AuditEvent.event_type == event_type, AuditEvent.outcome == "denied")
-            .order_by(AuditEvent.seq)
-        )
-    )
 
 
 def _page(app: Flask) -> Callable[[str], TestResponse]:
