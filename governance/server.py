@@ -202,6 +202,13 @@ def options(
         "limit_request_line": 8190,
         "limit_request_fields": 100,
         "post_worker_init": _worker_started,
+        # No control socket (gunicorn 25.1+, for its `gunicornc`): nothing here uses one (the
+        # server is stopped and reloaded by signals from whatever runs it), and its default
+        # path is one per user ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl), so
+        # a second server on the host took over the first's socket and deleted it on stopping,
+        # and a service user without a writable home logged a warning at every start. It
+        # would also let any process of that user resize or stop the server, unrecorded.
+        "control_socket_disable": True,
     }
 
 

@@ -192,7 +192,8 @@ def list_grants(query: dict[str, Any]) -> ResponseReturnValue:
     answer=Answer(200, "The grant.", s.ref("Grant")),
 )
 def get_grant(grant_id: int) -> ResponseReturnValue:
-    """404 if it does not exist or you cannot see it."""
+    """404 if it does not exist or you cannot see it (the same answer; the look-up is
+    recorded as denied either way)."""
     return detail(queries.visible_grant(db_session(), grant_id, caller()))
 
 

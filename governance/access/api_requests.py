@@ -333,7 +333,8 @@ def list_requests(query: dict[str, Any]) -> ResponseReturnValue:
     answer=Answer(200, "The request.", s.ref("AccessRequest")),
 )
 def get_request(request_id: int) -> ResponseReturnValue:
-    """404 if it does not exist or you cannot see it."""
+    """404 if it does not exist or you cannot see it (the same answer; the look-up is
+    recorded as denied either way)."""
     return render(queries.visible_request(db_session(), request_id, caller()))
 
 

@@ -33,6 +33,7 @@ from governance.access import column_forms
 from governance.access.column_forms import GrantedForm
 from governance.access.models import ColumnForm
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
+from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz.actions import DataAction
@@ -127,6 +128,21 @@ def current_version(session: Session, dataset_id: int) -> DatasetVersion:
     if version is None:
         raise NotFound("This dataset has no stored data yet.")
     return version
+
+
+def known_purpose(purpose: str) -> str:
+    """`purpose` if it is one of the analysis kinds a grant can be made for; else 422 naming the
+    parameter and the choices (as the API's declared `purpose` does)."""
+    if not purpose:
+        raise ValidationFailed("Say for which purpose you read.", {"purpose": "Required."})
+    if purpose not in set(AnalysisKind):
+        choices = ", ".join(AnalysisKind)
+        raise ValidationFailed(
+            f"purpose {purpose[:40]!r} is not a purpose a grant is made for: use one of "
+            f"{choices} (the purpose your grant names, on its page).",
+            {"purpose": f"one of {choices}"},
+        )
+    return purpose
 
 
 def granted_columns(

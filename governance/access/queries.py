@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from governance.access.models import (
 from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.obligations import attestation_summary, latest_attestation
+from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
 from governance.datasets.models import Dataset, DatasetSteward
@@ -55,10 +56,54 @@ def grants_visible_to(user: User) -> Select[Grant]:
 
 
 def visible_request(session: Session, request_id: int, user: User) -> AccessRequest:
+    """The request if `user` may see it; else 404, recorded (`_unseen`)."""
     found = session.scalars(requests_visible_to(user).where(AccessRequest.id == request_id)).first()
     if found is None:
-        raise NotFound(f"There is no access request {request_id} that you can see.")
+        raise _unseen(session, AccessRequest, request_id)
     return found
+
+
+# Who sees a request or a grant: its person, the stewards of its dataset, whoever oversees grants
+# (`requests_visible_to`, `grants_visible_to`).
+VISIBILITY_RULE = "own-or-stewarded-or-overseen"
+_Held = TypeVar("_Held", AccessRequest, Grant)
+_WHO_SEES = "Only {}, the stewards of its dataset, privacy officers and compliance managers see {}."
+# Each kind as the trail names it, as the person reads it, its refused look-up's event, and
+# who sees it (the rule in words).
+_LOOKUPS = {
+    AccessRequest: (
+        "access_request",
+        "access request",
+        AuditType.ACCESS_REQUEST_READ,
+        _WHO_SEES.format("the person who asked", "an access request"),
+    ),
+    Grant: ("grant", "grant", AuditType.GRANT_READ, _WHO_SEES.format("its holder", "a grant")),
+}
+
+
+def _unseen(session: Session, model: type[_Held], object_id: int) -> NotFound:
+    """404 for a request or grant the person may not see, worded as for an id that names
+    nothing, so that the answer does not tell which ids exist; the look-up is recorded as
+    denied either way, the trail telling the two apart (`audit.lookup_refusal`). Whether the id
+    names anything is asked only here, on the refusal's path."""
+    target_type, noun, event, who_sees = _LOOKUPS[model]
+    hidden = session.get(model, object_id)
+    context = (
+        {"agreement_id": hidden.agreement_id, "dataset_id": hidden.dataset_id}
+        if hidden is not None
+        else {}
+    )
+    return NotFound(
+        f"There is no {noun} {object_id} that you can see.",
+        audit=audit.lookup_refusal(
+            event,
+            target_type,
+            object_id,
+            hidden_by=VISIBILITY_RULE if hidden is not None else None,
+            who_sees=who_sees,
+            **context,
+        ),
+    )
 
 
 # Built once with one parameter for the list (kernel.one_of): a listing's names are asked at
@@ -188,9 +233,10 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
 
 
 def visible_grant(session: Session, grant_id: int, user: User) -> Grant:
+    """The grant if `user` may see it; else 404, recorded (`_unseen`)."""
     found = session.scalars(grants_visible_to(user).where(Grant.id == grant_id)).first()
     if found is None:
-        raise NotFound(f"There is no grant {grant_id} that you can see.")
+        raise _unseen(session, Grant, grant_id)
     return found
 
 

@@ -12,6 +12,7 @@ from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.reports.tabular import iter_csv
+from governance.kernel.text import whole_number
 from governance.kernel.types import MAX_ID, utcnow
 from governance.web.paging import MAX_PAGE
 
@@ -19,22 +20,23 @@ bp = Blueprint("data", __name__, url_prefix="/data")
 
 
 def _int_arg(name: str) -> int:
-    try:
-        value = int(request.args[name])
-    except (KeyError, ValueError) as exc:
+    """An id typed as text: ASCII digits only, from 1 to MAX_ID (`whole_number`, the one rule
+    for ids typed as text: "+5", "1_000", "٣" and " 5" are not ids, though `int` reads them)."""
+    raw = request.args.get(name, "")
+    if not raw:
+        raise ValidationFailed(f"Say which {name} to read (a number).", {name: "Required."})
+    number = whole_number(raw)
+    if number is None or number < 1:
         raise ValidationFailed(
-            f"Say which {name} to read (a number).", {name: "Required."}
-        ) from exc
-    if not 1 <= value <= MAX_ID:
-        raise ValidationFailed(f"There is no {name} {value}.", {name: "Unknown."})
-    return value
+            f"The {name} is given by its number: digits only, from 1 to {MAX_ID:,}.",
+            {name: "Not a number."},
+        )
+    return number
 
 
 def _scope() -> tuple[int, int, str, list[str]]:
     agreement_id, dataset_id = _int_arg("agreement"), _int_arg("dataset")
-    purpose = request.args.get("purpose", "")
-    if not purpose:
-        raise ValidationFailed("Say for which purpose you read.", {"purpose": "Required."})
+    purpose = data_access.known_purpose(request.args.get("purpose", ""))
     return agreement_id, dataset_id, purpose, request.args.getlist("columns")
 
 
@@ -57,9 +59,9 @@ def view() -> str:
     db = db_session()
     dataset = queries.dataset_named(db, dataset_id)
     granted = _granted_columns(agreement_id, dataset_id, purpose)
+    # The columns named, or every column granted for the purpose. With none granted the door
+    # refuses the read, recorded, saying why (no current grant, one ended, another purpose).
     shown = columns or [c for c in (dataset.column_names if dataset else []) if c in granted]
-    if not shown:
-        shown = columns or ["(none granted)"]
     try:
         page_number = max(1, int(request.args.get("page", "1")))
     except ValueError as exc:

@@ -150,6 +150,10 @@ class AuditType(StrEnum):
     DATASET_MIGRATE_ENCRYPTION = "dataset:migrate_encryption"
     DATASET_CERTIFY_DESTRUCTION = "dataset:certify_destruction"
     DATASET_READ = "dataset:read"
+    # A dataset's description looked up by someone it is hidden from (a provider agency's
+    # person and another agency's dataset), or an id naming no dataset: recorded only when
+    # refused (404, as for a missing id).
+    DATASET_VIEW = "dataset:view"
     DATASET_DOWNLOAD = "dataset:download"
 
     ACCESS_REQUEST_SUBMIT = "access_request:submit"
@@ -177,6 +181,8 @@ class AuditType(StrEnum):
     COMMITTEE_DECIDE_ALONE = "committee:decide_alone"
     COMMITTEE_AMENDMENT_IMPACT = "committee:amendment_impact"
     ACCESS_REQUEST_NUDGE = "access_request:nudge"
+    # Recorded only when refused: someone else's request (404, as for a missing id), or none.
+    ACCESS_REQUEST_READ = "access_request:read"
     MAIL_DIGEST_CHOSEN = "mail:digest_chosen"
     GRANT_CREATE = "grant:create"
     GRANT_REVOKE = "grant:revoke"
@@ -186,6 +192,7 @@ class AuditType(StrEnum):
     GRANT_RESUME = "grant:resume"
     GRANT_REVIEW = "grant:review"
     GRANT_REVIEW_EXPORT = "grant:review_export"
+    GRANT_READ = "grant:read"  # recorded only when refused, as ACCESS_REQUEST_READ
     PASSPORT_VISA_ISSUE = "passport:visa_issue"  # a GA4GH visa signed for one of one's grants
 
     AUDIT_SEARCH = "audit:search"

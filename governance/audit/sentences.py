@@ -149,6 +149,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     ),
     AuditType.DATASET_READ: ("read", "read"),
     AuditType.DATASET_DOWNLOAD: ("downloaded", "download"),
+    AuditType.DATASET_VIEW: ("looked at the description of", "look at the description of"),
     AuditType.ACCESS_REQUEST_SUBMIT: ("asked for access to", "ask for access to"),
     AuditType.DATASET_ASSESS_RISK: (
         "counted, without showing a row, the records of",
@@ -195,6 +196,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "approved an amendment with the impact shown on",
         "approve an amendment's impact on",
     ),
+    AuditType.ACCESS_REQUEST_READ: ("opened", "open"),
     AuditType.ACCESS_REQUEST_NUDGE: (
         "sent a reminder about a request for",
         "send a reminder about a request for",
@@ -211,6 +213,7 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.GRANT_RESUME: ("resumed access to", "resume access to"),
     AuditType.GRANT_REVIEW: ("reviewed access to", "review access to"),
     AuditType.GRANT_REVIEW_EXPORT: ("downloaded the access review", "download the access review"),
+    AuditType.GRANT_READ: ("opened", "open"),
     AuditType.PASSPORT_VISA_ISSUE: (
         "was issued a GA4GH visa asserting access to",
         "obtain a GA4GH visa for",
@@ -479,6 +482,16 @@ _UNNAMED = {
 }
 # Targets a sentence names otherwise (the dataset, the agreement, the trail itself).
 _NAMED_ELSEWHERE = {"agreement", "dataset", "dataset_version", "audit_trail"}
+
+
+def _named_elsewhere(event: EventLike) -> bool:
+    """Whether the sentence names the target otherwise. A refused look-up of a dataset id that
+    names no dataset carries no dataset: only its target ("dataset 999") says what was tried."""
+    if event.target_type == "dataset" and event.dataset_id is None and event.target_id:
+        return False
+    return event.target_type in _NAMED_ELSEWHERE
+
+
 _COLUMN = "\x01{}\x02"  # a column name, shown as code on the page and as text elsewhere
 _MARKS = re.compile("\x01([^\x01\x02]*)\x02")
 
@@ -520,7 +533,7 @@ def _dataset_phrase(event: EventLike, names: Names) -> str:
 
 def _target_phrase(event: EventLike) -> str:
     """ "output 3 (OUT-00003, Arrests by sex)": the target as a person finds it again."""
-    if not event.target_type or event.target_type in _NAMED_ELSEWHERE:
+    if not event.target_type or _named_elsewhere(event):
         return ""
     noun = TARGET_NOUNS.get(event.target_type, label(event.target_type).lower())
     text = f"{noun} {event.target_id}" if event.target_id else noun
@@ -652,7 +665,7 @@ def _marked(event: EventLike, names: Names) -> str:
         did, tried = verbs
     if event.outcome == Outcome.DENIED:
         body = "Refused: " + _join(f"{who} tried to {tried}", what, context)
-        why = _why(event)
+        why = _why(event).removesuffix(".")  # most reasons are sentences: one full stop
         return f"{body}{f' — {why}' if why else ''}."
     if event.outcome == Outcome.FAILURE:
         body = _join(f"{who} tried to {tried}", what, context)

@@ -505,6 +505,37 @@ def record_refusal(
     return seq
 
 
+#: The rule a refused look-up is recorded under when its id names nothing at all.
+NO_SUCH_ID = "no-such-id"
+
+
+def lookup_refusal(
+    event_type: AuditType,
+    target_type: str,
+    target_id: int,
+    *,
+    hidden_by: str | None,
+    who_sees: str,
+    **context: Any,
+) -> dict[str, Any]:
+    """The refusal of a look-up by id answered 404, for `NotFound(audit=...)`.
+
+    The person is told the same whether the id names something hidden from them or nothing
+    (no oracle of what exists); the trail tells the two apart for the compliance manager:
+    `hidden_by` is the rule that hid an existing object (`who_sees` says it in words, and its
+    agreement and dataset are in `context`), None when the id names nothing (recorded as
+    NO_SUCH_ID). Both are recorded: a run of guessed ids is a probe whether or not the guesses
+    hit."""
+    return {
+        "event_type": event_type,
+        "target_type": target_type,
+        "target_id": target_id,
+        "rule": hidden_by or NO_SUCH_ID,
+        "detail": {"reason": who_sees if hidden_by else "Nothing has this id."},
+        **context,
+    }
+
+
 def take_writer_lock(session: Session) -> None:
     """Take the audit head's row lock now, before reading the state a change depends on.
 

@@ -78,7 +78,10 @@ def decide(session: Session, request: DataRequest) -> Decision:
 def evaluate(index: GrantIndex, request: DataRequest) -> Decision:
     """Casbin's answer for each requested column over the index's candidate lines."""
     if not request.columns:
-        return Decision(False, "No columns were requested.", CLAUSE_COLUMNS)
+        # A view that names no column asks for every column granted for the purpose: none
+        # at all is most often no current grant, which the refusal says.
+        scope_grants = index.grants_for(request.user_id, request.agreement_id, request.dataset_id)
+        return _explain_refusal(request, (), scope_grants, {})
     enforcer = data_enforcer(current_policy())
     sub, dom = ids.subject(request.user_id), ids.domain(request.agreement_id)
     act = DataAction(request.action).value
@@ -114,8 +117,10 @@ def evaluate(index: GrantIndex, request: DataRequest) -> Decision:
 def _explain_refusal(
     request: DataRequest, denied: Sequence[str], grants: list[GrantEntry], granted: dict[str, str]
 ) -> Decision:
-    """Say which rule refused, without naming anything the person may not see."""
-    column = denied[0]
+    """Say which rule refused, without naming anything the person may not see: of the first
+    denied column, or of the dataset when no column was asked for."""
+    column = denied[0] if denied else None
+    subject = f"column {column!r}" if column is not None else "this dataset"
     version = max((g.agreement_version for g in grants), default=None)
 
     def refuse(reason: str, clause: str) -> Decision:
@@ -130,8 +135,10 @@ def _explain_refusal(
         )
 
     if not grants:
-        return refuse("You hold no grant on this dataset under this agreement.", CLAUSE_NO_GRANT)
-    holding = [g for g in grants if column in g.columns]
+        return refuse(
+            "You hold no current grant on this dataset under this agreement.", CLAUSE_NO_GRANT
+        )
+    holding = [g for g in grants if column is None or column in g.columns]
     if not holding:
         return refuse(f"Column {column!r} is not granted to you.", CLAUSE_COLUMNS)
     current = [g for g in holding if g.ends_at > request.now]
@@ -139,15 +146,18 @@ def _explain_refusal(
         # The grant that ended last says why: its own end, or a condition it depends on.
         ended = max(holding, key=lambda g: (g.ends_at, g.id))
         if ended.until_clause == CLAUSE_EXPIRY or not ended.until_reason:
-            return refuse(f"Your grant of column {column!r} has expired.", ended.until_clause)
+            return refuse(f"Your grant of {subject} has expired.", ended.until_clause)
         return refuse(ended.until_reason, ended.until_clause)
     for_purpose = [g for g in current if g.purpose == request.purpose]
     if not for_purpose:
         purposes = ", ".join(sorted({g.purpose for g in current}))
         return refuse(
-            f"Column {column!r} is granted to you for {purposes}, not for {request.purpose}.",
+            f"{subject[:1].upper()}{subject[1:]} is granted to you for {purposes}, not for "
+            f"{request.purpose}.",
             CLAUSE_PURPOSE,
         )
+    if column is None:
+        return refuse("No columns were requested.", CLAUSE_COLUMNS)
     if request.action == DataAction.DOWNLOAD:
         return refuse("Downloading row-level data is not allowed by your grant.", CLAUSE_DOWNLOAD)
     return refuse(f"Column {column!r} is not granted for this action.", CLAUSE_COLUMNS)

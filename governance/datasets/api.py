@@ -15,6 +15,7 @@ from governance import authz
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
+from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets import data_use, ingestion, reclassification, service
 from governance.datasets.models import (
@@ -216,7 +217,8 @@ def list_datasets(query: dict[str, Any]) -> ResponseReturnValue:
     answer=Answer(200, "The dataset.", s.ref("Dataset")),
 )
 def get_dataset(dataset_id: int) -> ResponseReturnValue:
-    """404 if it does not exist or belongs to another provider agency than yours."""
+    """404 if it does not exist or belongs to another provider agency than yours (the same
+    answer; the look-up is recorded as denied either way)."""
     db, user = db_session(), caller()
     dataset = service.get_visible_dataset(db, dataset_id, user=user)
     versions = service.list_versions(db, dataset_id=dataset.id)
@@ -328,7 +330,7 @@ def upload_version(dataset_id: int) -> ResponseReturnValue:
     """Checked against the declared schema; a refused file is recorded with the reason and
     nothing is stored. Larger than MAX_UPLOAD_MB: 413; more rows than MAX_UPLOAD_ROWS: 422."""
     db, user = db_session(), caller()
-    dataset = service.get_visible_dataset(db, dataset_id, user=user)
+    dataset = service.get_visible_dataset(db, dataset_id, user=user, event=AuditType.DATASET_INGEST)
     file = request.files.get("file")
     if file is None or not file.filename:
         raise ValidationFailed(
@@ -370,7 +372,9 @@ def set_data_use(dataset_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     every change is audited with the conditions before and after; loosening them needs a
     reason (422, nothing written)."""
     db, user = db_session(), caller()
-    dataset = service.get_visible_dataset(db, dataset_id, user=user)
+    dataset = service.get_visible_dataset(
+        db, dataset_id, user=user, event=AuditType.DATASET_SET_DATA_USE
+    )
     modifiers = body.get("modifiers") or {}
     if not all(isinstance(value, str) for value in modifiers.values()):
         raise ValidationFailed(

@@ -249,11 +249,37 @@ def can_view(user: Actor, dataset: Dataset) -> bool:
     )
 
 
-def get_visible_dataset(session: Session, dataset_id: int, *, user: Actor) -> Dataset:
-    dataset = get_dataset(session, dataset_id)
-    if not can_view(user, dataset):
-        raise NotFound(f"There is no dataset {dataset_id}.")
-    return dataset
+# Who sees a dataset's description: everyone but another provider agency's people (`can_view`).
+VISIBILITY_RULE = "own-agency-or-research-staff"
+
+
+def get_visible_dataset(
+    session: Session,
+    dataset_id: int,
+    *,
+    user: Actor,
+    event: AuditType = AuditType.DATASET_VIEW,
+) -> Dataset:
+    """The dataset if `user` may see it, for `event` (looking at it, or an action on it).
+
+    Another agency's dataset is a 404 worded as for an id that names nothing, so that the
+    answer does not tell which datasets exist; both are recorded as a denied `event`, the trail
+    telling them apart (`audit.lookup_refusal`)."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is not None and can_view(user, dataset):
+        return dataset
+    hidden = {"dataset_id": dataset.id} if dataset is not None else {}
+    raise NotFound(
+        f"There is no dataset {dataset_id}.",
+        audit=audit.lookup_refusal(
+            event,
+            "dataset",
+            dataset_id,
+            hidden_by=VISIBILITY_RULE if hidden else None,
+            who_sees="A provider agency's people see only their own agency's datasets.",
+            **hidden,
+        ),
+    )
 
 
 def latest_versions(session: Session, dataset_ids: Iterable[int]) -> dict[int, int]:

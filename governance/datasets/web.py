@@ -24,6 +24,7 @@ from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, Length, Optional
 
 from governance import authz
+from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.datasets import data_use, ingestion, reclassification
 from governance.datasets import service as dataset_service
@@ -273,7 +274,9 @@ def detail(dataset_id: int) -> str:
 @login_required
 def upload(dataset_id: int) -> WerkzeugResponse:
     db = db_session()
-    dataset = dataset_service.get_visible_dataset(db, dataset_id, user=actor())
+    dataset = dataset_service.get_visible_dataset(
+        db, dataset_id, user=actor(), event=AuditType.DATASET_INGEST
+    )
     file = request.files.get("file")
     if file is None or not file.filename:
         raise ValidationFailed(
@@ -391,7 +394,9 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
 @login_required
 def set_data_use(dataset_id: int) -> WerkzeugResponse:
     db = db_session()
-    dataset = dataset_service.get_visible_dataset(db, dataset_id, user=actor())
+    dataset = dataset_service.get_visible_dataset(
+        db, dataset_id, user=actor(), event=AuditType.DATASET_SET_DATA_USE
+    )
     form = DataUseForm()
     data_use.set_data_use(
         db,

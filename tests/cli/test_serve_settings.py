@@ -176,3 +176,15 @@ def test_only_sync_workers_get_the_heartbeat(
     server._worker_started(worker)
     assert isinstance(worker.wsgi, server._Heartbeat) is wrapped
     assert (worker.wsgi is app) is not wrapped
+
+
+@pytest.mark.parametrize("worker_class", server.WORKER_CLASSES)
+def test_no_control_socket_is_opened(worker_class: str) -> None:
+    """gunicorn's control socket has one default path per user, which two servers on a host
+    would share; nothing here uses it (tests/cli/test_two_servers.py serves two at once)."""
+    options = server.options(
+        bind="127.0.0.1:0", workers=1, timeout=30, threads=1, worker_class=worker_class
+    )
+    assert options["control_socket_disable"] is True
+    served = server._server(options, build=lambda: None)
+    assert served.cfg.control_socket_disable is True  # gunicorn knows the setting

@@ -9,9 +9,6 @@ two-second timeout and a small WSGI app of the test's own in place of the govern
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import free_port
+from tests.cli.served import serving
 
 pytestmark = pytest.mark.slow
 
@@ -63,35 +60,9 @@ server._server(options, build=lambda: app).run()
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            SERVER.format(longer=LONGER_S, timeout=TIMEOUT_S),
-            f"127.0.0.1:{port}",
-        ],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:  # the server ends even when it never answered
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                urllib.request.urlopen(f"{url}/up", timeout=30).read()  # noqa: S310
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    script = SERVER.format(longer=LONGER_S, timeout=TIMEOUT_S)
+    with serving(script, tmp_path / "gunicorn.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=45)
-        log.close()
 
 
 def test_an_answer_streamed_past_the_timeout_arrives_whole(served: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from governance.datasets.models import Dataset
+from governance.identity.models import User
 from tests.conftest import Browser, fresh
 from tests.datasets.support import COLUMNS
 from tests.support import PASSWORD, People
@@ -29,22 +30,10 @@ def test_the_list_shows_what_each_person_may_see(
 
 
 def test_a_partner_of_another_agency_gets_404(
-    app: object, db: Session, people: People, arrests: Dataset
+    app: object, arrests: Dataset, other_agency: User
 ) -> None:
-    from governance.authz import Role
-    from tests.support import add_person
-
-    add_person(
-        db,
-        app,
-        email="prob@test.example",
-        name="Prob",
-        org=people.probation,  # type: ignore[arg-type]
-        roles=(Role.PARTNER_REVIEWER,),
-    )
-    db.commit()
     browser = Browser(app.test_client())  # type: ignore[attr-defined]
-    browser.login("prob@test.example", PASSWORD)
+    browser.login(other_agency.email, PASSWORD)
     assert browser.get(f"/datasets/{arrests.id}").status_code == 404
     assert "Arrests" not in browser.get("/datasets/").get_data(as_text=True)
 
