@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from flask.typing import ResponseReturnValue
 
 from governance.agreements.analysis_kind_model import AnalysisKind
@@ -23,6 +22,7 @@ from governance.api.responses import iso, page_schema, paged
 from governance.identity.api_auth import caller
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
+from governance.outputs.web import file_response
 from governance.web.paging import paginate
 
 TAG = "Analyses"
@@ -70,6 +70,11 @@ RUN = s.shape(
         "provenance": {
             **NULLABLE_OBJECT,
             "description": "Engine version, agreement version, parameters and the sources read.",
+        },
+        "figures_withheld": {
+            "type": ["string", "null"],
+            "description": "Why the result is not shown to you (the agreement is no longer in "
+            "force, or you hold no current grant for the run's purpose); null when it is.",
         },
         "report_sha256": {"type": ["string", "null"]},
         "csv_sha256": {"type": ["string", "null"]},
@@ -174,8 +179,9 @@ def summary(run: AnalysisRun) -> dict[str, Any]:
     }
 
 
-def render(run: AnalysisRun) -> dict[str, Any]:
-    """What the run page shows: the result and provenance only once the run succeeded."""
+def render(run: AnalysisRun, withheld: str | None = None) -> dict[str, Any]:
+    """What the run page shows: the result and provenance only once the run succeeded, the
+    result only to those who may read it now (`withheld` says why not)."""
     done = run.status == RunStatus.SUCCEEDED
     made = service.output_of(db_session(), run.id)
     output = made.id if made else None
@@ -183,7 +189,8 @@ def render(run: AnalysisRun) -> dict[str, Any]:
         **summary(run),
         "datasets": dict(run.datasets),
         "cohort_file_id": run.cohort_file_id,
-        "result": run.result if done else None,
+        "result": run.result if done and withheld is None else None,
+        "figures_withheld": withheld,
         "provenance": run.provenance if done else None,
         "report_sha256": run.report_sha256 if done else None,
         "csv_sha256": run.csv_sha256 if done else None,
@@ -233,10 +240,16 @@ def list_runs(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_run(run_id: int) -> ResponseReturnValue:
     """The analyst who asked for it, output checkers and privacy officers; anyone else is
-    refused (403, recorded) as on the run page. 404 if there is no such run."""
+    refused (403, recorded) as on the run page. 404 if there is no such run. The analyst reads
+    the result only while the agreement is in force and they hold a current grant for the
+    run's purpose; otherwise `result` is null, `figures_withheld` says why, and the refusal is
+    recorded (the output's released files stay available under the output's rule)."""
     db = db_session()
-    found = service.visible_run(db, run_id, caller())
-    return render(found)
+    user = caller()
+    found = service.visible_run(db, run_id, user)
+    answer = render(found, service.figures_refused(db, found, user, utcnow()))
+    db.commit()  # figures withheld are recorded
+    return answer
 
 
 @operation(
@@ -302,21 +315,25 @@ def submit_run(body: dict[str, Any]) -> ResponseReturnValue:
     "GET",
     "/analyses/<int:run_id>/file",
     tag=TAG,
-    summary="Download a finished run's report (PDF) or released figures (CSV)",
+    summary="Download the files of the output a finished run became (PDF or CSV)",
     query=(Param("kind", s.enum(("pdf", "csv")), "Default: pdf."),),
     errors=(403,),
-    answer=Answer(200, "The file.", media_types=("application/pdf", "text/csv")),
+    answer=Answer(
+        200,
+        "The file.",
+        media_types=("application/pdf", "text/csv"),
+        headers={"X-Content-SHA256": "SHA-256 of the file, as recorded."},
+    ),
 )
 def run_file(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
-    """For whoever may see the run; recorded (`analysis:download`) before it is sent. 404 if
-    the run has not succeeded."""
+    """The PDF or CSV of the output the run became, under the output's rule
+    (`GET /outputs/{output_id}/file`): checkers and privacy officers in every state, the
+    project team once it is released and, after the agreement ended, only if it was released
+    before. Recorded (`output:download`) before it is sent; a refusal is 403, recorded with
+    its rule. 404 if the run has not succeeded."""
     db = db_session()
-    content, media_type, filename = service.download(
+    file = service.download(
         db, run_id=run_id, what=query.get("kind", "pdf"), by=caller(), now=utcnow()
     )
     db.commit()  # recorded before the first byte leaves
-    return Response(
-        content,
-        mimetype=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return file_response(file)

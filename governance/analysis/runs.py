@@ -3,8 +3,10 @@
 `submit_run` passes the scope gate (analysis/scope.py) before anything is read, writes
 the run as queued with its `analysis:submit` event, and asks for the queue message to be sent
 once the caller's transaction commits. Workers execute runs (analysis/runner.py).
-The requester, output checkers and privacy officers may see a run and download its report;
-nobody else, and every download is recorded.
+The requester, output checkers and privacy officers may see a run; the requester reads its
+figures only inside the service while the agreement is in force and they hold a current grant
+for its purpose. A run's files leave only as the files of the output it became, under the
+output's rule (outputs/files.py), and every download and refusal is recorded.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ from governance.agreements.models import Agreement, AgreementStatus, AgreementVe
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.scope import check_scope
 from governance.audit import service as audit
-from governance.audit.models import AuditType
+from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel import jobs
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line
+from governance.outputs import files as output_files
+from governance.outputs.files import FILE_KINDS, Download
 from governance.outputs.models import Output
-
-DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv"}
 
 
 def submit_run(
@@ -168,29 +170,53 @@ def conflicts_seen_by(
     return shown
 
 
-def download(
-    session: Session, *, run_id: int, what: str, by: User, now: dt.datetime
-) -> tuple[bytes, str, str]:
-    """The run's PDF or CSV (bytes, media type, file name); recorded before it is sent."""
-    if what not in DOWNLOADS:
+def download(session: Session, *, run_id: int, what: str, by: User, now: dt.datetime) -> Download:
+    """The PDF or CSV of the output the run became, under the output's one rule for its files
+    (outputs/files.py): nobody takes a run's report away except as its output's checked
+    revision, so the run's routes and the output's hand out the same bytes to the same
+    people. Recorded as `output:download` before it is sent; a refusal too (403)."""
+    if what not in FILE_KINDS:
         raise NotFound(f"There is no {what!r} download.")
     run = visible_run(session, run_id, by)
-    content = run.report_pdf if what == "pdf" else run.report_csv
-    if run.status != RunStatus.SUCCEEDED or content is None:
-        raise NotFound("This run has no report (it has not finished, or it was refused).")
-    digest = run.report_sha256 if what == "pdf" else run.csv_sha256
+    output = output_of(session, run.id) if run.status == RunStatus.SUCCEEDED else None
+    if output is None:
+        raise NotFound(
+            "This run has no files: it has not finished, it was refused, or its figures did "
+            "not go to output checking."
+        )
+    return output_files.download(session, output_id=output.id, kind=what, by=by, now=now)
+
+
+def figures_refused(session: Session, run: AnalysisRun, by: User, now: dt.datetime) -> str | None:
+    """None if the run's figures (disclosure-controlled, not yet released) may be shown to
+    `by` inside the service now, else the reason, recorded as a denied `analysis:download` of
+    the figures. The analyst reads them only in the secure environment: the agreement in
+    force and a current grant for the run's purpose (outputs/files.py)."""
+    if run.status != RunStatus.SUCCEEDED or not run.result:
+        return None
+    agreement = session.get(Agreement, run.agreement_id)
+    if agreement is None:
+        return None
+    refused = output_files.figures_refusal(
+        session, by, agreement=agreement, purpose=run.purpose, now=now
+    )
+    if refused is None:
+        return None
     audit.record(
         session,
         AuditType.ANALYSIS_DOWNLOAD,
         by=by,
+        outcome=Outcome.DENIED,
         agreement_id=run.agreement_id,
         agreement_version=run.agreement_version,
         target_type="analysis_run",
         target_id=run.id,
+        rule=refused.rule,
+        clause=refused.clause,
         now=now,
-        detail={"format": what, "sha256": digest},
+        detail={"part": "figures", "reason": refused.message},
     )
-    return content, DOWNLOADS[what], f"analysis-{run.id}.{what}"
+    return refused.message
 
 
 def output_of(session: Session, run_id: int) -> Output | None:

@@ -1,8 +1,10 @@
 """Analysis pages (blueprint `analyses`): my runs, the run form, a run's progress and result.
 
 Only disclosure-controlled figures are ever shown: a run page renders the stored released
-result (tables with suppressed cells marked, the charts, the summary, the provenance). The
-report and CSV downloads are recorded before they are sent.
+result (tables with suppressed cells marked, the charts, the summary, the provenance), and to
+the analyst only in the secure environment (the agreement in force, a current grant). The
+report and CSV downloads are the files of the output the run became, under the output's rule;
+each is recorded before it is sent.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from governance.authz import Permission
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
+from governance.outputs.files import may_download
+from governance.outputs.web import file_response
 from governance.web.forms import choices, submitted
 from governance.web.paging import paginate
 
@@ -149,8 +153,15 @@ def run(run_id: int) -> str:
     db = db_session()
     found = analyses.visible_run(db, run_id, user)
     requester, agreement = analyses.run_parts(db, found)
+    now = utcnow()
+    withheld = analyses.figures_refused(db, found, user, now)
     context = None
-    if found.status == RunStatus.SUCCEEDED and found.result and found.provenance:
+    if (
+        withheld is None
+        and found.status == RunStatus.SUCCEEDED
+        and found.result
+        and found.provenance
+    ):
         context = analysis_report.report_context(
             run=found,
             result=found.result,
@@ -160,7 +171,7 @@ def run(run_id: int) -> str:
         )
     output = analyses.output_of(db, found.id)
     conflicts = analyses.conflicts_seen_by(db, found, user)
-    db.commit()  # a refused view above is recorded by the error handler
+    db.commit()  # figures withheld are recorded; a refused view by the error handler
     return render_template(
         "analyses/run.html",
         run=found,
@@ -169,6 +180,8 @@ def run(run_id: int) -> str:
         requester=requester,
         refresh=found.is_active,
         output=output,
+        can_download=output is not None and may_download(user, output, now),
+        withheld=withheld,
         kind_label=AnalysisKind.label_of(found.kind),
         conflicts=conflicts,
     )
@@ -177,13 +190,8 @@ def run(run_id: int) -> str:
 @bp.route("/<int:run_id>/download/<what>")
 @login_required
 def download(run_id: int, what: str) -> Response:
+    """The files of the output the run became, under the output's rule (as its own page)."""
     db = db_session()
-    content, media_type, filename = analyses.download(
-        db, run_id=run_id, what=what, by=actor(), now=utcnow()
-    )
+    file = analyses.download(db, run_id=run_id, what=what, by=actor(), now=utcnow())
     db.commit()  # recorded before the first byte leaves
-    return Response(
-        content,
-        mimetype=media_type,
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
-    )
+    return file_response(file)

@@ -84,11 +84,12 @@ class Verification:
                     else ""
                 )
             )
-        where = (
-            f"checkpoint {self.fault.checkpoint}"
-            if self.fault.seq is None
-            else f"event {self.fault.seq}"
-        )
+        if self.fault.seq is not None:
+            where = f"event {self.fault.seq}"
+        elif self.fault.checkpoint is not None:
+            where = f"checkpoint {self.fault.checkpoint}"
+        else:
+            where = "the chain head"
         return (
             f"Audit trail verification FAILED at {where} ({self.fault.kind}): {self.fault.message}"
         )
@@ -130,7 +131,11 @@ def verify_chain(
                     "format_since, key_id, signature FROM audit_head WHERE id = :id"
                 ),
                 {"id": HEAD_ID},
-            ).one()
+            ).one_or_none()
+            if head is None:
+                for process, _ in ahead:
+                    cast(IO[bytes], process.stdin).close()  # no job: it ends at once
+                return _headless(len(_checkpoints(connection)))
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
             parts = 0 if fault is not None else min(workers, last // max(1, min_events_per_worker))
@@ -263,6 +268,25 @@ def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]
             return count, prev, stretch.fault
         prev = stretch.last_hash or prev
     return count, prev, None
+
+
+def _headless(checkpoints: int) -> Verification:
+    """The head row is gone: the application never deletes it (every write moves it), so
+    someone with database access did, and nothing can be checked against it."""
+    return Verification(
+        events=0,
+        checkpoints=checkpoints,
+        head_seq=0,
+        head_hash="",
+        fault=Fault(
+            FaultKind.HEAD,
+            message=(
+                "the chain head row is missing: it was deleted outside the application, so the "
+                "end of the trail cannot be checked and no event can be recorded until it is "
+                "restored."
+            ),
+        ),
+    )
 
 
 def _check_boundary(head: Any) -> Fault | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request
+from flask import request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -25,10 +25,11 @@ from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs import common, preview, service
+from governance.outputs import common, files, preview, service
 from governance.outputs.lifecycle import State
 from governance.outputs.models import AnswerKind, FlagKind, Output, OutputFlag, OutputStatus
 from governance.outputs.queries import Abilities, abilities, get_visible, list_statement
+from governance.outputs.web import file_response
 from governance.outputs.web_forms import correction_files
 from governance.web.paging import paginate
 
@@ -538,15 +539,8 @@ def output_file(output_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     """Checkers in every state, the provider's partner reviewers from the preview on, the
     project team once it is released. Each download is recorded (`output:download`)."""
     db = db_session()
-    file = service.download(
+    file = files.download(
         db, output_id=output_id, kind=query.get("kind", "pdf"), by=caller(), now=utcnow()
     )
     db.commit()  # recorded before the first byte leaves
-    return Response(
-        file.content,
-        mimetype=file.mimetype,
-        headers={
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
-            "X-Content-SHA256": file.sha256,
-        },
-    )
+    return file_response(file)

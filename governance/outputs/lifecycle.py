@@ -345,8 +345,11 @@ def lifecycle_markdown() -> str:
         + ", ".join(s.value for s in State if s in PARTNER_SEES)
         + ". The project team (the producer and the agreement's personnel) in: "
         + ", ".join(s.value for s in State if s in TEAM_DOWNLOADS)
-        + ". Each download is recorded as `output:download`; the public page serves only "
-        "published outputs, without login.",
+        + ", and once the agreement is no longer in force (terminated, or past its expiry "
+        "date) only if the output was released before it ended. The analysis run's download "
+        "routes hand out the output's files under the same rule (`outputs/files.py`). Each "
+        "download is recorded as `output:download`, and each refusal too, with its rule; the "
+        "public page serves only published outputs, without login.",
         "",
         "A person without the permission is refused with 403 before the state is "
         "considered, and the refusal is recorded in the audit trail; so is a check by someone "

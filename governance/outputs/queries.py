@@ -27,6 +27,7 @@ from governance.incidents.models import Incident, IncidentStatus
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.outputs.common import is_checker, is_partner, is_team, refusal
 from governance.outputs.content import AGGREGATE_KINDS
+from governance.outputs.files import may_download
 from governance.outputs.lifecycle import (
     PARTNER_SEES,
     RULES,
@@ -38,7 +39,7 @@ from governance.outputs.lifecycle import (
 )
 from governance.outputs.models import Output, OutputStatus
 from governance.outputs.preview import preview_is_open
-from governance.outputs.service import actor_key_of, may_download
+from governance.outputs.service import actor_key_of
 
 PARTNER_STATUSES = sorted({STATUS_OF_STATE[s].value for s in PARTNER_SEES})
 
@@ -137,7 +138,7 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
             output.agreement.current_version is None
             or output.agreement.current_version.publication_allowed
         ),
-        can_download=may_download(user, output),
+        can_download=may_download(user, output, now),
         answerable=frozenset(f.id for f in open_flags if not f.is_answered)
         if holds(Action.ANSWER) and team
         else frozenset(),

@@ -10,7 +10,6 @@ The partner preview (flags, answers, clearing) is in `preview.py`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,9 +24,6 @@ from governance.kernel.text import clean_text
 from governance.outputs import notices
 from governance.outputs.common import (
     actor_key,
-    is_checker,
-    is_partner,
-    is_team,
     record_output_event,
     refusal,
     require_team,
@@ -43,12 +39,9 @@ from governance.outputs.content import (
 )
 from governance.outputs.lifecycle import (
     EVENT_TYPES,
-    PARTNER_SEES,
-    TEAM_DOWNLOADS,
     Action,
     State,
     move,
-    state_of,
     steps_of,
 )
 from governance.outputs.models import CheckDecision, Output, OutputCheck, OutputStatus
@@ -57,10 +50,8 @@ from governance.outputs.public import make_public_files, public_hashes
 from governance.outputs.released_csv import check_csv_upload, csv_of
 
 __all__ = [
-    "Download",
     "check_output",
     "correct_output",
-    "download",
     "produce_output",
     "publish_output",
     "release_output",
@@ -396,52 +387,3 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     )
     notices.published(session, output)
     return output
-
-
-@dataclass(frozen=True)
-class Download:
-    filename: str
-    content: bytes
-    sha256: str
-    mimetype: str
-
-
-FILE_KINDS = {"pdf": "application/pdf", "csv": "text/csv"}
-
-
-def may_download(by: Actor, output: Output) -> bool:
-    state = state_of(output)
-    if is_checker(by):
-        return True
-    if is_partner(by, output):
-        return state in PARTNER_SEES
-    return is_team(by, output) and state in TEAM_DOWNLOADS
-
-
-def download(
-    session: Session, *, output_id: int, kind: str, by: Actor, now: dt.datetime
-) -> Download:
-    """The PDF or CSV for someone allowed it in the output's state; recorded."""
-    if kind not in FILE_KINDS:
-        raise NotFound("Outputs have a PDF and a CSV file only.")
-    output = session.get(Output, output_id)
-    if output is None:
-        raise NotFound(f"There is no output {output_id}.")
-    if not may_download(by, output):
-        raise PermissionDenied(
-            "The files are for checkers, the provider's partner reviewers during and after "
-            "the preview, and the project team once the output is released.",
-            audit=refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, "output-download"),
-        )
-    content = output.pdf if kind == "pdf" else output.csv
-    digest = output.pdf_sha256 if kind == "pdf" else output.csv_sha256
-    record_output_event(
-        session,
-        AuditType.OUTPUT_DOWNLOAD,
-        by=by,
-        output=output,
-        detail={"file": kind, "sha256": digest, "state": state_of(output).value},
-    )
-    return Download(
-        f"{output.reference.lower()}-r{output.revision}.{kind}", content, digest, FILE_KINDS[kind]
-    )

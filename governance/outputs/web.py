@@ -19,7 +19,7 @@ from governance.identity.web_login import actor, login_required
 from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
-from governance.outputs import preview, service
+from governance.outputs import files, preview, service
 from governance.outputs.common import refusal
 from governance.outputs.content import table_view
 from governance.outputs.models import AnswerKind, Output, OutputStatus
@@ -265,8 +265,14 @@ def correct(output_id: int) -> BaseResponse | str:
 @login_required
 def download(output_id: int, kind: str) -> Response:
     db = db_session()
-    file = service.download(db, output_id=output_id, kind=kind, by=actor(), now=utcnow())
-    db.commit()
+    file = files.download(db, output_id=output_id, kind=kind, by=actor(), now=utcnow())
+    db.commit()  # recorded before the first byte leaves
+    return file_response(file)
+
+
+def file_response(file: files.Download) -> Response:
+    """An output's file as an attachment with its SHA-256, never cached: the one answer of
+    every route that hands out an output's files (its page and API, the analysis run's)."""
     return Response(
         file.content,
         mimetype=file.mimetype,

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.cohort_model import CohortFile
+from governance.kernel.types import utcnow
+from governance.outputs.models import Output
 from tests.analysis.conftest import (
     MATCHED_PARAMS,
     World,
@@ -69,15 +71,33 @@ def test_descriptive_through_the_pages(
     assert "<script" not in page
     listing = browser.get("/analyses/").get_data(as_text=True)
     assert f"#{run.id}" in listing
-    pdf = browser.get(f"/analyses/{run.id}/download/pdf")
+    # The report and figures leave as the output's files, once it is released.
+    assert "Report (PDF)" not in page
+    assert 'id="files-after-release"' in page
+    for what in ("pdf", "csv"):
+        refused = browser.get(f"/analyses/{run.id}/download/{what}")
+        assert refused.status_code == 403
+        assert b"%PDF" not in refused.data
+        assert "once it is released" in refused.get_data(as_text=True)
+        event = last(db, AuditType.OUTPUT_DOWNLOAD)
+        assert (event.outcome, event.rule, event.detail["file"]) == (
+            "denied",
+            "released-only",
+            what,
+        )
+    checker = Browser(app.test_client())
+    checker.login(people.checker.email, PASSWORD)
+    assert "Report (PDF)" in checker.get(f"/analyses/{run.id}").get_data(as_text=True)
+    pdf = checker.get(f"/analyses/{run.id}/download/pdf")
     assert pdf.status_code == 200
     assert pdf.data.startswith(b"%PDF")
-    event = last(db, AuditType.ANALYSIS_DOWNLOAD)
-    assert event.detail == {
-        "format": "pdf",
-        "sha256": run.report_sha256 or db.get(AnalysisRun, run.id).report_sha256,
-    }
-    assert browser.get(f"/analyses/{run.id}/download/csv").data.startswith(b"# analysis run")
+    event = last(db, AuditType.OUTPUT_DOWNLOAD)
+    assert (event.outcome, event.detail["file"], event.detail["sha256"]) == (
+        "success",
+        "pdf",
+        fresh(db).get_one(AnalysisRun, run.id).report_sha256,
+    )
+    assert checker.get(f"/analyses/{run.id}/download/csv").data.startswith(b"table,cell,")
 
 
 def test_matched_comparison_with_a_cohort_upload_through_the_pages(
@@ -128,7 +148,9 @@ def test_matched_comparison_with_a_cohort_upload_through_the_pages(
     assert "<svg" in page
     assert "What happened to the people submitted" in page
     assert_headlines_on(page)
-    pdf = browser.get(f"/analyses/{run.id}/download/pdf")
+    checker = Browser(app.test_client())
+    checker.login(people.checker.email, PASSWORD)
+    pdf = checker.get(f"/analyses/{run.id}/download/pdf")
     assert pdf.status_code == 200
     text = " ".join(
         " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.data)).pages
@@ -200,3 +222,64 @@ def test_people_without_analysis_run_cannot_open_the_run_form(
 ) -> None:
     browser.login(people.partner.email, PASSWORD)
     assert browser.get("/analyses/new").status_code == 403
+
+
+def test_after_termination_the_analyst_gets_neither_figures_nor_files(
+    app: Flask, browser: Browser, db: Session, people: People, world: World
+) -> None:
+    """explore6 F5, the pages: the run's figures are read inside the service while the
+    agreement is in force; once it is terminated (every grant revoked) the page withholds
+    them, recorded, and the downloads are refused, recorded."""
+    from governance.agreements import service as agreements
+    from tests.analysis.conftest import submit
+
+    grant_records(db, people, world, "descriptive")
+    run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
+    browser.login(people.analyst.email, PASSWORD)
+    assert "[suppressed]" in browser.get(f"/analyses/{run.id}").get_data(as_text=True)
+    agreements.terminate(
+        fresh(db), agreement_id=world.agreement.id, reason="Ended.", by=people.privacy, now=utcnow()
+    )
+    db.commit()
+    page = browser.get(f"/analyses/{run.id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'id="figures-withheld"' in text
+    assert "is terminated since" in text
+    assert "[suppressed]" not in text
+    assert "Supporting tables" not in text
+    event = last(db, AuditType.ANALYSIS_DOWNLOAD)
+    assert (event.outcome, event.rule, event.detail["part"]) == (
+        "denied",
+        "agreement-in-force",
+        "figures",
+    )
+    for what in ("pdf", "csv"):
+        assert browser.get(f"/analyses/{run.id}/download/{what}").status_code == 403
+        assert last(db, AuditType.OUTPUT_DOWNLOAD).outcome == "denied"
+    checker = Browser(app.test_client())
+    checker.login(people.checker.email, PASSWORD)
+    assert "[suppressed]" in checker.get(f"/analyses/{run.id}").get_data(as_text=True)
+
+
+def test_once_released_the_run_page_links_the_outputs_files(
+    app: Flask, browser: Browser, db: Session, people: People, world: World
+) -> None:
+    from governance.outputs import preview as output_preview
+    from tests.analysis.conftest import submit
+    from tests.outputs.builders import DAY, T0, check_twice, outputs_system
+
+    grant_records(db, people, world, "descriptive")
+    run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
+    output = fresh(db).scalars(select(Output).where(Output.run_id == run.id)).one()
+    check_twice(db, people, output)
+    output_preview.close_due_previews(db, outputs_system(), T0 + 40 * DAY)
+    db.commit()
+    browser.login(people.analyst.email, PASSWORD)
+    page = browser.get(f"/analyses/{run.id}").get_data(as_text=True)
+    assert f'href="/analyses/{run.id}/download/pdf"' in page
+    for what in ("pdf", "csv"):
+        by_run = browser.get(f"/analyses/{run.id}/download/{what}")
+        by_output = browser.get(f"/outputs/{output.id}/files/{what}")
+        assert (by_run.status_code, by_output.status_code) == (200, 200)
+        assert by_run.data == by_output.data

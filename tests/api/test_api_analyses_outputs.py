@@ -113,14 +113,26 @@ def test_an_analyst_submits_an_analysis_and_sees_it_queued_then_its_result(
     text = json.dumps(done)
     assert "P0001" not in text  # released figures, never rows
     assert "Person 1" not in text
-    report = analyst.get(f"/api/v1/analyses/{run['id']}/file")
-    assert (report.status_code, report.mimetype) == (200, "application/pdf")
+    assert done["output_id"] is not None
+    # The report leaves as the output's file: not before two checks and the preview.
+    refused = analyst.get(f"/api/v1/analyses/{run['id']}/file")
+    assert refused.status_code == 403
     event = last_event(db)
-    assert (event.event_type, event.actor_email) == (
-        AuditType.ANALYSIS_DOWNLOAD,
+    assert (event.event_type, event.outcome, event.rule, event.actor_email) == (
+        AuditType.OUTPUT_DOWNLOAD,
+        "denied",
+        "released-only",
         world.people.analyst.email,
     )
-    assert event.detail == {"format": "pdf", "sha256": done["report_sha256"]}
+    report = api("checker").get(f"/api/v1/analyses/{run['id']}/file")
+    assert (report.status_code, report.mimetype) == (200, "application/pdf")
+    event = last_event(db)
+    assert (event.event_type, event.actor_email, event.target_id) == (
+        AuditType.OUTPUT_DOWNLOAD,
+        world.people.checker.email,
+        str(done["output_id"]),
+    )
+    assert event.detail["sha256"] == done["report_sha256"]  # revision 1 is the run's report
 
 
 def test_a_submission_outside_the_grants_is_refused_and_recorded(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
@@ -23,8 +24,8 @@ from governance.audit.queries import occurred_text
 from governance.audit.verify import verify_chain
 from governance.kernel.extensions import database
 from tests.audit.conftest import CHECKPOINT_EVERY, CliInvoker
-from tests.conftest import fresh
-from tests.support import People
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
 
 Intruder = Callable[..., None]
 COLUMNS = (
@@ -171,6 +172,66 @@ def test_an_edited_format_boundary_stops_writes_and_fails_verification(
     with pytest.raises(audit.HeadInconsistent):
         audit.record(fresh(db), AuditType.AUDIT_SEARCH, by=people.compliance)
     db.rollback()
+
+
+def test_a_deleted_head_row_is_a_named_fault_not_a_traceback(
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People
+) -> None:
+    """No trigger can guard the head row as the events are guarded (every write updates it),
+    so an intruder may delete it: the command names the fault and exits 1, as for every
+    other tampering, instead of dying in its query."""
+    intruder("DELETE FROM audit_head")
+    output = assert_fails(cli, "the chain head (head)")
+    assert "the chain head row is missing" in output
+    assert "Traceback" not in output
+    with pytest.raises(NoResultFound):  # and nothing can be recorded until it is restored
+        audit.record(fresh(db), AuditType.AUDIT_SEARCH, by=people.compliance)
+    db.rollback()
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ("seq = seq + 1", "event {last_plus} (truncated)"),
+        ("seq = seq - 1", "event {last} (inserted)"),
+        ("hash = :zero", "event {last} (head)"),
+        ("signature = :zero", "event {last} (head)"),
+        ("key_id = 'ffffffffffffffff'", "event {last} (head)"),
+        ("cadence_events = cadence_events + 1", "event {last} (head)"),
+        ("last_checkpoint_seq = last_checkpoint_seq + 1", "checkpoint {checkpoint} (checkpoint)"),
+    ],
+)
+def test_a_head_row_updated_to_a_wrong_value_is_found(
+    cli: CliInvoker, chain: int, intruder: Intruder, db: Session, change: str, where: str
+) -> None:
+    last = audit.chain_head(fresh(db))[0]
+    checkpoint = max(checkpoint_seqs(db)) + 1
+    db.rollback()
+    intruder(f"UPDATE audit_head SET {change}", zero="0" * 64)  # noqa: S608 (the test's own SQL)
+    assert_fails(cli, where.format(last=last, last_plus=last + 1, checkpoint=checkpoint))
+
+
+def test_the_verify_button_names_a_deleted_head_row(
+    app: Flask, chain: int, intruder: Intruder, people: People
+) -> None:
+    """The page's "Verify the whole chain" reports the same fault; the request's own record
+    cannot be written (no head to chain after), and the page still answers."""
+    browser = Browser(app.test_client())
+    browser.login(people.privacy.email, PASSWORD)
+    intruder("DELETE FROM audit_head")
+    answer = browser.post("/audit/verify")
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    flashed = flashes(browser)
+    assert any(
+        "Audit trail verification FAILED at the chain head (head): the chain head row is "
+        "missing" in message
+        for message in flashed
+    ), flashed
+
+
+def flashes(browser: Browser) -> list[str]:
+    with browser.client.session_transaction() as session:
+        return [message for _, message in session.get("_flashes", [])]
 
 
 def test_verification_accepts_a_cadence_changed_between_writers(

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from governance.agreements.models import Agreement
+from governance.outputs import files as output_files
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.lifecycle import State, state_of
@@ -75,7 +76,7 @@ def test_the_whole_path_to_the_public_page(
     assert output.status == OutputStatus.RELEASED
     assert output.cleared_at == output.released_at == T0 + 5 * DAY
 
-    team_copy = outputs.download(
+    team_copy = output_files.download(
         db, output_id=output.id, kind="pdf", by=people.analyst2, now=T0 + 6 * DAY
     )
     db.commit()

@@ -1,0 +1,200 @@
+"""Who may take an output's files away, and who may read figures not yet released inside the
+service: the one rule behind every download of an output's PDF and CSV (the output's own routes
+and the analysis run's, which hand out the output's files) and behind the run page's figures.
+
+Taking the files:
+* output checkers and privacy officers, in every state: checking is reading;
+* the provider's partner reviewers from the preview on: they must see what they preview;
+* the project team once the output is released, and, after the agreement stopped being in
+  force (terminated, or past its expiry date), only what was released before it ended. What
+  was released while the agreement was in force stays the team's: it was cleared by two
+  checkers and the provider, and the agreement keeps the right to publish research products
+  after it ends (decision 16 in docs/decisions/outputs.md). Whatever is released later never
+  leaves to the team: nobody holds the agreement's permission any more.
+
+Reading unreleased figures inside the service (the run page) is the secure environment: the
+analyst who asked may, while the agreement is in force and they hold a current grant for the
+run's purpose under it; checkers and privacy officers always.
+
+Every refusal is a 403 with the reason, recorded as a denied event naming the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from governance.access.models import Grant, GrantStatus
+from governance.agreements.endings import expiry_moment
+from governance.agreements.models import Agreement, AgreementStatus
+from governance.audit.models import AuditType
+from governance.identity.actors import Actor
+from governance.kernel.errors import NotFound, PermissionDenied
+from governance.outputs.common import is_checker, is_partner, is_team, record_output_event, refusal
+from governance.outputs.lifecycle import PARTNER_SEES, TEAM_DOWNLOADS, state_of
+from governance.outputs.models import Output
+
+FILE_KINDS = {"pdf": "application/pdf", "csv": "text/csv"}
+CLAUSE_TERM = "term.expiry_date"
+
+
+@dataclass(frozen=True)
+class Download:
+    filename: str
+    content: bytes
+    sha256: str
+    mimetype: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why someone may not have something: the rule recorded and the sentence they read."""
+
+    rule: str
+    message: str
+    clause: str | None = None
+
+
+def ended_at(agreement: Agreement, now: dt.datetime) -> dt.datetime | None:
+    """When the agreement stopped being in force; None while it is. An active agreement past
+    its expiry date has ended even before the expiry job marks it expired."""
+    if agreement.ended_at is not None:
+        return agreement.ended_at
+    version = agreement.current_version
+    if agreement.status == AgreementStatus.ACTIVE and version is not None:
+        end = expiry_moment(version)
+        return end if now >= end else None
+    return now  # never in force (outputs exist only under agreements that were)
+
+
+def _ended(agreement: Agreement, end: dt.datetime) -> str:
+    """ "Agreement DUA-2026-001 is terminated since 2026-12-07" and the like."""
+    status = AgreementStatus(agreement.status)
+    if agreement.ended_at is not None:
+        return f"Agreement {agreement.reference} is {status.value} since {end:%Y-%m-%d}"
+    if status == AgreementStatus.ACTIVE:
+        last_day = (end - dt.timedelta(days=1)).date()
+        return f"Agreement {agreement.reference} expired after {last_day.isoformat()}"
+    return f"Agreement {agreement.reference} is {status.value}, not in force"
+
+
+def file_refusal(by: Actor, output: Output, now: dt.datetime) -> Refusal | None:
+    """None if `by` may take the output's PDF and CSV now, else why not."""
+    if is_checker(by):
+        return None
+    state = state_of(output)
+    if is_partner(by, output):
+        if state in PARTNER_SEES:
+            return None
+        return Refusal(
+            "partner-preview",
+            f"The provider's partner reviewers get the files of {output.reference} from the "
+            f"preview on; it is {state.value.replace('_', ' ')}.",
+        )
+    if not is_team(by, output):
+        return Refusal(
+            "output-download",
+            "The files are for checkers, the provider's partner reviewers during and after "
+            "the preview, and the project team once the output is released.",
+        )
+    if state not in TEAM_DOWNLOADS:
+        return Refusal(
+            "released-only",
+            f"The project team gets the files of {output.reference} once it is released, after "
+            "two output checks and the provider's preview; it is "
+            f"{state.value.replace('_', ' ')}. Its figures can be read in the service.",
+        )
+    end = ended_at(output.agreement, now)
+    if end is not None and (output.released_at is None or output.released_at > end):
+        return Refusal(
+            "agreement-in-force",
+            f"{_ended(output.agreement, end)}, before {output.reference} was released: its "
+            "files are not handed to the project team.",
+            CLAUSE_TERM,
+        )
+    return None
+
+
+def may_download(by: Actor, output: Output, now: dt.datetime) -> bool:
+    return file_refusal(by, output, now) is None
+
+
+def download(
+    session: Session, *, output_id: int, kind: str, by: Actor, now: dt.datetime
+) -> Download:
+    """The PDF or CSV for someone allowed it now; recorded before it is sent, and a refusal
+    too (403)."""
+    if kind not in FILE_KINDS:
+        raise NotFound("Outputs have a PDF and a CSV file only.")
+    output = session.get(Output, output_id)
+    if output is None:
+        raise NotFound(f"There is no output {output_id}.")
+    refused = file_refusal(by, output, now)
+    if refused is not None:
+        audit = refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, refused.rule)
+        audit["detail"] = {
+            "file": kind,
+            "state": state_of(output).value,
+            "reason": refused.message,
+        }
+        if refused.clause:
+            audit["clause"] = refused.clause
+        raise PermissionDenied(refused.message, clause=refused.clause, audit=audit)
+    content = output.pdf if kind == "pdf" else output.csv
+    digest = output.pdf_sha256 if kind == "pdf" else output.csv_sha256
+    record_output_event(
+        session,
+        AuditType.OUTPUT_DOWNLOAD,
+        by=by,
+        output=output,
+        detail={"file": kind, "sha256": digest, "state": state_of(output).value},
+    )
+    return Download(
+        f"{output.reference.lower()}-r{output.revision}.{kind}", content, digest, FILE_KINDS[kind]
+    )
+
+
+def figures_refusal(
+    session: Session,
+    by: Actor,
+    *,
+    agreement: Agreement,
+    purpose: str,
+    now: dt.datetime,
+) -> Refusal | None:
+    """None if `by` may read figures not yet released inside the service now (the secure
+    environment: the agreement in force and a current grant for the purpose under it), else
+    why not. Checkers and privacy officers always may: checking is reading."""
+    if is_checker(by):
+        return None
+    end = ended_at(agreement, now)
+    if end is not None:
+        return Refusal(
+            "agreement-in-force",
+            f"{_ended(agreement, end)}: figures not released through output checking are no "
+            "longer shown to the project team. A released output's files stay available from "
+            "its output page.",
+            CLAUSE_TERM,
+        )
+    current = session.scalar(
+        select(func.count(Grant.id)).where(
+            Grant.user_id == by.id,
+            Grant.agreement_id == agreement.id,
+            Grant.purpose == purpose,
+            Grant.status == GrantStatus.ACTIVE,
+            Grant.valid_from <= now,
+            func.coalesce(Grant.effective_until, Grant.valid_until) > now,
+        )
+    )
+    if not current:
+        return Refusal(
+            "current-grant",
+            f"You hold no current grant for {purpose} analyses under agreement "
+            f"{agreement.reference}: figures not released through output checking are shown "
+            "only to analysts who do.",
+            "access.valid_until",
+        )
+    return None
