@@ -229,19 +229,7 @@ def _execute_claimed(
             tables, sources = _load(session, scope, run, user, now, engine)
         except DomainError as error:
             session.rollback()
-            if error.audit:
-                detail = error.audit.setdefault("detail", {})
-                detail.setdefault("engine", engine)
-                audit.record_refusal(session, error.audit, by=user)
-            return _finish(
-                session,
-                run_id,
-                worker_id,
-                clock(),
-                Action.REFUSE_AT_GATE,
-                error.message,
-                refusal_clause(error),
-            )
+            return _refuse_at_gate(session, run, user, worker_id, clock(), error, engine)
         version = scope.version
         key = analysis_ledger.ledger_key(session)
         try:
@@ -356,6 +344,51 @@ def _refuse(
             "clause": clause,
             "now": now,
             "detail": detail,
+        },
+    )
+
+
+def _refuse_at_gate(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    error: DomainError,
+    engine: str,
+) -> RunStatus | None:
+    """The scope gate's or the data door's refusal, recorded with the run's end. An error
+    that carries its own event (the gate's refusals) is that event; any other (a dataset
+    with no stored data left, a cohort file gone) is recorded as the run's refusal, so no
+    run ends without an event saying why."""
+    clause = refusal_clause(error)
+    if error.audit:
+        detail = error.audit.setdefault("detail", {})
+        detail.setdefault("engine", engine)
+        if audit.record_refusal(session, error.audit, by=user) is not None:
+            return _finish(
+                session, run.id, worker_id, now, Action.REFUSE_AT_GATE, error.message, clause
+            )
+    return _finish(
+        session,
+        run.id,
+        worker_id,
+        now,
+        Action.REFUSE,
+        error.message,
+        clause,
+        by=user,
+        record={
+            **_run_fields(run),
+            "outcome": Outcome.DENIED,
+            "clause": clause,
+            "now": now,
+            "detail": {
+                "kind": run.kind,
+                "stage": "gate",
+                "message": error.message,
+                "engine": engine,
+            },
         },
     )
 
