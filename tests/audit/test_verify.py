@@ -303,9 +303,7 @@ def test_a_malformed_expected_head_is_refused(cli: CliInvoker, chain: int) -> No
     assert "FAILED" not in result.output
 
 
-def test_the_head_printed_for_an_empty_trail_is_in_every_trail(
-    cli: CliInvoker, chain: int
-) -> None:
+def test_the_head_printed_for_an_empty_trail_is_in_every_trail(cli: CliInvoker, chain: int) -> None:
     """An operator who kept the head printed before the first event verifies against it."""
     code, output = verify(cli, "--expect-head", "0:" + "0" * 64)
     assert code == 0, output

@@ -37,7 +37,12 @@ from tests.support import People, add_person
 
 def team_member(db: Session, app: Flask, people: People, role: Role) -> User:
     return add_person(
-        db, app, email=f"{role.value}@team.example", name="On the team", org=people.lab, roles=(role,)
+        db,
+        app,
+        email=f"{role.value}@team.example",
+        name="On the team",
+        org=people.lab,
+        roles=(role,),
     )
 
 
