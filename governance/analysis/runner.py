@@ -328,13 +328,30 @@ def _refuse(
     }
     if conflicts is not None:
         detail["conflicts"] = conflicts
+    return _finish_refused(
+        session, run, user, worker_id, now, refused.message, clause, detail, conflicts
+    )
+
+
+def _finish_refused(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    message: str,
+    clause: str | None,
+    detail: dict[str, Any],
+    conflicts: list[dict[str, Any]] | None = None,
+) -> RunStatus | None:
+    """End the run refused, with its `analysis:refuse` event citing the clause."""
     return _finish(
         session,
         run.id,
         worker_id,
         now,
         Action.REFUSE,
-        refused.message,
+        message,
         clause,
         conflicts,
         by=user,
@@ -369,28 +386,8 @@ def _refuse_at_gate(
             return _finish(
                 session, run.id, worker_id, now, Action.REFUSE_AT_GATE, error.message, clause
             )
-    return _finish(
-        session,
-        run.id,
-        worker_id,
-        now,
-        Action.REFUSE,
-        error.message,
-        clause,
-        by=user,
-        record={
-            **_run_fields(run),
-            "outcome": Outcome.DENIED,
-            "clause": clause,
-            "now": now,
-            "detail": {
-                "kind": run.kind,
-                "stage": "gate",
-                "message": error.message,
-                "engine": engine,
-            },
-        },
-    )
+    detail = {"kind": run.kind, "stage": "gate", "message": error.message, "engine": engine}
+    return _finish_refused(session, run, user, worker_id, now, error.message, clause, detail)
 
 
 def _refuse_key_changed(
@@ -404,27 +401,14 @@ def _refuse_key_changed(
     """Loudly: a ledger key that changed would otherwise switch the differencing check off."""
     log.critical("analysis run %s refused: %s", run.id, changed.message)
     session.rollback()
-    return _finish(
-        session,
-        run.id,
-        worker_id,
-        now,
-        Action.REFUSE,
-        changed.message,
-        CLAUSE_DIFFERENCING,
-        by=user,
-        record={
-            **_run_fields(run),
-            "outcome": Outcome.DENIED,
-            "clause": CLAUSE_DIFFERENCING,
-            "now": now,
-            "detail": {
-                "kind": run.kind,
-                "stage": "ledger",
-                "reason": "ledger_key_changed",
-                "message": changed.message,
-            },
-        },
+    detail = {
+        "kind": run.kind,
+        "stage": "ledger",
+        "reason": "ledger_key_changed",
+        "message": changed.message,
+    }
+    return _finish_refused(
+        session, run, user, worker_id, now, changed.message, CLAUSE_DIFFERENCING, detail
     )
 
 
