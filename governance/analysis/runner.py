@@ -91,13 +91,14 @@ def execute_run(
         return _execute_claimed(database, run_id, worker_id, clock, beat)
     except Exception as error:
         log.exception("analysis run %s failed unexpectedly", run_id)
-        _finish_failed(
-            database,
-            run_id,
-            worker_id,
-            clock(),
-            f"The run stopped on an internal error ({type(error).__name__}); nothing was released.",
+        # A refusal past the gate (the output's own checks) says why; anything else is ours.
+        reason = (
+            f"{error.message} Nothing was released."
+            if isinstance(error, DomainError)
+            else f"The run stopped on an internal error ({type(error).__name__}); "
+            "nothing was released."
         )
+        _finish_failed(database, run_id, worker_id, clock(), reason)
         return RunStatus.FAILED
     finally:
         beat.stop()

@@ -14,6 +14,7 @@ from governance.analysis import runner
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.models import DatasetVersion
+from governance.kernel.errors import NotFound
 from governance.kernel.types import utcnow
 from tests.analysis.conftest import World, execute, grant_records, submit
 from tests.conftest import fresh
@@ -57,19 +58,33 @@ def test_a_run_whose_data_was_destroyed_while_queued_is_refused_with_its_event(
     assert event.detail["stage"] == "gate"
 
 
-def test_an_unexpected_error_ends_the_run_failed_with_its_event(
-    app: Flask, db: Session, people: People, world: World, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (RuntimeError("disk gone"), "internal error (RuntimeError)"),
+        (NotFound("There is no output 7."), "There is no output 7. Nothing was released."),
+    ],
+)
+def test_an_error_past_the_gate_ends_the_run_failed_with_its_event(
+    app: Flask,
+    db: Session,
+    people: People,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    reason: str,
 ) -> None:
     grant_records(db, people, world, "descriptive")
     run = submit(db, people, world, "descriptive", DESCRIPTIVE)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("disk gone")
+        raise error
 
-    monkeypatch.setattr(runner, "_load", broken)
+    monkeypatch.setattr(runner, "effective_parameters", broken)
     finished = execute(app, db, run.id)
     assert finished.status == RunStatus.FAILED
+    assert reason in finished.reason
     event = last_event(db, finished)
     assert event.event_type == AuditType.ANALYSIS_FAIL
     assert event.outcome == "failure"
-    assert "RuntimeError" in event.detail["reason"]
+    assert reason in event.detail["reason"]
