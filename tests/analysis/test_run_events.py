@@ -28,7 +28,7 @@ def last_event(db: Session, run: AnalysisRun) -> AuditEvent:
         fresh(db)
         .scalars(
             select(AuditEvent)
-            .where(AuditEvent.target_type == "analysis_run", AuditEvent.target_id == run.id)
+            .where(AuditEvent.target_type == "analysis_run", AuditEvent.target_id == str(run.id))
             .order_by(AuditEvent.seq.desc())
         )
         .first()
