@@ -62,6 +62,15 @@ DETAIL = s.shape(
     {
         **SUMMARY_FIELDS,
         "actions": {"type": "array", "items": s.enum(("revoke", "review"))},
+        "usable": s.boolean(
+            "Whether it lets its holder read now, as every decision sees it: an `active` grant "
+            "whose condition lapsed (the holder's training...) stops at once, before the "
+            "conditions job pauses it."
+        ),
+        "stopped_because": {
+            "type": ["string", "null"],
+            "description": "Why it lets nothing be read now; null while it is usable.",
+        },
         "usage": {
             "oneOf": [
                 {"type": "null"},
@@ -131,6 +140,8 @@ def detail(grant: Grant) -> dict[str, Any]:
         "actions": [
             name for name, can in (("revoke", view.can_revoke), ("review", view.can_review)) if can
         ],
+        "usable": view.stopped is None,
+        "stopped_because": view.stopped,
         "usage": None
         if usage is None
         else {"used": usage.used, "unused": usage.unused, "last_read_at": iso(usage.last_read_at)},

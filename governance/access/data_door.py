@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from governance.access import column_forms
 from governance.access.column_forms import GrantedForm
+from governance.access.ended_grants import decide_explained
 from governance.access.models import ColumnForm
 from governance.access.row_filters import apply_filters, check_filters, parse_filters
 from governance.agreements.analysis_kind_model import AnalysisKind
@@ -41,7 +42,6 @@ from governance.authz.decision import (
     RISK_ASSESSMENT_PURPOSE,
     DataRequest,
     Decision,
-    decide,
     decide_risk_assessment,
     grant_index,
 )
@@ -239,7 +239,7 @@ def _decide_and_record(
 ) -> tuple[Decision, dict[str, Any]]:
     """Decide; on refusal raise with the refusal's audit record, which the error handler
     commits after rolling the request back."""
-    decision = decide(
+    decision = decide_explained(
         session,
         DataRequest(
             user_id=by.id,

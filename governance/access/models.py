@@ -204,6 +204,19 @@ class Grant(Base):
     def actions(self) -> list[DataAction]:
         return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download else [DataAction.READ]
 
+    def stopped_because(self, now: dt.datetime) -> str | None:
+        """Why the grant lets nothing be read at `now`, as every decision sees it; None while
+        it works. The stored status lags a condition that lapsed until the conditions job
+        pauses the grant, but its effective end does not."""
+        if self.status not in LIVE_GRANT_STATUSES:
+            return self.end_reason or f"The grant is {self.status}."
+        end = self.effective_until or self.valid_until
+        if end > now:
+            return None
+        return self.effective_reason or (
+            f"It stopped working on {end:%Y-%m-%d %H:%M} UTC (clause {self.effective_clause})."
+        )
+
 
 class GrantColumn(Base):
     __tablename__ = "access_grant_column"

@@ -198,6 +198,8 @@ class GrantView:
     can_review: bool
     # The holder's latest attestation, for those who manage the grant (the access review).
     attestation: dict[str, str] | None = None
+    # Why it lets nothing be read now (None: it works), whatever its stored status says.
+    stopped: str | None = None
 
 
 def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) -> GrantView:
@@ -229,6 +231,7 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
         )
         if manages or grant.user_id == user.id
         else None,
+        stopped=grant.stopped_because(now),
     )
 
 

@@ -388,6 +388,7 @@ def grant_detail(grant_id: int) -> str:
         can_revoke=view.can_revoke,
         can_review=view.can_review,
         attestation=view.attestation,
+        stopped=view.stopped,
     )
 
 

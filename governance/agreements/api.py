@@ -10,7 +10,6 @@ from typing import Any
 from flask import Response, current_app
 from flask.typing import ResponseReturnValue
 
-from governance import authz
 from governance.agreements import service
 from governance.agreements.api_shapes import (
     AGREEMENT,
@@ -21,7 +20,9 @@ from governance.agreements.api_shapes import (
     summary,
     terms_from,
 )
+from governance.agreements.common import start_transition
 from governance.agreements.document import issue_pdf
+from governance.agreements.lifecycle import Action
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.odrl_export import MEDIA_TYPE, export_policy
 from governance.agreements.odrl_links import addresses
@@ -30,8 +31,6 @@ from governance.agreements.terms import TermsInput
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import paged
-from governance.audit.models import AuditType
-from governance.authz import Permission
 from governance.identity.api_auth import caller
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
@@ -128,6 +127,14 @@ def create_agreement(body: dict[str, Any]) -> ResponseReturnValue:
     return detail(agreement), 201
 
 
+def _editable(agreement_id: int) -> None:
+    """The permission (403) and whether the state allows editing (409), before the terms sent
+    are read (422): a client is not asked to correct terms it may not send at all."""
+    db = db_session()
+    start_transition(db, Action.EDIT, agreement_id, caller())
+    db.rollback()
+
+
 @operation(
     "PATCH",
     "/agreements/<int:agreement_id>",
@@ -136,20 +143,11 @@ def create_agreement(body: dict[str, Any]) -> ResponseReturnValue:
     body=TERMS_CHANGE,
     errors=(403, 409),
     answer=AGREEMENT,
+    before=_editable,
 )
 def edit_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Only the terms sent change; the change is recorded clause by clause."""
     user, db = caller(), db_session()
-    authz.require(
-        user,
-        Permission.AGREEMENT_DRAFT,
-        audit={
-            "event_type": AuditType.AGREEMENT_UPDATE,
-            "target_type": "agreement",
-            "target_id": agreement_id,
-            "agreement_id": agreement_id,
-        },
-    )
     agreement = service.get_agreement(db, agreement_id)
     base = TermsInput.from_version(agreement.working_version or agreement.display_version)
     service.update_draft(

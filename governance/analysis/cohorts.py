@@ -24,6 +24,7 @@ from governance import authz
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
 from governance.analysis.engine.normalise import name_keys, normalise_sex, parse_dates
+from governance.analysis.scope import not_active_clause
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
@@ -68,10 +69,11 @@ def upload_cohort(
         raise NotFound(f"There is no agreement {agreement_id}.")
     version = in_force_version(session, agreement_id)
     if version is None:
+        clause = not_active_clause(agreement)
         raise PermissionDenied(
-            "The agreement is not active.",
-            clause="term.effective_date",
-            audit={**refusal, "clause": "term.effective_date"},
+            f"Agreement {agreement.reference} is {agreement.status}, not active.",
+            clause=clause,
+            audit={**refusal, "clause": clause},
         )
     if MATCHED not in version.permitted_uses:
         raise PermissionDenied(

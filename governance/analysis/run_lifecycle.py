@@ -56,7 +56,7 @@ TRANSITIONS: list[Transition[RunStatus, Action]] = [
         _S.REFUSED,
         None,
         AuditType.ANALYSIS_REFUSE,
-        "the engine or the differencing ledger refuses",
+        "the engine, the differencing ledger, or the gate with no event of its own refuses",
     ),
     Transition(
         _S.RUNNING,

@@ -91,13 +91,14 @@ def execute_run(
         return _execute_claimed(database, run_id, worker_id, clock, beat)
     except Exception as error:
         log.exception("analysis run %s failed unexpectedly", run_id)
-        _finish_failed(
-            database,
-            run_id,
-            worker_id,
-            clock(),
-            f"The run stopped on an internal error ({type(error).__name__}); nothing was released.",
+        # A refusal past the gate (the output's own checks) says why; anything else is ours.
+        reason = (
+            f"{error.message} Nothing was released."
+            if isinstance(error, DomainError)
+            else f"The run stopped on an internal error ({type(error).__name__}); "
+            "nothing was released."
         )
+        _finish_failed(database, run_id, worker_id, clock(), reason)
         return RunStatus.FAILED
     finally:
         beat.stop()
@@ -229,19 +230,7 @@ def _execute_claimed(
             tables, sources = _load(session, scope, run, user, now, engine)
         except DomainError as error:
             session.rollback()
-            if error.audit:
-                detail = error.audit.setdefault("detail", {})
-                detail.setdefault("engine", engine)
-                audit.record_refusal(session, error.audit, by=user)
-            return _finish(
-                session,
-                run_id,
-                worker_id,
-                clock(),
-                Action.REFUSE_AT_GATE,
-                error.message,
-                refusal_clause(error),
-            )
+            return _refuse_at_gate(session, run, user, worker_id, clock(), error, engine)
         version = scope.version
         key = analysis_ledger.ledger_key(session)
         try:
@@ -340,13 +329,30 @@ def _refuse(
     }
     if conflicts is not None:
         detail["conflicts"] = conflicts
+    return _finish_refused(
+        session, run, user, worker_id, now, refused.message, clause, detail, conflicts
+    )
+
+
+def _finish_refused(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    message: str,
+    clause: str | None,
+    detail: dict[str, Any],
+    conflicts: list[dict[str, Any]] | None = None,
+) -> RunStatus | None:
+    """End the run refused, with its `analysis:refuse` event citing the clause."""
     return _finish(
         session,
         run.id,
         worker_id,
         now,
         Action.REFUSE,
-        refused.message,
+        message,
         clause,
         conflicts,
         by=user,
@@ -360,6 +366,31 @@ def _refuse(
     )
 
 
+def _refuse_at_gate(
+    session: Session,
+    run: AnalysisRun,
+    user: User,
+    worker_id: str,
+    now: dt.datetime,
+    error: DomainError,
+    engine: str,
+) -> RunStatus | None:
+    """The scope gate's or the data door's refusal, recorded with the run's end. An error
+    that carries its own event (the gate's refusals) is that event; any other (a dataset
+    with no stored data left, a cohort file gone) is recorded as the run's refusal, so no
+    run ends without an event saying why."""
+    clause = refusal_clause(error)
+    if error.audit:
+        detail = error.audit.setdefault("detail", {})
+        detail.setdefault("engine", engine)
+        if audit.record_refusal(session, error.audit, by=user) is not None:
+            return _finish(
+                session, run.id, worker_id, now, Action.REFUSE_AT_GATE, error.message, clause
+            )
+    detail = {"kind": run.kind, "stage": "gate", "message": error.message, "engine": engine}
+    return _finish_refused(session, run, user, worker_id, now, error.message, clause, detail)
+
+
 def _refuse_key_changed(
     session: Session,
     run: AnalysisRun,
@@ -371,27 +402,14 @@ def _refuse_key_changed(
     """Loudly: a ledger key that changed would otherwise switch the differencing check off."""
     log.critical("analysis run %s refused: %s", run.id, changed.message)
     session.rollback()
-    return _finish(
-        session,
-        run.id,
-        worker_id,
-        now,
-        Action.REFUSE,
-        changed.message,
-        CLAUSE_DIFFERENCING,
-        by=user,
-        record={
-            **_run_fields(run),
-            "outcome": Outcome.DENIED,
-            "clause": CLAUSE_DIFFERENCING,
-            "now": now,
-            "detail": {
-                "kind": run.kind,
-                "stage": "ledger",
-                "reason": "ledger_key_changed",
-                "message": changed.message,
-            },
-        },
+    detail = {
+        "kind": run.kind,
+        "stage": "ledger",
+        "reason": "ledger_key_changed",
+        "message": changed.message,
+    }
+    return _finish_refused(
+        session, run, user, worker_id, now, changed.message, CLAUSE_DIFFERENCING, detail
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.access.ended_grants import decide_explained
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.queries import in_force_version
 from governance.analysis.engine import (
@@ -38,9 +39,9 @@ from governance.analysis.engine import (
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.authz.actions import DataAction
-from governance.authz.decision import DataRequest, Decision, decide, grant_index
+from governance.authz.decision import DataRequest, Decision, grant_index
 from governance.datasets.cohort_model import CohortFile
-from governance.datasets.models import Classification, Dataset
+from governance.datasets.models import Classification, ColumnType, Dataset
 from governance.identity.models import User
 from governance.kernel.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 
@@ -127,10 +128,17 @@ class _Gate:
         return error
 
 
-def _not_active_clause(agreement: Agreement) -> str:
-    if agreement.status == AgreementStatus.EXPIRED:
-        return "term.expiry_date"
-    return "term.effective_date"
+# The clause a refusal under an agreement not in force cites: why it is not (the clauses the
+# grants' endings cite, access/grant_hooks.py); not yet in force, its effective date.
+ENDED_CLAUSES = {
+    AgreementStatus.EXPIRED: "term.expiry_date",
+    AgreementStatus.TERMINATED: "term.termination",
+    AgreementStatus.CLOSED: "retention.destruction_days",
+}
+
+
+def not_active_clause(agreement: Agreement) -> str:
+    return ENDED_CLAUSES.get(AgreementStatus(agreement.status), "term.effective_date")
 
 
 def check_scope(
@@ -157,7 +165,7 @@ def check_scope(
         raise gate.deny(
             f"Agreement {agreement.reference} is {agreement.status}, not active: no "
             "analysis may run under it.",
-            _not_active_clause(agreement),
+            not_active_clause(agreement),
         )
     gate.base["agreement_version"] = version.number
     if kind not in {k["name"] for k in list_kinds()}:
@@ -298,7 +306,7 @@ def _check_table(
         raise gate.invalid(
             f"There is no dataset {dataset_id}.", {f"datasets.{table}": "Unknown dataset."}
         )
-    decision = decide(
+    decision = decide_explained(
         session,
         DataRequest(
             user_id=by.id,
@@ -323,6 +331,7 @@ def _check_table(
                 "purpose": scope.kind,
             },
         )
+    _check_mean_column(gate, scope, dataset)
     scope.datasets[table] = dataset_id
     scope.decisions[table] = decision
     index = grant_index(session)
@@ -330,6 +339,22 @@ def _check_table(
         name for rule in decision.rules for name in index.granted_by(rule).identifiers
     }
     scope.dataset_rows[table] = dataset
+
+
+# The declared types whose values are not numbers: a mean of them is refused by name here,
+# not left to the engine, which would find no number to average and no rows to show.
+NOT_NUMBERS = frozenset({ColumnType.STRING, ColumnType.CATEGORY, ColumnType.DATE})
+
+
+def _check_mean_column(gate: _Gate, scope: Scope, dataset: Dataset) -> None:
+    column = scope.parameters.get("mean_of")
+    declared = next((c.type for c in dataset.columns if c.name == column), None)
+    if declared in NOT_NUMBERS:
+        raise gate.invalid(
+            f"{column!r} is a {declared} column of {dataset.name}, not a number: "
+            "choose a number column to average.",
+            {"mean_of": f"{column!r} holds {declared} values, not numbers."},
+        )
 
 
 def _check_cohort(

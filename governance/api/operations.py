@@ -6,6 +6,8 @@ body and answers. Before the handler runs, the declared query parameters and JSO
 checked against the same schemas (422 naming the field; unknown ones are refused), so the
 description and the enforcement are one declaration. Handlers receive the checked values as
 `query` and `body` keyword arguments when the operation declares query parameters or a body.
+An operation whose refusals must come before its body's (403 and 409 before 415 and 422)
+declares them as `before`, called with the path's values before the body is read.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def operation(
     upload: Schema | None = None,
     errors: tuple[int, ...] = (),
     authenticated: bool = True,
+    before: Callable[..., None] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register an API route with its description; see the module docstring."""
 
@@ -136,6 +139,8 @@ def operation(
             for name, value in path.items():
                 if isinstance(value, int) and value > MAX_ID:
                     raise NotFound(f"There is no {name.removesuffix('_id')} {value}.")
+            if before is not None:
+                before(**path)
             arguments: dict[str, Any] = dict(path)
             if query:
                 arguments["query"] = queries.read()

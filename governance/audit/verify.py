@@ -480,6 +480,8 @@ def _check_upgrade(connection: Connection, count: int, trail: Trail) -> None:
 
 def _check_expected(connection: Connection, expect_head: tuple[int, str]) -> None:
     seq, digest = expect_head
+    if seq == 0:
+        return  # the empty trail's head (parse_head allows no other at 0): every trail has it
     stored = connection.execute(
         text("SELECT hash FROM audit_event WHERE seq = :seq"), {"seq": seq}
     ).scalar()
@@ -644,5 +646,10 @@ def parse_head(text: str) -> tuple[int, str]:
         raise ValidationFailed(
             "A chain head is written SEQ:SHA256, as printed on exports.",
             {"expect_head": f"{text!r} is not SEQ:SHA256."},
+        )
+    if number == 0 and digest != GENESIS_HASH:
+        raise ValidationFailed(
+            f"The empty trail's head is 0:{GENESIS_HASH}; no other head has seq 0.",
+            {"expect_head": f"{text!r} is not a head that was printed."},
         )
     return number, digest

@@ -148,16 +148,25 @@ def project_team(by: Any, output: Any) -> bool:
     produced under or the one in force); the host operator counts as the team."""
     if by.id is None:
         return True
-    if by.id == output.produced_by_id:
-        return True
+    return by.id == output.produced_by_id or _named_personnel(by, output)
+
+
+def _named_personnel(by: Any, output: Any) -> bool:
+    """Named in the agreement's personnel: in the version the output was produced under or
+    the one in force now."""
     versions = {output.version, output.agreement.current_version}
     return any(v is not None and v.is_personnel(by.id) for v in versions)
 
 
 @object_rule("checker-not-analyst")
-def not_a_producer(by: Any, output: Any, key: str) -> bool:
-    """Not someone who produced or corrected the output."""
-    return key not in output.contributors
+def independent_of_the_project(by: Any, output: Any, key: str) -> bool:
+    """Not someone who produced or corrected the output, nor anyone named in the agreement's
+    personnel: output checking (and deciding the provider's flags, and publishing) is
+    independent of the project, as the Five Safes' "safe outputs" asks; the personnel may
+    correct the output at any time."""
+    if key in output.contributors:
+        return False
+    return by.id is None or not _named_personnel(by, output)
 
 
 @object_rule("independent-checkers")

@@ -462,6 +462,13 @@ def publish_output(output_id: int) -> ResponseReturnValue:
     )
 
 
+def _correctable(output_id: int) -> None:
+    """Who may correct and when (403, 404, 409) before the files are read (415, 422)."""
+    db = db_session()
+    service.correctable(db, output_id=output_id, by=caller())
+    db.rollback()
+
+
 @operation(
     "POST",
     "/outputs/<int:output_id>/correct",
@@ -501,6 +508,7 @@ def publish_output(output_id: int) -> ResponseReturnValue:
     },
     errors=ERRORS,
     answer=ANSWER,
+    before=_correctable,
 )
 def correct_output(output_id: int) -> ResponseReturnValue:
     """Its checks and its preview start again."""

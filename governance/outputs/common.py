@@ -107,6 +107,33 @@ def is_checker(by: Actor) -> bool:
     return authz.can(by, authz.Permission.OUTPUT_CHECK)
 
 
+def is_independent(by: Actor, output: Output) -> bool:
+    """Neither a contributor to the output nor named in its agreement's personnel (see
+    authz.rules): who may check it, decide the provider's flags on it, or publish it."""
+    return rules.independent_of_the_project(by, output, actor_key(by))
+
+
+def require_independent(by: Actor, action: Action, output: Output) -> None:
+    rules.require(
+        rules.independent_of_the_project,
+        by,
+        output,
+        actor_key(by),
+        message="You produced or corrected this output, or are named in the personnel of "
+        f"agreement {output.agreement.reference}: someone independent of the project must "
+        f"{VERB[action]} it (separation of duties).",
+        audit=refusal(EVENT_TYPES[action], output.id, output),
+    )
+
+
+VERB = {
+    Action.CHECK_APPROVE: "check",
+    Action.CHECK_RETURN: "check",
+    Action.RESOLVE: "decide the flags on",
+    Action.PUBLISH: "publish",
+}
+
+
 def require_team(by: Actor, action: Action, output: Output) -> None:
     rules.require(
         rules.project_team,

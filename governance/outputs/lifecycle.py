@@ -72,9 +72,9 @@ RULES: dict[Action, Rule] = {
     Action.CHECK_APPROVE: Rule(
         Permission.OUTPUT_CHECK,
         "output checker or privacy officer",
-        "Never someone who produced or corrected the output; never the same checker twice "
-        "on one revision. With `publication.two_checkers_required` the first approval "
-        "waits for a second.",
+        "Never someone who produced or corrected the output or is named in the agreement's "
+        "personnel; never the same checker twice on one revision. With "
+        "`publication.two_checkers_required` the first approval waits for a second.",
     ),
     Action.CHECK_RETURN: Rule(
         Permission.OUTPUT_CHECK,
@@ -113,7 +113,7 @@ RULES: dict[Action, Rule] = {
         Permission.OUTPUT_RESOLVE,
         "privacy officer",
         "Only after the window has ended, only an answered flag, with a note: a partner "
-        "cannot hold an output back by not responding.",
+        "cannot hold an output back by not responding. Never someone of the project.",
     ),
     Action.CLOSE_PREVIEW: Rule(
         None, "scheduler", "When the preview window ends (`governance expire`)."
@@ -124,7 +124,8 @@ RULES: dict[Action, Rule] = {
     Action.PUBLISH: Rule(
         Permission.OUTPUT_PUBLISH,
         "privacy officer",
-        "Only if the agreement allows publication (`publication.publication_allowed`).",
+        "Only if the agreement allows publication (`publication.publication_allowed`); "
+        "never someone of the project.",
     ),
     Action.CORRECT: Rule(
         Permission.ANALYSIS_RUN,

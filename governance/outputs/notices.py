@@ -17,6 +17,7 @@ from governance.identity.models import User
 from governance.kernel import notify
 from governance.outputs.common import (
     checkers,
+    is_independent,
     partner_reviewers,
     privacy_officers,
     team,
@@ -53,8 +54,7 @@ def _analysts(session: Session, output: Output) -> list[User]:
 
 
 def to_check(session: Session, output: Output, *, corrected: bool) -> int:
-    contributors = set(output.contributors)
-    people = [u for u in checkers(session) if f"user:{u.id}" not in contributors]
+    people = [u for u in checkers(session) if is_independent(u, output)]
     what = f"corrected (revision {output.revision})" if corrected else "produced"
     return _send(
         session,

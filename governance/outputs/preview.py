@@ -29,6 +29,7 @@ from governance.kernel.text import clean_text
 from governance.outputs import notices
 from governance.outputs.common import (
     record_output_event,
+    require_independent,
     require_partner,
     require_team,
     start,
@@ -239,6 +240,7 @@ def resolve_flag(
     """A privacy officer closes an answered flag the partner did not accept before the window
     ended, saying why the answer suffices."""
     output = start(session, Action.RESOLVE, output_id, by)
+    require_independent(by, Action.RESOLVE, output)
     steps_of(output, Action.RESOLVE)
     flag = _open_answered(output, flag_id)
     body = _text(note, "note")

@@ -25,7 +25,7 @@ from governance.audit.models import AuditType
 from governance.identity.models import User
 from governance.incidents.models import Incident, IncidentStatus
 from governance.kernel.errors import NotFound, PermissionDenied
-from governance.outputs.common import is_checker, is_partner, is_team, refusal
+from governance.outputs.common import is_checker, is_independent, is_partner, is_team, refusal
 from governance.outputs.content import AGGREGATE_KINDS
 from governance.outputs.files import may_download
 from governance.outputs.lifecycle import (
@@ -117,9 +117,8 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
 
     key = actor_key(user)
     already_checked = any(actor_key_of(c) == key for c in output.current_checks)
-    can_check = (
-        holds(Action.CHECK_APPROVE) and key not in output.contributors and not already_checked
-    )
+    independent = is_independent(user, output)
+    can_check = holds(Action.CHECK_APPROVE) and independent and not already_checked
     open_flags = output.open_flags
     return Abilities(
         state=state,
@@ -133,6 +132,7 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
         and not open_flags,
         can_correct=holds(Action.CORRECT) and team,
         can_publish=holds(Action.PUBLISH)
+        and independent
         and output.version.publication_allowed
         and (
             output.agreement.current_version is None
@@ -146,7 +146,7 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
         if holds(Action.ACCEPT) and partner
         else frozenset(),
         resolvable=frozenset(f.id for f in open_flags if f.is_answered)
-        if holds(Action.RESOLVE)
+        if holds(Action.RESOLVE) and independent
         else frozenset(),
     )
 

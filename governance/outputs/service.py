@@ -26,6 +26,7 @@ from governance.outputs.common import (
     actor_key,
     record_output_event,
     refusal,
+    require_independent,
     require_team,
     start,
 )
@@ -196,15 +197,7 @@ def check_output(
     action = Action.CHECK_APPROVE if approve else Action.CHECK_RETURN
     event_type = EVENT_TYPES[action]
     output = start(session, action, output_id, by)
-    rules.require(
-        rules.not_a_producer,
-        by,
-        output,
-        actor_key(by),
-        message="You produced or corrected this output: someone else must check it "
-        "(separation of duties).",
-        audit=refusal(event_type, output.id, output),
-    )
+    require_independent(by, action, output)
     rules.require(
         rules.not_checked_yet,
         by,
@@ -299,9 +292,7 @@ def correct_output(
     is made from the result; a `csv` sent along must say exactly the same (else 422, naming
     the first difference), and is not stored. Figures that changed get a disclosure record of
     what was checked here; unchanged figures keep the record that describes them."""
-    output = start(session, Action.CORRECT, output_id, by)
-    require_team(by, Action.CORRECT, output)
-    steps_of(output, Action.CORRECT)
+    output = correctable(session, output_id=output_id, by=by)
     min_cell_size = output.version.min_cell_size
     parts, released_csv = _checked_files(min_cell_size, result, pdf)
     if csv is not None:
@@ -348,6 +339,15 @@ def correct_output(
     return output
 
 
+def correctable(session: Session, *, output_id: int, by: Actor) -> Output:
+    """A correction's refusals that come before its files are read: the permission (403),
+    the output (404), the team (403) and the state (409)."""
+    output = start(session, Action.CORRECT, output_id, by)
+    require_team(by, Action.CORRECT, output)
+    steps_of(output, Action.CORRECT)
+    return output
+
+
 def release_output(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
     """Release a cleared output to the project team. Clearing does this at once, so this is
     for the scheduler and the host operator only (a person gets 403)."""
@@ -362,6 +362,7 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     the terms it was produced under and the terms in force now). The public gets files made
     from the released figures alone (public.py), not the team's report."""
     output = start(session, Action.PUBLISH, output_id, by)
+    require_independent(by, Action.PUBLISH, output)
     steps_of(output, Action.PUBLISH)
     versions = [output.version, output.agreement.current_version]
     if not all(v is None or v.publication_allowed for v in versions):

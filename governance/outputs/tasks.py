@@ -21,6 +21,7 @@ from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
 from governance.identity.models import User
 from governance.kernel.tasks import Task
+from governance.outputs.common import is_independent
 from governance.outputs.models import Output, OutputStatus
 from governance.outputs.service import actor_key_of
 
@@ -67,7 +68,9 @@ def outputs_to_check(session: Session, user: User) -> list[Task]:
     key = actor_key(user)
     tasks = []
     for output in _outputs(session, Output.status == OutputStatus.PRODUCED):
-        if key in output.contributors or any(actor_key_of(c) == key for c in output.current_checks):
+        if not is_independent(user, output) or any(
+            actor_key_of(c) == key for c in output.current_checks
+        ):
             continue
         second = " (second check)" if output.approvals else ""
         tasks.append(
@@ -86,7 +89,7 @@ def privacy_officer_output_tasks(session: Session, user: User) -> list[Task]:
     tasks = []
     for output in _outputs(session, Output.status == OutputStatus.PREVIEW_ENDED):
         waiting = [f for f in output.open_flags if f.is_answered]
-        if waiting:
+        if waiting and is_independent(user, output):
             tasks.append(
                 _task(
                     output,
@@ -98,7 +101,7 @@ def privacy_officer_output_tasks(session: Session, user: User) -> list[Task]:
                 )
             )
     for output in _outputs(session, Output.status == OutputStatus.RELEASED):
-        if output.version.publication_allowed:
+        if output.version.publication_allowed and is_independent(user, output):
             tasks.append(
                 _task(
                     output,

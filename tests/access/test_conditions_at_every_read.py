@@ -175,6 +175,41 @@ def test_a_training_that_lapses_overnight_refuses_the_mornings_reads_before_any_
     assert grant.status == GrantStatus.ACTIVE
 
 
+def test_an_active_grant_whose_training_lapsed_says_it_is_not_usable_now(
+    app: Flask,
+    db: Session,
+    people: People,
+    lapsing: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the job pauses it the grant is still stored `active`; the API and the page say
+    it lets nothing be read now, and why, as the reads already refuse."""
+    from governance.access import api_grants
+    from governance.access import web as access_pages
+
+    token = tokens.create_token(
+        fresh(db), user_id=people.analyst.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
+    db.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    evening = app.test_client().get(f"/api/v1/grants/{lapsing}", headers=headers).get_json()
+    assert (evening["usable"], evening["stopped_because"]) == (True, None)
+    morning = morning_after(today() + dt.timedelta(days=1))
+    for module in (api_grants, access_pages):
+        monkeypatch.setattr(module, "utcnow", lambda: morning)
+    answer = app.test_client().get(f"/api/v1/grants/{lapsing}", headers=headers).get_json()
+    assert answer["status"] == "active"
+    assert answer["usable"] is False
+    assert "CJIS Security Awareness Training" in answer["stopped_because"]
+    browser = Browser(app.test_client())
+    browser.login(people.analyst.email, PASSWORD)
+    html = browser.get(f"/access/grants/{lapsing}").get_data(as_text=True)
+    assert "Not usable now" in html
+    assert "CJIS Security Awareness Training" in html
+    assert "View the granted columns" not in html
+    assert fresh(db).get(Grant, lapsing).status == GrantStatus.ACTIVE  # type: ignore[union-attr]
+
+
 def test_a_service_read_on_simulated_time_is_refused_and_says_what_to_do(
     db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
 ) -> None:

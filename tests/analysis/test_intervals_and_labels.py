@@ -144,3 +144,47 @@ def test_no_welch_test_for_more_than_two_groups_or_a_suppressed_group():
     )
     assert "welch" not in withheld.statistics
     assert "suppressed" in withheld.withheld["welch"]
+
+
+def test_groups_that_barely_differ_are_summarised_without_a_negative_zero_or_an_intervention():
+    """Two groups of a column (women and men here) whose means and rates round to the same:
+    the difference reads 0.00, not -0.00, and the caution not to read "no significance" as
+    "no difference" speaks of groups, not of an intervention nobody compared."""
+    size = 400
+    data = pd.DataFrame(
+        {
+            "person_id": np.arange(size),
+            "sex": np.where(np.arange(size) % 2 == 0, "F", "M"),
+            # The second group's values are the first's plus a hair: a difference of -0.0005.
+            "score": np.repeat(np.arange(size // 2) % 7, 2) + np.tile([0.0, 0.001], size // 2),
+        }
+    )
+    means = run_analysis(
+        "descriptive",
+        {"records": data},
+        {"group_by": ["sex"], "mean_of": "score"},
+        RunContext(POLICY),
+    )
+    assert means.statistics["welch"]["difference"] < 0
+    assert "a difference of 0.00 " in means.summary
+    assert "-0.0" not in means.summary
+    # 300 of 900 women and 301 of 902 men: a difference of -0.04 percentage points.
+    women, men = np.arange(900) < 300, np.arange(902) < 301
+    passed = pd.DataFrame(
+        {
+            "person_id": np.arange(1802),
+            "sex": ["F"] * 900 + ["M"] * 902,
+            "passed": np.concatenate([women, men]).astype(int),
+        }
+    )
+    rates = run_analysis(
+        "rate_comparison",
+        {"records": passed},
+        {"group_column": "sex", "group_a": "F", "group_b": "M", "outcome": "passed"},
+        RunContext(POLICY),
+    )
+    assert rates.statistics["test"]["difference"] < 0
+    assert "a difference of 0.0 percentage points" in rates.summary
+    for summary in (means.summary, rates.summary):
+        assert "intervention" not in summary
+        assert "does not mean the groups do not differ" in summary

@@ -75,7 +75,7 @@ def test_an_agreement_that_is_not_active_is_refused(
     )
     db.commit()
     event = refused(db, people, lambda: submit(db, people, world, "descriptive", DESCRIPTIVE))
-    assert event.clause == "term.effective_date"
+    assert event.clause == "term.termination"
     assert event.agreement_id == world.agreement.id
 
 
@@ -138,6 +138,24 @@ def test_invalid_parameters_are_a_recorded_422(db: Session, people: People, worl
     assert "group_by" in event.detail["reason"]
 
 
+@pytest.mark.parametrize(("column", "declared"), [("sex", "category"), ("index_date", "date")])
+def test_a_mean_of_a_column_that_holds_no_numbers_is_a_recorded_422(
+    db: Session, people: People, world: World, column: str, declared: str
+) -> None:
+    grant_records(db, people, world, "descriptive")
+    parameters = {"group_by": ["region"], "mean_of": column}
+    event = refused(
+        db,
+        people,
+        lambda: submit(db, people, world, "descriptive", parameters),
+        ValidationFailed,
+    )
+    assert event.detail["reason"] == (
+        f"{column!r} is a {declared} column of Index events, not a number: choose a number "
+        "column to average."
+    )
+
+
 def test_a_cohort_of_another_provider_is_refused(db: Session, people: People, world: World) -> None:
     police = declare_analysis_datasets(
         db, provider_id=people.police.id, steward_id=people.steward.id
@@ -192,6 +210,28 @@ def test_a_grant_revoked_after_submission_stops_the_run_and_is_recorded(
     )
 
 
+def test_a_run_whose_grant_was_revoked_cites_the_revocation_not_another_purpose(
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    """The analyst still holds the columns for another purpose: the refusal is the grant for
+    this one, revoked, not a purpose the analyst never asked for."""
+    grant_records(db, people, world, "rate_comparison")
+    grant_records(db, people, world, "descriptive")
+    run = submit(db, people, world, "descriptive", DESCRIPTIVE)
+    descriptive = db.scalars(
+        select(Grant).where(Grant.dataset_id == world.events.id, Grant.purpose == "descriptive")
+    ).one()
+    grants.revoke_grant(
+        db, grant_id=descriptive.id, reason="Project ended.", by=people.steward, now=utcnow()
+    )
+    db.commit()
+    run = execute(app, db, run.id)
+    assert run.status == RunStatus.REFUSED
+    assert run.clause == "access.grant"
+    assert f"for descriptive (grant {descriptive.id}) was revoked on" in run.reason
+    assert run.reason.endswith(": Project ended.")
+
+
 def test_an_agreement_ended_after_submission_stops_the_run(
     app: Flask, db: Session, people: People, world: World
 ) -> None:
@@ -207,7 +247,7 @@ def test_an_agreement_ended_after_submission_stops_the_run(
     db.commit()
     run = execute(app, db, run.id)
     assert run.status == RunStatus.REFUSED
-    assert run.clause == "term.effective_date"
+    assert run.clause == "term.termination"
 
 
 def test_only_the_uploader_may_use_a_cohort(db: Session, people: People, world: World) -> None:

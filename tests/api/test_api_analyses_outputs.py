@@ -333,6 +333,21 @@ def test_an_analyst_of_another_organisation_is_refused_and_lists_nothing(
     assert outsider.get("/api/v1/analyses/999999").status_code == 404
 
 
+def test_a_partner_asking_to_correct_is_refused_before_the_body_is_read(
+    api: Clients, world: World, db: Session
+) -> None:
+    """Permission (403, recorded) before the media type (415) and the files (422)."""
+    path = f"/api/v1/outputs/{world.my_output.id}/correct"
+    for answer in (
+        api("partner").post(path, json={"summary": "Corrected."}),
+        api("partner").post(path, data={}, content_type="multipart/form-data"),
+    ):
+        assert answer.status_code == 403, answer.get_json()
+        event = last_event(db)
+        assert (event.event_type, event.outcome) == (AuditType.OUTPUT_CORRECT, "denied")
+    assert fresh(db).get(Output, world.my_output.id).revision == 1  # type: ignore[union-attr]
+
+
 def test_a_correction_is_checked_like_the_pages_one(
     api: Clients, world: World, db: Session
 ) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -129,10 +130,7 @@ def test_requests_and_grants_follow_the_same_rules(api: Clients, world: World, d
     ]
 
 
-def test_agreement_drafts_through_the_api_are_recorded_like_the_pages(
-    api: Clients, world: World, db: Session
-) -> None:
-    privacy = api("privacy")
+def new_draft(privacy: Api, world: World) -> dict[str, Any]:
     draft = privacy.post(
         "/api/v1/agreements",
         json={
@@ -145,7 +143,15 @@ def test_agreement_drafts_through_the_api_are_recorded_like_the_pages(
         },
     )
     assert draft.status_code == 201
-    created = draft.get_json()
+    created: dict[str, Any] = draft.get_json()
+    return created
+
+
+def test_agreement_drafts_through_the_api_are_recorded_like_the_pages(
+    api: Clients, world: World, db: Session
+) -> None:
+    privacy = api("privacy")
+    created = new_draft(privacy, world)
     assert created["status"] == "draft"
     assert created["actions"] == ["edit", "submit"]
     assert created["terms"]["min_cell_size"] == 10
@@ -162,6 +168,22 @@ def test_agreement_drafts_through_the_api_are_recorded_like_the_pages(
     assert fresh(db).get(Agreement, created["id"]).status == "draft"  # type: ignore[union-attr]
 
 
+def test_an_agreement_in_force_refuses_edits_before_their_terms_are_read(
+    api: Clients, world: World, db: Session
+) -> None:
+    """409 with the actions allowed, whatever the body: a client is not told to correct
+    terms it may not send at all; without the permission, 403 (recorded) comes first."""
+    path = f"/api/v1/agreements/{world.mine.id}"
+    for body in ({"destruction_days": 100000}, {"title": "Renamed"}):
+        answer = api("privacy").patch(path, json=body)
+        assert answer.status_code == 409, answer.get_json()
+        assert "amend" in answer.get_json()["allowed"]
+    refused = api("analyst").patch(path, json={"destruction_days": 100000})
+    assert refused.status_code == 403
+    event = last_event(db)
+    assert (event.event_type, event.outcome) == (AuditType.AGREEMENT_UPDATE, "denied")
+
+
 def test_bodies_are_checked_field_by_field(api: Clients, world: World) -> None:
     privacy = api("privacy")
     path = f"/api/v1/agreements/{world.mine.id}/terminate"
@@ -175,7 +197,7 @@ def test_bodies_are_checked_field_by_field(api: Clients, world: World) -> None:
     control = privacy.post(path, json={"reason": "a\x00b"})
     assert control.status_code == 422
     nested = privacy.patch(
-        f"/api/v1/agreements/{world.mine.id}",
+        f"/api/v1/agreements/{new_draft(privacy, world)['id']}",
         json={"personnel": [{"user_id": "me", "role": "analyst"}]},
     )
     assert nested.get_json()["fields"] == {"personnel[0].user_id": "expected integer"}

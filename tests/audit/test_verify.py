@@ -297,6 +297,17 @@ def test_a_malformed_expected_head_is_refused(cli: CliInvoker, chain: int) -> No
     result = cli("audit", "verify", "--expect-head", "12:nothex")
     assert result.exit_code == 1
     assert "SEQ:SHA256" in result.output
+    result = cli("audit", "verify", "--expect-head", "0:" + "a" * 64)
+    assert result.exit_code == 1
+    assert "no other head has seq 0" in result.output
+    assert "FAILED" not in result.output
+
+
+def test_the_head_printed_for_an_empty_trail_is_in_every_trail(cli: CliInvoker, chain: int) -> None:
+    """An operator who kept the head printed before the first event verifies against it."""
+    code, output = verify(cli, "--expect-head", "0:" + "0" * 64)
+    assert code == 0, output
+    assert "Audit trail intact" in output
 
 
 @pytest.mark.slow

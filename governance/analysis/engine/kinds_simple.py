@@ -34,7 +34,13 @@ from .kinds_base import (
 )
 from .records import CATEGORY_COLUMN, PERSON_KEY, Records, load_records, needs_offences
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
-from .results import COMPARISON_CAVEAT, AnalysisResult, ResultTable, significance_sentence
+from .results import (
+    COMPARISON_CAVEAT,
+    AnalysisResult,
+    ResultTable,
+    fixed,
+    significance_sentence,
+)
 from .stats import (
     CI_WILSON,
     PROPORTION_INTERVALS,
@@ -234,9 +240,10 @@ class DescriptiveKind(AnalysisKind):
             return
         names = [context.label(column, code) for code in codes]
         result.summary += (
-            f" The mean of {measure} was {test.mean_1:.1f} for {names[0]} and "
-            f"{test.mean_2:.1f} for {names[1]}, a difference of {test.difference:.2f} "
-            f"({interval_label(test.ci_method)} {test.ci_low:.2f} to {test.ci_high:.2f}). "
+            f" The mean of {measure} was {fixed(test.mean_1, 1)} for {names[0]} and "
+            f"{fixed(test.mean_2, 1)} for {names[1]}, a difference of {fixed(test.difference, 2)} "
+            f"({interval_label(test.ci_method)} {fixed(test.ci_low, 2)} to "
+            f"{fixed(test.ci_high, 2)}). "
             + significance_sentence(test.p_value, f"mean of {measure}")
         )
 
@@ -372,8 +379,9 @@ class RateComparisonKind(AnalysisKind):
         result.summary = (
             f"The rate of {p.outcome} was {100 * test.rate_1:.1f}% for {name_a} and "
             f"{100 * test.rate_2:.1f}% for {name_b}, a difference of "
-            f"{100 * test.difference:.1f} percentage points ({interval_label(test.ci_method)} "
-            f"{100 * test.ci_low:.1f} to {100 * test.ci_high:.1f}). "
+            f"{fixed(100 * test.difference, 1)} percentage points "
+            f"({interval_label(test.ci_method)} {fixed(100 * test.ci_low, 1)} to "
+            f"{fixed(100 * test.ci_high, 1)}). "
             + significance_sentence(test.p_value, f"rate of {p.outcome}")
         )
         return result

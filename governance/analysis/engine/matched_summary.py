@@ -196,4 +196,4 @@ def _sentence(name: str, figure: dict[str, dict[str, float]], estimate: OutcomeE
             f"{comparison:.0f} days in the comparison group."
         )
         measure = "time to first re-offence"
-    return f"{opening} {significance_sentence(p_value, measure)}"
+    return f"{opening} {significance_sentence(p_value, measure, intervention=True)}"

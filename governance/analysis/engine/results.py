@@ -20,6 +20,12 @@ NON_SIGNIFICANT_CAVEAT = (
     "A result that is not statistically significant does not mean the intervention had no "
     "effect: it means this analysis could not detect one with these numbers of people."
 )
+# The same caution where the groups compared are not an intervention and its comparison
+# group (women and men, two regions): no effect is being estimated.
+NO_DIFFERENCE_CAVEAT = (
+    "A difference that is not statistically significant does not mean the groups do not "
+    "differ: it means this analysis could not detect a difference with these numbers of people."
+)
 COMPARISON_CAVEAT = (
     "These rates describe the people in this analysis only. They should not be compared with "
     "national re-offending rates or with the results of other analyses."
@@ -124,7 +130,18 @@ def format_p(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
-def significance_sentence(p_value: float | None, measure: str, alpha: float = 0.05) -> str:
+def fixed(value: float, places: int) -> str:
+    """`value` to `places` decimals, never "-0.0": a difference that rounds to nothing has no
+    sign to show."""
+    text = f"{value:.{places}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def significance_sentence(
+    p_value: float | None, measure: str, alpha: float = 0.05, *, intervention: bool = False
+) -> str:
+    """Whether the difference is significant; when it is not, the caution that fits what was
+    compared (an intervention's effect, or a difference between groups)."""
     if p_value is None:
         return f"No significance test could be computed for the {measure}."
     if p_value < alpha:
@@ -134,7 +151,8 @@ def significance_sentence(p_value: float | None, measure: str, alpha: float = 0.
         )
     return (
         f"The difference in the {measure} is not statistically significant at the "
-        f"{round(100 * alpha)}% level ({format_p(p_value)}). {NON_SIGNIFICANT_CAVEAT}"
+        f"{round(100 * alpha)}% level ({format_p(p_value)}). "
+        + (NON_SIGNIFICANT_CAVEAT if intervention else NO_DIFFERENCE_CAVEAT)
     )
 
 
