@@ -328,9 +328,7 @@ def test_a_token_replaced_by_one_for_another_message_is_found(
     )
     assert authority is not None
     other = witness.request_token(authority, row.seq, "0" * 64)  # the authority's, genuinely
-    db.rollback()
-    intruder("UPDATE audit_timestamp SET token = :token WHERE seq = :seq", token=other.token,
-             seq=row.seq)  # fmt: skip
+    _replace_token(db, intruder, row.seq, other.token)
     if not ca_file:
         without_ca()
     code, output = verify(cli)
@@ -340,6 +338,11 @@ def test_a_token_replaced_by_one_for_another_message_is_found(
         output
     )
     assert "the token was replaced by one for another message" in output
+
+
+def _replace_token(db: Session, intruder: Intruder, seq: int, token: bytes) -> None:
+    db.rollback()  # the test's snapshot must not hold SQLite's writer lock
+    intruder("UPDATE audit_timestamp SET token = :token WHERE seq = :seq", token=token, seq=seq)
 
 
 def _unreadable(token: bytes) -> bytes:
@@ -381,9 +384,7 @@ def test_a_corrupted_token_is_a_named_fault(
     stamp(db)
     row = stamped(db)[0]
     broken = corrupt(row.token)
-    db.rollback()
-    intruder("UPDATE audit_timestamp SET token = :token WHERE seq = :seq", token=broken,
-             seq=row.seq)  # fmt: skip
+    _replace_token(db, intruder, row.seq, broken)
     if not ca_file:
         without_ca()
     result = cli("audit", "verify")
@@ -401,9 +402,7 @@ def test_a_token_signature_changed_is_found_only_with_the_ca_file(
     stamp(db)
     row = stamped(db)[0]
     broken = row.token[:-1] + bytes([row.token[-1] ^ 0x01])  # the signature's last byte
-    db.rollback()
-    intruder("UPDATE audit_timestamp SET token = :token WHERE seq = :seq", token=broken,
-             seq=row.seq)  # fmt: skip
+    _replace_token(db, intruder, row.seq, broken)
     code, output = verify(cli)
     assert code == 1, output
     assert f"FAILED at event {row.seq} (witness): the token for seq {row.seq}" in output
@@ -422,14 +421,13 @@ def test_the_head_or_time_recorded_beside_a_token_edited_is_found(
     made = row.stamped_at
     without_ca()
     db.rollback()
-    intruder("UPDATE audit_timestamp SET head_hash = :hash WHERE seq = :seq", hash="0" * 64,
-             seq=row.seq)  # fmt: skip
+    edit = "UPDATE audit_timestamp SET head_hash = :hash WHERE seq = :seq"
+    intruder(edit, hash="0" * 64, seq=row.seq)
     code, output = verify(cli)
     assert code == 1, output
     assert f"the token for seq {row.seq} does not witness sha256={'0' * 64}, the head" in output
     assert "record of the witnessed head was edited" in output
-    intruder("UPDATE audit_timestamp SET head_hash = :hash WHERE seq = :seq", hash=row.head_hash,
-             seq=row.seq)  # fmt: skip
+    intruder(edit, hash=row.head_hash, seq=row.seq)
     assert verify(cli)[0] == 0
     edited = fresh(db).get(AuditTimestamp, row.seq)
     assert edited is not None
