@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from cryptography import x509
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit import witness as witness_tokens
 from governance.audit.format import GENESIS_HASH, head_message, verify_signature
-from governance.audit.models import AuditTimestamp, AuditType, Outcome
+from governance.audit.models import AuditType, Outcome
 from governance.audit.service import HEAD_ID, AuditSettings
 from governance.audit.verify_start import Worker
 from governance.audit.verify_start import start as start_worker
@@ -50,6 +50,7 @@ from governance.audit.witness import Witness
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import whole_number
+from governance.kernel.types import UTCDateTime
 
 if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
@@ -503,12 +504,10 @@ def _check_witnessed(
     stored = [
         (Witness(seq=int(row[0]), head_hash=str(row[1]), token=bytes(row[2])), row[3])
         for row in connection.execute(
-            select(
-                AuditTimestamp.seq,
-                AuditTimestamp.head_hash,
-                AuditTimestamp.token,
-                AuditTimestamp.stamped_at,
-            ).order_by(AuditTimestamp.seq)
+            # Plain SQL: a trail command maps no other model (the ORM would configure them all).
+            text(
+                "SELECT seq, head_hash, token, stamped_at FROM audit_timestamp ORDER BY seq"
+            ).columns(stamped_at=UTCDateTime())
         )
     ]
     witnesses = [*stored, *((witness, None) for witness in kept)]
