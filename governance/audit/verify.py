@@ -514,7 +514,7 @@ def _check_witnessed(
     roots = (trust or {}).get("roots") or ()
     for witness, recorded_at in witnesses:
         _check_witness(connection, witness, recorded_at)
-        if roots:  # the head it witnesses is the trail's (checked above): now whose token
+        if roots:  # its imprint is the trail's (checked above); is it the authority's token?
             try:
                 witness_tokens.check(witness, roots, (trust or {}).get("intermediates", ()))
             except witness_tokens.WitnessError as error:

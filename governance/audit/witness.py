@@ -5,12 +5,11 @@ administrator with the database and the key file) could rewrite a suffix of the 
 fresh checkpoints over it. A time-stamp token from an authority outside the service cannot be
 made afresh for the past: it says that the authority saw exactly `(seq, head hash)` at its own
 time. `governance audit verify` checks every stored token (that its imprint, read from the
-token, is the message for the hash the event at `seq` still carries, and the authority's
-signature against AUDIT_TSA_CA_FILE: without that file it says the signatures were not
-checked), and the
-public register shows the latest witnessed head with its token, so a provider can keep a copy
-and check the trail against it later (`governance audit verify --witness FILE`), even if the
-tokens kept here were deleted.
+token, is the digest of the message for the hash the event at `seq` still carries, and the
+authority's signature against AUDIT_TSA_CA_FILE: without that file it says the signatures were
+not checked), and the public register shows the latest witnessed head with its token, so a
+provider can keep a copy and check the trail against it later (`governance audit verify
+--witness FILE`), even if the tokens kept here were deleted.
 
 What the authority stamps is `message(seq, head_hash)`: a fixed text anyone can rebuild from
 the two values (docs/security.md). Tokens come from `rfc3161-client` (Trail of Bits: parsing
