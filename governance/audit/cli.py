@@ -79,7 +79,12 @@ def _command_database(*, whole_app: bool) -> Iterator[Database]:
 
 @contextmanager
 def _early_verification(
-    expect_head: tuple[int, str] | None, workers: int, witnesses: list[Any], ahead: list[Any]
+    expect_head: tuple[int, str] | None,
+    workers: int,
+    witnesses: list[Any],
+    ahead: list[Any],
+    *,
+    strict: bool,
 ) -> Iterator[Any]:
     """The chain's walk, started before the app is built (its imports take seconds, the walk
     of a long trail as long again on the other core) on the worker processes started `ahead`,
@@ -106,6 +111,7 @@ def _early_verification(
         expect_head=expect_head,
         workers=workers,
         witnesses=witnesses,
+        strict=strict,
         ahead=ahead,
     )
     try:
@@ -190,7 +196,15 @@ def _open_for_writing(path: Path, *, folder: bool = False) -> BinaryIO:
     help="A witnessed head kept from the public register (its witness.json): fails unless "
     "the authority's token is valid and the trail still has that head. Repeatable.",
 )
-def verify_command(expect_head: str | None, workers: int, witness_files: tuple[Path, ...]) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also fail when time-stamp tokens' signatures cannot be checked "
+    "(AUDIT_TSA_CA_FILE is not set); without it they are reported as not checked.",
+)
+def verify_command(
+    expect_head: str | None, workers: int, witness_files: tuple[Path, ...], strict: bool
+) -> None:
     from governance.audit import verify_start
     from governance.kernel.config import ConfigError, load_settings, project_instance_path
     from governance.kernel.db import is_sqlite
@@ -206,11 +220,16 @@ def verify_command(expect_head: str | None, workers: int, witness_files: tuple[P
             url = None
         dialect = "sqlite" if url is None or is_sqlite(url) else "postgresql"
         ahead = [verify_start.start(stack, dialect) for _ in range(workers if url else 0)]
-        _verify(expect_head, workers, witness_files, ahead)
+        _verify(expect_head, workers, witness_files, ahead, strict=strict)
 
 
 def _verify(
-    expect_head: str | None, workers: int, witness_files: tuple[Path, ...], ahead: list[Any]
+    expect_head: str | None,
+    workers: int,
+    witness_files: tuple[Path, ...],
+    ahead: list[Any],
+    *,
+    strict: bool,
 ) -> None:
     from governance.audit.verify import parse_head, run_verification
     from governance.audit.witness import WitnessError, load_file
@@ -227,7 +246,7 @@ def _verify(
     # The trail's database alone, not the app: its imports would compete with the walk's
     # workers for the machine's cores, and the command's event needs only the trail's wiring.
     with (
-        _early_verification(expected, workers, kept, ahead) as verifying,
+        _early_verification(expected, workers, kept, ahead, strict=strict) as verifying,
         audit_trail() as db,
         database_session(db) as session,
     ):
@@ -238,6 +257,7 @@ def _verify(
             expect_head=expected,
             workers=workers,
             witnesses=kept,
+            strict=strict,
             verifying=verifying,
         )
         session.commit()

@@ -12,6 +12,7 @@ catch a cut-off tail and a chain rewritten with freshly computed hashes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pickle
 import subprocess
@@ -49,6 +50,7 @@ from governance.audit.witness import Witness
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import whole_number
+from governance.kernel.types import UTCDateTime
 
 if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
@@ -67,6 +69,7 @@ class Verification:
     head_hash: str
     fault: Fault | None
     witnessed: int = 0  # heads a time-stamping authority witnessed, checked against the trail
+    unchecked: int = 0  # of those, tokens whose signatures were not checked (no AUDIT_TSA_CA_FILE)
 
     @property
     def intact(self) -> bool:
@@ -77,12 +80,7 @@ class Verification:
             return (
                 f"Audit trail intact: {self.events} events and {self.checkpoints} signed "
                 f"checkpoints verified; chain head seq={self.head_seq} "
-                f"sha256={self.head_hash}."
-                + (
-                    f" {self.witnessed} heads witnessed by a time-stamping authority match."
-                    if self.witnessed
-                    else ""
-                )
+                f"sha256={self.head_hash}." + self._witnessed()
             )
         if self.fault.seq is not None:
             where = f"event {self.fault.seq}"
@@ -94,6 +92,16 @@ class Verification:
             f"Audit trail verification FAILED at {where} ({self.fault.kind}): {self.fault.message}"
         )
 
+    def _witnessed(self) -> str:
+        if not self.witnessed:
+            return ""
+        if self.unchecked:
+            return (
+                f" {self.witnessed} heads carry time-stamp tokens whose imprints match; their "
+                "signatures were not checked: set AUDIT_TSA_CA_FILE to check them."
+            )
+        return f" {self.witnessed} heads witnessed by a time-stamping authority match."
+
 
 def verify_chain(
     engine: Engine,
@@ -104,6 +112,7 @@ def verify_chain(
     min_events_per_worker: int = MIN_EVENTS_PER_WORKER,
     witnesses: Sequence[Witness] = (),
     trust: Mapping[str, Sequence[x509.Certificate]] | None = None,
+    strict: bool = False,
     ahead: Sequence[Worker] = (),
 ) -> Verification:
     """Check every event, every checkpoint and the head row.
@@ -112,8 +121,10 @@ def verify_chain(
     that position must still carry that hash, which catches even a whole trail rolled back to
     an earlier signed state. Every head a time-stamping authority witnessed (the tokens stored
     beside the checkpoints, and `witnesses` a provider kept) must still be in the trail, and
-    with `trust` (roots and intermediates) each token's signature is checked too: that catches
-    a suffix rewritten and re-signed by someone holding the checkpoint key.
+    each token's imprint must be the trail's own hash there; with `trust` (roots and
+    intermediates) each token's signature is checked too: that catches a suffix rewritten and
+    re-signed by someone holding the checkpoint key. Without roots the tokens' signatures are
+    counted as unchecked, and with `strict` they are a fault.
     With `workers` >= 1 a long chain is cut into contiguous stretches
     walked by that many worker processes (each event's hash depends only on its own row, so
     stretches verify independently) and the links between stretches are checked here; with 0,
@@ -164,7 +175,7 @@ def verify_chain(
                 trail,
                 connection.dialect.loaded_dbapi.Error,
             )
-            witnessed = 0
+            witnessed = unchecked = 0
             if fault is None:
                 stretches = (
                     [_result(process, errors) for process, errors in started]
@@ -179,7 +190,9 @@ def verify_chain(
                 if fault is None and expect_head is not None:
                     _check_expected(connection, expect_head)
                 if fault is None:
-                    witnessed = _check_witnessed(connection, witnesses, trust)
+                    witnessed, unchecked = _check_witnessed(
+                        connection, witnesses, trust, strict=strict
+                    )
             except Faulted as faulted:
                 fault = faulted.fault
     return Verification(
@@ -189,6 +202,7 @@ def verify_chain(
         head_hash=head.hash,
         fault=fault,
         witnessed=witnessed,
+        unchecked=unchecked,
     )
 
 
@@ -505,40 +519,126 @@ def _check_witnessed(
     connection: Connection,
     kept: Sequence[Witness],
     trust: Mapping[str, Sequence[x509.Certificate]] | None,
-) -> int:
+    *,
+    strict: bool = False,
+) -> tuple[int, int]:
+    """Check every stored token and every one a provider kept against the trail; returns how
+    many heads were witnessed, and how many of those tokens' signatures were not checked (all
+    of them without `trust` roots). Each token's own imprint and time are read from the token
+    (no certificate needed), never taken from the row stored beside it: only the authority's
+    signature needs the certificates, and with `strict` tokens it cannot check are a fault."""
     stored = [
-        Witness(seq=int(row[0]), head_hash=str(row[1]), token=bytes(row[2]))
+        (Witness(seq=int(row[0]), head_hash=str(row[1]), token=bytes(row[2])), row[3])
         for row in connection.execute(
-            text("SELECT seq, head_hash, token FROM audit_timestamp ORDER BY seq")
+            # Plain SQL: a trail command maps no other model (the ORM would configure them all).
+            text(
+                "SELECT seq, head_hash, token, stamped_at FROM audit_timestamp ORDER BY seq"
+            ).columns(stamped_at=UTCDateTime())
         )
     ]
-    for witness in [*stored, *kept]:
-        try:
-            when = (
-                witness.stamped_at
-                if not trust or not trust.get("roots")
-                else witness_tokens.check(witness, trust["roots"], trust.get("intermediates", ()))
+    witnesses = [*stored, *((witness, None) for witness in kept)]
+    roots = (trust or {}).get("roots") or ()
+    for witness, recorded_at in witnesses:
+        _check_witness(connection, witness, recorded_at)
+        if roots:  # its imprint is the trail's (checked above); is it the authority's token?
+            try:
+                witness_tokens.check(witness, roots, (trust or {}).get("intermediates", ()))
+            except witness_tokens.WitnessError as error:
+                raise Faulted(
+                    Fault(FaultKind.WITNESS, seq=witness.seq, message=f"{error}.")
+                ) from error
+    if witnesses and not roots and strict:
+        raise Faulted(
+            Fault(
+                FaultKind.WITNESS,
+                seq=witnesses[0][0].seq,
+                message=(
+                    f"the time-stamp tokens on {len(witnesses)} heads (the first on event "
+                    f"{witnesses[0][0].seq}) witness the trail's own hashes, but their "
+                    "signatures were not checked: set AUDIT_TSA_CA_FILE to check them "
+                    "(--strict fails without it)."
+                ),
             )
-        except witness_tokens.WitnessError as error:
-            raise Faulted(Fault(FaultKind.WITNESS, seq=witness.seq, message=f"{error}.")) from error
-        found = connection.execute(
-            text("SELECT hash FROM audit_event WHERE seq = :seq"), {"seq": witness.seq}
-        ).scalar()
-        if found != witness.head_hash:
-            state = "is missing" if found is None else f"now has hash {found}"
-            raise Faulted(
-                Fault(
-                    FaultKind.WITNESS,
-                    seq=witness.seq,
-                    message=(
-                        f"a time-stamping authority witnessed event {witness.seq} with "
-                        f"sha256={witness.head_hash} on {when:%Y-%m-%d %H:%M:%S} UTC, but it "
-                        f"{state}: the trail up to it was rewritten after it was witnessed "
-                        "(even if its checkpoints were signed again)."
-                    ),
-                )
+        )
+    return len(witnesses), 0 if roots else len(witnesses)
+
+
+def _unwitnessed(stamp: witness_tokens.Stamp, seq: int, recorded: str, found: str | None) -> str:
+    """Why a token whose imprint is not the trail's hash at `seq` (`found`) fails."""
+    if found != recorded and stamp.witnesses(seq, recorded):
+        state = "is missing" if found is None else f"now has hash {found}"
+        return (
+            f"a time-stamping authority witnessed event {seq} with sha256={recorded} on "
+            f"{stamp.at:%Y-%m-%d %H:%M:%S} UTC, but it {state}: the trail up to it was "
+            "rewritten after it was witnessed (even if its checkpoints were signed again)."
+        )
+    how = (
+        "the token was replaced by one for another message, or the trail up to it was "
+        "rewritten after it was witnessed and the record beside the token edited to match."
+    )
+    if found == recorded:
+        return (
+            f"the time-stamp token for seq {seq} does not witness sha256={found}, the hash event "
+            f"{seq} has and the head recorded with the token: {how}"
+        )
+    trail = (
+        f"event {seq} (it is missing)"
+        if found is None
+        else f"sha256={found}, the hash event {seq} has"
+    )
+    return (
+        f"the time-stamp token for seq {seq} witnesses neither {trail}, nor sha256={recorded}, "
+        f"the head recorded with it: {how}"
+    )
+
+
+def _hash_at(connection: Connection, seq: int) -> str | None:
+    found = connection.execute(
+        text("SELECT hash FROM audit_event WHERE seq = :seq"), {"seq": seq}
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _check_witness(
+    connection: Connection, witness: Witness, recorded_at: dt.datetime | None
+) -> None:
+    """The token's imprint must be the digest of the message for the hash the trail has at
+    its seq, and the head and time recorded with it (`recorded_at`, for a stored token) those
+    the token itself carries."""
+    try:
+        stamp = witness.read()
+    except witness_tokens.WitnessError as error:
+        raise Faulted(Fault(FaultKind.WITNESS, seq=witness.seq, message=f"{error}.")) from error
+    seq, recorded = witness.seq, witness.head_hash
+    found = _hash_at(connection, seq)
+    if found is None or not stamp.witnesses(seq, found):
+        raise Faulted(
+            Fault(FaultKind.WITNESS, seq=seq, message=_unwitnessed(stamp, seq, recorded, found))
+        )
+    if recorded != found:
+        raise Faulted(
+            Fault(
+                FaultKind.WITNESS,
+                seq=seq,
+                message=(
+                    f"the token for seq {seq} does not witness sha256={recorded}, the head "
+                    f"recorded with it, but sha256={found}, the hash event {seq} has: the "
+                    "record of the witnessed head was edited."
+                ),
             )
-    return len(stored) + len(kept)
+        )
+    if recorded_at is not None and recorded_at != stamp.at:
+        raise Faulted(
+            Fault(
+                FaultKind.WITNESS,
+                seq=seq,
+                message=(
+                    f"the token for seq {seq} was made on {stamp.at:%Y-%m-%d %H:%M:%S} UTC, "
+                    f"but is recorded as made on {recorded_at:%Y-%m-%d %H:%M:%S} UTC: the "
+                    "record of the witnessed head was edited."
+                ),
+            )
+        )
 
 
 def run_verification(
@@ -549,6 +649,7 @@ def run_verification(
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
     witnesses: Sequence[Witness] = (),
+    strict: bool = False,
     verifying: Future[Verification] | None = None,
 ) -> Verification:
     """Check `audit:verify`, verify on `engine` (a read engine), and record the result as an
@@ -574,6 +675,7 @@ def run_verification(
             workers=workers,
             witnesses=witnesses,
             trust=witness_tokens.trust_from_settings(session.info.get("settings") or {}),
+            strict=strict,
         )
     )
     fault = result.fault
@@ -591,6 +693,7 @@ def run_verification(
                     "head_seq": result.head_seq,
                     "head_hash": result.head_hash,
                     "witnessed": result.witnessed,
+                    "unchecked_signatures": result.unchecked,
                     "fault": None
                     if fault is None
                     else {
@@ -615,6 +718,7 @@ def verify_early(
     expect_head: tuple[int, str] | None = None,
     workers: int = 0,
     witnesses: Sequence[Witness] = (),
+    strict: bool = False,
     ahead: Sequence[Worker] = (),
 ) -> Future[Verification]:
     """Start `verify_chain` on `engine` now (with the worker processes started `ahead`), in a
@@ -631,6 +735,7 @@ def verify_early(
         workers=workers,
         witnesses=witnesses,
         trust=witness_tokens.trust_from_settings(settings),
+        strict=strict,
         ahead=ahead,
     )
     pool.shutdown(wait=False)

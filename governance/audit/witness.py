@@ -4,11 +4,12 @@ The checkpoints are signed with a key the service holds, so whoever holds that k
 administrator with the database and the key file) could rewrite a suffix of the trail and sign
 fresh checkpoints over it. A time-stamp token from an authority outside the service cannot be
 made afresh for the past: it says that the authority saw exactly `(seq, head hash)` at its own
-time. `governance audit verify` checks every stored token (the authority's signature against
-AUDIT_TSA_CA_FILE, and that the event at `seq` still carries the witnessed hash), and the
-public register shows the latest witnessed head with its token, so a provider can keep a copy
-and check the trail against it later (`governance audit verify --witness FILE`), even if the
-tokens kept here were deleted.
+time. `governance audit verify` checks every stored token (that its imprint, read from the
+token, is the digest of the message for the hash the event at `seq` still carries, and the
+authority's signature against AUDIT_TSA_CA_FILE: without that file it says the signatures were
+not checked), and the public register shows the latest witnessed head with its token, so a
+provider can keep a copy and check the trail against it later (`governance audit verify
+--witness FILE`), even if the tokens kept here were deleted.
 
 What the authority stamps is `message(seq, head_hash)`: a fixed text anyone can rebuild from
 the two values (docs/security.md). Tokens come from `rfc3161-client` (Trail of Bits: parsing
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,8 +54,32 @@ REQUEST_TIMEOUT_SECONDS = 10
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
+# The digests a token's imprint may be made with (RFC 3161 lets the requester choose; the
+# request builder asks for SHA-512), by the algorithm's object identifier.
+IMPRINT_DIGESTS = {
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+
+
 class WitnessError(Exception):
     """A token that is not a valid witness of the head it claims (or no token could be had)."""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a token says, read without any certificate: the digest of the message the
+    authority saw (the token's imprint) and the time it saw it. Only the authority's signature,
+    checked against its certificates (`check`), proves the token is the authority's."""
+
+    digest: str  # the imprint's algorithm, as hashlib names it
+    imprint: bytes
+    at: dt.datetime
+
+    def witnesses(self, seq: int, head_hash: str) -> bool:
+        """Whether the imprint is the digest of `message(seq, head_hash)`."""
+        return hashlib.new(self.digest, message(seq, head_hash)).digest() == self.imprint
 
 
 def message(seq: int, head_hash: str) -> bytes:
@@ -77,9 +103,31 @@ class Witness:
                 f"the token for seq {self.seq} is not a time-stamp response"
             ) from error
 
+    def read(self) -> Stamp:
+        """The token's imprint and time, or WitnessError naming what is wrong with it (the
+        library parses the token's content only when it is first asked for it)."""
+        response = self.response()
+        if response.status not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
+            raise WitnessError(f"the authority refused to stamp seq {self.seq}")
+        try:
+            info = response.tst_info
+            imprint = info.message_imprint
+            algorithm, digest, at = imprint.hash_algorithm, imprint.message, info.gen_time
+        except ValueError as error:
+            raise WitnessError(
+                f"the token for seq {self.seq} is not a readable time-stamp token ({error})"
+            ) from error
+        name = IMPRINT_DIGESTS.get(algorithm.dotted_string)
+        if name is None:
+            raise WitnessError(
+                f"the token for seq {self.seq} stamps a digest this service does not know "
+                f"({algorithm.dotted_string})"
+            )
+        return Stamp(digest=name, imprint=digest, at=at.astimezone(dt.UTC))
+
     @property
     def stamped_at(self) -> dt.datetime:
-        return self.response().tst_info.gen_time.astimezone(dt.UTC)
+        return self.read().at
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,9 +193,8 @@ def check(
     intermediates: Sequence[x509.Certificate] = (),
 ) -> dt.datetime:
     """Check the token's signature chains to `roots` and that it stamps exactly this head."""
+    stamp = witness.read()
     response = witness.response()
-    if response.status not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
-        raise WitnessError(f"the authority refused to stamp seq {witness.seq}")
     if not roots:
         raise WitnessError("no certificate to check the authority's tokens (AUDIT_TSA_CA_FILE)")
     builder = VerifierBuilder()
@@ -161,7 +208,7 @@ def check(
         raise WitnessError(
             f"the token for seq {witness.seq} does not witness sha256={witness.head_hash}: {error}"
         ) from error
-    return witness.stamped_at
+    return stamp.at
 
 
 def request_token(authority: Authority, seq: int, head_hash: str) -> Witness:

@@ -360,7 +360,8 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_text,
         "PEM file of the certificates the time-stamping authority's tokens must chain to "
         "(its root, and intermediates); tokens are checked against it when stored and by "
-        "`governance audit verify`.",
+        "`governance audit verify` (without it, verify compares each token's imprint with the "
+        "trail but cannot check its signature, and says so; --strict then fails).",
     ),
     Setting(
         "QUEUE_URL",

@@ -9,6 +9,7 @@ so does a provider's kept copy when the tokens stored here were deleted too.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from rfc3161_client import decode_timestamp_response
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -24,9 +26,12 @@ from governance.audit import witness
 from governance.audit.format import checkpoint_message, head_message, sign
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditTimestamp, AuditType
 from governance.identity.actors import System
+from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.audit.conftest import CliInvoker
 from tests.audit.test_verify import rewrite_suffix, verify
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
 from tests.tsa import Authority, make_authority, serve
 
 SCHEDULER = System("scheduler")
@@ -209,3 +214,226 @@ def _rewrite_and_re_sign(db: Session, intruder: Intruder, target: int) -> None:
         hash=prev,
         sig=sign(key, head_message(last, prev, format_since=head.format_since)),
     )
+
+
+# Without AUDIT_TSA_CA_FILE (a cron host or a compliance manager's copy of the configuration
+# without it) the tokens' signatures cannot be checked, but each token's imprint and time are
+# still read from the token itself and compared with the trail, never taken from the row
+# stored beside it.
+
+INTACT_UNCHECKED = (
+    "heads carry time-stamp tokens whose imprints match; their signatures were not checked: "
+    "set AUDIT_TSA_CA_FILE to check them."
+)
+
+
+@pytest.fixture
+def without_ca(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Take the CA file out of the configuration (the command's and the app's)."""
+
+    def drop(app: Flask | None = None) -> None:
+        monkeypatch.setenv("GOVERNANCE_AUDIT_TSA_CA_FILE", "")
+        if app is not None:
+            monkeypatch.setitem(database(app).info["settings"], "AUDIT_TSA_CA_FILE", "")
+
+    return drop
+
+
+def test_the_key_holders_rewrite_with_the_witnessed_heads_edited_fails_without_the_ca_file(
+    db: Session, chain: int, cli: CliInvoker, intruder: Intruder, without_ca: Callable[[], None]
+) -> None:
+    stamp(db)
+    rows = stamped(db)
+    first = rows[1].seq  # the first witnessed head after the edited event
+    _rewrite_and_re_sign(db, intruder, first - 2)
+    db.rollback()
+    for row in rows:  # the head recorded beside each token, edited to the rewritten chain's
+        intruder(
+            "UPDATE audit_timestamp SET head_hash = "
+            "(SELECT hash FROM audit_event WHERE seq = :seq) WHERE seq = :seq",
+            seq=row.seq,
+        )
+    code, output = verify(cli)
+    assert code == 1, output
+    assert f"FAILED at event {first} (witness)" in output
+    without_ca()
+    code, output = verify(cli)
+    assert code == 1, output  # main said "Audit trail intact ... heads witnessed ... match"
+    assert f"FAILED at event {first} (witness)" in output
+    assert f"the time-stamp token for seq {first} does not witness sha256=" in output
+    assert "rewritten after it was witnessed and the record beside the token edited" in output
+
+
+def test_an_intact_witnessed_trail_passes_with_or_without_the_ca_file_saying_which(
+    app: Flask,
+    browser: Browser,
+    people: People,
+    db: Session,
+    chain: int,
+    cli: CliInvoker,
+    without_ca: Callable[..., None],
+) -> None:
+    witnessed = stamp(db)
+    code, output = verify(cli)
+    assert code == 0, output
+    assert f"{witnessed} heads witnessed by a time-stamping authority match." in output
+    assert verify(cli, "--strict")[0] == 0  # every signature checked
+    browser.login(people.compliance.email, PASSWORD)
+    page = browser.post("/audit/verify", follow_redirects=True).get_data(as_text=True)
+    assert f"{witnessed} heads witnessed by a time-stamping authority match." in page
+    assert "flash-success" in page
+    without_ca(app)
+    code, output = verify(cli)
+    assert code == 0, output
+    assert "Audit trail intact: " in output
+    assert f"{witnessed} {INTACT_UNCHECKED}" in output
+    assert "witnessed by a time-stamping authority match" not in output
+    page = browser.post("/audit/verify", follow_redirects=True).get_data(as_text=True)
+    assert f"{witnessed} {INTACT_UNCHECKED}" in page
+    assert "flash-warning" in page
+    code, output = verify(cli, "--strict")  # what a cron job that needs the signatures runs
+    assert code == 1, output
+    assert "(witness)" in output
+    assert f"the time-stamp tokens on {witnessed} heads" in output
+    assert "set AUDIT_TSA_CA_FILE to check them (--strict fails without it)" in output
+    recorded = fresh(db).scalars(
+        select(AuditEvent)
+        .where(AuditEvent.event_type == AuditType.AUDIT_VERIFY)
+        .order_by(AuditEvent.seq)
+    )
+    assert [(e.outcome, e.detail["unchecked_signatures"]) for e in recorded] == [
+        ("success", 0),
+        ("success", 0),
+        ("success", 0),
+        ("success", witnessed),
+        ("success", witnessed),
+        ("failure", 0),
+    ]
+
+
+@pytest.mark.parametrize("ca_file", [True, False], ids=["with-ca", "without-ca"])
+def test_a_token_replaced_by_one_for_another_message_is_found(
+    db: Session,
+    chain: int,
+    cli: CliInvoker,
+    intruder: Intruder,
+    tsa: Authority,
+    without_ca: Callable[[], None],
+    ca_file: bool,
+) -> None:
+    stamp(db)
+    row = stamped(db)[-1]
+    authority = witness.Authority.from_settings(
+        {"AUDIT_TSA_URL": tsa.url, "AUDIT_TSA_CA_FILE": str(tsa.root)}
+    )
+    assert authority is not None
+    other = witness.request_token(authority, row.seq, "0" * 64)  # the authority's, genuinely
+    _replace_token(db, intruder, row.seq, other.token)
+    if not ca_file:
+        without_ca()
+    code, output = verify(cli)
+    assert code == 1, output
+    assert f"FAILED at event {row.seq} (witness)" in output
+    assert f"the time-stamp token for seq {row.seq} does not witness sha256={row.head_hash}" in (
+        output
+    )
+    assert "the token was replaced by one for another message" in output
+
+
+def _replace_token(db: Session, intruder: Intruder, seq: int, token: bytes) -> None:
+    db.rollback()  # the test's snapshot must not hold SQLite's writer lock
+    intruder("UPDATE audit_timestamp SET token = :token WHERE seq = :seq", token=token, seq=seq)
+
+
+def _unreadable(token: bytes) -> bytes:
+    """The token with one byte changed so that its envelope still parses but its content
+    (the TSTInfo, which the library parses when first asked for it) does not."""
+    for at in range(len(token)):
+        changed = bytes(token[:at]) + bytes([token[at] ^ 0xFF]) + bytes(token[at + 1 :])
+        try:
+            response = decode_timestamp_response(changed)
+        except ValueError:
+            continue
+        try:
+            response.tst_info.message_imprint.message  # noqa: B018  (parsed when read)
+        except ValueError:
+            return changed
+    raise AssertionError("no byte of the token makes its content unreadable")
+
+
+@pytest.mark.parametrize("ca_file", [True, False], ids=["with-ca", "without-ca"])
+@pytest.mark.parametrize(
+    ("corrupt", "named"),
+    [
+        (lambda token: token[: len(token) // 2], "is not a time-stamp response"),
+        (lambda token: b"", "is not a time-stamp response"),
+        (_unreadable, "is not a readable time-stamp token"),
+    ],
+    ids=["truncated", "empty", "content"],
+)
+def test_a_corrupted_token_is_a_named_fault(
+    db: Session,
+    chain: int,
+    cli: CliInvoker,
+    intruder: Intruder,
+    without_ca: Callable[[], None],
+    corrupt: Callable[[bytes], bytes],
+    named: str,
+    ca_file: bool,
+) -> None:
+    stamp(db)
+    row = stamped(db)[0]
+    broken = corrupt(row.token)
+    _replace_token(db, intruder, row.seq, broken)
+    if not ca_file:
+        without_ca()
+    result = cli("audit", "verify")
+    assert result.exit_code == 1, result.output
+    assert f"FAILED at event {row.seq} (witness): the token for seq {row.seq} {named}" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+
+
+def test_a_token_signature_changed_is_found_only_with_the_ca_file(
+    db: Session, chain: int, cli: CliInvoker, intruder: Intruder, without_ca: Callable[[], None]
+) -> None:
+    """What "not checked" means: the imprint still matches, only the signature is broken."""
+    stamp(db)
+    row = stamped(db)[0]
+    broken = row.token[:-1] + bytes([row.token[-1] ^ 0x01])  # the signature's last byte
+    _replace_token(db, intruder, row.seq, broken)
+    code, output = verify(cli)
+    assert code == 1, output
+    assert f"FAILED at event {row.seq} (witness): the token for seq {row.seq}" in output
+    without_ca()
+    code, output = verify(cli)
+    assert code == 0, output
+    assert INTACT_UNCHECKED in output
+    assert verify(cli, "--strict")[0] == 1
+
+
+def test_the_head_or_time_recorded_beside_a_token_edited_is_found(
+    db: Session, chain: int, cli: CliInvoker, intruder: Intruder, without_ca: Callable[[], None]
+) -> None:
+    stamp(db)
+    row = stamped(db)[0]
+    made = row.stamped_at
+    without_ca()
+    db.rollback()
+    edit = "UPDATE audit_timestamp SET head_hash = :hash WHERE seq = :seq"
+    intruder(edit, hash="0" * 64, seq=row.seq)
+    code, output = verify(cli)
+    assert code == 1, output
+    assert f"the token for seq {row.seq} does not witness sha256={'0' * 64}, the head" in output
+    assert "record of the witnessed head was edited" in output
+    intruder(edit, hash=row.head_hash, seq=row.seq)
+    assert verify(cli)[0] == 0
+    edited = fresh(db).get(AuditTimestamp, row.seq)
+    assert edited is not None
+    edited.stamped_at = made - dt.timedelta(days=3)  # "witnessed" earlier than it was
+    db.commit()
+    code, output = verify(cli)
+    assert code == 1, output
+    assert f"the token for seq {row.seq} was made on {made:%Y-%m-%d %H:%M:%S} UTC" in output
+    assert "record of the witnessed head was edited" in output
