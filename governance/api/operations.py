@@ -6,6 +6,10 @@ body and answers. Before the handler runs, the declared query parameters and JSO
 checked against the same schemas (422 naming the field; unknown ones are refused), so the
 description and the enforcement are one declaration. Handlers receive the checked values as
 `query` and `body` keyword arguments when the operation declares query parameters or a body.
+
+An operation may name a `precheck`, called with the path parameters before the body is read:
+a lifecycle action checks there who may take it (403) and whether the state allows it (409),
+so a form that does not matter yet is not the first thing refused.
 """
 
 from __future__ import annotations
@@ -124,6 +128,7 @@ def operation(
     upload: Schema | None = None,
     errors: tuple[int, ...] = (),
     authenticated: bool = True,
+    precheck: Callable[..., None] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register an API route with its description; see the module docstring."""
 
@@ -137,6 +142,8 @@ def operation(
                 if isinstance(value, int) and value > MAX_ID:
                     raise NotFound(f"There is no {name.removesuffix('_id')} {value}.")
             arguments: dict[str, Any] = dict(path)
+            if precheck is not None:
+                precheck(**path)
             if query:
                 arguments["query"] = queries.read()
             elif request.args:

@@ -151,10 +151,10 @@ def signature(on: dt.date, **overrides: Any) -> agreements.Countersignature:
 def countersign(
     db: Session, people: People, agreement: Agreement, *, now: dt.datetime | None = None
 ) -> None:
-    """Record the provider's countersignature of an approved agreement (a privacy officer):
-    the provider's first signatory the terms name signs for it."""
+    """Record the provider's countersignature of an approved agreement or amendment (a privacy
+    officer): the provider's first signatory the terms name signs for it."""
     moment = now or utcnow()
-    version = agreement.current_version
+    version = agreement.version_to_countersign
     assert version is not None
     signatory = next(s for s in version.signatories if s["party"] == "provider")
     agreements.execute(
