@@ -171,7 +171,13 @@ def test_the_recipients_officers_alone_cannot_change_the_terms_that_bind_the_dat
             "columns": [
                 {
                     "dataset_id": datasets.arrests.id,
-                    "columns": ["person_id", "sex", "age_at_arrest", "offence_category", "district"],
+                    "columns": [
+                        "person_id",
+                        "sex",
+                        "age_at_arrest",
+                        "offence_category",
+                        "district",
+                    ],
                 }
             ]
         },
