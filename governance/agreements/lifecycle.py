@@ -99,7 +99,8 @@ RULES: dict[Action, Rule] = {
     Action.DISCARD_AMENDMENT: Rule(
         Permission.AGREEMENT_DRAFT,
         "privacy officer",
-        "Also an approved amendment the provider declined to sign.",
+        "Withdraws the amendment in draft, or an approved one the provider declined to sign; "
+        "the version in force stays.",
     ),
     Action.EXPIRE: Rule(
         None, "scheduler", "At the end of the expiry date (UTC); a pending amendment is discarded."

@@ -171,6 +171,37 @@ def countersign(
     )
 
 
+def amendment(
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    agreement: Agreement,
+    *,
+    step: str = "approved",
+    now: dt.datetime | None = None,
+    **overrides: Any,
+) -> None:
+    """An amendment of the active agreement to the terms above changed by `overrides`, drafted
+    (and at "submitted" or "approved", submitted) by one privacy officer and (at "approved")
+    approved by the other: it then waits for the provider's countersignature (`countersign`)."""
+    moment = now or utcnow()
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Change the terms", by=people.privacy, now=moment
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        terms=terms(people, datasets, **overrides),
+        by=people.privacy,
+        now=moment,
+    )
+    if step in ("submitted", "approved"):
+        agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=moment)
+    if step == "approved":
+        agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=moment)
+    db.commit()
+
+
 def form(people: People, datasets: Datasets, **overrides: Any) -> dict[str, Any]:
     """The draft form as a browser posts it for the terms above."""
     data: dict[str, Any] = {

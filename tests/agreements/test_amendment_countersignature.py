@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
-from governance.agreements.lifecycle import State, state_of
+from governance.agreements.lifecycle import Action, State, state_of
 from governance.agreements.models import Agreement, AgreementStatus, VersionStatus
 from governance.agreements.queries import in_force_version
 from governance.agreements.schedule import expire_due
@@ -27,7 +27,12 @@ from governance.authz.decision import decide
 from governance.datasets.models import DatasetSteward
 from governance.identity import tokens
 from governance.identity.actors import System
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import (
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from governance.kernel.types import utcnow
 from governance.outputs import service as outputs
 from governance.webhooks.events import AGREEMENT_AMENDED, kind_of
@@ -285,24 +290,9 @@ def test_the_recipients_officers_alone_cannot_change_the_terms_that_bind_the_dat
 
 
 def amendment_at(db: Session, people: People, datasets: Datasets, step: str) -> Agreement:
-    """An active agreement with an amendment in draft, submitted, or approved."""
+    """An active agreement with an amendment lowering the minimum cell size, at `step`."""
     agreement = builders.approved(db, people, datasets)
-    now = utcnow()
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Relax", by=people.privacy, now=now
-    )
-    agreements.update_draft(
-        db,
-        agreement_id=agreement.id,
-        terms=builders.terms(people, datasets, min_cell_size=5),
-        by=people.privacy,
-        now=now,
-    )
-    if step in ("submitted", "approved"):
-        agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
-    if step == "approved":
-        agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
-    db.commit()
+    builders.amendment(db, people, datasets, agreement, step=step, min_cell_size=5)
     return agreement
 
 
@@ -375,14 +365,8 @@ def test_a_declined_amendment_is_discarded_and_the_version_in_force_stays(
         )
     )
     assert [e.detail["version_status"] for e in discard] == ["awaiting_signature"]
-    with pytest.raises(Exception, match="execute"):
-        agreements.execute(
-            db,
-            agreement_id=agreement.id,
-            signature=signature(builders.today()),
-            by=people.privacy,
-            now=utcnow(),
-        )
+    with pytest.raises(InvalidTransition):
+        agreements.check_transition(db, Action.EXECUTE, agreement.id, people.privacy)
     db.rollback()
 
 
@@ -413,19 +397,8 @@ def test_an_amendment_whose_expiry_passed_before_it_was_signed_cannot_come_into_
 ) -> None:
     agreement = builders.approved(db, people, datasets)
     now = utcnow()
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Shorten", by=people.privacy, now=now
-    )
-    agreements.update_draft(
-        db,
-        agreement_id=agreement.id,
-        terms=builders.terms(people, datasets, expiry_date=builders.today() + dt.timedelta(days=1)),
-        by=people.privacy,
-        now=now,
-    )
-    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
-    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
-    db.commit()
+    shorter = builders.today() + dt.timedelta(days=1)
+    builders.amendment(db, people, datasets, agreement, now=now, expiry_date=shorter)
     later = now + dt.timedelta(days=3)
     with pytest.raises(ValidationFailed) as refused:
         agreements.execute(

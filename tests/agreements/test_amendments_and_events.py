@@ -106,11 +106,15 @@ def test_the_prior_version_stays_in_force_until_the_provider_countersigns_the_am
         VersionStatus.APPROVED,
         VersionStatus.AWAITING_SIGNATURE,
     ]
-    approval = db.scalars(
-        select(AuditEvent).where(
-            AuditEvent.event_type == AuditType.AGREEMENT_APPROVE, AuditEvent.agreement_version == 2
-        )
-    ).one()
+
+    def event_of_version_2(event_type: AuditType) -> AuditEvent:
+        return db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.event_type == event_type, AuditEvent.agreement_version == 2
+            )
+        ).one()
+
+    approval = event_of_version_2(AuditType.AGREEMENT_APPROVE)
     assert approval.detail["amends_version"] == 1
     assert "supersedes" not in approval.detail
     assert [c for c in recorder.calls if c["event"] == AgreementEvent.AMENDED] == []
@@ -133,11 +137,7 @@ def test_the_prior_version_stays_in_force_until_the_provider_countersigns_the_am
         VersionStatus.APPROVED,
     ]
 
-    execution = db.scalars(
-        select(AuditEvent).where(
-            AuditEvent.event_type == AuditType.AGREEMENT_EXECUTE, AuditEvent.agreement_version == 2
-        )
-    ).one()
+    execution = event_of_version_2(AuditType.AGREEMENT_EXECUTE)
     changed = {c["clause"]: c for c in execution.detail["changes"]}
     assert set(changed) == {"scope.datasets", "personnel", "publication.min_cell_size"}
     assert changed["publication.min_cell_size"]["before"].startswith("10 people")

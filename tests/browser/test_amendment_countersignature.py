@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.agreements import service as agreements
 from governance.agreements.models import Agreement, VersionStatus
 from governance.agreements.queries import in_force_version
 from governance.kernel.types import utcnow
@@ -32,19 +31,9 @@ def test_the_privacy_officer_countersigns_an_approved_amendment_on_the_agreement
 ) -> None:
     agreement = builders.approved(db, people, world)
     now = utcnow()
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Relax the threshold", by=people.privacy, now=now
+    builders.amendment(
+        db, people, world, agreement, now=now, min_cell_size=1, preview_window_days=0
     )
-    agreements.update_draft(
-        db,
-        agreement_id=agreement.id,
-        terms=builders.terms(people, world, min_cell_size=1, preview_window_days=0),
-        by=people.privacy,
-        now=now,
-    )
-    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
-    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
-    db.commit()
     today = now.date().isoformat()
 
     base = live_server.url
