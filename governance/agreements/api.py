@@ -5,6 +5,7 @@ pages call, with the token's holder as `by=`, and commits once."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app
@@ -215,17 +216,28 @@ EXECUTION = s.obj(
 )
 
 
+def _may(action: Action) -> Callable[[int], None]:
+    """A lifecycle action with a form: 403, 404 or 409 before the form is read (`before`)."""
+
+    def check(agreement_id: int) -> None:
+        service.check_transition(db_session(), action, agreement_id, caller())
+
+    return check
+
+
 @operation(
     "POST",
     "/agreements/<int:agreement_id>/execute",
     tag=TAG,
-    summary="Record the provider's countersignature of the approved agreement",
+    summary="Record the provider's countersignature of the approved agreement or amendment",
     body=EXECUTION,
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.EXECUTE),
 )
 def execute_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
-    """The agreement becomes active once executed, from its effective date."""
+    """An approved agreement becomes active once executed, from its effective date; an
+    approved amendment replaces the version in force once executed, and not before."""
     try:
         signed_on = dt.date.fromisoformat(body["signed_on"])
     except ValueError:

@@ -31,6 +31,7 @@ ACTION_NAMES = {
     Action.SUBMIT: "submit",
     Action.RETURN: "return",
     Action.APPROVE: "approve",
+    Action.EXECUTE: "execute",
     Action.AMEND: "amend",
     Action.DISCARD_AMENDMENT: "discard-amendment",
     Action.TERMINATE: "terminate",

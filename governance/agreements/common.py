@@ -106,10 +106,13 @@ def authorise(
     authz.require(by, rule.permission, audit=refusal)
 
 
-def start_transition(session: Session, action: Action, agreement_id: int, by: Actor) -> Agreement:
-    """Permission first (403), then existence (404), then the lifecycle table (409)."""
-    audit.take_writer_lock(session)
-    agreement = session.get(Agreement, agreement_id, populate_existing=True)
+def check_transition(
+    session: Session, action: Action, agreement_id: int, by: Actor, *, fresh: bool = False
+) -> Agreement:
+    """Permission first (403), then existence (404), then the lifecycle table (409); changes
+    nothing. An endpoint whose form could be refused calls it before reading the form, so a
+    state that forbids the action is named first, whatever was sent."""
+    agreement = session.get(Agreement, agreement_id, populate_existing=fresh)
     shown = (
         (agreement.working_version_number or agreement.current_version_number)
         if agreement
@@ -120,6 +123,12 @@ def start_transition(session: Session, action: Action, agreement_id: int, by: Ac
         raise NotFound(f"There is no agreement {agreement_id}.")
     target_of(agreement, action)
     return agreement
+
+
+def start_transition(session: Session, action: Action, agreement_id: int, by: Actor) -> Agreement:
+    """`check_transition` under the audit writer's lock, on the agreement as stored now."""
+    audit.take_writer_lock(session)
+    return check_transition(session, action, agreement_id, by, fresh=True)
 
 
 def working_version_of(agreement: Agreement) -> AgreementVersion:

@@ -157,6 +157,9 @@ def _context(
     state = {
         VersionStatus.DRAFT: "DRAFT: not in force",
         VersionStatus.SUBMITTED: "SUBMITTED FOR REVIEW: not in force",
+        VersionStatus.AWAITING_SIGNATURE: (
+            "APPROVED AMENDMENT awaiting the provider's countersignature: not in force"
+        ),
         VersionStatus.SUPERSEDED: "SUPERSEDED by a later version",
         VersionStatus.DISCARDED: "DISCARDED amendment: never in force",
         VersionStatus.APPROVED: f"Approved; agreement {agreement.status}",

@@ -1,21 +1,31 @@
-"""Execution: the provider's countersignature of an approved agreement.
+"""Execution: the provider's countersignature of an approved version.
 
-Internal approval says the service's privacy officers accept the terms; the agreement binds the
-provider only once its signatory has signed. A privacy officer records that signature (who
+Internal approval says the service's privacy officers accept the terms; the terms bind the
+provider only once its signatory has signed them. A privacy officer records that signature (who
 signed, their title and organisation, the date and the reference of the signed copy) as the
-`execute` transition; only an executed agreement becomes active (at once if its effective date
-has come, else on that date by the scheduler).
+`execute` transition. Only an executed agreement becomes active (at once if its effective date
+has come, else on that date by the scheduler); an approved amendment takes effect only when its
+countersignature is recorded, replacing the version in force, which governs until then: the
+minimum cell size, the partner preview and the scope are the provider's protections, and the
+recipient's officers alone must not be able to change them.
+
+The date signed may be in the past (the copy reaches the officer after it was signed) but not
+before the version's approval nor after today; an amendment takes effect when the signature is
+recorded, not on the date signed, since what was read and released in between was decided
+under the version then in force.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.agreements.common import current_version_of, move_agreement, start_transition
-from governance.agreements.lifecycle import Action
+from governance.agreements.clauses import clause_diff
+from governance.agreements.common import move_agreement, start_transition
+from governance.agreements.lifecycle import VERSION_LIFECYCLE, Action, VersionAction
 from governance.agreements.models import AgreementVersion
 from governance.identity.actors import Actor
 from governance.kernel.errors import ValidationFailed
@@ -84,6 +94,14 @@ def _check_parties(
         )
 
 
+@dataclass(frozen=True)
+class Execution:
+    """The version countersigned, and the version it replaced when it is an amendment."""
+
+    version: AgreementVersion
+    superseded: AgreementVersion | None
+
+
 def record_execution(
     session: Session,
     *,
@@ -91,12 +109,15 @@ def record_execution(
     signature: Countersignature,
     by: Actor,
     now: dt.datetime,
-) -> AgreementVersion:
-    """Record the provider's countersignature of the approved version: 403 without
-    `agreement:execute`, 409 unless the agreement is approved and not yet executed, 422 for an
-    incomplete signature. `service.execute` then activates it if its date has come."""
+) -> Execution:
+    """Record the provider's countersignature of the approved version (a first version or an
+    amendment): 403 without `agreement:execute`, 409 unless a version awaits it, 422 for an
+    incomplete signature, one not the provider's named signatory's, or a version whose expiry
+    date has passed. A countersigned amendment replaces the version in force here;
+    `service.execute` then activates a first version if its date has come."""
     agreement = start_transition(session, Action.EXECUTE, agreement_id, by)
-    version = current_version_of(agreement)
+    version = agreement.version_to_countersign
+    assert version is not None  # the lifecycle table allows execute only when one awaits it
     today = now.astimezone(dt.UTC).date()
     signed = _checked(signature, today)
     assert signed.signed_on is not None
@@ -107,20 +128,30 @@ def record_execution(
             "The provider cannot countersign before the internal approval; nothing was recorded.",
             {"signed_on": f"The version was approved on {approved_on}."},
         )
-    move_agreement(
-        session,
-        agreement,
-        Action.EXECUTE,
-        by=by,
-        version=version,
-        detail={
-            "signatory": signed.name,
-            "title": signed.title,
-            "organisation": signed.organisation,
-            "signed_on": signed.signed_on.isoformat(),
-            "signed_copy_reference": signed.signed_copy_reference,
-        },
-    )
+    if version.expiry_date < today:
+        raise ValidationFailed(
+            "The version's expiry date has passed: it can no longer come into force. Nothing "
+            "was recorded.",
+            {"expiry_date": f"{version.expiry_date} is in the past."},
+        )
+    previous = agreement.current_version if version is agreement.working_version else None
+    detail: dict[str, Any] = {
+        "signatory": signed.name,
+        "title": signed.title,
+        "organisation": signed.organisation,
+        "signed_on": signed.signed_on.isoformat(),
+        "signed_copy_reference": signed.signed_copy_reference,
+        "amendment": previous is not None,
+    }
+    if previous is not None:
+        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
+    # The agreement moves first: its state is read from the working version changed below.
+    move_agreement(session, agreement, Action.EXECUTE, by=by, version=version, detail=detail)
+    if previous is not None:
+        VERSION_LIFECYCLE.apply(session, version, VersionAction.COUNTERSIGN, by=by)
+        VERSION_LIFECYCLE.apply(session, previous, VersionAction.SUPERSEDE, by=by)
+        agreement.current_version_number = version.number
+        agreement.working_version_number = None
     version.executed_on = signed.signed_on
     version.provider_signatory_name = signed.name
     version.provider_signatory_title = signed.title
@@ -129,4 +160,4 @@ def record_execution(
     version.execution_recorded_at = now
     version.execution_recorded_by_label = by.email
     session.flush()
-    return version
+    return Execution(version=version, superseded=previous)

@@ -2,9 +2,11 @@
 action and where it leads. Services consult it; docs/agreement-lifecycle.md is generated from
 it (`python -m governance.agreements.lifecycle`) and a test keeps the two in step.
 
-An active agreement changes only by amendment. While an amendment is drafted or reviewed the
-agreement is still active under its approved version; the workflow state says which step the
-amendment is at ("active, amendment in draft"), so one table covers both.
+An active agreement changes only by amendment. While an amendment is drafted, reviewed or
+waits for the provider's countersignature the agreement is still active under the version in
+force; the workflow state says which step the amendment is at ("active: amendment in draft"),
+so one table covers both. An approved amendment binds the provider, and governs reads, analyses
+and outputs, only once the provider has countersigned it (`execute`), as the first version did.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class State(StrEnum):
     ACTIVE = "active"
     AMENDMENT_DRAFT = "active: amendment in draft"
     AMENDMENT_SUBMITTED = "active: amendment submitted"
+    AMENDMENT_APPROVED = "active: amendment approved"
     EXPIRED = "expired"
     TERMINATED = "terminated"
     CLOSED = "closed"
@@ -70,14 +73,17 @@ RULES: dict[Action, Rule] = {
     Action.APPROVE: Rule(
         Permission.AGREEMENT_REVIEW,
         "privacy officer",
-        "Not one who drafted, edited or submitted this version.",
+        "Not one who drafted, edited or submitted this version. An approved amendment waits "
+        "for the provider's countersignature; the version in force stays in force.",
     ),
     Action.EXECUTE: Rule(
         Permission.AGREEMENT_EXECUTE,
         "privacy officer",
         "Records the provider's countersignature: signatory (one the terms name for the "
-        "provider), title, organisation (the provider), date signed and the reference of the "
-        "signed copy. No agreement becomes active without it.",
+        "provider), title, organisation (the provider), date signed (from the approval to "
+        "today) and the reference of the signed copy. No agreement becomes active, and no "
+        "amendment takes effect, without it: a countersigned amendment replaces the version "
+        "in force at once.",
     ),
     Action.ACTIVATE: Rule(
         None,
@@ -90,7 +96,12 @@ RULES: dict[Action, Rule] = {
         "privacy officer",
         "A reason is required; the approved version stays in force.",
     ),
-    Action.DISCARD_AMENDMENT: Rule(Permission.AGREEMENT_DRAFT, "privacy officer"),
+    Action.DISCARD_AMENDMENT: Rule(
+        Permission.AGREEMENT_DRAFT,
+        "privacy officer",
+        "Withdraws the amendment in draft, or an approved one the provider declined to sign; "
+        "the version in force stays.",
+    ),
     Action.EXPIRE: Rule(
         None, "scheduler", "At the end of the expiry date (UTC); a pending amendment is discarded."
     ),
@@ -131,9 +142,13 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
     (State.AMENDMENT_DRAFT, Action.EXPIRE): State.EXPIRED,
     (State.AMENDMENT_DRAFT, Action.TERMINATE): State.TERMINATED,
     (State.AMENDMENT_SUBMITTED, Action.RETURN): State.AMENDMENT_DRAFT,
-    (State.AMENDMENT_SUBMITTED, Action.APPROVE): State.ACTIVE,
+    (State.AMENDMENT_SUBMITTED, Action.APPROVE): State.AMENDMENT_APPROVED,
     (State.AMENDMENT_SUBMITTED, Action.EXPIRE): State.EXPIRED,
     (State.AMENDMENT_SUBMITTED, Action.TERMINATE): State.TERMINATED,
+    (State.AMENDMENT_APPROVED, Action.EXECUTE): State.ACTIVE,
+    (State.AMENDMENT_APPROVED, Action.DISCARD_AMENDMENT): State.ACTIVE,
+    (State.AMENDMENT_APPROVED, Action.EXPIRE): State.EXPIRED,
+    (State.AMENDMENT_APPROVED, Action.TERMINATE): State.TERMINATED,
     (State.EXPIRED, Action.CERTIFY_DESTRUCTION): State.EXPIRED,
     (State.TERMINATED, Action.CERTIFY_DESTRUCTION): State.TERMINATED,
     (State.EXPIRED, Action.CLOSE): State.CLOSED,
@@ -157,15 +172,18 @@ EVENT_TYPES = {
 }
 
 
+_AMENDMENT_STEP = {
+    VersionStatus.DRAFT: State.AMENDMENT_DRAFT,
+    VersionStatus.SUBMITTED: State.AMENDMENT_SUBMITTED,
+    VersionStatus.AWAITING_SIGNATURE: State.AMENDMENT_APPROVED,
+}
+
+
 def state_of(agreement: Agreement) -> State:
     status = AgreementStatus(agreement.status)
     working = agreement.working_version
     if status == AgreementStatus.ACTIVE and working is not None:
-        return (
-            State.AMENDMENT_SUBMITTED
-            if working.status == VersionStatus.SUBMITTED
-            else State.AMENDMENT_DRAFT
-        )
+        return _AMENDMENT_STEP[VersionStatus(working.status)]
     return State(status.value)
 
 
@@ -181,7 +199,7 @@ def _refusal(agreement: Any, state: State, action: Action, allowed: list[str]) -
 # amendment is at (`state_of`).
 _STORED = {
     state: AgreementStatus.ACTIVE
-    if state in (State.AMENDMENT_DRAFT, State.AMENDMENT_SUBMITTED)
+    if state in _AMENDMENT_STEP.values()
     else AgreementStatus(state.value)
     for state in State
 }
@@ -219,6 +237,7 @@ class VersionAction(StrEnum):
     SUBMIT = "submit"
     RETURN = "return"
     APPROVE = "approve"
+    COUNTERSIGN = "countersign"
     SUPERSEDE = "supersede"
     DISCARD = "discard"
 
@@ -234,7 +253,28 @@ VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
         Transition(_V.DRAFT, VersionAction.SUBMIT, _V.SUBMITTED, None, None, "agreement: submit"),
         Transition(_V.SUBMITTED, VersionAction.RETURN, _V.DRAFT, None, None, "agreement: return"),
         Transition(
-            _V.SUBMITTED, VersionAction.APPROVE, _V.APPROVED, None, None, "agreement: approve"
+            _V.SUBMITTED,
+            VersionAction.APPROVE,
+            _V.APPROVED,
+            None,
+            None,
+            "agreement: approve (a first version)",
+        ),
+        Transition(
+            _V.SUBMITTED,
+            VersionAction.APPROVE,
+            _V.AWAITING_SIGNATURE,
+            None,
+            None,
+            "agreement: approve (an amendment)",
+        ),
+        Transition(
+            _V.AWAITING_SIGNATURE,
+            VersionAction.COUNTERSIGN,
+            _V.APPROVED,
+            None,
+            None,
+            "agreement: execute (an amendment)",
         ),
         Transition(
             _V.APPROVED,
@@ -242,7 +282,7 @@ VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
             _V.SUPERSEDED,
             None,
             None,
-            "agreement: approve (an amendment)",
+            "agreement: execute (an amendment)",
         ),
         Transition(
             _V.DRAFT,
@@ -259,6 +299,14 @@ VERSION_LIFECYCLE: Lifecycle[VersionStatus, VersionAction] = Lifecycle(
             None,
             None,
             "agreement: expire or terminate",
+        ),
+        Transition(
+            _V.AWAITING_SIGNATURE,
+            VersionAction.DISCARD,
+            _V.DISCARDED,
+            None,
+            None,
+            "agreement: discard_amendment, expire or terminate",
         ),
     ],
     initial=[_V.DRAFT],

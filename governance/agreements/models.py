@@ -74,8 +74,11 @@ class VersionStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
     APPROVED = "approved"  # the version that governs (or governed) the agreement
-    SUPERSEDED = "superseded"  # replaced by an approved amendment
-    DISCARDED = "discarded"  # an amendment withdrawn, or left pending when the agreement ended
+    # An amendment approved by the recipient's privacy officers, not yet countersigned by the
+    # provider: it binds no one, and the version it amends stays in force until it is.
+    AWAITING_SIGNATURE = "awaiting_signature"
+    SUPERSEDED = "superseded"  # replaced by an amendment the provider countersigned
+    DISCARDED = "discarded"  # an amendment withdrawn, declined, or pending when the agreement ended
 
 
 class DerivedForms(StrEnum):
@@ -154,6 +157,17 @@ class Agreement(Base):
     @property
     def is_amending(self) -> bool:
         return self.current_version is not None and self.working_version is not None
+
+    @property
+    def version_to_countersign(self) -> AgreementVersion | None:
+        """The approved version the provider has still to sign: an approved first version, or
+        an approved amendment (which takes effect only once signed); None otherwise."""
+        working = self.working_version
+        if working is not None and working.status == VersionStatus.AWAITING_SIGNATURE:
+            return working
+        if self.status == AgreementStatus.APPROVED:
+            return self.current_version
+        return None
 
     def party_ids(self) -> set[int]:
         return {self.provider_id, self.recipient_id}
@@ -266,8 +280,9 @@ class AgreementVersion(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     approved_by_label: Mapped[str | None] = mapped_column(String(320))
-    # The provider's countersignature (execution) of an approved first version, as the signed
-    # copy states it; the agreement becomes active only once it is recorded.
+    # The provider's countersignature (execution) of an approved version, as the signed copy
+    # states it: a first version becomes active, an amendment takes effect, only once it is
+    # recorded.
     executed_on: Mapped[dt.date | None] = mapped_column(Date)
     provider_signatory_name: Mapped[str | None] = mapped_column(String(200))
     provider_signatory_title: Mapped[str | None] = mapped_column(String(200))

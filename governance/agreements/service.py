@@ -24,6 +24,7 @@ from governance.agreements.common import (
     add_comment,
     add_contributor,
     available_actions,
+    check_transition,
     current_version_of,
     get_agreement,
     move_agreement,
@@ -61,6 +62,7 @@ from governance.agreements.terms import (
     TermsInput,
     check_terms,
     missing_for_submission,
+    past_expiry,
     write_terms,
 )
 from governance.audit.models import AuditType
@@ -81,6 +83,7 @@ __all__ = [
     "approve",
     "available_actions",
     "certify_destruction",
+    "check_transition",
     "close",
     "committee_return",
     "create_agreement",
@@ -172,7 +175,13 @@ def create_agreement(
         errors["recipient_id"] = "Choose a research organisation."
     if errors:
         raise ValidationFailed("The parties are not valid; nothing was saved.", errors)
-    checked = check_terms(session, terms, provider_id=provider_id, recipient_id=recipient_id)
+    checked = check_terms(
+        session,
+        terms,
+        provider_id=provider_id,
+        recipient_id=recipient_id,
+        today=now.astimezone(dt.UTC).date(),
+    )
     for _attempt in range(5):
         agreement = Agreement(
             reference=_next_reference(session, now.year),
@@ -234,7 +243,11 @@ def update_draft(
             },
         )
     checked = check_terms(
-        session, terms, provider_id=agreement.provider_id, recipient_id=agreement.recipient_id
+        session,
+        terms,
+        provider_id=agreement.provider_id,
+        recipient_id=agreement.recipient_id,
+        today=now.astimezone(dt.UTC).date(),
     )
     before = version.clauses()
     write_terms(session, version, checked)
@@ -256,6 +269,8 @@ def submit(session: Session, *, agreement_id: int, by: Actor, now: dt.datetime) 
     agreement = start_transition(session, Action.SUBMIT, agreement_id, by)
     version = working_version_of(agreement)
     missing = missing_for_submission(version)
+    if past := past_expiry(version.expiry_date, now.astimezone(dt.UTC).date()):
+        missing["expiry_date"] = past
     if missing:
         raise ValidationFailed(
             "The agreement is not complete enough to review; nothing was submitted.", missing
@@ -323,8 +338,9 @@ def committee_return(
 def approve(
     session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
 ) -> AgreementVersion:
-    """Approve the submitted version. A first version waits for the provider's
-    countersignature (`execute`); an amendment replaces the version in force at once."""
+    """Approve the submitted version. Either waits for the provider's countersignature
+    (`execute`): a first version to become active, an amendment to replace the version in
+    force, which governs until then."""
     agreement = start_transition(session, Action.APPROVE, agreement_id, by)
     version = working_version_of(agreement)
     rules.require(
@@ -346,11 +362,10 @@ def approve(
         waiting = gate(session, agreement, version)
         if waiting is not None:
             raise InvalidTransition(f"{waiting} Nothing was approved.", allowed=[Action.RETURN])
-    today = now.astimezone(dt.UTC).date()
-    if version.expiry_date < today:
+    if past := past_expiry(version.expiry_date, now.astimezone(dt.UTC).date()):
         raise ValidationFailed(
             "The expiry date has passed; return the agreement to change it. Nothing was approved.",
-            {"expiry_date": f"{version.expiry_date} is in the past."},
+            {"expiry_date": past},
         )
     errors: dict[str, str] = {}
     body = clean_text(comment, "comment", errors, max_length=5000, required=False)
@@ -363,30 +378,29 @@ def approve(
     if warnings:
         detail["law_warnings"] = warnings
     if previous is not None:
-        detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
+        detail.update(
+            amends_version=previous.number,
+            changes=clause_diff(previous, version),
+            awaiting="the provider's countersignature",
+        )
     # The agreement moves first: its state is read from the working version changed below.
     move_agreement(session, agreement, Action.APPROVE, by=by, version=version, detail=detail)
-    VERSION_LIFECYCLE.apply(session, version, VersionAction.APPROVE, by=by)
+    VERSION_LIFECYCLE.apply(
+        session,
+        version,
+        VersionAction.APPROVE,
+        by=by,
+        target=VersionStatus.APPROVED if previous is None else VersionStatus.AWAITING_SIGNATURE,
+    )
     version.approved_at = now
     version.approved_by_id = by.id
     version.approved_by_label = by.email
     if body:
         add_comment(version, CommentKind.APPROVAL, body, by, now)
-    agreement.current_version_number = version.number
-    agreement.working_version_number = None
-    if previous is not None:
-        VERSION_LIFECYCLE.apply(session, previous, VersionAction.SUPERSEDE, by=by)
+    if previous is None:
+        agreement.current_version_number = version.number
+        agreement.working_version_number = None
     session.flush()
-    if previous is not None:
-        notify(
-            session,
-            agreement=agreement,
-            event=AgreementEvent.AMENDED,
-            previous_version=previous,
-            new_version=version,
-            by=by,
-            now=now,
-        )
     return version
 
 
@@ -398,11 +412,25 @@ def execute(
     by: Actor,
     now: dt.datetime,
 ) -> AgreementVersion:
-    """Record the provider's countersignature; the agreement becomes active at once if its
-    effective date has come (and the ethics approval it requires, if any, is in force)."""
-    version = record_execution(
+    """Record the provider's countersignature. A countersigned amendment replaces the version
+    in force at once (the listeners narrow grants it no longer covers); a first version makes
+    the agreement active at once if its effective date has come (and the ethics approval it
+    requires, if any, is in force)."""
+    execution = record_execution(
         session, agreement_id=agreement_id, signature=signature, by=by, now=now
     )
+    version = execution.version
+    if execution.superseded is not None:
+        notify(
+            session,
+            agreement=version.agreement,
+            event=AgreementEvent.AMENDED,
+            previous_version=execution.superseded,
+            new_version=version,
+            by=by,
+            now=now,
+        )
+        return version
     today = now.astimezone(dt.UTC).date()
     if version.effective_date <= today and not activation_blocker(session, version, now):
         activate(session, agreement=version.agreement, by=by, now=now)
@@ -436,7 +464,7 @@ def start_amendment(
     session: Session, *, agreement_id: int, reason: str, by: Actor, now: dt.datetime
 ) -> AgreementVersion:
     """Open an amendment: a copy of the version in force, which stays in force until the
-    amendment is approved."""
+    amendment is approved and countersigned by the provider."""
     agreement = start_transition(session, Action.AMEND, agreement_id, by)
     body = required_text(reason, "reason", "Give the reason for the amendment")
     current = current_version_of(agreement)
@@ -446,6 +474,7 @@ def start_amendment(
         TermsInput.from_version(current),
         provider_id=agreement.provider_id,
         recipient_id=agreement.recipient_id,
+        today=now.astimezone(dt.UTC).date(),
     )
     version = AgreementVersion(
         number=number,
@@ -474,6 +503,8 @@ def start_amendment(
 def discard_amendment(
     session: Session, *, agreement_id: int, by: Actor, now: dt.datetime
 ) -> AgreementVersion:
+    """Withdraw the amendment being drafted, or one approved that the provider declined to
+    sign; the version in force stays as it is."""
     agreement = start_transition(session, Action.DISCARD_AMENDMENT, agreement_id, by)
     version = working_version_of(agreement)
     move_agreement(
@@ -482,7 +513,7 @@ def discard_amendment(
         Action.DISCARD_AMENDMENT,
         by=by,
         version=version,
-        detail={"as_of": now.isoformat()},
+        detail={"as_of": now.isoformat(), "version_status": str(version.status)},
     )
     VERSION_LIFECYCLE.apply(session, version, VersionAction.DISCARD, by=by)
     agreement.working_version_number = None

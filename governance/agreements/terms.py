@@ -147,8 +147,14 @@ class CheckedTerms:
     laws: list[dict[str, Any]]
 
 
+def past_expiry(expiry_date: dt.date, today: dt.date) -> str | None:
+    """Why the expiry date cannot be kept (it has passed: the version could never be in force),
+    or None. Saving, submitting and approving all refuse it, on the field."""
+    return f"{expiry_date} is in the past." if expiry_date < today else None
+
+
 def check_terms(
-    session: Session, terms: TermsInput, *, provider_id: int, recipient_id: int
+    session: Session, terms: TermsInput, *, provider_id: int, recipient_id: int, today: dt.date
 ) -> CheckedTerms:
     """Refuse invalid terms with a message per field (422); nothing is written here."""
     errors: dict[str, str] = {}
@@ -164,6 +170,8 @@ def check_terms(
             f"The expiry date ({terms.expiry_date.isoformat()}) is before "
             f"the effective date ({terms.effective_date.isoformat()})."
         )
+    elif past := past_expiry(terms.expiry_date, today):
+        errors["expiry_date"] = past
     law_snapshots = _check_laws(session, terms, errors)
     _check_columns(session, terms, provider_id, errors)
     _check_personnel(session, terms, recipient_id, errors)

@@ -1,12 +1,13 @@
-"""What approving an amendment would do, shown to the committee and the privacy officer first,
-and approving exactly that.
+"""What an amendment would do once in force, shown to the committee and the privacy officer
+before they approve it, and approving exactly that.
 
-The grants it would end or narrow (with their holders) come from the same plan that the
-approval then applies (access/grant_hooks.py `amendment_plan`), and the people who must
-accept the new version from its personnel and their acceptances. Approving from the impact
-page carries the digest of what was shown: if anything changed since (a grant made, a person
-accepting), the approval is refused (409) and the page shows the new impact; otherwise the
-agreement's own approval runs and applies the plan, with this event, in one transaction.
+The grants it would end or narrow (with their holders) come from the same plan that applies
+when the amendment takes effect (access/grant_hooks.py `amendment_plan`, run when the provider
+countersigns it), and the people who must accept the new version from its personnel and their
+acceptances. Approving from the impact page carries the digest of what was shown: if anything
+changed since (a grant made, a person accepting), the approval is refused (409) and the page
+shows the new impact; otherwise the agreement's own approval runs, with this event, in one
+transaction.
 
 Queued analyses and released outputs sit above committees in the layers: their sections are
 given by providers the registry installs (`impact_sections`).

@@ -40,8 +40,9 @@ CHECKPOINT_SIGNED = _kind(
     "audit.checkpoint_signed", "Audit chain checkpoint signed", "audit_trail", "signed"
 )
 
-# Audit type -> the event it becomes. An approval of version 2 or later is an amendment taking
-# effect (an amendment is approved straight back into force), so it is reported as one.
+# Audit type -> the event it becomes. An amendment takes effect when the provider countersigns
+# it: the execution of version 2 or later is reported as the agreement amended, and its
+# approval (which changes nothing in force) is not reported (`kind_of`).
 BY_AUDIT_TYPE: Mapping[AuditType, EventKind] = {
     AuditType.AGREEMENT_APPROVE: AGREEMENT_APPROVED,
     AuditType.AGREEMENT_EXPIRE: _kind(
@@ -102,9 +103,12 @@ LINKS = {
 
 def kind_of(event: Mapping[str, Any]) -> EventKind | None:
     """The event an audit record reports, or None (most records report none)."""
+    amendment = (event.get("agreement_version") or 1) > 1
+    if event["event_type"] == AuditType.AGREEMENT_EXECUTE:
+        return AGREEMENT_AMENDED if amendment else None
     kind = BY_AUDIT_TYPE.get(event["event_type"])
-    if kind is AGREEMENT_APPROVED and (event.get("agreement_version") or 1) > 1:
-        return AGREEMENT_AMENDED
+    if kind is AGREEMENT_APPROVED and amendment:
+        return None
     return kind
 
 

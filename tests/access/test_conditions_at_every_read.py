@@ -37,7 +37,7 @@ from governance.kernel.types import utcnow
 from governance.periodic import SCHEDULER
 from tests.access.test_data_door import ROWS, view_url
 from tests.access.test_requests_and_grants import ask_and_grant
-from tests.agreements.builders import Datasets
+from tests.agreements.builders import Datasets, countersign
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
@@ -418,6 +418,7 @@ def test_an_amendment_requiring_training_the_holder_lacks_stops_the_grant_at_onc
     )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    countersign(db, people, agreement, now=now)
     db.commit()
     refused = decide(db, reading(people, agreement, datasets, now + dt.timedelta(seconds=1)))
     assert not refused.allowed

@@ -17,7 +17,7 @@ from governance.kernel.db import Database
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask_and_grant
-from tests.agreements.builders import Datasets
+from tests.agreements.builders import Datasets, countersign
 from tests.support import People
 
 
@@ -126,10 +126,15 @@ def test_an_amendment_that_drops_a_column_narrows_the_grant(
     )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     db.commit()
-    # Until the amendment is approved, the version in force still covers age_at_arrest.
+    # Until the amendment is approved and countersigned, the version in force still covers
+    # age_at_arrest.
     assert decide(db, reading(people, agreement, datasets, ("age_at_arrest",))).allowed
     db.rollback()
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    db.commit()
+    assert decide(db, reading(people, agreement, datasets, ("age_at_arrest",))).allowed
+    db.rollback()
+    countersign(db, people, agreement, now=now)
     db.commit()
     assert not decide(db, reading(people, agreement, datasets, ("age_at_arrest",))).allowed
     still = decide(db, reading(people, agreement, datasets, ("sex",)))

@@ -54,7 +54,8 @@ def stored(db: Session, datasets: Datasets) -> Datasets:
 def amend(
     db: Session, people: People, datasets: Datasets, agreement: Agreement, **terms: Any
 ) -> None:
-    """An amendment with these terms, approved: the version in force from now."""
+    """An amendment with these terms, approved and countersigned: the version in force from
+    now."""
     agreements.start_amendment(
         db, agreement_id=agreement.id, reason="Narrow the forms", by=people.privacy, now=utcnow()
     )
@@ -67,6 +68,7 @@ def amend(
     )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
+    builders.countersign(db, people, agreement)
     db.commit()
 
 

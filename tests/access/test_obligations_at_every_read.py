@@ -34,7 +34,7 @@ from governance.periodic import SCHEDULER
 from tests.access.test_conditions_at_every_read import morning_after, reading
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask_and_grant
-from tests.agreements.builders import Datasets, approved, terms
+from tests.agreements.builders import Datasets, approved, countersign, terms
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
@@ -140,6 +140,7 @@ def amend(
     )
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    countersign(db, people, agreement, now=now)
     db.commit()
 
 

@@ -151,10 +151,10 @@ def signature(on: dt.date, **overrides: Any) -> agreements.Countersignature:
 def countersign(
     db: Session, people: People, agreement: Agreement, *, now: dt.datetime | None = None
 ) -> None:
-    """Record the provider's countersignature of an approved agreement (a privacy officer):
-    the provider's first signatory the terms name signs for it."""
+    """Record the provider's countersignature of an approved agreement or amendment (a privacy
+    officer): the provider's first signatory the terms name signs for it."""
     moment = now or utcnow()
-    version = agreement.current_version
+    version = agreement.version_to_countersign
     assert version is not None
     signatory = next(s for s in version.signatories if s["party"] == "provider")
     agreements.execute(
@@ -169,6 +169,37 @@ def countersign(
         by=people.privacy,
         now=moment,
     )
+
+
+def amendment(
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    agreement: Agreement,
+    *,
+    step: str = "approved",
+    now: dt.datetime | None = None,
+    **overrides: Any,
+) -> None:
+    """An amendment of the active agreement to the terms above changed by `overrides`, drafted
+    (and at "submitted" or "approved", submitted) by one privacy officer and (at "approved")
+    approved by the other: it then waits for the provider's countersignature (`countersign`)."""
+    moment = now or utcnow()
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason="Change the terms", by=people.privacy, now=moment
+    )
+    agreements.update_draft(
+        db,
+        agreement_id=agreement.id,
+        terms=terms(people, datasets, **overrides),
+        by=people.privacy,
+        now=moment,
+    )
+    if step in ("submitted", "approved"):
+        agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=moment)
+    if step == "approved":
+        agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=moment)
+    db.commit()
 
 
 def form(people: People, datasets: Datasets, **overrides: Any) -> dict[str, Any]:

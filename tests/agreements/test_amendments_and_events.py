@@ -1,5 +1,6 @@
 """An active agreement changes only by amendment; the version in force stays in force until the
-amendment is approved; listeners run inside the transaction of every transition."""
+amendment is approved and countersigned by the provider; listeners run inside the transaction
+of every transition."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from governance.agreements.events import (
     on_agreement_change,
     remove_listener,
 )
+from governance.agreements.lifecycle import State, state_of
 from governance.agreements.models import Agreement, AgreementStatus, VersionStatus
 from governance.agreements.queries import in_force_version
 from governance.agreements.schedule import activate_due, expire_due
@@ -69,7 +71,7 @@ def amend(
     db.commit()
 
 
-def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
+def test_the_prior_version_stays_in_force_until_the_provider_countersigns_the_amendment(
     db: Session, people: People, datasets: Datasets, recorder: Recorder
 ) -> None:
     agreement = builders.approved(db, people, datasets)
@@ -82,15 +84,42 @@ def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
         personnel={people.analyst.id: "principal_investigator"},
         min_cell_size=20,
     )
-    in_force = in_force_version(fresh(db), agreement.id)
-    assert in_force is not None
-    assert in_force.number == 1
-    assert in_force.covers(datasets.arrests.id, ["age_at_arrest", "offence_category"])
-    assert in_force.is_personnel(people.analyst2.id)
-    assert in_force.min_cell_size == 10
+
+    def assert_version_1_in_force() -> None:
+        in_force = in_force_version(fresh(db), agreement.id)
+        assert in_force is not None
+        assert in_force.number == 1
+        assert in_force.covers(datasets.arrests.id, ["age_at_arrest", "offence_category"])
+        assert in_force.is_personnel(people.analyst2.id)
+        assert in_force.min_cell_size == 10
+
+    assert_version_1_in_force()
     assert agreement.status == AgreementStatus.ACTIVE
 
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
+    db.commit()
+    assert_version_1_in_force()
+    waiting = db.get(Agreement, agreement.id)
+    assert waiting is not None
+    assert state_of(waiting) == State.AMENDMENT_APPROVED
+    assert [v.status for v in waiting.versions] == [
+        VersionStatus.APPROVED,
+        VersionStatus.AWAITING_SIGNATURE,
+    ]
+
+    def event_of_version_2(event_type: AuditType) -> AuditEvent:
+        return db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.event_type == event_type, AuditEvent.agreement_version == 2
+            )
+        ).one()
+
+    approval = event_of_version_2(AuditType.AGREEMENT_APPROVE)
+    assert approval.detail["amends_version"] == 1
+    assert "supersedes" not in approval.detail
+    assert [c for c in recorder.calls if c["event"] == AgreementEvent.AMENDED] == []
+
+    builders.countersign(db, people, waiting)
     db.commit()
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
@@ -98,29 +127,29 @@ def test_the_prior_version_stays_in_force_until_the_amendment_is_approved(
     assert not in_force.covers(datasets.arrests.id, ["age_at_arrest"])
     assert not in_force.is_personnel(people.analyst2.id)
     assert in_force.min_cell_size == 20
+    assert in_force.provider_signatory_name == "Chief Dana Reyes"
     refreshed = db.get(Agreement, agreement.id)
     assert refreshed is not None
+    assert state_of(refreshed) == State.ACTIVE
+    assert refreshed.working_version is None
     assert [v.status for v in refreshed.versions] == [
         VersionStatus.SUPERSEDED,
         VersionStatus.APPROVED,
     ]
 
-    approval = db.scalars(
-        select(AuditEvent).where(
-            AuditEvent.event_type == AuditType.AGREEMENT_APPROVE, AuditEvent.agreement_version == 2
-        )
-    ).one()
-    changed = {c["clause"]: c for c in approval.detail["changes"]}
+    execution = event_of_version_2(AuditType.AGREEMENT_EXECUTE)
+    changed = {c["clause"]: c for c in execution.detail["changes"]}
     assert set(changed) == {"scope.datasets", "personnel", "publication.min_cell_size"}
     assert changed["publication.min_cell_size"]["before"].startswith("10 people")
     assert changed["publication.min_cell_size"]["after"].startswith("20 people")
-    assert approval.detail["supersedes"] == 1
+    assert execution.detail["supersedes"] == 1
+    assert execution.detail["signatory"] == "Chief Dana Reyes"
 
     amended = [c for c in recorder.calls if c["event"] == AgreementEvent.AMENDED]
     assert len(amended) == 1
     assert amended[0]["previous_version"].number == 1
     assert amended[0]["new_version"].number == 2
-    assert amended[0]["by"] == people.privacy2
+    assert amended[0]["by"] == people.privacy
 
 
 def test_an_amendment_cannot_move_the_effective_date(

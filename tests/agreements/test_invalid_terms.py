@@ -34,6 +34,14 @@ def invalid_cases(people: People, datasets: Datasets) -> dict[str, tuple[dict[st
             "expiry_date",
             "is before the effective date",
         ),
+        "expiry in the past": (
+            {
+                "effective_date": (today - dt.timedelta(days=10)).isoformat(),
+                "expiry_date": (today - dt.timedelta(days=1)).isoformat(),
+            },
+            "expiry_date",
+            "is in the past",
+        ),
         "cell size below 1": ({"min_cell_size": "0"}, "min_cell_size", "at least 1"),
         "negative preview window": (
             {"preview_window_days": "-1"},

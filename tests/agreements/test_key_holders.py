@@ -150,6 +150,9 @@ def test_an_amendment_dropping_a_dataset_destroys_the_agreements_keys_to_it(
     assert wrap_holders(db, kept) == [agreement.id]
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
     db.commit()
+    assert wrap_holders(db, kept) == [agreement.id]  # approved, not yet countersigned
+    builders.countersign(db, people, agreement)
+    db.commit()
     fresh(db)
 
     # The agreement's wrap and key file for the dropped dataset's version are gone; the
@@ -220,6 +223,7 @@ def test_an_amendment_releases_an_agreement_keyed_with_one_key_for_all(
 
     amend(db, people, datasets, agreement, columns={datasets.arrests.id: ["person_id", "sex"]})
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
+    builders.countersign(db, people, agreement)
     db.commit()
     fresh(db)
     assert not legacy.exists()

@@ -121,6 +121,13 @@ def test_the_whole_lifecycle_through_the_pages(
     assert in_force is not None
     assert in_force.number == 1
     assert reviewer.post(f"{url}/approve").status_code == 302
+    # Approved, the amendment waits for the provider: version 1 stays in force until then.
+    in_force = in_force_version(fresh(db), agreement.id)
+    assert in_force is not None
+    assert in_force.number == 1
+    waiting = reviewer.get(url).get_data(as_text=True)
+    assert "awaiting the provider's countersignature" in waiting
+    assert reviewer.post(f"{url}/execute", countersignature).status_code == 302
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 2
@@ -171,12 +178,13 @@ def test_the_whole_lifecycle_through_the_pages(
         AuditType.AGREEMENT_UPDATE,
         AuditType.AGREEMENT_SUBMIT,
         AuditType.AGREEMENT_APPROVE,
+        AuditType.AGREEMENT_EXECUTE,
         AuditType.AGREEMENT_EXPIRE,
         # Certifying destroys the data no other active agreement covers, with its certificate.
         AuditType.AGREEMENT_CERTIFY_DESTRUCTION,
         AuditType.DATASET_CERTIFY_DESTRUCTION,
     ]
-    assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, None]
+    assert [e[1] for e in events] == [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, None]
     assert {e[2] for e in events} == {"success"}
 
 

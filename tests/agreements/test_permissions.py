@@ -94,6 +94,8 @@ def test_the_author_of_an_amendment_cannot_approve_it(
         agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
     db.rollback()
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy, now=utcnow())
+    assert agreement.working_version_number == 2  # approved, awaiting the provider's signature
+    builders.countersign(db, people, agreement)
     assert agreement.current_version_number == 2
 
 

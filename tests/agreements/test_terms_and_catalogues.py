@@ -235,7 +235,8 @@ def test_references_number_agreements_within_the_year(
         recipient_id=people.lab.id,
         by=people.privacy,
         now=dt.datetime(2031, 1, 2, tzinfo=dt.UTC),
-        terms=builders.terms(people, datasets),
+        # Drafted in 2031: its expiry date must not have passed by then.
+        terms=builders.terms(people, datasets, expiry_date=dt.date(2031, 12, 31)),
     )
     third = builders.draft(db, people, datasets)
     year = utcnow().year

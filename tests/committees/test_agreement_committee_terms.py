@@ -23,7 +23,7 @@ from governance.committees.models import Committee, CommitteeVote
 from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
-from tests.agreements.builders import Datasets
+from tests.agreements.builders import Datasets, countersign
 from tests.committees.conftest import make_committee
 from tests.committees.test_agreement_approvals import narrow, version_case
 from tests.committees.test_committee_pages import signed_in
@@ -178,8 +178,10 @@ def test_conditions_on_an_agreement_approval_become_terms_of_the_version(
         (earlier - dt.timedelta(days=5)).isoformat(),
     ]
     assert event.detail["terms_changed"]["preview_window_days"] == [preview, preview + 10]
-    # The privacy officer approves the version with those terms: they are what is in force.
+    # The privacy officer approves the version with those terms and the provider countersigns
+    # it: they are what is in force.
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=utcnow())
+    countersign(db, people, agreement)
     db.commit()
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None

@@ -1,4 +1,5 @@
-"""Before an amendment is approved its impact is shown; approving applies exactly that."""
+"""Before an amendment is approved its impact is shown; approving agrees to exactly that, which
+applies once the provider countersigns the amendment."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from governance.committees.models import Committee
 from governance.kernel.errors import InvalidTransition, PermissionDenied
 from governance.kernel.types import utcnow
 from tests.access.test_requests_and_grants import ask
-from tests.agreements.builders import Datasets
+from tests.agreements.builders import Datasets, countersign
 from tests.agreements.test_amendments_and_events import amend
 from tests.conftest import Browser, fresh
 from tests.outputs.builders import released
@@ -71,6 +72,13 @@ def test_the_impact_is_shown_then_applied_exactly(
         by=people.privacy2,
         now=utcnow(),
     )
+    db.commit()
+    # Approved, the amendment waits for the provider: nothing of the plan applies yet.
+    assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
+    unchanged = db.get(Grant, mine.id)
+    assert unchanged is not None
+    assert set(unchanged.column_names) == {"sex", "age_at_arrest"}
+    countersign(db, people, db.get(Agreement, agreement.id))  # type: ignore[arg-type]
     db.commit()
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
@@ -164,6 +172,8 @@ def test_the_impact_page_names_holders_and_who_must_accept(
         f"/committees/amendments/{agreement.id}/approve", {"approve-digest": digest}
     )
     assert answer.status_code == 302
+    countersign(db, people, fresh(db).get(Agreement, agreement.id))  # type: ignore[arg-type]
+    db.commit()
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 2

@@ -22,7 +22,7 @@ from governance.agreements.terms import TermsInput
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.types import utcnow
 from governance.register.queries import FIELDS, entries
-from tests.agreements.builders import Datasets, approved, draft, make_datasets
+from tests.agreements.builders import Datasets, approved, countersign, draft, make_datasets
 from tests.outputs.builders import produce, published
 from tests.support import People
 
@@ -111,7 +111,7 @@ def test_released_outputs_are_listed_and_unpublished_ones_are_not(
     assert "Still being checked" not in page
 
 
-def test_a_change_waits_for_the_amendment_to_be_approved(
+def test_a_change_waits_for_the_amendment_to_be_in_force(
     app: Flask, db: Session, people: People, datasets: Datasets
 ) -> None:
     agreement = approved(db, people, datasets)  # in force without consent to be listed
@@ -128,6 +128,9 @@ def test_a_change_waits_for_the_amendment_to_be_approved(
     assert entries(db) == []  # only the approved version in force decides
     agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
     agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    db.commit()
+    assert entries(db) == []  # approved, not yet countersigned by the provider
+    countersign(db, people, agreement, now=now)
     db.commit()
     assert [e.reference for e in entries(db)] == [agreement.reference]
 
