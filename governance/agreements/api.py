@@ -21,7 +21,6 @@ from governance.agreements.api_shapes import (
     summary,
     terms_from,
 )
-from governance.agreements.common import start_transition
 from governance.agreements.document import issue_pdf
 from governance.agreements.lifecycle import Action
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
@@ -128,12 +127,13 @@ def create_agreement(body: dict[str, Any]) -> ResponseReturnValue:
     return detail(agreement), 201
 
 
-def _editable(agreement_id: int) -> None:
-    """The permission (403) and whether the state allows editing (409), before the terms sent
-    are read (422): a client is not asked to correct terms it may not send at all."""
-    db = db_session()
-    start_transition(db, Action.EDIT, agreement_id, caller())
-    db.rollback()
+def _may(action: Action) -> Callable[[int], None]:
+    """A lifecycle action with a form: 403, 404 or 409 before the form is read (`before`)."""
+
+    def check(agreement_id: int) -> None:
+        service.check_transition(db_session(), action, agreement_id, caller())
+
+    return check
 
 
 @operation(
@@ -144,7 +144,7 @@ def _editable(agreement_id: int) -> None:
     body=TERMS_CHANGE,
     errors=(403, 409),
     answer=AGREEMENT,
-    before=_editable,
+    before=_may(Action.EDIT),
 )
 def edit_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Only the terms sent change; the change is recorded clause by clause."""
@@ -214,15 +214,6 @@ EXECUTION = s.obj(
     },
     required=("name", "title", "organisation", "signed_on", "signed_copy_reference"),
 )
-
-
-def _may(action: Action) -> Callable[[int], None]:
-    """A lifecycle action with a form: 403, 404 or 409 before the form is read (`before`)."""
-
-    def check(agreement_id: int) -> None:
-        service.check_transition(db_session(), action, agreement_id, caller())
-
-    return check
 
 
 @operation(
