@@ -32,6 +32,7 @@ from governance.kernel import jobs
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line
 from governance.outputs import files as output_files
+from governance.outputs.common import is_independent
 from governance.outputs.files import FILE_KINDS, Download
 from governance.outputs.models import Output
 
@@ -197,8 +198,15 @@ def figures_refused(session: Session, run: AnalysisRun, by: User, now: dt.dateti
     agreement = session.get(Agreement, run.agreement_id)
     if agreement is None:
         return None
+    output = output_of(session, run.id)
+    independent = (
+        is_independent(by, output)
+        if output is not None
+        else by.id != run.requested_by_id
+        and not any(v.is_personnel(by.id) for v in agreement.versions)
+    )
     refused = output_files.figures_refusal(
-        session, by, agreement=agreement, purpose=run.purpose, now=now
+        session, by, agreement=agreement, purpose=run.purpose, independent=independent, now=now
     )
     if refused is None:
         return None

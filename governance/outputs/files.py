@@ -3,7 +3,10 @@ service: the one rule behind every download of an output's PDF and CSV (the outp
 and the analysis run's, which hand out the output's files) and behind the run page's figures.
 
 Taking the files:
-* output checkers and privacy officers, in every state: checking is reading;
+* output checkers and privacy officers independent of the project, in every state: checking
+  is reading. One who produced or corrected the output or is named in the agreement's
+  personnel may not check it (authz.rules.independent_of_the_project), so takes the files as
+  the project team does: a role must not open what the team's own rule keeps closed;
 * the provider's partner reviewers from the preview on: they must see what they preview;
 * the project team once the output is released, and, after the agreement stopped being in
   force (terminated, or past its expiry date), only what was released before it ended. What
@@ -14,7 +17,7 @@ Taking the files:
 
 Reading unreleased figures inside the service (the run page) is the secure environment: the
 analyst who asked may, while the agreement is in force and they hold a current grant for the
-run's purpose under it; checkers and privacy officers always.
+run's purpose under it; checkers and privacy officers independent of the project always.
 
 Every refusal is a 403 with the reason, recorded as a denied event naming the rule.
 """
@@ -33,7 +36,14 @@ from governance.agreements.models import Agreement, AgreementStatus
 from governance.audit.models import AuditType
 from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound, PermissionDenied
-from governance.outputs.common import is_checker, is_partner, is_team, record_output_event, refusal
+from governance.outputs.common import (
+    is_checker,
+    is_independent,
+    is_partner,
+    is_team,
+    record_output_event,
+    refusal,
+)
 from governance.outputs.lifecycle import PARTNER_SEES, TEAM_DOWNLOADS, state_of
 from governance.outputs.models import Output
 
@@ -83,7 +93,7 @@ def _ended(agreement: Agreement, end: dt.datetime) -> str:
 
 def file_refusal(by: Actor, output: Output, now: dt.datetime) -> Refusal | None:
     """None if `by` may take the output's PDF and CSV now, else why not."""
-    if is_checker(by):
+    if is_checker(by) and is_independent(by, output):
         return None
     state = state_of(output)
     if is_partner(by, output):
@@ -163,12 +173,15 @@ def figures_refusal(
     *,
     agreement: Agreement,
     purpose: str,
+    independent: bool,
     now: dt.datetime,
 ) -> Refusal | None:
     """None if `by` may read figures not yet released inside the service now (the secure
     environment: the agreement in force and a current grant for the purpose under it), else
-    why not. Checkers and privacy officers always may: checking is reading."""
-    if is_checker(by):
+    why not. Checkers and privacy officers independent of the project (`independent`: not the
+    analyst who asked, nor named in the agreement's personnel) always may: checking is
+    reading."""
+    if is_checker(by) and independent:
         return None
     end = ended_at(agreement, now)
     if end is not None:

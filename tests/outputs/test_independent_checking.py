@@ -15,6 +15,7 @@ from governance.audit import service as audit
 from governance.authz import Role
 from governance.identity.models import User
 from governance.kernel.errors import PermissionDenied
+from governance.outputs import files as output_files
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.models import Output, OutputStatus
@@ -140,3 +141,21 @@ def test_a_privacy_officer_named_in_the_personnel_neither_publishes_nor_resolves
         ),
         "output:flag_resolve",
     )
+
+
+@pytest.mark.parametrize("role", [Role.OUTPUT_CHECKER, Role.PRIVACY_OFFICER])
+def test_a_checker_on_the_team_takes_the_files_only_as_the_team_does(
+    db: Session, app: Flask, people: People, datasets: Datasets, role: Role
+) -> None:
+    """The checking role opens the files in every state, for checking: held by someone named
+    in the personnel it must not open what the team's rule keeps closed until release."""
+    member = team_member(db, app, people, role)
+    output = produce(db, people, agreement_naming(db, people, datasets, member))
+    assert not abilities(output, member, T0).can_download
+    with pytest.raises(PermissionDenied, match="once it is released") as refusal:
+        output_files.download(db, output_id=output.id, kind="csv", by=member, now=T0)
+    assert refusal.value.audit is not None
+    assert refusal.value.audit["rule"] == "released-only"
+    db.rollback()
+    checked = output_files.download(db, output_id=output.id, kind="csv", by=people.checker, now=T0)
+    assert checked.content == output.csv
