@@ -16,6 +16,7 @@ from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.analysis import runs as service
 from governance.analysis.engine import kind_parameters
 from governance.analysis.models import AnalysisRun, RunStatus
+from governance.analysis.report import without_rules
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
@@ -189,7 +190,7 @@ def render(run: AnalysisRun, withheld: str | None = None) -> dict[str, Any]:
         **summary(run),
         "datasets": dict(run.datasets),
         "cohort_file_id": run.cohort_file_id,
-        "result": run.result if done and withheld is None else None,
+        "result": without_rules(run.result) if done and withheld is None and run.result else None,
         "figures_withheld": withheld,
         "provenance": run.provenance if done else None,
         "report_sha256": run.report_sha256 if done else None,

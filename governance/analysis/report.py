@@ -91,7 +91,13 @@ def value_name(table: Mapping[str, Any], key: str) -> str:
 
 
 def table_view(table: Mapping[str, Any], limit: int | None = None) -> TableView:
-    """A controlled table as header and formatted rows; suppressed cells are marked."""
+    """A controlled table as header and formatted rows; suppressed cells are marked, never
+    with the rule that suppressed them. The report becomes the output's PDF, which the team,
+    the provider and, once published, anyone read: naming a cell's rule says whether its
+    hidden count is under the minimum ("threshold") or not ("secondary"), which narrows the
+    hidden counts more than the protection intervals allow (explore6 F7). Which rule fired on
+    which cell is the disclosure record, for output checkers only (docs/decisions/outputs.md
+    item 15)."""
     dims = list(table.get("dimensions", []))
     cells = list(table.get("cells", []))
     keys: list[str] = list(dict.fromkeys(k for cell in cells for k in cell["values"]))
@@ -107,14 +113,13 @@ def table_view(table: Mapping[str, Any], limit: int | None = None) -> TableView:
         rows.append(
             [label_of(table, d, str(cell["labels"].get(d, ""))) for d in dims]
             + [_number(k, cell["values"].get(k), bool(disclosure.get("suppressed"))) for k in keys]
-            + [", ".join(fired) or "none"]
         )
         marks.append(bool(disclosure.get("suppressed")))
     return TableView(
         name=str(table.get("name", "")),
         title=str(table.get("title", "")),
         population=table.get("population"),
-        header=dims + [value_name(table, k) for k in keys] + ["Disclosure rules"],
+        header=dims + [value_name(table, k) for k in keys],
         rows=rows,
         suppressed=marks,
         hidden_rows=len(cells) - len(rows),
@@ -362,3 +367,32 @@ def render(
     return RenderedRun(
         pdf=rendered.content, pdf_sha256=rendered.sha256, csv=csv, csv_sha256=sha256_of(csv)
     )
+
+
+def without_rules(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The result as the run's API answers it: each cell and statistics row says whether it
+    is suppressed, not which rule suppressed it (see `table_view`)."""
+
+    def plain(disclosure: Any) -> Any:
+        if not isinstance(disclosure, Mapping):
+            return disclosure
+        return {k: v for k, v in disclosure.items() if k != "rules"}
+
+    def cell(value: Mapping[str, Any]) -> dict[str, Any]:
+        return (
+            {**value, "disclosure": plain(value["disclosure"])}
+            if "disclosure" in value
+            else dict(value)
+        )
+
+    tables = [
+        {**table, "cells": [cell(c) for c in table.get("cells", [])]}
+        for table in result.get("tables", [])
+    ]
+    statistics = {
+        name: [cell(row) if isinstance(row, Mapping) else row for row in value]
+        if isinstance(value, list)
+        else value
+        for name, value in result.get("statistics", {}).items()
+    }
+    return {**result, "tables": tables, "statistics": statistics}

@@ -207,3 +207,65 @@ def test_the_run_hides_its_figures_from_an_analyst_without_a_current_grant(
     assert hidden["result"] is None
     assert "no current grant for descriptive" in hidden["figures_withheld"]
     assert last_event(db).rule == "current-grant"
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+TABLE = {
+    "name": "counts",
+    "title": "People by region",
+    "dimensions": ["region"],
+    "cells": [
+        {
+            "labels": {"region": "north"},
+            "values": {"count": None},
+            "disclosure": {"suppressed": True, "rules": ["threshold"]},
+        },
+        {
+            "labels": {"region": "south"},
+            "values": {"count": None},
+            "disclosure": {"suppressed": True, "rules": ["secondary"]},
+        },
+        {
+            "labels": {"region": "west"},
+            "values": {"count": 40},
+            "disclosure": {"suppressed": False, "rules": []},
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("who", ["analyst", "checker"])
+def test_the_run_says_which_cells_are_suppressed_not_which_rule_suppressed_them(
+    api: Clients, world: World, db: Session, who: str
+) -> None:
+    """explore6 F7: "secondary" says a hidden count is at least the minimum and "threshold"
+    that it is under it; with those bounds the released margins pinned two hidden cells to
+    [10, 18], narrower than the agreement's protection width. The run answers as the output
+    does: suppressed or not. Which rule fired is the output's disclosure record, for
+    checkers (docs/decisions/outputs.md item 15)."""
+    run = fresh(db).get_one(type(world.my_run), world.my_run.id)
+    run.result = {**run.result, "tables": [TABLE]}
+    db.commit()
+    shown = api(who).get(f"/api/v1/analyses/{world.my_run.id}").get_json()
+    assert shown["result"] is not None
+    assert "rules" not in _keys(shown["result"])
+    [table] = shown["result"]["tables"]
+    assert [c["disclosure"]["suppressed"] for c in table["cells"]] == [True, True, False]
+    assert [c["values"]["count"] for c in table["cells"]] == [None, None, 40]
+
+
+def test_the_report_table_marks_suppressed_cells_without_naming_the_rule() -> None:
+    from governance.analysis.report import table_view
+
+    view = table_view(TABLE)
+    assert view.header == ["region", "count"]
+    assert view.suppressed == [True, True, False]
+    assert view.rows[0][1] == view.rows[1][1]  # the two suppressed cells read alike
+    assert not any(word in str(view.rows) for word in ("threshold", "secondary", "none"))
