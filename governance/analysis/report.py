@@ -395,4 +395,9 @@ def without_rules(result: Mapping[str, Any]) -> dict[str, Any]:
         else value
         for name, value in result.get("statistics", {}).items()
     }
-    return {**result, "tables": tables, "statistics": statistics}
+    plain_result = dict(result)
+    if "tables" in result:
+        plain_result["tables"] = tables
+    if "statistics" in result:
+        plain_result["statistics"] = statistics
+    return plain_result
