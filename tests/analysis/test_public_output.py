@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.kernel.types import utcnow
+from governance.outputs import files as output_files
 from governance.outputs import preview as output_preview
 from governance.outputs import public as output_public
 from governance.outputs import service as outputs
@@ -108,7 +109,7 @@ def test_the_teams_pdf_keeps_the_analyst_the_run_the_version_and_the_head(
     db: Session, people: People, published: tuple[AnalysisRun, Output]
 ) -> None:
     run, output = published
-    download = outputs.download(
+    download = output_files.download(
         db, output_id=output.id, kind="pdf", by=people.analyst, now=utcnow()
     )
     internal = text_of(download.content)
