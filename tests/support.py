@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from governance.audit.models import AuditEvent, AuditHead
 from governance.authz import Role
 from governance.identity import users
 from governance.identity.actors import System
@@ -133,3 +134,14 @@ def statements_sent(engine: Any) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+def forge_the_next_event(session: Session) -> None:
+    """Make the audit table refuse the next event: a copy of the last event written one past
+    the head, so the next sequence number collides (an INSERT: the append-only triggers allow
+    it, and the head's refuse moving it back, the other way to make seqs collide). The caller
+    commits."""
+    table = AuditEvent.__table__
+    last = select(AuditHead.seq).where(AuditHead.id == 1).scalar_subquery()
+    row = session.execute(select(table).where(table.c.seq == last)).mappings().one()
+    session.execute(table.insert().values({**row, "seq": row["seq"] + 1}))

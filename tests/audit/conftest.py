@@ -1,5 +1,5 @@
 """Helpers for the audit tests: the CLI against the test's database, an intruder who has
-dropped the append-only triggers, and chains of events to work on."""
+dropped the audit tables' triggers, and chains of events to work on."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from governance.kernel.extensions import database
 from tests.support import People
 
 CHECKPOINT_EVERY = 5
-APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint", "audit_timestamp")
+# The tables whose triggers an intruder drops first: the append-only ones and the head's.
+GUARDED_TABLES = ("audit_event", "audit_checkpoint", "audit_timestamp", append_only.HEAD_TABLE)
 # WeasyPrint warns once, at import, that this system lacks libharfbuzz-subset: a notice about
 # the machine, not our code (see tests/kernel/reports/conftest.py).
 HARFBUZZ = "ignore:HarfBuzz-Subset will be required:DeprecationWarning"
@@ -60,12 +61,15 @@ def chain(db: Session, people: People) -> int:
 
 
 @pytest.fixture
-def intruder(app: Flask) -> Iterator[Callable[..., None]]:
-    """Run SQL as someone with database access who dropped the append-only triggers."""
+def intruder(app: Flask, db: Session) -> Iterator[Callable[..., None]]:
+    """Run SQL as someone with database access who dropped the audit tables' triggers."""
+    # Dropping a trigger waits for every transaction that read its table (PostgreSQL): the
+    # test's session has read the chain head (the `chain` fixture) and must not hold it.
+    db.rollback()
     engine = database(app).engine
     dialect = engine.dialect.name
     with engine.begin() as connection:
-        for table in APPEND_ONLY_TABLES:
+        for table in GUARDED_TABLES:
             for statement in append_only.drop_statements(table, dialect):
                 connection.exec_driver_sql(statement)
 
@@ -75,6 +79,6 @@ def intruder(app: Flask) -> Iterator[Callable[..., None]]:
 
     yield run
     with engine.begin() as connection:
-        for table in APPEND_ONLY_TABLES:
+        for table in GUARDED_TABLES:
             for statement in append_only.create_statements(table, dialect):
                 connection.exec_driver_sql(statement)

@@ -16,21 +16,22 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.identity import users
 from governance.identity.models import User
 from tests.conftest import Browser, fresh
-from tests.support import PASSWORD, SETUP, People
+from tests.support import PASSWORD, SETUP, People, forge_the_next_event
 
 
 def break_the_audit_table(db: Session) -> None:
     """The next event's sequence number collides with an existing one."""
     with db.begin():
-        db.execute(text("UPDATE audit_head SET seq = seq - 1"))
+        forge_the_next_event(db)
 
 
 def test_a_failed_audit_write_is_logged_as_critical_and_commits_nothing(
     db: Session, people: People, caplog: pytest.LogCaptureFixture
 ) -> None:
-    events_before = len(db.scalars(select(AuditEvent.seq)).all())
     db.rollback()
     break_the_audit_table(db)
+    events_before = len(db.scalars(select(AuditEvent.seq)).all())
+    db.rollback()
     with (
         caplog.at_level(logging.CRITICAL, logger="governance.audit.service"),
         pytest.raises(DBAPIError),

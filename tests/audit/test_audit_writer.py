@@ -14,7 +14,7 @@ from governance.audit.models import AuditCheckpoint, AuditEvent, AuditType
 from governance.audit.service import GENESIS_HASH, canonical_content, chain_hash
 from governance.identity import users
 from governance.identity.models import User
-from tests.support import SETUP, People
+from tests.support import SETUP, People, forge_the_next_event
 
 
 def test_events_form_one_chain(db: Session, people: People) -> None:
@@ -84,7 +84,7 @@ def test_a_failed_audit_insert_rolls_back_the_page_action(
     browser = Browser(app.test_client())
     browser.login(people.admin.email, PASSWORD)
     with db.begin():
-        db.execute(text("UPDATE audit_head SET seq = seq - 1"))  # next seq collides
+        forge_the_next_event(db)  # next seq collides
     with pytest.raises(DBAPIError):
         browser.post(
             "/admin/users/new",

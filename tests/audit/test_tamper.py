@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
@@ -174,11 +174,49 @@ def test_an_edited_format_boundary_stops_writes_and_fails_verification(
     db.rollback()
 
 
+HEAD_REFUSED = "audit_head keeps its one row and only moves forward"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM audit_head",
+        "UPDATE audit_head SET seq = seq - 1",  # the next events would reuse seen seqs
+        "UPDATE audit_head SET seq = 0, hash = '{genesis}', last_checkpoint_seq = 0",
+        "UPDATE audit_head SET id = 2",
+    ],
+)
+def test_the_database_refuses_deleting_the_head_or_moving_it_back(
+    cli: CliInvoker, chain: int, db: Session, statement: str
+) -> None:
+    """Someone with the database but without dropping the triggers: the head is updated by
+    every write, so it cannot be append-only, but it is never deleted nor moved back."""
+    before = fresh(db).execute(text("SELECT * FROM audit_head")).one()
+    db.rollback()
+    with pytest.raises(DBAPIError, match=HEAD_REFUSED):
+        db.execute(text(statement.format(genesis="0" * 64)))
+    db.rollback()
+    assert fresh(db).execute(text("SELECT * FROM audit_head")).one() == before
+    db.rollback()
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
+
+
+def test_postgresql_refuses_truncating_the_head(app: Flask, db: Session, chain: int) -> None:
+    """TRUNCATE deletes without row triggers: a statement trigger refuses it."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (its DELETE fires the row trigger)")
+    with pytest.raises(DBAPIError, match=HEAD_REFUSED):
+        db.execute(text("TRUNCATE audit_head"))
+    db.rollback()
+    assert audit.chain_head(fresh(db))[0] == chain
+
+
 def test_a_deleted_head_row_is_a_named_fault_not_a_traceback(
     cli: CliInvoker, chain: int, intruder: Intruder, db: Session, people: People
 ) -> None:
-    """No trigger can guard the head row as the events are guarded (every write updates it),
-    so an intruder may delete it: the command names the fault and exits 1, as for every
+    """The triggers refuse to delete the head row (above); an insider who drops them first
+    and deletes it is still caught: the command names the fault and exits 1, as for every
     other tampering, instead of dying in its query."""
     intruder("DELETE FROM audit_head")
     output = assert_fails(cli, "the chain head (head)")

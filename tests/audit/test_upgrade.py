@@ -144,10 +144,10 @@ def governance(*args: str) -> Result:
 
 
 def intrude(engine: Engine, *statements: str) -> None:
-    """As someone with database access who dropped the append-only triggers."""
+    """As someone with database access who dropped the audit tables' triggers."""
     dialect = engine.dialect.name
     with engine.begin() as connection:
-        for table in ("audit_event", "audit_checkpoint"):
+        for table in ("audit_event", "audit_checkpoint", append_only.HEAD_TABLE):
             for statement in append_only.drop_statements(table, dialect):
                 connection.exec_driver_sql(statement)
         for statement in statements:

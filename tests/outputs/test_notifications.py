@@ -27,7 +27,7 @@ from tests import mailqueue
 from tests.conftest import fresh
 from tests.mailqueue import work_mail
 from tests.outputs.builders import DAY, T0, check_twice, produce
-from tests.support import People
+from tests.support import People, forge_the_next_event
 from tests.workers import free_port
 
 
@@ -320,7 +320,7 @@ def test_without_smtp_host_the_server_log_shows_each_notification(
 def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
     db: Session, people: People, agreement: Agreement, mail: Inbox
 ) -> None:
-    from sqlalchemy import func, select, text
+    from sqlalchemy import func, select
     from sqlalchemy.exc import DBAPIError
 
     from governance.outputs.models import Output
@@ -328,7 +328,7 @@ def test_a_failed_audit_write_stores_no_output_and_tells_no_one(
     mail.clear()
     db.rollback()
     with db.begin():  # the next event's sequence number collides with an existing one
-        db.execute(text("UPDATE audit_head SET seq = seq - 1"))
+        forge_the_next_event(db)
     with pytest.raises(DBAPIError):
         produce(db, people, agreement)
     db.rollback()
