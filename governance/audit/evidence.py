@@ -26,7 +26,7 @@ from governance.audit.export import iter_csv_rows, record_export, snapshot
 from governance.audit.models import AuditEvent, AuditType
 from governance.audit.pdf import render, verification_facts
 from governance.audit.queries import AuditFilter, export_select, stream_rows
-from governance.audit.verify import Verification, verify_chain
+from governance.audit.verify import Verification, trust_of, verify_chain
 from governance.kernel.errors import NotFound
 from governance.kernel.installed import Installed
 from governance.kernel.reports.tabular import chain_head_line, iter_csv
@@ -142,7 +142,7 @@ def build_pack(session: Session, engine: Engine, agreement_id: int) -> EvidenceP
         generated_at=utcnow(),
         head=head,
         sections=providers.sections(session, agreement_id),
-        verification=verify_chain(engine, audit.settings_of(session)),
+        verification=verify_chain(engine, audit.settings_of(session), trust=trust_of(session)),
     )
 
 

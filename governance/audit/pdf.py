@@ -50,13 +50,15 @@ def prepare() -> None:
 
 
 def verification_facts(verification: Verification) -> list[tuple[str, str]]:
-    """The cover lines that state whether the trail verified when the PDF was made."""
+    """The cover lines that state whether the trail verified when the PDF was made, and what
+    its time-stamp tokens show (the words `governance audit verify` prints)."""
     if verification.intact:
         return [
             (
                 "Verification",
                 f"Intact: {verification.events:,} events and "
                 f"{verification.checkpoints:,} signed checkpoints verified",
-            )
+            ),
+            ("Time-stamp witnesses", verification.witnesses.statement()),
         ]
     return [("Verification", "FAILED: " + verification.summary())]

@@ -28,7 +28,7 @@ from governance.audit.models import AuditEvent, AuditType, Outcome, with_outcome
 from governance.audit.pdf import prepare, render, verification_facts
 from governance.audit.queries import AuditFilter
 from governance.audit.report_names import dataset_namer
-from governance.audit.verify import Verification, verify_chain
+from governance.audit.verify import Verification, trust_of, verify_chain
 from governance.kernel.types import utcnow
 
 TOP = 25  # rows in each "by user" / "by dataset" table; the rest are summed as "others"
@@ -285,7 +285,9 @@ def build_report(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The thread only waits for the worker processes that walk the chain while this one
         # aggregates.
-        verifying = pool.submit(verify_chain, engine, settings, workers=VERIFY_WORKERS)
+        verifying = pool.submit(
+            verify_chain, engine, settings, workers=VERIFY_WORKERS, trust=trust_of(session)
+        )
         values = _aggregate(engine, flt, None if early is None else early.result())
         # The renderer's start and the chart (matplotlib: about a second of CPU in all), while
         # the worker processes are still walking the chain.

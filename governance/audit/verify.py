@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from cryptography import x509
@@ -46,7 +46,7 @@ from governance.audit.walk import (
     Walk,
     read_checkpoints,
 )
-from governance.audit.witness import Witness
+from governance.audit.witness import Witness, Witnessed
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import whole_number
@@ -55,7 +55,15 @@ from governance.kernel.types import UTCDateTime
 if TYPE_CHECKING:
     from governance.identity.actors import Actor  # who acts: a type only, audit knows no noun
 
-__all__ = ["Fault", "FaultKind", "Verification", "parse_head", "run_verification", "verify_chain"]
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "Verification",
+    "parse_head",
+    "run_verification",
+    "trust_of",
+    "verify_chain",
+]
 
 # Below this many events per worker, starting processes costs more than it saves.
 MIN_EVENTS_PER_WORKER = 100_000
@@ -68,8 +76,16 @@ class Verification:
     head_seq: int
     head_hash: str
     fault: Fault | None
-    witnessed: int = 0  # heads a time-stamping authority witnessed, checked against the trail
-    unchecked: int = 0  # of those, tokens whose signatures were not checked (no AUDIT_TSA_CA_FILE)
+    # The time-stamp tokens checked against the trail (none when the walk failed first).
+    witnesses: Witnessed = field(default_factory=Witnessed)
+
+    @property
+    def witnessed(self) -> int:
+        return self.witnesses.heads
+
+    @property
+    def unchecked(self) -> int:
+        return self.witnesses.unchecked
 
     @property
     def intact(self) -> bool:
@@ -80,7 +96,7 @@ class Verification:
             return (
                 f"Audit trail intact: {self.events} events and {self.checkpoints} signed "
                 f"checkpoints verified; chain head seq={self.head_seq} "
-                f"sha256={self.head_hash}." + self._witnessed()
+                f"sha256={self.head_hash}. " + self.witnesses.statement()
             )
         if self.fault.seq is not None:
             where = f"event {self.fault.seq}"
@@ -91,16 +107,6 @@ class Verification:
         return (
             f"Audit trail verification FAILED at {where} ({self.fault.kind}): {self.fault.message}"
         )
-
-    def _witnessed(self) -> str:
-        if not self.witnessed:
-            return ""
-        if self.unchecked:
-            return (
-                f" {self.witnessed} heads carry time-stamp tokens whose imprints match; their "
-                "signatures were not checked: set AUDIT_TSA_CA_FILE to check them."
-            )
-        return f" {self.witnessed} heads witnessed by a time-stamping authority match."
 
 
 def verify_chain(
@@ -175,7 +181,7 @@ def verify_chain(
                 trail,
                 connection.dialect.loaded_dbapi.Error,
             )
-            witnessed = unchecked = 0
+            witnessed = Witnessed()
             if fault is None:
                 stretches = (
                     [_result(process, errors) for process, errors in started]
@@ -190,9 +196,7 @@ def verify_chain(
                 if fault is None and expect_head is not None:
                     _check_expected(connection, expect_head)
                 if fault is None:
-                    witnessed, unchecked = _check_witnessed(
-                        connection, witnesses, trust, strict=strict
-                    )
+                    witnessed = _check_witnessed(connection, witnesses, trust, strict=strict)
             except Faulted as faulted:
                 fault = faulted.fault
     return Verification(
@@ -201,8 +205,7 @@ def verify_chain(
         head_seq=head.seq,
         head_hash=head.hash,
         fault=fault,
-        witnessed=witnessed,
-        unchecked=unchecked,
+        witnesses=witnessed,
     )
 
 
@@ -285,8 +288,9 @@ def _join(walk: Walk, stretches: list[Stretch]) -> tuple[int, str, Fault | None]
 
 
 def _headless(checkpoints: int) -> Verification:
-    """The head row is gone: the application never deletes it (every write moves it), so
-    someone with database access did, and nothing can be checked against it."""
+    """The head row is gone: the application never deletes it (every write moves it) and the
+    database refuses to, so someone with database access dropped its triggers and did, and
+    nothing can be checked against it."""
     return Verification(
         events=0,
         checkpoints=checkpoints,
@@ -521,12 +525,13 @@ def _check_witnessed(
     trust: Mapping[str, Sequence[x509.Certificate]] | None,
     *,
     strict: bool = False,
-) -> tuple[int, int]:
+) -> Witnessed:
     """Check every stored token and every one a provider kept against the trail; returns how
-    many heads were witnessed, and how many of those tokens' signatures were not checked (all
-    of them without `trust` roots). Each token's own imprint and time are read from the token
-    (no certificate needed), never taken from the row stored beside it: only the authority's
-    signature needs the certificates, and with `strict` tokens it cannot check are a fault."""
+    many heads were witnessed, whether their signatures were checked (not without `trust`
+    roots) and the latest token's own seq and time. Each token's own imprint and time are read
+    from the token (no certificate needed), never taken from the row stored beside it: only
+    the authority's signature needs the certificates, and with `strict` tokens it cannot check
+    are a fault."""
     stored = [
         (Witness(seq=int(row[0]), head_hash=str(row[1]), token=bytes(row[2])), row[3])
         for row in connection.execute(
@@ -538,8 +543,11 @@ def _check_witnessed(
     ]
     witnesses = [*stored, *((witness, None) for witness in kept)]
     roots = (trust or {}).get("roots") or ()
+    latest: tuple[int, dt.datetime] | None = None
     for witness, recorded_at in witnesses:
-        _check_witness(connection, witness, recorded_at)
+        at = _check_witness(connection, witness, recorded_at)
+        if latest is None or witness.seq >= latest[0]:
+            latest = (witness.seq, at)
         if roots:  # its imprint is the trail's (checked above); is it the authority's token?
             try:
                 witness_tokens.check(witness, roots, (trust or {}).get("intermediates", ()))
@@ -560,7 +568,12 @@ def _check_witnessed(
                 ),
             )
         )
-    return len(witnesses), 0 if roots else len(witnesses)
+    return Witnessed(
+        heads=len(witnesses),
+        signatures_checked=bool(roots),
+        latest_seq=None if latest is None else latest[0],
+        latest_at=None if latest is None else latest[1],
+    )
 
 
 def _unwitnessed(stamp: witness_tokens.Stamp, seq: int, recorded: str, found: str | None) -> str:
@@ -601,10 +614,10 @@ def _hash_at(connection: Connection, seq: int) -> str | None:
 
 def _check_witness(
     connection: Connection, witness: Witness, recorded_at: dt.datetime | None
-) -> None:
+) -> dt.datetime:
     """The token's imprint must be the digest of the message for the hash the trail has at
     its seq, and the head and time recorded with it (`recorded_at`, for a stored token) those
-    the token itself carries."""
+    the token itself carries; returns the token's own time."""
     try:
         stamp = witness.read()
     except witness_tokens.WitnessError as error:
@@ -639,6 +652,14 @@ def _check_witness(
                 ),
             )
         )
+    return stamp.at
+
+
+def trust_of(session: Session) -> dict[str, tuple[x509.Certificate, ...]]:
+    """The CA certificates the time-stamp tokens' signatures are checked against (none without
+    AUDIT_TSA_CA_FILE): every verification a person reads passes them, so each says the same
+    of the tokens (`Witnessed.statement`)."""
+    return witness_tokens.trust_from_settings(session.info.get("settings") or {})
 
 
 def run_verification(
@@ -674,7 +695,7 @@ def run_verification(
             expect_head=expect_head,
             workers=workers,
             witnesses=witnesses,
-            trust=witness_tokens.trust_from_settings(session.info.get("settings") or {}),
+            trust=trust_of(session),
             strict=strict,
         )
     )

@@ -131,6 +131,7 @@ def build(
             "format": fmt,
             "controls": len(controls),
             "verified": None if verification is None else verification.intact,
+            "unchecked_signatures": None if verification is None else verification.unchecked,
         },
         now=now,
     )
@@ -186,6 +187,11 @@ def render_controls_pdf(report: ControlsReport) -> bytes:
                 ("Generated", f"{report.now:%Y-%m-%d %H:%M} UTC"),
                 ("Controls", str(len(report.rows))),
                 ("Chain verification", verification),
+                *(
+                    [("Time-stamp witnesses", report.verification.witnesses.statement())]
+                    if report.verification is not None and report.verification.intact
+                    else []
+                ),
                 ("Last certification", report.measures.get("certification", "")),
             ],
             "rows": report.rows,

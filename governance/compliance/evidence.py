@@ -182,7 +182,10 @@ def audit_chain(session: Session, window: Window) -> str:
         else "VERIFICATION FAILED: " + window.verification.summary()
     )
     seq = head.seq if head else 0
-    return f"Chain of {seq:,} events; {last}; {verified}."
+    line = f"Chain of {seq:,} events; {last}; {verified}."
+    if window.verification is not None and window.verification.intact:
+        line += " " + window.verification.witnesses.statement()
+    return line
 
 
 def audit_reviews(session: Session, window: Window) -> str:

@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length
 
 from governance.access import training_report as training
 from governance.audit import service as audit
-from governance.audit.verify import verify_chain
+from governance.audit.verify import trust_of, verify_chain
 from governance.compliance import certification, certification_export, controls, periods
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import database, db_session
@@ -181,7 +181,7 @@ def controls_file(period_id: int, fmt: str) -> Response:
         raise NotFound("The controls report exports as csv or pdf.")
     db = db_session()
     periods.view_period(db, period_id=period_id, by=actor())
-    verification = verify_chain(database().read_engine(), audit.settings_of(db))
+    verification = verify_chain(database().read_engine(), audit.settings_of(db), trust=trust_of(db))
     report = controls.build(
         db,
         period_id=period_id,

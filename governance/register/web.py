@@ -7,7 +7,7 @@ toolkit's writer, so a value that starts like a formula reaches a spreadsheet as
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
 
 from governance.audit import witness
 from governance.identity.web_login import public
@@ -21,11 +21,24 @@ PUBLIC_CACHE = "public, max-age=300"
 
 
 def _witnessed() -> dict[str, object] | None:
-    row = witness.latest(db_session())
-    if row is None:
+    """The latest witnessed head with its token and what checking it showed (the words of
+    `governance audit verify`), or the fault it shows; None before any head was witnessed."""
+    session = db_session()
+    try:
+        checked = witness.latest_checked(session, current_app.config)
+    except witness.WitnessError as error:
+        row = witness.latest(session)
+        return {"seq": None if row is None else row.seq, "fault": f"{error}."}
+    if checked is None:
         return None
+    row, shown = checked
     kept = witness.Witness(seq=row.seq, head_hash=row.head_hash, token=row.token)
-    return {**kept.to_json(), "authority": row.authority}
+    return {
+        **kept.to_json(),
+        "authority": row.authority,
+        "signature_checked": shown.signatures_checked,
+        "statement": shown.statement(),
+    }
 
 
 @bp.route("/")
@@ -81,6 +94,12 @@ def witness_json() -> Response:
         return Response(
             "No audit head has been witnessed by a time-stamping authority yet.\n",
             status=404,
+            mimetype="text/plain",
+        )
+    if "fault" in witnessed:
+        return Response(
+            f"The latest time-stamp token does not check: {witnessed['fault']}\n",
+            status=409,
             mimetype="text/plain",
         )
     response = jsonify(witnessed)
