@@ -219,13 +219,16 @@ def serve(
     timeout: int,
     threads: int = 4,
     worker_class: str = DEFAULT_WORKER_CLASS,
+    build: Callable[[], Any] | None = None,
 ) -> None:
+    """Serve until stopped; `build` is `_server`'s (the governance app unless a test's)."""
     # Each worker's app learns how many processes share the work: with memory throttle
     # storage each counts failed logins alone, so each allows its share (identity/web_throttle.py).
     os.environ[f"{ENV_PREFIX}SERVER_PROCESSES"] = str(workers)
-    # Each worker process writes its figures to files here and /metrics sums them; emptied at
-    # start so that no earlier run's counts are added in (docs/metrics.md).
-    telemetry.use_directory(telemetry.instance_directory(), clean=True)
+    # Each worker process writes its figures to files in this server's own folder and
+    # /metrics sums them; a new folder each run, so no earlier run's counts are added in, and
+    # another server on the instance keeps its own (docs/metrics.md).
+    telemetry.use_own_directory("serve")
     _server(
         options(
             bind=bind,
@@ -233,5 +236,6 @@ def serve(
             timeout=timeout,
             threads=threads,
             worker_class=worker_class,
-        )
+        ),
+        build=build,
     ).run()

@@ -27,8 +27,8 @@ def worker_command(workers: int) -> None:
     from governance.kernel.extensions import database
     from governance.periodic import run_job
 
-    # The worker's job failures join the server's figures (not emptied: the server owns it).
-    telemetry.use_directory(telemetry.instance_directory(), clean=False)
+    # The worker's job failures, in a folder of its own that every server's /metrics sums.
+    telemetry.use_own_directory("worker")
     app = build_app()
     url = app.config["QUEUE_URL"]
     with app.app_context():

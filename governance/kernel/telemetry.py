@@ -14,8 +14,10 @@ instrument made there would count in memory that no scrape reads.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,19 +107,98 @@ def count_job_failure(task: str) -> None:
 
 
 def instance_directory() -> Path:
-    """instance/prometheus/: the server's and workers' figures, one file per process."""
+    """instance/prometheus/: a folder per running server and job worker (see `claim`)."""
     return project_instance_path() / "prometheus"
 
 
-def use_directory(directory: Path, *, clean: bool) -> Path:
-    """Point this process (and the processes it starts) at `directory` for multiprocess
-    figures; `clean` empties it first (the server at start: counts of processes from an
-    earlier run would otherwise be added to this run's)."""
-    if clean and directory.exists():
-        shutil.rmtree(directory)
+def use_own_directory(kind: str) -> Path:
+    """Point this process (and the processes it forks) at a folder of its own under
+    instance/prometheus/ for multiprocess figures: `governance serve` ("serve") and
+    `governance worker` ("worker") at start."""
+    return use_directory(claim(instance_directory(), kind))
+
+
+def use_directory(directory: Path) -> Path:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
     return directory
+
+
+# The locks of the folders this process claimed: open for as long as it lives, and inherited
+# by the workers it forks, so the folder is live while any of them is.
+_held: list[int] = []
+
+
+def claim(parent: Path, kind: str) -> Path:
+    """A new folder `parent/<kind>-<pid>-<random>/`, after removing those of processes that
+    have ended. Another server on the same instance keeps its own folder: emptying a shared
+    one at start (as before) deleted a live server's figures, and its scrapes then summed
+    the newcomer's. The folder's lock file beside it (`<name>.lock`) is held with flock by
+    this process and the workers it forks; the kernel releases it when the last of them
+    ends, however it ends, so no process id is trusted (one may be reused)."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    remove_ended(parent)
+    while True:
+        name = f"{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+        lock = parent / f"{name}.lock"
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another process's `remove_ended` took it between the two calls and removes it.
+            os.close(descriptor)
+            continue
+        _held.append(descriptor)
+        directory = parent / name
+        directory.mkdir(mode=0o700)
+        return directory
+
+
+def remove_ended(parent: Path) -> None:
+    """Remove the folders of processes that have ended (their lock is free), folders without
+    a lock (a lock is made before its folder and removed after it) and the files of the
+    earlier layout, one shared folder of files."""
+    for lock in parent.glob("*.lock"):
+        try:
+            descriptor = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            continue  # another process removed it meanwhile
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue  # live
+        shutil.rmtree(parent / lock.stem, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        os.close(descriptor)
+    for entry in parent.iterdir():
+        if entry.is_dir() and not entry.with_name(f"{entry.name}.lock").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.suffix == ".db":
+            entry.unlink(missing_ok=True)
+
+
+def summed_directories(directory: Path) -> list[Path]:
+    """The folders a scrape sums: this server's own (its workers, those gunicorn replaced
+    too) and every job worker's beside it, whose job failures are the service's whichever
+    server is scraped. Other servers' are theirs: each is scraped at its own address."""
+    if not directory.name.startswith("serve-"):
+        return [directory]
+    return [directory, *sorted(p for p in directory.parent.glob("worker-*") if p.is_dir())]
+
+
+class _Summed(Collector):
+    """prometheus-client's multiprocess sum, over the files of several folders."""
+
+    def __init__(self, directories: list[Path]) -> None:
+        self.directories = directories
+
+    def collect(self) -> Any:
+        files = [str(file) for folder in self.directories for file in folder.glob("*.db")]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
 
 
 def exposition(extra: Collector | None = None) -> tuple[bytes, str]:
@@ -125,9 +206,10 @@ def exposition(extra: Collector | None = None) -> tuple[bytes, str]:
     the `extra` collector's figures, read now."""
     instruments()
     registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(_Summed(summed_directories(Path(folder))))
     body = generate_latest(registry)
     if extra is not None:
         scrape_time = CollectorRegistry()

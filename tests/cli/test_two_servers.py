@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.served import serving
 
@@ -46,3 +47,62 @@ def test_two_servers_on_one_host_both_answer_and_share_no_socket(tmp_path: Path)
         assert "Listening at" in text
         assert "control socket" not in text.lower(), text
         assert "error" not in text.lower(), text
+
+
+COUNTING = """
+import sys
+from governance import server
+from governance.kernel import telemetry
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/metrics":
+        body, kind = telemetry.exposition()
+        start_response("200 OK", [("Content-Type", kind)])
+        return [body]
+    if environ["PATH_INFO"] == "/count":
+        telemetry.observe_request("count", "GET", 200, 0.01)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+server.serve(bind=sys.argv[1], workers=2, timeout=30, threads=1, build=lambda: app)
+"""
+
+
+def counted(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:  # noqa: S310
+        text = answer.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "governance_http_requests_total":
+                return sample.value
+    return 0.0
+
+
+def get(url: str, times: int) -> None:
+    for _ in range(times):
+        urllib.request.urlopen(f"{url}/count", timeout=30).read()  # noqa: S310
+
+
+def test_a_second_server_on_the_instance_keeps_the_firsts_figures(tmp_path: Path) -> None:
+    """`governance serve` emptied instance/prometheus/ at start: the second server deleted the
+    first's live figures, and the first's /metrics then summed the second's. Each now counts
+    in a folder of its own, summed by its own /metrics, and the folder of a server that has
+    ended is removed when the next one starts."""
+    instance = tmp_path / "instance"
+    env = {"GOVERNANCE_INSTANCE_PATH": str(instance)}
+    folder = instance / "prometheus"
+    with ExitStack() as first_stack:
+        first = first_stack.enter_context(serving(COUNTING, tmp_path / "first.log", env))
+        get(first, 5)
+        assert counted(first) == 5
+        with serving(COUNTING, tmp_path / "second.log", env) as second:
+            get(second, 3)
+            assert counted(first) == 5
+            assert counted(second) == 3
+            assert len([p for p in folder.iterdir() if p.is_dir()]) == 2
+        assert counted(first) == 5  # the second server stopped: its folder is left for now
+    with serving(COUNTING, tmp_path / "third.log", env) as third:
+        assert counted(third) == 0
+        folders = [p for p in folder.iterdir() if p.is_dir()]
+        assert len(folders) == 1, folders  # the two ended servers' removed
+        assert not list(folder.glob("*.db"))

@@ -121,17 +121,81 @@ def test_figures_are_summed_across_worker_processes(tmp_path: Path) -> None:
     assert found[("governance_audit_write_duration_seconds_count", ())] == 2
 
 
-def test_the_server_empties_the_directory_at_start(tmp_path: Path) -> None:
-    directory = tmp_path / "prometheus"
-    directory.mkdir()
-    (directory / "counter_12345.db").write_bytes(b"an earlier run")
-    previous = os.environ.get(telemetry.MULTIPROC_ENV)
+def _count_in(directory: Path, code: str) -> None:
+    """A process (a gunicorn or job worker) that counts into `directory`."""
+    environment = {**os.environ, telemetry.MULTIPROC_ENV: str(directory)}
+    program = f"from governance.kernel import telemetry\n{code}\n"
+    subprocess.run([sys.executable, "-c", program], check=True, env=environment, timeout=120)
+
+
+def _scrape(directory: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    os.environ[telemetry.MULTIPROC_ENV] = str(directory)
     try:
-        telemetry.use_directory(directory, clean=True)
-        assert list(directory.iterdir()) == []
-        assert os.environ[telemetry.MULTIPROC_ENV] == str(directory)
+        body, _ = telemetry.exposition()
     finally:
-        if previous is None:
-            os.environ.pop(telemetry.MULTIPROC_ENV, None)
-        else:
-            os.environ[telemetry.MULTIPROC_ENV] = previous
+        del os.environ[telemetry.MULTIPROC_ENV]
+    return samples(body.decode())
+
+
+HOME = (("endpoint", "dashboard.home"), ("method", "GET"), ("status", "2xx"))
+
+
+def test_a_scrape_sums_its_own_servers_folder_and_the_job_workers_not_another_server(
+    tmp_path: Path,
+) -> None:
+    parent = tmp_path / "prometheus"
+    mine, other, jobs = (telemetry.claim(parent, kind) for kind in ("serve", "serve", "worker"))
+    for _ in range(2):
+        _count_in(mine, "telemetry.observe_request('dashboard.home', 'GET', 200, 0.01)")
+    _count_in(other, "telemetry.observe_request('dashboard.home', 'GET', 200, 0.01)")
+    _count_in(jobs, "telemetry.count_job_failure('audit.timestamps')")
+    found = _scrape(mine)
+    assert found[("governance_http_requests_total", HOME)] == 2
+    assert found[("governance_job_failures_total", (("task", "audit.timestamps"),))] == 1
+    assert _scrape(other)[("governance_http_requests_total", HOME)] == 1
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from governance.kernel import telemetry
+print(telemetry.claim(Path(sys.argv[1]), "serve"), flush=True)
+if sys.argv[2] == "live":
+    time.sleep(120)
+"""
+
+
+def test_a_new_server_removes_only_the_folders_of_processes_that_ended(tmp_path: Path) -> None:
+    """Before, `governance serve` emptied the one shared folder at start: a second server on
+    the instance deleted the first's live figures."""
+    parent = tmp_path / "prometheus"
+    live = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(parent), "live"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert live.stdout is not None
+        running = Path(live.stdout.readline().strip())
+        ended = subprocess.run(
+            [sys.executable, "-c", HOLD, str(parent), "ended"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.strip()
+        (running / "counter_1.db").write_bytes(b"a live server's")
+        (Path(ended) / "counter_2.db").write_bytes(b"an ended server's")
+        (parent / "counter_12345.db").write_bytes(b"the earlier, shared layout")
+        (parent / "serve-orphan").mkdir()  # no lock: never a live server's
+        new = telemetry.claim(parent, "serve")
+        assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == sorted(
+            [running.name, new.name]
+        )
+        assert (running / "counter_1.db").exists()
+        assert not Path(ended).exists()
+        assert not (parent / f"{Path(ended).name}.lock").exists()
+        assert not (parent / "counter_12345.db").exists()
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+        if live.stdout is not None:
+            live.stdout.close()
