@@ -322,7 +322,7 @@ class AuditEvent(Base):
 
 class AuditHead(Base):
     """One row: the last event's position and hash, signed on every write. Writers lock it to
-    append in turn."""
+    append in turn. Triggers refuse deleting it or moving it back (kernel/append_only.py)."""
 
     __tablename__ = "audit_head"
 
