@@ -46,7 +46,7 @@ from governance.audit.walk import (
     Walk,
     read_checkpoints,
 )
-from governance.audit.witness import Witness, Witnessed
+from governance.audit.witness import Witness, Witnessed, trust_of
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import whole_number
@@ -653,13 +653,6 @@ def _check_witness(
             )
         )
     return stamp.at
-
-
-def trust_of(session: Session) -> dict[str, tuple[x509.Certificate, ...]]:
-    """The CA certificates the time-stamp tokens' signatures are checked against (none without
-    AUDIT_TSA_CA_FILE): every verification a person reads passes them, so each says the same
-    of the tokens (`Witnessed.statement`)."""
-    return witness_tokens.trust_from_settings(session.info.get("settings") or {})
 
 
 def run_verification(

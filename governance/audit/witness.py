@@ -317,9 +317,14 @@ def latest(session: Session) -> AuditTimestamp | None:
     ).first()
 
 
-def latest_checked(
-    session: Session, settings: Mapping[str, Any]
-) -> tuple[AuditTimestamp, Witnessed] | None:
+def trust_of(session: Session) -> dict[str, tuple[x509.Certificate, ...]]:
+    """The CA certificates the tokens' signatures are checked against, from the session's
+    settings (none without AUDIT_TSA_CA_FILE): every check a person reads uses them, so each
+    says the same of the tokens (`Witnessed.statement`)."""
+    return trust_from_settings(session.info.get("settings") or {})
+
+
+def latest_checked(session: Session) -> tuple[AuditTimestamp, Witnessed] | None:
     """The latest stored token, checked as `governance audit verify` checks each: its imprint,
     read from the token, against the hash the trail has at its seq (and the head recorded with
     it), and its signature against AUDIT_TSA_CA_FILE when that is set. None when no head has
@@ -335,7 +340,7 @@ def latest_checked(
             f"the time-stamp token for seq {row.seq} does not witness the hash the trail has "
             "there: run `governance audit verify`"
         )
-    trust = trust_from_settings(settings)
+    trust = trust_of(session)
     if trust["roots"]:
         check(kept, trust["roots"], trust["intermediates"])
     return row, Witnessed(

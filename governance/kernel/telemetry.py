@@ -7,9 +7,10 @@ user, an e-mail, an agreement reference, a dataset or a column.
 gunicorn serves with several worker processes, so the instruments use prometheus-client's
 multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (`governance serve` sets it to a folder
 of its own under instance/prometheus/, `claim`): each process writes its counts to files there
-and a scrape sums them across the server's processes and the job workers'. The instruments are made on first use in each process,
-not at import: the server's arbiter imports this module before it forks the workers, and an
-instrument made there would count in memory that no scrape reads.
+and a scrape sums them across the server's processes and the job workers'. The instruments
+are made on first use in each process, not at import: the server's arbiter imports this module
+before it forks the workers, and an instrument made there would count in memory that no scrape
+reads.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ toolkit's writer, so a value that starts like a formula reaches a spreadsheet as
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask import Blueprint, Response, jsonify, render_template, url_for
 
 from governance.audit import witness
 from governance.identity.web_login import public
@@ -25,7 +25,7 @@ def _witnessed() -> dict[str, object] | None:
     `governance audit verify`), or the fault it shows; None before any head was witnessed."""
     session = db_session()
     try:
-        checked = witness.latest_checked(session, current_app.config)
+        checked = witness.latest_checked(session)
     except witness.WitnessError as error:
         row = witness.latest(session)
         return {"seq": None if row is None else row.seq, "fault": f"{error}."}
