@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 
 from governance.audit import report as audit_report
 from governance.audit.queries import AuditFilter
-from governance.compliance import evidence as compliance_evidence
+from governance.compliance import controls, periods
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.audit import test_witness as witnessing
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.audit.test_witness import Intruder, stamp, stamped
 from tests.conftest import fresh
+from tests.support import People
 
 # The authority (OpenSSL's) and the configuration naming it and its CA file, as there.
 tsa = witnessing.tsa
@@ -53,25 +54,37 @@ def token_time(token: bytes) -> str:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def reports(app: Flask, db: Session, cli: CliInvoker) -> dict[str, str]:
-    """What `audit verify`, the PDF audit report and the compliance report's measure say."""
+def reports(app: Flask, db: Session, cli: CliInvoker, people: People) -> dict[str, str]:
+    """What `audit verify`, the PDF audit report (whose cover the evidence packs share) and
+    the compliance controls report (its PDF and its audit-chain measure) say."""
     session = fresh(db)
     engine = database(app).read_engine()
     report = audit_report.build_report(session, engine, AuditFilter())
     session.rollback()
-    window = compliance_evidence.Window(
-        since=utcnow() - dt.timedelta(days=1),
-        until=utcnow(),
+    today = utcnow().date()
+    period = periods.open_period(
+        session,
+        name=f"FY{today.year}",
+        starts_on=today - dt.timedelta(days=364),
+        ends_on=today,
+        by=people.compliance,
+        now=utcnow(),
+    )
+    controls_report = controls.build(
+        session,
+        period_id=period.id,
+        fmt="pdf",
+        by=people.compliance,
         now=utcnow(),
         verification=report.verification,
         settings=app.config,
     )
-    measure = compliance_evidence.audit_chain(session, window)
-    session.rollback()
+    session.commit()
     return {
         "cli": " ".join(cli("audit", "verify").output.split()),
         "audit report": pdf_text(audit_report.render_report(report)),
-        "compliance measure": measure,
+        "controls measure": controls_report.measures["audit_chain"],
+        "controls report": pdf_text(controls.render_controls_pdf(controls_report)),
     }
 
 
@@ -81,6 +94,7 @@ def test_every_report_states_whether_the_signatures_were_checked_and_the_tokens_
     db: Session,
     chain: int,
     cli: CliInvoker,
+    people: People,
     without_ca: Callable[..., None],
     ca_file: bool,
 ) -> None:
@@ -93,7 +107,7 @@ def test_every_report_states_whether_the_signatures_were_checked_and_the_tokens_
         without_ca(app)
     said = f"{witnessed} {CHECKED if ca_file else UNCHECKED} {latest.seq} on "
     said += token_time(latest.token)
-    for where, text in reports(app, db, cli).items():
+    for where, text in reports(app, db, cli, people).items():
         assert said in text, (where, text)
         if ca_file:
             assert "not checked" not in text, where
