@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from governance.audit import report as audit_report
 from governance.audit.queries import AuditFilter
-from governance.compliance import controls, periods
+from governance.compliance import controls
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.audit import test_witness as witnessing
 from tests.audit.conftest import HARFBUZZ, CliInvoker
 from tests.audit.test_witness import Intruder, stamp, stamped
+from tests.compliance.conftest import open_this_year
 from tests.conftest import fresh
 from tests.support import People
 
@@ -61,15 +62,7 @@ def reports(app: Flask, db: Session, cli: CliInvoker, people: People) -> dict[st
     engine = database(app).read_engine()
     report = audit_report.build_report(session, engine, AuditFilter())
     session.rollback()
-    today = utcnow().date()
-    period = periods.open_period(
-        session,
-        name=f"FY{today.year}",
-        starts_on=today - dt.timedelta(days=364),
-        ends_on=today,
-        by=people.compliance,
-        now=utcnow(),
-    )
+    period = open_this_year(session, people)
     controls_report = controls.build(
         session,
         period_id=period.id,

@@ -16,10 +16,10 @@ from tests.access.test_data_door import stored  # noqa: F401  (fixture)
 from tests.support import People
 
 
-@pytest.fixture
-def period(db: Session, people: People) -> AuditPeriod:
+def open_this_year(db: Session, people: People) -> AuditPeriod:
+    """The compliance manager's audit period of the last 365 days; the caller commits."""
     today = utcnow().date()
-    made = periods.open_period(
+    return periods.open_period(
         db,
         name=f"FY{today.year}",
         starts_on=today - dt.timedelta(days=364),
@@ -27,5 +27,10 @@ def period(db: Session, people: People) -> AuditPeriod:
         by=people.compliance,
         now=utcnow(),
     )
+
+
+@pytest.fixture
+def period(db: Session, people: People) -> AuditPeriod:
+    made = open_this_year(db, people)
     db.commit()
     return made
