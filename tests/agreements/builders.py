@@ -157,9 +157,12 @@ def countersign(
     version = agreement.version_to_countersign
     assert version is not None
     signatory = next(s for s in version.signatories if s["party"] == "provider")
+    # An amendment's officer confirms the impact shown, as the page does.
+    shown = agreements.impact_to_countersign(db, agreement)
     agreements.execute(
         db,
         agreement_id=agreement.id,
+        impact_digest=shown.digest if shown is not None else None,
         signature=signature(
             moment.date(),
             name=signatory["name"],
