@@ -58,12 +58,8 @@ def impact_json(impact: Impact) -> dict[str, Any]:
 class ImpactChanged(InvalidTransition):
     """The impact shown is no longer the impact: the new one comes with the refusal."""
 
-    def __init__(self, impact: Impact, doing: str, *, allowed: Iterable[str] = ()) -> None:
-        super().__init__(
-            f"The amendment's impact changed since it was shown: look at it again before {doing}",
-            allowed=allowed,
-            current={"impact": impact_json(impact)},
-        )
+    def __init__(self, impact: Impact, message: str, *, allowed: Iterable[str] = ()) -> None:
+        super().__init__(message, allowed=allowed, current={"impact": impact_json(impact)})
         self.impact = impact
 
 
@@ -103,7 +99,12 @@ def confirmed(
     if shown_digest != impact.digest:
         raise ImpactChanged(
             impact,
-            "recording the provider's countersignature. Nothing was recorded.",
+            "The amendment's impact changed since it was shown: look at it again before "
+            "recording the provider's countersignature. Nothing was recorded."
+            if shown_digest
+            else "Confirm what the amendment does when it takes effect: send back the digest "
+            "of its impact (here, and in the agreement's countersignature_impact). Nothing "
+            "was recorded.",
             allowed=allowed,
         )
     approved = approved_digest(session, agreement, version)

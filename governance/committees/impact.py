@@ -158,7 +158,11 @@ def approve_amendment(
     audit.take_writer_lock(session)
     impact = amendment_impact(session, agreement_id=agreement_id, by=by)
     if impact.digest != digest:
-        raise ImpactChanged(impact, "approving. Nothing was approved.")
+        raise ImpactChanged(
+            impact,
+            "The amendment's impact changed since it was shown: look at it again before "
+            "approving. Nothing was approved.",
+        )
     audit.record(
         session,
         AuditType.COMMITTEE_AMENDMENT_IMPACT,

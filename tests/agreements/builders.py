@@ -4,6 +4,7 @@ as the draft form posts them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,3 +254,13 @@ def make_probation_partner(db: Session, app: Any, people: People) -> Any:
     )
     db.commit()
     return user
+
+
+def shown_impact_digest(page: str) -> str:
+    """The digest of the amendment's impact the agreement page's countersignature form shows
+    (and sends back with the form)."""
+    found = re.search(r'name="impact_digest"[^>]*value="([0-9a-f]{64})"', page) or re.search(
+        r'value="([0-9a-f]{64})"[^>]*name="impact_digest"', page
+    )
+    assert found is not None, "the countersignature form shows no impact"
+    return found.group(1)
