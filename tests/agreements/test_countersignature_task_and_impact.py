@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import periodic
-from governance.access import requests
-from governance.access.models import AccessRequest, Grant, GrantStatus
+from governance.access.models import Grant, GrantStatus
 from governance.agreements import service as agreements
 from governance.agreements.impact import ImpactChanged
 from governance.agreements.models import Agreement
@@ -27,7 +26,6 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.authz.roles import Role
 from governance.committees import impact
 from governance.datasets.models import DatasetSteward
-from governance.identity import tokens
 from governance.kernel.extensions import database
 from governance.kernel.mail_model import OutboxMessage
 from governance.kernel.tasks import Task, tasks_for
@@ -37,16 +35,12 @@ from governance.reminders.models import TaskNotice
 from tests.access.test_requests_and_grants import ask
 from tests.agreements import builders
 from tests.agreements.builders import Datasets, signature
+from tests.agreements.test_amendment_countersignature import COUNTERSIGNATURE, api, executions
+from tests.committees.test_amendment_impact import granted
 from tests.conftest import Browser, fresh
-from tests.support import PASSWORD, SETUP, People
+from tests.support import PASSWORD, People
 
 KIND = "Countersignature to record"
-COUNTERSIGNATURE = {
-    "name": "Chief Dana Reyes",
-    "title": "Chief of Police",
-    "organisation": "Test Police",
-    "signed_copy_reference": "TPD-LEGAL-AMEND-2",
-}
 
 
 def countersignature_tasks(db: Session, user: Any, role: Role) -> list[Task]:
@@ -63,23 +57,6 @@ def remind(app: Flask, now: dt.datetime) -> None:
 def with_steward(db: Session, people: People, datasets: Datasets) -> None:
     db.add(DatasetSteward(dataset_id=datasets.arrests.id, user_id=people.steward.id))
     db.commit()
-
-
-def granted(db: Session, people: People, request: AccessRequest) -> Grant:
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=request.requested_columns,
-        comment="",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
-    found = fresh(db).get(AccessRequest, request.id)
-    assert found is not None
-    grant = db.get(Grant, found.grant_id)
-    assert grant is not None
-    return grant
 
 
 def narrowing(db: Session, people: People, datasets: Datasets) -> tuple[Agreement, Grant]:
@@ -107,18 +84,6 @@ def narrowing(db: Session, people: People, datasets: Datasets) -> tuple[Agreemen
     )
     db.commit()
     return agreement, grant
-
-
-def executions(db: Session, agreement: Agreement) -> list[AuditEvent]:
-    return list(
-        fresh(db).scalars(
-            select(AuditEvent).where(
-                AuditEvent.agreement_id == agreement.id,
-                AuditEvent.event_type == AuditType.AGREEMENT_EXECUTE,
-                AuditEvent.agreement_version == 2,
-            )
-        )
-    )
 
 
 def test_the_privacy_officers_are_told_until_the_countersignature_is_recorded(
@@ -216,7 +181,7 @@ def test_an_impact_that_changed_since_the_approval_is_shown_and_confirmed_before
     assert 'id="impact-differs"' in again  # no longer the impact approved
     assert people.analyst2.email in again  # the new grant's holder, in the new impact
     assert 'value="TPD-LEGAL-AMEND-2"' in again  # what was typed is kept
-    assert executions(db, agreement) == []
+    assert executions(db, agreement, 2) == []
     assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
     assert set(fresh(db).get(Grant, theirs.id).column_names) == {"sex", "age_at_arrest"}  # type: ignore[union-attr]
 
@@ -228,7 +193,7 @@ def test_an_impact_that_changed_since_the_approval_is_shown_and_confirmed_before
     for grant in (mine, theirs):
         assert fresh(db).get(Grant, grant.id).column_names == ["sex"]  # type: ignore[union-attr]
 
-    (event,) = executions(db, agreement)
+    (event,) = executions(db, agreement, 2)
     assert event.detail["impact_digest_approved"] == approved_digest
     assert event.detail["impact_digest_applied"] == new_digest
     assert event.detail["impact_changed_since_approval"] is True
@@ -239,19 +204,10 @@ def test_the_api_previews_the_impact_and_refuses_one_not_confirmed(
     app: Flask, db: Session, people: People, datasets: Datasets
 ) -> None:
     agreement, mine = narrowing(db, people, datasets)
-    secret = tokens.create_token(
-        db, user_id=people.privacy.id, name="k", days=None, by=SETUP, now=utcnow()
-    ).secret
-    db.commit()
-    client = app.test_client()
+    privacy = api(app, db, people)["privacy"]
 
     def call(method: str, path: str, json: Any = None) -> Any:
-        return client.open(
-            f"/api/v1/agreements/{agreement.id}{path}",
-            method=method,
-            json=json,
-            headers={"Authorization": f"Bearer {secret}"},
-        )
+        return privacy(method, f"{agreement.id}{path}", json)
 
     preview = call("GET", "").get_json()["countersignature_impact"]
     assert [g["grant_id"] for g in preview["grants"]] == [mine.id]
@@ -268,7 +224,7 @@ def test_the_api_previews_the_impact_and_refuses_one_not_confirmed(
     assert "impact changed" in stale.get_json()["message"]
     now_impact = stale.get_json()["current"]["impact"]
     assert {g["grant_id"] for g in now_impact["grants"]} == {mine.id, theirs.id}
-    assert executions(db, agreement) == []
+    assert executions(db, agreement, 2) == []
 
     applied = call("POST", "/execute", {**typed, "impact_digest": now_impact["digest"]})
     assert applied.status_code == 200, applied.get_data(as_text=True)
@@ -278,7 +234,7 @@ def test_the_api_previews_the_impact_and_refuses_one_not_confirmed(
     assert body["impact_applied"]["impact_digest_applied"] == now_impact["digest"]
     assert body["impact_applied"]["impact_digest_approved"] == preview["digest"]
     assert body["impact_applied"]["impact_changed_since_approval"] is True
-    (event,) = executions(db, agreement)
+    (event,) = executions(db, agreement, 2)
     assert event.detail["impact_digest_applied"] == now_impact["digest"]
     assert fresh(db).get(Grant, theirs.id).column_names == ["sex"]  # type: ignore[union-attr]
 
@@ -289,7 +245,7 @@ def test_an_unchanged_impact_is_recorded_as_the_one_approved(
     agreement, mine = narrowing(db, people, datasets)
     builders.countersign(db, people, agreement)
     db.commit()
-    (event,) = executions(db, agreement)
+    (event,) = executions(db, agreement, 2)
     assert event.detail["impact_digest_applied"] == event.detail["impact_digest_approved"]
     assert event.detail["impact_changed_since_approval"] is False
     approval = (
@@ -322,4 +278,4 @@ def test_the_service_refuses_an_amendments_countersignature_without_the_impact(
     assert refused.value.current is not None
     assert refused.value.current["impact"]["grants"]
     db.rollback()
-    assert executions(db, agreement) == []
+    assert executions(db, agreement, 2) == []
