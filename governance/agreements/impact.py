@@ -15,7 +15,7 @@ records it beside the digest applied and the impact itself (docs/decisions/agree
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -58,9 +58,18 @@ def impact_json(impact: Impact) -> dict[str, Any]:
 class ImpactChanged(InvalidTransition):
     """The impact shown is no longer the impact: the new one comes with the refusal."""
 
-    def __init__(self, impact: Impact, message: str, *, allowed: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        impact: Impact,
+        message: str,
+        *,
+        allowed: Iterable[str] = (),
+        audit: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, allowed=allowed, current={"impact": impact_json(impact)})
         self.impact = impact
+        # Recorded once the action is rolled back, as a refusal is.
+        self.audit = dict(audit) if audit else None
 
 
 def approved_digest(
@@ -106,11 +115,22 @@ def confirmed(
             "of its impact (here, and in the agreement's countersignature_impact). Nothing "
             "was recorded.",
             allowed=allowed,
+            audit={
+                "event_type": AuditType.AGREEMENT_EXECUTE,
+                "outcome": Outcome.FAILURE,
+                "target_type": "agreement",
+                "target_id": agreement.id,
+                "agreement_id": agreement.id,
+                "agreement_version": version.number,
+                "rule": "impact-changed",
+                "detail": {"impact_digest_shown": shown_digest, "impact_digest_now": impact.digest},
+            },
         )
     approved = approved_digest(session, agreement, version)
     return {
         "impact": impact.as_json(),
         "impact_digest_approved": approved,
         "impact_digest_applied": impact.digest,
-        "impact_changed_since_approval": approved != impact.digest,
+        # Unknown (None) when the approval recorded no digest.
+        "impact_changed_since_approval": None if approved is None else approved != impact.digest,
     }

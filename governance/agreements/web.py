@@ -42,6 +42,7 @@ from governance.agreements.web_forms import (
     terms_from,
 )
 from governance.agreements.web_view import detail_context, form_context
+from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity import users
@@ -320,9 +321,12 @@ def execute(agreement_id: int) -> BaseResponse | tuple[str, int]:
             by=actor(),
             now=utcnow(),
         )
-    except ImpactChanged:
-        # Shown again with the impact as it is now, what was typed kept.
+    except ImpactChanged as refusal:
+        # Recorded, then shown again with the impact as it is now, what was typed kept.
         db.rollback()
+        if refusal.audit:
+            audit.record_refusal(db, refusal.audit, by=actor())
+            db.commit()
         return _detail_page(agreement_id, form, impact_changed=True), 409
     except ValidationFailed as refusal:
         db.rollback()

@@ -59,6 +59,15 @@ def with_steward(db: Session, people: People, datasets: Datasets) -> None:
     db.commit()
 
 
+def executed(db: Session, agreement: Agreement) -> list[AuditEvent]:
+    return [e for e in executions(db, agreement, 2) if e.outcome == "success"]
+
+
+def refused_for_impact(db: Session, agreement: Agreement) -> list[AuditEvent]:
+    """Countersignatures refused because the impact shown was not the impact (recorded)."""
+    return [e for e in executions(db, agreement, 2) if e.rule == "impact-changed"]
+
+
 def narrowing(db: Session, people: People, datasets: Datasets) -> tuple[Agreement, Grant]:
     """An active agreement, the analyst's grant of sex and age_at_arrest, and an approved
     amendment that no longer covers age_at_arrest (approved from its impact page)."""
@@ -181,7 +190,10 @@ def test_an_impact_that_changed_since_the_approval_is_shown_and_confirmed_before
     assert 'id="impact-differs"' in again  # no longer the impact approved
     assert people.analyst2.email in again  # the new grant's holder, in the new impact
     assert 'value="TPD-LEGAL-AMEND-2"' in again  # what was typed is kept
-    assert executions(db, agreement, 2) == []
+    assert executed(db, agreement) == []
+    (refusal,) = refused_for_impact(db, agreement)
+    assert (refusal.outcome, refusal.actor_id) == ("failure", people.privacy.id)
+    assert refusal.detail["impact_digest_shown"] == shown
     assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
     assert set(fresh(db).get(Grant, theirs.id).column_names) == {"sex", "age_at_arrest"}  # type: ignore[union-attr]
 
@@ -193,7 +205,7 @@ def test_an_impact_that_changed_since_the_approval_is_shown_and_confirmed_before
     for grant in (mine, theirs):
         assert fresh(db).get(Grant, grant.id).column_names == ["sex"]  # type: ignore[union-attr]
 
-    (event,) = executions(db, agreement, 2)
+    (event,) = executed(db, agreement)
     assert event.detail["impact_digest_approved"] == approved_digest
     assert event.detail["impact_digest_applied"] == new_digest
     assert event.detail["impact_changed_since_approval"] is True
@@ -224,7 +236,8 @@ def test_the_api_previews_the_impact_and_refuses_one_not_confirmed(
     assert "impact changed" in stale.get_json()["message"]
     now_impact = stale.get_json()["current"]["impact"]
     assert {g["grant_id"] for g in now_impact["grants"]} == {mine.id, theirs.id}
-    assert executions(db, agreement, 2) == []
+    assert executed(db, agreement) == []
+    assert len(refused_for_impact(db, agreement)) == 2  # unconfirmed, then stale
 
     applied = call("POST", "/execute", {**typed, "impact_digest": now_impact["digest"]})
     assert applied.status_code == 200, applied.get_data(as_text=True)
@@ -234,7 +247,7 @@ def test_the_api_previews_the_impact_and_refuses_one_not_confirmed(
     assert body["impact_applied"]["impact_digest_applied"] == now_impact["digest"]
     assert body["impact_applied"]["impact_digest_approved"] == preview["digest"]
     assert body["impact_applied"]["impact_changed_since_approval"] is True
-    (event,) = executions(db, agreement, 2)
+    (event,) = executed(db, agreement)
     assert event.detail["impact_digest_applied"] == now_impact["digest"]
     assert fresh(db).get(Grant, theirs.id).column_names == ["sex"]  # type: ignore[union-attr]
 
@@ -245,7 +258,7 @@ def test_an_unchanged_impact_is_recorded_as_the_one_approved(
     agreement, mine = narrowing(db, people, datasets)
     builders.countersign(db, people, agreement)
     db.commit()
-    (event,) = executions(db, agreement, 2)
+    (event,) = executed(db, agreement)
     assert event.detail["impact_digest_applied"] == event.detail["impact_digest_approved"]
     assert event.detail["impact_changed_since_approval"] is False
     approval = (
@@ -278,4 +291,4 @@ def test_the_service_refuses_an_amendments_countersignature_without_the_impact(
     assert refused.value.current is not None
     assert refused.value.current["impact"]["grants"]
     db.rollback()
-    assert executions(db, agreement, 2) == []
+    assert executed(db, agreement) == []
