@@ -52,6 +52,7 @@ from governance.agreements import (
     web_attachments,
     web_destruction,
 )
+from governance.agreements import impact as agreement_impact
 from governance.agreements import leavers as agreement_leavers
 from governance.agreements import queries as agreement_queries
 from governance.agreements import service as agreements_service
@@ -358,6 +359,8 @@ def install() -> None:
     access_queries.on_committee_decider(committee_queries.decides_request)
     committee_impact.impact_sections(analysis_impact.analyses_out_of_scope)
     committee_impact.impact_sections(output_impact.outputs_below_new_threshold)
+    # An amendment's impact, approved by its digest and confirmed again at countersignature.
+    agreement_impact.install_impact_reader(committee_impact.impact_of)
     directory.install(AUDIT_DIRECTORY)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})

@@ -211,6 +211,11 @@ EXECUTION = s.obj(
         "organisation": s.text(200, min_length=1),
         "signed_on": s.date("The date on the signed copy (YYYY-MM-DD)."),
         "signed_copy_reference": s.text(200, min_length=1),
+        "impact_digest": s.text(
+            64,
+            description="For an amendment: the digest of the impact shown "
+            "(`countersignature_impact`); a changed impact answers 409 with the new one.",
+        ),
     },
     required=("name", "title", "organisation", "signed_on", "signed_copy_reference"),
 )
@@ -223,7 +228,9 @@ EXECUTION = s.obj(
     summary="Record the provider's countersignature of the approved agreement or amendment",
     body=EXECUTION,
     errors=TRANSITION_ERRORS,
-    answer=AGREEMENT,
+    answer=Answer(
+        200, "The agreement, and the amendment's impact applied.", s.ref("AgreementExecuted")
+    ),
     before=_may(Action.EXECUTE),
 )
 def execute_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
@@ -243,12 +250,20 @@ def execute_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturn
         signed_on=signed_on,
         signed_copy_reference=body["signed_copy_reference"],
     )
-    return _transition(
-        agreement_id,
-        lambda db, by, now: service.execute(
-            db, agreement_id=agreement_id, signature=signature, by=by, now=now
-        ),
+    db = db_session()
+    execution = service.execute(
+        db,
+        agreement_id=agreement_id,
+        signature=signature,
+        impact_digest=body.get("impact_digest"),
+        by=caller(),
+        now=utcnow(),
     )
+    db.commit()
+    return {
+        **detail(service.get_agreement(db, agreement_id)),
+        "impact_applied": execution.impact or None,
+    }
 
 
 @operation(

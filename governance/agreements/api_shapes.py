@@ -9,6 +9,7 @@ from typing import Any
 from governance.agreements import service
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.clauses import clause_diff
+from governance.agreements.impact import impact_json
 from governance.agreements.lifecycle import Action, State, state_of
 from governance.agreements.models import (
     Agreement,
@@ -24,6 +25,7 @@ from governance.api import schema as s
 from governance.api.operations import Answer
 from governance.api.responses import day, iso, page_schema
 from governance.identity.api_auth import caller
+from governance.kernel.extensions import db_session
 
 # The lifecycle actions as the API (and the pages' addresses) name them.
 ACTION_NAMES = {
@@ -277,15 +279,44 @@ DETAIL = s.shape(
                 }
             ),
         },
+        "countersignature_impact": {
+            "type": ["object", "null"],
+            "description": "For whoever may record the provider's countersignature of an "
+            "amendment: what recording it would apply now (an AmendmentImpact: grants ended "
+            "or narrowed, people to accept), with the digest to send back as "
+            "`impact_digest`; null otherwise.",
+        },
+    }
+)
+EXECUTED = s.shape(
+    {
+        **DETAIL["properties"],
+        "impact_applied": {
+            "type": ["object", "null"],
+            "description": "What the execution's event recorded of the amendment's impact: "
+            "the impact applied, `impact_digest_applied`, `impact_digest_approved` (null for "
+            "an approval that recorded none) and `impact_changed_since_approval`; null for a "
+            "first version.",
+        },
     }
 )
 SCHEMAS = {
     "AgreementSummary": SUMMARY,
     "AgreementPage": page_schema(s.ref("AgreementSummary")),
     "Agreement": DETAIL,
+    "AgreementExecuted": EXECUTED,
     "Terms": TERMS_OUT,
 }
 AGREEMENT = Answer(200, "The agreement as the caller may see it.", s.ref("Agreement"))
+
+
+def countersignature_impact(agreement: Agreement, available: set[Action]) -> dict[str, Any] | None:
+    """The amendment's impact as recording the countersignature would apply it now, for
+    whoever may record it."""
+    if Action.EXECUTE not in available:
+        return None
+    shown = service.impact_to_countersign(db_session(), agreement)
+    return impact_json(shown) if shown is not None else None
 
 
 def summary(agreement: Agreement, shown: AgreementVersion) -> dict[str, Any]:
@@ -363,6 +394,7 @@ def detail(agreement: Agreement) -> dict[str, Any]:
             {"id": cid, "label": label, "value": value} for cid, label, value in shown.clauses()
         ],
         "amendment_changes": clause_diff(current, working) if current and working else [],
+        "countersignature_impact": countersignature_impact(agreement, available),
         "versions": versions,
         "comments": [
             {

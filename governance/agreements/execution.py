@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from governance.agreements.clauses import clause_diff
 from governance.agreements.common import move_agreement, start_transition
+from governance.agreements.impact import confirmed
 from governance.agreements.lifecycle import VERSION_LIFECYCLE, Action, VersionAction
 from governance.agreements.models import AgreementVersion
 from governance.identity.actors import Actor
@@ -96,10 +97,12 @@ def _check_parties(
 
 @dataclass(frozen=True)
 class Execution:
-    """The version countersigned, and the version it replaced when it is an amendment."""
+    """The version countersigned, the version it replaced when it is an amendment, and what
+    the event recorded of the amendment's impact (empty for a first version)."""
 
     version: AgreementVersion
     superseded: AgreementVersion | None
+    impact: dict[str, Any]
 
 
 def record_execution(
@@ -107,14 +110,16 @@ def record_execution(
     *,
     agreement_id: int,
     signature: Countersignature,
+    impact_digest: str | None,
     by: Actor,
     now: dt.datetime,
 ) -> Execution:
     """Record the provider's countersignature of the approved version (a first version or an
     amendment): 403 without `agreement:execute`, 409 unless a version awaits it, 422 for an
     incomplete signature, one not the provider's named signatory's, or a version whose expiry
-    date has passed. A countersigned amendment replaces the version in force here;
-    `service.execute` then activates a first version if its date has come."""
+    date has passed, then 409 (with the impact now) for an amendment whose impact is not the
+    one shown (`impact_digest`). A countersigned amendment replaces the version in force
+    here; `service.execute` then activates a first version if its date has come."""
     agreement = start_transition(session, Action.EXECUTE, agreement_id, by)
     version = agreement.version_to_countersign
     assert version is not None  # the lifecycle table allows execute only when one awaits it
@@ -143,8 +148,17 @@ def record_execution(
         "signed_copy_reference": signed.signed_copy_reference,
         "amendment": previous is not None,
     }
+    impact: dict[str, Any] = {}
     if previous is not None:
         detail.update(supersedes=previous.number, changes=clause_diff(previous, version))
+        impact = confirmed(
+            session,
+            agreement,
+            version,
+            shown_digest=impact_digest,
+            allowed=[Action.DISCARD_AMENDMENT, Action.EXECUTE],
+        )
+        detail.update(impact)
     # The agreement moves first: its state is read from the working version changed below.
     move_agreement(session, agreement, Action.EXECUTE, by=by, version=version, detail=detail)
     if previous is not None:
@@ -160,4 +174,4 @@ def record_execution(
     version.execution_recorded_at = now
     version.execution_recorded_by_label = by.email
     session.flush()
-    return Execution(version=version, superseded=previous)
+    return Execution(version=version, superseded=previous, impact=impact)

@@ -83,7 +83,8 @@ RULES: dict[Action, Rule] = {
         "provider), title, organisation (the provider), date signed (from the approval to "
         "today) and the reference of the signed copy. No agreement becomes active, and no "
         "amendment takes effect, without it: a countersigned amendment replaces the version "
-        "in force at once.",
+        "in force at once, applying the impact the officer was shown then (409 with the new "
+        "impact if it changed).",
     ),
     Action.ACTIVATE: Rule(
         None,

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from governance.agreements import service as agreements
-from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
+from governance.agreements.models import (
+    Agreement,
+    AgreementStatus,
+    AgreementVersion,
+    VersionStatus,
+)
 from governance.agreements.obligations import activation_blocker
 from governance.agreements.queries import EXPIRY_WINDOWS, expiring, expiry_window
 from governance.identity.actors import System
@@ -71,6 +76,7 @@ def agreement_tasks(session: Session, user: User) -> list[Task]:
     return [
         *_expiring_tasks(session, today),
         *_review_tasks(session, user),
+        *_countersignature_tasks(session),
         *_destruction_tasks(session, today),
     ]
 
@@ -130,6 +136,49 @@ def _review_tasks(session: Session, user: User) -> list[Task]:
                     detail=version.comments[-1].body[:200],
                 )
             )
+    return tasks
+
+
+def _countersignature_tasks(session: Session) -> list[Task]:
+    """Approved versions waiting for the provider's signature: whoever may record it is told,
+    and reminded until it is recorded or the amendment is discarded. Until then a first
+    version binds no one and an amendment changes nothing (agreements/execution.py)."""
+    waiting = session.execute(
+        select(Agreement, AgreementVersion)
+        .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
+        .where(
+            or_(
+                and_(
+                    AgreementVersion.number == Agreement.working_version_number,
+                    AgreementVersion.status == VersionStatus.AWAITING_SIGNATURE,
+                ),
+                and_(
+                    Agreement.status == AgreementStatus.APPROVED,
+                    AgreementVersion.number == Agreement.current_version_number,
+                ),
+            )
+        )
+        .order_by(Agreement.reference)
+    ).all()
+    tasks = []
+    for agreement, version in waiting:
+        amendment = version.status == VersionStatus.AWAITING_SIGNATURE
+        tasks.append(
+            Task(
+                title=f"Record {agreement.provider.name}'s countersignature of "
+                f"{agreement.reference} {version.title} "
+                f"({'amendment, ' if amendment else ''}version {version.number})",
+                kind="Countersignature to record",
+                endpoint="agreements.detail",
+                params={"agreement_id": agreement.id},
+                anchor="execute-form",
+                detail="Approved; the amendment takes effect only once the provider has signed "
+                "it. If the provider declines, discard it."
+                if amendment
+                else "Approved; the agreement becomes active only once the provider has signed it.",
+                key=f"countersign|{agreement.id}|{version.number}",
+            )
+        )
     return tasks
 
 

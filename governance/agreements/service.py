@@ -41,7 +41,8 @@ from governance.agreements.endings import (
     terminate,
 )
 from governance.agreements.events import AgreementEvent, notify
-from governance.agreements.execution import Countersignature, record_execution
+from governance.agreements.execution import Countersignature, Execution, record_execution
+from governance.agreements.impact import Impact, approved_digest, impact_now
 from governance.agreements.law_fit import law_warnings
 from governance.agreements.lifecycle import (
     EVENT_TYPES,
@@ -92,6 +93,8 @@ __all__ = [
     "expire",
     "expiry_moment",
     "get_agreement",
+    "impact_approved",
+    "impact_to_countersign",
     "on_version_submitted",
     "record_agreement_event",
     "return_to_draft",
@@ -383,6 +386,10 @@ def approve(
             changes=clause_diff(previous, version),
             awaiting="the provider's countersignature",
         )
+        # What the approval agreed the amendment would do, for the countersignature to compare.
+        approved_impact = impact_now(session, agreement, version)
+        if approved_impact is not None:
+            detail["impact_digest"] = approved_impact.digest
     # The agreement moves first: its state is read from the working version changed below.
     move_agreement(session, agreement, Action.APPROVE, by=by, version=version, detail=detail)
     VERSION_LIFECYCLE.apply(
@@ -409,15 +416,22 @@ def execute(
     *,
     agreement_id: int,
     signature: Countersignature,
+    impact_digest: str | None = None,
     by: Actor,
     now: dt.datetime,
-) -> AgreementVersion:
+) -> Execution:
     """Record the provider's countersignature. A countersigned amendment replaces the version
-    in force at once (the listeners narrow grants it no longer covers); a first version makes
-    the agreement active at once if its effective date has come (and the ethics approval it
-    requires, if any, is in force)."""
+    in force at once, applying exactly the impact shown (`impact_digest`, from
+    `impact_to_countersign`: the listeners end or narrow the grants it no longer covers); a
+    first version makes the agreement active at once if its effective date has come (and the
+    ethics approval it requires, if any, is in force)."""
     execution = record_execution(
-        session, agreement_id=agreement_id, signature=signature, by=by, now=now
+        session,
+        agreement_id=agreement_id,
+        signature=signature,
+        impact_digest=impact_digest,
+        by=by,
+        now=now,
     )
     version = execution.version
     if execution.superseded is not None:
@@ -430,11 +444,26 @@ def execute(
             by=by,
             now=now,
         )
-        return version
+        return execution
     today = now.astimezone(dt.UTC).date()
     if version.effective_date <= today and not activation_blocker(session, version, now):
         activate(session, agreement=version.agreement, by=by, now=now)
-    return version
+    return execution
+
+
+def impact_to_countersign(session: Session, agreement: Agreement) -> Impact | None:
+    """The impact of the amendment awaiting the provider's countersignature, as it is now:
+    what recording the countersignature would apply. None when no amendment awaits it."""
+    version = agreement.version_to_countersign
+    if version is None or version is not agreement.working_version:
+        return None
+    return impact_now(session, agreement, version)
+
+
+def impact_approved(session: Session, agreement: Agreement) -> str | None:
+    """The digest of the impact the awaiting amendment's approval agreed to, if recorded."""
+    version = agreement.working_version
+    return approved_digest(session, agreement, version) if version is not None else None
 
 
 def activate(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetime) -> None:

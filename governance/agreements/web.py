@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from governance import authz
 from governance.agreements import service
 from governance.agreements.document import issue_pdf
+from governance.agreements.impact import ImpactChanged
 from governance.agreements.law_fit import law_warnings
 from governance.agreements.laws import add_state_law, catalogue
 from governance.agreements.lifecycle import Action, state_of, target_of
@@ -41,6 +42,7 @@ from governance.agreements.web_forms import (
     terms_from,
 )
 from governance.agreements.web_view import detail_context, form_context
+from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity import users
@@ -150,11 +152,17 @@ def detail(agreement_id: int) -> str:
     return _detail_page(agreement_id, ExecutionForm(formdata=None))
 
 
-def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
+def _detail_page(
+    agreement_id: int, execution_form: ExecutionForm, impact_changed: bool = False
+) -> str:
     user = actor()
     agreement = get_visible_page(db_session(), agreement_id, by=user)
     checked = agreement.working_version or agreement.display_version
     available = service.available_actions(agreement, user)
+    can_execute = Action.EXECUTE in available
+    to_countersign = service.impact_to_countersign(db_session(), agreement) if can_execute else None
+    # The form confirms the impact this page shows, whatever an earlier form sent.
+    execution_form.impact_digest.data = to_countersign.digest if to_countersign else ""
     return render_template(
         "agreements/detail.html",
         **detail_context(db_session(), agreement, user),
@@ -167,7 +175,12 @@ def _detail_page(agreement_id: int, execution_form: ExecutionForm) -> str:
         can_discard=Action.DISCARD_AMENDMENT in available,
         can_terminate=Action.TERMINATE in available,
         can_certify=Action.CERTIFY_DESTRUCTION in available,
-        can_execute=Action.EXECUTE in available,
+        can_execute=can_execute,
+        countersignature_impact=to_countersign,
+        impact_approved=service.impact_approved(db_session(), agreement)
+        if to_countersign
+        else None,
+        impact_changed=impact_changed,
         # The close-out checklist is for those who close agreements or audit them.
         can_see_closeout=authz.can(user, Permission.AGREEMENT_CERTIFY_DESTRUCTION)
         or authz.can(user, Permission.AUDIT_READ),
@@ -304,9 +317,17 @@ def execute(agreement_id: int) -> BaseResponse | tuple[str, int]:
                 signed_on=form.signed_on.data,
                 signed_copy_reference=form.signed_copy_reference.data or "",
             ),
+            impact_digest=form.impact_digest.data or None,
             by=actor(),
             now=utcnow(),
         )
+    except ImpactChanged as refusal:
+        # Recorded, then shown again with the impact as it is now, what was typed kept.
+        db.rollback()
+        if refusal.audit:
+            audit.record_refusal(db, refusal.audit, by=actor())
+            db.commit()
+        return _detail_page(agreement_id, form, impact_changed=True), 409
     except ValidationFailed as refusal:
         db.rollback()
         for name, message in refusal.fields.items():

@@ -14,6 +14,7 @@ from wtforms import (
     BooleanField,
     DateField,
     FloatField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -183,6 +184,8 @@ class ExecutionForm(Form):
     signed_copy_reference = StringField(
         "Reference of the signed copy", validators=[Length(max=200)]
     )
+    # An amendment's impact as the form showed it: what the officer confirms takes effect.
+    impact_digest = HiddenField(validators=[Length(max=64)])
 
 
 class StateLawForm(Form):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.access.grant_hooks import GrantChange, amendment_plan
 from governance.agreements import service as agreements_service
+from governance.agreements.impact import ImpactChanged
 from governance.agreements.models import Agreement, AgreementVersion, VersionStatus
 from governance.agreements.obligations import has_accepted
 from governance.audit import service as audit
@@ -115,6 +116,13 @@ def amendment_impact(session: Session, *, agreement_id: int, by: Actor) -> Amend
         or version.status != VersionStatus.SUBMITTED
     ):
         raise InvalidTransition("No amendment of this agreement waits for approval.", allowed=[])
+    return impact_of(session, agreement, version)
+
+
+def impact_of(session: Session, agreement: Agreement, version: AgreementVersion) -> AmendmentImpact:
+    """What `version` would do once in force, now: shown before approval and computed again
+    when the provider's countersignature is recorded (the registry installs it for
+    agreements/impact.py). The caller has checked who may see it."""
     plan = [
         change for change in amendment_plan(session, agreement, version) if change.changes_anything
     ]
@@ -150,10 +158,10 @@ def approve_amendment(
     audit.take_writer_lock(session)
     impact = amendment_impact(session, agreement_id=agreement_id, by=by)
     if impact.digest != digest:
-        raise InvalidTransition(
+        raise ImpactChanged(
+            impact,
             "The amendment's impact changed since it was shown: look at it again before "
             "approving. Nothing was approved.",
-            allowed=[],
         )
     audit.record(
         session,

@@ -159,6 +159,8 @@ DEFAULT_SERVICE_LEVELS: dict[str, int] = {
     "Request to revise": 14,
     "Agreement to review": 10,
     "Agreement returned with comments": 14,
+    # The provider signs in its own time: the officer chases it within two weeks.
+    "Countersignature to record": 14,
     "Output to check": 5,
     "Destruction to certify": 30,
     "Training to renew": 30,

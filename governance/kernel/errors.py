@@ -45,12 +45,20 @@ class PermissionDenied(DomainError):
 
 
 class InvalidTransition(DomainError):
-    """The object's state forbids the action; names the actions the state allows."""
+    """The object's state forbids the action; names the actions the state allows, and
+    `current` what the caller must look at again before retrying (a changed impact)."""
 
     status = 409
 
-    def __init__(self, message: str, *, allowed: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        allowed: Iterable[str] = (),
+        current: Mapping[str, Any] | None = None,
+    ) -> None:
         self.allowed = sorted(allowed)
+        self.current = dict(current) if current is not None else None
         if self.allowed:
             message = f"{message} Allowed from this state: {', '.join(self.allowed)}."
         else:

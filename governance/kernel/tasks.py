@@ -40,6 +40,8 @@ class Task:
     escalate_to: tuple[str, ...] = ()
     # What keeps it the same task while its title or kind changes; empty: kind and page.
     key: str = ""
+    # The part of the page that does it (a form's id), when the page does more than one thing.
+    anchor: str = ""
 
     @property
     def identity(self) -> str:

@@ -10,6 +10,7 @@ The ledger (`task_notice`) records what was sent; time is the job's `now`, so
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,11 +37,12 @@ install_linker = _linker.install
 def task_path(task: Task) -> str:
     linker = _linker.get()
     try:
-        return linker(task.endpoint, task.params)
+        path = linker(task.endpoint, task.params)
     except LookupError:
         # A provider naming a page that does not exist (werkzeug's BuildError is a
         # LookupError): the dashboard still lists the task, so the message links there.
         return "/dashboard"
+    return f"{path}#{task.anchor}" if task.anchor else path
 
 
 def settings_of(session: Session) -> Mapping[str, Any]:
@@ -76,16 +78,7 @@ def with_due(session: Session, user: User, tasks: list[Task], *, today: dt.date)
 
 
 def _dated(task: Task, due: dt.date) -> Task:
-    return Task(
-        title=task.title,
-        kind=task.kind,
-        endpoint=task.endpoint,
-        params=task.params,
-        due=due,
-        detail=task.detail,
-        escalate_to=task.escalate_to,
-        key=task.key,
-    )
+    return dataclasses.replace(task, due=due)
 
 
 def people_with_roles(session: Session) -> list[User]:

@@ -130,6 +130,8 @@ def _domain_error(error: DomainError) -> tuple[Response | str, int]:
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidTransition):
         extra["allowed"] = error.allowed
+        if error.current is not None:
+            extra["current"] = error.current
     if isinstance(error, ValidationFailed) and error.fields:
         extra["fields"] = error.fields
     return error_response(error.status, error.message, **extra)

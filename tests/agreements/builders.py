@@ -4,6 +4,7 @@ as the draft form posts them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,9 +158,12 @@ def countersign(
     version = agreement.version_to_countersign
     assert version is not None
     signatory = next(s for s in version.signatories if s["party"] == "provider")
+    # An amendment's officer confirms the impact shown, as the page does.
+    shown = agreements.impact_to_countersign(db, agreement)
     agreements.execute(
         db,
         agreement_id=agreement.id,
+        impact_digest=shown.digest if shown is not None else None,
         signature=signature(
             moment.date(),
             name=signatory["name"],
@@ -250,3 +254,13 @@ def make_probation_partner(db: Session, app: Any, people: People) -> Any:
     )
     db.commit()
     return user
+
+
+def shown_impact_digest(page: str) -> str:
+    """The digest of the amendment's impact the agreement page's countersignature form shows
+    (and sends back with the form)."""
+    found = re.search(r'name="impact_digest"[^>]*value="([0-9a-f]{64})"', page) or re.search(
+        r'value="([0-9a-f]{64})"[^>]*name="impact_digest"', page
+    )
+    assert found is not None, "the countersignature form shows no impact"
+    return found.group(1)

@@ -251,7 +251,14 @@ def test_the_recipients_officers_alone_cannot_change_the_terms_that_bind_the_dat
         assert state_of(still) == State.AMENDMENT_APPROVED
         assert still.current_version_number == 1
 
-    signed = privacy("POST", f"{path}/execute", {**COUNTERSIGNATURE, "signed_on": today})
+    # The officer confirms the impact the agreement shows (here: no grant changes).
+    shown_impact = privacy("GET", path).get_json()["countersignature_impact"]
+    assert shown_impact["grants"] == []
+    signed = privacy(
+        "POST",
+        f"{path}/execute",
+        {**COUNTERSIGNATURE, "signed_on": today, "impact_digest": shown_impact["digest"]},
+    )
     assert signed.status_code == 200, signed.get_data(as_text=True)
     body = signed.get_json()
     assert body["state"] == State.ACTIVE.value
@@ -468,9 +475,15 @@ def test_the_page_shows_the_amendment_awaiting_the_providers_countersignature(
     assert answer.status_code == 422
     assert "The data provider is Test Police" in answer.get_data(as_text=True)
     assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
+    shown = agreements.impact_to_countersign(db, agreement)
+    assert shown is not None
     answer = browser.post(
         f"/agreements/{agreement.id}/execute",
-        {**COUNTERSIGNATURE, "signed_on": builders.today().isoformat()},
+        {
+            **COUNTERSIGNATURE,
+            "signed_on": builders.today().isoformat(),
+            "impact_digest": shown.digest,
+        },
     )
     assert answer.status_code == 302
     assert in_force_version(fresh(db), agreement.id).number == 2  # type: ignore[union-attr]

@@ -127,7 +127,9 @@ def test_the_whole_lifecycle_through_the_pages(
     assert in_force.number == 1
     waiting = reviewer.get(url).get_data(as_text=True)
     assert "awaiting the provider's countersignature" in waiting
-    assert reviewer.post(f"{url}/execute", countersignature).status_code == 302
+    # The form carries the amendment's impact as shown, which the officer confirms.
+    confirmed = {**countersignature, "impact_digest": builders.shown_impact_digest(waiting)}
+    assert reviewer.post(f"{url}/execute", confirmed).status_code == 302
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 2

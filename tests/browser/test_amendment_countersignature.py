@@ -75,3 +75,44 @@ def test_the_privacy_officer_countersigns_an_approved_amendment_on_the_agreement
     assert in_force is not None
     assert (in_force.number, in_force.min_cell_size, in_force.preview_window_days) == (2, 1, 0)
     assert in_force.signed_copy_reference == "TPD-LEGAL-AMEND-2"
+
+
+def test_the_dashboard_task_leads_to_the_countersignature_form_and_goes_once_it_is_recorded(
+    db: Session,
+    people: People,
+    world: Datasets,  # noqa: F811 (the fixture imported above)
+    live_server: Any,
+    new_page: Any,
+) -> None:
+    """The privacy officer learns from the dashboard that an approved amendment waits for the
+    provider, follows the task to the form (which shows what the amendment will do), records
+    the countersignature, and the task is gone."""
+    agreement = builders.approved(db, people, world)
+    now = utcnow()
+    builders.amendment(db, people, world, agreement, now=now, min_cell_size=5)
+    reference = agreement.reference
+
+    base = live_server.url
+    officer = new_page()
+    log_in(officer, base, people.privacy.email, PASSWORD)
+    officer.goto(f"{base}/dashboard/privacy_officer")
+    task = f'a:has-text("Record Test Police\'s countersignature of {reference}")'
+    assert officer.locator(task).count() == 1
+    assert "Countersignature to record" in officer.inner_text("#tasks-heading + *")
+    press(officer, task)
+    assert officer.url.endswith(f"/agreements/{agreement.id}#execute-form")
+    assert "countersignature of version 2" in officer.inner_text("#execute-form h3")
+    shown = officer.inner_text("#countersignature-impact")
+    assert "It is the impact approved on" in shown
+    assert "No grant changes." in shown
+
+    type_date(officer, "#execute-form #signed_on", now.date().isoformat())
+    type_into(officer, "#execute-form #signed_copy_reference", "TPD-LEGAL-AMEND-2")
+    press(officer, "#execute-form button[type=submit]")
+    assert "countersignature is recorded" in officer.content()
+    assert officer.inner_text("#agreement-state") == "active"
+    assert in_force_version(fresh(db), agreement.id).number == 2  # type: ignore[union-attr]
+    db.rollback()
+
+    officer.goto(f"{base}/dashboard/privacy_officer")
+    assert officer.locator(task).count() == 0
