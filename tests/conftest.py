@@ -7,6 +7,7 @@ runs are skipped with a message saying so.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,9 @@ from tests.support import People, make_people
 # for every property test unless a test sets its own.
 settings.register_profile("governance", deadline=None)
 settings.load_profile("governance")
+
+# Flask-WTF's session key and form field for the CSRF secret (its default, which we keep).
+CSRF_FIELD = "csrf_token"
 
 PG_VARIABLE = "GOVERNANCE_TEST_DATABASE_URL"
 PG_SKIP_REASON = (
@@ -204,11 +209,30 @@ def fresh(session: Session) -> Session:
     return session
 
 
-def csrf_token(client: FlaskClient, path: str = "/login") -> str:
-    page = client.get(path, follow_redirects=True)
-    match = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
+def csrf_token(client: FlaskClient, path: str | None = None) -> str:
+    """The CSRF token a page of `path` would carry, read from that page; without a path, the
+    token of the client's session as any page of it would carry it.
+
+    Reading a page for every form cost a third of some modules' time: signed in, `/login`
+    redirects to the dashboard, which renders the person's tasks and charts. Without a path the
+    token is made as Flask-WTF makes it for a page (`generate_csrf`: the session's random
+    secret, created if the session has none, signed with the app's secret key), from the
+    session cookie the client holds, so the form is checked exactly as a browser's would be:
+    a wrong or missing token, or one from another session, is still refused."""
+    if path is not None:
+        page = client.get(path, follow_redirects=True)
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+    app = client.application
+    with client.session_transaction() as session:
+        if CSRF_FIELD not in session:
+            session[CSRF_FIELD] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324 (as Flask-WTF)
+        secret = session[CSRF_FIELD]
+    signer = URLSafeTimedSerializer(
+        app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, salt="wtf-csrf-token"
+    )
+    return str(signer.dumps(secret))
 
 
 class Browser:
@@ -225,7 +249,7 @@ class Browser:
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         form = dict(data or {})
-        form.setdefault("csrf_token", csrf_token(self.client, "/login"))
+        form.setdefault("csrf_token", csrf_token(self.client))
         return self.client.post(path, data=form, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Any:
@@ -316,6 +340,36 @@ def _url_builders_compiled_once() -> Iterator[None]:
     Rule._compile_builder = compile_once  # type: ignore[method-assign]
     yield
     Rule._compile_builder = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _templates_compiled_once() -> Iterator[None]:
+    """Each app has its own Jinja environment, which compiles every template it renders from
+    source (parse, generate Python, `compile`): 0.09 s a template, a sixth of some modules'
+    time, for the same few dozen templates in each of the suite's thousands of apps. Jinja's
+    bytecode cache is made for this: the tests' apps share one, in memory, for this worker.
+    Jinja keys it by the template's name and checks the source's checksum, so a template
+    changed on disk compiles again; every app is made by `create_app` with the same
+    environment options, for which the compiled code is the same."""
+    from jinja2 import BytecodeCache
+    from jinja2.bccache import Bucket
+
+    class InMemory(BytecodeCache):
+        def __init__(self) -> None:
+            self.codes: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            code = self.codes.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.codes[bucket.key] = bucket.bytecode_to_string()
+
+    original = Flask.jinja_options
+    Flask.jinja_options = {**original, "bytecode_cache": InMemory()}
+    yield
+    Flask.jinja_options = original
 
 
 COMMAND_MODULES = ("agreements", "analyses", "audit", "core", "datasets", "keys", "tokens")
