@@ -59,13 +59,13 @@ def audit_fields(request: AccessRequest) -> dict[str, Any]:
     }
 
 
-def steward_of_request(
-    session: Session, request: AccessRequest, by: Actor, event: AuditType, *, only: str
-) -> Dataset:
-    """The request's dataset if `by` reviews requests, is a steward of it and did not ask;
-    otherwise 403, recorded as a refused `event` (`only` says who may)."""
+def _reviewer(
+    by: Actor, request: AccessRequest, permission: Permission, event: AuditType
+) -> dict[str, Any]:
+    """403 unless `by` holds `permission` and did not ask (nobody reviews their own request);
+    the refusal, recorded as a denied `event`, is returned for the checks that follow."""
     refusal = {"event_type": event, **audit_fields(request)}
-    authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
+    authz.require(by, permission, audit=refusal)
     rules.require(
         rules.not_own_request,
         by,
@@ -73,6 +73,15 @@ def steward_of_request(
         message="Nobody reviews their own request.",
         audit=refusal,
     )
+    return refusal
+
+
+def steward_of_request(
+    session: Session, request: AccessRequest, by: Actor, event: AuditType, *, only: str
+) -> Dataset:
+    """The request's dataset if `by` reviews requests, is a steward of it and did not ask;
+    otherwise 403, recorded as a refused `event` (`only` says who may)."""
+    refusal = _reviewer(by, request, Permission.ACCESS_REQUEST_REVIEW, event)
     dataset = session.get(Dataset, request.dataset_id)
     rules.require(rules.steward_of_dataset, by, dataset, message=only, audit=refusal)
     assert dataset is not None  # the rule holds only for a dataset
@@ -126,14 +135,8 @@ def _denier(session: Session, request: AccessRequest, by: Actor) -> None:
     if request.status != RequestStatus.AWAITING_PRIVACY_OFFICER:
         require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
         return
-    refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **audit_fields(request)}
-    authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-    rules.require(
-        rules.not_own_request,
-        by,
-        request,
-        message="Nobody reviews their own request.",
-        audit=refusal,
+    _reviewer(
+        by, request, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, AuditType.ACCESS_REQUEST_DENY
     )
 
 

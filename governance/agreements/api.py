@@ -142,6 +142,11 @@ def _may_approve(agreement_id: int) -> None:
     service.check_approval(db_session(), agreement_id, caller())
 
 
+def _may_certify(agreement_id: int) -> None:
+    """Also refused before the body: a destruction already certified (409)."""
+    service.check_certify_destruction(db_session(), agreement_id, caller())
+
+
 @operation(
     "PATCH",
     "/agreements/<int:agreement_id>",
@@ -346,7 +351,7 @@ def terminate_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseRetu
     body=s.obj({"statement": s.text(5000, min_length=1)}, required=("statement",)),
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
-    before=_may(Action.CERTIFY_DESTRUCTION),
+    before=_may_certify,
 )
 def certify_destruction(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Say what was destroyed, how and on which date."""

@@ -35,6 +35,7 @@ from governance.agreements.common import (
 )
 from governance.agreements.endings import (
     certify_destruction,
+    check_certify_destruction,
     close,
     expire,
     expiry_moment,
@@ -84,6 +85,7 @@ __all__ = [
     "available_actions",
     "certify_destruction",
     "check_approval",
+    "check_certify_destruction",
     "check_transition",
     "close",
     "committee_return",

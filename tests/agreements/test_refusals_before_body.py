@@ -4,6 +4,8 @@ action 409, whatever the body, never 422 for a body that the action would not ha
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditType
+from governance.identity.models import User
 from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
@@ -52,19 +55,23 @@ def closed(db: Session, people: People, datasets: Datasets) -> Agreement:
     return agreement
 
 
+def send_invalid(app: Flask, db: Session, person: User, agreement: Agreement, name: str) -> Any:
+    path, method, _ = ACTIONS[name]
+    return app.test_client().open(
+        f"/api/v1/agreements/{agreement.id}{path}",
+        method=method,
+        json=INVALID,
+        headers=token_of(db, person),
+    )
+
+
 @pytest.mark.parametrize("name", sorted(ACTIONS))
 def test_an_invalid_body_from_who_may_not_act_is_403_and_recorded(
     app: Flask, db: Session, people: People, closed: Agreement, name: str
 ) -> None:
-    path, method, event = ACTIONS[name]
-    answer = app.test_client().open(
-        f"/api/v1/agreements/{closed.id}{path}",
-        method=method,
-        json=INVALID,
-        headers=token_of(db, people.analyst),
-    )
+    answer = send_invalid(app, db, people.analyst, closed, name)
     assert answer.status_code == 403, answer.get_data(as_text=True)
-    [refused] = denied(db, event)
+    [refused] = denied(db, ACTIONS[name][2])
     assert (refused.actor_email, refused.target_id) == (people.analyst.email, str(closed.id))
 
 
@@ -72,13 +79,7 @@ def test_an_invalid_body_from_who_may_not_act_is_403_and_recorded(
 def test_an_invalid_body_in_a_state_that_forbids_the_action_is_409(
     app: Flask, db: Session, people: People, closed: Agreement, name: str
 ) -> None:
-    path, method, _ = ACTIONS[name]
-    answer = app.test_client().open(
-        f"/api/v1/agreements/{closed.id}{path}",
-        method=method,
-        json=INVALID,
-        headers=token_of(db, people.privacy2),
-    )
+    answer = send_invalid(app, db, people.privacy2, closed, name)
     assert answer.status_code == 409, answer.get_data(as_text=True)
 
 
