@@ -8,9 +8,9 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from governance.access import grants as service
-from governance.access import queries
+from governance.access import queries, visibility
 from governance.access.models import Grant, GrantStatus
-from governance.access.review import grants_due_for_review, review_grant
+from governance.access.review import check_review, grants_due_for_review, review_grant
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
@@ -179,7 +179,7 @@ def list_grants(query: dict[str, Any]) -> ResponseReturnValue:
     """Your own grants; a steward also those on their datasets; privacy officers and
     compliance managers all."""
     db = db_session()
-    statement = queries.grants_visible_to(caller())
+    statement = visibility.grants_visible_to(caller())
     status = query.get("status", "active")
     if status != "all":
         statement = statement.where(Grant.status == status)
@@ -205,7 +205,16 @@ def list_grants(query: dict[str, Any]) -> ResponseReturnValue:
 def get_grant(grant_id: int) -> ResponseReturnValue:
     """404 if it does not exist or you cannot see it (the same answer; the look-up is
     recorded as denied either way)."""
-    return detail(queries.visible_grant(db_session(), grant_id, caller()))
+    return detail(visibility.visible_grant(db_session(), grant_id, caller()))
+
+
+def _may_revoke(grant_id: int) -> None:
+    """404, 403 or 409 before the body is read (`before`)."""
+    service.check_revoke(db_session(), grant_id, caller())
+
+
+def _may_review(grant_id: int) -> None:
+    check_review(db_session(), grant_id, caller())
 
 
 @operation(
@@ -216,6 +225,7 @@ def get_grant(grant_id: int) -> ResponseReturnValue:
     body=s.obj({"reason": s.text(4000, min_length=1)}, required=("reason",)),
     errors=(403, 409),
     answer=ANSWER,
+    before=_may_revoke,
 )
 def revoke_grant(grant_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a steward of the dataset or a privacy officer; it stops working at once."""
@@ -243,6 +253,7 @@ def revoke_grant(grant_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     ),
     errors=(403, 409),
     answer=ANSWER,
+    before=_may_review,
 )
 def grant_review(grant_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a steward of the dataset who does not hold the grant; keeping no column ends it."""

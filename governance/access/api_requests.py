@@ -4,12 +4,13 @@ what the state allows (409) and what is valid (422)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask.typing import ResponseReturnValue
 
 from governance import authz
-from governance.access import data_use, nudges, queries
+from governance.access import data_use, nudges, queries, request_checks, visibility
 from governance.access import requests as service
 from governance.access.models import AccessRequest, RequestStatus
 from governance.access.workflow import Action, allowed_actions
@@ -309,7 +310,7 @@ def render(item: AccessRequest) -> dict[str, Any]:
 def list_requests(query: dict[str, Any]) -> ResponseReturnValue:
     """Your own requests; a steward also those on the datasets they steward; privacy officers
     and compliance managers all."""
-    statement = queries.requests_visible_to(caller())
+    statement = visibility.requests_visible_to(caller())
     if "status" in query:
         statement = statement.where(AccessRequest.status == query["status"])
     page = paginate(
@@ -335,7 +336,7 @@ def list_requests(query: dict[str, Any]) -> ResponseReturnValue:
 def get_request(request_id: int) -> ResponseReturnValue:
     """404 if it does not exist or you cannot see it (the same answer; the look-up is
     recorded as denied either way)."""
-    return render(queries.visible_request(db_session(), request_id, caller()))
+    return render(visibility.visible_request(db_session(), request_id, caller()))
 
 
 @operation(
@@ -375,11 +376,24 @@ def create_request(body: dict[str, Any]) -> ResponseReturnValue:
     return render(created), 201
 
 
+def _may(step: str) -> Callable[[int], None]:
+    """A step's refusals (404, 403, 409) before its body is read (`before`)."""
+
+    def check(request_id: int) -> None:
+        request_checks.check_step(db_session(), step, request_id, caller())
+
+    return check
+
+
+def _may_nudge(request_id: int) -> None:
+    nudges.check_nudge(db_session(), request_id, caller(), utcnow())
+
+
 def _act(request_id: int, call: Any) -> ResponseReturnValue:
     db = db_session()
     call(db, caller(), utcnow())
     db.commit()
-    return render(service.get_request(db, request_id))
+    return render(request_checks.get_request(db, request_id))
 
 
 @operation(
@@ -403,6 +417,7 @@ def _act(request_id: int, call: Any) -> ResponseReturnValue:
     ),
     errors=(*ERRORS, 422),
     answer=ANSWER,
+    before=_may("approve"),
 )
 def approve_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Direct identifiers, or granted figures above the agreement's threshold, then wait for
@@ -428,6 +443,7 @@ def approve_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValu
     summary="Count the re-identification figures again (steward)",
     errors=(*ERRORS, 404),
     answer=ANSWER,
+    before=_may("risk"),
 )
 def recompute_risk(request_id: int) -> ResponseReturnValue:
     """On the dataset's current version, for the request and what it grants; shows no row."""
@@ -445,6 +461,7 @@ def recompute_risk(request_id: int) -> ResponseReturnValue:
     body=s.obj({"comment": s.text(4000)}),
     errors=ERRORS,
     answer=ANSWER,
+    before=_may("approve-identifiers"),
 )
 def approve_identifiers(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a privacy officer who is neither the requester nor the steward."""
@@ -464,6 +481,7 @@ def approve_identifiers(request_id: int, body: dict[str, Any]) -> ResponseReturn
     body=s.obj({"reason": s.text(4000, min_length=1)}, required=("reason",)),
     errors=ERRORS,
     answer=ANSWER,
+    before=_may("deny"),
 )
 def deny_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """The steward, or at the second approval a privacy officer."""
@@ -483,6 +501,7 @@ def deny_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     body=s.obj({"comment": s.text(4000, min_length=1)}, required=("comment",)),
     errors=ERRORS,
     answer=ANSWER,
+    before=_may("return"),
 )
 def return_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """With a comment saying what to change."""
@@ -502,6 +521,7 @@ def return_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue
     body=s.obj(CHANGEABLE, required=("columns", "purpose", "justification", "end_date")),
     errors=(*ERRORS, 404),
     answer=ANSWER,
+    before=_may("resubmit"),
 )
 def resubmit_request(request_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Only the requester, only once a steward returned it; eligibility is checked again."""
@@ -529,6 +549,7 @@ def resubmit_request(request_id: int, body: dict[str, Any]) -> ResponseReturnVal
     summary="Withdraw your own request",
     errors=ERRORS,
     answer=ANSWER,
+    before=_may("withdraw"),
 )
 def withdraw_request(request_id: int) -> ResponseReturnValue:
     """Only the requester, before it is decided."""
@@ -547,6 +568,7 @@ def withdraw_request(request_id: int) -> ResponseReturnValue:
     "the reminder names the request's number, state and dates, never its purpose or columns.",
     errors=ERRORS,
     answer=ANSWER,
+    before=_may_nudge,
 )
 def nudge_request(request_id: int) -> ResponseReturnValue:
     """Only the requester, while the request waits on someone."""

@@ -204,7 +204,12 @@ class DoorDataset:
         return self._by_name.get(name)
 
 
-def _dataset(session: Session, dataset_id: int) -> DoorDataset:
+def _dataset(session: Session, dataset_id: int, event: AuditType) -> DoorDataset:
+    """The dataset read for `event`; an id that names no dataset is a 404 recorded as a denied
+    `event`, as every look-up of an id that names nothing is (`audit.lookup_refusal`).
+    Datasets are not hidden from those who read rows: one that exists is decided, and a
+    refusal says which grant is missing."""
+
     # The dataset's columns, read as values (one statement), in the order the dataset's
     # `columns` gives them.
     def load() -> DoorDataset | None:
@@ -220,7 +225,10 @@ def _dataset(session: Session, dataset_id: int) -> DoorDataset:
 
     dataset = remembered(session, ("door_dataset", dataset_id), load)
     if dataset is None:
-        raise NotFound(f"There is no dataset {dataset_id}.")
+        raise NotFound(
+            f"There is no dataset {dataset_id}.",
+            audit=audit.lookup_refusal(event, "dataset", dataset_id, hidden_by=None, who_sees=""),
+        )
     return dataset
 
 
@@ -380,7 +388,7 @@ def check_read(
         session,
         by=by,
         agreement_id=agreement_id,
-        dataset=_dataset(session, dataset_id),
+        dataset=_dataset(session, dataset_id, event),
         columns=columns,
         action=DataAction.READ,
         purpose=purpose,
@@ -505,7 +513,7 @@ def read_rows(
     anything read. Refusals of either kind are recorded as denied reads."""
     if per_page < 1 or per_page > MAX_PAGE_SIZE or page < 1:
         raise ValidationFailed(f"Pages hold 1 to {MAX_PAGE_SIZE} rows and start at 1.")
-    dataset = _dataset(session, dataset_id)
+    dataset = _dataset(session, dataset_id, AuditType.DATASET_READ)
     attempt: dict[str, Any] = {
         "event_type": AuditType.DATASET_READ,
         "outcome": Outcome.DENIED,
@@ -747,7 +755,7 @@ def _read_whole(
     """Every row of the columns: decided, read in their granted forms without the withheld
     records, and recorded with the version read, all under `action`'s audit event."""
     event = _WHOLE_READ_EVENTS[action]
-    dataset = _dataset(session, dataset_id)
+    dataset = _dataset(session, dataset_id, event)
     decision, fields = _decide_and_record(
         session,
         by=by,
@@ -881,7 +889,7 @@ def assess_risk(
     The service reads, not the person whose request it is (`asked_by`): the read is recorded
     as the system's, so it is never counted as that person's use of a grant.
     """
-    dataset = _dataset(session, dataset_id)
+    dataset = _dataset(session, dataset_id, AuditType.DATASET_ASSESS_RISK)
     columns = list(dict.fromkeys([*quasi_identifiers, *sensitive]))
     decision = decide_risk_assessment(
         columns,

@@ -27,6 +27,7 @@ from governance.access.models import (
     GrantStatus,
     bump_epoch,
 )
+from governance.access.visibility import visible_grant
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
@@ -134,10 +135,10 @@ def can_manage(by: Actor, dataset: Dataset) -> bool:
     return authz.can(by, Permission.GRANT_REVOKE) and rules.manages_grants_of(by, dataset)
 
 
-def revoke_grant(
-    session: Session, *, grant_id: int, reason: str, by: Actor, now: dt.datetime
-) -> Grant:
-    grant = get_grant(session, grant_id)
+def check_revoke(session: Session, grant_id: int, by: Actor) -> Grant:
+    """404 (as for no such grant) if `by` may not see it, 403 if they may not revoke it, 409
+    if it has ended; changes nothing (the API asks it before reading the body)."""
+    grant = visible_grant(session, grant_id, by, event=AuditType.GRANT_REVOKE)
     refusal = {
         "event_type": AuditType.GRANT_REVOKE,
         "target_type": "grant",
@@ -154,6 +155,13 @@ def revoke_grant(
         audit=refusal,
     )
     LIFECYCLE.check(grant, Action.REVOKE)
+    return grant
+
+
+def revoke_grant(
+    session: Session, *, grant_id: int, reason: str, by: Actor, now: dt.datetime
+) -> Grant:
+    grant = check_revoke(session, grant_id, by)
     if not reason.strip():
         raise ValidationFailed("Say why the grant is revoked.", {"reason": "Required."})
     end_grant(

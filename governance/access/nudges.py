@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from governance.access import queries
 from governance.access.models import AccessRequest, RequestStatus
 from governance.access.queries import CommitteeWait
+from governance.access.request_checks import audit_fields
+from governance.access.visibility import visible_request
 from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.audit.service import record
 from governance.authz import Role
@@ -131,11 +133,17 @@ def _last_nudge(session: Session, request_id: int, since: dt.datetime) -> dt.dat
     )
 
 
-def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> int:
-    """Remind the people the request waits on; returns how many were e-mailed."""
-    item = session.get(AccessRequest, request_id)
-    if item is None or item.requester_id != by.id:
-        raise PermissionDenied("Only the person who asked may send a reminder about a request.")
+def check_nudge(
+    session: Session, request_id: int, by: User, now: dt.datetime
+) -> tuple[AccessRequest, Waiting]:
+    """404 (as for no such request) if `by` may not see it, 403 unless they asked, 409 unless
+    it waits on someone and a reminder is due; changes nothing."""
+    item = visible_request(session, request_id, by, event=AuditType.ACCESS_REQUEST_NUDGE)
+    if item.requester_id != by.id:
+        raise PermissionDenied(
+            "Only the person who asked may send a reminder about a request.",
+            audit={"event_type": AuditType.ACCESS_REQUEST_NUDGE, **audit_fields(item)},
+        )
     waiting = waiting_on(session, item)
     if waiting is None:
         raise InvalidTransition(
@@ -150,6 +158,12 @@ def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> i
             f"{waiting.last_nudge:%Y-%m-%d}; you may send another from "
             f"{waiting.next_nudge:%Y-%m-%d %H:%M} UTC, one per {waiting.period_days} days."
         )
+    return item, waiting
+
+
+def nudge(session: Session, *, request_id: int, by: User, now: dt.datetime) -> int:
+    """Remind the people the request waits on; returns how many were e-mailed."""
+    item, waiting = check_nudge(session, request_id, by, now)
     page = notify.link(session, f"/access/requests/{item.id}")
     told = 0
     for person in waiting.people:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
@@ -19,91 +18,19 @@ from governance.access.models import (
     RequestStatus,
 )
 from governance.access.review import REVIEW_PERIOD, Usage, grant_usage, grants_due_for_review
+from governance.access.visibility import stewarded, visible_request
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.obligations import attestation_summary, latest_attestation
-from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
-from governance.datasets.models import Dataset, DatasetSteward
+from governance.datasets.models import Dataset
 from governance.identity.models import User
-from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied
+from governance.kernel.errors import InvalidTransition, PermissionDenied
 from governance.kernel.one_of import one_of
 from governance.kernel.tasks import Task, service_level_days
 from governance.kernel.types import utcnow
 
 # A steward is expected to answer a request within this many days (shown as its deadline).
-
-
-def _stewarded(user: User) -> Any:
-    return select(DatasetSteward.dataset_id).where(DatasetSteward.user_id == user.id)
-
-
-def requests_visible_to(user: User) -> Select[AccessRequest]:
-    """Own requests; stewards also those on their datasets; privacy officers all."""
-    query = select(AccessRequest)
-    if authz.can(user, Permission.GRANT_OVERSEE):
-        return query
-    return query.where(
-        or_(AccessRequest.requester_id == user.id, AccessRequest.dataset_id.in_(_stewarded(user)))
-    )
-
-
-def grants_visible_to(user: User) -> Select[Grant]:
-    query = select(Grant)
-    if authz.can(user, Permission.GRANT_OVERSEE):
-        return query
-    return query.where(or_(Grant.user_id == user.id, Grant.dataset_id.in_(_stewarded(user))))
-
-
-def visible_request(session: Session, request_id: int, user: User) -> AccessRequest:
-    """The request if `user` may see it; else 404, recorded (`_unseen`)."""
-    found = session.scalars(requests_visible_to(user).where(AccessRequest.id == request_id)).first()
-    if found is None:
-        raise _unseen(session, AccessRequest, request_id)
-    return found
-
-
-# Who sees a request or a grant: its person, the stewards of its dataset, whoever oversees grants
-# (`requests_visible_to`, `grants_visible_to`).
-VISIBILITY_RULE = "own-or-stewarded-or-overseen"
-_Held = TypeVar("_Held", AccessRequest, Grant)
-_WHO_SEES = "Only {}, the stewards of its dataset, privacy officers and compliance managers see {}."
-# Each kind as the trail names it, as the person reads it, its refused look-up's event, and
-# who sees it (the rule in words).
-_LOOKUPS = {
-    AccessRequest: (
-        "access_request",
-        "access request",
-        AuditType.ACCESS_REQUEST_READ,
-        _WHO_SEES.format("the person who asked", "an access request"),
-    ),
-    Grant: ("grant", "grant", AuditType.GRANT_READ, _WHO_SEES.format("its holder", "a grant")),
-}
-
-
-def _unseen(session: Session, model: type[_Held], object_id: int) -> NotFound:
-    """404 for a request or grant the person may not see, worded as for an id that names
-    nothing, so that the answer does not tell which ids exist; the look-up is recorded as
-    denied either way, the trail telling the two apart (`audit.lookup_refusal`). Whether the id
-    names anything is asked only here, on the refusal's path."""
-    target_type, noun, event, who_sees = _LOOKUPS[model]
-    hidden = session.get(model, object_id)
-    context = (
-        {"agreement_id": hidden.agreement_id, "dataset_id": hidden.dataset_id}
-        if hidden is not None
-        else {}
-    )
-    return NotFound(
-        f"There is no {noun} {object_id} that you can see.",
-        audit=audit.lookup_refusal(
-            event,
-            target_type,
-            object_id,
-            hidden_by=VISIBILITY_RULE if hidden is not None else None,
-            who_sees=who_sees,
-            **context,
-        ),
-    )
 
 
 # Built once with one parameter for the list (kernel.one_of): a listing's names are asked at
@@ -235,14 +162,6 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
     )
 
 
-def visible_grant(session: Session, grant_id: int, user: User) -> Grant:
-    """The grant if `user` may see it; else 404, recorded (`_unseen`)."""
-    found = session.scalars(grants_visible_to(user).where(Grant.id == grant_id)).first()
-    if found is None:
-        raise _unseen(session, Grant, grant_id)
-    return found
-
-
 def agreements_for_requests(session: Session, user: User) -> list[Agreement]:
     """Active agreements on which the person is authorised personnel."""
     from governance.agreements.queries import in_force_version
@@ -287,7 +206,7 @@ def steward_tasks(session: Session, user: User) -> list[Task]:
     waiting = session.scalars(
         select(AccessRequest).where(
             AccessRequest.status == RequestStatus.SUBMITTED,
-            AccessRequest.dataset_id.in_(_stewarded(user)),
+            AccessRequest.dataset_id.in_(stewarded(user)),
             AccessRequest.requester_id != user.id,
             # A committee's requests are its members' tasks (committees/queries.py).
             AccessRequest.committee_id.is_(None),
@@ -303,9 +222,9 @@ def steward_tasks(session: Session, user: User) -> list[Task]:
         )
         for r in waiting
     ]
-    stewarded = set(session.scalars(_stewarded(user)))
+    own_datasets = set(session.scalars(stewarded(user)))
     for grant in grants_due_for_review(session, now=utcnow()):
-        if grant.dataset_id in stewarded:
+        if grant.dataset_id in own_datasets:
             since = grant.last_reviewed_at or grant.created_at
             tasks.append(
                 Task(

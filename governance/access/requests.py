@@ -26,11 +26,16 @@ from governance.access import column_forms, data_door, grants
 from governance.access.data_use import check_purpose, recheck_at_decision
 from governance.access.eligibility import check_eligibility, grant_end
 from governance.access.models import AccessRequest, AccessRequestColumn, RequestStatus
+from governance.access.request_checks import (
+    audit_fields,
+    for_change,
+    start_step,
+)
 from governance.access.workflow import LIFECYCLE, Action, check_transition
 from governance.agreements.models import AgreementVersion, DerivedForms
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, rules
+from governance.authz import Permission
 from governance.datasets.models import Classification, Dataset, more_protected
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -121,7 +126,7 @@ def _assess_risk(
         session,
         AuditType.ACCESS_REQUEST_RISK_ASSESSED,
         by=data_door.RISK_ASSESSOR,
-        **_audit_fields(request),
+        **audit_fields(request),
         agreement_version=version.number,
         clause="publication.min_cell_size",
         detail={
@@ -200,16 +205,7 @@ def recompute_risk(
     """Count the figures again on the dataset's current version (after a new version, say),
     for the requested combination and, once decided, for what is granted; shows no row.
     Only a steward of the dataset asks; the request and its decision do not change."""
-    request = _for_change(session, request_id)
-    _steward_of_request(
-        session,
-        request,
-        by,
-        AuditType.ACCESS_REQUEST_RISK_RECOMPUTE,
-        only="Only a steward of this dataset asks for its requests' figures again.",
-    )
-    if request.status == RequestStatus.WITHDRAWN:
-        raise InvalidTransition("This request was withdrawn: there is nothing to count.")
+    request = start_step(session, "risk", request_id, by)
     version = _agreement_version(session, request)
     before = request.risk_figures or {}
     because = before.get("privacy_officer_because")
@@ -224,7 +220,7 @@ def recompute_risk(
         session,
         AuditType.ACCESS_REQUEST_RISK_RECOMPUTE,
         by=by,
-        **_audit_fields(request),
+        **audit_fields(request),
         agreement_version=version.number,
         clause="publication.min_cell_size",
         detail={
@@ -278,38 +274,6 @@ def _route(session: Session, request: AccessRequest, now: dt.datetime) -> None:
         if committee_id is not None:
             request.committee_id = committee_id
             return
-
-
-def get_request(session: Session, request_id: int) -> AccessRequest:
-    request = session.get(AccessRequest, request_id)
-    if request is None:
-        raise NotFound(f"There is no access request {request_id}.")
-    return request
-
-
-def _for_change(session: Session, request_id: int) -> AccessRequest:
-    """The request, its row locked until the transaction ends, for a state change.
-
-    Two stewards approving the same request at once on PostgreSQL (READ COMMITTED) both read
-    it as waiting; without the lock both approvals committed and two grants were made (found
-    by the load test, tests/reliability/test_load.py). With it the second waits, reads the
-    committed state and is refused by `check_transition` (409). SQLite needs no row lock: its
-    transactions begin IMMEDIATE, one writer at a time.
-    """
-    audit.take_writer_lock(session)  # the head first, then the row: one lock order
-    request = session.get(AccessRequest, request_id, with_for_update=True, populate_existing=True)
-    if request is None:
-        raise NotFound(f"There is no access request {request_id}.")
-    return request
-
-
-def _audit_fields(request: AccessRequest) -> dict[str, Any]:
-    return {
-        "target_type": "access_request",
-        "target_id": request.id,
-        "agreement_id": request.agreement_id,
-        "dataset_id": request.dataset_id,
-    }
 
 
 def _clean_text(value: str, field: str, *, required: bool) -> str:
@@ -427,7 +391,7 @@ def submit_request(
         session,
         AuditType.ACCESS_REQUEST_SUBMIT,
         by=by,
-        **_audit_fields(request),
+        **audit_fields(request),
         agreement_version=version.number,
         clause="scope.datasets",
         detail={
@@ -458,15 +422,7 @@ def resubmit_request(
     now: dt.datetime,
     data_use: Mapping[str, Any] | None = None,
 ) -> AccessRequest:
-    request = _for_change(session, request_id)
-    rules.require(
-        rules.own_request,
-        by,
-        request,
-        message="Only the person who asked can change a returned request.",
-        audit={"event_type": AuditType.ACCESS_REQUEST_SUBMIT, **_audit_fields(request)},
-    )
-    check_transition(request, Action.RESUBMIT)
+    request = start_step(session, "resubmit", request_id, by)
     names = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
     version = check_eligibility(
         session,
@@ -503,7 +459,7 @@ def resubmit_request(
         Action.RESUBMIT,
         by=by,
         record={
-            **_audit_fields(request),
+            **audit_fields(request),
             "agreement_version": version.number,
             "now": now,
             "detail": {
@@ -522,52 +478,11 @@ def resubmit_request(
 def withdraw_request(
     session: Session, *, request_id: int, by: User, now: dt.datetime
 ) -> AccessRequest:
-    request = _for_change(session, request_id)
-    rules.require(
-        rules.own_request,
-        by,
-        request,
-        message="Only the person who asked can withdraw a request.",
-        audit={"event_type": AuditType.ACCESS_REQUEST_WITHDRAW, **_audit_fields(request)},
-    )
+    request = start_step(session, "withdraw", request_id, by)
     LIFECYCLE.apply(
-        session, request, Action.WITHDRAW, by=by, record={**_audit_fields(request), "now": now}
+        session, request, Action.WITHDRAW, by=by, record={**audit_fields(request), "now": now}
     )
     return request
-
-
-def _steward_of_request(
-    session: Session, request: AccessRequest, by: Actor, event: AuditType, *, only: str
-) -> Dataset:
-    """The request's dataset if `by` reviews requests, is a steward of it and did not ask;
-    otherwise 403, recorded as a refused `event` (`only` says who may)."""
-    refusal = {"event_type": event, **_audit_fields(request)}
-    authz.require(by, Permission.ACCESS_REQUEST_REVIEW, audit=refusal)
-    rules.require(
-        rules.not_own_request,
-        by,
-        request,
-        message="Nobody reviews their own request.",
-        audit=refusal,
-    )
-    dataset = session.get(Dataset, request.dataset_id)
-    rules.require(rules.steward_of_dataset, by, dataset, message=only, audit=refusal)
-    assert dataset is not None  # the rule holds only for a dataset
-    return dataset
-
-
-def _require_steward(
-    session: Session, request: AccessRequest, by: Actor, event: AuditType
-) -> Dataset:
-    dataset = _steward_of_request(
-        session, request, by, event, only="Only a steward of this dataset reviews its requests."
-    )
-    if request.committee_id is not None:
-        raise InvalidTransition(
-            "A committee decides this request: its members vote on the committee's case page.",
-            allowed=[],
-        )
-    return dataset
 
 
 def steward_approve(
@@ -583,9 +498,9 @@ def steward_approve(
     """Approve all or some of the requested columns, each as stored or in the form `forms`
     names (coarsened, pseudonymised); direct identifiers, or figures above the agreement's
     threshold, wait for a privacy officer, everything else becomes a grant now."""
-    request = _for_change(session, request_id)
-    dataset = _require_steward(session, request, by, AuditType.ACCESS_REQUEST_APPROVE)
-    check_transition(request, Action.APPROVE)
+    request = start_step(session, "approve", request_id, by)
+    dataset = session.get(Dataset, request.dataset_id)
+    assert dataset is not None  # the steward rule held for it
     return _approve(
         session,
         request,
@@ -666,7 +581,7 @@ def _approve(
         if identifiers or too_unique
         else RequestStatus.APPROVED,
         record={
-            **_audit_fields(request),
+            **audit_fields(request),
             "agreement_version": version.number,
             "clause": "scope.datasets",
             "now": now,
@@ -707,7 +622,7 @@ def _refuse_forms_not_allowed(
     error.audit = {
         "event_type": event,
         "now": now,
-        **_audit_fields(request),
+        **audit_fields(request),
         "agreement_version": version.number,
         "clause": column_forms.DERIVED_FORMS_CLAUSE,
         "detail": {
@@ -723,18 +638,7 @@ def privacy_approve(
     session: Session, *, request_id: int, comment: str, by: Actor, now: dt.datetime
 ) -> AccessRequest:
     """The second approval that direct identifiers need, by someone other than the steward."""
-    request = _for_change(session, request_id)
-    refusal = {"event_type": AuditType.ACCESS_REQUEST_APPROVE_IDENTIFIERS, **_audit_fields(request)}
-    authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-    rules.require(
-        rules.second_approver,
-        by,
-        request,
-        message="Direct identifiers need two different people: the steward and a "
-        "privacy officer who is neither steward nor requester.",
-        audit=refusal,
-    )
-    check_transition(request, Action.APPROVE_IDENTIFIERS)
+    request = start_step(session, "approve-identifiers", request_id, by)
     # The second approver answers for the identifiers in writing: why this project needs them.
     body = comment.strip()
     if not body:
@@ -777,7 +681,7 @@ def privacy_approve(
         Action.APPROVE_IDENTIFIERS,
         by=by,
         record={
-            **_audit_fields(request),
+            **audit_fields(request),
             "agreement_version": version.number,
             "clause": "privacy.laws",
             "now": now,
@@ -804,21 +708,8 @@ def _answered_figure(request: AccessRequest) -> dict[str, Any]:
 def deny_request(
     session: Session, *, request_id: int, reason: str, by: Actor, now: dt.datetime
 ) -> AccessRequest:
-    request = _for_change(session, request_id)
+    request = start_step(session, "deny", request_id, by)
     second_approval = request.status == RequestStatus.AWAITING_PRIVACY_OFFICER
-    if second_approval:
-        refusal = {"event_type": AuditType.ACCESS_REQUEST_DENY, **_audit_fields(request)}
-        authz.require(by, Permission.ACCESS_REQUEST_APPROVE_IDENTIFIERS, audit=refusal)
-        rules.require(
-            rules.not_own_request,
-            by,
-            request,
-            message="Nobody reviews their own request.",
-            audit=refusal,
-        )
-    else:
-        _require_steward(session, request, by, AuditType.ACCESS_REQUEST_DENY)
-    check_transition(request, Action.DENY)
     text = _clean_text(reason, "reason", required=True)
     if second_approval:
         request.privacy_officer_id = by.id
@@ -833,7 +724,7 @@ def deny_request(
         request,
         Action.DENY,
         by=by,
-        record={**_audit_fields(request), "detail": {"reason": text}, "now": now},
+        record={**audit_fields(request), "detail": {"reason": text}, "now": now},
     )
     return request
 
@@ -841,9 +732,7 @@ def deny_request(
 def return_request(
     session: Session, *, request_id: int, comment: str, by: Actor, now: dt.datetime
 ) -> AccessRequest:
-    request = _for_change(session, request_id)
-    _require_steward(session, request, by, AuditType.ACCESS_REQUEST_RETURN)
-    check_transition(request, Action.RETURN)
+    request = start_step(session, "return", request_id, by)
     request.steward_id = by.id
     request.steward_comment = _clean_text(comment, "comment", required=True)
     LIFECYCLE.apply(
@@ -852,7 +741,7 @@ def return_request(
         Action.RETURN,
         by=by,
         record={
-            **_audit_fields(request),
+            **audit_fields(request),
             "detail": {"comment": request.steward_comment},
             "now": now,
         },
@@ -881,7 +770,7 @@ def committee_decide(
     a privacy officer's second approval: the committee decides whether the project should
     have the data, the privacy officer answers for the identifiers in writing (the two-person
     rule is unchanged whoever made the first decision)."""
-    request = _for_change(session, request_id)
+    request = for_change(session, request_id)
     if not approve:
         check_transition(request, Action.COMMITTEE_REJECT)
         request.steward_id = by.id
@@ -893,7 +782,7 @@ def committee_decide(
             Action.COMMITTEE_REJECT,
             by=by,
             record={
-                **_audit_fields(request),
+                **audit_fields(request),
                 "detail": {"reason": request.steward_comment, **detail},
                 "now": now,
             },

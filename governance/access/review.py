@@ -15,8 +15,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access.grants import get_grant, narrow_grant
+from governance.access.grants import narrow_grant
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantReview
+from governance.access.visibility import visible_grant
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.authz import Permission
@@ -56,11 +57,11 @@ def grant_usage(session: Session, grant: Grant, *, now: dt.datetime) -> Usage:
     return Usage(grant=grant, used=sorted(used), unused=sorted(granted - used), last_read_at=last)
 
 
-def review_grant(
-    session: Session, *, grant_id: int, keep: list[str], comment: str, by: Actor, now: dt.datetime
-) -> GrantReview:
-    """Confirm a grant as it is, or narrow it to the columns still needed."""
-    grant = get_grant(session, grant_id)
+def check_review(session: Session, grant_id: int, by: Actor) -> Grant:
+    """404 (as for no such grant) if `by` may not see it, 403 unless they steward its
+    dataset and do not hold it, 409 if it has ended; changes nothing (the API asks it before
+    reading the body)."""
+    grant = visible_grant(session, grant_id, by, event=AuditType.GRANT_REVIEW)
     refusal: dict[str, Any] = {
         "event_type": AuditType.GRANT_REVIEW,
         "target_type": "grant",
@@ -79,6 +80,14 @@ def review_grant(
             f"This grant is {grant.status}; only grants that have not "
             "ended (active or paused) are reviewed."
         )
+    return grant
+
+
+def review_grant(
+    session: Session, *, grant_id: int, keep: list[str], comment: str, by: Actor, now: dt.datetime
+) -> GrantReview:
+    """Confirm a grant as it is, or narrow it to the columns still needed."""
+    grant = check_review(session, grant_id, by)
     unknown = set(keep) - set(grant.column_names)
     if unknown:
         raise ValidationFailed(
@@ -111,7 +120,10 @@ def review_grant(
         AuditType.GRANT_REVIEW,
         by=by,
         now=now,
-        **{k: v for k, v in refusal.items() if k != "event_type"},
+        target_type="grant",
+        target_id=grant.id,
+        agreement_id=grant.agreement_id,
+        dataset_id=grant.dataset_id,
         agreement_version=grant.agreement_version,
         detail={
             "decision": review.decision,

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from governance import authz
-from governance.access import data_use, nudges, queries, requests
+from governance.access import data_use, nudges, queries, request_checks, requests, visibility
 from governance.access import grants as grant_service
 from governance.access import review_export as review_export_service
 from governance.access import training_report as training
@@ -23,6 +23,7 @@ from governance.access.models import (
 )
 from governance.access.review import (
     REVIEW_PERIOD,
+    check_review,
     due_for_review,
     review_grant,
 )
@@ -56,7 +57,7 @@ bp = Blueprint("access", __name__, url_prefix="/access")
 @login_required
 def requests_list() -> str:
     user = actor()
-    query = queries.requests_visible_to(user)
+    query = visibility.requests_visible_to(user)
     status = request.args.get("status") or None
     if status:
         if status not in {s.value for s in RequestStatus}:
@@ -162,7 +163,7 @@ def request_detail(request_id: int) -> str:
 def _request_page(request_id: int, second_form: CommentForm) -> str:
     user = actor()
     db = db_session()
-    found = queries.visible_request(db, request_id, user)
+    found = visibility.visible_request(db, request_id, user)
     dataset, agreement = queries.request_parts(db, found)
     actions = {a.value for a in allowed_actions(RequestStatus(found.status))}
     # The same named rules the services apply (authz.rules), so a button shows only when the
@@ -270,9 +271,17 @@ def resubmit(request_id: int) -> Response | str:
 @login_required
 def request_action(request_id: int, action: str) -> Response:
     user, db, now = actor(), db_session(), utcnow()
+    if action == "nudge":
+        told = nudges.nudge(db, request_id=request_id, by=user, now=now)
+        db.commit()
+        flash(f"A polite reminder was sent to {told} person(s) the request waits on.", "success")
+        return redirect(url_for("access.request_detail", request_id=request_id))
+    if action not in request_checks.STEPS:
+        raise NotFound(f"There is no action {action!r} on requests.")
+    # Who and when before what was sent: 404, 403 or 409 before the form is read.
+    found = request_checks.check_step(db, action, request_id, user)
     if action == "approve":
         form = ApproveForm(prefix="approve")
-        found = requests.get_request(db, request_id)
         form.columns.choices = choices((c, c) for c in found.requested_columns)
         submitted(form)
         requests.steward_approve(
@@ -319,17 +328,12 @@ def request_action(request_id: int, action: str) -> Response:
         )
     elif action == "withdraw":
         requests.withdraw_request(db, request_id=request_id, by=user, now=now)
-    elif action == "nudge":
-        told = nudges.nudge(db, request_id=request_id, by=user, now=now)
-        db.commit()
-        flash(f"A polite reminder was sent to {told} person(s) the request waits on.", "success")
-        return redirect(url_for("access.request_detail", request_id=request_id))
-    else:
+    else:  # resubmit has its own page (`resubmit`)
         raise NotFound(f"There is no action {action!r} on requests.")
     db.commit()
     # Say where the action left the request: an approval of identifier columns, say, still
     # waits on a privacy officer, which "Done." would hide.
-    status = RequestStatus(requests.get_request(db, request_id).status)
+    status = RequestStatus(request_checks.get_request(db, request_id).status)
     flash(f"Done: the request is now {status.label.lower()}.", "success")
     return redirect(url_for("access.request_detail", request_id=request_id))
 
@@ -339,7 +343,7 @@ def request_action(request_id: int, action: str) -> Response:
 def grants_list() -> str:
     user = actor()
     db = db_session()
-    query = queries.grants_visible_to(user)
+    query = visibility.grants_visible_to(user)
     status = request.args.get("status", "active")
     if status in {s.value for s in GrantStatus}:
         query = query.where(Grant.status == status)
@@ -370,7 +374,7 @@ bp.add_url_rule("/grants", endpoint="grants", view_func=grants_list)
 def grant_detail(grant_id: int) -> str:
     user = actor()
     db = db_session()
-    grant = queries.visible_grant(db, grant_id, user)
+    grant = visibility.visible_grant(db, grant_id, user)
     view = queries.grant_view(db, grant, user, now=utcnow())
     review_form = GrantReviewForm(prefix="review")
     review_form.keep.choices = choices((c, c) for c in grant.column_names)
@@ -395,9 +399,10 @@ def grant_detail(grant_id: int) -> str:
 @bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])
 @login_required
 def revoke(grant_id: int) -> Response:
+    db = db_session()
+    grant_service.check_revoke(db, grant_id, actor())  # who and when before what was sent
     form = ReasonForm(prefix="revoke")
     submitted(form)
-    db = db_session()
     grant_service.revoke_grant(
         db, grant_id=grant_id, reason=form.reason.data, by=actor(), now=utcnow()
     )
@@ -410,7 +415,7 @@ def revoke(grant_id: int) -> Response:
 @login_required
 def review(grant_id: int) -> Response:
     db = db_session()
-    grant = grant_service.get_grant(db, grant_id)
+    grant = check_review(db, grant_id, actor())  # who and when before what was sent
     form = GrantReviewForm(prefix="review")
     form.keep.choices = choices((c, c) for c in grant.column_names)
     submitted(form)

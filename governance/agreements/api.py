@@ -136,6 +136,17 @@ def _may(action: Action) -> Callable[[int], None]:
     return check
 
 
+def _may_approve(agreement_id: int) -> None:
+    """Also refused before the body: a privacy officer who drafted, edited or submitted the
+    version (separation of duties)."""
+    service.check_approval(db_session(), agreement_id, caller())
+
+
+def _may_certify(agreement_id: int) -> None:
+    """Also refused before the body: a destruction already certified (409)."""
+    service.check_certify_destruction(db_session(), agreement_id, caller())
+
+
 @operation(
     "PATCH",
     "/agreements/<int:agreement_id>",
@@ -176,6 +187,7 @@ TRANSITION_ERRORS = (403, 409)
     summary="Submit the draft for review",
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.SUBMIT),
 )
 def submit_agreement(agreement_id: int) -> ResponseReturnValue:
     """Every clause must be complete (422 names what is missing)."""
@@ -193,6 +205,7 @@ def submit_agreement(agreement_id: int) -> ResponseReturnValue:
     body=COMMENT,
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may_approve,
 )
 def approve_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """By a privacy officer who did not draft, edit or submit this version."""
@@ -274,6 +287,7 @@ def execute_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturn
     body=s.obj({"comment": s.text(5000, min_length=1)}, required=("comment",)),
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.RETURN),
 )
 def return_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """With a comment saying what should change."""
@@ -293,6 +307,7 @@ def return_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnV
     body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.AMEND),
 )
 def amend_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """The approved version stays in force until the amendment is approved."""
@@ -311,6 +326,7 @@ def amend_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnVa
     summary="Discard the amendment being drafted",
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.DISCARD_AMENDMENT),
 )
 def discard_amendment(agreement_id: int) -> ResponseReturnValue:
     """The version in force stays as it is."""
@@ -330,6 +346,7 @@ def discard_amendment(agreement_id: int) -> ResponseReturnValue:
     body=s.obj({"reason": s.text(5000, min_length=1)}, required=("reason",)),
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may(Action.TERMINATE),
 )
 def terminate_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Its grants end at once; a pending amendment is discarded."""
@@ -349,6 +366,7 @@ def terminate_agreement(agreement_id: int, body: dict[str, Any]) -> ResponseRetu
     body=s.obj({"statement": s.text(5000, min_length=1)}, required=("statement",)),
     errors=TRANSITION_ERRORS,
     answer=AGREEMENT,
+    before=_may_certify,
 )
 def certify_destruction(agreement_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Say what was destroyed, how and on which date."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from governance.agreements.common import (
     add_comment,
     authorise,
+    check_transition,
     current_version_of,
     move_agreement,
     required_text,
@@ -111,18 +112,28 @@ def expire(session: Session, *, agreement: Agreement, by: Actor, now: dt.datetim
     )
 
 
-def certify_destruction(
-    session: Session, *, agreement_id: int, statement: str, by: Actor, now: dt.datetime
-) -> Agreement:
-    """Record that the recipient destroyed the data; the listeners destroy the stored data and
-    attachments and issue the certificate. The agreement closes later, by `close`."""
-    agreement = start_transition(session, Action.CERTIFY_DESTRUCTION, agreement_id, by)
+def _not_certified_yet(agreement: Agreement) -> None:
+    """409 once the destruction is certified: the agreement stays ended until `close`."""
     if agreement.destruction_certified_at is not None:
         raise InvalidTransition(
             f"The destruction of agreement {agreement.reference}'s data was already certified "
             f"on {agreement.destruction_certified_at:%Y-%m-%d}.",
             allowed=[Action.CLOSE.value],
         )
+
+
+def check_certify_destruction(session: Session, agreement_id: int, by: Actor) -> None:
+    """`check_transition` for certifying the destruction, and not twice; changes nothing."""
+    _not_certified_yet(check_transition(session, Action.CERTIFY_DESTRUCTION, agreement_id, by))
+
+
+def certify_destruction(
+    session: Session, *, agreement_id: int, statement: str, by: Actor, now: dt.datetime
+) -> Agreement:
+    """Record that the recipient destroyed the data; the listeners destroy the stored data and
+    attachments and issue the certificate. The agreement closes later, by `close`."""
+    agreement = start_transition(session, Action.CERTIFY_DESTRUCTION, agreement_id, by)
+    _not_certified_yet(agreement)
     body = required_text(statement, "statement", "Say what was destroyed, how and on which date")
     version = current_version_of(agreement)
     due = agreement.destruction_due()

@@ -35,6 +35,7 @@ from governance.agreements.common import (
 )
 from governance.agreements.endings import (
     certify_destruction,
+    check_certify_destruction,
     close,
     expire,
     expiry_moment,
@@ -84,6 +85,8 @@ __all__ = [
     "approve",
     "available_actions",
     "certify_destruction",
+    "check_approval",
+    "check_certify_destruction",
     "check_transition",
     "close",
     "committee_return",
@@ -338,13 +341,8 @@ def committee_return(
     return version
 
 
-def approve(
-    session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
-) -> AgreementVersion:
-    """Approve the submitted version. Either waits for the provider's countersignature
-    (`execute`): a first version to become active, an amendment to replace the version in
-    force, which governs until then."""
-    agreement = start_transition(session, Action.APPROVE, agreement_id, by)
+def _independent_approver(agreement: Agreement, by: Actor) -> AgreementVersion:
+    """The version to approve, unless `by` drafted, edited or submitted it (403, recorded)."""
     version = working_version_of(agreement)
     rules.require(
         rules.not_a_contributor,
@@ -361,6 +359,22 @@ def approve(
             "agreement_version": version.number,
         },
     )
+    return version
+
+
+def check_approval(session: Session, agreement_id: int, by: Actor) -> None:
+    """`check_transition` for an approval, with its separation of duties; changes nothing."""
+    _independent_approver(check_transition(session, Action.APPROVE, agreement_id, by), by)
+
+
+def approve(
+    session: Session, *, agreement_id: int, comment: str = "", by: Actor, now: dt.datetime
+) -> AgreementVersion:
+    """Approve the submitted version. Either waits for the provider's countersignature
+    (`execute`): a first version to become active, an amendment to replace the version in
+    force, which governs until then."""
+    agreement = start_transition(session, Action.APPROVE, agreement_id, by)
+    version = _independent_approver(agreement, by)
     for gate in _approval_gates:
         waiting = gate(session, agreement, version)
         if waiting is not None:

@@ -15,13 +15,17 @@ from werkzeug.test import TestResponse
 
 from governance.agreements.analysis_kind_model import AnalysisKind
 from governance.agreements.models import Agreement
+from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import User
 from tests.access.test_data_door import last_event, stored  # noqa: F401  (a fixture)
 from tests.agreements.builders import Datasets
 from tests.compliance.test_api import token_of
 from tests.conftest import Browser, fresh
+from tests.outputs.builders import denied
 from tests.support import PASSWORD, People
+
+MISSING = 987_654  # an id no test makes so many of
 
 
 def reads(db: Session) -> int:
@@ -196,3 +200,24 @@ def test_a_missing_id_is_still_asked_for(
         | {"purpose": "descriptive"},
     )
     assert padded.status_code == 200  # leading zeros are still digits
+
+
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_a_dataset_id_that_names_nothing_is_a_404_recorded_as_a_probe(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    stored: Datasets,  # noqa: F811
+    via: str,
+) -> None:
+    """As every look-up of an id that names nothing (`audit.lookup_refusal`)."""
+    answer = asker(app, db, people.analyst, via)(
+        f"agreement={agreement.id}&dataset={MISSING}&purpose=descriptive"
+    )
+    assert answer.status_code == 404
+    assert f"There is no dataset {MISSING}." in message(answer)
+    [probe] = denied(db, AuditType.DATASET_READ)
+    assert (probe.actor_email, probe.target_type) == (people.analyst.email, "dataset")
+    assert (probe.target_id, probe.rule) == (str(MISSING), audit.NO_SUCH_ID)
+    assert probe.detail["reason"] == "Nothing has this id."

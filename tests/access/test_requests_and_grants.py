@@ -15,7 +15,7 @@ from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import TrainingRecord
-from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.types import utcnow
 from tests.agreements.builders import Datasets
 from tests.support import People
@@ -283,7 +283,14 @@ def test_revocation_ends_a_grant_and_is_audited(
     )
     db.commit()
     assert request.grant_id is not None
+    # Its holder sees it but may not revoke it; someone who may not see it is told there is
+    # no such grant (tests/access/test_unseen_actions.py).
     with pytest.raises(PermissionDenied):
+        grants.revoke_grant(
+            db, grant_id=request.grant_id, reason="x", by=people.analyst, now=utcnow()
+        )
+    db.rollback()
+    with pytest.raises(NotFound):
         grants.revoke_grant(
             db, grant_id=request.grant_id, reason="x", by=people.analyst2, now=utcnow()
         )

@@ -92,6 +92,9 @@ AUDITORS = roles("privacy", "compliance")
 COMMITTEE_MANAGERS = roles("admin", "privacy")
 CHECKERS = roles("privacy", "checker")  # output:check
 MANAGERS = roles("admin", "steward")  # dataset:manage
+# Who sees another organisation's request or grant (the overseers): refused an action they may
+# not take (403), where everyone else is answered as for a missing id (404).
+SEERS = dict.fromkeys(AUDITORS, DENIED)
 A = "/api/v1"
 
 
@@ -759,7 +762,7 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"/access/requests/{o.their_request.id}", AUDITORS, others=HIDDEN
     ),
     ("access.request_action", "POST"): Probe(
-        lambda o: f"/access/requests/{o.their_request.id}/withdraw"
+        lambda o: f"/access/requests/{o.their_request.id}/withdraw", others=HIDDEN, special=SEERS
     ),
     # Only the requester changes a returned request: those who may see it get 403.
     ("access.resubmit", "GET"): Probe(
@@ -780,10 +783,15 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("access.revoke", "POST"): Probe(
         lambda o: f"/access/grants/{o.their_grant.id}/revoke",
         roles("privacy"),
+        others=HIDDEN,
+        special={"compliance": DENIED},
         data=fixed({"revoke-reason": "x"}),
     ),
     ("access.review", "POST"): Probe(
-        lambda o: f"/access/grants/{o.their_grant.id}/review", data=fixed({"review-keep": ["sex"]})
+        lambda o: f"/access/grants/{o.their_grant.id}/review",
+        others=HIDDEN,
+        special=SEERS,
+        data=fixed({"review-keep": ["sex"]}),
     ),
     # access requests and grants: API
     ("api.list_requests", "GET"): Probe(lambda o: f"{A}/access-requests", EVERYONE),
@@ -803,30 +811,45 @@ TABLE: dict[tuple[str, str], Probe] = {
     ),
     ("api.approve_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/approve",
+        others=HIDDEN,
+        special=SEERS,
         data=fixed({"columns": ["sex"]}),
     ),
     # Only a steward of the request's dataset counts its figures again.
     ("api.recompute_risk", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/risk"
+        lambda o: f"{A}/access-requests/{o.their_request.id}/risk", others=HIDDEN, special=SEERS
     ),
     ("api.approve_identifiers", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers", roles("privacy")
+        lambda o: f"{A}/access-requests/{o.their_request.id}/approve-identifiers",
+        roles("privacy"),
+        others=HIDDEN,
+        special={"compliance": DENIED},
     ),
     ("api.deny_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/deny", data=fixed({"reason": "x"})
+        lambda o: f"{A}/access-requests/{o.their_request.id}/deny",
+        others=HIDDEN,
+        special=SEERS,
+        data=fixed({"reason": "x"}),
     ),
     ("api.return_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/return", data=fixed({"comment": "x"})
+        lambda o: f"{A}/access-requests/{o.their_request.id}/return",
+        others=HIDDEN,
+        special=SEERS,
+        data=fixed({"comment": "x"}),
     ),
     ("api.withdraw_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw"
+        lambda o: f"{A}/access-requests/{o.their_request.id}/withdraw",
+        others=HIDDEN,
+        special=SEERS,
     ),
     # Only the requester nudges the people their request waits on.
     ("api.nudge_request", "POST"): Probe(
-        lambda o: f"{A}/access-requests/{o.their_request.id}/nudge"
+        lambda o: f"{A}/access-requests/{o.their_request.id}/nudge", others=HIDDEN, special=SEERS
     ),
     ("api.resubmit_request", "POST"): Probe(
         lambda o: f"{A}/access-requests/{o.their_request.id}/resubmit",
+        others=HIDDEN,
+        special=SEERS,
         data=fixed(
             {
                 "columns": ["sex"],
@@ -843,10 +866,15 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("api.revoke_grant", "POST"): Probe(
         lambda o: f"{A}/grants/{o.their_grant.id}/revoke",
         roles("privacy"),
+        others=HIDDEN,
+        special={"compliance": DENIED},
         data=fixed({"reason": "x"}),
     ),
     ("api.grant_review", "POST"): Probe(
-        lambda o: f"{A}/grants/{o.their_grant.id}/review", data=fixed({"keep": ["sex"]})
+        lambda o: f"{A}/grants/{o.their_grant.id}/review",
+        others=HIDDEN,
+        special=SEERS,
+        data=fixed({"keep": ["sex"]}),
     ),
     # GA4GH Passport: everyone's own visas (none for another's grant); the keys and a visa's
     # status are public (no visa has this jti)
