@@ -11,6 +11,7 @@ from sqlalchemy.exc import DatabaseError
 
 from governance import schema
 from governance.kernel.db import make_engine
+from tests.audit.conftest import write_one_raw_event
 
 TABLES = ("audit_event", "audit_checkpoint", "audit_timestamp")
 TRIGGERS = {
@@ -34,15 +35,7 @@ def test_the_truncate_migration_downgrades_and_upgrades(database_url: str) -> No
     postgresql = engine.dialect.name == "postgresql"
     added = {f"{table}_no_truncate" for table in TABLES} if postgresql else set()
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO audit_event (seq, occurred_at, event_type, outcome, detail, "
-                    "prev_hash, hash) VALUES (1, '2026-01-01 00:00:00', 'auth:login', "
-                    "'success', '{}', :zero, :zero)"
-                ),
-                {"zero": "0" * 64},
-            )
+        write_one_raw_event(engine)
         upgraded = _triggers(engine)
         assert added <= upgraded
         config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
