@@ -46,7 +46,8 @@ from governance.audit.walk import (
     Walk,
     read_checkpoints,
 )
-from governance.audit.witness import Witness, Witnessed, trust_of
+from governance.audit.witness import Witness, trust_of
+from governance.audit.witnessed import Witnessed
 from governance.authz import Permission
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.text import whole_number

@@ -42,13 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
-from governance.audit.models import (
-    AuditCheckpoint,
-    AuditEvent,
-    AuditTimestamp,
-    AuditType,
-    Outcome,
-)
+from governance.audit.models import AuditCheckpoint, AuditTimestamp, AuditType, Outcome
 from governance.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,62 +80,6 @@ class Stamp:
     def witnesses(self, seq: int, head_hash: str) -> bool:
         """Whether the imprint is the digest of `message(seq, head_hash)`."""
         return hashlib.new(self.digest, message(seq, head_hash)).digest() == self.imprint
-
-
-@dataclass(frozen=True)
-class Witnessed:
-    """What the time-stamp tokens read by one check show: how many heads they witness (each
-    token's imprint, read from the token, is the trail's hash at its seq), whether their
-    signatures were checked against the trusted CA certificates (AUDIT_TSA_CA_FILE), and the
-    latest token's seq and time, its own genTime (never the column stored beside it).
-
-    Every place that reports the chain's witnesses (`governance audit verify`, the verify
-    button, the PDF audit report and evidence packs, the compliance reports, the public
-    register) states it with `statement`, so none says "witnessed" where another says
-    "not checked"."""
-
-    heads: int = 0
-    signatures_checked: bool = False
-    latest_seq: int | None = None
-    latest_at: dt.datetime | None = None
-
-    @property
-    def unchecked(self) -> int:
-        """Tokens whose signatures were not checked (all of them, without the CA file)."""
-        return 0 if self.signatures_checked else self.heads
-
-    def statement(self) -> str:
-        if not self.heads:
-            return "No head has been witnessed by a time-stamping authority."
-        one = self.heads == 1
-        latest = f"event {self.latest_seq} on {self.latest_at:%Y-%m-%d %H:%M:%S} UTC"
-        if self.signatures_checked:
-            return (
-                f"{self.heads} {'head' if one else 'heads'} witnessed by a time-stamping "
-                f"authority {'matches' if one else 'match'}. Each token's signature was "
-                "checked against the trusted CA certificates (AUDIT_TSA_CA_FILE); the latest "
-                f"witnessed {latest}, by the token's own time."
-            )
-        tokens = (
-            "1 head carries a time-stamp token whose imprint matches; its signature was"
-            if one
-            else f"{self.heads} heads carry time-stamp tokens whose imprints match; their "
-            "signatures were"
-        )
-        return (
-            f"{tokens} not checked: set AUDIT_TSA_CA_FILE to check {'it' if one else 'them'}. "
-            f"The latest token says it witnessed {latest} (its own time, unproven until its "
-            "signature is checked)."
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "heads": self.heads,
-            "signatures_checked": self.signatures_checked,
-            "latest_seq": self.latest_seq,
-            "latest_stamped_at": None if self.latest_at is None else self.latest_at.isoformat(),
-            "statement": self.statement(),
-        }
 
 
 def message(seq: int, head_hash: str) -> bytes:
@@ -311,41 +249,11 @@ def stored(session: Session) -> list[Witness]:
     ]
 
 
-def latest(session: Session) -> AuditTimestamp | None:
-    return session.scalars(
-        select(AuditTimestamp).order_by(AuditTimestamp.seq.desc()).limit(1)
-    ).first()
-
-
 def trust_of(session: Session) -> dict[str, tuple[x509.Certificate, ...]]:
     """The CA certificates the tokens' signatures are checked against, from the session's
     settings (none without AUDIT_TSA_CA_FILE): every check a person reads uses them, so each
-    says the same of the tokens (`Witnessed.statement`)."""
+    says the same of the tokens (`witnessed.Witnessed.statement`)."""
     return trust_from_settings(session.info.get("settings") or {})
-
-
-def latest_checked(session: Session) -> tuple[AuditTimestamp, Witnessed] | None:
-    """The latest stored token, checked as `governance audit verify` checks each: its imprint,
-    read from the token, against the hash the trail has at its seq (and the head recorded with
-    it), and its signature against AUDIT_TSA_CA_FILE when that is set. None when no head has
-    been witnessed; WitnessError says what fails."""
-    row = latest(session)
-    if row is None:
-        return None
-    kept = Witness(seq=row.seq, head_hash=row.head_hash, token=row.token)
-    stamp = kept.read()
-    found = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == row.seq))
-    if found != row.head_hash or not stamp.witnesses(row.seq, row.head_hash):
-        raise WitnessError(
-            f"the time-stamp token for seq {row.seq} does not witness the hash the trail has "
-            "there: run `governance audit verify`"
-        )
-    trust = trust_of(session)
-    if trust["roots"]:
-        check(kept, trust["roots"], trust["intermediates"])
-    return row, Witnessed(
-        heads=1, signatures_checked=bool(trust["roots"]), latest_seq=row.seq, latest_at=stamp.at
-    )
 
 
 def unwitnessed(session: Session) -> int:

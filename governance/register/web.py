@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
 
-from governance.audit import witness
+from governance.audit import witness, witnessed
 from governance.identity.web_login import public
 from governance.kernel.extensions import db_session
 from governance.kernel.reports.tabular import iter_csv
@@ -25,9 +25,9 @@ def _witnessed() -> dict[str, object] | None:
     `governance audit verify`), or the fault it shows; None before any head was witnessed."""
     session = db_session()
     try:
-        checked = witness.latest_checked(session)
+        checked = witnessed.latest_checked(session)
     except witness.WitnessError as error:
-        row = witness.latest(session)
+        row = witnessed.latest(session)
         return {"seq": None if row is None else row.seq, "fault": f"{error}."}
     if checked is None:
         return None

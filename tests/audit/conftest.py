@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
@@ -82,3 +82,17 @@ def intruder(app: Flask, db: Session) -> Iterator[Callable[..., None]]:
         for table in GUARDED_TABLES:
             for statement in append_only.create_statements(table, dialect):
                 connection.exec_driver_sql(statement)
+
+
+def write_one_raw_event(engine: Engine) -> None:
+    """An event written as a migration test finds it in an old database (not chained: the
+    test checks the schema and its triggers, never verifies)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_event (seq, occurred_at, event_type, outcome, detail, "
+                "prev_hash, hash) VALUES (1, '2026-01-01 00:00:00', 'auth:login', "
+                "'success', '{}', :zero, :zero)"
+            ),
+            {"zero": "0" * 64},
+        )

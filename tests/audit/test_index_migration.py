@@ -10,6 +10,7 @@ from sqlalchemy.exc import DatabaseError
 
 from governance import schema
 from governance.kernel.db import make_engine
+from tests.audit.conftest import write_one_raw_event
 
 BEFORE = {
     "ix_audit_event_occurred_at",
@@ -44,15 +45,7 @@ def test_the_index_migration_downgrades_and_upgrades(database_url: str) -> None:
             config.attributes["connection"] = connection
             command.downgrade(config, "0042")
         assert _indexes(engine) == BEFORE
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO audit_event (seq, occurred_at, event_type, outcome, detail, "
-                    "prev_hash, hash) VALUES (1, '2026-01-01 00:00:00', 'auth:login', "
-                    "'success', '{}', :zero, :zero)"
-                ),
-                {"zero": "0" * 64},
-            )
+        write_one_raw_event(engine)
         schema.upgrade(engine)
         assert _indexes(engine) == AFTER
         assert schema.current_revision(engine) == schema.head_revision()

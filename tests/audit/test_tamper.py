@@ -202,14 +202,41 @@ def test_the_database_refuses_deleting_the_head_or_moving_it_back(
     assert result.exit_code == 0, result.output
 
 
-def test_postgresql_refuses_truncating_the_head(app: Flask, db: Session, chain: int) -> None:
-    """TRUNCATE deletes without row triggers: a statement trigger refuses it."""
+TRUNCATE_REFUSED = {
+    "audit_event": "audit_event is append-only",
+    "audit_checkpoint": "audit_checkpoint is append-only",
+    "audit_timestamp": "audit_timestamp is append-only",
+    "audit_head": HEAD_REFUSED,
+}
+
+
+@pytest.mark.parametrize(
+    ("statement", "refused"),
+    [
+        *((f"TRUNCATE {table}", table) for table in TRUNCATE_REFUSED),
+        # One statement over several tables is refused by the first one's trigger.
+        ("TRUNCATE audit_checkpoint, audit_event RESTART IDENTITY CASCADE", "audit_checkpoint"),
+    ],
+)
+def test_postgresql_refuses_truncating_the_audit_tables(
+    cli: CliInvoker, db: Session, chain: int, statement: str, refused: str
+) -> None:
+    """TRUNCATE empties a table without firing its row triggers: a statement trigger on each
+    audit table refuses it, and the trail is as it was."""
     if db.get_bind().dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE (its DELETE fires the row trigger)")
-    with pytest.raises(DBAPIError, match=HEAD_REFUSED):
-        db.execute(text("TRUNCATE audit_head"))
+        pytest.skip("SQLite has no TRUNCATE (its DELETE fires the row triggers)")
+    counted = (f"(SELECT count(*) FROM {table})" for table in TRUNCATE_REFUSED)  # noqa: S608
+    counts = "SELECT " + ", ".join(counted)  # the test's own table names
+    before = fresh(db).execute(text(counts)).one()
     db.rollback()
-    assert audit.chain_head(fresh(db))[0] == chain
+    with pytest.raises(DBAPIError, match=TRUNCATE_REFUSED[refused]):
+        db.execute(text(statement))
+    db.rollback()
+    assert fresh(db).execute(text(counts)).one() == before
+    assert audit.chain_head(db)[0] == chain
+    db.rollback()
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
 
 
 def test_a_deleted_head_row_is_a_named_fault_not_a_traceback(
