@@ -60,9 +60,11 @@ def index() -> str:
 @bp.route("/<int:output_id>")
 @login_required
 def detail(output_id: int) -> str:
-    user = actor()
-    output = get_visible(db_session(), output_id, by=user)
-    able = abilities(output, user, utcnow())
+    user, db, now = actor(), db_session(), utcnow()
+    output = get_visible(db, output_id, by=user)
+    able = abilities(output, user, now)
+    withheld = files.output_figures_withheld(db, user, output, now)
+    db.commit()  # figures withheld are recorded
     flag_form = FlagForm()
     flag_form.part.choices = choices((p["id"], p["label"]) for p in output.parts)
     return render_template(
@@ -70,7 +72,10 @@ def detail(output_id: int) -> str:
         output=output,
         able=able,
         summary=_agreement_line(output),
-        tables=[(table, *table_view(table)) for table in output.result["tables"]],
+        withheld=withheld,
+        tables=[]
+        if withheld
+        else [(table, *table_view(table)) for table in output.result["tables"]],
         flag_form=flag_form,
         no_concerns_form=NoConcernsForm(prefix="no_concerns"),
         answer_kinds=list(AnswerKind),
