@@ -145,6 +145,21 @@ def test_after_termination_the_team_no_longer_reads_the_outputs_figures(
     assert_shown(app, api, world, "checker")
 
 
+def test_after_termination_the_correction_form_does_not_offer_the_summary(
+    app: Flask, world: World, db: Session
+) -> None:
+    browser = Browser(app.test_client())
+    browser.login(world.people.analyst.email, PASSWORD)
+    url = f"/outputs/{world.my_output.id}/correct"
+    assert "32 committed" in browser.get(url).get_data(as_text=True)
+    terminate(db, world)
+    before = len(figures_refusals(db))
+    form = browser.get(url)
+    assert form.status_code == 200
+    assert "32 committed" not in form.get_data(as_text=True)
+    assert [e.rule for e in figures_refusals(db)[before:]] == ["agreement-in-force"]
+
+
 @SURFACES
 def test_after_the_steward_revoked_the_grant_the_analyst_no_longer_reads_them(
     app: Flask, api: Clients, world: World, db: Session, surface: str
