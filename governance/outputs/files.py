@@ -175,22 +175,12 @@ def download(
 
 
 def figures_refusal(
-    session: Session,
-    by: Actor,
-    *,
-    agreement: Agreement,
-    purpose: str,
-    independent: bool,
-    now: dt.datetime,
+    session: Session, by: Actor, agreement: Agreement, purpose: str, now: dt.datetime
 ) -> Refusal | None:
-    """None if `by` may read figures not yet released inside the service now (the secure
-    environment: the agreement in force and a current grant for the purpose under it), else
-    why not. Checkers and privacy officers independent of the project (`independent`:
-    authz.rules.independent_of_the_project) always may: checking is reading. A current grant
-    is one the data door would read with now (`Grant.works_at`): a lapsed condition, such as
-    the holder's training, stops it at once, before the conditions job pauses it."""
-    if is_checker(by) and independent:
-        return None
+    """None if `by` is in the secure environment for the purpose now (the agreement in force
+    and a current grant for the purpose under it), else why not. A current grant is one the
+    data door would read with now (`Grant.works_at`): a lapsed condition, such as the
+    holder's training, stops it at once, before the conditions job pauses it."""
     end = ended_at(agreement, now)
     if end is not None:
         return Refusal(
@@ -231,12 +221,15 @@ def figures_withheld(
     now: dt.datetime,
     view: dict[str, Any],
 ) -> str | None:
-    """None if the figures of a view (`view`: the event type and target of the page or
-    answer that would show them) may be shown to `by` now, else the reason, recorded once
-    as a denied event of that view naming the rule, in the caller's transaction."""
-    refused = figures_refusal(
-        session, by, agreement=agreement, purpose=purpose, independent=independent, now=now
-    )
+    """None if figures not yet released may be shown to `by` in a view now (`view`: the
+    event type and target of the page or answer that would show them), else the reason,
+    recorded once as a denied event of that view naming the rule, in the caller's
+    transaction. Checkers and privacy officers independent of the project (`independent`:
+    authz.rules.independent_of_the_project) always may: checking is reading; anyone else
+    only in the secure environment."""
+    if is_checker(by) and independent:
+        return None
+    refused = figures_refusal(session, by, agreement, purpose, now)
     if refused is None:
         return None
     audit.record_refusal(

@@ -22,7 +22,6 @@ from flask import Flask
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from governance.access import grants
 from governance.access.models import Grant, GrantStatus
 from governance.agreements import service as agreements
 from governance.audit.models import AuditEvent, AuditType
@@ -32,7 +31,7 @@ from governance.identity import users
 from governance.identity.models import TrainingCourse, TrainingRecord
 from governance.kernel.types import utcnow
 from governance.outputs import preview as output_preview
-from tests.api.scenario import Api, World
+from tests.api.scenario import Api, World, revoke_my_grant
 from tests.conftest import Browser, fresh
 from tests.outputs.builders import DAY, T0, check_twice, outputs_system
 from tests.support import PASSWORD, SETUP
@@ -164,14 +163,7 @@ def test_after_termination_the_correction_form_does_not_offer_the_summary(
 def test_after_the_steward_revoked_the_grant_the_analyst_no_longer_reads_them(
     app: Flask, api: Clients, world: World, db: Session, surface: str
 ) -> None:
-    grants.revoke_grant(
-        fresh(db),
-        grant_id=world.my_grant.id,
-        reason="Left the project.",
-        by=world.people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    revoke_my_grant(fresh(db), world)
     assert_withheld(
         app, api, world, db, surface, "current-grant", "no current grant for descriptive"
     )
@@ -277,14 +269,7 @@ def test_the_team_still_answers_the_providers_flags_without_the_figures(
     db.commit()
     # The provider's partner reviewer reads the figures they preview; they hold no grant.
     assert_shown(app, api, world, "partner")
-    grants.revoke_grant(
-        fresh(db),
-        grant_id=world.my_grant.id,
-        reason="Left the project.",
-        by=world.people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    revoke_my_grant(fresh(db), world)
     status, html = page(app, world)
     assert status == 200
     assert "The programme started in March, not January." in html
