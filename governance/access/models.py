@@ -15,14 +15,18 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    and_,
+    func,
     update,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from governance.authz.actions import DataAction
@@ -204,15 +208,36 @@ class Grant(Base):
     def actions(self) -> list[DataAction]:
         return [DataAction.READ, DataAction.DOWNLOAD] if self.allow_download else [DataAction.READ]
 
+    @hybrid_method
+    def works_at(self, now: dt.datetime) -> bool:
+        """The one rule for a grant that lets its columns be read at `now`, as every decision
+        sees it (the lines of the grant index, access/live_grants.py): not ended, and its
+        effective end after `now`. The effective end is the earliest of its own, its
+        agreement's and its conditions' (the holder's training current at every read...), so
+        a lapsed condition stops the grant at that moment, before the conditions job pauses
+        it. On a grant it is a bool; on the class (`Grant.works_at(now)`) the same rule is
+        the SQL clause."""
+        return (
+            self.status in LIVE_GRANT_STATUSES and (self.effective_until or self.valid_until) > now
+        )
+
+    @works_at.expression
+    @classmethod
+    def _works_at(cls, now: dt.datetime) -> ColumnElement[bool]:
+        return and_(
+            cls.status.in_(LIVE_GRANT_STATUSES),
+            func.coalesce(cls.effective_until, cls.valid_until) > now,
+        )
+
     def stopped_because(self, now: dt.datetime) -> str | None:
         """Why the grant lets nothing be read at `now`, as every decision sees it; None while
         it works. The stored status lags a condition that lapsed until the conditions job
         pauses the grant, but its effective end does not."""
+        if self.works_at(now):
+            return None
         if self.status not in LIVE_GRANT_STATUSES:
             return self.end_reason or f"The grant is {self.status}."
         end = self.effective_until or self.valid_until
-        if end > now:
-            return None
         return self.effective_reason or (
             f"It stopped working on {end:%Y-%m-%d %H:%M} UTC (clause {self.effective_clause})."
         )

@@ -20,19 +20,19 @@ from sqlalchemy.orm import Session
 
 from governance import authz
 from governance.agreements.analysis_kind_model import AnalysisKind
+from governance.agreements.common import actor_key
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.analysis.models import AnalysisRun, RunStatus
 from governance.analysis.scope import check_scope
 from governance.audit import service as audit
-from governance.audit.models import AuditType, Outcome
-from governance.authz import Permission
+from governance.audit.models import AuditType
+from governance.authz import Permission, rules
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel import jobs
 from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.text import clean_line
 from governance.outputs import files as output_files
-from governance.outputs.common import is_independent
 from governance.outputs.files import FILE_KINDS, Download
 from governance.outputs.models import Output
 
@@ -196,35 +196,29 @@ def figures_refused(session: Session, run: AnalysisRun, by: User, now: dt.dateti
     if run.status != RunStatus.SUCCEEDED or not run.result:
         return None
     agreement = session.get(Agreement, run.agreement_id)
-    if agreement is None:
+    requester = session.get(User, run.requested_by_id)
+    if agreement is None or requester is None:
         return None
+    # Who asked for the run made it, and so did whoever produced or corrected its output.
     output = output_of(session, run.id)
-    independent = (
-        is_independent(by, output)
-        if output is not None
-        else by.id != run.requested_by_id
-        and not any(v.is_personnel(by.id) for v in agreement.versions)
-    )
-    refused = output_files.figures_refusal(
-        session, by, agreement=agreement, purpose=run.purpose, independent=independent, now=now
-    )
-    if refused is None:
-        return None
-    audit.record(
+    made_by = {actor_key(requester), *(output.contributors if output is not None else ())}
+    return output_files.figures_withheld(
         session,
-        AuditType.ANALYSIS_DOWNLOAD,
-        by=by,
-        outcome=Outcome.DENIED,
-        agreement_id=run.agreement_id,
-        agreement_version=run.agreement_version,
-        target_type="analysis_run",
-        target_id=run.id,
-        rule=refused.rule,
-        clause=refused.clause,
+        by,
+        agreement=agreement,
+        purpose=run.purpose,
+        independent=rules.independent_of_the_project(
+            by, agreement, run.agreement_version, made_by, actor_key(by)
+        ),
         now=now,
-        detail={"part": "figures", "reason": refused.message},
+        view={
+            "event_type": AuditType.ANALYSIS_DOWNLOAD,
+            "agreement_id": run.agreement_id,
+            "agreement_version": run.agreement_version,
+            "target_type": "analysis_run",
+            "target_id": run.id,
+        },
     )
-    return refused.message
 
 
 def output_of(session: Session, run_id: int) -> Output | None:

@@ -8,7 +8,7 @@ call authz, and authz calls no noun.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from governance.authz import Permission, can
@@ -148,25 +148,31 @@ def project_team(by: Any, output: Any) -> bool:
     produced under or the one in force); the host operator counts as the team."""
     if by.id is None:
         return True
-    return by.id == output.produced_by_id or _named_personnel(by, output)
+    return by.id == output.produced_by_id or _named_personnel(
+        by, output.agreement, output.agreement_version
+    )
 
 
-def _named_personnel(by: Any, output: Any) -> bool:
-    """Named in the agreement's personnel: in the version the output was produced under or
-    the one in force now."""
-    versions = {output.version, output.agreement.current_version}
+def _named_personnel(by: Any, agreement: Any, version: int) -> bool:
+    """Named in the agreement's personnel: in the version the work was made under or the one
+    in force now."""
+    versions = {agreement.version(version), agreement.current_version}
     return any(v is not None and v.is_personnel(by.id) for v in versions)
 
 
 @object_rule("checker-not-analyst")
-def independent_of_the_project(by: Any, output: Any, key: str) -> bool:
-    """Not someone who produced or corrected the output, nor anyone named in the agreement's
-    personnel: output checking (and deciding the provider's flags, and publishing) is
-    independent of the project, as the Five Safes' "safe outputs" asks; the personnel may
-    correct the output at any time."""
-    if key in output.contributors:
+def independent_of_the_project(
+    by: Any, agreement: Any, version: int, made_by: Collection[str], key: str
+) -> bool:
+    """Not someone who made the work (`made_by`: who asked for the analysis run, produced
+    or corrected its output, as `key` names `by`), nor anyone named in the agreement's
+    personnel in the version the work was made under or the one in force: output checking
+    (and deciding the provider's flags, publishing, and reading figures not yet released
+    outside the secure environment) is independent of the project, as the Five Safes' "safe
+    outputs" asks; the personnel may correct the output at any time."""
+    if key in made_by:
         return False
-    return by.id is None or not _named_personnel(by, output)
+    return by.id is None or not _named_personnel(by, agreement, version)
 
 
 @object_rule("independent-checkers")

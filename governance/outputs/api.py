@@ -5,7 +5,8 @@ recorded download of its files (outputs/service.py and outputs/preview.py).
 The services decide everything: who may act (403, recorded), what the lifecycle allows (409,
 naming the actions the state allows), what is valid (422). Each person sees what the output
 page shows them: the disclosure record only checkers, the checks only checkers and the project
-team, the populations nobody.
+team, figures not yet released to the team only in the secure environment, the populations
+nobody.
 """
 
 from __future__ import annotations
@@ -95,12 +96,21 @@ OUTPUT = s.shape(
             description="The lifecycle state (a produced output with one of "
             "two approvals awaits a second check).",
         ),
-        "summary": s.string_out("The plain-language summary."),
+        "summary": {
+            "type": ["string", "null"],
+            "description": "The plain-language summary; null when `figures_withheld`.",
+        },
         "result": {
-            "type": "object",
+            "type": ["object", "null"],
             "description": "The released figures: tables (suppressed "
             "cells marked, never a value), statistics, "
-            "figures, notes, caveats.",
+            "figures, notes, caveats; null when `figures_withheld`.",
+        },
+        "figures_withheld": {
+            "type": ["string", "null"],
+            "description": "Why the summary and figures are not shown to you: the project "
+            "team reads figures not yet released only while the agreement is in force and "
+            "it holds a current grant for the output's purpose (recorded when refused).",
         },
         "parts": {
             "type": "array",
@@ -187,9 +197,14 @@ def _flag(flag: OutputFlag, able: Abilities) -> dict[str, Any]:
     }
 
 
-def render(output: Output) -> dict[str, Any]:
-    """What the output page shows the caller."""
-    able = abilities(output, caller(), utcnow())
+def render(db: Session, output: Output) -> dict[str, Any]:
+    """What the output page shows the caller. Figures not yet released are shown to the
+    project team only in the secure environment (outputs/files.py): otherwise `summary` and
+    `result` are null, `figures_withheld` says why, and the refusal is recorded in the
+    caller's transaction, which the caller commits."""
+    by, now = caller(), utcnow()
+    able = abilities(output, by, now)
+    withheld = files.output_figures_withheld(db, by, output, now)
     can = {
         "check": able.can_check,
         "flag": able.can_flag,
@@ -200,8 +215,9 @@ def render(output: Output) -> dict[str, Any]:
     return {
         **summary(output),
         "state": able.state.value,
-        "summary": output.summary,
-        "result": output.result,
+        "summary": output.summary if withheld is None else None,
+        "result": output.result if withheld is None else None,
+        "figures_withheld": withheld,
         "parts": [{"id": p["id"], "label": p["label"]} for p in output.parts],
         "pdf_sha256": output.pdf_sha256,
         "csv_sha256": output.csv_sha256,
@@ -271,7 +287,10 @@ def list_outputs(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_output(output_id: int) -> ResponseReturnValue:
     """Refused (403, recorded) to anyone the output page refuses; 404 if there is none."""
-    return render(get_visible(db_session(), output_id, by=caller()))
+    db = db_session()
+    answer = render(db, get_visible(db, output_id, by=caller()))
+    db.commit()  # figures withheld are recorded
+    return answer
 
 
 def _act(
@@ -279,8 +298,9 @@ def _act(
 ) -> ResponseReturnValue:
     db = db_session()
     call(db, caller())
-    db.commit()
-    return render(_output(db, output_id)), status
+    answer = render(db, _output(db, output_id))
+    db.commit()  # the action, and figures withheld from its answer
+    return answer, status
 
 
 def _output(db: Session, output_id: int) -> Output:
@@ -525,8 +545,9 @@ def correct_output(output_id: int) -> ResponseReturnValue:
         by=user,
         now=utcnow(),
     )
-    db.commit()
-    return render(_output(db, output_id))
+    answer = render(db, _output(db, output_id))
+    db.commit()  # the correction, and figures withheld from its answer
+    return answer
 
 
 @operation(

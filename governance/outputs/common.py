@@ -110,14 +110,18 @@ def is_checker(by: Actor) -> bool:
 def is_independent(by: Actor, output: Output) -> bool:
     """Neither a contributor to the output nor named in its agreement's personnel (see
     authz.rules): who may check it, decide the provider's flags on it, or publish it."""
-    return rules.independent_of_the_project(by, output, actor_key(by))
+    return rules.independent_of_the_project(
+        by, output.agreement, output.agreement_version, output.contributors, actor_key(by)
+    )
 
 
 def require_independent(by: Actor, action: Action, output: Output) -> None:
     rules.require(
         rules.independent_of_the_project,
         by,
-        output,
+        output.agreement,
+        output.agreement_version,
+        output.contributors,
         actor_key(by),
         message="You produced or corrected this output, or are named in the personnel of "
         f"agreement {output.agreement.reference}: someone independent of the project must "

@@ -15,24 +15,31 @@ Taking the files:
   after it ends (decision 16 in docs/decisions/outputs.md). Whatever is released later never
   leaves to the team: nobody holds the agreement's permission any more.
 
-Reading unreleased figures inside the service (the run page) is the secure environment: the
-analyst who asked may, while the agreement is in force and they hold a current grant for the
-run's purpose under it; checkers and privacy officers independent of the project always.
+Reading figures not yet released inside the service (the run page, the output page and
+their API answers) is the secure environment: the project team may while the agreement is in
+force and they hold a current grant for the run's purpose under it, a grant the data door
+would read with now; checkers and privacy officers independent of the project always, and the
+provider's partner reviewers from the preview on. What the team may take away as files
+(released while the agreement was in force) it may also read.
 
-Every refusal is a 403 with the reason, recorded as a denied event naming the rule.
+Every refused download is a 403 with the reason; withheld figures leave the rest of the page
+(the output's state, its checks, its flags and their answers). Both are recorded as a denied
+event naming the rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.models import Grant, GrantStatus
+from governance.access.models import Grant
 from governance.agreements.endings import expiry_moment
 from governance.agreements.models import Agreement, AgreementStatus
+from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound, PermissionDenied
@@ -144,15 +151,15 @@ def download(
         raise NotFound(f"There is no output {output_id}.")
     refused = file_refusal(by, output, now)
     if refused is not None:
-        audit = refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, refused.rule)
-        audit["detail"] = {
+        denied = refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, refused.rule)
+        denied["detail"] = {
             "file": kind,
             "state": state_of(output).value,
             "reason": refused.message,
         }
         if refused.clause:
-            audit["clause"] = refused.clause
-        raise PermissionDenied(refused.message, clause=refused.clause, audit=audit)
+            denied["clause"] = refused.clause
+        raise PermissionDenied(refused.message, clause=refused.clause, audit=denied)
     content = output.pdf if kind == "pdf" else output.csv
     digest = output.pdf_sha256 if kind == "pdf" else output.csv_sha256
     record_output_event(
@@ -168,21 +175,12 @@ def download(
 
 
 def figures_refusal(
-    session: Session,
-    by: Actor,
-    *,
-    agreement: Agreement,
-    purpose: str,
-    independent: bool,
-    now: dt.datetime,
+    session: Session, by: Actor, agreement: Agreement, purpose: str, now: dt.datetime
 ) -> Refusal | None:
-    """None if `by` may read figures not yet released inside the service now (the secure
-    environment: the agreement in force and a current grant for the purpose under it), else
-    why not. Checkers and privacy officers independent of the project (`independent`: not the
-    analyst who asked, nor named in the agreement's personnel) always may: checking is
-    reading."""
-    if is_checker(by) and independent:
-        return None
+    """None if `by` is in the secure environment for the purpose now (the agreement in force
+    and a current grant for the purpose under it), else why not. A current grant is one the
+    data door would read with now (`Grant.works_at`): a lapsed condition, such as the
+    holder's training, stops it at once, before the conditions job pauses it."""
     end = ended_at(agreement, now)
     if end is not None:
         return Refusal(
@@ -193,16 +191,16 @@ def figures_refusal(
             CLAUSE_TERM,
         )
     current = session.scalar(
-        select(func.count(Grant.id)).where(
+        select(Grant.id)
+        .where(
             Grant.user_id == by.id,
             Grant.agreement_id == agreement.id,
             Grant.purpose == purpose,
-            Grant.status == GrantStatus.ACTIVE,
-            Grant.valid_from <= now,
-            func.coalesce(Grant.effective_until, Grant.valid_until) > now,
+            Grant.works_at(now),
         )
+        .limit(1)
     )
-    if not current:
+    if current is None:
         return Refusal(
             "current-grant",
             f"You hold no current grant for {purpose} analyses under agreement "
@@ -211,3 +209,60 @@ def figures_refusal(
             "access.valid_until",
         )
     return None
+
+
+def figures_withheld(
+    session: Session,
+    by: Actor,
+    *,
+    agreement: Agreement,
+    purpose: str,
+    independent: bool,
+    now: dt.datetime,
+    view: dict[str, Any],
+) -> str | None:
+    """None if figures not yet released may be shown to `by` in a view now (`view`: the
+    event type and target of the page or answer that would show them), else the reason,
+    recorded once as a denied event of that view naming the rule, in the caller's
+    transaction. Checkers and privacy officers independent of the project (`independent`:
+    authz.rules.independent_of_the_project) always may: checking is reading; anyone else
+    only in the secure environment."""
+    if is_checker(by) and independent:
+        return None
+    refused = figures_refusal(session, by, agreement, purpose, now)
+    if refused is None:
+        return None
+    audit.record_refusal(
+        session,
+        {
+            **view,
+            "rule": refused.rule,
+            "clause": refused.clause,
+            "now": now,
+            "detail": {"part": "figures", "reason": refused.message},
+        },
+        by=by,
+    )
+    return refused.message
+
+
+def output_figures_withheld(
+    session: Session, by: Actor, output: Output, now: dt.datetime
+) -> str | None:
+    """None if the output's figures (its tables, statistics, notes and summary) may be shown
+    to `by` now, else the reason, recorded as a denied `output:read` of its figures. Who may
+    take its files may read them (independent checkers, the provider's partner reviewers from
+    the preview on, the team once it was released while the agreement was in force); the
+    team reads figures not yet released only in the secure environment, as on the run page.
+    The output's kind is its run's purpose."""
+    if file_refusal(by, output, now) is None:
+        return None
+    return figures_withheld(
+        session,
+        by,
+        agreement=output.agreement,
+        purpose=output.kind,
+        independent=is_independent(by, output),
+        now=now,
+        view=refusal(AuditType.OUTPUT_READ, output.id, output),
+    )

@@ -60,9 +60,11 @@ def index() -> str:
 @bp.route("/<int:output_id>")
 @login_required
 def detail(output_id: int) -> str:
-    user = actor()
-    output = get_visible(db_session(), output_id, by=user)
-    able = abilities(output, user, utcnow())
+    user, db, now = actor(), db_session(), utcnow()
+    output = get_visible(db, output_id, by=user)
+    able = abilities(output, user, now)
+    withheld = files.output_figures_withheld(db, user, output, now)
+    db.commit()  # figures withheld are recorded
     flag_form = FlagForm()
     flag_form.part.choices = choices((p["id"], p["label"]) for p in output.parts)
     return render_template(
@@ -70,7 +72,10 @@ def detail(output_id: int) -> str:
         output=output,
         able=able,
         summary=_agreement_line(output),
-        tables=[(table, *table_view(table)) for table in output.result["tables"]],
+        withheld=withheld,
+        tables=[]
+        if withheld
+        else [(table, *table_view(table)) for table in output.result["tables"]],
         flag_form=flag_form,
         no_concerns_form=NoConcernsForm(prefix="no_concerns"),
         answer_kinds=list(AnswerKind),
@@ -236,16 +241,19 @@ def publish(output_id: int) -> BaseResponse:
 @bp.route("/<int:output_id>/correct", methods=["GET", "POST"])
 @login_required
 def correct(output_id: int) -> BaseResponse | str:
-    user = actor()
-    db = db_session()
+    user, db, now = actor(), db_session(), utcnow()
     output = get_visible(db, output_id, by=user)
     form = CorrectForm(data={"summary": output.summary} if request.method == "GET" else None)
     if not submitted(form):
-        if not abilities(output, user, utcnow()).can_correct:
+        if not abilities(output, user, now).can_correct:
             raise PermissionDenied(
                 "Only the project team corrects an output, and not once it is published.",
                 audit=refusal(AuditType.OUTPUT_CORRECT, output.id, output, "project-team"),
             )
+        # The summary quotes the figures: it is offered to edit only to who may read them.
+        if request.method == "GET" and files.output_figures_withheld(db, user, output, now):
+            form.summary.data = ""
+        db.commit()  # figures withheld are recorded
         return render_template("outputs/correct.html", output=output, form=form)
     # Missing files reach the service as empty: it answers 403 and 409 before 422.
     service.correct_output(

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from governance.access import grants
 from governance.access import requests as access_requests
 from governance.access.models import AccessRequest, Grant
 from governance.agreements import service as agreements
@@ -366,3 +367,15 @@ class Api:
         return self.client.patch(
             path, json=json, headers=self._headers(kwargs.pop("headers", None)), **kwargs
         )
+
+
+def revoke_my_grant(db: Session, world: World) -> None:
+    """The steward revokes the analyst's grant (the analyst left the project)."""
+    grants.revoke_grant(
+        db,
+        grant_id=world.my_grant.id,
+        reason="Left the project.",
+        by=world.people.steward,
+        now=utcnow(),
+    )
+    db.commit()

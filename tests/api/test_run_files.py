@@ -23,7 +23,7 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.models import OutputStatus
-from tests.api.scenario import Api, World
+from tests.api.scenario import Api, World, revoke_my_grant
 from tests.conftest import fresh
 from tests.outputs.builders import DAY, SOON, T0, check_twice, outputs_system
 
@@ -193,16 +193,7 @@ def test_the_run_hides_its_figures_from_the_analyst_once_the_agreement_ended(
 def test_the_run_hides_its_figures_from_an_analyst_without_a_current_grant(
     api: Clients, world: World, db: Session
 ) -> None:
-    from governance.access import grants
-
-    grants.revoke_grant(
-        fresh(db),
-        grant_id=world.my_grant.id,
-        reason="Left the project.",
-        by=world.people.steward,
-        now=dt.datetime.now(dt.UTC),
-    )
-    db.commit()
+    revoke_my_grant(fresh(db), world)
     hidden = api("analyst").get(f"/api/v1/analyses/{world.my_run.id}").get_json()
     assert hidden["result"] is None
     assert "no current grant for descriptive" in hidden["figures_withheld"]

@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.analysis import runs as analyses
+from governance.analysis.models import AnalysisRun, RunStatus
 from governance.audit import service as audit
 from governance.authz import Role
 from governance.identity.models import User
@@ -159,3 +161,42 @@ def test_a_checker_on_the_team_takes_the_files_only_as_the_team_does(
     db.rollback()
     checked = output_files.download(db, output_id=output.id, kind="csv", by=people.checker, now=T0)
     assert checked.content == output.csv
+
+
+@pytest.mark.parametrize("role", [Role.OUTPUT_CHECKER, Role.PRIVACY_OFFICER])
+def test_a_checker_on_the_team_reads_unreleased_figures_only_as_the_team_does(
+    db: Session, app: Flask, people: People, datasets: Datasets, role: Role
+) -> None:
+    """One rule of independence (authz.rules) for the output's figures and for the figures of
+    a run that has no output: a checker named in the personnel, holding no grant, reads
+    neither; a checker independent of the project reads both."""
+    member = team_member(db, app, people, role)
+    agreement = agreement_naming(db, people, datasets, member)
+    output = produce(db, people, agreement)
+    run = AnalysisRun(
+        requested_by_id=people.analyst.id,
+        agreement_id=agreement.id,
+        agreement_version=output.agreement_version,
+        kind=output.kind,
+        purpose=output.kind,
+        title=output.title,
+        parameters={},
+        datasets={},
+        status=RunStatus.SUCCEEDED,
+        result=output.result,
+    )
+    db.add(run)
+    db.commit()
+    assert analyses.output_of(db, run.id) is None
+    for withheld in (
+        output_files.output_figures_withheld(db, member, output, T0),
+        analyses.figures_refused(db, run, member, T0),
+    ):
+        assert withheld is not None
+        assert "no current grant" in withheld
+    assert output_files.output_figures_withheld(db, people.checker, output, T0) is None
+    assert analyses.figures_refused(db, run, people.checker, T0) is None
+    db.commit()
+    assert [(e.actor_id, e.rule) for e in denied(db, "output:read")] == [
+        (member.id, "current-grant")
+    ]

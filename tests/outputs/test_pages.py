@@ -96,6 +96,9 @@ def test_what_each_role_sees_on_an_output(
     analyst = login(app, people.analyst).get(url).get_data(as_text=True)
     assert CHECKER_ONLY not in analyst
     assert "Counts all &gt;= 10." in analyst
+    # Holding no grant for its purpose, the analyst reads its checks but not its figures
+    # (tests/api/test_output_figures.py).
+    assert 'id="figures-withheld"' in analyst
     assert 'id="check-form"' not in analyst
     assert 'id="flag-form"' not in analyst
 
@@ -110,8 +113,11 @@ def test_what_each_role_sees_on_an_output(
     assert "headline/treatment" in partner  # parts to point at
 
     assert login(app, outsider).get(url).status_code == 403
-    [refusal] = denied(db, "output:read")
-    assert refusal.actor_id == outsider.id
+    refusals = {(e.actor_id, e.rule) for e in denied(db, "output:read")}
+    assert refusals == {
+        (people.analyst.id, "current-grant"),
+        (outsider.id, "output-visibility"),
+    }
 
 
 def test_partners_see_nothing_before_the_preview(
