@@ -171,6 +171,21 @@ def test_means_of_continuous_values_are_released_as_before():
     assert table.cell(g="a").values["mean"] == pytest.approx(data["v"][:30].mean())
 
 
+def test_values_a_hair_apart_give_huge_bounds_not_an_overflow():
+    # Found by hypothesis on Python 3.12 (test_disclosure's dominance property): a second
+    # lowest value 1e-303 above the lowest makes the bound about 1e303, and rounding it to six
+    # places overflowed (a warning, an error under the suite's filters, a failed run).
+    domain = ValueDomain.from_values([0.0, 1e-303, 5.0, 1e6])
+    above, below = domain.implied_counts(np.array([3.0, 40.0]), np.array([1.0, 3.0]))
+    assert above.tolist() == pytest.approx([1e303, 3e303])  # not small: nothing to hide
+    # (n * highest - sum) / (highest - second highest), rounded to six places as before.
+    assert below.tolist() == [3.000014, 40.000197]
+    data = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 12, "v": [0.0, 1e-303] * 12})
+    table = control_means(data, ["g"], "v", POLICY)
+    # Two values: a rate, six people at each, under the minimum.
+    assert table.cell(g="a").suppressed
+
+
 def test_a_mean_table_without_its_implied_counts_is_refused():
     cells = aggregate_cells(two_code_data(), ["g"], value_column="code")
     with pytest.raises(ValueError, match="imply"):

@@ -209,8 +209,20 @@ class ValueDomain:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             above = (value_sum - count * lowest) / (self.values[1] - lowest)
             below = (count * highest - value_sum) / (highest - self.values[-2])
-        # Rounding error of the sums must not turn a count of 10 into 9.999999.
-        return np.maximum(np.round(above, 6), 0.0), np.maximum(np.round(below, 6), 0.0)
+        return _as_counts(above), _as_counts(below)
+
+
+# Past this no count of people is near any minimum cell size, and rounding to six places
+# (a multiplication by 10**6) could overflow: such bounds are kept as they are.
+_ROUNDED_BELOW = 1e15
+
+
+def _as_counts(bounds: np.ndarray) -> np.ndarray:
+    """Bounds of counts as compared with the minimum: rounded to six places, so that the
+    rounding error of the sums does not turn a count of 10 into 9.999999, and never below 0.
+    Values a hair apart in the domain make a bound huge (inf past float range): not small."""
+    rounded = np.round(np.clip(bounds, -_ROUNDED_BELOW, _ROUNDED_BELOW), 6)
+    return np.maximum(np.where(np.abs(bounds) < _ROUNDED_BELOW, rounded, bounds), 0.0)
 
 
 def with_implied_counts(cells: pd.DataFrame, domain: ValueDomain) -> pd.DataFrame:
