@@ -66,10 +66,11 @@ class ImpactChanged(InvalidTransition):
         allowed: Iterable[str] = (),
         audit: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, allowed=allowed, current={"impact": impact_json(impact)})
+        # `audit` is recorded once the action is rolled back, as a refusal is.
+        super().__init__(
+            message, allowed=allowed, current={"impact": impact_json(impact)}, audit=audit
+        )
         self.impact = impact
-        # Recorded once the action is rolled back, as a refusal is.
-        self.audit = dict(audit) if audit else None
 
 
 def approved_digest(

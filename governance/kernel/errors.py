@@ -56,6 +56,7 @@ class InvalidTransition(DomainError):
         *,
         allowed: Iterable[str] = (),
         current: Mapping[str, Any] | None = None,
+        audit: Mapping[str, Any] | None = None,
     ) -> None:
         self.allowed = sorted(allowed)
         self.current = dict(current) if current is not None else None
@@ -63,7 +64,7 @@ class InvalidTransition(DomainError):
             message = f"{message} Allowed from this state: {', '.join(self.allowed)}."
         else:
             message = f"{message} No action is allowed from this state."
-        super().__init__(message)
+        super().__init__(message, audit=audit)
 
 
 class Conflict(DomainError):
