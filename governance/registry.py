@@ -68,7 +68,7 @@ from governance.analysis import web as analysis_web
 from governance.analysis import web_linkage as linkage_web
 from governance.api import register_api
 from governance.audit import api as audit_api
-from governance.audit import directory, evidence, sentences, witness
+from governance.audit import directory, evidence, sentences, timestamping
 from governance.audit import web as audit_web
 from governance.authz import Role, grant_index
 from governance.authz.roles import ROLE_LABELS
@@ -219,7 +219,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
     # Asks an outside time-stamping authority (network): left out of a dry run.
-    Registered("audit.timestamps", witness.stamp_checkpoints, outside_database=True),
+    Registered("audit.timestamps", timestamping.stamp_checkpoints, outside_database=True),
     # Deletes key files (a rollback cannot bring them back): left out of a dry run.
     Registered("passport.drop_keys", passport_keys.drop_retired_keys, outside_database=True),
     # After every workflow's own job: the tasks they leave are what the reminders are about.

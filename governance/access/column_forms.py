@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -83,6 +84,31 @@ def not_allowed(forms: Mapping[str, str], allowed: DerivedForms) -> str:
         f"The agreement does not allow {what} (clause {DERIVED_FORMS_CLAUSE}: "
         f"{_ALLOWED_WORDS[allowed]}): grant the column as stored, in an allowed form, or "
         "leave it out."
+    )
+
+
+def refuse_unless_allowed(
+    forms: Mapping[str, str], allowed: DerivedForms, *, field: str, audit: Mapping[str, Any]
+) -> None:
+    """422 on `field` when the agreement does not allow these columns in these forms (a
+    steward's approval, a committee's condition); nothing is written, and the refusal is
+    recorded with `audit`'s fields, the clause, and what was refused beside `audit`'s detail."""
+    reason = not_allowed(forms, allowed)
+    if not reason:
+        return
+    raise ValidationFailed(
+        reason,
+        {field: reason},
+        audit={
+            **audit,
+            "clause": DERIVED_FORMS_CLAUSE,
+            "detail": {
+                **audit.get("detail", {}),
+                "reason": reason,
+                "forms": {c: str(f) for c, f in sorted(forms.items())},
+                "agreement_allows": str(allowed),
+            },
+        },
     )
 
 

@@ -663,12 +663,8 @@ def _recorded(check: Callable[[], T], refusal: dict[str, Any]) -> T:
     try:
         return check()
     except ValidationFailed as invalid:
-        refusal["detail"] = {
-            **refusal["detail"],
-            "reason": invalid.message,
-            "fields": invalid.fields,
-        }
-        invalid.audit = refusal
+        detail = {**refusal["detail"], "reason": invalid.message, "fields": invalid.fields}
+        invalid.recorded_as({**refusal, "detail": detail})
         raise
 
 

@@ -118,23 +118,25 @@ def _refuse_unless_matches(
         f"The purpose does not fit the data-use conditions of {dataset.name}: "
         f"{failed.label} ({failed.term}) failed: {failed.reason}."
     )
-    error = ValidationFailed(message, {"duo_purpose": f"{failed.label} ({failed.term})"})
-    error.audit = {
-        "event_type": event,
-        "target_type": "user",
-        "target_id": user.id,
-        "agreement_id": agreement_id,
-        "dataset_id": dataset.id,
-        "clause": "data_use",
-        "detail": {
-            "reason": f"{failed.label} ({failed.term}) failed: {failed.reason}",
-            "failed_term": failed.term,
-            "purpose": purpose.term,
-            "ontology": f"DUO {duo().version}",
-            "outcomes": [o.as_dict() for o in outcome.outcomes],
+    raise ValidationFailed(
+        message,
+        {"duo_purpose": f"{failed.label} ({failed.term})"},
+        audit={
+            "event_type": event,
+            "target_type": "user",
+            "target_id": user.id,
+            "agreement_id": agreement_id,
+            "dataset_id": dataset.id,
+            "clause": "data_use",
+            "detail": {
+                "reason": f"{failed.label} ({failed.term}) failed: {failed.reason}",
+                "failed_term": failed.term,
+                "purpose": purpose.term,
+                "ontology": f"DUO {duo().version}",
+                "outcomes": [o.as_dict() for o in outcome.outcomes],
+            },
         },
-    }
-    raise error
+    )
 
 
 def request_match(session: Session, request: AccessRequest) -> Match | None:

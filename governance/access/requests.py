@@ -615,23 +615,17 @@ def _refuse_forms_not_allowed(
 ) -> None:
     """422 naming `access.derived_forms` when the agreement in force does not allow a column in
     the form the decision grants it in; nothing is written, the refusal is recorded."""
-    reason = column_forms.not_allowed(forms, DerivedForms(version.derived_forms))
-    if not reason:
-        return
-    error = ValidationFailed(reason, {"forms": reason})
-    error.audit = {
-        "event_type": event,
-        "now": now,
-        **audit_fields(request),
-        "agreement_version": version.number,
-        "clause": column_forms.DERIVED_FORMS_CLAUSE,
-        "detail": {
-            "reason": reason,
-            "forms": {c: str(f) for c, f in sorted(forms.items())},
-            "agreement_allows": str(version.derived_forms),
+    column_forms.refuse_unless_allowed(
+        forms,
+        DerivedForms(version.derived_forms),
+        field="forms",
+        audit={
+            "event_type": event,
+            "now": now,
+            **audit_fields(request),
+            "agreement_version": version.number,
         },
-    }
-    raise error
+    )
 
 
 def privacy_approve(

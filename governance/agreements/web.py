@@ -42,7 +42,6 @@ from governance.agreements.web_forms import (
     terms_from,
 )
 from governance.agreements.web_view import detail_context, form_context
-from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity import users
@@ -52,6 +51,7 @@ from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.text import whole_number
 from governance.kernel.types import utcnow
+from governance.web.errors import record_refusal
 from governance.web.forms import choices, sent_or_blank, submitted
 from governance.web.paging import paginate
 
@@ -323,10 +323,7 @@ def execute(agreement_id: int) -> BaseResponse | tuple[str, int]:
         )
     except ImpactChanged as refusal:
         # Recorded, then shown again with the impact as it is now, what was typed kept.
-        db.rollback()
-        if refusal.audit:
-            audit.record_refusal(db, refusal.audit, by=actor())
-            db.commit()
+        record_refusal(refusal)
         return _detail_page(agreement_id, form, impact_changed=True), 409
     except ValidationFailed as refusal:
         db.rollback()

@@ -102,15 +102,17 @@ def upload_cohort(
     try:
         frame = parse_csv_frame(data, [*datastore.COHORT_COLUMNS, *extra], limits_of(session))
     except IngestionRefused as refused:
-        refused.audit = {
-            **refusal,
-            "outcome": Outcome.FAILURE,
-            "detail": {
-                "source_filename": name,
-                "reason": refused.message,
-                "problems": [p.text for p in refused.problems[:5]],
-            },
-        }
+        refused.recorded_as(
+            {
+                **refusal,
+                "outcome": Outcome.FAILURE,
+                "detail": {
+                    "source_filename": name,
+                    "reason": refused.message,
+                    "problems": [p.text for p in refused.problems[:5]],
+                },
+            }
+        )
         raise
     if frame.empty:
         raise ValidationFailed("The cohort file has no rows.", {"file": "No rows."})

@@ -123,9 +123,7 @@ class _Gate:
     def invalid(
         self, reason: str, fields: Mapping[str, str], clause: str | None = None, **extra: Any
     ) -> ValidationFailed:
-        error = ValidationFailed(reason, fields)
-        error.audit = self.audit(clause, reason, **extra)
-        return error
+        return ValidationFailed(reason, fields, audit=self.audit(clause, reason, **extra))
 
 
 # The clause a refusal under an agreement not in force cites: why it is not (the clauses the

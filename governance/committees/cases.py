@@ -249,22 +249,12 @@ def _request_conditions(
         raise ValidationFailed(
             "Name the conditions, or approve without them.", {"conditions": "Required."}
         )
-    allowed = derived_forms_in_force(session, request.agreement_id)
-    refused = column_forms.not_allowed(given.forms, allowed)
-    if refused:
-        error = ValidationFailed(refused, {"conditions": refused})
-        error.audit = {
-            "event_type": event,
-            **_fields(case, subject),
-            "clause": column_forms.DERIVED_FORMS_CLAUSE,
-            "detail": {
-                **_subject_detail(subject),
-                "reason": refused,
-                "forms": dict(sorted(given.forms.items())),
-                "agreement_allows": str(allowed),
-            },
-        }
-        raise error
+    column_forms.refuse_unless_allowed(
+        given.forms,
+        derived_forms_in_force(session, request.agreement_id),
+        field="conditions",
+        audit={"event_type": event, **_fields(case, subject), "detail": _subject_detail(subject)},
+    )
     others = [terms.from_json(v.conditions) for v in case.current_votes if v.voter_id != by.id]
     if terms.strictest([*others, given]).columns == frozenset():
         raise ValidationFailed(

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from governance.access import data_use
 from governance.access.models import ColumnForm
+from governance.agreements.impact import Impact, ImpactChanged
 from governance.committees import cases, impact, queries, service
 from governance.committees.conditions import MAX_PREVIEW_DAYS
 from governance.committees.models import DecisionRule, MemberRole, SubjectType, Vote
@@ -26,6 +27,7 @@ from governance.identity import users
 from governance.identity.web_login import actor, login_required
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
+from governance.web.errors import record_refusal
 from governance.web.forms import Form, choices, committed, submitted
 
 bp = Blueprint("committees", __name__, url_prefix="/committees")
@@ -340,24 +342,36 @@ def decide_alone(case_id: int) -> BaseResponse:
 @login_required
 def amendment_impact(agreement_id: int) -> str:
     shown = impact.amendment_impact(db_session(), agreement_id=agreement_id, by=actor())
-    form = AmendmentApprovalForm(prefix="approve")
+    return _impact_page(shown, AmendmentApprovalForm(prefix="approve"))
+
+
+def _impact_page(shown: Impact, form: AmendmentApprovalForm, *, changed: bool = False) -> str:
+    # The form approves the impact this page shows, whatever an earlier form sent.
     form.digest.data = shown.digest
-    return render_template("committees/impact.html", impact=shown, form=form)
+    return render_template(
+        "committees/impact.html", impact=shown, form=form, impact_changed=changed
+    )
 
 
 @bp.route("/amendments/<int:agreement_id>/approve", methods=["POST"])
 @login_required
-def approve_amendment(agreement_id: int) -> BaseResponse:
+def approve_amendment(agreement_id: int) -> BaseResponse | tuple[str, int]:
     form = AmendmentApprovalForm(prefix="approve")
     submitted(form)
-    impact.approve_amendment(
-        db_session(),
-        agreement_id=agreement_id,
-        digest=form.digest.data or "",
-        comment=form.comment.data or "",
-        by=actor(),
-        now=utcnow(),
-    )
+    try:
+        impact.approve_amendment(
+            db_session(),
+            agreement_id=agreement_id,
+            digest=form.digest.data or "",
+            comment=form.comment.data or "",
+            by=actor(),
+            now=utcnow(),
+        )
+    except ImpactChanged as changed:
+        # The approver agrees only to what they saw: the page is drawn again with the impact
+        # as it is now (the one the refusal carries) and the comment as typed.
+        record_refusal(changed)
+        return _impact_page(changed.impact, form, changed=True), 409
     return committed(
         "The amendment is approved, with the impact shown.",
         "agreements.detail",

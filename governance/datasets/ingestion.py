@@ -238,7 +238,13 @@ def _failure(
 def _with_audit(
     refused: IngestionRefused, dataset: Dataset, name: str, fmt: str
 ) -> IngestionRefused:
-    refused.audit = _failure(
-        dataset, name, fmt, refused.message, [p.text for p in refused.problems[:5]], refused.total
+    return refused.recorded_as(
+        _failure(
+            dataset,
+            name,
+            fmt,
+            refused.message,
+            [p.text for p in refused.problems[:5]],
+            refused.total,
+        )
     )
-    return refused

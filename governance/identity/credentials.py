@@ -41,20 +41,19 @@ def change_password(
 ) -> int:
     """Set a new password for the signed-in person; returns how many other sessions ended."""
     if not verify_password(user.password_hash, current_password):
-        wrong = ValidationFailed(
-            "The current password is not right; nothing was changed.",
-            {"current_password": "Not your current password."},
-        )
         # Recorded (the refusal is committed by the error handler): a session left open on a
         # shared machine must not be able to try passwords unseen.
-        wrong.audit = {
-            "event_type": AuditType.PASSWORD_CHANGE,
-            "outcome": Outcome.FAILURE,
-            "target_type": "user",
-            "target_id": user.id,
-            "detail": {"reason": "wrong current password"},
-        }
-        raise wrong
+        raise ValidationFailed(
+            "The current password is not right; nothing was changed.",
+            {"current_password": "Not your current password."},
+            audit={
+                "event_type": AuditType.PASSWORD_CHANGE,
+                "outcome": Outcome.FAILURE,
+                "target_type": "user",
+                "target_id": user.id,
+                "detail": {"reason": "wrong current password"},
+            },
+        )
     _check_new(new_password, confirm_password)
     user.password_hash = hash_password(new_password, min_length=min_length)
     ended = sessions.end_sessions_of(

@@ -7,7 +7,7 @@ that forbids a transition is `InvalidTransition` (409), bad data is `ValidationF
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 
 class DomainError(Exception):
@@ -24,6 +24,13 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.audit = dict(audit) if audit else None
+
+    def recorded_as(self, audit: Mapping[str, Any]) -> Self:
+        """This refusal, to be recorded with `audit`'s fields: for a refusal raised by code that
+        does not know who asked or for what (a parser, a file check), whose caller does and
+        passes it on. A refusal built where its fields are known takes them as `audit=`."""
+        self.audit = dict(audit)
+        return self
 
 
 class NotFound(DomainError):
@@ -78,8 +85,14 @@ class ValidationFailed(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+        *,
+        audit: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, audit=audit)
         self.fields = dict(fields or {})
 
 

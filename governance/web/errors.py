@@ -111,7 +111,9 @@ def _privacy_officers() -> str:
     return f" Our privacy officers: {', '.join(named)}." if named else ""
 
 
-def _record_refusal(error: DomainError) -> None:
+def record_refusal(error: DomainError) -> None:
+    """Roll the refused action back, then record and commit the refusal on its own (for a
+    view that answers a refusal with its own page rather than the error page)."""
     session = db_session()
     session.rollback()
     if not error.audit:
@@ -121,7 +123,7 @@ def _record_refusal(error: DomainError) -> None:
 
 
 def _domain_error(error: DomainError) -> tuple[Response | str, int]:
-    _record_refusal(error)
+    record_refusal(error)
     if isinstance(error, ValidationFailed) and not wants_json():
         # A refused form is shown again on its own page, with what was typed kept.
         shown = forms.redisplay(error)

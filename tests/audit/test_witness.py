@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
-from governance.audit import witness
+from governance.audit import timestamping, witness
 from governance.audit.format import checkpoint_message, head_message, sign
 from governance.audit.models import AuditCheckpoint, AuditEvent, AuditTimestamp, AuditType
 from governance.identity.actors import System
@@ -54,7 +54,7 @@ def app_config(
 
 def stamp(db: Session) -> int:
     db.rollback()  # a fresh snapshot: the intruder's fixture may have written since
-    done = witness.stamp_checkpoints(db, SCHEDULER, utcnow())
+    done = timestamping.stamp_checkpoints(db, SCHEDULER, utcnow())
     db.commit()
     return done
 
@@ -159,7 +159,7 @@ def test_an_authority_that_is_down_is_recorded_and_tried_again(
     assert failure.outcome == "failure"
     assert "503" in failure.detail["error"]
     waiting = list(db.scalars(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq)))
-    assert witness.unwitnessed(db) == len(waiting) >= 4
+    assert timestamping.unwitnessed(db) == len(waiting) >= 4
     tsa.down = False
     assert stamp(db) >= len(waiting)
     assert set(waiting) <= {r.seq for r in stamped(db)}  # every one waiting is caught up
@@ -323,11 +323,11 @@ def test_a_token_replaced_by_one_for_another_message_is_found(
 ) -> None:
     stamp(db)
     row = stamped(db)[-1]
-    authority = witness.Authority.from_settings(
+    authority = timestamping.Authority.from_settings(
         {"AUDIT_TSA_URL": tsa.url, "AUDIT_TSA_CA_FILE": str(tsa.root)}
     )
     assert authority is not None
-    other = witness.request_token(authority, row.seq, "0" * 64)  # the authority's, genuinely
+    other = timestamping.request_token(authority, row.seq, "0" * 64)  # the authority's, genuinely
     _replace_token(db, intruder, row.seq, other.token)
     if not ca_file:
         without_ca()

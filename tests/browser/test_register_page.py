@@ -14,7 +14,7 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.audit import witness
+from governance.audit import timestamping, witness
 from governance.audit.models import AuditTimestamp
 from governance.kernel.types import utcnow
 from governance.periodic import SCHEDULER
@@ -51,7 +51,7 @@ def test_an_outsider_reads_the_register_and_keeps_the_witnessed_head(
         "AUDIT_TSA_URL": tsa.url,
         "AUDIT_TSA_CA_FILE": str(tsa.root),
     }
-    assert witness.stamp_checkpoints(db, SCHEDULER, utcnow()) >= 1
+    assert timestamping.stamp_checkpoints(db, SCHEDULER, utcnow()) >= 1
     db.commit()
     latest = db.scalars(select(AuditTimestamp).order_by(AuditTimestamp.seq.desc())).first()
     assert latest is not None

@@ -43,11 +43,9 @@ def granted(db: Session, people: People, request: AccessRequest) -> Grant:
     return grant
 
 
-def test_the_impact_is_shown_then_applied_exactly(
-    db: Session, people: People, agreement: Agreement, datasets: Datasets
-) -> None:
-    mine = granted(db, people, ask(db, people, agreement, datasets))  # sex, age_at_arrest
-    theirs = granted(db, people, ask(db, people, agreement, datasets, by=people.analyst2))
+def narrow(db: Session, people: People, agreement: Agreement, datasets: Datasets) -> None:
+    """An amendment waiting for approval that leaves only person_id and sex of the arrests and
+    only the analyst as personnel: it narrows the analyst's grant and ends anyone else's."""
     amend(
         db,
         people,
@@ -56,6 +54,14 @@ def test_the_impact_is_shown_then_applied_exactly(
         columns={datasets.arrests.id: ["person_id", "sex"]},
         personnel={people.analyst.id: "principal_investigator"},
     )
+
+
+def test_the_impact_is_shown_then_applied_exactly(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    mine = granted(db, people, ask(db, people, agreement, datasets))  # sex, age_at_arrest
+    theirs = granted(db, people, ask(db, people, agreement, datasets, by=people.analyst2))
+    narrow(db, people, agreement, datasets)
     shown = impact.amendment_impact(db, agreement_id=agreement.id, by=people.privacy2)
     changes = {c.grant.id: c for c in shown.grants}
     assert changes[mine.id].removed_columns == ("age_at_arrest",)
@@ -99,14 +105,7 @@ def test_an_impact_that_changed_since_it_was_shown_is_not_approved(
     db: Session, people: People, agreement: Agreement, datasets: Datasets
 ) -> None:
     granted(db, people, ask(db, people, agreement, datasets))
-    amend(
-        db,
-        people,
-        datasets,
-        agreement,
-        columns={datasets.arrests.id: ["person_id", "sex"]},
-        personnel={people.analyst.id: "principal_investigator"},
-    )
+    narrow(db, people, agreement, datasets)
     shown = impact.amendment_impact(db, agreement_id=agreement.id, by=people.privacy2)
     db.rollback()
     # A grant made after the impact was shown: it is not in what the approver saw.
@@ -124,6 +123,51 @@ def test_an_impact_that_changed_since_it_was_shown_is_not_approved(
     in_force = in_force_version(fresh(db), agreement.id)
     assert in_force is not None
     assert in_force.number == 1
+
+
+def test_an_impact_changed_behind_the_page_is_drawn_again_with_the_new_one(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """The approver is shown the impact as it now is, on the page, with 409: never the generic
+    error page, and never an approval of what they did not see."""
+    granted(db, people, ask(db, people, agreement, datasets))
+    narrow(db, people, agreement, datasets)
+    officer = Browser(app.test_client())
+    officer.login(people.privacy2.email, PASSWORD)
+    opened = officer.get(f"/committees/amendments/{agreement.id}").get_data(as_text=True)
+    assert people.analyst2.email not in opened
+    shown = impact.amendment_impact(db, agreement_id=agreement.id, by=people.privacy2).digest
+    db.rollback()
+    # A grant made while the page was open: the amendment would end it.
+    granted(db, people, ask(db, people, agreement, datasets, by=people.analyst2))
+    answer = officer.post(
+        f"/committees/amendments/{agreement.id}/approve",
+        {"approve-digest": shown, "approve-comment": "Scope narrowed."},
+    )
+    assert answer.status_code == 409
+    page = answer.get_data(as_text=True)
+    assert "The impact changed since you opened this page: review it again" in page
+    assert "Not possible in this state" not in page
+    now = impact.amendment_impact(fresh(db), agreement_id=agreement.id, by=people.privacy2)
+    assert now.digest != shown
+    assert f'value="{now.digest}"' in page
+    assert f'value="{shown}"' not in page
+    assert people.analyst2.email in page
+    assert "Scope narrowed." in page
+    db.rollback()
+    assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
+    assert (
+        not fresh(db)
+        .scalars(
+            select(AuditEvent).where(AuditEvent.event_type == AuditType.COMMITTEE_AMENDMENT_IMPACT)
+        )
+        .all()
+    )
+    # Approving from the page drawn again applies what it shows.
+    again = officer.post(
+        f"/committees/amendments/{agreement.id}/approve", {"approve-digest": now.digest}
+    )
+    assert again.status_code == 302
 
 
 def test_the_committee_sees_the_impact_and_others_do_not(
