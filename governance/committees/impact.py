@@ -32,7 +32,7 @@ from governance.agreements.impact import ImpactChanged
 from governance.agreements.models import Agreement, AgreementVersion, VersionStatus
 from governance.agreements.obligations import has_accepted
 from governance.audit import service as audit
-from governance.audit.models import AuditType
+from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.committees.routing import committee_for
 from governance.identity.actors import Actor
@@ -162,6 +162,17 @@ def approve_amendment(
             impact,
             "The amendment's impact changed since it was shown: look at it again before "
             "approving. Nothing was approved.",
+            # Recorded as the approval it refused, as the countersignature's refusal is.
+            audit={
+                "event_type": AuditType.COMMITTEE_AMENDMENT_IMPACT,
+                "outcome": Outcome.FAILURE,
+                "target_type": "agreement",
+                "target_id": impact.agreement.id,
+                "agreement_id": impact.agreement.id,
+                "agreement_version": impact.version.number,
+                "rule": "impact-changed",
+                "detail": {"impact_digest_shown": digest, "impact_digest_now": impact.digest},
+            },
         )
     audit.record(
         session,

@@ -13,7 +13,7 @@ from governance.access.models import AccessRequest, Grant, GrantStatus
 from governance.agreements.models import Agreement
 from governance.agreements.queries import in_force_version
 from governance.analysis.models import AnalysisRun
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.committees import impact
 from governance.committees.models import Committee
 from governance.kernel.errors import InvalidTransition, PermissionDenied
@@ -156,13 +156,18 @@ def test_an_impact_changed_behind_the_page_is_drawn_again_with_the_new_one(
     assert "Scope narrowed." in page
     db.rollback()
     assert in_force_version(fresh(db), agreement.id).number == 1  # type: ignore[union-attr]
-    assert (
-        not fresh(db)
+    # Nothing approved, and the refusal recorded under the approval it refused.
+    [refused] = (
+        fresh(db)
         .scalars(
             select(AuditEvent).where(AuditEvent.event_type == AuditType.COMMITTEE_AMENDMENT_IMPACT)
         )
         .all()
     )
+    assert (refused.outcome, refused.rule) == (Outcome.FAILURE, "impact-changed")
+    assert refused.actor_id == people.privacy2.id
+    assert refused.detail["impact_digest_shown"] == shown
+    assert refused.detail["impact_digest_now"] == now.digest
     # Approving from the page drawn again applies what it shows.
     again = officer.post(
         f"/committees/amendments/{agreement.id}/approve", {"approve-digest": now.digest}
