@@ -5,6 +5,8 @@ the worker would (`notify.send_one`). Messages of other tasks are put back, in o
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -12,6 +14,26 @@ from flask import Flask
 from governance.kernel import jobs, notify
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
+from tests.workers import free_port
+
+# Seconds the test SMTP server may take to start and answer its first connection: aiosmtpd's
+# default (5) is short for a loaded machine, and a healthy start returns at once.
+SMTP_READY_S = 60
+
+
+@contextmanager
+def smtp_server(handler: Any) -> Iterator[int]:
+    """An SMTP server on a free loopback port of this worker's, handing what it receives to
+    `handler` (aiosmtpd's); its port."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=SMTP_READY_S)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
 
 
 def mail_queue(app: Flask) -> Any:

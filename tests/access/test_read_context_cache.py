@@ -40,6 +40,26 @@ from tests.agreements.builders import Datasets
 from tests.support import People
 
 
+class MemoClock:
+    """The memo's clock (what `read_memo` reads as `time.monotonic()`), still unless moved."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def memo_clock(monkeypatch: pytest.MonkeyPatch) -> MemoClock:
+    """The memo's clock stands still unless a test moves it: a read these tests see refused is
+    the epoch's doing, never the age backstop's, and the warm-up's read from memory does not
+    find its entries aged out (past MAX_AGE_S, two seconds) because the machine was slow."""
+    clock = MemoClock()
+    monkeypatch.setattr(read_memo, "time", clock)
+    return clock
+
+
 @pytest.fixture
 def other(app_config: dict[str, Any]) -> Iterator[Flask]:
     """A second server process on the same database: its own connections, grant index and
@@ -170,7 +190,7 @@ def test_a_bulk_statement_through_a_session_also_reaches_the_warm_process(
 
 
 def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_memos_age(
-    warm_read: tuple[FlaskClient, str], other: Flask, secret: str, monkeypatch: pytest.MonkeyPatch
+    warm_read: tuple[FlaskClient, str], other: Flask, secret: str, memo_clock: MemoClock
 ) -> None:
     """An insider's raw SQL on the driver's own connection bumps no epoch; the warm process
     still stops serving the revoked token once its entry is older than MAX_AGE_S."""
@@ -190,8 +210,7 @@ def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_me
         raw.commit()
     finally:
         raw.close()
-    clock = time.monotonic() + read_memo.MAX_AGE_S + 0.1
-    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    memo_clock.now += read_memo.MAX_AGE_S + 0.1
     assert _get(client, url, secret).status_code == 401
 
 

@@ -135,14 +135,17 @@ class TestProvider:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        # Generous, as LiveServer's: node starting beside other workers' servers and browsers
+        # may take many seconds to listen and to answer its first request; a healthy start
+        # returns at once.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"oidc-provider exited: {self.log.read_text()[-3000:]}")
             try:
-                requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2)
+                requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=10)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         raise RuntimeError(f"oidc-provider did not start: {self.log.read_text()[-3000:]}")
 

@@ -287,7 +287,9 @@ def test_without_just_in_time_provisioning_an_unknown_subject_is_refused(
 def raw_id_token(
     provider: idp.TestProvider, client_id: str, secret: str, nonce: str, login: str = "alice"
 ) -> str:
-    metadata = requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=5).json()
+    metadata = requests.get(
+        f"{provider.issuer}/.well-known/openid-configuration", timeout=30
+    ).json()
     verifier = secrets.token_urlsafe(64)
     query = urlencode(
         {
@@ -312,7 +314,7 @@ def raw_id_token(
             "code_verifier": verifier,
         },
         auth=(client_id, secret),
-        timeout=5,
+        timeout=30,
     ).json()
     return str(token["id_token"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from typing import Any
 
 import pyotp
@@ -34,8 +33,24 @@ def events(db: Session, kind: AuditType) -> list[AuditEvent]:
     )
 
 
+# The moment every code is made for and checked at, in the middle of a 30-second step. On the
+# real clock a step could end between a test making "the previous step's code" and the server
+# checking it, which then finds the code two steps old and refuses it.
+MOMENT = dt.datetime(2026, 6, 1, 12, 0, 15, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _codes_checked_at_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    matching = totp._matching_step
+
+    def at_the_moment(secret: str, code: str, now: dt.datetime, *, after: int | None) -> int | None:
+        return matching(secret, code, MOMENT, after=after)
+
+    monkeypatch.setattr(totp, "_matching_step", at_the_moment)
+
+
 def code_at(secret: str, steps_from_now: int) -> str:
-    return pyotp.TOTP(secret).at(int(time.time()) + 30 * steps_from_now)
+    return pyotp.TOTP(secret).at(int(MOMENT.timestamp()) + 30 * steps_from_now)
 
 
 def enrol(browser: Browser, step: int = 0) -> tuple[str, list[str]]:

@@ -11,7 +11,6 @@ from email import message_from_bytes
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,10 +24,9 @@ from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from tests import mailqueue
 from tests.conftest import fresh
-from tests.mailqueue import work_mail
+from tests.mailqueue import smtp_server, work_mail
 from tests.outputs.builders import DAY, T0, check_twice, produce
 from tests.support import People, forge_the_next_event
-from tests.workers import free_port
 
 
 @dataclass
@@ -70,11 +68,8 @@ class Inbox:
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
     handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with smtp_server(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from governance.agreements.models import Agreement
 from governance.datasets.models import DatasetSteward
 from governance.kernel.extensions import database
 from tests.agreements.builders import Datasets, approved, make_datasets
-from tests.mailqueue import work_mail
+from tests.mailqueue import smtp_server, work_mail
 from tests.outputs.test_notifications import Inbox
 from tests.support import People
-from tests.workers import free_port
 
 
 @pytest.fixture
@@ -37,14 +36,9 @@ def agreement(db: Session, people: People, datasets: Datasets) -> Agreement:
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    from aiosmtpd.controller import Controller
-
     handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with smtp_server(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture
