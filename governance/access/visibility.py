@@ -74,37 +74,30 @@ def visible_grant(
 VISIBILITY_RULE = "own-or-stewarded-or-overseen"
 _Held = TypeVar("_Held", AccessRequest, Grant)
 _WHO_SEES = "Only {}, the stewards of its dataset, privacy officers and compliance managers see {}."
-# Each kind as the trail names it, as the person reads it, and who sees it (the rule in words).
+# Each kind as the person reads it, and who sees it (the rule in words).
 _LOOKUPS = {
     AccessRequest: (
-        "access_request",
         "access request",
         _WHO_SEES.format("the person who asked", "an access request"),
     ),
-    Grant: ("grant", "grant", _WHO_SEES.format("its holder", "a grant")),
+    Grant: ("grant", _WHO_SEES.format("its holder", "a grant")),
 }
 
 
 def _unseen(session: Session, model: type[_Held], object_id: int, event: AuditType) -> NotFound:
     """404 for a request or grant the person may not see, worded as for an id that names
     nothing, so that the answer does not tell which ids exist; recorded as a denied `event`
-    either way, the trail telling the two apart (`audit.lookup_refusal`). Whether the id names
+    either way, the trail telling the two apart (`audit.unseen`). Whether the id names
     anything is asked only here, on the refusal's path."""
-    target_type, noun, who_sees = _LOOKUPS[model]
+    noun, who_sees = _LOOKUPS[model]
     hidden = session.get(model, object_id)
-    context = (
-        {"agreement_id": hidden.agreement_id, "dataset_id": hidden.dataset_id}
-        if hidden is not None
-        else {}
-    )
-    return NotFound(
-        f"There is no {noun} {object_id} that you can see.",
-        audit=audit.lookup_refusal(
-            event,
-            target_type,
-            object_id,
-            hidden_by=VISIBILITY_RULE if hidden is not None else None,
-            who_sees=who_sees,
-            **context,
-        ),
+    return audit.unseen(
+        noun,
+        object_id,
+        event,
+        hidden=None
+        if hidden is None
+        else {"agreement_id": hidden.agreement_id, "dataset_id": hidden.dataset_id},
+        rule=VISIBILITY_RULE,
+        who_sees=who_sees,
     )

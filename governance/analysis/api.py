@@ -236,12 +236,11 @@ def list_runs(query: dict[str, Any]) -> ResponseReturnValue:
     "/analyses/<int:run_id>",
     tag=TAG,
     summary="One run, with its result",
-    errors=(403,),
     answer=Answer(200, "The run.", s.ref("AnalysisRun")),
 )
 def get_run(run_id: int) -> ResponseReturnValue:
     """The analyst who asked for it, output checkers and privacy officers; anyone else is
-    refused (403, recorded) as on the run page. 404 if there is no such run. The analyst reads
+    answered as for a run that does not exist (404, recorded), as on the run page. The analyst reads
     the result only while the agreement is in force and they hold a current grant for the
     run's purpose; otherwise `result` is null, `figures_withheld` says why, and the refusal is
     recorded (the output's released files stay available under the output's rule)."""
@@ -331,7 +330,7 @@ def run_file(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     (`GET /outputs/{output_id}/file`): checkers and privacy officers in every state, the
     project team once it is released and, after the agreement ended, only if it was released
     before. Recorded (`output:download`) before it is sent; a refusal is 403, recorded with
-    its rule. 404 if the run has not succeeded."""
+    its rule. 404 if the run has not succeeded, or to someone who may not see it (recorded)."""
     db = db_session()
     file = service.download(
         db, run_id=run_id, what=query.get("kind", "pdf"), by=caller(), now=utcnow()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from governance.access import data_door
 from governance.analysis.linkage_model import LinkageReport, LinkageReviewPair, ReviewDecision
 from governance.analysis.models import AnalysisRun
+from governance.analysis.runs import runs_visible_to, unseen, visible_run
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.identity.models import User
@@ -54,13 +55,11 @@ def report_of(session: Session, run_id: int) -> dict[str, Any] | None:
     return None if row is None else row.report
 
 
-def _run(session: Session, run_id: int) -> AnalysisRun:
-    run = session.get(AnalysisRun, run_id)
-    if (
-        run is None
-        or REGISTER_TABLE not in (run.datasets or {})
-        or report_of(session, run_id) is None
-    ):
+def _run(session: Session, run_id: int, by: User, event: AuditType) -> AnalysisRun:
+    """The run as `by` sees it (404, recorded as `event`, as for a missing id), with its
+    linkage (404)."""
+    run = visible_run(session, run_id, by, event=event)
+    if REGISTER_TABLE not in (run.datasets or {}) or report_of(session, run_id) is None:
         raise NotFound(f"Analysis {run_id} has no probabilistic linkage.")
     return run
 
@@ -94,7 +93,7 @@ class ReviewRow:
 
 def open_queue(session: Session, *, run_id: int, by: User, now: dt.datetime) -> list[ReviewRow]:
     """The pairs with both sides' identifiers, read through the door and recorded."""
-    run = _run(session, run_id)
+    run = _run(session, run_id, by, AuditType.LINKAGE_REVIEW_OPEN)
     dataset_id = _require_identifiers(session, run, by, now, AuditType.LINKAGE_REVIEW_OPEN)
     pairs = list(
         session.scalars(
@@ -177,10 +176,16 @@ def decide(
     session: Session, *, pair_id: int, decision: str, by: User, now: dt.datetime
 ) -> LinkageReviewPair:
     """Record whether the pair is one person; once decided, a pair stays decided (409)."""
+    event = AuditType.LINKAGE_REVIEW_DECIDE
     pair = session.get(LinkageReviewPair, pair_id)
-    if pair is None:
-        raise NotFound(f"There is no linkage pair {pair_id}.")
-    run = _run(session, pair.run_id)
+    seen = pair is not None and session.scalar(
+        runs_visible_to(by).where(AnalysisRun.id == pair.run_id)
+    )
+    if pair is None or not seen:
+        # A pair of a run the person may not see is answered as one that does not exist.
+        hidden = session.get(AnalysisRun, pair.run_id) if pair else None
+        raise unseen(event, "linkage pair", pair_id, hidden)
+    run = _run(session, pair.run_id, by, event)
     _require_identifiers(session, run, by, now, AuditType.LINKAGE_REVIEW_DECIDE)
     if decision not in {d.value for d in ReviewDecision}:
         raise ValidationFailed(

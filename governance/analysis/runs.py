@@ -3,7 +3,8 @@
 `submit_run` passes the scope gate (analysis/scope.py) before anything is read, writes
 the run as queued with its `analysis:submit` event, and asks for the queue message to be sent
 once the caller's transaction commits. Workers execute runs (analysis/runner.py).
-The requester, output checkers and privacy officers may see a run; the requester reads its
+The requester, output checkers and privacy officers may see a run (anyone else is answered as
+for a run that does not exist: `visible_run`); the requester reads its
 figures only inside the service while the agreement is in force and they hold a current grant
 for its purpose. A run's files leave only as the files of the output it became, under the
 output's rule (outputs/files.py), and every download and refusal is recorded.
@@ -30,7 +31,7 @@ from governance.authz import Permission, rules
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel import jobs
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import NotFound, ValidationFailed
 from governance.kernel.text import clean_line
 from governance.outputs import files as output_files
 from governance.outputs.files import FILE_KINDS, Download
@@ -118,41 +119,62 @@ def oversees(user: User) -> bool:
 
 
 def runs_visible_to(user: User) -> Select[AnalysisRun]:
+    """The one rule of who sees a run: its requester; output checkers and privacy officers
+    every run (`oversees`)."""
     query = select(AnalysisRun)
     if not oversees(user):
         query = query.where(AnalysisRun.requested_by_id == user.id)
     return query
 
 
-def visible_run(session: Session, run_id: int, user: User) -> AnalysisRun:
-    run = session.get(AnalysisRun, run_id)
-    if run is None:
-        raise NotFound(f"There is no analysis run {run_id}.")
-    if run.requested_by_id != user.id and not oversees(user):
-        raise PermissionDenied(
-            "Only the analyst who asked for a run, output checkers and privacy officers may "
-            "see it.",
-            audit={
-                "event_type": AuditType.ANALYSIS_DOWNLOAD,
-                "target_type": "analysis_run",
-                "target_id": run_id,
-                "agreement_id": run.agreement_id,
-                "rule": "run-requester",
-            },
-        )
-    return run
+# Who sees a run (`runs_visible_to`), as the trail names the rule and as the person reads it.
+VISIBILITY_RULE = "run-requester"
+WHO_SEES = "Only the analyst who asked for a run, output checkers and privacy officers see it."
+
+
+def visible_run(
+    session: Session,
+    run_id: int,
+    user: User,
+    *,
+    event: AuditType = AuditType.ANALYSIS_DOWNLOAD,
+) -> AnalysisRun:
+    """The run if `user` may see it, for `event` (looking at it, taking its files, reviewing
+    its linkage); else 404 worded as for an id that names nothing (`unseen`)."""
+    run = session.scalars(runs_visible_to(user).where(AnalysisRun.id == run_id)).first()
+    if run is not None:
+        return run
+    hidden = session.get(AnalysisRun, run_id)
+    raise unseen(event, "analysis run", run_id, hidden)
+
+
+def unseen(event: AuditType, noun: str, object_id: int, hidden: AnalysisRun | None) -> NotFound:
+    """404 for a run, or a part of one (`noun`), that the person may not see, worded as for an
+    id that names nothing, so that no answer tells which ids exist; recorded as a denied
+    `event` either way, the trail telling the two apart (`audit.unseen`): `hidden` is the
+    run that exists, None when nothing has the id."""
+    return audit.unseen(
+        noun,
+        object_id,
+        event,
+        hidden=None if hidden is None else {"agreement_id": hidden.agreement_id},
+        rule=VISIBILITY_RULE,
+        who_sees=WHO_SEES,
+    )
 
 
 def conflicts_seen_by(
     session: Session, run: AnalysisRun, user: User
 ) -> list[dict[str, Any] | None]:
     """The earlier releases a differencing refusal conflicts with, as this person may see
-    them: named (run, agreement, population, size) when they may see that earlier run (its
-    requester, output checkers, privacy officers), otherwise None: only that one exists."""
+    them: named (run, agreement, population, size) when they may see that earlier run
+    (`runs_visible_to`), otherwise None: only that one exists."""
     shown: list[dict[str, Any] | None] = []
     for record in run.conflicts or []:
-        earlier = session.get(AnalysisRun, record.get("run_id"))
-        if earlier is None or not (earlier.requested_by_id == user.id or oversees(user)):
+        earlier = session.scalars(
+            runs_visible_to(user).where(AnalysisRun.id == record.get("run_id"))
+        ).first()
+        if earlier is None:
             shown.append(None)
             continue
         agreement = session.get(Agreement, earlier.agreement_id)
@@ -175,7 +197,8 @@ def download(session: Session, *, run_id: int, what: str, by: User, now: dt.date
     """The PDF or CSV of the output the run became, under the output's one rule for its files
     (outputs/files.py): nobody takes a run's report away except as its output's checked
     revision, so the run's routes and the output's hand out the same bytes to the same
-    people. Recorded as `output:download` before it is sent; a refusal too (403)."""
+    people. Recorded as `output:download` before it is sent; a refusal too (403; 404, recorded
+    as `analysis:download`, to someone who may not see the run, as for a missing id)."""
     if what not in FILE_KINDS:
         raise NotFound(f"There is no {what!r} download.")
     run = visible_run(session, run_id, by)

@@ -40,6 +40,7 @@ from governance.audit.format import (
 from governance.audit.head import HEAD_ID, Head, HeadInconsistent
 from governance.audit.models import AuditCheckpoint, AuditHead, AuditType, Outcome
 from governance.kernel import telemetry
+from governance.kernel.errors import NotFound
 from governance.kernel.types import utcnow
 
 __all__ = [
@@ -534,6 +535,32 @@ def lookup_refusal(
         "detail": {"reason": who_sees if hidden_by else "Nothing has this id."},
         **context,
     }
+
+
+def unseen(
+    noun: str,
+    object_id: int,
+    event_type: AuditType,
+    *,
+    hidden: Mapping[str, Any] | None,
+    rule: str,
+    who_sees: str,
+) -> NotFound:
+    """404 for a `noun` by id that the person may not see, worded as for an id that names
+    nothing ("There is no output 7 that you can see."), refusing `event_type`: `hidden` is
+    the agreement and dataset of the object that exists and `rule` hid (recorded with it),
+    None when nothing has the id (`lookup_refusal`)."""
+    return NotFound(
+        f"There is no {noun} {object_id} that you can see.",
+        audit=lookup_refusal(
+            event_type,
+            noun.replace(" ", "_"),
+            object_id,
+            hidden_by=rule if hidden is not None else None,
+            who_sees=who_sees,
+            **(hidden or {}),
+        ),
+    )
 
 
 def take_writer_lock(session: Session) -> None:

@@ -2,8 +2,9 @@
 the checking, preview and publication actions of that page (under the page's names), and the
 recorded download of its files (outputs/service.py and outputs/preview.py).
 
-The services decide everything: who may act (403, recorded), what the lifecycle allows (409,
-naming the actions the state allows), what is valid (422). Each person sees what the output
+The services decide everything: who may see the output (404, recorded, the same answer as for
+a missing id), who may act (403, recorded), what the lifecycle allows (409, naming the actions
+the state allows), what is valid (422). Each person sees what the output
 page shows them: the disclosure record only checkers, the checks only checkers and the project
 team, figures not yet released to the team only in the secure environment, the populations
 nobody.
@@ -21,15 +22,17 @@ from sqlalchemy.orm import Session
 from governance.api import schema as s
 from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
+from governance.audit.models import AuditType
 from governance.identity.api_auth import caller
 from governance.identity.models import User
 from governance.kernel.errors import ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.outputs import common, files, preview, service
+from governance.outputs.common import get_visible
 from governance.outputs.lifecycle import State
 from governance.outputs.models import AnswerKind, FlagKind, Output, OutputFlag, OutputStatus
-from governance.outputs.queries import Abilities, abilities, get_visible, list_statement
+from governance.outputs.queries import Abilities, abilities, list_statement
 from governance.outputs.web import file_response
 from governance.outputs.web_forms import correction_files
 from governance.web.paging import paginate
@@ -282,11 +285,10 @@ def list_outputs(query: dict[str, Any]) -> ResponseReturnValue:
     "/outputs/<int:output_id>",
     tag=TAG,
     summary="One output",
-    errors=(403,),
     answer=Answer(200, "The output.", s.ref("Output")),
 )
 def get_output(output_id: int) -> ResponseReturnValue:
-    """Refused (403, recorded) to anyone the output page refuses; 404 if there is none."""
+    """404 if there is none, or none that you can see (recorded, with the same answer)."""
     db = db_session()
     answer = render(db, get_visible(db, output_id, by=caller()))
     db.commit()  # figures withheld are recorded
@@ -483,9 +485,9 @@ def publish_output(output_id: int) -> ResponseReturnValue:
 
 
 def _correctable(output_id: int) -> None:
-    """Who may correct and when (403, 404, 409) before the files are read (415, 422)."""
+    """Who may correct and when (404, 403, 409) before the files are read (415, 422)."""
     db = db_session()
-    service.correctable(db, output_id=output_id, by=caller())
+    service.correctable(db, output_id=output_id, by=caller(), now=utcnow())
     db.rollback()
 
 
@@ -533,7 +535,7 @@ def _correctable(output_id: int) -> None:
 def correct_output(output_id: int) -> ResponseReturnValue:
     """Its checks and its preview start again."""
     db, user = db_session(), caller()
-    output = get_visible(db, output_id, by=user)
+    output = get_visible(db, output_id, by=user, event=AuditType.OUTPUT_CORRECT)
     summary_text = request.form.get("summary", "")
     if len(summary_text) > 10000:
         raise ValidationFailed("The summary is too long.", {"summary": "at most 10000 characters"})

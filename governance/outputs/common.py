@@ -1,6 +1,12 @@
-"""Steps every output action shares: who is who for an output (its team, the provider's
-partner reviewers), the permission and state checks in the order the conventions require, and
-the one function through which output changes reach the audit trail."""
+"""Steps every output action shares: who sees an output and who is who for it (its team, the
+provider's partner reviewers), the look-up, permission and state checks in the order the
+conventions require, and the one function through which output changes reach the audit trail.
+
+A person who may not see an output is answered exactly as for an id that names nothing (404,
+the same words), whether they look it up, take its files or act on it, so that no answer tells
+which output ids exist; both are recorded as a denied event of what they tried, the trail
+telling them apart (`audit.lookup_refusal`). Someone who sees it but may not act is told so
+(403)."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from governance.authz import Role, rules
 from governance.identity.actors import Actor, System
 from governance.identity.models import User, UserRole
 from governance.kernel.errors import NotFound, PermissionDenied
-from governance.outputs.lifecycle import EVENT_TYPES, RULES, Action
+from governance.outputs.lifecycle import EVENT_TYPES, PARTNER_SEES, RULES, Action, state_of
 from governance.outputs.models import Output
 
 __all__ = ["EVENT_TYPES", "actor_key"]
@@ -67,7 +73,49 @@ def get_output(session: Session, output_id: int) -> Output:
     return output
 
 
-def authorise(by: Actor, action: Action, output_id: int, output: Output | None) -> None:
+def can_view(by: Actor, output: Output) -> bool:
+    """Checkers and privacy officers every output; the project team its outputs; the provider's
+    partner reviewers their agency's outputs from the preview on."""
+    if is_checker(by) or is_team(by, output):
+        return True
+    return is_partner(by, output) and state_of(output) in PARTNER_SEES
+
+
+# Who sees an output (`can_view`), as the trail names the rule and as the person reads it.
+VISIBILITY_RULE = "output-visibility"
+WHO_SEES = (
+    "Outputs are visible to checkers, the project team, and the data provider's partner "
+    "reviewers from the preview on."
+)
+
+
+def get_visible(
+    session: Session,
+    output_id: int,
+    *,
+    by: Actor,
+    event: AuditType = AuditType.OUTPUT_READ,
+    fresh: bool = False,
+) -> Output:
+    """The output if `by` may see it, for `event` (looking at it, taking its files, or an
+    action on it); else 404 worded as for an id that names nothing, recorded as a denied
+    `event` either way. `fresh` reads the row again (a change after the writer lock)."""
+    output = session.get(Output, output_id, populate_existing=fresh)
+    if output is not None and can_view(by, output):
+        return output
+    raise audit.unseen(
+        "output",
+        output_id,
+        event,
+        hidden=None
+        if output is None
+        else {"agreement_id": output.agreement_id, "agreement_version": output.agreement_version},
+        rule=VISIBILITY_RULE,
+        who_sees=WHO_SEES,
+    )
+
+
+def authorise(by: Actor, action: Action, output: Output) -> None:
     """403 (recorded as a denied event of the action's type) unless `by` may take it."""
     rule = RULES[action]
     if rule.permission is None:
@@ -75,21 +123,20 @@ def authorise(by: Actor, action: Action, output_id: int, output: Output | None) 
             raise PermissionDenied(
                 f"{action.value} happens on its own; nobody takes it.",
                 audit=refusal(
-                    EVENT_TYPES[action], output_id, output, f"automatic-only:{action.value}"
+                    EVENT_TYPES[action], output.id, output, f"automatic-only:{action.value}"
                 ),
             )
         return
-    authz.require(by, rule.permission, audit=refusal(EVENT_TYPES[action], output_id, output))
+    authz.require(by, rule.permission, audit=refusal(EVENT_TYPES[action], output.id, output))
 
 
 def start(session: Session, action: Action, output_id: int, by: Actor) -> Output:
-    """Permission first (403), then existence (404). Callers then check who they are for this
-    output (403) and then the lifecycle table for the state (409)."""
+    """The output as `by` sees it (404, recorded as the action's event, for someone who may
+    not see it as for a missing id), then the permission (403). Callers then check who they
+    are for this output (403) and then the lifecycle table for the state (409)."""
     audit.take_writer_lock(session)  # concurrent changes of one output run one at a time
-    output = session.get(Output, output_id, populate_existing=True)
-    authorise(by, action, output_id, output)
-    if output is None:
-        raise NotFound(f"There is no output {output_id}.")
+    output = get_visible(session, output_id, by=by, event=EVENT_TYPES[action], fresh=True)
+    authorise(by, action, output)
     return output
 
 

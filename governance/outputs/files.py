@@ -44,6 +44,7 @@ from governance.audit.models import AuditType
 from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.outputs.common import (
+    get_visible,
     is_checker,
     is_independent,
     is_partner,
@@ -135,6 +136,20 @@ def file_refusal(by: Actor, output: Output, now: dt.datetime) -> Refusal | None:
     return None
 
 
+def correction_refusal(output: Output, now: dt.datetime) -> Refusal | None:
+    """None while the output's agreement is in force, else why its team may no longer correct
+    it: a correction is new work on the agreement's data, and after the end nobody on the team
+    holds the agreement's permission any more (what was released before stays theirs)."""
+    end = ended_at(output.agreement, now)
+    if end is None:
+        return None
+    return Refusal(
+        "agreement-in-force",
+        f"{_ended(output.agreement, end)}: the project team no longer corrects {output.reference}.",
+        CLAUSE_TERM,
+    )
+
+
 def may_download(by: Actor, output: Output, now: dt.datetime) -> bool:
     return file_refusal(by, output, now) is None
 
@@ -143,12 +158,10 @@ def download(
     session: Session, *, output_id: int, kind: str, by: Actor, now: dt.datetime
 ) -> Download:
     """The PDF or CSV for someone allowed it now; recorded before it is sent, and a refusal
-    too (403)."""
+    too (403; 404 to someone who may not see the output, as for a missing id)."""
     if kind not in FILE_KINDS:
         raise NotFound("Outputs have a PDF and a CSV file only.")
-    output = session.get(Output, output_id)
-    if output is None:
-        raise NotFound(f"There is no output {output_id}.")
+    output = get_visible(session, output_id, by=by, event=AuditType.OUTPUT_DOWNLOAD)
     refused = file_refusal(by, output, now)
     if refused is not None:
         denied = refusal(AuditType.OUTPUT_DOWNLOAD, output.id, output, refused.rule)

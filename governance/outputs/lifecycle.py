@@ -130,7 +130,8 @@ RULES: dict[Action, Rule] = {
     Action.CORRECT: Rule(
         Permission.ANALYSIS_RUN,
         "producer or project personnel",
-        "A new revision: its checks and preview start again.",
+        "A new revision: its checks and preview start again. Only while the agreement is in "
+        "force (409 once it is terminated or past its expiry date).",
     ),
 }
 

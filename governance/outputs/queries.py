@@ -5,7 +5,9 @@ Checkers and privacy officers see every output, with its disclosure record. The 
 (the producer and the agreement's personnel) sees its outputs and their checks. The provider's
 partner reviewers see their agency's outputs from the preview on, and only the released
 content (summary, figures, files) and the flags: never the disclosure record, the checkers'
-reasons or the populations. The public sees published outputs only.
+reasons or the populations. The public sees published outputs only. Who may see one output
+is `common.can_view` (its look-up, `common.get_visible`, answers anyone else as for a missing
+id).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from governance import authz
 from governance.agreements.common import actor_key
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
-from governance.audit.models import AuditType
 from governance.identity.models import User
 from governance.incidents.models import Incident, IncidentStatus
-from governance.kernel.errors import NotFound, PermissionDenied
-from governance.outputs.common import is_checker, is_independent, is_partner, is_team, refusal
+from governance.kernel.errors import NotFound
+from governance.outputs.common import is_checker, is_independent, is_partner, is_team
 from governance.outputs.content import AGGREGATE_KINDS
-from governance.outputs.files import may_download
+from governance.outputs.files import correction_refusal, may_download
 from governance.outputs.lifecycle import (
     PARTNER_SEES,
     RULES,
@@ -42,27 +43,6 @@ from governance.outputs.preview import preview_is_open
 from governance.outputs.service import actor_key_of
 
 PARTNER_STATUSES = sorted({STATUS_OF_STATE[s].value for s in PARTNER_SEES})
-
-
-def can_view(user: User, output: Output) -> bool:
-    if is_checker(user) or is_team(user, output):
-        return True
-    return is_partner(user, output) and state_of(output) in PARTNER_SEES
-
-
-def get_visible(session: Session, output_id: int, *, by: User) -> Output:
-    """The output if `by` may read it: 404 if it does not exist, 403 (recorded) if not
-    theirs."""
-    output = session.get(Output, output_id)
-    if output is None:
-        raise NotFound(f"There is no output {output_id}.")
-    if not can_view(by, output):
-        raise PermissionDenied(
-            "Outputs are visible to checkers, the project team, and the data provider's "
-            "partner reviewers from the preview on.",
-            audit=refusal(AuditType.OUTPUT_READ, output.id, output, "output-visibility"),
-        )
-    return output
 
 
 def list_statement(user: User, *, status: str | None) -> Any:
@@ -130,7 +110,7 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
         and partner
         and preview_is_open(output, now)
         and not open_flags,
-        can_correct=holds(Action.CORRECT) and team,
+        can_correct=holds(Action.CORRECT) and team and correction_refusal(output, now) is None,
         can_publish=holds(Action.PUBLISH)
         and independent
         and output.version.publication_allowed

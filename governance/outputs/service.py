@@ -19,7 +19,13 @@ from governance.agreements.models import Agreement, VersionStatus
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
 from governance.identity.actors import Actor, System
-from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from governance.kernel.text import clean_text
 from governance.outputs import notices
 from governance.outputs.common import (
@@ -38,6 +44,7 @@ from governance.outputs.content import (
     correction_record,
     sha256,
 )
+from governance.outputs.files import correction_refusal
 from governance.outputs.lifecycle import (
     EVENT_TYPES,
     Action,
@@ -292,7 +299,7 @@ def correct_output(
     is made from the result; a `csv` sent along must say exactly the same (else 422, naming
     the first difference), and is not stored. Figures that changed get a disclosure record of
     what was checked here; unchanged figures keep the record that describes them."""
-    output = correctable(session, output_id=output_id, by=by)
+    output = correctable(session, output_id=output_id, by=by, now=now)
     min_cell_size = output.version.min_cell_size
     parts, released_csv = _checked_files(min_cell_size, result, pdf)
     if csv is not None:
@@ -339,12 +346,23 @@ def correct_output(
     return output
 
 
-def correctable(session: Session, *, output_id: int, by: Actor) -> Output:
-    """A correction's refusals that come before its files are read: the permission (403),
-    the output (404), the team (403) and the state (409)."""
+def correctable(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
+    """A correction's refusals that come before its files are read: the output as `by` sees
+    it (404), the permission and the team (403), the output's state and the agreement's
+    (409: only while the agreement is in force, `files.correction_refusal`)."""
     output = start(session, Action.CORRECT, output_id, by)
     require_team(by, Action.CORRECT, output)
     steps_of(output, Action.CORRECT)
+    refused = correction_refusal(output, now)
+    if refused is not None:
+        raise Conflict(
+            refused.message,
+            audit={
+                **refusal(AuditType.OUTPUT_CORRECT, output.id, output, refused.rule),
+                "clause": refused.clause,
+                "detail": {"reason": refused.message},
+            },
+        )
     return output
 
 

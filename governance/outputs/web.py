@@ -16,14 +16,14 @@ from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.identity.models import User
 from governance.identity.web_login import actor, login_required
-from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.errors import InvalidTransition, ValidationFailed
 from governance.kernel.extensions import db_session
 from governance.kernel.types import utcnow
 from governance.outputs import files, preview, service
-from governance.outputs.common import refusal
+from governance.outputs.common import get_visible, refusal
 from governance.outputs.content import table_view
 from governance.outputs.models import AnswerKind, Output, OutputStatus
-from governance.outputs.queries import abilities, get_visible, list_statement
+from governance.outputs.queries import abilities, list_statement
 from governance.outputs.web_forms import (
     AnswerForm,
     CheckForm,
@@ -219,8 +219,10 @@ def resolve(output_id: int, flag_id: int) -> BaseResponse:
 def confirm_publish(output_id: int) -> str:
     """Publishing cannot be undone: the page says what becomes public and asks to confirm."""
     user = actor()
-    authz.require(user, Permission.OUTPUT_PUBLISH)
-    output = get_visible(db_session(), output_id, by=user)
+    output = get_visible(db_session(), output_id, by=user, event=AuditType.OUTPUT_PUBLISH)
+    authz.require(
+        user, Permission.OUTPUT_PUBLISH, audit=refusal(AuditType.OUTPUT_PUBLISH, output.id, output)
+    )
     if not abilities(output, user, utcnow()).can_publish:
         raise InvalidTransition("This output cannot be published by you now.")
     return render_template(
@@ -242,14 +244,11 @@ def publish(output_id: int) -> BaseResponse:
 @login_required
 def correct(output_id: int) -> BaseResponse | str:
     user, db, now = actor(), db_session(), utcnow()
-    output = get_visible(db, output_id, by=user)
+    output = get_visible(db, output_id, by=user, event=AuditType.OUTPUT_CORRECT)
     form = CorrectForm(data={"summary": output.summary} if request.method == "GET" else None)
     if not submitted(form):
-        if not abilities(output, user, now).can_correct:
-            raise PermissionDenied(
-                "Only the project team corrects an output, and not once it is published.",
-                audit=refusal(AuditType.OUTPUT_CORRECT, output.id, output, "project-team"),
-            )
+        # The form's refusals are the correction's own: 403 (who), 409 (when).
+        service.correctable(db, output_id=output_id, by=user, now=now)
         # The summary quotes the figures: it is offered to edit only to who may read them.
         if request.method == "GET" and files.output_figures_withheld(db, user, output, now):
             form.summary.data = ""

@@ -191,9 +191,11 @@ def test_others_cannot_see_a_run_and_the_refusal_is_recorded(
 
     run = execute(app, db, submit(db, people, world, "descriptive", {"group_by": ["sex"]}).id)
     browser.login(people.analyst2.email, PASSWORD)
-    assert browser.get(f"/analyses/{run.id}").status_code == 403
-    assert browser.get(f"/analyses/{run.id}/download/pdf").status_code == 403
-    assert last(db, AuditType.ANALYSIS_DOWNLOAD).outcome == "denied"
+    # Answered as for a run that does not exist (tests/api/test_unseen_runs_and_outputs.py).
+    assert browser.get(f"/analyses/{run.id}").status_code == 404
+    assert browser.get(f"/analyses/{run.id}/download/pdf").status_code == 404
+    refused = last(db, AuditType.ANALYSIS_DOWNLOAD)
+    assert (refused.outcome, refused.rule) == ("denied", "run-requester")
     assert f"#{run.id}" not in browser.get("/analyses/").get_data(as_text=True)
     browser.client.post("/logout", data={})
     checker = Browser(app.test_client())

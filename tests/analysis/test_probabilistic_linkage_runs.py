@@ -120,14 +120,27 @@ def with_a_pair(db: Session, run: AnalysisRun) -> LinkageReviewPair:
 def the_queue_is_refused_and_recorded_without_the_identifier_grant(
     browser: Browser, db: Session, people: People, run: AnalysisRun, pair: LinkageReviewPair
 ) -> None:
-    browser.login(people.analyst2.email, PASSWORD)
+    """A checker sees every run but holds no grant of the identifiers (403); another analyst
+    does not see the run at all, answered as for a missing one (404). Both recorded."""
+    browser.login(people.checker.email, PASSWORD)
     page = browser.get(f"/analyses/{run.id}/linkage/review")
     assert page.status_code == 403
     denied = [e for e in events(db, AuditType.LINKAGE_REVIEW_OPEN) if e.outcome == Outcome.DENIED]
     assert denied
-    assert denied[-1].actor_id == people.analyst2.id
+    assert denied[-1].actor_id == people.checker.id
     posted = browser.post(f"/analyses/{run.id}/linkage/review/{pair.id}", {"decision": "match"})
     assert posted.status_code == 403
+    browser.post("/logout")
+    browser.login(people.analyst2.email, PASSWORD)
+    assert browser.get(f"/analyses/{run.id}/linkage/review").status_code == 404
+    unseen = events(db, AuditType.LINKAGE_REVIEW_OPEN)[-1]
+    assert (unseen.actor_id, unseen.outcome, unseen.rule) == (
+        people.analyst2.id,
+        Outcome.DENIED,
+        "run-requester",
+    )
+    posted = browser.post(f"/analyses/{run.id}/linkage/review/{pair.id}", {"decision": "match"})
+    assert posted.status_code == 404
     assert fresh(db).get(LinkageReviewPair, pair.id).decision is None  # type: ignore[union-attr]
     assert [e for e in events(db, AuditType.LINKAGE_REVIEW_DECIDE) if e.outcome == Outcome.DENIED]
 

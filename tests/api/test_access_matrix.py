@@ -95,6 +95,23 @@ MANAGERS = roles("admin", "steward")  # dataset:manage
 # Who sees another organisation's request or grant (the overseers): refused an action they may
 # not take (403), where everyone else is answered as for a missing id (404).
 SEERS = dict.fromkeys(AUDITORS, DENIED)
+# Who sees another organisation's run or output (checkers and privacy officers): refused an
+# action they may not take (403), where everyone else is answered as for a missing id (404).
+CHECKERS_SEE = dict.fromkeys(CHECKERS, DENIED)
+
+
+def seen_by_checkers(url: Callable[[Objects], str], **kwargs: Any) -> Probe:
+    """An action on another organisation's output that nobody here may take: the checkers who
+    see it are refused (403), everyone else is answered as for a missing output (404)."""
+    return Probe(url, others=HIDDEN, special=CHECKERS_SEE, **kwargs)
+
+
+def privacy_only(url: Callable[[Objects], str], **kwargs: Any) -> Probe:
+    """An action on another organisation's output that privacy officers take: the output
+    checker sees it but is refused (403), everyone else is answered 404."""
+    return Probe(url, roles("privacy"), HIDDEN, special={"checker": DENIED}, **kwargs)
+
+
 A = "/api/v1"
 
 
@@ -889,18 +906,19 @@ TABLE: dict[tuple[str, str], Probe] = {
     ("access.review_export", "GET"): Probe(
         lambda o: "/access/reviews.csv", roles("privacy", "steward", "compliance")
     ),
-    # analyses: the requester, output checkers and privacy officers see a run
+    # analyses: the requester, output checkers and privacy officers see a run; anyone else is
+    # answered as for a run that does not exist (404, recorded)
     ("analyses.index", "GET"): Probe(lambda o: "/analyses/", EVERYONE),
     ("analyses.new", "GET"): Probe(lambda o: "/analyses/new", roles("analyst")),
     ("analyses.new", "POST"): Probe(lambda o: "/analyses/new", roles("analyst")),
     ("analyses.upload_cohort", "POST"): Probe(lambda o: "/analyses/cohorts", roles("analyst")),
-    ("analyses.run", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}", CHECKERS),
+    ("analyses.run", "GET"): Probe(lambda o: f"/analyses/{o.their_run.id}", CHECKERS, HIDDEN),
     ("analyses.download", "GET"): Probe(
-        lambda o: f"/analyses/{o.their_run.id}/download/pdf", CHECKERS
+        lambda o: f"/analyses/{o.their_run.id}/download/pdf", CHECKERS, HIDDEN
     ),
     # their run has no probabilistic linkage: the checkers who may see it find no report
     ("linkage.report", "GET"): Probe(
-        lambda o: f"/analyses/{o.their_run.id}/linkage", special=dict.fromkeys(CHECKERS, HIDDEN)
+        lambda o: f"/analyses/{o.their_run.id}/linkage", others=HIDDEN
     ),
     ("linkage.review", "GET"): Probe(
         lambda o: f"/analyses/{o.their_run.id}/linkage/review", others=HIDDEN
@@ -911,8 +929,10 @@ TABLE: dict[tuple[str, str], Probe] = {
         data=fixed({"decision": "match"}),
     ),
     ("api.list_runs", "GET"): Probe(lambda o: f"{A}/analyses", EVERYONE),
-    ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS),
-    ("api.run_file", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}/file", CHECKERS),
+    ("api.get_run", "GET"): Probe(lambda o: f"{A}/analyses/{o.their_run.id}", CHECKERS, HIDDEN),
+    ("api.run_file", "GET"): Probe(
+        lambda o: f"{A}/analyses/{o.their_run.id}/file", CHECKERS, HIDDEN
+    ),
     ("api.submit_run", "POST"): Probe(
         lambda o: f"{A}/analyses",
         data=lambda o: {
@@ -923,72 +943,87 @@ TABLE: dict[tuple[str, str], Probe] = {
         },
     ),
     # outputs: checkers and privacy officers see every output; another organisation's team
-    # and other agencies' partners do not (403, recorded).
+    # and other agencies' partners do not (404, recorded, as for an output that does not
+    # exist). Checkers who see it but may not take an action are refused it (403).
     ("outputs.index", "GET"): Probe(lambda o: "/outputs/", EVERYONE),
-    ("outputs.detail", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}", CHECKERS),
+    ("outputs.detail", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}", CHECKERS, HIDDEN),
     ("outputs.check", "POST"): Probe(
         lambda o: f"/outputs/{o.their_output.id}/check",
         CHECKERS,
+        HIDDEN,
         data=fixed({"decision": "approve"}),
     ),
-    ("outputs.flag", "POST"): Probe(
+    ("outputs.flag", "POST"): seen_by_checkers(
         lambda o: f"/outputs/{o.their_output.id}/flags",
         data=fixed({"kind": "factual_error", "part": "x", "comment": "x"}),
     ),
-    ("outputs.answer", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/answer"),
-    ("outputs.accept", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/flags/1/accept"),
-    ("outputs.no_concerns", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/no-concerns"),
-    ("outputs.resolve", "POST"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve", roles("privacy")
+    ("outputs.answer", "POST"): seen_by_checkers(
+        lambda o: f"/outputs/{o.their_output.id}/flags/1/answer",
     ),
-    ("outputs.publish", "POST"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")
+    ("outputs.accept", "POST"): seen_by_checkers(
+        lambda o: f"/outputs/{o.their_output.id}/flags/1/accept",
     ),
-    ("outputs.confirm_publish", "GET"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/publish", roles("privacy")
+    ("outputs.no_concerns", "POST"): seen_by_checkers(
+        lambda o: f"/outputs/{o.their_output.id}/no-concerns",
     ),
-    ("outputs.correct", "GET"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
-    ("outputs.correct", "POST"): Probe(lambda o: f"/outputs/{o.their_output.id}/correct"),
+    ("outputs.resolve", "POST"): privacy_only(
+        lambda o: f"/outputs/{o.their_output.id}/flags/1/resolve",
+    ),
+    ("outputs.publish", "POST"): privacy_only(
+        lambda o: f"/outputs/{o.their_output.id}/publish",
+    ),
+    ("outputs.confirm_publish", "GET"): privacy_only(
+        lambda o: f"/outputs/{o.their_output.id}/publish",
+    ),
+    ("outputs.correct", "GET"): seen_by_checkers(lambda o: f"/outputs/{o.their_output.id}/correct"),
+    ("outputs.correct", "POST"): seen_by_checkers(
+        lambda o: f"/outputs/{o.their_output.id}/correct"
+    ),
     ("outputs.download", "GET"): Probe(
-        lambda o: f"/outputs/{o.their_output.id}/files/pdf", CHECKERS
+        lambda o: f"/outputs/{o.their_output.id}/files/pdf", CHECKERS, HIDDEN
     ),
     # outputs: API. A check that reaches the service returns without reasons (422), so the
     # output stays as the page lines above expect it.
     ("api.list_outputs", "GET"): Probe(lambda o: f"{A}/outputs", EVERYONE),
-    ("api.get_output", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}", CHECKERS),
+    ("api.get_output", "GET"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}", CHECKERS, HIDDEN
+    ),
     ("api.check_output", "POST"): Probe(
         lambda o: f"{A}/outputs/{o.their_output.id}/check",
         CHECKERS,
+        HIDDEN,
         data=fixed({"decision": "return"}),
     ),
-    ("api.no_concerns", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/no-concerns", data=fixed({})
+    ("api.no_concerns", "POST"): seen_by_checkers(
+        lambda o: f"{A}/outputs/{o.their_output.id}/no-concerns",
+        data=fixed({}),
     ),
-    ("api.flag_output", "POST"): Probe(
+    ("api.flag_output", "POST"): seen_by_checkers(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags",
         data=fixed({"kind": "factual_error", "part": "x", "comment": "x"}),
     ),
-    ("api.answer_flag", "POST"): Probe(
+    ("api.answer_flag", "POST"): seen_by_checkers(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/answer",
         data=fixed({"answer": "explained", "text": "x"}),
     ),
-    ("api.accept_answer", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/accept"
+    ("api.accept_answer", "POST"): seen_by_checkers(
+        lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/accept",
     ),
-    ("api.resolve_flag", "POST"): Probe(
+    ("api.resolve_flag", "POST"): privacy_only(
         lambda o: f"{A}/outputs/{o.their_output.id}/flags/1/resolve",
-        roles("privacy"),
         data=fixed({"note": "x"}),
     ),
-    ("api.publish_output", "POST"): Probe(
-        lambda o: f"{A}/outputs/{o.their_output.id}/publish", roles("privacy")
+    ("api.publish_output", "POST"): privacy_only(
+        lambda o: f"{A}/outputs/{o.their_output.id}/publish",
     ),
-    ("api.correct_output", "POST"): Probe(
+    ("api.correct_output", "POST"): seen_by_checkers(
         lambda o: f"{A}/outputs/{o.their_output.id}/correct",
         data=fixed({"summary": "x"}),
         upload=True,
     ),
-    ("api.output_file", "GET"): Probe(lambda o: f"{A}/outputs/{o.their_output.id}/file", CHECKERS),
+    ("api.output_file", "GET"): Probe(
+        lambda o: f"{A}/outputs/{o.their_output.id}/file", CHECKERS, HIDDEN
+    ),
     # the public page: open to everyone, and an unpublished output does not exist there
     ("public.index", "GET"): Probe(lambda o: "/published/", EVERYONE, anonymous=OK),
     ("public.output", "GET"): Probe(

@@ -221,9 +221,10 @@ def test_a_partners_flag_the_answer_and_the_acceptance(
     assert answered.status_code == 200
     assert api("partner").get(path).get_json()["flags"][0]["actions"] == ["accept"]
 
-    # a partner reviewer of another agency neither sees nor touches it (403, recorded)
-    assert stranger.get(path).status_code == 403
-    assert stranger.post(f"{path}/flags/{flags[0]['id']}/accept").status_code == 403
+    # a partner reviewer of another agency neither sees nor touches it: answered as for a
+    # missing output (404), recorded
+    assert stranger.get(path).status_code == 404
+    assert stranger.post(f"{path}/flags/{flags[0]['id']}/accept").status_code == 404
     event = last_event(db)
     assert (event.event_type, event.outcome, event.actor_email) == (
         AuditType.OUTPUT_FLAG_ACCEPT,
@@ -273,10 +274,11 @@ def test_a_transition_the_state_forbids_is_409(api: Clients, world: World, db: S
     assert "produced" in body["message"]
     assert set(body["allowed"]) >= {"check_approve", "check_return"}
     assert api("privacy").get(path).get_json()["status"] == "produced"
-    late = api("partner").post(
+    # Before the preview the provider's partner does not see the output at all.
+    early = api("partner").post(
         f"{path}/flags", json={"kind": "factual_error", "part": "headline", "comment": "x"}
     )
-    assert late.status_code == 409
+    assert early.status_code == 404
 
 
 def test_the_file_of_a_cleared_output_is_downloaded_and_recorded(
@@ -312,17 +314,19 @@ def test_the_file_of_a_cleared_output_is_downloaded_and_recorded(
 def test_an_analyst_of_another_organisation_is_refused_and_lists_nothing(
     api: Clients, world: World, db: Session
 ) -> None:
+    """Answered as for a missing id (404), and recorded
+    (tests/api/test_unseen_runs_and_outputs.py)."""
     outsider = api("outsider")
-    assert outsider.get(f"/api/v1/outputs/{world.my_output.id}").status_code == 403
+    assert outsider.get(f"/api/v1/outputs/{world.my_output.id}").status_code == 404
     event = last_event(db)
     assert (event.event_type, event.outcome, event.actor_email) == (
         AuditType.OUTPUT_READ,
         "denied",
         world.outsider.email,
     )
-    assert outsider.get(f"/api/v1/analyses/{world.my_run.id}").status_code == 403
+    assert outsider.get(f"/api/v1/analyses/{world.my_run.id}").status_code == 404
     assert last_event(db).event_type == AuditType.ANALYSIS_DOWNLOAD
-    assert outsider.get(f"/api/v1/outputs/{world.my_output.id}/file").status_code == 403
+    assert outsider.get(f"/api/v1/outputs/{world.my_output.id}/file").status_code == 404
     assert [o["id"] for o in outsider.get("/api/v1/outputs").get_json()["items"]] == [
         world.their_output.id
     ]
@@ -333,14 +337,15 @@ def test_an_analyst_of_another_organisation_is_refused_and_lists_nothing(
     assert outsider.get("/api/v1/analyses/999999").status_code == 404
 
 
-def test_a_partner_asking_to_correct_is_refused_before_the_body_is_read(
+def test_a_checker_asking_to_correct_is_refused_before_the_body_is_read(
     api: Clients, world: World, db: Session
 ) -> None:
-    """Permission (403, recorded) before the media type (415) and the files (422)."""
+    """Permission (403, recorded) before the media type (415) and the files (422), for a
+    checker who sees the output but does not correct it."""
     path = f"/api/v1/outputs/{world.my_output.id}/correct"
     for answer in (
-        api("partner").post(path, json={"summary": "Corrected."}),
-        api("partner").post(path, data={}, content_type="multipart/form-data"),
+        api("checker").post(path, json={"summary": "Corrected."}),
+        api("checker").post(path, data={}, content_type="multipart/form-data"),
     ):
         assert answer.status_code == 403, answer.get_json()
         event = last_event(db)

@@ -229,14 +229,14 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     run = analyst("GET", f"/api/v1/analyses/{world.my_run.id}", 200)
     assert run["result"] == {"kind": "descriptive", "tables": [], "summary": "Counts."}
     checker("GET", f"/api/v1/analyses/{world.their_run.id}", 200)
-    analyst("GET", f"/api/v1/analyses/{world.their_run.id}", 403)
+    analyst("GET", f"/api/v1/analyses/{world.their_run.id}", 404)
     analyst("GET", "/api/v1/analyses/999999", 404)
     for kind in ("pdf", "csv"):  # its output is not released yet: the output's rule
         analyst("GET", f"/api/v1/analyses/{world.my_run.id}/file?kind={kind}", 403)
         answer = checker.api.get(f"/api/v1/analyses/{world.my_run.id}/file?kind={kind}")
         assert answer.status_code == 200
         assert_conforms("GET", f"/api/v1/analyses/{world.my_run.id}/file", answer)
-    analyst("GET", f"/api/v1/analyses/{world.their_run.id}/file", 403)
+    analyst("GET", f"/api/v1/analyses/{world.their_run.id}/file", 404)
     asked = analyst(
         "POST",
         "/api/v1/access-requests",
@@ -292,7 +292,7 @@ def test_analysis_and_output_answers_match_their_declared_schemas(
     analyst("GET", "/api/v1/outputs?sort=title&dir=asc", 200)
     analyst("GET", "/api/v1/outputs?status=nonsense", 422)
     analyst("GET", out, 200)
-    analyst("GET", f"/api/v1/outputs/{world.their_output.id}", 403)
+    analyst("GET", f"/api/v1/outputs/{world.their_output.id}", 404)
     analyst("GET", "/api/v1/outputs/999999", 404)
     analyst("GET", f"{out}/file", 403)  # not released yet
     corrected = analyst.api.client.post(

@@ -144,19 +144,32 @@ def test_after_termination_the_team_no_longer_reads_the_outputs_figures(
     assert_shown(app, api, world, "checker")
 
 
-def test_after_termination_the_correction_form_does_not_offer_the_summary(
+def test_without_a_current_grant_the_correction_form_does_not_offer_the_summary(
     app: Flask, world: World, db: Session
 ) -> None:
     browser = Browser(app.test_client())
     browser.login(world.people.analyst.email, PASSWORD)
     url = f"/outputs/{world.my_output.id}/correct"
     assert "32 committed" in browser.get(url).get_data(as_text=True)
-    terminate(db, world)
+    revoke_my_grant(fresh(db), world)
     before = len(figures_refusals(db))
     form = browser.get(url)
     assert form.status_code == 200
     assert "32 committed" not in form.get_data(as_text=True)
-    assert [e.rule for e in figures_refusals(db)[before:]] == ["agreement-in-force"]
+    assert [e.rule for e in figures_refusals(db)[before:]] == ["current-grant"]
+
+
+def test_after_termination_the_correction_form_is_refused(
+    app: Flask, world: World, db: Session
+) -> None:
+    """No correction once the agreement ended (409, recorded: docs/decisions/outputs.md 12),
+    so the form, which quotes the figures, is not shown either."""
+    browser = Browser(app.test_client())
+    browser.login(world.people.analyst.email, PASSWORD)
+    terminate(db, world)
+    form = browser.get(f"/outputs/{world.my_output.id}/correct")
+    assert form.status_code == 409
+    assert "32 committed" not in form.get_data(as_text=True)
 
 
 @SURFACES

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.authz import Role
 from governance.identity.actors import System
-from governance.kernel.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.errors import (
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from governance.outputs import service as outputs
 from governance.outputs.models import OutputStatus
 from tests.agreements.builders import Datasets
@@ -114,17 +120,32 @@ def test_a_return_needs_reasons_and_goes_back_to_the_analyst(
     assert event_types(db, output.id) == ["output:produce", "output:check_return"]
 
 
-@pytest.mark.parametrize("who", ["analyst2", "partner", "steward", "compliance"])
+@pytest.mark.parametrize(
+    ("who", "refusal", "rule"),
+    [
+        ("analyst2", PermissionDenied, "role-permission:output:check"),
+        # Who may not even see the output is answered as for a missing one (404).
+        ("partner", NotFound, "output-visibility"),
+        ("steward", NotFound, "output-visibility"),
+        ("compliance", NotFound, "output-visibility"),
+    ],
+)
 def test_people_without_output_check_are_refused_and_recorded(
-    db: Session, people: People, agreement: Agreement, who: str
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    who: str,
+    refusal: type[DomainError],
+    rule: str,
 ) -> None:
     output = produce(db, people, agreement)
-    with pytest.raises(PermissionDenied) as refused:
+    with pytest.raises(refusal) as refused:
         outputs.check_output(
             db, output_id=output.id, approve=True, reasons="", by=getattr(people, who), now=T0
         )
     assert refused.value.audit
-    assert refused.value.audit["rule"] == "role-permission:output:check"
+    assert refused.value.audit["rule"] == rule
+    assert refused.value.audit["event_type"] == "output:check_approve"
 
 
 def test_permission_is_refused_before_the_state(

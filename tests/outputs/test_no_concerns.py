@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent
 from governance.identity.models import User
-from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied
+from governance.kernel.errors import Conflict, DomainError, NotFound, PermissionDenied
 from governance.outputs import preview
 from governance.outputs.models import Output, OutputStatus
 from tests.conftest import Browser, fresh
@@ -54,8 +54,15 @@ def test_no_concerns_releases_at_once_and_is_audited(
 def test_only_the_providers_partner_may_say_it(
     db: Session, people: People, in_preview: Output, other_partner: User
 ) -> None:
-    for person in (other_partner, people.analyst, people.checker, people.privacy):
-        with pytest.raises(PermissionDenied) as refused:
+    # Another agency's partner does not see the output: answered as for a missing one (404).
+    refusals: list[tuple[User, type[DomainError]]] = [
+        (other_partner, NotFound),
+        (people.analyst, PermissionDenied),
+        (people.checker, PermissionDenied),
+        (people.privacy, PermissionDenied),
+    ]
+    for person, refusal in refusals:
+        with pytest.raises(refusal) as refused:
             say_no_concerns(db, in_preview, person)
         db.rollback()
         # The refusal carries the event that records it (written by whoever handles it).
@@ -87,7 +94,7 @@ def test_not_before_the_preview_or_after_it_ended(
     db: Session, people: People, agreement: Agreement
 ) -> None:
     produced = produce(db, people, agreement)
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(NotFound):  # the provider's partner sees it from the preview on
         say_no_concerns(db, produced, people.partner)
     db.rollback()
     check_twice(db, people, produced)

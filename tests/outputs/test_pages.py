@@ -112,7 +112,7 @@ def test_what_each_role_sees_on_an_output(
     assert kinds == ["identifiable_information", "factual_error"]
     assert "headline/treatment" in partner  # parts to point at
 
-    assert login(app, outsider).get(url).status_code == 403
+    assert login(app, outsider).get(url).status_code == 404  # as for a missing output
     refusals = {(e.actor_id, e.rule) for e in denied(db, "output:read")}
     assert refusals == {
         (people.analyst.id, "current-grant"),
@@ -124,7 +124,10 @@ def test_partners_see_nothing_before_the_preview(
     app: Flask, db: Session, people: People, agreement: Agreement
 ) -> None:
     output = produce(db, people, agreement)
-    assert login(app, people.partner).get(f"/outputs/{output.id}").status_code == 403
+    # Answered as for a missing output (404), recorded.
+    assert login(app, people.partner).get(f"/outputs/{output.id}").status_code == 404
+    [refused] = denied(db, "output:read")
+    assert (refused.actor_id, refused.rule) == (people.partner.id, "output-visibility")
 
 
 def test_the_path_through_the_browser(
@@ -245,7 +248,7 @@ def test_downloads_are_recorded_and_limited_to_the_team_once_released(
     response = analyst.get(f"/outputs/{done.id}/files/pdf")
     assert response.status_code == 200
     assert response.headers["X-Content-SHA256"] == done.pdf_sha256
-    assert login(app, outsider).get(f"/outputs/{done.id}/files/pdf").status_code == 403
+    assert login(app, outsider).get(f"/outputs/{done.id}/files/pdf").status_code == 404
     assert analyst.get(f"/outputs/{done.id}/files/xlsx").status_code == 404
     recorded = (
         fresh(db)

@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.authz import Permission
 from governance.identity.models import User
-from governance.kernel.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from governance.kernel.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from governance.outputs import preview as output_preview
 from governance.outputs import service as outputs
 from governance.outputs.lifecycle import RULES, TRANSITIONS, Action, State
@@ -87,10 +93,11 @@ def test_a_flag_points_at_an_existing_part(db: Session, people: People, in_previ
 def test_a_partner_of_another_agency_cannot_flag(
     db: Session, people: People, in_preview: Output, other_partner: User
 ) -> None:
-    with pytest.raises(PermissionDenied) as refused:
+    """Another agency's partner does not see the output: answered as for a missing one."""
+    with pytest.raises(NotFound) as refused:
         flag(db, in_preview, other_partner)
     assert refused.value.audit
-    assert refused.value.audit["rule"] == "partner-of-provider"
+    assert refused.value.audit["rule"] == "output-visibility"
     assert refused.value.audit["event_type"] == "output:flag"
 
 
@@ -107,7 +114,7 @@ def test_flags_only_while_the_window_is_open(
     db: Session, people: People, agreement: Agreement
 ) -> None:
     produced = produce(db, people, agreement)
-    with pytest.raises(InvalidTransition):  # not yet in preview
+    with pytest.raises(NotFound):  # not yet in preview: the partner does not see it yet
         flag(db, produced, people.partner)
     db.rollback()
     check_twice(db, people, produced)
@@ -315,7 +322,7 @@ def test_a_partner_of_another_agency_cannot_accept(
         now=T0 + 3 * DAY,
     )
     db.commit()
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # another agency's partner does not see the output
         output_preview.accept_answer(
             db, output_id=in_preview.id, flag_id=flag_id, by=other_partner, now=T0 + 4 * DAY
         )
