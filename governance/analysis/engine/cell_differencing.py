@@ -16,16 +16,19 @@ tables are grouped by. The ledger keeps them beside the member hashes, sealed un
 the ledger key: keyed hashes and cell levels, never a person key
 (docs/decisions/analysis-ledger.md).
 
-The same check runs between two populations of one output (counts over everyone, means over
-those with a value), where each population may also carry its members' outcomes (``events``,
-never stored): two tables that both publish an outcome's count (``events:<outcome>``) in a cell
-must then not differ there, on either side, by an event count (or a non-event count) that a
-single table would suppress (``disclosure.threshold_failures`` of the difference).
+A population may also carry its members' outcomes (``events``): two tables that both publish
+an outcome's count (``events:<outcome>``) in a cell must then not differ there, on either side,
+by an event count (or a non-event count) that a single table would suppress
+(``disclosure.threshold_failures`` of the difference). The check runs between two populations
+of one output (counts over everyone, means over those with a value) and against earlier
+releases, whose rows keep one bit per member and outcome their tables publish, sealed apart
+from the cells (``pack_events``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +47,8 @@ class PersonCells:
     """The level of each dimension for each member of a population: ``codes[i, j]`` indexes
     ``labels[j]`` for the population's i-th member hash (sorted) and ``dimensions[j]``.
     ``events`` maps an outcome's quantity (``events:<outcome>``) to each member's 0/1 in the
-    same order, for the check within one output; it is never packed (the ledger keeps no
-    outcomes)."""
+    same order; ``pack`` writes the levels only, ``pack_events`` the outcomes (the ledger seals
+    each apart, so that one cannot be opened in the other's place)."""
 
     dimensions: tuple[str, ...]
     labels: tuple[tuple[str, ...], ...]
@@ -55,12 +58,42 @@ class PersonCells:
     def pack(self) -> bytes:
         return np.ascontiguousarray(self.codes, dtype=CODE_TYPE).tobytes()
 
+    def pack_events(self, quantities: Collection[str]) -> bytes | None:
+        """The outcomes of ``quantities`` (those the population's tables publish) this carries,
+        one bit per member each (``np.packbits``, member order), after a header naming them;
+        None when it carries none of them."""
+        chosen = sorted(set(quantities) & set(self.events))
+        if not chosen:
+            return None
+        header = json.dumps(chosen).encode()
+        bits = [np.packbits(self.events[quantity] != 0).tobytes() for quantity in chosen]
+        return len(header).to_bytes(4, "big") + header + b"".join(bits)
+
     @classmethod
     def unpack(
-        cls, dimensions: Sequence[str], labels: Sequence[Sequence[str]], blob: bytes
+        cls,
+        dimensions: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        blob: bytes,
+        events: bytes | None = None,
     ) -> PersonCells:
+        """The cells ``pack`` wrote, with the outcomes ``pack_events`` wrote (``events``)."""
         codes = np.frombuffer(blob, dtype=CODE_TYPE).reshape(-1, len(dimensions))
-        return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes)
+        outcomes = {} if events is None else _unpack_events(events, len(codes))
+        return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes, outcomes)
+
+
+def _unpack_events(blob: bytes, size: int) -> dict[str, np.ndarray]:
+    length = int.from_bytes(blob[:4], "big")
+    quantities = json.loads(blob[4 : 4 + length])
+    width = (size + 7) // 8
+    bits = np.frombuffer(blob, dtype=np.uint8, offset=4 + length)
+    if len(bits) != width * len(quantities):
+        raise ValueError("the outcomes do not match the population's size")
+    return {
+        quantity: np.unpackbits(bits[i * width : (i + 1) * width], count=size).astype(np.int8)
+        for i, quantity in enumerate(quantities)
+    }
 
 
 def person_cells(
@@ -116,11 +149,13 @@ class CellRelease:
 
 @dataclass(frozen=True)
 class CellDifference:
-    """The cells two releases both publish where one side's people differ by too few."""
+    """The cells two releases both publish where one side's people differ by too few, or
+    (``outcome_cells`` of them) where their outcome counts do."""
 
     cells: int
     only_in_new: int
     only_in_released: int
+    outcome_cells: int = 0
 
 
 def published_cells(
@@ -170,7 +205,7 @@ def cell_difference(
     by_dimensions: dict[tuple[str, ...], list[Cell]] = {}
     for cell in shared:
         by_dimensions.setdefault(tuple(name for name, _ in cell), []).append(cell)
-    failing = 0
+    failing = by_outcome = 0
     for dimensions, wanted in by_dimensions.items():
         indexes = _level_indexes(cells, earlier.cells, dimensions)
         new_keys, old_keys = _keys(cells, earlier.cells, dimensions, indexes)
@@ -184,20 +219,25 @@ def cell_difference(
             ],
             dtype=bool,
         )
+        outcome = np.zeros(len(wanted), dtype=bool)
         for quantity, published in outcomes.items():
             chosen = np.array([cell in published for cell in wanted], dtype=bool)
             if policy is not None and chosen.any():
-                small |= chosen & _outcome_failures(
+                outcome |= chosen & _outcome_failures(
                     (new_keys, cells.events[quantity], in_earlier),
                     (old_keys, earlier.cells.events[quantity], in_new),
                     keys,
                     policy,
                 )
-        failing += int(np.count_nonzero(small))
+        failing += int(np.count_nonzero(small | outcome))
+        by_outcome += int(np.count_nonzero(outcome & ~small))
     if not failing:
         return None
     return CellDifference(
-        failing, int(np.count_nonzero(in_earlier < 0)), int(np.count_nonzero(in_new < 0))
+        failing,
+        int(np.count_nonzero(in_earlier < 0)),
+        int(np.count_nonzero(in_new < 0)),
+        by_outcome,
     )
 
 
