@@ -202,6 +202,15 @@ def cell_difference(
     outcomes = _shared_outcomes(cells, tables, earlier, policy)
     in_earlier = _positions(members, earlier.members)
     in_new = _positions(earlier.members, members)
+    # Per outcome, the members whose outcome is not the same on the other side: found once,
+    # so that each group of cells counts only the few members of the difference.
+    changed = {
+        quantity: (
+            _moved(cells.events[quantity], earlier.cells.events[quantity], in_earlier),
+            _moved(earlier.cells.events[quantity], cells.events[quantity], in_new),
+        )
+        for quantity in outcomes
+    }
     by_dimensions: dict[tuple[str, ...], list[Cell]] = {}
     for cell in shared:
         by_dimensions.setdefault(tuple(name for name, _ in cell), []).append(cell)
@@ -209,8 +218,9 @@ def cell_difference(
     for dimensions, wanted in by_dimensions.items():
         indexes = _level_indexes(cells, earlier.cells, dimensions)
         new_keys, old_keys = _keys(cells, earlier.cells, dimensions, indexes)
-        only_new = _counts(new_keys, old_keys, in_earlier)
-        only_old = _counts(old_keys, new_keys, in_new)
+        moved_new = _moved(new_keys, old_keys, in_earlier)
+        moved_old = _moved(old_keys, new_keys, in_new)
+        only_new, only_old = _tally(new_keys[moved_new]), _tally(old_keys[moved_old])
         keys = [_key_of(cell, dimensions, indexes) for cell in wanted]
         small = np.array(
             [
@@ -224,8 +234,8 @@ def cell_difference(
             chosen = np.array([cell in published for cell in wanted], dtype=bool)
             if policy is not None and chosen.any():
                 outcome |= chosen & _outcome_failures(
-                    (new_keys, cells.events[quantity], in_earlier),
-                    (old_keys, earlier.cells.events[quantity], in_new),
+                    (new_keys, cells.events[quantity], moved_new | changed[quantity][0]),
+                    (old_keys, earlier.cells.events[quantity], moved_old | changed[quantity][1]),
                     keys,
                     policy,
                 )
@@ -268,13 +278,14 @@ def _outcome_failures(
     new: Side, old: Side, keys: Sequence[int], policy: DisclosurePolicy
 ) -> np.ndarray:
     """Per cell key: whether the people on either side of the difference (``new`` and ``old``:
-    each member's cell key, outcome and position on the other side), taken as a rate cell of
-    their own, fail ``policy``'s threshold (its events, or non-events, 1 to minimum - 1; or
-    0 when zeros are disclosive). A member counts on a side when its cell or its outcome is
-    not the same on the other (so a person whose outcome differs counts on both)."""
+    each member's cell key, outcome, and whether its cell or its outcome is not the same on
+    the other side, so a person whose outcome differs counts on both), taken as a rate cell of
+    their own, fail ``policy``'s threshold (its events, or non-events, 1 to minimum - 1; or 0
+    when zeros are disclosive)."""
     failing = np.zeros(len(keys), dtype=bool)
-    for (own, events, positions), (other, other_events, _) in ((new, old), (old, new)):
-        counts = _counts(own * 2 + events, other * 2 + other_events, positions)
+    for own, events, differs in (new, old):
+        chosen = np.flatnonzero(differs)
+        counts = _tally(own[chosen] * 2 + events[chosen])
         with_event = np.array([counts.get(2 * key + 1, 0) for key in keys], dtype=float)
         without = np.array([counts.get(2 * key, 0) for key in keys], dtype=float)
         people = with_event + without
@@ -350,11 +361,16 @@ def _key_of(
     return key
 
 
-def _counts(own: np.ndarray, other: np.ndarray, positions: np.ndarray) -> dict[int, int]:
-    """Per cell key: the members in that cell here but not in that cell there (absent there,
-    or there in another cell)."""
+def _moved(own: np.ndarray, other: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The members whose value here (a cell key, an outcome) is not theirs there (absent
+    there, or there with another value)."""
     found = positions >= 0
     same = np.zeros(len(own), dtype=bool)
     same[found] = other[positions[found]] == own[found]
-    keys, counts = np.unique(own[~same], return_counts=True)
+    return ~same
+
+
+def _tally(values: np.ndarray) -> dict[int, int]:
+    """Per value (a cell key): how many members have it."""
+    keys, counts = np.unique(values, return_counts=True)
     return dict(zip(keys.tolist(), counts.tolist(), strict=True))
