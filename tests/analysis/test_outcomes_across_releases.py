@@ -34,7 +34,8 @@ from tests.analysis.test_ledger_across_releases import (
     submit,
     while_another_finishes,
 )
-from tests.support import People
+from tests.conftest import Browser
+from tests.support import PASSWORD, People
 
 LEFT_OUT = 30  # the group the later table leaves out: at least min_cell_size people
 MINIMUM = 10
@@ -108,6 +109,14 @@ def test_an_outcome_count_of_a_few_of_the_people_left_out_is_refused(
     event = db.scalars(select(AuditEvent).where(AuditEvent.target_id == str(second.id))).all()[-1]
     assert event.event_type == AuditType.ANALYSIS_REFUSE
     assert event.detail["conflicts"][0]["outcome_cells"] >= 1
+    db.commit()
+    # The privacy officer's page names the earlier release and says the outcome is why.
+    officer = Browser(app.test_client())
+    officer.login(people.privacy.email, PASSWORD)
+    page = officer.get(f"/analyses/{second.id}").get_data(as_text=True)
+    assert f'href="/analyses/{first.id}"' in page
+    cells = conflicts[0]["cells"]
+    assert f"({cells} of them by too few of an outcome's events)" in page
 
 
 @pytest.mark.parametrize("passed_left_out", [12, 18])
