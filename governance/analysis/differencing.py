@@ -5,8 +5,9 @@ One ledger per dataset (the dataset whose person keys define the output's popula
 agreement, analyst or dataset version produced the output, so two agreements over the same
 people can no longer each release a table on populations a few people apart. Each population
 is kept as its size, a keyed digest and the engine's keyed 256-bit member hashes (32 bytes each,
-sorted), with the fingerprint of the ledger key, and which cell of its tables each hashed member
-is in (so a later release is also checked cell by cell); never raw person keys.
+sorted), with the fingerprint of the ledger key, which cell of its tables each hashed member
+is in and whether they had each outcome its tables count (so a later release is also checked
+cell by cell, people and outcomes); never raw person keys.
 
 The key is one service-wide secret kept outside the database (`ledger_key`): derived with HKDF
 from the data key ring under its own label, from the data key the ledger was first written under
@@ -32,7 +33,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.analysis.engine import Population, get_kind
+from governance.analysis.engine import DisclosurePolicy, Population, get_kind
 from governance.analysis.engine.cell_differencing import CellRelease, PersonCells
 from governance.analysis.engine.ledger import (
     LEGACY_SCHEME,
@@ -169,13 +170,15 @@ class DatasetLedger:
         self,
         session: Session,
         populations: Iterable[Population],
-        minimum: int,
+        policy: DisclosurePolicy,
         tables: Sequence[Mapping[str, Any]] = (),
     ) -> list[tuple[Population, list[DifferencingConflict]]]:
         """Conflicts with rows written since this ledger was opened (a run over the same people
         that finished meanwhile), whole populations and, for ``tables`` (this run's, as
-        released), cell by cell. Call it under the audit writer lock, in the transaction that
-        records this run's populations, so no third run can slip in between."""
+        released), cell by cell, people and outcomes, under the run's ``policy``. Call it under
+        the audit writer lock, in the transaction that records this run's populations, so no
+        third run can slip in between."""
+        minimum = policy.min_cell_size
         newer = _rows(session, self.dataset_id, after=self.high_water)
         if not newer:
             return []
@@ -186,7 +189,7 @@ class DatasetLedger:
         for population in populations:
             own = [t for t in tables if t.get("population") == population.label]
             conflicts = differencing_conflicts(population, earlier, minimum) + cell_conflicts(
-                population, own, with_cells, minimum
+                population, own, with_cells, minimum, policy
             )
             if conflicts:
                 found.append((population, conflicts))
@@ -242,11 +245,18 @@ def _populations(session: Session, rows: Sequence[LedgerRow]) -> list[Population
 #: row's run and population label: they are a pseudonymous record of each released person's
 #: levels of the grouping columns, which someone with the database alone must not read (the
 #: data files are encrypted at rest for the same reason), nor move to another population's row.
+#: The outcomes (who re-offended) are sealed under the same subkey but bound to another
+#: associated data, ``outcomes`` before the row's, so neither opens in the other's column.
 CELLS_LABEL = "differencing ledger cells v1"
 
 
 def _cells_context(run_id: int, label: str) -> bytes:
     return f"{run_id}\n{label}".encode()
+
+
+def _events_context(run_id: int, label: str) -> bytes:
+    # A run id is digits, so no cells context starts with this.
+    return b"outcomes\n" + _cells_context(run_id, label)
 
 
 def seal_cells(key: bytes, run_id: int, label: str, packed: bytes) -> bytes:
@@ -255,6 +265,14 @@ def seal_cells(key: bytes, run_id: int, label: str, packed: bytes) -> bytes:
 
 def open_cells(key: bytes, run_id: int, label: str, sealed: bytes) -> bytes:
     return sealing.unseal_under(key, CELLS_LABEL, sealed, _cells_context(run_id, label))
+
+
+def seal_events(key: bytes, run_id: int, label: str, packed: bytes) -> bytes:
+    return sealing.seal_under(key, CELLS_LABEL, packed, _events_context(run_id, label))
+
+
+def open_events(key: bytes, run_id: int, label: str, sealed: bytes) -> bytes:
+    return sealing.unseal_under(key, CELLS_LABEL, sealed, _events_context(run_id, label))
 
 
 def _cell_releases(session: Session, rows: Sequence[LedgerRow], key: bytes) -> list[CellRelease]:
@@ -270,6 +288,7 @@ def _cell_releases(session: Session, rows: Sequence[LedgerRow], key: bytes) -> l
                 ReleasedPopulation.cell_dimensions,
                 ReleasedPopulation.cell_levels,
                 ReleasedPopulation.cell_codes,
+                ReleasedPopulation.cell_events,
             ).where(ReleasedPopulation.id.in_([row.id for row in wanted]))
         )
     }
@@ -290,6 +309,12 @@ def _cell_releases(session: Session, rows: Sequence[LedgerRow], key: bytes) -> l
                         open_cells(key, row.run_id, row.label, found.cell_codes)
                         if found.cell_codes
                         else b""
+                    ),
+                    # Rows from before migration 0047 kept no outcomes: compared on people only.
+                    (
+                        open_events(key, row.run_id, row.label, found.cell_events)
+                        if found.cell_events
+                        else None
                     ),
                 ),
                 [t for t in tables if t.get("population") == row.label],
@@ -318,6 +343,7 @@ def conflict_records(
                 "only_in_new": conflict.only_in_new,
                 "only_in_released": conflict.only_in_released,
                 "cells": conflict.cells,
+                "outcome_cells": conflict.outcome_cells,
             }
         )
     return records
@@ -330,7 +356,10 @@ def record_populations(
     dataset_id: int,
     key: bytes,
     populations: Iterable[Population],
+    tables: Sequence[Mapping[str, Any]] = (),
 ) -> list[ReleasedPopulation]:
+    """One ledger row per population, with its cells and the outcomes its ``tables`` (the
+    run's, as released) publish a count of, each sealed."""
     fingerprint = key_fingerprint(key)
     rows = [
         ReleasedPopulation(
@@ -348,12 +377,31 @@ def record_populations(
             cell_codes=(
                 None if p.cells is None else seal_cells(key, run.id, p.label, p.cells.pack())
             ),
+            cell_events=_sealed_events(key, run.id, p, tables),
         )
         for p in populations
     ]
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def _sealed_events(
+    key: bytes, run_id: int, population: Population, tables: Sequence[Mapping[str, Any]]
+) -> bytes | None:
+    """The population's outcomes that its tables publish a count of (``events:<outcome>``),
+    sealed; None when they publish none (no other outcome is kept)."""
+    if population.cells is None:
+        return None
+    published = {
+        quantity
+        for table in tables
+        if table.get("population") == population.label
+        for quantity in table.get("measures", {}).values()
+        if str(quantity).startswith("events:")
+    }
+    packed = population.cells.pack_events(published)
+    return None if packed is None else seal_events(key, run_id, population.label, packed)
 
 
 LEDGER_KEY_LABEL = "differencing ledger v1"

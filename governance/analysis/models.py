@@ -142,4 +142,8 @@ class ReleasedPopulation(Base):
     cell_dimensions: Mapped[list[str] | None] = mapped_column(JSONText())
     cell_levels: Mapped[list[list[str]] | None] = mapped_column(JSONText())
     cell_codes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # Per outcome its tables publish a count of (``events:<outcome>``), each member's 0/1 in
+    # member-hash order, one bit each, sealed apart from the cells. Empty for rows recorded
+    # before outcomes were kept (migration 0047): those are compared on people only.
+    cell_events: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[created_at]

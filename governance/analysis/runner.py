@@ -299,7 +299,7 @@ def _execute_claimed(
             report,
             result.populations,
             ledger,
-            context.policy.min_cell_size,
+            context.policy,
             result.linkage,
         )
 
@@ -619,7 +619,7 @@ def _complete(
     report: analysis_report.RenderedRun,
     populations: list[Population],
     ledger: analysis_ledger.DatasetLedger,
-    minimum: int,
+    policy: DisclosurePolicy,
     linkage: dict[str, Any] | None = None,
 ) -> RunStatus | None:
     # One writer at a time from here: a run over the same people that finished while this one
@@ -635,13 +635,18 @@ def _complete(
         )
         return None
     try:
-        newer = ledger.newer_conflicts(session, populations, minimum, result.get("tables", []))
+        newer = ledger.newer_conflicts(session, populations, policy, result.get("tables", []))
     except analysis_ledger.LedgerKeyChanged as changed:
         return _refuse_key_changed(session, run, user, worker_id, now, changed)
     if newer:
         population, conflicts = newer[0]
         return _refuse(
-            session, run, user, worker_id, now, DifferencingRefused(population, conflicts, minimum)
+            session,
+            run,
+            user,
+            worker_id,
+            now,
+            DifferencingRefused(population, conflicts, policy.min_cell_size),
         )
     run.result = result
     run.provenance = provenance
@@ -650,7 +655,12 @@ def _complete(
     run.progress, run.progress_message = 1.0, "done"
     run.finished_at = run.heartbeat_at = now
     ledger_rows = analysis_ledger.record_populations(
-        session, run=run, dataset_id=ledger.dataset_id, key=ledger.key, populations=populations
+        session,
+        run=run,
+        dataset_id=ledger.dataset_id,
+        key=ledger.key,
+        populations=populations,
+        tables=result.get("tables", []),
     )
     LIFECYCLE.apply(
         session,

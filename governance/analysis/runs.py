@@ -188,6 +188,7 @@ def conflicts_seen_by(
                 "only_in_new": record.get("only_in_new"),
                 "only_in_released": record.get("only_in_released"),
                 "cells": record.get("cells"),
+                "outcome_cells": record.get("outcome_cells"),
             }
         )
     return shown

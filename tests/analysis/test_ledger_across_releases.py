@@ -8,6 +8,7 @@ a 0/1 column with value labels) is declared for each test, so the populations ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,7 @@ def agreement_over(db: Session, people: People, dataset: Dataset, *, analyst: Us
     return agreement
 
 
-def run(
-    app: Flask,
+def submit(
     db: Session,
     agreement: Agreement,
     dataset: Dataset,
@@ -126,7 +126,49 @@ def run(
         now=utcnow(),
     )
     db.commit()
-    return execute(app, db, submitted.id)
+    return submitted
+
+
+def run(
+    app: Flask,
+    db: Session,
+    agreement: Agreement,
+    dataset: Dataset,
+    user: User,
+    kind: str,
+    parameters: dict[str, Any],
+) -> AnalysisRun:
+    return execute(app, db, submit(db, agreement, dataset, user, kind, parameters).id)
+
+
+def while_another_finishes(
+    app: Flask,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    slow: int,
+    meanwhile: Callable[[], int],
+) -> AnalysisRun:
+    """Execute run ``slow``; while it is in the engine, another worker executes (and
+    releases) the run that ``meanwhile`` submits. The slow run as it ended."""
+    from governance.analysis import runner as analysis_runner
+
+    real = analysis_runner.run_analysis
+    finished: list[RunStatus | None] = []
+
+    def engine(*args: Any, **kwargs: Any) -> Any:
+        if not finished:
+            finished.append(None)
+            finished[0] = execute_run(database(app), meanwhile(), worker_id="other")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_runner, "run_analysis", engine)
+    status = execute_run(database(app), slow, worker_id="slow")
+    assert finished == [RunStatus.SUCCEEDED]
+    db.expire_all()
+    ended = db.get(AnalysisRun, slow)
+    assert ended is not None
+    assert ended.status == status
+    return ended
 
 
 def means_by_sex(
@@ -387,47 +429,16 @@ def test_a_run_that_finished_meanwhile_is_checked_before_this_one_is_recorded(
     """Two workers: run B loads 300 people and computes; meanwhile run A releases 297. B's
     check against the ledger it read at the start saw nothing; it must see A before it is
     recorded, under the writer lock, and be refused."""
-    from governance.analysis import runner as analysis_runner
-
     agreement = agreement_over(db, people, survey, analyst=people.analyst)
-    slow = analyses.submit_run(
-        db,
-        agreement_id=agreement.id,
-        kind="descriptive",
-        parameters={"group_by": ["sex"]},
-        datasets={"records": survey.id},
-        by=people.analyst,
-        now=utcnow(),
-    )
-    db.commit()
-    real = analysis_runner.run_analysis
-    finished: list[RunStatus | None] = []
-    started: list[bool] = []
+    slow = submit(db, agreement, survey, people.analyst, "descriptive", {"group_by": ["sex"]})
 
-    def meanwhile(*args: Any, **kwargs: Any) -> Any:
-        if not started:
-            started.append(True)
-            ingest(db, survey, register().iloc[3:])
-            quick = analyses.submit_run(
-                db,
-                agreement_id=agreement.id,
-                kind="descriptive",
-                parameters={"group_by": ["aid"]},
-                datasets={"records": survey.id},
-                by=people.analyst,
-                now=utcnow(),
-            )
-            db.commit()
-            finished.append(execute_run(database(app), quick.id, worker_id="other"))
-        return real(*args, **kwargs)
+    def meanwhile() -> int:
+        ingest(db, survey, register().iloc[3:])
+        by_aid = {"group_by": ["aid"]}
+        return submit(db, agreement, survey, people.analyst, "descriptive", by_aid).id
 
-    monkeypatch.setattr(analysis_runner, "run_analysis", meanwhile)
-    status = execute_run(database(app), slow.id, worker_id="slow")
-    assert finished == [RunStatus.SUCCEEDED]
-    assert status == RunStatus.REFUSED
-    db.expire_all()
-    refused = db.get(AnalysisRun, slow.id)
-    assert refused is not None
+    refused = while_another_finishes(app, db, monkeypatch, slow.id, meanwhile)
+    assert refused.status == RunStatus.REFUSED
     assert refused.result is None
     assert refused.conflicts
     assert refused.conflicts[0]["only_in_new"] == 3

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -119,3 +120,27 @@ def test_legacy_rows_let_the_same_people_through_and_refuse_near_ones(
         )
         == 0
     )
+
+
+def test_migration_0047_adds_the_sealed_outcomes_and_takes_them_away(tmp_path: Path) -> None:
+    """Rows before 0047 have no outcomes column value (compared on people only); downgrading
+    drops the column and the outcomes with it."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+
+        def columns() -> set[str]:
+            return {c["name"] for c in sa.inspect(engine).get_columns("released_population")}
+
+        schema.upgrade(engine, "0046")
+        assert "cell_codes" in columns()
+        assert "cell_events" not in columns()
+        schema.upgrade(engine)
+        assert "cell_events" in columns()
+        config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0046")
+        assert "cell_events" not in columns()
+        assert "cell_codes" in columns()
+    finally:
+        engine.dispose()

@@ -16,16 +16,19 @@ tables are grouped by. The ledger keeps them beside the member hashes, sealed un
 the ledger key: keyed hashes and cell levels, never a person key
 (docs/decisions/analysis-ledger.md).
 
-The same check runs between two populations of one output (counts over everyone, means over
-those with a value), where each population may also carry its members' outcomes (``events``,
-never stored): two tables that both publish an outcome's count (``events:<outcome>``) in a cell
-must then not differ there, on either side, by an event count (or a non-event count) that a
-single table would suppress (``disclosure.threshold_failures`` of the difference).
+A population may also carry its members' outcomes (``events``): two tables that both publish
+an outcome's count (``events:<outcome>``) in a cell must then not differ there, on either side,
+by an event count (or a non-event count) that a single table would suppress
+(``disclosure.threshold_failures`` of the difference). The check runs between two populations
+of one output (counts over everyone, means over those with a value) and against earlier
+releases, whose rows keep one bit per member and outcome their tables publish, sealed apart
+from the cells (``pack_events``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +47,8 @@ class PersonCells:
     """The level of each dimension for each member of a population: ``codes[i, j]`` indexes
     ``labels[j]`` for the population's i-th member hash (sorted) and ``dimensions[j]``.
     ``events`` maps an outcome's quantity (``events:<outcome>``) to each member's 0/1 in the
-    same order, for the check within one output; it is never packed (the ledger keeps no
-    outcomes)."""
+    same order; ``pack`` writes the levels only, ``pack_events`` the outcomes (the ledger seals
+    each apart, so that one cannot be opened in the other's place)."""
 
     dimensions: tuple[str, ...]
     labels: tuple[tuple[str, ...], ...]
@@ -55,12 +58,42 @@ class PersonCells:
     def pack(self) -> bytes:
         return np.ascontiguousarray(self.codes, dtype=CODE_TYPE).tobytes()
 
+    def pack_events(self, quantities: Collection[str]) -> bytes | None:
+        """The outcomes of ``quantities`` (those the population's tables publish) this carries,
+        one bit per member each (``np.packbits``, member order), after a header naming them;
+        None when it carries none of them."""
+        chosen = sorted(set(quantities) & set(self.events))
+        if not chosen:
+            return None
+        header = json.dumps(chosen).encode()
+        bits = [np.packbits(self.events[quantity] != 0).tobytes() for quantity in chosen]
+        return len(header).to_bytes(4, "big") + header + b"".join(bits)
+
     @classmethod
     def unpack(
-        cls, dimensions: Sequence[str], labels: Sequence[Sequence[str]], blob: bytes
+        cls,
+        dimensions: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        blob: bytes,
+        events: bytes | None = None,
     ) -> PersonCells:
+        """The cells ``pack`` wrote, with the outcomes ``pack_events`` wrote (``events``)."""
         codes = np.frombuffer(blob, dtype=CODE_TYPE).reshape(-1, len(dimensions))
-        return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes)
+        outcomes = {} if events is None else _unpack_events(events, len(codes))
+        return cls(tuple(dimensions), tuple(tuple(level) for level in labels), codes, outcomes)
+
+
+def _unpack_events(blob: bytes, size: int) -> dict[str, np.ndarray]:
+    length = int.from_bytes(blob[:4], "big")
+    quantities = json.loads(blob[4 : 4 + length])
+    width = (size + 7) // 8
+    bits = np.frombuffer(blob, dtype=np.uint8, offset=4 + length)
+    if len(bits) != width * len(quantities):
+        raise ValueError("the outcomes do not match the population's size")
+    return {
+        quantity: np.unpackbits(bits[i * width : (i + 1) * width], count=size).astype(np.int8)
+        for i, quantity in enumerate(quantities)
+    }
 
 
 def person_cells(
@@ -116,11 +149,13 @@ class CellRelease:
 
 @dataclass(frozen=True)
 class CellDifference:
-    """The cells two releases both publish where one side's people differ by too few."""
+    """The cells two releases both publish where one side's people differ by too few, or
+    (``outcome_cells`` of them) where their outcome counts do."""
 
     cells: int
     only_in_new: int
     only_in_released: int
+    outcome_cells: int = 0
 
 
 def published_cells(
@@ -167,15 +202,25 @@ def cell_difference(
     outcomes = _shared_outcomes(cells, tables, earlier, policy)
     in_earlier = _positions(members, earlier.members)
     in_new = _positions(earlier.members, members)
+    # Per outcome, the members whose outcome is not the same on the other side: found once,
+    # so that each group of cells counts only the few members of the difference.
+    changed = {
+        quantity: (
+            _moved(cells.events[quantity], earlier.cells.events[quantity], in_earlier),
+            _moved(earlier.cells.events[quantity], cells.events[quantity], in_new),
+        )
+        for quantity in outcomes
+    }
     by_dimensions: dict[tuple[str, ...], list[Cell]] = {}
     for cell in shared:
         by_dimensions.setdefault(tuple(name for name, _ in cell), []).append(cell)
-    failing = 0
+    failing = by_outcome = 0
     for dimensions, wanted in by_dimensions.items():
         indexes = _level_indexes(cells, earlier.cells, dimensions)
         new_keys, old_keys = _keys(cells, earlier.cells, dimensions, indexes)
-        only_new = _counts(new_keys, old_keys, in_earlier)
-        only_old = _counts(old_keys, new_keys, in_new)
+        moved_new = _moved(new_keys, old_keys, in_earlier)
+        moved_old = _moved(old_keys, new_keys, in_new)
+        only_new, only_old = _tally(new_keys[moved_new]), _tally(old_keys[moved_old])
         keys = [_key_of(cell, dimensions, indexes) for cell in wanted]
         small = np.array(
             [
@@ -184,20 +229,25 @@ def cell_difference(
             ],
             dtype=bool,
         )
+        outcome = np.zeros(len(wanted), dtype=bool)
         for quantity, published in outcomes.items():
             chosen = np.array([cell in published for cell in wanted], dtype=bool)
             if policy is not None and chosen.any():
-                small |= chosen & _outcome_failures(
-                    (new_keys, cells.events[quantity], in_earlier),
-                    (old_keys, earlier.cells.events[quantity], in_new),
+                outcome |= chosen & _outcome_failures(
+                    (new_keys, cells.events[quantity], moved_new | changed[quantity][0]),
+                    (old_keys, earlier.cells.events[quantity], moved_old | changed[quantity][1]),
                     keys,
                     policy,
                 )
-        failing += int(np.count_nonzero(small))
+        failing += int(np.count_nonzero(small | outcome))
+        by_outcome += int(np.count_nonzero(outcome & ~small))
     if not failing:
         return None
     return CellDifference(
-        failing, int(np.count_nonzero(in_earlier < 0)), int(np.count_nonzero(in_new < 0))
+        failing,
+        int(np.count_nonzero(in_earlier < 0)),
+        int(np.count_nonzero(in_new < 0)),
+        by_outcome,
     )
 
 
@@ -228,13 +278,14 @@ def _outcome_failures(
     new: Side, old: Side, keys: Sequence[int], policy: DisclosurePolicy
 ) -> np.ndarray:
     """Per cell key: whether the people on either side of the difference (``new`` and ``old``:
-    each member's cell key, outcome and position on the other side), taken as a rate cell of
-    their own, fail ``policy``'s threshold (its events, or non-events, 1 to minimum - 1; or
-    0 when zeros are disclosive). A member counts on a side when its cell or its outcome is
-    not the same on the other (so a person whose outcome differs counts on both)."""
+    each member's cell key, outcome, and whether its cell or its outcome is not the same on
+    the other side, so a person whose outcome differs counts on both), taken as a rate cell of
+    their own, fail ``policy``'s threshold (its events, or non-events, 1 to minimum - 1; or 0
+    when zeros are disclosive)."""
     failing = np.zeros(len(keys), dtype=bool)
-    for (own, events, positions), (other, other_events, _) in ((new, old), (old, new)):
-        counts = _counts(own * 2 + events, other * 2 + other_events, positions)
+    for own, events, differs in (new, old):
+        chosen = np.flatnonzero(differs)
+        counts = _tally(own[chosen] * 2 + events[chosen])
         with_event = np.array([counts.get(2 * key + 1, 0) for key in keys], dtype=float)
         without = np.array([counts.get(2 * key, 0) for key in keys], dtype=float)
         people = with_event + without
@@ -310,11 +361,16 @@ def _key_of(
     return key
 
 
-def _counts(own: np.ndarray, other: np.ndarray, positions: np.ndarray) -> dict[int, int]:
-    """Per cell key: the members in that cell here but not in that cell there (absent there,
-    or there in another cell)."""
+def _moved(own: np.ndarray, other: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The members whose value here (a cell key, an outcome) is not theirs there (absent
+    there, or there with another value)."""
     found = positions >= 0
     same = np.zeros(len(own), dtype=bool)
     same[found] = other[positions[found]] == own[found]
-    keys, counts = np.unique(own[~same], return_counts=True)
+    return ~same
+
+
+def _tally(values: np.ndarray) -> dict[int, int]:
+    """Per value (a cell key): how many members have it."""
+    keys, counts = np.unique(values, return_counts=True)
     return dict(zip(keys.tolist(), counts.tolist(), strict=True))

@@ -263,8 +263,10 @@ class DifferencingConflict:
     only_in_released: int | None
     exact: bool
     # The cells both releases publish where one side differs by too few people; None when the
-    # whole populations are too close.
+    # whole populations are too close. ``outcome_cells`` of them differ by enough people but
+    # by too few of an outcome's events (or non-events).
     cells: int | None = None
+    outcome_cells: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,6 +276,7 @@ class DifferencingConflict:
             "only_in_released": self.only_in_released,
             "exact": self.exact,
             "cells": self.cells,
+            "outcome_cells": self.outcome_cells,
         }
 
 
@@ -347,6 +350,7 @@ def cell_conflicts(
                     found.only_in_released,
                     True,
                     found.cells,
+                    found.outcome_cells,
                 )
             )
     return conflicts
@@ -367,6 +371,14 @@ CELL_HINT = (
 )
 
 
+OUTCOME_HINT = (
+    " Where both tables publish an outcome's count, the people added or left out in a cell "
+    "must also count none or at least {minimum} with the outcome and without it, or the "
+    "difference would say how many of them had it: group them more coarsely, or analyse the "
+    "same people as the earlier release."
+)
+
+
 class DifferencingRefused(AnalysisRefused):
     """A release refused because its population is too close to an earlier one. ``conflicts``
     name the earlier releases for the caller, who shows them only to people allowed to see
@@ -377,7 +389,13 @@ class DifferencingRefused(AnalysisRefused):
     ) -> None:
         kind = "an earlier release" if len(conflicts) == 1 else f"{len(conflicts)} earlier releases"
         exact = all(conflict.exact for conflict in conflicts)
-        if any(conflict.cells for conflict in conflicts):
+        if any(conflict.outcome_cells for conflict in conflicts):
+            hint = CELL_HINT + OUTCOME_HINT
+            gap = (
+                f"1 to {minimum - 1} people in a cell both publish, or by 1 to {minimum - 1} of "
+                "an outcome's events (or non-events) there"
+            )
+        elif any(conflict.cells for conflict in conflicts):
             hint, gap = CELL_HINT, f"1 to {minimum - 1} people in a cell both publish"
         else:
             hint = DIFFERENCING_HINT

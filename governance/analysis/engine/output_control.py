@@ -17,8 +17,9 @@ figure or summary is derived from them.
    rate table would suppress, has its tables withheld as in step 1 (an essential one refuses
    the run: the output would be withheld from what it is about).
 5. Against earlier releases, cell by cell: a population whose people differ from an earlier
-   release's, in a cell both publish, by 1 to min_cell_size - 1 people is treated as in step
-   2 (the run refused, or its tables withheld). Suppressing those cells instead would not do:
+   release's, in a cell both publish, by 1 to min_cell_size - 1 people, or whose outcome
+   counts there differ by what a single rate table would suppress, is treated as in step 2
+   (the run refused, or its tables withheld). Suppressing those cells instead would not do:
    with the margins of both releases published, a suppressed cell's difference is the
    margin's difference less the other cells' on its line.
 
@@ -105,7 +106,9 @@ def _no_cell_conflict(result: AnalysisResult, population: Population, context: R
     tables = [table.to_dict() for table in _tables_over(result, population)]
     if population.cells is None or not tables:
         return True
-    conflicts = cell_conflicts(population, tables, context.ledger.cell_releases(), minimum)
+    conflicts = cell_conflicts(
+        population, tables, context.ledger.cell_releases(), minimum, context.policy
+    )
     if not conflicts:
         return True
     if population.essential:
@@ -140,8 +143,9 @@ ACROSS_RELEASES = (
 
 ACROSS_CELLS = (
     "Withheld: this table describes a population whose people differ from an earlier "
-    "release's, in a cell both publish, by fewer than {minimum} people, so subtracting one "
-    "from the other would describe those people."
+    "release's, in a cell both publish, by fewer than {minimum} people (or whose outcome "
+    "counts there differ by fewer than {minimum}), so subtracting one from the other would "
+    "describe those people."
 )
 
 
