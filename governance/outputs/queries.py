@@ -49,10 +49,16 @@ def list_statement(user: User, *, status: str | None) -> Any:
     """Outputs the user may see, filtered by stored status; unsorted."""
     statement = select(Output).join(Agreement, Agreement.id == Output.agreement_id)
     if not is_checker(user):
+        # The same versions as `authz.rules.project_team` (the one the output was produced
+        # under, the one in force), so the list never shows what its look-up answers as missing:
+        # not a version someone was removed from since, nor a draft amendment naming them.
         named = exists().where(
             Personnel.user_id == user.id,
             Personnel.version_id == AgreementVersion.id,
             AgreementVersion.agreement_id == Output.agreement_id,
+            AgreementVersion.number.in_(
+                [Output.agreement_version, Agreement.current_version_number]
+            ),
         )
         conditions = [Output.produced_by_id == user.id, named]
         if authz.can(user, authz.Permission.OUTPUT_PREVIEW):
