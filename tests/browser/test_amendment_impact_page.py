@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent, AuditType, Outcome
 from tests.access.test_requests_and_grants import ask
 from tests.agreements.builders import Datasets, approved
 from tests.browser.conftest import Console
@@ -60,7 +60,10 @@ def test_an_impact_changed_while_the_page_was_open_is_shown_again_before_approva
 
 def approvals(db: Session) -> list[AuditEvent]:
     found = fresh(db).scalars(
-        select(AuditEvent).where(AuditEvent.event_type == AuditType.COMMITTEE_AMENDMENT_IMPACT)
+        select(AuditEvent).where(
+            AuditEvent.event_type == AuditType.COMMITTEE_AMENDMENT_IMPACT,
+            AuditEvent.outcome == Outcome.SUCCESS,  # the refused approval is recorded too
+        )
     )
     events = list(found)
     db.rollback()
