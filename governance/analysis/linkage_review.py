@@ -58,9 +58,12 @@ def report_of(session: Session, run_id: int) -> dict[str, Any] | None:
 def _run(session: Session, run_id: int, by: User, event: AuditType) -> AnalysisRun:
     """The run as `by` sees it (404, recorded as `event`, as for a missing id), with its
     linkage (404)."""
-    run = visible_run(session, run_id, by, event=event)
-    if REGISTER_TABLE not in (run.datasets or {}) or report_of(session, run_id) is None:
-        raise NotFound(f"Analysis {run_id} has no probabilistic linkage.")
+    return _linked(session, visible_run(session, run_id, by, event=event))
+
+
+def _linked(session: Session, run: AnalysisRun) -> AnalysisRun:
+    if REGISTER_TABLE not in (run.datasets or {}) or report_of(session, run.id) is None:
+        raise NotFound(f"Analysis {run.id} has no probabilistic linkage.")
     return run
 
 
@@ -178,14 +181,14 @@ def decide(
     """Record whether the pair is one person; once decided, a pair stays decided (409)."""
     event = AuditType.LINKAGE_REVIEW_DECIDE
     pair = session.get(LinkageReviewPair, pair_id)
-    seen = pair is not None and session.scalar(
-        runs_visible_to(by).where(AnalysisRun.id == pair.run_id)
-    )
-    if pair is None or not seen:
+    seen = None
+    if pair is not None:
+        seen = session.scalars(runs_visible_to(by).where(AnalysisRun.id == pair.run_id)).first()
+    if pair is None or seen is None:
         # A pair of a run the person may not see is answered as one that does not exist.
         hidden = session.get(AnalysisRun, pair.run_id) if pair else None
         raise unseen(event, "linkage pair", pair_id, hidden)
-    run = _run(session, pair.run_id, by, event)
+    run = _linked(session, seen)
     _require_identifiers(session, run, by, now, AuditType.LINKAGE_REVIEW_DECIDE)
     if decision not in {d.value for d in ReviewDecision}:
         raise ValidationFailed(
