@@ -12,6 +12,12 @@ the source; groups that map to nothing are recorded once per call, in one event.
 A mapping to a role with approval or audit powers counts only once a second administrator has
 approved it: otherwise one administrator could give themselves such a role by adding their own
 account to a group at the provider, round the two-administrator rule of role_changes.py.
+
+A SCIM token is the provider's client, issued by one administrator, whose secret they see: a
+source acting on an administrator's authority (`on_authority_of`) never grants that
+administrator a role (`no-self-role-change`, as for roles changed by hand), or they would push
+their own account into a group a second administrator mapped to a powerful role. It may still
+remove their roles: a leaver's groups going away is the provider's to say.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.group_mapping_model import (
@@ -234,6 +240,7 @@ def apply_external_groups(
     groups: Iterable[str],
     now: dt.datetime | None = None,
     keep_session_id: int | None = None,
+    on_authority_of: int | None = None,
 ) -> list[GroupChange]:
     """Bring the roles `source`'s mappings give `user` to what `groups` (the person's complete
     current list of groups at that source) say, in the caller's transaction.
@@ -243,7 +250,9 @@ def apply_external_groups(
     lowest-numbered such mapping wins). Roles given by hand are left alone. Each change is
     audited as done by `system:<actor_label>` with the source named; groups that map to
     nothing are recorded in one event. When a role changed, the person's sessions end (as
-    for any change of roles) but `keep_session_id`, the one being signed in with.
+    for any change of roles) but `keep_session_id`, the one being signed in with. A grant to
+    `on_authority_of` (the account on whose authority the source acts) is refused (403,
+    `no-self-role-change`); the caller rolls back and records the refusal.
     """
     now = now or utcnow()
     by = System(actor_label)
@@ -280,6 +289,25 @@ def apply_external_groups(
             continue  # another source gave it already; now this one does too
         user.roles.append(UserRole(role=role))
         changes.append(GroupChange(ChangeKind.GRANT, role.value, source, tuple(why)))
+
+    granted = sorted(c.value for c in changes if c.kind == ChangeKind.GRANT)
+    if granted and on_authority_of is not None:
+        rules.require(
+            rules.not_oneself,
+            ExternalAuthority(on_authority_of),
+            user.id,
+            message=(
+                f"{source} acts on your authority: it cannot give you a role. Ask another "
+                "administrator to issue the token."
+            ),
+            audit={
+                "event_type": AuditType.GROUP_ROLE_GRANT,
+                "target_type": "user",
+                "target_id": user.id,
+                "now": now,
+                "detail": {"email": user.email, "source": source, "roles": granted},
+            },
+        )
 
     for role in sorted(from_source - set(wanted)):
         session.execute(
@@ -342,6 +370,13 @@ def apply_external_groups(
             keep=keep_session_id,
         )
     return changes
+
+
+@dataclass(frozen=True)
+class ExternalAuthority:
+    """The account a source acts for, as the rules see an actor (only its id is read)."""
+
+    id: int
 
 
 def external_roles_of(session: Session, user_id: int) -> dict[str, list[str]]:

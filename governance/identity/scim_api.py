@@ -129,7 +129,7 @@ def authenticate() -> Response | None:
         return response
     if db.is_modified(token):
         db.commit()
-    g.scim_caller = Caller(token_prefix=token.prefix)
+    g.scim_caller = Caller(token_prefix=token.prefix, issued_by_id=token.created_by_id)
     return None
 
 
@@ -155,7 +155,11 @@ def _invalid(exc: ValidationError) -> Response:
 
 @bp.errorhandler(DomainError)
 def _domain(exc: DomainError) -> Response:
-    db_session().rollback()
+    db = db_session()
+    db.rollback()
+    if exc.audit:
+        audit.record_refusal(db, exc.audit, by=SCIM_ACTOR)
+        db.commit()
     return error(exc.status, exc.message)
 
 

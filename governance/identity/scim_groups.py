@@ -101,7 +101,7 @@ def delete_group(session: Session, *, group: ScimGroup, caller: Caller, now: dt.
     _record(session, AuditType.SCIM_GROUP_DELETE, group, caller, now)
     session.delete(group)
     session.flush()
-    _recompute(session, before, now=now)
+    _recompute(session, before, caller=caller, now=now)
 
 
 def _set_members(
@@ -119,10 +119,12 @@ def _set_members(
     group.members.extend(ScimGroupMember(user_id=uid) for uid in sorted(wanted - present))
     session.flush()
     changed = (before | wanted) if everyone else (before ^ wanted)
-    _recompute(session, changed, now=now)
+    _recompute(session, changed, caller=caller, now=now)
 
 
-def _recompute(session: Session, user_ids: Iterable[int], *, now: dt.datetime) -> None:
+def _recompute(
+    session: Session, user_ids: Iterable[int], *, caller: Caller, now: dt.datetime
+) -> None:
     for user_id in sorted(set(user_ids)):
         user = session.get(User, user_id)
         if user is None:
@@ -139,6 +141,7 @@ def _recompute(session: Session, user_ids: Iterable[int], *, now: dt.datetime) -
             source=groups.SCIM_SOURCE,
             groups=names,
             now=now,
+            on_authority_of=caller.issued_by_id,
         )
 
 

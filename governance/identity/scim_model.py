@@ -32,6 +32,9 @@ class ScimToken(Base):
     prefix: Mapped[str] = mapped_column(String(PREFIX_LENGTH))
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str320]
+    # The issuer's account: the token never grants them a role (identity/groups.py). Their
+    # e-mail alone would not do, since SCIM can change it.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(320))

@@ -54,6 +54,7 @@ def issue_token(
         prefix=secret[:PREFIX_LENGTH],
         secret_sha256=digest(secret),
         created_by=by.email,
+        created_by_id=by.id,
         created_at=now,
         expires_at=now + dt.timedelta(days=days),
     )

@@ -63,9 +63,11 @@ def _refused_class() -> Callable[..., Exception]:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is provisioning: the SCIM token's prefix, for the audit trail."""
+    """Who is provisioning: the SCIM token's prefix, for the audit trail, and the administrator
+    who issued it, on whose authority it acts (it never grants them a role)."""
 
     token_prefix: str
+    issued_by_id: int | None = None
 
 
 def find_user(session: Session, user_id: str) -> tuple[User, ScimIdentity | None]:
