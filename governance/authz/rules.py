@@ -201,3 +201,10 @@ def not_the_role_requester(by: Any, change: Any) -> bool:
 def not_oneself(by: Any, user_id: int) -> bool:
     """Nobody changes or approves their own roles."""
     return by.id is None or by.id != user_id
+
+
+@object_rule("no-self-training-record")
+def not_own_training(by: Any, user_id: int) -> bool:
+    """Nobody records their own training: it is a condition of their own access to data, so
+    whoever records it vouches for someone else."""
+    return by.id is None or by.id != user_id

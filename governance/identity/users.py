@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, Role
+from governance.authz import Permission, Role, rules
 from governance.identity import account_links, role_changes, sessions, tokens
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingCourse, TrainingRecord, User, UserRole
@@ -296,15 +296,15 @@ def record_training(
 ) -> TrainingRecord:
     """Record completed training; the person's grants are recomputed in the same transaction
     (their ends depend on the training the agreements require), so renewed training lets a
-    paused grant work again at once."""
-    authz.require(
+    paused grant work again at once. Nobody records their own (`no-self-training-record`)."""
+    refusal = {"event_type": AuditType.TRAINING_RECORD, "target_type": "user", "target_id": user_id}
+    authz.require(by, Permission.TRAINING_RECORD, audit=refusal)
+    rules.require(
+        rules.not_own_training,
         by,
-        Permission.TRAINING_RECORD,
-        audit={
-            "event_type": AuditType.TRAINING_RECORD,
-            "target_type": "user",
-            "target_id": user_id,
-        },
+        user_id,
+        message="Someone else records your training: it is a condition of your own access.",
+        audit=refusal,
     )
     user = get_user(session, user_id)
     try:

@@ -1,0 +1,95 @@
+"""Nobody records their own training.
+
+The attack: a compliance manager (who records training) also works as an analyst under an
+agreement that requires CJIS training. Their training lapsed overnight and the read is refused;
+they record a renewal for themselves, and the same grant reads again. Training is a condition
+of the holder's access: someone else must vouch for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.authz import Role
+from governance.authz.decision import decide
+from governance.identity import users
+from governance.identity.models import TrainingRecord, User, UserRole
+from governance.kernel.errors import PermissionDenied
+from tests.access.test_conditions_at_every_read import (
+    CJIS,
+    lapsing,  # noqa: F401  (the fixture)
+    morning_after,
+    reading,
+    today,
+)
+from tests.agreements.builders import Datasets
+from tests.conftest import Browser, fresh
+from tests.support import PASSWORD, People
+
+
+def test_an_analyst_who_records_training_cannot_renew_their_own(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+) -> None:
+    people.analyst.roles.append(UserRole(role=Role.COMPLIANCE_MANAGER))
+    db.commit()
+    morning = morning_after(today() + dt.timedelta(days=1))
+    assert not decide(db, reading(people, agreement, datasets, morning)).allowed
+    db.rollback()
+    analyst = db.get(User, people.analyst.id)
+    assert analyst is not None
+    with pytest.raises(PermissionDenied) as caught:
+        users.record_training(
+            db,
+            user_id=analyst.id,
+            course=CJIS.value,
+            completed_on=morning.date(),
+            expires_on=morning.date() + dt.timedelta(days=365),
+            by=analyst,
+            now=morning,
+        )
+    db.rollback()
+    assert caught.value.audit is not None
+    assert caught.value.audit["rule"] == "no-self-training-record"
+    assert not decide(db, reading(people, agreement, datasets, morning)).allowed
+    db.rollback()
+    # Another person records it: the same grant reads again.
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=morning.date(),
+        expires_on=morning.date() + dt.timedelta(days=365),
+        by=people.compliance,
+        now=morning,
+    )
+    db.commit()
+    assert decide(db, reading(people, agreement, datasets, morning)).allowed
+
+
+def test_the_training_form_refuses_ones_own_and_records_the_refusal(
+    browser: Browser, db: Session, people: People
+) -> None:
+    before = len(fresh(db).scalars(select(TrainingRecord)).all())
+    browser.login(people.compliance.email, PASSWORD)
+    refused = browser.post(
+        f"/admin/users/{people.compliance.id}/training",
+        {
+            "training-course": "cjis_security_awareness",
+            "training-completed_on": "2026-01-10",
+            "training-expires_on": "2027-01-10",
+        },
+    )
+    assert refused.status_code == 403
+    assert len(fresh(db).scalars(select(TrainingRecord)).all()) == before
+    event = fresh(db).scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    assert event.event_type == AuditType.TRAINING_RECORD
+    assert event.outcome == "denied"
+    assert event.rule == "no-self-training-record"
+    assert event.actor_id == people.compliance.id
