@@ -34,7 +34,11 @@ from tests.support import PASSWORD, People
 
 
 def test_an_analyst_who_records_training_cannot_renew_their_own(
-    db: Session, people: People, agreement: Agreement, datasets: Datasets, lapsing: int
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    lapsing: int,  # noqa: F811  (the fixture imported above)
 ) -> None:
     people.analyst.roles.append(UserRole(role=Role.COMPLIANCE_MANAGER))
     db.commit()
