@@ -20,7 +20,12 @@ from governance.identity import account_links, sessions
 from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.actors import Actor
 from governance.identity.models import User
-from governance.identity.passwords import hash_password, verify_password
+from governance.identity.passwords import (
+    RESET_ADDRESS_RULE,
+    has_local_password,
+    hash_password,
+    verify_password,
+)
 from governance.identity.session_model import SessionEndReason
 from governance.identity.signin import clear_failures
 from governance.identity.users import get_user
@@ -104,6 +109,19 @@ def send_reset_link(session: Session, *, user_id: int, by: Actor, now: dt.dateti
     user = get_user(session, user_id)
     if not user.active:
         raise InvalidTransition(f"{user.email} is deactivated; reactivate the account first.")
+    if not has_local_password(user.password_hash):
+        # Its address may have been set by SCIM: a link there would give whoever set it a
+        # password for someone else's account.
+        raise InvalidTransition(
+            f"{user.email} signs in through their institution and has no password here to reset.",
+            audit={
+                "event_type": AuditType.PASSWORD_RESET_LINK,
+                "target_type": "user",
+                "target_id": user.id,
+                "rule": RESET_ADDRESS_RULE,
+                "detail": {"email": user.email},
+            },
+        )
     link, secret = account_links.issue(
         session, user=user, purpose=LinkPurpose.PASSWORD_RESET, requested_by=by.email, now=now
     )

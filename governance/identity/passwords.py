@@ -31,6 +31,25 @@ def hash_password(password: str, *, min_length: int) -> str:
     return _hasher.hash(password)
 
 
+# An account's e-mail address is where its password-reset links go, so whoever may set the
+# address must not be able to have a link sent there: SCIM (whose token one administrator
+# holds) sets the address only of accounts with no local password, and those get no reset link
+# (credentials.send_reset_link, scim_users.replace_user). Refusals are recorded under this name.
+RESET_ADDRESS_RULE = "reset-link-address"
+
+
+def has_local_password(password_hash: str | None) -> bool:
+    """Whether the account signs in with a password of its own here: its hash is an argon2
+    hash (a provisioned or single-sign-on account keeps a marker no password matches)."""
+    if not password_hash:
+        return False
+    try:
+        extract_parameters(password_hash)
+    except InvalidHashError:
+        return False
+    return True
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether the password matches; with no hash, verifies against a dummy and says no."""
     if password_hash is None:

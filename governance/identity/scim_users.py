@@ -25,6 +25,7 @@ from governance.identity import groups, leavers, users
 from governance.identity.actors import System
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
+from governance.identity.passwords import RESET_ADDRESS_RULE, has_local_password
 from governance.identity.scim_model import NAME_LENGTH, ScimGroup, ScimGroupMember, ScimIdentity
 
 if TYPE_CHECKING:
@@ -220,6 +221,19 @@ def replace_user(
     other = users.find_user_by_email(session, email)
     if other is not None and other.id != user.id:
         raise scim.UniquenessException(detail=f"{email} belongs to another account.")
+    if email != user.email and has_local_password(user.password_hash):
+        raise refused(
+            f"SCIM cannot change the e-mail of {user.email}: the account signs in with a "
+            "local password, and its address is where its password-reset links go.",
+            audit={
+                "event_type": AuditType.SCIM_REFUSED,
+                "target_type": "user",
+                "target_id": user.id,
+                "now": now,
+                "rule": RESET_ADDRESS_RULE,
+                "detail": {"attributes": ["emails"], "token": caller.token_prefix},
+            },
+        )
     before = {"email": user.email, "name": user.name, "active": user.active}
     if identity is None:
         identity = ScimIdentity(user_id=user.id, user_name=user_name, updated_at=now)
