@@ -28,6 +28,7 @@ from governance.authz.decision import DataRequest, decide
 from governance.authz.grant_index import GrantIndex
 from governance.datasets.ingestion import ingest_frame
 from governance.identity import tokens, users
+from governance.identity.actors import Actor
 from governance.identity.models import TrainingCourse, TrainingRecord
 from governance.kernel import notify
 from governance.kernel.db import Database
@@ -69,6 +70,23 @@ def cjis_until(db: Session, people: People, expires_on: dt.date) -> None:
     )
     db.commit()
     db.expire_all()
+
+
+def renew_cjis(
+    db: Session, people: People, *, by: Actor, now: dt.datetime, completed_on: dt.date | None = None
+) -> None:
+    """The analyst's CJIS training, completed on `completed_on` (`now`'s day unless given) and
+    current for a year, recorded by `by` at `now`; the caller commits."""
+    day = completed_on or now.date()
+    users.record_training(
+        db,
+        user_id=people.analyst.id,
+        course=CJIS.value,
+        completed_on=day,
+        expires_on=day + dt.timedelta(days=365),
+        by=by,
+        now=now,
+    )
 
 
 @pytest.fixture
@@ -279,15 +297,7 @@ def test_the_periodic_job_pauses_the_grant_tells_people_and_renewal_resumes_it(
     epoch = fresh(db).get(PolicyEpoch, 1)
     assert epoch is not None
     before = epoch.epoch
-    users.record_training(
-        db,
-        user_id=people.analyst.id,
-        course=CJIS.value,
-        completed_on=morning.date(),
-        expires_on=morning.date() + dt.timedelta(days=365),
-        by=people.admin,
-        now=morning,
-    )
+    renew_cjis(db, people, by=people.admin, now=morning)
     db.commit()
     grant = fresh(db).get(Grant, lapsing)
     assert grant is not None
@@ -347,15 +357,7 @@ def test_a_paused_grant_still_ends_with_its_agreement_and_can_be_revoked(
     assert grant is not None
     assert grant.status == GrantStatus.REVOKED
     # Renewed training does not bring back a revoked grant.
-    users.record_training(
-        db,
-        user_id=people.analyst.id,
-        course=CJIS.value,
-        completed_on=morning.date(),
-        expires_on=morning.date() + dt.timedelta(days=365),
-        by=people.admin,
-        now=morning,
-    )
+    renew_cjis(db, people, by=people.admin, now=morning)
     db.commit()
     assert fresh(db).get(Grant, lapsing).status == GrantStatus.REVOKED  # type: ignore[union-attr]
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed
@@ -447,15 +449,7 @@ def test_a_training_dated_to_start_later_resumes_the_grant_when_it_starts(
     grant_conditions.pause_lapsed_grants(fresh(db), SCHEDULER, morning)
     db.commit()
     starts = morning.date() + dt.timedelta(days=3)
-    users.record_training(
-        db,
-        user_id=people.analyst.id,
-        course=CJIS.value,
-        completed_on=starts,
-        expires_on=starts + dt.timedelta(days=365),
-        by=people.admin,
-        now=morning,
-    )
+    renew_cjis(db, people, by=people.admin, now=morning, completed_on=starts)
     db.commit()
     assert fresh(db).get(Grant, lapsing).status == GrantStatus.PAUSED  # type: ignore[union-attr]
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed

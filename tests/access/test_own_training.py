@@ -18,18 +18,18 @@ from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz import Role
 from governance.authz.decision import decide
-from governance.identity import users
 from governance.identity.models import TrainingRecord, User, UserRole
 from governance.kernel.errors import PermissionDenied
 from tests.access.test_conditions_at_every_read import (
-    CJIS,
     lapsing,  # noqa: F401  (the fixture)
     morning_after,
     reading,
+    renew_cjis,
     today,
 )
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
+from tests.identity.test_admin_pages import record_training
 from tests.support import PASSWORD, People
 
 
@@ -48,30 +48,14 @@ def test_an_analyst_who_records_training_cannot_renew_their_own(
     analyst = db.get(User, people.analyst.id)
     assert analyst is not None
     with pytest.raises(PermissionDenied) as caught:
-        users.record_training(
-            db,
-            user_id=analyst.id,
-            course=CJIS.value,
-            completed_on=morning.date(),
-            expires_on=morning.date() + dt.timedelta(days=365),
-            by=analyst,
-            now=morning,
-        )
+        renew_cjis(db, people, by=analyst, now=morning)
     db.rollback()
     assert caught.value.audit is not None
     assert caught.value.audit["rule"] == "no-self-training-record"
     assert not decide(db, reading(people, agreement, datasets, morning)).allowed
     db.rollback()
     # Another person records it: the same grant reads again.
-    users.record_training(
-        db,
-        user_id=people.analyst.id,
-        course=CJIS.value,
-        completed_on=morning.date(),
-        expires_on=morning.date() + dt.timedelta(days=365),
-        by=people.compliance,
-        now=morning,
-    )
+    renew_cjis(db, people, by=people.compliance, now=morning)
     db.commit()
     assert decide(db, reading(people, agreement, datasets, morning)).allowed
 
@@ -81,13 +65,8 @@ def test_the_training_form_refuses_ones_own_and_records_the_refusal(
 ) -> None:
     before = len(fresh(db).scalars(select(TrainingRecord)).all())
     browser.login(people.compliance.email, PASSWORD)
-    refused = browser.post(
-        f"/admin/users/{people.compliance.id}/training",
-        {
-            "training-course": "cjis_security_awareness",
-            "training-completed_on": "2026-01-10",
-            "training-expires_on": "2027-01-10",
-        },
+    refused = record_training(
+        browser, people.compliance.id, "cjis_security_awareness", "2026-01-10", "2027-01-10"
     )
     assert refused.status_code == 403
     assert len(fresh(db).scalars(select(TrainingRecord)).all()) == before

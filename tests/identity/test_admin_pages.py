@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,6 +11,20 @@ from governance.audit.models import AuditEvent, AuditType
 from governance.identity.models import TrainingRecord, User
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
+
+
+def record_training(
+    browser: Browser, user_id: int, course: str, completed_on: str, expires_on: str
+) -> Any:
+    """Post the person page's training form."""
+    return browser.post(
+        f"/admin/users/{user_id}/training",
+        {
+            "training-course": course,
+            "training-completed_on": completed_on,
+            "training-expires_on": expires_on,
+        },
+    )
 
 
 def test_admin_creates_a_person_with_several_roles(
@@ -120,13 +136,8 @@ def test_compliance_manager_records_training_but_cannot_edit_roles(
     browser: Browser, people: People, db: Session
 ) -> None:
     browser.login(people.compliance.email, PASSWORD)
-    response = browser.post(
-        f"/admin/users/{people.analyst.id}/training",
-        {
-            "training-course": "hipaa_privacy",
-            "training-completed_on": "2026-01-10",
-            "training-expires_on": "2027-01-10",
-        },
+    response = record_training(
+        browser, people.analyst.id, "hipaa_privacy", "2026-01-10", "2027-01-10"
     )
     assert response.status_code == 302
     assert db.scalars(
@@ -149,14 +160,7 @@ def test_training_that_expires_before_completion_is_refused(
     browser: Browser, people: People
 ) -> None:
     browser.login(people.admin.email, PASSWORD)
-    response = browser.post(
-        f"/admin/users/{people.analyst.id}/training",
-        {
-            "training-course": "ferpa",
-            "training-completed_on": "2026-05-10",
-            "training-expires_on": "2026-05-01",
-        },
-    )
+    response = record_training(browser, people.analyst.id, "ferpa", "2026-05-10", "2026-05-01")
     assert response.status_code == 422
 
 

@@ -9,6 +9,8 @@ and "nobody changes their own roles".
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -28,9 +30,9 @@ from tests.identity.test_scim import GROUP_SCHEMA, OPERATOR, Scim, issue
 from tests.support import People
 
 
-def test_an_administrator_cannot_promote_themselves_through_their_own_scim_token(
-    app: Flask, db: Session, people: People
-) -> None:
+def push_privacy_officers(app: Flask, db: Session, people: People, member: User) -> Any:
+    """The administrator's own SCIM token pushes the group a second administrator (here the
+    host operator) mapped to the privacy officer's role, with `member` in it."""
     groups.create_mapping(
         db,
         source="scim",
@@ -41,18 +43,28 @@ def test_an_administrator_cannot_promote_themselves_through_their_own_scim_token
     )
     db.commit()
     scim = Scim(app.test_client(), issue(db, people)[1])
-    pushed = scim.call(
+    return scim, scim.call(
         "POST",
         "/Groups",
         {
             "schemas": [GROUP_SCHEMA],
             "displayName": "Privacy Officers",
-            "members": [{"value": str(people.admin.id)}],
+            "members": [{"value": str(member.id)}],
         },
     )
-    admin = fresh(db).get(User, people.admin.id)
-    assert admin is not None
-    assert Role.PRIVACY_OFFICER not in admin.role_set, pushed.get_json()
+
+
+def roles_of(db: Session, user: User) -> frozenset[Role]:
+    found = fresh(db).get(User, user.id)
+    assert found is not None
+    return found.role_set
+
+
+def test_an_administrator_cannot_promote_themselves_through_their_own_scim_token(
+    app: Flask, db: Session, people: People
+) -> None:
+    scim, pushed = push_privacy_officers(app, db, people, people.admin)
+    assert Role.PRIVACY_OFFICER not in roles_of(db, people.admin), pushed.get_json()
     assert pushed.status_code == 403
     assert "cannot give you a role" in pushed.get_json()["detail"]
     # Nothing of the push was kept (a later push by another token would grant it), and the
@@ -71,29 +83,9 @@ def test_the_same_token_still_gives_mapped_roles_to_others(
     app: Flask, db: Session, people: People
 ) -> None:
     """The refusal is about the issuer gaining a role, not about the token."""
-    groups.create_mapping(
-        db,
-        source="scim",
-        external_group="Privacy Officers",
-        role=Role.PRIVACY_OFFICER,
-        organization_id=None,
-        by=OPERATOR,
-    )
-    db.commit()
-    scim = Scim(app.test_client(), issue(db, people)[1])
-    pushed = scim.call(
-        "POST",
-        "/Groups",
-        {
-            "schemas": [GROUP_SCHEMA],
-            "displayName": "Privacy Officers",
-            "members": [{"value": str(people.analyst.id)}],
-        },
-    )
+    _scim, pushed = push_privacy_officers(app, db, people, people.analyst)
     assert pushed.status_code == 201, pushed.get_json()
-    analyst = fresh(db).get(User, people.analyst.id)
-    assert analyst is not None
-    assert Role.PRIVACY_OFFICER in analyst.role_set
+    assert Role.PRIVACY_OFFICER in roles_of(db, people.analyst)
 
 
 def test_migration_0048_finds_the_issuer_of_tokens_issued_before(

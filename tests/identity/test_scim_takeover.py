@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditType
 from governance.identity.models import User
 from tests.conftest import Browser, fresh
 from tests.identity.conftest import Inbox, login_from, mail_settings
+from tests.identity.test_local_passwords import last
 from tests.identity.test_scim import USER_SCHEMA, Scim, issue, new_user
 from tests.support import PASSWORD, People
 
@@ -48,18 +48,6 @@ def ask_for_reset_link(app: Flask, people: People, user_id: int) -> Any:
     admin = Browser(app.test_client())
     assert login_from(admin.client, "192.0.2.10", people.admin.email, PASSWORD).status_code == 302
     return admin.post(f"/admin/users/{user_id}/reset-link")
-
-
-def last(db: Session, kind: AuditType) -> AuditEvent:
-    event = (
-        fresh(db)
-        .scalars(
-            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq.desc())
-        )
-        .first()
-    )
-    assert event is not None
-    return event
 
 
 def test_scim_cannot_move_the_address_of_an_account_with_a_password(
