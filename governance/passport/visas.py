@@ -43,6 +43,9 @@ class VisaState(StrEnum):
     GRANT_REVOKED = "grant_revoked"
     GRANT_EXPIRED = "grant_expired"
     GRANT_PAUSED = "grant_paused"  # a condition of the grant (training...) has lapsed
+    # The holder's account was deactivated: their grants are kept for a reactivation, but
+    # nothing of theirs holds meanwhile (their API tokens are revoked, their sessions ended).
+    HOLDER_DEACTIVATED = "holder_deactivated"
 
 
 @dataclass(frozen=True)
@@ -205,12 +208,19 @@ class VisaStatus:
 
 
 def visa_state(
-    *, visa_expires_at: dt.datetime, grant_status: str, grant_ends_at: dt.datetime, now: dt.datetime
+    *,
+    visa_expires_at: dt.datetime,
+    holder_active: bool,
+    grant_status: str,
+    grant_ends_at: dt.datetime,
+    now: dt.datetime,
 ) -> VisaState:
-    """Whether a visa holds, from its own expiry and its grant's state now: the one rule the
-    status endpoint answers with (and the issuing filter keeps to)."""
+    """Whether a visa holds, from its own expiry, its holder's account and its grant's state
+    now: the one rule the status endpoint answers with (and the issuing filter keeps to)."""
     if visa_expires_at <= now:
         return VisaState.EXPIRED
+    if not holder_active:
+        return VisaState.HOLDER_DEACTIVATED
     if grant_status == GrantStatus.REVOKED:
         return VisaState.GRANT_REVOKED
     if grant_status == GrantStatus.PAUSED:
@@ -221,14 +231,18 @@ def visa_state(
 
 
 def visa_status(session: Session, jti: str, now: dt.datetime) -> VisaStatus:
-    """Whether the visa `jti` still holds: its own lifetime and its grant's state now."""
+    """Whether the visa `jti` still holds: its own lifetime, its holder's account and its
+    grant's state now."""
     visa = session.get(IssuedVisa, jti)
     if visa is None:
         raise NotFound("This service issued no visa with that jti.")
     grant = session.get(Grant, visa.grant_id)
+    holder = session.get(User, visa.user_id)
     assert grant is not None  # a foreign key guarantees it
+    assert holder is not None  # a foreign key guarantees it
     state = visa_state(
         visa_expires_at=visa.expires_at,
+        holder_active=holder.is_active,
         grant_status=grant.status,
         grant_ends_at=grant_end(grant),
         now=now,

@@ -1,5 +1,6 @@
 """The rule a visa's status follows, over every combination (Hypothesis): it holds only while
-its own lifetime runs and its grant is active and has not reached its end."""
+its own lifetime runs, its holder's account is active and its grant is active and has not
+reached its end."""
 
 from __future__ import annotations
 
@@ -17,16 +18,29 @@ OFFSETS = st.integers(min_value=-10_000, max_value=10_000).map(
 )
 
 
-@given(visa_expires_at=OFFSETS, status=st.sampled_from(list(GrantStatus)), ends_at=OFFSETS)
-def test_a_visa_holds_only_while_it_and_its_grant_do(
-    visa_expires_at: dt.datetime, status: GrantStatus, ends_at: dt.datetime
+@given(
+    visa_expires_at=OFFSETS,
+    holder_active=st.booleans(),
+    status=st.sampled_from(list(GrantStatus)),
+    ends_at=OFFSETS,
+)
+def test_a_visa_holds_only_while_it_its_holder_and_its_grant_do(
+    visa_expires_at: dt.datetime, holder_active: bool, status: GrantStatus, ends_at: dt.datetime
 ) -> None:
     state = visa_state(
-        visa_expires_at=visa_expires_at, grant_status=status, grant_ends_at=ends_at, now=NOW
+        visa_expires_at=visa_expires_at,
+        holder_active=holder_active,
+        grant_status=status,
+        grant_ends_at=ends_at,
+        now=NOW,
     )
-    holds = visa_expires_at > NOW and status == GrantStatus.ACTIVE and ends_at > NOW
+    holds = (
+        visa_expires_at > NOW and holder_active and status == GrantStatus.ACTIVE and ends_at > NOW
+    )
     assert (state == VisaState.ACTIVE) == holds
     if visa_expires_at <= NOW:
         assert state == VisaState.EXPIRED  # its own clock first: nothing revives it
+    elif not holder_active:
+        assert state == VisaState.HOLDER_DEACTIVATED
     elif status == GrantStatus.REVOKED:
         assert state == VisaState.GRANT_REVOKED

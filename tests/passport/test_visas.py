@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from governance.access.models import AccessRequest, Grant
 from governance.audit.models import AuditEvent, AuditType
+from governance.identity import users
 from governance.identity.actors import System
+from governance.identity.models import User
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
@@ -383,3 +385,24 @@ def test_the_operator_rotates_lists_and_drops_keys_from_the_command_line(
     dropped = runner.invoke(main, ["passport", "drop-keys"])
     assert dropped.exit_code == 0, dropped.output
     assert "0 retired" in dropped.output  # the analyst's visa still needs the old key
+
+
+def test_a_deactivated_holders_visa_is_refused_at_once(
+    app: Flask, world: World, api: Callable[[str], Api]
+) -> None:
+    """An administrator deactivates an analyst after an incident: their grants are kept (for
+    a reactivation), but a relying party that asks about a visa they took earlier is told at
+    once that it no longer holds, as for their API tokens."""
+    client = app.test_client()
+    [token] = issue(api, "analyst")
+    claims = verify(token, fetch_jwks(client))
+    assert status_of(client, claims).status_code == 200
+    with database(app).session() as session:
+        admin = session.get(User, world.people.admin.id)
+        assert admin is not None
+        users.set_active(session, user_id=world.people.analyst.id, active=False, by=admin)
+        session.commit()
+    answer = status_of(client, claims)
+    assert answer.status_code == 410
+    assert answer.get_json()["state"] == "holder_deactivated"
+    assert answer.get_json()["active"] is False
