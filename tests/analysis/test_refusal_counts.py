@@ -1,4 +1,4 @@
-"""A differencing refusal must not say what it refuses to release (redteam9b).
+"""A refusal must not say what it refuses to release (redteam9b).
 
 The refusal's purpose is that nobody learns how many people separate two populations: that
 number is a count of those people, which the tables suppress when it is small. The reason the
@@ -6,17 +6,22 @@ analyst read quoted the refused population's size ("'compared groups' (297 peopl
 run page told its requester "0 in this run only, 3 in the earlier release only": with the
 earlier total published, either gives the 3 people without a recorded aid whose cell the
 counts table suppressed. Output checkers and privacy officers, who investigate refusals,
-still see the numbers.
+still see the numbers. Nor may a refusal's threshold be the analyst's to move: refusals
+at thresholds of their choosing count the people.
 """
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from governance.analysis.models import RunStatus
+from governance.analysis.runner import effective_parameters
+from governance.kernel.errors import ValidationFailed
+from tests.analysis.conftest import MATCHED_PARAMS, World, grant_matched, submit, upload
 from tests.analysis.test_ledger_across_releases import agreement_over, declare, register, run
 from tests.conftest import Browser
 from tests.support import PASSWORD, People
@@ -59,3 +64,30 @@ def test_a_differencing_refusal_does_not_give_the_size_of_the_difference(
     officer.login(people.privacy.email, PASSWORD)
     page = officer.get(f"/analyses/{refused.id}").get_data(as_text=True)
     assert "0 in this run only, 3 in the earlier release only" in page
+
+
+def test_an_analyst_cannot_choose_the_cohort_size_a_refusal_counts_against(
+    db: Session, people: People, world: World
+) -> None:
+    """Refused at 300, run at 200, refused at 250...: nine refused runs, none in the ledger,
+    gave the exact number of eligible people (295 of the synthetic cohort), and less the
+    treatment group's published 290, the 5 without a comparison within the caliper that the
+    cohort flow suppressed. The agreement's size alone applies; another is a recorded 422."""
+    grant_matched(db, people, world)
+    cohort_id = upload(db, people, world)
+    version = world.agreement.current_version
+    assert version is not None
+    bisect = {**MATCHED_PARAMS, "eligibility": {**MATCHED_PARAMS["eligibility"]}}
+    bisect["eligibility"]["min_cohort_size"] = version.min_cohort_size + 140
+    with pytest.raises(ValidationFailed) as caught:
+        submit(db, people, world, "matched_comparison", bisect, cohort_id=cohort_id)
+    db.rollback()
+    assert caught.value.audit is not None
+    assert caught.value.audit["clause"] == "publication.min_cohort_size"
+    assert "eligibility.min_cohort_size" in caught.value.fields
+    # Asking for the agreement's own size is no choice; a stored run's own wish is ignored.
+    bisect["eligibility"]["min_cohort_size"] = version.min_cohort_size
+    assert submit(db, people, world, "matched_comparison", bisect, cohort_id=cohort_id).id
+    bisect["eligibility"]["min_cohort_size"] = 5
+    applied = effective_parameters("matched_comparison", bisect, version)
+    assert applied["eligibility"]["min_cohort_size"] == version.min_cohort_size
