@@ -40,6 +40,8 @@ RULE_TEXT = {
     "secondary": "suppressed so that another suppressed cell cannot be worked out",
     "dominance": "a few people make up most of the total (dominance)",
     "rounding": "count rounded",
+    "spread": "interval withheld: with the count and the mean it would give the number of "
+    "people at each of the column's three values, some fewer than the minimum cell size",
 }
 
 

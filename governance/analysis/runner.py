@@ -500,18 +500,17 @@ def policy_of(version: AgreementVersion) -> DisclosurePolicy:
 def effective_parameters(
     kind: str, parameters: dict[str, Any], version: AgreementVersion, records: Dataset | None = None
 ) -> dict[str, Any]:
-    """The analyst's parameters with the agreement's terms applied (the stricter of the two
-    wins): minimum cohort size and age, excluded offence categories (for every kind), and the
-    balance threshold (the agreement's when the analyst did not ask for a stricter one)."""
+    """The analyst's parameters with the agreement's terms applied: its minimum cohort size
+    (never the analyst's, see `scope._check_cohort_size`); the stricter of the two for the
+    minimum age, excluded offence categories (for every kind), and the balance threshold (the
+    agreement's when the analyst did not ask for a stricter one)."""
     if kind != "matched_comparison":
         return with_agreement_exclusions(kind, parameters, version, records)
     asked = parameters.get("max_abs_smd")
     balance = version.max_abs_smd if asked is None else min(float(asked), version.max_abs_smd)
     eligibility = dict(parameters.get("eligibility") or {})
     defaults = EligibilityRules()
-    eligibility["min_cohort_size"] = max(
-        int(eligibility.get("min_cohort_size", defaults.min_cohort_size)), version.min_cohort_size
-    )
+    eligibility["min_cohort_size"] = version.min_cohort_size
     if version.min_age is not None:
         eligibility["min_age"] = max(
             int(eligibility.get("min_age", defaults.min_age)), version.min_age

@@ -167,8 +167,11 @@ def conflicts_seen_by(
     session: Session, run: AnalysisRun, user: User
 ) -> list[dict[str, Any] | None]:
     """The earlier releases a differencing refusal conflicts with, as this person may see
-    them: named (run, agreement, population, size) when they may see that earlier run
-    (`runs_visible_to`), otherwise None: only that one exists."""
+    them: named (run, agreement, population) when they may see that earlier run
+    (`runs_visible_to`), otherwise None: only that one exists. The numbers of people (the
+    earlier population's size, how many on each side) only to those who oversee runs: to
+    the analyst they are the count the refusal keeps back, less the total they were shown."""
+    counted = oversees(user)
     shown: list[dict[str, Any] | None] = []
     for record in run.conflicts or []:
         earlier = session.scalars(
@@ -184,11 +187,12 @@ def conflicts_seen_by(
                 "title": earlier.title,
                 "agreement": agreement.reference if agreement else "",
                 "label": record.get("label"),
-                "size": record.get("size"),
-                "only_in_new": record.get("only_in_new"),
-                "only_in_released": record.get("only_in_released"),
                 "cells": record.get("cells"),
                 "outcome_cells": record.get("outcome_cells"),
+                **{
+                    key: record.get(key) if counted else None
+                    for key in ("size", "only_in_new", "only_in_released")
+                },
             }
         )
     return shown

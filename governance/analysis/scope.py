@@ -50,6 +50,7 @@ CLAUSE_PROVIDER = "parties.provider"
 CLAUSE_USES = "scope.permitted_uses"
 CLAUSE_BALANCE = "analysis.balance.max_abs_smd"
 CLAUSE_LINKAGE = "analysis.linkage.min_match_probability"
+CLAUSE_COHORT = "publication.min_cohort_size"
 
 
 @dataclass
@@ -194,6 +195,7 @@ def check_scope(
         ) from None
     _check_balance_ceiling(gate, version, params)
     _check_linkage_floor(gate, version, params)
+    _check_cohort_size(gate, version, params)
     scope = Scope(
         agreement=agreement,
         version=version,
@@ -261,6 +263,24 @@ def _check_balance_ceiling(
             f"(clause {CLAUSE_BALANCE}): choose {limit} or less.",
             {"max_abs_smd": f"At most {limit} under this agreement ({CLAUSE_BALANCE})."},
             CLAUSE_BALANCE,
+        )
+
+
+def _check_cohort_size(gate: _Gate, version: AgreementVersion, params: Mapping[str, Any]) -> None:
+    """The agreement alone sets the smallest cohort a matched comparison runs on. A threshold
+    of the analyst's choosing would make its refusal a counter: runs refused or not at
+    thresholds 150, 225, 190, ... give the exact number of eligible people, and with the
+    treatment group's size a cohort flow count the tables suppress (refused runs enter no
+    ledger)."""
+    eligibility = params.get("eligibility")
+    asked = eligibility.get("min_cohort_size") if isinstance(eligibility, Mapping) else None
+    if asked is not None and asked != version.min_cohort_size:
+        size = version.min_cohort_size
+        raise gate.invalid(
+            f"The minimum cohort size is the agreement's {size} (clause {CLAUSE_COHORT}); "
+            "a run cannot choose another.",
+            {"eligibility.min_cohort_size": f"{size} under this agreement ({CLAUSE_COHORT})."},
+            CLAUSE_COHORT,
         )
 
 

@@ -34,6 +34,8 @@ RULE_THRESHOLD = "threshold"
 RULE_DOMINANCE = "dominance"
 RULE_SECONDARY = "secondary"
 RULE_ROUNDING = "rounding"
+# Not a suppression: the cell's mean is released, its confidence interval withheld.
+RULE_SPREAD = "spread"
 
 Measure = Literal["count", "rate", "mean"]
 ABOVE_LOWEST = "above_lowest"
@@ -266,6 +268,22 @@ def small_counts(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     below = values < policy.min_cell_size
     return np.asarray(below if policy.zeros_are_disclosive else below & (values != 0), bool)
+
+
+def spread_gives_small_counts(
+    values: np.ndarray, domain: ValueDomain, policy: DisclosurePolicy
+) -> bool:
+    """Whether a group's spread (its mean's confidence interval, a standard error, a variance
+    or a variance ratio) must be withheld beside its count and mean. Over a column of exactly
+    three values, count, mean and variance give the number of people at each value, the middle
+    one included, which the mean's own bounds (``ValueDomain.implied_counts``) never see; those
+    numbers are held to the threshold rule. Over two values the spread adds nothing to the
+    mean; over four or more it leaves the counts underdetermined."""
+    if len(domain.values) != 3:
+        return False
+    values = np.asarray(values, dtype=float)
+    at_each = np.array([np.count_nonzero(values == value) for value in domain.values])
+    return bool(small_counts(at_each, policy).any())
 
 
 def _require_implied(cells: pd.DataFrame) -> None:

@@ -402,7 +402,8 @@ class DifferencingRefused(AnalysisRefused):
             gap = ("fewer than" if exact else "possibly fewer than") + f" {minimum} people"
         super().__init__(
             "differencing",
-            f"the population {population.label!r} ({population.size:,} people) differs from "
+            # Never the population's size: with the earlier release's, it is the difference.
+            f"the population {population.label!r} differs from "
             f"{kind} of the same people by {gap}, so subtracting one from "
             "the other could describe those people; nothing was released. "
             + hint.format(minimum=minimum),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .att import OutcomeEstimate
-from .disclosure import TOTAL_LABEL, ControlledTable, DisclosurePolicy, control_table
+from .disclosure import RULE_SPREAD, TOTAL_LABEL, ControlledTable, DisclosurePolicy, control_table
 from .matched_tables import COMPARISON, TREATMENT, group_table, interval_labels
 from .results import AnalysisResult, ResultTable, jdl_rate_sentence, significance_sentence
 from .tabulation import cells_from_wide_counts
@@ -63,8 +63,10 @@ def flow_table(flow: Counter[str], policy: DisclosurePolicy) -> ResultTable:
 
 
 def _released(table: ControlledTable) -> bool:
+    """Both groups' figures are out with their intervals: the test's standard error gives
+    what an interval withheld for its spread would (``RULE_SPREAD``)."""
     groups = [c for c in table.cells if c.labels["group"] in (TREATMENT, COMPARISON)]
-    return all(not cell.suppressed for cell in groups)
+    return all(not cell.suppressed and RULE_SPREAD not in cell.rules for cell in groups)
 
 
 MATCHED_GROUPS = "treatment and comparison groups"

@@ -15,12 +15,14 @@ import pandas as pd
 
 from .balance import BalanceRow
 from .disclosure import (
+    RULE_SPREAD,
     TOTAL_LABEL,
     ControlledCell,
     ControlledTable,
     DisclosurePolicy,
     ValueDomain,
     control_table,
+    spread_gives_small_counts,
     threshold_failures,
     with_implied_counts,
 )
@@ -30,7 +32,9 @@ from .tabulation import cells_from_wide_counts
 TREATMENT, COMPARISON = "treatment", "comparison"
 
 
-def _cells(values_t: np.ndarray, values_c: np.ndarray, measure: str, top_n: int) -> pd.DataFrame:
+def _cells(
+    values_t: np.ndarray, values_c: np.ndarray, measure: str, top_n: int, domain: ValueDomain
+) -> pd.DataFrame:
     rows = []
     for label, values in ((TREATMENT, values_t), (COMPARISON, values_c), (TOTAL_LABEL, None)):
         data = np.concatenate([values_t, values_c]) if values is None else values
@@ -49,7 +53,7 @@ def _cells(values_t: np.ndarray, values_c: np.ndarray, measure: str, top_n: int)
     if measure == "rate":
         return cells
     # A mean over few values gives counts of people: held to the rate rule (disclosure.py).
-    return with_implied_counts(cells, ValueDomain.of(np.concatenate([values_t, values_c])))
+    return with_implied_counts(cells, domain)
 
 
 def group_table(
@@ -67,8 +71,9 @@ def group_table(
     """
     values_t = np.asarray(values_t, dtype=float)
     values_c = np.asarray(values_c, dtype=float)
+    domain = ValueDomain.of(np.concatenate([values_t, values_c]))
     raw = control_table(
-        _cells(values_t, values_c, measure, policy.dominance_n),
+        _cells(values_t, values_c, measure, policy.dominance_n, domain),
         ["group"],
         "rate" if measure == "rate" else "mean",
         policy,
@@ -90,23 +95,33 @@ def group_table(
             )
             continue
         summary = summaries[group]
+        group_values = values_t if group == TREATMENT else values_c
+        rules = list(cell.rules)
+        interval: tuple[float, float] | None
         if measure == "rate":
-            low, high = wilson_interval(summary.mean, summary.effective_n)
+            interval = wilson_interval(summary.mean, summary.effective_n)
+        elif spread_gives_small_counts(group_values, domain, policy):
+            # The interval's width is the group's variance: over three values, with the
+            # count and the mean, the number of people at each (disclosure.py). The mean
+            # stays; the interval, and the comparison's test, are withheld.
+            interval = None
+            rules.append(RULE_SPREAD)
         else:
-            interval = _mean_interval(
-                values_t if group == TREATMENT else values_c,
-                None if group == TREATMENT else weights_c,
-            )
-            low, high = interval
-        figure = {
+            interval = _mean_interval(group_values, None if group == TREATMENT else weights_c)
+        published: dict[str, float | int | None] = {
+            "count": cell.values["count"],
             "value": summary.mean * scale,
-            "ci_low": low * scale,
-            "ci_high": high * scale,
+            "ci_low": None if interval is None else interval[0] * scale,
+            "ci_high": None if interval is None else interval[1] * scale,
             "effective_n": summary.effective_n,
         }
-        figures[group] = figure
-        published: dict[str, float | int | None] = {"count": cell.values["count"], **figure}
-        cells.append(ControlledCell(cell.labels, published, False, list(cell.rules), cell.raw))
+        if interval is not None:
+            figures[group] = {
+                key: float(value)
+                for key, value in published.items()
+                if key != "count" and value is not None
+            }
+        cells.append(ControlledCell(cell.labels, published, False, rules, cell.raw))
     return ControlledTable(["group"], measure, cells, policy.to_dict()), figures
 
 
@@ -204,6 +219,9 @@ def balance_rows_published(
             rules.append("threshold")
         if not row.binary and any(_dominated(g, policy) for g in groups):
             rules.append("dominance")
+        # A numeric row's SMD and variance ratio give each group's variance.
+        if not row.binary and any(spread_gives_small_counts(g, domain, policy) for g in groups):
+            rules.append(RULE_SPREAD)
         unsafe = bool(rules)
         data = row.to_dict()
         if unsafe:
