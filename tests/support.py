@@ -145,3 +145,10 @@ def forge_the_next_event(session: Session) -> None:
     last = select(AuditHead.seq).where(AuditHead.id == 1).scalar_subquery()
     row = session.execute(select(table).where(table.c.seq == last)).mappings().one()
     session.execute(table.insert().values({**row, "seq": row["seq"] + 1}))
+
+
+def days_since(start: dt.date) -> set[dt.date]:
+    """The UTC days from `start` to today: where a date the service took from its own clock
+    after `start` may fall. One day, unless the run crossed midnight since `start`."""
+    today = dt.datetime.now(dt.UTC).date()
+    return {start + dt.timedelta(days=n) for n in range((today - start).days + 1)}

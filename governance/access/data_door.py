@@ -206,7 +206,7 @@ class DoorDataset:
 
 def _dataset(session: Session, dataset_id: int, event: AuditType) -> DoorDataset:
     """The dataset read for `event`; an id that names no dataset is a 404 recorded as a denied
-    `event`, as every look-up of an id that names nothing is (`audit.lookup_refusal`).
+    `event`, as every look-up of an id that names nothing is (`audit.unseen`).
     Datasets are not hidden from those who read rows: one that exists is decided, and a
     refusal says which grant is missing."""
 
@@ -225,9 +225,10 @@ def _dataset(session: Session, dataset_id: int, event: AuditType) -> DoorDataset
 
     dataset = remembered(session, ("door_dataset", dataset_id), load)
     if dataset is None:
-        raise NotFound(
-            f"There is no dataset {dataset_id}.",
-            audit=audit.lookup_refusal(event, "dataset", dataset_id, hidden_by=None, who_sees=""),
+        # Worded and recorded as the dataset pages' 404 for an id that names nothing; the
+        # door hides no dataset, so no rule hid one.
+        raise audit.unseen(
+            "dataset", dataset_id, event, hidden=None, rule=audit.NO_SUCH_ID, who_sees=""
         )
     return dataset
 

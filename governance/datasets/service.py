@@ -264,21 +264,17 @@ def get_visible_dataset(
 
     Another agency's dataset is a 404 worded as for an id that names nothing, so that the
     answer does not tell which datasets exist; both are recorded as a denied `event`, the trail
-    telling them apart (`audit.lookup_refusal`)."""
+    telling them apart (`audit.unseen`)."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is not None and can_view(user, dataset):
         return dataset
-    hidden = {"dataset_id": dataset.id} if dataset is not None else {}
-    raise NotFound(
-        f"There is no dataset {dataset_id}.",
-        audit=audit.lookup_refusal(
-            event,
-            "dataset",
-            dataset_id,
-            hidden_by=VISIBILITY_RULE if hidden else None,
-            who_sees="A provider agency's people see only their own agency's datasets.",
-            **hidden,
-        ),
+    raise audit.unseen(
+        "dataset",
+        dataset_id,
+        event,
+        hidden={"dataset_id": dataset.id} if dataset is not None else None,
+        rule=VISIBILITY_RULE,
+        who_sees="A provider agency's people see only their own agency's datasets.",
     )
 
 

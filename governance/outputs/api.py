@@ -487,7 +487,7 @@ def publish_output(output_id: int) -> ResponseReturnValue:
 def _correctable(output_id: int) -> None:
     """Who may correct and when (404, 403, 409) before the files are read (415, 422)."""
     db = db_session()
-    service.correctable(db, output_id=output_id, by=caller(), now=utcnow())
+    service.check_correction(db, output_id=output_id, by=caller(), now=utcnow())
     db.rollback()
 
 

@@ -130,14 +130,22 @@ def authorise(by: Actor, action: Action, output: Output) -> None:
     authz.require(by, rule.permission, audit=refusal(EVENT_TYPES[action], output.id, output))
 
 
-def start(session: Session, action: Action, output_id: int, by: Actor) -> Output:
+def look(
+    session: Session, action: Action, output_id: int, by: Actor, *, fresh: bool = False
+) -> Output:
     """The output as `by` sees it (404, recorded as the action's event, for someone who may
     not see it as for a missing id), then the permission (403). Callers then check who they
-    are for this output (403) and then the lifecycle table for the state (409)."""
-    audit.take_writer_lock(session)  # concurrent changes of one output run one at a time
-    output = get_visible(session, output_id, by=by, event=EVENT_TYPES[action], fresh=True)
+    are for this output (403) and then the lifecycle table for the state (409). Takes no
+    lock: a page offering the action asks this, and the action asks again under `start`."""
+    output = get_visible(session, output_id, by=by, event=EVENT_TYPES[action], fresh=fresh)
     authorise(by, action, output)
     return output
+
+
+def start(session: Session, action: Action, output_id: int, by: Actor) -> Output:
+    """`look` under the audit writer lock, the output read again after it, for the change."""
+    audit.take_writer_lock(session)  # concurrent changes of one output run one at a time
+    return look(session, action, output_id, by, fresh=True)
 
 
 def is_team(by: Actor, output: Output) -> bool:

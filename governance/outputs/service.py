@@ -30,6 +30,7 @@ from governance.kernel.text import clean_text
 from governance.outputs import notices
 from governance.outputs.common import (
     actor_key,
+    look,
     record_output_event,
     refusal,
     require_independent,
@@ -346,11 +347,20 @@ def correct_output(
     return output
 
 
-def correctable(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
+def check_correction(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
     """A correction's refusals that come before its files are read: the output as `by` sees
     it (404), the permission and the team (403), the output's state and the agreement's
-    (409: only while the agreement is in force, `files.correction_refusal`)."""
-    output = start(session, Action.CORRECT, output_id, by)
+    (409: only while the agreement is in force, `files.correction_refusal`). Takes no lock:
+    for the form's page; the correction itself asks again under it (`correctable`)."""
+    return _correction_allowed(look(session, Action.CORRECT, output_id, by), by, now)
+
+
+def correctable(session: Session, *, output_id: int, by: Actor, now: dt.datetime) -> Output:
+    """`check_correction` under the audit writer lock (`start`), for the correction."""
+    return _correction_allowed(start(session, Action.CORRECT, output_id, by), by, now)
+
+
+def _correction_allowed(output: Output, by: Actor, now: dt.datetime) -> Output:
     require_team(by, Action.CORRECT, output)
     steps_of(output, Action.CORRECT)
     refused = correction_refusal(output, now)

@@ -248,7 +248,7 @@ def correct(output_id: int) -> BaseResponse | str:
     form = CorrectForm(data={"summary": output.summary} if request.method == "GET" else None)
     if not submitted(form):
         # The form's refusals are the correction's own: 403 (who), 409 (when).
-        service.correctable(db, output_id=output_id, by=user, now=now)
+        service.check_correction(db, output_id=output_id, by=user, now=now)
         # The summary quotes the figures: it is offered to edit only to who may read them.
         if request.method == "GET" and files.output_figures_withheld(db, user, output, now):
             form.summary.data = ""

@@ -88,14 +88,16 @@ def visa_grants(session: Session, user: User, now: dt.datetime) -> list[Grant]:
         .join(Agreement, Agreement.id == Grant.agreement_id)
         .where(
             Grant.user_id == user.id,
+            Grant.works_at(now),  # the rule every decision reads by (its effective end)
+            # Stricter than a read: `works_at` also admits a paused grant whose end is ahead;
+            # a visa, asserted to other services for its lifetime, only an active one.
             Grant.status == GrantStatus.ACTIVE,
             Grant.valid_from <= now,
-            Grant.valid_until > now,
             Agreement.status == AgreementStatus.ACTIVE,
         )
         .order_by(Grant.id)
     )
-    return [grant for grant in grants if grant_end(grant) > now]
+    return list(grants)
 
 
 def approved_by(session: Session, grant: Grant) -> str:

@@ -216,7 +216,7 @@ def test_a_dataset_id_that_names_nothing_is_a_404_recorded_as_a_probe(
         f"agreement={agreement.id}&dataset={MISSING}&purpose=descriptive"
     )
     assert answer.status_code == 404
-    assert f"There is no dataset {MISSING}." in message(answer)
+    assert f"There is no dataset {MISSING} that you can see." in message(answer)
     [probe] = denied(db, AuditType.DATASET_READ)
     assert (probe.actor_email, probe.target_type) == (people.analyst.email, "dataset")
     assert (probe.target_id, probe.rule) == (str(MISSING), audit.NO_SUCH_ID)

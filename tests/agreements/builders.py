@@ -102,7 +102,13 @@ def terms(people: People, datasets: Datasets, **overrides: Any) -> TermsInput:
 
 
 def draft(
-    db: Session, people: People, datasets: Datasets, *, by: Actor | None = None, **overrides: Any
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    *,
+    by: Actor | None = None,
+    now: dt.datetime | None = None,
+    **overrides: Any,
 ) -> Agreement:
     agreement = agreements.create_agreement(
         db,
@@ -110,7 +116,7 @@ def draft(
         recipient_id=people.lab.id,
         terms=terms(people, datasets, **overrides),
         by=by or people.privacy,
-        now=utcnow(),
+        now=now or utcnow(),
     )
     db.commit()
     return agreement

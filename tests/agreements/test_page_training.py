@@ -7,12 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from governance.agreements import web_view
 from governance.authz import Role
 from governance.identity import users
 from governance.identity.models import TrainingCourse
+from governance.kernel.types import utcnow
 from tests.agreements import builders
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser
@@ -33,9 +36,17 @@ def _rows(page: str) -> dict[str, tuple[str, str]]:
 
 
 def test_the_personnel_table_shows_current_and_missing_training(
-    app: Flask, db: Session, people: People, datasets: Datasets, browser: Browser
+    app: Flask,
+    db: Session,
+    people: People,
+    datasets: Datasets,
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    today = dt.date.today()
+    now = utcnow()
+    today = now.date()  # UTC, as the page's: not the machine's local date
+    # The page reads the training on the day the records were dated, even across midnight.
+    monkeypatch.setattr(web_view, "utcnow", lambda: now)
     spans = {
         # name: course -> (completed_on, expires_on)
         "Expired Yesterday": {PRIVACY: (-400, 365), CJIS: (-400, -1)},

@@ -25,9 +25,17 @@ from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 
 
+@pytest.fixture(autouse=True)
+def _one_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test dates its events and names its days from one moment, taken when it starts
+    (not at import: a later test runs on a later day): a run that crosses midnight (UTC)
+    between recording an event today and asking for today's count would look on the next
+    day."""
+    now = utcnow()
+    monkeypatch.setitem(globals(), "utcnow", lambda: now)
+
+
 def _today() -> dt.date:
-    """Read at each use, not once at import: a run that crosses midnight (UTC) records its
-    events on the new day."""
     return utcnow().date()
 
 

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from governance.audit import service as audit
 from governance.audit.directory import Names
-from governance.audit.models import AuditType
+from governance.audit.models import AuditEvent, AuditType
 from governance.audit.sentences import sentence
 from governance.datasets.models import Dataset
 from governance.identity.models import User
@@ -48,6 +48,19 @@ def _api_data_use(app: Flask, db: Session, person: User) -> Callable[[str], Test
     return lambda url: client.put(url, json={"permission": "DUO:0000042"}, headers=headers)
 
 
+def recorded(event: AuditEvent) -> dict[str, object]:
+    """What the trail keeps of a refused look-up, beside its type, time and chain."""
+    return {
+        "actor_email": event.actor_email,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "agreement_id": event.agreement_id,
+        "dataset_id": event.dataset_id,
+        "rule": event.rule,
+        "detail": event.detail,
+    }
+
+
 # How each way in reaches a dataset by id: the address and the event a refusal records.
 WAYS = {
     "page": ("/datasets/{}", AuditType.DATASET_VIEW),
@@ -79,7 +92,7 @@ def test_another_agencys_dataset_is_a_recorded_404_like_a_missing_id(
     missing = get(address.format(MISSING))
     assert hidden.status_code == missing.status_code == 404
     assert hidden.content_type == missing.content_type
-    echo = "There is no dataset {}."
+    echo = "There is no dataset {} that you can see."
     shown = hidden.get_data(as_text=True)
     assert echo.format(arrests.id) in shown
     assert "Arrests" not in shown
@@ -91,13 +104,24 @@ def test_another_agencys_dataset_is_a_recorded_404_like_a_missing_id(
     assert probe.target_type == "dataset"
     assert probe.target_id == str(arrests.id)
     assert probe.dataset_id == arrests.id
-    assert probe.rule == "own-agency-or-research-staff"
-    assert "only their own agency's datasets" in probe.detail["reason"]
     [_, guess] = denied(db, event_type)
-    assert guess.actor_email == other_agency.email
-    assert guess.target_id == str(MISSING)
-    assert guess.dataset_id is None
-    assert guess.rule == audit.NO_SUCH_ID
+    # The whole of what the trail keeps of each, so that a change of wording of the answer
+    # changes nothing recorded.
+    assert recorded(probe) == {
+        "actor_email": other_agency.email,
+        "target_type": "dataset",
+        "target_id": str(arrests.id),
+        "agreement_id": None,
+        "dataset_id": arrests.id,
+        "rule": "own-agency-or-research-staff",
+        "detail": {"reason": "A provider agency's people see only their own agency's datasets."},
+    }
+    assert recorded(guess) == recorded(probe) | {
+        "target_id": str(MISSING),
+        "dataset_id": None,
+        "rule": audit.NO_SUCH_ID,
+        "detail": {"reason": "Nothing has this id."},
+    }
 
 
 def test_the_agencys_own_people_and_research_staff_see_it_unrecorded(

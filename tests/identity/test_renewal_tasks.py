@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy.orm import Session
 
+from governance.identity import training_tasks
 from governance.identity.models import TrainingCourse, TrainingRecord, User
 from governance.identity.training_tasks import renewal_tasks
 from governance.kernel.types import utcnow
@@ -19,8 +21,19 @@ UK = TrainingCourse.UK_DATA_PROTECTION
 PART2 = TrainingCourse.PART2_CONFIDENTIALITY
 
 
-def _record(db: Session, person: User, course: TrainingCourse, expires_in: int) -> None:
-    expires = utcnow().date() + dt.timedelta(days=expires_in)
+@pytest.fixture
+def today(monkeypatch: pytest.MonkeyPatch) -> dt.date:
+    """The day the records are dated from and the tasks read on: one moment, so that a run
+    crossing midnight UTC does not move the window between the two."""
+    now = utcnow()
+    monkeypatch.setattr(training_tasks, "utcnow", lambda: now)
+    return now.date()
+
+
+def _record(
+    db: Session, person: User, course: TrainingCourse, expires_in: int, today: dt.date
+) -> None:
+    expires = today + dt.timedelta(days=expires_in)
     db.add(
         TrainingRecord(
             user_id=person.id,
@@ -32,18 +45,17 @@ def _record(db: Session, person: User, course: TrainingCourse, expires_in: int) 
 
 
 def test_each_course_counts_by_its_latest_record_and_only_the_persons_own(
-    db: Session, people: People
+    db: Session, people: People, today: dt.date
 ) -> None:
     checker, other = people.checker, people.analyst
-    _record(db, checker, HIPAA, 10)  # runs out within the 30 days' window: a task
-    _record(db, checker, HIPAA, -300)  # an older record of the same course
-    _record(db, checker, FERPA, 5)
-    _record(db, checker, FERPA, 200)  # renewed: no task
-    _record(db, checker, UK, -3)  # expired three days ago: a task
-    _record(db, other, PART2, 1)  # someone else's
-    _record(db, other, HIPAA, 2)
+    _record(db, checker, HIPAA, 10, today)  # runs out within the 30 days' window: a task
+    _record(db, checker, HIPAA, -300, today)  # an older record of the same course
+    _record(db, checker, FERPA, 5, today)
+    _record(db, checker, FERPA, 200, today)  # renewed: no task
+    _record(db, checker, UK, -3, today)  # expired three days ago: a task
+    _record(db, other, PART2, 1, today)  # someone else's
+    _record(db, other, HIPAA, 2, today)
     db.commit()
-    today = utcnow().date()
 
     tasks = renewal_tasks(db, checker)
 
@@ -62,11 +74,11 @@ def test_each_course_counts_by_its_latest_record_and_only_the_persons_own(
     ]
 
 
-def test_the_window_ends_on_its_last_day(db: Session, people: People) -> None:
+def test_the_window_ends_on_its_last_day(db: Session, people: People, today: dt.date) -> None:
     """A course running out on the window's last day is due; one running out the day after
     is not (the rule is in the statement, and the dashboard's question asks the same)."""
     checker = people.checker
-    _record(db, checker, HIPAA, 30)
-    _record(db, checker, FERPA, 31)
+    _record(db, checker, HIPAA, 30, today)
+    _record(db, checker, FERPA, 31, today)
     db.commit()
     assert [t.key for t in renewal_tasks(db, checker)] == [f"training|{checker.id}|{HIPAA.value}"]

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import conditions
 from governance.access.models import AccessRequest, Grant
 from governance.audit.models import AuditEvent, AuditType
 from governance.identity import users
@@ -207,6 +208,20 @@ def test_a_visa_never_outlives_its_grant_and_is_refused_once_expired(
     assert grant is not None
     grant.effective_until = utcnow() - dt.timedelta(seconds=1)
     db.commit()
+    assert issue(api, "analyst") == []
+
+
+def test_a_paused_grant_gives_no_visa_even_while_its_end_is_ahead(
+    db: Session, world: World, api: Callable[[str], Api]
+) -> None:
+    """A read asks `Grant.works_at`, which admits a paused grant whose effective end is
+    ahead; a visa is made only of an active grant."""
+    grant = fresh(db).get(Grant, world.my_grant.id)
+    assert grant is not None
+    grant.effective_until = utcnow() + dt.timedelta(days=1)
+    conditions.pause(db, grant, by=OPERATOR, now=utcnow())
+    db.commit()
+    assert grant.works_at(utcnow())
     assert issue(api, "analyst") == []
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from governance.access import nudges
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
+from governance.dashboard import web as dashboard_web
 from governance.identity.models import TrainingCourse, TrainingRecord
 from governance.kernel.errors import Conflict, InvalidTransition
 from governance.kernel.mail_model import OutboxMessage
@@ -118,9 +119,15 @@ def test_an_administrator_searches_the_outbox_and_nobody_else_sees_it(
     run(ledger.remind_tasks, utcnow())
     assert mail.messages  # the job queue's worker sent them
     browser.login(people.admin.email, PASSWORD)
-    today = utcnow().date().isoformat()
+    # The day the message was written, not the test's today: the run may cross midnight UTC.
+    written = fresh(db).scalars(
+        select(OutboxMessage.created_at).where(
+            OutboxMessage.recipient == people.steward.email, OutboxMessage.kind == "task_arrived"
+        )
+    )
+    [day] = {moment.astimezone(dt.UTC).date().isoformat() for moment in written}
     found = browser.get(
-        f"/admin/outbox?recipient={people.steward.email}&kind=task_arrived&status=sent&date={today}"
+        f"/admin/outbox?recipient={people.steward.email}&kind=task_arrived&status=sent&date={day}"
     ).get_data(as_text=True)
     assert f"New task: Review access request #{request.id}" in found
     assert "Sent" in found
@@ -160,17 +167,25 @@ def test_training_that_runs_out_soon_is_a_task_with_its_expiry_as_due_date(
 
 
 def test_a_task_without_a_workflow_deadline_gets_one_from_its_service_level(
-    db: Session, people: People, agreement: Agreement, datasets: Datasets, browser: Browser
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from governance.access import requests
 
     request = ask(db, people, agreement, datasets)
+    now = utcnow()
     requests.return_request(
-        db, request_id=request.id, comment="Narrow it", by=people.steward, now=utcnow()
+        db, request_id=request.id, comment="Narrow it", by=people.steward, now=now
     )
     db.commit()
+    # The dashboard dates the task from its today: the return's, even across midnight UTC.
+    monkeypatch.setattr(dashboard_web, "utcnow", lambda: now)
     browser.login(people.analyst.email, PASSWORD)
     page = browser.get("/dashboard/analyst").get_data(as_text=True)
     assert f"Request #{request.id} was returned" in page
     # "Request to revise": 14 days by default.
-    assert (utcnow().date() + dt.timedelta(days=14)).isoformat() in page
+    assert (now.date() + dt.timedelta(days=14)).isoformat() in page

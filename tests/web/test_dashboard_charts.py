@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
+from governance.dashboard import web as dashboard_web
 from governance.identity.actors import System
 from governance.kernel.reports import charts
 from governance.kernel.types import utcnow
@@ -23,9 +25,11 @@ def _refusal(db: Session, when: dt.datetime) -> None:
 
 
 def test_the_dashboard_counts_today_in_words_and_draws_complete_days(
-    browser: Browser, people: People, db: Session
+    browser: Browser, people: People, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = utcnow()
+    # The page's today is the refusals' today, even if the run crosses midnight UTC.
+    monkeypatch.setattr(dashboard_web, "utcnow", lambda: now)
     yesterday = now - dt.timedelta(days=1)
     for _ in range(3):
         _refusal(db, yesterday)
