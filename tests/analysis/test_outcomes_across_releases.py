@@ -26,7 +26,9 @@ from governance.analysis import differencing
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets.models import Dataset
-from tests.analysis.test_cell_differencing import refused_for_cells
+from tests.analysis.conftest import World, execute, grant_matched
+from tests.analysis.conftest import submit as submit_in
+from tests.analysis.test_cell_differencing import refused_for_cells, upload_frame
 from tests.analysis.test_ledger_across_releases import (
     agreement_over,
     declare,
@@ -219,3 +221,83 @@ def test_a_release_that_finished_meanwhile_is_checked_on_outcomes_too(
     assert refused.status == RunStatus.REFUSED
     assert refused.result is None
     assert (refused.conflicts or [{}])[0]["outcome_cells"] >= 1
+
+
+# The matched comparison's outcome tables publish each group's re-offenders: the rate's
+# events and the time to re-offence's people. Numeric covariates only, so that its matched
+# groups' only cells are the two groups (and their total): a cohort file without ten people
+# then differs from the first by ten people in the treatment group's cell, which the people
+# check lets through, and by the few of them who re-offended.
+MATCHED = {
+    "eligibility": {"data_complete_until": "2022-12-31"},
+    "covariates": ["age_at_index", "prior_offences", "employed"],
+    "categorical": [],
+}
+NARROWER = slice(90, 102)  # twelve rows of the partner's file: ten people of its treatment group
+HALF = 200  # the two parts of the file are each balanced enough for their outcomes to be shown
+
+
+def reoffenders(run: AnalysisRun) -> dict[str, int]:
+    """Each group's re-offenders as published: the time to re-offence's count of people."""
+    assert run.result is not None
+    table = next(t for t in run.result["tables"] if t["name"] == "time_to_reoffence")
+    return {c["labels"]["group"]: int(c["values"]["count"]) for c in table["cells"]}
+
+
+def matched_run(app: Flask, db: Session, people: People, world: World, cohort: Any) -> AnalysisRun:
+    cohort_id = upload_frame(db, people, world, cohort)
+    submitted = submit_in(db, people, world, "matched_comparison", MATCHED, cohort_id=cohort_id)
+    return execute(app, db, submitted.id)
+
+
+@pytest.mark.parametrize("narrower_first", [False, True])
+def test_a_matched_comparison_a_few_reoffenders_apart_is_refused(
+    app: Flask, db: Session, people: People, world: World, narrower_first: bool
+) -> None:
+    """The partner's file, then the same file without twelve rows (or the other way round):
+    the treatment groups are ten people apart, enough for the people check, but four of the
+    ten re-offended, which subtracting the two outputs' re-offenders would say (on main both
+    were released). The matched groups now hand their re-offending to the ledger, so the
+    second run is refused as the other kinds' are, with the same reason and hint."""
+    grant_matched(db, people, world)
+    full = world.data.cohort
+    files = [full, full.drop(full.index[NARROWER])]
+    first, later = (files[1], files[0]) if narrower_first else files
+    earlier = matched_run(app, db, people, world, first)
+    assert earlier.status == RunStatus.SUCCEEDED, earlier.reason
+    second = matched_run(app, db, people, world, later)
+    refused_for_cells(earlier, second, db)
+    assert "outcome's events" in second.reason
+    assert "group them more coarsely, or analyse the same people" in second.reason
+    conflicts = second.conflicts or []
+    assert conflicts[0]["label"] == "treatment and comparison groups"
+    assert conflicts[0]["cells"] == conflicts[0]["outcome_cells"]
+    row = db.scalars(
+        select(ReleasedPopulation).where(
+            ReleasedPopulation.run_id == earlier.id,
+            ReleasedPopulation.label == "treatment and comparison groups",
+        )
+    ).one()
+    assert row.cell_events  # one sealed bit per matched person: their re-offending
+
+
+def test_matched_comparisons_over_disjoint_cohorts_are_released(
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    """Two parts of the partner's file: the treatment groups share nobody, and each side of
+    every difference counts at least ten re-offenders and ten who did not, so both are
+    released (the outcome check compares them: both rows keep their outcomes)."""
+    grant_matched(db, people, world)
+    full = world.data.cohort
+    first = matched_run(app, db, people, world, full.iloc[:HALF])
+    second = matched_run(app, db, people, world, full.iloc[HALF:])
+    assert first.status == RunStatus.SUCCEEDED, first.reason
+    assert second.status == RunStatus.SUCCEEDED, second.reason
+    assert min(reoffenders(first)["treatment"], reoffenders(second)["treatment"]) >= MINIMUM
+    rows = db.scalars(
+        select(ReleasedPopulation).where(
+            ReleasedPopulation.label == "treatment and comparison groups"
+        )
+    ).all()
+    assert len(rows) == 2
+    assert all(row.cell_events for row in rows)

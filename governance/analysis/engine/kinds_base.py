@@ -202,6 +202,15 @@ def require_table(
     return frame
 
 
+def events_of(people: pd.DataFrame, outcome: str | None) -> pd.DataFrame | None:
+    """Each person's 0/1 ``outcome`` as the quantity its rate tables publish
+    (``events:<outcome>``), for the check of outcome counts within one output and against
+    earlier releases (``cell_differencing``)."""
+    if outcome is None:
+        return None
+    return pd.DataFrame({f"events:{outcome}": people[outcome].to_numpy()})
+
+
 def one_row_per_person(records: pd.DataFrame, person_key: str) -> tuple[pd.DataFrame, bool]:
     """Keep each person's earliest record (by ``index_date`` when present) so every count is a
     count of distinct people, which is what the threshold rule protects."""

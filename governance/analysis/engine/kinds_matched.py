@@ -22,7 +22,14 @@ import pandas as pd
 from .att import ATTResult, OutcomeSpec, compare_outcomes, estimate_att
 from .balance import balance_table, imbalanced_terms
 from .errors import AnalysisParameterError, AnalysisRefused
-from .kinds_base import AnalysisKind, RunContext, read_number, read_str_list, require_table
+from .kinds_base import (
+    AnalysisKind,
+    RunContext,
+    events_of,
+    read_number,
+    read_str_list,
+    require_table,
+)
 from .linkage import LinkageResult, link_cohort, linkable_pairs
 from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outcome_tables
 from .matched_tables import (
@@ -62,16 +69,18 @@ DEFAULT_COVARIATES = (
 )
 # Below the balance gate (0.1 by default) residual imbalance is still worth a reader's notice.
 CAVEAT_SMD = 0.05
+# The outcome whose count the outcome tables publish (``events:reoffended``, matched_summary.py).
+REOFFENDED = "reoffended"
 IDENTITY_COLUMNS = ("person_id", "name", "date_of_birth", "sex", "index_date", "offence_category")
 COHORT_COLUMNS = ("name", "date_of_birth", "sex", "intervention_start", "intervention_end")
 OUTCOMES = (
-    OutcomeSpec("reoffended", "binary", "one-year proven re-offending rate"),
+    OutcomeSpec(REOFFENDED, "binary", "one-year proven re-offending rate"),
     OutcomeSpec("reoffences", "continuous", "frequency of proven re-offending"),
     OutcomeSpec(
         "days_to_first_reoffence",
         "continuous",
         "time to first proven re-offence",
-        among="reoffended",
+        among=REOFFENDED,
     ),
 )
 
@@ -266,6 +275,14 @@ class MatchedComparisonKind(AnalysisKind):
         used = weights > 0
         treated_keys = sample.loc[used & is_treated, "person_id"]
         control_keys = sample.loc[used & ~is_treated, "person_id"]
+        unbalanced = imbalanced_terms(att.balance, p.max_abs_smd)
+        withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
+        if withheld is None and outcomes is None:
+            # Before the matched groups are declared, which carry each member's re-offending.
+            # For the 2006 variance: the matched people and their nearest neighbours of the
+            # same group by score.
+            needed = used | _neighbourhood(att.score, is_treated, used)
+            outcomes = self._outcomes_of(source, sample, needed, rules)
         result.populations += [
             # The cohort flow counts what happened to the people submitted; the treatment
             # group is one of its cells, so the difference between the two populations is the
@@ -281,6 +298,7 @@ class MatchedComparisonKind(AnalysisKind):
                 pd.concat([treated_keys, control_keys]),
                 essential=True,
                 cells=_matched_cells(sample, used, is_treated, att.encoded.levels),
+                events=None if withheld else _matched_events(outcomes, used, is_treated),
             ),
         ]
         context.report(0.75, "computing outcomes and disclosure-controlled tables")
@@ -290,15 +308,8 @@ class MatchedComparisonKind(AnalysisKind):
             "caliper_width": att.assignment.caliper_width,
         }
         self._characteristics(result, sample, p, att.encoded.levels, is_treated, weights, context)
-        unbalanced = imbalanced_terms(att.balance, p.max_abs_smd)
-        withheld = self._outcomes_withheld(att.n_treated_matched, unbalanced, p)
         figures: dict[str, dict[str, dict[str, float]]] = {}
-        if withheld is None:
-            if outcomes is None:
-                # For the 2006 variance: the matched people and their nearest neighbours of
-                # the same group by score.
-                needed = used | _neighbourhood(att.score, is_treated, used)
-                outcomes = self._outcomes_of(source, sample, needed, rules)
+        if withheld is None and outcomes is not None:  # derived above when not withheld
             # The outcomes beside the sample's columns for the matched rows only: a copy of the
             # whole sample would be millions of rows (compare_outcomes reads the outcomes).
             matched = pd.concat([sample[used], outcomes[used]], axis=1).reset_index(drop=True)
@@ -467,6 +478,19 @@ def _matched_cells(
             for chosen, group in ((is_treated, TREATMENT), (~is_treated, COMPARISON))
         ]
     )[["group", *columns]]
+
+
+def _matched_events(
+    outcomes: pd.DataFrame | None, used: np.ndarray, is_treated: np.ndarray
+) -> pd.DataFrame | None:
+    """Each matched person's re-offending (0/1), in the order of the matched groups' keys: the
+    outcome tables publish each group's re-offenders as a plain count (the rate's events, and
+    the time to re-offence's people, unweighted whatever the matching's weights), so they are
+    checked against earlier releases cell by cell as the other kinds' outcome counts are."""
+    if outcomes is None:
+        return None
+    rows = pd.concat([outcomes[used & is_treated], outcomes[used & ~is_treated]])
+    return events_of(rows, REOFFENDED)
 
 
 def _neighbourhood(scores: np.ndarray, is_treated: np.ndarray, used: np.ndarray) -> np.ndarray:

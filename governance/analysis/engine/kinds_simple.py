@@ -28,6 +28,7 @@ from .errors import AnalysisParameterError
 from .kinds_base import (
     AnalysisKind,
     RunContext,
+    events_of,
     read_optional_str,
     read_str,
     read_str_list,
@@ -133,7 +134,7 @@ class DescriptiveKind(AnalysisKind):
             people[PERSON_KEY],
             essential=True,
             cells=people[p.group_by],
-            events=_events_of(people, p.rate_of),
+            events=events_of(people, p.rate_of),
         )
         result.populations.append(population)
         policy = context.policy
@@ -329,7 +330,7 @@ class RateComparisonKind(AnalysisKind):
                 people[PERSON_KEY],
                 essential=True,
                 cells=people[[p.group_column]],
-                events=_events_of(people, p.outcome),
+                events=events_of(people, p.outcome),
             )
         )
         cells = chosen.cells([p.group_column], event_column=p.outcome)
@@ -385,14 +386,6 @@ class RateComparisonKind(AnalysisKind):
             + significance_sentence(test.p_value, f"rate of {p.outcome}")
         )
         return result
-
-
-def _events_of(people: pd.DataFrame, outcome: str | None) -> pd.DataFrame | None:
-    """Each person's 0/1 ``outcome`` as the quantity its rate tables publish, for the check of
-    outcome counts between the populations of one output (``cell_differencing``)."""
-    if outcome is None:
-        return None
-    return pd.DataFrame({f"events:{outcome}": people[outcome].to_numpy()})
 
 
 def _with_both_groups(cells: pd.DataFrame, p: RateComparisonParams) -> pd.DataFrame:
