@@ -316,13 +316,15 @@ def test_a_balance_row_of_two_codes_is_held_to_the_rate_rule():
     column = np.array([2.0] * 4 + [1.0] * 26 + [2.0] * 30 + [1.0] * 30)
     treated = np.array([True] * 30 + [False] * 60)
     row = BalanceRow("code", "code", False, 1.13, 1.5, -0.7, None, 1.13, 1.5, -0.7, None)
-    published = balance_rows_published([row], column[:, None], treated, treated, ~treated, POLICY)[
-        0
-    ]
+    published = balance_rows_published(
+        [row], column[:, None], treated, ~treated, treated, ~treated, POLICY
+    )[0]
     assert published["disclosure"] == {"suppressed": True, "rules": [RULE_THRESHOLD]}
     assert published["mean_treated_before"] is None
     safe = np.array([2.0] * 15 + [1.0] * 15 + [2.0] * 30 + [1.0] * 30)
-    kept = balance_rows_published([row], safe[:, None], treated, treated, ~treated, POLICY)[0]
+    kept = balance_rows_published(
+        [row], safe[:, None], treated, ~treated, treated, ~treated, POLICY
+    )[0]
     assert kept["disclosure"] == {"suppressed": False, "rules": []}
 
 

@@ -134,7 +134,7 @@ def test_an_interval_over_three_values_is_kept_when_every_count_is_safe():
     row = BalanceRow("tier", "tier", False, 1.2, 1.2, 0.0, 1.0, 1.2, 1.2, 0.0, 1.0)
     column = np.concatenate([values, values])[:, None]
     treated = np.array([True] * len(values) + [False] * len(values))
-    kept = balance_rows_published([row], column, treated, treated, ~treated, POLICY)[0]
+    kept = balance_rows_published([row], column, treated, ~treated, treated, ~treated, POLICY)[0]
     assert kept["disclosure"] == {"suppressed": False, "rules": []}
 
 

@@ -35,6 +35,7 @@ from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outc
 from .matched_tables import (
     COMPARISON,
     TREATMENT,
+    balance_describes,
     balance_rows_published,
     characteristics_table,
     group_table,
@@ -392,14 +393,16 @@ class MatchedComparisonKind(AnalysisKind):
         p: MatchedParams,
         context: RunContext,
     ) -> list[dict[str, Any]]:
-        """Balance rows as released. When only a few treated people (1 to min_cell_size - 1)
-        found no comparison person, the "before" figures are computed over the matched treated
-        people (the population made equal), so that before and after cannot be subtracted to
-        describe those few; a row is withheld when the characteristics cell behind it is."""
+        """Balance rows as released. When the treated people who found no comparison person
+        are too few (1 to min_cell_size - 1), or some row's figures before less after would
+        describe them as the rules forbid (3 women among 13), the "before" figures are computed
+        over the matched treated people (the population made equal), so that before and after
+        cannot be subtracted to describe them; a row is withheld when the characteristics cell
+        behind it is."""
         rows, encoded = att.balance, att.encoded
         keep = np.ones(len(sample), dtype=bool)
-        unmatched = int(is_treated.sum()) - att.n_treated_matched
-        if 0 < unmatched < context.policy.min_cell_size:
+        unmatched = is_treated & ~used
+        if unmatched.any() and balance_describes(rows, encoded.matrix, unmatched, context.policy):
             keep = ~is_treated | used
             subset = replace(encoded, matrix=encoded.matrix[keep])
             weights = att.weights.to_numpy()[keep]
@@ -412,7 +415,7 @@ class MatchedComparisonKind(AnalysisKind):
                 p.matching.smd_denominator,
             )
             result.notes.append(
-                "Balance before matching is shown for the matched treatment group: the few "
+                "Balance before matching is shown for the matched treatment group: the "
                 "treated people without a comparison person are left out of it, so that the "
                 "figures before and after matching cannot be subtracted to describe them."
             )
@@ -420,6 +423,7 @@ class MatchedComparisonKind(AnalysisKind):
             rows,
             encoded.matrix[keep],
             is_treated[keep],
+            ~is_treated[keep],
             (used & is_treated)[keep],
             (used & ~is_treated)[keep],
             context.policy,

@@ -15,7 +15,9 @@ import pandas as pd
 
 from .balance import BalanceRow
 from .disclosure import (
+    RULE_DOMINANCE,
     RULE_SPREAD,
+    RULE_THRESHOLD,
     TOTAL_LABEL,
     ControlledCell,
     ControlledTable,
@@ -189,15 +191,55 @@ def _small(values: np.ndarray, domain: ValueDomain, policy: DisclosurePolicy) ->
 
 
 def _dominated(values: np.ndarray, policy: DisclosurePolicy) -> bool:
-    magnitude = np.sort(np.abs(values))[::-1]
+    magnitude = np.abs(values)
     total = magnitude.sum()
-    return bool(total > 0 and magnitude[: policy.dominance_n].sum() >= policy.dominance_k * total)
+    n = min(policy.dominance_n, len(magnitude))
+    # The n largest without sorting the pool (nearly the register) for each balance row.
+    top = np.partition(magnitude, len(magnitude) - n)[len(magnitude) - n :] if n else magnitude[:0]
+    return bool(total > 0 and top.sum() >= policy.dominance_k * total)
+
+
+def _domain(column: np.ndarray) -> ValueDomain:
+    """The values a reader knows of a balance row: those of everyone the row is over. The
+    pool is nearly the register: distinct values first (ValueDomain.of goes through objects),
+    the same domain for a column of numbers."""
+    return ValueDomain.from_values(np.unique(np.asarray(column, dtype=float)))
+
+
+def _row_rules(
+    groups: list[np.ndarray], binary: bool, domain: ValueDomain, policy: DisclosurePolicy
+) -> list[str]:
+    """The rules a balance row breaks through any of the groups its means describe."""
+    rules = []
+    if any(_small(g, domain, policy) for g in groups):
+        rules.append(RULE_THRESHOLD)
+    if not binary and any(_dominated(g, policy) for g in groups):
+        rules.append(RULE_DOMINANCE)
+    # A numeric row's SMD and variance ratio give each group's variance.
+    if not binary and any(spread_gives_small_counts(g, domain, policy) for g in groups):
+        rules.append(RULE_SPREAD)
+    return rules
+
+
+def balance_describes(
+    rows: list[BalanceRow], matrix: np.ndarray, group: np.ndarray, policy: DisclosurePolicy
+) -> bool:
+    """Whether some balance row, its "before" figures less its "after" ones, would describe
+    ``group`` (rows of ``matrix``, e.g. the treated people without a comparison person) as
+    the rules forbid."""
+    return any(
+        _row_rules(
+            [np.asarray(matrix[group, i], dtype=float)], row.binary, _domain(matrix[:, i]), policy
+        )
+        for i, row in enumerate(rows)
+    )
 
 
 def balance_rows_published(
     rows: list[BalanceRow],
     matrix: np.ndarray,
     treated_before: np.ndarray,
+    controls_before: np.ndarray,
     treated_after: np.ndarray,
     controls_after: np.ndarray,
     policy: DisclosurePolicy,
@@ -205,23 +247,27 @@ def balance_rows_published(
     """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
     people behind a group's mean are too few, or the counts of people it implies are (for a
     level or a 0/1 covariate, those with and without it; for a covariate of two codes the same),
-    or a numeric covariate is dominated by a few values."""
+    or a numeric covariate is dominated by a few values.
+
+    The groups are the four whose means the row publishes, the comparison pool before matching
+    (``controls_before``) among them: its size is not published, but the denominators of its
+    exact means over 0/1 columns give it, so its means are counts like the others'. So are the
+    people in a group before matching and not after (treated people without a comparison
+    person, the pool's unused people): the group sizes are published or derivable, and before
+    less after describes them. The values a reader knows are those of all the groups: a value
+    only the pool holds (a middle risk tier two pool members have) is one of them."""
+    masks = [
+        np.asarray(mask, dtype=bool)
+        for mask in (treated_before, controls_before, treated_after, controls_after)
+    ]
+    # Before less after, where someone is left out (none are when the "before" figures are
+    # computed over the matched treated people, kinds_matched.py).
+    masks += [m for m in (masks[0] & ~masks[2], masks[1] & ~masks[3]) if m.any()]
     published = []
     for position, row in enumerate(rows):
         column = matrix[:, position]
-        groups = tuple(
-            np.asarray(column[rows], dtype=float)
-            for rows in (treated_before, treated_after, controls_after)
-        )
-        domain = ValueDomain.of(np.concatenate(groups))
-        rules = []
-        if any(_small(g, domain, policy) for g in groups):
-            rules.append("threshold")
-        if not row.binary and any(_dominated(g, policy) for g in groups):
-            rules.append("dominance")
-        # A numeric row's SMD and variance ratio give each group's variance.
-        if not row.binary and any(spread_gives_small_counts(g, domain, policy) for g in groups):
-            rules.append(RULE_SPREAD)
+        groups = [np.asarray(column[mask], dtype=float) for mask in masks]
+        rules = _row_rules(groups, row.binary, _domain(column), policy)
         unsafe = bool(rules)
         data = row.to_dict()
         if unsafe:
