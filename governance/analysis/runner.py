@@ -490,10 +490,13 @@ def _engine_types(frame: pd.DataFrame, declared: Any) -> pd.DataFrame:
 
 
 def policy_of(version: AgreementVersion) -> DisclosurePolicy:
+    """The engine's thresholds, every one the agreement sets taken from the version in force:
+    the engine's own defaults stand only for rules no agreement term covers."""
     return DisclosurePolicy(
         min_cell_size=version.min_cell_size,
         dominance_k=float(version.dominance_threshold),
         rounding_base=version.rounding_base,
+        protection_width=version.protection_width,
     )
 
 
@@ -691,7 +694,16 @@ def _complete(
     )
     if linkage is not None:
         linkage_review.keep(session, run=run, linkage=linkage)
-    _hand_off(session, run=run, result=result, report=report, ledger=ledger_rows, by=user, now=now)
+    _hand_off(
+        session,
+        run=run,
+        version=provenance["agreement"]["version"],
+        result=result,
+        report=report,
+        ledger=ledger_rows,
+        by=user,
+        now=now,
+    )
     session.commit()
     return RunStatus.SUCCEEDED
 
@@ -700,6 +712,7 @@ def _hand_off(
     session: Session,
     *,
     run: AnalysisRun,
+    version: int,
     result: dict[str, Any],
     report: analysis_report.RenderedRun,
     ledger: list[ReleasedPopulation],
@@ -708,7 +721,9 @@ def _hand_off(
 ) -> Any:
     """Give the finished run to output checking, in the same transaction as
     `analysis:complete`: the released figures become an output in state "produced", and
-    the checkers see the per-cell disclosure record beside them."""
+    the checkers see the per-cell disclosure record beside them. The output belongs to the
+    `version` the run was executed under (whose thresholds the engine applied), which is not
+    the one it was submitted under when an amendment took effect while it waited."""
     released, disclosure = released_from_analysis(result)
     # The output's CSV is made from its released cells by produce_output (what partners and
     # the public receive); the run keeps its fuller CSV (statistics, balance) for the team.
@@ -716,7 +731,7 @@ def _hand_off(
         session,
         run_id=run.id,
         agreement_id=run.agreement_id,
-        agreement_version=run.agreement_version,
+        agreement_version=version,
         title=run.title,
         kind=run.kind,
         summary=str(result.get("summary", "")),

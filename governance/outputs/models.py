@@ -14,6 +14,7 @@ the differencing ledger) to no one.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +24,31 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.kernel.db import Base
 from governance.kernel.types import JSONText, UTCDateTime, intpk, str200, str320
+
+
+@dataclass(frozen=True)
+class OutputTerms:
+    """The output-checking terms an output answers to: the strictest of the version it was
+    produced under and the version in force now. The version in force governs every output
+    (an amendment that takes effect while one is being checked binds it at once), and an
+    amendment never loosens what the output's own terms promised the provider."""
+
+    min_cell_size: int
+    two_checkers_required: bool
+    preview_window_days: int
+    publication_allowed: bool
+
+    @classmethod
+    def governing(
+        cls, produced: AgreementVersion, in_force: AgreementVersion | None
+    ) -> OutputTerms:
+        versions = [produced] if in_force is None else [produced, in_force]
+        return cls(
+            min_cell_size=max(v.min_cell_size for v in versions),
+            two_checkers_required=any(v.two_checkers_required for v in versions),
+            preview_window_days=max(v.preview_window_days for v in versions),
+            publication_allowed=all(v.publication_allowed for v in versions),
+        )
 
 
 class OutputStatus(StrEnum):
@@ -160,6 +186,11 @@ class Output(Base):
                 f"agreement {self.agreement_id} has no version {self.agreement_version}"
             )
         return version
+
+    @property
+    def terms(self) -> OutputTerms:
+        """The terms its checks, corrections, preview and publication follow."""
+        return OutputTerms.governing(self.version, self.agreement.current_version)
 
     @property
     def reference(self) -> str:

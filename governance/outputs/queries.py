@@ -117,13 +117,7 @@ def abilities(output: Output, user: User, now: dt.datetime) -> Abilities:
         and preview_is_open(output, now)
         and not open_flags,
         can_correct=holds(Action.CORRECT) and team and correction_refusal(output, now) is None,
-        can_publish=holds(Action.PUBLISH)
-        and independent
-        and output.version.publication_allowed
-        and (
-            output.agreement.current_version is None
-            or output.agreement.current_version.publication_allowed
-        ),
+        can_publish=holds(Action.PUBLISH) and independent and output.terms.publication_allowed,
         can_download=may_download(user, output, now),
         answerable=frozenset(f.id for f in open_flags if not f.is_answered)
         if holds(Action.ANSWER) and team

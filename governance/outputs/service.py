@@ -53,7 +53,13 @@ from governance.outputs.lifecycle import (
     move,
     steps_of,
 )
-from governance.outputs.models import CheckDecision, Output, OutputCheck, OutputStatus
+from governance.outputs.models import (
+    CheckDecision,
+    Output,
+    OutputCheck,
+    OutputStatus,
+    OutputTerms,
+)
 from governance.outputs.preview import release
 from governance.outputs.public import make_public_files, public_hashes
 from governance.outputs.released_csv import check_csv_upload, csv_of
@@ -152,7 +158,8 @@ def produce_output(
                 "rule": "permitted-use",
             },
         )
-    parts, csv = _checked_files(version.min_cell_size, result, pdf)
+    terms = OutputTerms.governing(version, agreement.current_version)
+    parts, csv = _checked_files(terms.min_cell_size, result, pdf)
     check_json(disclosure, "disclosure", dict)
     check_json(populations, "populations", list)
     output = Output(
@@ -218,7 +225,7 @@ def check_output(
     )
     steps_of(output, action)
     body = _clean(reasons, "reasons", max_length=5000, required=not approve)
-    needed = 2 if output.version.two_checkers_required else 1
+    needed = 2 if output.terms.two_checkers_required else 1
     approvals = len(output.approvals) + 1
     target = (
         State.RETURNED
@@ -267,7 +274,7 @@ def actor_key_of(check: OutputCheck) -> str:
 
 def _open_preview(session: Session, output: Output, *, by: Actor, now: dt.datetime) -> None:
     """Checks complete: the provider's partner reviewers get the agreement's window."""
-    window = output.version.preview_window_days
+    window = output.terms.preview_window_days
     output.preview_opened_at = now
     output.preview_closes_at = now + dt.timedelta(days=window)
     told = notices.preview_opened(session, output)
@@ -301,7 +308,7 @@ def correct_output(
     the first difference), and is not stored. Figures that changed get a disclosure record of
     what was checked here; unchanged figures keep the record that describes them."""
     output = correctable(session, output_id=output_id, by=by, now=now)
-    min_cell_size = output.version.min_cell_size
+    min_cell_size = output.terms.min_cell_size
     parts, released_csv = _checked_files(min_cell_size, result, pdf)
     if csv is not None:
         check_csv_upload(csv, result)
@@ -392,8 +399,7 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     output = start(session, Action.PUBLISH, output_id, by)
     require_independent(by, Action.PUBLISH, output)
     steps_of(output, Action.PUBLISH)
-    versions = [output.version, output.agreement.current_version]
-    if not all(v is None or v.publication_allowed for v in versions):
+    if not output.terms.publication_allowed:
         raise InvalidTransition(
             f"Agreement {output.agreement.reference} does not allow publication "
             "(publication.publication_allowed): the output stays with the project team."

@@ -101,7 +101,7 @@ def privacy_officer_output_tasks(session: Session, user: User) -> list[Task]:
                 )
             )
     for output in _outputs(session, Output.status == OutputStatus.RELEASED):
-        if output.version.publication_allowed and is_independent(user, output):
+        if output.terms.publication_allowed and is_independent(user, output):
             tasks.append(
                 _task(
                     output,

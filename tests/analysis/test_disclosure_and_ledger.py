@@ -78,6 +78,24 @@ def test_dominance_and_rounding_follow_the_agreement(
     assert counts["policy"]["dominance_k"] == 0.05
 
 
+def test_the_protection_interval_follows_the_agreement(
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    """The agreement's protection width (publication.protection_width) reaches the engine:
+    a suppressed count must not be recoverable to within 37 people, not the engine's default
+    of the minimum cell size."""
+    world.agreement = make_agreement(
+        db, people, [world.events.id, world.offences.id], min_cell_size=13, protection_width=37
+    )
+    grant_records(db, people, world, "descriptive")
+    run = submit(db, people, world, "descriptive", {"group_by": ["region", "offence_category"]})
+    run = execute(app, db, run.id)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.provenance is not None
+    policy = run.provenance["agreement"]["policy"]
+    assert (policy["min_cell_size"], policy["protection_width"]) == (13, 37)
+
+
 def test_a_second_output_differing_by_a_few_people_is_refused_by_the_ledger(
     app: Flask, db: Session, people: People, world: World
 ) -> None:

@@ -155,6 +155,19 @@ def produce(
     return output
 
 
+def correct(db: Session, people: People, output: Output, now: dt.datetime) -> Output:
+    """The team's correction of the output with the same figures."""
+    return outputs.correct_output(
+        db,
+        output_id=output.id,
+        result=headline_result(),
+        pdf=report_pdf("Corrected"),
+        summary="Corrected summary.",
+        by=people.analyst,
+        now=now,
+    )
+
+
 def check_twice(
     db: Session, people: People, output: Output, *, now: dt.datetime = T0 + SOON
 ) -> Output:

@@ -18,24 +18,11 @@ from governance.agreements.models import Agreement
 from governance.audit.models import AuditType
 from governance.kernel.errors import Conflict
 from governance.kernel.types import utcnow
-from governance.outputs import service as outputs
 from governance.outputs.models import Output
 from governance.outputs.queries import abilities
 from tests.conftest import Browser, fresh
-from tests.outputs.builders import denied, headline_result, released, report_pdf
+from tests.outputs.builders import correct, denied, released, report_pdf
 from tests.support import PASSWORD, People
-
-
-def correct(db: Session, people: People, output: Output, now: dt.datetime) -> Output:
-    return outputs.correct_output(
-        db,
-        output_id=output.id,
-        result=headline_result(),
-        pdf=report_pdf("Corrected"),
-        summary="Corrected summary.",
-        by=people.analyst,
-        now=now,
-    )
 
 
 def unchanged(db: Session, output: Output) -> None:
