@@ -91,6 +91,15 @@ class DisclosurePolicy:
         ):
             raise AnalysisParameterError("protection_width", "must be None or a positive integer")
 
+    def published(self, count: float) -> int:
+        """A count as it is released: rounded to the agreement's base when it sets one, else
+        exact. Every released figure a count determines (a rate, a two-valued mean, a test's
+        group sizes) is computed from this, never from the exact count, so that nothing
+        released tells the exact count apart from the others in its rounding interval."""
+        if self.rounding_base is None:
+            return int(count)
+        return int(round_to_base(np.array([count]), self.rounding_base)[0])
+
     @property
     def interval_width(self) -> int:
         """The protection interval in force: the agreement's width, else the minimum cell size."""
@@ -316,11 +325,13 @@ def control_table(
     measure: Measure,
     policy: DisclosurePolicy,
     published_elsewhere: np.ndarray | None = None,
+    domain: ValueDomain | None = None,
 ) -> ControlledTable:
     """Apply primary, secondary and rounding rules to a long table that includes its margins.
     ``published_elsewhere`` marks cells whose count another table of the output publishes:
     suppressing one as a complement would hide nothing, so it is chosen only when no other
-    cell of its lines can be."""
+    cell of its lines can be. ``domain`` is the values a table of means is over: under
+    rounding a mean over two values is published as the rate it is (``_published_values``)."""
     dims = list(dimensions)
     cells = cells.reset_index(drop=True)
     threshold = threshold_failures(cells, measure, policy)
@@ -351,7 +362,9 @@ def control_table(
     return ControlledTable(
         dimensions=dims,
         measure=measure,
-        cells=_published_cells(cells, dims, measure, policy, threshold, dominance, secondary),
+        cells=_published_cells(
+            cells, dims, measure, policy, threshold, dominance, secondary, domain
+        ),
         policy=policy.to_dict(),
     )
 
@@ -364,8 +377,8 @@ def _published_cells(
     threshold: np.ndarray,
     dominance: np.ndarray,
     secondary: np.ndarray,
+    domain: ValueDomain | None,
 ) -> list[ControlledCell]:
-    base = policy.rounding_base
     records: list[ControlledCell] = []
     for position, data in enumerate(cells.to_dict("records")):
         labels = {dim: str(data[dim]) for dim in dims}
@@ -382,23 +395,46 @@ def _published_cells(
         if rules:
             records.append(ControlledCell(labels, _empty_values(measure), True, rules, raw))
             continue
-        count = float(data["count"])
-        values: dict[str, float | int | None] = {"count": int(count)}
-        # Rates and means are computed from unrounded counts so they stay unbiased;
-        # rounding protects the published counts themselves.
-        if measure == "rate":
-            events = float(data["events"])
-            values["events"] = int(events)
-            values["rate"] = events / count if count > 0 else None
-        elif measure == "mean":
-            values["mean"] = float(data["value_sum"]) / count if count > 0 else None
-        if base is not None:
-            for key in ("count", "events"):
-                if key in values and values[key] is not None:
-                    values[key] = int(round_to_base(np.array([values[key]]), base)[0])
+        values = _published_values(data, measure, policy, domain)
+        if policy.rounding_base is not None:
             rules.append(RULE_ROUNDING)
         records.append(ControlledCell(labels, values, False, rules, raw))
     return records
+
+
+def _published_values(
+    data: Mapping[str, Any],
+    measure: Measure,
+    policy: DisclosurePolicy,
+    domain: ValueDomain | None,
+) -> dict[str, float | int | None]:
+    """A released cell's values. Without rounding: exact counts, rates and means. Under
+    rounding every figure a count determines comes from the counts as published
+    (``DisclosurePolicy.published``): a rate is rounded events over the rounded count (an
+    exact rate beside a rounded count gives the count back: 0.4347826 over a published 25 is
+    10/23); a mean over two values is that rate on the column's scale; a mean over more values
+    is the exact sum over the rounded count, which releases the sum (not a count of people:
+    over three or more values it does not give the people at each) but not the count, which
+    the exact mean would through the sum's granularity (2.347826 is 54/23)."""
+    count = policy.published(float(data["count"]))
+    values: dict[str, float | int | None] = {"count": count}
+    if measure == "rate":
+        events = policy.published(float(data["events"]))
+        values["events"] = events
+        values["rate"] = events / count if count > 0 else None
+    elif measure == "mean":
+        exact = float(data["count"])
+        if policy.rounding_base is None:
+            values["mean"] = float(data["value_sum"]) / exact if exact > 0 else None
+        elif count <= 0:
+            values["mean"] = None
+        elif domain is not None and domain.two_valued:
+            lowest, highest = domain.values
+            above = policy.published(float(data[ABOVE_LOWEST]))
+            values["mean"] = lowest + (highest - lowest) * min(above, count) / count
+        else:
+            values["mean"] = float(data["value_sum"]) / count
+    return values
 
 
 def _empty_values(measure: Measure) -> dict[str, float | int | None]:

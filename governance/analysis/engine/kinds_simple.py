@@ -10,7 +10,7 @@ derived from the ``offences`` table as reoffending.py defines, which needs ``per
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,8 @@ import pandas as pd
 from .disclosure import (
     ABOVE_LOWEST,
     TOTAL_LABEL,
+    ControlledCell,
+    DisclosurePolicy,
     ValueDomain,
     control_table,
     small_counts,
@@ -170,7 +172,9 @@ class DescriptiveKind(AnalysisKind):
             # A mean over two values is a rate (count and mean give both counts): it is held
             # to the rate rule, and its people at the higher value are that rate's events.
             domain = valued.domain(p.mean_of)
-            means = control_table(with_implied_counts(cells, domain), p.group_by, "mean", policy)
+            means = control_table(
+                with_implied_counts(cells, domain), p.group_by, "mean", policy, domain=domain
+            )
             quantities = (
                 {"count": "count", ABOVE_LOWEST: f"events:{p.mean_of}"}
                 if domain.two_valued
@@ -231,6 +235,12 @@ class DescriptiveKind(AnalysisKind):
                 f"{measure} in a group, and some are too few to release."
             )
             return
+        # Under rounding the test sees each group as published (its rounded count and the
+        # mean released with it): group sizes printed exactly would give the counts back.
+        first, second = (
+            _as_published(summary, cell, context.policy)
+            for summary, cell in ((first, groups[0]), (second, groups[1]))
+        )
         test = compare_summaries(first, second)
         result.statistics["welch"] = {
             "groups": codes,
@@ -247,6 +257,18 @@ class DescriptiveKind(AnalysisKind):
             f"{fixed(test.ci_high, 2)}). "
             + significance_sentence(test.p_value, f"mean of {measure}")
         )
+
+
+def _as_published(
+    summary: WeightedSummary, cell: ControlledCell, policy: DisclosurePolicy
+) -> WeightedSummary:
+    """A group's summary with its size and mean as its released cell shows them (the same
+    as the exact ones when the agreement sets no rounding); the variance is the group's own."""
+    if policy.rounding_base is None:
+        return summary
+    # A released cell of means has both (only suppressed cells carry None).
+    count, mean = float(cell.values["count"] or 0), float(cell.values["mean"] or 0)
+    return replace(summary, mean=mean, effective_n=count, n_units=int(count))
 
 
 def _counts_at_three_values(summary: WeightedSummary, domain: ValueDomain) -> np.ndarray:
@@ -351,15 +373,25 @@ class RateComparisonKind(AnalysisKind):
             table.cell(**{p.group_column: p.group_a}),
             table.cell(**{p.group_column: p.group_b}),
         )
-        if first.suppressed or second.suppressed:
+        if (
+            first.suppressed
+            or second.suppressed
+            or not (first.values["count"] and second.values["count"])
+        ):
+            # A group rounded to no people has no rate to compare.
             result.withheld["test"] = (
                 "A group's numbers are suppressed by disclosure control, so "
                 "the difference and its test cannot be released."
             )
             result.summary = "The comparison cannot be released: " + result.withheld["test"]
             return result
-        row = cells.set_index(p.group_column).loc[[p.group_a, p.group_b], ["events", "count"]]
-        (events_a, count_a), (events_b, count_b) = row.to_numpy(dtype=float).tolist()
+        # The test and intervals are computed from the counts as published: under rounding a
+        # test on exact counts, printed to full precision, could be inverted over the few
+        # counts in each rounding interval (docs/decisions/analysis-disclosure.md).
+        (events_a, count_a), (events_b, count_b) = (
+            (float(cell.values["events"] or 0), float(cell.values["count"] or 0))
+            for cell in (first, second)
+        )
         test = two_proportion_test(events_a, count_a, events_b, count_b, interval=p.interval)
         result.statistics["test"] = test.to_dict()
         result.figures["rates"] = [
