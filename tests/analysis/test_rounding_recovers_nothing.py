@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from governance.analysis.engine.disclosure import DisclosurePolicy, round_to_base
-from governance.analysis.engine.kinds import run_analysis
+from governance.analysis.engine.disclosure import TOTAL_LABEL, DisclosurePolicy, round_to_base
+from governance.analysis.engine.kinds import columns_needed, run_analysis
 from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.synthetic import generate_dataset
 
 ROUNDED = DisclosurePolicy(rounding_base=5)
 RELAXED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,28 +145,41 @@ def released(result: Any) -> str:
     return json.dumps(output, sort_keys=True, default=str)
 
 
+def margins(groups: dict[str, tuple[int, int]], base: int) -> list[int]:
+    """The rounded sizes and events of the margins the kinds publish: all three groups (the
+    descriptive table's total) and the first two (the rate comparison's)."""
+    return [
+        rounded(sum(groups[g][position] for g in chosen), base)
+        for chosen in ("abc", "ab")
+        for position in (0, 1)
+    ]
+
+
 @RELAXED
 @given(data=st.data(), base=st.sampled_from([3, 5, 10]))
 def test_release_is_the_same_for_counts_that_round_alike(data: Any, base: int):
     """release(exact) == release(perturbed) for every perturbation of the counts that keeps
     their rounded values and stays above the suppression thresholds."""
     policy = DisclosurePolicy(rounding_base=base)
-    margin = policy.min_cell_size + base
-    exact: dict[str, tuple[int, int]] = {}
-    moved: dict[str, tuple[int, int]] = {}
-    for group in ("a", "b", "c"):
-        events = data.draw(st.integers(margin, 60))
-        non_events = data.draw(st.integers(margin, 60))
-        exact[group] = (events + non_events, events)
-        events_2 = data.draw(st.sampled_from(candidates(rounded(events, base), base)))
-        sizes = candidates(rounded(events + non_events, base), base)
-        size_2 = data.draw(st.sampled_from([n for n in sizes if n - events_2 >= margin - base]))
-        moved[group] = (size_2, events_2)
-    # The margins are published too: a perturbation must keep their rounded values as well.
-    for position in (0, 1):
-        for chosen in (("a", "b", "c"), ("a", "b")):
-            totals = [sum(groups[g][position] for g in chosen) for groups in (exact, moved)]
-            assume(rounded(totals[0], base) == rounded(totals[1], base))
+    smallest = policy.min_cell_size + base
+    counts = st.integers(smallest, 60)
+    exact = {}
+    for group in "abc":
+        events = data.draw(counts)
+        exact[group] = (events + data.draw(counts), events)
+    moved = dict(exact)
+    for group in "abc":
+        # Every (size, events) of this group that rounds as the exact one does, keeps the
+        # margins' rounded values and passes the threshold rule (nothing newly suppressed).
+        size, events = exact[group]
+        options = [
+            (size_2, events_2)
+            for size_2 in candidates(rounded(size, base), base)
+            for events_2 in candidates(rounded(events, base), base)
+            if min(events_2, size_2 - events_2) >= policy.min_cell_size
+            and margins(moved | {group: (size_2, events_2)}, base) == margins(exact, base)
+        ]
+        moved[group] = data.draw(st.sampled_from(options))
     for kind, params in (
         ("descriptive", {"group_by": ["g"], "rate_of": "flag"}),
         (
@@ -186,3 +200,50 @@ def test_published_is_the_one_rounding(base: int):
     for count in range(0, 60):
         assert policy.published(count) == round_to_base(np.array([count]), base)[0]
     assert DisclosurePolicy().published(23) == 23
+
+
+def multiple(value: float, base: int) -> bool:
+    return abs(value / base - round(value / base)) < 1e-6
+
+
+def test_matched_comparison_releases_published_counts_only():
+    """On main the outcome statistics printed the treatment group's exact size (treated_n, the
+    test's n_1 and events_1) and the figures an exact rate and effective size beside the
+    rounded count; the characteristics' shares were exact counts over exact totals."""
+    dataset = generate_dataset(20_000, seed=3, programme_size=300)
+    parameters = {"eligibility": {"data_complete_until": "2022-12-31"}}
+    read = columns_needed("matched_comparison", parameters)
+    data = {table: getattr(dataset, table)[columns] for table, columns in read.items()}
+    result = run_analysis("matched_comparison", data, parameters, RunContext(ROUNDED))
+    assert "reoffending_rate" in result.statistics, result.withheld
+    for name in ("reoffending_rate", "reoffence_frequency", "time_to_reoffence"):
+        if name not in result.statistics:
+            continue
+        statistics = result.statistics[name]
+        assert multiple(statistics["treated_n"], 5)
+        assert multiple(statistics["control_n"], 5)
+        assert multiple(statistics["test"]["n_1"], 5)
+    test = result.statistics["reoffending_rate"]["test"]
+    assert multiple(test["events_1"], 5)
+    assert multiple(test["events_2"], 5)
+    rates = result.table("reoffending_rate").table
+    for group in ("treatment", "comparison"):
+        cell = rates.cell(group=group)
+        figure = result.figures["outcomes"]["reoffending_rate"][group]
+        assert multiple(figure["effective_n"], 5)
+        # The rate is a rounded number of people over the published size.
+        assert multiple(figure["value"] * figure["effective_n"], 5)
+        assert cell.values["value"] == figure["value"]
+    for table in result.tables:
+        if not table.name.startswith("characteristics_"):
+            continue
+        cells = table.table.cells
+        for cell in cells:
+            if "percent" in cell.values and not cell.suppressed:
+                total = table.table.cell(
+                    **dict.fromkeys(table.table.dimensions, TOTAL_LABEL)
+                    | {"group": cell.labels["group"]}
+                )
+                if cell.labels["group"] == "treatment":
+                    people = cell.values["percent"] / 100 * total.values["count"]
+                    assert multiple(people, 5), (table.name, cell.labels)

@@ -20,7 +20,7 @@ above the column's lowest value (the rate's events) and below its highest (the n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import AnalysisParameterError
 from .secondary import AdditiveTable, complementary_suppression
+from .stats import WeightedSummary
 
 TOTAL_LABEL = "Total"
 RULE_THRESHOLD = "threshold"
@@ -98,7 +99,8 @@ class DisclosurePolicy:
         released tells the exact count apart from the others in its rounding interval."""
         if self.rounding_base is None:
             return int(count)
-        return int(round_to_base(np.array([count]), self.rounding_base)[0])
+        # Six places first: a weighted count of 12.4999999 is 12.5 people's worth.
+        return int(round_to_base(np.round([float(count)], 6), self.rounding_base)[0])
 
     @property
     def interval_width(self) -> int:
@@ -418,23 +420,58 @@ def _published_values(
     the exact mean would through the sum's granularity (2.347826 is 54/23)."""
     count = policy.published(float(data["count"]))
     values: dict[str, float | int | None] = {"count": count}
+    exact = float(data["count"])
     if measure == "rate":
-        events = policy.published(float(data["events"]))
-        values["events"] = events
-        values["rate"] = events / count if count > 0 else None
+        values["events"] = policy.published(float(data["events"]))
+        rate = float(data["events"]) / exact if exact > 0 else None
+        values["rate"] = published_mean(rate, exact, policy, RATE_DOMAIN)
     elif measure == "mean":
-        exact = float(data["count"])
-        if policy.rounding_base is None:
-            values["mean"] = float(data["value_sum"]) / exact if exact > 0 else None
-        elif count <= 0:
-            values["mean"] = None
-        elif domain is not None and domain.two_valued:
-            lowest, highest = domain.values
-            above = policy.published(float(data[ABOVE_LOWEST]))
-            values["mean"] = lowest + (highest - lowest) * min(above, count) / count
-        else:
-            values["mean"] = float(data["value_sum"]) / count
+        mean = float(data["value_sum"]) / exact if exact > 0 else None
+        values["mean"] = published_mean(mean, exact, policy, domain)
     return values
+
+
+RATE_DOMAIN = ValueDomain((0.0, 1.0))
+
+
+def published_mean(
+    mean: float | None, count: float, policy: DisclosurePolicy, domain: ValueDomain | None
+) -> float | None:
+    """A mean (or rate) as released beside its count, ``count`` being the (effective) number
+    of people behind it. Without rounding, the mean itself. Under rounding, from the count as
+    published: over two values (a rate is a mean over 0 and 1) the published number at the
+    higher value over the published count, on the column's scale; over more values the sum
+    over the published count (see ``_published_values`` for why)."""
+    if policy.rounding_base is None or mean is None:
+        return mean
+    published = policy.published(count)
+    if published <= 0:
+        return None
+    if domain is not None and domain.two_valued:
+        lowest, highest = domain.values
+        above = policy.published((mean - lowest) / (highest - lowest) * count)
+        return lowest + (highest - lowest) * min(above, published) / published
+    return mean * count / published
+
+
+def published_summary(
+    summary: WeightedSummary, domain: ValueDomain | None, policy: DisclosurePolicy
+) -> WeightedSummary:
+    """A group's summary as its released figures show it: its (effective) size as published
+    and its mean from that (``published_mean``); the spread is the group's own. The same
+    summary when the agreement sets no rounding. Tests and intervals computed from it print
+    no exact count."""
+    if policy.rounding_base is None:
+        return summary
+    mean = published_mean(summary.mean, summary.effective_n, policy, domain)
+    size = policy.published(summary.effective_n)
+    return replace(
+        summary,
+        mean=summary.mean if mean is None else mean,
+        effective_n=float(size),
+        sum_weights=float(policy.published(summary.sum_weights)),
+        n_units=policy.published(summary.n_units),
+    )
 
 
 def _empty_values(measure: Measure) -> dict[str, float | int | None]:

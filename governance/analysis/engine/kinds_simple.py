@@ -10,7 +10,7 @@ derived from the ``offences`` table as reoffending.py defines, which needs ``per
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,9 @@ import pandas as pd
 from .disclosure import (
     ABOVE_LOWEST,
     TOTAL_LABEL,
-    ControlledCell,
-    DisclosurePolicy,
     ValueDomain,
     control_table,
+    published_summary,
     small_counts,
     with_implied_counts,
 )
@@ -238,8 +237,7 @@ class DescriptiveKind(AnalysisKind):
         # Under rounding the test sees each group as published (its rounded count and the
         # mean released with it): group sizes printed exactly would give the counts back.
         first, second = (
-            _as_published(summary, cell, context.policy)
-            for summary, cell in ((first, groups[0]), (second, groups[1]))
+            published_summary(summary, domain, context.policy) for summary in (first, second)
         )
         test = compare_summaries(first, second)
         result.statistics["welch"] = {
@@ -257,18 +255,6 @@ class DescriptiveKind(AnalysisKind):
             f"{fixed(test.ci_high, 2)}). "
             + significance_sentence(test.p_value, f"mean of {measure}")
         )
-
-
-def _as_published(
-    summary: WeightedSummary, cell: ControlledCell, policy: DisclosurePolicy
-) -> WeightedSummary:
-    """A group's summary with its size and mean as its released cell shows them (the same
-    as the exact ones when the agreement sets no rounding); the variance is the group's own."""
-    if policy.rounding_base is None:
-        return summary
-    # A released cell of means has both (only suppressed cells carry None).
-    count, mean = float(cell.values["count"] or 0), float(cell.values["mean"] or 0)
-    return replace(summary, mean=mean, effective_n=count, n_units=int(count))
 
 
 def _counts_at_three_values(summary: WeightedSummary, domain: ValueDomain) -> np.ndarray:
