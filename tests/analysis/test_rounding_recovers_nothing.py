@@ -17,13 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 
 from governance.analysis.engine.disclosure import TOTAL_LABEL, DisclosurePolicy, round_to_base
 from governance.analysis.engine.kinds import columns_needed, run_analysis
 from governance.analysis.engine.kinds_base import RunContext
 from governance.analysis.engine.synthetic import generate_dataset
+from governance.analysis.models import RunStatus
+from tests.analysis.conftest import World, execute, grant_records, make_agreement, submit
+from tests.support import People
 
 ROUNDED = DisclosurePolicy(rounding_base=5)
 RELAXED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,14 +114,15 @@ def test_descriptive_mean_and_welch_do_not_give_the_exact_count():
     assert welch["mean_1"] == a["mean"]
 
 
-def test_rate_comparison_statistics_carry_published_counts_only():
+def compare_a_and_b(policy: DisclosurePolicy) -> Any:
+    """The rate of flag in a group of 23 people with 10 flagged against one of 37 with 15."""
     params = {"group_column": "g", "group_a": "a", "group_b": "b", "outcome": "flag"}
-    result = run_analysis(
-        "rate_comparison",
-        {"records": records({"a": (23, 10), "b": (37, 15)})},
-        params,
-        RunContext(ROUNDED),
-    )
+    data = {"records": records({"a": (23, 10), "b": (37, 15)})}
+    return run_analysis("rate_comparison", data, params, RunContext(policy))
+
+
+def test_rate_comparison_statistics_carry_published_counts_only():
+    result = compare_a_and_b(ROUNDED)
     test = result.statistics["test"]
     # On main the statistics printed 23 and 10 beside a published 25 and 10.
     assert (test["n_1"], test["events_1"], test["n_2"], test["events_2"]) == (25, 10, 35, 15)
@@ -126,14 +132,7 @@ def test_rate_comparison_statistics_carry_published_counts_only():
 
 
 def test_without_rounding_figures_stay_exact():
-    params = {"group_column": "g", "group_a": "a", "group_b": "b", "outcome": "flag"}
-    result = run_analysis(
-        "rate_comparison",
-        {"records": records({"a": (23, 10), "b": (37, 15)})},
-        params,
-        RunContext(DisclosurePolicy()),
-    )
-    test = result.statistics["test"]
+    test = compare_a_and_b(DisclosurePolicy()).statistics["test"]
     assert (test["n_1"], test["events_1"], test["rate_1"]) == (23, 10, 10 / 23)
 
 
@@ -247,3 +246,24 @@ def test_matched_comparison_releases_published_counts_only():
                 if cell.labels["group"] == "treatment":
                     people = cell.values["percent"] / 100 * total.values["count"]
                     assert multiple(people, 5), (table.name, cell.labels)
+
+
+def test_a_run_under_the_agreements_rounding_stores_published_counts_only(
+    app: Flask, db: Session, people: People, world: World
+) -> None:
+    """Through the run path: the stored version's rounding base reaches every figure."""
+    world.agreement = make_agreement(
+        db, people, [world.events.id, world.offences.id], rounding_base=5
+    )
+    grant_records(db, people, world, "rate_comparison")
+    parameters = {"group_column": "sex", "group_a": "M", "group_b": "F", "outcome": "employed"}
+    run = execute(app, db, submit(db, people, world, "rate_comparison", parameters).id)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.result is not None
+    test = run.result["statistics"]["test"]
+    for key in ("n_1", "events_1", "n_2", "events_2"):
+        assert multiple(test[key], 5), key
+    assert test["rate_1"] == test["events_1"] / test["n_1"]
+    for cell in run.result["tables"][0]["cells"]:
+        values = cell["values"]
+        assert values["rate"] == values["events"] / values["count"]
