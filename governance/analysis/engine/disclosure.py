@@ -20,7 +20,7 @@ above the column's lowest value (the rate's events) and below its highest (the n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import AnalysisParameterError
 from .secondary import AdditiveTable, complementary_suppression
+from .stats import WeightedSummary
 
 TOTAL_LABEL = "Total"
 RULE_THRESHOLD = "threshold"
@@ -90,6 +91,16 @@ class DisclosurePolicy:
             or self.protection_width < 1
         ):
             raise AnalysisParameterError("protection_width", "must be None or a positive integer")
+
+    def published(self, count: float) -> int:
+        """A count as it is released: rounded to the agreement's base when it sets one, else
+        exact. Every released figure a count determines (a rate, a two-valued mean, a test's
+        group sizes) is computed from this, never from the exact count, so that nothing
+        released tells the exact count apart from the others in its rounding interval."""
+        if self.rounding_base is None:
+            return int(count)
+        # Six places first: a weighted count of 12.4999999 is 12.5 people's worth.
+        return int(round_to_base(np.round([float(count)], 6), self.rounding_base)[0])
 
     @property
     def interval_width(self) -> int:
@@ -316,11 +327,13 @@ def control_table(
     measure: Measure,
     policy: DisclosurePolicy,
     published_elsewhere: np.ndarray | None = None,
+    domain: ValueDomain | None = None,
 ) -> ControlledTable:
     """Apply primary, secondary and rounding rules to a long table that includes its margins.
     ``published_elsewhere`` marks cells whose count another table of the output publishes:
     suppressing one as a complement would hide nothing, so it is chosen only when no other
-    cell of its lines can be."""
+    cell of its lines can be. ``domain`` is the values a table of means is over: under
+    rounding a mean over two values is published as the rate it is (``_published_values``)."""
     dims = list(dimensions)
     cells = cells.reset_index(drop=True)
     threshold = threshold_failures(cells, measure, policy)
@@ -351,7 +364,9 @@ def control_table(
     return ControlledTable(
         dimensions=dims,
         measure=measure,
-        cells=_published_cells(cells, dims, measure, policy, threshold, dominance, secondary),
+        cells=_published_cells(
+            cells, dims, measure, policy, threshold, dominance, secondary, domain
+        ),
         policy=policy.to_dict(),
     )
 
@@ -364,8 +379,8 @@ def _published_cells(
     threshold: np.ndarray,
     dominance: np.ndarray,
     secondary: np.ndarray,
+    domain: ValueDomain | None,
 ) -> list[ControlledCell]:
-    base = policy.rounding_base
     records: list[ControlledCell] = []
     for position, data in enumerate(cells.to_dict("records")):
         labels = {dim: str(data[dim]) for dim in dims}
@@ -382,23 +397,81 @@ def _published_cells(
         if rules:
             records.append(ControlledCell(labels, _empty_values(measure), True, rules, raw))
             continue
-        count = float(data["count"])
-        values: dict[str, float | int | None] = {"count": int(count)}
-        # Rates and means are computed from unrounded counts so they stay unbiased;
-        # rounding protects the published counts themselves.
-        if measure == "rate":
-            events = float(data["events"])
-            values["events"] = int(events)
-            values["rate"] = events / count if count > 0 else None
-        elif measure == "mean":
-            values["mean"] = float(data["value_sum"]) / count if count > 0 else None
-        if base is not None:
-            for key in ("count", "events"):
-                if key in values and values[key] is not None:
-                    values[key] = int(round_to_base(np.array([values[key]]), base)[0])
+        values = _published_values(data, measure, policy, domain)
+        if policy.rounding_base is not None:
             rules.append(RULE_ROUNDING)
         records.append(ControlledCell(labels, values, False, rules, raw))
     return records
+
+
+def _published_values(
+    data: Mapping[str, Any],
+    measure: Measure,
+    policy: DisclosurePolicy,
+    domain: ValueDomain | None,
+) -> dict[str, float | int | None]:
+    """A released cell's values. Without rounding: exact counts, rates and means. Under
+    rounding every figure a count determines comes from the counts as published
+    (``DisclosurePolicy.published``): a rate is rounded events over the rounded count (an
+    exact rate beside a rounded count gives the count back: 0.4347826 over a published 25 is
+    10/23); a mean over two values is that rate on the column's scale; a mean over more values
+    is the exact sum over the rounded count, which releases the sum (not a count of people:
+    over three or more values it does not give the people at each) but not the count, which
+    the exact mean would through the sum's granularity (2.347826 is 54/23)."""
+    count = policy.published(float(data["count"]))
+    values: dict[str, float | int | None] = {"count": count}
+    exact = float(data["count"])
+    if measure == "rate":
+        values["events"] = policy.published(float(data["events"]))
+        rate = float(data["events"]) / exact if exact > 0 else None
+        values["rate"] = published_mean(rate, exact, policy, RATE_DOMAIN)
+    elif measure == "mean":
+        mean = float(data["value_sum"]) / exact if exact > 0 else None
+        values["mean"] = published_mean(mean, exact, policy, domain)
+    return values
+
+
+RATE_DOMAIN = ValueDomain((0.0, 1.0))
+
+
+def published_mean(
+    mean: float | None, count: float, policy: DisclosurePolicy, domain: ValueDomain | None
+) -> float | None:
+    """A mean (or rate) as released beside its count, ``count`` being the (effective) number
+    of people behind it. Without rounding, the mean itself. Under rounding, from the count as
+    published: over two values (a rate is a mean over 0 and 1) the published number at the
+    higher value over the published count, on the column's scale; over more values the sum
+    over the published count (see ``_published_values`` for why)."""
+    if policy.rounding_base is None or mean is None:
+        return mean
+    published = policy.published(count)
+    if published <= 0:
+        return None
+    if domain is not None and domain.two_valued:
+        lowest, highest = domain.values
+        above = policy.published((mean - lowest) / (highest - lowest) * count)
+        return lowest + (highest - lowest) * min(above, published) / published
+    return mean * count / published
+
+
+def published_summary(
+    summary: WeightedSummary, domain: ValueDomain | None, policy: DisclosurePolicy
+) -> WeightedSummary:
+    """A group's summary as its released figures show it: its (effective) size as published
+    and its mean from that (``published_mean``); the spread is the group's own. The same
+    summary when the agreement sets no rounding. Tests and intervals computed from it print
+    no exact count."""
+    if policy.rounding_base is None:
+        return summary
+    mean = published_mean(summary.mean, summary.effective_n, policy, domain)
+    size = policy.published(summary.effective_n)
+    return replace(
+        summary,
+        mean=summary.mean if mean is None else mean,
+        effective_n=float(size),
+        sum_weights=float(policy.published(summary.sum_weights)),
+        n_units=policy.published(summary.n_units),
+    )
 
 
 def _empty_values(measure: Measure) -> dict[str, float | int | None]:

@@ -31,7 +31,13 @@ from .kinds_base import (
     require_table,
 )
 from .linkage import LinkageResult, link_cohort, linkable_pairs
-from .matched_summary import MATCHED_GROUPS, describe_outcomes, flow_table, outcome_tables
+from .matched_summary import (
+    MATCHED_GROUPS,
+    describe_outcomes,
+    flow_table,
+    outcome_tables,
+    published_estimates,
+)
 from .matched_tables import (
     COMPARISON,
     TREATMENT,
@@ -328,7 +334,14 @@ class MatchedComparisonKind(AnalysisKind):
             result.withheld["outcomes"] = withheld
             result.summary = withheld
         elif outcomes is not None:  # derived above whenever they are not withheld
-            estimates = compare_outcomes(outcomes, OUTCOMES, is_treated, weights, att.structure())
+            estimates = published_estimates(
+                compare_outcomes(outcomes, OUTCOMES, is_treated, weights, att.structure()),
+                outcomes,
+                OUTCOMES,
+                is_treated,
+                weights,
+                context.policy,
+            )
             describe_outcomes(result, figures, estimates)
         above = [
             row.term

@@ -21,6 +21,7 @@ from .disclosure import (
     TOTAL_LABEL,
     ValueDomain,
     control_table,
+    published_summary,
     small_counts,
     with_implied_counts,
 )
@@ -170,7 +171,9 @@ class DescriptiveKind(AnalysisKind):
             # A mean over two values is a rate (count and mean give both counts): it is held
             # to the rate rule, and its people at the higher value are that rate's events.
             domain = valued.domain(p.mean_of)
-            means = control_table(with_implied_counts(cells, domain), p.group_by, "mean", policy)
+            means = control_table(
+                with_implied_counts(cells, domain), p.group_by, "mean", policy, domain=domain
+            )
             quantities = (
                 {"count": "count", ABOVE_LOWEST: f"events:{p.mean_of}"}
                 if domain.two_valued
@@ -231,6 +234,11 @@ class DescriptiveKind(AnalysisKind):
                 f"{measure} in a group, and some are too few to release."
             )
             return
+        # Under rounding the test sees each group as published (its rounded count and the
+        # mean released with it): group sizes printed exactly would give the counts back.
+        first, second = (
+            published_summary(summary, domain, context.policy) for summary in (first, second)
+        )
         test = compare_summaries(first, second)
         result.statistics["welch"] = {
             "groups": codes,
@@ -351,15 +359,25 @@ class RateComparisonKind(AnalysisKind):
             table.cell(**{p.group_column: p.group_a}),
             table.cell(**{p.group_column: p.group_b}),
         )
-        if first.suppressed or second.suppressed:
+        if (
+            first.suppressed
+            or second.suppressed
+            or not (first.values["count"] and second.values["count"])
+        ):
+            # A group rounded to no people has no rate to compare.
             result.withheld["test"] = (
                 "A group's numbers are suppressed by disclosure control, so "
                 "the difference and its test cannot be released."
             )
             result.summary = "The comparison cannot be released: " + result.withheld["test"]
             return result
-        row = cells.set_index(p.group_column).loc[[p.group_a, p.group_b], ["events", "count"]]
-        (events_a, count_a), (events_b, count_b) = row.to_numpy(dtype=float).tolist()
+        # The test and intervals are computed from the counts as published: under rounding a
+        # test on exact counts, printed to full precision, could be inverted over the few
+        # counts in each rounding interval (docs/decisions/analysis-disclosure.md).
+        (events_a, count_a), (events_b, count_b) = (
+            (float(cell.values["events"] or 0), float(cell.values["count"] or 0))
+            for cell in (first, second)
+        )
         test = two_proportion_test(events_a, count_a, events_b, count_b, interval=p.interval)
         result.statistics["test"] = test.to_dict()
         result.figures["rates"] = [

@@ -7,14 +7,27 @@ a difference and its confidence interval would otherwise let a reader rebuild a 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .att import OutcomeEstimate
-from .disclosure import RULE_SPREAD, TOTAL_LABEL, ControlledTable, DisclosurePolicy, control_table
+from .att import OutcomeEstimate, OutcomeSpec
+from .disclosure import (
+    RATE_DOMAIN,
+    RULE_SPREAD,
+    TOTAL_LABEL,
+    ControlledTable,
+    DisclosurePolicy,
+    ValueDomain,
+    control_table,
+    published_summary,
+)
 from .matched_tables import COMPARISON, TREATMENT, group_table, interval_labels
 from .results import AnalysisResult, ResultTable, jdl_rate_sentence, significance_sentence
+from .stats import compare_proportions, compare_summaries, weighted_summary
 from .tabulation import cells_from_wide_counts
 
 FLOW_STAGE, FLOW_TREATED = "stage", "in_treatment_group"
@@ -139,6 +152,54 @@ def outcome_tables(
         )
         figures[name] = figure
     return tables, figures
+
+
+def published_estimates(
+    estimates: list[OutcomeEstimate],
+    outcomes: pd.DataFrame,
+    specs: Sequence[OutcomeSpec],
+    is_treated: np.ndarray,
+    weights: np.ndarray,
+    policy: DisclosurePolicy,
+) -> list[OutcomeEstimate]:
+    """The outcome comparisons as released. Without rounding, the estimates themselves. Under
+    the agreement's rounding, each is recomputed from the groups as the outcome tables publish
+    them (``published_summary``: sizes rounded, rates from rounded counts): the weighted
+    two-proportion or Welch test on those figures. A test on exact counts, printed to full
+    precision, can be inverted over the few counts in a rounding interval; the matched
+    variance (Abadie-Imbens) is a function of the exact matched sets, so it is not used here."""
+    if policy.rounding_base is None:
+        return estimates
+    released = []
+    for estimate, spec in zip(estimates, specs, strict=True):
+        values = pd.to_numeric(outcomes[spec.column], errors="coerce").to_numpy(dtype=float)
+        usable = (weights > 0) & np.isfinite(values)
+        if spec.among is not None:
+            usable &= outcomes[spec.among].fillna(0).to_numpy() == 1
+        treated, control = usable & is_treated, usable & ~is_treated
+        if estimate.test is None or not treated.any() or not control.any():
+            released.append(estimate)
+            continue
+        binary = spec.kind == "binary"
+        domain = RATE_DOMAIN if binary else ValueDomain.of(values[usable])
+        first, second = (
+            published_summary(weighted_summary(values[rows], w), domain, policy)
+            for rows, w in ((treated, None), (control, weights[control]))
+        )
+        test: Any = (compare_proportions if binary else compare_summaries)(first, second)
+        released.append(
+            replace(
+                estimate,
+                treated_n=first.n_units,
+                control_n=second.n_units,
+                control_effective_n=second.effective_n,
+                treated_mean=first.mean,
+                control_mean=second.mean,
+                att=first.mean - second.mean,
+                test=test.to_dict(),
+            )
+        )
+    return released
 
 
 def describe_outcomes(

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .balance import BalanceRow
 from .disclosure import (
+    RATE_DOMAIN,
     RULE_DOMINANCE,
     RULE_SPREAD,
     RULE_THRESHOLD,
@@ -24,11 +25,13 @@ from .disclosure import (
     DisclosurePolicy,
     ValueDomain,
     control_table,
+    published_mean,
+    published_summary,
     spread_gives_small_counts,
     threshold_failures,
     with_implied_counts,
 )
-from .stats import mean_interval, weighted_summary, wilson_interval
+from .stats import WeightedSummary, summary_interval, weighted_summary, wilson_interval
 from .tabulation import cells_from_wide_counts
 
 TREATMENT, COMPARISON = "treatment", "comparison"
@@ -73,12 +76,15 @@ def group_table(
     """
     values_t = np.asarray(values_t, dtype=float)
     values_c = np.asarray(values_c, dtype=float)
-    domain = ValueDomain.of(np.concatenate([values_t, values_c]))
+    domain = (
+        RATE_DOMAIN if measure == "rate" else ValueDomain.of(np.concatenate([values_t, values_c]))
+    )
     raw = control_table(
         _cells(values_t, values_c, measure, policy.dominance_n, domain),
         ["group"],
         "rate" if measure == "rate" else "mean",
         policy,
+        domain=domain,
     )
     summaries = {
         TREATMENT: weighted_summary(values_t),
@@ -96,7 +102,8 @@ def group_table(
                 ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules), cell.raw)
             )
             continue
-        summary = summaries[group]
+        # Under rounding the figures are the group's as published (disclosure.py).
+        summary = published_summary(summaries[group], domain, policy)
         group_values = values_t if group == TREATMENT else values_c
         rules = list(cell.rules)
         interval: tuple[float, float] | None
@@ -109,7 +116,7 @@ def group_table(
             interval = None
             rules.append(RULE_SPREAD)
         else:
-            interval = _mean_interval(group_values, None if group == TREATMENT else weights_c)
+            interval = _mean_interval(summary)
         published: dict[str, float | int | None] = {
             "count": cell.values["count"],
             "value": summary.mean * scale,
@@ -137,12 +144,9 @@ def interval_labels(measure: str, confidence: float = 0.95) -> dict[str, str]:
     return {"ci_low": f"{level}, lower", "ci_high": f"{level}, upper"}
 
 
-def _mean_interval(values: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
-    interval = mean_interval(values, weights)
-    if interval is None:
-        mean = float(np.average(values, weights=weights))
-        return mean, mean
-    return interval
+def _mean_interval(summary: WeightedSummary) -> tuple[float, float]:
+    interval = summary_interval(summary)
+    return (summary.mean, summary.mean) if interval is None else interval
 
 
 def characteristics_table(
@@ -167,7 +171,8 @@ def characteristics_table(
     shares = frame.pivot_table(
         index=covariate, columns="group", values="weight", aggfunc="sum", fill_value=0.0
     ).reindex(columns=[TREATMENT, COMPARISON], fill_value=0.0)
-    shares = shares / shares.sum(axis=0)
+    totals = shares.sum(axis=0)
+    shares = shares / totals
     counts.columns.name = "group"
     long, dims = cells_from_wide_counts(counts)
     raw = control_table(long, dims, "count", policy)
@@ -176,7 +181,12 @@ def characteristics_table(
         level, group = cell.labels[covariate], cell.labels["group"]
         values = dict(cell.values)
         if not cell.suppressed and level != TOTAL_LABEL and group != TOTAL_LABEL:
-            values["percent"] = 100 * float(shares.loc[level, group])
+            # A share of the group's (weighted) people: under rounding, of the numbers as
+            # published, as a rate is.
+            share = float(shares.loc[level, group])
+            values["percent"] = 100 * float(
+                published_mean(share, float(totals[group]), policy, RATE_DOMAIN) or 0.0
+            )
         cells.append(
             ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules), cell.raw)
         )

@@ -283,10 +283,16 @@ def mean_interval(
     confidence: float = 0.95,
 ) -> tuple[float, float] | None:
     """t-interval for a (weighted) mean: m +/- t_{n_eff - 1} sqrt(v / n_eff); None if n_eff <= 1."""
+    return summary_interval(weighted_summary(values, weights), confidence)
+
+
+def summary_interval(
+    summary: WeightedSummary, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """``mean_interval`` of an already-computed summary."""
     from scipy import stats as scipy_stats
 
     _check_confidence(confidence)
-    summary = weighted_summary(values, weights)
     if summary.variance is None or summary.effective_n <= 1:
         return None
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, summary.effective_n - 1)) * math.sqrt(
@@ -306,8 +312,16 @@ def weighted_proportion_test(
     Group 2's rate is its weighted mean of the 0/1 outcome and its size is its Kish effective
     size; with all weights equal this is exactly ``two_proportion_test`` on the raw counts.
     """
-    first = weighted_summary(events_1)
-    second = weighted_summary(events_2, weights_2)
+    return compare_proportions(
+        weighted_summary(events_1), weighted_summary(events_2, weights_2), confidence
+    )
+
+
+def compare_proportions(
+    first: WeightedSummary, second: WeightedSummary, confidence: float = 0.95
+) -> ProportionComparison:
+    """Two-proportion test of two already-computed summaries of a 0/1 outcome (rate = mean,
+    size = Kish effective size)."""
     return two_proportion_test(
         first.mean * first.effective_n,
         first.effective_n,
