@@ -18,13 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from flask import Flask
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from governance.analysis.engine.balance import balance_table
 from governance.analysis.engine.disclosure import TOTAL_LABEL, DisclosurePolicy, round_to_base
+from governance.analysis.engine.encoding import EncodedCovariates
 from governance.analysis.engine.kinds import columns_needed, run_analysis
 from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.matched_tables import balance_rows_published
 from governance.analysis.engine.synthetic import generate_dataset
 from governance.analysis.models import RunStatus
 from tests.analysis.conftest import World, execute, grant_records, make_agreement, submit
@@ -267,3 +270,63 @@ def test_a_run_under_the_agreements_rounding_stores_published_counts_only(
     for cell in run.result["tables"][0]["cells"]:
         values = cell["values"]
         assert values["rate"] == values["events"] / values["count"]
+
+
+def balance_row(treated: int, pool: int, matched: int, policy: DisclosurePolicy, size: int):
+    """One 0/1 balance row as the engine releases it: 30 treated (``treated`` with the
+    characteristic, all matched) and a pool of ``size`` (``pool`` with it, ``matched`` of them
+    among its first 30, the matched controls); the row's exact means as ``balance_table``
+    computes them, with the pooled SMD."""
+    t_values = np.array([1.0] * treated + [0.0] * (30 - treated))
+    chosen = np.array([1.0] * matched + [0.0] * (30 - matched))
+    rest = np.array([1.0] * (pool - matched) + [0.0] * (size - 30 - (pool - matched)))
+    column = np.concatenate([t_values, chosen, rest])
+    is_treated = np.arange(len(column)) < 30
+    controls = (np.arange(len(column)) >= 30) & (np.arange(len(column)) < 60)
+    rows = balance_table(
+        EncodedCovariates(
+            matrix=column[:, None],
+            names=["flag"],
+            sources=["flag"],
+            levels={},
+            binary=[True],
+            reference=[False],
+        ),
+        is_treated.astype(int),
+        np.ones(30),
+        controls[~is_treated].astype(float),
+    )
+    return balance_rows_published(
+        rows, column[:, None], is_treated, ~is_treated, is_treated, controls, policy
+    )[0]
+
+
+def test_a_balance_row_does_not_give_the_pool_its_exact_size():
+    """On main the pool's mean over a 0/1 column was 40/401 exactly: its denominator is the
+    pool's size, which rounding hides everywhere else (the least common multiple of such
+    denominators gives it, test_balance_pool.py). Under rounding it is 40 over the published
+    400."""
+    row = balance_row(treated=15, pool=40, matched=12, policy=ROUNDED, size=401)
+    assert not row["disclosure"]["suppressed"]
+    assert Fraction(row["mean_control_before"]).limit_denominator(10**7) == Fraction(40, 400)
+    assert row["mean_treated_before"] == 0.5  # 15 of 30: 15 and 30 are published as they are
+
+
+@RELAXED
+@given(
+    base=st.sampled_from([3, 5, 10]),
+    treated=st.integers(0, 30),
+    pool=st.integers(12, 200),
+    matched=st.integers(0, 30),
+    size=st.integers(230, 400),
+)
+def test_a_balance_row_is_the_same_for_pools_that_round_alike(base, treated, pool, matched, size):
+    """One more person without the characteristic in the pool, where the pool's published
+    size stays the same: the released row (means and SMDs) is the same."""
+    assume(matched <= pool and pool - matched <= size - 31)
+    assume(rounded(size - 30, base) == rounded(size - 29, base))
+    policy = DisclosurePolicy(rounding_base=base, min_cell_size=3, zeros_are_disclosive=False)
+    first = balance_row(treated, pool, matched, policy, size)
+    second = balance_row(treated, pool, matched, policy, size + 1)
+    assume(not first["disclosure"]["suppressed"] and not second["disclosure"]["suppressed"])
+    assert first == second

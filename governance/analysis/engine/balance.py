@@ -58,15 +58,23 @@ def _weighted_moments(matrix: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     return mean, variance
 
 
+def smd(difference: float, scale: float) -> float | None:
+    """A standardised mean difference over ``scale`` (the standard deviation it is measured
+    in). A covariate constant in the reference samples is balanced only if the means agree."""
+    if scale > 0:
+        return float(difference / scale)
+    return 0.0 if abs(difference) < 1e-12 else None
+
+
+def smd_scale(spread_t: Any, spread_c: Any, denominator: str) -> Any:
+    """The standard deviation an SMD is measured in, from each group's variance before
+    matching (p(1 - p) for a 0/1 covariate): the treated group's ("treated") or the mean of
+    the two ("pooled"); numbers or arrays alike."""
+    return np.sqrt(spread_t if denominator == "treated" else (spread_t + spread_c) / 2)
+
+
 def _smd(difference: np.ndarray, denominator: np.ndarray) -> list[float | None]:
-    result: list[float | None] = []
-    for diff, scale in zip(difference, denominator, strict=True):
-        if scale > 0:
-            result.append(float(diff / scale))
-        else:
-            # A covariate constant in the reference samples: balanced only if the means agree.
-            result.append(0.0 if abs(diff) < 1e-12 else None)
-    return result
+    return [smd(diff, scale) for diff, scale in zip(difference, denominator, strict=True)]
 
 
 def _ratio(
@@ -98,7 +106,7 @@ def balance_table(
     is_binary = np.array(binary, dtype=bool)
     scale_t = np.where(is_binary, mean_t * (1 - mean_t), var_t)
     scale_c = np.where(is_binary, mean_c * (1 - mean_c), var_c)
-    scale = np.sqrt(scale_t if denominator == "treated" else (scale_t + scale_c) / 2)
+    scale = smd_scale(scale_t, scale_c, denominator)
     smd_before = _smd(mean_t - mean_c, scale)
     ratio_before = _ratio(var_t, var_c, binary)
     after: tuple[list[Any], list[Any], list[Any], list[Any]]

@@ -440,6 +440,7 @@ class MatchedComparisonKind(AnalysisKind):
             (used & is_treated)[keep],
             (used & ~is_treated)[keep],
             context.policy,
+            p.matching.smd_denominator,
         )
         return [_follow_characteristics(row, result) for row in published]
 

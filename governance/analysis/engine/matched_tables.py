@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .balance import BalanceRow
+from .balance import BalanceRow, smd, smd_scale
 from .disclosure import (
     RATE_DOMAIN,
     RULE_DOMINANCE,
@@ -253,6 +253,7 @@ def balance_rows_published(
     treated_after: np.ndarray,
     controls_after: np.ndarray,
     policy: DisclosurePolicy,
+    smd_denominator: str = "pooled",
 ) -> list[dict[str, Any]]:
     """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
     people behind a group's mean are too few, or the counts of people it implies are (for a
@@ -265,7 +266,10 @@ def balance_rows_published(
     people in a group before matching and not after (treated people without a comparison
     person, the pool's unused people): the group sizes are published or derivable, and before
     less after describes them. The values a reader knows are those of all the groups: a value
-    only the pool holds (a middle risk tier two pool members have) is one of them."""
+    only the pool holds (a middle risk tier two pool members have) is one of them.
+
+    Under the agreement's rounding a released row's means and SMDs come from the counts as
+    published (``_rounded_figures``)."""
     masks = [
         np.asarray(mask, dtype=bool)
         for mask in (treated_before, controls_before, treated_after, controls_after)
@@ -284,6 +288,57 @@ def balance_rows_published(
             for key in data:
                 if key not in ("term", "covariate", "binary"):
                     data[key] = None
+        elif policy.rounding_base is not None:
+            data |= _rounded_figures(row, groups[:4], _domain(column), policy, smd_denominator)
         data["disclosure"] = {"suppressed": unsafe, "rules": rules}
         published.append(data)
     return published
+
+
+def _rounded_figures(
+    row: BalanceRow,
+    groups: list[np.ndarray],
+    domain: ValueDomain,
+    policy: DisclosurePolicy,
+    smd_denominator: str,
+) -> dict[str, float | None]:
+    """A balance row's means and SMDs from the counts as published, under rounding. Its exact
+    means over 0/1 columns are fractions k / n whose denominators give each group's exact size
+    (the pool's least common multiple, pool9), the very counts rounding hides; so each mean is
+    released as ``published_mean`` over its group's size (treated and pool before, the matched
+    groups after; the matched controls' weighted mean over their number), and a 0/1 row's SMDs
+    are computed from those published means. A numeric row's spread is its groups' own, as a
+    group's interval is (``published_summary``)."""
+    means = [
+        None if mean is None else published_mean(mean, len(values), policy, domain)
+        for mean, values in zip(
+            (
+                row.mean_treated_before,
+                row.mean_control_before,
+                row.mean_treated_after,
+                row.mean_control_after,
+            ),
+            groups,
+            strict=True,
+        )
+    ]
+    treated_before, control_before, treated_after, control_after = means
+    if row.binary:
+        spread = [p * (1 - p) for p in (treated_before, control_before) if p is not None]
+    else:
+        spread = [float(np.var(g, ddof=1)) if len(g) > 1 else 0.0 for g in groups[:2]]
+    scale = float(smd_scale(spread[0], spread[1], smd_denominator)) if len(spread) == 2 else None
+
+    def difference(treated: float | None, control: float | None) -> float | None:
+        if scale is None or treated is None or control is None:
+            return None
+        return smd(treated - control, scale)
+
+    return {
+        "mean_treated_before": treated_before,
+        "mean_control_before": control_before,
+        "mean_treated_after": treated_after,
+        "mean_control_after": control_after,
+        "smd_before": difference(treated_before, control_before),
+        "smd_after": difference(treated_after, control_after),
+    }
