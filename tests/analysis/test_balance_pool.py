@@ -136,15 +136,23 @@ def test_a_few_unmatched_treated_are_left_out_of_before_as_before(dataset):
             assert row["mean_treated_before"] == pytest.approx(row["mean_treated_after"])
 
 
-def _published(treated: int, pool: int, matched: int, policy: DisclosurePolicy, size: int = 400):
-    """One 0/1 balance row: 30 treated (``treated`` with it, all matched), a pool of ``size``
-    (``pool`` with it, ``matched`` of them among its first 30, the matched controls)."""
+def flag_column(
+    treated: int, pool: int, matched: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 0/1 column over 30 treated (``treated`` with it, all matched) and a pool of ``size``
+    (``pool`` with it, ``matched`` of them among its first 30, the matched controls), with
+    the treated rows and the matched controls' rows."""
     t_values = np.array([1.0] * treated + [0.0] * (30 - treated))
     chosen = np.array([1.0] * matched + [0.0] * (30 - matched))
     rest = np.array([1.0] * (pool - matched) + [0.0] * (size - 30 - (pool - matched)))
     column = np.concatenate([t_values, chosen, rest])[:, None]
-    is_treated = np.arange(len(column)) < 30
-    matched_controls = (np.arange(len(column)) >= 30) & (np.arange(len(column)) < 60)
+    rows = np.arange(len(column))
+    return column, rows < 30, (rows >= 30) & (rows < 60)
+
+
+def _published(treated: int, pool: int, matched: int, policy: DisclosurePolicy, size: int = 400):
+    """One 0/1 balance row over ``flag_column``'s groups."""
+    column, is_treated, matched_controls = flag_column(treated, pool, matched, size)
     row = BalanceRow("flag", "flag", True, 0.5, 0.01, 1.0, None, 0.5, 0.1, 1.0, None)
     return balance_rows_published(
         [row], column, is_treated, ~is_treated, is_treated, matched_controls, policy

@@ -31,6 +31,7 @@ from governance.analysis.engine.matched_tables import balance_rows_published
 from governance.analysis.engine.synthetic import generate_dataset
 from governance.analysis.models import RunStatus
 from tests.analysis.conftest import World, execute, grant_records, make_agreement, submit
+from tests.analysis.test_balance_pool import flag_column
 from tests.support import People
 
 ROUNDED = DisclosurePolicy(rounding_base=5)
@@ -273,19 +274,12 @@ def test_a_run_under_the_agreements_rounding_stores_published_counts_only(
 
 
 def balance_row(treated: int, pool: int, matched: int, policy: DisclosurePolicy, size: int):
-    """One 0/1 balance row as the engine releases it: 30 treated (``treated`` with the
-    characteristic, all matched) and a pool of ``size`` (``pool`` with it, ``matched`` of them
-    among its first 30, the matched controls); the row's exact means as ``balance_table``
-    computes them, with the pooled SMD."""
-    t_values = np.array([1.0] * treated + [0.0] * (30 - treated))
-    chosen = np.array([1.0] * matched + [0.0] * (30 - matched))
-    rest = np.array([1.0] * (pool - matched) + [0.0] * (size - 30 - (pool - matched)))
-    column = np.concatenate([t_values, chosen, rest])
-    is_treated = np.arange(len(column)) < 30
-    controls = (np.arange(len(column)) >= 30) & (np.arange(len(column)) < 60)
+    """One 0/1 balance row as the engine releases it over ``flag_column``'s groups, its exact
+    means as ``balance_table`` computes them (pooled SMD)."""
+    column, is_treated, controls = flag_column(treated, pool, matched, size)
     rows = balance_table(
         EncodedCovariates(
-            matrix=column[:, None],
+            matrix=column,
             names=["flag"],
             sources=["flag"],
             levels={},
@@ -297,7 +291,7 @@ def balance_row(treated: int, pool: int, matched: int, policy: DisclosurePolicy,
         controls[~is_treated].astype(float),
     )
     return balance_rows_published(
-        rows, column[:, None], is_treated, ~is_treated, is_treated, controls, policy
+        rows, column, is_treated, ~is_treated, is_treated, controls, policy
     )[0]
 
 
