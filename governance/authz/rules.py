@@ -206,5 +206,6 @@ def not_oneself(by: Any, user_id: int) -> bool:
 @object_rule("no-self-training-record")
 def not_own_training(by: Any, user_id: int) -> bool:
     """Nobody records their own training: it is a condition of their own access to data, so
-    whoever records it vouches for someone else."""
-    return by.id is None or by.id != user_id
+    whoever records it vouches for someone else. The same test as `not_oneself`, recorded
+    under its own name."""
+    return not_oneself(by, user_id)

@@ -133,13 +133,18 @@ def authenticate() -> Response | None:
     return None
 
 
-def _scim_error(exc: scim.SCIMException) -> Response:
+def _roll_back(refusal: Any) -> None:
+    """Undo the refused request, then record and commit its refusal (if it carries one) on
+    its own, as done by the SCIM client."""
     db = db_session()
     db.rollback()
-    refusal = getattr(exc, "audit", None)
     if refusal:
         audit.record_refusal(db, refusal, by=SCIM_ACTOR)
         db.commit()
+
+
+def _scim_error(exc: scim.SCIMException) -> Response:
+    _roll_back(getattr(exc, "audit", None))
     return error(int(exc.status), str(exc.detail), exc.scim_type)
 
 
@@ -155,11 +160,7 @@ def _invalid(exc: ValidationError) -> Response:
 
 @bp.errorhandler(DomainError)
 def _domain(exc: DomainError) -> Response:
-    db = db_session()
-    db.rollback()
-    if exc.audit:
-        audit.record_refusal(db, exc.audit, by=SCIM_ACTOR)
-        db.commit()
+    _roll_back(exc.audit)
     return error(exc.status, exc.message)
 
 
