@@ -281,7 +281,8 @@ def balance_rows_published(
     for position, row in enumerate(rows):
         column = matrix[:, position]
         groups = [np.asarray(column[mask], dtype=float) for mask in masks]
-        rules = _row_rules(groups, row.binary, _domain(column), policy)
+        domain = _domain(column)
+        rules = _row_rules(groups, row.binary, domain, policy)
         unsafe = bool(rules)
         data = row.to_dict()
         if unsafe:
@@ -289,7 +290,7 @@ def balance_rows_published(
                 if key not in ("term", "covariate", "binary"):
                     data[key] = None
         elif policy.rounding_base is not None:
-            data |= _rounded_figures(row, groups[:4], _domain(column), policy, smd_denominator)
+            data |= _rounded_figures(row, groups[:4], domain, policy, smd_denominator)
         data["disclosure"] = {"suppressed": unsafe, "rules": rules}
         published.append(data)
     return published
