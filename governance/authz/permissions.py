@@ -152,3 +152,9 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.OUTPUT_RESOLVE,
     }
 )
+
+# The powers whose reach is the holder's own organisation: a partner reviewer previews the
+# outputs made from data their agency provided (rules.py `partner-of-provider`). Moving someone
+# who holds one to another organisation hands them that organisation's share, so the move needs
+# a second administrator like a grant of a power above (identity/role_changes.py).
+ORGANIZATION_SCOPED_POWERS = frozenset({Permission.OUTPUT_PREVIEW})

@@ -209,3 +209,11 @@ def not_own_training(by: Any, user_id: int) -> bool:
     whoever records it vouches for someone else. The same test as `not_oneself`, recorded
     under its own name."""
     return not_oneself(by, user_id)
+
+
+@object_rule("no-self-organization-change")
+def not_own_organization(by: Any, user_id: int) -> bool:
+    """Nobody moves themselves to another organisation: it decides whose outputs they preview
+    and whose requests they handle, as their roles do. The same test as `not_oneself`,
+    recorded under its own name."""
+    return not_oneself(by, user_id)

@@ -9,15 +9,18 @@ that source granted earlier and that no group of theirs maps to any more. A role
 one. Each grant, removal or organisation change is a `RoleChange` row and an audit event naming
 the source; groups that map to nothing are recorded once per call, in one event.
 
-A mapping to a role with approval or audit powers counts only once a second administrator has
-approved it: otherwise one administrator could give themselves such a role by adding their own
-account to a group at the provider, round the two-administrator rule of role_changes.py.
+A mapping to a role with approval or audit powers, or to an organisation, counts only once a
+second administrator has approved it: otherwise one administrator could give themselves such a
+role, or move a partner reviewer, a steward or themselves to another organisation, by adding
+the account to a group at the provider, round the two-administrator rules of role_changes.py.
+Every organisation mapping waits, whoever is in the group today: it moves whoever joins later.
 
 A SCIM token is the provider's client, issued by one administrator, whose secret they see: a
 source acting on an administrator's authority (`on_authority_of`) never grants that
-administrator a role (`no-self-role-change`, as for roles changed by hand), or they would push
-their own account into a group a second administrator mapped to a powerful role. It may still
-remove their roles: a leaver's groups going away is the provider's to say.
+administrator a role (`no-self-role-change`, as for roles changed by hand) nor moves them to
+another organisation (`no-self-organization-change`), or they would push their own account into
+a group a second administrator mapped to a powerful role or an organisation. It may still remove
+their roles: a leaver's groups going away is the provider's to say.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role, rules
-from governance.identity import sessions
+from governance.identity import role_changes, sessions
 from governance.identity.actors import Actor, System
 from governance.identity.group_mapping_model import (
     GROUP_LENGTH,
@@ -112,7 +115,7 @@ def create_mapping(
     now: dt.datetime | None = None,
 ) -> GroupMapping:
     """Map a source's group to a role and/or an organisation. A role with approval or audit
-    powers waits for a second administrator (`approve_mapping`)."""
+    powers, or any organisation, waits for a second administrator (`approve_mapping`)."""
     now = now or utcnow()
     authz.require(
         by,
@@ -140,7 +143,7 @@ def create_mapping(
     ).first()
     if existing is not None:
         raise Conflict(f"Group {group!r} of {source} is already mapped that way.")
-    needs_second = role_value is not None and _needs_second(role_value, by)
+    needs_second = _needs_second(role_value, organization, by)
     mapping = GroupMapping(
         source=source,
         external_group=group,
@@ -169,8 +172,8 @@ def create_mapping(
 def approve_mapping(
     session: Session, *, mapping_id: int, by: Actor, now: dt.datetime | None = None
 ) -> GroupMapping:
-    """A second administrator (not the one who created it) lets a mapping to a powerful role
-    count."""
+    """A second administrator (not the one who created it) lets a mapping to a powerful role or
+    an organisation count."""
     now = now or utcnow()
     refusal = {
         "event_type": AuditType.GROUP_MAPPING_APPROVE,
@@ -324,6 +327,24 @@ def apply_external_groups(
     organization = next((m.organization for m in approved if m.organization is not None), None)
     if organization is not None and organization.id != user.organization_id:
         before = user.organization.name
+        move = {"email": user.email, "source": source, "before": before, "after": organization.name}
+        if on_authority_of is not None:
+            rules.require(
+                rules.not_own_organization,
+                ExternalAuthority(on_authority_of),
+                user.id,
+                message=(
+                    f"{source} acts on your authority: it cannot move you to another "
+                    "organisation. Ask another administrator to issue the token."
+                ),
+                audit={
+                    "event_type": AuditType.GROUP_ORGANIZATION,
+                    "target_type": "user",
+                    "target_id": user.id,
+                    "now": now,
+                    "detail": move,
+                },
+            )
         user.organization_id = organization.id
         user.organization = organization
         changes.append(
@@ -341,12 +362,7 @@ def apply_external_groups(
             target_type="user",
             target_id=user.id,
             now=now,
-            detail={
-                "email": user.email,
-                "source": source,
-                "before": before,
-                "after": organization.name,
-            },
+            detail=move,
         )
 
     _record_role_changes(session, user=user, changes=changes, by=by, now=now)
@@ -429,8 +445,10 @@ def _record_role_changes(
         )
 
 
-def _needs_second(role: Role, by: Actor) -> bool:
-    return not isinstance(by, System) and authz.carries_powers(role)
+def _needs_second(role: Role | None, organization: Organization | None, by: Actor) -> bool:
+    if role is not None and role_changes.needs_second_approval(role, by):
+        return True
+    return organization is not None and not isinstance(by, System)
 
 
 def _parse_role(raw: str | None) -> Role | None:

@@ -1,9 +1,11 @@
-"""Every change of a person's roles, applied or waiting for a second administrator.
+"""Every change of a person's roles or organisation, applied or waiting for a second
+administrator.
 
 A role that carries approval or audit powers is granted only when a second administrator
-approves the request (see identity/role_changes.py); other changes apply at once. Both kinds
-are rows here, so the compliance manager's page lists who asked for what, who approved or
-rejected it, and when, without reading the audit trail (which records the same events).
+approves the request (see identity/role_changes.py), and so is a move to another organisation
+of someone whose powers depend on it; other changes apply at once. All are rows here, so the
+compliance manager's page lists who asked for what, who approved or rejected it, and when,
+without reading the audit trail (which records the same events).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.authz.roles import Role
 from governance.identity.models import User
+from governance.identity.organization_model import Organization
 from governance.kernel.db import Base
 from governance.kernel.types import UTCDateTime, intpk, str320
 
@@ -23,6 +26,8 @@ from governance.kernel.types import UTCDateTime, intpk, str320
 class RoleChangeKind(StrEnum):
     GRANT = "grant"
     REMOVE = "remove"
+    # A move to another organisation: `role` is empty, `organization` is where to.
+    MOVE = "move"
 
 
 class RoleChangeStatus(StrEnum):
@@ -37,7 +42,8 @@ class RoleChange(Base):
 
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    role: Mapped[Role] = mapped_column(String(40))
+    role: Mapped[Role | None] = mapped_column(String(40))
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     kind: Mapped[RoleChangeKind] = mapped_column(String(10))
     status: Mapped[RoleChangeStatus] = mapped_column(String(20), index=True)
     # People are named by id and e-mail; the host operator (CLI, demo) by `system:<label>`.
@@ -50,9 +56,13 @@ class RoleChange(Base):
     note: Mapped[str | None] = mapped_column(String(500))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
 
     @property
     def role_label(self) -> str:
+        """What is asked for: a role, or for a move the organisation (pages list both)."""
+        if self.role is None:
+            return f"Organisation: {self.organization.name if self.organization else '?'}"
         return Role(self.role).label
 
     def __repr__(self) -> str:

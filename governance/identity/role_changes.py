@@ -1,4 +1,5 @@
-"""Who holds which role, and the second administrator that powerful roles need.
+"""Who holds which role in which organisation, and the second administrator that powerful
+roles need.
 
 Nobody changes their own roles. Removing a role, or granting one without approval or audit
 powers (`authz.carries_powers`), applies at once. Granting a role that carries such powers (to
@@ -7,6 +8,15 @@ data steward, output checker, administrator, as the policy file stands) opens a 
 request that a second administrator, neither the one who asked nor the person concerned,
 approves or rejects. Every change is a `RoleChange` row, shown to compliance managers, and an
 audit event; a change of someone's roles ends their sessions.
+
+A person's organisation is part of what their roles mean: a partner reviewer previews the
+outputs of their own agency's data, an administrator handles their own organisation's role
+requests, partners write to the research organisations' privacy officers. So moving someone
+who holds, is given or awaits such a role (`authz.powers_follow_organization`) to another
+organisation is a request of kind `move` through the same lifecycle, and nobody moves
+themselves (`no-self-organization-change`). Moving someone without such a role (an analyst, a
+newcomer with no role yet) applies at once: one administrator could as well open them a new
+account in that organisation.
 
 The host operator (`governance create-user`, the demo, test set-up: a `System` actor) grants
 directly: whoever runs commands on the host holds the database and the keys, so a second
@@ -32,9 +42,10 @@ from governance.identity import sessions
 from governance.identity.actors import Actor, System
 from governance.identity.group_mapping_model import ExternalRole
 from governance.identity.models import User, UserRole
+from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
-from governance.kernel.errors import InvalidTransition, NotFound
+from governance.kernel.errors import Conflict, InvalidTransition, NotFound
 from governance.kernel.tasks import Task
 from governance.lifecycle import Lifecycle, Transition, already
 
@@ -99,6 +110,80 @@ class RoleOutcome:
 
 def needs_second_approval(role: Role, by: Actor) -> bool:
     return not isinstance(by, System) and authz.carries_powers(role)
+
+
+def fits(roles: Iterable[Role], organization: Organization) -> bool:
+    """Partner reviewers speak for the agency that provided the data, never for the
+    researchers."""
+    return Role.PARTNER_REVIEWER not in set(roles) or (
+        organization.kind == OrganizationKind.PROVIDER
+    )
+
+
+def change_organization(
+    session: Session,
+    *,
+    user: User,
+    organization: Organization,
+    wanted: Iterable[Role],
+    by: Actor,
+    now: dt.datetime,
+) -> RoleChange | None:
+    """Move `user` to `organization`: at once, or, when a role they hold, are given (`wanted`)
+    or await has powers that follow the organisation, as a request a second administrator
+    approves. None when they are there already. The caller (users.py) has checked
+    `user:manage` and records the applied change; this records a request."""
+    if organization.id == user.organization_id:
+        return None
+    detail = {"email": user.email, "from": user.organization.name, "to": organization.name}
+    rules.require(
+        rules.not_own_organization,
+        by,
+        user.id,
+        message="Nobody moves themselves to another organisation: ask another administrator.",
+        audit={
+            "event_type": AuditType.USER_UPDATE,
+            "target_type": "user",
+            "target_id": user.id,
+            "detail": detail,
+        },
+    )
+    roles = set(user.role_set) | set(wanted) | pending_roles(session, user.id)
+    if isinstance(by, System) or not any(authz.powers_follow_organization(r) for r in roles):
+        user.organization_id = organization.id
+        user.organization = organization
+        applied = _row(user, None, RoleChangeKind.MOVE, by, now, applied=True, to=organization)
+        session.add(applied)
+        return applied
+    waiting = pending_move(session, user.id)
+    if waiting is not None and waiting.organization_id == organization.id:
+        return waiting
+    if waiting is not None:
+        raise Conflict(
+            f"A move of {user.email} to {_name(waiting.organization)} already waits "
+            "for a second administrator: have it approved, rejected or withdrawn first.",
+            audit={
+                "event_type": AuditType.ROLE_REQUEST,
+                "target_type": "user",
+                "target_id": user.id,
+                "rule": "one-move-at-a-time",
+                "detail": detail | {"request": waiting.id},
+            },
+        )
+    change = _row(user, None, RoleChangeKind.MOVE, by, now, applied=False, to=organization)
+    session.add(change)
+    session.flush()
+    audit.record(
+        session,
+        AuditType.ROLE_REQUEST,
+        by=by,
+        target_type="user",
+        target_id=user.id,
+        now=now,
+        rule="second-administrator",
+        detail=detail | {"request": change.id},
+    )
+    return change
 
 
 def change_roles(
@@ -208,10 +293,27 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
             f"{user.email} is deactivated; reject the request or reactivate the account first.",
             allowed=["reject"],
         )
-    if change.role not in user.role_set:
+    roles = set(user.role_set) | ({Role(change.role)} if change.role else set())
+    organization = change.organization or user.organization
+    if not fits(roles, organization):
+        # The person's roles or the request changed since it was asked: a partner reviewer
+        # outside a provider agency would speak for nobody.
+        raise InvalidTransition(
+            f"A partner reviewer must belong to a data-provider agency, and {user.email} would "
+            f"be a partner reviewer in {organization.name}; reject the request, or approve "
+            "their move to the agency first.",
+            allowed=["reject"],
+        )
+    before = user.organization.name
+    if change.kind == RoleChangeKind.MOVE:
+        user.organization_id = organization.id
+        user.organization = organization
+    elif change.role is not None and change.role not in user.role_set:
         user.roles.append(UserRole(role=Role(change.role)))
     _mark_decided(change, by, now, note=None)
     session.flush()
+    # What a person may do is read from their roles and organisation at each request; their
+    # sessions end as for any change of roles, so nobody keeps a page opened under the old one.
     ended = sessions.end_sessions_of(
         session, user_id=user.id, now=now, reason=SessionEndReason.ROLES_CHANGED
     )
@@ -230,7 +332,12 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
                 "request": change.id,
                 "requested_by": change.requested_by,
                 "sessions_ended": ended,
-            },
+            }
+            | (
+                {"from": before, "to": organization.name}
+                if change.kind == RoleChangeKind.MOVE
+                else {}
+            ),
         },
     )
     return change
@@ -267,6 +374,7 @@ def reject(
             "detail": {
                 "email": change.user.email,
                 "role": change.role,
+                "organization": _name(change.organization) if change.organization_id else None,
                 "request": change.id,
                 "requested_by": change.requested_by,
                 "status": status.value,
@@ -297,10 +405,32 @@ def pending_roles(session: Session, user_id: int) -> set[Role]:
         Role(role)
         for role in session.scalars(
             select(RoleChange.role).where(
-                RoleChange.user_id == user_id, RoleChange.status == RoleChangeStatus.PENDING
+                RoleChange.user_id == user_id,
+                RoleChange.status == RoleChangeStatus.PENDING,
+                RoleChange.kind == RoleChangeKind.GRANT,
             )
         )
+        if role is not None
     }
+
+
+def pending_labels(session: Session, user_id: int) -> list[str]:
+    """What waits for a second administrator for this person (their page lists it)."""
+    move = pending_move(session, user_id)
+    return [r.label for r in sorted(pending_roles(session, user_id))] + (
+        [move.role_label] if move is not None else []
+    )
+
+
+def pending_move(session: Session, user_id: int) -> RoleChange | None:
+    """The move of this person waiting for a second administrator, if any (one at a time)."""
+    return session.scalars(
+        select(RoleChange).where(
+            RoleChange.user_id == user_id,
+            RoleChange.status == RoleChangeStatus.PENDING,
+            RoleChange.kind == RoleChangeKind.MOVE,
+        )
+    ).first()
 
 
 def require_oversight(by: Actor) -> None:
@@ -336,17 +466,19 @@ def can_decide(by: Actor, change: RoleChange) -> bool:
 
 def _row(
     user: User,
-    role: Role,
+    role: Role | None,
     kind: RoleChangeKind,
     by: Actor,
     now: dt.datetime,
     *,
     applied: bool,
     note: str | None = None,
+    to: Organization | None = None,
 ) -> RoleChange:
     return RoleChange(
         user=user,
         role=role,
+        organization=to,
         kind=kind,
         status=RoleChangeStatus.APPLIED if applied else RoleChangeStatus.PENDING,
         requested_by_id=by.id,
@@ -357,6 +489,10 @@ def _row(
         decided_at=now if applied else None,
         note=note,
     )
+
+
+def _name(organization: Organization | None) -> str:
+    return organization.name if organization is not None else "another organisation"
 
 
 def _mark_decided(change: RoleChange, by: Actor, now: dt.datetime, *, note: str | None) -> None:

@@ -19,6 +19,7 @@ from governance.identity.actors import Actor
 from governance.identity.models import TrainingCourse, TrainingRecord, User, UserRole
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.passwords import hash_password
+from governance.identity.role_change_model import RoleChangeStatus
 from governance.identity.session_model import SessionEndReason
 from governance.identity.token_model import ApiToken
 from governance.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -178,8 +179,9 @@ def update_user(
     roles: Iterable[str],
     by: Actor,
 ) -> role_changes.RoleOutcome:
-    """Name, organisation and roles; returns what happened to the roles (some may wait for a
-    second administrator)."""
+    """Name, organisation and roles; returns what happened to the roles and the organisation
+    (a powerful role, or a move of someone whose powers follow their organisation, may wait
+    for a second administrator: role_changes.py)."""
     authz.require(
         by,
         Permission.USER_MANAGE,
@@ -194,13 +196,26 @@ def update_user(
         "roles": sorted(r.value for r in user.role_set),
     }
     now = utcnow()
+    move = role_changes.change_organization(
+        session, user=user, organization=org, wanted=role_set, by=by, now=now
+    )
     outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now)
+    if move is not None:
+        (outcome.applied if move.status == RoleChangeStatus.APPLIED else outcome.requested).append(
+            move
+        )
+    if not role_changes.fits(user.role_set, user.organization):
+        # The move waits but the partner reviewer's role would apply now, outside an agency.
+        raise ValidationFailed(
+            f"{user.email}'s move to {org.name} waits for a second administrator: give the "
+            "partner reviewer's role once it is approved.",
+            {"roles": "Not before the move to the agency is approved."},
+        )
     user.name = _clean_name(name, "name")
-    user.organization_id = org.id
     session.flush()
     after = {
         "name": user.name,
-        "organization": org.name,
+        "organization": user.organization.name,
         "roles": sorted(r.value for r in user.role_set),
     }
     event = (
@@ -366,8 +381,7 @@ def _organization_for(session: Session, organization_id: int, roles: set[Role]) 
             f"There is no organisation {organization_id}.",
             {"organization_id": "Choose an organisation."},
         )
-    # Partner reviewers speak for the agency that provided the data, never for the researchers.
-    if Role.PARTNER_REVIEWER in roles and org.kind != OrganizationKind.PROVIDER:
+    if not role_changes.fits(roles, org):
         raise ValidationFailed(
             "A partner reviewer must belong to a data-provider agency.",
             {"organization_id": "Choose the provider agency."},

@@ -140,7 +140,7 @@ def user_detail(user_id: int) -> Response | str:
         )
         db.commit()
         flash("Changes saved.", "success")
-        if outcome.requested:
+        if outcome.requested:  # a role, or the organisation ("Organisation: <name>")
             flash(
                 "Waiting for a second administrator's approval: "
                 + ", ".join(change.role_label for change in outcome.requested)
@@ -157,7 +157,7 @@ def user_detail(user_id: int) -> Response | str:
         training_form=TrainingForm(prefix="training"),
         now=now,
         locked=user.locked_until is not None and user.locked_until > now,
-        pending=sorted(role_changes.pending_roles(db, user.id)),
+        pending=role_changes.pending_labels(db, user.id),
         sessions=sessions.sessions_of(db, user_id=user.id, by=actor(), limit=10)
         if can_see_sessions
         else [],
@@ -229,11 +229,12 @@ def approve_role(change_id: int) -> Response:
     db = db_session()
     change = role_changes.approve(db, change_id=change_id, by=actor(), now=utcnow())
     db.commit()
-    flash(
-        f"{change.user.email} now holds the {change.role_label.lower()} role; their "
-        "sessions were signed out.",
-        "success",
+    done = (
+        f"holds the {change.role_label.lower()} role"
+        if change.role
+        else f"belongs to {change.user.organization.name}"
     )
+    flash(f"{change.user.email} now {done}; their sessions were signed out.", "success")
     return redirect(url_for("admin.role_changes_page"))
 
 
@@ -248,8 +249,7 @@ def reject_role(change_id: int) -> Response:
     )
     db.commit()
     flash(
-        f"The request for {change.user.email} to hold the {change.role_label.lower()} role "
-        f"was {change.status}.",
+        f"The request for {change.user.email} ({change.role_label.lower()}) was {change.status}.",
         "success",
     )
     return redirect(url_for("admin.role_changes_page"))
