@@ -14,10 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from governance import schema
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz import Role
 from governance.identity import groups, tokens, users
@@ -25,6 +29,7 @@ from governance.identity.group_mapping_model import GroupMapping
 from governance.identity.models import User
 from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
+from governance.kernel.db import Base
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.types import utcnow
 from tests.conftest import Browser, fresh
@@ -379,3 +384,24 @@ def test_a_source_acting_for_no_one_moves_anyone_by_an_approved_mapping(
             groups=["probation-staff"],
             on_authority_of=people.analyst.id,
         )
+
+
+def test_migration_0049_keeps_role_changes_and_matches_the_models(
+    app: Flask, db: Session, people: People
+) -> None:
+    """Role requests made before stay; a move needs no role, and the schema is the models'."""
+    move(signed_in(app, people.admin.email), people.analyst, people.lab, "analyst", "admin")
+    engine = db.get_bind()
+    db.close()
+    config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0048")
+    assert "organization_id" not in {c["name"] for c in inspect(engine).get_columns("role_change")}
+    schema.upgrade(engine)
+    assert [c.role for c in fresh(db).scalars(select(RoleChange)) if c.requested_by_id] == [
+        Role.ADMIN
+    ]
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert not [d for d in differences if "role_change" in repr(d)]
