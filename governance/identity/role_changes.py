@@ -135,7 +135,11 @@ def change_organization(
     `user:manage` and records the applied change; this records a request."""
     if organization.id == user.organization_id:
         return None
-    detail = {"email": user.email, "from": user.organization.name, "to": organization.name}
+    detail: dict[str, object] = {
+        "email": user.email,
+        "from": user.organization.name,
+        "to": organization.name,
+    }
     rules.require(
         rules.not_own_organization,
         by,
@@ -173,16 +177,7 @@ def change_organization(
     change = _row(user, None, RoleChangeKind.MOVE, by, now, applied=False, to=organization)
     session.add(change)
     session.flush()
-    audit.record(
-        session,
-        AuditType.ROLE_REQUEST,
-        by=by,
-        target_type="user",
-        target_id=user.id,
-        now=now,
-        rule="second-administrator",
-        detail=detail | {"request": change.id},
-    )
+    _record_request(session, change, by=by, now=now, detail=detail)
     return change
 
 
@@ -247,14 +242,8 @@ def change_roles(
     session.add_all([*outcome.applied, *outcome.requested])
     session.flush()
     for change in outcome.requested:
-        audit.record(
-            session,
-            AuditType.ROLE_REQUEST,
-            by=by,
-            target_type="user",
-            target_id=user.id,
-            now=now,
-            detail={"email": user.email, "role": change.role, "request": change.id},
+        _record_request(
+            session, change, by=by, now=now, detail={"email": user.email, "role": change.role}
         )
     if outcome.applied and not new_account:
         sessions.end_sessions_of(
@@ -488,6 +477,27 @@ def _row(
         decided_by=by.email if applied else None,
         decided_at=now if applied else None,
         note=note,
+    )
+
+
+def _record_request(
+    session: Session,
+    change: RoleChange,
+    *,
+    by: Actor,
+    now: dt.datetime,
+    detail: dict[str, object],
+) -> None:
+    """A request that waits, recorded under the rule that holds it back."""
+    audit.record(
+        session,
+        AuditType.ROLE_REQUEST,
+        by=by,
+        target_type="user",
+        target_id=change.user_id,
+        now=now,
+        rule="second-administrator",
+        detail=detail | {"request": change.id},
     )
 
 

@@ -325,3 +325,39 @@ def test_issue_new_recovery_codes_then_turn_the_second_factor_off(
     assert "Second factor: off" in page.inner_text("#second-factor-status")
     log_out(page)
     log_in(page, base, people.analyst.email, PASSWORD)  # the password alone again
+
+
+def test_moving_a_partner_reviewer_waits_for_a_second_administrator(
+    db: Session, app: Any, people: People, live_server: Any, new_page: Any
+) -> None:
+    """An administrator moves the police's partner reviewer to Probation on the person's page:
+    nothing moves until a second administrator approves it on the role-changes page."""
+    admin2 = add_person(
+        db,
+        app,
+        email="admin2@test.example",
+        name="Second Admin",
+        org=people.lab,
+        roles=(Role.ADMIN,),
+    )
+    db.commit()
+    base = live_server.url
+    admin = new_page()
+    log_in(admin, base, people.admin.email, PASSWORD)
+    admin.goto(f"{base}/admin/users/{people.partner.id}")
+    choose(admin, "#edit-organization_id", people.probation.name)
+    press(admin, "section[aria-labelledby=edit-heading] form button[type=submit]")
+    page = admin.content()
+    assert f"Organisation: {people.probation.name}" in page, page[:2000]
+    assert f"{people.partner.email} · {people.police.name}" in page
+    admin.goto(f"{base}/admin/role-changes")
+    # The one who asked has no approve button.
+    assert admin.locator("form[action$='/approve'] button").count() == 0
+
+    second = new_page()
+    log_in(second, base, admin2.email, PASSWORD)
+    second.goto(f"{base}/admin/role-changes")
+    press(second, "form[action$='/approve'] button")
+    assert f"now belongs to {people.probation.name}" in second.content()
+    second.goto(f"{base}/admin/users/{people.partner.id}")
+    assert f"{people.partner.email} · {people.probation.name}" in second.content()
