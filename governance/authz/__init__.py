@@ -10,11 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from governance.authz.enforcer import DEFAULT_POLICY_DIR, Policy, PolicyError, load_policy
-from governance.authz.permissions import (
-    APPROVAL_AND_AUDIT_POWERS,
-    ORGANIZATION_SCOPED_POWERS,
-    Permission,
-)
+from governance.authz.permissions import APPROVAL_AND_AUDIT_POWERS, Permission
 
 # Imported for its session listeners: every write to a table a read depends on bumps the
 # policy epoch, in whichever process and by whichever code it is made.
@@ -31,7 +27,6 @@ __all__ = [
     "carries_powers",
     "current_policy",
     "install_policy",
-    "powers_follow_organization",
     "require",
 ]
 
@@ -69,16 +64,6 @@ def carries_powers(role: Role) -> bool:
     """Whether the role holds an approval or audit power (see APPROVAL_AND_AUDIT_POWERS), so
     that granting it needs a second administrator."""
     return bool(current_policy().permissions_of(frozenset({role})) & APPROVAL_AND_AUDIT_POWERS)
-
-
-def powers_follow_organization(role: Role) -> bool:
-    """Whether moving a holder of the role to another organisation needs a second
-    administrator: the role carries powers (an administrator's organisation decides whose role
-    requests they handle, a privacy officer's whether partners write to them), or its reach is
-    the holder's organisation (ORGANIZATION_SCOPED_POWERS: a partner reviewer's previews)."""
-    return carries_powers(role) or bool(
-        current_policy().permissions_of(frozenset({role})) & ORGANIZATION_SCOPED_POWERS
-    )
 
 
 def require(

@@ -150,11 +150,9 @@ APPROVAL_AND_AUDIT_POWERS = frozenset(
         Permission.OUTPUT_CHECK,
         Permission.OUTPUT_PUBLISH,
         Permission.OUTPUT_RESOLVE,
+        # The provider's own review of outputs before release (a partner may flag them), and
+        # its reach is the holder's agency: one administrator who could grant it, or move its
+        # holder, would choose whose unreleased outputs someone sees (identity/role_changes.py).
+        Permission.OUTPUT_PREVIEW,
     }
 )
-
-# The powers whose reach is the holder's own organisation: a partner reviewer previews the
-# outputs made from data their agency provided (rules.py `partner-of-provider`). Moving someone
-# who holds one to another organisation hands them that organisation's share, so the move needs
-# a second administrator like a grant of a power above (identity/role_changes.py).
-ORGANIZATION_SCOPED_POWERS = frozenset({Permission.OUTPUT_PREVIEW})

@@ -3,8 +3,9 @@ roles need.
 
 Nobody changes their own roles. Removing a role, or granting one without approval or audit
 powers (`authz.carries_powers`), applies at once. Granting a role that carries such powers (to
-approve, check, oversee or audit other people's work: privacy officer, compliance manager,
-data steward, output checker, administrator, as the policy file stands) opens a pending
+approve, check, preview, oversee or audit other people's work: privacy officer, compliance
+manager, data steward, output checker, partner reviewer, administrator, as the policy file
+stands) opens a pending
 request that a second administrator, neither the one who asked nor the person concerned,
 approves or rejects. Every change is a `RoleChange` row, shown to compliance managers, and an
 audit event; a change of someone's roles ends their sessions.
@@ -12,8 +13,8 @@ audit event; a change of someone's roles ends their sessions.
 A person's organisation is part of what their roles mean: a partner reviewer previews the
 outputs of their own agency's data, an administrator handles their own organisation's role
 requests, partners write to the research organisations' privacy officers. So moving someone
-who holds, is given or awaits such a role (`authz.powers_follow_organization`) to another
-organisation is a request of kind `move` through the same lifecycle, and nobody moves
+who holds, is given or awaits a role with powers to another organisation is a request of kind
+`move` through the same lifecycle, and nobody moves
 themselves (`no-self-organization-change`). Moving someone without such a role (an analyst, a
 newcomer with no role yet) applies at once: one administrator could as well open them a new
 account in that organisation.
@@ -153,7 +154,7 @@ def change_organization(
         },
     )
     roles = set(user.role_set) | set(wanted) | pending_roles(session, user.id)
-    if isinstance(by, System) or not any(authz.powers_follow_organization(r) for r in roles):
+    if isinstance(by, System) or not any(authz.carries_powers(r) for r in roles):
         user.organization_id = organization.id
         user.organization = organization
         applied = _row(user, None, RoleChangeKind.MOVE, by, now, applied=True, to=organization)

@@ -405,3 +405,40 @@ def test_migration_0049_keeps_role_changes_and_matches_the_models(
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert not [d for d in differences if "role_change" in repr(d)]
+
+
+def test_a_lone_administrator_cannot_make_someone_a_partner_reviewer(
+    app: Flask, db: Session, people: People
+) -> None:
+    """Attack, round the move rule: instead of moving the police's partner reviewer, make
+    someone already at Probation its partner reviewer (or open such an account there)."""
+    clerk = add_person(
+        db,
+        app,
+        email="clerk@test.example",
+        name="Clerk",
+        org=people.probation,
+        roles=(Role.ANALYST,),
+    )
+    db.commit()
+    admin = signed_in(app, people.admin.email)
+    assert move(admin, clerk, people.probation, "partner_reviewer").status_code == 302
+    created = admin.post(
+        "/admin/users/new",
+        {
+            "email": "mine@test.example",
+            "name": "Mine",
+            "organization_id": people.probation.id,
+            "roles": ["partner_reviewer"],
+            "password": PASSWORD,
+        },
+    )
+    assert created.status_code == 302
+    for email in (clerk.email, "mine@test.example"):
+        user = users.find_user_by_email(fresh(db), email)
+        assert user is not None
+        assert Role.PARTNER_REVIEWER not in user.role_set
+    waiting = fresh(db).scalars(
+        select(RoleChange.role).where(RoleChange.status == RoleChangeStatus.PENDING)
+    )
+    assert sorted(waiting) == [Role.PARTNER_REVIEWER, Role.PARTNER_REVIEWER]

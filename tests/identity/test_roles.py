@@ -224,6 +224,7 @@ def test_the_roles_that_need_a_second_administrator_are_those_with_powers() -> N
         Role.COMPLIANCE_MANAGER,
         Role.DATA_STEWARD,
         Role.OUTPUT_CHECKER,
+        Role.PARTNER_REVIEWER,
     }
 
 
