@@ -24,6 +24,7 @@ from governance.identity.models import User
 from tests.browser.keyboard import choose, log_in, log_out, press, type_into
 from tests.identity import oidc_provider as idp
 from tests.identity import saml_idp
+from tests.identity.test_roles import second_admin
 from tests.live import LiveServer
 from tests.support import PASSWORD, SETUP, People, add_person
 
@@ -332,15 +333,7 @@ def test_moving_a_partner_reviewer_waits_for_a_second_administrator(
 ) -> None:
     """An administrator moves the police's partner reviewer to Probation on the person's page:
     nothing moves until a second administrator approves it on the role-changes page."""
-    admin2 = add_person(
-        db,
-        app,
-        email="admin2@test.example",
-        name="Second Admin",
-        org=people.lab,
-        roles=(Role.ADMIN,),
-    )
-    db.commit()
+    admin2 = second_admin(db, app, people)
     base = live_server.url
     admin = new_page()
     log_in(admin, base, people.admin.email, PASSWORD)

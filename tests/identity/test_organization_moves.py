@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from governance import schema
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditType
 from governance.authz import Role
 from governance.identity import groups, tokens, users
 from governance.identity.group_mapping_model import GroupMapping
@@ -33,15 +33,10 @@ from governance.kernel.db import Base
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.types import utcnow
 from tests.conftest import Browser, fresh
-from tests.identity.conftest import login_from
-from tests.identity.test_scim import GROUP_SCHEMA, OPERATOR, Scim, issue
+from tests.identity.test_roles import events, second_admin, signed_in
+from tests.identity.test_scim import OPERATOR
+from tests.identity.test_scim_self_promotion import push_group
 from tests.support import PASSWORD, SETUP, People, add_person
-
-
-def signed_in(app: Flask, email: str, address: str = "192.0.2.30") -> Browser:
-    client = app.test_client()
-    assert login_from(client, address, email, PASSWORD).status_code == 302
-    return Browser(client)
 
 
 def move(admin: Browser, person: User, organization: Organization, *roles: str) -> Any:
@@ -61,14 +56,6 @@ def organization_of(db: Session, user_id: int) -> int:
     return user.organization_id
 
 
-def events(db: Session, kind: AuditType) -> list[AuditEvent]:
-    return list(
-        fresh(db).scalars(
-            select(AuditEvent).where(AuditEvent.event_type == kind).order_by(AuditEvent.seq)
-        )
-    )
-
-
 def moves_of(db: Session, user_id: int) -> list[RoleChange]:
     return list(
         fresh(db).scalars(
@@ -77,14 +64,6 @@ def moves_of(db: Session, user_id: int) -> list[RoleChange]:
             .order_by(RoleChange.id)
         )
     )
-
-
-def admin_two(db: Session, app: Flask, people: People) -> User:
-    admin2 = add_person(
-        db, app, email="admin2@test.example", name="Admin Two", org=people.lab, roles=(Role.ADMIN,)
-    )
-    db.commit()
-    return admin2
 
 
 def other_lab(db: Session) -> Organization:
@@ -142,8 +121,8 @@ def test_a_lone_administrator_cannot_move_someone_whose_powers_follow_their_orga
     assert organization_of(db, person.id) == home
     assert events(db, AuditType.ROLE_APPROVE)[-1].rule == "second-administrator"
     # ... a second administrator can, on the role-changes page.
-    admin2 = admin_two(db, app, people)
-    second = signed_in(app, admin2.email, "192.0.2.31")
+    admin2 = second_admin(db, app, people)
+    second = signed_in(app, admin2.email)
     page = second.get("/admin/role-changes").get_data(as_text=True)
     assert f"Organisation: {target.name}" in page
     assert second.post(f"/admin/role-changes/{waiting.id}/approve", {}).status_code == 302
@@ -159,11 +138,11 @@ def test_a_lone_administrator_cannot_move_someone_whose_powers_follow_their_orga
 def test_the_person_moved_cannot_approve_their_own_move(
     app: Flask, db: Session, people: People
 ) -> None:
-    admin2 = admin_two(db, app, people)
+    admin2 = second_admin(db, app, people)
     target = other_lab(db)
     assert move(signed_in(app, people.admin.email), admin2, target).status_code == 302
     (waiting,) = moves_of(db, admin2.id)
-    mover = signed_in(app, admin2.email, "192.0.2.31")
+    mover = signed_in(app, admin2.email)
     assert mover.post(f"/admin/role-changes/{waiting.id}/approve", {}).status_code == 403
     assert organization_of(db, admin2.id) == people.lab.id
     assert events(db, AuditType.ROLE_APPROVE)[-1].rule == "no-self-role-change"
@@ -276,7 +255,7 @@ def test_a_group_mapped_to_an_organisation_waits_for_a_second_administrator(
     )
     assert own.status_code == 403
     assert events(db, AuditType.GROUP_MAPPING_APPROVE)[-1].rule == "second-administrator"
-    admin2 = admin_two(db, app, people)
+    admin2 = second_admin(db, app, people)
     approved = api.post(
         f"/api/v1/group-mappings/{mapping['id']}/approve", headers=api_token(db, admin2)
     )
@@ -310,33 +289,12 @@ def test_the_mapping_page_says_an_organisation_mapping_waits(
     assert not mapping.approved
 
 
-def push_group(app: Flask, db: Session, people: People, member: User) -> tuple[Scim, Any]:
-    """The administrator's own SCIM token pushes a group mapped (and approved) to Probation."""
-    groups.create_mapping(
-        db,
-        source="scim",
-        external_group="probation-staff",
-        role=None,
-        organization_id=people.probation.id,
-        by=OPERATOR,
-    )
-    db.commit()
-    scim = Scim(app.test_client(), issue(db, people)[1])
-    return scim, scim.call(
-        "POST",
-        "/Groups",
-        {
-            "schemas": [GROUP_SCHEMA],
-            "displayName": "probation-staff",
-            "members": [{"value": str(member.id)}],
-        },
-    )
-
-
 def test_an_administrator_cannot_move_themselves_through_their_own_scim_token(
     app: Flask, db: Session, people: People
 ) -> None:
-    _scim, pushed = push_group(app, db, people, people.admin)
+    _scim, pushed = push_group(
+        app, db, people, people.admin, "probation-staff", organization_id=people.probation.id
+    )
     assert pushed.status_code == 403, pushed.get_json()
     assert "cannot move you" in pushed.get_json()["detail"]
     assert organization_of(db, people.admin.id) == people.lab.id
@@ -347,7 +305,9 @@ def test_an_administrator_cannot_move_themselves_through_their_own_scim_token(
 def test_scim_still_places_people_by_an_approved_mapping(
     app: Flask, db: Session, people: People
 ) -> None:
-    _scim, pushed = push_group(app, db, people, people.partner)
+    _scim, pushed = push_group(
+        app, db, people, people.partner, "probation-staff", organization_id=people.probation.id
+    )
     assert pushed.status_code == 201, pushed.get_json()
     assert organization_of(db, people.partner.id) == people.probation.id
 

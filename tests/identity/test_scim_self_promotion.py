@@ -33,12 +33,27 @@ from tests.support import People
 def push_privacy_officers(app: Flask, db: Session, people: People, member: User) -> Any:
     """The administrator's own SCIM token pushes the group a second administrator (here the
     host operator) mapped to the privacy officer's role, with `member` in it."""
+    return push_group(app, db, people, member, "Privacy Officers", role=Role.PRIVACY_OFFICER)
+
+
+def push_group(
+    app: Flask,
+    db: Session,
+    people: People,
+    member: User,
+    group: str,
+    *,
+    role: Role | None = None,
+    organization_id: int | None = None,
+) -> tuple[Scim, Any]:
+    """The administrator's own SCIM token pushes `group`, mapped (by the host operator) to
+    `role` and/or an organisation, with `member` in it."""
     groups.create_mapping(
         db,
         source="scim",
-        external_group="Privacy Officers",
-        role=Role.PRIVACY_OFFICER,
-        organization_id=None,
+        external_group=group,
+        role=role,
+        organization_id=organization_id,
         by=OPERATOR,
     )
     db.commit()
@@ -46,11 +61,7 @@ def push_privacy_officers(app: Flask, db: Session, people: People, member: User)
     return scim, scim.call(
         "POST",
         "/Groups",
-        {
-            "schemas": [GROUP_SCHEMA],
-            "displayName": "Privacy Officers",
-            "members": [{"value": str(member.id)}],
-        },
+        {"schemas": [GROUP_SCHEMA], "displayName": group, "members": [{"value": str(member.id)}]},
     )
 
 
