@@ -19,7 +19,13 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 from governance.analysis.engine import DisclosurePolicy, RunContext, columns_needed, run_analysis
 from governance.analysis.engine.engines import DuckDBEngine, EngineSettings
 from governance.analysis.engine.sources import EngineTables
-from governance.analysis.engine.stats import two_proportion_test, weighted_summary, welch_t_test
+from governance.analysis.engine.stats import (
+    mean_interval,
+    two_proportion_test,
+    weighted_summary,
+    welch_t_test,
+    wilson_interval,
+)
 from tests.analysis.conftest import MATCHED_PARAMS, synthetic
 from tests.analysis.test_stats import RELAXED
 
@@ -166,3 +172,35 @@ def test_integer_covariates_stored_as_text_give_the_integer_columns_figures(engi
     numbers = matched_run(engine_name, with_offences, policy)
     for name in ("reoffending_rate", "reoffence_frequency", "time_to_reoffence"):
         assert text["statistics"][name]["test"] == numbers["statistics"][name]["test"]
+
+
+@RELAXED
+@given(counts)
+def test_the_wilson_interval_of_a_group_rate_is_statsmodels(group):
+    from statsmodels.stats.proportion import proportion_confint
+
+    events, size = group
+    low, high = wilson_interval(events / size, size)
+    reference = proportion_confint(events, size, alpha=0.05, method="wilson")
+    assert low == pytest.approx(reference[0], abs=1e-12)
+    assert high == pytest.approx(reference[1], abs=1e-12)
+    assert 0 <= low <= events / size <= high <= 1
+
+
+@RELAXED
+@given(st.lists(st.floats(-1e4, 1e4), min_size=2, max_size=80))
+def test_the_t_interval_of_a_group_mean_is_scipys(values):
+    from scipy import stats as scipy_stats
+
+    data = np.asarray(values)
+    interval = mean_interval(data)
+    assert interval is not None
+    spread = float(np.std(data, ddof=1))
+    if spread == 0:
+        assert interval[0] == interval[1] == pytest.approx(data.mean())
+        return
+    low, high = scipy_stats.t.interval(
+        0.95, len(data) - 1, loc=data.mean(), scale=spread / np.sqrt(len(data))
+    )
+    assert interval[0] == pytest.approx(low, rel=1e-9, abs=1e-9)
+    assert interval[1] == pytest.approx(high, rel=1e-9, abs=1e-9)
