@@ -1,6 +1,7 @@
 """Encoding declared covariates into a numeric matrix for the propensity model and balance.
 
-Numeric covariates are used as they are; categorical ones (declared, or of object, string,
+Numeric covariates are used as they are (text columns whose every value is a number count as
+numeric unless declared categorical); categorical ones (declared, or of object, string,
 category or boolean dtype) become one indicator column per level. Levels are the sorted string
 labels, a missing value is its own level (``MISSING_LEVEL``), and the first level is the
 reference that the model leaves out, as R's ``factor`` does. Balance tables keep every level.
@@ -69,7 +70,7 @@ def encode_covariates(
     reference: list[bool] = []
     levels: dict[str, list[str]] = {}
     for column in covariates:
-        series = data[column]
+        series = data[column] if column in declared else _numbers_as_text(data[column])
         if column in declared or _is_categorical(series):
             codes, level_names = _factorize(series)
             levels[column] = level_names
@@ -103,6 +104,26 @@ def encode_covariates(
 
 def _exact_in_float32(values: np.ndarray) -> bool:
     return bool(np.all((values == np.round(values)) & (np.abs(values) <= 2**24)))
+
+
+def _numbers_as_text(series: pd.Series) -> pd.Series:
+    """A text column whose every value is a number ("3", " 12", or empty for missing) is read
+    as numbers: a file's integers stored as strings would otherwise be one category per value
+    (a different model from the one every reader fits, or a refusal for separation). Declared
+    categoricals are never read this way: codes such as "01" stay categories when so declared.
+    Each distinct text is parsed once (the engines hand text back as categoricals)."""
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if not all(isinstance(value, str) for value in uniques):
+        return series
+    text = pd.Series(uniques, dtype="string").str.strip()
+    present = text != ""
+    numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(dtype=float)
+    if not present.any() or np.isnan(numbers[present.to_numpy()]).any():
+        return series
+    values = np.where(codes >= 0, numbers[np.maximum(codes, 0)], np.nan)
+    return pd.Series(values, index=series.index, name=series.name)
 
 
 def _is_categorical(series: pd.Series) -> bool:

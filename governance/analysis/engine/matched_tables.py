@@ -86,24 +86,30 @@ def group_table(
         policy,
         domain=domain,
     )
+    # A group with nobody in it (no re-offenders, so no time to re-offence) has no mean: its
+    # cell carries no figures, as a suppressed one, whatever the zero rule says of its count.
     summaries = {
-        TREATMENT: weighted_summary(values_t),
-        COMPARISON: weighted_summary(values_c, weights_c),
+        group: weighted_summary(values, weights) if values.size else None
+        for group, values, weights in (
+            (TREATMENT, values_t, None),
+            (COMPARISON, values_c, weights_c),
+        )
     }
     figures: dict[str, dict[str, float]] = {}
     cells: list[ControlledCell] = []
     for cell in raw.cells:
         group = cell.labels["group"]
-        if cell.suppressed or group == TOTAL_LABEL:
+        exact = None if group == TOTAL_LABEL else summaries[group]
+        if cell.suppressed or exact is None:
             values: dict[str, float | int | None] = {"count": cell.values["count"]}
-            if cell.suppressed and group != TOTAL_LABEL:
+            if group != TOTAL_LABEL:
                 values.update(dict.fromkeys(("value", "ci_low", "ci_high", "effective_n")))
             cells.append(
                 ControlledCell(cell.labels, values, cell.suppressed, list(cell.rules), cell.raw)
             )
             continue
         # Under rounding the figures are the group's as published (disclosure.py).
-        summary = published_summary(summaries[group], domain, policy)
+        summary = published_summary(exact, domain, policy)
         group_values = values_t if group == TREATMENT else values_c
         rules = list(cell.rules)
         interval: tuple[float, float] | None

@@ -28,7 +28,7 @@ from .engines import SqlEngine
 from .kinds_base import one_row_per_person, require_table
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
 from .sources import EngineTables, SqlSource, source_of
-from .stats import WeightedSummary, weighted_summary
+from .stats import WeightedSummary, summary_of, weighted_summary
 from .tabulation import MISSING_LABEL, aggregate_cells, aggregate_groups
 
 PERSON_KEY = "person_id"
@@ -379,13 +379,11 @@ def _pooled(groups: pd.DataFrame) -> WeightedSummary:
         mean = float(means[0])
         variance = groups["variance"].iloc[0]
         spread = None if total < 2 or pd.isna(variance) else float(variance)
-        return WeightedSummary(mean, spread, total, total, int(total))
+        return summary_of(mean, spread, total, total, int(total))
     mean = float(np.dot(sizes, means) / total)
     within = np.nan_to_num(groups["variance"].to_numpy(dtype=float)) * (sizes - 1)
     squares = float(within.sum() + np.dot(sizes, (means - mean) ** 2))
-    return WeightedSummary(
-        mean, squares / (total - 1) if total > 1 else None, total, total, int(total)
-    )
+    return summary_of(mean, squares / (total - 1) if total > 1 else None, total, total, int(total))
 
 
 def _register(engine: SqlEngine, name: str, values: Sequence[object], field: pa.Field) -> str:

@@ -55,12 +55,29 @@ def weighted_summary(
     total = float(w.sum())
     if total == 0:
         raise ValueError("at least one positive weight is needed")
-    mean = float(np.dot(w, x) / total)
-    squares = float(np.dot(w, w))
-    effective_n = total * total / squares
-    denominator = total - squares / total
-    variance = float(np.dot(w, (x - mean) ** 2) / denominator) if denominator > 0 else None
-    return WeightedSummary(mean, variance, effective_n, total, int(x.size))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.dot(w, x) / total)
+        if not math.isfinite(mean):
+            # Values near the float limit overflow the sum; on their own scale they do not, and
+            # the mean of finite values is finite (it lies between them).
+            scale = float(np.max(np.abs(x)))
+            mean = scale * float(np.dot(w, x / scale) / total)
+        squares = float(np.dot(w, w))
+        effective_n = total * total / squares
+        denominator = total - squares / total
+        variance = float(np.dot(w, (x - mean) ** 2) / denominator) if denominator > 0 else None
+    return summary_of(mean, variance, effective_n, total, int(x.size))
+
+
+def summary_of(
+    mean: float, variance: float | None, effective_n: float, sum_weights: float, n_units: int
+) -> WeightedSummary:
+    """A summary as every engine builds it: a variance beyond the float range (values near
+    the float limit) or NaN has no use, since every test and interval built on it would be
+    NaN or infinite, so it is undefined (None) and so are they."""
+    if variance is not None and not math.isfinite(variance):
+        variance = None
+    return WeightedSummary(mean, variance, effective_n, sum_weights, n_units)
 
 
 CI_WALD = "Wald, unpooled"
@@ -95,7 +112,9 @@ def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[fl
     denominator = 1 + z * z / n
     centre = (rate + z * z / (2 * n)) / denominator
     half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The Wilson interval always holds the rate; at 0 or 1 the two terms cancel only up to
+    # rounding (0 of 3 gave a lower bound of 5.6e-17, above the rate it bounds).
+    return min(max(0.0, centre - half), rate), max(min(1.0, centre + half), rate)
 
 
 @dataclass(frozen=True)
