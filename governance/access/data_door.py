@@ -414,21 +414,29 @@ def check_read(
     now: dt.datetime,
     event: AuditType,
     context: dict[str, Any],
+    action: DataAction = DataAction.READ,
+    forms: bool = False,
 ) -> Decision:
     """Decide a read without reading (an action that needs a grant of these columns, such as
-    deciding a linkage pair): a refusal raises with its audit record like any other."""
-    decision, _ = _decide_and_record(
+    deciding a linkage pair, or a download going on): a refusal raises with its audit record
+    like any other. With `forms`, also the forms the allowing grants give the columns in, as
+    a read that produces them checks them (`_granted_forms`)."""
+    decision, fields = _decide_and_record(
         session,
         by=by,
         agreement_id=agreement_id,
         dataset=_dataset(session, dataset_id, event),
         columns=columns,
-        action=DataAction.READ,
+        action=action,
         purpose=purpose,
         now=now,
         event=event,
         detail=dict(context),
     )
+    if forms:
+        _granted_forms(
+            session, decision, agreement_id=agreement_id, fields=fields, now=now, event=event
+        )
     return decision
 
 
@@ -785,20 +793,18 @@ def _download_goes_on(
             by = session.get(User, by_id)
             if by is None:
                 raise NotFound("The reader's account is gone.")
-            decision, fields = _decide_and_record(
+            check_read(
                 session,
                 by=by,
                 agreement_id=agreement_id,
-                dataset=_dataset(session, dataset_id, event),
+                dataset_id=dataset_id,
                 columns=columns,
-                action=DataAction.DOWNLOAD,
                 purpose=purpose,
                 now=now,
                 event=event,
-                detail=context,
-            )
-            _granted_forms(
-                session, decision, agreement_id=agreement_id, fields=fields, now=now, event=event
+                context=context,
+                action=DataAction.DOWNLOAD,
+                forms=True,
             )
         except DomainError as refused:
             session.rollback()
