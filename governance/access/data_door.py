@@ -69,6 +69,9 @@ DOWNLOAD_BATCH = MAX_PAGE_SIZE
 #: The rule a read by a deactivated account is refused under. Signing in and tokens already
 #: stop with the account; a download or a run in progress meets it at the door.
 ACTIVE_ACCOUNT_RULE = "active-account"
+#: The decision for a deactivated account, whatever grants it still holds (an administrator's
+#: deactivation leaves them to a steward): the agreement's personnel may read, no one else.
+DEACTIVATED = Decision(False, "This account is deactivated: it reads no data.", "personnel")
 #: Rows of a column by position: a slice, or the positions themselves.
 Rows = slice | npt.NDArray[np.intp]
 ALL_ROWS = slice(None)
@@ -256,41 +259,23 @@ def _decide_and_record(
     detail: dict[str, Any],
 ) -> tuple[Decision, dict[str, Any]]:
     """Decide; on refusal raise with the refusal's audit record, which the error handler
-    commits after rolling the request back. A deactivated account reads nothing, whatever
-    grants it still holds (an administrator's deactivation leaves them to a steward)."""
-    if not by.is_active:
-        reason = "This account is deactivated: it reads no data."
-        raise PermissionDenied(
-            reason,
-            audit={
-                "event_type": event,
-                "outcome": Outcome.DENIED,
-                "now": now,
-                "agreement_id": agreement_id,
-                "dataset_id": dataset.id,
-                "target_type": "dataset",
-                "target_id": dataset.id,
-                "rule": ACTIVE_ACCOUNT_RULE,
-                "detail": {
-                    **detail,
-                    "columns": list(columns),
-                    "purpose": purpose,
-                    "action": action.value,
-                    "reason": reason,
-                },
-            },
+    commits after rolling the request back. A deactivated account reads nothing
+    (`DEACTIVATED`)."""
+    decision = (
+        decide_explained(
+            session,
+            DataRequest(
+                user_id=by.id,
+                agreement_id=agreement_id,
+                dataset_id=dataset.id,
+                columns=tuple(columns),
+                action=action,
+                purpose=purpose,
+                now=now,
+            ),
         )
-    decision = decide_explained(
-        session,
-        DataRequest(
-            user_id=by.id,
-            agreement_id=agreement_id,
-            dataset_id=dataset.id,
-            columns=tuple(columns),
-            action=action,
-            purpose=purpose,
-            now=now,
-        ),
+        if by.is_active
+        else DEACTIVATED
     )
     # A column is recorded as a direct identifier if it is one now or was granted as one.
     index = grant_index(session)
@@ -306,7 +291,7 @@ def _decide_and_record(
         "dataset_id": dataset.id,
         "target_type": "dataset",
         "target_id": dataset.id,
-        "rule": decision.rule,
+        "rule": decision.rule if by.is_active else ACTIVE_ACCOUNT_RULE,
         "clause": decision.clause,
         "detail": {
             **detail,

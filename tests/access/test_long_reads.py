@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pytest
@@ -113,6 +113,29 @@ def test_a_grant_revoked_while_its_download_is_read_stops_the_download(
     assert event.detail["rows_released"] % data_door.DOWNLOAD_BATCH == 0
 
 
+def started(
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
+) -> Iterator[tuple[object, ...]]:
+    """The analyst's download of sex and age, begun (decided and recorded) at `now`."""
+    _header, rows, _decision = data_door.download_rows(
+        db,
+        by=people.analyst,
+        agreement_id=agreement.id,
+        dataset_id=datasets.arrests.id,
+        columns=["sex", "age_at_arrest"],
+        purpose="descriptive",
+        now=now,
+        clock=clock,
+    )
+    db.commit()
+    return rows
+
+
 def read_all(rows: Iterator[tuple[object, ...]]) -> tuple[list[tuple[object, ...]], str]:
     """Every row the door releases, and the reason it stopped ("" when it ran to the end)."""
     released: list[tuple[object, ...]] = []
@@ -132,17 +155,7 @@ def test_a_download_still_running_when_the_grant_ends_stops_without_any_write(
     grant_download(db, people, agreement, datasets, 3 * data_door.DOWNLOAD_BATCH)
     start = utcnow()
     moments = iter([start, start + dt.timedelta(days=61)])
-    _header, rows, _decision = data_door.download_rows(
-        db,
-        by=people.analyst,
-        agreement_id=agreement.id,
-        dataset_id=datasets.arrests.id,
-        columns=["sex", "age_at_arrest"],
-        purpose="descriptive",
-        now=start,
-        clock=lambda: next(moments, start + dt.timedelta(days=61)),
-    )
-    db.commit()
+    rows = started(db, people, agreement, datasets, start, lambda: next(moments, start))
     released, reason = read_all(rows)
     assert len(released) == 2 * data_door.DOWNLOAD_BATCH
     assert "expired" in reason
@@ -158,16 +171,7 @@ def test_a_download_stops_when_its_reader_is_deactivated(
     """An administrator deactivates the analyst (sessions and tokens end) while a download
     is on its way: their grants stay, so the door checks the account itself."""
     grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
-    _header, rows, _decision = data_door.download_rows(
-        db,
-        by=people.analyst,
-        agreement_id=agreement.id,
-        dataset_id=datasets.arrests.id,
-        columns=["sex", "age_at_arrest"],
-        purpose="descriptive",
-        now=utcnow(),
-    )
-    db.commit()
+    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
     first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
     users.set_active(fresh(db), user_id=people.analyst.id, active=False, by=people.admin)
     db.commit()
