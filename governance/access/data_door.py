@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -57,9 +58,20 @@ from governance.datasets.models import (
 )
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
-from governance.kernel.errors import NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from governance.kernel.reports.tabular import ExportStopped
+from governance.kernel.types import utcnow
 
 MAX_PAGE_SIZE = 500
+#: Rows a download releases under one decision: before each further batch it is decided again,
+#: as a paged read decides each page of at most `MAX_PAGE_SIZE` rows.
+DOWNLOAD_BATCH = MAX_PAGE_SIZE
+#: The rule a read by a deactivated account is refused under. Signing in and tokens already
+#: stop with the account; a download or a run in progress meets it at the door.
+ACTIVE_ACCOUNT_RULE = "active-account"
+#: The decision for a deactivated account, whatever grants it still holds (an administrator's
+#: deactivation leaves them to a steward): the agreement's personnel may read, no one else.
+DEACTIVATED = Decision(False, "This account is deactivated: it reads no data.", "personnel")
 #: Rows of a column by position: a slice, or the positions themselves.
 Rows = slice | npt.NDArray[np.intp]
 ALL_ROWS = slice(None)
@@ -247,18 +259,23 @@ def _decide_and_record(
     detail: dict[str, Any],
 ) -> tuple[Decision, dict[str, Any]]:
     """Decide; on refusal raise with the refusal's audit record, which the error handler
-    commits after rolling the request back."""
-    decision = decide_explained(
-        session,
-        DataRequest(
-            user_id=by.id,
-            agreement_id=agreement_id,
-            dataset_id=dataset.id,
-            columns=tuple(columns),
-            action=action,
-            purpose=purpose,
-            now=now,
-        ),
+    commits after rolling the request back. A deactivated account reads nothing
+    (`DEACTIVATED`)."""
+    decision = (
+        decide_explained(
+            session,
+            DataRequest(
+                user_id=by.id,
+                agreement_id=agreement_id,
+                dataset_id=dataset.id,
+                columns=tuple(columns),
+                action=action,
+                purpose=purpose,
+                now=now,
+            ),
+        )
+        if by.is_active
+        else DEACTIVATED
     )
     # A column is recorded as a direct identifier if it is one now or was granted as one.
     index = grant_index(session)
@@ -274,7 +291,7 @@ def _decide_and_record(
         "dataset_id": dataset.id,
         "target_type": "dataset",
         "target_id": dataset.id,
-        "rule": decision.rule,
+        "rule": decision.rule if by.is_active else ACTIVE_ACCOUNT_RULE,
         "clause": decision.clause,
         "detail": {
             **detail,
@@ -382,21 +399,29 @@ def check_read(
     now: dt.datetime,
     event: AuditType,
     context: dict[str, Any],
+    action: DataAction = DataAction.READ,
+    forms: bool = False,
 ) -> Decision:
     """Decide a read without reading (an action that needs a grant of these columns, such as
-    deciding a linkage pair): a refusal raises with its audit record like any other."""
-    decision, _ = _decide_and_record(
+    deciding a linkage pair, or a download going on): a refusal raises with its audit record
+    like any other. With `forms`, also the forms the allowing grants give the columns in, as
+    a read that produces them checks them (`_granted_forms`)."""
+    decision, fields = _decide_and_record(
         session,
         by=by,
         agreement_id=agreement_id,
         dataset=_dataset(session, dataset_id, event),
         columns=columns,
-        action=DataAction.READ,
+        action=action,
         purpose=purpose,
         now=now,
         event=event,
         detail=dict(context),
     )
+    if forms:
+        _granted_forms(
+            session, decision, agreement_id=agreement_id, fields=fields, now=now, event=event
+        )
     return decision
 
 
@@ -678,9 +703,13 @@ def download_rows(
     columns: Sequence[str],
     purpose: str,
     now: dt.datetime,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> tuple[list[str], Iterator[tuple[Any, ...]], Decision]:
     """Row-level data leaving the secure setting: a separate action the agreement must allow
-    and the grant must name. Returns the header and the rows to stream."""
+    and the grant must name. Returns the header and the rows to stream. A download is decided
+    again before each further `DOWNLOAD_BATCH` rows, at `clock()`'s moment, as a paged read
+    decides each page: however slowly its reader takes it, no row leaves after the grant
+    stopped holding (`_download_goes_on`)."""
     loaded = _read_whole(
         session,
         DataAction.DOWNLOAD,
@@ -694,7 +723,84 @@ def download_rows(
     )
     frame = loaded.frame
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-    return list(columns), rows, loaded.decision
+    going_on = _download_goes_on(
+        session,
+        by_id=by.id,
+        agreement_id=agreement_id,
+        dataset_id=dataset_id,
+        columns=columns,
+        purpose=purpose,
+        version=loaded.version,
+        clock=clock,
+    )
+    return list(columns), _in_batches(rows, going_on), loaded.decision
+
+
+def _in_batches(
+    rows: Iterator[tuple[Any, ...]], going_on: Callable[[int], None]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows, `DOWNLOAD_BATCH` at a time; before each batch after the first (which the
+    download's own decision released) `going_on(rows released so far)` decides again, and
+    raises `ExportStopped` when the download may not go on."""
+    released = 0
+    while batch := list(islice(rows, DOWNLOAD_BATCH)):
+        if released:
+            going_on(released)
+        yield from batch
+        released += len(batch)
+
+
+def _download_goes_on(
+    session: Session,
+    *,
+    by_id: int,
+    agreement_id: int,
+    dataset_id: int,
+    columns: Sequence[str],
+    purpose: str,
+    version: int,
+    clock: Callable[[], dt.datetime],
+) -> Callable[[int], None]:
+    """The check a download makes before each further batch of rows: the same decision as its
+    start, at the clock's moment, in a transaction of its own (so the policy epoch, the grants
+    and the reader's account are read afresh: a revocation in any process, a grant's or a
+    condition's end passing with nothing written, a deactivation). A refusal is recorded as a
+    denied `dataset:download` with its rule and clause and the rows already released, and
+    stops the download."""
+    event = AuditType.DATASET_DOWNLOAD
+
+    def going_on(released: int) -> None:
+        session.commit()  # the previous batch's transaction: nothing is held while rows go out
+        now = clock()
+        context = {"stopped_download": True, "rows_released": released, "version": version}
+        by: User | None = None
+        try:
+            by = session.get(User, by_id)
+            if by is None:
+                raise NotFound("The reader's account is gone.")
+            check_read(
+                session,
+                by=by,
+                agreement_id=agreement_id,
+                dataset_id=dataset_id,
+                columns=columns,
+                purpose=purpose,
+                now=now,
+                event=event,
+                context=context,
+                action=DataAction.DOWNLOAD,
+                forms=True,
+            )
+        except DomainError as refused:
+            session.rollback()
+            if refused.audit is not None:
+                detail = {**refused.audit.get("detail", {}), **context}
+                audit.record_refusal(session, {**refused.audit, "detail": detail}, by=by)
+                session.commit()
+            raise ExportStopped(refused.message) from None
+        session.commit()
+
+    return going_on
 
 
 def load_columns(

@@ -24,10 +24,12 @@ from sqlalchemy import (
     Text,
     and_,
     func,
+    select,
     update,
 )
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.hybrid import hybrid_method
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, relationship
 
 from governance.authz.actions import DataAction
 from governance.datasets.models import Classification
@@ -295,3 +297,60 @@ def bump_epoch(session: Session) -> int:
         .returning(PolicyEpoch.epoch)
     ).scalar_one()
     return epoch
+
+
+# The grant index (authz/grant_index.py) reloads only the grants whose `changed_epoch` moved past
+# the epoch it last saw. The grant services set it, but any other write of a grant through a
+# session (a plain ORM change, a bulk UPDATE, a granted column taken away) bumped the epoch (the
+# read memo's listener) without it: every warm process kept the grant as it was, as long as it
+# lived. These listeners set it on every such write, with the epoch's row lock taken first.
+
+
+@orm_event.listens_for(Session, "before_flush")
+def _grants_changed_in_flush(session: Session, _context: Any, _instances: Any) -> None:
+    grants: set[int] = set()
+    changed: list[Grant] = []
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Grant):
+            changed.append(instance)
+        elif isinstance(instance, GrantColumn):
+            grants.add(instance.grant_id)
+    if not changed and not grants:
+        return
+    epoch = bump_epoch(session)
+    for grant in changed:
+        grant.changed_epoch = epoch
+    # A granted column added, changed or removed changes what its grant allows.
+    others = grants - {grant.id for grant in changed}
+    if others:
+        session.execute(
+            update(Grant)
+            .where(Grant.id.in_(sorted(others)))
+            .values(changed_epoch=epoch)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@orm_event.listens_for(Session, "do_orm_execute")
+def _grants_changed_by_statement(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table == Grant.__tablename__ and state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        if "changed_epoch" in {getattr(key, "key", key) for key in values}:
+            return  # a statement that sets it itself (this listener's own, above)
+        state.statement = state.statement.values(  # type: ignore[attr-defined]
+            changed_epoch=bump_epoch(state.session)
+        )
+    elif table == GrantColumn.__tablename__:
+        # The grants whose columns the statement touches, found before it runs (a DELETE's
+        # rows are gone after); an INSERT names no row to find: every grant.
+        where = getattr(state.statement, "whereclause", None)
+        touched = update(Grant)
+        if where is not None:
+            touched = touched.where(Grant.id.in_(select(GrantColumn.grant_id).where(where)))
+        epoch = bump_epoch(state.session)
+        state.session.execute(
+            touched.values(changed_epoch=epoch).execution_options(synchronize_session=False)
+        )

@@ -51,6 +51,7 @@ from governance.analysis.provenance import (
 from governance.analysis.run_lifecycle import LIFECYCLE, Action
 from governance.analysis.scope import (
     Scope,
+    check_release,
     check_scope,
     refusal_clause,
     with_agreement_exclusions,
@@ -636,6 +637,23 @@ def _complete(
             "analysis run %s was taken from worker %s; its result is dropped", run_id, worker_id
         )
         return None
+    try:
+        # The figures go on only while the run's reads would still be allowed now.
+        session.refresh(user)
+        check_release(
+            session,
+            agreement_id=run.agreement_id,
+            kind=run.kind,
+            columns={table: source["columns"] for table, source in provenance["sources"].items()},
+            datasets=run.datasets,
+            cohort_id=run.cohort_file_id,
+            by=user,
+            now=now,
+            run_id=run.id,
+        )
+    except DomainError as error:
+        session.rollback()
+        return _refuse_at_gate(session, run, user, worker_id, now, error, provenance["engine"])
     try:
         newer = ledger.newer_conflicts(session, populations, policy, result.get("tables", []))
     except analysis_ledger.LedgerKeyChanged as changed:

@@ -155,26 +155,7 @@ def check_scope(
 ) -> Scope:
     """The gate; returns what it allowed or raises a recorded refusal (see module doc)."""
     gate = _Gate(agreement_id=agreement_id, kind=kind, by=by, now=now, stage=stage, run_id=run_id)
-    authz.require(by, Permission.ANALYSIS_RUN, audit=gate.audit(None, "no analysis:run"))
-    agreement = session.get(Agreement, agreement_id)
-    if agreement is None:
-        raise NotFound(f"There is no agreement {agreement_id}.")
-    version = in_force_version(session, agreement_id)
-    if version is None:
-        raise gate.deny(
-            f"Agreement {agreement.reference} is {agreement.status}, not active: no "
-            "analysis may run under it.",
-            not_active_clause(agreement),
-        )
-    gate.base["agreement_version"] = version.number
-    if kind not in {k["name"] for k in list_kinds()}:
-        raise gate.invalid(f"There is no analysis kind {kind!r}.", {"kind": "Unknown kind."})
-    if kind not in version.permitted_uses:
-        raise gate.deny(
-            f"Agreement {agreement.reference} does not permit {kind} analyses "
-            f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
-            CLAUSE_USES,
-        )
+    agreement, version = _in_force_for(session, gate, agreement_id, kind, by)
     params = with_agreement_exclusions(
         kind, parameters, version, _records_dataset(session, datasets)
     )
@@ -211,6 +192,65 @@ def check_scope(
             continue
         _check_table(session, gate, scope, table, columns, datasets, by, now)
     return scope
+
+
+def check_release(
+    session: Session,
+    *,
+    agreement_id: int,
+    kind: str,
+    columns: Mapping[str, list[str]],
+    datasets: Mapping[str, int],
+    cohort_id: int | None,
+    by: User,
+    now: dt.datetime,
+    run_id: int,
+) -> None:
+    """What must still hold when a run's figures are handed on (stage "complete"): the gate's
+    checks of the person, the agreement and each read, at the completion's moment. A run that
+    read its columns while its grant held computes its figures afterwards, possibly for hours;
+    a grant revoked, an agreement ended, a lapsed condition (training), columns narrowed by an
+    amendment or a deactivated account meanwhile refuses it here, recorded like the gate's
+    refusals. The parameters are not checked again: the run keeps the terms it ran under."""
+    gate = _Gate(
+        agreement_id=agreement_id, kind=kind, by=by, now=now, stage="complete", run_id=run_id
+    )
+    agreement, _version = _in_force_for(session, gate, agreement_id, kind, by)
+    for table, needed in columns.items():
+        if table == COHORT_TABLE:
+            _check_cohort(session, gate, agreement, cohort_id, by)
+        else:
+            _decide_table(
+                session, gate, agreement_id, kind, table, datasets[table], needed, by, now
+            )
+
+
+def _in_force_for(
+    session: Session, gate: _Gate, agreement_id: int, kind: str, by: User
+) -> tuple[Agreement, AgreementVersion]:
+    """Steps 1 to 3: the person may run analyses, the agreement is active, the kind is one
+    of its permitted uses; the agreement and its version in force."""
+    authz.require(by, Permission.ANALYSIS_RUN, audit=gate.audit(None, "no analysis:run"))
+    agreement = session.get(Agreement, agreement_id)
+    if agreement is None:
+        raise NotFound(f"There is no agreement {agreement_id}.")
+    version = in_force_version(session, agreement_id)
+    if version is None:
+        raise gate.deny(
+            f"Agreement {agreement.reference} is {agreement.status}, not active: no "
+            "analysis may run under it.",
+            not_active_clause(agreement),
+        )
+    gate.base["agreement_version"] = version.number
+    if kind not in {k["name"] for k in list_kinds()}:
+        raise gate.invalid(f"There is no analysis kind {kind!r}.", {"kind": "Unknown kind."})
+    if kind not in version.permitted_uses:
+        raise gate.deny(
+            f"Agreement {agreement.reference} does not permit {kind} analyses "
+            f"(permitted: {', '.join(version.permitted_uses) or 'none'}).",
+            CLAUSE_USES,
+        )
+    return agreement, version
 
 
 # The kinds that read one person-level `records` table; the matched comparison applies the
@@ -324,15 +364,41 @@ def _check_table(
         raise gate.invalid(
             f"There is no dataset {dataset_id}.", {f"datasets.{table}": "Unknown dataset."}
         )
+    decision = _decide_table(
+        session, gate, scope.agreement.id, scope.kind, table, dataset_id, columns, by, now
+    )
+    _check_mean_column(gate, scope, dataset)
+    scope.datasets[table] = dataset_id
+    scope.decisions[table] = decision
+    index = grant_index(session)
+    scope.granted_identifiers |= {
+        name for rule in decision.rules for name in index.granted_by(rule).identifiers
+    }
+    scope.dataset_rows[table] = dataset
+
+
+def _decide_table(
+    session: Session,
+    gate: _Gate,
+    agreement_id: int,
+    kind: str,
+    table: str,
+    dataset_id: int,
+    columns: list[str],
+    by: User,
+    now: dt.datetime,
+) -> Decision:
+    """Step 5 for one table: its columns granted to this person for the kind, decided by
+    Casbin like any other read; a refusal raises, recorded with the decision's clause."""
     decision = decide_explained(
         session,
         DataRequest(
             user_id=by.id,
-            agreement_id=scope.agreement.id,
+            agreement_id=agreement_id,
             dataset_id=dataset_id,
             columns=tuple(columns),
             action=DataAction.READ,
-            purpose=scope.kind,
+            purpose=kind,
             now=now,
         ),
     )
@@ -346,17 +412,10 @@ def _check_table(
                 "table": table,
                 "columns": columns,
                 "denied_columns": list(decision.denied_columns),
-                "purpose": scope.kind,
+                "purpose": kind,
             },
         )
-    _check_mean_column(gate, scope, dataset)
-    scope.datasets[table] = dataset_id
-    scope.decisions[table] = decision
-    index = grant_index(session)
-    scope.granted_identifiers |= {
-        name for rule in decision.rules for name in index.granted_by(rule).identifiers
-    }
-    scope.dataset_rows[table] = dataset
+    return decision
 
 
 # The declared types whose values are not numbers: a mean of them is refused by name here,

@@ -19,7 +19,8 @@ agreement's, its holder's training) is the grant index's `until`, checked by eve
 What this trusts: that rows of `WATCHED` are written through SQLAlchemy sessions of this code
 base. Someone who edits those tables with raw SQL outside the service (an insider at the
 database prompt, revoking a token by hand in an emergency) is noticed at once only if they also
-bump `policy_epoch`, as the grant index always required; otherwise within `MAX_AGE_S`, since no
+bump `policy_epoch` (and, for a grant, set its `changed_epoch` to the new epoch: the grant index
+reloads only those, and has no age backstop); otherwise within `MAX_AGE_S`, since no
 entry is served longer than that after it was loaded (a bounded backstop costing one reload per
 entry and process every few seconds).
 """
@@ -51,7 +52,7 @@ WATCHED = frozenset(
         "user_account",  # deactivated, removed
         "user_role",
         "training_record",  # grant conditions (conditions.py also bumps)
-        "access_grant",  # grants.py also bumps, and sets changed_epoch for the grant index
+        "access_grant",  # access/models.py sets changed_epoch for the grant index
         "access_grant_column",
         "agreement",  # status (suspended, terminated, expired), version in force
         "agreement_version",  # withheld offence categories, derived forms

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from governance import create_app
 from governance.access import grants
-from governance.access.models import Grant
+from governance.access.models import Grant, GrantColumn, GrantStatus
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.authz import read_memo
@@ -187,6 +187,34 @@ def test_a_bulk_statement_through_a_session_also_reaches_the_warm_process(
     db.execute(update(ApiToken).values(revoked_at=utcnow()))
     db.commit()
     assert _get(client, url, secret).status_code == 401
+
+
+@pytest.mark.parametrize("how", ["flush", "statement", "column"])
+def test_a_grant_changed_by_any_session_write_reaches_the_warm_processs_grant_index(
+    db: Session,
+    stored: Datasets,  # noqa: F811
+    warm_read: tuple[FlaskClient, str],
+    secret: str,
+    how: str,
+) -> None:
+    """No service: a plain ORM write of the grant's status, a bulk UPDATE through a session, or
+    a granted column taken away. Each bumps the epoch (the memo's listener), but the grant
+    index reloads only grants whose `changed_epoch` moved: before, the warm process kept
+    allowing the read as long as it lived."""
+    client, url = warm_read
+    grant = db.scalars(select(Grant).where(Grant.dataset_id == stored.arrests.id)).one()
+    if how == "flush":
+        grant.status = GrantStatus.REVOKED
+    elif how == "statement":
+        db.execute(update(Grant).where(Grant.id == grant.id).values(status=GrantStatus.REVOKED))
+    else:
+        db.execute(
+            delete(GrantColumn).where(
+                GrantColumn.grant_id == grant.id, GrantColumn.column_name == "sex"
+            )
+        )
+    db.commit()
+    assert _get(client, url, secret).status_code == 403
 
 
 def test_a_token_revoked_by_hand_at_the_database_prompt_is_refused_within_the_memos_age(

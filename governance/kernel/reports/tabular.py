@@ -32,6 +32,7 @@ from typing import Any, cast
 __all__ = [
     "CHUNK_SIZE",
     "DANGEROUS_PREFIXES",
+    "ExportStopped",
     "chain_head_line",
     "csv_value",
     "iter_csv",
@@ -50,8 +51,20 @@ DANGEROUS_PREFIXES = frozenset("=+-@\t\r\n")
 CHUNK_SIZE = 64 * 1024
 
 _FORBIDDEN_IN_COMMENT = frozenset('\r\n"')
+# What a free text (a steward's reason) becomes in a comment line.
+_COMMENT_SAFE = str.maketrans({"\r": " ", "\n": " ", '"': "'"})
 _END = object()  # sentinel: rows themselves are never compared to None
 _HEX = frozenset("0123456789abcdef")
+
+
+class ExportStopped(Exception):
+    """Raised by an export's rows when the export may not go on (the reader's access ended
+    while it was sent): `iter_csv` ends the file with a line saying so, and without the
+    "end of export" line, so the file cannot pass for complete."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def neutralise(text: str) -> str:
@@ -182,6 +195,8 @@ def iter_csv(
     # Rows go to csv.writer in small batches: writerows() runs its loop in C,
     # and a batch of 256 short rows is still constant (tiny) memory.
     count = 0
+    stops: list[ExportStopped] = []
+    values = _until_stopped(values, stops)
     while batch := list(islice(values, 256)):
         writer.writerows(map(_safe_row, batch))
         count += len(batch)
@@ -190,10 +205,22 @@ def iter_csv(
             buf.seek(0)
             buf.truncate()
 
-    if trailer:
+    if stops:
+        said = stops[0].message.translate(_COMMENT_SAFE)
+        buf.write(_comment_line(f"export stopped: {said} (rows written: {count})"))
+    elif trailer:
         buf.write(_comment_line(f"end of export: rows={count}"))
     if buf.tell():
         yield buf.getvalue().encode(encoding)
+
+
+def _until_stopped(values: Iterator[Any], stops: list[ExportStopped]) -> Iterator[Any]:
+    """The values until the rows' source raises `ExportStopped` (kept in `stops`): every row
+    it gave before is written, none after."""
+    try:
+        yield from values
+    except ExportStopped as stopped:
+        stops.append(stopped)
 
 
 def json_default(value: object) -> object:

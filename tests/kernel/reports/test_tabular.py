@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from governance.kernel.reports.tabular import (
     DANGEROUS_PREFIXES,
+    ExportStopped,
     chain_head_line,
     iter_csv,
     iter_jsonl,
@@ -130,6 +131,22 @@ def test_preamble_and_trailer_format() -> None:
     # A reader that skips "#" records sees exactly the header and the rows.
     records = [r for r in read_csv([out]) if not r[0].startswith("#")]
     assert records == [["n", "s"], ["1", "x"]]
+
+
+def test_an_export_its_rows_stop_says_so_instead_of_ending() -> None:
+    """Rows that stop (the reader's access ended mid-download) leave a file that says it
+    stopped and why, every row given before it written, and no "end of export" line."""
+
+    def rows() -> Iterator[tuple[int, str]]:
+        for n in range(600):  # more than one of the writer's batches of 256
+            yield n, "x"
+        raise ExportStopped('Your grant "A" was revoked:\r\nbreach.')
+
+    lines = b"".join(iter_csv(rows(), header=["n", "s"], trailer=True)).decode().splitlines()
+    assert lines[1:601] == [f"{n},x" for n in range(600)]
+    assert lines[601:] == [
+        "# export stopped: Your grant 'A' was revoked:  breach. (rows written: 600)"
+    ]
 
 
 @pytest.mark.parametrize("bad", ['quote " here', "two\nlines", "cr\rhere"])
