@@ -125,6 +125,23 @@ def test_welch_over_two_values_is_the_same_for_counts_that_round_alike():
     assert outputs[0] == outputs[1]
 
 
+def test_a_spread_over_three_values_is_withheld_under_rounding():
+    """Over 0, 1, 2 the released sum S and sum of squares Q give the people at 1 and 2
+    exactly (2S - Q and (Q - S) / 2) whatever the count: counts rounding hides. Each value
+    here is held by at least 11 people, so without rounding the test goes out."""
+    scores = {"a": [0] * 12 + [1] * 11 + [2] * 13, "b": [0] * 14 + [1] * 15 + [2] * 11}
+    result = describe(scores, ROUNDED)
+    assert "welch" not in result.statistics
+    assert "rounds counts" in result.withheld["welch"]
+    assert "welch" in describe(scores, DisclosurePolicy()).statistics
+    table, _ = group_table(
+        "mean", np.array(scores["a"], float), np.array(scores["b"], float), np.ones(40), ROUNDED
+    )
+    cell = table.cell(group="treatment")
+    assert cell.values["ci_low"] is None
+    assert "spread" in cell.rules
+
+
 def numeric_column(treated: list[int], pool: list[int], zeros: int) -> np.ndarray:
     """A whole-number column over 30 treated and a pool (``pool`` then ``zeros`` people at 0);
     the pool's first 30 are the matched controls."""

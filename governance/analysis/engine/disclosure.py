@@ -282,6 +282,18 @@ def small_counts(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
     return np.asarray(below if policy.zeros_are_disclosive else below & (values != 0), bool)
 
 
+def spread_gives_exact_counts(domain: ValueDomain, policy: DisclosurePolicy) -> bool:
+    """Whether, under the agreement's rounding, a spread over this column would give counts of
+    people that rounding hides. Over exactly three values a, b, c the sum S and the sum of
+    squares Q (both released with a published spread, ``published_variance``) give, for each
+    count n in the rounding interval, the people at each value: with 0 among the values those
+    at the other two do not depend on n at all (over 0, 1, 2: n_2 = (Q - S) / 2 and
+    n_1 = 2S - Q, exactly), and over values such as 1, 2, 4 (n_4 = (Q - 3S + 2n) / 6) only
+    every third n makes them whole, which can single out the count. So under rounding a spread
+    over three values is withheld."""
+    return policy.rounding_base is not None and len(domain.values) == 3
+
+
 def spread_gives_small_counts(
     values: np.ndarray, domain: ValueDomain, policy: DisclosurePolicy
 ) -> bool:
@@ -290,9 +302,12 @@ def spread_gives_small_counts(
     three values, count, mean and variance give the number of people at each value, the middle
     one included, which the mean's own bounds (``ValueDomain.implied_counts``) never see; those
     numbers are held to the threshold rule. Over two values the spread adds nothing to the
-    mean; over four or more it leaves the counts underdetermined."""
+    mean; over four or more it leaves the counts underdetermined. Under rounding any spread
+    over three values is withheld (``spread_gives_exact_counts``)."""
     if len(domain.values) != 3:
         return False
+    if spread_gives_exact_counts(domain, policy):
+        return True
     values = np.asarray(values, dtype=float)
     at_each = np.array([np.count_nonzero(values == value) for value in domain.values])
     return bool(small_counts(at_each, policy).any())
