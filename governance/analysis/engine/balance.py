@@ -77,11 +77,18 @@ def _smd(difference: np.ndarray, denominator: np.ndarray) -> list[float | None]:
     return [smd(diff, scale) for diff, scale in zip(difference, denominator, strict=True)]
 
 
+def variance_ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """Treated over control variance; None where the control's is not positive."""
+    if numerator is None or denominator is None or not (denominator > 0):
+        return None
+    return None if not np.isfinite(numerator) else float(numerator / denominator)
+
+
 def _ratio(
     numerator: np.ndarray, denominator: np.ndarray, binary: list[bool]
 ) -> list[float | None]:
     return [
-        None if is_binary or not (den > 0) or not np.isfinite(num) else float(num / den)
+        None if is_binary else variance_ratio(num, den)
         for num, den, is_binary in zip(numerator, denominator, binary, strict=True)
     ]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -281,6 +282,18 @@ def small_counts(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
     return np.asarray(below if policy.zeros_are_disclosive else below & (values != 0), bool)
 
 
+def spread_gives_exact_counts(domain: ValueDomain, policy: DisclosurePolicy) -> bool:
+    """Whether, under the agreement's rounding, a spread over this column would give counts of
+    people that rounding hides. Over exactly three values a, b, c the sum S and the sum of
+    squares Q (both released with a published spread, ``published_variance``) give, for each
+    count n in the rounding interval, the people at each value: with 0 among the values those
+    at the other two do not depend on n at all (over 0, 1, 2: n_2 = (Q - S) / 2 and
+    n_1 = 2S - Q, exactly), and over values such as 1, 2, 4 (n_4 = (Q - 3S + 2n) / 6) only
+    every third n makes them whole, which can single out the count. So under rounding a spread
+    over three values is withheld."""
+    return policy.rounding_base is not None and len(domain.values) == 3
+
+
 def spread_gives_small_counts(
     values: np.ndarray, domain: ValueDomain, policy: DisclosurePolicy
 ) -> bool:
@@ -289,9 +302,12 @@ def spread_gives_small_counts(
     three values, count, mean and variance give the number of people at each value, the middle
     one included, which the mean's own bounds (``ValueDomain.implied_counts``) never see; those
     numbers are held to the threshold rule. Over two values the spread adds nothing to the
-    mean; over four or more it leaves the counts underdetermined."""
+    mean; over four or more it leaves the counts underdetermined. Under rounding any spread
+    over three values is withheld (``spread_gives_exact_counts``)."""
     if len(domain.values) != 3:
         return False
+    if spread_gives_exact_counts(domain, policy):
+        return True
     values = np.asarray(values, dtype=float)
     at_each = np.array([np.count_nonzero(values == value) for value in domain.values])
     return bool(small_counts(at_each, policy).any())
@@ -451,16 +467,59 @@ def published_mean(
         lowest, highest = domain.values
         above = policy.published((mean - lowest) / (highest - lowest) * count)
         return lowest + (highest - lowest) * min(above, published) / published
-    return mean * count / published
+    return _settled(mean * count) / published
+
+
+# Significant figures a sum is taken to before it is divided by the published count.
+SUM_FIGURES = 12
+
+
+def _settled(total: float) -> float:
+    """A sum rebuilt from a mean and an exact count (S = mean x n), to ``SUM_FIGURES``
+    significant figures. Rebuilt, its last bits depend on the exact count (fl(fl(S / n) x n)
+    is not always S), and a reader who knows S (a whole number) could try each count in the
+    rounding interval for the bits printed; settled, it is S itself for a whole-number sum
+    under 10^12, and a function of S alone for almost every other."""
+    return float(f"{total:.{SUM_FIGURES}g}")
+
+
+def published_variance(
+    summary: WeightedSummary, count: float, domain: ValueDomain | None, policy: DisclosurePolicy
+) -> float | None:
+    """A group's variance as released beside its mean, ``count`` being the size that mean is
+    published over (``published_mean``). Without rounding, the group's own. Under rounding,
+    the variance of the group as published: the exact variance over a whole-number column
+    gives the count back, because its sum of squares Q is whole and v (n - 1) + S^2 / n is
+    whole, of the counts in the rounding interval, mostly for the exact n only. So it is
+    computed from the sum S and the sum of squares Q (both taken over ``count``, weighted as
+    the summary is, each ``_settled``) with the published count p: (Q - S^2 / p) / (p - 1),
+    in exact arithmetic; over two values (where S is a count of people) from the
+    published mean alone, (mean - lowest) (highest - mean) p / (p - 1). Either way a function
+    of what is released and of Q, so the same for every count that rounds alike; what S and Q
+    still say about the count is in docs/decisions/analysis-disclosure.md (rounding10)."""
+    if policy.rounding_base is None or summary.variance is None:
+        return summary.variance
+    published = policy.published(count)
+    mean = published_mean(summary.mean, count, policy, domain)
+    if published <= 1 or mean is None:
+        return None
+    if domain is not None and domain.two_valued:
+        lowest, highest = domain.values
+        return max((mean - lowest) * (highest - mean), 0.0) * published / (published - 1)
+    n = summary.effective_n
+    total = Fraction(_settled(summary.mean * count))
+    squares = Fraction(_settled((summary.mean**2 + summary.variance * (n - 1) / n) * count))
+    # Exactly, from the settled S and Q: no cancellation where Q is close to S^2 / p.
+    return float(max(squares - total * total / published, Fraction(0)) / (published - 1))
 
 
 def published_summary(
     summary: WeightedSummary, domain: ValueDomain | None, policy: DisclosurePolicy
 ) -> WeightedSummary:
-    """A group's summary as its released figures show it: its (effective) size as published
-    and its mean from that (``published_mean``); the spread is the group's own. The same
-    summary when the agreement sets no rounding. Tests and intervals computed from it print
-    no exact count."""
+    """A group's summary as its released figures show it: its (effective) size as published,
+    its mean (``published_mean``) and its variance (``published_variance``) from that. The
+    same summary when the agreement sets no rounding. Tests and intervals computed from it
+    print no exact count."""
     if policy.rounding_base is None:
         return summary
     mean = published_mean(summary.mean, summary.effective_n, policy, domain)
@@ -468,6 +527,7 @@ def published_summary(
     return replace(
         summary,
         mean=summary.mean if mean is None else mean,
+        variance=published_variance(summary, summary.effective_n, domain, policy),
         effective_n=float(size),
         sum_weights=float(policy.published(summary.sum_weights)),
         n_units=policy.published(summary.n_units),

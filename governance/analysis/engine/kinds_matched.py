@@ -441,6 +441,7 @@ class MatchedComparisonKind(AnalysisKind):
             (used & ~is_treated)[keep],
             context.policy,
             p.matching.smd_denominator,
+            att.weights.to_numpy()[keep],
         )
         return [_follow_characteristics(row, result) for row in published]
 

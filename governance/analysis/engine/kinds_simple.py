@@ -23,6 +23,7 @@ from .disclosure import (
     control_table,
     published_summary,
     small_counts,
+    spread_gives_exact_counts,
     with_implied_counts,
 )
 from .errors import AnalysisParameterError
@@ -225,13 +226,17 @@ class DescriptiveKind(AnalysisKind):
         codes = [cell.labels[column] for cell in groups]
         # Welch's test needs only each group's count, mean and variance.
         first, second = valued.summaries(column, measure, codes)
-        if len(domain.values) == 3 and any(
-            small_counts(_counts_at_three_values(summary, domain), context.policy).any()
-            for summary in (first, second)
+        if len(domain.values) == 3 and (
+            spread_gives_exact_counts(domain, context.policy)
+            or any(
+                small_counts(_counts_at_three_values(summary, domain), context.policy).any()
+                for summary in (first, second)
+            )
         ):
             result.withheld["welch"] = (
                 f"The test would give the number of people at each of the three values of "
-                f"{measure} in a group, and some are too few to release."
+                f"{measure} in a group, and some are too few to release, or the agreement "
+                f"rounds counts and these would be exact."
             )
             return
         # Under rounding the test sees each group as published (its rounded count and the

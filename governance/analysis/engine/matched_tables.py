@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .balance import BalanceRow, smd, smd_scale
+from .balance import BalanceRow, smd, smd_scale, variance_ratio
 from .disclosure import (
     RATE_DOMAIN,
     RULE_DOMINANCE,
@@ -27,6 +27,7 @@ from .disclosure import (
     control_table,
     published_mean,
     published_summary,
+    published_variance,
     spread_gives_small_counts,
     threshold_failures,
     with_implied_counts,
@@ -260,6 +261,7 @@ def balance_rows_published(
     controls_after: np.ndarray,
     policy: DisclosurePolicy,
     smd_denominator: str = "pooled",
+    weights: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
     people behind a group's mean are too few, or the counts of people it implies are (for a
@@ -274,8 +276,9 @@ def balance_rows_published(
     less after describes them. The values a reader knows are those of all the groups: a value
     only the pool holds (a middle risk tier two pool members have) is one of them.
 
-    Under the agreement's rounding a released row's means and SMDs come from the counts as
-    published (``_rounded_figures``)."""
+    Under the agreement's rounding a released row's means, SMDs and variance ratios come from
+    the counts as published (``_rounded_figures``); ``weights`` are the matching weights of
+    ``matrix``'s rows, which the "after" figures are weighted by (None: all 1)."""
     masks = [
         np.asarray(mask, dtype=bool)
         for mask in (treated_before, controls_before, treated_after, controls_after)
@@ -296,7 +299,13 @@ def balance_rows_published(
                 if key not in ("term", "covariate", "binary"):
                     data[key] = None
         elif policy.rounding_base is not None:
-            data |= _rounded_figures(row, groups[:4], domain, policy, smd_denominator)
+            weighted = [None, None] + [
+                None if weights is None else np.asarray(weights[mask], dtype=float)
+                for mask in masks[2:4]
+            ]
+            data |= _rounded_figures(
+                row, list(zip(groups[:4], weighted, strict=True)), domain, policy, smd_denominator
+            )
         data["disclosure"] = {"suppressed": unsafe, "rules": rules}
         published.append(data)
     return published
@@ -304,7 +313,7 @@ def balance_rows_published(
 
 def _rounded_figures(
     row: BalanceRow,
-    groups: list[np.ndarray],
+    groups: list[tuple[np.ndarray, np.ndarray | None]],
     domain: ValueDomain,
     policy: DisclosurePolicy,
     smd_denominator: str,
@@ -314,8 +323,9 @@ def _rounded_figures(
     (the pool's least common multiple, pool9), the very counts rounding hides; so each mean is
     released as ``published_mean`` over its group's size (treated and pool before, the matched
     groups after; the matched controls' weighted mean over their number), and a 0/1 row's SMDs
-    are computed from those published means. A numeric row's spread is its groups' own, as a
-    group's interval is (``published_summary``)."""
+    are computed from those published means. A numeric row's SMDs and variance ratios use each
+    group's variance as published over the same size (``published_variance``): its exact
+    variance over whole numbers gives the exact size too (rounding10)."""
     means = [
         None if mean is None else published_mean(mean, len(values), policy, domain)
         for mean, values in zip(
@@ -325,15 +335,21 @@ def _rounded_figures(
                 row.mean_treated_after,
                 row.mean_control_after,
             ),
-            groups,
+            (values for values, _ in groups),
             strict=True,
         )
     ]
     treated_before, control_before, treated_after, control_after = means
+    variances = [
+        None
+        if row.binary or not len(values)
+        else published_variance(weighted_summary(values, weights), len(values), domain, policy)
+        for values, weights in groups
+    ]
     if row.binary:
         spread = [p * (1 - p) for p in (treated_before, control_before) if p is not None]
     else:
-        spread = [float(np.var(g, ddof=1)) if len(g) > 1 else 0.0 for g in groups[:2]]
+        spread = [0.0 if v is None else v for v in variances[:2]]
     scale = float(smd_scale(spread[0], spread[1], smd_denominator)) if len(spread) == 2 else None
 
     def difference(treated: float | None, control: float | None) -> float | None:
@@ -348,4 +364,10 @@ def _rounded_figures(
         "mean_control_after": control_after,
         "smd_before": difference(treated_before, control_before),
         "smd_after": difference(treated_after, control_after),
+        "variance_ratio_before": None
+        if row.variance_ratio_before is None
+        else variance_ratio(variances[0], variances[1]),
+        "variance_ratio_after": None
+        if row.variance_ratio_after is None
+        else variance_ratio(variances[2], variances[3]),
     }
