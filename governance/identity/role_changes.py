@@ -154,7 +154,7 @@ def change_organization(
         },
     )
     roles = set(user.role_set) | set(wanted) | pending_roles(session, user.id)
-    if isinstance(by, System) or not any(authz.carries_powers(r) for r in roles):
+    if not any(needs_second_approval(role, by) for role in roles):
         user.organization_id = organization.id
         user.organization = organization
         applied = _row(user, None, RoleChangeKind.MOVE, by, now, applied=True, to=organization)
