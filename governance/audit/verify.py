@@ -33,7 +33,7 @@ from governance.audit import witness as witness_tokens
 from governance.audit.format import GENESIS_HASH, head_message, verify_signature
 from governance.audit.models import AuditType, Outcome
 from governance.audit.service import HEAD_ID, AuditSettings
-from governance.audit.verify_start import Worker
+from governance.audit.verify_start import Worker, dismiss
 from governance.audit.verify_start import start as start_worker
 from governance.audit.verify_worker import Job
 from governance.audit.walk import (
@@ -151,8 +151,8 @@ def verify_chain(
                 {"id": HEAD_ID},
             ).one_or_none()
             if head is None:
-                for process, _ in ahead:
-                    cast(IO[bytes], process.stdin).close()  # no job: it ends at once
+                for worker in ahead:
+                    dismiss(worker)
                 return _headless(len(_checkpoints(connection)))
             last = int(connection.scalar(text("SELECT max(seq) FROM audit_event")) or 0)
             count, last_hash, fault = 0, GENESIS_HASH, _check_boundary(head)
@@ -162,8 +162,8 @@ def verify_chain(
             started = list(ahead[:parts])
             dialect = connection.dialect.name
             started += [start_worker(stack, dialect) for _ in range(parts - len(started))]
-            for process, _ in ahead[parts:]:
-                cast(IO[bytes], process.stdin).close()  # no job: it ends at once
+            for worker in ahead[parts:]:
+                dismiss(worker)
             if started:
                 # Told their stretches at once, before anything else is read: each worker reads
                 # its own stretch's checkpoints with its events, in one snapshot of its own.

@@ -10,8 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
-from typing import IO
+import weakref
+from contextlib import ExitStack, suppress
+from typing import IO, cast
 
 Worker = tuple[subprocess.Popen[bytes], IO[bytes]]  # a worker process and its error output
 
@@ -35,6 +36,24 @@ def start(stack: ExitStack, dialect: str) -> Worker:
     return process, errors
 
 
+# How long a worker told to end may take to do so before it is killed: it ends as soon as its
+# interpreter and imports are up (0.1-0.15 s of CPU), which on a loaded machine can take
+# seconds. Killing it mid-import was harmless, but left a worker's end undecidable.
+DISMISSED_GRACE_S = 10.0
+
+_dismissed: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+def dismiss(worker: Worker) -> None:
+    """Tell a worker started ahead that it has no job: its standard input closes, it ends."""
+    process, _ = worker
+    _dismissed.add(process)
+    cast(IO[bytes], process.stdin).close()
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process in _dismissed and process.poll() is None:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=DISMISSED_GRACE_S)
     if process.poll() is None:
-        process.kill()
+        process.kill()  # walking still: the command failed or was interrupted

@@ -126,6 +126,15 @@ def test_workers_started_ahead_walk_or_end_without_being_killed(
         assert [process.wait(timeout=30) for process, _ in ahead] == [0, 0]
 
 
+def test_a_worker_told_to_end_ends_by_itself_when_its_command_finishes_first() -> None:
+    """The command can finish before a worker it did not need has even started Python (a
+    loaded machine): closing up then waits for it to end on its own rather than killing it."""
+    with ExitStack() as stack:
+        worker = verify_start.start(stack, "sqlite")
+        verify_start.dismiss(worker)  # at once: its interpreter is still starting
+    assert worker[0].returncode == 0
+
+
 # The command as the console script runs it, with the workers' start watched: what had been
 # imported when the first was started, and how many were.
 PROBE = """
