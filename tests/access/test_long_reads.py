@@ -168,18 +168,37 @@ def test_a_download_still_running_when_the_grant_ends_stops_without_any_write(
     assert event.detail["rows_released"] == 2 * data_door.DOWNLOAD_BATCH
 
 
+def cut_after_one_batch(
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    meanwhile: Callable[[Session], object],
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], str]:
+    """The analyst's download of two batches, with `meanwhile` done (and committed) once the
+    first batch was read: the rows before, the rows after and why it stopped."""
+    grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
+    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
+    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
+    meanwhile(fresh(db))
+    db.commit()
+    rest, reason = read_all(rows)
+    assert len(first) == data_door.DOWNLOAD_BATCH
+    return first, rest, reason
+
+
 def test_a_download_stops_when_its_reader_is_deactivated(
     db: Session, people: People, agreement: Agreement, datasets: Datasets
 ) -> None:
     """An administrator deactivates the analyst (sessions and tokens end) while a download
     is on its way: their grants stay, so the door checks the account itself."""
-    grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
-    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
-    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
-    users.set_active(fresh(db), user_id=people.analyst.id, active=False, by=people.admin)
-    db.commit()
-    rest, reason = read_all(rows)
-    assert len(first) == data_door.DOWNLOAD_BATCH
+    _first, rest, reason = cut_after_one_batch(
+        db,
+        people,
+        agreement,
+        datasets,
+        lambda s: users.set_active(s, user_id=people.analyst.id, active=False, by=people.admin),
+    )
     assert rest == []
     assert "deactivated" in reason
     event = stopped_download(db)
@@ -235,12 +254,10 @@ def test_an_amendment_withholding_a_category_mid_download_lets_no_such_record_ou
     carried that category's records, read under the terms of its start; now no batch leaves
     after the amendment came into force with such a record: the download stops, recorded
     under the clause, and the file says it stopped."""
-    grant_download(db, people, agreement, datasets, 3 * data_door.DOWNLOAD_BATCH)
-    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
-    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
+    first, rest, reason = cut_after_one_batch(
+        db, people, agreement, datasets, lambda s: withheld_secret(s, people, datasets, agreement)
+    )
     assert any(secret(row) for row in first)  # not withheld yet
-    withheld_secret(fresh(db), people, datasets, agreement)
-    rest, reason = read_all(rows)
     assert not any(secret(row) for row in rest)
     assert rest == []
     assert "secret-offence" in reason
@@ -277,14 +294,12 @@ def test_a_download_stops_when_its_version_is_destroyed(
 ) -> None:
     """The rows are read once, at the start: once their version is crypto-shredded (its
     certificate says no copy is left), the rows still in memory do not leave either."""
-    grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
-    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
-    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
-    version = data_door.current_version(fresh(db), datasets.arrests.id)
-    datastore.destroy_version(version, now=utcnow())
-    db.commit()
-    rest, reason = read_all(rows)
-    assert len(first) == data_door.DOWNLOAD_BATCH
+
+    def destroy(session: Session) -> None:
+        version = data_door.current_version(session, datasets.arrests.id)
+        datastore.destroy_version(version, now=utcnow())
+
+    _first, rest, reason = cut_after_one_batch(db, people, agreement, datasets, destroy)
     assert rest == []
     assert "destroyed" in reason
     event = stopped_download(db)

@@ -223,27 +223,33 @@ def test_a_move_applied_at_once_ends_the_persons_sessions_as_an_approved_one_doe
     assert signed_in(app, people.analyst.email).get("/account/").status_code == 200
 
 
-def test_a_move_by_an_approved_group_mapping_ends_the_persons_other_sessions(
-    app: Flask, db: Session, people: People
-) -> None:
-    """The same for a move by an identity provider's or SCIM's group: every session ends but
-    the one being signed in with, if any, and the move's record says how many."""
-    analyst = signed_in(app, people.analyst.email)
+def mapped_to_probation(db: Session, people: People, source: str, user_id: int) -> None:
+    """The group "probation-staff" of `source` mapped to Probation (approved), and the person
+    put in it by that source."""
     groups.create_mapping(
         db,
-        source="scim",
+        source=source,
         external_group="probation-staff",
         role=None,
         organization_id=people.probation.id,
         by=OPERATOR,
     )
     db.commit()
-    person = fresh(db).get(User, people.analyst.id)
+    person = fresh(db).get(User, user_id)
     assert person is not None
     groups.apply_external_groups(
-        db, actor_label="scim", user=person, source="scim", groups=["probation-staff"]
+        db, actor_label=source, user=person, source=source, groups=["probation-staff"]
     )
     db.commit()
+
+
+def test_a_move_by_an_approved_group_mapping_ends_the_persons_other_sessions(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The same for a move by an identity provider's or SCIM's group: every session ends but
+    the one being signed in with, if any, and the move's record says how many."""
+    analyst = signed_in(app, people.analyst.email)
+    mapped_to_probation(db, people, "scim", people.analyst.id)
     assert organization_of(db, people.analyst.id) == people.probation.id
     assert analyst.get("/account/").status_code == 302
     assert events(db, AuditType.GROUP_ORGANIZATION)[-1].detail["sessions_ended"] == 1
@@ -361,21 +367,7 @@ def test_a_source_acting_for_no_one_moves_anyone_by_an_approved_mapping(
 ) -> None:
     """Sign-in (OIDC, SAML) acts on nobody's authority: it may move even an administrator by
     a mapping two administrators approved."""
-    groups.create_mapping(
-        db,
-        source="oidc",
-        external_group="probation-staff",
-        role=None,
-        organization_id=people.probation.id,
-        by=OPERATOR,
-    )
-    db.commit()
-    admin = fresh(db).get(User, people.admin.id)
-    assert admin is not None
-    groups.apply_external_groups(
-        db, actor_label="oidc", user=admin, source="oidc", groups=["probation-staff"]
-    )
-    db.commit()
+    mapped_to_probation(db, people, "oidc", people.admin.id)
     assert organization_of(db, people.admin.id) == people.probation.id
     analyst = fresh(db).get(User, people.analyst.id)
     assert analyst is not None
