@@ -76,6 +76,10 @@ DEACTIVATED = Decision(False, "This account is deactivated: it reads no data.", 
 Rows = slice | npt.NDArray[np.intp]
 ALL_ROWS = slice(None)
 CATEGORY_COLUMN = "offence_category"
+#: The clause of the offence categories an agreement withholds from every reader.
+WITHHELD_CLAUSE = "access.withheld_offence_categories"
+#: The clause a destroyed version's rows are refused under.
+DESTRUCTION_CLAUSE = "retention.destruction_days"
 T = TypeVar("T")
 R = TypeVar("R")
 #: Who the audit trail names for a risk assessment's read: the service, for nobody's eyes.
@@ -115,6 +119,8 @@ class Loaded:
     sha256: str
     decision: Decision
     audit_seq: int
+    #: The offence categories left out of the read (the agreement's, when it was read).
+    withheld: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -342,19 +348,34 @@ def _granted_forms(
     )
     reason = column_forms.not_allowed(described, in_force)
     if reason:
-        raise PermissionDenied(
-            reason,
-            clause=column_forms.DERIVED_FORMS_CLAUSE,
-            audit={
-                "event_type": event,
-                "outcome": Outcome.DENIED,
-                "now": now,
-                **fields,
-                "clause": column_forms.DERIVED_FORMS_CLAUSE,
-                "detail": {**fields["detail"], "reason": reason, "forms": described},
-            },
+        raise _refused(
+            reason, column_forms.DERIVED_FORMS_CLAUSE, fields, now, event, forms=described
         )
     return forms
+
+
+def _refused(
+    reason: str,
+    clause: str,
+    fields: dict[str, Any],
+    now: dt.datetime,
+    event: AuditType,
+    **detail: Any,
+) -> PermissionDenied:
+    """A read its decision allowed but a term of the agreement refuses (`clause`), with the
+    denied read to record: the decision's fields, the reason and `detail`."""
+    return PermissionDenied(
+        reason,
+        clause=clause,
+        audit={
+            "event_type": event,
+            "outcome": Outcome.DENIED,
+            "now": now,
+            **fields,
+            "clause": clause,
+            "detail": {**fields["detail"], "reason": reason, **detail},
+        },
+    )
 
 
 def _refuse_filters_on_forms(
@@ -370,17 +391,8 @@ def _refuse_filters_on_forms(
         f"{' / '.join(sorted({str(forms[c].form) for c in formed}))}, not as stored: "
         "filtering on the stored values is not part of the grant."
     )
-    raise PermissionDenied(
-        reason,
-        clause="access.columns",
-        audit={
-            "event_type": AuditType.DATASET_READ,
-            "outcome": Outcome.DENIED,
-            "now": now,
-            **fields,
-            "clause": "access.columns",
-            "detail": {**fields["detail"], "reason": reason, "forms": _described(forms)},
-        },
+    raise _refused(
+        reason, "access.columns", fields, now, AuditType.DATASET_READ, forms=_described(forms)
     )
 
 
@@ -401,16 +413,19 @@ def check_read(
     context: dict[str, Any],
     action: DataAction = DataAction.READ,
     forms: bool = False,
+    began: Began | None = None,
 ) -> Decision:
     """Decide a read without reading (an action that needs a grant of these columns, such as
     deciding a linkage pair, or a download going on): a refusal raises with its audit record
     like any other. With `forms`, also the forms the allowing grants give the columns in, as
-    a read that produces them checks them (`_granted_forms`)."""
+    a read that produces them checks them (`_granted_forms`). With `began` (a download going
+    on), also that what its rows were read under still holds (`_as_begun`)."""
+    dataset = _dataset(session, dataset_id, event)
     decision, fields = _decide_and_record(
         session,
         by=by,
         agreement_id=agreement_id,
-        dataset=_dataset(session, dataset_id, event),
+        dataset=dataset,
         columns=columns,
         action=action,
         purpose=purpose,
@@ -422,7 +437,55 @@ def check_read(
         _granted_forms(
             session, decision, agreement_id=agreement_id, fields=fields, now=now, event=event
         )
+    if began is not None:
+        _as_begun(session, began, agreement_id, dataset, fields, now, event)
     return decision
+
+
+@dataclass(frozen=True)
+class Began:
+    """What a download's rows were read under, once, at its start: the version and the
+    offence categories then withheld."""
+
+    version: int
+    withheld: tuple[str, ...]
+
+
+def _as_begun(
+    session: Session,
+    began: Began,
+    agreement_id: int,
+    dataset: DoorDataset,
+    fields: dict[str, Any],
+    now: dt.datetime,
+    event: AuditType,
+) -> None:
+    """Refuse a download's further rows when what they were read under no longer holds: the
+    version was destroyed (its rows may not leave any more), or the agreement in force now
+    withholds a category it did not withhold at the start, whose records may be among the rows
+    still to come. A category no longer withheld stops nothing: the rows still leave it out,
+    as the download's record says."""
+    stored = session.scalar(
+        select(DatasetVersion.destroyed_at).where(
+            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == began.version
+        )
+    )
+    if stored is not None:
+        reason = (
+            f"Version {began.version} of this dataset was destroyed while it was downloaded: "
+            "none of its rows leave any more."
+        )
+        raise _refused(reason, DESTRUCTION_CLAUSE, fields, now, event)
+    withheld = _withheld(session, agreement_id, dataset)
+    before = {category.casefold() for category in began.withheld}
+    added = [category for category in withheld if category.casefold() not in before]
+    if added:
+        reason = (
+            f"The agreement now withholds the records of {', '.join(added)} from every reader: "
+            "the rows still to come were read without leaving them out. Download again for "
+            "the records you may read."
+        )
+        raise _refused(reason, WITHHELD_CLAUSE, fields, now, event, withheld_categories=withheld)
 
 
 def _withheld(session: Session, agreement_id: int, dataset: DoorDataset) -> list[str]:
@@ -730,7 +793,7 @@ def download_rows(
         dataset_id=dataset_id,
         columns=columns,
         purpose=purpose,
-        version=loaded.version,
+        began=Began(loaded.version, tuple(loaded.withheld)),
         clock=clock,
     )
     return list(columns), _in_batches(rows, going_on), loaded.decision
@@ -758,21 +821,22 @@ def _download_goes_on(
     dataset_id: int,
     columns: Sequence[str],
     purpose: str,
-    version: int,
+    began: Began,
     clock: Callable[[], dt.datetime],
 ) -> Callable[[int], None]:
     """The check a download makes before each further batch of rows: the same decision as its
-    start, at the clock's moment, in a transaction of its own (so the policy epoch, the grants
-    and the reader's account are read afresh: a revocation in any process, a grant's or a
-    condition's end passing with nothing written, a deactivation). A refusal is recorded as a
-    denied `dataset:download` with its rule and clause and the rows already released, and
-    stops the download."""
+    start, at the clock's moment, in a transaction of its own (so the policy epoch, the grants,
+    the agreement in force and the reader's account are read afresh: a revocation in any
+    process, a grant's or a condition's end passing with nothing written, a deactivation, an
+    amendment narrowing the forms or withholding a category, the version's destruction:
+    `check_read` with `began`). A refusal is recorded as a denied `dataset:download` with its
+    rule and clause and the rows already released, and stops the download."""
     event = AuditType.DATASET_DOWNLOAD
 
     def going_on(released: int) -> None:
         session.commit()  # the previous batch's transaction: nothing is held while rows go out
         now = clock()
-        context = {"stopped_download": True, "rows_released": released, "version": version}
+        context = {"stopped_download": True, "rows_released": released, "version": began.version}
         by: User | None = None
         try:
             by = session.get(User, by_id)
@@ -790,6 +854,7 @@ def _download_goes_on(
                 context=context,
                 action=DataAction.DOWNLOAD,
                 forms=True,
+                began=began,
             )
         except DomainError as refused:
             session.rollback()
@@ -910,6 +975,7 @@ def _read_whole(
         sha256=version.sha256,
         decision=decision,
         audit_seq=seq,
+        withheld=tuple(withheld),
     )
 
 

@@ -19,7 +19,11 @@ outside the system and later prove nothing before it changed (`governance audit 
   only those that need it, and a test checks that the cells read back are the toolkit's for
   hostile rows.
 - JSON Lines: the first object is `{"audit_chain_head": {"seq": N, "sha256": H}, "exported_at":
-  ..., "filters": {...}}`; every following line is one event with its detail as an object.
+  ..., "filters": {...}}`; every following line is one event with its detail as an object, and
+  the last is `{"end_of_export": true, "rows": N}`, as the CSV's last line (a file without it
+  was cut short).
+Either ends instead with the toolkit's "export stopped" line or object if its rows raise
+`ExportStopped` (`tabular.ExportEnd`).
 """
 
 from __future__ import annotations
@@ -52,9 +56,12 @@ from governance.audit.service import HEAD_ID, format_time
 from governance.authz import Permission
 from governance.kernel.reports.tabular import (
     DANGEROUS_PREFIXES,
+    ExportEnd,
+    ExportStopped,
     chain_head_line,
     iter_csv,
     iter_jsonl,
+    until_stopped,
 )
 from governance.kernel.types import utcnow
 
@@ -141,8 +148,11 @@ def iter_export(
         yield from iter_jsonl([meta])
         detail = EXPORT_COLUMNS.index("detail")
         yield from iter_jsonl(
-            {**dict(zip(EXPORT_COLUMNS, row, strict=True)), "detail": json.loads(row[detail])}
-            for row in stream_rows(connection, statement)
+            (
+                {**dict(zip(EXPORT_COLUMNS, row, strict=True)), "detail": json.loads(row[detail])}
+                for row in stream_rows(connection, statement)
+            ),
+            trailer=True,
         )
 
 
@@ -223,13 +233,14 @@ def iter_csv_batches(batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[byt
     """`iter_csv_rows` for rows already in batches (`stream_batches`)."""
     yield (",".join(EXPORT_COLUMNS) + "\r\n").encode()
     count = 0
-    for batch in batches:
+    stops: list[ExportStopped] = []
+    for batch in until_stopped(batches, stops):
         count += len(batch)
         sink = io.BytesIO()
         # A writer per batch: a column's type may differ between batches (`_whole`).
         pacsv.write_csv(_batch(batch), sink, _CSV_OPTIONS)
         yield sink.getvalue()
-    yield f"# end of export: rows={count}\r\n".encode()
+    yield ExportEnd.of(count, stops).csv_line().encode()
 
 
 def export_filename(fmt: str, flt: AuditFilter, *, prefix: str = "audit") -> str:

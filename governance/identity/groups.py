@@ -37,7 +37,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role, rules
-from governance.identity import role_changes, sessions
+from governance.identity import role_changes
 from governance.identity.actors import Actor, System
 from governance.identity.group_mapping_model import (
     GROUP_LENGTH,
@@ -48,7 +48,6 @@ from governance.identity.group_mapping_model import (
 from governance.identity.models import User, UserRole
 from governance.identity.organization_model import Organization
 from governance.identity.role_change_model import RoleChange, RoleChangeKind, RoleChangeStatus
-from governance.identity.session_model import SessionEndReason
 from governance.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from governance.kernel.types import utcnow
 
@@ -252,8 +251,9 @@ def apply_external_groups(
     that no current group maps to, and sets the organisation when a group maps to one (the
     lowest-numbered such mapping wins). Roles given by hand are left alone. Each change is
     audited as done by `system:<actor_label>` with the source named; groups that map to
-    nothing are recorded in one event. When a role changed, the person's sessions end (as
-    for any change of roles) but `keep_session_id`, the one being signed in with. A grant to
+    nothing are recorded in one event. When a role or the organisation changed, the person's
+    sessions end (as for any change of roles or move: `role_changes.end_sessions`) but
+    `keep_session_id`, the one being signed in with; a move's event says how many. A grant to
     `on_authority_of` (the account on whose authority the source acts) is refused (403,
     `no-self-role-change`); the caller rolls back and records the refusal.
     """
@@ -327,7 +327,12 @@ def apply_external_groups(
     organization = next((m.organization for m in approved if m.organization is not None), None)
     if organization is not None and organization.id != user.organization_id:
         before = user.organization.name
-        move = {"email": user.email, "source": source, "before": before, "after": organization.name}
+        move: dict[str, object] = {
+            "email": user.email,
+            "source": source,
+            "before": before,
+            "after": organization.name,
+        }
         if on_authority_of is not None:
             rules.require(
                 rules.not_own_organization,
@@ -347,6 +352,9 @@ def apply_external_groups(
             )
         user.organization_id = organization.id
         user.organization = organization
+        move["sessions_ended"] = role_changes.end_sessions(
+            session, user.id, now=now, keep=keep_session_id
+        )
         changes.append(
             GroupChange(
                 ChangeKind.ORGANIZATION,
@@ -378,13 +386,7 @@ def apply_external_groups(
         )
     session.flush()
     if any(c.kind != ChangeKind.ORGANIZATION for c in changes):
-        sessions.end_sessions_of(
-            session,
-            user_id=user.id,
-            now=now,
-            reason=SessionEndReason.ROLES_CHANGED,
-            keep=keep_session_id,
-        )
+        role_changes.end_sessions(session, user.id, now=now, keep=keep_session_id)
     return changes
 
 

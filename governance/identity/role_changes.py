@@ -8,7 +8,8 @@ manager, data steward, output checker, partner reviewer, administrator, as the p
 stands) opens a pending
 request that a second administrator, neither the one who asked nor the person concerned,
 approves or rejects. Every change is a `RoleChange` row, shown to compliance managers, and an
-audit event; a change of someone's roles ends their sessions.
+audit event; a change of someone's roles or organisation, applied at once or approved, ends their
+sessions (`end_sessions`), in the change's transaction, and its event says how many.
 
 A person's organisation is part of what their roles mean: a partner reviewer previews the
 outputs of their own agency's data, an administrator handles their own organisation's role
@@ -17,7 +18,7 @@ who holds, is given or awaits a role with powers to another organisation is a re
 `move` through the same lifecycle, and nobody moves
 themselves (`no-self-organization-change`). Moving someone without such a role (an analyst, a
 newcomer with no role yet) applies at once: one administrator could as well open them a new
-account in that organisation.
+account in that organisation. Either way their sessions end once the move applies.
 
 The host operator (`governance create-user`, the demo, test set-up: a `System` actor) grants
 directly: whoever runs commands on the host holds the database and the keys, so a second
@@ -133,7 +134,8 @@ def change_organization(
     """Move `user` to `organization`: at once, or, when a role they hold, are given (`wanted`)
     or await has powers that follow the organisation, as a request a second administrator
     approves. None when they are there already. The caller (users.py) has checked
-    `user:manage` and records the applied change; this records a request."""
+    `user:manage`, records the applied change and ends the person's sessions
+    (`end_sessions`), as an approved move does; this records a request."""
     if organization.id == user.organization_id:
         return None
     detail: dict[str, object] = {
@@ -189,11 +191,11 @@ def change_roles(
     wanted: Iterable[Role],
     by: Actor,
     now: dt.datetime,
-    new_account: bool = False,
 ) -> RoleOutcome:
     """Bring `user`'s roles to `wanted`: removals and ordinary grants now, powerful grants as
-    pending requests. The caller (users.py) has checked `user:manage` and records the applied
-    change; this records each request and ends the person's sessions if anything applied."""
+    pending requests. The caller (users.py) has checked `user:manage`, records the applied
+    change and ends the person's sessions if anything applied (`end_sessions`); this records
+    each request."""
     if set(wanted) != set(user.role_set):
         rules.require(
             rules.not_oneself,
@@ -246,11 +248,19 @@ def change_roles(
         _record_request(
             session, change, by=by, now=now, detail={"email": user.email, "role": change.role}
         )
-    if outcome.applied and not new_account:
-        sessions.end_sessions_of(
-            session, user_id=user.id, now=now, reason=SessionEndReason.ROLES_CHANGED
-        )
     return outcome
+
+
+def end_sessions(
+    session: Session, user_id: int, *, now: dt.datetime, keep: int | None = None
+) -> int:
+    """End a person's sessions (but `keep`, the one being signed in with) after a change of
+    their roles or organisation was applied: what they may do and see is read from both at
+    each request, and no page opened under the old ones goes on. Returns how many ended, for
+    the change's event."""
+    return sessions.end_sessions_of(
+        session, user_id=user_id, now=now, reason=SessionEndReason.ROLES_CHANGED, keep=keep
+    )
 
 
 def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) -> RoleChange:
@@ -302,11 +312,7 @@ def approve(session: Session, *, change_id: int, by: Actor, now: dt.datetime) ->
         user.roles.append(UserRole(role=Role(change.role)))
     _mark_decided(change, by, now, note=None)
     session.flush()
-    # What a person may do is read from their roles and organisation at each request; their
-    # sessions end as for any change of roles, so nobody keeps a page opened under the old one.
-    ended = sessions.end_sessions_of(
-        session, user_id=user.id, now=now, reason=SessionEndReason.ROLES_CHANGED
-    )
+    ended = end_sessions(session, user.id, now=now)
     LIFECYCLE.apply(
         session,
         change,

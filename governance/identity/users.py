@@ -150,9 +150,7 @@ def create_user(
     session.add(user)
     session.flush()
     now = utcnow()
-    outcome = role_changes.change_roles(
-        session, user=user, wanted=role_set, by=by, now=now, new_account=True
-    )
+    outcome = role_changes.change_roles(session, user=user, wanted=role_set, by=by, now=now)
     audit.record(
         session,
         AuditType.USER_CREATE,
@@ -221,15 +219,13 @@ def update_user(
     event = (
         AuditType.USER_ROLES_CHANGE if before["roles"] != after["roles"] else AuditType.USER_UPDATE
     )
+    detail: dict[str, object] = {"before": before, "after": after}
+    if outcome.applied:
+        # A role or the organisation changed now: the sessions end, as when one is approved.
+        detail["sessions_ended"] = role_changes.end_sessions(session, user.id, now=now)
     if before != after or not outcome.requested:
         audit.record(
-            session,
-            event,
-            by=by,
-            target_type="user",
-            target_id=user.id,
-            now=now,
-            detail={"before": before, "after": after},
+            session, event, by=by, target_type="user", target_id=user.id, now=now, detail=detail
         )
     return outcome
 

@@ -7,7 +7,9 @@ while the rows are still on their way. Before, the door decided once, loaded eve
 streamed them all, however long that took; now it decides again before each further batch of
 rows (`data_door.DOWNLOAD_BATCH`, as a paged read decides each page), and a refusal stops the
 download, recorded as a denied `dataset:download` naming its clause and how many rows had been
-released, with a last line saying it stopped instead of the "end of export" line.
+released, with a last line saying it stopped instead of the "end of export" line. The rows are
+read once, at the start, under the agreement then in force: an amendment that withholds an
+offence category since, or the version's destruction, stops the rest as well.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from governance.access import grants as grant_service
 from governance.access.models import AccessRequest
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import datastore
 from governance.datasets.ingestion import ingest_frame
 from governance.identity import users
 from governance.kernel.reports.tabular import ExportStopped
 from governance.kernel.types import utcnow
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask_and_grant
-from tests.agreements.builders import Datasets, approved
+from tests.agreements.builders import Datasets, amendment, approved, countersign
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
 
@@ -165,18 +168,37 @@ def test_a_download_still_running_when_the_grant_ends_stops_without_any_write(
     assert event.detail["rows_released"] == 2 * data_door.DOWNLOAD_BATCH
 
 
+def cut_after_one_batch(
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    meanwhile: Callable[[Session], object],
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], str]:
+    """The analyst's download of two batches, with `meanwhile` done (and committed) once the
+    first batch was read: the rows before, the rows after and why it stopped."""
+    grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
+    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
+    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
+    meanwhile(fresh(db))
+    db.commit()
+    rest, reason = read_all(rows)
+    assert len(first) == data_door.DOWNLOAD_BATCH
+    return first, rest, reason
+
+
 def test_a_download_stops_when_its_reader_is_deactivated(
     db: Session, people: People, agreement: Agreement, datasets: Datasets
 ) -> None:
     """An administrator deactivates the analyst (sessions and tokens end) while a download
     is on its way: their grants stay, so the door checks the account itself."""
-    grant_download(db, people, agreement, datasets, 2 * data_door.DOWNLOAD_BATCH)
-    rows = started(db, people, agreement, datasets, utcnow(), utcnow)
-    first = [next(rows) for _ in range(data_door.DOWNLOAD_BATCH)]
-    users.set_active(fresh(db), user_id=people.analyst.id, active=False, by=people.admin)
-    db.commit()
-    rest, reason = read_all(rows)
-    assert len(first) == data_door.DOWNLOAD_BATCH
+    _first, rest, reason = cut_after_one_batch(
+        db,
+        people,
+        agreement,
+        datasets,
+        lambda s: users.set_active(s, user_id=people.analyst.id, active=False, by=people.admin),
+    )
     assert rest == []
     assert "deactivated" in reason
     event = stopped_download(db)
@@ -200,3 +222,85 @@ def test_a_download_that_holds_runs_to_its_end_line(
         .all()
     )
     assert [e.outcome for e in downloads] == ["allowed"]
+
+
+def withheld_secret(db: Session, people: People, datasets: Datasets, agreement: Agreement) -> None:
+    """An amendment that withholds the SECRET-OFFENCE records from every reader, approved and
+    countersigned: in force from now."""
+    amendment(
+        db,
+        people,
+        datasets,
+        agreement,
+        row_level_download=True,
+        withheld_offence_categories=["secret-offence"],
+    )
+    countersign(db, people, agreement)
+    db.commit()
+
+
+def secret(row: tuple[object, ...]) -> bool:
+    """Whether a downloaded (sex, age) row is a SECRET-OFFENCE record: in `ROWS` the category
+    follows the age (every third of 18, 19, 20, ...)."""
+    return (int(str(row[1])) - 18) % 3 == 2
+
+
+def test_an_amendment_withholding_a_category_mid_download_lets_no_such_record_out(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """The attack: the analyst starts a download of every record; the agreement is amended to
+    withhold an offence category from every reader (a new finding about the provider's
+    duty) while the rows are still on their way. Before, the rest of the download still
+    carried that category's records, read under the terms of its start; now no batch leaves
+    after the amendment came into force with such a record: the download stops, recorded
+    under the clause, and the file says it stopped."""
+    first, rest, reason = cut_after_one_batch(
+        db, people, agreement, datasets, lambda s: withheld_secret(s, people, datasets, agreement)
+    )
+    assert any(secret(row) for row in first)  # not withheld yet
+    assert not any(secret(row) for row in rest)
+    assert rest == []
+    assert "secret-offence" in reason
+    event = stopped_download(db)
+    assert event.outcome == "denied"
+    assert event.clause == "access.withheld_offence_categories"
+    assert event.detail["rows_released"] == data_door.DOWNLOAD_BATCH
+    assert event.detail["withheld_categories"] == ["secret-offence"]
+
+
+def test_a_download_cut_by_an_amendment_ends_with_the_stopped_line(
+    client: FlaskClient, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    grant_download(db, people, agreement, datasets, MANY)
+    browser = Browser(client)
+    browser.login(people.analyst.email, PASSWORD)
+    scope = f"agreement={agreement.id}&dataset={datasets.arrests.id}&purpose=descriptive"
+    response = client.get(f"/data/download?{scope}", buffered=False)
+    chunks = iter(response.response)
+    first = next(chunks)
+    withheld_secret(fresh(db), people, datasets, agreement)
+    lines = (first + b"".join(chunks)).decode().splitlines()
+    response.close()
+    rows = [line for line in lines if line and not line.startswith("#")][1:]
+    assert len(rows) < MANY
+    assert not any(line.startswith("# end of export") for line in lines)
+    assert lines[-1].startswith("# export stopped: ")
+    assert "secret-offence" in lines[-1]
+    assert lines[-1].endswith(f"(rows written: {len(rows)})")
+
+
+def test_a_download_stops_when_its_version_is_destroyed(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """The rows are read once, at the start: once their version is crypto-shredded (its
+    certificate says no copy is left), the rows still in memory do not leave either."""
+
+    def destroy(session: Session) -> None:
+        version = data_door.current_version(session, datasets.arrests.id)
+        datastore.destroy_version(version, now=utcnow())
+
+    _first, rest, reason = cut_after_one_batch(db, people, agreement, datasets, destroy)
+    assert rest == []
+    assert "destroyed" in reason
+    event = stopped_download(db)
+    assert (event.outcome, event.clause) == ("denied", data_door.DESTRUCTION_CLAUSE)

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow.csv as pacsv
@@ -26,7 +27,7 @@ from governance.audit.format import (
 )
 from governance.audit.queries import EXPORT_COLUMNS
 from governance.audit.service import canonical_content, content_text, format_time
-from governance.kernel.reports.tabular import iter_csv
+from governance.kernel.reports.tabular import ExportStopped, iter_csv
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
 maybe_text = st.none() | texts
@@ -275,6 +276,26 @@ def test_csv_lines_match_the_reports_toolkit(rows: list[tuple[Any, ...]]) -> Non
         csv.reader(io.StringIO(toolkit, newline=""))
     )
     assert ours.endswith(f"\r\n# end of export: rows={len(rows)}\r\n")
+
+
+def test_the_audit_csv_writer_ends_a_stopped_export_as_the_toolkit_does() -> None:
+    """Events that stop coming (`ExportStopped`) end the audit's own CSV with the toolkit's
+    "export stopped" line, not the "end of export" one a complete file ends with."""
+    row = (1, "2026-01-01T00:00:00.000000Z", "auth:login", "success", *([None] * 10), "", "")
+
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        yield [row, row]
+        raise ExportStopped("Your role was removed.")
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for batch in batches():
+            yield from batch
+
+    ours = b"".join(iter_csv_batches(batches())).decode()
+    toolkit = b"".join(iter_csv(rows(), header=EXPORT_COLUMNS)).decode()
+    assert ours.endswith("\r\n# export stopped: Your role was removed. (rows written: 2)\r\n")
+    assert toolkit.splitlines()[-1] == ours.splitlines()[-1]
+    assert "end of export" not in ours
 
 
 def test_csv_neutralises_formula_cells() -> None:

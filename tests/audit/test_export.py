@@ -102,7 +102,8 @@ def test_cli_export_filters_by_period_and_type(
         "dataset:read",
     )
     assert result.exit_code == 0, result.output
-    meta, *events = [json.loads(line) for line in out.read_text().splitlines()]
+    meta, *events, end = [json.loads(line) for line in out.read_text().splitlines()]
+    assert end == {"end_of_export": True, "rows": 1}
     assert set(meta["audit_chain_head"]) == {"seq", "sha256"}
     assert meta["filters"]["event_type"] == "dataset:read"
     assert [e["seq"] for e in events] == [hostile]
@@ -151,9 +152,11 @@ def test_page_jsonl_export(browser: Browser, people: People, hostile: int) -> No
     browser.login(people.privacy.email, PASSWORD)
     response = browser.get("/audit/export?format=jsonl&agreement_id=7")
     assert response.status_code == 200
-    meta, *events = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    meta, *events, end = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
     assert "audit_chain_head" in meta
     assert [e["seq"] for e in events] == [hostile]
+    # A file cut short lacks this last object, as a CSV lacks its "end of export" line.
+    assert end == {"end_of_export": True, "rows": 1}
 
 
 @pytest.mark.parametrize("role", ["analyst", "steward", "admin"])

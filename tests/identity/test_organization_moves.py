@@ -205,6 +205,56 @@ def test_moving_an_analyst_between_research_organisations_applies_at_once(
     assert (applied.status, applied.decided_by_id) == (RoleChangeStatus.APPLIED, people.admin.id)
 
 
+def test_a_move_applied_at_once_ends_the_persons_sessions_as_an_approved_one_does(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The organisation decides which agreements and provider datasets a person sees. An
+    approved move ends the person's sessions, so no page opened under the old organisation
+    goes on; a move applied at once (an analyst's) used to leave them signed in. Now both end
+    them, in the move's transaction, and the administrator's record says how many."""
+    analyst = signed_in(app, people.analyst.email)
+    assert analyst.get("/account/").status_code == 200
+    admin = signed_in(app, people.admin.email)
+    assert move(admin, people.analyst, other_lab(db)).status_code == 302
+    assert analyst.get("/account/").status_code == 302  # signed out: to the login page
+    assert admin.get("/account/").status_code == 200  # the administrator's own session goes on
+    update = events(db, AuditType.USER_UPDATE)[-1]
+    assert (update.target_id, update.detail["sessions_ended"]) == (str(people.analyst.id), 1)
+    assert signed_in(app, people.analyst.email).get("/account/").status_code == 200
+
+
+def mapped_to_probation(db: Session, people: People, source: str, user_id: int) -> None:
+    """The group "probation-staff" of `source` mapped to Probation (approved), and the person
+    put in it by that source."""
+    groups.create_mapping(
+        db,
+        source=source,
+        external_group="probation-staff",
+        role=None,
+        organization_id=people.probation.id,
+        by=OPERATOR,
+    )
+    db.commit()
+    person = fresh(db).get(User, user_id)
+    assert person is not None
+    groups.apply_external_groups(
+        db, actor_label=source, user=person, source=source, groups=["probation-staff"]
+    )
+    db.commit()
+
+
+def test_a_move_by_an_approved_group_mapping_ends_the_persons_other_sessions(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The same for a move by an identity provider's or SCIM's group: every session ends but
+    the one being signed in with, if any, and the move's record says how many."""
+    analyst = signed_in(app, people.analyst.email)
+    mapped_to_probation(db, people, "scim", people.analyst.id)
+    assert organization_of(db, people.analyst.id) == people.probation.id
+    assert analyst.get("/account/").status_code == 302
+    assert events(db, AuditType.GROUP_ORGANIZATION)[-1].detail["sessions_ended"] == 1
+
+
 def test_deactivation_closes_a_waiting_move(app: Flask, db: Session, people: People) -> None:
     move(signed_in(app, people.admin.email), people.partner, people.probation)
     users.set_active(db, user_id=people.partner.id, active=False, by=people.admin)
@@ -317,21 +367,7 @@ def test_a_source_acting_for_no_one_moves_anyone_by_an_approved_mapping(
 ) -> None:
     """Sign-in (OIDC, SAML) acts on nobody's authority: it may move even an administrator by
     a mapping two administrators approved."""
-    groups.create_mapping(
-        db,
-        source="oidc",
-        external_group="probation-staff",
-        role=None,
-        organization_id=people.probation.id,
-        by=OPERATOR,
-    )
-    db.commit()
-    admin = fresh(db).get(User, people.admin.id)
-    assert admin is not None
-    groups.apply_external_groups(
-        db, actor_label="oidc", user=admin, source="oidc", groups=["probation-staff"]
-    )
-    db.commit()
+    mapped_to_probation(db, people, "oidc", people.admin.id)
     assert organization_of(db, people.admin.id) == people.probation.id
     analyst = fresh(db).get(User, people.analyst.id)
     assert analyst is not None

@@ -11,6 +11,9 @@ or for writing to a file.  It also owns the *safety* of those exports:
 * The CSV preamble format (see ``docs/decisions/reports-toolkit.md``): zero or
   more ``# ...`` comment lines before the header and, optionally, one
   ``# end of export: rows=N`` line after the last row.
+* How an export ends (`ExportEnd`), the same in every format: complete, or
+  stopped (its rows raised `ExportStopped`) with why and the rows written before,
+  as the CSV's last comment line or JSON Lines' last object.
 * JSON serialisation of the types our rows carry (datetime, date, time,
   Decimal, UUID, enums), one object per line, UTF-8, no ASCII escaping.
 """
@@ -24,14 +27,16 @@ import io
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, islice
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "CHUNK_SIZE",
     "DANGEROUS_PREFIXES",
+    "ExportEnd",
     "ExportStopped",
     "chain_head_line",
     "csv_value",
@@ -39,6 +44,7 @@ __all__ = [
     "iter_jsonl",
     "json_default",
     "neutralise",
+    "until_stopped",
 ]
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV
@@ -55,16 +61,45 @@ _FORBIDDEN_IN_COMMENT = frozenset('\r\n"')
 _COMMENT_SAFE = str.maketrans({"\r": " ", "\n": " ", '"': "'"})
 _END = object()  # sentinel: rows themselves are never compared to None
 _HEX = frozenset("0123456789abcdef")
+T = TypeVar("T")
 
 
 class ExportStopped(Exception):
     """Raised by an export's rows when the export may not go on (the reader's access ended
-    while it was sent): `iter_csv` ends the file with a line saying so, and without the
-    "end of export" line, so the file cannot pass for complete."""
+    while it was sent): every writer here ends the file with a line saying so
+    (`ExportEnd`), and without the "end of export" line, so the file cannot pass for
+    complete."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+@dataclass(frozen=True)
+class ExportEnd:
+    """How an export ended: complete, or stopped (`stopped` says why) after `rows` rows. Each
+    writer says it in its format's last line: the CSV's comment, JSON Lines' object."""
+
+    rows: int
+    stopped: str | None = None
+
+    @classmethod
+    def of(cls, rows: int, stops: Sequence[ExportStopped]) -> ExportEnd:
+        return cls(rows, stops[0].message if stops else None)
+
+    def csv_line(self) -> str:
+        """`# export stopped: <why> (rows written: N)` or `# end of export: rows=N`."""
+        if self.stopped is None:
+            return _comment_line(f"end of export: rows={self.rows}")
+        said = self.stopped.translate(_COMMENT_SAFE)
+        return _comment_line(f"export stopped: {said} (rows written: {self.rows})")
+
+    def json_record(self) -> dict[str, Any]:
+        """`{"export_stopped": <why>, "rows_written": N}`, or `{"end_of_export": true,
+        "rows": N}`."""
+        if self.stopped is None:
+            return {"end_of_export": True, "rows": self.rows}
+        return {"export_stopped": self.stopped, "rows_written": self.rows}
 
 
 def neutralise(text: str) -> str:
@@ -196,7 +231,7 @@ def iter_csv(
     # and a batch of 256 short rows is still constant (tiny) memory.
     count = 0
     stops: list[ExportStopped] = []
-    values = _until_stopped(values, stops)
+    values = until_stopped(values, stops)
     while batch := list(islice(values, 256)):
         writer.writerows(map(_safe_row, batch))
         count += len(batch)
@@ -205,18 +240,17 @@ def iter_csv(
             buf.seek(0)
             buf.truncate()
 
-    if stops:
-        said = stops[0].message.translate(_COMMENT_SAFE)
-        buf.write(_comment_line(f"export stopped: {said} (rows written: {count})"))
-    elif trailer:
-        buf.write(_comment_line(f"end of export: rows={count}"))
+    end = ExportEnd.of(count, stops)
+    if end.stopped is not None or trailer:
+        buf.write(end.csv_line())
     if buf.tell():
         yield buf.getvalue().encode(encoding)
 
 
-def _until_stopped(values: Iterator[Any], stops: list[ExportStopped]) -> Iterator[Any]:
+def until_stopped(values: Iterable[T], stops: list[ExportStopped]) -> Iterator[T]:
     """The values until the rows' source raises `ExportStopped` (kept in `stops`): every row
-    it gave before is written, none after."""
+    it gave before is written, none after, and the writer ends with `ExportEnd.of(rows,
+    stops)`."""
     try:
         yield from values
     except ExportStopped as stopped:
@@ -239,16 +273,21 @@ def json_default(value: object) -> object:
 
 
 def iter_jsonl(
-    rows: Iterable[Mapping[str, Any]], *, chunk_size: int = CHUNK_SIZE
+    rows: Iterable[Mapping[str, Any]], *, trailer: bool = False, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[bytes]:
-    """Yield *rows* as JSON Lines (one UTF-8 object per line) in encoded chunks."""
+    """Yield *rows* as JSON Lines (one UTF-8 object per line) in encoded chunks. Rows that
+    raise `ExportStopped` end with an object saying so (`ExportEnd.json_record`); with
+    `trailer`, a complete export ends with one saying that."""
     # allow_nan=False: NaN/Infinity are not JSON and would break strict readers.
     encode = json.JSONEncoder(
         ensure_ascii=False, allow_nan=False, default=json_default, separators=(",", ":")
     ).encode
     parts: list[str] = []
     size = 0
-    for row in rows:
+    count = 0
+    stops: list[ExportStopped] = []
+    for row in until_stopped(rows, stops):
+        count += 1
         line = encode(row if isinstance(row, dict) else dict(row))
         parts.append(line)
         parts.append("\n")
@@ -257,5 +296,8 @@ def iter_jsonl(
             yield "".join(parts).encode("utf-8")
             parts.clear()
             size = 0
+    end = ExportEnd.of(count, stops)
+    if end.stopped is not None or trailer:
+        parts.append(encode(end.json_record()) + "\n")
     if parts:
         yield "".join(parts).encode("utf-8")

@@ -214,6 +214,26 @@ def test_jsonl_one_object_per_line_even_with_newlines_in_text() -> None:
     assert [json.loads(x)["i"] for x in lines[:-1]] == list(range(1000))
 
 
+def test_a_jsonl_export_its_rows_stop_ends_with_an_object_saying_so() -> None:
+    """The attack on a reader of JSON Lines: the rows stop (the reader's access ended while it
+    was sent) and the writer either lets the exception tear the stream (a truncated file any
+    parser takes whole) or ends as if complete. Now the last line is an object saying it
+    stopped, why, and how many rows came before, as the CSV's last line does; a complete
+    export with `trailer` ends with an object saying so."""
+
+    def rows() -> Iterator[dict[str, int]]:
+        for n in range(600):
+            yield {"n": n}
+        raise ExportStopped('Your grant "A" was revoked.')
+
+    lines = [json.loads(x) for x in b"".join(iter_jsonl(rows(), trailer=True)).splitlines()]
+    assert lines[:600] == [{"n": n} for n in range(600)]
+    assert lines[600:] == [{"export_stopped": 'Your grant "A" was revoked.', "rows_written": 600}]
+    complete = b"".join(iter_jsonl(({"n": n} for n in range(3)), trailer=True)).splitlines()
+    assert json.loads(complete[-1]) == {"end_of_export": True, "rows": 3}
+    assert b"".join(iter_jsonl([{"n": 1}])).splitlines() == [b'{"n":1}']
+
+
 # --- constant memory -------------------------------------------------------
 
 
