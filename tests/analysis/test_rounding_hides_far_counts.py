@@ -12,6 +12,8 @@ people at that value are added within the published counts.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,9 +21,15 @@ import pandas as pd
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from governance.analysis.engine.balance import balance_table
 from governance.analysis.engine.disclosure import DisclosurePolicy, ValueDomain, published_mean
-from governance.analysis.engine.kinds import run_analysis
+from governance.analysis.engine.encoding import EncodedCovariates
+from governance.analysis.engine.engines import DuckDBEngine, EngineSettings
+from governance.analysis.engine.kinds import columns_needed, run_analysis
 from governance.analysis.engine.kinds_base import RunContext
+from governance.analysis.engine.matched_tables import balance_rows_published, group_table
+from governance.analysis.engine.sources import EngineTables, PandasSource, SqlSource
+from governance.analysis.engine.synthetic import generate_dataset
 from tests.analysis.test_rounding_hides_spread import welch_variances
 from tests.analysis.test_rounding_recovers_nothing import (
     RELAXED,
@@ -155,3 +163,131 @@ def test_a_release_over_years_is_the_same_for_counts_that_round_alike(data, valu
     ]
     assert "welch" in outputs[0].statistics, outputs[0].withheld
     assert released(outputs[0]) == released(outputs[1])
+
+
+def test_a_matched_groups_mean_of_years_does_not_give_the_exact_count():
+    """The matched comparison's characteristics table prints a numeric covariate's mean per
+    group beside its published count, and its balance row the same means again."""
+    treated, pool = np.array(YEARS["a"], float), np.array(YEARS["b"] + YEARS["b"], float)
+    table, _ = group_table("mean", treated, pool, np.ones(len(pool)), ROUNDED, origin=LOWEST)
+    cell = table.cell(group="treatment").values
+    assert cell["count"] == 25
+    assert counts_from_sum(cell["value"], 25) != {23}
+    column = np.concatenate([treated, pool])[:, None]
+    rows = np.arange(len(column))
+    is_treated = rows < len(treated)
+    encoded = EncodedCovariates(
+        matrix=column,
+        names=["born"],
+        sources=["born"],
+        levels={},
+        binary=[False],
+        reference=[False],
+    )
+    balance = balance_table(encoded, is_treated.astype(int), np.ones(23), np.ones(len(pool)))
+    policy = replace(ROUNDED, min_cell_size=3, zeros_are_disclosive=False)
+    row = balance_rows_published(
+        balance,
+        column,
+        is_treated,
+        ~is_treated,
+        is_treated,
+        ~is_treated,
+        policy,
+        origins={"born": LOWEST},
+    )[0]
+    assert not row["disclosure"]["suppressed"]
+    # The same mean as the characteristics table's: one origin for both.
+    assert row["mean_treated_after"] == cell["value"]
+    assert counts_from_sum(row["mean_treated_before"], 25) != {23}
+
+
+def test_a_matched_comparison_takes_a_covariates_sums_from_the_registers_lowest():
+    """End to end: a year of birth among the covariates; the treated group's mean is
+    released from the register's earliest year, in its characteristics table and balance
+    row alike."""
+    dataset = generate_dataset(20_000, seed=3, programme_size=300)
+    born = pd.to_datetime(dataset.index_events["date_of_birth"]).dt.year
+    dataset.index_events["birth_year"] = born
+    covariates = ["birth_year", "sex", "prior_offences", "index_disposal"]
+    parameters = {
+        "eligibility": {"data_complete_until": "2022-12-31"},
+        "covariates": covariates,
+        "categorical": ["sex", "index_disposal"],
+    }
+    read = columns_needed("matched_comparison", parameters)
+    data = {table: getattr(dataset, table)[columns] for table, columns in read.items()}
+    result = run_analysis("matched_comparison", data, parameters, RunContext(ROUNDED))
+    cell = result.table("characteristics_birth_year").table.cell(group="treatment")
+    assert not cell.suppressed
+    row = next(r for r in result.statistics["balance"] if r["term"] == "birth_year")
+    assert row["mean_treated_after"] == cell.values["value"]
+    lowest = float(born.min())
+    exact, total = cell.raw["count"], cell.raw["events"]  # n and S, never published
+    assert exact != cell.values["count"]
+    # lowest + (S - n lowest) / p; on the earlier code S / p, off by lowest (p - n) / p.
+    expected = lowest + (total - exact * lowest) / cell.values["count"]
+    assert math.isclose(cell.values["value"], expected, rel_tol=1e-12)
+
+
+def test_a_groups_mean_is_the_same_whichever_records_are_left_out():
+    """Two releases of one group from two origins c1, c2 differ by (c1 - c2)(1 - n / p),
+    which gives n. The origin is the whole table's, before the analyst's exclusions: leaving
+    out the only person born in 1940 changes neither it nor group a's mean."""
+    data = frame(YEARS)
+    data["offence_category"] = np.where(data["born"] == LOWEST, "fraud", "theft")
+    assert (data["offence_category"] == "fraud").sum() == 1
+    means = [
+        cells_of(
+            run_analysis(
+                "descriptive",
+                {"records": data},
+                {"group_by": ["g"], "mean_of": "born", **excluded},
+                RunContext(ROUNDED),
+            ),
+            "means",
+        )["a"]
+        for excluded in ({}, {"excluded_offence_categories": ["fraud"]})
+    ]
+    assert means[0] == means[1]
+    assert means[0]["mean"] == LOWEST + (np.array(YEARS["a"]) - LOWEST).sum() / 25
+
+
+def test_duckdb_takes_the_sums_from_the_same_origin():
+    """The origin comes from the records table on the engine (records.py, sources.py): the
+    release is pandas' to the last figure."""
+    engine = DuckDBEngine(EngineSettings(duckdb_memory_limit="256MB", duckdb_threads=1))
+    try:
+        on_duckdb = run_analysis(
+            "descriptive",
+            EngineTables(engine, {"records": frame(YEARS)}),
+            {"group_by": ["g"], "mean_of": "born"},
+            RunContext(ROUNDED),
+        )
+        assert released(on_duckdb) == released(describe(YEARS, ROUNDED))
+    finally:
+        engine.close()
+
+
+def test_a_sources_lowest_values_are_the_same_on_every_engine():
+    """Numbers only: text, booleans and dates have no origin (their means are rates, or
+    they are categories)."""
+    table = pd.DataFrame(
+        {
+            "person_id": ["p1", "p2", "p3"],
+            "born": pd.array([1990, None, 1962], dtype="Int64"),
+            "score": [2.5, float("nan"), -1.25],
+            "sex": ["f", "m", "f"],
+            "employed": [True, False, True],
+            "index_date": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-03-01"]),
+        }
+    )
+    columns = ["born", "score", "sex", "employed", "index_date"]
+    expected = {"born": 1962.0, "score": -1.25}
+    assert PandasSource({"index_events": table}).lowest("index_events", columns) == expected
+    engine = DuckDBEngine(EngineSettings(duckdb_memory_limit="256MB", duckdb_threads=1))
+    try:
+        source = SqlSource(EngineTables(engine, {"index_events": table}))
+        assert source.lowest("index_events", columns) == expected
+    finally:
+        engine.close()

@@ -27,7 +27,7 @@ from .disclosure import ValueDomain
 from .engines import SqlEngine
 from .kinds_base import one_row_per_person, require_table
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
-from .sources import EngineTables, SqlSource, source_of
+from .sources import EngineTables, SqlSource, lowest_of, source_of
 from .stats import WeightedSummary, summary_of, weighted_summary
 from .tabulation import MISSING_LABEL, aggregate_cells, aggregate_groups
 
@@ -189,7 +189,7 @@ def load_records(
     if isinstance(data, EngineTables) and _in_sql(data, columns, measures, mean_of):
         return _sql_records(data, columns, measures, notes, excluded or [], mean_of)
     records = require_table(data, "records", columns)
-    origins = _origins(mean_of, lambda: pd.to_numeric(records[str(mean_of)], errors="coerce").min())
+    origins = _origins(mean_of, lambda columns: lowest_of(records, columns))
     records = without_excluded(records, excluded or [], notes)
     records, reduced = one_row_per_person(records, PERSON_KEY)
     if reduced:
@@ -204,14 +204,15 @@ def load_records(
     return FrameRecords(records, origins)
 
 
-def _origins(mean_of: str | None, lowest: Callable[[], object]) -> dict[str, float]:
+def _origins(
+    mean_of: str | None, lowest: Callable[[list[str]], dict[str, float]]
+) -> dict[str, float]:
     """The averaged column's lowest value over the whole records table, before any record is
-    left out (``Records.origins``). A re-offending measure the records lack is derived, a count
-    or a number of days: from 0."""
+    left out (``Records.origins``, ``Source.lowest``). A re-offending measure is derived, a
+    count or a number of days: from 0."""
     if mean_of is None or mean_of in OUTCOME_COLUMNS:
         return {}
-    found = pd.to_numeric(pd.Series([lowest()], dtype=object), errors="coerce").iloc[0]
-    return {} if pd.isna(found) else {mean_of: float(found)}
+    return lowest([mean_of])
 
 
 def _in_sql(
@@ -258,10 +259,7 @@ def _sql_records(
     source.require("records", columns)
     engine = data.engine
     schema = data.schemas["records"]
-    origins = _origins(
-        mean_of,
-        lambda: engine.query(queries.lowest(engine, "records", str(mean_of)))["lowest"].iloc[0],
-    )
+    origins = _origins(mean_of, lambda columns: source.lowest("records", columns))
     dropped = None
     if excluded:
         notes.append(_excluded_note(excluded))
