@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,14 +29,13 @@ from governance.analysis.engine.kinds_base import RunContext
 from governance.analysis.engine.matched_tables import balance_rows_published, group_table
 from governance.analysis.engine.sources import EngineTables, PandasSource, SqlSource
 from governance.analysis.engine.synthetic import generate_dataset
-from tests.analysis.test_rounding_hides_spread import welch_variances
+from tests.analysis.test_rounding_hides_spread import added_alike, describe, frame, welch_variances
 from tests.analysis.test_rounding_recovers_nothing import (
     RELAXED,
     ROUNDED,
     candidates,
     cells_of,
     released,
-    rounded,
 )
 
 LOWEST, HIGHEST = 1940, 2008
@@ -47,22 +45,6 @@ YEARS = {
     "a": _rng.integers(1980, 1991, 23).tolist(),
     "b": [LOWEST, HIGHEST, *_rng.integers(LOWEST, HIGHEST + 1, 31).tolist()],
 }
-
-
-def frame(values: dict[str, list[int]]) -> pd.DataFrame:
-    rows = [{"g": group, "born": value} for group, years in values.items() for value in years]
-    data = pd.DataFrame(rows)
-    data.insert(0, "person_id", [f"p{i}" for i in range(len(data))])
-    return data
-
-
-def describe(values: dict[str, list[int]], policy: DisclosurePolicy) -> Any:
-    return run_analysis(
-        "descriptive",
-        {"records": frame(values)},
-        {"group_by": ["g"], "mean_of": "born"},
-        RunContext(policy),
-    )
 
 
 def counts_from_sum(mean: float, published: int, base: int = 5) -> set[int]:
@@ -145,21 +127,9 @@ def test_a_release_over_years_is_the_same_for_counts_that_round_alike(data, valu
     Welch's test, summary) is the same."""
     assume(len(set(values[0] + values[1])) >= 3)
     policy = DisclosurePolicy(rounding_base=base)
-    lowest = [data.draw(st.integers(10, 30)) for _ in values]
-    sizes = [len(v) + k for v, k in zip(values, lowest, strict=True)]
-    moved = [
-        data.draw(
-            st.sampled_from(
-                [other for other in candidates(rounded(size, base), base) if other - len(v) >= 10]
-            )
-        )
-        - len(v)
-        for size, v in zip(sizes, values, strict=True)
-    ]
-    assume(rounded(sum(len(v) for v in values) + sum(moved), base) == rounded(sum(sizes), base))
     outputs = [
         describe({g: v + [LOWEST] * k for g, v, k in zip("ab", values, ks, strict=True)}, policy)
-        for ks in (lowest, moved)
+        for ks in added_alike(data, values, base)
     ]
     assert "welch" in outputs[0].statistics, outputs[0].withheld
     assert released(outputs[0]) == released(outputs[1])
@@ -235,14 +205,14 @@ def test_a_groups_mean_is_the_same_whichever_records_are_left_out():
     which gives n. The origin is the whole table's, before the analyst's exclusions: leaving
     out the only person born in 1940 changes neither it nor group a's mean."""
     data = frame(YEARS)
-    data["offence_category"] = np.where(data["born"] == LOWEST, "fraud", "theft")
+    data["offence_category"] = np.where(data["score"] == LOWEST, "fraud", "theft")
     assert (data["offence_category"] == "fraud").sum() == 1
     means = [
         cells_of(
             run_analysis(
                 "descriptive",
                 {"records": data},
-                {"group_by": ["g"], "mean_of": "born", **excluded},
+                {"group_by": ["g"], "mean_of": "score", **excluded},
                 RunContext(ROUNDED),
             ),
             "means",
@@ -261,7 +231,7 @@ def test_duckdb_takes_the_sums_from_the_same_origin():
         on_duckdb = run_analysis(
             "descriptive",
             EngineTables(engine, {"records": frame(YEARS)}),
-            {"group_by": ["g"], "mean_of": "born"},
+            {"group_by": ["g"], "mean_of": "score"},
             RunContext(ROUNDED),
         )
         assert released(on_duckdb) == released(describe(YEARS, ROUNDED))
