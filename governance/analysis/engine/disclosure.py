@@ -476,7 +476,7 @@ def published_mean(
 
     From the origin, because S alone pins the count of a column far from 0 against its
     spread: S / highest <= n <= S / lowest (years of birth 1980 to 1990 summing to 39,720 are
-    20 people, published as 20 or 25 alike). Every value is at least the origin, so people at
+    20 people, whatever count is published). Every value is at least the origin, so people at
     it add nothing to S' and only n >= S' / (highest - origin) is left, the bound a column
     starting at 0 (ages, counts of offences) always had. The origin is the same for every
     group and population of the table: two releases of one group from two origins c1, c2

@@ -47,7 +47,7 @@ def needs_offences(*columns: str | None) -> bool:
 
 class Records(ABC):
     """One row per person (their earliest record), wherever the rows are. ``origins``: per
-    averaged column, its lowest value over the whole table the run was handed (``lowest_in``),
+    averaged column, its lowest value over the whole table the run was handed (``Source.lowest``),
     which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
 
     origins: Mapping[str, float]
