@@ -236,7 +236,9 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
             mean_of="value",
         )
         notes: list[str] = []
-        expected = load_records({"records": frame}, list(frame.columns), [], notes, excluded)
+        expected = load_records(
+            {"records": frame}, list(frame.columns), [], notes, excluded, mean_of="value"
+        )
         assert isinstance(found, SqlRecords)
         assert isinstance(expected, FrameRecords)
         assert sql_notes == notes

@@ -176,6 +176,24 @@ def test_a_numeric_balance_row_does_not_give_the_pool_its_exact_size():
     assert sizes_with_whole_squares(row["mean_control_before"], pool_variance, 400) != [401]
 
 
+def added_alike(data: Any, values: list[list[int]], base: int) -> tuple[list[int], list[int]]:
+    """Two numbers of people to add to each group (at a value that adds to neither sum), each
+    at least 10, that give the same published counts, the total's included."""
+    added = [data.draw(st.integers(10, 30)) for _ in values]
+    sizes = [len(v) + k for v, k in zip(values, added, strict=True)]
+    moved = [
+        data.draw(
+            st.sampled_from(
+                [other for other in candidates(rounded(size, base), base) if other - len(v) >= 10]
+            )
+        )
+        - len(v)
+        for size, v in zip(sizes, values, strict=True)
+    ]
+    assume(rounded(sum(len(v) for v in values) + sum(moved), base) == rounded(sum(sizes), base))
+    return added, moved
+
+
 @RELAXED
 @given(
     data=st.data(),
@@ -189,21 +207,9 @@ def test_means_and_welch_are_the_same_for_counts_that_round_alike(data, values, 
     # Four values or more (with 0): over three, the test is withheld when a count is small.
     assume(len(set(values[0] + values[1])) >= 3)
     policy = DisclosurePolicy(rounding_base=base)
-    zeros = [data.draw(st.integers(10, 30)) for _ in values]
-    sizes = [len(v) + z for v, z in zip(values, zeros, strict=True)]
-    moved = [
-        data.draw(
-            st.sampled_from(
-                [other for other in candidates(rounded(size, base), base) if other - len(v) >= 10]
-            )
-        )
-        - len(v)
-        for size, v in zip(sizes, values, strict=True)
-    ]
-    assume(rounded(sum(len(v) for v in values) + sum(moved), base) == rounded(sum(sizes), base))
     outputs = [
         describe({g: v + [0] * z for g, v, z in zip("ab", values, counts, strict=True)}, policy)
-        for counts in (zeros, moved)
+        for counts in added_alike(data, values, base)
     ]
     assert "welch" in outputs[0].statistics, outputs[0].withheld
     assert released(outputs[0]) == released(outputs[1])

@@ -185,9 +185,15 @@ class ValueDomain:
     distinct values (all of them when there are at most four), sorted. A reader who knows them
     turns a cell's count n and sum S into counts of people: at most (S - n * lowest) /
     (second lowest - lowest) are above the lowest value, at most (n * highest - S) / (highest -
-    second highest) below the highest. Over two values both are exact: the mean is a rate."""
+    second highest) below the highest. Over two values both are exact: the mean is a rate.
+
+    ``origin`` is the value a released mean's sums are taken from under rounding
+    (``published_mean``): the column's lowest value over the whole table the run was handed
+    (``with_origin``), a value of the data set and not of any group or population an analyst
+    picks out of it; 0 where none is known (the sums themselves, as before)."""
 
     values: tuple[float, ...]
+    origin: float = 0.0
 
     @classmethod
     def of(cls, values: Any, *, boolean: bool = False) -> ValueDomain:
@@ -202,6 +208,13 @@ class ValueDomain:
         """The domain of distinct values already found (e.g. the lowest and highest two)."""
         distinct = sorted({float(v) for v in values if not pd.isna(v)})
         return cls(tuple(distinct if len(distinct) <= 4 else distinct[:2] + distinct[-2:]))
+
+    def with_origin(self, origin: float | None) -> ValueDomain:
+        """The domain with the sums of its means taken from ``origin`` under rounding (none, or
+        not a finite number: from 0). It must be at most every value a released mean is over:
+        the lowest of the whole table the groups are drawn from."""
+        usable = origin is not None and bool(np.isfinite(origin))
+        return replace(self, origin=float(origin) if usable else 0.0)  # type: ignore[arg-type]
 
     @property
     def two_valued(self) -> bool:
@@ -431,9 +444,10 @@ def _published_values(
     (``DisclosurePolicy.published``): a rate is rounded events over the rounded count (an
     exact rate beside a rounded count gives the count back: 0.4347826 over a published 25 is
     10/23); a mean over two values is that rate on the column's scale; a mean over more values
-    is the exact sum over the rounded count, which releases the sum (not a count of people:
-    over three or more values it does not give the people at each) but not the count, which
-    the exact mean would through the sum's granularity (2.347826 is 54/23)."""
+    is the exact sum (from the domain's origin, ``published_mean``) over the rounded count,
+    which releases that sum (not a count of people: over three or more values it does not give
+    the people at each) but not the count, which the exact mean would through the sum's
+    granularity (2.347826 is 54/23)."""
     count = policy.published(float(data["count"]))
     values: dict[str, float | int | None] = {"count": count}
     exact = float(data["count"])
@@ -457,7 +471,16 @@ def published_mean(
     of people behind it. Without rounding, the mean itself. Under rounding, from the count as
     published: over two values (a rate is a mean over 0 and 1) the published number at the
     higher value over the published count, on the column's scale; over more values the sum
-    over the published count (see ``_published_values`` for why)."""
+    over the published count (see ``_published_values`` for why), the sum taken from the
+    domain's ``origin``: origin + S' / p with S' = S - n x origin, the sum of (x - origin).
+
+    From the origin, because S alone pins the count of a column far from 0 against its
+    spread: S / highest <= n <= S / lowest (years of birth 1980 to 1990 summing to 39,720 are
+    20 people, whatever count is published). Every value is at least the origin, so people at
+    it add nothing to S' and only n >= S' / (highest - origin) is left, the bound a column
+    starting at 0 (ages, counts of offences) always had. The origin is the same for every
+    group and population of the table: two releases of one group from two origins c1, c2
+    would give the count back through their difference, (c1 - c2)(1 - n / p)."""
     if policy.rounding_base is None or mean is None:
         return mean
     published = policy.published(count)
@@ -467,7 +490,12 @@ def published_mean(
         lowest, highest = domain.values
         above = policy.published((mean - lowest) / (highest - lowest) * count)
         return lowest + (highest - lowest) * min(above, published) / published
-    return _settled(mean * count) / published
+    origin = _origin(domain)
+    return origin + _settled((mean - origin) * count) / published
+
+
+def _origin(domain: ValueDomain | None) -> float:
+    return 0.0 if domain is None else domain.origin
 
 
 # Significant figures a sum is taken to before it is divided by the published count.
@@ -492,11 +520,12 @@ def published_variance(
     gives the count back, because its sum of squares Q is whole and v (n - 1) + S^2 / n is
     whole, of the counts in the rounding interval, mostly for the exact n only. So it is
     computed from the sum S and the sum of squares Q (both taken over ``count``, weighted as
-    the summary is, each ``_settled``) with the published count p: (Q - S^2 / p) / (p - 1),
-    in exact arithmetic; over two values (where S is a count of people) from the
-    published mean alone, (mean - lowest) (highest - mean) p / (p - 1). Either way a function
-    of what is released and of Q, so the same for every count that rounds alike; what S and Q
-    still say about the count is in docs/decisions/analysis-disclosure.md (rounding10)."""
+    the summary is, from the domain's ``origin`` as the mean's S is, each ``_settled``) with
+    the published count p: (Q - S^2 / p) / (p - 1), in exact arithmetic; over two values
+    (where S is a count of people) from the published mean alone, (mean - lowest) (highest -
+    mean) p / (p - 1). Either way a function of what is released and of Q, so the same for
+    every count that rounds alike; what S and Q still say about the count is in
+    docs/decisions/analysis-disclosure.md (rounding10, rounding11)."""
     if policy.rounding_base is None or summary.variance is None:
         return summary.variance
     published = policy.published(count)
@@ -507,8 +536,10 @@ def published_variance(
         lowest, highest = domain.values
         return max((mean - lowest) * (highest - mean), 0.0) * published / (published - 1)
     n = summary.effective_n
-    total = Fraction(_settled(summary.mean * count))
-    squares = Fraction(_settled((summary.mean**2 + summary.variance * (n - 1) / n) * count))
+    # From the origin as the mean's sum is: Q too pins a count far from 0 (n <= Q / lowest^2).
+    shifted = summary.mean - _origin(domain)
+    total = Fraction(_settled(shifted * count))
+    squares = Fraction(_settled((shifted**2 + summary.variance * (n - 1) / n) * count))
     # Exactly, from the settled S and Q: no cancellation where Q is close to S^2 / p.
     return float(max(squares - total * total / published, Fraction(0)) / (published - 1))
 

@@ -254,6 +254,9 @@ class MatchedComparisonKind(AnalysisKind):
                 exclusion_reasons(rows, parse_dates(rows["index_date"]), rules).isna().to_numpy()
             ),
         )
+        # Where a numeric covariate's means are taken from under rounding: the register's
+        # lowest value, the same for any cohort and pool (disclosure.ValueDomain.origin).
+        origins = source.lowest("index_events", [c for c in p.covariates if c not in p.categorical])
         source.release("index_events")
         columns = list(dict.fromkeys(["person_id", "index_date", *p.covariates]))
         sample = stack_groups(treated, pool, columns)
@@ -314,7 +317,9 @@ class MatchedComparisonKind(AnalysisKind):
             "options": p.matching.to_dict(),
             "caliper_width": att.assignment.caliper_width,
         }
-        self._characteristics(result, sample, p, att.encoded.levels, is_treated, weights, context)
+        self._characteristics(
+            result, sample, p, att.encoded.levels, is_treated, weights, context, origins
+        )
         figures: dict[str, dict[str, dict[str, float]]] = {}
         if withheld is None and outcomes is not None:  # derived above when not withheld
             # The outcomes beside the sample's columns for the matched rows only: a copy of the
@@ -324,7 +329,7 @@ class MatchedComparisonKind(AnalysisKind):
             result.tables += tables
         context.report(0.85, "checking differencing and protection intervals")
         context.control(result)
-        balance = self._balance(result, att, sample, is_treated, used, p, context)
+        balance = self._balance(result, att, sample, is_treated, used, p, context, origins)
         result.figures["balance"] = [
             {k: row[k] for k in ("term", "smd_before", "smd_after", "disclosure")}
             for row in balance
@@ -405,6 +410,7 @@ class MatchedComparisonKind(AnalysisKind):
         used: np.ndarray,
         p: MatchedParams,
         context: RunContext,
+        origins: Mapping[str, float],
     ) -> list[dict[str, Any]]:
         """Balance rows as released. When the treated people who found no comparison person
         are too few (1 to min_cell_size - 1), or some row's figures before less after would
@@ -442,6 +448,7 @@ class MatchedComparisonKind(AnalysisKind):
             context.policy,
             p.matching.smd_denominator,
             att.weights.to_numpy()[keep],
+            origins,
         )
         return [_follow_characteristics(row, result) for row in published]
 
@@ -454,6 +461,7 @@ class MatchedComparisonKind(AnalysisKind):
         is_treated: np.ndarray,
         weights: np.ndarray,
         context: RunContext,
+        origins: Mapping[str, float],
     ) -> None:
         used = weights > 0
         for covariate in p.covariates:
@@ -469,6 +477,7 @@ class MatchedComparisonKind(AnalysisKind):
                     values[used & ~is_treated],
                     weights[used & ~is_treated],
                     context.policy,
+                    origin=origins.get(covariate),
                 )
             result.tables.append(
                 ResultTable(

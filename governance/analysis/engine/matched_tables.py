@@ -8,6 +8,7 @@ one (ATT weights), which is what the significance tests compare.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -69,16 +70,21 @@ def group_table(
     weights_c: np.ndarray,
     policy: DisclosurePolicy,
     scale: float = 1.0,
+    origin: float | None = None,
 ) -> tuple[ControlledTable, dict[str, dict[str, float]]]:
     """Treatment vs comparison table of a rate ("rate") or mean ("mean") under control.
 
     Returns the controlled table (comparison values weighted; ``scale`` multiplies published
     means, e.g. 100 for "per 100 people") and the unrounded published figures per group.
+    ``origin``: the column's lowest value over the whole table it was read from, which the
+    means' sums are taken from under rounding (``disclosure.ValueDomain.origin``; None: 0).
     """
     values_t = np.asarray(values_t, dtype=float)
     values_c = np.asarray(values_c, dtype=float)
     domain = (
-        RATE_DOMAIN if measure == "rate" else ValueDomain.of(np.concatenate([values_t, values_c]))
+        RATE_DOMAIN
+        if measure == "rate"
+        else ValueDomain.of(np.concatenate([values_t, values_c])).with_origin(origin)
     )
     raw = control_table(
         _cells(values_t, values_c, measure, policy.dominance_n, domain),
@@ -262,6 +268,7 @@ def balance_rows_published(
     policy: DisclosurePolicy,
     smd_denominator: str = "pooled",
     weights: np.ndarray | None = None,
+    origins: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Balance rows as dicts; a row's means and SMDs are withheld (``suppressed``) when the
     people behind a group's mean are too few, or the counts of people it implies are (for a
@@ -278,7 +285,10 @@ def balance_rows_published(
 
     Under the agreement's rounding a released row's means, SMDs and variance ratios come from
     the counts as published (``_rounded_figures``); ``weights`` are the matching weights of
-    ``matrix``'s rows, which the "after" figures are weighted by (None: all 1)."""
+    ``matrix``'s rows, which the "after" figures are weighted by (None: all 1); ``origins``
+    per covariate its lowest value over the whole table it was read from, which a numeric
+    row's sums are taken from (``disclosure.ValueDomain.origin``; none: 0), as its
+    characteristics table's are."""
     masks = [
         np.asarray(mask, dtype=bool)
         for mask in (treated_before, controls_before, treated_after, controls_after)
@@ -290,7 +300,7 @@ def balance_rows_published(
     for position, row in enumerate(rows):
         column = matrix[:, position]
         groups = [np.asarray(column[mask], dtype=float) for mask in masks]
-        domain = _domain(column)
+        domain = _domain(column).with_origin((origins or {}).get(row.covariate))
         rules = _row_rules(groups, row.binary, domain, policy)
         unsafe = bool(rules)
         data = row.to_dict()

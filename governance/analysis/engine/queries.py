@@ -274,6 +274,12 @@ def extreme_values(dialect: Dialect, table: str, filters: Sequence[str], value: 
     """
 
 
+def lowest(dialect: Dialect, table: str, column: str) -> str:
+    """The lowest number in ``column`` over the whole of ``table`` (disclosure.ValueDomain's
+    origin)."""
+    return f"SELECT min({numeric(dialect, column)}) AS lowest FROM {table}"
+
+
 def distinct_values(dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()) -> str:
     return f"SELECT DISTINCT {dialect.quote(column)} AS value FROM {table} WHERE {_where(filters)}"
 

@@ -16,7 +16,7 @@ Disclosure control, the ledger and output checking then run unchanged on those c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from .disclosure import ValueDomain
 from .engines import SqlEngine
 from .kinds_base import one_row_per_person, require_table
 from .reoffending import OFFENCE_COLUMNS, OUTCOME_COLUMNS
-from .sources import EngineTables, SqlSource, source_of
+from .sources import EngineTables, SqlSource, lowest_of, source_of
 from .stats import WeightedSummary, summary_of, weighted_summary
 from .tabulation import MISSING_LABEL, aggregate_cells, aggregate_groups
 
@@ -46,7 +46,11 @@ def needs_offences(*columns: str | None) -> bool:
 
 
 class Records(ABC):
-    """One row per person (their earliest record), wherever the rows are."""
+    """One row per person (their earliest record), wherever the rows are. ``origins``: per
+    averaged column, its lowest value over the whole table the run was handed (``Source.lowest``),
+    which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
+
+    origins: Mapping[str, float]
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -87,8 +91,9 @@ class Records(ABC):
 class FrameRecords(Records):
     """The reference: the records as one DataFrame."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, origins: Mapping[str, float] | None = None) -> None:
         self.frame = frame
+        self.origins = dict(origins or {})
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -97,11 +102,13 @@ class FrameRecords(Records):
         return self.frame[list(dict.fromkeys([PERSON_KEY, *by]))]
 
     def valued(self, measure: str) -> Records:
-        return FrameRecords(self.frame[pd.to_numeric(self.frame[measure], errors="coerce").notna()])
+        valued = pd.to_numeric(self.frame[measure], errors="coerce").notna()
+        return FrameRecords(self.frame[valued], self.origins)
 
     def within(self, column: str, labels: Sequence[str]) -> Records:
         text = self.frame[column].astype("string")
-        return FrameRecords(self.frame[text.isin(list(labels)).fillna(False).to_numpy(dtype=bool)])
+        chosen = text.isin(list(labels)).fillna(False).to_numpy(dtype=bool)
+        return FrameRecords(self.frame[chosen], self.origins)
 
     def cells(
         self,
@@ -126,7 +133,8 @@ class FrameRecords(Records):
 
     def domain(self, measure: str) -> ValueDomain:
         column = self.frame[measure]
-        return ValueDomain.of(column, boolean=_boolean(column))
+        domain = ValueDomain.of(column, boolean=_boolean(column))
+        return domain.with_origin(self.origins.get(measure))
 
 
 def _boolean(column: pd.Series) -> bool:
@@ -179,8 +187,9 @@ def load_records(
     averaged): on the engine when the tables are there and SQL can read every column as
     pandas would, else in pandas."""
     if isinstance(data, EngineTables) and _in_sql(data, columns, measures, mean_of):
-        return _sql_records(data, columns, measures, notes, excluded or [])
+        return _sql_records(data, columns, measures, notes, excluded or [], mean_of)
     records = require_table(data, "records", columns)
+    origins = _origins(mean_of, lambda columns: lowest_of(records, columns))
     records = without_excluded(records, excluded or [], notes)
     records, reduced = one_row_per_person(records, PERSON_KEY)
     if reduced:
@@ -192,7 +201,18 @@ def load_records(
             [records, source.outcomes(records, FOLLOW_UP_DAYS, WAITING_DAYS)], axis=1
         )
         notes.append(OUTCOMES_NOTE)
-    return FrameRecords(records)
+    return FrameRecords(records, origins)
+
+
+def _origins(
+    mean_of: str | None, lowest: Callable[[list[str]], dict[str, float]]
+) -> dict[str, float]:
+    """The averaged column's lowest value over the whole records table, before any record is
+    left out (``Records.origins``, ``Source.lowest``). A re-offending measure is derived, a
+    count or a number of days: from 0."""
+    if mean_of is None or mean_of in OUTCOME_COLUMNS:
+        return {}
+    return lowest([mean_of])
 
 
 def _in_sql(
@@ -233,11 +253,13 @@ def _sql_records(
     measures: list[str | None],
     notes: list[str],
     excluded: list[str],
+    mean_of: str | None,
 ) -> Records:
     source = SqlSource(data)
     source.require("records", columns)
     engine = data.engine
     schema = data.schemas["records"]
+    origins = _origins(mean_of, lambda columns: source.lowest("records", columns))
     dropped = None
     if excluded:
         notes.append(_excluded_note(excluded))
@@ -267,21 +289,29 @@ def _sql_records(
     )
     if offences is not None:
         notes.append(OUTCOMES_NOTE)
-    return SqlRecords(data, "kept_records", schema)
+    return SqlRecords(data, "kept_records", schema, origins=origins)
 
 
 class SqlRecords(Records):
     """The records as a table on the engine, narrowed by SQL conditions."""
 
     def __init__(
-        self, data: EngineTables, table: str, schema: pa.Schema, filters: tuple[str, ...] = ()
+        self,
+        data: EngineTables,
+        table: str,
+        schema: pa.Schema,
+        filters: tuple[str, ...] = (),
+        origins: Mapping[str, float] | None = None,
     ) -> None:
         self.data, self.engine, self.table = data, data.engine, table
         self.schema, self.filters = schema, filters
+        self.origins = dict(origins or {})
         self._rows: int | None = None
 
     def _narrowed(self, condition: str) -> SqlRecords:
-        return SqlRecords(self.data, self.table, self.schema, (*self.filters, condition))
+        return SqlRecords(
+            self.data, self.table, self.schema, (*self.filters, condition), self.origins
+        )
 
     def _query(self, sql: str, sources: Mapping[str, str]) -> pd.DataFrame:
         """The answer, each column named in ``sources`` typed as pandas types its source
@@ -364,7 +394,8 @@ class SqlRecords(Records):
         )
         field = self.schema.field(measure) if measure in self.schema.names else None
         boolean = field is not None and pa.types.is_boolean(field.type)
-        return ValueDomain.from_values([*found["value"].tolist(), *((0, 1) if boolean else ())])
+        domain = ValueDomain.from_values([*found["value"].tolist(), *((0, 1) if boolean else ())])
+        return domain.with_origin(self.origins.get(measure))
 
 
 def _pooled(groups: pd.DataFrame) -> WeightedSummary:

@@ -87,6 +87,12 @@ class Source(ABC):
     ) -> pd.DataFrame:
         """reoffended, reoffences, days_to_first_reoffence for each row of ``events``."""
 
+    @abstractmethod
+    def lowest(self, table: str, columns: Sequence[str]) -> dict[str, float]:
+        """Per number column of ``columns`` (booleans, text and dates left out), its lowest
+        value over the whole of ``table``: where a released mean's sums are taken from under
+        rounding (disclosure.ValueDomain.origin), the same whoever the groups are."""
+
 
 def candidate_dates_of_birth(cohort: pd.DataFrame, day_first: bool) -> pd.Series:
     """Every date of birth a cohort row could link on (as written, and day and month swapped),
@@ -140,6 +146,9 @@ class PandasSource(Source):
     ) -> pd.DataFrame:
         offences = self._frame("offences", OFFENCE_COLUMNS)
         return derive_outcomes(events, offences, follow_up_days, waiting_days)
+
+    def lowest(self, table: str, columns: Sequence[str]) -> dict[str, float]:
+        return lowest_of(self._frame(table, columns), columns)
 
 
 class EngineTables(Mapping[str, pd.DataFrame]):
@@ -314,6 +323,35 @@ class SqlSource(Source):
             },
             index=events.index,
         )
+
+    def lowest(self, table: str, columns: Sequence[str]) -> dict[str, float]:
+        self.require(table, columns)
+        schema = self.tables.schemas[table]
+        found = {}
+        for column in columns:
+            kind = schema.field(column).type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                value = self._sql.query(queries.lowest(self._sql, table, column))["lowest"].iloc[0]
+                if pd.notna(value) and np.isfinite(float(value)):
+                    found[column] = float(value)
+        return found
+
+
+def lowest_of(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, float]:
+    """``Source.lowest`` of a DataFrame: numbers read as a mean reads them (text that is not a
+    number left out), booleans and dates not at all."""
+    found = {}
+    for column in columns:
+        kind = frame[column].dtype
+        if pd.api.types.is_bool_dtype(kind) or pd.api.types.is_datetime64_any_dtype(kind):
+            continue
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if pd.api.types.is_bool_dtype(numbers.dtype):
+            continue
+        value = float(numbers.astype(float).min())
+        if np.isfinite(value):
+            found[column] = value
+    return found
 
 
 def _dates(values: pd.Series) -> pa.Array:
