@@ -56,6 +56,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     return PG_SKIP_REASON
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` (`make test`): a test marked `xdist_group(name)` goes to the worker
+    that runs the group's other tests. pytest-xdist 3.8 says so by appending `@name` to the
+    item's `_nodeid`, which pytest 9.2 no longer reads (a node's id is its `_id`): every group
+    was silently ignored, so the reliability suite's load tests shared the machine, two workers
+    started a Spark JVM each, and the grouped modules built their fixtures twice. This appends
+    the suffix where pytest 9 reads it, after every conftest has added its markers (trylast),
+    as xdist does; where xdist's own suffix took, it does nothing."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test: migrating once keeps the suite fast."""

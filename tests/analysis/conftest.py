@@ -324,7 +324,8 @@ def java_missing() -> bool:
 
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
-    """One JVM for every Spark test of the session (it takes seconds to start)."""
+    """One JVM for every Spark test of the session (it takes seconds to start); under xdist
+    every test that asks for it is in the group `spark` (below), so one worker starts it."""
     if java_missing():
         pytest.skip("Spark tests need Java (a JRE 17 or later) and pyspark; neither is here")
     from governance.analysis.engine.engines import spark_session as start
@@ -332,3 +333,12 @@ def spark_session() -> Iterator[Any]:
     session = start(EngineSettings(spark_master="local[2]"))
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that asks for `spark_session` runs in the xdist group `spark`, on the worker
+    that already runs the other Spark tests: a test outside the group started a second JVM
+    (2 GiB, 10-19 s to start on this machine class) on the other worker, for one assertion."""
+    for item in items:
+        if "spark_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))

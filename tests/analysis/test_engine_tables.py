@@ -172,7 +172,6 @@ labels = st.one_of(st.none(), st.sampled_from([*HOSTILE, "a", "b", "B", "ß"]))
 numbers = st.one_of(st.none(), st.integers(-3, 3))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def people_cells(records: Records, by: list[str]) -> list[tuple[bytes, tuple[str, ...]]]:
     """Each member's hash and cell labels, as the ledger records them."""
     people = records.people(by)
@@ -189,6 +188,7 @@ def people_cells(records: Records, by: list[str]) -> list[tuple[bytes, tuple[str
     ]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(
         st.tuples(
