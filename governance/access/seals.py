@@ -1,0 +1,240 @@
+"""The keyed seals of the rows the door relies on: grants (with their columns) and training
+records (governance/kernel/row_seals.py says how a seal is made).
+
+The application seals a row whenever it writes one: after every flush that touched a grant, a
+granted column or a training record, and after every ORM statement (a bulk UPDATE) on those
+tables, the rows are read back as stored and their seals written beside them, in the same
+transaction. The grant index checks a grant's seal each time it loads it
+(access/live_grants.py); the training condition checks each training record it counts
+(access/conditions.py). A grant whose seal fails allows nothing (rule `grant-seal`); a training
+record whose seal fails counts for nothing (rule `training-seal`).
+
+Rows from before seals were kept are sealed once, by `governance init` after the upgrade that
+added them (`seal_unsealed_once`), recorded in the audit trail; after that record no command
+seals an unsealed row, so blanking a seal and waiting for an upgrade does not launder a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Row, bindparam, event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from governance.access.models import Grant, GrantColumn
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType, of_type
+from governance.identity.actors import Actor
+from governance.identity.models import TrainingRecord
+from governance.kernel import row_seals
+from governance.kernel.keys import KeyRing, rings_of
+
+log = logging.getLogger(__name__)
+
+GRANT_KIND = "access_grant"
+TRAINING_KIND = "training_record"
+TRAINING_SEAL_RULE = "training-seal"
+
+#: What decides what a grant allows, in its canonical order (the id first).
+GRANT_FIELDS = (
+    Grant.id,
+    Grant.user_id,
+    Grant.agreement_id,
+    Grant.agreement_version,
+    Grant.dataset_id,
+    Grant.purpose,
+    Grant.valid_from,
+    Grant.valid_until,
+    Grant.allow_download,
+    Grant.status,
+    Grant.granted_by_id,
+    Grant.effective_until,
+    Grant.effective_clause,
+    Grant.effective_reason,
+    Grant.effective_rule,
+)
+#: Each granted column: its name, the class it was granted under and its form.
+COLUMN_FIELDS = (
+    GrantColumn.column_name,
+    GrantColumn.classification,
+    GrantColumn.form,
+    GrantColumn.form_key_id,
+)
+#: What decides which training a record proves.
+TRAINING_FIELDS = (
+    TrainingRecord.id,
+    TrainingRecord.user_id,
+    TrainingRecord.course,
+    TrainingRecord.completed_on,
+    TrainingRecord.expires_on,
+    TrainingRecord.recorded_by_id,
+)
+
+
+def ring(session: Session) -> KeyRing:
+    return rings_of(session).audit
+
+
+def grant_rows() -> Any:
+    """Each grant with each of its columns (a grant without columns once, with None)."""
+    return (
+        select(*GRANT_FIELDS, Grant.seal, *COLUMN_FIELDS)
+        .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
+        .order_by(Grant.id)
+    )
+
+
+def grouped(rows: Iterable[Row[Any]]) -> dict[int, tuple[Row[Any], list[Row[Any]]]]:
+    """The rows of `grant_rows` by grant: its first row and its column rows."""
+    grants: dict[int, tuple[Row[Any], list[Row[Any]]]] = {}
+    for row in rows:
+        _, columns = grants.setdefault(row.id, (row, []))
+        if row.column_name is not None:
+            columns.append(row)
+    return grants
+
+
+def grant_content(row: Row[Any], columns: Sequence[Row[Any]]) -> list[object]:
+    granted = sorted(
+        [getattr(c, f.key) for f in COLUMN_FIELDS] for c in columns if c.column_name is not None
+    )
+    return [*(getattr(row, f.key) for f in GRANT_FIELDS), granted]
+
+
+def grant_seal_holds(key: KeyRing, row: Row[Any], columns: Sequence[Row[Any]]) -> bool:
+    return row_seals.holds(key, GRANT_KIND, grant_content(row, columns), row.seal)
+
+
+def training_content(row: Row[Any]) -> list[object]:
+    return [getattr(row, f.key) for f in TRAINING_FIELDS]
+
+
+def training_seal_holds(key: KeyRing, row: Row[Any]) -> bool:
+    return row_seals.holds(key, TRAINING_KIND, training_content(row), row.seal)
+
+
+def seal_grants(session: Session, grant_ids: Iterable[int]) -> int:
+    """Seal these grants as they are stored now, in the session's transaction."""
+    ids = sorted(set(grant_ids))
+    if not ids:
+        return 0
+    key = ring(session)
+    connection = session.connection()
+    found = grouped(connection.execute(grant_rows().where(Grant.id.in_(ids))))
+    seals = {
+        grant_id: row_seals.seal(key, GRANT_KIND, grant_content(row, columns))
+        for grant_id, (row, columns) in found.items()
+    }
+    _store(session, Grant, seals)
+    return len(seals)
+
+
+def seal_training(session: Session, record_ids: Iterable[int]) -> int:
+    """Seal these training records as they are stored now."""
+    ids = sorted(set(record_ids))
+    if not ids:
+        return 0
+    key = ring(session)
+    rows = session.connection().execute(select(*TRAINING_FIELDS).where(TrainingRecord.id.in_(ids)))
+    seals = {row.id: row_seals.seal(key, TRAINING_KIND, training_content(row)) for row in rows}
+    _store(session, TrainingRecord, seals)
+    return len(seals)
+
+
+def _store(
+    session: Session, model: type[Grant] | type[TrainingRecord], seals: dict[int, str]
+) -> None:
+    if not seals:
+        return
+    table = model.__table__
+    session.connection().execute(
+        update(table).where(table.c.id == bindparam("row_id")).values(seal=bindparam("new_seal")),
+        [{"row_id": row_id, "new_seal": value} for row_id, value in seals.items()],
+    )
+    # The instances this session holds: as stored, so nothing marks them changed.
+    for row_id, value in seals.items():
+        instance = session.identity_map.get(session.identity_key(model, row_id))  # type: ignore[arg-type]
+        if instance is not None:
+            set_committed_value(instance, "seal", value)
+
+
+@event.listens_for(Session, "after_flush")
+def _seal_flushed(session: Session, _context: Any) -> None:
+    grants: set[int] = set()
+    training: set[int] = set()
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Grant) and instance not in session.deleted:
+            grants.add(instance.id)
+        elif isinstance(instance, GrantColumn):
+            grants.add(instance.grant_id)
+        elif isinstance(instance, TrainingRecord) and instance not in session.deleted:
+            training.add(instance.id)
+    seal_grants(session, grants)
+    seal_training(session, training)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _seal_after_statement(state: ORMExecuteState) -> Any:
+    """A bulk UPDATE (or INSERT, DELETE of granted columns) through the session: the rows it
+    touched are sealed again once it has run."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return None
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    where = getattr(state.statement, "whereclause", None)
+    session = state.session
+    if table == Grant.__tablename__ and state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        if not {getattr(k, "key", k) for k in values} - {"changed_epoch", "seal"}:
+            return None  # the epoch listener's own statement, or this module's
+        query = select(Grant.id) if where is None else select(Grant.id).where(where)
+        ids = list(session.scalars(query))
+        result = state.invoke_statement()
+        seal_grants(session, ids)
+        return result
+    if table == GrantColumn.__tablename__:
+        params = state.parameters
+        listed = params if isinstance(params, list) else [params] if params else []
+        named = {p["grant_id"] for p in listed if isinstance(p, dict) and "grant_id" in p}
+        before = set()
+        if where is not None:
+            before = set(session.scalars(select(GrantColumn.grant_id).where(where)))
+        result = state.invoke_statement()
+        if state.is_insert and not named:
+            named = set(session.scalars(select(GrantColumn.grant_id).distinct()))
+        seal_grants(session, before | named)
+        return result
+    if table == TrainingRecord.__tablename__ and state.is_update:
+        query = select(TrainingRecord.id)
+        ids = list(session.scalars(query if where is None else query.where(where)))
+        result = state.invoke_statement()
+        seal_training(session, ids)
+        return result
+    return None
+
+
+def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> tuple[int, int] | None:
+    """Seal the grants and training records stored before seals were kept, once per database:
+    `governance init` calls it after the upgrade that added the seals. Returns how many of
+    each it sealed, or None when the trail already records that this was done: from then on a
+    row without a seal was written outside the application and stays refused."""
+    done = session.scalar(
+        select(AuditEvent.seq).where(of_type(AuditType.GRANT_SEALS_START)).limit(1)
+    )
+    if done is not None:
+        return None
+    grants = seal_grants(session, session.scalars(select(Grant.id).where(Grant.seal.is_(None))))
+    training = seal_training(
+        session, session.scalars(select(TrainingRecord.id).where(TrainingRecord.seal.is_(None)))
+    )
+    audit.record(
+        session,
+        AuditType.GRANT_SEALS_START,
+        by=by,
+        now=now,
+        detail={"grants": grants, "training_records": training, "key_id": ring(session).current_id},
+    )
+    return grants, training
