@@ -1,0 +1,254 @@
+"""Someone with the database but not the key files cannot grant, extend, widen or keep access
+working by writing rows.
+
+An attacker's view: a DBA (or whoever holds a stolen backup they will restore) writes the
+grant and training tables directly with SQL, as a competent one would: bumping the policy
+epoch and the grant's `changed_epoch` so that every running process reloads it. They insert a
+grant, un-revoke or extend one, add a direct identifier to one, or make lapsed training
+current. The analyst's next read must be refused, and the refusal recorded with the rule that
+caught it (`grant-seal`, `training-seal`) and the grant: every grant and training record
+carries a keyed seal (HMAC under a subkey of the audit key) that only the application can make.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from governance.access import conditions as grant_conditions
+from governance.access import data_door, grants
+from governance.access.models import Grant, GrantStatus
+from governance.agreements.models import Agreement
+from governance.audit.models import AuditEvent, AuditType
+from governance.datasets.ingestion import ingest_frame
+from governance.identity import tokens
+from governance.identity.actors import System
+from governance.kernel.errors import PermissionDenied
+from governance.kernel.extensions import database
+from governance.kernel.types import utcnow
+from tests.access.test_conditions_at_every_read import CJIS, cjis_until, morning_after, today
+from tests.access.test_data_door import ROWS
+from tests.access.test_requests_and_grants import ask_and_grant
+from tests.agreements.builders import Datasets
+from tests.conftest import fresh
+from tests.support import SETUP, People
+
+BUMP = "UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1"
+EPOCH = "SELECT epoch FROM policy_epoch WHERE id = 1"
+# The rules a refusal names (governance/access/seals.py), spelled out: these tests are also
+# run against code from before seals, where they must fail on their assertions.
+GRANT_SEAL = "grant-seal"
+TRAINING_SEAL = "training-seal"
+
+
+def as_the_dba(app: Flask, *statements: tuple[str, dict[str, Any]]) -> None:
+    """Write with the database alone: one transaction on a connection of its own, outside
+    every session of the service, bumping the epoch and the touched grants' `changed_epoch`."""
+    with database(app).engine.begin() as connection:
+        connection.execute(text(BUMP))
+        epoch = connection.execute(text(EPOCH)).scalar_one()
+        for statement, params in statements:
+            connection.execute(text(statement), {"epoch": epoch, **params})
+
+
+@pytest.fixture
+def stored(db: Session, datasets: Datasets) -> None:
+    ingest_frame(
+        db, dataset_id=datasets.arrests.id, frame=ROWS, source_filename="arrests.csv", by=SETUP
+    )
+    db.commit()
+
+
+def api_read(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, column: str
+) -> tuple[int, AuditEvent]:
+    """The analyst reads `column` through the API; the status and the recorded read."""
+    token = tokens.create_token(
+        fresh(db), user_id=people.analyst.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
+    db.commit()
+    url = (
+        f"/api/v1/datasets/{datasets.arrests.id}/rows?agreement={agreement.id}"
+        f"&purpose=descriptive&columns={column}"
+    )
+    answer = app.test_client().get(url, headers={"Authorization": f"Bearer {token}"})
+    event = (
+        fresh(db)
+        .scalars(
+            select(AuditEvent)
+            .where(AuditEvent.event_type == AuditType.DATASET_READ)
+            .order_by(AuditEvent.seq.desc())
+        )
+        .first()
+    )
+    assert event is not None
+    return answer.status_code, event
+
+
+def assert_refused_by_seal(status: int, event: AuditEvent, grant_id: int, rule: str) -> None:
+    assert status == 403
+    assert event.outcome == "denied"
+    assert event.rule == rule
+    assert grant_id in event.detail["grant_ids"]
+    assert "integrity check" in event.detail["reason"]
+
+
+def test_a_grant_inserted_with_the_database_alone_allows_nothing(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
+) -> None:
+    now = utcnow()
+    version = agreement.current_version_number
+    grant_id = 9001
+    as_the_dba(
+        app,
+        (
+            "INSERT INTO access_grant (id, user_id, agreement_id, agreement_version, dataset_id,"
+            " purpose, valid_from, valid_until, allow_download, status, granted_by_id,"
+            " created_at, end_reason, changed_epoch, effective_clause, effective_reason)"
+            " VALUES (:id, :user, :agreement, :version, :dataset, 'descriptive', :start, :end,"
+            " false, 'active', :steward, :start, '', :epoch, 'access.valid_until', '')",
+            {
+                "id": grant_id,
+                "user": people.analyst.id,
+                "agreement": agreement.id,
+                "version": version,
+                "dataset": datasets.arrests.id,
+                "start": now - dt.timedelta(days=1),
+                "end": now + dt.timedelta(days=30),
+                "steward": people.steward.id,
+            },
+        ),
+        (
+            "INSERT INTO access_grant_column (grant_id, column_name, classification)"
+            " VALUES (:id, 'sex', 'quasi_identifier')",
+            {"id": grant_id},
+        ),
+    )
+    status, event = api_read(app, db, people, agreement, datasets, "sex")
+    assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+
+
+@pytest.mark.parametrize("how", ["un-revoke", "extend"])
+def test_an_ended_grant_brought_back_with_the_database_alone_allows_nothing(
+    app: Flask,
+    db: Session,
+    people: People,
+    agreement: Agreement,
+    datasets: Datasets,
+    stored: None,
+    how: str,
+) -> None:
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    grant = fresh(db).get(Grant, grant_id)
+    assert grant is not None
+    ended_at = grant.valid_until
+    if how == "un-revoke":
+        grants.revoke_grant(db, grant_id=grant_id, reason="left", by=people.steward, now=utcnow())
+        db.commit()
+        change = (
+            "UPDATE access_grant SET status = 'active', ended_at = NULL, ended_by_id = NULL,"
+            " end_reason = '', changed_epoch = :epoch WHERE id = :id"
+        )
+    else:
+        change = (
+            "UPDATE access_grant SET valid_until = :later, effective_until = :later,"
+            " changed_epoch = :epoch WHERE id = :id"
+        )
+    later = ended_at + dt.timedelta(days=365)
+    as_the_dba(
+        app,
+        (
+            change,
+            {"id": grant_id, "later": later},
+        ),
+    )
+    if how == "un-revoke":
+        status, event = api_read(app, db, people, agreement, datasets, "sex")
+        assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+        return
+    # A read after the grant's approved end, which the DBA moved a year on.
+    with pytest.raises(PermissionDenied) as refused:
+        data_door.read_rows(
+            fresh(db),
+            by=people.analyst,
+            agreement_id=agreement.id,
+            dataset_id=datasets.arrests.id,
+            columns=["sex"],
+            purpose="descriptive",
+            now=ended_at + dt.timedelta(days=1),
+        )
+    record = refused.value.audit
+    assert record is not None
+    assert record["rule"] == GRANT_SEAL
+    assert record["detail"]["grant_ids"] == [grant_id]
+
+
+def test_a_direct_identifier_added_to_a_grant_with_the_database_alone_is_not_read(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
+) -> None:
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    as_the_dba(
+        app,
+        (
+            "INSERT INTO access_grant_column (grant_id, column_name, classification)"
+            " VALUES (:id, 'person_id', 'direct_identifier')",
+            {"id": grant_id},
+        ),
+        ("UPDATE access_grant SET changed_epoch = :epoch WHERE id = :id", {"id": grant_id}),
+    )
+    status, event = api_read(app, db, people, agreement, datasets, "person_id")
+    assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+    # The whole grant is suspect: its own columns are refused too, until granted again.
+    status, event = api_read(app, db, people, agreement, datasets, "sex")
+    assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+
+
+def test_lapsed_training_made_current_with_the_database_alone_keeps_the_grant_stopped(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
+) -> None:
+    """The training lapses overnight; the DBA moves its expiry a year on; the conditions job
+    runs in the morning. The record does not count, so the grant stays stopped."""
+    cjis_until(db, people, today() + dt.timedelta(days=1))
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    as_the_dba(
+        app,
+        (
+            "UPDATE training_record SET expires_on = :later WHERE user_id = :user"
+            " AND course = :course",
+            {
+                "later": today() + dt.timedelta(days=365),
+                "user": people.analyst.id,
+                "course": CJIS.value,
+            },
+        ),
+    )
+    morning = morning_after(today() + dt.timedelta(days=1))
+    grant_conditions.pause_lapsed_grants(fresh(db), System("conditions"), morning)
+    db.commit()
+    grant = fresh(db).get(Grant, grant_id)
+    assert grant is not None
+    assert grant.status == GrantStatus.PAUSED
+    with pytest.raises(PermissionDenied) as refused:
+        data_door.read_rows(
+            fresh(db),
+            by=people.analyst,
+            agreement_id=agreement.id,
+            dataset_id=datasets.arrests.id,
+            columns=["sex"],
+            purpose="descriptive",
+            now=morning,
+        )
+    record = refused.value.audit
+    assert record is not None
+    assert record["rule"] == TRAINING_SEAL
+    assert record["clause"] == "personnel.training"
+    assert record["detail"]["grant_ids"] == [grant_id]
+    assert "integrity check" in refused.value.message
