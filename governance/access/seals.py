@@ -19,15 +19,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, event, select, update
+from sqlalchemy import Row, Table, bindparam, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from governance.access.models import Grant, GrantColumn
+from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, of_type
+from governance.authz.grant_index import GRANT_SEAL_RULE
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingRecord
 from governance.kernel import row_seals
@@ -98,22 +100,22 @@ def grouped(rows: Iterable[Row[Any]]) -> dict[int, tuple[Row[Any], list[Row[Any]
     return grants
 
 
-def grant_content(row: Row[Any], columns: Sequence[Row[Any]]) -> list[object]:
+def grant_content(row: Any, columns: Sequence[Any]) -> list[object]:
     granted = sorted(
         [getattr(c, f.key) for f in COLUMN_FIELDS] for c in columns if c.column_name is not None
     )
     return [*(getattr(row, f.key) for f in GRANT_FIELDS), granted]
 
 
-def grant_seal_holds(key: KeyRing, row: Row[Any], columns: Sequence[Row[Any]]) -> bool:
+def grant_seal_holds(key: KeyRing, row: Any, columns: Sequence[Any]) -> bool:
     return row_seals.holds(key, GRANT_KIND, grant_content(row, columns), row.seal)
 
 
-def training_content(row: Row[Any]) -> list[object]:
+def training_content(row: Any) -> list[object]:
     return [getattr(row, f.key) for f in TRAINING_FIELDS]
 
 
-def training_seal_holds(key: KeyRing, row: Row[Any]) -> bool:
+def training_seal_holds(key: KeyRing, row: Any) -> bool:
     return row_seals.holds(key, TRAINING_KIND, training_content(row), row.seal)
 
 
@@ -150,14 +152,14 @@ def _store(
 ) -> None:
     if not seals:
         return
-    table = model.__table__
+    table = cast(Table, model.__table__)
     session.connection().execute(
         update(table).where(table.c.id == bindparam("row_id")).values(seal=bindparam("new_seal")),
         [{"row_id": row_id, "new_seal": value} for row_id, value in seals.items()],
     )
     # The instances this session holds: as stored, so nothing marks them changed.
     for row_id, value in seals.items():
-        instance = session.identity_map.get(session.identity_key(model, row_id))  # type: ignore[arg-type]
+        instance = session.identity_map.get(session.identity_key(model, row_id))
         if instance is not None:
             set_committed_value(instance, "seal", value)
 
@@ -238,3 +240,51 @@ def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> tupl
         detail={"grants": grants, "training_records": training, "key_id": ring(session).current_id},
     )
     return grants, training
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A row whose seal does not hold: written or changed outside the application."""
+
+    kind: str  # GRANT_KIND or TRAINING_KIND
+    id: int
+    user_id: int
+    agreement_ids: tuple[int, ...]
+    rule: str
+
+    def describe(self) -> str:
+        what = "Grant" if self.kind == GRANT_KIND else "Training record"
+        return (
+            f"{what} {self.id} (person {self.user_id}) fails its seal check (rule {self.rule}): "
+            "it was written or changed in the database outside the service, by someone "
+            "with the database but not the audit key. It allows nothing; find who had the "
+            "database, and grant or record it again through the service if it was meant."
+        )
+
+
+def broken_seals(session: Session) -> list[Broken]:
+    """Every live grant and every training record whose seal does not hold, for the alert
+    job (incidents/alerts.py): tampering is reported whether or not anyone reads with it."""
+    key = ring(session)
+    found: list[Broken] = []
+    live = grant_rows().where(Grant.status.in_(LIVE_GRANT_STATUSES))
+    for grant_id, (row, columns) in grouped(session.execute(live)).items():
+        if not grant_seal_holds(key, row, columns):
+            found.append(
+                Broken(GRANT_KIND, grant_id, row.user_id, (row.agreement_id,), GRANT_SEAL_RULE)
+            )
+    records = session.execute(
+        select(*TRAINING_FIELDS, TrainingRecord.seal).order_by(TrainingRecord.id)
+    )
+    for row in records:
+        if not training_seal_holds(key, row):
+            agreements = tuple(
+                session.scalars(
+                    select(Grant.agreement_id)
+                    .where(Grant.user_id == row.user_id, Grant.status.in_(LIVE_GRANT_STATUSES))
+                    .distinct()
+                    .order_by(Grant.agreement_id)
+                )
+            )
+            found.append(Broken(TRAINING_KIND, row.id, row.user_id, agreements, TRAINING_SEAL_RULE))
+    return found

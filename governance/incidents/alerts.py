@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import seals
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.identity.actors import System
@@ -41,7 +42,11 @@ def _agreement_of(session: Session, failure: AuditEvent) -> list[int]:
 def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each failed verification not yet followed; returns how many."""
     followed = set(
-        session.scalars(select(AuditEvent.target_id).where(of_type(AuditType.INCIDENT_FROM_ALERT)))
+        session.scalars(
+            select(AuditEvent.target_id).where(
+                of_type(AuditType.INCIDENT_FROM_ALERT), AuditEvent.target_type == "audit_event"
+            )
+        )
     )
     failures = session.scalars(
         select(AuditEvent)
@@ -70,6 +75,45 @@ def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) ->
             target_id=failure.seq,
             now=now,
             detail={"incident_id": incident.id, "check": "audit:verify"},
+        )
+        opened += 1
+    return opened
+
+
+def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) -> int:
+    """Open an incident for each grant or training record whose seal does not hold (written
+    in the database outside the service: access/seals.py), once per row, naming the
+    agreements it concerns and telling the privacy officers; returns how many."""
+    opened = 0
+    for broken in seals.broken_seals(session):
+        followed = session.scalar(
+            select(AuditEvent.seq)
+            .where(
+                of_type(AuditType.INCIDENT_FROM_ALERT),
+                AuditEvent.target_type == broken.kind,
+                AuditEvent.target_id == str(broken.id),
+            )
+            .limit(1)
+        )
+        if followed is not None:
+            continue
+        incident = report_alert(
+            session,
+            description=broken.describe(),
+            agreement_ids=broken.agreement_ids,
+            by=actor,
+            now=now,
+        )
+        audit.record(
+            session,
+            AuditType.INCIDENT_FROM_ALERT,
+            by=actor,
+            outcome=Outcome.FAILURE,
+            target_type=broken.kind,
+            target_id=broken.id,
+            rule=broken.rule,
+            now=now,
+            detail={"incident_id": incident.id, "check": broken.rule, "user_id": broken.user_id},
         )
         opened += 1
     return opened

@@ -12,7 +12,10 @@ from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz.grant_index import GRANT_SEAL_RULE
+from governance.identity.actors import System
 from governance.identity.models import TrainingRecord
+from governance.incidents.alerts import open_from_broken_seals
+from governance.incidents.models import Incident, IncidentKind
 from governance.kernel.types import utcnow
 from tests.access.test_grant_seals import api_read, as_the_dba, assert_refused_by_seal, stored
 from tests.access.test_requests_and_grants import ask_and_grant
@@ -51,3 +54,44 @@ def test_rows_are_sealed_by_the_service_and_a_blanked_seal_is_not_sealed_again(
     db.commit()
     status, event = api_read(app, db, people, agreement, datasets, "sex")
     assert_refused_by_seal(status, event, grant_id, GRANT_SEAL_RULE)
+
+
+def test_a_broken_seal_opens_one_incident_before_anyone_reads(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
+) -> None:
+    """The compliance team hears of a tampered grant or training record from the periodic
+    job, whether or not the holder ever tries to read with it; once per row."""
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    assert open_from_broken_seals(fresh(db), System("alerts"), utcnow()) == 0
+    as_the_dba(
+        app,
+        ("UPDATE access_grant SET purpose = 'matched_comparison' WHERE id = :id", {"id": grant_id}),
+        (
+            "UPDATE training_record SET expires_on = '2099-01-01' WHERE user_id = :user",
+            {"user": people.analyst.id},
+        ),
+    )
+    opened = open_from_broken_seals(fresh(db), System("alerts"), utcnow())
+    db.commit()
+    training = (
+        fresh(db)
+        .scalars(select(TrainingRecord.id).where(TrainingRecord.user_id == people.analyst.id))
+        .all()
+    )
+    assert opened == 1 + len(training)
+    incidents = fresh(db).scalars(select(Incident).order_by(Incident.id)).all()
+    assert incidents[0].kind == IncidentKind.AUDIT_ALERT
+    assert f"Grant {grant_id}" in incidents[0].description
+    assert [a.agreement_id for a in incidents[0].agreements] == [agreement.id]
+    assert "seal check" in incidents[-1].description
+    followed = (
+        fresh(db)
+        .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.INCIDENT_FROM_ALERT))
+        .all()
+    )
+    assert {(e.target_type, e.rule) for e in followed} == {
+        ("access_grant", GRANT_SEAL_RULE),
+        ("training_record", seals.TRAINING_SEAL_RULE),
+    }
+    assert open_from_broken_seals(fresh(db), System("alerts"), utcnow()) == 0
