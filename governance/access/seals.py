@@ -276,15 +276,17 @@ def broken_seals(session: Session) -> list[Broken]:
     records = session.execute(
         select(*TRAINING_FIELDS, TrainingRecord.seal).order_by(TrainingRecord.id)
     )
-    for row in records:
-        if not training_seal_holds(key, row):
+    for record in records:
+        if not training_seal_holds(key, record):
             agreements = tuple(
                 session.scalars(
                     select(Grant.agreement_id)
-                    .where(Grant.user_id == row.user_id, Grant.status.in_(LIVE_GRANT_STATUSES))
+                    .where(Grant.user_id == record.user_id, Grant.status.in_(LIVE_GRANT_STATUSES))
                     .distinct()
                     .order_by(Grant.agreement_id)
                 )
             )
-            found.append(Broken(TRAINING_KIND, row.id, row.user_id, agreements, TRAINING_SEAL_RULE))
+            found.append(
+                Broken(TRAINING_KIND, record.id, record.user_id, agreements, TRAINING_SEAL_RULE)
+            )
     return found
