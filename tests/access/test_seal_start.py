@@ -3,11 +3,16 @@ blanked after that is never made again by a command, so its row allows nothing."
 
 from __future__ import annotations
 
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from governance import schema
 from governance.access import seals
+from governance.access.live_grants import load_changes
 from governance.access.models import Grant
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
@@ -16,6 +21,7 @@ from governance.identity.actors import System
 from governance.identity.models import TrainingRecord
 from governance.incidents.alerts import open_from_broken_seals
 from governance.incidents.models import Incident, IncidentKind
+from governance.kernel.db import Base
 from governance.kernel.types import utcnow
 from tests.access.test_grant_seals import api_read, as_the_dba, assert_refused_by_seal, stored
 from tests.access.test_requests_and_grants import ask_and_grant
@@ -95,3 +101,31 @@ def test_a_broken_seal_opens_one_incident_before_anyone_reads(
         ("training_record", seals.TRAINING_SEAL_RULE),
     }
     assert open_from_broken_seals(fresh(db), System("alerts"), utcnow()) == 0
+
+
+def test_migration_0050_adds_the_seals_and_rows_before_it_allow_nothing_until_sealed_once(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    engine = db.get_bind()
+    db.close()
+    config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0049")
+    assert "seal" not in {c["name"] for c in inspect(engine).get_columns("access_grant")}
+    assert "seal" not in {c["name"] for c in inspect(engine).get_columns("training_record")}
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert not [d for d in differences if "access_grant" in repr(d) or "training" in repr(d)]
+    # What a process starting after the upgrade loads: the grant, unsealed, allows nothing.
+    [(_, entry)] = [c for c in load_changes(fresh(db), -1) if c[0] == grant_id]
+    assert entry is not None
+    assert not entry.sealed
+    training = len(fresh(db).scalars(select(TrainingRecord.id)).all())
+    assert seals.seal_unsealed_once(db, by=SETUP, now=utcnow()) == (1, training)
+    db.commit()
+    [(_, entry)] = [c for c in load_changes(fresh(db), -1) if c[0] == grant_id]
+    assert entry is not None
+    assert entry.sealed

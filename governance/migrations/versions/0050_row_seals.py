@@ -23,18 +23,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("access_grant", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("effective_rule", sa.String(length=40), server_default="", nullable=False)
-        )
-        batch_op.add_column(sa.Column("seal", sa.String(length=81), nullable=True))
-    with op.batch_alter_table("training_record", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("seal", sa.String(length=81), nullable=True))
+    op.add_column(
+        "access_grant",
+        sa.Column("effective_rule", sa.String(length=40), server_default="", nullable=False),
+    )
+    op.add_column("access_grant", sa.Column("seal", sa.String(length=81), nullable=True))
+    op.add_column("training_record", sa.Column("seal", sa.String(length=81), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("training_record", schema=None) as batch_op:
-        batch_op.drop_column("seal")
-    with op.batch_alter_table("access_grant", schema=None) as batch_op:
-        batch_op.drop_column("seal")
-        batch_op.drop_column("effective_rule")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy would drop the parent tables and cascade.
+    op.drop_column("training_record", "seal")
+    op.drop_column("access_grant", "seal")
+    op.drop_column("access_grant", "effective_rule")
