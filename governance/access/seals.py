@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 GRANT_KIND = "access_grant"
 TRAINING_KIND = "training_record"
 TRAINING_SEAL_RULE = "training-seal"
+#: Rows sealed per statement.
+BATCH = 1000
 
 #: What decides what a grant allows, in its canonical order (the id first).
 GRANT_FIELDS = (
@@ -121,30 +123,39 @@ def training_seal_holds(key: KeyRing, row: Any) -> bool:
 
 def seal_grants(session: Session, grant_ids: Iterable[int]) -> int:
     """Seal these grants as they are stored now, in the session's transaction."""
-    ids = sorted(set(grant_ids))
-    if not ids:
-        return 0
     key = ring(session)
     connection = session.connection()
-    found = grouped(connection.execute(grant_rows().where(Grant.id.in_(ids))))
-    seals = {
-        grant_id: row_seals.seal(key, GRANT_KIND, grant_content(row, columns))
-        for grant_id, (row, columns) in found.items()
-    }
-    _store(session, Grant, seals)
-    return len(seals)
+    sealed = 0
+    for batch in _batches(grant_ids):
+        found = grouped(connection.execute(grant_rows().where(Grant.id.in_(batch))))
+        seals = {
+            grant_id: row_seals.seal(key, GRANT_KIND, grant_content(row, columns))
+            for grant_id, (row, columns) in found.items()
+        }
+        _store(session, Grant, seals)
+        sealed += len(seals)
+    return sealed
 
 
 def seal_training(session: Session, record_ids: Iterable[int]) -> int:
     """Seal these training records as they are stored now."""
-    ids = sorted(set(record_ids))
-    if not ids:
-        return 0
     key = ring(session)
-    rows = session.connection().execute(select(*TRAINING_FIELDS).where(TrainingRecord.id.in_(ids)))
-    seals = {row.id: row_seals.seal(key, TRAINING_KIND, training_content(row)) for row in rows}
-    _store(session, TrainingRecord, seals)
-    return len(seals)
+    sealed = 0
+    for batch in _batches(record_ids):
+        rows = session.connection().execute(
+            select(*TRAINING_FIELDS).where(TrainingRecord.id.in_(batch))
+        )
+        seals = {row.id: row_seals.seal(key, TRAINING_KIND, training_content(row)) for row in rows}
+        _store(session, TrainingRecord, seals)
+        sealed += len(seals)
+    return sealed
+
+
+def _batches(ids: Iterable[int]) -> Iterator[list[int]]:
+    """The ids, sorted, in lists short enough for any database's bound parameters."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), BATCH):
+        yield ordered[start : start + BATCH]
 
 
 def _store(
@@ -179,6 +190,12 @@ def _seal_flushed(session: Session, _context: Any) -> None:
     seal_training(session, training)
 
 
+def _listed(parameters: Any) -> list[dict[str, Any]]:
+    """A statement's parameters as a list of dicts (an executemany's, or the one set)."""
+    listed = parameters if isinstance(parameters, list) else [parameters] if parameters else []
+    return [p for p in listed if isinstance(p, dict)]
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _seal_after_statement(state: ORMExecuteState) -> Any:
     """A bulk UPDATE (or INSERT, DELETE of granted columns) through the session: the rows it
@@ -188,20 +205,25 @@ def _seal_after_statement(state: ORMExecuteState) -> Any:
     table = getattr(getattr(state.statement, "table", None), "name", None)
     where = getattr(state.statement, "whereclause", None)
     session = state.session
+    if table == Grant.__tablename__ and state.is_insert:
+        listed = _listed(state.parameters)
+        if not listed or not all(isinstance(p.get("id"), int) for p in listed):
+            raise ValueError("A bulk INSERT of grants names each grant's id, so it can be sealed.")
+        result = state.invoke_statement()
+        seal_grants(session, [p["id"] for p in listed])
+        return result
     if table == Grant.__tablename__ and state.is_update:
         values = getattr(state.statement, "_values", None) or {}
         if not {getattr(k, "key", k) for k in values} - {"changed_epoch", "seal"}:
             return None  # the epoch listener's own statement, or this module's
         query = select(Grant.id) if where is None else select(Grant.id).where(where)
-        ids = list(session.scalars(query))
+        grant_ids = list(session.scalars(query))
         result = state.invoke_statement()
-        seal_grants(session, ids)
+        seal_grants(session, grant_ids)
         return result
     if table == GrantColumn.__tablename__:
-        params = state.parameters
-        listed = params if isinstance(params, list) else [params] if params else []
-        named = {p["grant_id"] for p in listed if isinstance(p, dict) and "grant_id" in p}
-        before = set()
+        named = {p["grant_id"] for p in _listed(state.parameters) if "grant_id" in p}
+        before: set[int] = set()
         if where is not None:
             before = set(session.scalars(select(GrantColumn.grant_id).where(where)))
         result = state.invoke_statement()
@@ -211,9 +233,9 @@ def _seal_after_statement(state: ORMExecuteState) -> Any:
         return result
     if table == TrainingRecord.__tablename__ and state.is_update:
         query = select(TrainingRecord.id)
-        ids = list(session.scalars(query if where is None else query.where(where)))
+        record_ids = list(session.scalars(query if where is None else query.where(where)))
         result = state.invoke_statement()
-        seal_training(session, ids)
+        seal_training(session, record_ids)
         return result
     return None
 

@@ -3,17 +3,20 @@ blanked after that is never made again by a command, so its row allows nothing."
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from governance import schema
 from governance.access import seals
 from governance.access.live_grants import load_changes
-from governance.access.models import Grant
+from governance.access.models import Grant, GrantColumn
 from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz.grant_index import GRANT_SEAL_RULE
@@ -129,3 +132,31 @@ def test_migration_0050_adds_the_seals_and_rows_before_it_allow_nothing_until_se
     [(_, entry)] = [c for c in load_changes(fresh(db), -1) if c[0] == grant_id]
     assert entry is not None
     assert entry.sealed
+
+
+def test_bulk_statements_through_a_session_seal_what_they_change(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """The service's own bulk UPDATE and INSERT statements (not the flush) seal again the
+    grants and training records they change, as the flush does."""
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    later = utcnow() + dt.timedelta(days=90)
+    db.execute(update(Grant).where(Grant.id == grant_id).values(valid_until=later))
+    db.execute(
+        insert(GrantColumn),
+        [{"grant_id": grant_id, "column_name": "age_at_arrest", "classification": "general"}],
+    )
+    db.execute(
+        update(TrainingRecord)
+        .where(TrainingRecord.user_id == people.analyst.id)
+        .values(expires_on=later.date())
+    )
+    db.commit()
+    [(_, entry)] = [c for c in load_changes(fresh(db), -1) if c[0] == grant_id]
+    assert entry is not None
+    assert entry.sealed
+    assert entry.columns == {"sex", "age_at_arrest"}
+    assert not [b for b in seals.broken_seals(fresh(db)) if b.user_id == people.analyst.id]
+    with pytest.raises(ValueError, match="names each grant's id"):
+        db.execute(insert(Grant), [{"user_id": people.analyst.id}])
