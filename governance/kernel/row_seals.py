@@ -30,16 +30,26 @@ LABEL = "row-seal/"
 SEAL_LENGTH = 81
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _canonical(kind: str, content: Sequence[object]) -> bytes:
-    return json.dumps([kind, *(_value(v) for v in content)], separators=(",", ":")).encode()
+    return _JSON.encode([kind, *[_value(v) for v in content]]).encode()
+
+
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def _value(value: object) -> object:
-    """A value as it reads the same on SQLite and PostgreSQL: times in UTC, enums by value."""
+    """A value as it reads the same on SQLite and PostgreSQL: times in UTC, enums by value.
+    Plain values are passed first and by exact type: a grant index's first load checks every
+    live grant (a hundred thousand of them) through here."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat()
+        if value.tzinfo is not None and value.tzinfo is not dt.UTC:
+            value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Enum):
