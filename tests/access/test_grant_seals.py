@@ -17,21 +17,27 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from governance.access import conditions as grant_conditions
 from governance.access import data_door, grants
 from governance.access.models import Grant, GrantStatus
 from governance.agreements.models import Agreement
-from governance.audit.models import AuditEvent, AuditType
+from governance.audit.models import AuditEvent
 from governance.datasets.ingestion import ingest_frame
 from governance.identity import tokens
 from governance.identity.actors import System
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
-from tests.access.test_conditions_at_every_read import CJIS, cjis_until, morning_after, today
+from tests.access.test_conditions_at_every_read import (
+    CJIS,
+    cjis_until,
+    last_read,
+    morning_after,
+    today,
+)
 from tests.access.test_data_door import ROWS
 from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets
@@ -77,17 +83,24 @@ def api_read(
         f"&purpose=descriptive&columns={column}"
     )
     answer = app.test_client().get(url, headers={"Authorization": f"Bearer {token}"})
-    event = (
-        fresh(db)
-        .scalars(
-            select(AuditEvent)
-            .where(AuditEvent.event_type == AuditType.DATASET_READ)
-            .order_by(AuditEvent.seq.desc())
+    return answer.status_code, last_read(db)
+
+
+def refused_read(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets, now: dt.datetime
+) -> PermissionDenied:
+    """The analyst's read of `sex` through the door at `now`, which must be refused."""
+    with pytest.raises(PermissionDenied) as refused:
+        data_door.read_rows(
+            fresh(db),
+            by=people.analyst,
+            agreement_id=agreement.id,
+            dataset_id=datasets.arrests.id,
+            columns=["sex"],
+            purpose="descriptive",
+            now=now,
         )
-        .first()
-    )
-    assert event is not None
-    return answer.status_code, event
+    return refused.value
 
 
 def assert_refused_by_seal(status: int, event: AuditEvent, grant_id: int, rule: str) -> None:
@@ -173,17 +186,7 @@ def test_an_ended_grant_brought_back_with_the_database_alone_allows_nothing(
         assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
         return
     # A read after the grant's approved end, which the DBA moved a year on.
-    with pytest.raises(PermissionDenied) as refused:
-        data_door.read_rows(
-            fresh(db),
-            by=people.analyst,
-            agreement_id=agreement.id,
-            dataset_id=datasets.arrests.id,
-            columns=["sex"],
-            purpose="descriptive",
-            now=ended_at + dt.timedelta(days=1),
-        )
-    record = refused.value.audit
+    record = refused_read(db, people, agreement, datasets, ended_at + dt.timedelta(days=1)).audit
     assert record is not None
     assert record["rule"] == GRANT_SEAL
     assert record["detail"]["grant_ids"] == [grant_id]
@@ -236,19 +239,10 @@ def test_lapsed_training_made_current_with_the_database_alone_keeps_the_grant_st
     grant = fresh(db).get(Grant, grant_id)
     assert grant is not None
     assert grant.status == GrantStatus.PAUSED
-    with pytest.raises(PermissionDenied) as refused:
-        data_door.read_rows(
-            fresh(db),
-            by=people.analyst,
-            agreement_id=agreement.id,
-            dataset_id=datasets.arrests.id,
-            columns=["sex"],
-            purpose="descriptive",
-            now=morning,
-        )
-    record = refused.value.audit
+    refused = refused_read(db, people, agreement, datasets, morning)
+    record = refused.audit
     assert record is not None
     assert record["rule"] == TRAINING_SEAL
     assert record["clause"] == "personnel.training"
     assert record["detail"]["grant_ids"] == [grant_id]
-    assert "integrity check" in refused.value.message
+    assert "integrity check" in refused.message
