@@ -28,9 +28,11 @@ from governance.audit.models import AuditEvent
 from governance.datasets.ingestion import ingest_frame
 from governance.identity import tokens
 from governance.identity.actors import System
+from governance.identity.models import User
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
+from governance.passport.visas import visa_grants
 from tests.access.test_conditions_at_every_read import (
     CJIS,
     cjis_until,
@@ -111,12 +113,11 @@ def assert_refused_by_seal(status: int, event: AuditEvent, grant_id: int, rule: 
     assert "integrity check" in event.detail["reason"]
 
 
-def test_a_grant_inserted_with_the_database_alone_allows_nothing(
-    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
-) -> None:
+def dba_inserts_grant(
+    app: Flask, people: People, agreement: Agreement, datasets: Datasets, grant_id: int = 9001
+) -> int:
+    """An active grant of `sex` to the analyst, written with the database alone."""
     now = utcnow()
-    version = agreement.current_version_number
-    grant_id = 9001
     as_the_dba(
         app,
         (
@@ -129,7 +130,7 @@ def test_a_grant_inserted_with_the_database_alone_allows_nothing(
                 "id": grant_id,
                 "user": people.analyst.id,
                 "agreement": agreement.id,
-                "version": version,
+                "version": agreement.current_version_number,
                 "dataset": datasets.arrests.id,
                 "start": now - dt.timedelta(days=1),
                 "end": now + dt.timedelta(days=30),
@@ -142,8 +143,27 @@ def test_a_grant_inserted_with_the_database_alone_allows_nothing(
             {"id": grant_id},
         ),
     )
+    return grant_id
+
+
+def test_a_grant_inserted_with_the_database_alone_allows_nothing(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
+) -> None:
+    grant_id = dba_inserts_grant(app, people, agreement, datasets)
     status, event = api_read(app, db, people, agreement, datasets, "sex")
     assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+
+
+def test_a_grant_inserted_with_the_database_alone_is_not_asserted_in_a_visa(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """GA4GH visas are signed from the grants directly, not through the index: the same."""
+    own = ask_and_grant(db, people, agreement, datasets, columns=("age_at_arrest",)).grant_id
+    inserted = dba_inserts_grant(app, people, agreement, datasets)
+    analyst = fresh(db).get(User, people.analyst.id)
+    assert analyst is not None
+    assert [g.id for g in visa_grants(db, analyst, utcnow())] == [own]
+    assert inserted != own
 
 
 @pytest.mark.parametrize("how", ["un-revoke", "extend"])
