@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, event, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -127,7 +128,7 @@ def sealed_grants(session: Session, grant_ids: Iterable[int]) -> set[int]:
     key = ring(session)
     held: set[int] = set()
     for batch in _batches(grant_ids):
-        found = grouped(session.execute(grant_rows().where(Grant.id.in_(batch))))
+        found = grouped(session.connection().execute(grant_rows().where(Grant.id.in_(batch))))
         held |= {i for i, (row, columns) in found.items() if grant_seal_holds(key, row, columns)}
     return held
 
@@ -186,19 +187,83 @@ def _store(
             set_committed_value(instance, "seal", value)
 
 
-@event.listens_for(Session, "after_flush")
-def _seal_flushed(session: Session, _context: Any) -> None:
+_HELD = "row_seals_held"
+
+
+def sealed_training(session: Session, record_ids: Iterable[int]) -> set[int]:
+    """Those of these training records whose seal holds."""
+    key = ring(session)
+    held: set[int] = set()
+    for batch in _batches(record_ids):
+        rows = session.connection().execute(
+            select(*TRAINING_FIELDS, TrainingRecord.seal).where(TrainingRecord.id.in_(batch))
+        )
+        held |= {row.id for row in rows if training_seal_holds(key, row)}
+    return held
+
+
+def _stored_id(instance: object) -> Any:
+    """The first part of a persistent instance's primary key, without loading it; None for
+    one not yet stored."""
+    identity = sa_inspect(instance).identity
+    return None if identity is None else identity[0]
+
+
+def _touched(session: Session) -> tuple[set[int], set[int], set[int], set[int]]:
+    """Stored grants and training records this flush changes, and the new ones (with ids
+    only after the flush)."""
     grants: set[int] = set()
     training: set[int] = set()
+    new_grants: set[int] = set()
+    new_training: set[int] = set()
     for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, Grant) and instance not in session.deleted:
-            grants.add(instance.id)
+        if isinstance(instance, Grant | TrainingRecord):
+            stored = _stored_id(instance)
+            kept, fresh = (
+                (grants, new_grants) if isinstance(instance, Grant) else (training, new_training)
+            )
+            if instance in session.new:
+                if instance.id is not None:
+                    fresh.add(instance.id)
+            elif stored is not None and instance not in session.deleted:
+                kept.add(stored)
         elif isinstance(instance, GrantColumn):
-            grants.add(instance.grant_id)
-        elif isinstance(instance, TrainingRecord) and instance not in session.deleted:
-            training.add(instance.id)
-    seal_grants(session, grants)
-    seal_training(session, training)
+            grant_id = instance.grant_id if instance in session.new else _stored_id(instance)
+            if grant_id is not None:
+                grants.add(grant_id)
+    return grants, training, new_grants, new_training
+
+
+@event.listens_for(Session, "before_flush")
+def _held_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Which of the stored rows this flush changes are sealed before it: only those are sealed
+    again after it. A row written outside the service stays unsealed when the service later
+    writes it (the conditions job setting its effective end...): the write does not launder
+    it."""
+    grants, training, _, _ = _touched(session)
+    session.info[_HELD] = (
+        sealed_grants(session, grants) if grants else set(),
+        sealed_training(session, training) if training else set(),
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _seal_flushed(session: Session, _context: Any) -> None:
+    held_grants, held_training = session.info.pop(_HELD, (set(), set()))
+    grants, training, new_grants, new_training = _touched(session)
+    _refused(GRANT_KIND, grants - held_grants - new_grants)
+    _refused(TRAINING_KIND, training - held_training - new_training)
+    seal_grants(session, new_grants | (grants & held_grants))
+    seal_training(session, new_training | (training & held_training))
+
+
+def _refused(kind: str, ids: set[int]) -> None:
+    if ids:
+        log.critical(
+            "%s %s changed by the service but not sealed again: its seal did not hold before",
+            kind,
+            ", ".join(str(i) for i in sorted(ids)),
+        )
 
 
 def _listed(parameters: Any) -> list[dict[str, Any]]:
@@ -228,25 +293,28 @@ def _seal_after_statement(state: ORMExecuteState) -> Any:
         if not {getattr(k, "key", k) for k in values} - {"changed_epoch", "seal"}:
             return None  # the epoch listener's own statement, or this module's
         query = select(Grant.id) if where is None else select(Grant.id).where(where)
-        grant_ids = list(session.scalars(query))
+        held = sealed_grants(session, session.scalars(query))
         result = state.invoke_statement()
-        seal_grants(session, grant_ids)
+        seal_grants(session, held)
         return result
     if table == GrantColumn.__tablename__:
         named = {p["grant_id"] for p in _listed(state.parameters) if "grant_id" in p}
         before: set[int] = set()
         if where is not None:
             before = set(session.scalars(select(GrantColumn.grant_id).where(where)))
-        result = state.invoke_statement()
         if state.is_insert and not named:
             named = set(session.scalars(select(GrantColumn.grant_id).distinct()))
-        seal_grants(session, before | named)
+        held = sealed_grants(session, before | named)
+        result = state.invoke_statement()
+        seal_grants(session, held)
         return result
     if table == TrainingRecord.__tablename__ and state.is_update:
         query = select(TrainingRecord.id)
-        record_ids = list(session.scalars(query if where is None else query.where(where)))
+        held = sealed_training(
+            session, session.scalars(query if where is None else query.where(where))
+        )
         result = state.invoke_statement()
-        seal_training(session, record_ids)
+        seal_training(session, held)
         return result
     return None
 

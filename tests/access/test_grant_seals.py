@@ -152,6 +152,13 @@ def test_a_grant_inserted_with_the_database_alone_allows_nothing(
     grant_id = dba_inserts_grant(app, people, agreement, datasets)
     status, event = api_read(app, db, people, agreement, datasets, "sex")
     assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
+    # The service then writes the grant itself (the conditions job fills in the effective end
+    # the DBA left out): that write does not seal it.
+    grant_conditions.pause_lapsed_grants(fresh(db), System("conditions"), utcnow())
+    db.commit()
+    assert fresh(db).get(Grant, grant_id).effective_until is not None  # type: ignore[union-attr]
+    status, event = api_read(app, db, people, agreement, datasets, "sex")
+    assert_refused_by_seal(status, event, grant_id, GRANT_SEAL)
 
 
 def test_a_grant_inserted_with_the_database_alone_is_not_asserted_in_a_visa(
