@@ -241,6 +241,8 @@ def _held_before_flush(session: Session, _context: Any, _instances: Any) -> None
     writes it (the conditions job setting its effective end...): the write does not launder
     it."""
     grants, training, _, _ = _touched(session)
+    if not grants and not training:
+        return
     session.info[_HELD] = (
         sealed_grants(session, grants) if grants else set(),
         sealed_training(session, training) if training else set(),
@@ -251,6 +253,8 @@ def _held_before_flush(session: Session, _context: Any, _instances: Any) -> None
 def _seal_flushed(session: Session, _context: Any) -> None:
     held_grants, held_training = session.info.pop(_HELD, (set(), set()))
     grants, training, new_grants, new_training = _touched(session)
+    if not (grants or training or new_grants or new_training):
+        return
     _refused(GRANT_KIND, grants - held_grants - new_grants)
     _refused(TRAINING_KIND, training - held_training - new_training)
     seal_grants(session, new_grants | (grants & held_grants))
