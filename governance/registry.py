@@ -216,6 +216,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("grants.expire", grant_hooks.expire_due_grants),
     Registered("incidents.reminders", incidents.remind_due_notifications),
     Registered("incidents.audit_alerts", incident_alerts.open_from_audit_alerts),
+    Registered("incidents.seal_alerts", incident_alerts.open_from_broken_seals),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
     # Asks an outside time-stamping authority (network): left out of a dry run.

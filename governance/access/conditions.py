@@ -24,14 +24,16 @@ approve the same columns again. A paused grant still ends at its own end or its 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from governance.access import seals
 from governance.access.grant_lifecycle import LIFECYCLE, Action
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.models import Agreement, AgreementVersion
@@ -49,6 +51,7 @@ OWN_ENDS = {CLAUSE_GRANT_END: 0, CLAUSE_AGREEMENT_END: 1}
 BATCH = 500
 Moment = TypeVar("Moment", dt.date, dt.datetime)
 SUBJECT_PREFIX = "[Data governance]"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,13 @@ class End:
     at: dt.datetime
     clause: str
     reason: str = ""
+    rule: str = ""  # a rule that set it besides the clause (`training-seal`)
 
 
-Condition = Callable[[Session, Sequence[Grant], dt.datetime], dict[int, tuple[dt.datetime, str]]]
+#: When a condition stops holding for a grant and what the holder is told, with the rule that
+#: decided it when it is not the clause alone.
+Lapse = tuple[dt.datetime, str] | tuple[dt.datetime, str, str]
+Condition = Callable[[Session, Sequence[Grant], dt.datetime], Mapping[int, Lapse]]
 CONDITIONS: list[tuple[str, Condition]] = []
 
 
@@ -96,8 +103,8 @@ def effective_ends(session: Session, grants: Sequence[Grant], now: dt.datetime) 
             )
         candidates[grant.id] = ends
     for clause, check in CONDITIONS:
-        for grant_id, (at, reason) in check(session, grants, now).items():
-            candidates[grant_id].append(End(at, clause, reason))
+        for grant_id, (at, reason, *rule) in check(session, grants, now).items():
+            candidates[grant_id].append(End(at, clause, reason, *rule))
     return {
         grant_id: min(ends, key=lambda e: (e.at, OWN_ENDS.get(e.clause, 2)))
         for grant_id, ends in candidates.items()
@@ -216,7 +223,8 @@ def _ends(grant: Grant) -> dt.datetime:
 
 
 def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
-    if (grant.effective_clause, grant.effective_reason) == (end.clause, end.reason) and (
+    same = (grant.effective_clause, grant.effective_reason, grant.effective_rule or "")
+    if same == (end.clause, end.reason, end.rule) and (
         grant.effective_until == end.at
         or (grant.effective_until is not None and grant.effective_until <= now and end.at <= now)
     ):
@@ -224,7 +232,7 @@ def _set_end(grant: Grant, end: End, now: dt.datetime) -> bool:
         # ends "now" at every look, and rewriting it would reload the grant everywhere.
         return False
     grant.effective_until, grant.effective_clause = end.at, end.clause
-    grant.effective_reason = end.reason
+    grant.effective_reason, grant.effective_rule = end.reason, end.rule
     return True
 
 
@@ -335,27 +343,64 @@ def training_end(
 @condition(CLAUSE_TRAINING)
 def required_training(
     session: Session, grants: Sequence[Grant], now: dt.datetime
-) -> dict[int, tuple[dt.datetime, str]]:
-    """The holder's training in every course the agreement's laws require (CJIS, HIPAA...)."""
+) -> dict[int, Lapse]:
+    """The holder's training in every course the agreement's laws require (CJIS, HIPAA...).
+    A record whose seal does not hold (written outside the application: access/seals.py)
+    counts for nothing; a grant it would have kept working stops under rule `training-seal`."""
     versions = versions_of(session, grants)
     periods: dict[tuple[int, str], list[tuple[dt.date, dt.date]]] = defaultdict(list)
     rows = session.execute(
-        select(
-            TrainingRecord.user_id,
-            TrainingRecord.course,
-            TrainingRecord.completed_on,
-            TrainingRecord.expires_on,
-        ).where(TrainingRecord.user_id.in_({g.user_id for g in grants}))
+        select(*seals.TRAINING_FIELDS, TrainingRecord.seal).where(
+            TrainingRecord.user_id.in_({g.user_id for g in grants})
+        )
     )
-    for user_id, course, completed_on, expires_on in rows:
-        periods[(user_id, str(course))].append((completed_on, expires_on))
-    ends: dict[int, tuple[dt.datetime, str]] = {}
+    key = seals.ring(session)
+    broken: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for row in rows:
+        if seals.training_seal_holds(key, row):
+            periods[(row.user_id, str(row.course))].append((row.completed_on, row.expires_on))
+        else:
+            broken[(row.user_id, str(row.course))].append(row.id)
+    ends: dict[int, Lapse] = {}
     for grant in grants:
         version = versions.get((grant.agreement_id, grant.agreement_version))
         if version is None:
             continue
         for course in sorted(version.required_courses()):
-            end = training_end(periods[(grant.user_id, course.value)], course, now)
+            end = _sealed_training_end(
+                periods[(grant.user_id, course.value)],
+                broken.get((grant.user_id, course.value), []),
+                course,
+                now,
+            )
             if grant.id not in ends or end[0] < ends[grant.id][0]:
                 ends[grant.id] = end
     return ends
+
+
+def _sealed_training_end(
+    periods: Sequence[tuple[dt.date, dt.date]],
+    broken: Sequence[int],
+    course: TrainingCourse,
+    now: dt.datetime,
+) -> Lapse:
+    """`training_end` over the sealed records; when they leave the course lapsed while a
+    record that fails its seal exists, the end says so, under rule `training-seal`."""
+    at, reason = training_end(periods, course, now)
+    if not broken or at > now:
+        return at, reason
+    log.critical(
+        "training record(s) %s fail their seal check (rule %s): counted for no grant",
+        ", ".join(str(i) for i in broken),
+        seals.TRAINING_SEAL_RULE,
+    )
+    return (
+        at,
+        (
+            f"Your {course.label} record fails its integrity check (it was written or changed "
+            f"outside the service), so it does not count, and the agreement requires it (clause "
+            f"{CLAUSE_TRAINING}). Ask an administrator or compliance manager to record your "
+            "training again."
+        ),
+        seals.TRAINING_SEAL_RULE,
+    )

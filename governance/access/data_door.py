@@ -306,6 +306,7 @@ def _decide_and_record(
             "purpose": purpose,
             "action": action.value,
             "reason": decision.reason,
+            **({"grant_ids": list(decision.refusing_grants)} if decision.refusing_grants else {}),
         },
     }
     if not decision.allowed:

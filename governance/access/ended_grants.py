@@ -28,6 +28,8 @@ def decide_explained(session: Session, request: DataRequest) -> Decision:
     decision = decide(session, request)
     if decision.allowed or decision.clause not in (CLAUSE_PURPOSE, CLAUSE_NO_GRANT):
         return decision
+    if decision.refused_by:  # refused by a rule of its own (`grant-seal`), which says why
+        return decision
     if not decision.denied_columns:  # no column named: the refusal is about the whole dataset
         return decision
     column = decision.denied_columns[0]

@@ -7,61 +7,49 @@ registry hands `load_changes` to the index.
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
+from governance.access import seals
+from governance.access.models import LIVE_GRANT_STATUSES, Grant
 from governance.authz.actions import DataAction
-from governance.authz.grant_index import GRANT_END_CLAUSE, NO_COLUMNS, GrantEntry
+from governance.authz.grant_index import GRANT_END_CLAUSE, GRANT_SEAL_RULE, NO_COLUMNS, GrantEntry
 from governance.datasets.models import Classification
+
+log = logging.getLogger(__name__)
 
 
 def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | None]]:
-    """Grants changed after `since` (all live grants on first load), with their columns."""
-    query = (
-        select(
-            Grant.id,
-            Grant.user_id,
-            Grant.agreement_id,
-            Grant.agreement_version,
-            Grant.dataset_id,
-            Grant.purpose,
-            Grant.valid_until,
-            Grant.allow_download,
-            Grant.status,
-            Grant.effective_until,
-            Grant.effective_clause,
-            Grant.effective_reason,
-            GrantColumn.column_name,
-            GrantColumn.classification,
-            GrantColumn.form,
-            GrantColumn.form_key_id,
-        )
-        .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
-        .order_by(Grant.id)
-    )
+    """Grants changed after `since` (all live grants on first load), with their columns. A
+    live grant whose seal does not hold (written outside the application: access/seals.py)
+    comes back as an entry that allows nothing (`sealed=False`), so a refusal can name it."""
+    query = seals.grant_rows()
     query = (
         query.where(Grant.status.in_(LIVE_GRANT_STATUSES))
         if since < 0
         else query.where(Grant.changed_epoch > since)
     )
-    grouped: dict[int, tuple[Any, set[str], set[str], list[tuple[str, str, str]]]] = {}
-    for row in session.execute(query):
-        _, columns, identifiers, forms = grouped.setdefault(row.id, (row, set(), set(), []))
-        if row.column_name is not None:
-            columns.add(row.column_name)
-            if row.classification == Classification.DIRECT_IDENTIFIER:
-                identifiers.add(row.column_name)
-            if row.form:
-                forms.append((row.column_name, str(row.form), row.form_key_id or ""))
+    key = seals.ring(session)
     changes: list[tuple[int, GrantEntry | None]] = []
-    for grant_id, (row, columns, identifiers, forms) in grouped.items():
+    for grant_id, (row, rows) in seals.grouped(session.execute(query)).items():
         if row.status not in LIVE_GRANT_STATUSES:
             changes.append((grant_id, None))
             continue
+        sealed = seals.grant_seal_holds(key, row, rows)
+        if not sealed:
+            log.critical(
+                "grant %s fails its seal check (rule %s): it was written outside the "
+                "application and allows nothing",
+                grant_id,
+                GRANT_SEAL_RULE,
+            )
+        columns = {c.column_name for c in rows}
+        identifiers = {
+            c.column_name for c in rows if c.classification == Classification.DIRECT_IDENTIFIER
+        }
+        forms = [(c.column_name, str(c.form), c.form_key_id or "") for c in rows if c.form]
         changes.append(
             (
                 grant_id,
@@ -81,8 +69,10 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
                     # Interned: a hundred thousand grants share a handful of clauses and reasons.
                     until_clause=sys.intern(row.effective_clause or GRANT_END_CLAUSE),
                     until_reason=sys.intern(row.effective_reason or ""),
+                    until_rule=sys.intern(row.effective_rule or ""),
                     identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS,
                     forms=tuple(sorted(forms)),
+                    sealed=sealed,
                 ),
             )
         )

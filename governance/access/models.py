@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, rela
 from governance.authz.actions import DataAction
 from governance.datasets.models import Classification
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk
 
 
@@ -185,6 +186,14 @@ class Grant(Base):
         String(60), default="access.valid_until", server_default="access.valid_until"
     )
     effective_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The rule that set the effective end when it is not a clause of the agreement alone
+    # (`training-seal`: a training record that fails its seal was left out), recorded with a
+    # read it refuses.
+    effective_rule: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # The keyed seal over what the grant allows (access/seals.py): set by the application at
+    # every write, checked wherever a process loads the grant; without it the grant allows
+    # nothing.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     columns: Mapped[list[GrantColumn]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="GrantColumn.column_name"

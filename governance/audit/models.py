@@ -190,6 +190,7 @@ class AuditType(StrEnum):
     GRANT_EXPIRE = "grant:expire"
     GRANT_PAUSE = "grant:pause"
     GRANT_RESUME = "grant:resume"
+    GRANT_SEALS_START = "grant:seals_start"
     GRANT_REVIEW = "grant:review"
     GRANT_REVIEW_EXPORT = "grant:review_export"
     GRANT_READ = "grant:read"  # recorded only when refused, as ACCESS_REQUEST_READ

@@ -210,6 +210,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     AuditType.GRANT_NARROW: ("narrowed access to", "narrow access to"),
     AuditType.GRANT_EXPIRE: ("recorded the end of access to", "end access to"),
     AuditType.GRANT_PAUSE: ("paused access to", "pause access to"),
+    AuditType.GRANT_SEALS_START: (
+        "sealed the grants and training records stored before seals were kept",
+        "seal the grants and training records stored before seals were kept",
+    ),
     AuditType.GRANT_RESUME: ("resumed access to", "resume access to"),
     AuditType.GRANT_REVIEW: ("reviewed access to", "review access to"),
     AuditType.GRANT_REVIEW_EXPORT: ("downloaded the access review", "download the access review"),

@@ -19,7 +19,7 @@ from governance.authz import current_policy
 from governance.authz import identifiers as ids
 from governance.authz.actions import DataAction
 from governance.authz.enforcer import data_enforcer
-from governance.authz.grant_index import GrantEntry, GrantIndex
+from governance.authz.grant_index import GRANT_SEAL_RULE, GrantEntry, GrantIndex
 
 CLAUSE_ALLOWED = "scope.datasets"
 CLAUSE_COLUMNS = "access.columns"
@@ -51,9 +51,15 @@ class Decision:
     agreement_version: int | None = None
     denied_columns: tuple[str, ...] = ()
     granted: dict[str, str] = field(default_factory=dict)  # column -> rule that allowed it
+    # A refusal by a rule other than the grants' own lines (`grant-seal`, `training-seal`),
+    # with the grants it is about.
+    refused_by: str | None = None
+    refusing_grants: tuple[int, ...] = ()
 
     @property
     def rule(self) -> str | None:
+        if self.refused_by:
+            return self.refused_by
         return ",".join(self.rules) if self.rules else None
 
 
@@ -123,7 +129,7 @@ def _explain_refusal(
     subject = f"column {column!r}" if column is not None else "this dataset"
     version = max((g.agreement_version for g in grants), default=None)
 
-    def refuse(reason: str, clause: str) -> Decision:
+    def refuse(reason: str, clause: str, rule: str = "", about: Sequence[int] = ()) -> Decision:
         return Decision(
             False,
             reason,
@@ -132,8 +138,22 @@ def _explain_refusal(
             agreement_version=version,
             denied_columns=tuple(denied),
             granted=granted,
+            refused_by=rule or None,
+            refusing_grants=tuple(about),
         )
 
+    broken = [g.id for g in grants if not g.sealed and (column is None or column in g.columns)]
+    if broken:
+        numbers = ", ".join(str(i) for i in broken)
+        return refuse(
+            f"Your grant {numbers} of {subject} fails its integrity check: it was written or "
+            "changed outside the service, so it allows nothing. The compliance team has the "
+            "record; a data steward can grant the access again.",
+            CLAUSE_NO_GRANT,
+            GRANT_SEAL_RULE,
+            broken,
+        )
+    grants = [g for g in grants if g.sealed]
     if not grants:
         return refuse(
             "You hold no current grant on this dataset under this agreement.", CLAUSE_NO_GRANT
@@ -147,7 +167,8 @@ def _explain_refusal(
         ended = max(holding, key=lambda g: (g.ends_at, g.id))
         if ended.until_clause == CLAUSE_EXPIRY or not ended.until_reason:
             return refuse(f"Your grant of {subject} has expired.", ended.until_clause)
-        return refuse(ended.until_reason, ended.until_clause)
+        about = (ended.id,) if ended.until_rule else ()
+        return refuse(ended.until_reason, ended.until_clause, ended.until_rule, about)
     for_purpose = [g for g in current if g.purpose == request.purpose]
     if not for_purpose:
         purposes = ", ".join(sorted({g.purpose for g in current}))

@@ -30,6 +30,8 @@ from governance.kernel.installed import Installed
 LineKey = tuple[str, str, str, str]
 PolicyLine = tuple[str, str, str, str, str, str, str]
 GRANT_END_CLAUSE = "access.valid_until"
+#: The rule a read is refused under when a grant that would decide it fails its seal check.
+GRANT_SEAL_RULE = "grant-seal"
 NO_COLUMNS: frozenset[str] = frozenset()
 
 
@@ -49,10 +51,15 @@ class GrantEntry:
     until: dt.datetime | None = None
     until_clause: str = GRANT_END_CLAUSE
     until_reason: str = ""
+    # The rule that set the effective end, when one did (`training-seal`).
+    until_rule: str = ""
     # Columns granted as direct identifiers (the classification recorded with the grant).
     identifiers: frozenset[str] = NO_COLUMNS
     # Columns granted in another form than stored: (column, form, data key id or "").
     forms: tuple[tuple[str, str, str], ...] = ()
+    # False when the grant's seal does not hold (written outside the application): it is kept
+    # so that a refusal can name it, but it has no lines, so it allows nothing.
+    sealed: bool = True
 
     @property
     def rule(self) -> str:
@@ -64,6 +71,8 @@ class GrantEntry:
         return self.valid_until if self.until is None else self.until
 
     def lines(self) -> Iterator[tuple[LineKey, PolicyLine]]:
+        if not self.sealed:
+            return
         sub, dom = ids.subject(self.user_id), ids.domain(self.agreement_id)
         until = ids.time_token(self.ends_at)
         purpose = ids.purpose_token(self.purpose)

@@ -21,6 +21,7 @@ from governance.server import DEFAULT_WORKER_CLASS, WORKER_CLASSES
 def init_command() -> None:
     from governance import schema
     from governance.access import conditions as grant_conditions
+    from governance.access import seals as grant_seals
     from governance.cli.keys import create_missing_keys
     from governance.datasets import datastore
     from governance.kernel.config import (
@@ -58,6 +59,10 @@ def init_command() -> None:
         with command_session(app) as session:
             sealed = audit.seal(session)
             session.commit()
+            # Grants and training records stored before they were sealed are sealed now,
+            # once: after that record, a row without a seal allows nothing.
+            rows_sealed = grant_seals.seal_unsealed_once(session, by=CLI_ACTOR, now=utcnow())
+            session.commit()
             # Grants written before their effective ends were kept get them now, so a lapsed
             # condition refuses the very next read after an upgrade, not after the next job.
             settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
@@ -72,6 +77,11 @@ def init_command() -> None:
         click.echo(
             f"Audit trail sealed in its new format at event {sealed}; older events keep "
             "verifying in theirs."
+        )
+    if rows_sealed is not None:
+        click.echo(
+            f"Sealed {rows_sealed[0]} grant(s) and {rows_sealed[1]} training record(s) "
+            "stored before seals were kept."
         )
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from governance.authz.roles import Role
 from governance.identity.organization_model import Organization
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, created_at, intpk, str200, str320, text
 
 
@@ -124,6 +125,9 @@ class TrainingRecord(Base):
     expires_on: Mapped[dt.date] = mapped_column(Date)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     recorded_at: Mapped[created_at]
+    # The keyed seal over who completed which course when (access/seals.py): set by the
+    # application at every write; a record whose seal does not hold counts for no grant.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="training", foreign_keys=[user_id])
 

@@ -9,11 +9,14 @@ verification it followed (`incident:from_alert`, naming the verification's event
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import seals
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.identity.actors import System
@@ -38,11 +41,54 @@ def _agreement_of(session: Session, failure: AuditEvent) -> list[int]:
     return [faulty.agreement_id] if faulty is not None and faulty.agreement_id else []
 
 
+@dataclass(frozen=True)
+class Alert:
+    """Something the service found wrong by itself, to open one incident for."""
+
+    target_type: str
+    target_id: object
+    description: str
+    agreement_ids: Sequence[int]
+    check: str
+    rule: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _followed(session: Session, target_type: str) -> set[str]:
+    """The targets of this type an incident was already opened for."""
+    return set(
+        session.scalars(
+            select(AuditEvent.target_id).where(
+                of_type(AuditType.INCIDENT_FROM_ALERT), AuditEvent.target_type == target_type
+            )
+        )
+    )
+
+
+def _open(session: Session, alert: Alert, actor: System, now: dt.datetime) -> None:
+    """One incident for the alert, and the record that it was opened (so it is opened once)."""
+    incident = report_alert(
+        session,
+        description=alert.description,
+        agreement_ids=alert.agreement_ids,
+        by=actor,
+        now=now,
+    )
+    audit.record(
+        session,
+        AuditType.INCIDENT_FROM_ALERT,
+        by=actor,
+        target_type=alert.target_type,
+        target_id=alert.target_id,
+        rule=alert.rule,
+        now=now,
+        detail={"incident_id": incident.id, "check": alert.check, **alert.detail},
+    )
+
+
 def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each failed verification not yet followed; returns how many."""
-    followed = set(
-        session.scalars(select(AuditEvent.target_id).where(of_type(AuditType.INCIDENT_FROM_ALERT)))
-    )
+    followed = _followed(session, "audit_event")
     failures = session.scalars(
         select(AuditEvent)
         .where(
@@ -55,21 +101,37 @@ def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) ->
     for failure in list(failures):
         if str(failure.seq) in followed:
             continue
-        incident = report_alert(
-            session,
-            description=_description(failure),
-            agreement_ids=_agreement_of(session, failure),
-            by=actor,
-            now=now,
+        alert = Alert(
+            "audit_event",
+            failure.seq,
+            _description(failure),
+            _agreement_of(session, failure),
+            check="audit:verify",
         )
-        audit.record(
-            session,
-            AuditType.INCIDENT_FROM_ALERT,
-            by=actor,
-            target_type="audit_event",
-            target_id=failure.seq,
-            now=now,
-            detail={"incident_id": incident.id, "check": "audit:verify"},
+        _open(session, alert, actor, now)
+        opened += 1
+    return opened
+
+
+def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) -> int:
+    """Open an incident for each grant or training record whose seal does not hold (written
+    in the database outside the service: access/seals.py), once per row, naming the
+    agreements it concerns and telling the privacy officers; returns how many."""
+    broken = seals.broken_seals(session)
+    followed = {kind: _followed(session, kind) for kind in {b.kind for b in broken}}
+    opened = 0
+    for row in broken:
+        if str(row.id) in followed[row.kind]:
+            continue
+        alert = Alert(
+            row.kind,
+            row.id,
+            row.describe(),
+            row.agreement_ids,
+            check=row.rule,
+            rule=row.rule,
+            detail={"user_id": row.user_id},
         )
+        _open(session, alert, actor, now)
         opened += 1
     return opened

@@ -22,6 +22,7 @@ from joserfc import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import seals
 from governance.access.models import AccessRequest, Grant, GrantStatus
 from governance.agreements.models import Agreement, AgreementStatus
 from governance.audit import service as audit
@@ -96,8 +97,10 @@ def visa_grants(session: Session, user: User, now: dt.datetime) -> list[Grant]:
             Agreement.status == AgreementStatus.ACTIVE,
         )
         .order_by(Grant.id)
-    )
-    return list(grants)
+    ).all()
+    # Nor a grant whose seal fails (written outside the service: access/seals.py).
+    sealed = seals.sealed_grants(session, [g.id for g in grants])
+    return [g for g in grants if g.id in sealed]
 
 
 def approved_by(session: Session, grant: Grant) -> str:

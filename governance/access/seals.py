@@ -1,0 +1,397 @@
+"""The keyed seals of the rows the door relies on: grants (with their columns) and training
+records (governance/kernel/row_seals.py says how a seal is made).
+
+The application seals a row whenever it writes one: after every flush that touched a grant, a
+granted column or a training record, and after every ORM statement (a bulk UPDATE) on those
+tables, the rows are read back as stored and their seals written beside them, in the same
+transaction. The grant index checks a grant's seal each time it loads it
+(access/live_grants.py); the training condition checks each training record it counts
+(access/conditions.py). A grant whose seal fails allows nothing (rule `grant-seal`); a training
+record whose seal fails counts for nothing (rule `training-seal`).
+
+Rows from before seals were kept are sealed once, by `governance init` after the upgrade that
+added them (`seal_unsealed_once`), recorded in the audit trail; after that record no command
+seals an unsealed row, so blanking a seal and waiting for an upgrade does not launder a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, event, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
+from governance.audit import service as audit
+from governance.audit.models import AuditEvent, AuditType, of_type
+from governance.authz.grant_index import GRANT_SEAL_RULE
+from governance.identity.actors import Actor
+from governance.identity.models import TrainingRecord
+from governance.kernel import row_seals
+from governance.kernel.keys import KeyRing, rings_of
+
+log = logging.getLogger(__name__)
+
+GRANT_KIND = "access_grant"
+TRAINING_KIND = "training_record"
+TRAINING_SEAL_RULE = "training-seal"
+#: Rows sealed per statement.
+BATCH = 1000
+
+#: What decides what a grant allows, in its canonical order (the id first).
+GRANT_FIELDS = (
+    Grant.id,
+    Grant.user_id,
+    Grant.agreement_id,
+    Grant.agreement_version,
+    Grant.dataset_id,
+    Grant.purpose,
+    Grant.valid_from,
+    Grant.valid_until,
+    Grant.allow_download,
+    Grant.status,
+    Grant.granted_by_id,
+    Grant.effective_until,
+    Grant.effective_clause,
+    Grant.effective_reason,
+    Grant.effective_rule,
+)
+#: Each granted column: its name, the class it was granted under and its form.
+COLUMN_FIELDS = (
+    GrantColumn.column_name,
+    GrantColumn.classification,
+    GrantColumn.form,
+    GrantColumn.form_key_id,
+)
+#: What decides which training a record proves.
+TRAINING_FIELDS = (
+    TrainingRecord.id,
+    TrainingRecord.user_id,
+    TrainingRecord.course,
+    TrainingRecord.completed_on,
+    TrainingRecord.expires_on,
+    TrainingRecord.recorded_by_id,
+)
+
+
+def ring(session: Session) -> KeyRing:
+    return rings_of(session).audit
+
+
+def grant_rows() -> Any:
+    """Each grant with each of its columns (a grant without columns once, with None)."""
+    return (
+        select(*GRANT_FIELDS, Grant.seal, *COLUMN_FIELDS)
+        .join(GrantColumn, GrantColumn.grant_id == Grant.id, isouter=True)
+        .order_by(Grant.id)
+    )
+
+
+def grouped(rows: Iterable[Row[Any]]) -> dict[int, tuple[Row[Any], list[Row[Any]]]]:
+    """The rows of `grant_rows` by grant: its first row and its column rows."""
+    grants: dict[int, tuple[Row[Any], list[Row[Any]]]] = {}
+    for row in rows:
+        _, columns = grants.setdefault(row.id, (row, []))
+        if row.column_name is not None:
+            columns.append(row)
+    return grants
+
+
+def grant_content(row: Any, columns: Sequence[Any]) -> list[object]:
+    granted = sorted(
+        [getattr(c, f.key) for f in COLUMN_FIELDS] for c in columns if c.column_name is not None
+    )
+    return [*(getattr(row, f.key) for f in GRANT_FIELDS), granted]
+
+
+def grant_seal_holds(key: KeyRing, row: Any, columns: Sequence[Any]) -> bool:
+    return row_seals.holds(key, GRANT_KIND, grant_content(row, columns), row.seal)
+
+
+def training_content(row: Any) -> list[object]:
+    return [getattr(row, f.key) for f in TRAINING_FIELDS]
+
+
+def training_seal_holds(key: KeyRing, row: Any) -> bool:
+    return row_seals.holds(key, TRAINING_KIND, training_content(row), row.seal)
+
+
+def sealed_grants(session: Session, grant_ids: Iterable[int]) -> set[int]:
+    """Those of these grants whose seal holds, for a reader of grants outside the grant index
+    (the GA4GH visas asserted to other services)."""
+    key = ring(session)
+    held: set[int] = set()
+    for batch in _batches(grant_ids):
+        found = grouped(session.connection().execute(grant_rows().where(Grant.id.in_(batch))))
+        held |= {i for i, (row, columns) in found.items() if grant_seal_holds(key, row, columns)}
+    return held
+
+
+def seal_grants(session: Session, grant_ids: Iterable[int]) -> int:
+    """Seal these grants as they are stored now, in the session's transaction."""
+    key = ring(session)
+    connection = session.connection()
+    sealed = 0
+    for batch in _batches(grant_ids):
+        found = grouped(connection.execute(grant_rows().where(Grant.id.in_(batch))))
+        seals = {
+            grant_id: row_seals.seal(key, GRANT_KIND, grant_content(row, columns))
+            for grant_id, (row, columns) in found.items()
+        }
+        _store(session, Grant, seals)
+        sealed += len(seals)
+    return sealed
+
+
+def seal_training(session: Session, record_ids: Iterable[int]) -> int:
+    """Seal these training records as they are stored now."""
+    key = ring(session)
+    sealed = 0
+    for batch in _batches(record_ids):
+        rows = session.connection().execute(
+            select(*TRAINING_FIELDS).where(TrainingRecord.id.in_(batch))
+        )
+        seals = {row.id: row_seals.seal(key, TRAINING_KIND, training_content(row)) for row in rows}
+        _store(session, TrainingRecord, seals)
+        sealed += len(seals)
+    return sealed
+
+
+def _batches(ids: Iterable[int]) -> Iterator[list[int]]:
+    """The ids, sorted, in lists short enough for any database's bound parameters."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), BATCH):
+        yield ordered[start : start + BATCH]
+
+
+def _store(
+    session: Session, model: type[Grant] | type[TrainingRecord], seals: dict[int, str]
+) -> None:
+    if not seals:
+        return
+    table = cast(Table, model.__table__)
+    session.connection().execute(
+        update(table).where(table.c.id == bindparam("row_id")).values(seal=bindparam("new_seal")),
+        [{"row_id": row_id, "new_seal": value} for row_id, value in seals.items()],
+    )
+    # The instances this session holds: as stored, so nothing marks them changed.
+    for row_id, value in seals.items():
+        instance = session.identity_map.get(session.identity_key(model, row_id))
+        if instance is not None:
+            set_committed_value(instance, "seal", value)
+
+
+_HELD = "row_seals_held"
+
+
+def sealed_training(session: Session, record_ids: Iterable[int]) -> set[int]:
+    """Those of these training records whose seal holds."""
+    key = ring(session)
+    held: set[int] = set()
+    for batch in _batches(record_ids):
+        rows = session.connection().execute(
+            select(*TRAINING_FIELDS, TrainingRecord.seal).where(TrainingRecord.id.in_(batch))
+        )
+        held |= {row.id for row in rows if training_seal_holds(key, row)}
+    return held
+
+
+def _stored_id(instance: object) -> Any:
+    """The first part of a persistent instance's primary key, without loading it; None for
+    one not yet stored."""
+    identity = sa_inspect(instance).identity
+    return None if identity is None else identity[0]
+
+
+def _touched(session: Session) -> tuple[set[int], set[int], set[int], set[int]]:
+    """Stored grants and training records this flush changes, and the new ones (with ids
+    only after the flush)."""
+    grants: set[int] = set()
+    training: set[int] = set()
+    new_grants: set[int] = set()
+    new_training: set[int] = set()
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Grant | TrainingRecord):
+            stored = _stored_id(instance)
+            kept, fresh = (
+                (grants, new_grants) if isinstance(instance, Grant) else (training, new_training)
+            )
+            if instance in session.new:
+                if instance.id is not None:
+                    fresh.add(instance.id)
+            elif stored is not None and instance not in session.deleted:
+                kept.add(stored)
+        elif isinstance(instance, GrantColumn):
+            grant_id = instance.grant_id if instance in session.new else _stored_id(instance)
+            if grant_id is not None:
+                grants.add(grant_id)
+    return grants, training, new_grants, new_training
+
+
+@event.listens_for(Session, "before_flush")
+def _held_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Which of the stored rows this flush changes are sealed before it: only those are sealed
+    again after it. A row written outside the service stays unsealed when the service later
+    writes it (the conditions job setting its effective end...): the write does not launder
+    it."""
+    grants, training, _, _ = _touched(session)
+    if not grants and not training:
+        return
+    session.info[_HELD] = (
+        sealed_grants(session, grants) if grants else set(),
+        sealed_training(session, training) if training else set(),
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _seal_flushed(session: Session, _context: Any) -> None:
+    held_grants, held_training = session.info.pop(_HELD, (set(), set()))
+    grants, training, new_grants, new_training = _touched(session)
+    if not (grants or training or new_grants or new_training):
+        return
+    _refused(GRANT_KIND, grants - held_grants - new_grants)
+    _refused(TRAINING_KIND, training - held_training - new_training)
+    seal_grants(session, new_grants | (grants & held_grants))
+    seal_training(session, new_training | (training & held_training))
+
+
+def _refused(kind: str, ids: set[int]) -> None:
+    if ids:
+        log.critical(
+            "%s %s changed by the service but not sealed again: its seal did not hold before",
+            kind,
+            ", ".join(str(i) for i in sorted(ids)),
+        )
+
+
+def _listed(parameters: Any) -> list[dict[str, Any]]:
+    """A statement's parameters as a list of dicts (an executemany's, or the one set)."""
+    listed = parameters if isinstance(parameters, list) else [parameters] if parameters else []
+    return [p for p in listed if isinstance(p, dict)]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _seal_after_statement(state: ORMExecuteState) -> Any:
+    """A bulk UPDATE (or INSERT, DELETE of granted columns) through the session: the rows it
+    touched are sealed again once it has run."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return None
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    where = getattr(state.statement, "whereclause", None)
+    session = state.session
+    if table == Grant.__tablename__ and state.is_insert:
+        listed = _listed(state.parameters)
+        if not listed or not all(isinstance(p.get("id"), int) for p in listed):
+            raise ValueError("A bulk INSERT of grants names each grant's id, so it can be sealed.")
+        result = state.invoke_statement()
+        seal_grants(session, [p["id"] for p in listed])
+        return result
+    if table == Grant.__tablename__ and state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        if not {getattr(k, "key", k) for k in values} - {"changed_epoch", "seal"}:
+            return None  # the epoch listener's own statement, or this module's
+        query = select(Grant.id) if where is None else select(Grant.id).where(where)
+        held = sealed_grants(session, session.scalars(query))
+        result = state.invoke_statement()
+        seal_grants(session, held)
+        return result
+    if table == GrantColumn.__tablename__:
+        named = {p["grant_id"] for p in _listed(state.parameters) if "grant_id" in p}
+        before: set[int] = set()
+        if where is not None:
+            before = set(session.scalars(select(GrantColumn.grant_id).where(where)))
+        if state.is_insert and not named:
+            named = set(session.scalars(select(GrantColumn.grant_id).distinct()))
+        held = sealed_grants(session, before | named)
+        result = state.invoke_statement()
+        seal_grants(session, held)
+        return result
+    if table == TrainingRecord.__tablename__ and state.is_update:
+        query = select(TrainingRecord.id)
+        held = sealed_training(
+            session, session.scalars(query if where is None else query.where(where))
+        )
+        result = state.invoke_statement()
+        seal_training(session, held)
+        return result
+    return None
+
+
+def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> tuple[int, int] | None:
+    """Seal the grants and training records stored before seals were kept, once per database:
+    `governance init` calls it after the upgrade that added the seals. Returns how many of
+    each it sealed, or None when the trail already records that this was done: from then on a
+    row without a seal was written outside the application and stays refused."""
+    done = session.scalar(
+        select(AuditEvent.seq).where(of_type(AuditType.GRANT_SEALS_START)).limit(1)
+    )
+    if done is not None:
+        return None
+    grants = seal_grants(session, session.scalars(select(Grant.id).where(Grant.seal.is_(None))))
+    training = seal_training(
+        session, session.scalars(select(TrainingRecord.id).where(TrainingRecord.seal.is_(None)))
+    )
+    audit.record(
+        session,
+        AuditType.GRANT_SEALS_START,
+        by=by,
+        now=now,
+        detail={"grants": grants, "training_records": training, "key_id": ring(session).current_id},
+    )
+    return grants, training
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A row whose seal does not hold: written or changed outside the application."""
+
+    kind: str  # GRANT_KIND or TRAINING_KIND
+    id: int
+    user_id: int
+    agreement_ids: tuple[int, ...]
+    rule: str
+
+    def describe(self) -> str:
+        what = "Grant" if self.kind == GRANT_KIND else "Training record"
+        return (
+            f"{what} {self.id} (person {self.user_id}) fails its seal check (rule {self.rule}): "
+            "it was written or changed in the database outside the service, by someone "
+            "with the database but not the audit key. It allows nothing; find who had the "
+            "database, and grant or record it again through the service if it was meant."
+        )
+
+
+def broken_seals(session: Session) -> list[Broken]:
+    """Every live grant and every training record whose seal does not hold, for the alert
+    job (incidents/alerts.py): tampering is reported whether or not anyone reads with it."""
+    key = ring(session)
+    found: list[Broken] = []
+    live = grant_rows().where(Grant.status.in_(LIVE_GRANT_STATUSES))
+    for grant_id, (row, columns) in grouped(session.execute(live)).items():
+        if not grant_seal_holds(key, row, columns):
+            found.append(
+                Broken(GRANT_KIND, grant_id, row.user_id, (row.agreement_id,), GRANT_SEAL_RULE)
+            )
+    records = session.execute(
+        select(*TRAINING_FIELDS, TrainingRecord.seal).order_by(TrainingRecord.id)
+    )
+    for record in records:
+        if not training_seal_holds(key, record):
+            agreements = tuple(
+                session.scalars(
+                    select(Grant.agreement_id)
+                    .where(Grant.user_id == record.user_id, Grant.status.in_(LIVE_GRANT_STATUSES))
+                    .distinct()
+                    .order_by(Grant.agreement_id)
+                )
+            )
+            found.append(
+                Broken(TRAINING_KIND, record.id, record.user_id, agreements, TRAINING_SEAL_RULE)
+            )
+    return found
