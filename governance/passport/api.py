@@ -97,8 +97,8 @@ def jwks() -> ResponseReturnValue:
 )
 def visa_status(jti: Any) -> ResponseReturnValue:
     """Needs no token (the jti is known only to the visa's holder and whom they showed it).
-    410 once the visa expired, its holder was deactivated or its grant was revoked, ended or
-    paused: refuse it then."""
+    410 once the visa expired, its holder was deactivated, its grant was revoked, ended or
+    paused, or its grant's row fails its seal (changed outside the service): refuse it then."""
     status = visas.visa_status(db_session(), str(jti), utcnow())
     body: dict[str, Any] = {
         "jti": status.jti,

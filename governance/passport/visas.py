@@ -47,6 +47,9 @@ class VisaState(StrEnum):
     # The holder's account was deactivated: their grants are kept for a reactivation, but
     # nothing of theirs holds meanwhile (their API tokens are revoked, their sessions ended).
     HOLDER_DEACTIVATED = "holder_deactivated"
+    # The grant's row fails its seal (written or changed outside the service, access/seals.py):
+    # its stored state says nothing, so the visa does not hold whatever that state claims.
+    GRANT_SEAL_BROKEN = "grant_seal_broken"
 
 
 @dataclass(frozen=True)
@@ -219,11 +222,15 @@ def visa_state(
     grant_status: str,
     grant_ends_at: dt.datetime,
     now: dt.datetime,
+    grant_sealed: bool = True,
 ) -> VisaState:
     """Whether a visa holds, from its own expiry, its holder's account and its grant's state
-    now: the one rule the status endpoint answers with (and the issuing filter keeps to)."""
+    now: the one rule the status endpoint answers with (and the issuing filter keeps to). A
+    grant whose seal fails is read as no grant: its status and end may be the tamperer's."""
     if visa_expires_at <= now:
         return VisaState.EXPIRED
+    if not grant_sealed:
+        return VisaState.GRANT_SEAL_BROKEN
     if not holder_active:
         return VisaState.HOLDER_DEACTIVATED
     if grant_status == GrantStatus.REVOKED:
@@ -251,5 +258,6 @@ def visa_status(session: Session, jti: str, now: dt.datetime) -> VisaStatus:
         grant_status=grant.status,
         grant_ends_at=grant_end(grant),
         now=now,
+        grant_sealed=bool(seals.sealed_grants(session, [grant.id])),
     )
     return VisaStatus(jti, state, visa.issued_at, visa.expires_at, visa.grant_id)

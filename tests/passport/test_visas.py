@@ -16,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from governance.access import conditions
@@ -181,6 +181,33 @@ def test_after_revocation_the_visa_is_refused_and_no_new_one_is_issued(
     assert answer.status_code == 410
     assert answer.get_json()["state"] == "grant_revoked"
     assert answer.get_json()["active"] is False
+    assert issue(api, "analyst") == []
+
+
+def test_a_revoked_grant_brought_back_with_the_database_alone_does_not_revive_its_visa(
+    app: Flask, world: World, api: Callable[[str], Api]
+) -> None:
+    """A DBA un-revokes the grant by SQL: the status endpoint reads the grant's row, whose
+    stored state is now the DBA's; the seal says it was not the service's, so the visa stays
+    refused (and no new one is signed)."""
+    client = app.test_client()
+    [token] = issue(api, "analyst")
+    claims = verify(token, fetch_jwks(client))
+    revoked = api("steward").post(
+        f"/api/v1/grants/{world.my_grant.id}/revoke", json={"reason": "Left the project."}
+    )
+    assert revoked.status_code == 200
+    with database(app).engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE access_grant SET status = 'active', ended_at = NULL, ended_by_id = NULL,"
+                " end_reason = '' WHERE id = :id"
+            ),
+            {"id": world.my_grant.id},
+        )
+    answer = status_of(client, claims)
+    assert answer.status_code == 410
+    assert answer.get_json()["state"] == "grant_seal_broken"
     assert issue(api, "analyst") == []
 
 
