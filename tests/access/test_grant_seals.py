@@ -219,6 +219,37 @@ def test_an_ended_grant_brought_back_with_the_database_alone_allows_nothing(
     assert record["detail"]["grant_ids"] == [grant_id]
 
 
+def test_a_grant_brought_back_with_the_database_alone_shows_as_allowing_nothing(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """The grant page and the API say what the door does: the row claims to be active, the
+    seal says the service never wrote that, so it is not usable and says why."""
+    grant_id = ask_and_grant(db, people, agreement, datasets, columns=("sex",)).grant_id
+    assert grant_id is not None
+    grants.revoke_grant(db, grant_id=grant_id, reason="left", by=people.steward, now=utcnow())
+    db.commit()
+    as_the_dba(
+        app,
+        (
+            "UPDATE access_grant SET status = 'active', ended_at = NULL, ended_by_id = NULL,"
+            " end_reason = '', changed_epoch = :epoch WHERE id = :id",
+            {"id": grant_id},
+        ),
+    )
+    token = tokens.create_token(
+        fresh(db), user_id=people.steward.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
+    db.commit()
+    answer = app.test_client().get(
+        f"/api/v1/grants/{grant_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200
+    shown = answer.get_json()
+    assert shown["status"] == "active"  # what the row claims
+    assert shown["usable"] is False
+    assert "integrity check" in shown["stopped_because"]
+
+
 def test_a_direct_identifier_added_to_a_grant_with_the_database_alone_is_not_read(
     app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets, stored: None
 ) -> None:
