@@ -274,10 +274,13 @@ def extreme_values(dialect: Dialect, table: str, filters: Sequence[str], value: 
     """
 
 
-def lowest(dialect: Dialect, table: str, column: str) -> str:
-    """The lowest number in ``column`` over the whole of ``table`` (disclosure.ValueDomain's
-    origin)."""
-    return f"SELECT min({numeric(dialect, column)}) AS lowest FROM {table}"
+def lowest(dialect: Dialect, table: str, columns: Sequence[str]) -> str:
+    """The lowest number in each of ``columns`` over the whole of ``table``, in one scan, as
+    ``lowest_0``, ``lowest_1``... (disclosure.ValueDomain's origin)."""
+    found = ", ".join(
+        f"min({numeric(dialect, column)}) AS lowest_{i}" for i, column in enumerate(columns)
+    )
+    return f"SELECT {found} FROM {table}"
 
 
 def distinct_values(dialect: Dialect, table: str, column: str, filters: Sequence[str] = ()) -> str:

@@ -327,13 +327,20 @@ class SqlSource(Source):
     def lowest(self, table: str, columns: Sequence[str]) -> dict[str, float]:
         self.require(table, columns)
         schema = self.tables.schemas[table]
+        numbers = [
+            column
+            for column in columns
+            if pa.types.is_integer(kind := schema.field(column).type) or pa.types.is_floating(kind)
+        ]
+        if not numbers:
+            return {}
+        # One scan of the table for every column (a register can hold a hundred million rows).
+        row = self._sql.query(queries.lowest(self._sql, table, numbers)).iloc[0]
         found = {}
-        for column in columns:
-            kind = schema.field(column).type
-            if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-                value = self._sql.query(queries.lowest(self._sql, table, column))["lowest"].iloc[0]
-                if pd.notna(value) and np.isfinite(float(value)):
-                    found[column] = float(value)
+        for i, column in enumerate(numbers):
+            value = row[f"lowest_{i}"]
+            if pd.notna(value) and np.isfinite(float(value)):
+                found[column] = float(value)
         return found
 
 
