@@ -33,6 +33,7 @@ class SessionEndReason(StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     DEACTIVATED = "deactivated"
     ROLES_CHANGED = "roles_changed"
+    LOCAL_PASSWORDS_OFF = "local_passwords_off"
     IDLE_TIMEOUT = "idle_timeout"
     LIFETIME_ENDED = "lifetime_ended"
 
@@ -49,6 +50,7 @@ END_REASON_LABELS = {
     SessionEndReason.PASSWORD_RESET: "password reset",
     SessionEndReason.DEACTIVATED: "account deactivated",
     SessionEndReason.ROLES_CHANGED: "roles changed",
+    SessionEndReason.LOCAL_PASSWORDS_OFF: "local passwords switched off for the organisation",
     SessionEndReason.IDLE_TIMEOUT: "unused too long",
     SessionEndReason.LIFETIME_ENDED: "reached its longest lifetime",
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,13 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+#: How a session was signed in with the account's local password, with or without a second
+#: factor (single sign-on sessions are named after their provider).
+PASSWORD = "password"  # noqa: S105  (a method's name, not a secret)
+PASSWORD_AND_TOTP = "password+totp"  # noqa: S105
+PASSWORD_METHODS = (PASSWORD, PASSWORD_AND_TOTP)
+
+
 def start_session(
     session: Session,
     *,
@@ -55,7 +62,7 @@ def start_session(
     now: dt.datetime,
     client_address: str,
     user_agent: str,
-    method: str = "password",
+    method: str = PASSWORD,
 ) -> StartedSession:
     """Record a new session for someone who has just proved who they are (the caller
     records the login itself)."""
@@ -175,9 +182,11 @@ def end_sessions_of(
     reason: SessionEndReason,
     now: dt.datetime,
     keep: int | None = None,
+    methods: Iterable[str] | None = None,
 ) -> int:
-    """End every live session of a person (but `keep`, the one in use, when given); returns
-    how many ended. The caller has checked permission and records its own event."""
+    """End every live session of a person (but `keep`, the one in use, when given; only those
+    signed in by one of `methods`, when given); returns how many ended. The caller has checked
+    permission and records its own event."""
     statement = (
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
@@ -186,6 +195,8 @@ def end_sessions_of(
     )
     if keep is not None:
         statement = statement.where(UserSession.id != keep)
+    if methods is not None:
+        statement = statement.where(UserSession.method.in_(list(methods)))
     ended: int = session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
     return ended
 

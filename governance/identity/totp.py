@@ -249,7 +249,7 @@ def complete_login(
         now=now,
         client_address=source,
         user_agent=user_agent,
-        method="password+totp",
+        method=sessions.PASSWORD_AND_TOTP,
     )
     if used == "recovery code":
         audit.record(

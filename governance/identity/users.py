@@ -401,7 +401,10 @@ def set_local_passwords(
 ) -> Organization:
     """Switch local passwords on or off for an organisation's people (`identity:configure`).
     Off, they sign in through the identity provider; administrators keep their password as
-    the break-glass path (signin.py records such a sign-in as `break_glass`)."""
+    the break-glass path (signin.py records such a sign-in as `break_glass`). Switching off
+    also ends, in the same transaction, the sessions its people opened with their password:
+    otherwise a password session opened a minute before (or a stolen one) would go on for
+    its whole lifetime after the organisation chose its identity provider."""
     authz.require(
         by,
         Permission.IDENTITY_CONFIGURE,
@@ -416,12 +419,36 @@ def set_local_passwords(
         raise NotFound(f"There is no organisation {organization_id}.")
     before = organization.local_passwords
     organization.local_passwords = allowed
+    ended = 0 if allowed else _end_password_sessions(session, organization)
     audit.record(
         session,
         AuditType.ORGANIZATION_LOCAL_PASSWORDS,
         by=by,
         target_type="organization",
         target_id=organization.id,
-        detail={"name": organization.name, "before": before, "after": allowed},
+        detail={
+            "name": organization.name,
+            "before": before,
+            "after": allowed,
+            "sessions_ended": ended,
+        },
     )
     return organization
+
+
+def _end_password_sessions(session: Session, organization: Organization) -> int:
+    """End the live password sessions of an organisation's people who would now be refused a
+    password sign-in (not those who keep the break-glass path, signin.py); returns how many."""
+    now = utcnow()
+    members = session.scalars(select(User).where(User.organization_id == organization.id))
+    return sum(
+        sessions.end_sessions_of(
+            session,
+            user_id=member.id,
+            reason=SessionEndReason.LOCAL_PASSWORDS_OFF,
+            now=now,
+            methods=sessions.PASSWORD_METHODS,
+        )
+        for member in members
+        if not authz.can(member, Permission.IDENTITY_CONFIGURE)
+    )

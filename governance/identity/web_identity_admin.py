@@ -158,8 +158,9 @@ def set_local_passwords(organization_id: int) -> Response:
         db, organization_id=organization_id, allowed=allowed, by=actor()
     )
     db.commit()
+    ended = "" if allowed else " Its people's password sessions were ended."
     flash(
-        f"Local passwords are now {'on' if allowed else 'off'} for {organization.name}.",
+        f"Local passwords are now {'on' if allowed else 'off'} for {organization.name}.{ended}",
         "success",
     )
     return redirect(url_for("identity_admin.sign_in_policy"))

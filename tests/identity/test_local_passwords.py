@@ -9,7 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditEvent, AuditType
+from governance.identity import sessions
 from governance.identity.organization_model import Organization
+from governance.identity.session_model import SessionEndReason, UserSession
+from governance.kernel.types import utcnow
 from tests.conftest import Browser, fresh
 from tests.identity.conftest import login_from
 from tests.support import PASSWORD, People
@@ -69,3 +72,45 @@ def test_a_steward_cannot_switch_local_passwords_off(
     assert lab is not None
     assert lab.local_passwords is True
     assert last(db, AuditType.ORGANIZATION_LOCAL_PASSWORDS).outcome == "denied"
+
+
+def test_switching_local_passwords_off_ends_the_password_sessions_already_open(
+    app: Flask, db: Session, people: People
+) -> None:
+    """Attack: an analyst (or whoever stole their session) signed in with the password a
+    minute before the organisation moved to its identity provider keeps working for the
+    session's whole lifetime. Switching off ends every password session of the organisation's
+    people in the same transaction; single sign-on sessions and the administrators' own
+    (the break-glass path) go on."""
+    analyst = signed_in(app, people.analyst.email)
+    signed_in(app, people.partner.email)  # of another organisation
+    admin = signed_in(app, people.admin.email)
+    sessions.start_session(
+        db,
+        user=people.analyst,
+        now=utcnow(),
+        client_address="192.0.2.60",
+        user_agent="test",
+        method="oidc:institution",
+    )
+    db.commit()
+
+    switched = admin.post(f"/admin/identity/sign-in/{people.lab.id}", {"local_passwords": "off"})
+    assert switched.status_code == 302
+
+    assert analyst.client.get("/agreements/").status_code == 302
+    assert "/login" in analyst.client.get("/agreements/").headers["Location"]
+    assert admin.client.get("/agreements/").status_code == 200
+    assert (
+        fresh(db)
+        .scalars(select(UserSession.ended_at).where(UserSession.user_id == people.partner.id))
+        .one()
+        is None
+    )
+    ended = fresh(db).scalars(select(UserSession).where(UserSession.user_id == people.analyst.id))
+    by_method = {record.method: record.ended_reason for record in ended}
+    assert by_method == {
+        "password": SessionEndReason.LOCAL_PASSWORDS_OFF,
+        "oidc:institution": None,
+    }
+    assert last(db, AuditType.ORGANIZATION_LOCAL_PASSWORDS).detail["sessions_ended"] >= 1
