@@ -75,9 +75,7 @@ def declare(db: Session, people: People) -> Dataset:
 
 
 def store(db: Session, dataset: Dataset, frame: pd.DataFrame) -> None:
-    ingest_frame(
-        db, dataset_id=dataset.id, frame=frame, source_filename="births.csv", by=SETUP
-    )
+    ingest_frame(db, dataset_id=dataset.id, frame=frame, source_filename="births.csv", by=SETUP)
     db.commit()
 
 
@@ -104,8 +102,10 @@ def cell(run: AnalysisRun, name: str, **labels: str) -> dict[str, Any]:
 def recovered_count(first: dict[str, Any], second: dict[str, Any]) -> float:
     """n = p (mean_2 - mean_1 - (o_2 - o_1)) / (o_1 - o_2), the origins the tables' lowest."""
     p = first["count"]
-    return p * (second["mean"] - first["mean"] - (SECOND_LOWEST - FIRST_LOWEST)) / (
-        FIRST_LOWEST - SECOND_LOWEST
+    return (
+        p
+        * (second["mean"] - first["mean"] - (SECOND_LOWEST - FIRST_LOWEST))
+        / (FIRST_LOWEST - SECOND_LOWEST)
     )
 
 
