@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from governance.analysis import runs as analyses
 from governance.analysis.models import AnalysisRun, RunStatus
+from governance.datasets import lowest_values
 from governance.datasets import service as datasets
 from governance.datasets.ingestion import ingest_frame
 from governance.datasets.models import Classification, ColumnType, Dataset
@@ -144,3 +145,62 @@ def test_two_versions_of_a_data_set_do_not_give_a_groups_exact_count(
             assert refused.status == RunStatus.REFUSED
             assert "year_of_birth" in (refused.reason or "")
             assert "lowest value" in (refused.reason or "")
+
+
+def declare_lowest(db: Session, people: People, dataset: Dataset, value: float | None) -> None:
+    lowest_values.declare_lowest_values(
+        db,
+        dataset_id=dataset.id,
+        values={"year_of_birth": value},
+        reason="The register's earliest possible year.",
+        by=people.steward,
+    )
+    db.commit()
+
+
+def test_with_a_declared_lowest_value_both_versions_release_the_same_mean(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The steward declares 1900: the mean of group a is 1900 + S' / 25 from either version,
+    whatever the lowest year each holds, so the difference is 0 and says nothing of n."""
+    dataset, agreement_id = world(db, people)
+    declare_lowest(db, people, dataset, 1900)
+    first = mean_of_group_a(app, db, people, agreement_id, dataset)
+    store(db, dataset, table(SECOND_LOWEST))
+    second = mean_of_group_a(app, db, people, agreement_id, dataset)
+    assert first.status == second.status == RunStatus.SUCCEEDED, (first.reason, second.reason)
+    a_first, a_second = cell(first, "means", cohort="a"), cell(second, "means", cohort="a")
+    assert a_first == a_second
+    assert a_first["mean"] == 1900 + (sum(GROUP_A) - 1900 * len(GROUP_A)) / 25
+
+
+def test_a_table_holding_a_value_below_the_declared_one_is_refused(
+    app: Flask, db: Session, people: People
+) -> None:
+    """A sum from an origin some people are below pins the count again (values all far below
+    it give |S'| / highest <= n <= |S'| / lowest): refused, for every group alike, and the
+    refusal does not say the value."""
+    dataset, agreement_id = world(db, people)
+    declare_lowest(db, people, dataset, 1940)
+    store(db, dataset, table(SECOND_LOWEST))
+    refused = mean_of_group_a(app, db, people, agreement_id, dataset)
+    assert refused.status == RunStatus.REFUSED
+    assert "below the lowest value declared" in refused.reason
+    assert str(SECOND_LOWEST) not in refused.reason
+
+
+def test_without_rounding_nothing_needs_declaring(app: Flask, db: Session, people: People) -> None:
+    dataset = declare(db, people)
+    store(db, dataset, table(SECOND_LOWEST))
+    agreement = make_agreement(
+        db,
+        people,
+        [dataset.id],
+        uses=["descriptive"],
+        personnel={people.analyst.id: "principal_investigator"},
+    )
+    grant(db, people, agreement, dataset, COLUMNS, "descriptive")
+    run = mean_of_group_a(app, db, people, agreement.id, dataset)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    a = cell(run, "means", cohort="a")
+    assert (a["count"], a["mean"]) == (23, sum(GROUP_A) / 23)
