@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
-from governance.datasets.models import ColumnType, Dataset
+from governance.datasets.models import ColumnType, Dataset, DatasetColumn
 from governance.identity.actors import Actor
 from governance.kernel.errors import NotFound, ValidationFailed
 
@@ -38,7 +37,7 @@ MAX_MAGNITUDE = 1e15
 MAX_REASON = 2000
 
 
-def number_columns(dataset: Dataset) -> list[Any]:
+def number_columns(dataset: Dataset) -> list[DatasetColumn]:
     """The columns a lowest value can be declared for (integer and float)."""
     return [c for c in dataset.columns if ColumnType(c.type) in NUMBER_TYPES]
 
@@ -92,15 +91,15 @@ def declare_lowest_values(
     )
     wanted = _parsed(dataset, values)
     columns = {c.name: c for c in dataset.columns}
+    changed = {name: value for name, value in wanted.items() if columns[name].lowest_value != value}
     changes = [
         {"column": name, "before": columns[name].lowest_value, "after": value}
-        for name, value in wanted.items()
-        if columns[name].lowest_value != value
+        for name, value in changed.items()
     ]
     why = " ".join(reason.split())
     if len(why) > MAX_REASON:
         raise ValidationFailed("The reason is too long.", {"reason": "At most 2000 characters."})
-    if any(change["before"] is not None for change in changes) and not why:
+    if any(columns[name].lowest_value is not None for name in changed) and not why:
         raise ValidationFailed(
             "A declared lowest value is being changed: say why. Means released before and "
             "after the change are taken from two origins, which together can give a group's "
@@ -109,8 +108,8 @@ def declare_lowest_values(
         )
     if not changes:
         return dataset
-    for change in changes:
-        columns[change["column"]].lowest_value = change["after"]
+    for name, value in changed.items():
+        columns[name].lowest_value = value
     session.flush()
     audit.record(
         session,
