@@ -23,13 +23,13 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, rules
+from governance.authz import Permission
 from governance.datasets.models import ColumnType, Dataset, DatasetColumn
+from governance.datasets.stewardship import dataset_for_steward
 from governance.identity.actors import Actor
-from governance.kernel.errors import NotFound, ValidationFailed
+from governance.kernel.errors import ValidationFailed
 
 NUMBER_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
 # Beyond this a float no longer holds every whole number: a sum from such an origin is noise.
@@ -72,22 +72,13 @@ def declare_lowest_values(
 ) -> Dataset:
     """Set (a number) or clear (None, "") the lowest value of each named number column; 422
     naming each bad entry, nothing saved. Columns not named keep theirs."""
-    refusal = {
-        "event_type": AuditType.DATASET_DECLARE_LOWEST,
-        "target_type": "dataset",
-        "target_id": dataset_id,
-        "dataset_id": dataset_id,
-    }
-    authz.require(by, Permission.DATASET_MANAGE, audit=refusal)
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise NotFound(f"There is no dataset {dataset_id}.")
-    rules.require(
-        rules.steward_of_dataset,
-        by,
-        dataset,
+    dataset = dataset_for_steward(
+        session,
+        dataset_id,
+        by=by,
+        permission=Permission.DATASET_MANAGE,
+        event=AuditType.DATASET_DECLARE_LOWEST,
         message="Only a steward of this dataset declares its columns' lowest values.",
-        audit=refusal,
     )
     wanted = _parsed(dataset, values)
     columns = {c.name: c for c in dataset.columns}

@@ -109,16 +109,20 @@ def recovered_count(first: dict[str, Any], second: dict[str, Any]) -> float:
     )
 
 
-def world(db: Session, people: People) -> tuple[Dataset, int]:
+def world(
+    db: Session, people: People, earliest: int = FIRST_LOWEST, rounding_base: int | None = 5
+) -> tuple[Dataset, int]:
+    """The register stored (group b's earliest born in ``earliest``), under an agreement that
+    rounds to ``rounding_base``, its descriptive use granted to the analyst."""
     dataset = declare(db, people)
-    store(db, dataset, table(FIRST_LOWEST))
+    store(db, dataset, table(earliest))
     agreement = make_agreement(
         db,
         people,
         [dataset.id],
         uses=["descriptive"],
         personnel={people.analyst.id: "principal_investigator"},
-        rounding_base=5,
+        rounding_base=rounding_base,
     )
     grant(db, people, agreement, dataset, COLUMNS, "descriptive")
     return dataset, agreement.id
@@ -192,17 +196,8 @@ def test_a_table_holding_a_value_below_the_declared_one_is_refused(
 
 
 def test_without_rounding_nothing_needs_declaring(app: Flask, db: Session, people: People) -> None:
-    dataset = declare(db, people)
-    store(db, dataset, table(SECOND_LOWEST))
-    agreement = make_agreement(
-        db,
-        people,
-        [dataset.id],
-        uses=["descriptive"],
-        personnel={people.analyst.id: "principal_investigator"},
-    )
-    grant(db, people, agreement, dataset, COLUMNS, "descriptive")
-    run = mean_of_group_a(app, db, people, agreement.id, dataset)
+    dataset, agreement_id = world(db, people, SECOND_LOWEST, rounding_base=None)
+    run = mean_of_group_a(app, db, people, agreement_id, dataset)
     assert run.status == RunStatus.SUCCEEDED, run.reason
     a = cell(run, "means", cohort="a")
     assert (a["count"], a["mean"]) == (23, sum(GROUP_A) / 23)
