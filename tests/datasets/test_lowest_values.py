@@ -10,12 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from governance import schema
 from governance.audit.models import AuditEvent, AuditType, Outcome
 from governance.datasets.models import Dataset
+from governance.kernel.db import Base
 from tests.committees.test_committee_api import bearer
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, People
@@ -154,3 +159,20 @@ def test_the_page_shows_and_saves_the_lowest_values(
     seen = analyst.get(f"/datasets/{arrests.id}").get_data(as_text=True)
     assert "Lowest values of number columns" in seen
     assert 'id="lowest-form"' not in seen
+
+
+def test_migration_0051_gives_every_column_no_lowest_value_and_matches_the_models(
+    db: Session, arrests: Dataset
+) -> None:
+    engine = db.get_bind()
+    db.close()
+    config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0050")
+    assert "lowest_value" not in {c["name"] for c in inspect(engine).get_columns("dataset_column")}
+    schema.upgrade(engine)
+    assert lowest(db, arrests, "age") is None
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert not [d for d in differences if "dataset_column" in repr(d)]
