@@ -51,8 +51,9 @@ def needs_offences(*columns: str | None) -> bool:
 
 class Records(ABC):
     """One row per person (their earliest record), wherever the rows are. ``origins``: per
-    averaged column, its lowest value over the whole table the run was handed (``Source.lowest``),
-    which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
+    averaged column, where its released means are taken from (``RunContext.origins`` of its
+    lowest value over the whole table, ``Source.lowest``: under rounding the declared lowest
+    value), which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
 
     origins: Mapping[str, float]
 
