@@ -24,6 +24,8 @@ REFUSAL_CLAUSES = {
     "free_text": "privacy.no_identifiable_publication",
     "differencing": "publication.min_cell_size",
     "table_too_large": "publication.aggregate_only",
+    "lowest_value_not_declared": "publication.rounding_base",
+    "below_declared_lowest": "publication.rounding_base",
 }
 
 

@@ -255,6 +255,7 @@ def _execute_claimed(
             released=ledger,
             ledger_key=key,
             value_labels=scope.value_labels(),
+            lowest_values=scope.lowest_values(),
             progress=lambda f, m: beat.progress(0.1 + 0.75 * f, m),
         )
         try:

@@ -41,6 +41,7 @@ from governance.authz import Permission
 from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, Decision, grant_index
 from governance.datasets.cohort_model import CohortFile
+from governance.datasets.lowest_values import declared
 from governance.datasets.models import Classification, ColumnType, Dataset
 from governance.identity.models import User
 from governance.kernel.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -91,6 +92,11 @@ class Scope:
                 if column.value_labels and column.name not in labels:
                     labels[column.name] = dict(column.value_labels)
         return labels
+
+    def lowest_values(self) -> dict[str, dict[str, float]]:
+        """Per table read, the lowest values its dataset's stewards declared for its number
+        columns (column -> value): under rounding a mean's sums are taken from them."""
+        return {table: declared(dataset) for table, dataset in self.dataset_rows.items()}
 
 
 class _Gate:

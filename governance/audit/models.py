@@ -140,6 +140,8 @@ class AuditType(StrEnum):
     DATASET_INGEST = "dataset:ingest"
     # the data-use conditions stated as GA4GH DUO terms (before and after)
     DATASET_SET_DATA_USE = "dataset:set_data_use"
+    # the lowest values of number columns, which rounded means are taken from
+    DATASET_DECLARE_LOWEST = "dataset:declare_lowest"
     DATASET_DESTROY = "dataset:destroy"
     # an agreement's own key destroyed with the version keys it wrapped (crypto-shredding)
     DATASET_DESTROY_AGREEMENT_KEY = "dataset:destroy_agreement_key"

@@ -124,6 +124,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
     ),
     AuditType.DATASET_STEWARD_ADD: ("added a steward to", "add a steward to"),
     AuditType.DATASET_STEWARD_REMOVE: ("removed a steward from", "remove a steward from"),
+    AuditType.DATASET_DECLARE_LOWEST: (
+        "declared the lowest values of columns of",
+        "declare the lowest values of columns of",
+    ),
     AuditType.DATASET_SET_DATA_USE: (
         "stated the data-use conditions (DUO) of",
         "state the data-use conditions (DUO) of",

@@ -17,7 +17,7 @@ from governance.api.operations import Answer, Param, operation
 from governance.api.responses import iso, page_schema, paged
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.datasets import data_use, ingestion, reclassification, service
+from governance.datasets import data_use, ingestion, lowest_values, reclassification, service
 from governance.datasets.models import (
     Classification,
     ColumnReclassification,
@@ -91,6 +91,11 @@ DETAIL = s.shape(
                     "classification": s.enum(Classification),
                     "required": s.boolean(),
                     "description": s.string_out(),
+                    "lowest_value": {
+                        "type": ["number", "null"],
+                        "description": "The lowest value a number column can hold, declared "
+                        "by a steward: a rounded mean's sums are taken from it.",
+                    },
                 }
             ),
         },
@@ -235,6 +240,7 @@ def get_dataset(dataset_id: int) -> ResponseReturnValue:
                 "classification": str(c.classification),
                 "required": c.required,
                 "description": c.description,
+                "lowest_value": c.lowest_value,
             }
             for c in dataset.columns
         ],
@@ -389,6 +395,55 @@ def set_data_use(dataset_id: int, body: dict[str, Any]) -> ResponseReturnValue:
         reason=body.get("reason", ""),
         by=user,
         now=utcnow(),
+    )
+    db.commit()
+    return get_dataset(dataset_id)
+
+
+@operation(
+    "PUT",
+    "/datasets/<int:dataset_id>/lowest-values",
+    tag=TAG,
+    summary="Declare the lowest value of a dataset's number columns (its steward)",
+    body=s.obj(
+        {
+            "lowest_values": {
+                "type": "object",
+                "additionalProperties": s.nullable(
+                    s.number(-lowest_values.MAX_MAGNITUDE, lowest_values.MAX_MAGNITUDE)
+                ),
+                "description": "Column -> the lowest value it can hold (null: none), such as "
+                '{"year_of_birth": 1900}. Under rounding a mean of a number column is released '
+                "only when its lowest value is declared.",
+            },
+            "reason": s.text(
+                lowest_values.MAX_REASON, description="Required when a declared value changes."
+            ),
+        },
+        required=("lowest_values",),
+    ),
+    errors=(403,),
+    answer=Answer(200, "The dataset with its columns' lowest values.", s.ref("Dataset")),
+)
+def declare_lowest_values(dataset_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """As on the dataset's page: only a steward of the dataset (403, recorded, otherwise);
+    integer and float columns only, finite numbers (422 naming each, nothing written); every
+    change audited with the values before and after; changing a declared value needs a
+    reason."""
+    db, user = db_session(), caller()
+    dataset = service.get_visible_dataset(
+        db, dataset_id, user=user, event=AuditType.DATASET_DECLARE_LOWEST
+    )
+    values = body["lowest_values"]
+    wrong = {
+        str(name): "a number or null"
+        for name, value in values.items()
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float))
+    }
+    if wrong:
+        raise ValidationFailed("Each lowest value is a number or null.", wrong)
+    lowest_values.declare_lowest_values(
+        db, dataset_id=dataset.id, values=values, reason=body.get("reason", ""), by=user
     )
     db.commit()
     return get_dataset(dataset_id)

@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
-from governance.authz import Permission, rules
+from governance.authz import Permission
 from governance.datasets.duo.matching import Conditions
 from governance.datasets.duo.ontology import Ontology, duo
 from governance.datasets.duo.statements import (
@@ -28,8 +27,9 @@ from governance.datasets.duo.statements import (
     read_conditions,
 )
 from governance.datasets.models import Dataset
+from governance.datasets.stewardship import dataset_for_steward
 from governance.identity.actors import Actor
-from governance.kernel.errors import NotFound, ValidationFailed
+from governance.kernel.errors import ValidationFailed
 
 MAX_REASON = 2000
 
@@ -65,22 +65,13 @@ def set_data_use(
     by: Actor,
     now: dt.datetime,
 ) -> Dataset:
-    refusal = {
-        "event_type": AuditType.DATASET_SET_DATA_USE,
-        "target_type": "dataset",
-        "target_id": dataset_id,
-        "dataset_id": dataset_id,
-    }
-    authz.require(by, Permission.DATASET_SET_DATA_USE, audit=refusal)
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise NotFound(f"There is no dataset {dataset_id}.")
-    rules.require(
-        rules.steward_of_dataset,
-        by,
-        dataset,
+    dataset = dataset_for_steward(
+        session,
+        dataset_id,
+        by=by,
+        permission=Permission.DATASET_SET_DATA_USE,
+        event=AuditType.DATASET_SET_DATA_USE,
         message="Only a steward of this dataset states its data-use conditions.",
-        audit=refusal,
     )
     ontology = duo()
     new = read_conditions(ontology, permission=permission, disease=disease, modifiers=modifiers)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -181,6 +182,9 @@ class DatasetColumn(Base):
     # What each stored code means ("1" -> "with financial aid"), declared with the schema:
     # outputs and summaries name groups by these labels, never by their codes.
     value_labels: Mapped[dict[str, str] | None] = mapped_column(JSONText())
+    # The lowest value a number column can hold, declared by a steward (lowest_values.py): under
+    # rounding a released mean's sums are taken from it, the same for every stored version.
+    lowest_value: Mapped[float | None] = mapped_column(Float)
 
     dataset: Mapped[Dataset] = relationship(back_populates="columns")
 

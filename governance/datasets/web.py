@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from governance import authz
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.datasets import data_use, ingestion, reclassification
+from governance.datasets import data_use, ingestion, lowest_values, reclassification
 from governance.datasets import service as dataset_service
 from governance.datasets.duo.ontology import duo
 from governance.datasets.duo.statements import PARAMETERS
@@ -265,6 +265,8 @@ def detail(dataset_id: int) -> str:
         data_use=data_use.described(dataset),
         data_use_form=data_use_form,
         can_set_data_use=can_set_data_use,
+        number_columns=lowest_values.number_columns(dataset),
+        can_declare_lowest=can_manage and user.id in dataset.steward_ids,
         max_upload=ingestion.limits_of(db).max_upload_label,
         max_rows=f"{ingestion.limits_of(db).max_rows:,}",
     )
@@ -387,6 +389,29 @@ def remove_steward(dataset_id: int, user_id: int) -> WerkzeugResponse:
     dataset_service.remove_steward(db, dataset_id=dataset_id, user_id=user_id, by=actor())
     db.commit()
     flash("Steward removed.", "success")
+    return redirect(url_for("datasets.detail", dataset_id=dataset_id))
+
+
+@bp.route("/<int:dataset_id>/lowest-values", methods=["POST"])
+@login_required
+def declare_lowest_values(dataset_id: int) -> WerkzeugResponse:
+    db = db_session()
+    dataset = dataset_service.get_visible_dataset(
+        db, dataset_id, user=actor(), event=AuditType.DATASET_DECLARE_LOWEST
+    )
+    values = {
+        column.name: request.form.get(f"lowest:{column.name}", "")
+        for column in lowest_values.number_columns(dataset)
+    }
+    lowest_values.declare_lowest_values(
+        db,
+        dataset_id=dataset.id,
+        values=values,
+        reason=request.form.get("reason", ""),
+        by=actor(),
+    )
+    db.commit()
+    flash("The lowest values are saved.", "success")
     return redirect(url_for("datasets.detail", dataset_id=dataset_id))
 
 

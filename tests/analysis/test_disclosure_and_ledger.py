@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from governance.analysis.models import AnalysisRun, ReleasedPopulation, RunStatus
 from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import lowest_values
 from governance.datasets.datastore import crypto, pme, store
 from governance.datasets.ingestion import ingest_frame
 from governance.kernel import jobs
@@ -60,6 +61,11 @@ def test_dominance_and_rounding_follow_the_agreement(
     world.agreement = make_agreement(
         db, people, [world.events.id, world.offences.id], dominance_threshold=0.05, rounding_base=5
     )
+    # Under rounding a mean is taken from the column's declared lowest value.
+    lowest_values.declare_lowest_values(
+        db, dataset_id=world.events.id, values={"prior_offences": 0}, by=people.steward
+    )
+    db.commit()
     grant_records(db, people, world, "descriptive")
     run = submit(
         db,

@@ -225,6 +225,7 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
     frame = frame.drop(columns="day")
     excluded = ["sexual"] if exclude else []
     engine = DuckDBEngine(EngineSettings(duckdb_memory_limit="256MB", duckdb_threads=1))
+    policy = DisclosurePolicy(min_cell_size=3)
     try:
         sql_notes: list[str] = []
         found = load_records(
@@ -234,10 +235,17 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
             sql_notes,
             excluded,
             mean_of="value",
+            origins_of=RunContext(policy).origins,
         )
         notes: list[str] = []
         expected = load_records(
-            {"records": frame}, list(frame.columns), [], notes, excluded, mean_of="value"
+            {"records": frame},
+            list(frame.columns),
+            [],
+            notes,
+            excluded,
+            mean_of="value",
+            origins_of=RunContext(policy).origins,
         )
         assert isinstance(found, SqlRecords)
         assert isinstance(expected, FrameRecords)
@@ -246,7 +254,6 @@ def test_sql_aggregation_equals_the_pandas_aggregation(
         assert people_cells(found, by) == people_cells(expected, by)
         if len(expected) == 0:
             return
-        policy = DisclosurePolicy(min_cell_size=3)
         for options in ({}, {"event_column": "event"}, {"value_column": "value"}):
             want, got = expected, found
             if "value_column" in options:

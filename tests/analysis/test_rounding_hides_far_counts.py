@@ -25,7 +25,6 @@ from governance.analysis.engine.disclosure import DisclosurePolicy, ValueDomain,
 from governance.analysis.engine.encoding import EncodedCovariates
 from governance.analysis.engine.engines import DuckDBEngine, EngineSettings
 from governance.analysis.engine.kinds import columns_needed, run_analysis
-from governance.analysis.engine.kinds_base import RunContext
 from governance.analysis.engine.matched_tables import balance_rows_published, group_table
 from governance.analysis.engine.sources import EngineTables, PandasSource, SqlSource
 from governance.analysis.engine.synthetic import generate_dataset
@@ -35,6 +34,7 @@ from tests.analysis.test_rounding_recovers_nothing import (
     ROUNDED,
     candidates,
     cells_of,
+    declared,
     released,
 )
 
@@ -187,7 +187,7 @@ def test_a_matched_comparison_takes_a_covariates_sums_from_the_registers_lowest(
     }
     read = columns_needed("matched_comparison", parameters)
     data = {table: getattr(dataset, table)[columns] for table, columns in read.items()}
-    result = run_analysis("matched_comparison", data, parameters, RunContext(ROUNDED))
+    result = run_analysis("matched_comparison", data, parameters, declared(ROUNDED, data))
     cell = result.table("characteristics_birth_year").table.cell(group="treatment")
     assert not cell.suppressed
     row = next(r for r in result.statistics["balance"] if r["term"] == "birth_year")
@@ -213,7 +213,7 @@ def test_a_groups_mean_is_the_same_whichever_records_are_left_out():
                 "descriptive",
                 {"records": data},
                 {"group_by": ["g"], "mean_of": "score", **excluded},
-                RunContext(ROUNDED),
+                declared(ROUNDED, {"records": data}),
             ),
             "means",
         )["a"]
@@ -232,7 +232,7 @@ def test_duckdb_takes_the_sums_from_the_same_origin():
             "descriptive",
             EngineTables(engine, {"records": frame(YEARS)}),
             {"group_by": ["g"], "mean_of": "score"},
-            RunContext(ROUNDED),
+            declared(ROUNDED, {"records": frame(YEARS)}),
         )
         assert released(on_duckdb) == released(describe(YEARS, ROUNDED))
     finally:

@@ -25,13 +25,13 @@ from governance.analysis.engine.balance import balance_table
 from governance.analysis.engine.disclosure import DisclosurePolicy
 from governance.analysis.engine.encoding import EncodedCovariates
 from governance.analysis.engine.kinds import run_analysis
-from governance.analysis.engine.kinds_base import RunContext
 from governance.analysis.engine.matched_tables import balance_rows_published, group_table
 from tests.analysis.test_rounding_recovers_nothing import (
     RELAXED,
     ROUNDED,
     candidates,
     cells_of,
+    declared,
     records,
     released,
     rounded,
@@ -62,11 +62,9 @@ def frame(values: dict[str, list[int]]) -> pd.DataFrame:
 
 
 def describe(values: dict[str, list[int]], policy: DisclosurePolicy) -> Any:
+    data = {"records": frame(values)}
     return run_analysis(
-        "descriptive",
-        {"records": frame(values)},
-        {"group_by": ["g"], "mean_of": "score"},
-        RunContext(policy),
+        "descriptive", data, {"group_by": ["g"], "mean_of": "score"}, declared(policy, data)
     )
 
 
@@ -110,16 +108,14 @@ def test_welch_over_two_values_is_the_same_for_counts_that_round_alike():
     """A mean of a 0/1 column is a rate: its variance p (1 - p) n / (n - 1) over the exact
     share and size gave both back through Welch's standard error. 10 of 23 and 11 of 24 in
     group a (with 15 of 37 in b) publish the same counts, the total's included."""
+    tables = [{"records": records({"a": a, "b": (37, 15)})} for a in ((23, 10), (24, 11))]
     outputs = [
         released(
             run_analysis(
-                "descriptive",
-                {"records": records({"a": a, "b": (37, 15)})},
-                {"group_by": ["g"], "mean_of": "flag"},
-                RunContext(ROUNDED),
+                "descriptive", data, {"group_by": ["g"], "mean_of": "flag"}, declared(ROUNDED, data)
             )
         )
-        for a in ((23, 10), (24, 11))
+        for data in tables
     ]
     assert '"welch"' in outputs[0]
     assert outputs[0] == outputs[1]

@@ -11,6 +11,7 @@ singled out. The property: a release is the same for every table whose counts ro
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +29,7 @@ from governance.analysis.engine.encoding import EncodedCovariates
 from governance.analysis.engine.kinds import columns_needed, run_analysis
 from governance.analysis.engine.kinds_base import RunContext
 from governance.analysis.engine.matched_tables import balance_rows_published
+from governance.analysis.engine.sources import lowest_of
 from governance.analysis.engine.synthetic import generate_dataset
 from governance.analysis.models import RunStatus
 from tests.analysis.conftest import World, execute, grant_records, make_agreement, submit
@@ -77,6 +79,13 @@ def rate_attack(rate: float, count: int, events: int, base: int) -> set[tuple[in
     }
 
 
+def declared(policy: DisclosurePolicy, data: Mapping[str, pd.DataFrame]) -> RunContext:
+    """A run's context in which the stewards declared each number column's lowest value as the
+    lowest the table holds (the origin a rounded mean was taken from before rounding12)."""
+    lowest = {table: lowest_of(frame, list(frame.columns)) for table, frame in data.items()}
+    return RunContext(policy, lowest_values=lowest)
+
+
 def cells_of(result: Any, name: str) -> dict[str, dict[str, Any]]:
     table = result.table(name).table
     return {cell.labels["g"]: cell.values for cell in table.cells if not cell.suppressed}
@@ -103,11 +112,9 @@ def test_descriptive_mean_and_welch_do_not_give_the_exact_count():
         "a": [4] * 5 + [3] * 5 + [2] * 5 + [1] * 4 + [0] * 4,
         "b": [0] * 10 + [1] * 9 + [2] * 9 + [4] * 9,
     }
+    data = {"records": records({"a": (23, 10), "b": (37, 15)}, values=scores)}
     result = run_analysis(
-        "descriptive",
-        {"records": records({"a": (23, 10), "b": (37, 15)}, values=scores)},
-        {"group_by": ["g"], "mean_of": "score"},
-        RunContext(ROUNDED),
+        "descriptive", data, {"group_by": ["g"], "mean_of": "score"}, declared(ROUNDED, data)
     )
     a = cells_of(result, "means")["a"]
     assert a["count"] == 25
@@ -217,7 +224,7 @@ def test_matched_comparison_releases_published_counts_only():
     parameters = {"eligibility": {"data_complete_until": "2022-12-31"}}
     read = columns_needed("matched_comparison", parameters)
     data = {table: getattr(dataset, table)[columns] for table, columns in read.items()}
-    result = run_analysis("matched_comparison", data, parameters, RunContext(ROUNDED))
+    result = run_analysis("matched_comparison", data, parameters, declared(ROUNDED, data))
     assert "reoffending_rate" in result.statistics, result.withheld
     for name in ("reoffending_rate", "reoffence_frequency", "time_to_reoffence"):
         if name not in result.statistics:

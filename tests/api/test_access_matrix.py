@@ -724,6 +724,11 @@ TABLE: dict[tuple[str, str], Probe] = {
         special={"partner": HIDDEN},
         data=lambda o: {"permission": "DUO:0000042"},
     ),
+    ("datasets.declare_lowest_values", "POST"): Probe(
+        lambda o: f"/datasets/{o.datasets.probation.id}/lowest-values",
+        special={"partner": HIDDEN},
+        data=lambda o: {"reason": "The earliest possible value."},
+    ),
     ("datasets.decide_reclassification", "POST"): Probe(
         lambda o: f"/datasets/reclassifications/{o.reclassification.id}/approve", roles("privacy")
     ),
@@ -769,6 +774,11 @@ TABLE: dict[tuple[str, str], Probe] = {
         lambda o: f"{A}/datasets/{o.datasets.probation.id}/data-use",
         special={"partner": HIDDEN},
         data=fixed({"permission": "DUO:0000042"}),
+    ),
+    ("api.declare_lowest_values", "PUT"): Probe(
+        lambda o: f"{A}/datasets/{o.datasets.probation.id}/lowest-values",
+        special={"partner": HIDDEN},
+        data=fixed({"lowest_values": {}}),
     ),
     # access requests and grants: pages
     ("access.requests_list", "GET"): Probe(lambda o: "/access/requests", EVERYONE),

@@ -188,9 +188,9 @@ class ValueDomain:
     second highest) below the highest. Over two values both are exact: the mean is a rate.
 
     ``origin`` is the value a released mean's sums are taken from under rounding
-    (``published_mean``): the column's lowest value over the whole table the run was handed
-    (``with_origin``), a value of the data set and not of any group or population an analyst
-    picks out of it; 0 where none is known (the sums themselves, as before)."""
+    (``published_mean``): the column's declared lowest value (``with_origin``,
+    ``RunContext.origins``), the same for every table, group and population the column is
+    released from; 0 where none is given (the sums themselves, as before)."""
 
     values: tuple[float, ...]
     origin: float = 0.0
@@ -211,8 +211,8 @@ class ValueDomain:
 
     def with_origin(self, origin: float | None) -> ValueDomain:
         """The domain with the sums of its means taken from ``origin`` under rounding (none, or
-        not a finite number: from 0). It must be at most every value a released mean is over:
-        the lowest of the whole table the groups are drawn from."""
+        not a finite number: from 0). It must be at most every value a released mean is over
+        and the same for every table the column is read from (``RunContext.origins``)."""
         usable = origin is not None and bool(np.isfinite(origin))
         return replace(self, origin=float(origin) if usable else 0.0)  # type: ignore[arg-type]
 
@@ -479,8 +479,9 @@ def published_mean(
     20 people, whatever count is published). Every value is at least the origin, so people at
     it add nothing to S' and only n >= S' / (highest - origin) is left, the bound a column
     starting at 0 (ages, counts of offences) always had. The origin is the same for every
-    group and population of the table: two releases of one group from two origins c1, c2
-    would give the count back through their difference, (c1 - c2)(1 - n / p)."""
+    group, population and table (the column's declared lowest value): two releases of one
+    group from two origins c1, c2 would give the count back through their difference,
+    (c1 - c2)(1 - n / p)."""
     if policy.rounding_base is None or mean is None:
         return mean
     published = policy.published(count)

@@ -48,6 +48,10 @@ REFUSAL_REASONS = {
     "free_text": "the output would be grouped by a free-text column",
     "differencing": "the output's population differs from a released one by too few people",
     "table_too_large": "the table has too many cells to protect and audit",
+    "lowest_value_not_declared": "under rounding, a mean of a number column needs the lowest "
+    "value its steward declared",
+    "below_declared_lowest": "the data holds a value below the lowest value declared for a "
+    "column a mean is taken of",
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from .disclosure import DisclosurePolicy
-from .errors import AnalysisParameterError, DataShapeError, UnknownParameters
+from .errors import AnalysisParameterError, AnalysisRefused, DataShapeError, UnknownParameters
 from .ledger import (
     Population,
     ReleasedPopulations,
@@ -44,6 +44,8 @@ class RunContext:
         populations comparable within this run only.
     value_labels: what the stored codes of a column mean (column -> code -> label), declared
         with the dataset: summaries name groups by them, tables show them beside the codes.
+    lowest_values: per table, per number column, the lowest value the column can hold, declared
+        with the dataset: under rounding a released mean's sums are taken from it (``origins``).
     """
 
     policy: DisclosurePolicy
@@ -54,6 +56,7 @@ class RunContext:
     progress: Progress | None = None
     keep_population_keys: bool = False
     value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    lowest_values: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.released, ReleasedPopulations) and isinstance(
@@ -68,6 +71,37 @@ class RunContext:
     def label(self, column: str, code: str) -> str:
         """The declared label of a code of ``column``, else the code itself."""
         return self.value_labels.get(column, {}).get(str(code), str(code))
+
+    def origins(self, table: str, lowest: Mapping[str, float]) -> dict[str, float]:
+        """Where the released means of ``table``'s number columns are taken from
+        (``ValueDomain.origin``), given ``lowest``, each column's lowest value over the whole
+        table (``Source.lowest``). Without rounding the origin changes nothing: ``lowest``.
+        Under rounding it must be one number for every table the column is ever read from
+        (two origins o_1, o_2 give one group's exact count n through the difference of its
+        two means, (o_1 - o_2)(1 - n / p)), so it is the declared lowest value, never a value
+        of the data: refused for a column that has none, and for one whose table holds a
+        value below it (people below the origin would let the sum pin the count again)."""
+        if self.policy.rounding_base is None:
+            return dict(lowest)
+        declared = self.lowest_values.get(table, {})
+        undeclared = sorted(column for column in lowest if column not in declared)
+        if undeclared:
+            raise AnalysisRefused(
+                "lowest_value_not_declared",
+                f"the agreement rounds published counts, and a mean of {', '.join(undeclared)} "
+                f"({table}) is then taken from the lowest value the column can hold, which "
+                "nobody has declared: a steward of the data set must declare it (the data "
+                'set\'s page, "Lowest values of number columns")',
+            )
+        below = sorted(column for column, value in lowest.items() if value < declared[column])
+        if below:
+            raise AnalysisRefused(
+                "below_declared_lowest",
+                f"the stored data of {table} holds a value of {', '.join(below)} below the lowest "
+                "value declared for it, which a rounded mean is taken from: a steward of the "
+                "data set must correct the data or declare a lower value",
+            )
+        return {column: float(declared[column]) for column in lowest}
 
     def report(self, fraction: float, message: str) -> None:
         if self.progress is not None:

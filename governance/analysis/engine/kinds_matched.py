@@ -254,9 +254,10 @@ class MatchedComparisonKind(AnalysisKind):
                 exclusion_reasons(rows, parse_dates(rows["index_date"]), rules).isna().to_numpy()
             ),
         )
-        # Where a numeric covariate's means are taken from under rounding: the register's
-        # lowest value, the same for any cohort and pool (disclosure.ValueDomain.origin).
-        origins = source.lowest("index_events", [c for c in p.covariates if c not in p.categorical])
+        # Where a numeric covariate's means are taken from under rounding: its declared lowest
+        # value, the same for any cohort, pool and stored version (RunContext.origins).
+        numeric = [c for c in p.covariates if c not in p.categorical]
+        origins = context.origins("index_events", source.lowest("index_events", numeric))
         source.release("index_events")
         columns = list(dict.fromkeys(["person_id", "index_date", *p.covariates]))
         sample = stack_groups(treated, pool, columns)

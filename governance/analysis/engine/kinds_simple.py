@@ -129,6 +129,7 @@ class DescriptiveKind(AnalysisKind):
             result.notes,
             p.excluded_offence_categories,
             mean_of=p.mean_of,
+            origins_of=context.origins,
         )
         people = records.people([*p.group_by, *([p.rate_of] if p.rate_of else [])])
         population = context.population(
@@ -334,6 +335,7 @@ class RateComparisonKind(AnalysisKind):
             [p.outcome],
             result.notes,
             p.excluded_offence_categories,
+            origins_of=context.origins,
         )
         chosen = records.within(p.group_column, [p.group_a, p.group_b])
         people = chosen.people([p.group_column, p.outcome])

@@ -76,8 +76,8 @@ def group_table(
 
     Returns the controlled table (comparison values weighted; ``scale`` multiplies published
     means, e.g. 100 for "per 100 people") and the unrounded published figures per group.
-    ``origin``: the column's lowest value over the whole table it was read from, which the
-    means' sums are taken from under rounding (``disclosure.ValueDomain.origin``; None: 0).
+    ``origin``: the column's origin (``RunContext.origins``: its declared lowest value under
+    rounding), which the means' sums are taken from (``disclosure.ValueDomain.origin``; None: 0).
     """
     values_t = np.asarray(values_t, dtype=float)
     values_c = np.asarray(values_c, dtype=float)
@@ -286,7 +286,7 @@ def balance_rows_published(
     Under the agreement's rounding a released row's means, SMDs and variance ratios come from
     the counts as published (``_rounded_figures``); ``weights`` are the matching weights of
     ``matrix``'s rows, which the "after" figures are weighted by (None: all 1); ``origins``
-    per covariate its lowest value over the whole table it was read from, which a numeric
+    per covariate its origin (``RunContext.origins``), which a numeric
     row's sums are taken from (``disclosure.ValueDomain.origin``; none: 0), as its
     characteristics table's are."""
     masks = [

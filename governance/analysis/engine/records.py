@@ -41,14 +41,19 @@ OUTCOMES_NOTE = (
 )
 
 
+# (table, each column's lowest value over the whole table) -> the origins of its means.
+OriginsOf = Callable[[str, Mapping[str, float]], dict[str, float]]
+
+
 def needs_offences(*columns: str | None) -> bool:
     return any(column in OUTCOME_COLUMNS for column in columns if column is not None)
 
 
 class Records(ABC):
     """One row per person (their earliest record), wherever the rows are. ``origins``: per
-    averaged column, its lowest value over the whole table the run was handed (``Source.lowest``),
-    which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
+    averaged column, where its released means are taken from (``RunContext.origins`` of its
+    lowest value over the whole table, ``Source.lowest``: under rounding the declared lowest
+    value), which the domain carries (``ValueDomain.origin``) whatever records are picked out."""
 
     origins: Mapping[str, float]
 
@@ -181,15 +186,18 @@ def load_records(
     measures: list[str | None],
     notes: list[str],
     excluded: list[str] | None = None,
+    *,
+    origins_of: OriginsOf,
     mean_of: str | None = None,
 ) -> Records:
     """The records of a run (``measures``: the rates' and means' columns, ``mean_of`` the one
     averaged): on the engine when the tables are there and SQL can read every column as
-    pandas would, else in pandas."""
+    pandas would, else in pandas. ``origins_of`` (``RunContext.origins``) turns the averaged
+    column's lowest value over the whole table into the origin its means are taken from."""
     if isinstance(data, EngineTables) and _in_sql(data, columns, measures, mean_of):
-        return _sql_records(data, columns, measures, notes, excluded or [], mean_of)
+        return _sql_records(data, columns, measures, notes, excluded or [], mean_of, origins_of)
     records = require_table(data, "records", columns)
-    origins = _origins(mean_of, lambda columns: lowest_of(records, columns))
+    origins = origins_of("records", _origins(mean_of, lambda c: lowest_of(records, c)))
     records = without_excluded(records, excluded or [], notes)
     records, reduced = one_row_per_person(records, PERSON_KEY)
     if reduced:
@@ -254,12 +262,13 @@ def _sql_records(
     notes: list[str],
     excluded: list[str],
     mean_of: str | None,
+    origins_of: OriginsOf,
 ) -> Records:
     source = SqlSource(data)
     source.require("records", columns)
     engine = data.engine
     schema = data.schemas["records"]
-    origins = _origins(mean_of, lambda columns: source.lowest("records", columns))
+    origins = origins_of("records", _origins(mean_of, lambda c: source.lowest("records", c)))
     dropped = None
     if excluded:
         notes.append(_excluded_note(excluded))

@@ -90,8 +90,8 @@ class Source(ABC):
     @abstractmethod
     def lowest(self, table: str, columns: Sequence[str]) -> dict[str, float]:
         """Per number column of ``columns`` (booleans, text and dates left out), its lowest
-        value over the whole of ``table``: where a released mean's sums are taken from under
-        rounding (disclosure.ValueDomain.origin), the same whoever the groups are."""
+        value over the whole of ``table``, whoever the groups are: under rounding checked
+        against the column's declared lowest value, its means' origin (RunContext.origins)."""
 
 
 def candidate_dates_of_birth(cohort: pd.DataFrame, day_first: bool) -> pd.Series:
