@@ -31,6 +31,7 @@ from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.authz.grant_index import GRANT_SEAL_RULE
+
 # Registers the identity kinds (accounts, roles, credentials) with kernel/sealed_kinds.py.
 from governance.identity import seals as identity_seals  # noqa: F401
 from governance.identity.actors import Actor

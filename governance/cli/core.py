@@ -80,7 +80,9 @@ def init_command() -> None:
             "verifying in theirs."
         )
     if rows_sealed is not None:
-        counts = ", ".join(f"{n} {kind.replace('_', ' ')} row(s)" for kind, n in rows_sealed.items())
+        counts = ", ".join(
+            f"{n} {kind.replace('_', ' ')} row(s)" for kind, n in rows_sealed.items()
+        )
         click.echo(f"Sealed the rows stored before seals were kept: {counts}.")
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")

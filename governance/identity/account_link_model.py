@@ -39,10 +39,8 @@ class AccountLink(Base):
     requested_by: Mapped[str320]
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     closed_reason: Mapped[str | None] = mapped_column(String(40))
-    # The keyed seal over whose link this is, what for, its digest and expiry (identity/seals.py): set by the application at every
-    # write; a link whose seal
-    # does not hold opens nothing.
-
+    # The keyed seal over whose link this is, what for, its digest and expiry (identity/seals.py):
+    # set by the application at every write; a link whose seal does not hold opens nothing.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

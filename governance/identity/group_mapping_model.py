@@ -41,8 +41,8 @@ class GroupMapping(Base):
     # Empty until a second administrator approves a mapping to a role with powers.
     approved_by: Mapped[str | None] = mapped_column(String(320))
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # The keyed seal over what the mapping gives and whether it was approved
-    # (identity/seals.py): a mapping whose seal does not hold gives nothing.
+    # The keyed seal over what the mapping gives and whether it was approved (identity/seals.py): a
+    # mapping whose seal does not hold gives nothing.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")

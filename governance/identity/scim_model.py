@@ -41,10 +41,8 @@ class ScimToken(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(320))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # The keyed seal over the token's digest, issuer and expiry (identity/seals.py): set by the application at every
-    # write; a SCIM token whose seal does not
-    # hold authenticates no client.
-
+    # The keyed seal over the token's digest, issuer and expiry (identity/seals.py): set by the
+    # application at every write; a SCIM token whose seal does not hold authenticates no client.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     def status(self, now: dt.datetime) -> str:

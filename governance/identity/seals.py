@@ -64,7 +64,11 @@ ACCOUNT = register(
 )
 ROLE = register(
     SealedKind(
-        "user_role", UserRole, (UserRole.user_id, UserRole.role), ROLE_SEAL_RULE, "Role",
+        "user_role",
+        UserRole,
+        (UserRole.user_id, UserRole.role),
+        ROLE_SEAL_RULE,
+        "Role",
         UserRole.user_id,
     )
 )

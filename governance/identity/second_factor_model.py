@@ -30,10 +30,8 @@ class TotpCredential(Base):
     # Enrolment is complete once the person has typed a first valid code.
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_step: Mapped[int | None] = mapped_column(Integer)
-    # The keyed seal over whose secret this is and the secret itself (identity/seals.py): set by the application at every
-    # write; a credential whose seal does
-    # not hold accepts no code.
-
+    # The keyed seal over whose secret this is and the secret itself (identity/seals.py): set by the
+    # application at every write; a credential whose seal does not hold accepts no code.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
 
@@ -47,8 +45,6 @@ class RecoveryCode(Base):
     code_hash: Mapped[text]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # The keyed seal over whose code this is and its hash (identity/seals.py): set by the application at every
-    # write; a code whose seal does not hold is
-    # refused.
-
+    # The keyed seal over whose code this is and its hash (identity/seals.py): set by the
+    # application at every write; a code whose seal does not hold is refused.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)

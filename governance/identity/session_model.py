@@ -70,10 +70,9 @@ class UserSession(Base):
     ended_reason: Mapped[SessionEndReason | None] = mapped_column(String(40))
     client_address: Mapped[str] = mapped_column(String(64))
     user_agent: Mapped[str200]
-    # The keyed seal over whose the session is, its digest, how and when it began (identity/seals.py): set by the application at every
-    # write; a session
-    # whose seal does not hold signs nobody in.
-
+    # The keyed seal over whose the session is, its digest, how and when it began
+    # (identity/seals.py): set by the application at every write; a session whose seal does not hold
+    # signs nobody in.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

@@ -33,10 +33,8 @@ class ExternalIdentity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # The keyed seal over which provider subject signs in as whom (identity/seals.py): set by the application at every
-    # write; a link whose seal does not
-    # hold signs nobody in.
-
+    # The keyed seal over which provider subject signs in as whom (identity/seals.py): set by the
+    # application at every write; a link whose seal does not hold signs nobody in.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

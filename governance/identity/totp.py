@@ -230,9 +230,7 @@ def complete_login(
     if user is None or credential is None or credential.confirmed_at is None:
         raise LoginFailed(policy.failure_message)
     detail = {"source": source}
-    if not seals.holds(session, seals.TOTP, credential) or not seals.account_holds(
-        session, user
-    ):
+    if not seals.holds(session, seals.TOTP, credential) or not seals.account_holds(session, user):
         refuse_broken_account(session, user, detail, now)
         raise LoginFailed(policy.failure_message)
     if not user.active or (user.locked_until is not None and user.locked_until > now):

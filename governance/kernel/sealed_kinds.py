@@ -119,9 +119,7 @@ def sealed(session: Session, kind: SealedKind, keys: Iterable[Key]) -> set[Key]:
             select(*kind.fields, kind.model.seal).where(_where(kind, batch))
         )
         held |= {
-            _key(kind, r)
-            for r in rows
-            if row_seals.holds(key, kind.kind, content(kind, r), r.seal)
+            _key(kind, r) for r in rows if row_seals.holds(key, kind.kind, content(kind, r), r.seal)
         }
     return held
 
@@ -214,8 +212,7 @@ def _seal_flushed(session: Session, _context: Any) -> None:
         refused = stored.get(name, set()) - kept
         if refused:
             log.critical(
-                "%s %s changed by the service but not sealed again: its seal did not hold "
-                "before",
+                "%s %s changed by the service but not sealed again: its seal did not hold before",
                 name,
                 ", ".join(str(k) for k in sorted(refused)),
             )

@@ -47,7 +47,8 @@ def test_rows_are_sealed_by_the_service_and_a_blanked_seal_is_not_sealed_again(
     assert all(fresh(db).scalars(select(TrainingRecord.seal)))
     first = seals.seal_unsealed_once(db, by=SETUP, now=utcnow())
     db.commit()
-    assert first is not None and set(first.values()) == {0}
+    assert first is not None
+    assert set(first.values()) == {0}
     started = fresh(db).scalars(
         select(AuditEvent).where(AuditEvent.event_type == AuditType.GRANT_SEALS_START)
     )
