@@ -353,10 +353,10 @@ def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> dict
             counts[kind.kind] = sealed_kinds.seal_unsealed(session, kind)
     if not counts:
         return None
-    detail: dict[str, Any] = {"kinds": counts, "key_id": ring(session).current_id}
+    recorded: dict[str, Any] = {"kinds": counts, "key_id": ring(session).current_id}
     if GRANT_KIND in counts:
-        detail |= {"grants": counts[GRANT_KIND], "training_records": counts[TRAINING_KIND]}
-    audit.record(session, AuditType.GRANT_SEALS_START, by=by, now=now, detail=detail)
+        recorded |= {"grants": counts[GRANT_KIND], "training_records": counts[TRAINING_KIND]}
+    audit.record(session, AuditType.GRANT_SEALS_START, by=by, now=now, detail=recorded)
     return counts
 
 
@@ -410,7 +410,7 @@ def broken_seals(session: Session) -> list[Broken]:
                 Broken(TRAINING_KIND, record.id, record.user_id, agreements, TRAINING_SEAL_RULE)
             )
     for kind in sealed_kinds.KINDS.values():
-        for key, owner in sealed_kinds.broken(session, kind):
-            row_id = key[0] if len(key) == 1 else ":".join(str(k) for k in key)
+        for row_key, owner in sealed_kinds.broken(session, kind):
+            row_id = row_key[0] if len(row_key) == 1 else ":".join(str(k) for k in row_key)
             found.append(Broken(kind.kind, row_id, owner, (), kind.rule, kind.label))
     return found

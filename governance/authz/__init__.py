@@ -81,7 +81,7 @@ def require(
     if not can(user, permission):
         # A role whose stored row fails its seal (identity/seals.py) gives nothing; when such a
         # role would have allowed this, the refusal says so.
-        broken = getattr(user, "broken_roles", frozenset())
+        broken: frozenset[Role] = getattr(user, "broken_roles", frozenset())
         rule = (
             f"role-seal:{permission.value}"
             if broken and permission in current_policy().permissions_of(broken)

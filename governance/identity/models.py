@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import ClassVar
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.ext.hybrid import hybrid_method
@@ -102,7 +101,7 @@ class UserRole(Base):
 
     # Whether the stored row's seal failed when it was loaded (identity/seals.py sets it); a row the
     # application creates in this session is its own.
-    seal_broken: ClassVar[bool] = False
+    seal_broken = False
 
 
 class TrainingCourse(StrEnum):
