@@ -39,7 +39,7 @@ from governance.kernel.errors import NotFound, PermissionDenied
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from tests.access.conftest import agreement, datasets
-from tests.access.test_requests_and_grants import ask
+from tests.access.test_requests_and_grants import steward_approves_an_identifier
 from tests.agreements.builders import Datasets
 from tests.conftest import Browser, fresh
 from tests.support import PASSWORD, SETUP, People
@@ -93,16 +93,7 @@ def test_a_second_approver_made_by_sql_cannot_approve_direct_identifiers(
 ) -> None:
     """Direct identifiers need two people; a DBA makes a second account of theirs a privacy
     officer to be the second: the approval is refused, naming the broken seal."""
-    request = ask(db, people, agreement, datasets, columns=("person_id", "sex"))
-    requests.steward_approve(
-        db,
-        request_id=request.id,
-        columns=["person_id", "sex"],
-        comment="Linkage needs the identifier.",
-        by=people.steward,
-        now=utcnow(),
-    )
-    db.commit()
+    request = steward_approves_an_identifier(db, people, agreement, datasets)
     as_the_dba(
         app,
         (
