@@ -13,9 +13,11 @@ of the audit key, governance/identity/seals.py) that only the application can ma
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
+import pyotp
 import pytest
 from alembic import command
 from flask import Flask
@@ -30,10 +32,21 @@ from governance.agreements.models import Agreement
 from governance.audit.models import AuditEvent, AuditType
 from governance.authz import Permission
 from governance.authz.roles import Role
-from governance.identity import credentials, role_changes, sessions, tokens
+from governance.identity import (
+    account_links,
+    credentials,
+    groups,
+    role_changes,
+    scim_tokens,
+    sessions,
+    tokens,
+    totp,
+)
+from governance.identity.account_link_model import LinkPurpose
 from governance.identity.actors import System
 from governance.identity.models import User
 from governance.identity.passwords import hash_password
+from governance.identity.signin import LockoutPolicy, LoginFailed
 from governance.incidents.alerts import open_from_broken_seals
 from governance.kernel.errors import NotFound, PermissionDenied
 from governance.kernel.extensions import database
@@ -307,3 +320,102 @@ def test_migration_0051_adds_the_seals_and_removes_them(app: Flask, db: Session)
     schema.upgrade(engine)
     for table in ("user_account", "user_role", "api_token", "user_session", "totp_credential"):
         assert "seal" in {c["name"] for c in inspect(engine).get_columns(table)}
+
+
+def test_a_reset_link_or_scim_token_written_by_sql_opens_nothing(
+    app: Flask, db: Session, people: People
+) -> None:
+    """A reset link for the administrator whose secret the DBA chose (copied from their own
+    link), and a SCIM token whose digest they replaced: neither works."""
+    now = utcnow()
+    analyst = fresh(db).get(User, people.analyst.id)
+    assert analyst is not None
+    link, _ = account_links.issue(
+        db, user=analyst, purpose=LinkPurpose.PASSWORD_RESET, requested_by="self", now=now
+    )
+    _, scim_secret = scim_tokens.issue_token(db, name="idp", days=30, by=people.admin, now=now)
+    db.commit()
+    chosen = "a-link-secret-the-dba-chose"
+    digest = hashlib.sha256(chosen.encode()).hexdigest()
+    as_the_dba(
+        app,
+        (
+            "INSERT INTO account_link (user_id, purpose, secret_sha256, created_at, expires_at, "
+            "requested_by) SELECT :user, purpose, :digest, created_at, expires_at, requested_by "
+            "FROM account_link WHERE id = :mine",
+            {"user": people.admin.id, "digest": digest, "mine": link.id},
+        ),
+        ("UPDATE scim_token SET secret_sha256 = :digest", {"digest": digest}),
+    )
+    found = account_links.find_usable(
+        fresh(db), chosen, purpose=LinkPurpose.PASSWORD_RESET, now=now
+    )
+    assert found is None
+    assert scim_tokens.authenticate(fresh(db), chosen, now) is None
+    assert scim_tokens.authenticate(fresh(db), scim_secret, now) is None
+
+
+def test_a_second_factor_copied_by_sql_accepts_no_code(
+    app: Flask, db: Session, people: People
+) -> None:
+    """The DBA enrols their own authenticator, then copies its sealed secret onto the
+    administrator's row: codes from their app do not complete the administrator's sign-in."""
+    now = utcnow()
+    for person in (people.analyst, people.admin):
+        user = fresh(db).get(User, person.id)
+        assert user is not None
+        secret = totp.start_enrolment(db, user=user, now=now)
+        totp.confirm_enrolment(db, user=user, code=pyotp.TOTP(secret).at(now), now=now)
+        db.commit()
+        if person is people.analyst:
+            mine = secret
+    as_the_dba(
+        app,
+        (
+            "UPDATE totp_credential SET sealed_secret = (SELECT sealed_secret FROM "
+            "totp_credential WHERE user_id = :mine), key_id = (SELECT key_id FROM "
+            "totp_credential WHERE user_id = :mine), last_used_step = NULL WHERE user_id = :admin",
+            {"mine": people.analyst.id, "admin": people.admin.id},
+        ),
+    )
+    with pytest.raises(LoginFailed):
+        totp.complete_login(
+            fresh(db),
+            user_id=people.admin.id,
+            code=pyotp.TOTP(mine).at(now + dt.timedelta(seconds=30)),
+            policy=LockoutPolicy(threshold=5, minutes=15),
+            now=now + dt.timedelta(seconds=30),
+            source="test",
+            user_agent="",
+        )
+
+
+def test_a_group_mapping_approved_by_sql_gives_no_role(
+    app: Flask, db: Session, people: People
+) -> None:
+    mapping = groups.create_mapping(
+        db,
+        source="campus",
+        external_group="everyone",
+        role="admin",
+        organization_id=None,
+        by=people.admin,
+    )
+    db.commit()
+    as_the_dba(
+        app,
+        (
+            "UPDATE group_mapping SET approved_at = created_at, approved_by = 'x' WHERE id = :id",
+            {"id": mapping.id},
+        ),
+    )
+    analyst = fresh(db).get(User, people.analyst.id)
+    assert analyst is not None
+    changes = groups.apply_external_groups(
+        db, actor_label="sso:campus", user=analyst, source="campus", groups=["everyone"]
+    )
+    db.commit()
+    assert changes == []
+    again = fresh(db).get(User, people.analyst.id)
+    assert again is not None
+    assert "admin" not in {r.value for r in again.role_set | again.broken_roles}
