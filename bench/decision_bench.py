@@ -85,6 +85,8 @@ def _world(app: Any, grants: int) -> tuple[int, int, list[str]]:
             insert(User),
             [
                 {
+                    # Ids named, so the accounts can be sealed (kernel/sealed_kinds.py).
+                    "id": i + 1,
                     "email": f"u{i}@bench.example",
                     "name": f"U{i}",
                     "password_hash": "x",

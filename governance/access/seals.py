@@ -31,9 +31,12 @@ from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.authz.grant_index import GRANT_SEAL_RULE
+
+# Registers the identity kinds (accounts, roles, credentials) with kernel/sealed_kinds.py.
+from governance.identity import seals as identity_seals  # noqa: F401
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingRecord
-from governance.kernel import row_seals
+from governance.kernel import row_seals, sealed_kinds
 from governance.kernel.keys import KeyRing, rings_of
 
 log = logging.getLogger(__name__)
@@ -323,42 +326,53 @@ def _seal_after_statement(state: ORMExecuteState) -> Any:
     return None
 
 
-def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> tuple[int, int] | None:
-    """Seal the grants and training records stored before seals were kept, once per database:
-    `governance init` calls it after the upgrade that added the seals. Returns how many of
-    each it sealed, or None when the trail already records that this was done: from then on a
-    row without a seal was written outside the application and stays refused."""
-    done = session.scalar(
-        select(AuditEvent.seq).where(of_type(AuditType.GRANT_SEALS_START)).limit(1)
-    )
-    if done is not None:
+def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> dict[str, int] | None:
+    """Seal the rows of each sealed kind stored before that kind was sealed, once per
+    database and kind: `governance init` calls it after every upgrade. Returns how many rows
+    of each kind not sealed before it sealed, or None when the trail records that every kind
+    was done: from then on a row without a seal was written outside the application and stays
+    refused. Each run is one `grant:seals_start` event naming its kinds (the first, from
+    before other kinds were sealed, names none: it did grants and training records)."""
+    done: set[str] = set()
+    for detail in session.scalars(
+        select(AuditEvent.detail).where(of_type(AuditType.GRANT_SEALS_START))
+    ):
+        done |= set((detail or {}).get("kinds", (GRANT_KIND, TRAINING_KIND)))
+    counts: dict[str, int] = {}
+    if GRANT_KIND not in done:
+        counts[GRANT_KIND] = seal_grants(
+            session, session.scalars(select(Grant.id).where(Grant.seal.is_(None)))
+        )
+    if TRAINING_KIND not in done:
+        counts[TRAINING_KIND] = seal_training(
+            session,
+            session.scalars(select(TrainingRecord.id).where(TrainingRecord.seal.is_(None))),
+        )
+    for kind in sealed_kinds.KINDS.values():
+        if kind.kind not in done:
+            counts[kind.kind] = sealed_kinds.seal_unsealed(session, kind)
+    if not counts:
         return None
-    grants = seal_grants(session, session.scalars(select(Grant.id).where(Grant.seal.is_(None))))
-    training = seal_training(
-        session, session.scalars(select(TrainingRecord.id).where(TrainingRecord.seal.is_(None)))
-    )
-    audit.record(
-        session,
-        AuditType.GRANT_SEALS_START,
-        by=by,
-        now=now,
-        detail={"grants": grants, "training_records": training, "key_id": ring(session).current_id},
-    )
-    return grants, training
+    recorded: dict[str, Any] = {"kinds": counts, "key_id": ring(session).current_id}
+    if GRANT_KIND in counts:
+        recorded |= {"grants": counts[GRANT_KIND], "training_records": counts[TRAINING_KIND]}
+    audit.record(session, AuditType.GRANT_SEALS_START, by=by, now=now, detail=recorded)
+    return counts
 
 
 @dataclass(frozen=True)
 class Broken:
     """A row whose seal does not hold: written or changed outside the application."""
 
-    kind: str  # GRANT_KIND or TRAINING_KIND
-    id: int
-    user_id: int
+    kind: str  # GRANT_KIND, TRAINING_KIND or a registered kind (kernel/sealed_kinds.py)
+    id: int | str  # a row with a key of several columns: them joined by ":"
+    user_id: int | None
     agreement_ids: tuple[int, ...]
     rule: str
+    label: str = ""
 
     def describe(self) -> str:
-        what = "Grant" if self.kind == GRANT_KIND else "Training record"
+        what = self.label or ("Grant" if self.kind == GRANT_KIND else "Training record")
         return (
             f"{what} {self.id} (person {self.user_id}) fails its seal check (rule {self.rule}): "
             "it was written or changed in the database outside the service, by someone "
@@ -368,7 +382,8 @@ class Broken:
 
 
 def broken_seals(session: Session) -> list[Broken]:
-    """Every live grant and every training record whose seal does not hold, for the alert
+    """Every live grant, training record and row of a registered kind (identity/seals.py)
+    whose seal does not hold, for the alert
     job (incidents/alerts.py): tampering is reported whether or not anyone reads with it."""
     key = ring(session)
     found: list[Broken] = []
@@ -394,4 +409,8 @@ def broken_seals(session: Session) -> list[Broken]:
             found.append(
                 Broken(TRAINING_KIND, record.id, record.user_id, agreements, TRAINING_SEAL_RULE)
             )
+    for kind in sealed_kinds.KINDS.values():
+        for row_key, owner in sealed_kinds.broken(session, kind):
+            row_id = row_key[0] if len(row_key) == 1 else ":".join(str(k) for k in row_key)
+            found.append(Broken(kind.kind, row_id, owner, (), kind.rule, kind.label))
     return found

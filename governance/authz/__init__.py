@@ -79,7 +79,15 @@ def require(
     recorded as a denied event of that type.
     """
     if not can(user, permission):
+        # A role whose stored row fails its seal (identity/seals.py) gives nothing; when such a
+        # role would have allowed this, the refusal says so.
+        broken: frozenset[Role] = getattr(user, "broken_roles", frozenset())
+        rule = (
+            f"role-seal:{permission.value}"
+            if broken and permission in current_policy().permissions_of(broken)
+            else f"role-permission:{permission.value}"
+        )
         raise PermissionDenied(
             message or f"You need the {permission.value} permission: {permission.description}",
-            audit={**(audit or {}), "rule": f"role-permission:{permission.value}"},
+            audit={**(audit or {}), "rule": rule},
         )

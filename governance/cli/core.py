@@ -59,8 +59,9 @@ def init_command() -> None:
         with command_session(app) as session:
             sealed = audit.seal(session)
             session.commit()
-            # Grants and training records stored before they were sealed are sealed now,
-            # once: after that record, a row without a seal allows nothing.
+            # Rows stored before their kind was sealed (grants, training records, accounts,
+            # roles, credentials) are sealed now, once per kind: after that record, a row
+            # without a seal allows nothing.
             rows_sealed = grant_seals.seal_unsealed_once(session, by=CLI_ACTOR, now=utcnow())
             session.commit()
             # Grants written before their effective ends were kept get them now, so a lapsed
@@ -79,10 +80,10 @@ def init_command() -> None:
             "verifying in theirs."
         )
     if rows_sealed is not None:
-        click.echo(
-            f"Sealed {rows_sealed[0]} grant(s) and {rows_sealed[1]} training record(s) "
-            "stored before seals were kept."
+        counts = ", ".join(
+            f"{n} {kind.replace('_', ' ')} row(s)" for kind, n in rows_sealed.items()
         )
+        click.echo(f"Sealed the rows stored before seals were kept: {counts}.")
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:

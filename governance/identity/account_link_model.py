@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.models import User
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk, str320
 
 
@@ -38,6 +39,9 @@ class AccountLink(Base):
     requested_by: Mapped[str320]
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     closed_reason: Mapped[str | None] = mapped_column(String(40))
+    # The keyed seal over whose link this is, what for, its digest and expiry (identity/seals.py):
+    # set by the application at every write; a link whose seal does not hold opens nothing.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

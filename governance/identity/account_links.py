@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from governance.identity import seals
 from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.models import User
 
@@ -73,6 +74,8 @@ def find_usable(
     ).first()
     if link is None or link.purpose != purpose or not link.usable(now):
         return None
+    if not seals.holds(session, seals.ACCOUNT_LINK, link):
+        return None  # written in the database outside the service (identity/seals.py)
     return link
 
 

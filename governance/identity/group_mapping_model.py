@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from governance.authz.roles import Role
 from governance.identity.organization_model import Organization
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk, str320
 
 SOURCE_LENGTH = 100
@@ -40,6 +41,9 @@ class GroupMapping(Base):
     # Empty until a second administrator approves a mapping to a role with powers.
     approved_by: Mapped[str | None] = mapped_column(String(320))
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The keyed seal over what the mapping gives and whether it was approved (identity/seals.py): a
+    # mapping whose seal does not hold gives nothing.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")
 

@@ -37,7 +37,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role, rules
-from governance.identity import role_changes
+from governance.identity import role_changes, seals
 from governance.identity.actors import Actor, System
 from governance.identity.group_mapping_model import (
     GROUP_LENGTH,
@@ -268,7 +268,8 @@ def apply_external_groups(
             .order_by(GroupMapping.id)
         )
     )
-    approved = [m for m in rows if m.approved]
+    # A mapping written in the database outside the service gives nothing (identity/seals.py).
+    approved = [m for m in rows if m.approved and seals.holds(session, seals.GROUP_MAPPING, m)]
     wanted: dict[Role, list[str]] = {}
     for mapping in approved:
         if mapping.role is not None:

@@ -33,6 +33,10 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[created_at]
+    # The keyed seal over who the person is and where (e-mail, organisation, password hash, active)
+    # (identity/seals.py): set by the application at every write; an account whose seal does not
+    # hold does not sign in or act.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     roles: Mapped[list[UserRole]] = relationship(
@@ -63,7 +67,14 @@ class User(Base):
 
     @property
     def role_set(self) -> frozenset[Role]:
-        return frozenset(Role(r.role) for r in self.roles)
+        """The roles this person holds: a role row whose seal does not hold (written in the
+        database outside the service: identity/seals.py) gives nothing."""
+        return frozenset(Role(r.role) for r in self.roles if not r.seal_broken)
+
+    @property
+    def broken_roles(self) -> frozenset[Role]:
+        """Role rows whose seal does not hold, so that a refusal can say why."""
+        return frozenset(Role(r.role) for r in self.roles if r.seal_broken)
 
     def has_role(self, role: Role) -> bool:
         return role in self.role_set
@@ -82,8 +93,15 @@ class UserRole(Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[Role] = mapped_column(String(40), primary_key=True)
+    # The keyed seal over whom the role is given (identity/seals.py): set by the application at
+    # every write; a role whose seal does not hold gives nothing.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="roles")
+
+    # Whether the stored row's seal failed when it was loaded (identity/seals.py sets it); a row the
+    # application creates in this session is its own.
+    seal_broken = False
 
 
 class TrainingCourse(StrEnum):
@@ -125,8 +143,8 @@ class TrainingRecord(Base):
     expires_on: Mapped[dt.date] = mapped_column(Date)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     recorded_at: Mapped[created_at]
-    # The keyed seal over who completed which course when (access/seals.py): set by the
-    # application at every write; a record whose seal does not hold counts for no grant.
+    # The keyed seal over who completed which course when (access/seals.py): set by the application
+    # at every write; a record whose seal does not hold counts for no grant.
     seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="training", foreign_keys=[user_id])

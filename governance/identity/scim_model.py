@@ -17,6 +17,7 @@ from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk, str200, str320
 
 NAME_LENGTH = 256
@@ -40,6 +41,9 @@ class ScimToken(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(320))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The keyed seal over the token's digest, issuer and expiry (identity/seals.py): set by the
+    # application at every write; a SCIM token whose seal does not hold authenticates no client.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     def status(self, now: dt.datetime) -> str:
         if self.revoked_at is not None:

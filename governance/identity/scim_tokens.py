@@ -19,6 +19,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity import seals
 from governance.identity.actors import Actor
 from governance.identity.scim_model import PREFIX_LENGTH, ScimToken
 from governance.kernel.errors import InvalidTransition, NotFound, ValidationFailed
@@ -115,6 +116,8 @@ def authenticate(session: Session, secret: str, now: dt.datetime) -> ScimToken |
     ).first()
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         return None
+    if not seals.holds(session, seals.SCIM_TOKEN, token):
+        return None  # written in the database outside the service (identity/seals.py)
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL:
         token.last_used_at = now
     return token

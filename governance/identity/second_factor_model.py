@@ -14,6 +14,7 @@ from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk, text
 
 
@@ -29,6 +30,9 @@ class TotpCredential(Base):
     # Enrolment is complete once the person has typed a first valid code.
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_step: Mapped[int | None] = mapped_column(Integer)
+    # The keyed seal over whose secret this is and the secret itself (identity/seals.py): set by the
+    # application at every write; a credential whose seal does not hold accepts no code.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
 
 class RecoveryCode(Base):
@@ -41,3 +45,6 @@ class RecoveryCode(Base):
     code_hash: Mapped[text]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The keyed seal over whose code this is and its hash (identity/seals.py): set by the
+    # application at every write; a code whose seal does not hold is refused.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)

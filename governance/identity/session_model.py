@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.models import User
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk, str200
 
 
@@ -71,6 +72,10 @@ class UserSession(Base):
     ended_reason: Mapped[SessionEndReason | None] = mapped_column(String(40))
     client_address: Mapped[str] = mapped_column(String(64))
     user_agent: Mapped[str200]
+    # The keyed seal over whose the session is, its digest, how and when it began
+    # (identity/seals.py): set by the application at every write; a session whose seal does not hold
+    # signs nobody in.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

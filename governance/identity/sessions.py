@@ -24,6 +24,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
+from governance.identity import seals
 from governance.identity.actors import Actor
 from governance.identity.models import User
 from governance.identity.session_model import SessionEndReason, UserSession
@@ -105,6 +106,8 @@ def find_active(session: Session, secret: object, *, user_id: int) -> UserSessio
         or record.ended_at is not None
         or record.user_id != user_id
         or not record.user.active
+        or not seals.holds(session, seals.SESSION, record)
+        or not seals.account_holds(session, record.user)
     ):
         return None
     return record

@@ -21,7 +21,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
-from governance.identity import account_links, sessions
+from governance.identity import account_links, seals, sessions
 from governance.identity.account_link_model import AccountLink, LinkPurpose
 from governance.identity.actors import Actor
 from governance.identity.models import User
@@ -128,6 +128,11 @@ def authenticate(
     if not verify_password(user.password_hash, password):
         count_failure(session, user, policy, now, detail, reason="wrong password")
         raise LoginFailed(policy.failure_message)
+    if not seals.account_holds(session, user):
+        # Written in the database outside the service (a password hash someone knows, another
+        # organisation, a reactivation): refused as a wrong password is, the trail says why.
+        refuse_broken_account(session, user, detail, now)
+        raise LoginFailed(policy.failure_message)
     if not user.organization.local_passwords:
         # Checked only after the password matched, so the answer tells nothing to whoever
         # does not know it. Whoever may switch the setting back (`identity:configure`, the
@@ -161,6 +166,27 @@ def authenticate(
         session, AuditType.LOGIN, by=user, now=now, detail={**detail, "session": started.record.id}
     )
     return SignedIn(user=user, session_secret=started.secret)
+
+
+def refuse_broken_account(
+    session: Session, user: User, detail: dict[str, Any], now: dt.datetime
+) -> None:
+    """Record a sign-in refused because the account's seal does not hold (identity/seals.py)."""
+    audit.record(
+        session,
+        AuditType.LOGIN_FAILED,
+        by=user,
+        outcome=Outcome.DENIED,
+        target_type="user",
+        target_id=user.id,
+        rule=seals.ACCOUNT_SEAL_RULE,
+        detail={
+            **detail,
+            "reason": "the account's row fails its integrity check: it was written in the "
+            "database outside the service",
+        },
+        now=now,
+    )
 
 
 def clear_failures(user: User) -> None:

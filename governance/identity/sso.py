@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from governance.audit import service as audit
 from governance.audit.models import AuditType, Outcome
-from governance.identity import groups, sessions
+from governance.identity import groups, seals, sessions
 from governance.identity.models import User
 from governance.identity.oidc import SignInRefused, Verified
 from governance.identity.organization_model import Organization
@@ -65,7 +65,11 @@ def sign_in(
     identity = find_identity(session, issuer=verified.issuer, subject=verified.subject)
     if identity is None:
         identity = _provision(session, provider=provider, verified=verified, now=now, detail=detail)
+    elif not seals.holds(session, seals.EXTERNAL_IDENTITY, identity):
+        raise _refuse(session, "sign-on link fails its seal check", detail, now, user=identity.user)
     user = identity.user
+    if not seals.account_holds(session, user):
+        raise _refuse(session, "account fails its seal check", detail, now, user=user)
     if not user.active:
         raise _refuse(session, "account deactivated", detail, now, user=user)
     identity.last_sign_in_at = now

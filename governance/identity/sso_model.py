@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.models import User
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, intpk
 
 
@@ -32,6 +33,9 @@ class ExternalIdentity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The keyed seal over which provider subject signs in as whom (identity/seals.py): set by the
+    # application at every write; a link whose seal does not hold signs nobody in.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.models import User
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import UTCDateTime, created_at, intpk, str200
 
 PREFIX_LENGTH = 8
@@ -35,6 +36,9 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The keyed seal over whose the token is, its digest and expiry (identity/seals.py): set by the
+    # application at every write; a token whose seal does not hold authenticates nobody.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
 

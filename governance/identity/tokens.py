@@ -24,6 +24,7 @@ from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
 from governance.authz.read_memo import remembered_row
+from governance.identity import seals
 from governance.identity.actors import Actor, System
 from governance.identity.models import User
 from governance.identity.token_model import PREFIX_LENGTH, ApiToken
@@ -192,6 +193,10 @@ def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | 
         return None
     if token.revoked_at is not None or token.expires_at <= now or not token.user.active:
         return None
+    if not seals.holds(session, seals.API_TOKEN, token) or not seals.account_holds(
+        session, token.user
+    ):
+        return None  # written in the database outside the service (identity/seals.py)
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL:
         token.last_used_at = now
     return token

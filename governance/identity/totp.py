@@ -25,7 +25,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission
-from governance.identity import sessions
+from governance.identity import seals, sessions
 from governance.identity.models import User
 from governance.identity.passwords import hash_password, verify_password
 from governance.identity.second_factor_model import RecoveryCode, TotpCredential
@@ -36,6 +36,7 @@ from governance.identity.signin import (
     SignedIn,
     clear_failures,
     count_failure,
+    refuse_broken_account,
 )
 from governance.kernel import sealing
 from governance.kernel.errors import Conflict, PermissionDenied, ValidationFailed
@@ -229,6 +230,9 @@ def complete_login(
     if user is None or credential is None or credential.confirmed_at is None:
         raise LoginFailed(policy.failure_message)
     detail = {"source": source}
+    if not seals.holds(session, seals.TOTP, credential) or not seals.account_holds(session, user):
+        refuse_broken_account(session, user, detail, now)
+        raise LoginFailed(policy.failure_message)
     if not user.active or (user.locked_until is not None and user.locked_until > now):
         raise LoginFailed(policy.failure_message)
     code = code.strip().replace(" ", "")
@@ -274,6 +278,8 @@ def reauth_check(session: Session, user: User, form: Mapping[str, str]) -> str |
     credential = session.get(TotpCredential, user.id)
     if credential is None or credential.confirmed_at is None:
         return None
+    if not seals.holds(session, seals.TOTP, credential):
+        return "The code from your authenticator app is not right."
     code = str(form.get(REAUTH_FIELD, "")).strip().replace(" ", "")
     step = _matching_step(
         _unseal(session, credential), code, utcnow(), after=credential.last_used_step
@@ -319,6 +325,8 @@ def _spend_recovery_code(session: Session, *, user_id: int, code: str, now: dt.d
         select(RecoveryCode).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     )
     for row in unused:
+        if not seals.holds(session, seals.RECOVERY_CODE, row):
+            continue  # written in the database outside the service (identity/seals.py)
         if verify_password(row.code_hash, code.lower()):
             row.used_at = now
             return True

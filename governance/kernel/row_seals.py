@@ -56,6 +56,8 @@ def _value(value: object) -> object:
         return _value(value.value)
     if isinstance(value, list | tuple):
         return [_value(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
     return value
 
 

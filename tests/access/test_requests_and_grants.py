@@ -139,9 +139,10 @@ def test_only_a_steward_of_the_dataset_reviews(
         )
 
 
-def test_direct_identifiers_need_a_privacy_officer_too(
+def steward_approves_an_identifier(
     db: Session, people: People, agreement: Agreement, datasets: Datasets
-) -> None:
+) -> AccessRequest:
+    """A request for `person_id` and `sex`, approved by the steward: it awaits the second."""
     request = ask(db, people, agreement, datasets, columns=("person_id", "sex"))
     requests.steward_approve(
         db,
@@ -152,6 +153,13 @@ def test_direct_identifiers_need_a_privacy_officer_too(
         now=utcnow(),
     )
     db.commit()
+    return request
+
+
+def test_direct_identifiers_need_a_privacy_officer_too(
+    db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    request = steward_approves_an_identifier(db, people, agreement, datasets)
     assert request.status == RequestStatus.AWAITING_PRIVACY_OFFICER
     assert request.grant_id is None
     assert db.scalars(select(Grant)).first() is None

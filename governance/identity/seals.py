@@ -1,0 +1,234 @@
+"""The keyed seals of the rows that decide who someone is and what they may do, so that someone
+with the database but not the key files cannot give a role, move a person, or take over an
+account by writing rows (kernel/row_seals.py says how a seal is made; kernel/sealed_kinds.py
+seals these kinds at every write of the application).
+
+What each seal covers, and where it is checked:
+
+* an account (`user_account`): its e-mail, organisation, password hash and whether it is
+  active. Checked at password sign-in, at every page (with the session) and every API request
+  (with the token), and at single sign-on: an account whose seal fails does not sign in or
+  act. A DBA who writes a password hash they know, moves someone to another organisation,
+  reactivates an account or gives it their own e-mail gets an account nobody can use;
+* a role (`user_role`): whose it is. Checked when a person's roles are loaded (`role_set`):
+  a role row whose seal fails gives nothing, and a refusal it causes names rule `role-seal`;
+* an API token, a SCIM token, a session: whose it is, the digest of its secret, its expiry (a
+  session: how and when it began). A row inserted with a secret the DBA knows, or someone
+  else's token moved to an account, authenticates nobody. Whether it was revoked or ended is
+  not covered: un-ending one gives nothing to whoever does not hold its secret;
+* an account link (password reset, unlock): whose it is, what for, its digest and expiry;
+* a TOTP credential and recovery codes: whose they are and the secret or hash;
+* a single sign-on link (`external_identity`): which provider subject signs in as whom;
+* a group mapping: which group gives which role or organisation, and whether it was
+  approved.
+
+Rows from before seals were kept are sealed once, by `governance init` (access/seals.py
+`seal_unsealed_once`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from governance.identity.account_link_model import AccountLink
+from governance.identity.group_mapping_model import GroupMapping
+from governance.identity.models import User, UserRole
+from governance.identity.scim_model import ScimToken
+from governance.identity.second_factor_model import RecoveryCode, TotpCredential
+from governance.identity.session_model import UserSession
+from governance.identity.sso_model import ExternalIdentity
+from governance.identity.token_model import ApiToken
+from governance.kernel import sealed_kinds
+from governance.kernel.sealed_kinds import SealedKind, register
+
+log = logging.getLogger(__name__)
+
+ROLE_SEAL_RULE = "role-seal"
+ACCOUNT_SEAL_RULE = "account-seal"
+CREDENTIAL_SEAL_RULE = "credential-seal"
+
+ACCOUNT = register(
+    SealedKind(
+        "user_account",
+        User,
+        (User.id, User.email, User.organization_id, User.password_hash, User.active),
+        ACCOUNT_SEAL_RULE,
+        "Account",
+        User.id,
+        lambda: User.active.is_(True),
+    )
+)
+ROLE = register(
+    SealedKind(
+        "user_role",
+        UserRole,
+        (UserRole.user_id, UserRole.role),
+        ROLE_SEAL_RULE,
+        "Role",
+        UserRole.user_id,
+    )
+)
+API_TOKEN = register(
+    SealedKind(
+        "api_token",
+        ApiToken,
+        (ApiToken.id, ApiToken.user_id, ApiToken.secret_sha256, ApiToken.expires_at),
+        CREDENTIAL_SEAL_RULE,
+        "API token",
+        ApiToken.user_id,
+        lambda: ApiToken.revoked_at.is_(None),
+    )
+)
+SESSION = register(
+    SealedKind(
+        "user_session",
+        UserSession,
+        (
+            UserSession.id,
+            UserSession.user_id,
+            UserSession.secret_sha256,
+            UserSession.method,
+            UserSession.created_at,
+            UserSession.authenticated_at,
+        ),
+        CREDENTIAL_SEAL_RULE,
+        "Session",
+        UserSession.user_id,
+        lambda: UserSession.ended_at.is_(None),
+    )
+)
+SCIM_TOKEN = register(
+    SealedKind(
+        "scim_token",
+        ScimToken,
+        (ScimToken.id, ScimToken.secret_sha256, ScimToken.created_by_id, ScimToken.expires_at),
+        CREDENTIAL_SEAL_RULE,
+        "SCIM token",
+        ScimToken.created_by_id,
+        lambda: ScimToken.revoked_at.is_(None),
+    )
+)
+ACCOUNT_LINK = register(
+    SealedKind(
+        "account_link",
+        AccountLink,
+        (
+            AccountLink.id,
+            AccountLink.user_id,
+            AccountLink.purpose,
+            AccountLink.secret_sha256,
+            AccountLink.expires_at,
+        ),
+        CREDENTIAL_SEAL_RULE,
+        "Account link",
+        AccountLink.user_id,
+        lambda: AccountLink.closed_at.is_(None),
+    )
+)
+TOTP = register(
+    SealedKind(
+        "totp_credential",
+        TotpCredential,
+        (
+            TotpCredential.user_id,
+            TotpCredential.sealed_secret,
+            TotpCredential.key_id,
+            TotpCredential.confirmed_at,
+        ),
+        CREDENTIAL_SEAL_RULE,
+        "Second factor",
+        TotpCredential.user_id,
+    )
+)
+RECOVERY_CODE = register(
+    SealedKind(
+        "recovery_code",
+        RecoveryCode,
+        (RecoveryCode.id, RecoveryCode.user_id, RecoveryCode.code_hash),
+        CREDENTIAL_SEAL_RULE,
+        "Recovery code",
+        RecoveryCode.user_id,
+        lambda: RecoveryCode.used_at.is_(None),
+    )
+)
+EXTERNAL_IDENTITY = register(
+    SealedKind(
+        "external_identity",
+        ExternalIdentity,
+        (
+            ExternalIdentity.id,
+            ExternalIdentity.user_id,
+            ExternalIdentity.issuer,
+            ExternalIdentity.subject,
+        ),
+        CREDENTIAL_SEAL_RULE,
+        "Single sign-on link",
+        ExternalIdentity.user_id,
+    )
+)
+GROUP_MAPPING = register(
+    SealedKind(
+        "group_mapping",
+        GroupMapping,
+        (
+            GroupMapping.id,
+            GroupMapping.source,
+            GroupMapping.external_group,
+            GroupMapping.role,
+            GroupMapping.organization_id,
+            GroupMapping.approved_at,
+        ),
+        ROLE_SEAL_RULE,
+        "Group mapping",
+        GroupMapping.created_by_id,
+    )
+)
+
+#: The identity kinds, in the order `governance init` seals them.
+KINDS = (
+    ACCOUNT,
+    ROLE,
+    API_TOKEN,
+    SESSION,
+    SCIM_TOKEN,
+    ACCOUNT_LINK,
+    TOTP,
+    RECOVERY_CODE,
+    EXTERNAL_IDENTITY,
+    GROUP_MAPPING,
+)
+
+
+def holds(session: Session, kind: SealedKind, row: Any) -> bool:
+    """Whether this row is as the application last wrote it; logs the ones that are not."""
+    if sealed_kinds.holds(session, kind, row):
+        return True
+    log.warning("%s row %s fails its seal check", kind.kind, sealed_kinds.content(kind, row)[0])
+    return False
+
+
+def account_holds(session: Session, user: User) -> bool:
+    return holds(session, ACCOUNT, user)
+
+
+@event.listens_for(UserRole, "load")
+def _role_loaded(role: UserRole, context: Any) -> None:
+    role.seal_broken = not _role_holds(context.session, role)
+
+
+@event.listens_for(UserRole, "refresh")
+def _role_refreshed(role: UserRole, context: Any, _attrs: Any) -> None:
+    role.seal_broken = not _role_holds(context.session, role)
+
+
+def _role_holds(session: Session | None, role: UserRole) -> bool:
+    if session is None:
+        return False
+    try:
+        return holds(session, ROLE, role)
+    except RuntimeError:  # a session without key rings: nothing can be checked
+        return False
