@@ -308,13 +308,13 @@ def test_an_upgraded_instance_seals_the_new_kinds_once(
     assert signed_in(Browser(app.test_client()), people.analyst.email)
 
 
-def test_migration_0051_adds_the_seals_and_removes_them(app: Flask, db: Session) -> None:
+def test_migration_0052_adds_the_seals_and_removes_them(app: Flask, db: Session) -> None:
     engine = db.get_bind()
     db.close()
     config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0050")
+        command.downgrade(config, "0051")
     assert "seal" not in {c["name"] for c in inspect(engine).get_columns("user_account")}
     assert "seal" not in {c["name"] for c in inspect(engine).get_columns("user_role")}
     schema.upgrade(engine)

@@ -1,8 +1,8 @@
 """Keyed seals over the rows that decide who someone is and what they may do: accounts, roles,
 API and SCIM tokens, sessions, account links, second factors, sign-on links, group mappings
 
-Revision ID: 0051
-Revises: 0050
+Revision ID: 0052
+Revises: 0051
 Create Date: 2026-12-07
 
 Someone with the database but not the key files could give anyone a role, move a person to
@@ -17,8 +17,8 @@ key): `governance init`, which runs it, seals them once right after, and records
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0051"
-down_revision = "0050"
+revision = "0052"
+down_revision = "0051"
 branch_labels = None
 depends_on = None
 
