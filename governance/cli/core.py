@@ -63,6 +63,10 @@ def init_command() -> None:
             # once: after that record, a row without a seal allows nothing.
             rows_sealed = grant_seals.seal_unsealed_once(session, by=CLI_ACTOR, now=utcnow())
             session.commit()
+            # Each kind sealed later (agreements' terms) once too, by its own record: a
+            # database whose grants were sealed by an earlier upgrade still seals it.
+            kinds_sealed = grant_seals.seal_kinds_once(session, by=CLI_ACTOR, now=utcnow())
+            session.commit()
             # Grants written before their effective ends were kept get them now, so a lapsed
             # condition refuses the very next read after an upgrade, not after the next job.
             settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
@@ -83,6 +87,8 @@ def init_command() -> None:
             f"Sealed {rows_sealed[0]} grant(s) and {rows_sealed[1]} training record(s) "
             "stored before seals were kept."
         )
+    for kind, count in kinds_sealed.items():
+        click.echo(f"Sealed {count} {kind} row(s) stored before their seals were kept.")
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:
