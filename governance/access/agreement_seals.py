@@ -224,7 +224,7 @@ def _touched(session: Session, model: type[Any]) -> tuple[set[int], set[int]]:
             version_id = instance.version_id if instance in session.new else _stored(instance)
             if version_id is not None and version_id not in deleted:
                 stored.add(version_id)
-    stored.discard(None)  # type: ignore[arg-type]
+    stored.discard(None)
     return stored - new, new
 
 
