@@ -12,6 +12,10 @@ record whose seal fails counts for nothing (rule `training-seal`).
 Rows from before seals were kept are sealed once, by `governance init` after the upgrade that
 added them (`seal_unsealed_once`), recorded in the audit trail; after that record no command
 seals an unsealed row, so blanking a seal and waiting for an upgrade does not launder a row.
+
+Other kinds of rows are sealed by the same hooks through a `SealedKind` registered here (an
+agreement's terms: access/agreement_seals.py), each sealed once after its own upgrade under its
+own start event (`seal_kinds_once`).
 """
 
 from __future__ import annotations
