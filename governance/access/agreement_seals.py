@@ -207,13 +207,14 @@ def _stored(instance: object) -> Any:
     return None if identity is None else identity[0]
 
 
-def _touched(session: Session, model: type[Any]) -> tuple[set[int], set[int]]:
-    """Stored rows of `model` (Agreement or AgreementVersion) this flush changes, and new
-    ones; a version's covered columns and personnel count as the version."""
+def _touched(session: Session, model: type[Any], instances: list[Any]) -> tuple[set[int], set[int]]:
+    """Of these changed instances, the stored rows of `model` (Agreement or AgreementVersion)
+    this flush changes, and new ones; a version's covered columns and personnel count as the
+    version."""
     stored: set[int] = set()
     new: set[int] = set()
     deleted = {_stored(i) for i in session.deleted if isinstance(i, model)}
-    for instance in (*session.new, *session.dirty, *session.deleted):
+    for instance in instances:
         if isinstance(instance, model):
             if instance in session.new:
                 if instance.id is not None:
@@ -288,7 +289,8 @@ def _unsealed_versions(session: Session) -> Iterable[int]:
 seals.register(
     SealedKind(
         AGREEMENT_KIND,
-        touched=lambda session: _touched(session, Agreement),
+        models=(Agreement,),
+        touched=lambda session, changed: _touched(session, Agreement, changed),
         tables=frozenset({Agreement.__tablename__}),
         statement_rows=_statement_agreements,
         held=_held_agreements,
@@ -301,7 +303,8 @@ seals.register(
 seals.register(
     SealedKind(
         VERSION_KIND,
-        touched=lambda session: _touched(session, AgreementVersion),
+        models=(AgreementVersion, CoveredColumn, Personnel),
+        touched=lambda session, changed: _touched(session, AgreementVersion, changed),
         tables=frozenset(
             {AgreementVersion.__tablename__, CoveredColumn.__tablename__, Personnel.__tablename__}
         ),

@@ -416,8 +416,11 @@ class SealedKind:
     sealed again after a change only when their seal held before it."""
 
     kind: str
-    #: Stored rows this flush changes and new rows (whose ids are known after the flush).
-    touched: Callable[[Session], tuple[set[int], set[int]]]
+    #: The classes whose instances, changed in a flush, change its rows.
+    models: tuple[type[Any], ...]
+    #: Of these changed instances (of `models`), the stored rows this flush changes and the
+    #: new rows (whose ids are known after the flush).
+    touched: Callable[[Session, list[Any]], tuple[set[int], set[int]]]
     #: Tables whose ORM statements (bulk UPDATE, INSERT, DELETE) change its rows, and the rows
     #: such a statement touches: (session, table, where clause or None, parameters).
     tables: frozenset[str]
@@ -444,12 +447,25 @@ def register(kind: SealedKind) -> None:
         KINDS.append(kind)
 
 
+def _changed(session: Session) -> list[tuple[SealedKind, list[Any]]]:
+    """Each registered kind this flush changes, with its changed instances: the session's
+    changed instances are listed once (`session.dirty` walks the identity map), and a flush
+    that touches no sealed kind (an audit event's) costs one type check per instance."""
+    instances = [*session.new, *session.dirty, *session.deleted]
+    found = []
+    for sealed in KINDS:
+        mine = [i for i in instances if isinstance(i, sealed.models)]
+        if mine:
+            found.append((sealed, mine))
+    return found
+
+
 @event.listens_for(Session, "before_flush")
 def _kinds_held_before_flush(session: Session, _context: Any, _instances: Any) -> None:
     """As `_held_before_flush`, for the registered kinds."""
     held: dict[str, set[int]] = {}
-    for sealed in KINDS:
-        stored, _ = sealed.touched(session)
+    for sealed, instances in _changed(session):
+        stored, _ = sealed.touched(session, instances)
         if stored:
             held[sealed.kind] = sealed.held(session, stored)
     if held:
@@ -459,8 +475,8 @@ def _kinds_held_before_flush(session: Session, _context: Any, _instances: Any) -
 @event.listens_for(Session, "after_flush")
 def _seal_kinds_flushed(session: Session, _context: Any) -> None:
     held = session.info.pop(_HELD_KINDS, {})
-    for sealed in KINDS:
-        stored, new = sealed.touched(session)
+    for sealed, instances in _changed(session):
+        stored, new = sealed.touched(session, instances)
         if not stored and not new:
             continue
         kept = held.get(sealed.kind, set())
