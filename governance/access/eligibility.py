@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from governance.access import agreement_seals
 from governance.agreements.models import AgreementVersion
 from governance.agreements.queries import in_force_version
 from governance.audit.models import AuditType
@@ -51,6 +52,17 @@ def check_eligibility(
         "agreement_version": version.number,
         "dataset_id": dataset_id,
     }
+    if not agreement_seals.holds(session, agreement_id):
+        # Its scope and personnel may not be the ones approved: nobody is granted under it.
+        raise PermissionDenied(
+            agreement_seals.refusal(agreement_id),
+            clause=agreement_seals.AGREEMENT_SEAL_CLAUSE,
+            audit={
+                **refusal,
+                "clause": agreement_seals.AGREEMENT_SEAL_CLAUSE,
+                "rule": agreement_seals.AGREEMENT_SEAL_RULE,
+            },
+        )
     if not version.is_personnel(user.id):
         raise PermissionDenied(
             f"{user.name} is not authorised personnel on this agreement.",

@@ -12,6 +12,7 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import agreement_seals
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn, GrantStatus
 from governance.authz.decision import (
     CLAUSE_NO_GRANT,
@@ -24,8 +25,19 @@ from governance.authz.decision import (
 
 def decide_explained(session: Session, request: DataRequest) -> Decision:
     """The one decision; a refusal for want of a grant for the purpose names the grant of
-    the first refused column that ended last, when there is one."""
+    the first refused column that ended last, when there is one. Nothing is allowed under
+    an agreement whose terms fail their seal (access/agreement_seals.py): the decision says so
+    whatever the grants say, since the grants were made under terms that may not be its own."""
     decision = decide(session, request)
+    if not agreement_seals.holds(session, request.agreement_id):
+        return Decision(
+            False,
+            agreement_seals.refusal(request.agreement_id),
+            agreement_seals.AGREEMENT_SEAL_CLAUSE,
+            agreement_version=decision.agreement_version,
+            denied_columns=request.columns,
+            refused_by=agreement_seals.AGREEMENT_SEAL_RULE,
+        )
     if decision.allowed or decision.clause not in (CLAUSE_PURPOSE, CLAUSE_NO_GRANT):
         return decision
     if decision.refused_by:  # refused by a rule of its own (`grant-seal`), which says why

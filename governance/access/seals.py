@@ -12,14 +12,18 @@ record whose seal fails counts for nothing (rule `training-seal`).
 Rows from before seals were kept are sealed once, by `governance init` after the upgrade that
 added them (`seal_unsealed_once`), recorded in the audit trail; after that record no command
 seals an unsealed row, so blanking a seal and waiting for an upgrade does not launder a row.
+
+Other kinds of rows are sealed by the same hooks through a `SealedKind` registered here (an
+agreement's terms: access/agreement_seals.py), each sealed once after its own upgrade under its
+own start event (`seal_kinds_once`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, event, select, update
@@ -173,9 +177,7 @@ def _batches(ids: Iterable[int]) -> Iterator[list[int]]:
         yield ordered[start : start + BATCH]
 
 
-def _store(
-    session: Session, model: type[Grant] | type[TrainingRecord], seals: dict[int, str]
-) -> None:
+def _store(session: Session, model: type[Any], seals: dict[int, str]) -> None:
     if not seals:
         return
     table = cast(Table, model.__table__)
@@ -364,20 +366,24 @@ def seal_unsealed_once(session: Session, *, by: Actor, now: dt.datetime) -> dict
 class Broken:
     """A row whose seal does not hold: written or changed outside the application."""
 
-    kind: str  # GRANT_KIND, TRAINING_KIND or a registered kind (kernel/sealed_kinds.py)
+    kind: str  # GRANT_KIND, TRAINING_KIND or a registered kind's
     id: int | str  # a row with a key of several columns: them joined by ":"
     user_id: int | None
     agreement_ids: tuple[int, ...]
     rule: str
+    #: What the row is ("Role assignment", "Agreement version"), for a registered kind, and
+    #: what to do about it.
     label: str = ""
+    remedy: str = "grant or record it again through the service if it was meant"
 
     def describe(self) -> str:
         what = self.label or ("Grant" if self.kind == GRANT_KIND else "Training record")
+        whose = f" (person {self.user_id})" if self.user_id is not None else ""
         return (
-            f"{what} {self.id} (person {self.user_id}) fails its seal check (rule {self.rule}): "
+            f"{what} {self.id}{whose} fails its seal check (rule {self.rule}): "
             "it was written or changed in the database outside the service, by someone "
             "with the database but not the audit key. It allows nothing; find who had the "
-            "database, and grant or record it again through the service if it was meant."
+            f"database, and {self.remedy}."
         )
 
 
@@ -413,4 +419,136 @@ def broken_seals(session: Session) -> list[Broken]:
         for row_key, owner in sealed_kinds.broken(session, kind):
             row_id = row_key[0] if len(row_key) == 1 else ":".join(str(k) for k in row_key)
             found.append(Broken(kind.kind, row_id, owner, (), kind.rule, kind.label))
+    for composite in COMPOSITE_KINDS:
+        found.extend(composite.broken(session))
     return found
+
+
+# --- kinds whose rows span several tables ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompositeKind:
+    """A kind of row whose sealed content spans several tables (an agreement version with its
+    covered columns and personnel: access/agreement_seals.py), sealed by the same hooks as
+    grants and training records: what the flush and statement hooks, the one-time sealing
+    and the alert job need of it. Its rows are sealed when the application writes them, and
+    sealed again after a change only when their seal held before it. A kind of one table
+    declares its columns instead (kernel/sealed_kinds.py)."""
+
+    kind: str
+    #: The classes whose instances, changed in a flush, change its rows.
+    models: tuple[type[Any], ...]
+    #: Of these changed instances (of `models`), the stored rows this flush changes and the
+    #: new rows (whose ids are known after the flush).
+    touched: Callable[[Session, list[Any]], tuple[set[int], set[int]]]
+    #: Tables whose ORM statements (bulk UPDATE, INSERT, DELETE) change its rows, and the rows
+    #: such a statement touches: (session, table, where clause or None, parameters).
+    tables: frozenset[str]
+    statement_rows: Callable[[Session, str, Any, list[dict[str, Any]]], set[int]]
+    #: Those of these rows whose seal holds; seal these rows as stored; the unsealed rows.
+    held: Callable[[Session, Iterable[int]], set[int]]
+    seal: Callable[[Session, Iterable[int]], int]
+    unsealed: Callable[[Session], Iterable[int]]
+    #: The audit event recording that the rows stored before this kind was sealed were sealed.
+    start: AuditType
+    broken: Callable[[Session], list[Broken]] = field(default=lambda _session: [])
+
+
+#: What a registered kind seals with: the ids in batches, and the seals written beside them.
+batches = _batches
+store = _store
+#: The registered kinds, in the order they are sealed.
+COMPOSITE_KINDS: list[CompositeKind] = []
+_HELD_KINDS = "row_seals_held_kinds"
+
+
+def register_composite(kind: CompositeKind) -> None:
+    if all(k.kind != kind.kind for k in COMPOSITE_KINDS):
+        COMPOSITE_KINDS.append(kind)
+
+
+def _changed(session: Session) -> list[tuple[CompositeKind, list[Any]]]:
+    """Each registered kind this flush changes, with its changed instances: the session's
+    changed instances are listed once (`session.dirty` walks the identity map), and a flush
+    that touches no sealed kind (an audit event's) costs one type check per instance."""
+    instances = [*session.new, *session.dirty, *session.deleted]
+    found = []
+    for sealed in COMPOSITE_KINDS:
+        mine = [i for i in instances if isinstance(i, sealed.models)]
+        if mine:
+            found.append((sealed, mine))
+    return found
+
+
+@event.listens_for(Session, "before_flush")
+def _kinds_held_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """As `_held_before_flush`, for the registered kinds."""
+    held: dict[str, set[int]] = {}
+    for sealed, instances in _changed(session):
+        stored, _ = sealed.touched(session, instances)
+        if stored:
+            held[sealed.kind] = sealed.held(session, stored)
+    if held:
+        session.info[_HELD_KINDS] = held
+
+
+@event.listens_for(Session, "after_flush")
+def _seal_kinds_flushed(session: Session, _context: Any) -> None:
+    held = session.info.pop(_HELD_KINDS, {})
+    for sealed, instances in _changed(session):
+        stored, new = sealed.touched(session, instances)
+        if not stored and not new:
+            continue
+        kept = held.get(sealed.kind, set())
+        _refused(sealed.kind, stored - kept - new)
+        sealed.seal(session, new | (stored & kept))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _seal_kinds_after_statement(state: ORMExecuteState) -> Any:
+    """As `_seal_after_statement`, for the registered kinds."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return None
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    sealed = next((k for k in COMPOSITE_KINDS if table in k.tables), None)
+    if sealed is None or table is None:
+        return None
+    if state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        if not {getattr(k, "key", k) for k in values} - {"seal"}:
+            return None  # this module's own statement
+    where = getattr(state.statement, "whereclause", None)
+    session = state.session
+    rows = sealed.statement_rows(session, table, where, _listed(state.parameters))
+    held = sealed.held(session, rows)
+    result = state.invoke_statement()
+    sealed.seal(session, held)
+    return result
+
+
+def seal_kinds_once(session: Session, *, by: Actor, now: dt.datetime) -> dict[str, int]:
+    """As `seal_unsealed_once`, for each registered kind: the rows stored before the kind
+    was sealed are sealed once per database, recorded by the kind's own start event, so a
+    database that had already sealed its grants still seals a kind added later, once.
+    Returns how many rows of each kind it sealed now (none for a kind already started)."""
+    starts: dict[AuditType, list[CompositeKind]] = {}
+    for sealed in COMPOSITE_KINDS:
+        starts.setdefault(sealed.start, []).append(sealed)
+    counts: dict[str, int] = {}
+    for start, kinds in starts.items():
+        if session.scalar(select(AuditEvent.seq).where(of_type(start)).limit(1)) is not None:
+            continue
+        done = {k.kind: k.seal(session, list(k.unsealed(session))) for k in kinds}
+        audit.record(
+            session, start, by=by, now=now, detail={**done, "key_id": ring(session).current_id}
+        )
+        counts |= done
+    return counts
+
+
+# The kinds registered by other modules, imported here so that every process that writes
+# their rows seals them (access/seals.py is loaded wherever the door or its jobs are).
+from governance.access import agreement_seals  # noqa: E402
+
+__all__ = ["agreement_seals"]

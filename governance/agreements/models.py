@@ -121,6 +121,9 @@ class Agreement(Base):
     destruction_certified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     destruction_certified_by_label: Mapped[str | None] = mapped_column(String(320))
     destruction_statement: Mapped[str | None] = mapped_column(Text)
+    # The keyed seal over its parties, status and version in force (access/agreement_seals.py):
+    # set by the application at every write; one that does not hold allows nothing under it.
+    seal: Mapped[str | None] = mapped_column(String(81))
 
     provider: Mapped[Organization] = relationship(foreign_keys=[provider_id], lazy="joined")
     recipient: Mapped[Organization] = relationship(foreign_keys=[recipient_id], lazy="joined")
@@ -290,6 +293,9 @@ class AgreementVersion(Base):
     signed_copy_reference: Mapped[str | None] = mapped_column(String(200))
     execution_recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     execution_recorded_by_label: Mapped[str | None] = mapped_column(String(320))
+    # The keyed seal over the terms enforced, with the covered columns and the personnel
+    # (access/agreement_seals.py): set by the application at every write of the version.
+    seal: Mapped[str | None] = mapped_column(String(81))
 
     agreement: Mapped[Agreement] = relationship(back_populates="versions")
     covered: Mapped[list[CoveredColumn]] = relationship(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.access import agreement_seals
 from governance.access.ended_grants import decide_explained
 from governance.agreements.models import Agreement, AgreementStatus, AgreementVersion
 from governance.agreements.queries import in_force_version
@@ -248,6 +249,14 @@ def _in_force_for(
             not_active_clause(agreement),
         )
     gate.base["agreement_version"] = version.number
+    if not agreement_seals.holds(session, agreement_id):
+        # Its thresholds (minimum cell size, rounding...) may not be the ones it was approved
+        # with: no analysis runs under it, whatever its grants say.
+        raise gate.deny(
+            agreement_seals.refusal(agreement.reference),
+            agreement_seals.AGREEMENT_SEAL_CLAUSE,
+            rule=agreement_seals.AGREEMENT_SEAL_RULE,
+        )
     if kind not in {k["name"] for k in list_kinds()}:
         raise gate.invalid(f"There is no analysis kind {kind!r}.", {"kind": "Unknown kind."})
     if kind not in version.permitted_uses:

@@ -108,6 +108,7 @@ class AuditType(StrEnum):
     AGREEMENT_PERSONNEL_REMOVE = "agreement:personnel_remove"
     LAW_CREATE = "law:create"
     AGREEMENT_ACCEPT = "agreement:accept"
+    AGREEMENT_SEALS_START = "agreement:seals_start"
     ETHICS_RECORD = "ethics:record"
     ATTESTATION_RECORD = "attestation:record"
     INCIDENT_REPORT = "incident:report"

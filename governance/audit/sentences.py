@@ -218,6 +218,10 @@ VERBS: dict[AuditType, tuple[str, str]] = {
         "sealed the grants and training records stored before seals were kept",
         "seal the grants and training records stored before seals were kept",
     ),
+    AuditType.AGREEMENT_SEALS_START: (
+        "sealed the agreements stored before their terms were sealed",
+        "seal the agreements stored before their terms were sealed",
+    ),
     AuditType.GRANT_RESUME: ("resumed access to", "resume access to"),
     AuditType.GRANT_REVIEW: ("reviewed access to", "review access to"),
     AuditType.GRANT_REVIEW_EXPORT: ("downloaded the access review", "download the access review"),

@@ -64,6 +64,10 @@ def init_command() -> None:
             # without a seal allows nothing.
             rows_sealed = grant_seals.seal_unsealed_once(session, by=CLI_ACTOR, now=utcnow())
             session.commit()
+            # Each kind sealed later (agreements' terms) once too, by its own record: a
+            # database whose grants were sealed by an earlier upgrade still seals it.
+            kinds_sealed = grant_seals.seal_kinds_once(session, by=CLI_ACTOR, now=utcnow())
+            session.commit()
             # Grants written before their effective ends were kept get them now, so a lapsed
             # condition refuses the very next read after an upgrade, not after the next job.
             settled = grant_conditions.pause_lapsed_grants(session, CLI_ACTOR, utcnow())
@@ -84,6 +88,8 @@ def init_command() -> None:
             f"{n} {kind.replace('_', ' ')} row(s)" for kind, n in rows_sealed.items()
         )
         click.echo(f"Sealed the rows stored before seals were kept: {counts}.")
+    for kind, count in kinds_sealed.items():
+        click.echo(f"Sealed {count} {kind} row(s) stored before their seals were kept.")
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:

@@ -30,7 +30,7 @@ LABEL = "row-seal/"
 SEAL_LENGTH = 81
 
 
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, sort_keys=True)
 
 
 def _canonical(kind: str, content: Sequence[object]) -> bytes:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.access import agreement_seals
 from governance.audit.models import AuditType
 from governance.identity.actors import Actor, System
 from governance.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -312,6 +313,20 @@ def clear_and_release(
 
 
 def release(session: Session, output: Output, *, by: Actor, now: dt.datetime) -> None:
+    """Release the output to the project team, unless its agreement's terms fail their seal
+    (access/agreement_seals.py): then nothing checked under them leaves."""
+    agreement_seals.require(
+        session,
+        output.agreement_id,
+        output.agreement.reference,
+        {
+            "event_type": AuditType.OUTPUT_RELEASE,
+            "target_type": "output",
+            "target_id": output.id,
+            "agreement_id": output.agreement_id,
+            "agreement_version": output.agreement_version,
+        },
+    )
     output.released_at = now
     move(
         session,
@@ -333,6 +348,8 @@ def close_due_previews(session: Session, actor: System, now: dt.datetime) -> int
         .order_by(Output.id)
     ).all()
     for output in due:
+        if not agreement_seals.holds(session, output.agreement_id):
+            continue  # its agreement fails its seal: the alert job reports it; nothing leaves
         open_flags = len(output.open_flags)
         move(
             session,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from governance import authz
+from governance.access import agreement_seals
 from governance.agreements.models import Agreement, VersionStatus
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
@@ -129,6 +130,18 @@ def produce_output(
         or version.status not in (VersionStatus.APPROVED, VersionStatus.SUPERSEDED)
     ):
         raise NotFound(f"Agreement {agreement_id} has no approved version {agreement_version}.")
+    # Its minimum cell size and personnel must be the ones approved (access/agreement_seals.py).
+    agreement_seals.require(
+        session,
+        agreement_id,
+        agreement.reference,
+        {
+            "event_type": AuditType.OUTPUT_PRODUCE,
+            "target_type": "output",
+            "agreement_id": agreement_id,
+            "agreement_version": agreement_version,
+        },
+    )
     if not isinstance(by, System) and not version.is_personnel(by.id):
         raise PermissionDenied(
             f"Only the personnel of {agreement.reference} produce its outputs.",
@@ -399,6 +412,17 @@ def publish_output(session: Session, *, output_id: int, by: Actor, now: dt.datet
     output = start(session, Action.PUBLISH, output_id, by)
     require_independent(by, Action.PUBLISH, output)
     steps_of(output, Action.PUBLISH)
+    agreement_seals.require(
+        session,
+        output.agreement_id,
+        output.agreement.reference,
+        {
+            "event_type": AuditType.OUTPUT_PUBLISH,
+            "target_type": "output",
+            "target_id": output.id,
+            "agreement_id": output.agreement_id,
+        },
+    )
     if not output.terms.publication_allowed:
         raise InvalidTransition(
             f"Agreement {output.agreement.reference} does not allow publication "
