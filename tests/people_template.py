@@ -256,16 +256,17 @@ def _copied(template: Template, app: Flask, db: Session, instance: Path) -> Peop
     # As after `make_people`: this engine's writers remember the head they last wrote.
     head.read(db.connection())
     db.rollback()
-    ids = template.ids
-    loaded: dict[Any, Organization | User] = {}
+    # One statement per model (organisations and people have ids of their own each).
+    models = {name: Organization if name in ORGANISATIONS else User for name in template.ids}
+    loaded: dict[tuple[type, int], Organization | User] = {}
     for model in (Organization, User):
-        wanted = [
-            id_ for name, id_ in ids.items() if (name in ORGANISATIONS) == (model is Organization)
-        ]
+        wanted = [id_ for name, id_ in template.ids.items() if models[name] is model]
         loaded.update(
-            (row.id, row) for row in db.scalars(select(model).where(model.id.in_(wanted)))
+            ((model, row.id), row) for row in db.scalars(select(model).where(model.id.in_(wanted)))
         )
-    people = People(**{name: loaded[id_] for name, id_ in ids.items()})  # type: ignore[arg-type]
+    people = People(
+        **{name: loaded[models[name], id_] for name, id_ in template.ids.items()}  # type: ignore[arg-type]
+    )
     db.commit()
     return people
 
