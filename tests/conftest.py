@@ -29,7 +29,7 @@ from governance.kernel import keys
 from governance.kernel.db import Base, make_engine
 from governance.kernel.extensions import database
 from governance.kernel.keys import KeyPurpose
-from tests import workers
+from tests import people_template, workers
 from tests.support import People, make_people
 
 # Property tests check what holds, not how fast: speed targets live in bench/ (developers'
@@ -166,13 +166,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 
 @pytest.fixture
-def instance_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def instance_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
     """An instance folder with its keys, created explicitly as `governance init` does (the
-    app refuses to start without them)."""
+    app refuses to start without them). A test with `people` gets this worker's keys, under
+    which its people's rows were written once (tests/people_template.py)."""
     path = tmp_path / "instance"
     path.mkdir(mode=0o700)
     monkeypatch.setenv("GOVERNANCE_INSTANCE_PATH", str(path))
-    create_keys(path)
+    if "people" in request.fixturenames:
+        templates: people_template.Templates = request.getfixturevalue("people_templates")
+        people_template.copy_keys(templates.keys, path)
+    else:
+        create_keys(path)
     return path
 
 
@@ -218,10 +225,24 @@ def db(app: Flask) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def people_templates(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> people_template.Templates:
+    """This worker's `people` rows, built once per database kind (tests/people_template.py)."""
+    base = tmp_path_factory.mktemp("people")
+    keys = base / "keys"
+    keys.mkdir(mode=0o700)
+    create_keys(keys)
+    return people_template.Templates(base, keys, sqlite_template, _reset_postgres)
+
+
 @pytest.fixture
-def people(app: Flask, db: Session) -> People:
-    """One active, trained person per role, plus the research lab and two provider agencies."""
-    return make_people(db, app)
+def people(app: Flask, db: Session, people_templates: people_template.Templates) -> People:
+    """One active, trained person per role, plus the research lab and two provider agencies:
+    the rows `make_people` wrote once for this worker, copied into the test's database, or
+    `make_people` itself where the test's settings, keys or database differ."""
+    return people_templates.people(app, db) or make_people(db, app)
 
 
 def fresh(session: Session) -> Session:
