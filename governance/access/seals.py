@@ -418,7 +418,7 @@ def broken_seals(session: Session) -> list[Broken]:
     for kind in sealed_kinds.KINDS.values():
         for row_key, owner in sealed_kinds.broken(session, kind):
             row_id = row_key[0] if len(row_key) == 1 else ":".join(str(k) for k in row_key)
-            found.append(Broken(kind.kind, row_id, owner, (), kind.rule, kind.label))
+            found.append(Broken(kind.kind, row_id, owner, (), kind.rule, kind.label, kind.remedy))
     for composite in COMPOSITE_KINDS:
         found.extend(composite.broken(session))
     return found

@@ -51,6 +51,14 @@ ROLE_SEAL_RULE = "role-seal"
 ACCOUNT_SEAL_RULE = "account-seal"
 CREDENTIAL_SEAL_RULE = "credential-seal"
 
+# What an alert on a broken row tells whoever handles it to do (beyond finding who had the
+# database): a secret the database held only as a digest is simply ended and issued again.
+CREDENTIAL_REMEDY = "revoke or end it; its owner signs in again or is issued a new one"
+FACTOR_REMEDY = (
+    "remove it, and have its owner enrol or link again through the service, proving who they are"
+)
+MAPPING_REMEDY = "delete it, and map the group again through the service if it was meant"
+
 ACCOUNT = register(
     SealedKind(
         "user_account",
@@ -60,6 +68,10 @@ ACCOUNT = register(
         "Account",
         User.id,
         lambda: User.active.is_(True),
+        # A changed password hash or organisation cannot be told apart from the person's own:
+        # only a copy from before the change (with its seal) or a new account is trusted.
+        "restore its row, with its seal, from a trusted copy from before the change, or "
+        "deactivate it and give the person a new account",
     )
 )
 ROLE = register(
@@ -70,6 +82,8 @@ ROLE = register(
         ROLE_SEAL_RULE,
         "Role",
         UserRole.user_id,
+        remedy="remove the role, and give it again through the service (a second "
+        "administrator approves) if it was meant",
     )
 )
 API_TOKEN = register(
@@ -81,6 +95,7 @@ API_TOKEN = register(
         "API token",
         ApiToken.user_id,
         lambda: ApiToken.revoked_at.is_(None),
+        remedy=CREDENTIAL_REMEDY,
     )
 )
 SESSION = register(
@@ -99,6 +114,7 @@ SESSION = register(
         "Session",
         UserSession.user_id,
         lambda: UserSession.ended_at.is_(None),
+        remedy=CREDENTIAL_REMEDY,
     )
 )
 SCIM_TOKEN = register(
@@ -110,6 +126,7 @@ SCIM_TOKEN = register(
         "SCIM token",
         ScimToken.created_by_id,
         lambda: ScimToken.revoked_at.is_(None),
+        remedy=CREDENTIAL_REMEDY,
     )
 )
 ACCOUNT_LINK = register(
@@ -127,6 +144,7 @@ ACCOUNT_LINK = register(
         "Account link",
         AccountLink.user_id,
         lambda: AccountLink.closed_at.is_(None),
+        remedy=CREDENTIAL_REMEDY,
     )
 )
 TOTP = register(
@@ -142,6 +160,7 @@ TOTP = register(
         CREDENTIAL_SEAL_RULE,
         "Second factor",
         TotpCredential.user_id,
+        remedy=FACTOR_REMEDY,
     )
 )
 RECOVERY_CODE = register(
@@ -153,6 +172,7 @@ RECOVERY_CODE = register(
         "Recovery code",
         RecoveryCode.user_id,
         lambda: RecoveryCode.used_at.is_(None),
+        remedy=FACTOR_REMEDY,
     )
 )
 EXTERNAL_IDENTITY = register(
@@ -168,6 +188,7 @@ EXTERNAL_IDENTITY = register(
         CREDENTIAL_SEAL_RULE,
         "Single sign-on link",
         ExternalIdentity.user_id,
+        remedy=FACTOR_REMEDY,
     )
 )
 GROUP_MAPPING = register(
@@ -185,6 +206,7 @@ GROUP_MAPPING = register(
         ROLE_SEAL_RULE,
         "Group mapping",
         GroupMapping.created_by_id,
+        remedy=MAPPING_REMEDY,
     )
 )
 

@@ -52,6 +52,8 @@ class SealedKind:
     label: str  # how an alert names one row: "Role assignment", "API token"
     owner: Any  # the column naming the person a row is about (for the alert)
     live: Callable[[], Any] | None = None  # which rows the alert job checks (None: all)
+    #: What the alert tells whoever handles it to do about such a row.
+    remedy: str = "remove it, and make it again through the service if it was meant"
 
     @property
     def table(self) -> Table:

@@ -238,6 +238,11 @@ def test_each_broken_row_opens_one_incident(app: Flask, db: Session, people: Peo
     )
     assert open_from_broken_seals(fresh(db), System("alerts"), utcnow()) == 2
     db.commit()
+    # Each alert says what to do about its kind of row: an account's password hash cannot be
+    # told apart from the person's own, so only a trusted copy or a new account will do.
+    told = {broken.kind: broken.describe() for broken in access_seals.broken_seals(fresh(db))}
+    assert "trusted copy" in told["user_account"]
+    assert "a second administrator approves" in told["user_role"]
     followed = fresh(db).scalars(
         select(AuditEvent).where(AuditEvent.event_type == AuditType.INCIDENT_FROM_ALERT)
     )
