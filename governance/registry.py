@@ -29,6 +29,7 @@ from governance import (
     web,
 )
 from governance.access import (
+    agreement_seals,
     api_grants,
     api_requests,
     api_rows,
@@ -42,6 +43,7 @@ from governance.access import (
 )
 from governance.access import queries as access_queries
 from governance.access import requests as access_requests
+from governance.access import seals as access_seals
 from governance.access import web as access_web
 from governance.access import web_obligations as obligations_web
 from governance.agreements import api as agreements_api
@@ -109,13 +111,14 @@ from governance.identity import (
     web_two_factor,
 )
 from governance.identity import names as people_names
+from governance.identity import seals as identity_seals
 from governance.identity.models import COURSE_LABELS
 from governance.incidents import alerts as incident_alerts
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
 from governance.incidents import service as incidents
 from governance.incidents import web as incidents_web
-from governance.kernel import labels, notify, tasks
+from governance.kernel import labels, notify, sealed_kinds, tasks
 from governance.kernel.db import Database
 from governance.kernel.extensions import init_extensions
 from governance.metrics import api as metrics_api
@@ -363,6 +366,12 @@ def install() -> None:
     # An amendment's impact, approved by its digest and confirmed again at countersignature.
     agreement_impact.install_impact_reader(committee_impact.impact_of)
     directory.install(AUDIT_DIRECTORY)
+    # Rows sealed against someone with the database (docs/security.md): the single-table
+    # kinds by their columns, the agreements' terms (several tables) by their own hooks.
+    for sealed in identity_seals.KINDS:
+        sealed_kinds.register(sealed)
+    for composite in agreement_seals.KINDS:
+        access_seals.register_composite(composite)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})
 

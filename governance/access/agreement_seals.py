@@ -286,35 +286,33 @@ def _unsealed_versions(session: Session) -> Iterable[int]:
     return session.scalars(select(AgreementVersion.id).where(AgreementVersion.seal.is_(None)))
 
 
-seals.register_composite(
-    CompositeKind(
-        AGREEMENT_KIND,
-        models=(Agreement,),
-        touched=lambda session, changed: _touched(session, Agreement, changed),
-        tables=frozenset({Agreement.__tablename__}),
-        statement_rows=_statement_agreements,
-        held=_held_agreements,
-        seal=_seal_agreements,
-        unsealed=_unsealed_agreements,
-        start=AuditType.AGREEMENT_SEALS_START,
-        broken=_broken,
-    )
+AGREEMENT_SEALS = CompositeKind(
+    AGREEMENT_KIND,
+    models=(Agreement,),
+    touched=lambda session, changed: _touched(session, Agreement, changed),
+    tables=frozenset({Agreement.__tablename__}),
+    statement_rows=_statement_agreements,
+    held=_held_agreements,
+    seal=_seal_agreements,
+    unsealed=_unsealed_agreements,
+    start=AuditType.AGREEMENT_SEALS_START,
+    broken=_broken,
 )
-seals.register_composite(
-    CompositeKind(
-        VERSION_KIND,
-        models=(AgreementVersion, CoveredColumn, Personnel),
-        touched=lambda session, changed: _touched(session, AgreementVersion, changed),
-        tables=frozenset(
-            {AgreementVersion.__tablename__, CoveredColumn.__tablename__, Personnel.__tablename__}
-        ),
-        statement_rows=_statement_versions,
-        held=_held_versions,
-        seal=_seal_versions,
-        unsealed=_unsealed_versions,
-        start=AuditType.AGREEMENT_SEALS_START,
-    )
+VERSION_SEALS = CompositeKind(
+    VERSION_KIND,
+    models=(AgreementVersion, CoveredColumn, Personnel),
+    touched=lambda session, changed: _touched(session, AgreementVersion, changed),
+    tables=frozenset(
+        {AgreementVersion.__tablename__, CoveredColumn.__tablename__, Personnel.__tablename__}
+    ),
+    statement_rows=_statement_versions,
+    held=_held_versions,
+    seal=_seal_versions,
+    unsealed=_unsealed_versions,
+    start=AuditType.AGREEMENT_SEALS_START,
 )
+#: The agreement kinds (registered with access/seals.py's hooks by registry.py).
+KINDS = (AGREEMENT_SEALS, VERSION_SEALS)
 
 
 # --- what enforcement asks -------------------------------------------------------------------

@@ -35,9 +35,6 @@ from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantColumn
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, of_type
 from governance.authz.grant_index import GRANT_SEAL_RULE
-
-# Registers the identity kinds (accounts, roles, credentials) with kernel/sealed_kinds.py.
-from governance.identity import seals as identity_seals  # noqa: F401
 from governance.identity.actors import Actor
 from governance.identity.models import TrainingRecord
 from governance.kernel import row_seals, sealed_kinds
@@ -545,10 +542,3 @@ def seal_kinds_once(session: Session, *, by: Actor, now: dt.datetime) -> dict[st
         )
         counts |= done
     return counts
-
-
-# The kinds registered by other modules, imported here so that every process that writes
-# their rows seals them (access/seals.py is loaded wherever the door or its jobs are).
-from governance.access import agreement_seals  # noqa: E402
-
-__all__ = ["agreement_seals"]

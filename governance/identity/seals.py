@@ -43,7 +43,7 @@ from governance.identity.session_model import UserSession
 from governance.identity.sso_model import ExternalIdentity
 from governance.identity.token_model import ApiToken
 from governance.kernel import sealed_kinds
-from governance.kernel.sealed_kinds import SealedKind, register
+from governance.kernel.sealed_kinds import SealedKind
 
 log = logging.getLogger(__name__)
 
@@ -59,158 +59,139 @@ FACTOR_REMEDY = (
 )
 MAPPING_REMEDY = "delete it, and map the group again through the service if it was meant"
 
-ACCOUNT = register(
-    SealedKind(
-        "user_account",
-        User,
-        (User.id, User.email, User.organization_id, User.password_hash, User.active),
-        ACCOUNT_SEAL_RULE,
-        "Account",
-        User.id,
-        lambda: User.active.is_(True),
-        # A changed password hash or organisation cannot be told apart from the person's own:
-        # only a copy from before the change (with its seal) or a new account is trusted.
-        "restore its row, with its seal, from a trusted copy from before the change, or "
-        "deactivate it and give the person a new account",
-    )
+ACCOUNT = SealedKind(
+    "user_account",
+    User,
+    (User.id, User.email, User.organization_id, User.password_hash, User.active),
+    ACCOUNT_SEAL_RULE,
+    "Account",
+    User.id,
+    lambda: User.active.is_(True),
+    # A changed password hash or organisation cannot be told apart from the person's own:
+    # only a copy from before the change (with its seal) or a new account is trusted.
+    "restore its row, with its seal, from a trusted copy from before the change, or "
+    "deactivate it and give the person a new account",
 )
-ROLE = register(
-    SealedKind(
-        "user_role",
-        UserRole,
-        (UserRole.user_id, UserRole.role),
-        ROLE_SEAL_RULE,
-        "Role",
-        UserRole.user_id,
-        remedy="remove the role, and give it again through the service (a second "
-        "administrator approves) if it was meant",
-    )
+ROLE = SealedKind(
+    "user_role",
+    UserRole,
+    (UserRole.user_id, UserRole.role),
+    ROLE_SEAL_RULE,
+    "Role",
+    UserRole.user_id,
+    remedy="remove the role, and give it again through the service (a second "
+    "administrator approves) if it was meant",
 )
-API_TOKEN = register(
-    SealedKind(
-        "api_token",
-        ApiToken,
-        (ApiToken.id, ApiToken.user_id, ApiToken.secret_sha256, ApiToken.expires_at),
-        CREDENTIAL_SEAL_RULE,
-        "API token",
-        ApiToken.user_id,
-        lambda: ApiToken.revoked_at.is_(None),
-        remedy=CREDENTIAL_REMEDY,
-    )
+API_TOKEN = SealedKind(
+    "api_token",
+    ApiToken,
+    (ApiToken.id, ApiToken.user_id, ApiToken.secret_sha256, ApiToken.expires_at),
+    CREDENTIAL_SEAL_RULE,
+    "API token",
+    ApiToken.user_id,
+    lambda: ApiToken.revoked_at.is_(None),
+    remedy=CREDENTIAL_REMEDY,
 )
-SESSION = register(
-    SealedKind(
-        "user_session",
-        UserSession,
-        (
-            UserSession.id,
-            UserSession.user_id,
-            UserSession.secret_sha256,
-            UserSession.method,
-            UserSession.created_at,
-            UserSession.authenticated_at,
-        ),
-        CREDENTIAL_SEAL_RULE,
-        "Session",
+SESSION = SealedKind(
+    "user_session",
+    UserSession,
+    (
+        UserSession.id,
         UserSession.user_id,
-        lambda: UserSession.ended_at.is_(None),
-        remedy=CREDENTIAL_REMEDY,
-    )
+        UserSession.secret_sha256,
+        UserSession.method,
+        UserSession.created_at,
+        UserSession.authenticated_at,
+    ),
+    CREDENTIAL_SEAL_RULE,
+    "Session",
+    UserSession.user_id,
+    lambda: UserSession.ended_at.is_(None),
+    remedy=CREDENTIAL_REMEDY,
 )
-SCIM_TOKEN = register(
-    SealedKind(
-        "scim_token",
-        ScimToken,
-        (ScimToken.id, ScimToken.secret_sha256, ScimToken.created_by_id, ScimToken.expires_at),
-        CREDENTIAL_SEAL_RULE,
-        "SCIM token",
-        ScimToken.created_by_id,
-        lambda: ScimToken.revoked_at.is_(None),
-        remedy=CREDENTIAL_REMEDY,
-    )
+SCIM_TOKEN = SealedKind(
+    "scim_token",
+    ScimToken,
+    (ScimToken.id, ScimToken.secret_sha256, ScimToken.created_by_id, ScimToken.expires_at),
+    CREDENTIAL_SEAL_RULE,
+    "SCIM token",
+    ScimToken.created_by_id,
+    lambda: ScimToken.revoked_at.is_(None),
+    remedy=CREDENTIAL_REMEDY,
 )
-ACCOUNT_LINK = register(
-    SealedKind(
-        "account_link",
-        AccountLink,
-        (
-            AccountLink.id,
-            AccountLink.user_id,
-            AccountLink.purpose,
-            AccountLink.secret_sha256,
-            AccountLink.expires_at,
-        ),
-        CREDENTIAL_SEAL_RULE,
-        "Account link",
+ACCOUNT_LINK = SealedKind(
+    "account_link",
+    AccountLink,
+    (
+        AccountLink.id,
         AccountLink.user_id,
-        lambda: AccountLink.closed_at.is_(None),
-        remedy=CREDENTIAL_REMEDY,
-    )
+        AccountLink.purpose,
+        AccountLink.secret_sha256,
+        AccountLink.expires_at,
+    ),
+    CREDENTIAL_SEAL_RULE,
+    "Account link",
+    AccountLink.user_id,
+    lambda: AccountLink.closed_at.is_(None),
+    remedy=CREDENTIAL_REMEDY,
 )
-TOTP = register(
-    SealedKind(
-        "totp_credential",
-        TotpCredential,
-        (
-            TotpCredential.user_id,
-            TotpCredential.sealed_secret,
-            TotpCredential.key_id,
-            TotpCredential.confirmed_at,
-        ),
-        CREDENTIAL_SEAL_RULE,
-        "Second factor",
+TOTP = SealedKind(
+    "totp_credential",
+    TotpCredential,
+    (
         TotpCredential.user_id,
-        remedy=FACTOR_REMEDY,
-    )
+        TotpCredential.sealed_secret,
+        TotpCredential.key_id,
+        TotpCredential.confirmed_at,
+    ),
+    CREDENTIAL_SEAL_RULE,
+    "Second factor",
+    TotpCredential.user_id,
+    remedy=FACTOR_REMEDY,
 )
-RECOVERY_CODE = register(
-    SealedKind(
-        "recovery_code",
-        RecoveryCode,
-        (RecoveryCode.id, RecoveryCode.user_id, RecoveryCode.code_hash),
-        CREDENTIAL_SEAL_RULE,
-        "Recovery code",
-        RecoveryCode.user_id,
-        lambda: RecoveryCode.used_at.is_(None),
-        remedy=FACTOR_REMEDY,
-    )
+RECOVERY_CODE = SealedKind(
+    "recovery_code",
+    RecoveryCode,
+    (RecoveryCode.id, RecoveryCode.user_id, RecoveryCode.code_hash),
+    CREDENTIAL_SEAL_RULE,
+    "Recovery code",
+    RecoveryCode.user_id,
+    lambda: RecoveryCode.used_at.is_(None),
+    remedy=FACTOR_REMEDY,
 )
-EXTERNAL_IDENTITY = register(
-    SealedKind(
-        "external_identity",
-        ExternalIdentity,
-        (
-            ExternalIdentity.id,
-            ExternalIdentity.user_id,
-            ExternalIdentity.issuer,
-            ExternalIdentity.subject,
-        ),
-        CREDENTIAL_SEAL_RULE,
-        "Single sign-on link",
+EXTERNAL_IDENTITY = SealedKind(
+    "external_identity",
+    ExternalIdentity,
+    (
+        ExternalIdentity.id,
         ExternalIdentity.user_id,
-        remedy=FACTOR_REMEDY,
-    )
+        ExternalIdentity.issuer,
+        ExternalIdentity.subject,
+    ),
+    CREDENTIAL_SEAL_RULE,
+    "Single sign-on link",
+    ExternalIdentity.user_id,
+    remedy=FACTOR_REMEDY,
 )
-GROUP_MAPPING = register(
-    SealedKind(
-        "group_mapping",
-        GroupMapping,
-        (
-            GroupMapping.id,
-            GroupMapping.source,
-            GroupMapping.external_group,
-            GroupMapping.role,
-            GroupMapping.organization_id,
-            GroupMapping.approved_at,
-        ),
-        ROLE_SEAL_RULE,
-        "Group mapping",
-        GroupMapping.created_by_id,
-        remedy=MAPPING_REMEDY,
-    )
+GROUP_MAPPING = SealedKind(
+    "group_mapping",
+    GroupMapping,
+    (
+        GroupMapping.id,
+        GroupMapping.source,
+        GroupMapping.external_group,
+        GroupMapping.role,
+        GroupMapping.organization_id,
+        GroupMapping.approved_at,
+    ),
+    ROLE_SEAL_RULE,
+    "Group mapping",
+    GroupMapping.created_by_id,
+    remedy=MAPPING_REMEDY,
 )
 
-#: The identity kinds, in the order `governance init` seals them.
+#: The identity kinds, in the order `governance init` seals them (registered with
+#: kernel/sealed_kinds.py by registry.py, as everything the application wires together).
 KINDS = (
     ACCOUNT,
     ROLE,
