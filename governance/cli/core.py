@@ -83,13 +83,14 @@ def init_command() -> None:
             f"Audit trail sealed in its new format at event {sealed}; older events keep "
             "verifying in theirs."
         )
-    if rows_sealed is not None:
-        counts = ", ".join(
-            f"{n} {kind.replace('_', ' ')} row(s)" for kind, n in rows_sealed.items()
-        )
+    # Only the kinds that had rows to seal: a new database has none, an upgraded one some.
+    counts = ", ".join(
+        f"{n} {kind.replace('_', ' ')} row(s)"
+        for kind, n in {**(rows_sealed or {}), **kinds_sealed}.items()
+        if n
+    )
+    if counts:
         click.echo(f"Sealed the rows stored before seals were kept: {counts}.")
-    for kind, count in kinds_sealed.items():
-        click.echo(f"Sealed {count} {kind} row(s) stored before their seals were kept.")
     if settled:
         click.echo(f"{settled} grant(s) paused or resumed as their conditions now stand.")
     if legacy:
