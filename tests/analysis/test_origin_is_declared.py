@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from governance.analysis.engine.disclosure import DisclosurePolicy
@@ -41,13 +41,17 @@ def describe(data: Any, policy: DisclosurePolicy, lowest: dict[str, float] | Non
 
 
 def group_a(result: Any) -> dict[str, Any]:
-    """Everything the release says of group a alone: its cells, their disclosure, and its side
-    of the comparison of means."""
+    """The figures the release gives of group a alone: its cells' values, whether they are
+    withheld, and its side of the comparison of means. Not which rule withheld a cell: a cell
+    withheld to protect another group's (secondary suppression) depends on that group's rows,
+    and so may be named differently when only the other rows differ (CI found a group all at
+    the declared value, withheld by 'threshold' beside one other group and 'secondary' beside
+    another); its figures do not."""
     cells = {
         name: next(c for c in result.table(name).table.cells if c.labels["g"] == "a")
         for name in ("counts", "means")
     }
-    released = {name: (c.values, c.suppressed, sorted(c.rules)) for name, c in cells.items()}
+    released = {name: (c.values, c.suppressed) for name, c in cells.items()}
     welch = result.statistics.get("welch")
     if welch is not None:
         released["welch"] = {key: welch[key] for key in ("n_1", "mean_1")}
@@ -60,6 +64,8 @@ def group_a(result: Any) -> dict[str, Any]:
     others=st.lists(st.lists(years, min_size=12, max_size=40), min_size=2, max_size=2),
     base=st.sampled_from([3, 5, 10]),
 )
+@example(group=[DECLARED] * 12, others=[[DECLARED] * 12, [DECLARED] * 13], base=3)
+@example(group=[DECLARED] * 12, others=[[DECLARED] * 12, [DECLARED] * 11 + [2000]], base=3)
 def test_a_groups_release_is_the_same_over_any_tables_holding_its_rows(
     group: list[int], others: list[list[int]], base: int
 ) -> None:
