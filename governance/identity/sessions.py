@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from governance import authz
@@ -181,18 +181,24 @@ def end_session(
 def end_sessions_of(
     session: Session,
     *,
-    user_id: int,
+    user_id: int | Select[int],
     reason: SessionEndReason,
     now: dt.datetime,
     keep: int | None = None,
     methods: Iterable[str] | None = None,
 ) -> int:
-    """End every live session of a person (but `keep`, the one in use, when given; only those
-    signed in by one of `methods`, when given); returns how many ended. The caller has checked
-    permission and records its own event."""
+    """End every live session of a person, or of the people a query selects, in one statement
+    (but `keep`, the one in use, when given; only those signed in by one of `methods`, when
+    given); returns how many ended. The caller has checked permission and records its own
+    event."""
+    whose = (
+        UserSession.user_id.in_(user_id)
+        if isinstance(user_id, Select)
+        else UserSession.user_id == user_id
+    )
     statement = (
         update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .where(whose, UserSession.ended_at.is_(None))
         .values(ended_at=now, ended_reason=reason)
         .execution_options(synchronize_session="fetch")
     )

@@ -440,15 +440,13 @@ def _end_password_sessions(session: Session, organization: Organization) -> int:
     """End the live password sessions of an organisation's people who would now be refused a
     password sign-in (not those who keep the break-glass path, signin.py); returns how many."""
     now = utcnow()
-    members = session.scalars(select(User).where(User.organization_id == organization.id))
-    return sum(
-        sessions.end_sessions_of(
-            session,
-            user_id=member.id,
-            reason=SessionEndReason.LOCAL_PASSWORDS_OFF,
-            now=now,
-            methods=sessions.PASSWORD_METHODS,
-        )
-        for member in members
-        if not authz.can(member, Permission.IDENTITY_CONFIGURE)
+    in_organization = User.organization_id == organization.id
+    members = session.scalars(select(User).where(in_organization))
+    keep = [m.id for m in members if authz.can(m, Permission.IDENTITY_CONFIGURE)]
+    return sessions.end_sessions_of(
+        session,
+        user_id=select(User.id).where(in_organization, User.id.not_in(keep)),
+        reason=SessionEndReason.LOCAL_PASSWORDS_OFF,
+        now=now,
+        methods=sessions.PASSWORD_METHODS,
     )
