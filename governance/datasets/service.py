@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -22,7 +22,7 @@ from governance import authz
 from governance.audit import service as audit
 from governance.audit.models import AuditType
 from governance.authz import Permission, Role
-from governance.datasets import reclassification
+from governance.datasets import lowest_values, reclassification
 from governance.datasets.ingest import IngestLimits
 from governance.datasets.models import (
     Classification,
@@ -61,6 +61,9 @@ class ColumnSpec:
     required: bool = True
     description: str = ""
     value_labels: dict[str, str] | None = None
+    # The rounding origin of a number column (datasets/lowest_values.py); taken from a schema
+    # file when a column is first declared, changed afterwards only with a reason.
+    lowest_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class ColumnSpec:
             "required": self.required,
             "description": self.description,
             "value_labels": self.value_labels,
+            "lowest_value": self.lowest_value,
         }
 
 
@@ -83,18 +87,18 @@ def parse_columns(raw: Iterable[object]) -> list[ColumnSpec]:
             problems[where] = "must be an object with name, type and classification"
             continue
         try:
-            specs.append(
-                ColumnSpec(
-                    name=_column_name(item.get("name")),
-                    type=ColumnType(str(item.get("type", "")).strip().lower()),
-                    classification=Classification(
-                        str(item.get("classification", "")).strip().lower()
-                    ),
-                    required=_flag(item.get("required", True)),
-                    description=" ".join(str(item.get("description") or "").split()),
-                    value_labels=parse_value_labels(item.get("value_labels")),
-                )
+            spec = ColumnSpec(
+                name=_column_name(item.get("name")),
+                type=ColumnType(str(item.get("type", "")).strip().lower()),
+                classification=Classification(str(item.get("classification", "")).strip().lower()),
+                required=_flag(item.get("required", True)),
+                description=" ".join(str(item.get("description") or "").split()),
+                value_labels=parse_value_labels(item.get("value_labels")),
+                lowest_value=_lowest(item.get("lowest_value")),
             )
+            if spec.lowest_value is not None and spec.type not in lowest_values.NUMBER_TYPES:
+                raise ValueError("lowest_value is declared only for integer and float columns")
+            specs.append(spec)
         except ValueError as exc:
             problems[where] = _spec_problem(item, exc)
     if problems:
@@ -118,6 +122,13 @@ def parse_schema_json(text: str) -> tuple[str, list[ColumnSpec]]:
             {"schema": "See docs/datasets.md for the format."},
         )
     return " ".join(str(data.get("description") or "").split()), parse_columns(data["columns"])
+
+
+def _lowest(raw: object) -> float | None:
+    try:
+        return lowest_values.read_lowest(raw)
+    except ValueError as exc:
+        raise ValueError(f"lowest_value {exc}") from None
 
 
 def _column_name(raw: object) -> str:
@@ -502,6 +513,7 @@ def update_schema(
     area_before = str(dataset.subject_area)
     moment = now or utcnow()
     existing = {c.name: c for c in dataset.columns}
+    columns = [_keep_declared_lowest(existing.get(spec.name), spec) for spec in columns]
     if dataset.versions:
         _check_change_after_data(dataset, columns)
         columns = [
@@ -526,6 +538,7 @@ def update_schema(
             current.classification, current.required = spec.classification, spec.required
             current.description = spec.description
             current.value_labels = spec.value_labels
+            current.lowest_value = spec.lowest_value
     dataset.description = " ".join(description.split())
     if area is not None:
         dataset.subject_area = area
@@ -587,9 +600,24 @@ def _lower_later(
         by=by,
         now=now,
     )
-    return ColumnSpec(
-        spec.name, spec.type, Classification(column.classification), spec.required, spec.description
-    )
+    return replace(spec, classification=Classification(column.classification))
+
+
+def _keep_declared_lowest(column: DatasetColumn | None, spec: ColumnSpec) -> ColumnSpec:
+    """A schema edit declares the lowest value of a column that has none (the form leaves it
+    out, so an existing declaration is kept); changing a declared one goes through
+    `lowest_values.declare_lowest_values`, which asks why."""
+    if column is None or column.lowest_value is None:
+        return spec
+    if spec.type not in lowest_values.NUMBER_TYPES:  # retyped before any data was stored
+        return replace(spec, lowest_value=None)
+    if spec.lowest_value is not None and spec.lowest_value != column.lowest_value:
+        raise ValidationFailed(
+            f"{column.name}'s lowest value is already declared ({column.lowest_value:g}); change "
+            "it in the dataset's lowest values section, which asks why.",
+            {column.name: "Declared lowest values change only with a reason."},
+        )
+    return replace(spec, lowest_value=column.lowest_value)
 
 
 def spec_of(column: DatasetColumn) -> ColumnSpec:
@@ -600,6 +628,7 @@ def spec_of(column: DatasetColumn) -> ColumnSpec:
         column.required,
         column.description,
         column.value_labels,
+        column.lowest_value,
     )
 
 
