@@ -116,6 +116,7 @@ from governance.identity.models import COURSE_LABELS
 from governance.incidents import alerts as incident_alerts
 from governance.incidents import condition as incident_condition
 from governance.incidents import evidence as incident_evidence
+from governance.incidents import probing as incident_probing
 from governance.incidents import service as incidents
 from governance.incidents import web as incidents_web
 from governance.kernel import labels, notify, sealed_kinds, tasks
@@ -220,6 +221,7 @@ PERIODIC_JOBS: tuple[Registered, ...] = (
     Registered("incidents.reminders", incidents.remind_due_notifications),
     Registered("incidents.audit_alerts", incident_alerts.open_from_audit_alerts),
     Registered("incidents.seal_alerts", incident_alerts.open_from_broken_seals),
+    Registered("incidents.probing_alerts", incident_probing.open_from_probing),
     Registered("outputs.clear", preview.close_due_previews),
     Registered("outputs.public_files", public.make_missing_public_files),
     # Asks an outside time-stamping authority (network): left out of a dry run.

@@ -52,9 +52,10 @@ class Alert:
     check: str
     rule: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    user_ids: Sequence[int] = ()
 
 
-def _followed(session: Session, target_type: str) -> set[str]:
+def followed_targets(session: Session, target_type: str) -> set[str]:
     """The targets of this type an incident was already opened for."""
     return set(
         session.scalars(
@@ -65,12 +66,13 @@ def _followed(session: Session, target_type: str) -> set[str]:
     )
 
 
-def _open(session: Session, alert: Alert, actor: System, now: dt.datetime) -> None:
+def open_alert(session: Session, alert: Alert, actor: System, now: dt.datetime) -> None:
     """One incident for the alert, and the record that it was opened (so it is opened once)."""
     incident = report_alert(
         session,
         description=alert.description,
         agreement_ids=alert.agreement_ids,
+        user_ids=alert.user_ids,
         by=actor,
         now=now,
     )
@@ -88,7 +90,7 @@ def _open(session: Session, alert: Alert, actor: System, now: dt.datetime) -> No
 
 def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each failed verification not yet followed; returns how many."""
-    followed = _followed(session, "audit_event")
+    followed = followed_targets(session, "audit_event")
     failures = session.scalars(
         select(AuditEvent)
         .where(
@@ -108,7 +110,7 @@ def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) ->
             _agreement_of(session, failure),
             check="audit:verify",
         )
-        _open(session, alert, actor, now)
+        open_alert(session, alert, actor, now)
         opened += 1
     return opened
 
@@ -118,7 +120,7 @@ def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) ->
     in the database outside the service: access/seals.py), once per row, naming the
     agreements it concerns and telling the privacy officers; returns how many."""
     broken = seals.broken_seals(session)
-    followed = {kind: _followed(session, kind) for kind in {b.kind for b in broken}}
+    followed = {kind: followed_targets(session, kind) for kind in {b.kind for b in broken}}
     opened = 0
     for row in broken:
         if str(row.id) in followed[row.kind]:
@@ -132,6 +134,6 @@ def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) ->
             rule=row.rule,
             detail={"user_id": row.user_id},
         )
-        _open(session, alert, actor, now)
+        open_alert(session, alert, actor, now)
         opened += 1
     return opened

@@ -194,9 +194,11 @@ def report_alert(
     agreement_ids: Sequence[int],
     by: System,
     now: dt.datetime,
+    user_ids: Sequence[int] = (),
 ) -> Incident:
     """An incident opened by the service itself on an alert (alerts.py): no reporter, the
-    agreements the alert points at (possibly none), their clocks started now."""
+    agreements the alert points at (possibly none), their clocks started now, the people it
+    concerns when it names any."""
     agreements = [get_agreement(session, i) for i in dict.fromkeys(agreement_ids)]
     incident = Incident(
         kind=IncidentKind.AUDIT_ALERT,
@@ -205,7 +207,7 @@ def report_alert(
         reported_by_id=None,
         reported_by_label=by.email,
         reported_at=now,
-        user_ids=[],
+        user_ids=sorted(set(user_ids)),
         dataset_ids=[],
         output_ids=[],
         root_cause="",

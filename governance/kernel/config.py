@@ -461,6 +461,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Days before a task is due that its owner is reminded.",
     ),
     Setting(
+        "PROBE_ALERT_REFUSALS",
+        5,
+        _parse_positive_int,
+        "Analysis runs one person may have refused for differencing or a too-small population "
+        "under one agreement within PROBE_ALERT_DAYS before the service opens an incident for "
+        "the privacy officers (each such refusal tells whether someone has a record).",
+    ),
+    Setting(
+        "PROBE_ALERT_DAYS",
+        7,
+        _parse_positive_int,
+        "The period over which PROBE_ALERT_REFUSALS counts refused runs.",
+    ),
+    Setting(
         "TRAINING_RENEWAL_DAYS",
         30,
         _parse_positive_int,
