@@ -23,6 +23,8 @@ from governance.access.grants import (
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementVersion
+from governance.audit import service as audit
+from governance.audit.models import AuditType
 from governance.identity.actors import Actor, System
 
 ENDINGS = {
@@ -179,10 +181,40 @@ def _apply_amendment(
             grant.valid_until = change.new_valid_until
         if change.download_removed:
             grant.allow_download = False
+        if change.new_valid_until is not None or change.download_removed:
+            _record_shortened(session, change, by=by, now=now)
         grant.changed_epoch = bump_epoch(session)
         kept.append(grant)
     # The amended terms may require other training, or end sooner.
     refresh(session, kept, by=by, now=now)
+
+
+def _record_shortened(
+    session: Session, change: GrantChange, *, by: Actor, now: dt.datetime
+) -> None:
+    """The trail keeps a grant's new end and download: a row later put back with the old ones
+    contradicts it and allows nothing (access/trail_check.py)."""
+    grant = change.grant
+    audit.record(
+        session,
+        AuditType.GRANT_NARROW,
+        by=by,
+        agreement_id=grant.agreement_id,
+        agreement_version=grant.agreement_version,
+        dataset_id=grant.dataset_id,
+        target_type="grant",
+        target_id=grant.id,
+        clause="term.expiry_date" if change.new_valid_until else "access.row_level_download",
+        detail={
+            "user_id": grant.user_id,
+            "removed": [],
+            "kept": grant.column_names,
+            "valid_until": grant.valid_until.isoformat(),
+            "allow_download": grant.allow_download,
+            "reason": "the amendment brings its end forward or removes row-level download",
+        },
+        now=now,
+    )
 
 
 def expire_due_grants(session: Session, actor: System, now: dt.datetime) -> int:

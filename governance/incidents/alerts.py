@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import seals
+from governance.access import seals, trail_check
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
 from governance.identity.actors import System
@@ -116,8 +116,16 @@ def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) ->
 def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each grant or training record whose seal does not hold (written
     in the database outside the service: access/seals.py), once per row, naming the
-    agreements it concerns and telling the privacy officers; returns how many."""
-    broken = seals.broken_seals(session)
+    agreements it concerns and telling the privacy officers; returns how many. A live grant
+    whose seal holds but whose row the audit trail contradicts (put back to an earlier sealed
+    state: access/trail_check.py) is reported the same way, under rule `grant-trail`."""
+    broken: list[seals.Broken | trail_check.Contradiction] = [*seals.broken_seals(session)]
+    failed = {row.id for row in broken if row.kind == seals.GRANT_KIND}
+    broken += [
+        row
+        for row in trail_check.live_contradictions(session, seals.GRANT_KIND)
+        if row.id not in failed  # one incident per row: its seal's
+    ]
     followed = {kind: _followed(session, kind) for kind in {b.kind for b in broken}}
     opened = 0
     for row in broken:
