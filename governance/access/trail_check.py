@@ -172,3 +172,13 @@ def live_contradictions(session: Session, kind: str) -> list[Contradiction]:
         )
         for grant_id, why in sorted(contradicted(session, live).items())
     ]
+
+
+def trusted_grants(session: Session, grant_ids: Iterable[int]) -> set[int]:
+    """Those of these grants whose seal holds and whose row the trail does not contradict, for
+    the readers of grants outside the grant index (GA4GH visas, the grant's page)."""
+    held = seals.sealed_grants(session, grant_ids)
+    if not held:
+        return held
+    rows = seals.grouped(session.execute(seals.grant_rows().where(Grant.id.in_(sorted(held)))))
+    return held - set(contradicted(session, rows))

@@ -27,16 +27,19 @@ from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
 from governance.agreements.terms import TermsInput
 from governance.audit.models import AuditEvent, AuditType
+from governance.identity import tokens
 from governance.identity.actors import System
+from governance.identity.models import User
 from governance.incidents.alerts import open_from_broken_seals
 from governance.incidents.models import Incident, IncidentKind
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
+from governance.passport.visas import visa_grants
 from tests.access.test_grant_seals import api_read, as_the_dba, stored
 from tests.access.test_requests_and_grants import ask_and_grant
 from tests.agreements.builders import Datasets, countersign
 from tests.conftest import fresh
-from tests.support import People
+from tests.support import SETUP, People
 
 __all__ = ["stored"]  # the fixture, used by name
 
@@ -255,3 +258,30 @@ def test_the_index_asks_the_trail_once_per_load(
     assert entry is not None
     assert not entry.sealed
     assert entry.broken_rule == GRANT_TRAIL
+
+
+def test_a_revoked_grant_restored_is_neither_asserted_in_a_visa_nor_shown_as_usable(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """GA4GH visas and the grant's page read the grant rows directly, not through the index:
+    the same comparison with the trail."""
+    grant_id = granted(db, people, agreement, datasets)
+    backup = snapshot(app, grant_id)
+    grants.revoke_grant(db, grant_id=grant_id, reason="left", by=people.steward, now=utcnow())
+    db.commit()
+    restore(app, backup)
+    analyst = fresh(db).get(User, people.analyst.id)
+    assert analyst is not None
+    assert [g.id for g in visa_grants(db, analyst, utcnow())] == []
+    token = tokens.create_token(
+        fresh(db), user_id=people.steward.id, name="t", days=None, by=SETUP, now=utcnow()
+    ).secret
+    db.commit()
+    answer = app.test_client().get(
+        f"/api/v1/grants/{grant_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200
+    shown = answer.get_json()
+    assert shown["status"] == "active"  # what the row claims
+    assert shown["usable"] is False
+    assert "integrity check" in shown["stopped_because"]
