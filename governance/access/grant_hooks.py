@@ -19,12 +19,11 @@ from governance.access.grants import (
     end_grant,
     expire_grants,
     narrow_grant,
+    record_narrowing,
 )
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.events import AgreementEvent
 from governance.agreements.models import Agreement, AgreementVersion
-from governance.audit import service as audit
-from governance.audit.models import AuditType
 from governance.identity.actors import Actor, System
 
 ENDINGS = {
@@ -195,25 +194,16 @@ def _record_shortened(
     """The trail keeps a grant's new end and download: a row later put back with the old ones
     contradicts it and allows nothing (access/trail_check.py)."""
     grant = change.grant
-    audit.record(
+    record_narrowing(
         session,
-        AuditType.GRANT_NARROW,
+        grant,
+        removed=[],
+        reason="the amendment brings its end forward or removes row-level download",
         by=by,
-        agreement_id=grant.agreement_id,
-        agreement_version=grant.agreement_version,
-        dataset_id=grant.dataset_id,
-        target_type="grant",
-        target_id=grant.id,
-        clause="term.expiry_date" if change.new_valid_until else "access.row_level_download",
-        detail={
-            "user_id": grant.user_id,
-            "removed": [],
-            "kept": grant.column_names,
-            "valid_until": grant.valid_until.isoformat(),
-            "allow_download": grant.allow_download,
-            "reason": "the amendment brings its end forward or removes row-level download",
-        },
         now=now,
+        clause="term.expiry_date" if change.new_valid_until else "access.row_level_download",
+        valid_until=grant.valid_until.isoformat(),
+        allow_download=grant.allow_download,
     )
 
 

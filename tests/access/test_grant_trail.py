@@ -23,11 +23,8 @@ from sqlalchemy.orm import Session
 from governance.access import grants
 from governance.access.live_grants import load_changes
 from governance.access.models import Grant
-from governance.agreements import service as agreements
 from governance.agreements.models import Agreement
-from governance.agreements.terms import TermsInput
 from governance.audit.models import AuditEvent, AuditType
-from governance.identity import tokens
 from governance.identity.actors import System
 from governance.identity.models import User
 from governance.incidents.alerts import open_from_broken_seals
@@ -35,11 +32,17 @@ from governance.incidents.models import Incident, IncidentKind
 from governance.kernel.extensions import database
 from governance.kernel.types import utcnow
 from governance.passport.visas import visa_grants
-from tests.access.test_grant_seals import api_read, as_the_dba, stored
+from tests.access.test_grant_seals import (
+    api_read,
+    as_the_dba,
+    assert_shown_as_allowing_nothing,
+    stored,
+)
 from tests.access.test_requests_and_grants import ask_and_grant
-from tests.agreements.builders import Datasets, countersign
+from tests.agreements import builders
+from tests.agreements.builders import Datasets
 from tests.conftest import fresh
-from tests.support import SETUP, People
+from tests.support import People
 
 __all__ = ["stored"]  # the fixture, used by name
 
@@ -153,20 +156,7 @@ def test_a_narrowed_grant_restored_from_a_backup_allows_nothing(
 
 
 def amend_in_force(db: Session, people: People, agreement: Agreement, **changes: object) -> None:
-    """An amendment of the agreement, approved and countersigned: in force now."""
-    now = utcnow()
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Shorter term", by=people.privacy, now=now
-    )
-    assert agreement.working_version is not None
-    terms = TermsInput.from_version(agreement.working_version)
-    for name, value in changes.items():
-        setattr(terms, name, value)
-    agreements.update_draft(db, agreement_id=agreement.id, terms=terms, by=people.privacy, now=now)
-    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
-    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
-    countersign(db, people, agreement, now=now)
-    db.commit()
+    builders.amend_in_force(db, people, agreement, reason="Shorter term", **changes)
 
 
 def test_a_shortened_grant_restored_from_a_backup_allows_nothing(
@@ -273,15 +263,4 @@ def test_a_revoked_grant_restored_is_neither_asserted_in_a_visa_nor_shown_as_usa
     analyst = fresh(db).get(User, people.analyst.id)
     assert analyst is not None
     assert [g.id for g in visa_grants(db, analyst, utcnow())] == []
-    token = tokens.create_token(
-        fresh(db), user_id=people.steward.id, name="t", days=None, by=SETUP, now=utcnow()
-    ).secret
-    db.commit()
-    answer = app.test_client().get(
-        f"/api/v1/grants/{grant_id}", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert answer.status_code == 200
-    shown = answer.get_json()
-    assert shown["status"] == "active"  # what the row claims
-    assert shown["usable"] is False
-    assert "integrity check" in shown["stopped_because"]
+    assert_shown_as_allowing_nothing(app, db, people, grant_id)
