@@ -1,5 +1,6 @@
 """Migration 0043 (audit_event's index set), and 0054 after it, go down and up again on both
-databases, with events in the trail, and the trail keeps refusing changes (SQLite's triggers survive)."""
+databases, with events in the trail, and the trail keeps refusing changes (SQLite's triggers
+survive)."""
 
 from __future__ import annotations
 
