@@ -26,12 +26,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.access import seals
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus
-from governance.audit.models import AuditEvent, AuditType, Outcome, of_type
+from governance.audit.models import AuditType
+from governance.audit.targets import said_of
 from governance.authz.grant_index import GRANT_TRAIL_RULE
 
 #: The events that take something away from a grant, for good or until recorded otherwise.
@@ -100,17 +100,8 @@ def recorded(session: Session, grant_ids: Sequence[int]) -> dict[int, Recorded]:
     wanted = set(grant_ids)
     if not wanted:
         return {}
-    query = (
-        select(AuditEvent.target_id, AuditEvent.event_type, AuditEvent.detail)
-        .where(
-            of_type(*RESTRICTING),
-            AuditEvent.target_type == "grant",
-            AuditEvent.outcome == Outcome.SUCCESS,
-        )
-        .order_by(AuditEvent.seq)
-    )
-    if len(wanted) <= NAMED_LIMIT:
-        query = query.where(AuditEvent.target_id.in_(sorted(str(i) for i in wanted)))
+    named = sorted(str(i) for i in wanted) if len(wanted) <= NAMED_LIMIT else None
+    query = said_of("grant", RESTRICTING, named)
     found: dict[int, Recorded] = {}
     for target_id, event_type, detail in session.execute(query):
         if target_id is None or not target_id.isdigit() or int(target_id) not in wanted:

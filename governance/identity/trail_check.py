@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.audit.models import AuditEvent, AuditType, Outcome, of_type
+from governance.audit.models import AuditType
+from governance.audit.targets import said_of
 from governance.identity.models import UserRole
 
 ROLE_TRAIL_RULE = "role-trail"
@@ -77,15 +78,7 @@ def _statements(event_type: str, detail: dict[str, Any]) -> dict[str, bool]:
 def restored_roles(session: Session) -> list[RestoredRole]:
     """Every role row whose last statement in the trail is that it was taken away."""
     held: dict[int, dict[str, bool]] = {}
-    events = session.execute(
-        select(AuditEvent.target_id, AuditEvent.event_type, AuditEvent.detail)
-        .where(
-            of_type(*ROLE_STATEMENTS),
-            AuditEvent.target_type == "user",
-            AuditEvent.outcome == Outcome.SUCCESS,
-        )
-        .order_by(AuditEvent.seq)
-    )
+    events = session.execute(said_of("user", ROLE_STATEMENTS))
     for target_id, event_type, detail in events:
         if target_id is not None and target_id.isdigit():
             held.setdefault(int(target_id), {}).update(_statements(event_type, detail or {}))
