@@ -19,6 +19,7 @@ from governance.access.grants import (
     end_grant,
     expire_grants,
     narrow_grant,
+    record_narrowing,
 )
 from governance.access.models import LIVE_GRANT_STATUSES, Grant, GrantStatus, bump_epoch
 from governance.agreements.events import AgreementEvent
@@ -179,10 +180,31 @@ def _apply_amendment(
             grant.valid_until = change.new_valid_until
         if change.download_removed:
             grant.allow_download = False
+        if change.new_valid_until is not None or change.download_removed:
+            _record_shortened(session, change, by=by, now=now)
         grant.changed_epoch = bump_epoch(session)
         kept.append(grant)
     # The amended terms may require other training, or end sooner.
     refresh(session, kept, by=by, now=now)
+
+
+def _record_shortened(
+    session: Session, change: GrantChange, *, by: Actor, now: dt.datetime
+) -> None:
+    """The trail keeps a grant's new end and download: a row later put back with the old ones
+    contradicts it and allows nothing (access/trail_check.py)."""
+    grant = change.grant
+    record_narrowing(
+        session,
+        grant,
+        removed=[],
+        reason="the amendment brings its end forward or removes row-level download",
+        by=by,
+        now=now,
+        clause="term.expiry_date" if change.new_valid_until else "access.row_level_download",
+        valid_until=grant.valid_until.isoformat(),
+        allow_download=grant.allow_download,
+    )
 
 
 def expire_due_grants(session: Session, actor: System, now: dt.datetime) -> int:

@@ -233,6 +233,23 @@ def narrow_grant(
         return removed
     grant.columns = [c for c in grant.columns if c.column_name in kept]
     grant.changed_epoch = bump_epoch(session)
+    record_narrowing(session, grant, removed=removed, reason=reason, by=by, now=now, clause=clause)
+    return removed
+
+
+def record_narrowing(
+    session: Session,
+    grant: Grant,
+    *,
+    removed: list[str],
+    reason: str,
+    by: Actor,
+    now: dt.datetime,
+    clause: str | None,
+    **more: object,
+) -> None:
+    """The `grant:narrow` event: what the grant keeps (and, from an amendment, its new end and
+    download), which a row later put back must not exceed (access/trail_check.py)."""
     audit.record(
         session,
         AuditType.GRANT_NARROW,
@@ -246,12 +263,12 @@ def narrow_grant(
         detail={
             "user_id": grant.user_id,
             "removed": removed,
-            "kept": sorted(kept & set(grant.column_names)),
+            "kept": sorted(grant.column_names),
+            **more,
             "reason": reason,
         },
         now=now,
     )
-    return removed
 
 
 def active_grants(session: Session, **filters: int) -> list[Grant]:

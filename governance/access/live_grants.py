@@ -12,10 +12,16 @@ import sys
 
 from sqlalchemy.orm import Session
 
-from governance.access import seals
+from governance.access import seals, trail_check
 from governance.access.models import LIVE_GRANT_STATUSES, Grant
 from governance.authz.actions import DataAction
-from governance.authz.grant_index import GRANT_END_CLAUSE, GRANT_SEAL_RULE, NO_COLUMNS, GrantEntry
+from governance.authz.grant_index import (
+    GRANT_END_CLAUSE,
+    GRANT_SEAL_RULE,
+    GRANT_TRAIL_RULE,
+    NO_COLUMNS,
+    GrantEntry,
+)
 from governance.datasets.models import Classification
 
 log = logging.getLogger(__name__)
@@ -24,7 +30,8 @@ log = logging.getLogger(__name__)
 def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | None]]:
     """Grants changed after `since` (all live grants on first load), with their columns. A
     live grant whose seal does not hold (written outside the application: access/seals.py)
-    comes back as an entry that allows nothing (`sealed=False`), so a refusal can name it."""
+    comes back as an entry that allows nothing (`sealed=False`), so a refusal can name it; so
+    does one whose row the audit trail contradicts (`broken_rule` "grant-trail")."""
     query = seals.grant_rows()
     query = (
         query.where(Grant.status.in_(LIVE_GRANT_STATUSES))
@@ -33,17 +40,32 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
     )
     key = seals.ring(session)
     changes: list[tuple[int, GrantEntry | None]] = []
-    for grant_id, (row, rows) in seals.grouped(session.execute(query)).items():
-        if row.status not in LIVE_GRANT_STATUSES:
+    loaded = seals.grouped(session.execute(query))
+    live = {i: found for i, found in loaded.items() if found[0].status in LIVE_GRANT_STATUSES}
+    # One query on the trail for every grant loaded: a row put back to an earlier sealed state
+    # passes its seal but not the trail (access/trail_check.py).
+    contradicted = trail_check.contradicted(session, live)
+    for grant_id, (row, rows) in loaded.items():
+        if grant_id not in live:
             changes.append((grant_id, None))
             continue
         sealed = seals.grant_seal_holds(key, row, rows)
+        broken_rule = GRANT_SEAL_RULE
         if not sealed:
             log.critical(
                 "grant %s fails its seal check (rule %s): it was written outside the "
                 "application and allows nothing",
                 grant_id,
                 GRANT_SEAL_RULE,
+            )
+        elif grant_id in contradicted:
+            sealed, broken_rule = False, GRANT_TRAIL_RULE
+            log.critical(
+                "grant %s contradicts the audit trail (rule %s): %s; it was put back to an "
+                "earlier state outside the application and allows nothing",
+                grant_id,
+                GRANT_TRAIL_RULE,
+                contradicted[grant_id],
             )
         columns = {c.column_name for c in rows}
         identifiers = {
@@ -73,6 +95,7 @@ def load_changes(session: Session, since: int) -> list[tuple[int, GrantEntry | N
                     identifiers=frozenset(identifiers) if identifiers else NO_COLUMNS,
                     forms=tuple(sorted(forms)),
                     sealed=sealed,
+                    broken_rule=broken_rule,
                 ),
             )
         )

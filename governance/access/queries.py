@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from governance import authz
-from governance.access import seals
+from governance.access import trail_check
 from governance.access.models import (
     LIVE_GRANT_STATUSES,
     AccessRequest,
@@ -24,7 +24,7 @@ from governance.agreements.models import Agreement, AgreementStatus, AgreementVe
 from governance.agreements.obligations import attestation_summary, latest_attestation
 from governance.audit.models import AuditType
 from governance.authz import Permission, rules
-from governance.authz.grant_index import GRANT_SEAL_RULE
+from governance.authz.grant_index import GRANT_SEAL_RULE, GRANT_TRAIL_RULE
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel.errors import InvalidTransition, PermissionDenied
@@ -167,11 +167,12 @@ def grant_view(session: Session, grant: Grant, user: User, *, now: dt.datetime) 
 def _seal_broken(session: Session, grant: Grant) -> str | None:
     """Why a grant whose row fails its seal allows nothing (access/seals.py), as the door
     refuses it: its stored status and dates are not the service's, so they say nothing."""
-    if grant.id in seals.sealed_grants(session, [grant.id]):
+    if grant.id in trail_check.trusted_grants(session, [grant.id]):
         return None
     return (
         "Its record fails its integrity check (it was written or changed in the database "
-        f"outside the service, rule {GRANT_SEAL_RULE}): it allows nothing, whatever its status "
+        f"outside the service, or put back to an earlier state: rules {GRANT_SEAL_RULE}, "
+        f"{GRANT_TRAIL_RULE}): it allows nothing, whatever its status "
         "says. Grant it again through the service if it was meant."
     )
 

@@ -300,6 +300,15 @@ class AuditEvent(Base):
             **_partial("actor_id IS NOT NULL"),
         ),
         Index("ix_audit_event_rare_type", "event_type", "occurred_at", **_partial(_NOT_BULK_TYPE)),
+        # What the trail says of one row (a grant's revocations and narrowings, compared with
+        # the live grants as they load: access/trail_check.py); the bulk needs no entry.
+        Index(
+            "ix_audit_event_target",
+            "target_type",
+            "target_id",
+            "seq",
+            **_partial(_NOT_BULK_TYPE),
+        ),
         Index(
             "ix_audit_event_rare_outcome", "outcome", "occurred_at", **_partial(_NOT_BULK_OUTCOME)
         ),

@@ -19,7 +19,7 @@ from governance.authz import current_policy
 from governance.authz import identifiers as ids
 from governance.authz.actions import DataAction
 from governance.authz.enforcer import data_enforcer
-from governance.authz.grant_index import GRANT_SEAL_RULE, GrantEntry, GrantIndex
+from governance.authz.grant_index import GrantEntry, GrantIndex
 
 CLAUSE_ALLOWED = "scope.datasets"
 CLAUSE_COLUMNS = "access.columns"
@@ -142,16 +142,16 @@ def _explain_refusal(
             refusing_grants=tuple(about),
         )
 
-    broken = [g.id for g in grants if not g.sealed and (column is None or column in g.columns)]
+    broken = [g for g in grants if not g.sealed and (column is None or column in g.columns)]
     if broken:
-        numbers = ", ".join(str(i) for i in broken)
+        numbers = ", ".join(str(g.id) for g in broken)
         return refuse(
             f"Your grant {numbers} of {subject} fails its integrity check: it was written or "
             "changed outside the service, so it allows nothing. The compliance team has the "
             "record; a data steward can grant the access again.",
             CLAUSE_NO_GRANT,
-            GRANT_SEAL_RULE,
-            broken,
+            broken[0].broken_rule,
+            [g.id for g in broken],
         )
     grants = [g for g in grants if g.sealed]
     if not grants:

@@ -32,6 +32,9 @@ PolicyLine = tuple[str, str, str, str, str, str, str]
 GRANT_END_CLAUSE = "access.valid_until"
 #: The rule a read is refused under when a grant that would decide it fails its seal check.
 GRANT_SEAL_RULE = "grant-seal"
+#: The rule when the grant's seal holds but the audit trail contradicts its row (a row put back
+#: to an earlier sealed state: access/trail_check.py).
+GRANT_TRAIL_RULE = "grant-trail"
 NO_COLUMNS: frozenset[str] = frozenset()
 
 
@@ -57,9 +60,11 @@ class GrantEntry:
     identifiers: frozenset[str] = NO_COLUMNS
     # Columns granted in another form than stored: (column, form, data key id or "").
     forms: tuple[tuple[str, str, str], ...] = ()
-    # False when the grant's seal does not hold (written outside the application): it is kept
-    # so that a refusal can name it, but it has no lines, so it allows nothing.
+    # False when the grant's seal does not hold (written outside the application) or the audit
+    # trail contradicts it: it is kept so that a refusal can name it, but it has no lines, so
+    # it allows nothing. `broken_rule` names which check it failed.
     sealed: bool = True
+    broken_rule: str = GRANT_SEAL_RULE
 
     @property
     def rule(self) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import seals
+from governance.access import seals, trail_check
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, with_outcome
+from governance.identity import trail_check as identity_trail
 from governance.identity.actors import System
 from governance.incidents.service import report_alert
 
@@ -118,8 +119,20 @@ def open_from_audit_alerts(session: Session, actor: System, now: dt.datetime) ->
 def open_from_broken_seals(session: Session, actor: System, now: dt.datetime) -> int:
     """Open an incident for each grant or training record whose seal does not hold (written
     in the database outside the service: access/seals.py), once per row, naming the
-    agreements it concerns and telling the privacy officers; returns how many."""
-    broken = seals.broken_seals(session)
+    agreements it concerns and telling the privacy officers; returns how many. A live grant
+    whose seal holds but whose row the audit trail contradicts (put back to an earlier sealed
+    state: access/trail_check.py) is reported the same way, under rule `grant-trail`, and so is
+    a role the trail says was taken away (identity/trail_check.py, rule `role-trail`)."""
+    broken: list[seals.Broken | trail_check.Contradiction | identity_trail.RestoredRole] = [
+        *seals.broken_seals(session)
+    ]
+    failed = {(row.kind, str(row.id)) for row in broken}
+    restored: list[trail_check.Contradiction | identity_trail.RestoredRole] = [
+        *trail_check.live_contradictions(session, seals.GRANT_KIND),
+        *identity_trail.restored_roles(session),
+    ]
+    # One incident per row: a row whose seal fails gets its seal's.
+    broken += [row for row in restored if (row.kind, str(row.id)) not in failed]
     followed = {kind: followed_targets(session, kind) for kind in {b.kind for b in broken}}
     opened = 0
     for row in broken:

@@ -22,7 +22,7 @@ from joserfc import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.access import seals
+from governance.access import trail_check
 from governance.access.models import AccessRequest, Grant, GrantStatus
 from governance.agreements.models import Agreement, AgreementStatus
 from governance.audit import service as audit
@@ -101,8 +101,9 @@ def visa_grants(session: Session, user: User, now: dt.datetime) -> list[Grant]:
         )
         .order_by(Grant.id)
     ).all()
-    # Nor a grant whose seal fails (written outside the service: access/seals.py).
-    sealed = seals.sealed_grants(session, [g.id for g in grants])
+    # Nor a grant whose seal fails (written outside the service: access/seals.py), nor one put
+    # back to an earlier sealed state (access/trail_check.py).
+    sealed = trail_check.trusted_grants(session, [g.id for g in grants])
     return [g for g in grants if g.id in sealed]
 
 
@@ -258,6 +259,6 @@ def visa_status(session: Session, jti: str, now: dt.datetime) -> VisaStatus:
         grant_status=grant.status,
         grant_ends_at=grant_end(grant),
         now=now,
-        grant_sealed=bool(seals.sealed_grants(session, [grant.id])),
+        grant_sealed=bool(trail_check.trusted_grants(session, [grant.id])),
     )
     return VisaStatus(jti, state, visa.issued_at, visa.expires_at, visa.grant_id)

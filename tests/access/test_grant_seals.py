@@ -236,6 +236,14 @@ def test_a_grant_brought_back_with_the_database_alone_shows_as_allowing_nothing(
             {"id": grant_id},
         ),
     )
+    assert_shown_as_allowing_nothing(app, db, people, grant_id)
+
+
+def assert_shown_as_allowing_nothing(
+    app: Flask, db: Session, people: People, grant_id: int
+) -> None:
+    """The steward's view of the grant through the API: the row claims it is active, the
+    service says it is not usable and why."""
     token = tokens.create_token(
         fresh(db), user_id=people.steward.id, name="t", days=None, by=SETUP, now=utcnow()
     ).secret

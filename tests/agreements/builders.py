@@ -181,6 +181,25 @@ def countersign(
     )
 
 
+def amend_in_force(
+    db: Session, people: People, agreement: Agreement, *, reason: str, **changes: object
+) -> None:
+    """An amendment of the agreement's terms in force, approved and countersigned: in force now."""
+    now = utcnow()
+    agreements.start_amendment(
+        db, agreement_id=agreement.id, reason=reason, by=people.privacy, now=now
+    )
+    assert agreement.working_version is not None
+    terms = TermsInput.from_version(agreement.working_version)
+    for name, value in changes.items():
+        setattr(terms, name, value)
+    agreements.update_draft(db, agreement_id=agreement.id, terms=terms, by=people.privacy, now=now)
+    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
+    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
+    countersign(db, people, agreement, now=now)
+    db.commit()
+
+
 def amendment(
     db: Session,
     people: People,

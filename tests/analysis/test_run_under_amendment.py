@@ -8,31 +8,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.agreements import service as agreements
-from governance.agreements.terms import TermsInput
 from governance.analysis.models import RunStatus
-from governance.kernel.types import utcnow
 from governance.outputs.models import Output
-from tests.agreements.builders import countersign
+from tests.agreements import builders
 from tests.analysis.conftest import World, execute, grant_records, submit
 from tests.support import People
 
 
 def amend_in_force(db: Session, people: People, world: World, **changes: object) -> None:
     """An amendment of the world's agreement, approved and countersigned: in force now."""
-    agreement, now = world.agreement, utcnow()
-    agreements.start_amendment(
-        db, agreement_id=agreement.id, reason="Stricter thresholds", by=people.privacy, now=now
-    )
-    assert agreement.working_version is not None
-    terms = TermsInput.from_version(agreement.working_version)
-    for name, value in changes.items():
-        setattr(terms, name, value)
-    agreements.update_draft(db, agreement_id=agreement.id, terms=terms, by=people.privacy, now=now)
-    agreements.submit(db, agreement_id=agreement.id, by=people.privacy, now=now)
-    agreements.approve(db, agreement_id=agreement.id, by=people.privacy2, now=now)
-    countersign(db, people, agreement, now=now)
-    db.commit()
+    builders.amend_in_force(db, people, world.agreement, reason="Stricter thresholds", **changes)
 
 
 def test_the_output_of_a_run_executed_after_an_amendment_belongs_to_the_version_in_force(

@@ -1,5 +1,6 @@
-"""Migration 0043 (audit_event's index set) goes down and up again on both databases, with
-events in the trail, and the trail keeps refusing changes (SQLite's triggers survive)."""
+"""Migration 0043 (audit_event's index set), and 0054 after it, go down and up again on both
+databases, with events in the trail, and the trail keeps refusing changes (SQLite's triggers
+survive)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ AFTER = {
     "ix_audit_event_holder",
     "ix_audit_event_rare_type",
     "ix_audit_event_rare_outcome",
+    # Migration 0054: what the trail says of one row (access/trail_check.py).
+    "ix_audit_event_target",
 }
 
 
