@@ -21,6 +21,7 @@ from governance.authz.decision import (
     Decision,
     decide,
 )
+from governance.datasets import seals as dataset_seals
 
 
 def decide_explained(session: Session, request: DataRequest) -> Decision:
@@ -37,6 +38,17 @@ def decide_explained(session: Session, request: DataRequest) -> Decision:
             agreement_version=decision.agreement_version,
             denied_columns=request.columns,
             refused_by=agreement_seals.AGREEMENT_SEAL_RULE,
+        )
+    if not dataset_seals.holds(session, request.dataset_id):
+        # A column's class or declared lowest value may not be the one the service set (a
+        # direct identifier made ordinary): nothing of the dataset is read.
+        return Decision(
+            False,
+            dataset_seals.refusal(request.dataset_id),
+            dataset_seals.COLUMN_SEAL_CLAUSE,
+            agreement_version=decision.agreement_version,
+            denied_columns=request.columns,
+            refused_by=dataset_seals.COLUMN_SEAL_RULE,
         )
     if decision.allowed or decision.clause not in (CLAUSE_PURPOSE, CLAUSE_NO_GRANT):
         return decision

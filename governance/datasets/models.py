@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.organization_model import Organization
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk, str200, str320
 
 
@@ -185,6 +186,10 @@ class DatasetColumn(Base):
     # The lowest value a number column can hold, declared by a steward (lowest_values.py): under
     # rounding a released mean's sums are taken from it, the same for every stored version.
     lowest_value: Mapped[float | None] = mapped_column(Float)
+    # The keyed seal over what enforcement reads of the column (its name, type, class and
+    # declared lowest value; datasets/seals.py): set by the application at every write; a
+    # dataset with a column whose seal does not hold is read by nobody (rule `column-seal`).
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="columns")
 
