@@ -162,7 +162,8 @@ class Dataset(Base):
 
     @property
     def steward_ids(self) -> set[int]:
-        return {s.user_id for s in self.stewards}
+        # An assignment whose seal does not hold (written by SQL) makes nobody a steward.
+        return {s.user_id for s in self.stewards if not s.seal_broken}
 
     def __repr__(self) -> str:
         return f"<Dataset {self.id} {self.name!r}>"
@@ -207,6 +208,11 @@ class DatasetSteward(Base):
         ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    # The keyed seal over the assignment (datasets/seals.py): one written outside the service
+    # makes nobody a steward of the dataset (rule `column-seal`'s sibling, `steward-seal`).
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
+    # Set as the row is loaded (datasets/seals.py): True when its seal does not hold.
+    seal_broken: bool = False
 
 
 class DatasetVersion(Base):

@@ -13,6 +13,12 @@ value. What a DBA would gain by changing them, and where the seal stops it:
   count (tests/analysis/test_origin_across_versions.py);
 * the name or type: another column's seal copied onto it, or a number read as text.
 
+A steward's assignment to a dataset (`dataset_steward`: dataset, person) is sealed too: one
+inserted by SQL would let a steward of another dataset (or the DBA's own steward account)
+approve this one's requests alone. An assignment whose seal fails makes nobody a steward
+(`Dataset.steward_ids`, checked as the row is loaded, as a person's roles are; rule
+`steward-seal`).
+
 A dataset with a column whose seal does not hold is refused as a whole, under rule
 `column-seal`: every read through the door (access/ended_grants.py, memoised per policy epoch
 as agreement seals are), every access request and decision on it (access/eligibility.py), and
@@ -25,11 +31,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import null, select
+from sqlalchemy import event, null, select
 from sqlalchemy.orm import Session
 
 from governance.authz.read_memo import remembered
-from governance.datasets.models import DatasetColumn
+from governance.datasets.models import DatasetColumn, DatasetSteward
 from governance.kernel import sealed_kinds
 from governance.kernel.errors import PermissionDenied
 from governance.kernel.sealed_kinds import SealedKind
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 
 COLUMN_SEAL_RULE = "column-seal"
 COLUMN_SEAL_CLAUSE = "dataset.integrity"
+STEWARD_SEAL_RULE = "steward-seal"
 
 COLUMN = SealedKind(
     "dataset_column",
@@ -59,8 +66,45 @@ COLUMN = SealedKind(
     "restore its row, with its seal, from a trusted copy",
 )
 
+STEWARD = SealedKind(
+    "dataset_steward",
+    DatasetSteward,
+    (DatasetSteward.dataset_id, DatasetSteward.user_id),
+    STEWARD_SEAL_RULE,
+    "Steward assignment",
+    DatasetSteward.user_id,
+    remedy="remove it, and assign the steward again through the service if it was meant",
+)
+
 #: The dataset kinds (registered with kernel/sealed_kinds.py by registry.py).
-KINDS = (COLUMN,)
+KINDS = (COLUMN, STEWARD)
+
+
+@event.listens_for(DatasetSteward, "load")
+def _steward_loaded(steward: DatasetSteward, context: Any) -> None:
+    steward.seal_broken = not _steward_holds(context.session, steward)
+
+
+@event.listens_for(DatasetSteward, "refresh")
+def _steward_refreshed(steward: DatasetSteward, context: Any, _attrs: Any) -> None:
+    steward.seal_broken = not _steward_holds(context.session, steward)
+
+
+def _steward_holds(session: Session | None, steward: DatasetSteward) -> bool:
+    if session is None:
+        return False
+    try:
+        if sealed_kinds.holds(session, STEWARD, steward):
+            return True
+    except RuntimeError:  # a session without key rings: nothing can be checked
+        return False
+    log.warning(
+        "dataset_steward %s:%s fails its seal check (rule %s)",
+        steward.dataset_id,
+        steward.user_id,
+        STEWARD_SEAL_RULE,
+    )
+    return False
 
 
 def broken_columns(session: Session, dataset_id: int) -> list[str]:

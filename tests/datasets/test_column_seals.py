@@ -1,12 +1,13 @@
 """Someone with the database but not the key files cannot change what enforcement reads of a
-dataset's columns: their classification and their declared lowest value.
+dataset's columns (their classification and their declared lowest value) or who stewards it.
 
 An attacker's view: a DBA writes `dataset_column` directly with SQL on a connection of their
 own, bumping the policy epoch as a competent one would so every process reloads. They make the
 direct identifier `person_id` a quasi-identifier, so a single steward grants it (the "two
 people for identifiers" promise); or they move the declared lowest value of a number column
 between two releases, so one group's rounded mean from two origins gives its exact count
-(tests/analysis/test_origin_across_versions.py). Each is refused, recorded under the rule
+(tests/analysis/test_origin_across_versions.py); or they make a second steward the dataset's,
+who approves its requests alone. Each is refused, recorded under the rule
 `column-seal`: every column carries a keyed seal (HMAC under a subkey of the audit key,
 governance/datasets/seals.py) that only the application can make.
 """
@@ -29,6 +30,7 @@ from governance.audit import service as audit
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets import reclassification
 from governance.datasets.models import Dataset, DatasetColumn
+from governance.identity import users
 from governance.identity.actors import System
 from governance.identity.organization_model import Organization
 from governance.incidents.alerts import open_from_broken_seals
@@ -191,6 +193,48 @@ def test_a_queued_run_executed_after_the_lowest_value_moved_releases_nothing(
     assert "integrity check" in (run.reason or "")
 
 
+def test_a_steward_assigned_with_the_database_alone_approves_nothing(
+    app: Flask, db: Session, people: People, agreement: Agreement, datasets: Datasets
+) -> None:
+    """A second steward, of no dataset yet, is made the arrests' steward by SQL and approves
+    the analyst's request alone. On the earlier code the grant was made; now the request is
+    not theirs to decide (the assignment's seal does not hold)."""
+    users.update_user(
+        db,
+        user_id=people.analyst2.id,
+        name=people.analyst2.name,
+        organization_id=people.lab.id,
+        roles=["data_steward"],
+        by=SETUP,
+    )
+    db.commit()
+    as_the_dba(
+        app,
+        (
+            "INSERT INTO dataset_steward (dataset_id, user_id) VALUES (:d, :u)",
+            {"d": datasets.arrests.id, "u": people.analyst2.id},
+        ),
+    )
+    request = ask(fresh(db), people, agreement, datasets, columns=("sex",))
+    db.commit()
+    with pytest.raises(PermissionDenied):
+        requests.steward_approve(
+            fresh(db),
+            request_id=request.id,
+            columns=["sex"],
+            comment="",
+            by=people.analyst2,
+            now=utcnow(),
+        )
+    assert fresh(db).scalars(select(Grant)).all() == []
+    # Its alert names the assignment.
+    session = fresh(db)
+    assert open_from_broken_seals(session, System("alerts"), utcnow()) == 1
+    session.commit()
+    incident = fresh(db).scalars(select(Incident)).one()
+    assert "Steward assignment" in incident.description
+
+
 def test_changes_through_the_service_stay_sealed(
     app: Flask,
     db: Session,
@@ -255,9 +299,11 @@ def test_an_upgraded_instance_seals_columns_and_organisations_once(
     once after the upgrade, and never again: a seal blanked after that stays blank."""
     db.execute(text("UPDATE dataset_column SET seal = NULL"))
     db.execute(text("UPDATE organization SET seal = NULL"))
+    db.execute(text("UPDATE dataset_steward SET seal = NULL"))
     db.commit()
     assert not column_sealed(db, datasets.arrests.id)
-    kinds = [k for k in sealed_kinds.KINDS if k not in ("dataset_column", "organization")]
+    new = {"dataset_column", "dataset_steward", "organization"}
+    kinds = [k for k in sealed_kinds.KINDS if k not in new]
     audit.record(
         db,
         AuditType.GRANT_SEALS_START,
@@ -268,7 +314,7 @@ def test_an_upgraded_instance_seals_columns_and_organisations_once(
     counts = access_seals.seal_unsealed_once(fresh(db), by=SETUP, now=utcnow())
     db.commit()
     assert counts is not None
-    assert set(counts) == {"dataset_column", "organization"}
+    assert set(counts) == new
     assert counts["dataset_column"] == len(fresh(db).scalars(select(DatasetColumn.id)).all())
     assert counts["organization"] == len(fresh(db).scalars(select(Organization.id)).all())
     assert column_sealed(db, datasets.arrests.id)
@@ -284,7 +330,7 @@ def test_an_upgraded_instance_seals_columns_and_organisations_once(
         .scalars(select(AuditEvent).where(AuditEvent.event_type == AuditType.GRANT_SEALS_START))
         .all()
     )
-    assert set(started[-1].detail["kinds"]) == {"dataset_column", "organization"}
+    assert set(started[-1].detail["kinds"]) == new
 
 
 def test_migration_0054_adds_the_seals_and_removes_them(app: Flask, db: Session) -> None:
@@ -294,8 +340,8 @@ def test_migration_0054_adds_the_seals_and_removes_them(app: Flask, db: Session)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0053")
-    for table_name in ("dataset_column", "organization"):
+    for table_name in ("dataset_column", "dataset_steward", "organization"):
         assert "seal" not in {c["name"] for c in inspect(engine).get_columns(table_name)}
     schema.upgrade(engine)
-    for table_name in ("dataset_column", "organization"):
+    for table_name in ("dataset_column", "dataset_steward", "organization"):
         assert "seal" in {c["name"] for c in inspect(engine).get_columns(table_name)}

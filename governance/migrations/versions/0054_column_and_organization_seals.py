@@ -1,5 +1,5 @@
-"""Keyed seals over dataset columns (name, type, classification, declared lowest value) and
-organisations (kind, the local-passwords switch)
+"""Keyed seals over dataset columns (name, type, classification, declared lowest value),
+stewards' assignments to datasets and organisations (kind, the local-passwords switch)
 
 Revision ID: 0054
 Revises: 0053
@@ -7,7 +7,8 @@ Create Date: 2026-12-08
 
 Someone with the database but not the key files could reclassify a direct identifier as not
 identifying (so a single steward grants it, and outputs may be grouped by it), move a declared
-lowest value between two releases (the differencing attack on rounded means), switch an
+lowest value between two releases (the differencing attack on rounded means), make a
+steward of one dataset the steward of another (who then approves its requests alone), switch an
 organisation's local passwords back on, or make a research organisation a provider agency
 (whose people may be partner reviewers). Each of these rows now carries an HMAC over what
 decides it, under a subkey of the audit key (governance/datasets/seals.py,
@@ -24,7 +25,7 @@ down_revision = "0053"
 branch_labels = None
 depends_on = None
 
-TABLES = ("dataset_column", "organization")
+TABLES = ("dataset_column", "dataset_steward", "organization")
 
 
 def upgrade() -> None:
