@@ -47,6 +47,7 @@ from tests.analysis.test_origin_across_versions import (
     SECOND_LOWEST,
     declare_lowest,
     mean_of_group_a,
+    submit_mean_of_group_a,
     table,
     world,
 )
@@ -172,21 +173,11 @@ def test_a_lowest_value_moved_with_the_database_alone_releases_no_second_mean(
 def test_a_queued_run_executed_after_the_lowest_value_moved_releases_nothing(
     app: Flask, db: Session, people: People
 ) -> None:
-    from governance.analysis import runs as analyses
     from tests.analysis.conftest import execute
 
     dataset, agreement_id = world(db, people)
     declare_lowest(db, people, dataset, 1900)
-    run = analyses.submit_run(
-        db,
-        agreement_id=agreement_id,
-        kind="descriptive",
-        parameters={"group_by": ["cohort"], "mean_of": "year_of_birth"},
-        datasets={"records": dataset.id},
-        by=people.analyst,
-        now=utcnow(),
-    )
-    db.commit()
+    run = submit_mean_of_group_a(db, people, agreement_id, dataset)
     dba_moves_lowest(app, dataset.id, "year_of_birth", 1800)
     run = execute(app, db, run.id)
     assert run.status != RunStatus.SUCCEEDED
