@@ -62,9 +62,9 @@ def test_migration_0053_and_the_one_time_sealing_after_grants_were_sealed_before
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert not [d for d in differences if "agreement" in repr(d)]
-    # The downgrade below 0054 also dropped the seals of the kinds it added (columns,
+    # The downgrade below 0055 also dropped the seals of the kinds it added (columns,
     # stewards, organisations), which this trail already records as sealed: an instance
-    # really at 0052 had not sealed them, and its `governance init` after 0054 would.
+    # really at 0052 had not sealed them, and its `governance init` after 0055 would.
     session = fresh(db)
     for kind in (*dataset_seals.KINDS, identity_seals.ORGANIZATION):
         sealed_kinds.seal_unsealed(session, kind)

@@ -324,13 +324,13 @@ def test_an_upgraded_instance_seals_columns_and_organisations_once(
     assert set(started[-1].detail["kinds"]) == new
 
 
-def test_migration_0054_adds_the_seals_and_removes_them(app: Flask, db: Session) -> None:
+def test_migration_0055_adds_the_seals_and_removes_them(app: Flask, db: Session) -> None:
     engine = db.get_bind()
     db.close()
     config = schema.alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0053")
+        command.downgrade(config, "0054")
     for table_name in ("dataset_column", "dataset_steward", "organization"):
         assert "seal" not in {c["name"] for c in inspect(engine).get_columns(table_name)}
     schema.upgrade(engine)

@@ -1,8 +1,8 @@
 """Keyed seals over dataset columns (name, type, classification, declared lowest value),
 stewards' assignments to datasets and organisations (kind, the local-passwords switch)
 
-Revision ID: 0054
-Revises: 0053
+Revision ID: 0055
+Revises: 0054
 Create Date: 2026-12-08
 
 Someone with the database but not the key files could reclassify a direct identifier as not
@@ -20,8 +20,8 @@ key): `governance init`, which runs it, seals them once right after, and records
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0054"
-down_revision = "0053"
+revision = "0055"
+down_revision = "0054"
 branch_labels = None
 depends_on = None
 
