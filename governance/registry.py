@@ -87,6 +87,7 @@ from governance.dashboard import web as dashboard_web
 from governance.datasets import api as datasets_api
 from governance.datasets import datastore, key_management, reclassification
 from governance.datasets import names as dataset_names
+from governance.datasets import seals as dataset_seals
 from governance.datasets import web as datasets_web
 from governance.datasets.models import CLASSIFICATION_LABELS
 from governance.identity import api as identity_api
@@ -370,7 +371,7 @@ def install() -> None:
     directory.install(AUDIT_DIRECTORY)
     # Rows sealed against someone with the database (docs/security.md): the single-table
     # kinds by their columns, the agreements' terms (several tables) by their own hooks.
-    for sealed in identity_seals.KINDS:
+    for sealed in (*identity_seals.KINDS, *dataset_seals.KINDS):
         sealed_kinds.register(sealed)
     for composite in agreement_seals.KINDS:
         access_seals.register_composite(composite)

@@ -18,6 +18,7 @@ from governance.access import agreement_seals
 from governance.agreements.models import AgreementVersion
 from governance.agreements.queries import in_force_version
 from governance.audit.models import AuditType
+from governance.datasets import seals as dataset_seals
 from governance.datasets.models import Dataset
 from governance.identity.models import User
 from governance.kernel.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
@@ -63,6 +64,9 @@ def check_eligibility(
                 "rule": agreement_seals.AGREEMENT_SEAL_RULE,
             },
         )
+    # A column's class may have been lowered by SQL (a direct identifier a single steward
+    # would then grant): nobody is granted any of the dataset until it is restored.
+    dataset_seals.require(session, dataset_id, refusal, fresh=True)
     if not version.is_personnel(user.id):
         raise PermissionDenied(
             f"{user.name} is not authorised personnel on this agreement.",

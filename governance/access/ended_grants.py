@@ -21,6 +21,26 @@ from governance.authz.decision import (
     Decision,
     decide,
 )
+from governance.datasets import seals as dataset_seals
+
+
+def _tampered(session: Session, request: DataRequest) -> tuple[str, str, str] | None:
+    """Why nothing is read, whatever the grants say, with the clause and rule: the agreement's
+    terms fail their seal, or a column of the dataset fails its own (its class or declared
+    lowest value may not be the one the service set: a direct identifier made ordinary)."""
+    if not agreement_seals.holds(session, request.agreement_id):
+        return (
+            agreement_seals.refusal(request.agreement_id),
+            agreement_seals.AGREEMENT_SEAL_CLAUSE,
+            agreement_seals.AGREEMENT_SEAL_RULE,
+        )
+    if not dataset_seals.holds(session, request.dataset_id):
+        return (
+            dataset_seals.refusal(request.dataset_id),
+            dataset_seals.COLUMN_SEAL_CLAUSE,
+            dataset_seals.COLUMN_SEAL_RULE,
+        )
+    return None
 
 
 def decide_explained(session: Session, request: DataRequest) -> Decision:
@@ -29,14 +49,16 @@ def decide_explained(session: Session, request: DataRequest) -> Decision:
     an agreement whose terms fail their seal (access/agreement_seals.py): the decision says so
     whatever the grants say, since the grants were made under terms that may not be its own."""
     decision = decide(session, request)
-    if not agreement_seals.holds(session, request.agreement_id):
+    tampered = _tampered(session, request)
+    if tampered is not None:
+        reason, clause, rule = tampered
         return Decision(
             False,
-            agreement_seals.refusal(request.agreement_id),
-            agreement_seals.AGREEMENT_SEAL_CLAUSE,
+            reason,
+            clause,
             agreement_version=decision.agreement_version,
             denied_columns=request.columns,
-            refused_by=agreement_seals.AGREEMENT_SEAL_RULE,
+            refused_by=rule,
         )
     if decision.allowed or decision.clause not in (CLAUSE_PURPOSE, CLAUSE_NO_GRANT):
         return decision

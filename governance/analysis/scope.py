@@ -41,6 +41,7 @@ from governance.audit.models import AuditType, Outcome
 from governance.authz import Permission
 from governance.authz.actions import DataAction
 from governance.authz.decision import DataRequest, Decision, grant_index
+from governance.datasets import seals as dataset_seals
 from governance.datasets.cohort_model import CohortFile
 from governance.datasets.lowest_values import declared
 from governance.datasets.models import Classification, ColumnType, Dataset
@@ -378,6 +379,14 @@ def _check_table(
     if dataset is None:
         raise gate.invalid(
             f"There is no dataset {dataset_id}.", {f"datasets.{table}": "Unknown dataset."}
+        )
+    if not dataset_seals.check(session, dataset_id):
+        # Checked afresh for every run, not under the door's memo: the run takes its direct
+        # identifiers, free-text columns and rounding origins from these rows.
+        raise gate.deny(
+            dataset_seals.refusal(dataset.name),
+            dataset_seals.COLUMN_SEAL_CLAUSE,
+            rule=dataset_seals.COLUMN_SEAL_RULE,
         )
     decision = _decide_table(
         session, gate, scope.agreement.id, scope.kind, table, dataset_id, columns, by, now

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.identity.organization_model import Organization
 from governance.kernel.db import Base
+from governance.kernel.row_seals import SEAL_LENGTH
 from governance.kernel.types import JSONText, UTCDateTime, created_at, intpk, str200, str320
 
 
@@ -161,7 +162,8 @@ class Dataset(Base):
 
     @property
     def steward_ids(self) -> set[int]:
-        return {s.user_id for s in self.stewards}
+        # An assignment whose seal does not hold (written by SQL) makes nobody a steward.
+        return {s.user_id for s in self.stewards if not s.seal_broken}
 
     def __repr__(self) -> str:
         return f"<Dataset {self.id} {self.name!r}>"
@@ -185,6 +187,10 @@ class DatasetColumn(Base):
     # The lowest value a number column can hold, declared by a steward (lowest_values.py): under
     # rounding a released mean's sums are taken from it, the same for every stored version.
     lowest_value: Mapped[float | None] = mapped_column(Float)
+    # The keyed seal over what enforcement reads of the column (its name, type, class and
+    # declared lowest value; datasets/seals.py): set by the application at every write; a
+    # dataset with a column whose seal does not hold is read by nobody (rule `column-seal`).
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="columns")
 
@@ -202,6 +208,11 @@ class DatasetSteward(Base):
         ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    # The keyed seal over the assignment (datasets/seals.py): one written outside the service
+    # makes nobody a steward of the dataset (rule `column-seal`'s sibling, `steward-seal`).
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
+    # Set as the row is loaded (datasets/seals.py): True when its seal does not hold.
+    seal_broken: bool = False
 
 
 class DatasetVersion(Base):

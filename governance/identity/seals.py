@@ -20,7 +20,11 @@ What each seal covers, and where it is checked:
 * a TOTP credential and recovery codes: whose they are and the secret or hash;
 * a single sign-on link (`external_identity`): which provider subject signs in as whom;
 * a group mapping: which group gives which role or organisation, and whether it was
-  approved.
+  approved;
+* an organisation: its kind (a provider agency's people may be partner reviewers and see only
+  its datasets) and whether its people may sign in with local passwords. Checked at password
+  sign-in (a broken seal counts as passwords off, rule `organisation-seal`), where a partner
+  reviewer is placed (a broken seal is no provider agency).
 
 Rows from before seals were kept are sealed once, by `governance init` (access/seals.py
 `seal_unsealed_once`).
@@ -31,12 +35,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import event, null
+from sqlalchemy.orm import Session, object_session
 
 from governance.identity.account_link_model import AccountLink
 from governance.identity.group_mapping_model import GroupMapping
 from governance.identity.models import User, UserRole
+from governance.identity.organization_model import Organization, OrganizationKind
 from governance.identity.scim_model import ScimToken
 from governance.identity.second_factor_model import RecoveryCode, TotpCredential
 from governance.identity.session_model import UserSession
@@ -50,6 +55,7 @@ log = logging.getLogger(__name__)
 ROLE_SEAL_RULE = "role-seal"
 ACCOUNT_SEAL_RULE = "account-seal"
 CREDENTIAL_SEAL_RULE = "credential-seal"
+ORGANIZATION_SEAL_RULE = "organisation-seal"
 
 # What an alert on a broken row tells whoever handles it to do (beyond finding who had the
 # database): a secret the database held only as a digest is simply ended and issued again.
@@ -190,6 +196,19 @@ GROUP_MAPPING = SealedKind(
     remedy=MAPPING_REMEDY,
 )
 
+ORGANIZATION = SealedKind(
+    "organization",
+    Organization,
+    (Organization.id, Organization.kind, Organization.local_passwords),
+    ORGANIZATION_SEAL_RULE,
+    "Organisation",
+    null(),  # an organisation is about no one person
+    # Put back to what the trail last records (the service's own switch does it for the
+    # local passwords), its old seal holds again; any other value stays refused.
+    remedy="set its kind and local-passwords switch back to what the audit trail last "
+    "records, or restore its row, with its seal, from a trusted copy",
+)
+
 #: The identity kinds, in the order `governance init` seals them (registered with
 #: kernel/sealed_kinds.py by registry.py, as everything the application wires together).
 KINDS = (
@@ -203,6 +222,7 @@ KINDS = (
     RECOVERY_CODE,
     EXTERNAL_IDENTITY,
     GROUP_MAPPING,
+    ORGANIZATION,
 )
 
 
@@ -235,3 +255,32 @@ def _role_holds(session: Session | None, role: UserRole) -> bool:
         return holds(session, ROLE, role)
     except RuntimeError:  # a session without key rings: nothing can be checked
         return False
+
+
+def organization_holds(organization: Organization) -> bool:
+    """Whether the organisation's kind and local-passwords switch are as the service last
+    wrote them; without a session to check it by, no (fail closed)."""
+    session = object_session(organization)
+    if session is None or organization.id is None:
+        return False
+    try:
+        # As stored (one query): an instance written in this transaction does not carry
+        # the seal the flush stored beside it.
+        if sealed_kinds.sealed(session, ORGANIZATION, [(organization.id,)]):
+            return True
+    except RuntimeError:  # a session without key rings: nothing can be checked
+        return False
+    log.warning("organization row %s fails its seal check", organization.id)
+    return False
+
+
+def is_provider(organization: Organization) -> bool:
+    """A provider agency, by a kind whose seal holds: a research organisation made a provider
+    by SQL is none (its staff could otherwise be placed as partner reviewers)."""
+    return organization.kind == OrganizationKind.PROVIDER and organization_holds(organization)
+
+
+def local_passwords_on(organization: Organization) -> bool:
+    """Whether the organisation's people may sign in with local passwords: a switch turned on
+    by SQL (or any other change outside the service) counts as off."""
+    return bool(organization.local_passwords) and organization_holds(organization)

@@ -133,17 +133,20 @@ def authenticate(
         # organisation, a reactivation): refused as a wrong password is, the trail says why.
         refuse_broken_account(session, user, detail, now)
         raise LoginFailed(policy.failure_message)
-    if not user.organization.local_passwords:
+    if not seals.local_passwords_on(user.organization):
         # Checked only after the password matched, so the answer tells nothing to whoever
         # does not know it. Whoever may switch the setting back (`identity:configure`, the
-        # administrators) keeps their password as the break-glass path.
+        # administrators) keeps their password as the break-glass path. A switch turned on by
+        # SQL counts as off (its seal does not hold: rule `organisation-seal`).
         if not authz.can(user, Permission.IDENTITY_CONFIGURE):
+            tampered = user.organization.local_passwords
             audit.record(
                 session,
                 AuditType.LOGIN_FAILED,
                 by=user,
                 outcome=Outcome.DENIED,
                 detail={**detail, "reason": "local passwords are off for the organisation"},
+                rule=seals.ORGANIZATION_SEAL_RULE if tampered else None,
                 now=now,
             )
             raise LoginFailed(

@@ -17,6 +17,9 @@ from governance.access import agreement_seals, seals
 from governance.agreements.models import Agreement, AgreementVersion
 from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditEvent, AuditType
+from governance.datasets import seals as dataset_seals
+from governance.identity import seals as identity_seals
+from governance.kernel import sealed_kinds
 from governance.kernel.db import Base
 from governance.kernel.types import utcnow
 from tests.access.test_grant_seals import api_read, as_the_dba, stored
@@ -59,6 +62,13 @@ def test_migration_0053_and_the_one_time_sealing_after_grants_were_sealed_before
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert not [d for d in differences if "agreement" in repr(d)]
+    # The downgrade below 0055 also dropped the seals of the kinds it added (columns,
+    # stewards, organisations), which this trail already records as sealed: an instance
+    # really at 0052 had not sealed them, and its `governance init` after 0055 would.
+    session = fresh(db)
+    for kind in (*dataset_seals.KINDS, identity_seals.ORGANIZATION):
+        sealed_kinds.seal_unsealed(session, kind)
+    session.commit()
     status, event = api_read(app, db, people, agreement, datasets, "sex")
     assert (status, event.rule) == (403, agreement_seals.AGREEMENT_SEAL_RULE)
     # `governance init` after the upgrade: the grants were sealed before, the agreements now.

@@ -80,6 +80,12 @@ def store(db: Session, dataset: Dataset, frame: pd.DataFrame) -> None:
 
 
 def mean_of_group_a(app: Flask, db: Session, people: People, agreement_id: int, dataset: Dataset):
+    return execute(app, db, submit_mean_of_group_a(db, people, agreement_id, dataset).id)
+
+
+def submit_mean_of_group_a(
+    db: Session, people: People, agreement_id: int, dataset: Dataset
+) -> AnalysisRun:
     run = analyses.submit_run(
         db,
         agreement_id=agreement_id,
@@ -90,7 +96,7 @@ def mean_of_group_a(app: Flask, db: Session, people: People, agreement_id: int, 
         now=utcnow(),
     )
     db.commit()
-    return execute(app, db, run.id)
+    return run
 
 
 def cell(run: AnalysisRun, name: str, **labels: str) -> dict[str, Any]:
