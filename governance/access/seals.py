@@ -33,7 +33,8 @@ from governance.identity.actors import Actor
 from governance.identity.models import TrainingRecord
 from governance.kernel import row_seals, sealed_kinds, sealed_rows
 from governance.kernel.sealed_kinds import SealedKind
-from governance.kernel.sealed_rows import Broken, CompositeKind, Written
+from governance.kernel.sealed_rows import Broken as Broken  # what `broken_seals` lists
+from governance.kernel.sealed_rows import CompositeKind, Written
 
 GRANT_KIND = "access_grant"
 TRAINING_KIND = "training_record"
