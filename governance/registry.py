@@ -369,12 +369,18 @@ def install() -> None:
     # An amendment's impact, approved by its digest and confirmed again at countersignature.
     agreement_impact.install_impact_reader(committee_impact.impact_of)
     directory.install(AUDIT_DIRECTORY)
-    # Rows sealed against someone with the database (docs/security.md): the single-table
-    # kinds by their columns, the agreements' terms (several tables) by their own hooks.
-    for sealed in (*identity_seals.KINDS, *dataset_seals.KINDS):
+    # Rows sealed against someone with the database (docs/security.md), in the order
+    # `governance init` seals them once and the alert job reports them: the door's grants and
+    # training records, people's accounts, roles and credentials, the agreements' terms, the
+    # datasets' columns and stewards.
+    kinds = (
+        *access_seals.KINDS,
+        *identity_seals.KINDS,
+        *agreement_seals.KINDS,
+        *dataset_seals.KINDS,
+    )
+    for sealed in kinds:
         sealed_kinds.register(sealed)
-    for composite in agreement_seals.KINDS:
-        access_seals.register_composite(composite)
     for mapping in LABELS:
         labels.register({str(getattr(code, "value", code)): text for code, text in mapping.items()})
 

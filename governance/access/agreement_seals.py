@@ -1,6 +1,6 @@
 """The keyed seals over an agreement's terms, so that someone with the database alone cannot
 change what the service enforces under an agreement (governance/kernel/row_seals.py says how a
-seal is made; access/seals.py seals these rows with the same hooks as grants).
+seal is made; kernel/sealed_kinds.py seals these rows, as every sealed kind's).
 
 Two kinds of rows are sealed. The agreement's own row: its parties, its status and which
 version is in force (`agreement`). Each version: every term the door, the analysis engine, the
@@ -24,18 +24,16 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
-from governance.access import seals
-from governance.access.seals import Broken, CompositeKind
 from governance.agreements.models import Agreement, AgreementVersion, VersionStatus
 from governance.agreements.parts_model import CoveredColumn, Personnel
 from governance.audit.models import AuditType
 from governance.authz.read_memo import remembered
-from governance.kernel import row_seals
+from governance.kernel import row_seals, sealed_rows
 from governance.kernel.errors import PermissionDenied
+from governance.kernel.sealed_rows import Broken, CompositeKind, Written, ring
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +101,7 @@ VERSION_FIELDS = (
 
 def _agreement_rows(session: Session, ids: Iterable[int]) -> dict[int, Any]:
     found: dict[int, Any] = {}
-    for batch in seals.batches(ids):
+    for batch in sealed_rows.batches(ids):
         query = select(*AGREEMENT_FIELDS, Agreement.seal).where(Agreement.id.in_(batch))
         found |= {row.id: row for row in session.connection().execute(query)}
     return found
@@ -125,7 +123,7 @@ def _version_rows(session: Session, where: Any) -> dict[int, tuple[Any, list[obj
         return {}
     covered: dict[int, list[list[object]]] = {i: [] for i in versions}
     personnel: dict[int, list[list[object]]] = {i: [] for i in versions}
-    for batch in seals.batches(versions):
+    for batch in sealed_rows.batches(versions):
         for c in connection.execute(
             select(
                 CoveredColumn.version_id, CoveredColumn.dataset_id, CoveredColumn.column_name
@@ -153,7 +151,7 @@ def _version_rows(session: Session, where: Any) -> dict[int, tuple[Any, list[obj
 
 def _versions(session: Session, ids: Iterable[int]) -> dict[int, tuple[Any, list[object]]]:
     found: dict[int, tuple[Any, list[object]]] = {}
-    for batch in seals.batches(ids):
+    for batch in sealed_rows.batches(ids):
         found |= _version_rows(session, AgreementVersion.id.in_(batch))
     return found
 
@@ -162,7 +160,7 @@ def _versions(session: Session, ids: Iterable[int]) -> dict[int, tuple[Any, list
 
 
 def _held_agreements(session: Session, ids: Iterable[int]) -> set[int]:
-    key = seals.ring(session)
+    key = ring(session)
     return {
         i
         for i, row in _agreement_rows(session, ids).items()
@@ -171,9 +169,9 @@ def _held_agreements(session: Session, ids: Iterable[int]) -> set[int]:
 
 
 def _seal_agreements(session: Session, ids: Iterable[int]) -> int:
-    key = seals.ring(session)
+    key = ring(session)
     found = _agreement_rows(session, ids)
-    seals.store(
+    sealed_rows.store(
         session,
         Agreement,
         {i: row_seals.seal(key, AGREEMENT_KIND, _agreement_content(r)) for i, r in found.items()},
@@ -182,7 +180,7 @@ def _seal_agreements(session: Session, ids: Iterable[int]) -> int:
 
 
 def _held_versions(session: Session, ids: Iterable[int]) -> set[int]:
-    key = seals.ring(session)
+    key = ring(session)
     return {
         i
         for i, (row, content) in _versions(session, ids).items()
@@ -191,9 +189,9 @@ def _held_versions(session: Session, ids: Iterable[int]) -> set[int]:
 
 
 def _seal_versions(session: Session, ids: Iterable[int]) -> int:
-    key = seals.ring(session)
+    key = ring(session)
     found = _versions(session, ids)
-    seals.store(
+    sealed_rows.store(
         session,
         AgreementVersion,
         {i: row_seals.seal(key, VERSION_KIND, content) for i, (_, content) in found.items()},
@@ -201,58 +199,24 @@ def _seal_versions(session: Session, ids: Iterable[int]) -> int:
     return len(found)
 
 
-def _stored(instance: object) -> Any:
-    """The first part of a stored instance's primary key (a part's is its version's id)."""
-    identity = sa_inspect(instance).identity
-    return None if identity is None else identity[0]
+def _written(
+    session: Session, state: ORMExecuteState, column: Any, name: str = "id"
+) -> Written | None:
+    if state.is_update and not sealed_rows.sets(state) - {"seal"}:
+        return None  # the seals' own statement
+    return Written(changed=sealed_rows.statement_rows(session, state, column, name))
 
 
-def _touched(session: Session, model: type[Any], instances: list[Any]) -> tuple[set[int], set[int]]:
-    """Of these changed instances, the stored rows of `model` (Agreement or AgreementVersion)
-    this flush changes, and new ones; a version's covered columns and personnel count as the
-    version."""
-    stored: set[int] = set()
-    new: set[int] = set()
-    deleted = {_stored(i) for i in session.deleted if isinstance(i, model)}
-    for instance in instances:
-        if isinstance(instance, model):
-            if instance in session.new:
-                if instance.id is not None:
-                    new.add(instance.id)
-            elif instance not in session.deleted:
-                stored.add(_stored(instance))
-        elif model is AgreementVersion and isinstance(instance, CoveredColumn | Personnel):
-            version_id = instance.version_id if instance in session.new else _stored(instance)
-            if version_id is not None and version_id not in deleted:
-                stored.add(version_id)
-    stored.discard(None)
-    return stored - new, new
-
-
-def _statement_agreements(
-    session: Session, _table: str, where: Any, listed: list[dict[str, Any]]
-) -> set[int]:
-    query = select(Agreement.id)
-    named = {p["id"] for p in listed if isinstance(p.get("id"), int)}
-    return named | set(session.scalars(query if where is None else query.where(where)))
-
-
-def _statement_versions(
-    session: Session, table: str, where: Any, listed: list[dict[str, Any]]
-) -> set[int]:
+def _versions_written(session: Session, table: str, state: ORMExecuteState) -> Written | None:
     if table == AgreementVersion.__tablename__:
-        query = select(AgreementVersion.id)
-        named = {p["id"] for p in listed if isinstance(p.get("id"), int)}
-    else:
-        part = CoveredColumn if table == CoveredColumn.__tablename__ else Personnel
-        query = select(part.version_id)
-        named = {p["version_id"] for p in listed if isinstance(p.get("version_id"), int)}
-    return named | set(session.scalars(query if where is None else query.where(where)))
+        return _written(session, state, AgreementVersion.id)
+    part = CoveredColumn if table == CoveredColumn.__tablename__ else Personnel
+    return _written(session, state, part.version_id, "version_id")
 
 
 def _broken(session: Session) -> list[Broken]:
     """Every agreement and every version past drafting whose seal does not hold."""
-    key = seals.ring(session)
+    key = ring(session)
     found: list[Broken] = []
     agreements = _agreement_rows(session, session.scalars(select(Agreement.id)))
     for i, row in sorted(agreements.items()):
@@ -289,29 +253,34 @@ def _unsealed_versions(session: Session) -> Iterable[int]:
 AGREEMENT_SEALS = CompositeKind(
     AGREEMENT_KIND,
     models=(Agreement,),
-    touched=lambda session, changed: _touched(session, Agreement, changed),
     tables=frozenset({Agreement.__tablename__}),
-    statement_rows=_statement_agreements,
+    touched=lambda _session, changed, flush: sealed_rows.parent_touched(changed, flush, Agreement),
+    statement=lambda session, _table, state: _written(session, state, Agreement.id),
     held=_held_agreements,
     seal=_seal_agreements,
     unsealed=_unsealed_agreements,
-    start=AuditType.AGREEMENT_SEALS_START,
     broken=_broken,
+    start=AuditType.AGREEMENT_SEALS_START,
 )
 VERSION_SEALS = CompositeKind(
     VERSION_KIND,
     models=(AgreementVersion, CoveredColumn, Personnel),
-    touched=lambda session, changed: _touched(session, AgreementVersion, changed),
     tables=frozenset(
         {AgreementVersion.__tablename__, CoveredColumn.__tablename__, Personnel.__tablename__}
     ),
-    statement_rows=_statement_versions,
+    # Its covered columns and personnel are part of it.
+    touched=lambda _session, changed, flush: sealed_rows.parent_touched(
+        changed, flush, AgreementVersion, "version_id"
+    ),
+    statement=_versions_written,
     held=_held_versions,
     seal=_seal_versions,
     unsealed=_unsealed_versions,
+    # Its rows are checked, and reported, with their agreement's (`_broken`).
+    broken=lambda _session: [],
     start=AuditType.AGREEMENT_SEALS_START,
 )
-#: The agreement kinds (registered with access/seals.py's hooks by registry.py).
+#: The agreement kinds (registered with kernel/sealed_kinds.py by registry.py).
 KINDS = (AGREEMENT_SEALS, VERSION_SEALS)
 
 
@@ -321,7 +290,7 @@ KINDS = (AGREEMENT_SEALS, VERSION_SEALS)
 def check(session: Session, agreement_id: int) -> bool:
     """Whether the agreement's row and each of its versions past drafting hold their seals,
     checked now."""
-    key = seals.ring(session)
+    key = ring(session)
     agreement = _agreement_rows(session, [agreement_id]).get(agreement_id)
     if agreement is None:
         return True  # no such agreement: the caller refuses it for that

@@ -266,7 +266,7 @@ def organization_holds(organization: Organization) -> bool:
     try:
         # As stored (one query): an instance written in this transaction does not carry
         # the seal the flush stored beside it.
-        if sealed_kinds.sealed(session, ORGANIZATION, [(organization.id,)]):
+        if ORGANIZATION.held(session, [(organization.id,)]):
             return True
     except RuntimeError:  # a session without key rings: nothing can be checked
         return False

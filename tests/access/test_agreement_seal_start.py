@@ -19,7 +19,6 @@ from governance.agreements.parts_model import Personnel
 from governance.audit.models import AuditEvent, AuditType
 from governance.datasets import seals as dataset_seals
 from governance.identity import seals as identity_seals
-from governance.kernel import sealed_kinds
 from governance.kernel.db import Base
 from governance.kernel.types import utcnow
 from tests.access.test_grant_seals import api_read, as_the_dba, stored
@@ -67,7 +66,7 @@ def test_migration_0053_and_the_one_time_sealing_after_grants_were_sealed_before
     # really at 0052 had not sealed them, and its `governance init` after 0055 would.
     session = fresh(db)
     for kind in (*dataset_seals.KINDS, identity_seals.ORGANIZATION):
-        sealed_kinds.seal_unsealed(session, kind)
+        kind.seal_unsealed(session)
     session.commit()
     status, event = api_read(app, db, people, agreement, datasets, "sex")
     assert (status, event.rule) == (403, agreement_seals.AGREEMENT_SEAL_RULE)
