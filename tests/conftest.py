@@ -32,6 +32,9 @@ from governance.kernel.keys import KeyPurpose
 from tests import people_template, workers
 from tests.support import People, make_people
 
+# The garbage collector skips what lives for the whole session (tests/frozen_heap.py).
+pytest_plugins = ["tests.frozen_heap"]
+
 # Property tests check what holds, not how fast: speed targets live in bench/ (developers'
 # guide). Hypothesis's default 200 ms deadline per example failed a policy property test once
 # on this shared 2-core machine at load 15 (592 ms, then 0.69 ms on the retry), so it is off
