@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event, null, select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from governance.authz.read_memo import remembered
@@ -80,31 +80,8 @@ STEWARD = SealedKind(
 KINDS = (COLUMN, STEWARD)
 
 
-@event.listens_for(DatasetSteward, "load")
-def _steward_loaded(steward: DatasetSteward, context: Any) -> None:
-    steward.seal_broken = not _steward_holds(context.session, steward)
-
-
-@event.listens_for(DatasetSteward, "refresh")
-def _steward_refreshed(steward: DatasetSteward, context: Any, _attrs: Any) -> None:
-    steward.seal_broken = not _steward_holds(context.session, steward)
-
-
-def _steward_holds(session: Session | None, steward: DatasetSteward) -> bool:
-    if session is None:
-        return False
-    try:
-        if sealed_kinds.holds(session, STEWARD, steward):
-            return True
-    except RuntimeError:  # a session without key rings: nothing can be checked
-        return False
-    log.warning(
-        "dataset_steward %s:%s fails its seal check (rule %s)",
-        steward.dataset_id,
-        steward.user_id,
-        STEWARD_SEAL_RULE,
-    )
-    return False
+# A steward assignment whose seal fails makes nobody a steward (`Dataset.steward_ids`).
+sealed_kinds.flag_broken_on_load(STEWARD)
 
 
 def broken_columns(session: Session, dataset_id: int) -> list[str]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event, null
+from sqlalchemy import null
 from sqlalchemy.orm import Session, object_session
 
 from governance.identity.account_link_model import AccountLink
@@ -238,23 +238,8 @@ def account_holds(session: Session, user: User) -> bool:
     return holds(session, ACCOUNT, user)
 
 
-@event.listens_for(UserRole, "load")
-def _role_loaded(role: UserRole, context: Any) -> None:
-    role.seal_broken = not _role_holds(context.session, role)
-
-
-@event.listens_for(UserRole, "refresh")
-def _role_refreshed(role: UserRole, context: Any, _attrs: Any) -> None:
-    role.seal_broken = not _role_holds(context.session, role)
-
-
-def _role_holds(session: Session | None, role: UserRole) -> bool:
-    if session is None:
-        return False
-    try:
-        return holds(session, ROLE, role)
-    except RuntimeError:  # a session without key rings: nothing can be checked
-        return False
+# A role whose seal fails gives nothing (`User.role_set`).
+sealed_kinds.flag_broken_on_load(ROLE)
 
 
 def organization_holds(organization: Organization) -> bool:

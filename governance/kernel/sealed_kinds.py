@@ -192,6 +192,30 @@ def holds(session: Session, kind: SealedKind, row: Any) -> bool:
     return row_seals.holds(ring(session), kind.kind, content(kind, row), row.seal)
 
 
+def flag_broken_on_load(kind: SealedKind) -> None:
+    """Set `seal_broken` on each instance of the kind as it is loaded or refreshed, so that
+    what reads it (a person's roles, a dataset's stewards) leaves a broken row out without a
+    query of its own; fail closed when there is no session or no key ring to check by."""
+
+    def flag(instance: Any, context: Any, *_attrs: Any) -> None:
+        instance.seal_broken = not _holds_logged(context.session, kind, instance)
+
+    event.listen(kind.model, "load", flag)
+    event.listen(kind.model, "refresh", flag)
+
+
+def _holds_logged(session: Session | None, kind: SealedKind, row: Any) -> bool:
+    if session is None:
+        return False
+    try:
+        if holds(session, kind, row):
+            return True
+    except RuntimeError:  # a session without key rings: nothing can be checked
+        return False
+    log.warning("%s row %s fails its seal check (rule %s)", kind.kind, _key(kind, row), kind.rule)
+    return False
+
+
 def _key(kind: SealedKind, row: Any) -> Key:
     return tuple(getattr(row, c.key) for c in kind.keys)
 
