@@ -26,20 +26,21 @@ from governance.audit.models import AuditEvent, AuditType, Outcome, of_type, wit
 from governance.identity.actors import System
 from governance.identity.models import User
 from governance.incidents.alerts import Alert, followed_targets, open_alert
+from governance.kernel.config import SETTINGS_BY_NAME
 
 TARGET_TYPE = "analysis_probing"
 # The engine's refusals that depend on who is in the data (analysis/provenance.py
 # REFUSAL_CLAUSES): the differencing ledger and the minimum cohort size.
 PROBING_REASONS = frozenset({"differencing", "cohort_too_small"})
-DEFAULT_REFUSALS = 5
-DEFAULT_DAYS = 7
 
 
 def _threshold(session: Session) -> tuple[int, dt.timedelta]:
     settings: Mapping[str, Any] = session.info.get("settings") or {}
-    refusals = int(settings.get("PROBE_ALERT_REFUSALS") or DEFAULT_REFUSALS)
-    days = int(settings.get("PROBE_ALERT_DAYS") or DEFAULT_DAYS)
-    return refusals, dt.timedelta(days=days)
+
+    def setting(name: str) -> int:  # the declared default where the session carries none
+        return int(settings.get(name) or SETTINGS_BY_NAME[name].default)
+
+    return setting("PROBE_ALERT_REFUSALS"), dt.timedelta(days=setting("PROBE_ALERT_DAYS"))
 
 
 def _counted_through(session: Session) -> dict[tuple[int, int], int]:
